@@ -1,0 +1,35 @@
+# Two commands a newcomer needs: `make train` (the main job) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+
+.PHONY: setup train test bench localnet clean
+
+setup: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0  # the CPU wheel; a GPU build can replace it
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+train: setup
+	$(PY) -m envs.chain build-localnet --out runs/localnet
+
+test: setup
+	$(PY) -m pytest -q
+
+bench: setup
+	$(PY) benchmarks/evm_throughput.py
+
+localnet: setup
+	$(PY) -m envs.chain build-localnet --out runs/localnet
+	$(PY) -m envs.chain serve --state runs/localnet
+
+clean:
+	rm -rf $(VENV) node_modules runs

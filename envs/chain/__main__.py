@@ -1,0 +1,48 @@
+"""``python -m envs.chain build-localnet --out DIR`` and ``python -m envs.chain serve --state DIR``."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import time
+
+from envs.chain.localnet import build_localnet, read_addresses, serve_localnet
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m envs.chain", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build-localnet", help="build the local market on anvil and save its state")
+    build.add_argument("--out", required=True, help="folder for state.json and addresses.json")
+    serve = sub.add_parser("serve", help="serve a saved local mainnet with anvil until interrupted")
+    serve.add_argument("--state", required=True, help="folder written by build-localnet")
+    serve.add_argument("--port", type=int, default=8545, help="port to listen on (default 8545)")
+    args = parser.parse_args(argv)
+
+    if args.command == "build-localnet":
+        t0 = time.monotonic()
+        addresses = build_localnet(args.out)
+        print(json.dumps(addresses, indent=2))
+        print(f"built the local mainnet in {time.monotonic() - t0:.1f} s: {args.out}/state.json, "
+              f"{args.out}/addresses.json", file=sys.stderr)
+        return 0
+
+    addresses = read_addresses(args.state)
+    node = serve_localnet(args.state, args.port)
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    print(f"serving the local mainnet (chain id {addresses['chain_id']}) at {node.url}; "
+          f"addresses in {args.state}/addresses.json; Ctrl-C stops", flush=True)
+    try:
+        while node.alive():
+            time.sleep(0.5)
+        print(f"anvil exited with code {node.proc.returncode}:\n{node.log_tail()}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        node.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Unit conversions, in one place: whole tokens <-> raw integers, prices <-> Q64.96 sqrt prices and ticks.
+
+Convention: the simulator speaks whole tokens (float) and human prices (quote per base, e.g.
+USDC per WETH); the EVM rungs speak raw integers. A Uniswap pool's own price is token1 per
+token0 in raw units.
+"""
+from __future__ import annotations
+
+import math
+from decimal import Decimal, getcontext
+
+getcontext().prec = 80
+
+Q96 = 2**96
+WAD = 10**18
+RAY = 10**27
+BPS = 10_000  # basis points in one
+SECONDS_PER_YEAR = 365 * 24 * 3600  # Aave's MathUtils.SECONDS_PER_YEAR
+
+
+def to_raw(amount: float | str | Decimal, decimals: int) -> int:
+    """Whole tokens -> raw integer units (rounded down)."""
+    value = Decimal(str(amount)) * (Decimal(10) ** decimals)
+    if value < 0:
+        raise ValueError(f"token amount must be non-negative, got {amount}")
+    return int(value)
+
+
+def from_raw(raw: int, decimals: int) -> float:
+    return raw / 10**decimals
+
+
+def pool_price(price_quote_per_base: float, base_is_token0: bool, dec0: int, dec1: int) -> Decimal:
+    """Human price (quote per base) -> the pool's raw price, token1 per token0."""
+    p = Decimal(str(price_quote_per_base))
+    human_t1_per_t0 = p if base_is_token0 else 1 / p
+    return human_t1_per_t0 * Decimal(10) ** (dec1 - dec0)
+
+
+def human_price(raw_t1_per_t0: float | Decimal, base_is_token0: bool, dec0: int, dec1: int) -> float:
+    """The pool's raw price (token1 per token0) -> human price (quote per base)."""
+    human = Decimal(str(raw_t1_per_t0)) / Decimal(10) ** (dec1 - dec0)
+    return float(human if base_is_token0 else 1 / human)
+
+
+def price_to_sqrt_price_x96(raw_t1_per_t0: Decimal) -> int:
+    """Raw price -> sqrt price in Q64.96, rounded down (Uniswap V3's slot0 format)."""
+    return math.isqrt(int(Decimal(raw_t1_per_t0) * Decimal(2**192)))
+
+
+def sqrt_price_x96_to_price(sqrt_price_x96: int) -> Decimal:
+    return (Decimal(sqrt_price_x96) / Decimal(Q96)) ** 2
+
+
+def price_to_tick(raw_t1_per_t0: float | Decimal) -> int:
+    """The tick whose price is at or just below ``raw_t1_per_t0`` (price = 1.0001^tick)."""
+    return math.floor(math.log(float(raw_t1_per_t0)) / math.log(1.0001))
+
+
+def align_tick(tick: int, spacing: int, *, up: bool = False) -> int:
+    return (tick // spacing + (1 if up and tick % spacing else 0)) * spacing
