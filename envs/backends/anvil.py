@@ -24,6 +24,9 @@ from envs.chain.artifacts import node_modules_dir
 
 NPM_BINARY = "@foundry-rs/anvil-linux-amd64/bin/anvil"
 HARDFORK = "shanghai"  # the spec the pyrevm rung runs, so gas agrees across rungs
+#: block states kept in memory. Unpruned, anvil spills every block's state to disk and slows from
+#: ~650 to ~100 txs/s after a few hundred blocks; calls at blocks older than this are refused.
+KEEP_STATES = 64
 
 
 def find_anvil() -> str:
@@ -61,7 +64,8 @@ class AnvilProcess:
     def __init__(self, port: int | None = None, *, fork_url: str | None = None, fork_block: int | None = None,
                  load_state: str | Path | None = None, dump_state: str | Path | None = None,
                  chain_id: int | None = None, log_path: str | Path | None = None,
-                 startup_timeout: float = 30.0, extra_args: list[str] | None = None):
+                 startup_timeout: float = 30.0, keep_states: int | None = KEEP_STATES,
+                 extra_args: list[str] | None = None):
         if port is not None and _port_is_busy(port):
             raise ChainError(f"port {port} is busy: another process listens there. "
                              f"Pick another port, or leave the port out to get a free one.")
@@ -85,6 +89,8 @@ class AnvilProcess:
             args += ["--load-state", str(load_state)]
         if dump_state is not None:
             args += ["--dump-state", str(dump_state)]
+        if keep_states is not None:
+            args += ["--prune-history", str(keep_states)]
         args += extra_args or []
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -1,0 +1,118 @@
+"""The local mainnet: built, saved, served, and forked the way a user forks mainnet."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from envs.backends.anvil import AnvilChain, free_port
+from envs.backends.evm import PyrevmChain
+from envs.backends.rpc import JsonRpc
+from envs.chain.accounts import DEV_ACCOUNTS
+from envs.chain.localnet import STATE_FILE, build_localnet, localnet_market, read_addresses
+from envs.chain.market import Market, attach_market
+from tests.conftest import pids_running, process_exists
+
+TRADER = DEV_ACCOUNTS[2]
+
+
+@pytest.fixture(scope="module")
+def localnet_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("localnet")
+    build_localnet(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(localnet_dir):
+    """The local mainnet served by anvil, as a user's `serve` would."""
+    with localnet_market(localnet_dir) as market:
+        yield market
+
+
+def _snapshot_of(market: Market) -> dict:
+    usdc, weth = market.tokens["USDC"], market.tokens["WETH"]
+    return {
+        "slot0": {fee: pool.call("slot0")[:2] for fee, pool in market.v3_pools.items()},
+        "liquidity": {fee: pool.call("liquidity") for fee, pool in market.v3_pools.items()},
+        "ticks": market.v3.initialized_ticks(market.v3_pools[3000]),
+        "v2": market.v2.reserves(usdc, weth),
+        "aave": {s: market.aave.reserve_data(t) for s, t in market.tokens.items()},
+        "prices": {s: market.aave.price(t) for s, t in market.tokens.items()},
+    }
+
+
+def _swap_weth_for_usdc(market: Market) -> None:
+    weth, usdc = market.tokens["WETH"], market.tokens["USDC"]
+    weth.mint(TRADER, 50 * 10**18)
+    weth.approve(TRADER, market.v3.router.address)
+    market.v3.exact_input_single(TRADER, weth, usdc, 3000, 50 * 10**18)
+
+
+def test_addresses_json_names_every_contract_with_decimals(localnet_dir):
+    addresses = read_addresses(localnet_dir)
+    assert addresses["chain_id"] == 31337
+    assert {s: t["decimals"] for s, t in addresses["tokens"].items()} == {"USDC": 6, "WETH": 18, "WBTC": 8}
+    assert set(addresses["uniswap_v3"]["pools"]) == {"USDC/WETH/500", "USDC/WETH/3000"}
+    assert {"pool", "pool_configurator", "oracle", "price_feeds"} <= set(addresses["aave_v3"])
+
+
+def test_served_localnet_holds_the_seeded_market(served: Market):
+    state = _snapshot_of(served)
+    assert all(l > 0 for l in state["liquidity"].values())
+    assert len(state["ticks"]) >= 8  # several ranges, not one flat position
+    assert all(r["total_atoken"] > 0 for r in state["aave"].values())
+
+
+def test_anvil_fork_of_the_localnet_sees_the_same_market_and_writes_stay_on_the_fork(served: Market, localnet_dir):
+    source_before = _snapshot_of(served)
+    with AnvilChain(fork_url=served.chain.url) as fork_chain:
+        fork = attach_market(fork_chain, read_addresses(localnet_dir))
+        fork_state = _snapshot_of(fork)
+        # the fork reads the source's latest block; only the timestamps of Aave reads could differ
+        assert fork_state == source_before
+
+        _swap_weth_for_usdc(fork)
+        assert fork.v3_pools[3000].call("slot0")[:2] != source_before["slot0"][3000]
+    assert _snapshot_of(served) == source_before
+
+
+def test_pyrevm_fork_of_the_localnet_runs_the_same_swap_as_anvil(served: Market, localnet_dir):
+    addresses = read_addresses(localnet_dir)
+    evm_fork = attach_market(PyrevmChain(fork_url=served.chain.url), addresses)
+    assert _snapshot_of(evm_fork)["slot0"] == _snapshot_of(served)["slot0"]
+    snap = served.chain.snapshot()
+    try:
+        _swap_weth_for_usdc(evm_fork)
+        _swap_weth_for_usdc(served)
+        assert evm_fork.v3_pools[3000].call("slot0") == served.v3_pools[3000].call("slot0")
+    finally:
+        served.chain.revert(snap)
+
+
+def test_cli_builds_and_serves_until_interrupted(tmp_path):
+    out = tmp_path / "net"
+    build = subprocess.run([sys.executable, "-m", "envs.chain", "build-localnet", "--out", str(out)],
+                           capture_output=True, text=True, timeout=120)
+    assert build.returncode == 0, build.stderr
+    assert json.loads(build.stdout)["tokens"]["USDC"]["decimals"] == 6
+    assert (out / STATE_FILE).is_file()
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "envs.chain", "serve", "--state", str(out), "--port", str(port)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert "serving the local mainnet" in server.stdout.readline()
+        usdc = read_addresses(out)["tokens"]["USDC"]["address"]
+        assert JsonRpc(f"http://127.0.0.1:{port}").request("eth_getCode", [usdc, "latest"]) != "0x"
+        assert pids_running(f"--port\x00{port}\x00")  # the anvil it runs
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(timeout=20) == 0
+    time.sleep(0.2)
+    assert not process_exists(server.pid)
+    assert pids_running(f"--port\x00{port}\x00") == []  # no orphan anvil
