@@ -1,0 +1,1 @@
+"""Uniswap V3 (v3-core contracts/libraries and UniswapV3Pool.sol), batched."""

@@ -1,0 +1,39 @@
+"""Uniswap v3-core contracts/libraries/SwapMath.sol: one exact-input swap step within a tick range."""
+from __future__ import annotations
+
+from array_api_compat import array_namespace
+
+from envs.protocols.uniswap_v3.sqrt_price_math import (get_amount0_delta, get_amount1_delta,
+                                                       get_next_sqrt_price_from_input)
+
+FEE_DENOMINATOR = 1_000_000  # fees are in pips: 3000 = 0.3%
+
+
+def compute_swap_step(sqrt_price, sqrt_target, liquidity, amount_remaining, fee_pips: int, zero_for_one):
+    """Swap up to ``amount_remaining`` (input, fee included) toward ``sqrt_target``.
+
+    Returns (sqrt price after, amount in net of fee, amount out, fee amount). When the target is
+    reached the fee is ``amount_in * fee / (1e6 - fee)``; otherwise the whole remainder is spent
+    and the fee is what the net input leaves of it, as in the contract. Amounts round as the
+    contract rounds them (input net of fee down, input to target up, output down): exact in
+    float64 below 2**53 raw units, and a relative 1e-16 matter above.
+    """
+    xp = array_namespace(sqrt_price)
+    fee = fee_pips / FEE_DENOMINATOR
+    remaining_less_fee = xp.floor(amount_remaining * (1.0 - fee))  # FullMath.mulDiv rounds down
+    in_to_target = xp.ceil(xp.where(zero_for_one, get_amount0_delta(sqrt_target, sqrt_price, liquidity),
+                                    get_amount1_delta(sqrt_price, sqrt_target, liquidity)))
+    reached = remaining_less_fee >= in_to_target
+    partial_in = xp.where(reached, 0.0, remaining_less_fee)  # keeps inf out of the unused branch
+    sqrt_partial = get_next_sqrt_price_from_input(sqrt_price, liquidity, partial_in, zero_for_one)
+    sqrt_next = xp.where(reached, sqrt_target, sqrt_partial)
+    amount_in = xp.where(reached, in_to_target, remaining_less_fee)
+    out_to_target = xp.where(zero_for_one, get_amount1_delta(sqrt_target, sqrt_price, liquidity),
+                             get_amount0_delta(sqrt_price, sqrt_target, liquidity))
+    # partial fill: out = x * sqrtP * sqrtP' (token0 in) or y / (sqrtP * sqrtP') (token1 in)
+    out_partial = xp.where(zero_for_one, partial_in * sqrt_price * sqrt_partial,
+                           partial_in / (sqrt_price * sqrt_partial))
+    amount_out = xp.floor(xp.where(reached, out_to_target, out_partial))
+    fee_amount = xp.where(reached, xp.ceil(in_to_target * fee / (1.0 - fee)),
+                          xp.where(reached, 0.0, amount_remaining) - partial_in)
+    return sqrt_next, amount_in, amount_out, fee_amount
