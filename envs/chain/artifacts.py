@@ -43,6 +43,7 @@ ARTIFACT_PATHS: dict[str, str] = {
     "VariableDebtToken": f"{_AAVE}/protocol/tokenization/VariableDebtToken.sol/VariableDebtToken.json",
     "StableDebtToken": f"{_AAVE}/protocol/tokenization/StableDebtToken.sol/StableDebtToken.json",
     "IERC20": f"{_AAVE}/dependencies/openzeppelin/contracts/IERC20.sol/IERC20.json",
+    "Errors": f"{_AAVE}/protocol/libraries/helpers/Errors.sol/Errors.json",
 }
 for _lib in ("BorrowLogic", "BridgeLogic", "EModeLogic", "FlashLoanLogic", "LiquidationLogic",
              "PoolLogic", "SupplyLogic", "ConfiguratorLogic"):

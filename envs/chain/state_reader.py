@@ -61,3 +61,69 @@ def v3_pool_state(snapshot: V3PoolSnapshot, xp, n: int, max_ticks: int = 32, max
                            _signed(snapshot.fee_growth_global1_x128) / Q128),
         fee_growth_outside=snapshot.fee_growth_outside())
     return params, state
+
+
+@dataclass(frozen=True)
+class AaveReserveSnapshot:
+    params: "AaveReserveParams"  # configuration, caps and rate strategy as the chain has them
+    liquidity_index_ray: int
+    variable_borrow_index_ray: int
+    liquidity_rate_ray: int
+    variable_borrow_rate_ray: int
+    last_update_timestamp: int
+    available_liquidity: int  # underlying held by the aToken
+    scaled_atoken_supply: int
+    scaled_variable_debt: int
+    accrued_to_treasury_scaled: int
+
+
+def read_aave_market(aave, tokens: dict) -> tuple[dict[str, AaveReserveSnapshot], dict[str, int], int]:
+    """Every listed reserve of ``tokens`` (symbol -> Token): (reserves, oracle prices (8 decimals), timestamp)."""
+    from envs.data import AaveReserveParams
+
+    reserves, prices = {}, {}
+    for symbol, token in tokens.items():
+        data = aave.pool.call("getReserveData", token.address)
+        (_config, liquidity_index, liquidity_rate, borrow_index, borrow_rate, _stable_rate, last_update, _id,
+         a_token, _stable_debt, variable_debt, strategy_address, accrued_to_treasury, *_rest) = data
+        decimals, ltv, threshold, bonus, reserve_factor, *_flags = aave.data_provider.call(
+            "getReserveConfigurationData", token.address)
+        borrow_cap, supply_cap = aave.data_provider.call("getReserveCaps", token.address)
+        strategy = Contract(aave.chain, strategy_address, "DefaultReserveInterestRateStrategy")
+        params = AaveReserveParams(
+            symbol=symbol, decimals=decimals, ltv=ltv, liquidation_threshold=threshold, liquidation_bonus=bonus,
+            reserve_factor=reserve_factor,
+            liquidation_protocol_fee=aave.data_provider.call("getLiquidationProtocolFee", token.address),
+            base_variable_borrow_rate=strategy.call("getBaseVariableBorrowRate"),
+            variable_rate_slope1=strategy.call("getVariableRateSlope1"),
+            variable_rate_slope2=strategy.call("getVariableRateSlope2"),
+            optimal_usage_ratio=strategy.call("OPTIMAL_USAGE_RATIO"), supply_cap=supply_cap, borrow_cap=borrow_cap,
+            price_usd_8dec=aave.price(token))
+        reserves[symbol] = AaveReserveSnapshot(
+            params, liquidity_index, borrow_index, liquidity_rate, borrow_rate, last_update,
+            token.balance_of(a_token), Contract(aave.chain, a_token, "AToken").call("scaledTotalSupply"),
+            Contract(aave.chain, variable_debt, "VariableDebtToken").call("scaledTotalSupply"), accrued_to_treasury)
+        prices[symbol] = params.price_usd_8dec
+    return reserves, prices, aave.chain.timestamp()
+
+
+def aave_state(reserves: dict[str, AaveReserveSnapshot], xp, n: int, n_accounts: int, device=None):
+    """N simulator worlds of the Aave market in ``reserves``, with ``n_accounts`` empty accounts."""
+    from envs.protocols.aave_v3 import pool as aave
+
+    snaps = list(reserves.values())
+    params = aave.aave_params(xp, {s: r.params for s, r in reserves.items()}, device)
+    state = aave.initial_state(
+        xp, n, n_accounts, len(snaps), 0.0, device,
+        liquidity_index=[r.liquidity_index_ray / 1e27 for r in snaps],
+        variable_borrow_index=[r.variable_borrow_index_ray / 1e27 for r in snaps],
+        liquidity_rate=[r.liquidity_rate_ray / 1e27 for r in snaps],
+        variable_borrow_rate=[r.variable_borrow_rate_ray / 1e27 for r in snaps],
+        available_liquidity=[float(r.available_liquidity) for r in snaps],
+        scaled_atoken_supply=[float(r.scaled_atoken_supply) for r in snaps],
+        scaled_variable_debt=[float(r.scaled_variable_debt) for r in snaps])
+    state.last_update = state.last_update + xp.asarray([float(r.last_update_timestamp) for r in snaps],
+                                                       dtype=xp.float64, device=device)
+    state.accrued_to_treasury = state.accrued_to_treasury + xp.asarray(
+        [float(r.accrued_to_treasury_scaled) for r in snaps], dtype=xp.float64, device=device)
+    return params, state
