@@ -127,3 +127,9 @@ def aave_state(reserves: dict[str, AaveReserveSnapshot], xp, n: int, n_accounts:
     state.accrued_to_treasury = state.accrued_to_treasury + xp.asarray(
         [float(r.accrued_to_treasury_scaled) for r in snaps], dtype=xp.float64, device=device)
     return params, state
+
+
+def read_v2_pair(pair: Contract) -> tuple[int, int, int]:
+    """(reserve0, reserve1, totalSupply) of a Uniswap V2 pair, raw."""
+    reserve0, reserve1, _ = pair.call("getReserves")
+    return reserve0, reserve1, pair.call("totalSupply")

@@ -44,6 +44,14 @@ class UniswapV2:
         (mint,) = self.pair(token_a, token_b).events(result, "Mint")
         return mint
 
+    def remove_liquidity(self, owner: str, token_a: Token, token_b: Token, shares: int) -> dict:
+        pair = self.pair(token_a, token_b)
+        pair.transact("approve", self.router.address, shares, sender=owner)
+        result = self.router.transact("removeLiquidity", token_a.address, token_b.address, shares, 0, 0, owner,
+                                      DEADLINE, sender=owner)
+        (burn,) = pair.events(result, "Burn")
+        return burn
+
     def swap_exact_in(self, sender: str, token_in: Token, token_out: Token, raw_in: int, min_out: int = 0) -> int:
         """Swap ``raw_in`` of ``token_in`` through Router02; returns the raw amount out (from the pair's Swap event)."""
         result = self.router.transact("swapExactTokensForTokens", raw_in, min_out,

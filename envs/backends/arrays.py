@@ -1,0 +1,46 @@
+"""Array backends for the simulator: ``numpy`` (CPU) or ``torch`` (CPU or CUDA), always float64.
+
+The protocol code is written once against the array-API namespace; this module only picks the
+namespace and device and moves inputs onto it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+BACKENDS = ("numpy", "torch")
+
+
+@dataclass(frozen=True)
+class ArrayBackend:
+    name: str
+    xp: Any  # the array-API namespace
+    device: Any = None
+
+    def asarray(self, x, dtype=None):
+        return self.xp.asarray(x, dtype=dtype or self.xp.float64, device=self.device)
+
+    def to_numpy(self, x) -> np.ndarray:
+        return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def array_backend(name: str = "numpy", device: str | None = None) -> ArrayBackend:
+    """``numpy``, or ``torch`` on ``device`` ("cpu", "cuda", "auto" = cuda when present)."""
+    if name == "numpy":
+        if device not in (None, "cpu", "auto"):
+            raise ValueError(f"the numpy backend runs on the CPU only; got device={device!r}. Use backend=torch for {device}")
+        import array_api_compat.numpy as xp
+
+        return ArrayBackend("numpy", xp, None)
+    if name == "torch":
+        import array_api_compat.torch as xp
+        import torch
+
+        if device in (None, "auto"):
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} asked for, but torch sees no CUDA device; use device=cpu or auto")
+        return ArrayBackend("torch", xp, torch.device(device))
+    raise ValueError(f"unknown array backend {name!r}; choose one of {BACKENDS}")
