@@ -1,0 +1,22 @@
+"""Exogenous reference prices (the CEX price arbitrageurs trade against and the oracle reports),
+N worlds at a time. A driver's randomness comes only from the generator passed to ``reset``."""
+from __future__ import annotations
+
+from envs.drivers.base import PriceDriver
+from envs.drivers.gbm import GBMDriver
+from envs.drivers.historical import HistoricalDriver, PricePath, load_price_csv
+from envs.drivers.jump_diffusion import JumpDiffusionDriver
+from envs.drivers.regime_switching import RegimeSwitchingDriver
+
+DRIVERS = {"gbm": GBMDriver, "jump_diffusion": JumpDiffusionDriver, "regime_switching": RegimeSwitchingDriver,
+           "historical": HistoricalDriver}
+
+
+def make_driver(name: str, **kwargs) -> PriceDriver:
+    if name not in DRIVERS:
+        raise ValueError(f"unknown price driver {name!r}; choose one of {sorted(DRIVERS)}")
+    return DRIVERS[name](**kwargs)
+
+
+__all__ = ["PriceDriver", "GBMDriver", "JumpDiffusionDriver", "RegimeSwitchingDriver", "HistoricalDriver",
+           "PricePath", "load_price_csv", "make_driver", "DRIVERS"]

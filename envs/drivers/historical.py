@@ -1,0 +1,115 @@
+"""Historical replay from a CSV of (timestamp, price): resampled onto a regular grid of ``dt``
+seconds (last observation carried forward), every gap it had to fill reported, never hidden."""
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from envs.data import DATA_DIR
+from envs.drivers.base import PriceDriver
+
+log = logging.getLogger(__name__)
+DEFAULT_PRICE_CSV = DATA_DIR / "eth_usd_hourly_2021-2023.csv"
+
+
+@dataclass(frozen=True)
+class Gap:
+    start: float  # unix seconds of the last observation before the gap
+    end: float  # unix seconds of the first observation after it
+    filled_steps: int  # grid points that carry the earlier price forward
+
+    def __str__(self) -> str:
+        t = datetime.fromtimestamp(self.start, timezone.utc).strftime("%Y-%m-%d %H:%M")
+        return f"{(self.end - self.start) / 3600:.1f} h without data after {t} UTC ({self.filled_steps} steps filled)"
+
+
+@dataclass(frozen=True)
+class PricePath:
+    timestamps: np.ndarray  # (T,) unix seconds, regular
+    prices: np.ndarray  # (T,)
+    source: str
+    gaps: list[Gap] = field(default_factory=list)
+
+
+def load_price_csv(path: str | Path = DEFAULT_PRICE_CSV, dt: float = 3600.0, timestamp_column: str = "timestamp",
+                   price_column: str = "USD_price", timestamp_unit: str = "auto") -> PricePath:
+    """Read and resample a price CSV. ``timestamp_unit``: "s", "ms", "iso" or "auto" (ms above 1e11)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"price file {path} does not exist")
+    times, prices = [], []
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns = reader.fieldnames or []
+        for col in (timestamp_column, price_column):
+            if col not in columns:
+                raise ValueError(f"{path}: no column {col!r}; the columns are {columns}. "
+                                 f"Name the right ones with timestamp_column= and price_column=")
+        for line, row in enumerate(reader, start=2):
+            try:
+                t, p = _timestamp(row[timestamp_column], timestamp_unit), float(row[price_column])
+            except (TypeError, ValueError):
+                raise ValueError(f"{path}:{line}: cannot read timestamp {row[timestamp_column]!r} / "
+                                 f"price {row[price_column]!r} as numbers") from None
+            if not (np.isfinite(p) and p > 0):
+                raise ValueError(f"{path}:{line}: price must be a positive number, got {row[price_column]!r}")
+            if times and t <= times[-1]:
+                raise ValueError(f"{path}:{line}: timestamps must increase ({t} after {times[-1]}); sort the file")
+            times.append(t)
+            prices.append(p)
+    if len(times) < 2:
+        raise ValueError(f"{path}: needs at least two rows of data, found {len(times)}")
+    t, p = np.asarray(times), np.asarray(prices)
+    grid = np.arange(t[0], t[-1] + 1e-9, dt)
+    resampled = p[np.searchsorted(t, grid, side="right") - 1]
+    wide = np.flatnonzero(np.diff(t) > 1.5 * dt)
+    gaps = [Gap(t[i], t[i + 1], int(np.sum((grid > t[i] + dt / 2) & (grid < t[i + 1] - dt / 2)))) for i in wide]
+    for gap in gaps:
+        log.warning("%s: %s", path.name, gap)
+    return PricePath(grid, resampled, str(path), gaps)
+
+
+def _timestamp(text: str, unit: str) -> float:
+    if unit == "iso" or (unit == "auto" and not text.replace(".", "", 1).isdigit()):
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    value = float(text)
+    return value / 1000 if unit == "ms" or (unit == "auto" and value > 1e11) else value
+
+
+class HistoricalDriver(PriceDriver):
+    """Replays a real price path. Each world starts at ``start`` (a step index) or, if None, at a
+    random step that leaves ``horizon`` steps of data."""
+
+    def __init__(self, path: str | Path = DEFAULT_PRICE_CSV, dt: float = 3600.0, start: int | None = None,
+                 horizon: int = 720, timestamp_column: str = "timestamp", price_column: str = "USD_price",
+                 timestamp_unit: str = "auto"):
+        super().__init__(dt)
+        self.path = load_price_csv(path, dt, timestamp_column, price_column, timestamp_unit)
+        self.start, self.horizon = start, int(horizon)
+        last = len(self.path.prices) - 1
+        if self.horizon > last:
+            raise ValueError(f"horizon={horizon} steps is longer than the {last} steps of data in {path}")
+        if start is not None and not 0 <= start <= last - self.horizon:
+            raise ValueError(f"start={start} must be in [0, {last - self.horizon}] to leave horizon={horizon} steps")
+
+    def reset(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        self.rng = rng
+        last_start = len(self.path.prices) - 1 - self.horizon
+        self.index = (np.full(n, self.start) if self.start is not None else rng.integers(0, last_start + 1, n))
+        self.steps = 0
+        return self.path.prices[self.index].copy()
+
+    def step(self) -> np.ndarray:
+        if self.steps >= self.horizon:
+            raise RuntimeError(f"the price path ran past horizon={self.horizon} steps; reset, or raise the horizon")
+        self.steps += 1
+        self.index = self.index + 1
+        return self.path.prices[self.index].copy()
+
+    def timestamps(self) -> np.ndarray:
+        return self.path.timestamps[self.index]

@@ -1,0 +1,31 @@
+"""Gas each agent action costs, measured on the real contracts, priced in ETH and USD.
+
+The table is ``envs/data/gas_costs.json``, written by ``python -m envs.chain measure-gas`` from
+the pyrevm rung; a test re-measures it, so it always matches the bytecode.
+"""
+from __future__ import annotations
+
+import json
+from functools import cache
+
+from envs.data import DATA_DIR
+
+GAS_FILE = DATA_DIR / "gas_costs.json"
+GWEI = 1e-9  # ETH
+
+
+@cache
+def gas_units() -> dict[str, int]:
+    return json.loads(GAS_FILE.read_text())["gas"]
+
+
+def gas_cost_eth(action: str, gas_price_gwei: float):
+    units = gas_units()
+    if action not in units:
+        raise KeyError(f"no gas measured for {action!r}; known actions: {sorted(units)}")
+    return units[action] * gas_price_gwei * GWEI
+
+
+def gas_cost_usd(action: str, gas_price_gwei: float, eth_usd):
+    """Cost of ``action`` in USD at ``gas_price_gwei`` and the ETH price (scalar or array)."""
+    return gas_cost_eth(action, gas_price_gwei) * eth_usd
