@@ -116,3 +116,54 @@ def test_cli_builds_and_serves_until_interrupted(tmp_path):
     time.sleep(0.2)
     assert not process_exists(server.pid)
     assert pids_running(f"--port\x00{port}\x00") == []  # no orphan anvil
+
+
+def test_simulator_started_from_the_served_localnet_matches_it_and_its_next_swaps(served: Market, localnet_dir):
+    import numpy as np
+
+    from envs.backends.rpc import RpcChain
+    from envs.chain.state_reader import aave_state, read_aave_market, read_v2_pair, read_v3_pool, v3_pool_state
+    from envs.protocols.uniswap_v2 import pair as v2
+    from envs.protocols.uniswap_v3 import pool as v3
+    from tests.parity import assert_close
+
+    reader = attach_market(RpcChain(served.chain.url), read_addresses(localnet_dir))  # a user's plain RPC view
+    pool = reader.v3_pools[3000]
+    params, state = v3_pool_state(read_v3_pool(reader.v3, pool), np, 4)
+    sqrt_price_x96, tick, *_ = pool.call("slot0")
+    assert (state.tick == tick).all() and np.allclose(state.sqrt_price, sqrt_price_x96 / 2**96, rtol=1e-15)
+    assert np.allclose(state.liquidity, pool.call("liquidity"), rtol=1e-15)
+    chain_ticks = reader.v3.initialized_ticks(pool)
+    sim_ticks = {int(t): float(n) for t, n in zip(state.ticks[0], state.liquidity_net[0]) if -887272 < t < 887272}
+    assert sim_ticks.keys() == chain_ticks.keys()
+    assert all(abs(sim_ticks[t] - chain_ticks[t]) <= 1e-15 * abs(chain_ticks[t]) for t in chain_ticks)
+
+    usdc, weth = reader.tokens["USDC"], reader.tokens["WETH"]
+    pair = v2.initial_state(np, 4, *read_v2_pair(reader.v2.pair(usdc, weth)))
+    assert (pair.reserve0[0], pair.reserve1[0]) == tuple(map(float, reader.v2.reserves(usdc, weth)))
+
+    reserves, prices, _ = read_aave_market(reader.aave, reader.tokens)
+    aave_params, aave_world = aave_state(reserves, np, 4, 1)
+    for r, token in enumerate(reader.tokens.values()):
+        chain = reader.aave.reserve_data(token)
+        assert aave_world.liquidity_index[0, r] == chain["liquidity_index"] / 1e27
+        assert aave_world.available_liquidity[0, r] == float(token.balance_of(
+            reader.aave.pool.call("getReserveData", token.address)[8]))
+    assert prices == {s: reader.aave.price(t) for s, t in reader.tokens.items()}
+
+    snap = served.chain.snapshot()
+    try:
+        weth_s, usdc_s = served.tokens["WETH"], served.tokens["USDC"]
+        weth_s.mint(TRADER, 100 * 10**18)
+        weth_s.approve(TRADER, served.v3.router.address)
+        usdc_s.mint(TRADER, 100_000 * 10**6)
+        usdc_s.approve(TRADER, served.v3.router.address)
+        for sell_usdc, raw in ((False, 40 * 10**18), (True, 90_000 * 10**6), (False, 7 * 10**18)):
+            out, _ = served.v3.exact_input_single(TRADER, usdc_s if sell_usdc else weth_s,
+                                                  weth_s if sell_usdc else usdc_s, 3000, raw)
+            z41 = np.full(4, sell_usdc)
+            result = v3.swap(state, params, z41, np.full(4, float(raw)), v3.default_price_limit(z41), np.ones(4, bool))
+            assert_close("amount out", result.amount_out[0], out)
+            assert int(state.tick[0]) == served.v3_pools[3000].call("slot0")[1]
+    finally:
+        served.chain.revert(snap)

@@ -132,6 +132,7 @@ def supply(state: AaveState, params: AaveParams, account: int, reserve: int, amo
     """SupplyLogic.executeSupply (a first supply of a reserve with LTV enables it as collateral);
     returns per-world error codes."""
     xp = array_namespace(amount)
+    _check_amount(amount, mask)
     t = state.copy()
     touched = _onehot(t, reserve, mask)
     update_state(t, params, now, touched)
@@ -152,6 +153,7 @@ def supply(state: AaveState, params: AaveParams, account: int, reserve: int, amo
 def withdraw(state: AaveState, params: AaveParams, prices, account: int, reserve: int, amount, now, mask):
     """SupplyLogic.executeWithdraw (``amount`` may be inf: everything); returns (amount withdrawn, codes)."""
     xp = array_namespace(amount)
+    _check_amount(amount, mask)
     t = state.copy()
     touched = _onehot(t, reserve, mask)
     update_state(t, params, now, touched)
@@ -175,6 +177,7 @@ def withdraw(state: AaveState, params: AaveParams, prices, account: int, reserve
 
 def borrow(state: AaveState, params: AaveParams, prices, account: int, reserve: int, amount, now, mask):
     """BorrowLogic.executeBorrow at the variable rate; returns per-world error codes."""
+    _check_amount(amount, mask)
     t = state.copy()
     touched = _onehot(t, reserve, mask)
     update_state(t, params, now, touched)
@@ -197,6 +200,7 @@ def borrow(state: AaveState, params: AaveParams, prices, account: int, reserve: 
 def repay(state: AaveState, params: AaveParams, account: int, reserve: int, amount, now, mask):
     """BorrowLogic.executeRepay (``amount`` may be inf: all the debt); returns (amount repaid, codes)."""
     xp = array_namespace(amount)
+    _check_amount(amount, mask)
     t = state.copy()
     touched = _onehot(t, reserve, mask)
     update_state(t, params, now, touched)
@@ -225,6 +229,7 @@ def liquidation_call(state: AaveState, params: AaveParams, prices, user: int, co
                      debt_to_cover, now, mask) -> LiquidationResult:
     """LiquidationLogic.executeLiquidationCall, the liquidator taking the underlying collateral."""
     xp = array_namespace(debt_to_cover)
+    _check_amount(debt_to_cover, mask)
     t = state.copy()
     update_state(t, params, now, _onehot(t, debt, mask))
     account = calculate_user_account_data(t, params, prices, user, now)
@@ -258,6 +263,12 @@ def liquidation_call(state: AaveState, params: AaveParams, prices, user: int, co
     zero = xp.zeros_like(debt_repaid)
     return LiquidationResult(xp.where(ok, debt_repaid, zero), xp.where(ok, to_liquidator, zero),
                              xp.where(ok, fee, zero), _codes(code, mask))
+
+
+def _check_amount(amount, mask) -> None:
+    xp = array_namespace(amount)
+    if bool(xp.any(mask & ~(amount >= 0))):
+        raise ValueError("Aave amounts must be non-negative numbers of raw token units (inf: all of it)")
 
 
 def _codes(code, mask):

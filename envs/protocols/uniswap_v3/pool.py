@@ -78,42 +78,60 @@ def initial_state(xp, n: int, params: V3PoolParams, sqrt_price: float, tick_liqu
     the global fee growth, so positions sharing those ticks accrue exactly as on chain; a fresh
     pool leaves them out (gross defaults to |net|, fee growth to zero).
     """
-    spacing, slots = params.tick_spacing, params.max_ticks + 2
-    if len(tick_liquidity_net) > params.max_ticks:
-        raise ValueError(f"{len(tick_liquidity_net)} initialized ticks exceed max_ticks={params.max_ticks}")
-    if abs(sum(tick_liquidity_net.values())) > 1e-6 * max(1.0, max(map(abs, tick_liquidity_net.values()), default=1)):
-        raise ValueError("liquidityNet over all ticks must sum to zero (each range adds at lower, removes at upper)")
-    for t in tick_liquidity_net:
-        if t % spacing or not MIN_TICK < t < MAX_TICK:
-            raise ValueError(f"tick {t} is not a multiple of the tick spacing {spacing} inside ({MIN_TICK}, {MAX_TICK})")
-    if not MIN_SQRT_RATIO <= sqrt_price < MAX_SQRT_RATIO:
-        raise ValueError(f"sqrt price {sqrt_price} is outside [MIN_SQRT_RATIO, MAX_SQRT_RATIO)")
     row = sorted(tick_liquidity_net)
-    ticks = [MIN_TICK] + row + [MAX_TICK] * (slots - 1 - len(row))
-    net = [0.0] + [float(tick_liquidity_net[t]) for t in row] + [0.0] * (slots - 1 - len(row))
     gross_of = tick_liquidity_gross or {t: abs(v) for t, v in tick_liquidity_net.items()}
-    gross = [0.0] + [float(gross_of[t]) for t in row] + [0.0] * (slots - 1 - len(row))
     outside = fee_growth_outside or {}
-    outside0 = [0.0] + [float(outside.get(t, (0.0, 0.0))[0]) for t in row] + [0.0] * (slots - 1 - len(row))
-    outside1 = [0.0] + [float(outside.get(t, (0.0, 0.0))[1]) for t in row] + [0.0] * (slots - 1 - len(row))
-    tick = int(get_tick_at_sqrt_ratio(xp.asarray([sqrt_price], dtype=xp.float64, device=device))[0])
-    liquidity = sum(v for t, v in tick_liquidity_net.items() if t <= tick)
     f = dict(dtype=xp.float64, device=device)
-    i = dict(dtype=xp.int64, device=device)
 
-    def rows(values, kw):
-        return xp.broadcast_to(xp.asarray(values, **kw), (n, len(values))) * 1  # a writable copy
+    def rows(values, dtype=xp.float64):
+        return xp.broadcast_to(xp.asarray(values, dtype=dtype, device=device), (n, len(values)))
 
+    return from_arrays(xp, params, xp.full((n,), float(sqrt_price), **f), rows(row, xp.int64),
+                       rows([float(tick_liquidity_net[t]) for t in row]), device,
+                       liquidity_gross=rows([float(gross_of[t]) for t in row]),
+                       fee_growth_global=(xp.full((n,), float(fee_growth_global[0]), **f),
+                                          xp.full((n,), float(fee_growth_global[1]), **f)),
+                       fee_growth_outside=(rows([float(outside.get(t, (0.0, 0.0))[0]) for t in row]),
+                                           rows([float(outside.get(t, (0.0, 0.0))[1]) for t in row])))
+
+
+def from_arrays(xp, params: V3PoolParams, sqrt_price, ticks, liquidity_net, device=None, *, liquidity_gross=None,
+                fee_growth_global=None, fee_growth_outside=None) -> V3PoolState:
+    """Pools whose initialized ticks differ per world: ``ticks`` and ``liquidity_net`` are (N, K) rows
+    (sorted, multiples of the spacing), ``sqrt_price`` is (N,)."""
+    n, k = ticks.shape
+    spacing, slots = params.tick_spacing, params.max_ticks + 2
+    if k > params.max_ticks:
+        raise ValueError(f"{k} initialized ticks exceed max_ticks={params.max_ticks}; raise it in V3PoolParams")
+    if bool(xp.any((ticks % spacing != 0) | (ticks <= MIN_TICK) | (ticks >= MAX_TICK))):
+        raise ValueError(f"ticks must be multiples of the tick spacing {spacing} inside ({MIN_TICK}, {MAX_TICK})")
+    if bool(xp.any(xp.abs(xp.sum(liquidity_net, axis=1)) > 1e-6 * xp.max(xp.abs(liquidity_net)))):
+        raise ValueError("liquidityNet over all ticks must sum to zero (each range adds at lower, removes at upper)")
+    if bool(xp.any((sqrt_price < MIN_SQRT_RATIO) | (sqrt_price >= MAX_SQRT_RATIO))):
+        raise ValueError("sqrt prices must lie in [MIN_SQRT_RATIO, MAX_SQRT_RATIO)")
+    f = dict(dtype=xp.float64, device=device)
+    pad = slots - 1 - k
+
+    def padded(values, first, rest, dtype=xp.float64):
+        return xp.concat([xp.full((n, 1), first, dtype=dtype, device=device), values * 1,
+                          xp.full((n, pad), rest, dtype=dtype, device=device)], axis=1)
+
+    tick = get_tick_at_sqrt_ratio(sqrt_price)
+    below = ticks <= tick[:, None]
+    zeros = xp.zeros((n,), **f)
+    gross = liquidity_gross if liquidity_gross is not None else xp.abs(liquidity_net)
+    fg0, fg1 = fee_growth_global if fee_growth_global is not None else (zeros, zeros * 1)
+    fo0, fo1 = fee_growth_outside if fee_growth_outside is not None else (liquidity_net * 0.0, liquidity_net * 0.0)
     p = params.max_positions
     return V3PoolState(
-        sqrt_price=xp.full((n,), sqrt_price, **f), tick=xp.full((n,), tick, **i),
-        liquidity=xp.full((n,), float(liquidity), **f),
-        fee_growth_global0=xp.full((n,), float(fee_growth_global[0]), **f),
-        fee_growth_global1=xp.full((n,), float(fee_growth_global[1]), **f),
-        ticks=rows(ticks, i), liquidity_net=rows(net, f), liquidity_gross=rows(gross, f),
-        fee_growth_outside0=rows(outside0, f), fee_growth_outside1=rows(outside1, f),
-        cursor=xp.full((n,), sum(1 for t in ticks if t <= tick), **i),
-        position_lower=xp.zeros((n, p), **i), position_upper=xp.zeros((n, p), **i),
+        sqrt_price=sqrt_price * 1.0, tick=tick, liquidity=xp.sum(xp.where(below, liquidity_net, 0.0), axis=1),
+        fee_growth_global0=fg0 * 1.0, fee_growth_global1=fg1 * 1.0,
+        ticks=padded(ticks, MIN_TICK, MAX_TICK, xp.int64), liquidity_net=padded(liquidity_net, 0.0, 0.0),
+        liquidity_gross=padded(gross, 0.0, 0.0), fee_growth_outside0=padded(fo0, 0.0, 0.0),
+        fee_growth_outside1=padded(fo1, 0.0, 0.0),
+        cursor=1 + xp.sum(xp.astype(below, xp.int64), axis=1),
+        position_lower=xp.zeros((n, p), dtype=xp.int64, device=device),
+        position_upper=xp.zeros((n, p), dtype=xp.int64, device=device),
         position_liquidity=xp.zeros((n, p), **f), position_fee_inside0_last=xp.zeros((n, p), **f),
         position_fee_inside1_last=xp.zeros((n, p), **f), position_owed0=xp.zeros((n, p), **f),
         position_owed1=xp.zeros((n, p), **f))
@@ -133,6 +151,8 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
     moving the pool to a target price does). Worlds may swap in different directions.
     """
     xp = array_namespace(state.sqrt_price)
+    if bool(xp.any(active & ~(amount_in >= 0))):
+        raise ValueError("swap amounts must be non-negative numbers of raw token units (inf: swap to the price limit)")
     rows = xp.arange(state.n, device=_device(state.sqrt_price))
     zero = xp.zeros_like(state.sqrt_price)
     remaining = xp.where(active, amount_in, zero)
