@@ -25,6 +25,7 @@ test: setup
 	$(PY) -m pytest -q
 
 bench: setup
+	$(PY) benchmarks/sim_throughput.py
 	$(PY) benchmarks/evm_throughput.py
 
 localnet: setup
