@@ -1,0 +1,1 @@
+"""Scripted baselines, stable-baselines3 wiring and policy export."""

@@ -1,0 +1,5 @@
+"""defigym environments; importing this package registers the env ids with Gymnasium."""
+from gymnasium.envs.registration import register
+
+register(id="defigym/UniswapV3LP-v0", entry_point="envs.uniswap_v3_lp:UniswapV3LPEnv",
+         vector_entry_point="envs.uniswap_v3_lp:UniswapV3LPVectorEnv", max_episode_steps=None)

@@ -54,7 +54,7 @@ def sqrt_price_x96_to_price(sqrt_price_x96: int) -> Decimal:
 
 def price_to_tick(raw_t1_per_t0: float | Decimal) -> int:
     """The tick whose price is at or just below ``raw_t1_per_t0`` (price = 1.0001^tick)."""
-    return math.floor(math.log(float(raw_t1_per_t0)) / math.log(1.0001))
+    return math.floor(math.log(float(raw_t1_per_t0)) / math.log1p(1e-4))
 
 
 def align_tick(tick: int, spacing: int, *, up: bool = False) -> int:

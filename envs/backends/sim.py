@@ -1,7 +1,8 @@
-"""A batched Uniswap V3 market on the simulator: the reference price moves, an arbitrageur trades the
-pool to the edge of its no-trade band, noise traders swap, and LP positions earn fees, in N worlds.
+"""The Uniswap V3 market on the simulator (rung 1): N worlds stepped together, no per-world loop.
 
-Prices here are human (USD per ETH); the pool runs in raw units, converted in ``envs.units``.
+Each step the reference price moves, an arbitrageur trades the pool to the edge of its no-trade
+band, noise traders swap, and the LP agent's position earns fees. The pool runs in raw units
+(USDC token0, 6 decimals; WETH token1, 18), converted to human units at this boundary.
 """
 from __future__ import annotations
 
@@ -10,12 +11,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.backends.arrays import ArrayBackend, array_backend
+from envs.backends.market import REBALANCE_CLOSE, UniswapV3Market, centered_range
 from envs.drivers.base import PriceDriver
+from envs.gas import gas_units
+from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, profile_ticks
 from envs.protocols.uniswap_v3 import pool as v3
-from envs.protocols.uniswap_v3.liquidity_amounts import get_liquidity_for_amounts
+from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 
 FEE_DENOMINATOR = 1_000_000
+USDC_UNIT, WETH_UNIT = 1e6, 1e18
+LIQUIDITY_UNIT = (USDC_UNIT * WETH_UNIT) ** 0.5  # raw liquidity per sqrt(USDC * WETH)
+AGENT = 0  # the agent's position slot
 
 
 @dataclass(frozen=True)
@@ -23,111 +30,162 @@ class V3WorldParams:
     """A USDC/WETH pool (USDC token0, as on mainnet) and the flow around it."""
 
     fee_pips: int = 500
-    decimals0: int = 6  # USDC
-    decimals1: int = 18  # WETH
-    #: (half-width as a fraction of price, USD value) ranges of background liquidity around the start price
-    liquidity_profile: tuple[tuple[float, float], ...] = ((0.005, 6e6), (0.02, 5e6), (0.10, 4e6), (0.30, 3e6),
-                                                          (0.90, 2e6))
-    noise_traders: int = 2  # swaps per step from uninformed traders
-    noise_trade_usd: float = 5_000.0  # median size of a noise swap (lognormal, sigma 1)
+    pool_value_usd: float = 20_000_000.0  # background liquidity, spread over the profile
+    liquidity_profile: tuple[tuple[float | None, float], ...] = DEFAULT_LIQUIDITY_PROFILE
+    noise_traders: int = 2  # uninformed swaps per step
+    noise_trade_usd: float = 5_000.0  # median noise swap (lognormal, sigma 1)
+
+    def __post_init__(self):
+        v3.V3PoolParams(fee_pips=self.fee_pips)  # checks the tier
+        if self.pool_value_usd <= 0 or self.noise_trade_usd < 0 or self.noise_traders < 0:
+            raise ValueError("pool_value_usd must be positive; noise_traders and noise_trade_usd non-negative")
 
 
-class UniswapV3World:
-    """N worlds of one pool, stepped together with no per-world Python loop."""
+def noise_orders(rng: np.random.Generator, n: int, params: V3WorldParams, reference_price: np.ndarray):
+    """The noise traders' swaps for one step: [(sell USDC?, raw amount in)], drawn in a fixed order
+    so every backend replays the same flow from the same seed."""
+    orders = []
+    for _ in range(params.noise_traders):
+        usd = params.noise_trade_usd * np.exp(rng.standard_normal(n))
+        sell_usdc = rng.random(n) < 0.5
+        orders.append((sell_usdc, np.floor(np.where(sell_usdc, usd * USDC_UNIT, usd / reference_price * WETH_UNIT))))
+    return orders
 
+
+def rebalance_gas(had_position: np.ndarray, swapped: np.ndarray) -> np.ndarray:
+    g = gas_units()
+    return (had_position * sum(g[a] for a in REBALANCE_CLOSE) + swapped * g["v3_swap"] + g["v3_mint"]).astype(float)
+
+
+def swap_to_range_ratio(usdc_raw, weth_raw, sqrt_price, sqrt_lower, sqrt_upper):
+    """How much to sell (and which way) so the wallet holds a range's token ratio at the pool price
+    (impact and fee aside: the mint takes what fits and leaves the rest idle)."""
+    per_l0 = (sqrt_upper - sqrt_price) / (sqrt_price * sqrt_upper)  # USDC per unit of liquidity
+    per_l1 = sqrt_price - sqrt_lower  # WETH per unit of liquidity
+    value1 = usdc_raw * sqrt_price**2 + weth_raw  # in raw WETH at the pool price
+    want_usdc = value1 / (per_l0 * sqrt_price**2 + per_l1) * per_l0
+    sell_usdc = usdc_raw > want_usdc
+    amount = np.where(sell_usdc, usdc_raw - want_usdc, weth_raw - (value1 - want_usdc * sqrt_price**2))
+    return sell_usdc, np.floor(np.clip(amount, 0.0, None))
+
+
+class UniswapV3World(UniswapV3Market):
     def __init__(self, n: int, driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
-                 backend: ArrayBackend | str = "numpy", max_positions: int = 1):
-        self.n, self.driver, self.params = n, driver, params
+                 backend: ArrayBackend | str = "numpy"):
+        self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
         self.b = array_backend(backend) if isinstance(backend, str) else backend
-        self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=max_positions)
-        self.shift = 10.0 ** (params.decimals1 - params.decimals0)  # raw token1/token0 = shift / price
+        self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=1)
+        self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
 
     # --- units ------------------------------------------------------------------------------
+    def _np(self, x) -> np.ndarray:
+        return self.b.to_numpy(x)
+
     def sqrt_price_of(self, usd_per_eth):
-        """Pool sqrt price (raw WETH per raw USDC) for a USD-per-ETH price."""
-        return self.b.xp.sqrt(self.shift / usd_per_eth)
+        return np.sqrt(WETH_UNIT / USDC_UNIT / usd_per_eth)
 
-    def price_of(self, sqrt_price):
-        return self.shift / (sqrt_price * sqrt_price)
+    def reference_price(self) -> np.ndarray:
+        return self._reference.copy()
 
-    def pool_price(self):
-        return self.price_of(self.state.sqrt_price)
+    def pool_price(self) -> np.ndarray:
+        s = self._np(self.state.sqrt_price)
+        return WETH_UNIT / USDC_UNIT / (s * s)
+
+    def tick(self) -> np.ndarray:
+        return self._np(self.state.tick)
 
     # --- episode ----------------------------------------------------------------------------
-    def reset(self, rng: np.random.Generator) -> None:
-        """Start the price paths and lay each world's liquidity profile around its own start price."""
-        xp, b, p = self.b.xp, self.b, self.params
+    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+        """Lay each world's liquidity around its own start price the way build_market mints it."""
+        b, xp, p = self.b, self.b.xp, self.params
         self.rng = rng
-        start = b.asarray(self.driver.reset(rng, self.n))
-        self.reference = start
-        spacing = self.pool_params.tick_spacing
-        sqrt_start = self.sqrt_price_of(start)
-        center = get_tick_at_sqrt_ratio(sqrt_start) // spacing * spacing
+        self._reference = self.driver.reset(rng, self.n)
+        sqrt_start = b.asarray(np.floor(self.sqrt_price_of(self._reference) * 2**96) / 2**96)
+        center = get_tick_at_sqrt_ratio(sqrt_start)
         ticks, nets = [], []
-        for half_width, usd in p.liquidity_profile:
-            w = max(1, round(np.log1p(half_width) / np.log1p(1e-4) / spacing)) * spacing
-            lower, upper = center - w, center + w
-            liquidity = get_liquidity_for_amounts(sqrt_start, get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper),
-                                                  usd / 2 * 10**p.decimals0 + 0 * start, usd / 2 / start * 10**p.decimals1)
+        for half_width, share in p.liquidity_profile:
+            lower, upper = profile_ticks(center, self.tick_spacing, half_width)
+            usd = p.pool_value_usd * share
+            liquidity = xp.floor(get_liquidity_for_amounts(
+                sqrt_start, get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper),
+                b.asarray(np.full(self.n, np.floor(usd / 2 * USDC_UNIT))),
+                b.asarray(np.floor(usd / 2 / self._reference * WETH_UNIT))))
             ticks += [lower, upper]
             nets += [liquidity, -liquidity]
         ticks, nets = xp.stack(ticks, axis=1), xp.stack(nets, axis=1)
         order = xp.argsort(ticks, axis=1, stable=True)
-        self.state = v3.from_arrays(xp, self.pool_params, sqrt_start, xp.take_along_axis(ticks, order, axis=1),
-                                    xp.take_along_axis(nets, order, axis=1), b.device)
+        ticks, nets = xp.take_along_axis(ticks, order, axis=1), xp.take_along_axis(nets, order, axis=1)
+        # ranges sharing a tick (none by default) would be merged here; the profile keeps them apart
+        self.state = v3.from_arrays(xp, self.pool_params, sqrt_start, ticks, nets, b.device)
+        self.wallet_usdc = np.full(self.n, np.floor(agent_usd / 2 * USDC_UNIT))
+        self.wallet_weth = np.floor(agent_usd / 2 / self._reference * WETH_UNIT)
+        self._all = b.asarray(np.ones(self.n, bool), dtype=xp.bool)
+        self._slot = xp.zeros((self.n,), dtype=xp.int64, device=b.device)
 
-    # --- actors -----------------------------------------------------------------------------
-    def arbitrage_to(self, reference_price):
-        """Trade each pool to the edge of the no-trade band around ``reference_price``: past it the
-        fee makes arbitrage unprofitable. Returns (amount in, amount out, selling USDC) per world."""
+    def step(self) -> None:
+        self._reference = self.driver.step()
+        self._arbitrage()
+        for sell_usdc, raw in noise_orders(self.rng, self.n, self.params, self._reference):
+            z41 = self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
+            v3.swap(self.state, self.pool_params, z41, self.b.asarray(raw), v3.default_price_limit(z41), self._all)
+
+    def _arbitrage(self) -> None:
+        """Trade each pool to the edge of the no-trade band: past it the fee eats the profit."""
         xp = self.b.xp
-        fee = self.params.fee_pips / FEE_DENOMINATOR
-        sqrt_ref = self.sqrt_price_of(reference_price)
-        sqrt_now = self.state.sqrt_price
-        # selling USDC (token0) lowers sqrt(WETH/USDC); it pays while sqrt_now > sqrt_ref / sqrt(1 - fee)
-        hi, lo = sqrt_ref / (1 - fee) ** 0.5, sqrt_ref * (1 - fee) ** 0.5
-        target = xp.clip(sqrt_now, lo, hi)
-        sell_usdc = target < sqrt_now
-        moving = target != sqrt_now
-        result = v3.swap(self.state, self.pool_params, sell_usdc, xp.where(moving, xp.inf, 0.0), target, moving)
-        return result, sell_usdc
+        fee = self.fee_pips / FEE_DENOMINATOR
+        sqrt_ref = np.sqrt(WETH_UNIT / USDC_UNIT / self._reference)
+        now = self._np(self.state.sqrt_price)
+        target = np.floor(np.clip(now, sqrt_ref * np.sqrt(1 - fee), sqrt_ref / np.sqrt(1 - fee)) * 2**96) / 2**96
+        moving = target != now
+        z41 = self.b.asarray(target < now, dtype=xp.bool)
+        v3.swap(self.state, self.pool_params, z41, self.b.asarray(np.where(moving, np.inf, 0.0)), self.b.asarray(target),
+                self.b.asarray(moving, dtype=xp.bool))
 
-    def noise_trades(self):
-        xp, p = self.b.xp, self.params
-        for _ in range(p.noise_traders):
-            usd = p.noise_trade_usd * np.exp(self.rng.standard_normal(self.n))
-            sell_usdc = self.rng.random(self.n) < 0.5
-            raw = np.where(sell_usdc, usd * 10**p.decimals0, usd / self.b.to_numpy(self.reference) * 10**p.decimals1)
-            z41 = self.b.asarray(sell_usdc, dtype=xp.bool)
-            v3.swap(self.state, self.pool_params, z41, self.b.asarray(raw), v3.default_price_limit(z41),
-                    self.b.asarray(np.ones(self.n, bool), dtype=xp.bool))
+    # --- the LP agent -----------------------------------------------------------------------
+    def agent_wallet(self):
+        return self.wallet_usdc / USDC_UNIT, self.wallet_weth / WETH_UNIT
 
-    def step(self):
-        """One step: the reference price moves, the arbitrageur trades, noise traders swap."""
-        self.reference = self.b.asarray(self.driver.step())
-        arb, _ = self.arbitrage_to(self.reference)
-        self.noise_trades()
-        return arb
+    def agent_range(self):
+        s = self.state
+        return (self._np(s.position_lower[:, AGENT]), self._np(s.position_upper[:, AGENT]),
+                self._np(s.position_liquidity[:, AGENT]) / LIQUIDITY_UNIT)
 
-    # --- LP positions -----------------------------------------------------------------------
-    def open_position(self, slot: int, half_width_ticks, usd_value):
-        """Mint a range centered on the current tick, worth about ``usd_value``; returns (liquidity, amount0, amount1)."""
-        xp, s, spacing = self.b.xp, self.state, self.pool_params.tick_spacing
-        half = xp.astype(self.b.asarray(half_width_ticks) // spacing * spacing, xp.int64)
-        center = s.tick // spacing * spacing
-        lower, upper = center - half, center + half + spacing
-        sl, su = get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper)
-        price = self.pool_price()
-        usd = self.b.asarray(usd_value)
-        liquidity = get_liquidity_for_amounts(s.sqrt_price, sl, su, usd / 2 * 10**self.params.decimals0,
-                                              usd / 2 / price * 10**self.params.decimals1)
-        slots = xp.full((self.n,), slot, dtype=xp.int64, device=self.b.device)
-        amount0, amount1 = v3.modify_position(s, self.pool_params, slots, lower, upper, liquidity, liquidity > 0)
-        return liquidity, amount0, amount1
+    def agent_position_tokens(self):
+        s = self.state
+        a0, a1 = get_amounts_for_liquidity(s.sqrt_price, get_sqrt_ratio_at_tick(s.position_lower[:, AGENT]),
+                                           get_sqrt_ratio_at_tick(s.position_upper[:, AGENT]), s.position_liquidity[:, AGENT])
+        return self._np(a0) / USDC_UNIT, self._np(a1) / WETH_UNIT
 
-    def position_fees_usd(self, slot: int):
-        """Fees a position has earned and not collected, in USD at the pool price."""
-        xp, s = self.b.xp, self.state
-        slots = xp.full((self.n,), slot, dtype=xp.int64, device=self.b.device)
-        f0, f1 = v3.position_fees(s, slots)
-        return f0 / 10**self.params.decimals0 + f1 / 10**self.params.decimals1 * self.pool_price()
+    def agent_fees(self):
+        f0, f1 = v3.position_fees(self.state, self._slot)
+        return self._np(f0) / USDC_UNIT, self._np(f1) / WETH_UNIT
+
+    def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        b, xp, s, pp = self.b, self.b.xp, self.state, self.pool_params
+        mask_b = b.asarray(mask, dtype=xp.bool)
+        had = (self.agent_range()[2] > 0) & mask
+        if had.any():
+            held = b.asarray(had, dtype=xp.bool)
+            v3.modify_position(s, pp, self._slot, s.position_lower[:, AGENT], s.position_upper[:, AGENT],
+                               -s.position_liquidity[:, AGENT], held)
+            got0, got1 = v3.collect_all(s, pp, self._slot, held)
+            self.wallet_usdc, self.wallet_weth = self.wallet_usdc + self._np(got0), self.wallet_weth + self._np(got1)
+        lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
+        sqrt_lower, sqrt_upper = np.exp(lower * np.log1p(1e-4) / 2), np.exp(upper * np.log1p(1e-4) / 2)
+        sell_usdc, amount = swap_to_range_ratio(self.wallet_usdc, self.wallet_weth, self._np(s.sqrt_price),
+                                                sqrt_lower, sqrt_upper)
+        swapping = mask & (amount > 0)
+        z41 = b.asarray(sell_usdc, dtype=xp.bool)
+        result = v3.swap(s, pp, z41, b.asarray(np.where(swapping, amount, 0.0)), v3.default_price_limit(z41),
+                         b.asarray(swapping, dtype=xp.bool))
+        paid, got = self._np(result.amount_in), self._np(result.amount_out)
+        self.wallet_usdc = self.wallet_usdc - np.where(sell_usdc, paid, 0.0) + np.where(sell_usdc, 0.0, got)
+        self.wallet_weth = self.wallet_weth - np.where(sell_usdc, 0.0, paid) + np.where(sell_usdc, got, 0.0)
+        lower_b, upper_b = b.asarray(lower, dtype=xp.int64), b.asarray(upper, dtype=xp.int64)
+        liquidity = xp.floor(get_liquidity_for_amounts(s.sqrt_price, get_sqrt_ratio_at_tick(lower_b),
+                                                       get_sqrt_ratio_at_tick(upper_b), b.asarray(self.wallet_usdc),
+                                                       b.asarray(self.wallet_weth)))
+        a0, a1 = v3.modify_position(s, pp, self._slot, lower_b, upper_b, liquidity, mask_b)
+        self.wallet_usdc = self.wallet_usdc - np.where(mask, np.ceil(self._np(a0)), 0.0)
+        self.wallet_weth = self.wallet_weth - np.where(mask, np.ceil(self._np(a1)), 0.0)
+        return np.where(mask, rebalance_gas(had, swapping), 0.0)

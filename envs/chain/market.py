@@ -6,7 +6,6 @@ has the contracts (the served local mainnet, a fork of it).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 from envs.backends.chain import Chain
@@ -15,21 +14,16 @@ from envs.chain.aave_v3 import AaveV3, deploy_aave_v3
 from envs.chain.contract import Contract
 from envs.chain.tokens import Token, attach_token, deploy_tokens
 from envs.chain.uniswap_v2 import UniswapV2, deploy_uniswap_v2
-from envs.chain.uniswap_v3 import MAX_TICK, MIN_TICK, TICK_SPACING, UniswapV3, deploy_uniswap_v3
+from envs.chain.uniswap_v3 import TICK_SPACING, UniswapV3, deploy_uniswap_v3
 from envs.data import aave_reserve_params
-from envs.units import align_tick, pool_price, price_to_sqrt_price_x96, price_to_tick, to_raw
+from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, profile_ticks
+from envs.units import pool_price, price_to_sqrt_price_x96, price_to_tick, to_raw
 
 _AAVE = aave_reserve_params()
 
 
 def _snapshot_price(symbol: str) -> float:
     return _AAVE[symbol].price_usd_8dec / 1e8
-
-
-#: (half-width as a fraction of price, share of the pool's value); None is the full range.
-#: Concentrated near the price and thinning out, like the USDC/WETH pools on mainnet.
-DEFAULT_LIQUIDITY_PROFILE: tuple[tuple[float | None, float], ...] = (
-    (0.005, 0.30), (0.02, 0.25), (0.10, 0.20), (0.30, 0.15), (None, 0.10))
 
 
 @dataclass
@@ -127,11 +121,7 @@ def _seed_v3_pool(v3: UniswapV3, usdc: Token, weth: Token, fee: int, eth_in_usdc
     pool = v3.create_pool(token0, token1, fee, price_to_sqrt_price_x96(raw_price))
     spacing, center = TICK_SPACING[fee], price_to_tick(raw_price)
     for half_width, share in spec.liquidity_profile:
-        if half_width is None:
-            lower, upper = align_tick(MIN_TICK, spacing, up=True), align_tick(MAX_TICK, spacing)
-        else:
-            w = max(spacing, round(math.log1p(half_width) / math.log(1.0001)))
-            lower, upper = align_tick(center - w, spacing), align_tick(center + w, spacing, up=True)
+        lower, upper = profile_ticks(center, spacing, half_width)
         value_usd = spec.v3_pool_value_usd * share
         raw_usdc = to_raw(value_usd / 2 / spec.prices_usd["USDC"], 6)
         raw_weth = to_raw(value_usd / 2 / spec.prices_usd["WETH"], 18)

@@ -1,0 +1,77 @@
+"""Scripted LP baselines. Each acts on the LP role's observation (so it runs on every backend and
+in the live adapter) with stable-baselines3's ``predict`` signature, batched over worlds."""
+from __future__ import annotations
+
+import numpy as np
+
+from envs.backends.market import FULL_RANGE
+from envs.roles.liquidity_provider import LiquidityProvider
+
+RANGE_POSITION, HALF_WIDTH, IN_RANGE = 1, 2, 3  # observation indices (envs.roles.liquidity_provider)
+
+
+class LPBaseline:
+    """Maps observations to the role's discrete actions; subclasses decide when and how wide."""
+
+    def __init__(self, role: LiquidityProvider, half_width: int = 400):
+        if role.action_type != "discrete":
+            raise ValueError("the scripted LP baselines act in the discrete action space")
+        self.widths = np.asarray(role.half_widths)
+        self.action = 1 + int(np.argmin(np.abs(np.log(self.widths / half_width))))  # the nearest offered width
+
+    def rebalance(self, obs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
+        obs = np.atleast_2d(observation)
+        actions = np.where(self.rebalance(obs), self.action, 0)
+        return (actions if np.ndim(observation) == 2 else actions[0]), None
+
+
+class HODL(LPBaseline):
+    """Never provides liquidity: holds the starting USDC and WETH."""
+
+    def rebalance(self, obs):
+        return np.zeros(len(obs), bool)
+
+
+class PassiveFullRange(LPBaseline):
+    """Opens a full-range position once (a Uniswap V2 LP) and never touches it."""
+
+    def __init__(self, role: LiquidityProvider):
+        super().__init__(role, FULL_RANGE)
+
+    def rebalance(self, obs):
+        return obs[:, HALF_WIDTH] == 0
+
+
+class FixedWidthRecentering(LPBaseline):
+    """Keeps a range of ``half_width`` ticks and re-centres it whenever the price leaves it."""
+
+    def rebalance(self, obs):
+        return (obs[:, HALF_WIDTH] == 0) | (obs[:, IN_RANGE] == 0)
+
+
+class TauReset(LPBaseline):
+    """The tau-reset strategy (Fan, Martinez-Pinto, Pearce, Valentin 2022): re-centre when the price
+    drifts more than ``tau`` of the half-width from the range's centre (tau = 1: on leaving it)."""
+
+    def __init__(self, role: LiquidityProvider, half_width: int = 400, tau: float = 0.5):
+        super().__init__(role, half_width)
+        if not 0 < tau <= 1:
+            raise ValueError(f"tau must be in (0, 1], got {tau}")
+        self.tau = tau
+
+    def rebalance(self, obs):
+        drift = np.abs(obs[:, RANGE_POSITION] - 0.5) * 2  # 0 at the centre, 1 at an edge
+        return (obs[:, HALF_WIDTH] == 0) | (drift > self.tau)
+
+
+BASELINES = {"hodl": HODL, "passive_lp": PassiveFullRange, "recentering_lp": FixedWidthRecentering,
+             "tau_reset_lp": TauReset}
+
+
+def make_baseline(name: str, role: LiquidityProvider, **kwargs) -> LPBaseline:
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
+    return BASELINES[name](role, **kwargs)

@@ -1,0 +1,76 @@
+"""The one interface the Uniswap V3 roles use, whatever the backend: the simulator (numpy, torch)
+or a chain (evm, anvil). Arrays are numpy (N,) in human units: USD, whole tokens, ticks."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+#: the NonfungiblePositionManager and SwapRouter calls a rebalance makes, for gas
+REBALANCE_CLOSE = ("v3_decrease_liquidity", "v3_collect", "v3_burn")
+
+
+class UniswapV3Market(ABC):
+    """A USDC/WETH pool with an arbitrageur, noise traders, and one LP agent with a wallet."""
+
+    n: int  # worlds
+    fee_pips: int
+    tick_spacing: int
+    dt: float  # seconds per step
+
+    @abstractmethod
+    def reset(self, rng: np.random.Generator, agent_usd: float) -> None:
+        """Start the price paths, lay the pools' liquidity, fund the agent half USDC, half WETH."""
+
+    @abstractmethod
+    def step(self) -> None:
+        """The reference price moves, the arbitrageur trades, the noise traders swap."""
+
+    @abstractmethod
+    def reference_price(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def pool_price(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def tick(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def agent_wallet(self) -> tuple[np.ndarray, np.ndarray]:
+        """Idle (USDC, WETH) the agent holds outside the pool."""
+
+    @abstractmethod
+    def agent_range(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lower tick, upper tick, liquidity in whole-token units sqrt(USDC * WETH); 0 without a position)."""
+
+    @abstractmethod
+    def agent_position_tokens(self) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) the agent's liquidity is worth at the pool price, fees excluded."""
+
+    @abstractmethod
+    def agent_fees(self) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) fees earned and not yet collected."""
+
+    @abstractmethod
+    def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """In masked worlds: close the position (collecting fees), swap the wallet to the new range's
+        ratio, open a range of ``half_width_ticks`` around the current tick. Returns gas used (N,)."""
+
+    def agent_value_usd(self) -> np.ndarray:
+        """Wallet, position and uncollected fees, at the reference price (USDC at $1)."""
+        price = self.reference_price()
+        total = np.zeros(self.n)
+        for usdc, weth in (self.agent_wallet(), self.agent_position_tokens(), self.agent_fees()):
+            total += usdc + weth * price
+        return total
+
+
+FULL_RANGE = 887272  # a half-width that reaches TickMath's bounds: the full range
+
+
+def centered_range(tick: np.ndarray, half_width: np.ndarray, spacing: int) -> tuple[np.ndarray, np.ndarray]:
+    """A range of ``half_width`` ticks each side of ``tick``'s spacing cell, within the tick bounds."""
+    half = np.maximum(np.asarray(half_width) // spacing, 1) * spacing
+    center = np.asarray(tick) // spacing * spacing
+    lowest, highest = -(FULL_RANGE // spacing) * spacing, FULL_RANGE // spacing * spacing
+    return np.maximum(center - half, lowest), np.minimum(center + half + spacing, highest)

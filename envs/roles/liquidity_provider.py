@@ -1,0 +1,148 @@
+"""The liquidity provider: manages one concentrated USDC/WETH position (re-centre it at a chosen
+width, or hold), scored by PnL at the reference price net of gas, or by fees - LVR - gas.
+
+This module is the one source of the LP's observation: training, evaluation and the live
+adapter all build it here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from envs.backends.market import FULL_RANGE, UniswapV3Market
+from envs.drivers.base import SECONDS_PER_YEAR
+from envs.gas import GWEI
+
+#: half-widths (in ticks) a discrete action can choose; 100 ticks is about +-1% of price; the last is the full range
+DEFAULT_HALF_WIDTHS = (50, 100, 200, 400, 800, 1600, 3200, FULL_RANGE)
+
+OBSERVATION_FEATURES = (
+    ("pool_vs_reference", "100 * log(pool price / reference price)", "%"),
+    ("range_position", "(tick - lower) / (upper - lower); 0.5 without a position", "1"),
+    ("range_half_width", "half-width of the range / 1000", "kiloticks"),
+    ("in_range", "1 if the current tick is inside the range", "flag"),
+    ("last_return", "100 * log return of the reference price over the last step", "%"),
+    ("volatility", "EWMA realized volatility of the reference price, annualized", "1"),
+    ("fees_owed", "uncollected fees / portfolio value", "bps"),
+    ("weth_share", "share of the portfolio held in WETH", "1"),
+    ("time_elapsed", "share of the episode elapsed", "1"),
+)
+REWARDS = ("pnl", "fees_minus_lvr")
+
+
+@dataclass
+class LiquidityProvider:
+    half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS
+    action_type: str = "discrete"  # or "continuous": [rebalance if > 0, log-width in [-1, 1]]
+    reward: str = "pnl"
+    gas_price_gwei: float = 10.0
+    volatility_halflife_steps: float = 24.0
+
+    def __post_init__(self):
+        if self.action_type not in ("discrete", "continuous"):
+            raise ValueError(f"action_type must be 'discrete' or 'continuous', got {self.action_type!r}")
+        if self.reward not in REWARDS:
+            raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
+        if not self.half_widths or min(self.half_widths) <= 0:
+            raise ValueError("half_widths must be positive tick counts")
+        if self.gas_price_gwei < 0:
+            raise ValueError(f"gas_price_gwei must be non-negative, got {self.gas_price_gwei}")
+
+    # --- spaces -----------------------------------------------------------------------------
+    @property
+    def observation_space(self) -> spaces.Box:
+        return spaces.Box(-np.inf, np.inf, shape=(len(OBSERVATION_FEATURES),), dtype=np.float32)
+
+    @property
+    def action_space(self) -> spaces.Space:
+        if self.action_type == "discrete":
+            return spaces.Discrete(1 + len(self.half_widths))
+        return spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+
+    # --- episode state ----------------------------------------------------------------------
+    def reset(self, market: UniswapV3Market) -> None:
+        self.variance = np.full(market.n, 0.0)
+        self.last_reference = market.reference_price()
+        self.last_return = np.zeros(market.n)
+        self.value = market.agent_value_usd()
+
+    def observe_step(self, market: UniswapV3Market) -> None:
+        """Update the volatility estimate after the market moved."""
+        reference = market.reference_price()
+        self.last_return = np.log(reference / self.last_reference)
+        decay = 0.5 ** (1 / self.volatility_halflife_steps)
+        self.variance = decay * self.variance + (1 - decay) * self.last_return**2
+        self.last_reference = reference
+
+    def observation(self, market: UniswapV3Market, time_elapsed: float) -> np.ndarray:
+        reference, pool, tick = market.reference_price(), market.pool_price(), market.tick()
+        lower, upper, liquidity = market.agent_range()
+        has = liquidity > 0
+        width = np.where(has, upper - lower, 1)
+        wallet, position, fees = market.agent_wallet(), market.agent_position_tokens(), market.agent_fees()
+        value = np.maximum(market.agent_value_usd(), 1e-9)
+        weth = (wallet[1] + position[1] + fees[1]) * reference
+        obs = np.stack([
+            100 * np.log(pool / reference),
+            np.where(has, (tick - lower) / width, 0.5),
+            np.where(has, (upper - lower) / 2 / 1000, 0.0),
+            (has & (tick >= lower) & (tick < upper)).astype(float),
+            100 * self.last_return,
+            np.sqrt(self.variance * SECONDS_PER_YEAR / market.dt),
+            1e4 * (fees[0] + fees[1] * reference) / value,
+            weth / value,
+            np.full(market.n, time_elapsed),
+        ], axis=1)
+        return obs.astype(np.float32)
+
+    # --- actions ----------------------------------------------------------------------------
+    def decode(self, action, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Actions -> (rebalance?, half-width in ticks), checking them against the action space."""
+        if self.action_type == "discrete":
+            a = np.asarray(action).reshape(n)
+            if not np.issubdtype(a.dtype, np.integer) and not np.all(np.mod(a, 1) == 0):
+                raise ValueError(f"discrete LP actions must be integers in [0, {len(self.half_widths)}], got {action!r}")
+            a = a.astype(np.int64)
+            if np.any((a < 0) | (a > len(self.half_widths))):
+                raise ValueError(f"LP action out of range: {action!r}; valid actions are 0 (hold) to "
+                                 f"{len(self.half_widths)} (re-centre at half-widths {self.half_widths} ticks)")
+            widths = np.asarray((0,) + tuple(self.half_widths))[a]
+            return a > 0, widths
+        a = np.asarray(action, dtype=float).reshape(n, 2)
+        if not np.all(np.isfinite(a)) or np.any(np.abs(a) > 1 + 1e-6):
+            raise ValueError(f"continuous LP actions must be finite and in [-1, 1]^2, got {action!r}")
+        lo, hi = np.log(min(self.half_widths)), np.log(max(self.half_widths))
+        return a[:, 0] > 0, np.round(np.exp(lo + (a[:, 1] + 1) / 2 * (hi - lo)))
+
+    def act(self, market: UniswapV3Market, action) -> np.ndarray:
+        """Apply the actions; returns the gas each world spent, in USD at the reference price."""
+        rebalance, widths = self.decode(action, market.n)
+        gas = market.rebalance(widths, rebalance) if rebalance.any() else np.zeros(market.n)
+        return gas * self.gas_price_gwei * GWEI * market.reference_price()
+
+    # --- reward -----------------------------------------------------------------------------
+    def score(self, market: UniswapV3Market, gas_usd: np.ndarray, fees_before_usd: np.ndarray,
+               liquidity_before: np.ndarray, range_before, reference_before: np.ndarray) -> tuple[np.ndarray, dict]:
+        value = market.agent_value_usd() - gas_usd  # gas is paid from outside the pool in this accounting
+        pnl = value - self.value
+        self.value = market.agent_value_usd()
+        reference = market.reference_price()
+        fees = self.fees_usd(market) - fees_before_usd
+        # realized LVR of the step (Milionis et al. 2022): half |V''(p)| dp^2, V'' = -L / (2 p^1.5) in range
+        lower, upper = range_before
+        p_lower, p_upper = _tick_price(upper), _tick_price(lower)  # USD/ETH falls as the USDC/WETH tick rises
+        in_range = (liquidity_before > 0) & (reference_before >= p_lower) & (reference_before <= p_upper)
+        lvr = np.where(in_range, liquidity_before / (4 * reference_before**1.5) * (reference - reference_before) ** 2, 0.0)
+        info = {"pnl_usd": pnl, "fees_usd": fees, "lvr_usd": lvr, "gas_usd": gas_usd}
+        return (pnl if self.reward == "pnl" else fees - lvr - gas_usd), info
+
+    def fees_usd(self, market: UniswapV3Market) -> np.ndarray:
+        f0, f1 = market.agent_fees()
+        return f0 + f1 * market.reference_price()
+
+
+def _tick_price(tick) -> np.ndarray:
+    """USD per ETH at a USDC/WETH tick (raw price = WETH per USDC = 1.0001^tick)."""
+    return 1e12 / np.exp(np.asarray(tick, dtype=float) * np.log1p(1e-4))

@@ -1,0 +1,209 @@
+"""``defigym/UniswapV3LP-v0``: manage a concentrated USDC/WETH position against arbitrageurs and noise traders."""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from envs.backends.market import UniswapV3Market
+from envs.backends.sim import UniswapV3World, V3WorldParams
+from envs.drivers import PriceDriver, make_driver
+from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
+
+BACKENDS = ("numpy", "torch", "evm", "anvil")
+
+
+def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams, device: str | None = None,
+                fork_url: str | None = None) -> UniswapV3Market:
+    """The market on a backend: the batched simulator (numpy, torch) or a chain (evm, anvil; one world)."""
+    if backend in ("numpy", "torch"):
+        from envs.backends.arrays import array_backend
+
+        return UniswapV3World(n, driver, params, array_backend(backend, device))
+    if backend in ("evm", "anvil"):
+        if n != 1:
+            raise ValueError(f"the {backend} backend runs one world per env; use numpy or torch for batches")
+        from envs.backends.chain_world import ChainUniswapV3World
+
+        if backend == "evm":
+            from envs.backends.evm import PyrevmChain
+
+            return ChainUniswapV3World(lambda: PyrevmChain(fork_url=fork_url), driver, params)
+        from envs.backends.anvil import AnvilChain
+
+        return ChainUniswapV3World(lambda: AnvilChain(fork_url=fork_url), driver, params)
+    raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+
+
+class _LPEpisodes:
+    """The episode loop shared by the single and the vector env: N worlds that end together."""
+
+    def __init__(self, n: int, backend: str, driver: str | PriceDriver, driver_kwargs: dict | None, fee_pips: int,
+                 horizon: int, agent_usd: float, initial_half_width: int | None, role: LiquidityProvider,
+                 world: dict | None, device: str | None, fork_url: str | None):
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least one step, got {horizon}")
+        if agent_usd <= 0:
+            raise ValueError(f"agent_usd must be positive, got {agent_usd}")
+        self.driver = driver if isinstance(driver, PriceDriver) else make_driver(
+            driver, **({"horizon": horizon} if driver == "historical" else {}), **(driver_kwargs or {}))
+        self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
+                                  device, fork_url)
+        self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
+        self.initial_half_width = initial_half_width
+
+    def reset(self, rng: np.random.Generator) -> np.ndarray:
+        self.market.reset(rng, self.agent_usd)
+        if self.initial_half_width:
+            self.market.rebalance(np.full(self.n, self.initial_half_width), np.ones(self.n, bool))
+        self.role.reset(self.market)
+        self.t = 0
+        return self.role.observation(self.market, 0.0)
+
+    def step(self, action) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        gas_usd = self.role.act(self.market, action)
+        fees_start = self.role.fees_usd(self.market)
+        lower, upper, liquidity = self.market.agent_range()
+        reference_before = self.market.reference_price()
+        self.market.step()
+        self.role.observe_step(self.market)
+        reward, info = self.role.score(self.market, gas_usd, fees_start, liquidity, (lower, upper), reference_before)
+        self.t += 1
+        truncated = np.full(self.n, self.t >= self.horizon)
+        terminated = np.zeros(self.n, bool)  # an LP cannot go insolvent: only the horizon ends an episode
+        info["value_usd"] = self.role.value
+        return self.role.observation(self.market, self.t / self.horizon), reward, terminated, truncated, info
+
+
+_DOC = """
+    ## Description
+    The agent owns one concentrated-liquidity position in a Uniswap V3 USDC/WETH pool (fee tier
+    ``fee_pips``). Each step (``dt`` seconds of the price driver) it may hold, or close the position,
+    swap its tokens to the new range's ratio and re-open a range centred on the current tick. Then
+    the reference (CEX) price moves, an arbitrageur trades the pool to the edge of its no-trade band,
+    and noise traders swap; the position earns fees and suffers adverse selection (LVR).
+
+    ## Action Space
+    ``Discrete(1 + len(half_widths))``: 0 holds; ``i`` re-centres with half-width ``half_widths[i-1]``
+    ticks (default 50, 100, 200, 400, 800, 1600, 3200, and 887272: the full range). With ``action_type="continuous"``:
+    ``Box(-1, 1, (2,))``, re-centre if ``a[0] > 0`` at a half-width log-spaced between the extremes by ``a[1]``.
+
+    ## Observation Space
+    ``Box(-inf, inf, (9,), float32)``:
+
+    | Num | Observation | Unit |
+    |-----|-------------|------|
+    | 0 | 100 * log(pool price / reference price) | % |
+    | 1 | (tick - lower) / (upper - lower); 0.5 without a position | 1 |
+    | 2 | half-width of the range / 1000 | kiloticks |
+    | 3 | 1 if the current tick is inside the range | flag |
+    | 4 | 100 * log return of the reference price over the last step | % |
+    | 5 | EWMA realized volatility, annualized | 1 |
+    | 6 | uncollected fees / portfolio value | bps |
+    | 7 | share of the portfolio in WETH | 1 |
+    | 8 | share of the episode elapsed | 1 |
+
+    ## Rewards
+    ``reward="pnl"`` (default): change in portfolio value (wallet + position + uncollected fees at
+    the reference price, USDC at $1) minus gas in USD (measured gas units x ``gas_price_gwei`` x ETH
+    price). ``reward="fees_minus_lvr"``: fees earned - realized LVR (|V''(p)| dp^2 / 2 of the
+    position held over the step) - gas. ``info`` carries ``pnl_usd``, ``fees_usd``, ``lvr_usd``,
+    ``gas_usd`` and ``value_usd`` either way.
+
+    ## Starting State
+    The pool holds $20M in five ranges around the driver's start price (as ``build_market`` mints
+    them); the agent holds ``agent_usd`` half in USDC, half in WETH, and a position of
+    ``initial_half_width`` ticks when that is set.
+
+    ## Episode End
+    Termination: none (an LP cannot become insolvent). Truncation: after ``horizon`` steps.
+
+    ## Arguments
+    ``backend`` ("numpy", "torch", "evm", "anvil"), ``driver`` ("gbm", "jump_diffusion",
+    "regime_switching", "historical", or a PriceDriver) and ``driver_kwargs``, ``fee_pips`` (500),
+    ``horizon`` (720 steps), ``agent_usd`` (100000), ``initial_half_width`` (None), ``half_widths``,
+    ``action_type``, ``reward``, ``gas_price_gwei`` (10), ``world`` (V3WorldParams overrides:
+    ``noise_traders``, ``noise_trade_usd``, ``pool_value_usd``), ``device`` (torch), ``fork_url``
+    (evm/anvil: fork this RPC URL instead of a fresh chain).
+
+    ## Version History
+    * v0: initial version.
+"""
+
+
+class UniswapV3LPEnv(gym.Env):
+    __doc__ = "Uniswap V3 liquidity provision, one world on any backend.\n" + _DOC + """
+    >>> import gymnasium as gym, envs
+    >>> env = gym.make("defigym/UniswapV3LP-v0", horizon=24)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape
+    (9,)
+    """
+    metadata = {"render_modes": []}
+
+    def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
+                 fee_pips: int = 500, horizon: int = 720, agent_usd: float = 100_000.0,
+                 initial_half_width: int | None = None, half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
+                 action_type: str = "discrete", reward: str = "pnl", gas_price_gwei: float = 10.0,
+                 world: dict | None = None, device: str | None = None, fork_url: str | None = None):
+        self.role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei)
+        self.core = _LPEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd, initial_half_width,
+                                self.role, world, device, fork_url)
+        self.observation_space, self.action_space = self.role.observation_space, self.role.action_space
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        return self.core.reset(self.np_random)[0], {}
+
+    def step(self, action):
+        if action not in self.action_space:
+            raise ValueError(f"action {action!r} is not in the action space {self.action_space}")
+        obs, reward, terminated, truncated, info = self.core.step(np.asarray(action)[None])
+        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), {k: float(v[0]) for k, v in info.items()}
+
+    def close(self):
+        if hasattr(self.core.market, "close"):
+            self.core.market.close()
+
+
+class UniswapV3LPVectorEnv(VectorEnv):
+    __doc__ = "Uniswap V3 liquidity provision, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC + """
+    All worlds share the horizon, so they end together and reset in the same step (autoreset mode
+    SAME_STEP: the last observation of an episode is in ``info["final_obs"]``).
+    """
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int = 64, backend: str = "numpy", **kwargs: Any):
+        if backend not in ("numpy", "torch"):
+            raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}; "
+                             f"use the single env for evm and anvil")
+        init = {k: kwargs.pop(k) for k in ("half_widths", "action_type", "reward", "gas_price_gwei") if k in kwargs}
+        self.role = LiquidityProvider(tuple(init.get("half_widths", DEFAULT_HALF_WIDTHS)),
+                                      init.get("action_type", "discrete"), init.get("reward", "pnl"),
+                                      init.get("gas_price_gwei", 10.0))
+        defaults = dict(driver="gbm", driver_kwargs=None, fee_pips=500, horizon=720, agent_usd=100_000.0,
+                        initial_half_width=None, world=None, device=None, fork_url=None)
+        unknown = set(kwargs) - set(defaults)
+        if unknown:
+            raise TypeError(f"unknown arguments {sorted(unknown)} for UniswapV3LP-v0")
+        defaults.update(kwargs)
+        self.core = _LPEpisodes(num_envs, backend, role=self.role, **defaults)
+        self.num_envs = num_envs
+        self.single_observation_space, self.single_action_space = self.role.observation_space, self.role.action_space
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self._rng: np.random.Generator | None = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None or self._rng is None:
+            self._rng = np.random.default_rng(seed)
+        return self.core.reset(self._rng), {}
+
+    def step(self, actions):
+        obs, reward, terminated, truncated, info = self.core.step(actions)
+        if truncated.any():
+            info["final_obs"], info["_final_obs"] = obs, truncated.copy()
+            obs = self.core.reset(self._rng)
+        return obs, reward.astype(np.float64), terminated, truncated, info
