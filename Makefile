@@ -19,7 +19,7 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 train: setup
-	$(PY) -m envs.chain build-localnet --out runs/localnet
+	$(PY) train.py
 
 test: setup
 	$(PY) -m pytest -q

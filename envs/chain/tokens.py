@@ -41,8 +41,12 @@ def attach_token(chain: Chain, address: str, symbol: str, decimals: int) -> Toke
 
 
 def deploy_tokens(chain: Chain) -> dict[str, Token]:
-    """USDC first, so its address sorts below WETH's and it is token0 of USDC/WETH, as on mainnet."""
+    """USDC's address must sort below WETH's so USDC is token0 of USDC/WETH, as on mainnet. On a fresh
+    chain deploying USDC first does it; on a fork the deployer's nonce differs, so USDC is deployed
+    again until it sorts below (each try is a coin flip of CREATE addresses)."""
     usdc = Token(deploy(chain, "MintableERC20", "USD Coin", "USDC", 6, sender=DEPLOYER), "USDC", 6)
     weth = Token(deploy(chain, "WETH9", sender=DEPLOYER), "WETH", 18)
+    while int(usdc.address, 16) > int(weth.address, 16):
+        usdc = Token(deploy(chain, "MintableERC20", "USD Coin", "USDC", 6, sender=DEPLOYER), "USDC", 6)
     wbtc = Token(deploy(chain, "MintableERC20", "Wrapped BTC", "WBTC", 8, sender=DEPLOYER), "WBTC", 8)
     return {"USDC": usdc, "WETH": weth, "WBTC": wbtc}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import logging
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,8 +39,16 @@ class PricePath:
 
 def load_price_csv(path: str | Path = DEFAULT_PRICE_CSV, dt: float = 3600.0, timestamp_column: str = "timestamp",
                    price_column: str = "USD_price", timestamp_unit: str = "auto") -> PricePath:
-    """Read and resample a price CSV. ``timestamp_unit``: "s", "ms", "iso" or "auto" (ms above 1e11)."""
-    path = Path(path)
+    """Read and resample a price CSV. ``timestamp_unit``: "s", "ms", "iso" or "auto" (ms above 1e11).
+    A file is read (and its gaps logged) once per process; later calls reuse it."""
+    path = Path(path).resolve()
+    return _load_price_csv(path, path.stat().st_mtime if path.is_file() else 0.0, float(dt), timestamp_column,
+                           price_column, timestamp_unit)
+
+
+@lru_cache(maxsize=16)
+def _load_price_csv(path: Path, _mtime: float, dt: float, timestamp_column: str, price_column: str,
+                    timestamp_unit: str) -> PricePath:
     if not path.is_file():
         raise FileNotFoundError(f"price file {path} does not exist")
     times, prices = [], []
@@ -71,6 +80,7 @@ def load_price_csv(path: str | Path = DEFAULT_PRICE_CSV, dt: float = 3600.0, tim
     gaps = [Gap(t[i], t[i + 1], int(np.sum((grid > t[i] + dt / 2) & (grid < t[i + 1] - dt / 2)))) for i in wide]
     for gap in gaps:
         log.warning("%s: %s", path.name, gap)
+    grid.flags.writeable = resampled.flags.writeable = False  # shared between drivers
     return PricePath(grid, resampled, str(path), gaps)
 
 
@@ -83,24 +93,30 @@ def _timestamp(text: str, unit: str) -> float:
 
 class HistoricalDriver(PriceDriver):
     """Replays a real price path. Each world starts at ``start`` (a step index) or, if None, at a
-    random step that leaves ``horizon`` steps of data."""
+    random step of ``window`` (fractions of the path, e.g. (0, 0.7) to train, (0.85, 1) to test)
+    that leaves ``horizon`` steps of data inside the window."""
 
     def __init__(self, path: str | Path = DEFAULT_PRICE_CSV, dt: float = 3600.0, start: int | None = None,
-                 horizon: int = 720, timestamp_column: str = "timestamp", price_column: str = "USD_price",
-                 timestamp_unit: str = "auto"):
+                 horizon: int = 720, window: tuple[float, float] = (0.0, 1.0), timestamp_column: str = "timestamp",
+                 price_column: str = "USD_price", timestamp_unit: str = "auto"):
         super().__init__(dt)
         self.path = load_price_csv(path, dt, timestamp_column, price_column, timestamp_unit)
         self.start, self.horizon = start, int(horizon)
         last = len(self.path.prices) - 1
-        if self.horizon > last:
-            raise ValueError(f"horizon={horizon} steps is longer than the {last} steps of data in {path}")
+        lo, hi = window
+        if not 0 <= lo < hi <= 1:
+            raise ValueError(f"window={tuple(window)} must be fractions 0 <= start < end <= 1 of the path")
+        self.first, self.last_start = int(lo * last), int(hi * last) - self.horizon
+        if self.last_start < self.first:
+            raise ValueError(f"horizon={horizon} steps does not fit in window {tuple(window)} "
+                             f"({int(hi * last) - int(lo * last)} steps of data in {path})")
         if start is not None and not 0 <= start <= last - self.horizon:
             raise ValueError(f"start={start} must be in [0, {last - self.horizon}] to leave horizon={horizon} steps")
 
     def reset(self, rng: np.random.Generator, n: int) -> np.ndarray:
         self.rng = rng
-        last_start = len(self.path.prices) - 1 - self.horizon
-        self.index = (np.full(n, self.start) if self.start is not None else rng.integers(0, last_start + 1, n))
+        self.index = (np.full(n, self.start) if self.start is not None
+                      else rng.integers(self.first, self.last_start + 1, n))
         self.steps = 0
         return self.path.prices[self.index].copy()
 

@@ -1,0 +1,118 @@
+"""The one config schema for train.py and evaluate.py (Hydra structured configs): every key has a
+type and a default, so a typo or a wrong type fails at start, naming the key."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+
+from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS
+
+
+@dataclass
+class EnvConfig:
+    id: str = "defigym/UniswapV3LP-v0"
+    fee_pips: int = 500  # pool fee tier: 100, 500, 3000 or 10000
+    horizon: int = 720  # steps per episode
+    agent_usd: float = 100_000.0  # the agent's starting capital, half USDC half WETH
+    initial_half_width: Optional[int] = None  # start with a position this wide (ticks), or none
+    half_widths: List[int] = field(default_factory=lambda: list(DEFAULT_HALF_WIDTHS))  # discrete action widths
+    action_type: str = "discrete"  # or continuous
+    reward: str = "pnl"  # or fees_minus_lvr
+    gas_price_gwei: float = 10.0
+    noise_traders: int = 2  # noise swaps per step
+    noise_trade_usd: float = 5_000.0  # median noise swap
+    pool_value_usd: float = 20_000_000.0  # background liquidity in the pool
+
+
+@dataclass
+class DriverConfig:
+    name: str = "historical"  # gbm, jump_diffusion, regime_switching, historical
+    dt: float = 3600.0  # seconds per step
+    params: Dict[str, Any] = field(default_factory=dict)  # the driver's own arguments (sigma, path, ...)
+
+
+@dataclass
+class BackendConfig:
+    name: str = "numpy"  # numpy, torch (batched simulator); evm, anvil (real contracts, one world)
+    fork_url: Optional[str] = None  # evm/anvil: fork this RPC URL instead of starting a fresh chain
+
+
+@dataclass
+class AgentConfig:
+    algo: str = "ppo"  # ppo, a2c, dqn, sac, td3 (stable-baselines3)
+    policy: str = "MlpPolicy"
+    params: Dict[str, Any] = field(default_factory=dict)  # the algorithm's own arguments
+
+
+@dataclass
+class TrainConfig:
+    total_timesteps: int = 300_000
+    num_envs: int = 64  # worlds stepped together
+    window: List[float] = field(default_factory=lambda: [0.0, 0.7])  # of a historical path: training
+    eval_window: List[float] = field(default_factory=lambda: [0.7, 0.85])  # validation
+    eval_freq: int = 50_000  # timesteps between validations (0: none)
+    eval_episodes: int = 64
+    normalize: bool = True  # observation and reward normalization (VecNormalize), saved with the model
+    resume: Optional[str] = None  # a model.zip to continue from
+    progress_bar: bool = True
+    evaluate_after: bool = True  # run evaluate (eval.*) on the test window when training ends
+
+
+@dataclass
+class EvalConfig:
+    backend: str = "evm"  # where evaluate runs: numpy, torch, evm, anvil
+    policies: List[str] = field(default_factory=lambda: [
+        "baseline:hodl", "baseline:passive_lp", "baseline:recentering_lp", "baseline:tau_reset_lp"])
+    episodes: int = 4
+    window: List[float] = field(default_factory=lambda: [0.85, 1.0])  # test
+    seed: int = 1_000
+    plots: bool = True
+
+
+@dataclass
+class Config:
+    env: EnvConfig = field(default_factory=EnvConfig)
+    driver: DriverConfig = field(default_factory=DriverConfig)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    seed: int = 0
+    device: str = "auto"  # the policy's torch device: auto puts it on cuda when present
+    policy: Optional[str] = None  # evaluate.py: a saved model.zip (evaluated beside eval.policies)
+
+
+def register() -> None:
+    ConfigStore.instance().store(name="schema", node=Config)
+
+
+def env_kwargs(cfg, window: List[float] | None = None) -> dict:
+    """The env's keyword arguments from the config (historical driver restricted to ``window``)."""
+    e, d = cfg.env, cfg.driver
+    params = dict(d.params)
+    params["dt"] = d.dt
+    if d.name == "historical" and window is not None:
+        params["window"] = tuple(window)
+    return dict(driver=d.name, driver_kwargs=params, fee_pips=e.fee_pips, horizon=e.horizon, agent_usd=e.agent_usd,
+                initial_half_width=e.initial_half_width, half_widths=tuple(e.half_widths), action_type=e.action_type,
+                reward=e.reward, gas_price_gwei=e.gas_price_gwei,
+                world={"noise_traders": e.noise_traders, "noise_trade_usd": e.noise_trade_usd,
+                       "pool_value_usd": e.pool_value_usd})
+
+
+def check(cfg) -> None:
+    """Build what the config describes once, so a bad value fails now with its key named, not mid-run."""
+    from envs.uniswap_v3_lp import UniswapV3LPEnv
+
+    if cfg.env.id != "defigym/UniswapV3LP-v0":
+        raise ValueError(f"env.id={cfg.env.id!r}: this version trains defigym/UniswapV3LP-v0")
+    for key, window in (("train.window", cfg.train.window), ("train.eval_window", cfg.train.eval_window),
+                        ("eval.window", cfg.eval.window)):
+        if len(window) != 2 or not 0 <= window[0] < window[1] <= 1:
+            raise ValueError(f"{key}={list(window)} must be [start, end] fractions with 0 <= start < end <= 1")
+    try:
+        UniswapV3LPEnv(backend="numpy", **env_kwargs(cfg, cfg.train.window)).close()
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"bad env/driver config (env.*, driver.*): {err}") from err

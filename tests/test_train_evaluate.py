@@ -1,0 +1,90 @@
+"""train.py and evaluate.py, run as a user runs them, with tiny budgets."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["env.horizon=24", "train.num_envs=16", "train.eval_episodes=8", "train.eval_freq=512", "eval.episodes=2",
+        "eval.backend=numpy", "train.progress_bar=false", "eval.plots=true"]
+
+
+def run(script: str, *overrides: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, script, *overrides], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    run_dir = tmp_path_factory.mktemp("ppo")
+    result = run("train.py", *TINY, "train.total_timesteps=2048", f"hydra.run.dir={run_dir}")
+    assert Path(result.stdout.strip().splitlines()[-1]) == run_dir / "eval" / "report.json"
+    return run_dir
+
+
+def test_a_tiny_training_run_leaves_model_normalization_config_logs_and_a_report(trained: Path):
+    for name in ("model.zip", "vecnormalize.pkl", "best_model.zip", "train_metrics.json", ".hydra/config.yaml",
+                 "eval/report.json", "eval/equity.png", "eval/price_range.png"):
+        assert (trained / name).is_file(), name
+    assert any((trained / "tb").iterdir())
+    report = json.loads((trained / "eval" / "report.json").read_text())
+    assert set(report["policies"]) == {f"{trained.name}/model", "hodl", "passive_lp", "recentering_lp", "tau_reset_lp"}
+    hodl = report["policies"]["hodl"]
+    assert hodl["fees_usd"] == 0 and hodl["excess_return_vs_hodl"] == 0 and hodl["rebalances"] == 0
+    passive = report["policies"]["passive_lp"]
+    assert passive["rebalances"] == 1 and passive["time_in_range"] == 1.0 and passive["fees_usd"] > 0
+
+
+def test_evaluate_loads_the_model_and_runs_it_on_the_real_contracts(trained: Path, tmp_path):
+    result = run("evaluate.py", f"policy={trained / 'model.zip'}", "backend=evm", "env.horizon=12", "eval.episodes=1",
+                 "eval.policies=[baseline:passive_lp]", "eval.plots=false", f"hydra.run.dir={tmp_path}")
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == str(tmp_path / "report.json")
+    report = json.loads(Path(lines[-1]).read_text())
+    assert report["settings"]["backend"] == "evm" and len(report["policies"]) == 2
+    csv = (tmp_path / "trajectories_passive_lp.csv").read_text().splitlines()
+    assert csv[0].startswith("episode,step,reference_price") and len(csv) == 1 + 13
+
+
+@pytest.mark.parametrize("algo", ["a2c", "dqn"])
+def test_other_algorithms_train_too(algo, tmp_path):
+    run("train.py", f"agent={algo}", *TINY, "train.total_timesteps=1024", "train.evaluate_after=false",
+        "agent.params={}" if algo == "dqn" else "agent.params.n_steps=8", f"hydra.run.dir={tmp_path}")
+    assert (tmp_path / "model.zip").is_file()
+
+
+def test_evaluation_on_anvil_forked_from_the_local_mainnet_matches_evm(tmp_path):
+    from envs.chain.localnet import build_localnet, serve_localnet
+
+    build_localnet(tmp_path / "net")
+    with serve_localnet(tmp_path / "net") as node:
+        common = ["env.horizon=10", "eval.episodes=1", "eval.policies=[baseline:recentering_lp]", "eval.plots=false",
+                  "driver=gbm"]
+        on_fork = run("evaluate.py", "backend=anvil", f"backend.fork_url={node.url}", *common, f"hydra.run.dir={tmp_path / 'a'}")
+        on_evm = run("evaluate.py", "backend=evm", *common, f"hydra.run.dir={tmp_path / 'e'}")
+    fork_metrics = json.loads(Path(on_fork.stdout.strip().splitlines()[-1]).read_text())["policies"]["recentering_lp"]
+    evm_metrics = json.loads(Path(on_evm.stdout.strip().splitlines()[-1]).read_text())["policies"]["recentering_lp"]
+    for key, value in evm_metrics.items():
+        assert fork_metrics[key] == pytest.approx(value, rel=1e-6, abs=1e-6), key
+
+
+@pytest.mark.parametrize("override, named", [
+    ("train.total_timestep=5", "total_timestep"), ("env.horizon=abc", "env.horizon"),
+    ("train.window=[0.9,0.1]", "train.window"), ("agent.algo=ppo2", "agent.algo"), ("env.reward=sharpe", "reward"),
+])
+def test_bad_configs_fail_at_start_naming_the_key(override, named):
+    result = run("train.py", override, "train.progress_bar=false", check=False)
+    assert result.returncode != 0 and named in result.stderr
+    assert "trained" not in result.stdout  # it stopped before any training
+
+
+def test_a_two_job_multirun_completes(tmp_path):
+    run("train.py", "-m", "seed=0,1", *TINY, "train.total_timesteps=512", "train.evaluate_after=false",
+        "train.eval_freq=0", f"hydra.sweep.dir={tmp_path}")
+    assert sorted(p.name for p in tmp_path.iterdir() if (p / "model.zip").is_file()) == ["0", "1"]
