@@ -9,6 +9,7 @@ prints a table, and prints the report's path as its last line.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -31,7 +32,8 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     kwargs = env_kwargs(cfg, cfg.eval.window)
     policies = {policy_name(spec): load_policy(spec, role, cfg.device) for spec in specs}  # fail before running
     results = {}
-    with tqdm(total=len(policies) * cfg.eval.episodes * e.horizon, desc=f"evaluating on {backend}", unit="step") as bar:
+    with tqdm(total=len(policies) * cfg.eval.episodes * e.horizon, desc=f"evaluating on {backend}", unit="step",
+              mininterval=0.5 if sys.stderr.isatty() else 30) as bar:
         for name, policy in policies.items():
             results[name] = run_episodes(policy, kwargs, backend, cfg.eval.episodes, cfg.eval.seed,
                                          fork_url=cfg.backend.fork_url, progress=bar)

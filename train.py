@@ -19,7 +19,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.utils import set_random_seed
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
 from agents.config import check, env_kwargs, register
 from agents.evaluation import format_table
@@ -46,9 +46,9 @@ class SaveNormalizationWithBest(BaseCallback):
 
 
 def make_vec_env(cfg, window, num_envs: int, training: bool):
-    env = SB3VecEnv(UniswapV3LPVectorEnv(num_envs=num_envs, backend=cfg.backend.name,
-                                         device=None if cfg.device == "auto" else cfg.device,
-                                         **env_kwargs(cfg, window)))
+    env = VecMonitor(SB3VecEnv(UniswapV3LPVectorEnv(num_envs=num_envs, backend=cfg.backend.name,
+                                                    device=None if cfg.device == "auto" else cfg.device,
+                                                    **env_kwargs(cfg, window))))
     env.seed(cfg.seed if training else cfg.seed + 10_000)
     if cfg.train.normalize:
         env = VecNormalize(env, training=training, norm_reward=training, gamma=cfg.agent.params.get("gamma", 0.99))

@@ -19,7 +19,7 @@ class EnvConfig:
     initial_half_width: Optional[int] = None  # start with a position this wide (ticks), or none
     half_widths: List[int] = field(default_factory=lambda: list(DEFAULT_HALF_WIDTHS))  # discrete action widths
     action_type: str = "discrete"  # or continuous
-    reward: str = "pnl"  # or fees_minus_lvr
+    reward: str = "fees_minus_lvr"  # fee - LVR - gas (Xu & Brini 2025), or pnl
     gas_price_gwei: float = 10.0
     noise_traders: int = 2  # noise swaps per step
     noise_trade_usd: float = 5_000.0  # median noise swap

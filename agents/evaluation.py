@@ -162,9 +162,12 @@ def _plots(out_dir: Path, results: dict[str, Trajectories]) -> list[str]:
 
     fig, axes = plt.subplots(len(results), 1, figsize=(9, 2.4 * len(results)), sharex=True, squeeze=False)
     for ax, (name, t) in zip(axes[:, 0], results.items()):
-        ax.plot(hours, t["reference_price"][0], color="k", lw=1, label="ETH/USD")
-        ax.fill_between(hours, t["range_low_usd"][0], t["range_high_usd"][0], alpha=0.3, label="LP range")
-        ax.set(ylabel="USD", title=f"{name}: price and range (episode 0)")
+        price = t["reference_price"][0]
+        lo, hi = 0.8 * price.min(), 1.2 * price.max()  # a full range would squash the axis: clip to the price's area
+        ax.plot(hours, price, color="k", lw=1, label="ETH/USD")
+        ax.fill_between(hours, np.clip(t["range_low_usd"][0], lo, hi), np.clip(t["range_high_usd"][0], lo, hi),
+                        alpha=0.3, label="LP range")
+        ax.set(ylabel="USD", ylim=(lo, hi), title=f"{name}: price and range (episode 0)")
     axes[-1, 0].set_xlabel("hours")
     fig.tight_layout()
     fig.savefig(out_dir / "price_range.png", dpi=110)

@@ -10,7 +10,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from envs.backends.market import UniswapV3Market
 from envs.backends.sim import UniswapV3World, V3WorldParams
 from envs.drivers import PriceDriver, make_driver
-from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
+from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
 
 BACKENDS = ("numpy", "torch", "evm", "anvil")
 
@@ -58,23 +58,23 @@ class _LPEpisodes:
         self.market.reset(rng, self.agent_usd)
         if self.initial_half_width:
             self.market.rebalance(np.full(self.n, self.initial_half_width), np.ones(self.n, bool))
-        self.role.reset(self.market)
+        self.view = self.role.reset(self.market)
         self.t = 0
-        return self.role.observation(self.market, 0.0)
+        return self.role.observation(self.view, self.market.dt, 0.0)
 
     def step(self, action) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        rebalance, _ = self.role.decode(action, self.n)
         gas_usd = self.role.act(self.market, action)
-        fees_start = self.role.fees_usd(self.market)
-        lower, upper, liquidity = self.market.agent_range()
-        reference_before = self.market.reference_price()
+        before = MarketView.read(self.market) if rebalance.any() else self.view
         self.market.step()
-        self.role.observe_step(self.market)
-        reward, info = self.role.score(self.market, gas_usd, fees_start, liquidity, (lower, upper), reference_before)
+        self.view = MarketView.read(self.market)
+        self.role.observe_step(self.view)
+        reward, info = self.role.score(before, self.view, gas_usd)
         self.t += 1
         truncated = np.full(self.n, self.t >= self.horizon)
         terminated = np.zeros(self.n, bool)  # an LP cannot go insolvent: only the horizon ends an episode
         info["value_usd"] = self.role.value
-        return self.role.observation(self.market, self.t / self.horizon), reward, terminated, truncated, info
+        return self.role.observation(self.view, self.market.dt, self.t / self.horizon), reward, terminated, truncated, info
 
 
 _DOC = """

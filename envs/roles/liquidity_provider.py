@@ -33,6 +33,36 @@ REWARDS = ("pnl", "fees_minus_lvr")
 
 
 @dataclass
+class MarketView:
+    """One read of everything the LP looks at, taken once per step (reads cost as much as swaps)."""
+
+    reference: np.ndarray
+    pool: np.ndarray
+    tick: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    liquidity: np.ndarray
+    wallet: tuple[np.ndarray, np.ndarray]
+    position: tuple[np.ndarray, np.ndarray]
+    fees: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def read(cls, market: UniswapV3Market) -> "MarketView":
+        return cls(market.reference_price(), market.pool_price(), market.tick(), *market.agent_range(),
+                   market.agent_wallet(), market.agent_position_tokens(), market.agent_fees())
+
+    @property
+    def fees_usd(self) -> np.ndarray:
+        return self.fees[0] + self.fees[1] * self.reference
+
+    @property
+    def value_usd(self) -> np.ndarray:
+        """Wallet, position and uncollected fees at the reference price (USDC at $1)."""
+        return (self.wallet[0] + self.position[0] + self.fees[0]
+                + (self.wallet[1] + self.position[1] + self.fees[1]) * self.reference)
+
+
+@dataclass
 class LiquidityProvider:
     half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS
     action_type: str = "discrete"  # or "continuous": [rebalance if > 0, log-width in [-1, 1]]
@@ -62,38 +92,37 @@ class LiquidityProvider:
         return spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
 
     # --- episode state ----------------------------------------------------------------------
-    def reset(self, market: UniswapV3Market) -> None:
-        self.variance = np.full(market.n, 0.0)
-        self.last_reference = market.reference_price()
+    def reset(self, market: UniswapV3Market) -> MarketView:
+        view = MarketView.read(market)
+        self.variance = np.zeros(market.n)
+        self.last_reference = view.reference
         self.last_return = np.zeros(market.n)
-        self.value = market.agent_value_usd()
+        self.value = view.value_usd
+        return view
 
-    def observe_step(self, market: UniswapV3Market) -> None:
+    def observe_step(self, view: MarketView) -> None:
         """Update the volatility estimate after the market moved."""
-        reference = market.reference_price()
-        self.last_return = np.log(reference / self.last_reference)
+        self.last_return = np.log(view.reference / self.last_reference)
         decay = 0.5 ** (1 / self.volatility_halflife_steps)
         self.variance = decay * self.variance + (1 - decay) * self.last_return**2
-        self.last_reference = reference
+        self.last_reference = view.reference
 
-    def observation(self, market: UniswapV3Market, time_elapsed: float) -> np.ndarray:
-        reference, pool, tick = market.reference_price(), market.pool_price(), market.tick()
-        lower, upper, liquidity = market.agent_range()
-        has = liquidity > 0
+    def observation(self, view: MarketView, dt: float, time_elapsed: float) -> np.ndarray:
+        has = view.liquidity > 0
+        lower, upper, tick = view.lower, view.upper, view.tick
         width = np.where(has, upper - lower, 1)
-        wallet, position, fees = market.agent_wallet(), market.agent_position_tokens(), market.agent_fees()
-        value = np.maximum(market.agent_value_usd(), 1e-9)
-        weth = (wallet[1] + position[1] + fees[1]) * reference
+        value = np.maximum(view.value_usd, 1e-9)
+        weth = (view.wallet[1] + view.position[1] + view.fees[1]) * view.reference
         obs = np.stack([
-            100 * np.log(pool / reference),
+            100 * np.log(view.pool / view.reference),
             np.where(has, (tick - lower) / width, 0.5),
             np.where(has, (upper - lower) / 2 / 1000, 0.0),
             (has & (tick >= lower) & (tick < upper)).astype(float),
             100 * self.last_return,
-            np.sqrt(self.variance * SECONDS_PER_YEAR / market.dt),
-            1e4 * (fees[0] + fees[1] * reference) / value,
+            np.sqrt(self.variance * SECONDS_PER_YEAR / dt),
+            1e4 * view.fees_usd / value,
             weth / value,
-            np.full(market.n, time_elapsed),
+            np.full(len(value), time_elapsed),
         ], axis=1)
         return obs.astype(np.float32)
 
@@ -123,24 +152,18 @@ class LiquidityProvider:
         return gas * self.gas_price_gwei * GWEI * market.reference_price()
 
     # --- reward -----------------------------------------------------------------------------
-    def score(self, market: UniswapV3Market, gas_usd: np.ndarray, fees_before_usd: np.ndarray,
-               liquidity_before: np.ndarray, range_before, reference_before: np.ndarray) -> tuple[np.ndarray, dict]:
-        value = market.agent_value_usd() - gas_usd  # gas is paid from outside the pool in this accounting
-        pnl = value - self.value
-        self.value = market.agent_value_usd()
-        reference = market.reference_price()
-        fees = self.fees_usd(market) - fees_before_usd
+    def score(self, before: MarketView, after: MarketView, gas_usd: np.ndarray) -> tuple[np.ndarray, dict]:
+        """Reward for a step from ``before`` (just after acting) to ``after`` (the market has moved)."""
+        pnl = after.value_usd - gas_usd - self.value  # gas is paid from outside the pool in this accounting
+        self.value = after.value_usd
+        fees = after.fees_usd - before.fees_usd
         # realized LVR of the step (Milionis et al. 2022): half |V''(p)| dp^2, V'' = -L / (2 p^1.5) in range
-        lower, upper = range_before
-        p_lower, p_upper = _tick_price(upper), _tick_price(lower)  # USD/ETH falls as the USDC/WETH tick rises
-        in_range = (liquidity_before > 0) & (reference_before >= p_lower) & (reference_before <= p_upper)
-        lvr = np.where(in_range, liquidity_before / (4 * reference_before**1.5) * (reference - reference_before) ** 2, 0.0)
+        p_lower, p_upper = _tick_price(before.upper), _tick_price(before.lower)  # USD/ETH falls as the tick rises
+        p = before.reference
+        in_range = (before.liquidity > 0) & (p >= p_lower) & (p <= p_upper)
+        lvr = np.where(in_range, before.liquidity / (4 * p**1.5) * (after.reference - p) ** 2, 0.0)
         info = {"pnl_usd": pnl, "fees_usd": fees, "lvr_usd": lvr, "gas_usd": gas_usd}
         return (pnl if self.reward == "pnl" else fees - lvr - gas_usd), info
-
-    def fees_usd(self, market: UniswapV3Market) -> np.ndarray:
-        f0, f1 = market.agent_fees()
-        return f0 + f1 * market.reference_price()
 
 
 def _tick_price(tick) -> np.ndarray:
