@@ -139,3 +139,15 @@ def test_a_swap_across_every_range_matches_and_crosses_them(chain_market: Market
         twin.check_pool()
     finally:
         chain_market.chain.revert(snap)
+
+
+def test_a_simulator_quote_matches_quoter_v2_and_changes_nothing(chain_market: Market):
+    twin = Twin(chain_market, 3000)
+    before = twin.state.copy()
+    for usdc_in, raw in ((True, 2_000_000 * 10**6), (False, 700 * 10**18)):
+        tin, tout = (twin.usdc, twin.weth) if usdc_in else (twin.weth, twin.usdc)
+        chain = chain_market.v3.quote_exact_input_single(tin, tout, 3000, raw)
+        sim = v3.quote_exact_input(twin.state, twin.params, _one(usdc_in), _one(float(raw)))
+        assert_close("quoted amount out", sim.amount_out[0], chain["amount_out"])
+    for name in ("sqrt_price", "liquidity", "fee_growth_global0", "ticks", "fee_growth_outside1"):
+        np.testing.assert_array_equal(getattr(twin.state, name), getattr(before, name))

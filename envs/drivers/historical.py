@@ -79,7 +79,11 @@ def _load_price_csv(path: Path, _mtime: float, dt: float, timestamp_column: str,
     wide = np.flatnonzero(np.diff(t) > 1.5 * dt)
     gaps = [Gap(t[i], t[i + 1], int(np.sum((grid > t[i] + dt / 2) & (grid < t[i + 1] - dt / 2)))) for i in wide]
     for gap in gaps:
-        log.warning("%s: %s", path.name, gap)
+        log.debug("%s: %s", path.name, gap)
+    if gaps:
+        longest = max(gaps, key=lambda g: g.end - g.start)
+        log.warning("%s: filled %d gaps (%d steps) by carrying the last price forward; longest: %s. "
+                    "PricePath.gaps lists them all.", path.name, len(gaps), sum(g.filled_steps for g in gaps), longest)
     grid.flags.writeable = resampled.flags.writeable = False  # shared between drivers
     return PricePath(grid, resampled, str(path), gaps)
 

@@ -191,6 +191,15 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
     return SwapResult(total_in, total_out, total_fee)
 
 
+def quote_exact_input(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt_price_limit=None,
+                      active=None) -> SwapResult:
+    """What an exact-input swap would return, leaving ``state`` untouched (QuoterV2.quoteExactInputSingle)."""
+    xp = array_namespace(state.sqrt_price)
+    limit = default_price_limit(zero_for_one) if sqrt_price_limit is None else sqrt_price_limit
+    mask = xp.ones_like(zero_for_one) if active is None else active
+    return swap(state.copy(), params, zero_for_one, amount_in, limit, mask)
+
+
 def default_price_limit(zero_for_one):
     """The widest limits the contract accepts (MIN_SQRT_RATIO + 1 wei / MAX_SQRT_RATIO - 1 wei in Q64.96)."""
     xp = array_namespace(zero_for_one)
