@@ -84,8 +84,17 @@ class Config:
     policy: Optional[str] = None  # evaluate.py: a saved model.zip (evaluated beside eval.policies)
 
 
+@dataclass
+class DeployConfig:
+    live: Any = None  # agents.live.adapter.LiveConfig
+
+
 def register() -> None:
-    ConfigStore.instance().store(name="schema", node=Config)
+    from agents.live.adapter import LiveConfig
+
+    store = ConfigStore.instance()
+    store.store(name="schema", node=Config)
+    store.store(name="deploy_schema", node=DeployConfig(live=LiveConfig()))
 
 
 def env_kwargs(cfg, window: List[float] | None = None) -> dict:

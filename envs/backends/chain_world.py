@@ -20,27 +20,22 @@ AGENT, ARBITRAGEUR, NOISE = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7]
 FEE_DENOMINATOR = 1_000_000
 
 
-class ChainUniswapV3World(UniswapV3Market):
-    """One world (n = 1) on ``make_chain()``: the market is built at the start price, and an episode
-    from the same start price reverts to it instead of building again."""
+class ChainLP(UniswapV3Market):
+    """The LP agent's view of a USDC/WETH pool on a chain, and its rebalance through the real
+    NonfungiblePositionManager and SwapRouter: shared by the chain world and the live adapter."""
 
-    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams()):
-        self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
-        self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
-        self.chain = make_chain()
-        self._empty = self._built = None  # snapshots: the chain before any market, and the built market
-        self._built_price: float | None = None
-        self.market: Market | None = None
+    agent: str
+    market: Market
+    token_id: int | None
+    max_slippage: float | None = None  # set: swaps carry amountOutMinimum = quote x (1 - max_slippage)
 
-    def close(self) -> None:
-        self.chain.close()
+    def bind(self, market: Market, fee_pips: int) -> None:
+        self.market, self.fee_pips, self.tick_spacing = market, fee_pips, TICK_SPACING[fee_pips]
+        self.usdc, self.weth, self.pool = market.tokens["USDC"], market.tokens["WETH"], market.v3_pools[fee_pips]
 
     # --- reads ------------------------------------------------------------------------------
     def _sqrt_price(self) -> float:
         return self.pool.call("slot0")[0] / 2**96
-
-    def reference_price(self) -> np.ndarray:
-        return self._reference.copy()
 
     def pool_price(self) -> np.ndarray:
         s = self._sqrt_price()
@@ -49,65 +44,9 @@ class ChainUniswapV3World(UniswapV3Market):
     def tick(self) -> np.ndarray:
         return np.array([self.pool.call("slot0")[1]])
 
-    # --- episode ----------------------------------------------------------------------------
-    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
-        self.rng = rng
-        self._reference = self.driver.reset(rng, 1)
-        price = float(self._reference[0])
-        if price == self._built_price:  # the same start: back to the freshly built market
-            self.chain.revert(self._built)
-        else:
-            if self._empty is not None:
-                self.chain.revert(self._empty)
-            self._empty = self.chain.snapshot()
-            p = self.params
-            self.market = build_market(self.chain, MarketSpec(
-                prices_usd={"USDC": 1.0, "WETH": price, "WBTC": 60_000.0}, v3_fee_tiers=(p.fee_pips,),
-                v3_pool_value_usd=p.pool_value_usd, liquidity_profile=p.liquidity_profile))
-            self._fund_traders()
-            self._built_price = price
-        self._built = self.chain.snapshot()  # a snapshot is spent when reverted to (anvil): take a fresh one
-        m = self.market
-        self.usdc, self.weth, self.pool = m.tokens["USDC"], m.tokens["WETH"], m.v3_pools[self.params.fee_pips]
-        self.usdc.mint(AGENT, int(np.floor(agent_usd / 2 * USDC_UNIT)))
-        self.weth.mint(AGENT, int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
-        self.token_id: int | None = None
-
-    def _fund_traders(self) -> None:
-        m = self.market
-        for who in (AGENT, ARBITRAGEUR, NOISE):
-            for token in (m.tokens["USDC"], m.tokens["WETH"]):
-                if who != AGENT:
-                    token.mint(who, 10 ** (token.decimals + 12))
-                token.approve(who, m.v3.router.address)
-                token.approve(who, m.v3.position_manager.address)
-
-    def step(self) -> None:
-        self._reference = self.driver.step()
-        self._arbitrage()
-        for sell_usdc, raw in noise_orders(self.rng, 1, self.params, self._reference):
-            if raw[0] > 0:
-                self._swap(NOISE, bool(sell_usdc[0]), int(raw[0]), 0)
-
-    def _swap(self, who: str, sell_usdc: bool, raw: int, limit_x96: int):
-        a, b = (self.usdc, self.weth) if sell_usdc else (self.weth, self.usdc)
-        return self.market.v3.exact_input_single(who, a, b, self.fee_pips, raw, sqrt_price_limit_x96=limit_x96)
-
-    def _arbitrage(self) -> None:
-        fee = self.fee_pips / FEE_DENOMINATOR
-        sqrt_ref = float(np.sqrt(WETH_UNIT / USDC_UNIT / self._reference[0]))
-        now_x96 = self.pool.call("slot0")[0]
-        now = now_x96 / 2**96
-        target = min(max(now, sqrt_ref * np.sqrt(1 - fee)), sqrt_ref / np.sqrt(1 - fee))
-        target_x96 = int(np.floor(target * 2**96))
-        if target_x96 != now_x96 and target != now:
-            sell_usdc = target < now
-            budget = (self.usdc if sell_usdc else self.weth).balance_of(ARBITRAGEUR)
-            self._swap(ARBITRAGEUR, sell_usdc, budget, target_x96)
-
     # --- the LP agent -----------------------------------------------------------------------
     def agent_wallet(self):
-        return np.array([self.usdc.balance_of(AGENT) / USDC_UNIT]), np.array([self.weth.balance_of(AGENT) / WETH_UNIT])
+        return np.array([self.usdc.balance_of(self.agent) / USDC_UNIT]), np.array([self.weth.balance_of(self.agent) / WETH_UNIT])
 
     def _position(self) -> dict | None:
         return None if self.token_id is None else self.market.v3.position(self.token_id)
@@ -130,7 +69,7 @@ class ChainUniswapV3World(UniswapV3Market):
         if self.token_id is None:
             return np.zeros(1), np.zeros(1)
         owed0, owed1 = self.market.v3.position_manager.call(
-            "collect", (self.token_id, AGENT, MAX_UINT128, MAX_UINT128), sender=AGENT)  # what collect would pay now
+            "collect", (self.token_id, self.agent, MAX_UINT128, MAX_UINT128), sender=self.agent)  # what collect would pay now
         return np.array([owed0 / USDC_UNIT]), np.array([owed1 / WETH_UNIT])
 
     def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -141,19 +80,99 @@ class ChainUniswapV3World(UniswapV3Market):
         if had:
             liquidity = self._position()["liquidity"]
             if liquidity > 0:
-                v3.decrease_liquidity(AGENT, self.token_id, liquidity)
-            v3.collect(AGENT, self.token_id)
-            v3.burn(AGENT, self.token_id)
+                v3.decrease_liquidity(self.agent, self.token_id, liquidity)
+            v3.collect(self.agent, self.token_id)
+            v3.burn(self.agent, self.token_id)
             self.token_id = None
         lower, upper = (int(t[0]) for t in centered_range(self.tick(), half_width_ticks, self.tick_spacing))
         sell_usdc, amount = swap_to_range_ratio(
-            np.array([float(self.usdc.balance_of(AGENT))]), np.array([float(self.weth.balance_of(AGENT))]),
+            np.array([float(self.usdc.balance_of(self.agent))]), np.array([float(self.weth.balance_of(self.agent))]),
             np.array([self._sqrt_price()]), np.exp(np.array([lower]) * np.log1p(1e-4) / 2),
             np.exp(np.array([upper]) * np.log1p(1e-4) / 2))
         swapped = amount[0] > 0
         if swapped:
-            self._swap(AGENT, bool(sell_usdc[0]), int(amount[0]), 0)
-        position = v3.mint(AGENT, self.usdc, self.weth, self.fee_pips, lower, upper,
-                           self.usdc.balance_of(AGENT), self.weth.balance_of(AGENT))
+            self._swap(self.agent, bool(sell_usdc[0]), int(amount[0]), 0)
+        position = v3.mint(self.agent, self.usdc, self.weth, self.fee_pips, lower, upper,
+                           self.usdc.balance_of(self.agent), self.weth.balance_of(self.agent))
         self.token_id = position.token_id
         return rebalance_gas(np.array([had]), np.array([swapped]))
+
+    def _swap(self, who: str, sell_usdc: bool, raw: int, limit_x96: int):
+        a, b = (self.usdc, self.weth) if sell_usdc else (self.weth, self.usdc)
+        min_out = 0
+        if who == self.agent and self.max_slippage is not None:  # protect the agent's own swaps
+            quote = self.market.v3.quote_exact_input_single(a, b, self.fee_pips, raw, limit_x96)["amount_out"]
+            min_out = int(quote * (1 - self.max_slippage))
+        return self.market.v3.exact_input_single(who, a, b, self.fee_pips, raw, min_out, limit_x96)
+
+
+class ChainUniswapV3World(ChainLP):
+    """One world (n = 1) on ``make_chain()``: the market is built at the start price, and an episode
+    from the same start price reverts to it instead of building again."""
+
+    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams()):
+        self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
+        self.agent = AGENT
+        self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
+        self.chain = make_chain()
+        self._empty = self._built = None  # snapshots: the chain before any market, and the built market
+        self._built_price: float | None = None
+        self.token_id = None
+
+    def close(self) -> None:
+        self.chain.close()
+
+    def reference_price(self) -> np.ndarray:
+        return self._reference.copy()
+
+    # --- episode ----------------------------------------------------------------------------
+    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+        self.rng = rng
+        self._reference = self.driver.reset(rng, 1)
+        price = float(self._reference[0])
+        if price == self._built_price:  # the same start: back to the freshly built market
+            self.chain.revert(self._built)
+        else:
+            if self._empty is not None:
+                self.chain.revert(self._empty)
+            self._empty = self.chain.snapshot()
+            p = self.params
+            self.market = build_market(self.chain, MarketSpec(
+                prices_usd={"USDC": 1.0, "WETH": price, "WBTC": 60_000.0}, v3_fee_tiers=(p.fee_pips,),
+                v3_pool_value_usd=p.pool_value_usd, liquidity_profile=p.liquidity_profile))
+            self._fund_traders()
+            self._built_price = price
+        self._built = self.chain.snapshot()  # a snapshot is spent when reverted to (anvil): take a fresh one
+        self.bind(self.market, self.params.fee_pips)
+        self.usdc.mint(AGENT, int(np.floor(agent_usd / 2 * USDC_UNIT)))
+        self.weth.mint(AGENT, int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
+        self.token_id: int | None = None
+
+    def _fund_traders(self) -> None:
+        m = self.market
+        for who in (AGENT, ARBITRAGEUR, NOISE):
+            for token in (m.tokens["USDC"], m.tokens["WETH"]):
+                if who != AGENT:
+                    token.mint(who, 10 ** (token.decimals + 12))
+                token.approve(who, m.v3.router.address)
+                token.approve(who, m.v3.position_manager.address)
+
+    def step(self) -> None:
+        self._reference = self.driver.step()
+        self._arbitrage()
+        for sell_usdc, raw in noise_orders(self.rng, 1, self.params, self._reference):
+            if raw[0] > 0:
+                self._swap(NOISE, bool(sell_usdc[0]), int(raw[0]), 0)
+
+    def _arbitrage(self) -> None:
+        fee = self.fee_pips / FEE_DENOMINATOR
+        sqrt_ref = float(np.sqrt(WETH_UNIT / USDC_UNIT / self._reference[0]))
+        now_x96 = self.pool.call("slot0")[0]
+        now = now_x96 / 2**96
+        target = min(max(now, sqrt_ref * np.sqrt(1 - fee)), sqrt_ref / np.sqrt(1 - fee))
+        target_x96 = int(np.floor(target * 2**96))
+        if target_x96 != now_x96 and target != now:
+            sell_usdc = target < now
+            budget = (self.usdc if sell_usdc else self.weth).balance_of(ARBITRAGEUR)
+            self._swap(ARBITRAGEUR, sell_usdc, budget, target_x96)
+

@@ -1,0 +1,220 @@
+"""The decision loop: every N blocks read the chain, build the LP observation with the role's own
+code, ask the policy, plan on a fork, guard, and (only when sending is on) sign, send and journal."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from agents.live.guards import GuardConfig, check, kill_switch
+from agents.live.journal import Journal
+from agents.live.keys import load_signer
+from agents.live.market import LiveUniswapV3Market
+from agents.live.planner import Plan, plan_rebalance
+from envs.backends.chain import ChainError, TransactionReverted
+from envs.backends.rpc import RpcChain, RpcError
+from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
+
+log = logging.getLogger("defigym.live")
+BLOCK_SECONDS = 12
+
+
+@dataclass
+class LiveConfig:
+    rpc_urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:8545"])  # tried in order (failover)
+    chain_id: int = 31337  # refuse any other chain
+    addresses: str = "runs/localnet/addresses.json"  # the market's contracts (python -m envs.chain build-localnet)
+    policy: str = "baseline:passive_lp"  # an export's manifest.json, or baseline:<name>
+    fee_pips: int = 500
+    every_blocks: int = 1  # decide once per this many blocks
+    max_decisions: int | None = None  # stop after this many (None: run until interrupted)
+    send: bool = False  # dry run unless true: plans and simulations are journaled, nothing is signed
+    account: str | None = None  # whose position to read in a dry run without a key
+    key_env: str = "DEFIGYM_PRIVATE_KEY"
+    keystore: str | None = None
+    keystore_password_env: str = "DEFIGYM_KEYSTORE_PASSWORD"
+    journal: str = "runs/live/journal.sqlite"
+    poll_seconds: float = 1.0
+    rpc_retries: int = 3  # per URL, with exponential backoff, before failing over
+    receipt_timeout_s: float = 120.0
+    guards: GuardConfig = field(default_factory=GuardConfig)
+
+
+class LiveAdapter:
+    def __init__(self, cfg: LiveConfig):
+        self.cfg = cfg
+        self.addresses = _read_addresses(cfg.addresses)
+        self.signer = load_signer(cfg.key_env, cfg.keystore, cfg.keystore_password_env) if cfg.send else None
+        self.account = self.signer.address if self.signer else cfg.account
+        if self.account is None:
+            try:
+                self.account = load_signer(cfg.key_env, cfg.keystore, cfg.keystore_password_env).address
+            except ValueError:
+                raise ValueError("a dry run needs live.account (the address whose position to read) or a key") from None
+        self.policy, self.role, self.horizon = _load_policy(cfg.policy)
+        self.journal = Journal(cfg.journal)
+        self.url, self.chain = None, None
+        log.info("account %s, %s, journal %s", self.account, "SENDING" if cfg.send else "dry run", cfg.journal)
+
+    # --- connection ------------------------------------------------------------------------
+    def connect(self) -> RpcChain:
+        """The first RPC URL that answers (with retries and backoff), on the configured chain."""
+        failures = []
+        for url in self.cfg.rpc_urls:
+            for attempt in range(self.cfg.rpc_retries):
+                try:
+                    chain = RpcChain(url, timeout=10.0)
+                except (ChainError, ValueError) as err:
+                    failures.append(f"{url}: {err}")
+                    time.sleep(min(0.2 * 2**attempt, 5.0))
+                    continue
+                if chain.chain_id != self.cfg.chain_id:
+                    raise ChainError(f"{url} is chain id {chain.chain_id}, but live.chain_id is {self.cfg.chain_id}: "
+                                     f"refusing to act on the wrong chain")
+                self.url, self.chain = url, chain
+                return chain
+        raise ChainError("no RPC URL answered: " + "; ".join(failures[-3:]))
+
+    # --- the loop --------------------------------------------------------------------------
+    def run(self) -> None:
+        self.connect()
+        decisions, last_block, view = 0, None, None
+        while self.cfg.max_decisions is None or decisions < self.cfg.max_decisions:
+            try:
+                block = self.chain.block_number()
+                if last_block is None or block >= last_block + self.cfg.every_blocks:
+                    view = self.decide(block, view, decisions)
+                    decisions, last_block = decisions + 1, block
+                else:
+                    time.sleep(self.cfg.poll_seconds)
+            except ChainError as err:  # the node went away: back off, fail over, go on
+                log.warning("RPC failure (%s); reconnecting", err)
+                time.sleep(self.cfg.poll_seconds)
+                self.connect()
+
+    def decide(self, block: int, previous: MarketView | None, index: int) -> MarketView:
+        if self.reconcile():
+            self.journal.decision(block, [], None, [], "waiting", ["a transaction sent earlier is still pending"])
+            return previous
+        dt = self.cfg.every_blocks * BLOCK_SECONDS
+        market = LiveUniswapV3Market(self.chain, self.addresses, self.account, self.cfg.fee_pips, dt)
+        if previous is None:
+            view = self.role.reset(market)
+        else:
+            view = MarketView.read(market)
+            self.role.observe_step(view)
+        obs = self.role.observation(view, dt, (index % self.horizon) / self.horizon)[0]
+        action, _ = self.policy.predict(obs, deterministic=True)
+        rebalance, widths = self.role.decode(np.asarray(action)[None], 1)
+        action_json = np.asarray(action).tolist()
+        if not rebalance[0]:
+            self.journal.decision(block, obs, action_json, [], "hold", [])
+            return view
+        plan = plan_rebalance(self.url, self.addresses, self.account, self.cfg.fee_pips, int(widths[0]),
+                              self.cfg.guards.max_slippage, float(view.reference[0]))
+        gas_price_gwei = int(self.chain.rpc.request("eth_gasPrice"), 16) / 1e9
+        reasons = check(plan, self.cfg.guards, chain_id=self.chain.chain_id, expected_chain_id=self.cfg.chain_id,
+                        gas_price_gwei=gas_price_gwei, notional_today_usd=self.journal.notional_since(86400),
+                        sends_last_hour=self.journal.sends_since(3600), addresses=self.addresses)
+        described = [step.describe() for step in plan.actions]
+        if reasons:
+            log.warning("blocked: %s", "; ".join(reasons))
+            self.journal.decision(block, obs, action_json, described, "blocked", reasons)
+        elif not self.cfg.send:
+            log.info("dry run: would send %d transactions: %s", len(described), [d["function"] for d in described])
+            self.journal.decision(block, obs, action_json, described, "dry-run", [])
+        else:
+            decision = self.journal.decision(block, obs, action_json, described, "sending", [])
+            self.execute(decision, plan, gas_price_gwei)
+        return view
+
+    # --- sending ---------------------------------------------------------------------------
+    def execute(self, decision: int, plan: Plan, gas_price_gwei: float) -> None:
+        rpc = self.chain.rpc
+        nonce = int(rpc.request("eth_getTransactionCount", [self.account, "pending"]), 16)
+        gas_price = int(gas_price_gwei * 1e9)
+        for step in plan.actions:
+            if (reason := kill_switch(self.cfg.guards)) is not None:
+                log.warning("stopped mid-plan: %s", reason)
+                return
+            try:  # simulate against the live chain right before signing
+                self.chain.call(step.tx.to, step.tx.data, self.account)
+            except TransactionReverted as err:
+                log.warning("skipping the rest of the plan: %s would revert (%s)", step.function, err.reason)
+                self.journal.decision(self.chain.block_number(), [], None, [step.describe()], "reverted", [err.reason])
+                return
+            tx = {"nonce": nonce, "to": step.tx.to, "data": "0x" + step.tx.data.hex(), "value": step.tx.value,
+                  "gas": int(step.gas_used * 1.5) + 50_000, "gasPrice": gas_price, "chainId": self.cfg.chain_id}
+            signed = self.signer.sign_transaction(tx)
+            tx_hash = rpc.request("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
+            tx_id = self.journal.sent(decision, nonce, tx_hash, step.tx.to, step.function, step.notional_usd)
+            receipt = self._wait(tx_hash)
+            if receipt is None:
+                log.warning("transaction %s (nonce %d) not mined in %.0f s: waiting for it before anything new",
+                            tx_hash, nonce, self.cfg.receipt_timeout_s)
+                return
+            ok = int(receipt["status"], 16) == 1
+            self.journal.settle(tx_id, "mined" if ok else "failed", {"block": int(receipt["blockNumber"], 16),
+                                                                     "gas_used": int(receipt["gasUsed"], 16)})
+            if not ok:
+                log.warning("%s failed on chain; stopping the plan", step.function)
+                return
+            nonce += 1
+
+    def _wait(self, tx_hash: str) -> dict | None:
+        deadline = time.monotonic() + self.cfg.receipt_timeout_s
+        while time.monotonic() < deadline:
+            receipt = self.chain.rpc.request("eth_getTransactionReceipt", [tx_hash])
+            if receipt is not None:
+                return receipt
+            time.sleep(0.05)
+        return None
+
+    def reconcile(self) -> bool:
+        """Settle journaled transactions from an earlier run; True while one is still pending (nothing
+        new is sent then, so a restart never sends a duplicate)."""
+        chain_nonce = int(self.chain.rpc.request("eth_getTransactionCount", [self.account, "latest"]), 16)
+        waiting = False
+        for tx_id, nonce, tx_hash in self.journal.pending():
+            try:
+                receipt = self.chain.rpc.request("eth_getTransactionReceipt", [tx_hash])
+            except RpcError:
+                receipt = None
+            if receipt is not None:
+                ok = int(receipt["status"], 16) == 1
+                self.journal.settle(tx_id, "mined" if ok else "failed", {"block": int(receipt["blockNumber"], 16)})
+            elif nonce < chain_nonce:
+                self.journal.settle(tx_id, "replaced", None)  # its nonce was used by another transaction
+            else:
+                waiting = True
+        return waiting
+
+
+def _read_addresses(path: str) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"live.addresses: {p} does not exist (build-localnet writes one for the local mainnet)")
+    return json.loads(p.read_text())
+
+
+def _load_policy(spec: str):
+    """(policy, role, horizon) from an export's manifest or a baseline name."""
+    if spec.startswith("baseline:"):
+        from agents.baselines import make_baseline
+
+        role = LiquidityProvider(DEFAULT_HALF_WIDTHS)
+        return make_baseline(spec.split(":", 1)[1], role), role, 720
+    from agents.onnx_policy import OnnxPolicy
+
+    policy = OnnxPolicy(spec)
+    env = policy.manifest.get("env_config") or {}
+    role = LiquidityProvider(tuple(env.get("half_widths", DEFAULT_HALF_WIDTHS)), env.get("action_type", "discrete"))
+    return policy, role, int(env.get("horizon", 720))
+
+
+def config_dict(cfg: LiveConfig) -> dict:
+    return asdict(cfg)

@@ -1,0 +1,60 @@
+"""An append-only SQLite journal of every decision, plan, simulation, transaction and receipt."""
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS decisions (
+  id INTEGER PRIMARY KEY, at REAL, block INTEGER, observation TEXT, action TEXT, plan TEXT,
+  outcome TEXT, reasons TEXT);
+CREATE TABLE IF NOT EXISTS transactions (
+  id INTEGER PRIMARY KEY, decision INTEGER, at REAL, nonce INTEGER, hash TEXT, "to" TEXT, function TEXT,
+  notional_usd REAL, status TEXT, receipt TEXT);
+"""
+
+
+class Journal:
+    def __init__(self, path: str | Path):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), isolation_level=None)  # autocommit: a crash loses nothing written
+        self.db.executescript(SCHEMA)
+
+    def decision(self, block: int, observation, action, plan: list[dict], outcome: str, reasons: list[str]) -> int:
+        cur = self.db.execute(
+            "INSERT INTO decisions (at, block, observation, action, plan, outcome, reasons) VALUES (?,?,?,?,?,?,?)",
+            (time.time(), block, json.dumps([float(x) for x in observation]), json.dumps(action), json.dumps(plan),
+             outcome, json.dumps(reasons)))
+        return cur.lastrowid
+
+    def sent(self, decision: int, nonce: int, tx_hash: str, to: str, function: str, notional_usd: float) -> int:
+        return self.db.execute(
+            'INSERT INTO transactions (decision, at, nonce, hash, "to", function, notional_usd, status) '
+            "VALUES (?,?,?,?,?,?,?, 'sent')", (decision, time.time(), nonce, tx_hash, to, function, notional_usd)).lastrowid
+
+    def settle(self, tx_id: int, status: str, receipt: dict | None) -> None:
+        self.db.execute("UPDATE transactions SET status = ?, receipt = ? WHERE id = ?",
+                        (status, json.dumps(receipt) if receipt else None, tx_id))
+
+    def pending(self) -> list[tuple[int, int, str]]:
+        return self.db.execute("SELECT id, nonce, hash FROM transactions WHERE status = 'sent'").fetchall()
+
+    def notional_since(self, seconds: float) -> float:
+        row = self.db.execute("SELECT COALESCE(SUM(notional_usd), 0) FROM transactions WHERE at > ? AND status != 'failed'",
+                              (time.time() - seconds,)).fetchone()
+        return float(row[0])
+
+    def sends_since(self, seconds: float) -> int:
+        return self.db.execute("SELECT COUNT(DISTINCT decision) FROM transactions WHERE at > ?",
+                               (time.time() - seconds,)).fetchone()[0]
+
+    def decisions(self) -> list[dict]:
+        cols = ("id", "at", "block", "observation", "action", "plan", "outcome", "reasons")
+        return [dict(zip(cols, row)) for row in self.db.execute(f"SELECT {', '.join(cols)} FROM decisions ORDER BY id")]
+
+    def transactions(self) -> list[dict]:
+        cols = ("id", "decision", "nonce", "hash", "to", "function", "status")
+        return [dict(zip(cols, row)) for row in
+                self.db.execute('SELECT id, decision, nonce, hash, "to", function, status FROM transactions ORDER BY id')]

@@ -1,0 +1,165 @@
+"""Turn an LP action into a transaction plan by running the very rebalance the env runs on an
+in-process fork (pyrevm) of the live chain at its latest block: every transaction of the plan is
+simulated in order, and its exact calldata, gas and effects are known before anything is signed."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import eth_abi
+import numpy as np
+
+from agents.live.market import LiveUniswapV3Market
+from envs.backends.chain import Chain, TransactionReverted, Tx, TxResult
+from envs.backends.evm import PyrevmChain
+from envs.chain.contract import abi_of
+from envs.chain.tokens import MAX_UINT256
+
+
+@dataclass
+class PlannedTx:
+    tx: Tx
+    contract: str  # artifact name
+    function: str  # signature
+    args: tuple
+    gas_used: int
+    notional_usd: float
+    note: str = ""
+
+    def describe(self) -> dict:
+        return {"to": self.tx.to, "function": self.function, "selector": "0x" + self.tx.data[:4].hex(),
+                "gas_used": self.gas_used, "notional_usd": round(self.notional_usd, 2), "note": self.note}
+
+
+@dataclass
+class Plan:
+    actions: list[PlannedTx] = field(default_factory=list)
+    error: str | None = None  # the simulation reverted: the action is skipped with this reason
+    effects: dict[str, Any] = field(default_factory=dict)
+
+
+class RecordingChain(Chain):
+    """A chain that remembers every transaction sent through it, with its result."""
+
+    def __init__(self, inner: Chain):
+        self.inner, self.chain_id, self.recorded = inner, inner.chain_id, []
+
+    def transact(self, tx: Tx, *, output: bool = False) -> TxResult:
+        result = self.inner.transact(tx, output=output)
+        self.recorded.append((tx, result))
+        return result
+
+    def deploy(self, sender, code, value=0):
+        raise RuntimeError("a live plan never deploys contracts")
+
+    def call(self, to, data, sender=None):
+        return self.inner.call(to, data, sender) if sender else self.inner.call(to, data)
+
+    def snapshot(self):
+        return self.inner.snapshot()
+
+    def revert(self, snapshot):
+        self.inner.revert(snapshot)
+
+    def block_number(self):
+        return self.inner.block_number()
+
+    def timestamp(self):
+        return self.inner.timestamp()
+
+    def advance_time(self, seconds):
+        self.inner.advance_time(seconds)
+
+    def get_balance(self, address):
+        return self.inner.get_balance(address)
+
+    def set_balance(self, address, wei):
+        raise RuntimeError("a live plan never sets balances")
+
+    def get_storage(self, address, slot):
+        return self.inner.get_storage(address, slot)
+
+    def set_storage(self, address, slot, value):
+        raise RuntimeError("a live plan never writes storage")
+
+    def get_code(self, address):
+        return self.inner.get_code(address)
+
+
+def plan_rebalance(rpc_url: str, addresses: dict, agent: str, fee_pips: int, half_width_ticks: int,
+                   max_slippage: float, reference_usd: float, fork_block: int | None = None) -> Plan:
+    """Simulate close-swap-mint on a fork of ``rpc_url``; mins on the swap, the burn and the mint
+    are set to the simulated amounts less ``max_slippage``."""
+    fork = RecordingChain(PyrevmChain(fork_url=rpc_url, fork_block=fork_block))
+    market = LiveUniswapV3Market(fork, addresses, agent, fee_pips, dt=0.0)
+    market.max_slippage = max_slippage
+    plan = Plan()
+    try:
+        for token in (market.usdc, market.weth):  # the position manager and router pull tokens
+            for spender in (market.market.v3.position_manager, market.market.v3.router):
+                if token.contract.call("allowance", agent, spender.address) < MAX_UINT256 // 2:
+                    token.approve(agent, spender.address)
+        market.rebalance(np.array([half_width_ticks]), np.array([True]))
+    except TransactionReverted as err:
+        plan.error = f"simulation reverted: {err.reason}"
+        return plan
+    prices = {market.usdc.address.lower(): (1.0, 6), market.weth.address.lower(): (reference_usd, 18)}
+    for tx, result in fork.recorded:
+        contract, fn, args = _decode(addresses, tx)
+        patched = _with_minimums(contract, fn, args, result, max_slippage)
+        data = abi_of(contract).function(fn).encode(*patched)
+        plan.actions.append(PlannedTx(Tx(tx.sender, tx.to, data, tx.value), contract, fn, patched, result.gas_used,
+                                      _notional(contract, fn, patched, result, prices, addresses)))
+    plan.effects = {"token_id": market.token_id, "range": [int(x[0]) for x in market.agent_range()[:2]]}
+    return plan
+
+
+def _contracts(addresses: dict) -> dict[str, str]:
+    u3, tokens = addresses["uniswap_v3"], addresses["tokens"]
+    out = {u3["nonfungible_position_manager"].lower(): "NonfungiblePositionManager",
+           u3["swap_router"].lower(): "SwapRouter"}
+    out.update({t["address"].lower(): "MintableERC20" for t in tokens.values()})
+    return out
+
+
+def _decode(addresses: dict, tx: Tx) -> tuple[str, str, tuple]:
+    contract = _contracts(addresses).get(tx.to.lower())
+    if contract is None:
+        raise ValueError(f"the plan calls {tx.to}, which is not a contract of the market")
+    abi = abi_of(contract)
+    fn = next(f for f in abi.functions.values() if f.selector == tx.data[:4])
+    return contract, fn.signature, tuple(eth_abi.decode(list(fn.inputs), tx.data[4:]))
+
+
+def _with_minimums(contract: str, fn: str, args: tuple, result: TxResult, slippage: float) -> tuple:
+    keep = 1 - slippage
+    abi = abi_of(contract)
+    if fn.startswith("mint(") and contract == "NonfungiblePositionManager":
+        (ev,) = abi.decode_logs(result.logs, "IncreaseLiquidity")
+        p = list(args[0])
+        p[7], p[8] = int(ev["amount0"] * keep), int(ev["amount1"] * keep)  # amount0Min, amount1Min
+        return (tuple(p),)
+    if fn.startswith("decreaseLiquidity("):
+        (ev,) = abi.decode_logs(result.logs, "DecreaseLiquidity")
+        p = list(args[0])
+        p[2], p[3] = int(ev["amount0"] * keep), int(ev["amount1"] * keep)
+        return (tuple(p),)
+    return args
+
+
+def _notional(contract, fn, args, result, prices, addresses) -> float:
+    """USD value the transaction moves (approvals and collects move none by themselves)."""
+    def usd(token, raw):
+        price, decimals = prices.get(token.lower(), (0.0, 18))
+        return raw / 10**decimals * price
+
+    if fn.startswith("exactInputSingle("):
+        token_in, _, _, _, _, amount_in, _, _ = args[0]
+        return usd(token_in, amount_in)
+    if fn.startswith("mint(") or fn.startswith("decreaseLiquidity("):
+        name = "IncreaseLiquidity" if fn.startswith("mint(") else "DecreaseLiquidity"
+        (ev,) = abi_of(contract).decode_logs(result.logs, name)
+        usdc = addresses["tokens"]["USDC"]["address"]
+        weth = addresses["tokens"]["WETH"]["address"]
+        return usd(usdc, ev["amount0"]) + usd(weth, ev["amount1"])
+    return 0.0

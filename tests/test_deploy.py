@@ -1,0 +1,184 @@
+"""The live adapter against a real anvil serving the local mainnet: dry runs, guards, live sends, restarts, errors."""
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.live.adapter import LiveAdapter, LiveConfig
+from agents.live.guards import GuardConfig
+from agents.live.journal import Journal
+from agents.live.keys import SigningKeyError
+from agents.onnx_policy import ManifestError
+from envs.backends.anvil import free_port
+from envs.backends.chain import ChainError
+from envs.backends.rpc import RpcChain
+from envs.chain.accounts import DEV_ACCOUNTS
+from envs.chain.localnet import ADDRESSES_FILE, build_localnet, read_addresses, serve_localnet
+from envs.chain.market import Market, attach_market
+
+AGENT = DEV_ACCOUNTS[4]
+AGENT_KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"  # anvil's well-known dev key #4
+WHALE = DEV_ACCOUNTS[2]
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    out = tmp_path_factory.mktemp("localnet")
+    build_localnet(out)
+    with serve_localnet(out) as anvil:
+        market = attach_market(RpcChain(anvil.url), read_addresses(out))
+        market.tokens["USDC"].mint(AGENT, 80_000 * 10**6)  # lopsided, so a rebalance must swap
+        market.tokens["WETH"].mint(AGENT, 5 * 10**18)
+        yield anvil, out / ADDRESSES_FILE, market
+
+
+@pytest.fixture
+def fresh(node):
+    """Each test starts from the funded local mainnet."""
+    anvil, addresses, market = node
+    snap = market.chain.snapshot()
+    yield anvil, addresses, market
+    market.chain.revert(snap)
+
+
+def _config(anvil, addresses, tmp_path, **changes) -> LiveConfig:
+    guards = dataclasses.replace(GuardConfig(kill_switch_file=str(tmp_path / "KILL")), **changes.pop("guards", {}))
+    config = LiveConfig(rpc_urls=[anvil.url], addresses=str(addresses), policy="baseline:recentering_lp",
+                        account=AGENT, max_decisions=1, journal=str(tmp_path / "journal.sqlite"), poll_seconds=0.05,
+                        guards=guards)
+    return dataclasses.replace(config, **changes)
+
+
+def _nonce(market: Market) -> int:
+    return int(market.chain.rpc.request("eth_getTransactionCount", [AGENT, "latest"]), 16)
+
+
+def test_dry_run_sends_nothing_and_journals_the_plan(fresh, tmp_path):
+    anvil, addresses, market = fresh
+    before = _nonce(market)
+    LiveAdapter(_config(anvil, addresses, tmp_path)).run()
+    assert _nonce(market) == before
+    (decision,) = Journal(tmp_path / "journal.sqlite").decisions()
+    assert decision["outcome"] == "dry-run"
+    functions = [step["function"].split("(")[0] for step in __import__("json").loads(decision["plan"])]
+    assert "exactInputSingle" in functions and functions[-1] == "mint"
+    assert Journal(tmp_path / "journal.sqlite").transactions() == []
+
+
+@pytest.mark.parametrize("guards, reason", [
+    ({"max_notional_usd_per_tx": 10.0}, "per-transaction cap"),
+    ({"max_notional_usd_per_day": 10.0}, "daily notional"),
+    ({"max_gas_price_gwei": 0.0}, "gas price"),
+    ({"max_sends_per_hour": 0}, "rate limit"),
+    ({"allowed_contracts": ("NonfungiblePositionManager", "MintableERC20")}, "SwapRouter.exactInputSingle"),
+])
+def test_each_guard_blocks_what_it_must_with_the_reason_journaled(fresh, tmp_path, monkeypatch, guards, reason):
+    anvil, addresses, market = fresh
+    monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
+    before = _nonce(market)
+    LiveAdapter(_config(anvil, addresses, tmp_path, send=True, guards=guards)).run()
+    assert _nonce(market) == before
+    (decision,) = Journal(tmp_path / "journal.sqlite").decisions()
+    assert decision["outcome"] == "blocked" and reason in decision["reasons"]
+
+
+def test_the_kill_switch_stops_all_sending(fresh, tmp_path, monkeypatch):
+    anvil, addresses, market = fresh
+    monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
+    (tmp_path / "KILL").write_text("")
+    before = _nonce(market)
+    LiveAdapter(_config(anvil, addresses, tmp_path, send=True)).run()
+    assert _nonce(market) == before
+    assert "kill switch" in Journal(tmp_path / "journal.sqlite").decisions()[0]["reasons"]
+
+
+def test_a_live_run_opens_a_position_and_a_restarted_adapter_rebalances_it(fresh, tmp_path, monkeypatch):
+    anvil, addresses, market = fresh
+    monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
+    npm, pool = market.v3.position_manager, market.v3_pools[500]
+    LiveAdapter(_config(anvil, addresses, tmp_path, send=True)).run()
+    assert npm.call("balanceOf", AGENT) == 1  # read from the chain, not from the adapter
+    first = npm.call("tokenOfOwnerByIndex", AGENT, 0)
+    opened = market.v3.position(first)
+    tick = pool.call("slot0")[1]
+    assert opened["liquidity"] > 0 and opened["tickLower"] <= tick < opened["tickUpper"]
+
+    usdc = market.tokens["USDC"]  # push the price far out of the range
+    usdc.mint(WHALE, 8_000_000 * 10**6)
+    usdc.approve(WHALE, market.v3.router.address)
+    market.v3.exact_input_single(WHALE, usdc, market.tokens["WETH"], 500, 8_000_000 * 10**6)
+    assert not opened["tickLower"] <= pool.call("slot0")[1] < opened["tickUpper"]
+
+    LiveAdapter(_config(anvil, addresses, tmp_path, send=True)).run()  # a new process, the same journal
+    assert npm.call("balanceOf", AGENT) == 1
+    second = npm.call("tokenOfOwnerByIndex", AGENT, 0)
+    assert second != first
+    moved = market.v3.position(second)
+    assert moved["tickLower"] <= pool.call("slot0")[1] < moved["tickUpper"]
+    sent = Journal(tmp_path / "journal.sqlite").transactions()
+    assert sent and all(tx["status"] == "mined" for tx in sent)
+    assert len({tx["nonce"] for tx in sent}) == len(sent)  # no nonce used twice
+
+
+def test_a_restart_with_a_pending_transaction_waits_instead_of_sending(fresh, tmp_path, monkeypatch):
+    anvil, addresses, market = fresh
+    monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
+    journal = Journal(tmp_path / "journal.sqlite")
+    decision = journal.decision(0, [], None, [], "sending", [])
+    journal.sent(decision, _nonce(market), "0x" + "ab" * 32, market.v3.router.address, "exactInputSingle", 1.0)
+    before = _nonce(market)
+    LiveAdapter(_config(anvil, addresses, tmp_path, send=True)).run()
+    assert _nonce(market) == before
+    assert Journal(tmp_path / "journal.sqlite").decisions()[-1]["outcome"] == "waiting"
+
+
+def test_fails_over_to_the_next_rpc_url(fresh, tmp_path):
+    anvil, addresses, market = fresh
+    config = _config(anvil, addresses, tmp_path)
+    config.rpc_urls = [f"http://127.0.0.1:{free_port()}", anvil.url]
+    config.rpc_retries = 1
+    LiveAdapter(config).run()
+    assert Journal(tmp_path / "journal.sqlite").decisions()[0]["outcome"] == "dry-run"
+
+
+def test_wrong_chain_missing_key_and_malformed_manifest_are_clear_errors(fresh, tmp_path, monkeypatch):
+    anvil, addresses, market = fresh
+    before = _nonce(market)
+    with pytest.raises(ChainError, match="chain id 31337.*refusing"):
+        LiveAdapter(_config(anvil, addresses, tmp_path, chain_id=1)).run()
+    monkeypatch.delenv("DEFIGYM_PRIVATE_KEY", raising=False)
+    with pytest.raises(SigningKeyError, match="no signing key"):
+        LiveAdapter(_config(anvil, addresses, tmp_path, send=True))
+    (tmp_path / "manifest.json").write_text('{"format": "defigym-policy/1"}')
+    with pytest.raises(ManifestError, match="malformed"):
+        LiveAdapter(_config(anvil, addresses, tmp_path, policy=str(tmp_path / "manifest.json")))
+    assert _nonce(market) == before
+
+
+def test_deploy_py_runs_an_exported_onnx_policy_dry(fresh, tmp_path):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from agents.export import export
+    from agents.vec_env import SB3VecEnv
+    from envs.uniswap_v3_lp import UniswapV3LPVectorEnv
+
+    anvil, addresses, market = fresh
+    env = VecNormalize(SB3VecEnv(UniswapV3LPVectorEnv(num_envs=8, horizon=24)))
+    model = PPO("MlpPolicy", env, n_steps=16, batch_size=64, seed=0, verbose=0)
+    model.learn(256)
+    model.save(tmp_path / "model.zip")
+    env.save(str(tmp_path / "vecnormalize.pkl"))
+    manifest = export(tmp_path / "model.zip")
+    journal = tmp_path / "live.sqlite"
+    result = subprocess.run([sys.executable, "deploy.py", f"live.rpc_urls=[{anvil.url}]", f"live.addresses={addresses}",
+                             f"live.policy={manifest}", f"live.account={AGENT}", "live.max_decisions=1",
+                             f"live.journal={journal}", "live.poll_seconds=0.05", f"hydra.run.dir={tmp_path / 'run'}"],
+                            cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    outcomes = [d["outcome"] for d in Journal(journal).decisions()]
+    assert len(outcomes) == 1 and outcomes[0] in {"hold", "dry-run", "blocked"}
