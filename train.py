@@ -3,7 +3,9 @@
     python train.py                                   # PPO on UniswapV3LP, real ETH/USD (train window)
     python train.py agent=dqn train.total_timesteps=100000 seed=3
     python train.py backend=torch device=cuda         # worlds and policy on the GPU
-    python train.py -m seed=0,1,2 agent=ppo,a2c       # a sweep (see README)
+    python train.py -m seed=0,1,2 agent=ppo,a2c       # a grid; summary.md ranks the runs
+    python train.py -m hydra/launcher=joblib hydra.launcher.n_jobs=2 seed=0,1   # in parallel
+    python train.py -m hparams_search=ppo_optuna      # Optuna search over PPO's hyperparameters
 
 Everything lands in the Hydra run directory: the resolved config (.hydra/), model.zip,
 vecnormalize.pkl, best_model.zip (by validation reward), TensorBoard logs (tb/), train_metrics.json
@@ -56,7 +58,8 @@ def make_vec_env(cfg, window, num_envs: int, training: bool):
 
 
 @hydra.main(config_path="configs", config_name="config", version_base="1.3")
-def main(cfg) -> None:
+def main(cfg) -> float | None:
+    """Returns the best validation reward (the objective an Optuna sweep maximizes)."""
     check(cfg)
     if cfg.backend.name not in ("numpy", "torch"):
         raise ValueError(f"backend={cfg.backend.name}: train on the batched simulator (backend=numpy or torch); "
@@ -99,6 +102,7 @@ def main(cfg) -> None:
         report = evaluate(cfg, run_dir / "eval", cfg.eval.backend)
         print(format_table(json.loads(report.read_text())))
         print(report)
+    return summary.get("best_validation_reward")
 
 
 if __name__ == "__main__":

@@ -84,7 +84,24 @@ def test_bad_configs_fail_at_start_naming_the_key(override, named):
     assert "trained" not in result.stdout  # it stopped before any training
 
 
-def test_a_two_job_multirun_completes(tmp_path):
-    run("train.py", "-m", "seed=0,1", *TINY, "train.total_timesteps=512", "train.evaluate_after=false",
-        "train.eval_freq=0", f"hydra.sweep.dir={tmp_path}")
+def test_a_two_job_multirun_in_parallel_ends_with_a_ranked_summary(tmp_path):
+    result = run("train.py", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "seed=0,1", *TINY,
+                 "train.total_timesteps=1024", "train.evaluate_after=false", f"hydra.sweep.dir={tmp_path}")
     assert sorted(p.name for p in tmp_path.iterdir() if (p / "model.zip").is_file()) == ["0", "1"]
+    assert result.stdout.strip().splitlines()[-1] == str(tmp_path / "summary.md")
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert [r["rank"] for r in rows] == ["1", "2"] and {r["run"] for r in rows} == {"0", "1"}
+    assert float(rows[0]["best_validation_reward"]) >= float(rows[1]["best_validation_reward"])
+
+
+def test_an_optuna_search_maximizes_the_validation_reward(tmp_path):
+    run("train.py", "-m", "hparams_search=ppo_optuna", "hydra.sweeper.n_trials=2", *TINY, "train.total_timesteps=1024",
+        f"hydra.sweep.dir={tmp_path}")
+    import yaml
+
+    results = yaml.safe_load((tmp_path / "optimization_results.yaml").read_text())
+    assert set(results["best_params"]) >= {"agent.params.learning_rate", "agent.params.n_epochs"}
+    best = max(json.loads((tmp_path / r / "train_metrics.json").read_text())["best_validation_reward"] for r in ("0", "1"))
+    assert results["best_value"] == pytest.approx(best)
