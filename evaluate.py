@@ -28,7 +28,7 @@ register()
 def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     specs = ([cfg.policy] if cfg.policy else []) + list(cfg.eval.policies)
     e = cfg.env
-    role = LiquidityProvider(tuple(e.half_widths), e.action_type, e.reward, e.gas_price_gwei)
+    role = LiquidityProvider(tuple(e.half_widths), e.action_type, e.reward, e.gas_price_gwei, e.gas_usd_per_rebalance)
     kwargs = env_kwargs(cfg, cfg.eval.window)
     policies = {policy_name(spec): load_policy(spec, role, cfg.device) for spec in specs}  # fail before running
     results = {}

@@ -7,7 +7,7 @@ import numpy as np
 from envs.backends.market import FULL_RANGE
 from envs.roles.liquidity_provider import LiquidityProvider
 
-RANGE_POSITION, HALF_WIDTH, IN_RANGE = 1, 2, 3  # observation indices (envs.roles.liquidity_provider)
+RANGE_POSITION, HALF_WIDTH, IN_RANGE, TIME_ELAPSED = 1, 2, 3, 8  # observation indices (envs.roles.liquidity_provider)
 
 
 class LPBaseline:
@@ -18,6 +18,7 @@ class LPBaseline:
             raise ValueError("the scripted LP baselines act in the discrete action space")
         self.widths = np.asarray(role.half_widths)
         self.action = 1 + int(np.argmin(np.abs(np.log(self.widths / half_width))))  # the nearest offered width
+        self.half_width = int(self.widths[self.action - 1])
 
     def rebalance(self, obs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -67,8 +68,21 @@ class TauReset(LPBaseline):
         return (obs[:, HALF_WIDTH] == 0) | (drift > self.tau)
 
 
+class PeriodicRecentering(LPBaseline):
+    """Re-centres a range of ``half_width`` ticks every ``period_steps`` steps, whatever the price does
+    (the passive benchmark of Xu & Brini 2025: a 50-tick range re-centred every 500 hours)."""
+
+    def __init__(self, role: LiquidityProvider, half_width: int = 20, period_steps: int = 500, horizon: int = 1500):
+        super().__init__(role, half_width)
+        self.period, self.horizon = period_steps, horizon
+
+    def rebalance(self, obs):
+        step = np.rint(obs[:, TIME_ELAPSED] * self.horizon).astype(int)
+        return (obs[:, HALF_WIDTH] == 0) | ((step % self.period == 0) & (step > 0))
+
+
 BASELINES = {"hodl": HODL, "passive_lp": PassiveFullRange, "recentering_lp": FixedWidthRecentering,
-             "tau_reset_lp": TauReset}
+             "tau_reset_lp": TauReset, "periodic_lp": PeriodicRecentering}
 
 
 def make_baseline(name: str, role: LiquidityProvider, **kwargs) -> LPBaseline:

@@ -21,9 +21,13 @@ class EnvConfig:
     action_type: str = "discrete"  # or continuous
     reward: str = "fees_minus_lvr"  # fee - LVR - gas (Xu & Brini 2025), or pnl
     gas_price_gwei: float = 10.0
+    gas_usd_per_rebalance: Optional[float] = None  # a fixed cost per reposition (e.g. 5.0) instead of measured gas
     noise_traders: int = 2  # noise swaps per step
     noise_trade_usd: float = 5_000.0  # median noise swap
     pool_value_usd: float = 20_000_000.0  # background liquidity in the pool
+    #: background ranges as [half-width as a fraction of price (null: full range), share of pool_value_usd]
+    liquidity_profile: List[List[Optional[float]]] = field(default_factory=lambda: [
+        [0.005, 0.30], [0.02, 0.25], [0.10, 0.20], [0.30, 0.15], [None, 0.10]])
 
 
 @dataclass
@@ -106,9 +110,10 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
         params["window"] = tuple(window)
     return dict(driver=d.name, driver_kwargs=params, fee_pips=e.fee_pips, horizon=e.horizon, agent_usd=e.agent_usd,
                 initial_half_width=e.initial_half_width, half_widths=tuple(e.half_widths), action_type=e.action_type,
-                reward=e.reward, gas_price_gwei=e.gas_price_gwei,
+                reward=e.reward, gas_price_gwei=e.gas_price_gwei, gas_usd_per_rebalance=e.gas_usd_per_rebalance,
                 world={"noise_traders": e.noise_traders, "noise_trade_usd": e.noise_trade_usd,
-                       "pool_value_usd": e.pool_value_usd})
+                       "pool_value_usd": e.pool_value_usd,
+                       "liquidity_profile": tuple((w, share) for w, share in e.liquidity_profile)})
 
 
 def check(cfg) -> None:

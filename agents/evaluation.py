@@ -11,8 +11,8 @@ from envs.drivers.base import SECONDS_PER_YEAR
 from envs.uniswap_v3_lp import UniswapV3LPEnv, UniswapV3LPVectorEnv
 
 #: per-step series recorded for every episode
-SERIES = ("reference_price", "pool_price", "value_usd", "hodl_usd", "reward", "fees_usd", "lvr_usd", "gas_usd",
-          "in_range", "has_position", "rebalanced", "range_low_usd", "range_high_usd")
+SERIES = ("reference_price", "pool_price", "value_usd", "hodl_usd", "weth_held", "reward", "fees_usd", "lvr_usd",
+          "gas_usd", "in_range", "has_position", "rebalanced", "range_low_usd", "range_high_usd")
 
 
 @dataclass
@@ -73,8 +73,9 @@ def _run(env, policy, seed, horizon, progress) -> dict[str, np.ndarray]:
         ref = market.reference_price()
         lower, upper, liquidity = market.agent_range()
         tick = market.tick()
+        wallet, position, fees = market.agent_wallet(), market.agent_position_tokens(), market.agent_fees()
         values = dict(reference_price=ref, pool_price=market.pool_price(), value_usd=market.agent_value_usd(),
-                      hodl_usd=hold[0] + hold[1] * ref, reward=reward, fees_usd=info.get("fees_usd", 0 * ref),
+                      hodl_usd=hold[0] + hold[1] * ref, weth_held=wallet[1] + position[1] + fees[1], reward=reward, fees_usd=info.get("fees_usd", 0 * ref),
                       lvr_usd=info.get("lvr_usd", 0 * ref), gas_usd=info.get("gas_usd", 0 * ref),
                       in_range=((liquidity > 0) & (tick >= lower) & (tick < upper)).astype(float),
                       has_position=(liquidity > 0).astype(float), rebalanced=rebalanced.astype(float),
@@ -112,7 +113,13 @@ def metrics(t: Trajectories) -> dict[str, float]:
         sortino = np.where(downside > 0, returns.mean(axis=1) / downside * np.sqrt(per_year), 0.0)
         in_range = np.where(t["has_position"][:, 1:].sum(axis=1) > 0,
                             t["in_range"][:, 1:].sum(axis=1) / np.maximum(t["has_position"][:, 1:].sum(axis=1), 1), 0.0)
+    # Against the rebalancing portfolio (Milionis et al. 2022: hold the LP's ETH, trade it at the
+    # reference price), the LP's relative PnL is fees - LVR - gas, up to the pool's lag behind the
+    # reference price and the cost of its own rebalancing swaps.
+    hedge = np.sum(t["weth_held"][:, :-1] * np.diff(t["reference_price"], axis=1), axis=1)
+    relative = (v[:, -1] - v[:, 0]) - hedge
     out = dict(total_return=total_return, excess_return_vs_hodl=total_return - hodl_return,
+               relative_pnl_usd=relative, fees_minus_lvr_minus_gas_usd=fees - lvr - gas,
                pnl_usd=v[:, -1] - v[:, 0], fees_usd=fees, lvr_usd=lvr, impermanent_loss_usd=il, gas_usd=gas,
                sharpe=sharpe, sortino=sortino, max_drawdown=np.max((peak - v) / peak, axis=1),
                time_in_range=in_range, rebalances=t["rebalanced"][:, 1:].sum(axis=1))

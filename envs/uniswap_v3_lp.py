@@ -147,8 +147,9 @@ class UniswapV3LPEnv(gym.Env):
                  fee_pips: int = 500, horizon: int = 720, agent_usd: float = 100_000.0,
                  initial_half_width: int | None = None, half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
                  action_type: str = "discrete", reward: str = "pnl", gas_price_gwei: float = 10.0,
-                 world: dict | None = None, device: str | None = None, fork_url: str | None = None):
-        self.role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei)
+                 gas_usd_per_rebalance: float | None = None, world: dict | None = None, device: str | None = None,
+                 fork_url: str | None = None):
+        self.role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance)
         self.core = _LPEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd, initial_half_width,
                                 self.role, world, device, fork_url)
         self.observation_space, self.action_space = self.role.observation_space, self.role.action_space
@@ -179,10 +180,11 @@ class UniswapV3LPVectorEnv(VectorEnv):
         if backend not in ("numpy", "torch"):
             raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}; "
                              f"use the single env for evm and anvil")
-        init = {k: kwargs.pop(k) for k in ("half_widths", "action_type", "reward", "gas_price_gwei") if k in kwargs}
+        init = {k: kwargs.pop(k) for k in ("half_widths", "action_type", "reward", "gas_price_gwei",
+                                           "gas_usd_per_rebalance") if k in kwargs}
         self.role = LiquidityProvider(tuple(init.get("half_widths", DEFAULT_HALF_WIDTHS)),
                                       init.get("action_type", "discrete"), init.get("reward", "pnl"),
-                                      init.get("gas_price_gwei", 10.0))
+                                      init.get("gas_price_gwei", 10.0), init.get("gas_usd_per_rebalance"))
         defaults = dict(driver="gbm", driver_kwargs=None, fee_pips=500, horizon=720, agent_usd=100_000.0,
                         initial_half_width=None, world=None, device=None, fork_url=None)
         unknown = set(kwargs) - set(defaults)

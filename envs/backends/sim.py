@@ -39,6 +39,8 @@ class V3WorldParams:
         v3.V3PoolParams(fee_pips=self.fee_pips)  # checks the tier
         if self.pool_value_usd <= 0 or self.noise_trade_usd < 0 or self.noise_traders < 0:
             raise ValueError("pool_value_usd must be positive; noise_traders and noise_trade_usd non-negative")
+        if abs(sum(share for _, share in self.liquidity_profile) - 1) > 1e-9:
+            raise ValueError("liquidity_profile shares must add up to 1")
 
 
 def noise_orders(rng: np.random.Generator, n: int, params: V3WorldParams, reference_price: np.ndarray):

@@ -68,6 +68,7 @@ class LiquidityProvider:
     action_type: str = "discrete"  # or "continuous": [rebalance if > 0, log-width in [-1, 1]]
     reward: str = "pnl"
     gas_price_gwei: float = 10.0
+    gas_usd_per_rebalance: float | None = None  # a fixed cost per reposition instead of measured gas x gwei
     volatility_halflife_steps: float = 24.0
 
     def __post_init__(self):
@@ -149,6 +150,8 @@ class LiquidityProvider:
         """Apply the actions; returns the gas each world spent, in USD at the reference price."""
         rebalance, widths = self.decode(action, market.n)
         gas = market.rebalance(widths, rebalance) if rebalance.any() else np.zeros(market.n)
+        if self.gas_usd_per_rebalance is not None:
+            return np.where(rebalance, self.gas_usd_per_rebalance, 0.0)
         return gas * self.gas_price_gwei * GWEI * market.reference_price()
 
     # --- reward -----------------------------------------------------------------------------
