@@ -182,3 +182,35 @@ def test_deploy_py_runs_an_exported_onnx_policy_dry(fresh, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     outcomes = [d["outcome"] for d in Journal(journal).decisions()]
     assert len(outcomes) == 1 and outcomes[0] in {"hold", "dry-run", "blocked"}
+
+
+def test_the_health_factor_guard_blocks_a_plan_that_leaves_the_account_near_liquidation(fresh, tmp_path, monkeypatch):
+    anvil, addresses, market = fresh
+    monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
+    weth, usdc = market.tokens["WETH"], market.tokens["USDC"]
+    weth.mint(AGENT, 10 * 10**18)
+    market.aave.supply(AGENT, weth, 10 * 10**18)
+    limit = market.aave.user_account_data(AGENT)["available_borrows_base"] * 10**6 // market.aave.price(usdc)
+    market.aave.borrow(AGENT, usdc, limit * 95 // 100)  # health factor about 1.09
+    before = _nonce(market)
+    LiveAdapter(_config(anvil, addresses, tmp_path, send=True)).run()
+    assert _nonce(market) == before
+    (decision,) = Journal(tmp_path / "journal.sqlite").decisions()
+    assert decision["outcome"] == "blocked" and "health factor" in decision["reasons"]
+
+
+def test_a_key_comes_from_an_encrypted_keystore_and_is_never_shown(tmp_path, monkeypatch, capsys):
+    import json
+
+    from eth_account import Account
+
+    from agents.live.keys import load_signer
+
+    keystore = tmp_path / "key.json"
+    keystore.write_text(json.dumps(Account.encrypt(AGENT_KEY, "correct horse")))
+    monkeypatch.setenv("DEFIGYM_KEYSTORE_PASSWORD", "correct horse")
+    assert load_signer(keystore=str(keystore)).address == AGENT
+    monkeypatch.setenv("DEFIGYM_KEYSTORE_PASSWORD", "wrong")
+    with pytest.raises(SigningKeyError, match="wrong password") as err:
+        load_signer(keystore=str(keystore))
+    assert AGENT_KEY[2:] not in str(err.value) + capsys.readouterr().out

@@ -22,6 +22,7 @@ class GuardConfig:
     max_slippage: float = 0.005  # of a swap's quote, and of a mint's or burn's simulated amounts
     max_gas_price_gwei: float = 100.0
     max_sends_per_hour: int = 12
+    min_health_factor: float = 1.5  # the agent's Aave health factor after the plan, when it has debt
     kill_switch_file: str | None = None  # if this file exists, nothing is sent
     kill_switch_env: str = "DEFIGYM_KILL"  # if this variable is set (non-empty, not 0), nothing is sent
     allowed_contracts: tuple[str, ...] = ("NonfungiblePositionManager", "SwapRouter", "MintableERC20")
@@ -45,6 +46,10 @@ def check(plan: Plan, config: GuardConfig, *, chain_id: int, expected_chain_id: 
         reasons.append(reason)
     if plan.error:
         reasons.append(plan.error)
+    health = plan.effects.get("health_factor")
+    if health is not None and health < config.min_health_factor:
+        reasons.append(f"Aave health factor after the plan would be {health:.3f}, below the minimum "
+                       f"{config.min_health_factor}")
     if gas_price_gwei > config.max_gas_price_gwei:
         reasons.append(f"gas price {gas_price_gwei:.2f} gwei is above the cap of {config.max_gas_price_gwei} gwei")
     if sends_last_hour >= config.max_sends_per_hour:

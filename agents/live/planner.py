@@ -110,7 +110,10 @@ def plan_rebalance(rpc_url: str, addresses: dict, agent: str, fee_pips: int, hal
         data = abi_of(contract).function(fn).encode(*patched)
         plan.actions.append(PlannedTx(Tx(tx.sender, tx.to, data, tx.value), contract, fn, patched, result.gas_used,
                                       _notional(contract, fn, patched, result, prices, addresses)))
-    plan.effects = {"token_id": market.token_id, "range": [int(x[0]) for x in market.agent_range()[:2]]}
+    account = market.market.aave.user_account_data(agent)  # after the whole plan, on the fork
+    plan.effects = {"token_id": market.token_id, "range": [int(x[0]) for x in market.agent_range()[:2]],
+                    "aave_debt_usd": account["total_debt_base"] / 1e8,
+                    "health_factor": account["health_factor"] / 1e18 if account["total_debt_base"] else None}
     return plan
 
 
