@@ -26,10 +26,6 @@ def to_raw(amount: float | str | Decimal, decimals: int) -> int:
     return int(value)
 
 
-def from_raw(raw: int, decimals: int) -> float:
-    return raw / 10**decimals
-
-
 def pool_price(price_quote_per_base: float, base_is_token0: bool, dec0: int, dec1: int) -> Decimal:
     """Human price (quote per base) -> the pool's raw price, token1 per token0."""
     p = Decimal(str(price_quote_per_base))
@@ -37,19 +33,9 @@ def pool_price(price_quote_per_base: float, base_is_token0: bool, dec0: int, dec
     return human_t1_per_t0 * Decimal(10) ** (dec1 - dec0)
 
 
-def human_price(raw_t1_per_t0: float | Decimal, base_is_token0: bool, dec0: int, dec1: int) -> float:
-    """The pool's raw price (token1 per token0) -> human price (quote per base)."""
-    human = Decimal(str(raw_t1_per_t0)) / Decimal(10) ** (dec1 - dec0)
-    return float(human if base_is_token0 else 1 / human)
-
-
 def price_to_sqrt_price_x96(raw_t1_per_t0: Decimal) -> int:
     """Raw price -> sqrt price in Q64.96, rounded down (Uniswap V3's slot0 format)."""
     return math.isqrt(int(Decimal(raw_t1_per_t0) * Decimal(2**192)))
-
-
-def sqrt_price_x96_to_price(sqrt_price_x96: int) -> Decimal:
-    return (Decimal(sqrt_price_x96) / Decimal(Q96)) ** 2
 
 
 def price_to_tick(raw_t1_per_t0: float | Decimal) -> int:

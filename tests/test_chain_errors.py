@@ -14,7 +14,7 @@ from envs.backends.evm import PyrevmChain
 from envs.backends.rpc import RpcChain
 from envs.chain import artifacts
 from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.contract import deploy
+from envs.chain.contract import Contract, deploy
 from envs.chain.localnet import localnet_market
 from tests.conftest import pids_running, process_exists
 
@@ -95,3 +95,14 @@ def test_revert_reason_is_decoded(rung):
         token = deploy(chain, "MintableERC20", "USD Coin", "USDC", 6)
         with pytest.raises(TransactionReverted, match="transfer amount exceeds balance"):
             chain.transact(Tx(DEV_ACCOUNTS[0], token.address, token.encode("transfer", DEV_ACCOUNTS[1], 1)))
+
+
+def test_an_anvil_state_dump_loads_into_another_node():
+    with AnvilChain() as source:
+        token = deploy(source, "MintableERC20", "USD Coin", "USDC", 6)
+        source.transact(token.tx("mint(address,uint256)", DEV_ACCOUNTS[1], 123, sender=DEV_ACCOUNTS[1]))
+        blob = source.dump_state()
+    with AnvilChain() as target:
+        assert target.get_code(token.address) == b""
+        target.load_state(blob)
+        assert Contract(target, token.address, "MintableERC20").call("balanceOf", DEV_ACCOUNTS[1]) == 123

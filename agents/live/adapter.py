@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -215,6 +215,3 @@ def _load_policy(spec: str):
     role = LiquidityProvider(tuple(env.get("half_widths", DEFAULT_HALF_WIDTHS)), env.get("action_type", "discrete"))
     return policy, role, int(env.get("horizon", 720))
 
-
-def config_dict(cfg: LiveConfig) -> dict:
-    return asdict(cfg)

@@ -35,13 +35,6 @@ class Contract:
     def transact(self, fn: str, *args, sender: str, value: int = 0) -> TxResult:
         return self.chain.transact(self.tx(fn, *args, sender=sender, value=value))
 
-    def transact_returning(self, fn: str, *args, sender: str, value: int = 0) -> tuple[Any, TxResult]:
-        """Transact and decode the function's return values (costs a replay on a JSON-RPC node)."""
-        f = self.abi.function(fn)
-        result = self.chain.transact(Tx(sender, self.address, f.encode(*args), value), output=True)
-        out = f.decode(result.output)
-        return (out[0] if len(out) == 1 else out), result
-
     def events(self, result: TxResult, name: str | None = None) -> list[dict]:
         return self.abi.decode_logs([lg for lg in result.logs if lg.address.lower() == self.address.lower()], name)
 
