@@ -89,3 +89,16 @@ def make_baseline(name: str, role: LiquidityProvider, **kwargs) -> LPBaseline:
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
     return BASELINES[name](role, **kwargs)
+
+
+class GreedyArbitrageur:
+    """Takes the whole trade to the band's edge whenever the pool is outside its no-trade band by more
+    than ``min_gap_pct`` (the optimal CEX-DEX arbitrageur, up to gas: set the gap where profit covers it)."""
+
+    def __init__(self, fractions_count: int, min_gap_pct: float = 0.0):
+        self.full, self.min_gap = fractions_count, min_gap_pct
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
+        obs = np.atleast_2d(observation)
+        actions = np.where(obs[:, 1] > self.min_gap, self.full, 0)  # feature 1: how far beyond the band, %
+        return (actions if np.ndim(observation) == 2 else actions[0]), None

@@ -3,3 +3,5 @@ from gymnasium.envs.registration import register
 
 register(id="defigym/UniswapV3LP-v0", entry_point="envs.uniswap_v3_lp:UniswapV3LPEnv",
          vector_entry_point="envs.uniswap_v3_lp:UniswapV3LPVectorEnv", max_episode_steps=None)
+register(id="defigym/CexDexArbitrage-v0", entry_point="envs.cex_dex_arbitrage:CexDexArbitrageEnv",
+         vector_entry_point="envs.cex_dex_arbitrage:CexDexArbitrageVectorEnv", max_episode_steps=None)

@@ -36,5 +36,10 @@ class LiveUniswapV3Market(ChainLP):
     def reset(self, rng, agent_usd):
         raise RuntimeError("a live market is not reset: it is the chain as it is")
 
-    def step(self):
+    def move_reference(self):
         raise RuntimeError("a live market moves by itself: read it again at the next block")
+
+    arbitrage = noise = move_reference
+
+    def agent_arbitrage(self, fraction):
+        raise RuntimeError("the live adapter runs the LP role only")

@@ -9,14 +9,15 @@ import numpy as np
 
 from envs.backends.chain import Chain
 from envs.backends.market import UniswapV3Market, centered_range
-from envs.backends.sim import LIQUIDITY_UNIT, USDC_UNIT, WETH_UNIT, V3WorldParams, noise_orders, rebalance_gas, swap_to_range_ratio
+from envs.backends.sim import (LIQUIDITY_UNIT, USDC_UNIT, WETH_UNIT, V3WorldParams, arbitrage_profit_usd, noise_orders,
+                               rebalance_gas, swap_to_range_ratio)
 from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.market import Market, MarketSpec, build_market
 from envs.chain.uniswap_v3 import DEADLINE, MAX_UINT128, TICK_SPACING
 from envs.drivers.base import PriceDriver
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
 
-AGENT, ARBITRAGEUR, NOISE = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7]
+AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7], DEV_ACCOUNTS[8]
 FEE_DENOMINATOR = 1_000_000
 
 
@@ -150,29 +151,51 @@ class ChainUniswapV3World(ChainLP):
 
     def _fund_traders(self) -> None:
         m = self.market
-        for who in (AGENT, ARBITRAGEUR, NOISE):
+        for who in (AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT):
             for token in (m.tokens["USDC"], m.tokens["WETH"]):
                 if who != AGENT:
                     token.mint(who, 10 ** (token.decimals + 12))
                 token.approve(who, m.v3.router.address)
                 token.approve(who, m.v3.position_manager.address)
 
-    def step(self) -> None:
+    def move_reference(self) -> None:
         self._reference = self.driver.step()
-        self._arbitrage()
+
+    def arbitrage(self, mask: np.ndarray | None = None) -> None:
+        sell_usdc, target_x96 = self._band_trade()
+        if target_x96 is not None and (mask is None or mask[0]):
+            budget = (self.usdc if sell_usdc else self.weth).balance_of(ARBITRAGEUR)
+            self._swap(ARBITRAGEUR, sell_usdc, budget, target_x96)
+
+    def noise(self) -> None:
         for sell_usdc, raw in noise_orders(self.rng, 1, self.params, self._reference):
             if raw[0] > 0:
                 self._swap(NOISE, bool(sell_usdc[0]), int(raw[0]), 0)
 
-    def _arbitrage(self) -> None:
+    def _band_trade(self) -> tuple[bool, int | None]:
+        """(sell USDC?, the band edge in Q64.96, or None when the pool is inside the band)."""
         fee = self.fee_pips / FEE_DENOMINATOR
         sqrt_ref = float(np.sqrt(WETH_UNIT / USDC_UNIT / self._reference[0]))
         now_x96 = self.pool.call("slot0")[0]
         now = now_x96 / 2**96
         target = min(max(now, sqrt_ref * np.sqrt(1 - fee)), sqrt_ref / np.sqrt(1 - fee))
         target_x96 = int(np.floor(target * 2**96))
-        if target_x96 != now_x96 and target != now:
-            sell_usdc = target < now
-            budget = (self.usdc if sell_usdc else self.weth).balance_of(ARBITRAGEUR)
-            self._swap(ARBITRAGEUR, sell_usdc, budget, target_x96)
+        return target < now, (target_x96 if target_x96 != now_x96 and target != now else None)
+
+    def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sell_usdc, target_x96 = self._band_trade()
+        if target_x96 is None or fraction[0] <= 0:
+            return np.zeros(1), np.zeros(1, bool)
+        snap = self.chain.snapshot()  # how much input reaches the band's edge: try it, then undo
+        _, full = self._swap(ARBITRAGEUR_AGENT, sell_usdc, (self.usdc if sell_usdc else self.weth).balance_of(
+            ARBITRAGEUR_AGENT), target_x96)
+        self.chain.revert(snap)
+        needed = full["amount0"] if sell_usdc else full["amount1"]
+        amount = int(np.floor(float(needed) * float(fraction[0])))
+        if amount <= 0:
+            return np.zeros(1), np.zeros(1, bool)
+        out, event = self._swap(ARBITRAGEUR_AGENT, sell_usdc, amount, target_x96)
+        paid = event["amount0"] if sell_usdc else event["amount1"]
+        return arbitrage_profit_usd(np.array([sell_usdc]), np.array([float(paid)]), np.array([float(out)]),
+                                    self._reference), np.array([True])
 

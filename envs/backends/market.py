@@ -22,9 +22,26 @@ class UniswapV3Market(ABC):
     def reset(self, rng: np.random.Generator, agent_usd: float) -> None:
         """Start the price paths, lay the pools' liquidity, fund the agent half USDC, half WETH."""
 
-    @abstractmethod
     def step(self) -> None:
         """The reference price moves, the arbitrageur trades, the noise traders swap."""
+        self.move_reference()
+        self.arbitrage()
+        self.noise()
+
+    @abstractmethod
+    def move_reference(self) -> None: ...
+
+    @abstractmethod
+    def arbitrage(self, mask: np.ndarray | None = None) -> None:
+        """The competing arbitrageur trades (masked) pools to the edge of their no-trade band."""
+
+    @abstractmethod
+    def noise(self) -> None: ...
+
+    @abstractmethod
+    def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The agent swaps ``fraction`` of what would take the pool to its band's edge:
+        (profit in USD at the reference price before gas, traded?)."""
 
     @abstractmethod
     def reference_price(self) -> np.ndarray: ...

@@ -54,6 +54,13 @@ def noise_orders(rng: np.random.Generator, n: int, params: V3WorldParams, refere
     return orders
 
 
+def arbitrage_profit_usd(sell_usdc, paid_raw, got_raw, reference_price) -> np.ndarray:
+    """What a swap made at the reference price (USDC at $1), before gas."""
+    usdc_in = np.where(sell_usdc, paid_raw, -got_raw) / USDC_UNIT
+    weth_out = np.where(sell_usdc, got_raw, -paid_raw) / WETH_UNIT
+    return weth_out * reference_price - usdc_in
+
+
 def rebalance_gas(had_position: np.ndarray, swapped: np.ndarray) -> np.ndarray:
     g = gas_units()
     return (had_position * sum(g[a] for a in REBALANCE_CLOSE) + swapped * g["v3_swap"] + g["v3_mint"]).astype(float)
@@ -124,24 +131,46 @@ class UniswapV3World(UniswapV3Market):
         self._all = b.asarray(np.ones(self.n, bool), dtype=xp.bool)
         self._slot = xp.zeros((self.n,), dtype=xp.int64, device=b.device)
 
-    def step(self) -> None:
+    def move_reference(self) -> None:
         self._reference = self.driver.step()
-        self._arbitrage()
+
+    def arbitrage(self, mask: np.ndarray | None = None) -> None:
+        """The competing arbitrageur trades each (masked) pool to the edge of its no-trade band."""
+        sell_usdc, target, moving = self._band_trade()
+        moving &= True if mask is None else mask
+        z41 = self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
+        v3.swap(self.state, self.pool_params, z41, self.b.asarray(np.where(moving, np.inf, 0.0)), self.b.asarray(target),
+                self.b.asarray(moving, dtype=self.b.xp.bool))
+
+    def noise(self) -> None:
         for sell_usdc, raw in noise_orders(self.rng, self.n, self.params, self._reference):
             z41 = self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
             v3.swap(self.state, self.pool_params, z41, self.b.asarray(raw), v3.default_price_limit(z41), self._all)
 
-    def _arbitrage(self) -> None:
-        """Trade each pool to the edge of the no-trade band: past it the fee eats the profit."""
-        xp = self.b.xp
+    def _band_trade(self):
+        """(sell USDC?, target sqrt price, worth trading?): the edge of the no-trade band, past which
+        the pool fee eats an arbitrage's profit."""
         fee = self.fee_pips / FEE_DENOMINATOR
         sqrt_ref = np.sqrt(WETH_UNIT / USDC_UNIT / self._reference)
         now = self._np(self.state.sqrt_price)
         target = np.floor(np.clip(now, sqrt_ref * np.sqrt(1 - fee), sqrt_ref / np.sqrt(1 - fee)) * 2**96) / 2**96
-        moving = target != now
-        z41 = self.b.asarray(target < now, dtype=xp.bool)
-        v3.swap(self.state, self.pool_params, z41, self.b.asarray(np.where(moving, np.inf, 0.0)), self.b.asarray(target),
-                self.b.asarray(moving, dtype=xp.bool))
+        return target < now, target, target != now
+
+    def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The agent swaps ``fraction`` of the input that would take the pool to the band's edge.
+        Returns (profit in USD at the reference price, traded?)."""
+        xp, b = self.b.xp, self.b
+        sell_usdc, target, moving = self._band_trade()
+        trading = moving & (np.asarray(fraction) > 0)
+        z41, limit = b.asarray(sell_usdc, dtype=xp.bool), b.asarray(target)
+        full = v3.quote_exact_input(self.state, self.pool_params, z41, b.asarray(np.where(trading, np.inf, 0.0)), limit,
+                                    b.asarray(trading, dtype=xp.bool))
+        amount = np.floor(self._np(full.amount_in) * np.asarray(fraction, dtype=float))
+        trading &= amount > 0
+        result = v3.swap(self.state, self.pool_params, z41, b.asarray(np.where(trading, amount, 0.0)), limit,
+                         b.asarray(trading, dtype=xp.bool))
+        return arbitrage_profit_usd(sell_usdc, self._np(result.amount_in), self._np(result.amount_out),
+                                    self._reference), trading
 
     # --- the LP agent -----------------------------------------------------------------------
     def agent_wallet(self):

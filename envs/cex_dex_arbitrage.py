@@ -1,0 +1,151 @@
+"""``defigym/CexDexArbitrage-v0``: arbitrage a Uniswap V3 pool against the reference (CEX) price,
+paying the pool fee and gas, racing a competing arbitrageur."""
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from envs.backends.sim import V3WorldParams
+from envs.drivers import PriceDriver, make_driver
+from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
+from envs.uniswap_v3_lp import make_market
+
+
+class _ArbitrageEpisodes:
+    def __init__(self, n, backend, driver, driver_kwargs, fee_pips, horizon, compete, role, world, device, fork_url):
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least one step, got {horizon}")
+        if not 0 <= compete <= 1:
+            raise ValueError(f"compete must be a probability in [0, 1], got {compete}")
+        self.driver = driver if isinstance(driver, PriceDriver) else make_driver(
+            driver, **({"horizon": horizon + 1} if driver == "historical" else {}), **(driver_kwargs or {}))
+        self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
+                                  device, fork_url)
+        self.n, self.horizon, self.compete, self.role = n, horizon, compete, role
+
+    def reset(self, rng: np.random.Generator) -> np.ndarray:
+        self.rng = rng
+        self.market.reset(rng, agent_usd=1.0)  # the LP agent sits this env out
+        self.role.reset(self.market)
+        self.market.move_reference()  # the first gap to trade
+        self.role.observe_step(self.market)
+        self.t = 0
+        return self.role.observation(self.market)
+
+    def step(self, action):
+        fraction = self.role.decode(action, self.n)
+        first = self.rng.random(self.n) < self.compete  # the competitor's transaction lands first
+        self.market.arbitrage(first)
+        profit, traded = self.market.agent_arbitrage(fraction)
+        self.market.arbitrage(~first)
+        self.market.noise()
+        gas = np.where(fraction > 0, self.role.swap_gas_usd(self.market), 0.0)  # an attempt pays even if beaten
+        self.market.move_reference()
+        self.role.observe_step(self.market)
+        self.t += 1
+        truncated = np.full(self.n, self.t >= self.horizon)
+        info = {"profit_usd": profit, "gas_usd": gas, "traded": traded.astype(float), "beaten": first.astype(float)}
+        return self.role.observation(self.market), profit - gas, np.zeros(self.n, bool), truncated, info
+
+
+_DOC = """
+    ## Description
+    Each step the reference price has moved and the pool lags it. The agent chooses what share of
+    the trade that takes the pool to the edge of its no-trade band (where the fee eats the profit)
+    to make. With probability ``compete`` a competing arbitrageur's transaction lands first and
+    takes the opportunity; otherwise the competitor trades what the agent left. Then noise traders
+    swap and the reference price moves.
+
+    ## Action Space
+    ``Discrete(1 + len(fractions))``: 0 skips, ``i`` takes ``fractions[i-1]`` (0.25, 0.5, 0.75, 1)
+    of the trade. ``action_type="continuous"``: ``Box(0, 1, (1,))``, the fraction.
+
+    ## Observation Space
+    ``Box(-inf, inf, (5,), float32)``: 100 * log(pool / reference price) (%), how far the gap exceeds
+    the fee band (%), the last reference log return (%), EWMA volatility (annualized), one swap's
+    gas in USD / 10.
+
+    ## Rewards
+    Arbitrage profit at the reference price (after the pool fee) minus gas (measured swap gas x
+    ``gas_price_gwei`` x ETH price), charged whenever the agent tries, even when beaten.
+
+    ## Episode End
+    Termination: none. Truncation: after ``horizon`` steps.
+
+    ## Arguments
+    ``backend`` (numpy, torch, evm, anvil), ``driver``/``driver_kwargs`` (default GBM, 12 s steps),
+    ``fee_pips`` (500), ``horizon`` (1000), ``compete`` (0.3), ``fractions``, ``action_type``,
+    ``gas_price_gwei`` (10), ``world`` (V3WorldParams overrides), ``device``, ``fork_url``.
+
+    ## Version History
+    * v0: initial version.
+"""
+_DEFAULT_DRIVER = {"dt": 12.0, "sigma": 0.8}
+
+
+class CexDexArbitrageEnv(gym.Env):
+    __doc__ = "CEX-DEX arbitrage, one world on any backend.\n" + _DOC
+    metadata = {"render_modes": []}
+
+    def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
+                 fee_pips: int = 500, horizon: int = 1000, compete: float = 0.3,
+                 fractions: tuple[float, ...] = DEFAULT_FRACTIONS, action_type: str = "discrete",
+                 gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None,
+                 fork_url: str | None = None):
+        self.role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
+        self.core = _ArbitrageEpisodes(1, backend, driver, driver_kwargs if driver_kwargs is not None else
+                                       dict(_DEFAULT_DRIVER) if driver == "gbm" else None, fee_pips, horizon,
+                                       compete, self.role, world, device, fork_url)
+        self.observation_space, self.action_space = self.role.observation_space, self.role.action_space
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        return self.core.reset(self.np_random)[0], {}
+
+    def step(self, action):
+        if action not in self.action_space:
+            raise ValueError(f"action {action!r} is not in the action space {self.action_space}")
+        obs, reward, terminated, truncated, info = self.core.step(np.asarray(action)[None])
+        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), {k: float(v[0]) for k, v in info.items()}
+
+    def close(self):
+        if hasattr(self.core.market, "close"):
+            self.core.market.close()
+
+
+class CexDexArbitrageVectorEnv(VectorEnv):
+    __doc__ = "CEX-DEX arbitrage, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
+    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int = 64, backend: str = "numpy", driver: str = "gbm", driver_kwargs: dict | None = None,
+                 fee_pips: int = 500, horizon: int = 1000, compete: float = 0.3,
+                 fractions: tuple[float, ...] = DEFAULT_FRACTIONS, action_type: str = "discrete",
+                 gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None, **unknown: Any):
+        if unknown:
+            raise TypeError(f"unknown arguments {sorted(unknown)} for CexDexArbitrage-v0")
+        if backend not in ("numpy", "torch"):
+            raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}")
+        self.role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
+        self.core = _ArbitrageEpisodes(num_envs, backend, driver, driver_kwargs if driver_kwargs is not None else
+                                       dict(_DEFAULT_DRIVER) if driver == "gbm" else None, fee_pips, horizon,
+                                       compete, self.role, world, device, None)
+        self.num_envs = num_envs
+        self.single_observation_space, self.single_action_space = self.role.observation_space, self.role.action_space
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self._rng = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None or self._rng is None:
+            self._rng = np.random.default_rng(seed)
+        return self.core.reset(self._rng), {}
+
+    def step(self, actions):
+        obs, reward, terminated, truncated, info = self.core.step(actions)
+        if truncated.any():
+            info["final_obs"], info["_final_obs"] = obs, truncated.copy()
+            obs = self.core.reset(self._rng)
+        return obs, reward.astype(np.float64), terminated, truncated, info

@@ -1,0 +1,80 @@
+"""The CEX-DEX arbitrageur: sees the pool's gap to the reference (CEX) price and decides how much of
+the trade that closes it to the edge of the no-trade band to take, paying the pool fee and gas,
+against a competitor that sometimes gets there first."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from envs.backends.market import UniswapV3Market
+from envs.drivers.base import SECONDS_PER_YEAR
+from envs.gas import GWEI, gas_units
+
+DEFAULT_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # of the trade to the band's edge
+OBSERVATION_FEATURES = (
+    ("pool_vs_reference", "100 * log(pool price / reference price)", "%"),
+    ("beyond_band", "100 * how far the gap exceeds the pool fee (0 inside the no-trade band)", "%"),
+    ("last_return", "100 * log return of the reference price over the last step", "%"),
+    ("volatility", "EWMA realized volatility of the reference price, annualized", "1"),
+    ("swap_gas_usd", "what one swap costs in gas, in USD / 10", "10 USD"),
+)
+
+
+@dataclass
+class Arbitrageur:
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS
+    action_type: str = "discrete"  # or "continuous": the fraction in [0, 1]
+    gas_price_gwei: float = 10.0
+    volatility_halflife_steps: float = 24.0
+
+    def __post_init__(self):
+        if self.action_type not in ("discrete", "continuous"):
+            raise ValueError(f"action_type must be 'discrete' or 'continuous', got {self.action_type!r}")
+        if not self.fractions or min(self.fractions) <= 0 or max(self.fractions) > 1:
+            raise ValueError("fractions must lie in (0, 1]")
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        return spaces.Box(-np.inf, np.inf, shape=(len(OBSERVATION_FEATURES),), dtype=np.float32)
+
+    @property
+    def action_space(self) -> spaces.Space:
+        if self.action_type == "discrete":
+            return spaces.Discrete(1 + len(self.fractions))
+        return spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+
+    def reset(self, market: UniswapV3Market) -> None:
+        self.variance, self.last_return = np.zeros(market.n), np.zeros(market.n)
+        self.last_reference = market.reference_price()
+
+    def observe_step(self, market: UniswapV3Market) -> None:
+        reference = market.reference_price()
+        self.last_return = np.log(reference / self.last_reference)
+        decay = 0.5 ** (1 / self.volatility_halflife_steps)
+        self.variance = decay * self.variance + (1 - decay) * self.last_return**2
+        self.last_reference = reference
+
+    def swap_gas_usd(self, market: UniswapV3Market) -> np.ndarray:
+        return gas_units()["v3_swap"] * self.gas_price_gwei * GWEI * market.reference_price()
+
+    def observation(self, market: UniswapV3Market) -> np.ndarray:
+        gap = np.log(market.pool_price() / market.reference_price())
+        band = -np.log(1 - market.fee_pips / 1e6)
+        return np.stack([100 * gap, 100 * np.clip(np.abs(gap) - band, 0.0, None), 100 * self.last_return,
+                         np.sqrt(self.variance * SECONDS_PER_YEAR / market.dt), self.swap_gas_usd(market) / 10],
+                        axis=1).astype(np.float32)
+
+    def decode(self, action, n: int) -> np.ndarray:
+        """Actions -> the fraction of the trade to take, per world."""
+        if self.action_type == "discrete":
+            a = np.asarray(action).reshape(n)
+            if not np.all(np.mod(a, 1) == 0) or np.any((a < 0) | (a > len(self.fractions))):
+                raise ValueError(f"arbitrage actions must be integers in [0, {len(self.fractions)}] "
+                                 f"(0 skips; i takes fractions[i-1] of {self.fractions}), got {action!r}")
+            return np.asarray((0.0,) + tuple(self.fractions))[a.astype(np.int64)]
+        a = np.asarray(action, dtype=float).reshape(n)
+        if not np.all(np.isfinite(a)) or np.any((a < -1e-6) | (a > 1 + 1e-6)):
+            raise ValueError(f"continuous arbitrage actions must be fractions in [0, 1], got {action!r}")
+        return np.clip(a, 0.0, 1.0)
