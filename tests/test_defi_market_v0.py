@@ -69,3 +69,21 @@ def test_bad_options_and_missing_actions_are_clear_errors():
     env.reset(seed=0)
     with pytest.raises(ValueError, match="no action for"):
         env.step({defi_market_v0.LP: 0})
+
+
+def test_every_arbitrageur_is_a_slot_of_one_vec_env_trained_with_shared_parameters():
+    from stable_baselines3 import PPO
+
+    from agents.baselines import PassiveFullRange
+    from agents.multi_agent import RoleVecEnv
+
+    env = defi_market_v0.parallel_env(n_arbitrageurs=3, horizon=16)
+    vec = RoleVecEnv(env, "arbitrageur", {defi_market_v0.LP: PassiveFullRange(env.lp)}, seed=0)
+    assert vec.num_envs == 3 and vec.observation_space.shape == (5,)
+    obs = vec.reset()
+    obs, rewards, dones, infos = vec.step(np.full(3, 4))
+    assert obs.shape == (3, 5) and rewards.shape == (3,) and not dones.any()
+    model = PPO("MlpPolicy", vec, n_steps=16, batch_size=48, verbose=0, seed=0)
+    model.learn(96)  # one policy for the three arbitrageurs, through episode ends
+    with pytest.raises(ValueError, match="missing \\['liquidity_provider_0'\\]"):
+        RoleVecEnv(env, "arbitrageur", {})
