@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
 
 from envs.backends.sim import V3WorldParams
 from envs.drivers import PriceDriver, make_driver
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
 from envs.uniswap_v3_lp import make_market
 
@@ -86,39 +85,21 @@ _DOC = """
 _DEFAULT_DRIVER = {"dt": 12.0, "sigma": 0.8}
 
 
-class CexDexArbitrageEnv(gym.Env):
+class CexDexArbitrageEnv(SingleWorldEnv):
     __doc__ = "CEX-DEX arbitrage, one world on any backend.\n" + _DOC
-    metadata = {"render_modes": []}
 
     def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
                  fee_pips: int = 500, horizon: int = 1000, compete: float = 0.3,
                  fractions: tuple[float, ...] = DEFAULT_FRACTIONS, action_type: str = "discrete",
                  gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None,
                  fork_url: str | None = None):
-        self.role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
-        self.core = _ArbitrageEpisodes(1, backend, driver, driver_kwargs if driver_kwargs is not None else
-                                       dict(_DEFAULT_DRIVER) if driver == "gbm" else None, fee_pips, horizon,
-                                       compete, self.role, world, device, fork_url)
-        self.observation_space, self.action_space = self.role.observation_space, self.role.action_space
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        return self.core.reset(self.np_random)[0], {}
-
-    def step(self, action):
-        if action not in self.action_space:
-            raise ValueError(f"action {action!r} is not in the action space {self.action_space}")
-        obs, reward, terminated, truncated, info = self.core.step(np.asarray(action)[None])
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), {k: float(v[0]) for k, v in info.items()}
-
-    def close(self):
-        if hasattr(self.core.market, "close"):
-            self.core.market.close()
+        role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
+        self._bind(_ArbitrageEpisodes(1, backend, driver, _driver_kwargs(driver, driver_kwargs), fee_pips, horizon,
+                                      compete, role, world, device, fork_url), role)
 
 
-class CexDexArbitrageVectorEnv(VectorEnv):
+class CexDexArbitrageVectorEnv(BatchedVectorEnv):
     __doc__ = "CEX-DEX arbitrage, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
 
     def __init__(self, num_envs: int = 64, backend: str = "numpy", driver: str = "gbm", driver_kwargs: dict | None = None,
                  fee_pips: int = 500, horizon: int = 1000, compete: float = 0.3,
@@ -128,24 +109,11 @@ class CexDexArbitrageVectorEnv(VectorEnv):
             raise TypeError(f"unknown arguments {sorted(unknown)} for CexDexArbitrage-v0")
         if backend not in ("numpy", "torch"):
             raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}")
-        self.role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
-        self.core = _ArbitrageEpisodes(num_envs, backend, driver, driver_kwargs if driver_kwargs is not None else
-                                       dict(_DEFAULT_DRIVER) if driver == "gbm" else None, fee_pips, horizon,
-                                       compete, self.role, world, device, None)
-        self.num_envs = num_envs
-        self.single_observation_space, self.single_action_space = self.role.observation_space, self.role.action_space
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-        self._rng = None
+        role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
+        self._bind(_ArbitrageEpisodes(num_envs, backend, driver, _driver_kwargs(driver, driver_kwargs), fee_pips,
+                                      horizon, compete, role, world, device, None), role, num_envs)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is not None or self._rng is None:
-            self._rng = np.random.default_rng(seed)
-        return self.core.reset(self._rng), {}
 
-    def step(self, actions):
-        obs, reward, terminated, truncated, info = self.core.step(actions)
-        if truncated.any():
-            info["final_obs"], info["_final_obs"] = obs, truncated.copy()
-            obs = self.core.reset(self._rng)
-        return obs, reward.astype(np.float64), terminated, truncated, info
+def _driver_kwargs(driver, driver_kwargs: dict | None) -> dict | None:
+    """12-second blocks of an ETH-like GBM unless told otherwise."""
+    return driver_kwargs if driver_kwargs is not None else dict(_DEFAULT_DRIVER) if driver == "gbm" else None

@@ -3,13 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium.vector import AutoresetMode, VectorEnv
 
 from envs.backends.market import UniswapV3Market
 from envs.backends.sim import UniswapV3World, V3WorldParams
 from envs.drivers import PriceDriver, make_driver
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
 
 BACKENDS = ("numpy", "torch", "evm", "anvil")
@@ -133,7 +132,7 @@ _DOC = """
 """
 
 
-class UniswapV3LPEnv(gym.Env):
+class UniswapV3LPEnv(SingleWorldEnv):
     __doc__ = "Uniswap V3 liquidity provision, one world on any backend.\n" + _DOC + """
     >>> import gymnasium as gym, envs
     >>> env = gym.make("defigym/UniswapV3LP-v0", horizon=24)
@@ -141,7 +140,6 @@ class UniswapV3LPEnv(gym.Env):
     >>> obs.shape
     (9,)
     """
-    metadata = {"render_modes": []}
 
     def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
                  fee_pips: int = 500, horizon: int = 720, agent_usd: float = 100_000.0,
@@ -149,63 +147,25 @@ class UniswapV3LPEnv(gym.Env):
                  action_type: str = "discrete", reward: str = "pnl", gas_price_gwei: float = 10.0,
                  gas_usd_per_rebalance: float | None = None, world: dict | None = None, device: str | None = None,
                  fork_url: str | None = None):
-        self.role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance)
-        self.core = _LPEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd, initial_half_width,
-                                self.role, world, device, fork_url)
-        self.observation_space, self.action_space = self.role.observation_space, self.role.action_space
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        return self.core.reset(self.np_random)[0], {}
-
-    def step(self, action):
-        if action not in self.action_space:
-            raise ValueError(f"action {action!r} is not in the action space {self.action_space}")
-        obs, reward, terminated, truncated, info = self.core.step(np.asarray(action)[None])
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), {k: float(v[0]) for k, v in info.items()}
-
-    def close(self):
-        if hasattr(self.core.market, "close"):
-            self.core.market.close()
+        role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance)
+        self._bind(_LPEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd, initial_half_width,
+                               role, world, device, fork_url), role)
 
 
-class UniswapV3LPVectorEnv(VectorEnv):
-    __doc__ = "Uniswap V3 liquidity provision, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC + """
-    All worlds share the horizon, so they end together and reset in the same step (autoreset mode
-    SAME_STEP: the last observation of an episode is in ``info["final_obs"]``).
-    """
-    metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+class UniswapV3LPVectorEnv(BatchedVectorEnv):
+    __doc__ = "Uniswap V3 liquidity provision, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
 
-    def __init__(self, num_envs: int = 64, backend: str = "numpy", **kwargs: Any):
+    def __init__(self, num_envs: int = 64, backend: str = "numpy", driver: str | PriceDriver = "gbm",
+                 driver_kwargs: dict | None = None, fee_pips: int = 500, horizon: int = 720,
+                 agent_usd: float = 100_000.0, initial_half_width: int | None = None,
+                 half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS, action_type: str = "discrete", reward: str = "pnl",
+                 gas_price_gwei: float = 10.0, gas_usd_per_rebalance: float | None = None, world: dict | None = None,
+                 device: str | None = None, **unknown: Any):
+        if unknown:
+            raise TypeError(f"unknown arguments {sorted(unknown)} for UniswapV3LP-v0")
         if backend not in ("numpy", "torch"):
             raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}; "
                              f"use the single env for evm and anvil")
-        init = {k: kwargs.pop(k) for k in ("half_widths", "action_type", "reward", "gas_price_gwei",
-                                           "gas_usd_per_rebalance") if k in kwargs}
-        self.role = LiquidityProvider(tuple(init.get("half_widths", DEFAULT_HALF_WIDTHS)),
-                                      init.get("action_type", "discrete"), init.get("reward", "pnl"),
-                                      init.get("gas_price_gwei", 10.0), init.get("gas_usd_per_rebalance"))
-        defaults = dict(driver="gbm", driver_kwargs=None, fee_pips=500, horizon=720, agent_usd=100_000.0,
-                        initial_half_width=None, world=None, device=None, fork_url=None)
-        unknown = set(kwargs) - set(defaults)
-        if unknown:
-            raise TypeError(f"unknown arguments {sorted(unknown)} for UniswapV3LP-v0")
-        defaults.update(kwargs)
-        self.core = _LPEpisodes(num_envs, backend, role=self.role, **defaults)
-        self.num_envs = num_envs
-        self.single_observation_space, self.single_action_space = self.role.observation_space, self.role.action_space
-        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
-        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
-        self._rng: np.random.Generator | None = None
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        if seed is not None or self._rng is None:
-            self._rng = np.random.default_rng(seed)
-        return self.core.reset(self._rng), {}
-
-    def step(self, actions):
-        obs, reward, terminated, truncated, info = self.core.step(actions)
-        if truncated.any():
-            info["final_obs"], info["_final_obs"] = obs, truncated.copy()
-            obs = self.core.reset(self._rng)
-        return obs, reward.astype(np.float64), terminated, truncated, info
+        role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance)
+        self._bind(_LPEpisodes(num_envs, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd,
+                               initial_half_width, role, world, device, None), role, num_envs)

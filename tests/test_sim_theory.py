@@ -20,7 +20,6 @@ def test_arbitrage_loss_of_a_full_range_lp_is_sigma_squared_over_eight_times_val
     driver = GBMDriver(s0=2000.0, mu=0.0, sigma=sigma, dt=dt)
     price = driver.reset(np.random.default_rng(0), n)  # USD per ETH; token0 = ETH, token1 = USD
     pool = v2.initial_state(np, n, 5_000.0, 5_000.0 * 2000.0)
-    everyone = np.ones(n, bool)
     lvr, expected = np.zeros(n), np.zeros(n)
     for _ in range(steps):
         value = pool.reserve0 * price + pool.reserve1  # V at the current reference price

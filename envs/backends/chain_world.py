@@ -13,7 +13,7 @@ from envs.backends.sim import (LIQUIDITY_UNIT, USDC_UNIT, WETH_UNIT, V3WorldPara
                                rebalance_gas, swap_to_range_ratio)
 from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.market import Market, MarketSpec, build_market
-from envs.chain.uniswap_v3 import DEADLINE, MAX_UINT128, TICK_SPACING
+from envs.chain.uniswap_v3 import MAX_UINT128, TICK_SPACING
 from envs.drivers.base import PriceDriver
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
 

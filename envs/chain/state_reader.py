@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from envs.chain.contract import Contract
 from envs.chain.uniswap_v3 import UniswapV3
+from envs.data import AaveReserveParams
 
 Q128 = 2**128
 
@@ -65,7 +66,7 @@ def v3_pool_state(snapshot: V3PoolSnapshot, xp, n: int, max_ticks: int = 32, max
 
 @dataclass(frozen=True)
 class AaveReserveSnapshot:
-    params: "AaveReserveParams"  # configuration, caps and rate strategy as the chain has them
+    params: AaveReserveParams  # configuration, caps and rate strategy as the chain has them
     liquidity_index_ray: int
     variable_borrow_index_ray: int
     liquidity_rate_ray: int
@@ -79,8 +80,6 @@ class AaveReserveSnapshot:
 
 def read_aave_market(aave, tokens: dict) -> tuple[dict[str, AaveReserveSnapshot], dict[str, int], int]:
     """Every listed reserve of ``tokens`` (symbol -> Token): (reserves, oracle prices (8 decimals), timestamp)."""
-    from envs.data import AaveReserveParams
-
     reserves, prices = {}, {}
     for symbol, token in tokens.items():
         data = aave.pool.call("getReserveData", token.address)

@@ -9,8 +9,8 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.backends.market import UniswapV3Market
-from envs.drivers.base import SECONDS_PER_YEAR
 from envs.gas import GWEI, gas_units
+from envs.roles.volatility import EwmaVolatility
 
 DEFAULT_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # of the trade to the band's edge
 OBSERVATION_FEATURES = (
@@ -46,15 +46,11 @@ class Arbitrageur:
         return spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
 
     def reset(self, market: UniswapV3Market) -> None:
-        self.variance, self.last_return = np.zeros(market.n), np.zeros(market.n)
-        self.last_reference = market.reference_price()
+        self.volatility = EwmaVolatility(self.volatility_halflife_steps)
+        self.volatility.reset(market.reference_price())
 
     def observe_step(self, market: UniswapV3Market) -> None:
-        reference = market.reference_price()
-        self.last_return = np.log(reference / self.last_reference)
-        decay = 0.5 ** (1 / self.volatility_halflife_steps)
-        self.variance = decay * self.variance + (1 - decay) * self.last_return**2
-        self.last_reference = reference
+        self.volatility.update(market.reference_price())
 
     def swap_gas_usd(self, market: UniswapV3Market) -> np.ndarray:
         return gas_units()["v3_swap"] * self.gas_price_gwei * GWEI * market.reference_price()
@@ -62,8 +58,8 @@ class Arbitrageur:
     def observation(self, market: UniswapV3Market) -> np.ndarray:
         gap = np.log(market.pool_price() / market.reference_price())
         band = -np.log(1 - market.fee_pips / 1e6)
-        return np.stack([100 * gap, 100 * np.clip(np.abs(gap) - band, 0.0, None), 100 * self.last_return,
-                         np.sqrt(self.variance * SECONDS_PER_YEAR / market.dt), self.swap_gas_usd(market) / 10],
+        return np.stack([100 * gap, 100 * np.clip(np.abs(gap) - band, 0.0, None), 100 * self.volatility.last_return,
+                         self.volatility.annualized(market.dt), self.swap_gas_usd(market) / 10],
                         axis=1).astype(np.float32)
 
     def decode(self, action, n: int) -> np.ndarray:

@@ -12,8 +12,8 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.backends.market import FULL_RANGE, UniswapV3Market
-from envs.drivers.base import SECONDS_PER_YEAR
 from envs.gas import GWEI
+from envs.roles.volatility import EwmaVolatility
 
 #: half-widths (in ticks) a discrete action can choose; 100 ticks is about +-1% of price; the last is the full range
 DEFAULT_HALF_WIDTHS = (50, 100, 200, 400, 800, 1600, 3200, FULL_RANGE)
@@ -95,18 +95,14 @@ class LiquidityProvider:
     # --- episode state ----------------------------------------------------------------------
     def reset(self, market: UniswapV3Market) -> MarketView:
         view = MarketView.read(market)
-        self.variance = np.zeros(market.n)
-        self.last_reference = view.reference
-        self.last_return = np.zeros(market.n)
+        self.volatility = EwmaVolatility(self.volatility_halflife_steps)
+        self.volatility.reset(view.reference)
         self.value = view.value_usd
         return view
 
     def observe_step(self, view: MarketView) -> None:
         """Update the volatility estimate after the market moved."""
-        self.last_return = np.log(view.reference / self.last_reference)
-        decay = 0.5 ** (1 / self.volatility_halflife_steps)
-        self.variance = decay * self.variance + (1 - decay) * self.last_return**2
-        self.last_reference = view.reference
+        self.volatility.update(view.reference)
 
     def observation(self, view: MarketView, dt: float, time_elapsed: float) -> np.ndarray:
         has = view.liquidity > 0
@@ -119,8 +115,8 @@ class LiquidityProvider:
             np.where(has, (tick - lower) / width, 0.5),
             np.where(has, (upper - lower) / 2 / 1000, 0.0),
             (has & (tick >= lower) & (tick < upper)).astype(float),
-            100 * self.last_return,
-            np.sqrt(self.variance * SECONDS_PER_YEAR / dt),
+            100 * self.volatility.last_return,
+            self.volatility.annualized(dt),
             1e4 * view.fees_usd / value,
             weth / value,
             np.full(len(value), time_elapsed),

@@ -1,0 +1,23 @@
+"""Realized volatility of the reference price, as the roles observe it: an exponentially weighted
+mean of squared log returns (RiskMetrics-style), annualized."""
+from __future__ import annotations
+
+import numpy as np
+
+from envs.drivers.base import SECONDS_PER_YEAR
+
+
+class EwmaVolatility:
+    def __init__(self, halflife_steps: float = 24.0):
+        self.decay = 0.5 ** (1 / halflife_steps)
+
+    def reset(self, reference: np.ndarray) -> None:
+        self.variance, self.last_return, self.last_reference = np.zeros(len(reference)), np.zeros(len(reference)), reference
+
+    def update(self, reference: np.ndarray) -> None:
+        self.last_return = np.log(reference / self.last_reference)
+        self.variance = self.decay * self.variance + (1 - self.decay) * self.last_return**2
+        self.last_reference = reference
+
+    def annualized(self, dt: float) -> np.ndarray:
+        return np.sqrt(self.variance * SECONDS_PER_YEAR / dt)
