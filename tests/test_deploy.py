@@ -214,3 +214,37 @@ def test_a_key_comes_from_an_encrypted_keystore_and_is_never_shown(tmp_path, mon
     with pytest.raises(SigningKeyError, match="wrong password") as err:
         load_signer(keystore=str(keystore))
     assert AGENT_KEY[2:] not in str(err.value) + capsys.readouterr().out
+
+
+def test_a_stuck_transaction_is_replaced_at_a_higher_gas_price_within_the_cap(fresh, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    anvil, addresses, market = fresh
+    monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
+    rpc = market.chain.rpc
+    rpc.request("evm_setAutomine", [False])
+    stop = threading.Event()
+
+    def miner():  # nothing is mined until the adapter has given up on its first send
+        time.sleep(1.5)
+        while not stop.is_set():
+            rpc.request("evm_mine")
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=miner)
+    thread.start()
+    try:
+        config = _config(anvil, addresses, tmp_path, send=True, receipt_timeout_s=1.0)
+        LiveAdapter(config).run()
+    finally:
+        stop.set()
+        thread.join()
+        rpc.request("evm_setAutomine", [True])
+    sent = Journal(tmp_path / "journal.sqlite").transactions()
+    first_nonce = sent[0]["nonce"]
+    statuses = [tx["status"] for tx in sent if tx["nonce"] == first_nonce]
+    assert statuses[0] == "replaced" and statuses[-1] == "mined"
+    mined = [tx for tx in sent if tx["status"] == "mined"]
+    assert len({tx["nonce"] for tx in mined}) == len(mined)  # one transaction per nonce made it
+    assert market.v3.position_manager.call("balanceOf", AGENT) == 1  # and the plan went through

@@ -40,7 +40,9 @@ class LiveConfig:
     journal: str = "runs/live/journal.sqlite"
     poll_seconds: float = 1.0
     rpc_retries: int = 3  # per URL, with exponential backoff, before failing over
-    receipt_timeout_s: float = 120.0
+    receipt_timeout_s: float = 120.0  # a transaction not mined by then is stuck: replaced or cancelled
+    gas_bump: float = 1.25  # a replacement's gas price, as a multiple of the stuck one's
+    max_replacements: int = 3
     guards: GuardConfig = field(default_factory=GuardConfig)
 
 
@@ -134,8 +136,7 @@ class LiveAdapter:
 
     # --- sending ---------------------------------------------------------------------------
     def execute(self, decision: int, plan: Plan, gas_price_gwei: float) -> None:
-        rpc = self.chain.rpc
-        nonce = int(rpc.request("eth_getTransactionCount", [self.account, "pending"]), 16)
+        nonce = int(self.chain.rpc.request("eth_getTransactionCount", [self.account, "pending"]), 16)
         gas_price = int(gas_price_gwei * 1e9)
         for step in plan.actions:
             if (reason := kill_switch(self.cfg.guards)) is not None:
@@ -149,21 +150,46 @@ class LiveAdapter:
                 return
             tx = {"nonce": nonce, "to": step.tx.to, "data": "0x" + step.tx.data.hex(), "value": step.tx.value,
                   "gas": int(step.gas_used * 1.5) + 50_000, "gasPrice": gas_price, "chainId": self.cfg.chain_id}
-            signed = self.signer.sign_transaction(tx)
-            tx_hash = rpc.request("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
-            tx_id = self.journal.sent(decision, nonce, tx_hash, step.tx.to, step.function, step.notional_usd)
-            receipt = self._wait(tx_hash)
+            receipt, cancelled = self._send_until_mined(decision, tx, step)
             if receipt is None:
-                log.warning("transaction %s (nonce %d) not mined in %.0f s: waiting for it before anything new",
-                            tx_hash, nonce, self.cfg.receipt_timeout_s)
+                log.warning("nonce %d is still pending: waiting for it before anything new", nonce)
                 return
-            ok = int(receipt["status"], 16) == 1
-            self.journal.settle(tx_id, "mined" if ok else "failed", {"block": int(receipt["blockNumber"], 16),
-                                                                     "gas_used": int(receipt["gasUsed"], 16)})
+            ok = int(receipt["status"], 16) == 1 and not cancelled
             if not ok:
-                log.warning("%s failed on chain; stopping the plan", step.function)
+                log.warning("%s %s; stopping the plan", step.function, "was cancelled" if cancelled else "failed on chain")
                 return
             nonce += 1
+
+    def _send_until_mined(self, decision: int, tx: dict, step) -> tuple[dict | None, bool]:
+        """Send ``tx``; while it is stuck, replace it at ``gas_bump`` times the price within the gas cap,
+        or else cancel it (a 0-value transfer to self at the cap). Returns (receipt, cancelled?)."""
+        cap = int(self.cfg.guards.max_gas_price_gwei * 1e9)
+        cancelled = False
+        for attempt in range(self.cfg.max_replacements + 1):
+            signed = self.signer.sign_transaction(tx)
+            tx_hash = self.chain.rpc.request("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
+            tx_id = self.journal.sent(decision, tx["nonce"], tx_hash, tx["to"], "cancel" if cancelled else step.function,
+                                      0.0 if cancelled else step.notional_usd)
+            receipt = self._wait(tx_hash)
+            if receipt is not None:
+                self.journal.settle(tx_id, "mined" if int(receipt["status"], 16) == 1 else "failed",
+                                    {"block": int(receipt["blockNumber"], 16), "gas_used": int(receipt["gasUsed"], 16),
+                                     "gas_price": tx["gasPrice"]})
+                return receipt, cancelled
+            self.journal.settle(tx_id, "replaced", {"gas_price": tx["gasPrice"]})
+            bumped = int(tx["gasPrice"] * self.cfg.gas_bump)
+            if bumped <= cap:
+                log.warning("nonce %d stuck at %.2f gwei: replacing at %.2f gwei", tx["nonce"], tx["gasPrice"] / 1e9,
+                            bumped / 1e9)
+                tx = dict(tx, gasPrice=bumped)
+            elif not cancelled and cap > tx["gasPrice"]:
+                log.warning("nonce %d stuck and a replacement would pass the gas cap: cancelling it", tx["nonce"])
+                tx = {"nonce": tx["nonce"], "to": self.account, "data": "0x", "value": 0, "gas": 21_000,
+                      "gasPrice": cap, "chainId": tx["chainId"]}
+                cancelled = True
+            else:
+                break
+        return None, cancelled
 
     def _wait(self, tx_hash: str) -> dict | None:
         deadline = time.monotonic() + self.cfg.receipt_timeout_s
