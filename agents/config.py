@@ -10,9 +10,12 @@ from hydra.core.config_store import ConfigStore
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS
 
 
+LP_ENV, ARBITRAGE_ENV = "defigym/UniswapV3LP-v0", "defigym/CexDexArbitrage-v0"
+
+
 @dataclass
 class EnvConfig:
-    id: str = "defigym/UniswapV3LP-v0"
+    id: str = LP_ENV  # or defigym/CexDexArbitrage-v0 (env=cex_dex_arbitrage)
     fee_pips: int = 500  # pool fee tier: 100, 500, 3000 or 10000
     horizon: int = 720  # steps per episode
     agent_usd: float = 100_000.0  # the agent's starting capital, half USDC half WETH
@@ -25,6 +28,8 @@ class EnvConfig:
     noise_traders: int = 2  # noise swaps per step
     noise_trade_usd: float = 5_000.0  # median noise swap
     pool_value_usd: float = 20_000_000.0  # background liquidity in the pool
+    compete: float = 0.3  # CexDexArbitrage: probability a competitor lands first
+    fractions: List[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])  # CexDexArbitrage: trade shares
     #: background ranges as [half-width as a fraction of price (null: full range), share of pool_value_usd]
     liquidity_profile: List[List[Optional[float]]] = field(default_factory=lambda: [
         [0.005, 0.30], [0.02, 0.25], [0.10, 0.20], [0.30, 0.15], [None, 0.10]])
@@ -108,25 +113,36 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
     params["dt"] = d.dt
     if d.name == "historical" and window is not None:
         params["window"] = tuple(window)
-    return dict(driver=d.name, driver_kwargs=params, fee_pips=e.fee_pips, horizon=e.horizon, agent_usd=e.agent_usd,
-                initial_half_width=e.initial_half_width, half_widths=tuple(e.half_widths), action_type=e.action_type,
-                reward=e.reward, gas_price_gwei=e.gas_price_gwei, gas_usd_per_rebalance=e.gas_usd_per_rebalance,
-                world={"noise_traders": e.noise_traders, "noise_trade_usd": e.noise_trade_usd,
-                       "pool_value_usd": e.pool_value_usd,
-                       "liquidity_profile": tuple((w, share) for w, share in e.liquidity_profile)})
+    world = {"noise_traders": e.noise_traders, "noise_trade_usd": e.noise_trade_usd, "pool_value_usd": e.pool_value_usd,
+             "liquidity_profile": tuple((w, share) for w, share in e.liquidity_profile)}
+    common = dict(driver=d.name, driver_kwargs=params, fee_pips=e.fee_pips, horizon=e.horizon,
+                  action_type=e.action_type, gas_price_gwei=e.gas_price_gwei, world=world)
+    if e.id == ARBITRAGE_ENV:
+        return common | dict(compete=e.compete, fractions=tuple(e.fractions))
+    return common | dict(agent_usd=e.agent_usd, initial_half_width=e.initial_half_width,
+                         half_widths=tuple(e.half_widths), reward=e.reward,
+                         gas_usd_per_rebalance=e.gas_usd_per_rebalance)
+
+
+def env_classes(env_id: str):
+    """(single env class, vector env class) of an env id."""
+    from envs.cex_dex_arbitrage import CexDexArbitrageEnv, CexDexArbitrageVectorEnv
+    from envs.uniswap_v3_lp import UniswapV3LPEnv, UniswapV3LPVectorEnv
+
+    classes = {LP_ENV: (UniswapV3LPEnv, UniswapV3LPVectorEnv), ARBITRAGE_ENV: (CexDexArbitrageEnv, CexDexArbitrageVectorEnv)}
+    if env_id not in classes:
+        raise ValueError(f"env.id={env_id!r}: train.py trains {sorted(classes)}")
+    return classes[env_id]
 
 
 def check(cfg) -> None:
     """Build what the config describes once, so a bad value fails now with its key named, not mid-run."""
-    from envs.uniswap_v3_lp import UniswapV3LPEnv
-
-    if cfg.env.id != "defigym/UniswapV3LP-v0":
-        raise ValueError(f"env.id={cfg.env.id!r}: this version trains defigym/UniswapV3LP-v0")
+    single, _ = env_classes(cfg.env.id)
     for key, window in (("train.window", cfg.train.window), ("train.eval_window", cfg.train.eval_window),
                         ("eval.window", cfg.eval.window)):
         if len(window) != 2 or not 0 <= window[0] < window[1] <= 1:
             raise ValueError(f"{key}={list(window)} must be [start, end] fractions with 0 <= start < end <= 1")
     try:
-        UniswapV3LPEnv(backend="numpy", **env_kwargs(cfg, cfg.train.window)).close()
+        single(backend="numpy", **env_kwargs(cfg, cfg.train.window)).close()
     except (ValueError, TypeError) as err:
         raise ValueError(f"bad env/driver config (env.*, driver.*): {err}") from err

@@ -105,3 +105,12 @@ def test_an_optuna_search_maximizes_the_validation_reward(tmp_path):
     assert set(results["best_params"]) >= {"agent.params.learning_rate", "agent.params.n_epochs"}
     best = max(json.loads((tmp_path / r / "train_metrics.json").read_text())["best_validation_reward"] for r in ("0", "1"))
     assert results["best_value"] == pytest.approx(best)
+
+
+def test_the_arbitrage_env_trains_from_the_config(tmp_path):
+    result = run("train.py", "env=cex_dex_arbitrage", "driver=gbm", "driver.dt=12", "env.horizon=32", "train.num_envs=8",
+                 "train.eval_episodes=4", "train.eval_freq=256", "train.total_timesteps=512", "train.progress_bar=false",
+                 f"hydra.run.dir={tmp_path}")
+    assert (tmp_path / "model.zip").is_file() and (tmp_path / "vecnormalize.pkl").is_file()
+    assert json.loads((tmp_path / "train_metrics.json").read_text())["timesteps"] == 512
+    assert "no closing evaluation" in result.stdout
