@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from envs.drivers.base import SECONDS_PER_YEAR
+from envs.roles.liquidity_provider import MarketView
+from envs.units import usd_per_eth_at_tick
 from envs.uniswap_v3_lp import UniswapV3LPEnv, UniswapV3LPVectorEnv
 
 #: per-step series recorded for every episode
@@ -24,10 +26,6 @@ class Trajectories:
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.series[name]
-
-
-def _usd_at_tick(tick):
-    return 1e12 / np.exp(np.asarray(tick, dtype=float) * np.log1p(1e-4))
 
 
 def run_episodes(policy, env_kwargs: dict, backend: str, episodes: int, seed: int, device: str | None = None,
@@ -70,17 +68,16 @@ def _run(env, policy, seed, horizon, progress) -> dict[str, np.ndarray]:
     rows = {k: [] for k in SERIES}
 
     def record(reward, info, rebalanced):
-        ref = market.reference_price()
-        lower, upper, liquidity = market.agent_range()
-        tick = market.tick()
-        wallet, position, fees = market.agent_wallet(), market.agent_position_tokens(), market.agent_fees()
-        values = dict(reference_price=ref, pool_price=market.pool_price(), value_usd=market.agent_value_usd(),
-                      hodl_usd=hold[0] + hold[1] * ref, weth_held=wallet[1] + position[1] + fees[1], reward=reward, fees_usd=info.get("fees_usd", 0 * ref),
+        view = MarketView.read(market)  # one read of the market per step
+        ref, lower, upper, liquidity, tick = view.reference, view.lower, view.upper, view.liquidity, view.tick
+        values = dict(reference_price=ref, pool_price=view.pool, value_usd=view.value_usd,
+                      hodl_usd=hold[0] + hold[1] * ref, weth_held=view.wallet[1] + view.position[1] + view.fees[1],
+                      reward=reward, fees_usd=info.get("fees_usd", 0 * ref),
                       lvr_usd=info.get("lvr_usd", 0 * ref), gas_usd=info.get("gas_usd", 0 * ref),
                       in_range=((liquidity > 0) & (tick >= lower) & (tick < upper)).astype(float),
                       has_position=(liquidity > 0).astype(float), rebalanced=rebalanced.astype(float),
-                      range_low_usd=np.where(liquidity > 0, _usd_at_tick(upper), np.nan),
-                      range_high_usd=np.where(liquidity > 0, _usd_at_tick(lower), np.nan))
+                      range_low_usd=np.where(liquidity > 0, usd_per_eth_at_tick(upper), np.nan),
+                      range_high_usd=np.where(liquidity > 0, usd_per_eth_at_tick(lower), np.nan))
         for k, v in values.items():
             rows[k].append(np.asarray(v, dtype=float))
 

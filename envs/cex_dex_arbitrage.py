@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from envs.backends.sim import V3WorldParams
-from envs.drivers import PriceDriver, make_driver
+from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
 from envs.uniswap_v3_lp import make_market
@@ -19,8 +19,7 @@ class _ArbitrageEpisodes:
             raise ValueError(f"horizon must be at least one step, got {horizon}")
         if not 0 <= compete <= 1:
             raise ValueError(f"compete must be a probability in [0, 1], got {compete}")
-        self.driver = driver if isinstance(driver, PriceDriver) else make_driver(
-            driver, **({"horizon": horizon + 1} if driver == "historical" else {}), **(driver_kwargs or {}))
+        self.driver = episode_driver(driver, driver_kwargs, horizon + 1)
         self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
                                   device, fork_url)
         self.n, self.horizon, self.compete, self.role = n, horizon, compete, role

@@ -28,7 +28,7 @@ from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
 from envs.backends.sim import V3WorldParams
-from envs.drivers import make_driver
+from envs.drivers import episode_driver
 from envs.roles.arbitrageur import Arbitrageur
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
 from envs.uniswap_v3_lp import make_market
@@ -61,7 +61,7 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         self.lp = LiquidityProvider(tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei)
         self.arb = Arbitrageur(gas_price_gwei=gas_price_gwei)
         kwargs = dict(driver_kwargs or ({"dt": 60.0, "sigma": 0.8} if driver == "gbm" else {}))
-        self.driver = make_driver(driver, **({"horizon": horizon + 1} if driver == "historical" else {}), **kwargs)
+        self.driver = episode_driver(driver, kwargs, horizon + 1)
         self.market = make_market(backend, 1, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
                                   device, fork_url)
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete

@@ -7,7 +7,7 @@ import numpy as np
 
 from envs.backends.market import UniswapV3Market
 from envs.backends.sim import UniswapV3World, V3WorldParams
-from envs.drivers import PriceDriver, make_driver
+from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
 
@@ -46,8 +46,7 @@ class _LPEpisodes:
             raise ValueError(f"horizon must be at least one step, got {horizon}")
         if agent_usd <= 0:
             raise ValueError(f"agent_usd must be positive, got {agent_usd}")
-        self.driver = driver if isinstance(driver, PriceDriver) else make_driver(
-            driver, **({"horizon": horizon} if driver == "historical" else {}), **(driver_kwargs or {}))
+        self.driver = episode_driver(driver, driver_kwargs, horizon)
         self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
                                   device, fork_url)
         self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role

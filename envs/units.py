@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from decimal import Decimal, getcontext
 
+import numpy as np
+
 getcontext().prec = 80
 
 Q96 = 2**96
@@ -45,3 +47,9 @@ def price_to_tick(raw_t1_per_t0: float | Decimal) -> int:
 
 def align_tick(tick: int, spacing: int, *, up: bool = False) -> int:
     return (tick // spacing + (1 if up and tick % spacing else 0)) * spacing
+
+
+def usd_per_eth_at_tick(tick) -> np.ndarray:
+    """USD per ETH at a USDC/WETH tick (USDC token0, 6 decimals; WETH token1, 18): the raw price
+    1.0001^tick is WETH per USDC, so the human price falls as the tick rises."""
+    return 1e12 / np.exp(np.asarray(tick, dtype=float) * math.log1p(1e-4))

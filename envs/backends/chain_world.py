@@ -16,6 +16,7 @@ from envs.chain.market import Market, MarketSpec, build_market
 from envs.chain.uniswap_v3 import MAX_UINT128, TICK_SPACING
 from envs.drivers.base import PriceDriver
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
+from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
 
 AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7], DEV_ACCOUNTS[8]
 FEE_DENOMINATOR = 1_000_000
@@ -62,8 +63,9 @@ class ChainLP(UniswapV3Market):
         pos = self._position()
         if pos is None:
             return np.zeros(1), np.zeros(1)
-        a0, a1 = get_amounts_for_liquidity(np.array([self._sqrt_price()]), np.exp(np.array([pos["tickLower"]]) * np.log1p(1e-4) / 2),
-                                           np.exp(np.array([pos["tickUpper"]]) * np.log1p(1e-4) / 2), np.array([float(pos["liquidity"])]))
+        a0, a1 = get_amounts_for_liquidity(np.array([self._sqrt_price()]), get_sqrt_ratio_at_tick(np.array([pos["tickLower"]])),
+                                           get_sqrt_ratio_at_tick(np.array([pos["tickUpper"]])),
+                                           np.array([float(pos["liquidity"])]))
         return a0 / USDC_UNIT, a1 / WETH_UNIT
 
     def agent_fees(self):
@@ -88,8 +90,8 @@ class ChainLP(UniswapV3Market):
         lower, upper = (int(t[0]) for t in centered_range(self.tick(), half_width_ticks, self.tick_spacing))
         sell_usdc, amount = swap_to_range_ratio(
             np.array([float(self.usdc.balance_of(self.agent))]), np.array([float(self.weth.balance_of(self.agent))]),
-            np.array([self._sqrt_price()]), np.exp(np.array([lower]) * np.log1p(1e-4) / 2),
-            np.exp(np.array([upper]) * np.log1p(1e-4) / 2))
+            np.array([self._sqrt_price()]), get_sqrt_ratio_at_tick(np.array([lower])),
+            get_sqrt_ratio_at_tick(np.array([upper])))
         swapped = amount[0] > 0
         if swapped:
             self._swap(self.agent, bool(sell_usdc[0]), int(amount[0]), 0)

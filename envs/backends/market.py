@@ -73,14 +73,6 @@ class UniswapV3Market(ABC):
         """In masked worlds: close the position (collecting fees), swap the wallet to the new range's
         ratio, open a range of ``half_width_ticks`` around the current tick. Returns gas used (N,)."""
 
-    def agent_value_usd(self) -> np.ndarray:
-        """Wallet, position and uncollected fees, at the reference price (USDC at $1)."""
-        price = self.reference_price()
-        total = np.zeros(self.n)
-        for usdc, weth in (self.agent_wallet(), self.agent_position_tokens(), self.agent_fees()):
-            total += usdc + weth * price
-        return total
-
 
 FULL_RANGE = 887272  # a half-width that reaches TickMath's bounds: the full range
 

@@ -202,7 +202,7 @@ class UniswapV3World(UniswapV3Market):
             got0, got1 = v3.collect_all(s, pp, self._slot, held)
             self.wallet_usdc, self.wallet_weth = self.wallet_usdc + self._np(got0), self.wallet_weth + self._np(got1)
         lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
-        sqrt_lower, sqrt_upper = np.exp(lower * np.log1p(1e-4) / 2), np.exp(upper * np.log1p(1e-4) / 2)
+        sqrt_lower, sqrt_upper = get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper)
         sell_usdc, amount = swap_to_range_ratio(self.wallet_usdc, self.wallet_weth, self._np(s.sqrt_price),
                                                 sqrt_lower, sqrt_upper)
         swapping = mask & (amount > 0)

@@ -18,5 +18,13 @@ def make_driver(name: str, **kwargs) -> PriceDriver:
     return DRIVERS[name](**kwargs)
 
 
+def episode_driver(driver: str | PriceDriver, driver_kwargs: dict | None, steps: int) -> PriceDriver:
+    """A driver (given, or made by name) good for episodes of ``steps`` price moves: a historical
+    replay must leave that many steps of data after each start."""
+    if isinstance(driver, PriceDriver):
+        return driver
+    return make_driver(driver, **({"horizon": steps} if driver == "historical" else {}), **(driver_kwargs or {}))
+
+
 __all__ = ["PriceDriver", "GBMDriver", "JumpDiffusionDriver", "RegimeSwitchingDriver", "HistoricalDriver",
-           "PricePath", "load_price_csv", "make_driver", "DRIVERS"]
+           "PricePath", "load_price_csv", "make_driver", "episode_driver", "DRIVERS"]

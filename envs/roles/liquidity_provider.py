@@ -14,6 +14,7 @@ from gymnasium import spaces
 from envs.backends.market import FULL_RANGE, UniswapV3Market
 from envs.gas import GWEI
 from envs.roles.volatility import EwmaVolatility
+from envs.units import usd_per_eth_at_tick
 
 #: half-widths (in ticks) a discrete action can choose; 100 ticks is about +-1% of price; the last is the full range
 DEFAULT_HALF_WIDTHS = (50, 100, 200, 400, 800, 1600, 3200, FULL_RANGE)
@@ -157,14 +158,10 @@ class LiquidityProvider:
         self.value = after.value_usd
         fees = after.fees_usd - before.fees_usd
         # realized LVR of the step (Milionis et al. 2022): half |V''(p)| dp^2, V'' = -L / (2 p^1.5) in range
-        p_lower, p_upper = _tick_price(before.upper), _tick_price(before.lower)  # USD/ETH falls as the tick rises
+        p_lower, p_upper = usd_per_eth_at_tick(before.upper), usd_per_eth_at_tick(before.lower)
         p = before.reference
         in_range = (before.liquidity > 0) & (p >= p_lower) & (p <= p_upper)
         lvr = np.where(in_range, before.liquidity / (4 * p**1.5) * (after.reference - p) ** 2, 0.0)
         info = {"pnl_usd": pnl, "fees_usd": fees, "lvr_usd": lvr, "gas_usd": gas_usd}
         return (pnl if self.reward == "pnl" else fees - lvr - gas_usd), info
 
-
-def _tick_price(tick) -> np.ndarray:
-    """USD per ETH at a USDC/WETH tick (raw price = WETH per USDC = 1.0001^tick)."""
-    return 1e12 / np.exp(np.asarray(tick, dtype=float) * np.log1p(1e-4))
