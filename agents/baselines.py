@@ -1,13 +1,16 @@
-"""Scripted LP baselines. Each acts on the LP role's observation (so it runs on every backend and
-in the live adapter) with stable-baselines3's ``predict`` signature, batched over worlds."""
+"""Scripted baselines for each role. Each acts on its role's observation (so it runs on every backend
+and in the live adapter) with stable-baselines3's ``predict`` signature, batched over worlds."""
 from __future__ import annotations
 
 import numpy as np
 
 from envs.backends.market import FULL_RANGE
+from envs.roles.borrower import Borrower
 from envs.roles.liquidity_provider import LiquidityProvider
 
 RANGE_POSITION, HALF_WIDTH, IN_RANGE, TIME_ELAPSED = 1, 2, 3, 8  # observation indices (envs.roles.liquidity_provider)
+HEALTH_FACTOR, LTV = 0, 1  # (envs.roles.borrower)
+SLOT_BONUS = 3  # the first slot's bonus, USD / 100 (envs.roles.liquidator)
 
 
 class LPBaseline:
@@ -101,4 +104,48 @@ class GreedyArbitrageur:
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
         obs = np.atleast_2d(observation)
         actions = np.where(obs[:, 1] > self.min_gap, self.full, 0)  # feature 1: how far beyond the band, %
+        return (actions if np.ndim(observation) == 2 else actions[0]), None
+
+
+class TargetLTVBorrower:
+    """Moves to ``target`` LTV once and then holds whatever the price does (a static leveraged position)."""
+
+    def __init__(self, role: Borrower, target: float = 0.65):
+        if role.action_type != "discrete":
+            raise ValueError("the scripted borrower baselines act in the discrete action space")
+        self.targets = np.asarray(role.targets)
+        self.action = 1 + int(np.argmin(np.abs(self.targets - target)))
+        self.target = float(self.targets[self.action - 1])
+
+    def decide(self, obs: np.ndarray) -> np.ndarray:
+        return np.where(obs[:, LTV] == 0, self.action, 0)
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
+        obs = np.atleast_2d(observation)
+        actions = self.decide(obs)
+        return (actions if np.ndim(observation) == 2 else actions[0]), None
+
+
+class HealthFactorKeeper(TargetLTVBorrower):
+    """Keeps ``target`` LTV, and moves back to it whenever the health factor leaves [``low``, ``high``]:
+    deleverages before a liquidation, re-levers after a rally."""
+
+    def __init__(self, role: Borrower, target: float = 0.65, low: float = 1.12, high: float = 1.6):
+        super().__init__(role, target)
+        if not 1 < low < high:
+            raise ValueError(f"health factor band must satisfy 1 < low < high, got ({low}, {high})")
+        self.low, self.high = low, high
+
+    def decide(self, obs):
+        hf = obs[:, HEALTH_FACTOR]
+        return np.where((obs[:, LTV] == 0) | (hf < self.low) | (hf > self.high), self.action, 0)
+
+
+class GreedyLiquidator:
+    """Liquidates the best account on offer (slot 1) whenever its bonus covers the gas."""
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
+        obs = np.atleast_2d(observation)
+        bonus_usd, gas_usd = obs[:, SLOT_BONUS] * 100, obs[:, -1] * 10
+        actions = np.where((obs[:, 0] > 0) & (bonus_usd > gas_usd), 1, 0)
         return (actions if np.ndim(observation) == 2 else actions[0]), None

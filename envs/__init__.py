@@ -5,3 +5,7 @@ register(id="defigym/UniswapV3LP-v0", entry_point="envs.uniswap_v3_lp:UniswapV3L
          vector_entry_point="envs.uniswap_v3_lp:UniswapV3LPVectorEnv", max_episode_steps=None)
 register(id="defigym/CexDexArbitrage-v0", entry_point="envs.cex_dex_arbitrage:CexDexArbitrageEnv",
          vector_entry_point="envs.cex_dex_arbitrage:CexDexArbitrageVectorEnv", max_episode_steps=None)
+register(id="defigym/AaveLeverage-v0", entry_point="envs.aave_leverage:AaveLeverageEnv",
+         vector_entry_point="envs.aave_leverage:AaveLeverageVectorEnv", max_episode_steps=None)
+register(id="defigym/AaveLiquidator-v0", entry_point="envs.aave_liquidator:AaveLiquidatorEnv",
+         vector_entry_point="envs.aave_liquidator:AaveLiquidatorVectorEnv", max_episode_steps=None)

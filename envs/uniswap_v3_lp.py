@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.backends.lending import LendingParams
 from envs.backends.market import UniswapV3Market
 from envs.backends.sim import UniswapV3World, V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
@@ -15,24 +16,36 @@ BACKENDS = ("numpy", "torch", "evm", "anvil")
 
 
 def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams, device: str | None = None,
-                fork_url: str | None = None) -> UniswapV3Market:
-    """The market on a backend: the batched simulator (numpy, torch) or a chain (evm, anvil; one world)."""
+                fork_url: str | None = None, lending: LendingParams | None = None) -> UniswapV3Market:
+    """The market on a backend: the batched simulator (numpy, torch) or a chain (evm, anvil; one world).
+    With ``lending``, an Aave V3 market with scripted borrowers runs next to the pool."""
     if backend in ("numpy", "torch"):
         from envs.backends.arrays import array_backend
 
-        return UniswapV3World(n, driver, params, array_backend(backend, device))
+        if lending is None:
+            return UniswapV3World(n, driver, params, array_backend(backend, device))
+        from envs.backends.sim_lending import AaveWorld
+
+        return AaveWorld(n, driver, params, lending, array_backend(backend, device))
     if backend in ("evm", "anvil"):
         if n != 1:
             raise ValueError(f"the {backend} backend runs one world per env; use numpy or torch for batches")
+        from envs.backends.chain_lending import ChainAaveWorld
         from envs.backends.chain_world import ChainUniswapV3World
 
         if backend == "evm":
             from envs.backends.evm import PyrevmChain
 
-            return ChainUniswapV3World(lambda: PyrevmChain(fork_url=fork_url), driver, params)
-        from envs.backends.anvil import AnvilChain
+            def make_chain():
+                return PyrevmChain(fork_url=fork_url)
+        else:
+            from envs.backends.anvil import AnvilChain
 
-        return ChainUniswapV3World(lambda: AnvilChain(fork_url=fork_url), driver, params)
+            def make_chain():
+                return AnvilChain(fork_url=fork_url)
+        if lending is None:
+            return ChainUniswapV3World(make_chain, driver, params)
+        return ChainAaveWorld(make_chain, driver, params, lending)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
 

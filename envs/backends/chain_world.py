@@ -113,6 +113,8 @@ class ChainUniswapV3World(ChainLP):
     """One world (n = 1) on ``make_chain()``: the market is built at the start price, and an episode
     from the same start price reverts to it instead of building again."""
 
+    aave_supply_usd: float = 50_000_000.0  # what the market seeds each Aave reserve with
+
     def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams()):
         self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
         self.agent = AGENT
@@ -142,7 +144,8 @@ class ChainUniswapV3World(ChainLP):
             p = self.params
             self.market = build_market(self.chain, MarketSpec(
                 prices_usd={"USDC": 1.0, "WETH": price, "WBTC": 60_000.0}, v3_fee_tiers=(p.fee_pips,),
-                v3_pool_value_usd=p.pool_value_usd, liquidity_profile=p.liquidity_profile))
+                v3_pool_value_usd=p.pool_value_usd, liquidity_profile=p.liquidity_profile,
+                aave_supply_usd=self.aave_supply_usd))
             self._fund_traders()
             self._built_price = price
         self._built = self.chain.snapshot()  # a snapshot is spent when reverted to (anvil): take a fresh one

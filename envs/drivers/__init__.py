@@ -7,9 +7,10 @@ from envs.drivers.gbm import GBMDriver
 from envs.drivers.historical import HistoricalDriver, PricePath, load_price_csv
 from envs.drivers.jump_diffusion import JumpDiffusionDriver
 from envs.drivers.regime_switching import RegimeSwitchingDriver
+from envs.drivers.scenario import ScenarioDriver, crash
 
 DRIVERS = {"gbm": GBMDriver, "jump_diffusion": JumpDiffusionDriver, "regime_switching": RegimeSwitchingDriver,
-           "historical": HistoricalDriver}
+           "historical": HistoricalDriver, "scenario": ScenarioDriver}
 
 
 def make_driver(name: str, **kwargs) -> PriceDriver:
@@ -26,5 +27,5 @@ def episode_driver(driver: str | PriceDriver, driver_kwargs: dict | None, steps:
     return make_driver(driver, **({"horizon": steps} if driver == "historical" else {}), **(driver_kwargs or {}))
 
 
-__all__ = ["PriceDriver", "GBMDriver", "JumpDiffusionDriver", "RegimeSwitchingDriver", "HistoricalDriver",
+__all__ = ["PriceDriver", "GBMDriver", "JumpDiffusionDriver", "RegimeSwitchingDriver", "HistoricalDriver", "ScenarioDriver", "crash",
            "PricePath", "load_price_csv", "make_driver", "episode_driver", "DRIVERS"]

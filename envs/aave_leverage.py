@@ -1,0 +1,124 @@
+"""``defigym/AaveLeverage-v0``: run a leveraged ETH position on Aave V3 through price moves without
+being liquidated."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from envs.backends.lending import AGENT, AGENT_ACCOUNT, USDC_UNIT, WETH_UNIT, LendingParams
+from envs.backends.sim import V3WorldParams
+from envs.drivers import PriceDriver, episode_driver
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv
+from envs.roles.borrower import DEFAULT_TARGETS, Borrower
+from envs.uniswap_v3_lp import make_market
+
+_DEFAULT_DRIVER = {"dt": 3600.0, "sigma": 0.8}  # hourly steps of an ETH-like GBM
+
+
+class _LeverageEpisodes:
+    def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending, device, fork_url):
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least one step, got {horizon}")
+        if agent_usd <= 0:
+            raise ValueError(f"agent_usd must be positive, got {agent_usd}")
+        kwargs = driver_kwargs if driver_kwargs is not None else dict(_DEFAULT_DRIVER) if driver == "gbm" else None
+        self.driver = episode_driver(driver, kwargs, horizon)
+        self.market = make_market(backend, n, self.driver, V3WorldParams(**(world or {})), device, fork_url,
+                                  LendingParams(**(lending or {})))
+        self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
+
+    def reset(self, rng: np.random.Generator) -> np.ndarray:
+        """The agent starts holding ``agent_usd`` in WETH, all of it supplied as collateral."""
+        m = self.market
+        m.reset(rng, self.agent_usd)  # half USDC, half WETH: the USDC is swapped to WETH
+        every = np.ones(self.n, bool)
+        m.swap(AGENT, every, np.floor(m.agent_wallet()[0] * USDC_UNIT + 0.5), every)
+        m.supply(AGENT_ACCOUNT, np.floor(m.agent_wallet()[1] * WETH_UNIT + 0.5), every)
+        self.role.reset(m)
+        self.t = 0
+        return self.role.observation(m)
+
+    def step(self, action):
+        gas = self.role.act(self.market, action)
+        debt = self.market.position(AGENT_ACCOUNT).debt_usdc
+        self.market.step()  # the scripted liquidator takes any account below a health factor of 1
+        pos = self.market.position(AGENT_ACCOUNT)
+        self.role.observe_step(self.market)
+        reward, info = self.role.score(self.market, gas, pos)
+        info["liquidated"] = (pos.debt_usdc < debt).astype(float)  # only a liquidation lowers the debt here
+        info["health_factor"] = np.minimum(pos.health_factor, 1e3)
+        self.t += 1
+        truncated = np.full(self.n, self.t >= self.horizon)
+        terminated = np.zeros(self.n, bool)  # a position liquidated to nothing sits out the episode
+        return self.role.observation(self.market, pos), reward, terminated, truncated, info
+
+
+_DOC = """
+    ## Description
+    The agent holds ``agent_usd`` of WETH supplied to Aave V3 as collateral, in a market where the
+    oracle follows the reference price, scripted borrowers keep their own target LTVs, and a
+    scripted liquidator takes any account whose health factor falls below 1 and sells the WETH it
+    seizes into the Uniswap V3 pool. Each step (an hour by default) the agent holds or moves toward
+    a target LTV: up by borrowing USDC, swapping it to WETH and supplying it; down by withdrawing
+    WETH, swapping it to USDC and repaying, each round keeping the health factor above 1.01
+    (``ROUNDS`` = 4 rounds a step at most, so deep deleveraging takes time, as without flash loans).
+
+    ## Action Space
+    ``Discrete(1 + len(targets))``: 0 holds; ``i`` moves to target LTV ``targets[i-1]`` (default 0,
+    0.3, 0.5, 0.65, 0.75: 1x to 4x). ``action_type="continuous"``: ``Box(-1, 1, (2,))``, act if
+    ``a[0] > 0`` toward the LTV ``(a[1] + 1) / 2 * max(targets)``.
+
+    ## Observation Space
+    ``Box(-inf, inf, (8,), float32)``: health factor (capped at 5), LTV, liquidation threshold,
+    100 * log(equity / starting equity), last reference log return (%), EWMA volatility
+    (annualized), 100 * log(pool / reference price), one leverage round's gas in USD / 10.
+
+    ## Rewards
+    The change in equity (wallet + collateral - debt at the reference price) net of gas (measured
+    gas units x ``gas_price_gwei`` x ETH price). Interest, swap fees and price impact, and a
+    liquidation's penalty all show up in it. ``info``: ``pnl_usd``, ``gas_usd``, ``equity_usd``,
+    ``liquidated``, ``health_factor``.
+
+    ## Episode End
+    Termination: none (a position liquidated to nothing sits out the episode). Truncation: after
+    ``horizon`` steps.
+
+    ## Arguments
+    ``backend`` (numpy, torch, evm, anvil), ``driver``/``driver_kwargs`` (default hourly GBM,
+    sigma 0.8), ``horizon`` (720), ``agent_usd`` (100000), ``targets``, ``action_type``,
+    ``gas_price_gwei`` (10), ``world`` (V3WorldParams overrides), ``lending`` (LendingParams
+    overrides: ``borrowers``, ``borrower_usd``, ``target_ltv``...), ``device``, ``fork_url``.
+
+    ## Version History
+    * v0: initial version.
+"""
+
+
+class AaveLeverageEnv(SingleWorldEnv):
+    __doc__ = "A leveraged Aave V3 position, one world on any backend.\n" + _DOC
+
+    def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
+                 horizon: int = 720, agent_usd: float = 100_000.0, targets: tuple[float, ...] = DEFAULT_TARGETS,
+                 action_type: str = "discrete", gas_price_gwei: float = 10.0, world: dict | None = None,
+                 lending: dict | None = None, device: str | None = None, fork_url: str | None = None):
+        role = Borrower(tuple(targets), action_type, gas_price_gwei)
+        self._bind(_LeverageEpisodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending,
+                                     device, fork_url), role)
+
+
+class AaveLeverageVectorEnv(BatchedVectorEnv):
+    __doc__ = "A leveraged Aave V3 position, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
+
+    def __init__(self, num_envs: int = 64, backend: str = "numpy", driver: str | PriceDriver = "gbm",
+                 driver_kwargs: dict | None = None, horizon: int = 720, agent_usd: float = 100_000.0,
+                 targets: tuple[float, ...] = DEFAULT_TARGETS, action_type: str = "discrete",
+                 gas_price_gwei: float = 10.0, world: dict | None = None, lending: dict | None = None,
+                 device: str | None = None, **unknown: Any):
+        if unknown:
+            raise TypeError(f"unknown arguments {sorted(unknown)} for AaveLeverage-v0")
+        if backend not in ("numpy", "torch"):
+            raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}")
+        role = Borrower(tuple(targets), action_type, gas_price_gwei)
+        self._bind(_LeverageEpisodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world,
+                                     lending, device, None), role, num_envs)

@@ -1,0 +1,126 @@
+"""``defigym/AaveLiquidator-v0``: find and liquidate unhealthy Aave V3 accounts against a competing
+liquidator, selling the seized collateral through the pool."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from envs.backends.lending import COMPETITOR, LendingParams
+from envs.backends.sim import V3WorldParams
+from envs.drivers import PriceDriver, episode_driver
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv
+from envs.roles.liquidator import Liquidator
+from envs.uniswap_v3_lp import make_market
+
+_DEFAULT_DRIVER = {"dt": 3600.0, "sigma": 0.8}  # hourly steps of an ETH-like GBM
+_DEFAULT_LENDING = {"borrowers": 8, "target_ltv": (0.74, 0.80)}  # borrowers that live near the edge
+
+
+class _LiquidatorEpisodes:
+    def __init__(self, n, backend, driver, driver_kwargs, horizon, compete, role, world, lending, device, fork_url):
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least one step, got {horizon}")
+        if not 0 <= compete <= 1:
+            raise ValueError(f"compete must be a probability in [0, 1], got {compete}")
+        kwargs = driver_kwargs if driver_kwargs is not None else dict(_DEFAULT_DRIVER) if driver == "gbm" else None
+        self.driver = episode_driver(driver, kwargs, horizon + 1)
+        params = LendingParams(**(_DEFAULT_LENDING | (lending or {})))
+        if params.borrowers < 1:
+            raise ValueError("the liquidator needs at least one scripted borrower (lending.borrowers >= 1)")
+        self.market = make_market(backend, n, self.driver, V3WorldParams(**(world or {})), device, fork_url, params)
+        self.n, self.horizon, self.compete, self.role = n, horizon, compete, role
+
+    def reset(self, rng: np.random.Generator) -> np.ndarray:
+        self.rng = rng
+        self.market.reset(rng, agent_usd=1.0)  # the LP agent sits this env out
+        self.role.reset(self.market)
+        self._advance()
+        self.t = 0
+        return self.role.observation(self.market)
+
+    def _advance(self) -> None:
+        """The market moves; the liquidations are left to the agent and its competitor."""
+        m = self.market
+        m.move_reference()
+        m.arbitrage()
+        m.noise()
+        m.borrowers_act()
+        self.role.observe_step(m)
+
+    def step(self, action):
+        accounts = self.role.decode(action, self.n)
+        first = self.rng.random(self.n) < self.compete  # the competitor's transactions land first
+        self.market.liquidate_unhealthy(COMPETITOR, first)
+        profit, gas, done = self.role.act(self.market, accounts)
+        self.market.liquidate_unhealthy(COMPETITOR, ~first)  # and it takes what the agent left
+        self._advance()
+        self.t += 1
+        truncated = np.full(self.n, self.t >= self.horizon)
+        info = {"profit_usd": profit, "gas_usd": gas, "liquidated": done.astype(float), "beaten": first.astype(float)}
+        return self.role.observation(self.market), profit - gas, np.zeros(self.n, bool), truncated, info
+
+
+_DOC = """
+    ## Description
+    Scripted borrowers supply WETH to Aave V3 and borrow USDC near their maximum LTV (targets drawn
+    from ``lending.target_ltv``, re-levered as prices rise); the oracle follows the reference price.
+    Each step the agent sees the ``slots`` most attractive unhealthy accounts (health factor below 1)
+    and liquidates one of them or waits: it repays as much USDC debt as the close factor allows (50%,
+    or 100% below a health factor of 0.95), receives WETH worth the debt plus the bonus, and sells
+    it into the Uniswap V3 pool. With probability ``compete`` a competing liquidator's transactions
+    land first and take every liquidatable account; otherwise it takes what the agent left.
+
+    ## Action Space
+    ``Discrete(1 + slots)``: 0 waits; ``i`` liquidates the account in slot ``i`` (an empty slot does nothing).
+
+    ## Observation Space
+    ``Box(-inf, inf, (4 * slots + 4,), float32)``: per slot, best first (by bonus): liquidatable
+    flag, 100 * (1 - health factor), debt the close factor lets it cover (USD / 10,000), bonus on it
+    after the protocol's fee (USD / 100); then 100 * log(pool / reference price), the last
+    reference log return (%), EWMA volatility (annualized), and a liquidation's gas in USD / 10.
+
+    ## Rewards
+    USDC received for the collateral minus USDC repaid, net of gas (measured liquidationCall and
+    swap gas x ``gas_price_gwei`` x ETH price), which an attempt pays even when it was beaten.
+
+    ## Episode End
+    Termination: none. Truncation: after ``horizon`` steps.
+
+    ## Arguments
+    ``backend`` (numpy, torch, evm, anvil), ``driver``/``driver_kwargs`` (default hourly GBM, sigma
+    0.8), ``horizon`` (720), ``compete`` (0.3), ``slots`` (4), ``gas_price_gwei`` (10), ``world``
+    (V3WorldParams overrides), ``lending`` (LendingParams overrides; default 8 borrowers at target
+    LTVs in [0.74, 0.80]), ``device``, ``fork_url``.
+
+    ## Version History
+    * v0: initial version.
+"""
+
+
+class AaveLiquidatorEnv(SingleWorldEnv):
+    __doc__ = "Aave V3 liquidations, one world on any backend.\n" + _DOC
+
+    def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
+                 horizon: int = 720, compete: float = 0.3, slots: int = 4, gas_price_gwei: float = 10.0,
+                 world: dict | None = None, lending: dict | None = None, device: str | None = None,
+                 fork_url: str | None = None):
+        role = Liquidator(slots, gas_price_gwei)
+        self._bind(_LiquidatorEpisodes(1, backend, driver, driver_kwargs, horizon, compete, role, world, lending,
+                                       device, fork_url), role)
+
+
+class AaveLiquidatorVectorEnv(BatchedVectorEnv):
+    __doc__ = "Aave V3 liquidations, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
+
+    def __init__(self, num_envs: int = 64, backend: str = "numpy", driver: str | PriceDriver = "gbm",
+                 driver_kwargs: dict | None = None, horizon: int = 720, compete: float = 0.3, slots: int = 4,
+                 gas_price_gwei: float = 10.0, world: dict | None = None, lending: dict | None = None,
+                 device: str | None = None, **unknown: Any):
+        if unknown:
+            raise TypeError(f"unknown arguments {sorted(unknown)} for AaveLiquidator-v0")
+        if backend not in ("numpy", "torch"):
+            raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}")
+        role = Liquidator(slots, gas_price_gwei)
+        self._bind(_LiquidatorEpisodes(num_envs, backend, driver, driver_kwargs, horizon, compete, role, world,
+                                       lending, device, None), role, num_envs)

@@ -1,0 +1,127 @@
+"""The Uniswap V3 + Aave V3 market on an EVM rung: the local market's real Pool, AaveOracle and
+SwapRouter, driven as ``sim_lending`` drives the simulator (same price path, same borrowers, same
+scripted liquidator), so the two can be compared step by step. The chain's clock moves ``dt`` a
+step (each step starts at the simulator's time; its transactions then land in blocks of their own,
+12 s apart)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from envs.backends.chain import Chain, TransactionReverted
+from envs.backends.chain_world import AGENT as AGENT_ADDRESS
+from envs.backends.chain_world import ARBITRAGEUR, ARBITRAGEUR_AGENT, ChainUniswapV3World
+from envs.backends.lending import AGENT, AGENT_ACCOUNT, AGENT_LIQUIDATOR, BASE_UNIT, AaveMarket, LendingParams, Position
+from envs.backends.sim import V3WorldParams
+from envs.chain.aave_v3 import MAX_UINT256
+from envs.drivers.base import PriceDriver
+
+WALLETS = {AGENT: AGENT_ADDRESS, AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT}  # the competitor trades from ARBITRAGEUR
+BORROWER_ETH = 10**21  # wei for the scripted borrowers' gas
+
+
+def borrower_address(account: int) -> str:
+    """Scripted borrower ``account`` (1..K): a fixed address the node lets the world send from."""
+    return f"0x{0xB0770E5 << 100 | account:040x}"
+
+
+class ChainAaveWorld(ChainUniswapV3World, AaveMarket):
+    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
+                 lending: LendingParams = LendingParams()):
+        super().__init__(make_chain, driver, params)
+        self.lending = lending
+        self.aave_supply_usd = lending.supply_usd  # what build_market seeds each reserve with
+
+    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+        super().reset(rng, agent_usd)
+        self.aave = self.market.aave
+        self._clock = self.chain.timestamp()
+        for token in (self.usdc, self.weth):
+            for who in (AGENT_ADDRESS, ARBITRAGEUR, ARBITRAGEUR_AGENT):
+                token.approve(who, self.aave.pool.address)
+        self.reset_borrowers(rng)
+
+    def move_reference(self) -> None:
+        super().move_reference()
+        self._clock += int(self.dt)
+        self.chain.advance_time(max(0, self._clock - self.chain.timestamp()))
+        self.aave.set_price("WETH", round(float(self._reference[0]) * BASE_UNIT))
+
+    def _address(self, account: int) -> str:
+        return AGENT_ADDRESS if account == AGENT_ACCOUNT else borrower_address(account)
+
+    def _code(self, action) -> int:
+        try:
+            action()
+            return 0
+        except TransactionReverted as err:
+            return int(err.reason) if err.reason.isdigit() else -1
+
+    # --- primitives -------------------------------------------------------------------------
+    def oracle_price(self) -> np.ndarray:
+        return np.array([self.aave.price(self.weth) / BASE_UNIT])
+
+    def position(self, account: int) -> Position:
+        who = self._address(account)
+        data = self.aave.user_account_data(who)
+        supplied = self.aave.user_reserve_data(self.weth, who)["current_atoken_balance"]
+        owed = self.aave.user_reserve_data(self.usdc, who)["current_variable_debt"]
+        hf = np.inf if data["health_factor"] == MAX_UINT256 else data["health_factor"] / 1e18
+        return Position(np.array([float(supplied)]), np.array([float(owed)]),
+                        np.array([float(data["total_collateral_base"])]), np.array([float(data["total_debt_base"])]),
+                        np.array([data["current_liquidation_threshold"] / 1e4]), np.array([data["ltv"] / 1e4]),
+                        np.array([hf]))
+
+    def supply(self, account, weth_raw, mask):
+        if not mask[0]:
+            return np.zeros(1, np.int64)
+        who = self._address(account)
+        return np.array([self._code(lambda: self.aave.pool.transact("supply", self.weth.address, int(weth_raw[0]), who,
+                                                                     0, sender=who))])
+
+    def withdraw(self, account, weth_raw, mask):
+        if not mask[0]:
+            return np.zeros(1, np.int64)
+        return np.array([self._code(lambda: self.aave.withdraw(self._address(account), self.weth, int(weth_raw[0])))])
+
+    def borrow(self, account, usdc_raw, mask):
+        if not mask[0]:
+            return np.zeros(1, np.int64)
+        return np.array([self._code(lambda: self.aave.borrow(self._address(account), self.usdc, int(usdc_raw[0])))])
+
+    def repay(self, account, usdc_raw, mask):
+        if not mask[0]:
+            return np.zeros(1), np.zeros(1, np.int64)
+        who = self._address(account)
+        before = self.usdc.balance_of(who)
+        amount = MAX_UINT256 if np.isinf(usdc_raw[0]) else int(usdc_raw[0])
+        code = self._code(lambda: self.aave.pool.transact("repay", self.usdc.address, amount, 2, who, sender=who))
+        return np.array([float(before - self.usdc.balance_of(who))]), np.array([code])
+
+    def liquidate(self, who, account, mask):
+        if not mask[0]:
+            return np.zeros(1), np.zeros(1), np.zeros(1, np.int64)
+        try:
+            result = self.aave.pool.transact("liquidationCall", self.weth.address, self.usdc.address,
+                                             self._address(account), MAX_UINT256, False,
+                                             sender=WALLETS.get(who, ARBITRAGEUR))
+        except TransactionReverted as err:
+            return np.zeros(1), np.zeros(1), np.array([int(err.reason) if err.reason.isdigit() else -1])
+        (event,) = self.aave.pool.events(result, "LiquidationCall")
+        return (np.array([float(event["debtToCover"])]), np.array([float(event["liquidatedCollateralAmount"])]),
+                np.zeros(1, np.int64))
+
+    def swap(self, who, sell_usdc, raw, mask):
+        if not mask[0] or raw[0] <= 0:
+            return np.zeros(1), np.zeros(1)
+        got, event = self._swap(WALLETS.get(who, ARBITRAGEUR), bool(sell_usdc[0]), int(raw[0]), 0)
+        paid = event["amount0"] if sell_usdc[0] else event["amount1"]
+        return np.array([float(paid)]), np.array([float(got)])
+
+    def _fund_borrower(self, account, weth_raw, mask):
+        if mask[0]:
+            who = self._address(account)
+            self.chain.set_balance(who, BORROWER_ETH)
+            self.weth.mint(who, int(weth_raw[0]))
+            self.weth.approve(who, self.aave.pool.address)

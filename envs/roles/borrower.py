@@ -1,0 +1,155 @@
+"""The borrower: runs a leveraged ETH position on Aave V3 (WETH collateral, USDC debt) by choosing a
+target LTV. Levering up borrows USDC, swaps it to WETH through the pool and supplies it; levering down
+withdraws WETH, swaps it to USDC and repays, never taking the health factor below
+``1 + HEALTH_MARGIN`` (no flash loans: deep deleveraging takes several rounds). Scored by the change
+in equity at the reference price net of gas; a liquidation shows up as its penalty.
+
+This module is the one source of the borrower's observation, for training, evaluation and the live
+adapter.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from envs.backends.lending import AGENT, AGENT_ACCOUNT, BASE_UNIT, USDC_UNIT, WETH_UNIT, AaveMarket, Position
+from envs.gas import GWEI, gas_units
+from envs.roles.volatility import EwmaVolatility
+
+#: target LTVs a discrete action can choose (leverage 1 / (1 - LTV): 1x ... 4x); WETH's max LTV is 80.5%
+DEFAULT_TARGETS = (0.0, 0.3, 0.5, 0.65, 0.75)
+TOLERANCE = 0.01  # an LTV this close to the target is left alone
+HEALTH_MARGIN = 0.01  # a withdrawal keeps the health factor above 1 + this
+BORROW_MARGIN = 0.005  # a borrow stays this far below the max LTV
+ROUNDS = 4  # borrow-swap-supply (or withdraw-swap-repay) rounds per step at most
+LEVER_UP = ("aave_borrow", "v3_swap", "aave_supply")
+LEVER_DOWN = ("aave_withdraw", "v3_swap", "aave_repay")
+
+OBSERVATION_FEATURES = (
+    ("health_factor", "min(health factor, 5); 5 without debt", "1"),
+    ("ltv", "debt / collateral at the oracle", "1"),
+    ("liquidation_threshold", "the account's liquidation threshold", "1"),
+    ("equity_change", "100 * log(equity / equity at the episode start)", "%"),
+    ("last_return", "100 * log return of the reference price over the last step", "%"),
+    ("volatility", "EWMA realized volatility of the reference price, annualized", "1"),
+    ("pool_vs_reference", "100 * log(pool price / reference price)", "%"),
+    ("round_gas_usd", "gas of one leverage round, in USD / 10", "10 USD"),
+)
+
+
+def equity_usd(market: AaveMarket, position: Position | None = None) -> np.ndarray:
+    """Wallet plus collateral minus debt, at the reference price (USDC at $1)."""
+    pos = position or market.position(AGENT_ACCOUNT)
+    usdc, weth = market.agent_wallet()
+    return usdc + (weth + pos.collateral_weth / WETH_UNIT) * market.reference_price() - pos.debt_usdc / USDC_UNIT
+
+
+@dataclass
+class Borrower:
+    targets: tuple[float, ...] = DEFAULT_TARGETS
+    action_type: str = "discrete"  # or "continuous": [lever if > 0, target LTV scaled to [-1, 1]]
+    gas_price_gwei: float = 10.0
+    volatility_halflife_steps: float = 24.0
+
+    def __post_init__(self):
+        if self.action_type not in ("discrete", "continuous"):
+            raise ValueError(f"action_type must be 'discrete' or 'continuous', got {self.action_type!r}")
+        if not self.targets or min(self.targets) < 0 or max(self.targets) >= 0.805:
+            raise ValueError(f"targets must be LTVs in [0, 0.805) (WETH's max LTV), got {self.targets}")
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        return spaces.Box(-np.inf, np.inf, shape=(len(OBSERVATION_FEATURES),), dtype=np.float32)
+
+    @property
+    def action_space(self) -> spaces.Space:
+        if self.action_type == "discrete":
+            return spaces.Discrete(1 + len(self.targets))
+        return spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+
+    # --- episode state ----------------------------------------------------------------------
+    def reset(self, market: AaveMarket) -> None:
+        self.volatility = EwmaVolatility(self.volatility_halflife_steps)
+        self.volatility.reset(market.reference_price())
+        self.start = self.equity = equity_usd(market)
+
+    def observe_step(self, market: AaveMarket) -> None:
+        self.volatility.update(market.reference_price())
+
+    def round_gas_usd(self, market: AaveMarket) -> np.ndarray:
+        return sum(gas_units()[a] for a in LEVER_UP) * self.gas_price_gwei * GWEI * market.reference_price()
+
+    def observation(self, market: AaveMarket, position: Position | None = None) -> np.ndarray:
+        pos = position or market.position(AGENT_ACCOUNT)
+        equity = equity_usd(market, pos)
+        return np.stack([
+            np.minimum(pos.health_factor, 5.0), np.minimum(pos.ltv, 5.0), pos.liquidation_threshold,
+            100 * np.log(np.maximum(equity, 1e-9) / self.start), 100 * self.volatility.last_return,
+            self.volatility.annualized(market.dt), 100 * np.log(market.pool_price() / market.reference_price()),
+            self.round_gas_usd(market) / 10,
+        ], axis=1).astype(np.float32)
+
+    # --- actions ----------------------------------------------------------------------------
+    def decode(self, action, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Actions -> (act?, target LTV), checked against the action space."""
+        if self.action_type == "discrete":
+            a = np.asarray(action).reshape(n)
+            if not np.all(np.mod(a, 1) == 0) or np.any((a < 0) | (a > len(self.targets))):
+                raise ValueError(f"borrower actions must be integers in [0, {len(self.targets)}] (0 holds; i moves "
+                                 f"to target LTV targets[i-1] of {self.targets}), got {action!r}")
+            a = a.astype(np.int64)
+            return a > 0, np.asarray((0.0,) + tuple(self.targets))[a]
+        a = np.asarray(action, dtype=float).reshape(n, 2)
+        if not np.all(np.isfinite(a)) or np.any(np.abs(a) > 1 + 1e-6):
+            raise ValueError(f"continuous borrower actions must be finite and in [-1, 1]^2, got {action!r}")
+        return a[:, 0] > 0, (np.clip(a[:, 1], -1, 1) + 1) / 2 * max(self.targets)
+
+    def act(self, market: AaveMarket, action) -> np.ndarray:
+        """Move toward the target LTV; returns the gas spent, in USD at the reference price."""
+        acting, target = self.decode(action, market.n)
+        units = lever_to(market, target, acting) if acting.any() else np.zeros(market.n)
+        return units * self.gas_price_gwei * GWEI * market.reference_price()
+
+    def score(self, market: AaveMarket, gas_usd: np.ndarray, position: Position | None = None):
+        """Reward: the change in equity since the last score, net of gas."""
+        equity = equity_usd(market, position)
+        pnl = equity - self.equity - gas_usd
+        self.equity = equity
+        return pnl, {"pnl_usd": pnl, "gas_usd": gas_usd, "equity_usd": equity}
+
+
+def lever_to(market: AaveMarket, target: np.ndarray, mask: np.ndarray, rounds: int = ROUNDS) -> np.ndarray:
+    """Take the agent's Aave account toward ``target`` LTV in masked worlds, in at most ``rounds``
+    rounds; returns the gas units spent."""
+    g = gas_units()
+    gas = np.zeros(market.n)
+    for _ in range(rounds):
+        pos = market.position(AGENT_ACCOUNT)
+        c, d = pos.collateral_base, pos.debt_base
+        up = mask & (target > pos.ltv + TOLERANCE) & (c > 0)
+        down = mask & (target < pos.ltv - TOLERANCE) & (d > 0)
+        if not (up | down).any():
+            break
+        # up: borrow what takes debt / collateral to the target once the bought WETH is supplied
+        room = np.clip(c * (pos.max_ltv - BORROW_MARGIN) - d, 0.0, None)
+        borrow = np.floor(np.minimum((target * c - d) / (1 - target), room) / BASE_UNIT * USDC_UNIT)
+        up &= borrow > 0
+        if up.any():
+            ok = up & (market.borrow(AGENT_ACCOUNT, borrow, up) == 0)
+            _, weth = market.swap(AGENT, np.ones(market.n, bool), borrow, ok)
+            market.supply(AGENT_ACCOUNT, weth, ok & (weth > 0))
+            gas += np.where(ok, sum(g[a] for a in LEVER_UP), 0.0)
+        # down: repay what brings the LTV to the target, from WETH withdrawn within the health margin
+        if down.any():
+            need = np.clip((d - target * c) / (1 - target), 0.0, None)
+            free = np.clip(c - d * (1 + HEALTH_MARGIN) / np.maximum(pos.liquidation_threshold, 1e-9), 0.0, None)
+            withdraw = np.floor(np.minimum(need * 1.003, free) / BASE_UNIT / market.oracle_price() * WETH_UNIT)
+            down &= withdraw > 0
+            ok = down & (market.withdraw(AGENT_ACCOUNT, withdraw, down) == 0)
+            _, usdc = market.swap(AGENT, np.zeros(market.n, bool), withdraw, ok)
+            owed = np.where(target == 0, np.inf, usdc)  # going flat: repay all the debt the wallet covers
+            market.repay(AGENT_ACCOUNT, np.minimum(owed, np.floor(market.agent_wallet()[0] * USDC_UNIT + 0.5)), ok)
+            gas += np.where(ok, sum(g[a] for a in LEVER_DOWN), 0.0)
+    return gas

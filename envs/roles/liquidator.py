@@ -1,0 +1,110 @@
+"""The liquidator: watches the scripted borrowers' health factors, picks an unhealthy account to
+liquidate (or none), repays as much USDC debt as the close factor allows, takes the WETH with its
+bonus and sells it straight into the pool. Scored by USDC received minus USDC repaid, net of gas,
+which an attempt pays even when a competitor got there first.
+
+This module is the one source of the liquidator's observation, for training, evaluation and the
+live adapter.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from envs.backends.lending import AGENT_LIQUIDATOR, BASE_UNIT, USDC_UNIT, AaveMarket
+from envs.data import aave_reserve_params
+from envs.gas import GWEI, gas_units
+from envs.protocols.aave_v3.liquidation_logic import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR
+from envs.roles.volatility import EwmaVolatility
+
+SLOT_FEATURES = (
+    ("liquidatable", "1 if the account's health factor is below 1", "flag"),
+    ("shortfall", "100 * (1 - health factor), 0 when healthy", "%"),
+    ("debt_to_cover", "the debt the close factor lets a liquidator repay, USD / 10,000", "10k USD"),
+    ("bonus_usd", "the liquidation bonus on that debt after the protocol's share, USD / 100", "100 USD"),
+)
+MARKET_FEATURES = (
+    ("pool_vs_reference", "100 * log(pool price / reference price)", "%"),
+    ("last_return", "100 * log return of the reference price over the last step", "%"),
+    ("volatility", "EWMA realized volatility of the reference price, annualized", "1"),
+    ("gas_usd", "gas of a liquidation and the sale of its collateral, USD / 10", "10 USD"),
+)
+LIQUIDATE = ("aave_liquidation_call", "v3_swap")
+
+
+@dataclass
+class Liquidator:
+    slots: int = 4  # the most attractive accounts shown, by bonus
+    gas_price_gwei: float = 10.0
+    volatility_halflife_steps: float = 24.0
+
+    def __post_init__(self):
+        if self.slots < 1:
+            raise ValueError(f"slots must be at least 1, got {self.slots}")
+        weth = aave_reserve_params()["WETH"]  # LiquidationLogic: the protocol takes its fee out of the bonus
+        self.bonus_rate = (weth.liquidation_bonus / 1e4 - 1) * (1 - weth.liquidation_protocol_fee / 1e4)
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        size = self.slots * len(SLOT_FEATURES) + len(MARKET_FEATURES)
+        return spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
+
+    @property
+    def action_space(self) -> spaces.Discrete:
+        return spaces.Discrete(1 + self.slots)
+
+    # --- episode state ----------------------------------------------------------------------
+    def reset(self, market: AaveMarket) -> None:
+        self.volatility = EwmaVolatility(self.volatility_halflife_steps)
+        self.volatility.reset(market.reference_price())
+
+    def observe_step(self, market: AaveMarket) -> None:
+        self.volatility.update(market.reference_price())
+
+    def gas_usd(self, market: AaveMarket) -> np.ndarray:
+        return sum(gas_units()[a] for a in LIQUIDATE) * self.gas_price_gwei * GWEI * market.reference_price()
+
+    def observation(self, market: AaveMarket) -> np.ndarray:
+        """Reads the candidates too: ``self.candidates`` (N, slots) are the accounts the slots show
+        (-1 for an empty slot), best first."""
+        hf, debt = market.liquidatable()
+        n, k = hf.shape
+        liquidatable = hf < 1
+        cover = debt / BASE_UNIT * np.where(hf > CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR, 1.0)
+        bonus = np.where(liquidatable, cover * self.bonus_rate, 0.0)  # USD, before the sale's price impact
+        order = np.argsort(-bonus, axis=1, kind="stable")[:, :self.slots]
+        pad = self.slots - order.shape[1]
+        shown = np.take_along_axis(liquidatable, order, axis=1)
+        self.candidates = np.pad(np.where(shown, order + 1, -1), ((0, 0), (0, pad)), constant_values=-1)
+
+        def slot(x):
+            return np.pad(np.where(shown, np.take_along_axis(x, order, axis=1), 0.0), ((0, 0), (0, pad)))
+
+        slots = np.stack([slot(liquidatable.astype(float)), slot(100 * np.clip(1 - hf, 0.0, None)),
+                          slot(cover / 1e4), slot(bonus / 100)], axis=2).reshape(n, -1)
+        market_obs = np.stack([100 * np.log(market.pool_price() / market.reference_price()),
+                               100 * self.volatility.last_return, self.volatility.annualized(market.dt),
+                               self.gas_usd(market) / 10], axis=1)
+        return np.concatenate([slots, market_obs], axis=1).astype(np.float32)
+
+    # --- actions ----------------------------------------------------------------------------
+    def decode(self, action, n: int) -> np.ndarray:
+        """Actions -> the account to liquidate per world (-1: none), from the last observation's slots."""
+        a = np.asarray(action).reshape(n)
+        if not np.all(np.mod(a, 1) == 0) or np.any((a < 0) | (a > self.slots)):
+            raise ValueError(f"liquidator actions must be integers in [0, {self.slots}] (0 waits; i liquidates the "
+                             f"account in slot i), got {action!r}")
+        a = a.astype(np.int64)
+        return np.where(a > 0, np.take_along_axis(self.candidates, np.maximum(a - 1, 0)[:, None], axis=1)[:, 0], -1)
+
+    def act(self, market: AaveMarket, accounts: np.ndarray, who: str = AGENT_LIQUIDATOR):
+        """Liquidate the chosen accounts; returns (profit in USD before gas, gas in USD, liquidated?)."""
+        profit, done = np.zeros(market.n), np.zeros(market.n, bool)
+        for account in np.unique(accounts[accounts > 0]):
+            got, ok = market.liquidate_and_sell(who, int(account), accounts == account)
+            profit, done = profit + got / USDC_UNIT, done | ok
+        g = gas_units()
+        gas = np.where(accounts > 0, g["aave_liquidation_call"], 0.0) + np.where(done, g["v3_swap"], 0.0)
+        return profit, gas * self.gas_price_gwei * GWEI * market.reference_price(), done

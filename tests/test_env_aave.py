@@ -1,0 +1,138 @@
+"""defigym/AaveLeverage-v0 and defigym/AaveLiquidator-v0: API conformance, the same trajectory on
+the simulator and the real Aave and Uniswap contracts, liquidations as the protocol makes them."""
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs  # noqa: F401
+from agents.baselines import GreedyLiquidator, HealthFactorKeeper, TargetLTVBorrower
+from envs.aave_leverage import AaveLeverageVectorEnv
+from envs.aave_liquidator import AaveLiquidatorVectorEnv
+from envs.backends.lending import AGENT_ACCOUNT
+from envs.drivers import ScenarioDriver, crash
+from envs.roles.borrower import Borrower
+
+LEVERAGE, LIQUIDATOR = "defigym/AaveLeverage-v0", "defigym/AaveLiquidator-v0"
+CRASH = crash(2000.0, drop=0.25)  # calm hours, a 25% fall over five hours, then flat
+
+
+@pytest.mark.filterwarnings("ignore:.*Box observation space.*")
+@pytest.mark.parametrize("backend", ["numpy", "evm"])
+@pytest.mark.parametrize("env_id", [LEVERAGE, LIQUIDATOR])
+def test_gymnasium_env_checker_passes(env_id, backend):
+    env = gym.make(env_id, backend=backend, horizon=6, lending={"borrowers": 3})
+    check_env(env.unwrapped, skip_render_check=True)
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", [LEVERAGE, LIQUIDATOR])
+def test_stable_baselines3_env_checker_passes(env_id):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    sb3_check_env(gym.make(env_id, horizon=6, lending={"borrowers": 3}).unwrapped)
+
+
+def _leverage(backend: str, steps: int = 24, seed: int = 3, driver="gbm", driver_kwargs=None):
+    env = gym.make(LEVERAGE, backend=backend, horizon=steps, driver=driver, driver_kwargs=driver_kwargs,
+                   lending={"borrowers": 3})
+    policy = HealthFactorKeeper(env.unwrapped.role, target=0.75, low=1.08, high=1.2)
+    obs, _ = env.reset(seed=seed)
+    rows = []
+    for _ in range(steps):
+        obs, reward, _, _, info = env.step(int(policy.predict(obs)[0]))
+        rows.append(np.concatenate([obs, [reward, info["gas_usd"], info["equity_usd"], info["liquidated"]]]))
+    env.close()
+    return np.array(rows)
+
+
+def _liquidator(backend: str, steps: int = 30, seed: int = 0, compete: float = 0.3):
+    env = gym.make(LIQUIDATOR, backend=backend, horizon=steps, compete=compete, driver=ScenarioDriver(CRASH),
+                   lending={"borrowers": 4})
+    policy = GreedyLiquidator()
+    obs, _ = env.reset(seed=seed)
+    rows = []
+    for _ in range(steps):
+        obs, reward, _, _, info = env.step(int(policy.predict(obs)[0]))
+        rows.append(np.concatenate([obs, [reward, info["profit_usd"], info["liquidated"], info["beaten"]]]))
+    env.close()
+    return np.array(rows)
+
+
+def test_the_simulator_and_the_real_contracts_give_the_same_leverage_trajectory():
+    sim, evm = _leverage("numpy"), _leverage("evm")
+    # The chain's clock runs a few 12 s blocks ahead within a step: interest on those seconds is the gap.
+    np.testing.assert_allclose(evm, sim, rtol=1e-6, atol=1e-4)
+    assert sim[:, -3].sum() > 0 and sim[:, 1].max() > 0.6  # it levered, and paid gas for it
+
+
+def test_the_simulator_and_the_real_contracts_give_the_same_liquidations():
+    sim, evm = _liquidator("numpy"), _liquidator("evm")
+    np.testing.assert_allclose(evm, sim, rtol=1e-6, atol=1e-4)
+    assert sim[:, -2].sum() >= 2 and sim[:, -3].sum() > 0  # the crash made liquidations, at a profit
+
+
+def test_a_short_episode_runs_on_anvil():
+    rows = _leverage("anvil", steps=3)
+    assert np.isfinite(rows).all() and rows[-1, 1] > 0.3  # levered through the real contracts on a node
+
+
+def test_reset_with_a_seed_restarts_the_same_episode():
+    vec = AaveLiquidatorVectorEnv(num_envs=8, horizon=10)
+    first, _ = vec.reset(seed=11)
+    a = [vec.step(np.ones(8, int))[1] for _ in range(5)]
+    again, _ = vec.reset(seed=11)
+    b = [vec.step(np.ones(8, int))[1] for _ in range(5)]
+    np.testing.assert_array_equal(first, again)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_a_crash_liquidates_the_levered_holder_and_spares_the_keeper():
+    """Through a 25% crash a position at 65% LTV left alone is liquidated (Aave's close factor, bonus
+    and all); the keeper, starting alike, deleverages in time and keeps more of its equity."""
+    path = {"driver": ScenarioDriver(CRASH), "horizon": 30, "lending": {"borrowers": 2}}
+    results = {}
+    for name in ("static", "keeper"):
+        vec = AaveLeverageVectorEnv(num_envs=1, **path)
+        role: Borrower = vec.role
+        policy = (TargetLTVBorrower(role, 0.65) if name == "static"
+                  else HealthFactorKeeper(role, target=0.65, low=1.2, high=1.5))
+        obs, _ = vec.reset(seed=0)
+        liquidated, equity = 0.0, None
+        for _ in range(30):
+            obs, _, _, _, info = vec.step(policy.predict(obs)[0])
+            liquidated += info["liquidated"][0]
+            equity = info["equity_usd"][0]
+        results[name] = (liquidated, equity)
+    assert results["static"][0] >= 1 and results["keeper"][0] == 0
+    assert results["keeper"][1] > results["static"][1]
+
+
+def test_a_beaten_liquidation_earns_nothing_and_still_pays_gas():
+    vec = AaveLiquidatorVectorEnv(num_envs=4, horizon=30, compete=1.0, driver=ScenarioDriver(CRASH))
+    obs, _ = vec.reset(seed=0)
+    for _ in range(12):  # into the crash
+        obs, reward, _, _, info = vec.step(np.ones(4, int))
+        attempted = info["gas_usd"] > 0
+        assert (info["profit_usd"] == 0).all() and (reward == -info["gas_usd"]).all()
+    assert not attempted.any() or (info["beaten"] == 1).all()
+
+
+@pytest.mark.parametrize("env_id, action", [(LEVERAGE, np.nan), (LEVERAGE, 6), (LEVERAGE, -1),
+                                            (LIQUIDATOR, 5), (LIQUIDATOR, 0.5)])
+def test_bad_actions_are_clear_errors(env_id, action):
+    env = gym.make(env_id, horizon=4, lending={"borrowers": 2})
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="action"):
+        env.unwrapped.step(action)
+
+
+@pytest.mark.parametrize("env_id, kwargs, message", [
+    (LEVERAGE, {"targets": (0.5, 0.9)}, "targets"), (LEVERAGE, {"agent_usd": -1}, "agent_usd"),
+    (LEVERAGE, {"lending": {"target_ltv": (0.5, 1.2)}}, "target_ltv"), (LIQUIDATOR, {"compete": 2}, "compete"),
+    (LIQUIDATOR, {"lending": {"borrowers": 0}}, "borrowers"), (LIQUIDATOR, {"backend": "jax"}, "unknown backend")])
+def test_bad_options_are_clear_errors(env_id, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gym.make(env_id, **kwargs)
