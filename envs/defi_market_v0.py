@@ -1,23 +1,28 @@
-"""``defi_market_v0``: a PettingZoo ParallelEnv where a liquidity provider and arbitrageurs act in one
-Uniswap V3 USDC/WETH market, every agent learnable.
+"""``defi_market_v0``: a PettingZoo ParallelEnv where a liquidity provider, arbitrageurs and
+liquidators act in one market: a Uniswap V3 USDC/WETH pool and an Aave V3 market whose scripted
+borrowers keep target LTVs. Every agent is learnable.
 
 | | |
 |---|---|
-| Agents | ``liquidity_provider_0``, ``arbitrageur_0`` ... ``arbitrageur_{n-1}`` |
-| Action spaces | LP: ``Discrete(1 + len(half_widths))`` (0 holds, i re-centres); arbitrageur: ``Discrete(5)`` (share of the trade to the band's edge) |
-| Observation spaces | LP: ``Box(9,)`` (envs.roles.liquidity_provider); arbitrageur: ``Box(5,)`` (envs.roles.arbitrageur) |
+| Agents | ``liquidity_provider_0``, ``arbitrageur_0`` ... ``arbitrageur_{n-1}``, ``liquidator_0`` ... ``liquidator_{m-1}`` |
+| Action spaces | LP: ``Discrete(1 + len(half_widths))`` (0 holds, i re-centres); arbitrageur: ``Discrete(5)`` (share of the trade to the band's edge); liquidator: ``Discrete(5)`` (0 waits, i liquidates the account in slot i) |
+| Observation spaces | LP: ``Box(9,)`` (envs.roles.liquidity_provider); arbitrageur: ``Box(5,)`` (envs.roles.arbitrageur); liquidator: ``Box(20,)`` (envs.roles.liquidator) |
 | Import | ``from envs import defi_market_v0`` |
 
-Each step is one block: the agents' transactions land in the block in ``order`` ("random": shuffled
-every block by the env's generator; "priority": the order of ``possible_agents``), then a scripted
-competing arbitrageur (with probability ``compete``) and the noise traders, then the reference
-price moves. The LP is rewarded by its role (PnL net of gas by default), each arbitrageur by its
-profit net of gas. The arbitrageurs' swaps pay the LP's fees. Episodes truncate after ``horizon``
+Each step is one block. The agents' transactions land in ``order``: "random" shuffles them every
+block with the env's generator; "priority" sorts them by ``priority_fees_gwei`` (highest first, ties
+in ``possible_agents`` order), and each agent pays its priority fee on the gas it uses. Then a
+scripted arbitrageur (with probability ``compete``), a scripted liquidator (``scripted_liquidator``)
+that takes every account still below a health factor of 1, the noise traders and the borrowers
+act; then the reference price, and Aave's oracle with it, moves. Liquidators sell the WETH they
+seize into the pool, so a crash that triggers liquidations pushes the pool below the reference,
+where the arbitrageurs buy it back. The LP is rewarded by its role (PnL net of gas by default),
+each arbitrageur and liquidator by its profit net of gas. Episodes truncate after ``horizon``
 steps; nothing terminates. Backends: numpy and torch (the simulator), evm and anvil (the real
 contracts), one market per env.
 
 Version History
-* v0: initial version: one LP and arbitrageurs (borrowers and liquidators are not in this version).
+* v0: initial version.
 """
 from __future__ import annotations
 
@@ -27,13 +32,16 @@ import numpy as np
 from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
+from envs.backends.lending import AGENT_LIQUIDATOR, COMPETITOR, LendingParams
 from envs.backends.sim import V3WorldParams
 from envs.drivers import episode_driver
 from envs.roles.arbitrageur import Arbitrageur
+from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
 from envs.uniswap_v3_lp import make_market
 
 LP = "liquidity_provider_0"
+ARBITRAGEUR, LIQUIDATOR = "arbitrageur", "liquidator"
 
 
 def env(**kwargs):
@@ -48,76 +56,117 @@ def raw_env(**kwargs):
 class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
     metadata = {"name": "defi_market_v0", "render_modes": [], "is_parallelizable": True}
 
-    def __init__(self, n_arbitrageurs: int = 2, backend: str = "numpy", driver: str = "gbm",
+    def __init__(self, n_arbitrageurs: int = 2, n_liquidators: int = 1, backend: str = "numpy", driver: str = "gbm",
                  driver_kwargs: dict | None = None, fee_pips: int = 500, horizon: int = 720, agent_usd: float = 100_000.0,
-                 order: str = "random", compete: float = 0.0, half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
+                 order: str = "random", priority_fees_gwei: dict[str, float] | None = None, compete: float = 0.0,
+                 scripted_liquidator: bool = True, half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
                  lp_reward: str = "pnl", gas_price_gwei: float = 10.0, world: dict | None = None,
-                 device: str | None = None, fork_url: str | None = None):
+                 lending: dict | None = None, device: str | None = None, fork_url: str | None = None):
         if order not in ("random", "priority"):
             raise ValueError(f"order must be 'random' or 'priority', got {order!r}")
-        if n_arbitrageurs < 0 or horizon < 1 or not 0 <= compete <= 1:
-            raise ValueError("n_arbitrageurs must be >= 0, horizon >= 1 and compete in [0, 1]")
-        self.possible_agents = [LP] + [f"arbitrageur_{i}" for i in range(n_arbitrageurs)]
+        if n_arbitrageurs < 0 or n_liquidators < 0 or horizon < 1 or not 0 <= compete <= 1:
+            raise ValueError("n_arbitrageurs and n_liquidators must be >= 0, horizon >= 1 and compete in [0, 1]")
+        self.possible_agents = ([LP] + [f"{ARBITRAGEUR}_{i}" for i in range(n_arbitrageurs)]
+                                + [f"{LIQUIDATOR}_{i}" for i in range(n_liquidators)])
+        fees = dict(priority_fees_gwei or {})
+        unknown = sorted(set(fees) - set(self.possible_agents))
+        if unknown or any(f < 0 for f in fees.values()):
+            raise ValueError(f"priority_fees_gwei must map agents of {self.possible_agents} to fees >= 0; "
+                             f"unknown agents: {unknown}")
+        self.priority_fees = {a: float(fees.get(a, 0.0)) for a in self.possible_agents}
         self.lp = LiquidityProvider(tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei)
         self.arb = Arbitrageur(gas_price_gwei=gas_price_gwei)
+        self.liq = Liquidator(gas_price_gwei=gas_price_gwei)
+        self.gas_price_gwei = gas_price_gwei
         kwargs = dict(driver_kwargs or ({"dt": 60.0, "sigma": 0.8} if driver == "gbm" else {}))
         self.driver = episode_driver(driver, kwargs, horizon + 1)
         self.market = make_market(backend, 1, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
-                                  device, fork_url)
+                                  device, fork_url, LendingParams(**(lending or {})))
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
+        self.scripted_liquidator = scripted_liquidator
+
+    def _role(self, agent: str):
+        return self.lp if agent == LP else self.arb if agent.startswith(ARBITRAGEUR) else self.liq
 
     @functools.lru_cache(maxsize=None)
     def observation_space(self, agent):
-        return self.lp.observation_space if agent == LP else self.arb.observation_space
+        return self._role(agent).observation_space
 
     @functools.lru_cache(maxsize=None)
     def action_space(self, agent):
-        return self.lp.action_space if agent == LP else self.arb.action_space
+        return self._role(agent).action_space
 
     def reset(self, seed=None, options=None):
         self.rng = np.random.default_rng(seed)
         self.market.reset(self.rng, self.agent_usd)
         self.view = self.lp.reset(self.market)
         self.arb.reset(self.market)
+        self.liq.reset(self.market)
         self.market.move_reference()  # the first block's price gap
         self.view = MarketView.read(self.market)
         self.lp.observe_step(self.view)
         self.arb.observe_step(self.market)
+        self.liq.observe_step(self.market)
         self.agents, self.t = list(self.possible_agents), 0
         return self._observations(), {a: {} for a in self.agents}
 
     def _observations(self):
         obs = {LP: self.lp.observation(self.view, self.market.dt, self.t / self.horizon)[0]}
         arb_obs = self.arb.observation(self.market)[0]
-        obs.update({a: arb_obs.copy() for a in self.agents if a != LP})
+        obs.update({a: arb_obs.copy() for a in self.agents if a.startswith(ARBITRAGEUR)})
+        if any(a.startswith(LIQUIDATOR) for a in self.agents):
+            liq_obs = self.liq.observation(self.market)[0]
+            obs.update({a: liq_obs.copy() for a in self.agents if a.startswith(LIQUIDATOR)})
         return obs
+
+    def _block_order(self) -> list[str]:
+        sequence = list(self.agents)
+        self.rng.shuffle(sequence)
+        if self.order == "priority":  # highest fee first; equal fees keep possible_agents order
+            sequence = sorted(self.agents, key=lambda a: (-self.priority_fees[a], self.possible_agents.index(a)))
+        return sequence
+
+    def _with_priority_fee(self, agent: str, gas_usd: np.ndarray) -> np.ndarray:
+        """Gas at the base price plus the agent's priority fee on the same gas."""
+        return gas_usd * (1 + self.priority_fees[agent] / self.gas_price_gwei) if self.gas_price_gwei else gas_usd
 
     def step(self, actions):
         missing = set(self.agents) - set(actions)
         if missing:
             raise ValueError(f"no action for {sorted(missing)}: a parallel env needs one for every live agent")
-        sequence = list(self.agents)
-        if self.order == "random":
-            self.rng.shuffle(sequence)
+        sequence = self._block_order()
         rewards, infos = {}, {a: {} for a in self.agents}
         gas, before = np.zeros(1), self.view
         for agent in sequence:  # the agents' transactions, in block order
+            action = np.asarray(actions[agent])[None]
             if agent == LP:
-                gas = self.lp.act(self.market, np.asarray(actions[agent])[None])
+                gas = self._with_priority_fee(agent, self.lp.act(self.market, action))
                 before = MarketView.read(self.market)
-            else:
-                fraction = self.arb.decode(np.asarray(actions[agent])[None], 1)
+                continue
+            pool_before = self.market.pool_price()
+            if agent.startswith(ARBITRAGEUR):
+                fraction = self.arb.decode(action, 1)
                 profit, traded = self.market.agent_arbitrage(fraction)
                 cost = np.where(fraction > 0, self.arb.swap_gas_usd(self.market), 0.0)
-                rewards[agent] = float((profit - cost)[0])
-                infos[agent] = {"profit_usd": float(profit[0]), "gas_usd": float(cost[0]), "traded": bool(traded[0]),
-                                "position_in_block": sequence.index(agent)}
-        self.market.arbitrage(self.rng.random(1) < self.compete)  # the scripted competitor, after the agents
+                infos[agent] = {"traded": bool(traded[0])}
+            else:
+                profit, cost, done = self.liq.act(self.market, self.liq.decode(action, 1), AGENT_LIQUIDATOR)
+                infos[agent] = {"liquidated": bool(done[0])}
+            cost = self._with_priority_fee(agent, cost)
+            rewards[agent] = float((profit - cost)[0])
+            infos[agent] |= {"profit_usd": float(profit[0]), "gas_usd": float(cost[0]),
+                             "pool_move_pct": float(100 * np.log(self.market.pool_price() / pool_before)[0]),
+                             "position_in_block": sequence.index(agent)}
+        self.market.arbitrage(self.rng.random(1) < self.compete)  # the scripted competitors, after the agents
+        if self.scripted_liquidator:
+            self.market.liquidate_unhealthy(COMPETITOR)
         self.market.noise()
+        self.market.borrowers_act()
         self.market.move_reference()
         self.view = MarketView.read(self.market)
         self.lp.observe_step(self.view)
         self.arb.observe_step(self.market)
+        self.liq.observe_step(self.market)
         reward, info = self.lp.score(before, self.view, gas)
         rewards[LP] = float(reward[0])
         infos[LP] = {k: float(v[0]) for k, v in info.items()} | {"position_in_block": sequence.index(LP)}

@@ -49,6 +49,56 @@ def test_first_in_the_block_takes_the_opportunity():
     assert profit["arbitrageur_0"] > 0 and profit["arbitrageur_1"] == 0
 
 
+def test_the_highest_priority_fee_lands_first_and_pays_its_fee():
+    fees = {"arbitrageur_0": 1.0, "arbitrageur_1": 5.0}
+    env = defi_market_v0.parallel_env(horizon=100, order="priority", priority_fees_gwei=fees, n_liquidators=0)
+    env.reset(seed=0)
+    profit, gas = {a: 0.0 for a in fees}, {a: 0.0 for a in fees}
+    for _ in range(100):
+        _, _, _, _, infos = env.step({a: 0 if a == defi_market_v0.LP else 4 for a in env.agents})
+        for a in fees:
+            profit[a] += infos[a]["profit_usd"]
+            gas[a] += infos[a]["gas_usd"]
+            assert infos[a]["position_in_block"] == (1 if a == "arbitrageur_0" else 0)
+    assert profit["arbitrageur_1"] > 0 and profit["arbitrageur_0"] == 0
+    np.testing.assert_allclose(gas["arbitrageur_1"] / gas["arbitrageur_0"], (10 + 5) / (10 + 1), rtol=1e-9)
+
+
+def _crash_play(liquidate: bool):
+    """An arbitrageur (first in the block) and a liquidator through a 20% crash; no scripted competitors."""
+    from agents.baselines import GreedyArbitrageur, GreedyLiquidator
+    from envs.drivers import ScenarioDriver, crash
+
+    env = defi_market_v0.parallel_env(
+        n_arbitrageurs=1, n_liquidators=1, driver=ScenarioDriver(crash(2000.0, drop=0.2, calm_steps=4), dt=600.0),
+        horizon=16, order="priority", priority_fees_gwei={"arbitrageur_0": 2.0}, scripted_liquidator=False,
+        world={"noise_traders": 0}, lending={"borrowers": 6, "target_ltv": (0.76, 0.80)})
+    obs, _ = env.reset(seed=2)
+    arbitrageur, liquidator, rows = GreedyArbitrageur(4), GreedyLiquidator(), []
+    for _ in range(16):
+        actions = {defi_market_v0.LP: 0, "arbitrageur_0": int(arbitrageur.predict(obs["arbitrageur_0"])[0]),
+                   "liquidator_0": int(liquidator.predict(obs["liquidator_0"])[0]) if liquidate else 0}
+        obs, _, _, _, infos = env.step(actions)
+        arb, liq = infos["arbitrageur_0"], infos["liquidator_0"]
+        rows.append((arb["profit_usd"], arb["pool_move_pct"], liq["liquidated"], liq["pool_move_pct"],
+                     env.market.pool_price()[0]))
+    return np.array(rows, dtype=float)
+
+
+def test_a_crash_cascades_through_liquidations_into_the_pool():
+    """The reference drops; the oracle follows; borrowers fall below a health factor of 1; the
+    liquidator seizes their WETH and sells it, pushing the pool down past where the arbitrageur left
+    it, below even the next block's lower reference, so the next arbitrage buys it back up."""
+    with_liquidations, without = _crash_play(True), _crash_play(False)
+    _, arb_move, liquidated, liq_move, pool = with_liquidations.T
+    assert not liquidated[:4].any() and liquidated.sum() >= 2  # nothing before the crash, several in it
+    sales = np.flatnonzero(liquidated)
+    assert (liq_move[sales] < 0).all()  # each sale pushed the pool down ...
+    assert (arb_move[sales + 1] > 0).any()  # ... overshooting, so the next arbitrage buys back
+    assert (pool[sales] < without[sales, 4]).all()  # the crash alone left the pool higher
+    assert not without[:, 2].any() and (without[:, 3] == 0).all()
+
+
 def test_arbitrageurs_swaps_pay_the_lps_fees():
     fees = {}
     for arb_action in (0, 4):
@@ -74,16 +124,17 @@ def test_bad_options_and_missing_actions_are_clear_errors():
 def test_every_arbitrageur_is_a_slot_of_one_vec_env_trained_with_shared_parameters():
     from stable_baselines3 import PPO
 
-    from agents.baselines import PassiveFullRange
+    from agents.baselines import GreedyLiquidator, PassiveFullRange
     from agents.multi_agent import RoleVecEnv
 
     env = defi_market_v0.parallel_env(n_arbitrageurs=3, horizon=16)
-    vec = RoleVecEnv(env, "arbitrageur", {defi_market_v0.LP: PassiveFullRange(env.lp)}, seed=0)
+    vec = RoleVecEnv(env, "arbitrageur", {defi_market_v0.LP: PassiveFullRange(env.lp),
+                                          "liquidator_0": GreedyLiquidator()}, seed=0)
     assert vec.num_envs == 3 and vec.observation_space.shape == (5,)
     obs = vec.reset()
     obs, rewards, dones, infos = vec.step(np.full(3, 4))
     assert obs.shape == (3, 5) and rewards.shape == (3,) and not dones.any()
     model = PPO("MlpPolicy", vec, n_steps=16, batch_size=48, verbose=0, seed=0)
     model.learn(96)  # one policy for the three arbitrageurs, through episode ends
-    with pytest.raises(ValueError, match="missing \\['liquidity_provider_0'\\]"):
+    with pytest.raises(ValueError, match="missing \\['liquidity_provider_0', 'liquidator_0'\\]"):
         RoleVecEnv(env, "arbitrageur", {})

@@ -11,7 +11,6 @@ import envs  # noqa: F401
 from agents.baselines import GreedyLiquidator, HealthFactorKeeper, TargetLTVBorrower
 from envs.aave_leverage import AaveLeverageVectorEnv
 from envs.aave_liquidator import AaveLiquidatorVectorEnv
-from envs.backends.lending import AGENT_ACCOUNT
 from envs.drivers import ScenarioDriver, crash
 from envs.roles.borrower import Borrower
 

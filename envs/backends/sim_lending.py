@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from envs.backends.arrays import ArrayBackend
-from envs.backends.lending import (AGENT, AGENT_ACCOUNT, BASE_UNIT, USDC_UNIT, WETH_UNIT, AaveMarket, LendingParams,
+from envs.backends.lending import (AGENT, AGENT_ACCOUNT, BASE_UNIT, AaveMarket, LendingParams,
                                    Position)
 from envs.backends.sim import UniswapV3World, V3WorldParams
 from envs.data import aave_reserve_params
