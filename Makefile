@@ -26,6 +26,7 @@ test: setup
 
 bench: setup
 	$(PY) benchmarks/sim_throughput.py
+	$(PY) benchmarks/env_fps.py
 	$(PY) benchmarks/train_fps.py
 	$(PY) benchmarks/evm_throughput.py
 

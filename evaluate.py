@@ -17,29 +17,42 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from agents.config import check, env_kwargs, register
-from agents.evaluation import format_table, run_episodes, write_report
+from agents import evaluation, trading_evaluation
+from agents.baselines import baselines_for
+from agents.config import LP_ENV, check, env_classes, env_kwargs, register
+from agents.evaluation import format_table
 from agents.policy import load_policy, policy_name
-from envs.roles.liquidity_provider import LiquidityProvider
 
 register()
 
 
 def evaluate(cfg, out_dir: Path, backend: str) -> Path:
-    specs = ([cfg.policy] if cfg.policy else []) + list(cfg.eval.policies)
-    e = cfg.env
-    role = LiquidityProvider(tuple(e.half_widths), e.action_type, e.reward, e.gas_price_gwei, e.gas_usd_per_rebalance)
-    kwargs = env_kwargs(cfg, cfg.eval.window)
+    e, kwargs = cfg.env, env_kwargs(cfg, cfg.eval.window)
+    probe = env_classes(e.id)[0](backend="numpy", **kwargs)
+    role = probe.role
+    probe.close()
+    baselines = [f"baseline:{name}" for name in baselines_for(role)]
+    if e.id == LP_ENV:  # the LP's usual line-up (eval.policies); the other roles are scored against all theirs
+        baselines = list(cfg.eval.policies)
+    elif any(not spec.startswith("baseline:") or spec in baselines for spec in cfg.eval.policies):
+        baselines = list(dict.fromkeys(list(cfg.eval.policies) + baselines))
+    specs = ([cfg.policy] if cfg.policy else []) + baselines
     policies = {policy_name(spec): load_policy(spec, role, cfg.device) for spec in specs}  # fail before running
     results = {}
     with tqdm(total=len(policies) * cfg.eval.episodes * e.horizon, desc=f"evaluating on {backend}", unit="step",
               mininterval=0.5 if sys.stderr.isatty() else 30) as bar:
         for name, policy in policies.items():
-            results[name] = run_episodes(policy, kwargs, backend, cfg.eval.episodes, cfg.eval.seed,
-                                         fork_url=cfg.backend.fork_url, progress=bar)
-    settings = {"backend": backend, "episodes": cfg.eval.episodes, "window": list(cfg.eval.window),
+            if e.id == LP_ENV:
+                results[name] = evaluation.run_episodes(policy, kwargs, backend, cfg.eval.episodes, cfg.eval.seed,
+                                                        fork_url=cfg.backend.fork_url, progress=bar)
+            else:
+                results[name] = trading_evaluation.run_episodes(policy, e.id, kwargs, backend, cfg.eval.episodes,
+                                                                cfg.eval.seed, cfg.backend.fork_url, bar)
+    settings = {"backend": backend, "env": e.id, "episodes": cfg.eval.episodes, "window": list(cfg.eval.window),
                 "seed": cfg.eval.seed, "config": OmegaConf.to_container(cfg, resolve=True)}
-    return write_report(out_dir, results, settings, cfg.eval.plots)
+    if e.id == LP_ENV:
+        return evaluation.write_report(out_dir, results, settings, cfg.eval.plots)
+    return trading_evaluation.write_report(out_dir, e.id, results, settings, cfg.eval.plots)
 
 
 @hydra.main(config_path="configs", config_name="config", version_base="1.3")

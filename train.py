@@ -3,6 +3,7 @@
     python train.py                                   # PPO on UniswapV3LP, real ETH/USD (train window)
     python train.py agent=dqn train.total_timesteps=100000 seed=3
     python train.py env=cex_dex_arbitrage driver=gbm driver.dt=12   # the CEX-DEX arbitrageur, per block
+    python train.py env=aave_leverage                 # a leveraged Aave position; env=aave_liquidator
     python train.py backend=torch device=cuda         # worlds and policy on the GPU
     python train.py -m seed=0,1,2 agent=ppo,a2c       # a grid; summary.md ranks the runs
     python train.py -m hydra/launcher=joblib hydra.launcher.n_jobs=2 seed=0,1   # in parallel
@@ -24,7 +25,7 @@ from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
-from agents.config import LP_ENV, check, env_classes, env_kwargs, register
+from agents.config import check, env_classes, env_kwargs, register
 from agents.evaluation import format_table
 from agents.policy import NORMALIZATION_FILE, algo_class
 from agents.vec_env import SB3VecEnv
@@ -98,10 +99,7 @@ def main(cfg) -> float | None:
         summary["best_validation_reward"] = float(callbacks[0].best_mean_reward)
     (run_dir / "train_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"trained {summary['timesteps']} steps in {summary['seconds']} s ({summary['fps']} steps/s): {run_dir}")
-    if cfg.train.evaluate_after and cfg.env.id != LP_ENV:
-        print(f"evaluate.py reports LP metrics for {LP_ENV}; no closing evaluation for {cfg.env.id} "
-              f"(its validation reward is in train_metrics.json)")
-    elif cfg.train.evaluate_after:
+    if cfg.train.evaluate_after:
         cfg.policy = str(run_dir / "model.zip")
         report = evaluate(cfg, run_dir / "eval", cfg.eval.backend)
         print(format_table(json.loads(report.read_text())))

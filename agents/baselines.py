@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from envs.backends.market import FULL_RANGE
+from envs.roles.arbitrageur import Arbitrageur
 from envs.roles.borrower import Borrower
+from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import LiquidityProvider
 
 RANGE_POSITION, HALF_WIDTH, IN_RANGE, TIME_ELAPSED = 1, 2, 3, 8  # observation indices (envs.roles.liquidity_provider)
@@ -15,6 +17,8 @@ SLOT_BONUS = 3  # the first slot's bonus, USD / 100 (envs.roles.liquidator)
 
 class LPBaseline:
     """Maps observations to the role's discrete actions; subclasses decide when and how wide."""
+
+    role = LiquidityProvider
 
     def __init__(self, role: LiquidityProvider, half_width: int = 400):
         if role.action_type != "discrete":
@@ -84,22 +88,16 @@ class PeriodicRecentering(LPBaseline):
         return (obs[:, HALF_WIDTH] == 0) | ((step % self.period == 0) & (step > 0))
 
 
-BASELINES = {"hodl": HODL, "passive_lp": PassiveFullRange, "recentering_lp": FixedWidthRecentering,
-             "tau_reset_lp": TauReset, "periodic_lp": PeriodicRecentering}
-
-
-def make_baseline(name: str, role: LiquidityProvider, **kwargs) -> LPBaseline:
-    if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
-    return BASELINES[name](role, **kwargs)
-
-
 class GreedyArbitrageur:
     """Takes the whole trade to the band's edge whenever the pool is outside its no-trade band by more
     than ``min_gap_pct`` (the optimal CEX-DEX arbitrageur, up to gas: set the gap where profit covers it)."""
 
-    def __init__(self, fractions_count: int, min_gap_pct: float = 0.0):
-        self.full, self.min_gap = fractions_count, min_gap_pct
+    role = Arbitrageur
+
+    def __init__(self, role: Arbitrageur, min_gap_pct: float = 0.0):
+        if role.action_type != "discrete":
+            raise ValueError("the scripted arbitrageur acts in the discrete action space")
+        self.full, self.min_gap = len(role.fractions), min_gap_pct
 
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
         obs = np.atleast_2d(observation)
@@ -109,6 +107,8 @@ class GreedyArbitrageur:
 
 class TargetLTVBorrower:
     """Moves to ``target`` LTV once and then holds whatever the price does (a static leveraged position)."""
+
+    role = Borrower
 
     def __init__(self, role: Borrower, target: float = 0.65):
         if role.action_type != "discrete":
@@ -144,8 +144,33 @@ class HealthFactorKeeper(TargetLTVBorrower):
 class GreedyLiquidator:
     """Liquidates the best account on offer (slot 1) whenever its bonus covers the gas."""
 
+    role = Liquidator
+
+    def __init__(self, role: Liquidator | None = None):
+        pass
+
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
         obs = np.atleast_2d(observation)
         bonus_usd, gas_usd = obs[:, SLOT_BONUS] * 100, obs[:, -1] * 10
         actions = np.where((obs[:, 0] > 0) & (bonus_usd > gas_usd), 1, 0)
         return (actions if np.ndim(observation) == 2 else actions[0]), None
+
+
+LP_BASELINES = {"hodl": HODL, "passive_lp": PassiveFullRange, "recentering_lp": FixedWidthRecentering,
+                "tau_reset_lp": TauReset, "periodic_lp": PeriodicRecentering}
+BASELINES = LP_BASELINES | {"greedy_arbitrageur": GreedyArbitrageur, "target_ltv_borrower": TargetLTVBorrower,
+                            "hf_keeper": HealthFactorKeeper, "greedy_liquidator": GreedyLiquidator}
+
+
+def baselines_for(role) -> list[str]:
+    """The baselines that act in ``role``'s spaces."""
+    return [name for name, cls in BASELINES.items() if isinstance(role, cls.role)]
+
+
+def make_baseline(name: str, role, **kwargs):
+    if name not in BASELINES:
+        raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(LP_BASELINES)}")
+    if not isinstance(role, BASELINES[name].role):
+        raise ValueError(f"baseline {name!r} plays the {BASELINES[name].role.__name__} role, not "
+                         f"{type(role).__name__}; this env's baselines are {baselines_for(role)}")
+    return BASELINES[name](role, **kwargs)

@@ -7,15 +7,16 @@ from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
+from envs.roles.borrower import DEFAULT_TARGETS
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS
 
-
 LP_ENV, ARBITRAGE_ENV = "defigym/UniswapV3LP-v0", "defigym/CexDexArbitrage-v0"
+LEVERAGE_ENV, LIQUIDATOR_ENV = "defigym/AaveLeverage-v0", "defigym/AaveLiquidator-v0"
 
 
 @dataclass
 class EnvConfig:
-    id: str = LP_ENV  # or defigym/CexDexArbitrage-v0 (env=cex_dex_arbitrage)
+    id: str = LP_ENV  # env=uniswap_v3_lp, cex_dex_arbitrage, aave_leverage or aave_liquidator
     fee_pips: int = 500  # pool fee tier: 100, 500, 3000 or 10000
     horizon: int = 720  # steps per episode
     agent_usd: float = 100_000.0  # the agent's starting capital, half USDC half WETH
@@ -28,8 +29,11 @@ class EnvConfig:
     noise_traders: int = 2  # noise swaps per step
     noise_trade_usd: float = 5_000.0  # median noise swap
     pool_value_usd: float = 20_000_000.0  # background liquidity in the pool
-    compete: float = 0.3  # CexDexArbitrage: probability a competitor lands first
+    compete: float = 0.3  # CexDexArbitrage, AaveLiquidator: probability a competitor lands first
     fractions: List[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])  # CexDexArbitrage: trade shares
+    targets: List[float] = field(default_factory=lambda: list(DEFAULT_TARGETS))  # AaveLeverage: target LTVs
+    slots: int = 4  # AaveLiquidator: unhealthy accounts shown
+    lending: Dict[str, Any] = field(default_factory=dict)  # Aave envs: LendingParams overrides (borrowers, ...)
     #: background ranges as [half-width as a fraction of price (null: full range), share of pool_value_usd]
     liquidity_profile: List[List[Optional[float]]] = field(default_factory=lambda: [
         [0.005, 0.30], [0.02, 0.25], [0.10, 0.20], [0.30, 0.15], [None, 0.10]])
@@ -115,8 +119,13 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
         params["window"] = tuple(window)
     world = {"noise_traders": e.noise_traders, "noise_trade_usd": e.noise_trade_usd, "pool_value_usd": e.pool_value_usd,
              "liquidity_profile": tuple((w, share) for w, share in e.liquidity_profile)}
-    common = dict(driver=d.name, driver_kwargs=params, fee_pips=e.fee_pips, horizon=e.horizon,
-                  action_type=e.action_type, gas_price_gwei=e.gas_price_gwei, world=world)
+    common = dict(driver=d.name, driver_kwargs=params, horizon=e.horizon, gas_price_gwei=e.gas_price_gwei)
+    if e.id in (LEVERAGE_ENV, LIQUIDATOR_ENV):
+        common |= dict(world=world | {"fee_pips": e.fee_pips}, lending=dict(e.lending))
+        if e.id == LIQUIDATOR_ENV:
+            return common | dict(compete=e.compete, slots=e.slots)
+        return common | dict(agent_usd=e.agent_usd, targets=tuple(e.targets), action_type=e.action_type)
+    common |= dict(fee_pips=e.fee_pips, world=world, action_type=e.action_type)
     if e.id == ARBITRAGE_ENV:
         return common | dict(compete=e.compete, fractions=tuple(e.fractions))
     return common | dict(agent_usd=e.agent_usd, initial_half_width=e.initial_half_width,
@@ -126,10 +135,14 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
 
 def env_classes(env_id: str):
     """(single env class, vector env class) of an env id."""
+    from envs.aave_leverage import AaveLeverageEnv, AaveLeverageVectorEnv
+    from envs.aave_liquidator import AaveLiquidatorEnv, AaveLiquidatorVectorEnv
     from envs.cex_dex_arbitrage import CexDexArbitrageEnv, CexDexArbitrageVectorEnv
     from envs.uniswap_v3_lp import UniswapV3LPEnv, UniswapV3LPVectorEnv
 
-    classes = {LP_ENV: (UniswapV3LPEnv, UniswapV3LPVectorEnv), ARBITRAGE_ENV: (CexDexArbitrageEnv, CexDexArbitrageVectorEnv)}
+    classes = {LP_ENV: (UniswapV3LPEnv, UniswapV3LPVectorEnv), ARBITRAGE_ENV: (CexDexArbitrageEnv, CexDexArbitrageVectorEnv),
+               LEVERAGE_ENV: (AaveLeverageEnv, AaveLeverageVectorEnv),
+               LIQUIDATOR_ENV: (AaveLiquidatorEnv, AaveLiquidatorVectorEnv)}
     if env_id not in classes:
         raise ValueError(f"env.id={env_id!r}: train.py trains {sorted(classes)}")
     return classes[env_id]

@@ -179,9 +179,15 @@ def _plots(out_dir: Path, results: dict[str, Trajectories]) -> list[str]:
     return ["equity.png", "price_range.png"]
 
 
+#: the table's columns, those of them a report has (the LP's, then the trading roles')
+TABLE_COLUMNS = ("total_return", "excess_return_vs_hodl", "pnl_usd", "fees_usd", "lvr_usd", "impermanent_loss_usd",
+                 "gas_usd", "sharpe", "max_drawdown", "time_in_range", "rebalances", "trades", "liquidations_performed",
+                 "liquidations_suffered", "min_health_factor")
+
+
 def format_table(report: dict) -> str:
-    cols = ("total_return", "excess_return_vs_hodl", "fees_usd", "lvr_usd", "impermanent_loss_usd", "gas_usd",
-            "sharpe", "max_drawdown", "time_in_range", "rebalances")
+    first = next(iter(report["policies"].values()), {})
+    cols = [c for c in TABLE_COLUMNS if c in first]
     head = f"{'policy':28s}" + "".join(f"{c[:14]:>15s}" for c in cols)
     lines = [head, "-" * len(head)]
     for name, m in report["policies"].items():

@@ -50,7 +50,7 @@ def _leverage(backend: str, steps: int = 24, seed: int = 3, driver="gbm", driver
 def _liquidator(backend: str, steps: int = 30, seed: int = 0, compete: float = 0.3):
     env = gym.make(LIQUIDATOR, backend=backend, horizon=steps, compete=compete, driver=ScenarioDriver(CRASH),
                    lending={"borrowers": 4})
-    policy = GreedyLiquidator()
+    policy = GreedyLiquidator(env.unwrapped.role)
     obs, _ = env.reset(seed=seed)
     rows = []
     for _ in range(steps):

@@ -29,7 +29,7 @@ def test_stable_baselines3_env_checker_passes():
 
 def _run(backend: str, steps: int = 40, seed: int = 4):
     env = gym.make(ID, backend=backend, horizon=steps, compete=0.3)
-    policy = GreedyArbitrageur(4)
+    policy = GreedyArbitrageur(env.unwrapped.role)
     obs, _ = env.reset(seed=seed)
     rows = []
     for _ in range(steps):
@@ -57,7 +57,7 @@ def test_arbitraging_beats_skipping_and_competition_takes_a_share():
     totals = {}
     for compete in (0.0, 0.8):
         vec = CexDexArbitrageVectorEnv(num_envs=128, horizon=100, compete=compete)
-        policy = GreedyArbitrageur(4)
+        policy = GreedyArbitrageur(vec.role)
         obs, _ = vec.reset(seed=2)
         total = np.zeros(128)
         for _ in range(100):
@@ -71,7 +71,7 @@ def test_vector_env_worlds_step_like_the_single_env():
     single = _run("numpy", steps=10, seed=9)
     vec = CexDexArbitrageVectorEnv(num_envs=1, horizon=10)
     obs, _ = vec.reset(seed=9)
-    policy, rewards = GreedyArbitrageur(4), []
+    policy, rewards = GreedyArbitrageur(vec.role), []
     for _ in range(10):
         obs, reward, *_ = vec.step(policy.predict(obs)[0])
         rewards.append(reward[0])

@@ -9,7 +9,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 import envs  # noqa: F401  (registers the ids)
-from agents.baselines import BASELINES, make_baseline
+from agents.baselines import LP_BASELINES, make_baseline
 from agents.vec_env import SB3VecEnv
 from envs import uniswap_v3_lp
 
@@ -96,7 +96,7 @@ def test_sb3_vec_env_hands_over_terminal_observations():
     assert all(info["TimeLimit.truncated"] and info["terminal_observation"].shape == (9,) for info in infos)
 
 
-@pytest.mark.parametrize("name", sorted(BASELINES))
+@pytest.mark.parametrize("name", sorted(LP_BASELINES))
 def test_baselines_act_in_the_action_space(name):
     vec = uniswap_v3_lp.UniswapV3LPVectorEnv(num_envs=16, horizon=24)
     policy = make_baseline(name, vec.role)

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,10 +108,27 @@ def test_an_optuna_search_maximizes_the_validation_reward(tmp_path):
     assert results["best_value"] == pytest.approx(best)
 
 
-def test_the_arbitrage_env_trains_from_the_config(tmp_path):
-    result = run("train.py", "env=cex_dex_arbitrage", "driver=gbm", "driver.dt=12", "env.horizon=32", "train.num_envs=8",
-                 "train.eval_episodes=4", "train.eval_freq=256", "train.total_timesteps=512", "train.progress_bar=false",
-                 f"hydra.run.dir={tmp_path}")
+@pytest.mark.parametrize("env, extra, baselines, plots", [
+    ("cex_dex_arbitrage", ["driver=gbm", "driver.dt=12"], {"greedy_arbitrageur"}, {"pnl.png"}),
+    ("aave_leverage", ["driver=gbm", "driver.params.sigma=1.2"], {"target_ltv_borrower", "hf_keeper"},
+     {"pnl.png", "health_factor.png"}),
+    ("aave_liquidator", ["driver=gbm", "driver.params.sigma=1.5"], {"greedy_liquidator"}, {"pnl.png"}),
+])
+def test_the_trading_envs_train_from_the_config_and_evaluate_against_their_baselines(tmp_path, env, extra, baselines,
+                                                                                     plots):
+    result = run("train.py", f"env={env}", *extra, "env.horizon=32", "train.num_envs=8", "train.eval_episodes=4",
+                 "train.eval_freq=256", "train.total_timesteps=512", "train.progress_bar=false", "eval.episodes=2",
+                 "eval.backend=numpy", f"hydra.run.dir={tmp_path}")
     assert (tmp_path / "model.zip").is_file() and (tmp_path / "vecnormalize.pkl").is_file()
     assert json.loads((tmp_path / "train_metrics.json").read_text())["timesteps"] == 512
-    assert "no closing evaluation" in result.stdout
+    report_path = Path(result.stdout.strip().splitlines()[-1])
+    assert report_path == tmp_path / "eval" / "report.json"
+    report = json.loads(report_path.read_text())
+    assert set(report["policies"]) == {f"{tmp_path.name}/model"} | baselines
+    assert all((tmp_path / "eval" / p).is_file() for p in plots)
+    for name, m in report["policies"].items():
+        trajectory = np.loadtxt(tmp_path / "eval" / f"trajectories_{name.replace('/', '_')}.csv", delimiter=",",
+                                skiprows=1)
+        rewards = trajectory[:, 4].reshape(2, 33)[:, 1:]  # column 4: reward; 2 episodes of 32 steps
+        assert m["pnl_usd"] == pytest.approx(rewards.sum(axis=1).mean())  # the report sums what the env paid
+        assert m["gas_usd"] >= 0

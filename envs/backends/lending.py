@@ -132,7 +132,9 @@ class AaveMarket(UniswapV3Market):
             target = self._borrower_target[:, i]
             want = every & (pos.collateral_weth > 0) & (pos.ltv < target - self.lending.relever_band)
             amount = np.floor(np.clip(target * pos.collateral_base - pos.debt_base, 0.0, None) / BASE_UNIT * USDC_UNIT)
-            self.borrow(account, amount, want & (amount > 0))
+            want &= amount > 0
+            if want.any():
+                self.borrow(account, amount, want)
 
     @abstractmethod
     def _fund_borrower(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> None:
