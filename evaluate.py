@@ -3,6 +3,7 @@
     python evaluate.py policy=outputs/<run>/model.zip backend=evm eval.episodes=8
     python evaluate.py backend=anvil backend.fork_url=http://127.0.0.1:8545   # on a fork of that chain
     python evaluate.py eval.policies='[baseline:passive_lp,baseline:tau_reset_lp]' driver=gbm
+    python evaluate.py env=aave_leverage policy=outputs/<run>/model.zip     # against the role's baselines
 
 Writes report.json (metrics per policy), trajectories_<policy>.csv and plots into the run directory,
 prints a table, and prints the report's path as its last line.
@@ -17,9 +18,10 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 from tqdm import tqdm
 
-from agents import evaluation, trading_evaluation
+from agents import evaluation, market_evaluation, trading_evaluation
 from agents.baselines import baselines_for
-from agents.config import LP_ENV, check, env_classes, env_kwargs, register
+from agents.config import LP_ENV, MARKET_ENV, check, env_classes, env_kwargs, register
+from agents.multi_agent import other_policies, role_of
 from agents.evaluation import format_table
 from agents.policy import load_policy, policy_name
 
@@ -29,7 +31,11 @@ register()
 def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     e, kwargs = cfg.env, env_kwargs(cfg, cfg.eval.window)
     probe = env_classes(e.id)[0](backend="numpy", **kwargs)
-    role = probe.role
+    if e.id == MARKET_ENV:
+        role = probe.role_of(next(a for a in probe.possible_agents if role_of(a) == e.train_role))
+        others = other_policies(probe, e.train_role, dict(e.others), cfg.device)
+    else:
+        role = probe.role
     probe.close()
     baselines = [f"baseline:{name}" for name in baselines_for(role)]
     if e.id == LP_ENV:  # the LP's usual line-up (eval.policies); the other roles are scored against all theirs
@@ -42,7 +48,10 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     with tqdm(total=len(policies) * cfg.eval.episodes * e.horizon, desc=f"evaluating on {backend}", unit="step",
               mininterval=0.5 if sys.stderr.isatty() else 30) as bar:
         for name, policy in policies.items():
-            if e.id == LP_ENV:
+            if e.id == MARKET_ENV:
+                results[name] = market_evaluation.play(policy, others, e.train_role, kwargs, backend, cfg.eval.episodes,
+                                                       cfg.eval.seed, cfg.backend.fork_url, bar)
+            elif e.id == LP_ENV:
                 results[name] = evaluation.run_episodes(policy, kwargs, backend, cfg.eval.episodes, cfg.eval.seed,
                                                         fork_url=cfg.backend.fork_url, progress=bar)
             else:
@@ -50,6 +59,8 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
                                                                 cfg.eval.seed, cfg.backend.fork_url, bar)
     settings = {"backend": backend, "env": e.id, "episodes": cfg.eval.episodes, "window": list(cfg.eval.window),
                 "seed": cfg.eval.seed, "config": OmegaConf.to_container(cfg, resolve=True)}
+    if e.id == MARKET_ENV:
+        return market_evaluation.write_report(out_dir, e.train_role, results, settings)
     if e.id == LP_ENV:
         return evaluation.write_report(out_dir, results, settings, cfg.eval.plots)
     return trading_evaluation.write_report(out_dir, e.id, results, settings, cfg.eval.plots)

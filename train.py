@@ -4,6 +4,7 @@
     python train.py agent=dqn train.total_timesteps=100000 seed=3
     python train.py env=cex_dex_arbitrage driver=gbm driver.dt=12   # the CEX-DEX arbitrageur, per block
     python train.py env=aave_leverage                 # a leveraged Aave position; env=aave_liquidator
+    python train.py env=defi_market env.train_role=liquidator   # one policy for every liquidator of the market
     python train.py backend=torch device=cuda         # worlds and policy on the GPU
     python train.py -m seed=0,1,2 agent=ppo,a2c       # a grid; summary.md ranks the runs
     python train.py -m hydra/launcher=joblib hydra.launcher.n_jobs=2 seed=0,1   # in parallel
@@ -25,10 +26,12 @@ from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
-from agents.config import check, env_classes, env_kwargs, register
+from agents.config import MARKET_ENV, check, env_classes, env_kwargs, register
+from agents.multi_agent import RoleVecEnv, other_policies
 from agents.evaluation import format_table
 from agents.policy import NORMALIZATION_FILE, algo_class
 from agents.vec_env import SB3VecEnv
+from envs.defi_market_v0 import parallel_env
 from evaluate import evaluate
 
 register()
@@ -49,10 +52,17 @@ class SaveNormalizationWithBest(BaseCallback):
 
 
 def make_vec_env(cfg, window, num_envs: int, training: bool):
-    _, vector_env = env_classes(cfg.env.id)
-    env = VecMonitor(SB3VecEnv(vector_env(num_envs=num_envs, backend=cfg.backend.name,
-                                          device=None if cfg.device == "auto" else cfg.device,
-                                          **env_kwargs(cfg, window))))
+    """N worlds of a single-agent env; or, for defi_market_v0, one market whose agents of
+    ``env.train_role`` are the vector's slots (parameter sharing), the others playing given policies."""
+    device = None if cfg.device == "auto" else cfg.device
+    if cfg.env.id == MARKET_ENV:
+        market = parallel_env(backend=cfg.backend.name, device=device, **env_kwargs(cfg, window))
+        venv = RoleVecEnv(market, cfg.env.train_role, other_policies(market, cfg.env.train_role, dict(cfg.env.others)))
+    else:
+        _, vector_env = env_classes(cfg.env.id)
+        venv = SB3VecEnv(vector_env(num_envs=num_envs, backend=cfg.backend.name, device=device,
+                                    **env_kwargs(cfg, window)))
+    env = VecMonitor(venv)
     env.seed(cfg.seed if training else cfg.seed + 10_000)
     if cfg.train.normalize:
         env = VecNormalize(env, training=training, norm_reward=training, gamma=cfg.agent.params.get("gamma", 0.99))
@@ -82,7 +92,7 @@ def main(cfg) -> float | None:
     if cfg.train.eval_freq > 0:
         eval_env = make_vec_env(cfg, cfg.train.eval_window, cfg.train.eval_episodes, training=False)
         callbacks.append(EvalCallback(eval_env, n_eval_episodes=cfg.train.eval_episodes,
-                                      eval_freq=max(cfg.train.eval_freq // cfg.train.num_envs, 1),
+                                      eval_freq=max(cfg.train.eval_freq // train_env.num_envs, 1),
                                       best_model_save_path=str(run_dir), log_path=str(run_dir / "validation"),
                                       callback_on_new_best=SaveNormalizationWithBest(run_dir / "best_vecnormalize.pkl"),
                                       verbose=0))

@@ -12,11 +12,12 @@ from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS
 
 LP_ENV, ARBITRAGE_ENV = "defigym/UniswapV3LP-v0", "defigym/CexDexArbitrage-v0"
 LEVERAGE_ENV, LIQUIDATOR_ENV = "defigym/AaveLeverage-v0", "defigym/AaveLiquidator-v0"
+MARKET_ENV = "defi_market_v0"  # the PettingZoo market: one role learns, the others play given policies
 
 
 @dataclass
 class EnvConfig:
-    id: str = LP_ENV  # env=uniswap_v3_lp, cex_dex_arbitrage, aave_leverage or aave_liquidator
+    id: str = LP_ENV  # env=uniswap_v3_lp, cex_dex_arbitrage, aave_leverage, aave_liquidator or defi_market
     fee_pips: int = 500  # pool fee tier: 100, 500, 3000 or 10000
     horizon: int = 720  # steps per episode
     agent_usd: float = 100_000.0  # the agent's starting capital, half USDC half WETH
@@ -34,6 +35,12 @@ class EnvConfig:
     targets: List[float] = field(default_factory=lambda: list(DEFAULT_TARGETS))  # AaveLeverage: target LTVs
     slots: int = 4  # AaveLiquidator: unhealthy accounts shown
     lending: Dict[str, Any] = field(default_factory=dict)  # Aave envs: LendingParams overrides (borrowers, ...)
+    # defi_market_v0: the role whose agents learn one shared policy, who else is in the block, in what order
+    train_role: str = "arbitrageur"  # liquidity_provider, arbitrageur or liquidator
+    n_arbitrageurs: int = 2
+    n_liquidators: int = 1
+    order: str = "random"  # or priority
+    others: Dict[str, str] = field(default_factory=dict)  # agent -> baseline:<name> or a model.zip (default: a baseline)
     #: background ranges as [half-width as a fraction of price (null: full range), share of pool_value_usd]
     liquidity_profile: List[List[Optional[float]]] = field(default_factory=lambda: [
         [0.005, 0.30], [0.02, 0.25], [0.10, 0.20], [0.30, 0.15], [None, 0.10]])
@@ -120,6 +127,10 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
     world = {"noise_traders": e.noise_traders, "noise_trade_usd": e.noise_trade_usd, "pool_value_usd": e.pool_value_usd,
              "liquidity_profile": tuple((w, share) for w, share in e.liquidity_profile)}
     common = dict(driver=d.name, driver_kwargs=params, horizon=e.horizon, gas_price_gwei=e.gas_price_gwei)
+    if e.id == MARKET_ENV:
+        return common | dict(n_arbitrageurs=e.n_arbitrageurs, n_liquidators=e.n_liquidators, fee_pips=e.fee_pips,
+                             agent_usd=e.agent_usd, order=e.order, compete=e.compete, half_widths=tuple(e.half_widths),
+                             lp_reward=e.reward, world=world, lending=dict(e.lending))
     if e.id in (LEVERAGE_ENV, LIQUIDATOR_ENV):
         common |= dict(world=world | {"fee_pips": e.fee_pips}, lending=dict(e.lending))
         if e.id == LIQUIDATOR_ENV:
@@ -140,11 +151,16 @@ def env_classes(env_id: str):
     from envs.cex_dex_arbitrage import CexDexArbitrageEnv, CexDexArbitrageVectorEnv
     from envs.uniswap_v3_lp import UniswapV3LPEnv, UniswapV3LPVectorEnv
 
+    if env_id == MARKET_ENV:
+        from agents.multi_agent import RoleVecEnv
+        from envs.defi_market_v0 import parallel_env
+
+        return parallel_env, RoleVecEnv
     classes = {LP_ENV: (UniswapV3LPEnv, UniswapV3LPVectorEnv), ARBITRAGE_ENV: (CexDexArbitrageEnv, CexDexArbitrageVectorEnv),
                LEVERAGE_ENV: (AaveLeverageEnv, AaveLeverageVectorEnv),
                LIQUIDATOR_ENV: (AaveLiquidatorEnv, AaveLiquidatorVectorEnv)}
     if env_id not in classes:
-        raise ValueError(f"env.id={env_id!r}: train.py trains {sorted(classes)}")
+        raise ValueError(f"env.id={env_id!r}: train.py trains {sorted(classes) + [MARKET_ENV]}")
     return classes[env_id]
 
 
@@ -156,6 +172,11 @@ def check(cfg) -> None:
         if len(window) != 2 or not 0 <= window[0] < window[1] <= 1:
             raise ValueError(f"{key}={list(window)} must be [start, end] fractions with 0 <= start < end <= 1")
     try:
-        single(backend="numpy", **env_kwargs(cfg, cfg.train.window)).close()
-    except (ValueError, TypeError) as err:
+        env = single(backend="numpy", **env_kwargs(cfg, cfg.train.window))
+        if cfg.env.id == MARKET_ENV:
+            from agents.multi_agent import other_policies
+
+            other_policies(env, cfg.env.train_role, dict(cfg.env.others))
+        env.close()
+    except (ValueError, TypeError, FileNotFoundError) as err:
         raise ValueError(f"bad env/driver config (env.*, driver.*): {err}") from err

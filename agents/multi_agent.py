@@ -62,3 +62,29 @@ class RoleVecEnv(VecEnv):
 
     def env_is_wrapped(self, wrapper_class, indices=None):
         return [False] * self.num_envs
+
+
+#: the policy an agent of each role plays unless the config names another
+DEFAULT_OTHERS = {"liquidity_provider": "baseline:passive_lp", "arbitrageur": "baseline:greedy_arbitrageur",
+                  "liquidator": "baseline:greedy_liquidator"}
+
+
+def role_of(agent: str) -> str:
+    return agent.rsplit("_", 1)[0]
+
+
+def other_policies(env: ParallelEnv, train_role: str, others: dict[str, str], device: str = "auto") -> dict[str, Any]:
+    """The policies of every agent outside ``train_role``: ``others`` (agent -> baseline:<name> or a
+    model.zip, e.g. an earlier checkpoint), else its role's default baseline."""
+    from agents.policy import load_policy
+
+    if train_role not in DEFAULT_OTHERS:
+        raise ValueError(f"env.train_role={train_role!r} must be one of {sorted(DEFAULT_OTHERS)}")
+    if not any(role_of(a) == train_role for a in env.possible_agents):
+        raise ValueError(f"env.train_role={train_role!r}: the market has no such agent ({env.possible_agents}); "
+                         f"raise env.n_{train_role}s")
+    unknown = sorted(set(others) - set(env.possible_agents))
+    if unknown:
+        raise ValueError(f"env.others names {unknown}, not agents of the market {env.possible_agents}")
+    return {a: load_policy(others.get(a, DEFAULT_OTHERS[role_of(a)]), env.role_of(a), device)
+            for a in env.possible_agents if role_of(a) != train_role}

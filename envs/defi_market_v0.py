@@ -85,16 +85,17 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
         self.scripted_liquidator = scripted_liquidator
 
-    def _role(self, agent: str):
+    def role_of(self, agent: str):
+        """The role object (spaces, observation, action decoding) an agent plays."""
         return self.lp if agent == LP else self.arb if agent.startswith(ARBITRAGEUR) else self.liq
 
     @functools.lru_cache(maxsize=None)
     def observation_space(self, agent):
-        return self._role(agent).observation_space
+        return self.role_of(agent).observation_space
 
     @functools.lru_cache(maxsize=None)
     def action_space(self, agent):
-        return self._role(agent).action_space
+        return self.role_of(agent).action_space
 
     def reset(self, seed=None, options=None):
         self.rng = np.random.default_rng(seed)

@@ -132,3 +132,29 @@ def test_the_trading_envs_train_from_the_config_and_evaluate_against_their_basel
         rewards = trajectory[:, 4].reshape(2, 33)[:, 1:]  # column 4: reward; 2 episodes of 32 steps
         assert m["pnl_usd"] == pytest.approx(rewards.sum(axis=1).mean())  # the report sums what the env paid
         assert m["gas_usd"] >= 0
+
+
+def test_one_role_of_the_multi_agent_market_trains_from_the_config(tmp_path):
+    """env=defi_market: both arbitrageurs are slots of one policy; the LP and the liquidator play
+    baselines (one named in env.others); the report scores the role against its baseline."""
+    result = run("train.py", "env=defi_market", "env.train_role=arbitrageur", "driver=gbm", "driver.dt=60",
+                 "env.horizon=16", "+env.others.liquidity_provider_0=baseline:tau_reset_lp", "train.eval_freq=32",
+                 "train.eval_episodes=2", "train.total_timesteps=128", "agent.params.n_steps=32",
+                 "agent.params.batch_size=64", "eval.episodes=2", "eval.backend=evm", "train.progress_bar=false",
+                 f"hydra.run.dir={tmp_path}")
+    assert (tmp_path / "model.zip").is_file() and (tmp_path / "best_model.zip").is_file()
+    assert json.loads((tmp_path / "train_metrics.json").read_text())["timesteps"] == 128
+    report = json.loads(Path(result.stdout.strip().splitlines()[-1]).read_text())
+    assert set(report["policies"]) == {f"{tmp_path.name}/model", "greedy_arbitrageur"}
+    greedy = report["policies"]["greedy_arbitrageur"]
+    assert greedy["role_agents"] == 2 and greedy["pnl_usd"] > 0  # the greedy pair makes money on the real pool
+    assert {"liquidity_provider_0_pnl_usd", "liquidator_0_pnl_usd"} <= set(greedy)
+    episodes = np.loadtxt(tmp_path / "eval" / "episodes_greedy_arbitrageur.csv", delimiter=",", skiprows=1)
+    assert greedy["pnl_usd"] == pytest.approx(episodes[:, 1:3].mean())  # columns: LP, the two arbitrageurs, liquidator
+
+
+@pytest.mark.parametrize("override, message", [("env.train_role=borrower", "env.train_role"),
+                                               ("+env.others.lender_0=baseline:hodl", "env.others")])
+def test_a_bad_market_config_fails_at_start(override, message):
+    result = run("train.py", "env=defi_market", override, "driver=gbm", check=False)
+    assert result.returncode != 0 and message in result.stderr
