@@ -17,11 +17,31 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from agents.config import ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, LP_ENV
 from agents.policy import TrainedPolicy
-from envs.roles.liquidity_provider import OBSERVATION_FEATURES
+from envs.roles import arbitrageur, borrower, liquidator, liquidity_provider
 
 MANIFEST_FORMAT = "defigym-policy/1"
-ROLE = "liquidity_provider"
+#: env id -> (role, observation features, what each action means: discrete, continuous)
+ROLES = {
+    LP_ENV: ("liquidity_provider", liquidity_provider.OBSERVATION_FEATURES,
+             "0 holds; i > 0 re-centres at half_widths[i-1] ticks",
+             "re-centre if a[0] > 0, at a half-width log-spaced between the extremes of half_widths by a[1]"),
+    ARBITRAGE_ENV: ("arbitrageur", arbitrageur.OBSERVATION_FEATURES, "0 skips; i > 0 takes fractions[i-1] of the trade",
+                    "a[0]: the fraction of the trade to the band's edge"),
+    LEVERAGE_ENV: ("borrower", borrower.OBSERVATION_FEATURES, "0 holds; i > 0 moves to target LTV targets[i-1]",
+                   "act if a[0] > 0, toward the LTV (a[1] + 1) / 2 * max(targets)"),
+    LIQUIDATOR_ENV: ("liquidator", None, "0 waits; i > 0 liquidates the account in slot i", None),
+}
+
+
+def observation_features(env_id: str, env_config: dict) -> list[tuple[str, str, str]]:
+    """The role's features in order (the liquidator's slots spelled out)."""
+    if env_id == LIQUIDATOR_ENV:
+        slots = int(env_config.get("slots", 4))
+        return [(f"slot{i + 1}_{n}", m, u) for i in range(slots) for n, m, u in liquidator.SLOT_FEATURES] \
+            + list(liquidator.MARKET_FEATURES)
+    return list(ROLES[env_id][1])
 
 
 class DeterministicPolicy(torch.nn.Module):
@@ -30,14 +50,18 @@ class DeterministicPolicy(torch.nn.Module):
     def __init__(self, trained: TrainedPolicy):
         super().__init__()
         self.policy = trained.model.policy.to("cpu").eval()
-        n = len(OBSERVATION_FEATURES)
+        n = trained.model.observation_space.shape[0]
         mean, var = ((trained.obs_rms.mean, trained.obs_rms.var) if trained.obs_rms is not None
                      else (np.zeros(n), np.ones(n) - 1e-8))
         eps = trained.epsilon if trained.obs_rms is not None else 1e-8
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(np.sqrt(var + eps), dtype=torch.float32))
         self.clip = float(trained.clip) if trained.obs_rms is not None else float("inf")
-        self.discrete = trained.model.action_space.__class__.__name__ == "Discrete"
+        space = trained.model.action_space
+        self.discrete = space.__class__.__name__ == "Discrete"
+        if not self.discrete:
+            self.register_buffer("low", torch.as_tensor(space.low, dtype=torch.float32))
+            self.register_buffer("high", torch.as_tensor(space.high, dtype=torch.float32))
 
     def forward(self, observation: torch.Tensor) -> torch.Tensor:
         """The distribution's mode, computed from the networks directly (no distribution objects,
@@ -46,14 +70,16 @@ class DeterministicPolicy(torch.nn.Module):
         p = self.policy
         if hasattr(p, "q_net"):  # DQN
             return p.q_net(x).argmax(dim=1)
-        if hasattr(p, "actor"):  # SAC, TD3: a tanh-squashed actor; the LP's continuous space is [-1, 1]^2
+        if hasattr(p, "actor"):  # SAC, TD3: a tanh-squashed actor in [-1, 1], rescaled to the space as SB3 does
             if hasattr(p.actor, "get_action_dist_params"):
                 mean, _, _ = p.actor.get_action_dist_params(x)
-                return torch.tanh(mean)
-            return p.actor(x)
+                squashed = torch.tanh(mean)
+            else:
+                squashed = p.actor(x)
+            return self.low + (squashed + 1.0) * 0.5 * (self.high - self.low)
         latent = p.mlp_extractor.forward_actor(p.extract_features(x, p.pi_features_extractor))  # PPO, A2C
         out = p.action_net(latent)
-        return out.argmax(dim=1) if self.discrete else torch.clamp(out, -1.0, 1.0)
+        return out.argmax(dim=1) if self.discrete else torch.clamp(out, self.low, self.high)
 
 
 def sha256_of(path: Path) -> str:
@@ -66,8 +92,8 @@ def export(model_path: str | Path, out_dir: str | Path | None = None) -> Path:
     trained = TrainedPolicy(model_path, device="cpu")
     out = Path(out_dir) if out_dir else model_path.parent / "export"
     out.mkdir(parents=True, exist_ok=True)
-    module = DeterministicPolicy(trained)
-    example = torch.zeros(1, len(OBSERVATION_FEATURES))
+    module = DeterministicPolicy(trained).eval()
+    example = torch.zeros(1, trained.model.observation_space.shape[0])
     onnx_path = out / "policy.onnx"
     torch.onnx.export(module, (example,), str(onnx_path), input_names=["observation"], output_names=["action"],
                       dynamic_shapes={"observation": {0: torch.export.Dim("batch", min=1, max=1 << 20)}},
@@ -78,18 +104,22 @@ def export(model_path: str | Path, out_dir: str | Path | None = None) -> Path:
         import yaml
 
         env_config = yaml.safe_load(config_file.read_text()).get("env", {})
-    half_widths = env_config.get("half_widths")
+    env_id = env_config.get("id", LP_ENV)
+    if env_id not in ROLES:
+        raise ValueError(f"{model_path} was trained on {env_id!r}; export covers the single-role envs {sorted(ROLES)}")
+    role, _, discrete_meaning, continuous_meaning = ROLES[env_id]
+    features = observation_features(env_id, env_config)
     space = trained.model.action_space
-    action = ({"type": "discrete", "n": int(space.n), "half_widths_ticks": half_widths,
-               "meaning": "0 holds; i > 0 re-centres at half_widths_ticks[i-1]"} if module.discrete else
-              {"type": "continuous", "shape": list(space.shape), "half_widths_ticks": half_widths,
-               "meaning": "re-centre if a[0] > 0, at a half-width log-spaced between the extremes by a[1]"})
+    mapping = {k: env_config[k] for k in ("half_widths", "fractions", "targets", "slots") if k in env_config}
+    action = ({"type": "discrete", "n": int(space.n), "meaning": discrete_meaning} if module.discrete else
+              {"type": "continuous", "shape": list(space.shape), "low": space.low.tolist(),
+               "high": space.high.tolist(), "meaning": continuous_meaning}) | mapping
     manifest = {
         "format": MANIFEST_FORMAT,
-        "env_id": env_config.get("id", "defigym/UniswapV3LP-v0"),
-        "role": ROLE,
+        "env_id": env_id,
+        "role": role,
         "env_config": env_config,
-        "observation": {"features": [{"name": n, "meaning": m, "unit": u} for n, m, u in OBSERVATION_FEATURES],
+        "observation": {"features": [{"name": n, "meaning": m, "unit": u} for n, m, u in features],
                         "normalization": {"mean": module.mean.tolist(), "scale": module.scale.tolist(),
                                           "clip": module.clip, "in_graph": True}},
         "action": action,

@@ -248,3 +248,214 @@ def test_a_stuck_transaction_is_replaced_at_a_higher_gas_price_within_the_cap(fr
     mined = [tx for tx in sent if tx["status"] == "mined"]
     assert len({tx["nonce"] for tx in mined}) == len(mined)  # one transaction per nonce made it
     assert market.v3.position_manager.call("balanceOf", AGENT) == 1  # and the plan went through
+
+
+def _account(market: Market) -> dict:
+    """The agent's Aave account, read from the chain independently of the adapter."""
+    data = market.aave.user_account_data(AGENT)
+    data["ltv_now"] = data["total_debt_base"] / data["total_collateral_base"]
+    return data
+
+
+def test_a_live_run_levers_an_aave_position_and_deleverages_it_when_the_price_drops(fresh, tmp_path, monkeypatch):
+    anvil, addresses, market = fresh
+    monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
+    weth = market.tokens["WETH"]
+    weth.mint(AGENT, 10 * 10**18)
+    market.aave.supply(AGENT, weth, 10 * 10**18)  # collateral, no debt yet
+    keeper = _config(anvil, addresses, tmp_path, send=True, policy="baseline:hf_keeper",
+                     guards={"min_health_factor": 1.05})
+    LiveAdapter(keeper).run()
+    levered = _account(market)
+    assert levered["total_debt_base"] > 0 and 0.55 < levered["ltv_now"] < 0.7  # toward the keeper's 65% LTV
+
+    price = market.aave.price(weth)
+    market.aave.set_price("WETH", price * 85 // 100)  # the oracle falls 15%: health factor under the keeper's band
+    dropped = _account(market)
+    assert 1.0 < dropped["health_factor"] / 1e18 < 1.12
+
+    LiveAdapter(keeper).run()  # a new process, the same journal
+    after = _account(market)
+    assert after["total_debt_base"] < dropped["total_debt_base"]  # it repaid ...
+    assert after["health_factor"] > dropped["health_factor"] and after["ltv_now"] < 0.67  # ... back toward 65%
+    sent = Journal(tmp_path / "journal.sqlite").transactions()
+    functions = {tx["function"].split("(")[0] for tx in sent}
+    assert {"borrow", "supply", "withdraw", "repay", "exactInputSingle"} <= functions
+    assert all(tx["status"] == "mined" for tx in sent) and len({tx["nonce"] for tx in sent}) == len(sent)
+
+
+def test_a_borrower_plan_acting_for_another_account_is_refused(fresh, tmp_path):
+    from agents.live.guards import check
+    from agents.live.planner import plan_leverage
+    from envs.chain.localnet import read_addresses
+
+    anvil, addresses, market = fresh
+    weth = market.tokens["WETH"]
+    weth.mint(AGENT, 10 * 10**18)
+    market.aave.supply(AGENT, weth, 10 * 10**18)
+    book = read_addresses(Path(addresses).parent)
+    plan = plan_leverage(anvil.url, book, AGENT, 500, 0.5, 0.005, market.aave.price(weth) / 1e8)
+    assert plan.actions and not plan.error
+    common = dict(chain_id=31337, expected_chain_id=31337, gas_price_gwei=1.0, notional_today_usd=0.0,
+                  sends_last_hour=0, addresses=book)
+    assert check(plan, GuardConfig(min_health_factor=1.05), account=AGENT, **common) == []
+    reasons = check(plan, GuardConfig(min_health_factor=1.05), account=WHALE, **common)
+    assert any("not this account" in r for r in reasons)
+
+
+def test_killing_the_adapter_mid_plan_and_restarting_it_sends_no_duplicate(fresh, tmp_path, monkeypatch):
+    """The adapter is killed (SIGKILL) while its first transaction waits to be mined; the restarted
+    adapter settles it from the journal, plans the rest from the chain, and no nonce is used twice."""
+    import os
+    import signal
+    import time
+
+    anvil, addresses, market = fresh
+    rpc = market.chain.rpc
+    before = _nonce(market)
+    journal_path = tmp_path / "journal.sqlite"
+    rpc.request("evm_setAutomine", [False])
+    env = dict(os.environ, DEFIGYM_PRIVATE_KEY=AGENT_KEY)
+    proc = subprocess.Popen([sys.executable, "deploy.py", f"live.rpc_urls=[{anvil.url}]", f"live.addresses={addresses}",
+                             "live.policy=baseline:recentering_lp", "live.send=true", "live.max_decisions=1",
+                             f"live.journal={journal_path}", "live.poll_seconds=0.05", "live.receipt_timeout_s=600",
+                             f"hydra.run.dir={tmp_path / 'run'}"], cwd=Path(__file__).resolve().parents[1], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (journal_path.is_file() and Journal(journal_path).transactions()):
+            time.sleep(0.1)
+        assert Journal(journal_path).transactions(), "the adapter never sent its first transaction"
+        os.kill(proc.pid, signal.SIGKILL)  # mid-plan: one transaction out, the rest not yet
+        proc.wait(timeout=30)
+    finally:
+        proc.kill()
+        rpc.request("evm_setAutomine", [True])
+    rpc.request("evm_mine")
+    (first,) = Journal(journal_path).transactions()
+    assert first["status"] == "sent"  # the killed process never saw its receipt
+
+    monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
+    LiveAdapter(_config(anvil, addresses, tmp_path, send=True)).run()
+    sent = Journal(journal_path).transactions()
+    assert sent[0]["status"] == "mined" and all(tx["status"] == "mined" for tx in sent)
+    assert [tx["nonce"] for tx in sent] == list(range(before, before + len(sent)))  # each nonce once, in order
+    assert _nonce(market) == before + len(sent)  # nothing was sent outside the journal
+    assert market.v3.position_manager.call("balanceOf", AGENT) == 1  # one position, not two
+
+
+def _run_in_thread(adapter: LiveAdapter):
+    import threading
+
+    errors: list[BaseException] = []
+
+    def target():
+        try:
+            adapter.run()
+        except BaseException as err:  # noqa: BLE001  (reported by the test)
+            errors.append(err)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, errors
+
+
+def _mine_until(urls: list[str], done, seconds: float = 90.0) -> None:
+    """Mine a block every 0.1 s on whichever node answers, so a dry-running adapter sees new blocks."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        for url in urls:
+            try:
+                RpcChain(url, timeout=1.0).rpc.request("evm_mine")
+            except (ChainError, ValueError):
+                pass
+        time.sleep(0.1)
+
+
+def test_the_adapter_waits_for_a_node_that_stops_and_goes_on_when_it_is_back(node, tmp_path):
+    import time
+
+    from envs.chain.localnet import serve_localnet
+
+    _, addresses, _ = node
+    state_dir = Path(addresses).parent
+    port = free_port()
+    first = serve_localnet(state_dir, port)
+    journal = Journal(tmp_path / "journal.sqlite")
+    config = _config(first, addresses, tmp_path, max_decisions=3, rpc_retries=1, reconnect_timeout_s=120.0,
+                     policy="baseline:hodl")
+    thread, errors = _run_in_thread(LiveAdapter(config))
+    _mine_until([first.url], lambda: len(journal.decisions()) >= 1)
+    first.stop()  # the node stops mid-run
+    time.sleep(1.0)
+    assert thread.is_alive() and not errors  # the adapter is waiting, not dead
+    second = serve_localnet(state_dir, port)  # and comes back on the same URL
+    try:
+        _mine_until([second.url], lambda: not thread.is_alive())
+        thread.join(timeout=30)
+    finally:
+        second.stop()
+    assert not errors, errors
+    assert [d["outcome"] for d in journal.decisions()] == ["hold"] * 3  # three decisions, across the outage
+
+
+def test_with_two_rpc_urls_the_adapter_fails_over_when_one_node_dies(node, tmp_path):
+    from envs.chain.localnet import serve_localnet
+
+    _, addresses, _ = node
+    state_dir = Path(addresses).parent
+    primary, backup = serve_localnet(state_dir), serve_localnet(state_dir)
+    journal = Journal(tmp_path / "journal.sqlite")
+    config = _config(primary, addresses, tmp_path, max_decisions=3, rpc_retries=1, reconnect_timeout_s=60.0,
+                     policy="baseline:hodl")
+    config.rpc_urls = [primary.url, backup.url]
+    adapter = LiveAdapter(config)
+    thread, errors = _run_in_thread(adapter)
+    try:
+        _mine_until([primary.url, backup.url], lambda: len(journal.decisions()) >= 1)
+        assert adapter.url == primary.url
+        primary.stop()
+        _mine_until([backup.url], lambda: not thread.is_alive())
+        thread.join(timeout=30)
+    finally:
+        primary.stop()
+        backup.stop()
+    assert not errors, errors
+    assert adapter.url == backup.url and len(journal.decisions()) == 3
+
+
+def test_an_exported_borrower_policy_runs_dry_through_the_borrower_role(fresh, tmp_path):
+    import json
+
+    import yaml
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from agents.export import export
+    from agents.vec_env import SB3VecEnv
+    from envs.aave_leverage import AaveLeverageVectorEnv
+
+    anvil, addresses, market = fresh
+    weth = market.tokens["WETH"]
+    weth.mint(AGENT, 10 * 10**18)
+    market.aave.supply(AGENT, weth, 10 * 10**18)
+    env = VecNormalize(SB3VecEnv(AaveLeverageVectorEnv(num_envs=4, horizon=12)))
+    model = PPO("MlpPolicy", env, n_steps=16, batch_size=64, seed=0, verbose=0)
+    model.learn(64)
+    model.save(tmp_path / "model.zip")
+    env.save(str(tmp_path / "vecnormalize.pkl"))
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"env": {"id": "defigym/AaveLeverage-v0"}}))
+    manifest = export(tmp_path / "model.zip")
+    before = _nonce(market)
+    adapter = LiveAdapter(_config(anvil, addresses, tmp_path, policy=str(manifest), max_decisions=2))
+    thread, errors = _run_in_thread(adapter)
+    _mine_until([anvil.url], lambda: not thread.is_alive())
+    thread.join(timeout=30)
+    assert not errors, errors
+    assert _nonce(market) == before
+    decisions = adapter.journal.decisions()
+    assert len(decisions) == 2 and {d["outcome"] for d in decisions} <= {"hold", "dry-run", "blocked"}
+    assert len(json.loads(decisions[0]["observation"])) == 8  # the borrower's observation, from the chain

@@ -68,3 +68,31 @@ def test_a_tampered_missing_or_malformed_export_is_refused(tmp_path):
         OnnxPolicy(bad / "manifest.json")
     with pytest.raises(ManifestError, match="no manifest"):
         OnnxPolicy(tmp_path / "nowhere" / "manifest.json")
+
+
+@pytest.mark.parametrize("env_id, role, features, algo, action_type", [
+    ("defigym/CexDexArbitrage-v0", "arbitrageur", 5, "sac", "continuous"),  # a Box(0, 1) action, rescaled from tanh
+    ("defigym/AaveLeverage-v0", "borrower", 8, "ppo", "discrete"),
+    ("defigym/AaveLiquidator-v0", "liquidator", 20, "dqn", None)])
+def test_every_role_exports_with_its_own_features_and_actions(tmp_path, env_id, role, features, algo, action_type):
+    import yaml
+
+    from agents.config import env_classes
+
+    cls, _, params = ALGOS[algo]
+    kwargs = {"horizon": 12} | ({"action_type": action_type} if action_type else {})
+    env = VecNormalize(SB3VecEnv(env_classes(env_id)[1](num_envs=4, **kwargs)))
+    model = cls("MlpPolicy", env, seed=0, verbose=0, **params)
+    model.learn(128)
+    model.save(tmp_path / "model.zip")
+    env.save(str(tmp_path / "vecnormalize.pkl"))
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text(yaml.safe_dump({"env": {"id": env_id, "slots": 4}}))
+    manifest_path = export(tmp_path / "model.zip")
+    manifest = json.loads(manifest_path.read_text())
+    assert manifest["env_id"] == env_id and manifest["role"] == role
+    assert len(manifest["observation"]["features"]) == features == len(manifest["observation"]["normalization"]["mean"])
+    observations = np.random.default_rng(2).normal(0, 3, (256, features)).astype(np.float32)
+    onnx_actions, _ = OnnxPolicy(manifest_path).predict(observations)
+    sb3_actions, _ = TrainedPolicy(tmp_path / "model.zip").predict(observations)
+    np.testing.assert_allclose(onnx_actions, sb3_actions, rtol=0, atol=1e-5)

@@ -1,5 +1,6 @@
-"""The decision loop: every N blocks read the chain, build the LP observation with the role's own
-code, ask the policy, plan on a fork, guard, and (only when sending is on) sign, send and journal."""
+"""The decision loop: every N blocks read the chain, build the observation with the role's own code
+(the LP's, or the borrower's), ask the policy, plan on a fork, guard, and (only when sending is on)
+sign, send and journal."""
 from __future__ import annotations
 
 import json
@@ -13,13 +14,18 @@ import numpy as np
 from agents.live.guards import GuardConfig, check, kill_switch
 from agents.live.journal import Journal
 from agents.live.keys import load_signer
-from agents.live.market import LiveUniswapV3Market
-from agents.live.planner import Plan, plan_rebalance
+from agents.live.pilots import BorrowerPilot, LPPilot
+from agents.live.planner import Plan
 from envs.backends.chain import ChainError, TransactionReverted
 from envs.backends.rpc import RpcChain, RpcError
-from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
+from envs.roles.borrower import DEFAULT_TARGETS, Borrower
+from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
 
 log = logging.getLogger("defigym.live")
+
+
+class WrongChainError(ChainError):
+    """The node is on another chain than the config names: never retried."""
 BLOCK_SECONDS = 12
 
 
@@ -28,7 +34,7 @@ class LiveConfig:
     rpc_urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:8545"])  # tried in order (failover)
     chain_id: int = 31337  # refuse any other chain
     addresses: str = "runs/localnet/addresses.json"  # the market's contracts (python -m envs.chain build-localnet)
-    policy: str = "baseline:passive_lp"  # an export's manifest.json, or baseline:<name>
+    policy: str = "baseline:passive_lp"  # an export's manifest.json, or baseline:<name> (an LP's or a borrower's)
     fee_pips: int = 500
     every_blocks: int = 1  # decide once per this many blocks
     max_decisions: int | None = None  # stop after this many (None: run until interrupted)
@@ -40,6 +46,7 @@ class LiveConfig:
     journal: str = "runs/live/journal.sqlite"
     poll_seconds: float = 1.0
     rpc_retries: int = 3  # per URL, with exponential backoff, before failing over
+    reconnect_timeout_s: float = 300.0  # how long to wait for a node that went away mid-run before giving up
     receipt_timeout_s: float = 120.0  # a transaction not mined by then is stuck: replaced or cancelled
     gas_bump: float = 1.25  # a replacement's gas price, as a multiple of the stuck one's
     max_replacements: int = 3
@@ -57,7 +64,7 @@ class LiveAdapter:
                 self.account = load_signer(cfg.key_env, cfg.keystore, cfg.keystore_password_env).address
             except ValueError:
                 raise ValueError("a dry run needs live.account (the address whose position to read) or a key") from None
-        self.policy, self.role, self.horizon = _load_policy(cfg.policy)
+        self.policy, self.pilot = _load_policy(cfg.policy)
         self.journal = Journal(cfg.journal)
         self.url, self.chain = None, None
         log.info("account %s, %s, journal %s", self.account, "SENDING" if cfg.send else "dry run", cfg.journal)
@@ -75,7 +82,7 @@ class LiveAdapter:
                     time.sleep(min(0.2 * 2**attempt, 5.0))
                     continue
                 if chain.chain_id != self.cfg.chain_id:
-                    raise ChainError(f"{url} is chain id {chain.chain_id}, but live.chain_id is {self.cfg.chain_id}: "
+                    raise WrongChainError(f"{url} is chain id {chain.chain_id}, but live.chain_id is {self.cfg.chain_id}: "
                                      f"refusing to act on the wrong chain")
                 self.url, self.chain = url, chain
                 return chain
@@ -84,44 +91,53 @@ class LiveAdapter:
     # --- the loop --------------------------------------------------------------------------
     def run(self) -> None:
         self.connect()
-        decisions, last_block, view = 0, None, None
+        decisions, last_block = 0, None
         while self.cfg.max_decisions is None or decisions < self.cfg.max_decisions:
             try:
                 block = self.chain.block_number()
                 if last_block is None or block >= last_block + self.cfg.every_blocks:
-                    view = self.decide(block, view, decisions)
+                    self.decide(block, decisions)
                     decisions, last_block = decisions + 1, block
                 else:
                     time.sleep(self.cfg.poll_seconds)
-            except ChainError as err:  # the node went away: back off, fail over, go on
+            except WrongChainError:
+                raise
+            except ChainError as err:  # the node went away: back off, fail over, wait for one to answer, go on
                 log.warning("RPC failure (%s); reconnecting", err)
-                time.sleep(self.cfg.poll_seconds)
-                self.connect()
+                self.reconnect()
 
-    def decide(self, block: int, previous: MarketView | None, index: int) -> MarketView:
+    def reconnect(self) -> None:
+        """Connect to the first URL that answers, retrying until ``reconnect_timeout_s`` has passed."""
+        deadline = time.monotonic() + self.cfg.reconnect_timeout_s
+        while True:
+            try:
+                self.connect()
+                log.info("reconnected to %s", self.url)
+                return
+            except WrongChainError:
+                raise
+            except ChainError as err:
+                if time.monotonic() > deadline:
+                    raise ChainError(f"no node answered for {self.cfg.reconnect_timeout_s:.0f} s: {err}") from err
+                time.sleep(self.cfg.poll_seconds)
+
+    def decide(self, block: int, index: int) -> None:
         if self.reconcile():
             self.journal.decision(block, [], None, [], "waiting", ["a transaction sent earlier is still pending"])
-            return previous
-        dt = self.cfg.every_blocks * BLOCK_SECONDS
-        market = LiveUniswapV3Market(self.chain, self.addresses, self.account, self.cfg.fee_pips, dt)
-        if previous is None:
-            view = self.role.reset(market)
-        else:
-            view = MarketView.read(market)
-            self.role.observe_step(view)
-        obs = self.role.observation(view, dt, (index % self.horizon) / self.horizon)[0]
+            return
+        obs = self.pilot.observe(self.chain, self.addresses, self.account, self.cfg.fee_pips,
+                                 self.cfg.every_blocks * BLOCK_SECONDS, index)
         action, _ = self.policy.predict(obs, deterministic=True)
-        rebalance, widths = self.role.decode(np.asarray(action)[None], 1)
         action_json = np.asarray(action).tolist()
-        if not rebalance[0]:
+        plan = self.pilot.plan(action, self.url, self.addresses, self.account, self.cfg.fee_pips,
+                               self.cfg.guards.max_slippage)
+        if plan is None or (not plan.actions and not plan.error):
             self.journal.decision(block, obs, action_json, [], "hold", [])
-            return view
-        plan = plan_rebalance(self.url, self.addresses, self.account, self.cfg.fee_pips, int(widths[0]),
-                              self.cfg.guards.max_slippage, float(view.reference[0]))
+            return
         gas_price_gwei = int(self.chain.rpc.request("eth_gasPrice"), 16) / 1e9
         reasons = check(plan, self.cfg.guards, chain_id=self.chain.chain_id, expected_chain_id=self.cfg.chain_id,
                         gas_price_gwei=gas_price_gwei, notional_today_usd=self.journal.notional_since(86400),
-                        sends_last_hour=self.journal.sends_since(3600), addresses=self.addresses)
+                        sends_last_hour=self.journal.sends_since(3600), addresses=self.addresses, account=self.account)
         described = [step.describe() for step in plan.actions]
         if reasons:
             log.warning("blocked: %s", "; ".join(reasons))
@@ -132,7 +148,6 @@ class LiveAdapter:
         else:
             decision = self.journal.decision(block, obs, action_json, described, "sending", [])
             self.execute(decision, plan, gas_price_gwei)
-        return view
 
     # --- sending ---------------------------------------------------------------------------
     def execute(self, decision: int, plan: Plan, gas_price_gwei: float) -> None:
@@ -149,7 +164,7 @@ class LiveAdapter:
                 self.journal.decision(self.chain.block_number(), [], None, [step.describe()], "reverted", [err.reason])
                 return
             tx = {"nonce": nonce, "to": step.tx.to, "data": "0x" + step.tx.data.hex(), "value": step.tx.value,
-                  "gas": int(step.gas_used * 1.5) + 50_000, "gasPrice": gas_price, "chainId": self.cfg.chain_id}
+                  "gas": self._gas_limit(step), "gasPrice": gas_price, "chainId": self.cfg.chain_id}
             receipt, cancelled = self._send_until_mined(decision, tx, step)
             if receipt is None:
                 log.warning("nonce %d is still pending: waiting for it before anything new", nonce)
@@ -159,6 +174,13 @@ class LiveAdapter:
                 log.warning("%s %s; stopping the plan", step.function, "was cancelled" if cancelled else "failed on chain")
                 return
             nonce += 1
+
+    def _gas_limit(self, step) -> int:
+        """The live node's estimate with a margin: the fork's figure can be low, since an in-process
+        EVM keeps storage slots warm from one planned transaction to the next."""
+        estimate = int(self.chain.rpc.request("eth_estimateGas", [{
+            "from": self.account, "to": step.tx.to, "data": "0x" + step.tx.data.hex(), "value": hex(step.tx.value)}]), 16)
+        return int(max(estimate, step.gas_used) * 1.25) + 20_000
 
     def _send_until_mined(self, decision: int, tx: dict, step) -> tuple[dict | None, bool]:
         """Send ``tx``; while it is stuck, replace it at ``gas_bump`` times the price within the gas cap,
@@ -228,16 +250,26 @@ def _read_addresses(path: str) -> dict:
 
 
 def _load_policy(spec: str):
-    """(policy, role, horizon) from an export's manifest or a baseline name."""
+    """(policy, pilot) from an export's manifest or a baseline name: the LP or the borrower."""
     if spec.startswith("baseline:"):
-        from agents.baselines import make_baseline
+        from agents.baselines import BASELINES, make_baseline
 
+        name = spec.split(":", 1)[1]
+        if BASELINES.get(name) is not None and BASELINES[name].role is Borrower:
+            role = Borrower(DEFAULT_TARGETS)
+            return make_baseline(name, role), BorrowerPilot(role)
         role = LiquidityProvider(DEFAULT_HALF_WIDTHS)
-        return make_baseline(spec.split(":", 1)[1], role), role, 720
+        return make_baseline(name, role), LPPilot(role, 720)
     from agents.onnx_policy import OnnxPolicy
 
     policy = OnnxPolicy(spec)
     env = policy.manifest.get("env_config") or {}
+    if policy.manifest.get("role") == "borrower":
+        return policy, BorrowerPilot(Borrower(tuple(env.get("targets", DEFAULT_TARGETS)),
+                                              env.get("action_type", "discrete")))
+    if policy.manifest.get("role", "liquidity_provider") != "liquidity_provider":
+        raise ValueError(f"{spec} is a {policy.manifest['role']} policy; the live adapter runs the liquidity "
+                         f"provider and the borrower")
     role = LiquidityProvider(tuple(env.get("half_widths", DEFAULT_HALF_WIDTHS)), env.get("action_type", "discrete"))
-    return policy, role, int(env.get("horizon", 720))
+    return policy, LPPilot(role, int(env.get("horizon", 720)))
 

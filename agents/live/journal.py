@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS transactions (
 class Journal:
     def __init__(self, path: str | Path):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(path), isolation_level=None)  # autocommit: a crash loses nothing written
+        # autocommit: a crash loses nothing written; one adapter writes, whichever thread runs it
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.executescript(SCHEMA)
 
     def decision(self, block: int, observation, action, plan: list[dict], outcome: str, reasons: list[str]) -> int:

@@ -1,10 +1,12 @@
-"""The LP's view of a live chain: the same reads the chain world gives the role in evaluation
-(envs.backends.chain_world.ChainLP), with the reference price from the on-chain oracle."""
+"""The roles' view of a live chain: the same reads the chain worlds give them in evaluation
+(envs.backends.chain_world.ChainLP, envs.backends.chain_lending.ChainLending), with the reference
+price from the on-chain oracle."""
 from __future__ import annotations
 
 import numpy as np
 
 from envs.backends.chain import Chain
+from envs.backends.chain_lending import ChainLending
 from envs.backends.chain_world import ChainLP
 from envs.chain.market import attach_market
 
@@ -42,4 +44,9 @@ class LiveUniswapV3Market(ChainLP):
     arbitrage = noise = move_reference
 
     def agent_arbitrage(self, fraction):
-        raise RuntimeError("the live adapter runs the LP role only")
+        raise RuntimeError("the live adapter runs the LP and borrower roles only")
+
+
+class LiveAaveMarket(LiveUniswapV3Market, ChainLending):
+    """The borrower's view of a live chain: its Aave account through the real Pool and oracle, and the
+    USDC/WETH pool it swaps through (envs.backends.chain_lending.ChainLending's reads and actions)."""

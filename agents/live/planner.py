@@ -1,6 +1,7 @@
-"""Turn an LP action into a transaction plan by running the very rebalance the env runs on an
-in-process fork (pyrevm) of the live chain at its latest block: every transaction of the plan is
-simulated in order, and its exact calldata, gas and effects are known before anything is signed."""
+"""Turn an action into a transaction plan by running the very code the env runs (the LP's rebalance,
+the borrower's move to a target LTV) on an in-process fork (pyrevm) of the live chain at its latest
+block: every transaction of the plan is simulated in order, and its exact calldata, gas and effects
+are known before anything is signed."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -9,11 +10,12 @@ from typing import Any
 import eth_abi
 import numpy as np
 
-from agents.live.market import LiveUniswapV3Market
+from agents.live.market import LiveAaveMarket, LiveUniswapV3Market
 from envs.backends.chain import Chain, TransactionReverted, Tx, TxResult
 from envs.backends.evm import PyrevmChain
 from envs.chain.contract import abi_of
 from envs.chain.tokens import MAX_UINT256
+from envs.roles.borrower import lever_to
 
 
 @dataclass
@@ -92,14 +94,40 @@ def plan_rebalance(rpc_url: str, addresses: dict, agent: str, fee_pips: int, hal
     are set to the simulated amounts less ``max_slippage``."""
     fork = RecordingChain(PyrevmChain(fork_url=rpc_url, fork_block=fork_block))
     market = LiveUniswapV3Market(fork, addresses, agent, fee_pips, dt=0.0)
+    spenders = (market.market.v3.position_manager.address, market.market.v3.router.address)
+    plan = _simulate(fork, market, spenders, max_slippage, reference_usd, addresses,
+                     lambda: market.rebalance(np.array([half_width_ticks]), np.array([True])))
+    if not plan.error:
+        plan.effects |= {"token_id": market.token_id, "range": [int(x[0]) for x in market.agent_range()[:2]]}
+    return plan
+
+
+def plan_leverage(rpc_url: str, addresses: dict, agent: str, fee_pips: int, target_ltv: float, max_slippage: float,
+                  reference_usd: float, fork_block: int | None = None) -> Plan:
+    """Simulate the borrower's rounds toward ``target_ltv`` (borrow-swap-supply, or
+    withdraw-swap-repay) on a fork of ``rpc_url``; the swaps carry minimums from QuoterV2."""
+    fork = RecordingChain(PyrevmChain(fork_url=rpc_url, fork_block=fork_block))
+    market = LiveAaveMarket(fork, addresses, agent, fee_pips, dt=0.0)
+    spenders = (market.market.v3.router.address, market.aave.pool.address)
+    plan = _simulate(fork, market, spenders, max_slippage, reference_usd, addresses,
+                     lambda: lever_to(market, np.array([target_ltv]), np.array([True])))
+    if not plan.error:
+        plan.effects["ltv"] = float(market.position(0).ltv[0])
+    return plan
+
+
+def _simulate(fork: RecordingChain, market, spenders, max_slippage: float, reference_usd: float, addresses: dict,
+              act) -> Plan:
+    """Approve ``spenders`` where needed, run ``act`` on the fork, and turn what it sent into a plan."""
+    agent = market.agent
     market.max_slippage = max_slippage
     plan = Plan()
     try:
-        for token in (market.usdc, market.weth):  # the position manager and router pull tokens
-            for spender in (market.market.v3.position_manager, market.market.v3.router):
-                if token.contract.call("allowance", agent, spender.address) < MAX_UINT256 // 2:
-                    token.approve(agent, spender.address)
-        market.rebalance(np.array([half_width_ticks]), np.array([True]))
+        for token in (market.usdc, market.weth):
+            for spender in spenders:
+                if token.contract.call("allowance", agent, spender) < MAX_UINT256 // 2:
+                    token.approve(agent, spender)
+        act()
     except TransactionReverted as err:
         plan.error = f"simulation reverted: {err.reason}"
         return plan
@@ -111,8 +139,7 @@ def plan_rebalance(rpc_url: str, addresses: dict, agent: str, fee_pips: int, hal
         plan.actions.append(PlannedTx(Tx(tx.sender, tx.to, data, tx.value), contract, fn, patched, result.gas_used,
                                       _notional(contract, fn, patched, result, prices, addresses)))
     account = market.market.aave.user_account_data(agent)  # after the whole plan, on the fork
-    plan.effects = {"token_id": market.token_id, "range": [int(x[0]) for x in market.agent_range()[:2]],
-                    "aave_debt_usd": account["total_debt_base"] / 1e8,
+    plan.effects = {"aave_debt_usd": account["total_debt_base"] / 1e8,
                     "health_factor": account["health_factor"] / 1e18 if account["total_debt_base"] else None}
     return plan
 
@@ -120,7 +147,7 @@ def plan_rebalance(rpc_url: str, addresses: dict, agent: str, fee_pips: int, hal
 def _contracts(addresses: dict) -> dict[str, str]:
     u3, tokens = addresses["uniswap_v3"], addresses["tokens"]
     out = {u3["nonfungible_position_manager"].lower(): "NonfungiblePositionManager",
-           u3["swap_router"].lower(): "SwapRouter"}
+           u3["swap_router"].lower(): "SwapRouter", addresses["aave_v3"]["pool"].lower(): "Pool"}
     out.update({t["address"].lower(): "MintableERC20" for t in tokens.values()})
     return out
 
@@ -159,6 +186,8 @@ def _notional(contract, fn, args, result, prices, addresses) -> float:
     if fn.startswith("exactInputSingle("):
         token_in, _, _, _, _, amount_in, _, _ = args[0]
         return usd(token_in, amount_in)
+    if contract == "Pool":  # supply, borrow, repay, withdraw: (asset, amount, ...)
+        return usd(args[0], args[1])
     if fn.startswith("mint(") or fn.startswith("decreaseLiquidity("):
         name = "IncreaseLiquidity" if fn.startswith("mint(") else "DecreaseLiquidity"
         (ev,) = abi_of(contract).decode_logs(result.logs, name)

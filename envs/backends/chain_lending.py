@@ -11,13 +11,12 @@ import numpy as np
 
 from envs.backends.chain import Chain, TransactionReverted
 from envs.backends.chain_world import AGENT as AGENT_ADDRESS
-from envs.backends.chain_world import ARBITRAGEUR, ARBITRAGEUR_AGENT, ChainUniswapV3World
+from envs.backends.chain_world import ARBITRAGEUR, ARBITRAGEUR_AGENT, ChainLP, ChainUniswapV3World
 from envs.backends.lending import AGENT, AGENT_ACCOUNT, AGENT_LIQUIDATOR, BASE_UNIT, AaveMarket, LendingParams, Position
 from envs.backends.sim import V3WorldParams
 from envs.chain.aave_v3 import MAX_UINT256
 from envs.drivers.base import PriceDriver
 
-WALLETS = {AGENT: AGENT_ADDRESS, AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT}  # the competitor trades from ARBITRAGEUR
 BORROWER_ETH = 10**21  # wei for the scripted borrowers' gas
 
 
@@ -26,30 +25,19 @@ def borrower_address(account: int) -> str:
     return f"0x{0xB0770E5 << 100 | account:040x}"
 
 
-class ChainAaveWorld(ChainUniswapV3World, AaveMarket):
-    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
-                 lending: LendingParams = LendingParams()):
-        super().__init__(make_chain, driver, params)
-        self.lending = lending
-        self.aave_supply_usd = lending.supply_usd  # what build_market seeds each reserve with
+class ChainLending(ChainLP, AaveMarket):
+    """The Aave primitives through the real Pool, AaveOracle and SwapRouter, for the agent's account
+    (``self.agent``) and the scripted accounts: shared by the chain world and the live adapter."""
 
-    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
-        super().reset(rng, agent_usd)
-        self.aave = self.market.aave
-        self._clock = self.chain.timestamp()
-        for token in (self.usdc, self.weth):
-            for who in (AGENT_ADDRESS, ARBITRAGEUR, ARBITRAGEUR_AGENT):
-                token.approve(who, self.aave.pool.address)
-        self.reset_borrowers(rng)
-
-    def move_reference(self) -> None:
-        super().move_reference()
-        self._clock += int(self.dt)
-        self.chain.advance_time(max(0, self._clock - self.chain.timestamp()))
-        self.aave.set_price("WETH", round(float(self._reference[0]) * BASE_UNIT))
+    def bind(self, market, fee_pips: int) -> None:
+        super().bind(market, fee_pips)
+        self.aave = market.aave
 
     def _address(self, account: int) -> str:
-        return AGENT_ADDRESS if account == AGENT_ACCOUNT else borrower_address(account)
+        return self.agent if account == AGENT_ACCOUNT else borrower_address(account)
+
+    def _wallet(self, who: str) -> str:
+        return {AGENT: self.agent, AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT}.get(who, ARBITRAGEUR)
 
     def _code(self, action) -> int:
         try:
@@ -77,8 +65,11 @@ class ChainAaveWorld(ChainUniswapV3World, AaveMarket):
         if not mask[0]:
             return np.zeros(1, np.int64)
         who = self._address(account)
-        return np.array([self._code(lambda: self.aave.pool.transact("supply", self.weth.address, int(weth_raw[0]), who,
-                                                                     0, sender=who))])
+        amount = int(weth_raw[0])
+        if account == AGENT_ACCOUNT:  # a float64 amount of wei can round past what the wallet holds
+            amount = min(amount, self.weth.balance_of(who))
+        return np.array([self._code(lambda: self.aave.pool.transact("supply", self.weth.address, amount, who, 0,
+                                                                     sender=who))])
 
     def withdraw(self, account, weth_raw, mask):
         if not mask[0]:
@@ -105,7 +96,7 @@ class ChainAaveWorld(ChainUniswapV3World, AaveMarket):
         try:
             result = self.aave.pool.transact("liquidationCall", self.weth.address, self.usdc.address,
                                              self._address(account), MAX_UINT256, False,
-                                             sender=WALLETS.get(who, ARBITRAGEUR))
+                                             sender=self._wallet(who))
         except TransactionReverted as err:
             return np.zeros(1), np.zeros(1), np.array([int(err.reason) if err.reason.isdigit() else -1])
         (event,) = self.aave.pool.events(result, "LiquidationCall")
@@ -115,9 +106,34 @@ class ChainAaveWorld(ChainUniswapV3World, AaveMarket):
     def swap(self, who, sell_usdc, raw, mask):
         if not mask[0] or raw[0] <= 0:
             return np.zeros(1), np.zeros(1)
-        got, event = self._swap(WALLETS.get(who, ARBITRAGEUR), bool(sell_usdc[0]), int(raw[0]), 0)
+        got, event = self._swap(self._wallet(who), bool(sell_usdc[0]), int(raw[0]), 0)
         paid = event["amount0"] if sell_usdc[0] else event["amount1"]
         return np.array([float(paid)]), np.array([float(got)])
+
+    def _fund_borrower(self, account, weth_raw, mask):
+        raise RuntimeError("only a simulated world funds scripted borrowers")
+
+
+class ChainAaveWorld(ChainUniswapV3World, ChainLending):
+    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
+                 lending: LendingParams = LendingParams()):
+        super().__init__(make_chain, driver, params)
+        self.lending = lending
+        self.aave_supply_usd = lending.supply_usd  # what build_market seeds each reserve with
+
+    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+        super().reset(rng, agent_usd)
+        self._clock = self.chain.timestamp()
+        for token in (self.usdc, self.weth):
+            for who in (AGENT_ADDRESS, ARBITRAGEUR, ARBITRAGEUR_AGENT):
+                token.approve(who, self.aave.pool.address)
+        self.reset_borrowers(rng)
+
+    def move_reference(self) -> None:
+        super().move_reference()
+        self._clock += int(self.dt)
+        self.chain.advance_time(max(0, self._clock - self.chain.timestamp()))
+        self.aave.set_price("WETH", round(float(self._reference[0]) * BASE_UNIT))
 
     def _fund_borrower(self, account, weth_raw, mask):
         if mask[0]:

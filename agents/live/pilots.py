@@ -1,0 +1,55 @@
+"""What the live adapter does for each role it can run: read the chain into the role's observation
+(the role's own code, as in the env), and turn the policy's action into a plan simulated on a fork.
+A pilot returns no plan when the action is to hold."""
+from __future__ import annotations
+
+import numpy as np
+
+from agents.live.market import LiveAaveMarket, LiveUniswapV3Market
+from agents.live.planner import Plan, plan_leverage, plan_rebalance
+from envs.backends.lending import AGENT_ACCOUNT
+from envs.roles.borrower import TOLERANCE, Borrower
+from envs.roles.liquidity_provider import LiquidityProvider, MarketView
+
+
+class LPPilot:
+    def __init__(self, role: LiquidityProvider, horizon: int):
+        self.role, self.horizon, self.view = role, horizon, None
+
+    def observe(self, chain, addresses: dict, account: str, fee_pips: int, dt: float, index: int) -> np.ndarray:
+        market = LiveUniswapV3Market(chain, addresses, account, fee_pips, dt)
+        if self.view is None:
+            self.view = self.role.reset(market)
+        else:
+            self.view = MarketView.read(market)
+            self.role.observe_step(self.view)
+        return self.role.observation(self.view, dt, (index % self.horizon) / self.horizon)[0]
+
+    def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, max_slippage: float) -> Plan | None:
+        rebalance, widths = self.role.decode(np.asarray(action)[None], 1)
+        if not rebalance[0]:
+            return None
+        return plan_rebalance(rpc_url, addresses, account, fee_pips, int(widths[0]), max_slippage,
+                              float(self.view.reference[0]))
+
+
+class BorrowerPilot:
+    def __init__(self, role: Borrower):
+        self.role, self.market = role, None
+
+    def observe(self, chain, addresses: dict, account: str, fee_pips: int, dt: float, index: int) -> np.ndarray:
+        first = self.market is None
+        self.market = LiveAaveMarket(chain, addresses, account, fee_pips, dt)
+        if first:
+            self.role.reset(self.market)
+        else:
+            self.role.observe_step(self.market)
+        self.position = self.market.position(AGENT_ACCOUNT)
+        return self.role.observation(self.market, self.position)[0]
+
+    def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, max_slippage: float) -> Plan | None:
+        acting, target = self.role.decode(np.asarray(action)[None], 1)
+        if not acting[0] or abs(target[0] - self.position.ltv[0]) <= TOLERANCE:
+            return None
+        return plan_leverage(rpc_url, addresses, account, fee_pips, float(target[0]), max_slippage,
+                             float(self.market.reference_price()[0]))
