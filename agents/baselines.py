@@ -9,6 +9,7 @@ from envs.roles.arbitrageur import Arbitrageur
 from envs.roles.borrower import Borrower
 from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import LiquidityProvider
+from envs.roles.trader import Trader
 
 RANGE_POSITION, HALF_WIDTH, IN_RANGE, TIME_ELAPSED = 1, 2, 3, 8  # observation indices (envs.roles.liquidity_provider)
 HEALTH_FACTOR, LTV = 0, 1  # (envs.roles.borrower)
@@ -156,10 +157,28 @@ class GreedyLiquidator:
         return (actions if np.ndim(observation) == 2 else actions[0]), None
 
 
+class NoiseTrader:
+    """An uninformed trader: each step, with probability ``activity``, buys or sells (a coin flip) one of
+    the role's sizes at random; its own generator, seeded, makes the flow reproducible."""
+
+    role = Trader
+
+    def __init__(self, role: Trader, activity: float = 0.5, seed: int = 0):
+        if not 0 <= activity <= 1:
+            raise ValueError(f"activity must be a probability in [0, 1], got {activity}")
+        self.sizes, self.activity, self.rng = len(role.sizes_usd), activity, np.random.default_rng(seed)
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
+        n = len(np.atleast_2d(observation))
+        actions = np.where(self.rng.random(n) < self.activity, 1 + self.rng.integers(0, 2 * self.sizes, n), 0)
+        return (actions if np.ndim(observation) == 2 else actions[0]), None
+
+
 LP_BASELINES = {"hodl": HODL, "passive_lp": PassiveFullRange, "recentering_lp": FixedWidthRecentering,
                 "tau_reset_lp": TauReset, "periodic_lp": PeriodicRecentering}
 BASELINES = LP_BASELINES | {"greedy_arbitrageur": GreedyArbitrageur, "target_ltv_borrower": TargetLTVBorrower,
-                            "hf_keeper": HealthFactorKeeper, "greedy_liquidator": GreedyLiquidator}
+                            "hf_keeper": HealthFactorKeeper, "greedy_liquidator": GreedyLiquidator,
+                            "noise_trader": NoiseTrader}
 
 
 def baselines_for(role) -> list[str]:

@@ -66,7 +66,8 @@ class RoleVecEnv(VecEnv):
 
 #: the policy an agent of each role plays unless the config names another
 DEFAULT_OTHERS = {"liquidity_provider": "baseline:passive_lp", "arbitrageur": "baseline:greedy_arbitrageur",
-                  "liquidator": "baseline:greedy_liquidator"}
+                  "liquidator": "baseline:greedy_liquidator", "borrower": "baseline:hf_keeper",
+                  "trader": "baseline:noise_trader"}
 
 
 def role_of(agent: str) -> str:

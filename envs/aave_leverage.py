@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.backends.lending import AGENT, AGENT_ACCOUNT, USDC_UNIT, WETH_UNIT, LendingParams
+from envs.backends.lending import AGENT_ACCOUNT, WETH_UNIT, LendingParams
 from envs.backends.sim import V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv
@@ -31,10 +31,9 @@ class _LeverageEpisodes:
     def reset(self, rng: np.random.Generator) -> np.ndarray:
         """The agent starts holding ``agent_usd`` in WETH, all of it supplied as collateral."""
         m = self.market
-        m.reset(rng, self.agent_usd)  # half USDC, half WETH: the USDC is swapped to WETH
-        every = np.ones(self.n, bool)
-        m.swap(AGENT, every, np.floor(m.agent_wallet()[0] * USDC_UNIT + 0.5), every)
-        m.supply(AGENT_ACCOUNT, np.floor(m.agent_wallet()[1] * WETH_UNIT + 0.5), every)
+        m.reset(rng, agent_usd=1.0)  # the LP agent sits this env out
+        m.fund_borrower(np.floor(self.agent_usd / m.reference_price() * WETH_UNIT))
+        m.supply(AGENT_ACCOUNT, np.floor(m.borrower_wallet()[1] * WETH_UNIT), np.ones(self.n, bool))
         self.role.reset(m)
         self.t = 0
         return self.role.observation(m)

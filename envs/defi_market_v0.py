@@ -1,12 +1,12 @@
-"""``defi_market_v0``: a PettingZoo ParallelEnv where a liquidity provider, arbitrageurs and
-liquidators act in one market: a Uniswap V3 USDC/WETH pool and an Aave V3 market whose scripted
-borrowers keep target LTVs. Every agent is learnable.
+"""``defi_market_v0``: a PettingZoo ParallelEnv where a liquidity provider, arbitrageurs,
+liquidators, a borrower and traders act in one market: a Uniswap V3 USDC/WETH pool and an Aave V3
+market whose scripted borrowers keep target LTVs. Every agent is learnable.
 
 | | |
 |---|---|
-| Agents | ``liquidity_provider_0``, ``arbitrageur_0`` ... ``arbitrageur_{n-1}``, ``liquidator_0`` ... ``liquidator_{m-1}`` |
-| Action spaces | LP: ``Discrete(1 + len(half_widths))`` (0 holds, i re-centres); arbitrageur: ``Discrete(5)`` (share of the trade to the band's edge); liquidator: ``Discrete(5)`` (0 waits, i liquidates the account in slot i) |
-| Observation spaces | LP: ``Box(9,)`` (envs.roles.liquidity_provider); arbitrageur: ``Box(5,)`` (envs.roles.arbitrageur); liquidator: ``Box(20,)`` (envs.roles.liquidator) |
+| Agents | ``liquidity_provider_0``, ``arbitrageur_{i}`` (``n_arbitrageurs``), ``liquidator_{i}`` (``n_liquidators``), ``borrower_0`` (``n_borrowers``: 0 or 1), ``trader_{i}`` (``n_traders``) |
+| Action spaces | LP: ``Discrete(1 + len(half_widths))`` (0 holds, i re-centres); arbitrageur: ``Discrete(5)`` (share of the trade to the band's edge); liquidator: ``Discrete(5)`` (0 waits, i liquidates the account in slot i); borrower: ``Discrete(6)`` (0 holds, i moves to a target LTV); trader: ``Discrete(5)`` (0 waits, buy or sell $5k or $50k of WETH) |
+| Observation spaces | LP: ``Box(9,)`` (envs.roles.liquidity_provider); arbitrageur: ``Box(5,)`` (envs.roles.arbitrageur); liquidator: ``Box(20,)`` (envs.roles.liquidator); borrower: ``Box(8,)`` (envs.roles.borrower); trader: ``Box(5,)`` (envs.roles.trader) |
 | Import | ``from envs import defi_market_v0`` |
 
 Each step is one block. The agents' transactions land in ``order``: "random" shuffles them every
@@ -16,8 +16,9 @@ scripted arbitrageur (with probability ``compete``), a scripted liquidator (``sc
 that takes every account still below a health factor of 1, the noise traders and the borrowers
 act; then the reference price, and Aave's oracle with it, moves. Liquidators sell the WETH they
 seize into the pool, so a crash that triggers liquidations pushes the pool below the reference,
-where the arbitrageurs buy it back. The LP is rewarded by its role (PnL net of gas by default),
-each arbitrageur and liquidator by its profit net of gas. Episodes truncate after ``horizon``
+where the arbitrageurs buy it back; a levered borrower agent can be among those liquidated. The LP
+is rewarded by its role (PnL net of gas by default), each arbitrageur and liquidator by its profit
+net of gas, the borrower by its change in equity, each trader by its book's mark-to-market PnL. Episodes truncate after ``horizon``
 steps; nothing terminates. Backends: numpy and torch (the simulator), evm and anvil (the real
 contracts), one market per env.
 
@@ -32,16 +33,18 @@ import numpy as np
 from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
-from envs.backends.lending import AGENT_LIQUIDATOR, COMPETITOR, LendingParams
+from envs.backends.lending import AGENT_ACCOUNT, AGENT_LIQUIDATOR, COMPETITOR, WETH_UNIT, LendingParams
 from envs.backends.sim import V3WorldParams
 from envs.drivers import episode_driver
 from envs.roles.arbitrageur import Arbitrageur
+from envs.roles.borrower import Borrower
 from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
+from envs.roles.trader import Trader
 from envs.uniswap_v3_lp import make_market
 
 LP = "liquidity_provider_0"
-ARBITRAGEUR, LIQUIDATOR = "arbitrageur", "liquidator"
+ARBITRAGEUR, LIQUIDATOR, BORROWER, TRADER = "arbitrageur", "liquidator", "borrower", "trader"
 
 
 def env(**kwargs):
@@ -56,7 +59,8 @@ def raw_env(**kwargs):
 class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
     metadata = {"name": "defi_market_v0", "render_modes": [], "is_parallelizable": True}
 
-    def __init__(self, n_arbitrageurs: int = 2, n_liquidators: int = 1, backend: str = "numpy", driver: str = "gbm",
+    def __init__(self, n_arbitrageurs: int = 2, n_liquidators: int = 1, n_borrowers: int = 0, n_traders: int = 0,
+                 backend: str = "numpy", driver: str = "gbm",
                  driver_kwargs: dict | None = None, fee_pips: int = 500, horizon: int = 720, agent_usd: float = 100_000.0,
                  order: str = "random", priority_fees_gwei: dict[str, float] | None = None, compete: float = 0.0,
                  scripted_liquidator: bool = True, half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
@@ -64,10 +68,15 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
                  lending: dict | None = None, device: str | None = None, fork_url: str | None = None):
         if order not in ("random", "priority"):
             raise ValueError(f"order must be 'random' or 'priority', got {order!r}")
-        if n_arbitrageurs < 0 or n_liquidators < 0 or horizon < 1 or not 0 <= compete <= 1:
-            raise ValueError("n_arbitrageurs and n_liquidators must be >= 0, horizon >= 1 and compete in [0, 1]")
+        if min(n_arbitrageurs, n_liquidators, n_traders) < 0 or horizon < 1 or not 0 <= compete <= 1:
+            raise ValueError("n_arbitrageurs, n_liquidators and n_traders must be >= 0, horizon >= 1, compete in [0, 1]")
+        if n_borrowers not in (0, 1):
+            raise ValueError(f"n_borrowers must be 0 or 1 (the market has one agent Aave account), got {n_borrowers}")
         self.possible_agents = ([LP] + [f"{ARBITRAGEUR}_{i}" for i in range(n_arbitrageurs)]
-                                + [f"{LIQUIDATOR}_{i}" for i in range(n_liquidators)])
+                                + [f"{LIQUIDATOR}_{i}" for i in range(n_liquidators)]
+                                + [f"{BORROWER}_{i}" for i in range(n_borrowers)]
+                                + [f"{TRADER}_{i}" for i in range(n_traders)])
+        self.traders = [a for a in self.possible_agents if a.startswith(TRADER)]
         fees = dict(priority_fees_gwei or {})
         unknown = sorted(set(fees) - set(self.possible_agents))
         if unknown or any(f < 0 for f in fees.values()):
@@ -77,6 +86,8 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         self.lp = LiquidityProvider(tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei)
         self.arb = Arbitrageur(gas_price_gwei=gas_price_gwei)
         self.liq = Liquidator(gas_price_gwei=gas_price_gwei)
+        self.borrower = Borrower(gas_price_gwei=gas_price_gwei)
+        self.trader = Trader(gas_price_gwei=gas_price_gwei)
         self.gas_price_gwei = gas_price_gwei
         kwargs = dict(driver_kwargs or ({"dt": 60.0, "sigma": 0.8} if driver == "gbm" else {}))
         self.driver = episode_driver(driver, kwargs, horizon + 1)
@@ -87,7 +98,8 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
 
     def role_of(self, agent: str):
         """The role object (spaces, observation, action decoding) an agent plays."""
-        return self.lp if agent == LP else self.arb if agent.startswith(ARBITRAGEUR) else self.liq
+        roles = {ARBITRAGEUR: self.arb, LIQUIDATOR: self.liq, BORROWER: self.borrower, TRADER: self.trader}
+        return self.lp if agent == LP else roles[agent.rsplit("_", 1)[0]]
 
     @functools.lru_cache(maxsize=None)
     def observation_space(self, agent):
@@ -100,14 +112,18 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
     def reset(self, seed=None, options=None):
         self.rng = np.random.default_rng(seed)
         self.market.reset(self.rng, self.agent_usd)
+        if f"{BORROWER}_0" in self.possible_agents:  # the borrower agent starts with agent_usd of WETH supplied
+            self.market.fund_borrower(np.floor(self.agent_usd / self.market.reference_price() * WETH_UNIT))
+            self.market.supply(AGENT_ACCOUNT, np.floor(self.market.borrower_wallet()[1] * WETH_UNIT), np.ones(1, bool))
         self.view = self.lp.reset(self.market)
-        self.arb.reset(self.market)
-        self.liq.reset(self.market)
+        for role in (self.arb, self.liq, self.borrower):
+            role.reset(self.market)
+        self.trader.reset(self.market, max(len(self.traders), 1))
         self.market.move_reference()  # the first block's price gap
         self.view = MarketView.read(self.market)
         self.lp.observe_step(self.view)
-        self.arb.observe_step(self.market)
-        self.liq.observe_step(self.market)
+        for role in (self.arb, self.liq, self.borrower, self.trader):
+            role.observe_step(self.market)
         self.agents, self.t = list(self.possible_agents), 0
         return self._observations(), {a: {} for a in self.agents}
 
@@ -118,6 +134,9 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         if any(a.startswith(LIQUIDATOR) for a in self.agents):
             liq_obs = self.liq.observation(self.market)[0]
             obs.update({a: liq_obs.copy() for a in self.agents if a.startswith(LIQUIDATOR)})
+        if f"{BORROWER}_0" in self.agents:
+            obs[f"{BORROWER}_0"] = self.borrower.observation(self.market)[0]
+        obs.update({a: self.trader.observation(self.market, i)[0] for i, a in enumerate(self.traders) if a in self.agents})
         return obs
 
     def _block_order(self) -> list[str]:
@@ -138,11 +157,19 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         sequence = self._block_order()
         rewards, infos = {}, {a: {} for a in self.agents}
         gas, before = np.zeros(1), self.view
+        later = {}  # gas of the agents scored once the block is done and the price has moved
         for agent in sequence:  # the agents' transactions, in block order
             action = np.asarray(actions[agent])[None]
             if agent == LP:
                 gas = self._with_priority_fee(agent, self.lp.act(self.market, action))
                 before = MarketView.read(self.market)
+                continue
+            if agent.startswith(BORROWER):
+                later[agent] = self._with_priority_fee(agent, self.borrower.act(self.market, action))
+                continue
+            if agent.startswith(TRADER):
+                later[agent] = self._with_priority_fee(agent, self.trader.act(self.market, action, TRADER,
+                                                                              self.traders.index(agent)))
                 continue
             pool_before = self.market.pool_price()
             if agent.startswith(ARBITRAGEUR):
@@ -166,8 +193,15 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         self.market.move_reference()
         self.view = MarketView.read(self.market)
         self.lp.observe_step(self.view)
-        self.arb.observe_step(self.market)
-        self.liq.observe_step(self.market)
+        for role in (self.arb, self.liq, self.borrower, self.trader):
+            role.observe_step(self.market)
+        for agent, cost in later.items():
+            if agent.startswith(BORROWER):
+                reward, info = self.borrower.score(self.market, cost)
+            else:
+                reward, info = self.trader.score(self.market, cost, self.traders.index(agent)), {"gas_usd": cost}
+            rewards[agent] = float(reward[0])
+            infos[agent] = {k: float(v[0]) for k, v in info.items()} | {"position_in_block": sequence.index(agent)}
         reward, info = self.lp.score(before, self.view, gas)
         rewards[LP] = float(reward[0])
         infos[LP] = {k: float(v[0]) for k, v in info.items()} | {"position_in_block": sequence.index(LP)}

@@ -50,3 +50,7 @@ class LiveUniswapV3Market(ChainLP):
 class LiveAaveMarket(LiveUniswapV3Market, ChainLending):
     """The borrower's view of a live chain: its Aave account through the real Pool and oracle, and the
     USDC/WETH pool it swaps through (envs.backends.chain_lending.ChainLending's reads and actions)."""
+
+    def __init__(self, chain: Chain, addresses: dict, agent: str, fee_pips: int, dt: float):
+        super().__init__(chain, addresses, agent, fee_pips, dt)
+        self.borrower = agent  # live, the one account is the borrower

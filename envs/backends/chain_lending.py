@@ -12,12 +12,15 @@ import numpy as np
 from envs.backends.chain import Chain, TransactionReverted
 from envs.backends.chain_world import AGENT as AGENT_ADDRESS
 from envs.backends.chain_world import ARBITRAGEUR, ARBITRAGEUR_AGENT, ChainLP, ChainUniswapV3World
-from envs.backends.lending import AGENT, AGENT_ACCOUNT, AGENT_LIQUIDATOR, BASE_UNIT, AaveMarket, LendingParams, Position
+from envs.backends.lending import (AGENT, AGENT_ACCOUNT, AGENT_LIQUIDATOR, BASE_UNIT, BORROWER, USDC_UNIT, WETH_UNIT,
+                                   AaveMarket, LendingParams, Position)
 from envs.backends.sim import V3WorldParams
+from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.aave_v3 import MAX_UINT256
 from envs.drivers.base import PriceDriver
 
 BORROWER_ETH = 10**21  # wei for the scripted borrowers' gas
+BORROWER_ADDRESS = DEV_ACCOUNTS[3]  # the borrower agent's account in the chain worlds
 
 
 def borrower_address(account: int) -> str:
@@ -26,18 +29,24 @@ def borrower_address(account: int) -> str:
 
 
 class ChainLending(ChainLP, AaveMarket):
-    """The Aave primitives through the real Pool, AaveOracle and SwapRouter, for the agent's account
-    (``self.agent``) and the scripted accounts: shared by the chain world and the live adapter."""
+    """The Aave primitives through the real Pool, AaveOracle and SwapRouter, for the borrower agent
+    (``self.borrower``) and the scripted accounts: shared by the chain world and the live adapter."""
+
+    borrower: str
 
     def bind(self, market, fee_pips: int) -> None:
         super().bind(market, fee_pips)
         self.aave = market.aave
 
     def _address(self, account: int) -> str:
-        return self.agent if account == AGENT_ACCOUNT else borrower_address(account)
+        return self.borrower if account == AGENT_ACCOUNT else borrower_address(account)
 
     def _wallet(self, who: str) -> str:
-        return {AGENT: self.agent, AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT}.get(who, ARBITRAGEUR)
+        return {AGENT: self.agent, BORROWER: self.borrower, AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT}.get(who, ARBITRAGEUR)
+
+    def borrower_wallet(self):
+        return (np.array([self.usdc.balance_of(self.borrower) / USDC_UNIT]),
+                np.array([self.weth.balance_of(self.borrower) / WETH_UNIT]))
 
     def _code(self, action) -> int:
         try:
@@ -113,21 +122,28 @@ class ChainLending(ChainLP, AaveMarket):
     def _fund_borrower(self, account, weth_raw, mask):
         raise RuntimeError("only a simulated world funds scripted borrowers")
 
+    def fund_borrower(self, weth_raw):
+        raise RuntimeError("only a simulated world funds the borrower agent")
+
 
 class ChainAaveWorld(ChainUniswapV3World, ChainLending):
     def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
                  lending: LendingParams = LendingParams()):
         super().__init__(make_chain, driver, params)
-        self.lending = lending
+        self.lending, self.borrower = lending, BORROWER_ADDRESS
         self.aave_supply_usd = lending.supply_usd  # what build_market seeds each reserve with
 
     def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
         super().reset(rng, agent_usd)
         self._clock = self.chain.timestamp()
         for token in (self.usdc, self.weth):
-            for who in (AGENT_ADDRESS, ARBITRAGEUR, ARBITRAGEUR_AGENT):
+            for who in (AGENT_ADDRESS, ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower):
                 token.approve(who, self.aave.pool.address)
+            token.approve(self.borrower, self.market.v3.router.address)
         self.reset_borrowers(rng)
+
+    def fund_borrower(self, weth_raw):
+        self.weth.mint(self.borrower, int(weth_raw[0]))
 
     def move_reference(self) -> None:
         super().move_reference()

@@ -2,8 +2,8 @@
 ``market.py``) plus an Aave V3 market whose oracle follows the reference price, scripted borrowers
 who keep a target LTV, and a scripted liquidator who sells what it seizes into the pool.
 
-Aave account 0 is the agent (it borrows from its LP wallet); accounts 1..K are the scripted
-borrowers. Every account supplies WETH and borrows USDC. Amounts are raw token units, (N,) float64;
+Aave account 0 is the borrower agent, with a wallet of its own (apart from the LP's); accounts
+1..K are the scripted borrowers. Every account supplies WETH and borrows USDC. Amounts are raw token units, (N,) float64;
 ``Position`` values are in the oracle's base currency (USD, 8 decimals) as Aave reports them.
 """
 from __future__ import annotations
@@ -18,9 +18,9 @@ from envs.backends.market import UniswapV3Market
 AGENT_ACCOUNT = 0
 BASE_UNIT = 1e8  # Aave's oracle quotes USD with 8 decimals
 USDC_UNIT, WETH_UNIT = 1e6, 1e18
-#: the traders that swap and liquidate: the agent's own wallet (the LP/borrower wallet), the learning
-#: liquidator's wallet, and the scripted competitor's wallet
-AGENT, AGENT_LIQUIDATOR, COMPETITOR = "agent", "agent_liquidator", "competitor"
+#: the wallets that swap and liquidate: the LP agent's, the borrower agent's (Aave account 0), the
+#: learning liquidator's, and the scripted competitor's
+AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR = "agent", "borrower", "agent_liquidator", "competitor"
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,14 @@ class AaveMarket(UniswapV3Market):
 
     @abstractmethod
     def position(self, account: int) -> Position: ...
+
+    @abstractmethod
+    def borrower_wallet(self) -> tuple[np.ndarray, np.ndarray]:
+        """Idle (USDC, WETH) the borrower agent holds outside Aave, whole tokens."""
+
+    @abstractmethod
+    def fund_borrower(self, weth_raw: np.ndarray) -> None:
+        """Give the borrower agent WETH (its starting capital)."""
 
     @abstractmethod
     def supply(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -141,10 +149,8 @@ class AaveMarket(UniswapV3Market):
         """Give a scripted borrower the WETH it is about to supply (minted on a chain)."""
 
     def liquidatable(self) -> tuple[np.ndarray, np.ndarray]:
-        """(health factors, debts in base units) of the scripted borrowers, (N, K)."""
-        positions = [self.position(i + 1) for i in range(self.lending.borrowers)]
-        if not positions:
-            return np.zeros((self.n, 0)), np.zeros((self.n, 0))
+        """(health factors, debts in base units) of every Aave account, the borrower agent's first, (N, 1 + K)."""
+        positions = [self.position(i) for i in range(self.lending.borrowers + 1)]
         return (np.stack([p.health_factor for p in positions], axis=1),
                 np.stack([p.debt_base for p in positions], axis=1))
 

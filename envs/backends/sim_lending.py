@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from envs.backends.arrays import ArrayBackend
-from envs.backends.lending import (AGENT, AGENT_ACCOUNT, BASE_UNIT, AaveMarket, LendingParams,
-                                   Position)
+from envs.backends.lending import (AGENT, AGENT_ACCOUNT, BASE_UNIT, BORROWER, USDC_UNIT, WETH_UNIT, AaveMarket,
+                                   LendingParams, Position)
 from envs.backends.sim import UniswapV3World, V3WorldParams
 from envs.data import aave_reserve_params
 from envs.drivers.base import PriceDriver
@@ -43,6 +43,7 @@ class AaveWorld(UniswapV3World, AaveMarket):
         self.aave.scaled_atoken_supply = seeded.copy()  # indexes start at 1
         self._prices = np.array([[round(start.get(s, 0.0) * BASE_UNIT) for s in self.symbols]] * self.n, dtype=float)
         self._update_oracle()
+        self.borrower_usdc, self.borrower_weth = np.zeros(self.n), np.zeros(self.n)
         self.reset_borrowers(rng)
 
     def move_reference(self) -> None:
@@ -57,6 +58,12 @@ class AaveWorld(UniswapV3World, AaveMarket):
     def oracle_price(self) -> np.ndarray:
         return self._prices[:, self.weth_r] / BASE_UNIT
 
+    def borrower_wallet(self):
+        return self.borrower_usdc / USDC_UNIT, self.borrower_weth / WETH_UNIT
+
+    def fund_borrower(self, weth_raw):
+        self.borrower_weth = self.borrower_weth + weth_raw
+
     def position(self, account: int) -> Position:
         supplied, debt = aave.balances(self.aave, account, self.now)
         data = aave.account_data(self.aave, self.aave_params, self._prices, account, self.now)
@@ -68,28 +75,28 @@ class AaveWorld(UniswapV3World, AaveMarket):
         code = aave.supply(self.aave, self.aave_params, account, self.weth_r, np.where(mask, weth_raw, 0.0), self.now,
                            mask)
         if account == AGENT_ACCOUNT:
-            self.wallet_weth = self.wallet_weth - np.where(mask & (code == 0), weth_raw, 0.0)
+            self.borrower_weth = self.borrower_weth - np.where(mask & (code == 0), weth_raw, 0.0)
         return code
 
     def withdraw(self, account, weth_raw, mask):
         got, code = aave.withdraw(self.aave, self.aave_params, self._prices, account, self.weth_r,
                                   np.where(mask, weth_raw, 0.0), self.now, mask)
         if account == AGENT_ACCOUNT:
-            self.wallet_weth = self.wallet_weth + got
+            self.borrower_weth = self.borrower_weth + got
         return code
 
     def borrow(self, account, usdc_raw, mask):
         code = aave.borrow(self.aave, self.aave_params, self._prices, account, self.usdc_r,
                            np.where(mask, usdc_raw, 0.0), self.now, mask)
         if account == AGENT_ACCOUNT:
-            self.wallet_usdc = self.wallet_usdc + np.where(mask & (code == 0), usdc_raw, 0.0)
+            self.borrower_usdc = self.borrower_usdc + np.where(mask & (code == 0), usdc_raw, 0.0)
         return code
 
     def repay(self, account, usdc_raw, mask):
         paid, code = aave.repay(self.aave, self.aave_params, account, self.usdc_r, np.where(mask, usdc_raw, 0.0),
                                 self.now, mask)
         if account == AGENT_ACCOUNT:
-            self.wallet_usdc = self.wallet_usdc - paid
+            self.borrower_usdc = self.borrower_usdc - paid
         return paid, code
 
     def liquidate(self, who, account, mask):
@@ -103,9 +110,11 @@ class AaveWorld(UniswapV3World, AaveMarket):
         result = v3.swap(self.state, self.pool_params, z41, b.asarray(np.where(mask, raw, 0.0)),
                          v3.default_price_limit(z41), b.asarray(mask, dtype=xp.bool))
         paid, got = self._np(result.amount_in), self._np(result.amount_out)
-        if who == AGENT:
-            self.wallet_usdc = self.wallet_usdc - np.where(sell_usdc, paid, -got)
-            self.wallet_weth = self.wallet_weth - np.where(sell_usdc, -got, paid)
+        usdc_out, weth_out = np.where(sell_usdc, paid, -got), np.where(sell_usdc, -got, paid)
+        if who == AGENT:  # the other wallets (liquidators, traders) are tracked by their roles
+            self.wallet_usdc, self.wallet_weth = self.wallet_usdc - usdc_out, self.wallet_weth - weth_out
+        elif who == BORROWER:
+            self.borrower_usdc, self.borrower_weth = self.borrower_usdc - usdc_out, self.borrower_weth - weth_out
         return paid, got
 
     def _fund_borrower(self, account, weth_raw, mask):

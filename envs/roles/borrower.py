@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from envs.backends.lending import AGENT, AGENT_ACCOUNT, BASE_UNIT, USDC_UNIT, WETH_UNIT, AaveMarket, Position
+from envs.backends.lending import AGENT_ACCOUNT, BASE_UNIT, BORROWER, USDC_UNIT, WETH_UNIT, AaveMarket, Position
 from envs.gas import GWEI, gas_units
 from envs.roles.volatility import EwmaVolatility
 
@@ -42,7 +42,7 @@ OBSERVATION_FEATURES = (
 def equity_usd(market: AaveMarket, position: Position | None = None) -> np.ndarray:
     """Wallet plus collateral minus debt, at the reference price (USDC at $1)."""
     pos = position or market.position(AGENT_ACCOUNT)
-    usdc, weth = market.agent_wallet()
+    usdc, weth = market.borrower_wallet()
     return usdc + (weth + pos.collateral_weth / WETH_UNIT) * market.reference_price() - pos.debt_usdc / USDC_UNIT
 
 
@@ -138,7 +138,7 @@ def lever_to(market: AaveMarket, target: np.ndarray, mask: np.ndarray, rounds: i
         up &= borrow > 0
         if up.any():
             ok = up & (market.borrow(AGENT_ACCOUNT, borrow, up) == 0)
-            _, weth = market.swap(AGENT, np.ones(market.n, bool), borrow, ok)
+            _, weth = market.swap(BORROWER, np.ones(market.n, bool), borrow, ok)
             market.supply(AGENT_ACCOUNT, weth, ok & (weth > 0))
             gas += np.where(ok, sum(g[a] for a in LEVER_UP), 0.0)
         # down: repay what brings the LTV to the target, from WETH withdrawn within the health margin
@@ -148,8 +148,8 @@ def lever_to(market: AaveMarket, target: np.ndarray, mask: np.ndarray, rounds: i
             withdraw = np.floor(np.minimum(need * 1.003, free) / BASE_UNIT / market.oracle_price() * WETH_UNIT)
             down &= withdraw > 0
             ok = down & (market.withdraw(AGENT_ACCOUNT, withdraw, down) == 0)
-            _, usdc = market.swap(AGENT, np.zeros(market.n, bool), withdraw, ok)
+            _, usdc = market.swap(BORROWER, np.zeros(market.n, bool), withdraw, ok)
             owed = np.where(target == 0, np.inf, usdc)  # going flat: repay all the debt the wallet covers
-            market.repay(AGENT_ACCOUNT, np.minimum(owed, np.floor(market.agent_wallet()[0] * USDC_UNIT + 0.5)), ok)
+            market.repay(AGENT_ACCOUNT, np.minimum(owed, np.floor(market.borrower_wallet()[0] * USDC_UNIT + 0.5)), ok)
             gas += np.where(ok, sum(g[a] for a in LEVER_DOWN), 0.0)
     return gas

@@ -1,4 +1,4 @@
-"""The liquidator: watches the scripted borrowers' health factors, picks an unhealthy account to
+"""The liquidator: watches every Aave account's health factor, picks an unhealthy account to
 liquidate (or none), repays as much USDC debt as the close factor allows, takes the WETH with its
 bonus and sells it straight into the pool. Scored by USDC received minus USDC repaid, net of gas,
 which an attempt pays even when a competitor got there first.
@@ -77,7 +77,7 @@ class Liquidator:
         order = np.argsort(-bonus, axis=1, kind="stable")[:, :self.slots]
         pad = self.slots - order.shape[1]
         shown = np.take_along_axis(liquidatable, order, axis=1)
-        self.candidates = np.pad(np.where(shown, order + 1, -1), ((0, 0), (0, pad)), constant_values=-1)
+        self.candidates = np.pad(np.where(shown, order, -1), ((0, 0), (0, pad)), constant_values=-1)
 
         def slot(x):
             return np.pad(np.where(shown, np.take_along_axis(x, order, axis=1), 0.0), ((0, 0), (0, pad)))
@@ -102,9 +102,9 @@ class Liquidator:
     def act(self, market: AaveMarket, accounts: np.ndarray, who: str = AGENT_LIQUIDATOR):
         """Liquidate the chosen accounts; returns (profit in USD before gas, gas in USD, liquidated?)."""
         profit, done = np.zeros(market.n), np.zeros(market.n, bool)
-        for account in np.unique(accounts[accounts > 0]):
+        for account in np.unique(accounts[accounts >= 0]):
             got, ok = market.liquidate_and_sell(who, int(account), accounts == account)
             profit, done = profit + got / USDC_UNIT, done | ok
         g = gas_units()
-        gas = np.where(accounts > 0, g["aave_liquidation_call"], 0.0) + np.where(done, g["v3_swap"], 0.0)
+        gas = np.where(accounts >= 0, g["aave_liquidation_call"], 0.0) + np.where(done, g["v3_swap"], 0.0)
         return profit, gas * self.gas_price_gwei * GWEI * market.reference_price(), done

@@ -1,0 +1,92 @@
+"""The trader: buys or sells WETH through the pool in a few fixed sizes, or waits, holding what it
+bought (an inventory that may go short, against a credit line). Scored by its mark-to-market PnL at
+the reference price net of gas. Played at random it is the noise trader; learned, a directional or
+mean-reverting one.
+
+This module is the one source of the trader's observation.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from envs.backends.lending import USDC_UNIT, WETH_UNIT, AaveMarket
+from envs.gas import GWEI, gas_units
+from envs.roles.volatility import EwmaVolatility
+
+DEFAULT_SIZES_USD = (5_000.0, 50_000.0)
+OBSERVATION_FEATURES = (
+    ("pool_vs_reference", "100 * log(pool price / reference price)", "%"),
+    ("last_return", "100 * log return of the reference price over the last step", "%"),
+    ("volatility", "EWMA realized volatility of the reference price, annualized", "1"),
+    ("inventory", "WETH held (negative: short), valued at the reference price, USD / 100,000", "100k USD"),
+    ("swap_gas_usd", "what one swap costs in gas, in USD / 10", "10 USD"),
+)
+
+
+@dataclass
+class Trader:
+    sizes_usd: tuple[float, ...] = DEFAULT_SIZES_USD
+    gas_price_gwei: float = 10.0
+    volatility_halflife_steps: float = 24.0
+
+    def __post_init__(self):
+        if not self.sizes_usd or min(self.sizes_usd) <= 0:
+            raise ValueError(f"sizes_usd must be positive trade sizes, got {self.sizes_usd}")
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        return spaces.Box(-np.inf, np.inf, shape=(len(OBSERVATION_FEATURES),), dtype=np.float32)
+
+    @property
+    def action_space(self) -> spaces.Discrete:
+        return spaces.Discrete(1 + 2 * len(self.sizes_usd))
+
+    def reset(self, market: AaveMarket, agents: int = 1) -> None:
+        """Flat books for ``agents`` traders (each a column of the inventory)."""
+        self.volatility = EwmaVolatility(self.volatility_halflife_steps)
+        self.volatility.reset(market.reference_price())
+        self.usdc, self.weth = np.zeros((market.n, agents)), np.zeros((market.n, agents))
+        self.value = np.zeros((market.n, agents))
+
+    def observe_step(self, market: AaveMarket) -> None:
+        self.volatility.update(market.reference_price())
+
+    def swap_gas_usd(self, market: AaveMarket) -> np.ndarray:
+        return gas_units()["v3_swap"] * self.gas_price_gwei * GWEI * market.reference_price()
+
+    def observation(self, market: AaveMarket, agent: int = 0) -> np.ndarray:
+        ref = market.reference_price()
+        return np.stack([100 * np.log(market.pool_price() / ref), 100 * self.volatility.last_return,
+                         self.volatility.annualized(market.dt), self.weth[:, agent] * ref / 1e5,
+                         self.swap_gas_usd(market) / 10], axis=1).astype(np.float32)
+
+    def decode(self, action, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Actions -> (buy WETH?, USD size; 0 waits)."""
+        a = np.asarray(action).reshape(n)
+        k = len(self.sizes_usd)
+        if not np.all(np.mod(a, 1) == 0) or np.any((a < 0) | (a > 2 * k)):
+            raise ValueError(f"trader actions must be integers in [0, {2 * k}] (0 waits; 1..{k} buy, {k + 1}..{2 * k} "
+                             f"sell WETH worth sizes_usd {self.sizes_usd}), got {action!r}")
+        a = a.astype(np.int64)
+        sizes = np.asarray((0.0,) + tuple(self.sizes_usd) * 2)[a]
+        return (a >= 1) & (a <= k), sizes
+
+    def act(self, market: AaveMarket, action, who: str, agent: int = 0) -> np.ndarray:
+        """Swap; returns the gas spent in USD."""
+        buy, usd = self.decode(action, market.n)
+        trading = usd > 0
+        raw = np.floor(np.where(buy, usd * USDC_UNIT, usd / market.reference_price() * WETH_UNIT))
+        paid, got = market.swap(who, buy, raw, trading)
+        self.usdc[:, agent] += np.where(buy, -paid, got) / USDC_UNIT
+        self.weth[:, agent] += np.where(buy, got, -paid) / WETH_UNIT
+        return np.where(trading, self.swap_gas_usd(market), 0.0)
+
+    def score(self, market: AaveMarket, gas_usd: np.ndarray, agent: int = 0) -> np.ndarray:
+        """Reward: the change in the book's value at the reference price since the last score, net of gas."""
+        value = self.usdc[:, agent] + self.weth[:, agent] * market.reference_price()
+        pnl = value - self.value[:, agent] - gas_usd
+        self.value[:, agent] = value
+        return pnl
