@@ -37,6 +37,7 @@ class EnvConfig:
     lending: Dict[str, Any] = field(default_factory=dict)  # Aave envs: LendingParams overrides (borrowers, ...)
     # defi_market_v0: the role whose agents learn one shared policy, who else is in the block, in what order
     train_role: str = "arbitrageur"  # liquidity_provider, arbitrageur, liquidator, borrower or trader
+    n_lps: int = 1
     n_arbitrageurs: int = 2
     n_liquidators: int = 1
     n_borrowers: int = 0  # 0 or 1
@@ -130,7 +131,7 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
              "liquidity_profile": tuple((w, share) for w, share in e.liquidity_profile)}
     common = dict(driver=d.name, driver_kwargs=params, horizon=e.horizon, gas_price_gwei=e.gas_price_gwei)
     if e.id == MARKET_ENV:
-        return common | dict(n_arbitrageurs=e.n_arbitrageurs, n_liquidators=e.n_liquidators,
+        return common | dict(n_lps=e.n_lps, n_arbitrageurs=e.n_arbitrageurs, n_liquidators=e.n_liquidators,
                              n_borrowers=e.n_borrowers, n_traders=e.n_traders, fee_pips=e.fee_pips,
                              agent_usd=e.agent_usd, order=e.order, compete=e.compete, half_widths=tuple(e.half_widths),
                              lp_reward=e.reward, world=world, lending=dict(e.lending))

@@ -1,10 +1,10 @@
-"""``defi_market_v0``: a PettingZoo ParallelEnv where a liquidity provider, arbitrageurs,
+"""``defi_market_v0``: a PettingZoo ParallelEnv where liquidity providers, arbitrageurs,
 liquidators, a borrower and traders act in one market: a Uniswap V3 USDC/WETH pool and an Aave V3
 market whose scripted borrowers keep target LTVs. Every agent is learnable.
 
 | | |
 |---|---|
-| Agents | ``liquidity_provider_0``, ``arbitrageur_{i}`` (``n_arbitrageurs``), ``liquidator_{i}`` (``n_liquidators``), ``borrower_0`` (``n_borrowers``: 0 or 1), ``trader_{i}`` (``n_traders``) |
+| Agents | ``liquidity_provider_{i}`` (``n_lps``), ``arbitrageur_{i}`` (``n_arbitrageurs``), ``liquidator_{i}`` (``n_liquidators``), ``borrower_0`` (``n_borrowers``: 0 or 1), ``trader_{i}`` (``n_traders``) |
 | Action spaces | LP: ``Discrete(1 + len(half_widths))`` (0 holds, i re-centres); arbitrageur: ``Discrete(5)`` (share of the trade to the band's edge); liquidator: ``Discrete(5)`` (0 waits, i liquidates the account in slot i); borrower: ``Discrete(6)`` (0 holds, i moves to a target LTV); trader: ``Discrete(5)`` (0 waits, buy or sell $5k or $50k of WETH) |
 | Observation spaces | LP: ``Box(9,)`` (envs.roles.liquidity_provider); arbitrageur: ``Box(5,)`` (envs.roles.arbitrageur); liquidator: ``Box(20,)`` (envs.roles.liquidator); borrower: ``Box(8,)`` (envs.roles.borrower); trader: ``Box(5,)`` (envs.roles.trader) |
 | Import | ``from envs import defi_market_v0`` |
@@ -43,7 +43,8 @@ from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
 from envs.roles.trader import Trader
 from envs.uniswap_v3_lp import make_market
 
-LP = "liquidity_provider_0"
+LP_ROLE = "liquidity_provider"
+LP = f"{LP_ROLE}_0"  # the first LP agent
 ARBITRAGEUR, LIQUIDATOR, BORROWER, TRADER = "arbitrageur", "liquidator", "borrower", "trader"
 
 
@@ -60,7 +61,7 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
     metadata = {"name": "defi_market_v0", "render_modes": [], "is_parallelizable": True}
 
     def __init__(self, n_arbitrageurs: int = 2, n_liquidators: int = 1, n_borrowers: int = 0, n_traders: int = 0,
-                 backend: str = "numpy", driver: str = "gbm",
+                 n_lps: int = 1, backend: str = "numpy", driver: str = "gbm",
                  driver_kwargs: dict | None = None, fee_pips: int = 500, horizon: int = 720, agent_usd: float = 100_000.0,
                  order: str = "random", priority_fees_gwei: dict[str, float] | None = None, compete: float = 0.0,
                  scripted_liquidator: bool = True, half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
@@ -72,7 +73,9 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
             raise ValueError("n_arbitrageurs, n_liquidators and n_traders must be >= 0, horizon >= 1, compete in [0, 1]")
         if n_borrowers not in (0, 1):
             raise ValueError(f"n_borrowers must be 0 or 1 (the market has one agent Aave account), got {n_borrowers}")
-        self.possible_agents = ([LP] + [f"{ARBITRAGEUR}_{i}" for i in range(n_arbitrageurs)]
+        if n_lps < 1:
+            raise ValueError(f"n_lps must be at least 1 (the pool's LP agents), got {n_lps}")
+        self.possible_agents = ([f"{LP_ROLE}_{i}" for i in range(n_lps)] + [f"{ARBITRAGEUR}_{i}" for i in range(n_arbitrageurs)]
                                 + [f"{LIQUIDATOR}_{i}" for i in range(n_liquidators)]
                                 + [f"{BORROWER}_{i}" for i in range(n_borrowers)]
                                 + [f"{TRADER}_{i}" for i in range(n_traders)])
@@ -83,7 +86,9 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
             raise ValueError(f"priority_fees_gwei must map agents of {self.possible_agents} to fees >= 0; "
                              f"unknown agents: {unknown}")
         self.priority_fees = {a: float(fees.get(a, 0.0)) for a in self.possible_agents}
-        self.lp = LiquidityProvider(tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei)
+        self.lps = [LiquidityProvider(tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei)
+                    for _ in range(n_lps)]  # one each: the role keeps the LP's volatility estimate and value
+        self.lp = self.lps[0]
         self.arb = Arbitrageur(gas_price_gwei=gas_price_gwei)
         self.liq = Liquidator(gas_price_gwei=gas_price_gwei)
         self.borrower = Borrower(gas_price_gwei=gas_price_gwei)
@@ -91,15 +96,17 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         self.gas_price_gwei = gas_price_gwei
         kwargs = dict(driver_kwargs or ({"dt": 60.0, "sigma": 0.8} if driver == "gbm" else {}))
         self.driver = episode_driver(driver, kwargs, horizon + 1)
-        self.market = make_market(backend, 1, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
-                                  device, fork_url, LendingParams(**(lending or {})))
+        self.market = make_market(backend, 1, self.driver,
+                                  V3WorldParams(fee_pips=fee_pips, lps=n_lps, **(world or {})), device, fork_url,
+                                  LendingParams(**(lending or {})))
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
         self.scripted_liquidator = scripted_liquidator
 
     def role_of(self, agent: str):
         """The role object (spaces, observation, action decoding) an agent plays."""
         roles = {ARBITRAGEUR: self.arb, LIQUIDATOR: self.liq, BORROWER: self.borrower, TRADER: self.trader}
-        return self.lp if agent == LP else roles[agent.rsplit("_", 1)[0]]
+        role, index = agent.rsplit("_", 1)
+        return self.lps[int(index)] if role == LP_ROLE else roles[role]
 
     @functools.lru_cache(maxsize=None)
     def observation_space(self, agent):
@@ -115,20 +122,22 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         if f"{BORROWER}_0" in self.possible_agents:  # the borrower agent starts with agent_usd of WETH supplied
             self.market.fund_borrower(np.floor(self.agent_usd / self.market.reference_price() * WETH_UNIT))
             self.market.supply(AGENT_ACCOUNT, np.floor(self.market.borrower_wallet()[1] * WETH_UNIT), np.ones(1, bool))
-        self.view = self.lp.reset(self.market)
+        for i, lp in enumerate(self.lps):
+            self.market.select_lp(i)
+            lp.reset(self.market)
         for role in (self.arb, self.liq, self.borrower):
             role.reset(self.market)
         self.trader.reset(self.market, max(len(self.traders), 1))
         self.market.move_reference()  # the first block's price gap
-        self.view = MarketView.read(self.market)
-        self.lp.observe_step(self.view)
+        self.views = self._read_lps()
         for role in (self.arb, self.liq, self.borrower, self.trader):
             role.observe_step(self.market)
         self.agents, self.t = list(self.possible_agents), 0
         return self._observations(), {a: {} for a in self.agents}
 
     def _observations(self):
-        obs = {LP: self.lp.observation(self.view, self.market.dt, self.t / self.horizon)[0]}
+        obs = {f"{LP_ROLE}_{i}": lp.observation(view, self.market.dt, self.t / self.horizon)[0]
+               for i, (lp, view) in enumerate(zip(self.lps, self.views))}
         arb_obs = self.arb.observation(self.market)[0]
         obs.update({a: arb_obs.copy() for a in self.agents if a.startswith(ARBITRAGEUR)})
         if any(a.startswith(LIQUIDATOR) for a in self.agents):
@@ -139,11 +148,20 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         obs.update({a: self.trader.observation(self.market, i)[0] for i, a in enumerate(self.traders) if a in self.agents})
         return obs
 
+    def _read_lps(self) -> list[MarketView]:
+        """Each LP's view after the market moved, its volatility estimate updated."""
+        views = []
+        for i, lp in enumerate(self.lps):
+            self.market.select_lp(i)
+            views.append(MarketView.read(self.market))
+            lp.observe_step(views[-1])
+        return views
+
     def _block_order(self) -> list[str]:
+        if self.order == "priority":  # highest fee first; equal fees keep possible_agents order
+            return sorted(self.agents, key=lambda a: (-self.priority_fees[a], self.possible_agents.index(a)))
         sequence = list(self.agents)
         self.rng.shuffle(sequence)
-        if self.order == "priority":  # highest fee first; equal fees keep possible_agents order
-            sequence = sorted(self.agents, key=lambda a: (-self.priority_fees[a], self.possible_agents.index(a)))
         return sequence
 
     def _with_priority_fee(self, agent: str, gas_usd: np.ndarray) -> np.ndarray:
@@ -156,13 +174,15 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
             raise ValueError(f"no action for {sorted(missing)}: a parallel env needs one for every live agent")
         sequence = self._block_order()
         rewards, infos = {}, {a: {} for a in self.agents}
-        gas, before = np.zeros(1), self.view
+        gas, before = [np.zeros(1)] * len(self.lps), list(self.views)
         later = {}  # gas of the agents scored once the block is done and the price has moved
         for agent in sequence:  # the agents' transactions, in block order
             action = np.asarray(actions[agent])[None]
-            if agent == LP:
-                gas = self._with_priority_fee(agent, self.lp.act(self.market, action))
-                before = MarketView.read(self.market)
+            if agent.startswith(LP_ROLE):
+                i = int(agent.rsplit("_", 1)[1])
+                self.market.select_lp(i)
+                gas[i] = self._with_priority_fee(agent, self.lps[i].act(self.market, action))
+                before[i] = MarketView.read(self.market)
                 continue
             if agent.startswith(BORROWER):
                 later[agent] = self._with_priority_fee(agent, self.borrower.act(self.market, action))
@@ -191,8 +211,7 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         self.market.noise()
         self.market.borrowers_act()
         self.market.move_reference()
-        self.view = MarketView.read(self.market)
-        self.lp.observe_step(self.view)
+        self.views = self._read_lps()
         for role in (self.arb, self.liq, self.borrower, self.trader):
             role.observe_step(self.market)
         for agent, cost in later.items():
@@ -202,9 +221,11 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
                 reward, info = self.trader.score(self.market, cost, self.traders.index(agent)), {"gas_usd": cost}
             rewards[agent] = float(reward[0])
             infos[agent] = {k: float(v[0]) for k, v in info.items()} | {"position_in_block": sequence.index(agent)}
-        reward, info = self.lp.score(before, self.view, gas)
-        rewards[LP] = float(reward[0])
-        infos[LP] = {k: float(v[0]) for k, v in info.items()} | {"position_in_block": sequence.index(LP)}
+        for i, (lp, view) in enumerate(zip(self.lps, self.views)):
+            agent = f"{LP_ROLE}_{i}"
+            reward, info = lp.score(before[i], view, gas[i])
+            rewards[agent] = float(reward[0])
+            infos[agent] = {k: float(v[0]) for k, v in info.items()} | {"position_in_block": sequence.index(agent)}
         self.t += 1
         done = self.t >= self.horizon
         observations = self._observations()

@@ -10,7 +10,7 @@ from envs import defi_market_v0
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-EVERY_ROLE = dict(n_arbitrageurs=2, n_liquidators=1, n_borrowers=1, n_traders=2)
+EVERY_ROLE = dict(n_lps=2, n_arbitrageurs=2, n_liquidators=1, n_borrowers=1, n_traders=2)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "evm"])
@@ -45,7 +45,7 @@ def _play_every_role(backend: str, steps: int = 20):
     """Every role in one block, each agent playing a fixed script, on a backend."""
     env = defi_market_v0.parallel_env(backend=backend, horizon=steps, order="random", **EVERY_ROLE)
     env.reset(seed=5)
-    script = {defi_market_v0.LP: [3] + [0] * steps, "arbitrageur_0": [4] * steps, "arbitrageur_1": [2] * steps,
+    script = {defi_market_v0.LP: [3] + [0] * steps, "liquidity_provider_1": [0, 8] + [0, 0, 2] * steps, "arbitrageur_0": [4] * steps, "arbitrageur_1": [2] * steps,
               "liquidator_0": [1] * steps, "borrower_0": [4, 0, 0, 2] * steps, "trader_0": [1, 3, 0, 2] * steps,
               "trader_1": [4, 0] * steps}
     rows = []
@@ -61,7 +61,25 @@ def test_every_role_plays_out_the_same_on_numpy_and_evm():
     # The chain's blocks land 12 s apart within a step, so its Aave interest runs a few blocks ahead of the
     # simulator's step clock: a few tenths of a cent a step on the borrower's $100,000.
     np.testing.assert_allclose(evm, sim, rtol=1e-6, atol=0.05)
-    assert (sim[:, -1] > 0).all() and np.abs(sim[:, 5:7]).sum() > 0  # the borrower holds equity; traders traded
+    assert (sim[:, -1] > 0).all() and np.abs(sim[:, 6:8]).sum() > 0  # the borrower holds equity; traders traded
+
+
+def test_lps_in_one_pool_share_its_fees():
+    """Two LPs opening the same width at the same time earn about the same fees (the second opens
+    after the first's swap has moved the price a little), and each less than a lone LP with the same
+    capital would: the flow's fees are split by liquidity."""
+    fees = {}
+    for n_lps in (1, 2):
+        env = defi_market_v0.parallel_env(n_lps=n_lps, n_arbitrageurs=1, n_liquidators=0, horizon=60, order="priority")
+        env.reset(seed=4)
+        total = np.zeros(n_lps)
+        for t in range(60):
+            actions = {a: (3 if t == 0 else 0) if a.startswith("liquidity_provider") else 4 for a in env.agents}
+            infos = env.step(actions)[4]
+            total += [infos[f"liquidity_provider_{i}"]["fees_usd"] for i in range(n_lps)]
+        fees[n_lps] = total
+    assert fees[2][0] == pytest.approx(fees[2][1], rel=0.2) and fees[2].min() > 0
+    assert fees[2][0] < fees[1][0] < 2 * fees[2][0]
 
 
 def test_first_in_the_block_takes_the_opportunity():

@@ -20,6 +20,12 @@ from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
 
 AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7], DEV_ACCOUNTS[8]
 FEE_DENOMINATOR = 1_000_000
+LP_ETH = 10**21  # wei for the further LP agents' gas
+
+
+def lp_address(lp: int) -> str:
+    """LP agent ``lp``'s account: the first is AGENT, the others fixed addresses the node lets the world use."""
+    return AGENT if lp == 0 else f"0x{0x1A6E47 << 100 | lp:040x}"
 
 
 class ChainLP(UniswapV3Market):
@@ -117,7 +123,7 @@ class ChainUniswapV3World(ChainLP):
 
     def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams()):
         self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
-        self.agent = AGENT
+        self.lps, self.lp, self.agent = params.lps, 0, AGENT
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
         self.chain = make_chain()
         self._empty = self._built = None  # snapshots: the chain before any market, and the built market
@@ -150,15 +156,25 @@ class ChainUniswapV3World(ChainLP):
             self._built_price = price
         self._built = self.chain.snapshot()  # a snapshot is spent when reverted to (anvil): take a fresh one
         self.bind(self.market, self.params.fee_pips)
-        self.usdc.mint(AGENT, int(np.floor(agent_usd / 2 * USDC_UNIT)))
-        self.weth.mint(AGENT, int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
-        self.token_id: int | None = None
+        for lp in range(self.lps):
+            self.usdc.mint(lp_address(lp), int(np.floor(agent_usd / 2 * USDC_UNIT)))
+            self.weth.mint(lp_address(lp), int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
+        self._token_ids: list[int | None] = [None] * self.lps
+        self.lp, self.agent, self.token_id = 0, AGENT, None
+
+    def select_lp(self, lp: int) -> None:
+        self._check_lp(lp)
+        self._token_ids[self.lp] = self.token_id
+        self.lp, self.agent, self.token_id = lp, lp_address(lp), self._token_ids[lp]
 
     def _fund_traders(self) -> None:
         m = self.market
-        for who in (AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT):
+        lps = [lp_address(lp) for lp in range(self.lps)]
+        for who in lps + [ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT]:
+            if who in lps[1:]:
+                self.chain.set_balance(who, LP_ETH)
             for token in (m.tokens["USDC"], m.tokens["WETH"]):
-                if who != AGENT:
+                if who not in lps:
                     token.mint(who, 10 ** (token.decimals + 12))
                 token.approve(who, m.v3.router.address)
                 token.approve(who, m.v3.position_manager.address)

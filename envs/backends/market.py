@@ -11,12 +11,23 @@ REBALANCE_CLOSE = ("v3_decrease_liquidity", "v3_collect", "v3_burn")
 
 
 class UniswapV3Market(ABC):
-    """A USDC/WETH pool with an arbitrageur, noise traders, and one LP agent with a wallet."""
+    """A USDC/WETH pool with an arbitrageur, noise traders, and LP agents with wallets. The ``agent_*``
+    methods and ``rebalance`` act for the selected LP (``select_lp``; the first unless told)."""
 
     n: int  # worlds
     fee_pips: int
     tick_spacing: int
     dt: float  # seconds per step
+    lps: int = 1  # LP agents
+    lp: int = 0  # the selected one
+
+    def select_lp(self, lp: int) -> None:
+        """Make LP agent ``lp`` the one the ``agent_*`` methods and ``rebalance`` act for."""
+        self._check_lp(lp)
+
+    def _check_lp(self, lp: int) -> None:
+        if not 0 <= lp < self.lps:
+            raise ValueError(f"LP {lp} does not exist: this market has {self.lps} LP agent(s)")
 
     @abstractmethod
     def reset(self, rng: np.random.Generator, agent_usd: float) -> None:

@@ -22,7 +22,6 @@ from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick
 FEE_DENOMINATOR = 1_000_000
 USDC_UNIT, WETH_UNIT = 1e6, 1e18
 LIQUIDITY_UNIT = (USDC_UNIT * WETH_UNIT) ** 0.5  # raw liquidity per sqrt(USDC * WETH)
-AGENT = 0  # the agent's position slot
 
 
 @dataclass(frozen=True)
@@ -34,9 +33,12 @@ class V3WorldParams:
     liquidity_profile: tuple[tuple[float | None, float], ...] = DEFAULT_LIQUIDITY_PROFILE
     noise_traders: int = 2  # uninformed swaps per step
     noise_trade_usd: float = 5_000.0  # median noise swap (lognormal, sigma 1)
+    lps: int = 1  # LP agents, each with a position slot and a wallet of its own
 
     def __post_init__(self):
         v3.V3PoolParams(fee_pips=self.fee_pips)  # checks the tier
+        if self.lps < 1:
+            raise ValueError(f"a market needs at least one LP agent (lps >= 1), got {self.lps}")
         if self.pool_value_usd <= 0 or self.noise_trade_usd < 0 or self.noise_traders < 0:
             raise ValueError("pool_value_usd must be positive; noise_traders and noise_trade_usd non-negative")
         if abs(sum(share for _, share in self.liquidity_profile) - 1) > 1e-9:
@@ -83,8 +85,31 @@ class UniswapV3World(UniswapV3Market):
                  backend: ArrayBackend | str = "numpy"):
         self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
         self.b = array_backend(backend) if isinstance(backend, str) else backend
-        self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=1)
+        self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.lps)
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
+        self.lps, self.lp = params.lps, 0
+
+    # --- the LP agents' wallets: (N, lps) raw, the selected LP's column as wallet_usdc / wallet_weth ---
+    @property
+    def wallet_usdc(self) -> np.ndarray:
+        return self._usdc[:, self.lp]
+
+    @wallet_usdc.setter
+    def wallet_usdc(self, value) -> None:
+        self._usdc[:, self.lp] = value
+
+    @property
+    def wallet_weth(self) -> np.ndarray:
+        return self._weth[:, self.lp]
+
+    @wallet_weth.setter
+    def wallet_weth(self, value) -> None:
+        self._weth[:, self.lp] = value
+
+    def select_lp(self, lp: int) -> None:
+        self._check_lp(lp)
+        self.lp = lp
+        self._slot = self.b.xp.full((self.n,), lp, dtype=self.b.xp.int64, device=self.b.device)
 
     # --- units ------------------------------------------------------------------------------
     def _np(self, x) -> np.ndarray:
@@ -126,10 +151,10 @@ class UniswapV3World(UniswapV3Market):
         ticks, nets = xp.take_along_axis(ticks, order, axis=1), xp.take_along_axis(nets, order, axis=1)
         # ranges sharing a tick (none by default) would be merged here; the profile keeps them apart
         self.state = v3.from_arrays(xp, self.pool_params, sqrt_start, ticks, nets, b.device)
-        self.wallet_usdc = np.full(self.n, np.floor(agent_usd / 2 * USDC_UNIT))
-        self.wallet_weth = np.floor(agent_usd / 2 / self._reference * WETH_UNIT)
+        self._usdc = np.full((self.n, self.lps), np.floor(agent_usd / 2 * USDC_UNIT))
+        self._weth = np.repeat(np.floor(agent_usd / 2 / self._reference * WETH_UNIT)[:, None], self.lps, axis=1)
         self._all = b.asarray(np.ones(self.n, bool), dtype=xp.bool)
-        self._slot = xp.zeros((self.n,), dtype=xp.int64, device=b.device)
+        self.select_lp(0)
 
     def move_reference(self) -> None:
         self._reference = self.driver.step()
@@ -178,13 +203,14 @@ class UniswapV3World(UniswapV3Market):
 
     def agent_range(self):
         s = self.state
-        return (self._np(s.position_lower[:, AGENT]), self._np(s.position_upper[:, AGENT]),
-                self._np(s.position_liquidity[:, AGENT]) / LIQUIDITY_UNIT)
+        return (self._np(s.position_lower[:, self.lp]), self._np(s.position_upper[:, self.lp]),
+                self._np(s.position_liquidity[:, self.lp]) / LIQUIDITY_UNIT)
 
     def agent_position_tokens(self):
         s = self.state
-        a0, a1 = get_amounts_for_liquidity(s.sqrt_price, get_sqrt_ratio_at_tick(s.position_lower[:, AGENT]),
-                                           get_sqrt_ratio_at_tick(s.position_upper[:, AGENT]), s.position_liquidity[:, AGENT])
+        a0, a1 = get_amounts_for_liquidity(s.sqrt_price, get_sqrt_ratio_at_tick(s.position_lower[:, self.lp]),
+                                           get_sqrt_ratio_at_tick(s.position_upper[:, self.lp]),
+                                           s.position_liquidity[:, self.lp])
         return self._np(a0) / USDC_UNIT, self._np(a1) / WETH_UNIT
 
     def agent_fees(self):
@@ -197,8 +223,8 @@ class UniswapV3World(UniswapV3Market):
         had = (self.agent_range()[2] > 0) & mask
         if had.any():
             held = b.asarray(had, dtype=xp.bool)
-            v3.modify_position(s, pp, self._slot, s.position_lower[:, AGENT], s.position_upper[:, AGENT],
-                               -s.position_liquidity[:, AGENT], held)
+            v3.modify_position(s, pp, self._slot, s.position_lower[:, self.lp], s.position_upper[:, self.lp],
+                               -s.position_liquidity[:, self.lp], held)
             got0, got1 = v3.collect_all(s, pp, self._slot, held)
             self.wallet_usdc, self.wallet_weth = self.wallet_usdc + self._np(got0), self.wallet_weth + self._np(got1)
         lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
