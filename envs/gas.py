@@ -1,7 +1,7 @@
 """Gas each agent action costs, measured on the real contracts, priced in ETH and USD.
 
 The table is ``envs/data/gas_costs.json``, written by ``python -m envs.chain measure-gas`` from
-the pyrevm rung; a test re-measures it, so it always matches the bytecode.
+transaction receipts on anvil; a test re-measures it, so it always matches the bytecode.
 """
 from __future__ import annotations
 

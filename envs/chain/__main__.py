@@ -19,15 +19,15 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="serve a saved local mainnet with anvil until interrupted")
     serve.add_argument("--state", required=True, help="folder written by build-localnet")
     serve.add_argument("--port", type=int, default=8545, help="port to listen on (default 8545)")
-    gas = sub.add_parser("measure-gas", help="measure each action's gas on the real contracts (pyrevm)")
+    gas = sub.add_parser("measure-gas", help="measure each action's gas on the real contracts (on anvil)")
     gas.add_argument("--out", default=None, help="write the table here (default: print it)")
     args = parser.parse_args(argv)
 
     if args.command == "measure-gas":
         from envs.chain.gas_meter import measure_gas
 
-        table = json.dumps({"source": "measured on the local market with pyrevm (SHANGHAI) from the npm "
-                                      "artifacts by envs/chain/gas_meter.py; each action's second run",
+        table = json.dumps({"source": "transaction receipts on anvil (SHANGHAI) running the local market from "
+                                      "the npm artifacts, by envs/chain/gas_meter.py; each action's second run",
                             "gas": measure_gas()}, indent=2) + "\n"
         if args.out:
             Path(args.out).write_text(table)

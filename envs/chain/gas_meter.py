@@ -1,12 +1,14 @@
-"""Measure what each agent action costs in gas on the real contracts (the EVM rung), so the simulator
-charges the same. Each action is measured the second time it runs, on accounts that already hold
-the tokens involved: the steady-state cost an agent pays, not a first-touch storage write."""
+"""Measure what each agent action costs in gas on the real contracts, on a real node (anvil), so the
+simulator charges what a chain charges. Each action is measured the second time it runs, on accounts
+that already hold the tokens involved: the steady-state cost an agent pays, not a first-touch storage
+write. (The in-process EVM reports less: it charges no intrinsic gas and keeps storage warm from one
+call to the next, so a transaction's receipt on a node is the figure to trust.)"""
 from __future__ import annotations
 
 from typing import Callable
 
+from envs.backends.anvil import AnvilChain
 from envs.backends.chain import TxResult
-from envs.backends.evm import PyrevmChain
 from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.market import Market, build_market
 
@@ -20,8 +22,14 @@ def _second(action: Callable[[], TxResult]) -> int:
 
 
 def measure_gas(market: Market | None = None) -> dict[str, int]:
-    """Gas used per action, keyed by action name."""
-    m = market or build_market(PyrevmChain())
+    """Gas used per action, keyed by action name, on ``market`` or on the local market built on a fresh anvil."""
+    if market is None:
+        with AnvilChain() as chain:
+            return _measure(build_market(chain))
+    return _measure(market)
+
+
+def _measure(m: Market) -> dict[str, int]:
     usdc, weth, wbtc = m.tokens["USDC"], m.tokens["WETH"], m.tokens["WBTC"]
     for token in (usdc, weth, wbtc):
         token.mint(AGENT, 10 ** (token.decimals + 7))
@@ -64,6 +72,14 @@ def measure_gas(market: Market | None = None) -> dict[str, int]:
         return m.v2.router.transact("swapExactTokensForTokens", 10**18 if a is weth else 2_000 * 10**6, 0,
                                     [a.address, b.address], AGENT, 2**64, sender=AGENT)
     gas["v2_swap"] = _second(v2_swap)
+    router2 = m.v2.router
+    gas["v2_add_liquidity"] = _second(lambda: router2.transact(
+        "addLiquidity", usdc.address, weth.address, 2_000 * 10**6, 10**18, 0, 0, AGENT, 2**64, sender=AGENT))
+    pair = m.v2.pair(usdc, weth)
+    pair.transact("approve", router2.address, 2**256 - 1, sender=AGENT)
+    shares = pair.call("balanceOf", AGENT)
+    gas["v2_remove_liquidity"] = _second(lambda: router2.transact(
+        "removeLiquidity", usdc.address, weth.address, shares // 4, 0, 0, AGENT, 2**64, sender=AGENT))
 
     pool = m.aave.pool
     gas["aave_supply"] = _second(lambda: pool.transact("supply", weth.address, 10 * 10**18, BORROWER, 0, sender=BORROWER))
