@@ -10,10 +10,12 @@ from envs.roles.borrower import Borrower
 from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import LiquidityProvider
 from envs.roles.trader import Trader
+from envs.roles.v2_liquidity_provider import V2LiquidityProvider
 
 RANGE_POSITION, HALF_WIDTH, IN_RANGE, TIME_ELAPSED = 1, 2, 3, 8  # observation indices (envs.roles.liquidity_provider)
 HEALTH_FACTOR, LTV = 0, 1  # (envs.roles.borrower)
 SLOT_BONUS = 3  # the first slot's bonus, USD / 100 (envs.roles.liquidator)
+IN_PAIR = 1  # (envs.roles.v2_liquidity_provider)
 
 
 class LPBaseline:
@@ -174,11 +176,37 @@ class NoiseTrader:
         return (actions if np.ndim(observation) == 2 else actions[0]), None
 
 
+class V2ShareHolder:
+    """Puts ``share`` of the portfolio into the V2 pair once and holds it (share 0: never provides,
+    the hold benchmark; share 1: the passive V2 LP)."""
+
+    role = V2LiquidityProvider
+
+    def __init__(self, role: V2LiquidityProvider, share: float = 1.0):
+        if role.action_type != "discrete":
+            raise ValueError("the scripted V2 LP baselines act in the discrete action space")
+        self.action = 1 + int(np.argmin(np.abs(np.asarray(role.shares) - share)))
+        self.share = role.shares[self.action - 1]
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
+        obs = np.atleast_2d(observation)
+        actions = np.where(np.abs(obs[:, IN_PAIR] - self.share) > 0.05, self.action, 0)
+        return (actions if np.ndim(observation) == 2 else actions[0]), None
+
+
+class HoldV2(V2ShareHolder):
+    """Never provides liquidity: holds the starting USDC and WETH (the V2 LP's benchmark)."""
+
+    def __init__(self, role: V2LiquidityProvider):
+        super().__init__(role, share=0.0)
+
+
 LP_BASELINES = {"hodl": HODL, "passive_lp": PassiveFullRange, "recentering_lp": FixedWidthRecentering,
                 "tau_reset_lp": TauReset, "periodic_lp": PeriodicRecentering}
 BASELINES = LP_BASELINES | {"greedy_arbitrageur": GreedyArbitrageur, "target_ltv_borrower": TargetLTVBorrower,
                             "hf_keeper": HealthFactorKeeper, "greedy_liquidator": GreedyLiquidator,
-                            "noise_trader": NoiseTrader}
+                            "noise_trader": NoiseTrader, "passive_v2_lp": V2ShareHolder,
+                            "hodl_v2": HoldV2}
 
 
 def baselines_for(role) -> list[str]:
@@ -188,7 +216,7 @@ def baselines_for(role) -> list[str]:
 
 def make_baseline(name: str, role, **kwargs):
     if name not in BASELINES:
-        raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(LP_BASELINES)}")
+        raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
     if not isinstance(role, BASELINES[name].role):
         raise ValueError(f"baseline {name!r} plays the {BASELINES[name].role.__name__} role, not "
                          f"{type(role).__name__}; this env's baselines are {baselines_for(role)}")

@@ -12,12 +12,13 @@ from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS
 
 LP_ENV, ARBITRAGE_ENV = "defigym/UniswapV3LP-v0", "defigym/CexDexArbitrage-v0"
 LEVERAGE_ENV, LIQUIDATOR_ENV = "defigym/AaveLeverage-v0", "defigym/AaveLiquidator-v0"
+V2_LP_ENV = "defigym/UniswapV2LP-v0"
 MARKET_ENV = "defi_market_v0"  # the PettingZoo market: one role learns, the others play given policies
 
 
 @dataclass
 class EnvConfig:
-    id: str = LP_ENV  # env=uniswap_v3_lp, cex_dex_arbitrage, aave_leverage, aave_liquidator or defi_market
+    id: str = LP_ENV  # env=uniswap_v3_lp, uniswap_v2_lp, cex_dex_arbitrage, aave_leverage, aave_liquidator, defi_market
     fee_pips: int = 500  # pool fee tier: 100, 500, 3000 or 10000
     horizon: int = 720  # steps per episode
     agent_usd: float = 100_000.0  # the agent's starting capital, half USDC half WETH
@@ -33,6 +34,7 @@ class EnvConfig:
     compete: float = 0.3  # CexDexArbitrage, AaveLiquidator: probability a competitor lands first
     fractions: List[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])  # CexDexArbitrage: trade shares
     targets: List[float] = field(default_factory=lambda: list(DEFAULT_TARGETS))  # AaveLeverage: target LTVs
+    shares: List[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])  # UniswapV2LP: pair shares
     slots: int = 4  # AaveLiquidator: unhealthy accounts shown
     lending: Dict[str, Any] = field(default_factory=dict)  # Aave envs: LendingParams overrides (borrowers, ...)
     # defi_market_v0: the role whose agents learn one shared policy, who else is in the block, in what order
@@ -130,6 +132,10 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
     world = {"noise_traders": e.noise_traders, "noise_trade_usd": e.noise_trade_usd, "pool_value_usd": e.pool_value_usd,
              "liquidity_profile": tuple((w, share) for w, share in e.liquidity_profile)}
     common = dict(driver=d.name, driver_kwargs=params, horizon=e.horizon, gas_price_gwei=e.gas_price_gwei)
+    if e.id == V2_LP_ENV:
+        return common | dict(agent_usd=e.agent_usd, shares=tuple(e.shares), action_type=e.action_type,
+                             world={"pool_value_usd": e.pool_value_usd, "noise_traders": e.noise_traders,
+                                    "noise_trade_usd": e.noise_trade_usd})
     if e.id == MARKET_ENV:
         return common | dict(n_lps=e.n_lps, n_arbitrageurs=e.n_arbitrageurs, n_liquidators=e.n_liquidators,
                              n_borrowers=e.n_borrowers, n_traders=e.n_traders, fee_pips=e.fee_pips,
@@ -153,6 +159,7 @@ def env_classes(env_id: str):
     from envs.aave_leverage import AaveLeverageEnv, AaveLeverageVectorEnv
     from envs.aave_liquidator import AaveLiquidatorEnv, AaveLiquidatorVectorEnv
     from envs.cex_dex_arbitrage import CexDexArbitrageEnv, CexDexArbitrageVectorEnv
+    from envs.uniswap_v2_lp import UniswapV2LPEnv, UniswapV2LPVectorEnv
     from envs.uniswap_v3_lp import UniswapV3LPEnv, UniswapV3LPVectorEnv
 
     if env_id == MARKET_ENV:
@@ -162,7 +169,8 @@ def env_classes(env_id: str):
         return parallel_env, RoleVecEnv
     classes = {LP_ENV: (UniswapV3LPEnv, UniswapV3LPVectorEnv), ARBITRAGE_ENV: (CexDexArbitrageEnv, CexDexArbitrageVectorEnv),
                LEVERAGE_ENV: (AaveLeverageEnv, AaveLeverageVectorEnv),
-               LIQUIDATOR_ENV: (AaveLiquidatorEnv, AaveLiquidatorVectorEnv)}
+               LIQUIDATOR_ENV: (AaveLiquidatorEnv, AaveLiquidatorVectorEnv),
+               V2_LP_ENV: (UniswapV2LPEnv, UniswapV2LPVectorEnv)}
     if env_id not in classes:
         raise ValueError(f"env.id={env_id!r}: train.py trains {sorted(classes) + [MARKET_ENV]}")
     return classes[env_id]

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.config import ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, LP_ENV
+from agents.config import ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, LP_ENV, V2_LP_ENV
 from agents.policy import TrainedPolicy
-from envs.roles import arbitrageur, borrower, liquidator, liquidity_provider
+from envs.roles import arbitrageur, borrower, liquidator, liquidity_provider, v2_liquidity_provider
 
 MANIFEST_FORMAT = "defigym-policy/1"
 #: env id -> (role, observation features, what each action means: discrete, continuous)
@@ -32,6 +32,9 @@ ROLES = {
     LEVERAGE_ENV: ("borrower", borrower.OBSERVATION_FEATURES, "0 holds; i > 0 moves to target LTV targets[i-1]",
                    "act if a[0] > 0, toward the LTV (a[1] + 1) / 2 * max(targets)"),
     LIQUIDATOR_ENV: ("liquidator", None, "0 waits; i > 0 liquidates the account in slot i", None),
+    V2_LP_ENV: ("v2_liquidity_provider", v2_liquidity_provider.OBSERVATION_FEATURES,
+                "0 holds; i > 0 moves to shares[i-1] of the portfolio in the pair",
+                "act if a[0] > 0, toward the share (a[1] + 1) / 2 in the pair"),
 }
 
 
@@ -110,7 +113,7 @@ def export(model_path: str | Path, out_dir: str | Path | None = None) -> Path:
     role, _, discrete_meaning, continuous_meaning = ROLES[env_id]
     features = observation_features(env_id, env_config)
     space = trained.model.action_space
-    mapping = {k: env_config[k] for k in ("half_widths", "fractions", "targets", "slots") if k in env_config}
+    mapping = {k: env_config[k] for k in ("half_widths", "fractions", "targets", "slots", "shares") if k in env_config}
     action = ({"type": "discrete", "n": int(space.n), "meaning": discrete_meaning} if module.discrete else
               {"type": "continuous", "shape": list(space.shape), "low": space.low.tolist(),
                "high": space.high.tolist(), "meaning": continuous_meaning}) | mapping

@@ -1,6 +1,6 @@
-"""Run policies of the trading roles (CEX-DEX arbitrageur, Aave borrower, liquidator) through episodes
-on any backend and score them: PnL net of gas, its risk, and the liquidations suffered or performed.
-The LP has its own scoring (``agents.evaluation``)."""
+"""Run policies of the trading roles (CEX-DEX arbitrageur, Aave borrower, liquidator, V2 LP) through
+episodes on any backend and score them: PnL net of gas, its risk, and the liquidations suffered or
+performed. The V3 LP has its own scoring (``agents.evaluation``)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.config import LEVERAGE_ENV, LIQUIDATOR_ENV, env_classes
+from agents.config import LEVERAGE_ENV, LIQUIDATOR_ENV, V2_LP_ENV, env_classes
 from agents.evaluation import Trajectories, _safe
 from envs.drivers.base import SECONDS_PER_YEAR
 
@@ -45,13 +45,14 @@ def _run(core, obs, policy, horizon, progress) -> dict[str, np.ndarray]:
         zero = np.zeros(n)
         values = dict(reference_price=market.reference_price(), pool_price=market.pool_price(), reward=reward,
                       profit_usd=info.get("profit_usd", info.get("pnl_usd", zero) + info.get("gas_usd", zero)),
-                      gas_usd=info.get("gas_usd", zero), equity_usd=info.get("equity_usd", zero),
+                      gas_usd=info.get("gas_usd", zero), equity_usd=info.get("equity_usd", info.get("value_usd", zero)),
                       health_factor=info.get("health_factor", zero), liquidated=info.get("liquidated", zero),
                       traded=info.get("traded", zero))
         for k, v in values.items():
             rows[k].append(np.asarray(v, dtype=float))
 
-    start = {"equity_usd": core.role.equity} if hasattr(core.role, "equity") else {}
+    start = {"equity_usd": getattr(core.role, "equity", getattr(core.role, "value", None))}
+    start = start if start["equity_usd"] is not None else {}
     record(np.zeros(n), start | ({"health_factor": np.minimum(market.position(0).health_factor, 1e3)}
                                 if hasattr(market, "position") else {}))
     for _ in range(horizon):
@@ -69,12 +70,13 @@ def metrics(t: Trajectories, env_id: str) -> dict[str, float]:
     per_year = SECONDS_PER_YEAR / t.dt
     pnl = t["reward"][:, 1:]
     cumulative = np.cumsum(pnl, axis=1)
-    if env_id == LEVERAGE_ENV:
+    if env_id in (LEVERAGE_ENV, V2_LP_ENV):  # a capital account: risk on its returns
         equity = t["equity_usd"]
         steps = np.diff(equity, axis=1) / np.maximum(equity[:, :-1], 1e-9)
         drawdown = np.max(1 - equity / np.maximum.accumulate(equity, axis=1), axis=1)
-        extra = dict(total_return=equity[:, -1] / equity[:, 0] - 1, liquidations_suffered=t["liquidated"][:, 1:].sum(1),
-                     min_health_factor=t["health_factor"].min(axis=1))
+        extra = dict(total_return=equity[:, -1] / equity[:, 0] - 1)
+        if env_id == LEVERAGE_ENV:
+            extra |= dict(liquidations_suffered=t["liquidated"][:, 1:].sum(1), min_health_factor=t["health_factor"].min(1))
     else:
         steps = pnl
         drawdown = np.max(np.maximum.accumulate(np.maximum(cumulative, 0), axis=1) - cumulative, axis=1)  # USD

@@ -18,11 +18,13 @@ from envs import defi_market_v0
 from envs.aave_leverage import AaveLeverageVectorEnv
 from envs.aave_liquidator import AaveLiquidatorVectorEnv
 from envs.cex_dex_arbitrage import CexDexArbitrageVectorEnv
+from envs.uniswap_v2_lp import UniswapV2LPVectorEnv
 from envs.uniswap_v3_lp import UniswapV3LPVectorEnv
 
 #: env id -> (vector env class, kwargs, the action every world takes: a hold or a typical move)
 ENVS = {
     "UniswapV3LP-v0": (UniswapV3LPVectorEnv, {"initial_half_width": 400}, 0),
+    "UniswapV2LP-v0": (UniswapV2LPVectorEnv, {}, 0),
     "CexDexArbitrage-v0": (CexDexArbitrageVectorEnv, {}, 4),
     "AaveLeverage-v0": (AaveLeverageVectorEnv, {}, 0),
     "AaveLiquidator-v0": (AaveLiquidatorVectorEnv, {}, 1),

@@ -9,3 +9,5 @@ register(id="defigym/AaveLeverage-v0", entry_point="envs.aave_leverage:AaveLever
          vector_entry_point="envs.aave_leverage:AaveLeverageVectorEnv", max_episode_steps=None)
 register(id="defigym/AaveLiquidator-v0", entry_point="envs.aave_liquidator:AaveLiquidatorEnv",
          vector_entry_point="envs.aave_liquidator:AaveLiquidatorVectorEnv", max_episode_steps=None)
+register(id="defigym/UniswapV2LP-v0", entry_point="envs.uniswap_v2_lp:UniswapV2LPEnv",
+         vector_entry_point="envs.uniswap_v2_lp:UniswapV2LPVectorEnv", max_episode_steps=None)

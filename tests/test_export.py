@@ -73,7 +73,8 @@ def test_a_tampered_missing_or_malformed_export_is_refused(tmp_path):
 @pytest.mark.parametrize("env_id, role, features, algo, action_type", [
     ("defigym/CexDexArbitrage-v0", "arbitrageur", 5, "sac", "continuous"),  # a Box(0, 1) action, rescaled from tanh
     ("defigym/AaveLeverage-v0", "borrower", 8, "ppo", "discrete"),
-    ("defigym/AaveLiquidator-v0", "liquidator", 20, "dqn", None)])
+    ("defigym/AaveLiquidator-v0", "liquidator", 20, "dqn", None),
+    ("defigym/UniswapV2LP-v0", "v2_liquidity_provider", 6, "sac", "continuous")])
 def test_every_role_exports_with_its_own_features_and_actions(tmp_path, env_id, role, features, algo, action_type):
     import yaml
 

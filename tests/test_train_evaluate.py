@@ -113,6 +113,7 @@ def test_an_optuna_search_maximizes_the_validation_reward(tmp_path):
     ("aave_leverage", ["driver=gbm", "driver.params.sigma=1.2"], {"target_ltv_borrower", "hf_keeper"},
      {"pnl.png", "health_factor.png"}),
     ("aave_liquidator", ["driver=gbm", "driver.params.sigma=1.5"], {"greedy_liquidator"}, {"pnl.png"}),
+    ("uniswap_v2_lp", ["driver=gbm"], {"passive_v2_lp", "hodl_v2"}, {"pnl.png"}),
 ])
 def test_the_trading_envs_train_from_the_config_and_evaluate_against_their_baselines(tmp_path, env, extra, baselines,
                                                                                      plots):

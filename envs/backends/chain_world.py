@@ -120,6 +120,7 @@ class ChainUniswapV3World(ChainLP):
     from the same start price reverts to it instead of building again."""
 
     aave_supply_usd: float = 50_000_000.0  # what the market seeds each Aave reserve with
+    v2_pool_value_usd: float = 10_000_000.0  # what it deposits into the USDC/WETH V2 pair
 
     def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams()):
         self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
@@ -151,7 +152,7 @@ class ChainUniswapV3World(ChainLP):
             self.market = build_market(self.chain, MarketSpec(
                 prices_usd={"USDC": 1.0, "WETH": price, "WBTC": 60_000.0}, v3_fee_tiers=(p.fee_pips,),
                 v3_pool_value_usd=p.pool_value_usd, liquidity_profile=p.liquidity_profile,
-                aave_supply_usd=self.aave_supply_usd))
+                aave_supply_usd=self.aave_supply_usd, v2_pool_value_usd=self.v2_pool_value_usd))
             self._fund_traders()
             self._built_price = price
         self._built = self.chain.snapshot()  # a snapshot is spent when reverted to (anvil): take a fresh one

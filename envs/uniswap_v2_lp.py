@@ -1,0 +1,128 @@
+"""``defigym/UniswapV2LP-v0``: hold a share of capital as Uniswap V2 USDC/WETH pair shares, against
+arbitrageurs and noise traders."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from envs.backends.v2_market import UniswapV2Market, V2WorldParams
+from envs.drivers import PriceDriver, episode_driver
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv
+from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
+
+BACKENDS = ("numpy", "evm", "anvil")
+_DEFAULT_DRIVER = {"dt": 3600.0, "sigma": 0.8}
+
+
+def make_v2_market(backend: str, n: int, driver: PriceDriver, params: V2WorldParams,
+                   fork_url: str | None = None) -> UniswapV2Market:
+    """The pair on the simulator (numpy) or on a chain (evm, anvil; one world)."""
+    if backend == "numpy":
+        from envs.backends.sim_v2 import UniswapV2World
+
+        return UniswapV2World(n, driver, params)
+    if backend in ("evm", "anvil"):
+        if n != 1:
+            raise ValueError(f"the {backend} backend runs one world per env; use numpy for batches")
+        from envs.backends.chain_v2 import ChainUniswapV2World
+
+        if backend == "evm":
+            from envs.backends.evm import PyrevmChain
+
+            return ChainUniswapV2World(lambda: PyrevmChain(fork_url=fork_url), driver, params)
+        from envs.backends.anvil import AnvilChain
+
+        return ChainUniswapV2World(lambda: AnvilChain(fork_url=fork_url), driver, params)
+    raise ValueError(f"unknown backend {backend!r} for UniswapV2LP-v0; choose one of {BACKENDS}")
+
+
+class _V2Episodes:
+    def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, fork_url):
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least one step, got {horizon}")
+        if agent_usd <= 0:
+            raise ValueError(f"agent_usd must be positive, got {agent_usd}")
+        kwargs = driver_kwargs if driver_kwargs is not None else dict(_DEFAULT_DRIVER) if driver == "gbm" else None
+        self.driver = episode_driver(driver, kwargs, horizon)
+        self.market = make_v2_market(backend, n, self.driver, V2WorldParams(**(world or {})), fork_url)
+        self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
+
+    def reset(self, rng: np.random.Generator) -> np.ndarray:
+        self.market.reset(rng, self.agent_usd)
+        self.role.reset(self.market)
+        self.t = 0
+        return self.role.observation(self.market)
+
+    def step(self, action):
+        gas = self.role.act(self.market, action)
+        self.market.step()
+        self.role.observe_step(self.market)
+        reward, info = self.role.score(self.market, gas)
+        self.t += 1
+        truncated = np.full(self.n, self.t >= self.horizon)
+        return self.role.observation(self.market), reward, np.zeros(self.n, bool), truncated, info
+
+
+_DOC = """
+    ## Description
+    The agent holds ``agent_usd`` half in USDC, half in WETH, next to a Uniswap V2 USDC/WETH pair
+    (0.3% fee) of ``pool_value_usd``. Each step (an hour by default) it holds, or moves the share of
+    its portfolio held as pair shares toward a target: adding swaps its wallet to the pair's ratio and
+    deposits through Router02, removing redeems shares. Then the reference price moves, an
+    arbitrageur trades the pair to the edge of its no-trade band, and noise traders swap.
+
+    ## Action Space
+    ``Discrete(1 + len(shares))``: 0 holds; ``i`` moves to ``shares[i-1]`` (0, 25, 50, 75, 100%) of
+    the portfolio in the pair. ``action_type="continuous"``: ``Box(-1, 1, (2,))``, act if ``a[0] > 0``
+    toward the share ``(a[1] + 1) / 2``.
+
+    ## Observation Space
+    ``Box(-inf, inf, (6,), float32)``: 100 * log(pair / reference price), share in the pair, WETH
+    share (pair looked through), last reference log return (%), EWMA volatility (annualized), a
+    swap and a deposit's gas in USD / 10.
+
+    ## Rewards
+    The change in portfolio value (wallet plus what the shares redeem for, at the reference price)
+    net of gas (measured gas units x ``gas_price_gwei`` x ETH price). ``info``: ``pnl_usd``,
+    ``gas_usd``, ``value_usd``, ``in_pair_usd``.
+
+    ## Episode End
+    Termination: none. Truncation: after ``horizon`` steps.
+
+    ## Arguments
+    ``backend`` (numpy, evm, anvil), ``driver``/``driver_kwargs`` (default hourly GBM, sigma 0.8),
+    ``horizon`` (720), ``agent_usd`` (100000), ``shares``, ``action_type``, ``gas_price_gwei`` (10),
+    ``world`` (V2WorldParams overrides: ``pool_value_usd``, ``noise_traders``, ``noise_trade_usd``),
+    ``fork_url``.
+
+    ## Version History
+    * v0: initial version.
+"""
+
+
+class UniswapV2LPEnv(SingleWorldEnv):
+    __doc__ = "Uniswap V2 liquidity provision, one world on any backend.\n" + _DOC
+
+    def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
+                 horizon: int = 720, agent_usd: float = 100_000.0, shares: tuple[float, ...] = DEFAULT_SHARES,
+                 action_type: str = "discrete", gas_price_gwei: float = 10.0, world: dict | None = None,
+                 fork_url: str | None = None):
+        role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
+        self._bind(_V2Episodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, fork_url), role)
+
+
+class UniswapV2LPVectorEnv(BatchedVectorEnv):
+    __doc__ = "Uniswap V2 liquidity provision, ``num_envs`` worlds stepped together (numpy).\n" + _DOC
+
+    def __init__(self, num_envs: int = 64, backend: str = "numpy", driver: str | PriceDriver = "gbm",
+                 driver_kwargs: dict | None = None, horizon: int = 720, agent_usd: float = 100_000.0,
+                 shares: tuple[float, ...] = DEFAULT_SHARES, action_type: str = "discrete",
+                 gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None, **unknown: Any):
+        if unknown:
+            raise TypeError(f"unknown arguments {sorted(unknown)} for UniswapV2LP-v0")
+        if backend != "numpy":
+            raise ValueError(f"the V2 vector env runs on the batched simulator (numpy), not {backend!r}")
+        role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
+        self._bind(_V2Episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world, None),
+                   role, num_envs)
