@@ -9,21 +9,16 @@ import numpy as np
 from envs.backends.lending import AGENT_ACCOUNT, WETH_UNIT, LendingParams
 from envs.backends.sim import V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, driver_options
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
 from envs.uniswap_v3_lp import make_market
 
-_DEFAULT_DRIVER = {"dt": 3600.0, "sigma": 0.8}  # hourly steps of an ETH-like GBM
 
 
 class _LeverageEpisodes:
     def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending, device, fork_url):
-        if horizon < 1:
-            raise ValueError(f"horizon must be at least one step, got {horizon}")
-        if agent_usd <= 0:
-            raise ValueError(f"agent_usd must be positive, got {agent_usd}")
-        kwargs = driver_kwargs if driver_kwargs is not None else dict(_DEFAULT_DRIVER) if driver == "gbm" else None
-        self.driver = episode_driver(driver, kwargs, horizon)
+        check_episode(horizon, agent_usd)
+        self.driver = episode_driver(driver, driver_options(driver, driver_kwargs), horizon)
         self.market = make_market(backend, n, self.driver, V3WorldParams(**(world or {})), device, fork_url,
                                   LendingParams(**(lending or {})))
         self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role

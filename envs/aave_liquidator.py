@@ -9,22 +9,17 @@ import numpy as np
 from envs.backends.lending import COMPETITOR, LendingParams
 from envs.backends.sim import V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, driver_options
 from envs.roles.liquidator import Liquidator
 from envs.uniswap_v3_lp import make_market
 
-_DEFAULT_DRIVER = {"dt": 3600.0, "sigma": 0.8}  # hourly steps of an ETH-like GBM
 _DEFAULT_LENDING = {"borrowers": 8, "target_ltv": (0.74, 0.80)}  # borrowers that live near the edge
 
 
 class _LiquidatorEpisodes:
     def __init__(self, n, backend, driver, driver_kwargs, horizon, compete, role, world, lending, device, fork_url):
-        if horizon < 1:
-            raise ValueError(f"horizon must be at least one step, got {horizon}")
-        if not 0 <= compete <= 1:
-            raise ValueError(f"compete must be a probability in [0, 1], got {compete}")
-        kwargs = driver_kwargs if driver_kwargs is not None else dict(_DEFAULT_DRIVER) if driver == "gbm" else None
-        self.driver = episode_driver(driver, kwargs, horizon + 1)
+        check_episode(horizon, compete=compete)
+        self.driver = episode_driver(driver, driver_options(driver, driver_kwargs), horizon + 1)
         params = LendingParams(**(_DEFAULT_LENDING | (lending or {})))
         if params.borrowers < 1:
             raise ValueError("the liquidator needs at least one scripted borrower (lending.borrowers >= 1)")

@@ -8,18 +8,15 @@ import numpy as np
 
 from envs.backends.sim import V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, driver_options
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
 from envs.uniswap_v3_lp import make_market
 
 
 class _ArbitrageEpisodes:
     def __init__(self, n, backend, driver, driver_kwargs, fee_pips, horizon, compete, role, world, device, fork_url):
-        if horizon < 1:
-            raise ValueError(f"horizon must be at least one step, got {horizon}")
-        if not 0 <= compete <= 1:
-            raise ValueError(f"compete must be a probability in [0, 1], got {compete}")
-        self.driver = episode_driver(driver, driver_kwargs, horizon + 1)
+        check_episode(horizon, compete=compete)
+        self.driver = episode_driver(driver, driver_options(driver, driver_kwargs, BLOCK_GBM), horizon + 1)
         self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
                                   device, fork_url)
         self.n, self.horizon, self.compete, self.role = n, horizon, compete, role
@@ -81,7 +78,7 @@ _DOC = """
     ## Version History
     * v0: initial version.
 """
-_DEFAULT_DRIVER = {"dt": 12.0, "sigma": 0.8}
+BLOCK_GBM = {"dt": 12.0, "sigma": 0.8}  # the default driver: an ETH-like GBM in 12-second blocks
 
 
 class CexDexArbitrageEnv(SingleWorldEnv):
@@ -93,7 +90,7 @@ class CexDexArbitrageEnv(SingleWorldEnv):
                  gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None,
                  fork_url: str | None = None):
         role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
-        self._bind(_ArbitrageEpisodes(1, backend, driver, _driver_kwargs(driver, driver_kwargs), fee_pips, horizon,
+        self._bind(_ArbitrageEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon,
                                       compete, role, world, device, fork_url), role)
 
 
@@ -109,10 +106,6 @@ class CexDexArbitrageVectorEnv(BatchedVectorEnv):
         if backend not in ("numpy", "torch"):
             raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}")
         role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
-        self._bind(_ArbitrageEpisodes(num_envs, backend, driver, _driver_kwargs(driver, driver_kwargs), fee_pips,
+        self._bind(_ArbitrageEpisodes(num_envs, backend, driver, driver_kwargs, fee_pips,
                                       horizon, compete, role, world, device, None), role, num_envs)
 
-
-def _driver_kwargs(driver, driver_kwargs: dict | None) -> dict | None:
-    """12-second blocks of an ETH-like GBM unless told otherwise."""
-    return driver_kwargs if driver_kwargs is not None else dict(_DEFAULT_DRIVER) if driver == "gbm" else None

@@ -6,6 +6,23 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
+HOURLY_GBM = {"dt": 3600.0, "sigma": 0.8}  # an ETH-like GBM in hourly steps: the envs' default driver
+
+
+def check_episode(horizon: int, agent_usd: float | None = None, compete: float | None = None) -> None:
+    """The options every env checks alike."""
+    if horizon < 1:
+        raise ValueError(f"horizon must be at least one step, got {horizon}")
+    if agent_usd is not None and agent_usd <= 0:
+        raise ValueError(f"agent_usd must be positive, got {agent_usd}")
+    if compete is not None and not 0 <= compete <= 1:
+        raise ValueError(f"compete must be a probability in [0, 1], got {compete}")
+
+
+def driver_options(driver, driver_kwargs: dict | None, gbm: dict = HOURLY_GBM) -> dict | None:
+    """The driver's arguments: as given, or ``gbm``'s when the driver is a GBM given none."""
+    return driver_kwargs if driver_kwargs is not None else dict(gbm) if driver == "gbm" else None
+
 
 class SingleWorldEnv(gym.Env):
     """Subclasses set ``self.core`` (one world) and ``self.role``."""

@@ -8,11 +8,10 @@ import numpy as np
 
 from envs.backends.v2_market import UniswapV2Market, V2WorldParams
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, driver_options
 from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
 
 BACKENDS = ("numpy", "evm", "anvil")
-_DEFAULT_DRIVER = {"dt": 3600.0, "sigma": 0.8}
 
 
 def make_v2_market(backend: str, n: int, driver: PriceDriver, params: V2WorldParams,
@@ -39,12 +38,8 @@ def make_v2_market(backend: str, n: int, driver: PriceDriver, params: V2WorldPar
 
 class _V2Episodes:
     def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, fork_url):
-        if horizon < 1:
-            raise ValueError(f"horizon must be at least one step, got {horizon}")
-        if agent_usd <= 0:
-            raise ValueError(f"agent_usd must be positive, got {agent_usd}")
-        kwargs = driver_kwargs if driver_kwargs is not None else dict(_DEFAULT_DRIVER) if driver == "gbm" else None
-        self.driver = episode_driver(driver, kwargs, horizon)
+        check_episode(horizon, agent_usd)
+        self.driver = episode_driver(driver, driver_options(driver, driver_kwargs), horizon)
         self.market = make_v2_market(backend, n, self.driver, V2WorldParams(**(world or {})), fork_url)
         self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
 

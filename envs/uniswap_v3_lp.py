@@ -9,7 +9,7 @@ from envs.backends.lending import LendingParams
 from envs.backends.market import UniswapV3Market
 from envs.backends.sim import UniswapV3World, V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
 
 BACKENDS = ("numpy", "torch", "evm", "anvil")
@@ -55,10 +55,7 @@ class _LPEpisodes:
     def __init__(self, n: int, backend: str, driver: str | PriceDriver, driver_kwargs: dict | None, fee_pips: int,
                  horizon: int, agent_usd: float, initial_half_width: int | None, role: LiquidityProvider,
                  world: dict | None, device: str | None, fork_url: str | None):
-        if horizon < 1:
-            raise ValueError(f"horizon must be at least one step, got {horizon}")
-        if agent_usd <= 0:
-            raise ValueError(f"agent_usd must be positive, got {agent_usd}")
+        check_episode(horizon, agent_usd)
         self.driver = episode_driver(driver, driver_kwargs, horizon)
         self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
                                   device, fork_url)

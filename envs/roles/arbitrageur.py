@@ -10,6 +10,7 @@ from gymnasium import spaces
 
 from envs.backends.market import UniswapV3Market
 from envs.gas import GWEI, gas_units
+from envs.roles.actions import check_action_type, choice, feature_box
 from envs.roles.volatility import EwmaVolatility
 
 DEFAULT_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # of the trade to the band's edge
@@ -30,14 +31,13 @@ class Arbitrageur:
     volatility_halflife_steps: float = 24.0
 
     def __post_init__(self):
-        if self.action_type not in ("discrete", "continuous"):
-            raise ValueError(f"action_type must be 'discrete' or 'continuous', got {self.action_type!r}")
+        check_action_type(self.action_type)
         if not self.fractions or min(self.fractions) <= 0 or max(self.fractions) > 1:
             raise ValueError("fractions must lie in (0, 1]")
 
     @property
     def observation_space(self) -> spaces.Box:
-        return spaces.Box(-np.inf, np.inf, shape=(len(OBSERVATION_FEATURES),), dtype=np.float32)
+        return feature_box(OBSERVATION_FEATURES)
 
     @property
     def action_space(self) -> spaces.Space:
@@ -65,11 +65,9 @@ class Arbitrageur:
     def decode(self, action, n: int) -> np.ndarray:
         """Actions -> the fraction of the trade to take, per world."""
         if self.action_type == "discrete":
-            a = np.asarray(action).reshape(n)
-            if not np.all(np.mod(a, 1) == 0) or np.any((a < 0) | (a > len(self.fractions))):
-                raise ValueError(f"arbitrage actions must be integers in [0, {len(self.fractions)}] "
-                                 f"(0 skips; i takes fractions[i-1] of {self.fractions}), got {action!r}")
-            return np.asarray((0.0,) + tuple(self.fractions))[a.astype(np.int64)]
+            a = choice(action, n, len(self.fractions), f"arbitrage actions must be integers in "
+                       f"[0, {len(self.fractions)}]: 0 skips, i takes fractions[i-1] of {self.fractions}")
+            return np.asarray((0.0,) + tuple(self.fractions))[a]
         a = np.asarray(action, dtype=float).reshape(n)
         if not np.all(np.isfinite(a)) or np.any((a < -1e-6) | (a > 1 + 1e-6)):
             raise ValueError(f"continuous arbitrage actions must be fractions in [0, 1], got {action!r}")

@@ -16,6 +16,7 @@ from gymnasium import spaces
 
 from envs.backends.lending import AGENT_ACCOUNT, BASE_UNIT, BORROWER, USDC_UNIT, WETH_UNIT, AaveMarket, Position
 from envs.gas import GWEI, gas_units
+from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
 from envs.roles.volatility import EwmaVolatility
 
 #: target LTVs a discrete action can choose (leverage 1 / (1 - LTV): 1x ... 4x); WETH's max LTV is 80.5%
@@ -54,20 +55,17 @@ class Borrower:
     volatility_halflife_steps: float = 24.0
 
     def __post_init__(self):
-        if self.action_type not in ("discrete", "continuous"):
-            raise ValueError(f"action_type must be 'discrete' or 'continuous', got {self.action_type!r}")
+        check_action_type(self.action_type)
         if not self.targets or min(self.targets) < 0 or max(self.targets) >= 0.805:
             raise ValueError(f"targets must be LTVs in [0, 0.805) (WETH's max LTV), got {self.targets}")
 
     @property
     def observation_space(self) -> spaces.Box:
-        return spaces.Box(-np.inf, np.inf, shape=(len(OBSERVATION_FEATURES),), dtype=np.float32)
+        return feature_box(OBSERVATION_FEATURES)
 
     @property
     def action_space(self) -> spaces.Space:
-        if self.action_type == "discrete":
-            return spaces.Discrete(1 + len(self.targets))
-        return spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+        return spaces.Discrete(1 + len(self.targets)) if self.action_type == "discrete" else ACT_AND_LEVEL
 
     # --- episode state ----------------------------------------------------------------------
     def reset(self, market: AaveMarket) -> None:
@@ -95,16 +93,11 @@ class Borrower:
     def decode(self, action, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Actions -> (act?, target LTV), checked against the action space."""
         if self.action_type == "discrete":
-            a = np.asarray(action).reshape(n)
-            if not np.all(np.mod(a, 1) == 0) or np.any((a < 0) | (a > len(self.targets))):
-                raise ValueError(f"borrower actions must be integers in [0, {len(self.targets)}] (0 holds; i moves "
-                                 f"to target LTV targets[i-1] of {self.targets}), got {action!r}")
-            a = a.astype(np.int64)
+            a = choice(action, n, len(self.targets), f"borrower actions must be integers in [0, {len(self.targets)}]: "
+                       f"0 holds, i moves to target LTV targets[i-1] of {self.targets}")
             return a > 0, np.asarray((0.0,) + tuple(self.targets))[a]
-        a = np.asarray(action, dtype=float).reshape(n, 2)
-        if not np.all(np.isfinite(a)) or np.any(np.abs(a) > 1 + 1e-6):
-            raise ValueError(f"continuous borrower actions must be finite and in [-1, 1]^2, got {action!r}")
-        return a[:, 0] > 0, (np.clip(a[:, 1], -1, 1) + 1) / 2 * max(self.targets)
+        acting, level = act_and_level(action, n, "continuous borrower actions must be finite and in [-1, 1]^2")
+        return acting, level * max(self.targets)
 
     def act(self, market: AaveMarket, action) -> np.ndarray:
         """Move toward the target LTV; returns the gas spent, in USD at the reference price."""

@@ -16,6 +16,7 @@ from gymnasium import spaces
 from envs.backends.lending import AGENT_LIQUIDATOR, BASE_UNIT, USDC_UNIT, AaveMarket
 from envs.data import aave_reserve_params
 from envs.gas import GWEI, gas_units
+from envs.roles.actions import choice, feature_box
 from envs.protocols.aave_v3.liquidation_logic import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR
 from envs.roles.volatility import EwmaVolatility
 
@@ -48,8 +49,7 @@ class Liquidator:
 
     @property
     def observation_space(self) -> spaces.Box:
-        size = self.slots * len(SLOT_FEATURES) + len(MARKET_FEATURES)
-        return spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float32)
+        return feature_box(SLOT_FEATURES * self.slots + MARKET_FEATURES)
 
     @property
     def action_space(self) -> spaces.Discrete:
@@ -92,11 +92,8 @@ class Liquidator:
     # --- actions ----------------------------------------------------------------------------
     def decode(self, action, n: int) -> np.ndarray:
         """Actions -> the account to liquidate per world (-1: none), from the last observation's slots."""
-        a = np.asarray(action).reshape(n)
-        if not np.all(np.mod(a, 1) == 0) or np.any((a < 0) | (a > self.slots)):
-            raise ValueError(f"liquidator actions must be integers in [0, {self.slots}] (0 waits; i liquidates the "
-                             f"account in slot i), got {action!r}")
-        a = a.astype(np.int64)
+        a = choice(action, n, self.slots, f"liquidator actions must be integers in [0, {self.slots}]: 0 waits, i "
+                   f"liquidates the account in slot i")
         return np.where(a > 0, np.take_along_axis(self.candidates, np.maximum(a - 1, 0)[:, None], axis=1)[:, 0], -1)
 
     def act(self, market: AaveMarket, accounts: np.ndarray, who: str = AGENT_LIQUIDATOR):

@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from envs.backends.market import FULL_RANGE, UniswapV3Market
 from envs.gas import GWEI
+from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
 from envs.roles.volatility import EwmaVolatility
 from envs.units import usd_per_eth_at_tick
 
@@ -73,8 +74,7 @@ class LiquidityProvider:
     volatility_halflife_steps: float = 24.0
 
     def __post_init__(self):
-        if self.action_type not in ("discrete", "continuous"):
-            raise ValueError(f"action_type must be 'discrete' or 'continuous', got {self.action_type!r}")
+        check_action_type(self.action_type)
         if self.reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}, got {self.reward!r}")
         if not self.half_widths or min(self.half_widths) <= 0:
@@ -85,13 +85,11 @@ class LiquidityProvider:
     # --- spaces -----------------------------------------------------------------------------
     @property
     def observation_space(self) -> spaces.Box:
-        return spaces.Box(-np.inf, np.inf, shape=(len(OBSERVATION_FEATURES),), dtype=np.float32)
+        return feature_box(OBSERVATION_FEATURES)
 
     @property
     def action_space(self) -> spaces.Space:
-        if self.action_type == "discrete":
-            return spaces.Discrete(1 + len(self.half_widths))
-        return spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+        return spaces.Discrete(1 + len(self.half_widths)) if self.action_type == "discrete" else ACT_AND_LEVEL
 
     # --- episode state ----------------------------------------------------------------------
     def reset(self, market: UniswapV3Market) -> MarketView:
@@ -128,20 +126,12 @@ class LiquidityProvider:
     def decode(self, action, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Actions -> (rebalance?, half-width in ticks), checking them against the action space."""
         if self.action_type == "discrete":
-            a = np.asarray(action).reshape(n)
-            if not np.issubdtype(a.dtype, np.integer) and not np.all(np.mod(a, 1) == 0):
-                raise ValueError(f"discrete LP actions must be integers in [0, {len(self.half_widths)}], got {action!r}")
-            a = a.astype(np.int64)
-            if np.any((a < 0) | (a > len(self.half_widths))):
-                raise ValueError(f"LP action out of range: {action!r}; valid actions are 0 (hold) to "
-                                 f"{len(self.half_widths)} (re-centre at half-widths {self.half_widths} ticks)")
-            widths = np.asarray((0,) + tuple(self.half_widths))[a]
-            return a > 0, widths
-        a = np.asarray(action, dtype=float).reshape(n, 2)
-        if not np.all(np.isfinite(a)) or np.any(np.abs(a) > 1 + 1e-6):
-            raise ValueError(f"continuous LP actions must be finite and in [-1, 1]^2, got {action!r}")
+            a = choice(action, n, len(self.half_widths), f"LP actions must be integers in [0, {len(self.half_widths)}]: "
+                       f"0 holds, i re-centres at half-widths[i-1] of {self.half_widths} ticks")
+            return a > 0, np.asarray((0,) + tuple(self.half_widths))[a]
+        rebalance, level = act_and_level(action, n, "continuous LP actions must be finite and in [-1, 1]^2")
         lo, hi = np.log(min(self.half_widths)), np.log(max(self.half_widths))
-        return a[:, 0] > 0, np.round(np.exp(lo + (a[:, 1] + 1) / 2 * (hi - lo)))
+        return rebalance, np.round(np.exp(lo + level * (hi - lo)))
 
     def act(self, market: UniswapV3Market, action) -> np.ndarray:
         """Apply the actions; returns the gas each world spent, in USD at the reference price."""

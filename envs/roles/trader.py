@@ -14,6 +14,7 @@ from gymnasium import spaces
 
 from envs.backends.lending import USDC_UNIT, WETH_UNIT, AaveMarket
 from envs.gas import GWEI, gas_units
+from envs.roles.actions import choice, feature_box
 from envs.roles.volatility import EwmaVolatility
 
 DEFAULT_SIZES_USD = (5_000.0, 50_000.0)
@@ -38,7 +39,7 @@ class Trader:
 
     @property
     def observation_space(self) -> spaces.Box:
-        return spaces.Box(-np.inf, np.inf, shape=(len(OBSERVATION_FEATURES),), dtype=np.float32)
+        return feature_box(OBSERVATION_FEATURES)
 
     @property
     def action_space(self) -> spaces.Discrete:
@@ -65,12 +66,9 @@ class Trader:
 
     def decode(self, action, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Actions -> (buy WETH?, USD size; 0 waits)."""
-        a = np.asarray(action).reshape(n)
         k = len(self.sizes_usd)
-        if not np.all(np.mod(a, 1) == 0) or np.any((a < 0) | (a > 2 * k)):
-            raise ValueError(f"trader actions must be integers in [0, {2 * k}] (0 waits; 1..{k} buy, {k + 1}..{2 * k} "
-                             f"sell WETH worth sizes_usd {self.sizes_usd}), got {action!r}")
-        a = a.astype(np.int64)
+        a = choice(action, n, 2 * k, f"trader actions must be integers in [0, {2 * k}]: 0 waits, 1..{k} buy and "
+                   f"{k + 1}..{2 * k} sell WETH worth sizes_usd {self.sizes_usd}")
         sizes = np.asarray((0.0,) + tuple(self.sizes_usd) * 2)[a]
         return (a >= 1) & (a <= k), sizes
 

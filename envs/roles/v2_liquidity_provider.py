@@ -14,6 +14,7 @@ from gymnasium import spaces
 from envs.backends.sim import USDC_UNIT, WETH_UNIT
 from envs.backends.v2_market import UniswapV2Market
 from envs.gas import GWEI, gas_units
+from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
 from envs.roles.volatility import EwmaVolatility
 
 DEFAULT_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)  # of the portfolio's value held in the pair
@@ -46,20 +47,17 @@ class V2LiquidityProvider:
     volatility_halflife_steps: float = 24.0
 
     def __post_init__(self):
-        if self.action_type not in ("discrete", "continuous"):
-            raise ValueError(f"action_type must be 'discrete' or 'continuous', got {self.action_type!r}")
+        check_action_type(self.action_type)
         if not self.shares or min(self.shares) < 0 or max(self.shares) > 1:
             raise ValueError(f"shares must be fractions of the portfolio in [0, 1], got {self.shares}")
 
     @property
     def observation_space(self) -> spaces.Box:
-        return spaces.Box(-np.inf, np.inf, shape=(len(OBSERVATION_FEATURES),), dtype=np.float32)
+        return feature_box(OBSERVATION_FEATURES)
 
     @property
     def action_space(self) -> spaces.Space:
-        if self.action_type == "discrete":
-            return spaces.Discrete(1 + len(self.shares))
-        return spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
+        return spaces.Discrete(1 + len(self.shares)) if self.action_type == "discrete" else ACT_AND_LEVEL
 
     def reset(self, market: UniswapV2Market) -> None:
         self.volatility = EwmaVolatility(self.volatility_halflife_steps)
@@ -84,16 +82,10 @@ class V2LiquidityProvider:
     def decode(self, action, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Actions -> (act?, target share in the pair)."""
         if self.action_type == "discrete":
-            a = np.asarray(action).reshape(n)
-            if not np.all(np.mod(a, 1) == 0) or np.any((a < 0) | (a > len(self.shares))):
-                raise ValueError(f"V2 LP actions must be integers in [0, {len(self.shares)}] (0 holds; i moves to "
-                                 f"shares[i-1] of {self.shares} in the pair), got {action!r}")
-            a = a.astype(np.int64)
+            a = choice(action, n, len(self.shares), f"V2 LP actions must be integers in [0, {len(self.shares)}]: "
+                       f"0 holds, i moves to shares[i-1] of {self.shares} in the pair")
             return a > 0, np.asarray((0.0,) + tuple(self.shares))[a]
-        a = np.asarray(action, dtype=float).reshape(n, 2)
-        if not np.all(np.isfinite(a)) or np.any(np.abs(a) > 1 + 1e-6):
-            raise ValueError(f"continuous V2 LP actions must be finite and in [-1, 1]^2, got {action!r}")
-        return a[:, 0] > 0, (np.clip(a[:, 1], -1, 1) + 1) / 2
+        return act_and_level(action, n, "continuous V2 LP actions must be finite and in [-1, 1]^2")
 
     def act(self, market: UniswapV2Market, action) -> np.ndarray:
         """Move toward the target share; returns the gas spent, in USD at the reference price."""
