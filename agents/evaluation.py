@@ -187,8 +187,8 @@ TABLE_COLUMNS = ("total_return", "excess_return_vs_hodl", "pnl_usd", "fees_usd",
 
 def format_table(report: dict) -> str:
     first = next(iter(report["policies"].values()), {})
-    cols = [c for c in TABLE_COLUMNS if c in first] + [c for c in first if c.endswith("_pnl_usd")]  # market agents
-    head = f"{'policy':28s}" + "".join(f"{c.removesuffix('_pnl_usd')[:14]:>15s}" for c in cols)
+    cols = [c for c in TABLE_COLUMNS if c in first] + [c for c in first if c.startswith("pnl_usd_of_")]  # others' PnL
+    head = f"{'policy':28s}" + "".join(f"{c.removeprefix('pnl_usd_of_')[:14]:>15s}" for c in cols)
     lines = [head, "-" * len(head)]
     for name, m in report["policies"].items():
         lines.append(f"{name[:28]:28s}" + "".join(f"{m[c]:15.4g}" for c in cols))

@@ -40,7 +40,7 @@ def metrics(totals: dict[str, np.ndarray], train_role: str) -> dict[str, float]:
     per_agent_episode = role.mean(axis=0)
     out = {"pnl_usd": float(per_agent_episode.mean()), "pnl_usd_std": float(per_agent_episode.std()),
            "role_agents": int(role.shape[0]), "episodes": int(role.shape[1])}
-    return out | {f"{a}_pnl_usd": float(r.mean()) for a, r in totals.items() if role_of(a) != train_role}
+    return out | {f"pnl_usd_of_{a}": float(r.mean()) for a, r in totals.items() if role_of(a) != train_role}
 
 
 def write_report(out_dir: Path, train_role: str, results: dict[str, dict[str, np.ndarray]], settings: dict) -> Path:

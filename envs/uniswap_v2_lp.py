@@ -11,19 +11,20 @@ from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, driver_options
 from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
 
-BACKENDS = ("numpy", "evm", "anvil")
+BACKENDS = ("numpy", "torch", "evm", "anvil")
 
 
-def make_v2_market(backend: str, n: int, driver: PriceDriver, params: V2WorldParams,
+def make_v2_market(backend: str, n: int, driver: PriceDriver, params: V2WorldParams, device: str | None = None,
                    fork_url: str | None = None) -> UniswapV2Market:
-    """The pair on the simulator (numpy) or on a chain (evm, anvil; one world)."""
-    if backend == "numpy":
+    """The pair on the simulator (numpy, torch) or on a chain (evm, anvil; one world)."""
+    if backend in ("numpy", "torch"):
+        from envs.backends.arrays import array_backend
         from envs.backends.sim_v2 import UniswapV2World
 
-        return UniswapV2World(n, driver, params)
+        return UniswapV2World(n, driver, params, array_backend(backend, device))
     if backend in ("evm", "anvil"):
         if n != 1:
-            raise ValueError(f"the {backend} backend runs one world per env; use numpy for batches")
+            raise ValueError(f"the {backend} backend runs one world per env; use numpy or torch for batches")
         from envs.backends.chain_v2 import ChainUniswapV2World
 
         if backend == "evm":
@@ -37,10 +38,10 @@ def make_v2_market(backend: str, n: int, driver: PriceDriver, params: V2WorldPar
 
 
 class _V2Episodes:
-    def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, fork_url):
+    def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, fork_url):
         check_episode(horizon, agent_usd)
         self.driver = episode_driver(driver, driver_options(driver, driver_kwargs), horizon)
-        self.market = make_v2_market(backend, n, self.driver, V2WorldParams(**(world or {})), fork_url)
+        self.market = make_v2_market(backend, n, self.driver, V2WorldParams(**(world or {})), device, fork_url)
         self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
 
     def reset(self, rng: np.random.Generator) -> np.ndarray:
@@ -86,10 +87,10 @@ _DOC = """
     Termination: none. Truncation: after ``horizon`` steps.
 
     ## Arguments
-    ``backend`` (numpy, evm, anvil), ``driver``/``driver_kwargs`` (default hourly GBM, sigma 0.8),
+    ``backend`` (numpy, torch, evm, anvil), ``driver``/``driver_kwargs`` (default hourly GBM, sigma 0.8),
     ``horizon`` (720), ``agent_usd`` (100000), ``shares``, ``action_type``, ``gas_price_gwei`` (10),
     ``world`` (V2WorldParams overrides: ``pool_value_usd``, ``noise_traders``, ``noise_trade_usd``),
-    ``fork_url``.
+    ``device`` (torch), ``fork_url``.
 
     ## Version History
     * v0: initial version.
@@ -102,13 +103,14 @@ class UniswapV2LPEnv(SingleWorldEnv):
     def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
                  horizon: int = 720, agent_usd: float = 100_000.0, shares: tuple[float, ...] = DEFAULT_SHARES,
                  action_type: str = "discrete", gas_price_gwei: float = 10.0, world: dict | None = None,
-                 fork_url: str | None = None):
+                 device: str | None = None, fork_url: str | None = None):
         role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
-        self._bind(_V2Episodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, fork_url), role)
+        self._bind(_V2Episodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, fork_url),
+                   role)
 
 
 class UniswapV2LPVectorEnv(BatchedVectorEnv):
-    __doc__ = "Uniswap V2 liquidity provision, ``num_envs`` worlds stepped together (numpy).\n" + _DOC
+    __doc__ = "Uniswap V2 liquidity provision, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
 
     def __init__(self, num_envs: int = 64, backend: str = "numpy", driver: str | PriceDriver = "gbm",
                  driver_kwargs: dict | None = None, horizon: int = 720, agent_usd: float = 100_000.0,
@@ -116,8 +118,8 @@ class UniswapV2LPVectorEnv(BatchedVectorEnv):
                  gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None, **unknown: Any):
         if unknown:
             raise TypeError(f"unknown arguments {sorted(unknown)} for UniswapV2LP-v0")
-        if backend != "numpy":
-            raise ValueError(f"the V2 vector env runs on the batched simulator (numpy), not {backend!r}")
+        if backend not in ("numpy", "torch"):
+            raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}")
         role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
-        self._bind(_V2Episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world, None),
-                   role, num_envs)
+        self._bind(_V2Episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device,
+                               None), role, num_envs)

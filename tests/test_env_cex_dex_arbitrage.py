@@ -45,6 +45,11 @@ def test_the_simulator_and_the_real_pool_give_the_same_arbitrage_trajectory():
     assert sim[:, 2].sum() >= 5 and sim[:, 1].sum() > 0  # it really traded, at a profit
 
 
+@pytest.mark.anvil
+def test_a_short_episode_runs_on_anvil_and_matches_the_simulator():
+    np.testing.assert_allclose(_run("anvil", steps=4), _run("numpy", steps=4), rtol=1e-9, atol=1e-6)
+
+
 def test_a_beaten_attempt_earns_nothing_and_still_pays_gas():
     vec = CexDexArbitrageVectorEnv(num_envs=256, horizon=20, compete=1.0)
     vec.reset(seed=0)

@@ -47,6 +47,7 @@ def test_the_simulator_and_the_real_pair_give_the_same_trajectory():
     assert sim[0, -2] > 0 and sim[12, 1] < 0.3 and (sim[:, -1] > 0).sum() == 3  # in, mostly out, half in
 
 
+@pytest.mark.anvil
 def test_a_short_episode_runs_on_anvil():
     rows = _run("anvil", steps=3)
     np.testing.assert_allclose(rows, _run("numpy", steps=3), rtol=1e-9, atol=1e-6)
@@ -89,7 +90,20 @@ def test_bad_actions_are_clear_errors(action):
         env.unwrapped.step(action)
 
 
-@pytest.mark.parametrize("kwargs, message", [({"shares": (0.5, 1.5)}, "shares"), ({"backend": "torch"}, "backend"),
+def test_numpy_and_torch_step_the_same_worlds():
+    trajectories = {}
+    for backend in ("numpy", "torch"):
+        vec = UniswapV2LPVectorEnv(num_envs=16, horizon=30, backend=backend)
+        obs, _ = vec.reset(seed=2)
+        rows = []
+        for t in range(29):
+            obs, reward, *_ = vec.step(np.full(16, [5, 0, 0, 3, 0][t % 5]))
+            rows.append(reward)
+        trajectories[backend] = np.array(rows)
+    np.testing.assert_allclose(trajectories["torch"], trajectories["numpy"], rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("kwargs, message", [({"shares": (0.5, 1.5)}, "shares"), ({"backend": "jax"}, "backend"),
                                              ({"agent_usd": 0}, "agent_usd"), ({"world": {"pool_value_usd": -1}},
                                                                                "pool_value_usd")])
 def test_bad_options_are_clear_errors(kwargs, message):

@@ -149,7 +149,7 @@ def test_one_role_of_the_multi_agent_market_trains_from_the_config(tmp_path):
     assert set(report["policies"]) == {f"{tmp_path.name}/model", "greedy_arbitrageur"}
     greedy = report["policies"]["greedy_arbitrageur"]
     assert greedy["role_agents"] == 2 and greedy["pnl_usd"] > 0  # the greedy pair makes money on the real pool
-    assert {"liquidity_provider_0_pnl_usd", "liquidator_0_pnl_usd"} <= set(greedy)
+    assert {"pnl_usd_of_liquidity_provider_0", "pnl_usd_of_liquidator_0"} <= set(greedy)
     episodes = np.loadtxt(tmp_path / "eval" / "episodes_greedy_arbitrageur.csv", delimiter=",", skiprows=1)
     assert greedy["pnl_usd"] == pytest.approx(episodes[:, 1:3].mean())  # columns: LP, the two arbitrageurs, liquidator
 
