@@ -40,13 +40,17 @@ class TrainedPolicy:
 
     @staticmethod
     def _load(path: Path, device: str):
+        """With the algorithm the run's config names (``.hydra/config.yaml`` beside the model); for a
+        model saved outside train.py, the first algorithm whose policy class the zip's matches."""
+        algo = _configured_algo(path)
+        candidates = [algo] if algo else list(ALGOS)
         errors = []
-        for name in ALGOS:  # the zip records its policy class; the algorithm is the one that loads it
+        for name in candidates:
             try:
                 return algo_class(name).load(path, device=device)
             except (KeyError, TypeError, ValueError, AttributeError) as err:
                 errors.append(f"{name}: {err}")
-        raise ValueError(f"{path} is not a stable-baselines3 model of {ALGOS}: {errors}")
+        raise ValueError(f"{path} is not a stable-baselines3 model of {candidates}: {errors}")
 
     def normalize(self, obs: np.ndarray) -> np.ndarray:
         if self.obs_rms is None:
@@ -55,6 +59,15 @@ class TrainedPolicy:
 
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
         return self.model.predict(self.normalize(np.asarray(observation, dtype=np.float32)), deterministic=deterministic)
+
+
+def _configured_algo(model: Path) -> str | None:
+    config = model.parent / ".hydra" / "config.yaml"
+    if not config.is_file():
+        return None
+    import yaml
+
+    return (yaml.safe_load(config.read_text()) or {}).get("agent", {}).get("algo")
 
 
 def load_policy(spec: str, role: LiquidityProvider, device: str = "auto"):
