@@ -29,7 +29,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from agents.config import MARKET_ENV, check, env_classes, env_kwargs, register
 from agents.multi_agent import RoleVecEnv, other_policies
 from agents.evaluation import format_table
-from agents.policy import NORMALIZATION_FILE, algo_class
+from agents.policy import BEST_NORMALIZATION_FILE, NORMALIZATION_FILE, algo_class
 from agents.vec_env import SB3VecEnv
 from envs.defi_market_v0 import parallel_env
 from evaluate import evaluate
@@ -94,7 +94,7 @@ def main(cfg) -> float | None:
         callbacks.append(EvalCallback(eval_env, n_eval_episodes=cfg.train.eval_episodes,
                                       eval_freq=max(cfg.train.eval_freq // train_env.num_envs, 1),
                                       best_model_save_path=str(run_dir), log_path=str(run_dir / "validation"),
-                                      callback_on_new_best=SaveNormalizationWithBest(run_dir / "best_vecnormalize.pkl"),
+                                      callback_on_new_best=SaveNormalizationWithBest(run_dir / BEST_NORMALIZATION_FILE),
                                       verbose=0))
     start = time.perf_counter()
     model.learn(cfg.train.total_timesteps, callback=callbacks, progress_bar=cfg.train.progress_bar,

@@ -12,6 +12,7 @@ from envs.roles.liquidity_provider import LiquidityProvider
 
 ALGOS = ("ppo", "a2c", "dqn", "sac", "td3")
 NORMALIZATION_FILE = "vecnormalize.pkl"
+BEST_NORMALIZATION_FILE = "best_vecnormalize.pkl"  # beside best_model.zip: the statistics it was validated with
 
 
 def algo_class(name: str):
@@ -23,7 +24,8 @@ def algo_class(name: str):
 
 
 class TrainedPolicy:
-    """``model.zip`` (its algorithm read from the run's config) and, beside it, ``vecnormalize.pkl``."""
+    """``model.zip`` (its algorithm read from the run's config) and, beside it, ``vecnormalize.pkl``
+    (``best_vecnormalize.pkl`` for ``best_model.zip``, the statistics it was validated with)."""
 
     def __init__(self, path: str | Path, device: str = "auto"):
         path = Path(path)
@@ -31,7 +33,8 @@ class TrainedPolicy:
             raise FileNotFoundError(f"no saved model at {path}: pass the model.zip a training run wrote")
         self.path = path
         self.model = self._load(path, device)
-        norm = path.parent / NORMALIZATION_FILE
+        norm = path.parent / (BEST_NORMALIZATION_FILE if path.stem == "best_model" else NORMALIZATION_FILE)
+        norm = norm if norm.is_file() else path.parent / NORMALIZATION_FILE
         self.obs_rms = None
         if norm.is_file():
             with norm.open("rb") as f:

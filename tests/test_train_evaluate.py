@@ -53,6 +53,20 @@ def test_evaluate_loads_the_model_and_runs_it_on_the_real_contracts(trained: Pat
     assert csv[0].startswith("episode,step,reference_price") and len(csv) == 1 + 13
 
 
+def test_the_best_checkpoint_loads_with_the_normalization_it_was_validated_with(trained: Path):
+    import pickle
+
+    from agents.policy import TrainedPolicy
+
+    with (trained / "best_vecnormalize.pkl").open("rb") as f:
+        best = pickle.load(f).obs_rms.mean
+    with (trained / "vecnormalize.pkl").open("rb") as f:
+        last = pickle.load(f).obs_rms.mean
+    assert not np.allclose(best, last)  # training went on after the best validation
+    np.testing.assert_array_equal(TrainedPolicy(trained / "best_model.zip").obs_rms.mean, best)
+    np.testing.assert_array_equal(TrainedPolicy(trained / "model.zip").obs_rms.mean, last)
+
+
 @pytest.mark.parametrize("algo", ["a2c", "dqn"])
 def test_other_algorithms_train_too(algo, tmp_path):
     run("train.py", f"agent={algo}", *TINY, "train.total_timesteps=1024", "train.evaluate_after=false",
