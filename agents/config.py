@@ -28,6 +28,7 @@ class EnvConfig:
     reward: str = "fees_minus_lvr"  # fee - LVR - gas (Xu & Brini 2025), or pnl
     gas_price_gwei: float = 10.0
     gas_usd_per_rebalance: Optional[float] = None  # a fixed cost per reposition (e.g. 5.0) instead of measured gas
+    allow_close: bool = False  # UniswapV3LP: one more discrete action that withdraws the position
     noise_traders: int = 2  # noise swaps per step
     noise_trade_usd: float = 5_000.0  # median noise swap
     pool_value_usd: float = 20_000_000.0  # background liquidity in the pool
@@ -151,7 +152,7 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
         return common | dict(compete=e.compete, fractions=tuple(e.fractions))
     return common | dict(agent_usd=e.agent_usd, initial_half_width=e.initial_half_width,
                          half_widths=tuple(e.half_widths), reward=e.reward,
-                         gas_usd_per_rebalance=e.gas_usd_per_rebalance)
+                         gas_usd_per_rebalance=e.gas_usd_per_rebalance, allow_close=e.allow_close)
 
 
 def env_classes(env_id: str):

@@ -25,7 +25,7 @@ MANIFEST_FORMAT = "defigym-policy/1"
 #: env id -> (role, observation features, what each action means: discrete, continuous)
 ROLES = {
     LP_ENV: ("liquidity_provider", liquidity_provider.OBSERVATION_FEATURES,
-             "0 holds; i > 0 re-centres at half_widths[i-1] ticks",
+             "0 holds; i > 0 re-centres at half_widths[i-1] ticks; with allow_close, the last action closes",
              "re-centre if a[0] > 0, at a half-width log-spaced between the extremes of half_widths by a[1]"),
     ARBITRAGE_ENV: ("arbitrageur", arbitrageur.OBSERVATION_FEATURES, "0 skips; i > 0 takes fractions[i-1] of the trade",
                     "a[0]: the fraction of the trade to the band's edge"),
@@ -113,7 +113,8 @@ def export(model_path: str | Path, out_dir: str | Path | None = None) -> Path:
     role, _, discrete_meaning, continuous_meaning = ROLES[env_id]
     features = observation_features(env_id, env_config)
     space = trained.model.action_space
-    mapping = {k: env_config[k] for k in ("half_widths", "fractions", "targets", "slots", "shares") if k in env_config}
+    mapping = {k: env_config[k] for k in ("half_widths", "allow_close", "fractions", "targets", "slots", "shares")
+               if k in env_config}
     action = ({"type": "discrete", "n": int(space.n), "meaning": discrete_meaning} if module.discrete else
               {"type": "continuous", "shape": list(space.shape), "low": space.low.tolist(),
                "high": space.high.tolist(), "meaning": continuous_meaning}) | mapping

@@ -94,7 +94,8 @@ _DOC = """
     and noise traders swap; the position earns fees and suffers adverse selection (LVR).
 
     ## Action Space
-    ``Discrete(1 + len(half_widths))``: 0 holds; ``i`` re-centres with half-width ``half_widths[i-1]``
+    ``Discrete(1 + len(half_widths))``: 0 holds; ``i`` re-centres with half-width ``half_widths[i-1]``;
+    with ``allow_close=True`` one more action, the last, withdraws the position to the wallet
     ticks (default 50, 100, 200, 400, 800, 1600, 3200, and 887272: the full range). With ``action_type="continuous"``:
     ``Box(-1, 1, (2,))``, re-centre if ``a[0] > 0`` at a half-width log-spaced between the extremes by ``a[1]``.
 
@@ -131,7 +132,7 @@ _DOC = """
     ## Arguments
     ``backend`` ("numpy", "torch", "evm", "anvil"), ``driver`` ("gbm", "jump_diffusion",
     "regime_switching", "historical", or a PriceDriver) and ``driver_kwargs``, ``fee_pips`` (500),
-    ``horizon`` (720 steps), ``agent_usd`` (100000), ``initial_half_width`` (None), ``half_widths``,
+    ``horizon`` (720 steps), ``agent_usd`` (100000), ``initial_half_width`` (None), ``half_widths``, ``allow_close``,
     ``action_type``, ``reward``, ``gas_price_gwei`` (10), ``world`` (V3WorldParams overrides:
     ``noise_traders``, ``noise_trade_usd``, ``pool_value_usd``), ``device`` (torch), ``fork_url``
     (evm/anvil: fork this RPC URL instead of a fresh chain).
@@ -154,9 +155,10 @@ class UniswapV3LPEnv(SingleWorldEnv):
                  fee_pips: int = 500, horizon: int = 720, agent_usd: float = 100_000.0,
                  initial_half_width: int | None = None, half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
                  action_type: str = "discrete", reward: str = "pnl", gas_price_gwei: float = 10.0,
-                 gas_usd_per_rebalance: float | None = None, world: dict | None = None, device: str | None = None,
-                 fork_url: str | None = None):
-        role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance)
+                 gas_usd_per_rebalance: float | None = None, allow_close: bool = False, world: dict | None = None,
+                 device: str | None = None, fork_url: str | None = None):
+        role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance,
+                                 allow_close=allow_close)
         self._bind(_LPEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd, initial_half_width,
                                role, world, device, fork_url), role)
 
@@ -168,13 +170,14 @@ class UniswapV3LPVectorEnv(BatchedVectorEnv):
                  driver_kwargs: dict | None = None, fee_pips: int = 500, horizon: int = 720,
                  agent_usd: float = 100_000.0, initial_half_width: int | None = None,
                  half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS, action_type: str = "discrete", reward: str = "pnl",
-                 gas_price_gwei: float = 10.0, gas_usd_per_rebalance: float | None = None, world: dict | None = None,
-                 device: str | None = None, **unknown: Any):
+                 gas_price_gwei: float = 10.0, gas_usd_per_rebalance: float | None = None, allow_close: bool = False,
+                 world: dict | None = None, device: str | None = None, **unknown: Any):
         if unknown:
             raise TypeError(f"unknown arguments {sorted(unknown)} for UniswapV3LP-v0")
         if backend not in ("numpy", "torch"):
             raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}; "
                              f"use the single env for evm and anvil")
-        role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance)
+        role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance,
+                                 allow_close=allow_close)
         self._bind(_LPEpisodes(num_envs, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd,
                                initial_half_width, role, world, device, None), role, num_envs)

@@ -459,3 +459,21 @@ def test_an_exported_borrower_policy_runs_dry_through_the_borrower_role(fresh, t
     decisions = adapter.journal.decisions()
     assert len(decisions) == 2 and {d["outcome"] for d in decisions} <= {"hold", "dry-run", "blocked"}
     assert len(json.loads(decisions[0]["observation"])) == 8  # the borrower's observation, from the chain
+
+
+def test_a_close_plan_withdraws_the_position_within_the_guards(fresh, tmp_path):
+    from agents.live.guards import check
+    from agents.live.planner import plan_close
+    from envs.chain.localnet import read_addresses
+
+    anvil, addresses, market = fresh
+    usdc, weth = market.tokens["USDC"], market.tokens["WETH"]
+    tick = market.v3_pools[500].call("slot0")[1] // 10 * 10
+    market.v3.mint(AGENT, usdc, weth, 500, tick - 200, tick + 200, 20_000 * 10**6, 5 * 10**18)
+    book = read_addresses(Path(addresses).parent)
+    plan = plan_close(anvil.url, book, AGENT, 500, 0.005, market.aave.price(weth) / 1e8)
+    assert [a.function.split("(")[0] for a in plan.actions] == ["decreaseLiquidity", "collect", "burn"]
+    assert check(plan, GuardConfig(), chain_id=31337, expected_chain_id=31337, gas_price_gwei=1.0,
+                 notional_today_usd=0.0, sends_last_hour=0, addresses=book, account=AGENT) == []
+    decrease = plan.actions[0].args[0]
+    assert decrease[2] > 0 and decrease[3] > 0  # minimums from the simulation, not zero

@@ -12,6 +12,7 @@ import envs  # noqa: F401  (registers the ids)
 from agents.baselines import LP_BASELINES, make_baseline
 from agents.vec_env import SB3VecEnv
 from envs import uniswap_v3_lp
+from envs.roles.liquidity_provider import LiquidityProvider
 
 ID = "defigym/UniswapV3LP-v0"
 
@@ -149,3 +150,23 @@ def test_vector_env_refuses_the_chain_backends_and_unknown_options():
 
 def test_the_docstring_example_runs():
     assert doctest.testmod(uniswap_v3_lp, raise_on_error=True).attempted >= 1
+
+
+def _closing_trajectory(backend: str):
+    env = gym.make(ID, backend=backend, horizon=8, allow_close=True, driver_kwargs={"dt": 3600.0, "sigma": 0.8})
+    obs, _ = env.reset(seed=2)
+    close = env.action_space.n - 1
+    rows = []
+    for action in (3, 0, close, 0, 0, 4, close, 0):
+        obs, reward, _, _, info = env.step(action)
+        rows.append(np.concatenate([obs, [reward, info["gas_usd"], info["value_usd"]]]))
+    env.close()
+    return np.array(rows)
+
+
+def test_the_close_action_withdraws_the_position_to_the_wallet_on_every_backend():
+    sim, evm = _closing_trajectory("numpy"), _closing_trajectory("evm")
+    np.testing.assert_allclose(evm, sim, rtol=1e-9, atol=0.01)
+    assert sim[1, 2] > 0 and sim[2, 2] == 0 and sim[4, 2] == 0  # a range, then none after closing
+    assert sim[2, -2] > 0 and sim[3, -2] == 0  # closing paid gas; holding nothing paid none
+    assert gym.make(ID, allow_close=True).action_space.n == len(LiquidityProvider().half_widths) + 2

@@ -51,8 +51,9 @@ def test_rolling_windows_are_7500_hours_to_learn_and_1500_to_test_moved_by_1500(
 
 def test_the_experiment_script_runs_a_window_and_writes_its_table(tmp_path):
     result = subprocess.run([sys.executable, "experiments/xu_brini_2025.py", "--timesteps", "1024", "--windows", "1",
-                             "--out", str(tmp_path)], cwd=Path(__file__).resolve().parents[1], capture_output=True,
-                            text=True, timeout=600)
+                             "--out", str(tmp_path), "env.allow_close=true"], cwd=Path(__file__).resolve().parents[1],
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     table = (tmp_path / "results.md").read_text()
-    assert "| 0 |" in table and "windows" in table
+    assert "| 0 |" in table and "windows" in table and "fees - LVR - gas" in table
+    assert "allow_close: true" in (tmp_path / "window_0" / ".hydra" / "config.yaml").read_text()  # the override reached it

@@ -270,6 +270,7 @@ def _load_policy(spec: str):
     if policy.manifest.get("role", "liquidity_provider") != "liquidity_provider":
         raise ValueError(f"{spec} is a {policy.manifest['role']} policy; the live adapter runs the liquidity "
                          f"provider and the borrower")
-    role = LiquidityProvider(tuple(env.get("half_widths", DEFAULT_HALF_WIDTHS)), env.get("action_type", "discrete"))
+    role = LiquidityProvider(tuple(env.get("half_widths", DEFAULT_HALF_WIDTHS)), env.get("action_type", "discrete"),
+                             allow_close=bool(env.get("allow_close", False)))
     return policy, LPPilot(role, int(env.get("horizon", 720)))
 

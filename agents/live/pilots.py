@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from agents.live.market import LiveAaveMarket, LiveUniswapV3Market
-from agents.live.planner import Plan, plan_leverage, plan_rebalance
+from agents.live.planner import Plan, plan_close, plan_leverage, plan_rebalance
 from envs.backends.lending import AGENT_ACCOUNT
 from envs.roles.borrower import TOLERANCE, Borrower
 from envs.roles.liquidity_provider import LiquidityProvider, MarketView
@@ -26,9 +26,11 @@ class LPPilot:
         return self.role.observation(self.view, dt, (index % self.horizon) / self.horizon)[0]
 
     def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, max_slippage: float) -> Plan | None:
-        rebalance, widths = self.role.decode(np.asarray(action)[None], 1)
-        if not rebalance[0]:
+        acting, widths = self.role.decode(np.asarray(action)[None], 1)
+        if not acting[0]:
             return None
+        if widths[0] == 0:  # the close action
+            return plan_close(rpc_url, addresses, account, fee_pips, max_slippage, float(self.view.reference[0]))
         return plan_rebalance(rpc_url, addresses, account, fee_pips, int(widths[0]), max_slippage,
                               float(self.view.reference[0]))
 

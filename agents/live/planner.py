@@ -102,6 +102,16 @@ def plan_rebalance(rpc_url: str, addresses: dict, agent: str, fee_pips: int, hal
     return plan
 
 
+def plan_close(rpc_url: str, addresses: dict, agent: str, fee_pips: int, max_slippage: float, reference_usd: float,
+               fork_block: int | None = None) -> Plan:
+    """Simulate withdrawing the position (decrease, collect, burn) on a fork of ``rpc_url``; the burn's
+    minimums are the simulated amounts less ``max_slippage``."""
+    fork = RecordingChain(PyrevmChain(fork_url=rpc_url, fork_block=fork_block))
+    market = LiveUniswapV3Market(fork, addresses, agent, fee_pips, dt=0.0)
+    return _simulate(fork, market, (), max_slippage, reference_usd, addresses,
+                     lambda: market.close_position(np.array([True])))
+
+
 def plan_leverage(rpc_url: str, addresses: dict, agent: str, fee_pips: int, target_ltv: float, max_slippage: float,
                   reference_usd: float, fork_block: int | None = None) -> Plan:
     """Simulate the borrower's rounds toward ``target_ltv`` (borrow-swap-supply, or

@@ -9,8 +9,8 @@ import numpy as np
 
 from envs.backends.chain import Chain
 from envs.backends.market import UniswapV3Market, centered_range
-from envs.backends.sim import (LIQUIDITY_UNIT, USDC_UNIT, WETH_UNIT, V3WorldParams, arbitrage_profit_usd, noise_orders,
-                               rebalance_gas, swap_to_range_ratio)
+from envs.backends.sim import (LIQUIDITY_UNIT, USDC_UNIT, WETH_UNIT, V3WorldParams, arbitrage_profit_usd, close_gas,
+                               noise_orders, rebalance_gas, swap_to_range_ratio)
 from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.market import Market, MarketSpec, build_market
 from envs.chain.uniswap_v3 import MAX_UINT128, TICK_SPACING
@@ -81,18 +81,27 @@ class ChainLP(UniswapV3Market):
             "collect", (self.token_id, self.agent, MAX_UINT128, MAX_UINT128), sender=self.agent)  # what collect would pay now
         return np.array([owed0 / USDC_UNIT]), np.array([owed1 / WETH_UNIT])
 
+    def _withdraw(self) -> bool:
+        """Decrease the position's liquidity to 0, collect it with its fees, burn the NFT; had one?"""
+        if self.token_id is None:
+            return False
+        v3 = self.market.v3
+        liquidity = self._position()["liquidity"]
+        if liquidity > 0:
+            v3.decrease_liquidity(self.agent, self.token_id, liquidity)
+        v3.collect(self.agent, self.token_id)
+        v3.burn(self.agent, self.token_id)
+        self.token_id = None
+        return True
+
+    def close_position(self, mask: np.ndarray) -> np.ndarray:
+        return close_gas(np.array([bool(mask[0]) and self._withdraw()]))
+
     def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if not mask[0]:
             return np.zeros(1)
         v3 = self.market.v3
-        had = self.token_id is not None
-        if had:
-            liquidity = self._position()["liquidity"]
-            if liquidity > 0:
-                v3.decrease_liquidity(self.agent, self.token_id, liquidity)
-            v3.collect(self.agent, self.token_id)
-            v3.burn(self.agent, self.token_id)
-            self.token_id = None
+        had = self._withdraw()
         lower, upper = (int(t[0]) for t in centered_range(self.tick(), half_width_ticks, self.tick_spacing))
         sell_usdc, amount = swap_to_range_ratio(
             np.array([float(self.usdc.balance_of(self.agent))]), np.array([float(self.weth.balance_of(self.agent))]),

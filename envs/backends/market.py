@@ -80,6 +80,11 @@ class UniswapV3Market(ABC):
         """(USDC, WETH) fees earned and not yet collected."""
 
     @abstractmethod
+    def close_position(self, mask: np.ndarray) -> np.ndarray:
+        """In masked worlds: withdraw the position's liquidity and fees to the wallet and burn it.
+        Returns gas used (N,)."""
+
+    @abstractmethod
     def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """In masked worlds: close the position (collecting fees), swap the wallet to the new range's
         ratio, open a range of ``half_width_ticks`` around the current tick. Returns gas used (N,)."""

@@ -63,9 +63,13 @@ def arbitrage_profit_usd(sell_usdc, paid_raw, got_raw, reference_price) -> np.nd
     return weth_out * reference_price - usdc_in
 
 
+def close_gas(had_position: np.ndarray) -> np.ndarray:
+    return had_position * float(sum(gas_units()[a] for a in REBALANCE_CLOSE))
+
+
 def rebalance_gas(had_position: np.ndarray, swapped: np.ndarray) -> np.ndarray:
     g = gas_units()
-    return (had_position * sum(g[a] for a in REBALANCE_CLOSE) + swapped * g["v3_swap"] + g["v3_mint"]).astype(float)
+    return (close_gas(had_position) + swapped * g["v3_swap"] + g["v3_mint"]).astype(float)
 
 
 def swap_to_range_ratio(usdc_raw, weth_raw, sqrt_price, sqrt_lower, sqrt_upper):
@@ -217,9 +221,9 @@ class UniswapV3World(UniswapV3Market):
         f0, f1 = v3.position_fees(self.state, self._slot)
         return self._np(f0) / USDC_UNIT, self._np(f1) / WETH_UNIT
 
-    def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _withdraw(self, mask: np.ndarray) -> np.ndarray:
+        """Take the selected LP's liquidity and fees back to its wallet in masked worlds; returns had a position?"""
         b, xp, s, pp = self.b, self.b.xp, self.state, self.pool_params
-        mask_b = b.asarray(mask, dtype=xp.bool)
         had = (self.agent_range()[2] > 0) & mask
         if had.any():
             held = b.asarray(had, dtype=xp.bool)
@@ -227,6 +231,15 @@ class UniswapV3World(UniswapV3Market):
                                -s.position_liquidity[:, self.lp], held)
             got0, got1 = v3.collect_all(s, pp, self._slot, held)
             self.wallet_usdc, self.wallet_weth = self.wallet_usdc + self._np(got0), self.wallet_weth + self._np(got1)
+        return had
+
+    def close_position(self, mask: np.ndarray) -> np.ndarray:
+        return close_gas(self._withdraw(mask))
+
+    def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        b, xp, s, pp = self.b, self.b.xp, self.state, self.pool_params
+        mask_b = b.asarray(mask, dtype=xp.bool)
+        had = self._withdraw(mask)
         lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
         sqrt_lower, sqrt_upper = get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper)
         sell_usdc, amount = swap_to_range_ratio(self.wallet_usdc, self.wallet_weth, self._np(s.sqrt_price),

@@ -72,6 +72,7 @@ class LiquidityProvider:
     gas_price_gwei: float = 10.0
     gas_usd_per_rebalance: float | None = None  # a fixed cost per reposition instead of measured gas x gwei
     volatility_halflife_steps: float = 24.0
+    allow_close: bool = False  # discrete: one more action, the last, that withdraws the position to the wallet
 
     def __post_init__(self):
         check_action_type(self.action_type)
@@ -89,7 +90,9 @@ class LiquidityProvider:
 
     @property
     def action_space(self) -> spaces.Space:
-        return spaces.Discrete(1 + len(self.half_widths)) if self.action_type == "discrete" else ACT_AND_LEVEL
+        if self.action_type == "discrete":
+            return spaces.Discrete(1 + len(self.half_widths) + self.allow_close)
+        return ACT_AND_LEVEL
 
     # --- episode state ----------------------------------------------------------------------
     def reset(self, market: UniswapV3Market) -> MarketView:
@@ -124,21 +127,26 @@ class LiquidityProvider:
 
     # --- actions ----------------------------------------------------------------------------
     def decode(self, action, n: int) -> tuple[np.ndarray, np.ndarray]:
-        """Actions -> (rebalance?, half-width in ticks), checking them against the action space."""
+        """Actions -> (act?, half-width in ticks; 0 when acting means close), checked against the action space."""
         if self.action_type == "discrete":
-            a = choice(action, n, len(self.half_widths), f"LP actions must be integers in [0, {len(self.half_widths)}]: "
-                       f"0 holds, i re-centres at half-widths[i-1] of {self.half_widths} ticks")
-            return a > 0, np.asarray((0,) + tuple(self.half_widths))[a]
+            k = len(self.half_widths)
+            a = choice(action, n, k + self.allow_close, f"LP actions must be integers in [0, {k + self.allow_close}]: "
+                       f"0 holds, i re-centres at half-widths[i-1] of {self.half_widths} ticks"
+                       + (f", {k + 1} closes the position" if self.allow_close else ""))
+            return a > 0, np.asarray((0,) + tuple(self.half_widths) + (0,) * self.allow_close)[a]
         rebalance, level = act_and_level(action, n, "continuous LP actions must be finite and in [-1, 1]^2")
         lo, hi = np.log(min(self.half_widths)), np.log(max(self.half_widths))
         return rebalance, np.round(np.exp(lo + level * (hi - lo)))
 
     def act(self, market: UniswapV3Market, action) -> np.ndarray:
         """Apply the actions; returns the gas each world spent, in USD at the reference price."""
-        rebalance, widths = self.decode(action, market.n)
+        acting, widths = self.decode(action, market.n)
+        rebalance, closing = acting & (widths > 0), acting & (widths == 0)
         gas = market.rebalance(widths, rebalance) if rebalance.any() else np.zeros(market.n)
+        if closing.any():
+            gas = gas + market.close_position(closing)
         if self.gas_usd_per_rebalance is not None:
-            return np.where(rebalance, self.gas_usd_per_rebalance, 0.0)
+            return np.where(acting, self.gas_usd_per_rebalance, 0.0)
         return gas * self.gas_price_gwei * GWEI * market.reference_price()
 
     # --- reward -----------------------------------------------------------------------------
