@@ -119,7 +119,7 @@ class ChainLending(ChainLP, AaveMarket):
         paid = event["amount0"] if sell_usdc[0] else event["amount1"]
         return np.array([float(paid)]), np.array([float(got)])
 
-    def _fund_borrower(self, account, weth_raw, mask):
+    def _fund_scripted_borrower(self, account, weth_raw, mask):
         raise RuntimeError("only a simulated world funds scripted borrowers")
 
     def fund_borrower(self, weth_raw):
@@ -151,7 +151,7 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
         self.chain.advance_time(max(0, self._clock - self.chain.timestamp()))
         self.aave.set_price("WETH", round(float(self._reference[0]) * BASE_UNIT))
 
-    def _fund_borrower(self, account, weth_raw, mask):
+    def _fund_scripted_borrower(self, account, weth_raw, mask):
         if mask[0]:
             who = self._address(account)
             self.chain.set_balance(who, BORROWER_ETH)

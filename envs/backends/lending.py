@@ -134,7 +134,7 @@ class AaveMarket(UniswapV3Market):
             empty = pos.collateral_weth == 0
             if empty.any():
                 size = np.floor(self._borrower_usd[:, i] / self.oracle_price() * WETH_UNIT)
-                self._fund_borrower(account, size, empty)
+                self._fund_scripted_borrower(account, size, empty)
                 self.supply(account, size, empty)
                 pos = self.position(account)
             target = self._borrower_target[:, i]
@@ -145,7 +145,7 @@ class AaveMarket(UniswapV3Market):
                 self.borrow(account, amount, want)
 
     @abstractmethod
-    def _fund_borrower(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> None:
+    def _fund_scripted_borrower(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> None:
         """Give a scripted borrower the WETH it is about to supply (minted on a chain)."""
 
     def liquidatable(self) -> tuple[np.ndarray, np.ndarray]:

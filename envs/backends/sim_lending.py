@@ -117,5 +117,5 @@ class AaveWorld(UniswapV3World, AaveMarket):
             self.borrower_usdc, self.borrower_weth = self.borrower_usdc - usdc_out, self.borrower_weth - weth_out
         return paid, got
 
-    def _fund_borrower(self, account, weth_raw, mask):
+    def _fund_scripted_borrower(self, account, weth_raw, mask):
         pass  # the scripted borrowers bring their WETH from outside the market
