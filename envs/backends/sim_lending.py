@@ -1,6 +1,8 @@
 """The Uniswap V3 + Aave V3 market on the simulator: N worlds, the batched Aave pool next to the
 batched V3 pool. Aave is seeded as the local mainnet seeds it (``supply_usd`` per reserve, at the
-2025-03-19 parameters), its oracle follows the reference price, and its clock moves ``dt`` a step."""
+2025-03-19 parameters), its oracle follows the reference price, and its clock moves ``dt`` a step.
+The V3 pool runs on the chosen array backend; the Aave pool on numpy (its code is array-API
+generic, but this world feeds it numpy arrays)."""
 from __future__ import annotations
 
 import numpy as np
