@@ -138,3 +138,16 @@ def test_bad_actions_are_clear_errors(env_id, action):
 def test_bad_options_are_clear_errors(env_id, kwargs, message):
     with pytest.raises(ValueError, match=message):
         gym.make(env_id, **kwargs)
+
+
+@pytest.mark.parametrize("vector_env, action", [(AaveLeverageVectorEnv, [4, 0, 0, 2, 0, 5, 1]),
+                                                (AaveLiquidatorVectorEnv, [1, 1, 2, 0, 1, 1, 1])])
+def test_numpy_and_torch_step_the_same_worlds(vector_env, action):
+    rewards = {}
+    for backend in ("numpy", "torch"):
+        vec = vector_env(num_envs=8, horizon=30, backend=backend, driver=ScenarioDriver(CRASH),
+                         lending={"borrowers": 3})
+        vec.reset(seed=1)
+        rewards[backend] = np.array([vec.step(np.full(8, action[t % len(action)]))[1] for t in range(29)])
+    np.testing.assert_allclose(rewards["torch"], rewards["numpy"], rtol=1e-9, atol=1e-6)
+    assert np.abs(rewards["numpy"]).sum() > 0

@@ -1,8 +1,8 @@
 """The Uniswap V3 + Aave V3 market on the simulator: N worlds, the batched Aave pool next to the
 batched V3 pool. Aave is seeded as the local mainnet seeds it (``supply_usd`` per reserve, at the
 2025-03-19 parameters), its oracle follows the reference price, and its clock moves ``dt`` a step.
-The V3 pool runs on the chosen array backend; the Aave pool on numpy (its code is array-API
-generic, but this world feeds it numpy arrays)."""
+Both pools run on the chosen array backend (numpy, or torch on CPU or CUDA); amounts cross this
+boundary as numpy (N,) raw units."""
 from __future__ import annotations
 
 import numpy as np
@@ -27,23 +27,24 @@ class AaveWorld(UniswapV3World, AaveMarket):
         super().__init__(n, driver, params, backend)
         self.lending = lending
         reserves = aave_reserve_params()
-        self.aave_params = aave.aave_params(np, reserves)
+        self.aave_params = aave.aave_params(self.b.xp, reserves, self.b.device)
         self.symbols = tuple(reserves)
+        self._decimals = [r.decimals for r in reserves.values()]
         self.usdc_r, self.weth_r = self.aave_params.index("USDC"), self.aave_params.index("WETH")
 
     # --- episode ----------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
         super().reset(rng, agent_usd)
         start = {"USDC": 1.0, "WBTC": WBTC_PRICE_USD}
+        b = self.b
         seeded = np.array([[np.floor(self.lending.supply_usd / start.get(s, 1.0) * 10.0 ** d)
-                            for s, d in zip(self.symbols, self.aave_params.decimals)]] * self.n)
-        weth_decimals = self.aave_params.decimals[self.weth_r]
-        seeded[:, self.weth_r] = np.floor(self.lending.supply_usd / self._reference * 10.0 ** weth_decimals)
-        self.now = np.full(self.n, START_TIME)
-        self.aave = aave.initial_state(np, self.n, 1 + self.lending.borrowers, len(self.symbols), START_TIME)
-        self.aave.available_liquidity = seeded.copy()
-        self.aave.scaled_atoken_supply = seeded.copy()  # indexes start at 1
-        self._prices = np.array([[round(start.get(s, 0.0) * BASE_UNIT) for s in self.symbols]] * self.n, dtype=float)
+                            for s, d in zip(self.symbols, self._decimals)]] * self.n)
+        seeded[:, self.weth_r] = np.floor(self.lending.supply_usd / self._reference * 10.0 ** self._decimals[self.weth_r])
+        self.now = b.asarray(np.full(self.n, START_TIME))
+        self.aave = aave.initial_state(b.xp, self.n, 1 + self.lending.borrowers, len(self.symbols), START_TIME, b.device)
+        self.aave.available_liquidity = b.asarray(seeded)
+        self.aave.scaled_atoken_supply = b.asarray(seeded)  # indexes start at 1
+        self._base_prices = np.array([[round(start.get(s, 0.0) * BASE_UNIT) for s in self.symbols]] * self.n, dtype=float)
         self._update_oracle()
         self.borrower_usdc, self.borrower_weth = np.zeros(self.n), np.zeros(self.n)
         self.reset_borrowers(rng)
@@ -54,11 +55,19 @@ class AaveWorld(UniswapV3World, AaveMarket):
         self._update_oracle()
 
     def _update_oracle(self) -> None:
-        self._prices[:, self.weth_r] = np.round(self._reference * BASE_UNIT)
+        self._base_prices[:, self.weth_r] = np.round(self._reference * BASE_UNIT)
+        self._prices = self.b.asarray(self._base_prices)  # (N, R) on the backend, what the Aave pool reads
+
+    def _on(self, x, mask):
+        """A numpy amount, zero outside ``mask``, on the backend."""
+        return self.b.asarray(np.where(mask, x, 0.0))
+
+    def _mask(self, mask):
+        return self.b.asarray(mask, dtype=self.b.xp.bool)
 
     # --- primitives -------------------------------------------------------------------------
     def oracle_price(self) -> np.ndarray:
-        return self._prices[:, self.weth_r] / BASE_UNIT
+        return self._base_prices[:, self.weth_r] / BASE_UNIT
 
     def borrower_wallet(self):
         return self.borrower_usdc / USDC_UNIT, self.borrower_weth / WETH_UNIT
@@ -69,42 +78,44 @@ class AaveWorld(UniswapV3World, AaveMarket):
     def position(self, account: int) -> Position:
         supplied, debt = aave.balances(self.aave, account, self.now)
         data = aave.account_data(self.aave, self.aave_params, self._prices, account, self.now)
-        return Position(supplied[:, self.weth_r], debt[:, self.usdc_r], data.total_collateral_base,
-                        data.total_debt_base, data.avg_liquidation_threshold / 1e4, data.avg_ltv / 1e4,
-                        data.health_factor)
+        f = self._np
+        return Position(f(supplied[:, self.weth_r]), f(debt[:, self.usdc_r]), f(data.total_collateral_base),
+                        f(data.total_debt_base), f(data.avg_liquidation_threshold) / 1e4, f(data.avg_ltv) / 1e4,
+                        f(data.health_factor))
 
     def supply(self, account, weth_raw, mask):
-        code = aave.supply(self.aave, self.aave_params, account, self.weth_r, np.where(mask, weth_raw, 0.0), self.now,
-                           mask)
+        code = self._np(aave.supply(self.aave, self.aave_params, account, self.weth_r, self._on(weth_raw, mask),
+                                    self.now, self._mask(mask)))
         if account == AGENT_ACCOUNT:
             self.borrower_weth = self.borrower_weth - np.where(mask & (code == 0), weth_raw, 0.0)
         return code
 
     def withdraw(self, account, weth_raw, mask):
-        got, code = aave.withdraw(self.aave, self.aave_params, self._prices, account, self.weth_r,
-                                  np.where(mask, weth_raw, 0.0), self.now, mask)
+        got, code = (self._np(x) for x in aave.withdraw(self.aave, self.aave_params, self._prices, account,
+                                                        self.weth_r, self._on(weth_raw, mask), self.now,
+                                                        self._mask(mask)))
         if account == AGENT_ACCOUNT:
             self.borrower_weth = self.borrower_weth + got
         return code
 
     def borrow(self, account, usdc_raw, mask):
-        code = aave.borrow(self.aave, self.aave_params, self._prices, account, self.usdc_r,
-                           np.where(mask, usdc_raw, 0.0), self.now, mask)
+        code = self._np(aave.borrow(self.aave, self.aave_params, self._prices, account, self.usdc_r,
+                                    self._on(usdc_raw, mask), self.now, self._mask(mask)))
         if account == AGENT_ACCOUNT:
             self.borrower_usdc = self.borrower_usdc + np.where(mask & (code == 0), usdc_raw, 0.0)
         return code
 
     def repay(self, account, usdc_raw, mask):
-        paid, code = aave.repay(self.aave, self.aave_params, account, self.usdc_r, np.where(mask, usdc_raw, 0.0),
-                                self.now, mask)
+        paid, code = (self._np(x) for x in aave.repay(self.aave, self.aave_params, account, self.usdc_r,
+                                                       self._on(usdc_raw, mask), self.now, self._mask(mask)))
         if account == AGENT_ACCOUNT:
             self.borrower_usdc = self.borrower_usdc - paid
         return paid, code
 
     def liquidate(self, who, account, mask):
         result = aave.liquidation_call(self.aave, self.aave_params, self._prices, account, self.weth_r, self.usdc_r,
-                                       np.full(self.n, np.inf), self.now, mask)
-        return result.debt_repaid, result.collateral_to_liquidator, result.error
+                                       self.b.asarray(np.full(self.n, np.inf)), self.now, self._mask(mask))
+        return self._np(result.debt_repaid), self._np(result.collateral_to_liquidator), self._np(result.error)
 
     def swap(self, who, sell_usdc, raw, mask):
         b, xp = self.b, self.b.xp
