@@ -7,6 +7,7 @@ import pytest
 from envs.backends.chain import TransactionReverted
 from envs.backends.evm import PyrevmChain
 from envs.chain.accounts import DEV_ACCOUNTS
+from envs.chain.aave_v3 import error_code
 from envs.chain.market import Market, build_market
 from envs.chain.state_reader import aave_state, read_aave_market
 from envs.protocols.aave_v3 import pool as aave
@@ -49,7 +50,7 @@ class Twin:
             action()
             return 0
         except TransactionReverted as err:
-            return int(err.reason) if err.reason.isdigit() else -1
+            return error_code(err)
 
     def supply(self, user: int, r: int, raw: int) -> None:
         token = self.tokens[r]

@@ -11,15 +11,14 @@ import numpy as np
 
 from envs.backends.chain import Chain, TransactionReverted
 from envs.backends.chain_world import AGENT as AGENT_ADDRESS
-from envs.backends.chain_world import ARBITRAGEUR, ARBITRAGEUR_AGENT, ChainLP, ChainUniswapV3World
+from envs.backends.chain_world import ARBITRAGEUR, ARBITRAGEUR_AGENT, GAS_ETH, ChainLP, ChainUniswapV3World
 from envs.backends.lending import (AGENT, AGENT_ACCOUNT, AGENT_LIQUIDATOR, BASE_UNIT, BORROWER, USDC_UNIT, WETH_UNIT,
                                    AaveMarket, LendingParams, Position)
 from envs.backends.sim import V3WorldParams
 from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.aave_v3 import MAX_UINT256
+from envs.chain.aave_v3 import MAX_UINT256, error_code
 from envs.drivers.base import PriceDriver
 
-BORROWER_ETH = 10**21  # wei for the scripted borrowers' gas
 BORROWER_ADDRESS = DEV_ACCOUNTS[3]  # the borrower agent's account in the chain worlds
 
 
@@ -53,7 +52,7 @@ class ChainLending(ChainLP, AaveMarket):
             action()
             return 0
         except TransactionReverted as err:
-            return int(err.reason) if err.reason.isdigit() else -1
+            return error_code(err)
 
     # --- primitives -------------------------------------------------------------------------
     def oracle_price(self) -> np.ndarray:
@@ -107,7 +106,7 @@ class ChainLending(ChainLP, AaveMarket):
                                              self._address(account), MAX_UINT256, False,
                                              sender=self._wallet(who))
         except TransactionReverted as err:
-            return np.zeros(1), np.zeros(1), np.array([int(err.reason) if err.reason.isdigit() else -1])
+            return np.zeros(1), np.zeros(1), np.array([error_code(err)])
         (event,) = self.aave.pool.events(result, "LiquidationCall")
         return (np.array([float(event["debtToCover"])]), np.array([float(event["liquidatedCollateralAmount"])]),
                 np.zeros(1, np.int64))
@@ -136,11 +135,17 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
     def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
         super().reset(rng, agent_usd)
         self._clock = self.chain.timestamp()
-        for token in (self.usdc, self.weth):
-            for who in (AGENT_ADDRESS, ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower):
-                token.approve(who, self.aave.pool.address)
-            token.approve(self.borrower, self.market.v3.router.address)
         self.reset_borrowers(rng)
+
+    def _fund_traders(self) -> None:
+        """Also let the agents and the competitor deal with the Aave pool (once per build: the
+        approvals are in the snapshot every episode starts from)."""
+        super()._fund_traders()
+        m = self.market
+        for token in (m.tokens["USDC"], m.tokens["WETH"]):
+            for who in (AGENT_ADDRESS, ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower):
+                token.approve(who, m.aave.pool.address)
+            token.approve(self.borrower, m.v3.router.address)
 
     def fund_borrower(self, weth_raw):
         self.weth.mint(self.borrower, int(weth_raw[0]))
@@ -154,6 +159,6 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
     def _fund_scripted_borrower(self, account, weth_raw, mask):
         if mask[0]:
             who = self._address(account)
-            self.chain.set_balance(who, BORROWER_ETH)
+            self.chain.set_balance(who, GAS_ETH)
             self.weth.mint(who, int(weth_raw[0]))
             self.weth.approve(who, self.aave.pool.address)

@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 from envs.backends.chain import Chain
-from envs.backends.market import UniswapV3Market, centered_range
+from envs.backends.market import WBTC_PRICE_USD, UniswapV3Market, centered_range
 from envs.backends.sim import (LIQUIDITY_UNIT, USDC_UNIT, WETH_UNIT, V3WorldParams, arbitrage_profit_usd, close_gas,
                                noise_orders, rebalance_gas, swap_to_range_ratio)
 from envs.chain.accounts import DEV_ACCOUNTS
@@ -20,7 +20,7 @@ from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
 
 AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7], DEV_ACCOUNTS[8]
 FEE_DENOMINATOR = 1_000_000
-LP_ETH = 10**21  # wei for the further LP agents' gas
+GAS_ETH = 10**21  # wei for the gas of the accounts a world sends from without a development key
 
 
 def lp_address(lp: int) -> str:
@@ -159,7 +159,7 @@ class ChainUniswapV3World(ChainLP):
             self._empty = self.chain.snapshot()
             p = self.params
             self.market = build_market(self.chain, MarketSpec(
-                prices_usd={"USDC": 1.0, "WETH": price, "WBTC": 60_000.0}, v3_fee_tiers=(p.fee_pips,),
+                prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD}, v3_fee_tiers=(p.fee_pips,),
                 v3_pool_value_usd=p.pool_value_usd, liquidity_profile=p.liquidity_profile,
                 aave_supply_usd=self.aave_supply_usd, v2_pool_value_usd=self.v2_pool_value_usd))
             self._fund_traders()
@@ -182,7 +182,7 @@ class ChainUniswapV3World(ChainLP):
         lps = [lp_address(lp) for lp in range(self.lps)]
         for who in lps + [ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT]:
             if who in lps[1:]:
-                self.chain.set_balance(who, LP_ETH)
+                self.chain.set_balance(who, GAS_ETH)
             for token in (m.tokens["USDC"], m.tokens["WETH"]):
                 if who not in lps:
                     token.mint(who, 10 ** (token.decimals + 12))

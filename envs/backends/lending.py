@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.backends.market import UniswapV3Market
+from envs.backends.sim import USDC_UNIT, WETH_UNIT  # noqa: F401  (the roles take the units from here too)
 
 AGENT_ACCOUNT = 0
 BASE_UNIT = 1e8  # Aave's oracle quotes USD with 8 decimals
-USDC_UNIT, WETH_UNIT = 1e6, 1e18
 #: the wallets that swap and liquidate: the LP agent's, the borrower agent's (Aave account 0), the
 #: learning liquidator's, and the scripted competitor's
 AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR = "agent", "borrower", "agent_liquidator", "competitor"
@@ -166,6 +166,8 @@ class AaveMarket(UniswapV3Market):
         account order. Returns how many it liquidated per world."""
         mask = np.ones(self.n, bool) if mask is None else mask
         count = np.zeros(self.n)
+        if not mask.any():
+            return count
         for account in range(self.lending.borrowers + 1):
             unhealthy = mask & (self.position(account).health_factor < 1)
             if unhealthy.any():

@@ -90,6 +90,9 @@ class UniswapV3Market(ABC):
         ratio, open a range of ``half_width_ticks`` around the current tick. Returns gas used (N,)."""
 
 
+#: the WBTC price the worlds build the local market with (a reserve of the Aave market nobody uses here)
+WBTC_PRICE_USD = 60_000.0
+
 FULL_RANGE = 887272  # a half-width that reaches TickMath's bounds: the full range
 
 

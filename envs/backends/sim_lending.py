@@ -10,14 +10,13 @@ import numpy as np
 from envs.backends.arrays import ArrayBackend
 from envs.backends.lending import (AGENT, AGENT_ACCOUNT, BASE_UNIT, BORROWER, USDC_UNIT, WETH_UNIT, AaveMarket,
                                    LendingParams, Position)
+from envs.backends.market import WBTC_PRICE_USD
 from envs.backends.sim import UniswapV3World, V3WorldParams
 from envs.data import aave_reserve_params
 from envs.drivers.base import PriceDriver
 from envs.protocols.aave_v3 import pool as aave
 from envs.protocols.uniswap_v3 import pool as v3
 
-#: the local mainnet's WBTC price (MarketSpec's default in the chain worlds); unused as collateral here
-WBTC_PRICE_USD = 60_000.0
 START_TIME = 0.0  # seconds; only differences matter to interest accrual
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from envs.backends.chain import Chain, TxResult
+from envs.backends.chain import Chain, TransactionReverted, TxResult
 from envs.chain.accounts import DEPLOYER, TREASURY
 from envs.chain.contract import Contract, deploy
 from envs.chain.tokens import Token
@@ -19,6 +19,11 @@ MAX_UINT256 = 2**256 - 1
 AGGREGATOR_ANSWER_SLOT = 0
 ZERO = "0x" + "00" * 20
 POOL_LIBRARIES = ("SupplyLogic", "BorrowLogic", "LiquidationLogic", "EModeLogic", "BridgeLogic", "PoolLogic")
+
+
+def error_code(err: TransactionReverted) -> int:
+    """The Errors.sol code a Pool revert carries (its reason is the code's digits); -1 for any other revert."""
+    return int(err.reason) if err.reason.isdigit() else -1
 
 
 @dataclass
