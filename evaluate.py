@@ -21,9 +21,10 @@ from tqdm import tqdm
 from agents import evaluation, market_evaluation, trading_evaluation
 from agents.baselines import baselines_for
 from agents.config import LP_ENV, MARKET_ENV, check, env_classes, env_kwargs, register
-from agents.multi_agent import other_policies, role_of
 from agents.evaluation import format_table
+from agents.multi_agent import other_policies
 from agents.policy import load_policy, policy_name
+from envs.defi_market_v0 import agent_role
 
 register()
 
@@ -32,17 +33,17 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     e, kwargs = cfg.env, env_kwargs(cfg, cfg.eval.window)
     probe = env_classes(e.id)[0](backend="numpy", **kwargs)
     if e.id == MARKET_ENV:
-        role = probe.role_of(next(a for a in probe.possible_agents if role_of(a) == e.train_role))
+        role = probe.role_of(next(a for a in probe.possible_agents if agent_role(a)[0] == e.train_role))
         others = other_policies(probe, e.train_role, dict(e.others), cfg.device)
     else:
         role = probe.role
     probe.close()
-    baselines = [f"baseline:{name}" for name in baselines_for(role)]
-    if e.id == LP_ENV:  # the LP's usual line-up (eval.policies); the other roles are scored against all theirs
-        baselines = list(cfg.eval.policies)
-    elif any(not spec.startswith("baseline:") or spec in baselines for spec in cfg.eval.policies):
-        baselines = list(dict.fromkeys(list(cfg.eval.policies) + baselines))
-    specs = ([cfg.policy] if cfg.policy else []) + baselines
+    own = [f"baseline:{name}" for name in baselines_for(role)]
+    if e.id == LP_ENV:  # the LP's usual line-up; the other roles are scored against all of their baselines
+        listed = list(cfg.eval.policies)
+    else:  # eval.policies' checkpoints and this role's baselines (its defaults name the LP's)
+        listed = list(dict.fromkeys([p for p in cfg.eval.policies if p in own or not p.startswith("baseline:")] + own))
+    specs = ([cfg.policy] if cfg.policy else []) + listed
     policies = {policy_name(spec): load_policy(spec, role, cfg.device) for spec in specs}  # fail before running
     results = {}
     with tqdm(total=len(policies) * cfg.eval.episodes * e.horizon, desc=f"evaluating on {backend}", unit="step",

@@ -18,25 +18,41 @@ SLOT_BONUS = 3  # the first slot's bonus, USD / 100 (envs.roles.liquidator)
 IN_PAIR = 1  # (envs.roles.v2_liquidity_provider)
 
 
-class LPBaseline:
+class Scripted:
+    """Stable-baselines3's ``predict`` over one observation or a batch; subclasses give ``act`` (N, F) -> (N,)."""
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
+        actions = self.act(np.atleast_2d(observation))
+        return (actions if np.ndim(observation) == 2 else actions[0]), None
+
+
+def nearest_action(role, options, value: float, log_scale: bool = False) -> int:
+    """The discrete action (1 + index) whose option is nearest ``value``: the scripted baselines act in
+    their role's discrete action space."""
+    if role.action_type != "discrete":
+        raise ValueError(f"the scripted {type(role).__name__} baselines act in the discrete action space")
+    options = np.asarray(options, dtype=float)
+    distance = np.abs(np.log(options / value)) if log_scale else np.abs(options - value)
+    return 1 + int(np.argmin(distance))
+
+
+class LPBaseline(Scripted):
     """Maps observations to the role's discrete actions; subclasses decide when and how wide."""
 
     role = LiquidityProvider
 
     def __init__(self, role: LiquidityProvider, half_width: int = 400):
-        if role.action_type != "discrete":
-            raise ValueError("the scripted LP baselines act in the discrete action space")
-        self.widths = np.asarray(role.half_widths)
-        self.action = 1 + int(np.argmin(np.abs(np.log(self.widths / half_width))))  # the nearest offered width
-        self.half_width = int(self.widths[self.action - 1])
+        self.action = nearest_action(role, role.half_widths, half_width, log_scale=True)  # the nearest offered width
+        self.half_width = int(role.half_widths[self.action - 1])
 
     def rebalance(self, obs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
-        obs = np.atleast_2d(observation)
-        actions = np.where(self.rebalance(obs), self.action, 0)
-        return (actions if np.ndim(observation) == 2 else actions[0]), None
+    def act(self, obs):
+        return np.where(self.rebalance(obs), self.action, 0)
 
 
 class HODL(LPBaseline):
@@ -91,42 +107,30 @@ class PeriodicRecentering(LPBaseline):
         return (obs[:, HALF_WIDTH] == 0) | ((step % self.period == 0) & (step > 0))
 
 
-class GreedyArbitrageur:
+class GreedyArbitrageur(Scripted):
     """Takes the whole trade to the band's edge whenever the pool is outside its no-trade band by more
     than ``min_gap_pct`` (the optimal CEX-DEX arbitrageur, up to gas: set the gap where profit covers it)."""
 
     role = Arbitrageur
 
     def __init__(self, role: Arbitrageur, min_gap_pct: float = 0.0):
-        if role.action_type != "discrete":
-            raise ValueError("the scripted arbitrageur acts in the discrete action space")
-        self.full, self.min_gap = len(role.fractions), min_gap_pct
+        self.full, self.min_gap = nearest_action(role, role.fractions, 1.0), min_gap_pct  # the whole trade
 
-    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
-        obs = np.atleast_2d(observation)
-        actions = np.where(obs[:, 1] > self.min_gap, self.full, 0)  # feature 1: how far beyond the band, %
-        return (actions if np.ndim(observation) == 2 else actions[0]), None
+    def act(self, obs):
+        return np.where(obs[:, 1] > self.min_gap, self.full, 0)  # feature 1: how far beyond the band, %
 
 
-class TargetLTVBorrower:
+class TargetLTVBorrower(Scripted):
     """Moves to ``target`` LTV once and then holds whatever the price does (a static leveraged position)."""
 
     role = Borrower
 
     def __init__(self, role: Borrower, target: float = 0.65):
-        if role.action_type != "discrete":
-            raise ValueError("the scripted borrower baselines act in the discrete action space")
-        self.targets = np.asarray(role.targets)
-        self.action = 1 + int(np.argmin(np.abs(self.targets - target)))
-        self.target = float(self.targets[self.action - 1])
+        self.action = nearest_action(role, role.targets, target)
+        self.target = float(role.targets[self.action - 1])
 
-    def decide(self, obs: np.ndarray) -> np.ndarray:
+    def act(self, obs):
         return np.where(obs[:, LTV] == 0, self.action, 0)
-
-    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
-        obs = np.atleast_2d(observation)
-        actions = self.decide(obs)
-        return (actions if np.ndim(observation) == 2 else actions[0]), None
 
 
 class HealthFactorKeeper(TargetLTVBorrower):
@@ -139,12 +143,12 @@ class HealthFactorKeeper(TargetLTVBorrower):
             raise ValueError(f"health factor band must satisfy 1 < low < high, got ({low}, {high})")
         self.low, self.high = low, high
 
-    def decide(self, obs):
+    def act(self, obs):
         hf = obs[:, HEALTH_FACTOR]
         return np.where((obs[:, LTV] == 0) | (hf < self.low) | (hf > self.high), self.action, 0)
 
 
-class GreedyLiquidator:
+class GreedyLiquidator(Scripted):
     """Liquidates the best account on offer (slot 1) whenever its bonus covers the gas."""
 
     role = Liquidator
@@ -152,14 +156,12 @@ class GreedyLiquidator:
     def __init__(self, role: Liquidator | None = None):
         pass
 
-    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
-        obs = np.atleast_2d(observation)
+    def act(self, obs):
         bonus_usd, gas_usd = obs[:, SLOT_BONUS] * 100, obs[:, -1] * 10
-        actions = np.where((obs[:, 0] > 0) & (bonus_usd > gas_usd), 1, 0)
-        return (actions if np.ndim(observation) == 2 else actions[0]), None
+        return np.where((obs[:, 0] > 0) & (bonus_usd > gas_usd), 1, 0)
 
 
-class NoiseTrader:
+class NoiseTrader(Scripted):
     """An uninformed trader: each step, with probability ``activity``, buys or sells (a coin flip) one of
     the role's sizes at random; its own generator, seeded, makes the flow reproducible."""
 
@@ -170,28 +172,23 @@ class NoiseTrader:
             raise ValueError(f"activity must be a probability in [0, 1], got {activity}")
         self.sizes, self.activity, self.rng = len(role.sizes_usd), activity, np.random.default_rng(seed)
 
-    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
-        n = len(np.atleast_2d(observation))
-        actions = np.where(self.rng.random(n) < self.activity, 1 + self.rng.integers(0, 2 * self.sizes, n), 0)
-        return (actions if np.ndim(observation) == 2 else actions[0]), None
+    def act(self, obs):
+        n = len(obs)
+        return np.where(self.rng.random(n) < self.activity, 1 + self.rng.integers(0, 2 * self.sizes, n), 0)
 
 
-class V2ShareHolder:
+class V2ShareHolder(Scripted):
     """Puts ``share`` of the portfolio into the V2 pair once and holds it (share 0: never provides,
     the hold benchmark; share 1: the passive V2 LP)."""
 
     role = V2LiquidityProvider
 
     def __init__(self, role: V2LiquidityProvider, share: float = 1.0):
-        if role.action_type != "discrete":
-            raise ValueError("the scripted V2 LP baselines act in the discrete action space")
-        self.action = 1 + int(np.argmin(np.abs(np.asarray(role.shares) - share)))
+        self.action = nearest_action(role, role.shares, share)
         self.share = role.shares[self.action - 1]
 
-    def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
-        obs = np.atleast_2d(observation)
-        actions = np.where(np.abs(obs[:, IN_PAIR] - self.share) > 0.05, self.action, 0)
-        return (actions if np.ndim(observation) == 2 else actions[0]), None
+    def act(self, obs):
+        return np.where(np.abs(obs[:, IN_PAIR] - self.share) > 0.05, self.action, 0)
 
 
 class HoldV2(V2ShareHolder):

@@ -163,11 +163,10 @@ def env_classes(env_id: str):
     from envs.uniswap_v2_lp import UniswapV2LPEnv, UniswapV2LPVectorEnv
     from envs.uniswap_v3_lp import UniswapV3LPEnv, UniswapV3LPVectorEnv
 
-    if env_id == MARKET_ENV:
-        from agents.multi_agent import RoleVecEnv
+    if env_id == MARKET_ENV:  # one market per env; train.py makes a role of it a VecEnv (RoleVecEnv)
         from envs.defi_market_v0 import parallel_env
 
-        return parallel_env, RoleVecEnv
+        return parallel_env, None
     classes = {LP_ENV: (UniswapV3LPEnv, UniswapV3LPVectorEnv), ARBITRAGE_ENV: (CexDexArbitrageEnv, CexDexArbitrageVectorEnv),
                LEVERAGE_ENV: (AaveLeverageEnv, AaveLeverageVectorEnv),
                LIQUIDATOR_ENV: (AaveLiquidatorEnv, AaveLiquidatorVectorEnv),

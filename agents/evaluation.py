@@ -36,12 +36,10 @@ def run_episodes(policy, env_kwargs: dict, backend: str, episodes: int, seed: in
         env = UniswapV3LPVectorEnv(num_envs=episodes, backend=backend, device=device, **env_kwargs)
         rows = _run(env, policy, seed, env_kwargs["horizon"], progress)
         env.close()
-    else:
-        per = []
-        for i in range(episodes):
-            env = UniswapV3LPEnv(backend=backend, fork_url=fork_url, **env_kwargs)
-            per.append(_run(_Batch1(env), policy, seed + i, env_kwargs["horizon"], progress))
-            env.close()
+    else:  # one chain for every episode: an episode reverts to the built market instead of building it again
+        env = UniswapV3LPEnv(backend=backend, fork_url=fork_url, **env_kwargs)
+        per = [_run(_Batch1(env), policy, seed + i, env_kwargs["horizon"], progress) for i in range(episodes)]
+        env.close()
         rows = {k: np.concatenate([p[k] for p in per], axis=0) for k in SERIES}
     return Trajectories(rows, env_kwargs["driver_kwargs"].get("dt", 3600.0))
 

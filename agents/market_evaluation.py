@@ -9,38 +9,38 @@ from pathlib import Path
 import numpy as np
 
 from agents.evaluation import _safe
-from agents.multi_agent import role_of
-from envs.defi_market_v0 import parallel_env
+from envs.defi_market_v0 import agent_role, parallel_env
 
 
 def play(policy, others: dict, train_role: str, env_kwargs: dict, backend: str, episodes: int, seed: int,
          fork_url: str | None = None, progress=None) -> dict[str, np.ndarray]:
     """Per agent, its reward summed over each episode: {agent: (episodes,)}."""
     totals: dict[str, list[float]] = {}
+    env = parallel_env(backend=backend, fork_url=fork_url, **env_kwargs)  # one chain for every episode
     for i in range(episodes):
-        env = parallel_env(backend=backend, fork_url=fork_url, **env_kwargs)
         obs, _ = env.reset(seed=seed + i)
         episode = {a: 0.0 for a in env.possible_agents}
         while env.agents:
-            actions = {a: (policy if role_of(a) == train_role else others[a]).predict(obs[a], deterministic=True)[0]
+            actions = {a: (policy if agent_role(a)[0] == train_role else others[a]).predict(obs[a],
+                                                                                             deterministic=True)[0]
                        for a in env.agents}
             obs, rewards, *_ = env.step(actions)
             for a, r in rewards.items():
                 episode[a] += r
             if progress is not None:
                 progress.update(1)
-        env.close()
         for a, r in episode.items():
             totals.setdefault(a, []).append(r)
+    env.close()
     return {a: np.asarray(r) for a, r in totals.items()}
 
 
 def metrics(totals: dict[str, np.ndarray], train_role: str) -> dict[str, float]:
-    role = np.stack([r for a, r in totals.items() if role_of(a) == train_role])  # (agents, episodes)
+    role = np.stack([r for a, r in totals.items() if agent_role(a)[0] == train_role])  # (agents, episodes)
     per_agent_episode = role.mean(axis=0)
     out = {"pnl_usd": float(per_agent_episode.mean()), "pnl_usd_std": float(per_agent_episode.std()),
            "role_agents": int(role.shape[0]), "episodes": int(role.shape[1])}
-    return out | {f"pnl_usd_of_{a}": float(r.mean()) for a, r in totals.items() if role_of(a) != train_role}
+    return out | {f"pnl_usd_of_{a}": float(r.mean()) for a, r in totals.items() if agent_role(a)[0] != train_role}
 
 
 def write_report(out_dir: Path, train_role: str, results: dict[str, dict[str, np.ndarray]], settings: dict) -> Path:

@@ -9,6 +9,8 @@ import numpy as np
 from pettingzoo import ParallelEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
+from envs.defi_market_v0 import agent_role
+
 
 class RoleVecEnv(VecEnv):
     def __init__(self, env: ParallelEnv, role_prefix: str, others: dict[str, Any], seed: int | None = None):
@@ -70,10 +72,6 @@ DEFAULT_OTHERS = {"liquidity_provider": "baseline:passive_lp", "arbitrageur": "b
                   "trader": "baseline:noise_trader"}
 
 
-def role_of(agent: str) -> str:
-    return agent.rsplit("_", 1)[0]
-
-
 def other_policies(env: ParallelEnv, train_role: str, others: dict[str, str], device: str = "auto") -> dict[str, Any]:
     """The policies of every agent outside ``train_role``: ``others`` (agent -> baseline:<name> or a
     model.zip, e.g. an earlier checkpoint), else its role's default baseline."""
@@ -81,11 +79,11 @@ def other_policies(env: ParallelEnv, train_role: str, others: dict[str, str], de
 
     if train_role not in DEFAULT_OTHERS:
         raise ValueError(f"env.train_role={train_role!r} must be one of {sorted(DEFAULT_OTHERS)}")
-    if not any(role_of(a) == train_role for a in env.possible_agents):
+    if not any(agent_role(a)[0] == train_role for a in env.possible_agents):
         raise ValueError(f"env.train_role={train_role!r}: the market has no such agent ({env.possible_agents}); "
                          f"raise env.n_{train_role}s")
     unknown = sorted(set(others) - set(env.possible_agents))
     if unknown:
         raise ValueError(f"env.others names {unknown}, not agents of the market {env.possible_agents}")
-    return {a: load_policy(others.get(a, DEFAULT_OTHERS[role_of(a)]), env.role_of(a), device)
-            for a in env.possible_agents if role_of(a) != train_role}
+    return {a: load_policy(others.get(a, DEFAULT_OTHERS[agent_role(a)[0]]), env.role_of(a), device)
+            for a in env.possible_agents if agent_role(a)[0] != train_role}

@@ -26,13 +26,11 @@ def run_episodes(policy, env_id: str, env_kwargs: dict, backend: str, episodes: 
         env = vector(num_envs=episodes, backend=backend, **env_kwargs)
         rows = _run(env.core, env.reset(seed=seed)[0], policy, env_kwargs["horizon"], progress)
         env.close()
-    else:
-        per = []
-        for i in range(episodes):
-            env = single(backend=backend, fork_url=fork_url, **env_kwargs)
-            obs, _ = env.reset(seed=seed + i)
-            per.append(_run(env.core, obs[None], policy, env_kwargs["horizon"], progress))
-            env.close()
+    else:  # one chain for every episode, as agents.evaluation does
+        env = single(backend=backend, fork_url=fork_url, **env_kwargs)
+        per = [_run(env.core, env.reset(seed=seed + i)[0][None], policy, env_kwargs["horizon"], progress)
+               for i in range(episodes)]
+        env.close()
         rows = {k: np.concatenate([p[k] for p in per], axis=0) for k in SERIES}
     return Trajectories(rows, (env_kwargs.get("driver_kwargs") or {}).get("dt", 3600.0))
 

@@ -48,6 +48,12 @@ LP = f"{LP_ROLE}_0"  # the first LP agent
 ARBITRAGEUR, LIQUIDATOR, BORROWER, TRADER = "arbitrageur", "liquidator", "borrower", "trader"
 
 
+def agent_role(agent: str) -> tuple[str, int]:
+    """``"liquidator_1"`` -> ("liquidator", 1): an agent's role and its index within the role."""
+    role, index = agent.rsplit("_", 1)
+    return role, int(index)
+
+
 def env(**kwargs):
     """The AEC form, wrapped as PettingZoo wraps its own envs."""
     return wrappers.OrderEnforcingWrapper(parallel_to_aec(parallel_env(**kwargs)))
@@ -105,8 +111,8 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
     def role_of(self, agent: str):
         """The role object (spaces, observation, action decoding) an agent plays."""
         roles = {ARBITRAGEUR: self.arb, LIQUIDATOR: self.liq, BORROWER: self.borrower, TRADER: self.trader}
-        role, index = agent.rsplit("_", 1)
-        return self.lps[int(index)] if role == LP_ROLE else roles[role]
+        role, index = agent_role(agent)
+        return self.lps[index] if role == LP_ROLE else roles[role]
 
     @functools.lru_cache(maxsize=None)
     def observation_space(self, agent):
@@ -179,7 +185,7 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         for agent in sequence:  # the agents' transactions, in block order
             action = np.asarray(actions[agent])[None]
             if agent.startswith(LP_ROLE):
-                i = int(agent.rsplit("_", 1)[1])
+                i = agent_role(agent)[1]
                 self.market.select_lp(i)
                 gas[i] = self._with_priority_fee(agent, self.lps[i].act(self.market, action))
                 before[i] = MarketView.read(self.market)

@@ -115,11 +115,12 @@ def test_a_crash_liquidates_the_levered_holder_and_spares_the_keeper():
 def test_a_beaten_liquidation_earns_nothing_and_still_pays_gas():
     vec = AaveLiquidatorVectorEnv(num_envs=4, horizon=30, compete=1.0, driver=ScenarioDriver(CRASH))
     obs, _ = vec.reset(seed=0)
+    attempts = 0
     for _ in range(12):  # into the crash
         obs, reward, _, _, info = vec.step(np.ones(4, int))
-        attempted = info["gas_usd"] > 0
-        assert (info["profit_usd"] == 0).all() and (reward == -info["gas_usd"]).all()
-    assert not attempted.any() or (info["beaten"] == 1).all()
+        attempts += (info["gas_usd"] > 0).sum()
+        assert (info["profit_usd"] == 0).all() and (reward == -info["gas_usd"]).all() and (info["beaten"] == 1).all()
+    assert attempts > 0  # the agent did try, on accounts the competitor had already taken
 
 
 @pytest.mark.parametrize("env_id, action", [(LEVERAGE, np.nan), (LEVERAGE, 6), (LEVERAGE, -1),
