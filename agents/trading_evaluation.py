@@ -49,8 +49,7 @@ def _run(core, obs, policy, horizon, progress) -> dict[str, np.ndarray]:
         for k, v in values.items():
             rows[k].append(np.asarray(v, dtype=float))
 
-    start = {"equity_usd": getattr(core.role, "equity", getattr(core.role, "value", None))}
-    start = start if start["equity_usd"] is not None else {}
+    start = {"equity_usd": core.role.value} if hasattr(core.role, "value") else {}  # a role with a capital account
     record(np.zeros(n), start | ({"health_factor": np.minimum(market.position(0).health_factor, 1e3)}
                                 if hasattr(market, "position") else {}))
     for _ in range(horizon):

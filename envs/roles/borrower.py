@@ -71,7 +71,7 @@ class Borrower:
     def reset(self, market: AaveMarket) -> None:
         self.volatility = EwmaVolatility(self.volatility_halflife_steps)
         self.volatility.reset(market.reference_price())
-        self.start = self.equity = equity_usd(market)
+        self.start = self.value = equity_usd(market)  # ``value``: what the last score counted from, as the LPs
 
     def observe_step(self, market: AaveMarket) -> None:
         self.volatility.update(market.reference_price())
@@ -108,8 +108,8 @@ class Borrower:
     def score(self, market: AaveMarket, gas_usd: np.ndarray, position: Position | None = None):
         """Reward: the change in equity since the last score, net of gas."""
         equity = equity_usd(market, position)
-        pnl = equity - self.equity - gas_usd
-        self.equity = equity
+        pnl = equity - self.value - gas_usd
+        self.value = equity
         return pnl, {"pnl_usd": pnl, "gas_usd": gas_usd, "equity_usd": equity}
 
 
