@@ -19,11 +19,22 @@ def gas_units() -> dict[str, int]:
     return json.loads(GAS_FILE.read_text())["gas"]
 
 
-def gas_cost_eth(action: str, gas_price_gwei: float):
+def action_units(*actions: str) -> int:
+    """Gas the ``actions`` use together, from the measured table."""
     units = gas_units()
-    if action not in units:
-        raise KeyError(f"no gas measured for {action!r}; known actions: {sorted(units)}")
-    return units[action] * gas_price_gwei * GWEI
+    unknown = [a for a in actions if a not in units]
+    if unknown:
+        raise KeyError(f"no gas measured for {unknown}; known actions: {sorted(units)}")
+    return sum(units[a] for a in actions)
+
+
+def units_usd(units, gas_price_gwei: float, eth_usd):
+    """Gas ``units`` (scalar or array) in USD at ``gas_price_gwei`` and the ETH price (scalar or array)."""
+    return units * gas_price_gwei * GWEI * eth_usd
+
+
+def gas_cost_eth(action: str, gas_price_gwei: float):
+    return action_units(action) * gas_price_gwei * GWEI
 
 
 def gas_cost_usd(action: str, gas_price_gwei: float, eth_usd):

@@ -13,7 +13,7 @@ import numpy as np
 from envs.backends.arrays import ArrayBackend, array_backend
 from envs.backends.market import REBALANCE_CLOSE, UniswapV3Market, centered_range
 from envs.drivers.base import PriceDriver
-from envs.gas import gas_units
+from envs.gas import action_units, gas_units
 from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, profile_ticks
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
@@ -64,7 +64,7 @@ def arbitrage_profit_usd(sell_usdc, paid_raw, got_raw, reference_price) -> np.nd
 
 
 def close_gas(had_position: np.ndarray) -> np.ndarray:
-    return had_position * float(sum(gas_units()[a] for a in REBALANCE_CLOSE))
+    return had_position * float(action_units(*REBALANCE_CLOSE))
 
 
 def rebalance_gas(had_position: np.ndarray, swapped: np.ndarray) -> np.ndarray:

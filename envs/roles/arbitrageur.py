@@ -9,7 +9,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.backends.market import UniswapV3Market
-from envs.gas import GWEI, gas_units
+from envs.gas import action_units, units_usd
 from envs.roles.actions import check_action_type, choice, feature_box
 from envs.roles.volatility import EwmaVolatility
 
@@ -53,7 +53,7 @@ class Arbitrageur:
         self.volatility.update(market.reference_price())
 
     def swap_gas_usd(self, market: UniswapV3Market) -> np.ndarray:
-        return gas_units()["v3_swap"] * self.gas_price_gwei * GWEI * market.reference_price()
+        return units_usd(action_units("v3_swap"), self.gas_price_gwei, market.reference_price())
 
     def observation(self, market: UniswapV3Market) -> np.ndarray:
         gap = np.log(market.pool_price() / market.reference_price())

@@ -15,7 +15,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.backends.lending import AGENT_ACCOUNT, BASE_UNIT, BORROWER, USDC_UNIT, WETH_UNIT, AaveMarket, Position
-from envs.gas import GWEI, gas_units
+from envs.gas import action_units, units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
 from envs.roles.volatility import EwmaVolatility
 
@@ -77,7 +77,7 @@ class Borrower:
         self.volatility.update(market.reference_price())
 
     def round_gas_usd(self, market: AaveMarket) -> np.ndarray:
-        return sum(gas_units()[a] for a in LEVER_UP) * self.gas_price_gwei * GWEI * market.reference_price()
+        return units_usd(action_units(*LEVER_UP), self.gas_price_gwei, market.reference_price())
 
     def observation(self, market: AaveMarket, position: Position | None = None) -> np.ndarray:
         pos = position or market.position(AGENT_ACCOUNT)
@@ -103,7 +103,7 @@ class Borrower:
         """Move toward the target LTV; returns the gas spent, in USD at the reference price."""
         acting, target = self.decode(action, market.n)
         units = lever_to(market, target, acting) if acting.any() else np.zeros(market.n)
-        return units * self.gas_price_gwei * GWEI * market.reference_price()
+        return units_usd(units, self.gas_price_gwei, market.reference_price())
 
     def score(self, market: AaveMarket, gas_usd: np.ndarray, position: Position | None = None):
         """Reward: the change in equity since the last score, net of gas."""
@@ -116,7 +116,6 @@ class Borrower:
 def lever_to(market: AaveMarket, target: np.ndarray, mask: np.ndarray, rounds: int = ROUNDS) -> np.ndarray:
     """Take the agent's Aave account toward ``target`` LTV in masked worlds, in at most ``rounds``
     rounds; returns the gas units spent."""
-    g = gas_units()
     gas = np.zeros(market.n)
     for _ in range(rounds):
         pos = market.position(AGENT_ACCOUNT)
@@ -133,7 +132,7 @@ def lever_to(market: AaveMarket, target: np.ndarray, mask: np.ndarray, rounds: i
             ok = up & (market.borrow(AGENT_ACCOUNT, borrow, up) == 0)
             _, weth = market.swap(BORROWER, np.ones(market.n, bool), borrow, ok)
             market.supply(AGENT_ACCOUNT, weth, ok & (weth > 0))
-            gas += np.where(ok, sum(g[a] for a in LEVER_UP), 0.0)
+            gas += np.where(ok, action_units(*LEVER_UP), 0.0)
         # down: repay what brings the LTV to the target, from WETH withdrawn within the health margin
         if down.any():
             need = np.clip((d - target * c) / (1 - target), 0.0, None)
@@ -144,5 +143,5 @@ def lever_to(market: AaveMarket, target: np.ndarray, mask: np.ndarray, rounds: i
             _, usdc = market.swap(BORROWER, np.zeros(market.n, bool), withdraw, ok)
             owed = np.where(target == 0, np.inf, usdc)  # going flat: repay all the debt the wallet covers
             market.repay(AGENT_ACCOUNT, np.minimum(owed, np.floor(market.borrower_wallet()[0] * USDC_UNIT + 0.5)), ok)
-            gas += np.where(ok, sum(g[a] for a in LEVER_DOWN), 0.0)
+            gas += np.where(ok, action_units(*LEVER_DOWN), 0.0)
     return gas

@@ -15,7 +15,7 @@ from gymnasium import spaces
 
 from envs.backends.lending import AGENT_LIQUIDATOR, BASE_UNIT, USDC_UNIT, AaveMarket
 from envs.data import aave_reserve_params
-from envs.gas import GWEI, gas_units
+from envs.gas import action_units, gas_units, units_usd
 from envs.roles.actions import choice, feature_box
 from envs.protocols.aave_v3.liquidation_logic import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR
 from envs.roles.volatility import EwmaVolatility
@@ -64,7 +64,7 @@ class Liquidator:
         self.volatility.update(market.reference_price())
 
     def gas_usd(self, market: AaveMarket) -> np.ndarray:
-        return sum(gas_units()[a] for a in LIQUIDATE) * self.gas_price_gwei * GWEI * market.reference_price()
+        return units_usd(action_units(*LIQUIDATE), self.gas_price_gwei, market.reference_price())
 
     def observation(self, market: AaveMarket) -> np.ndarray:
         """Reads the candidates too: ``self.candidates`` (N, slots) are the accounts the slots show
@@ -104,4 +104,4 @@ class Liquidator:
             profit, done = profit + got / USDC_UNIT, done | ok
         g = gas_units()
         gas = np.where(accounts >= 0, g["aave_liquidation_call"], 0.0) + np.where(done, g["v3_swap"], 0.0)
-        return profit, gas * self.gas_price_gwei * GWEI * market.reference_price(), done
+        return profit, units_usd(gas, self.gas_price_gwei, market.reference_price()), done

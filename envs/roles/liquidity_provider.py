@@ -12,7 +12,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.backends.market import FULL_RANGE, UniswapV3Market
-from envs.gas import GWEI
+from envs.gas import units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
 from envs.roles.volatility import EwmaVolatility
 from envs.units import usd_per_eth_at_tick
@@ -147,7 +147,7 @@ class LiquidityProvider:
             gas = gas + market.close_position(closing)
         if self.gas_usd_per_rebalance is not None:
             return np.where(acting, self.gas_usd_per_rebalance, 0.0)
-        return gas * self.gas_price_gwei * GWEI * market.reference_price()
+        return units_usd(gas, self.gas_price_gwei, market.reference_price())
 
     # --- reward -----------------------------------------------------------------------------
     def score(self, before: MarketView, after: MarketView, gas_usd: np.ndarray) -> tuple[np.ndarray, dict]:

@@ -13,7 +13,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.backends.lending import USDC_UNIT, WETH_UNIT, AaveMarket
-from envs.gas import GWEI, gas_units
+from envs.gas import action_units, units_usd
 from envs.roles.actions import choice, feature_box
 from envs.roles.volatility import EwmaVolatility
 
@@ -56,7 +56,7 @@ class Trader:
         self.volatility.update(market.reference_price())
 
     def swap_gas_usd(self, market: AaveMarket) -> np.ndarray:
-        return gas_units()["v3_swap"] * self.gas_price_gwei * GWEI * market.reference_price()
+        return units_usd(action_units("v3_swap"), self.gas_price_gwei, market.reference_price())
 
     def observation(self, market: AaveMarket, agent: int = 0) -> np.ndarray:
         ref = market.reference_price()

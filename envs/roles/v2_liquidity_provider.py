@@ -13,7 +13,7 @@ from gymnasium import spaces
 
 from envs.backends.sim import USDC_UNIT, WETH_UNIT
 from envs.backends.v2_market import UniswapV2Market
-from envs.gas import GWEI, gas_units
+from envs.gas import action_units, gas_units, units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
 from envs.roles.volatility import EwmaVolatility
 
@@ -68,8 +68,7 @@ class V2LiquidityProvider:
         self.volatility.update(market.reference_price())
 
     def deposit_gas_usd(self, market: UniswapV2Market) -> np.ndarray:
-        g = gas_units()
-        return (g["v2_swap"] + g["v2_add_liquidity"]) * self.gas_price_gwei * GWEI * market.reference_price()
+        return units_usd(action_units("v2_swap", "v2_add_liquidity"), self.gas_price_gwei, market.reference_price())
 
     def observation(self, market: UniswapV2Market) -> np.ndarray:
         value, in_pair, weth = portfolio(market)
@@ -91,7 +90,7 @@ class V2LiquidityProvider:
         """Move toward the target share; returns the gas spent, in USD at the reference price."""
         acting, target = self.decode(action, market.n)
         units = provide(market, target, acting) if acting.any() else np.zeros(market.n)
-        return units * self.gas_price_gwei * GWEI * market.reference_price()
+        return units_usd(units, self.gas_price_gwei, market.reference_price())
 
     def score(self, market: UniswapV2Market, gas_usd: np.ndarray) -> tuple[np.ndarray, dict]:
         value, in_pair, _ = portfolio(market)
