@@ -11,7 +11,7 @@ from gymnasium import spaces
 from envs.backends.market import UniswapV3Market
 from envs.gas import action_units, units_usd
 from envs.roles.actions import check_action_type, choice, feature_box
-from envs.roles.volatility import EwmaVolatility
+from envs.roles.volatility import WatchesReference
 
 DEFAULT_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # of the trade to the band's edge
 OBSERVATION_FEATURES = (
@@ -24,7 +24,7 @@ OBSERVATION_FEATURES = (
 
 
 @dataclass
-class Arbitrageur:
+class Arbitrageur(WatchesReference):
     fractions: tuple[float, ...] = DEFAULT_FRACTIONS
     action_type: str = "discrete"  # or "continuous": the fraction in [0, 1]
     gas_price_gwei: float = 10.0
@@ -44,13 +44,6 @@ class Arbitrageur:
         if self.action_type == "discrete":
             return spaces.Discrete(1 + len(self.fractions))
         return spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
-
-    def reset(self, market: UniswapV3Market) -> None:
-        self.volatility = EwmaVolatility(self.volatility_halflife_steps)
-        self.volatility.reset(market.reference_price())
-
-    def observe_step(self, market: UniswapV3Market) -> None:
-        self.volatility.update(market.reference_price())
 
     def swap_gas_usd(self, market: UniswapV3Market) -> np.ndarray:
         return units_usd(action_units("v3_swap"), self.gas_price_gwei, market.reference_price())

@@ -17,7 +17,7 @@ from gymnasium import spaces
 from envs.backends.lending import AGENT_ACCOUNT, BASE_UNIT, BORROWER, USDC_UNIT, WETH_UNIT, AaveMarket, Position
 from envs.gas import action_units, units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
-from envs.roles.volatility import EwmaVolatility
+from envs.roles.volatility import WatchesReference
 
 #: target LTVs a discrete action can choose (leverage 1 / (1 - LTV): 1x ... 4x); WETH's max LTV is 80.5%
 DEFAULT_TARGETS = (0.0, 0.3, 0.5, 0.65, 0.75)
@@ -48,7 +48,7 @@ def equity_usd(market: AaveMarket, position: Position | None = None) -> np.ndarr
 
 
 @dataclass
-class Borrower:
+class Borrower(WatchesReference):
     targets: tuple[float, ...] = DEFAULT_TARGETS
     action_type: str = "discrete"  # or "continuous": [lever if > 0, target LTV scaled to [-1, 1]]
     gas_price_gwei: float = 10.0
@@ -69,12 +69,8 @@ class Borrower:
 
     # --- episode state ----------------------------------------------------------------------
     def reset(self, market: AaveMarket) -> None:
-        self.volatility = EwmaVolatility(self.volatility_halflife_steps)
-        self.volatility.reset(market.reference_price())
+        super().reset(market)
         self.start = self.value = equity_usd(market)  # ``value``: what the last score counted from, as the LPs
-
-    def observe_step(self, market: AaveMarket) -> None:
-        self.volatility.update(market.reference_price())
 
     def round_gas_usd(self, market: AaveMarket) -> np.ndarray:
         return units_usd(action_units(*LEVER_UP), self.gas_price_gwei, market.reference_price())

@@ -18,7 +18,7 @@ from envs.data import aave_reserve_params
 from envs.gas import action_units, gas_units, units_usd
 from envs.roles.actions import choice, feature_box
 from envs.protocols.aave_v3.liquidation_logic import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR
-from envs.roles.volatility import EwmaVolatility
+from envs.roles.volatility import WatchesReference
 
 SLOT_FEATURES = (
     ("liquidatable", "1 if the account's health factor is below 1", "flag"),
@@ -36,7 +36,7 @@ LIQUIDATE = ("aave_liquidation_call", "v3_swap")
 
 
 @dataclass
-class Liquidator:
+class Liquidator(WatchesReference):
     slots: int = 4  # the most attractive accounts shown, by bonus
     gas_price_gwei: float = 10.0
     volatility_halflife_steps: float = 24.0
@@ -56,13 +56,6 @@ class Liquidator:
         return spaces.Discrete(1 + self.slots)
 
     # --- episode state ----------------------------------------------------------------------
-    def reset(self, market: AaveMarket) -> None:
-        self.volatility = EwmaVolatility(self.volatility_halflife_steps)
-        self.volatility.reset(market.reference_price())
-
-    def observe_step(self, market: AaveMarket) -> None:
-        self.volatility.update(market.reference_price())
-
     def gas_usd(self, market: AaveMarket) -> np.ndarray:
         return units_usd(action_units(*LIQUIDATE), self.gas_price_gwei, market.reference_price())
 

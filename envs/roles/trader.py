@@ -15,7 +15,7 @@ from gymnasium import spaces
 from envs.backends.lending import USDC_UNIT, WETH_UNIT, AaveMarket
 from envs.gas import action_units, units_usd
 from envs.roles.actions import choice, feature_box
-from envs.roles.volatility import EwmaVolatility
+from envs.roles.volatility import WatchesReference
 
 DEFAULT_SIZES_USD = (5_000.0, 50_000.0)
 OBSERVATION_FEATURES = (
@@ -28,7 +28,7 @@ OBSERVATION_FEATURES = (
 
 
 @dataclass
-class Trader:
+class Trader(WatchesReference):
     sizes_usd: tuple[float, ...] = DEFAULT_SIZES_USD
     gas_price_gwei: float = 10.0
     volatility_halflife_steps: float = 24.0
@@ -47,13 +47,9 @@ class Trader:
 
     def reset(self, market: AaveMarket, agents: int = 1) -> None:
         """Flat books for ``agents`` traders (each a column of the inventory)."""
-        self.volatility = EwmaVolatility(self.volatility_halflife_steps)
-        self.volatility.reset(market.reference_price())
+        super().reset(market)
         self.usdc, self.weth = np.zeros((market.n, agents)), np.zeros((market.n, agents))
         self.value = np.zeros((market.n, agents))
-
-    def observe_step(self, market: AaveMarket) -> None:
-        self.volatility.update(market.reference_price())
 
     def swap_gas_usd(self, market: AaveMarket) -> np.ndarray:
         return units_usd(action_units("v3_swap"), self.gas_price_gwei, market.reference_price())

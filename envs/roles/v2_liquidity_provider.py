@@ -15,7 +15,7 @@ from envs.backends.sim import USDC_UNIT, WETH_UNIT
 from envs.backends.v2_market import UniswapV2Market
 from envs.gas import action_units, gas_units, units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
-from envs.roles.volatility import EwmaVolatility
+from envs.roles.volatility import WatchesReference
 
 DEFAULT_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)  # of the portfolio's value held in the pair
 TOLERANCE = 0.02  # a share this close to the target is left alone
@@ -40,7 +40,7 @@ def portfolio(market: UniswapV2Market) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 @dataclass
-class V2LiquidityProvider:
+class V2LiquidityProvider(WatchesReference):
     shares: tuple[float, ...] = DEFAULT_SHARES
     action_type: str = "discrete"  # or "continuous": [act if > 0, the share scaled to [-1, 1]]
     gas_price_gwei: float = 10.0
@@ -60,12 +60,8 @@ class V2LiquidityProvider:
         return spaces.Discrete(1 + len(self.shares)) if self.action_type == "discrete" else ACT_AND_LEVEL
 
     def reset(self, market: UniswapV2Market) -> None:
-        self.volatility = EwmaVolatility(self.volatility_halflife_steps)
-        self.volatility.reset(market.reference_price())
+        super().reset(market)
         self.value = portfolio(market)[0]
-
-    def observe_step(self, market: UniswapV2Market) -> None:
-        self.volatility.update(market.reference_price())
 
     def deposit_gas_usd(self, market: UniswapV2Market) -> np.ndarray:
         return units_usd(action_units("v2_swap", "v2_add_liquidity"), self.gas_price_gwei, market.reference_price())

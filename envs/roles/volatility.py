@@ -21,3 +21,17 @@ class EwmaVolatility:
 
     def annualized(self, dt: float) -> np.ndarray:
         return np.sqrt(self.variance * SECONDS_PER_YEAR / dt)
+
+
+class WatchesReference:
+    """For a role that observes the reference price: ``reset`` starts its volatility estimate at an
+    episode's start, ``observe_step`` updates it after each move. The role sets ``volatility_halflife_steps``."""
+
+    volatility_halflife_steps: float
+
+    def reset(self, market) -> None:
+        self.volatility = EwmaVolatility(self.volatility_halflife_steps)
+        self.volatility.reset(market.reference_price())
+
+    def observe_step(self, market) -> None:
+        self.volatility.update(market.reference_price())
