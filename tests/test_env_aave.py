@@ -1,11 +1,10 @@
-"""defigym/AaveLeverage-v0 and defigym/AaveLiquidator-v0: API conformance, the same trajectory on
+"""defigym/AaveLeverage-v0 and defigym/AaveLiquidator-v0: the same trajectory on
 the simulator and the real Aave and Uniswap contracts, liquidations as the protocol makes them."""
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import envs  # noqa: F401
 from agents.baselines import GreedyLiquidator, HealthFactorKeeper, TargetLTVBorrower
@@ -16,22 +15,6 @@ from envs.roles.borrower import Borrower
 
 LEVERAGE, LIQUIDATOR = "defigym/AaveLeverage-v0", "defigym/AaveLiquidator-v0"
 CRASH = crash(2000.0, drop=0.25)  # calm hours, a 25% fall over five hours, then flat
-
-
-@pytest.mark.filterwarnings("ignore:.*Box observation space.*")
-@pytest.mark.parametrize("backend", ["numpy", "evm"])
-@pytest.mark.parametrize("env_id", [LEVERAGE, LIQUIDATOR])
-def test_gymnasium_env_checker_passes(env_id, backend):
-    env = gym.make(env_id, backend=backend, horizon=6, lending={"borrowers": 3})
-    check_env(env.unwrapped, skip_render_check=True)
-    env.close()
-
-
-@pytest.mark.parametrize("env_id", [LEVERAGE, LIQUIDATOR])
-def test_stable_baselines3_env_checker_passes(env_id):
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-    sb3_check_env(gym.make(env_id, horizon=6, lending={"borrowers": 3}).unwrapped)
 
 
 def _leverage(backend: str, steps: int = 24, seed: int = 3, driver="gbm", driver_kwargs=None):

@@ -1,30 +1,15 @@
-"""defigym/CexDexArbitrage-v0: API conformance, the same trajectory on the simulator and the real pool, competition."""
+"""defigym/CexDexArbitrage-v0: the same trajectory on the simulator and the real pool, competition."""
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 import envs  # noqa: F401
 from agents.baselines import GreedyArbitrageur
 from envs.cex_dex_arbitrage import CexDexArbitrageVectorEnv
 
 ID = "defigym/CexDexArbitrage-v0"
-
-
-@pytest.mark.filterwarnings("ignore:.*Box observation space.*")
-@pytest.mark.parametrize("backend", ["numpy", "evm"])
-def test_gymnasium_env_checker_passes(backend):
-    env = gym.make(ID, backend=backend, horizon=12)
-    check_env(env.unwrapped, skip_render_check=True)
-    env.close()
-
-
-def test_stable_baselines3_env_checker_passes():
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
-    sb3_check_env(gym.make(ID, horizon=12).unwrapped)
 
 
 def _run(backend: str, steps: int = 40, seed: int = 4):
