@@ -9,7 +9,7 @@ import numpy as np
 from envs.backends.lending import AGENT_ACCOUNT, WETH_UNIT, LendingParams
 from envs.backends.sim import V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, driver_options
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
 from envs.uniswap_v3_lp import make_market
 
@@ -109,10 +109,7 @@ class AaveLeverageVectorEnv(BatchedVectorEnv):
                  targets: tuple[float, ...] = DEFAULT_TARGETS, action_type: str = "discrete",
                  gas_price_gwei: float = 10.0, world: dict | None = None, lending: dict | None = None,
                  device: str | None = None, **unknown: Any):
-        if unknown:
-            raise TypeError(f"unknown arguments {sorted(unknown)} for AaveLeverage-v0")
-        if backend not in ("numpy", "torch"):
-            raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}")
+        check_vector_options("AaveLeverage-v0", backend, unknown)
         role = Borrower(tuple(targets), action_type, gas_price_gwei)
         self._bind(_LeverageEpisodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world,
                                      lending, device, None), role, num_envs)

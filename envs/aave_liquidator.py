@@ -9,7 +9,7 @@ import numpy as np
 from envs.backends.lending import COMPETITOR, LendingParams
 from envs.backends.sim import V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, driver_options
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.liquidator import Liquidator
 from envs.uniswap_v3_lp import make_market
 
@@ -112,10 +112,7 @@ class AaveLiquidatorVectorEnv(BatchedVectorEnv):
                  driver_kwargs: dict | None = None, horizon: int = 720, compete: float = 0.3, slots: int = 4,
                  gas_price_gwei: float = 10.0, world: dict | None = None, lending: dict | None = None,
                  device: str | None = None, **unknown: Any):
-        if unknown:
-            raise TypeError(f"unknown arguments {sorted(unknown)} for AaveLiquidator-v0")
-        if backend not in ("numpy", "torch"):
-            raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}")
+        check_vector_options("AaveLiquidator-v0", backend, unknown)
         role = Liquidator(slots, gas_price_gwei)
         self._bind(_LiquidatorEpisodes(num_envs, backend, driver, driver_kwargs, horizon, compete, role, world,
                                        lending, device, None), role, num_envs)

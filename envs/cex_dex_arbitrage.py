@@ -8,7 +8,7 @@ import numpy as np
 
 from envs.backends.sim import V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, driver_options
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
 from envs.uniswap_v3_lp import make_market
 
@@ -101,10 +101,7 @@ class CexDexArbitrageVectorEnv(BatchedVectorEnv):
                  fee_pips: int = 500, horizon: int = 1000, compete: float = 0.3,
                  fractions: tuple[float, ...] = DEFAULT_FRACTIONS, action_type: str = "discrete",
                  gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None, **unknown: Any):
-        if unknown:
-            raise TypeError(f"unknown arguments {sorted(unknown)} for CexDexArbitrage-v0")
-        if backend not in ("numpy", "torch"):
-            raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}")
+        check_vector_options("CexDexArbitrage-v0", backend, unknown)
         role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
         self._bind(_ArbitrageEpisodes(num_envs, backend, driver, driver_kwargs, fee_pips,
                                       horizon, compete, role, world, device, None), role, num_envs)

@@ -19,6 +19,15 @@ def check_episode(horizon: int, agent_usd: float | None = None, compete: float |
         raise ValueError(f"compete must be a probability in [0, 1], got {compete}")
 
 
+def check_vector_options(env_name: str, backend: str, unknown: dict) -> None:
+    """A vector env takes only its own arguments, and runs on the batched simulator."""
+    if unknown:
+        raise TypeError(f"unknown arguments {sorted(unknown)} for {env_name}")
+    if backend not in ("numpy", "torch"):
+        raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}; "
+                         f"use the single env for evm and anvil")
+
+
 def driver_options(driver, driver_kwargs: dict | None, gbm: dict = HOURLY_GBM) -> dict | None:
     """The driver's arguments: as given, or ``gbm``'s when the driver is a GBM given none."""
     return driver_kwargs if driver_kwargs is not None else dict(gbm) if driver == "gbm" else None

@@ -8,7 +8,7 @@ import numpy as np
 
 from envs.backends.v2_market import UniswapV2Market, V2WorldParams
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, driver_options
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
 
 BACKENDS = ("numpy", "torch", "evm", "anvil")
@@ -116,10 +116,7 @@ class UniswapV2LPVectorEnv(BatchedVectorEnv):
                  driver_kwargs: dict | None = None, horizon: int = 720, agent_usd: float = 100_000.0,
                  shares: tuple[float, ...] = DEFAULT_SHARES, action_type: str = "discrete",
                  gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None, **unknown: Any):
-        if unknown:
-            raise TypeError(f"unknown arguments {sorted(unknown)} for UniswapV2LP-v0")
-        if backend not in ("numpy", "torch"):
-            raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}")
+        check_vector_options("UniswapV2LP-v0", backend, unknown)
         role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
         self._bind(_V2Episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device,
                                None), role, num_envs)

@@ -9,7 +9,7 @@ from envs.backends.lending import LendingParams
 from envs.backends.market import UniswapV3Market
 from envs.backends.sim import UniswapV3World, V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode
+from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
 
 BACKENDS = ("numpy", "torch", "evm", "anvil")
@@ -172,11 +172,7 @@ class UniswapV3LPVectorEnv(BatchedVectorEnv):
                  half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS, action_type: str = "discrete", reward: str = "pnl",
                  gas_price_gwei: float = 10.0, gas_usd_per_rebalance: float | None = None, allow_close: bool = False,
                  world: dict | None = None, device: str | None = None, **unknown: Any):
-        if unknown:
-            raise TypeError(f"unknown arguments {sorted(unknown)} for UniswapV3LP-v0")
-        if backend not in ("numpy", "torch"):
-            raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}; "
-                             f"use the single env for evm and anvil")
+        check_vector_options("UniswapV3LP-v0", backend, unknown)
         role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance,
                                  allow_close=allow_close)
         self._bind(_LPEpisodes(num_envs, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd,
