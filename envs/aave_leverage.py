@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from envs.backends.lending import AGENT_ACCOUNT, WETH_UNIT, LendingParams
-from envs.backends.sim import V3WorldParams
+from envs.backends.lending import AGENT_ACCOUNT, LendingParams
+from envs.backends.sim import WETH_UNIT, V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower

@@ -33,8 +33,8 @@ import numpy as np
 from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
-from envs.backends.lending import AGENT_ACCOUNT, AGENT_LIQUIDATOR, COMPETITOR, WETH_UNIT, LendingParams
-from envs.backends.sim import V3WorldParams
+from envs.backends.lending import AGENT_ACCOUNT, AGENT_LIQUIDATOR, COMPETITOR, LendingParams
+from envs.backends.sim import WETH_UNIT, V3WorldParams
 from envs.drivers import episode_driver
 from envs.roles.arbitrageur import Arbitrageur
 from envs.roles.borrower import Borrower

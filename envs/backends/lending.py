@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.backends.market import UniswapV3Market
-from envs.backends.sim import USDC_UNIT, WETH_UNIT  # noqa: F401  (the roles take the units from here too)
+from envs.backends.sim import USDC_UNIT, WETH_UNIT
 
 AGENT_ACCOUNT = 0
 BASE_UNIT = 1e8  # Aave's oracle quotes USD with 8 decimals

@@ -8,10 +8,9 @@ from __future__ import annotations
 import numpy as np
 
 from envs.backends.arrays import ArrayBackend
-from envs.backends.lending import (AGENT, AGENT_ACCOUNT, BASE_UNIT, BORROWER, USDC_UNIT, WETH_UNIT, AaveMarket,
-                                   LendingParams, Position)
+from envs.backends.lending import AGENT, AGENT_ACCOUNT, BASE_UNIT, BORROWER, AaveMarket, LendingParams, Position
 from envs.backends.market import WBTC_PRICE_USD
-from envs.backends.sim import UniswapV3World, V3WorldParams
+from envs.backends.sim import USDC_UNIT, WETH_UNIT, UniswapV3World, V3WorldParams
 from envs.data import aave_reserve_params
 from envs.drivers.base import PriceDriver
 from envs.protocols.aave_v3 import pool as aave

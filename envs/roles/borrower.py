@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from envs.backends.lending import AGENT_ACCOUNT, BASE_UNIT, BORROWER, USDC_UNIT, WETH_UNIT, AaveMarket, Position
+from envs.backends.lending import AGENT_ACCOUNT, BASE_UNIT, BORROWER, AaveMarket, Position
+from envs.backends.sim import USDC_UNIT, WETH_UNIT
 from envs.gas import action_units, units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
 from envs.roles.volatility import WatchesReference

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from envs.backends.lending import AGENT_LIQUIDATOR, BASE_UNIT, USDC_UNIT, AaveMarket
+from envs.backends.lending import AGENT_LIQUIDATOR, BASE_UNIT, AaveMarket
+from envs.backends.sim import USDC_UNIT
 from envs.data import aave_reserve_params
 from envs.gas import action_units, gas_units, units_usd
 from envs.roles.actions import choice, feature_box

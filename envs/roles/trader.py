@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from envs.backends.lending import USDC_UNIT, WETH_UNIT, AaveMarket
+from envs.backends.lending import AaveMarket
+from envs.backends.sim import USDC_UNIT, WETH_UNIT
 from envs.gas import action_units, units_usd
 from envs.roles.actions import choice, feature_box
 from envs.roles.volatility import WatchesReference
