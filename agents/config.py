@@ -2,8 +2,9 @@
 type and a default, so a typo or a wrong type fails at start, naming the key."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 
@@ -176,8 +177,114 @@ def env_classes(env_id: str):
     return classes[env_id]
 
 
+#: a range a number must fall in: (test, how the error message states it)
+Rule = tuple[Callable[[float], bool], str]
+POSITIVE: Rule = (lambda x: x > 0, "> 0")
+NON_NEGATIVE: Rule = (lambda x: x >= 0, ">= 0")
+ANY: Rule = (lambda x: True, "")
+UNIT: Rule = (lambda x: 0 <= x <= 1, "in [0, 1]")
+UNIT_OPEN_LOW: Rule = (lambda x: 0 < x <= 1, "in (0, 1]")
+UNIT_OPEN_HIGH: Rule = (lambda x: 0 <= x < 1, "in [0, 1)")
+FEE_TIERS = (100, 500, 3000, 10000)
+
+#: every numeric env.* key and its rule: scalars, scalars that may be null (none), lists of numbers
+ENV_NUMBERS: dict[str, Rule] = {
+    "horizon": POSITIVE, "agent_usd": POSITIVE, "gas_price_gwei": NON_NEGATIVE, "noise_traders": NON_NEGATIVE,
+    "noise_trade_usd": NON_NEGATIVE, "pool_value_usd": POSITIVE, "compete": UNIT, "slots": POSITIVE,
+    "n_lps": NON_NEGATIVE, "n_arbitrageurs": NON_NEGATIVE, "n_liquidators": NON_NEGATIVE,
+    "n_borrowers": NON_NEGATIVE, "n_traders": NON_NEGATIVE}
+ENV_OPTIONAL_NUMBERS: dict[str, Rule] = {"initial_half_width": POSITIVE, "gas_usd_per_rebalance": NON_NEGATIVE}
+ENV_LISTS: dict[str, Rule] = {"half_widths": POSITIVE, "fractions": UNIT_OPEN_LOW, "targets": UNIT_OPEN_HIGH,
+                              "shares": UNIT}
+TRAIN_NUMBERS: dict[str, Rule] = {"total_timesteps": POSITIVE, "num_envs": POSITIVE, "eval_freq": NON_NEGATIVE,
+                                  "eval_episodes": POSITIVE}
+EVAL_NUMBERS: dict[str, Rule] = {"episodes": POSITIVE}
+
+
+def check_number(key: str, value: Any, rule: Rule) -> None:
+    """Raise, naming ``key``, unless ``value`` is a finite number that satisfies ``rule``."""
+    test, text = rule
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not test(value):
+        default = _default_of(key)
+        fix = f" (the default is {key}={default})" if default is not None else ""
+        raise ValueError(f"{key}={value!r} must be a finite number {text}".rstrip() + fix)
+
+
+def _default_of(key: str) -> Any:
+    """The schema's default of a ``section.field`` key, or None where it has none or the key is nested."""
+    section, _, name = key.partition(".")
+    schema = {"env": EnvConfig, "train": TrainConfig, "eval": EvalConfig, "driver": DriverConfig}.get(section)
+    if schema is None or not name.isidentifier():
+        return None
+    value = getattr(schema(), name, None)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def check_numbers(key: str, value: Any, rule: Rule) -> None:
+    """Every number in a (nested) mapping or list of arguments, e.g. ``driver.params`` or ``env.lending``."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            check_numbers(f"{key}.{k}", v, rule)
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_numbers(f"{key}[{i}]", v, rule)
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        check_number(key, value, rule)
+
+
+def check_list(key: str, values: Any, rule: Rule) -> None:
+    """A non-empty list whose every entry satisfies ``rule``."""
+    if len(values) == 0:
+        raise ValueError(f"{key}=[] must list at least one value")
+    for i, v in enumerate(values):
+        check_number(f"{key}[{i}]", v, rule)
+
+
+def check_liquidity_profile(profile: Any) -> None:
+    """``[[half-width > 0 or null, share in (0, 1]], ...]`` with shares adding up to 1."""
+    if len(profile) == 0:
+        raise ValueError("env.liquidity_profile=[] must list at least one [half-width, share] range")
+    for i, entry in enumerate(profile):
+        if len(entry) != 2:
+            raise ValueError(f"env.liquidity_profile[{i}]={list(entry)} must be [half-width or null, share]")
+        if entry[0] is not None:
+            check_number(f"env.liquidity_profile[{i}][0]", entry[0], POSITIVE)
+        check_number(f"env.liquidity_profile[{i}][1]", entry[1], UNIT_OPEN_LOW)
+    total = sum(share for _, share in profile)
+    if abs(total - 1) > 1e-9:
+        raise ValueError(f"env.liquidity_profile shares must add up to 1, they add up to {total:g}")
+
+
+def validate(cfg) -> None:
+    """Every numeric env.*, driver.*, agent.params, train.* and eval.* value: finite, of the right sign,
+    in range; the first bad one raises a ValueError that names its key. Builds nothing, contacts nothing."""
+    from omegaconf import OmegaConf
+
+    e = cfg.env
+    if e.fee_pips not in FEE_TIERS:
+        raise ValueError(f"env.fee_pips={e.fee_pips} must be one of {list(FEE_TIERS)} (the Uniswap V3 fee tiers)")
+    for name, rule in ENV_NUMBERS.items():
+        check_number(f"env.{name}", e[name], rule)
+    for name, rule in ENV_OPTIONAL_NUMBERS.items():
+        if e[name] is not None:
+            check_number(f"env.{name}", e[name], rule)
+    for name, rule in ENV_LISTS.items():
+        check_list(f"env.{name}", e[name], rule)
+    check_liquidity_profile(e.liquidity_profile)
+    check_numbers("env.lending", OmegaConf.to_container(e.lending, resolve=True), NON_NEGATIVE)
+    check_number("driver.dt", cfg.driver.dt, POSITIVE)
+    check_numbers("driver.params", OmegaConf.to_container(cfg.driver.params, resolve=True), ANY)
+    check_numbers("agent.params", OmegaConf.to_container(cfg.agent.params, resolve=True), ANY)
+    for name, rule in TRAIN_NUMBERS.items():
+        check_number(f"train.{name}", cfg.train[name], rule)
+    for name, rule in EVAL_NUMBERS.items():
+        check_number(f"eval.{name}", cfg.eval[name], rule)
+
+
 def check(cfg) -> None:
-    """Build what the config describes once, so a bad value fails now with its key named, not mid-run."""
+    """Check every number (``validate``), then build what the config describes once, so a bad value
+    fails now with its key named, not mid-run."""
+    validate(cfg)
     single, _ = env_classes(cfg.env.id)
     for key, window in (("train.window", cfg.train.window), ("train.eval_window", cfg.train.eval_window),
                         ("eval.window", cfg.eval.window)):
