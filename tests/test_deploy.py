@@ -53,6 +53,27 @@ def _config(anvil, addresses, tmp_path, **changes) -> LiveConfig:
     return dataclasses.replace(config, **changes)
 
 
+def _pool_usd(market: Market) -> float:
+    """ETH in USD at the 0.05% pool's price (USDC is token0)."""
+    sqrt_price = market.v3_pools[500].call("slot0")[0] / 2**96
+    return 10**12 / sqrt_price**2
+
+
+def _oracle_follows_the_pool(market: Market) -> None:
+    market.aave.set_price("WETH", int(_pool_usd(market) * 1e8))
+
+
+def _pool_follows_the_oracle(market: Market) -> None:
+    """A whale sells WETH into the 0.05% pool until its price is the oracle's (a swap with a price limit)."""
+    weth, usdc = market.tokens["WETH"], market.tokens["USDC"]
+    target = market.aave.price(weth) / 1e8
+    weth.mint(WHALE, 100_000 * 10**18)
+    weth.approve(WHALE, market.v3.router.address)
+    limit = int((10**12 / target) ** 0.5 * 2**96)
+    market.v3.exact_input_single(WHALE, weth, usdc, 500, 100_000 * 10**18, 0, limit)
+    assert abs(_pool_usd(market) / target - 1) < 1e-4
+
+
 def _nonce(market: Market) -> int:
     return int(market.chain.rpc.request("eth_getTransactionCount", [AGENT, "latest"]), 16)
 
@@ -112,6 +133,7 @@ def test_a_live_run_opens_a_position_and_a_restarted_adapter_rebalances_it(fresh
     usdc.approve(WHALE, market.v3.router.address)
     market.v3.exact_input_single(WHALE, usdc, market.tokens["WETH"], 500, 8_000_000 * 10**6)
     assert not opened["tickLower"] <= pool.call("slot0")[1] < opened["tickUpper"]
+    _oracle_follows_the_pool(market)  # the market moved, not just the pool: the guards let the LP act
 
     LiveAdapter(_config(anvil, addresses, tmp_path, send=True)).run()  # a new process, the same journal
     assert npm.call("balanceOf", AGENT) == 1
@@ -271,6 +293,7 @@ def test_a_live_run_levers_an_aave_position_and_deleverages_it_when_the_price_dr
 
     price = market.aave.price(weth)
     market.aave.set_price("WETH", price * 85 // 100)  # the oracle falls 15%: health factor under the keeper's band
+    _pool_follows_the_oracle(market)  # and the pool with it: arbitrage, or the guards refuse to trade
     dropped = _account(market)
     assert 1.0 < dropped["health_factor"] / 1e18 < 1.12
 
@@ -286,6 +309,7 @@ def test_a_live_run_levers_an_aave_position_and_deleverages_it_when_the_price_dr
 
 def test_a_borrower_plan_acting_for_another_account_is_refused(fresh, tmp_path):
     from agents.live.guards import check
+    from agents.live.market import read_market_state
     from agents.live.planner import plan_leverage
     from envs.chain.localnet import read_addresses
 
@@ -294,10 +318,10 @@ def test_a_borrower_plan_acting_for_another_account_is_refused(fresh, tmp_path):
     weth.mint(AGENT, 10 * 10**18)
     market.aave.supply(AGENT, weth, 10 * 10**18)
     book = read_addresses(Path(addresses).parent)
-    plan = plan_leverage(anvil.url, book, AGENT, 500, 0.5, 0.005, market.aave.price(weth) / 1e8)
+    plan = plan_leverage(anvil.url, book, AGENT, 500, 0.5, GuardConfig(), market.aave.price(weth) / 1e8)
     assert plan.actions and not plan.error
     common = dict(chain_id=31337, expected_chain_id=31337, gas_price_gwei=1.0, notional_today_usd=0.0,
-                  sends_last_hour=0, addresses=book)
+                  sends_last_hour=0, addresses=book, market=read_market_state(market.chain, book, AGENT, 500, 600))
     assert check(plan, GuardConfig(min_health_factor=1.05), account=AGENT, **common) == []
     reasons = check(plan, GuardConfig(min_health_factor=1.05), account=WHALE, **common)
     assert any("not this account" in r for r in reasons)
@@ -463,6 +487,7 @@ def test_an_exported_borrower_policy_runs_dry_through_the_borrower_role(fresh, t
 
 def test_a_close_plan_withdraws_the_position_within_the_guards(fresh, tmp_path):
     from agents.live.guards import check
+    from agents.live.market import read_market_state
     from agents.live.planner import plan_close
     from envs.chain.localnet import read_addresses
 
@@ -471,9 +496,10 @@ def test_a_close_plan_withdraws_the_position_within_the_guards(fresh, tmp_path):
     tick = market.v3_pools[500].call("slot0")[1] // 10 * 10
     market.v3.mint(AGENT, usdc, weth, 500, tick - 200, tick + 200, 20_000 * 10**6, 5 * 10**18)
     book = read_addresses(Path(addresses).parent)
-    plan = plan_close(anvil.url, book, AGENT, 500, 0.005, market.aave.price(weth) / 1e8)
+    plan = plan_close(anvil.url, book, AGENT, 500, GuardConfig(), market.aave.price(weth) / 1e8)
     assert [a.function.split("(")[0] for a in plan.actions] == ["decreaseLiquidity", "collect", "burn"]
     assert check(plan, GuardConfig(), chain_id=31337, expected_chain_id=31337, gas_price_gwei=1.0,
-                 notional_today_usd=0.0, sends_last_hour=0, addresses=book, account=AGENT) == []
+                 notional_today_usd=0.0, sends_last_hour=0, addresses=book, account=AGENT,
+                 market=read_market_state(market.chain, book, AGENT, 500, 600)) == []
     decrease = plan.actions[0].args[0]
     assert decrease[2] > 0 and decrease[3] > 0  # minimums from the simulation, not zero

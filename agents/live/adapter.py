@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.live.guards import GuardConfig, check, kill_switch
+from agents.live.guards import GuardConfig, MarketState, check, kill_switch
 from agents.live.journal import Journal
 from agents.live.keys import load_signer
+from agents.live.market import read_market_state
 from agents.live.pilots import BorrowerPilot, LPPilot
-from agents.live.planner import Plan
+from agents.live.planner import Plan, plan_recovery
+from agents.live.validation import LiveConfigError, validate
 from envs.backends.chain import ChainError, TransactionReverted
 from envs.backends.rpc import RpcChain, RpcError
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
@@ -53,11 +55,18 @@ class LiveConfig:
     guards: GuardConfig = field(default_factory=GuardConfig)
 
 
+class LiveStop(ChainError):
+    """The adapter stops: an error that retrying would only repeat (a refused request, a node that stayed away)."""
+
+
 class LiveAdapter:
     def __init__(self, cfg: LiveConfig):
+        validate(cfg)  # before any key is read or any node contacted
         self.cfg = cfg
         self.addresses = _read_addresses(cfg.addresses)
         self.signer = load_signer(cfg.key_env, cfg.keystore, cfg.keystore_password_env) if cfg.send else None
+        if self.signer and cfg.account and cfg.account.lower() != self.signer.address.lower():
+            raise LiveConfigError(f"live.account {cfg.account} is not the signing key's address {self.signer.address}")
         self.account = self.signer.address if self.signer else cfg.account
         if self.account is None:
             try:
@@ -83,15 +92,17 @@ class LiveAdapter:
                     continue
                 if chain.chain_id != self.cfg.chain_id:
                     raise WrongChainError(f"{url} is chain id {chain.chain_id}, but live.chain_id is {self.cfg.chain_id}: "
-                                     f"refusing to act on the wrong chain")
+                                          f"refusing to act on the wrong chain")
                 self.url, self.chain = url, chain
                 return chain
         raise ChainError("no RPC URL answered: " + "; ".join(failures[-3:]))
 
     # --- the loop --------------------------------------------------------------------------
     def run(self) -> None:
+        """Decide every ``every_blocks`` blocks. Only a node that cannot be reached (or is briefly busy) is
+        waited for and failed over; a request the node refuses stops the adapter with the node's answer."""
         self.connect()
-        decisions, last_block = 0, None
+        decisions, last_block, failing_since, failures = 0, None, None, 0
         while self.cfg.max_decisions is None or decisions < self.cfg.max_decisions:
             try:
                 block = self.chain.block_number()
@@ -100,15 +111,30 @@ class LiveAdapter:
                     decisions, last_block = decisions + 1, block
                 else:
                     time.sleep(self.cfg.poll_seconds)
+                failing_since, failures = None, 0
             except WrongChainError:
                 raise
+            except RpcError as err:
+                if not err.transient:
+                    raise LiveStop(f"the node at {self.url} refused a request ({err}); retrying would not help. "
+                                   f"Check live.account, live.addresses and live.chain_id against this node.") from err
+                failing_since, failures = self._back_off(err, failing_since, failures)
             except ChainError as err:  # the node went away: back off, fail over, wait for one to answer, go on
-                log.warning("RPC failure (%s); reconnecting", err)
-                self.reconnect()
+                failing_since, failures = self._back_off(err, failing_since, failures)
+                self.reconnect(failing_since)
 
-    def reconnect(self) -> None:
-        """Connect to the first URL that answers, retrying until ``reconnect_timeout_s`` has passed."""
-        deadline = time.monotonic() + self.cfg.reconnect_timeout_s
+    def _back_off(self, err: ChainError, since: float | None, failures: int) -> tuple[float, int]:
+        """Wait before trying again, longer each time; give up once failing has lasted ``reconnect_timeout_s``."""
+        since = time.monotonic() if since is None else since
+        if time.monotonic() - since > self.cfg.reconnect_timeout_s:
+            raise LiveStop(f"the node kept failing for {self.cfg.reconnect_timeout_s:.0f} s: {err}") from err
+        log.warning("RPC failure (%s); trying again", err)
+        time.sleep(min(self.cfg.poll_seconds * 2**failures, 30.0))
+        return since, failures + 1
+
+    def reconnect(self, since: float | None = None) -> None:
+        """Connect to the first URL that answers, retrying until ``reconnect_timeout_s`` after ``since``."""
+        deadline = (time.monotonic() if since is None else since) + self.cfg.reconnect_timeout_s
         while True:
             try:
                 self.connect()
@@ -118,62 +144,99 @@ class LiveAdapter:
                 raise
             except ChainError as err:
                 if time.monotonic() > deadline:
-                    raise ChainError(f"no node answered for {self.cfg.reconnect_timeout_s:.0f} s: {err}") from err
+                    raise LiveStop(f"no node answered for {self.cfg.reconnect_timeout_s:.0f} s: {err}") from err
                 time.sleep(self.cfg.poll_seconds)
 
     def decide(self, block: int, index: int) -> None:
         if self.reconcile():
             self.journal.decision(block, [], None, [], "waiting", ["a transaction sent earlier is still pending"])
             return
+        if self.recover(block):
+            return
         obs = self.pilot.observe(self.chain, self.addresses, self.account, self.cfg.fee_pips,
                                  self.cfg.every_blocks * BLOCK_SECONDS, index)
         action, _ = self.policy.predict(obs, deterministic=True)
         action_json = np.asarray(action).tolist()
-        plan = self.pilot.plan(action, self.url, self.addresses, self.account, self.cfg.fee_pips,
-                               self.cfg.guards.max_slippage)
+        plan = self.pilot.plan(action, self.url, self.addresses, self.account, self.cfg.fee_pips, self.cfg.guards)
         if plan is None or (not plan.actions and not plan.error):
             self.journal.decision(block, obs, action_json, [], "hold", [])
             return
+        self.submit(block, obs, action_json, plan)
+
+    def recover(self, block: int) -> bool:
+        """Finish what an earlier plan left half done before deciding anything new (tokens owed to an empty
+        position, an empty NFT; a borrower's borrowed or withdrawn tokens left in the wallet). True when
+        the adapter must not decide yet (the recovery was blocked, or is still being mined)."""
+        unfinished = self.journal.unfinished()
+        plan = plan_recovery(self.url, self.addresses, self.account, self.cfg.fee_pips, self.cfg.guards,
+                             self.market_state().reference_usd,
+                             unwind_borrower=isinstance(self.pilot, BorrowerPilot) and bool(unfinished))
+        if not plan.actions and not plan.error:
+            for decision in unfinished:
+                self.journal.finish(decision, "recovered")
+            return False
+        log.warning("recovering what an earlier plan left half done: %s", [a.function.split("(")[0] for a in plan.actions])
+        outcome = self.submit(block, [], {"recover": unfinished}, plan)
+        if outcome == "done":
+            for decision in unfinished:
+                self.journal.finish(decision, "recovered")
+            return False
+        return outcome != "dry-run"
+
+    def market_state(self) -> MarketState:
+        return read_market_state(self.chain, self.addresses, self.account, self.cfg.fee_pips,
+                                 self.cfg.guards.twap_window_s)
+
+    def submit(self, block: int, obs, action_json, plan: Plan) -> str:
+        """Guard the plan, journal it, and send it when sending is on; returns the outcome: blocked, dry-run,
+        done, interrupted or pending."""
         gas_price_gwei = int(self.chain.rpc.request("eth_gasPrice"), 16) / 1e9
         reasons = check(plan, self.cfg.guards, chain_id=self.chain.chain_id, expected_chain_id=self.cfg.chain_id,
                         gas_price_gwei=gas_price_gwei, notional_today_usd=self.journal.notional_since(86400),
-                        sends_last_hour=self.journal.sends_since(3600), addresses=self.addresses, account=self.account)
+                        sends_last_hour=self.journal.sends_since(3600), addresses=self.addresses, account=self.account,
+                        market=self.market_state())
         described = [step.describe() for step in plan.actions]
         if reasons:
             log.warning("blocked: %s", "; ".join(reasons))
             self.journal.decision(block, obs, action_json, described, "blocked", reasons)
-        elif not self.cfg.send:
+            return "blocked"
+        if not self.cfg.send:
             log.info("dry run: would send %d transactions: %s", len(described), [d["function"] for d in described])
             self.journal.decision(block, obs, action_json, described, "dry-run", [])
-        else:
-            decision = self.journal.decision(block, obs, action_json, described, "sending", [])
-            self.execute(decision, plan, gas_price_gwei)
+            return "dry-run"
+        decision = self.journal.decision(block, obs, action_json, described, "sending", [])
+        outcome = self.execute(decision, plan, gas_price_gwei)
+        if outcome != "pending":  # a pending plan stays "sending" until its transaction is settled
+            self.journal.finish(decision, outcome)
+        return outcome
 
     # --- sending ---------------------------------------------------------------------------
-    def execute(self, decision: int, plan: Plan, gas_price_gwei: float) -> None:
+    def execute(self, decision: int, plan: Plan, gas_price_gwei: float) -> str:
+        """Send the plan's transactions in order, each once the one before is mined: done, interrupted or pending."""
         nonce = int(self.chain.rpc.request("eth_getTransactionCount", [self.account, "pending"]), 16)
         gas_price = int(gas_price_gwei * 1e9)
         for step in plan.actions:
             if (reason := kill_switch(self.cfg.guards)) is not None:
                 log.warning("stopped mid-plan: %s", reason)
-                return
+                return "interrupted"
             try:  # simulate against the live chain right before signing
                 self.chain.call(step.tx.to, step.tx.data, self.account)
             except TransactionReverted as err:
                 log.warning("skipping the rest of the plan: %s would revert (%s)", step.function, err.reason)
                 self.journal.decision(self.chain.block_number(), [], None, [step.describe()], "reverted", [err.reason])
-                return
+                return "interrupted"
             tx = {"nonce": nonce, "to": step.tx.to, "data": "0x" + step.tx.data.hex(), "value": step.tx.value,
                   "gas": self._gas_limit(step), "gasPrice": gas_price, "chainId": self.cfg.chain_id}
             receipt, cancelled = self._send_until_mined(decision, tx, step)
             if receipt is None:
                 log.warning("nonce %d is still pending: waiting for it before anything new", nonce)
-                return
+                return "pending"
             ok = int(receipt["status"], 16) == 1 and not cancelled
             if not ok:
                 log.warning("%s %s; stopping the plan", step.function, "was cancelled" if cancelled else "failed on chain")
-                return
+                return "interrupted"
             nonce += 1
+        return "done"
 
     def _gas_limit(self, step) -> int:
         """The live node's estimate with a margin: the fork's figure can be low, since an in-process
@@ -184,21 +247,24 @@ class LiveAdapter:
 
     def _send_until_mined(self, decision: int, tx: dict, step) -> tuple[dict | None, bool]:
         """Send ``tx``; while it is stuck, replace it at ``gas_bump`` times the price within the gas cap,
-        or else cancel it (a 0-value transfer to self at the cap). Returns (receipt, cancelled?)."""
+        or else cancel it (a 0-value transfer to self at the cap). Every version is journaled before it
+        is sent and stays 'sent' until one of them is mined: only then are the others 'replaced'.
+        Returns (receipt of the mined one, was it the cancellation?), or (None, _) while none is mined."""
         cap = int(self.cfg.guards.max_gas_price_gwei * 1e9)
         cancelled = False
-        for attempt in range(self.cfg.max_replacements + 1):
+        versions: list[tuple[int, str, bool]] = []  # (journal id, hash, is the cancellation)
+        for _attempt in range(self.cfg.max_replacements + 1):
             signed = self.signer.sign_transaction(tx)
-            tx_hash = self.chain.rpc.request("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])
+            tx_hash, raw = "0x" + bytes(signed.hash).hex(), "0x" + bytes(signed.raw_transaction).hex()
             tx_id = self.journal.sent(decision, tx["nonce"], tx_hash, tx["to"], "cancel" if cancelled else step.function,
-                                      0.0 if cancelled else step.notional_usd)
-            receipt = self._wait(tx_hash)
-            if receipt is not None:
-                self.journal.settle(tx_id, "mined" if int(receipt["status"], 16) == 1 else "failed",
-                                    {"block": int(receipt["blockNumber"], 16), "gas_used": int(receipt["gasUsed"], 16),
-                                     "gas_price": tx["gasPrice"]})
-                return receipt, cancelled
-            self.journal.settle(tx_id, "replaced", {"gas_price": tx["gasPrice"]})
+                                      0.0 if cancelled else step.notional_usd, raw)
+            versions.append((tx_id, tx_hash, cancelled))
+            self.chain.rpc.request("eth_sendRawTransaction", [raw])
+            mined = self._wait([h for _, h, _ in versions])
+            if mined is not None:
+                receipt = mined[1]
+                self._settle_nonce([(i, h) for i, h, _ in versions], mined)
+                return receipt, next(c for _, h, c in versions if h == mined[0])
             bumped = int(tx["gasPrice"] * self.cfg.gas_bump)
             if bumped <= cap:
                 log.warning("nonce %d stuck at %.2f gwei: replacing at %.2f gwei", tx["nonce"], tx["gasPrice"] / 1e9,
@@ -213,33 +279,65 @@ class LiveAdapter:
                 break
         return None, cancelled
 
-    def _wait(self, tx_hash: str) -> dict | None:
+    def _receipt(self, tx_hash: str) -> dict | None:
+        try:
+            return self.chain.rpc.request("eth_getTransactionReceipt", [tx_hash])
+        except RpcError:
+            return None
+
+    def _wait(self, hashes: list[str]) -> tuple[str, dict] | None:
+        """(hash, receipt) of whichever of ``hashes`` (versions of one nonce) is mined within ``receipt_timeout_s``."""
         deadline = time.monotonic() + self.cfg.receipt_timeout_s
         while time.monotonic() < deadline:
-            receipt = self.chain.rpc.request("eth_getTransactionReceipt", [tx_hash])
-            if receipt is not None:
-                return receipt
+            for tx_hash in hashes:
+                if (receipt := self._receipt(tx_hash)) is not None:
+                    return tx_hash, receipt
             time.sleep(0.05)
         return None
 
+    def _settle_nonce(self, versions: list[tuple[int, str]], mined: tuple[str, dict]) -> None:
+        """Journal the mined version of a nonce as mined (or failed) and every other version as replaced."""
+        tx_hash, receipt = mined
+        for tx_id, h in versions:
+            if h == tx_hash:
+                self.journal.settle(tx_id, "mined" if int(receipt["status"], 16) == 1 else "failed",
+                                    {"block": int(receipt["blockNumber"], 16), "gas_used": int(receipt["gasUsed"], 16)})
+            else:
+                self.journal.settle(tx_id, "replaced", {"by": tx_hash})
+
     def reconcile(self) -> bool:
         """Settle journaled transactions from an earlier run; True while one is still pending (nothing
-        new is sent then, so a restart never sends a duplicate)."""
+        new is sent then, so a restart never sends a duplicate). A version is 'replaced' only once another
+        transaction of its nonce is mined; one the node has never seen (the process died before sending
+        it) is sent again, byte for byte, so it cannot be doubled."""
         chain_nonce = int(self.chain.rpc.request("eth_getTransactionCount", [self.account, "latest"]), 16)
+        by_nonce: dict[int, list[tuple[int, str, str | None]]] = {}
+        for tx_id, nonce, tx_hash, raw in self.journal.pending():
+            by_nonce.setdefault(nonce, []).append((tx_id, tx_hash, raw))
         waiting = False
-        for tx_id, nonce, tx_hash in self.journal.pending():
-            try:
-                receipt = self.chain.rpc.request("eth_getTransactionReceipt", [tx_hash])
-            except RpcError:
-                receipt = None
-            if receipt is not None:
-                ok = int(receipt["status"], 16) == 1
-                self.journal.settle(tx_id, "mined" if ok else "failed", {"block": int(receipt["blockNumber"], 16)})
-            elif nonce < chain_nonce:
-                self.journal.settle(tx_id, "replaced", None)  # its nonce was used by another transaction
+        for nonce, versions in sorted(by_nonce.items()):
+            mined = next(((h, r) for _, h, _ in versions if (r := self._receipt(h)) is not None), None)
+            if mined is None and nonce >= chain_nonce:
+                unknown = [raw for _, h, raw in versions
+                           if raw and self.chain.rpc.request("eth_getTransactionByHash", [h]) is None]
+                if len(unknown) == len(versions):  # the node holds none of them: send the newest again
+                    self._rebroadcast(unknown[-1])
+                    mined = self._wait([h for _, h, _ in versions])
+            if mined is not None:
+                self._settle_nonce([(i, h) for i, h, _ in versions], mined)
+            elif nonce < chain_nonce:  # another transaction of this nonce was mined
+                for tx_id, _, _ in versions:
+                    self.journal.settle(tx_id, "replaced", {"by": "a transaction outside the journal"})
             else:
                 waiting = True
         return waiting
+
+    def _rebroadcast(self, raw: str) -> None:
+        try:
+            self.chain.rpc.request("eth_sendRawTransaction", [raw])
+            log.warning("re-sent a journaled transaction the node did not hold")
+        except RpcError as err:  # e.g. nonce too low: settled by the nonce check on the next pass
+            log.warning("could not re-send a journaled transaction: %s", err)
 
 
 def _read_addresses(path: str) -> dict:

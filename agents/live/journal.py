@@ -1,4 +1,8 @@
-"""An append-only SQLite journal of every decision, plan, simulation, transaction and receipt."""
+"""An append-only SQLite journal of every decision, plan, simulation, transaction and receipt.
+
+A transaction is written (with its signed bytes) before it is sent, so a crash at any point leaves a
+record of it; a decision's outcome stays ``sending`` until its plan has run to the end, so a restart
+knows which plan was cut short."""
 from __future__ import annotations
 
 import json
@@ -14,6 +18,8 @@ CREATE TABLE IF NOT EXISTS transactions (
   id INTEGER PRIMARY KEY, decision INTEGER, at REAL, nonce INTEGER, hash TEXT, "to" TEXT, function TEXT,
   notional_usd REAL, status TEXT, receipt TEXT);
 """
+#: outcomes of a decision whose plan started and did not run to its end
+UNFINISHED = ("sending", "interrupted")
 
 
 class Journal:
@@ -22,6 +28,9 @@ class Journal:
         # autocommit: a crash loses nothing written; one adapter writes, whichever thread runs it
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.executescript(SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(transactions)")}
+        if "raw" not in columns:  # a journal written before signed bytes were kept
+            self.db.execute("ALTER TABLE transactions ADD COLUMN raw TEXT")
 
     def decision(self, block: int, observation, action, plan: list[dict], outcome: str, reasons: list[str]) -> int:
         cur = self.db.execute(
@@ -30,17 +39,30 @@ class Journal:
              outcome, json.dumps(reasons)))
         return cur.lastrowid
 
-    def sent(self, decision: int, nonce: int, tx_hash: str, to: str, function: str, notional_usd: float) -> int:
+    def finish(self, decision: int, outcome: str) -> None:
+        """Record how a plan that started sending ended: done, interrupted, or recovered."""
+        self.db.execute("UPDATE decisions SET outcome = ? WHERE id = ?", (outcome, decision))
+
+    def unfinished(self) -> list[int]:
+        """Decisions whose plan started sending and never reached its end."""
+        marks = ",".join("?" * len(UNFINISHED))
+        return [row[0] for row in self.db.execute(f"SELECT id FROM decisions WHERE outcome IN ({marks})", UNFINISHED)]
+
+    def sent(self, decision: int, nonce: int, tx_hash: str, to: str, function: str, notional_usd: float,
+             raw: str | None = None) -> int:
+        """Write a signed transaction down before it goes to the node (status 'sent' until it is settled)."""
         return self.db.execute(
-            'INSERT INTO transactions (decision, at, nonce, hash, "to", function, notional_usd, status) '
-            "VALUES (?,?,?,?,?,?,?, 'sent')", (decision, time.time(), nonce, tx_hash, to, function, notional_usd)).lastrowid
+            'INSERT INTO transactions (decision, at, nonce, hash, "to", function, notional_usd, status, raw) '
+            "VALUES (?,?,?,?,?,?,?, 'sent', ?)",
+            (decision, time.time(), nonce, tx_hash, to, function, notional_usd, raw)).lastrowid
 
     def settle(self, tx_id: int, status: str, receipt: dict | None) -> None:
         self.db.execute("UPDATE transactions SET status = ?, receipt = ? WHERE id = ?",
                         (status, json.dumps(receipt) if receipt else None, tx_id))
 
-    def pending(self) -> list[tuple[int, int, str]]:
-        return self.db.execute("SELECT id, nonce, hash FROM transactions WHERE status = 'sent'").fetchall()
+    def pending(self) -> list[tuple[int, int, str, str | None]]:
+        """(id, nonce, hash, signed bytes) of every transaction not yet settled, oldest first."""
+        return self.db.execute("SELECT id, nonce, hash, raw FROM transactions WHERE status = 'sent' ORDER BY id").fetchall()
 
     def notional_since(self, seconds: float) -> float:
         row = self.db.execute("SELECT COALESCE(SUM(notional_usd), 0) FROM transactions WHERE at > ? AND status != 'failed'",

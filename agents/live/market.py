@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.backends.chain import Chain
+from agents.live.guards import MarketState
+
+from envs.backends.chain import Chain, TransactionReverted
 from envs.backends.chain_lending import ChainLending
 from envs.backends.chain_world import ChainLP
+from envs.backends.sim import USDC_UNIT, WETH_UNIT
 from envs.chain.market import attach_market
 
 
@@ -19,17 +22,51 @@ class LiveUniswapV3Market(ChainLP):
         self.bind(attach_market(chain, addresses), fee_pips)
         self.token_id = self.find_position()
 
-    def find_position(self) -> int | None:
-        """The agent's newest position in this pool that still holds liquidity (NonfungiblePositionManager enumeration)."""
-        npm = self.market.v3.position_manager
-        for i in reversed(range(npm.call("balanceOf", self.agent))):
+    def positions(self) -> list[tuple[int, dict]]:
+        """Every USDC/WETH position NFT the agent owns, any fee tier, oldest first (NonfungiblePositionManager
+        enumeration), with or without liquidity."""
+        npm, pair = self.market.v3.position_manager, {self.usdc.address.lower(), self.weth.address.lower()}
+        out = []
+        for i in range(npm.call("balanceOf", self.agent)):
             token_id = npm.call("tokenOfOwnerByIndex", self.agent, i)
             pos = self.market.v3.position(token_id)
-            pair = {pos["token0"].lower(), pos["token1"].lower()}
-            if pos["fee"] == self.fee_pips and pos["liquidity"] > 0 and pair == {self.usdc.address.lower(),
-                                                                                 self.weth.address.lower()}:
-                return token_id
-        return None
+            if {pos["token0"].lower(), pos["token1"].lower()} == pair:
+                out.append((token_id, pos))
+        return out
+
+    def find_position(self) -> int | None:
+        """The agent's newest position in this pool that still holds liquidity."""
+        return next((token_id for token_id, pos in reversed(self.positions())
+                     if pos["fee"] == self.fee_pips and pos["liquidity"] > 0), None)
+
+    def leftovers(self) -> list[tuple[int, dict]]:
+        """Positions a plan left half done: no liquidity, but an NFT (perhaps with tokens still owed)."""
+        return [(token_id, pos) for token_id, pos in self.positions() if pos["liquidity"] == 0]
+
+    def collect_and_burn(self, token_id: int, owed: bool) -> None:
+        """Collect what ``token_id`` is owed (when it is), then burn the empty NFT."""
+        if owed:
+            self.market.v3.collect(self.agent, token_id)
+        self.market.v3.burn(self.agent, token_id)
+
+    def twap_usd(self, window_s: int) -> float | None:
+        """ETH in USD at the pool's time-weighted average tick over the last ``window_s`` seconds (pool.observe),
+        or over as much history as the pool's observations hold; None when they hold none (cardinality 1 and a
+        swap in the latest block): there is nothing to compare the spot price with."""
+        seconds = window_s
+        try:
+            cumulatives, _ = self.pool.call("observe", [seconds, 0])
+        except TransactionReverted:  # "OLD": the oldest observation is younger than the window
+            _, _, index, cardinality, _, _, _ = self.pool.call("slot0")
+            oldest = self.pool.call("observations", (index + 1) % cardinality)
+            if not oldest[3]:  # not initialized: the ring has not wrapped yet, observation 0 is the oldest
+                oldest = self.pool.call("observations", 0)
+            seconds = self.chain.timestamp() - oldest[0]
+            if seconds <= 0:
+                return None
+            cumulatives, _ = self.pool.call("observe", [seconds, 0])
+        tick = (cumulatives[1] - cumulatives[0]) / seconds
+        return float(WETH_UNIT / USDC_UNIT / 1.0001**tick)
 
     def reference_price(self) -> np.ndarray:
         """ETH/USD from the Aave oracle (a Chainlink-style feed, 8 decimals)."""
@@ -54,3 +91,11 @@ class LiveAaveMarket(LiveUniswapV3Market, ChainLending):
     def __init__(self, chain: Chain, addresses: dict, agent: str, fee_pips: int, dt: float):
         super().__init__(chain, addresses, agent, fee_pips, dt)
         self.borrower = agent  # live, the one account is the borrower
+
+
+def read_market_state(chain: Chain, addresses: dict, account: str, fee_pips: int, twap_window_s: int) -> MarketState:
+    """The live pool's price, its TWAP and the oracle's, and the latest block's time: what the guards compare."""
+    market = LiveUniswapV3Market(chain, addresses, account, fee_pips, 0.0)
+    return MarketState(timestamp=chain.timestamp(), pool_usd=float(market.pool_price()[0]),
+                       reference_usd=float(market.reference_price()[0]),
+                       twap_usd=market.twap_usd(twap_window_s) if twap_window_s else None, fee_pips=fee_pips)

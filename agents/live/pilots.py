@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from agents.live.guards import GuardConfig
 from agents.live.market import LiveAaveMarket, LiveUniswapV3Market
 from agents.live.planner import Plan, plan_close, plan_leverage, plan_rebalance
 from envs.backends.lending import AGENT_ACCOUNT
@@ -25,13 +26,13 @@ class LPPilot:
             self.role.observe_step(self.view)
         return self.role.observation(self.view, dt, (index % self.horizon) / self.horizon)[0]
 
-    def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, max_slippage: float) -> Plan | None:
+    def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, guards: GuardConfig) -> Plan | None:
         acting, widths = self.role.decode(np.asarray(action)[None], 1)
         if not acting[0]:
             return None
         if widths[0] == 0:  # the close action
-            return plan_close(rpc_url, addresses, account, fee_pips, max_slippage, float(self.view.reference[0]))
-        return plan_rebalance(rpc_url, addresses, account, fee_pips, int(widths[0]), max_slippage,
+            return plan_close(rpc_url, addresses, account, fee_pips, guards, float(self.view.reference[0]))
+        return plan_rebalance(rpc_url, addresses, account, fee_pips, int(widths[0]), guards,
                               float(self.view.reference[0]))
 
 
@@ -49,9 +50,9 @@ class BorrowerPilot:
         self.position = self.market.position(AGENT_ACCOUNT)
         return self.role.observation(self.market, self.position)[0]
 
-    def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, max_slippage: float) -> Plan | None:
+    def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, guards: GuardConfig) -> Plan | None:
         acting, target = self.role.decode(np.asarray(action)[None], 1)
         if not acting[0] or abs(target[0] - self.position.ltv[0]) <= TOLERANCE:
             return None
-        return plan_leverage(rpc_url, addresses, account, fee_pips, float(target[0]), max_slippage,
+        return plan_leverage(rpc_url, addresses, account, fee_pips, float(target[0]), guards,
                              float(self.market.reference_price()[0]))

@@ -7,9 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import eth_abi
 import numpy as np
 
+from agents.live.guards import GuardConfig, decode
 from agents.live.market import LiveAaveMarket, LiveUniswapV3Market
 from envs.backends.chain import Chain, TransactionReverted, Tx, TxResult
 from envs.backends.evm import PyrevmChain
@@ -27,6 +27,8 @@ class PlannedTx:
     gas_used: int
     notional_usd: float
     note: str = ""
+    simulated: bytes = b""  # the calldata the planner's last simulation ran, byte for byte
+    expected: tuple[int, ...] = ()  # the simulated amounts its minimums protect (swap: out; mint, decrease: 0, 1)
 
     def describe(self) -> dict:
         return {"to": self.tx.to, "function": self.function, "selector": "0x" + self.tx.data[:4].hex(),
@@ -89,49 +91,75 @@ class RecordingChain(Chain):
 
 
 def plan_rebalance(rpc_url: str, addresses: dict, agent: str, fee_pips: int, half_width_ticks: int,
-                   max_slippage: float, reference_usd: float, fork_block: int | None = None) -> Plan:
+                   guards: GuardConfig, reference_usd: float, fork_block: int | None = None) -> Plan:
     """Simulate close-swap-mint on a fork of ``rpc_url``; mins on the swap, the burn and the mint
-    are set to the simulated amounts less ``max_slippage``."""
+    are set to the simulated amounts less ``guards.max_slippage``."""
     fork = RecordingChain(PyrevmChain(fork_url=rpc_url, fork_block=fork_block))
     market = LiveUniswapV3Market(fork, addresses, agent, fee_pips, dt=0.0)
     spenders = (market.market.v3.position_manager.address, market.market.v3.router.address)
-    plan = _simulate(fork, market, spenders, max_slippage, reference_usd, addresses,
+    plan = _simulate(fork, market, spenders, guards, reference_usd, addresses,
                      lambda: market.rebalance(np.array([half_width_ticks]), np.array([True])))
     if not plan.error:
         plan.effects |= {"token_id": market.token_id, "range": [int(x[0]) for x in market.agent_range()[:2]]}
     return plan
 
 
-def plan_close(rpc_url: str, addresses: dict, agent: str, fee_pips: int, max_slippage: float, reference_usd: float,
+def plan_close(rpc_url: str, addresses: dict, agent: str, fee_pips: int, guards: GuardConfig, reference_usd: float,
                fork_block: int | None = None) -> Plan:
     """Simulate withdrawing the position (decrease, collect, burn) on a fork of ``rpc_url``; the burn's
-    minimums are the simulated amounts less ``max_slippage``."""
+    minimums are the simulated amounts less ``guards.max_slippage``."""
     fork = RecordingChain(PyrevmChain(fork_url=rpc_url, fork_block=fork_block))
     market = LiveUniswapV3Market(fork, addresses, agent, fee_pips, dt=0.0)
-    return _simulate(fork, market, (), max_slippage, reference_usd, addresses,
+    return _simulate(fork, market, (), guards, reference_usd, addresses,
                      lambda: market.close_position(np.array([True])))
 
 
-def plan_leverage(rpc_url: str, addresses: dict, agent: str, fee_pips: int, target_ltv: float, max_slippage: float,
+def plan_recovery(rpc_url: str, addresses: dict, agent: str, fee_pips: int, guards: GuardConfig,
+                  reference_usd: float, unwind_borrower: bool, fork_block: int | None = None) -> Plan:
+    """Finish what a plan cut short left on the chain: collect the tokens still owed to positions with no
+    liquidity and burn those NFTs; after a borrower's interrupted plan (``unwind_borrower``), repay the
+    debt with the borrowed asset still in the wallet and supply the collateral asset still in it."""
+    fork = RecordingChain(PyrevmChain(fork_url=rpc_url, fork_block=fork_block))
+    market = LiveAaveMarket(fork, addresses, agent, fee_pips, dt=0.0)
+
+    def act() -> None:
+        for token_id, pos in market.leftovers():
+            market.collect_and_burn(token_id, pos["tokensOwed0"] > 0 or pos["tokensOwed1"] > 0)
+        if not unwind_borrower:
+            return
+        aave, usdc, weth = market.market.aave, market.usdc, market.weth
+        debt = aave.user_reserve_data(usdc, agent)["current_variable_debt"]
+        if (repay := min(usdc.balance_of(agent), debt)) > 0:
+            aave.repay(agent, usdc, repay)
+        if (supply := weth.balance_of(agent)) > 0:
+            aave.supply(agent, weth, supply)
+
+    return _simulate(fork, market, (), guards, reference_usd, addresses, act)
+
+
+def plan_leverage(rpc_url: str, addresses: dict, agent: str, fee_pips: int, target_ltv: float, guards: GuardConfig,
                   reference_usd: float, fork_block: int | None = None) -> Plan:
     """Simulate the borrower's rounds toward ``target_ltv`` (borrow-swap-supply, or
     withdraw-swap-repay) on a fork of ``rpc_url``; the swaps carry minimums from QuoterV2."""
     fork = RecordingChain(PyrevmChain(fork_url=rpc_url, fork_block=fork_block))
     market = LiveAaveMarket(fork, addresses, agent, fee_pips, dt=0.0)
     spenders = (market.market.v3.router.address, market.aave.pool.address)
-    plan = _simulate(fork, market, spenders, max_slippage, reference_usd, addresses,
+    plan = _simulate(fork, market, spenders, guards, reference_usd, addresses,
                      lambda: lever_to(market, np.array([target_ltv]), np.array([True])))
     if not plan.error:
         plan.effects["ltv"] = float(market.position(0).ltv[0])
     return plan
 
 
-def _simulate(fork: RecordingChain, market, spenders, max_slippage: float, reference_usd: float, addresses: dict,
+def _simulate(fork: RecordingChain, market, spenders, guards: GuardConfig, reference_usd: float, addresses: dict,
               act) -> Plan:
-    """Approve ``spenders`` where needed, run ``act`` on the fork, and turn what it sent into a plan."""
+    """Approve ``spenders`` where needed, run ``act`` on the fork, set each transaction's minimums and
+    deadline, and run the final calldata once more from the same start: that is the plan."""
     agent = market.agent
-    market.max_slippage = max_slippage
+    market.max_slippage = guards.max_slippage
     plan = Plan()
+    start = fork.snapshot()
+    deadline = fork.timestamp() + guards.max_deadline_s
     try:
         for token in (market.usdc, market.weth):
             for spender in spenders:
@@ -142,47 +170,57 @@ def _simulate(fork: RecordingChain, market, spenders, max_slippage: float, refer
         plan.error = f"simulation reverted: {err.reason}"
         return plan
     prices = {market.usdc.address.lower(): (1.0, 6), market.weth.address.lower(): (reference_usd, 18)}
+    drafted = []
     for tx, result in fork.recorded:
-        contract, fn, args = _decode(addresses, tx)
-        patched = _with_minimums(contract, fn, args, result, max_slippage)
-        data = abi_of(contract).function(fn).encode(*patched)
-        plan.actions.append(PlannedTx(Tx(tx.sender, tx.to, data, tx.value), contract, fn, patched, result.gas_used,
-                                      _notional(contract, fn, patched, result, prices, addresses)))
+        contract, fn, args = decode(addresses, tx.to, tx.data)
+        expected = _expected(contract, fn, result)
+        final = _with_limits(fn, args, expected, guards.max_slippage, deadline)
+        data = abi_of(contract).function(fn).encode(*final)
+        drafted.append((Tx(tx.sender, tx.to, data, tx.value), contract, fn, final, expected))
+    fork.revert(start)
+    for i, (tx, contract, fn, final, expected) in enumerate(drafted):
+        try:
+            result = fork.inner.transact(tx)
+        except TransactionReverted as err:
+            plan.error = f"the final plan reverts at step {i + 1} ({fn.split('(')[0]}): {err.reason}"
+            plan.actions = []
+            return plan
+        plan.actions.append(PlannedTx(tx, contract, fn, final, result.gas_used,
+                                      _notional(contract, fn, final, result, prices, addresses),
+                                      simulated=tx.data, expected=expected))
     account = market.market.aave.user_account_data(agent)  # after the whole plan, on the fork
     plan.effects = {"aave_debt_usd": account["total_debt_base"] / 1e8,
                     "health_factor": account["health_factor"] / 1e18 if account["total_debt_base"] else None}
     return plan
 
 
-def _contracts(addresses: dict) -> dict[str, str]:
-    u3, tokens = addresses["uniswap_v3"], addresses["tokens"]
-    out = {u3["nonfungible_position_manager"].lower(): "NonfungiblePositionManager",
-           u3["swap_router"].lower(): "SwapRouter", addresses["aave_v3"]["pool"].lower(): "Pool"}
-    out.update({t["address"].lower(): "MintableERC20" for t in tokens.values()})
-    return out
+def _expected(contract: str, fn: str, result: TxResult) -> tuple[int, ...]:
+    """The amounts a transaction's minimums protect, from its simulated events."""
+    if fn.startswith("exactInputSingle("):
+        (swap,) = abi_of("UniswapV3Pool").decode_logs(result.logs, "Swap")
+        return (-min(swap["amount0"], swap["amount1"]),)
+    if contract == "NonfungiblePositionManager" and fn.split("(")[0] in ("mint", "decreaseLiquidity"):
+        name = "IncreaseLiquidity" if fn.startswith("mint(") else "DecreaseLiquidity"
+        (ev,) = abi_of(contract).decode_logs(result.logs, name)
+        return ev["amount0"], ev["amount1"]
+    return ()
 
 
-def _decode(addresses: dict, tx: Tx) -> tuple[str, str, tuple]:
-    contract = _contracts(addresses).get(tx.to.lower())
-    if contract is None:
-        raise ValueError(f"the plan calls {tx.to}, which is not a contract of the market")
-    abi = abi_of(contract)
-    fn = next(f for f in abi.functions.values() if f.selector == tx.data[:4])
-    return contract, fn.signature, tuple(eth_abi.decode(list(fn.inputs), tx.data[4:]))
-
-
-def _with_minimums(contract: str, fn: str, args: tuple, result: TxResult, slippage: float) -> tuple:
+def _with_limits(fn: str, args: tuple, expected: tuple[int, ...], slippage: float, deadline: int) -> tuple:
+    """``args`` with minimums at the simulated amounts less ``slippage``, and ``deadline``."""
     keep = 1 - slippage
-    abi = abi_of(contract)
-    if fn.startswith("mint(") and contract == "NonfungiblePositionManager":
-        (ev,) = abi.decode_logs(result.logs, "IncreaseLiquidity")
+    name = fn.split("(")[0]
+    if name == "exactInputSingle":  # (tokenIn, tokenOut, fee, recipient, deadline, amountIn, amountOutMinimum, limit)
         p = list(args[0])
-        p[7], p[8] = int(ev["amount0"] * keep), int(ev["amount1"] * keep)  # amount0Min, amount1Min
+        p[4], p[6] = deadline, int(expected[0] * keep)
         return (tuple(p),)
-    if fn.startswith("decreaseLiquidity("):
-        (ev,) = abi.decode_logs(result.logs, "DecreaseLiquidity")
+    if name == "mint" and len(args[0]) == 11:  # (..., amount0Min, amount1Min, recipient, deadline)
         p = list(args[0])
-        p[2], p[3] = int(ev["amount0"] * keep), int(ev["amount1"] * keep)
+        p[7], p[8], p[10] = int(expected[0] * keep), int(expected[1] * keep), deadline
+        return (tuple(p),)
+    if name == "decreaseLiquidity":  # (tokenId, liquidity, amount0Min, amount1Min, deadline)
+        p = list(args[0])
+        p[2], p[3], p[4] = int(expected[0] * keep), int(expected[1] * keep), deadline
         return (tuple(p),)
     return args
 

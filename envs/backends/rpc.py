@@ -18,12 +18,27 @@ from envs.chain.abi import LogEntry, decode_revert
 TX_GAS_LIMIT = 15_000_000  # gas; fixed so nothing is estimated per call (blocks hold 30M)
 
 
+class TransportError(ChainError):
+    """The node could not be reached or answered no JSON-RPC (connection refused, timeout, HTTP 5xx or 429):
+    the one kind of failure worth reconnecting or failing over for."""
+
+
+#: JSON-RPC error codes a node gives while busy or briefly behind (EIP-1474: -32005 limit exceeded; -32603 internal
+#: error, which nodes also give for a state that is not there yet); any other error answers the request itself
+TRANSIENT_CODES = frozenset({-32005, -32603})
+
+
 class RpcError(ChainError):
     """The node answered a JSON-RPC request with an error."""
 
     def __init__(self, method: str, error: dict):
         super().__init__(f"{method} failed: {error.get('message', error)}")
         self.method, self.error = method, error
+
+    @property
+    def transient(self) -> bool:
+        """Worth asking again later (rate limit, node busy); else the same request will fail the same way."""
+        return self.error.get("code") in TRANSIENT_CODES
 
 
 class JsonRpc:
@@ -43,11 +58,16 @@ class JsonRpc:
         try:
             response = self._session.post(self.url, json=payload, timeout=self.timeout)
         except requests.RequestException as err:
-            raise ChainError(self.diagnose() or f"cannot reach the node at {self.url}: {err.__class__.__name__}. "
+            raise TransportError(self.diagnose() or f"cannot reach the node at {self.url}: {err.__class__.__name__}. "
                              f"Check the URL and that the node is running.") from err
+        if response.status_code == 429 or response.status_code >= 500:
+            raise TransportError(f"{self.url} answered HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code != 200:
             raise ChainError(f"{self.url} answered HTTP {response.status_code}: {response.text[:200]}")
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise TransportError(f"{self.url} answered something that is not JSON: {response.text[:200]!r}") from None
 
     def request(self, method: str, params: list | None = None) -> Any:
         reply = self._post({"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []})
@@ -91,7 +111,10 @@ class RpcChain(Chain):
         self.url = url
         self.chain_id = int(self.rpc.request("eth_chainId"), 16)
         self._impersonated: set[str] = set()
-        self._unlocked = {a.lower() for a in self.rpc.request("eth_accounts")}
+        try:
+            self._unlocked = {a.lower() for a in self.rpc.request("eth_accounts")}
+        except RpcError:  # public nodes hold no accounts and some refuse the method
+            self._unlocked = set()
         self._sync_send = True
 
     def _ensure_can_send(self, sender: str) -> None:
