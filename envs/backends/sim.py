@@ -255,7 +255,7 @@ class UniswapV3World(UniswapV3Market):
         liquidity = xp.floor(get_liquidity_for_amounts(s.sqrt_price, get_sqrt_ratio_at_tick(lower_b),
                                                        get_sqrt_ratio_at_tick(upper_b), b.asarray(self.wallet_usdc),
                                                        b.asarray(self.wallet_weth)))
-        a0, a1 = v3.modify_position(s, pp, self._slot, lower_b, upper_b, liquidity, mask_b)
+        a0, a1, _ = v3.mint(s, pp, self._slot, lower_b, upper_b, liquidity, mask_b)  # a refused mint takes nothing
         self.wallet_usdc = self.wallet_usdc - np.where(mask, np.ceil(self._np(a0)), 0.0)
         self.wallet_weth = self.wallet_weth - np.where(mask, np.ceil(self._np(a1)), 0.0)
         return np.where(mask, rebalance_gas(had, swapping), 0.0)

@@ -50,7 +50,9 @@ def read_v3_pool(v3: UniswapV3, pool: Contract) -> V3PoolSnapshot:
 
 
 def v3_pool_state(snapshot: V3PoolSnapshot, xp, n: int, max_ticks: int = 32, max_positions: int = 2, device=None):
-    """N simulator worlds starting from ``snapshot`` (ticks, gross, fee growth and all)."""
+    """N simulator worlds starting from ``snapshot`` (ticks, gross, fee growth and all). The tick is
+    the pool's own slot0.tick: at a price exactly on a tick boundary the price alone cannot say
+    which side the pool is on."""
     from envs.protocols.uniswap_v3.pool import V3PoolParams, initial_state
 
     params = V3PoolParams(fee_pips=snapshot.fee, max_ticks=max(max_ticks, len(snapshot.ticks) + 4),
@@ -60,7 +62,7 @@ def v3_pool_state(snapshot: V3PoolSnapshot, xp, n: int, max_ticks: int = 32, max
         tick_liquidity_gross={t: float(v[1]) for t, v in snapshot.ticks.items()},
         fee_growth_global=(_signed(snapshot.fee_growth_global0_x128) / Q128,
                            _signed(snapshot.fee_growth_global1_x128) / Q128),
-        fee_growth_outside=snapshot.fee_growth_outside())
+        fee_growth_outside=snapshot.fee_growth_outside(), tick=snapshot.tick)
     return params, state
 
 

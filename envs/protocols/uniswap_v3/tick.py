@@ -5,9 +5,14 @@ from array_api_compat import array_namespace
 
 
 def get_fee_growth_inside(tick_current, tick_lower, tick_upper, outside_lower, outside_upper, fee_growth_global):
-    """Fee growth per unit of liquidity inside [lower, upper). The contract relies on uint256
-    wrap-around; in float the same differences come out as plain (possibly negative) numbers."""
+    """Fee growth per unit of liquidity inside [lower, upper). The contract computes
+    global - below - above with uint256 wrap-around; in float that difference is written per case
+    so the global value only enters while the price is inside the range: out of range, the result
+    is the same difference of outside values each time, and a position accrues exactly nothing
+    (global - (global - x) would leave a rounding residue of global's size)."""
     xp = array_namespace(fee_growth_global)
-    below = xp.where(tick_current >= tick_lower, outside_lower, fee_growth_global - outside_lower)
-    above = xp.where(tick_current < tick_upper, outside_upper, fee_growth_global - outside_upper)
-    return fee_growth_global - below - above
+    below_range = outside_lower - outside_upper
+    above_range = outside_upper - outside_lower
+    inside_range = fee_growth_global - outside_lower - outside_upper
+    return xp.where(tick_current < tick_lower, below_range,
+                    xp.where(tick_current >= tick_upper, above_range, inside_range))

@@ -1,0 +1,23 @@
+"""The revert reasons of v3-core's UniswapV3Pool.sol the simulator reports per world (0 = success), as
+small integer codes so they fit an array; ``REASONS`` maps each to the contract's reason string."""
+OK = 0
+SPL = 1  # swap: the sqrt price limit is not beyond the current price, or is outside the bounds
+AS = 2  # swap: amountSpecified == 0
+ZERO_LIQUIDITY = 3  # mint: `require(amount > 0)`, which reverts without a reason string
+TLU = 4  # tickLower >= tickUpper
+TLM = 5  # tickLower < MIN_TICK
+TUM = 6  # tickUpper > MAX_TICK
+
+#: code -> the revert reason the contract gives ("" where it gives none)
+REASONS = {SPL: "SPL", AS: "AS", ZERO_LIQUIDITY: "", TLU: "TLU", TLM: "TLM", TUM: "TUM"}
+
+
+def code_of_reason(reason: str) -> int:
+    """The simulator's code for a revert reason read from a chain (``-1`` for one it does not model).
+    A revert without data (``""``, or the decoder's "no reason given") is the pool's bare require."""
+    if reason in ("", "no reason given"):
+        return ZERO_LIQUIDITY
+    for code, text in REASONS.items():
+        if text and text == reason:
+            return code
+    return -1

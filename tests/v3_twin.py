@@ -1,0 +1,152 @@
+"""A fresh Uniswap V3 pool on pyrevm and the same pool in the simulator, driven together, for the
+parity tests at the edges (bounds, boundaries, drained pools, every fee tier) and the fuzz."""
+from __future__ import annotations
+
+import numpy as np
+
+from envs.backends.arrays import ArrayBackend, array_backend
+from envs.backends.chain import TransactionReverted
+from envs.chain.accounts import DEV_ACCOUNTS
+from envs.chain.contract import Contract
+from envs.chain.market import Market
+from envs.chain.state_reader import read_v3_pool, v3_pool_state
+from envs.chain.tokens import Token
+from envs.protocols.uniswap_v3 import errors
+from envs.protocols.uniswap_v3 import pool as v3
+from envs.protocols.uniswap_v3.liquidity_amounts import get_liquidity_for_amounts
+from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
+from tests.parity import assert_close
+
+TRADER, LP, BACKGROUND = DEV_ACCOUNTS[2], DEV_ACCOUNTS[3], DEV_ACCOUNTS[9]
+MIN_LIMIT_X96 = 4295128739 + 1  # TickMath.MIN_SQRT_RATIO + 1
+MAX_LIMIT_X96 = 1461446703485210103287273052203988822378723970342 - 1  # TickMath.MAX_SQRT_RATIO - 1
+
+
+def fund(market: Market) -> None:
+    """Give the trader, the LP and the background LP plenty of every token, approved where they spend it."""
+    for token in market.tokens.values():
+        for who, spender in ((TRADER, market.v3.router.address), (LP, market.v3.position_manager.address),
+                             (BACKGROUND, market.v3.position_manager.address)):
+            token.mint(who, 10**40)
+            token.approve(who, spender)
+
+
+class PoolTwin:
+    """One pool on chain (created fresh at ``sqrt_price_x96``) and in the simulator (one world).
+
+    Liquidity minted with ``background`` before ``load`` is the pool's own as the simulator imports
+    it; ``mint``/``burn`` afterwards go through the position manager and a simulator position slot
+    each. Every operation asserts that both sides either agree (amounts within 1e-9 or 2 raw
+    units) or revert with the same code.
+    """
+
+    def __init__(self, market: Market, symbols: tuple[str, str], fee: int, sqrt_price_x96: int):
+        a, b = (market.tokens[s] for s in symbols)
+        self.m, self.fee = market, fee
+        self.token0, self.token1 = sorted((a, b), key=lambda t: int(t.address, 16))
+        self.pool: Contract = market.v3.create_pool(self.token0, self.token1, fee, sqrt_price_x96)
+        self.token_ids: dict[int, int] = {}
+        self.b: ArrayBackend | None = None
+
+    # --- setup ------------------------------------------------------------------------------
+    def background(self, lower: int, upper: int, raw0: int, raw1: int) -> int:
+        return self.m.v3.mint(BACKGROUND, self.token0, self.token1, self.fee, lower, upper, raw0, raw1).liquidity
+
+    def load(self, backend: str = "numpy", slots: int = 4) -> None:
+        self.b = array_backend(backend, "cpu")
+        self.params, self.state = v3_pool_state(read_v3_pool(self.m.v3, self.pool), self.b.xp, 1,
+                                                max_positions=slots, device=self.b.device)
+
+    def _f(self, x: float):
+        return self.b.asarray(np.array([float(x)]))
+
+    def _i(self, x: int):
+        return self.b.asarray(np.array([int(x)]), dtype=self.b.xp.int64)
+
+    def _one(self, flag: bool):
+        return self.b.asarray(np.array([flag]), dtype=self.b.xp.bool)
+
+    def _np(self, x) -> float:
+        return float(self.b.to_numpy(x)[0])
+
+    # --- operations -------------------------------------------------------------------------
+    def swap(self, zero_for_one: bool, raw: int | None, limit_x96: int | None = None) -> int:
+        """Exact input ``raw`` (None: all the trader has, i.e. to the limit); returns the shared code."""
+        tin, tout = (self.token0, self.token1) if zero_for_one else (self.token1, self.token0)
+        raw_chain = tin.balance_of(TRADER) if raw is None else raw
+        limit_x96 = (MIN_LIMIT_X96 if zero_for_one else MAX_LIMIT_X96) if limit_x96 is None else limit_x96
+        try:
+            out, event = self.m.v3.exact_input_single(TRADER, tin, tout, self.fee, raw_chain,
+                                                      sqrt_price_limit_x96=limit_x96)
+            code = errors.OK
+        except TransactionReverted as err:
+            code = errors.code_of_reason(err.reason)
+        r = v3.swap(self.state, self.params, self._one(zero_for_one), self._f(np.inf if raw is None else raw),
+                    self._f(limit_x96 / 2**96), self._one(True))
+        assert int(self.b.to_numpy(r.error)[0]) == code, f"swap: simulator code {int(r.error[0])}, chain {code}"
+        if code == errors.OK:
+            assert_close("swap amount out", self._np(r.amount_out), out)
+            assert_close("swap amount in", self._np(r.amount_in), event["amount0"] if zero_for_one else event["amount1"])
+        return code
+
+    def mint(self, slot: int, lower: int, upper: int, raw0: int, raw1: int) -> int:
+        """Open a position with at most ``raw0``/``raw1``; the slot must be free."""
+        try:
+            position = self.m.v3.mint(LP, self.token0, self.token1, self.fee, lower, upper, raw0, raw1)
+            code = errors.OK
+        except TransactionReverted as err:
+            code, position = errors.code_of_reason(err.reason), None
+        s = self.state
+        liquidity = get_liquidity_for_amounts(s.sqrt_price, get_sqrt_ratio_at_tick(self._i(lower)),
+                                              get_sqrt_ratio_at_tick(self._i(upper)), self._f(raw0), self._f(raw1))
+        sim_liquidity = self.b.xp.floor(liquidity)
+        if position is not None:
+            assert_close("minted liquidity", self._np(sim_liquidity), position.liquidity)
+            sim_liquidity = self._f(position.liquidity)
+        a0, a1, sim_code = v3.mint(s, self.params, self._i(slot), self._i(lower), self._i(upper), sim_liquidity,
+                                   self._one(True))
+        assert int(self.b.to_numpy(sim_code)[0]) == code, f"mint: simulator code {int(sim_code[0])}, chain {code}"
+        if position is not None:
+            self.token_ids[slot] = position.token_id
+            assert_close("mint amount0", float(np.ceil(self._np(a0))), position.amount0)
+            assert_close("mint amount1", float(np.ceil(self._np(a1))), position.amount1)
+        return code
+
+    def burn(self, slot: int, percent: int) -> None:
+        token_id = self.token_ids[slot]
+        held = self.m.v3.position(token_id)["liquidity"]
+        assert_close("position liquidity", self._np(self.state.position_liquidity[:, slot]), held)
+        liquidity = held * percent // 100
+        c0, c1 = self.m.v3.decrease_liquidity(LP, token_id, liquidity)
+        s = self.state
+        a0, a1 = v3.modify_position(s, self.params, self._i(slot), s.position_lower[:, slot], s.position_upper[:, slot],
+                                    self._f(-float(liquidity)), self._one(True))
+        assert_close("burn amount0", self._np(a0), c0)
+        assert_close("burn amount1", self._np(a1), c1)
+
+    def collect(self, slot: int) -> None:
+        c0, c1 = self.m.v3.collect(LP, self.token_ids[slot])
+        s0, s1 = v3.collect_all(self.state, self.params, self._i(slot), self._one(True))
+        assert_close("collected token0", self._np(s0), c0, units=4)
+        assert_close("collected token1", self._np(s1), c1, units=4)
+
+    # --- checks -----------------------------------------------------------------------------
+    def initialized_ticks(self) -> set[int]:
+        """The simulator's initialized ticks (its row without the sentinels and pads)."""
+        row = self.b.to_numpy(self.state.ticks)[0]
+        return {int(t) for t in row if v3.LOW_SENTINEL < t < v3.PAD}
+
+    def check(self, candidate_ticks=()) -> None:
+        """slot0 and active liquidity agree; of ``candidate_ticks`` the same are initialized."""
+        sqrt_price_x96, tick, *_ = self.pool.call("slot0")
+        assert_close("sqrt price", self._np(self.state.sqrt_price), sqrt_price_x96 / 2**96, units=0)
+        assert int(self.b.to_numpy(self.state.tick)[0]) == tick, \
+            f"tick: simulator {int(self.b.to_numpy(self.state.tick)[0])}, chain {tick}"
+        assert_close("active liquidity", self._np(self.state.liquidity), self.pool.call("liquidity"))
+        on_chain = {t for t in candidate_ticks if self.pool.call("ticks", t)[-1]}
+        in_sim = self.initialized_ticks() & set(candidate_ticks)
+        assert in_sim == on_chain, f"initialized ticks: simulator {sorted(in_sim)}, chain {sorted(on_chain)}"
+
+
+def token(market: Market, symbol: str) -> Token:
+    return market.tokens[symbol]
