@@ -5,6 +5,10 @@
     python evaluate.py eval.policies='[baseline:passive_lp,baseline:tau_reset_lp]' driver=gbm
     python evaluate.py env=aave_leverage policy=outputs/<run>/model.zip     # against the role's baselines
 
+A model.zip is run with the observation normalization saved beside it (best_vecnormalize.pkl for
+best_model.zip); if that file is missing while the run trained with normalization, it stops, naming
+the file, unless eval.allow_missing_normalization=true.
+
 Writes report.json (metrics per policy), trajectories_<policy>.csv and plots into the run directory,
 prints a table, and prints the report's path as its last line.
 """
@@ -34,7 +38,7 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     probe = env_classes(e.id)[0](backend="numpy", **kwargs)
     if e.id == MARKET_ENV:
         role = probe.role_of(next(a for a in probe.possible_agents if agent_role(a)[0] == e.train_role))
-        others = other_policies(probe, e.train_role, dict(e.others), cfg.device)
+        others = other_policies(probe, e.train_role, dict(e.others), cfg.device, cfg.eval.allow_missing_normalization)
     else:
         role = probe.role
     probe.close()
@@ -44,7 +48,8 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     else:  # eval.policies' checkpoints and this role's baselines (its defaults name the LP's)
         listed = list(dict.fromkeys([p for p in cfg.eval.policies if p in own or not p.startswith("baseline:")] + own))
     specs = ([cfg.policy] if cfg.policy else []) + listed
-    policies = {policy_name(spec): load_policy(spec, role, cfg.device) for spec in specs}  # fail before running
+    allow = cfg.eval.allow_missing_normalization
+    policies = {policy_name(spec): load_policy(spec, role, cfg.device, allow) for spec in specs}  # fail before running
     results = {}
     with tqdm(total=len(policies) * cfg.eval.episodes * e.horizon, desc=f"evaluating on {backend}", unit="step",
               mininterval=0.5 if sys.stderr.isatty() else 30) as bar:

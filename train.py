@@ -10,26 +10,32 @@
     python train.py -m hydra/launcher=joblib hydra.launcher.n_jobs=2 seed=0,1   # in parallel
     python train.py -m hparams_search=ppo_optuna      # Optuna search over PPO's hyperparameters
 
-Everything lands in the Hydra run directory: the resolved config (.hydra/), model.zip,
-vecnormalize.pkl, best_model.zip (by validation reward), TensorBoard logs (tb/), train_metrics.json
-and, unless train.evaluate_after=false, the evaluation report (eval/report.json).
+Everything lands in the Hydra run directory: the resolved config (.hydra/), model.zip with
+vecnormalize.pkl and model.meta.json, best_model.zip (by validation reward) with
+best_vecnormalize.pkl and best_model.meta.json, TensorBoard logs (tb/), train_metrics.json and,
+unless train.evaluate_after=false, the evaluation report (eval/report.json). Ctrl-C saves model.zip
+and its normalization and metadata before exiting; train.resume=<that model.zip> continues.
 """
 from __future__ import annotations
 
 import json
+import sys
 import time
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from omegaconf import OmegaConf
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
-from agents.config import MARKET_ENV, check, env_classes, env_kwargs, register
+from agents.config import MARKET_ENV, check, env_classes, env_kwargs, learning_role, register
 from agents.multi_agent import RoleVecEnv, other_policies
 from agents.evaluation import format_table
-from agents.policy import BEST_NORMALIZATION_FILE, NORMALIZATION_FILE, algo_class
+from agents.policy import (algo_class, default_normalization_file, missing_normalization, normalization_file,
+                           read_checkpoint, write_metadata)
 from agents.vec_env import SB3VecEnv
 from envs.defi_market_v0 import parallel_env
 from evaluate import evaluate
@@ -37,18 +43,58 @@ from evaluate import evaluate
 register()
 
 
-class SaveNormalizationWithBest(BaseCallback):
-    """Keep best_model.zip's observation statistics beside it."""
+def save_extras(cfg, model: BaseAlgorithm, path: Path) -> None:
+    """Beside the checkpoint ``path`` (already saved): its normalization (if any) and its metadata."""
+    normalizer = model.get_vec_normalize_env()
+    if normalizer is not None:
+        normalizer.save(str(path.parent / default_normalization_file(path)))
+    write_metadata(path, env_id=cfg.env.id, role=learning_role(cfg), algo=cfg.agent.algo,
+                   env_config=OmegaConf.to_container(cfg.env, resolve=True), normalize=normalizer is not None,
+                   timesteps=int(model.num_timesteps), config_file=path.parent / ".hydra" / "config.yaml")
 
-    def __init__(self, path: Path):
+
+def save_checkpoint(cfg, model: BaseAlgorithm, path: Path) -> None:
+    """``path`` (e.g. model.zip) with its normalization and metadata beside it."""
+    model.save(path)
+    save_extras(cfg, model, path)
+
+
+class SaveBestExtras(BaseCallback):
+    """Keep best_model.zip's observation statistics and metadata beside it (EvalCallback saves the zip)."""
+
+    def __init__(self, cfg, path: Path):
         super().__init__()
-        self.path = path
+        self.cfg, self.path = cfg, path
 
     def _on_step(self) -> bool:
-        normalizer = self.model.get_vec_normalize_env()
-        if normalizer is not None:
-            normalizer.save(str(self.path))
+        save_extras(self.cfg, self.model, self.path)
         return True
+
+
+def resume_normalization(cfg) -> Path | None:
+    """The normalization to resume with: the file saved beside ``train.resume`` (best_vecnormalize.pkl
+    for best_model.zip). Missing while train.normalize=true, it is an error unless
+    train.allow_missing_normalization=true (then statistics start afresh)."""
+    if not cfg.train.resume:
+        return None
+    path = Path(cfg.train.resume)
+    if not path.is_file():
+        raise FileNotFoundError(f"train.resume={path}: no such file; pass a model.zip or best_model.zip a run wrote")
+    trained_on = read_checkpoint(path).get("env_id")
+    if trained_on not in (None, cfg.env.id):
+        raise ValueError(f"train.resume={path} was trained on {trained_on!r}, not env.id={cfg.env.id!r}: "
+                         f"pick its env (env=...) or another checkpoint")
+    if not cfg.train.normalize:
+        return None
+    norm = normalization_file(path)
+    if norm.is_file():
+        return norm
+    if cfg.train.allow_missing_normalization:
+        print(f"warning: resuming {path} with fresh normalization statistics ({norm.name} is missing), as asked",
+              file=sys.stderr)
+        return None
+    raise FileNotFoundError(missing_normalization(path, norm, "train.allow_missing_normalization=true")
+                            + " (statistics then start afresh)")
 
 
 def make_vec_env(cfg, window, num_envs: int, training: bool):
@@ -57,7 +103,9 @@ def make_vec_env(cfg, window, num_envs: int, training: bool):
     device = None if cfg.device == "auto" else cfg.device
     if cfg.env.id == MARKET_ENV:
         market = parallel_env(backend=cfg.backend.name, device=device, **env_kwargs(cfg, window))
-        venv = RoleVecEnv(market, cfg.env.train_role, other_policies(market, cfg.env.train_role, dict(cfg.env.others)))
+        others = other_policies(market, cfg.env.train_role, dict(cfg.env.others),
+                                allow_missing_normalization=cfg.eval.allow_missing_normalization)
+        venv = RoleVecEnv(market, cfg.env.train_role, others)
     else:
         _, vector_env = env_classes(cfg.env.id)
         venv = SB3VecEnv(vector_env(num_envs=num_envs, backend=cfg.backend.name, device=device,
@@ -76,15 +124,15 @@ def main(cfg) -> float | None:
     if cfg.backend.name not in ("numpy", "torch"):
         raise ValueError(f"backend={cfg.backend.name}: train on the batched simulator (backend=numpy or torch); "
                          f"evaluate on evm or anvil with eval.backend= or evaluate.py backend=")
+    resumed_normalization = resume_normalization(cfg)  # before training starts, or fail now
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     set_random_seed(cfg.seed)
     train_env = make_vec_env(cfg, cfg.train.window, cfg.train.num_envs, training=True)
     algo = algo_class(cfg.agent.algo)
     if cfg.train.resume:
+        if resumed_normalization is not None:
+            train_env = VecNormalize.load(str(resumed_normalization), train_env.venv)
         model = algo.load(cfg.train.resume, env=train_env, device=cfg.device, tensorboard_log=str(run_dir / "tb"))
-        if cfg.train.normalize and (Path(cfg.train.resume).parent / NORMALIZATION_FILE).is_file():
-            train_env = VecNormalize.load(str(Path(cfg.train.resume).parent / NORMALIZATION_FILE), train_env.venv)
-            model.set_env(train_env)
     else:
         model = algo(cfg.agent.policy, train_env, seed=cfg.seed, device=cfg.device, verbose=0,
                      tensorboard_log=str(run_dir / "tb"), **cfg.agent.params)
@@ -94,15 +142,19 @@ def main(cfg) -> float | None:
         callbacks.append(EvalCallback(eval_env, n_eval_episodes=cfg.train.eval_episodes,
                                       eval_freq=max(cfg.train.eval_freq // train_env.num_envs, 1),
                                       best_model_save_path=str(run_dir), log_path=str(run_dir / "validation"),
-                                      callback_on_new_best=SaveNormalizationWithBest(run_dir / BEST_NORMALIZATION_FILE),
+                                      callback_on_new_best=SaveBestExtras(cfg, run_dir / "best_model.zip"),
                                       verbose=0))
     start = time.perf_counter()
-    model.learn(cfg.train.total_timesteps, callback=callbacks, progress_bar=cfg.train.progress_bar,
-                reset_num_timesteps=not cfg.train.resume)
+    try:
+        model.learn(cfg.train.total_timesteps, callback=callbacks, progress_bar=cfg.train.progress_bar,
+                    reset_num_timesteps=not cfg.train.resume)
+    except KeyboardInterrupt:
+        save_checkpoint(cfg, model, run_dir / "model.zip")
+        print(f"interrupted after {model.num_timesteps} steps: saved {run_dir / 'model.zip'} with its normalization "
+              f"and metadata; continue with train.resume={run_dir / 'model.zip'}", file=sys.stderr)
+        sys.exit(130)
     seconds = time.perf_counter() - start
-    model.save(run_dir / "model.zip")
-    if cfg.train.normalize:
-        train_env.save(str(run_dir / NORMALIZATION_FILE))
+    save_checkpoint(cfg, model, run_dir / "model.zip")
     summary = {"timesteps": int(model.num_timesteps), "seconds": round(seconds, 1),
                "fps": round(cfg.train.total_timesteps / seconds, 1)}
     if callbacks:

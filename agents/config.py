@@ -15,6 +15,9 @@ LP_ENV, ARBITRAGE_ENV = "defigym/UniswapV3LP-v0", "defigym/CexDexArbitrage-v0"
 LEVERAGE_ENV, LIQUIDATOR_ENV = "defigym/AaveLeverage-v0", "defigym/AaveLiquidator-v0"
 V2_LP_ENV = "defigym/UniswapV2LP-v0"
 MARKET_ENV = "defi_market_v0"  # the PettingZoo market: one role learns, the others play given policies
+#: the role that learns in each single-agent env (defi_market_v0: env.train_role)
+ENV_ROLES = {LP_ENV: "liquidity_provider", ARBITRAGE_ENV: "arbitrageur", LEVERAGE_ENV: "borrower",
+             LIQUIDATOR_ENV: "liquidator", V2_LP_ENV: "v2_liquidity_provider"}
 
 
 @dataclass
@@ -82,7 +85,8 @@ class TrainConfig:
     eval_freq: int = 50_000  # timesteps between validations (0: none)
     eval_episodes: int = 64
     normalize: bool = True  # observation and reward normalization (VecNormalize), saved with the model
-    resume: Optional[str] = None  # a model.zip to continue from
+    resume: Optional[str] = None  # a model.zip (or best_model.zip) to continue from, with its normalization
+    allow_missing_normalization: bool = False  # resume: start fresh statistics if the checkpoint's are missing
     progress_bar: bool = True
     evaluate_after: bool = True  # run evaluate (eval.*) on the test window when training ends
 
@@ -96,6 +100,7 @@ class EvalConfig:
     window: List[float] = field(default_factory=lambda: [0.85, 1.0])  # test
     seed: int = 1_000
     plots: bool = True
+    allow_missing_normalization: bool = False  # run a model whose vecnormalize.pkl is missing on raw observations
 
 
 @dataclass
@@ -154,6 +159,11 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
     return common | dict(agent_usd=e.agent_usd, initial_half_width=e.initial_half_width,
                          half_widths=tuple(e.half_widths), reward=e.reward,
                          gas_usd_per_rebalance=e.gas_usd_per_rebalance, allow_close=e.allow_close)
+
+
+def learning_role(cfg) -> str:
+    """The role the config's policy plays: the env's, or ``env.train_role`` in the market."""
+    return cfg.env.train_role if cfg.env.id == MARKET_ENV else ENV_ROLES[cfg.env.id]
 
 
 def env_classes(env_id: str):
@@ -295,7 +305,8 @@ def check(cfg) -> None:
         if cfg.env.id == MARKET_ENV:
             from agents.multi_agent import other_policies
 
-            other_policies(env, cfg.env.train_role, dict(cfg.env.others))
+            other_policies(env, cfg.env.train_role, dict(cfg.env.others),
+                           allow_missing_normalization=cfg.eval.allow_missing_normalization)
         env.close()
     except (ValueError, TypeError, FileNotFoundError) as err:
         raise ValueError(f"bad env/driver config (env.*, driver.*): {err}") from err

@@ -1,10 +1,15 @@
 """Export a trained policy, its observation normalization baked in, to ONNX plus a JSON manifest.
 
-    python -m agents.export outputs/<run>/model.zip [--out DIR]
+    python -m agents.export outputs/<run>/model.zip [--out DIR] [--env-id ID] [--allow-missing-normalization]
 
 The manifest names the env and role, the observation features and normalization, the action
 mapping, the training config's sha256, package versions and the ONNX file's sha256. Deployment
 loads it with onnxruntime alone (``agents.onnx_policy``): no stable-baselines3 or torch needed.
+
+The env and role come from the checkpoint's metadata (``model.meta.json`` beside it, written by
+train.py), else from its run's ``.hydra/config.yaml``; with neither, export stops rather than guess
+(``--env-id`` names the env). A model trained with normalization whose ``vecnormalize.pkl`` is
+missing is refused unless ``--allow-missing-normalization``.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import numpy as np
 import torch
 
 from agents.config import ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, LP_ENV, V2_LP_ENV
-from agents.policy import TrainedPolicy
+from agents.policy import TrainedPolicy, metadata_path
 from envs.roles import arbitrageur, borrower, liquidator, liquidity_provider, v2_liquidity_provider
 
 MANIFEST_FORMAT = "defigym-policy/1"
@@ -89,10 +94,41 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def export(model_path: str | Path, out_dir: str | Path | None = None) -> Path:
-    """Write policy.onnx and manifest.json; returns the manifest's path."""
+def checkpoint_env(trained: TrainedPolicy, env_id: str | None = None) -> tuple[str, dict]:
+    """(env id, env config) of a checkpoint, from its metadata or run config, or ``env_id`` where they
+    say nothing. Raises rather than guess: when nothing names the env, when ``env_id`` contradicts
+    the checkpoint, when the metadata's role is not the env's or its observation size is not the model's."""
+    info = trained.checkpoint
+    known = info.get("env_id")
+    if env_id is not None and known not in (None, env_id):
+        raise ValueError(f"--env-id {env_id} contradicts {info['source']}, which says {known}: drop --env-id")
+    env_id = env_id or known
+    if env_id is None:
+        raise ValueError(f"{trained.path}: neither {metadata_path(trained.path).name} nor .hydra/config.yaml is "
+                         f"beside it, so its env and role are unknown. Copy one of them from the training run "
+                         f"next to the model, or name the env: --env-id <one of {sorted(ROLES)}>")
+    if env_id not in ROLES:
+        raise ValueError(f"{trained.path} was trained on {env_id!r}; export covers the single-role envs "
+                         f"{sorted(ROLES)}")
+    if info.get("role") not in (None, ROLES[env_id][0]):
+        raise ValueError(f"{info['source']} says role {info['role']!r}, but {env_id} is the {ROLES[env_id][0]}'s env: "
+                         f"the metadata does not belong to this model; restore it from the training run")
+    env_config = dict(info.get("env_config") or {})
+    n_features, n_inputs = len(observation_features(env_id, env_config)), trained.model.observation_space.shape[0]
+    if n_features != n_inputs:
+        raise ValueError(f"{trained.path} takes {n_inputs} observations, but {env_id} observes {n_features}: "
+                         f"it was not trained on {env_id}")
+    return env_id, env_config
+
+
+def export(model_path: str | Path, out_dir: str | Path | None = None, env_id: str | None = None,
+           allow_missing_normalization: bool = False) -> Path:
+    """Write policy.onnx and manifest.json; returns the manifest's path. ``env_id`` overrides what the
+    checkpoint says it was trained on (needed only when it says nothing)."""
     model_path = Path(model_path)
-    trained = TrainedPolicy(model_path, device="cpu")
+    trained = TrainedPolicy(model_path, device="cpu", allow_missing_normalization=allow_missing_normalization,
+                            opt_out="--allow-missing-normalization")
+    env_id, env_config = checkpoint_env(trained, env_id)
     out = Path(out_dir) if out_dir else model_path.parent / "export"
     out.mkdir(parents=True, exist_ok=True)
     module = DeterministicPolicy(trained).eval()
@@ -102,14 +138,7 @@ def export(model_path: str | Path, out_dir: str | Path | None = None) -> Path:
                       dynamic_shapes={"observation": {0: torch.export.Dim("batch", min=1, max=1 << 20)}},
                       dynamo=True, external_data=False)
     config_file = model_path.parent / ".hydra" / "config.yaml"
-    env_config = {}
-    if config_file.is_file():
-        import yaml
-
-        env_config = yaml.safe_load(config_file.read_text()).get("env", {})
-    env_id = env_config.get("id", LP_ENV)
-    if env_id not in ROLES:
-        raise ValueError(f"{model_path} was trained on {env_id!r}; export covers the single-role envs {sorted(ROLES)}")
+    config_sha256 = sha256_of(config_file) if config_file.is_file() else trained.checkpoint.get("config_sha256")
     role, _, discrete_meaning, continuous_meaning = ROLES[env_id]
     features = observation_features(env_id, env_config)
     space = trained.model.action_space
@@ -128,7 +157,7 @@ def export(model_path: str | Path, out_dir: str | Path | None = None) -> Path:
                                           "clip": module.clip, "in_graph": True}},
         "action": action,
         "algo": type(trained.model).__name__,
-        "training_config_sha256": sha256_of(config_file) if config_file.is_file() else None,
+        "training_config_sha256": config_sha256,
         "packages": {p: metadata.version(p) for p in ("stable-baselines3", "torch", "gymnasium", "defigym")
                      if _installed(p)},
         "onnx": {"file": onnx_path.name, "sha256": sha256_of(onnx_path), "input": "observation", "output": "action"},
@@ -151,8 +180,12 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a model.zip written by train.py")
     parser.add_argument("--out", default=None, help="output folder (default: <run>/export)")
+    parser.add_argument("--env-id", default=None, choices=sorted(ROLES),
+                        help="the env it was trained on, where neither model.meta.json nor .hydra/ is beside it")
+    parser.add_argument("--allow-missing-normalization", action="store_true",
+                        help="export a model trained with normalization whose vecnormalize.pkl is lost, without it")
     args = parser.parse_args(argv)
-    print(export(args.model, args.out))
+    print(export(args.model, args.out, args.env_id, args.allow_missing_normalization))
 
 
 if __name__ == "__main__":

@@ -72,9 +72,11 @@ DEFAULT_OTHERS = {"liquidity_provider": "baseline:passive_lp", "arbitrageur": "b
                   "trader": "baseline:noise_trader"}
 
 
-def other_policies(env: ParallelEnv, train_role: str, others: dict[str, str], device: str = "auto") -> dict[str, Any]:
+def other_policies(env: ParallelEnv, train_role: str, others: dict[str, str], device: str = "auto",
+                   allow_missing_normalization: bool = False) -> dict[str, Any]:
     """The policies of every agent outside ``train_role``: ``others`` (agent -> baseline:<name> or a
-    model.zip, e.g. an earlier checkpoint), else its role's default baseline."""
+    model.zip, e.g. an earlier checkpoint, refused without its normalization unless
+    ``allow_missing_normalization``), else its role's default baseline."""
     from agents.policy import load_policy
 
     if train_role not in DEFAULT_OTHERS:
@@ -85,5 +87,6 @@ def other_policies(env: ParallelEnv, train_role: str, others: dict[str, str], de
     unknown = sorted(set(others) - set(env.possible_agents))
     if unknown:
         raise ValueError(f"env.others names {unknown}, not agents of the market {env.possible_agents}")
-    return {a: load_policy(others.get(a, DEFAULT_OTHERS[agent_role(a)[0]]), env.role_of(a), device)
+    return {a: load_policy(others.get(a, DEFAULT_OTHERS[agent_role(a)[0]]), env.role_of(a), device,
+                           allow_missing_normalization)
             for a in env.possible_agents if agent_role(a)[0] != train_role}

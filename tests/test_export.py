@@ -11,7 +11,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from agents.export import export
 from agents.onnx_policy import ManifestError, OnnxPolicy
-from agents.policy import TrainedPolicy
+from agents.policy import TrainedPolicy, write_metadata
 from agents.vec_env import SB3VecEnv
 from envs.uniswap_v3_lp import UniswapV3LPVectorEnv
 
@@ -27,6 +27,8 @@ def _trained(tmp_path, algo: str):
     model.learn(256)
     model.save(tmp_path / "model.zip")
     env.save(str(tmp_path / "vecnormalize.pkl"))
+    write_metadata(tmp_path / "model.zip", env_id="defigym/UniswapV3LP-v0", role="liquidity_provider", algo=algo,
+                   env_config={"horizon": 24, "action_type": action_type}, normalize=True)
     return tmp_path / "model.zip"
 
 
