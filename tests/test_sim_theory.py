@@ -6,45 +6,40 @@ import pytest
 
 from envs.drivers import GBMDriver
 from envs.drivers.base import SECONDS_PER_YEAR
-from envs.protocols.uniswap_v2 import pair as v2
-from envs.protocols.uniswap_v2.library import get_amount_in_to_price
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3.liquidity_amounts import get_liquidity_for_amounts
-from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
+from envs.protocols.uniswap_v3.tick_math import MAX_TICK, MIN_TICK, get_sqrt_ratio_at_tick
 
 
 def test_arbitrage_loss_of_a_full_range_lp_is_sigma_squared_over_eight_times_value():
     """Milionis, Moallemi, Roughgarden, Zhang (2022): a constant-product pool arbitraged to the
-    reference price loses LVR = sigma^2 / 8 * V per unit time (no fees)."""
+    reference price loses LVR = sigma^2 / 8 * V per unit time. The pool is the simulator's own V3
+    pool (1-bp tier, one range over every tick), moved to each new price by its own swap to a
+    price limit; the loss counts the input net of the LP fee, i.e. as in a fee-free pool."""
     n, steps, sigma, dt = 2000, 200, 0.8, 3600.0
+    eth, usd = 1e18, 1e6  # raw units: token0 = ETH (18 decimals), token1 = USD (6)
     driver = GBMDriver(s0=2000.0, mu=0.0, sigma=sigma, dt=dt)
-    price = driver.reset(np.random.default_rng(0), n)  # USD per ETH; token0 = ETH, token1 = USD
-    pool = v2.initial_state(np, n, 5_000.0, 5_000.0 * 2000.0)
+    price = driver.reset(np.random.default_rng(0), n)  # USD per ETH
+    params = v3.V3PoolParams(fee_pips=100, max_positions=1)
+    sqrt_start = float(np.sqrt(2000.0 * usd / eth))
+    state = v3.initial_state(np, n, params, sqrt_start, {MIN_TICK: 5_000.0 * eth * sqrt_start,
+                                                        MAX_TICK: -5_000.0 * eth * sqrt_start})
+    everywhere = np.ones(n, bool)
     lvr, expected = np.zeros(n), np.zeros(n)
     for _ in range(steps):
-        value = pool.reserve0 * price + pool.reserve1  # V at the current reference price
+        s = state.sqrt_price
+        value = state.liquidity / s / eth * price + state.liquidity * s / usd  # V at the reference price
         expected += sigma**2 / 8 * value * dt / SECONDS_PER_YEAR
         price = driver.step()
-        spot = pool.reserve1 / pool.reserve0
-        sell_eth = spot > price  # ETH dear in the pool: the arbitrageur sells it there
-        eth_in = get_amount_in_to_price(pool.reserve0, pool.reserve1, price, fee_bps=0)
-        usd_in = get_amount_in_to_price(pool.reserve1, pool.reserve0, 1 / price, fee_bps=0)
-        amount_in = np.where(sell_eth, eth_in, usd_in)
-        out = _swap_unrounded(pool, sell_eth, amount_in)
-        lvr += np.where(sell_eth, out - amount_in * price, out * price - amount_in)  # profit at the new price
+        target = np.sqrt(price * usd / eth)
+        sell_eth = target < state.sqrt_price  # ETH dear in the pool: the arbitrageur sells it there
+        r = v3.swap(state, params, sell_eth, np.full(n, np.inf), target, everywhere & (target != state.sqrt_price))
+        net_in = r.amount_in - r.fee
+        lvr += np.where(sell_eth, r.amount_out / usd - net_in / eth * price,
+                        r.amount_out / eth * price - net_in / usd)  # profit at the new price
     ratio = lvr.sum() / expected.sum()
     per_world = lvr / expected
     assert ratio == pytest.approx(1.0, abs=4 * per_world.std() / np.sqrt(n) + 1e-3)
-
-
-def _swap_unrounded(pool, zero_for_one, amount_in):
-    """A fee-free swap in whole units (the LVR argument is about a continuum of trades, not wei)."""
-    r_in = np.where(zero_for_one, pool.reserve0, pool.reserve1)
-    r_out = np.where(zero_for_one, pool.reserve1, pool.reserve0)
-    out = amount_in * r_out / (r_in + amount_in)
-    pool.reserve0 = pool.reserve0 + np.where(zero_for_one, amount_in, -out)
-    pool.reserve1 = pool.reserve1 + np.where(zero_for_one, -out, amount_in)
-    return out
 
 
 @pytest.mark.parametrize("k", [0.85, 0.97, 1.0, 1.05, 1.2])
