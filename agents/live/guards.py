@@ -198,7 +198,7 @@ def _decoded_notional(contract: str, fn: str, args: tuple, addresses: dict, mark
         return value(args[0][0], args[0][5])
     if fn.startswith("mint("):
         return value(args[0][0], args[0][7]) + value(args[0][1], args[0][8])
-    if contract == "Pool":
+    if contract == "Pool" and fn in ALLOWED["Pool"]:
         return value(args[0], args[1]) if args[1] < 2**255 else 0.0  # type(uint256).max: "all", valued by the plan
     return 0.0
 
