@@ -14,7 +14,7 @@ import numpy as np
 from agents.live.guards import GuardConfig, MarketState, check, kill_switch
 from agents.live.journal import Journal
 from agents.live.keys import load_signer
-from agents.live.market import read_market_state
+from agents.live.market import LiveUniswapV3Market, read_market_state
 from agents.live.pilots import BorrowerPilot, LPPilot
 from agents.live.planner import Plan, plan_recovery
 from agents.live.validation import LiveConfigError, validate
@@ -168,9 +168,10 @@ class LiveAdapter:
         position, an empty NFT; a borrower's borrowed or withdrawn tokens left in the wallet). True when
         the adapter must not decide yet (the recovery was blocked, or is still being mined)."""
         unfinished = self.journal.unfinished()
+        unwind = isinstance(self.pilot, BorrowerPilot) and bool(unfinished)
+        left = unwind or LiveUniswapV3Market(self.chain, self.addresses, self.account, self.cfg.fee_pips, 0.0).leftovers()
         plan = plan_recovery(self.url, self.addresses, self.account, self.cfg.fee_pips, self.cfg.guards,
-                             self.market_state().reference_usd,
-                             unwind_borrower=isinstance(self.pilot, BorrowerPilot) and bool(unfinished))
+                             self.market_state().reference_usd, unwind_borrower=unwind) if left else Plan()
         if not plan.actions and not plan.error:
             for decision in unfinished:
                 self.journal.finish(decision, "recovered")
