@@ -18,33 +18,13 @@ from agents.live.journal import Journal
 from agents.live.planner import Plan, PlannedTx, plan_leverage, plan_rebalance
 from agents.live.secrets import SecretInConfigError
 from agents.live.validation import LiveConfigError, validate
-from envs.backends.rpc import RpcChain
 from envs.chain.contract import abi_of
-from envs.chain.localnet import ADDRESSES_FILE, build_localnet, read_addresses, serve_localnet
-from envs.chain.market import Market, attach_market
-from tests.test_deploy import (AGENT, AGENT_KEY, WHALE, _config, _nonce, _oracle_follows_the_pool,
-                               _pool_follows_the_oracle, _pool_usd)
+from envs.chain.localnet import read_addresses
+from envs.chain.market import Market
+from tests.test_deploy import (AGENT, AGENT_KEY, WHALE, _config, _nonce, _oracle_follows_the_pool, _pool_usd,
+                               fresh, node)  # noqa: F401  (the funded local mainnet, per module)
 
 OTHER_TOKEN = "0x" + "42" * 20  # no contract of the market
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    out = tmp_path_factory.mktemp("localnet")
-    build_localnet(out)
-    with serve_localnet(out) as anvil:
-        market = attach_market(RpcChain(anvil.url), read_addresses(out))
-        market.tokens["USDC"].mint(AGENT, 80_000 * 10**6)
-        market.tokens["WETH"].mint(AGENT, 5 * 10**18)
-        yield anvil, out / ADDRESSES_FILE, market
-
-
-@pytest.fixture
-def fresh(node):
-    anvil, addresses, market = node
-    snap = market.chain.snapshot()
-    yield anvil, addresses, market
-    market.chain.revert(snap)
 
 
 def _open_position(market: Market, half_width: int = 200) -> int:
