@@ -195,7 +195,7 @@ def test_deploy_py_runs_an_exported_onnx_policy_dry(fresh, tmp_path):
     model.learn(256)
     model.save(tmp_path / "model.zip")
     env.save(str(tmp_path / "vecnormalize.pkl"))
-    manifest = export(tmp_path / "model.zip")
+    manifest = export(tmp_path / "model.zip", env_id="defigym/UniswapV3LP-v0")  # saved outside train.py: say what it is
     journal = tmp_path / "live.sqlite"
     result = subprocess.run([sys.executable, "deploy.py", f"live.rpc_urls=[{anvil.url}]", f"live.addresses={addresses}",
                              f"live.policy={manifest}", f"live.account={AGENT}", "live.max_decisions=1",
