@@ -1,0 +1,96 @@
+"""Event data tools.
+
+    python -m envs.data events --rpc URL --pool ADDRESS --from-block A --to-block B --out FILE.parquet
+    python -m envs.data convert EXPORT.csv --out FILE.parquet        # demeter-fetch or subgraph exports
+    python -m envs.data check-replay FILE [--rpc URL]                  # one JSON line: how exactly it replays
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from envs.data.events import EventDataError, FetchPlan, event_metadata, fetch_events, read_events, write_events
+
+
+def _events(args) -> None:
+    plan = FetchPlan(args.rpc, args.pool, args.from_block, args.to_block, protocol=args.protocol, chunk=args.chunk,
+                     timestamps=not args.no_timestamps, progress=not args.no_progress)
+    out = fetch_events(plan, args.out)
+    print(json.dumps({"out": str(out), "events": len(read_events(out)), **event_metadata(out)}))
+
+
+def _convert(args) -> None:
+    from envs.data.readers import read_export
+
+    records, metadata = read_export(args.export, decimals=(args.decimals0, args.decimals1))
+    if args.fee_pips:
+        metadata["fee_pips"] = str(args.fee_pips)
+    write_events(records, args.out, metadata)
+    print(json.dumps({"out": args.out, "events": len(records), **metadata}))
+
+
+def _fee_pips(args, metadata: dict) -> int:
+    if args.fee_pips:
+        return args.fee_pips
+    if "fee_pips" in metadata:
+        return int(metadata["fee_pips"])
+    raise EventDataError(f"{args.file} does not say its pool's fee tier: pass --fee-pips (100, 500, 3000 or 10000)")
+
+
+def _check_replay(args) -> None:
+    from envs.data.readers import load_events
+    from envs.flows.replay import check_replay, read_pool_at
+
+    records, metadata = load_events(args.file)
+    start = None
+    if args.rpc:
+        address = args.pool or metadata.get("address")
+        if not address:
+            raise EventDataError("--rpc needs the pool's address: --pool ADDRESS (the file does not name it)")
+        first = min(r.block_number for r in records)
+        start = read_pool_at(args.rpc, address, first - 1)
+    fee = start.fee if start is not None else _fee_pips(args, metadata)
+    report = check_replay(records, fee, start)
+    print(json.dumps({"file": str(args.file), "exact_data": metadata.get("exact", "unknown"), **report.as_dict()}))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m envs.data", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("events", help="fetch a pool's (or Aave Pool's) logs through eth_getLogs into parquet")
+    ev.add_argument("--rpc", required=True, help="node URL (an archive node for old blocks)")
+    ev.add_argument("--pool", required=True, help="contract address: a V3 pool, a V2 pair or the Aave V3 Pool")
+    ev.add_argument("--from-block", type=int, required=True)
+    ev.add_argument("--to-block", type=int, required=True)
+    ev.add_argument("--out", required=True)
+    ev.add_argument("--protocol", choices=["uniswap_v3", "uniswap_v2", "aave_v3"], help="default: asked of the contract")
+    ev.add_argument("--chunk", type=int, default=2_000, help="blocks per eth_getLogs (halved while the node refuses)")
+    ev.add_argument("--no-timestamps", action="store_true", help="skip the block timestamps (one batched call per 100)")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(run=_events)
+    cv = sub.add_parser("convert", help="a public export (demeter-fetch tick CSV, subgraph swaps) into an event file")
+    cv.add_argument("export")
+    cv.add_argument("--out", required=True)
+    cv.add_argument("--fee-pips", type=int, help="the pool's fee tier, kept in the file for check-replay")
+    cv.add_argument("--decimals0", type=int, default=6, help="token0's decimals, for exports in whole tokens (USDC: 6)")
+    cv.add_argument("--decimals1", type=int, default=18, help="token1's decimals (WETH: 18)")
+    cv.set_defaults(run=_convert)
+    cr = sub.add_parser("check-replay", help="replay a V3 event file with no agent; print one JSON line of errors")
+    cr.add_argument("file", help="an event file (parquet) or a public export (CSV)")
+    cr.add_argument("--rpc", help="read the starting pool from this node at the block before the first event")
+    cr.add_argument("--pool", help="the pool's address, when the file does not name it")
+    cr.add_argument("--fee-pips", type=int, help="the pool's fee tier, when neither the file nor --rpc says it")
+    cr.set_defaults(run=_check_replay)
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except EventDataError as err:
+        print(f"python -m envs.data {args.command}: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Order flow around the protocols' exact math: real events replayed (``replay``)."""
