@@ -1,11 +1,20 @@
 """aave-v3-core contracts/protocol/libraries/logic/GenericLogic.sol: an account's collateral, debt,
-average LTV and liquidation threshold, and health factor, in the oracle's base currency (USD, 8 decimals)."""
+average LTV and liquidation threshold, and health factor, in the oracle's base currency (USD, 8 decimals).
+
+The contract decides on integers: each balance is ``rayMul(scaled, index)`` and its value in base
+currency is floored, the health factor is ``percentMul(collateral, threshold).wadDiv(debt)``. The
+comparisons the validation makes with it reduce to integer comparisons of the weighted collateral
+and the debt (``weighted_collateral``), which are exact here wherever the base values are (below
+2**53 / 20, i.e. accounts under ~$4.5M); the float health factor is for observation.
+"""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from array_api_compat import array_namespace
 
+from envs.protocols.aave_v3.math_utils import mul_div_floor, percent_mul, ray_mul
 from envs.protocols.aave_v3.reserve_logic import normalized_debt, normalized_income
 
 BPS = 10_000
@@ -18,6 +27,12 @@ class AccountData:
     avg_ltv: object  # (N,) bps, floored as the contract does
     avg_liquidation_threshold: object  # (N,) bps, floored
     health_factor: object  # (N,) plain number (the contract's wad / 1e18); inf without debt
+    weighted_collateral: object = None  # (N,) percentMul(collateral, threshold): the health factor's numerator
+
+
+def balance_in_base(amount, prices, unit):
+    """GenericLogic._getUserBalanceInBaseCurrency / _getUserDebtInBaseCurrency: floor(amount * price / unit)."""
+    return mul_div_floor(amount, prices, unit)
 
 
 def calculate_user_account_data(state, params, prices, account: int, now) -> AccountData:
@@ -25,16 +40,38 @@ def calculate_user_account_data(state, params, prices, account: int, now) -> Acc
     collateral bit is set and whose liquidation threshold is non-zero."""
     xp = array_namespace(prices)
     unit = 10.0 ** params.decimals
-    supplied = state.scaled_atoken[:, account, :] * normalized_income(state, now)
-    debt = state.scaled_variable_debt_of[:, account, :] * normalized_debt(state, now)
-    collateral_base = xp.floor(supplied * prices / unit) * state.collateral_enabled[:, account, :] \
-        * (params.liquidation_threshold > 0)
-    debt_base = xp.floor(debt * prices / unit)
+    supplied = ray_mul(state.scaled_atoken[:, account, :], normalized_income(state, now))
+    debt = ray_mul(state.scaled_variable_debt_of[:, account, :], normalized_debt(state, now))
+    counted = (state.collateral_enabled[:, account, :] > 0) & (params.liquidation_threshold > 0)
+    collateral_base = xp.where(counted, balance_in_base(supplied, prices, unit), 0.0)
+    debt_base = balance_in_base(debt, prices, unit)
     total_collateral = xp.sum(collateral_base, axis=1)
     total_debt = xp.sum(debt_base, axis=1)
     safe = xp.where(total_collateral > 0, total_collateral, 1.0)
     # The contract floors exact integer quotients; nudge up by 1e-12 so a float 7799.999... floors to 7800.
     avg_ltv = xp.floor(xp.sum(collateral_base * params.ltv, axis=1) / safe * (1 + 1e-12))
     avg_lt = xp.floor(xp.sum(collateral_base * params.liquidation_threshold, axis=1) / safe * (1 + 1e-12))
-    hf = xp.where(total_debt > 0, total_collateral * avg_lt / BPS / xp.where(total_debt > 0, total_debt, 1.0), xp.inf)
-    return AccountData(total_collateral, total_debt, avg_ltv, avg_lt, hf)
+    weighted = percent_mul(total_collateral, avg_lt)
+    hf = xp.where(total_debt > 0, weighted / xp.where(total_debt > 0, total_debt, 1.0), xp.inf)
+    return AccountData(total_collateral, total_debt, avg_ltv, avg_lt, hf, weighted)
+
+
+def _reduced(threshold_bps: int) -> tuple[float, float]:
+    g = math.gcd(BPS, int(threshold_bps))
+    return BPS / g, threshold_bps / g
+
+
+def health_factor_below(account: AccountData, threshold_bps: int):
+    """healthFactor < threshold, decided on integers as the contract does. With P the weighted
+    collateral and D the debt, wadDiv(P, D) < t  <=>  P * 1e4 < t_bps * D for the thresholds used
+    (1 and 0.95, D below 1e17 base units); written with the ratio reduced (P < D, 20 P < 19 D) so
+    the products stay exact. Without debt the health factor is the maximum: never below."""
+    a, b = _reduced(threshold_bps)
+    return account.weighted_collateral * a < account.total_debt_base * b
+
+
+def health_factor_above(account: AccountData, threshold_bps: int):
+    """healthFactor > threshold (the borrow check and the close factor's), on integers: P * 1e4 > t * D,
+    or no debt at all."""
+    a, b = _reduced(threshold_bps)
+    return (account.total_debt_base == 0) | (account.weighted_collateral * a > account.total_debt_base * b)

@@ -27,3 +27,70 @@ def calculate_compounded_interest(rate, seconds):
     second_term = xp.floor(seconds * exp_minus_one * base_power_two / 2)
     third_term = xp.floor(seconds * exp_minus_one * exp_minus_two * base_power_three / 6)
     return 1.0 + (rate_ray * seconds / SECONDS_PER_YEAR + second_term + third_term) / RAY
+
+
+# --- WadRayMath / PercentageMath with the contract's rounding --------------------------------------
+# Amounts are raw token units held in float64: exact integers below 2**53, so the rounding below is
+# the contract's wherever an amount is representable, and a no-op (already an integer) above.
+
+PERCENTAGE_FACTOR = 10_000.0
+
+
+def ray_mul(a, b):
+    """WadRayMath.rayMul of a raw amount and an index (ray / 1e27): a * b rounded half up."""
+    xp = array_namespace(a)
+    return xp.floor(a * b + 0.5)
+
+
+def ray_div(a, b):
+    """WadRayMath.rayDiv of a raw amount by an index (ray / 1e27): a / b rounded half up."""
+    xp = array_namespace(a)
+    return xp.floor(a / b + 0.5)
+
+
+def percent_mul(value, percentage):
+    """PercentageMath.percentMul: value * percentage / 1e4 rounded half up, exact for integer values
+    below 2**53 (the value is split so no product leaves the exact range)."""
+    xp = array_namespace(value)
+    high = xp.floor(value / PERCENTAGE_FACTOR)
+    low = value - high * PERCENTAGE_FACTOR
+    return high * percentage + xp.floor((low * percentage + 5_000.0) / PERCENTAGE_FACTOR)
+
+
+def percent_div(value, percentage):
+    """PercentageMath.percentDiv: value * 1e4 / percentage rounded half up (the contract adds half the
+    percentage, floored), exact for integer values below 2**53."""
+    xp = array_namespace(value)
+    safe = xp.where(percentage > 0, percentage, 1.0)
+    quotient = xp.floor(value / safe)
+    rest = value - quotient * safe
+    quotient = xp.where(rest < 0, quotient - 1, xp.where(rest >= safe, quotient + 1, quotient))
+    rest = value - quotient * safe
+    return quotient * PERCENTAGE_FACTOR + xp.floor((rest * PERCENTAGE_FACTOR + xp.floor(safe / 2)) / safe)
+
+
+def _split(a):
+    xp = array_namespace(a)
+    c = 134217729.0 * a  # Dekker's split: 2**27 + 1
+    high = c - (c - a)
+    return high, a - high
+
+
+def _two_product(a, b):
+    """a * b as p + e exactly (Dekker)."""
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def mul_div_floor(a, b, c):
+    """floor(a * b / c) for integer-valued floats, as the contract's integer division: the float
+    quotient is corrected by the sign of the exact remainder a*b - q*c (error-free products),
+    so it is exact whenever a, b and c are (below 2**53)."""
+    xp = array_namespace(a)
+    q = xp.floor(a * b / c)
+    p, e = _two_product(a, b)
+    s, g = _two_product(q, c)
+    rest = (p - s) + (e - g)
+    return xp.where(rest < 0, q - 1, xp.where(rest >= c, q + 1, q))

@@ -11,8 +11,11 @@ from array_api_compat import array_namespace
 
 from envs.data import AaveReserveParams
 from envs.protocols.aave_v3 import errors
-from envs.protocols.aave_v3.generic_logic import AccountData, calculate_user_account_data
-from envs.protocols.aave_v3.liquidation_logic import calculate_available_collateral_to_liquidate, calculate_debt
+from envs.protocols.aave_v3.generic_logic import (AccountData, balance_in_base, calculate_user_account_data,
+                                                  health_factor_above)
+from envs.protocols.aave_v3.liquidation_logic import (CLOSE_FACTOR_HF_THRESHOLD,
+                                                      calculate_available_collateral_to_liquidate, calculate_debt)
+from envs.protocols.aave_v3.math_utils import ray_div, ray_mul
 from envs.protocols.aave_v3.reserve_logic import (normalized_debt, normalized_income, update_interest_rates,
                                                   update_state)
 from envs.protocols.aave_v3.validation_logic import (validate_borrow, validate_hf_after, validate_liquidation_call,
@@ -119,27 +122,36 @@ def _commit(state: AaveState, trial: AaveState, ok) -> None:
 
 
 def balances(state: AaveState, account: int, now):
-    """(aToken balances, variable debts) of ``account`` as of ``now``, (N, R) raw."""
-    return (state.scaled_atoken[:, account, :] * normalized_income(state, now),
-            state.scaled_variable_debt_of[:, account, :] * normalized_debt(state, now))
+    """(aToken balances, variable debts) of ``account`` as of ``now``, (N, R) raw: the scaled balances
+    times the indexes, rounded half up (AToken.balanceOf / VariableDebtToken.balanceOf: rayMul)."""
+    return (ray_mul(state.scaled_atoken[:, account, :], normalized_income(state, now)),
+            ray_mul(state.scaled_variable_debt_of[:, account, :], normalized_debt(state, now)))
 
 
 def account_data(state: AaveState, params: AaveParams, prices, account: int, now) -> AccountData:
     return calculate_user_account_data(state, params, prices, account, now)
 
 
+def _scaled_or(code, scaled, zero_code):
+    """The token's own require: a scaled amount that rounds to zero reverts (ScaledBalanceTokenBase)."""
+    xp = array_namespace(scaled)
+    return xp.where((code == 0) & (scaled == 0), zero_code, code)
+
+
 def supply(state: AaveState, params: AaveParams, account: int, reserve: int, amount, now, mask):
     """SupplyLogic.executeSupply (a first supply of a reserve with LTV enables it as collateral);
-    returns per-world error codes."""
+    returns per-world error codes. The aToken mints ``rayDiv(amount, index)`` scaled units."""
     xp = array_namespace(amount)
     _check_amount(amount, mask)
     t = state.copy()
     touched = _onehot(t, reserve, mask)
     update_state(t, params, now, touched)
-    supplied_after = (t.scaled_atoken_supply[:, reserve] + t.accrued_to_treasury[:, reserve]) * t.liquidity_index[:, reserve] + amount
+    index = t.liquidity_index[:, reserve]
+    supplied_after = ray_mul(t.scaled_atoken_supply[:, reserve] + t.accrued_to_treasury[:, reserve], index) + amount
     code = validate_supply(amount, supplied_after, params.supply_cap[reserve])
+    scaled = ray_div(amount, index)
+    code = _scaled_or(code, scaled, errors.INVALID_MINT_AMOUNT)
     ok = mask & (code == 0)
-    scaled = amount / t.liquidity_index[:, reserve]
     t.available_liquidity[:, reserve] += amount
     first_supply = (t.scaled_atoken[:, account, reserve] == 0) & (params.ltv[reserve] > 0)
     t.collateral_enabled[:, account, reserve] = xp.where(first_supply, 1.0, t.collateral_enabled[:, account, reserve])
@@ -151,44 +163,55 @@ def supply(state: AaveState, params: AaveParams, account: int, reserve: int, amo
 
 
 def withdraw(state: AaveState, params: AaveParams, prices, account: int, reserve: int, amount, now, mask):
-    """SupplyLogic.executeWithdraw (``amount`` may be inf: everything); returns (amount withdrawn, codes)."""
+    """SupplyLogic.executeWithdraw (``amount`` may be inf: everything); returns (amount withdrawn, codes).
+    The aToken burns ``rayDiv(amount, index)``; withdrawing the whole balance clears the collateral
+    bit; the health factor is checked only when the reserve was collateral (validateHFAndLtv)."""
     xp = array_namespace(amount)
     _check_amount(amount, mask)
     t = state.copy()
     touched = _onehot(t, reserve, mask)
     update_state(t, params, now, touched)
-    balance = t.scaled_atoken[:, account, reserve] * t.liquidity_index[:, reserve]
+    index = t.liquidity_index[:, reserve]
+    balance = ray_mul(t.scaled_atoken[:, account, reserve], index)
     amount = xp.where(xp.isinf(amount), balance, amount)  # type(uint256).max withdraws everything
     code = validate_withdraw(amount, balance)
+    scaled = xp.minimum(ray_div(amount, index), t.scaled_atoken[:, account, reserve])
+    code = _scaled_or(code, scaled, errors.INVALID_BURN_AMOUNT)
     code = xp.where((code == 0) & (amount > t.available_liquidity[:, reserve]), errors.NOT_ENOUGH_LIQUIDITY, code)
-    everything = amount >= balance
-    scaled = xp.where(everything, t.scaled_atoken[:, account, reserve], amount / t.liquidity_index[:, reserve])
+    was_collateral = t.collateral_enabled[:, account, reserve] > 0
+    everything = amount == balance
     t.scaled_atoken[:, account, reserve] -= scaled
     t.collateral_enabled[:, account, reserve] = xp.where(everything, 0.0, t.collateral_enabled[:, account, reserve])
     t.scaled_atoken_supply[:, reserve] -= scaled
     t.available_liquidity[:, reserve] -= amount
     update_interest_rates(t, params, touched)
     after = calculate_user_account_data(t, params, prices, account, now)
-    code = xp.where(code == 0, validate_hf_after(after), code)
+    code = xp.where((code == 0) & was_collateral, validate_hf_after(after), code)
     ok = mask & (code == 0)
     _commit(state, t, ok)
     return xp.where(ok, amount, 0.0), _codes(code, mask)
 
 
 def borrow(state: AaveState, params: AaveParams, prices, account: int, reserve: int, amount, now, mask):
-    """BorrowLogic.executeBorrow at the variable rate; returns per-world error codes."""
+    """BorrowLogic.executeBorrow at the variable rate; returns per-world error codes. The debt token
+    mints ``rayDiv(amount, index)`` scaled units."""
     _check_amount(amount, mask)
     t = state.copy()
     touched = _onehot(t, reserve, mask)
     update_state(t, params, now, touched)
     before = calculate_user_account_data(t, params, prices, account, now)
     unit = 10.0 ** params.decimals[reserve]
-    amount_base = array_namespace(amount).floor(prices[:, reserve] * amount / unit)
-    debt_after = t.scaled_variable_debt[:, reserve] * t.variable_borrow_index[:, reserve] + amount
+    index = t.variable_borrow_index[:, reserve]
+    amount_base = balance_in_base(amount, prices[:, reserve], unit)
+    debt_after = ray_mul(t.scaled_variable_debt[:, reserve], index) + amount
     code = validate_borrow(amount, amount_base, before, debt_after, params.borrow_cap[reserve],
                            t.available_liquidity[:, reserve])
+    scaled = ray_div(amount, index)
+    xp = array_namespace(amount)
+    short_of_liquidity = code == errors.NOT_ENOUGH_LIQUIDITY  # the transfer out comes after the mint
+    code = _scaled_or(xp.where(short_of_liquidity, 0, code), scaled, errors.INVALID_MINT_AMOUNT)
+    code = xp.where((code == 0) & short_of_liquidity, errors.NOT_ENOUGH_LIQUIDITY, code)
     ok = mask & (code == 0)
-    scaled = amount / t.variable_borrow_index[:, reserve]
     t.scaled_variable_debt_of[:, account, reserve] += scaled
     t.scaled_variable_debt[:, reserve] += scaled
     t.available_liquidity[:, reserve] -= amount
@@ -198,17 +221,20 @@ def borrow(state: AaveState, params: AaveParams, prices, account: int, reserve: 
 
 
 def repay(state: AaveState, params: AaveParams, account: int, reserve: int, amount, now, mask):
-    """BorrowLogic.executeRepay (``amount`` may be inf: all the debt); returns (amount repaid, codes)."""
+    """BorrowLogic.executeRepay (``amount`` may be inf: all the debt); returns (amount repaid, codes).
+    The debt token burns ``rayDiv(paid, index)`` scaled units."""
     xp = array_namespace(amount)
     _check_amount(amount, mask)
     t = state.copy()
     touched = _onehot(t, reserve, mask)
     update_state(t, params, now, touched)
-    debt = t.scaled_variable_debt_of[:, account, reserve] * t.variable_borrow_index[:, reserve]
+    index = t.variable_borrow_index[:, reserve]
+    debt = ray_mul(t.scaled_variable_debt_of[:, account, reserve], index)
     paid = xp.minimum(amount, debt)
     code = xp.where(~(amount > 0), errors.INVALID_AMOUNT, xp.where(~(debt > 0), errors.NO_DEBT_OF_SELECTED_TYPE, 0))
+    scaled = xp.minimum(ray_div(paid, index), t.scaled_variable_debt_of[:, account, reserve])
+    code = _scaled_or(code, scaled, errors.INVALID_BURN_AMOUNT)
     ok = mask & (code == 0)
-    scaled = xp.where(paid >= debt, t.scaled_variable_debt_of[:, account, reserve], paid / t.variable_borrow_index[:, reserve])
     t.scaled_variable_debt_of[:, account, reserve] -= scaled
     t.scaled_variable_debt[:, reserve] -= scaled
     t.available_liquidity[:, reserve] += paid
@@ -227,42 +253,60 @@ class LiquidationResult:
 
 def liquidation_call(state: AaveState, params: AaveParams, prices, user: int, collateral: int, debt: int,
                      debt_to_cover, now, mask) -> LiquidationResult:
-    """LiquidationLogic.executeLiquidationCall, the liquidator taking the underlying collateral."""
+    """LiquidationLogic.executeLiquidationCall, the liquidator taking the underlying collateral.
+
+    In the contract's order: the debt tokens are burned and the debt reserve repriced counting the
+    repayment as liquidity to come; then the collateral reserve is updated, repriced without the
+    seized collateral, its aTokens burned and the protocol fee moved to the treasury (both as
+    rayDiv'ed scaled amounts, so a full seizure may leave a unit of scaled dust, with the collateral
+    bit cleared); the repayment reaches the debt reserve last (which matters when the collateral
+    and the debt are the same asset)."""
     xp = array_namespace(debt_to_cover)
     _check_amount(debt_to_cover, mask)
     t = state.copy()
     update_state(t, params, now, _onehot(t, debt, mask))
     account = calculate_user_account_data(t, params, prices, user, now)
-    user_debt = t.scaled_variable_debt_of[:, user, debt] * t.variable_borrow_index[:, debt]
-    user_collateral = t.scaled_atoken[:, user, collateral] * normalized_income(t, now)[:, collateral]
+    borrow_index = t.variable_borrow_index[:, debt]
+    user_debt = ray_mul(t.scaled_variable_debt_of[:, user, debt], borrow_index)
+    income = normalized_income(t, now)[:, collateral]
+    user_collateral = ray_mul(t.scaled_atoken[:, user, collateral], income)
     enabled = t.collateral_enabled[:, user, collateral] * params.liquidation_threshold[collateral]
     code = validate_liquidation_call(account, enabled, user_debt)
-    actual_debt = calculate_debt(account.health_factor, user_debt, debt_to_cover)
+    actual_debt = calculate_debt(health_factor_above(account, CLOSE_FACTOR_HF_THRESHOLD), user_debt, debt_to_cover)
     to_liquidator, debt_repaid, fee, taken_all = calculate_available_collateral_to_liquidate(
         actual_debt, prices[:, debt], 10.0 ** params.decimals[debt], prices[:, collateral],
         10.0 ** params.decimals[collateral], user_collateral, params.liquidation_bonus[collateral],
         params.liquidation_protocol_fee[collateral])
+    scaled_debt = xp.minimum(ray_div(debt_repaid, borrow_index), t.scaled_variable_debt_of[:, user, debt])
+    code = _scaled_or(code, scaled_debt, errors.INVALID_BURN_AMOUNT)  # _burnDebtTokens
+    scaled_seized = ray_div(to_liquidator, income)
+    code = _scaled_or(code, scaled_seized, errors.INVALID_BURN_AMOUNT)  # _burnCollateralATokens
     ok = mask & (code == 0)
-    scaled_debt = xp.where(debt_repaid >= user_debt, t.scaled_variable_debt_of[:, user, debt],
-                           debt_repaid / t.variable_borrow_index[:, debt])
+    debt_hot = _onehot(t, debt, mask)
     t.scaled_variable_debt_of[:, user, debt] -= scaled_debt
     t.scaled_variable_debt[:, debt] -= scaled_debt
-    t.available_liquidity[:, debt] += debt_repaid
-    update_interest_rates(t, params, _onehot(t, debt, mask))
+    update_interest_rates(t, params, debt_hot, liquidity_added=xp.where(debt_hot, debt_repaid[:, None], 0.0))
     touched_collateral = _onehot(t, collateral, mask)
-    update_state(t, params, now, touched_collateral)  # _burnCollateralATokens
-    index = t.liquidity_index[:, collateral]
+    update_state(t, params, now, touched_collateral)
     t.available_liquidity[:, collateral] -= to_liquidator
     update_interest_rates(t, params, touched_collateral)
-    # Taking it all clears the collateral bit; the contract may leave a wei of rounding dust, kept at 0 here.
-    t.scaled_atoken[:, user, collateral] = xp.where(taken_all, 0.0, t.scaled_atoken[:, user, collateral]
-                                                    - (to_liquidator + fee) / index)
+    left = xp.clip(t.scaled_atoken[:, user, collateral] - scaled_seized, 0.0, None)
+    # the fee moves as rayDiv(fee, index) scaled units, capped at what the user has left
+    fee = xp.where(ray_div(fee, income) > left, ray_mul(left, income), fee)
+    scaled_fee = xp.minimum(ray_div(fee, income), left)
+    # Exact below 2**53 scaled units; above, the difference is float noise, and a full seizure leaves 0.
+    unresolved = taken_all & (t.scaled_atoken[:, user, collateral] >= _EXACT)
+    t.scaled_atoken[:, user, collateral] = xp.where(unresolved, 0.0, left - scaled_fee)
     t.collateral_enabled[:, user, collateral] = xp.where(taken_all, 0.0, t.collateral_enabled[:, user, collateral])
-    t.scaled_atoken_supply[:, collateral] -= to_liquidator / index  # the fee stays as the treasury's aTokens
+    t.scaled_atoken_supply[:, collateral] -= scaled_seized  # the fee stays as the treasury's aTokens
+    t.available_liquidity[:, debt] += debt_repaid  # the liquidator's transfer comes last
     _commit(state, t, ok)
     zero = xp.zeros_like(debt_repaid)
     return LiquidationResult(xp.where(ok, debt_repaid, zero), xp.where(ok, to_liquidator, zero),
                              xp.where(ok, fee, zero), _codes(code, mask))
+
+
+_EXACT = 2.0**53  # integers above this are not all representable in float64
 
 
 def _check_amount(amount, mask) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from array_api_compat import array_namespace
 
 from envs.protocols.aave_v3.interest_rate_strategy import calculate_interest_rates
-from envs.protocols.aave_v3.math_utils import calculate_compounded_interest, calculate_linear_interest
+from envs.protocols.aave_v3.math_utils import calculate_compounded_interest, calculate_linear_interest, ray_mul
 
 BPS = 10_000
 
@@ -42,12 +42,15 @@ def update_state(state, params, now, touched) -> None:
     state.last_update = xp.where(touched, now[:, None] + 0.0 * state.last_update, state.last_update)
 
 
-def update_interest_rates(state, params, touched) -> None:
-    """Reprice ``touched`` reserves from their current debt and available liquidity."""
+def update_interest_rates(state, params, touched, liquidity_added=None) -> None:
+    """Reprice ``touched`` reserves from their current debt and available liquidity (the aToken's
+    balance plus ``liquidity_added``, (N, R), for underlying the action moves in only after the
+    repricing, as ReserveLogic.updateInterestRates' liquidityAdded)."""
     xp = array_namespace(state.liquidity_index)
-    total_debt = state.scaled_variable_debt * state.variable_borrow_index
+    total_debt = ray_mul(state.scaled_variable_debt, state.variable_borrow_index)
+    available = state.available_liquidity if liquidity_added is None else state.available_liquidity + liquidity_added
     liquidity_rate, variable_rate = calculate_interest_rates(
-        total_debt, state.available_liquidity, params.reserve_factor, params.base_variable_borrow_rate,
+        total_debt, available, params.reserve_factor, params.base_variable_borrow_rate,
         params.variable_rate_slope1, params.variable_rate_slope2, params.optimal_usage_ratio)
     state.liquidity_rate = xp.where(touched, liquidity_rate, state.liquidity_rate)
     state.variable_borrow_rate = xp.where(touched, variable_rate, state.variable_borrow_rate)
