@@ -107,6 +107,8 @@ def test_fetched_events_equal_the_emitted_ones_and_replay_exactly(traffic, tmp_p
     assert report.swaps == sum(name == "Swap" for name, _ in emitted) and report.burns > 0 and report.mints > 0
     assert report.max_rel_err_sqrt_price < 1e-9, report
     assert report.max_abs_err_tick == 0 and report.max_rel_err_liquidity < 1e-9, report
+    assert report.collects_checked > 0  # the fees credited equal what the Collect paid beyond the burns' principal
+    assert report.max_rel_err_fees < 1e-6 or report.max_abs_err_fees <= 2, report
 
     again = FetchPlan(anvil.url, pool, start + 1, end, chunk=7, progress=False)  # cached: asks the node nothing
     fetch_events(again, tmp_path / "events.parquet")

@@ -21,7 +21,8 @@ import numpy as np
 
 from envs.chain.state_reader import V3PoolSnapshot
 from envs.data.events import EventDataError, EventRecord
-from envs.protocols.uniswap_v3.pool import V3PoolParams, V3PoolState, default_price_limit, modify_position, swap
+from envs.protocols.uniswap_v3.pool import (V3PoolParams, V3PoolState, collect, default_price_limit, modify_position,
+                                            swap)
 from envs.protocols.uniswap_v3.tick_math import MAX_TICK, MIN_TICK
 
 TICK_SPACING = {100: 1, 500: 10, 3000: 60, 10000: 200}  # UniswapV3Factory.feeAmountTickSpacing
@@ -133,6 +134,9 @@ class ReplayReport:
     max_abs_err_tick: int = 0
     max_rel_err_liquidity: float = 0.0
     worst_swap: int | None = None  # index (in the events) of the swap with the largest price error
+    collects_checked: int = 0  # collects of positions minted within the events (their whole fee history is known)
+    max_rel_err_fees: float = 0.0  # of the fees a collect paid beyond the principal its burns freed
+    max_abs_err_fees: float = 0.0  # raw token units
     start: str = "chain"  # chain or reconstructed
     notes: list[str] = field(default_factory=list)
 
@@ -170,15 +174,46 @@ class PoolReplay:
             max_positions=max(1, len(self.keys) + extra_positions), device=device)
         for key, amount in adopted.items():  # ... and into its own slot
             self._modify(key, float(amount))
+        first_seen: dict[PositionKey, str] = {}
+        for e in events:
+            if e.event in ("Mint", "Burn", "Collect"):
+                first_seen.setdefault(_key(e), e.event)
+        #: positions whose whole life is in the events: the first thing that happens to them is a mint
+        self.born_here = {k for k, first in first_seen.items() if first == "Mint" and k not in adopted}
+        self.freed = {k: [0, 0] for k in self.keys}  # principal burned and not yet collected, per position
         self.report = ReplayReport()
 
+    def _device(self):
+        return getattr(self.state.sqrt_price, "device", None)
+
+    def _slots(self, key: PositionKey):
+        return self.xp.full((self.n,), self.slot[key], dtype=self.xp.int64, device=self._device())
+
     def _modify(self, key: PositionKey, delta: float) -> None:
-        xp, n = self.xp, self.n
-        full = dict(dtype=xp.int64, device=self.state.ticks.device if hasattr(self.state.ticks, "device") else None)
+        """UniswapV3Pool.mint (delta > 0), burn (delta < 0) or a poke (burn of 0) of ``key`` in every world."""
+        xp, n, device = self.xp, self.n, self._device()
         _, lo, hi = key
-        modify_position(self.state, self.params, xp.full((n,), self.slot[key], **full), xp.full((n,), lo, **full),
-                        xp.full((n,), hi, **full), xp.full((n,), delta, dtype=xp.float64, device=full["device"]),
-                        xp.ones((n,), dtype=xp.bool, device=full["device"]))
+        modify_position(self.state, self.params, self._slots(key), xp.full((n,), lo, dtype=xp.int64, device=device),
+                        xp.full((n,), hi, dtype=xp.int64, device=device),
+                        xp.full((n,), delta, dtype=xp.float64, device=device), xp.ones((n,), dtype=xp.bool, device=device))
+
+    def _collect(self, index: int, ev: EventRecord) -> None:
+        """Pay the position what it is owed; where its whole life is in the events, compare the fees paid
+        (beyond the principal its burns freed) with the chain's Collect."""
+        key = _key(ev)
+        if key not in self.slot:
+            return
+        xp = self.xp
+        paid = collect(self.state, self._slots(key), xp.ones((self.n,), dtype=xp.bool, device=self._device()))
+        freed, self.freed[key] = self.freed[key], [0, 0]
+        if key not in self.born_here:
+            return  # it earned fees before the events began: they cannot be checked
+        r = self.report
+        r.collects_checked += 1
+        for i, amount in enumerate((int(ev.args["amount0"]), int(ev.args["amount1"]))):
+            fee_chain, fee_sim = amount - freed[i], float(paid[i][0]) - freed[i]
+            r.max_abs_err_fees = max(r.max_abs_err_fees, abs(fee_sim - fee_chain))
+            r.max_rel_err_fees = max(r.max_rel_err_fees, abs(fee_sim - fee_chain) / max(abs(fee_chain), 1.0))
 
     def apply(self, index: int, ev: EventRecord) -> None:
         """Apply one recorded event to every world; a swap is compared with its record."""
@@ -192,13 +227,16 @@ class PoolReplay:
             swap(state, self.params, zfo, xp.full((self.n,), amount, dtype=xp.float64, device=device),
                  default_price_limit(zfo), xp.ones((self.n,), dtype=xp.bool, device=device))
             self._compare(index, ev)
-        elif ev.event in ("Mint", "Burn") and int(ev.args["amount"]) > 0:
-            amount = float(ev.args["amount"])
-            self._modify(_key(ev), amount if ev.event == "Mint" else -amount)
-            if ev.event == "Mint":
-                self.report.mints += 1
-            else:
-                self.report.burns += 1
+        elif ev.event == "Mint" and int(ev.args["amount"]) > 0:
+            self._modify(_key(ev), float(ev.args["amount"]))
+            self.report.mints += 1
+        elif ev.event == "Burn" and _key(ev) in self.slot:
+            self._modify(_key(ev), -float(ev.args["amount"]))  # a burn of 0 settles fees (the NPM's poke)
+            freed = self.freed[_key(ev)]
+            freed[0], freed[1] = freed[0] + int(ev.args["amount0"]), freed[1] + int(ev.args["amount1"])
+            self.report.burns += int(ev.args["amount"]) > 0
+        elif ev.event == "Collect":
+            self._collect(index, ev)
 
     def _compare(self, index: int, ev: EventRecord) -> None:
         r = self.report
