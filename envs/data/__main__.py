@@ -3,12 +3,14 @@
     python -m envs.data events --rpc URL --pool ADDRESS --from-block A --to-block B --out FILE.parquet
     python -m envs.data convert EXPORT.csv --out FILE.parquet        # demeter-fetch or subgraph exports
     python -m envs.data check-replay FILE [--rpc URL]                  # one JSON line: how exactly it replays
+    python -m envs.data fit-flow SWAPS --prices PRICES.csv --out FLOW.json   # calibrated flow, held-out quality
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from envs.data.events import EventDataError, FetchPlan, event_metadata, fetch_events, read_events, write_events
 
@@ -55,6 +57,18 @@ def _check_replay(args) -> None:
     print(json.dumps({"file": str(args.file), "exact_data": metadata.get("exact", "unknown"), **report.as_dict()}))
 
 
+def _fit_flow(args) -> None:
+    from envs.data.fit_flow import fit_and_validate
+    from envs.data.readers import load_events
+
+    records, metadata = load_events(args.swaps)
+    params = fit_and_validate(records, args.prices, _fee_pips(args, metadata), args.holdout_days,
+                              source=f"{Path(args.swaps).name} ({metadata.get('source', '')}), reference {Path(args.prices).name}")
+    params.save(args.out)
+    print(json.dumps({"out": args.out, "informed_share": params.informed_share, "persistence": params.persistence,
+                      **params.fit}))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m envs.data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -83,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     cr.add_argument("--pool", help="the pool's address, when the file does not name it")
     cr.add_argument("--fee-pips", type=int, help="the pool's fee tier, when neither the file nor --rpc says it")
     cr.set_defaults(run=_check_replay)
+    ff = sub.add_parser("fit-flow", help="fit the calibrated flow to a pool's swaps; print its held-out quality")
+    ff.add_argument("swaps", help="an event file or export with the pool's swaps (USDC/WETH, USDC token0)")
+    ff.add_argument("--prices", required=True, help="reference ETH/USD CSV covering the swaps' dates (hourly is enough)")
+    ff.add_argument("--out", required=True, help="where the parameters go (JSON, read by flow=calibrated)")
+    ff.add_argument("--fee-pips", type=int, help="the pool's fee tier, when the file does not say it")
+    ff.add_argument("--holdout-days", type=int, default=6, help="the last days, kept out of the fit to validate on")
+    ff.set_defaults(run=_fit_flow)
     args = parser.parse_args(argv)
     try:
         args.run(args)

@@ -1,0 +1,78 @@
+"""The calibrated flow: fitted to the shared real swaps with the last six days held out, it predicts
+them (sizes, hour of day, volume per unit of liquidity, a passive full-range LP's fee APR); the shipped
+parameters are that fit; the sampler draws what the parameters say."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from envs.data.fit_flow import fit_and_validate
+from envs.data.readers import read_export
+from envs.flows.calibrated import DAY, DEFAULT_FLOW_FILE, CalibratedFlow, FlowParams, ks_distance, sample_sizes
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SWAPS = SHARED / "uniswap_v3" / "usdc_weth_3000_swaps_2021-08-10_2021-09-05.csv"
+PRICES = SHARED / "prices" / "eth_usd_hourly_2021-2023.csv"
+
+
+@pytest.fixture(scope="module")
+def fitted() -> FlowParams:
+    records, _ = read_export(SWAPS)
+    return fit_and_validate(records, PRICES, 3000, holdout_days=6)
+
+
+def test_the_fit_predicts_the_held_out_days(fitted):
+    fit = fitted.fit
+    assert fit["held_out_days"] == 6 and fit["train_days"] >= 20
+    # sizes: as close to the held-out days as the training days themselves are
+    assert fit["size_ks_model_vs_held_out"] < fit["size_ks_train_vs_held_out"] + 0.02
+    assert fit["hourly_profile_tv_distance"] < 0.25
+    assert abs(fit["daily_volume_rel_error"]) < 0.25
+    assert abs(fit["full_range_fee_apr_rel_error"]) < 0.25
+    assert 0.05 < fitted.informed_share < 0.6 and 0.5 < fitted.persistence < 1
+
+
+def test_the_shipped_parameters_are_that_fit(fitted):
+    shipped = json.loads(DEFAULT_FLOW_FILE.read_text())
+    for key in ("volume_per_liquidity", "size_tail_usd", "size_tail_alpha", "persistence", "informed_share"):
+        assert shipped[key] == pytest.approx(getattr(fitted, key), rel=1e-12), key
+    assert shipped["fit"] == pytest.approx(fitted.fit)
+
+
+def test_the_sampler_draws_the_fitted_volume_direction_and_sizes():
+    params = FlowParams.load()
+    flow = CalibratedFlow(params, max_orders=512)
+    rng = np.random.default_rng(3)
+    n, liquidity, hour, dt = 2_000, np.full(2_000, 2e19), 14, 3600.0
+    volume, same, pairs, sizes = 0.0, 0, 0, []
+    for _ in range(20):
+        orders = flow.orders(rng, n, liquidity, hour, dt, np.full(n, 3000.0))
+        for (a, size_a), (b, size_b) in zip(orders, orders[1:]):
+            both = (size_a > 0) & (size_b > 0)
+            same += int(np.sum(both & (a == b)))
+            pairs += int(np.sum(both))
+        for _, size in orders:
+            volume += float(size.sum())
+            sizes.append(size[size > 0])
+    expected = params.volume_per_liquidity * 2e19 * params.hourly_share[hour] * 24 * dt / DAY * n * 20
+    assert volume == pytest.approx(expected, rel=0.1)  # heavy tail: a loose bound on a sum of 100k draws
+    assert same / pairs == pytest.approx(params.persistence, abs=0.01)
+    assert ks_distance(np.concatenate(sizes), sample_sizes(params, np.random.default_rng(4), 50_000)) < 0.02
+    assert flow.capped == 0
+
+
+def test_bad_flow_parameters_are_refused(tmp_path):
+    good = json.loads(DEFAULT_FLOW_FILE.read_text())
+    with pytest.raises(ValueError, match="persistence"):
+        FlowParams(**{**good, "hourly_share": tuple(good["hourly_share"]), "persistence": 1.5,
+                      "size_body_log_quantiles": tuple(good["size_body_log_quantiles"])})
+    with pytest.raises(ValueError, match="24 shares"):
+        FlowParams(**{**good, "hourly_share": (1.0,), "size_body_log_quantiles": tuple(good["size_body_log_quantiles"])})
+    (tmp_path / "flow.json").write_text('{"volume_per_liquidity": 1}')
+    with pytest.raises(ValueError, match="not a flow parameter file"):
+        FlowParams.load(tmp_path / "flow.json")
+    with pytest.raises(FileNotFoundError, match="fit-flow"):
+        FlowParams.load(tmp_path / "missing.json")
