@@ -2,6 +2,8 @@
 
     python evaluate.py policy=outputs/<run>/model.zip backend=evm eval.episodes=8
     python evaluate.py backend=anvil backend.fork_url=http://127.0.0.1:8545   # on a fork of that chain
+    python evaluate.py backend=anvil backend.fork_url=$ETH_RPC_URL backend.fork_block=21000000 \
+        backend.market=attach backend.addresses=ethereum          # on mainnet's own USDC/WETH pool, at a block
     python evaluate.py eval.policies='[baseline:passive_lp,baseline:tau_reset_lp]' driver=gbm
     python evaluate.py env=aave_leverage policy=outputs/<run>/model.zip     # against the role's baselines
 
@@ -24,7 +26,7 @@ from tqdm import tqdm
 
 from agents import evaluation, market_evaluation, trading_evaluation
 from agents.baselines import baselines_for
-from agents.config import LP_ENV, MARKET_ENV, check, env_classes, env_kwargs, register
+from agents.config import LP_ENV, MARKET_ENV, chain_kwargs, check, env_classes, env_kwargs, register
 from agents.evaluation import format_table
 from agents.multi_agent import other_policies
 from agents.policy import load_policy, policy_name
@@ -58,8 +60,9 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
                 results[name] = market_evaluation.play(policy, others, e.train_role, kwargs, backend, cfg.eval.episodes,
                                                        cfg.eval.seed, cfg.backend.fork_url, bar)
             elif e.id == LP_ENV:
+                chain = {k: v for k, v in chain_kwargs(cfg).items() if k != "fork_url"}
                 results[name] = evaluation.run_episodes(policy, kwargs, backend, cfg.eval.episodes, cfg.eval.seed,
-                                                        fork_url=cfg.backend.fork_url, progress=bar)
+                                                        fork_url=cfg.backend.fork_url, progress=bar, chain=chain)
             else:
                 results[name] = trading_evaluation.run_episodes(policy, e.id, kwargs, backend, cfg.eval.episodes,
                                                                 cfg.eval.seed, cfg.backend.fork_url, bar)
@@ -68,6 +71,9 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     if e.id == MARKET_ENV:
         return market_evaluation.write_report(out_dir, e.train_role, results, settings)
     if e.id == LP_ENV:
+        ran_on = next((t.provenance for t in results.values() if t.provenance), None)
+        if ran_on is not None:  # the pool acted on, the chain id and the block the fork started from
+            settings["chain"] = ran_on
         return evaluation.write_report(out_dir, results, settings, cfg.eval.plots)
     return trading_evaluation.write_report(out_dir, e.id, results, settings, cfg.eval.plots)
 

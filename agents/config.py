@@ -67,6 +67,52 @@ class DriverConfig:
 class BackendConfig:
     name: str = "numpy"  # numpy, torch (batched simulator); evm, anvil (real contracts, one world)
     fork_url: Optional[str] = None  # evm/anvil: fork this RPC URL instead of starting a fresh chain
+    fork_block: Optional[int] = None  # evm/anvil: the block to fork (null: the node's head); archive RPC for old ones
+    market: str = "deploy"  # evm/anvil: deploy (build a market of our own) or attach (use the fork's, e.g. mainnet's)
+    addresses: Optional[str] = None  # market=attach: address book, "ethereum" or the path of an addresses.json
+    init_from: Optional[str] = None  # numpy/torch: URL@block, start the simulated pools from that chain's pool
+
+
+MARKET_MODES = ("deploy", "attach")
+
+
+def check_backend(b, env_id: str) -> None:
+    """backend.* keys that must agree with each other; contacts nothing (the fork is checked when it starts)."""
+    if b.market not in MARKET_MODES:
+        raise ValueError(f"backend.market={b.market!r} must be one of {list(MARKET_MODES)}")
+    if b.fork_block is not None and (isinstance(b.fork_block, bool) or b.fork_block < 0):
+        raise ValueError(f"backend.fork_block={b.fork_block!r} must be a block number >= 0, or null for the head")
+    if b.fork_block is not None and b.fork_url is None:
+        raise ValueError(f"backend.fork_block={b.fork_block} needs backend.fork_url=<RPC URL> to fork")
+    if b.market == "attach":
+        if b.name not in ("evm", "anvil"):
+            raise ValueError(f"backend.market=attach runs on a chain: set backend=evm or backend=anvil "
+                             f"(backend={b.name} simulates; to start it from a chain, use backend.init_from=URL@block)")
+        if b.fork_url is None:
+            raise ValueError("backend.market=attach needs backend.fork_url=<RPC URL>: the chain whose market to attach "
+                             "to (an archive RPC of Ethereum, or a served local mainnet)")
+        if b.addresses is None:
+            raise ValueError("backend.market=attach needs backend.addresses: ethereum, or the path of an "
+                             "addresses.json (a local mainnet's)")
+        if env_id != LP_ENV:
+            raise ValueError(f"backend.market=attach runs env=uniswap_v3_lp ({LP_ENV}) so far, not {env_id}; "
+                             f"use backend.market=deploy")
+    elif b.addresses is not None:
+        raise ValueError(f"backend.addresses={b.addresses!r} is read in attach mode only: add backend.market=attach")
+    if b.init_from is not None and b.name not in ("numpy", "torch"):
+        raise ValueError(f"backend.init_from starts the simulator from a chain: use it with backend=numpy or torch, "
+                         f"not {b.name} (a chain backend attaches with backend.market=attach)")
+
+
+def chain_kwargs(cfg) -> dict:
+    """The env keyword arguments that place a chain backend: the fork and, in attach mode, the address book."""
+    b = cfg.backend
+    out = {"fork_url": b.fork_url}
+    if b.fork_block is not None:
+        out["fork_block"] = b.fork_block
+    if b.market == "attach":
+        out["addresses"] = b.addresses
+    return out
 
 
 @dataclass
@@ -271,6 +317,7 @@ def validate(cfg) -> None:
     from omegaconf import OmegaConf
 
     e = cfg.env
+    check_backend(cfg.backend, e.id)
     if e.fee_pips not in FEE_TIERS:
         raise ValueError(f"env.fee_pips={e.fee_pips} must be one of {list(FEE_TIERS)} (the Uniswap V3 fee tiers)")
     for name, rule in ENV_NUMBERS.items():

@@ -23,25 +23,30 @@ class Trajectories:
 
     series: dict[str, np.ndarray]
     dt: float
+    #: where a chain backend ran (pool address, chain id, fork block, attach or deploy); None on the simulator
+    provenance: dict | None = None
 
     def __getitem__(self, name: str) -> np.ndarray:
         return self.series[name]
 
 
 def run_episodes(policy, env_kwargs: dict, backend: str, episodes: int, seed: int, device: str | None = None,
-                 fork_url: str | None = None, progress=None) -> Trajectories:
+                 fork_url: str | None = None, progress=None, chain: dict | None = None) -> Trajectories:
     """``episodes`` episodes: batched in one vector env on numpy/torch, one after another on evm/anvil.
-    Episode ``i`` of every policy sees the same price path (same seed)."""
+    Episode ``i`` of every policy sees the same price path (same seed). ``chain`` (evm/anvil): more
+    placement arguments, ``fork_block`` and ``addresses`` (attach mode)."""
+    provenance = None
     if backend in ("numpy", "torch"):
         env = UniswapV3LPVectorEnv(num_envs=episodes, backend=backend, device=device, **env_kwargs)
         rows = _run(env, policy, seed, env_kwargs["horizon"], progress)
         env.close()
     else:  # one chain for every episode: an episode reverts to the built market instead of building it again
-        env = UniswapV3LPEnv(backend=backend, fork_url=fork_url, **env_kwargs)
+        env = UniswapV3LPEnv(backend=backend, fork_url=fork_url, **(chain or {}), **env_kwargs)
         per = [_run(_Batch1(env), policy, seed + i, env_kwargs["horizon"], progress) for i in range(episodes)]
+        provenance = env.core.market.provenance()
         env.close()
         rows = {k: np.concatenate([p[k] for p in per], axis=0) for k in SERIES}
-    return Trajectories(rows, env_kwargs["driver_kwargs"].get("dt", 3600.0))
+    return Trajectories(rows, env_kwargs["driver_kwargs"].get("dt", 3600.0), provenance)
 
 
 class _Batch1:

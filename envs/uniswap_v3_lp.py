@@ -16,9 +16,12 @@ BACKENDS = ("numpy", "torch", "evm", "anvil")
 
 
 def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams, device: str | None = None,
-                fork_url: str | None = None, lending: LendingParams | None = None) -> UniswapV3Market:
+                fork_url: str | None = None, lending: LendingParams | None = None, fork_block: int | None = None,
+                addresses: str | None = None) -> UniswapV3Market:
     """The market on a backend: the batched simulator (numpy, torch) or a chain (evm, anvil; one world).
-    With ``lending``, an Aave V3 market with scripted borrowers runs next to the pool."""
+    With ``lending``, an Aave V3 market with scripted borrowers runs next to the pool. On a chain,
+    ``fork_url`` (at ``fork_block``, its head when None) forks a node; with ``addresses`` (an address
+    book's name or path) the world attaches to the market the fork already holds instead of building one."""
     if backend in ("numpy", "torch"):
         from envs.backends.arrays import array_backend
 
@@ -32,19 +35,12 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
             raise ValueError(f"the {backend} backend runs one world per env; use numpy or torch for batches")
         from envs.backends.chain_lending import ChainAaveWorld
         from envs.backends.chain_world import ChainUniswapV3World
+        from envs.chain.fork import chain_factory, load_attach_book
 
-        if backend == "evm":
-            from envs.backends.evm import PyrevmChain
-
-            def make_chain():
-                return PyrevmChain(fork_url=fork_url)
-        else:
-            from envs.backends.anvil import AnvilChain
-
-            def make_chain():
-                return AnvilChain(fork_url=fork_url)
+        book = load_attach_book(addresses, fork_url, lending is not None)
+        make_chain = chain_factory(backend, fork_url, fork_block)
         if lending is None:
-            return ChainUniswapV3World(make_chain, driver, params)
+            return ChainUniswapV3World(make_chain, driver, params, book)
         return ChainAaveWorld(make_chain, driver, params, lending)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
@@ -54,11 +50,12 @@ class _LPEpisodes:
 
     def __init__(self, n: int, backend: str, driver: str | PriceDriver, driver_kwargs: dict | None, fee_pips: int,
                  horizon: int, agent_usd: float, initial_half_width: int | None, role: LiquidityProvider,
-                 world: dict | None, device: str | None, fork_url: str | None):
+                 world: dict | None, device: str | None, fork_url: str | None, fork_block: int | None = None,
+                 addresses: str | None = None):
         check_episode(horizon, agent_usd)
         self.driver = episode_driver(driver, driver_kwargs, horizon)
         self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
-                                  device, fork_url)
+                                  device, fork_url, fork_block=fork_block, addresses=addresses)
         self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
         self.initial_half_width = initial_half_width
 
@@ -135,7 +132,10 @@ _DOC = """
     ``horizon`` (720 steps), ``agent_usd`` (100000), ``initial_half_width`` (None), ``half_widths``, ``allow_close``,
     ``action_type``, ``reward``, ``gas_price_gwei`` (10), ``world`` (V3WorldParams overrides:
     ``noise_traders``, ``noise_trade_usd``, ``pool_value_usd``), ``device`` (torch), ``fork_url``
-    (evm/anvil: fork this RPC URL instead of a fresh chain).
+    (evm/anvil: fork this RPC URL instead of a fresh chain), ``fork_block`` (the block to fork; the
+    head when None), ``addresses`` (evm/anvil with ``fork_url``: an address book's name, e.g.
+    "ethereum", or the path of an addresses.json; the env then runs on the market the fork holds,
+    deploying nothing).
 
     ## Version History
     * v0: initial version.
@@ -156,11 +156,12 @@ class UniswapV3LPEnv(SingleWorldEnv):
                  initial_half_width: int | None = None, half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
                  action_type: str = "discrete", reward: str = "pnl", gas_price_gwei: float = 10.0,
                  gas_usd_per_rebalance: float | None = None, allow_close: bool = False, world: dict | None = None,
-                 device: str | None = None, fork_url: str | None = None):
+                 device: str | None = None, fork_url: str | None = None, fork_block: int | None = None,
+                 addresses: str | None = None):
         role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance,
                                  allow_close=allow_close)
         self._bind(_LPEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd, initial_half_width,
-                               role, world, device, fork_url), role)
+                               role, world, device, fork_url, fork_block, addresses), role)
 
 
 class UniswapV3LPVectorEnv(BatchedVectorEnv):

@@ -12,6 +12,8 @@ from envs.backends.market import WBTC_PRICE_USD, UniswapV3Market, centered_range
 from envs.backends.sim import (LIQUIDITY_UNIT, USDC_UNIT, WETH_UNIT, V3WorldParams, arbitrage_profit_usd, close_gas,
                                noise_orders, rebalance_gas, swap_to_range_ratio)
 from envs.chain.accounts import DEV_ACCOUNTS
+from envs.chain.address_book import attach_book
+from envs.chain.balances import Dealer
 from envs.chain.market import Market, MarketSpec, build_market
 from envs.chain.uniswap_v3 import MAX_UINT128, TICK_SPACING
 from envs.drivers.base import PriceDriver
@@ -131,7 +133,8 @@ class ChainUniswapV3World(ChainLP):
     aave_supply_usd: float = 50_000_000.0  # what the market seeds each Aave reserve with
     v2_pool_value_usd: float = 10_000_000.0  # what it deposits into the USDC/WETH V2 pair
 
-    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams()):
+    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
+                 book: dict | None = None):
         self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
         self.lps, self.lp, self.agent = params.lps, 0, AGENT
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
@@ -139,6 +142,11 @@ class ChainUniswapV3World(ChainLP):
         self._empty = self._built = None  # snapshots: the chain before any market, and the built market
         self._built_price: float | None = None
         self.token_id = None
+        #: attach mode: the address book of the market already on the (forked) chain; None builds one
+        self.book = book
+        self.fork_block = self.chain.block_number()  # the block the world starts from (a fork's block)
+        self._scale = 1.0  # reference = driver path x scale (attach: the path starts at the pool's price)
+        self._dealer = Dealer(self.chain)
 
     def close(self) -> None:
         self.chain.close()
@@ -148,6 +156,8 @@ class ChainUniswapV3World(ChainLP):
 
     # --- episode ----------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+        if self.book is not None:
+            return self._reset_attached(rng, agent_usd)
         self.rng = rng
         self._reference = self.driver.reset(rng, 1)
         price = float(self._reference[0])
@@ -181,16 +191,60 @@ class ChainUniswapV3World(ChainLP):
         m = self.market
         lps = [lp_address(lp) for lp in range(self.lps)]
         for who in lps + [ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT]:
-            if who in lps[1:]:
+            if who in lps[1:] or self.book is not None:  # a fork's accounts hold what the forked chain gave them
                 self.chain.set_balance(who, GAS_ETH)
             for token in (m.tokens["USDC"], m.tokens["WETH"]):
                 if who not in lps:
-                    token.mint(who, 10 ** (token.decimals + 12))
+                    self._credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, m.v3.router.address)
                 token.approve(who, m.v3.position_manager.address)
 
+    def _credit(self, token, who: str, raw: int) -> None:
+        """Give ``who`` ``raw`` more of ``token``: minted on a market of our own, written by storage on an
+        attached one (nobody may mint a real chain's USDC)."""
+        if self.book is None:
+            token.mint(who, raw)
+        else:
+            self._dealer.deal(token, who, token.balance_of(who) + raw)
+
+    # --- attach mode: the market already on a forked chain ------------------------------------
+    def _reset_attached(self, rng: np.random.Generator, agent_usd: float) -> None:
+        """Revert to the fork's state (traders funded), start the driver's path at the pool's own price,
+        fund the LP agents; the book's contracts are used as they are: nothing is deployed."""
+        self.rng = rng
+        start = float(self.driver.reset(rng, 1)[0])
+        if self._built is None:
+            self.market = attach_book(self.chain, self.book, self.fork_block)
+            if self.fee_pips not in self.market.v3_pools:
+                raise ValueError(f"address book {self.book.get('name')!r} has no USDC/WETH pool at fee {self.fee_pips}: "
+                                 f"set env.fee_pips to one of {sorted(self.market.v3_pools)}")
+            self.bind(self.market, self.fee_pips)
+            if self.pool.call("token0").lower() != self.usdc.address.lower():
+                raise ValueError(f"pool {self.pool.address}: token0 is not the book's USDC; the LP world needs a "
+                                 f"USDC/WETH pool with USDC as token0 (as on Ethereum mainnet)")
+            self._anchor = float(self.pool_price()[0])
+            self._fund_traders()
+        else:
+            self.chain.revert(self._built)
+        self._built = self.chain.snapshot()
+        self.bind(self.market, self.fee_pips)
+        self._scale = self._anchor / start
+        self._reference = np.array([start * self._scale])
+        for lp in range(self.lps):
+            self._credit(self.usdc, lp_address(lp), int(np.floor(agent_usd / 2 * USDC_UNIT)))
+            self._credit(self.weth, lp_address(lp), int(np.floor(agent_usd / 2 / self._anchor * WETH_UNIT)))
+        self._token_ids: list[int | None] = [None] * self.lps
+        self.lp, self.agent, self.token_id = 0, AGENT, None
+
+    def provenance(self) -> dict:
+        """What the world ran on, for reports: the pool it acted on, the chain id, the block it started from."""
+        return {"market": "deploy" if self.book is None else "attach",
+                "addresses": None if self.book is None else self.book.get("name"),
+                "pool": self.pool.address, "fee_pips": self.fee_pips, "chain_id": self.chain.chain_id,
+                "fork_block": self.fork_block}
+
     def move_reference(self) -> None:
-        self._reference = self.driver.step()
+        self._reference = self.driver.step() * self._scale
 
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         sell_usdc, target_x96 = self._band_trade()

@@ -44,6 +44,9 @@ ARTIFACT_PATHS: dict[str, str] = {
     "StableDebtToken": f"{_AAVE}/protocol/tokenization/StableDebtToken.sol/StableDebtToken.json",
     "IERC20": f"{_AAVE}/dependencies/openzeppelin/contracts/IERC20.sol/IERC20.json",
     "Errors": f"{_AAVE}/protocol/libraries/helpers/Errors.sol/Errors.json",
+    #: an upgradeable proxy (storage lives at the proxy, as USDC's FiatTokenProxy keeps its balances)
+    "AdminUpgradeabilityProxy": f"{_AAVE}/dependencies/openzeppelin/upgradeability/AdminUpgradeabilityProxy.sol/"
+                                f"AdminUpgradeabilityProxy.json",
 }
 for _lib in ("BorrowLogic", "BridgeLogic", "EModeLogic", "FlashLoanLogic", "LiquidationLogic",
              "PoolLogic", "SupplyLogic", "ConfiguratorLogic"):

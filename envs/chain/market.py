@@ -152,6 +152,6 @@ def attach_market(chain: Chain, addresses: dict) -> Market:
                   Contract(chain, a3["pool_configurator"], "PoolConfigurator"),
                   Contract(chain, a3["oracle"], "AaveOracle"),
                   Contract(chain, a3["protocol_data_provider"], "AaveProtocolDataProvider"),
-                  {s: Contract(chain, a, "MockAggregator") for s, a in a3["price_feeds"].items()})
+                  {s: Contract(chain, a, "MockAggregator") for s, a in a3.get("price_feeds", {}).items()})
     pools = {int(name.rsplit("/", 1)[1]): Contract(chain, a, "UniswapV3Pool") for name, a in u3["pools"].items()}
     return Market(chain, tokens, v2, v3, aave, pools)
