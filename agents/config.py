@@ -97,11 +97,18 @@ def check_backend(b, env_id: str) -> None:
         if env_id != LP_ENV:
             raise ValueError(f"backend.market=attach runs env=uniswap_v3_lp ({LP_ENV}) so far, not {env_id}; "
                              f"use backend.market=deploy")
-    elif b.addresses is not None:
-        raise ValueError(f"backend.addresses={b.addresses!r} is read in attach mode only: add backend.market=attach")
-    if b.init_from is not None and b.name not in ("numpy", "torch"):
-        raise ValueError(f"backend.init_from starts the simulator from a chain: use it with backend=numpy or torch, "
-                         f"not {b.name} (a chain backend attaches with backend.market=attach)")
+    elif b.addresses is not None and b.init_from is None:
+        raise ValueError(f"backend.addresses={b.addresses!r} is read in attach mode or with backend.init_from only: "
+                         f"add backend.market=attach (or backend.init_from=URL@block)")
+    if b.init_from is not None:
+        if b.name not in ("numpy", "torch"):
+            raise ValueError(f"backend.init_from starts the simulator from a chain: use it with backend=numpy or "
+                             f"torch, not {b.name} (a chain backend attaches with backend.market=attach)")
+        if env_id != LP_ENV:
+            raise ValueError(f"backend.init_from starts env=uniswap_v3_lp ({LP_ENV}) so far, not {env_id}")
+        if not b.init_from.startswith(("http://", "https://")):
+            raise ValueError(f"backend.init_from={b.init_from!r} must be URL@block, e.g. "
+                             f"https://eth-archive.example/KEY@21000000 (the block may be left out: the head)")
 
 
 def chain_kwargs(cfg) -> dict:
@@ -202,9 +209,11 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
     common |= dict(fee_pips=e.fee_pips, world=world, action_type=e.action_type)
     if e.id == ARBITRAGE_ENV:
         return common | dict(compete=e.compete, fractions=tuple(e.fractions))
-    return common | dict(agent_usd=e.agent_usd, initial_half_width=e.initial_half_width,
-                         half_widths=tuple(e.half_widths), reward=e.reward,
-                         gas_usd_per_rebalance=e.gas_usd_per_rebalance, allow_close=e.allow_close)
+    b = cfg.backend
+    start = {} if b.get("init_from") is None else dict(init_from=b.init_from, init_addresses=b.addresses or "ethereum")
+    return common | start | dict(agent_usd=e.agent_usd, initial_half_width=e.initial_half_width,
+                                 half_widths=tuple(e.half_widths), reward=e.reward,
+                                 gas_usd_per_rebalance=e.gas_usd_per_rebalance, allow_close=e.allow_close)
 
 
 def learning_role(cfg) -> str:

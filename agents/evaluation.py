@@ -39,9 +39,11 @@ def run_episodes(policy, env_kwargs: dict, backend: str, episodes: int, seed: in
     if backend in ("numpy", "torch"):
         env = UniswapV3LPVectorEnv(num_envs=episodes, backend=backend, device=device, **env_kwargs)
         rows = _run(env, policy, seed, env_kwargs["horizon"], progress)
+        provenance = getattr(env.core.market, "provenance", lambda: None)()  # backend.init_from: the pool read
         env.close()
     else:  # one chain for every episode: an episode reverts to the built market instead of building it again
-        env = UniswapV3LPEnv(backend=backend, fork_url=fork_url, **(chain or {}), **env_kwargs)
+        env = UniswapV3LPEnv(backend=backend, fork_url=fork_url, **(chain or {}),
+                             **{k: v for k, v in env_kwargs.items() if k not in ("init_from", "init_addresses")})
         per = [_run(_Batch1(env), policy, seed + i, env_kwargs["horizon"], progress) for i in range(episodes)]
         provenance = env.core.market.provenance()
         env.close()

@@ -17,14 +17,25 @@ BACKENDS = ("numpy", "torch", "evm", "anvil")
 
 def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams, device: str | None = None,
                 fork_url: str | None = None, lending: LendingParams | None = None, fork_block: int | None = None,
-                addresses: str | None = None) -> UniswapV3Market:
+                addresses: str | None = None, init_from: str | None = None,
+                init_addresses: str = "ethereum") -> UniswapV3Market:
     """The market on a backend: the batched simulator (numpy, torch) or a chain (evm, anvil; one world).
     With ``lending``, an Aave V3 market with scripted borrowers runs next to the pool. On a chain,
     ``fork_url`` (at ``fork_block``, its head when None) forks a node; with ``addresses`` (an address
-    book's name or path) the world attaches to the market the fork already holds instead of building one."""
+    book's name or path) the world attaches to the market the fork already holds instead of building one.
+    On the simulator, ``init_from`` (``URL@block``) starts every world from the pool of book
+    ``init_addresses`` as that chain held it at that block (the chain backends ignore it)."""
     if backend in ("numpy", "torch"):
         from envs.backends.arrays import array_backend
 
+        if init_from is not None:
+            if lending is not None:
+                raise ValueError("backend.init_from starts the Uniswap V3 LP env's pool so far; leave it out for "
+                                 "the Aave envs")
+            from envs.backends.forked_sim import ForkedStartWorld, read_origin
+
+            return ForkedStartWorld(n, driver, params, array_backend(backend, device),
+                                    read_origin(init_from, str(init_addresses), params.fee_pips))
         if lending is None:
             return UniswapV3World(n, driver, params, array_backend(backend, device))
         from envs.backends.sim_lending import AaveWorld
@@ -51,11 +62,12 @@ class _LPEpisodes:
     def __init__(self, n: int, backend: str, driver: str | PriceDriver, driver_kwargs: dict | None, fee_pips: int,
                  horizon: int, agent_usd: float, initial_half_width: int | None, role: LiquidityProvider,
                  world: dict | None, device: str | None, fork_url: str | None, fork_block: int | None = None,
-                 addresses: str | None = None):
+                 addresses: str | None = None, init_from: str | None = None, init_addresses: str = "ethereum"):
         check_episode(horizon, agent_usd)
         self.driver = episode_driver(driver, driver_kwargs, horizon)
         self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
-                                  device, fork_url, fork_block=fork_block, addresses=addresses)
+                                  device, fork_url, fork_block=fork_block, addresses=addresses, init_from=init_from,
+                                  init_addresses=init_addresses)
         self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
         self.initial_half_width = initial_half_width
 
@@ -135,7 +147,9 @@ _DOC = """
     (evm/anvil: fork this RPC URL instead of a fresh chain), ``fork_block`` (the block to fork; the
     head when None), ``addresses`` (evm/anvil with ``fork_url``: an address book's name, e.g.
     "ethereum", or the path of an addresses.json; the env then runs on the market the fork holds,
-    deploying nothing).
+    deploying nothing), ``init_from`` (numpy/torch: ``URL@block``, every world starts from the
+    ``init_addresses`` book's pool as that chain held it at that block; the price path is rescaled
+    to start at the pool's price).
 
     ## Version History
     * v0: initial version.
@@ -157,11 +171,11 @@ class UniswapV3LPEnv(SingleWorldEnv):
                  action_type: str = "discrete", reward: str = "pnl", gas_price_gwei: float = 10.0,
                  gas_usd_per_rebalance: float | None = None, allow_close: bool = False, world: dict | None = None,
                  device: str | None = None, fork_url: str | None = None, fork_block: int | None = None,
-                 addresses: str | None = None):
+                 addresses: str | None = None, init_from: str | None = None, init_addresses: str = "ethereum"):
         role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance,
                                  allow_close=allow_close)
         self._bind(_LPEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd, initial_half_width,
-                               role, world, device, fork_url, fork_block, addresses), role)
+                               role, world, device, fork_url, fork_block, addresses, init_from, init_addresses), role)
 
 
 class UniswapV3LPVectorEnv(BatchedVectorEnv):
@@ -172,9 +186,11 @@ class UniswapV3LPVectorEnv(BatchedVectorEnv):
                  agent_usd: float = 100_000.0, initial_half_width: int | None = None,
                  half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS, action_type: str = "discrete", reward: str = "pnl",
                  gas_price_gwei: float = 10.0, gas_usd_per_rebalance: float | None = None, allow_close: bool = False,
-                 world: dict | None = None, device: str | None = None, **unknown: Any):
+                 world: dict | None = None, device: str | None = None, init_from: str | None = None,
+                 init_addresses: str = "ethereum", **unknown: Any):
         check_vector_options("UniswapV3LP-v0", backend, unknown)
         role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance,
                                  allow_close=allow_close)
         self._bind(_LPEpisodes(num_envs, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd,
-                               initial_half_width, role, world, device, None), role, num_envs)
+                               initial_half_width, role, world, device, None, init_from=init_from,
+                               init_addresses=init_addresses), role, num_envs)
