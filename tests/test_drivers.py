@@ -90,3 +90,37 @@ def test_bad_driver_options_are_clear_errors():
         GBMDriver(dt=0)
     with pytest.raises(ValueError, match="horizon"):
         HistoricalDriver(horizon=10**7)
+
+
+def test_a_bridge_passes_through_every_observation_with_the_datas_own_variance_between(tmp_path):
+    """Observations a minute apart, steps of 12 s: every fifth step lands on an observation exactly, and
+    the steps between have the realized variance per second of the data (and the bridge's shape: the
+    middle of a minute varies most)."""
+    rng = np.random.default_rng(5)
+    minutes = 400
+    log_prices = np.log(2000) + np.cumsum(0.002 * rng.standard_normal(minutes))
+    csv = tmp_path / "minutes.csv"
+    csv.write_text("time,close\n" + "".join(f"{60 * i},{float(np.exp(x))!r}\n" for i, x in enumerate(log_prices)))
+    driver = HistoricalDriver(csv, dt=12, start=0, horizon=5 * (minutes - 2), timestamp_column="time",
+                              price_column="close", fill="bridge")
+    paths = np.stack([driver.reset(np.random.default_rng(1), 3000)] + [driver.step() for _ in range(driver.horizon)])
+    on_minutes = paths[::5]
+    np.testing.assert_allclose(on_minutes, np.exp(log_prices[:len(on_minutes)])[:, None] * np.ones((1, 3000)), rtol=1e-12)
+    steps = np.diff(np.log(paths), axis=0)
+    var_per_second = np.mean(np.diff(log_prices) ** 2) / 60
+    assert np.mean(steps**2) / 12 == pytest.approx(var_per_second, rel=0.05)
+    middle = np.log(paths[2::5]).std(axis=1).mean()  # 24 s into each minute: sqrt(var 24 * 36 / 60)
+    assert middle == pytest.approx(np.sqrt(var_per_second * 24 * 36 / 60), rel=0.05)
+    holding = HistoricalDriver(csv, dt=12, start=0, horizon=10, timestamp_column="time", price_column="close")
+    assert holding.reset(np.random.default_rng(1), 1)[0] == pytest.approx(np.exp(log_prices[0]))
+
+
+def test_rows_without_a_price_are_left_out_and_reported_or_refused(tmp_path):
+    csv = tmp_path / "holes.csv"
+    csv.write_text("timestamp,USD_price\n0,100\n60,\n120,102\n180,103\n")
+    path = load_price_csv(csv, dt=60)
+    assert path.skipped_lines == (3,) and list(path.observed_prices) == [100, 102, 103]
+    with pytest.raises(ValueError, match=":3: no price"):
+        load_price_csv(csv, dt=60, missing="error")
+    with pytest.raises(ValueError, match="fill="):
+        HistoricalDriver(csv, dt=60, horizon=1, fill="linear")
