@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup train test bench localnet clean
+.PHONY: setup train test bench bench-smoke localnet clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -29,6 +29,10 @@ bench: setup
 	$(PY) benchmarks/env_fps.py
 	$(PY) benchmarks/train_fps.py
 	$(PY) benchmarks/evm_throughput.py
+	$(PY) benchmarks/replay.py
+
+bench-smoke: setup  # every benchmark at a tiny size (part of make test too)
+	$(PY) -m pytest -q tests/test_benchmarks.py
 
 localnet: setup
 	$(PY) -m envs.chain build-localnet --out runs/localnet

@@ -27,15 +27,15 @@ def emit(name, backend, batch, value, unit, **extra):
 
 def world_steps_per_second(backend: str, batch: int, steps: int, device: str | None = None) -> float:
     world = UniswapV3World(batch, GBMDriver(s0=2000.0, sigma=0.8, dt=60.0), backend=array_backend(backend, device))
-    world.reset(np.random.default_rng(0))
-    world.open_position(0, np.full(batch, 600), np.full(batch, 100_000.0))
+    world.reset(np.random.default_rng(0), agent_usd=100_000.0)
+    world.rebalance(np.full(batch, 600), np.ones(batch, bool))  # one LP position, 600 ticks either side
     for _ in range(3):  # warm-up
         world.step()
     sync = _sync(world)
     start = time.perf_counter()
     for _ in range(steps):
         world.step()
-        world.position_fees_usd(0)
+        world.agent_fees()
     sync()
     return batch * steps / (time.perf_counter() - start)
 
@@ -53,14 +53,14 @@ def one_at_a_time(steps: int, instances: int = 8) -> float:
     worlds = []
     for i in range(instances):
         w = UniswapV3World(1, GBMDriver(s0=2000.0, sigma=0.8, dt=60.0))
-        w.reset(np.random.default_rng(i))
-        w.open_position(0, np.full(1, 600), np.full(1, 100_000.0))
+        w.reset(np.random.default_rng(i), agent_usd=100_000.0)
+        w.rebalance(np.full(1, 600), np.ones(1, bool))
         worlds.append(w)
     start = time.perf_counter()
     for _ in range(steps):
         for w in worlds:
             w.step()
-            w.position_fees_usd(0)
+            w.agent_fees()
     return instances * steps / (time.perf_counter() - start)
 
 

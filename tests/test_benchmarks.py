@@ -1,0 +1,34 @@
+"""Every benchmark runs at a tiny size and prints its JSON lines, so a broken benchmark fails the suite
+(the figures themselves come from full runs, quoted in the README with date and machine)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = {
+    "sim_throughput.py": ["--batches", "1", "8", "--backend", "numpy", "torch", "--steps", "5"],
+    "env_fps.py": ["--batches", "2", "--steps", "3"],
+    "train_fps.py": ["--timesteps", "256"],
+    "evm_throughput.py": ["--swaps", "20"],
+    "replay.py": ["--batches", "1", "4", "--limit", "200"],
+}
+
+
+def test_every_benchmark_has_a_smoke_run():
+    assert sorted(SMOKE) == sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", sorted(SMOKE))
+def test_the_benchmark_runs_and_prints_its_figures(script):
+    result = subprocess.run([sys.executable, f"benchmarks/{script}", *SMOKE[script]], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, env={"OMP_NUM_THREADS": "1", **__import__("os").environ})
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert lines, result.stdout
+    for line in lines:
+        assert {"name", "backend", "value", "unit"} <= set(line) and line["value"] > 0, line
