@@ -1,4 +1,5 @@
-"""``python -m envs.chain build-localnet --out DIR``, ``serve --state DIR`` and ``measure-gas [--out FILE]``."""
+"""``python -m envs.chain build-localnet --out DIR``, ``build-replica --out DIR``, ``serve --state DIR`` and
+``measure-gas [--out FILE]``."""
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build-localnet", help="build the local market on anvil and save its state")
     build.add_argument("--out", required=True, help="folder for state.json and addresses.json")
-    serve = sub.add_parser("serve", help="serve a saved local mainnet with anvil until interrupted")
-    serve.add_argument("--state", required=True, help="folder written by build-localnet")
+    replica = sub.add_parser("build-replica", help="build the contracts of address_books/ethereum.json at their "
+                                                   "real addresses on anvil with chain id 1, and save its state")
+    replica.add_argument("--out", required=True, help="folder for state.json and addresses.json")
+    serve = sub.add_parser("serve", help="serve a saved local mainnet (or replica) with anvil until interrupted")
+    serve.add_argument("--state", required=True, help="folder written by build-localnet or build-replica")
     serve.add_argument("--port", type=int, default=8545, help="port to listen on (default 8545)")
     gas = sub.add_parser("measure-gas", help="measure each action's gas on the real contracts (on anvil)")
     gas.add_argument("--out", default=None, help="write the table here (default: print it)")
@@ -34,18 +38,24 @@ def main(argv: list[str] | None = None) -> int:
         print(table, end="")
         return 0
 
-    if args.command == "build-localnet":
+    if args.command in ("build-localnet", "build-replica"):
         t0 = time.monotonic()
-        addresses = build_localnet(args.out)
+        if args.command == "build-localnet":
+            addresses, what = build_localnet(args.out), "the local mainnet"
+        else:
+            from envs.chain.replica import build_replica
+
+            addresses, what = build_replica(args.out), "the replica of mainnet (chain id 1)"
         print(json.dumps(addresses, indent=2))
-        print(f"built the local mainnet in {time.monotonic() - t0:.1f} s: {args.out}/state.json, "
+        print(f"built {what} in {time.monotonic() - t0:.1f} s: {args.out}/state.json, "
               f"{args.out}/addresses.json", file=sys.stderr)
         return 0
 
     addresses = read_addresses(args.state)
     node = serve_localnet(args.state, args.port)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    print(f"serving the local mainnet (chain id {addresses['chain_id']}) at {node.url}; "
+    what = "the replica of mainnet" if addresses.get("name") == "ethereum-replica" else "the local mainnet"
+    print(f"serving {what} (chain id {addresses['chain_id']}) at {node.url}; "
           f"addresses in {args.state}/addresses.json; Ctrl-C stops", flush=True)
     try:
         while node.alive():

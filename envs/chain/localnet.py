@@ -40,9 +40,10 @@ def read_addresses(state_dir: str | Path) -> dict:
 
 
 def serve_localnet(state_dir: str | Path, port: int | None = None, **process_args) -> AnvilProcess:
-    """Start anvil serving the local mainnet saved in ``state_dir``."""
+    """Start anvil serving the local mainnet (or the replica of mainnet) saved in ``state_dir``."""
     state_dir = Path(state_dir)
-    read_addresses(state_dir)
+    addresses = read_addresses(state_dir)  # its chain id too: the replica of mainnet is chain 1
+    process_args.setdefault("chain_id", addresses.get("chain_id"))
     return AnvilProcess(port, load_state=state_dir / STATE_FILE, **process_args)
 
 
@@ -51,5 +52,5 @@ def localnet_market(state_dir: str | Path, port: int | None = None) -> Iterator[
     """Serve the local mainnet and yield its market (on an AnvilChain that owns the node)."""
     state_dir = Path(state_dir)
     addresses = read_addresses(state_dir)
-    with AnvilChain(port, load_state=state_dir / STATE_FILE) as chain:
+    with AnvilChain(port, load_state=state_dir / STATE_FILE, chain_id=addresses.get("chain_id")) as chain:
         yield attach_market(chain, addresses)
