@@ -402,55 +402,84 @@ def test_a_rebalance_cut_short_at_any_step_is_finished_from_the_chain_on_restart
     assert len(sent) <= 2 * REBALANCE_STEPS
 
 
-def test_sigkill_after_decrease_liquidity_leaves_no_tokens_owed(fresh, tmp_path, monkeypatch):
-    """The reported case: deploy.py killed right after decreaseLiquidity was mined, before collect reached
-    the node. The restarted adapter finds the empty position, collects what it is owed, burns it, and only
-    then rebalances."""
+def _deploy_killed_at(anvil, addresses, market: Market, tmp_path: Path, function: str, *extra: str) -> None:
+    """Run deploy.py (sending) with automine off, mining a block per transaction, and SIGKILL it as soon as
+    it has journaled its first ``function`` transaction; that one is dropped from the mempool, so the chain
+    holds the plan's earlier steps and nothing of this one."""
     import os
     import signal
     import subprocess
     import sys
 
-    anvil, addresses, market = fresh
-    first = _open_position(market)
-    _push_pool(market)
-    _oracle_follows_the_pool(market)
     rpc, journal_path = market.chain.rpc, tmp_path / "journal.sqlite"
-    usdc_before = market.tokens["USDC"].balance_of(AGENT)
     rpc.request("evm_setAutomine", [False])
     env = dict(os.environ, DEFIGYM_PRIVATE_KEY=AGENT_KEY)
     proc = subprocess.Popen([sys.executable, "deploy.py", f"live.rpc_urls=[{anvil.url}]", f"live.addresses={addresses}",
-                             "live.policy=baseline:recentering_lp", "live.send=true", "live.max_decisions=1",
-                             f"live.journal={journal_path}", "live.poll_seconds=0.05", "live.receipt_timeout_s=600",
-                             f"hydra.run.dir={tmp_path / 'run'}"], cwd=Path(__file__).resolve().parents[1], env=env,
+                             "live.send=true", "live.max_decisions=1", f"live.journal={journal_path}",
+                             "live.poll_seconds=0.05", "live.receipt_timeout_s=600", f"hydra.run.dir={tmp_path / 'run'}",
+                             *extra], cwd=Path(__file__).resolve().parents[1], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             sent = Journal(journal_path).transactions() if journal_path.is_file() else []
-            if [tx["function"].split("(")[0] for tx in sent][-1:] == ["collect"]:
-                os.kill(proc.pid, signal.SIGKILL)  # decreaseLiquidity mined, collect not yet
+            if sent and sent[-1]["function"].split("(")[0] == function:
+                os.kill(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=30)
                 rpc.request("anvil_dropTransaction", [sent[-1]["hash"]])  # it never reached a block
-                break
+                return
             if sent and sent[-1]["status"] == "sent":
                 rpc.request("evm_mine")
             time.sleep(0.05)
-        else:
-            raise AssertionError("the adapter never reached collect")
+        raise AssertionError(f"the adapter never reached {function}")
     finally:
         proc.kill()
         rpc.request("evm_setAutomine", [True])
-    stranded = market.v3.position(first)
-    assert stranded["liquidity"] == 0 and stranded["tokensOwed0"] > 0  # the state the report describes
-    assert market.tokens["USDC"].balance_of(AGENT) == usdc_before
+
+
+@pytest.mark.parametrize("kill_at", ["decreaseLiquidity", "collect", "burn", "exactInputSingle", "mint"])
+def test_sigkill_at_any_step_of_a_rebalance_leaves_no_tokens_owed(fresh, tmp_path, monkeypatch, kill_at):
+    """deploy.py killed (SIGKILL) while each step of a rebalance was on its way (the reported case: after
+    decreaseLiquidity was mined and before collect reached the node). The restarted adapter settles the
+    journal (a step the node never got is sent again, byte for byte), collects and burns whatever position
+    was left empty, and only then rebalances: no tokens owed, one position, every nonce once."""
+    anvil, addresses, market = fresh
+    first = _open_position(market)
+    _push_pool(market)
+    _oracle_follows_the_pool(market)
+    usdc_before = market.tokens["USDC"].balance_of(AGENT)
+    _deploy_killed_at(anvil, addresses, market, tmp_path, kill_at, "live.policy=baseline:recentering_lp")
+    if kill_at == "collect":
+        stranded = market.v3.position(first)
+        assert stranded["liquidity"] == 0 and stranded["tokensOwed0"] > 0  # the state the report describes
+        assert market.tokens["USDC"].balance_of(AGENT) == usdc_before
 
     monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
     LiveAdapter(_config(anvil, addresses, tmp_path, send=True)).run()  # restarted
     _owed_nothing_and_one_position(market)
-    sent = Journal(journal_path).transactions()
+    sent = Journal(tmp_path / "journal.sqlite").transactions()
     assert all(tx["status"] == "mined" for tx in sent)
-    assert len({tx["nonce"] for tx in sent}) == len(sent)
+    assert sorted(tx["nonce"] for tx in sent) == list(range(sent[0]["nonce"], sent[0]["nonce"] + len(sent)))
+
+
+@pytest.mark.parametrize("kill_at", ["exactInputSingle", "supply"])
+def test_sigkill_in_a_lever_plan_leaves_nothing_borrowed_lying_in_the_wallet(fresh, tmp_path, monkeypatch, kill_at):
+    anvil, addresses, market = fresh
+    usdc, weth = market.tokens["USDC"], market.tokens["WETH"]
+    for token in (usdc, weth):  # the wallet holds only what plans move
+        token.contract.transact("transfer", WHALE, token.balance_of(AGENT), sender=AGENT)
+    _supply_collateral(market)
+    _deploy_killed_at(anvil, addresses, market, tmp_path, kill_at, "live.policy=baseline:hf_keeper",
+                      "live.guards.min_health_factor=1.05")
+    assert usdc.balance_of(AGENT) + weth.balance_of(AGENT) > 0 or kill_at == "supply"
+
+    monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
+    LiveAdapter(_config(anvil, addresses, tmp_path, send=True, policy="baseline:hf_keeper",
+                        guards={"min_health_factor": 1.05})).run()  # restarted
+    assert usdc.balance_of(AGENT) == 0 and weth.balance_of(AGENT) == 0
+    assert market.aave.user_account_data(AGENT)["total_debt_base"] > 0
+    sent = Journal(tmp_path / "journal.sqlite").transactions()
+    assert all(tx["status"] == "mined" for tx in sent) and len({tx["nonce"] for tx in sent}) == len(sent)
 
 
 @pytest.mark.parametrize("cut_function, start_ltv", [("borrow", 0.0), ("exactInputSingle", 0.0),

@@ -16,7 +16,7 @@ CREATE TABLE IF NOT EXISTS decisions (
   outcome TEXT, reasons TEXT);
 CREATE TABLE IF NOT EXISTS transactions (
   id INTEGER PRIMARY KEY, decision INTEGER, at REAL, nonce INTEGER, hash TEXT, "to" TEXT, function TEXT,
-  notional_usd REAL, status TEXT, receipt TEXT);
+  notional_usd REAL, status TEXT, receipt TEXT, raw TEXT);
 """
 #: outcomes of a decision whose plan started and did not run to its end
 UNFINISHED = ("sending", "interrupted")
@@ -30,7 +30,11 @@ class Journal:
         self.db.executescript(SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(transactions)")}
         if "raw" not in columns:  # a journal written before signed bytes were kept
-            self.db.execute("ALTER TABLE transactions ADD COLUMN raw TEXT")
+            try:
+                self.db.execute("ALTER TABLE transactions ADD COLUMN raw TEXT")
+            except sqlite3.OperationalError as err:  # another process added it first
+                if "duplicate column" not in str(err):
+                    raise
 
     def decision(self, block: int, observation, action, plan: list[dict], outcome: str, reasons: list[str]) -> int:
         cur = self.db.execute(
