@@ -71,6 +71,7 @@ class BackendConfig:
     market: str = "deploy"  # evm/anvil: deploy (build a market of our own) or attach (use the fork's, e.g. mainnet's)
     addresses: Optional[str] = None  # market=attach: address book, "ethereum" or the path of an addresses.json
     init_from: Optional[str] = None  # numpy/torch: URL@block, start the simulated pools from that chain's pool
+    replay_blocks: int = 0  # evm/anvil fork: each step first re-sends the chain's own next N blocks (after the agent)
 
 
 MARKET_MODES = ("deploy", "attach")
@@ -100,6 +101,12 @@ def check_backend(b, env_id: str) -> None:
     elif b.addresses is not None and b.init_from is None:
         raise ValueError(f"backend.addresses={b.addresses!r} is read in attach mode or with backend.init_from only: "
                          f"add backend.market=attach (or backend.init_from=URL@block)")
+    if b.replay_blocks:
+        if isinstance(b.replay_blocks, bool) or b.replay_blocks < 0:
+            raise ValueError(f"backend.replay_blocks={b.replay_blocks!r} must be a number of blocks >= 0")
+        if b.name not in ("evm", "anvil") or b.fork_url is None or env_id != LP_ENV:
+            raise ValueError(f"backend.replay_blocks={b.replay_blocks} replays a forked chain's blocks: it needs "
+                             f"backend=evm or anvil, backend.fork_url, and env=uniswap_v3_lp")
     if b.init_from is not None:
         if b.name not in ("numpy", "torch"):
             raise ValueError(f"backend.init_from starts the simulator from a chain: use it with backend=numpy or "
@@ -119,6 +126,8 @@ def chain_kwargs(cfg) -> dict:
         out["fork_block"] = b.fork_block
     if b.market == "attach":
         out["addresses"] = b.addresses
+    if b.get("replay_blocks"):
+        out["replay_blocks"] = b.replay_blocks
     return out
 
 

@@ -18,13 +18,15 @@ BACKENDS = ("numpy", "torch", "evm", "anvil")
 def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams, device: str | None = None,
                 fork_url: str | None = None, lending: LendingParams | None = None, fork_block: int | None = None,
                 addresses: str | None = None, init_from: str | None = None,
-                init_addresses: str = "ethereum") -> UniswapV3Market:
+                init_addresses: str = "ethereum", replay_blocks: int = 0) -> UniswapV3Market:
     """The market on a backend: the batched simulator (numpy, torch) or a chain (evm, anvil; one world).
     With ``lending``, an Aave V3 market with scripted borrowers runs next to the pool. On a chain,
     ``fork_url`` (at ``fork_block``, its head when None) forks a node; with ``addresses`` (an address
     book's name or path) the world attaches to the market the fork already holds instead of building one.
     On the simulator, ``init_from`` (``URL@block``) starts every world from the pool of book
-    ``init_addresses`` as that chain held it at that block (the chain backends ignore it)."""
+    ``init_addresses`` as that chain held it at that block (the chain backends ignore it). With
+    ``replay_blocks`` (a chain forked from ``fork_url``), every step first re-sends the forked
+    chain's own transactions of its next ``replay_blocks`` blocks."""
     if backend in ("numpy", "torch"):
         from envs.backends.arrays import array_backend
 
@@ -50,8 +52,12 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
 
         book = load_attach_book(addresses, fork_url, lending is not None)
         make_chain = chain_factory(backend, fork_url, fork_block)
+        if replay_blocks and (fork_url is None or lending is not None):
+            raise ValueError(f"backend.replay_blocks={replay_blocks} replays a forked chain's blocks into the Uniswap "
+                             f"V3 LP env: it needs backend.fork_url (and the LP env)")
         if lending is None:
-            return ChainUniswapV3World(make_chain, driver, params, book)
+            return ChainUniswapV3World(make_chain, driver, params, book,
+                                       (fork_url, int(replay_blocks)) if replay_blocks else None)
         return ChainAaveWorld(make_chain, driver, params, lending)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
@@ -62,12 +68,13 @@ class _LPEpisodes:
     def __init__(self, n: int, backend: str, driver: str | PriceDriver, driver_kwargs: dict | None, fee_pips: int,
                  horizon: int, agent_usd: float, initial_half_width: int | None, role: LiquidityProvider,
                  world: dict | None, device: str | None, fork_url: str | None, fork_block: int | None = None,
-                 addresses: str | None = None, init_from: str | None = None, init_addresses: str = "ethereum"):
+                 addresses: str | None = None, init_from: str | None = None, init_addresses: str = "ethereum",
+                 replay_blocks: int = 0):
         check_episode(horizon, agent_usd)
         self.driver = episode_driver(driver, driver_kwargs, horizon)
         self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
                                   device, fork_url, fork_block=fork_block, addresses=addresses, init_from=init_from,
-                                  init_addresses=init_addresses)
+                                  init_addresses=init_addresses, replay_blocks=replay_blocks)
         self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
         self.initial_half_width = initial_half_width
 
@@ -149,7 +156,8 @@ _DOC = """
     "ethereum", or the path of an addresses.json; the env then runs on the market the fork holds,
     deploying nothing), ``init_from`` (numpy/torch: ``URL@block``, every world starts from the
     ``init_addresses`` book's pool as that chain held it at that block; the price path is rescaled
-    to start at the pool's price).
+    to start at the pool's price), ``replay_blocks`` (evm/anvil with ``fork_url``: each step first
+    re-sends the forked chain's own transactions of its next blocks, after the agent's).
 
     ## Version History
     * v0: initial version.
@@ -171,11 +179,13 @@ class UniswapV3LPEnv(SingleWorldEnv):
                  action_type: str = "discrete", reward: str = "pnl", gas_price_gwei: float = 10.0,
                  gas_usd_per_rebalance: float | None = None, allow_close: bool = False, world: dict | None = None,
                  device: str | None = None, fork_url: str | None = None, fork_block: int | None = None,
-                 addresses: str | None = None, init_from: str | None = None, init_addresses: str = "ethereum"):
+                 addresses: str | None = None, init_from: str | None = None, init_addresses: str = "ethereum",
+                 replay_blocks: int = 0):
         role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance,
                                  allow_close=allow_close)
         self._bind(_LPEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd, initial_half_width,
-                               role, world, device, fork_url, fork_block, addresses, init_from, init_addresses), role)
+                               role, world, device, fork_url, fork_block, addresses, init_from, init_addresses,
+                               replay_blocks), role)
 
 
 class UniswapV3LPVectorEnv(BatchedVectorEnv):

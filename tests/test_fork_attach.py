@@ -67,7 +67,8 @@ def test_anvil_attach_deploys_nothing_and_the_agent_acts_on_the_books_pool(net):
     _trajectory(env)
     world = env.core.market
     assert world.provenance() == {"market": "attach", "addresses": str(folder), "pool": pool, "fee_pips": 500,
-                                  "chain_id": 31337, "fork_block": book["block_number"]}
+                                  "chain_id": 31337, "fork_block": book["block_number"], "replay_blocks": 0,
+                                  "replayed_txs": 0}
     fork = world.chain.rpc
     head = int(fork.request("eth_blockNumber"), 16)
     assert head > world.fork_block + 10  # the episode ran on the fork: approvals, mints, swaps

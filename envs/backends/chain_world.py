@@ -14,6 +14,7 @@ from envs.backends.sim import (LIQUIDITY_UNIT, USDC_UNIT, WETH_UNIT, V3WorldPara
 from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.address_book import attach_book
 from envs.chain.balances import Dealer
+from envs.chain.replay import BlockReplayer
 from envs.chain.market import Market, MarketSpec, build_market
 from envs.chain.uniswap_v3 import MAX_UINT128, TICK_SPACING
 from envs.drivers.base import PriceDriver
@@ -134,7 +135,7 @@ class ChainUniswapV3World(ChainLP):
     v2_pool_value_usd: float = 10_000_000.0  # what it deposits into the USDC/WETH V2 pair
 
     def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
-                 book: dict | None = None):
+                 book: dict | None = None, replay: tuple[str, int] | None = None):
         self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
         self.lps, self.lp, self.agent = params.lps, 0, AGENT
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
@@ -147,6 +148,10 @@ class ChainUniswapV3World(ChainLP):
         self.fork_block = self.chain.block_number()  # the block the world starts from (a fork's block)
         self._scale = 1.0  # reference = driver path x scale (attach: the path starts at the pool's price)
         self._dealer = Dealer(self.chain)
+        #: (the forked chain's URL, blocks a step): each step first re-sends that many of its next blocks
+        self.replay_blocks = 0 if replay is None else replay[1]
+        self._replayer = None if replay is None else BlockReplayer(replay[0], self.chain, self.fork_block)
+        self.replayed: list = []
 
     def close(self) -> None:
         self.chain.close()
@@ -156,6 +161,10 @@ class ChainUniswapV3World(ChainLP):
 
     # --- episode ----------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+        if self._replayer is not None:  # the fork is reverted to its start: so is the history
+            self._replayer.rewind()
+            self._replayer.check_available(self.replay_blocks)
+            self.replayed = []
         if self.book is not None:
             return self._reset_attached(rng, agent_usd)
         self.rng = rng
@@ -241,7 +250,15 @@ class ChainUniswapV3World(ChainLP):
         return {"market": "deploy" if self.book is None else "attach",
                 "addresses": None if self.book is None else self.book.get("name"),
                 "pool": self.pool.address, "fee_pips": self.fee_pips, "chain_id": self.chain.chain_id,
-                "fork_block": self.fork_block}
+                "fork_block": self.fork_block, "replay_blocks": self.replay_blocks,
+                "replayed_txs": len(self.replayed)}
+
+    def step(self) -> None:
+        """The chain's own next blocks first (with ``replay``), after the agent's transactions of this step,
+        as if those paid the highest priority fee; then the reference moves and the scripted flow trades."""
+        if self._replayer is not None:
+            self.replayed += self._replayer.replay(self.replay_blocks)
+        super().step()
 
     def move_reference(self) -> None:
         self._reference = self.driver.step() * self._scale
