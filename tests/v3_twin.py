@@ -46,7 +46,10 @@ class PoolTwin:
         self.token0, self.token1 = sorted((a, b), key=lambda t: int(t.address, 16))
         self.pool: Contract = market.v3.create_pool(self.token0, self.token1, fee, sqrt_price_x96)
         self.token_ids: dict[int, int] = {}
+        self.held: dict[int, float] = {}  # slot -> the most liquidity its position has had
         self.b: ArrayBackend | None = None
+        #: also allow the float resolution of the sqrt price in swap amounts (see ``_price_resolution``)
+        self.at_price_resolution = False
 
     # --- setup ------------------------------------------------------------------------------
     def background(self, lower: int, upper: int, raw0: int, raw1: int) -> int:
@@ -71,8 +74,11 @@ class PoolTwin:
 
     # --- operations -------------------------------------------------------------------------
     def swap(self, zero_for_one: bool, raw: int | None, limit_x96: int | None = None) -> int:
-        """Exact input ``raw`` (None: all the trader has, i.e. to the limit); returns the shared code."""
+        """Exact input ``raw`` (None: all the trader has, which reaches the limit unless the pool is deep
+        beyond it); returns the shared code."""
         tin, tout = (self.token0, self.token1) if zero_for_one else (self.token1, self.token0)
+        if raw is not None and tin.balance_of(TRADER) < raw:
+            tin.mint(TRADER, raw)  # the trader can always pay what it swaps
         raw_chain = tin.balance_of(TRADER) if raw is None else raw
         limit_x96 = (MIN_LIMIT_X96 if zero_for_one else MAX_LIMIT_X96) if limit_x96 is None else limit_x96
         try:
@@ -81,13 +87,30 @@ class PoolTwin:
             code = errors.OK
         except TransactionReverted as err:
             code = errors.code_of_reason(err.reason)
-        r = v3.swap(self.state, self.params, self._one(zero_for_one), self._f(np.inf if raw is None else raw),
+        before = (self._np(self.state.liquidity), self._np(self.state.sqrt_price))
+        r = v3.swap(self.state, self.params, self._one(zero_for_one), self._f(raw_chain),
                     self._f(limit_x96 / 2**96), self._one(True))
+        units0, units1 = self._price_resolution(before)
         assert int(self.b.to_numpy(r.error)[0]) == code, f"swap: simulator code {int(r.error[0])}, chain {code}"
         if code == errors.OK:
-            assert_close("swap amount out", self._np(r.amount_out), out)
-            assert_close("swap amount in", self._np(r.amount_in), event["amount0"] if zero_for_one else event["amount1"])
+            units_in, units_out = (units0, units1) if zero_for_one else (units1, units0)
+            assert_close("swap amount out", self._np(r.amount_out), out, units=units_out)
+            assert_close("swap amount in", self._np(r.amount_in), event["amount0"] if zero_for_one else event["amount1"],
+                         units=units_in)
         return code
+
+    def _price_resolution(self, before: tuple[float, float]) -> tuple[float, float]:
+        """Raw units of (token0, token1) one float ulp of the sqrt price is worth at the liquidity in
+        play: L * ulp(s) / s**2 and L * ulp(s), times 8 for the steps' roundings. A step that ends on a
+        tick after moving the price a few ulps cannot do better in float64 (the chain's Q64.96 price
+        resolves it); 2 raw units otherwise."""
+        if not self.at_price_resolution:
+            return 2.0, 2.0
+        liquidity = max(before[0], self._np(self.state.liquidity))  # the pool's, or the burned position's
+        prices = (before[1], self._np(self.state.sqrt_price))
+        ulp = 8 * 2.0**-52
+        return (max(2.0, max(liquidity * ulp / s for s in prices)),
+                max(2.0, max(liquidity * ulp * s for s in prices)))
 
     def mint(self, slot: int, lower: int, upper: int, raw0: int, raw1: int) -> int:
         """Open a position with at most ``raw0``/``raw1``; the slot must be free."""
@@ -108,6 +131,7 @@ class PoolTwin:
         assert int(self.b.to_numpy(sim_code)[0]) == code, f"mint: simulator code {int(sim_code[0])}, chain {code}"
         if position is not None:
             self.token_ids[slot] = position.token_id
+            self.held[slot] = float(position.liquidity)
             assert_close("mint amount0", float(np.ceil(self._np(a0))), position.amount0)
             assert_close("mint amount1", float(np.ceil(self._np(a1))), position.amount1)
         return code
@@ -119,16 +143,32 @@ class PoolTwin:
         liquidity = held * percent // 100
         c0, c1 = self.m.v3.decrease_liquidity(LP, token_id, liquidity)
         s = self.state
+        units0, units1 = self._price_resolution((float(liquidity), self._np(s.sqrt_price)))
         a0, a1 = v3.modify_position(s, self.params, self._i(slot), s.position_lower[:, slot], s.position_upper[:, slot],
                                     self._f(-float(liquidity)), self._one(True))
-        assert_close("burn amount0", self._np(a0), c0)
-        assert_close("burn amount1", self._np(a1), c1)
+        assert_close("burn amount0", self._np(a0), c0, units=units0)
+        assert_close("burn amount1", self._np(a1), c1, units=units1)
 
     def collect(self, slot: int) -> None:
         c0, c1 = self.m.v3.collect(LP, self.token_ids[slot])
+        units = self._fee_resolution(slot)
         s0, s1 = v3.collect_all(self.state, self.params, self._i(slot), self._one(True))
-        assert_close("collected token0", self._np(s0), c0, units=4)
-        assert_close("collected token1", self._np(s1), c1, units=4)
+        assert_close("collected token0", self._np(s0), c0, units=units[0])
+        assert_close("collected token1", self._np(s1), c1, units=units[1])
+
+    def _fee_resolution(self, slot: int) -> tuple[float, float]:
+        """Raw units a position's fees can be off by in float64: fee growth per unit of liquidity is
+        resolved to an ulp of the largest fee-growth value (after a swap to the price bounds that
+        is huge), times the position's liquidity, times 8; 4 raw units otherwise (principal and fees
+        each round once more)."""
+        if not self.at_price_resolution:
+            return 4.0, 4.0
+        s, out = self.state, []
+        for k in ("0", "1"):
+            scale = max(abs(self._np(getattr(s, f"fee_growth_global{k}"))),
+                        float(np.max(np.abs(self.b.to_numpy(getattr(s, f"fee_growth_outside{k}"))))))
+            out.append(max(4.0, 8 * 2.0**-52 * scale * self.held.get(slot, 0.0)))
+        return out[0], out[1]
 
     # --- checks -----------------------------------------------------------------------------
     def initialized_ticks(self) -> set[int]:

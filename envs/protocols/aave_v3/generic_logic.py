@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from array_api_compat import array_namespace
 
-from envs.protocols.aave_v3.math_utils import mul_div_floor, percent_mul, ray_mul
+from envs.protocols.aave_v3.math_utils import _two_product, mul_div_floor, percent_mul, ray_mul
 from envs.protocols.aave_v3.reserve_logic import normalized_debt, normalized_income
 
 BPS = 10_000
@@ -35,6 +35,30 @@ def balance_in_base(amount, prices, unit):
     return mul_div_floor(amount, prices, unit)
 
 
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def weighted_average_floor(values, weights, total):
+    """floor(sum_r values[:, r] * weights[r] / total), 0 where total is 0: the contract's average LTV
+    and liquidation threshold (integer division). The products and their sum are carried exactly
+    (double-double), so a quotient a hair under an integer floors as on chain."""
+    xp = array_namespace(values)
+    hi, lo = xp.zeros_like(total), xp.zeros_like(total)
+    for r in range(values.shape[1]):
+        p, e = _two_product(values[:, r], weights[r] + 0.0 * total)
+        hi, err = _two_sum(hi, p)
+        lo = lo + err + e
+    safe = xp.where(total > 0, total, 1.0)
+    q = xp.floor((hi + lo) / safe)
+    qc, qe = _two_product(q, safe)
+    rest = (hi - qc) + (lo - qe)
+    q = xp.where(rest < 0, q - 1, xp.where(rest >= safe, q + 1, q))
+    return xp.where(total > 0, q, 0.0)
+
+
 def calculate_user_account_data(state, params, prices, account: int, now) -> AccountData:
     """``prices`` (N, R) are oracle prices in base units. Collateral counts the reserves whose
     collateral bit is set and whose liquidation threshold is non-zero."""
@@ -47,10 +71,8 @@ def calculate_user_account_data(state, params, prices, account: int, now) -> Acc
     debt_base = balance_in_base(debt, prices, unit)
     total_collateral = xp.sum(collateral_base, axis=1)
     total_debt = xp.sum(debt_base, axis=1)
-    safe = xp.where(total_collateral > 0, total_collateral, 1.0)
-    # The contract floors exact integer quotients; nudge up by 1e-12 so a float 7799.999... floors to 7800.
-    avg_ltv = xp.floor(xp.sum(collateral_base * params.ltv, axis=1) / safe * (1 + 1e-12))
-    avg_lt = xp.floor(xp.sum(collateral_base * params.liquidation_threshold, axis=1) / safe * (1 + 1e-12))
+    avg_ltv = weighted_average_floor(collateral_base, params.ltv, total_collateral)
+    avg_lt = weighted_average_floor(collateral_base, params.liquidation_threshold, total_collateral)
     weighted = percent_mul(total_collateral, avg_lt)
     hf = xp.where(total_debt > 0, weighted / xp.where(total_debt > 0, total_debt, 1.0), xp.inf)
     return AccountData(total_collateral, total_debt, avg_ltv, avg_lt, hf, weighted)

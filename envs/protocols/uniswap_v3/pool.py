@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields, replace
 from array_api_compat import array_namespace
 
 from envs.protocols.uniswap_v3 import errors
-from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
+from envs.protocols.uniswap_v3.liquidity_amounts import MAX_UINT128, get_amounts_for_liquidity
 from envs.protocols.uniswap_v3.swap_math import compute_swap_step
 from envs.protocols.uniswap_v3.tick import get_fee_growth_inside
 from envs.protocols.uniswap_v3.tick_math import (MAX_SQRT_RATIO, MAX_TICK, MIN_SQRT_RATIO, MIN_SQRT_RATIO_X96,
@@ -55,7 +55,8 @@ class V3PoolState:
 
     sqrt_price: object  # (N,) float: sqrtPriceX96 / 2**96
     tick: object  # (N,) int64: slot0.tick
-    liquidity: object  # (N,) float: active liquidity
+    liquidity: object  # (N,) float: active liquidity (the nearest float to the exact sum below)
+    liquidity_residue: object  # (N,) float: what rounding left out of ``liquidity`` (compensated sum)
     fee_growth_global0: object  # (N,) float: token0 fees per unit of liquidity
     fee_growth_global1: object
     ticks: object  # (N, T) int64, sorted
@@ -124,7 +125,7 @@ def from_arrays(xp, params: V3PoolParams, sqrt_price, ticks, liquidity_net, devi
         raise ValueError(f"{k} initialized ticks exceed max_ticks={params.max_ticks}; raise it in V3PoolParams")
     if bool(xp.any((ticks % spacing != 0) | (ticks < MIN_TICK) | (ticks > MAX_TICK))):
         raise ValueError(f"ticks must be multiples of the tick spacing {spacing} within [{MIN_TICK}, {MAX_TICK}]")
-    if bool(xp.any(xp.abs(xp.sum(liquidity_net, axis=1)) > 1e-6 * xp.max(xp.abs(liquidity_net)))):
+    if k and bool(xp.any(xp.abs(xp.sum(liquidity_net, axis=1)) > 1e-6 * xp.max(xp.abs(liquidity_net)))):
         raise ValueError("liquidityNet over all ticks must sum to zero (each range adds at lower, removes at upper)")
     if bool(xp.any((sqrt_price < MIN_SQRT_RATIO) | (sqrt_price > MAX_SQRT_RATIO))):
         raise ValueError("sqrt prices must lie in [MIN_SQRT_RATIO, MAX_SQRT_RATIO)")
@@ -145,7 +146,7 @@ def from_arrays(xp, params: V3PoolParams, sqrt_price, ticks, liquidity_net, devi
     fo0, fo1 = fee_growth_outside if fee_growth_outside is not None else (liquidity_net * 0.0, liquidity_net * 0.0)
     p = params.max_positions
     return V3PoolState(
-        sqrt_price=sqrt_price * 1.0, tick=tick * 1, liquidity=xp.sum(xp.where(below, liquidity_net, 0.0), axis=1),
+        sqrt_price=sqrt_price * 1.0, tick=tick * 1, **_active_liquidity(xp.where(below, liquidity_net, 0.0)),
         fee_growth_global0=fg0 * 1.0, fee_growth_global1=fg1 * 1.0,
         ticks=padded(ticks, LOW_SENTINEL, PAD, xp.int64), liquidity_net=padded(liquidity_net, 0.0, 0.0),
         liquidity_gross=padded(gross, 0.0, 0.0), fee_growth_outside0=padded(fo0, 0.0, 0.0),
@@ -173,7 +174,8 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
     ``amount_in`` may be ``inf``: the swap then runs to ``sqrt_price_limit`` (what an arbitrageur
     moving the pool to a target price does). Worlds may swap in different directions. A world
     whose limit is not beyond its price (or lies outside the bounds) reverts 'SPL', one with a zero
-    amount 'AS'; they keep their state. Each step ends at the next initialized tick or at the edge
+    amount 'AS', one whose swap moves no tokens at all (only the price, through ranges without
+    liquidity) the router's bare require; they keep their state. Each step ends at the next initialized tick or at the edge
     of the tick-bitmap word, whichever is nearer (while liquidity is zero such steps move nothing,
     so they are skipped).
     """
@@ -187,6 +189,8 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
     limit = _clamp_limit(sqrt_price_limit)
     remaining = xp.where(active, amount_in, zero)
     total_in, total_out, total_fee = zero, zero, zero
+    start = (state.sqrt_price, state.tick, state.cursor, state.liquidity,
+             state.liquidity_residue)  # replaced below, never written in place
     while True:
         going = active & (remaining > 0) & (state.sqrt_price != limit)
         if not bool(xp.any(going)):
@@ -214,12 +218,21 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
                 at = outside[rows, nxt]
                 outside[rows, nxt] = xp.where(crossed, global_ - at, at)
             net = state.liquidity_net[rows, nxt]
-            state.liquidity = state.liquidity + xp.where(crossed, xp.where(zero_for_one, -net, net), zero)
+            _add_liquidity(state, xp.where(zero_for_one, -net, net), crossed)
             state.cursor = xp.where(crossed, xp.where(zero_for_one, state.cursor - 1, state.cursor + 1), state.cursor)
+            _zero_outside_all_ranges(state)
         moved = going & (sqrt_new != state.sqrt_price)
         state.tick = xp.where(reached, xp.where(zero_for_one, tick_next - 1, tick_next),
                               xp.where(moved, get_tick_at_sqrt_ratio(sqrt_new), state.tick))
         state.sqrt_price = sqrt_new
+    # A swap through liquidity-free ranges only moves the price and pays nothing: SwapRouter's callback
+    # refuses it (`require(amount0Delta > 0 || amount1Delta > 0)`), so the pool stays where it was.
+    nothing = active & (total_in == 0) & (total_out == 0)
+    if bool(xp.any(nothing)):
+        state.sqrt_price, state.tick, state.cursor, state.liquidity, state.liquidity_residue = (
+            xp.where(nothing, before, after) for before, after in
+            zip(start, (state.sqrt_price, state.tick, state.cursor, state.liquidity, state.liquidity_residue)))
+        error = xp.where(nothing, errors.NOTHING_SWAPPED, error)
     return SwapResult(total_in, total_out, total_fee, error)
 
 
@@ -374,30 +387,96 @@ def modify_position(state: V3PoolState, params: V3PoolParams, slot, tick_lower, 
     sqrt_lower, sqrt_upper = get_sqrt_ratio_at_tick(tick_lower), get_sqrt_ratio_at_tick(tick_upper)
     amount0, amount1 = get_amounts_for_liquidity(state.sqrt_price, sqrt_lower, sqrt_upper, xp.abs(delta))
     in_range = (state.tick >= tick_lower) & (state.tick < tick_upper)
-    state.liquidity = state.liquidity + xp.where(in_range, delta, zero)
+    _add_liquidity(state, delta, in_range)
     if bool(xp.any(delta < 0)):  # Position burn: principal becomes owed; cleared ticks leave the row
         burn = delta < 0
         _set(state.position_owed0, rows, slot, burn, state.position_owed0[rows, slot] + amount0)
         _set(state.position_owed1, rows, slot, burn, state.position_owed1[rows, slot] + amount1)
         _clear_empty_ticks(state)
+        _zero_outside_all_ranges(state)
     return amount0, amount1
+
+
+def _two_sum(a, b):
+    """a + b as s + e exactly (Knuth)."""
+    total = a + b
+    b_virtual = total - a
+    return total, (a - (total - b_virtual)) + (b - b_virtual)
+
+
+def _active_liquidity(nets) -> dict:
+    """The active liquidity as a compensated sum of ``nets`` (N, K): liquidity and its residue."""
+    xp = array_namespace(nets)
+    high = xp.sum(nets[:, :0], axis=1)  # zeros of the right shape, dtype and device
+    low = high * 0.0
+    for k in range(nets.shape[1]):
+        high, error = _two_sum(high, nets[:, k])
+        low = low + error
+    total, error = _two_sum(high, low)
+    return {"liquidity": xp.maximum(total, 0.0), "liquidity_residue": xp.where(total > 0, error, 0.0)}
+
+
+def _add_liquidity(state: V3PoolState, delta, where) -> None:
+    """LiquidityMath.addDelta on the active liquidity of the ``where`` worlds, as a compensated sum:
+    a dust position's few units stay resolved next to a range 1e18 times larger, and a range
+    leaving takes back exactly what it brought. Liquidity is never negative."""
+    xp = array_namespace(state.liquidity)
+    high, error = _two_sum(state.liquidity, delta)
+    total, rest = _two_sum(high, state.liquidity_residue + error)
+    negative = total < 0
+    state.liquidity = xp.where(where, xp.where(negative, 0.0, total), state.liquidity)
+    state.liquidity_residue = xp.where(where, xp.where(negative, 0.0, rest), state.liquidity_residue)
+
+
+def _zero_outside_all_ranges(state: V3PoolState) -> None:
+    """The active liquidity is the sum of liquidityNet over the initialized ticks at or below the
+    price: with none there, or none above (the nets sum to zero), it is exactly zero, whatever
+    float residue the crossings left. A drained pool must hold none: swapped to the bounds, a few
+    units of residue would move ~1e19 raw units of token0."""
+    xp = array_namespace(state.liquidity)
+    rows = xp.arange(state.n, device=_device(state.liquidity))
+    inside = (state.ticks[rows, state.cursor - 1] > LOW_SENTINEL) & (state.ticks[rows, state.cursor] < PAD)
+    state.liquidity = xp.where(inside, state.liquidity, 0.0)
+    state.liquidity_residue = xp.where(inside, state.liquidity_residue, 0.0)
 
 
 def mint(state: V3PoolState, params: V3PoolParams, slot, tick_lower, tick_upper, liquidity, mask):
     """UniswapV3Pool.mint of ``liquidity`` into position ``slot`` in masked worlds; returns (amount0,
     amount1, error). A world reverts as the contract does, keeping its state: zero liquidity (the
     position manager's LiquidityAmounts can compute 0 for a small deposit, and the pool's bare
-    ``require(amount > 0)`` refuses it), then 'TLU', 'TLM', 'TUM' (Pool.checkTicks)."""
+    ``require(amount > 0)`` refuses it) or one past 128 bits (LiquidityAmounts' bare toUint128;
+    ``get_liquidity_for_amounts`` gives inf), then 'TLU', 'TLM', 'TUM' (Pool.checkTicks), then
+    'LO' (a tick's gross liquidity past maxLiquidityPerTick)."""
     xp = array_namespace(state.sqrt_price)
-    code = xp.where(~(liquidity > 0), errors.ZERO_LIQUIDITY,
+    code = xp.where(~(liquidity > 0) | ~(liquidity <= MAX_UINT128), errors.NO_REASON,
                     xp.where(tick_lower >= tick_upper, errors.TLU,
                              xp.where(tick_lower < MIN_TICK, errors.TLM,
                                       xp.where(tick_upper > MAX_TICK, errors.TUM, errors.OK))))
     code = xp.where(mask, code, errors.OK)
+    code = xp.where((code == errors.OK) & _exceeds_max_per_tick(state, params, tick_lower, tick_upper, liquidity),
+                    errors.LO, code)
     ok = mask & (code == errors.OK)
     zero = xp.zeros_like(state.sqrt_price)
     amount0, amount1 = modify_position(state, params, slot, tick_lower, tick_upper, xp.where(ok, liquidity, zero), ok)
     return xp.where(ok, amount0, zero), xp.where(ok, amount1, zero), code
+
+
+def max_liquidity_per_tick(params: V3PoolParams) -> float:
+    """Tick.tickSpacingToMaxLiquidityPerTick: uint128 max over the number of usable ticks."""
+    spacing = params.tick_spacing
+    ticks = (MAX_TICK // spacing * spacing - (-(-MIN_TICK // spacing) * spacing)) // spacing + 1
+    return float(((1 << 128) - 1) // ticks)
+
+
+def _exceeds_max_per_tick(state: V3PoolState, params: V3PoolParams, tick_lower, tick_upper, liquidity):
+    """Would either tick's gross liquidity pass maxLiquidityPerTick (Tick.update's 'LO')?"""
+    xp = array_namespace(state.sqrt_price)
+    limit = max_liquidity_per_tick(params)
+    gross = []
+    for tick in (tick_lower, tick_upper):
+        match = state.ticks == tick[:, None]
+        gross.append(xp.sum(xp.where(match, state.liquidity_gross, 0.0), axis=1))
+    return (gross[0] + liquidity > limit) | (gross[1] + liquidity > limit)
 
 
 def collect(state: V3PoolState, slot, mask):
