@@ -49,7 +49,7 @@ def test_the_sampler_draws_the_fitted_volume_direction_and_sizes():
     n, liquidity, hour, dt = 2_000, np.full(2_000, 2e19), 14, 3600.0
     volume, same, pairs, sizes = 0.0, 0, 0, []
     for _ in range(20):
-        orders = flow.orders(rng, n, liquidity, hour, dt, np.full(n, 3000.0))
+        orders = flow.orders(rng, n, liquidity, hour, dt, np.full(n, 3000.0), merge=False)
         for (a, size_a), (b, size_b) in zip(orders, orders[1:]):
             both = (size_a > 0) & (size_b > 0)
             same += int(np.sum(both & (a == b)))
@@ -76,3 +76,44 @@ def test_bad_flow_parameters_are_refused(tmp_path):
         FlowParams.load(tmp_path / "flow.json")
     with pytest.raises(FileNotFoundError, match="fit-flow"):
         FlowParams.load(tmp_path / "missing.json")
+
+
+def test_a_calibrated_world_draws_flow_in_proportion_to_its_liquidity_and_its_hour():
+    """Swaps per step follow the pool's active liquidity and the hour's share (counted: their USD sum has a
+    Pareto tail too heavy for a tight bound)."""
+    from envs.backends.sim import UniswapV3World, V3WorldParams
+    from envs.drivers import HistoricalDriver
+
+    def swaps_per_world(pool_value_usd: float, start: int) -> tuple[float, float]:
+        driver = HistoricalDriver(dt=3600.0, start=start, horizon=10)
+        world = UniswapV3World(4_000, driver, V3WorldParams(fee_pips=3000, flow="calibrated",
+                                                              pool_value_usd=pool_value_usd))
+        world.reset(np.random.default_rng(0))
+        flow = world._flow
+        count = sum(int(np.sum(size > 0)) for _, size in flow.orders(
+            world.rng, world.n, world.active_liquidity(), world.clock // 3600 % 24, world.dt, world.reference_price(),
+            merge=False))
+        return count / 4_000, float(np.median(world.active_liquidity()))
+
+    start = 24 * 30  # a step whose UTC hour the price file gives
+    shallow, deep = swaps_per_world(5e6, start), swaps_per_world(20e6, start)
+    assert deep[0] / shallow[0] == pytest.approx(deep[1] / shallow[1], rel=0.1)  # volume follows liquidity
+    params = FlowParams.load()
+    hour = int(HistoricalDriver(dt=3600.0, start=start, horizon=10).path.timestamps[start] // 3600 % 24)
+    expected = params.volume_per_liquidity * shallow[1] * params.hourly_share[hour] * 24 * 3600 / DAY / params.mean_size_usd
+    assert shallow[0] == pytest.approx(expected, rel=0.1)
+
+
+def test_merged_orders_carry_the_same_volume_in_each_direction():
+    params = FlowParams.load()
+    n, liquidity = 500, np.full(500, 2e19)
+    split = CalibratedFlow(params).orders(np.random.default_rng(9), n, liquidity, 3, 3600.0, np.full(n, 3000.0),
+                                          merge=False)
+    merged = CalibratedFlow(params).orders(np.random.default_rng(9), n, liquidity, 3, 3600.0, np.full(n, 3000.0))
+    for direction in (True, False):
+        total = sum(np.where(sell == direction, size, 0.0) for sell, size in split)
+        assert np.allclose(sum(np.where(sell == direction, size, 0.0) for sell, size in merged), total)
+    assert len(merged) < len(split) / 3  # far fewer vectorized swaps
+    for a, b in zip(merged, merged[1:]):  # a world's runs alternate direction
+        both = (a[1] > 0) & (b[1] > 0)
+        assert not np.any(both & (a[0] == b[0]))

@@ -42,6 +42,34 @@ class UniswapV3Market(ABC):
     @abstractmethod
     def move_reference(self) -> None: ...
 
+    # --- the uninformed flow (V3WorldParams.flow) --------------------------------------------------------
+    def start_flow(self) -> None:
+        """At reset: the flow's state, and each world's clock (the driver's timestamps where it has them)."""
+        from envs.flows.calibrated import CalibratedFlow, FlowParams
+
+        stamps = getattr(self.driver, "timestamps", None)
+        self.clock = np.asarray(stamps(), dtype=float) if callable(stamps) else np.zeros(self.n)
+        self._flow = None
+        if self.params.flow == "calibrated":
+            self._flow = CalibratedFlow(FlowParams.load(self.params.flow_file) if self.params.flow_file
+                                        else FlowParams.load())
+            self._flow.reset()
+
+    def active_liquidity(self) -> np.ndarray:
+        """(N,) the pools' active liquidity, raw."""
+        raise NotImplementedError
+
+    def flow_orders(self) -> list:
+        """This step's uninformed swaps, [(sell USDC?, raw amount in)]: the toy flow, or the calibrated one
+        (its volume follows the pool's active liquidity and the hour of day of each world's clock)."""
+        from envs.backends.sim import USDC_UNIT, WETH_UNIT, noise_orders
+
+        if self._flow is None:
+            return noise_orders(self.rng, self.n, self.params, self.reference_price())
+        return self._flow.raw_orders(self.rng, self.n, self.active_liquidity(), self.clock // 3600 % 24, self.dt,
+                                     self.reference_price(),
+                                     USDC_UNIT, WETH_UNIT)
+
     @abstractmethod
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         """The competing arbitrageur trades (masked) pools to the edge of their no-trade band."""

@@ -31,8 +31,10 @@ class V3WorldParams:
     fee_pips: int = 500
     pool_value_usd: float = 20_000_000.0  # background liquidity, spread over the profile
     liquidity_profile: tuple[tuple[float | None, float], ...] = DEFAULT_LIQUIDITY_PROFILE
-    noise_traders: int = 2  # uninformed swaps per step
-    noise_trade_usd: float = 5_000.0  # median noise swap (lognormal, sigma 1)
+    noise_traders: int = 2  # flow="toy": uninformed swaps per step
+    noise_trade_usd: float = 5_000.0  # flow="toy": median noise swap (lognormal, sigma 1)
+    flow: str = "toy"  # toy (the swaps above), or calibrated (fitted to a real pool: envs.flows.calibrated)
+    flow_file: str | None = None  # flow="calibrated": its parameters (default: the shipped USDC/WETH 0.3% fit)
     lps: int = 1  # LP agents, each with a position slot and a wallet of its own
 
     def __post_init__(self):
@@ -43,6 +45,8 @@ class V3WorldParams:
             raise ValueError("pool_value_usd must be positive; noise_traders and noise_trade_usd non-negative")
         if abs(sum(share for _, share in self.liquidity_profile) - 1) > 1e-9:
             raise ValueError("liquidity_profile shares must add up to 1")
+        if self.flow not in ("toy", "calibrated"):
+            raise ValueError(f"flow={self.flow!r} must be 'toy' or 'calibrated'")
 
 
 def noise_orders(rng: np.random.Generator, n: int, params: V3WorldParams, reference_price: np.ndarray):
@@ -158,10 +162,15 @@ class UniswapV3World(UniswapV3Market):
         self._usdc = np.full((self.n, self.lps), np.floor(agent_usd / 2 * USDC_UNIT))
         self._weth = np.repeat(np.floor(agent_usd / 2 / self._reference * WETH_UNIT)[:, None], self.lps, axis=1)
         self._all = b.asarray(np.ones(self.n, bool), dtype=xp.bool)
+        self.start_flow()
         self.select_lp(0)
 
     def move_reference(self) -> None:
         self._reference = self.driver.step()
+        self.clock = self.clock + self.dt
+
+    def active_liquidity(self) -> np.ndarray:
+        return self._np(self.state.liquidity)
 
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         """The competing arbitrageur trades each (masked) pool to the edge of its no-trade band."""
@@ -172,9 +181,10 @@ class UniswapV3World(UniswapV3Market):
                 self.b.asarray(moving, dtype=self.b.xp.bool))
 
     def noise(self) -> None:
-        for sell_usdc, raw in noise_orders(self.rng, self.n, self.params, self._reference):
+        for sell_usdc, raw in self.flow_orders():
             z41 = self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
-            v3.swap(self.state, self.pool_params, z41, self.b.asarray(raw), v3.default_price_limit(z41), self._all)
+            v3.swap(self.state, self.pool_params, z41, self.b.asarray(raw), v3.default_price_limit(z41),
+                    self.b.asarray(raw > 0, dtype=self.b.xp.bool))  # a calibrated step may hold no swap for a world
 
     def _band_trade(self):
         """(sell USDC?, target sqrt price, worth trading?): the edge of the no-trade band, past which

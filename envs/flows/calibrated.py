@@ -94,32 +94,60 @@ def sample_sizes(params: FlowParams, rng: np.random.Generator, shape) -> np.ndar
 @dataclass
 class CalibratedFlow:
     """Draws each step's uninformed swaps for N worlds. ``max_orders`` caps the swaps a world gets in one
-    step (a Poisson count past it is cut, and said so in ``capped``)."""
+    step (a Poisson count past it is cut, and counted in ``capped``)."""
 
     params: FlowParams
-    max_orders: int = 64
+    max_orders: int = 1024
     capped: int = 0
 
-    def orders(self, rng: np.random.Generator, n: int, active_liquidity: np.ndarray, hour: int, dt: float,
-               reference_price: np.ndarray, last_sell_usdc: np.ndarray | None = None):
-        """[(sell USDC?, USD size)] for one step of ``dt`` seconds at UTC ``hour``: a world's expected volume
-        is volume_per_liquidity x its active liquidity x the hour's share; sizes 0 mean no swap."""
+    def orders(self, rng: np.random.Generator, n: int, active_liquidity: np.ndarray, hour, dt: float,
+               reference_price: np.ndarray, last_sell_usdc: np.ndarray | None = None, merge: bool = True):
+        """[(sell USDC?, USD size)] for one step of ``dt`` seconds at UTC ``hour`` (one, or one per world): a
+        world's expected volume is volume_per_liquidity x its active liquidity x the hour's share; a size of 0
+        means no swap. With ``merge``, a world's consecutive swaps in one direction come as one swap of their
+        sum (the same trade through the pool, in far fewer vectorized calls)."""
         p = self.params
-        volume = p.volume_per_liquidity * active_liquidity * p.hourly_share[hour % 24] * 24 * dt / DAY
+        share = np.asarray(p.hourly_share)[np.asarray(hour, dtype=np.int64) % 24]
+        volume = p.volume_per_liquidity * active_liquidity * share * 24 * dt / DAY
         counts = rng.poisson(np.maximum(volume, 0.0) / p.mean_size_usd)
         self.capped += int(np.sum(counts > self.max_orders))
         counts = np.minimum(counts, self.max_orders)
         k = int(counts.max()) if n else 0
         sizes = sample_sizes(p, rng, (k, n))
-        same = rng.random((k, n)) < p.persistence
-        first = rng.random(n) < 0.5 if last_sell_usdc is None else last_sell_usdc
-        out, previous = [], first
-        for j in range(k):
-            sell_usdc = np.where(same[j], previous, ~previous)
-            live = j < counts
-            out.append((sell_usdc, np.where(live, sizes[j], 0.0)))
-            previous = np.where(live, sell_usdc, previous)
+        flips = rng.random((k, n)) >= p.persistence
+        first = rng.random(n) < 0.5 if last_sell_usdc is None else np.asarray(last_sell_usdc, dtype=bool)
+        live = np.arange(k)[:, None] < counts[None, :]
+        # each swap goes the way of the one before it, unless it flips: direction = first XOR (flips so far)
+        sell_usdc = first[None, :] ^ (np.cumsum(flips & live, axis=0) % 2 == 1)
+        sizes = np.where(live, sizes, 0.0)
+        if not merge:
+            return [(sell_usdc[j], sizes[j]) for j in range(k)]
+        new_run = live & np.concatenate([np.ones((1, n), bool), sell_usdc[1:] != sell_usdc[:-1]])
+        new_run[0] = live[0]
+        run = np.cumsum(new_run, axis=0) - 1
+        runs = int(run.max()) + 1 if k and live.any() else 0
+        merged, direction = np.zeros((runs, n)), np.zeros((runs, n), bool)
+        rows, cols = run[live], np.nonzero(live)[1]
+        np.add.at(merged, (rows, cols), sizes[live])
+        direction[rows, cols] = sell_usdc[live]
+        return [(direction[r], merged[r]) for r in range(runs)]
+
+    def raw_orders(self, rng: np.random.Generator, n: int, active_liquidity: np.ndarray, hour, dt: float,
+                   reference_price: np.ndarray, usdc_unit: float, weth_unit: float):
+        """:meth:`orders` in raw input amounts of a USDC/WETH pool: USDC in when selling USDC, else WETH
+        worth the size at the reference price (whole raw units; 0 means no swap)."""
+        drawn = self.orders(rng, n, active_liquidity, hour, dt, reference_price, self._last)
+        out = []
+        for sell_usdc, usd in drawn:
+            out.append((sell_usdc, np.floor(np.where(sell_usdc, usd * usdc_unit, usd / reference_price * weth_unit))))
+            self._last = np.where(usd > 0, sell_usdc, self._last if self._last is not None else sell_usdc)
         return out
+
+    def reset(self) -> None:
+        """Forget the last direction (a new episode)."""
+        self._last = None
+
+    _last: np.ndarray | None = None
 
 
 # --- fitting -------------------------------------------------------------------------------------------
