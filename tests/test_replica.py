@@ -15,7 +15,7 @@ from envs.backends.rpc import RpcChain
 from envs.chain.address_book import address_book, attach_book, contract_addresses
 from envs.chain.balances import Dealer
 from envs.chain.localnet import serve_localnet
-from envs.chain.replica import build_replica
+from envs.chain.replica import REAL_POOLS, build_replica
 from envs.uniswap_v3_lp import UniswapV3LPEnv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,11 @@ def test_the_replica_holds_the_books_contracts_wired_at_their_real_addresses(rep
     assert _low(*(provider.call(f) for f in ("getPool", "getPriceOracle", "getPoolDataProvider", "getACLManager",
                                             "getPoolConfigurator"))) == _low(
         a3["pool"], a3["oracle"], a3["protocol_data_provider"], a3["acl_manager"], a3["pool_configurator"])
-    assert market.v3_pools[500].call("liquidity") > 0
+    for fee, (price, liquidity) in REAL_POOLS.items():  # the real pools' price and in-range liquidity of 2024-01-05
+        pool = market.v3_pools[fee]
+        assert pool.call("liquidity") == pytest.approx(liquidity, rel=1e-12)
+        assert 1e12 / (pool.call("slot0")[0] / 2**96) ** 2 == pytest.approx(price, rel=1e-9)
+    assert market.v3_pools[3000].call("slot0")[1] == 199032  # the tick of the 0.3% pool's first swap that day
     # the relocated Aave market works: supply WETH, borrow USDC against it
     user = "0x" + "77" * 20
     chain.set_balance(user, 10**18)

@@ -9,13 +9,14 @@ the temporary address, in any contract's code (immutables) or storage, is rewrit
 one. Tokens move first, so the protocols are deployed knowing the tokens' real addresses and
 nothing is keyed by a temporary token address. The Uniswap pools and the V2 pair are then created
 by the relocated factories, which puts them at their real CREATE2 addresses (the npm init code is
-mainnet's), and seeded with liquidity as ``build_market`` seeds the local market; the Aave
-reserves are listed and supplied.
+mainnet's); the V3 pools start at their real price and in-range liquidity of a day of 2024
+(``REAL_POOLS``), laid out in the local mainnet's ranges; the Aave reserves are listed and supplied.
 """
 from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from envs.backends.anvil import AnvilChain
@@ -31,6 +32,14 @@ from envs.chain.uniswap_v3 import UniswapV3, deploy_uniswap_v3
 from envs.units import to_raw
 
 MAINNET_CHAIN_ID = 1
+#: the USDC/WETH pools as they were on 2024-01-05 (USDC per ETH, in-range liquidity), from zelos-alpha/demeter-fetch's
+#: exports (Apache-2.0) kept in the shared data folder: the 0.05% pool's first one-minute bar of the day
+#: (usdc_weth_500_minute_2024-01-05.csv: openTick 199045, currentLiquidity), the 0.3% pool's first swap of the day
+#: (usdc_weth_3000_events_2024-01-05.csv, block 18937547: sqrtPriceX96, total_liquidity)
+REAL_POOLS: dict[int, tuple[float, int]] = {
+    500: (1e12 / 1.0001**199045, 12453647101533358277),
+    3000: (1e12 / (1661902247488239778583400955918697 / 2**96) ** 2, 5876290753422535546),
+}
 
 
 def _state(chain: AnvilChain) -> dict:
@@ -83,14 +92,21 @@ def _word(value: str) -> str:
 
 def build_replica(out: str | Path, spec: MarketSpec | None = None) -> dict:
     """Build the replica on anvil (chain id 1) and write ``out/state.json`` and ``out/addresses.json``
-    (the ``ethereum`` book plus the replica's price feeds and block), served by ``python -m envs.chain serve``."""
-    spec = spec or MarketSpec()
+    (the ``ethereum`` book plus the replica's price feeds and block), served by ``python -m envs.chain serve``.
+    Without ``spec`` the pools start at their real price and in-range liquidity of 2024-01-05
+    (``REAL_POOLS``), laid out in the local mainnet's ranges, and the oracle prices WETH as the 0.05% pool."""
+    if spec is None:
+        defaults = MarketSpec()
+        spec = replace(defaults, prices_usd=defaults.prices_usd | {"WETH": REAL_POOLS[500][0]})
+        real = REAL_POOLS
+    else:
+        real = {}
     book = address_book("ethereum")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     state = out / STATE_FILE
     with AnvilChain(chain_id=MAINNET_CHAIN_ID, dump_state=state, log_path=out / "anvil-build.log") as chain:
-        market = _build(chain, book, spec)
+        market = _build(chain, book, spec, real)
         addresses = market.addresses()
         addresses["name"] = "ethereum-replica"
         addresses["block_number"] = chain.block_number()
@@ -100,7 +116,7 @@ def build_replica(out: str | Path, spec: MarketSpec | None = None) -> dict:
     return addresses
 
 
-def _build(chain: AnvilChain, book: dict, spec: MarketSpec) -> Market:
+def _build(chain: AnvilChain, book: dict, spec: MarketSpec, real: dict[int, tuple[float, int]]) -> Market:
     real_tokens = {s: t["address"] for s, t in book["tokens"].items()}
     temp = deploy_tokens(chain)
     relocate(chain, {temp[s].address: real_tokens[s] for s in temp})
@@ -128,10 +144,25 @@ def _build(chain: AnvilChain, book: dict, spec: MarketSpec) -> Market:
                   Contract(chain, a3["acl_manager"], "ACLManager"), Contract(chain, a3["pool"], "Pool"),
                   Contract(chain, a3["pool_configurator"], "PoolConfigurator"), Contract(chain, a3["oracle"], "AaveOracle"),
                   Contract(chain, a3["protocol_data_provider"], "AaveProtocolDataProvider"), aave.aggregators)
-    return _seed(chain, book, tokens, v2, v3, aave, spec)
+    return _seed(chain, book, tokens, v2, v3, aave, spec, real)
 
 
-def _seed(chain, book: dict, tokens, v2: UniswapV2, v3: UniswapV3, aave: AaveV3, spec: MarketSpec) -> Market:
+def _seed_pool_like(chain, v3: UniswapV3, usdc, weth, fee: int, spec: MarketSpec,
+                    real: dict[int, tuple[float, int]]):
+    """A V3 pool seeded at ``real[fee]``'s price with the profile scaled to its in-range liquidity (found
+    by seeding $1M once, reading the pool's liquidity and reverting), or as ``spec`` says without data."""
+    if fee not in real:
+        return _seed_v3_pool(v3, usdc, weth, fee, spec.prices_usd["WETH"] / spec.prices_usd["USDC"], spec)
+    price, liquidity = real[fee]
+    trial = 1_000_000.0
+    snap = chain.snapshot()
+    unit = _seed_v3_pool(v3, usdc, weth, fee, price, replace(spec, v3_pool_value_usd=trial)).call("liquidity")
+    chain.revert(snap)
+    return _seed_v3_pool(v3, usdc, weth, fee, price, replace(spec, v3_pool_value_usd=trial * liquidity / unit))
+
+
+def _seed(chain, book: dict, tokens, v2: UniswapV2, v3: UniswapV3, aave: AaveV3, spec: MarketSpec,
+          real: dict[int, tuple[float, int]]) -> Market:
     """Pools and pair created by the real factories (at their CREATE2 addresses), then seeded."""
     usdc, weth = tokens["USDC"], tokens["WETH"]
     half = spec.v2_pool_value_usd / 2
@@ -140,8 +171,7 @@ def _seed(chain, book: dict, tokens, v2: UniswapV2, v3: UniswapV3, aave: AaveV3,
     v2.create_pair(usdc, weth)
     v2.add_liquidity(LIQUIDITY_PROVIDER, usdc, weth, usdc.balance_of(LIQUIDITY_PROVIDER),
                      weth.balance_of(LIQUIDITY_PROVIDER))
-    eth_in_usdc = spec.prices_usd["WETH"] / spec.prices_usd["USDC"]
-    pools = {fee: _seed_v3_pool(v3, usdc, weth, fee, eth_in_usdc, spec) for fee in spec.v3_fee_tiers}
+    pools = {fee: _seed_pool_like(chain, v3, usdc, weth, fee, spec, real) for fee in spec.v3_fee_tiers}
     for s, token in tokens.items():
         raw = to_raw(spec.aave_supply_usd / spec.prices_usd[s], token.decimals)
         _fund(token, raw)
