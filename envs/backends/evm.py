@@ -98,10 +98,16 @@ class PyrevmChain(Chain):
         return results
 
     def _execute(self, tx: Tx) -> TxResult:
+        code = self.get_code(tx.sender)
+        if code:  # a contract as sender, as anvil_impersonateAccount allows: revm rejects it (EIP-3607), so its
+            self._set_code(tx.sender, b"")  # code is set aside for the call (a call back into it sees none)
         try:
             out = self.evm.message_call(tx.sender, tx.to, tx.data, value=tx.value or None)
         except RuntimeError as err:
             raise _reverted(err, tx.to) from None
+        finally:
+            if code:
+                self._set_code(tx.sender, code)
         result = self.evm.result
         logs = [LogEntry(lg.address, [bytes.fromhex(t[2:]) for t in lg.topics], bytes(lg.data[1]))
                 for lg in result.logs]
@@ -130,6 +136,11 @@ class PyrevmChain(Chain):
 
     def get_code(self, address: str) -> bytes:
         return bytes(self.evm.get_code(address) or b"")
+
+    def _set_code(self, address: str, code: bytes) -> None:
+        """Replace an account's code, keeping its balance, nonce and storage."""
+        info = self.evm.basic(address)
+        self.evm.insert_account_info(address, pyrevm.AccountInfo(balance=info.balance, nonce=info.nonce, code=code))
 
 
 def _reverted(err: RuntimeError, to: str | None = None) -> TransactionReverted:
