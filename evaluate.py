@@ -64,16 +64,17 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
                 results[name] = evaluation.run_episodes(policy, kwargs, backend, cfg.eval.episodes, cfg.eval.seed,
                                                         fork_url=cfg.backend.fork_url, progress=bar, chain=chain)
             else:
+                chain = {k: v for k, v in chain_kwargs(cfg).items() if k != "fork_url"}
                 results[name] = trading_evaluation.run_episodes(policy, e.id, kwargs, backend, cfg.eval.episodes,
-                                                                cfg.eval.seed, cfg.backend.fork_url, bar)
+                                                                cfg.eval.seed, cfg.backend.fork_url, bar, chain)
     settings = {"backend": backend, "env": e.id, "episodes": cfg.eval.episodes, "window": list(cfg.eval.window),
                 "seed": cfg.eval.seed, "config": OmegaConf.to_container(cfg, resolve=True)}
     if e.id == MARKET_ENV:
         return market_evaluation.write_report(out_dir, e.train_role, results, settings)
+    ran_on = next((t.provenance for t in results.values() if getattr(t, "provenance", None)), None)
+    if ran_on is not None:  # the pool acted on, the chain id and the block the fork started from
+        settings["chain"] = ran_on
     if e.id == LP_ENV:
-        ran_on = next((t.provenance for t in results.values() if t.provenance), None)
-        if ran_on is not None:  # the pool acted on, the chain id and the block the fork started from
-            settings["chain"] = ran_on
         return evaluation.write_report(out_dir, results, settings, cfg.eval.plots)
     return trading_evaluation.write_report(out_dir, e.id, results, settings, cfg.eval.plots)
 

@@ -18,20 +18,23 @@ SERIES = ("reference_price", "pool_price", "reward", "profit_usd", "gas_usd", "e
 
 
 def run_episodes(policy, env_id: str, env_kwargs: dict, backend: str, episodes: int, seed: int,
-                 fork_url: str | None = None, progress=None) -> Trajectories:
+                 fork_url: str | None = None, progress=None, chain: dict | None = None) -> Trajectories:
     """Batched in one vector env on numpy/torch, one episode after another on evm/anvil; episode ``i``
-    of every policy sees the same price path."""
+    of every policy sees the same price path. ``chain`` (evm/anvil): ``fork_block`` and, in attach
+    mode, ``addresses``."""
     single, vector = env_classes(env_id)
     if backend in ("numpy", "torch"):
         env = vector(num_envs=episodes, backend=backend, **env_kwargs)
         rows = _run(env.core, env.reset(seed=seed)[0], policy, env_kwargs["horizon"], progress)
         env.close()
     else:  # one chain for every episode, as agents.evaluation does
-        env = single(backend=backend, fork_url=fork_url, **env_kwargs)
+        env = single(backend=backend, fork_url=fork_url, **(chain or {}), **env_kwargs)
         per = [_run(env.core, env.reset(seed=seed + i)[0][None], policy, env_kwargs["horizon"], progress)
                for i in range(episodes)]
+        provenance = getattr(env.core.market, "provenance", lambda: None)()  # the pool, chain id, fork block
         env.close()
         rows = {k: np.concatenate([p[k] for p in per], axis=0) for k in SERIES}
+        return Trajectories(rows, (env_kwargs.get("driver_kwargs") or {}).get("dt", 3600.0), provenance)
     return Trajectories(rows, (env_kwargs.get("driver_kwargs") or {}).get("dt", 3600.0))
 
 

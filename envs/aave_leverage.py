@@ -16,11 +16,12 @@ from envs.uniswap_v3_lp import make_market
 
 
 class _LeverageEpisodes:
-    def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending, device, fork_url):
+    def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending, device, fork_url,
+                 fork_block=None, addresses=None):
         check_episode(horizon, agent_usd)
         self.driver = episode_driver(driver, driver_options(driver, driver_kwargs), horizon)
         self.market = make_market(backend, n, self.driver, V3WorldParams(**(world or {})), device, fork_url,
-                                  LendingParams(**(lending or {})))
+                                  LendingParams(**(lending or {})), fork_block=fork_block, addresses=addresses)
         self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
 
     def reset(self, rng: np.random.Generator) -> np.ndarray:
@@ -82,7 +83,8 @@ _DOC = """
     ``backend`` (numpy, torch, evm, anvil), ``driver``/``driver_kwargs`` (default hourly GBM,
     sigma 0.8), ``horizon`` (720), ``agent_usd`` (100000), ``targets``, ``action_type``,
     ``gas_price_gwei`` (10), ``world`` (V3WorldParams overrides), ``lending`` (LendingParams
-    overrides: ``borrowers``, ``borrower_usd``, ``target_ltv``...), ``device``, ``fork_url``.
+    overrides: ``borrowers``, ``borrower_usd``, ``target_ltv``...), ``device``, ``fork_url``,
+    ``fork_block``, ``addresses`` (attach mode, as in UniswapV3LP-v0).
 
     ## Version History
     * v0: initial version.
@@ -95,10 +97,11 @@ class AaveLeverageEnv(SingleWorldEnv):
     def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
                  horizon: int = 720, agent_usd: float = 100_000.0, targets: tuple[float, ...] = DEFAULT_TARGETS,
                  action_type: str = "discrete", gas_price_gwei: float = 10.0, world: dict | None = None,
-                 lending: dict | None = None, device: str | None = None, fork_url: str | None = None):
+                 lending: dict | None = None, device: str | None = None, fork_url: str | None = None,
+                 fork_block: int | None = None, addresses: str | None = None):
         role = Borrower(tuple(targets), action_type, gas_price_gwei)
         self._bind(_LeverageEpisodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending,
-                                     device, fork_url), role)
+                                     device, fork_url, fork_block, addresses), role)
 
 
 class AaveLeverageVectorEnv(BatchedVectorEnv):

@@ -17,13 +17,15 @@ _DEFAULT_LENDING = {"borrowers": 8, "target_ltv": (0.74, 0.80)}  # borrowers tha
 
 
 class _LiquidatorEpisodes:
-    def __init__(self, n, backend, driver, driver_kwargs, horizon, compete, role, world, lending, device, fork_url):
+    def __init__(self, n, backend, driver, driver_kwargs, horizon, compete, role, world, lending, device, fork_url,
+                 fork_block=None, addresses=None):
         check_episode(horizon, compete=compete)
         self.driver = episode_driver(driver, driver_options(driver, driver_kwargs), horizon + 1)
         params = LendingParams(**(_DEFAULT_LENDING | (lending or {})))
         if params.borrowers < 1:
             raise ValueError("the liquidator needs at least one scripted borrower (lending.borrowers >= 1)")
-        self.market = make_market(backend, n, self.driver, V3WorldParams(**(world or {})), device, fork_url, params)
+        self.market = make_market(backend, n, self.driver, V3WorldParams(**(world or {})), device, fork_url, params,
+                                  fork_block=fork_block, addresses=addresses)
         self.n, self.horizon, self.compete, self.role = n, horizon, compete, role
 
     def reset(self, rng: np.random.Generator) -> np.ndarray:
@@ -86,7 +88,8 @@ _DOC = """
     ``backend`` (numpy, torch, evm, anvil), ``driver``/``driver_kwargs`` (default hourly GBM, sigma
     0.8), ``horizon`` (720), ``compete`` (0.3), ``slots`` (4), ``gas_price_gwei`` (10), ``world``
     (V3WorldParams overrides), ``lending`` (LendingParams overrides; default 8 borrowers at target
-    LTVs in [0.74, 0.80]), ``device``, ``fork_url``.
+    LTVs in [0.74, 0.80]), ``device``, ``fork_url``,
+    ``fork_block``, ``addresses`` (attach mode, as in UniswapV3LP-v0).
 
     ## Version History
     * v0: initial version.
@@ -99,10 +102,10 @@ class AaveLiquidatorEnv(SingleWorldEnv):
     def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
                  horizon: int = 720, compete: float = 0.3, slots: int = 4, gas_price_gwei: float = 10.0,
                  world: dict | None = None, lending: dict | None = None, device: str | None = None,
-                 fork_url: str | None = None):
+                 fork_url: str | None = None, fork_block: int | None = None, addresses: str | None = None):
         role = Liquidator(slots, gas_price_gwei)
         self._bind(_LiquidatorEpisodes(1, backend, driver, driver_kwargs, horizon, compete, role, world, lending,
-                                       device, fork_url), role)
+                                       device, fork_url, fork_block, addresses), role)
 
 
 class AaveLiquidatorVectorEnv(BatchedVectorEnv):

@@ -50,7 +50,7 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
         from envs.backends.chain_world import ChainUniswapV3World
         from envs.chain.fork import chain_factory, load_attach_book
 
-        book = load_attach_book(addresses, fork_url, lending is not None)
+        book = load_attach_book(addresses, fork_url)
         make_chain = chain_factory(backend, fork_url, fork_block)
         if replay_blocks and (fork_url is None or lending is not None):
             raise ValueError(f"backend.replay_blocks={replay_blocks} replays a forked chain's blocks into the Uniswap "
@@ -58,7 +58,7 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
         if lending is None:
             return ChainUniswapV3World(make_chain, driver, params, book,
                                        (fork_url, int(replay_blocks)) if replay_blocks else None)
-        return ChainAaveWorld(make_chain, driver, params, lending)
+        return ChainAaveWorld(make_chain, driver, params, lending, book)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
 

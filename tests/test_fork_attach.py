@@ -187,11 +187,13 @@ def test_backend_keys_that_disagree_fail_at_start_naming_the_key(overrides, name
         check_backend(OmegaConf.structured(BackendConfig(**overrides)), LP_ENV)
 
 
-def test_attach_runs_the_lp_env_only_so_far():
+def test_attach_runs_the_lp_and_aave_envs_only_so_far():
     from omegaconf import OmegaConf
 
-    from agents.config import LEVERAGE_ENV, BackendConfig, check_backend
+    from agents.config import ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, LP_ENV, BackendConfig, check_backend
 
     b = OmegaConf.structured(BackendConfig(name="anvil", market="attach", fork_url="http://x:1", addresses="ethereum"))
-    with pytest.raises(ValueError, match="env=uniswap_v3_lp"):
-        check_backend(b, LEVERAGE_ENV)
+    for env_id in (LP_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV):
+        check_backend(b, env_id)
+    with pytest.raises(ValueError, match="env=uniswap_v3_lp, aave_leverage or aave_liquidator"):
+        check_backend(b, ARBITRAGE_ENV)

@@ -17,6 +17,7 @@ from envs.backends.lending import (AGENT, AGENT_ACCOUNT, AGENT_LIQUIDATOR, BASE_
 from envs.backends.sim import USDC_UNIT, WETH_UNIT, V3WorldParams
 from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.aave_v3 import MAX_UINT256, error_code
+from envs.chain.oracle import control_price
 from envs.drivers.base import PriceDriver
 
 BORROWER_ADDRESS = DEV_ACCOUNTS[3]  # the borrower agent's account in the chain worlds
@@ -126,9 +127,13 @@ class ChainLending(ChainLP, AaveMarket):
 
 
 class ChainAaveWorld(ChainUniswapV3World, ChainLending):
+    """With ``book`` (attach mode) the world runs on the Aave market and USDC/WETH pool a fork already
+    holds: WETH's oracle source is pointed at a controllable aggregator by the impersonated ACL admin
+    (``envs.chain.oracle``), which then follows the reference price; accounts are funded by storage."""
+
     def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
-                 lending: LendingParams = LendingParams()):
-        super().__init__(make_chain, driver, params)
+                 lending: LendingParams = LendingParams(), book: dict | None = None):
+        super().__init__(make_chain, driver, params, book)
         self.lending, self.borrower = lending, BORROWER_ADDRESS
         self.aave_supply_usd = lending.supply_usd  # what build_market seeds each reserve with
 
@@ -142,13 +147,15 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
         approvals are in the snapshot every episode starts from)."""
         super()._fund_traders()
         m = self.market
+        if self.book is not None:  # the real feed cannot be moved: WETH's source becomes one that can
+            control_price(m.aave, m.tokens["WETH"], round(self._anchor * BASE_UNIT))
         for token in (m.tokens["USDC"], m.tokens["WETH"]):
             for who in (AGENT_ADDRESS, ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower):
                 token.approve(who, m.aave.pool.address)
             token.approve(self.borrower, m.v3.router.address)
 
     def fund_borrower(self, weth_raw):
-        self.weth.mint(self.borrower, int(weth_raw[0]))
+        self._credit(self.weth, self.borrower, int(weth_raw[0]))
 
     def move_reference(self) -> None:
         super().move_reference()
@@ -160,5 +167,5 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
         if mask[0]:
             who = self._address(account)
             self.chain.set_balance(who, GAS_ETH)
-            self.weth.mint(who, int(weth_raw[0]))
+            self._credit(self.weth, who, int(weth_raw[0]))
             self.weth.approve(who, self.aave.pool.address)

@@ -250,7 +250,8 @@ class ChainUniswapV3World(ChainLP):
         return {"market": "deploy" if self.book is None else "attach",
                 "addresses": None if self.book is None else self.book.get("name"),
                 "pool": self.pool.address, "fee_pips": self.fee_pips, "chain_id": self.chain.chain_id,
-                "fork_block": self.fork_block, "replay_blocks": self.replay_blocks,
+                "fork_block": self.fork_block if getattr(self.chain, "fork_point", None) else None,
+                "replay_blocks": self.replay_blocks,
                 "replayed_txs": len(self.replayed)}
 
     def step(self) -> None:

@@ -72,26 +72,29 @@ def chain_factory(backend: str, fork_url: str | None, fork_block: int | None = N
 
         if point is None:
             return PyrevmChain
-        return lambda: PyrevmChain(fork_url=point.url, fork_block=point.block, chain_id=point.chain_id)
+        return lambda: _forked(PyrevmChain(fork_url=point.url, fork_block=point.block, chain_id=point.chain_id), point)
     if backend == "anvil":
         from envs.backends.anvil import AnvilChain
 
         if point is None:
             return AnvilChain
-        return lambda: AnvilChain(fork_url=point.url, fork_block=point.block)
+        return lambda: _forked(AnvilChain(fork_url=point.url, fork_block=point.block), point)
     raise ValueError(f"backend {backend!r} runs no chain: choose evm or anvil")
 
 
-def load_attach_book(addresses: str | None, fork_url: str | None, lending: bool = False) -> dict | None:
+def _forked(chain: Chain, point: ForkPoint) -> Chain:
+    """Note on the chain where it was forked from (reports name the fork point)."""
+    chain.fork_point = point
+    return chain
+
+
+def load_attach_book(addresses: str | None, fork_url: str | None) -> dict | None:
     """The address book of attach mode (None: deploy mode), after checking attach mode can run."""
     if addresses is None:
         return None
     if fork_url is None:
         raise ValueError(f"backend.addresses={addresses!r} (attach mode) needs backend.fork_url: the node whose "
                          f"contracts to attach to (an archive RPC of the book's chain, or a served local mainnet)")
-    if lending:
-        raise ValueError("attach mode (backend.market=attach) runs the Uniswap V3 LP env so far; "
-                         "use backend.market=deploy for the Aave envs")
     from envs.chain.address_book import address_book
 
     return address_book(addresses)

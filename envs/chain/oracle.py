@@ -8,10 +8,11 @@ The Pool, its reserves and every position stay as the chain holds them.
 """
 from __future__ import annotations
 
-from envs.backends.chain_world import GAS_ETH
 from envs.chain.aave_v3 import AaveV3
 from envs.chain.contract import Contract, deploy
 from envs.chain.tokens import Token
+
+GAS_ETH = 10**21  # wei the impersonated admin is given for gas when it holds less
 
 
 def control_price(aave: AaveV3, token: Token, price_usd_8dec: int) -> Contract:

@@ -1,0 +1,82 @@
+"""Attach mode for the Aave envs: on the replica's Aave V3 market and pool, the WETH oracle moved through
+AaveOracle's own sources, accounts funded by storage; evm and anvil agree."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from envs.aave_leverage import AaveLeverageEnv
+from envs.aave_liquidator import AaveLiquidatorEnv
+from envs.backends.rpc import RpcChain
+from envs.chain.address_book import address_book
+from envs.chain.localnet import serve_localnet
+from envs.chain.replica import build_replica
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = address_book("ethereum")
+
+
+@pytest.fixture(scope="module")
+def replica_url(tmp_path_factory):
+    out = tmp_path_factory.mktemp("replica")
+    build_replica(out)
+    with serve_localnet(out) as node:
+        yield node.url
+
+
+def _episode(env, actions) -> tuple[np.ndarray, list[float]]:
+    obs, _ = env.reset(seed=1)
+    rows, gaps = [np.r_[obs, 0.0]], []
+    market = env.core.market
+    for action in actions:
+        obs, reward, _, _, _ = env.step(action)
+        rows.append(np.r_[obs, reward])
+        gaps.append(float(market.oracle_price()[0] / market.reference_price()[0] - 1))
+    return np.array(rows), gaps
+
+
+@pytest.mark.parametrize("make, actions", [
+    (lambda b, url: AaveLeverageEnv(backend=b, fork_url=url, addresses="ethereum", horizon=5, driver="gbm",
+                                    lending={"borrowers": 2}), [3, 0, 1, 4, 0]),
+    (lambda b, url: AaveLiquidatorEnv(backend=b, fork_url=url, addresses="ethereum", horizon=4, driver="gbm",
+                                      lending={"borrowers": 3}), [0, 1, 0, 1]),
+])
+def test_aave_envs_attach_to_the_forks_market_and_the_rungs_agree(replica_url, make, actions):
+    runs = {}
+    for backend in ("evm", "anvil"):
+        env = make(backend, replica_url)
+        runs[backend], gaps = _episode(env, actions)
+        market = env.core.market
+        assert max(abs(g) for g in gaps) < 1e-8  # the oracle follows the reference price through its new source
+        source = market.aave.oracle.call("getSourceOfAsset", market.weth.address)
+        assert source.lower() == market.aave.aggregators["WETH"].address.lower()
+        assert market.aave.pool.address == BOOK["aave_v3"]["pool"]
+        if backend == "anvil":  # the one contract created on the fork is the controllable feed
+            fork = market.chain.rpc
+            created = [fork.request("eth_getTransactionReceipt", [tx["hash"]])["contractAddress"]
+                       for n in range(market.fork_block + 1, market.chain.block_number() + 1)
+                       for tx in fork.request("eth_getBlockByNumber", [hex(n), True])["transactions"]
+                       if tx["to"] is None]
+            assert [c.lower() for c in created] == [source.lower()]
+            logs = fork.request("eth_getLogs", [{"fromBlock": hex(market.fork_block + 1), "toBlock": "latest",
+                                                 "address": BOOK["aave_v3"]["pool"]}])
+            assert logs  # supplies and borrows went through the book's Pool
+        env.close()
+    np.testing.assert_array_equal(runs["evm"], runs["anvil"])
+
+
+def test_evaluate_attaches_the_leverage_env_and_names_the_chain(replica_url, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "evaluate.py", "env=aave_leverage", "backend=evm", f"backend.fork_url={replica_url}",
+         "backend.market=attach", "backend.addresses=ethereum", "eval.episodes=1", "env.horizon=3",
+         "eval.plots=false", "driver=gbm", "env.lending.borrowers=1", f"hydra.run.dir={tmp_path}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(Path(result.stdout.strip().splitlines()[-1]).read_text())
+    chain = report["settings"]["chain"]
+    assert (chain["chain_id"], chain["market"], chain["fork_block"]) == (1, "attach", RpcChain(replica_url).block_number())
