@@ -249,12 +249,12 @@ def _aave_step(twin: Twin, rng: np.random.Generator, regime: str) -> None:
                     + (["edge", "dust"] if stress else []))
     if op == "supply":
         twin.supply(u, r, _raw_for_usd(twin, r, 10 ** rng.uniform(2, 6.5)))
-    elif op == "borrow":
+    elif op == "borrow":  # amounts both sides can hold exactly (above 2**53 a float cannot)
         limit = _limit(twin, u, r)
         if stress and rng.random() < 0.6:
-            twin.borrow(u, r, max(limit + int(rng.integers(-1, 3)), 1))
+            twin.borrow(u, r, int(float(max(limit + int(rng.integers(-1, 3)), 1))))
         else:
-            twin.borrow(u, r, max(int(limit * rng.uniform(0.5, 0.99)), 1))
+            twin.borrow(u, r, int(float(max(int(limit * rng.uniform(0.5, 0.99)), 1))))
     elif op == "repay":
         twin.repay(u, r, None if rng.random() < 0.4 else _raw_for_usd(twin, r, 10 ** rng.uniform(0, 4)) + 1)
     elif op == "withdraw":
@@ -307,7 +307,7 @@ def test_aave_fuzz_matches_the_pool_bytecode(market, regime, backend, case):
         twin.supply(u, collateral, _raw_for_usd(twin, collateral, 10 ** rng.uniform(3, 6)))
         if rng.random() < 0.7:
             borrowed = int(rng.choice([usdc, weth, wbtc]))
-            twin.borrow(u, borrowed, max(int(_limit(twin, u, borrowed) * rng.uniform(0.5, 1.0)), 1))
+            twin.borrow(u, borrowed, int(float(max(int(_limit(twin, u, borrowed) * rng.uniform(0.5, 1.0)), 1))))
     twin.check()
     for _ in range(STEPS):
         _aave_step(twin, rng, regime)
