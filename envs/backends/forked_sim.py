@@ -93,10 +93,12 @@ class ForkedStartWorld(UniswapV3World):
         self._usdc = np.full((self.n, self.lps), np.floor(agent_usd / 2 * USDC_UNIT))
         self._weth = np.repeat(np.floor(agent_usd / 2 / self._reference * WETH_UNIT)[:, None], self.lps, axis=1)
         self._all = b.asarray(np.ones(self.n, bool), dtype=b.xp.bool)
+        self.start_flow()
         self.select_lp(0)
 
     def move_reference(self) -> None:
-        self._reference = self.driver.step() * self._scale
+        super().move_reference()  # the driver's step (and the world's clock)
+        self._reference = self._reference * self._scale
 
     def provenance(self) -> dict:
         """Where the worlds started: the pool read, its chain id and block."""
