@@ -14,11 +14,12 @@ from envs.uniswap_v3_lp import make_market
 
 
 class _ArbitrageEpisodes:
-    def __init__(self, n, backend, driver, driver_kwargs, fee_pips, horizon, compete, role, world, device, fork_url):
+    def __init__(self, n, backend, driver, driver_kwargs, fee_pips, horizon, compete, role, world, device, fork_url,
+                 fork_block=None, addresses=None):
         check_episode(horizon, compete=compete)
         self.driver = episode_driver(driver, driver_options(driver, driver_kwargs, BLOCK_GBM), horizon + 1)
         self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
-                                  device, fork_url)
+                                  device, fork_url, fork_block=fork_block, addresses=addresses)
         self.n, self.horizon, self.compete, self.role = n, horizon, compete, role
 
     def reset(self, rng: np.random.Generator) -> np.ndarray:
@@ -73,7 +74,8 @@ _DOC = """
     ## Arguments
     ``backend`` (numpy, torch, evm, anvil), ``driver``/``driver_kwargs`` (default GBM, 12 s steps),
     ``fee_pips`` (500), ``horizon`` (1000), ``compete`` (0.3), ``fractions``, ``action_type``,
-    ``gas_price_gwei`` (10), ``world`` (V3WorldParams overrides), ``device``, ``fork_url``.
+    ``gas_price_gwei`` (10), ``world`` (V3WorldParams overrides), ``device``, ``fork_url``,
+    ``fork_block``, ``addresses`` (attach mode, as in UniswapV3LP-v0).
 
     ## Version History
     * v0: initial version.
@@ -88,10 +90,10 @@ class CexDexArbitrageEnv(SingleWorldEnv):
                  fee_pips: int = 500, horizon: int = 1000, compete: float = 0.3,
                  fractions: tuple[float, ...] = DEFAULT_FRACTIONS, action_type: str = "discrete",
                  gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None,
-                 fork_url: str | None = None):
+                 fork_url: str | None = None, fork_block: int | None = None, addresses: str | None = None):
         role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
         self._bind(_ArbitrageEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon,
-                                      compete, role, world, device, fork_url), role)
+                                      compete, role, world, device, fork_url, fork_block, addresses), role)
 
 
 class CexDexArbitrageVectorEnv(BatchedVectorEnv):

@@ -80,3 +80,18 @@ def test_evaluate_attaches_the_leverage_env_and_names_the_chain(replica_url, tmp
     report = json.loads(Path(result.stdout.strip().splitlines()[-1]).read_text())
     chain = report["settings"]["chain"]
     assert (chain["chain_id"], chain["market"], chain["fork_block"]) == (1, "attach", RpcChain(replica_url).block_number())
+
+
+def test_the_arbitrage_env_attaches_to_the_real_pool_and_the_rungs_agree(replica_url):
+    from envs.cex_dex_arbitrage import CexDexArbitrageEnv
+
+    runs = {}
+    for backend in ("evm", "anvil"):
+        env = CexDexArbitrageEnv(backend=backend, fork_url=replica_url, addresses="ethereum", horizon=6)
+        obs, _ = env.reset(seed=3)
+        rows = [np.r_[obs, 0.0]] + [np.r_[o, r] for o, r, *_ in (env.step(a) for a in (4, 0, 2, 4, 1, 3))]
+        runs[backend] = np.array(rows)
+        assert env.core.market.provenance()["pool"] == BOOK["uniswap_v3"]["pools"]["USDC/WETH/500"]
+        env.close()
+    np.testing.assert_array_equal(runs["evm"], runs["anvil"])
+    assert np.abs(runs["evm"][1:, -1]).max() > 0  # the agent's trades earned or lost something
