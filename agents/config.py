@@ -72,6 +72,7 @@ class BackendConfig:
     addresses: Optional[str] = None  # market=attach: address book, "ethereum" or the path of an addresses.json
     init_from: Optional[str] = None  # numpy/torch: URL@block, start the simulated pools from that chain's pool
     replay_blocks: int = 0  # evm/anvil fork: each step first re-sends the chain's own next N blocks (after the agent)
+    priority_fee_gwei: Optional[float] = None  # replay: the agent's tip; txs of the first block paying more go first
 
 
 MARKET_MODES = ("deploy", "attach")
@@ -108,6 +109,11 @@ def check_backend(b, env_id: str) -> None:
         if b.name not in ("evm", "anvil") or b.fork_url is None or env_id != LP_ENV:
             raise ValueError(f"backend.replay_blocks={b.replay_blocks} replays a forked chain's blocks: it needs "
                              f"backend=evm or anvil, backend.fork_url, and env=uniswap_v3_lp")
+    if b.priority_fee_gwei is not None:
+        if not b.replay_blocks:
+            raise ValueError(f"backend.priority_fee_gwei={b.priority_fee_gwei} orders the agent among replayed "
+                             f"transactions: set backend.replay_blocks too")
+        check_number("backend.priority_fee_gwei", b.priority_fee_gwei, NON_NEGATIVE)
     if b.init_from is not None:
         if b.name not in ("numpy", "torch"):
             raise ValueError(f"backend.init_from starts the simulator from a chain: use it with backend=numpy or "
@@ -129,6 +135,8 @@ def chain_kwargs(cfg) -> dict:
         out["addresses"] = b.addresses
     if b.get("replay_blocks"):
         out["replay_blocks"] = b.replay_blocks
+        if b.get("priority_fee_gwei") is not None:
+            out["priority_fee_gwei"] = b.priority_fee_gwei
     return out
 
 

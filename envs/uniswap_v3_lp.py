@@ -18,7 +18,8 @@ BACKENDS = ("numpy", "torch", "evm", "anvil")
 def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams, device: str | None = None,
                 fork_url: str | None = None, lending: LendingParams | None = None, fork_block: int | None = None,
                 addresses: str | None = None, init_from: str | None = None,
-                init_addresses: str = "ethereum", replay_blocks: int = 0) -> UniswapV3Market:
+                init_addresses: str = "ethereum", replay_blocks: int = 0,
+                priority_fee_gwei: float | None = None) -> UniswapV3Market:
     """The market on a backend: the batched simulator (numpy, torch) or a chain (evm, anvil; one world).
     With ``lending``, an Aave V3 market with scripted borrowers runs next to the pool. On a chain,
     ``fork_url`` (at ``fork_block``, its head when None) forks a node; with ``addresses`` (an address
@@ -26,7 +27,8 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
     On the simulator, ``init_from`` (``URL@block``) starts every world from the pool of book
     ``init_addresses`` as that chain held it at that block (the chain backends ignore it). With
     ``replay_blocks`` (a chain forked from ``fork_url``), every step first re-sends the forked
-    chain's own transactions of its next ``replay_blocks`` blocks."""
+    chain's own transactions of its next ``replay_blocks`` blocks; with ``priority_fee_gwei`` (the agent's
+    tip), those of the first block that paid more go before the agent's transactions."""
     if backend in ("numpy", "torch"):
         from envs.backends.arrays import array_backend
 
@@ -52,12 +54,16 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
 
         book = load_attach_book(addresses, fork_url)
         make_chain = chain_factory(backend, fork_url, fork_block)
+        if priority_fee_gwei is not None and not replay_blocks:
+            raise ValueError("backend.priority_fee_gwei orders the agent among replayed transactions: it needs "
+                             "backend.replay_blocks > 0")
         if replay_blocks and (fork_url is None or lending is not None):
             raise ValueError(f"backend.replay_blocks={replay_blocks} replays a forked chain's blocks into the Uniswap "
                              f"V3 LP env: it needs backend.fork_url (and the LP env)")
         if lending is None:
+            tip = None if priority_fee_gwei is None else round(priority_fee_gwei * 1e9)
             return ChainUniswapV3World(make_chain, driver, params, book,
-                                       (fork_url, int(replay_blocks)) if replay_blocks else None)
+                                       (fork_url, int(replay_blocks), tip) if replay_blocks else None)
         return ChainAaveWorld(make_chain, driver, params, lending, book)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
@@ -69,12 +75,13 @@ class _LPEpisodes:
                  horizon: int, agent_usd: float, initial_half_width: int | None, role: LiquidityProvider,
                  world: dict | None, device: str | None, fork_url: str | None, fork_block: int | None = None,
                  addresses: str | None = None, init_from: str | None = None, init_addresses: str = "ethereum",
-                 replay_blocks: int = 0):
+                 replay_blocks: int = 0, priority_fee_gwei: float | None = None):
         check_episode(horizon, agent_usd)
         self.driver = episode_driver(driver, driver_kwargs, horizon)
         self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
                                   device, fork_url, fork_block=fork_block, addresses=addresses, init_from=init_from,
-                                  init_addresses=init_addresses, replay_blocks=replay_blocks)
+                                  init_addresses=init_addresses, replay_blocks=replay_blocks,
+                                  priority_fee_gwei=priority_fee_gwei)
         self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
         self.initial_half_width = initial_half_width
 
@@ -88,6 +95,9 @@ class _LPEpisodes:
 
     def step(self, action) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         rebalance, _ = self.role.decode(action, self.n)
+        before_agent = getattr(self.market, "before_agent_acts", None)  # replayed blocks: who outbid the agent
+        if before_agent is not None:
+            before_agent()
         gas_usd = self.role.act(self.market, action)
         before = MarketView.read(self.market) if rebalance.any() else self.view
         self.market.step()
@@ -157,7 +167,9 @@ _DOC = """
     deploying nothing), ``init_from`` (numpy/torch: ``URL@block``, every world starts from the
     ``init_addresses`` book's pool as that chain held it at that block; the price path is rescaled
     to start at the pool's price), ``replay_blocks`` (evm/anvil with ``fork_url``: each step first
-    re-sends the forked chain's own transactions of its next blocks, after the agent's).
+    re-sends the forked chain's own transactions of its next blocks, after the agent's),
+    ``priority_fee_gwei`` (with ``replay_blocks``: the agent's tip; transactions of the step's first
+    block that paid more go before the agent's).
 
     ## Version History
     * v0: initial version.
@@ -180,12 +192,12 @@ class UniswapV3LPEnv(SingleWorldEnv):
                  gas_usd_per_rebalance: float | None = None, allow_close: bool = False, world: dict | None = None,
                  device: str | None = None, fork_url: str | None = None, fork_block: int | None = None,
                  addresses: str | None = None, init_from: str | None = None, init_addresses: str = "ethereum",
-                 replay_blocks: int = 0):
+                 replay_blocks: int = 0, priority_fee_gwei: float | None = None):
         role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance,
                                  allow_close=allow_close)
         self._bind(_LPEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd, initial_half_width,
                                role, world, device, fork_url, fork_block, addresses, init_from, init_addresses,
-                               replay_blocks), role)
+                               replay_blocks, priority_fee_gwei), role)
 
 
 class UniswapV3LPVectorEnv(BatchedVectorEnv):

@@ -113,3 +113,68 @@ def test_replay_blocks_config_needs_a_fork_on_a_chain_backend(overrides):
 
     with pytest.raises(ValueError, match="backend.replay_blocks"):
         check_backend(OmegaConf.structured(BackendConfig(**overrides)), LP_ENV)
+
+
+@pytest.fixture(scope="module")
+def tipped_history(tmp_path_factory):
+    """Two blocks after the fork point B: a swap tipping 5 gwei, then one tipping nothing."""
+    from envs.chain.uniswap_v3 import DEADLINE
+
+    out = tmp_path_factory.mktemp("localnet_tips")
+    build_localnet(out)
+    with serve_localnet(out) as node:
+        chain = RpcChain(node.url)
+        m = attach_market(chain, address_book(out))
+        usdc, weth = m.tokens["USDC"], m.tokens["WETH"]
+        chain.set_balance(TRADER, 10**19)
+        Dealer(chain).deal(weth, TRADER, 1_000 * 10**18)
+        weth.approve(TRADER, m.v3.router.address)
+        block = chain.block_number()
+        hashes = []
+        for tip_gwei in (5, 0):
+            data = m.v3.router.encode("exactInputSingle", (weth.address, usdc.address, 500, TRADER, DEADLINE,
+                                                           100 * 10**18, 0, 0))
+            hashes.append(chain.rpc.request("eth_sendTransaction", [{
+                "from": TRADER, "to": m.v3.router.address, "data": "0x" + data.hex(), "gas": hex(1_000_000),
+                "maxPriorityFeePerGas": hex(tip_gwei * 10**9), "maxFeePerGas": hex(100 * 10**9)}]))
+        yield node.url, out, block, hashes
+
+
+def test_the_agent_is_ordered_among_replayed_transactions_by_its_priority_fee(tipped_history):
+    """Tipping 1 gwei, the agent goes after the 5-gwei swap of its first step's block and before the 0-gwei one."""
+    from envs.backends.chain_world import AGENT
+
+    url, folder, block, (tipped, untipped) = tipped_history
+    env = UniswapV3LPEnv(backend="anvil", fork_url=url, fork_block=block, addresses=str(folder), replay_blocks=1,
+                         priority_fee_gwei=1.0, horizon=2, driver="gbm", world={"noise_traders": 0})
+    env.reset(seed=0)
+    fork = env.core.market.chain
+    steps = []
+    for action in (3, 2):  # each step the agent (re)opens a position: transactions of its own
+        first = fork.block_number() + 1
+        env.step(action)
+        txs = [tx for n in range(first, fork.block_number() + 1)
+               for tx in fork.rpc.request("eth_getBlockByNumber", [hex(n), True])["transactions"]]
+        steps.append([("history" if tx["hash"] in (tipped, untipped) else tx["from"].lower(), tx["hash"])
+                      for tx in txs])
+    kinds = [[k for k, _ in s] for s in steps]
+    assert kinds[0][0] == "history" and steps[0][0][1] == tipped  # outbid the agent: first in the step
+    assert AGENT.lower() in kinds[0][1:]
+    first_agent = kinds[1].index(AGENT.lower())
+    history_at = kinds[1].index("history")
+    assert steps[1][history_at][1] == untipped and first_agent < history_at  # the agent outbid it
+    assert env.core.market.provenance()["replayed_txs"] == 2
+    env.close()
+
+
+def test_a_priority_fee_without_replay_fails_naming_the_keys():
+    from omegaconf import OmegaConf
+
+    from agents.config import LP_ENV, BackendConfig, check_backend
+
+    with pytest.raises(ValueError, match="backend.priority_fee_gwei=1.0 .*backend.replay_blocks"):
+        check_backend(OmegaConf.structured(BackendConfig(name="anvil", fork_url="http://x:1", priority_fee_gwei=1.0)),
+                      LP_ENV)
+    with pytest.raises(ValueError, match="backend.priority_fee_gwei=-1.0"):
+        check_backend(OmegaConf.structured(BackendConfig(name="anvil", fork_url="http://x:1", replay_blocks=1,
+                                                         priority_fee_gwei=-1.0)), LP_ENV)

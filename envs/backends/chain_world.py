@@ -135,7 +135,7 @@ class ChainUniswapV3World(ChainLP):
     v2_pool_value_usd: float = 10_000_000.0  # what it deposits into the USDC/WETH V2 pair
 
     def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
-                 book: dict | None = None, replay: tuple[str, int] | None = None):
+                 book: dict | None = None, replay: tuple[str, int, int | None] | None = None):
         self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
         self.lps, self.lp, self.agent = params.lps, 0, AGENT
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
@@ -148,8 +148,10 @@ class ChainUniswapV3World(ChainLP):
         self.fork_block = self.chain.block_number()  # the block the world starts from (a fork's block)
         self._scale = 1.0  # reference = driver path x scale (attach: the path starts at the pool's price)
         self._dealer = Dealer(self.chain)
-        #: (the forked chain's URL, blocks a step): each step first re-sends that many of its next blocks
+        #: (the forked chain's URL, blocks a step, the agent's priority fee in wei or None): each step re-sends that
+        #: many of its next blocks, the first block's transactions that outbid the agent before the agent acts
         self.replay_blocks = 0 if replay is None else replay[1]
+        self.priority_fee_wei = None if replay is None else replay[2]
         self._replayer = None if replay is None else BlockReplayer(replay[0], self.chain, self.fork_block)
         self.replayed: list = []
 
@@ -254,9 +256,16 @@ class ChainUniswapV3World(ChainLP):
                 "replay_blocks": self.replay_blocks,
                 "replayed_txs": len(self.replayed)}
 
+    def before_agent_acts(self) -> None:
+        """With ``replay`` and the agent's priority fee: the transactions of the step's first block that paid
+        more than the agent go before the agent's (the env calls this before the agent acts)."""
+        if self._replayer is not None and self.priority_fee_wei is not None:
+            self.replayed += self._replayer.ahead_of(self.priority_fee_wei)
+
     def step(self) -> None:
-        """The chain's own next blocks first (with ``replay``), after the agent's transactions of this step,
-        as if those paid the highest priority fee; then the reference moves and the scripted flow trades."""
+        """The chain's own next blocks first (with ``replay``), after the agent's transactions of this step
+        (those of the first block that outbid the agent went before it); then the reference moves and the
+        scripted flow trades."""
         if self._replayer is not None:
             self.replayed += self._replayer.replay(self.replay_blocks)
         super().step()

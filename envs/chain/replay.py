@@ -1,5 +1,7 @@
 """Re-send a chain's own transactions of the blocks after a fork point into the fork, block by block,
-so an agent on the fork acts among what really happened next (``backend.replay_blocks``).
+so an agent on the fork acts among what really happened next (``backend.replay_blocks``). With the
+agent's priority fee given, the transactions of a step's first block that paid more go before the
+agent's (``ahead_of``), the rest after, as a block builder orders by priority fee.
 
 On a node over JSON-RPC the original signed transaction is re-sent (``eth_getRawTransactionByHash``,
 ``eth_sendRawTransaction``: same hash, same sender, same nonce); where the source does not give it
@@ -27,6 +29,13 @@ class Replayed:
     ok: bool  # succeeded on the fork
 
 
+def priority_fee(tx: dict, base_fee: int) -> int:
+    """What a transaction paid the block builder per gas above the block's base fee (EIP-1559 or legacy)."""
+    if tx.get("maxPriorityFeePerGas") is not None:
+        return min(int(tx["maxPriorityFeePerGas"], 16), int(tx["maxFeePerGas"], 16) - base_fee)
+    return int(tx.get("gasPrice") or "0x0", 16) - base_fee
+
+
 class BlockReplayer:
     """Replays the blocks after ``fork_block`` of the chain at ``source_url`` into ``chain``, in order."""
 
@@ -35,10 +44,22 @@ class BlockReplayer:
         self.chain, self.fork_block, self.timeout = chain, fork_block, timeout
         self.next_block = fork_block + 1
         self.head = int(self.rpc.request("eth_blockNumber"), 16)
+        self._rest: list[dict] | None = None  # the next block's transactions not yet sent (see ahead_of)
 
     def rewind(self) -> None:
         """Start again from the block after the fork point (a new episode on the reverted fork)."""
         self.next_block = self.fork_block + 1
+        self._rest = None
+
+    def ahead_of(self, tip_wei: int) -> list[Replayed]:
+        """Send the next block's transactions that paid a higher priority fee than ``tip_wei`` (a block
+        builder orders them before a transaction paying ``tip_wei``); the rest go with ``replay``."""
+        self.check_available(1)
+        block = self._block(self.next_block)
+        base = int(block.get("baseFeePerGas") or "0x0", 16)
+        ahead = [tx for tx in block["transactions"] if priority_fee(tx, base) > tip_wei]
+        self._rest = [tx for tx in block["transactions"] if priority_fee(tx, base) <= tip_wei]
+        return [self._send(self.next_block, tx) for tx in ahead]
 
     def check_available(self, blocks: int) -> None:
         """Raise unless the source holds ``blocks`` more blocks after the ones replayed so far."""
@@ -54,12 +75,19 @@ class BlockReplayer:
         self.check_available(blocks)
         out: list[Replayed] = []
         for number in range(self.next_block, self.next_block + blocks):
-            block = self.rpc.request("eth_getBlockByNumber", [hex(number), True])
-            if block is None:
-                raise ChainError(f"the source chain does not serve block {number}: replaying needs an archive node")
-            out += [self._send(number, tx) for tx in block["transactions"]]
+            if number == self.next_block and self._rest is not None:  # what ahead_of left of this block
+                txs, self._rest = self._rest, None
+            else:
+                txs = self._block(number)["transactions"]
+            out += [self._send(number, tx) for tx in txs]
         self.next_block += blocks
         return out
+
+    def _block(self, number: int) -> dict:
+        block = self.rpc.request("eth_getBlockByNumber", [hex(number), True])
+        if block is None:
+            raise ChainError(f"the source chain does not serve block {number}: replaying needs an archive node")
+        return block
 
     def _send(self, number: int, tx: dict) -> Replayed:
         sender = tx["from"]
