@@ -76,7 +76,7 @@ class BackendConfig:
 
 
 MARKET_MODES = ("deploy", "attach")
-ATTACH_ENVS = (LP_ENV, ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV)  # the envs that run on a fork's own market
+ATTACH_ENVS = (LP_ENV, ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, V2_LP_ENV)  # run on a fork's own market
 
 
 def check_backend(b, env_id: str) -> None:
@@ -98,8 +98,8 @@ def check_backend(b, env_id: str) -> None:
             raise ValueError("backend.market=attach needs backend.addresses: ethereum, or the path of an "
                              "addresses.json (a local mainnet's)")
         if env_id not in ATTACH_ENVS:
-            raise ValueError(f"backend.market=attach runs env=uniswap_v3_lp, cex_dex_arbitrage, aave_leverage or "
-                             f"aave_liquidator so far, not {env_id}; use backend.market=deploy")
+            raise ValueError(f"backend.market=attach runs env=uniswap_v3_lp, uniswap_v2_lp, cex_dex_arbitrage, "
+                             f"aave_leverage or aave_liquidator so far, not {env_id}; use backend.market=deploy")
     elif b.addresses is not None and b.init_from is None:
         raise ValueError(f"backend.addresses={b.addresses!r} is read in attach mode or with backend.init_from only: "
                          f"add backend.market=attach (or backend.init_from=URL@block)")

@@ -15,8 +15,10 @@ BACKENDS = ("numpy", "torch", "evm", "anvil")
 
 
 def make_v2_market(backend: str, n: int, driver: PriceDriver, params: V2WorldParams, device: str | None = None,
-                   fork_url: str | None = None) -> UniswapV2Market:
-    """The pair on the simulator (numpy, torch) or on a chain (evm, anvil; one world)."""
+                   fork_url: str | None = None, fork_block: int | None = None,
+                   addresses: str | None = None) -> UniswapV2Market:
+    """The pair on the simulator (numpy, torch) or on a chain (evm, anvil; one world): fresh, or a fork of
+    ``fork_url`` at ``fork_block``; with ``addresses`` (an address book) the fork's own pair."""
     if backend in ("numpy", "torch"):
         from envs.backends.arrays import array_backend
         from envs.backends.sim_v2 import UniswapV2World
@@ -26,22 +28,20 @@ def make_v2_market(backend: str, n: int, driver: PriceDriver, params: V2WorldPar
         if n != 1:
             raise ValueError(f"the {backend} backend runs one world per env; use numpy or torch for batches")
         from envs.backends.chain_v2 import ChainUniswapV2World
+        from envs.chain.fork import chain_factory, load_attach_book
 
-        if backend == "evm":
-            from envs.backends.evm import PyrevmChain
-
-            return ChainUniswapV2World(lambda: PyrevmChain(fork_url=fork_url), driver, params)
-        from envs.backends.anvil import AnvilChain
-
-        return ChainUniswapV2World(lambda: AnvilChain(fork_url=fork_url), driver, params)
+        book = load_attach_book(addresses, fork_url)
+        return ChainUniswapV2World(chain_factory(backend, fork_url, fork_block), driver, params, book)
     raise ValueError(f"unknown backend {backend!r} for UniswapV2LP-v0; choose one of {BACKENDS}")
 
 
 class _V2Episodes:
-    def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, fork_url):
+    def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, fork_url,
+                 fork_block=None, addresses=None):
         check_episode(horizon, agent_usd)
         self.driver = episode_driver(driver, driver_options(driver, driver_kwargs), horizon)
-        self.market = make_v2_market(backend, n, self.driver, V2WorldParams(**(world or {})), device, fork_url)
+        self.market = make_v2_market(backend, n, self.driver, V2WorldParams(**(world or {})), device, fork_url,
+                                     fork_block, addresses)
         self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
 
     def reset(self, rng: np.random.Generator) -> np.ndarray:
@@ -90,7 +90,7 @@ _DOC = """
     ``backend`` (numpy, torch, evm, anvil), ``driver``/``driver_kwargs`` (default hourly GBM, sigma 0.8),
     ``horizon`` (720), ``agent_usd`` (100000), ``shares``, ``action_type``, ``gas_price_gwei`` (10),
     ``world`` (V2WorldParams overrides: ``pool_value_usd``, ``noise_traders``, ``noise_trade_usd``),
-    ``device`` (torch), ``fork_url``.
+    ``device`` (torch), ``fork_url``, ``fork_block``, ``addresses`` (attach mode, as in UniswapV3LP-v0).
 
     ## Version History
     * v0: initial version.
@@ -103,10 +103,11 @@ class UniswapV2LPEnv(SingleWorldEnv):
     def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
                  horizon: int = 720, agent_usd: float = 100_000.0, shares: tuple[float, ...] = DEFAULT_SHARES,
                  action_type: str = "discrete", gas_price_gwei: float = 10.0, world: dict | None = None,
-                 device: str | None = None, fork_url: str | None = None):
+                 device: str | None = None, fork_url: str | None = None, fork_block: int | None = None,
+                 addresses: str | None = None):
         role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
-        self._bind(_V2Episodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, fork_url),
-                   role)
+        self._bind(_V2Episodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, fork_url,
+                               fork_block, addresses), role)
 
 
 class UniswapV2LPVectorEnv(BatchedVectorEnv):

@@ -95,3 +95,20 @@ def test_the_arbitrage_env_attaches_to_the_real_pool_and_the_rungs_agree(replica
         env.close()
     np.testing.assert_array_equal(runs["evm"], runs["anvil"])
     assert np.abs(runs["evm"][1:, -1]).max() > 0  # the agent's trades earned or lost something
+
+
+def test_the_v2_lp_env_attaches_to_the_real_pair_and_the_rungs_agree(replica_url):
+    from envs.uniswap_v2_lp import UniswapV2LPEnv
+
+    pair = BOOK["uniswap_v2"]["pairs"]["USDC/WETH"]
+    runs = {}
+    for backend in ("evm", "anvil"):
+        env = UniswapV2LPEnv(backend=backend, fork_url=replica_url, addresses="ethereum", horizon=4, driver="gbm")
+        obs, _ = env.reset(seed=2)
+        rows = [np.r_[obs, 0.0]] + [np.r_[o, r] for o, r, *_ in (env.step(a) for a in (3, 2, 4, 3))]  # pair shares
+        runs[backend] = np.array(rows)
+        market = env.core.market
+        assert market.provenance()["pool"] == pair and market.pair.address == pair
+        assert market.shares()[0][0] > 0  # the agent holds shares of the real pair
+        env.close()
+    np.testing.assert_array_equal(runs["evm"], runs["anvil"])

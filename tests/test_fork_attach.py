@@ -187,15 +187,15 @@ def test_backend_keys_that_disagree_fail_at_start_naming_the_key(overrides, name
         check_backend(OmegaConf.structured(BackendConfig(**overrides)), LP_ENV)
 
 
-def test_attach_runs_the_v3_and_aave_envs_only_so_far():
+def test_attach_runs_every_single_agent_env_but_not_the_market_yet():
     from omegaconf import OmegaConf
 
     from agents.config import (ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, LP_ENV, MARKET_ENV, V2_LP_ENV,
                                BackendConfig, check_backend)
 
     b = OmegaConf.structured(BackendConfig(name="anvil", market="attach", fork_url="http://x:1", addresses="ethereum"))
-    for env_id in (LP_ENV, ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV):
+    for env_id in (LP_ENV, ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, V2_LP_ENV):
         check_backend(b, env_id)
-    for env_id in (V2_LP_ENV, MARKET_ENV):
-        with pytest.raises(ValueError, match="env=uniswap_v3_lp, cex_dex_arbitrage, aave_leverage or aave_liquidator"):
-            check_backend(b, env_id)
+    with pytest.raises(ValueError, match="env=uniswap_v3_lp, uniswap_v2_lp, cex_dex_arbitrage, aave_leverage or "
+                                         "aave_liquidator so far, not defi_market_v0"):
+        check_backend(b, MARKET_ENV)

@@ -19,14 +19,22 @@ WALLETS = {"agent": AGENT, "arbitrageur": ARBITRAGEUR, "noise": NOISE}
 
 
 class ChainUniswapV2World(UniswapV2Market):
-    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V2WorldParams = V2WorldParams()):
+    """With ``book`` (attach mode) the world runs on the USDC/WETH pair and Router02 a fork already holds."""
+
+    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V2WorldParams = V2WorldParams(),
+                 book: dict | None = None):
         self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
         self.world = ChainUniswapV3World(make_chain, driver, V3WorldParams(noise_traders=params.noise_traders,
-                                                                           noise_trade_usd=params.noise_trade_usd))
+                                                                           noise_trade_usd=params.noise_trade_usd),
+                                         book)
         self.world.v2_pool_value_usd = params.pool_value_usd
 
     def close(self) -> None:
         self.world.close()
+
+    def provenance(self) -> dict:
+        """What the world ran on: the pair acted on, the chain id and the fork block."""
+        return self.world.provenance() | {"pool": self.pair.address}
 
     def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
         w = self.world
