@@ -33,8 +33,10 @@ class EnvConfig:
     gas_price_gwei: float = 10.0
     gas_usd_per_rebalance: Optional[float] = None  # a fixed cost per reposition (e.g. 5.0) instead of measured gas
     allow_close: bool = False  # UniswapV3LP: one more discrete action that withdraws the position
-    noise_traders: int = 2  # noise swaps per step
-    noise_trade_usd: float = 5_000.0  # median noise swap
+    flow: str = "calibrated"  # uninformed swaps: calibrated (fitted to real swaps, envs.flows.calibrated) or toy
+    flow_file: Optional[str] = None  # flow=calibrated: a parameter file from `python -m envs.data fit-flow`
+    noise_traders: int = 2  # flow=toy: noise swaps per step
+    noise_trade_usd: float = 5_000.0  # flow=toy: median noise swap
     pool_value_usd: float = 20_000_000.0  # background liquidity in the pool
     compete: float = 0.3  # CexDexArbitrage, AaveLiquidator: probability a competitor lands first
     fractions: List[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])  # CexDexArbitrage: trade shares
@@ -76,7 +78,7 @@ class BackendConfig:
 
 
 MARKET_MODES = ("deploy", "attach")
-ATTACH_ENVS = (LP_ENV, ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, V2_LP_ENV)  # run on a fork's own market
+ATTACH_ENVS = (LP_ENV, ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, V2_LP_ENV, MARKET_ENV)  # on a fork's own market
 
 
 def check_backend(b, env_id: str) -> None:
@@ -98,8 +100,8 @@ def check_backend(b, env_id: str) -> None:
             raise ValueError("backend.market=attach needs backend.addresses: ethereum, or the path of an "
                              "addresses.json (a local mainnet's)")
         if env_id not in ATTACH_ENVS:
-            raise ValueError(f"backend.market=attach runs env=uniswap_v3_lp, uniswap_v2_lp, cex_dex_arbitrage, "
-                             f"aave_leverage or aave_liquidator so far, not {env_id}; use backend.market=deploy")
+            raise ValueError(f"backend.market=attach runs the envs {list(ATTACH_ENVS)}, not {env_id}; "
+                             f"use backend.market=deploy")
     elif b.addresses is not None and b.init_from is None:
         raise ValueError(f"backend.addresses={b.addresses!r} is read in attach mode or with backend.init_from only: "
                          f"add backend.market=attach (or backend.init_from=URL@block)")
@@ -208,9 +210,13 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
     if d.name == "historical" and window is not None:
         params["window"] = tuple(window)
     world = {"noise_traders": e.noise_traders, "noise_trade_usd": e.noise_trade_usd, "pool_value_usd": e.pool_value_usd,
-             "liquidity_profile": tuple((w, share) for w, share in e.liquidity_profile)}
+             "liquidity_profile": tuple((w, share) for w, share in e.liquidity_profile), "flow": e.flow,
+             "flow_file": e.flow_file}
     common = dict(driver=d.name, driver_kwargs=params, horizon=e.horizon, gas_price_gwei=e.gas_price_gwei)
     if e.id == V2_LP_ENV:
+        if e.flow != "toy":
+            raise ValueError(f"env.flow={e.flow}: the V2 LP env draws the toy flow only (the calibrated flow is "
+                             f"fitted to a V3 pool's liquidity); set env.flow=toy")
         return common | dict(agent_usd=e.agent_usd, shares=tuple(e.shares), action_type=e.action_type,
                              world={"pool_value_usd": e.pool_value_usd, "noise_traders": e.noise_traders,
                                     "noise_trade_usd": e.noise_trade_usd})

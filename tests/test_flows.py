@@ -117,3 +117,8 @@ def test_merged_orders_carry_the_same_volume_in_each_direction():
     for a, b in zip(merged, merged[1:]):  # a world's runs alternate direction
         both = (a[1] > 0) & (b[1] > 0)
         assert not np.any(both & (a[0] == b[0]))
+
+
+def test_a_step_with_no_swap_in_any_world_draws_nothing():
+    params = FlowParams.load()
+    assert CalibratedFlow(params).orders(np.random.default_rng(0), 3, np.zeros(3), 0, 12.0, np.full(3, 3000.0)) == []

@@ -10,7 +10,7 @@ import numpy as np
 from envs.backends.chain import Chain
 from envs.backends.market import WBTC_PRICE_USD, UniswapV3Market, centered_range
 from envs.backends.sim import (LIQUIDITY_UNIT, USDC_UNIT, WETH_UNIT, V3WorldParams, arbitrage_profit_usd, close_gas,
-                               noise_orders, rebalance_gas, swap_to_range_ratio)
+                               rebalance_gas, swap_to_range_ratio)
 from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.address_book import attach_book
 from envs.chain.balances import Dealer
@@ -192,6 +192,7 @@ class ChainUniswapV3World(ChainLP):
             self.weth.mint(lp_address(lp), int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
         self._token_ids: list[int | None] = [None] * self.lps
         self.lp, self.agent, self.token_id = 0, AGENT, None
+        self.start_flow()
 
     def select_lp(self, lp: int) -> None:
         self._check_lp(lp)
@@ -246,6 +247,7 @@ class ChainUniswapV3World(ChainLP):
             self._credit(self.weth, lp_address(lp), int(np.floor(agent_usd / 2 / self._anchor * WETH_UNIT)))
         self._token_ids: list[int | None] = [None] * self.lps
         self.lp, self.agent, self.token_id = 0, AGENT, None
+        self.start_flow()
 
     def provenance(self) -> dict:
         """What the world ran on, for reports: the pool it acted on, the chain id, the block it started from."""
@@ -272,6 +274,10 @@ class ChainUniswapV3World(ChainLP):
 
     def move_reference(self) -> None:
         self._reference = self.driver.step() * self._scale
+        self.clock = self.clock + self.dt
+
+    def active_liquidity(self) -> np.ndarray:
+        return np.array([float(self.pool.call("liquidity"))])
 
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         sell_usdc, target_x96 = self._band_trade()
@@ -280,7 +286,7 @@ class ChainUniswapV3World(ChainLP):
             self._swap(ARBITRAGEUR, sell_usdc, budget, target_x96)
 
     def noise(self) -> None:
-        for sell_usdc, raw in noise_orders(self.rng, 1, self.params, self._reference):
+        for sell_usdc, raw in self.flow_orders():
             if raw[0] > 0:
                 self._swap(NOISE, bool(sell_usdc[0]), int(raw[0]), 0)
 

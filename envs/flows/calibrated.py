@@ -120,7 +120,7 @@ class CalibratedFlow:
         # each swap goes the way of the one before it, unless it flips: direction = first XOR (flips so far)
         sell_usdc = first[None, :] ^ (np.cumsum(flips & live, axis=0) % 2 == 1)
         sizes = np.where(live, sizes, 0.0)
-        if not merge:
+        if not merge or k == 0:
             return [(sell_usdc[j], sizes[j]) for j in range(k)]
         new_run = live & np.concatenate([np.ones((1, n), bool), sell_usdc[1:] != sell_usdc[:-1]])
         new_run[0] = live[0]
