@@ -57,8 +57,9 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
               mininterval=0.5 if sys.stderr.isatty() else 30) as bar:
         for name, policy in policies.items():
             if e.id == MARKET_ENV:
+                chain = {k: v for k, v in chain_kwargs(cfg).items() if k != "fork_url"}
                 results[name] = market_evaluation.play(policy, others, e.train_role, kwargs, backend, cfg.eval.episodes,
-                                                       cfg.eval.seed, cfg.backend.fork_url, bar)
+                                                       cfg.eval.seed, cfg.backend.fork_url, bar, chain)
             elif e.id == LP_ENV:
                 chain = {k: v for k, v in chain_kwargs(cfg).items() if k != "fork_url"}
                 results[name] = evaluation.run_episodes(policy, kwargs, backend, cfg.eval.episodes, cfg.eval.seed,

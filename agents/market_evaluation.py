@@ -13,10 +13,11 @@ from envs.defi_market_v0 import agent_role, parallel_env
 
 
 def play(policy, others: dict, train_role: str, env_kwargs: dict, backend: str, episodes: int, seed: int,
-         fork_url: str | None = None, progress=None) -> dict[str, np.ndarray]:
-    """Per agent, its reward summed over each episode: {agent: (episodes,)}."""
+         fork_url: str | None = None, progress=None, chain: dict | None = None) -> dict[str, np.ndarray]:
+    """Per agent, its reward summed over each episode: {agent: (episodes,)}. ``chain`` (evm/anvil):
+    ``fork_block`` and, in attach mode, ``addresses``."""
     totals: dict[str, list[float]] = {}
-    env = parallel_env(backend=backend, fork_url=fork_url, **env_kwargs)  # one chain for every episode
+    env = parallel_env(backend=backend, fork_url=fork_url, **(chain or {}), **env_kwargs)  # one chain, all episodes
     for i in range(episodes):
         obs, _ = env.reset(seed=seed + i)
         episode = {a: 0.0 for a in env.possible_agents}

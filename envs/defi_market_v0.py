@@ -72,7 +72,8 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
                  order: str = "random", priority_fees_gwei: dict[str, float] | None = None, compete: float = 0.0,
                  scripted_liquidator: bool = True, half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
                  lp_reward: str = "pnl", gas_price_gwei: float = 10.0, world: dict | None = None,
-                 lending: dict | None = None, device: str | None = None, fork_url: str | None = None):
+                 lending: dict | None = None, device: str | None = None, fork_url: str | None = None,
+                 fork_block: int | None = None, addresses: str | None = None):
         if order not in ("random", "priority"):
             raise ValueError(f"order must be 'random' or 'priority', got {order!r}")
         if min(n_arbitrageurs, n_liquidators, n_traders) < 0 or horizon < 1 or not 0 <= compete <= 1:
@@ -104,7 +105,7 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         self.driver = episode_driver(driver, kwargs, horizon + 1)
         self.market = make_market(backend, 1, self.driver,
                                   V3WorldParams(fee_pips=fee_pips, lps=n_lps, **(world or {})), device, fork_url,
-                                  LendingParams(**(lending or {})))
+                                  LendingParams(**(lending or {})), fork_block=fork_block, addresses=addresses)
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
         self.scripted_liquidator = scripted_liquidator
 

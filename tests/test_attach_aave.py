@@ -112,3 +112,30 @@ def test_the_v2_lp_env_attaches_to_the_real_pair_and_the_rungs_agree(replica_url
         assert market.shares()[0][0] > 0  # the agent holds shares of the real pair
         env.close()
     np.testing.assert_array_equal(runs["evm"], runs["anvil"])
+
+
+def _draw(space, rng):
+    """An action drawn from ``rng`` (the same on every run), whatever the space."""
+    if hasattr(space, "n"):
+        return int(rng.integers(space.n))
+    return rng.uniform(space.low, space.high).astype(space.dtype)
+
+
+def test_the_multi_agent_market_attaches_and_the_rungs_agree(replica_url):
+    from envs.defi_market_v0 import parallel_env
+
+    totals = {}
+    for backend in ("evm", "anvil"):
+        env = parallel_env(backend=backend, fork_url=replica_url, addresses="ethereum", horizon=3, n_lps=2,
+                           n_arbitrageurs=1, n_liquidators=1, n_borrowers=1, lending={"borrowers": 2})
+        obs, _ = env.reset(seed=5)
+        rng, total = np.random.default_rng(0), {a: 0.0 for a in env.possible_agents}
+        while env.agents:
+            actions = {a: _draw(env.action_space(a), rng) for a in env.agents}
+            obs, rewards, *_ = env.step(actions)
+            for a, r in rewards.items():
+                total[a] += float(r)
+        totals[backend] = total
+        assert env.market.provenance()["pool"] == BOOK["uniswap_v3"]["pools"]["USDC/WETH/500"]
+        env.close()
+    assert totals["evm"] == totals["anvil"] and any(v != 0 for v in totals["evm"].values())

@@ -187,15 +187,14 @@ def test_backend_keys_that_disagree_fail_at_start_naming_the_key(overrides, name
         check_backend(OmegaConf.structured(BackendConfig(**overrides)), LP_ENV)
 
 
-def test_attach_runs_every_single_agent_env_but_not_the_market_yet():
+def test_attach_runs_every_env():
     from omegaconf import OmegaConf
 
     from agents.config import (ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, LP_ENV, MARKET_ENV, V2_LP_ENV,
                                BackendConfig, check_backend)
 
     b = OmegaConf.structured(BackendConfig(name="anvil", market="attach", fork_url="http://x:1", addresses="ethereum"))
-    for env_id in (LP_ENV, ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, V2_LP_ENV):
+    for env_id in (LP_ENV, ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, V2_LP_ENV, MARKET_ENV):
         check_backend(b, env_id)
-    with pytest.raises(ValueError, match="env=uniswap_v3_lp, uniswap_v2_lp, cex_dex_arbitrage, aave_leverage or "
-                                         "aave_liquidator so far, not defi_market_v0"):
-        check_backend(b, MARKET_ENV)
+    with pytest.raises(ValueError, match="backend.market=attach runs the envs .* not defigym/Other-v0"):
+        check_backend(b, "defigym/Other-v0")
