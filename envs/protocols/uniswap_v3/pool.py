@@ -184,9 +184,9 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
         raise ValueError("swap amounts must be non-negative numbers of raw token units (inf: swap to the price limit)")
     rows = xp.arange(state.n, device=_device(state.sqrt_price))
     zero = xp.zeros_like(state.sqrt_price)
-    error = _swap_errors(state, zero_for_one, amount_in, sqrt_price_limit, active)
-    active = active & (error == 0)
     limit = _clamp_limit(sqrt_price_limit)
+    error = _swap_errors(state, zero_for_one, amount_in, sqrt_price_limit, limit, active)
+    active = active & (error == 0)
     remaining = xp.where(active, amount_in, zero)
     total_in, total_out, total_fee = zero, zero, zero
     start = (state.sqrt_price, state.tick, state.cursor, state.liquidity,
@@ -236,13 +236,12 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
     return SwapResult(total_in, total_out, total_fee, error)
 
 
-def _swap_errors(state: V3PoolState, zero_for_one, amount_in, sqrt_price_limit, active):
+def _swap_errors(state: V3PoolState, zero_for_one, amount_in, sqrt_price_limit, limit, active):
     """The swap's requires, in the contract's order: 'AS' (amountSpecified != 0), then 'SPL' (the
     limit strictly beyond the price and strictly inside the bounds). A float limit equal to
     MAX_SQRT_RATIO's float stands for MAX_SQRT_RATIO - 1 (the two share it) and is taken as
     MAX_PRICE_LIMIT, the float below, so the pool never reaches the bound."""
     xp = array_namespace(state.sqrt_price)
-    limit = _clamp_limit(sqrt_price_limit)
     down_ok = (limit < state.sqrt_price) & (sqrt_price_limit > MIN_SQRT_RATIO)
     up_ok = (limit > state.sqrt_price) & (sqrt_price_limit <= MAX_SQRT_RATIO)
     code = xp.where(xp.where(zero_for_one, down_ok, up_ok), errors.OK, errors.SPL)
@@ -283,8 +282,8 @@ def default_price_limit(zero_for_one):
     """The widest limits the contract accepts (MIN_SQRT_RATIO + 1 / MAX_SQRT_RATIO - 1 in Q64.96), as
     float64 on the array's device whatever the namespace's default float is."""
     xp = array_namespace(zero_for_one)
-    f = dict(dtype=xp.float64, device=_device(zero_for_one))
-    return xp.where(zero_for_one, xp.asarray(MIN_PRICE_LIMIT, **f), xp.asarray(MAX_PRICE_LIMIT, **f))
+    up = xp.astype(~zero_for_one, xp.float64)  # MIN + (MAX - MIN) rounds to exactly MAX
+    return MIN_PRICE_LIMIT + (MAX_PRICE_LIMIT - MIN_PRICE_LIMIT) * up
 
 
 def _device(x):
