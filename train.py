@@ -36,6 +36,7 @@ from agents.multi_agent import RoleVecEnv, other_policies
 from agents.evaluation import format_table
 from agents.policy import (algo_class, default_normalization_file, missing_normalization, normalization_file,
                            read_checkpoint, write_metadata)
+from agents.threads import limit_threads
 from agents.vec_env import SB3VecEnv
 from envs.defi_market_v0 import parallel_env
 from evaluate import evaluate
@@ -125,6 +126,7 @@ def main(cfg) -> float | None:
         raise ValueError(f"backend={cfg.backend.name}: train on the batched simulator (backend=numpy or torch); "
                          f"evaluate on evm or anvil with eval.backend= or evaluate.py backend=")
     resumed_normalization = resume_normalization(cfg)  # before training starts, or fail now
+    limit_threads(cfg.train.threads)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     set_random_seed(cfg.seed)
     train_env = make_vec_env(cfg, cfg.train.window, cfg.train.num_envs, training=True)

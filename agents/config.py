@@ -162,6 +162,7 @@ class TrainConfig:
     allow_missing_normalization: bool = False  # resume: start fresh statistics if the checkpoint's are missing
     progress_bar: bool = True
     evaluate_after: bool = True  # run evaluate (eval.*) on the test window when training ends
+    threads: int = 1  # torch and BLAS threads of the training process (more rarely helps small MLPs on CPU)
 
 
 @dataclass
@@ -285,7 +286,7 @@ ENV_NUMBERS: dict[str, Rule] = {
 ENV_OPTIONAL_NUMBERS: dict[str, Rule] = {"initial_half_width": POSITIVE, "gas_usd_per_rebalance": NON_NEGATIVE}
 ENV_LISTS: dict[str, Rule] = {"half_widths": POSITIVE, "fractions": UNIT_OPEN_LOW, "targets": UNIT_OPEN_HIGH,
                               "shares": UNIT}
-TRAIN_NUMBERS: dict[str, Rule] = {"total_timesteps": POSITIVE, "num_envs": POSITIVE, "eval_freq": NON_NEGATIVE,
+TRAIN_NUMBERS: dict[str, Rule] = {"total_timesteps": POSITIVE, "num_envs": POSITIVE, "threads": POSITIVE, "eval_freq": NON_NEGATIVE,
                                   "eval_episodes": POSITIVE}
 EVAL_NUMBERS: dict[str, Rule] = {"episodes": POSITIVE}
 

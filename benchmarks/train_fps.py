@@ -12,6 +12,7 @@ import platform
 import time
 
 
+from agents.threads import limit_threads
 from agents.vec_env import SB3VecEnv
 from envs.uniswap_v3_lp import UniswapV3LPVectorEnv
 
@@ -35,9 +36,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--timesteps", type=int, default=100_000)
     parser.add_argument("--device", nargs="+", default=["cpu"])
+    parser.add_argument("--threads", type=int, default=1, help="torch and BLAS threads (train.py's train.threads)")
     args = parser.parse_args()
+    limit_threads(args.threads)
     for device in args.device:
-        emit("ppo_train_fps", "numpy", 64, ppo_fps(args.timesteps, device), "frames/s", device=device, policy="MlpPolicy")
+        emit("ppo_train_fps", "numpy", 64, ppo_fps(args.timesteps, device), "frames/s", device=device, policy="MlpPolicy",
+             threads=args.threads)
 
 
 if __name__ == "__main__":
