@@ -64,7 +64,8 @@ def _v3_pool(market: Market, rng: np.random.Generator, regime: str, backend: str
     if regime == "realistic":
         fee = int(rng.choice([500, 3000]))
         start = 200_311 + int(rng.integers(-2_000, 2_000))
-        twin = PoolTwin(market, ("USDC", "WETH"), fee, sqrt_ratio_x96_at_tick(start) + int(rng.integers(1, 10**18)) * 100)
+        sqrt_start = sqrt_ratio_x96_at_tick(start) + int(rng.integers(1, 10**18)) * 100
+        twin = PoolTwin(market, ("USDC", "WETH"), fee, sqrt_start)
         spacing = v3.TICK_SPACING[fee]
         for _ in range(int(rng.integers(1, 4))):
             half = int(rng.integers(1, 200)) * spacing
@@ -102,7 +103,8 @@ def _v3_step(twin: PoolTwin, rng: np.random.Generator, regime: str, touched: set
     spacing, s = twin.params.tick_spacing, twin.state
     tick = int(twin.b.to_numpy(s.tick)[0])
     op = rng.choice(["swap", "swap", "swap", "limit", "mint", "burn", "collect"])
-    liquidity, owed0, owed1 = (twin.b.to_numpy(x)[0] for x in (s.position_liquidity, s.position_owed0, s.position_owed1))
+    liquidity, owed0, owed1 = (twin.b.to_numpy(x)[0]
+                               for x in (s.position_liquidity, s.position_owed0, s.position_owed1))
     free = [k for k in range(2) if liquidity[k] == 0 and owed0[k] == 0 and owed1[k] == 0]
     held = [k for k in range(2) if liquidity[k] > 0]
     if op == "swap":
@@ -236,7 +238,8 @@ def _to_health_factor_edge(twin: Twin, user: int, r: int, threshold_wad: int, si
     while hi - lo > 1:
         mid = (lo + hi) // 2
         _set_price(twin, r, mid)
-        lo, hi = (lo, mid) if twin.m.aave.user_account_data(USERS[user])["health_factor"] >= threshold_wad else (mid, hi)
+        above = twin.m.aave.user_account_data(USERS[user])["health_factor"] >= threshold_wad
+        lo, hi = (lo, mid) if above else (mid, hi)
     _set_price(twin, r, max(hi + side, 1))
 
 
@@ -273,7 +276,8 @@ def _aave_step(twin: Twin, rng: np.random.Generator, regime: str) -> None:
     elif op == "liquidate":
         collateral = int(rng.choice([usdc, weth, wbtc]))
         debt = int(rng.choice([usdc, weth, wbtc]))
-        twin.liquidate(u, collateral, debt, None if rng.random() < 0.5 else _raw_for_usd(twin, debt, 10 ** rng.uniform(1, 4)))
+        cover = None if rng.random() < 0.5 else _raw_for_usd(twin, debt, 10 ** rng.uniform(1, 4))
+        twin.liquidate(u, collateral, debt, cover)
     elif op == "edge":  # a price tick either side of HF 1 or 0.95, then a liquidation there
         collateral = int(rng.choice([weth, wbtc]))
         threshold = int(rng.choice([10**18, 95 * 10**16]))

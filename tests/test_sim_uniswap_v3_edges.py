@@ -87,9 +87,10 @@ def test_a_pool_priced_exactly_on_a_tick_boundary_imports_with_its_own_tick(mark
         sa, sb = (sqrt_ratio_x96_at_tick(x) / 2**96 for x in (t, t + 40))
         twin.background(t, t + 40, int(11 * wide * (1 / sa - 1 / sb)) + 1, int(11 * wide * (sb - sa)) + 1)
     for t in targets:
-        start = t + 100 if from_above else t - 100
-        market.v3.exact_input_single(TRADER, *((twin.token0, twin.token1) if sqrt_ratio_x96_at_tick(start) < twin.pool.call("slot0")[0] else (twin.token1, twin.token0)),
-                                     100, 10**30, sqrt_price_limit_x96=sqrt_ratio_x96_at_tick(start))
+        start = sqrt_ratio_x96_at_tick(t + 100 if from_above else t - 100)
+        down = start < twin.pool.call("slot0")[0]
+        market.v3.exact_input_single(TRADER, *((twin.token0, twin.token1) if down else (twin.token1, twin.token0)),
+                                     100, 10**30, sqrt_price_limit_x96=start)
         z41 = from_above
         tin, tout = (twin.token0, twin.token1) if z41 else (twin.token1, twin.token0)
         market.v3.exact_input_single(TRADER, tin, tout, 100, 10**30, sqrt_price_limit_x96=sqrt_ratio_x96_at_tick(t))

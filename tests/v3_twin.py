@@ -101,8 +101,8 @@ class PoolTwin:
         if code == errors.OK:
             units_in, units_out = (units0, units1) if zero_for_one else (units1, units0)
             assert_close("swap amount out", self._np(r.amount_out), out, units=units_out)
-            assert_close("swap amount in", self._np(r.amount_in), event["amount0"] if zero_for_one else event["amount1"],
-                         units=units_in)
+            paid = event["amount0"] if zero_for_one else event["amount1"]
+            assert_close("swap amount in", self._np(r.amount_in), paid, units=units_in)
         return code
 
     def _within_float_of_boundary(self, sim_tick: int, chain_tick: int) -> bool:

@@ -175,9 +175,9 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
     moving the pool to a target price does). Worlds may swap in different directions. A world
     whose limit is not beyond its price (or lies outside the bounds) reverts 'SPL', one with a zero
     amount 'AS', one whose swap moves no tokens at all (only the price, through ranges without
-    liquidity) the router's bare require; they keep their state. Each step ends at the next initialized tick or at the edge
-    of the tick-bitmap word, whichever is nearer (while liquidity is zero such steps move nothing,
-    so they are skipped).
+    liquidity) the router's bare require; they keep their state. Each step ends at the next
+    initialized tick or at the edge of the tick-bitmap word, whichever is nearer (while liquidity
+    is zero such steps move nothing, so they are skipped).
     """
     xp = array_namespace(state.sqrt_price)
     if bool(xp.any(active & ~(amount_in >= 0))):
