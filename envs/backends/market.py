@@ -49,7 +49,7 @@ class UniswapV3Market(ABC):
 
         stamps = getattr(self.driver, "timestamps", None)
         self.clock = np.asarray(stamps(), dtype=float) if callable(stamps) else np.zeros(self.n)
-        self._flow = None
+        self._flow = None  # toy; a replaying world applies its recorded events itself
         if self.params.flow == "calibrated":
             self._flow = CalibratedFlow(FlowParams.load(self.params.flow_file) if self.params.flow_file
                                         else FlowParams.load())

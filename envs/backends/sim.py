@@ -33,8 +33,8 @@ class V3WorldParams:
     liquidity_profile: tuple[tuple[float | None, float], ...] = DEFAULT_LIQUIDITY_PROFILE
     noise_traders: int = 2  # flow="toy": uninformed swaps per step
     noise_trade_usd: float = 5_000.0  # flow="toy": median noise swap (lognormal, sigma 1)
-    flow: str = "toy"  # toy (the swaps above), or calibrated (fitted to a real pool: envs.flows.calibrated)
-    flow_file: str | None = None  # flow="calibrated": its parameters (default: the shipped USDC/WETH 0.3% fit)
+    flow: str = "toy"  # toy (the swaps above), calibrated (fitted to a real pool: envs.flows.calibrated), or replay
+    flow_file: str | None = None  # calibrated: its parameters (default: the shipped fit); replay: the events to replay
     lps: int = 1  # LP agents, each with a position slot and a wallet of its own
 
     def __post_init__(self):
@@ -45,8 +45,10 @@ class V3WorldParams:
             raise ValueError("pool_value_usd must be positive; noise_traders and noise_trade_usd non-negative")
         if abs(sum(share for _, share in self.liquidity_profile) - 1) > 1e-9:
             raise ValueError("liquidity_profile shares must add up to 1")
-        if self.flow not in ("toy", "calibrated"):
-            raise ValueError(f"flow={self.flow!r} must be 'toy' or 'calibrated'")
+        if self.flow not in ("toy", "calibrated", "replay"):
+            raise ValueError(f"flow={self.flow!r} must be 'toy', 'calibrated' or 'replay' (with flow_file: events)")
+        if self.flow == "replay" and not self.flow_file:
+            raise ValueError("flow=replay needs flow_file: an event file or export to replay (python -m envs.data)")
 
 
 def noise_orders(rng: np.random.Generator, n: int, params: V3WorldParams, reference_price: np.ndarray):
@@ -159,9 +161,13 @@ class UniswapV3World(UniswapV3Market):
         ticks, nets = xp.take_along_axis(ticks, order, axis=1), xp.take_along_axis(nets, order, axis=1)
         # ranges sharing a tick (none by default) would be merged here; the profile keeps them apart
         self.state = v3.from_arrays(xp, self.pool_params, sqrt_start, ticks, nets, b.device)
+        self.fund_agents(agent_usd)
+
+    def fund_agents(self, agent_usd: float) -> None:
+        """Each LP agent's wallet: half ``agent_usd`` in USDC, half in WETH at the reference; the flow starts."""
         self._usdc = np.full((self.n, self.lps), np.floor(agent_usd / 2 * USDC_UNIT))
         self._weth = np.repeat(np.floor(agent_usd / 2 / self._reference * WETH_UNIT)[:, None], self.lps, axis=1)
-        self._all = b.asarray(np.ones(self.n, bool), dtype=xp.bool)
+        self._all = self.b.asarray(np.ones(self.n, bool), dtype=self.b.xp.bool)
         self.start_flow()
         self.select_lp(0)
 

@@ -153,13 +153,14 @@ class PoolReplay:
     between blocks with the block number, where an agent acts."""
 
     def __init__(self, events: list[EventRecord], start: V3PoolSnapshot, xp=np, n: int = 1, device=None,
-                 extra_positions: int = 0, extra_ticks: int = 0):
+                 first_slot: int = 0, extra_ticks: int = 0):
+        """Position slots below ``first_slot`` are left free (for agents); the events' positions follow."""
         from envs.chain.state_reader import v3_pool_state
 
         self.events, self.xp, self.n = events, xp, n
         adopted = adopted_positions(events)
         self.keys = list(dict.fromkeys([*adopted, *(_key(e) for e in _liquidity_events(events))]))
-        self.slot = {k: i for i, k in enumerate(self.keys)}
+        self.slot = {k: first_slot + i for i, k in enumerate(self.keys)}
         ticks = dict(start.ticks)
         for (_, lo, hi), amount in adopted.items():  # take the adopted liquidity out of the tick map ...
             for t, sign in ((lo, 1), (hi, -1)):
@@ -171,7 +172,7 @@ class PoolReplay:
         ticks = {t: v for t, v in ticks.items() if v[1] > 0}
         self.params, self.state = v3_pool_state(
             replace(start, ticks=ticks), xp, n, max_ticks=len(ticks) + 2 * len(self.keys) + 4 + extra_ticks,
-            max_positions=max(1, len(self.keys) + extra_positions), device=device)
+            max_positions=max(1, first_slot + len(self.keys)), device=device)
         for key, amount in adopted.items():  # ... and into its own slot
             self._modify(key, float(amount))
         first_seen: dict[PositionKey, str] = {}
