@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 from envs.protocols.aave_v3.math_utils import _two_product, mul_div_floor, percent_mul, ray_mul
 from envs.protocols.aave_v3.reserve_logic import normalized_debt, normalized_income

@@ -2,7 +2,7 @@
 curve. Below the optimal usage ratio the variable rate climbs slope1; above it, slope2."""
 from __future__ import annotations
 
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 BPS = 10_000
 

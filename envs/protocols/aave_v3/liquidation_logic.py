@@ -3,7 +3,7 @@ repay (the close factor) and how much collateral, bonus included, it receives fo
 contract rounds (integer divisions floor, PercentageMath rounds half up)."""
 from __future__ import annotations
 
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 from envs.protocols.aave_v3.math_utils import percent_div, percent_mul
 

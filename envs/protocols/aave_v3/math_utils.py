@@ -2,7 +2,7 @@
 Rates are yearly fractions (the contract's ray / 1e27); results are growth factors (ray / 1e27)."""
 from __future__ import annotations
 
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 SECONDS_PER_YEAR = 365 * 24 * 3600  # MathUtils.SECONDS_PER_YEAR
 RAY = 1e27

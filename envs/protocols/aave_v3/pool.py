@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 from envs.data import AaveReserveParams
 from envs.protocols.aave_v3 import errors

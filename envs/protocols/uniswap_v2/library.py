@@ -1,7 +1,7 @@
 """Uniswap v2-periphery contracts/libraries/UniswapV2Library.sol: amounts through a pair, 0.3% fee on input."""
 from __future__ import annotations
 
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 FEE_BPS = 30  # the pair's fee: 997/1000 of the input trades
 

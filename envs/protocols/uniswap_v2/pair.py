@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_out
 

@@ -2,7 +2,7 @@
 in a range, and the amounts a liquidity is worth."""
 from __future__ import annotations
 
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 from envs.protocols.uniswap_v3.sqrt_price_math import get_amount0_delta, get_amount1_delta
 

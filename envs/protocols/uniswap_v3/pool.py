@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 from envs.protocols.uniswap_v3 import errors
 from envs.protocols.uniswap_v3.liquidity_amounts import MAX_UINT128, get_amounts_for_liquidity

@@ -3,7 +3,7 @@ next sqrt price after an input. Written in forms free of cancellation so small s
 to ~1e-12 relative in float64."""
 from __future__ import annotations
 
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 
 def get_amount0_delta(sqrt_a, sqrt_b, liquidity):

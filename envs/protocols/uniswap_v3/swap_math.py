@@ -1,7 +1,7 @@
 """Uniswap v3-core contracts/libraries/SwapMath.sol: one exact-input swap step within a tick range."""
 from __future__ import annotations
 
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 from envs.protocols.uniswap_v3.sqrt_price_math import (get_amount0_delta, get_amount1_delta,
                                                        get_next_sqrt_price_from_input)

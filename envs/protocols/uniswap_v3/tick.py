@@ -1,7 +1,7 @@
 """Uniswap v3-core contracts/libraries/Tick.sol: fee growth inside a range from the per-tick "outside" values."""
 from __future__ import annotations
 
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 
 def get_fee_growth_inside(tick_current, tick_lower, tick_upper, outside_lower, outside_upper, fee_growth_global):

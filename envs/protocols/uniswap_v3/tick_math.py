@@ -14,7 +14,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from array_api_compat import array_namespace
+from envs.protocols import array_namespace
 
 MIN_TICK = -887272  # TickMath.MIN_TICK
 MAX_TICK = 887272  # TickMath.MAX_TICK
