@@ -182,3 +182,16 @@ def test_a_mint_the_position_manager_sizes_to_zero_liquidity_is_refused(market):
     assert twin.initialized_ticks() == {199_980, 202_020}
     assert twin.mint(0, 200_000, 202_000, 10**9, 10**18) == errors.OK
     twin.check([200_000, 202_000])
+
+
+def test_the_float_tick_table_is_the_contracts_sqrt_ratio_rounded_once():
+    """getSqrtRatioAtTick on integers (TickMath's constants) against the simulator's float table, at
+    the bounds, near a rounding tie (875203) and at random ticks: equal to the last bit."""
+    rng = np.random.default_rng(2)
+    ticks = np.concatenate([np.arange(MIN_TICK, MIN_TICK + 300), np.arange(MAX_TICK - 300, MAX_TICK + 1),
+                            np.arange(-300, 300), [875_203], rng.integers(MIN_TICK, MAX_TICK + 1, 4_000)])
+    table = get_sqrt_ratio_at_tick(ticks)
+    exact = np.array([sqrt_ratio_x96_at_tick(int(t)) / 2**96 for t in ticks])
+    assert (table == exact).all()
+    assert (get_tick_at_sqrt_ratio(table) == ticks).all()
+    assert (get_tick_at_sqrt_ratio(np.nextafter(table[ticks > MIN_TICK], 0)) == ticks[ticks > MIN_TICK] - 1).all()
