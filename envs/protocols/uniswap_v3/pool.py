@@ -261,9 +261,10 @@ def _next_tick_within_one_word(state: V3PoolState, params: V3PoolParams, zero_fo
     active liquidity is zero the word edge is skipped (a step there moves nothing but the price)."""
     xp = array_namespace(state.tick)
     spacing = params.tick_spacing
-    compressed = xp.floor_divide(state.tick, spacing)  # rounds toward -inf, as the contract adjusts it to
-    word_low = xp.floor_divide(compressed, WORD) * WORD * spacing
-    word_high = (xp.floor_divide(compressed + 1, WORD) * WORD + WORD - 1) * spacing
+    # compressed rounds toward -inf, as the contract adjusts it to; a word is 256 = 2**8 compressed ticks
+    compressed = state.tick if spacing == 1 else xp.floor_divide(state.tick, spacing)
+    word_low = xp.bitwise_left_shift(xp.bitwise_right_shift(compressed, 8), 8) * spacing
+    word_high = (xp.bitwise_left_shift(xp.bitwise_right_shift(compressed + 1, 8), 8) + (WORD - 1)) * spacing
     within = xp.where(zero_for_one, xp.maximum(initialized_next, word_low), xp.minimum(initialized_next, word_high))
     tick_next = xp.where(state.liquidity > 0, within, initialized_next)
     return xp.minimum(xp.maximum(tick_next, MIN_TICK), MAX_TICK)
