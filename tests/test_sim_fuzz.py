@@ -15,7 +15,7 @@ boundaries. (Below tick ~-600,000 a Q64.96 sqrt price has fewer significant bits
 takes, see the README.) Aave: realistic is supplies, borrows at 50-99% of the limit, repays,
 withdrawals, days to months of interest and oracle moves; stress adds borrows exactly at the LTV
 limit, withdrawals of exactly the balance, dust amounts, health factors a price tick either side
-of 1 and 0.95, same-asset liquidations and full seizures.
+of 1 and 0.95, collateral crashes followed by liquidations (same-asset ones and full seizures).
 """
 from __future__ import annotations
 
@@ -249,7 +249,7 @@ def _aave_step(twin: Twin, rng: np.random.Generator, regime: str) -> None:
     r = int(rng.choice([usdc, weth, wbtc]))
     stress = regime == "stress"
     op = rng.choice(["supply", "supply", "borrow", "borrow", "repay", "withdraw", "time", "price", "liquidate"]
-                    + (["edge", "dust"] if stress else []))
+                    + (["edge", "dust", "crash"] if stress else []))
     if op == "supply":
         twin.supply(u, r, _raw_for_usd(twin, r, 10 ** rng.uniform(2, 6.5)))
     elif op == "borrow":  # amounts both sides can hold exactly (above 2**53 a float cannot)
@@ -284,6 +284,14 @@ def _aave_step(twin: Twin, rng: np.random.Generator, regime: str) -> None:
         _to_health_factor_edge(twin, u, collateral, threshold, int(rng.choice([-1, 0])))
         debt = int(rng.choice([usdc, weth, wbtc]))
         twin.liquidate(u, int(rng.choice([collateral, usdc, weth, wbtc])), debt, None)
+    elif op == "crash":  # a collateral falls 10-60%, then every account is offered for liquidation
+        crashed = int(rng.choice([weth, wbtc]))
+        if twin.prices[0, crashed] * 0.4 >= 1:
+            twin.move_price(crashed, float(rng.uniform(0.4, 0.9)))
+        for user in range(len(USERS)):
+            collateral, debt = int(rng.choice([usdc, weth, wbtc])), int(rng.choice([usdc, weth, wbtc]))
+            cover = None if rng.random() < 0.5 else _raw_for_usd(twin, debt, 10 ** rng.uniform(1, 5))
+            twin.liquidate(user, collateral, debt, cover)
     elif op == "dust":
         action = rng.choice(["supply", "borrow", "repay", "withdraw", "liquidate"])
         raw = int(rng.integers(1, 4))
