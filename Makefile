@@ -3,7 +3,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup train test bench bench-smoke localnet clean
+.PHONY: setup train test lint bench bench-smoke localnet clean
 
 setup: $(VENV)/.installed node_modules/.installed
 
@@ -23,6 +23,9 @@ train: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+lint: setup  # pyflakes, pycodestyle and import order (configured in pyproject.toml)
+	$(VENV)/bin/ruff check .
 
 bench: setup
 	$(PY) benchmarks/sim_throughput.py

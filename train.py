@@ -32,10 +32,16 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
 from agents.config import MARKET_ENV, check, env_classes, env_kwargs, learning_role, register
-from agents.multi_agent import RoleVecEnv, other_policies
 from agents.evaluation import format_table
-from agents.policy import (algo_class, default_normalization_file, missing_normalization, normalization_file,
-                           read_checkpoint, write_metadata)
+from agents.multi_agent import RoleVecEnv, other_policies
+from agents.policy import (
+    algo_class,
+    default_normalization_file,
+    missing_normalization,
+    normalization_file,
+    read_checkpoint,
+    write_metadata,
+)
 from agents.threads import limit_threads
 from agents.vec_env import SB3VecEnv
 from envs.defi_market_v0 import parallel_env

@@ -9,8 +9,8 @@ import numpy as np
 
 from envs.drivers.base import SECONDS_PER_YEAR
 from envs.roles.liquidity_provider import MarketView
-from envs.units import usd_per_eth_at_tick
 from envs.uniswap_v3_lp import UniswapV3LPEnv, UniswapV3LPVectorEnv
+from envs.units import usd_per_eth_at_tick
 
 #: per-step series recorded for every episode
 SERIES = ("reference_price", "pool_price", "value_usd", "hodl_usd", "weth_held", "reward", "fees_usd", "lvr_usd",

@@ -11,7 +11,6 @@ import json
 import platform
 import time
 
-
 from agents.threads import limit_threads
 from agents.vec_env import SB3VecEnv
 from envs.uniswap_v3_lp import UniswapV3LPVectorEnv

@@ -14,7 +14,6 @@ from envs.roles.borrower import DEFAULT_TARGETS, Borrower
 from envs.uniswap_v3_lp import make_market
 
 
-
 class _LeverageEpisodes:
     def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending, device, fork_url,
                  fork_block=None, addresses=None):

@@ -30,9 +30,9 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
     chain's own transactions of its next ``replay_blocks`` blocks; with ``priority_fee_gwei`` (the agent's
     tip), those of the first block that paid more go before the agent's transactions."""
     if params.flow == "replay" and (backend not in ("numpy", "torch") or lending is not None or init_from):
-        raise ValueError(f"env.flow=replay replays recorded events through the simulated pool of the LP envs "
-                         f"(backend=numpy or torch, no backend.init_from); on a chain, fork it and re-send its own "
-                         f"blocks with backend.replay_blocks")
+        raise ValueError("env.flow=replay replays recorded events through the simulated pool of the LP envs "
+                         "(backend=numpy or torch, no backend.init_from); on a chain, fork it and re-send its own "
+                         "blocks with backend.replay_blocks")
     if backend in ("numpy", "torch"):
         from envs.backends.arrays import array_backend
 

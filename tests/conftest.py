@@ -53,3 +53,30 @@ def pids_running(fragment: str) -> list[int]:
             except OSError:
                 pass
     return found
+
+
+@pytest.fixture(scope="module")
+def node(tmp_path_factory):
+    """The local mainnet served by anvil, the live agent funded lopsided (so a rebalance must swap):
+    (node, path of its addresses.json, the market on it)."""
+    from envs.backends.rpc import RpcChain
+    from envs.chain.localnet import ADDRESSES_FILE, build_localnet, read_addresses, serve_localnet
+    from envs.chain.market import attach_market
+    from tests.local_mainnet import AGENT
+
+    out = tmp_path_factory.mktemp("localnet")
+    build_localnet(out)
+    with serve_localnet(out) as anvil:
+        market = attach_market(RpcChain(anvil.url), read_addresses(out))
+        market.tokens["USDC"].mint(AGENT, 80_000 * 10**6)
+        market.tokens["WETH"].mint(AGENT, 5 * 10**18)
+        yield anvil, out / ADDRESSES_FILE, market
+
+
+@pytest.fixture
+def fresh(node):
+    """Each test starts from the funded local mainnet."""
+    anvil, addresses, market = node
+    snap = market.chain.snapshot()
+    yield anvil, addresses, market
+    market.chain.revert(snap)

@@ -16,33 +16,8 @@ from agents.onnx_policy import ManifestError
 from envs.backends.anvil import free_port
 from envs.backends.chain import ChainError
 from envs.backends.rpc import RpcChain
-from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.localnet import ADDRESSES_FILE, build_localnet, read_addresses, serve_localnet
-from envs.chain.market import Market, attach_market
-
-AGENT = DEV_ACCOUNTS[4]
-AGENT_KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a"  # anvil's well-known dev key #4
-WHALE = DEV_ACCOUNTS[2]
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory):
-    out = tmp_path_factory.mktemp("localnet")
-    build_localnet(out)
-    with serve_localnet(out) as anvil:
-        market = attach_market(RpcChain(anvil.url), read_addresses(out))
-        market.tokens["USDC"].mint(AGENT, 80_000 * 10**6)  # lopsided, so a rebalance must swap
-        market.tokens["WETH"].mint(AGENT, 5 * 10**18)
-        yield anvil, out / ADDRESSES_FILE, market
-
-
-@pytest.fixture
-def fresh(node):
-    """Each test starts from the funded local mainnet."""
-    anvil, addresses, market = node
-    snap = market.chain.snapshot()
-    yield anvil, addresses, market
-    market.chain.revert(snap)
+from envs.chain.market import Market
+from tests.local_mainnet import AGENT, AGENT_KEY, WHALE
 
 
 def _config(anvil, addresses, tmp_path, **changes) -> LiveConfig:

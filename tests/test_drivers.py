@@ -4,8 +4,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.drivers import (GBMDriver, HistoricalDriver, JumpDiffusionDriver, RegimeSwitchingDriver, load_price_csv,
-                          make_driver)
+from envs.drivers import (
+    GBMDriver,
+    HistoricalDriver,
+    JumpDiffusionDriver,
+    RegimeSwitchingDriver,
+    load_price_csv,
+    make_driver,
+)
 from envs.drivers.base import SECONDS_PER_YEAR
 
 

@@ -9,8 +9,14 @@ from envs.chain.market import Market
 from envs.chain.uniswap_v3 import TICK_SPACING
 from envs.data import aave_reserve_params
 from envs.units import align_tick
-from tests.protocol_rules import (compounded_interest, health_factor, liquidation_collateral, percent_mul, ray_mul,
-                                  v2_get_amount_out)
+from tests.protocol_rules import (
+    compounded_interest,
+    health_factor,
+    liquidation_collateral,
+    percent_mul,
+    ray_mul,
+    v2_get_amount_out,
+)
 
 TRADER, LP, BORROWER, LIQUIDATOR = DEV_ACCOUNTS[2:6]
 AAVE = aave_reserve_params()

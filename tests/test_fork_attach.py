@@ -190,8 +190,16 @@ def test_backend_keys_that_disagree_fail_at_start_naming_the_key(overrides, name
 def test_attach_runs_every_env():
     from omegaconf import OmegaConf
 
-    from agents.config import (ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, LP_ENV, MARKET_ENV, V2_LP_ENV,
-                               BackendConfig, check_backend)
+    from agents.config import (
+        ARBITRAGE_ENV,
+        LEVERAGE_ENV,
+        LIQUIDATOR_ENV,
+        LP_ENV,
+        MARKET_ENV,
+        V2_LP_ENV,
+        BackendConfig,
+        check_backend,
+    )
 
     b = OmegaConf.structured(BackendConfig(name="anvil", market="attach", fork_url="http://x:1", addresses="ethereum"))
     for env_id in (LP_ENV, ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, V2_LP_ENV, MARKET_ENV):

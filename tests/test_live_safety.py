@@ -21,8 +21,8 @@ from agents.live.validation import LiveConfigError, validate
 from envs.chain.contract import abi_of
 from envs.chain.localnet import read_addresses
 from envs.chain.market import Market
-from tests.test_deploy import (AGENT, AGENT_KEY, WHALE, _config, _nonce, _oracle_follows_the_pool, _pool_usd,
-                               fresh, node)  # noqa: F401  (the funded local mainnet, per module)
+from tests.local_mainnet import AGENT, AGENT_KEY, WHALE
+from tests.test_deploy import _config, _nonce, _oracle_follows_the_pool, _pool_usd
 
 OTHER_TOKEN = "0x" + "42" * 20  # no contract of the market
 

@@ -63,7 +63,7 @@ def test_addresses_json_names_every_contract_with_decimals(localnet_dir):
 
 def test_served_localnet_holds_the_seeded_market(served: Market):
     state = _snapshot_of(served)
-    assert all(l > 0 for l in state["liquidity"].values())
+    assert all(liquidity > 0 for liquidity in state["liquidity"].values())
     assert len(state["ticks"]) >= 8  # several ranges, not one flat position
     assert all(r["total_atoken"] > 0 for r in state["aave"].values())
 

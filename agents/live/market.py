@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 
 from agents.live.guards import MarketState
-
 from envs.backends.chain import Chain, TransactionReverted
 from envs.backends.chain_lending import ChainLending
 from envs.backends.chain_world import ChainLP

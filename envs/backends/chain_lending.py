@@ -12,11 +12,19 @@ import numpy as np
 from envs.backends.chain import Chain, TransactionReverted
 from envs.backends.chain_world import AGENT as AGENT_ADDRESS
 from envs.backends.chain_world import ARBITRAGEUR, ARBITRAGEUR_AGENT, GAS_ETH, ChainLP, ChainUniswapV3World
-from envs.backends.lending import (AGENT, AGENT_ACCOUNT, AGENT_LIQUIDATOR, BASE_UNIT, BORROWER, AaveMarket,
-                                   LendingParams, Position)
+from envs.backends.lending import (
+    AGENT,
+    AGENT_ACCOUNT,
+    AGENT_LIQUIDATOR,
+    BASE_UNIT,
+    BORROWER,
+    AaveMarket,
+    LendingParams,
+    Position,
+)
 from envs.backends.sim import USDC_UNIT, WETH_UNIT, V3WorldParams
-from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.aave_v3 import MAX_UINT256, error_code
+from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.oracle import control_price
 from envs.drivers.base import PriceDriver
 

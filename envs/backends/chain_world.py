@@ -9,13 +9,21 @@ import numpy as np
 
 from envs.backends.chain import Chain
 from envs.backends.market import WBTC_PRICE_USD, UniswapV3Market, centered_range
-from envs.backends.sim import (LIQUIDITY_UNIT, USDC_UNIT, WETH_UNIT, V3WorldParams, arbitrage_profit_usd, close_gas,
-                               rebalance_gas, swap_to_range_ratio)
+from envs.backends.sim import (
+    LIQUIDITY_UNIT,
+    USDC_UNIT,
+    WETH_UNIT,
+    V3WorldParams,
+    arbitrage_profit_usd,
+    close_gas,
+    rebalance_gas,
+    swap_to_range_ratio,
+)
 from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.address_book import attach_book
 from envs.chain.balances import Dealer
-from envs.chain.replay import BlockReplayer
 from envs.chain.market import Market, MarketSpec, build_market
+from envs.chain.replay import BlockReplayer
 from envs.chain.uniswap_v3 import MAX_UINT128, TICK_SPACING
 from envs.drivers.base import PriceDriver
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity

@@ -10,8 +10,7 @@ import re
 
 import pyrevm
 
-from envs.backends.chain import (DEV_ACCOUNT, LOCAL_CHAIN_ID, Chain, ChainError, TransactionReverted,
-                                 Tx, TxResult)
+from envs.backends.chain import DEV_ACCOUNT, LOCAL_CHAIN_ID, Chain, ChainError, TransactionReverted, Tx, TxResult
 from envs.chain.abi import LogEntry, decode_revert
 
 GENESIS_TIMESTAMP = 1_700_000_000  # seconds; the local chains start here on every rung

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from envs.backends.chain import Chain
-from envs.chain.accounts import LIQUIDITY_PROVIDER
 from envs.chain.aave_v3 import AaveV3, deploy_aave_v3
+from envs.chain.accounts import LIQUIDITY_PROVIDER
 from envs.chain.contract import Contract
 from envs.chain.tokens import Token, attach_token, deploy_tokens
 from envs.chain.uniswap_v2 import UniswapV2, deploy_uniswap_v2

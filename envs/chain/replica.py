@@ -20,8 +20,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from envs.backends.anvil import AnvilChain
-from envs.chain.accounts import DEPLOYER, LIQUIDITY_PROVIDER
 from envs.chain.aave_v3 import AaveV3, deploy_aave_v3
+from envs.chain.accounts import DEPLOYER, LIQUIDITY_PROVIDER
 from envs.chain.address_book import address_book
 from envs.chain.contract import Contract
 from envs.chain.localnet import ADDRESSES_FILE, STATE_FILE

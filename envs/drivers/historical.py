@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import logging
-from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np

@@ -17,8 +17,8 @@ from envs.backends.lending import AGENT_LIQUIDATOR, BASE_UNIT, AaveMarket
 from envs.backends.sim import USDC_UNIT
 from envs.data import aave_reserve_params
 from envs.gas import action_units, gas_units, units_usd
-from envs.roles.actions import choice, feature_box
 from envs.protocols.aave_v3.liquidation_logic import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR
+from envs.roles.actions import choice, feature_box
 from envs.roles.volatility import WatchesReference
 
 SLOT_FEATURES = (
