@@ -22,6 +22,7 @@ import numpy as np
 from envs.chain.state_reader import V3PoolSnapshot
 from envs.data.events import EventDataError, EventRecord
 from envs.protocols.uniswap_v3.pool import (
+    TICK_SPACING,
     V3PoolState,
     collect,
     default_price_limit,
@@ -29,8 +30,6 @@ from envs.protocols.uniswap_v3.pool import (
     swap,
 )
 from envs.protocols.uniswap_v3.tick_math import MAX_TICK, MIN_TICK
-
-TICK_SPACING = {100: 1, 500: 10, 3000: 60, 10000: 200}  # UniswapV3Factory.feeAmountTickSpacing
 
 
 def read_pool(chain, address: str) -> V3PoolSnapshot:
