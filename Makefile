@@ -33,6 +33,7 @@ bench: setup
 	$(PY) benchmarks/train_fps.py
 	$(PY) benchmarks/evm_throughput.py
 	$(PY) benchmarks/replay.py
+	$(PY) benchmarks/lp_backtest.py
 
 bench-smoke: setup  # every benchmark at a tiny size (part of make test too)
 	$(PY) -m pytest -q tests/test_benchmarks.py

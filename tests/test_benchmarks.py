@@ -16,6 +16,7 @@ SMOKE = {
     "train_fps.py": ["--timesteps", "256"],
     "evm_throughput.py": ["--swaps", "20"],
     "replay.py": ["--batches", "1", "4", "--limit", "200"],
+    "lp_backtest.py": ["--strategies", "1", "8", "--swaps", "20"],
 }
 
 
