@@ -6,8 +6,8 @@ import pytest
 
 from envs.backends.chain import TransactionReverted
 from envs.backends.evm import PyrevmChain
-from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.aave_v3 import error_code
+from envs.chain.accounts import DEV_ACCOUNTS
 from envs.chain.market import Market, build_market
 from envs.chain.state_reader import aave_state, read_aave_market
 from envs.protocols.aave_v3 import pool as aave

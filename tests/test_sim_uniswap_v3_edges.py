@@ -11,9 +11,16 @@ from envs.backends.evm import PyrevmChain
 from envs.chain.market import Market, MarketSpec, build_market
 from envs.protocols.uniswap_v3 import errors
 from envs.protocols.uniswap_v3 import pool as v3
-from envs.protocols.uniswap_v3.tick_math import (MAX_TICK, MIN_TICK, get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio,
-                                                 sqrt_ratio_x96_at_tick, tick_at_sqrt_ratio_x96)
+from envs.protocols.uniswap_v3.tick_math import (
+    MAX_TICK,
+    MIN_TICK,
+    get_sqrt_ratio_at_tick,
+    get_tick_at_sqrt_ratio,
+    sqrt_ratio_x96_at_tick,
+    tick_at_sqrt_ratio_x96,
+)
 from tests.v3_twin import TRADER, PoolTwin, fund
+
 
 @pytest.fixture(scope="module")
 def chain_market() -> Market:

@@ -13,7 +13,6 @@ import math
 from dataclasses import dataclass
 
 from envs.protocols import array_namespace
-
 from envs.protocols.aave_v3.math_utils import _two_product, mul_div_floor, percent_mul, ray_mul
 from envs.protocols.aave_v3.reserve_logic import normalized_debt, normalized_income
 

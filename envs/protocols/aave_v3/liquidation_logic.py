@@ -4,7 +4,6 @@ contract rounds (integer divisions floor, PercentageMath rounds half up)."""
 from __future__ import annotations
 
 from envs.protocols import array_namespace
-
 from envs.protocols.aave_v3.math_utils import percent_div, percent_mul
 
 BPS = 10_000

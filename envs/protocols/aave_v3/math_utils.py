@@ -70,7 +70,6 @@ def percent_div(value, percentage):
 
 
 def _split(a):
-    xp = array_namespace(a)
     c = 134217729.0 * a  # Dekker's split: 2**27 + 1
     high = c - (c - a)
     return high, a - high

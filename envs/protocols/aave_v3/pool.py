@@ -7,19 +7,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from envs.protocols import array_namespace
-
 from envs.data import AaveReserveParams
+from envs.protocols import array_namespace
 from envs.protocols.aave_v3 import errors
-from envs.protocols.aave_v3.generic_logic import (AccountData, balance_in_base, calculate_user_account_data,
-                                                  health_factor_above)
-from envs.protocols.aave_v3.liquidation_logic import (CLOSE_FACTOR_HF_THRESHOLD,
-                                                      calculate_available_collateral_to_liquidate, calculate_debt)
+from envs.protocols.aave_v3.generic_logic import (
+    AccountData,
+    balance_in_base,
+    calculate_user_account_data,
+    health_factor_above,
+)
+from envs.protocols.aave_v3.liquidation_logic import (
+    CLOSE_FACTOR_HF_THRESHOLD,
+    calculate_available_collateral_to_liquidate,
+    calculate_debt,
+)
 from envs.protocols.aave_v3.math_utils import ray_div, ray_mul
-from envs.protocols.aave_v3.reserve_logic import (normalized_debt, normalized_income, update_interest_rates,
-                                                  update_state)
-from envs.protocols.aave_v3.validation_logic import (validate_borrow, validate_hf_after, validate_liquidation_call,
-                                                     validate_supply, validate_withdraw)
+from envs.protocols.aave_v3.reserve_logic import normalized_debt, normalized_income, update_interest_rates, update_state
+from envs.protocols.aave_v3.validation_logic import (
+    validate_borrow,
+    validate_hf_after,
+    validate_liquidation_call,
+    validate_supply,
+    validate_withdraw,
+)
 
 RAY = 1e27
 

@@ -4,7 +4,6 @@ liquidity moves (updateInterestRates). All arrays are (N, R): worlds by reserves
 from __future__ import annotations
 
 from envs.protocols import array_namespace
-
 from envs.protocols.aave_v3.interest_rate_strategy import calculate_interest_rates
 from envs.protocols.aave_v3.math_utils import calculate_compounded_interest, calculate_linear_interest, ray_mul
 

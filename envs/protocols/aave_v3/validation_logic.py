@@ -3,7 +3,6 @@ as per-world error codes (Errors.sol numbers; 0 where the action may proceed).""
 from __future__ import annotations
 
 from envs.protocols import array_namespace
-
 from envs.protocols.aave_v3 import errors
 from envs.protocols.aave_v3.generic_logic import AccountData, health_factor_above, health_factor_below
 from envs.protocols.aave_v3.math_utils import percent_div

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from envs.protocols import array_namespace
-
 from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_out
 
 MINIMUM_LIQUIDITY = 1000.0  # shares locked forever by the first mint

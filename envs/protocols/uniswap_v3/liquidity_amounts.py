@@ -3,9 +3,7 @@ in a range, and the amounts a liquidity is worth."""
 from __future__ import annotations
 
 from envs.protocols import array_namespace
-
 from envs.protocols.uniswap_v3.sqrt_price_math import get_amount0_delta, get_amount1_delta
-
 
 MAX_UINT128 = 2.0**128 - 1
 Q96 = 2.0**96

@@ -16,13 +16,19 @@ import math
 from dataclasses import dataclass, fields, replace
 
 from envs.protocols import array_namespace
-
 from envs.protocols.uniswap_v3 import errors
 from envs.protocols.uniswap_v3.liquidity_amounts import MAX_UINT128, get_amounts_for_liquidity
 from envs.protocols.uniswap_v3.swap_math import compute_swap_step
 from envs.protocols.uniswap_v3.tick import get_fee_growth_inside
-from envs.protocols.uniswap_v3.tick_math import (MAX_SQRT_RATIO, MAX_TICK, MIN_SQRT_RATIO, MIN_SQRT_RATIO_X96,
-                                                 MIN_TICK, get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio)
+from envs.protocols.uniswap_v3.tick_math import (
+    MAX_SQRT_RATIO,
+    MAX_TICK,
+    MIN_SQRT_RATIO,
+    MIN_SQRT_RATIO_X96,
+    MIN_TICK,
+    get_sqrt_ratio_at_tick,
+    get_tick_at_sqrt_ratio,
+)
 
 #: fee tier in pips -> tick spacing (UniswapV3Factory's constructor; 100 enabled by governance)
 TICK_SPACING = {100: 1, 500: 10, 3000: 60, 10000: 200}

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from envs.protocols import array_namespace
-
-from envs.protocols.uniswap_v3.sqrt_price_math import (get_amount0_delta, get_amount1_delta,
-                                                       get_next_sqrt_price_from_input)
+from envs.protocols.uniswap_v3.sqrt_price_math import (
+    get_amount0_delta,
+    get_amount1_delta,
+    get_next_sqrt_price_from_input,
+)
 
 FEE_DENOMINATOR = 1_000_000  # fees are in pips: 3000 = 0.3%
 Q96 = 2.0**96  # FixedPoint96.Q96

@@ -14,6 +14,7 @@ import math
 from functools import lru_cache
 
 import numpy as np
+
 from envs.protocols import array_namespace
 
 MIN_TICK = -887272  # TickMath.MIN_TICK
