@@ -62,7 +62,14 @@ class EnvConfig:
 class DriverConfig:
     name: str = "historical"  # gbm, jump_diffusion, regime_switching, historical
     dt: float = 3600.0  # seconds per step
-    params: Dict[str, Any] = field(default_factory=dict)  # the driver's own arguments (sigma, path, ...)
+    params: Dict[str, Any] = field(default_factory=dict)  # the driver's own arguments (sigma, mu, ...)
+    # driver=historical: the price file and how to read it (null: the shipped ETH/USD hourly path)
+    path: Optional[str] = None  # a CSV of timestamps and prices
+    price_column: Optional[str] = None  # default USD_price
+    timestamp_column: Optional[str] = None  # default timestamp (seconds, ms or ISO dates)
+    start: Optional[str] = None  # every episode starts here: a step index or a date (2022-06-01T00:00), else random
+    fill: Optional[str] = None  # hold (default) or bridge: a Brownian bridge between observations, for dt below theirs
+    missing: Optional[str] = None  # rows without a price: skip (default, reported) or error
 
 
 @dataclass
@@ -203,6 +210,19 @@ def register() -> None:
     store.store(name="deploy_schema", node=DeployConfig(live=LiveConfig()))
 
 
+HISTORICAL_KEYS = ("path", "price_column", "timestamp_column", "start", "fill", "missing")
+
+
+def historical_options(d) -> dict:
+    """driver.path, driver.start, ... as the historical driver's arguments (refused for the other drivers)."""
+    given = {k: getattr(d, k) for k in HISTORICAL_KEYS if getattr(d, k) is not None}
+    if given and d.name != "historical":
+        raise ValueError(f"driver.{next(iter(given))} reads a price file: it needs driver=historical, not {d.name}")
+    if "start" in given and str(given["start"]).lstrip("-").isdigit():
+        given["start"] = int(given["start"])
+    return given
+
+
 def env_kwargs(cfg, window: List[float] | None = None) -> dict:
     """The env's keyword arguments from the config (historical driver restricted to ``window``)."""
     e, d = cfg.env, cfg.driver
@@ -210,6 +230,7 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
     params["dt"] = d.dt
     if d.name == "historical" and window is not None:
         params["window"] = tuple(window)
+    params |= historical_options(d)
     world = {"noise_traders": e.noise_traders, "noise_trade_usd": e.noise_trade_usd, "pool_value_usd": e.pool_value_usd,
              "liquidity_profile": tuple((w, share) for w, share in e.liquidity_profile), "flow": e.flow,
              "flow_file": e.flow_file}

@@ -130,3 +130,26 @@ def test_rows_without_a_price_are_left_out_and_reported_or_refused(tmp_path):
         load_price_csv(csv, dt=60, missing="error")
     with pytest.raises(ValueError, match="fill="):
         HistoricalDriver(csv, dt=60, horizon=1, fill="linear")
+
+
+def test_one_key_points_the_tools_at_a_price_file_and_a_date(tmp_path):
+    """driver.path, driver.price_column and driver.start (a date) as first-class config keys."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    csv = tmp_path / "bars.csv"
+    csv.write_text("when,close\n" + "".join(f"2024-03-0{1 + i // 24}T{i % 24:02d}:00:00,{2000 + i}\n" for i in range(72)))
+    driver = HistoricalDriver(csv, dt=3600, start="2024-03-02T00:00:00", horizon=5, timestamp_column="when",
+                              price_column="close")
+    assert driver.reset(np.random.default_rng(0), 1)[0] == 2024.0
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "evaluate.py", f"driver.path={csv}", "driver.price_column=close",
+                             "driver.timestamp_column=when", "driver.start=2024-03-02T00:00:00", "env.flow=toy",
+                             "env.horizon=6", "eval.backend=numpy", "eval.episodes=1", "eval.policies=[baseline:hodl]",
+                             "eval.plots=false", f"hydra.run.dir={tmp_path / 'run'}"], cwd=root, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    bad = subprocess.run([sys.executable, "evaluate.py", "driver=gbm", f"driver.path={csv}", f"hydra.run.dir={tmp_path}"],
+                         cwd=root, capture_output=True, text=True, timeout=300)
+    assert bad.returncode != 0 and "needs driver=historical" in bad.stderr

@@ -122,11 +122,11 @@ def _timestamp(text: str, unit: str) -> float:
 
 
 class HistoricalDriver(PriceDriver):
-    """Replays a real price path. Each world starts at ``start`` (a step index) or, if None, at a
+    """Replays a real price path. Each world starts at ``start`` (a step index, or an ISO date) or, if None, at a
     random step of ``window`` (fractions of the path, e.g. (0, 0.7) to train, (0.85, 1) to test)
     that leaves ``horizon`` steps of data inside the window."""
 
-    def __init__(self, path: str | Path = DEFAULT_PRICE_CSV, dt: float = 3600.0, start: int | None = None,
+    def __init__(self, path: str | Path = DEFAULT_PRICE_CSV, dt: float = 3600.0, start: int | str | None = None,
                  horizon: int = 720, window: tuple[float, float] = (0.0, 1.0), timestamp_column: str = "timestamp",
                  price_column: str = "USD_price", timestamp_unit: str = "auto", fill: str = "hold",
                  missing: str = "skip"):
@@ -136,6 +136,11 @@ class HistoricalDriver(PriceDriver):
                              f"(a Brownian bridge through the observations, for steps shorter than the data's)")
         self.fill = fill
         self.path = load_price_csv(path, dt, timestamp_column, price_column, timestamp_unit, missing)
+        if isinstance(start, str):  # a date: the first step at or after it
+            when = _timestamp(start, "iso")
+            start = int(np.searchsorted(self.path.timestamps, when))
+            if start >= len(self.path.timestamps):
+                raise ValueError(f"start={start!r} is after the last price in {path}")
         self.start, self.horizon = start, int(horizon)
         last = len(self.path.prices) - 1
         lo, hi = window
