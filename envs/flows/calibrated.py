@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -57,9 +58,9 @@ class FlowParams:
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"flow parameter {name}={getattr(self, name)!r} must lie in [0, 1]")
 
-    @property
+    @cached_property
     def mean_size_usd(self) -> float:
-        """E[size] of the body-and-tail mixture, by a fixed draw (the body is conditioned below the tail)."""
+        """E[size] of the body-and-tail mixture, by one fixed draw (computed once: it is read every step)."""
         return float(sample_sizes(self, np.random.default_rng(0), 200_000).mean())
 
     def save(self, path: str | Path) -> Path:
