@@ -143,3 +143,12 @@ def test_the_calibrated_flow_gives_the_same_trajectory_on_numpy_and_evm():
     sim, evm = run("numpy"), run("evm")
     np.testing.assert_allclose(evm, sim, rtol=1e-9, atol=0.01)
     assert sim[:, 1].sum() > 1.0  # the calibrated flow paid the position fees
+
+
+def test_the_tail_is_cut_at_the_largest_swap_seen():
+    params = FlowParams.load()
+    sizes = sample_sizes(params, np.random.default_rng(1), 2_000_000)
+    assert sizes.max() <= params.size_max_usd and sizes.max() > 0.9 * params.size_max_usd
+    with pytest.raises(ValueError, match="size_max_usd"):
+        FlowParams(**{**json.loads(DEFAULT_FLOW_FILE.read_text()), "size_max_usd": 1.0,
+                      "hourly_share": params.hourly_share, "size_body_log_quantiles": params.size_body_log_quantiles})

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from envs.backends.chain import Chain
+from envs.backends.chain import Chain, TransactionReverted
 from envs.backends.market import WBTC_PRICE_USD, UniswapV3Market, centered_range
 from envs.backends.sim import (
     LIQUIDITY_UNIT,
@@ -121,9 +121,12 @@ class ChainLP(UniswapV3Market):
         swapped = amount[0] > 0
         if swapped:
             self._swap(self.agent, bool(sell_usdc[0]), int(amount[0]), 0)
-        position = v3.mint(self.agent, self.usdc, self.weth, self.fee_pips, lower, upper,
-                           self.usdc.balance_of(self.agent), self.weth.balance_of(self.agent))
-        self.token_id = position.token_id
+        try:
+            position = v3.mint(self.agent, self.usdc, self.weth, self.fee_pips, lower, upper,
+                               self.usdc.balance_of(self.agent), self.weth.balance_of(self.agent))
+            self.token_id = position.token_id
+        except TransactionReverted:  # e.g. a wallet too small to mint any liquidity: the simulator refuses it too
+            self.token_id = None
         return rebalance_gas(np.array([had]), np.array([swapped]))
 
     def _swap(self, who: str, sell_usdc: bool, raw: int, limit_x96: int):

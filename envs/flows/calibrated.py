@@ -9,7 +9,7 @@ What is fitted, from a pool's swaps and a reference price (``fit_flow``):
   a deeper pool draws proportionally more flow, as volume follows liquidity on chain;
 - the hour of day (UTC): each hour's share of that volume;
 - trade size in USD: the body's empirical quantiles (log scale, 101 knots) up to the 95th percentile,
-  and a Pareto tail above it (Hill estimator);
+  and a Pareto tail above it (Hill estimator), cut at the largest swap seen;
 - direction: the probability that a swap goes the way the one before it went.
 
 ``CalibratedFlow.orders`` draws a step's swaps for N worlds from these, in the same order on every
@@ -39,6 +39,7 @@ class FlowParams:
     size_tail_usd: float  # the tail's threshold
     size_tail_share: float  # share of swaps above it
     size_tail_alpha: float  # Pareto exponent of the tail
+    size_max_usd: float  # the tail is cut here: the largest swap seen (a Pareto draw is otherwise unbounded)
     persistence: float  # P(a swap goes the way the previous one went)
     informed_share: float  # share of the volume that was informed (not drawn here)
     fee_pips: int = 3000
@@ -51,6 +52,8 @@ class FlowParams:
         knots = self.size_body_log_quantiles
         if len(knots) < 2 or any(b < a for a, b in zip(knots, knots[1:])):
             raise ValueError("size_body_log_quantiles must be at least 2 non-decreasing values")
+        if not self.size_max_usd >= self.size_tail_usd:
+            raise ValueError(f"size_max_usd={self.size_max_usd!r} must be at least size_tail_usd={self.size_tail_usd!r}")
         for name in ("volume_per_liquidity", "size_tail_usd", "size_tail_alpha"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f"flow parameter {name}={getattr(self, name)!r} must be a finite number > 0")
@@ -83,10 +86,12 @@ class FlowParams:
 
 
 def sample_sizes(params: FlowParams, rng: np.random.Generator, shape) -> np.ndarray:
-    """USD sizes: with the tail's share, Pareto above ``size_tail_usd``; else the body's quantile function
-    (log-linear between its knots) at a uniform draw."""
+    """USD sizes: with the tail's share, a Pareto between ``size_tail_usd`` and ``size_max_usd`` (inverse CDF of
+    the truncated law); else the body's quantile function (log-linear between its knots) at a uniform draw."""
     tail = rng.random(shape) < params.size_tail_share
-    pareto = params.size_tail_usd * (1 - rng.random(shape)) ** (-1 / params.size_tail_alpha)
+    low, alpha = params.size_tail_usd, params.size_tail_alpha
+    kept = 1 - (low / params.size_max_usd) ** alpha  # the Pareto's mass below the cut
+    pareto = low * (1 - rng.random(shape) * kept) ** (-1 / alpha)
     knots = np.asarray(params.size_body_log_quantiles)
     body = np.exp(np.interp(rng.random(shape), np.linspace(0, 1, len(knots)), knots))
     return np.where(tail, pareto, body)
@@ -194,7 +199,8 @@ def _size_fit(sizes: np.ndarray) -> dict:
     body = np.log(sizes[(sizes > 0) & (sizes <= tail)])
     alpha = len(above) / float(np.sum(np.log(above / tail))) if len(above) else 2.0  # Hill (1975)
     return {"size_body_log_quantiles": tuple(float(q) for q in np.quantile(body, np.linspace(0, 1, 101))),
-            "size_tail_usd": tail, "size_tail_share": float(len(above) / len(sizes)), "size_tail_alpha": float(alpha)}
+            "size_tail_usd": tail, "size_tail_share": float(len(above) / len(sizes)), "size_tail_alpha": float(alpha),
+            "size_max_usd": float(sizes.max())}
 
 
 def fit_flow(sample: SwapSample, reference: np.ndarray, fee_pips: int, source: str = "") -> FlowParams:
