@@ -5,8 +5,10 @@ What is fitted, from a pool's swaps and a reference price (``fit_flow``):
 - informed or not: a swap that moves the pool toward the reference from outside the fee's no-trade
   band is informed (arbitrage, which the worlds generate themselves at block resolution); the rest
   is the uninformed flow this model draws;
-- intensity: uninformed USD volume per day per unit of the pool's active liquidity (raw units), so
-  a deeper pool draws proportionally more flow, as volume follows liquidity on chain;
+- intensity: uninformed USD volume per day per unit of the pool's active liquidity (raw units): swaps
+  arrive as in the fitted pool and their sizes scale with the pool's depth, so a deeper pool draws
+  proportionally more flow (volume follows liquidity on chain) while each swap moves the price as a
+  real one did;
 - the hour of day (UTC): each hour's share of that volume;
 - trade size in USD: the body's empirical quantiles (log scale, 101 knots) up to the 95th percentile,
   and a Pareto tail above it (Hill estimator), cut at the largest swap seen;
@@ -34,6 +36,7 @@ class FlowParams:
     """A fitted flow; amounts in USD, intensity per unit of active liquidity (raw, USDC/WETH pool)."""
 
     volume_per_liquidity: float  # uninformed USD volume per day per unit of active liquidity
+    reference_liquidity: float  # the fitted pool's median active liquidity: sizes are in units of its depth
     hourly_share: tuple[float, ...]  # 24 shares of the daily uninformed volume, by UTC hour
     size_body_log_quantiles: tuple[float, ...]  # log USD size at probabilities 0, 0.01, ..., 1 of the body
     size_tail_usd: float  # the tail's threshold
@@ -54,7 +57,7 @@ class FlowParams:
             raise ValueError("size_body_log_quantiles must be at least 2 non-decreasing values")
         if not self.size_max_usd >= self.size_tail_usd:
             raise ValueError(f"size_max_usd={self.size_max_usd!r} must be at least size_tail_usd={self.size_tail_usd!r}")
-        for name in ("volume_per_liquidity", "size_tail_usd", "size_tail_alpha"):
+        for name in ("volume_per_liquidity", "reference_liquidity", "size_tail_usd", "size_tail_alpha"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f"flow parameter {name}={getattr(self, name)!r} must be a finite number > 0")
         for name in ("size_tail_share", "persistence", "informed_share"):
@@ -108,18 +111,23 @@ class CalibratedFlow:
 
     def orders(self, rng: np.random.Generator, n: int, active_liquidity: np.ndarray, hour, dt: float,
                reference_price: np.ndarray, last_sell_usdc: np.ndarray | None = None, merge: bool = True):
-        """[(sell USDC?, USD size)] for one step of ``dt`` seconds at UTC ``hour`` (one, or one per world): a
-        world's expected volume is volume_per_liquidity x its active liquidity x the hour's share; a size of 0
-        means no swap. With ``merge``, a world's consecutive swaps in one direction come as one swap of their
-        sum (the same trade through the pool, in far fewer vectorized calls)."""
+        """[(sell USDC?, USD size)] for one step of ``dt`` seconds at UTC ``hour`` (one, or one per world).
+
+        Swaps arrive as they did in the fitted pool, and their sizes scale with the pool's depth (its active
+        liquidity over the fitted pool's): a shallower pool sees the same kind of traders with smaller
+        orders, so each swap moves its price as much as it moved the real one, and a world's expected
+        volume is volume_per_liquidity x its active liquidity x the hour's share. A size of 0 means no swap.
+        With ``merge``, a world's consecutive swaps in one direction come as one swap of their sum (the same
+        trade through the pool, in far fewer vectorized calls)."""
         p = self.params
         share = np.asarray(p.hourly_share)[np.asarray(hour, dtype=np.int64) % 24]
-        volume = p.volume_per_liquidity * active_liquidity * share * 24 * dt / DAY
-        counts = rng.poisson(np.maximum(volume, 0.0) / p.mean_size_usd)
+        depth = np.maximum(np.asarray(active_liquidity, dtype=float), 0.0) / p.reference_liquidity
+        volume = p.volume_per_liquidity * p.reference_liquidity * share * 24 * dt / DAY
+        counts = rng.poisson(np.where(depth > 0, volume, 0.0) / p.mean_size_usd * np.ones(n))
         self.capped += int(np.sum(counts > self.max_orders))
         counts = np.minimum(counts, self.max_orders)
         k = int(counts.max()) if n else 0
-        sizes = sample_sizes(p, rng, (k, n))
+        sizes = sample_sizes(p, rng, (k, n)) * depth[None, :]
         flips = rng.random((k, n)) >= p.persistence
         first = rng.random(n) < 0.5 if last_sell_usdc is None else np.asarray(last_sell_usdc, dtype=bool)
         live = np.arange(k)[:, None] < counts[None, :]
@@ -212,6 +220,7 @@ def fit_flow(sample: SwapSample, reference: np.ndarray, fee_pips: int, source: s
     by_hour = np.bincount(hours, weights=noise.size_usd, minlength=24)
     same = noise.sell_usdc[1:] == noise.sell_usdc[:-1]
     return FlowParams(volume_per_liquidity=float(noise.size_usd.sum() / days / np.median(sample.liquidity)),
+                      reference_liquidity=float(np.median(sample.liquidity)),
                       hourly_share=tuple(float(x) for x in by_hour / by_hour.sum()),
                       persistence=float(same.mean()) if len(same) else 0.5,
                       informed_share=float(sample.size_usd[smart].sum() / sample.size_usd.sum()),
