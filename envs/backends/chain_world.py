@@ -299,7 +299,8 @@ class ChainUniswapV3World(ChainLP):
     def noise(self) -> None:
         for sell_usdc, raw in self.flow_orders():
             if raw[0] > 0:
-                self._swap(NOISE, bool(sell_usdc[0]), int(raw[0]), 0)
+                limit = self.flow_price_limit(np.array([self._sqrt_price()]), sell_usdc)
+                self._swap(NOISE, bool(sell_usdc[0]), int(raw[0]), 0 if limit is None else int(limit[0] * 2**96))
 
     def _band_trade(self) -> tuple[bool, int | None]:
         """(sell USDC?, the band edge in Q64.96, or None when the pool is inside the band)."""

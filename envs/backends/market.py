@@ -70,6 +70,14 @@ class UniswapV3Market(ABC):
                                      self.reference_price(),
                                      USDC_UNIT, WETH_UNIT)
 
+    def flow_price_limit(self, sqrt_price: np.ndarray, sell_usdc: np.ndarray) -> np.ndarray | None:
+        """Each flow swap's sqrt price limit (Q64.96, as a float): the calibrated flow's impact limit from
+        ``sqrt_price``, the price before it; None for the toy flow (no limit)."""
+        if self._flow is None:
+            return None
+        keep = np.sqrt(1.0 - self._flow.params.impact_limit)  # USDC in moves the sqrt price down, WETH in up
+        return np.floor(np.where(sell_usdc, sqrt_price * keep, sqrt_price / keep) * 2**96) / 2**96
+
     @abstractmethod
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         """The competing arbitrageur trades (masked) pools to the edge of their no-trade band."""

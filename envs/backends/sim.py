@@ -188,9 +188,14 @@ class UniswapV3World(UniswapV3Market):
 
     def noise(self) -> None:
         for sell_usdc, raw in self.flow_orders():
-            z41 = self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
-            v3.swap(self.state, self.pool_params, z41, self.b.asarray(raw), v3.default_price_limit(z41),
-                    self.b.asarray(raw > 0, dtype=self.b.xp.bool))  # a calibrated step may hold no swap for a world
+            xp, z41 = self.b.xp, self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
+            limit = v3.default_price_limit(z41)
+            impact = self.flow_price_limit(self._np(self.state.sqrt_price), sell_usdc)
+            if impact is not None:  # within the bounds, and strictly past the price as the pool requires
+                bounded = xp.where(z41, xp.maximum(self.b.asarray(impact), limit), xp.minimum(self.b.asarray(impact), limit))
+                limit = xp.where(bounded != self.state.sqrt_price, bounded, limit)
+            v3.swap(self.state, self.pool_params, z41, self.b.asarray(raw), limit,
+                    self.b.asarray(raw > 0, dtype=xp.bool))  # a calibrated step may hold no swap for a world
 
     def _band_trade(self):
         """(sell USDC?, target sqrt price, worth trading?): the edge of the no-trade band, past which

@@ -12,7 +12,9 @@ What is fitted, from a pool's swaps and a reference price (``fit_flow``):
 - the hour of day (UTC): each hour's share of that volume;
 - trade size in USD: the body's empirical quantiles (log scale, 101 knots) up to the 95th percentile,
   and a Pareto tail above it (Hill estimator), cut at the largest swap seen;
-- direction: the probability that a swap goes the way the one before it went.
+- direction: the probability that a swap goes the way the one before it went;
+- impact: how far one swap may move the price (the 99.9th percentile of the real swaps' moves), the
+  limit a trader's slippage setting puts on it.
 
 ``CalibratedFlow.orders`` draws a step's swaps for N worlds from these, in the same order on every
 backend. The parameters are a small JSON file (``python -m envs.data fit-flow``).
@@ -44,6 +46,7 @@ class FlowParams:
     size_tail_alpha: float  # Pareto exponent of the tail
     size_max_usd: float  # the tail is cut here: the largest swap seen (a Pareto draw is otherwise unbounded)
     persistence: float  # P(a swap goes the way the previous one went)
+    impact_limit: float  # a swap stops once it has moved the price this much (99.9% of real swaps moved it less)
     informed_share: float  # share of the volume that was informed (not drawn here)
     fee_pips: int = 3000
     source: str = ""
@@ -60,7 +63,7 @@ class FlowParams:
         for name in ("volume_per_liquidity", "reference_liquidity", "size_tail_usd", "size_tail_alpha"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f"flow parameter {name}={getattr(self, name)!r} must be a finite number > 0")
-        for name in ("size_tail_share", "persistence", "informed_share"):
+        for name in ("size_tail_share", "persistence", "informed_share", "impact_limit"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"flow parameter {name}={getattr(self, name)!r} must lie in [0, 1]")
 
@@ -219,10 +222,12 @@ def fit_flow(sample: SwapSample, reference: np.ndarray, fee_pips: int, source: s
     hours = (noise.time // 3600 % 24).astype(int)
     by_hour = np.bincount(hours, weights=noise.size_usd, minlength=24)
     same = noise.sell_usdc[1:] == noise.sell_usdc[:-1]
+    impact = np.abs(np.diff(np.log(sample.price_after)))  # each swap's move, from the price the one before left
     return FlowParams(volume_per_liquidity=float(noise.size_usd.sum() / days / np.median(sample.liquidity)),
                       reference_liquidity=float(np.median(sample.liquidity)),
                       hourly_share=tuple(float(x) for x in by_hour / by_hour.sum()),
                       persistence=float(same.mean()) if len(same) else 0.5,
+                      impact_limit=float(min(np.quantile(impact, 0.999), 0.5)),
                       informed_share=float(sample.size_usd[smart].sum() / sample.size_usd.sum()),
                       fee_pips=fee_pips, source=source, **_size_fit(noise.size_usd))
 
