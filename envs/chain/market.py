@@ -141,17 +141,25 @@ def attach_market(chain: Chain, addresses: dict) -> Market:
         if not chain.get_code(t.address):
             raise ValueError(f"no contract at {s}'s address {t.address}: this chain does not hold the market "
                              f"these addresses describe (wrong state file, or fork of the wrong chain?)")
+    v2, v3, aave = protocol_handles(chain, addresses)
+    pools = {int(name.rsplit("/", 1)[1]): Contract(chain, a, "UniswapV3Pool")
+             for name, a in addresses["uniswap_v3"]["pools"].items()}
+    return Market(chain, tokens, v2, v3, aave, pools)
+
+
+def protocol_handles(chain: Chain, addresses: dict, aggregators: dict | None = None) -> tuple[UniswapV2, UniswapV3, AaveV3]:
+    """Handles on the Uniswap V2, V3 and Aave V3 contracts an address book names; the oracle's price feeds
+    are ``aggregators`` when given, else the book's ``price_feeds``."""
     u2, u3, a3 = addresses["uniswap_v2"], addresses["uniswap_v3"], addresses["aave_v3"]
     v2 = UniswapV2(Contract(chain, u2["factory"], "UniswapV2Factory"), Contract(chain, u2["router02"], "UniswapV2Router02"))
     v3 = UniswapV3(Contract(chain, u3["factory"], "UniswapV3Factory"),
                    Contract(chain, u3["nonfungible_position_manager"], "NonfungiblePositionManager"),
                    Contract(chain, u3["swap_router"], "SwapRouter"), Contract(chain, u3["quoter_v2"], "QuoterV2"),
                    Contract(chain, u3["tick_lens"], "TickLens"))
+    feeds = aggregators if aggregators is not None else {
+        s: Contract(chain, a, "MockAggregator") for s, a in a3.get("price_feeds", {}).items()}
     aave = AaveV3(Contract(chain, a3["pool_addresses_provider"], "PoolAddressesProvider"),
                   Contract(chain, a3["acl_manager"], "ACLManager"), Contract(chain, a3["pool"], "Pool"),
-                  Contract(chain, a3["pool_configurator"], "PoolConfigurator"),
-                  Contract(chain, a3["oracle"], "AaveOracle"),
-                  Contract(chain, a3["protocol_data_provider"], "AaveProtocolDataProvider"),
-                  {s: Contract(chain, a, "MockAggregator") for s, a in a3.get("price_feeds", {}).items()})
-    pools = {int(name.rsplit("/", 1)[1]): Contract(chain, a, "UniswapV3Pool") for name, a in u3["pools"].items()}
-    return Market(chain, tokens, v2, v3, aave, pools)
+                  Contract(chain, a3["pool_configurator"], "PoolConfigurator"), Contract(chain, a3["oracle"], "AaveOracle"),
+                  Contract(chain, a3["protocol_data_provider"], "AaveProtocolDataProvider"), feeds)
+    return v2, v3, aave

@@ -23,9 +23,8 @@ from envs.backends.anvil import AnvilChain
 from envs.chain.aave_v3 import AaveV3, deploy_aave_v3
 from envs.chain.accounts import DEPLOYER, LIQUIDITY_PROVIDER
 from envs.chain.address_book import address_book
-from envs.chain.contract import Contract
 from envs.chain.localnet import ADDRESSES_FILE, STATE_FILE
-from envs.chain.market import _AAVE, Market, MarketSpec, _fund, _seed_v3_pool, _with_price
+from envs.chain.market import _AAVE, Market, MarketSpec, _fund, _seed_v3_pool, _with_price, protocol_handles
 from envs.chain.tokens import attach_token, deploy_tokens
 from envs.chain.uniswap_v2 import UniswapV2, deploy_uniswap_v2
 from envs.chain.uniswap_v3 import UniswapV3, deploy_uniswap_v3
@@ -135,15 +134,7 @@ def _build(chain: AnvilChain, book: dict, spec: MarketSpec, real: dict[int, tupl
              aave.oracle.address: a3["oracle"], aave.data_provider.address: a3["protocol_data_provider"]}
     relocate(chain, moves)
 
-    v2 = UniswapV2(Contract(chain, u2["factory"], "UniswapV2Factory"), Contract(chain, u2["router02"], "UniswapV2Router02"))
-    v3 = UniswapV3(Contract(chain, u3["factory"], "UniswapV3Factory"),
-                   Contract(chain, u3["nonfungible_position_manager"], "NonfungiblePositionManager"),
-                   Contract(chain, u3["swap_router"], "SwapRouter"), Contract(chain, u3["quoter_v2"], "QuoterV2"),
-                   Contract(chain, u3["tick_lens"], "TickLens"))
-    aave = AaveV3(Contract(chain, a3["pool_addresses_provider"], "PoolAddressesProvider"),
-                  Contract(chain, a3["acl_manager"], "ACLManager"), Contract(chain, a3["pool"], "Pool"),
-                  Contract(chain, a3["pool_configurator"], "PoolConfigurator"), Contract(chain, a3["oracle"], "AaveOracle"),
-                  Contract(chain, a3["protocol_data_provider"], "AaveProtocolDataProvider"), aave.aggregators)
+    v2, v3, aave = protocol_handles(chain, book, aave.aggregators)
     return _seed(chain, book, tokens, v2, v3, aave, spec, real)
 
 
