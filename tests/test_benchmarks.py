@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,10 +25,22 @@ def test_every_benchmark_has_a_smoke_run():
     assert sorted(SMOKE) == sorted(p.name for p in (ROOT / "benchmarks").glob("*.py"))
 
 
+@pytest.fixture(scope="module")
+def smoke_runs() -> dict[str, subprocess.CompletedProcess]:
+    """Every benchmark's smoke run, started together (each is mostly interpreter start-up and imports)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = {name: subprocess.Popen([sys.executable, f"benchmarks/{name}", *args], cwd=ROOT, env=env, text=True,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name, args in SMOKE.items()}
+    runs = {}
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        runs[name] = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    return runs
+
+
 @pytest.mark.parametrize("script", sorted(SMOKE))
-def test_the_benchmark_runs_and_prints_its_figures(script):
-    result = subprocess.run([sys.executable, f"benchmarks/{script}", *SMOKE[script]], cwd=ROOT, capture_output=True,
-                            text=True, timeout=300, env={"OMP_NUM_THREADS": "1", **__import__("os").environ})
+def test_the_benchmark_runs_and_prints_its_figures(script, smoke_runs):
+    result = smoke_runs[script]
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     assert lines, result.stdout
