@@ -87,12 +87,7 @@ def build_market(chain: Chain, spec: MarketSpec | None = None) -> Market:
     usdc, weth = tokens["USDC"], tokens["WETH"]
     eth_in_usdc = spec.prices_usd["WETH"] / spec.prices_usd["USDC"]
 
-    half = spec.v2_pool_value_usd / 2
-    _fund(usdc, to_raw(half / spec.prices_usd["USDC"], 6))
-    _fund(weth, to_raw(half / spec.prices_usd["WETH"], 18))
-    v2.create_pair(usdc, weth)
-    v2.add_liquidity(LIQUIDITY_PROVIDER, usdc, weth, usdc.balance_of(LIQUIDITY_PROVIDER),
-                     weth.balance_of(LIQUIDITY_PROVIDER))
+    seed_v2_pair(v2, usdc, weth, spec)
 
     pools = {fee: _seed_v3_pool(v3, usdc, weth, fee, eth_in_usdc, spec) for fee in spec.v3_fee_tiers}
 
@@ -101,6 +96,16 @@ def build_market(chain: Chain, spec: MarketSpec | None = None) -> Market:
         _fund(token, raw)
         aave.supply(LIQUIDITY_PROVIDER, token, raw)
     return Market(chain, tokens, v2, v3, aave, pools)
+
+
+def seed_v2_pair(v2: UniswapV2, usdc: Token, weth: Token, spec: MarketSpec) -> None:
+    """Create the USDC/WETH pair and add ``spec.v2_pool_value_usd`` of liquidity, half each side."""
+    half = spec.v2_pool_value_usd / 2
+    _fund(usdc, to_raw(half / spec.prices_usd["USDC"], 6))
+    _fund(weth, to_raw(half / spec.prices_usd["WETH"], 18))
+    v2.create_pair(usdc, weth)
+    v2.add_liquidity(LIQUIDITY_PROVIDER, usdc, weth, usdc.balance_of(LIQUIDITY_PROVIDER),
+                     weth.balance_of(LIQUIDITY_PROVIDER))
 
 
 def _with_price(p, price_usd: float):

@@ -24,7 +24,16 @@ from envs.chain.aave_v3 import AaveV3, deploy_aave_v3
 from envs.chain.accounts import DEPLOYER, LIQUIDITY_PROVIDER
 from envs.chain.address_book import address_book
 from envs.chain.localnet import ADDRESSES_FILE, STATE_FILE
-from envs.chain.market import _AAVE, Market, MarketSpec, _fund, _seed_v3_pool, _with_price, protocol_handles
+from envs.chain.market import (
+    _AAVE,
+    Market,
+    MarketSpec,
+    _fund,
+    _seed_v3_pool,
+    _with_price,
+    protocol_handles,
+    seed_v2_pair,
+)
 from envs.chain.tokens import attach_token, deploy_tokens
 from envs.chain.uniswap_v2 import UniswapV2, deploy_uniswap_v2
 from envs.chain.uniswap_v3 import UniswapV3, deploy_uniswap_v3
@@ -156,12 +165,7 @@ def _seed(chain, book: dict, tokens, v2: UniswapV2, v3: UniswapV3, aave: AaveV3,
           real: dict[int, tuple[float, int]]) -> Market:
     """Pools and pair created by the real factories (at their CREATE2 addresses), then seeded."""
     usdc, weth = tokens["USDC"], tokens["WETH"]
-    half = spec.v2_pool_value_usd / 2
-    _fund(usdc, to_raw(half / spec.prices_usd["USDC"], 6))
-    _fund(weth, to_raw(half / spec.prices_usd["WETH"], 18))
-    v2.create_pair(usdc, weth)
-    v2.add_liquidity(LIQUIDITY_PROVIDER, usdc, weth, usdc.balance_of(LIQUIDITY_PROVIDER),
-                     weth.balance_of(LIQUIDITY_PROVIDER))
+    seed_v2_pair(v2, usdc, weth, spec)
     pools = {fee: _seed_pool_like(chain, v3, usdc, weth, fee, spec, real) for fee in spec.v3_fee_tiers}
     for s, token in tokens.items():
         raw = to_raw(spec.aave_supply_usd / spec.prices_usd[s], token.decimals)

@@ -111,6 +111,7 @@ class CalibratedFlow:
     params: FlowParams
     max_orders: int = 1024
     capped: int = 0
+    _last: np.ndarray | None = field(default=None, init=False, repr=False)  # each world's last swap direction
 
     def orders(self, rng: np.random.Generator, n: int, active_liquidity: np.ndarray, hour, dt: float,
                reference_price: np.ndarray, last_sell_usdc: np.ndarray | None = None, merge: bool = True):
@@ -163,8 +164,6 @@ class CalibratedFlow:
     def reset(self) -> None:
         """Forget the last direction (a new episode)."""
         self._last = None
-
-    _last: np.ndarray | None = None
 
 
 # --- fitting -------------------------------------------------------------------------------------------
