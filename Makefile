@@ -39,8 +39,8 @@ bench-smoke: setup  # every benchmark at a tiny size (part of make test too)
 	$(PY) -m pytest -q tests/test_benchmarks.py
 
 localnet: setup
-	$(PY) -m envs.chain build-localnet --out runs/localnet
-	$(PY) -m envs.chain serve --state runs/localnet
+	$(PY) -m envs.contracts build-localnet --out runs/localnet
+	$(PY) -m envs.contracts serve --state runs/localnet
 
 clean:
 	rm -rf $(VENV) node_modules runs

@@ -1,6 +1,6 @@
 """Run an exported policy on a chain through the guarded live adapter. Dry run by default.
 
-    python -m envs.chain build-localnet --out runs/localnet && python -m envs.chain serve --state runs/localnet &
+    python -m envs.contracts build-localnet --out runs/localnet && python -m envs.contracts serve --state runs/localnet &
     python deploy.py live.policy=outputs/<run>/export/manifest.json live.account=0x...      # dry run
     DEFIGYM_PRIVATE_KEY=... python deploy.py live.policy=... live.send=true                 # sends
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.backends.market import FULL_RANGE
 from envs.roles.arbitrageur import Arbitrageur
 from envs.roles.borrower import Borrower
 from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import LiquidityProvider
 from envs.roles.trader import Trader
 from envs.roles.v2_liquidity_provider import V2LiquidityProvider
+from envs.worlds.market import FULL_RANGE
 
 RANGE_POSITION, HALF_WIDTH, IN_RANGE, TIME_ELAPSED = 1, 2, 3, 8  # observation indices (envs.roles.liquidity_provider)
 HEALTH_FACTOR, LTV = 0, 1  # (envs.roles.borrower)

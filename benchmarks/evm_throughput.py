@@ -15,13 +15,13 @@ import json
 import platform
 import time
 
-from envs.backends.anvil import AnvilChain
-from envs.backends.chain import Chain, Tx
-from envs.backends.evm import PyrevmChain
-from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.artifacts import load_artifact
-from envs.chain.market import Market, build_market
-from envs.chain.uniswap_v2 import DEADLINE
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.artifacts import load_artifact
+from envs.contracts.market import Market, build_market
+from envs.contracts.uniswap_v2 import DEADLINE
+from envs.evm.anvil import AnvilChain
+from envs.evm.chain import Chain, Tx
+from envs.evm.revm import PyrevmChain
 
 TRADER = DEV_ACCOUNTS[2]
 FEE = 3000

@@ -15,9 +15,9 @@ import time
 
 import numpy as np
 
-from envs.backends.arrays import array_backend
-from envs.backends.sim import UniswapV3World
+from envs.arrays import array_backend
 from envs.drivers import GBMDriver
+from envs.worlds.sim import UniswapV3World
 
 
 def emit(name, backend, batch, value, unit, **extra):

@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from envs.backends.lending import AGENT_ACCOUNT, LendingParams
-from envs.backends.sim import WETH_UNIT, V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
 from envs.uniswap_v3_lp import make_market
+from envs.worlds.lending import AGENT_ACCOUNT, LendingParams
+from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
 
 class _LeverageEpisodes:

@@ -6,12 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from envs.backends.lending import COMPETITOR, LendingParams
-from envs.backends.sim import V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.liquidator import Liquidator
 from envs.uniswap_v3_lp import make_market
+from envs.worlds.lending import COMPETITOR, LendingParams
+from envs.worlds.sim import V3WorldParams
 
 _DEFAULT_LENDING = {"borrowers": 8, "target_ltv": (0.74, 0.80)}  # borrowers that live near the edge
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from envs.backends.sim import V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
 from envs.uniswap_v3_lp import make_market
+from envs.worlds.sim import V3WorldParams
 
 
 class _ArbitrageEpisodes:

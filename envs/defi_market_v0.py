@@ -33,8 +33,6 @@ import numpy as np
 from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
-from envs.backends.lending import AGENT_ACCOUNT, AGENT_LIQUIDATOR, COMPETITOR, LendingParams
-from envs.backends.sim import WETH_UNIT, V3WorldParams
 from envs.drivers import episode_driver
 from envs.roles.arbitrageur import Arbitrageur
 from envs.roles.borrower import Borrower
@@ -42,6 +40,8 @@ from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
 from envs.roles.trader import Trader
 from envs.uniswap_v3_lp import make_market
+from envs.worlds.lending import AGENT_ACCOUNT, AGENT_LIQUIDATOR, COMPETITOR, LendingParams
+from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
 LP_ROLE = "liquidity_provider"
 LP = f"{LP_ROLE}_0"  # the first LP agent

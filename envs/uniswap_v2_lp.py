@@ -6,10 +6,10 @@ from typing import Any
 
 import numpy as np
 
-from envs.backends.v2_market import UniswapV2Market, V2WorldParams
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
+from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 
 BACKENDS = ("numpy", "torch", "evm", "anvil")
 
@@ -20,15 +20,15 @@ def make_v2_market(backend: str, n: int, driver: PriceDriver, params: V2WorldPar
     """The pair on the simulator (numpy, torch) or on a chain (evm, anvil; one world): fresh, or a fork of
     ``fork_url`` at ``fork_block``; with ``addresses`` (an address book) the fork's own pair."""
     if backend in ("numpy", "torch"):
-        from envs.backends.arrays import array_backend
-        from envs.backends.sim_v2 import UniswapV2World
+        from envs.arrays import array_backend
+        from envs.worlds.sim_v2 import UniswapV2World
 
         return UniswapV2World(n, driver, params, array_backend(backend, device))
     if backend in ("evm", "anvil"):
         if n != 1:
             raise ValueError(f"the {backend} backend runs one world per env; use numpy or torch for batches")
-        from envs.backends.chain_v2 import ChainUniswapV2World
-        from envs.chain.fork import chain_factory, load_attach_book
+        from envs.contracts.fork import chain_factory, load_attach_book
+        from envs.worlds.chain_v2 import ChainUniswapV2World
 
         book = load_attach_book(addresses, fork_url)
         return ChainUniswapV2World(chain_factory(backend, fork_url, fork_block), driver, params, book)

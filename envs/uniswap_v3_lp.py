@@ -5,12 +5,12 @@ from typing import Any
 
 import numpy as np
 
-from envs.backends.lending import LendingParams
-from envs.backends.market import UniswapV3Market
-from envs.backends.sim import UniswapV3World, V3WorldParams
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
+from envs.worlds.lending import LendingParams
+from envs.worlds.market import UniswapV3Market
+from envs.worlds.sim import UniswapV3World, V3WorldParams
 
 BACKENDS = ("numpy", "torch", "evm", "anvil")
 
@@ -34,31 +34,31 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
                          "(backend=numpy or torch, no backend.init_from); on a chain, fork it and re-send its own "
                          "blocks with backend.replay_blocks")
     if backend in ("numpy", "torch"):
-        from envs.backends.arrays import array_backend
+        from envs.arrays import array_backend
 
         if params.flow == "replay":
-            from envs.backends.replay_world import ReplayWorld
+            from envs.worlds.replay_world import ReplayWorld
 
             return ReplayWorld(n, driver, params, array_backend(backend, device))
         if init_from is not None:
             if lending is not None:
                 raise ValueError("backend.init_from starts the Uniswap V3 LP env's pool so far; leave it out for "
                                  "the Aave envs")
-            from envs.backends.forked_sim import ForkedStartWorld, read_origin
+            from envs.worlds.forked_sim import ForkedStartWorld, read_origin
 
             return ForkedStartWorld(n, driver, params, array_backend(backend, device),
                                     read_origin(init_from, str(init_addresses), params.fee_pips))
         if lending is None:
             return UniswapV3World(n, driver, params, array_backend(backend, device))
-        from envs.backends.sim_lending import AaveWorld
+        from envs.worlds.sim_lending import AaveWorld
 
         return AaveWorld(n, driver, params, lending, array_backend(backend, device))
     if backend in ("evm", "anvil"):
         if n != 1:
             raise ValueError(f"the {backend} backend runs one world per env; use numpy or torch for batches")
-        from envs.backends.chain_lending import ChainAaveWorld
-        from envs.backends.chain_world import ChainUniswapV3World
-        from envs.chain.fork import chain_factory, load_attach_book
+        from envs.contracts.fork import chain_factory, load_attach_book
+        from envs.worlds.chain_lending import ChainAaveWorld
+        from envs.worlds.chain_world import ChainUniswapV3World
 
         book = load_attach_book(addresses, fork_url)
         make_chain = chain_factory(backend, fork_url, fork_block)

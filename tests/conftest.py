@@ -5,9 +5,9 @@ import os
 
 import pytest
 
-from envs.backends.anvil import AnvilChain
-from envs.backends.evm import PyrevmChain
-from envs.chain.market import Market, build_market
+from envs.contracts.market import Market, build_market
+from envs.evm.anvil import AnvilChain
+from envs.evm.revm import PyrevmChain
 
 RUNGS = ("evm", "anvil")
 
@@ -59,9 +59,9 @@ def pids_running(fragment: str) -> list[int]:
 def node(tmp_path_factory):
     """The local mainnet served by anvil, the live agent funded lopsided (so a rebalance must swap):
     (node, path of its addresses.json, the market on it)."""
-    from envs.backends.rpc import RpcChain
-    from envs.chain.localnet import ADDRESSES_FILE, build_localnet, read_addresses, serve_localnet
-    from envs.chain.market import attach_market
+    from envs.contracts.localnet import ADDRESSES_FILE, build_localnet, read_addresses, serve_localnet
+    from envs.contracts.market import attach_market
+    from envs.evm.rpc import RpcChain
     from tests.local_mainnet import AGENT
 
     out = tmp_path_factory.mktemp("localnet")

@@ -8,13 +8,13 @@ import eth_abi
 import pytest
 from eth_utils import keccak, to_checksum_address
 
-from envs.backends.evm import PyrevmChain
-from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.address_book import AddressBookError, address_book, book_names, contract_addresses
-from envs.chain.artifacts import load_artifact
-from envs.chain.balances import BalanceSlotNotFound, Dealer, find_balance_slot
-from envs.chain.contract import Contract, deploy
-from envs.chain.tokens import Token
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.address_book import AddressBookError, address_book, book_names, contract_addresses
+from envs.contracts.artifacts import load_artifact
+from envs.contracts.balances import BalanceSlotNotFound, Dealer, find_balance_slot
+from envs.contracts.contract import Contract, deploy
+from envs.contracts.tokens import Token
+from envs.evm.revm import PyrevmChain
 
 HOLDER = DEV_ACCOUNTS[4]
 

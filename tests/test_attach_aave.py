@@ -12,10 +12,10 @@ import pytest
 
 from envs.aave_leverage import AaveLeverageEnv
 from envs.aave_liquidator import AaveLiquidatorEnv
-from envs.backends.rpc import RpcChain
-from envs.chain.address_book import address_book
-from envs.chain.localnet import serve_localnet
-from envs.chain.replica import build_replica
+from envs.contracts.address_book import address_book
+from envs.contracts.localnet import serve_localnet
+from envs.contracts.replica import build_replica
+from envs.evm.rpc import RpcChain
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = address_book("ethereum")

@@ -8,14 +8,14 @@ import time
 
 import pytest
 
-from envs.backends.anvil import AnvilChain, AnvilProcess, free_port
-from envs.backends.chain import ChainError, TransactionReverted, Tx
-from envs.backends.evm import PyrevmChain
-from envs.backends.rpc import RpcChain
-from envs.chain import artifacts
-from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.contract import Contract, deploy
-from envs.chain.localnet import localnet_market
+from envs.contracts import artifacts
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.contract import Contract, deploy
+from envs.contracts.localnet import localnet_market
+from envs.evm.anvil import AnvilChain, AnvilProcess, free_port
+from envs.evm.chain import ChainError, TransactionReverted, Tx
+from envs.evm.revm import PyrevmChain
+from envs.evm.rpc import RpcChain
 from tests.conftest import pids_running, process_exists
 
 

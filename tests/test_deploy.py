@@ -13,10 +13,10 @@ from agents.live.guards import GuardConfig
 from agents.live.journal import Journal
 from agents.live.keys import SigningKeyError
 from agents.onnx_policy import ManifestError
-from envs.backends.anvil import free_port
-from envs.backends.chain import ChainError
-from envs.backends.rpc import RpcChain
-from envs.chain.market import Market
+from envs.contracts.market import Market
+from envs.evm.anvil import free_port
+from envs.evm.chain import ChainError
+from envs.evm.rpc import RpcChain
 from tests.local_mainnet import AGENT, AGENT_KEY, WHALE
 
 
@@ -286,7 +286,7 @@ def test_a_borrower_plan_acting_for_another_account_is_refused(fresh, tmp_path):
     from agents.live.guards import check
     from agents.live.market import read_market_state
     from agents.live.planner import plan_leverage
-    from envs.chain.localnet import read_addresses
+    from envs.contracts.localnet import read_addresses
 
     anvil, addresses, market = fresh
     weth = market.tokens["WETH"]
@@ -376,7 +376,7 @@ def _mine_until(urls: list[str], done, seconds: float = 90.0) -> None:
 def test_the_adapter_waits_for_a_node_that_stops_and_goes_on_when_it_is_back(node, tmp_path):
     import time
 
-    from envs.chain.localnet import serve_localnet
+    from envs.contracts.localnet import serve_localnet
 
     _, addresses, _ = node
     state_dir = Path(addresses).parent
@@ -401,7 +401,7 @@ def test_the_adapter_waits_for_a_node_that_stops_and_goes_on_when_it_is_back(nod
 
 
 def test_with_two_rpc_urls_the_adapter_fails_over_when_one_node_dies(node, tmp_path):
-    from envs.chain.localnet import serve_localnet
+    from envs.contracts.localnet import serve_localnet
 
     _, addresses, _ = node
     state_dir = Path(addresses).parent
@@ -464,7 +464,7 @@ def test_a_close_plan_withdraws_the_position_within_the_guards(fresh, tmp_path):
     from agents.live.guards import check
     from agents.live.market import read_market_state
     from agents.live.planner import plan_close
-    from envs.chain.localnet import read_addresses
+    from envs.contracts.localnet import read_addresses
 
     anvil, addresses, market = fresh
     usdc, weth = market.tokens["USDC"], market.tokens["WETH"]

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import requests
 
-from envs.backends.anvil import free_port
-from envs.backends.rpc import RpcChain
-from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.contract import abi_of
-from envs.chain.localnet import build_localnet, read_addresses, serve_localnet
-from envs.chain.market import attach_market
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.contract import abi_of
+from envs.contracts.localnet import build_localnet, read_addresses, serve_localnet
+from envs.contracts.market import attach_market
 from envs.data.__main__ import main as data_cli
 from envs.data.events import EventDataError, FetchPlan, fetch_events, read_events
 from envs.data.readers import read_export
+from envs.evm.anvil import free_port
+from envs.evm.rpc import RpcChain
 from envs.flows.replay import check_replay, read_pool_at
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "uniswap_v3"

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from envs.backends.chain import TransactionReverted
-from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.market import Market
-from envs.chain.uniswap_v3 import TICK_SPACING
-from envs.data import aave_reserve_params
+from envs.assets import aave_reserve_params
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.market import Market
+from envs.contracts.uniswap_v3 import TICK_SPACING
+from envs.evm.chain import TransactionReverted
 from envs.units import align_tick
 from tests.protocol_rules import (
     compounded_interest,

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.data.fit_flow import fit_and_validate
 from envs.data.readers import read_export
 from envs.flows.calibrated import DAY, DEFAULT_FLOW_FILE, CalibratedFlow, FlowParams, ks_distance, sample_sizes
+from envs.flows.fit import fit_and_validate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 SWAPS = SHARED / "uniswap_v3" / "usdc_weth_3000_swaps_2021-08-10_2021-09-05.csv"
@@ -81,8 +81,8 @@ def test_bad_flow_parameters_are_refused(tmp_path):
 def test_a_calibrated_world_draws_flow_in_proportion_to_its_liquidity_and_its_hour():
     """Swaps arrive as in the fitted pool whatever the depth; their sizes, and so the volume, follow the
     pool's active liquidity and the hour's share."""
-    from envs.backends.sim import UniswapV3World, V3WorldParams
     from envs.drivers import HistoricalDriver
+    from envs.worlds.sim import UniswapV3World, V3WorldParams
 
     def drawn(pool_value_usd: float, start: int) -> tuple[float, float, float]:
         driver = HistoricalDriver(dt=3600.0, start=start, horizon=10)

@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 from eth_utils import keccak
 
-from envs.backends.chain import ChainError
-from envs.backends.chain_world import AGENT, ARBITRAGEUR
-from envs.backends.rpc import JsonRpc, RpcChain
-from envs.chain.address_book import AddressBookError, address_book, contract_addresses
-from envs.chain.balances import Dealer
-from envs.chain.fork import check_fork
-from envs.chain.localnet import ADDRESSES_FILE, build_localnet, serve_localnet
-from envs.chain.market import attach_market
+from envs.contracts.address_book import AddressBookError, address_book, contract_addresses
+from envs.contracts.balances import Dealer
+from envs.contracts.fork import check_fork
+from envs.contracts.localnet import ADDRESSES_FILE, build_localnet, serve_localnet
+from envs.contracts.market import attach_market
+from envs.evm.chain import ChainError
+from envs.evm.rpc import JsonRpc, RpcChain
 from envs.uniswap_v3_lp import UniswapV3LPEnv
+from envs.worlds.chain_world import AGENT, ARBITRAGEUR
 
 ROOT = Path(__file__).resolve().parents[1]
 MINT = keccak(text="Mint(address,address,int24,int24,uint128,uint256,uint256)")

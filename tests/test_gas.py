@@ -1,8 +1,8 @@
 """The gas table the simulator charges is what the real contracts use."""
 import pytest
 
-from envs.chain.gas_meter import measure_gas
-from envs.gas import gas_cost_usd, gas_units
+from envs.assets.gas import gas_cost_usd, gas_units
+from envs.contracts.gas_meter import measure_gas
 
 
 def test_recorded_gas_matches_the_bytecode_measured_now():

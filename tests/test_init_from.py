@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from envs.backends.chain import ChainError
-from envs.backends.forked_sim import parse_init_from
-from envs.backends.rpc import RpcChain
-from envs.chain.address_book import address_book
-from envs.chain.balances import Dealer
-from envs.chain.localnet import build_localnet, serve_localnet
-from envs.chain.market import attach_market
-from envs.chain.state_reader import read_v3_pool
+from envs.contracts.address_book import address_book
+from envs.contracts.balances import Dealer
+from envs.contracts.localnet import build_localnet, serve_localnet
+from envs.contracts.market import attach_market
+from envs.contracts.state_reader import read_v3_pool
+from envs.evm.chain import ChainError
+from envs.evm.rpc import RpcChain
 from envs.uniswap_v3_lp import UniswapV3LPEnv, UniswapV3LPVectorEnv
+from envs.worlds.forked_sim import parse_init_from
 
 ROOT = Path(__file__).resolve().parents[1]
 ACTIONS = [0, 2, 0, 4, 0, 1]

@@ -18,9 +18,9 @@ from agents.live.journal import Journal
 from agents.live.planner import Plan, PlannedTx, plan_leverage, plan_rebalance
 from agents.live.secrets import SecretInConfigError
 from agents.live.validation import LiveConfigError, validate
-from envs.chain.contract import abi_of
-from envs.chain.localnet import read_addresses
-from envs.chain.market import Market
+from envs.contracts.contract import abi_of
+from envs.contracts.localnet import read_addresses
+from envs.contracts.market import Market
 from tests.local_mainnet import AGENT, AGENT_KEY, WHALE
 from tests.test_deploy import _config, _nonce, _oracle_follows_the_pool, _pool_usd
 

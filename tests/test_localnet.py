@@ -9,12 +9,12 @@ import time
 
 import pytest
 
-from envs.backends.anvil import AnvilChain, free_port
-from envs.backends.evm import PyrevmChain
-from envs.backends.rpc import JsonRpc
-from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.localnet import STATE_FILE, build_localnet, localnet_market, read_addresses
-from envs.chain.market import Market, attach_market
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.localnet import STATE_FILE, build_localnet, localnet_market, read_addresses
+from envs.contracts.market import Market, attach_market
+from envs.evm.anvil import AnvilChain, free_port
+from envs.evm.revm import PyrevmChain
+from envs.evm.rpc import JsonRpc
 from tests.conftest import pids_running, process_exists
 
 TRADER = DEV_ACCOUNTS[2]
@@ -96,14 +96,14 @@ def test_pyrevm_fork_of_the_localnet_runs_the_same_swap_as_anvil(served: Market,
 
 def test_cli_builds_and_serves_until_interrupted(tmp_path):
     out = tmp_path / "net"
-    build = subprocess.run([sys.executable, "-m", "envs.chain", "build-localnet", "--out", str(out)],
+    build = subprocess.run([sys.executable, "-m", "envs.contracts", "build-localnet", "--out", str(out)],
                            capture_output=True, text=True, timeout=120)
     assert build.returncode == 0, build.stderr
     assert json.loads(build.stdout)["tokens"]["USDC"]["decimals"] == 6
     assert (out / STATE_FILE).is_file()
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "envs.chain", "serve", "--state", str(out), "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "envs.contracts", "serve", "--state", str(out), "--port", str(port)],
                               stdout=subprocess.PIPE, text=True)
     try:
         assert "serving the local mainnet" in server.stdout.readline()
@@ -121,8 +121,8 @@ def test_cli_builds_and_serves_until_interrupted(tmp_path):
 def test_simulator_started_from_the_served_localnet_matches_it_and_its_next_swaps(served: Market, localnet_dir):
     import numpy as np
 
-    from envs.backends.rpc import RpcChain
-    from envs.chain.state_reader import aave_state, read_aave_market, read_v2_pair, read_v3_pool, v3_pool_state
+    from envs.contracts.state_reader import aave_state, read_aave_market, read_v2_pair, read_v3_pool, v3_pool_state
+    from envs.evm.rpc import RpcChain
     from envs.protocols.uniswap_v2 import pair as v2
     from envs.protocols.uniswap_v3 import pool as v3
     from tests.parity import assert_close

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import pytest
 
-from envs.backends.anvil import AnvilChain
-from envs.backends.evm import PyrevmChain
-from envs.chain.accounts import DEPLOYER
-from envs.chain.address_book import address_book, attach_book
-from envs.chain.balances import Dealer
-from envs.chain.localnet import serve_localnet
-from envs.chain.oracle import control_price
-from envs.chain.replica import build_replica
+from envs.contracts.accounts import DEPLOYER
+from envs.contracts.address_book import address_book, attach_book
+from envs.contracts.balances import Dealer
+from envs.contracts.localnet import serve_localnet
+from envs.contracts.oracle import control_price
+from envs.contracts.replica import build_replica
+from envs.evm.anvil import AnvilChain
+from envs.evm.revm import PyrevmChain
 
 USER = "0x" + "7e" * 20
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.backends.anvil import AnvilChain
-from envs.backends.evm import PyrevmChain
-from envs.backends.rpc import RpcChain
-from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.address_book import address_book
-from envs.chain.balances import Dealer
-from envs.chain.localnet import build_localnet, serve_localnet
-from envs.chain.market import attach_market
-from envs.chain.replay import BlockReplayer
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.address_book import address_book
+from envs.contracts.balances import Dealer
+from envs.contracts.localnet import build_localnet, serve_localnet
+from envs.contracts.market import attach_market
+from envs.contracts.replay import BlockReplayer
+from envs.evm.anvil import AnvilChain
+from envs.evm.revm import PyrevmChain
+from envs.evm.rpc import RpcChain
 from envs.uniswap_v3_lp import UniswapV3LPEnv
 
 TRADER = DEV_ACCOUNTS[3]  # a key the node holds: its transactions are signed, as on a real chain
@@ -118,7 +118,7 @@ def test_replay_blocks_config_needs_a_fork_on_a_chain_backend(overrides):
 @pytest.fixture(scope="module")
 def tipped_history(tmp_path_factory):
     """Two blocks after the fork point B: a swap tipping 5 gwei, then one tipping nothing."""
-    from envs.chain.uniswap_v3 import DEADLINE
+    from envs.contracts.uniswap_v3 import DEADLINE
 
     out = tmp_path_factory.mktemp("localnet_tips")
     build_localnet(out)
@@ -142,7 +142,7 @@ def tipped_history(tmp_path_factory):
 
 def test_the_agent_is_ordered_among_replayed_transactions_by_its_priority_fee(tipped_history):
     """Tipping 1 gwei, the agent goes after the 5-gwei swap of its first step's block and before the 0-gwei one."""
-    from envs.backends.chain_world import AGENT
+    from envs.worlds.chain_world import AGENT
 
     url, folder, block, (tipped, untipped) = tipped_history
     env = UniswapV3LPEnv(backend="anvil", fork_url=url, fork_block=block, addresses=str(folder), replay_blocks=1,

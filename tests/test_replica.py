@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from eth_utils import keccak
 
-from envs.backends.rpc import RpcChain
-from envs.chain.address_book import address_book, attach_book, contract_addresses
-from envs.chain.balances import Dealer
-from envs.chain.localnet import serve_localnet
-from envs.chain.replica import REAL_POOLS, build_replica
+from envs.contracts.address_book import address_book, attach_book, contract_addresses
+from envs.contracts.balances import Dealer
+from envs.contracts.localnet import serve_localnet
+from envs.contracts.replica import REAL_POOLS, build_replica
+from envs.evm.rpc import RpcChain
 from envs.uniswap_v3_lp import UniswapV3LPEnv
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.backends.evm import PyrevmChain
-from envs.chain.market import Market, build_market
+from envs.contracts.market import Market, build_market
+from envs.evm.revm import PyrevmChain
 from envs.protocols.aave_v3 import pool as aave
 from tests.test_sim_aave_v3_parity import USERS, Twin, _raw_for_usd
 

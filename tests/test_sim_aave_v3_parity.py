@@ -4,12 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.backends.chain import TransactionReverted
-from envs.backends.evm import PyrevmChain
-from envs.chain.aave_v3 import error_code
-from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.market import Market, build_market
-from envs.chain.state_reader import aave_state, read_aave_market
+from envs.contracts.aave_v3 import error_code
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.market import Market, build_market
+from envs.contracts.state_reader import aave_state, read_aave_market
+from envs.evm.chain import TransactionReverted
+from envs.evm.revm import PyrevmChain
 from envs.protocols.aave_v3 import pool as aave
 from tests.parity import assert_close
 
@@ -205,7 +205,7 @@ def test_close_factor_is_half_above_hf_0_95_and_all_below(chain_market: Market):
 
 
 def test_simulator_error_codes_are_the_ones_in_errors_sol():
-    from envs.chain.contract import deploy
+    from envs.contracts.contract import deploy
     from envs.protocols.aave_v3 import errors
 
     with PyrevmChain() as chain:

@@ -6,8 +6,8 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from envs.backends.arrays import array_backend
-from envs.data import aave_reserve_params
+from envs.arrays import array_backend
+from envs.assets import aave_reserve_params
 from envs.protocols.aave_v3 import pool as aave
 from envs.protocols.uniswap_v2 import pair as v2
 from envs.protocols.uniswap_v3 import pool as v3

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.data import aave_reserve_params
+from envs.assets import aave_reserve_params
 from envs.protocols.aave_v3 import pool as aave
 from envs.protocols.uniswap_v2 import pair as v2
 from envs.protocols.uniswap_v3 import pool as v3

@@ -25,10 +25,10 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from envs.backends.arrays import array_backend
-from envs.backends.chain import TransactionReverted
-from envs.backends.evm import PyrevmChain
-from envs.chain.market import Market, MarketSpec, build_market
+from envs.arrays import array_backend
+from envs.contracts.market import Market, MarketSpec, build_market
+from envs.evm.chain import TransactionReverted
+from envs.evm.revm import PyrevmChain
 from envs.protocols.aave_v3 import pool as aave
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3.tick_math import MAX_TICK, MIN_TICK, sqrt_ratio_x96_at_tick

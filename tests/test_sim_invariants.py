@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from envs.data import aave_reserve_params
+from envs.assets import aave_reserve_params
 from envs.protocols.aave_v3 import pool as aave
 from envs.protocols.uniswap_v2 import pair as v2
 from envs.protocols.uniswap_v3 import pool as v3

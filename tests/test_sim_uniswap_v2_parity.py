@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.backends.evm import PyrevmChain
-from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.market import build_market
-from envs.chain.state_reader import read_v2_pair
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.market import build_market
+from envs.contracts.state_reader import read_v2_pair
+from envs.evm.revm import PyrevmChain
 from envs.protocols.uniswap_v2 import pair as v2
 from envs.protocols.uniswap_v2.library import get_amount_in_to_price
 from tests.parity import assert_close

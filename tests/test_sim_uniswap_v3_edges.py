@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.backends.arrays import array_backend
-from envs.backends.evm import PyrevmChain
-from envs.chain.market import Market, MarketSpec, build_market
+from envs.arrays import array_backend
+from envs.contracts.market import Market, MarketSpec, build_market
+from envs.evm.revm import PyrevmChain
 from envs.protocols.uniswap_v3 import errors
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3.tick_math import (

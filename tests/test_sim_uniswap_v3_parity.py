@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.backends.evm import PyrevmChain
-from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.market import Market, build_market
-from envs.chain.state_reader import read_v3_pool, v3_pool_state
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.market import Market, build_market
+from envs.contracts.state_reader import read_v3_pool, v3_pool_state
+from envs.evm.revm import PyrevmChain
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3.liquidity_amounts import get_liquidity_for_amounts
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick

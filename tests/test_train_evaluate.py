@@ -75,7 +75,7 @@ def test_other_algorithms_train_too(algo, tmp_path):
 
 
 def test_evaluation_on_anvil_forked_from_the_local_mainnet_matches_evm(tmp_path):
-    from envs.chain.localnet import build_localnet, serve_localnet
+    from envs.contracts.localnet import build_localnet, serve_localnet
 
     build_localnet(tmp_path / "net")
     with serve_localnet(tmp_path / "net") as node:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.backends.arrays import ArrayBackend, array_backend
-from envs.backends.chain import TransactionReverted
-from envs.chain.accounts import DEV_ACCOUNTS
-from envs.chain.contract import Contract
-from envs.chain.market import Market
-from envs.chain.state_reader import read_v3_pool, v3_pool_state
-from envs.chain.tokens import Token
+from envs.arrays import ArrayBackend, array_backend
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.contract import Contract
+from envs.contracts.market import Market
+from envs.contracts.state_reader import read_v3_pool, v3_pool_state
+from envs.contracts.tokens import Token
+from envs.evm.chain import TransactionReverted
 from envs.protocols.uniswap_v3 import errors
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3.liquidity_amounts import get_liquidity_for_amounts

@@ -18,8 +18,8 @@ from agents.live.market import LiveUniswapV3Market, read_market_state
 from agents.live.pilots import BorrowerPilot, LPPilot
 from agents.live.planner import Plan, plan_recovery
 from agents.live.validation import LiveConfigError, validate
-from envs.backends.chain import ChainError, TransactionReverted
-from envs.backends.rpc import RpcChain, RpcError
+from envs.evm.chain import ChainError, TransactionReverted
+from envs.evm.rpc import RpcChain, RpcError
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
 
@@ -35,7 +35,7 @@ BLOCK_SECONDS = 12
 class LiveConfig:
     rpc_urls: list[str] = field(default_factory=lambda: ["http://127.0.0.1:8545"])  # tried in order (failover)
     chain_id: int = 31337  # refuse any other chain
-    addresses: str = "runs/localnet/addresses.json"  # the market's contracts (python -m envs.chain build-localnet)
+    addresses: str = "runs/localnet/addresses.json"  # the market's contracts (python -m envs.contracts build-localnet)
     policy: str = "baseline:passive_lp"  # an export's manifest.json, or baseline:<name> (an LP's or a borrower's)
     fee_pips: int = 500
     every_blocks: int = 1  # decide once per this many blocks

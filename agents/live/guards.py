@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import eth_abi
 
-from envs.chain.contract import abi_of
+from envs.contracts.contract import abi_of
 
 if TYPE_CHECKING:
     from agents.live.planner import Plan, PlannedTx

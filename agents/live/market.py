@@ -1,16 +1,16 @@
 """The roles' view of a live chain: the same reads the chain worlds give them in evaluation
-(envs.backends.chain_world.ChainLP, envs.backends.chain_lending.ChainLending), with the reference
+(envs.worlds.chain_world.ChainLP, envs.worlds.chain_lending.ChainLending), with the reference
 price from the on-chain oracle."""
 from __future__ import annotations
 
 import numpy as np
 
 from agents.live.guards import MarketState
-from envs.backends.chain import Chain, TransactionReverted
-from envs.backends.chain_lending import ChainLending
-from envs.backends.chain_world import ChainLP
-from envs.backends.sim import USDC_UNIT, WETH_UNIT
-from envs.chain.market import attach_market
+from envs.contracts.market import attach_market
+from envs.evm.chain import Chain, TransactionReverted
+from envs.worlds.chain_lending import ChainLending
+from envs.worlds.chain_world import ChainLP
+from envs.worlds.sim import USDC_UNIT, WETH_UNIT
 
 
 class LiveUniswapV3Market(ChainLP):
@@ -85,7 +85,7 @@ class LiveUniswapV3Market(ChainLP):
 
 class LiveAaveMarket(LiveUniswapV3Market, ChainLending):
     """The borrower's view of a live chain: its Aave account through the real Pool and oracle, and the
-    USDC/WETH pool it swaps through (envs.backends.chain_lending.ChainLending's reads and actions)."""
+    USDC/WETH pool it swaps through (envs.worlds.chain_lending.ChainLending's reads and actions)."""
 
     def __init__(self, chain: Chain, addresses: dict, agent: str, fee_pips: int, dt: float):
         super().__init__(chain, addresses, agent, fee_pips, dt)

@@ -8,9 +8,9 @@ import numpy as np
 from agents.live.guards import GuardConfig
 from agents.live.market import LiveAaveMarket, LiveUniswapV3Market
 from agents.live.planner import Plan, plan_close, plan_leverage, plan_rebalance
-from envs.backends.lending import AGENT_ACCOUNT
 from envs.roles.borrower import TOLERANCE, Borrower
 from envs.roles.liquidity_provider import LiquidityProvider, MarketView
+from envs.worlds.lending import AGENT_ACCOUNT
 
 
 class LPPilot:

@@ -11,10 +11,10 @@ import numpy as np
 
 from agents.live.guards import GuardConfig, decode
 from agents.live.market import LiveAaveMarket, LiveUniswapV3Market
-from envs.backends.chain import Chain, TransactionReverted, Tx, TxResult
-from envs.backends.evm import PyrevmChain
-from envs.chain.contract import abi_of
-from envs.chain.tokens import MAX_UINT256
+from envs.contracts.contract import abi_of
+from envs.contracts.tokens import MAX_UINT256
+from envs.evm.chain import Chain, TransactionReverted, Tx, TxResult
+from envs.evm.revm import PyrevmChain
 from envs.roles.borrower import lever_to
 
 

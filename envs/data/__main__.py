@@ -58,8 +58,8 @@ def _check_replay(args) -> None:
 
 
 def _fit_flow(args) -> None:
-    from envs.data.fit_flow import fit_and_validate
     from envs.data.readers import load_events
+    from envs.flows.fit import fit_and_validate
 
     records, metadata = load_events(args.swaps)
     params = fit_and_validate(records, args.prices, _fee_pips(args, metadata), args.holdout_days,

@@ -122,8 +122,8 @@ def event_metadata(path: str | Path) -> dict[str, str]:
 
 def decode_logs(protocol: str, logs: list[dict]) -> list[EventRecord]:
     """``eth_getLogs`` results as records (logs of other events are dropped)."""
-    from envs.chain.abi import LogEntry
-    from envs.chain.contract import abi_of
+    from envs.contracts.contract import abi_of
+    from envs.evm.abi import LogEntry
 
     artifact, names = PROTOCOLS[protocol]
     abi = abi_of(artifact)
@@ -142,7 +142,7 @@ def decode_logs(protocol: str, logs: list[dict]) -> list[EventRecord]:
 
 def topics_of(protocol: str) -> list[str]:
     """The topic0 values of a protocol's kept events (one OR-list, as eth_getLogs takes it)."""
-    from envs.chain.contract import abi_of
+    from envs.contracts.contract import abi_of
 
     artifact, names = PROTOCOLS[protocol]
     return ["0x" + ev.topic.hex() for ev in abi_of(artifact).events.values() if ev.name in names]
@@ -181,8 +181,8 @@ class FetchPlan:
 def detect_protocol(rpc, address: str) -> str:
     """Which protocol's contract sits at ``address``: a V3 pool answers fee(), a V2 pair getReserves(),
     an Aave V3 Pool ADDRESSES_PROVIDER()."""
-    from envs.backends.rpc import RpcError
-    from envs.chain.contract import abi_of
+    from envs.contracts.contract import abi_of
+    from envs.evm.rpc import RpcError
 
     code = rpc.request("eth_getCode", [address, "latest"])
     if code in ("0x", "0x0", None):
@@ -201,7 +201,7 @@ def detect_protocol(rpc, address: str) -> str:
 
 
 def _with_retries(call: Callable[[], Any], retries: int, what: str) -> Any:
-    from envs.backends.rpc import RpcError, TransportError
+    from envs.evm.rpc import RpcError, TransportError
 
     for attempt in range(retries + 1):
         try:
@@ -235,7 +235,7 @@ def fetch_events(plan: FetchPlan, out: str | Path) -> Path:
     arrives, so an interrupted fetch resumes where it stopped and a repeated one asks the node nothing."""
     from tqdm import tqdm
 
-    from envs.backends.rpc import JsonRpc, RpcError
+    from envs.evm.rpc import JsonRpc, RpcError
 
     if plan.from_block > plan.to_block:
         raise EventDataError(f"--from-block {plan.from_block} is after --to-block {plan.to_block}")
@@ -280,7 +280,7 @@ def fetch_events(plan: FetchPlan, out: str | Path) -> Path:
                for r in read_events(parts / f"{a}-{b}.parquet") if plan.from_block <= r.block_number <= plan.to_block]
     extra = {}
     if protocol == "uniswap_v3":  # the fee tier, so a replay needs nothing but the file
-        from envs.chain.contract import abi_of
+        from envs.contracts.contract import abi_of
 
         fee = abi_of("UniswapV3Pool").function("fee")
         answer = rpc.request("eth_call", [{"to": plan.address, "data": "0x" + fee.encode().hex()}, "latest"])

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.data import DATA_DIR
+from envs.assets import ASSETS_DIR
 from envs.drivers.base import PriceDriver
 
 log = logging.getLogger(__name__)
-DEFAULT_PRICE_CSV = DATA_DIR / "eth_usd_hourly_2021-2023.csv"
+DEFAULT_PRICE_CSV = ASSETS_DIR / "eth_usd_hourly_2021-2023.csv"
 
 
 @dataclass(frozen=True)

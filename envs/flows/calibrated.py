@@ -29,8 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from envs.assets import ASSETS_DIR
+
 DAY = 86_400.0
-DEFAULT_FLOW_FILE = Path(__file__).resolve().parents[1] / "data" / "flow_usdc_weth_3000.json"
+DEFAULT_FLOW_FILE = ASSETS_DIR / "flow_usdc_weth_3000.json"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from envs.chain.state_reader import V3PoolSnapshot
+from envs.contracts.state_reader import V3PoolSnapshot
 from envs.data.events import EventDataError, EventRecord
 from envs.protocols.uniswap_v3.pool import (
     TICK_SPACING,
@@ -36,7 +36,7 @@ def read_pool(chain, address: str) -> V3PoolSnapshot:
     """A V3 pool's full state on ``chain`` (any block the chain stands at), its initialized ticks found
     word by word in ``tickBitmap`` (TickBitmap.position: word = (tick / spacing) >> 8), so nothing but
     the pool's address is needed."""
-    from envs.chain.contract import Contract
+    from envs.contracts.contract import Contract
 
     pool = Contract(chain, address, "UniswapV3Pool")
     spacing = pool.call("tickSpacing")
@@ -57,7 +57,7 @@ def read_pool(chain, address: str) -> V3PoolSnapshot:
 
 def read_pool_at(rpc_url: str, address: str, block: int) -> V3PoolSnapshot:
     """The pool as it stood at the end of ``block``, read through a pyrevm fork of ``rpc_url``."""
-    from envs.backends.evm import PyrevmChain
+    from envs.evm.revm import PyrevmChain
 
     return read_pool(PyrevmChain(fork_url=rpc_url, fork_block=block), address)
 
@@ -159,7 +159,7 @@ class PoolReplay:
     def __init__(self, events: list[EventRecord], start: V3PoolSnapshot, xp=np, n: int = 1, device=None,
                  first_slot: int = 0, extra_ticks: int = 0):
         """Position slots below ``first_slot`` are left free (for agents); the events' positions follow."""
-        from envs.chain.state_reader import v3_pool_state
+        from envs.contracts.state_reader import v3_pool_state
 
         self.events, self.xp, self.n = events, xp, n
         adopted = adopted_positions(events)

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from envs.backends.market import UniswapV3Market
-from envs.gas import action_units, units_usd
+from envs.assets.gas import action_units, units_usd
 from envs.roles.actions import check_action_type, choice, feature_box
 from envs.roles.volatility import WatchesReference
+from envs.worlds.market import UniswapV3Market
 
 DEFAULT_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # of the trade to the band's edge
 OBSERVATION_FEATURES = (

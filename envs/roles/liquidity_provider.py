@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from envs.backends.market import FULL_RANGE, UniswapV3Market
-from envs.gas import units_usd
+from envs.assets.gas import units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
 from envs.roles.volatility import EwmaVolatility
 from envs.units import usd_per_eth_at_tick
+from envs.worlds.market import FULL_RANGE, UniswapV3Market
 
 #: half-widths (in ticks) a discrete action can choose; 100 ticks is about +-1% of price; the last is the full range
 DEFAULT_HALF_WIDTHS = (50, 100, 200, 400, 800, 1600, 3200, FULL_RANGE)

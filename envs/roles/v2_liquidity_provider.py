@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from envs.backends.sim import USDC_UNIT, WETH_UNIT
-from envs.backends.v2_market import UniswapV2Market
-from envs.gas import action_units, gas_units, units_usd
+from envs.assets.gas import action_units, gas_units, units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
 from envs.roles.volatility import WatchesReference
+from envs.worlds.sim import USDC_UNIT, WETH_UNIT
+from envs.worlds.v2_market import UniswapV2Market
 
 DEFAULT_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)  # of the portfolio's value held in the pair
 TOLERANCE = 0.02  # a share this close to the target is left alone

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
-from envs.data import AaveReserveParams
+from envs.assets import AaveReserveParams
 from envs.protocols import array_namespace
 from envs.protocols.aave_v3 import errors
 from envs.protocols.aave_v3.generic_logic import (

@@ -1,0 +1,52 @@
+"""ERC20 tokens of the local market: WETH9 and mintable USDC (6 decimals) and WBTC (8 decimals)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from envs.contracts.accounts import DEPLOYER
+from envs.contracts.contract import Contract, deploy
+from envs.evm.chain import Chain, TxResult
+
+MAX_UINT256 = 2**256 - 1
+
+
+@dataclass
+class Token:
+    contract: Contract
+    symbol: str
+    decimals: int
+
+    @property
+    def address(self) -> str:
+        return self.contract.address
+
+    def balance_of(self, owner: str) -> int:
+        return self.contract.call("balanceOf", owner)
+
+    def mint(self, to: str, raw: int) -> None:
+        """Credit ``raw`` units to ``to``: WETH is wrapped from ETH, the others minted."""
+        if self.symbol == "WETH":
+            chain = self.contract.chain
+            chain.set_balance(to, chain.get_balance(to) + raw)
+            self.contract.transact("deposit", sender=to, value=raw)
+        else:
+            self.contract.transact("mint(address,uint256)", to, raw, sender=to)
+
+    def approve(self, owner: str, spender: str, raw: int = MAX_UINT256) -> TxResult:
+        return self.contract.transact("approve", spender, raw, sender=owner)
+
+
+def attach_token(chain: Chain, address: str, symbol: str, decimals: int) -> Token:
+    return Token(Contract(chain, address, "WETH9" if symbol == "WETH" else "MintableERC20"), symbol, decimals)
+
+
+def deploy_tokens(chain: Chain) -> dict[str, Token]:
+    """USDC's address must sort below WETH's so USDC is token0 of USDC/WETH, as on mainnet. On a fresh
+    chain deploying USDC first does it; on a fork the deployer's nonce differs, so USDC is deployed
+    again until it sorts below (each try is a coin flip of CREATE addresses)."""
+    usdc = Token(deploy(chain, "MintableERC20", "USD Coin", "USDC", 6, sender=DEPLOYER), "USDC", 6)
+    weth = Token(deploy(chain, "WETH9", sender=DEPLOYER), "WETH", 18)
+    while int(usdc.address, 16) > int(weth.address, 16):
+        usdc = Token(deploy(chain, "MintableERC20", "USD Coin", "USDC", 6, sender=DEPLOYER), "USDC", 6)
+    wbtc = Token(deploy(chain, "MintableERC20", "Wrapped BTC", "WBTC", 8, sender=DEPLOYER), "WBTC", 8)
+    return {"USDC": usdc, "WETH": weth, "WBTC": wbtc}

@@ -1,0 +1,179 @@
+"""The Uniswap V3 + Aave V3 market on an EVM rung: the local market's real Pool, AaveOracle and
+SwapRouter, driven as ``sim_lending`` drives the simulator (same price path, same borrowers, same
+scripted liquidator), so the two can be compared step by step. The chain's clock moves ``dt`` a
+step (each step starts at the simulator's time; its transactions then land in blocks of their own,
+12 s apart)."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from envs.contracts.aave_v3 import MAX_UINT256, error_code
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.oracle import control_price
+from envs.drivers.base import PriceDriver
+from envs.evm.chain import Chain, TransactionReverted
+from envs.worlds.chain_world import AGENT as AGENT_ADDRESS
+from envs.worlds.chain_world import ARBITRAGEUR, ARBITRAGEUR_AGENT, GAS_ETH, ChainLP, ChainUniswapV3World
+from envs.worlds.lending import (
+    AGENT,
+    AGENT_ACCOUNT,
+    AGENT_LIQUIDATOR,
+    BASE_UNIT,
+    BORROWER,
+    AaveMarket,
+    LendingParams,
+    Position,
+)
+from envs.worlds.sim import USDC_UNIT, WETH_UNIT, V3WorldParams
+
+BORROWER_ADDRESS = DEV_ACCOUNTS[3]  # the borrower agent's account in the chain worlds
+
+
+def borrower_address(account: int) -> str:
+    """Scripted borrower ``account`` (1..K): a fixed address the node lets the world send from."""
+    return f"0x{0xB0770E5 << 100 | account:040x}"
+
+
+class ChainLending(ChainLP, AaveMarket):
+    """The Aave primitives through the real Pool, AaveOracle and SwapRouter, for the borrower agent
+    (``self.borrower``) and the scripted accounts: shared by the chain world and the live adapter."""
+
+    borrower: str
+
+    def bind(self, market, fee_pips: int) -> None:
+        super().bind(market, fee_pips)
+        self.aave = market.aave
+
+    def _address(self, account: int) -> str:
+        return self.borrower if account == AGENT_ACCOUNT else borrower_address(account)
+
+    def _wallet(self, who: str) -> str:
+        return {AGENT: self.agent, BORROWER: self.borrower, AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT}.get(who, ARBITRAGEUR)
+
+    def borrower_wallet(self):
+        return (np.array([self.usdc.balance_of(self.borrower) / USDC_UNIT]),
+                np.array([self.weth.balance_of(self.borrower) / WETH_UNIT]))
+
+    def _code(self, action) -> int:
+        try:
+            action()
+            return 0
+        except TransactionReverted as err:
+            return error_code(err)
+
+    # --- primitives -------------------------------------------------------------------------
+    def oracle_price(self) -> np.ndarray:
+        return np.array([self.aave.price(self.weth) / BASE_UNIT])
+
+    def position(self, account: int) -> Position:
+        who = self._address(account)
+        data = self.aave.user_account_data(who)
+        supplied = self.aave.user_reserve_data(self.weth, who)["current_atoken_balance"]
+        owed = self.aave.user_reserve_data(self.usdc, who)["current_variable_debt"]
+        hf = np.inf if data["health_factor"] == MAX_UINT256 else data["health_factor"] / 1e18
+        return Position(np.array([float(supplied)]), np.array([float(owed)]),
+                        np.array([float(data["total_collateral_base"])]), np.array([float(data["total_debt_base"])]),
+                        np.array([data["current_liquidation_threshold"] / 1e4]), np.array([data["ltv"] / 1e4]),
+                        np.array([hf]))
+
+    def supply(self, account, weth_raw, mask):
+        if not mask[0]:
+            return np.zeros(1, np.int64)
+        who = self._address(account)
+        amount = int(weth_raw[0])
+        if account == AGENT_ACCOUNT:  # a float64 amount of wei can round past what the wallet holds
+            amount = min(amount, self.weth.balance_of(who))
+        return np.array([self._code(lambda: self.aave.pool.transact("supply", self.weth.address, amount, who, 0,
+                                                                     sender=who))])
+
+    def withdraw(self, account, weth_raw, mask):
+        if not mask[0]:
+            return np.zeros(1, np.int64)
+        return np.array([self._code(lambda: self.aave.withdraw(self._address(account), self.weth, int(weth_raw[0])))])
+
+    def borrow(self, account, usdc_raw, mask):
+        if not mask[0]:
+            return np.zeros(1, np.int64)
+        return np.array([self._code(lambda: self.aave.borrow(self._address(account), self.usdc, int(usdc_raw[0])))])
+
+    def repay(self, account, usdc_raw, mask):
+        if not mask[0]:
+            return np.zeros(1), np.zeros(1, np.int64)
+        who = self._address(account)
+        before = self.usdc.balance_of(who)
+        amount = MAX_UINT256 if np.isinf(usdc_raw[0]) else int(usdc_raw[0])
+        code = self._code(lambda: self.aave.pool.transact("repay", self.usdc.address, amount, 2, who, sender=who))
+        return np.array([float(before - self.usdc.balance_of(who))]), np.array([code])
+
+    def liquidate(self, who, account, mask):
+        if not mask[0]:
+            return np.zeros(1), np.zeros(1), np.zeros(1, np.int64)
+        try:
+            result = self.aave.pool.transact("liquidationCall", self.weth.address, self.usdc.address,
+                                             self._address(account), MAX_UINT256, False,
+                                             sender=self._wallet(who))
+        except TransactionReverted as err:
+            return np.zeros(1), np.zeros(1), np.array([error_code(err)])
+        (event,) = self.aave.pool.events(result, "LiquidationCall")
+        return (np.array([float(event["debtToCover"])]), np.array([float(event["liquidatedCollateralAmount"])]),
+                np.zeros(1, np.int64))
+
+    def swap(self, who, sell_usdc, raw, mask):
+        if not mask[0] or raw[0] <= 0:
+            return np.zeros(1), np.zeros(1)
+        got, event = self._swap(self._wallet(who), bool(sell_usdc[0]), int(raw[0]), 0)
+        paid = event["amount0"] if sell_usdc[0] else event["amount1"]
+        return np.array([float(paid)]), np.array([float(got)])
+
+    def _fund_scripted_borrower(self, account, weth_raw, mask):
+        raise RuntimeError("only a simulated world funds scripted borrowers")
+
+    def fund_borrower(self, weth_raw):
+        raise RuntimeError("only a simulated world funds the borrower agent")
+
+
+class ChainAaveWorld(ChainUniswapV3World, ChainLending):
+    """With ``book`` (attach mode) the world runs on the Aave market and USDC/WETH pool a fork already
+    holds: WETH's oracle source is pointed at a controllable aggregator by the impersonated ACL admin
+    (``envs.contracts.oracle``), which then follows the reference price; accounts are funded by storage."""
+
+    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
+                 lending: LendingParams = LendingParams(), book: dict | None = None):
+        super().__init__(make_chain, driver, params, book)
+        self.lending, self.borrower = lending, BORROWER_ADDRESS
+        self.aave_supply_usd = lending.supply_usd  # what build_market seeds each reserve with
+
+    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+        super().reset(rng, agent_usd)
+        self._clock = self.chain.timestamp()
+        self.reset_borrowers(rng)
+
+    def _fund_traders(self) -> None:
+        """Also let the agents and the competitor deal with the Aave pool (once per build: the
+        approvals are in the snapshot every episode starts from)."""
+        super()._fund_traders()
+        m = self.market
+        if self.book is not None:  # the real feed cannot be moved: WETH's source becomes one that can
+            control_price(m.aave, m.tokens["WETH"], round(self._anchor * BASE_UNIT))
+        for token in (m.tokens["USDC"], m.tokens["WETH"]):
+            for who in (AGENT_ADDRESS, ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower):
+                token.approve(who, m.aave.pool.address)
+            token.approve(self.borrower, m.v3.router.address)
+
+    def fund_borrower(self, weth_raw):
+        self._credit(self.weth, self.borrower, int(weth_raw[0]))
+
+    def move_reference(self) -> None:
+        super().move_reference()
+        self._clock += int(self.dt)
+        self.chain.advance_time(max(0, self._clock - self.chain.timestamp()))
+        self.aave.set_price("WETH", round(float(self._reference[0]) * BASE_UNIT))
+
+    def _fund_scripted_borrower(self, account, weth_raw, mask):
+        if mask[0]:
+            who = self._address(account)
+            self.chain.set_balance(who, GAS_ETH)
+            self._credit(self.weth, who, int(weth_raw[0]))
+            self.weth.approve(who, self.aave.pool.address)

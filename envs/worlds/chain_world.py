@@ -1,0 +1,331 @@
+"""The Uniswap V3 market on an EVM rung (pyrevm or anvil): one world on a chain running the real
+contracts, driven exactly as the simulator drives its worlds (same price path, same noise orders
+from the same generator, same arbitrage rule), so the two can be compared step by step."""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.address_book import attach_book
+from envs.contracts.balances import Dealer
+from envs.contracts.market import Market, MarketSpec, build_market
+from envs.contracts.replay import BlockReplayer
+from envs.contracts.uniswap_v3 import MAX_UINT128, TICK_SPACING
+from envs.drivers.base import PriceDriver
+from envs.evm.chain import Chain, TransactionReverted
+from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
+from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
+from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market, centered_range
+from envs.worlds.sim import (
+    LIQUIDITY_UNIT,
+    USDC_UNIT,
+    WETH_UNIT,
+    V3WorldParams,
+    arbitrage_profit_usd,
+    close_gas,
+    rebalance_gas,
+    swap_to_range_ratio,
+)
+
+AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7], DEV_ACCOUNTS[8]
+FEE_DENOMINATOR = 1_000_000
+GAS_ETH = 10**21  # wei for the gas of the accounts a world sends from without a development key
+
+
+def lp_address(lp: int) -> str:
+    """LP agent ``lp``'s account: the first is AGENT, the others fixed addresses the node lets the world use."""
+    return AGENT if lp == 0 else f"0x{0x1A6E47 << 100 | lp:040x}"
+
+
+class ChainLP(UniswapV3Market):
+    """The LP agent's view of a USDC/WETH pool on a chain, and its rebalance through the real
+    NonfungiblePositionManager and SwapRouter: shared by the chain world and the live adapter."""
+
+    agent: str
+    market: Market
+    token_id: int | None
+    max_slippage: float | None = None  # set: swaps carry amountOutMinimum = quote x (1 - max_slippage)
+
+    def bind(self, market: Market, fee_pips: int) -> None:
+        self.market, self.fee_pips, self.tick_spacing = market, fee_pips, TICK_SPACING[fee_pips]
+        self.usdc, self.weth, self.pool = market.tokens["USDC"], market.tokens["WETH"], market.v3_pools[fee_pips]
+
+    # --- reads ------------------------------------------------------------------------------
+    def _sqrt_price(self) -> float:
+        return self.pool.call("slot0")[0] / 2**96
+
+    def pool_price(self) -> np.ndarray:
+        s = self._sqrt_price()
+        return np.array([WETH_UNIT / USDC_UNIT / (s * s)])
+
+    def tick(self) -> np.ndarray:
+        return np.array([self.pool.call("slot0")[1]])
+
+    # --- the LP agent -----------------------------------------------------------------------
+    def agent_wallet(self):
+        return np.array([self.usdc.balance_of(self.agent) / USDC_UNIT]), np.array([self.weth.balance_of(self.agent) / WETH_UNIT])
+
+    def _position(self) -> dict | None:
+        return None if self.token_id is None else self.market.v3.position(self.token_id)
+
+    def agent_range(self):
+        pos = self._position()
+        if pos is None:
+            return np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, bool)
+        return np.array([pos["tickLower"]]), np.array([pos["tickUpper"]]), np.array([pos["liquidity"] / LIQUIDITY_UNIT])
+
+    def agent_position_tokens(self):
+        pos = self._position()
+        if pos is None:
+            return np.zeros(1), np.zeros(1)
+        a0, a1 = get_amounts_for_liquidity(np.array([self._sqrt_price()]), get_sqrt_ratio_at_tick(np.array([pos["tickLower"]])),
+                                           get_sqrt_ratio_at_tick(np.array([pos["tickUpper"]])),
+                                           np.array([float(pos["liquidity"])]))
+        return a0 / USDC_UNIT, a1 / WETH_UNIT
+
+    def agent_fees(self):
+        if self.token_id is None:
+            return np.zeros(1), np.zeros(1)
+        owed0, owed1 = self.market.v3.position_manager.call(
+            "collect", (self.token_id, self.agent, MAX_UINT128, MAX_UINT128), sender=self.agent)  # what collect would pay now
+        return np.array([owed0 / USDC_UNIT]), np.array([owed1 / WETH_UNIT])
+
+    def _withdraw(self) -> bool:
+        """Decrease the position's liquidity to 0, collect it with its fees, burn the NFT; had one?"""
+        if self.token_id is None:
+            return False
+        v3 = self.market.v3
+        liquidity = self._position()["liquidity"]
+        if liquidity > 0:
+            v3.decrease_liquidity(self.agent, self.token_id, liquidity)
+        v3.collect(self.agent, self.token_id)
+        v3.burn(self.agent, self.token_id)
+        self.token_id = None
+        return True
+
+    def close_position(self, mask: np.ndarray) -> np.ndarray:
+        return close_gas(np.array([bool(mask[0]) and self._withdraw()]))
+
+    def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if not mask[0]:
+            return np.zeros(1)
+        v3 = self.market.v3
+        had = self._withdraw()
+        lower, upper = (int(t[0]) for t in centered_range(self.tick(), half_width_ticks, self.tick_spacing))
+        sell_usdc, amount = swap_to_range_ratio(
+            np.array([float(self.usdc.balance_of(self.agent))]), np.array([float(self.weth.balance_of(self.agent))]),
+            np.array([self._sqrt_price()]), get_sqrt_ratio_at_tick(np.array([lower])),
+            get_sqrt_ratio_at_tick(np.array([upper])))
+        swapped = amount[0] > 0
+        if swapped:
+            self._swap(self.agent, bool(sell_usdc[0]), int(amount[0]), 0)
+        try:
+            position = v3.mint(self.agent, self.usdc, self.weth, self.fee_pips, lower, upper,
+                               self.usdc.balance_of(self.agent), self.weth.balance_of(self.agent))
+            self.token_id = position.token_id
+        except TransactionReverted:  # e.g. a wallet too small to mint any liquidity: the simulator refuses it too
+            self.token_id = None
+        return rebalance_gas(np.array([had]), np.array([swapped]))
+
+    def _swap(self, who: str, sell_usdc: bool, raw: int, limit_x96: int):
+        a, b = (self.usdc, self.weth) if sell_usdc else (self.weth, self.usdc)
+        min_out = 0
+        if who == self.agent and self.max_slippage is not None:  # protect the agent's own swaps
+            quote = self.market.v3.quote_exact_input_single(a, b, self.fee_pips, raw, limit_x96)["amount_out"]
+            min_out = int(quote * (1 - self.max_slippage))
+        return self.market.v3.exact_input_single(who, a, b, self.fee_pips, raw, min_out, limit_x96)
+
+
+class ChainUniswapV3World(ChainLP):
+    """One world (n = 1) on ``make_chain()``: the market is built at the start price, and an episode
+    from the same start price reverts to it instead of building again."""
+
+    aave_supply_usd: float = 50_000_000.0  # what the market seeds each Aave reserve with
+    v2_pool_value_usd: float = 10_000_000.0  # what it deposits into the USDC/WETH V2 pair
+
+    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
+                 book: dict | None = None, replay: tuple[str, int, int | None] | None = None):
+        self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
+        self.lps, self.lp, self.agent = params.lps, 0, AGENT
+        self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
+        self.chain = make_chain()
+        self._empty = self._built = None  # snapshots: the chain before any market, and the built market
+        self._built_price: float | None = None
+        self.token_id = None
+        #: attach mode: the address book of the market already on the (forked) chain; None builds one
+        self.book = book
+        self.fork_block = self.chain.block_number()  # the block the world starts from (a fork's block)
+        self._scale = 1.0  # reference = driver path x scale (attach: the path starts at the pool's price)
+        self._dealer = Dealer(self.chain)
+        #: (the forked chain's URL, blocks a step, the agent's priority fee in wei or None): each step re-sends that
+        #: many of its next blocks, the first block's transactions that outbid the agent before the agent acts
+        self.replay_blocks = 0 if replay is None else replay[1]
+        self.priority_fee_wei = None if replay is None else replay[2]
+        self._replayer = None if replay is None else BlockReplayer(replay[0], self.chain, self.fork_block)
+        self.replayed: list = []
+
+    def close(self) -> None:
+        self.chain.close()
+
+    def reference_price(self) -> np.ndarray:
+        return self._reference.copy()
+
+    # --- episode ----------------------------------------------------------------------------
+    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+        if self._replayer is not None:  # the fork is reverted to its start: so is the history
+            self._replayer.rewind()
+            self._replayer.check_available(self.replay_blocks)
+            self.replayed = []
+        if self.book is not None:
+            return self._reset_attached(rng, agent_usd)
+        self.rng = rng
+        self._reference = self.driver.reset(rng, 1)
+        price = float(self._reference[0])
+        if price == self._built_price:  # the same start: back to the freshly built market
+            self.chain.revert(self._built)
+        else:
+            if self._empty is not None:
+                self.chain.revert(self._empty)
+            self._empty = self.chain.snapshot()
+            p = self.params
+            self.market = build_market(self.chain, MarketSpec(
+                prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD}, v3_fee_tiers=(p.fee_pips,),
+                v3_pool_value_usd=p.pool_value_usd, liquidity_profile=p.liquidity_profile,
+                aave_supply_usd=self.aave_supply_usd, v2_pool_value_usd=self.v2_pool_value_usd))
+            self._fund_traders()
+            self._built_price = price
+        self._built = self.chain.snapshot()  # a snapshot is spent when reverted to (anvil): take a fresh one
+        self.bind(self.market, self.params.fee_pips)
+        for lp in range(self.lps):
+            self.usdc.mint(lp_address(lp), int(np.floor(agent_usd / 2 * USDC_UNIT)))
+            self.weth.mint(lp_address(lp), int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
+        self._token_ids: list[int | None] = [None] * self.lps
+        self.lp, self.agent, self.token_id = 0, AGENT, None
+        self.start_flow()
+
+    def select_lp(self, lp: int) -> None:
+        self._check_lp(lp)
+        self._token_ids[self.lp] = self.token_id
+        self.lp, self.agent, self.token_id = lp, lp_address(lp), self._token_ids[lp]
+
+    def _fund_traders(self) -> None:
+        m = self.market
+        lps = [lp_address(lp) for lp in range(self.lps)]
+        for who in lps + [ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT]:
+            if who in lps[1:] or self.book is not None:  # a fork's accounts hold what the forked chain gave them
+                self.chain.set_balance(who, GAS_ETH)
+            for token in (m.tokens["USDC"], m.tokens["WETH"]):
+                if who not in lps:
+                    self._credit(token, who, 10 ** (token.decimals + 12))
+                token.approve(who, m.v3.router.address)
+                token.approve(who, m.v3.position_manager.address)
+
+    def _credit(self, token, who: str, raw: int) -> None:
+        """Give ``who`` ``raw`` more of ``token``: minted on a market of our own, written by storage on an
+        attached one (nobody may mint a real chain's USDC)."""
+        if self.book is None:
+            token.mint(who, raw)
+        else:
+            self._dealer.deal(token, who, token.balance_of(who) + raw)
+
+    # --- attach mode: the market already on a forked chain ------------------------------------
+    def _reset_attached(self, rng: np.random.Generator, agent_usd: float) -> None:
+        """Revert to the fork's state (traders funded), start the driver's path at the pool's own price,
+        fund the LP agents; the book's contracts are used as they are: nothing is deployed."""
+        self.rng = rng
+        start = float(self.driver.reset(rng, 1)[0])
+        if self._built is None:
+            self.market = attach_book(self.chain, self.book, self.fork_block)
+            if self.fee_pips not in self.market.v3_pools:
+                raise ValueError(f"address book {self.book.get('name')!r} has no USDC/WETH pool at fee {self.fee_pips}: "
+                                 f"set env.fee_pips to one of {sorted(self.market.v3_pools)}")
+            self.bind(self.market, self.fee_pips)
+            if self.pool.call("token0").lower() != self.usdc.address.lower():
+                raise ValueError(f"pool {self.pool.address}: token0 is not the book's USDC; the LP world needs a "
+                                 f"USDC/WETH pool with USDC as token0 (as on Ethereum mainnet)")
+            self._anchor = float(self.pool_price()[0])
+            self._fund_traders()
+        else:
+            self.chain.revert(self._built)
+        self._built = self.chain.snapshot()
+        self.bind(self.market, self.fee_pips)
+        self._scale = self._anchor / start
+        self._reference = np.array([start * self._scale])
+        for lp in range(self.lps):
+            self._credit(self.usdc, lp_address(lp), int(np.floor(agent_usd / 2 * USDC_UNIT)))
+            self._credit(self.weth, lp_address(lp), int(np.floor(agent_usd / 2 / self._anchor * WETH_UNIT)))
+        self._token_ids: list[int | None] = [None] * self.lps
+        self.lp, self.agent, self.token_id = 0, AGENT, None
+        self.start_flow()
+
+    def provenance(self) -> dict:
+        """What the world ran on, for reports: the pool it acted on, the chain id, the block it started from."""
+        return {"market": "deploy" if self.book is None else "attach",
+                "addresses": None if self.book is None else self.book.get("name"),
+                "pool": self.pool.address, "fee_pips": self.fee_pips, "chain_id": self.chain.chain_id,
+                "fork_block": self.fork_block if getattr(self.chain, "fork_point", None) else None,
+                "replay_blocks": self.replay_blocks,
+                "replayed_txs": len(self.replayed)}
+
+    def before_agent_acts(self) -> None:
+        """With ``replay`` and the agent's priority fee: the transactions of the step's first block that paid
+        more than the agent go before the agent's (the env calls this before the agent acts)."""
+        if self._replayer is not None and self.priority_fee_wei is not None:
+            self.replayed += self._replayer.ahead_of(self.priority_fee_wei)
+
+    def step(self) -> None:
+        """The chain's own next blocks first (with ``replay``), after the agent's transactions of this step
+        (those of the first block that outbid the agent went before it); then the reference moves and the
+        scripted flow trades."""
+        if self._replayer is not None:
+            self.replayed += self._replayer.replay(self.replay_blocks)
+        super().step()
+
+    def move_reference(self) -> None:
+        self._reference = self.driver.step() * self._scale
+        self.clock = self.clock + self.dt
+
+    def active_liquidity(self) -> np.ndarray:
+        return np.array([float(self.pool.call("liquidity"))])
+
+    def arbitrage(self, mask: np.ndarray | None = None) -> None:
+        sell_usdc, target_x96 = self._band_trade()
+        if target_x96 is not None and (mask is None or mask[0]):
+            budget = (self.usdc if sell_usdc else self.weth).balance_of(ARBITRAGEUR)
+            self._swap(ARBITRAGEUR, sell_usdc, budget, target_x96)
+
+    def noise(self) -> None:
+        for sell_usdc, raw in self.flow_orders():
+            if raw[0] > 0:
+                limit = self.flow_price_limit(np.array([self._sqrt_price()]), sell_usdc)
+                self._swap(NOISE, bool(sell_usdc[0]), int(raw[0]), 0 if limit is None else int(limit[0] * 2**96))
+
+    def _band_trade(self) -> tuple[bool, int | None]:
+        """(sell USDC?, the band edge in Q64.96, or None when the pool is inside the band)."""
+        fee = self.fee_pips / FEE_DENOMINATOR
+        sqrt_ref = float(np.sqrt(WETH_UNIT / USDC_UNIT / self._reference[0]))
+        now_x96 = self.pool.call("slot0")[0]
+        now = now_x96 / 2**96
+        target = min(max(now, sqrt_ref * np.sqrt(1 - fee)), sqrt_ref / np.sqrt(1 - fee))
+        target_x96 = int(np.floor(target * 2**96))
+        return target < now, (target_x96 if target_x96 != now_x96 and target != now else None)
+
+    def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        sell_usdc, target_x96 = self._band_trade()
+        if target_x96 is None or fraction[0] <= 0:
+            return np.zeros(1), np.zeros(1, bool)
+        snap = self.chain.snapshot()  # how much input reaches the band's edge: try it, then undo
+        _, full = self._swap(ARBITRAGEUR_AGENT, sell_usdc, (self.usdc if sell_usdc else self.weth).balance_of(
+            ARBITRAGEUR_AGENT), target_x96)
+        self.chain.revert(snap)
+        needed = full["amount0"] if sell_usdc else full["amount1"]
+        amount = int(np.floor(float(needed) * float(fraction[0])))
+        if amount <= 0:
+            return np.zeros(1), np.zeros(1, bool)
+        out, event = self._swap(ARBITRAGEUR_AGENT, sell_usdc, amount, target_x96)
+        paid = event["amount0"] if sell_usdc else event["amount1"]
+        return arbitrage_profit_usd(np.array([sell_usdc]), np.array([float(paid)]), np.array([float(out)]),
+                                    self._reference), np.array([True])
+

@@ -1,0 +1,140 @@
+"""The one interface the Uniswap V3 roles use, whatever the backend: the simulator (numpy, torch)
+or a chain (evm, anvil). Arrays are numpy (N,) in human units: USD, whole tokens, ticks."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+#: the NonfungiblePositionManager and SwapRouter calls a rebalance makes, for gas
+REBALANCE_CLOSE = ("v3_decrease_liquidity", "v3_collect", "v3_burn")
+
+
+class UniswapV3Market(ABC):
+    """A USDC/WETH pool with an arbitrageur, noise traders, and LP agents with wallets. The ``agent_*``
+    methods and ``rebalance`` act for the selected LP (``select_lp``; the first unless told)."""
+
+    n: int  # worlds
+    fee_pips: int
+    tick_spacing: int
+    dt: float  # seconds per step
+    lps: int = 1  # LP agents
+    lp: int = 0  # the selected one
+
+    def select_lp(self, lp: int) -> None:
+        """Make LP agent ``lp`` the one the ``agent_*`` methods and ``rebalance`` act for."""
+        self._check_lp(lp)
+
+    def _check_lp(self, lp: int) -> None:
+        if not 0 <= lp < self.lps:
+            raise ValueError(f"LP {lp} does not exist: this market has {self.lps} LP agent(s)")
+
+    @abstractmethod
+    def reset(self, rng: np.random.Generator, agent_usd: float) -> None:
+        """Start the price paths, lay the pools' liquidity, fund the agent half USDC, half WETH."""
+
+    def step(self) -> None:
+        """The reference price moves, the arbitrageur trades, the noise traders swap."""
+        self.move_reference()
+        self.arbitrage()
+        self.noise()
+
+    @abstractmethod
+    def move_reference(self) -> None: ...
+
+    # --- the uninformed flow (V3WorldParams.flow) --------------------------------------------------------
+    def start_flow(self) -> None:
+        """At reset: the flow's state, and each world's clock (the driver's timestamps where it has them)."""
+        from envs.flows.calibrated import CalibratedFlow, FlowParams
+
+        stamps = getattr(self.driver, "timestamps", None)
+        self.clock = np.asarray(stamps(), dtype=float) if callable(stamps) else np.zeros(self.n)
+        self._flow = None  # toy; a replaying world applies its recorded events itself
+        if self.params.flow == "calibrated":
+            self._flow = CalibratedFlow(FlowParams.load(self.params.flow_file) if self.params.flow_file
+                                        else FlowParams.load())
+            self._flow.reset()
+
+    def active_liquidity(self) -> np.ndarray:
+        """(N,) the pools' active liquidity, raw."""
+        raise NotImplementedError
+
+    def flow_orders(self) -> list:
+        """This step's uninformed swaps, [(sell USDC?, raw amount in)]: the toy flow, or the calibrated one
+        (its volume follows the pool's active liquidity and the hour of day of each world's clock)."""
+        from envs.worlds.sim import USDC_UNIT, WETH_UNIT, noise_orders
+
+        if self._flow is None:
+            return noise_orders(self.rng, self.n, self.params, self.reference_price())
+        return self._flow.raw_orders(self.rng, self.n, self.active_liquidity(), self.clock // 3600 % 24, self.dt,
+                                     self.reference_price(),
+                                     USDC_UNIT, WETH_UNIT)
+
+    def flow_price_limit(self, sqrt_price: np.ndarray, sell_usdc: np.ndarray) -> np.ndarray | None:
+        """Each flow swap's sqrt price limit (Q64.96, as a float): the calibrated flow's impact limit from
+        ``sqrt_price``, the price before it; None for the toy flow (no limit)."""
+        if self._flow is None:
+            return None
+        keep = np.sqrt(1.0 - self._flow.params.impact_limit)  # USDC in moves the sqrt price down, WETH in up
+        return np.floor(np.where(sell_usdc, sqrt_price * keep, sqrt_price / keep) * 2**96) / 2**96
+
+    @abstractmethod
+    def arbitrage(self, mask: np.ndarray | None = None) -> None:
+        """The competing arbitrageur trades (masked) pools to the edge of their no-trade band."""
+
+    @abstractmethod
+    def noise(self) -> None: ...
+
+    @abstractmethod
+    def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The agent swaps ``fraction`` of what would take the pool to its band's edge:
+        (profit in USD at the reference price before gas, traded?)."""
+
+    @abstractmethod
+    def reference_price(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def pool_price(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def tick(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def agent_wallet(self) -> tuple[np.ndarray, np.ndarray]:
+        """Idle (USDC, WETH) the agent holds outside the pool."""
+
+    @abstractmethod
+    def agent_range(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lower tick, upper tick, liquidity in whole-token units sqrt(USDC * WETH); 0 without a position)."""
+
+    @abstractmethod
+    def agent_position_tokens(self) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) the agent's liquidity is worth at the pool price, fees excluded."""
+
+    @abstractmethod
+    def agent_fees(self) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) fees earned and not yet collected."""
+
+    @abstractmethod
+    def close_position(self, mask: np.ndarray) -> np.ndarray:
+        """In masked worlds: withdraw the position's liquidity and fees to the wallet and burn it.
+        Returns gas used (N,)."""
+
+    @abstractmethod
+    def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """In masked worlds: close the position (collecting fees), swap the wallet to the new range's
+        ratio, open a range of ``half_width_ticks`` around the current tick. Returns gas used (N,)."""
+
+
+#: the WBTC price the worlds build the local market with (a reserve of the Aave market nobody uses here)
+WBTC_PRICE_USD = 60_000.0
+
+FULL_RANGE = 887272  # a half-width that reaches TickMath's bounds: the full range
+
+
+def centered_range(tick: np.ndarray, half_width: np.ndarray, spacing: int) -> tuple[np.ndarray, np.ndarray]:
+    """A range of ``half_width`` ticks each side of ``tick``'s spacing cell, within the tick bounds."""
+    half = np.maximum(np.asarray(half_width) // spacing, 1) * spacing
+    center = np.asarray(tick) // spacing * spacing
+    lowest, highest = -(FULL_RANGE // spacing) * spacing, FULL_RANGE // spacing * spacing
+    return np.maximum(center - half, lowest), np.minimum(center + half + spacing, highest)

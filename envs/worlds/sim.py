@@ -1,0 +1,282 @@
+"""The Uniswap V3 market on the simulator (rung 1): N worlds stepped together, no per-world loop.
+
+Each step the reference price moves, an arbitrageur trades the pool to the edge of its no-trade
+band, noise traders swap, and the LP agent's position earns fees. The pool runs in raw units
+(USDC token0, 6 decimals; WETH token1, 18), converted to human units at this boundary.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.arrays import ArrayBackend, array_backend
+from envs.assets.gas import action_units, gas_units
+from envs.drivers.base import PriceDriver
+from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, profile_ticks
+from envs.protocols.uniswap_v3 import pool as v3
+from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
+from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
+from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market, centered_range
+
+FEE_DENOMINATOR = 1_000_000
+USDC_UNIT, WETH_UNIT = 1e6, 1e18
+LIQUIDITY_UNIT = (USDC_UNIT * WETH_UNIT) ** 0.5  # raw liquidity per sqrt(USDC * WETH)
+
+
+@dataclass(frozen=True)
+class V3WorldParams:
+    """A USDC/WETH pool (USDC token0, as on mainnet) and the flow around it."""
+
+    fee_pips: int = 500
+    pool_value_usd: float = 20_000_000.0  # background liquidity, spread over the profile
+    liquidity_profile: tuple[tuple[float | None, float], ...] = DEFAULT_LIQUIDITY_PROFILE
+    noise_traders: int = 2  # flow="toy": uninformed swaps per step
+    noise_trade_usd: float = 5_000.0  # flow="toy": median noise swap (lognormal, sigma 1)
+    flow: str = "toy"  # toy (the swaps above), calibrated (fitted to a real pool: envs.flows.calibrated), or replay
+    flow_file: str | None = None  # calibrated: its parameters (default: the shipped fit); replay: the events to replay
+    lps: int = 1  # LP agents, each with a position slot and a wallet of its own
+
+    def __post_init__(self):
+        v3.V3PoolParams(fee_pips=self.fee_pips)  # checks the tier
+        if self.lps < 1:
+            raise ValueError(f"a market needs at least one LP agent (lps >= 1), got {self.lps}")
+        if self.pool_value_usd <= 0 or self.noise_trade_usd < 0 or self.noise_traders < 0:
+            raise ValueError("pool_value_usd must be positive; noise_traders and noise_trade_usd non-negative")
+        if abs(sum(share for _, share in self.liquidity_profile) - 1) > 1e-9:
+            raise ValueError("liquidity_profile shares must add up to 1")
+        if self.flow not in ("toy", "calibrated", "replay"):
+            raise ValueError(f"flow={self.flow!r} must be 'toy', 'calibrated' or 'replay' (with flow_file: events)")
+        if self.flow == "replay" and not self.flow_file:
+            raise ValueError("flow=replay needs flow_file: an event file or export to replay (python -m envs.data)")
+
+
+def noise_orders(rng: np.random.Generator, n: int, params: V3WorldParams, reference_price: np.ndarray):
+    """The noise traders' swaps for one step: [(sell USDC?, raw amount in)], drawn in a fixed order
+    so every backend replays the same flow from the same seed."""
+    orders = []
+    for _ in range(params.noise_traders):
+        usd = params.noise_trade_usd * np.exp(rng.standard_normal(n))
+        sell_usdc = rng.random(n) < 0.5
+        orders.append((sell_usdc, np.floor(np.where(sell_usdc, usd * USDC_UNIT, usd / reference_price * WETH_UNIT))))
+    return orders
+
+
+def arbitrage_profit_usd(sell_usdc, paid_raw, got_raw, reference_price) -> np.ndarray:
+    """What a swap made at the reference price (USDC at $1), before gas."""
+    usdc_in = np.where(sell_usdc, paid_raw, -got_raw) / USDC_UNIT
+    weth_out = np.where(sell_usdc, got_raw, -paid_raw) / WETH_UNIT
+    return weth_out * reference_price - usdc_in
+
+
+def close_gas(had_position: np.ndarray) -> np.ndarray:
+    return had_position * float(action_units(*REBALANCE_CLOSE))
+
+
+def rebalance_gas(had_position: np.ndarray, swapped: np.ndarray) -> np.ndarray:
+    g = gas_units()
+    return (close_gas(had_position) + swapped * g["v3_swap"] + g["v3_mint"]).astype(float)
+
+
+def swap_to_range_ratio(usdc_raw, weth_raw, sqrt_price, sqrt_lower, sqrt_upper):
+    """How much to sell (and which way) so the wallet holds a range's token ratio at the pool price
+    (impact and fee aside: the mint takes what fits and leaves the rest idle)."""
+    per_l0 = (sqrt_upper - sqrt_price) / (sqrt_price * sqrt_upper)  # USDC per unit of liquidity
+    per_l1 = sqrt_price - sqrt_lower  # WETH per unit of liquidity
+    value1 = usdc_raw * sqrt_price**2 + weth_raw  # in raw WETH at the pool price
+    want_usdc = value1 / (per_l0 * sqrt_price**2 + per_l1) * per_l0
+    sell_usdc = usdc_raw > want_usdc
+    amount = np.where(sell_usdc, usdc_raw - want_usdc, weth_raw - (value1 - want_usdc * sqrt_price**2))
+    return sell_usdc, np.floor(np.clip(amount, 0.0, None))
+
+
+class UniswapV3World(UniswapV3Market):
+    def __init__(self, n: int, driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
+                 backend: ArrayBackend | str = "numpy"):
+        self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
+        self.b = array_backend(backend) if isinstance(backend, str) else backend
+        self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.lps)
+        self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
+        self.lps, self.lp = params.lps, 0
+
+    # --- the LP agents' wallets: (N, lps) raw, the selected LP's column as wallet_usdc / wallet_weth ---
+    @property
+    def wallet_usdc(self) -> np.ndarray:
+        return self._usdc[:, self.lp]
+
+    @wallet_usdc.setter
+    def wallet_usdc(self, value) -> None:
+        self._usdc[:, self.lp] = value
+
+    @property
+    def wallet_weth(self) -> np.ndarray:
+        return self._weth[:, self.lp]
+
+    @wallet_weth.setter
+    def wallet_weth(self, value) -> None:
+        self._weth[:, self.lp] = value
+
+    def select_lp(self, lp: int) -> None:
+        self._check_lp(lp)
+        self.lp = lp
+        self._slot = self.b.xp.full((self.n,), lp, dtype=self.b.xp.int64, device=self.b.device)
+
+    # --- units ------------------------------------------------------------------------------
+    def _np(self, x) -> np.ndarray:
+        return self.b.to_numpy(x)
+
+    def sqrt_price_of(self, usd_per_eth):
+        return np.sqrt(WETH_UNIT / USDC_UNIT / usd_per_eth)
+
+    def reference_price(self) -> np.ndarray:
+        return self._reference.copy()
+
+    def pool_price(self) -> np.ndarray:
+        s = self._np(self.state.sqrt_price)
+        return WETH_UNIT / USDC_UNIT / (s * s)
+
+    def tick(self) -> np.ndarray:
+        return self._np(self.state.tick)
+
+    # --- episode ----------------------------------------------------------------------------
+    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+        """Lay each world's liquidity around its own start price the way build_market mints it."""
+        b, xp, p = self.b, self.b.xp, self.params
+        self.rng = rng
+        self._reference = self.driver.reset(rng, self.n)
+        sqrt_start = b.asarray(np.floor(self.sqrt_price_of(self._reference) * 2**96) / 2**96)
+        center = get_tick_at_sqrt_ratio(sqrt_start)
+        ticks, nets = [], []
+        for half_width, share in p.liquidity_profile:
+            lower, upper = profile_ticks(center, self.tick_spacing, half_width)
+            usd = p.pool_value_usd * share
+            liquidity = xp.floor(get_liquidity_for_amounts(
+                sqrt_start, get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper),
+                b.asarray(np.full(self.n, np.floor(usd / 2 * USDC_UNIT))),
+                b.asarray(np.floor(usd / 2 / self._reference * WETH_UNIT))))
+            ticks += [lower, upper]
+            nets += [liquidity, -liquidity]
+        ticks, nets = xp.stack(ticks, axis=1), xp.stack(nets, axis=1)
+        order = xp.argsort(ticks, axis=1, stable=True)
+        ticks, nets = xp.take_along_axis(ticks, order, axis=1), xp.take_along_axis(nets, order, axis=1)
+        # ranges sharing a tick (none by default) would be merged here; the profile keeps them apart
+        self.state = v3.from_arrays(xp, self.pool_params, sqrt_start, ticks, nets, b.device)
+        self.fund_agents(agent_usd)
+
+    def fund_agents(self, agent_usd: float) -> None:
+        """Each LP agent's wallet: half ``agent_usd`` in USDC, half in WETH at the reference; the flow starts."""
+        self._usdc = np.full((self.n, self.lps), np.floor(agent_usd / 2 * USDC_UNIT))
+        self._weth = np.repeat(np.floor(agent_usd / 2 / self._reference * WETH_UNIT)[:, None], self.lps, axis=1)
+        self._all = self.b.asarray(np.ones(self.n, bool), dtype=self.b.xp.bool)
+        self.start_flow()
+        self.select_lp(0)
+
+    def move_reference(self) -> None:
+        self._reference = self.driver.step()
+        self.clock = self.clock + self.dt
+
+    def active_liquidity(self) -> np.ndarray:
+        return self._np(self.state.liquidity)
+
+    def arbitrage(self, mask: np.ndarray | None = None) -> None:
+        """The competing arbitrageur trades each (masked) pool to the edge of its no-trade band."""
+        sell_usdc, target, moving = self._band_trade()
+        moving &= True if mask is None else mask
+        z41 = self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
+        v3.swap(self.state, self.pool_params, z41, self.b.asarray(np.where(moving, np.inf, 0.0)), self.b.asarray(target),
+                self.b.asarray(moving, dtype=self.b.xp.bool))
+
+    def noise(self) -> None:
+        for sell_usdc, raw in self.flow_orders():
+            xp, z41 = self.b.xp, self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
+            limit = v3.default_price_limit(z41)
+            impact = self.flow_price_limit(self._np(self.state.sqrt_price), sell_usdc)
+            if impact is not None:  # within the bounds, and strictly past the price as the pool requires
+                bounded = xp.where(z41, xp.maximum(self.b.asarray(impact), limit), xp.minimum(self.b.asarray(impact), limit))
+                limit = xp.where(bounded != self.state.sqrt_price, bounded, limit)
+            v3.swap(self.state, self.pool_params, z41, self.b.asarray(raw), limit,
+                    self.b.asarray(raw > 0, dtype=xp.bool))  # a calibrated step may hold no swap for a world
+
+    def _band_trade(self):
+        """(sell USDC?, target sqrt price, worth trading?): the edge of the no-trade band, past which
+        the pool fee eats an arbitrage's profit."""
+        fee = self.fee_pips / FEE_DENOMINATOR
+        sqrt_ref = np.sqrt(WETH_UNIT / USDC_UNIT / self._reference)
+        now = self._np(self.state.sqrt_price)
+        target = np.floor(np.clip(now, sqrt_ref * np.sqrt(1 - fee), sqrt_ref / np.sqrt(1 - fee)) * 2**96) / 2**96
+        return target < now, target, target != now
+
+    def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The agent swaps ``fraction`` of the input that would take the pool to the band's edge.
+        Returns (profit in USD at the reference price, traded?)."""
+        xp, b = self.b.xp, self.b
+        sell_usdc, target, moving = self._band_trade()
+        trading = moving & (np.asarray(fraction) > 0)
+        z41, limit = b.asarray(sell_usdc, dtype=xp.bool), b.asarray(target)
+        full = v3.quote_exact_input(self.state, self.pool_params, z41, b.asarray(np.where(trading, np.inf, 0.0)), limit,
+                                    b.asarray(trading, dtype=xp.bool))
+        amount = np.floor(self._np(full.amount_in) * np.asarray(fraction, dtype=float))
+        trading &= amount > 0
+        result = v3.swap(self.state, self.pool_params, z41, b.asarray(np.where(trading, amount, 0.0)), limit,
+                         b.asarray(trading, dtype=xp.bool))
+        return arbitrage_profit_usd(sell_usdc, self._np(result.amount_in), self._np(result.amount_out),
+                                    self._reference), trading
+
+    # --- the LP agent -----------------------------------------------------------------------
+    def agent_wallet(self):
+        return self.wallet_usdc / USDC_UNIT, self.wallet_weth / WETH_UNIT
+
+    def agent_range(self):
+        s = self.state
+        return (self._np(s.position_lower[:, self.lp]), self._np(s.position_upper[:, self.lp]),
+                self._np(s.position_liquidity[:, self.lp]) / LIQUIDITY_UNIT)
+
+    def agent_position_tokens(self):
+        s = self.state
+        a0, a1 = get_amounts_for_liquidity(s.sqrt_price, get_sqrt_ratio_at_tick(s.position_lower[:, self.lp]),
+                                           get_sqrt_ratio_at_tick(s.position_upper[:, self.lp]),
+                                           s.position_liquidity[:, self.lp])
+        return self._np(a0) / USDC_UNIT, self._np(a1) / WETH_UNIT
+
+    def agent_fees(self):
+        f0, f1 = v3.position_fees(self.state, self._slot)
+        return self._np(f0) / USDC_UNIT, self._np(f1) / WETH_UNIT
+
+    def _withdraw(self, mask: np.ndarray) -> np.ndarray:
+        """Take the selected LP's liquidity and fees back to its wallet in masked worlds; returns had a position?"""
+        b, xp, s, pp = self.b, self.b.xp, self.state, self.pool_params
+        had = (self.agent_range()[2] > 0) & mask
+        if had.any():
+            held = b.asarray(had, dtype=xp.bool)
+            v3.modify_position(s, pp, self._slot, s.position_lower[:, self.lp], s.position_upper[:, self.lp],
+                               -s.position_liquidity[:, self.lp], held)
+            got0, got1 = v3.collect_all(s, pp, self._slot, held)
+            self.wallet_usdc, self.wallet_weth = self.wallet_usdc + self._np(got0), self.wallet_weth + self._np(got1)
+        return had
+
+    def close_position(self, mask: np.ndarray) -> np.ndarray:
+        return close_gas(self._withdraw(mask))
+
+    def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        b, xp, s, pp = self.b, self.b.xp, self.state, self.pool_params
+        mask_b = b.asarray(mask, dtype=xp.bool)
+        had = self._withdraw(mask)
+        lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
+        sqrt_lower, sqrt_upper = get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper)
+        sell_usdc, amount = swap_to_range_ratio(self.wallet_usdc, self.wallet_weth, self._np(s.sqrt_price),
+                                                sqrt_lower, sqrt_upper)
+        swapping = mask & (amount > 0)
+        z41 = b.asarray(sell_usdc, dtype=xp.bool)
+        result = v3.swap(s, pp, z41, b.asarray(np.where(swapping, amount, 0.0)), v3.default_price_limit(z41),
+                         b.asarray(swapping, dtype=xp.bool))
+        paid, got = self._np(result.amount_in), self._np(result.amount_out)
+        self.wallet_usdc = self.wallet_usdc - np.where(sell_usdc, paid, 0.0) + np.where(sell_usdc, 0.0, got)
+        self.wallet_weth = self.wallet_weth - np.where(sell_usdc, 0.0, paid) + np.where(sell_usdc, got, 0.0)
+        lower_b, upper_b = b.asarray(lower, dtype=xp.int64), b.asarray(upper, dtype=xp.int64)
+        liquidity = xp.floor(get_liquidity_for_amounts(s.sqrt_price, get_sqrt_ratio_at_tick(lower_b),
+                                                       get_sqrt_ratio_at_tick(upper_b), b.asarray(self.wallet_usdc),
+                                                       b.asarray(self.wallet_weth)))
+        a0, a1, _ = v3.mint(s, pp, self._slot, lower_b, upper_b, liquidity, mask_b)  # a refused mint takes nothing
+        self.wallet_usdc = self.wallet_usdc - np.where(mask, np.ceil(self._np(a0)), 0.0)
+        self.wallet_weth = self.wallet_weth - np.where(mask, np.ceil(self._np(a1)), 0.0)
+        return np.where(mask, rebalance_gas(had, swapping), 0.0)

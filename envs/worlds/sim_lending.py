@@ -1,0 +1,132 @@
+"""The Uniswap V3 + Aave V3 market on the simulator: N worlds, the batched Aave pool next to the
+batched V3 pool. Aave is seeded as the local mainnet seeds it (``supply_usd`` per reserve, at the
+2025-03-19 parameters), its oracle follows the reference price, and its clock moves ``dt`` a step.
+Both pools run on the chosen array backend (numpy, or torch on CPU or CUDA); amounts cross this
+boundary as numpy (N,) raw units."""
+from __future__ import annotations
+
+import numpy as np
+
+from envs.arrays import ArrayBackend
+from envs.assets import aave_reserve_params
+from envs.drivers.base import PriceDriver
+from envs.protocols.aave_v3 import pool as aave
+from envs.protocols.uniswap_v3 import pool as v3
+from envs.worlds.lending import AGENT, AGENT_ACCOUNT, BASE_UNIT, BORROWER, AaveMarket, LendingParams, Position
+from envs.worlds.market import WBTC_PRICE_USD
+from envs.worlds.sim import USDC_UNIT, WETH_UNIT, UniswapV3World, V3WorldParams
+
+START_TIME = 0.0  # seconds; only differences matter to interest accrual
+
+
+class AaveWorld(UniswapV3World, AaveMarket):
+    def __init__(self, n: int, driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
+                 lending: LendingParams = LendingParams(), backend: ArrayBackend | str = "numpy"):
+        super().__init__(n, driver, params, backend)
+        self.lending = lending
+        reserves = aave_reserve_params()
+        self.aave_params = aave.aave_params(self.b.xp, reserves, self.b.device)
+        self.symbols = tuple(reserves)
+        self._decimals = [r.decimals for r in reserves.values()]
+        self.usdc_r, self.weth_r = self.aave_params.index("USDC"), self.aave_params.index("WETH")
+
+    # --- episode ----------------------------------------------------------------------------
+    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+        super().reset(rng, agent_usd)
+        start = {"USDC": 1.0, "WBTC": WBTC_PRICE_USD}
+        b = self.b
+        seeded = np.array([[np.floor(self.lending.supply_usd / start.get(s, 1.0) * 10.0 ** d)
+                            for s, d in zip(self.symbols, self._decimals)]] * self.n)
+        seeded[:, self.weth_r] = np.floor(self.lending.supply_usd / self._reference * 10.0 ** self._decimals[self.weth_r])
+        self.now = b.asarray(np.full(self.n, START_TIME))
+        self.aave = aave.initial_state(b.xp, self.n, 1 + self.lending.borrowers, len(self.symbols), START_TIME, b.device)
+        self.aave.available_liquidity = b.asarray(seeded)
+        self.aave.scaled_atoken_supply = b.asarray(seeded)  # indexes start at 1
+        self._base_prices = np.array([[round(start.get(s, 0.0) * BASE_UNIT) for s in self.symbols]] * self.n, dtype=float)
+        self._update_oracle()
+        self.borrower_usdc, self.borrower_weth = np.zeros(self.n), np.zeros(self.n)
+        self.reset_borrowers(rng)
+
+    def move_reference(self) -> None:
+        super().move_reference()
+        self.now = self.now + self.dt
+        self._update_oracle()
+
+    def _update_oracle(self) -> None:
+        self._base_prices[:, self.weth_r] = np.round(self._reference * BASE_UNIT)
+        self._prices = self.b.asarray(self._base_prices)  # (N, R) on the backend, what the Aave pool reads
+
+    def _on(self, x, mask):
+        """A numpy amount, zero outside ``mask``, on the backend."""
+        return self.b.asarray(np.where(mask, x, 0.0))
+
+    def _mask(self, mask):
+        return self.b.asarray(mask, dtype=self.b.xp.bool)
+
+    # --- primitives -------------------------------------------------------------------------
+    def oracle_price(self) -> np.ndarray:
+        return self._base_prices[:, self.weth_r] / BASE_UNIT
+
+    def borrower_wallet(self):
+        return self.borrower_usdc / USDC_UNIT, self.borrower_weth / WETH_UNIT
+
+    def fund_borrower(self, weth_raw):
+        self.borrower_weth = self.borrower_weth + weth_raw
+
+    def position(self, account: int) -> Position:
+        supplied, debt = aave.balances(self.aave, account, self.now)
+        data = aave.account_data(self.aave, self.aave_params, self._prices, account, self.now)
+        f = self._np
+        return Position(f(supplied[:, self.weth_r]), f(debt[:, self.usdc_r]), f(data.total_collateral_base),
+                        f(data.total_debt_base), f(data.avg_liquidation_threshold) / 1e4, f(data.avg_ltv) / 1e4,
+                        f(data.health_factor))
+
+    def supply(self, account, weth_raw, mask):
+        code = self._np(aave.supply(self.aave, self.aave_params, account, self.weth_r, self._on(weth_raw, mask),
+                                    self.now, self._mask(mask)))
+        if account == AGENT_ACCOUNT:
+            self.borrower_weth = self.borrower_weth - np.where(mask & (code == 0), weth_raw, 0.0)
+        return code
+
+    def withdraw(self, account, weth_raw, mask):
+        got, code = (self._np(x) for x in aave.withdraw(self.aave, self.aave_params, self._prices, account,
+                                                        self.weth_r, self._on(weth_raw, mask), self.now,
+                                                        self._mask(mask)))
+        if account == AGENT_ACCOUNT:
+            self.borrower_weth = self.borrower_weth + got
+        return code
+
+    def borrow(self, account, usdc_raw, mask):
+        code = self._np(aave.borrow(self.aave, self.aave_params, self._prices, account, self.usdc_r,
+                                    self._on(usdc_raw, mask), self.now, self._mask(mask)))
+        if account == AGENT_ACCOUNT:
+            self.borrower_usdc = self.borrower_usdc + np.where(mask & (code == 0), usdc_raw, 0.0)
+        return code
+
+    def repay(self, account, usdc_raw, mask):
+        paid, code = (self._np(x) for x in aave.repay(self.aave, self.aave_params, account, self.usdc_r,
+                                                       self._on(usdc_raw, mask), self.now, self._mask(mask)))
+        if account == AGENT_ACCOUNT:
+            self.borrower_usdc = self.borrower_usdc - paid
+        return paid, code
+
+    def liquidate(self, who, account, mask):
+        result = aave.liquidation_call(self.aave, self.aave_params, self._prices, account, self.weth_r, self.usdc_r,
+                                       self.b.asarray(np.full(self.n, np.inf)), self.now, self._mask(mask))
+        return self._np(result.debt_repaid), self._np(result.collateral_to_liquidator), self._np(result.error)
+
+    def swap(self, who, sell_usdc, raw, mask):
+        b, xp = self.b, self.b.xp
+        z41 = b.asarray(sell_usdc, dtype=xp.bool)
+        result = v3.swap(self.state, self.pool_params, z41, b.asarray(np.where(mask, raw, 0.0)),
+                         v3.default_price_limit(z41), b.asarray(mask, dtype=xp.bool))
+        paid, got = self._np(result.amount_in), self._np(result.amount_out)
+        usdc_out, weth_out = np.where(sell_usdc, paid, -got), np.where(sell_usdc, -got, paid)
+        if who == AGENT:  # the other wallets (liquidators, traders) are tracked by their roles
+            self.wallet_usdc, self.wallet_weth = self.wallet_usdc - usdc_out, self.wallet_weth - weth_out
+        elif who == BORROWER:
+            self.borrower_usdc, self.borrower_weth = self.borrower_usdc - usdc_out, self.borrower_weth - weth_out
+        return paid, got
+
+    def _fund_scripted_borrower(self, account, weth_raw, mask):
+        pass  # the scripted borrowers bring their WETH from outside the market

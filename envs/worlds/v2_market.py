@@ -1,0 +1,99 @@
+"""The one interface the Uniswap V2 LP role uses, whatever the backend: a USDC/WETH pair (USDC is
+token0) with an arbitrageur and noise traders, and one LP agent with a wallet and pair shares.
+Raw token units, (N,) float64; the arbitrage rule is written once here."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_in_to_price
+from envs.worlds.sim import USDC_UNIT, WETH_UNIT
+
+RAW_PRICE = WETH_UNIT / USDC_UNIT  # raw WETH per raw USDC at $1 per ETH
+
+
+@dataclass(frozen=True)
+class V2WorldParams:
+    """The pair's depth and the flow around it (noise as in the V3 world)."""
+
+    pool_value_usd: float = 10_000_000.0  # what build_market deposits into the USDC/WETH pair
+    noise_traders: int = 2
+    noise_trade_usd: float = 5_000.0
+
+    def __post_init__(self):
+        if self.pool_value_usd <= 0 or self.noise_trade_usd < 0 or self.noise_traders < 0:
+            raise ValueError("pool_value_usd must be positive; noise_traders and noise_trade_usd non-negative")
+
+
+def band_trade(reserve_usdc, reserve_weth, reference_usd) -> tuple[np.ndarray, np.ndarray]:
+    """(sell USDC?, raw amount in) that takes the pair's price to the nearer edge of its no-trade band
+    [reference x (1 - fee), reference / (1 - fee)]; 0 inside it (the pair's spot is reserve ratio)."""
+    g = 1 - FEE_BPS / 10_000
+    price = reserve_usdc / reserve_weth * RAW_PRICE  # USD per WETH
+    sell_usdc = price < reference_usd * g  # WETH is cheap in the pair: buy it with USDC
+    buy_in = get_amount_in_to_price(reserve_usdc, reserve_weth, RAW_PRICE / (reference_usd * g))
+    sell_in = get_amount_in_to_price(reserve_weth, reserve_usdc, reference_usd / g / RAW_PRICE)
+    return sell_usdc, np.floor(np.where(sell_usdc, buy_in, sell_in))
+
+
+class UniswapV2Market(ABC):
+    n: int
+    dt: float
+
+    @abstractmethod
+    def reset(self, rng: np.random.Generator, agent_usd: float) -> None:
+        """Start the price paths, seed the pair, fund the agent half USDC, half WETH."""
+
+    @abstractmethod
+    def move_reference(self) -> None: ...
+
+    @abstractmethod
+    def reference_price(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def reserves(self) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) in the pair, raw."""
+
+    @abstractmethod
+    def shares(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the agent's LP shares, total supply), raw."""
+
+    @abstractmethod
+    def agent_wallet_raw(self) -> tuple[np.ndarray, np.ndarray]:
+        """Idle (USDC, WETH) the agent holds, raw."""
+
+    @abstractmethod
+    def swap(self, who: str, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact-input swap through the pair from ``who`` ("agent", "arbitrageur", "noise"): (paid, got)."""
+
+    @abstractmethod
+    def add_liquidity(self, usdc_raw: np.ndarray, weth_raw: np.ndarray, mask: np.ndarray) -> None:
+        """The agent deposits up to these amounts at the pair's ratio (Router02.addLiquidity)."""
+
+    @abstractmethod
+    def remove_liquidity(self, shares_raw: np.ndarray, mask: np.ndarray) -> None: ...
+
+    @abstractmethod
+    def noise_flow(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """This step's noise orders [(sell USDC?, raw in)], drawn from the episode's generator."""
+
+    def pool_price(self) -> np.ndarray:
+        usdc, weth = self.reserves()
+        return usdc / weth * RAW_PRICE
+
+    def step(self) -> None:
+        """The reference moves, the arbitrageur trades the pair to its band's edge, noise traders swap."""
+        self.move_reference()
+        sell_usdc, amount = band_trade(*self.reserves(), self.reference_price())
+        self.swap("arbitrageur", sell_usdc, amount, amount > 0)
+        for sell_usdc, raw in self.noise_flow():
+            self.swap("noise", sell_usdc, raw, raw > 0)
+
+    def agent_position(self) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) the agent's shares redeem for, raw."""
+        mine, supply = self.shares()
+        usdc, weth = self.reserves()
+        safe = np.where(supply > 0, supply, 1.0)
+        return np.floor(mine * usdc / safe), np.floor(mine * weth / safe)
