@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-MIN_TICK, MAX_TICK = -887272, 887272  # TickMath
+from envs.units import MAX_TICK, MIN_TICK
 
 #: (half-width as a fraction of price, share of the pool's value); None is the full range
 DEFAULT_LIQUIDITY_PROFILE: tuple[tuple[float | None, float], ...] = (

@@ -13,11 +13,31 @@ import numpy as np
 
 getcontext().prec = 80
 
-Q96 = 2**96
-WAD = 10**18
-RAY = 10**27
-BPS = 10_000  # basis points in one
-SECONDS_PER_YEAR = 365 * 24 * 3600  # Aave's MathUtils.SECONDS_PER_YEAR
+# --- Protocol constants, exact integers as the contracts have them. The batched float64 math takes
+# float(...) of them where it needs a float (numpy and torch cannot hold 10**27 or 2**96 as int64).
+
+#: Aave V3 (aave-v3-core contracts/protocol/libraries/math)
+WAD = 10**18  # WadRayMath.WAD
+RAY = 10**27  # WadRayMath.RAY
+PERCENTAGE_FACTOR = 10**4  # PercentageMath.PERCENTAGE_FACTOR: 100.00%, percentages are in basis points
+BPS = PERCENTAGE_FACTOR  # basis points in one
+SECONDS_PER_YEAR = 365 * 24 * 3600  # MathUtils.SECONDS_PER_YEAR
+
+#: Uniswap V3 (v3-core contracts/libraries, contracts/UniswapV3Factory.sol)
+Q96 = 2**96  # FixedPoint96.Q96
+Q128 = 2**128  # FixedPoint128.Q128
+FEE_DENOMINATOR = 1_000_000  # SwapMath: fees are in pips, 3000 = 0.3%
+MIN_TICK, MAX_TICK = -887272, 887272  # TickMath.MIN_TICK / TickMath.MAX_TICK
+#: fee tier (pips) -> tick spacing: UniswapV3Factory's constructor (100 enabled later by governance)
+TICK_SPACING = {100: 1, 500: 10, 3000: 60, 10000: 200}
+
+#: Solidity integer bounds
+MAX_UINT128 = 2**128 - 1  # type(uint128).max
+MAX_UINT256 = 2**256 - 1  # type(uint256).max
+
+# --- Token units of the simulated USDC/WETH market (USDC token0, 6 decimals; WETH token1, 18)
+USDC_UNIT, WETH_UNIT = 1e6, 1e18  # raw units per whole token, as floats for the simulator
+LIQUIDITY_UNIT = (USDC_UNIT * WETH_UNIT) ** 0.5  # raw liquidity per sqrt(USDC * WETH)
 
 
 def to_raw(amount: float | str | Decimal, decimals: int) -> int:

@@ -11,9 +11,9 @@ from envs.contracts.accounts import DEV_ACCOUNTS
 from envs.contracts.market import Market, build_market
 from envs.evm.anvil import AnvilChain
 from envs.evm.chain import TxResult
+from envs.units import MAX_UINT128
 
 AGENT, BORROWER = DEV_ACCOUNTS[2], DEV_ACCOUNTS[3]
-MAX_UINT128 = 2**128 - 1
 
 
 def _second(action: Callable[[], TxResult]) -> int:

@@ -14,10 +14,10 @@ from envs.contracts.accounts import LIQUIDITY_PROVIDER
 from envs.contracts.contract import Contract
 from envs.contracts.tokens import Token, attach_token, deploy_tokens
 from envs.contracts.uniswap_v2 import UniswapV2, deploy_uniswap_v2
-from envs.contracts.uniswap_v3 import TICK_SPACING, UniswapV3, deploy_uniswap_v3
+from envs.contracts.uniswap_v3 import UniswapV3, deploy_uniswap_v3
 from envs.evm.chain import Chain
 from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, profile_ticks
-from envs.units import pool_price, price_to_sqrt_price_x96, price_to_tick, to_raw
+from envs.units import TICK_SPACING, pool_price, price_to_sqrt_price_x96, price_to_tick, to_raw
 
 _AAVE = aave_reserve_params()
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 from envs.contracts.aave_v3 import AaveV3
 from envs.contracts.contract import Contract, deploy
 from envs.contracts.tokens import Token
-
-GAS_ETH = 10**21  # wei the impersonated admin is given for gas when it holds less
+from envs.evm.chain import GAS_ETH
 
 
 def control_price(aave: AaveV3, token: Token, price_usd_8dec: int) -> Contract:

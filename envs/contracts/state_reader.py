@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from envs.assets import AaveReserveParams
 from envs.contracts.contract import Contract
 from envs.contracts.uniswap_v3 import UniswapV3
-
-Q128 = 2**128
+from envs.units import Q128
 
 
 def _signed(value: int) -> int:

@@ -6,8 +6,7 @@ from dataclasses import dataclass
 from envs.contracts.accounts import DEPLOYER
 from envs.contracts.contract import Contract, deploy
 from envs.evm.chain import Chain, TxResult
-
-MAX_UINT256 = 2**256 - 1
+from envs.units import MAX_UINT256
 
 
 @dataclass

@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from envs.contracts.accounts import DEPLOYER
 from envs.contracts.contract import Contract, deploy
 from envs.contracts.tokens import Token
-from envs.evm.chain import Chain
-
-DEADLINE = 2**64  # far future: the simulated chains' clocks never reach it
+from envs.evm.chain import DEADLINE, Chain
 
 
 @dataclass

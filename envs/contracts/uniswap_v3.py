@@ -6,13 +6,9 @@ from dataclasses import dataclass
 from envs.contracts.accounts import DEPLOYER
 from envs.contracts.contract import Contract, deploy
 from envs.contracts.tokens import Token
-from envs.evm.chain import Chain, TxResult
-
-DEADLINE = 2**64  # far future: the simulated chains' clocks never reach it
-MAX_UINT128 = 2**128 - 1
-#: fee tier (pips) -> tick spacing, as enabled in UniswapV3Factory's constructor
-TICK_SPACING = {100: 1, 500: 10, 3000: 60, 10000: 200}
-MIN_TICK, MAX_TICK = -887272, 887272  # TickMath.MIN_TICK / MAX_TICK
+from envs.evm.chain import DEADLINE, Chain, TxResult
+from envs.units import MAX_TICK, MAX_UINT128, MIN_TICK
+from envs.units import TICK_SPACING as TICK_SPACING  # the tier table, where the chain side reads it
 
 
 @dataclass

@@ -5,7 +5,7 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
-SECONDS_PER_YEAR = 365 * 24 * 3600
+from envs.units import SECONDS_PER_YEAR
 
 
 class PriceDriver(ABC):

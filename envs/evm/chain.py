@@ -15,6 +15,10 @@ from envs.evm.abi import LogEntry
 DEV_ACCOUNT = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 #: the chain id of anvil's local network; the pyrevm rung uses it too so addresses and signatures match
 LOCAL_CHAIN_ID = 31337
+#: a transaction deadline in the far future: the simulated chains' clocks never reach it
+DEADLINE = 2**64
+#: wei given for gas to an account that sends without a development key (impersonated, or a world's own)
+GAS_ETH = 10**21
 
 
 class ChainError(RuntimeError):

@@ -22,14 +22,13 @@ import numpy as np
 from envs.contracts.state_reader import V3PoolSnapshot
 from envs.data.events import EventDataError, EventRecord
 from envs.protocols.uniswap_v3.pool import (
-    TICK_SPACING,
     V3PoolState,
     collect,
     default_price_limit,
     modify_position,
     swap,
 )
-from envs.protocols.uniswap_v3.tick_math import MAX_TICK, MIN_TICK
+from envs.units import MAX_TICK, MIN_TICK, TICK_SPACING
 
 
 def read_pool(chain, address: str) -> V3PoolSnapshot:

@@ -18,8 +18,8 @@ from envs.assets.gas import action_units, gas_units, units_usd
 from envs.protocols.aave_v3.liquidation_logic import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR
 from envs.roles.actions import choice, feature_box
 from envs.roles.volatility import WatchesReference
+from envs.units import USDC_UNIT
 from envs.worlds.lending import AGENT_LIQUIDATOR, BASE_UNIT, AaveMarket
-from envs.worlds.sim import USDC_UNIT
 
 SLOT_FEATURES = (
     ("liquidatable", "1 if the account's health factor is below 1", "flag"),

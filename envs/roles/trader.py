@@ -15,8 +15,8 @@ from gymnasium import spaces
 from envs.assets.gas import action_units, units_usd
 from envs.roles.actions import choice, feature_box
 from envs.roles.volatility import WatchesReference
+from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.lending import AaveMarket
-from envs.worlds.sim import USDC_UNIT, WETH_UNIT
 
 DEFAULT_SIZES_USD = (5_000.0, 50_000.0)
 OBSERVATION_FEATURES = (

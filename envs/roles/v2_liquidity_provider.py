@@ -14,7 +14,7 @@ from gymnasium import spaces
 from envs.assets.gas import action_units, gas_units, units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
 from envs.roles.volatility import WatchesReference
-from envs.worlds.sim import USDC_UNIT, WETH_UNIT
+from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.v2_market import UniswapV2Market
 
 DEFAULT_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)  # of the portfolio's value held in the pair

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.drivers.base import SECONDS_PER_YEAR
+from envs.units import SECONDS_PER_YEAR
 
 
 class EwmaVolatility:

@@ -7,10 +7,9 @@ from typing import Callable
 
 import numpy as np
 
-from envs.contracts.tokens import MAX_UINT256
-from envs.contracts.uniswap_v2 import DEADLINE
 from envs.drivers.base import PriceDriver
-from envs.evm.chain import Chain
+from envs.evm.chain import DEADLINE, Chain
+from envs.units import MAX_UINT256
 from envs.worlds.chain_world import AGENT, ARBITRAGEUR, NOISE, ChainUniswapV3World
 from envs.worlds.sim import V3WorldParams, noise_orders
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams

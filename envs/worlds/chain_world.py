@@ -12,16 +12,13 @@ from envs.contracts.address_book import attach_book
 from envs.contracts.balances import Dealer
 from envs.contracts.market import Market, MarketSpec, build_market
 from envs.contracts.replay import BlockReplayer
-from envs.contracts.uniswap_v3 import MAX_UINT128, TICK_SPACING
 from envs.drivers.base import PriceDriver
-from envs.evm.chain import Chain, TransactionReverted
+from envs.evm.chain import GAS_ETH, Chain, TransactionReverted
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
+from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, MAX_UINT128, TICK_SPACING, USDC_UNIT, WETH_UNIT
 from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market, centered_range
 from envs.worlds.sim import (
-    LIQUIDITY_UNIT,
-    USDC_UNIT,
-    WETH_UNIT,
     V3WorldParams,
     arbitrage_profit_usd,
     close_gas,
@@ -30,8 +27,6 @@ from envs.worlds.sim import (
 )
 
 AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7], DEV_ACCOUNTS[8]
-FEE_DENOMINATOR = 1_000_000
-GAS_ETH = 10**21  # wei for the gas of the accounts a world sends from without a development key
 
 
 def lp_address(lp: int) -> str:

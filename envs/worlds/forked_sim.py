@@ -16,7 +16,8 @@ import numpy as np
 from envs.arrays import ArrayBackend
 from envs.contracts.state_reader import V3PoolSnapshot
 from envs.drivers.base import PriceDriver
-from envs.worlds.sim import USDC_UNIT, WETH_UNIT, UniswapV3World, V3WorldParams
+from envs.units import USDC_UNIT, WETH_UNIT
+from envs.worlds.sim import UniswapV3World, V3WorldParams
 
 
 @dataclass(frozen=True)

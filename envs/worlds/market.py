@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from envs.units import MAX_TICK, USDC_UNIT, WETH_UNIT
+
 #: the NonfungiblePositionManager and SwapRouter calls a rebalance makes, for gas
 REBALANCE_CLOSE = ("v3_decrease_liquidity", "v3_collect", "v3_burn")
 
@@ -62,7 +64,7 @@ class UniswapV3Market(ABC):
     def flow_orders(self) -> list:
         """This step's uninformed swaps, [(sell USDC?, raw amount in)]: the toy flow, or the calibrated one
         (its volume follows the pool's active liquidity and the hour of day of each world's clock)."""
-        from envs.worlds.sim import USDC_UNIT, WETH_UNIT, noise_orders
+        from envs.worlds.sim import noise_orders
 
         if self._flow is None:
             return noise_orders(self.rng, self.n, self.params, self.reference_price())
@@ -129,7 +131,7 @@ class UniswapV3Market(ABC):
 #: the WBTC price the worlds build the local market with (a reserve of the Aave market nobody uses here)
 WBTC_PRICE_USD = 60_000.0
 
-FULL_RANGE = 887272  # a half-width that reaches TickMath's bounds: the full range
+FULL_RANGE = MAX_TICK  # a half-width that reaches TickMath's bounds: the full range
 
 
 def centered_range(tick: np.ndarray, half_width: np.ndarray, spacing: int) -> tuple[np.ndarray, np.ndarray]:

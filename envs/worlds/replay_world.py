@@ -15,7 +15,8 @@ import numpy as np
 from envs.data.events import EventDataError
 from envs.drivers.base import PriceDriver
 from envs.flows.replay import PoolReplay, reconstruct
-from envs.worlds.sim import USDC_UNIT, WETH_UNIT, UniswapV3World, V3WorldParams
+from envs.units import USDC_UNIT, WETH_UNIT
+from envs.worlds.sim import UniswapV3World, V3WorldParams
 
 
 def _recorded_usd(ev) -> float:

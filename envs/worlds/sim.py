@@ -17,11 +17,8 @@ from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, profile_ticks
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
+from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, USDC_UNIT, WETH_UNIT
 from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market, centered_range
-
-FEE_DENOMINATOR = 1_000_000
-USDC_UNIT, WETH_UNIT = 1e6, 1e18
-LIQUIDITY_UNIT = (USDC_UNIT * WETH_UNIT) ** 0.5  # raw liquidity per sqrt(USDC * WETH)
 
 
 @dataclass(frozen=True)

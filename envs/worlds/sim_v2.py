@@ -9,7 +9,8 @@ from envs.arrays import ArrayBackend, array_backend
 from envs.drivers.base import PriceDriver
 from envs.protocols.uniswap_v2 import pair
 from envs.protocols.uniswap_v2.pair import V2PairState
-from envs.worlds.sim import USDC_UNIT, WETH_UNIT, noise_orders
+from envs.units import USDC_UNIT, WETH_UNIT
+from envs.worlds.sim import noise_orders
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 
 

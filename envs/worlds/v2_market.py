@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_in_to_price
-from envs.worlds.sim import USDC_UNIT, WETH_UNIT
+from envs.units import USDC_UNIT, WETH_UNIT
 
 RAW_PRICE = WETH_UNIT / USDC_UNIT  # raw WETH per raw USDC at $1 per ETH
 

@@ -1,6 +1,7 @@
 """aave-v3-core contracts/protocol/libraries/helpers/Errors.sol: the codes the simulator reports per
 world where the contract would revert (0 = success)."""
-OK = 0
+from envs.protocols.errors import OK as OK  # success, the same code in every protocol
+
 INVALID_MINT_AMOUNT = 24  # the scaled amount an aToken or debt token would mint rounds to zero
 INVALID_BURN_AMOUNT = 25  # the scaled amount it would burn rounds to zero
 INVALID_AMOUNT = 26

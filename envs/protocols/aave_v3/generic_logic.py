@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from envs.protocols import array_namespace
 from envs.protocols.aave_v3.math_utils import _two_product, mul_div_floor, percent_mul, ray_mul
 from envs.protocols.aave_v3.reserve_logic import normalized_debt, normalized_income
-
-BPS = 10_000
+from envs.units import BPS
 
 
 @dataclass

@@ -3,8 +3,7 @@ curve. Below the optimal usage ratio the variable rate climbs slope1; above it, 
 from __future__ import annotations
 
 from envs.protocols import array_namespace
-
-BPS = 10_000
+from envs.units import BPS
 
 
 def calculate_interest_rates(total_variable_debt, available_liquidity, reserve_factor_bps,

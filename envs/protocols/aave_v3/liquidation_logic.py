@@ -6,7 +6,6 @@ from __future__ import annotations
 from envs.protocols import array_namespace
 from envs.protocols.aave_v3.math_utils import percent_div, percent_mul
 
-BPS = 10_000
 DEFAULT_LIQUIDATION_CLOSE_FACTOR = 5_000  # bps of the debt, while the health factor is above ...
 CLOSE_FACTOR_HF_THRESHOLD = 9_500  # ... 0.95 (in bps); at or below it MAX_LIQUIDATION_CLOSE_FACTOR (100%)
 _FLOOR_GUARD = 1e-15  # a float quotient of integers may land a few ulps under the exact integer

@@ -3,9 +3,10 @@ Rates are yearly fractions (the contract's ray / 1e27); results are growth facto
 from __future__ import annotations
 
 from envs.protocols import array_namespace
+from envs.units import PERCENTAGE_FACTOR, RAY, SECONDS_PER_YEAR
 
-SECONDS_PER_YEAR = 365 * 24 * 3600  # MathUtils.SECONDS_PER_YEAR
-RAY = 1e27
+_RAY = float(RAY)  # the float64 math's WadRayMath.RAY
+_PERCENTAGE_FACTOR = float(PERCENTAGE_FACTOR)  # the float64 math's PercentageMath.PERCENTAGE_FACTOR
 
 
 def calculate_linear_interest(rate, seconds):
@@ -19,21 +20,19 @@ def calculate_compounded_interest(rate, seconds):
     powers of the per-second rate to integers in ray units; basePowerThree is only ~1e2-1e4, so
     those floors move the third term by percents, and they are mirrored here."""
     xp = array_namespace(rate)
-    rate_ray = rate * RAY
+    rate_ray = rate * _RAY
     exp_minus_one = xp.clip(seconds - 1, 0.0, None)
     exp_minus_two = xp.clip(seconds - 2, 0.0, None)
-    base_power_two = xp.floor(xp.floor(rate_ray * rate_ray / RAY + 0.5) / (SECONDS_PER_YEAR * SECONDS_PER_YEAR))
-    base_power_three = xp.floor(xp.floor(base_power_two * rate_ray / RAY + 0.5) / SECONDS_PER_YEAR)
+    base_power_two = xp.floor(xp.floor(rate_ray * rate_ray / _RAY + 0.5) / (SECONDS_PER_YEAR * SECONDS_PER_YEAR))
+    base_power_three = xp.floor(xp.floor(base_power_two * rate_ray / _RAY + 0.5) / SECONDS_PER_YEAR)
     second_term = xp.floor(seconds * exp_minus_one * base_power_two / 2)
     third_term = xp.floor(seconds * exp_minus_one * exp_minus_two * base_power_three / 6)
-    return 1.0 + (rate_ray * seconds / SECONDS_PER_YEAR + second_term + third_term) / RAY
+    return 1.0 + (rate_ray * seconds / SECONDS_PER_YEAR + second_term + third_term) / _RAY
 
 
 # --- WadRayMath / PercentageMath with the contract's rounding --------------------------------------
 # Amounts are raw token units held in float64: exact integers below 2**53, so the rounding below is
 # the contract's wherever an amount is representable, and a no-op (already an integer) above.
-
-PERCENTAGE_FACTOR = 10_000.0
 
 
 def ray_mul(a, b):
@@ -52,9 +51,9 @@ def percent_mul(value, percentage):
     """PercentageMath.percentMul: value * percentage / 1e4 rounded half up, exact for integer values
     below 2**53 (the value is split so no product leaves the exact range)."""
     xp = array_namespace(value)
-    high = xp.floor(value / PERCENTAGE_FACTOR)
-    low = value - high * PERCENTAGE_FACTOR
-    return high * percentage + xp.floor((low * percentage + 5_000.0) / PERCENTAGE_FACTOR)
+    high = xp.floor(value / _PERCENTAGE_FACTOR)
+    low = value - high * _PERCENTAGE_FACTOR
+    return high * percentage + xp.floor((low * percentage + 5_000.0) / _PERCENTAGE_FACTOR)
 
 
 def percent_div(value, percentage):
@@ -66,7 +65,7 @@ def percent_div(value, percentage):
     rest = value - quotient * safe
     quotient = xp.where(rest < 0, quotient - 1, xp.where(rest >= safe, quotient + 1, quotient))
     rest = value - quotient * safe
-    return quotient * PERCENTAGE_FACTOR + xp.floor((rest * PERCENTAGE_FACTOR + xp.floor(safe / 2)) / safe)
+    return quotient * _PERCENTAGE_FACTOR + xp.floor((rest * _PERCENTAGE_FACTOR + xp.floor(safe / 2)) / safe)
 
 
 def _split(a):

@@ -6,8 +6,7 @@ from __future__ import annotations
 from envs.protocols import array_namespace
 from envs.protocols.aave_v3.interest_rate_strategy import calculate_interest_rates
 from envs.protocols.aave_v3.math_utils import calculate_compounded_interest, calculate_linear_interest, ray_mul
-
-BPS = 10_000
+from envs.units import BPS
 
 
 def normalized_income(state, now):

@@ -6,8 +6,7 @@ from envs.protocols import array_namespace
 from envs.protocols.aave_v3 import errors
 from envs.protocols.aave_v3.generic_logic import AccountData, health_factor_above, health_factor_below
 from envs.protocols.aave_v3.math_utils import percent_div
-
-BPS = 10_000
+from envs.units import BPS
 
 
 def _first(xp, checks, shape_like):

@@ -1,6 +1,7 @@
 """The revert reasons of v3-core's UniswapV3Pool.sol the simulator reports per world (0 = success), as
 small integer codes so they fit an array; ``REASONS`` maps each to the contract's reason string."""
-OK = 0
+from envs.protocols.errors import OK as OK  # success, the same code in every protocol
+
 SPL = 1  # swap: the sqrt price limit is not beyond the current price, or is outside the bounds
 AS = 2  # swap: amountSpecified == 0
 #: a require without a reason string (the chain reports none, so the cases share one code):

@@ -17,26 +17,24 @@ from dataclasses import dataclass, fields, replace
 
 from envs.protocols import array_namespace
 from envs.protocols.uniswap_v3 import errors
-from envs.protocols.uniswap_v3.liquidity_amounts import MAX_UINT128, get_amounts_for_liquidity
+from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
 from envs.protocols.uniswap_v3.swap_math import compute_swap_step
 from envs.protocols.uniswap_v3.tick import get_fee_growth_inside
 from envs.protocols.uniswap_v3.tick_math import (
     MAX_SQRT_RATIO,
-    MAX_TICK,
     MIN_SQRT_RATIO,
     MIN_SQRT_RATIO_X96,
-    MIN_TICK,
     get_sqrt_ratio_at_tick,
     get_tick_at_sqrt_ratio,
 )
+from envs.units import MAX_TICK, MAX_UINT128, MIN_TICK, Q96, TICK_SPACING
 
-#: fee tier in pips -> tick spacing (UniswapV3Factory's constructor; 100 enabled by governance)
-TICK_SPACING = {100: 1, 500: 10, 3000: 60, 10000: 200}
 LOW_SENTINEL, PAD = MIN_TICK - 1, MAX_TICK + 1  # row ends: below and above every tick the pool can hold
 #: the widest limits a swap may pass: MIN_SQRT_RATIO + 1 (exact in float) and MAX_SQRT_RATIO - 1,
 #: whose nearest float is MAX_SQRT_RATIO's, so the float just below it stands for it
-MIN_PRICE_LIMIT = (MIN_SQRT_RATIO_X96 + 1) / 2**96
+MIN_PRICE_LIMIT = (MIN_SQRT_RATIO_X96 + 1) / Q96
 MAX_PRICE_LIMIT = math.nextafter(MAX_SQRT_RATIO, 0.0)
+_MAX_UINT128 = float(MAX_UINT128)  # type(uint128).max for the float64 math (the float is 2**128)
 WORD = 256  # ticks (in units of the spacing) per tick-bitmap word (TickBitmap.position)
 
 
@@ -454,7 +452,7 @@ def mint(state: V3PoolState, params: V3PoolParams, slot, tick_lower, tick_upper,
     ``get_liquidity_for_amounts`` gives inf), then 'TLU', 'TLM', 'TUM' (Pool.checkTicks), then
     'LO' (a tick's gross liquidity past maxLiquidityPerTick)."""
     xp = array_namespace(state.sqrt_price)
-    code = xp.where(~(liquidity > 0) | ~(liquidity <= MAX_UINT128), errors.NO_REASON,
+    code = xp.where(~(liquidity > 0) | ~(liquidity <= _MAX_UINT128), errors.NO_REASON,
                     xp.where(tick_lower >= tick_upper, errors.TLU,
                              xp.where(tick_lower < MIN_TICK, errors.TLM,
                                       xp.where(tick_upper > MAX_TICK, errors.TUM, errors.OK))))
@@ -471,7 +469,7 @@ def max_liquidity_per_tick(params: V3PoolParams) -> float:
     """Tick.tickSpacingToMaxLiquidityPerTick: uint128 max over the number of usable ticks."""
     spacing = params.tick_spacing
     ticks = (MAX_TICK // spacing * spacing - (-(-MIN_TICK // spacing) * spacing)) // spacing + 1
-    return float(((1 << 128) - 1) // ticks)
+    return float(MAX_UINT128 // ticks)
 
 
 def _exceeds_max_per_tick(state: V3PoolState, params: V3PoolParams, tick_lower, tick_upper, liquidity):

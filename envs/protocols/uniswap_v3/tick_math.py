@@ -16,13 +16,12 @@ from functools import lru_cache
 import numpy as np
 
 from envs.protocols import array_namespace
+from envs.units import MAX_TICK, MAX_UINT256, MIN_TICK, Q96, Q128
 
-MIN_TICK = -887272  # TickMath.MIN_TICK
-MAX_TICK = 887272  # TickMath.MAX_TICK
 MIN_SQRT_RATIO_X96 = 4295128739  # TickMath.MIN_SQRT_RATIO
 MAX_SQRT_RATIO_X96 = 1461446703485210103287273052203988822378723970342  # TickMath.MAX_SQRT_RATIO
-MIN_SQRT_RATIO = MIN_SQRT_RATIO_X96 / 2**96  # sqrt price at MIN_TICK
-MAX_SQRT_RATIO = MAX_SQRT_RATIO_X96 / 2**96  # sqrt price at MAX_TICK (the float nearest to it)
+MIN_SQRT_RATIO = MIN_SQRT_RATIO_X96 / Q96  # sqrt price at MIN_TICK
+MAX_SQRT_RATIO = MAX_SQRT_RATIO_X96 / Q96  # sqrt price at MAX_TICK (the float nearest to it)
 LOG_SQRT_1_0001 = math.log1p(1e-4) / 2  # log1p: log(1.0001) of the float 1.0001 is 1e-13 off
 
 #: TickMath.getSqrtRatioAtTick: for bit k of |tick|, 2**128 / sqrt(1.0001)**(2**k) as a Q128 integer
@@ -34,13 +33,11 @@ _BIT_FACTORS = (
     0xd097f3bdfd2022b8845ad8f792aa5825, 0xa9f746462d870fdf8a65dc1f90e061e5, 0x70d869a156d2a1b890bb3df62baf32f7,
     0x31be135f97d08fd981231505542fcfa6, 0x9aa508b5b7a84e1c677de54f3e99bc9, 0x5d6af8dedb81196699c329225ee604,
     0x2216e584f5fa1ea926041bedfe98, 0x48a170391f7dc42444e8fa2)
-_Q128 = 1 << 128
-_UINT256_MAX = (1 << 256) - 1
 
 
 def _ratio_q128(abs_tick: int, bits: range = range(20)) -> int:
     """The contract's running product for the bits ``bits`` of ``abs_tick`` (Q128, each step floored)."""
-    ratio = _Q128
+    ratio = Q128
     for k in bits:
         if abs_tick >> k & 1:
             ratio = ratio * _BIT_FACTORS[k] >> 128
@@ -53,7 +50,7 @@ def sqrt_ratio_x96_at_tick(tick: int) -> int:
         raise ValueError(f"tick {tick} lies outside [{MIN_TICK}, {MAX_TICK}] (the contract reverts 'T')")
     ratio = _ratio_q128(abs(tick))
     if tick > 0:
-        ratio = _UINT256_MAX // ratio
+        ratio = MAX_UINT256 // ratio
     return (ratio >> 32) + (1 if ratio % (1 << 32) else 0)
 
 
@@ -61,7 +58,7 @@ def tick_at_sqrt_ratio_x96(sqrt_price_x96: int) -> int:
     """TickMath.getTickAtSqrtRatio on a Python int: the greatest tick whose sqrt ratio is <= the price."""
     if not MIN_SQRT_RATIO_X96 <= sqrt_price_x96 < MAX_SQRT_RATIO_X96:
         raise ValueError("sqrtPriceX96 must lie in [MIN_SQRT_RATIO, MAX_SQRT_RATIO) (the contract reverts 'R')")
-    tick = int(math.floor(math.log(sqrt_price_x96 / 2**96) / LOG_SQRT_1_0001))
+    tick = int(math.floor(math.log(sqrt_price_x96 / Q96) / LOG_SQRT_1_0001))
     tick = min(max(tick, MIN_TICK), MAX_TICK)
     while tick < MAX_TICK and sqrt_ratio_x96_at_tick(tick + 1) <= sqrt_price_x96:
         tick += 1
@@ -129,7 +126,7 @@ def _table_numpy() -> np.ndarray:
     near_midpoint = (xh >= 2.0**53) & (np.spacing(xh) / 2 - np.abs(xl) <= err + 1.0)
     table = np.ldexp(np.where(ticks > 0, xh, up), -96)
     for i in np.flatnonzero(near_integer | near_midpoint):
-        table[i] = sqrt_ratio_x96_at_tick(int(ticks[i])) / 2**96
+        table[i] = sqrt_ratio_x96_at_tick(int(ticks[i])) / Q96
     return table
 
 
