@@ -134,6 +134,10 @@ def main(cfg) -> float | None:
     resumed_normalization = resume_normalization(cfg)  # before training starts, or fail now
     limit_threads(cfg.train.threads)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if cfg.agent.algo == "ppo_device":  # rollout, advantages and update on the torch device, not SB3's loop
+        from agents.ppo_device import train_from_config
+
+        return train_from_config(cfg, run_dir, resumed_normalization)
     set_random_seed(cfg.seed)
     train_env = make_vec_env(cfg, cfg.train.window, cfg.train.num_envs, training=True)
     algo = algo_class(cfg.agent.algo)
