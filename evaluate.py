@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from agents import evaluation, market_evaluation, trading_evaluation
 from agents.baselines import baselines_for
-from agents.config import LP_ENV, MARKET_ENV, chain_kwargs, check, env_classes, env_kwargs, register
+from agents.config import chain_kwargs, check, env_classes, env_kwargs, env_spec, register
 from agents.evaluation import format_table
 from agents.multi_agent import other_policies
 from agents.policy import load_policy, policy_name
@@ -36,16 +36,16 @@ register()
 
 
 def evaluate(cfg, out_dir: Path, backend: str) -> Path:
-    e, kwargs = cfg.env, env_kwargs(cfg, cfg.eval.window)
+    e, kwargs, spec = cfg.env, env_kwargs(cfg, cfg.eval.window), env_spec(cfg)
     probe = env_classes(e.id)[0](backend="numpy", **kwargs)
-    if e.id == MARKET_ENV:
+    if spec.evaluation == "market":
         role = probe.role_of(next(a for a in probe.possible_agents if agent_role(a)[0] == e.train_role))
         others = other_policies(probe, e.train_role, dict(e.others), cfg.device, cfg.eval.allow_missing_normalization)
     else:
         role = probe.role
     probe.close()
     own = [f"baseline:{name}" for name in baselines_for(role)]
-    if e.id == LP_ENV:  # the LP's usual line-up; the other roles are scored against all of their baselines
+    if spec.evaluation == "lp":  # the LP's usual line-up; the other roles are scored against all of their baselines
         listed = list(cfg.eval.policies)
     else:  # eval.policies' checkpoints and this role's baselines (its defaults name the LP's)
         listed = list(dict.fromkeys([p for p in cfg.eval.policies if p in own or not p.startswith("baseline:")] + own))
@@ -56,11 +56,11 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     with tqdm(total=len(policies) * cfg.eval.episodes * e.horizon, desc=f"evaluating on {backend}", unit="step",
               mininterval=0.5 if sys.stderr.isatty() else 30) as bar:
         for name, policy in policies.items():
-            if e.id == MARKET_ENV:
+            if spec.evaluation == "market":
                 chain = {k: v for k, v in chain_kwargs(cfg).items() if k != "fork_url"}
                 results[name] = market_evaluation.play(policy, others, e.train_role, kwargs, backend, cfg.eval.episodes,
                                                        cfg.eval.seed, cfg.backend.fork_url, bar, chain)
-            elif e.id == LP_ENV:
+            elif spec.evaluation == "lp":
                 chain = {k: v for k, v in chain_kwargs(cfg).items() if k != "fork_url"}
                 results[name] = evaluation.run_episodes(policy, kwargs, backend, cfg.eval.episodes, cfg.eval.seed,
                                                         fork_url=cfg.backend.fork_url, progress=bar, chain=chain)
@@ -70,12 +70,12 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
                                                                 cfg.eval.seed, cfg.backend.fork_url, bar, chain)
     settings = {"backend": backend, "env": e.id, "episodes": cfg.eval.episodes, "window": list(cfg.eval.window),
                 "seed": cfg.eval.seed, "config": OmegaConf.to_container(cfg, resolve=True)}
-    if e.id == MARKET_ENV:
+    if spec.evaluation == "market":
         return market_evaluation.write_report(out_dir, e.train_role, results, settings)
     ran_on = next((t.provenance for t in results.values() if getattr(t, "provenance", None)), None)
     if ran_on is not None:  # the pool acted on, the chain id and the block the fork started from
         settings["chain"] = ran_on
-    if e.id == LP_ENV:
+    if spec.evaluation == "lp":
         return evaluation.write_report(out_dir, results, settings, cfg.eval.plots)
     return trading_evaluation.write_report(out_dir, e.id, results, settings, cfg.eval.plots)
 

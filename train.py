@@ -31,7 +31,7 @@ from stable_baselines3.common.callbacks import BaseCallback, EvalCallback
 from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
-from agents.config import MARKET_ENV, check, env_classes, env_kwargs, learning_role, register
+from agents.config import check, env_classes, env_kwargs, env_spec, learning_role, register
 from agents.evaluation import format_table
 from agents.multi_agent import RoleVecEnv, other_policies
 from agents.policy import (
@@ -108,7 +108,7 @@ def make_vec_env(cfg, window, num_envs: int, training: bool):
     """N worlds of a single-agent env; or, for defi_market_v0, one market whose agents of
     ``env.train_role`` are the vector's slots (parameter sharing), the others playing given policies."""
     device = None if cfg.device == "auto" else cfg.device
-    if cfg.env.id == MARKET_ENV:
+    if env_spec(cfg).role is None:  # the market: env.train_role learns
         market = parallel_env(backend=cfg.backend.name, device=device, **env_kwargs(cfg, window))
         others = other_policies(market, cfg.env.train_role, dict(cfg.env.others),
                                 allow_missing_normalization=cfg.eval.allow_missing_normalization)

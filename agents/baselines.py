@@ -12,10 +12,13 @@ from envs.roles.trader import Trader
 from envs.roles.v2_liquidity_provider import V2LiquidityProvider
 from envs.worlds.market import FULL_RANGE
 
-RANGE_POSITION, HALF_WIDTH, IN_RANGE, TIME_ELAPSED = 1, 2, 3, 8  # observation indices (envs.roles.liquidity_provider)
-HEALTH_FACTOR, LTV = 0, 1  # (envs.roles.borrower)
-SLOT_BONUS = 3  # the first slot's bonus, USD / 100 (envs.roles.liquidator)
-IN_PAIR = 1  # (envs.roles.v2_liquidity_provider)
+
+def feature(role, name: str) -> int:
+    """The column of the feature ``name`` in ``role``'s observation: baselines read features by name."""
+    names = [f[0] for f in role.features]
+    if name not in names:
+        raise ValueError(f"{type(role).__name__} observes {names}, not {name!r}")
+    return names.index(name)
 
 
 class Scripted:
@@ -47,6 +50,8 @@ class LPBaseline(Scripted):
     def __init__(self, role: LiquidityProvider, half_width: int = 400):
         self.action = nearest_action(role, role.half_widths, half_width, log_scale=True)  # the nearest offered width
         self.half_width = int(role.half_widths[self.action - 1])
+        self.position, self.width = feature(role, "range_position"), feature(role, "range_half_width")
+        self.in_range, self.elapsed = feature(role, "in_range"), feature(role, "time_elapsed")
 
     def rebalance(self, obs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -69,14 +74,14 @@ class PassiveFullRange(LPBaseline):
         super().__init__(role, FULL_RANGE)
 
     def rebalance(self, obs):
-        return obs[:, HALF_WIDTH] == 0
+        return obs[:, self.width] == 0
 
 
 class FixedWidthRecentering(LPBaseline):
     """Keeps a range of ``half_width`` ticks and re-centres it whenever the price leaves it."""
 
     def rebalance(self, obs):
-        return (obs[:, HALF_WIDTH] == 0) | (obs[:, IN_RANGE] == 0)
+        return (obs[:, self.width] == 0) | (obs[:, self.in_range] == 0)
 
 
 class TauReset(LPBaseline):
@@ -90,8 +95,8 @@ class TauReset(LPBaseline):
         self.tau = tau
 
     def rebalance(self, obs):
-        drift = np.abs(obs[:, RANGE_POSITION] - 0.5) * 2  # 0 at the centre, 1 at an edge
-        return (obs[:, HALF_WIDTH] == 0) | (drift > self.tau)
+        drift = np.abs(obs[:, self.position] - 0.5) * 2  # 0 at the centre, 1 at an edge
+        return (obs[:, self.width] == 0) | (drift > self.tau)
 
 
 class PeriodicRecentering(LPBaseline):
@@ -103,8 +108,8 @@ class PeriodicRecentering(LPBaseline):
         self.period, self.horizon = period_steps, horizon
 
     def rebalance(self, obs):
-        step = np.rint(obs[:, TIME_ELAPSED] * self.horizon).astype(int)
-        return (obs[:, HALF_WIDTH] == 0) | ((step % self.period == 0) & (step > 0))
+        step = np.rint(obs[:, self.elapsed] * self.horizon).astype(int)
+        return (obs[:, self.width] == 0) | ((step % self.period == 0) & (step > 0))
 
 
 class GreedyArbitrageur(Scripted):
@@ -115,9 +120,10 @@ class GreedyArbitrageur(Scripted):
 
     def __init__(self, role: Arbitrageur, min_gap_pct: float = 0.0):
         self.full, self.min_gap = nearest_action(role, role.fractions, 1.0), min_gap_pct  # the whole trade
+        self.beyond_band = feature(role, "beyond_band")  # how far beyond the no-trade band, %
 
     def act(self, obs):
-        return np.where(obs[:, 1] > self.min_gap, self.full, 0)  # feature 1: how far beyond the band, %
+        return np.where(obs[:, self.beyond_band] > self.min_gap, self.full, 0)
 
 
 class TargetLTVBorrower(Scripted):
@@ -128,9 +134,10 @@ class TargetLTVBorrower(Scripted):
     def __init__(self, role: Borrower, target: float = 0.65):
         self.action = nearest_action(role, role.targets, target)
         self.target = float(role.targets[self.action - 1])
+        self.ltv, self.health_factor = feature(role, "ltv"), feature(role, "health_factor")
 
     def act(self, obs):
-        return np.where(obs[:, LTV] == 0, self.action, 0)
+        return np.where(obs[:, self.ltv] == 0, self.action, 0)
 
 
 class HealthFactorKeeper(TargetLTVBorrower):
@@ -144,8 +151,8 @@ class HealthFactorKeeper(TargetLTVBorrower):
         self.low, self.high = low, high
 
     def act(self, obs):
-        hf = obs[:, HEALTH_FACTOR]
-        return np.where((obs[:, LTV] == 0) | (hf < self.low) | (hf > self.high), self.action, 0)
+        hf = obs[:, self.health_factor]
+        return np.where((obs[:, self.ltv] == 0) | (hf < self.low) | (hf > self.high), self.action, 0)
 
 
 class GreedyLiquidator(Scripted):
@@ -153,12 +160,13 @@ class GreedyLiquidator(Scripted):
 
     role = Liquidator
 
-    def __init__(self, role: Liquidator | None = None):
-        pass
+    def __init__(self, role: Liquidator):
+        self.liquidatable, self.bonus = feature(role, "slot1_liquidatable"), feature(role, "slot1_bonus_usd")
+        self.gas = feature(role, "gas_usd")
 
     def act(self, obs):
-        bonus_usd, gas_usd = obs[:, SLOT_BONUS] * 100, obs[:, -1] * 10
-        return np.where((obs[:, 0] > 0) & (bonus_usd > gas_usd), 1, 0)
+        bonus_usd, gas_usd = obs[:, self.bonus] * 100, obs[:, self.gas] * 10
+        return np.where((obs[:, self.liquidatable] > 0) & (bonus_usd > gas_usd), 1, 0)
 
 
 class NoiseTrader(Scripted):
@@ -186,9 +194,10 @@ class V2ShareHolder(Scripted):
     def __init__(self, role: V2LiquidityProvider, share: float = 1.0):
         self.action = nearest_action(role, role.shares, share)
         self.share = role.shares[self.action - 1]
+        self.in_pair = feature(role, "in_pair")
 
     def act(self, obs):
-        return np.where(np.abs(obs[:, IN_PAIR] - self.share) > 0.05, self.action, 0)
+        return np.where(np.abs(obs[:, self.in_pair] - self.share) > 0.05, self.action, 0)
 
 
 class HoldV2(V2ShareHolder):

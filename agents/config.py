@@ -7,55 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
-from envs.roles.borrower import DEFAULT_TARGETS
-from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS
+from envs import SPECS, defi_market_v0, spec_of
+from envs.spec import ATTACH, INIT_FROM, REPLAY_BLOCKS, EnvSpec
 
-LP_ENV, ARBITRAGE_ENV = "defigym/UniswapV3LP-v0", "defigym/CexDexArbitrage-v0"
-LEVERAGE_ENV, LIQUIDATOR_ENV = "defigym/AaveLeverage-v0", "defigym/AaveLiquidator-v0"
-V2_LP_ENV = "defigym/UniswapV2LP-v0"
-MARKET_ENV = "defi_market_v0"  # the PettingZoo market: one role learns, the others play given policies
-#: the role that learns in each single-agent env (defi_market_v0: env.train_role)
-ENV_ROLES = {LP_ENV: "liquidity_provider", ARBITRAGE_ENV: "arbitrageur", LEVERAGE_ENV: "borrower",
-             LIQUIDATOR_ENV: "liquidator", V2_LP_ENV: "v2_liquidity_provider"}
-
-
-@dataclass
-class EnvConfig:
-    id: str = LP_ENV  # env=uniswap_v3_lp, uniswap_v2_lp, cex_dex_arbitrage, aave_leverage, aave_liquidator, defi_market
-    fee_pips: int = 500  # pool fee tier: 100, 500, 3000 or 10000
-    horizon: int = 720  # steps per episode
-    agent_usd: float = 100_000.0  # the agent's starting capital, half USDC half WETH
-    initial_half_width: Optional[int] = None  # start with a position this wide (ticks), or none
-    half_widths: List[int] = field(default_factory=lambda: list(DEFAULT_HALF_WIDTHS))  # discrete action widths
-    action_type: str = "discrete"  # or continuous
-    reward: str = "fees_minus_lvr"  # fee - LVR - gas (Xu & Brini 2025), or pnl
-    gas_price_gwei: float = 10.0
-    gas_usd_per_rebalance: Optional[float] = None  # a fixed cost per reposition (e.g. 5.0) instead of measured gas
-    allow_close: bool = False  # UniswapV3LP: one more discrete action that withdraws the position
-    flow: str = "calibrated"  # uninformed swaps: calibrated (fitted to real swaps, envs.flows.calibrated) or toy
-    flow_file: Optional[str] = None  # flow=calibrated: a parameter file from `python -m envs.data fit-flow`
-    noise_traders: int = 2  # flow=toy: noise swaps per step
-    noise_trade_usd: float = 5_000.0  # flow=toy: median noise swap
-    pool_value_usd: float = 20_000_000.0  # background liquidity in the pool
-    compete: float = 0.3  # CexDexArbitrage, AaveLiquidator: probability a competitor lands first
-    fractions: List[float] = field(default_factory=lambda: [0.25, 0.5, 0.75, 1.0])  # CexDexArbitrage: trade shares
-    targets: List[float] = field(default_factory=lambda: list(DEFAULT_TARGETS))  # AaveLeverage: target LTVs
-    shares: List[float] = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])  # UniswapV2LP: pair shares
-    slots: int = 4  # AaveLiquidator: unhealthy accounts shown
-    lending: Dict[str, Any] = field(default_factory=dict)  # Aave envs: LendingParams overrides (borrowers, ...)
-    # defi_market_v0: the role whose agents learn one shared policy, who else is in the block, in what order
-    train_role: str = "arbitrageur"  # liquidity_provider, arbitrageur, liquidator, borrower or trader
-    n_lps: int = 1
-    n_arbitrageurs: int = 2
-    n_liquidators: int = 1
-    n_borrowers: int = 0  # 0 or 1
-    n_traders: int = 0
-    order: str = "random"  # or priority
-    others: Dict[str, str] = field(default_factory=dict)  # agent -> baseline:<name> or a model.zip (default: a baseline)
-    #: background ranges as [half-width as a fraction of price (null: full range), share of pool_value_usd]
-    liquidity_profile: List[List[Optional[float]]] = field(default_factory=lambda: [
-        [0.005, 0.30], [0.02, 0.25], [0.10, 0.20], [0.30, 0.15], [None, 0.10]])
+MARKET_ENV = defi_market_v0.SPEC.id  # the PettingZoo market: one role learns, the others play given policies
 
 
 @dataclass
@@ -85,7 +42,11 @@ class BackendConfig:
 
 
 MARKET_MODES = ("deploy", "attach")
-ATTACH_ENVS = (LP_ENV, ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, V2_LP_ENV, MARKET_ENV)  # on a fork's own market
+
+
+def envs_with(feature: str) -> list[str]:
+    """The env ids whose spec supports a backend.* chain feature (attach, init_from, replay_blocks)."""
+    return [spec.id for spec in SPECS.values() if feature in spec.chain_features]
 
 
 def check_backend(b, env_id: str) -> None:
@@ -106,8 +67,8 @@ def check_backend(b, env_id: str) -> None:
         if b.addresses is None:
             raise ValueError("backend.market=attach needs backend.addresses: ethereum, or the path of an "
                              "addresses.json (a local mainnet's)")
-        if env_id not in ATTACH_ENVS:
-            raise ValueError(f"backend.market=attach runs the envs {list(ATTACH_ENVS)}, not {env_id}; "
+        if env_id not in envs_with(ATTACH):
+            raise ValueError(f"backend.market=attach runs the envs {envs_with(ATTACH)}, not {env_id}; "
                              f"use backend.market=deploy")
     elif b.addresses is not None and b.init_from is None:
         raise ValueError(f"backend.addresses={b.addresses!r} is read in attach mode or with backend.init_from only: "
@@ -115,9 +76,9 @@ def check_backend(b, env_id: str) -> None:
     if b.replay_blocks:
         if isinstance(b.replay_blocks, bool) or b.replay_blocks < 0:
             raise ValueError(f"backend.replay_blocks={b.replay_blocks!r} must be a number of blocks >= 0")
-        if b.name not in ("evm", "anvil") or b.fork_url is None or env_id != LP_ENV:
+        if b.name not in ("evm", "anvil") or b.fork_url is None or env_id not in envs_with(REPLAY_BLOCKS):
             raise ValueError(f"backend.replay_blocks={b.replay_blocks} replays a forked chain's blocks: it needs "
-                             f"backend=evm or anvil, backend.fork_url, and env=uniswap_v3_lp")
+                             f"backend=evm or anvil, backend.fork_url, and one of the envs {envs_with(REPLAY_BLOCKS)}")
     if b.priority_fee_gwei is not None:
         if not b.replay_blocks:
             raise ValueError(f"backend.priority_fee_gwei={b.priority_fee_gwei} orders the agent among replayed "
@@ -127,8 +88,8 @@ def check_backend(b, env_id: str) -> None:
         if b.name not in ("numpy", "torch"):
             raise ValueError(f"backend.init_from starts the simulator from a chain: use it with backend=numpy or "
                              f"torch, not {b.name} (a chain backend attaches with backend.market=attach)")
-        if env_id != LP_ENV:
-            raise ValueError(f"backend.init_from starts env=uniswap_v3_lp ({LP_ENV}) so far, not {env_id}")
+        if env_id not in envs_with(INIT_FROM):
+            raise ValueError(f"backend.init_from starts the envs {envs_with(INIT_FROM)} so far, not {env_id}")
         if not b.init_from.startswith(("http://", "https://")):
             raise ValueError(f"backend.init_from={b.init_from!r} must be URL@block, e.g. "
                              f"https://eth-archive.example/KEY@21000000 (the block may be left out: the head)")
@@ -186,7 +147,7 @@ class EvalConfig:
 
 @dataclass
 class Config:
-    env: EnvConfig = field(default_factory=EnvConfig)
+    env: Any = None  # the env's own schema (envs.spec), set by configs/env/<name>.yaml's defaults
     driver: DriverConfig = field(default_factory=DriverConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
@@ -207,6 +168,8 @@ def register() -> None:
 
     store = ConfigStore.instance()
     store.store(name="schema", node=Config)
+    for spec in SPECS.values():  # configs/env/<name>.yaml starts from its schema: defaults: [base_<name>, _self_]
+        store.store(group="env", name=f"base_{spec.name}", node=spec.config)
     store.store(name="deploy_schema", node=DeployConfig(live=LiveConfig()))
 
 
@@ -223,69 +186,45 @@ def historical_options(d) -> dict:
     return given
 
 
+def env_spec(cfg) -> EnvSpec:
+    """The spec of the config's env, checking that ``env.*`` was read through that env's schema (so an
+    unknown key failed, named, when Hydra composed it)."""
+    spec = spec_of(cfg.env.id)
+    typed = OmegaConf.get_type(cfg.env)
+    if typed is not spec.config:
+        raise ValueError(f"env.id={cfg.env.id!r}: its config must start from the env's schema, "
+                         f"`defaults: [base_{spec.name}, _self_]` (see configs/env/{spec.name}.yaml); it was read as "
+                         f"{getattr(typed, '__name__', typed)}")
+    unknown = [key for key in cfg.env if key not in spec.config.__dataclass_fields__]
+    if unknown:
+        raise ValueError(f"env.{unknown[0]} is not a key of {spec.name} (env.id={spec.id}); its keys are "
+                         f"{sorted(spec.config.__dataclass_fields__)}")
+    return spec
+
+
 def env_kwargs(cfg, window: List[float] | None = None) -> dict:
     """The env's keyword arguments from the config (historical driver restricted to ``window``)."""
-    e, d = cfg.env, cfg.driver
+    e, d, b = cfg.env, cfg.driver, cfg.backend
+    spec = env_spec(cfg)
     params = dict(d.params)
     params["dt"] = d.dt
     if d.name == "historical" and window is not None:
         params["window"] = tuple(window)
     params |= historical_options(d)
-    world = {"noise_traders": e.noise_traders, "noise_trade_usd": e.noise_trade_usd, "pool_value_usd": e.pool_value_usd,
-             "liquidity_profile": tuple((w, share) for w, share in e.liquidity_profile), "flow": e.flow,
-             "flow_file": e.flow_file}
-    common = dict(driver=d.name, driver_kwargs=params, horizon=e.horizon, gas_price_gwei=e.gas_price_gwei)
-    if e.id == V2_LP_ENV:
-        if e.flow != "toy":
-            raise ValueError(f"env.flow={e.flow}: the V2 LP env draws the toy flow only (the calibrated flow is "
-                             f"fitted to a V3 pool's liquidity); set env.flow=toy")
-        return common | dict(agent_usd=e.agent_usd, shares=tuple(e.shares), action_type=e.action_type,
-                             world={"pool_value_usd": e.pool_value_usd, "noise_traders": e.noise_traders,
-                                    "noise_trade_usd": e.noise_trade_usd})
-    if e.id == MARKET_ENV:
-        return common | dict(n_lps=e.n_lps, n_arbitrageurs=e.n_arbitrageurs, n_liquidators=e.n_liquidators,
-                             n_borrowers=e.n_borrowers, n_traders=e.n_traders, fee_pips=e.fee_pips,
-                             agent_usd=e.agent_usd, order=e.order, compete=e.compete, half_widths=tuple(e.half_widths),
-                             lp_reward=e.reward, world=world, lending=dict(e.lending))
-    if e.id in (LEVERAGE_ENV, LIQUIDATOR_ENV):
-        common |= dict(world=world | {"fee_pips": e.fee_pips}, lending=dict(e.lending))
-        if e.id == LIQUIDATOR_ENV:
-            return common | dict(compete=e.compete, slots=e.slots)
-        return common | dict(agent_usd=e.agent_usd, targets=tuple(e.targets), action_type=e.action_type)
-    common |= dict(fee_pips=e.fee_pips, world=world, action_type=e.action_type)
-    if e.id == ARBITRAGE_ENV:
-        return common | dict(compete=e.compete, fractions=tuple(e.fractions))
-    b = cfg.backend
-    start = {} if b.get("init_from") is None else dict(init_from=b.init_from, init_addresses=b.addresses or "ethereum")
-    return common | start | dict(agent_usd=e.agent_usd, initial_half_width=e.initial_half_width,
-                                 half_widths=tuple(e.half_widths), reward=e.reward,
-                                 gas_usd_per_rebalance=e.gas_usd_per_rebalance, allow_close=e.allow_close)
+    kwargs = dict(driver=d.name, driver_kwargs=params, horizon=e.horizon, gas_price_gwei=e.gas_price_gwei)
+    if INIT_FROM in spec.chain_features and b.get("init_from") is not None:
+        kwargs |= dict(init_from=b.init_from, init_addresses=b.addresses or "ethereum")
+    return kwargs | spec.kwargs(OmegaConf.to_object(e))
 
 
 def learning_role(cfg) -> str:
     """The role the config's policy plays: the env's, or ``env.train_role`` in the market."""
-    return cfg.env.train_role if cfg.env.id == MARKET_ENV else ENV_ROLES[cfg.env.id]
+    return env_spec(cfg).role or cfg.env.train_role
 
 
 def env_classes(env_id: str):
-    """(single env class, vector env class) of an env id."""
-    from envs.aave_leverage import AaveLeverageEnv, AaveLeverageVectorEnv
-    from envs.aave_liquidator import AaveLiquidatorEnv, AaveLiquidatorVectorEnv
-    from envs.cex_dex_arbitrage import CexDexArbitrageEnv, CexDexArbitrageVectorEnv
-    from envs.uniswap_v2_lp import UniswapV2LPEnv, UniswapV2LPVectorEnv
-    from envs.uniswap_v3_lp import UniswapV3LPEnv, UniswapV3LPVectorEnv
-
-    if env_id == MARKET_ENV:  # one market per env; train.py makes a role of it a VecEnv (RoleVecEnv)
-        from envs.defi_market_v0 import parallel_env
-
-        return parallel_env, None
-    classes = {LP_ENV: (UniswapV3LPEnv, UniswapV3LPVectorEnv), ARBITRAGE_ENV: (CexDexArbitrageEnv, CexDexArbitrageVectorEnv),
-               LEVERAGE_ENV: (AaveLeverageEnv, AaveLeverageVectorEnv),
-               LIQUIDATOR_ENV: (AaveLiquidatorEnv, AaveLiquidatorVectorEnv),
-               V2_LP_ENV: (UniswapV2LPEnv, UniswapV2LPVectorEnv)}
-    if env_id not in classes:
-        raise ValueError(f"env.id={env_id!r}: train.py trains {sorted(classes) + [MARKET_ENV]}")
-    return classes[env_id]
+    """(single env class, vector env class or None) of an env id; the market's is its parallel_env."""
+    return spec_of(env_id).classes()
 
 
 #: a range a number must fall in: (test, how the error message states it)
@@ -312,19 +251,20 @@ TRAIN_NUMBERS: dict[str, Rule] = {"total_timesteps": POSITIVE, "num_envs": POSIT
 EVAL_NUMBERS: dict[str, Rule] = {"episodes": POSITIVE}
 
 
-def check_number(key: str, value: Any, rule: Rule) -> None:
-    """Raise, naming ``key``, unless ``value`` is a finite number that satisfies ``rule``."""
+def check_number(key: str, value: Any, rule: Rule, schema: Any = None) -> None:
+    """Raise, naming ``key`` (and its default in ``schema``, else in the section's), unless ``value`` is a
+    finite number that satisfies ``rule``."""
     test, text = rule
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not test(value):
-        default = _default_of(key)
+        default = _default_of(key, schema)
         fix = f" (the default is {key}={default})" if default is not None else ""
         raise ValueError(f"{key}={value!r} must be a finite number {text}".rstrip() + fix)
 
 
-def _default_of(key: str) -> Any:
+def _default_of(key: str, schema: Any = None) -> Any:
     """The schema's default of a ``section.field`` key, or None where it has none or the key is nested."""
     section, _, name = key.partition(".")
-    schema = {"env": EnvConfig, "train": TrainConfig, "eval": EvalConfig, "driver": DriverConfig}.get(section)
+    schema = schema or {"train": TrainConfig, "eval": EvalConfig, "driver": DriverConfig}.get(section)
     if schema is None or not name.isidentifier():
         return None
     value = getattr(schema(), name, None)
@@ -372,18 +312,23 @@ def validate(cfg) -> None:
     from omegaconf import OmegaConf
 
     e = cfg.env
+    schema = env_spec(cfg).config
     check_backend(cfg.backend, e.id)
-    if e.fee_pips not in FEE_TIERS:
+    if "fee_pips" in e and e.fee_pips not in FEE_TIERS:
         raise ValueError(f"env.fee_pips={e.fee_pips} must be one of {list(FEE_TIERS)} (the Uniswap V3 fee tiers)")
     for name, rule in ENV_NUMBERS.items():
-        check_number(f"env.{name}", e[name], rule)
+        if name in e:
+            check_number(f"env.{name}", e[name], rule, schema)
     for name, rule in ENV_OPTIONAL_NUMBERS.items():
-        if e[name] is not None:
-            check_number(f"env.{name}", e[name], rule)
+        if e.get(name) is not None:
+            check_number(f"env.{name}", e[name], rule, schema)
     for name, rule in ENV_LISTS.items():
-        check_list(f"env.{name}", e[name], rule)
-    check_liquidity_profile(e.liquidity_profile)
-    check_numbers("env.lending", OmegaConf.to_container(e.lending, resolve=True), NON_NEGATIVE)
+        if name in e:
+            check_list(f"env.{name}", e[name], rule)
+    if "liquidity_profile" in e:
+        check_liquidity_profile(e.liquidity_profile)
+    if "lending" in e:
+        check_numbers("env.lending", OmegaConf.to_container(e.lending, resolve=True), NON_NEGATIVE)
     check_number("driver.dt", cfg.driver.dt, POSITIVE)
     check_numbers("driver.params", OmegaConf.to_container(cfg.driver.params, resolve=True), ANY)
     check_numbers("agent.params", OmegaConf.to_container(cfg.agent.params, resolve=True), ANY)

@@ -22,34 +22,28 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.config import ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, LP_ENV, V2_LP_ENV
 from agents.policy import TrainedPolicy, metadata_path
-from envs.roles import arbitrageur, borrower, liquidator, liquidity_provider, v2_liquidity_provider
+from envs import SPECS
+from envs.spec import EnvSpec
 
 MANIFEST_FORMAT = "defigym-policy/1"
-#: env id -> (role, observation features, what each action means: discrete, continuous)
-ROLES = {
-    LP_ENV: ("liquidity_provider", liquidity_provider.OBSERVATION_FEATURES,
-             "0 holds; i > 0 re-centres at half_widths[i-1] ticks; with allow_close, the last action closes",
-             "re-centre if a[0] > 0, at a half-width log-spaced between the extremes of half_widths by a[1]"),
-    ARBITRAGE_ENV: ("arbitrageur", arbitrageur.OBSERVATION_FEATURES, "0 skips; i > 0 takes fractions[i-1] of the trade",
-                    "a[0]: the fraction of the trade to the band's edge"),
-    LEVERAGE_ENV: ("borrower", borrower.OBSERVATION_FEATURES, "0 holds; i > 0 moves to target LTV targets[i-1]",
-                   "act if a[0] > 0, toward the LTV (a[1] + 1) / 2 * max(targets)"),
-    LIQUIDATOR_ENV: ("liquidator", None, "0 waits; i > 0 liquidates the account in slot i", None),
-    V2_LP_ENV: ("v2_liquidity_provider", v2_liquidity_provider.OBSERVATION_FEATURES,
-                "0 holds; i > 0 moves to shares[i-1] of the portfolio in the pair",
-                "act if a[0] > 0, toward the share (a[1] + 1) / 2 in the pair"),
-}
+#: the envs a policy can be exported from: those with one learning role (the market's roles export from it
+#: once trained in a single-role env)
+EXPORTABLE: dict[str, EnvSpec] = {spec.id: spec for spec in SPECS.values() if spec.role is not None}
 
 
 def observation_features(env_id: str, env_config: dict) -> list[tuple[str, str, str]]:
-    """The role's features in order (the liquidator's slots spelled out)."""
-    if env_id == LIQUIDATOR_ENV:
-        slots = int(env_config.get("slots", 4))
-        return [(f"slot{i + 1}_{n}", m, u) for i in range(slots) for n, m, u in liquidator.SLOT_FEATURES] \
-            + list(liquidator.MARKET_FEATURES)
-    return list(ROLES[env_id][1])
+    """The role's features in order, read from the role the env builds from ``env_config`` (its keys
+    outside the env's schema, from older checkpoints, are ignored)."""
+    from omegaconf import OmegaConf
+
+    spec = EXPORTABLE[env_id]
+    known = {k: v for k, v in env_config.items() if k in spec.config.__dataclass_fields__}
+    config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(spec.config), known))
+    env = spec.classes()[0](backend="numpy", horizon=1, **spec.kwargs(config))
+    features = list(env.role.features)
+    env.close()
+    return features
 
 
 class DeterministicPolicy(torch.nn.Module):
@@ -106,12 +100,12 @@ def checkpoint_env(trained: TrainedPolicy, env_id: str | None = None) -> tuple[s
     if env_id is None:
         raise ValueError(f"{trained.path}: neither {metadata_path(trained.path).name} nor .hydra/config.yaml is "
                          f"beside it, so its env and role are unknown. Copy one of them from the training run "
-                         f"next to the model, or name the env: --env-id <one of {sorted(ROLES)}>")
-    if env_id not in ROLES:
+                         f"next to the model, or name the env: --env-id <one of {sorted(EXPORTABLE)}>")
+    if env_id not in EXPORTABLE:
         raise ValueError(f"{trained.path} was trained on {env_id!r}; export covers the single-role envs "
-                         f"{sorted(ROLES)}")
-    if info.get("role") not in (None, ROLES[env_id][0]):
-        raise ValueError(f"{info['source']} says role {info['role']!r}, but {env_id} is the {ROLES[env_id][0]}'s env: "
+                         f"{sorted(EXPORTABLE)}")
+    if info.get("role") not in (None, EXPORTABLE[env_id].role):
+        raise ValueError(f"{info['source']} says role {info['role']!r}, but {env_id} is the {EXPORTABLE[env_id].role}'s env: "
                          f"the metadata does not belong to this model; restore it from the training run")
     env_config = dict(info.get("env_config") or {})
     n_features, n_inputs = len(observation_features(env_id, env_config)), trained.model.observation_space.shape[0]
@@ -139,7 +133,8 @@ def export(model_path: str | Path, out_dir: str | Path | None = None, env_id: st
                       dynamo=True, external_data=False)
     config_file = model_path.parent / ".hydra" / "config.yaml"
     config_sha256 = sha256_of(config_file) if config_file.is_file() else trained.checkpoint.get("config_sha256")
-    role, _, discrete_meaning, continuous_meaning = ROLES[env_id]
+    spec = EXPORTABLE[env_id]
+    role, (discrete_meaning, continuous_meaning) = spec.role, spec.actions
     features = observation_features(env_id, env_config)
     space = trained.model.action_space
     mapping = {k: env_config[k] for k in ("half_widths", "allow_close", "fractions", "targets", "slots", "shares")
@@ -180,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("model", help="a model.zip written by train.py")
     parser.add_argument("--out", default=None, help="output folder (default: <run>/export)")
-    parser.add_argument("--env-id", default=None, choices=sorted(ROLES),
+    parser.add_argument("--env-id", default=None, choices=sorted(EXPORTABLE),
                         help="the env it was trained on, where neither model.meta.json nor .hydra/ is beside it")
     parser.add_argument("--allow-missing-normalization", action="store_true",
                         help="export a model trained with normalization whose vecnormalize.pkl is lost, without it")

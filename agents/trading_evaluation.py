@@ -8,8 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from agents.config import LEVERAGE_ENV, LIQUIDATOR_ENV, V2_LP_ENV, env_classes
+from agents.config import env_classes
 from agents.evaluation import Trajectories, _safe
+from envs import spec_of
 from envs.drivers.base import SECONDS_PER_YEAR
 
 #: per-step series recorded for every episode (a series an env does not report stays 0)
@@ -67,20 +68,21 @@ def _run(core, obs, policy, horizon, progress) -> dict[str, np.ndarray]:
 def metrics(t: Trajectories, env_id: str) -> dict[str, float]:
     """Episode metrics averaged over episodes. PnL risk is measured on the per-step PnL stream (USD);
     the borrower's on its equity's returns."""
+    spec = spec_of(env_id)
     per_year = SECONDS_PER_YEAR / t.dt
     pnl = t["reward"][:, 1:]
     cumulative = np.cumsum(pnl, axis=1)
-    if env_id in (LEVERAGE_ENV, V2_LP_ENV):  # a capital account: risk on its returns
+    if spec.capital_account:  # risk on the account's returns
         equity = t["equity_usd"]
         steps = np.diff(equity, axis=1) / np.maximum(equity[:, :-1], 1e-9)
         drawdown = np.max(1 - equity / np.maximum.accumulate(equity, axis=1), axis=1)
         extra = dict(total_return=equity[:, -1] / equity[:, 0] - 1)
-        if env_id == LEVERAGE_ENV:
+        if spec.role == "borrower":
             extra |= dict(liquidations_suffered=t["liquidated"][:, 1:].sum(1), min_health_factor=t["health_factor"].min(1))
     else:
         steps = pnl
         drawdown = np.max(np.maximum.accumulate(np.maximum(cumulative, 0), axis=1) - cumulative, axis=1)  # USD
-        extra = ({"liquidations_performed": t["liquidated"][:, 1:].sum(axis=1)} if env_id == LIQUIDATOR_ENV
+        extra = ({"liquidations_performed": t["liquidated"][:, 1:].sum(axis=1)} if spec.role == "liquidator"
                  else {"trades": t["traded"][:, 1:].sum(axis=1)})
     mean, std = steps.mean(axis=1), steps.std(axis=1)
     downside = np.sqrt(np.mean(np.minimum(steps, 0.0) ** 2, axis=1))
@@ -125,7 +127,7 @@ def _plots(out_dir: Path, env_id: str, results: dict[str, Trajectories]) -> list
     fig.tight_layout()
     fig.savefig(out_dir / "pnl.png", dpi=110)
     plt.close(fig)
-    if env_id != LEVERAGE_ENV:
+    if spec_of(env_id).role != "borrower":  # the health factor is the borrower's
         return ["pnl.png"]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
     for name, t in results.items():

@@ -1,13 +1,23 @@
-"""defigym environments; importing this package registers the env ids with Gymnasium."""
+"""defigym environments; importing this package registers the env ids with Gymnasium.
+
+``SPECS`` lists every env's ``EnvSpec`` (``envs.spec``), by id; ``spec_of`` finds one.
+"""
 from gymnasium.envs.registration import register
 
-register(id="defigym/UniswapV3LP-v0", entry_point="envs.uniswap_v3_lp:UniswapV3LPEnv",
-         vector_entry_point="envs.uniswap_v3_lp:UniswapV3LPVectorEnv", max_episode_steps=None)
-register(id="defigym/CexDexArbitrage-v0", entry_point="envs.cex_dex_arbitrage:CexDexArbitrageEnv",
-         vector_entry_point="envs.cex_dex_arbitrage:CexDexArbitrageVectorEnv", max_episode_steps=None)
-register(id="defigym/AaveLeverage-v0", entry_point="envs.aave_leverage:AaveLeverageEnv",
-         vector_entry_point="envs.aave_leverage:AaveLeverageVectorEnv", max_episode_steps=None)
-register(id="defigym/AaveLiquidator-v0", entry_point="envs.aave_liquidator:AaveLiquidatorEnv",
-         vector_entry_point="envs.aave_liquidator:AaveLiquidatorVectorEnv", max_episode_steps=None)
-register(id="defigym/UniswapV2LP-v0", entry_point="envs.uniswap_v2_lp:UniswapV2LPEnv",
-         vector_entry_point="envs.uniswap_v2_lp:UniswapV2LPVectorEnv", max_episode_steps=None)
+from envs import aave_leverage, aave_liquidator, cex_dex_arbitrage, defi_market_v0, uniswap_v2_lp, uniswap_v3_lp
+from envs.spec import EnvSpec
+
+SPECS: dict[str, EnvSpec] = {module.SPEC.id: module.SPEC for module in (
+    uniswap_v3_lp, cex_dex_arbitrage, aave_leverage, aave_liquidator, uniswap_v2_lp, defi_market_v0)}
+
+for _spec in SPECS.values():
+    if _spec.vector_entry_point is not None:  # the PettingZoo market is not a Gymnasium env
+        register(id=_spec.id, entry_point=_spec.entry_point, vector_entry_point=_spec.vector_entry_point,
+                 max_episode_steps=None)
+
+
+def spec_of(env_id: str) -> EnvSpec:
+    """The spec of an env id; a ValueError listing the ids otherwise."""
+    if env_id not in SPECS:
+        raise ValueError(f"unknown env {env_id!r}: the envs are {sorted(SPECS)}")
+    return SPECS[env_id]

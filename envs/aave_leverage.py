@@ -2,13 +2,15 @@
 being liquidated."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, List
 
 import numpy as np
 
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
+from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.lending import AGENT_ACCOUNT, LendingParams
 from envs.worlds.sim import WETH_UNIT, V3WorldParams
@@ -115,3 +117,26 @@ class AaveLeverageVectorEnv(BatchedVectorEnv):
         role = Borrower(tuple(targets), action_type, gas_price_gwei)
         self._bind(_LeverageEpisodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world,
                                      lending, device, None), role, num_envs)
+
+
+@dataclass
+class AaveLeverageConfig(LendingConfig):
+    """env=aave_leverage: the agent's capital and the target LTVs on offer."""
+
+    agent_usd: float = 100_000.0  # the agent's starting capital, in WETH
+    targets: List[float] = field(default_factory=lambda: list(DEFAULT_TARGETS))  # target LTVs
+    action_type: str = "discrete"  # or continuous
+
+
+def _kwargs(e: AaveLeverageConfig) -> dict:
+    return dict(world=e.world() | {"fee_pips": e.fee_pips}, lending=dict(e.lending), agent_usd=e.agent_usd,
+                targets=tuple(e.targets), action_type=e.action_type)
+
+
+SPEC = EnvSpec(
+    id="defigym/AaveLeverage-v0", name="aave_leverage", role="borrower",
+    entry_point="envs.aave_leverage:AaveLeverageEnv", vector_entry_point="envs.aave_leverage:AaveLeverageVectorEnv",
+    config=AaveLeverageConfig, kwargs=_kwargs, capital_account=True,
+    actions=("0 holds; i > 0 moves to target LTV targets[i-1]",
+             "act if a[0] > 0, toward the LTV (a[1] + 1) / 2 * max(targets)"),
+    baselines=("target_ltv_borrower", "hf_keeper"))

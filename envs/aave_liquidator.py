@@ -2,6 +2,7 @@
 liquidator, selling the seized collateral through the pool."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.liquidator import Liquidator
+from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.lending import COMPETITOR, LendingParams
 from envs.worlds.sim import V3WorldParams
@@ -119,3 +121,24 @@ class AaveLiquidatorVectorEnv(BatchedVectorEnv):
         role = Liquidator(slots, gas_price_gwei)
         self._bind(_LiquidatorEpisodes(num_envs, backend, driver, driver_kwargs, horizon, compete, role, world,
                                        lending, device, None), role, num_envs)
+
+
+@dataclass
+class AaveLiquidatorConfig(LendingConfig):
+    """env=aave_liquidator: the accounts shown, and the competition."""
+
+    compete: float = 0.3  # probability a competitor lands first
+    slots: int = 4  # unhealthy accounts shown
+
+
+def _kwargs(e: AaveLiquidatorConfig) -> dict:
+    return dict(world=e.world() | {"fee_pips": e.fee_pips}, lending=dict(e.lending), compete=e.compete,
+                slots=e.slots)
+
+
+SPEC = EnvSpec(
+    id="defigym/AaveLiquidator-v0", name="aave_liquidator", role="liquidator",
+    entry_point="envs.aave_liquidator:AaveLiquidatorEnv",
+    vector_entry_point="envs.aave_liquidator:AaveLiquidatorVectorEnv", config=AaveLiquidatorConfig,
+    kwargs=_kwargs, actions=("0 waits; i > 0 liquidates the account in slot i", None),
+    baselines=("greedy_liquidator",))

@@ -2,13 +2,15 @@
 paying the pool fee and gas, racing a competing arbitrageur."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, List
 
 import numpy as np
 
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
+from envs.spec import EnvSpec, PoolConfig
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.sim import V3WorldParams
 
@@ -108,3 +110,27 @@ class CexDexArbitrageVectorEnv(BatchedVectorEnv):
         self._bind(_ArbitrageEpisodes(num_envs, backend, driver, driver_kwargs, fee_pips,
                                       horizon, compete, role, world, device, None), role, num_envs)
 
+
+
+@dataclass
+class CexDexArbitrageConfig(PoolConfig):
+    """env=cex_dex_arbitrage: the shares of the trade on offer, and the competition."""
+
+    horizon: int = 1000
+    compete: float = 0.3  # probability a competitor lands first
+    fractions: List[float] = field(default_factory=lambda: list(DEFAULT_FRACTIONS))  # shares of the trade
+    action_type: str = "discrete"  # or continuous
+
+
+def _kwargs(e: CexDexArbitrageConfig) -> dict:
+    return dict(fee_pips=e.fee_pips, world=e.world(), action_type=e.action_type, compete=e.compete,
+                fractions=tuple(e.fractions))
+
+
+SPEC = EnvSpec(
+    id="defigym/CexDexArbitrage-v0", name="cex_dex_arbitrage", role="arbitrageur",
+    entry_point="envs.cex_dex_arbitrage:CexDexArbitrageEnv",
+    vector_entry_point="envs.cex_dex_arbitrage:CexDexArbitrageVectorEnv", config=CexDexArbitrageConfig,
+    kwargs=_kwargs, actions=("0 skips; i > 0 takes fractions[i-1] of the trade",
+                             "a[0]: the fraction of the trade to the band's edge"),
+    baselines=("greedy_arbitrageur",))

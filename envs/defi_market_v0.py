@@ -28,6 +28,8 @@ Version History
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass, field
+from typing import Dict, List
 
 import numpy as np
 from pettingzoo import ParallelEnv
@@ -39,6 +41,7 @@ from envs.roles.borrower import Borrower
 from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
 from envs.roles.trader import Trader
+from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.lending import AGENT_ACCOUNT, AGENT_LIQUIDATOR, COMPETITOR, LendingParams
 from envs.worlds.sim import WETH_UNIT, V3WorldParams
@@ -245,3 +248,32 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
     def close(self):
         if hasattr(self.market, "close"):
             self.market.close()
+
+
+@dataclass
+class DefiMarketConfig(LendingConfig):
+    """env=defi_market: who is in the block, in what order, and which role learns."""
+
+    train_role: str = "arbitrageur"  # the role whose agents learn one shared policy
+    n_lps: int = 1
+    n_arbitrageurs: int = 2
+    n_liquidators: int = 1
+    n_borrowers: int = 0  # 0 or 1
+    n_traders: int = 0
+    order: str = "random"  # or priority
+    others: Dict[str, str] = field(default_factory=dict)  # agent -> baseline:<name> or a model.zip (default: a baseline)
+    agent_usd: float = 100_000.0  # each LP's and the borrower's starting capital
+    compete: float = 0.0  # the scripted arbitrageur's chance to trade after the agents
+    half_widths: List[int] = field(default_factory=lambda: list(DEFAULT_HALF_WIDTHS))  # the LPs' discrete widths
+    reward: str = "pnl"  # the LP's reward when it learns: pnl or fees_minus_lvr
+
+
+def _kwargs(e: DefiMarketConfig) -> dict:
+    return dict(n_lps=e.n_lps, n_arbitrageurs=e.n_arbitrageurs, n_liquidators=e.n_liquidators,
+                n_borrowers=e.n_borrowers, n_traders=e.n_traders, fee_pips=e.fee_pips, agent_usd=e.agent_usd,
+                order=e.order, compete=e.compete, half_widths=tuple(e.half_widths), lp_reward=e.reward,
+                world=e.world(), lending=dict(e.lending))
+
+
+SPEC = EnvSpec(id="defi_market_v0", name="defi_market", role=None, entry_point="envs.defi_market_v0:parallel_env",
+               vector_entry_point=None, config=DefiMarketConfig, kwargs=_kwargs, evaluation="market")

@@ -2,13 +2,15 @@
 arbitrageurs and noise traders."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, List
 
 import numpy as np
 
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
 from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
+from envs.spec import EnvConfig, EnvSpec
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 
 BACKENDS = ("numpy", "torch", "evm", "anvil")
@@ -121,3 +123,34 @@ class UniswapV2LPVectorEnv(BatchedVectorEnv):
         role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
         self._bind(_V2Episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device,
                                None), role, num_envs)
+
+
+@dataclass
+class UniswapV2LPConfig(EnvConfig):
+    """env=uniswap_v2_lp: the agent's capital, the pair shares on offer, the pair's toy flow."""
+
+    agent_usd: float = 100_000.0  # the agent's starting capital, half USDC half WETH
+    shares: List[float] = field(default_factory=lambda: list(DEFAULT_SHARES))  # shares of capital in the pair
+    action_type: str = "discrete"  # or continuous
+    flow: str = "toy"  # the pair draws the toy flow only (the calibrated flow is fitted to a V3 pool)
+    noise_traders: int = 2  # noise swaps per step
+    noise_trade_usd: float = 5_000.0  # median noise swap
+    pool_value_usd: float = 10_000_000.0  # the pair's liquidity
+
+
+def _kwargs(e: UniswapV2LPConfig) -> dict:
+    if e.flow != "toy":
+        raise ValueError(f"env.flow={e.flow}: the V2 LP env draws the toy flow only (the calibrated flow is "
+                         f"fitted to a V3 pool's liquidity); set env.flow=toy")
+    return dict(agent_usd=e.agent_usd, shares=tuple(e.shares), action_type=e.action_type,
+                world={"pool_value_usd": e.pool_value_usd, "noise_traders": e.noise_traders,
+                       "noise_trade_usd": e.noise_trade_usd})
+
+
+SPEC = EnvSpec(
+    id="defigym/UniswapV2LP-v0", name="uniswap_v2_lp", role="v2_liquidity_provider",
+    entry_point="envs.uniswap_v2_lp:UniswapV2LPEnv", vector_entry_point="envs.uniswap_v2_lp:UniswapV2LPVectorEnv",
+    config=UniswapV2LPConfig, kwargs=_kwargs, capital_account=True,
+    actions=("0 holds; i > 0 moves to shares[i-1] of the portfolio in the pair",
+             "act if a[0] > 0, toward the share (a[1] + 1) / 2 in the pair"),
+    baselines=("passive_v2_lp", "hodl_v2"))

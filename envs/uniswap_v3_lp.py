@@ -1,13 +1,15 @@
 """``defigym/UniswapV3LP-v0``: manage a concentrated USDC/WETH position against arbitrageurs and noise traders."""
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, List, Optional
 
 import numpy as np
 
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
+from envs.spec import ATTACH, INIT_FROM, REPLAY_BLOCKS, EnvSpec, PoolConfig
 from envs.worlds.lending import LendingParams
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import UniswapV3World, V3WorldParams
@@ -224,3 +226,31 @@ class UniswapV3LPVectorEnv(BatchedVectorEnv):
         self._bind(_LPEpisodes(num_envs, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd,
                                initial_half_width, role, world, device, None, init_from=init_from,
                                init_addresses=init_addresses), role, num_envs)
+
+
+@dataclass
+class UniswapV3LPConfig(PoolConfig):
+    """env=uniswap_v3_lp: the LP's capital, its ranges and its reward."""
+
+    agent_usd: float = 100_000.0  # the agent's starting capital, half USDC half WETH
+    initial_half_width: Optional[int] = None  # start with a position this wide (ticks), or none
+    half_widths: List[int] = field(default_factory=lambda: list(DEFAULT_HALF_WIDTHS))  # discrete action widths
+    action_type: str = "discrete"  # or continuous
+    reward: str = "fees_minus_lvr"  # fee - LVR - gas (Xu & Brini 2025), or pnl
+    gas_usd_per_rebalance: Optional[float] = None  # a fixed cost per reposition (e.g. 5.0) instead of measured gas
+    allow_close: bool = False  # one more discrete action that withdraws the position
+
+
+def _kwargs(e: UniswapV3LPConfig) -> dict:
+    return dict(fee_pips=e.fee_pips, world=e.world(), action_type=e.action_type, agent_usd=e.agent_usd,
+                initial_half_width=e.initial_half_width, half_widths=tuple(e.half_widths), reward=e.reward,
+                gas_usd_per_rebalance=e.gas_usd_per_rebalance, allow_close=e.allow_close)
+
+
+SPEC = EnvSpec(
+    id="defigym/UniswapV3LP-v0", name="uniswap_v3_lp", role="liquidity_provider",
+    entry_point="envs.uniswap_v3_lp:UniswapV3LPEnv", vector_entry_point="envs.uniswap_v3_lp:UniswapV3LPVectorEnv",
+    config=UniswapV3LPConfig, kwargs=_kwargs, evaluation="lp", chain_features=(ATTACH, INIT_FROM, REPLAY_BLOCKS),
+    actions=("0 holds; i > 0 re-centres at half_widths[i-1] ticks; with allow_close, the last action closes",
+             "re-centre if a[0] > 0, at a half-width log-spaced between the extremes of half_widths by a[1]"),
+    baselines=("hodl", "passive_lp", "recentering_lp", "tau_reset_lp"))

@@ -27,8 +27,8 @@ def config(*overrides: str):
     ("env.agent_usd=-1", "env.agent_usd=-1.0 must be a finite number > 0"),
     ("env.pool_value_usd=nan", "env.pool_value_usd=nan must be a finite number > 0"),
     ("env.pool_value_usd=inf", "env.pool_value_usd=inf must be a finite number > 0"),
-    ("env.targets=[0.3,nan]", "env.targets[1]=nan must be a finite number in [0, 1)"),
-    ("env.targets=[0.3,1.0]", "env.targets[1]=1.0 must be a finite number in [0, 1)"),
+    ("env=aave_leverage env.targets=[0.3,nan]", "env.targets[1]=nan must be a finite number in [0, 1)"),
+    ("env=aave_leverage env.targets=[0.3,1.0]", "env.targets[1]=1.0 must be a finite number in [0, 1)"),
     ("env.gas_usd_per_rebalance=-5", "env.gas_usd_per_rebalance=-5.0 must be a finite number >= 0"),
     ("env.gas_usd_per_rebalance=nan", "env.gas_usd_per_rebalance=nan must be a finite number >= 0"),
     ("env.gas_price_gwei=-1", "env.gas_price_gwei=-1.0 must be a finite number >= 0"),
@@ -39,16 +39,16 @@ def config(*overrides: str):
     ("env.half_widths=[]", "env.half_widths=[] must list at least one value"),
     ("env.noise_traders=-1", "env.noise_traders=-1 must be a finite number >= 0"),
     ("env.noise_trade_usd=nan", "env.noise_trade_usd=nan must be a finite number >= 0"),
-    ("env.compete=1.5", "env.compete=1.5 must be a finite number in [0, 1]"),
-    ("env.compete=nan", "env.compete=nan must be a finite number in [0, 1]"),
-    ("env.fractions=[0.0,0.5]", "env.fractions[0]=0.0 must be a finite number in (0, 1]"),
-    ("env.shares=[0.5,1.2]", "env.shares[1]=1.2 must be a finite number in [0, 1]"),
-    ("env.slots=0", "env.slots=0 must be a finite number > 0"),
-    ("env.n_arbitrageurs=-1", "env.n_arbitrageurs=-1 must be a finite number >= 0"),
+    ("env=cex_dex_arbitrage env.compete=1.5", "env.compete=1.5 must be a finite number in [0, 1]"),
+    ("env=cex_dex_arbitrage env.compete=nan", "env.compete=nan must be a finite number in [0, 1]"),
+    ("env=cex_dex_arbitrage env.fractions=[0.0,0.5]", "env.fractions[0]=0.0 must be a finite number in (0, 1]"),
+    ("env=uniswap_v2_lp env.shares=[0.5,1.2]", "env.shares[1]=1.2 must be a finite number in [0, 1]"),
+    ("env=aave_liquidator env.slots=0", "env.slots=0 must be a finite number > 0"),
+    ("env=defi_market env.n_arbitrageurs=-1", "env.n_arbitrageurs=-1 must be a finite number >= 0"),
     ("env.liquidity_profile=[[nan,0.5],[null,0.5]]", "env.liquidity_profile[0][0]=nan must be a finite number > 0"),
     ("env.liquidity_profile=[[0.1,0.5],[null,-0.5]]", "env.liquidity_profile[1][1]=-0.5 must be a finite number"),
     ("env.liquidity_profile=[[0.1,0.5],[null,0.4]]", "env.liquidity_profile shares must add up to 1"),
-    ("+env.lending.supply_usd=-1", "env.lending.supply_usd=-1 must be a finite number >= 0"),
+    ("env=aave_leverage +env.lending.supply_usd=-1", "env.lending.supply_usd=-1 must be a finite number >= 0"),
     ("driver.dt=0", "driver.dt=0.0 must be a finite number > 0"),
     ("driver.params.sigma=nan", "driver.params.sigma=nan must be a finite number"),
     ("agent.params.learning_rate=nan", "agent.params.learning_rate=nan must be a finite number"),
@@ -60,8 +60,38 @@ def config(*overrides: str):
 ])
 def test_a_nan_negative_or_out_of_range_value_is_refused_naming_the_key(override, message):
     with pytest.raises(ValueError) as err:
-        check(config("driver=gbm", override))
+        check(config("driver=gbm", *override.split(" ")))
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["env=aave_leverage", "env.reward=sharpe"], "reward"),
+    (["env=aave_leverage", "env.fractions=[7.0]"], "fractions"),
+    (["env=uniswap_v3_lp", "env.targets=[0.5]"], "targets"),
+    (["env=uniswap_v2_lp", "env.fee_pips=3000"], "fee_pips"),
+    (["env=cex_dex_arbitrage", "+env.train_role=liquidator"], "train_role"),
+])
+def test_a_key_the_env_does_not_take_is_refused_naming_it(overrides, key):
+    """Each env reads env.* through its own schema: a key of another env fails when the config is
+    composed, instead of being dropped silently."""
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises((ConfigCompositionException, ValueError)) as err:
+        check(config("driver=gbm", *overrides))  # composing fails; a forced +key fails the check
+    assert f"env.{key}" in str(err.value)
+
+
+def test_an_env_config_without_its_schema_is_refused(tmp_path):
+    """A hand-written configs/env/<name>.yaml that forgets `defaults: [base_<name>, _self_]` would read
+    any key untyped: check refuses it, saying what to add."""
+    from omegaconf import OmegaConf
+
+    cfg = config("driver=gbm")
+    loose = OmegaConf.merge(cfg, {"env": OmegaConf.create(OmegaConf.to_container(cfg.env))})
+    OmegaConf.set_struct(loose, False)
+    loose.env = OmegaConf.create(OmegaConf.to_container(cfg.env))
+    with pytest.raises(ValueError, match="base_uniswap_v3_lp"):
+        check(loose)
 
 
 @pytest.mark.parametrize("group", ENV_GROUPS)

@@ -181,28 +181,22 @@ def test_fork_points_that_cannot_be_forked_fail_naming_the_fix(net):
 def test_backend_keys_that_disagree_fail_at_start_naming_the_key(overrides, named):
     from omegaconf import OmegaConf
 
-    from agents.config import LP_ENV, BackendConfig, check_backend
+    from agents.config import BackendConfig, check_backend
+    from envs.uniswap_v3_lp import SPEC
 
     with pytest.raises(ValueError, match=named.replace("(", r"\(").replace(".", r"\.").replace("?", r"\?")):
-        check_backend(OmegaConf.structured(BackendConfig(**overrides)), LP_ENV)
+        check_backend(OmegaConf.structured(BackendConfig(**overrides)), SPEC.id)
 
 
 def test_attach_runs_every_env():
     from omegaconf import OmegaConf
 
-    from agents.config import (
-        ARBITRAGE_ENV,
-        LEVERAGE_ENV,
-        LIQUIDATOR_ENV,
-        LP_ENV,
-        MARKET_ENV,
-        V2_LP_ENV,
-        BackendConfig,
-        check_backend,
-    )
+    from agents.config import BackendConfig, check_backend
+    from envs import SPECS
 
     b = OmegaConf.structured(BackendConfig(name="anvil", market="attach", fork_url="http://x:1", addresses="ethereum"))
-    for env_id in (LP_ENV, ARBITRAGE_ENV, LEVERAGE_ENV, LIQUIDATOR_ENV, V2_LP_ENV, MARKET_ENV):
+    assert len(SPECS) == 6
+    for env_id in SPECS:
         check_backend(b, env_id)
     with pytest.raises(ValueError, match="backend.market=attach runs the envs .* not defigym/Other-v0"):
         check_backend(b, "defigym/Other-v0")

@@ -109,10 +109,11 @@ def test_replaying_past_the_head_fails_naming_the_key(history):
 def test_replay_blocks_config_needs_a_fork_on_a_chain_backend(overrides):
     from omegaconf import OmegaConf
 
-    from agents.config import LP_ENV, BackendConfig, check_backend
+    from agents.config import BackendConfig, check_backend
+    from envs.uniswap_v3_lp import SPEC
 
     with pytest.raises(ValueError, match="backend.replay_blocks"):
-        check_backend(OmegaConf.structured(BackendConfig(**overrides)), LP_ENV)
+        check_backend(OmegaConf.structured(BackendConfig(**overrides)), SPEC.id)
 
 
 @pytest.fixture(scope="module")
@@ -170,11 +171,12 @@ def test_the_agent_is_ordered_among_replayed_transactions_by_its_priority_fee(ti
 def test_a_priority_fee_without_replay_fails_naming_the_keys():
     from omegaconf import OmegaConf
 
-    from agents.config import LP_ENV, BackendConfig, check_backend
+    from agents.config import BackendConfig, check_backend
+    from envs.uniswap_v3_lp import SPEC
 
     with pytest.raises(ValueError, match="backend.priority_fee_gwei=1.0 .*backend.replay_blocks"):
         check_backend(OmegaConf.structured(BackendConfig(name="anvil", fork_url="http://x:1", priority_fee_gwei=1.0)),
-                      LP_ENV)
+                      SPEC.id)
     with pytest.raises(ValueError, match="backend.priority_fee_gwei=-1.0"):
         check_backend(OmegaConf.structured(BackendConfig(name="anvil", fork_url="http://x:1", replay_blocks=1,
-                                                         priority_fee_gwei=-1.0)), LP_ENV)
+                                                         priority_fee_gwei=-1.0)), SPEC.id)

@@ -36,8 +36,13 @@ class Arbitrageur(WatchesReference):
             raise ValueError("fractions must lie in (0, 1]")
 
     @property
+    def features(self) -> tuple[tuple[str, str, str], ...]:
+        """The observation's (name, meaning, unit) in order."""
+        return OBSERVATION_FEATURES
+
+    @property
     def observation_space(self) -> spaces.Box:
-        return feature_box(OBSERVATION_FEATURES)
+        return feature_box(self.features)
 
     @property
     def action_space(self) -> spaces.Space:

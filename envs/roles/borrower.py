@@ -61,8 +61,13 @@ class Borrower(WatchesReference):
             raise ValueError(f"targets must be LTVs in [0, 0.805) (WETH's max LTV), got {self.targets}")
 
     @property
+    def features(self) -> tuple[tuple[str, str, str], ...]:
+        """The observation's (name, meaning, unit) in order."""
+        return OBSERVATION_FEATURES
+
+    @property
     def observation_space(self) -> spaces.Box:
-        return feature_box(OBSERVATION_FEATURES)
+        return feature_box(self.features)
 
     @property
     def action_space(self) -> spaces.Space:

@@ -49,8 +49,15 @@ class Liquidator(WatchesReference):
         self.bonus_rate = (weth.liquidation_bonus / 1e4 - 1) * (1 - weth.liquidation_protocol_fee / 1e4)
 
     @property
+    def features(self) -> tuple[tuple[str, str, str], ...]:
+        """The observation's (name, meaning, unit) in order: each slot's, spelled slot1_..., then the market's."""
+        slots = tuple((f"slot{i + 1}_{name}", meaning, unit) for i in range(self.slots)
+                      for name, meaning, unit in SLOT_FEATURES)
+        return slots + MARKET_FEATURES
+
+    @property
     def observation_space(self) -> spaces.Box:
-        return feature_box(SLOT_FEATURES * self.slots + MARKET_FEATURES)
+        return feature_box(self.features)
 
     @property
     def action_space(self) -> spaces.Discrete:

@@ -39,8 +39,13 @@ class Trader(WatchesReference):
             raise ValueError(f"sizes_usd must be positive trade sizes, got {self.sizes_usd}")
 
     @property
+    def features(self) -> tuple[tuple[str, str, str], ...]:
+        """The observation's (name, meaning, unit) in order."""
+        return OBSERVATION_FEATURES
+
+    @property
     def observation_space(self) -> spaces.Box:
-        return feature_box(OBSERVATION_FEATURES)
+        return feature_box(self.features)
 
     @property
     def action_space(self) -> spaces.Discrete:

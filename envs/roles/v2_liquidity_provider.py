@@ -52,8 +52,13 @@ class V2LiquidityProvider(WatchesReference):
             raise ValueError(f"shares must be fractions of the portfolio in [0, 1], got {self.shares}")
 
     @property
+    def features(self) -> tuple[tuple[str, str, str], ...]:
+        """The observation's (name, meaning, unit) in order."""
+        return OBSERVATION_FEATURES
+
+    @property
     def observation_space(self) -> spaces.Box:
-        return feature_box(OBSERVATION_FEATURES)
+        return feature_box(self.features)
 
     @property
     def action_space(self) -> spaces.Space:

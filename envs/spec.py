@@ -1,0 +1,82 @@
+"""What the project knows about an env, in one record: its id, the role that learns in it, its typed
+``env.*`` config, how that config becomes the env's arguments, and what export and evaluation need.
+
+Each env module defines a ``SPEC``; ``envs/__init__.py`` registers them with Gymnasium and lists them in
+``SPECS``. train.py, evaluate.py, export and the config checks read the spec and name no env themselves,
+so a new env is one module (its classes, its config and its spec) plus ``configs/env/<name>.yaml``.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE
+
+#: backend.* chain features an env may support beside running on a chain it deploys
+ATTACH, INIT_FROM, REPLAY_BLOCKS = "attach", "init_from", "replay_blocks"
+
+
+@dataclass
+class EnvConfig:
+    """The keys every env takes (configs/env/<name>.yaml); each env's config adds its own."""
+
+    id: str = "?"  # the Gymnasium id (or defi_market_v0); set by the env's yaml
+    horizon: int = 720  # steps per episode
+    gas_price_gwei: float = 10.0
+
+
+@dataclass
+class PoolConfig(EnvConfig):
+    """The keys of the envs whose world holds the Uniswap V3 USDC/WETH pool and its order flow."""
+
+    fee_pips: int = 500  # pool fee tier: 100, 500, 3000 or 10000
+    flow: str = "calibrated"  # uninformed swaps: calibrated (fitted to real swaps, envs.flows.calibrated) or toy
+    flow_file: Optional[str] = None  # flow=calibrated: a parameter file from `python -m envs.data fit-flow`
+    noise_traders: int = 2  # flow=toy: noise swaps per step
+    noise_trade_usd: float = 5_000.0  # flow=toy: median noise swap
+    pool_value_usd: float = 20_000_000.0  # background liquidity in the pool
+    #: background ranges as [half-width as a fraction of price (null: full range), share of pool_value_usd]
+    liquidity_profile: List[List[Optional[float]]] = field(
+        default_factory=lambda: [list(entry) for entry in DEFAULT_LIQUIDITY_PROFILE])
+
+    def world(self) -> dict:
+        """The world's keyword arguments (``world=`` of the envs)."""
+        return {"noise_traders": self.noise_traders, "noise_trade_usd": self.noise_trade_usd,
+                "pool_value_usd": self.pool_value_usd, "flow": self.flow, "flow_file": self.flow_file,
+                "liquidity_profile": tuple((w, share) for w, share in self.liquidity_profile)}
+
+
+@dataclass
+class LendingConfig(PoolConfig):
+    """The Aave envs' keys: the pool's world plus the lending market's overrides."""
+
+    lending: Dict[str, Any] = field(default_factory=dict)  # LendingParams overrides (borrowers, target_ltv, ...)
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """One env: its id and config name, who learns in it, its config schema and how the config becomes
+    its keyword arguments, and what evaluation and export read."""
+
+    id: str  # the Gymnasium id, e.g. defigym/UniswapV3LP-v0
+    name: str  # env=<name> selects configs/env/<name>.yaml
+    role: Optional[str]  # the role whose policy learns; None: env.train_role chooses (the market)
+    entry_point: str  # "module:callable" of one world (the market: its parallel_env)
+    vector_entry_point: Optional[str]  # "module:class" of a batch of worlds (numpy, torch), if any
+    config: type  # the env's typed env.* schema: a key it lacks fails, named
+    kwargs: Callable[[Any], dict]  # env.* -> the env's keyword arguments (driver, horizon and gas added by the caller)
+    actions: tuple[str, Optional[str]] = ("", None)  # what the (discrete, continuous) actions mean, for the manifest
+    evaluation: str = "trading"  # the report evaluate.py writes: lp, trading or market
+    capital_account: bool = False  # trading report: risk and return of a capital account (else profit per step)
+    chain_features: tuple[str, ...] = (ATTACH,)  # backend.* features beyond deploying its own market
+    baselines: tuple[str, ...] = ()  # eval.policies it is compared with by default ("baseline:<name>")
+
+    def classes(self) -> tuple[Callable, Optional[Callable]]:
+        """(one world's env, the vector env or None), imported from the entry points."""
+        return _load(self.entry_point), (_load(self.vector_entry_point) if self.vector_entry_point else None)
+
+
+def _load(entry_point: str) -> Callable:
+    module, _, name = entry_point.partition(":")
+    return getattr(importlib.import_module(module), name)
