@@ -16,8 +16,8 @@ SMOKE = {
     "env_fps.py": ["--batches", "2", "--steps", "3"],
     "train_fps.py": ["--timesteps", "256"],
     "evm_throughput.py": ["--swaps", "20"],
-    "replay.py": ["--batches", "1", "4", "--limit", "200"],
-    "lp_backtest.py": ["--strategies", "1", "8", "--swaps", "20"],
+    "replay.py": ["--batches", "1", "4", "--backends", "kernel", "numpy", "--limit", "200"],
+    "lp_backtest.py": ["--strategies", "1,8", "--swaps", "20", "--backends", "numpy", "kernel"],
 }
 
 
@@ -46,3 +46,9 @@ def test_the_benchmark_runs_and_prints_its_figures(script, smoke_runs):
     assert lines, result.stdout
     for line in lines:
         assert {"name", "backend", "value", "unit"} <= set(line) and line["value"] > 0, line
+
+
+def test_the_lp_backtest_runs_both_swap_paths(smoke_runs):
+    """The compiled kernel and the array code each print their figure (and agreed, or it exits 1)."""
+    lines = [json.loads(line) for line in smoke_runs["lp_backtest.py"].stdout.splitlines() if line.startswith("{")]
+    assert {(line["backend"], line["batch"]) for line in lines} == {(b, s) for b in ("numpy", "kernel") for s in (1, 8)}
