@@ -143,3 +143,17 @@ def test_ppo_device_on_the_numpy_backend_stops_naming_the_fix():
 def test_bad_parameters_name_the_key(params, named):
     with pytest.raises(ValueError, match=named):
         PPOParams.from_dict(params)
+
+
+def test_a_checkpoint_round_trips_with_its_normalization(tmp_path):
+    ppo = DevicePPO(TorchCartPole(16), PPOParams(n_steps=8, n_epochs=1), seed=0)
+    ppo.learn(1)
+    norm = ppo.save(tmp_path / "model.zip")
+    assert norm == tmp_path / "vecnormalize.pkl"
+    resumed = DevicePPO(TorchCartPole(16), PPOParams(n_steps=8, n_epochs=1), seed=1)
+    resumed.load(tmp_path / "model.zip", norm)
+    assert resumed.num_timesteps == ppo.num_timesteps == 128
+    for key, value in ppo.agent.state_dict().items():
+        torch.testing.assert_close(resumed.agent.state_dict()[key], value)
+    torch.testing.assert_close(resumed.normalizer.obs_rms.var, ppo.normalizer.obs_rms.var)
+    assert resumed.normalizer.ret_rms.count == ppo.normalizer.ret_rms.count
