@@ -1,6 +1,6 @@
 """Training frames per second; prints one JSON object per line.
 
-    python benchmarks/train_fps.py [--timesteps 100000] [--device cpu cuda] [--num-envs 4096 65536] [--no-sb3-lp]
+    python benchmarks/train_fps.py [--timesteps 32768] [--device cpu cuda] [--num-envs 4096 65536] [--no-sb3-lp]
 
 In one run: stable-baselines3 PPO on the LP env (64 worlds, numpy simulator); stock SB3 PPO on
 CartPole-v1 with 8 envs (its defaults: 2048-step rollouts, 10 epochs of 64-sample minibatches);
@@ -69,7 +69,7 @@ def device_ppo_fps(env: DeviceVecEnv, params: PPOParams, timesteps: int) -> floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--timesteps", type=int, default=100_000, help="frames each run measures")
+    parser.add_argument("--timesteps", type=int, default=32_768, help="frames each run measures")
     parser.add_argument("--device", nargs="+", default=["cpu"], help="devices of the on-device PPO (and SB3 on the LP)")
     parser.add_argument("--num-envs", type=int, nargs="+", default=[4096], help="batch sizes of the on-device PPO")
     parser.add_argument("--lp-num-envs", type=int, nargs="*", default=[1024],
