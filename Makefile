@@ -24,8 +24,9 @@ train: setup
 test: setup
 	$(PY) -m pytest -q
 
-lint: setup  # pyflakes, pycodestyle and import order (configured in pyproject.toml)
+lint: setup  # pyflakes, pycodestyle and import order (ruff), then types (mypy); both configured in pyproject.toml
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 bench: setup
 	$(PY) benchmarks/sim_throughput.py

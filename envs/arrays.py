@@ -6,11 +6,13 @@ namespace and device and moves inputs onto it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 
 BACKENDS = ("numpy", "torch")
+#: an array of whichever backend the caller runs (numpy or torch): the array API has no static type
+Array: TypeAlias = Any
 
 
 @dataclass(frozen=True)
@@ -31,16 +33,15 @@ def array_backend(name: str = "numpy", device: str | None = None) -> ArrayBacken
     if name == "numpy":
         if device not in (None, "cpu", "auto"):
             raise ValueError(f"the numpy backend runs on the CPU only; got device={device!r}. Use backend=torch for {device}")
-        import array_api_compat.numpy as xp
+        import array_api_compat.numpy as np_xp
 
-        return ArrayBackend("numpy", xp, None)
+        return ArrayBackend("numpy", np_xp, None)
     if name == "torch":
-        import array_api_compat.torch as xp
+        import array_api_compat.torch as torch_xp
         import torch
 
-        if device in (None, "auto"):
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} asked for, but torch sees no CUDA device; use device=cpu or auto")
-        return ArrayBackend("torch", xp, torch.device(device))
+        chosen = ("cuda" if torch.cuda.is_available() else "cpu") if device in (None, "auto") else str(device)
+        if chosen.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={chosen!r} asked for, but torch sees no CUDA device; use device=cpu or auto")
+        return ArrayBackend("torch", torch_xp, torch.device(chosen))
     raise ValueError(f"unknown array backend {name!r}; choose one of {BACKENDS}")

@@ -67,15 +67,17 @@ class LiveAdapter:
         self.signer = load_signer(cfg.key_env, cfg.keystore, cfg.keystore_password_env) if cfg.send else None
         if self.signer and cfg.account and cfg.account.lower() != self.signer.address.lower():
             raise LiveConfigError(f"live.account {cfg.account} is not the signing key's address {self.signer.address}")
-        self.account = self.signer.address if self.signer else cfg.account
-        if self.account is None:
+        account = self.signer.address if self.signer else cfg.account
+        if account is None:
             try:
-                self.account = load_signer(cfg.key_env, cfg.keystore, cfg.keystore_password_env).address
+                account = load_signer(cfg.key_env, cfg.keystore, cfg.keystore_password_env).address
             except ValueError:
                 raise ValueError("a dry run needs live.account (the address whose position to read) or a key") from None
+        self.account: str = account
         self.policy, self.pilot = _load_policy(cfg.policy)
         self.journal = Journal(cfg.journal)
-        self.url, self.chain = None, None
+        self.url: str  # both set by connect(), which run() calls first
+        self.chain: RpcChain
         log.info("account %s, %s, journal %s", self.account, "SENDING" if cfg.send else "dry run", cfg.journal)
 
     # --- connection ------------------------------------------------------------------------
@@ -255,6 +257,7 @@ class LiveAdapter:
         cancelled = False
         versions: list[tuple[int, str, bool]] = []  # (journal id, hash, is the cancellation)
         for _attempt in range(self.cfg.max_replacements + 1):
+            assert self.signer is not None, "sending needs a key (live.send loads one)"
             signed = self.signer.sign_transaction(tx)
             tx_hash, raw = "0x" + bytes(signed.hash).hex(), "0x" + bytes(signed.raw_transaction).hex()
             tx_id = self.journal.sent(decision, tx["nonce"], tx_hash, tx["to"], "cancel" if cancelled else step.function,
@@ -354,11 +357,11 @@ def _load_policy(spec: str):
         from agents.baselines import BASELINES, make_baseline
 
         name = spec.split(":", 1)[1]
-        if BASELINES.get(name) is not None and BASELINES[name].role is Borrower:
-            role = Borrower(DEFAULT_TARGETS)
-            return make_baseline(name, role), BorrowerPilot(role)
-        role = LiquidityProvider(DEFAULT_HALF_WIDTHS)
-        return make_baseline(name, role), LPPilot(role, 720)
+        if getattr(BASELINES.get(name), "role", None) is Borrower:
+            borrower = Borrower(DEFAULT_TARGETS)
+            return make_baseline(name, borrower), BorrowerPilot(borrower)
+        provider = LiquidityProvider(DEFAULT_HALF_WIDTHS)
+        return make_baseline(name, provider), LPPilot(provider, 720)
     from agents.onnx_policy import OnnxPolicy
 
     policy = OnnxPolicy(spec)
@@ -369,7 +372,7 @@ def _load_policy(spec: str):
     if policy.manifest.get("role", "liquidity_provider") != "liquidity_provider":
         raise ValueError(f"{spec} is a {policy.manifest['role']} policy; the live adapter runs the liquidity "
                          f"provider and the borrower")
-    role = LiquidityProvider(tuple(env.get("half_widths", DEFAULT_HALF_WIDTHS)), env.get("action_type", "discrete"),
-                             allow_close=bool(env.get("allow_close", False)))
-    return policy, LPPilot(role, int(env.get("horizon", 720)))
+    provider = LiquidityProvider(tuple(env.get("half_widths", DEFAULT_HALF_WIDTHS)), env.get("action_type", "discrete"),
+                                 allow_close=bool(env.get("allow_close", False)))
+    return policy, LPPilot(provider, int(env.get("horizon", 720)))
 

@@ -41,7 +41,7 @@ class Journal:
             "INSERT INTO decisions (at, block, observation, action, plan, outcome, reasons) VALUES (?,?,?,?,?,?,?)",
             (time.time(), block, json.dumps([float(x) for x in observation]), json.dumps(action), json.dumps(plan),
              outcome, json.dumps(reasons)))
-        return cur.lastrowid
+        return _row_id(cur)
 
     def finish(self, decision: int, outcome: str) -> None:
         """Record how a plan that started sending ended: done, interrupted, or recovered."""
@@ -55,10 +55,10 @@ class Journal:
     def sent(self, decision: int, nonce: int, tx_hash: str, to: str, function: str, notional_usd: float,
              raw: str | None = None) -> int:
         """Write a signed transaction down before it goes to the node (status 'sent' until it is settled)."""
-        return self.db.execute(
+        return _row_id(self.db.execute(
             'INSERT INTO transactions (decision, at, nonce, hash, "to", function, notional_usd, status, raw) '
             "VALUES (?,?,?,?,?,?,?, 'sent', ?)",
-            (decision, time.time(), nonce, tx_hash, to, function, notional_usd, raw)).lastrowid
+            (decision, time.time(), nonce, tx_hash, to, function, notional_usd, raw)))
 
     def settle(self, tx_id: int, status: str, receipt: dict | None) -> None:
         self.db.execute("UPDATE transactions SET status = ?, receipt = ? WHERE id = ?",
@@ -85,3 +85,9 @@ class Journal:
         cols = ("id", "decision", "nonce", "hash", "to", "function", "status")
         return [dict(zip(cols, row)) for row in
                 self.db.execute('SELECT id, decision, nonce, hash, "to", function, status FROM transactions ORDER BY id')]
+
+
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    """The id of the row an INSERT just wrote (sqlite sets it for every INSERT)."""
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid

@@ -77,7 +77,11 @@ class LiveUniswapV3Market(ChainLP):
     def move_reference(self):
         raise RuntimeError("a live market moves by itself: read it again at the next block")
 
-    arbitrage = noise = move_reference
+    def arbitrage(self, mask: np.ndarray | None = None) -> None:
+        self.move_reference()
+
+    def noise(self) -> None:
+        self.move_reference()
 
     def agent_arbitrage(self, fraction):
         raise RuntimeError("the live adapter runs the LP and borrower roles only")

@@ -10,12 +10,13 @@ from agents.live.market import LiveAaveMarket, LiveUniswapV3Market
 from agents.live.planner import Plan, plan_close, plan_leverage, plan_rebalance
 from envs.roles.borrower import TOLERANCE, Borrower
 from envs.roles.liquidity_provider import LiquidityProvider, MarketView
-from envs.worlds.lending import AGENT_ACCOUNT
+from envs.worlds.lending import AGENT_ACCOUNT, Position
 
 
 class LPPilot:
     def __init__(self, role: LiquidityProvider, horizon: int):
-        self.role, self.horizon, self.view = role, horizon, None
+        self.role, self.horizon = role, horizon
+        self.view: MarketView | None = None
 
     def observe(self, chain, addresses: dict, account: str, fee_pips: int, dt: float, index: int) -> np.ndarray:
         market = LiveUniswapV3Market(chain, addresses, account, fee_pips, dt)
@@ -27,6 +28,7 @@ class LPPilot:
         return self.role.observation(self.view, dt, (index % self.horizon) / self.horizon)[0]
 
     def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, guards: GuardConfig) -> Plan | None:
+        assert self.view is not None, "observe before plan"
         acting, widths = self.role.decode(np.asarray(action)[None], 1)
         if not acting[0]:
             return None
@@ -38,19 +40,22 @@ class LPPilot:
 
 class BorrowerPilot:
     def __init__(self, role: Borrower):
-        self.role, self.market = role, None
+        self.role = role
+        self.market: LiveAaveMarket | None = None
+        self.position: Position | None = None
 
     def observe(self, chain, addresses: dict, account: str, fee_pips: int, dt: float, index: int) -> np.ndarray:
         first = self.market is None
-        self.market = LiveAaveMarket(chain, addresses, account, fee_pips, dt)
+        self.market = market = LiveAaveMarket(chain, addresses, account, fee_pips, dt)
         if first:
-            self.role.reset(self.market)
+            self.role.reset(market)
         else:
-            self.role.observe_step(self.market)
-        self.position = self.market.position(AGENT_ACCOUNT)
-        return self.role.observation(self.market, self.position)[0]
+            self.role.observe_step(market)
+        self.position = position = market.position(AGENT_ACCOUNT)
+        return self.role.observation(market, position)[0]
 
     def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, guards: GuardConfig) -> Plan | None:
+        assert self.market is not None and self.position is not None, "observe before plan"
         acting, target = self.role.decode(np.asarray(action)[None], 1)
         if not acting[0] or abs(target[0] - self.position.ltv[0]) <= TOLERANCE:
             return None

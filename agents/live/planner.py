@@ -46,7 +46,8 @@ class RecordingChain(Chain):
     """A chain that remembers every transaction sent through it, with its result."""
 
     def __init__(self, inner: Chain):
-        self.inner, self.chain_id, self.recorded = inner, inner.chain_id, []
+        self.inner, self.chain_id = inner, inner.chain_id
+        self.recorded: list[tuple[Tx, TxResult]] = []
 
     def transact(self, tx: Tx, *, output: bool = False) -> TxResult:
         result = self.inner.transact(tx, output=output)

@@ -92,7 +92,7 @@ class BlockReplayer:
     def _send(self, number: int, tx: dict) -> Replayed:
         sender = tx["from"]
         if isinstance(self.chain, RpcChain):
-            status = self._send_raw(tx["hash"])
+            status = self._send_raw(self.chain, tx["hash"])
             if status is not None:
                 return Replayed(number, tx["hash"], sender, True, status)
         data, value = bytes.fromhex(tx["input"][2:]), int(tx["value"], 16)
@@ -105,17 +105,17 @@ class BlockReplayer:
             return Replayed(number, tx["hash"], sender, False, False)
         return Replayed(number, tx["hash"], sender, False, True)
 
-    def _send_raw(self, tx_hash: str) -> bool | None:
+    def _send_raw(self, chain: RpcChain, tx_hash: str) -> bool | None:
         """Re-send the signed transaction; its success, or None when it cannot be sent as it was."""
         try:
             raw = self.rpc.request("eth_getRawTransactionByHash", [tx_hash])
             if not raw or raw == "0x":
                 return None
-            sent = self.chain.rpc.request("eth_sendRawTransaction", [raw])
+            sent = chain.rpc.request("eth_sendRawTransaction", [raw])
         except RpcError:
             return None
         deadline = time.monotonic() + self.timeout
-        while (receipt := self.chain.rpc.request("eth_getTransactionReceipt", [sent])) is None:
+        while (receipt := chain.rpc.request("eth_getTransactionReceipt", [sent])) is None:
             if time.monotonic() > deadline:
                 raise ChainError(f"replayed transaction {tx_hash} was not mined within {self.timeout:.0f} s: "
                                  f"is automine off on the fork?")

@@ -203,6 +203,7 @@ def detect_protocol(rpc, address: str) -> str:
 def _with_retries(call: Callable[[], Any], retries: int, what: str) -> Any:
     from envs.evm.rpc import RpcError, TransportError
 
+    failure: Exception | None = None
     for attempt in range(retries + 1):
         try:
             return call()

@@ -12,6 +12,7 @@ import csv
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from envs.data.events import EventDataError, EventRecord
 
@@ -40,7 +41,7 @@ def detect_format(header: list[str], path: Path) -> str:
 
 def _demeter(row: dict[str, str]) -> EventRecord:
     kind = row["tx_type"].upper()
-    common = dict(block_number=int(row["block_number"]), log_index=int(row["log_index"]),
+    common: dict[str, Any] = dict(block_number=int(row["block_number"]), log_index=int(row["log_index"]),
                   tx_index=int(row["tx_index"]), tx_hash=row["transaction_hash"],
                   timestamp=int(datetime.fromisoformat(row["block_timestamp"]).replace(tzinfo=timezone.utc).timestamp()))
     amounts = {"amount0": int(row["amount0"]), "amount1": int(row["amount1"])}

@@ -20,6 +20,13 @@ class PriceDriver(ABC):
         self.rng: np.random.Generator | None = None
 
     @property
+    def generator(self) -> np.random.Generator:
+        """The generator ``reset`` was given: the paths draw from it."""
+        if self.rng is None:
+            raise RuntimeError(f"{type(self).__name__} was stepped before reset")
+        return self.rng
+
+    @property
     def dt_years(self) -> float:
         return self.dt / SECONDS_PER_YEAR
 

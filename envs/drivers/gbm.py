@@ -22,5 +22,5 @@ class GBMDriver(PriceDriver):
         return (self.mu - 0.5 * sigma**2) * self.dt_years + sigma * np.sqrt(self.dt_years) * z
 
     def step(self) -> np.ndarray:
-        self.price = self.price * np.exp(self.log_return(self.rng.standard_normal(self.price.shape), self.sigma))
+        self.price = self.price * np.exp(self.log_return(self.generator.standard_normal(self.price.shape), self.sigma))
         return self.price.copy()

@@ -44,10 +44,17 @@ class PricePath:
     observed_prices: np.ndarray | None = None
     skipped_lines: tuple[int, ...] = ()  # rows with no price, left out
 
+    def observations(self) -> tuple[np.ndarray, np.ndarray]:
+        """(times, prices) of the file's own rows, before resampling."""
+        if self.observed_times is None or self.observed_prices is None:
+            raise ValueError(f"{self.source}: the path keeps no observed rows, which the bridge fill needs")
+        return self.observed_times, self.observed_prices
+
     @property
     def variance_per_second(self) -> float:
         """Realized variance of log price per second between the observations."""
-        t, x = self.observed_times, np.log(self.observed_prices)
+        t, p = self.observations()
+        x = np.log(p)
         return float(np.mean(np.diff(x) ** 2 / np.diff(t)))
 
 
@@ -68,7 +75,9 @@ def _load_price_csv(path: Path, _mtime: float, dt: float, timestamp_column: str,
                     timestamp_unit: str, missing: str = "skip") -> PricePath:
     if not path.is_file():
         raise FileNotFoundError(f"price file {path} does not exist")
-    times, prices, skipped = [], [], []
+    times: list[float] = []
+    prices: list[float] = []
+    skipped: list[int] = []
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         columns = reader.fieldnames or []
@@ -83,16 +92,16 @@ def _load_price_csv(path: Path, _mtime: float, dt: float, timestamp_column: str,
                 skipped.append(line)
                 continue
             try:
-                t, p = _timestamp(row[timestamp_column], timestamp_unit), float(row[price_column])
+                stamp, price = _timestamp(row[timestamp_column], timestamp_unit), float(row[price_column])
             except (TypeError, ValueError):
                 raise ValueError(f"{path}:{line}: cannot read timestamp {row[timestamp_column]!r} / "
                                  f"price {row[price_column]!r} as numbers") from None
-            if not (np.isfinite(p) and p > 0):
+            if not (np.isfinite(price) and price > 0):
                 raise ValueError(f"{path}:{line}: price must be a positive number, got {row[price_column]!r}")
-            if times and t <= times[-1]:
-                raise ValueError(f"{path}:{line}: timestamps must increase ({t} after {times[-1]}); sort the file")
-            times.append(t)
-            prices.append(p)
+            if times and stamp <= times[-1]:
+                raise ValueError(f"{path}:{line}: timestamps must increase ({stamp} after {times[-1]}); sort the file")
+            times.append(stamp)
+            prices.append(price)
     if len(times) < 2:
         raise ValueError(f"{path}: needs at least two rows of data, found {len(times)}")
     t, p = np.asarray(times), np.asarray(prices)
@@ -175,14 +184,15 @@ class HistoricalDriver(PriceDriver):
     def _bridge_start(self) -> np.ndarray:
         """Each world's log price at its first grid time: on an observation, that observation; between
         two, a draw from the bridge's marginal there (mean interpolated, variance s(T-t)/T)."""
-        t_obs, x_obs = self.path.observed_times, np.log(self.path.observed_prices)
+        t_obs, p_obs = self.path.observations()
+        x_obs = np.log(p_obs)
         self._var = self.path.variance_per_second
         now = self.path.timestamps[self.index]
         k = np.clip(np.searchsorted(t_obs, now, side="right"), 1, len(t_obs) - 1)  # t_obs[k-1] <= now < t_obs[k]
         t0, t1 = t_obs[k - 1], t_obs[k]
         share = (now - t0) / (t1 - t0)
         mean = x_obs[k - 1] + share * (x_obs[k] - x_obs[k - 1])
-        self._x = mean + np.sqrt(self._var * (now - t0) * (t1 - now) / (t1 - t0)) * self.rng.standard_normal(len(now))
+        self._x = mean + np.sqrt(self._var * (now - t0) * (t1 - now) / (t1 - t0)) * self.generator.standard_normal(len(now))
         self._t, self._k = now.astype(float), k
         return np.exp(self._x)
 
@@ -190,7 +200,8 @@ class HistoricalDriver(PriceDriver):
         """Advance every world's bridge to ``target``: x(t+h) given x(t) and the next observation x(T) is
         normal with mean x(t) + h/(T-t) (x(T) - x(t)) and variance var h (T-t-h)/(T-t); an observation
         passed on the way is taken exactly, and the bridge goes on toward the one after it."""
-        t_obs, x_obs = self.path.observed_times, np.log(self.path.observed_prices)
+        t_obs, p_obs = self.path.observations()
+        x_obs = np.log(p_obs)
         while True:
             k = np.minimum(self._k, len(t_obs) - 1)
             passing = target >= t_obs[k]
@@ -205,7 +216,7 @@ class HistoricalDriver(PriceDriver):
         safe = np.where(moving, left, 1.0)
         mean = self._x + h / safe * (x_obs[k] - self._x)
         std = np.sqrt(np.maximum(self._var * h * (left - h) / safe, 0.0))
-        draw = self.rng.standard_normal(len(target))
+        draw = self.generator.standard_normal(len(target))
         self._x = np.where(moving, mean + std * draw, self._x)
         self._t = np.where(moving, target, self._t)
         return np.exp(self._x)

@@ -19,8 +19,8 @@ class JumpDiffusionDriver(GBMDriver):
 
     def step(self) -> np.ndarray:
         n = self.price.shape
-        jumps = self.rng.poisson(self.jump_intensity * self.dt_years, n)
-        jump_log = jumps * self.jump_mean + np.sqrt(jumps) * self.jump_std * self.rng.standard_normal(n)
-        diffusion = self.log_return(self.rng.standard_normal(n), self.sigma) - self.compensator * self.dt_years
+        jumps = self.generator.poisson(self.jump_intensity * self.dt_years, n)
+        jump_log = jumps * self.jump_mean + np.sqrt(jumps) * self.jump_std * self.generator.standard_normal(n)
+        diffusion = self.log_return(self.generator.standard_normal(n), self.sigma) - self.compensator * self.dt_years
         self.price = self.price * np.exp(diffusion + jump_log)
         return self.price.copy()

@@ -25,8 +25,8 @@ class RegimeSwitchingDriver(GBMDriver):
         return super().reset(rng, n)
 
     def step(self) -> np.ndarray:
-        leave = self.rng.random(self.regime.shape) < self.leave_probability[self.regime]
+        leave = self.generator.random(self.regime.shape) < self.leave_probability[self.regime]
         self.regime = np.where(leave, (self.regime + 1) % len(self.sigmas), self.regime)
         sigma = self.sigmas[self.regime]
-        self.price = self.price * np.exp(self.log_return(self.rng.standard_normal(self.price.shape), sigma))
+        self.price = self.price * np.exp(self.log_return(self.generator.standard_normal(self.price.shape), sigma))
         return self.price.copy()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from envs.evm.abi import LogEntry
 
@@ -54,6 +54,8 @@ class Chain(ABC):
     """An EVM with its state: deploy, call, transact, move time, snapshot."""
 
     chain_id: int = LOCAL_CHAIN_ID
+    #: where the chain was forked from (an envs.contracts.fork.ForkPoint), for reports; None on a fresh chain
+    fork_point: object | None = None
 
     @abstractmethod
     def deploy(self, sender: str, code: bytes, value: int = 0) -> tuple[str, int]:
@@ -112,7 +114,7 @@ class Chain(ABC):
     def close(self) -> None:
         """Release what the chain holds (a node process, a connection)."""
 
-    def __enter__(self) -> "Chain":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -70,7 +70,7 @@ class PyrevmChain(Chain):
             address = self.evm.deploy(sender, code, value=value or None)
         except RuntimeError as err:
             raise _reverted(err) from None
-        return address, self.evm.result.gas_used
+        return address, self._result().gas_used
 
     def call(self, to: str, data: bytes, sender: str = DEV_ACCOUNT) -> bytes:
         # Like eth_call: executed (not static: QuoterV2 runs a swap and reverts it), then discarded.
@@ -107,10 +107,17 @@ class PyrevmChain(Chain):
         finally:
             if code:
                 self._set_code(tx.sender, code)
-        result = self.evm.result
+        result = self._result()
         logs = [LogEntry(lg.address, [bytes.fromhex(t[2:]) for t in lg.topics], bytes(lg.data[1]))
                 for lg in result.logs]
         return TxResult(gas_used=result.gas_used, logs=logs, output=bytes(out))
+
+    def _result(self) -> pyrevm.ExecutionResult:
+        """The last execution's result (pyrevm holds one after every deploy and transact)."""
+        result = self.evm.result
+        if result is None:
+            raise ChainError("pyrevm reported no result for the execution it just ran")
+        return result
 
     # --- state ------------------------------------------------------------------------------
     def snapshot(self) -> tuple:
@@ -139,7 +146,8 @@ class PyrevmChain(Chain):
     def _set_code(self, address: str, code: bytes) -> None:
         """Replace an account's code, keeping its balance, nonce and storage."""
         info = self.evm.basic(address)
-        self.evm.insert_account_info(address, pyrevm.AccountInfo(balance=info.balance, nonce=info.nonce, code=code))
+        self.evm.insert_account_info(address, pyrevm.AccountInfo(  # type: ignore[call-arg]  # the stub omits balance=
+            balance=info.balance, nonce=info.nonce, code=code))
 
 
 def _reverted(err: RuntimeError, to: str | None = None) -> TransactionReverted:

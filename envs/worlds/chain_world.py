@@ -92,7 +92,7 @@ class ChainLP(UniswapV3Market):
         if self.token_id is None:
             return False
         v3 = self.market.v3
-        liquidity = self._position()["liquidity"]
+        liquidity = v3.position(self.token_id)["liquidity"]
         if liquidity > 0:
             v3.decrease_liquidity(self.agent, self.token_id, liquidity)
         v3.collect(self.agent, self.token_id)
@@ -148,7 +148,8 @@ class ChainUniswapV3World(ChainLP):
         self.chain = make_chain()
         self._empty = self._built = None  # snapshots: the chain before any market, and the built market
         self._built_price: float | None = None
-        self.token_id = None
+        self.token_id: int | None = None
+        self._token_ids: list[int | None] = []  # each LP's position, while another LP is selected
         #: attach mode: the address book of the market already on the (forked) chain; None builds one
         self.book = book
         self.fork_block = self.chain.block_number()  # the block the world starts from (a fork's block)
@@ -196,7 +197,7 @@ class ChainUniswapV3World(ChainLP):
         for lp in range(self.lps):
             self.usdc.mint(lp_address(lp), int(np.floor(agent_usd / 2 * USDC_UNIT)))
             self.weth.mint(lp_address(lp), int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
-        self._token_ids: list[int | None] = [None] * self.lps
+        self._token_ids = [None] * self.lps
         self.lp, self.agent, self.token_id = 0, AGENT, None
         self.start_flow()
 
@@ -229,12 +230,15 @@ class ChainUniswapV3World(ChainLP):
     def _reset_attached(self, rng: np.random.Generator, agent_usd: float) -> None:
         """Revert to the fork's state (traders funded), start the driver's path at the pool's own price,
         fund the LP agents; the book's contracts are used as they are: nothing is deployed."""
+        if self.book is None:
+            raise RuntimeError("attach mode runs on an address book (book=...)")
+        book = self.book
         self.rng = rng
         start = float(self.driver.reset(rng, 1)[0])
         if self._built is None:
-            self.market = attach_book(self.chain, self.book, self.fork_block)
+            self.market = attach_book(self.chain, book, self.fork_block)
             if self.fee_pips not in self.market.v3_pools:
-                raise ValueError(f"address book {self.book.get('name')!r} has no USDC/WETH pool at fee {self.fee_pips}: "
+                raise ValueError(f"address book {book.get('name')!r} has no USDC/WETH pool at fee {self.fee_pips}: "
                                  f"set env.fee_pips to one of {sorted(self.market.v3_pools)}")
             self.bind(self.market, self.fee_pips)
             if self.pool.call("token0").lower() != self.usdc.address.lower():
@@ -251,7 +255,7 @@ class ChainUniswapV3World(ChainLP):
         for lp in range(self.lps):
             self._credit(self.usdc, lp_address(lp), int(np.floor(agent_usd / 2 * USDC_UNIT)))
             self._credit(self.weth, lp_address(lp), int(np.floor(agent_usd / 2 / self._anchor * WETH_UNIT)))
-        self._token_ids: list[int | None] = [None] * self.lps
+        self._token_ids = [None] * self.lps
         self.lp, self.agent, self.token_id = 0, AGENT, None
         self.start_flow()
 

@@ -3,10 +3,15 @@ or a chain (evm, anvil). Arrays are numpy (N,) in human units: USD, whole tokens
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from envs.drivers.base import PriceDriver
 from envs.units import MAX_TICK, USDC_UNIT, WETH_UNIT
+
+if TYPE_CHECKING:
+    from envs.worlds.sim import V3WorldParams
 
 #: the NonfungiblePositionManager and SwapRouter calls a rebalance makes, for gas
 REBALANCE_CLOSE = ("v3_decrease_liquidity", "v3_collect", "v3_burn")
@@ -17,6 +22,9 @@ class UniswapV3Market(ABC):
     methods and ``rebalance`` act for the selected LP (``select_lp``; the first unless told)."""
 
     n: int  # worlds
+    params: V3WorldParams
+    driver: PriceDriver
+    rng: np.random.Generator
     fee_pips: int
     tick_spacing: int
     dt: float  # seconds per step

@@ -15,13 +15,13 @@ import numpy as np
 from envs.data.events import EventDataError
 from envs.drivers.base import PriceDriver
 from envs.flows.replay import PoolReplay, reconstruct
-from envs.units import USDC_UNIT, WETH_UNIT
+from envs.units import Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.sim import UniswapV3World, V3WorldParams
 
 
 def _recorded_usd(ev) -> float:
     """ETH in USD at a swap's recorded price (USDC token0)."""
-    sqrt_price = int(ev.args["sqrtPriceX96"]) / 2**96
+    sqrt_price = int(ev.args["sqrtPriceX96"]) / Q96
     return WETH_UNIT / USDC_UNIT / (sqrt_price * sqrt_price)
 
 
@@ -30,6 +30,8 @@ class ReplayWorld(UniswapV3World):
         from envs.data.readers import load_events
 
         super().__init__(n, driver, params, backend)
+        if params.flow_file is None:
+            raise ValueError("flow=replay needs env.flow_file: the events to replay")
         records, metadata = load_events(params.flow_file)
         if "fee_pips" in metadata and int(metadata["fee_pips"]) != params.fee_pips:
             raise EventDataError(f"{params.flow_file} holds a {metadata['fee_pips']} pool's events, but env.fee_pips is "
@@ -40,7 +42,8 @@ class ReplayWorld(UniswapV3World):
         events = sorted(records, key=lambda r: r.order)
         self._start, self._events = reconstruct(events, params.fee_pips)
         self._first_price = _recorded_usd(events[next(i for i, e in enumerate(events) if e.event == "Swap")])
-        self.span = (self._events[-1].timestamp - self._events[0].timestamp) if self._events else 0
+        self._times = [e.timestamp or 0 for e in self._events]  # every event has one (checked above)
+        self.span = (self._times[-1] - self._times[0]) if self._times else 0
 
     def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
         """The pool as the events start it, the agents funded at its recorded price, the clock at the first event."""
@@ -52,7 +55,7 @@ class ReplayWorld(UniswapV3World):
         self._next = 0
         self._reference = np.full(self.n, self._first_price)
         self.fund_agents(agent_usd)
-        self.clock = np.full(self.n, float(self._events[0].timestamp if self._events else 0))
+        self.clock = np.full(self.n, float(self._times[0] if self._times else 0))
 
     def move_reference(self) -> None:
         self.clock = self.clock + self.dt
@@ -63,7 +66,7 @@ class ReplayWorld(UniswapV3World):
     def noise(self) -> None:
         """Apply the recorded events that fall before the clock; the reference follows the recorded swaps."""
         until = float(self.clock[0])
-        while self._next < len(self._events) and self._events[self._next].timestamp < until:
+        while self._next < len(self._events) and self._times[self._next] < until:
             ev = self._events[self._next]
             self.replay.apply(self._next, ev)
             if ev.event == "Swap":

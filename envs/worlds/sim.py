@@ -7,6 +7,7 @@ band, noise traders swap, and the LP agent's position earns fees. The pool runs 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -48,7 +49,17 @@ class V3WorldParams:
             raise ValueError("flow=replay needs flow_file: an event file or export to replay (python -m envs.data)")
 
 
-def noise_orders(rng: np.random.Generator, n: int, params: V3WorldParams, reference_price: np.ndarray):
+class ToyFlowParams(Protocol):
+    """What the toy flow reads from a world's parameters (V3's and V2's alike)."""
+
+    @property
+    def noise_traders(self) -> int: ...
+
+    @property
+    def noise_trade_usd(self) -> float: ...
+
+
+def noise_orders(rng: np.random.Generator, n: int, params: ToyFlowParams, reference_price: np.ndarray):
     """The noise traders' swaps for one step: [(sell USDC?, raw amount in)], drawn in a fixed order
     so every backend replays the same flow from the same seed."""
     orders = []

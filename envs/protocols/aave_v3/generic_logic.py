@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from envs.arrays import Array
 from envs.protocols import array_namespace
 from envs.protocols.aave_v3.math_utils import _two_product, mul_div_floor, percent_mul, ray_mul
 from envs.protocols.aave_v3.reserve_logic import normalized_debt, normalized_income
@@ -20,12 +21,12 @@ from envs.units import BPS
 
 @dataclass
 class AccountData:
-    total_collateral_base: object  # (N,) USD, 8 decimals
-    total_debt_base: object
-    avg_ltv: object  # (N,) bps, floored as the contract does
-    avg_liquidation_threshold: object  # (N,) bps, floored
-    health_factor: object  # (N,) plain number (the contract's wad / 1e18); inf without debt
-    weighted_collateral: object = None  # (N,) percentMul(collateral, threshold): the health factor's numerator
+    total_collateral_base: Array  # (N,) USD, 8 decimals
+    total_debt_base: Array
+    avg_ltv: Array  # (N,) bps, floored as the contract does
+    avg_liquidation_threshold: Array  # (N,) bps, floored
+    health_factor: Array  # (N,) plain number (the contract's wad / 1e18); inf without debt
+    weighted_collateral: Array = None  # (N,) percentMul(collateral, threshold): the health factor's numerator
 
 
 def balance_in_base(amount, prices, unit):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
 
+from envs.arrays import Array
 from envs.assets import AaveReserveParams
 from envs.protocols import array_namespace
 from envs.protocols.aave_v3 import errors
@@ -40,18 +41,18 @@ class AaveParams:
     """Per-reserve parameters as (R,) arrays, in the contract's units (bps; rates as yearly fractions)."""
 
     symbols: tuple[str, ...]
-    decimals: object
-    ltv: object
-    liquidation_threshold: object
-    liquidation_bonus: object
-    liquidation_protocol_fee: object
-    reserve_factor: object
-    base_variable_borrow_rate: object
-    variable_rate_slope1: object
-    variable_rate_slope2: object
-    optimal_usage_ratio: object
-    supply_cap: object  # raw units, 0 = none
-    borrow_cap: object
+    decimals: Array
+    ltv: Array
+    liquidation_threshold: Array
+    liquidation_bonus: Array
+    liquidation_protocol_fee: Array
+    reserve_factor: Array
+    base_variable_borrow_rate: Array
+    variable_rate_slope1: Array
+    variable_rate_slope2: Array
+    optimal_usage_ratio: Array
+    supply_cap: Array  # raw units, 0 = none
+    borrow_cap: Array
 
     def index(self, symbol: str) -> int:
         if symbol not in self.symbols:
@@ -77,19 +78,19 @@ def aave_params(xp, reserves: dict[str, AaveReserveParams], device=None) -> Aave
 @dataclass
 class AaveState:
     # reserves, (N, R)
-    liquidity_index: object  # ray / 1e27
-    variable_borrow_index: object
-    liquidity_rate: object  # yearly fraction
-    variable_borrow_rate: object
-    last_update: object  # seconds
-    available_liquidity: object  # underlying held by the aToken, raw
-    scaled_atoken_supply: object  # aToken scaled total supply, all holders
-    scaled_variable_debt: object  # variable debt token scaled total supply
-    accrued_to_treasury: object  # scaled
+    liquidity_index: Array  # ray / 1e27
+    variable_borrow_index: Array
+    liquidity_rate: Array  # yearly fraction
+    variable_borrow_rate: Array
+    last_update: Array  # seconds
+    available_liquidity: Array  # underlying held by the aToken, raw
+    scaled_atoken_supply: Array  # aToken scaled total supply, all holders
+    scaled_variable_debt: Array  # variable debt token scaled total supply
+    accrued_to_treasury: Array  # scaled
     # accounts, (N, A, R)
-    scaled_atoken: object
-    scaled_variable_debt_of: object
-    collateral_enabled: object  # (N, A, R) 1.0/0.0: UserConfiguration's "using as collateral" bit
+    scaled_atoken: Array
+    scaled_variable_debt_of: Array
+    collateral_enabled: Array  # (N, A, R) 1.0/0.0: UserConfiguration's "using as collateral" bit
 
     def copy(self) -> "AaveState":
         xp = array_namespace(self.liquidity_index)
@@ -256,10 +257,10 @@ def repay(state: AaveState, params: AaveParams, account: int, reserve: int, amou
 
 @dataclass
 class LiquidationResult:
-    debt_repaid: object  # (N,) raw debt asset the liquidator paid
-    collateral_to_liquidator: object  # (N,) raw collateral asset it received
-    protocol_fee: object  # (N,) raw collateral sent to the treasury
-    error: object  # (N,) Errors.sol code, 0 on success
+    debt_repaid: Array  # (N,) raw debt asset the liquidator paid
+    collateral_to_liquidator: Array  # (N,) raw collateral asset it received
+    protocol_fee: Array  # (N,) raw collateral sent to the treasury
+    error: Array  # (N,) Errors.sol code, 0 on success
 
 
 def liquidation_call(state: AaveState, params: AaveParams, prices, user: int, collateral: int, debt: int,

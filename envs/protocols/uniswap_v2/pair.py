@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from envs.arrays import Array
 from envs.protocols import array_namespace
 from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_out
 
@@ -12,9 +13,9 @@ MINIMUM_LIQUIDITY = 1000.0  # shares locked forever by the first mint
 
 @dataclass
 class V2PairState:
-    reserve0: object  # (N,)
-    reserve1: object
-    total_supply: object  # LP shares, raw
+    reserve0: Array  # (N,)
+    reserve1: Array
+    total_supply: Array  # LP shares, raw
 
 
 def initial_state(xp, n: int, reserve0: float, reserve1: float, total_supply: float | None = None,

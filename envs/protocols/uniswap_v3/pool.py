@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, fields, replace
 
+from envs.arrays import Array
 from envs.protocols import array_namespace
 from envs.protocols.uniswap_v3 import errors
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
@@ -57,26 +58,26 @@ class V3PoolParams:
 class V3PoolState:
     """Arrays with a leading world axis N (T = max_ticks + 2 tick slots, P = position slots)."""
 
-    sqrt_price: object  # (N,) float: sqrtPriceX96 / 2**96
-    tick: object  # (N,) int64: slot0.tick
-    liquidity: object  # (N,) float: active liquidity (the nearest float to the exact sum below)
-    liquidity_residue: object  # (N,) float: what rounding left out of ``liquidity`` (compensated sum)
-    fee_growth_global0: object  # (N,) float: token0 fees per unit of liquidity
-    fee_growth_global1: object
-    ticks: object  # (N, T) int64, sorted
-    liquidity_net: object  # (N, T)
-    liquidity_gross: object  # (N, T)
-    fee_growth_outside0: object  # (N, T)
-    fee_growth_outside1: object
-    tick_refs: object  # (N, T) int64: positions using the tick, plus one for liquidity read from a chain
-    cursor: object  # (N,) int64: ticks[cursor-1] <= tick < ticks[cursor]
-    position_lower: object  # (N, P) int64
-    position_upper: object
-    position_liquidity: object  # (N, P) float
-    position_fee_inside0_last: object
-    position_fee_inside1_last: object
-    position_owed0: object  # (N, P) float: tokensOwed0
-    position_owed1: object
+    sqrt_price: Array  # (N,) float: sqrtPriceX96 / 2**96
+    tick: Array  # (N,) int64: slot0.tick
+    liquidity: Array  # (N,) float: active liquidity (the nearest float to the exact sum below)
+    liquidity_residue: Array  # (N,) float: what rounding left out of ``liquidity`` (compensated sum)
+    fee_growth_global0: Array  # (N,) float: token0 fees per unit of liquidity
+    fee_growth_global1: Array
+    ticks: Array  # (N, T) int64, sorted
+    liquidity_net: Array  # (N, T)
+    liquidity_gross: Array  # (N, T)
+    fee_growth_outside0: Array  # (N, T)
+    fee_growth_outside1: Array
+    tick_refs: Array  # (N, T) int64: positions using the tick, plus one for liquidity read from a chain
+    cursor: Array  # (N,) int64: ticks[cursor-1] <= tick < ticks[cursor]
+    position_lower: Array  # (N, P) int64
+    position_upper: Array
+    position_liquidity: Array  # (N, P) float
+    position_fee_inside0_last: Array
+    position_fee_inside1_last: Array
+    position_owed0: Array  # (N, P) float: tokensOwed0
+    position_owed1: Array
 
     @property
     def n(self) -> int:
@@ -166,10 +167,10 @@ def from_arrays(xp, params: V3PoolParams, sqrt_price, ticks, liquidity_net, devi
 
 @dataclass
 class SwapResult:
-    amount_in: object  # (N,) input spent, fee included
-    amount_out: object  # (N,)
-    fee: object  # (N,) part of amount_in paid as LP fee
-    error: object  # (N,) int64 code from envs.protocols.uniswap_v3.errors, 0 where the swap ran
+    amount_in: Array  # (N,) input spent, fee included
+    amount_out: Array  # (N,)
+    fee: Array  # (N,) part of amount_in paid as LP fee
+    error: Array  # (N,) int64 code from envs.protocols.uniswap_v3.errors, 0 where the swap ran
 
 
 def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt_price_limit, active) -> SwapResult:
