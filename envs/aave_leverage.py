@@ -8,7 +8,15 @@ from typing import Any, List
 import numpy as np
 
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
+from envs.episodes import (
+    BatchedVectorEnv,
+    Block,
+    Episodes,
+    SingleWorldEnv,
+    check_episode,
+    check_vector_options,
+    driver_options,
+)
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
@@ -16,38 +24,24 @@ from envs.worlds.lending import AGENT_ACCOUNT, LendingParams
 from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
 
-class _LeverageEpisodes:
-    def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending, device, fork_url,
-                 fork_block=None, addresses=None):
-        check_episode(horizon, agent_usd)
-        self.driver = episode_driver(driver, driver_options(driver, driver_kwargs), horizon)
-        self.market = make_market(backend, n, self.driver, V3WorldParams(**(world or {})), device, fork_url,
-                                  LendingParams(**(lending or {})), fork_block=fork_block, addresses=addresses)
-        self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
+class LeverageBlock(Block):
+    """The borrower's block: the agent levers or delevers, then the market's step (its scripted
+    liquidator takes any account below a health factor of 1). The agent starts holding ``agent_usd``
+    in WETH, all of it supplied as collateral."""
 
-    def reset(self, rng: np.random.Generator) -> np.ndarray:
-        """The agent starts holding ``agent_usd`` in WETH, all of it supplied as collateral."""
-        m = self.market
-        m.reset(rng, agent_usd=1.0)  # the LP agent sits this env out
-        m.fund_borrower(np.floor(self.agent_usd / m.reference_price() * WETH_UNIT))
-        m.supply(AGENT_ACCOUNT, np.floor(m.borrower_wallet()[1] * WETH_UNIT), np.ones(self.n, bool))
-        self.role.reset(m)
-        self.t = 0
-        return self.role.observation(m)
+    def start(self, market, rng: np.random.Generator) -> None:
+        market.reset(rng, agent_usd=1.0)  # the LP agent sits this env out
+        market.fund_borrower(np.floor(self.agent_usd / market.reference_price() * WETH_UNIT))
+        market.supply(AGENT_ACCOUNT, np.floor(market.borrower_wallet()[1] * WETH_UNIT), np.ones(market.n, bool))
 
-    def step(self, action):
-        gas = self.role.act(self.market, action)
-        debt = self.market.position(AGENT_ACCOUNT).debt_usdc
-        self.market.step()  # the scripted liquidator takes any account below a health factor of 1
-        pos = self.market.position(AGENT_ACCOUNT)
-        self.role.observe_step(self.market)
-        reward, info = self.role.score(self.market, gas, pos)
-        info["liquidated"] = (pos.debt_usdc < debt).astype(float)  # only a liquidation lowers the debt here
-        info["health_factor"] = np.minimum(pos.health_factor, 1e3)
-        self.t += 1
-        truncated = np.full(self.n, self.t >= self.horizon)
-        terminated = np.zeros(self.n, bool)  # a position liquidated to nothing sits out the episode
-        return self.role.observation(self.market, pos), reward, terminated, truncated, info
+
+def _episodes(n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending, device, fork_url,
+              fork_block=None, addresses=None) -> Episodes:
+    check_episode(horizon, agent_usd)
+    market = make_market(backend, n, episode_driver(driver, driver_options(driver, driver_kwargs), horizon),
+                         V3WorldParams(**(world or {})), device, fork_url, LendingParams(**(lending or {})),
+                         fork_block=fork_block, addresses=addresses)
+    return Episodes(market, role, LeverageBlock(agent_usd), horizon)
 
 
 _DOC = """
@@ -101,7 +95,7 @@ class AaveLeverageEnv(SingleWorldEnv):
                  lending: dict | None = None, device: str | None = None, fork_url: str | None = None,
                  fork_block: int | None = None, addresses: str | None = None):
         role = Borrower(tuple(targets), action_type, gas_price_gwei)
-        self._bind(_LeverageEpisodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending,
+        self._bind(_episodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending,
                                      device, fork_url, fork_block, addresses), role)
 
 
@@ -115,7 +109,7 @@ class AaveLeverageVectorEnv(BatchedVectorEnv):
                  device: str | None = None, **unknown: Any):
         check_vector_options("AaveLeverage-v0", backend, unknown)
         role = Borrower(tuple(targets), action_type, gas_price_gwei)
-        self._bind(_LeverageEpisodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world,
+        self._bind(_episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world,
                                      lending, device, None), role, num_envs)
 
 

@@ -8,8 +8,17 @@ from typing import Any
 import numpy as np
 
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
+from envs.episodes import (
+    BatchedVectorEnv,
+    Block,
+    Episodes,
+    SingleWorldEnv,
+    check_episode,
+    check_vector_options,
+    driver_options,
+)
 from envs.roles.liquidator import Liquidator
+from envs.roles.protocol import Receipt
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.lending import COMPETITOR, LendingParams
@@ -18,46 +27,43 @@ from envs.worlds.sim import V3WorldParams
 _DEFAULT_LENDING = {"borrowers": 8, "target_ltv": (0.74, 0.80)}  # borrowers that live near the edge
 
 
-class _LiquidatorEpisodes:
-    def __init__(self, n, backend, driver, driver_kwargs, horizon, compete, role, world, lending, device, fork_url,
-                 fork_block=None, addresses=None):
-        check_episode(horizon, compete=compete)
-        self.driver = episode_driver(driver, driver_options(driver, driver_kwargs), horizon + 1)
-        params = LendingParams(**(_DEFAULT_LENDING | (lending or {})))
-        if params.borrowers < 1:
-            raise ValueError("the liquidator needs at least one scripted borrower (lending.borrowers >= 1)")
-        self.market = make_market(backend, n, self.driver, V3WorldParams(**(world or {})), device, fork_url, params,
-                                  fork_block=fork_block, addresses=addresses)
-        self.n, self.horizon, self.compete, self.role = n, horizon, compete, role
+class LiquidationBlock(Block):
+    """The liquidator's block: a competitor liquidates first with probability ``compete``, the agent
+    liquidates what its action picks, the competitor takes what is left; then the market moves
+    (reference, arbitrage, noise, borrowers) and the liquidations are left to the next block. An
+    episode opens with such a move, so the first observation shows accounts to take."""
 
-    def reset(self, rng: np.random.Generator) -> np.ndarray:
-        self.rng = rng
-        self.market.reset(rng, agent_usd=1.0)  # the LP agent sits this env out
-        self.role.reset(self.market)
-        self._advance()
-        self.t = 0
-        return self.role.observation(self.market)
+    def __init__(self, compete: float):
+        super().__init__()
+        self.compete = compete
 
-    def _advance(self) -> None:
-        """The market moves; the liquidations are left to the agent and its competitor."""
-        m = self.market
-        m.move_reference()
-        m.arbitrage()
-        m.noise()
-        m.borrowers_act()
-        self.role.observe_step(m)
+    def open(self, market) -> bool:
+        market.move_reference()
+        market.arbitrage()
+        market.noise()
+        market.borrowers_act()
+        return True
 
-    def step(self, action):
-        accounts = self.role.decode(action, self.n)
-        first = self.rng.random(self.n) < self.compete  # the competitor's transactions land first
-        self.market.liquidate_unhealthy(COMPETITOR, first)
-        profit, gas, done = self.role.act(self.market, accounts)
-        self.market.liquidate_unhealthy(COMPETITOR, ~first)  # and it takes what the agent left
-        self._advance()
-        self.t += 1
-        truncated = np.full(self.n, self.t >= self.horizon)
-        info = {"profit_usd": profit, "gas_usd": gas, "liquidated": done.astype(float), "beaten": first.astype(float)}
-        return self.role.observation(self.market), profit - gas, np.zeros(self.n, bool), truncated, info
+    def run(self, market, role, action, rng: np.random.Generator) -> Receipt:
+        first = rng.random(market.n) < self.compete  # the competitor's transactions land first
+        market.liquidate_unhealthy(COMPETITOR, first)
+        receipt = role.act(market, action)
+        market.liquidate_unhealthy(COMPETITOR, ~first)  # and it takes what the agent left
+        self.open(market)
+        receipt.info["beaten"] = first.astype(float)
+        return receipt
+
+
+def _episodes(n, backend, driver, driver_kwargs, horizon, compete, role, world, lending, device, fork_url,
+              fork_block=None, addresses=None) -> Episodes:
+    check_episode(horizon, compete=compete)
+    params = LendingParams(**(_DEFAULT_LENDING | (lending or {})))
+    if params.borrowers < 1:
+        raise ValueError("the liquidator needs at least one scripted borrower (lending.borrowers >= 1)")
+    market = make_market(backend, n, episode_driver(driver, driver_options(driver, driver_kwargs), horizon + 1),
+                         V3WorldParams(**(world or {})), device, fork_url, params, fork_block=fork_block,
+                         addresses=addresses)
+    return Episodes(market, role, LiquidationBlock(compete), horizon)
 
 
 _DOC = """
@@ -106,7 +112,7 @@ class AaveLiquidatorEnv(SingleWorldEnv):
                  world: dict | None = None, lending: dict | None = None, device: str | None = None,
                  fork_url: str | None = None, fork_block: int | None = None, addresses: str | None = None):
         role = Liquidator(slots, gas_price_gwei)
-        self._bind(_LiquidatorEpisodes(1, backend, driver, driver_kwargs, horizon, compete, role, world, lending,
+        self._bind(_episodes(1, backend, driver, driver_kwargs, horizon, compete, role, world, lending,
                                        device, fork_url, fork_block, addresses), role)
 
 
@@ -119,7 +125,7 @@ class AaveLiquidatorVectorEnv(BatchedVectorEnv):
                  device: str | None = None, **unknown: Any):
         check_vector_options("AaveLiquidator-v0", backend, unknown)
         role = Liquidator(slots, gas_price_gwei)
-        self._bind(_LiquidatorEpisodes(num_envs, backend, driver, driver_kwargs, horizon, compete, role, world,
+        self._bind(_episodes(num_envs, backend, driver, driver_kwargs, horizon, compete, role, world,
                                        lending, device, None), role, num_envs)
 
 

@@ -8,45 +8,53 @@ from typing import Any, List
 import numpy as np
 
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
+from envs.episodes import (
+    BatchedVectorEnv,
+    Block,
+    Episodes,
+    SingleWorldEnv,
+    check_episode,
+    check_vector_options,
+    driver_options,
+)
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
+from envs.roles.protocol import Receipt
 from envs.spec import EnvSpec, PoolConfig
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.sim import V3WorldParams
 
 
-class _ArbitrageEpisodes:
-    def __init__(self, n, backend, driver, driver_kwargs, fee_pips, horizon, compete, role, world, device, fork_url,
-                 fork_block=None, addresses=None):
-        check_episode(horizon, compete=compete)
-        self.driver = episode_driver(driver, driver_options(driver, driver_kwargs, BLOCK_GBM), horizon + 1)
-        self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
-                                  device, fork_url, fork_block=fork_block, addresses=addresses)
-        self.n, self.horizon, self.compete, self.role = n, horizon, compete, role
+class ArbitrageBlock(Block):
+    """The arbitrageur's block: a competitor lands its arbitrage first with probability ``compete``, the
+    agent trades, the competitor takes what is left, noise traders swap, then the reference moves. An
+    episode opens with a first move, so the first observation has a gap to trade."""
 
-    def reset(self, rng: np.random.Generator) -> np.ndarray:
-        self.rng = rng
-        self.market.reset(rng, agent_usd=1.0)  # the LP agent sits this env out
-        self.role.reset(self.market)
-        self.market.move_reference()  # the first gap to trade
-        self.role.observe_step(self.market)
-        self.t = 0
-        return self.role.observation(self.market)
+    def __init__(self, compete: float):
+        super().__init__()
+        self.compete = compete
 
-    def step(self, action):
-        fraction = self.role.decode(action, self.n)
-        first = self.rng.random(self.n) < self.compete  # the competitor's transaction lands first
-        self.market.arbitrage(first)
-        profit, traded = self.market.agent_arbitrage(fraction)
-        self.market.arbitrage(~first)
-        self.market.noise()
-        gas = np.where(fraction > 0, self.role.swap_gas_usd(self.market), 0.0)  # an attempt pays even if beaten
-        self.market.move_reference()
-        self.role.observe_step(self.market)
-        self.t += 1
-        truncated = np.full(self.n, self.t >= self.horizon)
-        info = {"profit_usd": profit, "gas_usd": gas, "traded": traded.astype(float), "beaten": first.astype(float)}
-        return self.role.observation(self.market), profit - gas, np.zeros(self.n, bool), truncated, info
+    def open(self, market) -> bool:
+        market.move_reference()
+        return True
+
+    def run(self, market, role, action, rng: np.random.Generator) -> Receipt:
+        first = rng.random(market.n) < self.compete  # the competitor's transaction lands first
+        market.arbitrage(first)
+        receipt = role.act(market, action)
+        market.arbitrage(~first)
+        market.noise()
+        market.move_reference()
+        receipt.info["beaten"] = first.astype(float)
+        return receipt
+
+
+def _episodes(n, backend, driver, driver_kwargs, fee_pips, horizon, compete, role, world, device, fork_url,
+              fork_block=None, addresses=None) -> Episodes:
+    check_episode(horizon, compete=compete)
+    driver = episode_driver(driver, driver_options(driver, driver_kwargs, BLOCK_GBM), horizon + 1)
+    market = make_market(backend, n, driver, V3WorldParams(fee_pips=fee_pips, **(world or {})), device, fork_url,
+                         fork_block=fork_block, addresses=addresses)
+    return Episodes(market, role, ArbitrageBlock(compete), horizon)
 
 
 _DOC = """
@@ -94,7 +102,7 @@ class CexDexArbitrageEnv(SingleWorldEnv):
                  gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None,
                  fork_url: str | None = None, fork_block: int | None = None, addresses: str | None = None):
         role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
-        self._bind(_ArbitrageEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon,
+        self._bind(_episodes(1, backend, driver, driver_kwargs, fee_pips, horizon,
                                       compete, role, world, device, fork_url, fork_block, addresses), role)
 
 
@@ -107,7 +115,7 @@ class CexDexArbitrageVectorEnv(BatchedVectorEnv):
                  gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None, **unknown: Any):
         check_vector_options("CexDexArbitrage-v0", backend, unknown)
         role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
-        self._bind(_ArbitrageEpisodes(num_envs, backend, driver, driver_kwargs, fee_pips,
+        self._bind(_episodes(num_envs, backend, driver, driver_kwargs, fee_pips,
                                       horizon, compete, role, world, device, None), role, num_envs)
 
 

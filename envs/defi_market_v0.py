@@ -39,11 +39,11 @@ from envs.drivers import episode_driver
 from envs.roles.arbitrageur import Arbitrageur
 from envs.roles.borrower import Borrower
 from envs.roles.liquidator import Liquidator
-from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
+from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
 from envs.roles.trader import Trader
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
-from envs.worlds.lending import AGENT_ACCOUNT, AGENT_LIQUIDATOR, COMPETITOR, LendingParams
+from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, LendingParams
 from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
 LP_ROLE = "liquidity_provider"
@@ -89,20 +89,19 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
                                 + [f"{LIQUIDATOR}_{i}" for i in range(n_liquidators)]
                                 + [f"{BORROWER}_{i}" for i in range(n_borrowers)]
                                 + [f"{TRADER}_{i}" for i in range(n_traders)])
-        self.traders = [a for a in self.possible_agents if a.startswith(TRADER)]
         fees = dict(priority_fees_gwei or {})
         unknown = sorted(set(fees) - set(self.possible_agents))
         if unknown or any(f < 0 for f in fees.values()):
             raise ValueError(f"priority_fees_gwei must map agents of {self.possible_agents} to fees >= 0; "
                              f"unknown agents: {unknown}")
         self.priority_fees = {a: float(fees.get(a, 0.0)) for a in self.possible_agents}
-        self.lps = [LiquidityProvider(tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei)
-                    for _ in range(n_lps)]  # one each: the role keeps the LP's volatility estimate and value
-        self.lp = self.lps[0]
-        self.arb = Arbitrageur(gas_price_gwei=gas_price_gwei)
-        self.liq = Liquidator(gas_price_gwei=gas_price_gwei)
-        self.borrower = Borrower(gas_price_gwei=gas_price_gwei)
-        self.trader = Trader(gas_price_gwei=gas_price_gwei)
+        roles = {LP_ROLE: lambda: LiquidityProvider(tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei),
+                 ARBITRAGEUR: lambda: Arbitrageur(gas_price_gwei=gas_price_gwei),
+                 LIQUIDATOR: lambda: Liquidator(gas_price_gwei=gas_price_gwei),
+                 BORROWER: lambda: Borrower(gas_price_gwei=gas_price_gwei),
+                 TRADER: lambda: Trader(gas_price_gwei=gas_price_gwei)}
+        #: one role object per agent: each keeps its own volatility estimate, book and value
+        self.roles = {a: roles[agent_role(a)[0]]() for a in self.possible_agents}
         self.gas_price_gwei = gas_price_gwei
         kwargs = dict(driver_kwargs or ({"dt": 60.0, "sigma": 0.8} if driver == "gbm" else {}))
         self.driver = episode_driver(driver, kwargs, horizon + 1)
@@ -114,9 +113,7 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
 
     def role_of(self, agent: str):
         """The role object (spaces, observation, action decoding) an agent plays."""
-        roles = {ARBITRAGEUR: self.arb, LIQUIDATOR: self.liq, BORROWER: self.borrower, TRADER: self.trader}
-        role, index = agent_role(agent)
-        return self.lps[index] if role == LP_ROLE else roles[role]
+        return self.roles[agent]
 
     @functools.lru_cache(maxsize=None)
     def observation_space(self, agent):
@@ -132,40 +129,26 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         if f"{BORROWER}_0" in self.possible_agents:  # the borrower agent starts with agent_usd of WETH supplied
             self.market.fund_borrower(np.floor(self.agent_usd / self.market.reference_price() * WETH_UNIT))
             self.market.supply(AGENT_ACCOUNT, np.floor(self.market.borrower_wallet()[1] * WETH_UNIT), np.ones(1, bool))
-        for i, lp in enumerate(self.lps):
-            self.market.select_lp(i)
-            lp.reset(self.market)
-        for role in (self.arb, self.liq, self.borrower):
-            role.reset(self.market)
-        self.trader.reset(self.market, max(len(self.traders), 1))
+        for agent in self.possible_agents:
+            self._select(agent)
+            self.roles[agent].reset(self.market)
         self.market.move_reference()  # the first block's price gap
-        self.views = self._read_lps()
-        for role in (self.arb, self.liq, self.borrower, self.trader):
-            role.observe_step(self.market)
         self.agents, self.t = list(self.possible_agents), 0
-        return self._observations(), {a: {} for a in self.agents}
+        return self._observe(), {a: {} for a in self.agents}
 
-    def _observations(self):
-        obs = {f"{LP_ROLE}_{i}": lp.observation(view, self.market.dt, self.t / self.horizon)[0]
-               for i, (lp, view) in enumerate(zip(self.lps, self.views))}
-        arb_obs = self.arb.observation(self.market)[0]
-        obs.update({a: arb_obs.copy() for a in self.agents if a.startswith(ARBITRAGEUR)})
-        if any(a.startswith(LIQUIDATOR) for a in self.agents):
-            liq_obs = self.liq.observation(self.market)[0]
-            obs.update({a: liq_obs.copy() for a in self.agents if a.startswith(LIQUIDATOR)})
-        if f"{BORROWER}_0" in self.agents:
-            obs[f"{BORROWER}_0"] = self.borrower.observation(self.market)[0]
-        obs.update({a: self.trader.observation(self.market, i)[0] for i, a in enumerate(self.traders) if a in self.agents})
+    def _select(self, agent: str) -> None:
+        """Point the market's LP reads and actions at ``agent``'s position if it is an LP."""
+        role, index = agent_role(agent)
+        if role == LP_ROLE:
+            self.market.select_lp(index)
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        """Every agent's observation after the block (each role reads the market once)."""
+        obs = {}
+        for agent in self.agents:
+            self._select(agent)
+            obs[agent] = self.roles[agent].observe(self.market, self.t / self.horizon)[0]
         return obs
-
-    def _read_lps(self) -> list[MarketView]:
-        """Each LP's view after the market moved, its volatility estimate updated."""
-        views = []
-        for i, lp in enumerate(self.lps):
-            self.market.select_lp(i)
-            views.append(MarketView.read(self.market))
-            lp.observe_step(views[-1])
-        return views
 
     def _block_order(self) -> list[str]:
         if self.order == "priority":  # highest fee first; equal fees keep possible_agents order
@@ -179,66 +162,36 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         return gas_usd * (1 + self.priority_fees[agent] / self.gas_price_gwei) if self.gas_price_gwei else gas_usd
 
     def step(self, actions):
+        """One block: the agents' transactions in block order, the scripted market after them, the
+        reference moves; then every agent observes and is scored (``envs.roles.protocol``)."""
         missing = set(self.agents) - set(actions)
         if missing:
             raise ValueError(f"no action for {sorted(missing)}: a parallel env needs one for every live agent")
         sequence = self._block_order()
-        rewards, infos = {}, {a: {} for a in self.agents}
-        gas, before = [np.zeros(1)] * len(self.lps), list(self.views)
-        later = {}  # gas of the agents scored once the block is done and the price has moved
-        for agent in sequence:  # the agents' transactions, in block order
-            action = np.asarray(actions[agent])[None]
-            if agent.startswith(LP_ROLE):
-                i = agent_role(agent)[1]
-                self.market.select_lp(i)
-                gas[i] = self._with_priority_fee(agent, self.lps[i].act(self.market, action))
-                before[i] = MarketView.read(self.market)
-                continue
-            if agent.startswith(BORROWER):
-                later[agent] = self._with_priority_fee(agent, self.borrower.act(self.market, action))
-                continue
-            if agent.startswith(TRADER):
-                later[agent] = self._with_priority_fee(agent, self.trader.act(self.market, action, TRADER,
-                                                                              self.traders.index(agent)))
-                continue
+        receipts = {}
+        for position, agent in enumerate(sequence):
+            self._select(agent)
             pool_before = self.market.pool_price()
-            if agent.startswith(ARBITRAGEUR):
-                fraction = self.arb.decode(action, 1)
-                profit, traded = self.market.agent_arbitrage(fraction)
-                cost = np.where(fraction > 0, self.arb.swap_gas_usd(self.market), 0.0)
-                infos[agent] = {"traded": bool(traded[0])}
-            else:
-                profit, cost, done = self.liq.act(self.market, self.liq.decode(action, 1), AGENT_LIQUIDATOR)
-                infos[agent] = {"liquidated": bool(done[0])}
-            cost = self._with_priority_fee(agent, cost)
-            rewards[agent] = float((profit - cost)[0])
-            infos[agent] |= {"profit_usd": float(profit[0]), "gas_usd": float(cost[0]),
-                             "pool_move_pct": float(100 * np.log(self.market.pool_price() / pool_before)[0]),
-                             "position_in_block": sequence.index(agent)}
+            receipt = self.roles[agent].act(self.market, np.asarray(actions[agent])[None])
+            receipt = receipt.with_gas(self._with_priority_fee(agent, receipt.gas_usd))
+            receipt.info |= {"pool_move_pct": 100 * np.log(self.market.pool_price() / pool_before),
+                             "position_in_block": np.full(1, float(position))}
+            receipts[agent] = receipt
         self.market.arbitrage(self.rng.random(1) < self.compete)  # the scripted competitors, after the agents
         if self.scripted_liquidator:
             self.market.liquidate_unhealthy(COMPETITOR)
         self.market.noise()
         self.market.borrowers_act()
         self.market.move_reference()
-        self.views = self._read_lps()
-        for role in (self.arb, self.liq, self.borrower, self.trader):
-            role.observe_step(self.market)
-        for agent, cost in later.items():
-            if agent.startswith(BORROWER):
-                reward, info = self.borrower.score(self.market, cost)
-            else:
-                reward, info = self.trader.score(self.market, cost, self.traders.index(agent)), {"gas_usd": cost}
-            rewards[agent] = float(reward[0])
-            infos[agent] = {k: float(v[0]) for k, v in info.items()} | {"position_in_block": sequence.index(agent)}
-        for i, (lp, view) in enumerate(zip(self.lps, self.views)):
-            agent = f"{LP_ROLE}_{i}"
-            reward, info = lp.score(before[i], view, gas[i])
-            rewards[agent] = float(reward[0])
-            infos[agent] = {k: float(v[0]) for k, v in info.items()} | {"position_in_block": sequence.index(agent)}
         self.t += 1
+        observations = self._observe()
+        rewards, infos = {}, {}
+        for agent in self.agents:
+            self._select(agent)
+            reward, info = self.roles[agent].score(self.market, receipts[agent])
+            rewards[agent] = float(reward[0])
+            infos[agent] = {k: float(v[0]) for k, v in (receipts[agent].info | info).items()}
         done = self.t >= self.horizon
-        observations = self._observations()
         truncations = {a: done for a in self.agents}
         terminations = {a: False for a in self.agents}
         if done:

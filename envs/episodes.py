@@ -1,10 +1,13 @@
-"""Gymnasium faces for a batched episode core (``reset(rng)``, ``step(actions)`` over N worlds that end
-together): one world as an ``Env``, N worlds as a ``VectorEnv`` with SAME_STEP autoreset."""
+"""One episode loop for every single-role env (``Episodes``: N worlds of one role that end together,
+the order of events in a block given by the env's ``Block``), and its Gymnasium faces: one world as an
+``Env``, N worlds as a ``VectorEnv`` with SAME_STEP autoreset."""
 from __future__ import annotations
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
+
+from envs.roles.protocol import Receipt, Role
 
 HOURLY_GBM = {"dt": 3600.0, "sigma": 0.8}  # an ETH-like GBM in hourly steps: the envs' default driver
 
@@ -31,6 +34,53 @@ def check_vector_options(env_name: str, backend: str, unknown: dict) -> None:
 def driver_options(driver, driver_kwargs: dict | None, gbm: dict = HOURLY_GBM) -> dict | None:
     """The driver's arguments: as given, or ``gbm``'s when the driver is a GBM given none."""
     return driver_kwargs if driver_kwargs is not None else dict(gbm) if driver == "gbm" else None
+
+
+class Block:
+    """The order of events in one block around the agent's transactions. The default: the agent acts,
+    then the market takes its step (arbitrage, noise, borrowers, the reference moves); an env whose
+    block differs overrides ``run``, and ``start``/``open`` where its episodes start differently."""
+
+    def __init__(self, agent_usd: float = 1.0):
+        self.agent_usd = agent_usd  # the LP wallet's starting capital (1.0 where the LP agent sits out)
+
+    def start(self, market, rng: np.random.Generator) -> None:
+        """The worlds at an episode's start, before the role reads them."""
+        market.reset(rng, self.agent_usd)
+
+    def open(self, market) -> bool:
+        """After the role's reset: move the market before the first observation? (True: it moved)."""
+        return False
+
+    def run(self, market, role: Role, action, rng: np.random.Generator) -> Receipt:
+        receipt = role.act(market, action)
+        market.step()
+        return receipt
+
+
+class Episodes:
+    """N worlds of one role that end together, shared by the single and the vector env: the block runs
+    the agent's transactions among the market's own, then the role observes and scores
+    (``envs.roles.protocol``). Episodes truncate after ``horizon`` blocks; nothing terminates."""
+
+    def __init__(self, market, role: Role, block: Block, horizon: int):
+        self.market, self.role, self.block, self.horizon, self.n = market, role, block, horizon, market.n
+
+    def reset(self, rng: np.random.Generator) -> np.ndarray:
+        self.rng, self.t = rng, 0
+        self.block.start(self.market, rng)
+        obs = self.role.reset(self.market, 0.0)
+        if self.block.open(self.market):
+            obs = self.role.observe(self.market, 0.0)
+        return obs
+
+    def step(self, action) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
+        receipt = self.block.run(self.market, self.role, action, self.rng)
+        self.t += 1
+        obs = self.role.observe(self.market, self.t / self.horizon)
+        reward, info = self.role.score(self.market, receipt)
+        truncated = np.full(self.n, self.t >= self.horizon)
+        return obs, reward, np.zeros(self.n, bool), truncated, info
 
 
 class SingleWorldEnv(gym.Env):

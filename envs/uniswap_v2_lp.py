@@ -5,10 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, List
 
-import numpy as np
-
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options, driver_options
+from envs.episodes import (
+    BatchedVectorEnv,
+    Block,
+    Episodes,
+    SingleWorldEnv,
+    check_episode,
+    check_vector_options,
+    driver_options,
+)
 from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
 from envs.spec import EnvConfig, EnvSpec
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
@@ -37,29 +43,13 @@ def make_v2_market(backend: str, n: int, driver: PriceDriver, params: V2WorldPar
     raise ValueError(f"unknown backend {backend!r} for UniswapV2LP-v0; choose one of {BACKENDS}")
 
 
-class _V2Episodes:
-    def __init__(self, n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, fork_url,
-                 fork_block=None, addresses=None):
-        check_episode(horizon, agent_usd)
-        self.driver = episode_driver(driver, driver_options(driver, driver_kwargs), horizon)
-        self.market = make_v2_market(backend, n, self.driver, V2WorldParams(**(world or {})), device, fork_url,
-                                     fork_block, addresses)
-        self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
-
-    def reset(self, rng: np.random.Generator) -> np.ndarray:
-        self.market.reset(rng, self.agent_usd)
-        self.role.reset(self.market)
-        self.t = 0
-        return self.role.observation(self.market)
-
-    def step(self, action):
-        gas = self.role.act(self.market, action)
-        self.market.step()
-        self.role.observe_step(self.market)
-        reward, info = self.role.score(self.market, gas)
-        self.t += 1
-        truncated = np.full(self.n, self.t >= self.horizon)
-        return self.role.observation(self.market), reward, np.zeros(self.n, bool), truncated, info
+def _episodes(n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, fork_url,
+              fork_block=None, addresses=None) -> Episodes:
+    """The V2 LP's block is the default one: the agent moves its share, then the pair's market steps."""
+    check_episode(horizon, agent_usd)
+    market = make_v2_market(backend, n, episode_driver(driver, driver_options(driver, driver_kwargs), horizon),
+                            V2WorldParams(**(world or {})), device, fork_url, fork_block, addresses)
+    return Episodes(market, role, Block(agent_usd), horizon)
 
 
 _DOC = """
@@ -108,7 +98,7 @@ class UniswapV2LPEnv(SingleWorldEnv):
                  device: str | None = None, fork_url: str | None = None, fork_block: int | None = None,
                  addresses: str | None = None):
         role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
-        self._bind(_V2Episodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, fork_url,
+        self._bind(_episodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, fork_url,
                                fork_block, addresses), role)
 
 
@@ -121,7 +111,7 @@ class UniswapV2LPVectorEnv(BatchedVectorEnv):
                  gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None, **unknown: Any):
         check_vector_options("UniswapV2LP-v0", backend, unknown)
         role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
-        self._bind(_V2Episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device,
+        self._bind(_episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device,
                                None), role, num_envs)
 
 

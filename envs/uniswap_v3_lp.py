@@ -7,8 +7,9 @@ from typing import Any, List, Optional
 import numpy as np
 
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, SingleWorldEnv, check_episode, check_vector_options
-from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider, MarketView
+from envs.episodes import BatchedVectorEnv, Block, Episodes, SingleWorldEnv, check_episode, check_vector_options
+from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
+from envs.roles.protocol import Receipt
 from envs.spec import ATTACH, INIT_FROM, REPLAY_BLOCKS, EnvSpec, PoolConfig
 from envs.worlds.lending import LendingParams
 from envs.worlds.market import UniswapV3Market
@@ -78,47 +79,37 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
 
-class _LPEpisodes:
-    """The episode loop shared by the single and the vector env: N worlds that end together."""
+class LPBlock(Block):
+    """The LP's block: replayed chain transactions that outbid the agent (``backend.replay_blocks``) go
+    first, then the agent, then the market's step. Episodes may start with a position open."""
 
-    def __init__(self, n: int, backend: str, driver: str | PriceDriver, driver_kwargs: dict | None, fee_pips: int,
-                 horizon: int, agent_usd: float, initial_half_width: int | None, role: LiquidityProvider,
-                 world: dict | None, device: str | None, fork_url: str | None, fork_block: int | None = None,
-                 addresses: str | None = None, init_from: str | None = None, init_addresses: str = "ethereum",
-                 replay_blocks: int = 0, priority_fee_gwei: float | None = None):
-        check_episode(horizon, agent_usd)
-        self.driver = episode_driver(driver, driver_kwargs, horizon)
-        self.market = make_market(backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, **(world or {})),
-                                  device, fork_url, fork_block=fork_block, addresses=addresses, init_from=init_from,
-                                  init_addresses=init_addresses, replay_blocks=replay_blocks,
-                                  priority_fee_gwei=priority_fee_gwei)
-        self.n, self.horizon, self.agent_usd, self.role = n, horizon, agent_usd, role
+    def __init__(self, agent_usd: float, initial_half_width: int | None):
+        super().__init__(agent_usd)
         self.initial_half_width = initial_half_width
 
-    def reset(self, rng: np.random.Generator) -> np.ndarray:
-        self.market.reset(rng, self.agent_usd)
+    def start(self, market, rng: np.random.Generator) -> None:
+        market.reset(rng, self.agent_usd)
         if self.initial_half_width:
-            self.market.rebalance(np.full(self.n, self.initial_half_width), np.ones(self.n, bool))
-        self.view = self.role.reset(self.market)
-        self.t = 0
-        return self.role.observation(self.view, self.market.dt, 0.0)
+            market.rebalance(np.full(market.n, self.initial_half_width), np.ones(market.n, bool))
 
-    def step(self, action) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        rebalance, _ = self.role.decode(action, self.n)
-        before_agent = getattr(self.market, "before_agent_acts", None)  # replayed blocks: who outbid the agent
+    def run(self, market, role, action, rng: np.random.Generator) -> Receipt:
+        before_agent = getattr(market, "before_agent_acts", None)  # replayed blocks: who outbid the agent
         if before_agent is not None:
             before_agent()
-        gas_usd = self.role.act(self.market, action)
-        before = MarketView.read(self.market) if rebalance.any() else self.view
-        self.market.step()
-        self.view = MarketView.read(self.market)
-        self.role.observe_step(self.view)
-        reward, info = self.role.score(before, self.view, gas_usd)
-        self.t += 1
-        truncated = np.full(self.n, self.t >= self.horizon)
-        terminated = np.zeros(self.n, bool)  # an LP cannot go insolvent: only the horizon ends an episode
-        info["value_usd"] = self.role.value
-        return self.role.observation(self.view, self.market.dt, self.t / self.horizon), reward, terminated, truncated, info
+        return super().run(market, role, action, rng)
+
+
+def _episodes(n: int, backend: str, driver: str | PriceDriver, driver_kwargs: dict | None, fee_pips: int,
+              horizon: int, agent_usd: float, initial_half_width: int | None, role: LiquidityProvider,
+              world: dict | None, device: str | None, fork_url: str | None, fork_block: int | None = None,
+              addresses: str | None = None, init_from: str | None = None, init_addresses: str = "ethereum",
+              replay_blocks: int = 0, priority_fee_gwei: float | None = None) -> Episodes:
+    check_episode(horizon, agent_usd)
+    market = make_market(backend, n, episode_driver(driver, driver_kwargs, horizon),
+                         V3WorldParams(fee_pips=fee_pips, **(world or {})), device, fork_url, fork_block=fork_block,
+                         addresses=addresses, init_from=init_from, init_addresses=init_addresses,
+                         replay_blocks=replay_blocks, priority_fee_gwei=priority_fee_gwei)
+    return Episodes(market, role, LPBlock(agent_usd, initial_half_width), horizon)
 
 
 _DOC = """
@@ -205,7 +196,7 @@ class UniswapV3LPEnv(SingleWorldEnv):
                  replay_blocks: int = 0, priority_fee_gwei: float | None = None):
         role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance,
                                  allow_close=allow_close)
-        self._bind(_LPEpisodes(1, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd, initial_half_width,
+        self._bind(_episodes(1, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd, initial_half_width,
                                role, world, device, fork_url, fork_block, addresses, init_from, init_addresses,
                                replay_blocks, priority_fee_gwei), role)
 
@@ -223,7 +214,7 @@ class UniswapV3LPVectorEnv(BatchedVectorEnv):
         check_vector_options("UniswapV3LP-v0", backend, unknown)
         role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance,
                                  allow_close=allow_close)
-        self._bind(_LPEpisodes(num_envs, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd,
+        self._bind(_episodes(num_envs, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd,
                                initial_half_width, role, world, device, None, init_from=init_from,
                                init_addresses=init_addresses), role, num_envs)
 

@@ -118,7 +118,7 @@ def _crash_play(liquidate: bool):
         horizon=16, order="priority", priority_fees_gwei={"arbitrageur_0": 2.0}, scripted_liquidator=False,
         world={"noise_traders": 0}, lending={"borrowers": 6, "target_ltv": (0.76, 0.80)})
     obs, _ = env.reset(seed=2)
-    arbitrageur, liquidator, rows = GreedyArbitrageur(env.arb), GreedyLiquidator(env.liq), []
+    arbitrageur, liquidator, rows = GreedyArbitrageur(env.role_of("arbitrageur_0")), GreedyLiquidator(env.role_of("liquidator_0")), []
     for _ in range(16):
         actions = {defi_market_v0.LP: 0, "arbitrageur_0": int(arbitrageur.predict(obs["arbitrageur_0"])[0]),
                    "liquidator_0": int(liquidator.predict(obs["liquidator_0"])[0]) if liquidate else 0}
@@ -184,8 +184,8 @@ def test_every_arbitrageur_is_a_slot_of_one_vec_env_trained_with_shared_paramete
     from agents.multi_agent import RoleVecEnv
 
     env = defi_market_v0.parallel_env(n_arbitrageurs=3, horizon=16)
-    vec = RoleVecEnv(env, "arbitrageur", {defi_market_v0.LP: PassiveFullRange(env.lp),
-                                          "liquidator_0": GreedyLiquidator(env.liq)}, seed=0)
+    vec = RoleVecEnv(env, "arbitrageur", {defi_market_v0.LP: PassiveFullRange(env.role_of(defi_market_v0.LP)),
+                                          "liquidator_0": GreedyLiquidator(env.role_of("liquidator_0"))}, seed=0)
     assert vec.num_envs == 3 and vec.observation_space.shape == (5,)
     obs = vec.reset()
     obs, rewards, dones, infos = vec.step(np.full(3, 4))

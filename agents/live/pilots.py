@@ -10,7 +10,7 @@ from agents.live.market import LiveAaveMarket, LiveUniswapV3Market
 from agents.live.planner import Plan, plan_close, plan_leverage, plan_rebalance
 from envs.roles.borrower import TOLERANCE, Borrower
 from envs.roles.liquidity_provider import LiquidityProvider, MarketView
-from envs.worlds.lending import AGENT_ACCOUNT, Position
+from envs.worlds.lending import Position
 
 
 class LPPilot:
@@ -20,12 +20,10 @@ class LPPilot:
 
     def observe(self, chain, addresses: dict, account: str, fee_pips: int, dt: float, index: int) -> np.ndarray:
         market = LiveUniswapV3Market(chain, addresses, account, fee_pips, dt)
-        if self.view is None:
-            self.view = self.role.reset(market)
-        else:
-            self.view = MarketView.read(market)
-            self.role.observe_step(self.view)
-        return self.role.observation(self.view, dt, (index % self.horizon) / self.horizon)[0]
+        elapsed = (index % self.horizon) / self.horizon
+        obs = self.role.reset(market, elapsed) if self.view is None else self.role.observe(market, elapsed)
+        self.view = self.role.view
+        return obs[0]
 
     def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, guards: GuardConfig) -> Plan | None:
         assert self.view is not None, "observe before plan"
@@ -47,12 +45,9 @@ class BorrowerPilot:
     def observe(self, chain, addresses: dict, account: str, fee_pips: int, dt: float, index: int) -> np.ndarray:
         first = self.market is None
         self.market = market = LiveAaveMarket(chain, addresses, account, fee_pips, dt)
-        if first:
-            self.role.reset(market)
-        else:
-            self.role.observe_step(market)
-        self.position = position = market.position(AGENT_ACCOUNT)
-        return self.role.observation(market, position)[0]
+        obs = self.role.reset(market) if first else self.role.observe(market)
+        self.position = self.role.position
+        return obs[0]
 
     def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, guards: GuardConfig) -> Plan | None:
         assert self.market is not None and self.position is not None, "observe before plan"

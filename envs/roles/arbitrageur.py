@@ -10,6 +10,7 @@ from gymnasium import spaces
 
 from envs.assets.gas import action_units, units_usd
 from envs.roles.actions import check_action_type, choice, feature_box
+from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.worlds.market import UniswapV3Market
 
@@ -70,3 +71,17 @@ class Arbitrageur(WatchesReference):
         if not np.all(np.isfinite(a)) or np.any((a < -1e-6) | (a > 1 + 1e-6)):
             raise ValueError(f"continuous arbitrage actions must be fractions in [0, 1], got {action!r}")
         return np.clip(a, 0.0, 1.0)
+
+    def act(self, market: UniswapV3Market, action) -> Receipt:
+        """Trade ``fraction`` of the way to the no-trade band's edge; an attempt pays gas even when a
+        competitor closed the gap first."""
+        fraction = self.decode(action, market.n)
+        profit, traded = market.agent_arbitrage(fraction)
+        gas = np.where(fraction > 0, self.swap_gas_usd(market), 0.0)
+        return Receipt(gas, profit, {"traded": traded.astype(float)})
+
+    def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Reward: the arbitrage's profit net of gas."""
+        assert receipt.profit_usd is not None
+        return receipt.profit_usd - receipt.gas_usd, {"profit_usd": receipt.profit_usd,
+                                                      "gas_usd": receipt.gas_usd} | receipt.info

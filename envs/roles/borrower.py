@@ -16,6 +16,7 @@ from gymnasium import spaces
 
 from envs.assets.gas import action_units, units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
+from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.lending import AGENT_ACCOUNT, BASE_UNIT, BORROWER, AaveMarket, Position
@@ -74,19 +75,22 @@ class Borrower(WatchesReference):
         return spaces.Discrete(1 + len(self.targets)) if self.action_type == "discrete" else ACT_AND_LEVEL
 
     # --- episode state ----------------------------------------------------------------------
-    def reset(self, market: AaveMarket) -> None:
-        super().reset(market)
-        self.start = self.value = equity_usd(market)  # ``value``: what the last score counted from, as the LPs
+    def start(self, market: AaveMarket) -> None:
+        self.read(market)
+        self.initial = self.value = equity_usd(market, self.position)  # ``value``: what the last score counted from
+
+    def read(self, market: AaveMarket) -> None:
+        self.position = market.position(AGENT_ACCOUNT)
 
     def round_gas_usd(self, market: AaveMarket) -> np.ndarray:
         return units_usd(action_units(*LEVER_UP), self.gas_price_gwei, market.reference_price())
 
-    def observation(self, market: AaveMarket, position: Position | None = None) -> np.ndarray:
-        pos = position or market.position(AGENT_ACCOUNT)
+    def observation(self, market: AaveMarket) -> np.ndarray:
+        pos = self.position
         equity = equity_usd(market, pos)
         return np.stack([
             np.minimum(pos.health_factor, 5.0), np.minimum(pos.ltv, 5.0), pos.liquidation_threshold,
-            100 * np.log(np.maximum(equity, 1e-9) / self.start), 100 * self.volatility.last_return,
+            100 * np.log(np.maximum(equity, 1e-9) / self.initial), 100 * self.volatility.last_return,
             self.volatility.annualized(market.dt), 100 * np.log(market.pool_price() / market.reference_price()),
             self.round_gas_usd(market) / 10,
         ], axis=1).astype(np.float32)
@@ -101,18 +105,23 @@ class Borrower(WatchesReference):
         acting, level = act_and_level(action, n, "continuous borrower actions must be finite and in [-1, 1]^2")
         return acting, level * max(self.targets)
 
-    def act(self, market: AaveMarket, action) -> np.ndarray:
-        """Move toward the target LTV; returns the gas spent, in USD at the reference price."""
+    def act(self, market: AaveMarket, action) -> Receipt:
+        """Move toward the target LTV, paying gas in USD at the reference price; notes the debt after
+        acting, so ``score`` can tell a liquidation (only one lowers the debt afterwards)."""
         acting, target = self.decode(action, market.n)
         units = lever_to(market, target, acting) if acting.any() else np.zeros(market.n)
-        return units_usd(units, self.gas_price_gwei, market.reference_price())
+        self.debt_after_act = market.position(AGENT_ACCOUNT).debt_usdc
+        return Receipt(units_usd(units, self.gas_price_gwei, market.reference_price()))
 
-    def score(self, market: AaveMarket, gas_usd: np.ndarray, position: Position | None = None):
+    def score(self, market: AaveMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the change in equity since the last score, net of gas."""
-        equity = equity_usd(market, position)
+        gas_usd, pos = receipt.gas_usd, self.position
+        equity = equity_usd(market, pos)
         pnl = equity - self.value - gas_usd
         self.value = equity
-        return pnl, {"pnl_usd": pnl, "gas_usd": gas_usd, "equity_usd": equity}
+        return pnl, {"pnl_usd": pnl, "gas_usd": gas_usd, "equity_usd": equity,
+                     "liquidated": (pos.debt_usdc < self.debt_after_act).astype(float),
+                     "health_factor": np.minimum(pos.health_factor, 1e3)}
 
 
 def lever_to(market: AaveMarket, target: np.ndarray, mask: np.ndarray, rounds: int = ROUNDS) -> np.ndarray:

@@ -17,6 +17,7 @@ from envs.assets import aave_reserve_params
 from envs.assets.gas import action_units, gas_units, units_usd
 from envs.protocols.aave_v3.liquidation_logic import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR
 from envs.roles.actions import choice, feature_box
+from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT
 from envs.worlds.lending import AGENT_LIQUIDATOR, BASE_UNIT, AaveMarket
@@ -97,12 +98,21 @@ class Liquidator(WatchesReference):
                    f"liquidates the account in slot i")
         return np.where(a > 0, np.take_along_axis(self.candidates, np.maximum(a - 1, 0)[:, None], axis=1)[:, 0], -1)
 
-    def act(self, market: AaveMarket, accounts: np.ndarray, who: str = AGENT_LIQUIDATOR):
-        """Liquidate the chosen accounts; returns (profit in USD before gas, gas in USD, liquidated?)."""
+    def act(self, market: AaveMarket, action, who: str = AGENT_LIQUIDATOR) -> Receipt:
+        """Liquidate the accounts the action picks from the last observation's slots and sell the
+        collateral; the receipt holds the USDC gained before gas and whether each world liquidated."""
+        accounts = self.decode(action, market.n)
         profit, done = np.zeros(market.n), np.zeros(market.n, bool)
         for account in np.unique(accounts[accounts >= 0]):
             got, ok = market.liquidate_and_sell(who, int(account), accounts == account)
             profit, done = profit + got / USDC_UNIT, done | ok
         g = gas_units()
         gas = np.where(accounts >= 0, g["aave_liquidation_call"], 0.0) + np.where(done, g["v3_swap"], 0.0)
-        return profit, units_usd(gas, self.gas_price_gwei, market.reference_price()), done
+        return Receipt(units_usd(gas, self.gas_price_gwei, market.reference_price()), profit,
+                       {"liquidated": done.astype(float)})
+
+    def score(self, market: AaveMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Reward: the liquidation's profit net of gas."""
+        assert receipt.profit_usd is not None
+        return receipt.profit_usd - receipt.gas_usd, {"profit_usd": receipt.profit_usd,
+                                                      "gas_usd": receipt.gas_usd} | receipt.info

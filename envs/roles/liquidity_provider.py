@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from envs.assets.gas import units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
+from envs.roles.protocol import Receipt
 from envs.roles.volatility import EwmaVolatility
 from envs.units import usd_per_eth_at_tick
 from envs.worlds.market import FULL_RANGE, UniswapV3Market
@@ -100,16 +101,18 @@ class LiquidityProvider:
         return ACT_AND_LEVEL
 
     # --- episode state ----------------------------------------------------------------------
-    def reset(self, market: UniswapV3Market) -> MarketView:
-        view = MarketView.read(market)
+    def reset(self, market: UniswapV3Market, elapsed: float = 0.0) -> np.ndarray:
+        self.view = MarketView.read(market)
         self.volatility = EwmaVolatility(self.volatility_halflife_steps)
-        self.volatility.reset(view.reference)
-        self.value = view.value_usd
-        return view
+        self.volatility.reset(self.view.reference)
+        self.value = self.view.value_usd
+        return self.observation(self.view, market.dt, elapsed)
 
-    def observe_step(self, view: MarketView) -> None:
-        """Update the volatility estimate after the market moved."""
-        self.volatility.update(view.reference)
+    def observe(self, market: UniswapV3Market, elapsed: float = 0.0) -> np.ndarray:
+        """Read the market once after the block and update the volatility estimate."""
+        self.view = MarketView.read(market)
+        self.volatility.update(self.view.reference)
+        return self.observation(self.view, market.dt, elapsed)
 
     def observation(self, view: MarketView, dt: float, time_elapsed: float) -> np.ndarray:
         has = view.liquidity > 0
@@ -143,20 +146,23 @@ class LiquidityProvider:
         lo, hi = np.log(min(self.half_widths)), np.log(max(self.half_widths))
         return rebalance, np.round(np.exp(lo + level * (hi - lo)))
 
-    def act(self, market: UniswapV3Market, action) -> np.ndarray:
-        """Apply the actions; returns the gas each world spent, in USD at the reference price."""
+    def act(self, market: UniswapV3Market, action) -> Receipt:
+        """Apply the actions, paying gas in USD at the reference price; the view just after acting (the
+        last one where nothing changed) is what ``score`` measures fees and LVR from."""
         acting, widths = self.decode(action, market.n)
         rebalance, closing = acting & (widths > 0), acting & (widths == 0)
         gas = market.rebalance(widths, rebalance) if rebalance.any() else np.zeros(market.n)
         if closing.any():
             gas = gas + market.close_position(closing)
+        self.before = MarketView.read(market) if acting.any() else self.view
         if self.gas_usd_per_rebalance is not None:
-            return np.where(acting, self.gas_usd_per_rebalance, 0.0)
-        return units_usd(gas, self.gas_price_gwei, market.reference_price())
+            return Receipt(np.where(acting, self.gas_usd_per_rebalance, 0.0))
+        return Receipt(units_usd(gas, self.gas_price_gwei, market.reference_price()))
 
     # --- reward -----------------------------------------------------------------------------
-    def score(self, before: MarketView, after: MarketView, gas_usd: np.ndarray) -> tuple[np.ndarray, dict]:
-        """Reward for a step from ``before`` (just after acting) to ``after`` (the market has moved)."""
+    def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict]:
+        """Reward for the block, from just after acting to after the market moved (``observe``'s view)."""
+        before, after, gas_usd = self.before, self.view, receipt.gas_usd
         pnl = after.value_usd - gas_usd - self.value  # gas is paid from outside the pool in this accounting
         self.value = after.value_usd
         fees = after.fees_usd - before.fees_usd
@@ -165,6 +171,6 @@ class LiquidityProvider:
         p = before.reference
         in_range = (before.liquidity > 0) & (p >= p_lower) & (p <= p_upper)
         lvr = np.where(in_range, before.liquidity / (4 * p**1.5) * (after.reference - p) ** 2, 0.0)
-        info = {"pnl_usd": pnl, "fees_usd": fees, "lvr_usd": lvr, "gas_usd": gas_usd}
+        info = {"pnl_usd": pnl, "fees_usd": fees, "lvr_usd": lvr, "gas_usd": gas_usd, "value_usd": self.value}
         return (pnl if self.reward == "pnl" else fees - lvr - gas_usd), info
 

@@ -14,9 +14,12 @@ from gymnasium import spaces
 
 from envs.assets.gas import action_units, units_usd
 from envs.roles.actions import choice, feature_box
+from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.lending import AaveMarket
+
+WALLET = "trader"  # who swaps, as the market names its wallets
 
 DEFAULT_SIZES_USD = (5_000.0, 50_000.0)
 OBSERVATION_FEATURES = (
@@ -51,19 +54,17 @@ class Trader(WatchesReference):
     def action_space(self) -> spaces.Discrete:
         return spaces.Discrete(1 + 2 * len(self.sizes_usd))
 
-    def reset(self, market: AaveMarket, agents: int = 1) -> None:
-        """Flat books for ``agents`` traders (each a column of the inventory)."""
-        super().reset(market)
-        self.usdc, self.weth = np.zeros((market.n, agents)), np.zeros((market.n, agents))
-        self.value = np.zeros((market.n, agents))
+    def start(self, market: AaveMarket) -> None:
+        """A flat book."""
+        self.usdc, self.weth, self.value = np.zeros(market.n), np.zeros(market.n), np.zeros(market.n)
 
     def swap_gas_usd(self, market: AaveMarket) -> np.ndarray:
         return units_usd(action_units("v3_swap"), self.gas_price_gwei, market.reference_price())
 
-    def observation(self, market: AaveMarket, agent: int = 0) -> np.ndarray:
+    def observation(self, market: AaveMarket) -> np.ndarray:
         ref = market.reference_price()
         return np.stack([100 * np.log(market.pool_price() / ref), 100 * self.volatility.last_return,
-                         self.volatility.annualized(market.dt), self.weth[:, agent] * ref / 1e5,
+                         self.volatility.annualized(market.dt), self.weth * ref / 1e5,
                          self.swap_gas_usd(market) / 10], axis=1).astype(np.float32)
 
     def decode(self, action, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -74,19 +75,19 @@ class Trader(WatchesReference):
         sizes = np.asarray((0.0,) + tuple(self.sizes_usd) * 2)[a]
         return (a >= 1) & (a <= k), sizes
 
-    def act(self, market: AaveMarket, action, who: str, agent: int = 0) -> np.ndarray:
-        """Swap; returns the gas spent in USD."""
+    def act(self, market: AaveMarket, action) -> Receipt:
+        """Swap from the traders' wallet, booking the trade in this trader's own book."""
         buy, usd = self.decode(action, market.n)
         trading = usd > 0
         raw = np.floor(np.where(buy, usd * USDC_UNIT, usd / market.reference_price() * WETH_UNIT))
-        paid, got = market.swap(who, buy, raw, trading)
-        self.usdc[:, agent] += np.where(buy, -paid, got) / USDC_UNIT
-        self.weth[:, agent] += np.where(buy, got, -paid) / WETH_UNIT
-        return np.where(trading, self.swap_gas_usd(market), 0.0)
+        paid, got = market.swap(WALLET, buy, raw, trading)
+        self.usdc += np.where(buy, -paid, got) / USDC_UNIT
+        self.weth += np.where(buy, got, -paid) / WETH_UNIT
+        return Receipt(np.where(trading, self.swap_gas_usd(market), 0.0))
 
-    def score(self, market: AaveMarket, gas_usd: np.ndarray, agent: int = 0) -> np.ndarray:
+    def score(self, market: AaveMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the change in the book's value at the reference price since the last score, net of gas."""
-        value = self.usdc[:, agent] + self.weth[:, agent] * market.reference_price()
-        pnl = value - self.value[:, agent] - gas_usd
-        self.value[:, agent] = value
-        return pnl
+        value = self.usdc + self.weth * market.reference_price()
+        pnl = value - self.value - receipt.gas_usd
+        self.value = value
+        return pnl, {"gas_usd": receipt.gas_usd}

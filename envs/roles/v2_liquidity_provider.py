@@ -13,6 +13,7 @@ from gymnasium import spaces
 
 from envs.assets.gas import action_units, gas_units, units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
+from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.v2_market import UniswapV2Market
@@ -64,8 +65,7 @@ class V2LiquidityProvider(WatchesReference):
     def action_space(self) -> spaces.Space:
         return spaces.Discrete(1 + len(self.shares)) if self.action_type == "discrete" else ACT_AND_LEVEL
 
-    def reset(self, market: UniswapV2Market) -> None:
-        super().reset(market)
+    def start(self, market: UniswapV2Market) -> None:
         self.value = portfolio(market)[0]
 
     def deposit_gas_usd(self, market: UniswapV2Market) -> np.ndarray:
@@ -87,13 +87,15 @@ class V2LiquidityProvider(WatchesReference):
             return a > 0, np.asarray((0.0,) + tuple(self.shares))[a]
         return act_and_level(action, n, "continuous V2 LP actions must be finite and in [-1, 1]^2")
 
-    def act(self, market: UniswapV2Market, action) -> np.ndarray:
-        """Move toward the target share; returns the gas spent, in USD at the reference price."""
+    def act(self, market: UniswapV2Market, action) -> Receipt:
+        """Move toward the target share, paying gas in USD at the reference price."""
         acting, target = self.decode(action, market.n)
         units = provide(market, target, acting) if acting.any() else np.zeros(market.n)
-        return units_usd(units, self.gas_price_gwei, market.reference_price())
+        return Receipt(units_usd(units, self.gas_price_gwei, market.reference_price()))
 
-    def score(self, market: UniswapV2Market, gas_usd: np.ndarray) -> tuple[np.ndarray, dict]:
+    def score(self, market: UniswapV2Market, receipt: Receipt) -> tuple[np.ndarray, dict]:
+        """Reward: the change in the portfolio's value since the last score, net of gas."""
+        gas_usd = receipt.gas_usd
         value, in_pair, _ = portfolio(market)
         pnl = value - self.value - gas_usd
         self.value = value

@@ -25,13 +25,29 @@ class EwmaVolatility:
 
 class WatchesReference:
     """For a role that observes the reference price: ``reset`` starts its volatility estimate at an
-    episode's start, ``observe_step`` updates it after each move. The role sets ``volatility_halflife_steps``."""
+    episode's start and ``observe`` updates it once per block, each returning ``observation(market)``.
+    The role sets ``volatility_halflife_steps`` and defines ``observation``; ``start`` and ``read`` are
+    where it reads anything else at the start and after each block."""
 
     volatility_halflife_steps: float
 
-    def reset(self, market) -> None:
+    def reset(self, market, elapsed: float = 0.0) -> np.ndarray:
         self.volatility = EwmaVolatility(self.volatility_halflife_steps)
         self.volatility.reset(market.reference_price())
+        self.start(market)
+        return self.observation(market)
 
-    def observe_step(self, market) -> None:
+    def observe(self, market, elapsed: float = 0.0) -> np.ndarray:
         self.volatility.update(market.reference_price())
+        self.read(market)
+        return self.observation(market)
+
+    def start(self, market) -> None:
+        """What the role reads as an episode starts, beside the reference price."""
+        self.read(market)
+
+    def read(self, market) -> None:
+        """What the role reads after each block, beside the reference price."""
+
+    def observation(self, market) -> np.ndarray:
+        raise NotImplementedError
