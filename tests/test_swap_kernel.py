@@ -111,7 +111,8 @@ def test_the_kernel_swaps_as_the_array_code_bit_for_bit(regime, seed):
     rng = np.random.default_rng([5, seed, regime == "stress"])
     params, expected = random_pools(rng, regime)
     actual = expected.copy()
-    for step in range(40):
+    # the 1-bp tier's bitmap words are 256 ticks wide: a large swap is thousands of array-code steps
+    for step in range(12 if params.fee_pips == 100 else 40):
         if rng.random() < 0.2:
             random_position_change(rng, params, expected, actual)
         args = random_swap(rng, expected, regime)
