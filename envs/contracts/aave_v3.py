@@ -86,11 +86,32 @@ class AaveV3:
                  "average_stable_borrow_rate", "liquidity_index", "variable_borrow_index", "last_update_timestamp")
         return dict(zip(names, self.data_provider.call("getReserveData", token.address)))
 
+    def reserve_usage(self, token: Token) -> tuple[int, int]:
+        """(cash the aToken holds, total variable debt), raw: the reserve's utilization is debt / (cash + debt)."""
+        a_token = self.data_provider.call("getReserveTokensAddresses", token.address)[0]
+        return token.balance_of(a_token), self.reserve_data(token)["total_variable_debt"]
+
+    # --- configuration ----------------------------------------------------------------------
+    def set_rate_curve(self, token: Token, params: AaveReserveParams) -> None:
+        """Give ``token``'s reserve ``params``' rate curve (a new DefaultReserveInterestRateStrategy) and
+        reserve factor, as a governance payload does; the pool admin (the deployer) sends it."""
+        strategy = deploy_rate_strategy(self.chain, self.addresses_provider.address, params)
+        self.configurator.transact("setReserveInterestRateStrategyAddress", token.address, strategy.address,
+                                   sender=DEPLOYER)
+        self.configurator.transact("setReserveFactor", token.address, params.reserve_factor, sender=DEPLOYER)
+
     def user_reserve_data(self, token: Token, user: str) -> dict:
         names = ("current_atoken_balance", "current_stable_debt", "current_variable_debt", "principal_stable_debt",
                  "scaled_variable_debt", "stable_borrow_rate", "liquidity_rate", "stable_rate_last_updated",
                  "usage_as_collateral_enabled")
         return dict(zip(names, self.data_provider.call("getUserReserveData", token.address, user)))
+
+
+def deploy_rate_strategy(chain: Chain, provider: str, p: AaveReserveParams) -> Contract:
+    """A DefaultReserveInterestRateStrategy with ``p``'s variable-rate curve (stable borrowing is off on V3 Ethereum)."""
+    return deploy(chain, "DefaultReserveInterestRateStrategy", provider, p.optimal_usage_ratio,
+                  p.base_variable_borrow_rate, p.variable_rate_slope1, p.variable_rate_slope2, 0, 0, 0, 0, 0,
+                  sender=DEPLOYER)
 
 
 def deploy_aave_v3(chain: Chain, tokens: dict[str, Token], params: dict[str, AaveReserveParams]) -> AaveV3:
@@ -128,9 +149,7 @@ def deploy_aave_v3(chain: Chain, tokens: dict[str, Token], params: dict[str, Aav
     inputs = []
     for s in symbols:
         p = params[s]
-        strategy = deploy(chain, "DefaultReserveInterestRateStrategy", provider.address, p.optimal_usage_ratio,
-                          p.base_variable_borrow_rate, p.variable_rate_slope1, p.variable_rate_slope2,
-                          0, 0, 0, 0, 0, sender=DEPLOYER)  # stable borrowing is off on V3 Ethereum
+        strategy = deploy_rate_strategy(chain, provider.address, p)
         inputs.append((a_impl.address, stable_impl.address, variable_impl.address, p.decimals, strategy.address,
                        tokens[s].address, TREASURY, ZERO, f"Aave {s}", f"a{s}", f"Aave Variable Debt {s}",
                        f"variableDebt{s}", f"Aave Stable Debt {s}", f"stableDebt{s}", b""))

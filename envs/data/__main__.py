@@ -4,6 +4,7 @@
     python -m envs.data convert EXPORT.csv --out FILE.parquet        # demeter-fetch or subgraph exports
     python -m envs.data check-replay FILE [--rpc URL]                  # one JSON line: how exactly it replays
     python -m envs.data fit-flow SWAPS --prices PRICES.csv --out FLOW.json   # calibrated flow, held-out quality
+    python -m envs.data fit-lending --reserves RESERVES.csv --out LENDING.json   # Aave rate curves, utilization
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 from envs.data.events import EventDataError, FetchPlan, event_metadata, fetch_events, read_events, write_events
+from envs.flows.lending_fit import LendingDataError
 
 
 def _events(args) -> None:
@@ -69,6 +71,18 @@ def _fit_flow(args) -> None:
                       **params.fit}))
 
 
+def _fit_lending(args) -> None:
+    from envs.flows.lending_fit import fit_and_validate
+
+    calibration = fit_and_validate(args.reserves, args.network, tuple(args.symbols.split(",")), args.holdout)
+    calibration.save(args.out)
+    for symbol, r in calibration.fit["reserves"].items():
+        curve = calibration.reserves[symbol].curve
+        print(json.dumps({"reserve": symbol, "base": curve.base, "slope1": curve.slope1, "slope2": curve.slope2,
+                          "optimal": curve.optimal, **r}))
+    print(json.dumps({"out": args.out}))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m envs.data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,10 +118,19 @@ def main(argv: list[str] | None = None) -> int:
     ff.add_argument("--fee-pips", type=int, help="the pool's fee tier, when the file does not say it")
     ff.add_argument("--holdout-days", type=int, default=6, help="the last days, kept out of the fit to validate on")
     ff.set_defaults(run=_fit_flow)
+    fl = sub.add_parser("fit-lending", help="fit Aave rate curves and utilization to daily reserve data; print the "
+                                            "held-out quality")
+    fl.add_argument("--reserves", required=True, help="daily reserves CSV (generated_at, network, symbol, "
+                                                      "current_liquidity_rate, current_variable_borrow_rate, reserve_factor)")
+    fl.add_argument("--out", required=True, help="where the calibration goes (JSON, read by env.lending.calibration)")
+    fl.add_argument("--network", default="ethereum", help="the network's rows to fit")
+    fl.add_argument("--symbols", default="USDC,WETH", help="the reserves to fit, comma-separated")
+    fl.add_argument("--holdout", type=float, default=0.2, help="the last share of the days, kept out of the fit")
+    fl.set_defaults(run=_fit_lending)
     args = parser.parse_args(argv)
     try:
         args.run(args)
-    except EventDataError as err:
+    except (EventDataError, LendingDataError) as err:
         print(f"python -m envs.data {args.command}: {err}", file=sys.stderr)
         return 2
     return 0

@@ -31,6 +31,18 @@ from envs.worlds.sim import USDC_UNIT, WETH_UNIT, V3WorldParams
 BORROWER_ADDRESS = DEV_ACCOUNTS[3]  # the borrower agent's account in the chain worlds
 
 
+def one_moment_a_step(chain: Chain) -> None:
+    """Mine a step's blocks at the step's timestamp, as the simulator's step is one moment: at the calibrated
+    rates, interest over 12 s blocks would otherwise part the two by dollars a day on a levered position."""
+    from envs.evm.anvil import AnvilChain
+    from envs.evm.revm import PyrevmChain
+
+    if isinstance(chain, PyrevmChain):
+        chain.block_interval = 0
+    elif isinstance(chain, AnvilChain):
+        chain.rpc.request("anvil_setBlockTimestampInterval", [0])
+
+
 def borrower_address(account: int) -> str:
     """Scripted borrower ``account`` (1..K): a fixed address the node lets the world send from."""
     return f"0x{0xB0770E5 << 100 | account:040x}"
@@ -130,6 +142,13 @@ class ChainLending(ChainLP, AaveMarket):
     def _fund_scripted_borrower(self, account, weth_raw, mask):
         raise RuntimeError("only a simulated world funds scripted borrowers")
 
+    def reserve_usage(self, symbol):
+        cash, debt = self.aave.reserve_usage(self.market.tokens[symbol])
+        return np.array([float(cash)]), np.array([float(debt)])
+
+    def _crowd_act(self, action, symbol, raw, mask):
+        raise RuntimeError("only a simulated world moves the crowd")
+
     def fund_borrower(self, weth_raw):
         raise RuntimeError("only a simulated world funds the borrower agent")
 
@@ -144,6 +163,8 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
         super().__init__(make_chain, driver, params, book)
         self.lending, self.borrower = lending, BORROWER_ADDRESS
         self.aave_supply_usd = lending.supply_usd  # what build_market seeds each reserve with
+        if book is None and lending.calibrated() is not None:
+            one_moment_a_step(self.chain)
 
     def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
         super().reset(rng, agent_usd)
@@ -157,6 +178,10 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
         m = self.market
         if self.book is not None:  # the real feed cannot be moved: WETH's source becomes one that can
             control_price(m.aave, m.tokens["WETH"], round(self._anchor * BASE_UNIT))
+        elif self.lending.calibrated() is not None:  # the built market takes the calibrated rate curves
+            params = self.lending.reserve_params()
+            for symbol in self.lending.calibrated().reserves:
+                m.aave.set_rate_curve(m.tokens[symbol], params[symbol])
         for token in (m.tokens["USDC"], m.tokens["WETH"]):
             for who in (AGENT_ADDRESS, ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower):
                 token.approve(who, m.aave.pool.address)
@@ -170,6 +195,24 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
         self._clock += int(self.dt)
         self.chain.advance_time(max(0, self._clock - self.chain.timestamp()))
         self.aave.set_price("WETH", round(float(self._reference[0]) * BASE_UNIT))
+
+    def _crowd_act(self, action, symbol, raw, mask):
+        """The crowd brings its collateral and what it repays from outside the market (minted)."""
+        if not mask[0]:
+            return np.zeros(1, np.int64)
+        who, token, amount = borrower_address(self.lending.borrowers + 1), self.market.tokens[symbol], int(raw[0])
+        if action == "supply":
+            self.chain.set_balance(who, GAS_ETH)
+            for t in self.market.tokens.values():
+                t.approve(who, self.aave.pool.address)
+            self._credit(token, who, amount)
+            return np.array([self._code(lambda: self.aave.pool.transact("supply", token.address, amount, who, 0,
+                                                                         sender=who))])
+        if action == "borrow":
+            return np.array([self._code(lambda: self.aave.borrow(who, token, amount))])
+        self._credit(token, who, amount)
+        return np.array([self._code(lambda: self.aave.pool.transact("repay", token.address, amount, 2, who,
+                                                                     sender=who))])
 
     def _fund_scripted_borrower(self, account, weth_raw, mask):
         if mask[0]:

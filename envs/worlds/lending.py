@@ -3,8 +3,10 @@
 who keep a target LTV, and a scripted liquidator who sells what it seizes into the pool.
 
 Aave account 0 is the borrower agent, with a wallet of its own (apart from the LP's); accounts
-1..K are the scripted borrowers. Every account supplies WETH and borrows USDC. Amounts are raw token units, (N,) float64;
-``Position`` values are in the oracle's base currency (USD, 8 decimals) as Aave reports them.
+1..K are the scripted borrowers, who supply WETH and borrow USDC. Account K + 1 is the crowd: the rest
+of the reserves' borrowers, who borrow against WBTC collateral until each calibrated reserve charges
+the rate they are willing to pay, a fitted mean-reverting path (``envs.flows.borrow_demand``).
+Amounts are raw token units, (N,) float64; ``Position`` values are in the oracle's base currency (USD, 8 decimals) as Aave reports them.
 """
 from __future__ import annotations
 
@@ -13,11 +15,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.worlds.market import UniswapV3Market
+from envs.assets import AaveReserveParams, aave_reserve_params
+from envs.flows.borrow_demand import DEFAULT_CALIBRATION, NO_CALIBRATION, LendingCalibration, load_calibration
+from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market
 from envs.worlds.sim import USDC_UNIT, WETH_UNIT
 
 AGENT_ACCOUNT = 0
 BASE_UNIT = 1e8  # Aave's oracle quotes USD with 8 decimals
+#: the crowd's WBTC collateral, in multiples of ``supply_usd``: its LTV stays near 25% with both reserves lent out
+CROWD_COLLATERAL = 8.0
+WBTC_UNIT = 1e8
 #: the wallets that swap and liquidate: the LP agent's, the borrower agent's (Aave account 0), the
 #: learning liquidator's, and the scripted competitor's
 AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR = "agent", "borrower", "agent_liquidator", "competitor"
@@ -27,13 +34,17 @@ AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR = "agent", "borrower", "agent_liqu
 class LendingParams:
     """The scripted borrowers: each supplies a lognormal amount of WETH (median ``borrower_usd``),
     borrows USDC to a target LTV drawn from ``target_ltv``, and borrows back up to it whenever a
-    rising price leaves it ``relever_band`` below target. A liquidated-out borrower opens anew."""
+    rising price leaves it ``relever_band`` below target. A liquidated-out borrower opens anew.
+    ``calibration`` names the fitted rate curves and borrow demand the reserves run (a shipped
+    ``envs/assets/lending_<name>.json`` or a path); ``"none"`` keeps the 2025-03-19 rate curves and no
+    crowd, so the scripted borrowers alone use the reserves."""
 
     borrowers: int = 8
     borrower_usd: float = 200_000.0
     target_ltv: tuple[float, float] = (0.70, 0.80)
     relever_band: float = 0.05
     supply_usd: float = 50_000_000.0  # seeded into each Aave reserve, as the local mainnet does
+    calibration: str = DEFAULT_CALIBRATION
 
     def __post_init__(self):
         low, high = self.target_ltv
@@ -41,6 +52,16 @@ class LendingParams:
             raise ValueError("borrowers must be >= 0; borrower_usd and supply_usd positive")
         if not 0 < low <= high < 1:
             raise ValueError(f"target_ltv must be a range within (0, 1), got {self.target_ltv}")
+        self.calibrated()  # a bad name fails here, naming the choices
+
+    def calibrated(self) -> LendingCalibration | None:
+        """The fitted curves and demand ``calibration`` names; None for ``"none"``."""
+        return load_calibration(NO_CALIBRATION if self.calibration is None else str(self.calibration))
+
+    def reserve_params(self) -> dict[str, AaveReserveParams]:
+        """The reserves' parameters: the 2025-03-19 snapshot with the calibrated rate curves."""
+        calibration = self.calibrated()
+        return aave_reserve_params() if calibration is None else calibration.reserve_params(aave_reserve_params())
 
 
 @dataclass
@@ -122,9 +143,15 @@ class AaveMarket(UniswapV3Market):
         p, k = self.lending, self.lending.borrowers
         self._borrower_usd = p.borrower_usd * np.exp(0.5 * rng.standard_normal((self.n, k)))
         self._borrower_target = rng.uniform(*p.target_ltv, size=(self.n, k))
-        self.borrowers_act()
+        self._scripted_borrowers_act()
+        self.reset_crowd(rng)
 
     def borrowers_act(self) -> None:
+        """The scripted borrowers act, then the crowd takes each calibrated reserve to its next utilization."""
+        self._scripted_borrowers_act()
+        self.crowd_hold(self.dt)
+
+    def _scripted_borrowers_act(self) -> None:
         """Each scripted borrower opens a position if it has none, and borrows up to its target LTV
         when it has drifted ``relever_band`` below it."""
         every = np.ones(self.n, bool)
@@ -147,6 +174,53 @@ class AaveMarket(UniswapV3Market):
     @abstractmethod
     def _fund_scripted_borrower(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> None:
         """Give a scripted borrower the WETH it is about to supply (minted on a chain)."""
+
+    @abstractmethod
+    def reserve_usage(self, symbol: str) -> tuple[np.ndarray, np.ndarray]:
+        """(cash the reserve holds, its total variable debt), raw, (N,): utilization = debt / (cash + debt)."""
+
+    @abstractmethod
+    def _crowd_act(self, action: str, symbol: str, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The crowd (account K + 1) supplies, borrows or repays ``raw`` of ``symbol``; returns error codes."""
+
+    def utilization(self, symbol: str) -> np.ndarray:
+        """Debt over cash + debt of a reserve, (N,): what its rate curve reads."""
+        cash, debt = self.reserve_usage(symbol)
+        return np.where(debt > 0, debt / np.maximum(cash + debt, 1.0), 0.0)
+
+    # --- the crowd --------------------------------------------------------------------------
+    def _crowd(self) -> LendingCalibration | None:
+        """The calibration the crowd follows; none on a market attached to a real chain's own borrowers."""
+        return None if getattr(self, "book", None) is not None else self.lending.calibrated()
+
+    def reset_crowd(self, rng: np.random.Generator) -> None:
+        """Start each calibrated reserve's demand on its fitted process, post the crowd's collateral, borrow."""
+        calibration = self._crowd()
+        if calibration is None:
+            return
+        self._crowd_rng = rng.spawn(1)[0]  # a stream of its own: the market's draws stay as they were
+        self._crowd_rate = {s: r.demand.start(self._crowd_rng, self.n) for s, r in calibration.reserves.items()}
+        wbtc = np.floor(CROWD_COLLATERAL * self.lending.supply_usd / WBTC_PRICE_USD * WBTC_UNIT)
+        self._crowd_act("supply", "WBTC", np.full(self.n, wbtc), np.ones(self.n, bool))
+        self.crowd_hold()
+
+    def crowd_hold(self, seconds: float = 0.0) -> None:
+        """Move the rate each calibrated reserve's borrowers will pay ``seconds`` along its process, then
+        borrow or repay so the reserve sits at the utilization where its curve charges that rate (a borrow
+        or a repay leaves cash + debt as it is)."""
+        calibration = self._crowd()
+        if calibration is None:
+            return
+        for symbol, reserve in calibration.reserves.items():
+            if seconds > 0:
+                self._crowd_rate[symbol] = reserve.demand.advance(self._crowd_rate[symbol], seconds, self._crowd_rng)
+            cash, debt = self.reserve_usage(symbol)
+            gap = np.floor(reserve.curve.utilization_at(self._crowd_rate[symbol]) * (cash + debt) - debt)
+            lend, repay = gap > 0, gap < 0
+            if lend.any():
+                self._crowd_act("borrow", symbol, np.where(lend, gap, 0.0), lend)
+            if repay.any():
+                self._crowd_act("repay", symbol, np.where(repay, -gap, 0.0), repay)
 
     def liquidatable(self) -> tuple[np.ndarray, np.ndarray]:
         """(health factors, debts in base units) of every Aave account, the borrower agent's first, (N, 1 + K)."""

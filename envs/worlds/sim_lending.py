@@ -1,6 +1,7 @@
 """The Uniswap V3 + Aave V3 market on the simulator: N worlds, the batched Aave pool next to the
 batched V3 pool. Aave is seeded as the local mainnet seeds it (``supply_usd`` per reserve, at the
-2025-03-19 parameters), its oracle follows the reference price, and its clock moves ``dt`` a step.
+2025-03-19 parameters with the calibrated rate curves), its oracle follows the reference price, and its
+clock moves ``dt`` a step.
 Both pools run on the chosen array backend (numpy, or torch on CPU or CUDA); amounts cross this
 boundary as numpy (N,) raw units."""
 from __future__ import annotations
@@ -8,9 +9,10 @@ from __future__ import annotations
 import numpy as np
 
 from envs.arrays import ArrayBackend
-from envs.assets import aave_reserve_params
 from envs.drivers.base import PriceDriver
 from envs.protocols.aave_v3 import pool as aave
+from envs.protocols.aave_v3.math_utils import ray_mul
+from envs.protocols.aave_v3.reserve_logic import normalized_debt
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.worlds.lending import AGENT, AGENT_ACCOUNT, BASE_UNIT, BORROWER, AaveMarket, LendingParams, Position
 from envs.worlds.market import WBTC_PRICE_USD
@@ -24,7 +26,7 @@ class AaveWorld(UniswapV3World, AaveMarket):
                  lending: LendingParams = LendingParams(), backend: ArrayBackend | str = "numpy"):
         super().__init__(n, driver, params, backend)
         self.lending = lending
-        reserves = aave_reserve_params()
+        reserves = lending.reserve_params()
         self.aave_params = aave.aave_params(self.b.xp, reserves, self.b.device)
         self.symbols = tuple(reserves)
         self._decimals = [r.decimals for r in reserves.values()]
@@ -39,7 +41,8 @@ class AaveWorld(UniswapV3World, AaveMarket):
                             for s, d in zip(self.symbols, self._decimals)]] * self.n)
         seeded[:, self.weth_r] = np.floor(self.lending.supply_usd / self._reference * 10.0 ** self._decimals[self.weth_r])
         self.now = b.asarray(np.full(self.n, START_TIME))
-        self.aave = aave.initial_state(b.xp, self.n, 1 + self.lending.borrowers, len(self.symbols), START_TIME, b.device)
+        self.crowd = self.lending.borrowers + 1  # the crowd's account, after the scripted borrowers
+        self.aave = aave.initial_state(b.xp, self.n, self.crowd + 1, len(self.symbols), START_TIME, b.device)
         self.aave.available_liquidity = b.asarray(seeded)
         self.aave.scaled_atoken_supply = b.asarray(seeded)  # indexes start at 1
         self._base_prices = np.array([[round(start.get(s, 0.0) * BASE_UNIT) for s in self.symbols]] * self.n, dtype=float)
@@ -130,3 +133,16 @@ class AaveWorld(UniswapV3World, AaveMarket):
 
     def _fund_scripted_borrower(self, account, weth_raw, mask):
         pass  # the scripted borrowers bring their WETH from outside the market
+
+    def reserve_usage(self, symbol):
+        r = self.aave_params.index(symbol)
+        debt = ray_mul(self.aave.scaled_variable_debt[:, r], normalized_debt(self.aave, self.now)[:, r])
+        return self._np(self.aave.available_liquidity[:, r]), self._np(debt)
+
+    def _crowd_act(self, action, symbol, raw, mask):
+        r, amount, on = self.aave_params.index(symbol), self._on(raw, mask), self._mask(mask)
+        if action == "supply":  # the crowd brings its collateral, and repays, from outside the market
+            return self._np(aave.supply(self.aave, self.aave_params, self.crowd, r, amount, self.now, on))
+        if action == "borrow":
+            return self._np(aave.borrow(self.aave, self.aave_params, self._prices, self.crowd, r, amount, self.now, on))
+        return self._np(aave.repay(self.aave, self.aave_params, self.crowd, r, amount, self.now, on)[1])
