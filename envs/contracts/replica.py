@@ -37,7 +37,7 @@ from envs.contracts.tokens import attach_token, deploy_tokens
 from envs.contracts.uniswap_v2 import UniswapV2, deploy_uniswap_v2
 from envs.contracts.uniswap_v3 import UniswapV3, deploy_uniswap_v3
 from envs.evm.anvil import AnvilChain
-from envs.units import to_raw
+from envs.units import Q96, to_raw
 
 MAINNET_CHAIN_ID = 1
 #: the USDC/WETH pools as they were on 2024-01-05 (USDC per ETH, in-range liquidity), from zelos-alpha/demeter-fetch's
@@ -46,7 +46,7 @@ MAINNET_CHAIN_ID = 1
 #: (usdc_weth_3000_events_2024-01-05.csv, block 18937547: sqrtPriceX96, total_liquidity)
 REAL_POOLS: dict[int, tuple[float, int]] = {
     500: (1e12 / 1.0001**199045, 12453647101533358277),
-    3000: (1e12 / (1661902247488239778583400955918697 / 2**96) ** 2, 5876290753422535546),
+    3000: (1e12 / (1661902247488239778583400955918697 / Q96) ** 2, 5876290753422535546),
 }
 
 

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from envs.assets import AaveReserveParams
 from envs.contracts.contract import Contract
 from envs.contracts.uniswap_v3 import UniswapV3
-from envs.units import Q128
+from envs.units import Q96, Q128, RAY
+
+_RAY = float(RAY)  # the simulator holds rates and indexes as ray / 1e27 in float64
 
 
 def _signed(value: int) -> int:
@@ -30,7 +32,7 @@ class V3PoolSnapshot:
 
     @property
     def sqrt_price(self) -> float:
-        return self.sqrt_price_x96 / 2**96
+        return self.sqrt_price_x96 / Q96
 
     def fee_growth_outside(self) -> dict[int, tuple[float, float]]:
         return {t: (_signed(v[2]) / Q128, _signed(v[3]) / Q128) for t, v in self.ticks.items()}
@@ -115,10 +117,10 @@ def aave_state(reserves: dict[str, AaveReserveSnapshot], xp, n: int, n_accounts:
     params = aave.aave_params(xp, {s: r.params for s, r in reserves.items()}, device)
     state = aave.initial_state(
         xp, n, n_accounts, len(snaps), 0.0, device,
-        liquidity_index=[r.liquidity_index_ray / 1e27 for r in snaps],
-        variable_borrow_index=[r.variable_borrow_index_ray / 1e27 for r in snaps],
-        liquidity_rate=[r.liquidity_rate_ray / 1e27 for r in snaps],
-        variable_borrow_rate=[r.variable_borrow_rate_ray / 1e27 for r in snaps],
+        liquidity_index=[r.liquidity_index_ray / _RAY for r in snaps],
+        variable_borrow_index=[r.variable_borrow_index_ray / _RAY for r in snaps],
+        liquidity_rate=[r.liquidity_rate_ray / _RAY for r in snaps],
+        variable_borrow_rate=[r.variable_borrow_rate_ray / _RAY for r in snaps],
         available_liquidity=[float(r.available_liquidity) for r in snaps],
         scaled_atoken_supply=[float(r.scaled_atoken_supply) for r in snaps],
         scaled_variable_debt=[float(r.scaled_variable_debt) for r in snaps])

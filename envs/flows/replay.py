@@ -29,7 +29,7 @@ from envs.protocols.uniswap_v3.pool import (
     modify_position,
     swap,
 )
-from envs.units import MAX_TICK, MIN_TICK, TICK_SPACING
+from envs.units import MAX_TICK, MIN_TICK, Q96, TICK_SPACING
 
 
 def read_pool(chain, address: str) -> V3PoolSnapshot:
@@ -250,7 +250,7 @@ class PoolReplay:
         r = self.report
         r.swaps += 1
         sqrt_price = float(self.state.sqrt_price[0])
-        err = _relative(sqrt_price, int(ev.args["sqrtPriceX96"]) / 2**96)
+        err = _relative(sqrt_price, int(ev.args["sqrtPriceX96"]) / Q96)
         if err > r.max_rel_err_sqrt_price:
             r.max_rel_err_sqrt_price, r.worst_swap = err, index
         r.max_abs_err_tick = max(r.max_abs_err_tick, abs(int(self.state.tick[0]) - int(ev.args["tick"])))

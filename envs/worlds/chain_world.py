@@ -16,7 +16,7 @@ from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain, TransactionReverted
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
-from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, MAX_UINT128, TICK_SPACING, USDC_UNIT, WETH_UNIT
+from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT
 from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market, centered_range
 from envs.worlds.sim import (
     V3WorldParams,
@@ -49,7 +49,7 @@ class ChainLP(UniswapV3Market):
 
     # --- reads ------------------------------------------------------------------------------
     def _sqrt_price(self) -> float:
-        return self.pool.call("slot0")[0] / 2**96
+        return self.pool.call("slot0")[0] / Q96
 
     def pool_price(self) -> np.ndarray:
         s = self._sqrt_price()
@@ -299,16 +299,16 @@ class ChainUniswapV3World(ChainLP):
         for sell_usdc, raw in self.flow_orders():
             if raw[0] > 0:
                 limit = self.flow_price_limit(np.array([self._sqrt_price()]), sell_usdc)
-                self._swap(NOISE, bool(sell_usdc[0]), int(raw[0]), 0 if limit is None else int(limit[0] * 2**96))
+                self._swap(NOISE, bool(sell_usdc[0]), int(raw[0]), 0 if limit is None else int(limit[0] * Q96))
 
     def _band_trade(self) -> tuple[bool, int | None]:
         """(sell USDC?, the band edge in Q64.96, or None when the pool is inside the band)."""
         fee = self.fee_pips / FEE_DENOMINATOR
         sqrt_ref = float(np.sqrt(WETH_UNIT / USDC_UNIT / self._reference[0]))
         now_x96 = self.pool.call("slot0")[0]
-        now = now_x96 / 2**96
+        now = now_x96 / Q96
         target = min(max(now, sqrt_ref * np.sqrt(1 - fee)), sqrt_ref / np.sqrt(1 - fee))
-        target_x96 = int(np.floor(target * 2**96))
+        target_x96 = int(np.floor(target * Q96))
         return target < now, (target_x96 if target_x96 != now_x96 and target != now else None)
 
     def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from envs.drivers.base import PriceDriver
-from envs.units import MAX_TICK, USDC_UNIT, WETH_UNIT
+from envs.units import MAX_TICK, Q96, USDC_UNIT, WETH_UNIT
 
 if TYPE_CHECKING:
     from envs.worlds.sim import V3WorldParams
@@ -86,7 +86,7 @@ class UniswapV3Market(ABC):
         if self._flow is None:
             return None
         keep = np.sqrt(1.0 - self._flow.params.impact_limit)  # USDC in moves the sqrt price down, WETH in up
-        return np.floor(np.where(sell_usdc, sqrt_price * keep, sqrt_price / keep) * 2**96) / 2**96
+        return np.floor(np.where(sell_usdc, sqrt_price * keep, sqrt_price / keep) * Q96) / Q96
 
     @abstractmethod
     def arbitrage(self, mask: np.ndarray | None = None) -> None:

@@ -18,7 +18,7 @@ from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, profile_ticks
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
-from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, USDC_UNIT, WETH_UNIT
+from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market, centered_range
 
 
@@ -152,7 +152,7 @@ class UniswapV3World(UniswapV3Market):
         b, xp, p = self.b, self.b.xp, self.params
         self.rng = rng
         self._reference = self.driver.reset(rng, self.n)
-        sqrt_start = b.asarray(np.floor(self.sqrt_price_of(self._reference) * 2**96) / 2**96)
+        sqrt_start = b.asarray(np.floor(self.sqrt_price_of(self._reference) * Q96) / Q96)
         center = get_tick_at_sqrt_ratio(sqrt_start)
         ticks, nets = [], []
         for half_width, share in p.liquidity_profile:
@@ -211,7 +211,7 @@ class UniswapV3World(UniswapV3Market):
         fee = self.fee_pips / FEE_DENOMINATOR
         sqrt_ref = np.sqrt(WETH_UNIT / USDC_UNIT / self._reference)
         now = self._np(self.state.sqrt_price)
-        target = np.floor(np.clip(now, sqrt_ref * np.sqrt(1 - fee), sqrt_ref / np.sqrt(1 - fee)) * 2**96) / 2**96
+        target = np.floor(np.clip(now, sqrt_ref * np.sqrt(1 - fee), sqrt_ref / np.sqrt(1 - fee)) * Q96) / Q96
         return target < now, target, target != now
 
     def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
