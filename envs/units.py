@@ -39,6 +39,9 @@ MAX_UINT256 = 2**256 - 1  # type(uint256).max
 USDC_UNIT, WETH_UNIT = 1e6, 1e18  # raw units per whole token, as floats for the simulator
 LIQUIDITY_UNIT = (USDC_UNIT * WETH_UNIT) ** 0.5  # raw liquidity per sqrt(USDC * WETH)
 
+# --- Time
+DAY = 86_400.0  # seconds in a day, a float for the flows' rates per day
+
 
 def to_raw(amount: float | str | Decimal, decimals: int) -> int:
     """Whole tokens -> raw integer units (rounded down)."""

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from envs.assets import ASSETS_DIR
+from envs.units import DAY
 
-DAY = 86_400.0
 DEFAULT_FLOW_FILE = ASSETS_DIR / "flow_usdc_weth_3000.json"
 
 
