@@ -3,9 +3,10 @@
 The same float64 operations as :mod:`envs.protocols.uniswap_v3.pool` in the same order (no
 fast-math, so no reassociation or fused multiply-adds), on the same :class:`V3PoolState` arrays:
 results are bit-identical to the array code. Where the array code pays a dozen whole-batch passes
-per swap step, this pays a few nanoseconds per step of each world, so it is the faster path for
-single worlds and small batches on the CPU (replay, evaluation, backtests); the array code stays
-the one for torch and accelerators. Numpy states only (``applies``).
+per swap step, this pays tens of nanoseconds per step of each world: measured 11x faster for one
+world and still 1.8x at 4,096-16,384 worlds on a 2-core CPU, so it is the path for numpy states
+(replay, evaluation, backtests); the array code stays the one for torch and accelerators. Numpy
+states only (``applies``).
 
 One difference, at an edge no swap reaches from a consistent pool: after a tick crossing the array
 code zeroes the active liquidity of every world whose price lies outside all its ranges, crossed or
@@ -19,6 +20,7 @@ from numba import njit
 
 from envs.protocols.uniswap_v3 import errors
 from envs.protocols.uniswap_v3.pool import (
+    _EPS,
     LOW_SENTINEL,
     MAX_PRICE_LIMIT,
     MIN_PRICE_LIMIT,
@@ -33,7 +35,6 @@ from envs.protocols.uniswap_v3.tick_math import LOG_SQRT_1_0001, MAX_SQRT_RATIO,
 from envs.units import FEE_DENOMINATOR, MAX_TICK, MIN_TICK, Q96
 
 _Q96 = float(Q96)
-_EPS = 2.0**-52  # float64 machine epsilon, as pool._accrued uses it
 _OK, _SPL, _AS, _NOTHING = errors.OK, errors.SPL, errors.AS, errors.NOTHING_SWAPPED
 #: numpy's float semantics (x / 0 is inf, not an exception); every helper inlined into the loops that call it
 #: (twice as fast; a cold compile of the module takes ~7 s, cached on disk afterwards)
