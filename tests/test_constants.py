@@ -50,7 +50,7 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, as
 
 def _value(node: ast.expr) -> int | float | None:
     """The value of a numeric literal expression (numbers, unary minus, arithmetic); None otherwise."""
-    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float) and not isinstance(node.value, bool):
         return node.value
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
         inner = _value(node.operand)
@@ -74,8 +74,8 @@ def _is_constant(node: ast.expr) -> bool:
 def _bindings(tree: ast.Module) -> Iterator[tuple[str, ast.expr, int]]:
     """(name, value, line) of each module-level binding, tuple assignments paired up."""
     for node in tree.body:
+        pairs: list[tuple[ast.expr, ast.expr]] = []
         if isinstance(node, ast.Assign):
-            pairs = []
             for target in node.targets:
                 if isinstance(target, ast.Tuple) and isinstance(node.value, ast.Tuple):
                     pairs += zip(target.elts, node.value.elts)

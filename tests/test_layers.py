@@ -87,12 +87,14 @@ def test_imports_run_down_the_layers():
     for module, path in known.items():
         if module.endswith("__main__"):
             continue
-        layer, package = _place(module)  # type: ignore[misc]
+        place = _place(module)
+        assert place is not None, f"{module} is outside the layer map"
+        layer, package = place
         for target, line in _imports(module, path, known):
-            place = _place(target)
-            if place is None or (module, target) in ALLOWED:
+            target_place = _place(target)
+            if target_place is None or (module, target) in ALLOWED:
                 continue
-            target_layer, target_package = place
+            target_layer, target_package = target_place
             if target_package == package or target_layer < layer:
                 continue
             way = "upward" if target_layer > layer else "sideways"
