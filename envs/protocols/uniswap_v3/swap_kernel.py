@@ -61,12 +61,14 @@ def _two_sum(a, b):
 
 @njit(**_JIT)
 def _amount0_delta(sqrt_a, sqrt_b, liquidity):
+    """sqrt_price_math.get_amount0_delta: token0 between two sqrt prices, L * (1/lo - 1/hi)."""
     lo, hi = min(sqrt_a, sqrt_b), max(sqrt_a, sqrt_b)
     return liquidity * (hi - lo) / (hi * lo)
 
 
 @njit(**_JIT)
 def _amount1_delta(sqrt_a, sqrt_b, liquidity):
+    """sqrt_price_math.get_amount1_delta: token1 between two sqrt prices, L * |b - a|."""
     return liquidity * abs(sqrt_b - sqrt_a)
 
 
@@ -214,6 +216,7 @@ def _swap_batch(zero_for_one, amount_in, sqrt_price_limit, active, sqrt_price, t
 def _swap_sequence(zero_for_one, amount_in, sqrt_price_limit, sqrt_price, tick, cursor, liquidity, residue, growth0,
                    growth1, ticks, liquidity_net, outside0, outside1, spacing, fee, table, out_amount0, out_amount1,
                    out_reverted):
+    """Every swap of the flow, in order, in every world: the pool's net token flows and reverts per world."""
     for w in range(sqrt_price.shape[0]):  # world by world: each world's state stays in registers
         amount0, amount1, reverted = 0.0, 0.0, 0
         for k in range(amount_in.shape[0]):
@@ -300,6 +303,7 @@ def _fees_owed(tick, lower, upper, outside_lower, outside_upper, fee_growth_glob
 @njit(**_JIT)
 def _position_fees(slot, tick, ticks, outside0, outside1, growth0, growth1, lower, upper, liquidity, last0, last1,
                    owed0, owed1, out0, out1):
+    """pool.position_fees for slot ``slot[w]`` of every world w."""
     for w in range(tick.shape[0]):
         p = slot[w]
         lo_tick, hi_tick = lower[w, p], upper[w, p]
