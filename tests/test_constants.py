@@ -36,9 +36,6 @@ ALLOWED: set[tuple[str, str]] = {
     # two different tolerances (an LTV's, a portfolio share's) under one generic name; only these roles'
     # import lines could change here: the better fix is to name each for what it measures
     ("envs/roles/v2_liquidity_provider.py", "TOLERANCE"),
-    # float64 machine epsilon, as pool.py binds it: the compiled kernel is being changed elsewhere; it should
-    # import pool's (or both use np.finfo(np.float64).eps)
-    ("envs/protocols/uniswap_v3/swap_kernel.py", "_EPS"),
     # seconds in a day: the borrow-demand flow is being changed elsewhere; it should import envs.units.DAY
     ("envs/flows/borrow_demand.py", "DAY"),
 }
