@@ -14,8 +14,8 @@ import numpy as np
 
 from envs.assets import ASSETS_DIR, AaveReserveParams
 from envs.protocols.aave_v3.interest_rate_strategy import calculate_interest_rates
+from envs.units import DAY
 
-DAY = 86_400.0
 NO_CALIBRATION = "none"
 #: the calibration the Aave envs run by default: envs/assets/lending_<name>.json
 DEFAULT_CALIBRATION = "aave_v3_ethereum"
