@@ -17,9 +17,7 @@ from envs.roles.actions import choice, feature_box
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT, WETH_UNIT
-from envs.worlds.lending import AaveMarket
-
-WALLET = "trader"  # who swaps, as the market names its wallets
+from envs.worlds.lending import TRADER, AaveMarket
 
 DEFAULT_SIZES_USD = (5_000.0, 50_000.0)
 OBSERVATION_FEATURES = (
@@ -80,7 +78,7 @@ class Trader(WatchesReference):
         buy, usd = self.decode(action, market.n)
         trading = usd > 0
         raw = np.floor(np.where(buy, usd * USDC_UNIT, usd / market.reference_price() * WETH_UNIT))
-        paid, got = market.swap(WALLET, buy, raw, trading)
+        paid, got = market.swap(TRADER, buy, raw, trading)
         self.usdc += np.where(buy, -paid, got) / USDC_UNIT
         self.weth += np.where(buy, got, -paid) / WETH_UNIT
         return Receipt(np.where(trading, self.swap_gas_usd(market), 0.0))

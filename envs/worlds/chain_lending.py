@@ -25,6 +25,7 @@ from envs.worlds.lending import (
     AaveMarket,
     LendingParams,
     Position,
+    check_wallet,
 )
 from envs.worlds.sim import USDC_UNIT, WETH_UNIT, V3WorldParams
 
@@ -62,6 +63,9 @@ class ChainLending(ChainLP, AaveMarket):
         return self.borrower if account == AGENT_ACCOUNT else borrower_address(account)
 
     def _wallet(self, who: str) -> str:
+        """The chain account behind a wallet name: the scripted competitor and the traders share the
+        scripted arbitrageur's account (their books are kept by their roles)."""
+        check_wallet(who)
         return {AGENT: self.agent, BORROWER: self.borrower, AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT}.get(who, ARBITRAGEUR)
 
     def borrower_wallet(self):

@@ -26,8 +26,15 @@ BASE_UNIT = 1e8  # Aave's oracle quotes USD with 8 decimals
 CROWD_COLLATERAL = 8.0
 WBTC_UNIT = 1e8
 #: the wallets that swap and liquidate: the LP agent's, the borrower agent's (Aave account 0), the
-#: learning liquidator's, and the scripted competitor's
-AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR = "agent", "borrower", "agent_liquidator", "competitor"
+#: learning liquidator's, the scripted competitor's and the traders'
+AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER = "agent", "borrower", "agent_liquidator", "competitor", "trader"
+WALLETS = (AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER)
+
+
+def check_wallet(who: str) -> None:
+    """A market's swaps and liquidations name one of ``WALLETS``; any other name is a bug, not a new wallet."""
+    if who not in WALLETS:
+        raise ValueError(f"unknown wallet {who!r}: the Aave market's wallets are {list(WALLETS)}")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,16 @@ from envs.protocols.aave_v3 import pool as aave
 from envs.protocols.aave_v3.math_utils import ray_mul
 from envs.protocols.aave_v3.reserve_logic import normalized_debt
 from envs.protocols.uniswap_v3 import pool as v3
-from envs.worlds.lending import AGENT, AGENT_ACCOUNT, BASE_UNIT, BORROWER, AaveMarket, LendingParams, Position
+from envs.worlds.lending import (
+    AGENT,
+    AGENT_ACCOUNT,
+    BASE_UNIT,
+    BORROWER,
+    AaveMarket,
+    LendingParams,
+    Position,
+    check_wallet,
+)
 from envs.worlds.market import WBTC_PRICE_USD
 from envs.worlds.sim import USDC_UNIT, WETH_UNIT, UniswapV3World, V3WorldParams
 
@@ -125,6 +134,7 @@ class AaveWorld(UniswapV3World, AaveMarket):
                          v3.default_price_limit(z41), b.asarray(mask, dtype=xp.bool))
         paid, got = self._np(result.amount_in), self._np(result.amount_out)
         usdc_out, weth_out = np.where(sell_usdc, paid, -got), np.where(sell_usdc, -got, paid)
+        check_wallet(who)
         if who == AGENT:  # the other wallets (liquidators, traders) are tracked by their roles
             self.wallet_usdc, self.wallet_weth = self.wallet_usdc - usdc_out, self.wallet_weth - weth_out
         elif who == BORROWER:
