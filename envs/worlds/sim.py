@@ -16,10 +16,24 @@ from envs.assets.gas import action_units, gas_units
 from envs.drivers.base import PriceDriver
 from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, profile_ticks
 from envs.protocols.uniswap_v3 import pool as v3
+from envs.protocols.uniswap_v3 import swap_kernel
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market, centered_range
+
+
+def pool_swap(state: v3.V3PoolState, params: v3.V3PoolParams, zero_for_one, amount_in, sqrt_price_limit,
+              active) -> v3.SwapResult:
+    """A swap on the pool: the compiled kernel for numpy states (bit-identical to the array code and faster
+    at every batch size on a CPU, ``benchmarks/sim_throughput.py``), the array code for torch."""
+    swap = swap_kernel.swap if swap_kernel.applies(state) else v3.swap
+    return swap(state, params, zero_for_one, amount_in, sqrt_price_limit, active)
+
+
+def pool_fees(state: v3.V3PoolState, slot) -> tuple:
+    """A position's fees owed (raw token0, token1), on the same path as ``pool_swap``."""
+    return (swap_kernel.position_fees if swap_kernel.applies(state) else v3.position_fees)(state, slot)
 
 
 @dataclass(frozen=True)
@@ -191,7 +205,7 @@ class UniswapV3World(UniswapV3Market):
         sell_usdc, target, moving = self._band_trade()
         moving &= True if mask is None else mask
         z41 = self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
-        v3.swap(self.state, self.pool_params, z41, self.b.asarray(np.where(moving, np.inf, 0.0)), self.b.asarray(target),
+        pool_swap(self.state, self.pool_params, z41, self.b.asarray(np.where(moving, np.inf, 0.0)), self.b.asarray(target),
                 self.b.asarray(moving, dtype=self.b.xp.bool))
 
     def noise(self) -> None:
@@ -202,7 +216,7 @@ class UniswapV3World(UniswapV3Market):
             if impact is not None:  # within the bounds, and strictly past the price as the pool requires
                 bounded = xp.where(z41, xp.maximum(self.b.asarray(impact), limit), xp.minimum(self.b.asarray(impact), limit))
                 limit = xp.where(bounded != self.state.sqrt_price, bounded, limit)
-            v3.swap(self.state, self.pool_params, z41, self.b.asarray(raw), limit,
+            pool_swap(self.state, self.pool_params, z41, self.b.asarray(raw), limit,
                     self.b.asarray(raw > 0, dtype=xp.bool))  # a calibrated step may hold no swap for a world
 
     def _band_trade(self):
@@ -221,11 +235,11 @@ class UniswapV3World(UniswapV3Market):
         sell_usdc, target, moving = self._band_trade()
         trading = moving & (np.asarray(fraction) > 0)
         z41, limit = b.asarray(sell_usdc, dtype=xp.bool), b.asarray(target)
-        full = v3.quote_exact_input(self.state, self.pool_params, z41, b.asarray(np.where(trading, np.inf, 0.0)), limit,
-                                    b.asarray(trading, dtype=xp.bool))
+        full = pool_swap(self.state.copy(), self.pool_params, z41, b.asarray(np.where(trading, np.inf, 0.0)), limit,
+                         b.asarray(trading, dtype=xp.bool))  # a quote: the state's copy swaps
         amount = np.floor(self._np(full.amount_in) * np.asarray(fraction, dtype=float))
         trading &= amount > 0
-        result = v3.swap(self.state, self.pool_params, z41, b.asarray(np.where(trading, amount, 0.0)), limit,
+        result = pool_swap(self.state, self.pool_params, z41, b.asarray(np.where(trading, amount, 0.0)), limit,
                          b.asarray(trading, dtype=xp.bool))
         return arbitrage_profit_usd(sell_usdc, self._np(result.amount_in), self._np(result.amount_out),
                                     self._reference), trading
@@ -247,7 +261,7 @@ class UniswapV3World(UniswapV3Market):
         return self._np(a0) / USDC_UNIT, self._np(a1) / WETH_UNIT
 
     def agent_fees(self):
-        f0, f1 = v3.position_fees(self.state, self._slot)
+        f0, f1 = pool_fees(self.state, self._slot)
         return self._np(f0) / USDC_UNIT, self._np(f1) / WETH_UNIT
 
     def _withdraw(self, mask: np.ndarray) -> np.ndarray:
@@ -275,7 +289,7 @@ class UniswapV3World(UniswapV3Market):
                                                 sqrt_lower, sqrt_upper)
         swapping = mask & (amount > 0)
         z41 = b.asarray(sell_usdc, dtype=xp.bool)
-        result = v3.swap(s, pp, z41, b.asarray(np.where(swapping, amount, 0.0)), v3.default_price_limit(z41),
+        result = pool_swap(s, pp, z41, b.asarray(np.where(swapping, amount, 0.0)), v3.default_price_limit(z41),
                          b.asarray(swapping, dtype=xp.bool))
         paid, got = self._np(result.amount_in), self._np(result.amount_out)
         self.wallet_usdc = self.wallet_usdc - np.where(sell_usdc, paid, 0.0) + np.where(sell_usdc, 0.0, got)

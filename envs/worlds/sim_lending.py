@@ -25,7 +25,7 @@ from envs.worlds.lending import (
     check_wallet,
 )
 from envs.worlds.market import WBTC_PRICE_USD
-from envs.worlds.sim import USDC_UNIT, WETH_UNIT, UniswapV3World, V3WorldParams
+from envs.worlds.sim import USDC_UNIT, WETH_UNIT, UniswapV3World, V3WorldParams, pool_swap
 
 START_TIME = 0.0  # seconds; only differences matter to interest accrual
 
@@ -130,7 +130,7 @@ class AaveWorld(UniswapV3World, AaveMarket):
     def swap(self, who, sell_usdc, raw, mask):
         b, xp = self.b, self.b.xp
         z41 = b.asarray(sell_usdc, dtype=xp.bool)
-        result = v3.swap(self.state, self.pool_params, z41, b.asarray(np.where(mask, raw, 0.0)),
+        result = pool_swap(self.state, self.pool_params, z41, b.asarray(np.where(mask, raw, 0.0)),
                          v3.default_price_limit(z41), b.asarray(mask, dtype=xp.bool))
         paid, got = self._np(result.amount_in), self._np(result.amount_out)
         usdc_out, weth_out = np.where(sell_usdc, paid, -got), np.where(sell_usdc, -got, paid)
