@@ -30,13 +30,7 @@ PROTOCOL_NAME = re.compile(r"BPS|PERCENT|FACTOR|RAY|WAD|Q\d+|YEAR|DENOM|UNIT|SCA
 UPPER = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
 
 #: (module, name) definitions left knowingly, each with the reason
-ALLOWED: set[tuple[str, str]] = {
-    # type(uint256).max, also in envs.units: this module is being changed elsewhere; it should import it from there
-    ("envs/contracts/aave_v3.py", "MAX_UINT256"),
-    # two different tolerances (an LTV's, a portfolio share's) under one generic name; only these roles'
-    # import lines could change here: the better fix is to name each for what it measures
-    ("envs/roles/v2_liquidity_provider.py", "TOLERANCE"),
-}
+ALLOWED: set[tuple[str, str]] = set()
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow, ast.LShift: operator.lshift,

@@ -8,7 +8,7 @@ import numpy as np
 from agents.live.guards import GuardConfig
 from agents.live.market import LiveAaveMarket, LiveUniswapV3Market
 from agents.live.planner import Plan, plan_close, plan_leverage, plan_rebalance
-from envs.roles.borrower import TOLERANCE, Borrower
+from envs.roles.borrower import LTV_TOLERANCE, Borrower
 from envs.roles.liquidity_provider import LiquidityProvider, MarketView
 from envs.worlds.lending import Position
 
@@ -52,7 +52,7 @@ class BorrowerPilot:
     def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, guards: GuardConfig) -> Plan | None:
         assert self.market is not None and self.position is not None, "observe before plan"
         acting, target = self.role.decode(np.asarray(action)[None], 1)
-        if not acting[0] or abs(target[0] - self.position.ltv[0]) <= TOLERANCE:
+        if not acting[0] or abs(target[0] - self.position.ltv[0]) <= LTV_TOLERANCE:
             return None
         return plan_leverage(rpc_url, addresses, account, fee_pips, float(target[0]), guards,
                              float(self.market.reference_price()[0]))

@@ -12,9 +12,9 @@ from envs.contracts.accounts import DEPLOYER, TREASURY
 from envs.contracts.contract import Contract, deploy
 from envs.contracts.tokens import Token
 from envs.evm.chain import Chain, TransactionReverted, TxResult
+from envs.units import MAX_UINT256
 
 VARIABLE_RATE_MODE = 2  # DataTypes.InterestRateMode.VARIABLE
-MAX_UINT256 = 2**256 - 1
 #: MockAggregator keeps its answer in storage slot 0 (`int256 private _latestAnswer`)
 AGGREGATOR_ANSWER_SLOT = 0
 ZERO = "0x" + "00" * 20

@@ -23,7 +23,7 @@ from envs.worlds.lending import AGENT_ACCOUNT, BASE_UNIT, BORROWER, AaveMarket, 
 
 #: target LTVs a discrete action can choose (leverage 1 / (1 - LTV): 1x ... 4x); WETH's max LTV is 80.5%
 DEFAULT_TARGETS = (0.0, 0.3, 0.5, 0.65, 0.75)
-TOLERANCE = 0.01  # an LTV this close to the target is left alone
+LTV_TOLERANCE = 0.01  # an LTV this close to the target is left alone
 HEALTH_MARGIN = 0.01  # a withdrawal keeps the health factor above 1 + this
 BORROW_MARGIN = 0.005  # a borrow stays this far below the max LTV
 ROUNDS = 4  # borrow-swap-supply (or withdraw-swap-repay) rounds per step at most
@@ -131,8 +131,8 @@ def lever_to(market: AaveMarket, target: np.ndarray, mask: np.ndarray, rounds: i
     for _ in range(rounds):
         pos = market.position(AGENT_ACCOUNT)
         c, d = pos.collateral_base, pos.debt_base
-        up = mask & (target > pos.ltv + TOLERANCE) & (c > 0)
-        down = mask & (target < pos.ltv - TOLERANCE) & (d > 0)
+        up = mask & (target > pos.ltv + LTV_TOLERANCE) & (c > 0)
+        down = mask & (target < pos.ltv - LTV_TOLERANCE) & (d > 0)
         if not (up | down).any():
             break
         # up: borrow what takes debt / collateral to the target once the bought WETH is supplied

@@ -19,7 +19,7 @@ from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.v2_market import UniswapV2Market
 
 DEFAULT_SHARES = (0.0, 0.25, 0.5, 0.75, 1.0)  # of the portfolio's value held in the pair
-TOLERANCE = 0.02  # a share this close to the target is left alone
+SHARE_TOLERANCE = 0.02  # a share of the portfolio this close to the target is left alone
 OBSERVATION_FEATURES = (
     ("pool_vs_reference", "100 * log(pair price / reference price)", "%"),
     ("in_pair", "share of the portfolio's value held as pair shares", "1"),
@@ -107,7 +107,7 @@ def provide(market: UniswapV2Market, target: np.ndarray, mask: np.ndarray) -> np
     g = gas_units()
     value, in_pair, _ = portfolio(market)
     gap = target * value - in_pair  # USD to add (> 0) or take out (< 0)
-    move = mask & (np.abs(gap) > TOLERANCE * np.maximum(value, 1e-9))
+    move = mask & (np.abs(gap) > SHARE_TOLERANCE * np.maximum(value, 1e-9))
     gas = np.zeros(market.n)
     remove = move & (gap < 0)
     if remove.any():
