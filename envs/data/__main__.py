@@ -83,6 +83,22 @@ def _fit_lending(args) -> None:
     print(json.dumps({"out": args.out}))
 
 
+def _check_turnover(args) -> None:
+    from envs.worlds.sim import V3WorldParams
+    from envs.worlds.turnover import check_turnover
+
+    if len(args.start) != len(args.days):
+        raise EventDataError(f"--start names {len(args.start)} windows and --days {len(args.days)}: give one length "
+                             f"per start")
+    params = V3WorldParams(fee_pips=args.fee_pips, pool_value_usd=args.pool_value_usd, flow="calibrated",
+                           flow_file=args.flow_file)
+    for start, days in zip(args.start, args.days):
+        t = check_turnover(args.pool_days, args.pool, start, days, params, args.worlds, args.seed, args.prices)
+        print(json.dumps({"start": start, "days": days, "model": t.model, "model_p5": t.model_p5,
+                          "model_p95": t.model_p95, "real": t.real, "real_min": t.real_min, "real_max": t.real_max,
+                          "error": t.error}))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m envs.data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -127,6 +143,19 @@ def main(argv: list[str] | None = None) -> int:
     fl.add_argument("--symbols", default="USDC,WETH", help="the reserves to fit, comma-separated")
     fl.add_argument("--holdout", type=float, default=0.2, help="the last share of the days, kept out of the fit")
     fl.set_defaults(run=_fit_lending)
+    ct = sub.add_parser("check-turnover", help="daily volume / TVL of simulated worlds (calibrated flow) beside a "
+                                               "real pool's over the same days; one JSON line per window")
+    ct.add_argument("pool_days", help="daily pool data CSV (date, pool, tvlUSD, volumeUSD: a subgraph's poolDayData)")
+    ct.add_argument("--pool", required=True, help="the real pool's address in that file")
+    ct.add_argument("--start", nargs="+", required=True, help="first day of each window (ISO date)")
+    ct.add_argument("--days", nargs="+", type=int, required=True, help="each window's length in days")
+    ct.add_argument("--prices", required=True, help="hourly ETH/USD CSV covering the windows (the reference path)")
+    ct.add_argument("--fee-pips", type=int, default=3000)
+    ct.add_argument("--pool-value-usd", type=float, default=20_000_000.0, help="the simulated pool's background value")
+    ct.add_argument("--flow-file", help="calibrated flow parameters (default: the shipped fit)")
+    ct.add_argument("--worlds", type=int, default=64)
+    ct.add_argument("--seed", type=int, default=0)
+    ct.set_defaults(run=_check_turnover)
     args = parser.parse_args(argv)
     try:
         args.run(args)

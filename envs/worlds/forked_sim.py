@@ -91,11 +91,7 @@ class ForkedStartWorld(UniswapV3World):
         self._reference = start * self._scale
         self.pool_params, self.state = v3_pool_state(self.origin.snapshot, b.xp, self.n,
                                                      max_positions=self.params.lps, device=b.device)
-        self._usdc = np.full((self.n, self.lps), np.floor(agent_usd / 2 * USDC_UNIT))
-        self._weth = np.repeat(np.floor(agent_usd / 2 / self._reference * WETH_UNIT)[:, None], self.lps, axis=1)
-        self._all = b.asarray(np.ones(self.n, bool), dtype=b.xp.bool)
-        self.start_flow()
-        self.select_lp(0)
+        self.fund_agents(agent_usd)
 
     def move_reference(self) -> None:
         super().move_reference()  # the driver's step (and the world's clock)

@@ -191,6 +191,7 @@ class UniswapV3World(UniswapV3Market):
         self._weth = np.repeat(np.floor(agent_usd / 2 / self._reference * WETH_UNIT)[:, None], self.lps, axis=1)
         self._all = self.b.asarray(np.ones(self.n, bool), dtype=self.b.xp.bool)
         self.start_flow()
+        self.flow_volume_usd = np.zeros(self.n)
         self.select_lp(0)
 
     def move_reference(self) -> None:
@@ -205,8 +206,9 @@ class UniswapV3World(UniswapV3Market):
         sell_usdc, target, moving = self._band_trade()
         moving &= True if mask is None else mask
         z41 = self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
-        pool_swap(self.state, self.pool_params, z41, self.b.asarray(np.where(moving, np.inf, 0.0)), self.b.asarray(target),
-                self.b.asarray(moving, dtype=self.b.xp.bool))
+        result = pool_swap(self.state, self.pool_params, z41, self.b.asarray(np.where(moving, np.inf, 0.0)),
+                           self.b.asarray(target), self.b.asarray(moving, dtype=self.b.xp.bool))
+        self._count_volume(sell_usdc, result.amount_in)
 
     def noise(self) -> None:
         for sell_usdc, raw in self.flow_orders():
@@ -216,8 +218,16 @@ class UniswapV3World(UniswapV3Market):
             if impact is not None:  # within the bounds, and strictly past the price as the pool requires
                 bounded = xp.where(z41, xp.maximum(self.b.asarray(impact), limit), xp.minimum(self.b.asarray(impact), limit))
                 limit = xp.where(bounded != self.state.sqrt_price, bounded, limit)
-            pool_swap(self.state, self.pool_params, z41, self.b.asarray(raw), limit,
-                    self.b.asarray(raw > 0, dtype=xp.bool))  # a calibrated step may hold no swap for a world
+            result = pool_swap(self.state, self.pool_params, z41, self.b.asarray(raw), limit,
+                               self.b.asarray(raw > 0, dtype=xp.bool))  # a calibrated step may hold no swap for a world
+            self._count_volume(sell_usdc, result.amount_in)
+
+    def _count_volume(self, sell_usdc: np.ndarray, amount_in) -> None:
+        """Add swaps' input, in USD at the reference price, to ``flow_volume_usd``: the scripted flows'
+        volume (arbitrage and uninformed swaps) since reset, what a pool's daily volume counts."""
+        raw = self._np(amount_in)
+        self.flow_volume_usd = self.flow_volume_usd + np.where(sell_usdc, raw / USDC_UNIT,
+                                                               raw / WETH_UNIT * self._reference)
 
     def _band_trade(self):
         """(sell USDC?, target sqrt price, worth trading?): the edge of the no-trade band, past which
