@@ -20,7 +20,18 @@ where the arbitrageurs buy it back; a levered borrower agent can be among those 
 is rewarded by its role (PnL net of gas by default), each arbitrageur and liquidator by its profit
 net of gas, the borrower by its change in equity, each trader by its book's mark-to-market PnL. Episodes truncate after ``horizon``
 steps; nothing terminates. Backends: numpy and torch (the simulator), evm and anvil (the real
-contracts), one market per env.
+contracts), one market per ``parallel_env``.
+
+Many markets at once: ``vector_env(num_markets=N, backend="numpy" or "torch", ...)`` steps N markets
+of the same agents together (``ParallelVectorEnv``): PettingZoo's parallel API with a leading market
+axis (observations ``{agent: (N, F)}``, actions ``{agent: (N,)}``, rewards, terminations and
+truncations ``{agent: (N,)}``, infos ``{agent: {key: (N,)}}``). The markets share the horizon, so they
+end together and reset in the same step (the last observations in ``infos[agent]["final_obs"]``).
+With ``order="random"`` one permutation per block is drawn for all N markets. ``reset(seed=s)`` draws
+every market from one generator (fast); ``reset(seed=[s_0, ..., s_N-1])`` gives market i a generator of
+its own, so it plays as ``parallel_env().reset(seed=s_i)`` would (exactly with ``order="priority"``; a
+random order comes from market 0's generator), at the cost of one draw per market. ``parallel_env`` is
+the one-market case of the same block (``Markets``).
 
 Version History
 * v0: initial version.
@@ -28,18 +39,21 @@ Version History
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Dict, List
+from typing import Any, Dict, List, cast
 
 import numpy as np
 from pettingzoo import ParallelEnv
 from pettingzoo.utils import parallel_to_aec, wrappers
 
 from envs.drivers import episode_driver
+from envs.episodes import check_vector_options
 from envs.roles.arbitrageur import Arbitrageur
 from envs.roles.borrower import Borrower
 from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
+from envs.roles.protocol import Receipt, Role
 from envs.roles.trader import Trader
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
@@ -66,17 +80,75 @@ def raw_env(**kwargs):
     return parallel_to_aec(parallel_env(**kwargs))
 
 
-class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
-    metadata = {"name": "defi_market_v0", "render_modes": [], "is_parallelizable": True}
+class WorldStreams:
+    """One generator per market behind the numpy ``Generator`` calls the worlds and drivers make: a draw
+    whose leading axis is the markets takes row i from generator i, so market i of a batch draws what a
+    lone market seeded alike draws. One call per market per draw: for exact per-market play, not speed."""
 
-    def __init__(self, n_arbitrageurs: int = 2, n_liquidators: int = 1, n_borrowers: int = 0, n_traders: int = 0,
-                 n_lps: int = 1, backend: str = "numpy", driver: str = "gbm",
-                 driver_kwargs: dict | None = None, fee_pips: int = 500, horizon: int = 720, agent_usd: float = 100_000.0,
-                 order: str = "random", priority_fees_gwei: dict[str, float] | None = None, compete: float = 0.0,
-                 scripted_liquidator: bool = True, half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
-                 lp_reward: str = "pnl", gas_price_gwei: float = 10.0, world: dict | None = None,
-                 lending: dict | None = None, device: str | None = None, fork_url: str | None = None,
-                 fork_block: int | None = None, addresses: str | None = None):
+    def __init__(self, generators: Sequence[np.random.Generator]):
+        self.generators, self.n = list(generators), len(generators)
+
+    def _rows(self, method: str, size, *params) -> np.ndarray:
+        """Each market's draw of ``size[1:]`` (``size[0]`` must be the markets), stacked on the leading axis;
+        array parameters of shape (N,) are split by market."""
+        shape = (size,) if isinstance(size, (int, np.integer)) else tuple(size) if size is not None else None
+        if shape is None:
+            shapes = {np.shape(p) for p in params} - {()}
+            if shapes != {(self.n,)}:
+                raise ValueError(f"a per-market draw needs the markets ({self.n}) on the leading axis, got {shapes}")
+            return np.concatenate([getattr(g, method)(*(p[i:i + 1] if np.ndim(p) else p for p in params))
+                                   for i, g in enumerate(self.generators)])
+        if not shape or shape[0] != self.n:
+            raise ValueError(f"a per-market draw needs the markets ({self.n}) on the leading axis, got size {size}")
+        return np.concatenate([getattr(g, method)(*(np.asarray(p)[i] if np.ndim(p) else p for p in params),
+                                                  size=(1,) + shape[1:]) for i, g in enumerate(self.generators)])
+
+    def random(self, size=None) -> np.ndarray:
+        return self._rows("random", size)
+
+    def standard_normal(self, size=None) -> np.ndarray:
+        return self._rows("standard_normal", size)
+
+    def uniform(self, low=0.0, high=1.0, size=None) -> np.ndarray:
+        return self._rows("uniform", size, low, high)
+
+    def integers(self, low, high=None, size=None) -> np.ndarray:
+        return self._rows("integers", size, low, high)
+
+    def poisson(self, lam=1.0, size=None) -> np.ndarray:
+        return self._rows("poisson", size, lam)
+
+    def spawn(self, n_children: int) -> list["WorldStreams"]:
+        """Each market's generator spawns its own children, as a lone market's would."""
+        children = [g.spawn(n_children) for g in self.generators]
+        return [WorldStreams([c[k] for c in children]) for k in range(n_children)]
+
+
+def market_generator(seed: int | Sequence[int] | None, n: int) -> np.random.Generator | WorldStreams:
+    """One generator for every market (``seed`` an int or None), or one per market (``seed`` n ints)."""
+    if seed is None or isinstance(seed, (int, np.integer)):
+        return np.random.default_rng(seed)
+    seeds = [int(s) for s in seed]
+    if len(seeds) != n:
+        raise ValueError(f"give one seed per market: {n} markets, {len(seeds)} seeds")
+    return WorldStreams([np.random.default_rng(s) for s in seeds])
+
+
+class Markets:
+    """``n`` markets with the same agents, stepped together: each block runs every agent's transactions
+    over all the markets at once (one role call per agent, vectorised over the markets), then the
+    scripted market; the block's order is shared by the markets. ``parallel_env`` is its one-market
+    case, ``ParallelVectorEnv`` its N-market face."""
+
+    def __init__(self, n: int = 1, n_arbitrageurs: int = 2, n_liquidators: int = 1, n_borrowers: int = 0,
+                 n_traders: int = 0, n_lps: int = 1, backend: str = "numpy", driver: str = "gbm",
+                 driver_kwargs: dict | None = None, fee_pips: int = 500, horizon: int = 720,
+                 agent_usd: float = 100_000.0, order: str = "random", priority_fees_gwei: dict[str, float] | None = None,
+                 compete: float = 0.0, scripted_liquidator: bool = True,
+                 half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS, lp_reward: str = "pnl",
+                 gas_price_gwei: float = 10.0, world: dict | None = None, lending: dict | None = None,
+                 device: str | None = None, fork_url: str | None = None, fork_block: int | None = None,
+                 addresses: str | None = None):
         if order not in ("random", "priority"):
             raise ValueError(f"order must be 'random' or 'priority', got {order!r}")
         if min(n_arbitrageurs, n_liquidators, n_traders) < 0 or horizon < 1 or not 0 <= compete <= 1:
@@ -85,6 +157,9 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
             raise ValueError(f"n_borrowers must be 0 or 1 (the market has one agent Aave account), got {n_borrowers}")
         if n_lps < 1:
             raise ValueError(f"n_lps must be at least 1 (the pool's LP agents), got {n_lps}")
+        if n < 1:
+            raise ValueError(f"a batch needs at least one market, got {n}")
+        self.n = n
         self.possible_agents = ([f"{LP_ROLE}_{i}" for i in range(n_lps)] + [f"{ARBITRAGEUR}_{i}" for i in range(n_arbitrageurs)]
                                 + [f"{LIQUIDATOR}_{i}" for i in range(n_liquidators)]
                                 + [f"{BORROWER}_{i}" for i in range(n_borrowers)]
@@ -95,21 +170,128 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
             raise ValueError(f"priority_fees_gwei must map agents of {self.possible_agents} to fees >= 0; "
                              f"unknown agents: {unknown}")
         self.priority_fees = {a: float(fees.get(a, 0.0)) for a in self.possible_agents}
+        #: the block's order under order="priority": highest fee first, equal fees in possible_agents order
+        self.priority_order = sorted(self.possible_agents,
+                                     key=lambda a: (-self.priority_fees[a], self.possible_agents.index(a)))
         roles = {LP_ROLE: lambda: LiquidityProvider(tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei),
                  ARBITRAGEUR: lambda: Arbitrageur(gas_price_gwei=gas_price_gwei),
                  LIQUIDATOR: lambda: Liquidator(gas_price_gwei=gas_price_gwei),
                  BORROWER: lambda: Borrower(gas_price_gwei=gas_price_gwei),
                  TRADER: lambda: Trader(gas_price_gwei=gas_price_gwei)}
-        #: one role object per agent: each keeps its own volatility estimate, book and value
-        self.roles = {a: roles[agent_role(a)[0]]() for a in self.possible_agents}
+        #: one role object per agent: each keeps its own volatility estimate, book and value, (n,) each
+        self.roles: dict[str, Role] = {a: roles[agent_role(a)[0]]() for a in self.possible_agents}
         self.gas_price_gwei = gas_price_gwei
         kwargs = dict(driver_kwargs or ({"dt": 60.0, "sigma": 0.8} if driver == "gbm" else {}))
         self.driver = episode_driver(driver, kwargs, horizon + 1)
-        self.market = make_market(backend, 1, self.driver,
+        self.market = make_market(backend, n, self.driver,
                                   V3WorldParams(fee_pips=fee_pips, lps=n_lps, **(world or {})), device, fork_url,
                                   LendingParams(**(lending or {})), fork_block=fork_block, addresses=addresses)
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
         self.scripted_liquidator = scripted_liquidator
+        self.t = 0
+
+    @property
+    def done(self) -> bool:
+        """The markets share the horizon, so they end together."""
+        return self.t >= self.horizon
+
+    def reset(self, rng: np.random.Generator | WorldStreams) -> dict[str, np.ndarray]:
+        """Start every market's episode from ``rng``; returns each agent's observations, (n, F)."""
+        self.rng, n = rng, self.n
+        self.market.reset(cast(np.random.Generator, rng), self.agent_usd)  # WorldStreams draws as a Generator does
+        if f"{BORROWER}_0" in self.possible_agents:  # the borrower agent starts with agent_usd of WETH supplied
+            self.market.fund_borrower(np.floor(self.agent_usd / self.market.reference_price() * WETH_UNIT))
+            self.market.supply(AGENT_ACCOUNT, np.floor(self.market.borrower_wallet()[1] * WETH_UNIT), np.ones(n, bool))
+        for agent in self.possible_agents:
+            self._select(agent)
+            self.roles[agent].reset(self.market)
+        self.market.move_reference()  # the first block's price gap
+        self.t = 0
+        return self._observe()
+
+    def _select(self, agent: str) -> None:
+        """Point the market's LP reads and actions at ``agent``'s position if it is an LP."""
+        role, index = agent_role(agent)
+        if role == LP_ROLE:
+            self.market.select_lp(index)
+
+    def _observe(self) -> dict[str, np.ndarray]:
+        """Every agent's observations after the block, (n, F) (each role reads the market once)."""
+        obs = {}
+        for agent in self.possible_agents:
+            self._select(agent)
+            obs[agent] = self.roles[agent].observe(self.market, self.t / self.horizon)
+        return obs
+
+    def block_order(self) -> list[str]:
+        """This block's order of the agents' transactions, the same in every market."""
+        if self.order == "priority":
+            return list(self.priority_order)
+        sequence = list(self.possible_agents)
+        rng = self.rng.generators[0] if isinstance(self.rng, WorldStreams) else self.rng
+        rng.shuffle(sequence)
+        return sequence
+
+    def _with_priority_fee(self, agent: str, gas_usd: np.ndarray) -> np.ndarray:
+        """Gas at the base price plus the agent's priority fee on the same gas."""
+        return gas_usd * (1 + self.priority_fees[agent] / self.gas_price_gwei) if self.gas_price_gwei else gas_usd
+
+    def step(self, actions: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
+                                                      dict[str, dict[str, np.ndarray]]]:
+        """One block in every market: the agents' transactions (``actions[agent]``: (n,) or (n, 2)) in block
+        order, the scripted market after them, the reference moves; then every agent observes and is
+        scored (``envs.roles.protocol``). Returns observations (n, F), rewards (n,) and infos {key: (n,)}."""
+        missing = set(self.possible_agents) - set(actions)
+        if missing:
+            raise ValueError(f"no action for {sorted(missing)}: a parallel env needs one for every live agent")
+        market, n = self.market, self.n
+        receipts: dict[str, Receipt] = {}
+        for position, agent in enumerate(self.block_order()):
+            self._select(agent)
+            pool_before = market.pool_price()
+            receipt = self.roles[agent].act(market, actions[agent])
+            receipt = receipt.with_gas(self._with_priority_fee(agent, receipt.gas_usd))
+            receipt.info |= {"pool_move_pct": 100 * np.log(market.pool_price() / pool_before),
+                             "position_in_block": np.full(n, float(position))}
+            receipts[agent] = receipt
+        market.arbitrage(self.rng.random(n) < self.compete)  # the scripted competitors, after the agents
+        if self.scripted_liquidator:
+            market.liquidate_unhealthy(COMPETITOR)
+        market.noise()
+        market.borrowers_act()
+        market.move_reference()
+        self.t += 1
+        observations = self._observe()
+        rewards, infos = {}, {}
+        for agent in self.possible_agents:
+            self._select(agent)
+            rewards[agent], info = self.roles[agent].score(market, receipts[agent])
+            infos[agent] = receipts[agent].info | info
+        return observations, rewards, infos
+
+    def close(self) -> None:
+        if hasattr(self.market, "close"):
+            self.market.close()
+
+
+class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
+    """One market on any backend (numpy, torch, evm, anvil): ``Markets`` with n = 1, its arguments."""
+
+    metadata = {"name": "defi_market_v0", "render_modes": [], "is_parallelizable": True}
+
+    def __init__(self, **kwargs: Any):
+        self.core = Markets(1, **kwargs)
+        self.possible_agents, self.roles, self.market = self.core.possible_agents, self.core.roles, self.core.market
+        self.driver, self.horizon, self.order = self.core.driver, self.core.horizon, self.core.order
+        self.agents: list[str] = []
+
+    @property
+    def t(self) -> int:
+        return self.core.t
+
+    @property
+    def rng(self) -> np.random.Generator | WorldStreams:
+        return self.core.rng
 
     def role_of(self, agent: str):
         """The role object (spaces, observation, action decoding) an agent plays."""
@@ -124,83 +306,98 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
         return self.role_of(agent).action_space
 
     def reset(self, seed=None, options=None):
-        self.rng = np.random.default_rng(seed)
-        self.market.reset(self.rng, self.agent_usd)
-        if f"{BORROWER}_0" in self.possible_agents:  # the borrower agent starts with agent_usd of WETH supplied
-            self.market.fund_borrower(np.floor(self.agent_usd / self.market.reference_price() * WETH_UNIT))
-            self.market.supply(AGENT_ACCOUNT, np.floor(self.market.borrower_wallet()[1] * WETH_UNIT), np.ones(1, bool))
-        for agent in self.possible_agents:
-            self._select(agent)
-            self.roles[agent].reset(self.market)
-        self.market.move_reference()  # the first block's price gap
-        self.agents, self.t = list(self.possible_agents), 0
-        return self._observe(), {a: {} for a in self.agents}
-
-    def _select(self, agent: str) -> None:
-        """Point the market's LP reads and actions at ``agent``'s position if it is an LP."""
-        role, index = agent_role(agent)
-        if role == LP_ROLE:
-            self.market.select_lp(index)
-
-    def _observe(self) -> dict[str, np.ndarray]:
-        """Every agent's observation after the block (each role reads the market once)."""
-        obs = {}
-        for agent in self.agents:
-            self._select(agent)
-            obs[agent] = self.roles[agent].observe(self.market, self.t / self.horizon)[0]
-        return obs
-
-    def _block_order(self) -> list[str]:
-        if self.order == "priority":  # highest fee first; equal fees keep possible_agents order
-            return sorted(self.agents, key=lambda a: (-self.priority_fees[a], self.possible_agents.index(a)))
-        sequence = list(self.agents)
-        self.rng.shuffle(sequence)
-        return sequence
-
-    def _with_priority_fee(self, agent: str, gas_usd: np.ndarray) -> np.ndarray:
-        """Gas at the base price plus the agent's priority fee on the same gas."""
-        return gas_usd * (1 + self.priority_fees[agent] / self.gas_price_gwei) if self.gas_price_gwei else gas_usd
+        obs = self.core.reset(np.random.default_rng(seed))
+        self.agents = list(self.possible_agents)
+        return {a: o[0] for a, o in obs.items()}, {a: {} for a in self.agents}
 
     def step(self, actions):
-        """One block: the agents' transactions in block order, the scripted market after them, the
-        reference moves; then every agent observes and is scored (``envs.roles.protocol``)."""
         missing = set(self.agents) - set(actions)
         if missing:
             raise ValueError(f"no action for {sorted(missing)}: a parallel env needs one for every live agent")
-        sequence = self._block_order()
-        receipts = {}
-        for position, agent in enumerate(sequence):
-            self._select(agent)
-            pool_before = self.market.pool_price()
-            receipt = self.roles[agent].act(self.market, np.asarray(actions[agent])[None])
-            receipt = receipt.with_gas(self._with_priority_fee(agent, receipt.gas_usd))
-            receipt.info |= {"pool_move_pct": 100 * np.log(self.market.pool_price() / pool_before),
-                             "position_in_block": np.full(1, float(position))}
-            receipts[agent] = receipt
-        self.market.arbitrage(self.rng.random(1) < self.compete)  # the scripted competitors, after the agents
-        if self.scripted_liquidator:
-            self.market.liquidate_unhealthy(COMPETITOR)
-        self.market.noise()
-        self.market.borrowers_act()
-        self.market.move_reference()
-        self.t += 1
-        observations = self._observe()
-        rewards, infos = {}, {}
-        for agent in self.agents:
-            self._select(agent)
-            reward, info = self.roles[agent].score(self.market, receipts[agent])
-            rewards[agent] = float(reward[0])
-            infos[agent] = {k: float(v[0]) for k, v in (receipts[agent].info | info).items()}
-        done = self.t >= self.horizon
-        truncations = {a: done for a in self.agents}
-        terminations = {a: False for a in self.agents}
+        if not self.agents:
+            return {}, {}, {}, {}, {}
+        obs, rewards, infos = self.core.step({a: np.asarray(actions[a])[None] for a in self.agents})
+        done = self.core.done
+        out = ({a: o[0] for a, o in obs.items()}, {a: float(r[0]) for a, r in rewards.items()},
+               {a: False for a in self.agents}, {a: done for a in self.agents},
+               {a: {k: float(v[0]) for k, v in info.items()} for a, info in infos.items()})
         if done:
             self.agents = []
-        return observations, rewards, terminations, truncations, infos
+        return out
+
+    def vector(self) -> "ParallelVectorEnv":
+        """This market as a one-market ``ParallelVectorEnv`` (arrays with a leading axis of 1, autoreset)."""
+        return ParallelVectorEnv.over(self.core)
 
     def close(self):
-        if hasattr(self.market, "close"):
-            self.market.close()
+        self.core.close()
+
+
+class ParallelVectorEnv:
+    """``num_markets`` markets of the same agents stepped together on the batched simulator (numpy or
+    torch): PettingZoo's parallel API with a leading market axis. ``reset(seed)`` returns ({agent: (N, F)},
+    infos); ``step({agent: (N,) actions})`` returns observations, rewards (N,), terminations and truncations
+    (N,) and infos {agent: {key: (N,)}}. The markets share the horizon: at its end every market resets in
+    the same step (SAME_STEP autoreset), the last observations in ``infos[agent]["final_obs"]``. The other
+    arguments are ``Markets``' (``parallel_env``'s)."""
+
+    metadata = {"name": "defi_market_v0_vector", "render_modes": [], "autoreset_mode": "same_step"}
+
+    def __init__(self, num_markets: int = 64, backend: str = "numpy", **kwargs: Any):
+        check_vector_options("defi_market_v0", backend, {})
+        self._bind(Markets(num_markets, backend=backend, **kwargs))
+
+    @classmethod
+    def over(cls, core: Markets) -> "ParallelVectorEnv":
+        """The vector face of markets already built (e.g. one ``parallel_env``'s market, on any backend)."""
+        vec = cls.__new__(cls)
+        vec._bind(core)
+        return vec
+
+    def _bind(self, core: Markets) -> None:
+        self.core, self.num_markets = core, core.n
+        self.possible_agents, self.roles, self.market = core.possible_agents, core.roles, core.market
+        self.agents, self.horizon = list(core.possible_agents), core.horizon
+        self._rng: np.random.Generator | WorldStreams | None = None
+
+    def role_of(self, agent: str):
+        """The role object (spaces, observation, action decoding) an agent plays."""
+        return self.roles[agent]
+
+    def observation_space(self, agent: str):
+        """One market's observation space of ``agent`` (the arrays add the leading market axis)."""
+        return self.roles[agent].observation_space
+
+    def action_space(self, agent: str):
+        """One market's action space of ``agent`` (the arrays add the leading market axis)."""
+        return self.roles[agent].action_space
+
+    def reset(self, seed: int | Sequence[int] | None = None, options: dict | None = None):
+        """``seed``: an int (one generator for every market), N ints (one per market) or None (go on
+        with the generator already drawn from, a fresh one the first time)."""
+        if seed is not None or self._rng is None:
+            self._rng = market_generator(seed, self.num_markets)
+        return self.core.reset(self._rng), {a: {} for a in self.agents}
+
+    def step(self, actions: dict[str, Any]):
+        obs, rewards, infos = self.core.step(actions)
+        n, done = self.num_markets, self.core.done
+        truncations = {a: np.full(n, done) for a in self.agents}
+        terminations = {a: np.zeros(n, bool) for a in self.agents}
+        if done:
+            assert self._rng is not None
+            for a in self.agents:
+                infos[a] |= {"final_obs": obs[a], "_final_obs": np.ones(n, bool)}
+            obs = self.core.reset(self._rng)
+        return obs, rewards, terminations, truncations, infos
+
+    def close(self) -> None:
+        self.core.close()
+
+
+def vector_env(num_markets: int = 64, backend: str = "numpy", **kwargs: Any) -> ParallelVectorEnv:
+    """``num_markets`` markets stepped together (numpy or torch); the other arguments are ``parallel_env``'s."""
+    return ParallelVectorEnv(num_markets, backend, **kwargs)
 
 
 @dataclass

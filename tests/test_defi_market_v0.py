@@ -194,3 +194,120 @@ def test_every_arbitrageur_is_a_slot_of_one_vec_env_trained_with_shared_paramete
     model.learn(96)  # one policy for the three arbitrageurs, through episode ends
     with pytest.raises(ValueError, match="missing \\['liquidity_provider_0', 'liquidator_0'\\]"):
         RoleVecEnv(env, "arbitrageur", {})
+
+
+# --- many markets at once: vector_env ---------------------------------------------------------------
+
+def _random_actions(env, n: int, steps: int, seed: int = 1) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+    return [{a: rng.integers(env.action_space(a).n, size=n) for a in env.possible_agents} for _ in range(steps)]
+
+
+def _flat(obs, rewards, infos, agents, i=None) -> np.ndarray:
+    """One market's observations, rewards and infos after a step, as one row (market ``i`` of a batch)."""
+    pick = (lambda x: np.asarray(x)[i]) if i is not None else np.asarray
+    return np.concatenate([np.concatenate([pick(obs[a]).ravel(), [pick(rewards[a])],
+                                           [pick(v) for k, v in sorted(infos[a].items()) if "final_obs" not in k]])
+                           for a in agents])
+
+
+def test_a_batch_of_markets_plays_as_that_many_single_markets_with_their_seeds():
+    """Three markets stepped together, each with its own seed, against three lone markets with those
+    seeds and the same actions: every observation, reward and info agrees bit for bit (priority order,
+    every role, the scripted competitor on), through the horizon's last step."""
+    kwargs = dict(horizon=10, order="priority", compete=0.3, **EVERY_ROLE)
+    seeds, steps = [3, 4, 5], 10
+    vec = defi_market_v0.vector_env(num_markets=3, **kwargs)
+    plan = _random_actions(vec, 3, steps)
+    vec.reset(seed=seeds)
+    batch = []
+    for actions in plan:
+        obs, rewards, _, truncations, infos = vec.step(actions)
+        if truncations[defi_market_v0.LP].all():  # the last observations, before the autoreset
+            obs = {a: infos[a]["final_obs"] for a in obs}
+        batch.append(obs), batch.append(rewards), batch.append(infos)
+    for i, seed in enumerate(seeds):
+        env = defi_market_v0.parallel_env(**kwargs)
+        env.reset(seed=seed)
+        for t, actions in enumerate(plan):
+            obs, rewards, _, _, infos = env.step({a: int(actions[a][i]) for a in env.agents})
+            lone = _flat(obs, rewards, infos, env.possible_agents)
+            batched = _flat(batch[3 * t], batch[3 * t + 1], batch[3 * t + 2], env.possible_agents, i)
+            np.testing.assert_array_equal(batched, lone, err_msg=f"market {i}, step {t}")
+        env.close()
+
+
+def test_one_batched_market_is_the_parallel_env():
+    """A batch of one with an int seed draws as parallel_env does, random block order included."""
+    kwargs = dict(horizon=8, **EVERY_ROLE)
+    vec, env = defi_market_v0.vector_env(num_markets=1, **kwargs), defi_market_v0.parallel_env(**kwargs)
+    vec_obs, _ = vec.reset(seed=11)
+    obs, _ = env.reset(seed=11)
+    for actions in _random_actions(vec, 1, 7):
+        vec_obs, vec_rewards, _, _, vec_infos = vec.step(actions)
+        obs, rewards, _, _, infos = env.step({a: int(x[0]) for a, x in actions.items()})
+        np.testing.assert_array_equal(_flat(vec_obs, vec_rewards, vec_infos, env.possible_agents, 0),
+                                      _flat(obs, rewards, infos, env.possible_agents))
+
+
+def test_vector_env_shapes_and_autoreset_at_the_shared_horizon():
+    n, horizon = 4, 3
+    vec = defi_market_v0.vector_env(num_markets=n, horizon=horizon, n_traders=1)
+    obs, infos = vec.reset(seed=0)
+    assert set(obs) == set(vec.possible_agents) and set(infos) == set(vec.possible_agents)
+    for a in vec.possible_agents:
+        assert obs[a].shape == (n,) + vec.observation_space(a).shape and obs[a].dtype == np.float32
+    elapsed = [f[0] for f in vec.role_of(defi_market_v0.LP).features].index("time_elapsed")
+    for t, actions in enumerate(_random_actions(vec, n, horizon)):
+        obs, rewards, terminations, truncations, infos = vec.step(actions)
+        last = t == horizon - 1
+        for a in vec.possible_agents:
+            assert rewards[a].shape == terminations[a].shape == truncations[a].shape == (n,)
+            assert not terminations[a].any() and (truncations[a] == last).all()
+            assert all(np.shape(v) == (n,) for k, v in infos[a].items() if k != "final_obs")
+            assert ("final_obs" in infos[a]) == last
+        assert np.all(obs[defi_market_v0.LP][:, elapsed] == (0.0 if last else (t + 1) / horizon))
+    assert np.all(infos[defi_market_v0.LP]["final_obs"][:, elapsed] == 1.0)  # the episode's end, before the reset
+    obs, *_ = vec.step(_random_actions(vec, n, 1)[0])  # the next episode goes on
+    assert np.all(obs[defi_market_v0.LP][:, elapsed] == 1 / horizon)
+
+
+def test_torch_batch_plays_as_the_numpy_batch():
+    runs = []
+    for backend in ("numpy", "torch"):
+        vec = defi_market_v0.vector_env(num_markets=3, backend=backend, device="cpu" if backend == "torch" else None,
+                                        horizon=6, compete=0.5, **EVERY_ROLE)
+        vec.reset(seed=2)
+        rows = []
+        for actions in _random_actions(vec, 3, 5):
+            obs, rewards, _, _, infos = vec.step(actions)
+            rows += [_flat(obs, rewards, infos, vec.possible_agents, i) for i in range(3)]
+        runs.append(np.stack(rows))
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-9, atol=1e-9)
+
+
+def test_every_arbitrageur_of_every_market_is_a_slot_of_one_vec_env():
+    from agents.multi_agent import RoleVecEnv, other_policies
+
+    markets, horizon = 3, 4
+    vec_market = defi_market_v0.vector_env(num_markets=markets, horizon=horizon)
+    vec = RoleVecEnv(vec_market, "arbitrageur", other_policies(vec_market, "arbitrageur", {}), seed=0)
+    assert vec.num_envs == 2 * markets and vec.slots[markets] == ("arbitrageur_1", 0)
+    obs = vec.reset()
+    assert obs.shape == (2 * markets, 5)
+    for t in range(horizon):
+        obs, rewards, dones, infos = vec.step(np.full(2 * markets, 4))
+        assert obs.shape == (2 * markets, 5) and rewards.shape == dones.shape == (2 * markets,)
+        assert dones.all() == (t == horizon - 1) and not (dones.any() and not dones.all())
+    assert all(info["TimeLimit.truncated"] and info["terminal_observation"].shape == (5,) for info in infos)
+
+
+def test_vector_env_refuses_the_chain_backends_and_a_wrong_number_of_seeds():
+    with pytest.raises(ValueError, match="numpy or torch"):
+        defi_market_v0.vector_env(num_markets=2, backend="evm")
+    vec = defi_market_v0.vector_env(num_markets=2, horizon=2)
+    with pytest.raises(ValueError, match="one seed per market"):
+        vec.reset(seed=[1, 2, 3])
+    vec.reset(seed=0)
+    with pytest.raises(ValueError, match="no action for"):
+        vec.step({defi_market_v0.LP: np.zeros(2, int)})

@@ -54,6 +54,12 @@ class MarketView:
         return cls(market.reference_price(), market.pool_price(), market.tick(), *market.agent_range(),
                    market.agent_wallet(), market.agent_position_tokens(), market.agent_fees())
 
+    def where(self, mask: np.ndarray, other: "MarketView") -> "MarketView":
+        """This view in masked worlds, ``other`` elsewhere: worlds of one batch read at different times."""
+        def pick(a, b):
+            return tuple(np.where(mask, x, y) for x, y in zip(a, b)) if isinstance(a, tuple) else np.where(mask, a, b)
+        return MarketView(*(pick(getattr(self, f), getattr(other, f)) for f in self.__dataclass_fields__))
+
     @property
     def fees_usd(self) -> np.ndarray:
         return self.fees[0] + self.fees[1] * self.reference
@@ -154,7 +160,8 @@ class LiquidityProvider:
         gas = market.rebalance(widths, rebalance) if rebalance.any() else np.zeros(market.n)
         if closing.any():
             gas = gas + market.close_position(closing)
-        self.before = MarketView.read(market) if acting.any() else self.view
+        # the view after acting in worlds that acted; elsewhere the last observe's, as a lone world keeps it
+        self.before = MarketView.read(market).where(acting, self.view) if acting.any() else self.view
         if self.gas_usd_per_rebalance is not None:
             return Receipt(np.where(acting, self.gas_usd_per_rebalance, 0.0))
         return Receipt(units_usd(gas, self.gas_price_gwei, market.reference_price()))
