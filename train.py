@@ -44,7 +44,7 @@ from agents.policy import (
 )
 from agents.threads import limit_threads
 from agents.vec_env import SB3VecEnv
-from envs.defi_market_v0 import parallel_env
+from envs import defi_market_v0
 from evaluate import evaluate
 
 register()
@@ -105,11 +105,11 @@ def resume_normalization(cfg) -> Path | None:
 
 
 def make_vec_env(cfg, window, num_envs: int, training: bool):
-    """N worlds of a single-agent env; or, for defi_market_v0, one market whose agents of
+    """N worlds of a single-agent env; or, for defi_market_v0, N markets whose agents of
     ``env.train_role`` are the vector's slots (parameter sharing), the others playing given policies."""
     device = None if cfg.device == "auto" else cfg.device
     if env_spec(cfg).role is None:  # the market: env.train_role learns
-        market = parallel_env(backend=cfg.backend.name, device=device, **env_kwargs(cfg, window))
+        market = defi_market_v0.vector_env(num_markets=num_envs, backend=cfg.backend.name, device=device, **env_kwargs(cfg, window))
         others = other_policies(market, cfg.env.train_role, dict(cfg.env.others),
                                 allow_missing_normalization=cfg.eval.allow_missing_normalization)
         venv = RoleVecEnv(market, cfg.env.train_role, others)

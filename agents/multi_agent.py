@@ -1,6 +1,6 @@
-"""One role of a PettingZoo ParallelEnv as a stable-baselines3 VecEnv: every agent of the role is a slot
-of the vector, so one policy is trained for all of them (parameter sharing); the other agents act
-by the policies given (scripted baselines or earlier checkpoints)."""
+"""One role of ``defi_market_v0`` as a stable-baselines3 VecEnv: every agent of the role in every market is
+a slot of the vector, so one policy is trained for all of them (parameter sharing); the other agents act by
+the policies given (scripted baselines or earlier checkpoints), one batched call per agent."""
 from __future__ import annotations
 
 from typing import Any
@@ -9,42 +9,63 @@ import numpy as np
 from pettingzoo import ParallelEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from envs.defi_market_v0 import agent_role
+from envs.defi_market_v0 import ParallelVectorEnv, agent_role, parallel_env
 
 
 class RoleVecEnv(VecEnv):
-    def __init__(self, env: ParallelEnv, role_prefix: str, others: dict[str, Any], seed: int | None = None):
-        self.env, self.others, self._seed = env, others, seed
-        self.slots = [a for a in env.possible_agents if a.startswith(role_prefix)]
-        if not self.slots:
-            raise ValueError(f"no agent of {env.possible_agents} starts with {role_prefix!r}")
-        missing = [a for a in env.possible_agents if a not in self.slots and a not in others]
+    """The agents of ``role_prefix`` across the markets of ``env`` (a ``ParallelVectorEnv`` of N markets,
+    or one ``parallel_env``) as the slots of one VecEnv: slot ``j * N + i`` is the role's agent j in market
+    i. The markets end together and reset in the same step (their generator goes on; ``seed`` seeds the
+    first reset and each explicit ``reset`` after it with the next integer)."""
+
+    def __init__(self, env: ParallelVectorEnv | ParallelEnv, role_prefix: str, others: dict[str, Any],
+                 seed: int | None = None):
+        self.env = env.vector() if isinstance(env, parallel_env) else env
+        if not isinstance(self.env, ParallelVectorEnv):
+            raise TypeError(f"RoleVecEnv takes defi_market_v0's vector_env or parallel_env, not {type(env).__name__}")
+        self.others, self._seed, self.markets = others, seed, self.env.num_markets
+        self.role_agents = [a for a in self.env.possible_agents if a.startswith(role_prefix)]
+        if not self.role_agents:
+            raise ValueError(f"no agent of {self.env.possible_agents} starts with {role_prefix!r}")
+        missing = [a for a in self.env.possible_agents if a not in self.role_agents and a not in others]
         if missing:
             raise ValueError(f"give a policy for every agent outside the role: missing {missing}")
-        super().__init__(len(self.slots), env.observation_space(self.slots[0]), env.action_space(self.slots[0]))
+        #: the vector's slots, agent-major: (agent, market index)
+        self.slots = [(a, i) for a in self.role_agents for i in range(self.markets)]
+        super().__init__(len(self.slots), self.env.observation_space(self.role_agents[0]),
+                         self.env.action_space(self.role_agents[0]))
         self._obs: dict[str, np.ndarray] = {}
+
+    def _stack(self, per_agent: dict[str, np.ndarray]) -> np.ndarray:
+        """{agent: (N, ...)} -> (slots, ...), the role's agents one after another."""
+        return np.concatenate([per_agent[a] for a in self.role_agents])
 
     def reset(self):
         self._obs, _ = self.env.reset(seed=self._seed)
         self._seed = None if self._seed is None else self._seed + 1
-        return np.stack([self._obs[a] for a in self.slots])
+        return self._stack(self._obs)
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = {a: actions[i] for i, a in enumerate(self.slots)}
+        actions = np.asarray(actions)
+        n = self.markets
+        self._actions = {a: actions[j * n:(j + 1) * n] for j, a in enumerate(self.role_agents)}
         for agent, policy in self.others.items():
-            self._actions[agent] = policy.predict(self._obs[agent], deterministic=True)[0]
+            self._actions[agent] = np.asarray(policy.predict(self._obs[agent], deterministic=True)[0])
 
     def step_wait(self):
-        obs, rewards, terminations, truncations, _ = self.env.step(self._actions)
-        reward = np.array([rewards[a] for a in self.slots], dtype=np.float32)
-        done = np.array([terminations[a] or truncations[a] for a in self.slots])
-        infos: list[dict] = [{} for _ in self.slots]
-        if done.all():
-            for i, a in enumerate(self.slots):
-                infos[i] = {"terminal_observation": obs[a], "TimeLimit.truncated": bool(truncations[a] and not terminations[a])}
-            return self.reset(), reward, done, infos
+        obs, rewards, terminations, truncations, infos = self.env.step(self._actions)
+        reward = self._stack(rewards).astype(np.float32)
+        terminated, truncated = self._stack(terminations), self._stack(truncations)
+        done = terminated | truncated
+        slot_infos: list[dict] = [{} for _ in self.slots]
+        if done.any():
+            final = {a: infos[a].get("final_obs", obs[a]) for a in self.role_agents}
+            for k, (a, i) in enumerate(self.slots):
+                if done[k]:
+                    slot_infos[k] = {"terminal_observation": final[a][i],
+                                     "TimeLimit.truncated": bool(truncated[k] and not terminated[k])}
         self._obs = obs
-        return np.stack([obs[a] for a in self.slots]), reward, done, infos
+        return self._stack(obs), reward, done, slot_infos
 
     def close(self) -> None:
         self.env.close()
@@ -72,7 +93,7 @@ DEFAULT_OTHERS = {"liquidity_provider": "baseline:passive_lp", "arbitrageur": "b
                   "trader": "baseline:noise_trader"}
 
 
-def other_policies(env: ParallelEnv, train_role: str, others: dict[str, str], device: str = "auto",
+def other_policies(env: ParallelEnv | ParallelVectorEnv, train_role: str, others: dict[str, str], device: str = "auto",
                    allow_missing_normalization: bool = False) -> dict[str, Any]:
     """The policies of every agent outside ``train_role``: ``others`` (agent -> baseline:<name> or a
     model.zip, e.g. an earlier checkpoint, refused without its normalization unless
