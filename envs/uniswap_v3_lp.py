@@ -73,8 +73,10 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
                              f"V3 LP env: it needs backend.fork_url (and the LP env)")
         if lending is None:
             tip = None if priority_fee_gwei is None else round(priority_fee_gwei * 1e9)
+            # replay_blocks without a fork_url was refused above; the second test only tells the checker so
             return ChainUniswapV3World(make_chain, driver, params, book,
-                                       (fork_url, int(replay_blocks), tip) if replay_blocks else None)
+                                       (fork_url, int(replay_blocks), tip) if replay_blocks and fork_url is not None
+                                       else None)
         return ChainAaveWorld(make_chain, driver, params, lending, book)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 

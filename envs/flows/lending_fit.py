@@ -65,7 +65,7 @@ def read_reserves(path: str | Path, network: str, symbols: tuple[str, ...]) -> d
         rows = list(reader)
     out = {}
     for symbol in symbols:
-        days: dict[str, tuple[float, float, float]] = {}
+        days: dict[str, tuple[float, ...]] = {}  # a day's liquidity rate, borrow rate and reserve factor
         for line, row in enumerate(rows, start=2):
             if row["network"] != network or row["symbol"] != symbol:
                 continue
@@ -190,7 +190,7 @@ def fit_and_validate(path: str | Path, network: str = "ethereum", symbols: tuple
         u_held = held.utilization
         supply_hat, borrow_hat = curve.rates(u_held, rf)
         drawn = curve.utilization_at(demand.start(np.random.default_rng(seed), 100_000))
-        level = float(curve.utilization_at(demand.level))
+        level = float(curve.utilization_at(np.asarray(demand.level)))
         at_level = curve.rates(np.array([level]), rf)
         report[symbol] = {
             "fit_days": f"{train.dates[0]}..{train.dates[-1]}", "curve_from": str(train.dates[start]),

@@ -182,9 +182,9 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
         m = self.market
         if self.book is not None:  # the real feed cannot be moved: WETH's source becomes one that can
             control_price(m.aave, m.tokens["WETH"], round(self._anchor * BASE_UNIT))
-        elif self.lending.calibrated() is not None:  # the built market takes the calibrated rate curves
+        elif (calibration := self.lending.calibrated()) is not None:  # the built market takes the fitted rate curves
             params = self.lending.reserve_params()
-            for symbol in self.lending.calibrated().reserves:
+            for symbol in calibration.reserves:
                 m.aave.set_rate_curve(m.tokens[symbol], params[symbol])
         for token in (m.tokens["USDC"], m.tokens["WETH"]):
             for who in (AGENT_ADDRESS, ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower):
