@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SMOKE = {
     "sim_throughput.py": ["--batches", "1", "8", "--backend", "numpy", "torch", "--steps", "5"],
     "env_fps.py": ["--batches", "2", "--steps", "3"],
+    "market_fps.py": ["--batches", "2", "--backends", "numpy", "torch", "--steps", "2"],
     "train_fps.py": ["--timesteps", "256"],
     "evm_throughput.py": ["--swaps", "20"],
     "replay.py": ["--batches", "1", "4", "--backends", "kernel", "numpy", "--limit", "200"],

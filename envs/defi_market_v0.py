@@ -342,6 +342,7 @@ class ParallelVectorEnv:
     arguments are ``Markets``' (``parallel_env``'s)."""
 
     metadata = {"name": "defi_market_v0_vector", "render_modes": [], "autoreset_mode": "same_step"}
+    render_mode = None
 
     def __init__(self, num_markets: int = 64, backend: str = "numpy", **kwargs: Any):
         check_vector_options("defi_market_v0", backend, {})
