@@ -15,6 +15,8 @@ of liquidity outside all ranges while another world of the same batch crosses a 
 """
 from __future__ import annotations
 
+from typing import Literal, TypedDict
+
 import numpy as np
 from numba import njit
 
@@ -38,7 +40,16 @@ _Q96 = float(Q96)
 _OK, _SPL, _AS, _NOTHING = errors.OK, errors.SPL, errors.AS, errors.NOTHING_SWAPPED
 #: numpy's float semantics (x / 0 is inf, not an exception); every helper inlined into the loops that call it
 #: (twice as fast; a cold compile of the module takes ~7 s, cached on disk afterwards)
-_JIT = dict(cache=True, error_model="numpy", nogil=True, inline="always")
+class _JitOptions(TypedDict):
+    """njit's keyword options used here, typed as numba's stubs type them."""
+
+    cache: bool
+    error_model: Literal["python", "numpy"]
+    nogil: bool
+    inline: Literal["never", "always"]
+
+
+_JIT: _JitOptions = {"cache": True, "error_model": "numpy", "nogil": True, "inline": "always"}
 
 #: the per-world fields a swap replaces (the array code assigns new arrays to them; so does this module,
 #: so a caller holding the old arrays sees them unchanged whichever path ran)
@@ -87,7 +98,7 @@ def _tick_at(sqrt_price, table, near):
                 return near + 1
         elif table[i - 1] <= sqrt_price:
             return near - 1
-    estimate = np.int64(np.floor(np.log(sqrt_price) / LOG_SQRT_1_0001))
+    estimate = int(np.floor(np.log(sqrt_price) / LOG_SQRT_1_0001))  # an int64 compiled, as np.int64 gives
     index = min(max(estimate - MIN_TICK, 0), MAX_TICK - MIN_TICK - 1)
     if table[index + 1] <= sqrt_price:
         index += 1
@@ -243,11 +254,12 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
     n = state.n
     out_in, out_out, out_fee, out_error = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
     fresh = [np.array(getattr(state, name), copy=True) for name in _SWAP_FIELDS]
+    sqrt_price, tick, cursor, liquidity, residue, growth0, growth1 = fresh  # named: the checker counts arguments
     if not _swap_batch(_per_world(zero_for_one, np.bool_, n), _per_world(amount_in, np.float64, n),
-                       _per_world(sqrt_price_limit, np.float64, n), _per_world(active, np.bool_, n), *fresh,
-                       state.ticks, state.liquidity_net, state.fee_growth_outside0, state.fee_growth_outside1,
-                       params.tick_spacing, params.fee_pips / FEE_DENOMINATOR, _table_numpy(), out_in, out_out,
-                       out_fee, out_error):
+                       _per_world(sqrt_price_limit, np.float64, n), _per_world(active, np.bool_, n), sqrt_price, tick,
+                       cursor, liquidity, residue, growth0, growth1, state.ticks, state.liquidity_net,
+                       state.fee_growth_outside0, state.fee_growth_outside1, params.tick_spacing,
+                       params.fee_pips / FEE_DENOMINATOR, _table_numpy(), out_in, out_out, out_fee, out_error):
         raise ValueError("swap amounts must be non-negative numbers of raw token units (inf: swap to the price limit)")
     for name, value in zip(_SWAP_FIELDS, fresh):
         setattr(state, name, value)
@@ -271,9 +283,11 @@ def swap_sequence(state: V3PoolState, params: V3PoolParams, zero_for_one, amount
     n = state.n
     amount0, amount1, reverted = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
     fresh = [np.array(getattr(state, name), copy=True) for name in _SWAP_FIELDS]
-    _swap_sequence(zero_for_one, amount_in, np.asarray(sqrt_price_limit, dtype=np.float64), *fresh, state.ticks,
-                   state.liquidity_net, state.fee_growth_outside0, state.fee_growth_outside1, params.tick_spacing,
-                   params.fee_pips / FEE_DENOMINATOR, _table_numpy(), amount0, amount1, reverted)
+    sqrt_price, tick, cursor, liquidity, residue, growth0, growth1 = fresh  # named: the checker counts arguments
+    _swap_sequence(zero_for_one, amount_in, np.asarray(sqrt_price_limit, dtype=np.float64), sqrt_price, tick, cursor,
+                   liquidity, residue, growth0, growth1, state.ticks, state.liquidity_net, state.fee_growth_outside0,
+                   state.fee_growth_outside1, params.tick_spacing, params.fee_pips / FEE_DENOMINATOR, _table_numpy(),
+                   amount0, amount1, reverted)
     for name, value in zip(_SWAP_FIELDS, fresh):
         setattr(state, name, value)
     return amount0, amount1, reverted
