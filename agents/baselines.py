@@ -2,6 +2,8 @@
 and in the live adapter) with stable-baselines3's ``predict`` signature, batched over worlds."""
 from __future__ import annotations
 
+from typing import Any, Protocol
+
 import numpy as np
 
 from envs.roles.arbitrageur import Arbitrageur
@@ -207,12 +209,22 @@ class HoldV2(V2ShareHolder):
         super().__init__(role, share=0.0)
 
 
-LP_BASELINES = {"hodl": HODL, "passive_lp": PassiveFullRange, "recentering_lp": FixedWidthRecentering,
-                "tau_reset_lp": TauReset, "periodic_lp": PeriodicRecentering}
-BASELINES = LP_BASELINES | {"greedy_arbitrageur": GreedyArbitrageur, "target_ltv_borrower": TargetLTVBorrower,
-                            "hf_keeper": HealthFactorKeeper, "greedy_liquidator": GreedyLiquidator,
-                            "noise_trader": NoiseTrader, "passive_v2_lp": V2ShareHolder,
-                            "hodl_v2": HoldV2}
+class BaselineClass(Protocol):
+    """A baseline's class: the role class it plays (``role``), built from a role and its keyword options."""
+
+    @property
+    def role(self) -> type: ...
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Scripted: ...
+
+
+LP_BASELINES: dict[str, BaselineClass] = {
+    "hodl": HODL, "passive_lp": PassiveFullRange, "recentering_lp": FixedWidthRecentering, "tau_reset_lp": TauReset,
+    "periodic_lp": PeriodicRecentering}
+BASELINES: dict[str, BaselineClass] = LP_BASELINES | {
+    "greedy_arbitrageur": GreedyArbitrageur, "target_ltv_borrower": TargetLTVBorrower, "hf_keeper": HealthFactorKeeper,
+    "greedy_liquidator": GreedyLiquidator, "noise_trader": NoiseTrader, "passive_v2_lp": V2ShareHolder,
+    "hodl_v2": HoldV2}
 
 
 def baselines_for(role) -> list[str]:

@@ -97,8 +97,12 @@ class HostBoundaryEnv:
 
     def __init__(self, env: VectorEnv, device: str | torch.device):
         self.env, self.device, self.num_envs = env, torch.device(device), env.num_envs
-        self.single_observation_space, self.single_action_space = env.single_observation_space, env.single_action_space
-        self.n_obs = self.single_observation_space.shape[0]
+        space = env.single_observation_space
+        if not isinstance(space, spaces.Box):
+            raise TypeError(f"HostBoundaryEnv packs flat observations; {type(env).__name__} observes {space}, no Box")
+        self.single_observation_space: spaces.Box = space
+        self.single_action_space = env.single_action_space
+        self.n_obs = space.shape[0]
 
     def reset(self, seed: int | None = None) -> torch.Tensor:
         obs, _ = self.env.reset(seed=seed)

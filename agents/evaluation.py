@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,11 +43,11 @@ def run_episodes(policy, env_kwargs: dict, backend: str, episodes: int, seed: in
         provenance = getattr(env.core.market, "provenance", lambda: None)()  # backend.init_from: the pool read
         env.close()
     else:  # one chain for every episode: an episode reverts to the built market instead of building it again
-        env = UniswapV3LPEnv(backend=backend, fork_url=fork_url, **(chain or {}),
-                             **{k: v for k, v in env_kwargs.items() if k not in ("init_from", "init_addresses")})
-        per = [_run(_Batch1(env), policy, seed + i, env_kwargs["horizon"], progress) for i in range(episodes)]
-        provenance = env.core.market.provenance()
-        env.close()
+        single = UniswapV3LPEnv(backend=backend, fork_url=fork_url, **(chain or {}),
+                                **{k: v for k, v in env_kwargs.items() if k not in ("init_from", "init_addresses")})
+        per = [_run(_Batch1(single), policy, seed + i, env_kwargs["horizon"], progress) for i in range(episodes)]
+        provenance = single.core.market.provenance()
+        single.close()
         rows = {k: np.concatenate([p[k] for p in per], axis=0) for k in SERIES}
     return Trajectories(rows, env_kwargs["driver_kwargs"].get("dt", 3600.0), provenance)
 
@@ -70,7 +71,7 @@ def _run(env, policy, seed, horizon, progress) -> dict[str, np.ndarray]:
     market = env.core.market
     wallet = market.agent_wallet()
     hold = (wallet[0], wallet[1])
-    rows = {k: [] for k in SERIES}
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in SERIES}
 
     def record(reward, info, rebalanced):
         view = MarketView.read(market)  # one read of the market per step
@@ -131,7 +132,7 @@ def metrics(t: Trajectories) -> dict[str, float]:
 def write_report(out_dir: Path, results: dict[str, Trajectories], settings: dict, plots: bool = True) -> Path:
     """report.json (metrics per policy), trajectories_<policy>.csv, and PNG plots; returns the report path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"settings": settings, "policies": {name: metrics(t) for name, t in results.items()}}
+    report: dict[str, Any] = {"settings": settings, "policies": {name: metrics(t) for name, t in results.items()}}
     for name, t in results.items():
         episodes, steps = t["value_usd"].shape
         columns = ["episode", "step"] + list(SERIES)
@@ -157,10 +158,12 @@ def _plots(out_dir: Path, results: dict[str, Trajectories]) -> list[str]:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 4.5))
-    hours = None
+    hours: np.ndarray | None = None
     for name, t in results.items():
         hours = np.arange(t["value_usd"].shape[1]) * t.dt / 3600
         ax.plot(hours, t["value_usd"].mean(axis=0), label=name)
+    if hours is None:
+        raise ValueError("no policy's trajectories to plot")
     first = next(iter(results.values()))
     ax.plot(hours, first["hodl_usd"].mean(axis=0), "k--", label="hold (no LP)")
     ax.set(xlabel="hours", ylabel="portfolio value, USD (mean over episodes)", title="Equity curves")
@@ -191,7 +194,7 @@ TABLE_COLUMNS = ("total_return", "excess_return_vs_hodl", "pnl_usd", "fees_usd",
 
 
 def format_table(report: dict) -> str:
-    first = next(iter(report["policies"].values()), {})
+    first: dict[str, float] = next(iter(report["policies"].values()), {})
     cols = [c for c in TABLE_COLUMNS if c in first] + [c for c in first if c.startswith("pnl_usd_of_")]  # others' PnL
     head = f"{'policy':28s}" + "".join(f"{c.removeprefix('pnl_usd_of_')[:14]:>15s}" for c in cols)
     lines = [head, "-" * len(head)]

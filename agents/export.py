@@ -14,6 +14,7 @@ missing is refused unless ``--allow-missing-normalization``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import json
 from importlib import metadata
@@ -38,6 +39,8 @@ def observation_features(env_id: str, env_config: dict) -> list[tuple[str, str, 
     from omegaconf import OmegaConf
 
     spec = EXPORTABLE[env_id]
+    if not dataclasses.is_dataclass(spec.config):
+        raise TypeError(f"{env_id}'s config schema {spec.config!r} is not a dataclass")
     known = {k: v for k, v in env_config.items() if k in spec.config.__dataclass_fields__}
     config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(spec.config), known))
     env = spec.classes()[0](backend="numpy", horizon=1, **spec.kwargs(config))
@@ -48,6 +51,12 @@ def observation_features(env_id: str, env_config: dict) -> list[tuple[str, str, 
 
 class DeterministicPolicy(torch.nn.Module):
     """observation -> normalized observation -> the action SB3's ``predict(deterministic=True)`` takes."""
+
+    # buffers (register_buffer), declared for the checker: Module's __getattr__ types them Tensor | Module
+    mean: torch.Tensor
+    scale: torch.Tensor
+    low: torch.Tensor  # Box actions only
+    high: torch.Tensor
 
     def __init__(self, trained: TrainedPolicy):
         super().__init__()

@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 import torch
@@ -68,19 +68,21 @@ class PPOParams:
             hint = " (ppo_device splits each rollout into agent.params.n_minibatches)" if "batch_size" in unknown else ""
             raise ValueError(f"agent.params.{unknown[0]} is not a parameter of agent=ppo_device{hint}; "
                              f"it takes {sorted(fields)}")
-        p = cls(**{k: tuple(v) if k == "net_arch" else v for k, v in given.items()})
+        values: dict[str, Any] = {k: tuple(v) if k == "net_arch" else v for k, v in given.items()}
+        p = cls(**values)
         positive_ints = {"n_steps": p.n_steps, "n_minibatches": p.n_minibatches, "n_epochs": p.n_epochs}
-        for key, value in positive_ints.items():
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"agent.params.{key}={value!r} must be an integer >= 1")
+        for key, count in positive_ints.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+                raise ValueError(f"agent.params.{key}={count!r} must be an integer >= 1")
         if not p.net_arch or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in p.net_arch):
             raise ValueError(f"agent.params.net_arch={list(p.net_arch)} must list layer widths, integers >= 1")
-        ranges = {"learning_rate": (p.learning_rate, 0, None), "gamma": (p.gamma, 0, 1),
-                  "gae_lambda": (p.gae_lambda, 0, 1), "clip_range": (p.clip_range, 0, None),
-                  "clip_range_vf": (p.clip_range_vf, 0, None), "target_kl": (p.target_kl, 0, None),
-                  "ent_coef": (p.ent_coef, None, None), "vf_coef": (p.vf_coef, 0, None),
-                  "max_grad_norm": (p.max_grad_norm, 0, None), "clip_obs": (p.clip_obs, 0, None),
-                  "clip_reward": (p.clip_reward, 0, None)}
+        ranges: dict[str, tuple[float | None, float | None, float | None]] = {  # value, low (excluded), high
+            "learning_rate": (p.learning_rate, 0, None), "gamma": (p.gamma, 0, 1),
+            "gae_lambda": (p.gae_lambda, 0, 1), "clip_range": (p.clip_range, 0, None),
+            "clip_range_vf": (p.clip_range_vf, 0, None), "target_kl": (p.target_kl, 0, None),
+            "ent_coef": (p.ent_coef, None, None), "vf_coef": (p.vf_coef, 0, None),
+            "max_grad_norm": (p.max_grad_norm, 0, None), "clip_obs": (p.clip_obs, 0, None),
+            "clip_reward": (p.clip_reward, 0, None)}
         for key, (value, low, high) in ranges.items():
             if value is None and key in ("clip_range_vf", "target_kl"):
                 continue
@@ -166,7 +168,12 @@ class ActorCritic(nn.Module):
     def __init__(self, n_obs: int, action_space: spaces.Space, net_arch: tuple[int, ...]):
         super().__init__()
         self.discrete = isinstance(action_space, spaces.Discrete)
-        n_out = int(action_space.n) if self.discrete else int(np.prod(action_space.shape))
+        if isinstance(action_space, spaces.Discrete):
+            n_out = int(action_space.n)
+        elif action_space.shape is not None:
+            n_out = int(np.prod(action_space.shape))
+        else:
+            raise TypeError(f"ActorCritic acts in a Discrete space or one with a shape, not {action_space}")
         self.mlp_extractor = nn.ModuleDict({"policy_net": _mlp(n_obs, net_arch), "value_net": _mlp(n_obs, net_arch)})
         self.action_net = _layer(nn.Linear(net_arch[-1], n_out), 0.01)
         self.value_net = _layer(nn.Linear(net_arch[-1], 1), 1.0)
@@ -219,7 +226,7 @@ class DevicePPO:
         if isinstance(self.action_space, spaces.Box):
             self.low = torch.as_tensor(self.action_space.low, device=self.device)
             self.high = torch.as_tensor(self.action_space.high, device=self.device)
-        action_shape = () if self.agent.discrete else self.action_space.shape
+        action_shape = () if self.agent.discrete else self.action_space.shape or ()  # (None: ActorCritic raised)
         t, d = params.n_steps, self.device
         self.obs = torch.zeros((t, n, self.n_obs), device=d)
         self.actions = torch.zeros((t, n, *action_shape), device=d, dtype=torch.int64 if self.agent.discrete else None)
@@ -227,7 +234,8 @@ class DevicePPO:
         self.dones = torch.zeros((t, n), device=d, dtype=torch.bool)
         self.episode_return = torch.zeros(n, device=d)
         self.finished_return, self.finished_count = torch.zeros((), device=d), torch.zeros((), device=d)
-        self.num_timesteps, self.next_obs = 0, None
+        self.num_timesteps = 0
+        self.next_obs: torch.Tensor | None = None  # the normalised observation the next rollout starts from
 
     @property
     def frames_per_rollout(self) -> int:
@@ -262,6 +270,8 @@ class DevicePPO:
     @torch.no_grad()
     def advantages(self) -> tuple[torch.Tensor, torch.Tensor]:
         """GAE(gamma, lambda) of the rollout, and the value targets (advantages + values)."""
+        if self.next_obs is None:
+            raise RuntimeError("the advantages are those of a rollout: call collect_rollout() first")
         advantages = torch.zeros_like(self.rewards)
         last, next_value = torch.zeros_like(self.rewards[0]), self.agent.value(self.next_obs)
         for t in reversed(range(self.p.n_steps)):
@@ -376,7 +386,10 @@ class DevicePPO:
         n = self.normalizer
         vec_normalize = VecNormalize(spaces_env, gamma=p.gamma, clip_obs=p.clip_obs, clip_reward=p.clip_reward,
                                      epsilon=n.epsilon)
-        for sb3_rms, rms in ((vec_normalize.obs_rms, n.obs_rms), (vec_normalize.ret_rms, n.ret_rms)):
+        obs_rms = vec_normalize.obs_rms
+        if isinstance(obs_rms, dict):  # VecNormalize keeps one per key of a Dict space; ours is a Box
+            raise TypeError(f"VecNormalize over {spaces_env.observation_space} keeps statistics per key")
+        for sb3_rms, rms in ((obs_rms, n.obs_rms), (vec_normalize.ret_rms, n.ret_rms)):
             sb3_rms.mean, sb3_rms.var, sb3_rms.count = rms.mean.cpu().numpy(), rms.var.cpu().numpy(), rms.count
         norm_path = path.parent / default_normalization_file(path)
         vec_normalize.save(str(norm_path))
@@ -405,8 +418,6 @@ class DevicePPO:
 # --- train.py's entry point -------------------------------------------------------------------------------------
 def check_config(cfg) -> PPOParams:
     """What agent=ppo_device needs of the config, with the fix named; returns its checked parameters."""
-    from omegaconf import OmegaConf
-
     from agents.config import MARKET_ENV
 
     if cfg.backend.name != "torch":
@@ -414,7 +425,17 @@ def check_config(cfg) -> PPOParams:
                          f"{cfg.backend.name}: add backend=torch (and device=cuda for a GPU), or train with agent=ppo")
     if cfg.env.id == MARKET_ENV:
         raise ValueError("agent=ppo_device trains the single-agent envs; for env=defi_market use agent=ppo")
-    return PPOParams.from_dict(OmegaConf.to_container(cfg.agent.params, resolve=True))
+    return PPOParams.from_dict(_plain_dict(cfg.agent.params, "agent.params"))
+
+
+def _plain_dict(node, name: str) -> dict[str, Any]:
+    """The config mapping ``node`` (``name`` in the config) as a plain dict, interpolations resolved."""
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.to_container(node, resolve=True)
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be a mapping, got {value!r}")
+    return cast(dict[str, Any], value)  # a Hydra config's mapping keys are strings
 
 
 def make_device_env(cfg, window: list[float], num_envs: int, device: torch.device) -> HostBoundaryEnv:
@@ -430,7 +451,6 @@ def train_from_config(cfg, run_dir: Path, resumed_normalization: Path | None) ->
     """train.py with agent=ppo_device: train, validate every ``train.eval_freq`` frames, save model.zip
     (and best_model.zip) with normalisation and metadata as the SB3 path does, then evaluate.
     Returns the best validation reward."""
-    from omegaconf import OmegaConf
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -450,7 +470,7 @@ def train_from_config(cfg, run_dir: Path, resumed_normalization: Path | None) ->
     def save(path: Path) -> None:
         ppo.save(path)
         meta = write_metadata(path, env_id=cfg.env.id, role=learning_role(cfg), algo="ppo",
-                              env_config=OmegaConf.to_container(cfg.env, resolve=True),
+                              env_config=_plain_dict(cfg.env, "env"),
                               normalize=cfg.train.normalize, timesteps=ppo.num_timesteps,
                               config_file=run_dir / ".hydra" / "config.yaml")
         meta.write_text(json.dumps(json.loads(meta.read_text()) | {"trainer": ALGO}, indent=2) + "\n")
@@ -489,8 +509,9 @@ def train_from_config(cfg, run_dir: Path, resumed_normalization: Path | None) ->
     save(run_dir / "model.zip")
     summary = {"timesteps": ppo.num_timesteps, "seconds": round(seconds, 1),
                "fps": round((ppo.num_timesteps - start_steps) / seconds, 1), "device": str(device), "algo": ALGO}
-    if eval_env is not None and best > -np.inf:
-        summary["best_validation_reward"] = best
+    best_reward = best if eval_env is not None and best > -np.inf else None
+    if best_reward is not None:
+        summary["best_validation_reward"] = best_reward
     (run_dir / "train_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"trained {summary['timesteps']} steps in {summary['seconds']} s ({summary['fps']} steps/s): {run_dir}")
     if cfg.train.evaluate_after:
@@ -501,4 +522,4 @@ def train_from_config(cfg, run_dir: Path, resumed_normalization: Path | None) ->
         report = evaluate(cfg, run_dir / "eval", cfg.eval.backend)
         print(format_table(json.loads(report.read_text())))
         print(report)
-    return summary.get("best_validation_reward")
+    return best_reward

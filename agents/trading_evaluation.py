@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def run_episodes(policy, env_id: str, env_kwargs: dict, backend: str, episodes: 
 
 def _run(core, obs, policy, horizon, progress) -> dict[str, np.ndarray]:
     market, n = core.market, core.n
-    rows = {k: [] for k in SERIES}
+    rows: dict[str, list[np.ndarray]] = {k: [] for k in SERIES}
 
     def record(reward, info):
         zero = np.zeros(n)
@@ -98,7 +99,8 @@ def write_report(out_dir: Path, env_id: str, results: dict[str, Trajectories], s
                  plots: bool = True) -> Path:
     """report.json (metrics per policy), trajectories_<policy>.csv and PNG plots; returns the report path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    report = {"settings": settings, "policies": {name: metrics(t, env_id) for name, t in results.items()}}
+    report: dict[str, Any] = {"settings": settings,
+                              "policies": {name: metrics(t, env_id) for name, t in results.items()}}
     for name, t in results.items():
         episodes, steps = t["reward"].shape
         data = np.column_stack([np.repeat(np.arange(episodes), steps), np.tile(np.arange(steps), episodes)]
