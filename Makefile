@@ -28,13 +28,8 @@ lint: setup  # pyflakes, pycodestyle and import order (ruff), then types (mypy);
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-bench: setup
-	$(PY) benchmarks/sim_throughput.py
-	$(PY) benchmarks/env_fps.py
-	$(PY) benchmarks/train_fps.py
-	$(PY) benchmarks/evm_throughput.py
-	$(PY) benchmarks/replay.py
-	$(PY) benchmarks/lp_backtest.py
+bench: setup  # every benchmark; figures with the date, machine and load in benchmarks/results/
+	$(PY) benchmarks/report.py
 
 bench-smoke: setup  # every benchmark at a tiny size (part of make test too)
 	$(PY) -m pytest -q tests/test_benchmarks.py

@@ -154,7 +154,7 @@ def test_one_role_of_the_multi_agent_market_trains_from_the_config(tmp_path):
     baselines (one named in env.others); the report scores the role against its baseline."""
     result = run("train.py", "env=defi_market", "env.train_role=arbitrageur", "driver=gbm", "driver.dt=60",
                  "env.horizon=16", "+env.others.liquidity_provider_0=baseline:tau_reset_lp", "train.eval_freq=32",
-                 "train.eval_episodes=2", "train.total_timesteps=128", "agent.params.n_steps=32",
+                 "train.eval_episodes=2", "train.num_envs=2", "train.total_timesteps=128", "agent.params.n_steps=32",
                  "agent.params.batch_size=64", "eval.episodes=2", "eval.backend=evm", "train.progress_bar=false",
                  f"hydra.run.dir={tmp_path}")
     assert (tmp_path / "model.zip").is_file() and (tmp_path / "best_model.zip").is_file()
