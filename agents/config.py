@@ -327,6 +327,12 @@ def validate(cfg) -> None:
             check_list(f"env.{name}", e[name], rule)
     if "liquidity_profile" in e:
         check_liquidity_profile(e.liquidity_profile)
+    for i, entry in enumerate(e.get("recentering_lps") or []):
+        if len(entry) != 2:
+            raise ValueError(f"env.recentering_lps[{i}]={list(entry)} must be [half-width in ticks, share of "
+                             f"pool_value_usd]")
+        check_number(f"env.recentering_lps[{i}][0]", entry[0], (lambda x: x >= 1, ">= 1 (ticks)"))
+        check_number(f"env.recentering_lps[{i}][1]", entry[1], (lambda x: 0 < x < 1, "in (0, 1)"))
     if "lending" in e:
         check_numbers("env.lending", OmegaConf.to_container(e.lending, resolve=True), NON_NEGATIVE)
     check_number("driver.dt", cfg.driver.dt, POSITIVE)

@@ -41,6 +41,7 @@ class LiquidationBlock(Block):
         market.move_reference()
         market.arbitrage()
         market.noise()
+        market.recenter()
         market.borrowers_act()
         return True
 

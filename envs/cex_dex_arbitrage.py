@@ -43,6 +43,7 @@ class ArbitrageBlock(Block):
         receipt = role.act(market, action)
         market.arbitrage(~first)
         market.noise()
+        market.recenter()
         market.move_reference()
         receipt.info["beaten"] = first.astype(float)
         return receipt

@@ -258,6 +258,7 @@ class Markets:
         if self.scripted_liquidator:
             market.liquidate_unhealthy(COMPETITOR)
         market.noise()
+        market.recenter()
         market.borrowers_act()
         market.move_reference()
         self.t += 1

@@ -39,12 +39,16 @@ class PoolConfig(EnvConfig):
     #: background ranges as [half-width as a fraction of price (null: full range), share of pool_value_usd]
     liquidity_profile: List[List[Optional[float]]] = field(
         default_factory=lambda: [list(entry) for entry in DEFAULT_LIQUIDITY_PROFILE])
+    #: scripted LPs that re-centre their range when the price leaves it: [half-width in ticks, share of
+    #: pool_value_usd] each, taken from the static profile's value (empty: the background never moves)
+    recentering_lps: List[List[Any]] = field(default_factory=list)  # numbers, checked by agents.config
 
     def world(self) -> dict:
         """The world's keyword arguments (``world=`` of the envs)."""
         return {"noise_traders": self.noise_traders, "noise_trade_usd": self.noise_trade_usd,
                 "pool_value_usd": self.pool_value_usd, "flow": self.flow, "flow_file": self.flow_file,
-                "liquidity_profile": tuple((w, share) for w, share in self.liquidity_profile)}
+                "liquidity_profile": tuple((w, share) for w, share in self.liquidity_profile),
+                "recentering_lps": tuple((int(w), float(share)) for w, share in self.recentering_lps)}
 
 
 @dataclass

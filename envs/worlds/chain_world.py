@@ -22,11 +22,13 @@ from envs.worlds.sim import (
     V3WorldParams,
     arbitrage_profit_usd,
     close_gas,
+    exchange_at_reference,
     rebalance_gas,
     swap_to_range_ratio,
 )
 
 AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7], DEV_ACCOUNTS[8]
+OFF_POOL_VENUE = "0x000000000000000000000000000000000000dEaD"  # where re-centring LPs' off-pool sales go
 
 
 def lp_address(lp: int) -> str:
@@ -103,6 +105,21 @@ class ChainLP(UniswapV3Market):
     def close_position(self, mask: np.ndarray) -> np.ndarray:
         return close_gas(np.array([bool(mask[0]) and self._withdraw()]))
 
+    def exchange_to_range(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> None:
+        """Off the pool: what the LP pays goes to an account outside the market, what it gets is minted."""
+        if not mask[0]:
+            return
+        lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
+        sell_usdc, paid, got = exchange_at_reference(
+            np.array([float(self.usdc.balance_of(self.agent))]), np.array([float(self.weth.balance_of(self.agent))]),
+            self.reference_price(), np.array([self._sqrt_price()]), get_sqrt_ratio_at_tick(lower),
+            get_sqrt_ratio_at_tick(upper))
+        pay, receive = (self.usdc, self.weth) if sell_usdc[0] else (self.weth, self.usdc)
+        if paid[0] > 0:
+            pay.contract.transact("transfer", OFF_POOL_VENUE, int(paid[0]), sender=self.agent)
+        if got[0] > 0:
+            receive.mint(self.agent, int(got[0]))
+
     def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if not mask[0]:
             return np.zeros(1)
@@ -143,8 +160,11 @@ class ChainUniswapV3World(ChainLP):
     def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
                  book: dict | None = None, replay: tuple[str, int, int | None] | None = None):
         self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
-        self.lps, self.lp, self.agent = params.lps, 0, AGENT
+        self.lps, self.lp, self.agent = params.slots, 0, AGENT
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
+        if book is not None and params.recentering_lps:
+            raise ValueError("recentering_lps add scripted LPs to a market of our own; an attached market has its "
+                             "real LPs: leave env.recentering_lps empty with backend.market=attach")
         self.chain = make_chain()
         self._empty = self._built = None  # snapshots: the chain before any market, and the built market
         self._built_price: float | None = None
@@ -188,18 +208,19 @@ class ChainUniswapV3World(ChainLP):
             p = self.params
             self.market = build_market(self.chain, MarketSpec(
                 prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD}, v3_fee_tiers=(p.fee_pips,),
-                v3_pool_value_usd=p.pool_value_usd, liquidity_profile=p.liquidity_profile,
+                v3_pool_value_usd=p.pool_value_usd * (1 - p.recentering_share), liquidity_profile=p.liquidity_profile,
                 aave_supply_usd=self.aave_supply_usd, v2_pool_value_usd=self.v2_pool_value_usd))
             self._fund_traders()
             self._built_price = price
         self._built = self.chain.snapshot()  # a snapshot is spent when reverted to (anvil): take a fresh one
         self.bind(self.market, self.params.fee_pips)
-        for lp in range(self.lps):
-            self.usdc.mint(lp_address(lp), int(np.floor(agent_usd / 2 * USDC_UNIT)))
-            self.weth.mint(lp_address(lp), int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
+        for lp, usd in enumerate(self.params.wallets_usd(agent_usd)):
+            self.usdc.mint(lp_address(lp), int(np.floor(usd / 2 * USDC_UNIT)))
+            self.weth.mint(lp_address(lp), int(np.floor(usd / 2 / price * WETH_UNIT)))
         self._token_ids = [None] * self.lps
         self.lp, self.agent, self.token_id = 0, AGENT, None
         self.start_flow()
+        self.open_recentering()
 
     def select_lp(self, lp: int) -> None:
         self._check_lp(lp)

@@ -142,6 +142,7 @@ class AaveMarket(UniswapV3Market):
         self.move_reference()
         self.arbitrage()
         self.noise()
+        self.recenter()
         self.liquidate_unhealthy(COMPETITOR)
         self.borrowers_act()
 

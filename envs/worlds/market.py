@@ -44,10 +44,45 @@ class UniswapV3Market(ABC):
         """Start the price paths, lay the pools' liquidity, fund the agent half USDC, half WETH."""
 
     def step(self) -> None:
-        """The reference price moves, the arbitrageur trades, the noise traders swap."""
+        """The reference price moves, the arbitrageur trades, the noise traders swap, the re-centring LPs
+        whose range the price left re-centre it."""
         self.move_reference()
         self.arbitrage()
         self.noise()
+        self.recenter()
+
+    # --- the re-centring LPs (V3WorldParams.recentering_lps): slots after the LP agents' -----------------
+    def open_recentering(self) -> None:
+        """At reset, once their wallets are funded: each re-centring LP opens its range at the start price."""
+        for slot, half_width in self._recentering():
+            self.select_lp(slot)
+            self.rebalance(np.full(self.n, half_width), np.ones(self.n, bool))
+        self.select_lp(0)
+
+    def recenter(self) -> None:
+        """Each re-centring LP whose range the price has left withdraws and re-opens it around the price."""
+        selected = self.lp
+        for slot, half_width in self._recentering():
+            self.select_lp(slot)
+            lower, upper, liquidity = self.agent_range()
+            tick = self.tick()
+            out = (liquidity > 0) & ((tick < lower) | (tick >= upper))
+            if out.any():
+                widths = np.full(self.n, half_width)
+                self.close_position(out)
+                self.exchange_to_range(widths, out)
+                self.rebalance(widths, out)
+        if self.params.recentering_lps:
+            self.select_lp(selected)
+
+    @abstractmethod
+    def exchange_to_range(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> None:
+        """The selected LP's wallet traded, off the pool at the reference price, to the token ratio of a
+        range of ``half_width_ticks`` around the current tick (``exchange_at_reference``)."""
+
+    def _recentering(self) -> list[tuple[int, int]]:
+        """(slot, half-width in ticks) of each re-centring LP."""
+        return [(self.params.lps + i, int(w)) for i, (w, _) in enumerate(self.params.recentering_lps)]
 
     @abstractmethod
     def move_reference(self) -> None: ...

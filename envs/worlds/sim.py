@@ -48,11 +48,22 @@ class V3WorldParams:
     flow: str = "toy"  # toy (the swaps above), calibrated (fitted to a real pool: envs.flows.calibrated), or replay
     flow_file: str | None = None  # calibrated: its parameters (default: the shipped fit); replay: the events to replay
     lps: int = 1  # LP agents, each with a position slot and a wallet of its own
+    #: scripted LPs that re-centre: (half-width in ticks, share of pool_value_usd) each, taken from the
+    #: static profile's value; each opens its range around the start price and re-centres it whenever
+    #: the price leaves it, as active LPs do (the tau-reset of Fan et al. 2022 with tau = 1)
+    recentering_lps: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self):
         v3.V3PoolParams(fee_pips=self.fee_pips)  # checks the tier
         if self.lps < 1:
             raise ValueError(f"a market needs at least one LP agent (lps >= 1), got {self.lps}")
+        for half_width, share in self.recentering_lps:
+            if half_width < 1 or not 0 < share < 1:
+                raise ValueError(f"recentering_lps entries are [half-width in ticks >= 1, share in (0, 1)], got "
+                                 f"{[half_width, share]}")
+        if self.recentering_share >= 1:
+            raise ValueError(f"recentering_lps take {self.recentering_share:g} of pool_value_usd: leave the static "
+                             f"profile some (their shares must add up to less than 1)")
         if self.pool_value_usd <= 0 or self.noise_trade_usd < 0 or self.noise_traders < 0:
             raise ValueError("pool_value_usd must be positive; noise_traders and noise_trade_usd non-negative")
         if abs(sum(share for _, share in self.liquidity_profile) - 1) > 1e-9:
@@ -61,6 +72,20 @@ class V3WorldParams:
             raise ValueError(f"flow={self.flow!r} must be 'toy', 'calibrated' or 'replay' (with flow_file: events)")
         if self.flow == "replay" and not self.flow_file:
             raise ValueError("flow=replay needs flow_file: an event file or export to replay (python -m envs.data)")
+
+    @property
+    def recentering_share(self) -> float:
+        """The share of ``pool_value_usd`` the re-centring LPs hold (the static profile holds the rest)."""
+        return sum(share for _, share in self.recentering_lps)
+
+    @property
+    def slots(self) -> int:
+        """Position slots and wallets: the LP agents', then the re-centring LPs'."""
+        return self.lps + len(self.recentering_lps)
+
+    def wallets_usd(self, agent_usd: float) -> np.ndarray:
+        """(slots,) each slot's starting value: ``agent_usd`` per LP agent, its share for a re-centring LP."""
+        return np.array([agent_usd] * self.lps + [self.pool_value_usd * share for _, share in self.recentering_lps])
 
 
 class ToyFlowParams(Protocol):
@@ -112,14 +137,24 @@ def swap_to_range_ratio(usdc_raw, weth_raw, sqrt_price, sqrt_lower, sqrt_upper):
     return sell_usdc, np.floor(np.clip(amount, 0.0, None))
 
 
+def exchange_at_reference(usdc_raw, weth_raw, reference, sqrt_price, sqrt_lower, sqrt_upper):
+    """(sell USDC?, paid, got) in raw units: a re-centring LP trading its wallet to the token ratio a range
+    needs at the pool's price, off the pool at the reference price (as active LPs rebalance their
+    inventory on other venues), so re-centring moves the pool only by what it mints."""
+    sell_usdc, paid = swap_to_range_ratio(usdc_raw, weth_raw, sqrt_price, sqrt_lower, sqrt_upper)
+    got = np.where(sell_usdc, np.floor(paid / USDC_UNIT / reference * WETH_UNIT),
+                   np.floor(paid / WETH_UNIT * reference * USDC_UNIT))
+    return sell_usdc, paid, got
+
+
 class UniswapV3World(UniswapV3Market):
     def __init__(self, n: int, driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
                  backend: ArrayBackend | str = "numpy"):
         self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
         self.b = array_backend(backend) if isinstance(backend, str) else backend
-        self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.lps)
+        self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
-        self.lps, self.lp = params.lps, 0
+        self.lps, self.lp = params.slots, 0
 
     # --- the LP agents' wallets: (N, lps) raw, the selected LP's column as wallet_usdc / wallet_weth ---
     @property
@@ -171,7 +206,7 @@ class UniswapV3World(UniswapV3Market):
         ticks, nets = [], []
         for half_width, share in p.liquidity_profile:
             lower, upper = profile_ticks(center, self.tick_spacing, half_width)
-            usd = p.pool_value_usd * share
+            usd = p.pool_value_usd * (1 - p.recentering_share) * share
             liquidity = xp.floor(get_liquidity_for_amounts(
                 sqrt_start, get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper),
                 b.asarray(np.full(self.n, np.floor(usd / 2 * USDC_UNIT))),
@@ -186,13 +221,15 @@ class UniswapV3World(UniswapV3Market):
         self.fund_agents(agent_usd)
 
     def fund_agents(self, agent_usd: float) -> None:
-        """Each LP agent's wallet: half ``agent_usd`` in USDC, half in WETH at the reference; the flow starts."""
-        self._usdc = np.full((self.n, self.lps), np.floor(agent_usd / 2 * USDC_UNIT))
-        self._weth = np.repeat(np.floor(agent_usd / 2 / self._reference * WETH_UNIT)[:, None], self.lps, axis=1)
+        """Each LP's wallet, half in USDC, half in WETH at the reference (``agent_usd`` for an LP agent);
+        the flow starts; the re-centring LPs open their ranges."""
+        usd = self.params.wallets_usd(agent_usd)
+        self._usdc = np.repeat(np.floor(usd / 2 * USDC_UNIT)[None, :], self.n, axis=0)
+        self._weth = np.floor(usd[None, :] / 2 / self._reference[:, None] * WETH_UNIT)
         self._all = self.b.asarray(np.ones(self.n, bool), dtype=self.b.xp.bool)
         self.start_flow()
         self.flow_volume_usd = np.zeros(self.n)
-        self.select_lp(0)
+        self.open_recentering()
 
     def move_reference(self) -> None:
         self._reference = self.driver.step()
@@ -288,6 +325,15 @@ class UniswapV3World(UniswapV3Market):
 
     def close_position(self, mask: np.ndarray) -> np.ndarray:
         return close_gas(self._withdraw(mask))
+
+    def exchange_to_range(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> None:
+        lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
+        sell_usdc, paid, got = exchange_at_reference(self.wallet_usdc, self.wallet_weth, self._reference,
+                                                     self._np(self.state.sqrt_price), get_sqrt_ratio_at_tick(lower),
+                                                     get_sqrt_ratio_at_tick(upper))
+        paid, got = np.where(mask, paid, 0.0), np.where(mask, got, 0.0)
+        self.wallet_usdc = self.wallet_usdc + np.where(sell_usdc, -paid, got)
+        self.wallet_weth = self.wallet_weth + np.where(sell_usdc, got, -paid)
 
     def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
         b, xp, s, pp = self.b, self.b.xp, self.state, self.pool_params
