@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import hydra
+import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 from tqdm import tqdm
@@ -52,14 +53,16 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     specs = ([cfg.policy] if cfg.policy else []) + listed
     allow = cfg.eval.allow_missing_normalization
     policies = {policy_name(spec): load_policy(spec, role, cfg.device, allow) for spec in specs}  # fail before running
-    results = {}
+    results: dict[str, evaluation.Trajectories] = {}  # the LP's and the trading roles' episodes, per policy
+    market_results: dict[str, dict[str, np.ndarray]] = {}  # the market's: each agent's episode rewards, per policy
     with tqdm(total=len(policies) * cfg.eval.episodes * e.horizon, desc=f"evaluating on {backend}", unit="step",
               mininterval=0.5 if sys.stderr.isatty() else 30) as bar:
         for name, policy in policies.items():
             if spec.evaluation == "market":
                 chain = {k: v for k, v in chain_kwargs(cfg).items() if k != "fork_url"}
-                results[name] = market_evaluation.play(policy, others, e.train_role, kwargs, backend, cfg.eval.episodes,
-                                                       cfg.eval.seed, cfg.backend.fork_url, bar, chain)
+                market_results[name] = market_evaluation.play(policy, others, e.train_role, kwargs, backend,
+                                                              cfg.eval.episodes, cfg.eval.seed, cfg.backend.fork_url,
+                                                              bar, chain)
             elif spec.evaluation == "lp":
                 chain = {k: v for k, v in chain_kwargs(cfg).items() if k != "fork_url"}
                 results[name] = evaluation.run_episodes(policy, kwargs, backend, cfg.eval.episodes, cfg.eval.seed,
@@ -71,7 +74,7 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     settings = {"backend": backend, "env": e.id, "episodes": cfg.eval.episodes, "window": list(cfg.eval.window),
                 "seed": cfg.eval.seed, "config": OmegaConf.to_container(cfg, resolve=True)}
     if spec.evaluation == "market":
-        return market_evaluation.write_report(out_dir, e.train_role, results, settings)
+        return market_evaluation.write_report(out_dir, e.train_role, market_results, settings)
     ran_on = next((t.provenance for t in results.values() if getattr(t, "provenance", None)), None)
     if ran_on is not None:  # the pool acted on, the chain id and the block the fork started from
         settings["chain"] = ran_on
