@@ -18,6 +18,7 @@ and its normalization and metadata before exiting; train.resume=<that model.zip>
 """
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import time
@@ -124,6 +125,28 @@ def make_vec_env(cfg, window, num_envs: int, training: bool):
     return env
 
 
+def co_train_and_evaluate(cfg, run_dir: Path) -> None:
+    """env.train_roles: every listed role learns in the same markets; then each role's policy is evaluated
+    against its baselines with the other learned roles playing their new policies."""
+    from agents.co_training import co_train
+
+    set_random_seed(cfg.seed)
+    saved = co_train(cfg, run_dir)
+    if not cfg.train.evaluate_after:
+        return
+    probe = defi_market_v0.parallel_env(**env_kwargs(cfg, cfg.eval.window))
+    for role, path in saved.items():
+        role_cfg = copy.deepcopy(cfg)
+        role_cfg.env.train_role, role_cfg.policy = role, str(path)
+        learned = {a: str(saved[r]) for a in probe.possible_agents
+                   if (r := defi_market_v0.agent_role(a)[0]) in saved and r != role}
+        role_cfg.env.others = dict(cfg.env.others) | learned
+        report = evaluate(role_cfg, run_dir / "eval" / role, cfg.eval.backend)
+        print(format_table(json.loads(report.read_text())))
+        print(report)
+    probe.close()
+
+
 @hydra.main(config_path="configs", config_name="config", version_base="1.3")
 def main(cfg) -> float | None:
     """Returns the best validation reward (the objective an Optuna sweep maximizes)."""
@@ -134,6 +157,8 @@ def main(cfg) -> float | None:
     resumed_normalization = resume_normalization(cfg)  # before training starts, or fail now
     limit_threads(cfg.train.threads)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if env_spec(cfg).role is None and cfg.env.train_roles:  # several roles of the market learn together
+        return co_train_and_evaluate(cfg, run_dir)
     if cfg.agent.algo == "ppo_device":  # rollout, advantages and update on the torch device, not SB3's loop
         from agents.ppo_device import train_from_config
 

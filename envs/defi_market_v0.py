@@ -407,6 +407,7 @@ class DefiMarketConfig(LendingConfig):
     """env=defi_market: who is in the block, in what order, and which role learns."""
 
     train_role: str = "arbitrageur"  # the role whose agents learn one shared policy
+    train_roles: List[str] = field(default_factory=list)  # several roles learning at once (agents.co_training)
     n_lps: int = 1
     n_arbitrageurs: int = 2
     n_liquidators: int = 1
