@@ -162,7 +162,7 @@ def main(cfg) -> float | None:
     if cfg.agent.algo == "ppo_device":  # rollout, advantages and update on the torch device, not SB3's loop
         from agents.ppo_device import train_from_config
 
-        return train_from_config(cfg, run_dir, resumed_normalization)
+        return finish(cfg, run_dir, train_from_config(cfg, run_dir, resumed_normalization))
     set_random_seed(cfg.seed)
     train_env = make_vec_env(cfg, cfg.train.window, cfg.train.num_envs, training=True)
     algo = algo_class(cfg.agent.algo)
@@ -196,6 +196,12 @@ def main(cfg) -> float | None:
                "fps": round(cfg.train.total_timesteps / seconds, 1)}
     if callbacks:
         summary["best_validation_reward"] = float(callbacks[0].best_mean_reward)
+    return finish(cfg, run_dir, summary)
+
+
+def finish(cfg, run_dir: Path, summary: dict) -> float | None:
+    """Write the run's summary (train_metrics.json), then evaluate the model on the test window
+    (eval.*) unless told not to; returns the best validation reward, an Optuna sweep's objective."""
     (run_dir / "train_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"trained {summary['timesteps']} steps in {summary['seconds']} s ({summary['fps']} steps/s): {run_dir}")
     if cfg.train.evaluate_after:

@@ -447,10 +447,11 @@ def make_device_env(cfg, window: list[float], num_envs: int, device: torch.devic
                                       **env_kwargs(cfg, window)), device)
 
 
-def train_from_config(cfg, run_dir: Path, resumed_normalization: Path | None) -> float | None:
+def train_from_config(cfg, run_dir: Path, resumed_normalization: Path | None) -> dict[str, Any]:
     """train.py with agent=ppo_device: train, validate every ``train.eval_freq`` frames, save model.zip
-    (and best_model.zip) with normalisation and metadata as the SB3 path does, then evaluate.
-    Returns the best validation reward."""
+    (and best_model.zip) with normalisation and metadata as the SB3 path does. Returns the run's summary
+    (steps, seconds, frames/s, the best validation reward if validated), which train.py writes and
+    follows with the evaluation, as for the SB3 path."""
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -509,17 +510,6 @@ def train_from_config(cfg, run_dir: Path, resumed_normalization: Path | None) ->
     save(run_dir / "model.zip")
     summary = {"timesteps": ppo.num_timesteps, "seconds": round(seconds, 1),
                "fps": round((ppo.num_timesteps - start_steps) / seconds, 1), "device": str(device), "algo": ALGO}
-    best_reward = best if eval_env is not None and best > -np.inf else None
-    if best_reward is not None:
-        summary["best_validation_reward"] = best_reward
-    (run_dir / "train_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"trained {summary['timesteps']} steps in {summary['seconds']} s ({summary['fps']} steps/s): {run_dir}")
-    if cfg.train.evaluate_after:
-        from agents.evaluation import format_table
-        from evaluate import evaluate
-
-        cfg.policy = str(run_dir / "model.zip")
-        report = evaluate(cfg, run_dir / "eval", cfg.eval.backend)
-        print(format_table(json.loads(report.read_text())))
-        print(report)
-    return best_reward
+    if eval_env is not None and best > -np.inf:
+        summary["best_validation_reward"] = best
+    return summary
