@@ -6,6 +6,8 @@ Both pools run on the chosen array backend (numpy, or torch on CPU or CUDA); amo
 boundary as numpy (N,) raw units."""
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 
 from envs.arrays import ArrayBackend
@@ -31,6 +33,8 @@ START_TIME = 0.0  # seconds; only differences matter to interest accrual
 
 
 class AaveWorld(UniswapV3World, AaveMarket):
+    _read: tuple[tuple, Position] | None = None  # (what the last read was keyed on, every account's position)
+
     def __init__(self, n: int, driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
                  lending: LendingParams = LendingParams(), backend: ArrayBackend | str = "numpy"):
         super().__init__(n, driver, params, backend)
@@ -67,6 +71,7 @@ class AaveWorld(UniswapV3World, AaveMarket):
     def _update_oracle(self) -> None:
         self._base_prices[:, self.weth_r] = np.round(self._reference * BASE_UNIT)
         self._prices = self.b.asarray(self._base_prices)  # (N, R) on the backend, what the Aave pool reads
+        self._read = None  # numpy's asarray shares _base_prices, changed in place: the key below can't see it
 
     def _on(self, x, mask):
         """A numpy amount, zero outside ``mask``, on the backend."""
@@ -85,13 +90,27 @@ class AaveWorld(UniswapV3World, AaveMarket):
     def fund_borrower(self, weth_raw):
         self.borrower_weth = self.borrower_weth + weth_raw
 
+    def positions(self) -> Position:
+        """Every Aave account's position, (N, A) each, read in one batched call and kept until the
+        state, the prices or the clock change (every write replaces the state's arrays, so they key it)."""
+        s = self.aave
+        key = (s.liquidity_index, s.variable_borrow_index, s.liquidity_rate, s.variable_borrow_rate, s.last_update,
+               s.scaled_atoken, s.scaled_variable_debt_of, s.collateral_enabled, self._prices, self.now)
+        read = self._read
+        if read is None or any(a is not b for a, b in zip(read[0], key)):
+            supplied, debt, data = aave.all_accounts(s, self.aave_params, self._prices, self.now)
+            f = self._np
+            every = Position(f(supplied[..., self.weth_r]), f(debt[..., self.usdc_r]), f(data.total_collateral_base),
+                             f(data.total_debt_base), f(data.avg_liquidation_threshold) / 1e4, f(data.avg_ltv) / 1e4,
+                             f(data.health_factor))
+            for field in fields(Position):
+                getattr(every, field.name).setflags(write=False)  # shared by every read until the next write
+            read = self._read = (key, every)
+        return read[1]
+
     def position(self, account: int) -> Position:
-        supplied, debt = aave.balances(self.aave, account, self.now)
-        data = aave.account_data(self.aave, self.aave_params, self._prices, account, self.now)
-        f = self._np
-        return Position(f(supplied[:, self.weth_r]), f(debt[:, self.usdc_r]), f(data.total_collateral_base),
-                        f(data.total_debt_base), f(data.avg_liquidation_threshold) / 1e4, f(data.avg_ltv) / 1e4,
-                        f(data.health_factor))
+        every = self.positions()
+        return Position(*(getattr(every, f.name)[:, account].copy() for f in fields(Position)))
 
     def supply(self, account, weth_raw, mask):
         code = self._np(aave.supply(self.aave, self.aave_params, account, self.weth_r, self._on(weth_raw, mask),

@@ -41,13 +41,13 @@ def _two_sum(a, b):
 
 
 def weighted_average_floor(values, weights, total):
-    """floor(sum_r values[:, r] * weights[r] / total), 0 where total is 0: the contract's average LTV
+    """floor(sum_r values[..., r] * weights[r] / total), 0 where total is 0: the contract's average LTV
     and liquidation threshold (integer division). The products and their sum are carried exactly
     (double-double), so a quotient a hair under an integer floors as on chain."""
     xp = array_namespace(values)
     hi, lo = xp.zeros_like(total), xp.zeros_like(total)
-    for r in range(values.shape[1]):
-        p, e = _two_product(values[:, r], weights[r] + 0.0 * total)
+    for r in range(values.shape[-1]):
+        p, e = _two_product(values[..., r], weights[r] + 0.0 * total)
         hi, err = _two_sum(hi, p)
         lo = lo + err + e
     safe = xp.where(total > 0, total, 1.0)
@@ -61,15 +61,22 @@ def weighted_average_floor(values, weights, total):
 def calculate_user_account_data(state, params, prices, account: int, now) -> AccountData:
     """``prices`` (N, R) are oracle prices in base units. Collateral counts the reserves whose
     collateral bit is set and whose liquidation threshold is non-zero."""
-    xp = array_namespace(prices)
-    unit = 10.0 ** params.decimals
     supplied = ray_mul(state.scaled_atoken[:, account, :], normalized_income(state, now))
     debt = ray_mul(state.scaled_variable_debt_of[:, account, :], normalized_debt(state, now))
-    counted = (state.collateral_enabled[:, account, :] > 0) & (params.liquidation_threshold > 0)
+    return account_data_of(supplied, debt, state.collateral_enabled[:, account, :], params, prices)
+
+
+def account_data_of(supplied, debt, collateral_enabled, params, prices) -> AccountData:
+    """GenericLogic.calculateUserAccountData from balances already read: ``supplied``, ``debt`` and
+    ``collateral_enabled`` (..., R), one account's (N, R) or many accounts' (N, A, R) with ``prices``
+    broadcast to them; element by element the same arithmetic either way (sums of integers are exact)."""
+    xp = array_namespace(prices)
+    unit = 10.0 ** params.decimals
+    counted = (collateral_enabled > 0) & (params.liquidation_threshold > 0)
     collateral_base = xp.where(counted, balance_in_base(supplied, prices, unit), 0.0)
     debt_base = balance_in_base(debt, prices, unit)
-    total_collateral = xp.sum(collateral_base, axis=1)
-    total_debt = xp.sum(debt_base, axis=1)
+    total_collateral = xp.sum(collateral_base, axis=-1)
+    total_debt = xp.sum(debt_base, axis=-1)
     avg_ltv = weighted_average_floor(collateral_base, params.ltv, total_collateral)
     avg_lt = weighted_average_floor(collateral_base, params.liquidation_threshold, total_collateral)
     weighted = percent_mul(total_collateral, avg_lt)

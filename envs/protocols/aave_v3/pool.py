@@ -13,6 +13,7 @@ from envs.protocols import array_namespace
 from envs.protocols.aave_v3 import errors
 from envs.protocols.aave_v3.generic_logic import (
     AccountData,
+    account_data_of,
     balance_in_base,
     calculate_user_account_data,
     health_factor_above,
@@ -142,6 +143,14 @@ def balances(state: AaveState, account: int, now):
 
 def account_data(state: AaveState, params: AaveParams, prices, account: int, now) -> AccountData:
     return calculate_user_account_data(state, params, prices, account, now)
+
+
+def all_accounts(state: AaveState, params: AaveParams, prices, now) -> tuple[Array, Array, AccountData]:
+    """Every account at once, as ``balances`` and ``account_data`` read each: (aToken balances, variable
+    debts) (N, A, R) and the account data (N, A), the indexes computed once for all of them."""
+    supplied = ray_mul(state.scaled_atoken, normalized_income(state, now)[:, None, :])
+    debt = ray_mul(state.scaled_variable_debt_of, normalized_debt(state, now)[:, None, :])
+    return supplied, debt, account_data_of(supplied, debt, state.collateral_enabled, params, prices[:, None, :])
 
 
 def _scaled_or(code, scaled, zero_code):
