@@ -90,8 +90,16 @@ def _check_turnover(args) -> None:
     if len(args.start) != len(args.days):
         raise EventDataError(f"--start names {len(args.start)} windows and --days {len(args.days)}: give one length "
                              f"per start")
+    def pairs(values: list[str], first) -> tuple:
+        try:
+            return tuple((first(a), float(b)) for a, b in (v.split(":") for v in values))
+        except ValueError as err:
+            raise EventDataError(f"{values}: each entry is WIDTH:SHARE, e.g. 2400:0.3 or full:0.5 ({err})") from err
+
+    profile = {} if args.liquidity_profile is None else {
+        "liquidity_profile": pairs(args.liquidity_profile, lambda w: None if w == "full" else float(w))}
     params = V3WorldParams(fee_pips=args.fee_pips, pool_value_usd=args.pool_value_usd, flow="calibrated",
-                           flow_file=args.flow_file)
+                           flow_file=args.flow_file, recentering_lps=pairs(args.recentering_lps, int), **profile)
     for start, days in zip(args.start, args.days):
         t = check_turnover(args.pool_days, args.pool, start, days, params, args.worlds, args.seed, args.prices)
         print(json.dumps({"start": start, "days": days, "model": t.model, "model_p5": t.model_p5,
@@ -153,6 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     ct.add_argument("--fee-pips", type=int, default=3000)
     ct.add_argument("--pool-value-usd", type=float, default=20_000_000.0, help="the simulated pool's background value")
     ct.add_argument("--flow-file", help="calibrated flow parameters (default: the shipped fit)")
+    ct.add_argument("--recentering-lps", nargs="*", default=[], metavar="TICKS:SHARE",
+                    help="re-centring LPs, e.g. 2400:0.3 (env.recentering_lps)")
+    ct.add_argument("--liquidity-profile", nargs="+", metavar="HALF_WIDTH:SHARE",
+                    help="the static ranges, e.g. 0.3:0.5 full:0.5 (env.liquidity_profile; default: the five ranges)")
     ct.add_argument("--worlds", type=int, default=64)
     ct.add_argument("--seed", type=int, default=0)
     ct.set_defaults(run=_check_turnover)
