@@ -240,7 +240,8 @@ FEE_TIERS = (100, 500, 3000, 10000)
 #: every numeric env.* key and its rule: scalars, scalars that may be null (none), lists of numbers
 ENV_NUMBERS: dict[str, Rule] = {
     "horizon": POSITIVE, "agent_usd": POSITIVE, "gas_price_gwei": NON_NEGATIVE, "noise_traders": NON_NEGATIVE,
-    "noise_trade_usd": NON_NEGATIVE, "pool_value_usd": POSITIVE, "compete": UNIT, "slots": POSITIVE,
+    "noise_trade_usd": NON_NEGATIVE, "pool_value_usd": POSITIVE, "jit_usd": NON_NEGATIVE,
+    "jit_min_swap_usd": NON_NEGATIVE, "jit_half_width": NON_NEGATIVE, "compete": UNIT, "slots": POSITIVE,
     "n_lps": NON_NEGATIVE, "n_arbitrageurs": NON_NEGATIVE, "n_liquidators": NON_NEGATIVE,
     "n_borrowers": NON_NEGATIVE, "n_traders": NON_NEGATIVE}
 ENV_OPTIONAL_NUMBERS: dict[str, Rule] = {"initial_half_width": POSITIVE, "gas_usd_per_rebalance": NON_NEGATIVE}

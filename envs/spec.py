@@ -42,13 +42,18 @@ class PoolConfig(EnvConfig):
     #: scripted LPs that re-centre their range when the price leaves it: [half-width in ticks, share of
     #: pool_value_usd] each, taken from the static profile's value (empty: the background never moves)
     recentering_lps: List[List[Any]] = field(default_factory=list)  # numbers, checked by agents.config
+    jit_usd: float = 0.0  # a just-in-time LP's capital (0: none): it mints around large uninformed swaps
+    jit_min_swap_usd: float = 250_000.0  # the smallest swap it mints for
+    jit_half_width: int = 0  # its range's half-width in ticks (0: one tick spacing)
 
     def world(self) -> dict:
         """The world's keyword arguments (``world=`` of the envs)."""
         return {"noise_traders": self.noise_traders, "noise_trade_usd": self.noise_trade_usd,
                 "pool_value_usd": self.pool_value_usd, "flow": self.flow, "flow_file": self.flow_file,
                 "liquidity_profile": tuple((w, share) for w, share in self.liquidity_profile),
-                "recentering_lps": tuple((int(w), float(share)) for w, share in self.recentering_lps)}
+                "recentering_lps": tuple((int(w), float(share)) for w, share in self.recentering_lps),
+                "jit_usd": self.jit_usd, "jit_min_swap_usd": self.jit_min_swap_usd,
+                "jit_half_width": self.jit_half_width}
 
 
 @dataclass

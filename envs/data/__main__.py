@@ -84,6 +84,7 @@ def _fit_lending(args) -> None:
 
 
 def _check_turnover(args) -> None:
+    from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE
     from envs.worlds.sim import V3WorldParams
     from envs.worlds.turnover import check_turnover
 
@@ -96,10 +97,11 @@ def _check_turnover(args) -> None:
         except ValueError as err:
             raise EventDataError(f"{values}: each entry is WIDTH:SHARE, e.g. 2400:0.3 or full:0.5 ({err})") from err
 
-    profile = {} if args.liquidity_profile is None else {
-        "liquidity_profile": pairs(args.liquidity_profile, lambda w: None if w == "full" else float(w))}
+    profile = (DEFAULT_LIQUIDITY_PROFILE if args.liquidity_profile is None
+               else pairs(args.liquidity_profile, lambda w: None if w == "full" else float(w)))
     params = V3WorldParams(fee_pips=args.fee_pips, pool_value_usd=args.pool_value_usd, flow="calibrated",
-                           flow_file=args.flow_file, recentering_lps=pairs(args.recentering_lps, int), **profile)
+                           flow_file=args.flow_file, recentering_lps=pairs(args.recentering_lps, int),
+                           liquidity_profile=profile)
     for start, days in zip(args.start, args.days):
         t = check_turnover(args.pool_days, args.pool, start, days, params, args.worlds, args.seed, args.prices)
         print(json.dumps({"start": start, "days": days, "model": t.model, "model_p5": t.model_p5,

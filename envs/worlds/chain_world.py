@@ -162,9 +162,9 @@ class ChainUniswapV3World(ChainLP):
         self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
         self.lps, self.lp, self.agent = params.slots, 0, AGENT
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
-        if book is not None and params.recentering_lps:
-            raise ValueError("recentering_lps add scripted LPs to a market of our own; an attached market has its "
-                             "real LPs: leave env.recentering_lps empty with backend.market=attach")
+        if book is not None and params.scripted_lps:
+            raise ValueError("env.recentering_lps and env.jit_usd add scripted LPs to a market of our own; an "
+                             "attached market has its real LPs: leave them out with backend.market=attach")
         self.chain = make_chain()
         self._empty = self._built = None  # snapshots: the chain before any market, and the built market
         self._built_price: float | None = None
@@ -319,8 +319,10 @@ class ChainUniswapV3World(ChainLP):
     def noise(self) -> None:
         for sell_usdc, raw in self.flow_orders():
             if raw[0] > 0:
+                jit = self.jit_mint(sell_usdc, raw)
                 limit = self.flow_price_limit(np.array([self._sqrt_price()]), sell_usdc)
                 self._swap(NOISE, bool(sell_usdc[0]), int(raw[0]), 0 if limit is None else int(limit[0] * Q96))
+                self.jit_burn(jit)
 
     def _band_trade(self) -> tuple[bool, int | None]:
         """(sell USDC?, the band edge in Q64.96, or None when the pool is inside the band)."""

@@ -75,9 +75,9 @@ class ForkedStartWorld(UniswapV3World):
 
     def __init__(self, n: int, driver: PriceDriver, params: V3WorldParams, backend: ArrayBackend | str,
                  origin: PoolOrigin):
-        if params.recentering_lps:
+        if params.scripted_lps:
             raise ValueError("backend.init_from starts from a chain's pool and its real LPs: leave "
-                             "env.recentering_lps empty")
+                             "env.recentering_lps and env.jit_usd out")
         if params.fee_pips != origin.snapshot.fee:
             raise ValueError(f"env.fee_pips={params.fee_pips} but the pool read from the chain has fee "
                              f"{origin.snapshot.fee}")

@@ -80,6 +80,34 @@ class UniswapV3Market(ABC):
         """The selected LP's wallet traded, off the pool at the reference price, to the token ratio of a
         range of ``half_width_ticks`` around the current tick (``exchange_at_reference``)."""
 
+    # --- the JIT LP (V3WorldParams.jit_usd): the last slot ------------------------------------------------
+    def jit_mint(self, sell_usdc: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
+        """Before an uninformed swap: in worlds where it is worth ``jit_min_swap_usd`` or more, the JIT LP
+        trades its inventory to the range's ratio off the pool and mints around the price. Returns where it
+        did (None: nowhere)."""
+        p = self.params
+        if p.jit_usd <= 0:
+            return None
+        usd = np.where(sell_usdc, raw / USDC_UNIT, raw / WETH_UNIT * self.reference_price())
+        big = (raw > 0) & (usd >= p.jit_min_swap_usd)
+        if not big.any():
+            return None
+        selected, width = self.lp, np.full(self.n, p.jit_half_width or self.tick_spacing)
+        self.select_lp(p.slots - 1)
+        self.exchange_to_range(width, big)
+        self.rebalance(width, big)
+        self.select_lp(selected)
+        return big
+
+    def jit_burn(self, minted: np.ndarray | None) -> None:
+        """After the swap: the JIT LP withdraws what it minted, with its share of the swap's fee."""
+        if minted is None:
+            return
+        selected = self.lp
+        self.select_lp(self.params.slots - 1)
+        self.close_position(minted)
+        self.select_lp(selected)
+
     def _recentering(self) -> list[tuple[int, int]]:
         """(slot, half-width in ticks) of each re-centring LP."""
         return [(self.params.lps + i, int(w)) for i, (w, _) in enumerate(self.params.recentering_lps)]

@@ -29,8 +29,9 @@ class ReplayWorld(UniswapV3World):
     def __init__(self, n: int, driver: PriceDriver, params: V3WorldParams, backend):
         from envs.data.readers import load_events
 
-        if params.recentering_lps:
-            raise ValueError("env.flow=replay replays the real LPs' mints and burns: leave env.recentering_lps empty")
+        if params.scripted_lps:
+            raise ValueError("env.flow=replay replays the real LPs' mints and burns: leave env.recentering_lps and "
+                             "env.jit_usd out")
         super().__init__(n, driver, params, backend)
         if params.flow_file is None:
             raise ValueError("flow=replay needs env.flow_file: the events to replay")

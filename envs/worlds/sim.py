@@ -52,6 +52,12 @@ class V3WorldParams:
     #: static profile's value; each opens its range around the start price and re-centres it whenever
     #: the price leaves it, as active LPs do (the tau-reset of Fan et al. 2022 with tau = 1)
     recentering_lps: tuple[tuple[int, float], ...] = ()
+    #: a just-in-time LP with ``jit_usd`` of capital (0: none): before each uninformed swap worth at least
+    #: ``jit_min_swap_usd`` it mints a range of ``jit_half_width`` ticks (0: one tick spacing) around the
+    #: price, and burns it after the swap, keeping its share of the swap's fee
+    jit_usd: float = 0.0
+    jit_min_swap_usd: float = 250_000.0
+    jit_half_width: int = 0
 
     def __post_init__(self):
         v3.V3PoolParams(fee_pips=self.fee_pips)  # checks the tier
@@ -61,6 +67,8 @@ class V3WorldParams:
             if half_width < 1 or not 0 < share < 1:
                 raise ValueError(f"recentering_lps entries are [half-width in ticks >= 1, share in (0, 1)], got "
                                  f"{[half_width, share]}")
+        if self.jit_usd < 0 or self.jit_min_swap_usd < 0 or self.jit_half_width < 0:
+            raise ValueError("jit_usd, jit_min_swap_usd and jit_half_width must be non-negative")
         if self.recentering_share >= 1:
             raise ValueError(f"recentering_lps take {self.recentering_share:g} of pool_value_usd: leave the static "
                              f"profile some (their shares must add up to less than 1)")
@@ -79,13 +87,20 @@ class V3WorldParams:
         return sum(share for _, share in self.recentering_lps)
 
     @property
+    def scripted_lps(self) -> bool:
+        """Whether the world adds scripted LPs (re-centring or JIT) to a market of its own."""
+        return bool(self.recentering_lps) or self.jit_usd > 0
+
+    @property
     def slots(self) -> int:
-        """Position slots and wallets: the LP agents', then the re-centring LPs'."""
-        return self.lps + len(self.recentering_lps)
+        """Position slots and wallets: the LP agents', the re-centring LPs', then the JIT LP's."""
+        return self.lps + len(self.recentering_lps) + (self.jit_usd > 0)
 
     def wallets_usd(self, agent_usd: float) -> np.ndarray:
-        """(slots,) each slot's starting value: ``agent_usd`` per LP agent, its share for a re-centring LP."""
-        return np.array([agent_usd] * self.lps + [self.pool_value_usd * share for _, share in self.recentering_lps])
+        """(slots,) each slot's starting value: ``agent_usd`` per LP agent, its share for a re-centring LP,
+        ``jit_usd`` for the JIT LP."""
+        return np.array([agent_usd] * self.lps + [self.pool_value_usd * share for _, share in self.recentering_lps]
+                        + ([self.jit_usd] if self.jit_usd > 0 else []))
 
 
 class ToyFlowParams(Protocol):
@@ -249,6 +264,7 @@ class UniswapV3World(UniswapV3Market):
 
     def noise(self) -> None:
         for sell_usdc, raw in self.flow_orders():
+            jit = self.jit_mint(sell_usdc, raw)
             xp, z41 = self.b.xp, self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
             limit = v3.default_price_limit(z41)
             impact = self.flow_price_limit(self._np(self.state.sqrt_price), sell_usdc)
@@ -258,6 +274,7 @@ class UniswapV3World(UniswapV3Market):
             result = pool_swap(self.state, self.pool_params, z41, self.b.asarray(raw), limit,
                                self.b.asarray(raw > 0, dtype=xp.bool))  # a calibrated step may hold no swap for a world
             self._count_volume(sell_usdc, result.amount_in)
+            self.jit_burn(jit)
 
     def _count_volume(self, sell_usdc: np.ndarray, amount_in) -> None:
         """Add swaps' input, in USD at the reference price, to ``flow_volume_usd``: the scripted flows'
