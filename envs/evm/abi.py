@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from typing import Any
 
 import eth_abi
 from eth_utils import keccak, to_checksum_address
@@ -20,6 +22,120 @@ def abi_type(param: dict) -> str:
     return t
 
 
+_ZERO12 = bytes(12)
+_TRUE_WORD, _FALSE_WORD = (1).to_bytes(32, "big"), bytes(32)
+_MOD256 = 2**256
+#: a leaf of a static signature: ("address" | "bool" | "uint" | "int", bits)
+_Leaf = tuple[str, int]
+
+
+def _split_tuple(t: str) -> list[str] | None:
+    """Components of a plain tuple type ``(a,(b,c),d)``; None for anything else (arrays of tuples included)."""
+    if not (t.startswith("(") and t.endswith(")")):
+        return None
+    parts, depth, start = [], 0, 1
+    for i, ch in enumerate(t[1:-1], 1):
+        depth += (ch == "(") - (ch == ")")
+        if depth < 0:
+            return None
+        if ch == "," and depth == 0:
+            parts.append(t[start:i])
+            start = i + 1
+    if depth != 0:
+        return None
+    parts.append(t[start:-1])
+    return parts if parts != [""] else []
+
+
+def _static_shape(t: str) -> Any:
+    """A static type as a leaf or a list of shapes, or None where the fast codec leaves it to eth_abi
+    (dynamic types, arrays, fixed-size bytes, fixed-point)."""
+    if t == "address" or t == "bool":
+        return (t, 0)
+    for kind in ("uint", "int"):
+        if t.startswith(kind) and t[len(kind):].isdigit():
+            bits = int(t[len(kind):])
+            return (kind, bits) if 8 <= bits <= 256 and bits % 8 == 0 else None
+    components = _split_tuple(t)
+    if components is None:
+        return None
+    shapes = [_static_shape(c) for c in components]
+    return None if any(s is None for s in shapes) else shapes
+
+
+@lru_cache(maxsize=65536)
+def _address_word(value: str) -> bytes:
+    """An address string's ABI word, as eth_abi encodes it (its checks included: raises where eth_abi does)."""
+    return eth_abi.encode(["address"], [value])
+
+
+class _Fallback(Exception):
+    """The fast codec met a value it does not vouch for: the general eth_abi path decides."""
+
+
+def _encode_shape(shape: Any, value: Any, out: list[bytes]) -> None:
+    if isinstance(shape, list):
+        if type(value) not in (tuple, list) or len(value) != len(shape):
+            raise _Fallback
+        for sub, v in zip(shape, value):
+            _encode_shape(sub, v, out)
+        return
+    kind, bits = shape
+    if kind == "uint":
+        if type(value) is not int or value < 0 or value >> bits:
+            raise _Fallback
+        out.append(value.to_bytes(32, "big"))
+    elif kind == "int":
+        if type(value) is not int or not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
+            raise _Fallback
+        out.append((value % _MOD256).to_bytes(32, "big"))
+    elif kind == "address":
+        if type(value) is not str:
+            raise _Fallback
+        try:
+            out.append(_address_word(value))
+        except Exception:
+            raise _Fallback from None
+    else:  # bool
+        if type(value) is not bool:
+            raise _Fallback
+        out.append(_TRUE_WORD if value else _FALSE_WORD)
+
+
+def _decode_shape(shape: Any, data: bytes, pos: int) -> tuple[Any, int]:
+    if isinstance(shape, list):
+        items = []
+        for sub in shape:
+            item, pos = _decode_shape(sub, data, pos)
+            items.append(item)
+        return tuple(items), pos
+    kind, bits = shape
+    word = data[pos:pos + 32]
+    if kind == "uint":
+        value = int.from_bytes(word, "big")
+        if value >> bits:
+            raise _Fallback  # non-zero padding: eth_abi's error
+        return value, pos + 32
+    if kind == "int":
+        value = int.from_bytes(word, "big", signed=True)
+        if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
+            raise _Fallback
+        return value, pos + 32
+    if kind == "address":
+        if word[:12] != _ZERO12:
+            raise _Fallback
+        return "0x" + word[12:].hex(), pos + 32  # lower case, as eth_abi decodes addresses
+    if word == _TRUE_WORD:
+        return True, pos + 32
+    if word == _FALSE_WORD:
+        return False, pos + 32
+    raise _Fallback
+
+
+def _static_words(shape: Any) -> int:
+    return sum(_static_words(s) for s in shape) if isinstance(shape, list) else 1
+
+
 @dataclass(frozen=True)
 class Function:
     name: str
@@ -34,10 +150,36 @@ class Function:
     def encode(self, *args) -> bytes:
         if len(args) != len(self.inputs):
             raise TypeError(f"{self.signature} takes {len(self.inputs)} arguments, got {len(args)}")
+        shapes = self._input_shapes
+        if shapes is not None:
+            words = [self.selector]
+            try:
+                for shape, arg in zip(shapes, args):
+                    _encode_shape(shape, arg, words)
+                return b"".join(words)
+            except _Fallback:
+                pass
         return self.selector + eth_abi.encode(list(self.inputs), list(args))
 
     def decode(self, output: bytes) -> tuple:
+        shapes = self._output_shapes
+        if shapes is not None and len(output) >= 32 * _static_words(shapes):
+            try:
+                return _decode_shape(shapes, output, 0)[0]
+            except _Fallback:
+                pass
         return tuple(eth_abi.decode(list(self.outputs), output))
+
+    @cached_property
+    def _input_shapes(self) -> list | None:
+        """The inputs as static shapes for the fast encoder (None: eth_abi encodes them): same bytes, no
+        per-call type parsing or encoder lookup. Values it does not vouch for go to eth_abi, errors included."""
+        return _static_shape(f"({','.join(self.inputs)})")
+
+    @cached_property
+    def _output_shapes(self) -> list | None:
+        """The outputs as static shapes for the fast decoder (None: eth_abi decodes them)."""
+        return _static_shape(f"({','.join(self.outputs)})")
 
 
 @dataclass(frozen=True)
@@ -48,9 +190,25 @@ class Event:
     data: tuple[tuple[str, str], ...]
 
     def decode(self, topics: list[bytes], data: bytes) -> dict:
-        out = {name: eth_abi.decode([t], topic)[0] for (name, t), topic in zip(self.indexed, topics[1:])}
-        out.update(zip((n for n, _ in self.data), eth_abi.decode([t for _, t in self.data], data)))
+        out = {name: _decode_values((t,), topic)[0] for (name, t), topic in zip(self.indexed, topics[1:])}
+        out.update(zip((n for n, _ in self.data), _decode_values(tuple(t for _, t in self.data), data)))
         return out
+
+
+@lru_cache(maxsize=4096)
+def _shapes_of(types: tuple[str, ...]) -> list | None:
+    return _static_shape(f"({','.join(types)})")
+
+
+def _decode_values(types: tuple[str, ...], data: bytes) -> tuple:
+    """eth_abi.decode's values, through the fast decoder where the types are static."""
+    shapes = _shapes_of(types)
+    if shapes is not None and len(data) >= 32 * _static_words(shapes):
+        try:
+            return _decode_shape(shapes, data, 0)[0]
+        except _Fallback:
+            pass
+    return tuple(eth_abi.decode(list(types), data))
 
 
 class ABI:
@@ -119,5 +277,7 @@ def decode_revert(output: bytes) -> str:
     return "0x" + output.hex() if output else "no reason given"
 
 
+@lru_cache(maxsize=65536)
 def checksum(address: str) -> str:
+    """The EIP-55 form of ``address``; cached, as every Contract built for a pool checksums its address again."""
     return to_checksum_address(address)

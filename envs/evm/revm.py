@@ -97,20 +97,21 @@ class PyrevmChain(Chain):
         return results
 
     def _execute(self, tx: Tx) -> TxResult:
-        code = self.get_code(tx.sender)
+        evm = self.evm
+        code = evm.get_code(tx.sender)  # None for an account without code (the usual sender)
         if code:  # a contract as sender, as anvil_impersonateAccount allows: revm rejects it (EIP-3607), so its
             self._set_code(tx.sender, b"")  # code is set aside for the call (a call back into it sees none)
         try:
-            out = self.evm.message_call(tx.sender, tx.to, tx.data, value=tx.value or None)
+            out = evm.message_call(tx.sender, tx.to, tx.data, value=tx.value or None)
         except RuntimeError as err:
             raise _reverted(err, tx.to) from None
         finally:
             if code:
-                self._set_code(tx.sender, code)
+                self._set_code(tx.sender, bytes(code))
         result = self._result()
-        logs = [LogEntry(lg.address, [bytes.fromhex(t[2:]) for t in lg.topics], bytes(lg.data[1]))
-                for lg in result.logs]
-        return TxResult(gas_used=result.gas_used, logs=logs, output=bytes(out))
+        # Log.data is (topics as bytes, data): the same bytes as parsing Log.topics' hex strings, without the parse
+        logs = [LogEntry(lg.address, *lg.data) for lg in result.logs]
+        return TxResult(gas_used=result.gas_used, logs=logs, output=out)
 
     def _result(self) -> pyrevm.ExecutionResult:
         """The last execution's result (pyrevm holds one after every deploy and transact)."""
