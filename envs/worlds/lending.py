@@ -11,7 +11,7 @@ Amounts are raw token units, (N,) float64; ``Position`` values are in the oracle
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -230,11 +230,16 @@ class AaveMarket(UniswapV3Market):
             if repay.any():
                 self._crowd_act("repay", symbol, np.where(repay, -gap, 0.0), repay)
 
+    def account_positions(self) -> Position:
+        """The borrower agent's and the scripted borrowers' positions, (N, 1 + K) each, the agent's first;
+        a backend that reads them all at once overrides this."""
+        read = [self.position(i) for i in range(self.lending.borrowers + 1)]
+        return Position(*(np.stack([getattr(p, f.name) for p in read], axis=1) for f in fields(Position)))
+
     def liquidatable(self) -> tuple[np.ndarray, np.ndarray]:
         """(health factors, debts in base units) of every Aave account, the borrower agent's first, (N, 1 + K)."""
-        positions = [self.position(i) for i in range(self.lending.borrowers + 1)]
-        return (np.stack([p.health_factor for p in positions], axis=1),
-                np.stack([p.debt_base for p in positions], axis=1))
+        every = self.account_positions()
+        return every.health_factor, every.debt_base
 
     def liquidate_and_sell(self, who: str, account: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Liquidate ``account`` and sell the seized WETH into the pool: (profit in USDC raw, liquidated?)."""

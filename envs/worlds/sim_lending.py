@@ -90,27 +90,46 @@ class AaveWorld(UniswapV3World, AaveMarket):
     def fund_borrower(self, weth_raw):
         self.borrower_weth = self.borrower_weth + weth_raw
 
-    def positions(self) -> Position:
-        """Every Aave account's position, (N, A) each, read in one batched call and kept until the
-        state, the prices or the clock change (every write replaces the state's arrays, so they key it)."""
-        s = self.aave
-        key = (s.liquidity_index, s.variable_borrow_index, s.liquidity_rate, s.variable_borrow_rate, s.last_update,
-               s.scaled_atoken, s.scaled_variable_debt_of, s.collateral_enabled, self._prices, self.now)
+    def account_positions(self) -> Position:
+        """The agent's and the scripted borrowers' positions, (N, 1 + K) each (read-only): a view of ``_every``."""
+        every = self._every()
+        return Position(*(getattr(every, f.name)[:, :self.lending.borrowers + 1] for f in fields(Position)))
+
+    def _every(self) -> Position:
+        """Every Aave account's position (the crowd's last), (N, A) each, read in one batched call and kept
+        until the state, the prices or the clock change (every write replaces the state's arrays, so they key it)."""
+        key = self._read_key()
         read = self._read
         if read is None or any(a is not b for a, b in zip(read[0], key)):
-            supplied, debt, data = aave.all_accounts(s, self.aave_params, self._prices, self.now)
-            f = self._np
-            every = Position(f(supplied[..., self.weth_r]), f(debt[..., self.usdc_r]), f(data.total_collateral_base),
-                             f(data.total_debt_base), f(data.avg_liquidation_threshold) / 1e4, f(data.avg_ltv) / 1e4,
-                             f(data.health_factor))
+            supplied, debt, data = aave.all_accounts(self.aave, self.aave_params, self._prices, self.now)
+            every = self._position(supplied, debt, data)
             for field in fields(Position):
                 getattr(every, field.name).setflags(write=False)  # shared by every read until the next write
             read = self._read = (key, every)
         return read[1]
 
     def position(self, account: int) -> Position:
-        every = self.positions()
-        return Position(*(getattr(every, f.name)[:, account].copy() for f in fields(Position)))
+        """One account's position: a slice of the batched read while it holds, else a read of this account
+        alone (after a write, the next account a loop reads is cheaper alone than with all the others)."""
+        read = self._read
+        if read is not None and all(a is b for a, b in zip(read[0], self._read_key())):
+            return Position(*(getattr(read[1], f.name)[:, account].copy() for f in fields(Position)))
+        supplied, debt = aave.balances(self.aave, account, self.now)
+        return self._position(supplied, debt, aave.account_data(self.aave, self.aave_params, self._prices, account,
+                                                                self.now))
+
+    def _read_key(self) -> tuple:
+        """The arrays an account read depends on; a write replaces them (see ``_update_oracle`` for the prices)."""
+        s = self.aave
+        return (s.liquidity_index, s.variable_borrow_index, s.liquidity_rate, s.variable_borrow_rate, s.last_update,
+                s.scaled_atoken, s.scaled_variable_debt_of, s.collateral_enabled, self._prices, self.now)
+
+    def _position(self, supplied, debt, data) -> Position:
+        """Backend balances (..., R) and account data (...) as a numpy ``Position``."""
+        f = self._np
+        return Position(f(supplied[..., self.weth_r]), f(debt[..., self.usdc_r]), f(data.total_collateral_base),
+                        f(data.total_debt_base), f(data.avg_liquidation_threshold) / 1e4, f(data.avg_ltv) / 1e4,
+                        f(data.health_factor))
 
     def supply(self, account, weth_raw, mask):
         code = self._np(aave.supply(self.aave, self.aave_params, account, self.weth_r, self._on(weth_raw, mask),

@@ -34,6 +34,17 @@ def balance_in_base(amount, prices, unit):
     return mul_div_floor(amount, prices, unit)
 
 
+def held_in_base(amount, prices, unit):
+    """``balance_in_base`` computed only where ``amount`` isn't zero, 0 where it is (the same value:
+    floor(0 * price / unit) is 0), so reading many mostly-empty accounts costs what their balances do."""
+    xp = array_namespace(amount)
+    held = xp.nonzero(amount)
+    out = xp.zeros_like(amount)
+    out[held] = balance_in_base(amount[held], xp.broadcast_to(prices, amount.shape)[held],
+                                xp.broadcast_to(unit, amount.shape)[held])
+    return out
+
+
 def _two_sum(a, b):
     s = a + b
     bb = s - a
@@ -73,8 +84,9 @@ def account_data_of(supplied, debt, collateral_enabled, params, prices) -> Accou
     xp = array_namespace(prices)
     unit = 10.0 ** params.decimals
     counted = (collateral_enabled > 0) & (params.liquidation_threshold > 0)
-    collateral_base = xp.where(counted, balance_in_base(supplied, prices, unit), 0.0)
-    debt_base = balance_in_base(debt, prices, unit)
+    in_base = held_in_base if supplied.ndim > 2 else balance_in_base  # many accounts: most balances are 0
+    collateral_base = xp.where(counted, in_base(supplied, prices, unit), 0.0)
+    debt_base = in_base(debt, prices, unit)
     total_collateral = xp.sum(collateral_base, axis=-1)
     total_debt = xp.sum(debt_base, axis=-1)
     avg_ltv = weighted_average_floor(collateral_base, params.ltv, total_collateral)
