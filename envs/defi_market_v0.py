@@ -41,7 +41,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, cast
+from typing import Any, Callable, Dict, List, cast
 
 import numpy as np
 from pettingzoo import ParallelEnv
@@ -57,7 +57,7 @@ from envs.roles.protocol import Receipt, Role
 from envs.roles.trader import Trader
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
-from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, LendingParams
+from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, AaveMarket, LendingParams
 from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
 LP_ROLE = "liquidity_provider"
@@ -173,7 +173,7 @@ class Markets:
         #: the block's order under order="priority": highest fee first, equal fees in possible_agents order
         self.priority_order = sorted(self.possible_agents,
                                      key=lambda a: (-self.priority_fees[a], self.possible_agents.index(a)))
-        roles = {LP_ROLE: lambda: LiquidityProvider(tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei),
+        roles: dict[str, Callable[[], Role]] = {LP_ROLE: lambda: LiquidityProvider(tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei),
                  ARBITRAGEUR: lambda: Arbitrageur(gas_price_gwei=gas_price_gwei),
                  LIQUIDATOR: lambda: Liquidator(gas_price_gwei=gas_price_gwei),
                  BORROWER: lambda: Borrower(gas_price_gwei=gas_price_gwei),
@@ -183,9 +183,9 @@ class Markets:
         self.gas_price_gwei = gas_price_gwei
         kwargs = dict(driver_kwargs or ({"dt": 60.0, "sigma": 0.8} if driver == "gbm" else {}))
         self.driver = episode_driver(driver, kwargs, horizon + 1)
-        self.market = make_market(backend, n, self.driver,
-                                  V3WorldParams(fee_pips=fee_pips, lps=n_lps, **(world or {})), device, fork_url,
-                                  LendingParams(**(lending or {})), fork_block=fork_block, addresses=addresses)
+        self.market = cast(AaveMarket, make_market(  # with lending, the pool beside an Aave market
+            backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, lps=n_lps, **(world or {})), device, fork_url,
+            LendingParams(**(lending or {})), fork_block=fork_block, addresses=addresses))
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
         self.scripted_liquidator = scripted_liquidator
         self.t = 0
