@@ -2,7 +2,8 @@
 
     python benchmarks/evm_throughput.py [--swaps N]
 
-- ``evm``: pyrevm in-process, SwapRouter.exactInputSingle with pre-encoded calldata;
+- ``evm``: pyrevm in-process, SwapRouter.exactInputSingle with pre-encoded calldata, and the same swaps
+  encoded per call through ``Contract.transact`` (the ABI path an env's step takes);
 - ``anvil``: raw JSON-RPC, fixed gas, one swap per block (eth_sendTransactionSync returns the
   receipt) and 100 swaps per block (automine off, then evm_mine);
 - ``anvil`` through web3's defaults (gas estimation, receipt polling), for comparison.
@@ -39,7 +40,7 @@ def swap_txs(market: Market, n: int) -> list[Tx]:
     weth.mint(TRADER, 10**6 * 10**18)
     usdc.approve(TRADER, market.v3.router.address)
     weth.approve(TRADER, market.v3.router.address)
-    legs = [(weth, usdc, 10**18), (usdc, weth, 1_900 * 10**6)]
+    legs = swap_legs(market)
     return [market.v3.router.tx("exactInputSingle", (a.address, b.address, FEE, TRADER, DEADLINE, amt, 0, 0),
                                 sender=TRADER) for a, b, amt in (legs[i % 2] for i in range(n))]
 
@@ -56,13 +57,30 @@ def rate(chain: Chain, txs: list[Tx], batch: int = 1) -> float:
     return len(txs) / (time.perf_counter() - start)
 
 
+def encoded_rate(market: Market, n: int) -> float:
+    """Swaps encoded per call through the Contract wrapper, as an env's step sends them."""
+    router = market.v3.router
+    legs = [(a.address, b.address, amt) for a, b, amt in swap_legs(market)]
+    swap_txs(market, 0)  # fund and approve
+    start = time.perf_counter()
+    for i in range(n):
+        a, b, amt = legs[i % 2]
+        router.transact("exactInputSingle", (a, b, FEE, TRADER, DEADLINE, amt, 0, 0), sender=TRADER)
+    return n / (time.perf_counter() - start)
+
+
+def swap_legs(market: Market) -> list:
+    """(token in, token out, raw amount in) of the two alternating swaps."""
+    usdc, weth = market.tokens["USDC"], market.tokens["WETH"]
+    return [(weth, usdc, 10**18), (usdc, weth, 1_900 * 10**6)]
+
+
 def web3_rate(market: Market, n: int) -> float:
     from web3 import Web3
 
     w3 = Web3(Web3.HTTPProvider(market.chain.url))
     router = w3.eth.contract(address=market.v3.router.address, abi=load_artifact("SwapRouter").abi)
-    usdc, weth = market.tokens["USDC"], market.tokens["WETH"]
-    legs = [(weth, usdc, 10**18), (usdc, weth, 1_900 * 10**6)]
+    legs = swap_legs(market)
     start = time.perf_counter()
     for i in range(n):
         a, b, amt = legs[i % 2]
@@ -81,6 +99,7 @@ def main() -> None:
     txs = swap_txs(evm, args.swaps)
     emit("v3_swap", "evm", rate(evm.chain, txs), "swaps/s", swaps=len(txs))
     emit("v3_swap_batched", "evm", rate(evm.chain, swap_txs(evm, args.swaps), batch=100), "swaps/s", per_block=100)
+    emit("v3_swap_encoded", "evm", encoded_rate(evm, args.swaps), "swaps/s", swaps=args.swaps, via="Contract.transact")
 
     with AnvilChain() as chain:
         anvil = build_market(chain)
