@@ -225,10 +225,17 @@ class AaveMarket(UniswapV3Market):
             cash, debt = self.reserve_usage(symbol)
             gap = np.floor(reserve.curve.utilization_at(self._crowd_rate[symbol]) * (cash + debt) - debt)
             lend, repay = gap > 0, gap < 0
-            if lend.any():
-                self._crowd_act("borrow", symbol, np.where(lend, gap, 0.0), lend)
-            if repay.any():
-                self._crowd_act("repay", symbol, np.where(repay, -gap, 0.0), repay)
+            if lend.any() or repay.any():
+                self._crowd_rebalance(symbol, np.where(lend, gap, 0.0), lend, np.where(repay, -gap, 0.0), repay)
+
+    def _crowd_rebalance(self, symbol: str, borrow_raw: np.ndarray, lend: np.ndarray, repay_raw: np.ndarray,
+                         repay: np.ndarray) -> None:
+        """The crowd borrows ``borrow_raw`` of ``symbol`` where ``lend``, then repays ``repay_raw`` where ``repay``
+        (disjoint worlds); a backend that does both in one action overrides this."""
+        if lend.any():
+            self._crowd_act("borrow", symbol, borrow_raw, lend)
+        if repay.any():
+            self._crowd_act("repay", symbol, repay_raw, repay)
 
     def account_positions(self) -> Position:
         """The borrower agent's and the scripted borrowers' positions, (N, 1 + K) each, the agent's first;

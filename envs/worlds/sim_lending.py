@@ -194,3 +194,9 @@ class AaveWorld(UniswapV3World, AaveMarket):
         if action == "borrow":
             return self._np(aave.borrow(self.aave, self.aave_params, self._prices, self.crowd, r, amount, self.now, on))
         return self._np(aave.repay(self.aave, self.aave_params, self.crowd, r, amount, self.now, on)[1])
+
+    def _crowd_rebalance(self, symbol, borrow_raw, lend, repay_raw, repay):
+        """Both of the crowd's moves in one pool action (``aave.borrow_or_repay``): the same result, one pass."""
+        aave.borrow_or_repay(self.aave, self.aave_params, self._prices, self.crowd, self.aave_params.index(symbol),
+                             self._on(borrow_raw, lend), self._on(repay_raw, repay), self.now, self._mask(lend),
+                             self._mask(repay))

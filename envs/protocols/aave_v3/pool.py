@@ -220,6 +220,15 @@ def borrow(state: AaveState, params: AaveParams, prices, account: int, reserve: 
     t = state.copy()
     touched = _onehot(t, reserve, mask)
     update_state(t, params, now, touched)
+    code = _borrow_on(t, params, prices, account, reserve, amount, now)
+    ok = mask & (code == 0)
+    update_interest_rates(t, params, touched)
+    _commit(state, t, ok)
+    return _codes(code, mask)
+
+
+def _borrow_on(t: AaveState, params: AaveParams, prices, account: int, reserve: int, amount, now):
+    """executeBorrow's validation and balance moves on an updated trial state; returns the codes."""
     before = calculate_user_account_data(t, params, prices, account, now)
     unit = 10.0 ** params.decimals[reserve]
     index = t.variable_borrow_index[:, reserve]
@@ -232,13 +241,10 @@ def borrow(state: AaveState, params: AaveParams, prices, account: int, reserve: 
     short_of_liquidity = code == errors.NOT_ENOUGH_LIQUIDITY  # the transfer out comes after the mint
     code = _scaled_or(xp.where(short_of_liquidity, 0, code), scaled, errors.INVALID_MINT_AMOUNT)
     code = xp.where((code == 0) & short_of_liquidity, errors.NOT_ENOUGH_LIQUIDITY, code)
-    ok = mask & (code == 0)
     t.scaled_variable_debt_of[:, account, reserve] += scaled
     t.scaled_variable_debt[:, reserve] += scaled
     t.available_liquidity[:, reserve] -= amount
-    update_interest_rates(t, params, touched)
-    _commit(state, t, ok)
-    return _codes(code, mask)
+    return code
 
 
 def repay(state: AaveState, params: AaveParams, account: int, reserve: int, amount, now, mask):
@@ -249,19 +255,48 @@ def repay(state: AaveState, params: AaveParams, account: int, reserve: int, amou
     t = state.copy()
     touched = _onehot(t, reserve, mask)
     update_state(t, params, now, touched)
+    paid, code = _repay_on(t, account, reserve, amount)
+    ok = mask & (code == 0)
+    update_interest_rates(t, params, touched)
+    _commit(state, t, ok)
+    return xp.where(ok, paid, 0.0), _codes(code, mask)
+
+
+def _repay_on(t: AaveState, account: int, reserve: int, amount):
+    """executeRepay's validation and balance moves on an updated trial state; returns (paid, codes)."""
+    xp = array_namespace(amount)
     index = t.variable_borrow_index[:, reserve]
     debt = ray_mul(t.scaled_variable_debt_of[:, account, reserve], index)
     paid = xp.minimum(amount, debt)
     code = xp.where(~(amount > 0), errors.INVALID_AMOUNT, xp.where(~(debt > 0), errors.NO_DEBT_OF_SELECTED_TYPE, 0))
     scaled = xp.minimum(ray_div(paid, index), t.scaled_variable_debt_of[:, account, reserve])
     code = _scaled_or(code, scaled, errors.INVALID_BURN_AMOUNT)
-    ok = mask & (code == 0)
     t.scaled_variable_debt_of[:, account, reserve] -= scaled
     t.scaled_variable_debt[:, reserve] -= scaled
     t.available_liquidity[:, reserve] += paid
+    return paid, code
+
+
+def borrow_or_repay(state: AaveState, params: AaveParams, prices, account: int, reserve: int, borrow_amount,
+                    repay_amount, now, borrow_mask, repay_mask):
+    """``borrow`` in the worlds of ``borrow_mask`` and ``repay`` in those of ``repay_mask`` (disjoint), in
+    one pass over the state: each world runs the one action's arithmetic (the other's amount is 0 there,
+    which moves nothing), so the result is the two calls'. Returns per-world error codes."""
+    xp = array_namespace(borrow_amount)
+    if bool(xp.any(borrow_mask & repay_mask)):
+        raise ValueError("borrow_or_repay: a world may borrow or repay, not both")
+    _check_amount(borrow_amount, borrow_mask)
+    _check_amount(repay_amount, repay_mask)
+    t = state.copy()
+    touched = _onehot(t, reserve, borrow_mask | repay_mask)
+    update_state(t, params, now, touched)
+    borrowed = _borrow_on(t, params, prices, account, reserve, xp.where(borrow_mask, borrow_amount, 0.0), now)
+    _, repaid = _repay_on(t, account, reserve, xp.where(repay_mask, repay_amount, 0.0))
+    code = xp.where(borrow_mask, borrowed, xp.where(repay_mask, repaid, 0))
+    ok = (borrow_mask | repay_mask) & (code == 0)
     update_interest_rates(t, params, touched)
     _commit(state, t, ok)
-    return xp.where(ok, paid, 0.0), _codes(code, mask)
+    return code
 
 
 @dataclass
