@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import eth_abi
 from eth_utils import keccak, to_checksum_address
@@ -102,38 +102,73 @@ def _encode_shape(shape: Any, value: Any, out: list[bytes]) -> None:
         out.append(_TRUE_WORD if value else _FALSE_WORD)
 
 
-def _decode_shape(shape: Any, data: bytes, pos: int) -> tuple[Any, int]:
-    if isinstance(shape, list):
-        items = []
-        for sub in shape:
-            item, pos = _decode_shape(sub, data, pos)
-            items.append(item)
-        return tuple(items), pos
-    kind, bits = shape
-    word = data[pos:pos + 32]
-    if kind == "uint":
+def _decode_uint(bits: int) -> Callable[[bytes], Any]:
+    if bits == 256:
+        return lambda word: int.from_bytes(word, "big")
+
+    def decode(word: bytes) -> int:
         value = int.from_bytes(word, "big")
         if value >> bits:
             raise _Fallback  # non-zero padding: eth_abi's error
-        return value, pos + 32
-    if kind == "int":
+        return value
+    return decode
+
+
+def _decode_int(bits: int) -> Callable[[bytes], Any]:
+    lo, hi = -(1 << (bits - 1)), 1 << (bits - 1)
+
+    def decode(word: bytes) -> int:
         value = int.from_bytes(word, "big", signed=True)
-        if not -(1 << (bits - 1)) <= value < 1 << (bits - 1):
-            raise _Fallback
-        return value, pos + 32
-    if kind == "address":
-        if word[:12] != _ZERO12:
-            raise _Fallback
-        return "0x" + word[12:].hex(), pos + 32  # lower case, as eth_abi decodes addresses
+        if not lo <= value < hi:
+            raise _Fallback  # padding that is not the sign
+        return value
+    return decode
+
+
+def _decode_address(word: bytes) -> str:
+    if word[:12] != _ZERO12:
+        raise _Fallback
+    return "0x" + word[12:].hex()  # lower case, as eth_abi decodes addresses
+
+
+def _decode_bool(word: bytes) -> bool:
     if word == _TRUE_WORD:
-        return True, pos + 32
+        return True
     if word == _FALSE_WORD:
-        return False, pos + 32
+        return False
     raise _Fallback
 
 
-def _static_words(shape: Any) -> int:
-    return sum(_static_words(s) for s in shape) if isinstance(shape, list) else 1
+class _StaticDecoder:
+    """Decodes static values word by word, the same values as eth_abi; raises _Fallback where eth_abi may differ."""
+
+    def __init__(self, shape: list):
+        self.leaves: list[Callable[[bytes], Any]] = []
+        self.nested = any(isinstance(s, list) for s in shape)
+        self.shape = shape
+        self._collect(shape)
+        self.size = 32 * len(self.leaves)
+
+    def _collect(self, shape: Any) -> None:
+        if isinstance(shape, list):
+            for sub in shape:
+                self._collect(sub)
+            return
+        kind, bits = shape
+        self.leaves.append({"uint": _decode_uint, "int": _decode_int}[kind](bits) if kind in ("uint", "int")
+                           else _decode_address if kind == "address" else _decode_bool)
+
+    def __call__(self, data: bytes) -> tuple:
+        if len(data) < self.size:
+            raise _Fallback  # too short: eth_abi's error
+        values = [leaf(data[i:i + 32]) for leaf, i in zip(self.leaves, range(0, self.size, 32))]
+        if not self.nested:
+            return tuple(values)
+        it = iter(values)
+        return self._rebuild(self.shape, it)
+
+    def _rebuild(self, shape: list, it: Any) -> tuple:
+        return tuple(self._rebuild(s, it) if isinstance(s, list) else next(it) for s in shape)
 
 
 @dataclass(frozen=True)
@@ -162,10 +197,10 @@ class Function:
         return self.selector + eth_abi.encode(list(self.inputs), list(args))
 
     def decode(self, output: bytes) -> tuple:
-        shapes = self._output_shapes
-        if shapes is not None and len(output) >= 32 * _static_words(shapes):
+        decoder = self._output_decoder
+        if decoder is not None:
             try:
-                return _decode_shape(shapes, output, 0)[0]
+                return decoder(output)
             except _Fallback:
                 pass
         return tuple(eth_abi.decode(list(self.outputs), output))
@@ -180,6 +215,11 @@ class Function:
     def _output_shapes(self) -> list | None:
         """The outputs as static shapes for the fast decoder (None: eth_abi decodes them)."""
         return _static_shape(f"({','.join(self.outputs)})")
+
+    @cached_property
+    def _output_decoder(self) -> _StaticDecoder | None:
+        shapes = self._output_shapes
+        return None if shapes is None else _StaticDecoder(shapes)
 
 
 @dataclass(frozen=True)
@@ -196,16 +236,17 @@ class Event:
 
 
 @lru_cache(maxsize=4096)
-def _shapes_of(types: tuple[str, ...]) -> list | None:
-    return _static_shape(f"({','.join(types)})")
+def _decoder_of(types: tuple[str, ...]) -> _StaticDecoder | None:
+    shapes = _static_shape(f"({','.join(types)})")
+    return None if shapes is None else _StaticDecoder(shapes)
 
 
 def _decode_values(types: tuple[str, ...], data: bytes) -> tuple:
     """eth_abi.decode's values, through the fast decoder where the types are static."""
-    shapes = _shapes_of(types)
-    if shapes is not None and len(data) >= 32 * _static_words(shapes):
+    decoder = _decoder_of(types)
+    if decoder is not None:
         try:
-            return _decode_shape(shapes, data, 0)[0]
+            return decoder(data)
         except _Fallback:
             pass
     return tuple(eth_abi.decode(list(types), data))
