@@ -1,4 +1,4 @@
-"""The fast ABI codec gives the general eth_abi path's bytes and values bit for bit, and its errors where it fails.
+"""The fast call path: the lean loopback JSON-RPC transport, and the fast ABI codec, which gives the general eth_abi path's bytes and values bit for bit, and its errors where it fails.
 
 Every function of every artifact is encoded with random valid arguments (edge values included) and its
 outputs decoded from random words, fast path against eth_abi; out-of-range, mistyped and malformed values
@@ -6,7 +6,11 @@ must fail exactly as eth_abi fails (the fast path hands them to it).
 """
 from __future__ import annotations
 
+import json
 import random
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import eth_abi
 import pytest
@@ -15,6 +19,8 @@ from eth_utils import to_checksum_address
 from envs.contracts.artifacts import ARTIFACT_PATHS
 from envs.contracts.contract import abi_of
 from envs.evm.abi import Function, _static_shape, checksum
+from envs.evm.anvil import free_port
+from envs.evm.rpc import JsonRpc, TransportError
 
 
 def _functions() -> list[tuple[str, Function]]:
@@ -207,3 +213,63 @@ def test_event_decoding_is_identical_to_eth_abi():
                 assert _outcome(lambda: ev.decode(topics, data)) == general_outcome, ev.name
                 checked += 1
     assert checked > 50
+
+
+class _Node(BaseHTTPRequestHandler):
+    """A JSON-RPC stand-in that answers in each framing a node may use, chosen by the method name."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):  # noqa: N802  (http.server's name)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        reply = json.dumps({"jsonrpc": "2.0", "id": body["id"], "result": body["method"]}).encode()
+        method = body["method"]
+        if method == "busy":
+            self.send_response(503)
+            self.send_header("Content-Length", "4")
+            self.end_headers()
+            self.wfile.write(b"busy")
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        if method == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            half = len(reply) // 2
+            for piece in (reply[:half], reply[half:]):
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        elif method == "close":
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(reply)
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def test_the_loopback_transport_reads_every_framing_and_recovers_a_dropped_connection():
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Node)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    rpc = JsonRpc(f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        assert rpc._local is not None  # a loopback URL takes the lean transport
+        for method in ("plain", "chunked", "plain", "close", "plain", "chunked"):
+            assert rpc.request(method) == method
+        assert rpc.batch([]) == []
+        with pytest.raises(TransportError, match="HTTP 503"):
+            rpc.request("busy")
+        assert rpc.request("plain") == "plain"  # and on again after the error
+        rpc._local._sock.shutdown(socket.SHUT_RDWR)  # a connection gone under it is reopened
+        assert rpc.request("plain") == "plain"
+    finally:
+        rpc.close()
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(TransportError, match="cannot reach the node"):
+        rpc.request("plain")  # the node is gone

@@ -11,6 +11,7 @@ import itertools
 import json
 import select
 import socket
+import threading
 import time
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -38,26 +39,31 @@ class _LoopbackHttp:
 
     def __init__(self, host: str, port: int, path: str, timeout: float):
         self.address, self.timeout = (host, port), timeout
-        self._head = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._head = (f"POST {path} HTTP/1.1\r\nHost: {netloc}\r\nContent-Type: application/json\r\n"
                       f"Content-Length: ").encode()
         self._sock: socket.socket | None = None
         self._reader: Any = None
+        self._idle = select.poll()
+        self._lock = threading.Lock()  # one request at a time on the one connection, whichever thread sends
 
     def post(self, body: bytes) -> "_Reply":
-        sock = self._sock
-        if sock is not None and select.select([sock], [], [], 0)[0]:
-            self.close()  # readable while idle: the node hung up (or sent stray bytes); start afresh
-            sock = None
-        if sock is None:
-            sock = self._sock = socket.create_connection(self.address, self.timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self._reader = sock.makefile("rb")
-        try:
-            sock.sendall(b"%s%d\r\n\r\n%s" % (self._head, len(body), body))
-            return self._read_reply()
-        except BaseException:
-            self.close()
-            raise
+        with self._lock:
+            sock = self._sock
+            if sock is not None and self._idle.poll(0):
+                self.close()  # readable while idle: the node hung up (or sent stray bytes); start afresh
+                sock = None
+            if sock is None:
+                sock = self._sock = socket.create_connection(self.address, self.timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                self._reader = sock.makefile("rb")
+                self._idle.register(sock, select.POLLIN)
+            try:
+                sock.sendall(b"%s%d\r\n\r\n%s" % (self._head, len(body), body))
+                return self._read_reply()
+            except BaseException:
+                self.close()
+                raise
 
     def _read_reply(self) -> "_Reply":
         reader = self._reader
@@ -104,6 +110,7 @@ class _LoopbackHttp:
         if self._reader is not None:
             self._reader.close()
         if self._sock is not None:
+            self._idle.unregister(self._sock)
             self._sock.close()
         self._sock = self._reader = None
 
