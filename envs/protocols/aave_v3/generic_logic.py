@@ -51,13 +51,16 @@ def _two_sum(a, b):
     return s, (a - (s - bb)) + (b - bb)
 
 
-def weighted_average_floor(values, weights, total):
+def weighted_average_floor(values, weights, total, skip_empty: bool = False):
     """floor(sum_r values[..., r] * weights[r] / total), 0 where total is 0: the contract's average LTV
     and liquidation threshold (integer division). The products and their sum are carried exactly
-    (double-double), so a quotient a hair under an integer floors as on chain."""
+    (double-double), so a quotient a hair under an integer floors as on chain. ``skip_empty`` leaves out
+    the reserves no account holds (values >= 0: a zero term adds exactly +0 to both parts of the sum)."""
     xp = array_namespace(values)
     hi, lo = xp.zeros_like(total), xp.zeros_like(total)
     for r in range(values.shape[-1]):
+        if skip_empty and not bool(xp.any(values[..., r])):
+            continue
         p, e = _two_product(values[..., r], weights[r] + 0.0 * total)
         hi, err = _two_sum(hi, p)
         lo = lo + err + e
@@ -83,14 +86,15 @@ def account_data_of(supplied, debt, collateral_enabled, params, prices) -> Accou
     broadcast to them; element by element the same arithmetic either way (sums of integers are exact)."""
     xp = array_namespace(prices)
     unit = 10.0 ** params.decimals
+    many = supplied.ndim > 2  # many accounts: most balances are 0
+    in_base = held_in_base if many else balance_in_base
     counted = (collateral_enabled > 0) & (params.liquidation_threshold > 0)
-    in_base = held_in_base if supplied.ndim > 2 else balance_in_base  # many accounts: most balances are 0
     collateral_base = xp.where(counted, in_base(supplied, prices, unit), 0.0)
     debt_base = in_base(debt, prices, unit)
     total_collateral = xp.sum(collateral_base, axis=-1)
     total_debt = xp.sum(debt_base, axis=-1)
-    avg_ltv = weighted_average_floor(collateral_base, params.ltv, total_collateral)
-    avg_lt = weighted_average_floor(collateral_base, params.liquidation_threshold, total_collateral)
+    avg_ltv = weighted_average_floor(collateral_base, params.ltv, total_collateral, skip_empty=many)
+    avg_lt = weighted_average_floor(collateral_base, params.liquidation_threshold, total_collateral, skip_empty=many)
     weighted = percent_mul(total_collateral, avg_lt)
     hf = xp.where(total_debt > 0, weighted / xp.where(total_debt > 0, total_debt, 1.0), xp.inf)
     return AccountData(total_collateral, total_debt, avg_ltv, avg_lt, hf, weighted)
