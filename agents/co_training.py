@@ -138,6 +138,12 @@ def co_train(cfg, run_dir: Path) -> dict[str, Path]:
 
     roles = list(cfg.env.train_roles)
     check_roles(roles, dict(cfg.env.others))
+    if cfg.train.resume:
+        raise ValueError("train.resume continues one policy; co-training (env.train_roles) starts every role afresh: "
+                         "leave train.resume out, or give earlier checkpoints to roles outside train_roles via env.others")
+    if cfg.train.eval_freq > 0:
+        print("note: co-training validates nothing during training (train.eval_freq is not used); each role is "
+              "evaluated against its baselines at the end (eval.*)", file=sys.stderr)
     algo = algo_class(cfg.agent.algo)
     n_steps = int(cfg.agent.params.get("n_steps", 2048))
     device = None if cfg.device == "auto" else cfg.device
@@ -172,11 +178,19 @@ def co_train(cfg, run_dir: Path) -> dict[str, Path]:
     threads = [threading.Thread(target=learn, args=(role,), name=f"learn-{role}") for role in roles]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join()
+    interrupted = False
+    try:
+        for thread in threads:
+            thread.join()
+    except KeyboardInterrupt:  # Ctrl-C: release the learners, keep what they learned
+        interrupted = True
+        barrier.abort()
+        for thread in threads:
+            thread.join()
     market.close()
-    if errors:
-        role, err = next((r, e) for r, e in errors.items() if not isinstance(e, threading.BrokenBarrierError))
+    failed = {r: e for r, e in errors.items() if not isinstance(e, threading.BrokenBarrierError)}
+    if failed and not interrupted:
+        role, err = next(iter(failed.items()))
         raise RuntimeError(f"co-training stopped: the {role} learner failed: {err!r}") from err
     seconds = time.perf_counter() - start
     saved = {}
@@ -188,7 +202,8 @@ def co_train(cfg, run_dir: Path) -> dict[str, Path]:
         if normalizer is not None:
             normalizer.save(str(path.parent / "vecnormalize.pkl"))
         write_metadata(path, env_id=cfg.env.id, role=role, algo=cfg.agent.algo,
-                       env_config=cast(dict, OmegaConf.to_container(cfg.env, resolve=True)),
+                       env_config=cast(dict, OmegaConf.to_container(cfg.env, resolve=True))
+                       | {"train_role": role, "train_roles": []},
                        normalize=normalizer is not None,
                        timesteps=int(model.num_timesteps), config_file=run_dir / ".hydra" / "config.yaml")
         saved[role] = path
@@ -197,6 +212,9 @@ def co_train(cfg, run_dir: Path) -> dict[str, Path]:
                "markets": market.num_markets, "seconds": round(seconds, 1),
                "market_steps_per_s": round(blocks * market.num_markets / seconds, 1)}
     (run_dir / "train_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if interrupted:
+        print(f"interrupted: saved each role's policy so far under {run_dir / 'policies'}", file=sys.stderr)
+        sys.exit(130)
     print(f"co-trained {', '.join(roles)} for {blocks} blocks of {market.num_markets} markets in {seconds:.1f} s: "
           f"{run_dir / 'policies'}", file=sys.stderr)
     return saved

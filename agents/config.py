@@ -359,8 +359,16 @@ def check(cfg) -> None:
         if cfg.env.id == MARKET_ENV:
             from agents.multi_agent import other_policies
 
-            other_policies(env, cfg.env.train_role, dict(cfg.env.others),
-                           allow_missing_normalization=cfg.eval.allow_missing_normalization)
+            if cfg.env.train_roles:  # several roles learn: each must be in the market, env.others names none
+                from agents.co_training import check_roles
+
+                check_roles(list(cfg.env.train_roles), dict(cfg.env.others))
+                for role in cfg.env.train_roles:
+                    other_policies(env, role, {a: p for a, p in dict(cfg.env.others).items()},
+                                   allow_missing_normalization=cfg.eval.allow_missing_normalization)
+            else:
+                other_policies(env, cfg.env.train_role, dict(cfg.env.others),
+                               allow_missing_normalization=cfg.eval.allow_missing_normalization)
         env.close()
     except (ValueError, TypeError, FileNotFoundError) as err:
         raise ValueError(f"bad env/driver config (env.*, driver.*): {err}") from err

@@ -42,6 +42,9 @@ def observation_features(env_id: str, env_config: dict) -> list[tuple[str, str, 
     if not dataclasses.is_dataclass(spec.config):
         raise TypeError(f"{env_id}'s config schema {spec.config!r} is not a dataclass")
     known = {k: v for k, v in env_config.items() if k in spec.config.__dataclass_fields__}
+    # the features are the role's: build its world without the data files the training machine had
+    data_free = {"flow": "toy", "flow_file": None, "lending": {"calibration": "none"}}
+    known |= {k: v for k, v in data_free.items() if k in spec.config.__dataclass_fields__ and k in known}
     config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(spec.config), known))
     env = spec.classes()[0](backend="numpy", horizon=1, **spec.kwargs(config))
     features = list(env.role.features)

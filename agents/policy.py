@@ -154,7 +154,17 @@ def load_policy(spec: str, role: LiquidityProvider, device: str = "auto", allow_
     """``baseline:<name>`` or a path to a model.zip."""
     if spec.startswith("baseline:"):
         return make_baseline(spec.split(":", 1)[1], role)
+    trained_role = read_checkpoint(spec).get("role")
+    wanted = ROLE_NAMES.get(type(role).__name__)
+    if trained_role is not None and wanted is not None and trained_role != wanted:
+        raise ValueError(f"{spec} plays the {trained_role} role, not the {wanted} it is loaded for: point "
+                         f"env.train_role (or env.others) at a {wanted} checkpoint")
     return TrainedPolicy(spec, device, allow_missing_normalization)
+
+
+#: role class -> the role's name in checkpoints and configs
+ROLE_NAMES = {"LiquidityProvider": "liquidity_provider", "Arbitrageur": "arbitrageur", "Borrower": "borrower",
+              "Liquidator": "liquidator", "Trader": "trader", "V2LiquidityProvider": "v2_liquidity_provider"}
 
 
 def policy_name(spec: str) -> str:

@@ -73,7 +73,8 @@ def test_co_training_from_the_config_saves_and_evaluates_every_role(tmp_path):
     for role in ("liquidity_provider", "arbitrageur"):
         policy = tmp_path / "policies" / role
         assert (policy / "model.zip").is_file() and (policy / "vecnormalize.pkl").is_file()
-        assert json.loads((policy / "model.meta.json").read_text())["role"] == role
+        meta = json.loads((policy / "model.meta.json").read_text())
+        assert meta["role"] == role and meta["env_config"]["train_role"] == role
         report = json.loads((tmp_path / "eval" / role / "report.json").read_text())
         assert f"{role}/model" in report["policies"]
         others = report["settings"]["config"]["env"]["others"]
@@ -81,3 +82,24 @@ def test_co_training_from_the_config_saves_and_evaluates_every_role(tmp_path):
         assert all(path.endswith(f"policies/{learned}/model.zip") for agent, path in others.items()
                    if agent.startswith(learned))
         assert any(agent.startswith(learned) for agent in others)
+
+    from agents.policy import load_policy
+    from envs.roles.arbitrageur import Arbitrageur
+
+    with pytest.raises(ValueError, match="plays the liquidity_provider role, not the arbitrageur"):
+        load_policy(str(tmp_path / "policies" / "liquidity_provider" / "model.zip"), Arbitrageur())
+
+
+def test_a_co_training_config_is_checked_against_its_roles():
+    """env.train_roles checks its own roles, not env.train_role's default (the arbitrageur here is absent)."""
+    from hydra import compose, initialize_config_dir
+
+    from agents.config import check, register
+
+    register()
+    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
+        check(compose("config", overrides=["env=defi_market", "env.train_roles=[liquidity_provider,liquidator]",
+                                           "env.n_arbitrageurs=0", "driver=gbm"]))
+        with pytest.raises(ValueError, match="liquidator_0"):
+            check(compose("config", overrides=["env=defi_market", "env.train_roles=[liquidity_provider,liquidator]",
+                                               "+env.others.liquidator_0=baseline:greedy_liquidator", "driver=gbm"]))

@@ -99,3 +99,14 @@ def test_every_role_exports_with_its_own_features_and_actions(tmp_path, env_id, 
     onnx_actions, _ = OnnxPolicy(manifest_path).predict(observations)
     sb3_actions, _ = TrainedPolicy(tmp_path / "model.zip").predict(observations)
     np.testing.assert_allclose(onnx_actions, sb3_actions, rtol=0, atol=1e-5)
+
+
+def test_the_features_are_read_without_the_training_machines_data_files():
+    """Export lists a role's features from the checkpoint's env config even where that config names an
+    event file or a lending calibration this machine does not have."""
+    from agents.export import observation_features
+
+    lp = observation_features("defigym/UniswapV3LP-v0", {"flow": "replay", "flow_file": "/nowhere/events.parquet"})
+    assert [f[0] for f in lp][:2] == ["pool_vs_reference", "range_position"]
+    borrower = observation_features("defigym/AaveLeverage-v0", {"lending": {"calibration": "/nowhere/fit.json"}})
+    assert borrower[0][0] == "health_factor"

@@ -80,6 +80,9 @@ class LiquidityProvider:
     gas_usd_per_rebalance: float | None = None  # a fixed cost per reposition instead of measured gas x gwei
     volatility_halflife_steps: float = 24.0
     allow_close: bool = False  # discrete: one more action, the last, that withdraws the position to the wallet
+    #: read the view right after acting even when holding: in a block shared with other agents, a step's
+    #: fees and LVR then run from the LP's own turn, whether it acted or not (defi_market_v0)
+    read_after_act: bool = False
 
     def __post_init__(self):
         check_action_type(self.action_type)
@@ -161,7 +164,10 @@ class LiquidityProvider:
         if closing.any():
             gas = gas + market.close_position(closing)
         # the view after acting in worlds that acted; elsewhere the last observe's, as a lone world keeps it
-        self.before = MarketView.read(market).where(acting, self.view) if acting.any() else self.view
+        if self.read_after_act:
+            self.before = MarketView.read(market)
+        else:
+            self.before = MarketView.read(market).where(acting, self.view) if acting.any() else self.view
         if self.gas_usd_per_rebalance is not None:
             return Receipt(np.where(acting, self.gas_usd_per_rebalance, 0.0))
         return Receipt(units_usd(gas, self.gas_price_gwei, market.reference_price()))
