@@ -24,8 +24,9 @@ train: setup
 test: setup
 	$(PY) -m pytest -q
 
-lint: setup  # pyflakes, pycodestyle and import order (ruff), then types (mypy); both configured in pyproject.toml
+lint: setup  # ruff (pyflakes, pycodestyle, import order; the formatter checks layout), then types (mypy); all in pyproject.toml
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 bench: setup  # every benchmark; figures with the date, machine and load in benchmarks/results/

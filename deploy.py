@@ -8,6 +8,7 @@ Every decision, plan, simulation, transaction and receipt goes to the SQLite jou
 A private key is read only from the environment (live.key_env) or a keystore: one typed on the
 command line is refused before Hydra can print or save it.
 """
+
 from __future__ import annotations
 
 import logging

@@ -14,6 +14,7 @@ the file, unless eval.allow_missing_normalization=true.
 Writes report.json (metrics per policy), trajectories_<policy>.csv and plots into the run directory,
 prints a table, and prints the report's path as its last line.
 """
+
 from __future__ import annotations
 
 import sys
@@ -55,24 +56,52 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     policies = {policy_name(spec): load_policy(spec, role, cfg.device, allow) for spec in specs}  # fail before running
     results: dict[str, evaluation.Trajectories] = {}  # the LP's and the trading roles' episodes, per policy
     market_results: dict[str, dict[str, np.ndarray]] = {}  # the market's: each agent's episode rewards, per policy
-    with tqdm(total=len(policies) * cfg.eval.episodes * e.horizon, desc=f"evaluating on {backend}", unit="step",
-              mininterval=0.5 if sys.stderr.isatty() else 30) as bar:
+    with tqdm(
+        total=len(policies) * cfg.eval.episodes * e.horizon,
+        desc=f"evaluating on {backend}",
+        unit="step",
+        mininterval=0.5 if sys.stderr.isatty() else 30,
+    ) as bar:
         for name, policy in policies.items():
             if spec.evaluation == "market":
                 chain = {k: v for k, v in chain_kwargs(cfg).items() if k != "fork_url"}
-                market_results[name] = market_evaluation.play(policy, others, e.train_role, kwargs, backend,
-                                                              cfg.eval.episodes, cfg.eval.seed, cfg.backend.fork_url,
-                                                              bar, chain)
+                market_results[name] = market_evaluation.play(
+                    policy,
+                    others,
+                    e.train_role,
+                    kwargs,
+                    backend,
+                    cfg.eval.episodes,
+                    cfg.eval.seed,
+                    cfg.backend.fork_url,
+                    bar,
+                    chain,
+                )
             elif spec.evaluation == "lp":
                 chain = {k: v for k, v in chain_kwargs(cfg).items() if k != "fork_url"}
-                results[name] = evaluation.run_episodes(policy, kwargs, backend, cfg.eval.episodes, cfg.eval.seed,
-                                                        fork_url=cfg.backend.fork_url, progress=bar, chain=chain)
+                results[name] = evaluation.run_episodes(
+                    policy,
+                    kwargs,
+                    backend,
+                    cfg.eval.episodes,
+                    cfg.eval.seed,
+                    fork_url=cfg.backend.fork_url,
+                    progress=bar,
+                    chain=chain,
+                )
             else:
                 chain = {k: v for k, v in chain_kwargs(cfg).items() if k != "fork_url"}
-                results[name] = trading_evaluation.run_episodes(policy, e.id, kwargs, backend, cfg.eval.episodes,
-                                                                cfg.eval.seed, cfg.backend.fork_url, bar, chain)
-    settings = {"backend": backend, "env": e.id, "episodes": cfg.eval.episodes, "window": list(cfg.eval.window),
-                "seed": cfg.eval.seed, "config": OmegaConf.to_container(cfg, resolve=True)}
+                results[name] = trading_evaluation.run_episodes(
+                    policy, e.id, kwargs, backend, cfg.eval.episodes, cfg.eval.seed, cfg.backend.fork_url, bar, chain
+                )
+    settings = {
+        "backend": backend,
+        "env": e.id,
+        "episodes": cfg.eval.episodes,
+        "window": list(cfg.eval.window),
+        "seed": cfg.eval.seed,
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
     if spec.evaluation == "market":
         return market_evaluation.write_report(out_dir, e.train_role, market_results, settings)
     ran_on = next((t.provenance for t in results.values() if getattr(t, "provenance", None)), None)

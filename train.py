@@ -16,6 +16,7 @@ best_vecnormalize.pkl and best_model.meta.json, TensorBoard logs (tb/), train_me
 unless train.evaluate_after=false, the evaluation report (eval/report.json). Ctrl-C saves model.zip
 and its normalization and metadata before exiting; train.resume=<that model.zip> continues.
 """
+
 from __future__ import annotations
 
 import copy
@@ -56,9 +57,16 @@ def save_extras(cfg, model: BaseAlgorithm, path: Path) -> None:
     normalizer = model.get_vec_normalize_env()
     if normalizer is not None:
         normalizer.save(str(path.parent / default_normalization_file(path)))
-    write_metadata(path, env_id=cfg.env.id, role=learning_role(cfg), algo=cfg.agent.algo,
-                   env_config=OmegaConf.to_container(cfg.env, resolve=True), normalize=normalizer is not None,
-                   timesteps=int(model.num_timesteps), config_file=path.parent / ".hydra" / "config.yaml")
+    write_metadata(
+        path,
+        env_id=cfg.env.id,
+        role=learning_role(cfg),
+        algo=cfg.agent.algo,
+        env_config=OmegaConf.to_container(cfg.env, resolve=True),
+        normalize=normalizer is not None,
+        timesteps=int(model.num_timesteps),
+        config_file=path.parent / ".hydra" / "config.yaml",
+    )
 
 
 def save_checkpoint(cfg, model: BaseAlgorithm, path: Path) -> None:
@@ -90,19 +98,24 @@ def resume_normalization(cfg) -> Path | None:
         raise FileNotFoundError(f"train.resume={path}: no such file; pass a model.zip or best_model.zip a run wrote")
     trained_on = read_checkpoint(path).get("env_id")
     if trained_on not in (None, cfg.env.id):
-        raise ValueError(f"train.resume={path} was trained on {trained_on!r}, not env.id={cfg.env.id!r}: "
-                         f"pick its env (env=...) or another checkpoint")
+        raise ValueError(
+            f"train.resume={path} was trained on {trained_on!r}, not env.id={cfg.env.id!r}: "
+            f"pick its env (env=...) or another checkpoint"
+        )
     if not cfg.train.normalize:
         return None
     norm = normalization_file(path)
     if norm.is_file():
         return norm
     if cfg.train.allow_missing_normalization:
-        print(f"warning: resuming {path} with fresh normalization statistics ({norm.name} is missing), as asked",
-              file=sys.stderr)
+        print(
+            f"warning: resuming {path} with fresh normalization statistics ({norm.name} is missing), as asked",
+            file=sys.stderr,
+        )
         return None
-    raise FileNotFoundError(missing_normalization(path, norm, "train.allow_missing_normalization=true")
-                            + " (statistics then start afresh)")
+    raise FileNotFoundError(
+        missing_normalization(path, norm, "train.allow_missing_normalization=true") + " (statistics then start afresh)"
+    )
 
 
 def make_vec_env(cfg, window, num_envs: int, training: bool):
@@ -110,14 +123,21 @@ def make_vec_env(cfg, window, num_envs: int, training: bool):
     ``env.train_role`` are the vector's slots (parameter sharing), the others playing given policies."""
     device = None if cfg.device == "auto" else cfg.device
     if env_spec(cfg).role is None:  # the market: env.train_role learns
-        market = defi_market_v0.vector_env(num_markets=num_envs, backend=cfg.backend.name, device=device, **env_kwargs(cfg, window))
-        others = other_policies(market, cfg.env.train_role, dict(cfg.env.others),
-                                allow_missing_normalization=cfg.eval.allow_missing_normalization)
+        market = defi_market_v0.vector_env(
+            num_markets=num_envs, backend=cfg.backend.name, device=device, **env_kwargs(cfg, window)
+        )
+        others = other_policies(
+            market,
+            cfg.env.train_role,
+            dict(cfg.env.others),
+            allow_missing_normalization=cfg.eval.allow_missing_normalization,
+        )
         venv = RoleVecEnv(market, cfg.env.train_role, others)
     else:
         _, vector_env = env_classes(cfg.env.id)
-        venv = SB3VecEnv(vector_env(num_envs=num_envs, backend=cfg.backend.name, device=device,
-                                    **env_kwargs(cfg, window)))
+        venv = SB3VecEnv(
+            vector_env(num_envs=num_envs, backend=cfg.backend.name, device=device, **env_kwargs(cfg, window))
+        )
     env = VecMonitor(venv)
     env.seed(cfg.seed if training else cfg.seed + 10_000)
     if cfg.train.normalize:
@@ -138,8 +158,11 @@ def co_train_and_evaluate(cfg, run_dir: Path) -> None:
     for role, path in saved.items():
         role_cfg = copy.deepcopy(cfg)
         role_cfg.env.train_role, role_cfg.policy = role, str(path)
-        learned = {a: str(saved[r]) for a in probe.possible_agents
-                   if (r := defi_market_v0.agent_role(a)[0]) in saved and r != role}
+        learned = {
+            a: str(saved[r])
+            for a in probe.possible_agents
+            if (r := defi_market_v0.agent_role(a)[0]) in saved and r != role
+        }
         role_cfg.env.others = dict(cfg.env.others) | learned
         report = evaluate(role_cfg, run_dir / "eval" / role, cfg.eval.backend)
         print(format_table(json.loads(report.read_text())))
@@ -152,8 +175,10 @@ def main(cfg) -> float | None:
     """Returns the best validation reward (the objective an Optuna sweep maximizes)."""
     check(cfg)
     if cfg.backend.name not in ("numpy", "torch"):
-        raise ValueError(f"backend={cfg.backend.name}: train on the batched simulator (backend=numpy or torch); "
-                         f"evaluate on evm or anvil with eval.backend= or evaluate.py backend=")
+        raise ValueError(
+            f"backend={cfg.backend.name}: train on the batched simulator (backend=numpy or torch); "
+            f"evaluate on evm or anvil with eval.backend= or evaluate.py backend="
+        )
     resumed_normalization = resume_normalization(cfg)  # before training starts, or fail now
     limit_threads(cfg.train.threads)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -171,29 +196,52 @@ def main(cfg) -> float | None:
             train_env = VecNormalize.load(str(resumed_normalization), train_env.venv)
         model = algo.load(cfg.train.resume, env=train_env, device=cfg.device, tensorboard_log=str(run_dir / "tb"))
     else:
-        model = algo(cfg.agent.policy, train_env, seed=cfg.seed, device=cfg.device, verbose=0,
-                     tensorboard_log=str(run_dir / "tb"), **cfg.agent.params)
+        model = algo(
+            cfg.agent.policy,
+            train_env,
+            seed=cfg.seed,
+            device=cfg.device,
+            verbose=0,
+            tensorboard_log=str(run_dir / "tb"),
+            **cfg.agent.params,
+        )
     callbacks = []
     if cfg.train.eval_freq > 0:
         eval_env = make_vec_env(cfg, cfg.train.eval_window, cfg.train.eval_episodes, training=False)
-        callbacks.append(EvalCallback(eval_env, n_eval_episodes=cfg.train.eval_episodes,
-                                      eval_freq=max(cfg.train.eval_freq // train_env.num_envs, 1),
-                                      best_model_save_path=str(run_dir), log_path=str(run_dir / "validation"),
-                                      callback_on_new_best=SaveBestExtras(cfg, run_dir / "best_model.zip"),
-                                      verbose=0))
+        callbacks.append(
+            EvalCallback(
+                eval_env,
+                n_eval_episodes=cfg.train.eval_episodes,
+                eval_freq=max(cfg.train.eval_freq // train_env.num_envs, 1),
+                best_model_save_path=str(run_dir),
+                log_path=str(run_dir / "validation"),
+                callback_on_new_best=SaveBestExtras(cfg, run_dir / "best_model.zip"),
+                verbose=0,
+            )
+        )
     start = time.perf_counter()
     try:
-        model.learn(cfg.train.total_timesteps, callback=callbacks, progress_bar=cfg.train.progress_bar,
-                    reset_num_timesteps=not cfg.train.resume)
+        model.learn(
+            cfg.train.total_timesteps,
+            callback=callbacks,
+            progress_bar=cfg.train.progress_bar,
+            reset_num_timesteps=not cfg.train.resume,
+        )
     except KeyboardInterrupt:
         save_checkpoint(cfg, model, run_dir / "model.zip")
-        print(f"interrupted after {model.num_timesteps} steps: saved {run_dir / 'model.zip'} with its normalization "
-              f"and metadata; continue with train.resume={run_dir / 'model.zip'}", file=sys.stderr)
+        print(
+            f"interrupted after {model.num_timesteps} steps: saved {run_dir / 'model.zip'} with its normalization "
+            f"and metadata; continue with train.resume={run_dir / 'model.zip'}",
+            file=sys.stderr,
+        )
         sys.exit(130)
     seconds = time.perf_counter() - start
     save_checkpoint(cfg, model, run_dir / "model.zip")
-    summary = {"timesteps": int(model.num_timesteps), "seconds": round(seconds, 1),
-               "fps": round(cfg.train.total_timesteps / seconds, 1)}
+    summary = {
+        "timesteps": int(model.num_timesteps),
+        "seconds": round(seconds, 1),
+        "fps": round(cfg.train.total_timesteps / seconds, 1),
+    }
     if callbacks:
         summary["best_validation_reward"] = float(callbacks[0].best_mean_reward)
     return finish(cfg, run_dir, summary)

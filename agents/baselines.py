@@ -1,5 +1,6 @@
 """Scripted baselines for each role. Each acts on its role's observation (so it runs on every backend
 and in the live adapter) with stable-baselines3's ``predict`` signature, batched over worlds."""
+
 from __future__ import annotations
 
 from typing import Any, Protocol
@@ -219,12 +220,21 @@ class BaselineClass(Protocol):
 
 
 LP_BASELINES: dict[str, BaselineClass] = {
-    "hodl": HODL, "passive_lp": PassiveFullRange, "recentering_lp": FixedWidthRecentering, "tau_reset_lp": TauReset,
-    "periodic_lp": PeriodicRecentering}
+    "hodl": HODL,
+    "passive_lp": PassiveFullRange,
+    "recentering_lp": FixedWidthRecentering,
+    "tau_reset_lp": TauReset,
+    "periodic_lp": PeriodicRecentering,
+}
 BASELINES: dict[str, BaselineClass] = LP_BASELINES | {
-    "greedy_arbitrageur": GreedyArbitrageur, "target_ltv_borrower": TargetLTVBorrower, "hf_keeper": HealthFactorKeeper,
-    "greedy_liquidator": GreedyLiquidator, "noise_trader": NoiseTrader, "passive_v2_lp": V2ShareHolder,
-    "hodl_v2": HoldV2}
+    "greedy_arbitrageur": GreedyArbitrageur,
+    "target_ltv_borrower": TargetLTVBorrower,
+    "hf_keeper": HealthFactorKeeper,
+    "greedy_liquidator": GreedyLiquidator,
+    "noise_trader": NoiseTrader,
+    "passive_v2_lp": V2ShareHolder,
+    "hodl_v2": HoldV2,
+}
 
 
 def baselines_for(role) -> list[str]:
@@ -236,6 +246,8 @@ def make_baseline(name: str, role, **kwargs):
     if name not in BASELINES:
         raise ValueError(f"unknown baseline {name!r}; choose one of {sorted(BASELINES)}")
     if not isinstance(role, BASELINES[name].role):
-        raise ValueError(f"baseline {name!r} plays the {BASELINES[name].role.__name__} role, not "
-                         f"{type(role).__name__}; this env's baselines are {baselines_for(role)}")
+        raise ValueError(
+            f"baseline {name!r} plays the {BASELINES[name].role.__name__} role, not "
+            f"{type(role).__name__}; this env's baselines are {baselines_for(role)}"
+        )
     return BASELINES[name](role, **kwargs)

@@ -2,6 +2,7 @@
 is its own stable-baselines3 learner (parameter sharing within the role) running its own loop in a
 thread, and a ``MarketBarrier`` steps the markets once every learner has sent its actions, so each
 learner sees the others adapt. The roles outside ``train_roles`` play their given policies."""
+
 from __future__ import annotations
 
 import json
@@ -68,8 +69,9 @@ class LearnerVecEnv(VecEnv):
         self.barrier, self.role_agents, self.markets = barrier, barrier.agents[role], barrier.market.num_markets
         self.slots = [(a, i) for a in self.role_agents for i in range(self.markets)]
         market = barrier.market
-        super().__init__(len(self.slots), market.observation_space(self.role_agents[0]),
-                         market.action_space(self.role_agents[0]))
+        super().__init__(
+            len(self.slots), market.observation_space(self.role_agents[0]), market.action_space(self.role_agents[0])
+        )
 
     def _stack(self, per_agent: dict[str, np.ndarray]) -> np.ndarray:
         return np.concatenate([per_agent[a] for a in self.role_agents])
@@ -79,7 +81,7 @@ class LearnerVecEnv(VecEnv):
 
     def step_async(self, actions: np.ndarray) -> None:
         n = self.markets
-        self._actions = {a: np.asarray(actions)[j * n:(j + 1) * n] for j, a in enumerate(self.role_agents)}
+        self._actions = {a: np.asarray(actions)[j * n : (j + 1) * n] for j, a in enumerate(self.role_agents)}
 
     def step_wait(self):
         obs, rewards, terminations, truncations, infos = self.barrier.step(self._actions)
@@ -89,8 +91,10 @@ class LearnerVecEnv(VecEnv):
         if done.any():
             for k, (a, i) in enumerate(self.slots):
                 if done[k]:
-                    slot_infos[k] = {"terminal_observation": infos[a].get("final_obs", obs[a])[i],
-                                     "TimeLimit.truncated": bool(truncated[k] and not terminated[k])}
+                    slot_infos[k] = {
+                        "terminal_observation": infos[a].get("final_obs", obs[a])[i],
+                        "TimeLimit.truncated": bool(truncated[k] and not terminated[k]),
+                    }
         return self._stack(obs), self._stack(rewards).astype(np.float32), done, slot_infos
 
     def close(self) -> None:
@@ -118,8 +122,10 @@ def check_roles(roles: list[str], others: dict[str, str]) -> None:
 
     unknown = [r for r in roles if r not in DEFAULT_OTHERS]
     if unknown or len(set(roles)) != len(roles) or len(roles) < 2:
-        raise ValueError(f"env.train_roles={roles} must list two or more of {sorted(DEFAULT_OTHERS)}, each once "
-                         f"(one role: env.train_role)")
+        raise ValueError(
+            f"env.train_roles={roles} must list two or more of {sorted(DEFAULT_OTHERS)}, each once "
+            f"(one role: env.train_role)"
+        )
     clash = sorted(a for a in others if agent_role(a)[0] in roles)
     if clash:
         raise ValueError(f"env.others gives policies to {clash}, agents of the learning roles {roles}: drop them")
@@ -139,22 +145,34 @@ def co_train(cfg, run_dir: Path) -> dict[str, Path]:
     roles = list(cfg.env.train_roles)
     check_roles(roles, dict(cfg.env.others))
     if cfg.train.resume:
-        raise ValueError("train.resume continues one policy; co-training (env.train_roles) starts every role afresh: "
-                         "leave train.resume out, or give earlier checkpoints to roles outside train_roles via env.others")
+        raise ValueError(
+            "train.resume continues one policy; co-training (env.train_roles) starts every role afresh: "
+            "leave train.resume out, or give earlier checkpoints to roles outside train_roles via env.others"
+        )
     if cfg.train.eval_freq > 0:
-        print("note: co-training validates nothing during training (train.eval_freq is not used); each role is "
-              "evaluated against its baselines at the end (eval.*)", file=sys.stderr)
+        print(
+            "note: co-training validates nothing during training (train.eval_freq is not used); each role is "
+            "evaluated against its baselines at the end (eval.*)",
+            file=sys.stderr,
+        )
     algo = algo_class(cfg.agent.algo)
     n_steps = int(cfg.agent.params.get("n_steps", 2048))
     device = None if cfg.device == "auto" else cfg.device
-    market = defi_market_v0.vector_env(num_markets=cfg.train.num_envs, backend=cfg.backend.name, device=device,
-                                       **env_kwargs(cfg, cfg.train.window))
+    market = defi_market_v0.vector_env(
+        num_markets=cfg.train.num_envs, backend=cfg.backend.name, device=device, **env_kwargs(cfg, cfg.train.window)
+    )
     for role in roles:
         if not any(agent_role(a)[0] == role for a in market.possible_agents):
-            raise ValueError(f"env.train_roles: the market has no {role} ({market.possible_agents}); raise env.n_{role}s")
-    others = {a: p for a, p in other_policies(market, roles[0], dict(cfg.env.others),
-                                              allow_missing_normalization=cfg.eval.allow_missing_normalization).items()
-              if agent_role(a)[0] not in roles}
+            raise ValueError(
+                f"env.train_roles: the market has no {role} ({market.possible_agents}); raise env.n_{role}s"
+            )
+    others = {
+        a: p
+        for a, p in other_policies(
+            market, roles[0], dict(cfg.env.others), allow_missing_normalization=cfg.eval.allow_missing_normalization
+        ).items()
+        if agent_role(a)[0] not in roles
+    }
     barrier = MarketBarrier(market, roles, others, cfg.seed)
     rollouts = max(1, math.ceil(cfg.train.total_timesteps / (n_steps * market.num_markets)))
     learners: dict[str, Any] = {}
@@ -162,8 +180,15 @@ def co_train(cfg, run_dir: Path) -> dict[str, Path]:
         env: Any = VecMonitor(LearnerVecEnv(barrier, role))
         if cfg.train.normalize:
             env = VecNormalize(env, gamma=cfg.agent.params.get("gamma", 0.99))
-        learners[role] = algo(cfg.agent.policy, env, seed=cfg.seed, device=cfg.device, verbose=0,
-                              tensorboard_log=str(run_dir / "tb" / role), **cfg.agent.params)
+        learners[role] = algo(
+            cfg.agent.policy,
+            env,
+            seed=cfg.seed,
+            device=cfg.device,
+            verbose=0,
+            tensorboard_log=str(run_dir / "tb" / role),
+            **cfg.agent.params,
+        )
     errors: dict[str, BaseException] = {}
 
     def learn(role: str) -> None:
@@ -201,20 +226,33 @@ def co_train(cfg, run_dir: Path) -> dict[str, Path]:
         normalizer = model.get_vec_normalize_env()
         if normalizer is not None:
             normalizer.save(str(path.parent / "vecnormalize.pkl"))
-        write_metadata(path, env_id=cfg.env.id, role=role, algo=cfg.agent.algo,
-                       env_config=cast(dict, OmegaConf.to_container(cfg.env, resolve=True))
-                       | {"train_role": role, "train_roles": []},
-                       normalize=normalizer is not None,
-                       timesteps=int(model.num_timesteps), config_file=run_dir / ".hydra" / "config.yaml")
+        write_metadata(
+            path,
+            env_id=cfg.env.id,
+            role=role,
+            algo=cfg.agent.algo,
+            env_config=cast(dict, OmegaConf.to_container(cfg.env, resolve=True))
+            | {"train_role": role, "train_roles": []},
+            normalize=normalizer is not None,
+            timesteps=int(model.num_timesteps),
+            config_file=run_dir / ".hydra" / "config.yaml",
+        )
         saved[role] = path
     blocks = rollouts * n_steps
-    summary = {"roles": {role: int(m.num_timesteps) for role, m in learners.items()}, "blocks": blocks,
-               "markets": market.num_markets, "seconds": round(seconds, 1),
-               "market_steps_per_s": round(blocks * market.num_markets / seconds, 1)}
+    summary = {
+        "roles": {role: int(m.num_timesteps) for role, m in learners.items()},
+        "blocks": blocks,
+        "markets": market.num_markets,
+        "seconds": round(seconds, 1),
+        "market_steps_per_s": round(blocks * market.num_markets / seconds, 1),
+    }
     (run_dir / "train_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     if interrupted:
         print(f"interrupted: saved each role's policy so far under {run_dir / 'policies'}", file=sys.stderr)
         sys.exit(130)
-    print(f"co-trained {', '.join(roles)} for {blocks} blocks of {market.num_markets} markets in {seconds:.1f} s: "
-          f"{run_dir / 'policies'}", file=sys.stderr)
+    print(
+        f"co-trained {', '.join(roles)} for {blocks} blocks of {market.num_markets} markets in {seconds:.1f} s: "
+        f"{run_dir / 'policies'}",
+        file=sys.stderr,
+    )
     return saved

@@ -1,5 +1,6 @@
 """The one config schema for train.py and evaluate.py (Hydra structured configs): every key has a
 type and a default, so a typo or a wrong type fails at start, naming the key."""
+
 from __future__ import annotations
 
 import math
@@ -59,40 +60,57 @@ def check_backend(b, env_id: str) -> None:
         raise ValueError(f"backend.fork_block={b.fork_block} needs backend.fork_url=<RPC URL> to fork")
     if b.market == "attach":
         if b.name not in ("evm", "anvil"):
-            raise ValueError(f"backend.market=attach runs on a chain: set backend=evm or backend=anvil "
-                             f"(backend={b.name} simulates; to start it from a chain, use backend.init_from=URL@block)")
+            raise ValueError(
+                f"backend.market=attach runs on a chain: set backend=evm or backend=anvil "
+                f"(backend={b.name} simulates; to start it from a chain, use backend.init_from=URL@block)"
+            )
         if b.fork_url is None:
-            raise ValueError("backend.market=attach needs backend.fork_url=<RPC URL>: the chain whose market to attach "
-                             "to (an archive RPC of Ethereum, or a served local mainnet)")
+            raise ValueError(
+                "backend.market=attach needs backend.fork_url=<RPC URL>: the chain whose market to attach "
+                "to (an archive RPC of Ethereum, or a served local mainnet)"
+            )
         if b.addresses is None:
-            raise ValueError("backend.market=attach needs backend.addresses: ethereum, or the path of an "
-                             "addresses.json (a local mainnet's)")
+            raise ValueError(
+                "backend.market=attach needs backend.addresses: ethereum, or the path of an "
+                "addresses.json (a local mainnet's)"
+            )
         if env_id not in envs_with(ATTACH):
-            raise ValueError(f"backend.market=attach runs the envs {envs_with(ATTACH)}, not {env_id}; "
-                             f"use backend.market=deploy")
+            raise ValueError(
+                f"backend.market=attach runs the envs {envs_with(ATTACH)}, not {env_id}; use backend.market=deploy"
+            )
     elif b.addresses is not None and b.init_from is None:
-        raise ValueError(f"backend.addresses={b.addresses!r} is read in attach mode or with backend.init_from only: "
-                         f"add backend.market=attach (or backend.init_from=URL@block)")
+        raise ValueError(
+            f"backend.addresses={b.addresses!r} is read in attach mode or with backend.init_from only: "
+            f"add backend.market=attach (or backend.init_from=URL@block)"
+        )
     if b.replay_blocks:
         if isinstance(b.replay_blocks, bool) or b.replay_blocks < 0:
             raise ValueError(f"backend.replay_blocks={b.replay_blocks!r} must be a number of blocks >= 0")
         if b.name not in ("evm", "anvil") or b.fork_url is None or env_id not in envs_with(REPLAY_BLOCKS):
-            raise ValueError(f"backend.replay_blocks={b.replay_blocks} replays a forked chain's blocks: it needs "
-                             f"backend=evm or anvil, backend.fork_url, and one of the envs {envs_with(REPLAY_BLOCKS)}")
+            raise ValueError(
+                f"backend.replay_blocks={b.replay_blocks} replays a forked chain's blocks: it needs "
+                f"backend=evm or anvil, backend.fork_url, and one of the envs {envs_with(REPLAY_BLOCKS)}"
+            )
     if b.priority_fee_gwei is not None:
         if not b.replay_blocks:
-            raise ValueError(f"backend.priority_fee_gwei={b.priority_fee_gwei} orders the agent among replayed "
-                             f"transactions: set backend.replay_blocks too")
+            raise ValueError(
+                f"backend.priority_fee_gwei={b.priority_fee_gwei} orders the agent among replayed "
+                f"transactions: set backend.replay_blocks too"
+            )
         check_number("backend.priority_fee_gwei", b.priority_fee_gwei, NON_NEGATIVE)
     if b.init_from is not None:
         if b.name not in ("numpy", "torch"):
-            raise ValueError(f"backend.init_from starts the simulator from a chain: use it with backend=numpy or "
-                             f"torch, not {b.name} (a chain backend attaches with backend.market=attach)")
+            raise ValueError(
+                f"backend.init_from starts the simulator from a chain: use it with backend=numpy or "
+                f"torch, not {b.name} (a chain backend attaches with backend.market=attach)"
+            )
         if env_id not in envs_with(INIT_FROM):
             raise ValueError(f"backend.init_from starts the envs {envs_with(INIT_FROM)} so far, not {env_id}")
         if not b.init_from.startswith(("http://", "https://")):
-            raise ValueError(f"backend.init_from={b.init_from!r} must be URL@block, e.g. "
-                             f"https://eth-archive.example/KEY@21000000 (the block may be left out: the head)")
+            raise ValueError(
+                f"backend.init_from={b.init_from!r} must be URL@block, e.g. "
+                f"https://eth-archive.example/KEY@21000000 (the block may be left out: the head)"
+            )
 
 
 def chain_kwargs(cfg) -> dict:
@@ -136,8 +154,14 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     backend: str = "evm"  # where evaluate runs: numpy, torch, evm, anvil
-    policies: List[str] = field(default_factory=lambda: [
-        "baseline:hodl", "baseline:passive_lp", "baseline:recentering_lp", "baseline:tau_reset_lp"])
+    policies: List[str] = field(
+        default_factory=lambda: [
+            "baseline:hodl",
+            "baseline:passive_lp",
+            "baseline:recentering_lp",
+            "baseline:tau_reset_lp",
+        ]
+    )
     episodes: int = 4
     window: List[float] = field(default_factory=lambda: [0.85, 1.0])  # test
     seed: int = 1_000
@@ -192,13 +216,17 @@ def env_spec(cfg) -> EnvSpec:
     spec = spec_of(cfg.env.id)
     typed = OmegaConf.get_type(cfg.env)
     if typed is not spec.config:
-        raise ValueError(f"env.id={cfg.env.id!r}: its config must start from the env's schema, "
-                         f"`defaults: [base_{spec.name}, _self_]` (see configs/env/{spec.name}.yaml); it was read as "
-                         f"{getattr(typed, '__name__', typed)}")
+        raise ValueError(
+            f"env.id={cfg.env.id!r}: its config must start from the env's schema, "
+            f"`defaults: [base_{spec.name}, _self_]` (see configs/env/{spec.name}.yaml); it was read as "
+            f"{getattr(typed, '__name__', typed)}"
+        )
     unknown = [key for key in cfg.env if key not in spec.config.__dataclass_fields__]
     if unknown:
-        raise ValueError(f"env.{unknown[0]} is not a key of {spec.name} (env.id={spec.id}); its keys are "
-                         f"{sorted(spec.config.__dataclass_fields__)}")
+        raise ValueError(
+            f"env.{unknown[0]} is not a key of {spec.name} (env.id={spec.id}); its keys are "
+            f"{sorted(spec.config.__dataclass_fields__)}"
+        )
     return spec
 
 
@@ -239,16 +267,37 @@ FEE_TIERS = (100, 500, 3000, 10000)
 
 #: every numeric env.* key and its rule: scalars, scalars that may be null (none), lists of numbers
 ENV_NUMBERS: dict[str, Rule] = {
-    "horizon": POSITIVE, "agent_usd": POSITIVE, "gas_price_gwei": NON_NEGATIVE, "noise_traders": NON_NEGATIVE,
-    "noise_trade_usd": NON_NEGATIVE, "pool_value_usd": POSITIVE, "jit_usd": NON_NEGATIVE,
-    "jit_min_swap_usd": NON_NEGATIVE, "jit_half_width": NON_NEGATIVE, "compete": UNIT, "slots": POSITIVE,
-    "n_lps": NON_NEGATIVE, "n_arbitrageurs": NON_NEGATIVE, "n_liquidators": NON_NEGATIVE,
-    "n_borrowers": NON_NEGATIVE, "n_traders": NON_NEGATIVE}
+    "horizon": POSITIVE,
+    "agent_usd": POSITIVE,
+    "gas_price_gwei": NON_NEGATIVE,
+    "noise_traders": NON_NEGATIVE,
+    "noise_trade_usd": NON_NEGATIVE,
+    "pool_value_usd": POSITIVE,
+    "jit_usd": NON_NEGATIVE,
+    "jit_min_swap_usd": NON_NEGATIVE,
+    "jit_half_width": NON_NEGATIVE,
+    "compete": UNIT,
+    "slots": POSITIVE,
+    "n_lps": NON_NEGATIVE,
+    "n_arbitrageurs": NON_NEGATIVE,
+    "n_liquidators": NON_NEGATIVE,
+    "n_borrowers": NON_NEGATIVE,
+    "n_traders": NON_NEGATIVE,
+}
 ENV_OPTIONAL_NUMBERS: dict[str, Rule] = {"initial_half_width": POSITIVE, "gas_usd_per_rebalance": NON_NEGATIVE}
-ENV_LISTS: dict[str, Rule] = {"half_widths": POSITIVE, "fractions": UNIT_OPEN_LOW, "targets": UNIT_OPEN_HIGH,
-                              "shares": UNIT}
-TRAIN_NUMBERS: dict[str, Rule] = {"total_timesteps": POSITIVE, "num_envs": POSITIVE, "threads": POSITIVE, "eval_freq": NON_NEGATIVE,
-                                  "eval_episodes": POSITIVE}
+ENV_LISTS: dict[str, Rule] = {
+    "half_widths": POSITIVE,
+    "fractions": UNIT_OPEN_LOW,
+    "targets": UNIT_OPEN_HIGH,
+    "shares": UNIT,
+}
+TRAIN_NUMBERS: dict[str, Rule] = {
+    "total_timesteps": POSITIVE,
+    "num_envs": POSITIVE,
+    "threads": POSITIVE,
+    "eval_freq": NON_NEGATIVE,
+    "eval_episodes": POSITIVE,
+}
 EVAL_NUMBERS: dict[str, Rule] = {"episodes": POSITIVE}
 
 
@@ -330,8 +379,9 @@ def validate(cfg) -> None:
         check_liquidity_profile(e.liquidity_profile)
     for i, entry in enumerate(e.get("recentering_lps") or []):
         if len(entry) != 2:
-            raise ValueError(f"env.recentering_lps[{i}]={list(entry)} must be [half-width in ticks, share of "
-                             f"pool_value_usd]")
+            raise ValueError(
+                f"env.recentering_lps[{i}]={list(entry)} must be [half-width in ticks, share of pool_value_usd]"
+            )
         check_number(f"env.recentering_lps[{i}][0]", entry[0], (lambda x: x >= 1, ">= 1 (ticks)"))
         check_number(f"env.recentering_lps[{i}][1]", entry[1], (lambda x: 0 < x < 1, "in (0, 1)"))
     if "lending" in e:
@@ -350,8 +400,11 @@ def check(cfg) -> None:
     fails now with its key named, not mid-run."""
     validate(cfg)
     single, _ = env_classes(cfg.env.id)
-    for key, window in (("train.window", cfg.train.window), ("train.eval_window", cfg.train.eval_window),
-                        ("eval.window", cfg.eval.window)):
+    for key, window in (
+        ("train.window", cfg.train.window),
+        ("train.eval_window", cfg.train.eval_window),
+        ("eval.window", cfg.eval.window),
+    ):
         if len(window) != 2 or not 0 <= window[0] < window[1] <= 1:
             raise ValueError(f"{key}={list(window)} must be [start, end] fractions with 0 <= start < end <= 1")
     try:
@@ -364,11 +417,19 @@ def check(cfg) -> None:
 
                 check_roles(list(cfg.env.train_roles), dict(cfg.env.others))
                 for role in cfg.env.train_roles:
-                    other_policies(env, role, {a: p for a, p in dict(cfg.env.others).items()},
-                                   allow_missing_normalization=cfg.eval.allow_missing_normalization)
+                    other_policies(
+                        env,
+                        role,
+                        {a: p for a, p in dict(cfg.env.others).items()},
+                        allow_missing_normalization=cfg.eval.allow_missing_normalization,
+                    )
             else:
-                other_policies(env, cfg.env.train_role, dict(cfg.env.others),
-                               allow_missing_normalization=cfg.eval.allow_missing_normalization)
+                other_policies(
+                    env,
+                    cfg.env.train_role,
+                    dict(cfg.env.others),
+                    allow_missing_normalization=cfg.eval.allow_missing_normalization,
+                )
         env.close()
     except (ValueError, TypeError, FileNotFoundError) as err:
         raise ValueError(f"bad env/driver config (env.*, driver.*): {err}") from err

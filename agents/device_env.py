@@ -17,6 +17,7 @@ Two implementations:
   each way: the actions down, and one packed array (observations, final observations, rewards,
   flags) up.
 """
+
 from __future__ import annotations
 
 import math
@@ -77,10 +78,18 @@ class TorchCartPole:
         total_mass, pole_moment = self.cart_mass + self.pole_mass, self.pole_mass * self.half_length
         temp = (force + pole_moment * theta_dot**2 * sin) / total_mass
         theta_acc = (self.gravity * sin - cos * temp) / (
-            self.half_length * (4.0 / 3.0 - self.pole_mass * cos**2 / total_mass))
+            self.half_length * (4.0 / 3.0 - self.pole_mass * cos**2 / total_mass)
+        )
         x_acc = temp - pole_moment * theta_acc * cos / total_mass
-        final = torch.stack([x + self.tau * x_dot, x_dot + self.tau * x_acc,
-                             theta + self.tau * theta_dot, theta_dot + self.tau * theta_acc], dim=1)
+        final = torch.stack(
+            [
+                x + self.tau * x_dot,
+                x_dot + self.tau * x_acc,
+                theta + self.tau * theta_dot,
+                theta_dot + self.tau * theta_acc,
+            ],
+            dim=1,
+        )
         self.steps = self.steps + 1
         terminated = (final[:, 0].abs() > self.x_limit) | (final[:, 2].abs() > self.theta_limit)
         truncated = (self.steps >= self.max_steps) & ~terminated
@@ -114,7 +123,7 @@ class HostBoundaryEnv:
         packed = np.concatenate([obs, final, np.stack([reward, terminated, truncated], axis=1)], axis=1)
         out = torch.as_tensor(packed.astype(np.float32), device=self.device)
         n = self.n_obs
-        return out[:, :n], out[:, 2 * n], out[:, 2 * n + 1].bool(), out[:, 2 * n + 2].bool(), out[:, n:2 * n]
+        return out[:, :n], out[:, 2 * n], out[:, 2 * n + 1].bool(), out[:, 2 * n + 2].bool(), out[:, n : 2 * n]
 
     def close(self) -> None:
         self.env.close()

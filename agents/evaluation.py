@@ -1,4 +1,5 @@
 """Run policies through episodes on any backend and score them the way LP papers do."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,22 @@ from envs.uniswap_v3_lp import UniswapV3LPEnv, UniswapV3LPVectorEnv
 from envs.units import usd_per_eth_at_tick
 
 #: per-step series recorded for every episode
-SERIES = ("reference_price", "pool_price", "value_usd", "hodl_usd", "weth_held", "reward", "fees_usd", "lvr_usd",
-          "gas_usd", "in_range", "has_position", "rebalanced", "range_low_usd", "range_high_usd")
+SERIES = (
+    "reference_price",
+    "pool_price",
+    "value_usd",
+    "hodl_usd",
+    "weth_held",
+    "reward",
+    "fees_usd",
+    "lvr_usd",
+    "gas_usd",
+    "in_range",
+    "has_position",
+    "rebalanced",
+    "range_low_usd",
+    "range_high_usd",
+)
 
 
 @dataclass
@@ -31,8 +46,17 @@ class Trajectories:
         return self.series[name]
 
 
-def run_episodes(policy, env_kwargs: dict, backend: str, episodes: int, seed: int, device: str | None = None,
-                 fork_url: str | None = None, progress=None, chain: dict | None = None) -> Trajectories:
+def run_episodes(
+    policy,
+    env_kwargs: dict,
+    backend: str,
+    episodes: int,
+    seed: int,
+    device: str | None = None,
+    fork_url: str | None = None,
+    progress=None,
+    chain: dict | None = None,
+) -> Trajectories:
     """``episodes`` episodes: batched in one vector env on numpy/torch, one after another on evm/anvil.
     Episode ``i`` of every policy sees the same price path (same seed). ``chain`` (evm/anvil): more
     placement arguments, ``fork_block`` and ``addresses`` (attach mode)."""
@@ -43,8 +67,12 @@ def run_episodes(policy, env_kwargs: dict, backend: str, episodes: int, seed: in
         provenance = getattr(env.core.market, "provenance", lambda: None)()  # backend.init_from: the pool read
         env.close()
     else:  # one chain for every episode: an episode reverts to the built market instead of building it again
-        single = UniswapV3LPEnv(backend=backend, fork_url=fork_url, **(chain or {}),
-                                **{k: v for k, v in env_kwargs.items() if k not in ("init_from", "init_addresses")})
+        single = UniswapV3LPEnv(
+            backend=backend,
+            fork_url=fork_url,
+            **(chain or {}),
+            **{k: v for k, v in env_kwargs.items() if k not in ("init_from", "init_addresses")},
+        )
         per = [_run(_Batch1(single), policy, seed + i, env_kwargs["horizon"], progress) for i in range(episodes)]
         provenance = single.core.market.provenance()
         single.close()
@@ -76,14 +104,22 @@ def _run(env, policy, seed, horizon, progress) -> dict[str, np.ndarray]:
     def record(reward, info, rebalanced):
         view = MarketView.read(market)  # one read of the market per step
         ref, lower, upper, liquidity, tick = view.reference, view.lower, view.upper, view.liquidity, view.tick
-        values = dict(reference_price=ref, pool_price=view.pool, value_usd=view.value_usd,
-                      hodl_usd=hold[0] + hold[1] * ref, weth_held=view.wallet[1] + view.position[1] + view.fees[1],
-                      reward=reward, fees_usd=info.get("fees_usd", 0 * ref),
-                      lvr_usd=info.get("lvr_usd", 0 * ref), gas_usd=info.get("gas_usd", 0 * ref),
-                      in_range=((liquidity > 0) & (tick >= lower) & (tick < upper)).astype(float),
-                      has_position=(liquidity > 0).astype(float), rebalanced=rebalanced.astype(float),
-                      range_low_usd=np.where(liquidity > 0, usd_per_eth_at_tick(upper), np.nan),
-                      range_high_usd=np.where(liquidity > 0, usd_per_eth_at_tick(lower), np.nan))
+        values = dict(
+            reference_price=ref,
+            pool_price=view.pool,
+            value_usd=view.value_usd,
+            hodl_usd=hold[0] + hold[1] * ref,
+            weth_held=view.wallet[1] + view.position[1] + view.fees[1],
+            reward=reward,
+            fees_usd=info.get("fees_usd", 0 * ref),
+            lvr_usd=info.get("lvr_usd", 0 * ref),
+            gas_usd=info.get("gas_usd", 0 * ref),
+            in_range=((liquidity > 0) & (tick >= lower) & (tick < upper)).astype(float),
+            has_position=(liquidity > 0).astype(float),
+            rebalanced=rebalanced.astype(float),
+            range_low_usd=np.where(liquidity > 0, usd_per_eth_at_tick(upper), np.nan),
+            range_high_usd=np.where(liquidity > 0, usd_per_eth_at_tick(lower), np.nan),
+        )
         for k, v in values.items():
             rows[k].append(np.asarray(v, dtype=float))
 
@@ -114,18 +150,32 @@ def metrics(t: Trajectories) -> dict[str, float]:
     with np.errstate(invalid="ignore", divide="ignore"):
         sharpe = np.where(returns.std(axis=1) > 0, returns.mean(axis=1) / returns.std(axis=1) * np.sqrt(per_year), 0.0)
         sortino = np.where(downside > 0, returns.mean(axis=1) / downside * np.sqrt(per_year), 0.0)
-        in_range = np.where(t["has_position"][:, 1:].sum(axis=1) > 0,
-                            t["in_range"][:, 1:].sum(axis=1) / np.maximum(t["has_position"][:, 1:].sum(axis=1), 1), 0.0)
+        in_range = np.where(
+            t["has_position"][:, 1:].sum(axis=1) > 0,
+            t["in_range"][:, 1:].sum(axis=1) / np.maximum(t["has_position"][:, 1:].sum(axis=1), 1),
+            0.0,
+        )
     # Against the rebalancing portfolio (Milionis et al. 2022: hold the LP's ETH, trade it at the
     # reference price), the LP's relative PnL is fees - LVR - gas, up to the pool's lag behind the
     # reference price and the cost of its own rebalancing swaps.
     hedge = np.sum(t["weth_held"][:, :-1] * np.diff(t["reference_price"], axis=1), axis=1)
     relative = (v[:, -1] - v[:, 0]) - hedge
-    out = dict(total_return=total_return, excess_return_vs_hodl=total_return - hodl_return,
-               relative_pnl_usd=relative, fees_minus_lvr_minus_gas_usd=fees - lvr - gas,
-               pnl_usd=v[:, -1] - v[:, 0], fees_usd=fees, lvr_usd=lvr, impermanent_loss_usd=il, gas_usd=gas,
-               sharpe=sharpe, sortino=sortino, max_drawdown=np.max((peak - v) / peak, axis=1),
-               time_in_range=in_range, rebalances=t["rebalanced"][:, 1:].sum(axis=1))
+    out = dict(
+        total_return=total_return,
+        excess_return_vs_hodl=total_return - hodl_return,
+        relative_pnl_usd=relative,
+        fees_minus_lvr_minus_gas_usd=fees - lvr - gas,
+        pnl_usd=v[:, -1] - v[:, 0],
+        fees_usd=fees,
+        lvr_usd=lvr,
+        impermanent_loss_usd=il,
+        gas_usd=gas,
+        sharpe=sharpe,
+        sortino=sortino,
+        max_drawdown=np.max((peak - v) / peak, axis=1),
+        time_in_range=in_range,
+        rebalances=t["rebalanced"][:, 1:].sum(axis=1),
+    )
     return {k: float(np.mean(x)) for k, x in out.items()} | {"episodes": int(v.shape[0])}
 
 
@@ -136,10 +186,18 @@ def write_report(out_dir: Path, results: dict[str, Trajectories], settings: dict
     for name, t in results.items():
         episodes, steps = t["value_usd"].shape
         columns = ["episode", "step"] + list(SERIES)
-        data = np.column_stack([np.repeat(np.arange(episodes), steps), np.tile(np.arange(steps), episodes)]
-                               + [t[k].reshape(-1) for k in SERIES])
-        np.savetxt(out_dir / f"trajectories_{_safe(name)}.csv", data, delimiter=",", header=",".join(columns),
-                   comments="", fmt="%.10g")
+        data = np.column_stack(
+            [np.repeat(np.arange(episodes), steps), np.tile(np.arange(steps), episodes)]
+            + [t[k].reshape(-1) for k in SERIES]
+        )
+        np.savetxt(
+            out_dir / f"trajectories_{_safe(name)}.csv",
+            data,
+            delimiter=",",
+            header=",".join(columns),
+            comments="",
+            fmt="%.10g",
+        )
     if plots:
         report["plots"] = _plots(out_dir, results)
     path = out_dir / "report.json"
@@ -177,8 +235,13 @@ def _plots(out_dir: Path, results: dict[str, Trajectories]) -> list[str]:
         price = t["reference_price"][0]
         lo, hi = 0.8 * price.min(), 1.2 * price.max()  # a full range would squash the axis: clip to the price's area
         ax.plot(hours, price, color="k", lw=1, label="ETH/USD")
-        ax.fill_between(hours, np.clip(t["range_low_usd"][0], lo, hi), np.clip(t["range_high_usd"][0], lo, hi),
-                        alpha=0.3, label="LP range")
+        ax.fill_between(
+            hours,
+            np.clip(t["range_low_usd"][0], lo, hi),
+            np.clip(t["range_high_usd"][0], lo, hi),
+            alpha=0.3,
+            label="LP range",
+        )
         ax.set(ylabel="USD", ylim=(lo, hi), title=f"{name}: price and range (episode 0)")
     axes[-1, 0].set_xlabel("hours")
     fig.tight_layout()
@@ -188,9 +251,23 @@ def _plots(out_dir: Path, results: dict[str, Trajectories]) -> list[str]:
 
 
 #: the table's columns, those of them a report has (the LP's, then the trading roles')
-TABLE_COLUMNS = ("total_return", "excess_return_vs_hodl", "pnl_usd", "fees_usd", "lvr_usd", "impermanent_loss_usd",
-                 "gas_usd", "sharpe", "max_drawdown", "time_in_range", "rebalances", "trades", "liquidations_performed",
-                 "liquidations_suffered", "min_health_factor")
+TABLE_COLUMNS = (
+    "total_return",
+    "excess_return_vs_hodl",
+    "pnl_usd",
+    "fees_usd",
+    "lvr_usd",
+    "impermanent_loss_usd",
+    "gas_usd",
+    "sharpe",
+    "max_drawdown",
+    "time_in_range",
+    "rebalances",
+    "trades",
+    "liquidations_performed",
+    "liquidations_suffered",
+    "min_health_factor",
+)
 
 
 def format_table(report: dict) -> str:

@@ -11,6 +11,7 @@ train.py), else from its run's ``.hydra/config.yaml``; with neither, export stop
 (``--env-id`` names the env). A model trained with normalization whose ``vecnormalize.pkl`` is
 missing is refused unless ``--allow-missing-normalization``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,8 +66,11 @@ class DeterministicPolicy(torch.nn.Module):
         super().__init__()
         self.policy = trained.model.policy.to("cpu").eval()
         n = trained.model.observation_space.shape[0]
-        mean, var = ((trained.obs_rms.mean, trained.obs_rms.var) if trained.obs_rms is not None
-                     else (np.zeros(n), np.ones(n) - 1e-8))
+        mean, var = (
+            (trained.obs_rms.mean, trained.obs_rms.var)
+            if trained.obs_rms is not None
+            else (np.zeros(n), np.ones(n) - 1e-8)
+        )
         eps = trained.epsilon if trained.obs_rms is not None else 1e-8
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))
         self.register_buffer("scale", torch.as_tensor(np.sqrt(var + eps), dtype=torch.float32))
@@ -110,63 +114,103 @@ def checkpoint_env(trained: TrainedPolicy, env_id: str | None = None) -> tuple[s
         raise ValueError(f"--env-id {env_id} contradicts {info['source']}, which says {known}: drop --env-id")
     env_id = env_id or known
     if env_id is None:
-        raise ValueError(f"{trained.path}: neither {metadata_path(trained.path).name} nor .hydra/config.yaml is "
-                         f"beside it, so its env and role are unknown. Copy one of them from the training run "
-                         f"next to the model, or name the env: --env-id <one of {sorted(EXPORTABLE)}>")
+        raise ValueError(
+            f"{trained.path}: neither {metadata_path(trained.path).name} nor .hydra/config.yaml is "
+            f"beside it, so its env and role are unknown. Copy one of them from the training run "
+            f"next to the model, or name the env: --env-id <one of {sorted(EXPORTABLE)}>"
+        )
     if env_id not in EXPORTABLE:
-        raise ValueError(f"{trained.path} was trained on {env_id!r}; export covers the single-role envs "
-                         f"{sorted(EXPORTABLE)}")
+        raise ValueError(
+            f"{trained.path} was trained on {env_id!r}; export covers the single-role envs {sorted(EXPORTABLE)}"
+        )
     if info.get("role") not in (None, EXPORTABLE[env_id].role):
-        raise ValueError(f"{info['source']} says role {info['role']!r}, but {env_id} is the {EXPORTABLE[env_id].role}'s env: "
-                         f"the metadata does not belong to this model; restore it from the training run")
+        raise ValueError(
+            f"{info['source']} says role {info['role']!r}, but {env_id} is the {EXPORTABLE[env_id].role}'s env: "
+            f"the metadata does not belong to this model; restore it from the training run"
+        )
     env_config = dict(info.get("env_config") or {})
     n_features, n_inputs = len(observation_features(env_id, env_config)), trained.model.observation_space.shape[0]
     if n_features != n_inputs:
-        raise ValueError(f"{trained.path} takes {n_inputs} observations, but {env_id} observes {n_features}: "
-                         f"it was not trained on {env_id}")
+        raise ValueError(
+            f"{trained.path} takes {n_inputs} observations, but {env_id} observes {n_features}: "
+            f"it was not trained on {env_id}"
+        )
     return env_id, env_config
 
 
-def export(model_path: str | Path, out_dir: str | Path | None = None, env_id: str | None = None,
-           allow_missing_normalization: bool = False) -> Path:
+def export(
+    model_path: str | Path,
+    out_dir: str | Path | None = None,
+    env_id: str | None = None,
+    allow_missing_normalization: bool = False,
+) -> Path:
     """Write policy.onnx and manifest.json; returns the manifest's path. ``env_id`` overrides what the
     checkpoint says it was trained on (needed only when it says nothing)."""
     model_path = Path(model_path)
-    trained = TrainedPolicy(model_path, device="cpu", allow_missing_normalization=allow_missing_normalization,
-                            opt_out="--allow-missing-normalization")
+    trained = TrainedPolicy(
+        model_path,
+        device="cpu",
+        allow_missing_normalization=allow_missing_normalization,
+        opt_out="--allow-missing-normalization",
+    )
     env_id, env_config = checkpoint_env(trained, env_id)
     out = Path(out_dir) if out_dir else model_path.parent / "export"
     out.mkdir(parents=True, exist_ok=True)
     module = DeterministicPolicy(trained).eval()
     example = torch.zeros(1, trained.model.observation_space.shape[0])
     onnx_path = out / "policy.onnx"
-    torch.onnx.export(module, (example,), str(onnx_path), input_names=["observation"], output_names=["action"],
-                      dynamic_shapes={"observation": {0: torch.export.Dim("batch", min=1, max=1 << 20)}},
-                      dynamo=True, external_data=False)
+    torch.onnx.export(
+        module,
+        (example,),
+        str(onnx_path),
+        input_names=["observation"],
+        output_names=["action"],
+        dynamic_shapes={"observation": {0: torch.export.Dim("batch", min=1, max=1 << 20)}},
+        dynamo=True,
+        external_data=False,
+    )
     config_file = model_path.parent / ".hydra" / "config.yaml"
     config_sha256 = sha256_of(config_file) if config_file.is_file() else trained.checkpoint.get("config_sha256")
     spec = EXPORTABLE[env_id]
     role, (discrete_meaning, continuous_meaning) = spec.role, spec.actions
     features = observation_features(env_id, env_config)
     space = trained.model.action_space
-    mapping = {k: env_config[k] for k in ("half_widths", "allow_close", "fractions", "targets", "slots", "shares")
-               if k in env_config}
-    action = ({"type": "discrete", "n": int(space.n), "meaning": discrete_meaning} if module.discrete else
-              {"type": "continuous", "shape": list(space.shape), "low": space.low.tolist(),
-               "high": space.high.tolist(), "meaning": continuous_meaning}) | mapping
+    mapping = {
+        k: env_config[k]
+        for k in ("half_widths", "allow_close", "fractions", "targets", "slots", "shares")
+        if k in env_config
+    }
+    action = (
+        {"type": "discrete", "n": int(space.n), "meaning": discrete_meaning}
+        if module.discrete
+        else {
+            "type": "continuous",
+            "shape": list(space.shape),
+            "low": space.low.tolist(),
+            "high": space.high.tolist(),
+            "meaning": continuous_meaning,
+        }
+    ) | mapping
     manifest = {
         "format": MANIFEST_FORMAT,
         "env_id": env_id,
         "role": role,
         "env_config": env_config,
-        "observation": {"features": [{"name": n, "meaning": m, "unit": u} for n, m, u in features],
-                        "normalization": {"mean": module.mean.tolist(), "scale": module.scale.tolist(),
-                                          "clip": module.clip, "in_graph": True}},
+        "observation": {
+            "features": [{"name": n, "meaning": m, "unit": u} for n, m, u in features],
+            "normalization": {
+                "mean": module.mean.tolist(),
+                "scale": module.scale.tolist(),
+                "clip": module.clip,
+                "in_graph": True,
+            },
+        },
         "action": action,
         "algo": type(trained.model).__name__,
         "training_config_sha256": config_sha256,
-        "packages": {p: metadata.version(p) for p in ("stable-baselines3", "torch", "gymnasium", "defigym")
-                     if _installed(p)},
+        "packages": {
+            p: metadata.version(p) for p in ("stable-baselines3", "torch", "gymnasium", "defigym") if _installed(p)
+        },
         "onnx": {"file": onnx_path.name, "sha256": sha256_of(onnx_path), "input": "observation", "output": "action"},
     }
     manifest_path = out / "manifest.json"
@@ -183,14 +227,22 @@ def _installed(package: str) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m agents.export", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m agents.export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("model", help="a model.zip written by train.py")
     parser.add_argument("--out", default=None, help="output folder (default: <run>/export)")
-    parser.add_argument("--env-id", default=None, choices=sorted(EXPORTABLE),
-                        help="the env it was trained on, where neither model.meta.json nor .hydra/ is beside it")
-    parser.add_argument("--allow-missing-normalization", action="store_true",
-                        help="export a model trained with normalization whose vecnormalize.pkl is lost, without it")
+    parser.add_argument(
+        "--env-id",
+        default=None,
+        choices=sorted(EXPORTABLE),
+        help="the env it was trained on, where neither model.meta.json nor .hydra/ is beside it",
+    )
+    parser.add_argument(
+        "--allow-missing-normalization",
+        action="store_true",
+        help="export a model trained with normalization whose vecnormalize.pkl is lost, without it",
+    )
     args = parser.parse_args(argv)
     print(export(args.model, args.out, args.env_id, args.allow_missing_normalization))
 

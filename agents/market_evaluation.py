@@ -1,6 +1,7 @@
 """Score policies for one role of ``defi_market_v0``: each candidate plays every agent of the role
 (shared parameters, as trained) against the same other agents and price paths, and the report gives
 the role's PnL per agent, and what the other agents made beside it."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,18 @@ from agents.evaluation import _safe
 from envs.defi_market_v0 import agent_role, parallel_env
 
 
-def play(policy, others: dict, train_role: str, env_kwargs: dict, backend: str, episodes: int, seed: int,
-         fork_url: str | None = None, progress=None, chain: dict | None = None) -> dict[str, np.ndarray]:
+def play(
+    policy,
+    others: dict,
+    train_role: str,
+    env_kwargs: dict,
+    backend: str,
+    episodes: int,
+    seed: int,
+    fork_url: str | None = None,
+    progress=None,
+    chain: dict | None = None,
+) -> dict[str, np.ndarray]:
     """Per agent, its reward summed over each episode: {agent: (episodes,)}. ``chain`` (evm/anvil):
     ``fork_block`` and, in attach mode, ``addresses``."""
     totals: dict[str, list[float]] = {}
@@ -22,9 +33,10 @@ def play(policy, others: dict, train_role: str, env_kwargs: dict, backend: str, 
         obs, _ = env.reset(seed=seed + i)
         episode = {a: 0.0 for a in env.possible_agents}
         while env.agents:
-            actions = {a: (policy if agent_role(a)[0] == train_role else others[a]).predict(obs[a],
-                                                                                             deterministic=True)[0]
-                       for a in env.agents}
+            actions = {
+                a: (policy if agent_role(a)[0] == train_role else others[a]).predict(obs[a], deterministic=True)[0]
+                for a in env.agents
+            }
             obs, rewards, *_ = env.step(actions)
             for a, r in rewards.items():
                 episode[a] += r
@@ -39,8 +51,12 @@ def play(policy, others: dict, train_role: str, env_kwargs: dict, backend: str, 
 def metrics(totals: dict[str, np.ndarray], train_role: str) -> dict[str, float]:
     role = np.stack([r for a, r in totals.items() if agent_role(a)[0] == train_role])  # (agents, episodes)
     per_agent_episode = role.mean(axis=0)
-    out = {"pnl_usd": float(per_agent_episode.mean()), "pnl_usd_std": float(per_agent_episode.std()),
-           "role_agents": int(role.shape[0]), "episodes": int(role.shape[1])}
+    out = {
+        "pnl_usd": float(per_agent_episode.mean()),
+        "pnl_usd_std": float(per_agent_episode.std()),
+        "role_agents": int(role.shape[0]),
+        "episodes": int(role.shape[1]),
+    }
     return out | {f"pnl_usd_of_{a}": float(r.mean()) for a, r in totals.items() if agent_role(a)[0] != train_role}
 
 
@@ -50,8 +66,14 @@ def write_report(out_dir: Path, train_role: str, results: dict[str, dict[str, np
     report = {"settings": settings, "policies": {name: metrics(t, train_role) for name, t in results.items()}}
     for name, totals in results.items():
         agents = list(totals)
-        np.savetxt(out_dir / f"episodes_{_safe(name)}.csv", np.column_stack([totals[a] for a in agents]),
-                   delimiter=",", header=",".join(agents), comments="", fmt="%.10g")
+        np.savetxt(
+            out_dir / f"episodes_{_safe(name)}.csv",
+            np.column_stack([totals[a] for a in agents]),
+            delimiter=",",
+            header=",".join(agents),
+            comments="",
+            fmt="%.10g",
+        )
     path = out_dir / "report.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     return path

@@ -1,6 +1,7 @@
 """One role of ``defi_market_v0`` as a stable-baselines3 VecEnv: every agent of the role in every market is
 a slot of the vector, so one policy is trained for all of them (parameter sharing); the other agents act by
 the policies given (scripted baselines or earlier checkpoints), one batched call per agent."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -18,8 +19,9 @@ class RoleVecEnv(VecEnv):
     i. The markets end together and reset in the same step (their generator goes on; ``seed`` seeds the
     first reset and each explicit ``reset`` after it with the next integer)."""
 
-    def __init__(self, env: ParallelVectorEnv | ParallelEnv, role_prefix: str, others: dict[str, Any],
-                 seed: int | None = None):
+    def __init__(
+        self, env: ParallelVectorEnv | ParallelEnv, role_prefix: str, others: dict[str, Any], seed: int | None = None
+    ):
         self.env = env.vector() if isinstance(env, parallel_env) else env
         if not isinstance(self.env, ParallelVectorEnv):
             raise TypeError(f"RoleVecEnv takes defi_market_v0's vector_env or parallel_env, not {type(env).__name__}")
@@ -32,8 +34,9 @@ class RoleVecEnv(VecEnv):
             raise ValueError(f"give a policy for every agent outside the role: missing {missing}")
         #: the vector's slots, agent-major: (agent, market index)
         self.slots = [(a, i) for a in self.role_agents for i in range(self.markets)]
-        super().__init__(len(self.slots), self.env.observation_space(self.role_agents[0]),
-                         self.env.action_space(self.role_agents[0]))
+        super().__init__(
+            len(self.slots), self.env.observation_space(self.role_agents[0]), self.env.action_space(self.role_agents[0])
+        )
         self._obs: dict[str, np.ndarray] = {}
 
     def _stack(self, per_agent: dict[str, np.ndarray]) -> np.ndarray:
@@ -48,7 +51,7 @@ class RoleVecEnv(VecEnv):
     def step_async(self, actions: np.ndarray) -> None:
         actions = np.asarray(actions)
         n = self.markets
-        self._actions = {a: actions[j * n:(j + 1) * n] for j, a in enumerate(self.role_agents)}
+        self._actions = {a: actions[j * n : (j + 1) * n] for j, a in enumerate(self.role_agents)}
         for agent, policy in self.others.items():
             self._actions[agent] = np.asarray(policy.predict(self._obs[agent], deterministic=True)[0])
 
@@ -62,8 +65,10 @@ class RoleVecEnv(VecEnv):
             final = {a: infos[a].get("final_obs", obs[a]) for a in self.role_agents}
             for k, (a, i) in enumerate(self.slots):
                 if done[k]:
-                    slot_infos[k] = {"terminal_observation": final[a][i],
-                                     "TimeLimit.truncated": bool(truncated[k] and not terminated[k])}
+                    slot_infos[k] = {
+                        "terminal_observation": final[a][i],
+                        "TimeLimit.truncated": bool(truncated[k] and not terminated[k]),
+                    }
         self._obs = obs
         return self._stack(obs), reward, done, slot_infos
 
@@ -88,13 +93,22 @@ class RoleVecEnv(VecEnv):
 
 
 #: the policy an agent of each role plays unless the config names another
-DEFAULT_OTHERS = {"liquidity_provider": "baseline:passive_lp", "arbitrageur": "baseline:greedy_arbitrageur",
-                  "liquidator": "baseline:greedy_liquidator", "borrower": "baseline:hf_keeper",
-                  "trader": "baseline:noise_trader"}
+DEFAULT_OTHERS = {
+    "liquidity_provider": "baseline:passive_lp",
+    "arbitrageur": "baseline:greedy_arbitrageur",
+    "liquidator": "baseline:greedy_liquidator",
+    "borrower": "baseline:hf_keeper",
+    "trader": "baseline:noise_trader",
+}
 
 
-def other_policies(env: ParallelEnv | ParallelVectorEnv, train_role: str, others: dict[str, str], device: str = "auto",
-                   allow_missing_normalization: bool = False) -> dict[str, Any]:
+def other_policies(
+    env: ParallelEnv | ParallelVectorEnv,
+    train_role: str,
+    others: dict[str, str],
+    device: str = "auto",
+    allow_missing_normalization: bool = False,
+) -> dict[str, Any]:
     """The policies of every agent outside ``train_role``: ``others`` (agent -> baseline:<name> or a
     model.zip, e.g. an earlier checkpoint, refused without its normalization unless
     ``allow_missing_normalization``), else its role's default baseline."""
@@ -103,11 +117,17 @@ def other_policies(env: ParallelEnv | ParallelVectorEnv, train_role: str, others
     if train_role not in DEFAULT_OTHERS:
         raise ValueError(f"env.train_role={train_role!r} must be one of {sorted(DEFAULT_OTHERS)}")
     if not any(agent_role(a)[0] == train_role for a in env.possible_agents):
-        raise ValueError(f"env.train_role={train_role!r}: the market has no such agent ({env.possible_agents}); "
-                         f"raise env.n_{train_role}s")
+        raise ValueError(
+            f"env.train_role={train_role!r}: the market has no such agent ({env.possible_agents}); "
+            f"raise env.n_{train_role}s"
+        )
     unknown = sorted(set(others) - set(env.possible_agents))
     if unknown:
         raise ValueError(f"env.others names {unknown}, not agents of the market {env.possible_agents}")
-    return {a: load_policy(others.get(a, DEFAULT_OTHERS[agent_role(a)[0]]), env.role_of(a), device,
-                           allow_missing_normalization)
-            for a in env.possible_agents if agent_role(a)[0] != train_role}
+    return {
+        a: load_policy(
+            others.get(a, DEFAULT_OTHERS[agent_role(a)[0]]), env.role_of(a), device, allow_missing_normalization
+        )
+        for a in env.possible_agents
+        if agent_role(a)[0] != train_role
+    }

@@ -1,4 +1,5 @@
 """Run an exported policy with onnxruntime alone, after checking its manifest and the file's hash."""
+
 from __future__ import annotations
 
 import hashlib
@@ -21,7 +22,9 @@ class OnnxPolicy:
         try:
             self.manifest = json.loads(manifest_path.read_text())
         except FileNotFoundError:
-            raise ManifestError(f"no manifest at {manifest_path}: export one with `python -m agents.export model.zip`") from None
+            raise ManifestError(
+                f"no manifest at {manifest_path}: export one with `python -m agents.export model.zip`"
+            ) from None
         except json.JSONDecodeError as err:
             raise ManifestError(f"{manifest_path} is not valid JSON ({err}); re-export the policy") from None
         missing = [k for k in REQUIRED if k not in self.manifest]
@@ -34,8 +37,10 @@ class OnnxPolicy:
             raise ManifestError(f"the manifest names {onnx_path}, which does not exist")
         digest = hashlib.sha256(onnx_path.read_bytes()).hexdigest()
         if digest != self.manifest["onnx"]["sha256"]:
-            raise ManifestError(f"{onnx_path} has sha256 {digest}, but the manifest says {self.manifest['onnx']['sha256']}: "
-                                f"the file changed after export; refusing to run it")
+            raise ManifestError(
+                f"{onnx_path} has sha256 {digest}, but the manifest says {self.manifest['onnx']['sha256']}: "
+                f"the file changed after export; refusing to run it"
+            )
         import onnxruntime
 
         self.session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])

@@ -6,6 +6,7 @@ observation normalization (``vecnormalize.pkl``; ``best_vecnormalize.pkl`` for `
 and its metadata (``model.meta.json``, ``best_model.meta.json``): env id, role, algorithm, env
 config, whether it was trained with normalization and the normalization file's name. A checkpoint
 moved away from its run folder thus still says what it is."""
+
 from __future__ import annotations
 
 import hashlib
@@ -46,16 +47,34 @@ def default_normalization_file(model: str | Path) -> str:
     return BEST_NORMALIZATION_FILE if Path(model).stem == "best_model" else NORMALIZATION_FILE
 
 
-def write_metadata(model: str | Path, *, env_id: str, role: str, algo: str, env_config: dict[str, Any],
-                   normalize: bool, timesteps: int | None = None, config_file: Path | None = None) -> Path:
+def write_metadata(
+    model: str | Path,
+    *,
+    env_id: str,
+    role: str,
+    algo: str,
+    env_config: dict[str, Any],
+    normalize: bool,
+    timesteps: int | None = None,
+    config_file: Path | None = None,
+) -> Path:
     """Write ``<model>.meta.json`` beside ``model``: what loading, evaluating and exporting it need
     when its run folder (``.hydra/``) is not at hand. Returns the file's path."""
-    meta = {"format": CHECKPOINT_FORMAT, "env_id": env_id, "role": role, "algo": algo, "env_config": env_config,
-            "normalize": bool(normalize),
-            "normalization_file": default_normalization_file(model) if normalize else None,
-            "timesteps": timesteps,
-            "config_sha256": (hashlib.sha256(config_file.read_bytes()).hexdigest()
-                              if config_file is not None and config_file.is_file() else None)}
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "env_id": env_id,
+        "role": role,
+        "algo": algo,
+        "env_config": env_config,
+        "normalize": bool(normalize),
+        "normalization_file": default_normalization_file(model) if normalize else None,
+        "timesteps": timesteps,
+        "config_sha256": (
+            hashlib.sha256(config_file.read_bytes()).hexdigest()
+            if config_file is not None and config_file.is_file()
+            else None
+        ),
+    }
     path = metadata_path(model)
     path.write_text(json.dumps(meta, indent=2) + "\n")
     return path
@@ -80,11 +99,24 @@ def read_checkpoint(model: str | Path) -> dict[str, Any]:
         config = yaml.safe_load(config_file.read_text()) or {}
         env = config.get("env") or {}
         normalize = (config.get("train") or {}).get("normalize")
-        return {"source": str(config_file), "env_id": env.get("id"), "role": None,
-                "algo": (config.get("agent") or {}).get("algo"), "env_config": env, "normalize": normalize,
-                "normalization_file": default_normalization_file(model) if normalize is not False else None}
-    return {"source": None, "env_id": None, "role": None, "algo": None, "env_config": {}, "normalize": None,
-            "normalization_file": None}
+        return {
+            "source": str(config_file),
+            "env_id": env.get("id"),
+            "role": None,
+            "algo": (config.get("agent") or {}).get("algo"),
+            "env_config": env,
+            "normalize": normalize,
+            "normalization_file": default_normalization_file(model) if normalize is not False else None,
+        }
+    return {
+        "source": None,
+        "env_id": None,
+        "role": None,
+        "algo": None,
+        "env_config": {},
+        "normalize": None,
+        "normalization_file": None,
+    }
 
 
 def normalization_file(model: str | Path) -> Path:
@@ -95,10 +127,12 @@ def normalization_file(model: str | Path) -> Path:
 
 def missing_normalization(model: Path, norm: Path, opt_out: str) -> str:
     """The error for a checkpoint whose normalization file is missing: what, why, and the two fixes."""
-    return (f"{model}: {norm.name} is missing beside it, but the model was trained on normalized observations "
-            f"(its metadata or run config says train.normalize=true, or says nothing); on raw observations it "
-            f"acts differently. Copy {norm.name} from the training run into {norm.parent}, or pass {opt_out} "
-            f"to go on without normalization knowingly")
+    return (
+        f"{model}: {norm.name} is missing beside it, but the model was trained on normalized observations "
+        f"(its metadata or run config says train.normalize=true, or says nothing); on raw observations it "
+        f"acts differently. Copy {norm.name} from the training run into {norm.parent}, or pass {opt_out} "
+        f"to go on without normalization knowingly"
+    )
 
 
 class TrainedPolicy:
@@ -107,8 +141,13 @@ class TrainedPolicy:
     trained with normalization whose file is missing is refused unless ``allow_missing_normalization``
     (``opt_out`` names that switch in the error message)."""
 
-    def __init__(self, path: str | Path, device: str = "auto", allow_missing_normalization: bool = False,
-                 opt_out: str = "eval.allow_missing_normalization=true"):
+    def __init__(
+        self,
+        path: str | Path,
+        device: str = "auto",
+        allow_missing_normalization: bool = False,
+        opt_out: str = "eval.allow_missing_normalization=true",
+    ):
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"no saved model at {path}: pass the model.zip a training run wrote")
@@ -147,7 +186,9 @@ class TrainedPolicy:
         return np.clip((obs - self.obs_rms.mean) / np.sqrt(self.obs_rms.var + self.epsilon), -self.clip, self.clip)
 
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
-        return self.model.predict(self.normalize(np.asarray(observation, dtype=np.float32)), deterministic=deterministic)
+        return self.model.predict(
+            self.normalize(np.asarray(observation, dtype=np.float32)), deterministic=deterministic
+        )
 
 
 def load_policy(spec: str, role: LiquidityProvider, device: str = "auto", allow_missing_normalization: bool = False):
@@ -157,14 +198,22 @@ def load_policy(spec: str, role: LiquidityProvider, device: str = "auto", allow_
     trained_role = read_checkpoint(spec).get("role")
     wanted = ROLE_NAMES.get(type(role).__name__)
     if trained_role is not None and wanted is not None and trained_role != wanted:
-        raise ValueError(f"{spec} plays the {trained_role} role, not the {wanted} it is loaded for: point "
-                         f"env.train_role (or env.others) at a {wanted} checkpoint")
+        raise ValueError(
+            f"{spec} plays the {trained_role} role, not the {wanted} it is loaded for: point "
+            f"env.train_role (or env.others) at a {wanted} checkpoint"
+        )
     return TrainedPolicy(spec, device, allow_missing_normalization)
 
 
 #: role class -> the role's name in checkpoints and configs
-ROLE_NAMES = {"LiquidityProvider": "liquidity_provider", "Arbitrageur": "arbitrageur", "Borrower": "borrower",
-              "Liquidator": "liquidator", "Trader": "trader", "V2LiquidityProvider": "v2_liquidity_provider"}
+ROLE_NAMES = {
+    "LiquidityProvider": "liquidity_provider",
+    "Arbitrageur": "arbitrageur",
+    "Borrower": "borrower",
+    "Liquidator": "liquidator",
+    "Trader": "trader",
+    "V2LiquidityProvider": "v2_liquidity_provider",
+}
 
 
 def policy_name(spec: str) -> str:

@@ -16,6 +16,7 @@ same ONNX manifest) and ``deploy.py`` take them unchanged.
     python train.py agent=ppo_device backend=torch                      # the LP env, on the CPU
     python train.py agent=ppo_device backend=torch device=cuda train.num_envs=4096
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -65,9 +66,12 @@ class PPOParams:
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(given) - fields)
         if unknown:
-            hint = " (ppo_device splits each rollout into agent.params.n_minibatches)" if "batch_size" in unknown else ""
-            raise ValueError(f"agent.params.{unknown[0]} is not a parameter of agent=ppo_device{hint}; "
-                             f"it takes {sorted(fields)}")
+            hint = (
+                " (ppo_device splits each rollout into agent.params.n_minibatches)" if "batch_size" in unknown else ""
+            )
+            raise ValueError(
+                f"agent.params.{unknown[0]} is not a parameter of agent=ppo_device{hint}; it takes {sorted(fields)}"
+            )
         values: dict[str, Any] = {k: tuple(v) if k == "net_arch" else v for k, v in given.items()}
         p = cls(**values)
         positive_ints = {"n_steps": p.n_steps, "n_minibatches": p.n_minibatches, "n_epochs": p.n_epochs}
@@ -77,17 +81,28 @@ class PPOParams:
         if not p.net_arch or any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in p.net_arch):
             raise ValueError(f"agent.params.net_arch={list(p.net_arch)} must list layer widths, integers >= 1")
         ranges: dict[str, tuple[float | None, float | None, float | None]] = {  # value, low (excluded), high
-            "learning_rate": (p.learning_rate, 0, None), "gamma": (p.gamma, 0, 1),
-            "gae_lambda": (p.gae_lambda, 0, 1), "clip_range": (p.clip_range, 0, None),
-            "clip_range_vf": (p.clip_range_vf, 0, None), "target_kl": (p.target_kl, 0, None),
-            "ent_coef": (p.ent_coef, None, None), "vf_coef": (p.vf_coef, 0, None),
-            "max_grad_norm": (p.max_grad_norm, 0, None), "clip_obs": (p.clip_obs, 0, None),
-            "clip_reward": (p.clip_reward, 0, None)}
+            "learning_rate": (p.learning_rate, 0, None),
+            "gamma": (p.gamma, 0, 1),
+            "gae_lambda": (p.gae_lambda, 0, 1),
+            "clip_range": (p.clip_range, 0, None),
+            "clip_range_vf": (p.clip_range_vf, 0, None),
+            "target_kl": (p.target_kl, 0, None),
+            "ent_coef": (p.ent_coef, None, None),
+            "vf_coef": (p.vf_coef, 0, None),
+            "max_grad_norm": (p.max_grad_norm, 0, None),
+            "clip_obs": (p.clip_obs, 0, None),
+            "clip_reward": (p.clip_reward, 0, None),
+        }
         for key, (value, low, high) in ranges.items():
             if value is None and key in ("clip_range_vf", "target_kl"):
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) \
-                    or (low is not None and value <= low) or (high is not None and value > high):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or not np.isfinite(value)
+                or (low is not None and value <= low)
+                or (high is not None and value > high)
+            ):
                 bound = f" in ({low}, {high}]" if high is not None else f" > {low}" if low is not None else ""
                 raise ValueError(f"agent.params.{key}={value!r} must be a finite number{bound}")
         if not isinstance(p.normalize_advantage, bool):
@@ -119,8 +134,16 @@ class Normalizer:
 
     epsilon = 1e-8
 
-    def __init__(self, n_obs: int, num_envs: int, device: torch.device, gamma: float, clip_obs: float,
-                 clip_reward: float, enabled: bool):
+    def __init__(
+        self,
+        n_obs: int,
+        num_envs: int,
+        device: torch.device,
+        gamma: float,
+        clip_obs: float,
+        clip_reward: float,
+        enabled: bool,
+    ):
         self.enabled, self.gamma, self.clip_obs, self.clip_reward = enabled, gamma, clip_obs, clip_reward
         self.obs_rms = RunningMeanStd((n_obs,), device)
         self.ret_rms = RunningMeanStd((), device)
@@ -185,8 +208,11 @@ class ActorCritic(nn.Module):
 
     def distribution(self, obs: torch.Tensor) -> Categorical | Normal:
         out = self.action_net(self.mlp_extractor["policy_net"](obs))
-        return (Categorical(logits=out, validate_args=False) if self.discrete
-                else Normal(out, self.log_std.exp().expand_as(out), validate_args=False))
+        return (
+            Categorical(logits=out, validate_args=False)
+            if self.discrete
+            else Normal(out, self.log_std.exp().expand_as(out), validate_args=False)
+        )
 
     def _log_prob(self, dist: Categorical | Normal, actions: torch.Tensor) -> torch.Tensor:
         return dist.log_prob(actions) if self.discrete else dist.log_prob(actions).sum(-1)
@@ -221,8 +247,9 @@ class DevicePPO:
         self.agent = ActorCritic(self.n_obs, self.action_space, params.net_arch).to(self.device)
         # fused: Adam's step count stays a tensor on the device instead of being read on the host each step
         self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=params.learning_rate, eps=1e-5, fused=True)
-        self.normalizer = Normalizer(self.n_obs, n, self.device, params.gamma, params.clip_obs, params.clip_reward,
-                                     normalize)
+        self.normalizer = Normalizer(
+            self.n_obs, n, self.device, params.gamma, params.clip_obs, params.clip_reward, normalize
+        )
         if isinstance(self.action_space, spaces.Box):
             self.low = torch.as_tensor(self.action_space.low, device=self.device)
             self.high = torch.as_tensor(self.action_space.high, device=self.device)
@@ -315,10 +342,14 @@ class DevicePPO:
             approx_kl = torch.stack(approx_kls).mean()
             if p.target_kl is not None and approx_kl.item() > 1.5 * p.target_kl:  # one read per epoch, opt-in
                 break
-        logs = {"train/policy_gradient_loss": policy_loss.detach(), "train/value_loss": value_loss.detach(),
-                "train/entropy_loss": entropy_loss.detach(), "train/approx_kl": approx_kl,
-                "train/clip_fraction": torch.stack(clip_fractions).mean(),
-                "train/explained_variance": 1 - (b_returns - b_values).var() / b_returns.var().clamp_min(1e-12)}
+        logs = {
+            "train/policy_gradient_loss": policy_loss.detach(),
+            "train/value_loss": value_loss.detach(),
+            "train/entropy_loss": entropy_loss.detach(),
+            "train/approx_kl": approx_kl,
+            "train/clip_fraction": torch.stack(clip_fractions).mean(),
+            "train/explained_variance": 1 - (b_returns - b_values).var() / b_returns.var().clamp_min(1e-12),
+        }
         if not self.agent.discrete:
             logs["train/std"] = self.agent.log_std.exp().mean().detach()
         return logs
@@ -329,7 +360,9 @@ class DevicePPO:
         self.finished_return.zero_(), self.finished_count.zero_()
         return total / count if count else None
 
-    def learn(self, total_timesteps: int, on_update: Callable[["DevicePPO", dict[str, float]], None] | None = None) -> None:
+    def learn(
+        self, total_timesteps: int, on_update: Callable[["DevicePPO", dict[str, float]], None] | None = None
+    ) -> None:
         """Rollouts and updates until ``total_timesteps`` more frames; ``on_update`` sees the logs of each."""
         target, start, start_steps = self.num_timesteps + total_timesteps, time.perf_counter(), self.num_timesteps
         while self.num_timesteps < target:
@@ -373,19 +406,34 @@ class DevicePPO:
         from agents.policy import default_normalization_file
 
         p, spaces_env = self.p, self._spaces_env()
-        model = PPO("MlpPolicy", spaces_env, n_steps=p.n_steps, batch_size=p.n_steps, n_epochs=p.n_epochs,
-                    learning_rate=p.learning_rate, gamma=p.gamma, gae_lambda=p.gae_lambda, clip_range=p.clip_range,
-                    clip_range_vf=p.clip_range_vf, normalize_advantage=p.normalize_advantage, ent_coef=p.ent_coef,
-                    vf_coef=p.vf_coef, max_grad_norm=p.max_grad_norm, target_kl=p.target_kl, device="cpu",
-                    policy_kwargs={"net_arch": {"pi": list(p.net_arch), "vf": list(p.net_arch)}})
+        model = PPO(
+            "MlpPolicy",
+            spaces_env,
+            n_steps=p.n_steps,
+            batch_size=p.n_steps,
+            n_epochs=p.n_epochs,
+            learning_rate=p.learning_rate,
+            gamma=p.gamma,
+            gae_lambda=p.gae_lambda,
+            clip_range=p.clip_range,
+            clip_range_vf=p.clip_range_vf,
+            normalize_advantage=p.normalize_advantage,
+            ent_coef=p.ent_coef,
+            vf_coef=p.vf_coef,
+            max_grad_norm=p.max_grad_norm,
+            target_kl=p.target_kl,
+            device="cpu",
+            policy_kwargs={"net_arch": {"pi": list(p.net_arch), "vf": list(p.net_arch)}},
+        )
         model.policy.load_state_dict({k: v.detach().cpu() for k, v in self.agent.state_dict().items()})
         model.num_timesteps = self.num_timesteps
         model.save(path)
         if not self.normalizer.enabled:
             return None
         n = self.normalizer
-        vec_normalize = VecNormalize(spaces_env, gamma=p.gamma, clip_obs=p.clip_obs, clip_reward=p.clip_reward,
-                                     epsilon=n.epsilon)
+        vec_normalize = VecNormalize(
+            spaces_env, gamma=p.gamma, clip_obs=p.clip_obs, clip_reward=p.clip_reward, epsilon=n.epsilon
+        )
         obs_rms = vec_normalize.obs_rms
         if isinstance(obs_rms, dict):  # VecNormalize keeps one per key of a Dict space; ours is a Box
             raise TypeError(f"VecNormalize over {spaces_env.observation_space} keeps statistics per key")
@@ -403,8 +451,9 @@ class DevicePPO:
         try:
             self.agent.load_state_dict(model.policy.state_dict())
         except RuntimeError as err:
-            raise ValueError(f"train.resume={path}: its network is not agent=ppo_device's "
-                             f"(net_arch={list(self.p.net_arch)}): {err}") from err
+            raise ValueError(
+                f"train.resume={path}: its network is not agent=ppo_device's (net_arch={list(self.p.net_arch)}): {err}"
+            ) from err
         self.num_timesteps = int(model.num_timesteps)
         if normalization is not None:
             with normalization.open("rb") as f:
@@ -421,8 +470,10 @@ def check_config(cfg) -> PPOParams:
     from agents.config import MARKET_ENV
 
     if cfg.backend.name != "torch":
-        raise ValueError(f"agent=ppo_device steps the torch simulator on the policy's device, not backend="
-                         f"{cfg.backend.name}: add backend=torch (and device=cuda for a GPU), or train with agent=ppo")
+        raise ValueError(
+            f"agent=ppo_device steps the torch simulator on the policy's device, not backend="
+            f"{cfg.backend.name}: add backend=torch (and device=cuda for a GPU), or train with agent=ppo"
+        )
     if cfg.env.id == MARKET_ENV:
         raise ValueError("agent=ppo_device trains the single-agent envs; for env=defi_market use agent=ppo")
     return PPOParams.from_dict(_plain_dict(cfg.agent.params, "agent.params"))
@@ -443,8 +494,9 @@ def make_device_env(cfg, window: list[float], num_envs: int, device: torch.devic
     from agents.config import env_classes, env_kwargs
 
     _, vector_env = env_classes(cfg.env.id)
-    return HostBoundaryEnv(vector_env(num_envs=num_envs, backend="torch", device=str(device),
-                                      **env_kwargs(cfg, window)), device)
+    return HostBoundaryEnv(
+        vector_env(num_envs=num_envs, backend="torch", device=str(device), **env_kwargs(cfg, window)), device
+    )
 
 
 def train_from_config(cfg, run_dir: Path, resumed_normalization: Path | None) -> dict[str, Any]:
@@ -461,24 +513,38 @@ def train_from_config(cfg, run_dir: Path, resumed_normalization: Path | None) ->
 
     params = check_config(cfg)
     device = array_backend("torch", cfg.device).device  # auto: cuda when present
-    ppo = DevicePPO(make_device_env(cfg, cfg.train.window, cfg.train.num_envs, device), params,
-                    normalize=cfg.train.normalize, seed=cfg.seed)
+    ppo = DevicePPO(
+        make_device_env(cfg, cfg.train.window, cfg.train.num_envs, device),
+        params,
+        normalize=cfg.train.normalize,
+        seed=cfg.seed,
+    )
     if cfg.train.resume:
         ppo.load(Path(cfg.train.resume), resumed_normalization)
-    eval_env = (make_device_env(cfg, cfg.train.eval_window, cfg.train.eval_episodes, device)
-                if cfg.train.eval_freq > 0 else None)
+    eval_env = (
+        make_device_env(cfg, cfg.train.eval_window, cfg.train.eval_episodes, device)
+        if cfg.train.eval_freq > 0
+        else None
+    )
 
     def save(path: Path) -> None:
         ppo.save(path)
-        meta = write_metadata(path, env_id=cfg.env.id, role=learning_role(cfg), algo="ppo",
-                              env_config=_plain_dict(cfg.env, "env"),
-                              normalize=cfg.train.normalize, timesteps=ppo.num_timesteps,
-                              config_file=run_dir / ".hydra" / "config.yaml")
+        meta = write_metadata(
+            path,
+            env_id=cfg.env.id,
+            role=learning_role(cfg),
+            algo="ppo",
+            env_config=_plain_dict(cfg.env, "env"),
+            normalize=cfg.train.normalize,
+            timesteps=ppo.num_timesteps,
+            config_file=run_dir / ".hydra" / "config.yaml",
+        )
         meta.write_text(json.dumps(json.loads(meta.read_text()) | {"trainer": ALGO}, indent=2) + "\n")
 
     writer = SummaryWriter(str(run_dir / "tb" / f"{ALGO}_1"))
-    bar = tqdm(total=cfg.train.total_timesteps, unit="frames", unit_scale=True, disable=not cfg.train.progress_bar,
-               desc=ALGO)
+    bar = tqdm(
+        total=cfg.train.total_timesteps, unit="frames", unit_scale=True, disable=not cfg.train.progress_bar, desc=ALGO
+    )
     best, next_eval = -np.inf, cfg.train.eval_freq
 
     def on_update(ppo: DevicePPO, logs: dict[str, float]) -> None:
@@ -500,16 +566,24 @@ def train_from_config(cfg, run_dir: Path, resumed_normalization: Path | None) ->
         ppo.learn(cfg.train.total_timesteps, on_update)
     except KeyboardInterrupt:
         save(run_dir / "model.zip")
-        print(f"interrupted after {ppo.num_timesteps} steps: saved {run_dir / 'model.zip'} with its normalization "
-              f"and metadata; continue with train.resume={run_dir / 'model.zip'}", file=sys.stderr)
+        print(
+            f"interrupted after {ppo.num_timesteps} steps: saved {run_dir / 'model.zip'} with its normalization "
+            f"and metadata; continue with train.resume={run_dir / 'model.zip'}",
+            file=sys.stderr,
+        )
         sys.exit(130)
     finally:
         bar.close()
         writer.close()
     seconds = time.perf_counter() - start
     save(run_dir / "model.zip")
-    summary = {"timesteps": ppo.num_timesteps, "seconds": round(seconds, 1),
-               "fps": round((ppo.num_timesteps - start_steps) / seconds, 1), "device": str(device), "algo": ALGO}
+    summary = {
+        "timesteps": ppo.num_timesteps,
+        "seconds": round(seconds, 1),
+        "fps": round((ppo.num_timesteps - start_steps) / seconds, 1),
+        "device": str(device),
+        "algo": ALGO,
+    }
     if eval_env is not None and best > -np.inf:
         summary["best_validation_reward"] = best
     return summary

@@ -10,6 +10,7 @@ directory back and the driver writes it there. The Hydra plugin that selects thi
 ``hydra_plugins/defigym_ray_launcher`` (Hydra only loads launchers from that package); the logic
 lives here, where it is linted and type-checked.
 """
+
 from __future__ import annotations
 
 import io
@@ -32,8 +33,18 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 log = logging.getLogger(__name__)
 
 #: Hydra overrides the launcher owns: a trial is a plain run, not a multirun of its own
-_LAUNCHER_KEYS = ("hydra/launcher", "hydra.launcher", "hydra/sweeper", "hydra.sweeper", "hydra.sweep.",
-                  "hydra.run.", "hydra.mode", "hydra.job.num", "hydra.job.id", "hydra.callbacks")
+_LAUNCHER_KEYS = (
+    "hydra/launcher",
+    "hydra.launcher",
+    "hydra/sweeper",
+    "hydra.sweeper",
+    "hydra.sweep.",
+    "hydra.run.",
+    "hydra.mode",
+    "hydra.job.num",
+    "hydra.job.id",
+    "hydra.callbacks",
+)
 #: the file each trial leaves in its run directory: where and when it ran
 TRIAL_RECORD = "ray_trial.json"
 _LOG_TAIL = 3000
@@ -66,17 +77,24 @@ def run_trial(program: str, cwd: str, args: list[str], run_dir: str, marker: str
     import ray
 
     context = ray.get_runtime_context()
-    record: dict[str, Any] = {"node_id": context.get_node_id(), "node_ip": ray.util.get_node_ip_address(),
-                              "hostname": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+    record: dict[str, Any] = {
+        "node_id": context.get_node_id(),
+        "node_ip": ray.util.get_node_ip_address(),
+        "hostname": socket.gethostname(),
+        "pid": os.getpid(),
+        "started": time.time(),
+    }
     script = Path(program) if Path(program).is_file() else Path.cwd() / Path(program).name  # a Ray working_dir
     workdir = cwd if Path(cwd).is_dir() else str(script.parent)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               OPENBLAS_NUM_THREADS=str(threads))
+    env = dict(
+        os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads), OPENBLAS_NUM_THREADS=str(threads)
+    )
     out = Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
     with (out / "trial.log").open("w") as log_file:
-        result = subprocess.run([sys.executable, str(script), *args], cwd=workdir, env=env, stdout=log_file,
-                                stderr=subprocess.STDOUT)
+        result = subprocess.run(
+            [sys.executable, str(script), *args], cwd=workdir, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
     record.update(finished=time.time(), returncode=result.returncode)
     (out / TRIAL_RECORD).write_text(json.dumps(record, indent=2) + "\n")
     tail = (out / "trial.log").read_text(errors="replace")[-_LOG_TAIL:]
@@ -84,15 +102,26 @@ def run_trial(program: str, cwd: str, args: list[str], run_dir: str, marker: str
     return {**record, "log_tail": tail, "packed": None if shared else pack_run(out)}
 
 
-def _job_return(overrides: Sequence[str], sweep_config: DictConfig, run_dir: Path, outcome: dict[str, Any] | None,
-                error: BaseException | None) -> JobReturn:
+def _job_return(
+    overrides: Sequence[str],
+    sweep_config: DictConfig,
+    run_dir: Path,
+    outcome: dict[str, Any] | None,
+    error: BaseException | None,
+) -> JobReturn:
     """Hydra's record of a finished trial; the return value is the run's best validation reward (what
     train.py returns, and what an Optuna sweep maximizes)."""
-    ret = JobReturn(overrides=list(overrides), cfg=sweep_config, hydra_cfg=None, working_dir=str(run_dir),
-                    task_name=sweep_config.hydra.job.name)
+    ret = JobReturn(
+        overrides=list(overrides),
+        cfg=sweep_config,
+        hydra_cfg=None,
+        working_dir=str(run_dir),
+        task_name=sweep_config.hydra.job.name,
+    )
     if error is None and outcome is not None and outcome["returncode"] != 0:
-        error = RuntimeError(f"trial {run_dir} exited with {outcome['returncode']}; the end of its trial.log:\n"
-                             f"{outcome['log_tail']}")
+        error = RuntimeError(
+            f"trial {run_dir} exited with {outcome['returncode']}; the end of its trial.log:\n{outcome['log_tail']}"
+        )
     if error is not None:
         ret.status, ret.return_value = JobStatus.FAILED, error
         return ret
@@ -110,8 +139,13 @@ def _kwargs(options: DictConfig, key: str) -> dict[str, Any]:
     return {str(k): v for k, v in container.items()}
 
 
-def launch(config: DictConfig, config_loader: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int,
-           ray_options: DictConfig) -> list[JobReturn]:
+def launch(
+    config: DictConfig,
+    config_loader: Any,
+    job_overrides: Sequence[Sequence[str]],
+    initial_job_idx: int,
+    ray_options: DictConfig,
+) -> list[JobReturn]:
     """Run every job of a Hydra batch as a Ray task (``ray_options.init`` for ``ray.init``,
     ``ray_options.remote`` for each task) and wait for all of them."""
     import ray
@@ -124,8 +158,10 @@ def launch(config: DictConfig, config_loader: Any, job_overrides: Sequence[Seque
         ray.init(**init)
     program = Path(sys.argv[0]).resolve()
     if program.suffix != ".py" or not program.is_file():
-        raise RuntimeError(f"hydra/launcher=ray runs the app's script once per trial; {sys.argv[0]!r} is not one "
-                           f"(run the app as python <script>.py -m ...)")
+        raise RuntimeError(
+            f"hydra/launcher=ray runs the app's script once per trial; {sys.argv[0]!r} is not one "
+            f"(run the app as python <script>.py -m ...)"
+        )
     cwd = str(config.hydra.runtime.cwd)
     sweep_dir = (Path(cwd) / str(config.hydra.sweep.dir)).resolve()
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -142,8 +178,9 @@ def launch(config: DictConfig, config_loader: Any, job_overrides: Sequence[Seque
         run_dir = sweep_dir / str(sweep_config.hydra.sweep.subdir)
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
         args = [*overrides, *hydra_overrides, f"hydra.run.dir={run_dir}"]
-        jobs.append((overrides, sweep_config, run_dir,
-                     task.remote(str(program), cwd, args, str(run_dir), str(marker), threads)))
+        jobs.append(
+            (overrides, sweep_config, run_dir, task.remote(str(program), cwd, args, str(run_dir), str(marker), threads))
+        )
     log.info(f"Launched {len(jobs)} trials on Ray ({ray.cluster_resources().get('CPU', 0):g} CPUs in the cluster)")
     results = []
     try:
@@ -157,8 +194,10 @@ def launch(config: DictConfig, config_loader: Any, job_overrides: Sequence[Seque
             if outcome is not None:
                 if outcome["packed"] is not None:
                     unpack_run(outcome["packed"], run_dir)
-                log.info(f"\t{run_dir.name}: exit {outcome['returncode']} on {outcome['hostname']} "
-                         f"(node {outcome['node_id'][:8]}) in {outcome['finished'] - outcome['started']:.1f} s")
+                log.info(
+                    f"\t{run_dir.name}: exit {outcome['returncode']} on {outcome['hostname']} "
+                    f"(node {outcome['node_id'][:8]}) in {outcome['finished'] - outcome['started']:.1f} s"
+                )
             results.append(_job_return(overrides, sweep_config, run_dir, outcome, error))
     finally:
         marker.unlink(missing_ok=True)

@@ -1,4 +1,5 @@
 """A Hydra callback that ends a multirun with a summary: every run ranked by its validation reward."""
+
 from __future__ import annotations
 
 import csv
@@ -23,11 +24,20 @@ def summarize(sweep_dir: str | Path) -> list[dict]:
         report_file = run / "eval" / "report.json"
         excess = None
         if report_file.is_file():
-            trained = [m for name, m in json.loads(report_file.read_text())["policies"].items() if name.endswith("/model")]
+            trained = [
+                m for name, m in json.loads(report_file.read_text())["policies"].items() if name.endswith("/model")
+            ]
             excess = trained[0]["excess_return_vs_hodl"] if trained else None
-        rows.append({"run": run.name, "overrides": " ".join(overrides),
-                     "best_validation_reward": metrics.get("best_validation_reward"), "timesteps": metrics.get("timesteps"),
-                     "fps": metrics.get("fps"), "test_excess_return_vs_hodl": excess})
+        rows.append(
+            {
+                "run": run.name,
+                "overrides": " ".join(overrides),
+                "best_validation_reward": metrics.get("best_validation_reward"),
+                "timesteps": metrics.get("timesteps"),
+                "fps": metrics.get("fps"),
+                "test_excess_return_vs_hodl": excess,
+            }
+        )
     rows.sort(key=lambda r: -float("inf") if r["best_validation_reward"] is None else -r["best_validation_reward"])
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
@@ -42,8 +52,12 @@ def write_summary(sweep_dir: str | Path) -> Path:
         writer.writeheader()
         writer.writerows(rows)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
-    lines += ["| " + " | ".join("" if r[c] is None else (f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c]))
-                                for c in COLUMNS) + " |" for r in rows]
+    lines += [
+        "| "
+        + " | ".join("" if r[c] is None else (f"{r[c]:.4g}" if isinstance(r[c], float) else str(r[c])) for c in COLUMNS)
+        + " |"
+        for r in rows
+    ]
     path = sweep_dir / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     return path

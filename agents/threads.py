@@ -1,4 +1,5 @@
 """How many threads a training process lets torch and BLAS use."""
+
 from __future__ import annotations
 
 

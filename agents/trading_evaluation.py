@@ -1,6 +1,7 @@
 """Run policies of the trading roles (CEX-DEX arbitrageur, Aave borrower, liquidator, V2 LP) through
 episodes on any backend and score them: PnL net of gas, its risk, and the liquidations suffered or
 performed. The V3 LP has its own scoring (``agents.evaluation``)."""
+
 from __future__ import annotations
 
 import json
@@ -15,12 +16,30 @@ from envs import spec_of
 from envs.drivers.base import SECONDS_PER_YEAR
 
 #: per-step series recorded for every episode (a series an env does not report stays 0)
-SERIES = ("reference_price", "pool_price", "reward", "profit_usd", "gas_usd", "equity_usd", "health_factor",
-          "liquidated", "traded")
+SERIES = (
+    "reference_price",
+    "pool_price",
+    "reward",
+    "profit_usd",
+    "gas_usd",
+    "equity_usd",
+    "health_factor",
+    "liquidated",
+    "traded",
+)
 
 
-def run_episodes(policy, env_id: str, env_kwargs: dict, backend: str, episodes: int, seed: int,
-                 fork_url: str | None = None, progress=None, chain: dict | None = None) -> Trajectories:
+def run_episodes(
+    policy,
+    env_id: str,
+    env_kwargs: dict,
+    backend: str,
+    episodes: int,
+    seed: int,
+    fork_url: str | None = None,
+    progress=None,
+    chain: dict | None = None,
+) -> Trajectories:
     """Batched in one vector env on numpy/torch, one episode after another on evm/anvil; episode ``i``
     of every policy sees the same price path. ``chain`` (evm/anvil): ``fork_block`` and, in attach
     mode, ``addresses``."""
@@ -31,8 +50,10 @@ def run_episodes(policy, env_id: str, env_kwargs: dict, backend: str, episodes: 
         env.close()
     else:  # one chain for every episode, as agents.evaluation does
         env = single(backend=backend, fork_url=fork_url, **(chain or {}), **env_kwargs)
-        per = [_run(env.core, env.reset(seed=seed + i)[0][None], policy, env_kwargs["horizon"], progress)
-               for i in range(episodes)]
+        per = [
+            _run(env.core, env.reset(seed=seed + i)[0][None], policy, env_kwargs["horizon"], progress)
+            for i in range(episodes)
+        ]
         provenance = getattr(env.core.market, "provenance", lambda: None)()  # the pool, chain id, fork block
         env.close()
         rows = {k: np.concatenate([p[k] for p in per], axis=0) for k in SERIES}
@@ -46,17 +67,26 @@ def _run(core, obs, policy, horizon, progress) -> dict[str, np.ndarray]:
 
     def record(reward, info):
         zero = np.zeros(n)
-        values = dict(reference_price=market.reference_price(), pool_price=market.pool_price(), reward=reward,
-                      profit_usd=info.get("profit_usd", info.get("pnl_usd", zero) + info.get("gas_usd", zero)),
-                      gas_usd=info.get("gas_usd", zero), equity_usd=info.get("equity_usd", info.get("value_usd", zero)),
-                      health_factor=info.get("health_factor", zero), liquidated=info.get("liquidated", zero),
-                      traded=info.get("traded", zero))
+        values = dict(
+            reference_price=market.reference_price(),
+            pool_price=market.pool_price(),
+            reward=reward,
+            profit_usd=info.get("profit_usd", info.get("pnl_usd", zero) + info.get("gas_usd", zero)),
+            gas_usd=info.get("gas_usd", zero),
+            equity_usd=info.get("equity_usd", info.get("value_usd", zero)),
+            health_factor=info.get("health_factor", zero),
+            liquidated=info.get("liquidated", zero),
+            traded=info.get("traded", zero),
+        )
         for k, v in values.items():
             rows[k].append(np.asarray(v, dtype=float))
 
     start = {"equity_usd": core.role.value} if hasattr(core.role, "value") else {}  # a role with a capital account
-    record(np.zeros(n), start | ({"health_factor": np.minimum(market.position(0).health_factor, 1e3)}
-                                if hasattr(market, "position") else {}))
+    record(
+        np.zeros(n),
+        start
+        | ({"health_factor": np.minimum(market.position(0).health_factor, 1e3)} if hasattr(market, "position") else {}),
+    )
     for _ in range(horizon):
         actions, _ = policy.predict(obs, deterministic=True)
         obs, reward, _, _, info = core.step(actions)
@@ -79,34 +109,59 @@ def metrics(t: Trajectories, env_id: str) -> dict[str, float]:
         drawdown = np.max(1 - equity / np.maximum.accumulate(equity, axis=1), axis=1)
         extra = dict(total_return=equity[:, -1] / equity[:, 0] - 1)
         if spec.role == "borrower":
-            extra |= dict(liquidations_suffered=t["liquidated"][:, 1:].sum(1), min_health_factor=t["health_factor"].min(1))
+            extra |= dict(
+                liquidations_suffered=t["liquidated"][:, 1:].sum(1), min_health_factor=t["health_factor"].min(1)
+            )
     else:
         steps = pnl
         drawdown = np.max(np.maximum.accumulate(np.maximum(cumulative, 0), axis=1) - cumulative, axis=1)  # USD
-        extra = ({"liquidations_performed": t["liquidated"][:, 1:].sum(axis=1)} if spec.role == "liquidator"
-                 else {"trades": t["traded"][:, 1:].sum(axis=1)})
+        extra = (
+            {"liquidations_performed": t["liquidated"][:, 1:].sum(axis=1)}
+            if spec.role == "liquidator"
+            else {"trades": t["traded"][:, 1:].sum(axis=1)}
+        )
     mean, std = steps.mean(axis=1), steps.std(axis=1)
     downside = np.sqrt(np.mean(np.minimum(steps, 0.0) ** 2, axis=1))
     with np.errstate(invalid="ignore", divide="ignore"):
         sharpe = np.where(std > 0, mean / std * np.sqrt(per_year), 0.0)
         sortino = np.where(downside > 0, mean / downside * np.sqrt(per_year), 0.0)
-    out = dict(pnl_usd=cumulative[:, -1], profit_before_gas_usd=t["profit_usd"][:, 1:].sum(axis=1),
-               gas_usd=t["gas_usd"][:, 1:].sum(axis=1), sharpe=sharpe, sortino=sortino, max_drawdown=drawdown) | extra
+    out = (
+        dict(
+            pnl_usd=cumulative[:, -1],
+            profit_before_gas_usd=t["profit_usd"][:, 1:].sum(axis=1),
+            gas_usd=t["gas_usd"][:, 1:].sum(axis=1),
+            sharpe=sharpe,
+            sortino=sortino,
+            max_drawdown=drawdown,
+        )
+        | extra
+    )
     return {k: float(np.mean(x)) for k, x in out.items()} | {"episodes": int(pnl.shape[0])}
 
 
-def write_report(out_dir: Path, env_id: str, results: dict[str, Trajectories], settings: dict,
-                 plots: bool = True) -> Path:
+def write_report(
+    out_dir: Path, env_id: str, results: dict[str, Trajectories], settings: dict, plots: bool = True
+) -> Path:
     """report.json (metrics per policy), trajectories_<policy>.csv and PNG plots; returns the report path."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    report: dict[str, Any] = {"settings": settings,
-                              "policies": {name: metrics(t, env_id) for name, t in results.items()}}
+    report: dict[str, Any] = {
+        "settings": settings,
+        "policies": {name: metrics(t, env_id) for name, t in results.items()},
+    }
     for name, t in results.items():
         episodes, steps = t["reward"].shape
-        data = np.column_stack([np.repeat(np.arange(episodes), steps), np.tile(np.arange(steps), episodes)]
-                               + [t[k].reshape(-1) for k in SERIES])
-        np.savetxt(out_dir / f"trajectories_{_safe(name)}.csv", data, delimiter=",",
-                   header=",".join(["episode", "step", *SERIES]), comments="", fmt="%.10g")
+        data = np.column_stack(
+            [np.repeat(np.arange(episodes), steps), np.tile(np.arange(steps), episodes)]
+            + [t[k].reshape(-1) for k in SERIES]
+        )
+        np.savetxt(
+            out_dir / f"trajectories_{_safe(name)}.csv",
+            data,
+            delimiter=",",
+            header=",".join(["episode", "step", *SERIES]),
+            comments="",
+            fmt="%.10g",
+        )
     if plots:
         report["plots"] = _plots(out_dir, env_id, results)
     path = out_dir / "report.json"

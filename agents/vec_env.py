@@ -1,5 +1,6 @@
 """A Gymnasium VectorEnv (SAME_STEP autoreset, like defigym's batched envs) as a stable-baselines3 VecEnv:
 N worlds stepped in one call, no per-env Python loop."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,7 +32,10 @@ class SB3VecEnv(VecEnv):
         if dones.any():
             final = info["final_obs"]
             for i in np.flatnonzero(dones):
-                infos[i] = {"terminal_observation": final[i], "TimeLimit.truncated": bool(truncated[i] and not terminated[i])}
+                infos[i] = {
+                    "terminal_observation": final[i],
+                    "TimeLimit.truncated": bool(truncated[i] and not terminated[i]),
+                }
         return obs, reward.astype(np.float32), dones, infos
 
     def seed(self, seed: int | None = None):

@@ -4,6 +4,7 @@ second. Prints one JSON object per line.
 
     python benchmarks/env_fps.py [--batches 1 64 4096] [--steps 200]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,20 @@ ENVS = {
 
 
 def emit(name, batch, value, unit, **extra):
-    print(json.dumps({"name": name, "backend": "numpy", "batch": batch, "value": round(value, 1), "unit": unit,
-                      "machine": f"{platform.machine()} {platform.node()}", **extra}), flush=True)
+    print(
+        json.dumps(
+            {
+                "name": name,
+                "backend": "numpy",
+                "batch": batch,
+                "value": round(value, 1),
+                "unit": unit,
+                "machine": f"{platform.machine()} {platform.node()}",
+                **extra,
+            }
+        ),
+        flush=True,
+    )
 
 
 def rates(env_id: str, batch: int, steps: int) -> tuple[float, float, float]:
@@ -78,10 +91,22 @@ def main() -> None:
         for batch in args.batches:
             steps = max(args.steps * min(64, batch) // batch, 10)  # fewer steps for large batches
             wrapped, core, market = rates(env_id, batch, steps)
-            emit(f"{env_id}_vec_env_step", batch, wrapped, "env-steps/s", core_step=round(core, 1),
-                 core_over_wrapped=round(core / wrapped, 2), market_step=round(market, 1))
-    emit("defi_market_v0_step", 1, multi_agent_steps(args.steps), "agent-steps/s",
-         agents=len(defi_market_v0.parallel_env().possible_agents))
+            emit(
+                f"{env_id}_vec_env_step",
+                batch,
+                wrapped,
+                "env-steps/s",
+                core_step=round(core, 1),
+                core_over_wrapped=round(core / wrapped, 2),
+                market_step=round(market, 1),
+            )
+    emit(
+        "defi_market_v0_step",
+        1,
+        multi_agent_steps(args.steps),
+        "agent-steps/s",
+        agents=len(defi_market_v0.parallel_env().possible_agents),
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 - ``anvil`` through web3's defaults (gas estimation, receipt polling), for comparison.
 Swaps alternate direction so the price stays in the seeded ranges.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,19 @@ FEE = 3000
 
 
 def emit(name: str, backend: str, value: float, unit: str, **extra) -> None:
-    print(json.dumps({"name": name, "backend": backend, "value": round(value, 1), "unit": unit,
-                      "machine": f"{platform.machine()} {platform.node()}", **extra}), flush=True)
+    print(
+        json.dumps(
+            {
+                "name": name,
+                "backend": backend,
+                "value": round(value, 1),
+                "unit": unit,
+                "machine": f"{platform.machine()} {platform.node()}",
+                **extra,
+            }
+        ),
+        flush=True,
+    )
 
 
 def swap_txs(market: Market, n: int) -> list[Tx]:
@@ -41,8 +53,10 @@ def swap_txs(market: Market, n: int) -> list[Tx]:
     usdc.approve(TRADER, market.v3.router.address)
     weth.approve(TRADER, market.v3.router.address)
     legs = swap_legs(market)
-    return [market.v3.router.tx("exactInputSingle", (a.address, b.address, FEE, TRADER, DEADLINE, amt, 0, 0),
-                                sender=TRADER) for a, b, amt in (legs[i % 2] for i in range(n))]
+    return [
+        market.v3.router.tx("exactInputSingle", (a.address, b.address, FEE, TRADER, DEADLINE, amt, 0, 0), sender=TRADER)
+        for a, b, amt in (legs[i % 2] for i in range(n))
+    ]
 
 
 def rate(chain: Chain, txs: list[Tx], batch: int = 1) -> float:
@@ -52,7 +66,7 @@ def rate(chain: Chain, txs: list[Tx], batch: int = 1) -> float:
             chain.transact(tx)
     else:
         for i in range(0, len(txs), batch):
-            results = chain.transact_batch(txs[i:i + batch])
+            results = chain.transact_batch(txs[i : i + batch])
             assert all(not isinstance(r, Exception) for r in results), results
     return len(txs) / (time.perf_counter() - start)
 
@@ -85,7 +99,8 @@ def web3_rate(market: Market, n: int) -> float:
     for i in range(n):
         a, b, amt = legs[i % 2]
         tx_hash = router.functions.exactInputSingle((a.address, b.address, FEE, TRADER, DEADLINE, amt, 0, 0)).transact(
-            {"from": TRADER})
+            {"from": TRADER}
+        )
         w3.eth.wait_for_transaction_receipt(tx_hash)
     return n / (time.perf_counter() - start)
 
@@ -105,8 +120,14 @@ def main() -> None:
         anvil = build_market(chain)
         n = max(args.swaps // 5, 200)
         emit("v3_swap", "anvil", rate(chain, swap_txs(anvil, n)), "swaps/s", swaps=n, via="raw JSON-RPC")
-        emit("v3_swap_batched", "anvil", rate(chain, swap_txs(anvil, n), batch=100), "swaps/s", per_block=100,
-             via="raw JSON-RPC")
+        emit(
+            "v3_swap_batched",
+            "anvil",
+            rate(chain, swap_txs(anvil, n), batch=100),
+            "swaps/s",
+            per_block=100,
+            via="raw JSON-RPC",
+        )
         emit("v3_swap", "anvil-web3", web3_rate(anvil, 200), "swaps/s", swaps=200, via="web3 defaults")
 
 

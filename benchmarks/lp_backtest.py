@@ -16,6 +16,7 @@ Uniswap V3 kernel (the ``bench`` extra; the README's Benchmarks section installs
 same swaps, one strategy per pool, and checks that every strategy's fees and final value agree with
 defigym's to 1e-9 (exit status 1 if not).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,20 @@ AGREEMENT = 1e-9  # relative, defigym vs ammBT
 
 
 def emit(name: str, backend: str, batch: int, value: float, unit: str, **extra) -> None:
-    print(json.dumps({"name": name, "backend": backend, "batch": batch, "value": round(value, 1), "unit": unit,
-                      "machine": f"{platform.machine()} {os.cpu_count()} cores", **extra}), flush=True)
+    print(
+        json.dumps(
+            {
+                "name": name,
+                "backend": backend,
+                "batch": batch,
+                "value": round(value, 1),
+                "unit": unit,
+                "machine": f"{platform.machine()} {os.cpu_count()} cores",
+                **extra,
+            }
+        ),
+        flush=True,
+    )
 
 
 def swap_flow(swaps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -55,15 +68,19 @@ def strategy_ranges(strategies: int) -> tuple[np.ndarray, np.ndarray, np.ndarray
     """(lower ticks, upper ticks, liquidity): half-widths 120-4,740 ticks around price 1.0, 500 of each token."""
     half = np.round(np.linspace(120, 4_740, strategies) / SPACING).astype(np.int64) * SPACING
     funds = np.full(strategies, 500.0 * UNIT)
-    liquidity = np.floor(get_liquidity_for_amounts(np.ones(strategies), get_sqrt_ratio_at_tick(-half),
-                                                   get_sqrt_ratio_at_tick(half), funds, funds))
+    liquidity = np.floor(
+        get_liquidity_for_amounts(
+            np.ones(strategies), get_sqrt_ratio_at_tick(-half), get_sqrt_ratio_at_tick(half), funds, funds
+        )
+    )
     return -half, half, liquidity
 
 
 def outcome(sqrt_price: np.ndarray, lower, upper, liquidity, fees0, fees1) -> dict[str, np.ndarray]:
     """Fees per token and the position's final value (principal plus fees) in token1 at the final price."""
-    amount0, amount1 = get_amounts_for_liquidity(sqrt_price, get_sqrt_ratio_at_tick(lower),
-                                                 get_sqrt_ratio_at_tick(upper), liquidity)
+    amount0, amount1 = get_amounts_for_liquidity(
+        sqrt_price, get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper), liquidity
+    )
     price = sqrt_price**2
     return {"fees0": fees0, "fees1": fees1, "value": (amount0 + fees0) * price + amount1 + fees1}
 
@@ -98,14 +115,25 @@ def backtest_ammbt(sizes: np.ndarray, zero_for_one: np.ndarray, lower, upper, li
         import pandas as pd
         from ammbt.amms.univ3 import UniswapV3Simulator
     except ImportError as err:
-        raise SystemExit(f"--compare ammbt needs ammBT 0.2.0 ({err}); install it apart from the project's environment "
-                         "as the README's Benchmarks section shows") from err
+        raise SystemExit(
+            f"--compare ammbt needs ammBT 0.2.0 ({err}); install it apart from the project's environment "
+            "as the README's Benchmarks section shows"
+        ) from err
 
-    flow = pd.DataFrame({"amount0": np.concatenate([[0.0], np.where(zero_for_one, sizes, 0.0)]),
-                         "amount1": np.concatenate([[0.0], np.where(zero_for_one, 0.0, sizes)])})
+    flow = pd.DataFrame(
+        {
+            "amount0": np.concatenate([[0.0], np.where(zero_for_one, sizes, 0.0)]),
+            "amount1": np.concatenate([[0.0], np.where(zero_for_one, 0.0, sizes)]),
+        }
+    )
     simulator = UniswapV3Simulator(initial_price=1.0, initial_liquidity=EXTERNAL_LIQUIDITY, fee_tier=FEE)
-    kinds = [("initial_capital", "f8"), ("tick_lower", "i4"), ("tick_upper", "i4"), ("rebalance_threshold", "f8"),
-             ("rebalance_frequency", "i4")]
+    kinds = [
+        ("initial_capital", "f8"),
+        ("tick_lower", "i4"),
+        ("tick_upper", "i4"),
+        ("rebalance_threshold", "f8"),
+        ("rebalance_frequency", "i4"),
+    ]
     fees0, fees1, sqrt_price = (np.zeros(lower.shape[0]) for _ in range(3))
     seconds = 0.0
     for j in range(lower.shape[0]):
@@ -144,10 +172,19 @@ def main() -> None:
         results = {}
         for backend in args.backends:
             seconds, results[backend] = backtest(backend, sizes, zero_for_one, *ranges)
-            emit("lp_backtest", backend, strategies, args.swaps * strategies / seconds, "swap_strategies/s",
-                 swaps=args.swaps, seconds=round(seconds, 3), mean_fees=float(np.mean(results[backend]["fees1"])))
-        if len(results) == 2 and any(not np.array_equal(results["numpy"][k], results["kernel"][k]) for k in
-                                     results["numpy"]):
+            emit(
+                "lp_backtest",
+                backend,
+                strategies,
+                args.swaps * strategies / seconds,
+                "swap_strategies/s",
+                swaps=args.swaps,
+                seconds=round(seconds, 3),
+                mean_fees=float(np.mean(results[backend]["fees1"])),
+            )
+        if len(results) == 2 and any(
+            not np.array_equal(results["numpy"][k], results["kernel"][k]) for k in results["numpy"]
+        ):
             print(f"kernel and numpy answers differ at {strategies} strategies", file=sys.stderr)
             disagree = True
         if args.compare:
@@ -156,9 +193,18 @@ def main() -> None:
             difference = max_relative_difference(ours, theirs)
             agree = max(difference.values()) <= AGREEMENT
             disagree |= not agree
-            emit("lp_backtest", "ammbt", strategies, args.swaps * strategies / seconds, "swap_strategies/s",
-                 swaps=args.swaps, seconds=round(seconds, 3), mean_fees=float(np.mean(theirs["fees1"])),
-                 max_rel_diff={k: float(f"{v:.2e}") for k, v in difference.items()}, agree=agree)
+            emit(
+                "lp_backtest",
+                "ammbt",
+                strategies,
+                args.swaps * strategies / seconds,
+                "swap_strategies/s",
+                swaps=args.swaps,
+                seconds=round(seconds, 3),
+                mean_fees=float(np.mean(theirs["fees1"])),
+                max_rel_diff={k: float(f"{v:.2e}") for k, v in difference.items()},
+                agree=agree,
+            )
     sys.exit(1 if disagree else 0)
 
 

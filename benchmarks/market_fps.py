@@ -4,6 +4,7 @@ Prints one JSON object per line; ``--profile`` adds the share of a block each pa
 
     python benchmarks/market_fps.py [--batches 1 64 1024] [--backends numpy torch] [--steps 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,9 +56,21 @@ def main() -> None:
     for backend in args.backends:
         for batch in args.batches:
             value, agents = rate(backend, batch, args.steps)
-            print(json.dumps({"name": "market_fps", "backend": backend, "batch": batch, "value": round(value, 1),
-                              "unit": "agent-steps/s", "agents": agents, "blocks": args.steps,
-                              "machine": f"{platform.machine()} {platform.node()}"}), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "name": "market_fps",
+                        "backend": backend,
+                        "batch": batch,
+                        "value": round(value, 1),
+                        "unit": "agent-steps/s",
+                        "agents": agents,
+                        "blocks": args.steps,
+                        "machine": f"{platform.machine()} {platform.node()}",
+                    }
+                ),
+                flush=True,
+            )
         if args.profile:
             profile(backend, max(args.batches), args.steps)
 

@@ -8,6 +8,7 @@ per second per world and in all. Backends: ``kernel`` (the compiled swap loop Po
 numpy worlds) and ``numpy`` (the batched array code); both give the same replay, bit for bit. The
 one-time set-up (reading the file, the tick table, loading the compiled kernel) is not timed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,13 +23,30 @@ import numpy as np
 from envs.data.readers import load_events
 from envs.flows.replay import PoolReplay, reconstruct
 
-DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "uniswap_v3" / \
-    "usdc_weth_3000_swaps_2021-08-10_2021-09-05.csv"
+DEFAULT = (
+    Path(__file__).resolve().parents[2]
+    / "shared"
+    / "data"
+    / "uniswap_v3"
+    / "usdc_weth_3000_swaps_2021-08-10_2021-09-05.csv"
+)
 
 
 def emit(name: str, backend: str, batch: int, value: float, unit: str, **extra) -> None:
-    print(json.dumps({"name": name, "backend": backend, "batch": batch, "value": round(value, 1), "unit": unit,
-                      "machine": f"{platform.machine()} {os.cpu_count()} cores", **extra}), flush=True)
+    print(
+        json.dumps(
+            {
+                "name": name,
+                "backend": backend,
+                "batch": batch,
+                "value": round(value, 1),
+                "unit": unit,
+                "machine": f"{platform.machine()} {os.cpu_count()} cores",
+                **extra,
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -40,7 +58,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="replay only the first N events")
     args = parser.parse_args()
     records, _ = load_events(args.file)
-    records = records[:args.limit] if args.limit else records
+    records = records[: args.limit] if args.limit else records
     start, window = reconstruct(records, args.fee_pips)
     PoolReplay(window[:20], start, np).run()  # builds the tick table and loads the compiled kernel
     for batch in args.batches:
@@ -49,8 +67,16 @@ def main() -> None:
             began = time.perf_counter()
             replay.run()
             seconds = time.perf_counter() - began
-            emit("replay", backend, batch, len(window) * batch / seconds, "world-events/s", events=len(window),
-                 seconds=round(seconds, 3), file=Path(args.file).name)
+            emit(
+                "replay",
+                backend,
+                batch,
+                len(window) * batch / seconds,
+                "world-events/s",
+                events=len(window),
+                seconds=round(seconds, 3),
+                file=Path(args.file).name,
+            )
 
 
 if __name__ == "__main__":

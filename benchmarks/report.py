@@ -9,6 +9,7 @@ Each benchmark runs in its own process with one torch/BLAS thread (``OMP_NUM_THR
 another; the load average is read before and after each, since a shared machine's figures mean
 little without it. The JSON lines the benchmarks print are echoed to stdout as they come.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,20 +37,39 @@ SMOKE = {
 
 def machine() -> dict[str, str]:
     """What the figures were measured on: CPU model, cores, memory, Python and the array libraries."""
-    cpu = next((line.split(":", 1)[1].strip() for line in _read("/proc/cpuinfo").splitlines()
-                if line.startswith("model name")), platform.processor() or platform.machine())
-    mem_kb = next((int(line.split()[1]) for line in _read("/proc/meminfo").splitlines()
-                   if line.startswith("MemTotal")), 0)
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or platform.machine(),
+    )
+    mem_kb = next(
+        (int(line.split()[1]) for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal")), 0
+    )
     versions = {}
     for module in ("numpy", "torch", "numba", "stable_baselines3"):
         try:
             versions[module] = __import__(module).__version__
         except ImportError:
             versions[module] = "absent"
-    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                         text=True).stdout.strip() if _has("nvidia-smi") else "none"
-    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": f"{mem_kb / 2**20:.0f} GiB", "gpu": gpu or "none",
-            "python": platform.python_version(), **versions, "commit": _commit()}
+    gpu = (
+        subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True
+        ).stdout.strip()
+        if _has("nvidia-smi")
+        else "none"
+    )
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": f"{mem_kb / 2**20:.0f} GiB",
+        "gpu": gpu or "none",
+        "python": platform.python_version(),
+        **versions,
+        "commit": _commit(),
+    }
 
 
 def run(script: str, args: list[str]) -> tuple[list[dict], dict[str, float]]:
@@ -57,11 +77,13 @@ def run(script: str, args: list[str]) -> tuple[list[dict], dict[str, float]]:
     before = os.getloadavg()[0]
     start = time.perf_counter()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=ROOT, env=env, text=True,
-                          capture_output=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args], cwd=ROOT, env=env, text=True, capture_output=True
+    )
     if proc.returncode != 0:
-        raise SystemExit(f"benchmarks/{script} {' '.join(args)} failed (exit {proc.returncode}):\n"
-                         f"{proc.stderr[-3000:]}")
+        raise SystemExit(
+            f"benchmarks/{script} {' '.join(args)} failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+        )
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     for line in lines:
         print(json.dumps(line), flush=True)
@@ -74,9 +96,14 @@ def markdown(results: dict[str, tuple[list[dict], dict[str, float]]], host: dict
     out = [f"# Benchmarks, {now}", "", "| machine | |", "|---|---|"]
     out += [f"| {k} | {v} |" for k, v in host.items()]
     for script, (lines, load) in results.items():
-        out += ["", f"## {script} {' '.join(args[script])}".rstrip(), "",
-                f"load average {load['load_before']:.1f} before, {load['load_after']:.1f} after; "
-                f"{load['seconds']:.0f} s; one thread per process", ""]
+        out += [
+            "",
+            f"## {script} {' '.join(args[script])}".rstrip(),
+            "",
+            f"load average {load['load_before']:.1f} before, {load['load_after']:.1f} after; "
+            f"{load['seconds']:.0f} s; one thread per process",
+            "",
+        ]
         keys = ["name", "backend", "batch", "value", "unit"]
         extra = sorted({k for line in lines for k in line} - set(keys))
         out += ["| " + " | ".join(keys + extra) + " |", "|" + "---|" * (len(keys) + len(extra))]
@@ -111,8 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", default=None, metavar="SCRIPT", help="these benchmarks (file names)")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks they run, figures mean nothing")
-    parser.add_argument("--out", type=Path, default=None,
-                        help="the report (default: benchmarks/results/<UTC date and time>.md)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="the report (default: benchmarks/results/<UTC date and time>.md)"
+    )
     args = parser.parse_args(argv)
     scripts = args.only or sorted(SMOKE)
     unknown = sorted(set(scripts) - set(SMOKE))

@@ -6,6 +6,7 @@ Each world step: the reference price moves (GBM), the arbitrageur trades the poo
 price's no-trade band, two noise traders swap, and one LP position's fees are read. For
 comparison the same world is stepped one instance at a time in a Python loop.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,20 @@ from envs.worlds.sim import UniswapV3World
 
 
 def emit(name, backend, batch, value, unit, **extra):
-    print(json.dumps({"name": name, "backend": backend, "batch": batch, "value": round(value, 1), "unit": unit,
-                      "machine": f"{platform.machine()} {platform.node()}", **extra}), flush=True)
+    print(
+        json.dumps(
+            {
+                "name": name,
+                "backend": backend,
+                "batch": batch,
+                "value": round(value, 1),
+                "unit": unit,
+                "machine": f"{platform.machine()} {platform.node()}",
+                **extra,
+            }
+        ),
+        flush=True,
+    )
 
 
 def world_steps_per_second(backend: str, batch: int, steps: int, device: str | None = None) -> float:

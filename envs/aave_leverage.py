@@ -1,5 +1,6 @@
 """``defigym/AaveLeverage-v0``: run a leveraged ETH position on Aave V3 through price moves without
 being liquidated."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -35,12 +36,33 @@ class LeverageBlock(Block):
         market.supply(AGENT_ACCOUNT, np.floor(market.borrower_wallet()[1] * WETH_UNIT), np.ones(market.n, bool))
 
 
-def _episodes(n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending, device, fork_url,
-              fork_block=None, addresses=None) -> Episodes:
+def _episodes(
+    n,
+    backend,
+    driver,
+    driver_kwargs,
+    horizon,
+    agent_usd,
+    role,
+    world,
+    lending,
+    device,
+    fork_url,
+    fork_block=None,
+    addresses=None,
+) -> Episodes:
     check_episode(horizon, agent_usd)
-    market = make_market(backend, n, episode_driver(driver, driver_options(driver, driver_kwargs), horizon),
-                         V3WorldParams(**(world or {})), device, fork_url, LendingParams(**(lending or {})),
-                         fork_block=fork_block, addresses=addresses)
+    market = make_market(
+        backend,
+        n,
+        episode_driver(driver, driver_options(driver, driver_kwargs), horizon),
+        V3WorldParams(**(world or {})),
+        device,
+        fork_url,
+        LendingParams(**(lending or {})),
+        fork_block=fork_block,
+        addresses=addresses,
+    )
     return Episodes(market, role, LeverageBlock(agent_usd), horizon)
 
 
@@ -89,28 +111,70 @@ _DOC = """
 class AaveLeverageEnv(SingleWorldEnv):
     __doc__ = "A leveraged Aave V3 position, one world on any backend.\n" + _DOC
 
-    def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
-                 horizon: int = 720, agent_usd: float = 100_000.0, targets: tuple[float, ...] = DEFAULT_TARGETS,
-                 action_type: str = "discrete", gas_price_gwei: float = 10.0, world: dict | None = None,
-                 lending: dict | None = None, device: str | None = None, fork_url: str | None = None,
-                 fork_block: int | None = None, addresses: str | None = None):
+    def __init__(
+        self,
+        backend: str = "numpy",
+        driver: str | PriceDriver = "gbm",
+        driver_kwargs: dict | None = None,
+        horizon: int = 720,
+        agent_usd: float = 100_000.0,
+        targets: tuple[float, ...] = DEFAULT_TARGETS,
+        action_type: str = "discrete",
+        gas_price_gwei: float = 10.0,
+        world: dict | None = None,
+        lending: dict | None = None,
+        device: str | None = None,
+        fork_url: str | None = None,
+        fork_block: int | None = None,
+        addresses: str | None = None,
+    ):
         role = Borrower(tuple(targets), action_type, gas_price_gwei)
-        self._bind(_episodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending,
-                                     device, fork_url, fork_block, addresses), role)
+        self._bind(
+            _episodes(
+                1,
+                backend,
+                driver,
+                driver_kwargs,
+                horizon,
+                agent_usd,
+                role,
+                world,
+                lending,
+                device,
+                fork_url,
+                fork_block,
+                addresses,
+            ),
+            role,
+        )
 
 
 class AaveLeverageVectorEnv(BatchedVectorEnv):
     __doc__ = "A leveraged Aave V3 position, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
 
-    def __init__(self, num_envs: int = 64, backend: str = "numpy", driver: str | PriceDriver = "gbm",
-                 driver_kwargs: dict | None = None, horizon: int = 720, agent_usd: float = 100_000.0,
-                 targets: tuple[float, ...] = DEFAULT_TARGETS, action_type: str = "discrete",
-                 gas_price_gwei: float = 10.0, world: dict | None = None, lending: dict | None = None,
-                 device: str | None = None, **unknown: Any):
+    def __init__(
+        self,
+        num_envs: int = 64,
+        backend: str = "numpy",
+        driver: str | PriceDriver = "gbm",
+        driver_kwargs: dict | None = None,
+        horizon: int = 720,
+        agent_usd: float = 100_000.0,
+        targets: tuple[float, ...] = DEFAULT_TARGETS,
+        action_type: str = "discrete",
+        gas_price_gwei: float = 10.0,
+        world: dict | None = None,
+        lending: dict | None = None,
+        device: str | None = None,
+        **unknown: Any,
+    ):
         check_vector_options("AaveLeverage-v0", backend, unknown)
         role = Borrower(tuple(targets), action_type, gas_price_gwei)
-        self._bind(_episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world,
-                                     lending, device, None), role, num_envs)
+        self._bind(
+            _episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending, device, None),
+            role,
+            num_envs,
+        )
 
 
 @dataclass
@@ -123,14 +187,27 @@ class AaveLeverageConfig(LendingConfig):
 
 
 def _kwargs(e: AaveLeverageConfig) -> dict:
-    return dict(world=e.world() | {"fee_pips": e.fee_pips}, lending=dict(e.lending), agent_usd=e.agent_usd,
-                targets=tuple(e.targets), action_type=e.action_type)
+    return dict(
+        world=e.world() | {"fee_pips": e.fee_pips},
+        lending=dict(e.lending),
+        agent_usd=e.agent_usd,
+        targets=tuple(e.targets),
+        action_type=e.action_type,
+    )
 
 
 SPEC = EnvSpec(
-    id="defigym/AaveLeverage-v0", name="aave_leverage", role="borrower",
-    entry_point="envs.aave_leverage:AaveLeverageEnv", vector_entry_point="envs.aave_leverage:AaveLeverageVectorEnv",
-    config=AaveLeverageConfig, kwargs=_kwargs, capital_account=True,
-    actions=("0 holds; i > 0 moves to target LTV targets[i-1]",
-             "act if a[0] > 0, toward the LTV (a[1] + 1) / 2 * max(targets)"),
-    baselines=("target_ltv_borrower", "hf_keeper"))
+    id="defigym/AaveLeverage-v0",
+    name="aave_leverage",
+    role="borrower",
+    entry_point="envs.aave_leverage:AaveLeverageEnv",
+    vector_entry_point="envs.aave_leverage:AaveLeverageVectorEnv",
+    config=AaveLeverageConfig,
+    kwargs=_kwargs,
+    capital_account=True,
+    actions=(
+        "0 holds; i > 0 moves to target LTV targets[i-1]",
+        "act if a[0] > 0, toward the LTV (a[1] + 1) / 2 * max(targets)",
+    ),
+    baselines=("target_ltv_borrower", "hf_keeper"),
+)

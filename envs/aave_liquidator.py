@@ -1,5 +1,6 @@
 """``defigym/AaveLiquidator-v0``: find and liquidate unhealthy Aave V3 accounts against a competing
 liquidator, selling the seized collateral through the pool."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,15 +56,36 @@ class LiquidationBlock(Block):
         return receipt
 
 
-def _episodes(n, backend, driver, driver_kwargs, horizon, compete, role, world, lending, device, fork_url,
-              fork_block=None, addresses=None) -> Episodes:
+def _episodes(
+    n,
+    backend,
+    driver,
+    driver_kwargs,
+    horizon,
+    compete,
+    role,
+    world,
+    lending,
+    device,
+    fork_url,
+    fork_block=None,
+    addresses=None,
+) -> Episodes:
     check_episode(horizon, compete=compete)
     params = LendingParams(**(_DEFAULT_LENDING | (lending or {})))
     if params.borrowers < 1:
         raise ValueError("the liquidator needs at least one scripted borrower (lending.borrowers >= 1)")
-    market = make_market(backend, n, episode_driver(driver, driver_options(driver, driver_kwargs), horizon + 1),
-                         V3WorldParams(**(world or {})), device, fork_url, params, fork_block=fork_block,
-                         addresses=addresses)
+    market = make_market(
+        backend,
+        n,
+        episode_driver(driver, driver_options(driver, driver_kwargs), horizon + 1),
+        V3WorldParams(**(world or {})),
+        device,
+        fork_url,
+        params,
+        fork_block=fork_block,
+        addresses=addresses,
+    )
     return Episodes(market, role, LiquidationBlock(compete), horizon)
 
 
@@ -108,26 +130,68 @@ _DOC = """
 class AaveLiquidatorEnv(SingleWorldEnv):
     __doc__ = "Aave V3 liquidations, one world on any backend.\n" + _DOC
 
-    def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
-                 horizon: int = 720, compete: float = 0.3, slots: int = 4, gas_price_gwei: float = 10.0,
-                 world: dict | None = None, lending: dict | None = None, device: str | None = None,
-                 fork_url: str | None = None, fork_block: int | None = None, addresses: str | None = None):
+    def __init__(
+        self,
+        backend: str = "numpy",
+        driver: str | PriceDriver = "gbm",
+        driver_kwargs: dict | None = None,
+        horizon: int = 720,
+        compete: float = 0.3,
+        slots: int = 4,
+        gas_price_gwei: float = 10.0,
+        world: dict | None = None,
+        lending: dict | None = None,
+        device: str | None = None,
+        fork_url: str | None = None,
+        fork_block: int | None = None,
+        addresses: str | None = None,
+    ):
         role = Liquidator(slots, gas_price_gwei)
-        self._bind(_episodes(1, backend, driver, driver_kwargs, horizon, compete, role, world, lending,
-                                       device, fork_url, fork_block, addresses), role)
+        self._bind(
+            _episodes(
+                1,
+                backend,
+                driver,
+                driver_kwargs,
+                horizon,
+                compete,
+                role,
+                world,
+                lending,
+                device,
+                fork_url,
+                fork_block,
+                addresses,
+            ),
+            role,
+        )
 
 
 class AaveLiquidatorVectorEnv(BatchedVectorEnv):
     __doc__ = "Aave V3 liquidations, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
 
-    def __init__(self, num_envs: int = 64, backend: str = "numpy", driver: str | PriceDriver = "gbm",
-                 driver_kwargs: dict | None = None, horizon: int = 720, compete: float = 0.3, slots: int = 4,
-                 gas_price_gwei: float = 10.0, world: dict | None = None, lending: dict | None = None,
-                 device: str | None = None, **unknown: Any):
+    def __init__(
+        self,
+        num_envs: int = 64,
+        backend: str = "numpy",
+        driver: str | PriceDriver = "gbm",
+        driver_kwargs: dict | None = None,
+        horizon: int = 720,
+        compete: float = 0.3,
+        slots: int = 4,
+        gas_price_gwei: float = 10.0,
+        world: dict | None = None,
+        lending: dict | None = None,
+        device: str | None = None,
+        **unknown: Any,
+    ):
         check_vector_options("AaveLiquidator-v0", backend, unknown)
         role = Liquidator(slots, gas_price_gwei)
-        self._bind(_episodes(num_envs, backend, driver, driver_kwargs, horizon, compete, role, world,
-                                       lending, device, None), role, num_envs)
+        self._bind(
+            _episodes(num_envs, backend, driver, driver_kwargs, horizon, compete, role, world, lending, device, None),
+            role,
+            num_envs,
+        )
 
 
 @dataclass
@@ -139,13 +203,17 @@ class AaveLiquidatorConfig(LendingConfig):
 
 
 def _kwargs(e: AaveLiquidatorConfig) -> dict:
-    return dict(world=e.world() | {"fee_pips": e.fee_pips}, lending=dict(e.lending), compete=e.compete,
-                slots=e.slots)
+    return dict(world=e.world() | {"fee_pips": e.fee_pips}, lending=dict(e.lending), compete=e.compete, slots=e.slots)
 
 
 SPEC = EnvSpec(
-    id="defigym/AaveLiquidator-v0", name="aave_liquidator", role="liquidator",
+    id="defigym/AaveLiquidator-v0",
+    name="aave_liquidator",
+    role="liquidator",
     entry_point="envs.aave_liquidator:AaveLiquidatorEnv",
-    vector_entry_point="envs.aave_liquidator:AaveLiquidatorVectorEnv", config=AaveLiquidatorConfig,
-    kwargs=_kwargs, actions=("0 waits; i > 0 liquidates the account in slot i", None),
-    baselines=("greedy_liquidator",))
+    vector_entry_point="envs.aave_liquidator:AaveLiquidatorVectorEnv",
+    config=AaveLiquidatorConfig,
+    kwargs=_kwargs,
+    actions=("0 waits; i > 0 liquidates the account in slot i", None),
+    baselines=("greedy_liquidator",),
+)

@@ -3,6 +3,7 @@
 The protocol code is written once against the array-API namespace; this module only picks the
 namespace and device and moves inputs onto it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ def array_backend(name: str = "numpy", device: str | None = None) -> ArrayBacken
     """``numpy``, or ``torch`` on ``device`` ("cpu", "cuda", "auto" = cuda when present)."""
     if name == "numpy":
         if device not in (None, "cpu", "auto"):
-            raise ValueError(f"the numpy backend runs on the CPU only; got device={device!r}. Use backend=torch for {device}")
+            raise ValueError(
+                f"the numpy backend runs on the CPU only; got device={device!r}. Use backend=torch for {device}"
+            )
         import array_api_compat.numpy as np_xp
 
         return ArrayBackend("numpy", np_xp, None)

@@ -1,5 +1,6 @@
 """``defigym/CexDexArbitrage-v0``: arbitrage a Uniswap V3 pool against the reference (CEX) price,
 paying the pool fee and gas, racing a competing arbitrageur."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -49,12 +50,33 @@ class ArbitrageBlock(Block):
         return receipt
 
 
-def _episodes(n, backend, driver, driver_kwargs, fee_pips, horizon, compete, role, world, device, fork_url,
-              fork_block=None, addresses=None) -> Episodes:
+def _episodes(
+    n,
+    backend,
+    driver,
+    driver_kwargs,
+    fee_pips,
+    horizon,
+    compete,
+    role,
+    world,
+    device,
+    fork_url,
+    fork_block=None,
+    addresses=None,
+) -> Episodes:
     check_episode(horizon, compete=compete)
     driver = episode_driver(driver, driver_options(driver, driver_kwargs, BLOCK_GBM), horizon + 1)
-    market = make_market(backend, n, driver, V3WorldParams(fee_pips=fee_pips, **(world or {})), device, fork_url,
-                         fork_block=fork_block, addresses=addresses)
+    market = make_market(
+        backend,
+        n,
+        driver,
+        V3WorldParams(fee_pips=fee_pips, **(world or {})),
+        device,
+        fork_url,
+        fork_block=fork_block,
+        addresses=addresses,
+    )
     return Episodes(market, role, ArbitrageBlock(compete), horizon)
 
 
@@ -97,28 +119,70 @@ BLOCK_GBM = {"dt": 12.0, "sigma": 0.8}  # the default driver: an ETH-like GBM in
 class CexDexArbitrageEnv(SingleWorldEnv):
     __doc__ = "CEX-DEX arbitrage, one world on any backend.\n" + _DOC
 
-    def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
-                 fee_pips: int = 500, horizon: int = 1000, compete: float = 0.3,
-                 fractions: tuple[float, ...] = DEFAULT_FRACTIONS, action_type: str = "discrete",
-                 gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None,
-                 fork_url: str | None = None, fork_block: int | None = None, addresses: str | None = None):
+    def __init__(
+        self,
+        backend: str = "numpy",
+        driver: str | PriceDriver = "gbm",
+        driver_kwargs: dict | None = None,
+        fee_pips: int = 500,
+        horizon: int = 1000,
+        compete: float = 0.3,
+        fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
+        action_type: str = "discrete",
+        gas_price_gwei: float = 10.0,
+        world: dict | None = None,
+        device: str | None = None,
+        fork_url: str | None = None,
+        fork_block: int | None = None,
+        addresses: str | None = None,
+    ):
         role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
-        self._bind(_episodes(1, backend, driver, driver_kwargs, fee_pips, horizon,
-                                      compete, role, world, device, fork_url, fork_block, addresses), role)
+        self._bind(
+            _episodes(
+                1,
+                backend,
+                driver,
+                driver_kwargs,
+                fee_pips,
+                horizon,
+                compete,
+                role,
+                world,
+                device,
+                fork_url,
+                fork_block,
+                addresses,
+            ),
+            role,
+        )
 
 
 class CexDexArbitrageVectorEnv(BatchedVectorEnv):
     __doc__ = "CEX-DEX arbitrage, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
 
-    def __init__(self, num_envs: int = 64, backend: str = "numpy", driver: str = "gbm", driver_kwargs: dict | None = None,
-                 fee_pips: int = 500, horizon: int = 1000, compete: float = 0.3,
-                 fractions: tuple[float, ...] = DEFAULT_FRACTIONS, action_type: str = "discrete",
-                 gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None, **unknown: Any):
+    def __init__(
+        self,
+        num_envs: int = 64,
+        backend: str = "numpy",
+        driver: str = "gbm",
+        driver_kwargs: dict | None = None,
+        fee_pips: int = 500,
+        horizon: int = 1000,
+        compete: float = 0.3,
+        fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
+        action_type: str = "discrete",
+        gas_price_gwei: float = 10.0,
+        world: dict | None = None,
+        device: str | None = None,
+        **unknown: Any,
+    ):
         check_vector_options("CexDexArbitrage-v0", backend, unknown)
         role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
-        self._bind(_episodes(num_envs, backend, driver, driver_kwargs, fee_pips,
-                                      horizon, compete, role, world, device, None), role, num_envs)
-
+        self._bind(
+            _episodes(num_envs, backend, driver, driver_kwargs, fee_pips, horizon, compete, role, world, device, None),
+            role,
+            num_envs,
+        )
 
 
 @dataclass
@@ -132,14 +196,19 @@ class CexDexArbitrageConfig(PoolConfig):
 
 
 def _kwargs(e: CexDexArbitrageConfig) -> dict:
-    return dict(fee_pips=e.fee_pips, world=e.world(), action_type=e.action_type, compete=e.compete,
-                fractions=tuple(e.fractions))
+    return dict(
+        fee_pips=e.fee_pips, world=e.world(), action_type=e.action_type, compete=e.compete, fractions=tuple(e.fractions)
+    )
 
 
 SPEC = EnvSpec(
-    id="defigym/CexDexArbitrage-v0", name="cex_dex_arbitrage", role="arbitrageur",
+    id="defigym/CexDexArbitrage-v0",
+    name="cex_dex_arbitrage",
+    role="arbitrageur",
     entry_point="envs.cex_dex_arbitrage:CexDexArbitrageEnv",
-    vector_entry_point="envs.cex_dex_arbitrage:CexDexArbitrageVectorEnv", config=CexDexArbitrageConfig,
-    kwargs=_kwargs, actions=("0 skips; i > 0 takes fractions[i-1] of the trade",
-                             "a[0]: the fraction of the trade to the band's edge"),
-    baselines=("greedy_arbitrageur",))
+    vector_entry_point="envs.cex_dex_arbitrage:CexDexArbitrageVectorEnv",
+    config=CexDexArbitrageConfig,
+    kwargs=_kwargs,
+    actions=("0 skips; i > 0 takes fractions[i-1] of the trade", "a[0]: the fraction of the trade to the band's edge"),
+    baselines=("greedy_arbitrageur",),
+)

@@ -36,6 +36,7 @@ the one-market case of the same block (``Markets``).
 Version History
 * v0: initial version.
 """
+
 from __future__ import annotations
 
 import functools
@@ -96,12 +97,20 @@ class WorldStreams:
             shapes = {np.shape(p) for p in params} - {()}
             if shapes != {(self.n,)}:
                 raise ValueError(f"a per-market draw needs the markets ({self.n}) on the leading axis, got {shapes}")
-            return np.concatenate([getattr(g, method)(*(p[i:i + 1] if np.ndim(p) else p for p in params))
-                                   for i, g in enumerate(self.generators)])
+            return np.concatenate(
+                [
+                    getattr(g, method)(*(p[i : i + 1] if np.ndim(p) else p for p in params))
+                    for i, g in enumerate(self.generators)
+                ]
+            )
         if not shape or shape[0] != self.n:
             raise ValueError(f"a per-market draw needs the markets ({self.n}) on the leading axis, got size {size}")
-        return np.concatenate([getattr(g, method)(*(np.asarray(p)[i] if np.ndim(p) else p for p in params),
-                                                  size=(1,) + shape[1:]) for i, g in enumerate(self.generators)])
+        return np.concatenate(
+            [
+                getattr(g, method)(*(np.asarray(p)[i] if np.ndim(p) else p for p in params), size=(1,) + shape[1:])
+                for i, g in enumerate(self.generators)
+            ]
+        )
 
     def random(self, size=None) -> np.ndarray:
         return self._rows("random", size)
@@ -140,19 +149,40 @@ class Markets:
     scripted market; the block's order is shared by the markets. ``parallel_env`` is its one-market
     case, ``ParallelVectorEnv`` its N-market face."""
 
-    def __init__(self, n: int = 1, n_arbitrageurs: int = 2, n_liquidators: int = 1, n_borrowers: int = 0,
-                 n_traders: int = 0, n_lps: int = 1, backend: str = "numpy", driver: str = "gbm",
-                 driver_kwargs: dict | None = None, fee_pips: int = 500, horizon: int = 720,
-                 agent_usd: float = 100_000.0, order: str = "random", priority_fees_gwei: dict[str, float] | None = None,
-                 compete: float = 0.0, scripted_liquidator: bool = True,
-                 half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS, lp_reward: str = "pnl",
-                 gas_price_gwei: float = 10.0, world: dict | None = None, lending: dict | None = None,
-                 device: str | None = None, fork_url: str | None = None, fork_block: int | None = None,
-                 addresses: str | None = None):
+    def __init__(
+        self,
+        n: int = 1,
+        n_arbitrageurs: int = 2,
+        n_liquidators: int = 1,
+        n_borrowers: int = 0,
+        n_traders: int = 0,
+        n_lps: int = 1,
+        backend: str = "numpy",
+        driver: str = "gbm",
+        driver_kwargs: dict | None = None,
+        fee_pips: int = 500,
+        horizon: int = 720,
+        agent_usd: float = 100_000.0,
+        order: str = "random",
+        priority_fees_gwei: dict[str, float] | None = None,
+        compete: float = 0.0,
+        scripted_liquidator: bool = True,
+        half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
+        lp_reward: str = "pnl",
+        gas_price_gwei: float = 10.0,
+        world: dict | None = None,
+        lending: dict | None = None,
+        device: str | None = None,
+        fork_url: str | None = None,
+        fork_block: int | None = None,
+        addresses: str | None = None,
+    ):
         if order not in ("random", "priority"):
             raise ValueError(f"order must be 'random' or 'priority', got {order!r}")
         if min(n_arbitrageurs, n_liquidators, n_traders) < 0 or horizon < 1 or not 0 <= compete <= 1:
-            raise ValueError("n_arbitrageurs, n_liquidators and n_traders must be >= 0, horizon >= 1, compete in [0, 1]")
+            raise ValueError(
+                "n_arbitrageurs, n_liquidators and n_traders must be >= 0, horizon >= 1, compete in [0, 1]"
+            )
         if n_borrowers not in (0, 1):
             raise ValueError(f"n_borrowers must be 0 or 1 (the market has one agent Aave account), got {n_borrowers}")
         if n_lps < 1:
@@ -160,33 +190,52 @@ class Markets:
         if n < 1:
             raise ValueError(f"a batch needs at least one market, got {n}")
         self.n = n
-        self.possible_agents = ([f"{LP_ROLE}_{i}" for i in range(n_lps)] + [f"{ARBITRAGEUR}_{i}" for i in range(n_arbitrageurs)]
-                                + [f"{LIQUIDATOR}_{i}" for i in range(n_liquidators)]
-                                + [f"{BORROWER}_{i}" for i in range(n_borrowers)]
-                                + [f"{TRADER}_{i}" for i in range(n_traders)])
+        self.possible_agents = (
+            [f"{LP_ROLE}_{i}" for i in range(n_lps)]
+            + [f"{ARBITRAGEUR}_{i}" for i in range(n_arbitrageurs)]
+            + [f"{LIQUIDATOR}_{i}" for i in range(n_liquidators)]
+            + [f"{BORROWER}_{i}" for i in range(n_borrowers)]
+            + [f"{TRADER}_{i}" for i in range(n_traders)]
+        )
         fees = dict(priority_fees_gwei or {})
         unknown = sorted(set(fees) - set(self.possible_agents))
         if unknown or any(f < 0 for f in fees.values()):
-            raise ValueError(f"priority_fees_gwei must map agents of {self.possible_agents} to fees >= 0; "
-                             f"unknown agents: {unknown}")
+            raise ValueError(
+                f"priority_fees_gwei must map agents of {self.possible_agents} to fees >= 0; unknown agents: {unknown}"
+            )
         self.priority_fees = {a: float(fees.get(a, 0.0)) for a in self.possible_agents}
         #: the block's order under order="priority": highest fee first, equal fees in possible_agents order
-        self.priority_order = sorted(self.possible_agents,
-                                     key=lambda a: (-self.priority_fees[a], self.possible_agents.index(a)))
-        roles: dict[str, Callable[[], Role]] = {LP_ROLE: lambda: LiquidityProvider(tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei,
-                                                       read_after_act=True),
-                 ARBITRAGEUR: lambda: Arbitrageur(gas_price_gwei=gas_price_gwei),
-                 LIQUIDATOR: lambda: Liquidator(gas_price_gwei=gas_price_gwei),
-                 BORROWER: lambda: Borrower(gas_price_gwei=gas_price_gwei),
-                 TRADER: lambda: Trader(gas_price_gwei=gas_price_gwei)}
+        self.priority_order = sorted(
+            self.possible_agents, key=lambda a: (-self.priority_fees[a], self.possible_agents.index(a))
+        )
+        roles: dict[str, Callable[[], Role]] = {
+            LP_ROLE: lambda: LiquidityProvider(
+                tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei, read_after_act=True
+            ),
+            ARBITRAGEUR: lambda: Arbitrageur(gas_price_gwei=gas_price_gwei),
+            LIQUIDATOR: lambda: Liquidator(gas_price_gwei=gas_price_gwei),
+            BORROWER: lambda: Borrower(gas_price_gwei=gas_price_gwei),
+            TRADER: lambda: Trader(gas_price_gwei=gas_price_gwei),
+        }
         #: one role object per agent: each keeps its own volatility estimate, book and value, (n,) each
         self.roles: dict[str, Role] = {a: roles[agent_role(a)[0]]() for a in self.possible_agents}
         self.gas_price_gwei = gas_price_gwei
         kwargs = dict(driver_kwargs or ({"dt": 60.0, "sigma": 0.8} if driver == "gbm" else {}))
         self.driver = episode_driver(driver, kwargs, horizon + 1)
-        self.market = cast(AaveMarket, make_market(  # with lending, the pool beside an Aave market
-            backend, n, self.driver, V3WorldParams(fee_pips=fee_pips, lps=n_lps, **(world or {})), device, fork_url,
-            LendingParams(**(lending or {})), fork_block=fork_block, addresses=addresses))
+        self.market = cast(
+            AaveMarket,
+            make_market(  # with lending, the pool beside an Aave market
+                backend,
+                n,
+                self.driver,
+                V3WorldParams(fee_pips=fee_pips, lps=n_lps, **(world or {})),
+                device,
+                fork_url,
+                LendingParams(**(lending or {})),
+                fork_block=fork_block,
+                addresses=addresses,
+            ),
+        )
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
         self.scripted_liquidator = scripted_liquidator
         self.t = 0
@@ -237,8 +286,9 @@ class Markets:
         """Gas at the base price plus the agent's priority fee on the same gas."""
         return gas_usd * (1 + self.priority_fees[agent] / self.gas_price_gwei) if self.gas_price_gwei else gas_usd
 
-    def step(self, actions: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray],
-                                                      dict[str, dict[str, np.ndarray]]]:
+    def step(
+        self, actions: dict[str, Any]
+    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
         """One block in every market: the agents' transactions (``actions[agent]``: (n,) or (n, 2)) in block
         order, the scripted market after them, the reference moves; then every agent observes and is
         scored (``envs.roles.protocol``). Returns observations (n, F), rewards (n,) and infos {key: (n,)}."""
@@ -252,8 +302,10 @@ class Markets:
             pool_before = market.pool_price()
             receipt = self.roles[agent].act(market, actions[agent])
             receipt = receipt.with_gas(self._with_priority_fee(agent, receipt.gas_usd))
-            receipt.info |= {"pool_move_pct": 100 * np.log(market.pool_price() / pool_before),
-                             "position_in_block": np.full(n, float(position))}
+            receipt.info |= {
+                "pool_move_pct": 100 * np.log(market.pool_price() / pool_before),
+                "position_in_block": np.full(n, float(position)),
+            }
             receipts[agent] = receipt
         market.arbitrage(self.rng.random(n) < self.compete)  # the scripted competitors, after the agents
         if self.scripted_liquidator:
@@ -320,9 +372,13 @@ class parallel_env(ParallelEnv):  # noqa: N801  (PettingZoo's convention)
             return {}, {}, {}, {}, {}
         obs, rewards, infos = self.core.step({a: np.asarray(actions[a])[None] for a in self.agents})
         done = self.core.done
-        out = ({a: o[0] for a, o in obs.items()}, {a: float(r[0]) for a, r in rewards.items()},
-               {a: False for a in self.agents}, {a: done for a in self.agents},
-               {a: {k: float(v[0]) for k, v in info.items()} for a, info in infos.items()})
+        out = (
+            {a: o[0] for a, o in obs.items()},
+            {a: float(r[0]) for a, r in rewards.items()},
+            {a: False for a in self.agents},
+            {a: done for a in self.agents},
+            {a: {k: float(v[0]) for k, v in info.items()} for a, info in infos.items()},
+        )
         if done:
             self.agents = []
         return out
@@ -415,7 +471,9 @@ class DefiMarketConfig(LendingConfig):
     n_borrowers: int = 0  # 0 or 1
     n_traders: int = 0
     order: str = "random"  # or priority
-    others: Dict[str, str] = field(default_factory=dict)  # agent -> baseline:<name> or a model.zip (default: a baseline)
+    others: Dict[str, str] = field(
+        default_factory=dict
+    )  # agent -> baseline:<name> or a model.zip (default: a baseline)
     agent_usd: float = 100_000.0  # each LP's and the borrower's starting capital
     compete: float = 0.0  # the scripted arbitrageur's chance to trade after the agents
     half_widths: List[int] = field(default_factory=lambda: list(DEFAULT_HALF_WIDTHS))  # the LPs' discrete widths
@@ -423,11 +481,30 @@ class DefiMarketConfig(LendingConfig):
 
 
 def _kwargs(e: DefiMarketConfig) -> dict:
-    return dict(n_lps=e.n_lps, n_arbitrageurs=e.n_arbitrageurs, n_liquidators=e.n_liquidators,
-                n_borrowers=e.n_borrowers, n_traders=e.n_traders, fee_pips=e.fee_pips, agent_usd=e.agent_usd,
-                order=e.order, compete=e.compete, half_widths=tuple(e.half_widths), lp_reward=e.reward,
-                world=e.world(), lending=dict(e.lending))
+    return dict(
+        n_lps=e.n_lps,
+        n_arbitrageurs=e.n_arbitrageurs,
+        n_liquidators=e.n_liquidators,
+        n_borrowers=e.n_borrowers,
+        n_traders=e.n_traders,
+        fee_pips=e.fee_pips,
+        agent_usd=e.agent_usd,
+        order=e.order,
+        compete=e.compete,
+        half_widths=tuple(e.half_widths),
+        lp_reward=e.reward,
+        world=e.world(),
+        lending=dict(e.lending),
+    )
 
 
-SPEC = EnvSpec(id="defi_market_v0", name="defi_market", role=None, entry_point="envs.defi_market_v0:parallel_env",
-               vector_entry_point=None, config=DefiMarketConfig, kwargs=_kwargs, evaluation="market")
+SPEC = EnvSpec(
+    id="defi_market_v0",
+    name="defi_market",
+    role=None,
+    entry_point="envs.defi_market_v0:parallel_env",
+    vector_entry_point=None,
+    config=DefiMarketConfig,
+    kwargs=_kwargs,
+    evaluation="market",
+)

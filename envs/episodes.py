@@ -1,6 +1,7 @@
 """One episode loop for every single-role env (``Episodes``: N worlds of one role that end together,
 the order of events in a block given by the env's ``Block``), and its Gymnasium faces: one world as an
 ``Env``, N worlds as a ``VectorEnv`` with SAME_STEP autoreset."""
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -27,8 +28,10 @@ def check_vector_options(env_name: str, backend: str, unknown: dict) -> None:
     if unknown:
         raise TypeError(f"unknown arguments {sorted(unknown)} for {env_name}")
     if backend not in ("numpy", "torch"):
-        raise ValueError(f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}; "
-                         f"use the single env for evm and anvil")
+        raise ValueError(
+            f"the vector env runs on the batched simulator (numpy or torch), not {backend!r}; "
+            f"use the single env for evm and anvil"
+        )
 
 
 def driver_options(driver, driver_kwargs: dict | None, gbm: dict = HOURLY_GBM) -> dict | None:
@@ -100,7 +103,13 @@ class SingleWorldEnv(gym.Env):
         if action not in self.action_space:
             raise ValueError(f"action {action!r} is not in the action space {self.action_space}")
         obs, reward, terminated, truncated, info = self.core.step(np.asarray(action)[None])
-        return obs[0], float(reward[0]), bool(terminated[0]), bool(truncated[0]), {k: float(v[0]) for k, v in info.items()}
+        return (
+            obs[0],
+            float(reward[0]),
+            bool(terminated[0]),
+            bool(truncated[0]),
+            {k: float(v[0]) for k, v in info.items()},
+        )
 
     def close(self):
         if hasattr(self.core.market, "close"):

@@ -1,4 +1,5 @@
 """Where the project's checkout and its npm packages are (the protocols' artifacts and anvil)."""
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ Each env module defines a ``SPEC``; ``envs/__init__.py`` registers them with Gym
 ``SPECS``. train.py, evaluate.py, export and the config checks read the spec and name no env themselves,
 so a new env is one module (its classes, its config and its spec) plus ``configs/env/<name>.yaml``.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -38,7 +39,8 @@ class PoolConfig(EnvConfig):
     pool_value_usd: float = 20_000_000.0  # background liquidity in the pool
     #: background ranges as [half-width as a fraction of price (null: full range), share of pool_value_usd]
     liquidity_profile: List[List[Optional[float]]] = field(
-        default_factory=lambda: [list(entry) for entry in DEFAULT_LIQUIDITY_PROFILE])
+        default_factory=lambda: [list(entry) for entry in DEFAULT_LIQUIDITY_PROFILE]
+    )
     #: scripted LPs that re-centre their range when the price leaves it: [half-width in ticks, share of
     #: pool_value_usd] each, taken from the static profile's value (empty: the background never moves)
     recentering_lps: List[List[Any]] = field(default_factory=list)  # numbers, checked by agents.config
@@ -48,12 +50,18 @@ class PoolConfig(EnvConfig):
 
     def world(self) -> dict:
         """The world's keyword arguments (``world=`` of the envs)."""
-        return {"noise_traders": self.noise_traders, "noise_trade_usd": self.noise_trade_usd,
-                "pool_value_usd": self.pool_value_usd, "flow": self.flow, "flow_file": self.flow_file,
-                "liquidity_profile": tuple((w, share) for w, share in self.liquidity_profile),
-                "recentering_lps": tuple((int(w), float(share)) for w, share in self.recentering_lps),
-                "jit_usd": self.jit_usd, "jit_min_swap_usd": self.jit_min_swap_usd,
-                "jit_half_width": self.jit_half_width}
+        return {
+            "noise_traders": self.noise_traders,
+            "noise_trade_usd": self.noise_trade_usd,
+            "pool_value_usd": self.pool_value_usd,
+            "flow": self.flow,
+            "flow_file": self.flow_file,
+            "liquidity_profile": tuple((w, share) for w, share in self.liquidity_profile),
+            "recentering_lps": tuple((int(w), float(share)) for w, share in self.recentering_lps),
+            "jit_usd": self.jit_usd,
+            "jit_min_swap_usd": self.jit_min_swap_usd,
+            "jit_half_width": self.jit_half_width,
+        }
 
 
 @dataclass

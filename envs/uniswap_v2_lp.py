@@ -1,5 +1,6 @@
 """``defigym/UniswapV2LP-v0``: hold a share of capital as Uniswap V2 USDC/WETH pair shares, against
 arbitrageurs and noise traders."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -22,9 +23,16 @@ from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 BACKENDS = ("numpy", "torch", "evm", "anvil")
 
 
-def make_v2_market(backend: str, n: int, driver: PriceDriver, params: V2WorldParams, device: str | None = None,
-                   fork_url: str | None = None, fork_block: int | None = None,
-                   addresses: str | None = None) -> UniswapV2Market:
+def make_v2_market(
+    backend: str,
+    n: int,
+    driver: PriceDriver,
+    params: V2WorldParams,
+    device: str | None = None,
+    fork_url: str | None = None,
+    fork_block: int | None = None,
+    addresses: str | None = None,
+) -> UniswapV2Market:
     """The pair on the simulator (numpy, torch) or on a chain (evm, anvil; one world): fresh, or a fork of
     ``fork_url`` at ``fork_block``; with ``addresses`` (an address book) the fork's own pair."""
     if backend in ("numpy", "torch"):
@@ -43,12 +51,32 @@ def make_v2_market(backend: str, n: int, driver: PriceDriver, params: V2WorldPar
     raise ValueError(f"unknown backend {backend!r} for UniswapV2LP-v0; choose one of {BACKENDS}")
 
 
-def _episodes(n, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, fork_url,
-              fork_block=None, addresses=None) -> Episodes:
+def _episodes(
+    n,
+    backend,
+    driver,
+    driver_kwargs,
+    horizon,
+    agent_usd,
+    role,
+    world,
+    device,
+    fork_url,
+    fork_block=None,
+    addresses=None,
+) -> Episodes:
     """The V2 LP's block is the default one: the agent moves its share, then the pair's market steps."""
     check_episode(horizon, agent_usd)
-    market = make_v2_market(backend, n, episode_driver(driver, driver_options(driver, driver_kwargs), horizon),
-                            V2WorldParams(**(world or {})), device, fork_url, fork_block, addresses)
+    market = make_v2_market(
+        backend,
+        n,
+        episode_driver(driver, driver_options(driver, driver_kwargs), horizon),
+        V2WorldParams(**(world or {})),
+        device,
+        fork_url,
+        fork_block,
+        addresses,
+    )
     return Episodes(market, role, Block(agent_usd), horizon)
 
 
@@ -92,27 +120,67 @@ _DOC = """
 class UniswapV2LPEnv(SingleWorldEnv):
     __doc__ = "Uniswap V2 liquidity provision, one world on any backend.\n" + _DOC
 
-    def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
-                 horizon: int = 720, agent_usd: float = 100_000.0, shares: tuple[float, ...] = DEFAULT_SHARES,
-                 action_type: str = "discrete", gas_price_gwei: float = 10.0, world: dict | None = None,
-                 device: str | None = None, fork_url: str | None = None, fork_block: int | None = None,
-                 addresses: str | None = None):
+    def __init__(
+        self,
+        backend: str = "numpy",
+        driver: str | PriceDriver = "gbm",
+        driver_kwargs: dict | None = None,
+        horizon: int = 720,
+        agent_usd: float = 100_000.0,
+        shares: tuple[float, ...] = DEFAULT_SHARES,
+        action_type: str = "discrete",
+        gas_price_gwei: float = 10.0,
+        world: dict | None = None,
+        device: str | None = None,
+        fork_url: str | None = None,
+        fork_block: int | None = None,
+        addresses: str | None = None,
+    ):
         role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
-        self._bind(_episodes(1, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, fork_url,
-                               fork_block, addresses), role)
+        self._bind(
+            _episodes(
+                1,
+                backend,
+                driver,
+                driver_kwargs,
+                horizon,
+                agent_usd,
+                role,
+                world,
+                device,
+                fork_url,
+                fork_block,
+                addresses,
+            ),
+            role,
+        )
 
 
 class UniswapV2LPVectorEnv(BatchedVectorEnv):
     __doc__ = "Uniswap V2 liquidity provision, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
 
-    def __init__(self, num_envs: int = 64, backend: str = "numpy", driver: str | PriceDriver = "gbm",
-                 driver_kwargs: dict | None = None, horizon: int = 720, agent_usd: float = 100_000.0,
-                 shares: tuple[float, ...] = DEFAULT_SHARES, action_type: str = "discrete",
-                 gas_price_gwei: float = 10.0, world: dict | None = None, device: str | None = None, **unknown: Any):
+    def __init__(
+        self,
+        num_envs: int = 64,
+        backend: str = "numpy",
+        driver: str | PriceDriver = "gbm",
+        driver_kwargs: dict | None = None,
+        horizon: int = 720,
+        agent_usd: float = 100_000.0,
+        shares: tuple[float, ...] = DEFAULT_SHARES,
+        action_type: str = "discrete",
+        gas_price_gwei: float = 10.0,
+        world: dict | None = None,
+        device: str | None = None,
+        **unknown: Any,
+    ):
         check_vector_options("UniswapV2LP-v0", backend, unknown)
         role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
-        self._bind(_episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device,
-                               None), role, num_envs)
+        self._bind(
+            _episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, None),
+            role,
+            num_envs,
+        )
 
 
 @dataclass
@@ -130,17 +198,34 @@ class UniswapV2LPConfig(EnvConfig):
 
 def _kwargs(e: UniswapV2LPConfig) -> dict:
     if e.flow != "toy":
-        raise ValueError(f"env.flow={e.flow}: the V2 LP env draws the toy flow only (the calibrated flow is "
-                         f"fitted to a V3 pool's liquidity); set env.flow=toy")
-    return dict(agent_usd=e.agent_usd, shares=tuple(e.shares), action_type=e.action_type,
-                world={"pool_value_usd": e.pool_value_usd, "noise_traders": e.noise_traders,
-                       "noise_trade_usd": e.noise_trade_usd})
+        raise ValueError(
+            f"env.flow={e.flow}: the V2 LP env draws the toy flow only (the calibrated flow is "
+            f"fitted to a V3 pool's liquidity); set env.flow=toy"
+        )
+    return dict(
+        agent_usd=e.agent_usd,
+        shares=tuple(e.shares),
+        action_type=e.action_type,
+        world={
+            "pool_value_usd": e.pool_value_usd,
+            "noise_traders": e.noise_traders,
+            "noise_trade_usd": e.noise_trade_usd,
+        },
+    )
 
 
 SPEC = EnvSpec(
-    id="defigym/UniswapV2LP-v0", name="uniswap_v2_lp", role="v2_liquidity_provider",
-    entry_point="envs.uniswap_v2_lp:UniswapV2LPEnv", vector_entry_point="envs.uniswap_v2_lp:UniswapV2LPVectorEnv",
-    config=UniswapV2LPConfig, kwargs=_kwargs, capital_account=True,
-    actions=("0 holds; i > 0 moves to shares[i-1] of the portfolio in the pair",
-             "act if a[0] > 0, toward the share (a[1] + 1) / 2 in the pair"),
-    baselines=("passive_v2_lp", "hodl_v2"))
+    id="defigym/UniswapV2LP-v0",
+    name="uniswap_v2_lp",
+    role="v2_liquidity_provider",
+    entry_point="envs.uniswap_v2_lp:UniswapV2LPEnv",
+    vector_entry_point="envs.uniswap_v2_lp:UniswapV2LPVectorEnv",
+    config=UniswapV2LPConfig,
+    kwargs=_kwargs,
+    capital_account=True,
+    actions=(
+        "0 holds; i > 0 moves to shares[i-1] of the portfolio in the pair",
+        "act if a[0] > 0, toward the share (a[1] + 1) / 2 in the pair",
+    ),
+    baselines=("passive_v2_lp", "hodl_v2"),
+)

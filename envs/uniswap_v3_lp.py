@@ -1,4 +1,5 @@
 """``defigym/UniswapV3LP-v0``: manage a concentrated USDC/WETH position against arbitrageurs and noise traders."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,11 +19,21 @@ from envs.worlds.sim import UniswapV3World, V3WorldParams
 BACKENDS = ("numpy", "torch", "evm", "anvil")
 
 
-def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams, device: str | None = None,
-                fork_url: str | None = None, lending: LendingParams | None = None, fork_block: int | None = None,
-                addresses: str | None = None, init_from: str | None = None,
-                init_addresses: str = "ethereum", replay_blocks: int = 0,
-                priority_fee_gwei: float | None = None) -> UniswapV3Market:
+def make_market(
+    backend: str,
+    n: int,
+    driver: PriceDriver,
+    params: V3WorldParams,
+    device: str | None = None,
+    fork_url: str | None = None,
+    lending: LendingParams | None = None,
+    fork_block: int | None = None,
+    addresses: str | None = None,
+    init_from: str | None = None,
+    init_addresses: str = "ethereum",
+    replay_blocks: int = 0,
+    priority_fee_gwei: float | None = None,
+) -> UniswapV3Market:
     """The market on a backend: the batched simulator (numpy, torch) or a chain (evm, anvil; one world).
     With ``lending``, an Aave V3 market with scripted borrowers runs next to the pool. On a chain,
     ``fork_url`` (at ``fork_block``, its head when None) forks a node; with ``addresses`` (an address
@@ -33,9 +44,11 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
     chain's own transactions of its next ``replay_blocks`` blocks; with ``priority_fee_gwei`` (the agent's
     tip), those of the first block that paid more go before the agent's transactions."""
     if params.flow == "replay" and (backend not in ("numpy", "torch") or lending is not None or init_from):
-        raise ValueError("env.flow=replay replays recorded events through the simulated pool of the LP envs "
-                         "(backend=numpy or torch, no backend.init_from); on a chain, fork it and re-send its own "
-                         "blocks with backend.replay_blocks")
+        raise ValueError(
+            "env.flow=replay replays recorded events through the simulated pool of the LP envs "
+            "(backend=numpy or torch, no backend.init_from); on a chain, fork it and re-send its own "
+            "blocks with backend.replay_blocks"
+        )
     if backend in ("numpy", "torch"):
         from envs.arrays import array_backend
 
@@ -45,12 +58,18 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
             return ReplayWorld(n, driver, params, array_backend(backend, device))
         if init_from is not None:
             if lending is not None:
-                raise ValueError("backend.init_from starts the Uniswap V3 LP env's pool so far; leave it out for "
-                                 "the Aave envs")
+                raise ValueError(
+                    "backend.init_from starts the Uniswap V3 LP env's pool so far; leave it out for the Aave envs"
+                )
             from envs.worlds.forked_sim import ForkedStartWorld, read_origin
 
-            return ForkedStartWorld(n, driver, params, array_backend(backend, device),
-                                    read_origin(init_from, str(init_addresses), params.fee_pips))
+            return ForkedStartWorld(
+                n,
+                driver,
+                params,
+                array_backend(backend, device),
+                read_origin(init_from, str(init_addresses), params.fee_pips),
+            )
         if lending is None:
             return UniswapV3World(n, driver, params, array_backend(backend, device))
         from envs.worlds.sim_lending import AaveWorld
@@ -66,17 +85,25 @@ def make_market(backend: str, n: int, driver: PriceDriver, params: V3WorldParams
         book = load_attach_book(addresses, fork_url)
         make_chain = chain_factory(backend, fork_url, fork_block)
         if priority_fee_gwei is not None and not replay_blocks:
-            raise ValueError("backend.priority_fee_gwei orders the agent among replayed transactions: it needs "
-                             "backend.replay_blocks > 0")
+            raise ValueError(
+                "backend.priority_fee_gwei orders the agent among replayed transactions: it needs "
+                "backend.replay_blocks > 0"
+            )
         if replay_blocks and (fork_url is None or lending is not None):
-            raise ValueError(f"backend.replay_blocks={replay_blocks} replays a forked chain's blocks into the Uniswap "
-                             f"V3 LP env: it needs backend.fork_url (and the LP env)")
+            raise ValueError(
+                f"backend.replay_blocks={replay_blocks} replays a forked chain's blocks into the Uniswap "
+                f"V3 LP env: it needs backend.fork_url (and the LP env)"
+            )
         if lending is None:
             tip = None if priority_fee_gwei is None else round(priority_fee_gwei * 1e9)
             # replay_blocks without a fork_url was refused above; the second test only tells the checker so
-            return ChainUniswapV3World(make_chain, driver, params, book,
-                                       (fork_url, int(replay_blocks), tip) if replay_blocks and fork_url is not None
-                                       else None)
+            return ChainUniswapV3World(
+                make_chain,
+                driver,
+                params,
+                book,
+                (fork_url, int(replay_blocks), tip) if replay_blocks and fork_url is not None else None,
+            )
         return ChainAaveWorld(make_chain, driver, params, lending, book)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
@@ -101,16 +128,41 @@ class LPBlock(Block):
         return super().run(market, role, action, rng)
 
 
-def _episodes(n: int, backend: str, driver: str | PriceDriver, driver_kwargs: dict | None, fee_pips: int,
-              horizon: int, agent_usd: float, initial_half_width: int | None, role: LiquidityProvider,
-              world: dict | None, device: str | None, fork_url: str | None, fork_block: int | None = None,
-              addresses: str | None = None, init_from: str | None = None, init_addresses: str = "ethereum",
-              replay_blocks: int = 0, priority_fee_gwei: float | None = None) -> Episodes:
+def _episodes(
+    n: int,
+    backend: str,
+    driver: str | PriceDriver,
+    driver_kwargs: dict | None,
+    fee_pips: int,
+    horizon: int,
+    agent_usd: float,
+    initial_half_width: int | None,
+    role: LiquidityProvider,
+    world: dict | None,
+    device: str | None,
+    fork_url: str | None,
+    fork_block: int | None = None,
+    addresses: str | None = None,
+    init_from: str | None = None,
+    init_addresses: str = "ethereum",
+    replay_blocks: int = 0,
+    priority_fee_gwei: float | None = None,
+) -> Episodes:
     check_episode(horizon, agent_usd)
-    market = make_market(backend, n, episode_driver(driver, driver_kwargs, horizon),
-                         V3WorldParams(fee_pips=fee_pips, **(world or {})), device, fork_url, fork_block=fork_block,
-                         addresses=addresses, init_from=init_from, init_addresses=init_addresses,
-                         replay_blocks=replay_blocks, priority_fee_gwei=priority_fee_gwei)
+    market = make_market(
+        backend,
+        n,
+        episode_driver(driver, driver_kwargs, horizon),
+        V3WorldParams(fee_pips=fee_pips, **(world or {})),
+        device,
+        fork_url,
+        fork_block=fork_block,
+        addresses=addresses,
+        init_from=init_from,
+        init_addresses=init_addresses,
+        replay_blocks=replay_blocks,
+        priority_fee_gwei=priority_fee_gwei,
+    )
     return Episodes(market, role, LPBlock(agent_usd, initial_half_width), horizon)
 
 
@@ -180,45 +232,120 @@ _DOC = """
 
 
 class UniswapV3LPEnv(SingleWorldEnv):
-    __doc__ = "Uniswap V3 liquidity provision, one world on any backend.\n" + _DOC + """
+    __doc__ = (
+        "Uniswap V3 liquidity provision, one world on any backend.\n"
+        + _DOC
+        + """
     >>> import gymnasium as gym, envs
     >>> env = gym.make("defigym/UniswapV3LP-v0", horizon=24)
     >>> obs, info = env.reset(seed=0)
     >>> obs.shape
     (9,)
     """
+    )
 
-    def __init__(self, backend: str = "numpy", driver: str | PriceDriver = "gbm", driver_kwargs: dict | None = None,
-                 fee_pips: int = 500, horizon: int = 720, agent_usd: float = 100_000.0,
-                 initial_half_width: int | None = None, half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
-                 action_type: str = "discrete", reward: str = "pnl", gas_price_gwei: float = 10.0,
-                 gas_usd_per_rebalance: float | None = None, allow_close: bool = False, world: dict | None = None,
-                 device: str | None = None, fork_url: str | None = None, fork_block: int | None = None,
-                 addresses: str | None = None, init_from: str | None = None, init_addresses: str = "ethereum",
-                 replay_blocks: int = 0, priority_fee_gwei: float | None = None):
-        role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance,
-                                 allow_close=allow_close)
-        self._bind(_episodes(1, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd, initial_half_width,
-                               role, world, device, fork_url, fork_block, addresses, init_from, init_addresses,
-                               replay_blocks, priority_fee_gwei), role)
+    def __init__(
+        self,
+        backend: str = "numpy",
+        driver: str | PriceDriver = "gbm",
+        driver_kwargs: dict | None = None,
+        fee_pips: int = 500,
+        horizon: int = 720,
+        agent_usd: float = 100_000.0,
+        initial_half_width: int | None = None,
+        half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
+        action_type: str = "discrete",
+        reward: str = "pnl",
+        gas_price_gwei: float = 10.0,
+        gas_usd_per_rebalance: float | None = None,
+        allow_close: bool = False,
+        world: dict | None = None,
+        device: str | None = None,
+        fork_url: str | None = None,
+        fork_block: int | None = None,
+        addresses: str | None = None,
+        init_from: str | None = None,
+        init_addresses: str = "ethereum",
+        replay_blocks: int = 0,
+        priority_fee_gwei: float | None = None,
+    ):
+        role = LiquidityProvider(
+            tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance, allow_close=allow_close
+        )
+        self._bind(
+            _episodes(
+                1,
+                backend,
+                driver,
+                driver_kwargs,
+                fee_pips,
+                horizon,
+                agent_usd,
+                initial_half_width,
+                role,
+                world,
+                device,
+                fork_url,
+                fork_block,
+                addresses,
+                init_from,
+                init_addresses,
+                replay_blocks,
+                priority_fee_gwei,
+            ),
+            role,
+        )
 
 
 class UniswapV3LPVectorEnv(BatchedVectorEnv):
     __doc__ = "Uniswap V3 liquidity provision, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
 
-    def __init__(self, num_envs: int = 64, backend: str = "numpy", driver: str | PriceDriver = "gbm",
-                 driver_kwargs: dict | None = None, fee_pips: int = 500, horizon: int = 720,
-                 agent_usd: float = 100_000.0, initial_half_width: int | None = None,
-                 half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS, action_type: str = "discrete", reward: str = "pnl",
-                 gas_price_gwei: float = 10.0, gas_usd_per_rebalance: float | None = None, allow_close: bool = False,
-                 world: dict | None = None, device: str | None = None, init_from: str | None = None,
-                 init_addresses: str = "ethereum", **unknown: Any):
+    def __init__(
+        self,
+        num_envs: int = 64,
+        backend: str = "numpy",
+        driver: str | PriceDriver = "gbm",
+        driver_kwargs: dict | None = None,
+        fee_pips: int = 500,
+        horizon: int = 720,
+        agent_usd: float = 100_000.0,
+        initial_half_width: int | None = None,
+        half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
+        action_type: str = "discrete",
+        reward: str = "pnl",
+        gas_price_gwei: float = 10.0,
+        gas_usd_per_rebalance: float | None = None,
+        allow_close: bool = False,
+        world: dict | None = None,
+        device: str | None = None,
+        init_from: str | None = None,
+        init_addresses: str = "ethereum",
+        **unknown: Any,
+    ):
         check_vector_options("UniswapV3LP-v0", backend, unknown)
-        role = LiquidityProvider(tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance,
-                                 allow_close=allow_close)
-        self._bind(_episodes(num_envs, backend, driver, driver_kwargs, fee_pips, horizon, agent_usd,
-                               initial_half_width, role, world, device, None, init_from=init_from,
-                               init_addresses=init_addresses), role, num_envs)
+        role = LiquidityProvider(
+            tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance, allow_close=allow_close
+        )
+        self._bind(
+            _episodes(
+                num_envs,
+                backend,
+                driver,
+                driver_kwargs,
+                fee_pips,
+                horizon,
+                agent_usd,
+                initial_half_width,
+                role,
+                world,
+                device,
+                None,
+                init_from=init_from,
+                init_addresses=init_addresses,
+            ),
+            role,
+            num_envs,
+        )
 
 
 @dataclass
@@ -235,15 +362,32 @@ class UniswapV3LPConfig(PoolConfig):
 
 
 def _kwargs(e: UniswapV3LPConfig) -> dict:
-    return dict(fee_pips=e.fee_pips, world=e.world(), action_type=e.action_type, agent_usd=e.agent_usd,
-                initial_half_width=e.initial_half_width, half_widths=tuple(e.half_widths), reward=e.reward,
-                gas_usd_per_rebalance=e.gas_usd_per_rebalance, allow_close=e.allow_close)
+    return dict(
+        fee_pips=e.fee_pips,
+        world=e.world(),
+        action_type=e.action_type,
+        agent_usd=e.agent_usd,
+        initial_half_width=e.initial_half_width,
+        half_widths=tuple(e.half_widths),
+        reward=e.reward,
+        gas_usd_per_rebalance=e.gas_usd_per_rebalance,
+        allow_close=e.allow_close,
+    )
 
 
 SPEC = EnvSpec(
-    id="defigym/UniswapV3LP-v0", name="uniswap_v3_lp", role="liquidity_provider",
-    entry_point="envs.uniswap_v3_lp:UniswapV3LPEnv", vector_entry_point="envs.uniswap_v3_lp:UniswapV3LPVectorEnv",
-    config=UniswapV3LPConfig, kwargs=_kwargs, evaluation="lp", chain_features=(ATTACH, INIT_FROM, REPLAY_BLOCKS),
-    actions=("0 holds; i > 0 re-centres at half_widths[i-1] ticks; with allow_close, the last action closes",
-             "re-centre if a[0] > 0, at a half-width log-spaced between the extremes of half_widths by a[1]"),
-    baselines=("hodl", "passive_lp", "recentering_lp", "tau_reset_lp"))
+    id="defigym/UniswapV3LP-v0",
+    name="uniswap_v3_lp",
+    role="liquidity_provider",
+    entry_point="envs.uniswap_v3_lp:UniswapV3LPEnv",
+    vector_entry_point="envs.uniswap_v3_lp:UniswapV3LPVectorEnv",
+    config=UniswapV3LPConfig,
+    kwargs=_kwargs,
+    evaluation="lp",
+    chain_features=(ATTACH, INIT_FROM, REPLAY_BLOCKS),
+    actions=(
+        "0 holds; i > 0 re-centres at half_widths[i-1] ticks; with allow_close, the last action closes",
+        "re-centre if a[0] > 0, at a half-width log-spaced between the extremes of half_widths by a[1]",
+    ),
+    baselines=("hodl", "passive_lp", "recentering_lp", "tau_reset_lp"),
+)

@@ -4,6 +4,7 @@ Convention: the simulator speaks whole tokens (float) and human prices (quote pe
 USDC per WETH); the EVM rungs speak raw integers. A Uniswap pool's own price is token1 per
 token0 in raw units.
 """
+
 from __future__ import annotations
 
 import math

@@ -10,6 +10,7 @@ Each window trains PPO with train.py (experiment=xu_brini_2025) and evaluates it
 baselines on the test window; results.md tabulates net PnL, fees, LVR and gas per window, and
 checks the identity relative PnL = fees - LVR - gas for the passive benchmark.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,23 +48,39 @@ def main() -> None:
     rows = []
     for k, w in enumerate(windows(len(path.prices))[: args.windows]):
         run_dir = Path(args.out) / f"window_{k}"
-        cmd = [sys.executable, "train.py", "experiment=xu_brini_2025", f"train.total_timesteps={args.timesteps}",
-               f"train.window={w['train']}", f"train.eval_window={w['validation']}", f"eval.window={w['test']}",
-               "train.progress_bar=false", f"seed={k}", f"hydra.run.dir={run_dir}", *args.overrides]
+        cmd = [
+            sys.executable,
+            "train.py",
+            "experiment=xu_brini_2025",
+            f"train.total_timesteps={args.timesteps}",
+            f"train.window={w['train']}",
+            f"train.eval_window={w['validation']}",
+            f"eval.window={w['test']}",
+            "train.progress_bar=false",
+            f"seed={k}",
+            f"hydra.run.dir={run_dir}",
+            *args.overrides,
+        ]
         subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True)
         report = json.loads((run_dir / "eval" / "report.json").read_text())["policies"]
         ppo = next(m for name, m in report.items() if name.endswith("/model"))
         rows.append((k, w["hours"], path.timestamps[w["hours"][2]], ppo, report["periodic_lp"], report["tau_reset_lp"]))
-        print(f"window {k}: PPO {ppo['pnl_usd']:.0f}, passive {report['periodic_lp']['pnl_usd']:.0f}, "
-              f"tau-reset {report['tau_reset_lp']['pnl_usd']:.0f}", flush=True)
+        print(
+            f"window {k}: PPO {ppo['pnl_usd']:.0f}, passive {report['periodic_lp']['pnl_usd']:.0f}, "
+            f"tau-reset {report['tau_reset_lp']['pnl_usd']:.0f}",
+            flush=True,
+        )
     write_results(Path(args.out), rows)
 
 
 def write_results(out: Path, rows) -> None:
     from datetime import datetime, timezone
 
-    lines = ["| window | test from | PPO net PnL $ | passive net PnL $ | tau-reset net PnL $ | PPO fees / LVR / gas $ "
-             "| passive fees / LVR / gas $ | passive relative PnL $ (= fees - LVR - gas) |", "|" + "---|" * 8]
+    lines = [
+        "| window | test from | PPO net PnL $ | passive net PnL $ | tau-reset net PnL $ | PPO fees / LVR / gas $ "
+        "| passive fees / LVR / gas $ | passive relative PnL $ (= fees - LVR - gas) |",
+        "|" + "---|" * 8,
+    ]
     wins_passive = wins_tau = net_passive = net_tau = 0
     net = "fees_minus_lvr_minus_gas_usd"
     for k, _hours, t0, ppo, passive, tau in rows:
@@ -72,13 +89,17 @@ def write_results(out: Path, rows) -> None:
         net_passive += ppo[net] > passive[net]
         net_tau += ppo[net] > tau[net]
         date = datetime.fromtimestamp(t0, timezone.utc).strftime("%Y-%m-%d")
-        lines.append(f"| {k} | {date} | {ppo['pnl_usd']:,.0f} | {passive['pnl_usd']:,.0f} | {tau['pnl_usd']:,.0f} "
-                     f"| {ppo['fees_usd']:,.0f} / {ppo['lvr_usd']:,.0f} / {ppo['gas_usd']:,.0f} "
-                     f"| {passive['fees_usd']:,.0f} / {passive['lvr_usd']:,.0f} / {passive['gas_usd']:,.0f} "
-                     f"| {passive['relative_pnl_usd']:,.0f} (= {passive['fees_minus_lvr_minus_gas_usd']:,.0f}) |")
-    lines.append(f"\nOn net PnL PPO beat the passive benchmark in {wins_passive} of {len(rows)} windows and tau-reset "
-                 f"in {wins_tau} of {len(rows)}; on fees - LVR - gas (the paper's objective) in {net_passive} and "
-                 f"{net_tau} of {len(rows)}.")
+        lines.append(
+            f"| {k} | {date} | {ppo['pnl_usd']:,.0f} | {passive['pnl_usd']:,.0f} | {tau['pnl_usd']:,.0f} "
+            f"| {ppo['fees_usd']:,.0f} / {ppo['lvr_usd']:,.0f} / {ppo['gas_usd']:,.0f} "
+            f"| {passive['fees_usd']:,.0f} / {passive['lvr_usd']:,.0f} / {passive['gas_usd']:,.0f} "
+            f"| {passive['relative_pnl_usd']:,.0f} (= {passive['fees_minus_lvr_minus_gas_usd']:,.0f}) |"
+        )
+    lines.append(
+        f"\nOn net PnL PPO beat the passive benchmark in {wins_passive} of {len(rows)} windows and tau-reset "
+        f"in {wins_tau} of {len(rows)}; on fees - LVR - gas (the paper's objective) in {net_passive} and "
+        f"{net_tau} of {len(rows)}."
+    )
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

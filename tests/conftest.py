@@ -1,4 +1,5 @@
 """Shared fixtures: the local market deployed on each EVM rung, reverted after every test."""
+
 from __future__ import annotations
 
 import os

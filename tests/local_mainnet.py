@@ -1,5 +1,6 @@
 """The accounts the live-adapter tests act with on the served local mainnet (anvil's well-known
 development keys only)."""
+
 from __future__ import annotations
 
 from envs.contracts.accounts import DEV_ACCOUNTS

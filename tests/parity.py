@@ -1,4 +1,5 @@
 """Tolerance for simulator-vs-bytecode parity: the simulator is float64, the contracts round to integers."""
+
 from __future__ import annotations
 
 REL_TOL = 1e-9  # relative

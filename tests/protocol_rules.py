@@ -3,6 +3,7 @@
 Each function cites the Solidity it restates. Tests compare chain results to these; nothing
 here is imported by the project itself.
 """
+
 RAY = 10**27
 HALF_RAY = RAY // 2
 WAD = 10**18
@@ -51,8 +52,15 @@ def health_factor(collateral_base: int, liquidation_threshold_bps: int, debt_bas
     return wad_div(percent_mul(collateral_base, liquidation_threshold_bps), debt_base)
 
 
-def liquidation_collateral(debt_to_cover: int, debt_price: int, debt_decimals: int, collateral_price: int,
-                           collateral_decimals: int, bonus_bps: int, protocol_fee_bps: int) -> tuple[int, int]:
+def liquidation_collateral(
+    debt_to_cover: int,
+    debt_price: int,
+    debt_decimals: int,
+    collateral_price: int,
+    collateral_decimals: int,
+    bonus_bps: int,
+    protocol_fee_bps: int,
+) -> tuple[int, int]:
     """LiquidationLogic._calculateAvailableCollateralToLiquidate (collateral not capped):
     returns (collateral to the liquidator, protocol fee), both in collateral units."""
     base_collateral = debt_price * debt_to_cover * 10**collateral_decimals // (collateral_price * 10**debt_decimals)

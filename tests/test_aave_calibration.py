@@ -1,5 +1,6 @@
 """The Aave markets calibrated to real reserves: the rate-curve fit recovers a known curve, the shipped
 calibration predicts the held-out days, and a simulated episode runs at the real utilization and rate."""
+
 from __future__ import annotations
 
 import csv
@@ -40,17 +41,25 @@ def _synthetic_days(curves: list[tuple[int, RateCurve]], rf: float, symbol: str,
         curve = [c for start, c in curves if start <= day][-1]
         supply, borrow = curve.rates(np.array([u]), rf)
         date = np.datetime64("2025-01-01") + np.timedelta64(day, "D")
-        rows.append({"generated_at": f"{date}T00:15:00+00:00", "network": "ethereum", "symbol": symbol,
-                     "current_liquidity_rate": f"{supply[0]:.6f}", "current_variable_borrow_rate": f"{borrow[0]:.6f}",
-                     "reserve_factor": rf})
+        rows.append(
+            {
+                "generated_at": f"{date}T00:15:00+00:00",
+                "network": "ethereum",
+                "symbol": symbol,
+                "current_liquidity_rate": f"{supply[0]:.6f}",
+                "current_variable_borrow_rate": f"{borrow[0]:.6f}",
+                "reserve_factor": rf,
+            }
+        )
     return rows
 
 
 def test_the_fit_recovers_the_latest_curve_from_synthetic_days(tmp_path):
     old, usdc = RateCurve(0.0, 0.08, 0.35, 0.92), RateCurve(0.002, 0.05, 0.5, 0.85)
     weth = RateCurve(0.0, 0.03, 0.7, 0.8)
-    rows = (_synthetic_days([(0, old), (60, usdc)], 0.1, "USDC", 200, seed=1)
-            + _synthetic_days([(0, weth)], 0.15, "WETH", 200, seed=2))
+    rows = _synthetic_days([(0, old), (60, usdc)], 0.1, "USDC", 200, seed=1) + _synthetic_days(
+        [(0, weth)], 0.15, "WETH", 200, seed=2
+    )
     calibration = fit_and_validate(_write(tmp_path / "days.csv", rows))
     for symbol, truth, rf in (("USDC", usdc, 0.1), ("WETH", weth, 0.15)):
         got, report = calibration.reserves[symbol], calibration.fit["reserves"][symbol]
@@ -108,8 +117,14 @@ def test_an_aave_leverage_episode_runs_at_the_real_utilization_and_rate():
 def test_bad_input_is_a_clear_error(tmp_path):
     with pytest.raises(LendingDataError, match="no such file"):
         fit_and_validate(tmp_path / "missing.csv")
-    row = {"generated_at": "2025-07-22T21:38:59+00:00", "network": "ethereum", "symbol": "USDC",
-           "current_liquidity_rate": "0.038", "current_variable_borrow_rate": "0.05", "reserve_factor": "0.1"}
+    row = {
+        "generated_at": "2025-07-22T21:38:59+00:00",
+        "network": "ethereum",
+        "symbol": "USDC",
+        "current_liquidity_rate": "0.038",
+        "current_variable_borrow_rate": "0.05",
+        "reserve_factor": "0.1",
+    }
     with pytest.raises(LendingDataError, match=r"lacks the column\(s\) \['reserve_factor'\]"):
         fit_and_validate(_write(tmp_path / "short.csv", [row], COLUMNS[:-1]))
     with pytest.raises(LendingDataError, match=r"1 days of USDC on ethereum .* pick --network/--symbols"):

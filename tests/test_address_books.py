@@ -1,5 +1,6 @@
 """Address books: the shipped Ethereum book checked offline against the protocols' own init code, the
 loader's errors, and ERC20 balances written by storage (forge's ``deal``) through a proxy."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,13 @@ def test_ethereum_book_pools_are_the_factories_create2_addresses_for_its_tokens(
     v2 = book["uniswap_v2"]
     salt = keccak(bytes.fromhex(usdc[2:]) + bytes.fromhex(weth[2:]))
     assert v2["pairs"]["USDC/WETH"] == _create2(v2["factory"], salt, load_artifact("UniswapV2Pair").bytecode)
-    assert {"tokens.USDC", "uniswap_v3.quoter_v2", "aave_v3.pool", "aave_v3.oracle",
-            "aave_v3.protocol_data_provider"} <= set(contract_addresses(book))
+    assert {
+        "tokens.USDC",
+        "uniswap_v3.quoter_v2",
+        "aave_v3.pool",
+        "aave_v3.oracle",
+        "aave_v3.protocol_data_provider",
+    } <= set(contract_addresses(book))
     for key in contract_addresses(book):  # every address cites where it comes from
         assert any(key == s or key.startswith(s + ".") for s in book["sources"]), key
 
@@ -50,8 +56,14 @@ def test_unknown_book_names_the_known_ones_and_the_fix(tmp_path):
         address_book("etherium")
 
 
-@pytest.mark.parametrize("drop, named", [("uniswap_v3.quoter_v2", "uniswap_v3.quoter_v2"),
-                                         ("aave_v3.pool", "aave_v3.pool"), ("tokens.WBTC", "tokens.WBTC")])
+@pytest.mark.parametrize(
+    "drop, named",
+    [
+        ("uniswap_v3.quoter_v2", "uniswap_v3.quoter_v2"),
+        ("aave_v3.pool", "aave_v3.pool"),
+        ("tokens.WBTC", "tokens.WBTC"),
+    ],
+)
 def test_a_book_missing_a_key_fails_naming_it(tmp_path, drop, named):
     book = json.loads(json.dumps(address_book("ethereum")))
     section, key = drop.split(".")

@@ -1,5 +1,6 @@
 """Attach mode for the Aave envs: on the replica's Aave V3 market and pool, the WETH oracle moved through
 AaveOracle's own sources, accounts funded by storage; evm and anvil agree."""
+
 from __future__ import annotations
 
 import json
@@ -40,12 +41,23 @@ def _episode(env, actions) -> tuple[np.ndarray, list[float]]:
     return np.array(rows), gaps
 
 
-@pytest.mark.parametrize("make, actions", [
-    (lambda b, url: AaveLeverageEnv(backend=b, fork_url=url, addresses="ethereum", horizon=5, driver="gbm",
-                                    lending={"borrowers": 2}), [3, 0, 1, 4, 0]),
-    (lambda b, url: AaveLiquidatorEnv(backend=b, fork_url=url, addresses="ethereum", horizon=4, driver="gbm",
-                                      lending={"borrowers": 3}), [0, 1, 0, 1]),
-])
+@pytest.mark.parametrize(
+    "make, actions",
+    [
+        (
+            lambda b, url: AaveLeverageEnv(
+                backend=b, fork_url=url, addresses="ethereum", horizon=5, driver="gbm", lending={"borrowers": 2}
+            ),
+            [3, 0, 1, 4, 0],
+        ),
+        (
+            lambda b, url: AaveLiquidatorEnv(
+                backend=b, fork_url=url, addresses="ethereum", horizon=4, driver="gbm", lending={"borrowers": 3}
+            ),
+            [0, 1, 0, 1],
+        ),
+    ],
+)
 def test_aave_envs_attach_to_the_forks_market_and_the_rungs_agree(replica_url, make, actions):
     runs = {}
     for backend in ("evm", "anvil"):
@@ -58,13 +70,17 @@ def test_aave_envs_attach_to_the_forks_market_and_the_rungs_agree(replica_url, m
         assert market.aave.pool.address == BOOK["aave_v3"]["pool"]
         if backend == "anvil":  # the one contract created on the fork is the controllable feed
             fork = market.chain.rpc
-            created = [fork.request("eth_getTransactionReceipt", [tx["hash"]])["contractAddress"]
-                       for n in range(market.fork_block + 1, market.chain.block_number() + 1)
-                       for tx in fork.request("eth_getBlockByNumber", [hex(n), True])["transactions"]
-                       if tx["to"] is None]
+            created = [
+                fork.request("eth_getTransactionReceipt", [tx["hash"]])["contractAddress"]
+                for n in range(market.fork_block + 1, market.chain.block_number() + 1)
+                for tx in fork.request("eth_getBlockByNumber", [hex(n), True])["transactions"]
+                if tx["to"] is None
+            ]
             assert [c.lower() for c in created] == [source.lower()]
-            logs = fork.request("eth_getLogs", [{"fromBlock": hex(market.fork_block + 1), "toBlock": "latest",
-                                                 "address": BOOK["aave_v3"]["pool"]}])
+            logs = fork.request(
+                "eth_getLogs",
+                [{"fromBlock": hex(market.fork_block + 1), "toBlock": "latest", "address": BOOK["aave_v3"]["pool"]}],
+            )
             assert logs  # supplies and borrows went through the book's Pool
         env.close()
     np.testing.assert_array_equal(runs["evm"], runs["anvil"])
@@ -72,14 +88,34 @@ def test_aave_envs_attach_to_the_forks_market_and_the_rungs_agree(replica_url, m
 
 def test_evaluate_attaches_the_leverage_env_and_names_the_chain(replica_url, tmp_path):
     result = subprocess.run(
-        [sys.executable, "evaluate.py", "env=aave_leverage", "backend=evm", f"backend.fork_url={replica_url}",
-         "backend.market=attach", "backend.addresses=ethereum", "eval.episodes=1", "env.horizon=3",
-         "eval.plots=false", "driver=gbm", "env.lending.borrowers=1", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "evaluate.py",
+            "env=aave_leverage",
+            "backend=evm",
+            f"backend.fork_url={replica_url}",
+            "backend.market=attach",
+            "backend.addresses=ethereum",
+            "eval.episodes=1",
+            "env.horizon=3",
+            "eval.plots=false",
+            "driver=gbm",
+            "env.lending.borrowers=1",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(Path(result.stdout.strip().splitlines()[-1]).read_text())
     chain = report["settings"]["chain"]
-    assert (chain["chain_id"], chain["market"], chain["fork_block"]) == (1, "attach", RpcChain(replica_url).block_number())
+    assert (chain["chain_id"], chain["market"], chain["fork_block"]) == (
+        1,
+        "attach",
+        RpcChain(replica_url).block_number(),
+    )
 
 
 def test_the_arbitrage_env_attaches_to_the_real_pool_and_the_rungs_agree(replica_url):
@@ -126,8 +162,17 @@ def test_the_multi_agent_market_attaches_and_the_rungs_agree(replica_url):
 
     totals = {}
     for backend in ("evm", "anvil"):
-        env = parallel_env(backend=backend, fork_url=replica_url, addresses="ethereum", horizon=3, n_lps=2,
-                           n_arbitrageurs=1, n_liquidators=1, n_borrowers=1, lending={"borrowers": 2})
+        env = parallel_env(
+            backend=backend,
+            fork_url=replica_url,
+            addresses="ethereum",
+            horizon=3,
+            n_lps=2,
+            n_arbitrageurs=1,
+            n_liquidators=1,
+            n_borrowers=1,
+            lending={"borrowers": 2},
+        )
         obs, _ = env.reset(seed=5)
         rng, total = np.random.default_rng(0), {a: 0.0 for a in env.possible_agents}
         while env.agents:

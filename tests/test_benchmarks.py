@@ -1,5 +1,6 @@
 """Every benchmark runs at a tiny size and prints its JSON lines, so a broken benchmark fails the suite
 (the figures themselves come from full runs, quoted in the README with date and machine)."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -26,8 +27,13 @@ def test_every_benchmark_has_a_smoke_run():
 def test_the_report_writes_the_figures_with_the_machine_and_load(tmp_path):
     """benchmarks/report.py runs a benchmark and writes its table under the date, the machine and the load."""
     out = tmp_path / "report.md"
-    result = subprocess.run([sys.executable, str(REPORT), "--smoke", "--only", "env_fps.py", "--out", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, str(REPORT), "--smoke", "--only", "env_fps.py", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     text = out.read_text()
     echoed = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
@@ -41,8 +47,17 @@ def test_the_report_writes_the_figures_with_the_machine_and_load(tmp_path):
 def smoke_runs() -> dict[str, subprocess.CompletedProcess]:
     """Every benchmark's smoke run, started together (each is mostly interpreter start-up and imports)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    procs = {name: subprocess.Popen([sys.executable, f"benchmarks/{name}", *args], cwd=ROOT, env=env, text=True,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE) for name, args in SMOKE.items()}
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, f"benchmarks/{name}", *args],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for name, args in SMOKE.items()
+    }
     runs = {}
     for name, proc in procs.items():
         out, err = proc.communicate(timeout=300)

@@ -1,4 +1,5 @@
 """Bad input and failures on the EVM rungs give clear errors and leave no processes behind."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """Checkpoints carry what loading them needs: the observation normalization beside every model
 (best_model.zip included) and a metadata file naming its env, role and normalization. Resume,
 evaluation and export use them and refuse to guess when they are missing; Ctrl-C saves them."""
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["env.horizon=24", "train.num_envs=16", "train.eval_episodes=4", "train.eval_freq=512",
-        "train.progress_bar=false", "train.evaluate_after=false"]
-RESUME = ["env.horizon=24", "train.num_envs=2", "train.eval_freq=0", "train.total_timesteps=32",
-          "train.progress_bar=false", "train.evaluate_after=false"]
+TINY = [
+    "env.horizon=24",
+    "train.num_envs=16",
+    "train.eval_episodes=4",
+    "train.eval_freq=512",
+    "train.progress_bar=false",
+    "train.evaluate_after=false",
+]
+RESUME = [
+    "env.horizon=24",
+    "train.num_envs=2",
+    "train.eval_freq=0",
+    "train.total_timesteps=32",
+    "train.progress_bar=false",
+    "train.evaluate_after=false",
+]
 LEVERAGE_ENV = "defigym/AaveLeverage-v0"
 
 
@@ -50,10 +63,20 @@ def lp_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def borrower_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("borrower")
-    result = run("train.py", "env=aave_leverage", "driver=gbm", "env.horizon=12", "train.num_envs=4",
-                 "train.eval_freq=0", "train.total_timesteps=128", "agent.params.n_steps=16",
-                 "agent.params.batch_size=64", "train.progress_bar=false", "train.evaluate_after=false",
-                 f"hydra.run.dir={run_dir}")
+    result = run(
+        "train.py",
+        "env=aave_leverage",
+        "driver=gbm",
+        "env.horizon=12",
+        "train.num_envs=4",
+        "train.eval_freq=0",
+        "train.total_timesteps=128",
+        "agent.params.n_steps=16",
+        "agent.params.batch_size=64",
+        "train.progress_bar=false",
+        "train.evaluate_after=false",
+        f"hydra.run.dir={run_dir}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
@@ -81,8 +104,13 @@ def test_resuming_without_the_normalization_fails_unless_told(lp_run: Path, tmp_
     assert result.returncode != 0
     assert "best_vecnormalize.pkl" in result.stderr and "train.allow_missing_normalization=true" in result.stderr
     assert not (tmp_path / "a" / "model.zip").exists()
-    result = run("train.py", *RESUME, f"train.resume={moved / 'best_model.zip'}",
-                 "train.allow_missing_normalization=true", f"hydra.run.dir={tmp_path / 'b'}")
+    result = run(
+        "train.py",
+        *RESUME,
+        f"train.resume={moved / 'best_model.zip'}",
+        "train.allow_missing_normalization=true",
+        f"hydra.run.dir={tmp_path / 'b'}",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert (tmp_path / "b" / "model.zip").is_file()
 
@@ -99,8 +127,14 @@ def test_a_model_without_its_normalization_is_refused_unless_told(lp_run: Path, 
 
 def test_evaluate_refuses_a_model_without_its_normalization_unless_told(lp_run: Path, tmp_path):
     moved = copy(lp_run, tmp_path / "moved", "model.zip", ".hydra")
-    common = [f"policy={moved / 'model.zip'}", "backend=numpy", "env.horizon=12", "eval.episodes=1",
-              "eval.policies=[baseline:hodl]", "eval.plots=false"]
+    common = [
+        f"policy={moved / 'model.zip'}",
+        "backend=numpy",
+        "env.horizon=12",
+        "eval.episodes=1",
+        "eval.policies=[baseline:hodl]",
+        "eval.plots=false",
+    ]
     result = run("evaluate.py", *common, f"hydra.run.dir={tmp_path / 'a'}")
     assert result.returncode != 0 and "eval.allow_missing_normalization=true" in result.stderr
     assert not (tmp_path / "a" / "report.json").exists()
@@ -129,8 +163,14 @@ def test_export_without_metadata_or_config_refuses_to_guess_the_role(borrower_ru
 
 
 def test_ctrl_c_during_training_saves_the_model_normalization_and_metadata(tmp_path):
-    command = [sys.executable, "train.py", *TINY, "train.eval_freq=0", "train.total_timesteps=10000000",
-               f"hydra.run.dir={tmp_path}"]
+    command = [
+        sys.executable,
+        "train.py",
+        *TINY,
+        "train.eval_freq=0",
+        "train.total_timesteps=10000000",
+        f"hydra.run.dir={tmp_path}",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while not any((tmp_path / "tb").glob("*")):  # SB3 opens its log when learning starts

@@ -1,6 +1,7 @@
 """Several roles of defi_market_v0 learn at once (env.train_roles): one learner per role in the same
 markets, each step of the markets taking every learner's actions, each role's policy saved and
 evaluated against its baselines with the other learned roles playing their new policies."""
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_one_block_takes_every_learners_actions():
     """Two learners stepping from their own threads move the markets once per block, each block
     carrying both roles' actions: the arbitrageurs' trades and the LP's re-centring land together."""
-    market = defi_market_v0.vector_env(num_markets=3, n_arbitrageurs=2, n_liquidators=0, horizon=50,
-                                       driver_kwargs={"dt": 60.0, "sigma": 0.8})
+    market = defi_market_v0.vector_env(
+        num_markets=3, n_arbitrageurs=2, n_liquidators=0, horizon=50, driver_kwargs={"dt": 60.0, "sigma": 0.8}
+    )
     barrier = MarketBarrier(market, ["liquidity_provider", "arbitrageur"], {}, seed=4)
     lp, arb = LearnerVecEnv(barrier, "liquidity_provider"), LearnerVecEnv(barrier, "arbitrageur")
     assert (lp.num_envs, arb.num_envs) == (3, 6)
@@ -34,8 +36,10 @@ def test_one_block_takes_every_learners_actions():
             env.step_async(actions)
             seen[key].append(env.step_wait())
 
-    threads = [threading.Thread(target=drive, args=(lp, np.full(3, 2), "lp")),
-               threading.Thread(target=drive, args=(arb, np.full(6, 4), "arb"))]
+    threads = [
+        threading.Thread(target=drive, args=(lp, np.full(3, 2), "lp")),
+        threading.Thread(target=drive, args=(arb, np.full(6, 4), "arb")),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -48,24 +52,45 @@ def test_one_block_takes_every_learners_actions():
     market.close()
 
 
-@pytest.mark.parametrize("roles, others, match", [
-    (["arbitrageur"], {}, "two or more"),
-    (["arbitrageur", "market_maker"], {}, "two or more"),
-    (["arbitrageur", "arbitrageur"], {}, "each once"),
-    (["arbitrageur", "liquidity_provider"], {"arbitrageur_1": "baseline:greedy_arbitrageur"}, "arbitrageur_1"),
-])
+@pytest.mark.parametrize(
+    "roles, others, match",
+    [
+        (["arbitrageur"], {}, "two or more"),
+        (["arbitrageur", "market_maker"], {}, "two or more"),
+        (["arbitrageur", "arbitrageur"], {}, "each once"),
+        (["arbitrageur", "liquidity_provider"], {"arbitrageur_1": "baseline:greedy_arbitrageur"}, "arbitrageur_1"),
+    ],
+)
 def test_bad_train_roles_are_refused_naming_the_problem(roles, others, match):
     with pytest.raises(ValueError, match=match):
         check_roles(roles, others)
 
 
 def test_co_training_from_the_config_saves_and_evaluates_every_role(tmp_path):
-    result = subprocess.run([sys.executable, "train.py", "env=defi_market",
-                             "env.train_roles=[liquidity_provider,arbitrageur]", "driver=gbm", "driver.dt=60",
-                             "env.horizon=16", "train.num_envs=2", "train.total_timesteps=128",
-                             "agent.params.n_steps=32", "agent.params.batch_size=32", "train.eval_freq=0",
-                             "eval.episodes=2", "eval.backend=numpy", "train.progress_bar=false",
-                             f"hydra.run.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "env=defi_market",
+            "env.train_roles=[liquidity_provider,arbitrageur]",
+            "driver=gbm",
+            "driver.dt=60",
+            "env.horizon=16",
+            "train.num_envs=2",
+            "train.total_timesteps=128",
+            "agent.params.n_steps=32",
+            "agent.params.batch_size=32",
+            "train.eval_freq=0",
+            "eval.episodes=2",
+            "eval.backend=numpy",
+            "train.progress_bar=false",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = json.loads((tmp_path / "train_metrics.json").read_text())
     # two rollouts of 32 blocks in 2 markets: the LP's one agent and the two arbitrageurs as slots
@@ -79,8 +104,11 @@ def test_co_training_from_the_config_saves_and_evaluates_every_role(tmp_path):
         assert f"{role}/model" in report["policies"]
         others = report["settings"]["config"]["env"]["others"]
         learned = "arbitrageur" if role == "liquidity_provider" else "liquidity_provider"
-        assert all(path.endswith(f"policies/{learned}/model.zip") for agent, path in others.items()
-                   if agent.startswith(learned))
+        assert all(
+            path.endswith(f"policies/{learned}/model.zip")
+            for agent, path in others.items()
+            if agent.startswith(learned)
+        )
         assert any(agent.startswith(learned) for agent in others)
 
     from agents.policy import load_policy
@@ -98,8 +126,26 @@ def test_a_co_training_config_is_checked_against_its_roles():
 
     register()
     with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
-        check(compose("config", overrides=["env=defi_market", "env.train_roles=[liquidity_provider,liquidator]",
-                                           "env.n_arbitrageurs=0", "driver=gbm"]))
+        check(
+            compose(
+                "config",
+                overrides=[
+                    "env=defi_market",
+                    "env.train_roles=[liquidity_provider,liquidator]",
+                    "env.n_arbitrageurs=0",
+                    "driver=gbm",
+                ],
+            )
+        )
         with pytest.raises(ValueError, match="liquidator_0"):
-            check(compose("config", overrides=["env=defi_market", "env.train_roles=[liquidity_provider,liquidator]",
-                                               "+env.others.liquidator_0=baseline:greedy_liquidator", "driver=gbm"]))
+            check(
+                compose(
+                    "config",
+                    overrides=[
+                        "env=defi_market",
+                        "env.train_roles=[liquidity_provider,liquidator]",
+                        "+env.others.liquidator_0=baseline:greedy_liquidator",
+                        "driver=gbm",
+                    ],
+                )
+            )

@@ -1,5 +1,6 @@
 """Every numeric env.*, driver.*, train.* and eval.* value is checked at start (finite, sign, range),
 naming the key, before any env is built: NaN, negatives and out-of-range values do not reach a run."""
+
 from __future__ import annotations
 
 import subprocess
@@ -22,58 +23,64 @@ def config(*overrides: str):
         return compose("config", overrides=list(overrides))
 
 
-@pytest.mark.parametrize("override, message", [
-    ("env.agent_usd=nan", "env.agent_usd=nan must be a finite number > 0"),
-    ("env.agent_usd=-1", "env.agent_usd=-1.0 must be a finite number > 0"),
-    ("env.pool_value_usd=nan", "env.pool_value_usd=nan must be a finite number > 0"),
-    ("env.pool_value_usd=inf", "env.pool_value_usd=inf must be a finite number > 0"),
-    ("env=aave_leverage env.targets=[0.3,nan]", "env.targets[1]=nan must be a finite number in [0, 1)"),
-    ("env=aave_leverage env.targets=[0.3,1.0]", "env.targets[1]=1.0 must be a finite number in [0, 1)"),
-    ("env.gas_usd_per_rebalance=-5", "env.gas_usd_per_rebalance=-5.0 must be a finite number >= 0"),
-    ("env.gas_usd_per_rebalance=nan", "env.gas_usd_per_rebalance=nan must be a finite number >= 0"),
-    ("env.gas_price_gwei=-1", "env.gas_price_gwei=-1.0 must be a finite number >= 0"),
-    ("env.fee_pips=501", "env.fee_pips=501 must be one of [100, 500, 3000, 10000]"),
-    ("env.horizon=0", "env.horizon=0 must be a finite number > 0"),
-    ("env.initial_half_width=-10", "env.initial_half_width=-10 must be a finite number > 0"),
-    ("env.half_widths=[0,100]", "env.half_widths[0]=0 must be a finite number > 0"),
-    ("env.half_widths=[]", "env.half_widths=[] must list at least one value"),
-    ("env.noise_traders=-1", "env.noise_traders=-1 must be a finite number >= 0"),
-    ("env.noise_trade_usd=nan", "env.noise_trade_usd=nan must be a finite number >= 0"),
-    ("env=cex_dex_arbitrage env.compete=1.5", "env.compete=1.5 must be a finite number in [0, 1]"),
-    ("env=cex_dex_arbitrage env.compete=nan", "env.compete=nan must be a finite number in [0, 1]"),
-    ("env=cex_dex_arbitrage env.fractions=[0.0,0.5]", "env.fractions[0]=0.0 must be a finite number in (0, 1]"),
-    ("env=uniswap_v2_lp env.shares=[0.5,1.2]", "env.shares[1]=1.2 must be a finite number in [0, 1]"),
-    ("env=aave_liquidator env.slots=0", "env.slots=0 must be a finite number > 0"),
-    ("env=defi_market env.n_arbitrageurs=-1", "env.n_arbitrageurs=-1 must be a finite number >= 0"),
-    ("env.liquidity_profile=[[nan,0.5],[null,0.5]]", "env.liquidity_profile[0][0]=nan must be a finite number > 0"),
-    ("env.liquidity_profile=[[0.1,0.5],[null,-0.5]]", "env.liquidity_profile[1][1]=-0.5 must be a finite number"),
-    ("env.liquidity_profile=[[0.1,0.5],[null,0.4]]", "env.liquidity_profile shares must add up to 1"),
-    ("env.recentering_lps=[[0,0.3]]", "env.recentering_lps[0][0]=0 must be a finite number >= 1 (ticks)"),
-    ("env.recentering_lps=[[2400,1.3]]", "env.recentering_lps[0][1]=1.3 must be a finite number in (0, 1)"),
-    ("env.recentering_lps=[[2400,0.6],[600,0.5]]", "recentering_lps take 1.1 of pool_value_usd"),
-    ("env=aave_leverage +env.lending.supply_usd=-1", "env.lending.supply_usd=-1 must be a finite number >= 0"),
-    ("driver.dt=0", "driver.dt=0.0 must be a finite number > 0"),
-    ("driver.params.sigma=nan", "driver.params.sigma=nan must be a finite number"),
-    ("agent.params.learning_rate=nan", "agent.params.learning_rate=nan must be a finite number"),
-    ("train.total_timesteps=-5", "train.total_timesteps=-5 must be a finite number > 0"),
-    ("train.num_envs=0", "train.num_envs=0 must be a finite number > 0"),
-    ("train.eval_freq=-1", "train.eval_freq=-1 must be a finite number >= 0"),
-    ("train.eval_episodes=0", "train.eval_episodes=0 must be a finite number > 0"),
-    ("eval.episodes=0", "eval.episodes=0 must be a finite number > 0"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("env.agent_usd=nan", "env.agent_usd=nan must be a finite number > 0"),
+        ("env.agent_usd=-1", "env.agent_usd=-1.0 must be a finite number > 0"),
+        ("env.pool_value_usd=nan", "env.pool_value_usd=nan must be a finite number > 0"),
+        ("env.pool_value_usd=inf", "env.pool_value_usd=inf must be a finite number > 0"),
+        ("env=aave_leverage env.targets=[0.3,nan]", "env.targets[1]=nan must be a finite number in [0, 1)"),
+        ("env=aave_leverage env.targets=[0.3,1.0]", "env.targets[1]=1.0 must be a finite number in [0, 1)"),
+        ("env.gas_usd_per_rebalance=-5", "env.gas_usd_per_rebalance=-5.0 must be a finite number >= 0"),
+        ("env.gas_usd_per_rebalance=nan", "env.gas_usd_per_rebalance=nan must be a finite number >= 0"),
+        ("env.gas_price_gwei=-1", "env.gas_price_gwei=-1.0 must be a finite number >= 0"),
+        ("env.fee_pips=501", "env.fee_pips=501 must be one of [100, 500, 3000, 10000]"),
+        ("env.horizon=0", "env.horizon=0 must be a finite number > 0"),
+        ("env.initial_half_width=-10", "env.initial_half_width=-10 must be a finite number > 0"),
+        ("env.half_widths=[0,100]", "env.half_widths[0]=0 must be a finite number > 0"),
+        ("env.half_widths=[]", "env.half_widths=[] must list at least one value"),
+        ("env.noise_traders=-1", "env.noise_traders=-1 must be a finite number >= 0"),
+        ("env.noise_trade_usd=nan", "env.noise_trade_usd=nan must be a finite number >= 0"),
+        ("env=cex_dex_arbitrage env.compete=1.5", "env.compete=1.5 must be a finite number in [0, 1]"),
+        ("env=cex_dex_arbitrage env.compete=nan", "env.compete=nan must be a finite number in [0, 1]"),
+        ("env=cex_dex_arbitrage env.fractions=[0.0,0.5]", "env.fractions[0]=0.0 must be a finite number in (0, 1]"),
+        ("env=uniswap_v2_lp env.shares=[0.5,1.2]", "env.shares[1]=1.2 must be a finite number in [0, 1]"),
+        ("env=aave_liquidator env.slots=0", "env.slots=0 must be a finite number > 0"),
+        ("env=defi_market env.n_arbitrageurs=-1", "env.n_arbitrageurs=-1 must be a finite number >= 0"),
+        ("env.liquidity_profile=[[nan,0.5],[null,0.5]]", "env.liquidity_profile[0][0]=nan must be a finite number > 0"),
+        ("env.liquidity_profile=[[0.1,0.5],[null,-0.5]]", "env.liquidity_profile[1][1]=-0.5 must be a finite number"),
+        ("env.liquidity_profile=[[0.1,0.5],[null,0.4]]", "env.liquidity_profile shares must add up to 1"),
+        ("env.recentering_lps=[[0,0.3]]", "env.recentering_lps[0][0]=0 must be a finite number >= 1 (ticks)"),
+        ("env.recentering_lps=[[2400,1.3]]", "env.recentering_lps[0][1]=1.3 must be a finite number in (0, 1)"),
+        ("env.recentering_lps=[[2400,0.6],[600,0.5]]", "recentering_lps take 1.1 of pool_value_usd"),
+        ("env=aave_leverage +env.lending.supply_usd=-1", "env.lending.supply_usd=-1 must be a finite number >= 0"),
+        ("driver.dt=0", "driver.dt=0.0 must be a finite number > 0"),
+        ("driver.params.sigma=nan", "driver.params.sigma=nan must be a finite number"),
+        ("agent.params.learning_rate=nan", "agent.params.learning_rate=nan must be a finite number"),
+        ("train.total_timesteps=-5", "train.total_timesteps=-5 must be a finite number > 0"),
+        ("train.num_envs=0", "train.num_envs=0 must be a finite number > 0"),
+        ("train.eval_freq=-1", "train.eval_freq=-1 must be a finite number >= 0"),
+        ("train.eval_episodes=0", "train.eval_episodes=0 must be a finite number > 0"),
+        ("eval.episodes=0", "eval.episodes=0 must be a finite number > 0"),
+    ],
+)
 def test_a_nan_negative_or_out_of_range_value_is_refused_naming_the_key(override, message):
     with pytest.raises(ValueError) as err:
         check(config("driver=gbm", *override.split(" ")))
     assert message in str(err.value)
 
 
-@pytest.mark.parametrize("overrides, key", [
-    (["env=aave_leverage", "env.reward=sharpe"], "reward"),
-    (["env=aave_leverage", "env.fractions=[7.0]"], "fractions"),
-    (["env=uniswap_v3_lp", "env.targets=[0.5]"], "targets"),
-    (["env=uniswap_v2_lp", "env.fee_pips=3000"], "fee_pips"),
-    (["env=cex_dex_arbitrage", "+env.train_role=liquidator"], "train_role"),
-])
+@pytest.mark.parametrize(
+    "overrides, key",
+    [
+        (["env=aave_leverage", "env.reward=sharpe"], "reward"),
+        (["env=aave_leverage", "env.fractions=[7.0]"], "fractions"),
+        (["env=uniswap_v3_lp", "env.targets=[0.5]"], "targets"),
+        (["env=uniswap_v2_lp", "env.fee_pips=3000"], "fee_pips"),
+        (["env=cex_dex_arbitrage", "+env.train_role=liquidator"], "train_role"),
+    ],
+)
 def test_a_key_the_env_does_not_take_is_refused_naming_it(overrides, key):
     """Each env reads env.* through its own schema: a key of another env fails when the config is
     composed, instead of being dropped silently."""
@@ -103,16 +110,25 @@ def test_every_shipped_env_config_is_valid(group):
 
 
 def test_train_with_a_negative_budget_exits_non_zero_before_training():
-    result = subprocess.run([sys.executable, "train.py", "train.total_timesteps=-5", "train.progress_bar=false"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "train.py", "train.total_timesteps=-5", "train.progress_bar=false"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert "train.total_timesteps=-5 must be a finite number > 0" in result.stderr
     assert "trained" not in result.stdout
 
 
 def test_evaluate_with_a_nan_capital_exits_non_zero_naming_the_key():
-    result = subprocess.run([sys.executable, "evaluate.py", "env.agent_usd=nan", "backend=numpy",
-                             "eval.episodes=1", "eval.plots=false"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "evaluate.py", "env.agent_usd=nan", "backend=numpy", "eval.episodes=1", "eval.plots=false"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode != 0
     assert "env.agent_usd=nan must be a finite number > 0" in result.stderr

@@ -4,6 +4,7 @@ A duplicated constant drifts (an int here, a float there, a different tier table
 other than its owner imports it. The check reads the source (ast): a module-level UPPER_CASE name
 bound to a numeric literal expression, or a dict of them, is a constant.
 """
+
 from __future__ import annotations
 
 import ast
@@ -32,9 +33,17 @@ UPPER = re.compile(r"^_?[A-Z][A-Z0-9_]*$")
 #: (module, name) definitions left knowingly, each with the reason
 ALLOWED: set[tuple[str, str]] = set()
 
-_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-        ast.FloorDiv: operator.floordiv, ast.Pow: operator.pow, ast.LShift: operator.lshift,
-        ast.RShift: operator.rshift, ast.Mod: operator.mod}
+_OPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Pow: operator.pow,
+    ast.LShift: operator.lshift,
+    ast.RShift: operator.rshift,
+    ast.Mod: operator.mod,
+}
 
 
 def _value(node: ast.expr) -> int | float | None:
@@ -55,8 +64,9 @@ def _value(node: ast.expr) -> int | float | None:
 def _is_constant(node: ast.expr) -> bool:
     """A numeric literal expression, or a dict whose keys and values all are."""
     if isinstance(node, ast.Dict):
-        return bool(node.keys) and all(k is not None and _value(k) is not None and _value(v) is not None
-                                       for k, v in zip(node.keys, node.values))
+        return bool(node.keys) and all(
+            k is not None and _value(k) is not None and _value(v) is not None for k, v in zip(node.keys, node.values)
+        )
     return _value(node) is not None
 
 
@@ -97,7 +107,8 @@ def test_each_constant_is_defined_once():
         where[name].append(f"{rel}:{line}")
     twice = {name: places for name, places in where.items() if len({p.split(":")[0] for p in places}) > 1}
     assert not twice, "constants defined in more than one module (define once, import elsewhere):\n" + "\n".join(
-        f"{name}: {', '.join(places)}" for name, places in sorted(twice.items()))
+        f"{name}: {', '.join(places)}" for name, places in sorted(twice.items())
+    )
 
 
 def test_protocol_constants_live_in_units():
@@ -114,6 +125,17 @@ def test_protocol_constants_live_in_units():
 
 def test_units_defines_the_protocol_constants():
     names = {name for name, _, _ in _bindings(ast.parse((ROOT / UNITS).read_text(), UNITS))}
-    expected = {"BPS", "PERCENTAGE_FACTOR", "WAD", "RAY", "Q96", "Q128", "SECONDS_PER_YEAR", "FEE_DENOMINATOR",
-                "MIN_TICK", "MAX_TICK", "TICK_SPACING"}
+    expected = {
+        "BPS",
+        "PERCENTAGE_FACTOR",
+        "WAD",
+        "RAY",
+        "Q96",
+        "Q128",
+        "SECONDS_PER_YEAR",
+        "FEE_DENOMINATOR",
+        "MIN_TICK",
+        "MAX_TICK",
+        "TICK_SPACING",
+    }
     assert expected <= names, f"envs/units.py lacks {sorted(expected - names)}"

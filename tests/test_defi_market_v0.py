@@ -1,4 +1,5 @@
 """defi_market_v0: PettingZoo conformance, the same play on the simulator and the real contracts, block order."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -45,9 +46,16 @@ def _play_every_role(backend: str, steps: int = 20):
     """Every role in one block, each agent playing a fixed script, on a backend."""
     env = defi_market_v0.parallel_env(backend=backend, horizon=steps, order="random", **EVERY_ROLE)
     env.reset(seed=5)
-    script = {defi_market_v0.LP: [3] + [0] * steps, "liquidity_provider_1": [0, 8] + [0, 0, 2] * steps, "arbitrageur_0": [4] * steps, "arbitrageur_1": [2] * steps,
-              "liquidator_0": [1] * steps, "borrower_0": [4, 0, 0, 2] * steps, "trader_0": [1, 3, 0, 2] * steps,
-              "trader_1": [4, 0] * steps}
+    script = {
+        defi_market_v0.LP: [3] + [0] * steps,
+        "liquidity_provider_1": [0, 8] + [0, 0, 2] * steps,
+        "arbitrageur_0": [4] * steps,
+        "arbitrageur_1": [2] * steps,
+        "liquidator_0": [1] * steps,
+        "borrower_0": [4, 0, 0, 2] * steps,
+        "trader_0": [1, 3, 0, 2] * steps,
+        "trader_1": [4, 0] * steps,
+    }
     rows = []
     for t in range(steps):
         _, rewards, _, _, infos = env.step({a: script[a][t] for a in env.agents})
@@ -114,18 +122,39 @@ def _crash_play(liquidate: bool):
     from envs.drivers import ScenarioDriver, crash
 
     env = defi_market_v0.parallel_env(
-        n_arbitrageurs=1, n_liquidators=1, driver=ScenarioDriver(crash(2000.0, drop=0.2, calm_steps=4), dt=600.0),
-        horizon=16, order="priority", priority_fees_gwei={"arbitrageur_0": 2.0}, scripted_liquidator=False,
-        world={"noise_traders": 0}, lending={"borrowers": 6, "target_ltv": (0.76, 0.80)})
+        n_arbitrageurs=1,
+        n_liquidators=1,
+        driver=ScenarioDriver(crash(2000.0, drop=0.2, calm_steps=4), dt=600.0),
+        horizon=16,
+        order="priority",
+        priority_fees_gwei={"arbitrageur_0": 2.0},
+        scripted_liquidator=False,
+        world={"noise_traders": 0},
+        lending={"borrowers": 6, "target_ltv": (0.76, 0.80)},
+    )
     obs, _ = env.reset(seed=2)
-    arbitrageur, liquidator, rows = GreedyArbitrageur(env.role_of("arbitrageur_0")), GreedyLiquidator(env.role_of("liquidator_0")), []
+    arbitrageur, liquidator, rows = (
+        GreedyArbitrageur(env.role_of("arbitrageur_0")),
+        GreedyLiquidator(env.role_of("liquidator_0")),
+        [],
+    )
     for _ in range(16):
-        actions = {defi_market_v0.LP: 0, "arbitrageur_0": int(arbitrageur.predict(obs["arbitrageur_0"])[0]),
-                   "liquidator_0": int(liquidator.predict(obs["liquidator_0"])[0]) if liquidate else 0}
+        actions = {
+            defi_market_v0.LP: 0,
+            "arbitrageur_0": int(arbitrageur.predict(obs["arbitrageur_0"])[0]),
+            "liquidator_0": int(liquidator.predict(obs["liquidator_0"])[0]) if liquidate else 0,
+        }
         obs, _, _, _, infos = env.step(actions)
         arb, liq = infos["arbitrageur_0"], infos["liquidator_0"]
-        rows.append((arb["profit_usd"], arb["pool_move_pct"], liq["liquidated"], liq["pool_move_pct"],
-                     env.market.pool_price()[0]))
+        rows.append(
+            (
+                arb["profit_usd"],
+                arb["pool_move_pct"],
+                liq["liquidated"],
+                liq["pool_move_pct"],
+                env.market.pool_price()[0],
+            )
+        )
     return np.array(rows, dtype=float)
 
 
@@ -184,8 +213,15 @@ def test_every_arbitrageur_is_a_slot_of_one_vec_env_trained_with_shared_paramete
     from agents.multi_agent import RoleVecEnv
 
     env = defi_market_v0.parallel_env(n_arbitrageurs=3, horizon=16)
-    vec = RoleVecEnv(env, "arbitrageur", {defi_market_v0.LP: PassiveFullRange(env.role_of(defi_market_v0.LP)),
-                                          "liquidator_0": GreedyLiquidator(env.role_of("liquidator_0"))}, seed=0)
+    vec = RoleVecEnv(
+        env,
+        "arbitrageur",
+        {
+            defi_market_v0.LP: PassiveFullRange(env.role_of(defi_market_v0.LP)),
+            "liquidator_0": GreedyLiquidator(env.role_of("liquidator_0")),
+        },
+        seed=0,
+    )
     assert vec.num_envs == 3 and vec.observation_space.shape == (5,)
     obs = vec.reset()
     obs, rewards, dones, infos = vec.step(np.full(3, 4))
@@ -198,6 +234,7 @@ def test_every_arbitrageur_is_a_slot_of_one_vec_env_trained_with_shared_paramete
 
 # --- many markets at once: vector_env ---------------------------------------------------------------
 
+
 def _random_actions(env, n: int, steps: int, seed: int = 1) -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(seed)
     return [{a: rng.integers(env.action_space(a).n, size=n) for a in env.possible_agents} for _ in range(steps)]
@@ -206,9 +243,18 @@ def _random_actions(env, n: int, steps: int, seed: int = 1) -> list[dict[str, np
 def _flat(obs, rewards, infos, agents, i=None) -> np.ndarray:
     """One market's observations, rewards and infos after a step, as one row (market ``i`` of a batch)."""
     pick = (lambda x: np.asarray(x)[i]) if i is not None else np.asarray
-    return np.concatenate([np.concatenate([pick(obs[a]).ravel(), [pick(rewards[a])],
-                                           [pick(v) for k, v in sorted(infos[a].items()) if "final_obs" not in k]])
-                           for a in agents])
+    return np.concatenate(
+        [
+            np.concatenate(
+                [
+                    pick(obs[a]).ravel(),
+                    [pick(rewards[a])],
+                    [pick(v) for k, v in sorted(infos[a].items()) if "final_obs" not in k],
+                ]
+            )
+            for a in agents
+        ]
+    )
 
 
 def test_a_batch_of_markets_plays_as_that_many_single_markets_with_their_seeds():
@@ -246,8 +292,10 @@ def test_one_batched_market_is_the_parallel_env():
     for actions in _random_actions(vec, 1, 7):
         vec_obs, vec_rewards, _, _, vec_infos = vec.step(actions)
         obs, rewards, _, _, infos = env.step({a: int(x[0]) for a, x in actions.items()})
-        np.testing.assert_array_equal(_flat(vec_obs, vec_rewards, vec_infos, env.possible_agents, 0),
-                                      _flat(obs, rewards, infos, env.possible_agents))
+        np.testing.assert_array_equal(
+            _flat(vec_obs, vec_rewards, vec_infos, env.possible_agents, 0),
+            _flat(obs, rewards, infos, env.possible_agents),
+        )
 
 
 def test_vector_env_shapes_and_autoreset_at_the_shared_horizon():
@@ -275,8 +323,14 @@ def test_vector_env_shapes_and_autoreset_at_the_shared_horizon():
 def test_torch_batch_plays_as_the_numpy_batch():
     runs = []
     for backend in ("numpy", "torch"):
-        vec = defi_market_v0.vector_env(num_markets=3, backend=backend, device="cpu" if backend == "torch" else None,
-                                        horizon=6, compete=0.5, **EVERY_ROLE)
+        vec = defi_market_v0.vector_env(
+            num_markets=3,
+            backend=backend,
+            device="cpu" if backend == "torch" else None,
+            horizon=6,
+            compete=0.5,
+            **EVERY_ROLE,
+        )
         vec.reset(seed=2)
         rows = []
         for actions in _random_actions(vec, 3, 5):

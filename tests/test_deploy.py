@@ -1,4 +1,5 @@
 """The live adapter against a real anvil serving the local mainnet: dry runs, guards, live sends, restarts, errors."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,9 +23,16 @@ from tests.local_mainnet import AGENT, AGENT_KEY, WHALE
 
 def _config(anvil, addresses, tmp_path, **changes) -> LiveConfig:
     guards = dataclasses.replace(GuardConfig(kill_switch_file=str(tmp_path / "KILL")), **changes.pop("guards", {}))
-    config = LiveConfig(rpc_urls=[anvil.url], addresses=str(addresses), policy="baseline:recentering_lp",
-                        account=AGENT, max_decisions=1, journal=str(tmp_path / "journal.sqlite"), poll_seconds=0.05,
-                        guards=guards)
+    config = LiveConfig(
+        rpc_urls=[anvil.url],
+        addresses=str(addresses),
+        policy="baseline:recentering_lp",
+        account=AGENT,
+        max_decisions=1,
+        journal=str(tmp_path / "journal.sqlite"),
+        poll_seconds=0.05,
+        guards=guards,
+    )
     return dataclasses.replace(config, **changes)
 
 
@@ -65,13 +73,16 @@ def test_dry_run_sends_nothing_and_journals_the_plan(fresh, tmp_path):
     assert Journal(tmp_path / "journal.sqlite").transactions() == []
 
 
-@pytest.mark.parametrize("guards, reason", [
-    ({"max_notional_usd_per_tx": 10.0}, "per-transaction cap"),
-    ({"max_notional_usd_per_day": 10.0}, "daily notional"),
-    ({"max_gas_price_gwei": 0.0}, "gas price"),
-    ({"max_sends_per_hour": 0}, "rate limit"),
-    ({"allowed_contracts": ("NonfungiblePositionManager", "MintableERC20")}, "SwapRouter.exactInputSingle"),
-])
+@pytest.mark.parametrize(
+    "guards, reason",
+    [
+        ({"max_notional_usd_per_tx": 10.0}, "per-transaction cap"),
+        ({"max_notional_usd_per_day": 10.0}, "daily notional"),
+        ({"max_gas_price_gwei": 0.0}, "gas price"),
+        ({"max_sends_per_hour": 0}, "rate limit"),
+        ({"allowed_contracts": ("NonfungiblePositionManager", "MintableERC20")}, "SwapRouter.exactInputSingle"),
+    ],
+)
 def test_each_guard_blocks_what_it_must_with_the_reason_journaled(fresh, tmp_path, monkeypatch, guards, reason):
     anvil, addresses, market = fresh
     monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
@@ -172,10 +183,24 @@ def test_deploy_py_runs_an_exported_onnx_policy_dry(fresh, tmp_path):
     env.save(str(tmp_path / "vecnormalize.pkl"))
     manifest = export(tmp_path / "model.zip", env_id="defigym/UniswapV3LP-v0")  # saved outside train.py: say what it is
     journal = tmp_path / "live.sqlite"
-    result = subprocess.run([sys.executable, "deploy.py", f"live.rpc_urls=[{anvil.url}]", f"live.addresses={addresses}",
-                             f"live.policy={manifest}", f"live.account={AGENT}", "live.max_decisions=1",
-                             f"live.journal={journal}", "live.poll_seconds=0.05", f"hydra.run.dir={tmp_path / 'run'}"],
-                            cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "deploy.py",
+            f"live.rpc_urls=[{anvil.url}]",
+            f"live.addresses={addresses}",
+            f"live.policy={manifest}",
+            f"live.account={AGENT}",
+            "live.max_decisions=1",
+            f"live.journal={journal}",
+            "live.poll_seconds=0.05",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     outcomes = [d["outcome"] for d in Journal(journal).decisions()]
     assert len(outcomes) == 1 and outcomes[0] in {"hold", "dry-run", "blocked"}
@@ -260,8 +285,9 @@ def test_a_live_run_levers_an_aave_position_and_deleverages_it_when_the_price_dr
     weth = market.tokens["WETH"]
     weth.mint(AGENT, 10 * 10**18)
     market.aave.supply(AGENT, weth, 10 * 10**18)  # collateral, no debt yet
-    keeper = _config(anvil, addresses, tmp_path, send=True, policy="baseline:hf_keeper",
-                     guards={"min_health_factor": 1.05})
+    keeper = _config(
+        anvil, addresses, tmp_path, send=True, policy="baseline:hf_keeper", guards={"min_health_factor": 1.05}
+    )
     LiveAdapter(keeper).run()
     levered = _account(market)
     assert levered["total_debt_base"] > 0 and 0.55 < levered["ltv_now"] < 0.7  # toward the keeper's 65% LTV
@@ -295,8 +321,15 @@ def test_a_borrower_plan_acting_for_another_account_is_refused(fresh, tmp_path):
     book = read_addresses(Path(addresses).parent)
     plan = plan_leverage(anvil.url, book, AGENT, 500, 0.5, GuardConfig(), market.aave.price(weth) / 1e8)
     assert plan.actions and not plan.error
-    common = dict(chain_id=31337, expected_chain_id=31337, gas_price_gwei=1.0, notional_today_usd=0.0,
-                  sends_last_hour=0, addresses=book, market=read_market_state(market.chain, book, AGENT, 500, 600))
+    common = dict(
+        chain_id=31337,
+        expected_chain_id=31337,
+        gas_price_gwei=1.0,
+        notional_today_usd=0.0,
+        sends_last_hour=0,
+        addresses=book,
+        market=read_market_state(market.chain, book, AGENT, 500, 600),
+    )
     assert check(plan, GuardConfig(min_health_factor=1.05), account=AGENT, **common) == []
     reasons = check(plan, GuardConfig(min_health_factor=1.05), account=WHALE, **common)
     assert any("not this account" in r for r in reasons)
@@ -315,11 +348,25 @@ def test_killing_the_adapter_mid_plan_and_restarting_it_sends_no_duplicate(fresh
     journal_path = tmp_path / "journal.sqlite"
     rpc.request("evm_setAutomine", [False])
     env = dict(os.environ, DEFIGYM_PRIVATE_KEY=AGENT_KEY)
-    proc = subprocess.Popen([sys.executable, "deploy.py", f"live.rpc_urls=[{anvil.url}]", f"live.addresses={addresses}",
-                             "live.policy=baseline:recentering_lp", "live.send=true", "live.max_decisions=1",
-                             f"live.journal={journal_path}", "live.poll_seconds=0.05", "live.receipt_timeout_s=600",
-                             f"hydra.run.dir={tmp_path / 'run'}"], cwd=Path(__file__).resolve().parents[1], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "deploy.py",
+            f"live.rpc_urls=[{anvil.url}]",
+            f"live.addresses={addresses}",
+            "live.policy=baseline:recentering_lp",
+            "live.send=true",
+            "live.max_decisions=1",
+            f"live.journal={journal_path}",
+            "live.poll_seconds=0.05",
+            "live.receipt_timeout_s=600",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not (journal_path.is_file() and Journal(journal_path).transactions()):
@@ -383,8 +430,9 @@ def test_the_adapter_waits_for_a_node_that_stops_and_goes_on_when_it_is_back(nod
     port = free_port()
     first = serve_localnet(state_dir, port)
     journal = Journal(tmp_path / "journal.sqlite")
-    config = _config(first, addresses, tmp_path, max_decisions=3, rpc_retries=1, reconnect_timeout_s=120.0,
-                     policy="baseline:hodl")
+    config = _config(
+        first, addresses, tmp_path, max_decisions=3, rpc_retries=1, reconnect_timeout_s=120.0, policy="baseline:hodl"
+    )
     thread, errors = _run_in_thread(LiveAdapter(config))
     _mine_until([first.url], lambda: len(journal.decisions()) >= 1)
     first.stop()  # the node stops mid-run
@@ -407,8 +455,9 @@ def test_with_two_rpc_urls_the_adapter_fails_over_when_one_node_dies(node, tmp_p
     state_dir = Path(addresses).parent
     primary, backup = serve_localnet(state_dir), serve_localnet(state_dir)
     journal = Journal(tmp_path / "journal.sqlite")
-    config = _config(primary, addresses, tmp_path, max_decisions=3, rpc_retries=1, reconnect_timeout_s=60.0,
-                     policy="baseline:hodl")
+    config = _config(
+        primary, addresses, tmp_path, max_decisions=3, rpc_retries=1, reconnect_timeout_s=60.0, policy="baseline:hodl"
+    )
     config.rpc_urls = [primary.url, backup.url]
     adapter = LiveAdapter(config)
     thread, errors = _run_in_thread(adapter)
@@ -473,8 +522,20 @@ def test_a_close_plan_withdraws_the_position_within_the_guards(fresh, tmp_path):
     book = read_addresses(Path(addresses).parent)
     plan = plan_close(anvil.url, book, AGENT, 500, GuardConfig(), market.aave.price(weth) / 1e8)
     assert [a.function.split("(")[0] for a in plan.actions] == ["decreaseLiquidity", "collect", "burn"]
-    assert check(plan, GuardConfig(), chain_id=31337, expected_chain_id=31337, gas_price_gwei=1.0,
-                 notional_today_usd=0.0, sends_last_hour=0, addresses=book, account=AGENT,
-                 market=read_market_state(market.chain, book, AGENT, 500, 600)) == []
+    assert (
+        check(
+            plan,
+            GuardConfig(),
+            chain_id=31337,
+            expected_chain_id=31337,
+            gas_price_gwei=1.0,
+            notional_today_usd=0.0,
+            sends_last_hour=0,
+            addresses=book,
+            account=AGENT,
+            market=read_market_state(market.chain, book, AGENT, 500, 600),
+        )
+        == []
+    )
     decrease = plan.actions[0].args[0]
     assert decrease[2] > 0 and decrease[3] > 0  # minimums from the simulation, not zero

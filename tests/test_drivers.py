@@ -1,4 +1,5 @@
 """Price drivers: the right statistics, reproducible from a seed, and honest about their data."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -76,12 +77,15 @@ def test_replay_resamples_onto_the_step_grid_and_reports_what_it_filled(tmp_path
         driver.step()
 
 
-@pytest.mark.parametrize("content, message", [
-    ("t,price\n0,100\n", "no column 'timestamp'"),
-    ("timestamp,USD_price\n0,100\n60,abc\n", r":3: cannot read"),
-    ("timestamp,USD_price\n0,100\n60,-5\n", "positive"),
-    ("timestamp,USD_price\n60,100\n0,101\n", "must increase"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("t,price\n0,100\n", "no column 'timestamp'"),
+        ("timestamp,USD_price\n0,100\n60,abc\n", r":3: cannot read"),
+        ("timestamp,USD_price\n0,100\n60,-5\n", "positive"),
+        ("timestamp,USD_price\n60,100\n0,101\n", "must increase"),
+    ],
+)
 def test_malformed_csv_names_the_line_and_the_fix(tmp_path, content, message):
     csv = tmp_path / "bad.csv"
     csv.write_text(content)
@@ -107,11 +111,14 @@ def test_a_bridge_passes_through_every_observation_with_the_datas_own_variance_b
     log_prices = np.log(2000) + np.cumsum(0.002 * rng.standard_normal(minutes))
     csv = tmp_path / "minutes.csv"
     csv.write_text("time,close\n" + "".join(f"{60 * i},{float(np.exp(x))!r}\n" for i, x in enumerate(log_prices)))
-    driver = HistoricalDriver(csv, dt=12, start=0, horizon=5 * (minutes - 2), timestamp_column="time",
-                              price_column="close", fill="bridge")
+    driver = HistoricalDriver(
+        csv, dt=12, start=0, horizon=5 * (minutes - 2), timestamp_column="time", price_column="close", fill="bridge"
+    )
     paths = np.stack([driver.reset(np.random.default_rng(1), 3000)] + [driver.step() for _ in range(driver.horizon)])
     on_minutes = paths[::5]
-    np.testing.assert_allclose(on_minutes, np.exp(log_prices[:len(on_minutes)])[:, None] * np.ones((1, 3000)), rtol=1e-12)
+    np.testing.assert_allclose(
+        on_minutes, np.exp(log_prices[: len(on_minutes)])[:, None] * np.ones((1, 3000)), rtol=1e-12
+    )
     steps = np.diff(np.log(paths), axis=0)
     var_per_second = np.mean(np.diff(log_prices) ** 2) / 60
     assert np.mean(steps**2) / 12 == pytest.approx(var_per_second, rel=0.05)
@@ -139,17 +146,41 @@ def test_one_key_points_the_tools_at_a_price_file_and_a_date(tmp_path):
     from pathlib import Path
 
     csv = tmp_path / "bars.csv"
-    csv.write_text("when,close\n" + "".join(f"2024-03-0{1 + i // 24}T{i % 24:02d}:00:00,{2000 + i}\n" for i in range(72)))
-    driver = HistoricalDriver(csv, dt=3600, start="2024-03-02T00:00:00", horizon=5, timestamp_column="when",
-                              price_column="close")
+    csv.write_text(
+        "when,close\n" + "".join(f"2024-03-0{1 + i // 24}T{i % 24:02d}:00:00,{2000 + i}\n" for i in range(72))
+    )
+    driver = HistoricalDriver(
+        csv, dt=3600, start="2024-03-02T00:00:00", horizon=5, timestamp_column="when", price_column="close"
+    )
     assert driver.reset(np.random.default_rng(0), 1)[0] == 2024.0
     root = Path(__file__).resolve().parents[1]
-    result = subprocess.run([sys.executable, "evaluate.py", f"driver.path={csv}", "driver.price_column=close",
-                             "driver.timestamp_column=when", "driver.start=2024-03-02T00:00:00", "env.flow=toy",
-                             "env.horizon=6", "eval.backend=numpy", "eval.episodes=1", "eval.policies=[baseline:hodl]",
-                             "eval.plots=false", f"hydra.run.dir={tmp_path / 'run'}"], cwd=root, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "evaluate.py",
+            f"driver.path={csv}",
+            "driver.price_column=close",
+            "driver.timestamp_column=when",
+            "driver.start=2024-03-02T00:00:00",
+            "env.flow=toy",
+            "env.horizon=6",
+            "eval.backend=numpy",
+            "eval.episodes=1",
+            "eval.policies=[baseline:hodl]",
+            "eval.plots=false",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
-    bad = subprocess.run([sys.executable, "evaluate.py", "driver=gbm", f"driver.path={csv}", f"hydra.run.dir={tmp_path}"],
-                         cwd=root, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "evaluate.py", "driver=gbm", f"driver.path={csv}", f"hydra.run.dir={tmp_path}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode != 0 and "needs driver=historical" in bad.stderr

@@ -1,5 +1,6 @@
 """defigym/AaveLeverage-v0 and defigym/AaveLiquidator-v0: the same trajectory on
 the simulator and the real Aave and Uniswap contracts, liquidations as the protocol makes them."""
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -18,8 +19,9 @@ CRASH = crash(2000.0, drop=0.25)  # calm hours, a 25% fall over five hours, then
 
 
 def _leverage(backend: str, steps: int = 24, seed: int = 3, driver="gbm", driver_kwargs=None):
-    env = gym.make(LEVERAGE, backend=backend, horizon=steps, driver=driver, driver_kwargs=driver_kwargs,
-                   lending={"borrowers": 3})
+    env = gym.make(
+        LEVERAGE, backend=backend, horizon=steps, driver=driver, driver_kwargs=driver_kwargs, lending={"borrowers": 3}
+    )
     policy = HealthFactorKeeper(env.unwrapped.role, target=0.75, low=1.08, high=1.2)
     obs, _ = env.reset(seed=seed)
     rows = []
@@ -31,8 +33,14 @@ def _leverage(backend: str, steps: int = 24, seed: int = 3, driver="gbm", driver
 
 
 def _liquidator(backend: str, steps: int = 30, seed: int = 0, compete: float = 0.3):
-    env = gym.make(LIQUIDATOR, backend=backend, horizon=steps, compete=compete, driver=ScenarioDriver(CRASH),
-                   lending={"borrowers": 4})
+    env = gym.make(
+        LIQUIDATOR,
+        backend=backend,
+        horizon=steps,
+        compete=compete,
+        driver=ScenarioDriver(CRASH),
+        lending={"borrowers": 4},
+    )
     policy = GreedyLiquidator(env.unwrapped.role)
     obs, _ = env.reset(seed=seed)
     rows = []
@@ -82,8 +90,11 @@ def test_a_crash_liquidates_the_levered_holder_and_spares_the_keeper():
     for name in ("static", "keeper"):
         vec = AaveLeverageVectorEnv(num_envs=1, **path)
         role: Borrower = vec.role
-        policy = (TargetLTVBorrower(role, 0.65) if name == "static"
-                  else HealthFactorKeeper(role, target=0.65, low=1.2, high=1.5))
+        policy = (
+            TargetLTVBorrower(role, 0.65)
+            if name == "static"
+            else HealthFactorKeeper(role, target=0.65, low=1.2, high=1.5)
+        )
         obs, _ = vec.reset(seed=0)
         liquidated, equity = 0.0, None
         for _ in range(30):
@@ -106,8 +117,9 @@ def test_a_beaten_liquidation_earns_nothing_and_still_pays_gas():
     assert attempts > 0  # the agent did try, on accounts the competitor had already taken
 
 
-@pytest.mark.parametrize("env_id, action", [(LEVERAGE, np.nan), (LEVERAGE, 6), (LEVERAGE, -1),
-                                            (LIQUIDATOR, 5), (LIQUIDATOR, 0.5)])
+@pytest.mark.parametrize(
+    "env_id, action", [(LEVERAGE, np.nan), (LEVERAGE, 6), (LEVERAGE, -1), (LIQUIDATOR, 5), (LIQUIDATOR, 0.5)]
+)
 def test_bad_actions_are_clear_errors(env_id, action):
     env = gym.make(env_id, horizon=4, lending={"borrowers": 2})
     env.reset(seed=0)
@@ -115,22 +127,32 @@ def test_bad_actions_are_clear_errors(env_id, action):
         env.unwrapped.step(action)
 
 
-@pytest.mark.parametrize("env_id, kwargs, message", [
-    (LEVERAGE, {"targets": (0.5, 0.9)}, "targets"), (LEVERAGE, {"agent_usd": -1}, "agent_usd"),
-    (LEVERAGE, {"lending": {"target_ltv": (0.5, 1.2)}}, "target_ltv"), (LIQUIDATOR, {"compete": 2}, "compete"),
-    (LIQUIDATOR, {"lending": {"borrowers": 0}}, "borrowers"), (LIQUIDATOR, {"backend": "jax"}, "unknown backend")])
+@pytest.mark.parametrize(
+    "env_id, kwargs, message",
+    [
+        (LEVERAGE, {"targets": (0.5, 0.9)}, "targets"),
+        (LEVERAGE, {"agent_usd": -1}, "agent_usd"),
+        (LEVERAGE, {"lending": {"target_ltv": (0.5, 1.2)}}, "target_ltv"),
+        (LIQUIDATOR, {"compete": 2}, "compete"),
+        (LIQUIDATOR, {"lending": {"borrowers": 0}}, "borrowers"),
+        (LIQUIDATOR, {"backend": "jax"}, "unknown backend"),
+    ],
+)
 def test_bad_options_are_clear_errors(env_id, kwargs, message):
     with pytest.raises(ValueError, match=message):
         gym.make(env_id, **kwargs)
 
 
-@pytest.mark.parametrize("vector_env, action", [(AaveLeverageVectorEnv, [4, 0, 0, 2, 0, 5, 1]),
-                                                (AaveLiquidatorVectorEnv, [1, 1, 2, 0, 1, 1, 1])])
+@pytest.mark.parametrize(
+    "vector_env, action",
+    [(AaveLeverageVectorEnv, [4, 0, 0, 2, 0, 5, 1]), (AaveLiquidatorVectorEnv, [1, 1, 2, 0, 1, 1, 1])],
+)
 def test_numpy_and_torch_step_the_same_worlds(vector_env, action):
     rewards = {}
     for backend in ("numpy", "torch"):
-        vec = vector_env(num_envs=8, horizon=30, backend=backend, driver=ScenarioDriver(CRASH),
-                         lending={"borrowers": 3})
+        vec = vector_env(
+            num_envs=8, horizon=30, backend=backend, driver=ScenarioDriver(CRASH), lending={"borrowers": 3}
+        )
         vec.reset(seed=1)
         rewards[backend] = np.array([vec.step(np.full(8, action[t % len(action)]))[1] for t in range(29)])
     np.testing.assert_allclose(rewards["torch"], rewards["numpy"], rtol=1e-9, atol=1e-6)

@@ -1,5 +1,6 @@
 """Every registered defigym env passes Gymnasium's env checker on numpy and on evm, and
 stable-baselines3's: the list comes from the registry, so a new env is checked as soon as it exists."""
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -9,11 +10,13 @@ from gymnasium.utils.env_checker import check_env
 import envs  # noqa: F401  (registers the ids)
 
 #: small episodes of each env (and a market with few scripted borrowers, to keep the evm rung quick)
-QUICK = {"defigym/UniswapV3LP-v0": {"horizon": 16, "initial_half_width": 200},
-         "defigym/UniswapV2LP-v0": {"horizon": 8},
-         "defigym/CexDexArbitrage-v0": {"horizon": 12},
-         "defigym/AaveLeverage-v0": {"horizon": 6, "lending": {"borrowers": 3}},
-         "defigym/AaveLiquidator-v0": {"horizon": 6, "lending": {"borrowers": 3}}}
+QUICK = {
+    "defigym/UniswapV3LP-v0": {"horizon": 16, "initial_half_width": 200},
+    "defigym/UniswapV2LP-v0": {"horizon": 8},
+    "defigym/CexDexArbitrage-v0": {"horizon": 12},
+    "defigym/AaveLeverage-v0": {"horizon": 6, "lending": {"borrowers": 3}},
+    "defigym/AaveLiquidator-v0": {"horizon": 6, "lending": {"borrowers": 3}},
+}
 IDS = sorted(i for i in gym.registry if i.startswith("defigym/"))
 
 

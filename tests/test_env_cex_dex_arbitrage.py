@@ -1,4 +1,5 @@
 """defigym/CexDexArbitrage-v0: the same trajectory on the simulator and the real pool, competition."""
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -76,8 +77,15 @@ def test_bad_actions_are_clear_errors(action):
         env.unwrapped.step(action)
 
 
-@pytest.mark.parametrize("kwargs, message", [({"compete": 1.5}, "compete"), ({"backend": "jax"}, "unknown backend"),
-                                             ({"fractions": (0.0, 2.0)}, "fractions"), ({"horizon": 0}, "horizon")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"compete": 1.5}, "compete"),
+        ({"backend": "jax"}, "unknown backend"),
+        ({"fractions": (0.0, 2.0)}, "fractions"),
+        ({"horizon": 0}, "horizon"),
+    ],
+)
 def test_bad_options_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gym.make(ID, **kwargs)

@@ -1,5 +1,6 @@
 """defigym/UniswapV2LP-v0: the same trajectory on the simulator and the real pair,
 and the V2 LP's impermanent loss as the constant-product formula gives it."""
+
 from __future__ import annotations
 
 import gymnasium as gym
@@ -88,9 +89,15 @@ def test_numpy_and_torch_step_the_same_worlds():
     np.testing.assert_allclose(trajectories["torch"], trajectories["numpy"], rtol=1e-12, atol=1e-9)
 
 
-@pytest.mark.parametrize("kwargs, message", [({"shares": (0.5, 1.5)}, "shares"), ({"backend": "jax"}, "backend"),
-                                             ({"agent_usd": 0}, "agent_usd"), ({"world": {"pool_value_usd": -1}},
-                                                                               "pool_value_usd")])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"shares": (0.5, 1.5)}, "shares"),
+        ({"backend": "jax"}, "backend"),
+        ({"agent_usd": 0}, "agent_usd"),
+        ({"world": {"pool_value_usd": -1}}, "pool_value_usd"),
+    ],
+)
 def test_bad_options_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gym.make(ID, **kwargs)

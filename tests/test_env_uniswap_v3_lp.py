@@ -1,4 +1,5 @@
 """defigym/UniswapV3LP-v0 on every backend: cross-backend trajectories, seeding, errors."""
+
 from __future__ import annotations
 
 import doctest
@@ -116,11 +117,18 @@ def test_bad_actions_are_clear_errors(action):
         env.unwrapped.step(action)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"backend": "jax"}, "unknown backend"), ({"driver": "brownian"}, "unknown price driver"),
-    ({"fee_pips": 2500}, "not a fee tier"), ({"horizon": 0}, "horizon"), ({"reward": "sharpe"}, "reward must be"),
-    ({"action_type": "multi"}, "action_type"), ({"agent_usd": -5}, "agent_usd"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"backend": "jax"}, "unknown backend"),
+        ({"driver": "brownian"}, "unknown price driver"),
+        ({"fee_pips": 2500}, "not a fee tier"),
+        ({"horizon": 0}, "horizon"),
+        ({"reward": "sharpe"}, "reward must be"),
+        ({"action_type": "multi"}, "action_type"),
+        ({"agent_usd": -5}, "agent_usd"),
+    ],
+)
 def test_bad_options_are_clear_errors(kwargs, message):
     with pytest.raises((ValueError, TypeError), match=message):
         gym.make(ID, **kwargs)

@@ -1,6 +1,7 @@
 """Event data against a served local mainnet with scripted traffic: what eth_getLogs fetches equals what
 the transactions emitted, through a node that refuses large ranges and one that dies mid-fetch; the
 fetched events replay through the simulated pool exactly; public exports read into the same rows."""
+
 from __future__ import annotations
 
 import json
@@ -47,29 +48,42 @@ def traffic(tmp_path_factory):
 
         def record(result) -> None:
             mine = [log for log in result.logs if log.address.lower() == pool.address.lower()]
-            emitted.extend((e.pop("event"), {k: v for k, v in e.items() if k != "address"})
-                           for e in pool_abi.decode_logs(mine))
+            emitted.extend(
+                (e.pop("event"), {k: v for k, v in e.items() if k != "address"}) for e in pool_abi.decode_logs(mine)
+            )
 
         for step in range(40):
             kind = rng.choice(["buy", "sell", "mint", "burn", "collect"], p=[0.35, 0.35, 0.12, 0.1, 0.08])
             trader = TRADERS[step % 2]
             if kind == "buy":
                 amount = int(rng.lognormal(np.log(200_000), 1.5) * 10**6)
-                record(v3.router.transact("exactInputSingle", (usdc.address, weth.address, 500, trader, 2**64, amount,
-                                                               0, 0), sender=trader))
+                record(
+                    v3.router.transact(
+                        "exactInputSingle",
+                        (usdc.address, weth.address, 500, trader, 2**64, amount, 0, 0),
+                        sender=trader,
+                    )
+                )
             elif kind == "sell":
                 amount = int(rng.lognormal(np.log(80), 1.5) * 10**18)
-                record(v3.router.transact("exactInputSingle", (weth.address, usdc.address, 500, trader, 2**64, amount,
-                                                               0, 0), sender=trader))
+                record(
+                    v3.router.transact(
+                        "exactInputSingle",
+                        (weth.address, usdc.address, 500, trader, 2**64, amount, 0, 0),
+                        sender=trader,
+                    )
+                )
             elif kind == "mint" or not positions:
                 lp = LPS[step % 2]
                 tick = pool.call("slot0")[1] // 10 * 10
                 lower, upper = tick - 10 * int(rng.integers(1, 300)), tick + 10 * int(rng.integers(1, 300))
                 usdc.approve(lp, v3.position_manager.address)
                 weth.approve(lp, v3.position_manager.address)
-                result = v3.position_manager.transact("mint", (usdc.address, weth.address, 500, lower, upper,
-                                                               1_000_000 * 10**6, 400 * 10**18, 0, 0, lp, 2**64),
-                                                      sender=lp)
+                result = v3.position_manager.transact(
+                    "mint",
+                    (usdc.address, weth.address, 500, lower, upper, 1_000_000 * 10**6, 400 * 10**18, 0, 0, lp, 2**64),
+                    sender=lp,
+                )
                 record(result)
                 (minted,) = v3.position_manager.events(result, "IncreaseLiquidity")
                 positions.append((lp, minted["tokenId"]))
@@ -77,8 +91,11 @@ def traffic(tmp_path_factory):
                 lp, token_id = positions[int(rng.integers(len(positions)))]
                 liquidity = v3.position(token_id)["liquidity"]
                 if liquidity:
-                    record(v3.position_manager.transact("decreaseLiquidity", (token_id, liquidity // 3, 0, 0, 2**64),
-                                                        sender=lp))
+                    record(
+                        v3.position_manager.transact(
+                            "decreaseLiquidity", (token_id, liquidity // 3, 0, 0, 2**64), sender=lp
+                        )
+                    )
             else:
                 lp, token_id = positions[int(rng.integers(len(positions)))]
                 record(v3.position_manager.transact("collect", (token_id, lp, 2**128 - 1, 2**128 - 1), sender=lp))
@@ -118,8 +135,25 @@ def test_fetched_events_equal_the_emitted_ones_and_replay_exactly(traffic, tmp_p
 def test_the_cli_fetches_and_checks_a_replay_in_one_json_line(traffic, tmp_path, capsys):
     anvil, pool, start, end, emitted = traffic
     out = tmp_path / "cli.parquet"
-    assert data_cli(["events", "--rpc", anvil.url, "--pool", pool, "--from-block", str(start + 1), "--to-block",
-                     str(end), "--out", str(out), "--no-progress"]) == 0
+    assert (
+        data_cli(
+            [
+                "events",
+                "--rpc",
+                anvil.url,
+                "--pool",
+                pool,
+                "--from-block",
+                str(start + 1),
+                "--to-block",
+                str(end),
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     fetched = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert fetched["events"] == len(emitted) and fetched["protocol"] == "uniswap_v3" and fetched["fee_pips"] == "500"
     assert data_cli(["check-replay", str(out), "--rpc", anvil.url]) == 0
@@ -147,8 +181,11 @@ class _Provider(BaseHTTPRequestHandler):
                 return
             query = calls[0]["params"][0]
             if int(query["toBlock"], 16) - int(query["fromBlock"], 16) + 1 > cls.max_range:
-                reply = {"jsonrpc": "2.0", "id": calls[0]["id"],
-                         "error": {"code": -32005, "message": f"query exceeds max block range {cls.max_range}"}}
+                reply = {
+                    "jsonrpc": "2.0",
+                    "id": calls[0]["id"],
+                    "error": {"code": -32005, "message": f"query exceeds max block range {cls.max_range}"},
+                }
                 return self._send(reply)
             cls.served += 1
         self._send(requests.post(self.upstream, json=body, timeout=30).json())

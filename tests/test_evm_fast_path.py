@@ -4,6 +4,7 @@ Every function of every artifact is encoded with random valid arguments (edge va
 outputs decoded from random words, fast path against eth_abi; out-of-range, mistyped and malformed values
 must fail exactly as eth_abi fails (the fast path hands them to it).
 """
+
 from __future__ import annotations
 
 import json
@@ -82,9 +83,16 @@ def test_encoding_is_bit_identical_to_eth_abi(seed):
 
 def test_the_swap_calldata_is_bit_identical():
     router = abi_of("SwapRouter").function("exactInputSingle")
-    params = (checksum("0x5fbdb2315678afecb367f032d93f642f64180aa3"),
-              checksum("0xe7f1725e7734ce288f8367e1bb143e90bb3f0512"), 3000,
-              checksum("0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc"), 2**64, 10**18, 0, 0)
+    params = (
+        checksum("0x5fbdb2315678afecb367f032d93f642f64180aa3"),
+        checksum("0xe7f1725e7734ce288f8367e1bb143e90bb3f0512"),
+        3000,
+        checksum("0x3c44cdddb6a900fa2b585dd299e03d12fa4293bc"),
+        2**64,
+        10**18,
+        0,
+        0,
+    )
     assert router.encode(params) == _general_encode(router, (params,))
     assert router.encode(list(params)) == _general_encode(router, (list(params),))
 
@@ -99,8 +107,14 @@ def _outcome(call):
 BAD_VALUES = {
     "uint": [-1, 2**256, True, 1.0, "1", None],
     "int": [2**255, -(2**255) - 1, False, 1.5, None],
-    "address": ["0x" + "ab" * 19, "0x5FbDB2315678afecb367f032d93F642f64180aA3", "5fbdb2315678afecb367f032d93f642f64180aa3",
-                b"\x01" * 20, 1, None],
+    "address": [
+        "0x" + "ab" * 19,
+        "0x5FbDB2315678afecb367f032d93F642f64180aA3",
+        "5fbdb2315678afecb367f032d93f642f64180aa3",
+        b"\x01" * 20,
+        1,
+        None,
+    ],
     "bool": [0, 1, "true", None],
 }
 
@@ -115,9 +129,9 @@ def _leaves(shape, path=()):
 
 def _replace(args, path, value):
     if len(path) == 1:
-        return args[:path[0]] + (value,) + args[path[0] + 1:]
+        return args[: path[0]] + (value,) + args[path[0] + 1 :]
     inner = _replace(tuple(args[path[0]]), path[1:], value)
-    return args[:path[0]] + (inner,) + args[path[0] + 1:]
+    return args[: path[0]] + (inner,) + args[path[0] + 1 :]
 
 
 def test_bad_values_fail_as_eth_abi_fails():
@@ -132,8 +146,11 @@ def test_bad_values_fail_as_eth_abi_fails():
             bad_values = BAD_VALUES[kind] + ([2**bits, -(2 ** (bits - 1)) - 1] if kind in ("uint", "int") else [])
             for bad in bad_values:
                 args = _replace(good, path, bad)
-                assert _outcome(lambda: fn.encode(*args)) == _outcome(lambda: _general_encode(fn, args)), \
-                    (fn.signature, path, bad)
+                assert _outcome(lambda: fn.encode(*args)) == _outcome(lambda: _general_encode(fn, args)), (
+                    fn.signature,
+                    path,
+                    bad,
+                )
                 checked += 1
         if len(shapes) and isinstance(shapes[0], list):  # a tuple argument one item short, or not a sequence
             for bad in (tuple(good[0])[:-1], "not a tuple"):
@@ -169,7 +186,7 @@ def test_decoding_is_identical_to_eth_abi(seed):
         for _ in range(6):
             data = b"".join(_words(shapes, rng))
             if rng.random() < 0.1:
-                data = data[:rng.randrange(len(data) + 1)]  # too short
+                data = data[: rng.randrange(len(data) + 1)]  # too short
             elif rng.random() < 0.1:
                 data += bytes(32)  # trailing bytes are ignored by both
             fast = _outcome(lambda: fn.decode(data))
@@ -204,6 +221,7 @@ def test_event_decoding_is_identical_to_eth_abi():
             for _ in range(4):
                 topics = [ev.topic] + _words(indexed, rng)
                 data = b"".join(_words(data_shape, rng))
+
                 def general(ev=ev, topics=topics, data=data) -> dict:
                     out = {n: eth_abi.decode([t], topic)[0] for (n, t), topic in zip(ev.indexed, topics[1:])}
                     out.update(zip((n for n, _ in ev.data), eth_abi.decode([t for _, t in ev.data], data)))

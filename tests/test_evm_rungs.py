@@ -1,4 +1,5 @@
 """The real Uniswap V2, Uniswap V3 and Aave V3 contracts behave as their protocols define, on both EVM rungs."""
+
 from __future__ import annotations
 
 import pytest
@@ -154,8 +155,11 @@ def test_aave_variable_debt_compounds_at_the_borrow_rate_and_repays_in_full(mark
     assert aave.user_account_data(BORROWER)["health_factor"] == 2**256 - 1
 
 
-@pytest.mark.parametrize("price_drop, close_factor_bps", [(0.06, 5_000), (0.15, 10_000)],
-                         ids=["hf_above_0_95_closes_half", "hf_below_0_95_closes_all"])
+@pytest.mark.parametrize(
+    "price_drop, close_factor_bps",
+    [(0.06, 5_000), (0.15, 10_000)],
+    ids=["hf_above_0_95_closes_half", "hf_below_0_95_closes_all"],
+)
 def test_liquidation_after_oracle_drop_pays_collateral_plus_bonus(market: Market, price_drop, close_factor_bps):
     weth, usdc, aave = market.tokens["WETH"], market.tokens["USDC"], market.aave
     weth.mint(BORROWER, 10 * 10**18)
@@ -173,8 +177,15 @@ def test_liquidation_after_oracle_drop_pays_collateral_plus_bonus(market: Market
 
     # LiquidationLogic: the close factor caps the debt repaid (debt accrues 12 s more in the tx's block).
     assert event["debtToCover"] == pytest.approx(percent_mul(debt_before, close_factor_bps), rel=1e-7)
-    to_liquidator, fee = liquidation_collateral(event["debtToCover"], aave.price(usdc), 6, aave.price(weth), 18,
-                                                AAVE["WETH"].liquidation_bonus, AAVE["WETH"].liquidation_protocol_fee)
+    to_liquidator, fee = liquidation_collateral(
+        event["debtToCover"],
+        aave.price(usdc),
+        6,
+        aave.price(weth),
+        18,
+        AAVE["WETH"].liquidation_bonus,
+        AAVE["WETH"].liquidation_protocol_fee,
+    )
     assert event["liquidatedCollateralAmount"] == to_liquidator
     assert weth.balance_of(LIQUIDATOR) == to_liquidator
     assert fee > 0

@@ -1,4 +1,5 @@
 """Exported ONNX policies act as their stable-baselines3 originals, and a bad manifest is refused."""
+
 from __future__ import annotations
 
 import json
@@ -15,9 +16,11 @@ from agents.policy import TrainedPolicy, write_metadata
 from agents.vec_env import SB3VecEnv
 from envs.uniswap_v3_lp import UniswapV3LPVectorEnv
 
-ALGOS = {"ppo": (PPO, "discrete", dict(n_steps=16, batch_size=64)),
-         "dqn": (DQN, "discrete", dict(learning_starts=64, buffer_size=2000)),
-         "sac": (SAC, "continuous", dict(learning_starts=64, buffer_size=2000, batch_size=32))}
+ALGOS = {
+    "ppo": (PPO, "discrete", dict(n_steps=16, batch_size=64)),
+    "dqn": (DQN, "discrete", dict(learning_starts=64, buffer_size=2000)),
+    "sac": (SAC, "continuous", dict(learning_starts=64, buffer_size=2000, batch_size=32)),
+}
 
 
 def _trained(tmp_path, algo: str):
@@ -27,8 +30,14 @@ def _trained(tmp_path, algo: str):
     model.learn(256)
     model.save(tmp_path / "model.zip")
     env.save(str(tmp_path / "vecnormalize.pkl"))
-    write_metadata(tmp_path / "model.zip", env_id="defigym/UniswapV3LP-v0", role="liquidity_provider", algo=algo,
-                   env_config={"horizon": 24, "action_type": action_type}, normalize=True)
+    write_metadata(
+        tmp_path / "model.zip",
+        env_id="defigym/UniswapV3LP-v0",
+        role="liquidity_provider",
+        algo=algo,
+        env_config={"horizon": 24, "action_type": action_type},
+        normalize=True,
+    )
     return tmp_path / "model.zip"
 
 
@@ -72,11 +81,15 @@ def test_a_tampered_missing_or_malformed_export_is_refused(tmp_path):
         OnnxPolicy(tmp_path / "nowhere" / "manifest.json")
 
 
-@pytest.mark.parametrize("env_id, role, features, algo, action_type", [
-    ("defigym/CexDexArbitrage-v0", "arbitrageur", 5, "sac", "continuous"),  # a Box(0, 1) action, rescaled from tanh
-    ("defigym/AaveLeverage-v0", "borrower", 8, "ppo", "discrete"),
-    ("defigym/AaveLiquidator-v0", "liquidator", 20, "dqn", None),
-    ("defigym/UniswapV2LP-v0", "v2_liquidity_provider", 6, "sac", "continuous")])
+@pytest.mark.parametrize(
+    "env_id, role, features, algo, action_type",
+    [
+        ("defigym/CexDexArbitrage-v0", "arbitrageur", 5, "sac", "continuous"),  # a Box(0, 1) action, rescaled from tanh
+        ("defigym/AaveLeverage-v0", "borrower", 8, "ppo", "discrete"),
+        ("defigym/AaveLiquidator-v0", "liquidator", 20, "dqn", None),
+        ("defigym/UniswapV2LP-v0", "v2_liquidity_provider", 6, "sac", "continuous"),
+    ],
+)
 def test_every_role_exports_with_its_own_features_and_actions(tmp_path, env_id, role, features, algo, action_type):
     import yaml
 

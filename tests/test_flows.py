@@ -1,6 +1,7 @@
 """The calibrated flow: fitted to the shared real swaps with the last six days held out, it predicts
 them (sizes, hour of day, volume per unit of liquidity, a passive full-range LP's fee APR); the shipped
 parameters are that fit; the sampler draws what the parameters say."""
+
 from __future__ import annotations
 
 import json
@@ -57,7 +58,9 @@ def test_the_sampler_draws_the_fitted_volume_direction_and_sizes():
         for _, size in orders:
             volume += float(size.sum())
             sizes.append(size[size > 0])
-    expected = params.volume_per_liquidity * params.reference_liquidity * params.hourly_share[hour] * 24 * dt / DAY * n * 20
+    expected = (
+        params.volume_per_liquidity * params.reference_liquidity * params.hourly_share[hour] * 24 * dt / DAY * n * 20
+    )
     assert volume == pytest.approx(expected, rel=0.1)  # heavy tail: a loose bound on a sum of 100k draws
     assert same / pairs == pytest.approx(params.persistence, abs=0.01)
     assert ks_distance(np.concatenate(sizes), sample_sizes(params, np.random.default_rng(4), 50_000)) < 0.02
@@ -67,10 +70,18 @@ def test_the_sampler_draws_the_fitted_volume_direction_and_sizes():
 def test_bad_flow_parameters_are_refused(tmp_path):
     good = json.loads(DEFAULT_FLOW_FILE.read_text())
     with pytest.raises(ValueError, match="persistence"):
-        FlowParams(**{**good, "hourly_share": tuple(good["hourly_share"]), "persistence": 1.5,
-                      "size_body_log_quantiles": tuple(good["size_body_log_quantiles"])})
+        FlowParams(
+            **{
+                **good,
+                "hourly_share": tuple(good["hourly_share"]),
+                "persistence": 1.5,
+                "size_body_log_quantiles": tuple(good["size_body_log_quantiles"]),
+            }
+        )
     with pytest.raises(ValueError, match="24 shares"):
-        FlowParams(**{**good, "hourly_share": (1.0,), "size_body_log_quantiles": tuple(good["size_body_log_quantiles"])})
+        FlowParams(
+            **{**good, "hourly_share": (1.0,), "size_body_log_quantiles": tuple(good["size_body_log_quantiles"])}
+        )
     (tmp_path / "flow.json").write_text('{"volume_per_liquidity": 1}')
     with pytest.raises(ValueError, match="not a flow parameter file"):
         FlowParams.load(tmp_path / "flow.json")
@@ -86,11 +97,19 @@ def test_a_calibrated_world_draws_flow_in_proportion_to_its_liquidity_and_its_ho
 
     def drawn(pool_value_usd: float, start: int) -> tuple[float, float, float]:
         driver = HistoricalDriver(dt=3600.0, start=start, horizon=10)
-        world = UniswapV3World(4_000, driver, V3WorldParams(fee_pips=3000, flow="calibrated",
-                                                              pool_value_usd=pool_value_usd))
+        world = UniswapV3World(
+            4_000, driver, V3WorldParams(fee_pips=3000, flow="calibrated", pool_value_usd=pool_value_usd)
+        )
         world.reset(np.random.default_rng(0))
-        orders = world._flow.orders(world.rng, world.n, world.active_liquidity(), world.clock // 3600 % 24, world.dt,
-                                    world.reference_price(), merge=False)
+        orders = world._flow.orders(
+            world.rng,
+            world.n,
+            world.active_liquidity(),
+            world.clock // 3600 % 24,
+            world.dt,
+            world.reference_price(),
+            merge=False,
+        )
         count = sum(int(np.sum(size > 0)) for _, size in orders)
         volume = sum(float(size.sum()) for _, size in orders)
         return count / 4_000, volume / 4_000, float(np.median(world.active_liquidity()))
@@ -108,8 +127,9 @@ def test_a_calibrated_world_draws_flow_in_proportion_to_its_liquidity_and_its_ho
 def test_merged_orders_carry_the_same_volume_in_each_direction():
     params = FlowParams.load()
     n, liquidity = 500, np.full(500, 2e19)
-    split = CalibratedFlow(params).orders(np.random.default_rng(9), n, liquidity, 3, 3600.0, np.full(n, 3000.0),
-                                          merge=False)
+    split = CalibratedFlow(params).orders(
+        np.random.default_rng(9), n, liquidity, 3, 3600.0, np.full(n, 3000.0), merge=False
+    )
     merged = CalibratedFlow(params).orders(np.random.default_rng(9), n, liquidity, 3, 3600.0, np.full(n, 3000.0))
     for direction in (True, False):
         total = sum(np.where(sell == direction, size, 0.0) for sell, size in split)
@@ -133,11 +153,14 @@ def test_the_calibrated_flow_gives_the_same_trajectory_on_numpy_and_evm():
     import envs  # noqa: F401  (registers the ids)
 
     def run(backend: str):
-        env = gym.make("defigym/UniswapV3LP-v0", backend=backend, horizon=10, fee_pips=3000,
-                       world={"flow": "calibrated"})
+        env = gym.make(
+            "defigym/UniswapV3LP-v0", backend=backend, horizon=10, fee_pips=3000, world={"flow": "calibrated"}
+        )
         env.reset(seed=2)
-        rows = [(r, i["fees_usd"], i["value_usd"]) for r, i in
-                ((step[1], step[4]) for step in (env.step(a) for a in [3, 0, 0, 0, 0, 2, 0, 0, 0, 0]))]
+        rows = [
+            (r, i["fees_usd"], i["value_usd"])
+            for r, i in ((step[1], step[4]) for step in (env.step(a) for a in [3, 0, 0, 0, 0, 2, 0, 0, 0, 0]))
+        ]
         env.close()
         return np.array(rows)
 
@@ -151,5 +174,11 @@ def test_the_tail_is_cut_at_the_largest_swap_seen():
     sizes = sample_sizes(params, np.random.default_rng(1), 2_000_000)
     assert sizes.max() <= params.size_max_usd and sizes.max() > 0.9 * params.size_max_usd
     with pytest.raises(ValueError, match="size_max_usd"):
-        FlowParams(**{**json.loads(DEFAULT_FLOW_FILE.read_text()), "size_max_usd": 1.0,
-                      "hourly_share": params.hourly_share, "size_body_log_quantiles": params.size_body_log_quantiles})
+        FlowParams(
+            **{
+                **json.loads(DEFAULT_FLOW_FILE.read_text()),
+                "size_max_usd": 1.0,
+                "hourly_share": params.hourly_share,
+                "size_body_log_quantiles": params.size_body_log_quantiles,
+            }
+        )

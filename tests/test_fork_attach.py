@@ -3,6 +3,7 @@
 Offline, the forked chain is the served local mainnet and its addresses.json is the address book: the
 same code path a user takes with an archive RPC of Ethereum and ``backend.addresses=ethereum``.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,15 @@ def net(tmp_path_factory):
 
 
 def _env(backend: str, url: str, book, **kw) -> UniswapV3LPEnv:
-    return UniswapV3LPEnv(backend=backend, fork_url=url, addresses=str(book), horizon=len(ACTIONS), driver="gbm",
-                          initial_half_width=200, **kw)
+    return UniswapV3LPEnv(
+        backend=backend,
+        fork_url=url,
+        addresses=str(book),
+        horizon=len(ACTIONS),
+        driver="gbm",
+        initial_half_width=200,
+        **kw,
+    )
 
 
 def _trajectory(env: UniswapV3LPEnv, seed: int = 5) -> np.ndarray:
@@ -66,9 +74,16 @@ def test_anvil_attach_deploys_nothing_and_the_agent_acts_on_the_books_pool(net):
     env = _env("anvil", url, folder)
     _trajectory(env)
     world = env.core.market
-    assert world.provenance() == {"market": "attach", "addresses": str(folder), "pool": pool, "fee_pips": 500,
-                                  "chain_id": 31337, "fork_block": book["block_number"], "replay_blocks": 0,
-                                  "replayed_txs": 0}
+    assert world.provenance() == {
+        "market": "attach",
+        "addresses": str(folder),
+        "pool": pool,
+        "fee_pips": 500,
+        "chain_id": 31337,
+        "fork_block": book["block_number"],
+        "replay_blocks": 0,
+        "replayed_txs": 0,
+    }
     fork = world.chain.rpc
     head = int(fork.request("eth_blockNumber"), 16)
     assert head > world.fork_block + 10  # the episode ran on the fork: approvals, mints, swaps
@@ -83,13 +98,20 @@ def test_anvil_attach_deploys_nothing_and_the_agent_acts_on_the_books_pool(net):
     logs = fork.request("eth_getLogs", [{"fromBlock": hex(world.fork_block + 1), "toBlock": "latest"}])
     known = {a.lower() for a in contract_addresses(book).values()}
     assert logs and {lg["address"].lower() for lg in logs} <= known  # every event came from a book contract
-    pool_events = [(bytes.fromhex(lg["topics"][0][2:]), senders[lg["transactionHash"]]) for lg in logs
-                   if lg["address"].lower() == pool.lower()]
+    pool_events = [
+        (bytes.fromhex(lg["topics"][0][2:]), senders[lg["transactionHash"]])
+        for lg in logs
+        if lg["address"].lower() == pool.lower()
+    ]
     assert (MINT, AGENT.lower()) in pool_events  # the agent's positions were minted in the book's pool
     assert (SWAP, AGENT.lower()) in pool_events  # and its rebalancing swaps went through it
     assert (SWAP, ARBITRAGEUR.lower()) in pool_events  # so did the scripted arbitrageur's
-    assert {e for e, _ in pool_events} <= {MINT, SWAP, keccak(text="Burn(address,int24,int24,uint128,uint256,uint256)"),
-                                           keccak(text="Collect(address,address,int24,int24,uint128,uint128)")}
+    assert {e for e, _ in pool_events} <= {
+        MINT,
+        SWAP,
+        keccak(text="Burn(address,int24,int24,uint128,uint256,uint256)"),
+        keccak(text="Collect(address,address,int24,int24,uint128,uint128)"),
+    }
     env.close()
     assert _code_hashes(source, book) == before and int(source.request("eth_blockNumber"), 16) == book["block_number"]
 
@@ -129,10 +151,27 @@ def test_evaluate_report_names_the_pool_chain_and_fork_block(net, tmp_path):
     url, folder = net
     block = address_book(folder)["block_number"]
     result = subprocess.run(
-        [sys.executable, "evaluate.py", "policy=baseline:passive_lp", "backend=anvil", f"backend.fork_url={url}",
-         f"backend.fork_block={block}", "backend.market=attach", f"backend.addresses={folder / ADDRESSES_FILE}",
-         "eval.episodes=1", "eval.policies=[]", "env.horizon=4", "eval.plots=false", "driver=gbm",
-         f"hydra.run.dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "evaluate.py",
+            "policy=baseline:passive_lp",
+            "backend=anvil",
+            f"backend.fork_url={url}",
+            f"backend.fork_block={block}",
+            "backend.market=attach",
+            f"backend.addresses={folder / ADDRESSES_FILE}",
+            "eval.episodes=1",
+            "eval.policies=[]",
+            "env.horizon=4",
+            "eval.plots=false",
+            "driver=gbm",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(Path(result.stdout.strip().splitlines()[-1]).read_text())
     chain = report["settings"]["chain"]
@@ -151,8 +190,11 @@ def test_a_book_whose_contracts_are_not_on_the_chain_fails_naming_them(net, tmp_
     book = address_book("ethereum")
     book["chain_id"] = 31337
     (tmp_path / "book.json").write_text(json.dumps(book))
-    with pytest.raises(AddressBookError, match=r"no contract code at block \d+ .*uniswap_v3\.pools\.USDC/WETH/500 "
-                                                r"\(0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640\)"):
+    with pytest.raises(
+        AddressBookError,
+        match=r"no contract code at block \d+ .*uniswap_v3\.pools\.USDC/WETH/500 "
+        r"\(0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640\)",
+    ):
         _env("anvil", url, tmp_path / "book.json").reset(seed=0)
 
 
@@ -169,15 +211,21 @@ def test_fork_points_that_cannot_be_forked_fail_naming_the_fix(net):
         UniswapV3LPEnv(backend="evm", addresses="ethereum")
 
 
-@pytest.mark.parametrize("overrides, named", [
-    ({"market": "fork"}, "backend.market='fork'"),
-    ({"market": "attach", "name": "numpy", "fork_url": "http://x:1", "addresses": "ethereum"}, "backend=evm or backend=anvil"),
-    ({"market": "attach", "name": "anvil", "addresses": "ethereum"}, "needs backend.fork_url"),
-    ({"market": "attach", "name": "anvil", "fork_url": "http://x:1"}, "needs backend.addresses"),
-    ({"name": "anvil", "fork_url": "http://x:1", "addresses": "ethereum"}, "add backend.market=attach"),
-    ({"name": "evm", "fork_block": 5}, "backend.fork_block=5 needs backend.fork_url"),
-    ({"name": "evm", "init_from": "http://x:1@5"}, "backend=numpy or torch"),
-])
+@pytest.mark.parametrize(
+    "overrides, named",
+    [
+        ({"market": "fork"}, "backend.market='fork'"),
+        (
+            {"market": "attach", "name": "numpy", "fork_url": "http://x:1", "addresses": "ethereum"},
+            "backend=evm or backend=anvil",
+        ),
+        ({"market": "attach", "name": "anvil", "addresses": "ethereum"}, "needs backend.fork_url"),
+        ({"market": "attach", "name": "anvil", "fork_url": "http://x:1"}, "needs backend.addresses"),
+        ({"name": "anvil", "fork_url": "http://x:1", "addresses": "ethereum"}, "add backend.market=attach"),
+        ({"name": "evm", "fork_block": 5}, "backend.fork_block=5 needs backend.fork_url"),
+        ({"name": "evm", "init_from": "http://x:1@5"}, "backend=numpy or torch"),
+    ],
+)
 def test_backend_keys_that_disagree_fail_at_start_naming_the_key(overrides, named):
     from omegaconf import OmegaConf
 

@@ -1,4 +1,5 @@
 """The gas table the simulator charges is what the real contracts use."""
+
 import pytest
 
 from envs.assets.gas import gas_cost_usd, gas_units

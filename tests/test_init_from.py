@@ -1,5 +1,6 @@
 """backend.init_from=URL@block: the simulator's worlds start from the pool a chain holds at a block, and
 then track the same episode run in attach mode on that chain."""
+
 from __future__ import annotations
 
 import json
@@ -52,22 +53,36 @@ def test_every_world_starts_from_the_chains_pool_at_the_block(net):
     market = attach_market(RpcChain(url), address_book(folder))
     chain_pool = read_v3_pool(market.v3, market.v3_pools[500])
     assert chain_pool.fee_growth_global1_x128 > 0  # the pool has earned fees: there is fee growth to carry over
-    env = UniswapV3LPVectorEnv(num_envs=3, backend="numpy", init_from=f"{url}@{block}", init_addresses=str(folder),
-                               **(COMMON | {"initial_half_width": None}))  # no opening swap: the pool as read
+    env = UniswapV3LPVectorEnv(
+        num_envs=3,
+        backend="numpy",
+        init_from=f"{url}@{block}",
+        init_addresses=str(folder),
+        **(COMMON | {"initial_half_width": None}),
+    )  # no opening swap: the pool as read
     env.reset(seed=1)
     world = env.core.market
-    assert world.provenance() == {"market": "init_from", "pool": market.v3_pools[500].address, "fee_pips": 500,
-                                  "chain_id": 31337, "fork_block": block, "initialized_ticks": len(chain_pool.ticks)}
+    assert world.provenance() == {
+        "market": "init_from",
+        "pool": market.v3_pools[500].address,
+        "fee_pips": 500,
+        "chain_id": 31337,
+        "fork_block": block,
+        "initialized_ticks": len(chain_pool.ticks),
+    }
     state = world.state
     price = 10**12 / (chain_pool.sqrt_price_x96 / 2**96) ** 2
     np.testing.assert_allclose(world.reference_price(), price, rtol=1e-12)  # every world's path starts there
     assert (state.tick == chain_pool.tick).all()
     np.testing.assert_allclose(state.fee_growth_global1, chain_pool.fee_growth_global1_x128 / 2**128, rtol=1e-12)
     for w in range(3):
-        ticks = {int(t): (n, g) for t, n, g in zip(state.ticks[w], state.liquidity_net[w], state.liquidity_gross[w])
-                 if -887272 < t < 887272}
+        ticks = {
+            int(t): (n, g)
+            for t, n, g in zip(state.ticks[w], state.liquidity_net[w], state.liquidity_gross[w])
+            if -887272 < t < 887272
+        }
         assert ticks.keys() == chain_pool.ticks.keys()
-        for t, (net_, gross, *_ ) in chain_pool.ticks.items():
+        for t, (net_, gross, *_) in chain_pool.ticks.items():
             assert ticks[t][0] == pytest.approx(net_, rel=1e-15) and ticks[t][1] == pytest.approx(gross, rel=1e-15)
 
 
@@ -99,17 +114,47 @@ def test_init_from_a_url_that_does_not_answer_says_so():
 def test_a_policy_trained_from_the_fork_is_evaluated_in_attach_mode_on_it(net, tmp_path):
     url, folder, block = net
     start = [f"backend.init_from={url}@{block}", f"backend.addresses={folder}", "env.horizon=8", "driver=gbm"]
-    train = subprocess.run([sys.executable, "train.py", "backend=numpy", *start, "train.total_timesteps=256",
-                            "train.num_envs=8", "train.eval_freq=0", "train.evaluate_after=false",
-                            "train.progress_bar=false", f"hydra.run.dir={tmp_path / 'train'}"],
-                           cwd=ROOT, capture_output=True, text=True, timeout=600)
+    train = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "backend=numpy",
+            *start,
+            "train.total_timesteps=256",
+            "train.num_envs=8",
+            "train.eval_freq=0",
+            "train.evaluate_after=false",
+            "train.progress_bar=false",
+            f"hydra.run.dir={tmp_path / 'train'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert train.returncode == 0, train.stderr[-3000:]
-    evaluate = subprocess.run([sys.executable, "evaluate.py", f"policy={tmp_path / 'train' / 'model.zip'}",
-                               "backend=evm", f"backend.fork_url={url}", f"backend.fork_block={block}",
-                               "backend.market=attach", f"backend.addresses={folder}", "env.horizon=8", "driver=gbm",
-                               "eval.episodes=1", "eval.policies=[]", "eval.plots=false",
-                               f"hydra.run.dir={tmp_path / 'eval'}"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=600)
+    evaluate = subprocess.run(
+        [
+            sys.executable,
+            "evaluate.py",
+            f"policy={tmp_path / 'train' / 'model.zip'}",
+            "backend=evm",
+            f"backend.fork_url={url}",
+            f"backend.fork_block={block}",
+            "backend.market=attach",
+            f"backend.addresses={folder}",
+            "env.horizon=8",
+            "driver=gbm",
+            "eval.episodes=1",
+            "eval.policies=[]",
+            "eval.plots=false",
+            f"hydra.run.dir={tmp_path / 'eval'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert evaluate.returncode == 0, evaluate.stderr[-3000:]
     report = json.loads(Path(evaluate.stdout.strip().splitlines()[-1]).read_text())
     assert report["settings"]["chain"]["fork_block"] == block and len(report["policies"]) == 1

@@ -1,6 +1,7 @@
 """A just-in-time LP (V3WorldParams.jit_usd): it mints around the price before a large uninformed swap and
 burns after it, earning the share of the swap's fee its liquidity is of the active liquidity, the same on
 the simulator and on the contracts."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -17,8 +18,9 @@ JIT = dict(jit_usd=2_000_000.0, jit_min_swap_usd=50_000.0, jit_half_width=600)
 def test_the_jit_lp_earns_its_liquiditys_share_of_the_swaps_fee():
     """Within its range the JIT LP's fee is the swap's fee times its liquidity over the active liquidity
     (the pool's own fee growth, per unit of liquidity), and nothing is left open after the swap."""
-    world = UniswapV3World(4, make_driver("gbm", dt=3600.0, sigma=0.8), V3WorldParams(fee_pips=3000, **JIT),
-                           array_backend("numpy"))
+    world = UniswapV3World(
+        4, make_driver("gbm", dt=3600.0, sigma=0.8), V3WorldParams(fee_pips=3000, **JIT), array_backend("numpy")
+    )
     world.reset(np.random.default_rng(0), 1.0)
     jit = world.params.slots - 1
     sell_usdc, raw = np.array([True, False, True, False]), np.array([3e11, 40e18, 1e11, 1e18])  # 300k, 40, 100k, 1
@@ -51,8 +53,14 @@ def test_the_jit_lp_acts_the_same_on_the_simulator_and_the_contracts(backend):
 
     import envs  # noqa: F401  (registers the ids)
 
-    env = gym.make("defigym/UniswapV3LP-v0", backend=backend, horizon=24, fee_pips=3000,
-                   world={**JIT, "flow": "toy", "noise_trade_usd": 30_000.0}, driver_kwargs={"dt": 3600.0, "sigma": 0.8})
+    env = gym.make(
+        "defigym/UniswapV3LP-v0",
+        backend=backend,
+        horizon=24,
+        fee_pips=3000,
+        world={**JIT, "flow": "toy", "noise_trade_usd": 30_000.0},
+        driver_kwargs={"dt": 3600.0, "sigma": 0.8},
+    )
     env.reset(seed=2)
     rewards = [env.step(2 if i == 0 else 0)[1] for i in range(24)]
     market = env.unwrapped.core.market

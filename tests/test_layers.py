@@ -6,6 +6,7 @@ module may import from its own package and from any package of a lower layer. Th
 the vocabulary everything else shares and may use one another. ``__main__`` modules are
 command-line entry points and are exempt as importers.
 """
+
 from __future__ import annotations
 
 import ast
@@ -66,7 +67,7 @@ def _imports(module: str, path: Path, known: dict[str, Path]) -> list[tuple[str,
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = module.split(".")
-                base = base[:len(base) - node.level + (1 if is_package else 0)]
+                base = base[: len(base) - node.level + (1 if is_package else 0)]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -98,6 +99,8 @@ def test_imports_run_down_the_layers():
             if target_package == package or target_layer < layer:
                 continue
             way = "upward" if target_layer > layer else "sideways"
-            problems.append(f"{path.relative_to(ROOT)}:{line}: {module} (layer {layer}, {package}) imports "
-                            f"{target} (layer {target_layer}, {target_package}): {way}")
+            problems.append(
+                f"{path.relative_to(ROOT)}:{line}: {module} (layer {layer}, {package}) imports "
+                f"{target} (layer {target_layer}, {target_package}): {way}"
+            )
     assert not problems, "imports against the layer map:\n" + "\n".join(problems)

@@ -1,6 +1,7 @@
 """The live adapter as an attacker and a careless user would try it, against a real anvil serving the
 local mainnet: forged and malformed plans, a manipulated pool, bad settings, keys in the wrong place,
 refused RPC requests, pending transactions, and plans cut short at every step."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -31,8 +32,9 @@ def _open_position(market: Market, half_width: int = 200) -> int:
     """The agent's own position around the pool's tick, opened outside the adapter."""
     usdc, weth = market.tokens["USDC"], market.tokens["WETH"]
     tick = market.v3_pools[500].call("slot0")[1] // 10 * 10
-    return market.v3.mint(AGENT, usdc, weth, 500, tick - half_width, tick + half_width,
-                          20_000 * 10**6, 5 * 10**18).token_id
+    return market.v3.mint(
+        AGENT, usdc, weth, 500, tick - half_width, tick + half_width, 20_000 * 10**6, 5 * 10**18
+    ).token_id
 
 
 def _push_pool(market: Market, usdc_in: int = 8_000_000) -> None:
@@ -50,12 +52,14 @@ def _supply_collateral(market: Market, weth: int = 10) -> None:
 
 # --- guards on the transaction itself ---------------------------------------------------------------
 
+
 def _encode(step: PlannedTx, function: str, args: tuple, **tx_changes) -> PlannedTx:
     """``step`` calling ``function`` with ``args``, its calldata, label and simulated bytes all agreeing:
     a forged plan made self-consistent, so only the decoded arguments can give it away."""
     data = abi_of(step.contract).function(function).encode(*args)
-    return dataclasses.replace(step, tx=dataclasses.replace(step.tx, data=data, **tx_changes), function=function,
-                               args=args, simulated=data)
+    return dataclasses.replace(
+        step, tx=dataclasses.replace(step.tx, data=data, **tx_changes), function=function, args=args, simulated=data
+    )
 
 
 def _param(step: PlannedTx, index: int, value) -> PlannedTx:
@@ -80,8 +84,14 @@ def _other(step: PlannedTx, contract: str, function: str, *args) -> PlannedTx:
     """A call of another function (of ``contract`` at the step's address), labelled honestly."""
     data = abi_of(contract).function(function).encode(*args)
     signature = next(f.signature for f in abi_of(contract).functions.values() if f.selector == data[:4])
-    return dataclasses.replace(step, tx=dataclasses.replace(step.tx, data=data), contract=contract,
-                               function=signature, args=tuple(args), simulated=data)
+    return dataclasses.replace(
+        step,
+        tx=dataclasses.replace(step.tx, data=data),
+        contract=contract,
+        function=signature,
+        args=tuple(args),
+        simulated=data,
+    )
 
 
 def _cases(rebalance: list[PlannedTx], lever: list[PlannedTx], book: dict, now: int) -> list[tuple[str, list, str]]:
@@ -89,13 +99,16 @@ def _cases(rebalance: list[PlannedTx], lever: list[PlannedTx], book: dict, now: 
     approve, decrease, collect, burn, swap, mint = (rebalance[i] for i in (0, 2, 3, 4, 5, 8))
     borrow, supply = lever[3], lever[5]
     usdc, weth, wbtc = (book["tokens"][s]["address"] for s in ("USDC", "WETH", "WBTC"))
-    npm, router, pool = (book["uniswap_v3"]["nonfungible_position_manager"], book["uniswap_v3"]["swap_router"],
-                         book["aave_v3"]["pool"])
+    npm, router, pool = (
+        book["uniswap_v3"]["nonfungible_position_manager"],
+        book["uniswap_v3"]["swap_router"],
+        book["aave_v3"]["pool"],
+    )
     far = 2**64
     swap_low = _param(dataclasses.replace(swap, expected=(swap.args[0][6] // 500,)), 6, swap.args[0][6] // 500)
 
     def at(i: int, step: PlannedTx, steps=rebalance) -> list[PlannedTx]:
-        return steps[:i] + [step] + steps[i + 1:]
+        return steps[:i] + [step] + steps[i + 1 :]
 
     return [
         ("swap pays another address", at(5, _param(swap, 3, WHALE)), "pays 0x"),
@@ -112,17 +125,31 @@ def _cases(rebalance: list[PlannedTx], lever: list[PlannedTx], book: dict, now: 
         ("swap calldata to an unknown contract", at(5, _raw(swap, to=OTHER_TOKEN)), "not a contract of the market"),
         ("swap calldata sent to a token", at(5, _raw(swap, to=usdc)), "no function of MintableERC20"),
         ("swap calldata truncated", at(5, _raw(swap, data=swap.tx.data[:40])), "does not decode"),
-        ("swap calldata not what was simulated", at(5, dataclasses.replace(_param(swap, 5, swap.args[0][5] + 1),
-                                                                            simulated=swap.simulated)),
-         "not what the planner simulated"),
-        ("swap arguments differ from the calldata", at(5, dataclasses.replace(swap, args=_param(swap, 3, WHALE).args)),
-         "other arguments than the plan lists"),
-        ("swap labelled as an approve", at(5, dataclasses.replace(swap, contract="MintableERC20",
-                                                                  function=approve.function)), "labelled"),
-        ("swap amount above the per-tx cap", at(5, _param(dataclasses.replace(swap, expected=(10**30,)), 5, 10**18 * 10**6)),
-         "per-transaction cap"),
-        ("multi-hop swap", at(5, _other(swap, "SwapRouter", "exactInput", (b"\x00" * 43, AGENT, now + 60, 10, 1))),
-         "not allowlisted"),
+        (
+            "swap calldata not what was simulated",
+            at(5, dataclasses.replace(_param(swap, 5, swap.args[0][5] + 1), simulated=swap.simulated)),
+            "not what the planner simulated",
+        ),
+        (
+            "swap arguments differ from the calldata",
+            at(5, dataclasses.replace(swap, args=_param(swap, 3, WHALE).args)),
+            "other arguments than the plan lists",
+        ),
+        (
+            "swap labelled as an approve",
+            at(5, dataclasses.replace(swap, contract="MintableERC20", function=approve.function)),
+            "labelled",
+        ),
+        (
+            "swap amount above the per-tx cap",
+            at(5, _param(dataclasses.replace(swap, expected=(10**30,)), 5, 10**18 * 10**6)),
+            "per-transaction cap",
+        ),
+        (
+            "multi-hop swap",
+            at(5, _other(swap, "SwapRouter", "exactInput", (b"\x00" * 43, AGENT, now + 60, 10, 1))),
+            "not allowlisted",
+        ),
         ("mint for another address", at(8, _param(mint, 9, WHALE)), "gives the position to"),
         ("mint amount0Min 0", at(8, _param(mint, 7, 0)), "minimum of 0"),
         ("mint amount1Min 0", at(8, _param(mint, 8, 0)), "minimum of 0"),
@@ -134,32 +161,71 @@ def _cases(rebalance: list[PlannedTx], lever: list[PlannedTx], book: dict, now: 
         ("decrease with minimums 0", at(2, _param(_param(decrease, 2, 0), 3, 0)), "minimum of 0"),
         ("decrease deadline 2**64", at(2, _param(decrease, 4, far)), "deadline"),
         ("collect pays another address", at(3, _param(collect, 1, WHALE)), "collect pays"),
-        ("NFT transferred away", at(4, _other(burn, "NonfungiblePositionManager",
-                                              "safeTransferFrom(address,address,uint256)", AGENT, WHALE,
-                                              burn.args[0])), "not allowlisted"),
-        ("NFT operator approval", at(4, _other(burn, "NonfungiblePositionManager", "setApprovalForAll", WHALE, True)),
-         "not allowlisted"),
+        (
+            "NFT transferred away",
+            at(
+                4,
+                _other(
+                    burn,
+                    "NonfungiblePositionManager",
+                    "safeTransferFrom(address,address,uint256)",
+                    AGENT,
+                    WHALE,
+                    burn.args[0],
+                ),
+            ),
+            "not allowlisted",
+        ),
+        (
+            "NFT operator approval",
+            at(4, _other(burn, "NonfungiblePositionManager", "setApprovalForAll", WHALE, True)),
+            "not allowlisted",
+        ),
         ("approve to another spender", at(0, _arg(approve, 0, WHALE)), "approve to"),
         ("token transfer", at(0, _other(approve, "MintableERC20", "transfer", WHALE, 10**6)), "not allowlisted"),
-        ("token transferFrom", at(0, _other(approve, "MintableERC20", "transferFrom", AGENT, WHALE, 10**6)),
-         "not allowlisted"),
+        (
+            "token transferFrom",
+            at(0, _other(approve, "MintableERC20", "transferFrom", AGENT, WHALE, 10**6)),
+            "not allowlisted",
+        ),
         ("borrow for another account", at(3, _arg(borrow, 4, WHALE), lever), "acts for"),
         ("borrow at the stable rate", at(3, _arg(borrow, 2, 1), lever), "interest rate mode"),
-        ("borrow of a token outside the market", at(3, _arg(borrow, 0, OTHER_TOKEN), lever), "not a token of the market"),
+        (
+            "borrow of a token outside the market",
+            at(3, _arg(borrow, 0, OTHER_TOKEN), lever),
+            "not a token of the market",
+        ),
         ("supply for another account", at(5, _arg(supply, 2, WHALE), lever), "acts for"),
-        ("withdraw to another address", at(5, _other(supply, "Pool", "withdraw", weth, 10**18, WHALE), lever), "acts for"),
+        (
+            "withdraw to another address",
+            at(5, _other(supply, "Pool", "withdraw", weth, 10**18, WHALE), lever),
+            "acts for",
+        ),
         ("repay for another account", at(5, _other(supply, "Pool", "repay", usdc, 10**6, 2, WHALE), lever), "acts for"),
-        ("collateral switched off", at(5, _other(supply, "Pool", "setUserUseReserveAsCollateral", weth, False), lever),
-         "not allowlisted"),
-        ("flash loan", at(5, _other(supply, "Pool", "flashLoanSimple", WHALE, usdc, 10**6, b"", 0), lever),
-         "not allowlisted"),
+        (
+            "collateral switched off",
+            at(5, _other(supply, "Pool", "setUserUseReserveAsCollateral", weth, False), lever),
+            "not allowlisted",
+        ),
+        (
+            "flash loan",
+            at(5, _other(supply, "Pool", "flashLoanSimple", WHALE, usdc, 10**6, b"", 0), lever),
+            "not allowlisted",
+        ),
         ("Pool calldata sent to the router", at(5, _raw(supply, to=router), lever), "no function of SwapRouter"),
         ("NFT approval (ERC-721 approve) to another address", at(0, _raw(approve, to=npm)), "not allowlisted"),
-        ("Pool call labelled as the router", at(5, dataclasses.replace(supply, contract="SwapRouter"), lever), "labelled"),
+        (
+            "Pool call labelled as the router",
+            at(5, dataclasses.replace(supply, contract="SwapRouter"), lever),
+            "labelled",
+        ),
         ("supply with ETH attached", at(5, _raw(supply, value=1), lever), "attaches"),
         ("borrow sent from another account", at(3, _raw(borrow, sender=WHALE), lever), "is sent from"),
-        ("borrow calldata to the pool address in the wrong case", at(3, _raw(borrow, to=pool.lower(),
-                                                                              sender=WHALE), lever), "is sent from"),
+        (
+            "borrow calldata to the pool address in the wrong case",
+            at(3, _raw(borrow, to=pool.lower(), sender=WHALE), lever),
+            "is sent from",
+        ),
     ]
 
 
@@ -174,7 +240,16 @@ def test_forged_and_malformed_plans_are_each_blocked_with_the_reason_journaled(f
     _supply_collateral(market)
     lever = plan_leverage(anvil.url, book, AGENT, 500, 0.5, guards, _pool_usd(market))
     assert [a.function.split("(")[0] for a in rebalance.actions] == [
-        "approve", "approve", "decreaseLiquidity", "collect", "burn", "exactInputSingle", "approve", "approve", "mint"]
+        "approve",
+        "approve",
+        "decreaseLiquidity",
+        "collect",
+        "burn",
+        "exactInputSingle",
+        "approve",
+        "approve",
+        "mint",
+    ]
     assert [a.function.split("(")[0] for a in lever.actions][3:6] == ["borrow", "exactInputSingle", "supply"]
 
     adapter = LiveAdapter(_config(anvil, addresses, tmp_path, guards={"min_health_factor": 1.05}))
@@ -194,6 +269,7 @@ def test_forged_and_malformed_plans_are_each_blocked_with_the_reason_journaled(f
 
 
 # --- the market sanity guard ------------------------------------------------------------------------
+
 
 def test_a_pool_pushed_away_from_the_oracle_is_not_traded_into(fresh, tmp_path, monkeypatch):
     anvil, addresses, market = fresh
@@ -230,25 +306,50 @@ def test_a_pool_away_from_its_own_twap_is_not_traded_into(fresh, tmp_path, monke
 
 # --- settings checked before anything connects --------------------------------------------------------
 
-@pytest.mark.parametrize("key, value", [
-    ("max_notional_usd_per_tx", math.nan), ("max_notional_usd_per_tx", -1.0), ("max_notional_usd_per_day", math.nan),
-    ("max_notional_usd_per_day", -5.0), ("max_slippage", math.nan), ("max_slippage", 1.0), ("max_slippage", -0.01),
-    ("max_gas_price_gwei", math.nan), ("max_gas_price_gwei", math.inf), ("max_sends_per_hour", -1),
-    ("min_health_factor", math.nan), ("min_health_factor", 0.9), ("max_price_deviation", math.nan),
-    ("max_price_deviation", 0.0), ("max_price_deviation", 1.5), ("max_deadline_s", 0), ("twap_window_s", -60),
-])
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("max_notional_usd_per_tx", math.nan),
+        ("max_notional_usd_per_tx", -1.0),
+        ("max_notional_usd_per_day", math.nan),
+        ("max_notional_usd_per_day", -5.0),
+        ("max_slippage", math.nan),
+        ("max_slippage", 1.0),
+        ("max_slippage", -0.01),
+        ("max_gas_price_gwei", math.nan),
+        ("max_gas_price_gwei", math.inf),
+        ("max_sends_per_hour", -1),
+        ("min_health_factor", math.nan),
+        ("min_health_factor", 0.9),
+        ("max_price_deviation", math.nan),
+        ("max_price_deviation", 0.0),
+        ("max_price_deviation", 1.5),
+        ("max_deadline_s", 0),
+        ("twap_window_s", -60),
+    ],
+)
 def test_a_guard_set_to_nan_or_out_of_range_fails_at_start_naming_the_key(tmp_path, key, value):
-    config = _config(type("Node", (), {"url": "http://127.0.0.1:1"})(), tmp_path / "none.json", tmp_path,
-                     guards={key: value})
+    config = _config(
+        type("Node", (), {"url": "http://127.0.0.1:1"})(), tmp_path / "none.json", tmp_path, guards={key: value}
+    )
     with pytest.raises(LiveConfigError, match=f"live.guards.{key} must be"):
         LiveAdapter(config)  # raised before the (missing) address book is read or any node is called
 
 
-@pytest.mark.parametrize("change, key", [
-    ({"gas_bump": 1.0}, "gas_bump"), ({"poll_seconds": math.nan}, "poll_seconds"), ({"every_blocks": 0}, "every_blocks"),
-    ({"fee_pips": 123}, "fee_pips"), ({"rpc_urls": ["ws://x"]}, "rpc_urls"), ({"account": "0xabc"}, "account"),
-    ({"receipt_timeout_s": -1.0}, "receipt_timeout_s"), ({"key_env": "not a name"}, "key_env"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"gas_bump": 1.0}, "gas_bump"),
+        ({"poll_seconds": math.nan}, "poll_seconds"),
+        ({"every_blocks": 0}, "every_blocks"),
+        ({"fee_pips": 123}, "fee_pips"),
+        ({"rpc_urls": ["ws://x"]}, "rpc_urls"),
+        ({"account": "0xabc"}, "account"),
+        ({"receipt_timeout_s": -1.0}, "receipt_timeout_s"),
+        ({"key_env": "not a name"}, "key_env"),
+    ],
+)
 def test_other_live_settings_are_checked_too(tmp_path, change, key):
     config = _config(type("Node", (), {"url": "http://127.0.0.1:1"})(), tmp_path / "none.json", tmp_path, **change)
     with pytest.raises(LiveConfigError, match=f"live.{key}"):
@@ -259,10 +360,20 @@ def test_deploy_py_exits_non_zero_on_a_nan_guard_before_connecting(tmp_path):
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, "deploy.py", "live.guards.max_notional_usd_per_tx=nan",
-                             "live.guards.max_slippage=1.0", "live.rpc_urls=[http://127.0.0.1:1]",
-                             f"hydra.run.dir={tmp_path / 'run'}"], cwd=Path(__file__).resolve().parents[1],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "deploy.py",
+            "live.guards.max_notional_usd_per_tx=nan",
+            "live.guards.max_slippage=1.0",
+            "live.rpc_urls=[http://127.0.0.1:1]",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "live.guards.max_notional_usd_per_tx" in result.stderr and "live.guards.max_slippage" in result.stderr
     assert "cannot reach" not in result.stderr  # it never tried the node
@@ -270,8 +381,17 @@ def test_deploy_py_exits_non_zero_on_a_nan_guard_before_connecting(tmp_path):
 
 # --- keys never echoed -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("override", ["live.account={key}", "live.key_env={key}", "live.keystore={key}",
-                                      "+live.private_key={key}", "live.account={bare}"])
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "live.account={key}",
+        "live.key_env={key}",
+        "live.keystore={key}",
+        "+live.private_key={key}",
+        "live.account={bare}",
+    ],
+)
 def test_a_private_key_in_any_field_is_refused_and_never_printed_or_written(tmp_path, override):
     import subprocess
     import sys
@@ -279,9 +399,13 @@ def test_a_private_key_in_any_field_is_refused_and_never_printed_or_written(tmp_
     key = AGENT_KEY
     arg = override.format(key=key, bare=key[2:])
     journal = tmp_path / "journal.sqlite"
-    result = subprocess.run([sys.executable, "deploy.py", arg, f"live.journal={journal}",
-                             f"hydra.run.dir={tmp_path / 'run'}"], cwd=Path(__file__).resolve().parents[1],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "deploy.py", arg, f"live.journal={journal}", f"hydra.run.dir={tmp_path / 'run'}"],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0 and "looks like a private key" in result.stderr
     written = [p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()]
     for text in [result.stdout.encode(), result.stderr.encode(), *written]:
@@ -298,6 +422,7 @@ def test_a_key_in_a_config_field_is_refused_without_echo():
 
 # --- RPC errors classified -----------------------------------------------------------------------------
 
+
 def test_a_request_the_node_refuses_stops_the_adapter_instead_of_reconnecting_forever(fresh, tmp_path):
     anvil, addresses, market = fresh
     adapter = LiveAdapter(_config(anvil, addresses, tmp_path, reconnect_timeout_s=300.0, max_decisions=None))
@@ -309,6 +434,7 @@ def test_a_request_the_node_refuses_stops_the_adapter_instead_of_reconnecting_fo
 
 
 # --- pending transactions ---------------------------------------------------------------------------------
+
 
 def test_a_transaction_still_pending_is_never_marked_replaced_and_nothing_new_is_sent(fresh, tmp_path, monkeypatch):
     anvil, addresses, market = fresh
@@ -335,6 +461,7 @@ def test_a_transaction_still_pending_is_never_marked_replaced_and_nothing_new_is
 
 
 # --- plans cut short, at every step ---------------------------------------------------------------------
+
 
 def _run_until_cut(adapter: LiveAdapter, market: Market, kill_file: Path, cut_after: int) -> None:
     """Run ``adapter`` in a thread with automine off, mining one block per transaction; once ``cut_after``
@@ -363,13 +490,17 @@ def _run_until_cut(adapter: LiveAdapter, market: Market, kill_file: Path, cut_af
     finally:
         rpc.request("evm_setAutomine", [True])
     assert not errors, errors
-    assert len(journal.transactions()) == cut_after, ("the plan was not cut where the test meant",
-                                                      [(d["outcome"], d["reasons"]) for d in journal.decisions()])
+    assert len(journal.transactions()) == cut_after, (
+        "the plan was not cut where the test meant",
+        [(d["outcome"], d["reasons"]) for d in journal.decisions()],
+    )
 
 
 def _owed_nothing_and_one_position(market: Market) -> None:
     npm = market.v3.position_manager
-    positions = [market.v3.position(npm.call("tokenOfOwnerByIndex", AGENT, i)) for i in range(npm.call("balanceOf", AGENT))]
+    positions = [
+        market.v3.position(npm.call("tokenOfOwnerByIndex", AGENT, i)) for i in range(npm.call("balanceOf", AGENT))
+    ]
     assert all(p["tokensOwed0"] == 0 and p["tokensOwed1"] == 0 for p in positions), positions
     assert [p["liquidity"] > 0 for p in positions] == [True], positions  # one live position, no empty NFT
 
@@ -378,8 +509,9 @@ REBALANCE_STEPS = 9  # approve, approve, decreaseLiquidity, collect, burn, exact
 
 
 @pytest.mark.parametrize("cut_after", [3, 4, 5, 6])  # after decreaseLiquidity, collect, burn, the swap
-def test_a_rebalance_cut_short_at_any_step_is_finished_from_the_chain_on_restart(fresh, tmp_path, monkeypatch,
-                                                                                 cut_after):
+def test_a_rebalance_cut_short_at_any_step_is_finished_from_the_chain_on_restart(
+    fresh, tmp_path, monkeypatch, cut_after
+):
     anvil, addresses, market = fresh
     monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
     first = _open_position(market)
@@ -414,11 +546,25 @@ def _deploy_killed_at(anvil, addresses, market: Market, tmp_path: Path, function
     rpc, journal_path = market.chain.rpc, tmp_path / "journal.sqlite"
     rpc.request("evm_setAutomine", [False])
     env = dict(os.environ, DEFIGYM_PRIVATE_KEY=AGENT_KEY)
-    proc = subprocess.Popen([sys.executable, "deploy.py", f"live.rpc_urls=[{anvil.url}]", f"live.addresses={addresses}",
-                             "live.send=true", "live.max_decisions=1", f"live.journal={journal_path}",
-                             "live.poll_seconds=0.05", "live.receipt_timeout_s=600", f"hydra.run.dir={tmp_path / 'run'}",
-                             *extra], cwd=Path(__file__).resolve().parents[1], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "deploy.py",
+            f"live.rpc_urls=[{anvil.url}]",
+            f"live.addresses={addresses}",
+            "live.send=true",
+            "live.max_decisions=1",
+            f"live.journal={journal_path}",
+            "live.poll_seconds=0.05",
+            "live.receipt_timeout_s=600",
+            f"hydra.run.dir={tmp_path / 'run'}",
+            *extra,
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -469,23 +615,34 @@ def test_sigkill_in_a_lever_plan_leaves_nothing_borrowed_lying_in_the_wallet(fre
     for token in (usdc, weth):  # the wallet holds only what plans move
         token.contract.transact("transfer", WHALE, token.balance_of(AGENT), sender=AGENT)
     _supply_collateral(market)
-    _deploy_killed_at(anvil, addresses, market, tmp_path, kill_at, "live.policy=baseline:hf_keeper",
-                      "live.guards.min_health_factor=1.05")
+    _deploy_killed_at(
+        anvil,
+        addresses,
+        market,
+        tmp_path,
+        kill_at,
+        "live.policy=baseline:hf_keeper",
+        "live.guards.min_health_factor=1.05",
+    )
     assert usdc.balance_of(AGENT) + weth.balance_of(AGENT) > 0 or kill_at == "supply"
 
     monkeypatch.setenv("DEFIGYM_PRIVATE_KEY", AGENT_KEY)
-    LiveAdapter(_config(anvil, addresses, tmp_path, send=True, policy="baseline:hf_keeper",
-                        guards={"min_health_factor": 1.05})).run()  # restarted
+    LiveAdapter(
+        _config(anvil, addresses, tmp_path, send=True, policy="baseline:hf_keeper", guards={"min_health_factor": 1.05})
+    ).run()  # restarted
     assert usdc.balance_of(AGENT) == 0 and weth.balance_of(AGENT) == 0
     assert market.aave.user_account_data(AGENT)["total_debt_base"] > 0
     sent = Journal(tmp_path / "journal.sqlite").transactions()
     assert all(tx["status"] == "mined" for tx in sent) and len({tx["nonce"] for tx in sent}) == len(sent)
 
 
-@pytest.mark.parametrize("cut_function, start_ltv", [("borrow", 0.0), ("exactInputSingle", 0.0),
-                                                     ("withdraw", 0.75), ("exactInputSingle", 0.75)])
-def test_a_lever_or_delever_cut_short_is_unwound_or_finished_on_restart(fresh, tmp_path, monkeypatch, cut_function,
-                                                                        start_ltv):
+@pytest.mark.parametrize(
+    "cut_function, start_ltv",
+    [("borrow", 0.0), ("exactInputSingle", 0.0), ("withdraw", 0.75), ("exactInputSingle", 0.75)],
+)
+def test_a_lever_or_delever_cut_short_is_unwound_or_finished_on_restart(
+    fresh, tmp_path, monkeypatch, cut_function, start_ltv
+):
     """The borrower moves to 65% LTV; its plan is cut after the first borrow or its swap (levering up from
     no debt), or after the first withdraw or its swap (deleveraging from 75%). The restart repays with the
     borrowed USDC left in the wallet and supplies the WETH left in it: nothing a plan moved is left lying."""
@@ -496,8 +653,9 @@ def test_a_lever_or_delever_cut_short_is_unwound_or_finished_on_restart(fresh, t
         token.contract.transact("transfer", WHALE, token.balance_of(AGENT), sender=AGENT)
     _supply_collateral(market)
     if start_ltv:
-        market.aave.borrow(AGENT, usdc, int(market.aave.user_account_data(AGENT)["total_collateral_base"] * start_ltv
-                                            / 100))
+        market.aave.borrow(
+            AGENT, usdc, int(market.aave.user_account_data(AGENT)["total_collateral_base"] * start_ltv / 100)
+        )
         usdc.contract.transact("transfer", WHALE, usdc.balance_of(AGENT), sender=AGENT)
     policy = "baseline:hf_keeper"  # to 65% LTV, and back to it once the health factor leaves [1.12, 1.6]
     book = read_addresses(Path(addresses).parent)
@@ -505,14 +663,18 @@ def test_a_lever_or_delever_cut_short_is_unwound_or_finished_on_restart(fresh, t
     names = [a.function.split("(")[0] for a in plan.actions]
     cut_after = names.index(cut_function) + 1
     kill = tmp_path / "KILL"
-    adapter = LiveAdapter(_config(anvil, addresses, tmp_path, send=True, policy=policy,
-                                  guards={"min_health_factor": 1.05}))
+    adapter = LiveAdapter(
+        _config(anvil, addresses, tmp_path, send=True, policy=policy, guards={"min_health_factor": 1.05})
+    )
     _run_until_cut(adapter, market, kill, cut_after)
     assert usdc.balance_of(AGENT) + weth.balance_of(AGENT) > 0  # the cut left tokens in the wallet
     kill.unlink()
 
-    restarted = LiveAdapter(_config(anvil, addresses, tmp_path, send=True, policy=policy,
-                                    guards={"min_health_factor": 1.05}, max_decisions=1))
+    restarted = LiveAdapter(
+        _config(
+            anvil, addresses, tmp_path, send=True, policy=policy, guards={"min_health_factor": 1.05}, max_decisions=1
+        )
+    )
     restarted.connect()
     assert restarted.recover(restarted.chain.block_number()) is False
     assert usdc.balance_of(AGENT) == 0 and weth.balance_of(AGENT) == 0

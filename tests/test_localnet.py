@@ -1,4 +1,5 @@
 """The local mainnet: built, saved, served, and forked the way a user forks mainnet."""
+
 from __future__ import annotations
 
 import json
@@ -96,15 +97,22 @@ def test_pyrevm_fork_of_the_localnet_runs_the_same_swap_as_anvil(served: Market,
 
 def test_cli_builds_and_serves_until_interrupted(tmp_path):
     out = tmp_path / "net"
-    build = subprocess.run([sys.executable, "-m", "envs.contracts", "build-localnet", "--out", str(out)],
-                           capture_output=True, text=True, timeout=120)
+    build = subprocess.run(
+        [sys.executable, "-m", "envs.contracts", "build-localnet", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert build.returncode == 0, build.stderr
     assert json.loads(build.stdout)["tokens"]["USDC"]["decimals"] == 6
     assert (out / STATE_FILE).is_file()
 
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "envs.contracts", "serve", "--state", str(out), "--port", str(port)],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "envs.contracts", "serve", "--state", str(out), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert "serving the local mainnet" in server.stdout.readline()
         usdc = read_addresses(out)["tokens"]["USDC"]["address"]
@@ -147,8 +155,9 @@ def test_simulator_started_from_the_served_localnet_matches_it_and_its_next_swap
     for r, token in enumerate(reader.tokens.values()):
         chain = reader.aave.reserve_data(token)
         assert aave_world.liquidity_index[0, r] == chain["liquidity_index"] / 1e27
-        assert aave_world.available_liquidity[0, r] == float(token.balance_of(
-            reader.aave.pool.call("getReserveData", token.address)[8]))
+        assert aave_world.available_liquidity[0, r] == float(
+            token.balance_of(reader.aave.pool.call("getReserveData", token.address)[8])
+        )
     assert prices == {s: reader.aave.price(t) for s, t in reader.tokens.items()}
 
     snap = served.chain.snapshot()
@@ -159,8 +168,9 @@ def test_simulator_started_from_the_served_localnet_matches_it_and_its_next_swap
         usdc_s.mint(TRADER, 100_000 * 10**6)
         usdc_s.approve(TRADER, served.v3.router.address)
         for sell_usdc, raw in ((False, 40 * 10**18), (True, 90_000 * 10**6), (False, 7 * 10**18)):
-            out, _ = served.v3.exact_input_single(TRADER, usdc_s if sell_usdc else weth_s,
-                                                  weth_s if sell_usdc else usdc_s, 3000, raw)
+            out, _ = served.v3.exact_input_single(
+                TRADER, usdc_s if sell_usdc else weth_s, weth_s if sell_usdc else usdc_s, 3000, raw
+            )
             z41 = np.full(4, sell_usdc)
             result = v3.swap(state, params, z41, np.full(4, float(raw)), v3.default_price_limit(z41), np.ones(4, bool))
             assert_close("amount out", result.amount_out[0], out)

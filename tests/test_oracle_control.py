@@ -1,4 +1,5 @@
 """An Aave market's price on a fork, moved through AaveOracle's own sources by the impersonated ACL admin."""
+
 from __future__ import annotations
 
 import pytest
@@ -25,8 +26,9 @@ def replica_url(tmp_path_factory):
 
 @pytest.mark.parametrize("rung", ["evm", "anvil"])
 @pytest.mark.parametrize("admin_is_a_contract", [False, True])
-def test_the_oracle_follows_a_controlled_source_and_the_pool_prices_positions_by_it(replica_url, rung,
-                                                                                    admin_is_a_contract):
+def test_the_oracle_follows_a_controlled_source_and_the_pool_prices_positions_by_it(
+    replica_url, rung, admin_is_a_contract
+):
     chain = PyrevmChain(fork_url=replica_url, chain_id=1) if rung == "evm" else AnvilChain(fork_url=replica_url)
     try:
         m = attach_book(chain, address_book("ethereum"))

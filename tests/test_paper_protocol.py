@@ -1,4 +1,5 @@
 """The pieces of the Xu & Brini 2025 protocol: the PnL identity, the periodic benchmark, fixed gas, rolling windows."""
+
 from __future__ import annotations
 
 import subprocess
@@ -17,10 +18,20 @@ ROLE = LiquidityProvider()
 
 
 def _kwargs(**changes):
-    kw = dict(driver="gbm", driver_kwargs={"sigma": 0.8, "dt": 3600.0}, fee_pips=500, horizon=720, agent_usd=1e5,
-              initial_half_width=None, half_widths=ROLE.half_widths, action_type="discrete", reward="fees_minus_lvr",
-              gas_price_gwei=10.0, gas_usd_per_rebalance=5.0,
-              world={"noise_traders": 2, "noise_trade_usd": 5000.0, "pool_value_usd": 2e7})
+    kw = dict(
+        driver="gbm",
+        driver_kwargs={"sigma": 0.8, "dt": 3600.0},
+        fee_pips=500,
+        horizon=720,
+        agent_usd=1e5,
+        initial_half_width=None,
+        half_widths=ROLE.half_widths,
+        action_type="discrete",
+        reward="fees_minus_lvr",
+        gas_price_gwei=10.0,
+        gas_usd_per_rebalance=5.0,
+        world={"noise_traders": 2, "noise_trade_usd": 5000.0, "pool_value_usd": 2e7},
+    )
     kw.update(changes)
     return kw
 
@@ -43,17 +54,37 @@ def test_rolling_windows_are_7500_hours_to_learn_and_1500_to_test_moved_by_1500(
     assert len(ws) == 7
     for k, w in enumerate(ws):
         start, train_end, validation_end, test_end = w["hours"]
-        assert (start, train_end - start, validation_end - train_end, test_end - validation_end) == \
-            (k * TEST, TRAIN, VALIDATION, TEST)
+        assert (start, train_end - start, validation_end - train_end, test_end - validation_end) == (
+            k * TEST,
+            TRAIN,
+            VALIDATION,
+            TEST,
+        )
         last = 18_860
         assert int(w["test"][0] * last) == validation_end and int(w["test"][1] * last) == test_end
 
 
 def test_the_experiment_script_runs_a_window_and_writes_its_table(tmp_path):
-    result = subprocess.run([sys.executable, "experiments/xu_brini_2025.py", "--timesteps", "1024", "--windows", "1",
-                             "--out", str(tmp_path), "env.allow_close=true"], cwd=Path(__file__).resolve().parents[1],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "experiments/xu_brini_2025.py",
+            "--timesteps",
+            "1024",
+            "--windows",
+            "1",
+            "--out",
+            str(tmp_path),
+            "env.allow_close=true",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     table = (tmp_path / "results.md").read_text()
     assert "| 0 |" in table and "windows" in table and "fees - LVR - gas" in table
-    assert "allow_close: true" in (tmp_path / "window_0" / ".hydra" / "config.yaml").read_text()  # the override reached it
+    assert (
+        "allow_close: true" in (tmp_path / "window_0" / ".hydra" / "config.yaml").read_text()
+    )  # the override reached it

@@ -1,5 +1,6 @@
 """agent=ppo_device: the on-device PPO trains through train.py, its checkpoint exports to the same ONNX
 actions, it learns, and its rollout never copies to the host."""
+
 from __future__ import annotations
 
 import json
@@ -15,14 +16,24 @@ from agents.device_env import HostBoundaryEnv, TorchCartPole
 from agents.ppo_device import DevicePPO, PPOParams
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["agent=ppo_device", "env.horizon=12", "train.num_envs=8", "train.eval_episodes=4", "train.eval_freq=128",
-        "train.total_timesteps=256", "agent.params.n_steps=16", "agent.params.n_epochs=2",
-        "train.progress_bar=false", "train.evaluate_after=false"]
+TINY = [
+    "agent=ppo_device",
+    "env.horizon=12",
+    "train.num_envs=8",
+    "train.eval_episodes=4",
+    "train.eval_freq=128",
+    "train.total_timesteps=256",
+    "agent.params.n_steps=16",
+    "agent.params.n_epochs=2",
+    "train.progress_bar=false",
+    "train.evaluate_after=false",
+]
 
 
 def train(*overrides: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "train.py", *overrides], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "train.py", *overrides], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +45,15 @@ def run_dir(tmp_path_factory) -> Path:
 
 
 def test_train_py_saves_checkpoint_normalization_metadata_and_logs(run_dir: Path):
-    for name in ("model.zip", "vecnormalize.pkl", "model.meta.json", "best_model.zip", "best_vecnormalize.pkl",
-                 "best_model.meta.json", "train_metrics.json"):
+    for name in (
+        "model.zip",
+        "vecnormalize.pkl",
+        "model.meta.json",
+        "best_model.zip",
+        "best_vecnormalize.pkl",
+        "best_model.meta.json",
+        "train_metrics.json",
+    ):
         assert (run_dir / name).is_file(), name
     assert any((run_dir / "tb" / "ppo_device_1").iterdir())
     meta = json.loads((run_dir / "model.meta.json").read_text())
@@ -105,8 +123,10 @@ def _no_host_copy(*args, **kwargs):
     raise AssertionError("a tensor was read on the host during the rollout")
 
 
-@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason="no CUDA device"))])
+@pytest.mark.parametrize(
+    "device",
+    ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device"))],
+)
 def test_a_rollout_and_update_stay_on_the_device(device, monkeypatch):
     env = DeviceChecked(TorchCartPole(32, device))
     ppo = DevicePPO(env, PPOParams(n_steps=8, n_epochs=1), seed=0)
@@ -145,8 +165,15 @@ def test_ppo_device_on_the_numpy_backend_stops_naming_the_fix():
         check_config(cfg)
 
 
-@pytest.mark.parametrize("params, named", [({"batch_size": 64}, "n_minibatches"), ({"n_steps": 0}, "n_steps"),
-                                           ({"gamma": 1.5}, "gamma"), ({"net_arch": []}, "net_arch")])
+@pytest.mark.parametrize(
+    "params, named",
+    [
+        ({"batch_size": 64}, "n_minibatches"),
+        ({"n_steps": 0}, "n_steps"),
+        ({"gamma": 1.5}, "gamma"),
+        ({"net_arch": []}, "net_arch"),
+    ],
+)
 def test_bad_parameters_name_the_key(params, named):
     with pytest.raises(ValueError, match=named):
         PPOParams.from_dict(params)

@@ -1,5 +1,6 @@
 """hydra/launcher=ray on a two-node local Ray cluster this test starts (a head and a worker, one CPU each)
 and stops by process id: the trials run in parallel, one per node, and the sweep ends with summary.md."""
+
 from __future__ import annotations
 
 import csv
@@ -66,10 +67,24 @@ def stop_session(sid: int) -> None:
 
 def ray_start(agent_port: int, *args: str) -> int:
     """``ray start`` in a session of its own; returns the session id, which every daemon it starts inherits."""
-    process = subprocess.Popen([str(RAY), "start", "--num-cpus=1", "--num-gpus=0", "--disable-usage-stats",
-                                "--object-store-memory=80000000", f"--dashboard-agent-listen-port={agent_port}",
-                                "--node-ip-address=127.0.0.1", *args], env=ENV, start_new_session=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [
+            str(RAY),
+            "start",
+            "--num-cpus=1",
+            "--num-gpus=0",
+            "--disable-usage-stats",
+            "--object-store-memory=80000000",
+            f"--dashboard-agent-listen-port={agent_port}",
+            "--node-ip-address=127.0.0.1",
+            *args,
+        ],
+        env=ENV,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         out, _ = process.communicate(timeout=60)
     except subprocess.TimeoutExpired:
@@ -89,9 +104,17 @@ def cluster() -> Iterator[str]:
     port, client_port, dashboard_port, head_agent_port, worker_agent_port = free_ports(5)
     sessions = []
     try:
-        sessions.append(ray_start(head_agent_port, "--head", f"--port={port}", "--include-dashboard=false",
-                                  f"--temp-dir={temp_dir}", f"--ray-client-server-port={client_port}",
-                                  f"--dashboard-port={dashboard_port}"))
+        sessions.append(
+            ray_start(
+                head_agent_port,
+                "--head",
+                f"--port={port}",
+                "--include-dashboard=false",
+                f"--temp-dir={temp_dir}",
+                f"--ray-client-server-port={client_port}",
+                f"--dashboard-port={dashboard_port}",
+            )
+        )
         sessions.append(ray_start(worker_agent_port, f"--address=127.0.0.1:{port}"))
         yield f"127.0.0.1:{port}"
     finally:
@@ -104,10 +127,28 @@ def cluster() -> Iterator[str]:
 @pytest.mark.ray
 def test_a_two_node_ray_sweep_runs_the_trials_in_parallel_and_ends_with_the_ranked_summary(cluster, tmp_path):
     result = subprocess.run(
-        [sys.executable, "train.py", "-m", "hydra/launcher=ray", f"hydra.launcher.ray.init.address={cluster}",
-         "seed=0,1", "env.horizon=24", "train.num_envs=8", "train.eval_episodes=4", "train.eval_freq=256",
-         "train.total_timesteps=512", "train.progress_bar=false", "train.evaluate_after=false",
-         f"hydra.sweep.dir={tmp_path}"], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=240)
+        [
+            sys.executable,
+            "train.py",
+            "-m",
+            "hydra/launcher=ray",
+            f"hydra.launcher.ray.init.address={cluster}",
+            "seed=0,1",
+            "env.horizon=24",
+            "train.num_envs=8",
+            "train.eval_episodes=4",
+            "train.eval_freq=256",
+            "train.total_timesteps=512",
+            "train.progress_bar=false",
+            "train.evaluate_after=false",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert str(tmp_path / "summary.md") in result.stdout.splitlines()
     records = [json.loads((tmp_path / run / TRIAL_RECORD).read_text()) for run in ("0", "1")]
@@ -127,10 +168,18 @@ def test_a_two_node_ray_sweep_runs_the_trials_in_parallel_and_ends_with_the_rank
 
 
 def test_a_trial_keeps_the_sweeps_hydra_overrides_but_not_the_launchers():
-    assert trial_hydra_overrides(["hydra/launcher=ray", "hydra.launcher.ray.init.address=auto", "hydra.sweep.dir=x",
-                                  "+hydra.launcher.ray.init.num_cpus=2", "hydra.verbose=true", "hydra.job.chdir=true",
-                                  "hydra/sweeper=optuna", "hydra.sweeper.n_trials=3"]) == [
-        "hydra.verbose=true", "hydra.job.chdir=true"]
+    assert trial_hydra_overrides(
+        [
+            "hydra/launcher=ray",
+            "hydra.launcher.ray.init.address=auto",
+            "hydra.sweep.dir=x",
+            "+hydra.launcher.ray.init.num_cpus=2",
+            "hydra.verbose=true",
+            "hydra.job.chdir=true",
+            "hydra/sweeper=optuna",
+            "hydra.sweeper.n_trials=3",
+        ]
+    ) == ["hydra.verbose=true", "hydra.job.chdir=true"]
 
 
 def test_a_run_directory_sent_from_another_node_lands_whole(tmp_path):

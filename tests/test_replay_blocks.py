@@ -1,6 +1,7 @@
 """backend.replay_blocks: the forked chain's own transactions after the fork block, re-sent into the fork
 (signed as they were on anvil, from the impersonated sender on pyrevm), tested on a recorded history of
 the served local mainnet."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,8 +43,11 @@ def history(tmp_path_factory):
             else:
                 m.v3.exact_input_single(TRADER, usdc, weth, 500, 100_000 * 10**6)
         rpc = chain.rpc
-        hashes = [tx["hash"] for n in range(block + 1, block + SWAPS + 1)
-                  for tx in rpc.request("eth_getBlockByNumber", [hex(n), True])["transactions"]]
+        hashes = [
+            tx["hash"]
+            for n in range(block + 1, block + SWAPS + 1)
+            for tx in rpc.request("eth_getBlockByNumber", [hex(n), True])["transactions"]
+        ]
         yield node.url, out, block, hashes, m.v3_pools[500].call("slot0")[:2]
 
 
@@ -57,8 +61,11 @@ def test_anvil_replays_the_signed_transactions_and_reaches_the_sources_state(his
         assert _pool(fork, folder).call("slot0")[:2] != slot0
         done = BlockReplayer(url, fork, block).replay(SWAPS)
         assert [r.hash for r in done] == hashes and all(r.raw and r.ok for r in done)
-        on_fork = [tx["hash"] for n in range(block + 1, fork.block_number() + 1)
-                   for tx in fork.rpc.request("eth_getBlockByNumber", [hex(n), True])["transactions"]]
+        on_fork = [
+            tx["hash"]
+            for n in range(block + 1, fork.block_number() + 1)
+            for tx in fork.rpc.request("eth_getBlockByNumber", [hex(n), True])["transactions"]
+        ]
         assert on_fork == hashes  # the very transactions, in their order
         assert _pool(fork, folder).call("slot0")[:2] == slot0
 
@@ -72,9 +79,17 @@ def test_pyrevm_replays_from_the_impersonated_senders_and_reaches_the_same_state
 
 
 def _run(backend: str, url: str, folder, block: int, replay_blocks: int) -> tuple[np.ndarray, dict]:
-    env = UniswapV3LPEnv(backend=backend, fork_url=url, fork_block=block, addresses=str(folder),
-                         replay_blocks=replay_blocks, horizon=SWAPS, driver="gbm", initial_half_width=400,
-                         world={"noise_traders": 0})
+    env = UniswapV3LPEnv(
+        backend=backend,
+        fork_url=url,
+        fork_block=block,
+        addresses=str(folder),
+        replay_blocks=replay_blocks,
+        horizon=SWAPS,
+        driver="gbm",
+        initial_half_width=400,
+        world={"noise_traders": 0},
+    )
     obs, _ = env.reset(seed=4)
     rows = [np.r_[obs, 0.0]] + [np.r_[o, r] for o, r, *_ in (env.step(a) for a in (0, 0, 3, 0))]
     provenance = env.core.market.provenance()
@@ -94,8 +109,15 @@ def test_the_env_replays_a_block_a_step_and_the_rungs_agree(history):
 
 def test_replaying_past_the_head_fails_naming_the_key(history):
     url, folder, block, _, _ = history
-    env = UniswapV3LPEnv(backend="evm", fork_url=url, fork_block=block, addresses=str(folder), replay_blocks=3,
-                         horizon=SWAPS, driver="gbm")
+    env = UniswapV3LPEnv(
+        backend="evm",
+        fork_url=url,
+        fork_block=block,
+        addresses=str(folder),
+        replay_blocks=3,
+        horizon=SWAPS,
+        driver="gbm",
+    )
     env.reset(seed=0)
     env.step(0)
     with pytest.raises(ValueError, match=f"backend.replay_blocks.*head is block {block + SWAPS}"):
@@ -104,8 +126,14 @@ def test_replaying_past_the_head_fails_naming_the_key(history):
         UniswapV3LPEnv(backend="evm", replay_blocks=1)
 
 
-@pytest.mark.parametrize("overrides", [{"name": "numpy", "replay_blocks": 2}, {"name": "anvil", "replay_blocks": 2},
-                                       {"name": "evm", "fork_url": "http://x:1", "replay_blocks": -1}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"name": "numpy", "replay_blocks": 2},
+        {"name": "anvil", "replay_blocks": 2},
+        {"name": "evm", "fork_url": "http://x:1", "replay_blocks": -1},
+    ],
+)
 def test_replay_blocks_config_needs_a_fork_on_a_chain_backend(overrides):
     from omegaconf import OmegaConf
 
@@ -133,11 +161,24 @@ def tipped_history(tmp_path_factory):
         block = chain.block_number()
         hashes = []
         for tip_gwei in (5, 0):
-            data = m.v3.router.encode("exactInputSingle", (weth.address, usdc.address, 500, TRADER, DEADLINE,
-                                                           100 * 10**18, 0, 0))
-            hashes.append(chain.rpc.request("eth_sendTransaction", [{
-                "from": TRADER, "to": m.v3.router.address, "data": "0x" + data.hex(), "gas": hex(1_000_000),
-                "maxPriorityFeePerGas": hex(tip_gwei * 10**9), "maxFeePerGas": hex(100 * 10**9)}]))
+            data = m.v3.router.encode(
+                "exactInputSingle", (weth.address, usdc.address, 500, TRADER, DEADLINE, 100 * 10**18, 0, 0)
+            )
+            hashes.append(
+                chain.rpc.request(
+                    "eth_sendTransaction",
+                    [
+                        {
+                            "from": TRADER,
+                            "to": m.v3.router.address,
+                            "data": "0x" + data.hex(),
+                            "gas": hex(1_000_000),
+                            "maxPriorityFeePerGas": hex(tip_gwei * 10**9),
+                            "maxFeePerGas": hex(100 * 10**9),
+                        }
+                    ],
+                )
+            )
         yield node.url, out, block, hashes
 
 
@@ -146,18 +187,31 @@ def test_the_agent_is_ordered_among_replayed_transactions_by_its_priority_fee(ti
     from envs.worlds.chain_world import AGENT
 
     url, folder, block, (tipped, untipped) = tipped_history
-    env = UniswapV3LPEnv(backend="anvil", fork_url=url, fork_block=block, addresses=str(folder), replay_blocks=1,
-                         priority_fee_gwei=1.0, horizon=2, driver="gbm", world={"noise_traders": 0})
+    env = UniswapV3LPEnv(
+        backend="anvil",
+        fork_url=url,
+        fork_block=block,
+        addresses=str(folder),
+        replay_blocks=1,
+        priority_fee_gwei=1.0,
+        horizon=2,
+        driver="gbm",
+        world={"noise_traders": 0},
+    )
     env.reset(seed=0)
     fork = env.core.market.chain
     steps = []
     for action in (3, 2):  # each step the agent (re)opens a position: transactions of its own
         first = fork.block_number() + 1
         env.step(action)
-        txs = [tx for n in range(first, fork.block_number() + 1)
-               for tx in fork.rpc.request("eth_getBlockByNumber", [hex(n), True])["transactions"]]
-        steps.append([("history" if tx["hash"] in (tipped, untipped) else tx["from"].lower(), tx["hash"])
-                      for tx in txs])
+        txs = [
+            tx
+            for n in range(first, fork.block_number() + 1)
+            for tx in fork.rpc.request("eth_getBlockByNumber", [hex(n), True])["transactions"]
+        ]
+        steps.append(
+            [("history" if tx["hash"] in (tipped, untipped) else tx["from"].lower(), tx["hash"]) for tx in txs]
+        )
     kinds = [[k for k, _ in s] for s in steps]
     assert kinds[0][0] == "history" and steps[0][0][1] == tipped  # outbid the agent: first in the step
     assert AGENT.lower() in kinds[0][1:]
@@ -175,8 +229,13 @@ def test_a_priority_fee_without_replay_fails_naming_the_keys():
     from envs.uniswap_v3_lp import SPEC
 
     with pytest.raises(ValueError, match="backend.priority_fee_gwei=1.0 .*backend.replay_blocks"):
-        check_backend(OmegaConf.structured(BackendConfig(name="anvil", fork_url="http://x:1", priority_fee_gwei=1.0)),
-                      SPEC.id)
+        check_backend(
+            OmegaConf.structured(BackendConfig(name="anvil", fork_url="http://x:1", priority_fee_gwei=1.0)), SPEC.id
+        )
     with pytest.raises(ValueError, match="backend.priority_fee_gwei=-1.0"):
-        check_backend(OmegaConf.structured(BackendConfig(name="anvil", fork_url="http://x:1", replay_blocks=1,
-                                                         priority_fee_gwei=-1.0)), SPEC.id)
+        check_backend(
+            OmegaConf.structured(
+                BackendConfig(name="anvil", fork_url="http://x:1", replay_blocks=1, priority_fee_gwei=-1.0)
+            ),
+            SPEC.id,
+        )

@@ -1,4 +1,5 @@
 """env.flow=replay: the LP env on a real recorded day, the agent acting between its blocks."""
+
 from __future__ import annotations
 
 import subprocess
@@ -53,8 +54,14 @@ def test_an_lp_earns_the_days_fees_and_moves_the_pool_only_by_its_own_liquidity(
 
 
 def test_a_batch_is_many_strategies_on_one_history(day):
-    vec = gym.make_vec(ID, num_envs=3, vectorization_mode="vector_entry_point", horizon=23, fee_pips=3000,
-                       world={"flow": "replay", "flow_file": str(day)})
+    vec = gym.make_vec(
+        ID,
+        num_envs=3,
+        vectorization_mode="vector_entry_point",
+        horizon=23,
+        fee_pips=3000,
+        world={"flow": "replay", "flow_file": str(day)},
+    )
     vec.reset(seed=1)
     totals = np.zeros(3)
     for t in range(23):
@@ -74,11 +81,25 @@ def test_replay_errors_name_the_fix(day, tmp_path):
 
 
 def test_evaluate_py_compares_the_baselines_on_the_replayed_day(day, tmp_path):
-    result = subprocess.run([sys.executable, "evaluate.py", "env.flow=replay", f"env.flow_file={day}",
-                             "env.fee_pips=3000", "env.horizon=23", "eval.backend=numpy", "eval.episodes=1",
-                             "eval.policies=[baseline:passive_lp,baseline:hodl]", "eval.plots=false",
-                             f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "evaluate.py",
+            "env.flow=replay",
+            f"env.flow_file={day}",
+            "env.fee_pips=3000",
+            "env.horizon=23",
+            "eval.backend=numpy",
+            "eval.episodes=1",
+            "eval.policies=[baseline:passive_lp,baseline:hodl]",
+            "eval.plots=false",
+            f"hydra.run.dir={tmp_path / 'run'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     import json
 

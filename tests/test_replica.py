@@ -1,5 +1,6 @@
 """The replica of mainnet: the ethereum address book's contracts at their real addresses on an offline
 chain with id 1, so the command a user runs against an archive RPC runs here unchanged."""
+
 from __future__ import annotations
 
 import json
@@ -45,12 +46,17 @@ def test_the_replica_holds_the_books_contracts_wired_at_their_real_addresses(rep
     assert market.v3.pool(usdc, weth, 3000).address == BOOK["uniswap_v3"]["pools"]["USDC/WETH/3000"]
     assert market.v2.pair(usdc, weth).address == BOOK["uniswap_v2"]["pairs"]["USDC/WETH"]
     for periphery in (market.v3.position_manager, market.v3.router, market.v3.quoter):
-        assert _low(periphery.call("factory"), periphery.call("WETH9")) == _low(BOOK["uniswap_v3"]["factory"], weth.address)
+        assert _low(periphery.call("factory"), periphery.call("WETH9")) == _low(
+            BOOK["uniswap_v3"]["factory"], weth.address
+        )
     assert _low(market.v2.router.call("factory")) == _low(BOOK["uniswap_v2"]["factory"])
     provider, a3 = market.aave.addresses_provider, BOOK["aave_v3"]
-    assert _low(*(provider.call(f) for f in ("getPool", "getPriceOracle", "getPoolDataProvider", "getACLManager",
-                                            "getPoolConfigurator"))) == _low(
-        a3["pool"], a3["oracle"], a3["protocol_data_provider"], a3["acl_manager"], a3["pool_configurator"])
+    assert _low(
+        *(
+            provider.call(f)
+            for f in ("getPool", "getPriceOracle", "getPoolDataProvider", "getACLManager", "getPoolConfigurator")
+        )
+    ) == _low(a3["pool"], a3["oracle"], a3["protocol_data_provider"], a3["acl_manager"], a3["pool_configurator"])
     for fee, (price, liquidity) in REAL_POOLS.items():  # the real pools' price and in-range liquidity of 2024-01-05
         pool = market.v3_pools[fee]
         assert pool.call("liquidity") == pytest.approx(liquidity, rel=1e-12)
@@ -69,8 +75,9 @@ def test_attach_with_the_ethereum_book_acts_on_the_real_pool_address_and_rungs_a
     url, _ = replica
     runs = {}
     for backend in ("evm", "anvil"):
-        env = UniswapV3LPEnv(backend=backend, fork_url=url, addresses="ethereum", horizon=4, driver="gbm",
-                             initial_half_width=200)
+        env = UniswapV3LPEnv(
+            backend=backend, fork_url=url, addresses="ethereum", horizon=4, driver="gbm", initial_half_width=200
+        )
         obs, _ = env.reset(seed=2)
         rows = [np.r_[obs, 0.0]] + [np.r_[o, r] for o, r, *_ in (env.step(a) for a in (0, 3, 0, 1))]
         runs[backend] = np.array(rows)
@@ -89,10 +96,25 @@ def test_attach_with_the_ethereum_book_acts_on_the_real_pool_address_and_rungs_a
 def test_the_command_for_an_archive_rpc_runs_unchanged_on_the_replica(replica, tmp_path):
     url, folder = replica
     result = subprocess.run(
-        [sys.executable, "evaluate.py", "policy=baseline:passive_lp", "backend=anvil", f"backend.fork_url={url}",
-         "backend.market=attach", "backend.addresses=ethereum", "eval.episodes=1", "eval.policies=[]",
-         "env.horizon=4", "eval.plots=false", f"hydra.run.dir={tmp_path}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "evaluate.py",
+            "policy=baseline:passive_lp",
+            "backend=anvil",
+            f"backend.fork_url={url}",
+            "backend.market=attach",
+            "backend.addresses=ethereum",
+            "eval.episodes=1",
+            "eval.policies=[]",
+            "env.horizon=4",
+            "eval.plots=false",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     chain = json.loads(Path(result.stdout.strip().splitlines()[-1]).read_text())["settings"]["chain"]
     head = RpcChain(url).block_number()  # the head, read once and pinned: the fork block

@@ -1,6 +1,7 @@
 """The Aave V3 simulator agrees with the Pool bytecode (pyrevm) at the edges: borrows exactly at the LTV
 limit, withdrawals of exactly the balance, health factors a price tick from 1 and from 0.95, dust
 liquidations, full seizures and liquidations whose collateral and debt are one asset."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -164,8 +165,10 @@ def test_a_full_seizure_leaves_the_chains_dust_and_a_later_supply_does_not_reena
     for u in range(len(USERS)):
         twin.liquidate(u, collaterals[u], debts[u], None)  # HF far below 0.95: all the debt it can, all the collateral
         twin.check()
-    dust = [twin.m.aave.user_reserve_data(twin.tokens[collaterals[u]], USERS[u])["current_atoken_balance"]
-            for u in range(len(USERS))]
+    dust = [
+        twin.m.aave.user_reserve_data(twin.tokens[collaterals[u]], USERS[u])["current_atoken_balance"]
+        for u in range(len(USERS))
+    ]
     assert 0 < dust[1] <= 2  # the case this test is about: the chain left a unit behind
     for u in range(len(USERS)):
         twin.supply(u, collaterals[u], _raw_for_usd(twin, collaterals[u], 1_000))

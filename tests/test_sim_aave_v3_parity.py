@@ -1,4 +1,5 @@
 """The batched Aave V3 simulator agrees with the real Pool bytecode (pyrevm), action by action."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -56,7 +57,9 @@ class Twin:
         token = self.tokens[r]
         token.mint(USERS[user], raw)
         token.approve(USERS[user], self.m.aave.pool.address)
-        code = self._chain(lambda: self.m.aave.pool.transact("supply", token.address, raw, USERS[user], 0, sender=USERS[user]))
+        code = self._chain(
+            lambda: self.m.aave.pool.transact("supply", token.address, raw, USERS[user], 0, sender=USERS[user])
+        )
         sim = aave.supply(self.state, self.params, user, r, np.array([float(raw)]), self.now(), ONE)
         assert int(sim[0]) == code
 
@@ -69,14 +72,25 @@ class Twin:
         token = self.tokens[r]
         token.mint(USERS[user], raw or 10 ** (token.decimals + 9))  # enough for any debt here
         code = self._chain(lambda: self.m.aave.repay(USERS[user], token, MAX_UINT256 if raw is None else raw))
-        _, sim = aave.repay(self.state, self.params, user, r, np.array([np.inf if raw is None else float(raw)]),
-                            self.now(), ONE)
+        _, sim = aave.repay(
+            self.state, self.params, user, r, np.array([np.inf if raw is None else float(raw)]), self.now(), ONE
+        )
         assert int(sim[0]) == code
 
     def withdraw(self, user: int, r: int, raw: int | None) -> None:
-        code = self._chain(lambda: self.m.aave.withdraw(USERS[user], self.tokens[r], MAX_UINT256 if raw is None else raw))
-        _, sim = aave.withdraw(self.state, self.params, self.prices, user, r,
-                               np.array([np.inf if raw is None else float(raw)]), self.now(), ONE)
+        code = self._chain(
+            lambda: self.m.aave.withdraw(USERS[user], self.tokens[r], MAX_UINT256 if raw is None else raw)
+        )
+        _, sim = aave.withdraw(
+            self.state,
+            self.params,
+            self.prices,
+            user,
+            r,
+            np.array([np.inf if raw is None else float(raw)]),
+            self.now(),
+            ONE,
+        )
         assert int(sim[0]) == code, f"withdraw: simulator code {int(sim[0])}, chain {code}"
 
     def move_price(self, r: int, factor: float) -> None:
@@ -96,15 +110,28 @@ class Twin:
         def act():
             nonlocal event
             event = self.m.aave.liquidation_call(LIQUIDATOR, self.tokens[collateral], debt_token, USERS[user], cover)
+
         code = self._chain(act)
-        result = aave.liquidation_call(self.state, self.params, self.prices, user, collateral, debt,
-                                       np.array([np.inf if debt_to_cover is None else float(debt_to_cover)]),
-                                       self.now(), ONE)
+        result = aave.liquidation_call(
+            self.state,
+            self.params,
+            self.prices,
+            user,
+            collateral,
+            debt,
+            np.array([np.inf if debt_to_cover is None else float(debt_to_cover)]),
+            self.now(),
+            ONE,
+        )
         assert int(result.error[0]) == code, f"liquidation: simulator code {int(result.error[0])}, chain {code}"
         if code == 0:
             assert_close("debt repaid", result.debt_repaid[0], event["debtToCover"], units=self.dust(debt))
-            assert_close("collateral seized", result.collateral_to_liquidator[0], event["liquidatedCollateralAmount"],
-                         units=self.dust(collateral))
+            assert_close(
+                "collateral seized",
+                result.collateral_to_liquidator[0],
+                event["liquidatedCollateralAmount"],
+                units=self.dust(collateral),
+            )
 
     def check(self) -> None:
         now = self.now()
@@ -112,10 +139,18 @@ class Twin:
         for u, user in enumerate(USERS):
             for r, token in enumerate(self.tokens):
                 chain = self.m.aave.user_reserve_data(token, user)
-                assert_close(f"aToken {self.symbols[r]} of user {u}", supplied[u][0, r], chain["current_atoken_balance"],
-                             units=self.dust(r))
-                assert_close(f"debt {self.symbols[r]} of user {u}", debts[u][0, r], chain["current_variable_debt"],
-                             units=self.dust(r))
+                assert_close(
+                    f"aToken {self.symbols[r]} of user {u}",
+                    supplied[u][0, r],
+                    chain["current_atoken_balance"],
+                    units=self.dust(r),
+                )
+                assert_close(
+                    f"debt {self.symbols[r]} of user {u}",
+                    debts[u][0, r],
+                    chain["current_variable_debt"],
+                    units=self.dust(r),
+                )
             data = aave.account_data(self.state, self.params, self.prices, u, now)
             chain = self.m.aave.user_account_data(user)
             dust = len(self.tokens) * self.dust()
@@ -123,14 +158,25 @@ class Twin:
             assert_close("debt (base)", data.total_debt_base[0], chain["total_debt_base"], units=dust)
             if chain["total_debt_base"] > 0:
                 smallest = max(min(chain["total_collateral_base"], chain["total_debt_base"]), 1)
-                assert_close("health factor", data.health_factor[0], chain["health_factor"] / 1e18,
-                             rel=1e-9 + 2 * dust / smallest, units=0)
+                assert_close(
+                    "health factor",
+                    data.health_factor[0],
+                    chain["health_factor"] / 1e18,
+                    rel=1e-9 + 2 * dust / smallest,
+                    units=0,
+                )
         for r, token in enumerate(self.tokens):
             chain = self.m.aave.reserve_data(token)
-            assert_close("liquidity index", self.state.liquidity_index[0, r] * 1e27, chain["liquidity_index"], units=1e9)
-            assert_close("borrow index", self.state.variable_borrow_index[0, r] * 1e27, chain["variable_borrow_index"], units=1e9)
+            assert_close(
+                "liquidity index", self.state.liquidity_index[0, r] * 1e27, chain["liquidity_index"], units=1e9
+            )
+            assert_close(
+                "borrow index", self.state.variable_borrow_index[0, r] * 1e27, chain["variable_borrow_index"], units=1e9
+            )
             assert_close("liquidity rate", self.state.liquidity_rate[0, r] * 1e27, chain["liquidity_rate"], units=1e9)
-            assert_close("borrow rate", self.state.variable_borrow_rate[0, r] * 1e27, chain["variable_borrow_rate"], units=1e9)
+            assert_close(
+                "borrow rate", self.state.variable_borrow_rate[0, r] * 1e27, chain["variable_borrow_rate"], units=1e9
+            )
 
 
 def _raw_for_usd(twin: Twin, r: int, usd: float) -> int:

@@ -1,4 +1,5 @@
 """numpy and torch run the same simulator code and give the same numbers on the same inputs."""
+
 from __future__ import annotations
 
 from dataclasses import fields
@@ -30,8 +31,15 @@ def _v3_run(backend_name: str):
         if step % 10 == 3:
             tick = b.to_numpy(s.tick)
             lower = b.asarray((tick // 10 - 20) * 10, dtype=b.xp.int64)
-            v3.modify_position(s, params, b.asarray(np.zeros(N), dtype=b.xp.int64), lower, lower + 400,
-                               b.asarray(np.full(N, 1e17)), b.asarray(np.ones(N, bool), dtype=b.xp.bool))
+            v3.modify_position(
+                s,
+                params,
+                b.asarray(np.zeros(N), dtype=b.xp.int64),
+                lower,
+                lower + 400,
+                b.asarray(np.full(N, 1e17)),
+                b.asarray(np.ones(N, bool), dtype=b.xp.bool),
+            )
         if step % 10 == 8:
             slot = b.asarray(np.zeros(N), dtype=b.xp.int64)
             liq = s.position_liquidity[:, 0] * 1.0
@@ -62,8 +70,12 @@ def _v2_run(backend_name: str):
     rng = np.random.default_rng(2)
     s = v2.initial_state(b.xp, N, 5e12, 2.5e21, device=b.device)
     for _ in range(20):
-        v2.swap(s, b.asarray(rng.random(N) < 0.5, dtype=b.xp.bool), b.asarray(10 ** rng.uniform(6, 12, N)),
-                b.asarray(np.ones(N, bool), dtype=b.xp.bool))
+        v2.swap(
+            s,
+            b.asarray(rng.random(N) < 0.5, dtype=b.xp.bool),
+            b.asarray(10 ** rng.uniform(6, 12, N)),
+            b.asarray(np.ones(N, bool), dtype=b.xp.bool),
+        )
     return {"reserve0": b.to_numpy(s.reserve0), "reserve1": b.to_numpy(s.reserve1)}
 
 

@@ -1,4 +1,5 @@
 """Bad input to the simulator is a clear error that names the problem."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -33,7 +34,9 @@ def test_negative_or_nan_swap_amounts_are_refused(amount):
 def test_position_ticks_off_the_spacing_are_refused():
     params, state = _v3()
     with pytest.raises(ValueError, match="multiples of the tick spacing 60"):
-        v3.modify_position(state, params, np.array([0]), np.array([200_010]), np.array([200_400]), np.array([1e15]), ONE)
+        v3.modify_position(
+            state, params, np.array([0]), np.array([200_010]), np.array([200_400]), np.array([1e15]), ONE
+        )
 
 
 def test_an_unknown_fee_tier_or_reserve_is_named():
@@ -47,7 +50,9 @@ def test_a_full_tick_row_asks_for_a_larger_max_ticks():
     params = v3.V3PoolParams(fee_pips=3000, max_ticks=2)
     state = v3.initial_state(np, 1, params, 22_000.0, PROFILE)
     with pytest.raises(ValueError, match="raise max_ticks"):
-        v3.modify_position(state, params, np.array([0]), np.array([200_040]), np.array([200_400]), np.array([1e15]), ONE)
+        v3.modify_position(
+            state, params, np.array([0]), np.array([200_040]), np.array([200_400]), np.array([1e15]), ONE
+        )
 
 
 def test_burning_more_than_a_position_holds_is_refused():

@@ -17,6 +17,7 @@ withdrawals, days to months of interest and oracle moves; stress adds borrows ex
 limit, withdrawals of exactly the balance, dust amounts, health factors a price tick either side
 of 1 and 0.95, collateral crashes followed by liquidations (same-asset ones and full seizures).
 """
+
 from __future__ import annotations
 
 import os
@@ -55,6 +56,7 @@ def market(chain_market: Market):
 
 # --- Uniswap V3 ---------------------------------------------------------------------------------
 
+
 def _spaced(tick: int, spacing: int) -> int:
     return max(min(tick - tick % spacing, MAX_TICK // spacing * spacing), -(-MIN_TICK // spacing) * spacing)
 
@@ -75,8 +77,9 @@ def _v3_pool(market: Market, rng: np.random.Generator, regime: str, backend: str
     else:
         fee = int(rng.choice([100, 500, 3000, 10000]))
         spacing = v3.TICK_SPACING[fee]
-        start = int(rng.choice([rng.integers(-600_000, 880_000), rng.integers(-50_000, 50_000),
-                                rng.integers(860_000, 886_000)]))
+        start = int(
+            rng.choice([rng.integers(-600_000, 880_000), rng.integers(-50_000, 50_000), rng.integers(860_000, 886_000)])
+        )
         twin = PoolTwin(market, ("WBTC", "WETH"), fee, sqrt_ratio_x96_at_tick(start) + int(rng.integers(0, 3)))
         shape = rng.choice(["full", "narrow", "mixed"])
         raw = int(10 ** rng.uniform(12, 24))
@@ -103,8 +106,9 @@ def _v3_step(twin: PoolTwin, rng: np.random.Generator, regime: str, touched: set
     spacing, s = twin.params.tick_spacing, twin.state
     tick = int(twin.b.to_numpy(s.tick)[0])
     op = rng.choice(["swap", "swap", "swap", "limit", "mint", "burn", "collect"])
-    liquidity, owed0, owed1 = (twin.b.to_numpy(x)[0]
-                               for x in (s.position_liquidity, s.position_owed0, s.position_owed1))
+    liquidity, owed0, owed1 = (
+        twin.b.to_numpy(x)[0] for x in (s.position_liquidity, s.position_owed0, s.position_owed1)
+    )
     free = [k for k in range(2) if liquidity[k] == 0 and owed0[k] == 0 and owed1[k] == 0]
     held = [k for k in range(2) if liquidity[k] > 0]
     if op == "swap":
@@ -119,8 +123,11 @@ def _v3_step(twin: PoolTwin, rng: np.random.Generator, regime: str, touched: set
         target = tick + int(rng.integers(-300, 1) if z41 else rng.integers(1, 301))
         target = max(min(target, MAX_TICK - 1), MIN_TICK + 1)
         now = twin.pool.call("slot0")[0]
-        limit = sqrt_ratio_x96_at_tick(target) if rng.random() < 0.5 else \
-            min(max(int(now * (1 + (-1 if z41 else 1) * rng.uniform(1e-6, 0.015))), MIN_LIMIT_X96), MAX_LIMIT_X96)
+        limit = (
+            sqrt_ratio_x96_at_tick(target)
+            if rng.random() < 0.5
+            else min(max(int(now * (1 + (-1 if z41 else 1) * rng.uniform(1e-6, 0.015))), MIN_LIMIT_X96), MAX_LIMIT_X96)
+        )
         twin.swap(z41, int(10 ** rng.uniform(8, 26)), limit_x96=limit)
     elif op == "mint" and free:
         if regime == "stress" and rng.random() < 0.3:
@@ -160,6 +167,7 @@ def test_v3_fuzz_matches_the_pool_bytecode(market, regime, backend, case):
 
 # --- Aave V3 ------------------------------------------------------------------------------------
 
+
 class TorchShadowTwin(Twin):
     """The Aave twin, with every simulator action also run on torch and the two states compared."""
 
@@ -167,9 +175,14 @@ class TorchShadowTwin(Twin):
         super().__init__(market)
         self.b = array_backend("torch", "cpu")
         reserves_params = self.params
-        self.tparams = type(reserves_params)(symbols=reserves_params.symbols, **{
-            f.name: self.b.asarray(getattr(reserves_params, f.name)) for f in fields(reserves_params)
-            if f.name != "symbols"})
+        self.tparams = type(reserves_params)(
+            symbols=reserves_params.symbols,
+            **{
+                f.name: self.b.asarray(getattr(reserves_params, f.name))
+                for f in fields(reserves_params)
+                if f.name != "symbols"
+            },
+        )
         self.tstate = self._to_torch(self.state)
 
     def _to_torch(self, state):
@@ -177,12 +190,19 @@ class TorchShadowTwin(Twin):
 
     def _shadow(self, action: str, *args) -> None:
         b = self.b
-        converted = [(b.asarray(a, dtype=b.xp.bool) if a.dtype == bool else b.asarray(a))
-                     if isinstance(a, np.ndarray) else a for a in args]
+        converted = [
+            (b.asarray(a, dtype=b.xp.bool) if a.dtype == bool else b.asarray(a)) if isinstance(a, np.ndarray) else a
+            for a in args
+        ]
         getattr(aave, action)(self.tstate, self.tparams, *converted)
         for f in fields(self.state):
-            np.testing.assert_allclose(b.to_numpy(getattr(self.tstate, f.name)), getattr(self.state, f.name),
-                                       rtol=1e-12, atol=1e-9, err_msg=f"torch vs numpy: {f.name} after {action}")
+            np.testing.assert_allclose(
+                b.to_numpy(getattr(self.tstate, f.name)),
+                getattr(self.state, f.name),
+                rtol=1e-12,
+                atol=1e-9,
+                err_msg=f"torch vs numpy: {f.name} after {action}",
+            )
 
     def supply(self, user, r, raw):
         tstate_before = self._to_torch(self.state)
@@ -200,23 +220,36 @@ class TorchShadowTwin(Twin):
         tstate_before = self._to_torch(self.state)
         super().repay(user, r, raw)
         self.tstate = tstate_before
-        self._shadow("repay", user, r, np.array([np.inf if raw is None else float(raw)]), self.now(),
-                     np.array([True]))
+        self._shadow("repay", user, r, np.array([np.inf if raw is None else float(raw)]), self.now(), np.array([True]))
 
     def withdraw(self, user, r, raw):
         tstate_before = self._to_torch(self.state)
         super().withdraw(user, r, raw)
         self.tstate = tstate_before
-        self._shadow("withdraw", self.prices, user, r, np.array([np.inf if raw is None else float(raw)]),
-                     self.now(), np.array([True]))
+        self._shadow(
+            "withdraw",
+            self.prices,
+            user,
+            r,
+            np.array([np.inf if raw is None else float(raw)]),
+            self.now(),
+            np.array([True]),
+        )
 
     def liquidate(self, user, collateral, debt, debt_to_cover):
         tstate_before = self._to_torch(self.state)
         super().liquidate(user, collateral, debt, debt_to_cover)
         self.tstate = tstate_before
-        self._shadow("liquidation_call", self.prices, user, collateral, debt,
-                     np.array([np.inf if debt_to_cover is None else float(debt_to_cover)]), self.now(),
-                     np.array([True]))
+        self._shadow(
+            "liquidation_call",
+            self.prices,
+            user,
+            collateral,
+            debt,
+            np.array([np.inf if debt_to_cover is None else float(debt_to_cover)]),
+            self.now(),
+            np.array([True]),
+        )
 
 
 def _limit(twin: Twin, user: int, r: int) -> int:
@@ -248,8 +281,10 @@ def _aave_step(twin: Twin, rng: np.random.Generator, regime: str) -> None:
     u = int(rng.integers(len(USERS)))
     r = int(rng.choice([usdc, weth, wbtc]))
     stress = regime == "stress"
-    op = rng.choice(["supply", "supply", "borrow", "borrow", "repay", "withdraw", "time", "price", "liquidate"]
-                    + (["edge", "dust", "crash"] if stress else []))
+    op = rng.choice(
+        ["supply", "supply", "borrow", "borrow", "repay", "withdraw", "time", "price", "liquidate"]
+        + (["edge", "dust", "crash"] if stress else [])
+    )
     if op == "supply":
         twin.supply(u, r, _raw_for_usd(twin, r, 10 ** rng.uniform(2, 6.5)))
     elif op == "borrow":  # amounts both sides can hold exactly (above 2**53 a float cannot)
@@ -264,8 +299,11 @@ def _aave_step(twin: Twin, rng: np.random.Generator, regime: str) -> None:
         balance = twin.m.aave.user_reserve_data(twin.tokens[r], USERS[u])["current_atoken_balance"]
         choice = rng.random()
         exact = stress and choice < 0.6 and balance < 2**53  # one raw unit past a balance is resolved below 2**53
-        raw = None if choice < 0.2 else (balance + int(rng.integers(0, 2)) if exact
-                                         else max(int(balance * rng.uniform(0.01, 0.9)), 1))
+        raw = (
+            None
+            if choice < 0.2
+            else (balance + int(rng.integers(0, 2)) if exact else max(int(balance * rng.uniform(0.01, 0.9)), 1))
+        )
         twin.withdraw(u, r, raw)
     elif op == "time":
         twin.advance(int(10 ** rng.uniform(2, 7.5 if stress else 6.9)))  # up to ~a year (stress), ~3 months

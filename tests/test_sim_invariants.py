@@ -1,4 +1,5 @@
 """Properties that hold for any sequence of actions (hypothesis draws the sequences)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,8 +39,12 @@ def _pool_tokens(state, params):
     held0 = held1 = 0.0
     for i in range(len(ticks) - 1):
         if active[i] > 0:
-            a0, a1 = get_amounts_for_liquidity(state.sqrt_price, get_sqrt_ratio_at_tick(ticks[i:i + 1]),
-                                               get_sqrt_ratio_at_tick(ticks[i + 1:i + 2]), active[i:i + 1])
+            a0, a1 = get_amounts_for_liquidity(
+                state.sqrt_price,
+                get_sqrt_ratio_at_tick(ticks[i : i + 1]),
+                get_sqrt_ratio_at_tick(ticks[i + 1 : i + 2]),
+                active[i : i + 1],
+            )
             held0, held1 = held0 + a0[0], held1 + a1[0]
     return held0, held1
 
@@ -53,14 +58,30 @@ def test_v3_tokens_are_conserved_between_traders_liquidity_and_fees(trades):
     fees0 = fees1 = 0.0
     flow0, flow1 = balance0, balance1  # float64 sums of flows this large are good to ~1e-15 of them
     for sell0, log_amount in trades:
-        result = v3.swap(state, params, np.array([sell0]), np.array([10**log_amount * (1.0 if sell0 else 5e8)]),
-                         v3.default_price_limit(np.array([sell0])), ONE)
+        result = v3.swap(
+            state,
+            params,
+            np.array([sell0]),
+            np.array([10**log_amount * (1.0 if sell0 else 5e8)]),
+            v3.default_price_limit(np.array([sell0])),
+            ONE,
+        )
         assert result.amount_out[0] >= 0 and result.amount_in[0] >= 0
         if sell0:
-            balance0, balance1, fees0 = balance0 + result.amount_in[0], balance1 - result.amount_out[0], fees0 + result.fee[0]
+            balance0, balance1, fees0 = (
+                balance0 + result.amount_in[0],
+                balance1 - result.amount_out[0],
+                fees0 + result.fee[0],
+            )
         else:
-            balance1, balance0, fees1 = balance1 + result.amount_in[0], balance0 - result.amount_out[0], fees1 + result.fee[0]
-        moved0, moved1 = (result.amount_in[0], result.amount_out[0]) if sell0 else (result.amount_out[0], result.amount_in[0])
+            balance1, balance0, fees1 = (
+                balance1 + result.amount_in[0],
+                balance0 - result.amount_out[0],
+                fees1 + result.fee[0],
+            )
+        moved0, moved1 = (
+            (result.amount_in[0], result.amount_out[0]) if sell0 else (result.amount_out[0], result.amount_in[0])
+        )
         flow0, flow1 = flow0 + moved0, flow1 + moved1
         tol0, tol1 = 1e-12 * flow0 + 4 * len(trades), 1e-12 * flow1 + 4 * len(trades)
         assert balance0 >= -tol0 and balance1 >= -tol1  # never paid out more than it held
@@ -70,8 +91,16 @@ def test_v3_tokens_are_conserved_between_traders_liquidity_and_fees(trades):
         assert abs(balance1 - held1 - fees1) <= tol1
 
 
-aave_actions = st.lists(st.tuples(st.sampled_from(["supply", "borrow", "repay", "withdraw", "wait"]),
-                                  st.integers(0, 1), st.integers(0, 2), st.floats(0.0, 1.0)), min_size=1, max_size=20)
+aave_actions = st.lists(
+    st.tuples(
+        st.sampled_from(["supply", "borrow", "repay", "withdraw", "wait"]),
+        st.integers(0, 1),
+        st.integers(0, 2),
+        st.floats(0.0, 1.0),
+    ),
+    min_size=1,
+    max_size=20,
+)
 
 
 @settings(max_examples=60, deadline=None)

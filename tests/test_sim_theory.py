@@ -1,4 +1,5 @@
 """The simulator reproduces results from the literature: LVR (Milionis et al. 2022) and V3 impermanent loss."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,9 @@ def test_arbitrage_loss_of_a_full_range_lp_is_sigma_squared_over_eight_times_val
     price = driver.reset(np.random.default_rng(0), n)  # USD per ETH
     params = v3.V3PoolParams(fee_pips=100, max_positions=1)
     sqrt_start = float(np.sqrt(2000.0 * usd / eth))
-    state = v3.initial_state(np, n, params, sqrt_start, {MIN_TICK: 5_000.0 * eth * sqrt_start,
-                                                        MAX_TICK: -5_000.0 * eth * sqrt_start})
+    state = v3.initial_state(
+        np, n, params, sqrt_start, {MIN_TICK: 5_000.0 * eth * sqrt_start, MAX_TICK: -5_000.0 * eth * sqrt_start}
+    )
     everywhere = np.ones(n, bool)
     lvr, expected = np.zeros(n), np.zeros(n)
     for _ in range(steps):
@@ -35,8 +37,9 @@ def test_arbitrage_loss_of_a_full_range_lp_is_sigma_squared_over_eight_times_val
         sell_eth = target < state.sqrt_price  # ETH dear in the pool: the arbitrageur sells it there
         r = v3.swap(state, params, sell_eth, np.full(n, np.inf), target, everywhere & (target != state.sqrt_price))
         net_in = r.amount_in - r.fee
-        lvr += np.where(sell_eth, r.amount_out / usd - net_in / eth * price,
-                        r.amount_out / eth * price - net_in / usd)  # profit at the new price
+        lvr += np.where(
+            sell_eth, r.amount_out / usd - net_in / eth * price, r.amount_out / eth * price - net_in / usd
+        )  # profit at the new price
     ratio = lvr.sum() / expected.sum()
     per_world = lvr / expected
     assert ratio == pytest.approx(1.0, abs=4 * per_world.std() / np.sqrt(n) + 1e-3)
@@ -51,8 +54,13 @@ def test_v3_impermanent_loss_inside_a_range_matches_its_closed_form(k):
     p0_sqrt = float(get_sqrt_ratio_at_tick(np.array([200_000]))[0]) * 1.0003
     state = v3.initial_state(np, 1, params, p0_sqrt, {-887_000: 1e15, 887_000: -1e15})
     one, slot = np.array([True]), np.array([0])
-    liquidity = get_liquidity_for_amounts(state.sqrt_price, get_sqrt_ratio_at_tick(np.array([lower])),
-                                          get_sqrt_ratio_at_tick(np.array([upper])), np.array([1e12]), np.array([1e30]))
+    liquidity = get_liquidity_for_amounts(
+        state.sqrt_price,
+        get_sqrt_ratio_at_tick(np.array([lower])),
+        get_sqrt_ratio_at_tick(np.array([upper])),
+        np.array([1e12]),
+        np.array([1e30]),
+    )
     x0, y0 = v3.modify_position(state, params, slot, np.array([lower]), np.array([upper]), liquidity, one)
     target = np.array([p0_sqrt * np.sqrt(k)])
     v3.swap(state, params, target < state.sqrt_price, np.array([np.inf]), target, one)
@@ -61,6 +69,7 @@ def test_v3_impermanent_loss_inside_a_range_matches_its_closed_form(k):
     il_sim = (x1[0] * p1 + y1[0]) / (x0[0] * p1 + y0[0]) - 1
     pa, pb = 1.0001**lower, 1.0001**upper
     il_closed = (2 * np.sqrt(k) - np.sqrt(pa / p0) - k * np.sqrt(p0 / pb)) / (
-        k * (1 - np.sqrt(p0 / pb)) + 1 - np.sqrt(pa / p0)) - 1
+        k * (1 - np.sqrt(p0 / pb)) + 1 - np.sqrt(pa / p0)
+    ) - 1
     assert il_sim == pytest.approx(il_closed, abs=1e-9)
     assert il_sim <= 1e-12  # an LP never beats holding on price moves alone

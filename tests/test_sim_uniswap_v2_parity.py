@@ -1,4 +1,5 @@
 """The batched Uniswap V2 simulator agrees with the real pair and Router02 bytecode (pyrevm)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,8 +58,11 @@ def test_swap_to_price_lands_the_spot_on_the_target():
     state = v2.initial_state(np, 3, 5e12, 2.5e21)  # $5M USDC / 2,500 WETH
     target = np.array([2.5e21 / 5e12 * 1.02, 2.5e21 / 5e12 * 0.97, 2.5e21 / 5e12])  # WETH per USDC, raw
     sell_usdc = target < state.reserve1 / state.reserve0
-    amount = np.where(sell_usdc, get_amount_in_to_price(state.reserve0, state.reserve1, target),
-                      get_amount_in_to_price(state.reserve1, state.reserve0, 1 / target))
+    amount = np.where(
+        sell_usdc,
+        get_amount_in_to_price(state.reserve0, state.reserve1, target),
+        get_amount_in_to_price(state.reserve1, state.reserve0, 1 / target),
+    )
     v2.swap(state, sell_usdc, amount, np.ones(3, bool))
     np.testing.assert_allclose((state.reserve1 / state.reserve0)[:2], target[:2], rtol=1e-9)
     assert amount[2] == 0

@@ -1,6 +1,7 @@
 """The V3 simulator agrees with the UniswapV3Pool bytecode (pyrevm) at the edges: ticks emptied by
 partial burns, pools priced exactly on a tick boundary, ticks at the bounds, drained pools, word
 edges of the tick bitmap, and what the contract refuses."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,8 +52,13 @@ def test_ticks_emptied_by_partial_burns_are_cleared_as_on_chain(market):
         for slot in (0, 1):
             twin.mint(slot, lower, upper + 60 * slot, int(10 ** rng.uniform(18, 21)), int(10 ** rng.uniform(18, 21)))
             used.add(upper + 60 * slot)
-        for slot, percent in ((0, rng.integers(5, 95)), (1, rng.integers(5, 95)), (0, rng.integers(5, 95)),
-                              (1, 100), (0, 100)):
+        for slot, percent in (
+            (0, rng.integers(5, 95)),
+            (1, rng.integers(5, 95)),
+            (0, rng.integers(5, 95)),
+            (1, 100),
+            (0, 100),
+        ):
             twin.burn(slot, int(percent))
             twin.check(used)
         twin.collect(0)
@@ -96,8 +102,13 @@ def test_a_pool_priced_exactly_on_a_tick_boundary_imports_with_its_own_tick(mark
     for t in targets:
         start = sqrt_ratio_x96_at_tick(t + 100 if from_above else t - 100)
         down = start < twin.pool.call("slot0")[0]
-        market.v3.exact_input_single(TRADER, *((twin.token0, twin.token1) if down else (twin.token1, twin.token0)),
-                                     100, 10**30, sqrt_price_limit_x96=start)
+        market.v3.exact_input_single(
+            TRADER,
+            *((twin.token0, twin.token1) if down else (twin.token1, twin.token0)),
+            100,
+            10**30,
+            sqrt_price_limit_x96=start,
+        )
         z41 = from_above
         tin, tout = (twin.token0, twin.token1) if z41 else (twin.token1, twin.token0)
         market.v3.exact_input_single(TRADER, tin, tout, 100, 10**30, sqrt_price_limit_x96=sqrt_ratio_x96_at_tick(t))
@@ -195,8 +206,15 @@ def test_the_float_tick_table_is_the_contracts_sqrt_ratio_rounded_once():
     """getSqrtRatioAtTick on integers (TickMath's constants) against the simulator's float table, at
     the bounds, near a rounding tie (875203) and at random ticks: equal to the last bit."""
     rng = np.random.default_rng(2)
-    ticks = np.concatenate([np.arange(MIN_TICK, MIN_TICK + 300), np.arange(MAX_TICK - 300, MAX_TICK + 1),
-                            np.arange(-300, 300), [875_203], rng.integers(MIN_TICK, MAX_TICK + 1, 4_000)])
+    ticks = np.concatenate(
+        [
+            np.arange(MIN_TICK, MIN_TICK + 300),
+            np.arange(MAX_TICK - 300, MAX_TICK + 1),
+            np.arange(-300, 300),
+            [875_203],
+            rng.integers(MIN_TICK, MAX_TICK + 1, 4_000),
+        ]
+    )
     table = get_sqrt_ratio_at_tick(ticks)
     exact = np.array([sqrt_ratio_x96_at_tick(int(t)) / 2**96 for t in ticks])
     assert (table == exact).all()

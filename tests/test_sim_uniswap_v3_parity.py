@@ -1,4 +1,5 @@
 """The batched Uniswap V3 simulator agrees with the real UniswapV3Pool bytecode (pyrevm), step by step."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,8 +45,9 @@ class Twin:
     def swap(self, usdc_in: bool, raw: int) -> None:
         tin, tout = (self.usdc, self.weth) if usdc_in else (self.weth, self.usdc)
         out, event = self.m.v3.exact_input_single(TRADER, tin, tout, self.fee, raw)
-        r = v3.swap(self.state, self.params, _one(usdc_in), _one(float(raw)), v3.default_price_limit(_one(usdc_in)),
-                    _one(True))
+        r = v3.swap(
+            self.state, self.params, _one(usdc_in), _one(float(raw)), v3.default_price_limit(_one(usdc_in)), _one(True)
+        )
         assert_close("amount out", r.amount_out[0], out)
         assert_close("amount in", r.amount_in[0], event["amount0"] if usdc_in else event["amount1"])
 
@@ -54,8 +56,9 @@ class Twin:
         usdc_in = sqrt_price_target < sqrt_now  # token0 in lowers sqrt(token1/token0)
         tin, tout = (self.usdc, self.weth) if usdc_in else (self.weth, self.usdc)
         budget = tin.balance_of(TRADER)
-        out, event = self.m.v3.exact_input_single(TRADER, tin, tout, self.fee, budget,
-                                                  sqrt_price_limit_x96=int(sqrt_price_target * 2**96))
+        out, event = self.m.v3.exact_input_single(
+            TRADER, tin, tout, self.fee, budget, sqrt_price_limit_x96=int(sqrt_price_target * 2**96)
+        )
         target = float(int(sqrt_price_target * 2**96)) / 2**96
         r = v3.swap(self.state, self.params, _one(usdc_in), _one(np.inf), _one(target), _one(True))
         assert_close("amount out to price", r.amount_out[0], out)
@@ -66,11 +69,17 @@ class Twin:
         position = self.m.v3.mint(LP, self.usdc, self.weth, self.fee, tick_lower, tick_upper, raw0, raw1)
         self.token_id = position.token_id
         s = self.state
-        liquidity = get_liquidity_for_amounts(s.sqrt_price, get_sqrt_ratio_at_tick(_one(tick_lower)),
-                                              get_sqrt_ratio_at_tick(_one(tick_upper)), _one(float(raw0)), _one(float(raw1)))
+        liquidity = get_liquidity_for_amounts(
+            s.sqrt_price,
+            get_sqrt_ratio_at_tick(_one(tick_lower)),
+            get_sqrt_ratio_at_tick(_one(tick_upper)),
+            _one(float(raw0)),
+            _one(float(raw1)),
+        )
         assert_close("minted liquidity", liquidity[0], position.liquidity)
-        a0, a1 = v3.modify_position(s, self.params, _one(0), _one(tick_lower), _one(tick_upper),
-                                    _one(float(position.liquidity)), _one(True))
+        a0, a1 = v3.modify_position(
+            s, self.params, _one(0), _one(tick_lower), _one(tick_upper), _one(float(position.liquidity)), _one(True)
+        )
         assert_close("mint amount0", a0[0], position.amount0)
         assert_close("mint amount1", a1[0], position.amount1)
 
@@ -80,8 +89,9 @@ class Twin:
         liquidity = held * percent // 100
         c0, c1 = self.m.v3.decrease_liquidity(LP, self.token_id, liquidity)
         s, slot = self.state, _one(0)
-        a0, a1 = v3.modify_position(s, self.params, slot, s.position_lower[:, 0], s.position_upper[:, 0],
-                                    _one(-float(liquidity)), _one(True))
+        a0, a1 = v3.modify_position(
+            s, self.params, slot, s.position_lower[:, 0], s.position_upper[:, 0], _one(-float(liquidity)), _one(True)
+        )
         assert_close("burn amount0", a0[0], c0)
         assert_close("burn amount1", a1[0], c1)
 
@@ -117,7 +127,9 @@ def test_random_swaps_mints_burns_and_collects_agree_with_the_pool(chain_market:
                 tick = int(twin.state.tick[0])
                 width = int(rng.integers(1, 40)) * spacing
                 center = tick - tick % spacing + int(rng.integers(-5, 6)) * spacing
-                twin.mint(center - width, center + width, int(rng.uniform(1e3, 1e6) * 1e6), int(rng.uniform(1, 500) * 1e18))
+                twin.mint(
+                    center - width, center + width, int(rng.uniform(1e3, 1e6) * 1e6), int(rng.uniform(1, 500) * 1e18)
+                )
             elif op == "burn" and twin.token_id is not None and twin.state.position_liquidity[0, 0] > 0:
                 twin.burn(int(rng.choice([30, 100])))
             elif op == "collect" and twin.token_id is not None:

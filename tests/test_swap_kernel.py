@@ -1,6 +1,7 @@
 """The compiled swap kernel (envs/protocols/uniswap_v3/swap_kernel.py) against the array code, bit for bit,
 on random batches of pools (every fee tier, prices from tick -880,000 to +880,000, swaps to the
 limits, reverts), and against the pool bytecode through the differential fuzz's harness."""
+
 from __future__ import annotations
 
 from dataclasses import fields, replace
@@ -41,12 +42,24 @@ def random_pools(rng: np.random.Generator, regime: str) -> tuple[v3.V3PoolParams
         if regime == "realistic":
             center, spread = 200_000 // spacing, 4_000 // spacing
         else:
-            center = int(rng.choice([rng.integers(-880_000, 880_000), rng.integers(-640_000, -590_000),
-                                     rng.integers(-20_000, 20_000)])) // spacing
+            center = (
+                int(
+                    rng.choice(
+                        [
+                            rng.integers(-880_000, 880_000),
+                            rng.integers(-640_000, -590_000),
+                            rng.integers(-20_000, 20_000),
+                        ]
+                    )
+                )
+                // spacing
+            )
             spread = int(rng.choice([4, 50, 5_000]))
         full_range = regime == "stress" and rng.random() < 0.3
-        candidates = np.setdiff1d(np.arange(max(center - spread, lowest), min(center + spread, highest) + 1),
-                                  [lowest, highest] if full_range else [])
+        candidates = np.setdiff1d(
+            np.arange(max(center - spread, lowest), min(center + spread, highest) + 1),
+            [lowest, highest] if full_range else [],
+        )
         row = rng.choice(candidates, 2 * RANGES, replace=False)
         if full_range:
             row[:2] = lowest, highest
@@ -60,7 +73,9 @@ def random_pools(rng: np.random.Generator, regime: str) -> tuple[v3.V3PoolParams
         ordered = sorted(net)
         ticks.append(ordered)
         nets.append([net[t] for t in ordered])
-        start = int(np.clip(center * spacing + rng.integers(-spread * spacing, spread * spacing + 1), MIN_TICK, MAX_TICK - 1))
+        start = int(
+            np.clip(center * spacing + rng.integers(-spread * spacing, spread * spacing + 1), MIN_TICK, MAX_TICK - 1)
+        )
         base = float(get_sqrt_ratio_at_tick(np.array([start]))[0])
         step = float(get_sqrt_ratio_at_tick(np.array([start + 1]))[0]) - base
         prices.append(base if rng.random() < 0.2 else base + step * rng.random())  # at a boundary, or inside
@@ -101,8 +116,9 @@ def random_position_change(rng: np.random.Generator, params, expected: v3.V3Pool
     elif bool(np.any(held > 0)):
         delta = -np.floor(held * rng.choice([0.3, 1.0]))
         for state in (expected, actual):
-            v3.modify_position(state, params, slot, state.position_lower[rows, slot], state.position_upper[rows, slot],
-                               delta, held > 0)
+            v3.modify_position(
+                state, params, slot, state.position_lower[rows, slot], state.position_upper[rows, slot], delta, held > 0
+            )
 
 
 @pytest.mark.parametrize("regime", ["realistic", "stress"])
@@ -149,7 +165,9 @@ def test_a_swap_sequence_is_the_swaps_one_after_another():
     reverted = np.zeros(expected.n, dtype=np.int64)
     for z, a in zip(zero_for_one, amount):
         z41 = np.full(expected.n, z)
-        r = v3.swap(expected, params, z41, np.full(expected.n, a), v3.default_price_limit(z41), np.ones(expected.n, bool))
+        r = v3.swap(
+            expected, params, z41, np.full(expected.n, a), v3.default_price_limit(z41), np.ones(expected.n, bool)
+        )
         ok = r.error == errors.OK
         flows += np.where(ok, np.where(z, [r.amount_in, -r.amount_out], [-r.amount_out, r.amount_in]), 0.0)
         reverted += ~ok
@@ -165,8 +183,14 @@ def test_a_swap_replaces_the_arrays_as_the_array_code_does():
     params = v3.V3PoolParams()
     state = v3.initial_state(np, 2, params, 1.0, {-60_000: 1e18, 60_000: -1e18})
     before = state.sqrt_price
-    swap_kernel.swap(state, params, np.array([True, False]), np.array([1e15, 1e15]),
-                     v3.default_price_limit(np.array([True, False])), np.ones(2, bool))
+    swap_kernel.swap(
+        state,
+        params,
+        np.array([True, False]),
+        np.array([1e15, 1e15]),
+        v3.default_price_limit(np.array([True, False])),
+        np.ones(2, bool),
+    )
     assert np.array_equal(before, [1.0, 1.0]) and state.sqrt_price[0] < 1.0 < state.sqrt_price[1]
 
 
@@ -188,6 +212,7 @@ def test_negative_amounts_are_refused():
 
 
 # --- against the bytecode: the differential fuzz with every simulator swap run by the kernel ------
+
 
 @pytest.fixture
 def kernel_swaps(monkeypatch):

@@ -1,6 +1,7 @@
 """Turnover (daily volume / TVL) of simulated worlds beside a real pool's: the reader takes the real days
 as the file has them, the simulated volume counts every swap of the market's own flows, and the command
 line prints one line per window."""
+
 from __future__ import annotations
 
 import csv
@@ -26,7 +27,9 @@ WETH_USDT_3000 = "0x4e68ccd3e89f51c3074ca5072bbac773960dfa36"
 def test_the_real_turnover_is_each_days_volume_over_its_tvl():
     days = read_pool_days(POOL_DAYS, WETH_USDT_3000.upper().replace("0X", "0x"), "2021-08-31", "2021-09-05")
     with POOL_DAYS.open() as f:
-        rows = [r for r in csv.DictReader(f) if r["pool"] == WETH_USDT_3000 and "2021-08-31" <= r["date"] <= "2021-09-05"]
+        rows = [
+            r for r in csv.DictReader(f) if r["pool"] == WETH_USDT_3000 and "2021-08-31" <= r["date"] <= "2021-09-05"
+        ]
     assert days.dates == tuple(r["date"] for r in rows) and len(rows) == 6
     assert np.allclose(days.turnover, [float(r["volumeUSD"]) / float(r["tvlUSD"]) for r in rows], rtol=1e-12)
 
@@ -46,8 +49,9 @@ def test_the_flow_volume_counts_every_swap_of_the_markets_flows(monkeypatch):
     import envs.worlds.sim as sim
 
     counted = np.zeros(4)
-    world = UniswapV3World(4, make_driver("gbm", dt=3600.0, sigma=0.8), V3WorldParams(fee_pips=3000),
-                           sim.array_backend("numpy"))
+    world = UniswapV3World(
+        4, make_driver("gbm", dt=3600.0, sigma=0.8), V3WorldParams(fee_pips=3000), sim.array_backend("numpy")
+    )
     world.reset(np.random.default_rng(3), 1.0)
 
     def counting_swap(state, params, zero_for_one, amount_in, limit, active):
@@ -64,13 +68,46 @@ def test_the_flow_volume_counts_every_swap_of_the_markets_flows(monkeypatch):
 
 
 def test_check_turnover_prints_model_and_real_per_window(capsys):
-    assert data_cli(["check-turnover", str(POOL_DAYS), "--pool", WETH_USDT_3000, "--start", "2021-09-01",
-                     "--days", "2", "--prices", str(PRICES), "--worlds", "4"]) == 0
+    assert (
+        data_cli(
+            [
+                "check-turnover",
+                str(POOL_DAYS),
+                "--pool",
+                WETH_USDT_3000,
+                "--start",
+                "2021-09-01",
+                "--days",
+                "2",
+                "--prices",
+                str(PRICES),
+                "--worlds",
+                "4",
+            ]
+        )
+        == 0
+    )
     line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert line["days"] == 2 and line["model"] > 0 and line["real_min"] <= line["real"] <= line["real_max"]
     assert line["error"] == pytest.approx(line["model"] / line["real"] - 1)
-    assert data_cli(["check-turnover", str(POOL_DAYS), "--pool", WETH_USDT_3000, "--start", "2021-09-01",
-                     "--days", "2", "3", "--prices", str(PRICES)]) == 2
+    assert (
+        data_cli(
+            [
+                "check-turnover",
+                str(POOL_DAYS),
+                "--pool",
+                WETH_USDT_3000,
+                "--start",
+                "2021-09-01",
+                "--days",
+                "2",
+                "3",
+                "--prices",
+                str(PRICES),
+            ]
+        )
+        == 2
+    )
 
 
 #: the background fitted on the 21 training days' turnover (README): a re-centring LP of ±2,400 ticks with
@@ -84,8 +121,16 @@ def test_the_fitted_background_trades_as_much_as_the_real_pool_on_held_out_days(
     from envs.worlds.turnover import check_turnover
 
     def error(start: str, days: int, **world) -> float:
-        return check_turnover(POOL_DAYS, WETH_USDT_3000, start, days, V3WorldParams(fee_pips=3000, flow="calibrated",
-                                                                                  **world), 16, 0, PRICES).error
+        return check_turnover(
+            POOL_DAYS,
+            WETH_USDT_3000,
+            start,
+            days,
+            V3WorldParams(fee_pips=3000, flow="calibrated", **world),
+            16,
+            0,
+            PRICES,
+        ).error
 
     assert abs(error("2021-08-31", 6, **FITTED)) < 0.25
     assert error("2021-08-10", 21) > 1.0
@@ -99,8 +144,14 @@ def test_a_recentering_lp_follows_the_price_the_same_on_the_simulator_and_the_co
 
     import envs  # noqa: F401  (registers the ids)
 
-    env = gym.make("defigym/UniswapV3LP-v0", backend=backend, horizon=24, fee_pips=3000,
-                   world={"recentering_lps": ((120, 0.3),), "flow": "toy"}, driver_kwargs={"dt": 3600.0, "sigma": 1.5})
+    env = gym.make(
+        "defigym/UniswapV3LP-v0",
+        backend=backend,
+        horizon=24,
+        fee_pips=3000,
+        world={"recentering_lps": ((120, 0.3),), "flow": "toy"},
+        driver_kwargs={"dt": 3600.0, "sigma": 1.5},
+    )
     env.reset(seed=1)
     market = env.unwrapped.core.market
     rewards, moved = [], 0

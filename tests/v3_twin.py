@@ -1,5 +1,6 @@
 """A fresh Uniswap V3 pool on pyrevm and the same pool in the simulator, driven together, for the
 parity tests at the edges (bounds, boundaries, drained pools, every fee tier) and the fuzz."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,8 +32,11 @@ def _price_uncertainty(sqrt_price: float) -> float:
 def fund(market: Market) -> None:
     """Give the trader, the LP and the background LP plenty of every token, approved where they spend it."""
     for token in market.tokens.values():
-        for who, spender in ((TRADER, market.v3.router.address), (LP, market.v3.position_manager.address),
-                             (BACKGROUND, market.v3.position_manager.address)):
+        for who, spender in (
+            (TRADER, market.v3.router.address),
+            (LP, market.v3.position_manager.address),
+            (BACKGROUND, market.v3.position_manager.address),
+        ):
             token.mint(who, 10**40)
             token.approve(who, spender)
 
@@ -64,8 +68,9 @@ class PoolTwin:
 
     def load(self, backend: str = "numpy", slots: int = 4) -> None:
         self.b = array_backend(backend, "cpu")
-        self.params, self.state = v3_pool_state(read_v3_pool(self.m.v3, self.pool), self.b.xp, 1,
-                                                max_positions=slots, device=self.b.device)
+        self.params, self.state = v3_pool_state(
+            read_v3_pool(self.m.v3, self.pool), self.b.xp, 1, max_positions=slots, device=self.b.device
+        )
 
     def _f(self, x: float):
         return self.b.asarray(np.array([float(x)]))
@@ -89,14 +94,21 @@ class PoolTwin:
         raw_chain = tin.balance_of(TRADER) if raw is None else raw
         limit_x96 = (MIN_LIMIT_X96 if zero_for_one else MAX_LIMIT_X96) if limit_x96 is None else limit_x96
         try:
-            out, event = self.m.v3.exact_input_single(TRADER, tin, tout, self.fee, raw_chain,
-                                                      sqrt_price_limit_x96=limit_x96)
+            out, event = self.m.v3.exact_input_single(
+                TRADER, tin, tout, self.fee, raw_chain, sqrt_price_limit_x96=limit_x96
+            )
             code = errors.OK
         except TransactionReverted as err:
             code = errors.code_of_reason(err.reason)
         before = (self._np(self.state.liquidity), self._np(self.state.sqrt_price))
-        r = v3.swap(self.state, self.params, self._one(zero_for_one), self._f(raw_chain),
-                    self._f(limit_x96 / 2**96), self._one(True))
+        r = v3.swap(
+            self.state,
+            self.params,
+            self._one(zero_for_one),
+            self._f(raw_chain),
+            self._f(limit_x96 / 2**96),
+            self._one(True),
+        )
         units0, units1 = self._price_resolution(before)
         assert int(self.b.to_numpy(r.error)[0]) == code, f"swap: simulator code {int(r.error[0])}, chain {code}"
         if code == errors.OK:
@@ -123,8 +135,10 @@ class PoolTwin:
             return 2.0, 2.0
         liquidity = max(before[0], self._np(self.state.liquidity))  # the pool's, or the burned position's
         prices = (before[1], self._np(self.state.sqrt_price))
-        return (max(2.0, max(liquidity * _price_uncertainty(s) / s**2 for s in prices)),
-                max(2.0, max(liquidity * _price_uncertainty(s) for s in prices)))
+        return (
+            max(2.0, max(liquidity * _price_uncertainty(s) / s**2 for s in prices)),
+            max(2.0, max(liquidity * _price_uncertainty(s) for s in prices)),
+        )
 
     def mint(self, slot: int, lower: int, upper: int, raw0: int, raw1: int) -> int:
         """Open a position with at most ``raw0``/``raw1``; the slot must be free."""
@@ -134,14 +148,20 @@ class PoolTwin:
         except TransactionReverted as err:
             code, position = errors.code_of_reason(err.reason), None
         s = self.state
-        liquidity = get_liquidity_for_amounts(s.sqrt_price, get_sqrt_ratio_at_tick(self._i(lower)),
-                                              get_sqrt_ratio_at_tick(self._i(upper)), self._f(raw0), self._f(raw1))
+        liquidity = get_liquidity_for_amounts(
+            s.sqrt_price,
+            get_sqrt_ratio_at_tick(self._i(lower)),
+            get_sqrt_ratio_at_tick(self._i(upper)),
+            self._f(raw0),
+            self._f(raw1),
+        )
         sim_liquidity = self.b.xp.floor(liquidity)
         if position is not None:
             assert_close("minted liquidity", self._np(sim_liquidity), position.liquidity)
             sim_liquidity = self._f(position.liquidity)
-        a0, a1, sim_code = v3.mint(s, self.params, self._i(slot), self._i(lower), self._i(upper), sim_liquidity,
-                                   self._one(True))
+        a0, a1, sim_code = v3.mint(
+            s, self.params, self._i(slot), self._i(lower), self._i(upper), sim_liquidity, self._one(True)
+        )
         assert int(self.b.to_numpy(sim_code)[0]) == code, f"mint: simulator code {int(sim_code[0])}, chain {code}"
         if position is not None:
             self.token_ids[slot] = position.token_id
@@ -162,8 +182,15 @@ class PoolTwin:
         c0, c1 = self.m.v3.decrease_liquidity(LP, token_id, liquidity)
         s = self.state
         units0, units1 = self._price_resolution((float(liquidity), self._np(s.sqrt_price)))
-        a0, a1 = v3.modify_position(s, self.params, self._i(slot), s.position_lower[:, slot], s.position_upper[:, slot],
-                                    self._f(-float(liquidity)), self._one(True))
+        a0, a1 = v3.modify_position(
+            s,
+            self.params,
+            self._i(slot),
+            s.position_lower[:, slot],
+            s.position_upper[:, slot],
+            self._f(-float(liquidity)),
+            self._one(True),
+        )
         assert_close("burn amount0", self._np(a0), c0, units=units0)
         assert_close("burn amount1", self._np(a1), c1, units=units1)
         slack = self.owed_slack.setdefault(slot, [0.0, 0.0])  # the burned amounts become owed, collected later
@@ -187,8 +214,10 @@ class PoolTwin:
             return 4.0, 4.0
         s, out = self.state, []
         for k in ("0", "1"):
-            scale = max(abs(self._np(getattr(s, f"fee_growth_global{k}"))),
-                        float(np.max(np.abs(self.b.to_numpy(getattr(s, f"fee_growth_outside{k}"))))))
+            scale = max(
+                abs(self._np(getattr(s, f"fee_growth_global{k}"))),
+                float(np.max(np.abs(self.b.to_numpy(getattr(s, f"fee_growth_outside{k}"))))),
+            )
             out.append(max(4.0, 8 * 2.0**-52 * scale * self.held.get(slot, 0.0)))
         return out[0], out[1]
 
@@ -203,8 +232,9 @@ class PoolTwin:
         sqrt_price_x96, tick, *_ = self.pool.call("slot0")
         assert_close("sqrt price", self._np(self.state.sqrt_price), sqrt_price_x96 / 2**96, units=0)
         sim_tick = int(self.b.to_numpy(self.state.tick)[0])
-        assert sim_tick == tick or self._within_float_of_boundary(sim_tick, tick), \
+        assert sim_tick == tick or self._within_float_of_boundary(sim_tick, tick), (
             f"tick: simulator {sim_tick}, chain {tick}"
+        )
         assert_close("active liquidity", self._np(self.state.liquidity), self.pool.call("liquidity"))
         on_chain = {t for t in candidate_ticks if self.pool.call("ticks", t)[-1]}
         in_sim = self.initialized_ticks() & set(candidate_ticks)

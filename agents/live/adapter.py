@@ -1,6 +1,7 @@
 """The decision loop: every N blocks read the chain, build the observation with the role's own code
 (the LP's, or the borrower's), ask the policy, plan on a fork, guard, and (only when sending is on)
 sign, send and journal."""
+
 from __future__ import annotations
 
 import json
@@ -28,6 +29,8 @@ log = logging.getLogger("defigym.live")
 
 class WrongChainError(ChainError):
     """The node is on another chain than the config names: never retried."""
+
+
 BLOCK_SECONDS = 12
 
 
@@ -93,8 +96,10 @@ class LiveAdapter:
                     time.sleep(min(0.2 * 2**attempt, 5.0))
                     continue
                 if chain.chain_id != self.cfg.chain_id:
-                    raise WrongChainError(f"{url} is chain id {chain.chain_id}, but live.chain_id is {self.cfg.chain_id}: "
-                                          f"refusing to act on the wrong chain")
+                    raise WrongChainError(
+                        f"{url} is chain id {chain.chain_id}, but live.chain_id is {self.cfg.chain_id}: "
+                        f"refusing to act on the wrong chain"
+                    )
                 self.url, self.chain = url, chain
                 return chain
         raise ChainError("no RPC URL answered: " + "; ".join(failures[-3:]))
@@ -118,8 +123,10 @@ class LiveAdapter:
                 raise
             except RpcError as err:
                 if not err.transient:
-                    raise LiveStop(f"the node at {self.url} refused a request ({err}); retrying would not help. "
-                                   f"Check live.account, live.addresses and live.chain_id against this node.") from err
+                    raise LiveStop(
+                        f"the node at {self.url} refused a request ({err}); retrying would not help. "
+                        f"Check live.account, live.addresses and live.chain_id against this node."
+                    ) from err
                 failing_since, failures = self._back_off(err, failing_since, failures)
             except ChainError as err:  # the node went away: back off, fail over, wait for one to answer, go on
                 failing_since, failures = self._back_off(err, failing_since, failures)
@@ -155,8 +162,9 @@ class LiveAdapter:
             return
         if self.recover(block):
             return
-        obs = self.pilot.observe(self.chain, self.addresses, self.account, self.cfg.fee_pips,
-                                 self.cfg.every_blocks * BLOCK_SECONDS, index)
+        obs = self.pilot.observe(
+            self.chain, self.addresses, self.account, self.cfg.fee_pips, self.cfg.every_blocks * BLOCK_SECONDS, index
+        )
         action, _ = self.policy.predict(obs, deterministic=True)
         action_json = np.asarray(action).tolist()
         plan = self.pilot.plan(action, self.url, self.addresses, self.account, self.cfg.fee_pips, self.cfg.guards)
@@ -171,14 +179,29 @@ class LiveAdapter:
         the adapter must not decide yet (the recovery was blocked, or is still being mined)."""
         unfinished = self.journal.unfinished()
         unwind = isinstance(self.pilot, BorrowerPilot) and bool(unfinished)
-        left = unwind or LiveUniswapV3Market(self.chain, self.addresses, self.account, self.cfg.fee_pips, 0.0).leftovers()
-        plan = plan_recovery(self.url, self.addresses, self.account, self.cfg.fee_pips, self.cfg.guards,
-                             self.market_state().reference_usd, unwind_borrower=unwind) if left else Plan()
+        left = (
+            unwind or LiveUniswapV3Market(self.chain, self.addresses, self.account, self.cfg.fee_pips, 0.0).leftovers()
+        )
+        plan = (
+            plan_recovery(
+                self.url,
+                self.addresses,
+                self.account,
+                self.cfg.fee_pips,
+                self.cfg.guards,
+                self.market_state().reference_usd,
+                unwind_borrower=unwind,
+            )
+            if left
+            else Plan()
+        )
         if not plan.actions and not plan.error:
             for decision in unfinished:
                 self.journal.finish(decision, "recovered")
             return False
-        log.warning("recovering what an earlier plan left half done: %s", [a.function.split("(")[0] for a in plan.actions])
+        log.warning(
+            "recovering what an earlier plan left half done: %s", [a.function.split("(")[0] for a in plan.actions]
+        )
         outcome = self.submit(block, [], {"recover": unfinished}, plan)
         if outcome == "done":
             for decision in unfinished:
@@ -187,17 +210,26 @@ class LiveAdapter:
         return outcome != "dry-run"
 
     def market_state(self) -> MarketState:
-        return read_market_state(self.chain, self.addresses, self.account, self.cfg.fee_pips,
-                                 self.cfg.guards.twap_window_s)
+        return read_market_state(
+            self.chain, self.addresses, self.account, self.cfg.fee_pips, self.cfg.guards.twap_window_s
+        )
 
     def submit(self, block: int, obs, action_json, plan: Plan) -> str:
         """Guard the plan, journal it, and send it when sending is on; returns the outcome: blocked, dry-run,
         done, interrupted or pending."""
         gas_price_gwei = int(self.chain.rpc.request("eth_gasPrice"), 16) / 1e9
-        reasons = check(plan, self.cfg.guards, chain_id=self.chain.chain_id, expected_chain_id=self.cfg.chain_id,
-                        gas_price_gwei=gas_price_gwei, notional_today_usd=self.journal.notional_since(86400),
-                        sends_last_hour=self.journal.sends_since(3600), addresses=self.addresses, account=self.account,
-                        market=self.market_state())
+        reasons = check(
+            plan,
+            self.cfg.guards,
+            chain_id=self.chain.chain_id,
+            expected_chain_id=self.cfg.chain_id,
+            gas_price_gwei=gas_price_gwei,
+            notional_today_usd=self.journal.notional_since(86400),
+            sends_last_hour=self.journal.sends_since(3600),
+            addresses=self.addresses,
+            account=self.account,
+            market=self.market_state(),
+        )
         described = [step.describe() for step in plan.actions]
         if reasons:
             log.warning("blocked: %s", "; ".join(reasons))
@@ -228,15 +260,24 @@ class LiveAdapter:
                 log.warning("skipping the rest of the plan: %s would revert (%s)", step.function, err.reason)
                 self.journal.decision(self.chain.block_number(), [], None, [step.describe()], "reverted", [err.reason])
                 return "interrupted"
-            tx = {"nonce": nonce, "to": step.tx.to, "data": "0x" + step.tx.data.hex(), "value": step.tx.value,
-                  "gas": self._gas_limit(step), "gasPrice": gas_price, "chainId": self.cfg.chain_id}
+            tx = {
+                "nonce": nonce,
+                "to": step.tx.to,
+                "data": "0x" + step.tx.data.hex(),
+                "value": step.tx.value,
+                "gas": self._gas_limit(step),
+                "gasPrice": gas_price,
+                "chainId": self.cfg.chain_id,
+            }
             receipt, cancelled = self._send_until_mined(decision, tx, step)
             if receipt is None:
                 log.warning("nonce %d is still pending: waiting for it before anything new", nonce)
                 return "pending"
             ok = int(receipt["status"], 16) == 1 and not cancelled
             if not ok:
-                log.warning("%s %s; stopping the plan", step.function, "was cancelled" if cancelled else "failed on chain")
+                log.warning(
+                    "%s %s; stopping the plan", step.function, "was cancelled" if cancelled else "failed on chain"
+                )
                 return "interrupted"
             nonce += 1
         return "done"
@@ -244,8 +285,20 @@ class LiveAdapter:
     def _gas_limit(self, step) -> int:
         """The live node's estimate with a margin: the fork's figure can be low, since an in-process
         EVM keeps storage slots warm from one planned transaction to the next."""
-        estimate = int(self.chain.rpc.request("eth_estimateGas", [{
-            "from": self.account, "to": step.tx.to, "data": "0x" + step.tx.data.hex(), "value": hex(step.tx.value)}]), 16)
+        estimate = int(
+            self.chain.rpc.request(
+                "eth_estimateGas",
+                [
+                    {
+                        "from": self.account,
+                        "to": step.tx.to,
+                        "data": "0x" + step.tx.data.hex(),
+                        "value": hex(step.tx.value),
+                    }
+                ],
+            ),
+            16,
+        )
         return int(max(estimate, step.gas_used) * 1.25) + 20_000
 
     def _send_until_mined(self, decision: int, tx: dict, step) -> tuple[dict | None, bool]:
@@ -260,8 +313,15 @@ class LiveAdapter:
             assert self.signer is not None, "sending needs a key (live.send loads one)"
             signed = self.signer.sign_transaction(tx)
             tx_hash, raw = "0x" + bytes(signed.hash).hex(), "0x" + bytes(signed.raw_transaction).hex()
-            tx_id = self.journal.sent(decision, tx["nonce"], tx_hash, tx["to"], "cancel" if cancelled else step.function,
-                                      0.0 if cancelled else step.notional_usd, raw)
+            tx_id = self.journal.sent(
+                decision,
+                tx["nonce"],
+                tx_hash,
+                tx["to"],
+                "cancel" if cancelled else step.function,
+                0.0 if cancelled else step.notional_usd,
+                raw,
+            )
             versions.append((tx_id, tx_hash, cancelled))
             self.chain.rpc.request("eth_sendRawTransaction", [raw])
             mined = self._wait([h for _, h, _ in versions])
@@ -271,13 +331,24 @@ class LiveAdapter:
                 return receipt, next(c for _, h, c in versions if h == mined[0])
             bumped = int(tx["gasPrice"] * self.cfg.gas_bump)
             if bumped <= cap:
-                log.warning("nonce %d stuck at %.2f gwei: replacing at %.2f gwei", tx["nonce"], tx["gasPrice"] / 1e9,
-                            bumped / 1e9)
+                log.warning(
+                    "nonce %d stuck at %.2f gwei: replacing at %.2f gwei",
+                    tx["nonce"],
+                    tx["gasPrice"] / 1e9,
+                    bumped / 1e9,
+                )
                 tx = dict(tx, gasPrice=bumped)
             elif not cancelled and cap > tx["gasPrice"]:
                 log.warning("nonce %d stuck and a replacement would pass the gas cap: cancelling it", tx["nonce"])
-                tx = {"nonce": tx["nonce"], "to": self.account, "data": "0x", "value": 0, "gas": 21_000,
-                      "gasPrice": cap, "chainId": tx["chainId"]}
+                tx = {
+                    "nonce": tx["nonce"],
+                    "to": self.account,
+                    "data": "0x",
+                    "value": 0,
+                    "gas": 21_000,
+                    "gasPrice": cap,
+                    "chainId": tx["chainId"],
+                }
                 cancelled = True
             else:
                 break
@@ -304,8 +375,11 @@ class LiveAdapter:
         tx_hash, receipt = mined
         for tx_id, h in versions:
             if h == tx_hash:
-                self.journal.settle(tx_id, "mined" if int(receipt["status"], 16) == 1 else "failed",
-                                    {"block": int(receipt["blockNumber"], 16), "gas_used": int(receipt["gasUsed"], 16)})
+                self.journal.settle(
+                    tx_id,
+                    "mined" if int(receipt["status"], 16) == 1 else "failed",
+                    {"block": int(receipt["blockNumber"], 16), "gas_used": int(receipt["gasUsed"], 16)},
+                )
             else:
                 self.journal.settle(tx_id, "replaced", {"by": tx_hash})
 
@@ -322,8 +396,11 @@ class LiveAdapter:
         for nonce, versions in sorted(by_nonce.items()):
             mined = next(((h, r) for _, h, _ in versions if (r := self._receipt(h)) is not None), None)
             if mined is None and nonce >= chain_nonce:
-                unknown = [raw for _, h, raw in versions
-                           if raw and self.chain.rpc.request("eth_getTransactionByHash", [h]) is None]
+                unknown = [
+                    raw
+                    for _, h, raw in versions
+                    if raw and self.chain.rpc.request("eth_getTransactionByHash", [h]) is None
+                ]
                 if len(unknown) == len(versions):  # the node holds none of them: send the newest again
                     self._rebroadcast(unknown[-1])
                     mined = self._wait([h for _, h, _ in versions])
@@ -367,12 +444,17 @@ def _load_policy(spec: str):
     policy = OnnxPolicy(spec)
     env = policy.manifest.get("env_config") or {}
     if policy.manifest.get("role") == "borrower":
-        return policy, BorrowerPilot(Borrower(tuple(env.get("targets", DEFAULT_TARGETS)),
-                                              env.get("action_type", "discrete")))
+        return policy, BorrowerPilot(
+            Borrower(tuple(env.get("targets", DEFAULT_TARGETS)), env.get("action_type", "discrete"))
+        )
     if policy.manifest.get("role", "liquidity_provider") != "liquidity_provider":
-        raise ValueError(f"{spec} is a {policy.manifest['role']} policy; the live adapter runs the liquidity "
-                         f"provider and the borrower")
-    provider = LiquidityProvider(tuple(env.get("half_widths", DEFAULT_HALF_WIDTHS)), env.get("action_type", "discrete"),
-                                 allow_close=bool(env.get("allow_close", False)))
+        raise ValueError(
+            f"{spec} is a {policy.manifest['role']} policy; the live adapter runs the liquidity "
+            f"provider and the borrower"
+        )
+    provider = LiquidityProvider(
+        tuple(env.get("half_widths", DEFAULT_HALF_WIDTHS)),
+        env.get("action_type", "discrete"),
+        allow_close=bool(env.get("allow_close", False)),
+    )
     return policy, LPPilot(provider, int(env.get("horizon", 720)))
-

@@ -5,6 +5,7 @@ looked up in the address book and its calldata decoded against that contract's A
 argument that decides where money goes (recipient, onBehalfOf, minimums, deadline, value) is
 checked; the pool's price is compared with the oracle and with the pool's own TWAP before any trade.
 """
+
 from __future__ import annotations
 
 import math
@@ -21,13 +22,22 @@ if TYPE_CHECKING:
     from agents.live.planner import Plan, PlannedTx
 
 #: what the LP and the borrower may call, per contract: everything else is refused
-ALLOWED = {"NonfungiblePositionManager": {"mint((address,address,uint24,int24,int24,uint256,uint256,uint256,uint256,address,uint256))",
-                                          "decreaseLiquidity((uint256,uint128,uint256,uint256,uint256))",
-                                          "collect((uint256,address,uint128,uint128))", "burn(uint256)"},
-           "SwapRouter": {"exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))"},
-           "MintableERC20": {"approve(address,uint256)"},
-           "Pool": {"supply(address,uint256,address,uint16)", "borrow(address,uint256,uint256,uint16,address)",
-                    "repay(address,uint256,uint256,address)", "withdraw(address,uint256,address)"}}
+ALLOWED = {
+    "NonfungiblePositionManager": {
+        "mint((address,address,uint24,int24,int24,uint256,uint256,uint256,uint256,address,uint256))",
+        "decreaseLiquidity((uint256,uint128,uint256,uint256,uint256))",
+        "collect((uint256,address,uint128,uint128))",
+        "burn(uint256)",
+    },
+    "SwapRouter": {"exactInputSingle((address,address,uint24,address,uint256,uint256,uint256,uint160))"},
+    "MintableERC20": {"approve(address,uint256)"},
+    "Pool": {
+        "supply(address,uint256,address,uint16)",
+        "borrow(address,uint256,uint256,uint16,address)",
+        "repay(address,uint256,uint256,address)",
+        "withdraw(address,uint256,address)",
+    },
+}
 #: where each Aave Pool call names the account it acts for (onBehalfOf, or the withdrawal's recipient)
 BENEFICIARY_ARG = {"supply": 2, "borrow": 4, "repay": 3, "withdraw": 2}
 VARIABLE_RATE = 2  # Aave V3 DataTypes.InterestRateMode.VARIABLE: the only mode the borrower uses
@@ -73,8 +83,11 @@ def kill_switch(config: GuardConfig) -> str | None:
 def contracts_of(addresses: dict) -> dict[str, str]:
     """Address (lower case) -> artifact name of every contract a plan may call, from the address book."""
     u3, tokens = addresses["uniswap_v3"], addresses["tokens"]
-    out = {u3["nonfungible_position_manager"].lower(): "NonfungiblePositionManager",
-           u3["swap_router"].lower(): "SwapRouter", addresses["aave_v3"]["pool"].lower(): "Pool"}
+    out = {
+        u3["nonfungible_position_manager"].lower(): "NonfungiblePositionManager",
+        u3["swap_router"].lower(): "SwapRouter",
+        addresses["aave_v3"]["pool"].lower(): "Pool",
+    }
     out.update({t["address"].lower(): "MintableERC20" for t in tokens.values()})
     return out
 
@@ -112,45 +125,66 @@ def _minimums(name: str, mins: tuple[int, ...], expected: tuple[int, ...], slipp
         if want > 0 and low <= 0:
             reasons.append(f"{name} has a minimum of 0 for amount {i}, where the simulation gave {want}")
         elif low < _floor(want, slippage):
-            reasons.append(f"{name}'s minimum {low} for amount {i} is below the simulated {want} less the "
-                           f"max_slippage of {slippage}")
+            reasons.append(
+                f"{name}'s minimum {low} for amount {i} is below the simulated {want} less the "
+                f"max_slippage of {slippage}"
+            )
     return reasons
 
 
 def _deadline(name: str, deadline: int, market: MarketState, config: GuardConfig) -> list[str]:
     if not market.timestamp < deadline <= market.timestamp + config.max_deadline_s:
-        return [f"{name}'s deadline {deadline} is not within {config.max_deadline_s} s after the latest block "
-                f"({market.timestamp})"]
+        return [
+            f"{name}'s deadline {deadline} is not within {config.max_deadline_s} s after the latest block "
+            f"({market.timestamp})"
+        ]
     return []
 
 
 def _token_usd(addresses: dict, market: MarketState) -> dict[str, tuple[float, int]]:
     """Address (lower case) -> (USD price, decimals) for the pair's tokens at the reference price."""
     tokens = addresses["tokens"]
-    return {tokens["USDC"]["address"].lower(): (1.0, tokens["USDC"]["decimals"]),
-            tokens["WETH"]["address"].lower(): (market.reference_usd, tokens["WETH"]["decimals"])}
+    return {
+        tokens["USDC"]["address"].lower(): (1.0, tokens["USDC"]["decimals"]),
+        tokens["WETH"]["address"].lower(): (market.reference_usd, tokens["WETH"]["decimals"]),
+    }
 
 
-def _arguments(step: "PlannedTx", contract: str, fn: str, args: tuple, *, account: str, addresses: dict,
-               config: GuardConfig, market: MarketState) -> list[str]:
+def _arguments(
+    step: "PlannedTx",
+    contract: str,
+    fn: str,
+    args: tuple,
+    *,
+    account: str,
+    addresses: dict,
+    config: GuardConfig,
+    market: MarketState,
+) -> list[str]:
     """The function-specific checks on the decoded arguments."""
     name, me = fn.split("(")[0], account.lower()
     usd = _token_usd(addresses, market)
     pair = set(usd)
     reasons: list[str] = []
     if contract == "MintableERC20":
-        spenders = {addresses["uniswap_v3"]["nonfungible_position_manager"].lower(),
-                    addresses["uniswap_v3"]["swap_router"].lower(), addresses["aave_v3"]["pool"].lower()}
+        spenders = {
+            addresses["uniswap_v3"]["nonfungible_position_manager"].lower(),
+            addresses["uniswap_v3"]["swap_router"].lower(),
+            addresses["aave_v3"]["pool"].lower(),
+        }
         if args[0].lower() not in spenders:
-            reasons.append(f"approve to {args[0]} is not allowlisted (only the router, the position manager and "
-                           f"the Aave pool)")
+            reasons.append(
+                f"approve to {args[0]} is not allowlisted (only the router, the position manager and the Aave pool)"
+            )
     elif name == "exactInputSingle":
         token_in, token_out, fee, recipient, deadline, amount_in, min_out, _limit = args[0]
         if recipient.lower() != me:
             reasons.append(f"exactInputSingle pays {recipient}, not this account {account}")
         if {token_in.lower(), token_out.lower()} != pair or fee != market.fee_pips:
-            reasons.append(f"exactInputSingle trades {token_in}->{token_out} at fee {fee}, not the configured "
-                           f"USDC/WETH pool of fee {market.fee_pips}")
+            reasons.append(
+                f"exactInputSingle trades {token_in}->{token_out} at fee {fee}, not the configured "
+                f"USDC/WETH pool of fee {market.fee_pips}"
+            )
         reasons += _deadline(name, deadline, market, config)
         reasons += _minimums(name, (min_out,), step.expected[:1] or (1,), config.max_slippage)
         if token_in.lower() in usd and token_out.lower() in usd:
@@ -158,8 +192,10 @@ def _arguments(step: "PlannedTx", contract: str, fn: str, args: tuple, *, accoun
             paid, floor = amount_in / 10**d_in * p_in, min_out / 10**d_out * p_out
             worst = 1 - config.max_price_deviation - fee / 1e6
             if floor < paid * worst:
-                reasons.append(f"exactInputSingle pays ${paid:,.2f} for a minimum worth ${floor:,.2f} at the oracle "
-                               f"price: below {worst:.2%} of its value (max_price_deviation and the pool fee)")
+                reasons.append(
+                    f"exactInputSingle pays ${paid:,.2f} for a minimum worth ${floor:,.2f} at the oracle "
+                    f"price: below {worst:.2%} of its value (max_price_deviation and the pool fee)"
+                )
     elif name == "mint":
         token0, token1, fee, _lo, _hi, _d0, _d1, min0, min1, recipient, deadline = args[0]
         if recipient.lower() != me:
@@ -203,8 +239,9 @@ def _decoded_notional(contract: str, fn: str, args: tuple, addresses: dict, mark
     return 0.0
 
 
-def inspect(step: "PlannedTx", *, account: str, addresses: dict, config: GuardConfig,
-            market: MarketState) -> tuple[list[str], str | None, float]:
+def inspect(
+    step: "PlannedTx", *, account: str, addresses: dict, config: GuardConfig, market: MarketState
+) -> tuple[list[str], str | None, float]:
     """Reasons to refuse one transaction, the function its calldata calls, and the USD it moves."""
     tx = step.tx
     try:
@@ -226,8 +263,9 @@ def inspect(step: "PlannedTx", *, account: str, addresses: dict, config: GuardCo
     if tx.value:
         reasons.append(f"{name} attaches {tx.value} wei of ETH; no allowed call takes ETH")
     if not reasons:
-        reasons += _arguments(step, contract, fn, args, account=account, addresses=addresses, config=config,
-                              market=market)
+        reasons += _arguments(
+            step, contract, fn, args, account=account, addresses=addresses, config=config, market=market
+        )
     notional = max(step.notional_usd, _decoded_notional(contract, fn, args, addresses, market))
     return reasons, name, notional
 
@@ -237,20 +275,34 @@ def _market_reasons(market: MarketState, config: GuardConfig) -> list[str]:
     reasons = []
     deviation = abs(market.pool_usd / market.reference_usd - 1) if market.reference_usd > 0 else math.inf
     if not deviation <= config.max_price_deviation:
-        reasons.append(f"the pool's price ${market.pool_usd:,.2f} is {deviation:.2%} from the oracle's "
-                       f"${market.reference_usd:,.2f} (max_price_deviation {config.max_price_deviation:.2%}): "
-                       f"manipulated, sandwiched or stale; not trading")
+        reasons.append(
+            f"the pool's price ${market.pool_usd:,.2f} is {deviation:.2%} from the oracle's "
+            f"${market.reference_usd:,.2f} (max_price_deviation {config.max_price_deviation:.2%}): "
+            f"manipulated, sandwiched or stale; not trading"
+        )
     if market.twap_usd is not None:
         drift = abs(market.pool_usd / market.twap_usd - 1) if market.twap_usd > 0 else math.inf
         if not drift <= config.max_price_deviation:
-            reasons.append(f"the pool's price ${market.pool_usd:,.2f} is {drift:.2%} from its {config.twap_window_s} s "
-                           f"TWAP ${market.twap_usd:,.2f} (max_price_deviation {config.max_price_deviation:.2%})")
+            reasons.append(
+                f"the pool's price ${market.pool_usd:,.2f} is {drift:.2%} from its {config.twap_window_s} s "
+                f"TWAP ${market.twap_usd:,.2f} (max_price_deviation {config.max_price_deviation:.2%})"
+            )
     return reasons
 
 
-def check(plan: "Plan", config: GuardConfig, *, chain_id: int, expected_chain_id: int, gas_price_gwei: float,
-          notional_today_usd: float, sends_last_hour: int, addresses: dict, account: str,
-          market: MarketState) -> list[str]:
+def check(
+    plan: "Plan",
+    config: GuardConfig,
+    *,
+    chain_id: int,
+    expected_chain_id: int,
+    gas_price_gwei: float,
+    notional_today_usd: float,
+    sends_last_hour: int,
+    addresses: dict,
+    account: str,
+    market: MarketState,
+) -> list[str]:
     """Every reason to refuse the plan (empty: it may be sent)."""
     reasons = []
     if chain_id != expected_chain_id:
@@ -261,8 +313,9 @@ def check(plan: "Plan", config: GuardConfig, *, chain_id: int, expected_chain_id
         reasons.append(plan.error)
     health = plan.effects.get("health_factor")
     if health is not None and not health >= config.min_health_factor:
-        reasons.append(f"Aave health factor after the plan would be {health:.3f}, below the minimum "
-                       f"{config.min_health_factor}")
+        reasons.append(
+            f"Aave health factor after the plan would be {health:.3f}, below the minimum {config.min_health_factor}"
+        )
     if not gas_price_gwei <= config.max_gas_price_gwei:
         reasons.append(f"gas price {gas_price_gwei:.2f} gwei is above the cap of {config.max_gas_price_gwei} gwei")
     if sends_last_hour >= config.max_sends_per_hour:
@@ -273,12 +326,16 @@ def check(plan: "Plan", config: GuardConfig, *, chain_id: int, expected_chain_id
         reasons += found
         priced |= name in PRICED
         if not notional <= config.max_notional_usd_per_tx:
-            reasons.append(f"{name or step.function.split('(')[0]} moves ${notional:,.0f}, above the "
-                           f"${config.max_notional_usd_per_tx:,.0f} per-transaction cap")
+            reasons.append(
+                f"{name or step.function.split('(')[0]} moves ${notional:,.0f}, above the "
+                f"${config.max_notional_usd_per_tx:,.0f} per-transaction cap"
+            )
         total += notional
     if priced:
         reasons += _market_reasons(market, config)
     if not notional_today_usd + total <= config.max_notional_usd_per_day:
-        reasons.append(f"daily notional would reach ${notional_today_usd + total:,.0f}, above the "
-                       f"${config.max_notional_usd_per_day:,.0f} cap")
+        reasons.append(
+            f"daily notional would reach ${notional_today_usd + total:,.0f}, above the "
+            f"${config.max_notional_usd_per_day:,.0f} cap"
+        )
     return reasons

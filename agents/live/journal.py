@@ -3,6 +3,7 @@
 A transaction is written (with its signed bytes) before it is sent, so a crash at any point leaves a
 record of it; a decision's outcome stays ``sending`` until its plan has run to the end, so a restart
 knows which plan was cut short."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,16 @@ class Journal:
     def decision(self, block: int, observation, action, plan: list[dict], outcome: str, reasons: list[str]) -> int:
         cur = self.db.execute(
             "INSERT INTO decisions (at, block, observation, action, plan, outcome, reasons) VALUES (?,?,?,?,?,?,?)",
-            (time.time(), block, json.dumps([float(x) for x in observation]), json.dumps(action), json.dumps(plan),
-             outcome, json.dumps(reasons)))
+            (
+                time.time(),
+                block,
+                json.dumps([float(x) for x in observation]),
+                json.dumps(action),
+                json.dumps(plan),
+                outcome,
+                json.dumps(reasons),
+            ),
+        )
         return _row_id(cur)
 
     def finish(self, decision: int, outcome: str) -> None:
@@ -52,30 +61,48 @@ class Journal:
         marks = ",".join("?" * len(UNFINISHED))
         return [row[0] for row in self.db.execute(f"SELECT id FROM decisions WHERE outcome IN ({marks})", UNFINISHED)]
 
-    def sent(self, decision: int, nonce: int, tx_hash: str, to: str, function: str, notional_usd: float,
-             raw: str | None = None) -> int:
+    def sent(
+        self,
+        decision: int,
+        nonce: int,
+        tx_hash: str,
+        to: str,
+        function: str,
+        notional_usd: float,
+        raw: str | None = None,
+    ) -> int:
         """Write a signed transaction down before it goes to the node (status 'sent' until it is settled)."""
-        return _row_id(self.db.execute(
-            'INSERT INTO transactions (decision, at, nonce, hash, "to", function, notional_usd, status, raw) '
-            "VALUES (?,?,?,?,?,?,?, 'sent', ?)",
-            (decision, time.time(), nonce, tx_hash, to, function, notional_usd, raw)))
+        return _row_id(
+            self.db.execute(
+                'INSERT INTO transactions (decision, at, nonce, hash, "to", function, notional_usd, status, raw) '
+                "VALUES (?,?,?,?,?,?,?, 'sent', ?)",
+                (decision, time.time(), nonce, tx_hash, to, function, notional_usd, raw),
+            )
+        )
 
     def settle(self, tx_id: int, status: str, receipt: dict | None) -> None:
-        self.db.execute("UPDATE transactions SET status = ?, receipt = ? WHERE id = ?",
-                        (status, json.dumps(receipt) if receipt else None, tx_id))
+        self.db.execute(
+            "UPDATE transactions SET status = ?, receipt = ? WHERE id = ?",
+            (status, json.dumps(receipt) if receipt else None, tx_id),
+        )
 
     def pending(self) -> list[tuple[int, int, str, str | None]]:
         """(id, nonce, hash, signed bytes) of every transaction not yet settled, oldest first."""
-        return self.db.execute("SELECT id, nonce, hash, raw FROM transactions WHERE status = 'sent' ORDER BY id").fetchall()
+        return self.db.execute(
+            "SELECT id, nonce, hash, raw FROM transactions WHERE status = 'sent' ORDER BY id"
+        ).fetchall()
 
     def notional_since(self, seconds: float) -> float:
-        row = self.db.execute("SELECT COALESCE(SUM(notional_usd), 0) FROM transactions WHERE at > ? AND status != 'failed'",
-                              (time.time() - seconds,)).fetchone()
+        row = self.db.execute(
+            "SELECT COALESCE(SUM(notional_usd), 0) FROM transactions WHERE at > ? AND status != 'failed'",
+            (time.time() - seconds,),
+        ).fetchone()
         return float(row[0])
 
     def sends_since(self, seconds: float) -> int:
-        return self.db.execute("SELECT COUNT(DISTINCT decision) FROM transactions WHERE at > ?",
-                               (time.time() - seconds,)).fetchone()[0]
+        return self.db.execute(
+            "SELECT COUNT(DISTINCT decision) FROM transactions WHERE at > ?", (time.time() - seconds,)
+        ).fetchone()[0]
 
     def decisions(self) -> list[dict]:
         cols = ("id", "at", "block", "observation", "action", "plan", "outcome", "reasons")
@@ -83,8 +110,12 @@ class Journal:
 
     def transactions(self) -> list[dict]:
         cols = ("id", "decision", "nonce", "hash", "to", "function", "status")
-        return [dict(zip(cols, row)) for row in
-                self.db.execute('SELECT id, decision, nonce, hash, "to", function, status FROM transactions ORDER BY id')]
+        return [
+            dict(zip(cols, row))
+            for row in self.db.execute(
+                'SELECT id, decision, nonce, hash, "to", function, status FROM transactions ORDER BY id'
+            )
+        ]
 
 
 def _row_id(cursor: sqlite3.Cursor) -> int:

@@ -1,5 +1,6 @@
 """The signing key: from an environment variable or an encrypted keystore file. The key itself is
 never printed, logged or written; only the address is shown."""
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,9 @@ class SigningKeyError(ValueError):
     """No usable key."""
 
 
-def load_signer(key_env: str = "DEFIGYM_PRIVATE_KEY", keystore: str | None = None,
-                password_env: str = "DEFIGYM_KEYSTORE_PASSWORD") -> LocalAccount:
+def load_signer(
+    key_env: str = "DEFIGYM_PRIVATE_KEY", keystore: str | None = None, password_env: str = "DEFIGYM_KEYSTORE_PASSWORD"
+) -> LocalAccount:
     if keystore:
         path = Path(keystore)
         if not path.is_file():
@@ -29,8 +31,10 @@ def load_signer(key_env: str = "DEFIGYM_PRIVATE_KEY", keystore: str | None = Non
             raise SigningKeyError(f"cannot decrypt keystore {path}: wrong password in ${password_env}?") from None
     key = os.environ.get(key_env)
     if not key:
-        raise SigningKeyError(f"no signing key: set ${key_env} to a private key, or live.keystore to an encrypted "
-                        f"keystore file (its password in ${password_env}). Dry runs need no key.")
+        raise SigningKeyError(
+            f"no signing key: set ${key_env} to a private key, or live.keystore to an encrypted "
+            f"keystore file (its password in ${password_env}). Dry runs need no key."
+        )
     try:
         return Account.from_key(key)
     except (ValueError, TypeError):

@@ -1,6 +1,7 @@
 """The roles' view of a live chain: the same reads the chain worlds give them in evaluation
 (envs.worlds.chain_world.ChainLP, envs.worlds.chain_lending.ChainLending), with the reference
 price from the on-chain oracle."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,8 +36,14 @@ class LiveUniswapV3Market(ChainLP):
 
     def find_position(self) -> int | None:
         """The agent's newest position in this pool that still holds liquidity."""
-        return next((token_id for token_id, pos in reversed(self.positions())
-                     if pos["fee"] == self.fee_pips and pos["liquidity"] > 0), None)
+        return next(
+            (
+                token_id
+                for token_id, pos in reversed(self.positions())
+                if pos["fee"] == self.fee_pips and pos["liquidity"] > 0
+            ),
+            None,
+        )
 
     def leftovers(self) -> list[tuple[int, dict]]:
         """Positions a plan left half done: no liquidity, but an NFT (perhaps with tokens still owed)."""
@@ -99,6 +106,10 @@ class LiveAaveMarket(LiveUniswapV3Market, ChainLending):
 def read_market_state(chain: Chain, addresses: dict, account: str, fee_pips: int, twap_window_s: int) -> MarketState:
     """The live pool's price, its TWAP and the oracle's, and the latest block's time: what the guards compare."""
     market = LiveUniswapV3Market(chain, addresses, account, fee_pips, 0.0)
-    return MarketState(timestamp=chain.timestamp(), pool_usd=float(market.pool_price()[0]),
-                       reference_usd=float(market.reference_price()[0]),
-                       twap_usd=market.twap_usd(twap_window_s) if twap_window_s else None, fee_pips=fee_pips)
+    return MarketState(
+        timestamp=chain.timestamp(),
+        pool_usd=float(market.pool_price()[0]),
+        reference_usd=float(market.reference_price()[0]),
+        twap_usd=market.twap_usd(twap_window_s) if twap_window_s else None,
+        fee_pips=fee_pips,
+    )

@@ -1,6 +1,7 @@
 """What the live adapter does for each role it can run: read the chain into the role's observation
 (the role's own code, as in the env), and turn the policy's action into a plan simulated on a fork.
 A pilot returns no plan when the action is to hold."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,15 +26,18 @@ class LPPilot:
         self.view = self.role.view
         return obs[0]
 
-    def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, guards: GuardConfig) -> Plan | None:
+    def plan(
+        self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, guards: GuardConfig
+    ) -> Plan | None:
         assert self.view is not None, "observe before plan"
         acting, widths = self.role.decode(np.asarray(action)[None], 1)
         if not acting[0]:
             return None
         if widths[0] == 0:  # the close action
             return plan_close(rpc_url, addresses, account, fee_pips, guards, float(self.view.reference[0]))
-        return plan_rebalance(rpc_url, addresses, account, fee_pips, int(widths[0]), guards,
-                              float(self.view.reference[0]))
+        return plan_rebalance(
+            rpc_url, addresses, account, fee_pips, int(widths[0]), guards, float(self.view.reference[0])
+        )
 
 
 class BorrowerPilot:
@@ -49,10 +53,13 @@ class BorrowerPilot:
         self.position = self.role.position
         return obs[0]
 
-    def plan(self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, guards: GuardConfig) -> Plan | None:
+    def plan(
+        self, action, rpc_url: str, addresses: dict, account: str, fee_pips: int, guards: GuardConfig
+    ) -> Plan | None:
         assert self.market is not None and self.position is not None, "observe before plan"
         acting, target = self.role.decode(np.asarray(action)[None], 1)
         if not acting[0] or abs(target[0] - self.position.ltv[0]) <= LTV_TOLERANCE:
             return None
-        return plan_leverage(rpc_url, addresses, account, fee_pips, float(target[0]), guards,
-                             float(self.market.reference_price()[0]))
+        return plan_leverage(
+            rpc_url, addresses, account, fee_pips, float(target[0]), guards, float(self.market.reference_price()[0])
+        )

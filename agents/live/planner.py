@@ -2,6 +2,7 @@
 the borrower's move to a target LTV) on an in-process fork (pyrevm) of the live chain at its latest
 block: every transaction of the plan is simulated in order, and its exact calldata, gas and effects
 are known before anything is signed."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,8 +32,14 @@ class PlannedTx:
     expected: tuple[int, ...] = ()  # the simulated amounts its minimums protect (swap: out; mint, decrease: 0, 1)
 
     def describe(self) -> dict:
-        return {"to": self.tx.to, "function": self.function, "selector": "0x" + self.tx.data[:4].hex(),
-                "gas_used": self.gas_used, "notional_usd": round(self.notional_usd, 2), "note": self.note}
+        return {
+            "to": self.tx.to,
+            "function": self.function,
+            "selector": "0x" + self.tx.data[:4].hex(),
+            "gas_used": self.gas_used,
+            "notional_usd": round(self.notional_usd, 2),
+            "note": self.note,
+        }
 
 
 @dataclass
@@ -91,32 +98,63 @@ class RecordingChain(Chain):
         return self.inner.get_code(address)
 
 
-def plan_rebalance(rpc_url: str, addresses: dict, agent: str, fee_pips: int, half_width_ticks: int,
-                   guards: GuardConfig, reference_usd: float, fork_block: int | None = None) -> Plan:
+def plan_rebalance(
+    rpc_url: str,
+    addresses: dict,
+    agent: str,
+    fee_pips: int,
+    half_width_ticks: int,
+    guards: GuardConfig,
+    reference_usd: float,
+    fork_block: int | None = None,
+) -> Plan:
     """Simulate close-swap-mint on a fork of ``rpc_url``; mins on the swap, the burn and the mint
     are set to the simulated amounts less ``guards.max_slippage``."""
     fork = RecordingChain(PyrevmChain(fork_url=rpc_url, fork_block=fork_block))
     market = LiveUniswapV3Market(fork, addresses, agent, fee_pips, dt=0.0)
     spenders = (market.market.v3.position_manager.address, market.market.v3.router.address)
-    plan = _simulate(fork, market, spenders, guards, reference_usd, addresses,
-                     lambda: market.rebalance(np.array([half_width_ticks]), np.array([True])))
+    plan = _simulate(
+        fork,
+        market,
+        spenders,
+        guards,
+        reference_usd,
+        addresses,
+        lambda: market.rebalance(np.array([half_width_ticks]), np.array([True])),
+    )
     if not plan.error:
         plan.effects |= {"token_id": market.token_id, "range": [int(x[0]) for x in market.agent_range()[:2]]}
     return plan
 
 
-def plan_close(rpc_url: str, addresses: dict, agent: str, fee_pips: int, guards: GuardConfig, reference_usd: float,
-               fork_block: int | None = None) -> Plan:
+def plan_close(
+    rpc_url: str,
+    addresses: dict,
+    agent: str,
+    fee_pips: int,
+    guards: GuardConfig,
+    reference_usd: float,
+    fork_block: int | None = None,
+) -> Plan:
     """Simulate withdrawing the position (decrease, collect, burn) on a fork of ``rpc_url``; the burn's
     minimums are the simulated amounts less ``guards.max_slippage``."""
     fork = RecordingChain(PyrevmChain(fork_url=rpc_url, fork_block=fork_block))
     market = LiveUniswapV3Market(fork, addresses, agent, fee_pips, dt=0.0)
-    return _simulate(fork, market, (), guards, reference_usd, addresses,
-                     lambda: market.close_position(np.array([True])))
+    return _simulate(
+        fork, market, (), guards, reference_usd, addresses, lambda: market.close_position(np.array([True]))
+    )
 
 
-def plan_recovery(rpc_url: str, addresses: dict, agent: str, fee_pips: int, guards: GuardConfig,
-                  reference_usd: float, unwind_borrower: bool, fork_block: int | None = None) -> Plan:
+def plan_recovery(
+    rpc_url: str,
+    addresses: dict,
+    agent: str,
+    fee_pips: int,
+    guards: GuardConfig,
+    reference_usd: float,
+    unwind_borrower: bool,
+    fork_block: int | None = None,
+) -> Plan:
     """Finish what a plan cut short left on the chain: collect the tokens still owed to positions with no
     liquidity and burn those NFTs; after a borrower's interrupted plan (``unwind_borrower``), repay the
     debt with the borrowed asset still in the wallet and supply the collateral asset still in it."""
@@ -138,22 +176,38 @@ def plan_recovery(rpc_url: str, addresses: dict, agent: str, fee_pips: int, guar
     return _simulate(fork, market, (), guards, reference_usd, addresses, act)
 
 
-def plan_leverage(rpc_url: str, addresses: dict, agent: str, fee_pips: int, target_ltv: float, guards: GuardConfig,
-                  reference_usd: float, fork_block: int | None = None) -> Plan:
+def plan_leverage(
+    rpc_url: str,
+    addresses: dict,
+    agent: str,
+    fee_pips: int,
+    target_ltv: float,
+    guards: GuardConfig,
+    reference_usd: float,
+    fork_block: int | None = None,
+) -> Plan:
     """Simulate the borrower's rounds toward ``target_ltv`` (borrow-swap-supply, or
     withdraw-swap-repay) on a fork of ``rpc_url``; the swaps carry minimums from QuoterV2."""
     fork = RecordingChain(PyrevmChain(fork_url=rpc_url, fork_block=fork_block))
     market = LiveAaveMarket(fork, addresses, agent, fee_pips, dt=0.0)
     spenders = (market.market.v3.router.address, market.aave.pool.address)
-    plan = _simulate(fork, market, spenders, guards, reference_usd, addresses,
-                     lambda: lever_to(market, np.array([target_ltv]), np.array([True])))
+    plan = _simulate(
+        fork,
+        market,
+        spenders,
+        guards,
+        reference_usd,
+        addresses,
+        lambda: lever_to(market, np.array([target_ltv]), np.array([True])),
+    )
     if not plan.error:
         plan.effects["ltv"] = float(market.position(0).ltv[0])
     return plan
 
 
-def _simulate(fork: RecordingChain, market, spenders, guards: GuardConfig, reference_usd: float, addresses: dict,
-              act) -> Plan:
+def _simulate(
+    fork: RecordingChain, market, spenders, guards: GuardConfig, reference_usd: float, addresses: dict, act
+) -> Plan:
     """Approve ``spenders`` where needed, run ``act`` on the fork, set each transaction's minimums and
     deadline, and run the final calldata once more from the same start: that is the plan."""
     agent = market.agent
@@ -186,12 +240,23 @@ def _simulate(fork: RecordingChain, market, spenders, guards: GuardConfig, refer
             plan.error = f"the final plan reverts at step {i + 1} ({fn.split('(')[0]}): {err.reason}"
             plan.actions = []
             return plan
-        plan.actions.append(PlannedTx(tx, contract, fn, final, result.gas_used,
-                                      _notional(contract, fn, final, result, prices, addresses),
-                                      simulated=tx.data, expected=expected))
+        plan.actions.append(
+            PlannedTx(
+                tx,
+                contract,
+                fn,
+                final,
+                result.gas_used,
+                _notional(contract, fn, final, result, prices, addresses),
+                simulated=tx.data,
+                expected=expected,
+            )
+        )
     account = market.market.aave.user_account_data(agent)  # after the whole plan, on the fork
-    plan.effects = {"aave_debt_usd": account["total_debt_base"] / 1e8,
-                    "health_factor": account["health_factor"] / 1e18 if account["total_debt_base"] else None}
+    plan.effects = {
+        "aave_debt_usd": account["total_debt_base"] / 1e8,
+        "health_factor": account["health_factor"] / 1e18 if account["total_debt_base"] else None,
+    }
     return plan
 
 
@@ -228,6 +293,7 @@ def _with_limits(fn: str, args: tuple, expected: tuple[int, ...], slippage: floa
 
 def _notional(contract, fn, args, result, prices, addresses) -> float:
     """USD value the transaction moves (approvals and collects move none by themselves)."""
+
     def usd(token, raw):
         price, decimals = prices.get(token.lower(), (0.0, 18))
         return raw / 10**decimals * price

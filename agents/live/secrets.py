@@ -1,5 +1,6 @@
 """Keep private keys out of configs, logs and Hydra's run directory: anything that looks like one in
 a command-line override or a config field is refused, naming the field and never the value."""
+
 from __future__ import annotations
 
 import re
@@ -21,7 +22,8 @@ def _refusal(where: str) -> SecretInConfigError:
     return SecretInConfigError(
         f"{where} holds what looks like a private key (64 hex digits); it is refused and not shown. Keys are "
         f"read only from the environment variable named by live.key_env (default $DEFIGYM_PRIVATE_KEY) or "
-        f"from an encrypted live.keystore. If this key was ever used, treat it as exposed.")
+        f"from an encrypted live.keystore. If this key was ever used, treat it as exposed."
+    )
 
 
 def refuse_keys_in_overrides(argv: Iterable[str]) -> None:

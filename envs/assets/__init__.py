@@ -1,4 +1,5 @@
 """Parameters and price paths shipped with the project (each file names its source and licence): Aave V3 reserves, gas costs, the calibrated flow, ETH/USD hourly."""
+
 from __future__ import annotations
 
 import json

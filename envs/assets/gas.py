@@ -3,6 +3,7 @@
 The table is ``envs/assets/gas_costs.json``, written by ``python -m envs.contracts measure-gas`` from
 transaction receipts on anvil; a test re-measures it, so it always matches the bytecode.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """``python -m envs.contracts build-localnet --out DIR``, ``build-replica --out DIR``, ``serve --state DIR`` and
 ``measure-gas [--out FILE]``."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build-localnet", help="build the local market on anvil and save its state")
     build.add_argument("--out", required=True, help="folder for state.json and addresses.json")
-    replica = sub.add_parser("build-replica", help="build the contracts of address_books/ethereum.json at their "
-                                                   "real addresses on anvil with chain id 1, and save its state")
+    replica = sub.add_parser(
+        "build-replica",
+        help="build the contracts of address_books/ethereum.json at their "
+        "real addresses on anvil with chain id 1, and save its state",
+    )
     replica.add_argument("--out", required=True, help="folder for state.json and addresses.json")
     serve = sub.add_parser("serve", help="serve a saved local mainnet (or replica) with anvil until interrupted")
     serve.add_argument("--state", required=True, help="folder written by build-localnet or build-replica")
@@ -30,9 +34,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "measure-gas":
         from envs.contracts.gas_meter import measure_gas
 
-        table = json.dumps({"source": "transaction receipts on anvil (SHANGHAI) running the local market from "
-                                      "the npm artifacts, by envs/contracts/gas_meter.py; each action's second run",
-                            "gas": measure_gas()}, indent=2) + "\n"
+        table = (
+            json.dumps(
+                {
+                    "source": "transaction receipts on anvil (SHANGHAI) running the local market from "
+                    "the npm artifacts, by envs/contracts/gas_meter.py; each action's second run",
+                    "gas": measure_gas(),
+                },
+                indent=2,
+            )
+            + "\n"
+        )
         if args.out:
             Path(args.out).write_text(table)
         print(table, end="")
@@ -47,16 +59,21 @@ def main(argv: list[str] | None = None) -> int:
 
             addresses, what = build_replica(args.out), "the replica of mainnet (chain id 1)"
         print(json.dumps(addresses, indent=2))
-        print(f"built {what} in {time.monotonic() - t0:.1f} s: {args.out}/state.json, "
-              f"{args.out}/addresses.json", file=sys.stderr)
+        print(
+            f"built {what} in {time.monotonic() - t0:.1f} s: {args.out}/state.json, {args.out}/addresses.json",
+            file=sys.stderr,
+        )
         return 0
 
     addresses = read_addresses(args.state)
     node = serve_localnet(args.state, args.port)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     what = "the replica of mainnet" if addresses.get("name") == "ethereum-replica" else "the local mainnet"
-    print(f"serving {what} (chain id {addresses['chain_id']}) at {node.url}; "
-          f"addresses in {args.state}/addresses.json; Ctrl-C stops", flush=True)
+    print(
+        f"serving {what} (chain id {addresses['chain_id']}) at {node.url}; "
+        f"addresses in {args.state}/addresses.json; Ctrl-C stops",
+        flush=True,
+    )
     try:
         while node.alive():
             time.sleep(0.5)

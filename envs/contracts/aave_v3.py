@@ -3,6 +3,7 @@
 Pool and PoolConfigurator live behind the addresses provider's proxies; Pool is linked to its
 seven logic libraries. Prices come from AaveOracle reading one MockAggregator per asset.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -65,25 +66,50 @@ class AaveV3:
         token.approve(user, self.pool.address)
         return self.pool.transact("repay", token.address, raw, VARIABLE_RATE_MODE, user, sender=user)
 
-    def liquidation_call(self, liquidator: str, collateral: Token, debt: Token, user: str, debt_to_cover: int,
-                         receive_atoken: bool = False) -> dict:
+    def liquidation_call(
+        self,
+        liquidator: str,
+        collateral: Token,
+        debt: Token,
+        user: str,
+        debt_to_cover: int,
+        receive_atoken: bool = False,
+    ) -> dict:
         """Liquidate ``user``; returns the pool's LiquidationCall event (debt repaid, collateral seized)."""
         debt.approve(liquidator, self.pool.address)
-        result = self.pool.transact("liquidationCall", collateral.address, debt.address, user, debt_to_cover,
-                                    receive_atoken, sender=liquidator)
+        result = self.pool.transact(
+            "liquidationCall", collateral.address, debt.address, user, debt_to_cover, receive_atoken, sender=liquidator
+        )
         (ev,) = self.pool.events(result, "LiquidationCall")
         return ev
 
     # --- reads ------------------------------------------------------------------------------
     def user_account_data(self, user: str) -> dict:
-        names = ("total_collateral_base", "total_debt_base", "available_borrows_base",
-                 "current_liquidation_threshold", "ltv", "health_factor")
+        names = (
+            "total_collateral_base",
+            "total_debt_base",
+            "available_borrows_base",
+            "current_liquidation_threshold",
+            "ltv",
+            "health_factor",
+        )
         return dict(zip(names, self.pool.call("getUserAccountData", user)))
 
     def reserve_data(self, token: Token) -> dict:
-        names = ("unbacked", "accrued_to_treasury_scaled", "total_atoken", "total_stable_debt",
-                 "total_variable_debt", "liquidity_rate", "variable_borrow_rate", "stable_borrow_rate",
-                 "average_stable_borrow_rate", "liquidity_index", "variable_borrow_index", "last_update_timestamp")
+        names = (
+            "unbacked",
+            "accrued_to_treasury_scaled",
+            "total_atoken",
+            "total_stable_debt",
+            "total_variable_debt",
+            "liquidity_rate",
+            "variable_borrow_rate",
+            "stable_borrow_rate",
+            "average_stable_borrow_rate",
+            "liquidity_index",
+            "variable_borrow_index",
+            "last_update_timestamp",
+        )
         return dict(zip(names, self.data_provider.call("getReserveData", token.address)))
 
     def reserve_usage(self, token: Token) -> tuple[int, int]:
@@ -96,22 +122,43 @@ class AaveV3:
         """Give ``token``'s reserve ``params``' rate curve (a new DefaultReserveInterestRateStrategy) and
         reserve factor, as a governance payload does; the pool admin (the deployer) sends it."""
         strategy = deploy_rate_strategy(self.chain, self.addresses_provider.address, params)
-        self.configurator.transact("setReserveInterestRateStrategyAddress", token.address, strategy.address,
-                                   sender=DEPLOYER)
+        self.configurator.transact(
+            "setReserveInterestRateStrategyAddress", token.address, strategy.address, sender=DEPLOYER
+        )
         self.configurator.transact("setReserveFactor", token.address, params.reserve_factor, sender=DEPLOYER)
 
     def user_reserve_data(self, token: Token, user: str) -> dict:
-        names = ("current_atoken_balance", "current_stable_debt", "current_variable_debt", "principal_stable_debt",
-                 "scaled_variable_debt", "stable_borrow_rate", "liquidity_rate", "stable_rate_last_updated",
-                 "usage_as_collateral_enabled")
+        names = (
+            "current_atoken_balance",
+            "current_stable_debt",
+            "current_variable_debt",
+            "principal_stable_debt",
+            "scaled_variable_debt",
+            "stable_borrow_rate",
+            "liquidity_rate",
+            "stable_rate_last_updated",
+            "usage_as_collateral_enabled",
+        )
         return dict(zip(names, self.data_provider.call("getUserReserveData", token.address, user)))
 
 
 def deploy_rate_strategy(chain: Chain, provider: str, p: AaveReserveParams) -> Contract:
     """A DefaultReserveInterestRateStrategy with ``p``'s variable-rate curve (stable borrowing is off on V3 Ethereum)."""
-    return deploy(chain, "DefaultReserveInterestRateStrategy", provider, p.optimal_usage_ratio,
-                  p.base_variable_borrow_rate, p.variable_rate_slope1, p.variable_rate_slope2, 0, 0, 0, 0, 0,
-                  sender=DEPLOYER)
+    return deploy(
+        chain,
+        "DefaultReserveInterestRateStrategy",
+        provider,
+        p.optimal_usage_ratio,
+        p.base_variable_borrow_rate,
+        p.variable_rate_slope1,
+        p.variable_rate_slope2,
+        0,
+        0,
+        0,
+        0,
+        0,
+        sender=DEPLOYER,
+    )
 
 
 def deploy_aave_v3(chain: Chain, tokens: dict[str, Token], params: dict[str, AaveReserveParams]) -> AaveV3:
@@ -123,22 +170,33 @@ def deploy_aave_v3(chain: Chain, tokens: dict[str, Token], params: dict[str, Aav
     acl.transact("addPoolAdmin", DEPLOYER, sender=DEPLOYER)
 
     libs = {name: deploy(chain, name, sender=DEPLOYER).address for name in POOL_LIBRARIES}
-    libs["FlashLoanLogic"] = deploy(chain, "FlashLoanLogic", sender=DEPLOYER,
-                                    libraries={"BorrowLogic": libs["BorrowLogic"]}).address
+    libs["FlashLoanLogic"] = deploy(
+        chain, "FlashLoanLogic", sender=DEPLOYER, libraries={"BorrowLogic": libs["BorrowLogic"]}
+    ).address
     pool_impl = deploy(chain, "Pool", provider.address, sender=DEPLOYER, libraries=libs)
     provider.transact("setPoolImpl", pool_impl.address, sender=DEPLOYER)
     pool = Contract(chain, provider.call("getPool"), "Pool")
 
     configurator_logic = deploy(chain, "ConfiguratorLogic", sender=DEPLOYER).address
-    configurator_impl = deploy(chain, "PoolConfigurator", sender=DEPLOYER,
-                               libraries={"ConfiguratorLogic": configurator_logic})
+    configurator_impl = deploy(
+        chain, "PoolConfigurator", sender=DEPLOYER, libraries={"ConfiguratorLogic": configurator_logic}
+    )
     provider.transact("setPoolConfiguratorImpl", configurator_impl.address, sender=DEPLOYER)
     configurator = Contract(chain, provider.call("getPoolConfigurator"), "PoolConfigurator")
 
     symbols = list(params)
     aggregators = {s: deploy(chain, "MockAggregator", params[s].price_usd_8dec, sender=DEPLOYER) for s in symbols}
-    oracle = deploy(chain, "AaveOracle", provider.address, [tokens[s].address for s in symbols],
-                    [aggregators[s].address for s in symbols], ZERO, ZERO, 10**8, sender=DEPLOYER)
+    oracle = deploy(
+        chain,
+        "AaveOracle",
+        provider.address,
+        [tokens[s].address for s in symbols],
+        [aggregators[s].address for s in symbols],
+        ZERO,
+        ZERO,
+        10**8,
+        sender=DEPLOYER,
+    )
     provider.transact("setPriceOracle", oracle.address, sender=DEPLOYER)
     data_provider = deploy(chain, "AaveProtocolDataProvider", provider.address, sender=DEPLOYER)
     provider.transact("setPoolDataProvider", data_provider.address, sender=DEPLOYER)
@@ -150,14 +208,31 @@ def deploy_aave_v3(chain: Chain, tokens: dict[str, Token], params: dict[str, Aav
     for s in symbols:
         p = params[s]
         strategy = deploy_rate_strategy(chain, provider.address, p)
-        inputs.append((a_impl.address, stable_impl.address, variable_impl.address, p.decimals, strategy.address,
-                       tokens[s].address, TREASURY, ZERO, f"Aave {s}", f"a{s}", f"Aave Variable Debt {s}",
-                       f"variableDebt{s}", f"Aave Stable Debt {s}", f"stableDebt{s}", b""))
+        inputs.append(
+            (
+                a_impl.address,
+                stable_impl.address,
+                variable_impl.address,
+                p.decimals,
+                strategy.address,
+                tokens[s].address,
+                TREASURY,
+                ZERO,
+                f"Aave {s}",
+                f"a{s}",
+                f"Aave Variable Debt {s}",
+                f"variableDebt{s}",
+                f"Aave Stable Debt {s}",
+                f"stableDebt{s}",
+                b"",
+            )
+        )
     configurator.transact("initReserves", inputs, sender=DEPLOYER)
     for s in symbols:
         p, asset = params[s], tokens[s].address
-        configurator.transact("configureReserveAsCollateral", asset, p.ltv, p.liquidation_threshold,
-                              p.liquidation_bonus, sender=DEPLOYER)
+        configurator.transact(
+            "configureReserveAsCollateral", asset, p.ltv, p.liquidation_threshold, p.liquidation_bonus, sender=DEPLOYER
+        )
         configurator.transact("setReserveBorrowing", asset, True, sender=DEPLOYER)
         configurator.transact("setReserveFactor", asset, p.reserve_factor, sender=DEPLOYER)
         configurator.transact("setLiquidationProtocolFee", asset, p.liquidation_protocol_fee, sender=DEPLOYER)

@@ -1,4 +1,5 @@
 """anvil's well-known development accounts (public test keys: never hold value with them)."""
+
 DEV_ACCOUNTS = [
     "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
     "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",

@@ -4,6 +4,7 @@ Uniswap V2 ships waffle-style ``build/*.json`` (``abi``, ``bytecode``); Uniswap 
 ship Hardhat artifacts whose ``linkReferences`` give the byte offsets where each library's
 address must be written before deployment.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,10 +45,18 @@ ARTIFACT_PATHS: dict[str, str] = {
     "Errors": f"{_AAVE}/protocol/libraries/helpers/Errors.sol/Errors.json",
     #: an upgradeable proxy (storage lives at the proxy, as USDC's FiatTokenProxy keeps its balances)
     "AdminUpgradeabilityProxy": f"{_AAVE}/dependencies/openzeppelin/upgradeability/AdminUpgradeabilityProxy.sol/"
-                                f"AdminUpgradeabilityProxy.json",
+    f"AdminUpgradeabilityProxy.json",
 }
-for _lib in ("BorrowLogic", "BridgeLogic", "EModeLogic", "FlashLoanLogic", "LiquidationLogic",
-             "PoolLogic", "SupplyLogic", "ConfiguratorLogic"):
+for _lib in (
+    "BorrowLogic",
+    "BridgeLogic",
+    "EModeLogic",
+    "FlashLoanLogic",
+    "LiquidationLogic",
+    "PoolLogic",
+    "SupplyLogic",
+    "ConfiguratorLogic",
+):
     ARTIFACT_PATHS[_lib] = f"{_AAVE}/protocol/libraries/logic/{_lib}.sol/{_lib}.json"
 
 
@@ -72,7 +81,7 @@ class Artifact:
         for lib, spots in self.link_references.items():
             address = bytes.fromhex(libraries[lib].removeprefix("0x"))
             for start, length in spots:
-                code[start:start + length] = address
+                code[start : start + length] = address
         return bytes(code)
 
 
@@ -108,5 +117,5 @@ def _zero_placeholders(code_hex: str, refs: dict[str, list[tuple[int, int]]]) ->
     chars = list(code_hex)
     for spots in refs.values():
         for start, length in spots:
-            chars[2 * start:2 * (start + length)] = "0" * (2 * length)
+            chars[2 * start : 2 * (start + length)] = "0" * (2 * length)
     return "".join(chars)

@@ -8,6 +8,7 @@ wrote over. A proxy's storage is the proxy's own (delegatecall), so USDC's FiatT
 at its own address like any token. Works on every :class:`Chain` (``anvil_setStorageAt`` on anvil,
 the in-process storage write on pyrevm).
 """
+
 from __future__ import annotations
 
 from eth_utils import keccak
@@ -46,7 +47,8 @@ def find_balance_slot(chain: Chain, token: Token, holder: str) -> tuple[int, str
     raise BalanceSlotNotFound(
         f"{token.symbol} ({token.address}): no storage slot below {MAX_SLOT} holds balanceOf (tried Solidity and "
         f"Vyper mapping layouts). Fund the account another way: transfer from a holder impersonated on the fork "
-        f"(anvil_impersonateAccount), or use a token whose balances are a plain mapping")
+        f"(anvil_impersonateAccount), or use a token whose balances are a plain mapping"
+    )
 
 
 class Dealer:
@@ -66,5 +68,7 @@ class Dealer:
         slot, layout = self._slots[address]
         self.chain.set_storage(token.address, balance_key(holder, slot, layout), raw)
         if token.balance_of(holder) != raw:
-            raise BalanceSlotNotFound(f"{token.symbol}: wrote {raw} at balance slot {slot} ({layout}) for {holder} "
-                                      f"but balanceOf reads {token.balance_of(holder)}")
+            raise BalanceSlotNotFound(
+                f"{token.symbol}: wrote {raw} at balance slot {slot} ({layout}) for {holder} "
+                f"but balanceOf reads {token.balance_of(holder)}"
+            )

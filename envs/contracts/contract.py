@@ -1,4 +1,5 @@
 """A deployed contract bound to a :class:`Chain`: encode, call, transact and decode by ABI."""
+
 from __future__ import annotations
 
 from functools import cache
@@ -42,8 +43,14 @@ class Contract:
         return f"{self.artifact}({self.address})"
 
 
-def deploy(chain: Chain, artifact: str, *args, sender: str = DEV_ACCOUNT,
-           libraries: dict[str, str] | None = None, value: int = 0) -> Contract:
+def deploy(
+    chain: Chain,
+    artifact: str,
+    *args,
+    sender: str = DEV_ACCOUNT,
+    libraries: dict[str, str] | None = None,
+    value: int = 0,
+) -> Contract:
     """Deploy ``artifact`` with constructor ``args`` (and linked ``libraries``); return it bound."""
     art = load_artifact(artifact)
     code = art.linked(libraries or {}) if art.link_references else art.bytecode

@@ -1,6 +1,7 @@
 """Where a fork starts: check an RPC URL and a block before any node forks them, so a wrong URL, a
 block past the head or a node that has pruned the block's state fails at once with its fix named,
 instead of deep inside anvil or pyrevm."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,12 +36,16 @@ def check_fork(url: str, block: int | None = None, timeout: float = 30.0) -> For
             chain_id = int(rpc.request("eth_chainId"), 16)
             head = int(rpc.request("eth_blockNumber"), 16)
         except ChainError as err:
-            raise ChainError(f"backend.fork_url={url} does not answer JSON-RPC ({err}). Check the URL, that the "
-                             f"node is running and reachable from here, and any API key in the URL.") from None
+            raise ChainError(
+                f"backend.fork_url={url} does not answer JSON-RPC ({err}). Check the URL, that the "
+                f"node is running and reachable from here, and any API key in the URL."
+            ) from None
         number = head if block is None else block
         if number > head:
-            raise ChainError(f"backend.fork_block={number} is past the head of {url} (block {head}): pick a block "
-                             f"at or below {head}, or leave backend.fork_block out to fork the head")
+            raise ChainError(
+                f"backend.fork_block={number} is past the head of {url} (block {head}): pick a block "
+                f"at or below {head}, or leave backend.fork_block out to fork the head"
+            )
         try:
             header = rpc.request("eth_getBlockByNumber", [hex(number), False])
         except RpcError as err:
@@ -48,14 +53,18 @@ def check_fork(url: str, block: int | None = None, timeout: float = 30.0) -> For
         else:
             reason = "no such block"
         if header is None:
-            raise ChainError(f"{url} does not serve block {number} ({reason}): it is not an archive node, or it "
-                             f"has pruned that block. Use an archive RPC, or a more recent backend.fork_block.")
+            raise ChainError(
+                f"{url} does not serve block {number} ({reason}): it is not an archive node, or it "
+                f"has pruned that block. Use an archive RPC, or a more recent backend.fork_block."
+            )
         try:
             rpc.request("eth_getBalance", [_PROBE_ADDRESS, hex(number)])
         except RpcError as err:
-            raise ChainError(f"{url} no longer holds the state at block {number} ({err.error.get('message', err)}): "
-                             f"the node is pruned, not an archive node. Fork an archive RPC, or a block recent "
-                             f"enough for this node (its head is {head}).") from None
+            raise ChainError(
+                f"{url} no longer holds the state at block {number} ({err.error.get('message', err)}): "
+                f"the node is pruned, not an archive node. Fork an archive RPC, or a block recent "
+                f"enough for this node (its head is {head})."
+            ) from None
         return ForkPoint(url, chain_id, number, int(header["timestamp"], 16))
     finally:
         rpc.close()
@@ -93,8 +102,10 @@ def load_attach_book(addresses: str | None, fork_url: str | None) -> dict | None
     if addresses is None:
         return None
     if fork_url is None:
-        raise ValueError(f"backend.addresses={addresses!r} (attach mode) needs backend.fork_url: the node whose "
-                         f"contracts to attach to (an archive RPC of the book's chain, or a served local mainnet)")
+        raise ValueError(
+            f"backend.addresses={addresses!r} (attach mode) needs backend.fork_url: the node whose "
+            f"contracts to attach to (an archive RPC of the book's chain, or a served local mainnet)"
+        )
     from envs.contracts.address_book import address_book
 
     return address_book(addresses)

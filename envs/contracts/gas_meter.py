@@ -3,6 +3,7 @@ simulator charges what a chain charges. Each action is measured the second time 
 that already hold the tokens involved: the steady-state cost an agent pays, not a first-touch storage
 write. (The in-process EVM reports less: it charges no intrinsic gas and keeps storage warm from one
 call to the next, so a transaction's receipt on a node is the figure to trust.)"""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -43,24 +44,35 @@ def _measure(m: Market) -> dict[str, int]:
 
     def v3_swap():
         a, b = next(legs)
-        return router.transact("exactInputSingle", (a.address, b.address, 500, AGENT, 2**64,
-                                                    10**18 if a is weth else 2_000 * 10**6, 0, 0), sender=AGENT)
+        return router.transact(
+            "exactInputSingle",
+            (a.address, b.address, 500, AGENT, 2**64, 10**18 if a is weth else 2_000 * 10**6, 0, 0),
+            sender=AGENT,
+        )
+
     gas["v3_swap"] = _second(v3_swap)
     tick = m.v3_pools[500].call("slot0")[1] // 10 * 10
     npm = m.v3.position_manager
     ids = []
 
     def v3_mint():
-        result = npm.transact("mint", (usdc.address, weth.address, 500, tick - 600, tick + 600, 10_000 * 10**6,
-                                       5 * 10**18, 0, 0, AGENT, 2**64), sender=AGENT)
+        result = npm.transact(
+            "mint",
+            (usdc.address, weth.address, 500, tick - 600, tick + 600, 10_000 * 10**6, 5 * 10**18, 0, 0, AGENT, 2**64),
+            sender=AGENT,
+        )
         ids.append(npm.events(result, "IncreaseLiquidity")[0]["tokenId"])
         return result
+
     gas["v3_mint"] = _second(v3_mint)
     token_id = ids[-1]
     liquidity = m.v3.position(token_id)["liquidity"]
     gas["v3_decrease_liquidity"] = _second(
-        lambda: npm.transact("decreaseLiquidity", (token_id, liquidity // 4, 0, 0, 2**64), sender=AGENT))
-    gas["v3_collect"] = _second(lambda: npm.transact("collect", (token_id, AGENT, MAX_UINT128, MAX_UINT128), sender=AGENT))
+        lambda: npm.transact("decreaseLiquidity", (token_id, liquidity // 4, 0, 0, 2**64), sender=AGENT)
+    )
+    gas["v3_collect"] = _second(
+        lambda: npm.transact("collect", (token_id, AGENT, MAX_UINT128, MAX_UINT128), sender=AGENT)
+    )
     npm.transact("decreaseLiquidity", (token_id, m.v3.position(token_id)["liquidity"], 0, 0, 2**64), sender=AGENT)
     npm.transact("collect", (token_id, AGENT, MAX_UINT128, MAX_UINT128), sender=AGENT)
     gas["v3_burn"] = npm.transact("burn", token_id, sender=AGENT).gas_used
@@ -69,27 +81,47 @@ def _measure(m: Market) -> dict[str, int]:
 
     def v2_swap():
         a, b = next(v2_legs)
-        return m.v2.router.transact("swapExactTokensForTokens", 10**18 if a is weth else 2_000 * 10**6, 0,
-                                    [a.address, b.address], AGENT, 2**64, sender=AGENT)
+        return m.v2.router.transact(
+            "swapExactTokensForTokens",
+            10**18 if a is weth else 2_000 * 10**6,
+            0,
+            [a.address, b.address],
+            AGENT,
+            2**64,
+            sender=AGENT,
+        )
+
     gas["v2_swap"] = _second(v2_swap)
     router2 = m.v2.router
-    gas["v2_add_liquidity"] = _second(lambda: router2.transact(
-        "addLiquidity", usdc.address, weth.address, 2_000 * 10**6, 10**18, 0, 0, AGENT, 2**64, sender=AGENT))
+    gas["v2_add_liquidity"] = _second(
+        lambda: router2.transact(
+            "addLiquidity", usdc.address, weth.address, 2_000 * 10**6, 10**18, 0, 0, AGENT, 2**64, sender=AGENT
+        )
+    )
     pair = m.v2.pair(usdc, weth)
     pair.transact("approve", router2.address, 2**256 - 1, sender=AGENT)
     shares = pair.call("balanceOf", AGENT)
-    gas["v2_remove_liquidity"] = _second(lambda: router2.transact(
-        "removeLiquidity", usdc.address, weth.address, shares // 4, 0, 0, AGENT, 2**64, sender=AGENT))
+    gas["v2_remove_liquidity"] = _second(
+        lambda: router2.transact(
+            "removeLiquidity", usdc.address, weth.address, shares // 4, 0, 0, AGENT, 2**64, sender=AGENT
+        )
+    )
 
     pool = m.aave.pool
-    gas["aave_supply"] = _second(lambda: pool.transact("supply", weth.address, 10 * 10**18, BORROWER, 0, sender=BORROWER))
-    gas["aave_borrow"] = _second(lambda: pool.transact("borrow", usdc.address, 5_000 * 10**6, 2, 0, BORROWER,
-                                                       sender=BORROWER))
-    gas["aave_repay"] = _second(lambda: pool.transact("repay", usdc.address, 1_000 * 10**6, 2, BORROWER, sender=BORROWER))
+    gas["aave_supply"] = _second(
+        lambda: pool.transact("supply", weth.address, 10 * 10**18, BORROWER, 0, sender=BORROWER)
+    )
+    gas["aave_borrow"] = _second(
+        lambda: pool.transact("borrow", usdc.address, 5_000 * 10**6, 2, 0, BORROWER, sender=BORROWER)
+    )
+    gas["aave_repay"] = _second(
+        lambda: pool.transact("repay", usdc.address, 1_000 * 10**6, 2, BORROWER, sender=BORROWER)
+    )
     gas["aave_withdraw"] = _second(lambda: pool.transact("withdraw", weth.address, 10**18, BORROWER, sender=BORROWER))
     limit = m.aave.user_account_data(BORROWER)["available_borrows_base"] * 10**6 // m.aave.price(usdc)
     pool.transact("borrow", usdc.address, limit * 99 // 100, 2, 0, BORROWER, sender=BORROWER)
     m.aave.set_price("WETH", m.aave.price(weth) * 90 // 100)
-    gas["aave_liquidation_call"] = _second(lambda: pool.transact(
-        "liquidationCall", weth.address, usdc.address, BORROWER, 100 * 10**6, False, sender=AGENT))
+    gas["aave_liquidation_call"] = _second(
+        lambda: pool.transact("liquidationCall", weth.address, usdc.address, BORROWER, 100 * 10**6, False, sender=AGENT)
+    )
     return gas

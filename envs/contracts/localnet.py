@@ -3,6 +3,7 @@
 It is the offline stand-in for Ethereum mainnet: forking it with ``--fork-url`` takes the same
 code path a user takes with a mainnet RPC URL.
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ def build_localnet(out: str | Path, spec: MarketSpec | None = None) -> dict:
 def read_addresses(state_dir: str | Path) -> dict:
     path = Path(state_dir) / ADDRESSES_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: build a local mainnet with "
-                                f"`python -m envs.contracts build-localnet --out {state_dir}`")
+        raise FileNotFoundError(
+            f"{path} not found: build a local mainnet with `python -m envs.contracts build-localnet --out {state_dir}`"
+        )
     return json.loads(path.read_text())
 
 

@@ -4,6 +4,7 @@
 ``addresses.json`` holds, and ``attach_market`` rebuilds the handles from it on any chain that
 has the contracts (the served local mainnet, a fork of it).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,7 +31,9 @@ def _snapshot_price(symbol: str) -> float:
 class MarketSpec:
     """What the local market holds. Prices default to Aave's oracle on 2025-03-19."""
 
-    prices_usd: dict[str, float] = field(default_factory=lambda: {s: _snapshot_price(s) for s in ("USDC", "WETH", "WBTC")})
+    prices_usd: dict[str, float] = field(
+        default_factory=lambda: {s: _snapshot_price(s) for s in ("USDC", "WETH", "WBTC")}
+    )
     v3_fee_tiers: tuple[int, ...] = (500, 3000)  # USDC/WETH pools
     v3_pool_value_usd: float = 20_000_000.0  # value minted into each V3 pool across the profile
     liquidity_profile: tuple[tuple[float | None, float], ...] = DEFAULT_LIQUIDITY_PROFILE
@@ -62,18 +65,28 @@ class Market:
         return {
             "chain_id": self.chain.chain_id,
             "tokens": {s: {"address": t.address, "decimals": t.decimals} for s, t in self.tokens.items()},
-            "uniswap_v2": {"factory": self.v2.factory.address, "router02": self.v2.router.address,
-                           "pairs": {"USDC/WETH": self.v2.pair(self.tokens["USDC"], self.tokens["WETH"]).address}},
-            "uniswap_v3": {"factory": self.v3.factory.address,
-                           "nonfungible_position_manager": self.v3.position_manager.address,
-                           "swap_router": self.v3.router.address, "quoter_v2": self.v3.quoter.address,
-                           "tick_lens": self.v3.tick_lens.address,
-                           "pools": {f"USDC/WETH/{fee}": p.address for fee, p in self.v3_pools.items()}},
-            "aave_v3": {"pool_addresses_provider": self.aave.addresses_provider.address,
-                        "acl_manager": self.aave.acl_manager.address, "pool": self.aave.pool.address,
-                        "pool_configurator": self.aave.configurator.address, "oracle": self.aave.oracle.address,
-                        "protocol_data_provider": self.aave.data_provider.address,
-                        "price_feeds": {s: a.address for s, a in self.aave.aggregators.items()}},
+            "uniswap_v2": {
+                "factory": self.v2.factory.address,
+                "router02": self.v2.router.address,
+                "pairs": {"USDC/WETH": self.v2.pair(self.tokens["USDC"], self.tokens["WETH"]).address},
+            },
+            "uniswap_v3": {
+                "factory": self.v3.factory.address,
+                "nonfungible_position_manager": self.v3.position_manager.address,
+                "swap_router": self.v3.router.address,
+                "quoter_v2": self.v3.quoter.address,
+                "tick_lens": self.v3.tick_lens.address,
+                "pools": {f"USDC/WETH/{fee}": p.address for fee, p in self.v3_pools.items()},
+            },
+            "aave_v3": {
+                "pool_addresses_provider": self.aave.addresses_provider.address,
+                "acl_manager": self.aave.acl_manager.address,
+                "pool": self.aave.pool.address,
+                "pool_configurator": self.aave.configurator.address,
+                "oracle": self.aave.oracle.address,
+                "protocol_data_provider": self.aave.data_provider.address,
+                "price_feeds": {s: a.address for s, a in self.aave.aggregators.items()},
+            },
         }
 
 
@@ -104,8 +117,9 @@ def seed_v2_pair(v2: UniswapV2, usdc: Token, weth: Token, spec: MarketSpec) -> N
     _fund(usdc, to_raw(half / spec.prices_usd["USDC"], 6))
     _fund(weth, to_raw(half / spec.prices_usd["WETH"], 18))
     v2.create_pair(usdc, weth)
-    v2.add_liquidity(LIQUIDITY_PROVIDER, usdc, weth, usdc.balance_of(LIQUIDITY_PROVIDER),
-                     weth.balance_of(LIQUIDITY_PROVIDER))
+    v2.add_liquidity(
+        LIQUIDITY_PROVIDER, usdc, weth, usdc.balance_of(LIQUIDITY_PROVIDER), weth.balance_of(LIQUIDITY_PROVIDER)
+    )
 
 
 def _with_price(p, price_usd: float):
@@ -144,27 +158,46 @@ def attach_market(chain: Chain, addresses: dict) -> Market:
     tokens = {s: attach_token(chain, t["address"], s, t["decimals"]) for s, t in addresses["tokens"].items()}
     for s, t in tokens.items():
         if not chain.get_code(t.address):
-            raise ValueError(f"no contract at {s}'s address {t.address}: this chain does not hold the market "
-                             f"these addresses describe (wrong state file, or fork of the wrong chain?)")
+            raise ValueError(
+                f"no contract at {s}'s address {t.address}: this chain does not hold the market "
+                f"these addresses describe (wrong state file, or fork of the wrong chain?)"
+            )
     v2, v3, aave = protocol_handles(chain, addresses)
-    pools = {int(name.rsplit("/", 1)[1]): Contract(chain, a, "UniswapV3Pool")
-             for name, a in addresses["uniswap_v3"]["pools"].items()}
+    pools = {
+        int(name.rsplit("/", 1)[1]): Contract(chain, a, "UniswapV3Pool")
+        for name, a in addresses["uniswap_v3"]["pools"].items()
+    }
     return Market(chain, tokens, v2, v3, aave, pools)
 
 
-def protocol_handles(chain: Chain, addresses: dict, aggregators: dict | None = None) -> tuple[UniswapV2, UniswapV3, AaveV3]:
+def protocol_handles(
+    chain: Chain, addresses: dict, aggregators: dict | None = None
+) -> tuple[UniswapV2, UniswapV3, AaveV3]:
     """Handles on the Uniswap V2, V3 and Aave V3 contracts an address book names; the oracle's price feeds
     are ``aggregators`` when given, else the book's ``price_feeds``."""
     u2, u3, a3 = addresses["uniswap_v2"], addresses["uniswap_v3"], addresses["aave_v3"]
-    v2 = UniswapV2(Contract(chain, u2["factory"], "UniswapV2Factory"), Contract(chain, u2["router02"], "UniswapV2Router02"))
-    v3 = UniswapV3(Contract(chain, u3["factory"], "UniswapV3Factory"),
-                   Contract(chain, u3["nonfungible_position_manager"], "NonfungiblePositionManager"),
-                   Contract(chain, u3["swap_router"], "SwapRouter"), Contract(chain, u3["quoter_v2"], "QuoterV2"),
-                   Contract(chain, u3["tick_lens"], "TickLens"))
-    feeds = aggregators if aggregators is not None else {
-        s: Contract(chain, a, "MockAggregator") for s, a in a3.get("price_feeds", {}).items()}
-    aave = AaveV3(Contract(chain, a3["pool_addresses_provider"], "PoolAddressesProvider"),
-                  Contract(chain, a3["acl_manager"], "ACLManager"), Contract(chain, a3["pool"], "Pool"),
-                  Contract(chain, a3["pool_configurator"], "PoolConfigurator"), Contract(chain, a3["oracle"], "AaveOracle"),
-                  Contract(chain, a3["protocol_data_provider"], "AaveProtocolDataProvider"), feeds)
+    v2 = UniswapV2(
+        Contract(chain, u2["factory"], "UniswapV2Factory"), Contract(chain, u2["router02"], "UniswapV2Router02")
+    )
+    v3 = UniswapV3(
+        Contract(chain, u3["factory"], "UniswapV3Factory"),
+        Contract(chain, u3["nonfungible_position_manager"], "NonfungiblePositionManager"),
+        Contract(chain, u3["swap_router"], "SwapRouter"),
+        Contract(chain, u3["quoter_v2"], "QuoterV2"),
+        Contract(chain, u3["tick_lens"], "TickLens"),
+    )
+    feeds = (
+        aggregators
+        if aggregators is not None
+        else {s: Contract(chain, a, "MockAggregator") for s, a in a3.get("price_feeds", {}).items()}
+    )
+    aave = AaveV3(
+        Contract(chain, a3["pool_addresses_provider"], "PoolAddressesProvider"),
+        Contract(chain, a3["acl_manager"], "ACLManager"),
+        Contract(chain, a3["pool"], "Pool"),
+        Contract(chain, a3["pool_configurator"], "PoolConfigurator"),
+        Contract(chain, a3["oracle"], "AaveOracle"),
+        Contract(chain, a3["protocol_data_provider"], "AaveProtocolDataProvider"),
+        feeds,
+    )
     return v2, v3, aave

@@ -6,6 +6,7 @@ the local chains) is impersonated, made an asset-listing admin, and points the a
 controllable aggregator, whose answer ``AaveV3.set_price`` then writes as a Chainlink round would.
 The Pool, its reserves and every position stay as the chain holds them.
 """
+
 from __future__ import annotations
 
 from envs.contracts.aave_v3 import AaveV3
@@ -22,8 +23,10 @@ def control_price(aave: AaveV3, token: Token, price_usd_8dec: int) -> Contract:
     chain = aave.chain
     admin = aave.addresses_provider.call("getACLAdmin")
     if int(admin, 16) == 0:
-        raise ValueError(f"PoolAddressesProvider {aave.addresses_provider.address} has no ACL admin: "
-                         f"the oracle's sources cannot be changed on this market")
+        raise ValueError(
+            f"PoolAddressesProvider {aave.addresses_provider.address} has no ACL admin: "
+            f"the oracle's sources cannot be changed on this market"
+        )
     chain.set_balance(admin, max(chain.get_balance(admin), GAS_ETH))  # gas for the impersonated admin
     acl = aave.acl_manager
     if not (acl.call("isAssetListingAdmin", admin) or acl.call("isPoolAdmin", admin)):

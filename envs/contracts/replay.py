@@ -9,6 +9,7 @@ or the fork refuses it (a nonce the world's own transactions used, a fee under t
 fee), and always on pyrevm, the same call is sent from the impersonated sender. A transaction that
 reverted on the chain reverts on the fork too; it is recorded, not raised.
 """
+
 from __future__ import annotations
 
 import time
@@ -65,10 +66,12 @@ class BlockReplayer:
         """Raise unless the source holds ``blocks`` more blocks after the ones replayed so far."""
         last = self.next_block + blocks - 1
         if last > self.head:
-            raise ValueError(f"backend.replay_blocks: block {last} is needed but the chain's head is block "
-                             f"{self.head} ({self.head - self.fork_block} blocks after the fork block "
-                             f"{self.fork_block}); fork an earlier block (backend.fork_block), or lower "
-                             f"backend.replay_blocks or env.horizon")
+            raise ValueError(
+                f"backend.replay_blocks: block {last} is needed but the chain's head is block "
+                f"{self.head} ({self.head - self.fork_block} blocks after the fork block "
+                f"{self.fork_block}); fork an earlier block (backend.fork_block), or lower "
+                f"backend.replay_blocks or env.horizon"
+            )
 
     def replay(self, blocks: int) -> list[Replayed]:
         """Send every transaction of the next ``blocks`` blocks, in their order."""
@@ -117,8 +120,10 @@ class BlockReplayer:
         deadline = time.monotonic() + self.timeout
         while (receipt := chain.rpc.request("eth_getTransactionReceipt", [sent])) is None:
             if time.monotonic() > deadline:
-                raise ChainError(f"replayed transaction {tx_hash} was not mined within {self.timeout:.0f} s: "
-                                 f"is automine off on the fork?")
+                raise ChainError(
+                    f"replayed transaction {tx_hash} was not mined within {self.timeout:.0f} s: "
+                    f"is automine off on the fork?"
+                )
             time.sleep(0.002)
         return int(receipt["status"], 16) == 1
 

@@ -12,6 +12,7 @@ by the relocated factories, which puts them at their real CREATE2 addresses (the
 mainnet's); the V3 pools start at their real price and in-range liquidity of a day of 2024
 (``REAL_POOLS``), laid out in the local mainnet's ranges; the Aave reserves are listed and supplied.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -134,21 +135,28 @@ def _build(chain: AnvilChain, book: dict, spec: MarketSpec, real: dict[int, tupl
     v2 = deploy_uniswap_v2(chain, tokens["WETH"])
     v3 = deploy_uniswap_v3(chain, tokens["WETH"])
     aave = deploy_aave_v3(chain, tokens, {s: _with_price(_AAVE[s], spec.prices_usd[s]) for s in tokens})
-    moves = {v2.factory.address: u2["factory"], v2.router.address: u2["router02"],
-             v3.factory.address: u3["factory"], v3.position_manager.address: u3["nonfungible_position_manager"],
-             v3.router.address: u3["swap_router"], v3.quoter.address: u3["quoter_v2"],
-             v3.tick_lens.address: u3["tick_lens"],
-             aave.addresses_provider.address: a3["pool_addresses_provider"], aave.acl_manager.address: a3["acl_manager"],
-             aave.pool.address: a3["pool"], aave.configurator.address: a3["pool_configurator"],
-             aave.oracle.address: a3["oracle"], aave.data_provider.address: a3["protocol_data_provider"]}
+    moves = {
+        v2.factory.address: u2["factory"],
+        v2.router.address: u2["router02"],
+        v3.factory.address: u3["factory"],
+        v3.position_manager.address: u3["nonfungible_position_manager"],
+        v3.router.address: u3["swap_router"],
+        v3.quoter.address: u3["quoter_v2"],
+        v3.tick_lens.address: u3["tick_lens"],
+        aave.addresses_provider.address: a3["pool_addresses_provider"],
+        aave.acl_manager.address: a3["acl_manager"],
+        aave.pool.address: a3["pool"],
+        aave.configurator.address: a3["pool_configurator"],
+        aave.oracle.address: a3["oracle"],
+        aave.data_provider.address: a3["protocol_data_provider"],
+    }
     relocate(chain, moves)
 
     v2, v3, aave = protocol_handles(chain, book, aave.aggregators)
     return _seed(chain, book, tokens, v2, v3, aave, spec, real)
 
 
-def _seed_pool_like(chain, v3: UniswapV3, usdc, weth, fee: int, spec: MarketSpec,
-                    real: dict[int, tuple[float, int]]):
+def _seed_pool_like(chain, v3: UniswapV3, usdc, weth, fee: int, spec: MarketSpec, real: dict[int, tuple[float, int]]):
     """A V3 pool seeded at ``real[fee]``'s price with the profile scaled to its in-range liquidity (found
     by seeding $1M once, reading the pool's liquidity and reverting), or as ``spec`` says without data."""
     if fee not in real:
@@ -161,8 +169,16 @@ def _seed_pool_like(chain, v3: UniswapV3, usdc, weth, fee: int, spec: MarketSpec
     return _seed_v3_pool(v3, usdc, weth, fee, price, replace(spec, v3_pool_value_usd=trial * liquidity / unit))
 
 
-def _seed(chain, book: dict, tokens, v2: UniswapV2, v3: UniswapV3, aave: AaveV3, spec: MarketSpec,
-          real: dict[int, tuple[float, int]]) -> Market:
+def _seed(
+    chain,
+    book: dict,
+    tokens,
+    v2: UniswapV2,
+    v3: UniswapV3,
+    aave: AaveV3,
+    spec: MarketSpec,
+    real: dict[int, tuple[float, int]],
+) -> Market:
     """Pools and pair created by the real factories (at their CREATE2 addresses), then seeded."""
     usdc, weth = tokens["USDC"], tokens["WETH"]
     seed_v2_pair(v2, usdc, weth, spec)
@@ -172,11 +188,14 @@ def _seed(chain, book: dict, tokens, v2: UniswapV2, v3: UniswapV3, aave: AaveV3,
         _fund(token, raw)
         aave.supply(LIQUIDITY_PROVIDER, token, raw)
     market = Market(chain, tokens, v2, v3, aave, pools)
-    expected = {**{f"uniswap_v3.pools.USDC/WETH/{fee}": book["uniswap_v3"]["pools"].get(f"USDC/WETH/{fee}")
-                   for fee in pools},
-                "uniswap_v2.pairs.USDC/WETH": book["uniswap_v2"]["pairs"]["USDC/WETH"]}
-    got = {**{f"uniswap_v3.pools.USDC/WETH/{fee}": p.address for fee, p in pools.items()},
-           "uniswap_v2.pairs.USDC/WETH": v2.pair(usdc, weth).address}
+    expected = {
+        **{f"uniswap_v3.pools.USDC/WETH/{fee}": book["uniswap_v3"]["pools"].get(f"USDC/WETH/{fee}") for fee in pools},
+        "uniswap_v2.pairs.USDC/WETH": book["uniswap_v2"]["pairs"]["USDC/WETH"],
+    }
+    got = {
+        **{f"uniswap_v3.pools.USDC/WETH/{fee}": p.address for fee, p in pools.items()},
+        "uniswap_v2.pairs.USDC/WETH": v2.pair(usdc, weth).address,
+    }
     if got != expected:
         raise RuntimeError(f"the replica's pools are not at the book's addresses: {got} != {expected}")
     assert DEPLOYER  # the replica's admin is the local deployer account (ACL admin, factory owner)

@@ -1,4 +1,5 @@
 """ERC20 tokens of the local market: WETH9 and mintable USDC (6 decimals) and WBTC (8 decimals)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

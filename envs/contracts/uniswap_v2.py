@@ -1,4 +1,5 @@
 """Uniswap V2 on an EVM rung: factory, Router02 and pairs from @uniswap/v2-core and v2-periphery."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,23 +38,32 @@ class UniswapV2:
     def add_liquidity(self, owner: str, token_a: Token, token_b: Token, raw_a: int, raw_b: int) -> dict:
         token_a.approve(owner, self.router.address)
         token_b.approve(owner, self.router.address)
-        result = self.router.transact("addLiquidity", token_a.address, token_b.address, raw_a, raw_b, 0, 0,
-                                      owner, DEADLINE, sender=owner)
+        result = self.router.transact(
+            "addLiquidity", token_a.address, token_b.address, raw_a, raw_b, 0, 0, owner, DEADLINE, sender=owner
+        )
         (mint,) = self.pair(token_a, token_b).events(result, "Mint")
         return mint
 
     def remove_liquidity(self, owner: str, token_a: Token, token_b: Token, shares: int) -> dict:
         pair = self.pair(token_a, token_b)
         pair.transact("approve", self.router.address, shares, sender=owner)
-        result = self.router.transact("removeLiquidity", token_a.address, token_b.address, shares, 0, 0, owner,
-                                      DEADLINE, sender=owner)
+        result = self.router.transact(
+            "removeLiquidity", token_a.address, token_b.address, shares, 0, 0, owner, DEADLINE, sender=owner
+        )
         (burn,) = pair.events(result, "Burn")
         return burn
 
     def swap_exact_in(self, sender: str, token_in: Token, token_out: Token, raw_in: int, min_out: int = 0) -> int:
         """Swap ``raw_in`` of ``token_in`` through Router02; returns the raw amount out (from the pair's Swap event)."""
-        result = self.router.transact("swapExactTokensForTokens", raw_in, min_out,
-                                      [token_in.address, token_out.address], sender, DEADLINE, sender=sender)
+        result = self.router.transact(
+            "swapExactTokensForTokens",
+            raw_in,
+            min_out,
+            [token_in.address, token_out.address],
+            sender,
+            DEADLINE,
+            sender=sender,
+        )
         (swap,) = self.pair(token_in, token_out).events(result, "Swap")
         return swap["amount0Out"] + swap["amount1Out"]
 

@@ -1,11 +1,12 @@
 """Event data tools.
 
-    python -m envs.data events --rpc URL --pool ADDRESS --from-block A --to-block B --out FILE.parquet
-    python -m envs.data convert EXPORT.csv --out FILE.parquet        # demeter-fetch or subgraph exports
-    python -m envs.data check-replay FILE [--rpc URL]                  # one JSON line: how exactly it replays
-    python -m envs.data fit-flow SWAPS --prices PRICES.csv --out FLOW.json   # calibrated flow, held-out quality
-    python -m envs.data fit-lending --reserves RESERVES.csv --out LENDING.json   # Aave rate curves, utilization
+python -m envs.data events --rpc URL --pool ADDRESS --from-block A --to-block B --out FILE.parquet
+python -m envs.data convert EXPORT.csv --out FILE.parquet        # demeter-fetch or subgraph exports
+python -m envs.data check-replay FILE [--rpc URL]                  # one JSON line: how exactly it replays
+python -m envs.data fit-flow SWAPS --prices PRICES.csv --out FLOW.json   # calibrated flow, held-out quality
+python -m envs.data fit-lending --reserves RESERVES.csv --out LENDING.json   # Aave rate curves, utilization
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,16 @@ from envs.flows.lending_fit import LendingDataError
 
 
 def _events(args) -> None:
-    plan = FetchPlan(args.rpc, args.pool, args.from_block, args.to_block, protocol=args.protocol, chunk=args.chunk,
-                     timestamps=not args.no_timestamps, progress=not args.no_progress)
+    plan = FetchPlan(
+        args.rpc,
+        args.pool,
+        args.from_block,
+        args.to_block,
+        protocol=args.protocol,
+        chunk=args.chunk,
+        timestamps=not args.no_timestamps,
+        progress=not args.no_progress,
+    )
     out = fetch_events(plan, args.out)
     print(json.dumps({"out": str(out), "events": len(read_events(out)), **event_metadata(out)}))
 
@@ -64,11 +73,19 @@ def _fit_flow(args) -> None:
     from envs.flows.fit import fit_and_validate
 
     records, metadata = load_events(args.swaps)
-    params = fit_and_validate(records, args.prices, _fee_pips(args, metadata), args.holdout_days,
-                              source=f"{Path(args.swaps).name} ({metadata.get('source', '')}), reference {Path(args.prices).name}")
+    params = fit_and_validate(
+        records,
+        args.prices,
+        _fee_pips(args, metadata),
+        args.holdout_days,
+        source=f"{Path(args.swaps).name} ({metadata.get('source', '')}), reference {Path(args.prices).name}",
+    )
     params.save(args.out)
-    print(json.dumps({"out": args.out, "informed_share": params.informed_share, "persistence": params.persistence,
-                      **params.fit}))
+    print(
+        json.dumps(
+            {"out": args.out, "informed_share": params.informed_share, "persistence": params.persistence, **params.fit}
+        )
+    )
 
 
 def _fit_lending(args) -> None:
@@ -78,8 +95,18 @@ def _fit_lending(args) -> None:
     calibration.save(args.out)
     for symbol, r in calibration.fit["reserves"].items():
         curve = calibration.reserves[symbol].curve
-        print(json.dumps({"reserve": symbol, "base": curve.base, "slope1": curve.slope1, "slope2": curve.slope2,
-                          "optimal": curve.optimal, **r}))
+        print(
+            json.dumps(
+                {
+                    "reserve": symbol,
+                    "base": curve.base,
+                    "slope1": curve.slope1,
+                    "slope2": curve.slope2,
+                    "optimal": curve.optimal,
+                    **r,
+                }
+            )
+        )
     print(json.dumps({"out": args.out}))
 
 
@@ -89,29 +116,52 @@ def _check_turnover(args) -> None:
     from envs.worlds.turnover import check_turnover
 
     if len(args.start) != len(args.days):
-        raise EventDataError(f"--start names {len(args.start)} windows and --days {len(args.days)}: give one length "
-                             f"per start")
+        raise EventDataError(
+            f"--start names {len(args.start)} windows and --days {len(args.days)}: give one length per start"
+        )
+
     def pairs(values: list[str], first) -> tuple:
         try:
             return tuple((first(a), float(b)) for a, b in (v.split(":") for v in values))
         except ValueError as err:
             raise EventDataError(f"{values}: each entry is WIDTH:SHARE, e.g. 2400:0.3 or full:0.5 ({err})") from err
 
-    profile = (DEFAULT_LIQUIDITY_PROFILE if args.liquidity_profile is None
-               else pairs(args.liquidity_profile, lambda w: None if w == "full" else float(w)))
-    params = V3WorldParams(fee_pips=args.fee_pips, pool_value_usd=args.pool_value_usd, flow="calibrated",
-                           flow_file=args.flow_file, recentering_lps=pairs(args.recentering_lps, int),
-                           liquidity_profile=profile)
+    profile = (
+        DEFAULT_LIQUIDITY_PROFILE
+        if args.liquidity_profile is None
+        else pairs(args.liquidity_profile, lambda w: None if w == "full" else float(w))
+    )
+    params = V3WorldParams(
+        fee_pips=args.fee_pips,
+        pool_value_usd=args.pool_value_usd,
+        flow="calibrated",
+        flow_file=args.flow_file,
+        recentering_lps=pairs(args.recentering_lps, int),
+        liquidity_profile=profile,
+    )
     for start, days in zip(args.start, args.days):
         t = check_turnover(args.pool_days, args.pool, start, days, params, args.worlds, args.seed, args.prices)
-        print(json.dumps({"start": start, "days": days, "model": t.model, "model_p5": t.model_p5,
-                          "model_p95": t.model_p95, "real": t.real, "real_min": t.real_min, "real_max": t.real_max,
-                          "error": t.error}))
+        print(
+            json.dumps(
+                {
+                    "start": start,
+                    "days": days,
+                    "model": t.model,
+                    "model_p5": t.model_p5,
+                    "model_p95": t.model_p95,
+                    "real": t.real,
+                    "real_min": t.real_min,
+                    "real_max": t.real_max,
+                    "error": t.error,
+                }
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m envs.data", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m envs.data", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("events", help="fetch a pool's (or Aave Pool's) logs through eth_getLogs into parquet")
     ev.add_argument("--rpc", required=True, help="node URL (an archive node for old blocks)")
@@ -119,7 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--from-block", type=int, required=True)
     ev.add_argument("--to-block", type=int, required=True)
     ev.add_argument("--out", required=True)
-    ev.add_argument("--protocol", choices=["uniswap_v3", "uniswap_v2", "aave_v3"], help="default: asked of the contract")
+    ev.add_argument(
+        "--protocol", choices=["uniswap_v3", "uniswap_v2", "aave_v3"], help="default: asked of the contract"
+    )
     ev.add_argument("--chunk", type=int, default=2_000, help="blocks per eth_getLogs (halved while the node refuses)")
     ev.add_argument("--no-timestamps", action="store_true", help="skip the block timestamps (one batched call per 100)")
     ev.add_argument("--no-progress", action="store_true")
@@ -139,22 +191,32 @@ def main(argv: list[str] | None = None) -> int:
     cr.set_defaults(run=_check_replay)
     ff = sub.add_parser("fit-flow", help="fit the calibrated flow to a pool's swaps; print its held-out quality")
     ff.add_argument("swaps", help="an event file or export with the pool's swaps (USDC/WETH, USDC token0)")
-    ff.add_argument("--prices", required=True, help="reference ETH/USD CSV covering the swaps' dates (hourly is enough)")
+    ff.add_argument(
+        "--prices", required=True, help="reference ETH/USD CSV covering the swaps' dates (hourly is enough)"
+    )
     ff.add_argument("--out", required=True, help="where the parameters go (JSON, read by flow=calibrated)")
     ff.add_argument("--fee-pips", type=int, help="the pool's fee tier, when the file does not say it")
     ff.add_argument("--holdout-days", type=int, default=6, help="the last days, kept out of the fit to validate on")
     ff.set_defaults(run=_fit_flow)
-    fl = sub.add_parser("fit-lending", help="fit Aave rate curves and utilization to daily reserve data; print the "
-                                            "held-out quality")
-    fl.add_argument("--reserves", required=True, help="daily reserves CSV (generated_at, network, symbol, "
-                                                      "current_liquidity_rate, current_variable_borrow_rate, reserve_factor)")
+    fl = sub.add_parser(
+        "fit-lending", help="fit Aave rate curves and utilization to daily reserve data; print the held-out quality"
+    )
+    fl.add_argument(
+        "--reserves",
+        required=True,
+        help="daily reserves CSV (generated_at, network, symbol, "
+        "current_liquidity_rate, current_variable_borrow_rate, reserve_factor)",
+    )
     fl.add_argument("--out", required=True, help="where the calibration goes (JSON, read by env.lending.calibration)")
     fl.add_argument("--network", default="ethereum", help="the network's rows to fit")
     fl.add_argument("--symbols", default="USDC,WETH", help="the reserves to fit, comma-separated")
     fl.add_argument("--holdout", type=float, default=0.2, help="the last share of the days, kept out of the fit")
     fl.set_defaults(run=_fit_lending)
-    ct = sub.add_parser("check-turnover", help="daily volume / TVL of simulated worlds (calibrated flow) beside a "
-                                               "real pool's over the same days; one JSON line per window")
+    ct = sub.add_parser(
+        "check-turnover",
+        help="daily volume / TVL of simulated worlds (calibrated flow) beside a "
+        "real pool's over the same days; one JSON line per window",
+    )
     ct.add_argument("pool_days", help="daily pool data CSV (date, pool, tvlUSD, volumeUSD: a subgraph's poolDayData)")
     ct.add_argument("--pool", required=True, help="the real pool's address in that file")
     ct.add_argument("--start", nargs="+", required=True, help="first day of each window (ISO date)")
@@ -163,10 +225,19 @@ def main(argv: list[str] | None = None) -> int:
     ct.add_argument("--fee-pips", type=int, default=3000)
     ct.add_argument("--pool-value-usd", type=float, default=20_000_000.0, help="the simulated pool's background value")
     ct.add_argument("--flow-file", help="calibrated flow parameters (default: the shipped fit)")
-    ct.add_argument("--recentering-lps", nargs="*", default=[], metavar="TICKS:SHARE",
-                    help="re-centring LPs, e.g. 2400:0.3 (env.recentering_lps)")
-    ct.add_argument("--liquidity-profile", nargs="+", metavar="HALF_WIDTH:SHARE",
-                    help="the static ranges, e.g. 0.3:0.5 full:0.5 (env.liquidity_profile; default: the five ranges)")
+    ct.add_argument(
+        "--recentering-lps",
+        nargs="*",
+        default=[],
+        metavar="TICKS:SHARE",
+        help="re-centring LPs, e.g. 2400:0.3 (env.recentering_lps)",
+    )
+    ct.add_argument(
+        "--liquidity-profile",
+        nargs="+",
+        metavar="HALF_WIDTH:SHARE",
+        help="the static ranges, e.g. 0.3:0.5 full:0.5 (env.liquidity_profile; default: the five ranges)",
+    )
     ct.add_argument("--worlds", type=int, default=64)
     ct.add_argument("--seed", type=int, default=0)
     ct.set_defaults(run=_check_turnover)

@@ -6,6 +6,7 @@ One row per log: ``block_number, tx_index, log_index, tx_hash, timestamp, addres
 ``args`` holds the event's fields by their ABI names (``amount0``, ``sqrtPriceX96``, ``tickLower``,
 ...). Readers of public formats (``envs.data.readers``) produce the same rows.
 """
+
 from __future__ import annotations
 
 import json
@@ -96,8 +97,10 @@ def read_events(path: str | Path) -> list[EventRecord]:
 
     path = Path(path)
     if not path.is_file():
-        raise EventDataError(f"{path} does not exist: fetch one with `python -m envs.data events ...`, or convert "
-                             f"a CSV export with `python -m envs.data convert ...`")
+        raise EventDataError(
+            f"{path} does not exist: fetch one with `python -m envs.data events ...`, or convert "
+            f"a CSV export with `python -m envs.data convert ...`"
+        )
     try:
         table = pq.read_table(path)
     except Exception as err:  # pyarrow raises several error types for a file that is not parquet
@@ -106,11 +109,19 @@ def read_events(path: str | Path) -> list[EventRecord]:
     if missing:
         raise EventDataError(f"{path} lacks the columns {missing}; an event file has {list(COLUMNS)}")
     data = table.to_pydict()
-    return [EventRecord(block_number=data["block_number"][i], log_index=data["log_index"][i], event=data["event"][i],
-                        args={k: _decode_arg(v) for k, v in json.loads(data["args"][i]).items()},
-                        address=data["address"][i], tx_index=data["tx_index"][i], tx_hash=data["tx_hash"][i],
-                        timestamp=data["timestamp"][i])
-            for i in range(table.num_rows)]
+    return [
+        EventRecord(
+            block_number=data["block_number"][i],
+            log_index=data["log_index"][i],
+            event=data["event"][i],
+            args={k: _decode_arg(v) for k, v in json.loads(data["args"][i]).items()},
+            address=data["address"][i],
+            tx_index=data["tx_index"][i],
+            tx_hash=data["tx_hash"][i],
+            timestamp=data["timestamp"][i],
+        )
+        for i in range(table.num_rows)
+    ]
 
 
 def event_metadata(path: str | Path) -> dict[str, str]:
@@ -134,9 +145,17 @@ def decode_logs(protocol: str, logs: list[dict]) -> list[EventRecord]:
             if decoded["event"] not in names:
                 continue
             args = {k: v for k, v in decoded.items() if k not in ("event", "address")}
-            out.append(EventRecord(block_number=int(log["blockNumber"], 16), log_index=int(log["logIndex"], 16),
-                                   event=decoded["event"], args=args, address=log["address"],
-                                   tx_index=int(log["transactionIndex"], 16), tx_hash=log["transactionHash"]))
+            out.append(
+                EventRecord(
+                    block_number=int(log["blockNumber"], 16),
+                    log_index=int(log["logIndex"], 16),
+                    event=decoded["event"],
+                    args=args,
+                    address=log["address"],
+                    tx_index=int(log["transactionIndex"], 16),
+                    tx_hash=log["transactionHash"],
+                )
+            )
     return out
 
 
@@ -156,8 +175,11 @@ _TOO_LARGE = ("range", "too many", "more than", "limit", "exceed", "too large", 
 
 def _too_large(err) -> bool:
     message = str(err.error.get("message", "")).lower()
-    return err.error.get("code") in (-32005, -32602, -32600) and any(p in message for p in _TOO_LARGE) \
+    return (
+        err.error.get("code") in (-32005, -32602, -32600)
+        and any(p in message for p in _TOO_LARGE)
         or any(p in message for p in ("block range", "query returned more than", "log response size"))
+    )
 
 
 @dataclass
@@ -187,17 +209,22 @@ def detect_protocol(rpc, address: str) -> str:
     code = rpc.request("eth_getCode", [address, "latest"])
     if code in ("0x", "0x0", None):
         raise EventDataError(f"no contract at {address} on {rpc.url}: check the address and the chain")
-    probes = (("uniswap_v3", "UniswapV3Pool", "fee"), ("uniswap_v2", "UniswapV2Pair", "getReserves"),
-              ("aave_v3", "Pool", "ADDRESSES_PROVIDER"))
+    probes = (
+        ("uniswap_v3", "UniswapV3Pool", "fee"),
+        ("uniswap_v2", "UniswapV2Pair", "getReserves"),
+        ("aave_v3", "Pool", "ADDRESSES_PROVIDER"),
+    )
     for protocol, artifact, fn in probes:
         try:
-            rpc.request("eth_call", [{"to": address, "data": "0x" + abi_of(artifact).function(fn).encode().hex()},
-                                     "latest"])
+            rpc.request(
+                "eth_call", [{"to": address, "data": "0x" + abi_of(artifact).function(fn).encode().hex()}, "latest"]
+            )
             return protocol
         except RpcError:
             continue
-    raise EventDataError(f"{address} is neither a Uniswap V3 pool, a V2 pair nor an Aave V3 Pool; name the "
-                         f"protocol with --protocol")
+    raise EventDataError(
+        f"{address} is neither a Uniswap V3 pool, a V2 pair nor an Aave V3 Pool; name the protocol with --protocol"
+    )
 
 
 def _with_retries(call: Callable[[], Any], retries: int, what: str) -> Any:
@@ -264,7 +291,9 @@ def fetch_events(plan: FetchPlan, out: str | Path) -> Path:
         query = {"address": plan.address, "fromBlock": hex(block), "toBlock": hex(end), "topics": [topics]}
         plan.requests.append(f"{block}-{end}")
         try:
-            logs = _with_retries(lambda: rpc.request("eth_getLogs", [query]), plan.retries, f"eth_getLogs {block}-{end}")
+            logs = _with_retries(
+                lambda: rpc.request("eth_getLogs", [query]), plan.retries, f"eth_getLogs {block}-{end}"
+            )
         except RpcError as err:
             if _too_large(err) and end > block:
                 chunk = max(1, (end - block + 1) // 2)
@@ -277,8 +306,13 @@ def fetch_events(plan: FetchPlan, out: str | Path) -> Path:
         bar.update(end - block + 1)
         block, chunk = end + 1, min(plan.max_chunk, chunk * 2)
     bar.close()
-    records = [r for a, b in _covered(parts) if b >= plan.from_block and a <= plan.to_block
-               for r in read_events(parts / f"{a}-{b}.parquet") if plan.from_block <= r.block_number <= plan.to_block]
+    records = [
+        r
+        for a, b in _covered(parts)
+        if b >= plan.from_block and a <= plan.to_block
+        for r in read_events(parts / f"{a}-{b}.parquet")
+        if plan.from_block <= r.block_number <= plan.to_block
+    ]
     extra = {}
     if protocol == "uniswap_v3":  # the fee tier, so a replay needs nothing but the file
         from envs.contracts.contract import abi_of
@@ -286,10 +320,20 @@ def fetch_events(plan: FetchPlan, out: str | Path) -> Path:
         fee = abi_of("UniswapV3Pool").function("fee")
         answer = rpc.request("eth_call", [{"to": plan.address, "data": "0x" + fee.encode().hex()}, "latest"])
         extra["fee_pips"] = str(fee.decode(bytes.fromhex(answer[2:]))[0])
-    return write_events(records, out, {**extra, "source": "eth_getLogs", "rpc": _redacted(plan.rpc_url),
-                                       "address": plan.address.lower(), "protocol": protocol,
-                                       "from_block": str(plan.from_block), "to_block": str(plan.to_block),
-                                       "exact": "true"})
+    return write_events(
+        records,
+        out,
+        {
+            **extra,
+            "source": "eth_getLogs",
+            "rpc": _redacted(plan.rpc_url),
+            "address": plan.address.lower(),
+            "protocol": protocol,
+            "from_block": str(plan.from_block),
+            "to_block": str(plan.to_block),
+            "exact": "true",
+        },
+    )
 
 
 def _with_timestamps(rpc, records: list[EventRecord], retries: int) -> list[EventRecord]:
@@ -298,9 +342,12 @@ def _with_timestamps(rpc, records: list[EventRecord], retries: int) -> list[Even
     blocks = sorted({r.block_number for r in records})
     stamps: dict[int, int] = {}
     for i in range(0, len(blocks), 100):
-        batch = blocks[i:i + 100]
-        answers = _with_retries(lambda: rpc.batch([("eth_getBlockByNumber", [hex(b), False]) for b in batch]),
-                                retries, "eth_getBlockByNumber")
+        batch = blocks[i : i + 100]
+        answers = _with_retries(
+            lambda: rpc.batch([("eth_getBlockByNumber", [hex(b), False]) for b in batch]),
+            retries,
+            "eth_getBlockByNumber",
+        )
         for b, answer in zip(batch, answers):
             if isinstance(answer, Exception) or answer is None:
                 raise EventDataError(f"the node did not return block {b}: {answer}")

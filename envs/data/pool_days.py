@@ -1,5 +1,6 @@
 """Reader of a subgraph's daily pool data (``poolDayData``: ``date, pool, tvlUSD, volumeUSD, ...``), the
 figures a simulated pool's turnover is checked against."""
+
 from __future__ import annotations
 
 import csv
@@ -37,12 +38,16 @@ def read_pool_days(path: str | Path, pool: str, start: str, end: str) -> PoolDay
         reader = csv.DictReader(f)
         missing = [c for c in POOL_DAY_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise EventDataError(f"{path}: daily pool data needs the columns {list(POOL_DAY_COLUMNS)}; "
-                                 f"{missing} are missing (its columns: {reader.fieldnames})")
+            raise EventDataError(
+                f"{path}: daily pool data needs the columns {list(POOL_DAY_COLUMNS)}; "
+                f"{missing} are missing (its columns: {reader.fieldnames})"
+            )
         rows = [r for r in reader if r["pool"].lower() == pool.lower() and start <= r["date"][:10] <= end]
     if not rows:
-        raise EventDataError(f"{path} has no day of pool {pool} between {start} and {end}: check the address "
-                             f"(column 'pool') and the dates")
+        raise EventDataError(
+            f"{path} has no day of pool {pool} between {start} and {end}: check the address "
+            f"(column 'pool') and the dates"
+        )
     rows.sort(key=lambda r: r["date"])
     tvl = np.array([float(r["tvlUSD"]) for r in rows])
     if np.any(tvl <= 0):

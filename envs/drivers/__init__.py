@@ -1,5 +1,6 @@
 """Exogenous reference prices (the CEX price arbitrageurs trade against and the oracle reports),
 N worlds at a time. A driver's randomness comes only from the generator passed to ``reset``."""
+
 from __future__ import annotations
 
 from envs.drivers.base import PriceDriver
@@ -9,8 +10,13 @@ from envs.drivers.jump_diffusion import JumpDiffusionDriver
 from envs.drivers.regime_switching import RegimeSwitchingDriver
 from envs.drivers.scenario import ScenarioDriver, crash
 
-DRIVERS = {"gbm": GBMDriver, "jump_diffusion": JumpDiffusionDriver, "regime_switching": RegimeSwitchingDriver,
-           "historical": HistoricalDriver, "scenario": ScenarioDriver}
+DRIVERS = {
+    "gbm": GBMDriver,
+    "jump_diffusion": JumpDiffusionDriver,
+    "regime_switching": RegimeSwitchingDriver,
+    "historical": HistoricalDriver,
+    "scenario": ScenarioDriver,
+}
 
 
 def make_driver(name: str, **kwargs) -> PriceDriver:
@@ -27,5 +33,17 @@ def episode_driver(driver: str | PriceDriver, driver_kwargs: dict | None, steps:
     return make_driver(driver, **({"horizon": steps} if driver == "historical" else {}), **(driver_kwargs or {}))
 
 
-__all__ = ["PriceDriver", "GBMDriver", "JumpDiffusionDriver", "RegimeSwitchingDriver", "HistoricalDriver", "ScenarioDriver", "crash",
-           "PricePath", "load_price_csv", "make_driver", "episode_driver", "DRIVERS"]
+__all__ = [
+    "PriceDriver",
+    "GBMDriver",
+    "JumpDiffusionDriver",
+    "RegimeSwitchingDriver",
+    "HistoricalDriver",
+    "ScenarioDriver",
+    "crash",
+    "PricePath",
+    "load_price_csv",
+    "make_driver",
+    "episode_driver",
+    "DRIVERS",
+]

@@ -1,4 +1,5 @@
 """The driver interface: ``reset`` starts N price paths, ``step`` advances them by ``dt`` seconds."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

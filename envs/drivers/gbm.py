@@ -1,4 +1,5 @@
 """Geometric Brownian motion, stepped exactly: S' = S exp((mu - sigma^2/2) dt + sigma sqrt(dt) Z)."""
+
 from __future__ import annotations
 
 import numpy as np

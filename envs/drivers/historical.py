@@ -5,6 +5,7 @@ Between two observations the path either holds the last one (``fill="hold"``) or
 bridge in log price (``fill="bridge"``): a path through every observation whose variance in between
 is the data's own realized variance per second, so an hourly file drives a 12-second block clock
 with the sub-hour moves arbitrage (and an LP's LVR) is paid on, rather than one jump an hour."""
+
 from __future__ import annotations
 
 import csv
@@ -58,21 +59,41 @@ class PricePath:
         return float(np.mean(np.diff(x) ** 2 / np.diff(t)))
 
 
-def load_price_csv(path: str | Path = DEFAULT_PRICE_CSV, dt: float = 3600.0, timestamp_column: str = "timestamp",
-                   price_column: str = "USD_price", timestamp_unit: str = "auto", missing: str = "skip") -> PricePath:
+def load_price_csv(
+    path: str | Path = DEFAULT_PRICE_CSV,
+    dt: float = 3600.0,
+    timestamp_column: str = "timestamp",
+    price_column: str = "USD_price",
+    timestamp_unit: str = "auto",
+    missing: str = "skip",
+) -> PricePath:
     """Read and resample a price CSV. ``timestamp_unit``: "s", "ms", "iso" or "auto" (ms above 1e11).
     ``missing``: a row with an empty price is left out and reported ("skip") or refused ("error").
     A file is read (and its gaps logged) once per process; later calls reuse it."""
     if missing not in ("skip", "error"):
         raise ValueError(f"missing={missing!r} must be 'skip' (leave rows without a price out, and say so) or 'error'")
     path = Path(path).resolve()
-    return _load_price_csv(path, path.stat().st_mtime if path.is_file() else 0.0, float(dt), timestamp_column,
-                           price_column, timestamp_unit, missing)
+    return _load_price_csv(
+        path,
+        path.stat().st_mtime if path.is_file() else 0.0,
+        float(dt),
+        timestamp_column,
+        price_column,
+        timestamp_unit,
+        missing,
+    )
 
 
 @lru_cache(maxsize=16)
-def _load_price_csv(path: Path, _mtime: float, dt: float, timestamp_column: str, price_column: str,
-                    timestamp_unit: str, missing: str = "skip") -> PricePath:
+def _load_price_csv(
+    path: Path,
+    _mtime: float,
+    dt: float,
+    timestamp_column: str,
+    price_column: str,
+    timestamp_unit: str,
+    missing: str = "skip",
+) -> PricePath:
     if not path.is_file():
         raise FileNotFoundError(f"price file {path} does not exist")
     times: list[float] = []
@@ -83,8 +104,10 @@ def _load_price_csv(path: Path, _mtime: float, dt: float, timestamp_column: str,
         columns = reader.fieldnames or []
         for col in (timestamp_column, price_column):
             if col not in columns:
-                raise ValueError(f"{path}: no column {col!r}; the columns are {columns}. "
-                                 f"Name the right ones with timestamp_column= and price_column=")
+                raise ValueError(
+                    f"{path}: no column {col!r}; the columns are {columns}. "
+                    f"Name the right ones with timestamp_column= and price_column="
+                )
         for line, row in enumerate(reader, start=2):
             if not (row[price_column] or "").strip():
                 if missing == "error":
@@ -94,8 +117,10 @@ def _load_price_csv(path: Path, _mtime: float, dt: float, timestamp_column: str,
             try:
                 stamp, price = _timestamp(row[timestamp_column], timestamp_unit), float(row[price_column])
             except (TypeError, ValueError):
-                raise ValueError(f"{path}:{line}: cannot read timestamp {row[timestamp_column]!r} / "
-                                 f"price {row[price_column]!r} as numbers") from None
+                raise ValueError(
+                    f"{path}:{line}: cannot read timestamp {row[timestamp_column]!r} / "
+                    f"price {row[price_column]!r} as numbers"
+                ) from None
             if not (np.isfinite(price) and price > 0):
                 raise ValueError(f"{path}:{line}: price must be a positive number, got {row[price_column]!r}")
             if times and stamp <= times[-1]:
@@ -113,11 +138,22 @@ def _load_price_csv(path: Path, _mtime: float, dt: float, timestamp_column: str,
         log.debug("%s: %s", path.name, gap)
     if gaps:
         longest = max(gaps, key=lambda g: g.end - g.start)
-        log.warning("%s: filled %d gaps (%d steps) by carrying the last price forward; longest: %s. "
-                    "PricePath.gaps lists them all.", path.name, len(gaps), sum(g.filled_steps for g in gaps), longest)
+        log.warning(
+            "%s: filled %d gaps (%d steps) by carrying the last price forward; longest: %s. "
+            "PricePath.gaps lists them all.",
+            path.name,
+            len(gaps),
+            sum(g.filled_steps for g in gaps),
+            longest,
+        )
     if skipped:
-        log.warning("%s: left out %d rows with no price (lines %s%s)", path.name, len(skipped),
-                    ", ".join(map(str, skipped[:5])), ", ..." if len(skipped) > 5 else "")
+        log.warning(
+            "%s: left out %d rows with no price (lines %s%s)",
+            path.name,
+            len(skipped),
+            ", ".join(map(str, skipped[:5])),
+            ", ..." if len(skipped) > 5 else "",
+        )
     for array in (grid, resampled, t, p):
         array.flags.writeable = False  # shared between drivers
     return PricePath(grid, resampled, str(path), gaps, t, p, tuple(skipped))
@@ -135,14 +171,25 @@ class HistoricalDriver(PriceDriver):
     random step of ``window`` (fractions of the path, e.g. (0, 0.7) to train, (0.85, 1) to test)
     that leaves ``horizon`` steps of data inside the window."""
 
-    def __init__(self, path: str | Path = DEFAULT_PRICE_CSV, dt: float = 3600.0, start: int | str | None = None,
-                 horizon: int = 720, window: tuple[float, float] = (0.0, 1.0), timestamp_column: str = "timestamp",
-                 price_column: str = "USD_price", timestamp_unit: str = "auto", fill: str = "hold",
-                 missing: str = "skip"):
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_PRICE_CSV,
+        dt: float = 3600.0,
+        start: int | str | None = None,
+        horizon: int = 720,
+        window: tuple[float, float] = (0.0, 1.0),
+        timestamp_column: str = "timestamp",
+        price_column: str = "USD_price",
+        timestamp_unit: str = "auto",
+        fill: str = "hold",
+        missing: str = "skip",
+    ):
         super().__init__(dt)
         if fill not in ("hold", "bridge"):
-            raise ValueError(f"fill={fill!r} must be 'hold' (the last observation until the next) or 'bridge' "
-                             f"(a Brownian bridge through the observations, for steps shorter than the data's)")
+            raise ValueError(
+                f"fill={fill!r} must be 'hold' (the last observation until the next) or 'bridge' "
+                f"(a Brownian bridge through the observations, for steps shorter than the data's)"
+            )
         self.fill = fill
         self.path = load_price_csv(path, dt, timestamp_column, price_column, timestamp_unit, missing)
         if isinstance(start, str):  # a date: the first step at or after it
@@ -157,15 +204,18 @@ class HistoricalDriver(PriceDriver):
             raise ValueError(f"window={tuple(window)} must be fractions 0 <= start < end <= 1 of the path")
         self.first, self.last_start = int(lo * last), int(hi * last) - self.horizon
         if self.last_start < self.first:
-            raise ValueError(f"horizon={horizon} steps does not fit in window {tuple(window)} "
-                             f"({int(hi * last) - int(lo * last)} steps of data in {path})")
+            raise ValueError(
+                f"horizon={horizon} steps does not fit in window {tuple(window)} "
+                f"({int(hi * last) - int(lo * last)} steps of data in {path})"
+            )
         if start is not None and not 0 <= start <= last - self.horizon:
             raise ValueError(f"start={start} must be in [0, {last - self.horizon}] to leave horizon={horizon} steps")
 
     def reset(self, rng: np.random.Generator, n: int) -> np.ndarray:
         self.rng = rng
-        self.index = (np.full(n, self.start) if self.start is not None
-                      else rng.integers(self.first, self.last_start + 1, n))
+        self.index = (
+            np.full(n, self.start) if self.start is not None else rng.integers(self.first, self.last_start + 1, n)
+        )
         self.steps = 0
         if self.fill == "hold":
             return self.path.prices[self.index].copy()
@@ -192,7 +242,9 @@ class HistoricalDriver(PriceDriver):
         t0, t1 = t_obs[k - 1], t_obs[k]
         share = (now - t0) / (t1 - t0)
         mean = x_obs[k - 1] + share * (x_obs[k] - x_obs[k - 1])
-        self._x = mean + np.sqrt(self._var * (now - t0) * (t1 - now) / (t1 - t0)) * self.generator.standard_normal(len(now))
+        self._x = mean + np.sqrt(self._var * (now - t0) * (t1 - now) / (t1 - t0)) * self.generator.standard_normal(
+            len(now)
+        )
         self._t, self._k = now.astype(float), k
         return np.exp(self._x)
 

@@ -1,5 +1,6 @@
 """Merton (1976) jump-diffusion: GBM plus Poisson-timed jumps with normal log sizes, drift
 compensated so E[S_t] = S_0 e^(mu t) as under GBM."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,16 @@ from envs.drivers.gbm import GBMDriver
 
 
 class JumpDiffusionDriver(GBMDriver):
-    def __init__(self, s0: float = 2000.0, mu: float = 0.0, sigma: float = 0.6, dt: float = 3600.0,
-                 jump_intensity: float = 12.0, jump_mean: float = -0.03, jump_std: float = 0.06):
+    def __init__(
+        self,
+        s0: float = 2000.0,
+        mu: float = 0.0,
+        sigma: float = 0.6,
+        dt: float = 3600.0,
+        jump_intensity: float = 12.0,
+        jump_mean: float = -0.03,
+        jump_std: float = 0.06,
+    ):
         """``jump_intensity``: expected jumps a year; ``jump_mean``/``jump_std``: of each jump's log size."""
         super().__init__(s0, mu, sigma, dt)
         if jump_intensity < 0 or jump_std < 0:

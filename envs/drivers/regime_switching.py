@@ -1,5 +1,6 @@
 """Regime-switching volatility: a Markov chain over volatility regimes (calm, turbulent, ...),
 each world switching on its own; within a regime the price follows GBM."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -8,8 +9,14 @@ from envs.drivers.gbm import GBMDriver
 
 
 class RegimeSwitchingDriver(GBMDriver):
-    def __init__(self, s0: float = 2000.0, mu: float = 0.0, sigmas: tuple[float, ...] = (0.45, 1.2),
-                 mean_durations: tuple[float, ...] = (30 * 86400.0, 7 * 86400.0), dt: float = 3600.0):
+    def __init__(
+        self,
+        s0: float = 2000.0,
+        mu: float = 0.0,
+        sigmas: tuple[float, ...] = (0.45, 1.2),
+        mean_durations: tuple[float, ...] = (30 * 86400.0, 7 * 86400.0),
+        dt: float = 3600.0,
+    ):
         """``sigmas``: annualized volatility per regime; ``mean_durations``: expected seconds in each
         before leaving it (to the next regime, cyclically)."""
         super().__init__(s0, mu, sigmas[0], dt)

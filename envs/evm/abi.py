@@ -1,4 +1,5 @@
 """Solidity ABI encoding and decoding for calls, constructors, events and revert data."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ def abi_type(param: dict) -> str:
     t = param["type"]
     if t.startswith("tuple"):
         inner = ",".join(abi_type(c) for c in param["components"])
-        return f"({inner}){t[len('tuple'):]}"
+        return f"({inner}){t[len('tuple') :]}"
     return t
 
 
@@ -53,8 +54,8 @@ def _static_shape(t: str) -> Any:
     if t == "address" or t == "bool":
         return (t, 0)
     for kind in ("uint", "int"):
-        if t.startswith(kind) and t[len(kind):].isdigit():
-            bits = int(t[len(kind):])
+        if t.startswith(kind) and t[len(kind) :].isdigit():
+            bits = int(t[len(kind) :])
             return (kind, bits) if 8 <= bits <= 256 and bits % 8 == 0 else None
     components = _split_tuple(t)
     if components is None:
@@ -111,6 +112,7 @@ def _decode_uint(bits: int) -> Callable[[bytes], Any]:
         if value >> bits:
             raise _Fallback  # non-zero padding: eth_abi's error
         return value
+
     return decode
 
 
@@ -122,6 +124,7 @@ def _decode_int(bits: int) -> Callable[[bytes], Any]:
         if not lo <= value < hi:
             raise _Fallback  # padding that is not the sign
         return value
+
     return decode
 
 
@@ -155,13 +158,18 @@ class _StaticDecoder:
                 self._collect(sub)
             return
         kind, bits = shape
-        self.leaves.append({"uint": _decode_uint, "int": _decode_int}[kind](bits) if kind in ("uint", "int")
-                           else _decode_address if kind == "address" else _decode_bool)
+        self.leaves.append(
+            {"uint": _decode_uint, "int": _decode_int}[kind](bits)
+            if kind in ("uint", "int")
+            else _decode_address
+            if kind == "address"
+            else _decode_bool
+        )
 
     def __call__(self, data: bytes) -> tuple:
         if len(data) < self.size:
             raise _Fallback  # too short: eth_abi's error
-        values = [leaf(data[i:i + 32]) for leaf, i in zip(self.leaves, range(0, self.size, 32))]
+        values = [leaf(data[i : i + 32]) for leaf, i in zip(self.leaves, range(0, self.size, 32))]
         if not self.nested:
             return tuple(values)
         it = iter(values)
@@ -265,17 +273,21 @@ class ABI:
             if kind == "function":
                 inputs = tuple(abi_type(p) for p in item["inputs"])
                 sig = f"{item['name']}({','.join(inputs)})"
-                fn = Function(item["name"], keccak(text=sig)[:4], inputs,
-                              tuple(abi_type(p) for p in item.get("outputs", [])))
+                fn = Function(
+                    item["name"], keccak(text=sig)[:4], inputs, tuple(abi_type(p) for p in item.get("outputs", []))
+                )
                 self.functions[sig] = fn
                 by_name.setdefault(item["name"], []).append(fn)
             elif kind == "constructor":
                 self.constructor_inputs = tuple(abi_type(p) for p in item["inputs"])
             elif kind == "event":
                 sig = f"{item['name']}({','.join(abi_type(p) for p in item['inputs'])})"
-                ev = Event(item["name"], keccak(text=sig),
-                           tuple((p["name"], abi_type(p)) for p in item["inputs"] if p["indexed"]),
-                           tuple((p["name"], abi_type(p)) for p in item["inputs"] if not p["indexed"]))
+                ev = Event(
+                    item["name"],
+                    keccak(text=sig),
+                    tuple((p["name"], abi_type(p)) for p in item["inputs"] if p["indexed"]),
+                    tuple((p["name"], abi_type(p)) for p in item["inputs"] if not p["indexed"]),
+                )
                 self.events[ev.topic] = ev
         for name, fns in by_name.items():
             if len(fns) == 1:

@@ -4,6 +4,7 @@ anvil comes from PATH when Foundry is installed, else from the npm package
 ``@foundry-rs/anvil``. The process is started directly (not through the node wrapper) so the
 PID held is anvil's own; it is always reaped, at ``close()``, on garbage collection or at exit.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -34,9 +35,11 @@ def find_anvil() -> str:
     for candidate in (os.environ.get("DEFIGYM_ANVIL"), shutil.which("anvil"), str(node_modules_dir() / NPM_BINARY)):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return candidate
-    raise ChainError("anvil not found: install Foundry (https://getfoundry.sh) so `anvil` is on PATH, "
-                     "or run `npm ci` in the project root to get @foundry-rs/anvil, "
-                     "or set DEFIGYM_ANVIL to the binary.")
+    raise ChainError(
+        "anvil not found: install Foundry (https://getfoundry.sh) so `anvil` is on PATH, "
+        "or run `npm ci` in the project root to get @foundry-rs/anvil, "
+        "or set DEFIGYM_ANVIL to the binary."
+    )
 
 
 def free_port() -> int:
@@ -61,14 +64,25 @@ _LIVE: "weakref.WeakSet[AnvilProcess]" = weakref.WeakSet()
 class AnvilProcess:
     """One anvil node: started on construction, ready when the constructor returns."""
 
-    def __init__(self, port: int | None = None, *, fork_url: str | None = None, fork_block: int | None = None,
-                 load_state: str | Path | None = None, dump_state: str | Path | None = None,
-                 chain_id: int | None = None, log_path: str | Path | None = None,
-                 startup_timeout: float = 30.0, keep_states: int | None = KEEP_STATES,
-                 extra_args: list[str] | None = None):
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        fork_url: str | None = None,
+        fork_block: int | None = None,
+        load_state: str | Path | None = None,
+        dump_state: str | Path | None = None,
+        chain_id: int | None = None,
+        log_path: str | Path | None = None,
+        startup_timeout: float = 30.0,
+        keep_states: int | None = KEEP_STATES,
+        extra_args: list[str] | None = None,
+    ):
         if port is not None and _port_is_busy(port):
-            raise ChainError(f"port {port} is busy: another process listens there. "
-                             f"Pick another port, or leave the port out to get a free one.")
+            raise ChainError(
+                f"port {port} is busy: another process listens there. "
+                f"Pick another port, or leave the port out to get a free one."
+            )
         self.port = port if port is not None else free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_path) if log_path else Path(tempfile.mkdtemp(prefix="anvil-")) / "anvil.log"
@@ -84,8 +98,10 @@ class AnvilProcess:
             args += ["--chain-id", str(chain_id or LOCAL_CHAIN_ID)]
         if load_state is not None:
             if not Path(load_state).is_file():
-                raise ChainError(f"state file {load_state} does not exist; build one with "
-                                 f"`python -m envs.contracts build-localnet --out DIR`")
+                raise ChainError(
+                    f"state file {load_state} does not exist; build one with "
+                    f"`python -m envs.contracts build-localnet --out DIR`"
+                )
             args += ["--load-state", str(load_state)]
         if dump_state is not None:
             args += ["--dump-state", str(dump_state)]
@@ -93,8 +109,9 @@ class AnvilProcess:
             args += ["--prune-history", str(keep_states)]
         args += extra_args or []
         self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            args, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
         _LIVE.add(self)
         self._finalizer = weakref.finalize(self, _reap, self.proc, self._log)
         try:
@@ -114,8 +131,10 @@ class AnvilProcess:
                 return
             except ChainError:
                 if time.monotonic() > deadline:
-                    raise ChainError(f"anvil did not answer on {self.url} within {timeout:.0f} s; "
-                                     f"log {self.log_path}:\n{self.log_tail()}") from None
+                    raise ChainError(
+                        f"anvil did not answer on {self.url} within {timeout:.0f} s; "
+                        f"log {self.log_path}:\n{self.log_tail()}"
+                    ) from None
                 time.sleep(0.05)
             finally:
                 rpc.close()
@@ -125,8 +144,10 @@ class AnvilProcess:
         if "Address already in use" in tail or "address in use" in tail.lower():
             return f"anvil could not bind port {self.port}: it is busy. Pick another port or leave it out."
         if fork_url is not None:
-            return (f"anvil could not fork {fork_url}: the RPC URL is unreachable or rejected the request. "
-                    f"Check the URL (and the block number).\nanvil said:\n{tail}")
+            return (
+                f"anvil could not fork {fork_url}: the RPC URL is unreachable or rejected the request. "
+                f"Check the URL (and the block number).\nanvil said:\n{tail}"
+            )
         return f"anvil exited with code {self.proc.returncode}; log {self.log_path}:\n{tail}"
 
     def log_tail(self, lines: int = 20) -> str:
@@ -188,8 +209,10 @@ class AnvilChain(RpcChain):
     def _death_note(self) -> str | None:
         if self.node.alive():
             return None
-        return (f"anvil (pid {self.node.pid}) is gone: it exited with code {self.node.proc.returncode}. "
-                f"Its state is lost; start a new chain. Log {self.node.log_path}:\n{self.node.log_tail()}")
+        return (
+            f"anvil (pid {self.node.pid}) is gone: it exited with code {self.node.proc.returncode}. "
+            f"Its state is lost; start a new chain. Log {self.node.log_path}:\n{self.node.log_tail()}"
+        )
 
     def dump_state(self) -> str:
         """The node's whole state as anvil's hex-encoded blob (``anvil_loadState`` takes it back)."""

@@ -3,6 +3,7 @@
 Deployment, the protocol wrappers, the state readers and the live adapter are written once
 against :class:`Chain`; a backend only moves bytes in and out of an EVM.
 """
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

@@ -4,6 +4,7 @@ Blocks are modelled the way anvil mines them here: every transaction is mined in
 its own, ``block_interval`` seconds after the previous one (12 s, as on mainnet), and
 ``advance_time`` mines an empty block. Reads execute against the latest block.
 """
+
 from __future__ import annotations
 
 import re
@@ -23,23 +24,35 @@ _GAS_USED = re.compile(r"gas_used: (\d+)")
 class PyrevmChain(Chain):
     """An in-process EVM, fresh or forked from any JSON-RPC URL at a block."""
 
-    def __init__(self, fork_url: str | None = None, fork_block: int | None = None,
-                 chain_id: int = LOCAL_CHAIN_ID, block_interval: int = BLOCK_INTERVAL):
+    def __init__(
+        self,
+        fork_url: str | None = None,
+        fork_block: int | None = None,
+        chain_id: int = LOCAL_CHAIN_ID,
+        block_interval: int = BLOCK_INTERVAL,
+    ):
         self.chain_id = chain_id
         self.block_interval = block_interval
         if fork_url is None:
             number, ts = 0, GENESIS_TIMESTAMP
         else:
             number, ts = _fork_head(fork_url, fork_block)
-        env = pyrevm.Env(cfg=pyrevm.CfgEnv(chain_id=chain_id),
-                         block=pyrevm.BlockEnv(number=number, timestamp=ts, gas_limit=30_000_000))
+        env = pyrevm.Env(
+            cfg=pyrevm.CfgEnv(chain_id=chain_id),
+            block=pyrevm.BlockEnv(number=number, timestamp=ts, gas_limit=30_000_000),
+        )
         try:
-            self.evm = pyrevm.EVM(env=env, fork_url=fork_url,
-                                  fork_block=None if fork_block is None else str(fork_block),
-                                  spec_id="SHANGHAI")
+            self.evm = pyrevm.EVM(
+                env=env,
+                fork_url=fork_url,
+                fork_block=None if fork_block is None else str(fork_block),
+                spec_id="SHANGHAI",
+            )
         except BaseException as err:  # pyrevm raises bare runtime errors for an unreachable fork
-            raise ChainError(f"cannot fork {fork_url} at block {fork_block}: {err}. "
-                             f"Check that the RPC URL is reachable and the block exists.") from err
+            raise ChainError(
+                f"cannot fork {fork_url} at block {fork_block}: {err}. "
+                f"Check that the RPC URL is reachable and the block exists."
+            ) from err
         self._number, self._timestamp = number, ts
         if fork_url is None:
             self.evm.set_balance(DEV_ACCOUNT, _DEV_BALANCE)
@@ -147,8 +160,12 @@ class PyrevmChain(Chain):
     def _set_code(self, address: str, code: bytes) -> None:
         """Replace an account's code, keeping its balance, nonce and storage."""
         info = self.evm.basic(address)
-        self.evm.insert_account_info(address, pyrevm.AccountInfo(  # type: ignore[call-arg]  # the stub omits balance=
-            balance=info.balance, nonce=info.nonce, code=code))
+        self.evm.insert_account_info(
+            address,
+            pyrevm.AccountInfo(  # type: ignore[call-arg]  # the stub omits balance=
+                balance=info.balance, nonce=info.nonce, code=code
+            ),
+        )
 
 
 def _reverted(err: RuntimeError, to: str | None = None) -> TransactionReverted:

@@ -4,6 +4,7 @@ Transactions go out as ``eth_sendTransaction`` from unlocked (or impersonated) a
 fixed gas limit, so this is for development nodes (anvil, a fork). Signing for a live chain is
 the live adapter's job.
 """
+
 from __future__ import annotations
 
 import http.client
@@ -40,8 +41,9 @@ class _LoopbackHttp:
     def __init__(self, host: str, port: int, path: str, timeout: float):
         self.address, self.timeout = (host, port), timeout
         netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self._head = (f"POST {path} HTTP/1.1\r\nHost: {netloc}\r\nContent-Type: application/json\r\n"
-                      f"Content-Length: ").encode()
+        self._head = (
+            f"POST {path} HTTP/1.1\r\nHost: {netloc}\r\nContent-Type: application/json\r\nContent-Length: "
+        ).encode()
         self._sock: socket.socket | None = None
         self._reader: Any = None
         self._idle = select.poll()
@@ -151,8 +153,7 @@ class JsonRpc:
 
     def __init__(self, url: str, timeout: float = 30.0):
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"RPC URL {url!r} must start with http:// or https:// "
-                             f"(e.g. http://127.0.0.1:8545)")
+            raise ValueError(f"RPC URL {url!r} must start with http:// or https:// (e.g. http://127.0.0.1:8545)")
         self.url, self.timeout = url, timeout
         #: called when the node can't be reached; returns a sentence on why (e.g. "anvil died")
         self.diagnose: Callable[[], str | None] = lambda: None
@@ -169,11 +170,17 @@ class JsonRpc:
 
     def _post(self, payload: Any) -> Any:
         try:
-            response = (self._local.post(json.dumps(payload).encode()) if self._local is not None
-                        else self._send_remote(payload))
+            response = (
+                self._local.post(json.dumps(payload).encode())
+                if self._local is not None
+                else self._send_remote(payload)
+            )
         except (requests.RequestException, OSError, http.client.HTTPException) as err:
-            raise TransportError(self.diagnose() or f"cannot reach the node at {self.url}: {err.__class__.__name__}. "
-                             f"Check the URL and that the node is running.") from err
+            raise TransportError(
+                self.diagnose()
+                or f"cannot reach the node at {self.url}: {err.__class__.__name__}. "
+                f"Check the URL and that the node is running."
+            ) from err
         if response.status_code == 429 or response.status_code >= 500:
             raise TransportError(f"{self.url} answered HTTP {response.status_code}: {response.text[:200]}")
         if response.status_code != 200:
@@ -203,8 +210,12 @@ class JsonRpc:
         for _ in range(len(calls) - 1):
             next(self._ids)
         replies = {r["id"]: r for r in self._post(payload)}
-        return [RpcError(calls[i][0], replies[first + i]["error"]) if "error" in replies[first + i]
-                else replies[first + i]["result"] for i in range(len(calls))]
+        return [
+            RpcError(calls[i][0], replies[first + i]["error"])
+            if "error" in replies[first + i]
+            else replies[first + i]["result"]
+            for i in range(len(calls))
+        ]
 
     def close(self) -> None:
         if self._local is not None:
@@ -221,8 +232,10 @@ def _tx_params(tx: Tx) -> dict:
 
 
 def _logs(receipt: dict) -> list[LogEntry]:
-    return [LogEntry(lg["address"], [bytes.fromhex(t[2:]) for t in lg["topics"]], bytes.fromhex(lg["data"][2:]))
-            for lg in receipt["logs"]]
+    return [
+        LogEntry(lg["address"], [bytes.fromhex(t[2:]) for t in lg["topics"]], bytes.fromhex(lg["data"][2:]))
+        for lg in receipt["logs"]
+    ]
 
 
 class RpcChain(Chain):
@@ -279,8 +292,7 @@ class RpcChain(Chain):
             self.rpc.request("evm_mine")
         finally:
             self.rpc.request("evm_setAutomine", [True])
-        receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes
-                                   if not isinstance(h, RpcError)])
+        receipts = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes if not isinstance(h, RpcError)])
         it = iter(receipts)
         out: list[TxResult | TransactionReverted] = []
         for tx, h in zip(txs, hashes):
@@ -291,8 +303,13 @@ class RpcChain(Chain):
             if int(receipt["status"], 16) == 1:
                 out.append(TxResult(int(receipt["gasUsed"], 16), _logs(receipt)))
             else:
-                out.append(TransactionReverted("reverted inside a block (replay the block to see why)",
-                                               to=tx.to, gas_used=int(receipt["gasUsed"], 16)))
+                out.append(
+                    TransactionReverted(
+                        "reverted inside a block (replay the block to see why)",
+                        to=tx.to,
+                        gas_used=int(receipt["gasUsed"], 16),
+                    )
+                )
         return out
 
     def _send_and_wait(self, params: dict, to: str | None) -> dict:
@@ -311,8 +328,10 @@ class RpcChain(Chain):
         deadline = time.monotonic() + self.rpc.timeout
         while (receipt := self.rpc.request("eth_getTransactionReceipt", [tx_hash])) is None:
             if time.monotonic() > deadline:
-                raise ChainError(f"transaction {tx_hash} was not mined within {self.rpc.timeout:.0f} s: "
-                                 f"is automine off on {self.url}?")
+                raise ChainError(
+                    f"transaction {tx_hash} was not mined within {self.rpc.timeout:.0f} s: "
+                    f"is automine off on {self.url}?"
+                )
             time.sleep(0.002)
         return receipt
 

@@ -3,6 +3,7 @@ DefaultReserveInterestRateStrategy) and the rate its borrowers are willing to pa
 (Ornstein-Uhlenbeck) process whose utilization the curve gives; both fitted to real daily reserve data
 by ``envs.flows.lending_fit``. Modelling demand in rate terms keeps utilization mostly below the kink,
 as the real reserves do: past it, a small rise in utilization costs borrowers a steep rise in rate."""
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,9 @@ class RateCurve:
     def rates(self, utilization: np.ndarray, reserve_factor: float) -> tuple[np.ndarray, np.ndarray]:
         """(supply rate, variable borrow rate) at ``utilization``, with the protocol's own formula."""
         u = np.asarray(utilization, dtype=float)
-        return calculate_interest_rates(u, 1.0 - u, reserve_factor * 1e4, self.base, self.slope1, self.slope2,
-                                        self.optimal)
+        return calculate_interest_rates(
+            u, 1.0 - u, reserve_factor * 1e4, self.base, self.slope1, self.slope2, self.optimal
+        )
 
     def utilization_at(self, borrow_rate: np.ndarray) -> np.ndarray:
         """The utilization at which the curve charges ``borrow_rate`` (the curve's inverse, within [0, 1])."""
@@ -94,12 +96,18 @@ class LendingCalibration:
         out = dict(snapshot)
         for symbol, r in self.reserves.items():
             if symbol not in out:
-                raise ValueError(f"the calibration has reserve {symbol!r}, which the market does not list "
-                                 f"({sorted(out)})")
+                raise ValueError(
+                    f"the calibration has reserve {symbol!r}, which the market does not list ({sorted(out)})"
+                )
             c = r.curve
-            out[symbol] = replace(out[symbol], reserve_factor=round(r.reserve_factor * 1e4),
-                                  base_variable_borrow_rate=_ray(c.base), variable_rate_slope1=_ray(c.slope1),
-                                  variable_rate_slope2=_ray(c.slope2), optimal_usage_ratio=_ray(c.optimal))
+            out[symbol] = replace(
+                out[symbol],
+                reserve_factor=round(r.reserve_factor * 1e4),
+                base_variable_borrow_rate=_ray(c.base),
+                variable_rate_slope1=_ray(c.slope1),
+                variable_rate_slope2=_ray(c.slope2),
+                optimal_usage_ratio=_ray(c.optimal),
+            )
         return out
 
     def save(self, path: str | Path) -> None:
@@ -109,12 +117,16 @@ class LendingCalibration:
     def load(path: str | Path) -> "LendingCalibration":
         try:
             raw = json.loads(Path(path).read_text())
-            reserves = {s: ReserveCalibration(s, float(r["reserve_factor"]), RateCurve(**r["curve"]),
-                                              RateProcess(**r["demand"]))
-                        for s, r in raw["reserves"].items()}
+            reserves = {
+                s: ReserveCalibration(
+                    s, float(r["reserve_factor"]), RateCurve(**r["curve"]), RateProcess(**r["demand"])
+                )
+                for s, r in raw["reserves"].items()
+            }
         except (KeyError, TypeError, json.JSONDecodeError) as err:
-            raise ValueError(f"{path} is not a lending calibration (write one with `python -m envs.data fit-lending`): "
-                             f"{err!r}") from None
+            raise ValueError(
+                f"{path} is not a lending calibration (write one with `python -m envs.data fit-lending`): {err!r}"
+            ) from None
         return LendingCalibration(raw.get("source", ""), reserves, raw.get("fit", {}))
 
 
@@ -131,9 +143,11 @@ def calibration_path(name: str) -> Path:
     if path.suffix == ".json" and path.exists():
         return path
     known = sorted(p.stem.removeprefix("lending_") for p in ASSETS_DIR.glob("lending_*.json"))
-    raise ValueError(f"lending.calibration={name!r} is neither a shipped calibration ({known}) nor a JSON file; "
-                     f"use one of those, a path written by `python -m envs.data fit-lending`, or "
-                     f"{NO_CALIBRATION!r} for the uncalibrated market")
+    raise ValueError(
+        f"lending.calibration={name!r} is neither a shipped calibration ({known}) nor a JSON file; "
+        f"use one of those, a path written by `python -m envs.data fit-lending`, or "
+        f"{NO_CALIBRATION!r} for the uncalibrated market"
+    )
 
 
 @cache

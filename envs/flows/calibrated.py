@@ -19,6 +19,7 @@ What is fitted, from a pool's swaps and a reference price (``fit_flow``):
 ``CalibratedFlow.orders`` draws a step's swaps for N worlds from these, in the same order on every
 backend. The parameters are a small JSON file (``python -m envs.data fit-flow``).
 """
+
 from __future__ import annotations
 
 import json
@@ -61,7 +62,9 @@ class FlowParams:
         if len(knots) < 2 or any(b < a for a, b in zip(knots, knots[1:])):
             raise ValueError("size_body_log_quantiles must be at least 2 non-decreasing values")
         if not self.size_max_usd >= self.size_tail_usd:
-            raise ValueError(f"size_max_usd={self.size_max_usd!r} must be at least size_tail_usd={self.size_tail_usd!r}")
+            raise ValueError(
+                f"size_max_usd={self.size_max_usd!r} must be at least size_tail_usd={self.size_tail_usd!r}"
+            )
         for name in ("volume_per_liquidity", "reference_liquidity", "size_tail_usd", "size_tail_alpha"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ValueError(f"flow parameter {name}={getattr(self, name)!r} must be a finite number > 0")
@@ -84,11 +87,18 @@ class FlowParams:
     def load(cls, path: str | Path = DEFAULT_FLOW_FILE) -> "FlowParams":
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"flow parameters {path} do not exist: fit them with `python -m envs.data fit-flow`")
+            raise FileNotFoundError(
+                f"flow parameters {path} do not exist: fit them with `python -m envs.data fit-flow`"
+            )
         raw = json.loads(path.read_text())
         try:
-            return cls(**{**raw, "hourly_share": tuple(raw["hourly_share"]),
-                          "size_body_log_quantiles": tuple(raw["size_body_log_quantiles"])})
+            return cls(
+                **{
+                    **raw,
+                    "hourly_share": tuple(raw["hourly_share"]),
+                    "size_body_log_quantiles": tuple(raw["size_body_log_quantiles"]),
+                }
+            )
         except (TypeError, KeyError) as err:
             raise ValueError(f"{path} is not a flow parameter file ({err})") from None
 
@@ -115,8 +125,17 @@ class CalibratedFlow:
     capped: int = 0
     _last: np.ndarray | None = field(default=None, init=False, repr=False)  # each world's last swap direction
 
-    def orders(self, rng: np.random.Generator, n: int, active_liquidity: np.ndarray, hour, dt: float,
-               reference_price: np.ndarray, last_sell_usdc: np.ndarray | None = None, merge: bool = True):
+    def orders(
+        self,
+        rng: np.random.Generator,
+        n: int,
+        active_liquidity: np.ndarray,
+        hour,
+        dt: float,
+        reference_price: np.ndarray,
+        last_sell_usdc: np.ndarray | None = None,
+        merge: bool = True,
+    ):
         """[(sell USDC?, USD size)] for one step of ``dt`` seconds at UTC ``hour`` (one, or one per world).
 
         Swaps arrive as they did in the fitted pool, and their sizes scale with the pool's depth (its active
@@ -152,8 +171,17 @@ class CalibratedFlow:
         direction[rows, cols] = sell_usdc[live]
         return [(direction[r], merged[r]) for r in range(runs)]
 
-    def raw_orders(self, rng: np.random.Generator, n: int, active_liquidity: np.ndarray, hour, dt: float,
-                   reference_price: np.ndarray, usdc_unit: float, weth_unit: float):
+    def raw_orders(
+        self,
+        rng: np.random.Generator,
+        n: int,
+        active_liquidity: np.ndarray,
+        hour,
+        dt: float,
+        reference_price: np.ndarray,
+        usdc_unit: float,
+        weth_unit: float,
+    ):
         """:meth:`orders` in raw input amounts of a USDC/WETH pool: USDC in when selling USDC, else WETH
         worth the size at the reference price (whole raw units; 0 means no swap)."""
         drawn = self.orders(rng, n, active_liquidity, hour, dt, reference_price, self._last)
@@ -170,6 +198,7 @@ class CalibratedFlow:
 
 # --- fitting -------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class SwapSample:
     """Swaps as arrays: time (unix s), USD size, sell USDC?, the pool's price after (USD per ETH), active liquidity."""
@@ -181,8 +210,9 @@ class SwapSample:
     liquidity: np.ndarray
 
     def select(self, mask: np.ndarray) -> "SwapSample":
-        return SwapSample(*(getattr(self, f)[mask] for f in ("time", "size_usd", "sell_usdc", "price_after",
-                                                              "liquidity")))
+        return SwapSample(
+            *(getattr(self, f)[mask] for f in ("time", "size_usd", "sell_usdc", "price_after", "liquidity"))
+        )
 
 
 def swap_sample(records) -> SwapSample:
@@ -190,9 +220,13 @@ def swap_sample(records) -> SwapSample:
     swaps = [r for r in records if r.event == "Swap"]
     a0 = np.array([float(r.args["amount0"]) for r in swaps])
     tick = np.array([float(r.args["tick"]) for r in swaps])
-    return SwapSample(time=np.array([float(r.timestamp) for r in swaps]), size_usd=np.abs(a0) / 1e6,
-                      sell_usdc=a0 > 0, price_after=1e12 / 1.0001**tick,
-                      liquidity=np.array([float(r.args["liquidity"]) for r in swaps]))
+    return SwapSample(
+        time=np.array([float(r.timestamp) for r in swaps]),
+        size_usd=np.abs(a0) / 1e6,
+        sell_usdc=a0 > 0,
+        price_after=1e12 / 1.0001**tick,
+        liquidity=np.array([float(r.args["liquidity"]) for r in swaps]),
+    )
 
 
 def informed(sample: SwapSample, reference: np.ndarray, fee_pips: int) -> np.ndarray:
@@ -210,9 +244,13 @@ def _size_fit(sizes: np.ndarray) -> dict:
     above = sizes[sizes > tail]
     body = np.log(sizes[(sizes > 0) & (sizes <= tail)])
     alpha = len(above) / float(np.sum(np.log(above / tail))) if len(above) else 2.0  # Hill (1975)
-    return {"size_body_log_quantiles": tuple(float(q) for q in np.quantile(body, np.linspace(0, 1, 101))),
-            "size_tail_usd": tail, "size_tail_share": float(len(above) / len(sizes)), "size_tail_alpha": float(alpha),
-            "size_max_usd": float(sizes.max())}
+    return {
+        "size_body_log_quantiles": tuple(float(q) for q in np.quantile(body, np.linspace(0, 1, 101))),
+        "size_tail_usd": tail,
+        "size_tail_share": float(len(above) / len(sizes)),
+        "size_tail_alpha": float(alpha),
+        "size_max_usd": float(sizes.max()),
+    }
 
 
 def fit_flow(sample: SwapSample, reference: np.ndarray, fee_pips: int, source: str = "") -> FlowParams:
@@ -224,13 +262,17 @@ def fit_flow(sample: SwapSample, reference: np.ndarray, fee_pips: int, source: s
     by_hour = np.bincount(hours, weights=noise.size_usd, minlength=24)
     same = noise.sell_usdc[1:] == noise.sell_usdc[:-1]
     impact = np.abs(np.diff(np.log(sample.price_after)))  # each swap's move, from the price the one before left
-    return FlowParams(volume_per_liquidity=float(noise.size_usd.sum() / days / np.median(sample.liquidity)),
-                      reference_liquidity=float(np.median(sample.liquidity)),
-                      hourly_share=tuple(float(x) for x in by_hour / by_hour.sum()),
-                      persistence=float(same.mean()) if len(same) else 0.5,
-                      impact_limit=float(min(np.quantile(impact, 0.999), 0.5)),
-                      informed_share=float(sample.size_usd[smart].sum() / sample.size_usd.sum()),
-                      fee_pips=fee_pips, source=source, **_size_fit(noise.size_usd))
+    return FlowParams(
+        volume_per_liquidity=float(noise.size_usd.sum() / days / np.median(sample.liquidity)),
+        reference_liquidity=float(np.median(sample.liquidity)),
+        hourly_share=tuple(float(x) for x in by_hour / by_hour.sum()),
+        persistence=float(same.mean()) if len(same) else 0.5,
+        impact_limit=float(min(np.quantile(impact, 0.999), 0.5)),
+        informed_share=float(sample.size_usd[smart].sum() / sample.size_usd.sum()),
+        fee_pips=fee_pips,
+        source=source,
+        **_size_fit(noise.size_usd),
+    )
 
 
 def ks_distance(a: np.ndarray, b: np.ndarray) -> float:

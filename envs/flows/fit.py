@@ -1,6 +1,7 @@
 """Fit the calibrated flow (``envs.flows.calibrated``) to a pool's swaps, holding the last days out, and
 measure how well it predicts them: trade-size KS distance, the hour-of-day profile, daily volume per
 unit of liquidity, and the fee APR of a passive full-range LP."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -17,8 +18,10 @@ def reference_at(times: np.ndarray, price_csv: str | Path) -> np.ndarray:
 
     path = load_price_csv(price_csv, dt=3600.0)
     if times.min() < path.timestamps[0] or times.max() > path.timestamps[-1]:
-        raise ValueError(f"{price_csv} covers {path.timestamps[0]:.0f}-{path.timestamps[-1]:.0f}, not the swaps' "
-                         f"{times.min():.0f}-{times.max():.0f}: give a price file for the swaps' dates")
+        raise ValueError(
+            f"{price_csv} covers {path.timestamps[0]:.0f}-{path.timestamps[-1]:.0f}, not the swaps' "
+            f"{times.min():.0f}-{times.max():.0f}: give a price file for the swaps' dates"
+        )
     return np.interp(times, path.timestamps, path.prices)
 
 
@@ -31,8 +34,9 @@ def full_range_fee_apr(size_usd: np.ndarray, liquidity: np.ndarray, price: float
     return fees_per_l / value_per_l * 365 / days
 
 
-def fit_and_validate(records, price_csv: str | Path, fee_pips: int, holdout_days: int = 6, source: str = "",
-                     seed: int = 0) -> FlowParams:
+def fit_and_validate(
+    records, price_csv: str | Path, fee_pips: int, holdout_days: int = 6, source: str = "", seed: int = 0
+) -> FlowParams:
     """Fit on all but the last ``holdout_days`` UTC days; the held-out figures go into ``params.fit``."""
     sample = swap_sample(records)
     if len(sample.time) < 100:
@@ -55,16 +59,20 @@ def fit_and_validate(records, price_csv: str | Path, fee_pips: int, holdout_days
     total_per_liquidity = params.volume_per_liquidity / max(1 - params.informed_share, 1e-9)
     price = float(np.mean(held.price_after))
     real_apr = full_range_fee_apr(held.size_usd, held.liquidity, price, fee_pips, days_held)
-    model_apr = full_range_fee_apr(np.array([total_per_liquidity * days_held]), np.array([1.0]), price, fee_pips,
-                                   days_held)
+    model_apr = full_range_fee_apr(
+        np.array([total_per_liquidity * days_held]), np.array([1.0]), price, fee_pips, days_held
+    )
     fit = {
-        "train_days": days_train, "held_out_days": days_held, "train_swaps": int(len(train.time)),
+        "train_days": days_train,
+        "held_out_days": days_held,
+        "train_swaps": int(len(train.time)),
         "held_out_swaps": int(len(held.time)),
         "size_ks_model_vs_held_out": ks_distance(drawn, noise_held.size_usd),
         "size_ks_train_vs_held_out": ks_distance(noise_train.size_usd, noise_held.size_usd),
         "hourly_profile_tv_distance": float(np.abs(np.array(params.hourly_share) - by_hour / by_hour.sum()).sum() / 2),
         "daily_volume_rel_error": float(predicted_volume / noise_held.size_usd.sum() - 1),
-        "full_range_fee_apr_model": model_apr, "full_range_fee_apr_held_out": real_apr,
+        "full_range_fee_apr_model": model_apr,
+        "full_range_fee_apr_held_out": real_apr,
         "full_range_fee_apr_rel_error": model_apr / real_apr - 1,
     }
     return replace(params, fit=fit)

@@ -8,6 +8,7 @@ DefaultReserveInterestRateStrategy.calculateInterestRates (``envs.protocols.aave
 fitted by least squares on the latest stretch of days one curve explains (governance re-sets the curve
 every few months); the demand, the rate that curve would have charged each day of the fit window, is
 fitted as a mean-reverting process."""
+
 from __future__ import annotations
 
 import csv
@@ -21,8 +22,14 @@ from scipy.optimize import nnls
 from envs.assets import aave_reserve_params
 from envs.flows.borrow_demand import LendingCalibration, RateCurve, RateProcess, ReserveCalibration
 
-COLUMNS = ("generated_at", "network", "symbol", "current_liquidity_rate", "current_variable_borrow_rate",
-           "reserve_factor")
+COLUMNS = (
+    "generated_at",
+    "network",
+    "symbol",
+    "current_liquidity_rate",
+    "current_variable_borrow_rate",
+    "reserve_factor",
+)
 OPTIMAL_GRID = np.round(np.arange(0.50, 0.99 + 1e-9, 0.0025), 4)
 MIN_SIDE = 3  # days needed on a side of the kink to fit that side's slope
 
@@ -53,15 +60,19 @@ def read_reserves(path: str | Path, network: str, symbols: tuple[str, ...]) -> d
     """The daily rows of ``symbols`` on ``network``, one per UTC day (the day's last row)."""
     path = Path(path)
     if not path.is_file():
-        raise LendingDataError(f"{path}: no such file; give the daily reserves CSV, e.g. "
-                               f"../shared/data/aave/aave_v3_reserves_daily_2025-2026.csv")
+        raise LendingDataError(
+            f"{path}: no such file; give the daily reserves CSV, e.g. "
+            f"../shared/data/aave/aave_v3_reserves_daily_2025-2026.csv"
+        )
     with path.open(newline="") as f:
         reader = csv.DictReader(f)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise LendingDataError(f"{path} lacks the column(s) {missing}: the fit needs {list(COLUMNS)} (rates and "
-                                   f"reserve factor as yearly fractions, generated_at an ISO time); it has "
-                                   f"{reader.fieldnames}")
+            raise LendingDataError(
+                f"{path} lacks the column(s) {missing}: the fit needs {list(COLUMNS)} (rates and "
+                f"reserve factor as yearly fractions, generated_at an ISO time); it has "
+                f"{reader.fieldnames}"
+            )
         rows = list(reader)
     out = {}
     for symbol in symbols:
@@ -73,16 +84,22 @@ def read_reserves(path: str | Path, network: str, symbols: tuple[str, ...]) -> d
                 day = datetime.fromisoformat(row["generated_at"]).date().isoformat()
                 values = tuple(float(row[c]) for c in COLUMNS[3:])
             except ValueError as err:
-                raise LendingDataError(f"{path} line {line}: {err} (generated_at must be an ISO time, the rates and "
-                                       f"reserve_factor numbers)") from None
+                raise LendingDataError(
+                    f"{path} line {line}: {err} (generated_at must be an ISO time, the rates and "
+                    f"reserve_factor numbers)"
+                ) from None
             if not all(np.isfinite(values)) or min(values) < 0 or values[2] >= 1:
-                raise LendingDataError(f"{path} line {line}: rates must be non-negative yearly fractions and the "
-                                       f"reserve factor a fraction below 1, got {values}")
+                raise LendingDataError(
+                    f"{path} line {line}: rates must be non-negative yearly fractions and the "
+                    f"reserve factor a fraction below 1, got {values}"
+                )
             days[day] = values
         if len(days) < 20:
             have = sorted({(r["network"], r["symbol"]) for r in rows})
-            raise LendingDataError(f"{path} has {len(days)} days of {symbol} on {network} (the fit needs at least 20); "
-                                   f"it holds {have}: pick --network/--symbols from those")
+            raise LendingDataError(
+                f"{path} has {len(days)} days of {symbol} on {network} (the fit needs at least 20); "
+                f"it holds {have}: pick --network/--symbols from those"
+            )
         dates = np.array(sorted(days))
         v = np.array([days[d] for d in dates])
         out[symbol] = DailyReserve(dates, v[:, 0], v[:, 1], v[:, 2])
@@ -112,6 +129,7 @@ def fit_curve(u: np.ndarray, r: np.ndarray, prior: RateCurve, tie: float) -> tup
     """The kinked curve through (utilization, borrow rate) days, and its largest error. The kink is searched
     on a grid then refined; among kinks that fit within ``tie`` of the best (the days do not pin it down),
     the one nearest the prior's is kept."""
+
     def best(grid):
         fits = [_solve(u, r, o, prior) for o in grid]
         errors = np.array([e for _, e in fits])
@@ -123,8 +141,9 @@ def fit_curve(u: np.ndarray, r: np.ndarray, prior: RateCurve, tie: float) -> tup
     return best(np.append(fine, coarse.optimal))
 
 
-def current_regime(u: np.ndarray, r: np.ndarray, prior: RateCurve, tol: float, min_days: int
-                   ) -> tuple[int, RateCurve, float]:
+def current_regime(
+    u: np.ndarray, r: np.ndarray, prior: RateCurve, tol: float, min_days: int
+) -> tuple[int, RateCurve, float]:
     """The longest stretch ending at the last day that one curve explains within ``tol`` (on the borrow
     rate), found by bisection (a longer stretch never fits better): (its first day, the curve, its largest
     error). Kinks within a quarter of ``tol`` of the best fit count as ties."""
@@ -164,9 +183,16 @@ def _summary(x: np.ndarray) -> dict:
     return {"mean": float(np.mean(x)), "min": float(np.min(x)), "max": float(np.max(x))}
 
 
-def fit_and_validate(path: str | Path, network: str = "ethereum", symbols: tuple[str, ...] = ("USDC", "WETH"),
-                     holdout: float = 0.2, tol: float = 1e-4, min_days: int = 14, level_days: int = 30,
-                     seed: int = 0) -> LendingCalibration:
+def fit_and_validate(
+    path: str | Path,
+    network: str = "ethereum",
+    symbols: tuple[str, ...] = ("USDC", "WETH"),
+    holdout: float = 0.2,
+    tol: float = 1e-4,
+    min_days: int = 14,
+    level_days: int = 30,
+    seed: int = 0,
+) -> LendingCalibration:
     """Fit on all but the last ``holdout`` share of days; the held-out figures go into ``calibration.fit``."""
     if not 0 < holdout < 1:
         raise LendingDataError(f"holdout must be a share of the days in (0, 1), got {holdout}")
@@ -180,8 +206,12 @@ def fit_and_validate(path: str | Path, network: str = "ethereum", symbols: tuple
         cut = int(round(len(days.dates) * (1 - holdout)))
         train, held = days.take(slice(None, cut)), days.take(slice(cut, None))
         s = snapshot[symbol]
-        prior = RateCurve(s.base_variable_borrow_rate / 1e27, s.variable_rate_slope1 / 1e27,
-                          s.variable_rate_slope2 / 1e27, s.optimal_usage_ratio / 1e27)
+        prior = RateCurve(
+            s.base_variable_borrow_rate / 1e27,
+            s.variable_rate_slope1 / 1e27,
+            s.variable_rate_slope2 / 1e27,
+            s.optimal_usage_ratio / 1e27,
+        )
         u_train = train.utilization
         start, curve, error = current_regime(u_train, train.borrow_rate, prior, tol, min(min_days, cut))
         rf = float(train.reserve_factor[-1])
@@ -193,21 +223,32 @@ def fit_and_validate(path: str | Path, network: str = "ethereum", symbols: tuple
         level = float(curve.utilization_at(np.asarray(demand.level)))
         at_level = curve.rates(np.array([level]), rf)
         report[symbol] = {
-            "fit_days": f"{train.dates[0]}..{train.dates[-1]}", "curve_from": str(train.dates[start]),
-            "curve_max_error": error, "held_out_days": f"{held.dates[0]}..{held.dates[-1]}",
+            "fit_days": f"{train.dates[0]}..{train.dates[-1]}",
+            "curve_from": str(train.dates[start]),
+            "curve_max_error": error,
+            "held_out_days": f"{held.dates[0]}..{held.dates[-1]}",
             "utilization_real": _summary(u_held),
-            "utilization_model": {"level": level, "q05": float(np.quantile(drawn, 0.05)),
-                                  "q95": float(np.quantile(drawn, 0.95))},
+            "utilization_model": {
+                "level": level,
+                "q05": float(np.quantile(drawn, 0.05)),
+                "q95": float(np.quantile(drawn, 0.95)),
+            },
             "borrow_rate_real": _summary(held.borrow_rate),
             "borrow_rate_model_at_level": float(at_level[1][0]),
-            "borrow_rate_abs_error": {"mean": float(np.mean(np.abs(borrow_hat - held.borrow_rate))),
-                                      "max": float(np.max(np.abs(borrow_hat - held.borrow_rate)))},
+            "borrow_rate_abs_error": {
+                "mean": float(np.mean(np.abs(borrow_hat - held.borrow_rate))),
+                "max": float(np.max(np.abs(borrow_hat - held.borrow_rate))),
+            },
             "supply_rate_real": _summary(held.supply_rate),
             "supply_rate_model_at_level": float(at_level[0][0]),
-            "supply_rate_abs_error": {"mean": float(np.mean(np.abs(supply_hat - held.supply_rate))),
-                                      "max": float(np.max(np.abs(supply_hat - held.supply_rate)))},
+            "supply_rate_abs_error": {
+                "mean": float(np.mean(np.abs(supply_hat - held.supply_rate))),
+                "max": float(np.max(np.abs(supply_hat - held.supply_rate))),
+            },
             "held_out_days_within_tol": float(np.mean(np.abs(borrow_hat - held.borrow_rate) <= tol)),
         }
-    source = (f"{Path(path).name} ({network}): rate curves fitted on each reserve's latest stretch one curve "
-              f"explains, utilization on the first {1 - holdout:.0%} of the days; the rest held out")
+    source = (
+        f"{Path(path).name} ({network}): rate curves fitted on each reserve's latest stretch one curve "
+        f"explains, utilization on the first {1 - holdout:.0%} of the days; the rest held out"
+    )
     return LendingCalibration(source, reserves, {"tolerance": tol, "reserves": report})

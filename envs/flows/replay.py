@@ -11,6 +11,7 @@ one position, as in ``UniswapV3Pool.positions``. A position burned before it is 
 existed at the start: its burned liquidity is taken out of the starting tick map and put in its own
 slot, so the burn finds it.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,9 +51,17 @@ def read_pool(chain, address: str) -> V3PoolSnapshot:
             t = ((word << 8) + bit) * spacing
             gross, net, out0, out1, *_ = pool.call("ticks", t)
             ticks[t] = (net, gross, out0, out1)
-    return V3PoolSnapshot(pool.call("fee"), sqrt_price_x96, tick, pool.call("liquidity"),
-                          pool.call("feeGrowthGlobal0X128"), pool.call("feeGrowthGlobal1X128"), ticks,
-                          pool.call("token0"), pool.call("token1"))
+    return V3PoolSnapshot(
+        pool.call("fee"),
+        sqrt_price_x96,
+        tick,
+        pool.call("liquidity"),
+        pool.call("feeGrowthGlobal0X128"),
+        pool.call("feeGrowthGlobal1X128"),
+        ticks,
+        pool.call("token0"),
+        pool.call("token1"),
+    )
 
 
 def read_pool_at(rpc_url: str, address: str, block: int) -> V3PoolSnapshot:
@@ -98,7 +107,7 @@ def reconstruct(events: list[EventRecord], fee_pips: int) -> tuple[V3PoolSnapsho
     if not swaps:
         raise EventDataError("no Swap in the events: a pool cannot be reconstructed without one")
     first = swaps[0]
-    window = events[first + 1:]
+    window = events[first + 1 :]
     held = adopted_positions(window)
     seen: dict[int, list[int]] = {}
     for ev in events[first:]:
@@ -110,7 +119,10 @@ def reconstruct(events: list[EventRecord], fee_pips: int) -> tuple[V3PoolSnapsho
             mine = sum(v for (_, lo, hi), v in held.items() if lo <= tick < hi)
             seen.setdefault(tick, []).append(int(ev.args["liquidity"]) - mine)
     levels = sorted((t, int(np.median(v))) for t, v in seen.items())
-    lowest, highest = MIN_TICK // spacing * spacing + (spacing if MIN_TICK % spacing else 0), MAX_TICK // spacing * spacing
+    lowest, highest = (
+        MIN_TICK // spacing * spacing + (spacing if MIN_TICK % spacing else 0),
+        MAX_TICK // spacing * spacing,
+    )
     net: dict[int, int] = {lowest: levels[0][1], highest: -levels[-1][1]}
     for (ta, la), (tb, lb) in zip(levels, levels[1:]):
         if la == lb:
@@ -123,8 +135,9 @@ def reconstruct(events: list[EventRecord], fee_pips: int) -> tuple[V3PoolSnapsho
             net[t], gross[t] = net.get(t, 0) + sign * amount, gross.get(t, 0) + amount
     ticks = {t: (net[t], gross[t], 0, 0) for t in net if gross[t] > 0}
     start = events[first].args
-    return V3PoolSnapshot(fee_pips, int(start["sqrtPriceX96"]), int(start["tick"]), int(start["liquidity"]), 0, 0, ticks,
-                          "", ""), window
+    return V3PoolSnapshot(
+        fee_pips, int(start["sqrtPriceX96"]), int(start["tick"]), int(start["liquidity"]), 0, 0, ticks, "", ""
+    ), window
 
 
 @dataclass
@@ -156,8 +169,17 @@ class PoolReplay:
     """Replays events into ``n`` identical simulated worlds (``xp`` numpy or torch); ``on_block`` is called
     between blocks with the block number, where an agent acts."""
 
-    def __init__(self, events: list[EventRecord], start: V3PoolSnapshot, xp=np, n: int = 1, device=None,
-                 first_slot: int = 0, extra_ticks: int = 0, compiled: bool = True):
+    def __init__(
+        self,
+        events: list[EventRecord],
+        start: V3PoolSnapshot,
+        xp=np,
+        n: int = 1,
+        device=None,
+        first_slot: int = 0,
+        extra_ticks: int = 0,
+        compiled: bool = True,
+    ):
         """Position slots below ``first_slot`` are left free (for agents); the events' positions follow. Numpy
         worlds swap through the compiled kernel (the array code's results, bit for bit, ~10x sooner) unless
         ``compiled`` is False."""
@@ -172,13 +194,20 @@ class PoolReplay:
             for t, sign in ((lo, 1), (hi, -1)):
                 net, gross, out0, out1 = ticks.get(t, (0, 0, 0, 0))
                 if gross < amount:
-                    raise EventDataError(f"a position burns {amount} liquidity at tick {t}, but the starting pool "
-                                         f"holds only {gross} there: the events do not follow this starting state")
+                    raise EventDataError(
+                        f"a position burns {amount} liquidity at tick {t}, but the starting pool "
+                        f"holds only {gross} there: the events do not follow this starting state"
+                    )
                 ticks[t] = (net - sign * amount, gross - amount, out0, out1)
         ticks = {t: v for t, v in ticks.items() if v[1] > 0}
         self.params, self.state = v3_pool_state(
-            replace(start, ticks=ticks), xp, n, max_ticks=len(ticks) + 2 * len(self.keys) + 4 + extra_ticks,
-            max_positions=max(1, first_slot + len(self.keys)), device=device)
+            replace(start, ticks=ticks),
+            xp,
+            n,
+            max_ticks=len(ticks) + 2 * len(self.keys) + 4 + extra_ticks,
+            max_positions=max(1, first_slot + len(self.keys)),
+            device=device,
+        )
         self._swap = swap_kernel.swap if compiled and swap_kernel.applies(self.state) else swap
         for key, amount in adopted.items():  # ... and into its own slot
             self._modify(key, float(amount))
@@ -201,9 +230,15 @@ class PoolReplay:
         """UniswapV3Pool.mint (delta > 0), burn (delta < 0) or a poke (burn of 0) of ``key`` in every world."""
         xp, n, device = self.xp, self.n, self._device()
         _, lo, hi = key
-        modify_position(self.state, self.params, self._slots(key), xp.full((n,), lo, dtype=xp.int64, device=device),
-                        xp.full((n,), hi, dtype=xp.int64, device=device),
-                        xp.full((n,), delta, dtype=xp.float64, device=device), xp.ones((n,), dtype=xp.bool, device=device))
+        modify_position(
+            self.state,
+            self.params,
+            self._slots(key),
+            xp.full((n,), lo, dtype=xp.int64, device=device),
+            xp.full((n,), hi, dtype=xp.int64, device=device),
+            xp.full((n,), delta, dtype=xp.float64, device=device),
+            xp.ones((n,), dtype=xp.bool, device=device),
+        )
 
     def _collect(self, index: int, ev: EventRecord) -> None:
         """Pay the position what it is owed; where its whole life is in the events, compare the fees paid
@@ -232,8 +267,14 @@ class PoolReplay:
             amount = float(a0 if zero_for_one else a1)
             device = state.sqrt_price.device if hasattr(state.sqrt_price, "device") else None
             zfo = xp.full((self.n,), zero_for_one, dtype=xp.bool, device=device)
-            self._swap(state, self.params, zfo, xp.full((self.n,), amount, dtype=xp.float64, device=device),
-                       default_price_limit(zfo), xp.ones((self.n,), dtype=xp.bool, device=device))
+            self._swap(
+                state,
+                self.params,
+                zfo,
+                xp.full((self.n,), amount, dtype=xp.float64, device=device),
+                default_price_limit(zfo),
+                xp.ones((self.n,), dtype=xp.bool, device=device),
+            )
             self._compare(index, ev)
         elif ev.event == "Mint" and int(ev.args["amount"]) > 0:
             self._modify(_key(ev), float(ev.args["amount"]))
@@ -254,8 +295,9 @@ class PoolReplay:
         if err > r.max_rel_err_sqrt_price:
             r.max_rel_err_sqrt_price, r.worst_swap = err, index
         r.max_abs_err_tick = max(r.max_abs_err_tick, abs(int(self.state.tick[0]) - int(ev.args["tick"])))
-        r.max_rel_err_liquidity = max(r.max_rel_err_liquidity,
-                                      _relative(float(self.state.liquidity[0]), int(ev.args["liquidity"])))
+        r.max_rel_err_liquidity = max(
+            r.max_rel_err_liquidity, _relative(float(self.state.liquidity[0]), int(ev.args["liquidity"]))
+        )
 
     def run(self, first: int = 0, on_block: Callable[[int, V3PoolState], None] | None = None) -> ReplayReport:
         block = None

@@ -1,2 +1,3 @@
 """The code every protocol's per-world error array holds where the call succeeded."""
+
 OK = 0

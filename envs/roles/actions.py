@@ -1,6 +1,7 @@
 """What every role's spaces and action checks share: a Box of named features, a Discrete choice
 (0 = do nothing), and the "act, and how much" continuous pair. A bad action fails here, naming what
 the role expects."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """The CEX-DEX arbitrageur: sees the pool's gap to the reference (CEX) price and decides how much of
 the trade that closes it to the edge of the no-trade band to take, paying the pool fee and gas,
 against a competitor that sometimes gets there first."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,15 +58,27 @@ class Arbitrageur(WatchesReference):
     def observation(self, market: UniswapV3Market) -> np.ndarray:
         gap = np.log(market.pool_price() / market.reference_price())
         band = -np.log(1 - market.fee_pips / 1e6)
-        return np.stack([100 * gap, 100 * np.clip(np.abs(gap) - band, 0.0, None), 100 * self.volatility.last_return,
-                         self.volatility.annualized(market.dt), self.swap_gas_usd(market) / 10],
-                        axis=1).astype(np.float32)
+        return np.stack(
+            [
+                100 * gap,
+                100 * np.clip(np.abs(gap) - band, 0.0, None),
+                100 * self.volatility.last_return,
+                self.volatility.annualized(market.dt),
+                self.swap_gas_usd(market) / 10,
+            ],
+            axis=1,
+        ).astype(np.float32)
 
     def decode(self, action, n: int) -> np.ndarray:
         """Actions -> the fraction of the trade to take, per world."""
         if self.action_type == "discrete":
-            a = choice(action, n, len(self.fractions), f"arbitrage actions must be integers in "
-                       f"[0, {len(self.fractions)}]: 0 skips, i takes fractions[i-1] of {self.fractions}")
+            a = choice(
+                action,
+                n,
+                len(self.fractions),
+                f"arbitrage actions must be integers in "
+                f"[0, {len(self.fractions)}]: 0 skips, i takes fractions[i-1] of {self.fractions}",
+            )
             return np.asarray((0.0,) + tuple(self.fractions))[a]
         a = np.asarray(action, dtype=float).reshape(n)
         if not np.all(np.isfinite(a)) or np.any((a < -1e-6) | (a > 1 + 1e-6)):
@@ -83,5 +96,7 @@ class Arbitrageur(WatchesReference):
     def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the arbitrage's profit net of gas."""
         assert receipt.profit_usd is not None
-        return receipt.profit_usd - receipt.gas_usd, {"profit_usd": receipt.profit_usd,
-                                                      "gas_usd": receipt.gas_usd} | receipt.info
+        return receipt.profit_usd - receipt.gas_usd, {
+            "profit_usd": receipt.profit_usd,
+            "gas_usd": receipt.gas_usd,
+        } | receipt.info

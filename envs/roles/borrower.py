@@ -7,6 +7,7 @@ in equity at the reference price net of gas; a liquidation shows up as its penal
 This module is the one source of the borrower's observation, for training, evaluation and the live
 adapter.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,19 +89,31 @@ class Borrower(WatchesReference):
     def observation(self, market: AaveMarket) -> np.ndarray:
         pos = self.position
         equity = equity_usd(market, pos)
-        return np.stack([
-            np.minimum(pos.health_factor, 5.0), np.minimum(pos.ltv, 5.0), pos.liquidation_threshold,
-            100 * np.log(np.maximum(equity, 1e-9) / self.initial), 100 * self.volatility.last_return,
-            self.volatility.annualized(market.dt), 100 * np.log(market.pool_price() / market.reference_price()),
-            self.round_gas_usd(market) / 10,
-        ], axis=1).astype(np.float32)
+        return np.stack(
+            [
+                np.minimum(pos.health_factor, 5.0),
+                np.minimum(pos.ltv, 5.0),
+                pos.liquidation_threshold,
+                100 * np.log(np.maximum(equity, 1e-9) / self.initial),
+                100 * self.volatility.last_return,
+                self.volatility.annualized(market.dt),
+                100 * np.log(market.pool_price() / market.reference_price()),
+                self.round_gas_usd(market) / 10,
+            ],
+            axis=1,
+        ).astype(np.float32)
 
     # --- actions ----------------------------------------------------------------------------
     def decode(self, action, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Actions -> (act?, target LTV), checked against the action space."""
         if self.action_type == "discrete":
-            a = choice(action, n, len(self.targets), f"borrower actions must be integers in [0, {len(self.targets)}]: "
-                       f"0 holds, i moves to target LTV targets[i-1] of {self.targets}")
+            a = choice(
+                action,
+                n,
+                len(self.targets),
+                f"borrower actions must be integers in [0, {len(self.targets)}]: "
+                f"0 holds, i moves to target LTV targets[i-1] of {self.targets}",
+            )
             return a > 0, np.asarray((0.0,) + tuple(self.targets))[a]
         acting, level = act_and_level(action, n, "continuous borrower actions must be finite and in [-1, 1]^2")
         return acting, level * max(self.targets)
@@ -119,9 +132,13 @@ class Borrower(WatchesReference):
         equity = equity_usd(market, pos)
         pnl = equity - self.value - gas_usd
         self.value = equity
-        return pnl, {"pnl_usd": pnl, "gas_usd": gas_usd, "equity_usd": equity,
-                     "liquidated": (pos.debt_usdc < self.debt_after_act).astype(float),
-                     "health_factor": np.minimum(pos.health_factor, 1e3)}
+        return pnl, {
+            "pnl_usd": pnl,
+            "gas_usd": gas_usd,
+            "equity_usd": equity,
+            "liquidated": (pos.debt_usdc < self.debt_after_act).astype(float),
+            "health_factor": np.minimum(pos.health_factor, 1e3),
+        }
 
 
 def lever_to(market: AaveMarket, target: np.ndarray, mask: np.ndarray, rounds: int = ROUNDS) -> np.ndarray:

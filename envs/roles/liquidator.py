@@ -6,6 +6,7 @@ which an attempt pays even when a competitor got there first.
 This module is the one source of the liquidator's observation, for training, evaluation and the
 live adapter.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,8 +53,9 @@ class Liquidator(WatchesReference):
     @property
     def features(self) -> tuple[tuple[str, str, str], ...]:
         """The observation's (name, meaning, unit) in order: each slot's, spelled slot1_..., then the market's."""
-        slots = tuple((f"slot{i + 1}_{name}", meaning, unit) for i in range(self.slots)
-                      for name, meaning, unit in SLOT_FEATURES)
+        slots = tuple(
+            (f"slot{i + 1}_{name}", meaning, unit) for i in range(self.slots) for name, meaning, unit in SLOT_FEATURES
+        )
         return slots + MARKET_FEATURES
 
     @property
@@ -76,7 +78,7 @@ class Liquidator(WatchesReference):
         liquidatable = hf < 1
         cover = debt / BASE_UNIT * np.where(hf > CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR, 1.0)
         bonus = np.where(liquidatable, cover * self.bonus_rate, 0.0)  # USD, before the sale's price impact
-        order = np.argsort(-bonus, axis=1, kind="stable")[:, :self.slots]
+        order = np.argsort(-bonus, axis=1, kind="stable")[:, : self.slots]
         pad = self.slots - order.shape[1]
         shown = np.take_along_axis(liquidatable, order, axis=1)
         self.candidates = np.pad(np.where(shown, order, -1), ((0, 0), (0, pad)), constant_values=-1)
@@ -84,18 +86,35 @@ class Liquidator(WatchesReference):
         def slot(x):
             return np.pad(np.where(shown, np.take_along_axis(x, order, axis=1), 0.0), ((0, 0), (0, pad)))
 
-        slots = np.stack([slot(liquidatable.astype(float)), slot(100 * np.clip(1 - hf, 0.0, None)),
-                          slot(cover / 1e4), slot(bonus / 100)], axis=2).reshape(n, -1)
-        market_obs = np.stack([100 * np.log(market.pool_price() / market.reference_price()),
-                               100 * self.volatility.last_return, self.volatility.annualized(market.dt),
-                               self.gas_usd(market) / 10], axis=1)
+        slots = np.stack(
+            [
+                slot(liquidatable.astype(float)),
+                slot(100 * np.clip(1 - hf, 0.0, None)),
+                slot(cover / 1e4),
+                slot(bonus / 100),
+            ],
+            axis=2,
+        ).reshape(n, -1)
+        market_obs = np.stack(
+            [
+                100 * np.log(market.pool_price() / market.reference_price()),
+                100 * self.volatility.last_return,
+                self.volatility.annualized(market.dt),
+                self.gas_usd(market) / 10,
+            ],
+            axis=1,
+        )
         return np.concatenate([slots, market_obs], axis=1).astype(np.float32)
 
     # --- actions ----------------------------------------------------------------------------
     def decode(self, action, n: int) -> np.ndarray:
         """Actions -> the account to liquidate per world (-1: none), from the last observation's slots."""
-        a = choice(action, n, self.slots, f"liquidator actions must be integers in [0, {self.slots}]: 0 waits, i "
-                   f"liquidates the account in slot i")
+        a = choice(
+            action,
+            n,
+            self.slots,
+            f"liquidator actions must be integers in [0, {self.slots}]: 0 waits, i liquidates the account in slot i",
+        )
         return np.where(a > 0, np.take_along_axis(self.candidates, np.maximum(a - 1, 0)[:, None], axis=1)[:, 0], -1)
 
     def act(self, market: AaveMarket, action, who: str = AGENT_LIQUIDATOR) -> Receipt:
@@ -108,11 +127,14 @@ class Liquidator(WatchesReference):
             profit, done = profit + got / USDC_UNIT, done | ok
         g = gas_units()
         gas = np.where(accounts >= 0, g["aave_liquidation_call"], 0.0) + np.where(done, g["v3_swap"], 0.0)
-        return Receipt(units_usd(gas, self.gas_price_gwei, market.reference_price()), profit,
-                       {"liquidated": done.astype(float)})
+        return Receipt(
+            units_usd(gas, self.gas_price_gwei, market.reference_price()), profit, {"liquidated": done.astype(float)}
+        )
 
     def score(self, market: AaveMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the liquidation's profit net of gas."""
         assert receipt.profit_usd is not None
-        return receipt.profit_usd - receipt.gas_usd, {"profit_usd": receipt.profit_usd,
-                                                      "gas_usd": receipt.gas_usd} | receipt.info
+        return receipt.profit_usd - receipt.gas_usd, {
+            "profit_usd": receipt.profit_usd,
+            "gas_usd": receipt.gas_usd,
+        } | receipt.info

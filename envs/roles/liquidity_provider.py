@@ -4,6 +4,7 @@ width, or hold), scored by PnL at the reference price net of gas, or by fees - L
 This module is the one source of the LP's observation: training, evaluation and the live
 adapter all build it here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,13 +52,22 @@ class MarketView:
 
     @classmethod
     def read(cls, market: UniswapV3Market) -> "MarketView":
-        return cls(market.reference_price(), market.pool_price(), market.tick(), *market.agent_range(),
-                   market.agent_wallet(), market.agent_position_tokens(), market.agent_fees())
+        return cls(
+            market.reference_price(),
+            market.pool_price(),
+            market.tick(),
+            *market.agent_range(),
+            market.agent_wallet(),
+            market.agent_position_tokens(),
+            market.agent_fees(),
+        )
 
     def where(self, mask: np.ndarray, other: "MarketView") -> "MarketView":
         """This view in masked worlds, ``other`` elsewhere: worlds of one batch read at different times."""
+
         def pick(a, b):
             return tuple(np.where(mask, x, y) for x, y in zip(a, b)) if isinstance(a, tuple) else np.where(mask, a, b)
+
         return MarketView(*(pick(getattr(self, f), getattr(other, f)) for f in self.__dataclass_fields__))
 
     @property
@@ -67,8 +77,12 @@ class MarketView:
     @property
     def value_usd(self) -> np.ndarray:
         """Wallet, position and uncollected fees at the reference price (USDC at $1)."""
-        return (self.wallet[0] + self.position[0] + self.fees[0]
-                + (self.wallet[1] + self.position[1] + self.fees[1]) * self.reference)
+        return (
+            self.wallet[0]
+            + self.position[0]
+            + self.fees[0]
+            + (self.wallet[1] + self.position[1] + self.fees[1]) * self.reference
+        )
 
 
 @dataclass
@@ -129,17 +143,20 @@ class LiquidityProvider:
         width = np.where(has, upper - lower, 1)
         value = np.maximum(view.value_usd, 1e-9)
         weth = (view.wallet[1] + view.position[1] + view.fees[1]) * view.reference
-        obs = np.stack([
-            100 * np.log(view.pool / view.reference),
-            np.where(has, (tick - lower) / width, 0.5),
-            np.where(has, (upper - lower) / 2 / 1000, 0.0),
-            (has & (tick >= lower) & (tick < upper)).astype(float),
-            100 * self.volatility.last_return,
-            self.volatility.annualized(dt),
-            1e4 * view.fees_usd / value,
-            weth / value,
-            np.full(len(value), time_elapsed),
-        ], axis=1)
+        obs = np.stack(
+            [
+                100 * np.log(view.pool / view.reference),
+                np.where(has, (tick - lower) / width, 0.5),
+                np.where(has, (upper - lower) / 2 / 1000, 0.0),
+                (has & (tick >= lower) & (tick < upper)).astype(float),
+                100 * self.volatility.last_return,
+                self.volatility.annualized(dt),
+                1e4 * view.fees_usd / value,
+                weth / value,
+                np.full(len(value), time_elapsed),
+            ],
+            axis=1,
+        )
         return obs.astype(np.float32)
 
     # --- actions ----------------------------------------------------------------------------
@@ -147,9 +164,14 @@ class LiquidityProvider:
         """Actions -> (act?, half-width in ticks; 0 when acting means close), checked against the action space."""
         if self.action_type == "discrete":
             k = len(self.half_widths)
-            a = choice(action, n, k + self.allow_close, f"LP actions must be integers in [0, {k + self.allow_close}]: "
-                       f"0 holds, i re-centres at half-widths[i-1] of {self.half_widths} ticks"
-                       + (f", {k + 1} closes the position" if self.allow_close else ""))
+            a = choice(
+                action,
+                n,
+                k + self.allow_close,
+                f"LP actions must be integers in [0, {k + self.allow_close}]: "
+                f"0 holds, i re-centres at half-widths[i-1] of {self.half_widths} ticks"
+                + (f", {k + 1} closes the position" if self.allow_close else ""),
+            )
             return a > 0, np.asarray((0,) + tuple(self.half_widths) + (0,) * self.allow_close)[a]
         rebalance, level = act_and_level(action, n, "continuous LP actions must be finite and in [-1, 1]^2")
         lo, hi = np.log(min(self.half_widths)), np.log(max(self.half_widths))
@@ -186,4 +208,3 @@ class LiquidityProvider:
         lvr = np.where(in_range, before.liquidity / (4 * p**1.5) * (after.reference - p) ** 2, 0.0)
         info = {"pnl_usd": pnl, "fees_usd": fees, "lvr_usd": lvr, "gas_usd": gas_usd, "value_usd": self.value}
         return (pnl if self.reward == "pnl" else fees - lvr - gas_usd), info
-

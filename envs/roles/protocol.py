@@ -12,6 +12,7 @@
 ``elapsed`` is the share of the episode gone (the LP observes it). Everything is batched over the
 worlds' leading axis; the live adapter calls ``reset`` and ``observe`` on the chain's market.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

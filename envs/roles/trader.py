@@ -5,6 +5,7 @@ mean-reverting one.
 
 This module is the one source of the trader's observation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -61,15 +62,27 @@ class Trader(WatchesReference):
 
     def observation(self, market: AaveMarket) -> np.ndarray:
         ref = market.reference_price()
-        return np.stack([100 * np.log(market.pool_price() / ref), 100 * self.volatility.last_return,
-                         self.volatility.annualized(market.dt), self.weth * ref / 1e5,
-                         self.swap_gas_usd(market) / 10], axis=1).astype(np.float32)
+        return np.stack(
+            [
+                100 * np.log(market.pool_price() / ref),
+                100 * self.volatility.last_return,
+                self.volatility.annualized(market.dt),
+                self.weth * ref / 1e5,
+                self.swap_gas_usd(market) / 10,
+            ],
+            axis=1,
+        ).astype(np.float32)
 
     def decode(self, action, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Actions -> (buy WETH?, USD size; 0 waits)."""
         k = len(self.sizes_usd)
-        a = choice(action, n, 2 * k, f"trader actions must be integers in [0, {2 * k}]: 0 waits, 1..{k} buy and "
-                   f"{k + 1}..{2 * k} sell WETH worth sizes_usd {self.sizes_usd}")
+        a = choice(
+            action,
+            n,
+            2 * k,
+            f"trader actions must be integers in [0, {2 * k}]: 0 waits, 1..{k} buy and "
+            f"{k + 1}..{2 * k} sell WETH worth sizes_usd {self.sizes_usd}",
+        )
         sizes = np.asarray((0.0,) + tuple(self.sizes_usd) * 2)[a]
         return (a >= 1) & (a <= k), sizes
 

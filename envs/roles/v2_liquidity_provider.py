@@ -4,6 +4,7 @@ deposits through Router02; removing redeems shares. Scored by PnL at the referen
 
 This module is the one source of the V2 LP's observation.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -74,16 +75,28 @@ class V2LiquidityProvider(WatchesReference):
     def observation(self, market: UniswapV2Market) -> np.ndarray:
         value, in_pair, weth = portfolio(market)
         safe = np.maximum(value, 1e-9)
-        return np.stack([100 * np.log(market.pool_price() / market.reference_price()), in_pair / safe,
-                         weth * market.reference_price() / safe, 100 * self.volatility.last_return,
-                         self.volatility.annualized(market.dt), self.deposit_gas_usd(market) / 10],
-                        axis=1).astype(np.float32)
+        return np.stack(
+            [
+                100 * np.log(market.pool_price() / market.reference_price()),
+                in_pair / safe,
+                weth * market.reference_price() / safe,
+                100 * self.volatility.last_return,
+                self.volatility.annualized(market.dt),
+                self.deposit_gas_usd(market) / 10,
+            ],
+            axis=1,
+        ).astype(np.float32)
 
     def decode(self, action, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Actions -> (act?, target share in the pair)."""
         if self.action_type == "discrete":
-            a = choice(action, n, len(self.shares), f"V2 LP actions must be integers in [0, {len(self.shares)}]: "
-                       f"0 holds, i moves to shares[i-1] of {self.shares} in the pair")
+            a = choice(
+                action,
+                n,
+                len(self.shares),
+                f"V2 LP actions must be integers in [0, {len(self.shares)}]: "
+                f"0 holds, i moves to shares[i-1] of {self.shares} in the pair",
+            )
             return a > 0, np.asarray((0.0,) + tuple(self.shares))[a]
         return act_and_level(action, n, "continuous V2 LP actions must be finite and in [-1, 1]^2")
 
@@ -123,8 +136,10 @@ def provide(market: UniswapV2Market, target: np.ndarray, mask: np.ndarray) -> np
         short_usdc = np.clip(want_usdc - usdc, 0.0, None)  # sell WETH for it
         short_weth = np.clip(want_weth - weth, 0.0, None)  # sell USDC for it
         sell_usdc = short_weth > 0
-        amount = np.floor(np.where(sell_usdc, short_weth * price / WETH_UNIT * USDC_UNIT,
-                                   short_usdc / price / USDC_UNIT * WETH_UNIT) * 1.004)  # the pair's fee, and a margin
+        amount = np.floor(
+            np.where(sell_usdc, short_weth * price / WETH_UNIT * USDC_UNIT, short_usdc / price / USDC_UNIT * WETH_UNIT)
+            * 1.004
+        )  # the pair's fee, and a margin
         swapping = add & (amount > 0)
         market.swap("agent", sell_usdc, amount, swapping)
         usdc, weth = market.agent_wallet_raw()

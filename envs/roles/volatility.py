@@ -1,5 +1,6 @@
 """Realized volatility of the reference price, as the roles observe it: an exponentially weighted
 mean of squared log returns (RiskMetrics-style), annualized."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,11 @@ class EwmaVolatility:
         self.decay = 0.5 ** (1 / halflife_steps)
 
     def reset(self, reference: np.ndarray) -> None:
-        self.variance, self.last_return, self.last_reference = np.zeros(len(reference)), np.zeros(len(reference)), reference
+        self.variance, self.last_return, self.last_reference = (
+            np.zeros(len(reference)),
+            np.zeros(len(reference)),
+            reference,
+        )
 
     def update(self, reference: np.ndarray) -> None:
         self.last_return = np.log(reference / self.last_reference)

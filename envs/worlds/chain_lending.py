@@ -3,6 +3,7 @@ SwapRouter, driven as ``sim_lending`` drives the simulator (same price path, sam
 scripted liquidator), so the two can be compared step by step. The chain's clock moves ``dt`` a
 step (each step starts at the simulator's time; its transactions then land in blocks of their own,
 12 s apart)."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -69,8 +70,10 @@ class ChainLending(ChainLP, AaveMarket):
         return {AGENT: self.agent, BORROWER: self.borrower, AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT}.get(who, ARBITRAGEUR)
 
     def borrower_wallet(self):
-        return (np.array([self.usdc.balance_of(self.borrower) / USDC_UNIT]),
-                np.array([self.weth.balance_of(self.borrower) / WETH_UNIT]))
+        return (
+            np.array([self.usdc.balance_of(self.borrower) / USDC_UNIT]),
+            np.array([self.weth.balance_of(self.borrower) / WETH_UNIT]),
+        )
 
     def _code(self, action) -> int:
         try:
@@ -89,10 +92,15 @@ class ChainLending(ChainLP, AaveMarket):
         supplied = self.aave.user_reserve_data(self.weth, who)["current_atoken_balance"]
         owed = self.aave.user_reserve_data(self.usdc, who)["current_variable_debt"]
         hf = np.inf if data["health_factor"] == MAX_UINT256 else data["health_factor"] / 1e18
-        return Position(np.array([float(supplied)]), np.array([float(owed)]),
-                        np.array([float(data["total_collateral_base"])]), np.array([float(data["total_debt_base"])]),
-                        np.array([data["current_liquidation_threshold"] / 1e4]), np.array([data["ltv"] / 1e4]),
-                        np.array([hf]))
+        return Position(
+            np.array([float(supplied)]),
+            np.array([float(owed)]),
+            np.array([float(data["total_collateral_base"])]),
+            np.array([float(data["total_debt_base"])]),
+            np.array([data["current_liquidation_threshold"] / 1e4]),
+            np.array([data["ltv"] / 1e4]),
+            np.array([hf]),
+        )
 
     def supply(self, account, weth_raw, mask):
         if not mask[0]:
@@ -101,8 +109,9 @@ class ChainLending(ChainLP, AaveMarket):
         amount = int(weth_raw[0])
         if account == AGENT_ACCOUNT:  # a float64 amount of wei can round past what the wallet holds
             amount = min(amount, self.weth.balance_of(who))
-        return np.array([self._code(lambda: self.aave.pool.transact("supply", self.weth.address, amount, who, 0,
-                                                                     sender=who))])
+        return np.array(
+            [self._code(lambda: self.aave.pool.transact("supply", self.weth.address, amount, who, 0, sender=who))]
+        )
 
     def withdraw(self, account, weth_raw, mask):
         if not mask[0]:
@@ -127,14 +136,23 @@ class ChainLending(ChainLP, AaveMarket):
         if not mask[0]:
             return np.zeros(1), np.zeros(1), np.zeros(1, np.int64)
         try:
-            result = self.aave.pool.transact("liquidationCall", self.weth.address, self.usdc.address,
-                                             self._address(account), MAX_UINT256, False,
-                                             sender=self._wallet(who))
+            result = self.aave.pool.transact(
+                "liquidationCall",
+                self.weth.address,
+                self.usdc.address,
+                self._address(account),
+                MAX_UINT256,
+                False,
+                sender=self._wallet(who),
+            )
         except TransactionReverted as err:
             return np.zeros(1), np.zeros(1), np.array([error_code(err)])
         (event,) = self.aave.pool.events(result, "LiquidationCall")
-        return (np.array([float(event["debtToCover"])]), np.array([float(event["liquidatedCollateralAmount"])]),
-                np.zeros(1, np.int64))
+        return (
+            np.array([float(event["debtToCover"])]),
+            np.array([float(event["liquidatedCollateralAmount"])]),
+            np.zeros(1, np.int64),
+        )
 
     def swap(self, who, sell_usdc, raw, mask):
         if not mask[0] or raw[0] <= 0:
@@ -162,8 +180,14 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
     holds: WETH's oracle source is pointed at a controllable aggregator by the impersonated ACL admin
     (``envs.contracts.oracle``), which then follows the reference price; accounts are funded by storage."""
 
-    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
-                 lending: LendingParams = LendingParams(), book: dict | None = None):
+    def __init__(
+        self,
+        make_chain: Callable[[], Chain],
+        driver: PriceDriver,
+        params: V3WorldParams = V3WorldParams(),
+        lending: LendingParams = LendingParams(),
+        book: dict | None = None,
+    ):
         super().__init__(make_chain, driver, params, book)
         self.lending, self.borrower = lending, BORROWER_ADDRESS
         self.aave_supply_usd = lending.supply_usd  # what build_market seeds each reserve with
@@ -210,13 +234,15 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
             for t in self.market.tokens.values():
                 t.approve(who, self.aave.pool.address)
             self._credit(token, who, amount)
-            return np.array([self._code(lambda: self.aave.pool.transact("supply", token.address, amount, who, 0,
-                                                                         sender=who))])
+            return np.array(
+                [self._code(lambda: self.aave.pool.transact("supply", token.address, amount, who, 0, sender=who))]
+            )
         if action == "borrow":
             return np.array([self._code(lambda: self.aave.borrow(who, token, amount))])
         self._credit(token, who, amount)
-        return np.array([self._code(lambda: self.aave.pool.transact("repay", token.address, amount, 2, who,
-                                                                     sender=who))])
+        return np.array(
+            [self._code(lambda: self.aave.pool.transact("repay", token.address, amount, 2, who, sender=who))]
+        )
 
     def _fund_scripted_borrower(self, account, weth_raw, mask):
         if mask[0]:

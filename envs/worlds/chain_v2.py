@@ -1,6 +1,7 @@
 """The Uniswap V2 market on an EVM rung: the local market's real USDC/WETH pair and Router02, driven
 as ``sim_v2`` drives the simulator (same price path, same noise orders, same arbitrage rule). The
 chain, the market build and the episode snapshots are the V3 chain world's."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -20,12 +21,20 @@ WALLETS = {"agent": AGENT, "arbitrageur": ARBITRAGEUR, "noise": NOISE}
 class ChainUniswapV2World(UniswapV2Market):
     """With ``book`` (attach mode) the world runs on the USDC/WETH pair and Router02 a fork already holds."""
 
-    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V2WorldParams = V2WorldParams(),
-                 book: dict | None = None):
+    def __init__(
+        self,
+        make_chain: Callable[[], Chain],
+        driver: PriceDriver,
+        params: V2WorldParams = V2WorldParams(),
+        book: dict | None = None,
+    ):
         self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
-        self.world = ChainUniswapV3World(make_chain, driver, V3WorldParams(noise_traders=params.noise_traders,
-                                                                           noise_trade_usd=params.noise_trade_usd),
-                                         book)
+        self.world = ChainUniswapV3World(
+            make_chain,
+            driver,
+            V3WorldParams(noise_traders=params.noise_traders, noise_trade_usd=params.noise_trade_usd),
+            book,
+        )
         self.world.v2_pool_value_usd = params.pool_value_usd
 
     def close(self) -> None:
@@ -70,13 +79,32 @@ class ChainUniswapV2World(UniswapV2Market):
 
     def add_liquidity(self, usdc_raw, weth_raw, mask):
         if mask[0]:
-            self.router.transact("addLiquidity", self.usdc.address, self.weth.address, int(usdc_raw[0]),
-                                 int(weth_raw[0]), 0, 0, AGENT, DEADLINE, sender=AGENT)
+            self.router.transact(
+                "addLiquidity",
+                self.usdc.address,
+                self.weth.address,
+                int(usdc_raw[0]),
+                int(weth_raw[0]),
+                0,
+                0,
+                AGENT,
+                DEADLINE,
+                sender=AGENT,
+            )
 
     def remove_liquidity(self, shares_raw, mask):
         if mask[0] and shares_raw[0] > 0:
-            self.router.transact("removeLiquidity", self.usdc.address, self.weth.address, int(shares_raw[0]), 0, 0,
-                                 AGENT, DEADLINE, sender=AGENT)
+            self.router.transact(
+                "removeLiquidity",
+                self.usdc.address,
+                self.weth.address,
+                int(shares_raw[0]),
+                0,
+                0,
+                AGENT,
+                DEADLINE,
+                sender=AGENT,
+            )
 
     def noise_flow(self):
         return noise_orders(self.world.rng, 1, self.params, self.reference_price())

@@ -1,6 +1,7 @@
 """The Uniswap V3 market on an EVM rung (pyrevm or anvil): one world on a chain running the real
 contracts, driven exactly as the simulator drives its worlds (same price path, same noise orders
 from the same generator, same arbitrage rule), so the two can be compared step by step."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -62,7 +63,9 @@ class ChainLP(UniswapV3Market):
 
     # --- the LP agent -----------------------------------------------------------------------
     def agent_wallet(self):
-        return np.array([self.usdc.balance_of(self.agent) / USDC_UNIT]), np.array([self.weth.balance_of(self.agent) / WETH_UNIT])
+        return np.array([self.usdc.balance_of(self.agent) / USDC_UNIT]), np.array(
+            [self.weth.balance_of(self.agent) / WETH_UNIT]
+        )
 
     def _position(self) -> dict | None:
         return None if self.token_id is None else self.market.v3.position(self.token_id)
@@ -77,16 +80,20 @@ class ChainLP(UniswapV3Market):
         pos = self._position()
         if pos is None:
             return np.zeros(1), np.zeros(1)
-        a0, a1 = get_amounts_for_liquidity(np.array([self._sqrt_price()]), get_sqrt_ratio_at_tick(np.array([pos["tickLower"]])),
-                                           get_sqrt_ratio_at_tick(np.array([pos["tickUpper"]])),
-                                           np.array([float(pos["liquidity"])]))
+        a0, a1 = get_amounts_for_liquidity(
+            np.array([self._sqrt_price()]),
+            get_sqrt_ratio_at_tick(np.array([pos["tickLower"]])),
+            get_sqrt_ratio_at_tick(np.array([pos["tickUpper"]])),
+            np.array([float(pos["liquidity"])]),
+        )
         return a0 / USDC_UNIT, a1 / WETH_UNIT
 
     def agent_fees(self):
         if self.token_id is None:
             return np.zeros(1), np.zeros(1)
         owed0, owed1 = self.market.v3.position_manager.call(
-            "collect", (self.token_id, self.agent, MAX_UINT128, MAX_UINT128), sender=self.agent)  # what collect would pay now
+            "collect", (self.token_id, self.agent, MAX_UINT128, MAX_UINT128), sender=self.agent
+        )  # what collect would pay now
         return np.array([owed0 / USDC_UNIT]), np.array([owed1 / WETH_UNIT])
 
     def _withdraw(self) -> bool:
@@ -111,9 +118,13 @@ class ChainLP(UniswapV3Market):
             return
         lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
         sell_usdc, paid, got = exchange_at_reference(
-            np.array([float(self.usdc.balance_of(self.agent))]), np.array([float(self.weth.balance_of(self.agent))]),
-            self.reference_price(), np.array([self._sqrt_price()]), get_sqrt_ratio_at_tick(lower),
-            get_sqrt_ratio_at_tick(upper))
+            np.array([float(self.usdc.balance_of(self.agent))]),
+            np.array([float(self.weth.balance_of(self.agent))]),
+            self.reference_price(),
+            np.array([self._sqrt_price()]),
+            get_sqrt_ratio_at_tick(lower),
+            get_sqrt_ratio_at_tick(upper),
+        )
         pay, receive = (self.usdc, self.weth) if sell_usdc[0] else (self.weth, self.usdc)
         if paid[0] > 0:
             pay.contract.transact("transfer", OFF_POOL_VENUE, int(paid[0]), sender=self.agent)
@@ -127,15 +138,26 @@ class ChainLP(UniswapV3Market):
         had = self._withdraw()
         lower, upper = (int(t[0]) for t in centered_range(self.tick(), half_width_ticks, self.tick_spacing))
         sell_usdc, amount = swap_to_range_ratio(
-            np.array([float(self.usdc.balance_of(self.agent))]), np.array([float(self.weth.balance_of(self.agent))]),
-            np.array([self._sqrt_price()]), get_sqrt_ratio_at_tick(np.array([lower])),
-            get_sqrt_ratio_at_tick(np.array([upper])))
+            np.array([float(self.usdc.balance_of(self.agent))]),
+            np.array([float(self.weth.balance_of(self.agent))]),
+            np.array([self._sqrt_price()]),
+            get_sqrt_ratio_at_tick(np.array([lower])),
+            get_sqrt_ratio_at_tick(np.array([upper])),
+        )
         swapped = amount[0] > 0
         if swapped:
             self._swap(self.agent, bool(sell_usdc[0]), int(amount[0]), 0)
         try:
-            position = v3.mint(self.agent, self.usdc, self.weth, self.fee_pips, lower, upper,
-                               self.usdc.balance_of(self.agent), self.weth.balance_of(self.agent))
+            position = v3.mint(
+                self.agent,
+                self.usdc,
+                self.weth,
+                self.fee_pips,
+                lower,
+                upper,
+                self.usdc.balance_of(self.agent),
+                self.weth.balance_of(self.agent),
+            )
             self.token_id = position.token_id
         except TransactionReverted:  # e.g. a wallet too small to mint any liquidity: the simulator refuses it too
             self.token_id = None
@@ -157,14 +179,22 @@ class ChainUniswapV3World(ChainLP):
     aave_supply_usd: float = 50_000_000.0  # what the market seeds each Aave reserve with
     v2_pool_value_usd: float = 10_000_000.0  # what it deposits into the USDC/WETH V2 pair
 
-    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
-                 book: dict | None = None, replay: tuple[str, int, int | None] | None = None):
+    def __init__(
+        self,
+        make_chain: Callable[[], Chain],
+        driver: PriceDriver,
+        params: V3WorldParams = V3WorldParams(),
+        book: dict | None = None,
+        replay: tuple[str, int, int | None] | None = None,
+    ):
         self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
         self.lps, self.lp, self.agent = params.slots, 0, AGENT
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
         if book is not None and params.scripted_lps:
-            raise ValueError("env.recentering_lps and env.jit_usd add scripted LPs to a market of our own; an "
-                             "attached market has its real LPs: leave them out with backend.market=attach")
+            raise ValueError(
+                "env.recentering_lps and env.jit_usd add scripted LPs to a market of our own; an "
+                "attached market has its real LPs: leave them out with backend.market=attach"
+            )
         self.chain = make_chain()
         self._empty = self._built = None  # snapshots: the chain before any market, and the built market
         self._built_price: float | None = None
@@ -206,10 +236,17 @@ class ChainUniswapV3World(ChainLP):
                 self.chain.revert(self._empty)
             self._empty = self.chain.snapshot()
             p = self.params
-            self.market = build_market(self.chain, MarketSpec(
-                prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD}, v3_fee_tiers=(p.fee_pips,),
-                v3_pool_value_usd=p.pool_value_usd * (1 - p.recentering_share), liquidity_profile=p.liquidity_profile,
-                aave_supply_usd=self.aave_supply_usd, v2_pool_value_usd=self.v2_pool_value_usd))
+            self.market = build_market(
+                self.chain,
+                MarketSpec(
+                    prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD},
+                    v3_fee_tiers=(p.fee_pips,),
+                    v3_pool_value_usd=p.pool_value_usd * (1 - p.recentering_share),
+                    liquidity_profile=p.liquidity_profile,
+                    aave_supply_usd=self.aave_supply_usd,
+                    v2_pool_value_usd=self.v2_pool_value_usd,
+                ),
+            )
             self._fund_traders()
             self._built_price = price
         self._built = self.chain.snapshot()  # a snapshot is spent when reverted to (anvil): take a fresh one
@@ -259,12 +296,16 @@ class ChainUniswapV3World(ChainLP):
         if self._built is None:
             self.market = attach_book(self.chain, book, self.fork_block)
             if self.fee_pips not in self.market.v3_pools:
-                raise ValueError(f"address book {book.get('name')!r} has no USDC/WETH pool at fee {self.fee_pips}: "
-                                 f"set env.fee_pips to one of {sorted(self.market.v3_pools)}")
+                raise ValueError(
+                    f"address book {book.get('name')!r} has no USDC/WETH pool at fee {self.fee_pips}: "
+                    f"set env.fee_pips to one of {sorted(self.market.v3_pools)}"
+                )
             self.bind(self.market, self.fee_pips)
             if self.pool.call("token0").lower() != self.usdc.address.lower():
-                raise ValueError(f"pool {self.pool.address}: token0 is not the book's USDC; the LP world needs a "
-                                 f"USDC/WETH pool with USDC as token0 (as on Ethereum mainnet)")
+                raise ValueError(
+                    f"pool {self.pool.address}: token0 is not the book's USDC; the LP world needs a "
+                    f"USDC/WETH pool with USDC as token0 (as on Ethereum mainnet)"
+                )
             self._anchor = float(self.pool_price()[0])
             self._fund_traders()
         else:
@@ -282,12 +323,16 @@ class ChainUniswapV3World(ChainLP):
 
     def provenance(self) -> dict:
         """What the world ran on, for reports: the pool it acted on, the chain id, the block it started from."""
-        return {"market": "deploy" if self.book is None else "attach",
-                "addresses": None if self.book is None else self.book.get("name"),
-                "pool": self.pool.address, "fee_pips": self.fee_pips, "chain_id": self.chain.chain_id,
-                "fork_block": self.fork_block if getattr(self.chain, "fork_point", None) else None,
-                "replay_blocks": self.replay_blocks,
-                "replayed_txs": len(self.replayed)}
+        return {
+            "market": "deploy" if self.book is None else "attach",
+            "addresses": None if self.book is None else self.book.get("name"),
+            "pool": self.pool.address,
+            "fee_pips": self.fee_pips,
+            "chain_id": self.chain.chain_id,
+            "fork_block": self.fork_block if getattr(self.chain, "fork_point", None) else None,
+            "replay_blocks": self.replay_blocks,
+            "replayed_txs": len(self.replayed),
+        }
 
     def before_agent_acts(self) -> None:
         """With ``replay`` and the agent's priority fee: the transactions of the step's first block that paid
@@ -339,8 +384,12 @@ class ChainUniswapV3World(ChainLP):
         if target_x96 is None or fraction[0] <= 0:
             return np.zeros(1), np.zeros(1, bool)
         snap = self.chain.snapshot()  # how much input reaches the band's edge: try it, then undo
-        _, full = self._swap(ARBITRAGEUR_AGENT, sell_usdc, (self.usdc if sell_usdc else self.weth).balance_of(
-            ARBITRAGEUR_AGENT), target_x96)
+        _, full = self._swap(
+            ARBITRAGEUR_AGENT,
+            sell_usdc,
+            (self.usdc if sell_usdc else self.weth).balance_of(ARBITRAGEUR_AGENT),
+            target_x96,
+        )
         self.chain.revert(snap)
         needed = full["amount0"] if sell_usdc else full["amount1"]
         amount = int(np.floor(float(needed) * float(fraction[0])))
@@ -348,6 +397,6 @@ class ChainUniswapV3World(ChainLP):
             return np.zeros(1), np.zeros(1, bool)
         out, event = self._swap(ARBITRAGEUR_AGENT, sell_usdc, amount, target_x96)
         paid = event["amount0"] if sell_usdc else event["amount1"]
-        return arbitrage_profit_usd(np.array([sell_usdc]), np.array([float(paid)]), np.array([float(out)]),
-                                    self._reference), np.array([True])
-
+        return arbitrage_profit_usd(
+            np.array([sell_usdc]), np.array([float(paid)]), np.array([float(out)]), self._reference
+        ), np.array([True])

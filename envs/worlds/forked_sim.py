@@ -6,6 +6,7 @@ The pool (every initialized tick with its net and gross liquidity and fee growth
 global fee growth, slot0) is read once through a pyrevm fork of the URL; each world starts from a
 copy of it, the driver's price path rescaled to start at the pool's own price.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,8 +61,10 @@ def read_origin(init_from: str, addresses: str, fee_pips: int) -> PoolOrigin:
     chain = PyrevmChain(fork_url=point.url, fork_block=point.block, chain_id=point.chain_id)
     market = attach_book(chain, address_book(addresses), point.block)
     if fee_pips not in market.v3_pools:
-        raise ValueError(f"backend.addresses={addresses!r} has no USDC/WETH pool at fee {fee_pips}: set env.fee_pips "
-                         f"to one of {sorted(market.v3_pools)}")
+        raise ValueError(
+            f"backend.addresses={addresses!r} has no USDC/WETH pool at fee {fee_pips}: set env.fee_pips "
+            f"to one of {sorted(market.v3_pools)}"
+        )
     pool = market.v3_pools[fee_pips]
     snapshot = read_v3_pool(market.v3, pool)
     if snapshot.token0.lower() != market.tokens["USDC"].address.lower():
@@ -73,14 +76,18 @@ class ForkedStartWorld(UniswapV3World):
     """:class:`UniswapV3World` whose every episode starts from ``origin``'s pool instead of laying the
     liquidity profile (``params.pool_value_usd`` and ``liquidity_profile`` are not used)."""
 
-    def __init__(self, n: int, driver: PriceDriver, params: V3WorldParams, backend: ArrayBackend | str,
-                 origin: PoolOrigin):
+    def __init__(
+        self, n: int, driver: PriceDriver, params: V3WorldParams, backend: ArrayBackend | str, origin: PoolOrigin
+    ):
         if params.scripted_lps:
-            raise ValueError("backend.init_from starts from a chain's pool and its real LPs: leave "
-                             "env.recentering_lps and env.jit_usd out")
+            raise ValueError(
+                "backend.init_from starts from a chain's pool and its real LPs: leave "
+                "env.recentering_lps and env.jit_usd out"
+            )
         if params.fee_pips != origin.snapshot.fee:
-            raise ValueError(f"env.fee_pips={params.fee_pips} but the pool read from the chain has fee "
-                             f"{origin.snapshot.fee}")
+            raise ValueError(
+                f"env.fee_pips={params.fee_pips} but the pool read from the chain has fee {origin.snapshot.fee}"
+            )
         super().__init__(n, driver, params, backend)
         self.origin = origin
 
@@ -92,8 +99,9 @@ class ForkedStartWorld(UniswapV3World):
         start = self.driver.reset(rng, self.n)
         self._scale = self.origin.price / start  # each world's path, rescaled to start at the pool's price
         self._reference = start * self._scale
-        self.pool_params, self.state = v3_pool_state(self.origin.snapshot, b.xp, self.n,
-                                                     max_positions=self.params.lps, device=b.device)
+        self.pool_params, self.state = v3_pool_state(
+            self.origin.snapshot, b.xp, self.n, max_positions=self.params.lps, device=b.device
+        )
         self.fund_agents(agent_usd)
 
     def move_reference(self) -> None:
@@ -103,5 +111,11 @@ class ForkedStartWorld(UniswapV3World):
     def provenance(self) -> dict:
         """Where the worlds started: the pool read, its chain id and block."""
         o = self.origin
-        return {"market": "init_from", "pool": o.pool, "fee_pips": o.snapshot.fee, "chain_id": o.chain_id,
-                "fork_block": o.block, "initialized_ticks": len(o.snapshot.ticks)}
+        return {
+            "market": "init_from",
+            "pool": o.pool,
+            "fee_pips": o.snapshot.fee,
+            "chain_id": o.chain_id,
+            "fork_block": o.block,
+            "initialized_ticks": len(o.snapshot.ticks),
+        }

@@ -8,6 +8,7 @@ of the reserves' borrowers, who borrow against WBTC collateral until each calibr
 the rate they are willing to pay, a fitted mean-reverting path (``envs.flows.borrow_demand``).
 Amounts are raw token units, (N,) float64; ``Position`` values are in the oracle's base currency (USD, 8 decimals) as Aave reports them.
 """
+
 from __future__ import annotations
 
 from abc import abstractmethod
@@ -86,8 +87,11 @@ class Position:
 
     @property
     def ltv(self) -> np.ndarray:
-        return np.where(self.collateral_base > 0, self.debt_base / np.maximum(self.collateral_base, 1.0),
-                        np.where(self.debt_base > 0, np.inf, 0.0))
+        return np.where(
+            self.collateral_base > 0,
+            self.debt_base / np.maximum(self.collateral_base, 1.0),
+            np.where(self.debt_base > 0, np.inf, 0.0),
+        )
 
 
 class AaveMarket(UniswapV3Market):
@@ -228,8 +232,9 @@ class AaveMarket(UniswapV3Market):
             if lend.any() or repay.any():
                 self._crowd_rebalance(symbol, np.where(lend, gap, 0.0), lend, np.where(repay, -gap, 0.0), repay)
 
-    def _crowd_rebalance(self, symbol: str, borrow_raw: np.ndarray, lend: np.ndarray, repay_raw: np.ndarray,
-                         repay: np.ndarray) -> None:
+    def _crowd_rebalance(
+        self, symbol: str, borrow_raw: np.ndarray, lend: np.ndarray, repay_raw: np.ndarray, repay: np.ndarray
+    ) -> None:
         """The crowd borrows ``borrow_raw`` of ``symbol`` where ``lend``, then repays ``repay_raw`` where ``repay``
         (disjoint worlds); a backend that does both in one action overrides this."""
         if lend.any():

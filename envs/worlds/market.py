@@ -1,5 +1,6 @@
 """The one interface the Uniswap V3 roles use, whatever the backend: the simulator (numpy, torch)
 or a chain (evm, anvil). Arrays are numpy (N,) in human units: USD, whole tokens, ticks."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
@@ -124,8 +125,9 @@ class UniswapV3Market(ABC):
         self.clock = np.asarray(stamps(), dtype=float) if callable(stamps) else np.zeros(self.n)
         self._flow = None  # toy; a replaying world applies its recorded events itself
         if self.params.flow == "calibrated":
-            self._flow = CalibratedFlow(FlowParams.load(self.params.flow_file) if self.params.flow_file
-                                        else FlowParams.load())
+            self._flow = CalibratedFlow(
+                FlowParams.load(self.params.flow_file) if self.params.flow_file else FlowParams.load()
+            )
             self._flow.reset()
 
     def active_liquidity(self) -> np.ndarray:
@@ -139,9 +141,16 @@ class UniswapV3Market(ABC):
 
         if self._flow is None:
             return noise_orders(self.rng, self.n, self.params, self.reference_price())
-        return self._flow.raw_orders(self.rng, self.n, self.active_liquidity(), self.clock // 3600 % 24, self.dt,
-                                     self.reference_price(),
-                                     USDC_UNIT, WETH_UNIT)
+        return self._flow.raw_orders(
+            self.rng,
+            self.n,
+            self.active_liquidity(),
+            self.clock // 3600 % 24,
+            self.dt,
+            self.reference_price(),
+            USDC_UNIT,
+            WETH_UNIT,
+        )
 
     def flow_price_limit(self, sqrt_price: np.ndarray, sell_usdc: np.ndarray) -> np.ndarray | None:
         """Each flow swap's sqrt price limit (Q64.96, as a float): the calibrated flow's impact limit from

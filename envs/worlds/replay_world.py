@@ -8,6 +8,7 @@ trades; the reference price is the pool's last recorded price (what the market t
 which LVR is counted. The pool starts as the events reconstruct it (``reconstruct``). All N worlds
 replay the same events: a batch is N strategies on one real history.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -30,18 +31,23 @@ class ReplayWorld(UniswapV3World):
         from envs.data.readers import load_events
 
         if params.scripted_lps:
-            raise ValueError("env.flow=replay replays the real LPs' mints and burns: leave env.recentering_lps and "
-                             "env.jit_usd out")
+            raise ValueError(
+                "env.flow=replay replays the real LPs' mints and burns: leave env.recentering_lps and env.jit_usd out"
+            )
         super().__init__(n, driver, params, backend)
         if params.flow_file is None:
             raise ValueError("flow=replay needs env.flow_file: the events to replay")
         records, metadata = load_events(params.flow_file)
         if "fee_pips" in metadata and int(metadata["fee_pips"]) != params.fee_pips:
-            raise EventDataError(f"{params.flow_file} holds a {metadata['fee_pips']} pool's events, but env.fee_pips is "
-                                 f"{params.fee_pips}: set env.fee_pips={metadata['fee_pips']}")
+            raise EventDataError(
+                f"{params.flow_file} holds a {metadata['fee_pips']} pool's events, but env.fee_pips is "
+                f"{params.fee_pips}: set env.fee_pips={metadata['fee_pips']}"
+            )
         if any(r.timestamp is None for r in records):
-            raise EventDataError(f"{params.flow_file} has events without a timestamp: a replay steps by time; fetch "
-                                 f"them without --no-timestamps")
+            raise EventDataError(
+                f"{params.flow_file} has events without a timestamp: a replay steps by time; fetch "
+                f"them without --no-timestamps"
+            )
         events = sorted(records, key=lambda r: r.order)
         self._start, self._events = reconstruct(events, params.fee_pips)
         self._first_price = _recorded_usd(events[next(i for i, e in enumerate(events) if e.event == "Swap")])
@@ -52,8 +58,15 @@ class ReplayWorld(UniswapV3World):
         """The pool as the events start it, the agents funded at its recorded price, the clock at the first event."""
         self.rng = rng
         self.driver.reset(rng, self.n)  # unused here, reset so a driver's own checks still run
-        self.replay = PoolReplay(self._events, self._start, self.b.xp, self.n, device=self.b.device,
-                                 first_slot=self.lps, extra_ticks=2 * self.lps)
+        self.replay = PoolReplay(
+            self._events,
+            self._start,
+            self.b.xp,
+            self.n,
+            device=self.b.device,
+            first_slot=self.lps,
+            extra_ticks=2 * self.lps,
+        )
         self.state, self.pool_params = self.replay.state, self.replay.params
         self._next = 0
         self._reference = np.full(self.n, self._first_price)
@@ -77,5 +90,6 @@ class ReplayWorld(UniswapV3World):
             self._next += 1
 
     def agent_arbitrage(self, fraction: np.ndarray):
-        raise ValueError("flow=replay replays the arbitrage that happened: the arbitrage env needs flow=calibrated "
-                         "or toy")
+        raise ValueError(
+            "flow=replay replays the arbitrage that happened: the arbitrage env needs flow=calibrated or toy"
+        )

@@ -4,6 +4,7 @@ Each step the reference price moves, an arbitrageur trades the pool to the edge 
 band, noise traders swap, and the LP agent's position earns fees. The pool runs in raw units
 (USDC token0, 6 decimals; WETH token1, 18), converted to human units at this boundary.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -23,8 +24,9 @@ from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, Q96, USDC_UNIT, WETH_UNI
 from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market, centered_range
 
 
-def pool_swap(state: v3.V3PoolState, params: v3.V3PoolParams, zero_for_one, amount_in, sqrt_price_limit,
-              active) -> v3.SwapResult:
+def pool_swap(
+    state: v3.V3PoolState, params: v3.V3PoolParams, zero_for_one, amount_in, sqrt_price_limit, active
+) -> v3.SwapResult:
     """A swap on the pool: the compiled kernel for numpy states (bit-identical to the array code and faster
     at every batch size on a CPU, ``benchmarks/sim_throughput.py``), the array code for torch."""
     swap = swap_kernel.swap if swap_kernel.applies(state) else v3.swap
@@ -65,13 +67,17 @@ class V3WorldParams:
             raise ValueError(f"a market needs at least one LP agent (lps >= 1), got {self.lps}")
         for half_width, share in self.recentering_lps:
             if half_width < 1 or not 0 < share < 1:
-                raise ValueError(f"recentering_lps entries are [half-width in ticks >= 1, share in (0, 1)], got "
-                                 f"{[half_width, share]}")
+                raise ValueError(
+                    f"recentering_lps entries are [half-width in ticks >= 1, share in (0, 1)], got "
+                    f"{[half_width, share]}"
+                )
         if self.jit_usd < 0 or self.jit_min_swap_usd < 0 or self.jit_half_width < 0:
             raise ValueError("jit_usd, jit_min_swap_usd and jit_half_width must be non-negative")
         if self.recentering_share >= 1:
-            raise ValueError(f"recentering_lps take {self.recentering_share:g} of pool_value_usd: leave the static "
-                             f"profile some (their shares must add up to less than 1)")
+            raise ValueError(
+                f"recentering_lps take {self.recentering_share:g} of pool_value_usd: leave the static "
+                f"profile some (their shares must add up to less than 1)"
+            )
         if self.pool_value_usd <= 0 or self.noise_trade_usd < 0 or self.noise_traders < 0:
             raise ValueError("pool_value_usd must be positive; noise_traders and noise_trade_usd non-negative")
         if abs(sum(share for _, share in self.liquidity_profile) - 1) > 1e-9:
@@ -99,8 +105,11 @@ class V3WorldParams:
     def wallets_usd(self, agent_usd: float) -> np.ndarray:
         """(slots,) each slot's starting value: ``agent_usd`` per LP agent, its share for a re-centring LP,
         ``jit_usd`` for the JIT LP."""
-        return np.array([agent_usd] * self.lps + [self.pool_value_usd * share for _, share in self.recentering_lps]
-                        + ([self.jit_usd] if self.jit_usd > 0 else []))
+        return np.array(
+            [agent_usd] * self.lps
+            + [self.pool_value_usd * share for _, share in self.recentering_lps]
+            + ([self.jit_usd] if self.jit_usd > 0 else [])
+        )
 
 
 class ToyFlowParams(Protocol):
@@ -157,14 +166,22 @@ def exchange_at_reference(usdc_raw, weth_raw, reference, sqrt_price, sqrt_lower,
     needs at the pool's price, off the pool at the reference price (as active LPs rebalance their
     inventory on other venues), so re-centring moves the pool only by what it mints."""
     sell_usdc, paid = swap_to_range_ratio(usdc_raw, weth_raw, sqrt_price, sqrt_lower, sqrt_upper)
-    got = np.where(sell_usdc, np.floor(paid / USDC_UNIT / reference * WETH_UNIT),
-                   np.floor(paid / WETH_UNIT * reference * USDC_UNIT))
+    got = np.where(
+        sell_usdc,
+        np.floor(paid / USDC_UNIT / reference * WETH_UNIT),
+        np.floor(paid / WETH_UNIT * reference * USDC_UNIT),
+    )
     return sell_usdc, paid, got
 
 
 class UniswapV3World(UniswapV3Market):
-    def __init__(self, n: int, driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
-                 backend: ArrayBackend | str = "numpy"):
+    def __init__(
+        self,
+        n: int,
+        driver: PriceDriver,
+        params: V3WorldParams = V3WorldParams(),
+        backend: ArrayBackend | str = "numpy",
+    ):
         self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
         self.b = array_backend(backend) if isinstance(backend, str) else backend
         self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
@@ -222,10 +239,15 @@ class UniswapV3World(UniswapV3Market):
         for half_width, share in p.liquidity_profile:
             lower, upper = profile_ticks(center, self.tick_spacing, half_width)
             usd = p.pool_value_usd * (1 - p.recentering_share) * share
-            liquidity = xp.floor(get_liquidity_for_amounts(
-                sqrt_start, get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper),
-                b.asarray(np.full(self.n, np.floor(usd / 2 * USDC_UNIT))),
-                b.asarray(np.floor(usd / 2 / self._reference * WETH_UNIT))))
+            liquidity = xp.floor(
+                get_liquidity_for_amounts(
+                    sqrt_start,
+                    get_sqrt_ratio_at_tick(lower),
+                    get_sqrt_ratio_at_tick(upper),
+                    b.asarray(np.full(self.n, np.floor(usd / 2 * USDC_UNIT))),
+                    b.asarray(np.floor(usd / 2 / self._reference * WETH_UNIT)),
+                )
+            )
             ticks += [lower, upper]
             nets += [liquidity, -liquidity]
         ticks, nets = xp.stack(ticks, axis=1), xp.stack(nets, axis=1)
@@ -258,8 +280,14 @@ class UniswapV3World(UniswapV3Market):
         sell_usdc, target, moving = self._band_trade()
         moving &= True if mask is None else mask
         z41 = self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
-        result = pool_swap(self.state, self.pool_params, z41, self.b.asarray(np.where(moving, np.inf, 0.0)),
-                           self.b.asarray(target), self.b.asarray(moving, dtype=self.b.xp.bool))
+        result = pool_swap(
+            self.state,
+            self.pool_params,
+            z41,
+            self.b.asarray(np.where(moving, np.inf, 0.0)),
+            self.b.asarray(target),
+            self.b.asarray(moving, dtype=self.b.xp.bool),
+        )
         self._count_volume(sell_usdc, result.amount_in)
 
     def noise(self) -> None:
@@ -269,10 +297,13 @@ class UniswapV3World(UniswapV3Market):
             limit = v3.default_price_limit(z41)
             impact = self.flow_price_limit(self._np(self.state.sqrt_price), sell_usdc)
             if impact is not None:  # within the bounds, and strictly past the price as the pool requires
-                bounded = xp.where(z41, xp.maximum(self.b.asarray(impact), limit), xp.minimum(self.b.asarray(impact), limit))
+                bounded = xp.where(
+                    z41, xp.maximum(self.b.asarray(impact), limit), xp.minimum(self.b.asarray(impact), limit)
+                )
                 limit = xp.where(bounded != self.state.sqrt_price, bounded, limit)
-            result = pool_swap(self.state, self.pool_params, z41, self.b.asarray(raw), limit,
-                               self.b.asarray(raw > 0, dtype=xp.bool))  # a calibrated step may hold no swap for a world
+            result = pool_swap(
+                self.state, self.pool_params, z41, self.b.asarray(raw), limit, self.b.asarray(raw > 0, dtype=xp.bool)
+            )  # a calibrated step may hold no swap for a world
             self._count_volume(sell_usdc, result.amount_in)
             self.jit_burn(jit)
 
@@ -280,8 +311,9 @@ class UniswapV3World(UniswapV3Market):
         """Add swaps' input, in USD at the reference price, to ``flow_volume_usd``: the scripted flows'
         volume (arbitrage and uninformed swaps) since reset, what a pool's daily volume counts."""
         raw = self._np(amount_in)
-        self.flow_volume_usd = self.flow_volume_usd + np.where(sell_usdc, raw / USDC_UNIT,
-                                                               raw / WETH_UNIT * self._reference)
+        self.flow_volume_usd = self.flow_volume_usd + np.where(
+            sell_usdc, raw / USDC_UNIT, raw / WETH_UNIT * self._reference
+        )
 
     def _band_trade(self):
         """(sell USDC?, target sqrt price, worth trading?): the edge of the no-trade band, past which
@@ -299,14 +331,27 @@ class UniswapV3World(UniswapV3Market):
         sell_usdc, target, moving = self._band_trade()
         trading = moving & (np.asarray(fraction) > 0)
         z41, limit = b.asarray(sell_usdc, dtype=xp.bool), b.asarray(target)
-        full = pool_swap(self.state.copy(), self.pool_params, z41, b.asarray(np.where(trading, np.inf, 0.0)), limit,
-                         b.asarray(trading, dtype=xp.bool))  # a quote: the state's copy swaps
+        full = pool_swap(
+            self.state.copy(),
+            self.pool_params,
+            z41,
+            b.asarray(np.where(trading, np.inf, 0.0)),
+            limit,
+            b.asarray(trading, dtype=xp.bool),
+        )  # a quote: the state's copy swaps
         amount = np.floor(self._np(full.amount_in) * np.asarray(fraction, dtype=float))
         trading &= amount > 0
-        result = pool_swap(self.state, self.pool_params, z41, b.asarray(np.where(trading, amount, 0.0)), limit,
-                         b.asarray(trading, dtype=xp.bool))
-        return arbitrage_profit_usd(sell_usdc, self._np(result.amount_in), self._np(result.amount_out),
-                                    self._reference), trading
+        result = pool_swap(
+            self.state,
+            self.pool_params,
+            z41,
+            b.asarray(np.where(trading, amount, 0.0)),
+            limit,
+            b.asarray(trading, dtype=xp.bool),
+        )
+        return arbitrage_profit_usd(
+            sell_usdc, self._np(result.amount_in), self._np(result.amount_out), self._reference
+        ), trading
 
     # --- the LP agent -----------------------------------------------------------------------
     def agent_wallet(self):
@@ -314,14 +359,20 @@ class UniswapV3World(UniswapV3Market):
 
     def agent_range(self):
         s = self.state
-        return (self._np(s.position_lower[:, self.lp]), self._np(s.position_upper[:, self.lp]),
-                self._np(s.position_liquidity[:, self.lp]) / LIQUIDITY_UNIT)
+        return (
+            self._np(s.position_lower[:, self.lp]),
+            self._np(s.position_upper[:, self.lp]),
+            self._np(s.position_liquidity[:, self.lp]) / LIQUIDITY_UNIT,
+        )
 
     def agent_position_tokens(self):
         s = self.state
-        a0, a1 = get_amounts_for_liquidity(s.sqrt_price, get_sqrt_ratio_at_tick(s.position_lower[:, self.lp]),
-                                           get_sqrt_ratio_at_tick(s.position_upper[:, self.lp]),
-                                           s.position_liquidity[:, self.lp])
+        a0, a1 = get_amounts_for_liquidity(
+            s.sqrt_price,
+            get_sqrt_ratio_at_tick(s.position_lower[:, self.lp]),
+            get_sqrt_ratio_at_tick(s.position_upper[:, self.lp]),
+            s.position_liquidity[:, self.lp],
+        )
         return self._np(a0) / USDC_UNIT, self._np(a1) / WETH_UNIT
 
     def agent_fees(self):
@@ -334,8 +385,15 @@ class UniswapV3World(UniswapV3Market):
         had = (self.agent_range()[2] > 0) & mask
         if had.any():
             held = b.asarray(had, dtype=xp.bool)
-            v3.modify_position(s, pp, self._slot, s.position_lower[:, self.lp], s.position_upper[:, self.lp],
-                               -s.position_liquidity[:, self.lp], held)
+            v3.modify_position(
+                s,
+                pp,
+                self._slot,
+                s.position_lower[:, self.lp],
+                s.position_upper[:, self.lp],
+                -s.position_liquidity[:, self.lp],
+                held,
+            )
             got0, got1 = v3.collect_all(s, pp, self._slot, held)
             self.wallet_usdc, self.wallet_weth = self.wallet_usdc + self._np(got0), self.wallet_weth + self._np(got1)
         return had
@@ -345,9 +403,14 @@ class UniswapV3World(UniswapV3Market):
 
     def exchange_to_range(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> None:
         lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
-        sell_usdc, paid, got = exchange_at_reference(self.wallet_usdc, self.wallet_weth, self._reference,
-                                                     self._np(self.state.sqrt_price), get_sqrt_ratio_at_tick(lower),
-                                                     get_sqrt_ratio_at_tick(upper))
+        sell_usdc, paid, got = exchange_at_reference(
+            self.wallet_usdc,
+            self.wallet_weth,
+            self._reference,
+            self._np(self.state.sqrt_price),
+            get_sqrt_ratio_at_tick(lower),
+            get_sqrt_ratio_at_tick(upper),
+        )
         paid, got = np.where(mask, paid, 0.0), np.where(mask, got, 0.0)
         self.wallet_usdc = self.wallet_usdc + np.where(sell_usdc, -paid, got)
         self.wallet_weth = self.wallet_weth + np.where(sell_usdc, got, -paid)
@@ -358,19 +421,32 @@ class UniswapV3World(UniswapV3Market):
         had = self._withdraw(mask)
         lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
         sqrt_lower, sqrt_upper = get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper)
-        sell_usdc, amount = swap_to_range_ratio(self.wallet_usdc, self.wallet_weth, self._np(s.sqrt_price),
-                                                sqrt_lower, sqrt_upper)
+        sell_usdc, amount = swap_to_range_ratio(
+            self.wallet_usdc, self.wallet_weth, self._np(s.sqrt_price), sqrt_lower, sqrt_upper
+        )
         swapping = mask & (amount > 0)
         z41 = b.asarray(sell_usdc, dtype=xp.bool)
-        result = pool_swap(s, pp, z41, b.asarray(np.where(swapping, amount, 0.0)), v3.default_price_limit(z41),
-                         b.asarray(swapping, dtype=xp.bool))
+        result = pool_swap(
+            s,
+            pp,
+            z41,
+            b.asarray(np.where(swapping, amount, 0.0)),
+            v3.default_price_limit(z41),
+            b.asarray(swapping, dtype=xp.bool),
+        )
         paid, got = self._np(result.amount_in), self._np(result.amount_out)
         self.wallet_usdc = self.wallet_usdc - np.where(sell_usdc, paid, 0.0) + np.where(sell_usdc, 0.0, got)
         self.wallet_weth = self.wallet_weth - np.where(sell_usdc, 0.0, paid) + np.where(sell_usdc, got, 0.0)
         lower_b, upper_b = b.asarray(lower, dtype=xp.int64), b.asarray(upper, dtype=xp.int64)
-        liquidity = xp.floor(get_liquidity_for_amounts(s.sqrt_price, get_sqrt_ratio_at_tick(lower_b),
-                                                       get_sqrt_ratio_at_tick(upper_b), b.asarray(self.wallet_usdc),
-                                                       b.asarray(self.wallet_weth)))
+        liquidity = xp.floor(
+            get_liquidity_for_amounts(
+                s.sqrt_price,
+                get_sqrt_ratio_at_tick(lower_b),
+                get_sqrt_ratio_at_tick(upper_b),
+                b.asarray(self.wallet_usdc),
+                b.asarray(self.wallet_weth),
+            )
+        )
         a0, a1, _ = v3.mint(s, pp, self._slot, lower_b, upper_b, liquidity, mask_b)  # a refused mint takes nothing
         self.wallet_usdc = self.wallet_usdc - np.where(mask, np.ceil(self._np(a0)), 0.0)
         self.wallet_weth = self.wallet_weth - np.where(mask, np.ceil(self._np(a1)), 0.0)

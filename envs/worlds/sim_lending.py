@@ -4,6 +4,7 @@ batched V3 pool. Aave is seeded as the local mainnet seeds it (``supply_usd`` pe
 clock moves ``dt`` a step.
 Both pools run on the chosen array backend (numpy, or torch on CPU or CUDA); amounts cross this
 boundary as numpy (N,) raw units."""
+
 from __future__ import annotations
 
 from dataclasses import fields
@@ -35,8 +36,14 @@ START_TIME = 0.0  # seconds; only differences matter to interest accrual
 class AaveWorld(UniswapV3World, AaveMarket):
     _read: tuple[tuple, Position] | None = None  # (what the last read was keyed on, every account's position)
 
-    def __init__(self, n: int, driver: PriceDriver, params: V3WorldParams = V3WorldParams(),
-                 lending: LendingParams = LendingParams(), backend: ArrayBackend | str = "numpy"):
+    def __init__(
+        self,
+        n: int,
+        driver: PriceDriver,
+        params: V3WorldParams = V3WorldParams(),
+        lending: LendingParams = LendingParams(),
+        backend: ArrayBackend | str = "numpy",
+    ):
         super().__init__(n, driver, params, backend)
         self.lending = lending
         reserves = lending.reserve_params()
@@ -50,15 +57,26 @@ class AaveWorld(UniswapV3World, AaveMarket):
         super().reset(rng, agent_usd)
         start = {"USDC": 1.0, "WBTC": WBTC_PRICE_USD}
         b = self.b
-        seeded = np.array([[np.floor(self.lending.supply_usd / start.get(s, 1.0) * 10.0 ** d)
-                            for s, d in zip(self.symbols, self._decimals)]] * self.n)
-        seeded[:, self.weth_r] = np.floor(self.lending.supply_usd / self._reference * 10.0 ** self._decimals[self.weth_r])
+        seeded = np.array(
+            [
+                [
+                    np.floor(self.lending.supply_usd / start.get(s, 1.0) * 10.0**d)
+                    for s, d in zip(self.symbols, self._decimals)
+                ]
+            ]
+            * self.n
+        )
+        seeded[:, self.weth_r] = np.floor(
+            self.lending.supply_usd / self._reference * 10.0 ** self._decimals[self.weth_r]
+        )
         self.now = b.asarray(np.full(self.n, START_TIME))
         self.crowd = self.lending.borrowers + 1  # the crowd's account, after the scripted borrowers
         self.aave = aave.initial_state(b.xp, self.n, self.crowd + 1, len(self.symbols), START_TIME, b.device)
         self.aave.available_liquidity = b.asarray(seeded)
         self.aave.scaled_atoken_supply = b.asarray(seeded)  # indexes start at 1
-        self._base_prices = np.array([[round(start.get(s, 0.0) * BASE_UNIT) for s in self.symbols]] * self.n, dtype=float)
+        self._base_prices = np.array(
+            [[round(start.get(s, 0.0) * BASE_UNIT) for s in self.symbols]] * self.n, dtype=float
+        )
         self._update_oracle()
         self.borrower_usdc, self.borrower_weth = np.zeros(self.n), np.zeros(self.n)
         self.reset_borrowers(rng)
@@ -93,7 +111,7 @@ class AaveWorld(UniswapV3World, AaveMarket):
     def account_positions(self) -> Position:
         """The agent's and the scripted borrowers' positions, (N, 1 + K) each (read-only): a view of ``_every``."""
         every = self._every()
-        return Position(*(getattr(every, f.name)[:, :self.lending.borrowers + 1] for f in fields(Position)))
+        return Position(*(getattr(every, f.name)[:, : self.lending.borrowers + 1] for f in fields(Position)))
 
     def _every(self) -> Position:
         """Every Aave account's position (the crowd's last), (N, A) each, read in one batched call and kept
@@ -115,61 +133,120 @@ class AaveWorld(UniswapV3World, AaveMarket):
         if read is not None and all(a is b for a, b in zip(read[0], self._read_key())):
             return Position(*(getattr(read[1], f.name)[:, account].copy() for f in fields(Position)))
         supplied, debt = aave.balances(self.aave, account, self.now)
-        return self._position(supplied, debt, aave.account_data(self.aave, self.aave_params, self._prices, account,
-                                                                self.now))
+        return self._position(
+            supplied, debt, aave.account_data(self.aave, self.aave_params, self._prices, account, self.now)
+        )
 
     def _read_key(self) -> tuple:
         """The arrays an account read depends on; a write replaces them (see ``_update_oracle`` for the prices)."""
         s = self.aave
-        return (s.liquidity_index, s.variable_borrow_index, s.liquidity_rate, s.variable_borrow_rate, s.last_update,
-                s.scaled_atoken, s.scaled_variable_debt_of, s.collateral_enabled, self._prices, self.now)
+        return (
+            s.liquidity_index,
+            s.variable_borrow_index,
+            s.liquidity_rate,
+            s.variable_borrow_rate,
+            s.last_update,
+            s.scaled_atoken,
+            s.scaled_variable_debt_of,
+            s.collateral_enabled,
+            self._prices,
+            self.now,
+        )
 
     def _position(self, supplied, debt, data) -> Position:
         """Backend balances (..., R) and account data (...) as a numpy ``Position``."""
         f = self._np
-        return Position(f(supplied[..., self.weth_r]), f(debt[..., self.usdc_r]), f(data.total_collateral_base),
-                        f(data.total_debt_base), f(data.avg_liquidation_threshold) / 1e4, f(data.avg_ltv) / 1e4,
-                        f(data.health_factor))
+        return Position(
+            f(supplied[..., self.weth_r]),
+            f(debt[..., self.usdc_r]),
+            f(data.total_collateral_base),
+            f(data.total_debt_base),
+            f(data.avg_liquidation_threshold) / 1e4,
+            f(data.avg_ltv) / 1e4,
+            f(data.health_factor),
+        )
 
     def supply(self, account, weth_raw, mask):
-        code = self._np(aave.supply(self.aave, self.aave_params, account, self.weth_r, self._on(weth_raw, mask),
-                                    self.now, self._mask(mask)))
+        code = self._np(
+            aave.supply(
+                self.aave, self.aave_params, account, self.weth_r, self._on(weth_raw, mask), self.now, self._mask(mask)
+            )
+        )
         if account == AGENT_ACCOUNT:
             self.borrower_weth = self.borrower_weth - np.where(mask & (code == 0), weth_raw, 0.0)
         return code
 
     def withdraw(self, account, weth_raw, mask):
-        got, code = (self._np(x) for x in aave.withdraw(self.aave, self.aave_params, self._prices, account,
-                                                        self.weth_r, self._on(weth_raw, mask), self.now,
-                                                        self._mask(mask)))
+        got, code = (
+            self._np(x)
+            for x in aave.withdraw(
+                self.aave,
+                self.aave_params,
+                self._prices,
+                account,
+                self.weth_r,
+                self._on(weth_raw, mask),
+                self.now,
+                self._mask(mask),
+            )
+        )
         if account == AGENT_ACCOUNT:
             self.borrower_weth = self.borrower_weth + got
         return code
 
     def borrow(self, account, usdc_raw, mask):
-        code = self._np(aave.borrow(self.aave, self.aave_params, self._prices, account, self.usdc_r,
-                                    self._on(usdc_raw, mask), self.now, self._mask(mask)))
+        code = self._np(
+            aave.borrow(
+                self.aave,
+                self.aave_params,
+                self._prices,
+                account,
+                self.usdc_r,
+                self._on(usdc_raw, mask),
+                self.now,
+                self._mask(mask),
+            )
+        )
         if account == AGENT_ACCOUNT:
             self.borrower_usdc = self.borrower_usdc + np.where(mask & (code == 0), usdc_raw, 0.0)
         return code
 
     def repay(self, account, usdc_raw, mask):
-        paid, code = (self._np(x) for x in aave.repay(self.aave, self.aave_params, account, self.usdc_r,
-                                                       self._on(usdc_raw, mask), self.now, self._mask(mask)))
+        paid, code = (
+            self._np(x)
+            for x in aave.repay(
+                self.aave, self.aave_params, account, self.usdc_r, self._on(usdc_raw, mask), self.now, self._mask(mask)
+            )
+        )
         if account == AGENT_ACCOUNT:
             self.borrower_usdc = self.borrower_usdc - paid
         return paid, code
 
     def liquidate(self, who, account, mask):
-        result = aave.liquidation_call(self.aave, self.aave_params, self._prices, account, self.weth_r, self.usdc_r,
-                                       self.b.asarray(np.full(self.n, np.inf)), self.now, self._mask(mask))
+        result = aave.liquidation_call(
+            self.aave,
+            self.aave_params,
+            self._prices,
+            account,
+            self.weth_r,
+            self.usdc_r,
+            self.b.asarray(np.full(self.n, np.inf)),
+            self.now,
+            self._mask(mask),
+        )
         return self._np(result.debt_repaid), self._np(result.collateral_to_liquidator), self._np(result.error)
 
     def swap(self, who, sell_usdc, raw, mask):
         b, xp = self.b, self.b.xp
         z41 = b.asarray(sell_usdc, dtype=xp.bool)
-        result = pool_swap(self.state, self.pool_params, z41, b.asarray(np.where(mask, raw, 0.0)),
-                         v3.default_price_limit(z41), b.asarray(mask, dtype=xp.bool))
+        result = pool_swap(
+            self.state,
+            self.pool_params,
+            z41,
+            b.asarray(np.where(mask, raw, 0.0)),
+            v3.default_price_limit(z41),
+            b.asarray(mask, dtype=xp.bool),
+        )
         paid, got = self._np(result.amount_in), self._np(result.amount_out)
         usdc_out, weth_out = np.where(sell_usdc, paid, -got), np.where(sell_usdc, -got, paid)
         check_wallet(who)
@@ -197,6 +274,15 @@ class AaveWorld(UniswapV3World, AaveMarket):
 
     def _crowd_rebalance(self, symbol, borrow_raw, lend, repay_raw, repay):
         """Both of the crowd's moves in one pool action (``aave.borrow_or_repay``): the same result, one pass."""
-        aave.borrow_or_repay(self.aave, self.aave_params, self._prices, self.crowd, self.aave_params.index(symbol),
-                             self._on(borrow_raw, lend), self._on(repay_raw, repay), self.now, self._mask(lend),
-                             self._mask(repay))
+        aave.borrow_or_repay(
+            self.aave,
+            self.aave_params,
+            self._prices,
+            self.crowd,
+            self.aave_params.index(symbol),
+            self._on(borrow_raw, lend),
+            self._on(repay_raw, repay),
+            self.now,
+            self._mask(lend),
+            self._mask(repay),
+        )

@@ -1,6 +1,7 @@
 """The Uniswap V2 market on the simulator: N USDC/WETH pairs stepped together (envs.protocols.uniswap_v2)
 on numpy or torch, seeded as ``build_market`` seeds the local mainnet's pair. The pairs live on the
 array backend; amounts cross this boundary as numpy (N,) raw units."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,8 +16,13 @@ from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 
 
 class UniswapV2World(UniswapV2Market):
-    def __init__(self, n: int, driver: PriceDriver, params: V2WorldParams = V2WorldParams(),
-                 backend: ArrayBackend | str = "numpy"):
+    def __init__(
+        self,
+        n: int,
+        driver: PriceDriver,
+        params: V2WorldParams = V2WorldParams(),
+        backend: ArrayBackend | str = "numpy",
+    ):
         self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
         self.b = array_backend(backend) if isinstance(backend, str) else backend
 
@@ -49,8 +55,11 @@ class UniswapV2World(UniswapV2Market):
     def swap(self, who, sell_usdc, raw, mask):
         b = self.b
         paid = np.where(mask, raw, 0.0)
-        got = b.to_numpy(pair.swap(self.pair, b.asarray(sell_usdc, dtype=b.xp.bool), b.asarray(paid),
-                                   b.asarray(mask, dtype=b.xp.bool)))
+        got = b.to_numpy(
+            pair.swap(
+                self.pair, b.asarray(sell_usdc, dtype=b.xp.bool), b.asarray(paid), b.asarray(mask, dtype=b.xp.bool)
+            )
+        )
         if who == "agent":
             self.wallet_usdc = self.wallet_usdc + np.where(sell_usdc, -paid, got)
             self.wallet_weth = self.wallet_weth + np.where(sell_usdc, got, -paid)
@@ -58,14 +67,18 @@ class UniswapV2World(UniswapV2Market):
 
     def add_liquidity(self, usdc_raw, weth_raw, mask):
         b = self.b
-        shares, used0, used1 = (b.to_numpy(x) for x in pair.mint(self.pair, b.asarray(usdc_raw), b.asarray(weth_raw),
-                                                                  b.asarray(mask, dtype=b.xp.bool)))
+        shares, used0, used1 = (
+            b.to_numpy(x)
+            for x in pair.mint(self.pair, b.asarray(usdc_raw), b.asarray(weth_raw), b.asarray(mask, dtype=b.xp.bool))
+        )
         self.wallet_usdc, self.wallet_weth = self.wallet_usdc - used0, self.wallet_weth - used1
         self.my_shares = self.my_shares + shares
 
     def remove_liquidity(self, shares_raw, mask):
         b = self.b
-        got0, got1 = (b.to_numpy(x) for x in pair.burn(self.pair, b.asarray(shares_raw), b.asarray(mask, dtype=b.xp.bool)))
+        got0, got1 = (
+            b.to_numpy(x) for x in pair.burn(self.pair, b.asarray(shares_raw), b.asarray(mask, dtype=b.xp.bool))
+        )
         self.wallet_usdc, self.wallet_weth = self.wallet_usdc + got0, self.wallet_weth + got1
         self.my_shares = self.my_shares - np.where(mask, shares_raw, 0.0)
 

@@ -2,6 +2,7 @@
 days: the check that the calibrated flow and the background liquidity together trade as much of the
 pool as real traders did (the flow is fitted per unit of active liquidity; how much of the TVL is
 active is the liquidity profile's doing)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,8 +37,14 @@ class Turnover:
         return self.model / self.real - 1
 
 
-def simulated_turnover(start: str, days: int, params: V3WorldParams, worlds: int = 16, seed: int = 0,
-                       price_csv: str | Path = DEFAULT_PRICE_CSV) -> np.ndarray:
+def simulated_turnover(
+    start: str,
+    days: int,
+    params: V3WorldParams,
+    worlds: int = 16,
+    seed: int = 0,
+    price_csv: str | Path = DEFAULT_PRICE_CSV,
+) -> np.ndarray:
     """(worlds, days) daily turnover of hourly worlds starting at ``start`` (an ISO date) on the real price
     path: the scripted flows' volume (arbitrage and uninformed swaps) over the pool's starting value
     (``params.pool_value_usd``); the worlds differ by their flow's draws."""
@@ -53,13 +60,28 @@ def simulated_turnover(start: str, days: int, params: V3WorldParams, worlds: int
     return daily / params.pool_value_usd
 
 
-def check_turnover(pool_days_csv: str | Path, pool: str, start: str, days: int, params: V3WorldParams,
-                   worlds: int = 16, seed: int = 0, price_csv: str | Path = DEFAULT_PRICE_CSV) -> Turnover:
+def check_turnover(
+    pool_days_csv: str | Path,
+    pool: str,
+    start: str,
+    days: int,
+    params: V3WorldParams,
+    worlds: int = 16,
+    seed: int = 0,
+    price_csv: str | Path = DEFAULT_PRICE_CSV,
+) -> Turnover:
     """The simulated worlds' turnover beside ``pool``'s (from its daily data) over ``days`` days from ``start``."""
     end = (date.fromisoformat(start) + timedelta(days=days - 1)).isoformat()
     real = read_pool_days(pool_days_csv, pool, start, end).turnover
     if len(real) != days:
         raise ValueError(f"{pool_days_csv} holds {len(real)} of the {days} days {start}..{end} of pool {pool}")
     model = simulated_turnover(start, days, params, worlds, seed, price_csv)
-    return Turnover(days, float(model.mean()), float(np.percentile(model, 5)), float(np.percentile(model, 95)),
-                    float(real.mean()), float(real.min()), float(real.max()))
+    return Turnover(
+        days,
+        float(model.mean()),
+        float(np.percentile(model, 5)),
+        float(np.percentile(model, 95)),
+        float(real.mean()),
+        float(real.min()),
+        float(real.max()),
+    )

@@ -1,6 +1,7 @@
 """The one interface the Uniswap V2 LP role uses, whatever the backend: a USDC/WETH pair (USDC is
 token0) with an arbitrageur and noise traders, and one LP agent with a wallet and pair shares.
 Raw token units, (N,) float64; the arbitrage rule is written once here."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod

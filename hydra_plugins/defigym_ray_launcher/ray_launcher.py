@@ -1,5 +1,6 @@
 """hydra/launcher=ray (configs/hydra/launcher/ray.yaml): Hydra loads launchers from hydra_plugins only, so
 this class stays here and hands each batch to agents.ray_sweep."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence

@@ -1,5 +1,6 @@
 """aave-v3-core contracts/protocol/libraries/helpers/Errors.sol: the codes the simulator reports per
 world where the contract would revert (0 = success)."""
+
 from envs.protocols.errors import OK as OK  # success, the same code in every protocol
 
 INVALID_MINT_AMOUNT = 24  # the scaled amount an aToken or debt token would mint rounds to zero

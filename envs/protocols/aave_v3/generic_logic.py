@@ -7,6 +7,7 @@ comparisons the validation makes with it reduce to integer comparisons of the we
 and the debt (``weighted_collateral``), which are exact here wherever the base values are (below
 2**53 / 20, i.e. accounts under ~$4.5M); the float health factor is for observation.
 """
+
 from __future__ import annotations
 
 import math
@@ -40,8 +41,9 @@ def held_in_base(amount, prices, unit):
     xp = array_namespace(amount)
     held = xp.nonzero(amount)
     out = xp.zeros_like(amount)
-    out[held] = balance_in_base(amount[held], xp.broadcast_to(prices, amount.shape)[held],
-                                xp.broadcast_to(unit, amount.shape)[held])
+    out[held] = balance_in_base(
+        amount[held], xp.broadcast_to(prices, amount.shape)[held], xp.broadcast_to(unit, amount.shape)[held]
+    )
     return out
 
 
@@ -85,7 +87,7 @@ def account_data_of(supplied, debt, collateral_enabled, params, prices) -> Accou
     ``collateral_enabled`` (..., R), one account's (N, R) or many accounts' (N, A, R) with ``prices``
     broadcast to them; element by element the same arithmetic either way (sums of integers are exact)."""
     xp = array_namespace(prices)
-    unit = 10.0 ** params.decimals
+    unit = 10.0**params.decimals
     many = supplied.ndim > 2  # many accounts: most balances are 0
     in_base = held_in_base if many else balance_in_base
     counted = (collateral_enabled > 0) & (params.liquidation_threshold > 0)

@@ -1,5 +1,6 @@
 """aave-v3-core contracts/protocol/libraries/math/MathUtils.sol: interest over elapsed seconds.
 Rates are yearly fractions (the contract's ray / 1e27); results are growth factors (ray / 1e27)."""
+
 from __future__ import annotations
 
 from envs.protocols import array_namespace

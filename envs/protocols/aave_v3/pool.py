@@ -3,6 +3,7 @@ and A accounts. Actions follow SupplyLogic, BorrowLogic and LiquidationLogic in 
 (updateState, validate, move balances, updateInterestRates). A world whose action the contract
 would revert keeps its state and reports the Errors.sol code; amounts are raw units in float64.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -66,14 +67,20 @@ def aave_params(xp, reserves: dict[str, AaveReserveParams], device=None) -> Aave
         return xp.asarray([float(f(r)) for r in reserves.values()], dtype=xp.float64, device=device)
 
     return AaveParams(
-        symbols=tuple(reserves), decimals=col(lambda r: r.decimals), ltv=col(lambda r: r.ltv),
-        liquidation_threshold=col(lambda r: r.liquidation_threshold), liquidation_bonus=col(lambda r: r.liquidation_bonus),
-        liquidation_protocol_fee=col(lambda r: r.liquidation_protocol_fee), reserve_factor=col(lambda r: r.reserve_factor),
+        symbols=tuple(reserves),
+        decimals=col(lambda r: r.decimals),
+        ltv=col(lambda r: r.ltv),
+        liquidation_threshold=col(lambda r: r.liquidation_threshold),
+        liquidation_bonus=col(lambda r: r.liquidation_bonus),
+        liquidation_protocol_fee=col(lambda r: r.liquidation_protocol_fee),
+        reserve_factor=col(lambda r: r.reserve_factor),
         base_variable_borrow_rate=col(lambda r: r.base_variable_borrow_rate / _RAY),
         variable_rate_slope1=col(lambda r: r.variable_rate_slope1 / _RAY),
         variable_rate_slope2=col(lambda r: r.variable_rate_slope2 / _RAY),
         optimal_usage_ratio=col(lambda r: r.optimal_usage_ratio / _RAY),
-        supply_cap=col(lambda r: r.supply_cap * 10**r.decimals), borrow_cap=col(lambda r: r.borrow_cap * 10**r.decimals))
+        supply_cap=col(lambda r: r.supply_cap * 10**r.decimals),
+        borrow_cap=col(lambda r: r.borrow_cap * 10**r.decimals),
+    )
 
 
 @dataclass
@@ -98,9 +105,22 @@ class AaveState:
         return replace(self, **{f.name: xp.asarray(getattr(self, f.name), copy=True) for f in fields(self)})
 
 
-def initial_state(xp, n: int, n_accounts: int, n_reserves: int, now: float, device=None, *,
-                  liquidity_index=None, variable_borrow_index=None, liquidity_rate=None, variable_borrow_rate=None,
-                  available_liquidity=None, scaled_atoken_supply=None, scaled_variable_debt=None) -> AaveState:
+def initial_state(
+    xp,
+    n: int,
+    n_accounts: int,
+    n_reserves: int,
+    now: float,
+    device=None,
+    *,
+    liquidity_index=None,
+    variable_borrow_index=None,
+    liquidity_rate=None,
+    variable_borrow_rate=None,
+    available_liquidity=None,
+    scaled_atoken_supply=None,
+    scaled_variable_debt=None,
+) -> AaveState:
     """Fresh reserves (indexes 1, nothing supplied) unless reserve values (R,) are given, e.g. read from a chain."""
     f = dict(dtype=xp.float64, device=device)
 
@@ -109,14 +129,19 @@ def initial_state(xp, n: int, n_accounts: int, n_reserves: int, now: float, devi
         return xp.broadcast_to(row, (n, n_reserves)) * 1.0
 
     return AaveState(
-        liquidity_index=reserve(liquidity_index, 1.0), variable_borrow_index=reserve(variable_borrow_index, 1.0),
-        liquidity_rate=reserve(liquidity_rate, 0.0), variable_borrow_rate=reserve(variable_borrow_rate, 0.0),
-        last_update=xp.full((n, n_reserves), float(now), **f), available_liquidity=reserve(available_liquidity, 0.0),
-        scaled_atoken_supply=reserve(scaled_atoken_supply, 0.0), scaled_variable_debt=reserve(scaled_variable_debt, 0.0),
+        liquidity_index=reserve(liquidity_index, 1.0),
+        variable_borrow_index=reserve(variable_borrow_index, 1.0),
+        liquidity_rate=reserve(liquidity_rate, 0.0),
+        variable_borrow_rate=reserve(variable_borrow_rate, 0.0),
+        last_update=xp.full((n, n_reserves), float(now), **f),
+        available_liquidity=reserve(available_liquidity, 0.0),
+        scaled_atoken_supply=reserve(scaled_atoken_supply, 0.0),
+        scaled_variable_debt=reserve(scaled_variable_debt, 0.0),
         accrued_to_treasury=xp.zeros((n, n_reserves), **f),
         scaled_atoken=xp.zeros((n, n_accounts, n_reserves), **f),
         scaled_variable_debt_of=xp.zeros((n, n_accounts, n_reserves), **f),
-        collateral_enabled=xp.zeros((n, n_accounts, n_reserves), **f))
+        collateral_enabled=xp.zeros((n, n_accounts, n_reserves), **f),
+    )
 
 
 def _onehot(state: AaveState, reserve: int, mask):
@@ -137,8 +162,10 @@ def _commit(state: AaveState, trial: AaveState, ok) -> None:
 def balances(state: AaveState, account: int, now):
     """(aToken balances, variable debts) of ``account`` as of ``now``, (N, R) raw: the scaled balances
     times the indexes, rounded half up (AToken.balanceOf / VariableDebtToken.balanceOf: rayMul)."""
-    return (ray_mul(state.scaled_atoken[:, account, :], normalized_income(state, now)),
-            ray_mul(state.scaled_variable_debt_of[:, account, :], normalized_debt(state, now)))
+    return (
+        ray_mul(state.scaled_atoken[:, account, :], normalized_income(state, now)),
+        ray_mul(state.scaled_variable_debt_of[:, account, :], normalized_debt(state, now)),
+    )
 
 
 def account_data(state: AaveState, params: AaveParams, prices, account: int, now) -> AccountData:
@@ -234,8 +261,9 @@ def _borrow_on(t: AaveState, params: AaveParams, prices, account: int, reserve: 
     index = t.variable_borrow_index[:, reserve]
     amount_base = balance_in_base(amount, prices[:, reserve], unit)
     debt_after = ray_mul(t.scaled_variable_debt[:, reserve], index) + amount
-    code = validate_borrow(amount, amount_base, before, debt_after, params.borrow_cap[reserve],
-                           t.available_liquidity[:, reserve])
+    code = validate_borrow(
+        amount, amount_base, before, debt_after, params.borrow_cap[reserve], t.available_liquidity[:, reserve]
+    )
     scaled = ray_div(amount, index)
     xp = array_namespace(amount)
     short_of_liquidity = code == errors.NOT_ENOUGH_LIQUIDITY  # the transfer out comes after the mint
@@ -277,8 +305,18 @@ def _repay_on(t: AaveState, account: int, reserve: int, amount):
     return paid, code
 
 
-def borrow_or_repay(state: AaveState, params: AaveParams, prices, account: int, reserve: int, borrow_amount,
-                    repay_amount, now, borrow_mask, repay_mask):
+def borrow_or_repay(
+    state: AaveState,
+    params: AaveParams,
+    prices,
+    account: int,
+    reserve: int,
+    borrow_amount,
+    repay_amount,
+    now,
+    borrow_mask,
+    repay_mask,
+):
     """``borrow`` in the worlds of ``borrow_mask`` and ``repay`` in those of ``repay_mask`` (disjoint), in
     one pass over the state: each world runs the one action's arithmetic (the other's amount is 0 there,
     which moves nothing), so the result is the two calls'. Returns per-world error codes."""
@@ -307,8 +345,9 @@ class LiquidationResult:
     error: Array  # (N,) Errors.sol code, 0 on success
 
 
-def liquidation_call(state: AaveState, params: AaveParams, prices, user: int, collateral: int, debt: int,
-                     debt_to_cover, now, mask) -> LiquidationResult:
+def liquidation_call(
+    state: AaveState, params: AaveParams, prices, user: int, collateral: int, debt: int, debt_to_cover, now, mask
+) -> LiquidationResult:
     """LiquidationLogic.executeLiquidationCall, the liquidator taking the underlying collateral.
 
     In the contract's order: the debt tokens are burned and the debt reserve repriced counting the
@@ -330,9 +369,15 @@ def liquidation_call(state: AaveState, params: AaveParams, prices, user: int, co
     code = validate_liquidation_call(account, enabled, user_debt)
     actual_debt = calculate_debt(health_factor_above(account, CLOSE_FACTOR_HF_THRESHOLD), user_debt, debt_to_cover)
     to_liquidator, debt_repaid, fee, taken_all = calculate_available_collateral_to_liquidate(
-        actual_debt, prices[:, debt], 10.0 ** params.decimals[debt], prices[:, collateral],
-        10.0 ** params.decimals[collateral], user_collateral, params.liquidation_bonus[collateral],
-        params.liquidation_protocol_fee[collateral])
+        actual_debt,
+        prices[:, debt],
+        10.0 ** params.decimals[debt],
+        prices[:, collateral],
+        10.0 ** params.decimals[collateral],
+        user_collateral,
+        params.liquidation_bonus[collateral],
+        params.liquidation_protocol_fee[collateral],
+    )
     scaled_debt = xp.minimum(ray_div(debt_repaid, borrow_index), t.scaled_variable_debt_of[:, user, debt])
     code = _scaled_or(code, scaled_debt, errors.INVALID_BURN_AMOUNT)  # _burnDebtTokens
     scaled_seized = ray_div(to_liquidator, income)
@@ -358,8 +403,9 @@ def liquidation_call(state: AaveState, params: AaveParams, prices, user: int, co
     t.available_liquidity[:, debt] += debt_repaid  # the liquidator's transfer comes last
     _commit(state, t, ok)
     zero = xp.zeros_like(debt_repaid)
-    return LiquidationResult(xp.where(ok, debt_repaid, zero), xp.where(ok, to_liquidator, zero),
-                             xp.where(ok, fee, zero), _codes(code, mask))
+    return LiquidationResult(
+        xp.where(ok, debt_repaid, zero), xp.where(ok, to_liquidator, zero), xp.where(ok, fee, zero), _codes(code, mask)
+    )
 
 
 _EXACT = 2.0**53  # integers above this are not all representable in float64

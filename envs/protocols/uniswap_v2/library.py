@@ -1,4 +1,5 @@
 """Uniswap v2-periphery contracts/libraries/UniswapV2Library.sol: amounts through a pair, 0.3% fee on input."""
+
 from __future__ import annotations
 
 from envs.protocols import array_namespace

@@ -1,5 +1,6 @@
 """Uniswap v2-core contracts/UniswapV2Pair.sol, batched: reserves and LP shares of N independent pairs.
 Amounts are raw units in float64, rounded down as the contract rounds them."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,14 +19,16 @@ class V2PairState:
     total_supply: Array  # LP shares, raw
 
 
-def initial_state(xp, n: int, reserve0: float, reserve1: float, total_supply: float | None = None,
-                  device=None) -> V2PairState:
+def initial_state(
+    xp, n: int, reserve0: float, reserve1: float, total_supply: float | None = None, device=None
+) -> V2PairState:
     if reserve0 < 0 or reserve1 < 0:
         raise ValueError(f"reserves must be non-negative, got {reserve0}, {reserve1}")
     supply = total_supply if total_supply is not None else (reserve0 * reserve1) ** 0.5
     f = dict(dtype=xp.float64, device=device)
-    return V2PairState(xp.full((n,), float(reserve0), **f), xp.full((n,), float(reserve1), **f),
-                       xp.full((n,), float(supply), **f))
+    return V2PairState(
+        xp.full((n,), float(reserve0), **f), xp.full((n,), float(reserve1), **f), xp.full((n,), float(supply), **f)
+    )
 
 
 def swap(state: V2PairState, zero_for_one, amount_in, mask, fee_bps: float = FEE_BPS):
@@ -51,9 +54,16 @@ def mint(state: V2PairState, amount0, amount1, mask):
     optimal0 = use1 * state.reserve0 / xp.where(state.reserve1 > 0, state.reserve1, 1.0)
     use0 = xp.where((state.total_supply > 0) & (optimal1 > amount1), xp.floor(optimal0), amount0)
     first = state.total_supply == 0
-    shares = xp.where(first, xp.floor(xp.sqrt(use0 * use1)) - MINIMUM_LIQUIDITY,
-                      xp.floor(xp.minimum(use0 * state.total_supply / xp.where(first, 1.0, state.reserve0),
-                                          use1 * state.total_supply / xp.where(first, 1.0, state.reserve1))))
+    shares = xp.where(
+        first,
+        xp.floor(xp.sqrt(use0 * use1)) - MINIMUM_LIQUIDITY,
+        xp.floor(
+            xp.minimum(
+                use0 * state.total_supply / xp.where(first, 1.0, state.reserve0),
+                use1 * state.total_supply / xp.where(first, 1.0, state.reserve1),
+            )
+        ),
+    )
     shares, use0, use1 = (xp.where(mask, v, 0.0) for v in (shares, use0, use1))
     state.total_supply = state.total_supply + shares + xp.where(mask & first, MINIMUM_LIQUIDITY, 0.0)
     state.reserve0, state.reserve1 = state.reserve0 + use0, state.reserve1 + use1

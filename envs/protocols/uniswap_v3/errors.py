@@ -1,5 +1,6 @@
 """The revert reasons of v3-core's UniswapV3Pool.sol the simulator reports per world (0 = success), as
 small integer codes so they fit an array; ``REASONS`` maps each to the contract's reason string."""
+
 from envs.protocols.errors import OK as OK  # success, the same code in every protocol
 
 SPL = 1  # swap: the sqrt price limit is not beyond the current price, or is outside the bounds

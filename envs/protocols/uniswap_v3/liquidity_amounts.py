@@ -1,5 +1,6 @@
 """Uniswap v3-periphery contracts/libraries/LiquidityAmounts.sol: the liquidity a pair of amounts buys
 in a range, and the amounts a liquidity is worth."""
+
 from __future__ import annotations
 
 from envs.protocols import array_namespace
@@ -28,10 +29,12 @@ def get_liquidity_for_amounts(sqrt_price, sqrt_lower, sqrt_upper, amount0, amoun
     s = xp.clip(sqrt_price, sqrt_lower, sqrt_upper)
     l0_in = amount0 * _q96_product(s, sqrt_upper) / xp.where(inside, sqrt_upper - s, 1.0)
     l1_in = amount1 / xp.where(inside, s - sqrt_lower, 1.0)
-    liquidity = xp.where(sqrt_price <= sqrt_lower, l0_below,
-                         xp.where(sqrt_price < sqrt_upper, xp.minimum(l0_in, l1_in), l1_above))
-    computed_max = xp.where(sqrt_price <= sqrt_lower, l0_below,
-                            xp.where(sqrt_price < sqrt_upper, xp.maximum(l0_in, l1_in), l1_above))
+    liquidity = xp.where(
+        sqrt_price <= sqrt_lower, l0_below, xp.where(sqrt_price < sqrt_upper, xp.minimum(l0_in, l1_in), l1_above)
+    )
+    computed_max = xp.where(
+        sqrt_price <= sqrt_lower, l0_below, xp.where(sqrt_price < sqrt_upper, xp.maximum(l0_in, l1_in), l1_above)
+    )
     return xp.where(computed_max > _MAX_UINT128, xp.inf, liquidity)
 
 

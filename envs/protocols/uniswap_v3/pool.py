@@ -10,6 +10,7 @@ pool's own liquidity read from a chain, and each position), never a float compar
 operations; amounts are raw token units in float64. Where the contract reverts, a world keeps
 its state and reports the code from :mod:`envs.protocols.uniswap_v3.errors`.
 """
+
 from __future__ import annotations
 
 import math
@@ -88,11 +89,19 @@ class V3PoolState:
         return replace(self, **{f.name: xp.asarray(getattr(self, f.name), copy=True) for f in fields(self)})
 
 
-def initial_state(xp, n: int, params: V3PoolParams, sqrt_price: float, tick_liquidity_net: dict[int, float],
-                  device=None, *, tick_liquidity_gross: dict[int, float] | None = None,
-                  fee_growth_global: tuple[float, float] = (0.0, 0.0),
-                  fee_growth_outside: dict[int, tuple[float, float]] | None = None,
-                  tick: int | None = None) -> V3PoolState:
+def initial_state(
+    xp,
+    n: int,
+    params: V3PoolParams,
+    sqrt_price: float,
+    tick_liquidity_net: dict[int, float],
+    device=None,
+    *,
+    tick_liquidity_gross: dict[int, float] | None = None,
+    fee_growth_global: tuple[float, float] = (0.0, 0.0),
+    fee_growth_outside: dict[int, tuple[float, float]] | None = None,
+    tick: int | None = None,
+) -> V3PoolState:
     """N identical pools at ``sqrt_price`` whose liquidity is ``tick -> liquidityNet``.
 
     A pool read from a chain also passes each tick's gross liquidity and fee growth outside, the
@@ -109,18 +118,39 @@ def initial_state(xp, n: int, params: V3PoolParams, sqrt_price: float, tick_liqu
     def rows(values, dtype=xp.float64):
         return xp.broadcast_to(xp.asarray(values, dtype=dtype, device=device), (n, len(values)))
 
-    return from_arrays(xp, params, xp.full((n,), float(sqrt_price), **f), rows(row, xp.int64),
-                       rows([float(tick_liquidity_net[t]) for t in row]), device,
-                       liquidity_gross=rows([float(gross_of[t]) for t in row]),
-                       fee_growth_global=(xp.full((n,), float(fee_growth_global[0]), **f),
-                                          xp.full((n,), float(fee_growth_global[1]), **f)),
-                       fee_growth_outside=(rows([float(outside.get(t, (0.0, 0.0))[0]) for t in row]),
-                                           rows([float(outside.get(t, (0.0, 0.0))[1]) for t in row])),
-                       tick=None if tick is None else xp.full((n,), int(tick), dtype=xp.int64, device=device))
+    return from_arrays(
+        xp,
+        params,
+        xp.full((n,), float(sqrt_price), **f),
+        rows(row, xp.int64),
+        rows([float(tick_liquidity_net[t]) for t in row]),
+        device,
+        liquidity_gross=rows([float(gross_of[t]) for t in row]),
+        fee_growth_global=(
+            xp.full((n,), float(fee_growth_global[0]), **f),
+            xp.full((n,), float(fee_growth_global[1]), **f),
+        ),
+        fee_growth_outside=(
+            rows([float(outside.get(t, (0.0, 0.0))[0]) for t in row]),
+            rows([float(outside.get(t, (0.0, 0.0))[1]) for t in row]),
+        ),
+        tick=None if tick is None else xp.full((n,), int(tick), dtype=xp.int64, device=device),
+    )
 
 
-def from_arrays(xp, params: V3PoolParams, sqrt_price, ticks, liquidity_net, device=None, *, liquidity_gross=None,
-                fee_growth_global=None, fee_growth_outside=None, tick=None) -> V3PoolState:
+def from_arrays(
+    xp,
+    params: V3PoolParams,
+    sqrt_price,
+    ticks,
+    liquidity_net,
+    device=None,
+    *,
+    liquidity_gross=None,
+    fee_growth_global=None,
+    fee_growth_outside=None,
+    tick=None,
+) -> V3PoolState:
     """Pools whose initialized ticks differ per world: ``ticks`` and ``liquidity_net`` are (N, K) rows
     (sorted, multiples of the spacing, within [MIN_TICK, MAX_TICK]), ``sqrt_price`` is (N,), and
     ``tick`` (N,) the pools' slot0.tick where known (else the tick the price lies in)."""
@@ -138,8 +168,14 @@ def from_arrays(xp, params: V3PoolParams, sqrt_price, ticks, liquidity_net, devi
     pad = slots - 1 - k
 
     def padded(values, first, rest, dtype=xp.float64):
-        return xp.concat([xp.full((n, 1), first, dtype=dtype, device=device), values * 1,
-                          xp.full((n, pad), rest, dtype=dtype, device=device)], axis=1)
+        return xp.concat(
+            [
+                xp.full((n, 1), first, dtype=dtype, device=device),
+                values * 1,
+                xp.full((n, pad), rest, dtype=dtype, device=device),
+            ],
+            axis=1,
+        )
 
     # MAX_SQRT_RATIO - 1, the highest price a pool can hold, has MAX_SQRT_RATIO's float
     sqrt_price = xp.minimum(sqrt_price, xp.asarray(MAX_PRICE_LIMIT, **f))
@@ -151,18 +187,26 @@ def from_arrays(xp, params: V3PoolParams, sqrt_price, ticks, liquidity_net, devi
     fo0, fo1 = fee_growth_outside if fee_growth_outside is not None else (liquidity_net * 0.0, liquidity_net * 0.0)
     p = params.max_positions
     return V3PoolState(
-        sqrt_price=sqrt_price * 1.0, tick=tick * 1, **_active_liquidity(xp.where(below, liquidity_net, 0.0)),
-        fee_growth_global0=fg0 * 1.0, fee_growth_global1=fg1 * 1.0,
-        ticks=padded(ticks, LOW_SENTINEL, PAD, xp.int64), liquidity_net=padded(liquidity_net, 0.0, 0.0),
-        liquidity_gross=padded(gross, 0.0, 0.0), fee_growth_outside0=padded(fo0, 0.0, 0.0),
+        sqrt_price=sqrt_price * 1.0,
+        tick=tick * 1,
+        **_active_liquidity(xp.where(below, liquidity_net, 0.0)),
+        fee_growth_global0=fg0 * 1.0,
+        fee_growth_global1=fg1 * 1.0,
+        ticks=padded(ticks, LOW_SENTINEL, PAD, xp.int64),
+        liquidity_net=padded(liquidity_net, 0.0, 0.0),
+        liquidity_gross=padded(gross, 0.0, 0.0),
+        fee_growth_outside0=padded(fo0, 0.0, 0.0),
         fee_growth_outside1=padded(fo1, 0.0, 0.0),
         tick_refs=padded(xp.ones((n, k), dtype=xp.int64, device=device), 0, 0, xp.int64),
         cursor=1 + xp.sum(xp.astype(below, xp.int64), axis=1),
         position_lower=xp.zeros((n, p), dtype=xp.int64, device=device),
         position_upper=xp.zeros((n, p), dtype=xp.int64, device=device),
-        position_liquidity=xp.zeros((n, p), **f), position_fee_inside0_last=xp.zeros((n, p), **f),
-        position_fee_inside1_last=xp.zeros((n, p), **f), position_owed0=xp.zeros((n, p), **f),
-        position_owed1=xp.zeros((n, p), **f))
+        position_liquidity=xp.zeros((n, p), **f),
+        position_fee_inside0_last=xp.zeros((n, p), **f),
+        position_fee_inside1_last=xp.zeros((n, p), **f),
+        position_owed0=xp.zeros((n, p), **f),
+        position_owed1=xp.zeros((n, p), **f),
+    )
 
 
 @dataclass
@@ -194,8 +238,13 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
     active = active & (error == 0)
     remaining = xp.where(active, amount_in, zero)
     total_in, total_out, total_fee = zero, zero, zero
-    start = (state.sqrt_price, state.tick, state.cursor, state.liquidity,
-             state.liquidity_residue)  # replaced below, never written in place
+    start = (
+        state.sqrt_price,
+        state.tick,
+        state.cursor,
+        state.liquidity,
+        state.liquidity_residue,
+    )  # replaced below, never written in place
     while True:
         going = active & (remaining > 0) & (state.sqrt_price != limit)
         if not bool(xp.any(going)):
@@ -205,8 +254,9 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
         tick_next = _next_tick_within_one_word(state, params, zero_for_one, initialized_next)
         sqrt_next = get_sqrt_ratio_at_tick(tick_next)
         target = xp.where(zero_for_one, xp.maximum(sqrt_next, limit), xp.minimum(sqrt_next, limit))
-        sqrt_new, step_in, step_out, step_fee = compute_swap_step(state.sqrt_price, target, state.liquidity,
-                                                                  remaining, params.fee_pips, zero_for_one)
+        sqrt_new, step_in, step_out, step_fee = compute_swap_step(
+            state.sqrt_price, target, state.liquidity, remaining, params.fee_pips, zero_for_one
+        )
         sqrt_new = xp.where(going, sqrt_new, state.sqrt_price)
         step_in, step_out, step_fee = (xp.where(going, v, zero) for v in (step_in, step_out, step_fee))
         remaining = xp.where(sqrt_new == target, remaining - (step_in + step_fee), zero)
@@ -217,8 +267,10 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
         reached = going & (sqrt_new == sqrt_next)
         crossed = reached & (tick_next == initialized_next)
         if bool(xp.any(crossed)):  # Tick.cross: flip the outside values, apply liquidityNet
-            for name, global_ in (("fee_growth_outside0", state.fee_growth_global0),
-                                  ("fee_growth_outside1", state.fee_growth_global1)):
+            for name, global_ in (
+                ("fee_growth_outside0", state.fee_growth_global0),
+                ("fee_growth_outside1", state.fee_growth_global1),
+            ):
                 outside = getattr(state, name)
                 at = outside[rows, nxt]
                 outside[rows, nxt] = xp.where(crossed, global_ - at, at)
@@ -227,16 +279,22 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
             state.cursor = xp.where(crossed, xp.where(zero_for_one, state.cursor - 1, state.cursor + 1), state.cursor)
             _zero_outside_all_ranges(state)
         moved = going & (sqrt_new != state.sqrt_price)
-        state.tick = xp.where(reached, xp.where(zero_for_one, tick_next - 1, tick_next),
-                              xp.where(moved, get_tick_at_sqrt_ratio(sqrt_new), state.tick))
+        state.tick = xp.where(
+            reached,
+            xp.where(zero_for_one, tick_next - 1, tick_next),
+            xp.where(moved, get_tick_at_sqrt_ratio(sqrt_new), state.tick),
+        )
         state.sqrt_price = sqrt_new
     # A swap through liquidity-free ranges only moves the price and pays nothing: SwapRouter's callback
     # refuses it (`require(amount0Delta > 0 || amount1Delta > 0)`), so the pool stays where it was.
     nothing = active & (total_in == 0) & (total_out == 0)
     if bool(xp.any(nothing)):
         state.sqrt_price, state.tick, state.cursor, state.liquidity, state.liquidity_residue = (
-            xp.where(nothing, before, after) for before, after in
-            zip(start, (state.sqrt_price, state.tick, state.cursor, state.liquidity, state.liquidity_residue)))
+            xp.where(nothing, before, after)
+            for before, after in zip(
+                start, (state.sqrt_price, state.tick, state.cursor, state.liquidity, state.liquidity_residue)
+            )
+        )
         error = xp.where(nothing, errors.NOTHING_SWAPPED, error)
     return SwapResult(total_in, total_out, total_fee, error)
 
@@ -275,8 +333,9 @@ def _next_tick_within_one_word(state: V3PoolState, params: V3PoolParams, zero_fo
     return xp.minimum(xp.maximum(tick_next, MIN_TICK), MAX_TICK)
 
 
-def quote_exact_input(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt_price_limit=None,
-                      active=None) -> SwapResult:
+def quote_exact_input(
+    state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt_price_limit=None, active=None
+) -> SwapResult:
     """What an exact-input swap would return, leaving ``state`` untouched (QuoterV2.quoteExactInputSingle)."""
     xp = array_namespace(state.sqrt_price)
     limit = default_price_limit(zero_for_one) if sqrt_price_limit is None else sqrt_price_limit
@@ -304,8 +363,10 @@ def _tick_slot(state: V3PoolState, tick, mask, params: V3PoolParams):
     if bool(xp.any(absent)):
         free = xp.sum(xp.astype(state.ticks < PAD, xp.int64), axis=1)  # the first pad
         if bool(xp.any(absent & (free >= state.ticks.shape[1] - 1))):
-            raise ValueError(f"a world has no room for another initialized tick: raise max_ticks "
-                             f"(now {params.max_ticks}) in V3PoolParams")
+            raise ValueError(
+                f"a world has no room for another initialized tick: raise max_ticks "
+                f"(now {params.max_ticks}) in V3PoolParams"
+            )
         slot = xp.where(absent, free, xp.zeros_like(free))
         at = state.ticks[rows, slot]
         state.ticks[rows, slot] = xp.where(absent, tick, at)
@@ -324,8 +385,7 @@ def _sort_ticks(state: V3PoolState) -> None:
     state.cursor = xp.sum(xp.astype(state.ticks <= state.tick[:, None], xp.int64), axis=1)
 
 
-def modify_position(state: V3PoolState, params: V3PoolParams, slot, tick_lower, tick_upper, liquidity_delta,
-                    mask):
+def modify_position(state: V3PoolState, params: V3PoolParams, slot, tick_lower, tick_upper, liquidity_delta, mask):
     """Add (delta > 0, mint) or remove (delta < 0, burn) liquidity of position ``slot`` in masked worlds.
 
     Follows UniswapV3Pool._modifyPosition: ticks updated (initialized with fee growth outside =
@@ -339,19 +399,28 @@ def modify_position(state: V3PoolState, params: V3PoolParams, slot, tick_lower, 
     zero = xp.zeros_like(state.sqrt_price)
     delta = xp.where(mask, liquidity_delta, zero)
     spacing = params.tick_spacing
-    bad = mask & ((tick_lower >= tick_upper) | (tick_lower % spacing != 0) | (tick_upper % spacing != 0)
-                  | (tick_lower < MIN_TICK) | (tick_upper > MAX_TICK))
+    bad = mask & (
+        (tick_lower >= tick_upper)
+        | (tick_lower % spacing != 0)
+        | (tick_upper % spacing != 0)
+        | (tick_lower < MIN_TICK)
+        | (tick_upper > MAX_TICK)
+    )
     if bool(xp.any(bad)):
-        raise ValueError(f"position ticks must satisfy lower < upper, be multiples of the tick spacing "
-                         f"{spacing} and lie within [{MIN_TICK}, {MAX_TICK}]")
+        raise ValueError(
+            f"position ticks must satisfy lower < upper, be multiples of the tick spacing "
+            f"{spacing} and lie within [{MIN_TICK}, {MAX_TICK}]"
+        )
     current = state.position_liquidity[rows, slot]
     if bool(xp.any(mask & (current + delta < -1e-6 * xp.abs(current)))):
         raise ValueError("cannot remove more liquidity than the position holds")
     occupied = mask & ((current > 0) | (state.position_owed0[rows, slot] > 0) | (state.position_owed1[rows, slot] > 0))
     other_range = (state.position_lower[rows, slot] != tick_lower) | (state.position_upper[rows, slot] != tick_upper)
     if bool(xp.any(occupied & other_range)):
-        raise ValueError("a position slot holds one range: burn it to zero and collect what it is owed "
-                         "before reusing the slot for another range")
+        raise ValueError(
+            "a position slot holds one range: burn it to zero and collect what it is owed "
+            "before reusing the slot for another range"
+        )
 
     remaining = current + delta  # a burn of all of it leaves exactly zero, not float residue
     remaining = xp.where(xp.abs(remaining) <= 1e-12 * xp.abs(current), 0.0, xp.clip(remaining, 0.0, None))
@@ -365,22 +434,46 @@ def modify_position(state: V3PoolState, params: V3PoolParams, slot, tick_lower, 
         fresh = mask & (state.tick_refs[rows, idx] == 0) & (delta != 0)
         state.tick_refs[rows, idx] = state.tick_refs[rows, idx] + refs_delta
         below = state.ticks[rows, idx] <= state.tick
-        for name, global_ in (("fee_growth_outside0", state.fee_growth_global0),
-                              ("fee_growth_outside1", state.fee_growth_global1)):
+        for name, global_ in (
+            ("fee_growth_outside0", state.fee_growth_global0),
+            ("fee_growth_outside1", state.fee_growth_global1),
+        ):
             outside = getattr(state, name)
             outside[rows, idx] = xp.where(fresh & below, global_, outside[rows, idx])
         state.liquidity_gross[rows, idx] = xp.where(mask, gross_after, gross_before)
         state.liquidity_net[rows, idx] = state.liquidity_net[rows, idx] + sign * delta
 
-    inside0 = get_fee_growth_inside(state.tick, tick_lower, tick_upper, state.fee_growth_outside0[rows, lo],
-                                    state.fee_growth_outside0[rows, hi], state.fee_growth_global0)
-    inside1 = get_fee_growth_inside(state.tick, tick_lower, tick_upper, state.fee_growth_outside1[rows, lo],
-                                    state.fee_growth_outside1[rows, hi], state.fee_growth_global1)
+    inside0 = get_fee_growth_inside(
+        state.tick,
+        tick_lower,
+        tick_upper,
+        state.fee_growth_outside0[rows, lo],
+        state.fee_growth_outside0[rows, hi],
+        state.fee_growth_global0,
+    )
+    inside1 = get_fee_growth_inside(
+        state.tick,
+        tick_lower,
+        tick_upper,
+        state.fee_growth_outside1[rows, lo],
+        state.fee_growth_outside1[rows, hi],
+        state.fee_growth_global1,
+    )
     # Position.update: settle fees at the old liquidity, then change it.
-    owed0 = current * _accrued(inside0, state.position_fee_inside0_last[rows, slot], state.fee_growth_global0,
-                               state.fee_growth_outside0[rows, lo], state.fee_growth_outside0[rows, hi])
-    owed1 = current * _accrued(inside1, state.position_fee_inside1_last[rows, slot], state.fee_growth_global1,
-                               state.fee_growth_outside1[rows, lo], state.fee_growth_outside1[rows, hi])
+    owed0 = current * _accrued(
+        inside0,
+        state.position_fee_inside0_last[rows, slot],
+        state.fee_growth_global0,
+        state.fee_growth_outside0[rows, lo],
+        state.fee_growth_outside0[rows, hi],
+    )
+    owed1 = current * _accrued(
+        inside1,
+        state.position_fee_inside1_last[rows, slot],
+        state.fee_growth_global1,
+        state.fee_growth_outside1[rows, lo],
+        state.fee_growth_outside1[rows, hi],
+    )
     _set(state.position_owed0, rows, slot, mask, state.position_owed0[rows, slot] + owed0)
     _set(state.position_owed1, rows, slot, mask, state.position_owed1[rows, slot] + owed1)
     _set(state.position_fee_inside0_last, rows, slot, mask, inside0)
@@ -453,13 +546,19 @@ def mint(state: V3PoolState, params: V3PoolParams, slot, tick_lower, tick_upper,
     ``get_liquidity_for_amounts`` gives inf), then 'TLU', 'TLM', 'TUM' (Pool.checkTicks), then
     'LO' (a tick's gross liquidity past maxLiquidityPerTick)."""
     xp = array_namespace(state.sqrt_price)
-    code = xp.where(~(liquidity > 0) | ~(liquidity <= _MAX_UINT128), errors.NO_REASON,
-                    xp.where(tick_lower >= tick_upper, errors.TLU,
-                             xp.where(tick_lower < MIN_TICK, errors.TLM,
-                                      xp.where(tick_upper > MAX_TICK, errors.TUM, errors.OK))))
+    code = xp.where(
+        ~(liquidity > 0) | ~(liquidity <= _MAX_UINT128),
+        errors.NO_REASON,
+        xp.where(
+            tick_lower >= tick_upper,
+            errors.TLU,
+            xp.where(tick_lower < MIN_TICK, errors.TLM, xp.where(tick_upper > MAX_TICK, errors.TUM, errors.OK)),
+        ),
+    )
     code = xp.where(mask, code, errors.OK)
-    code = xp.where((code == errors.OK) & _exceeds_max_per_tick(state, params, tick_lower, tick_upper, liquidity),
-                    errors.LO, code)
+    code = xp.where(
+        (code == errors.OK) & _exceeds_max_per_tick(state, params, tick_lower, tick_upper, liquidity), errors.LO, code
+    )
     ok = mask & (code == errors.OK)
     zero = xp.zeros_like(state.sqrt_price)
     amount0, amount1 = modify_position(state, params, slot, tick_lower, tick_upper, xp.where(ok, liquidity, zero), ok)
@@ -508,8 +607,13 @@ def position_fees(state: V3PoolState, slot):
     for k in ("0", "1"):
         outside, global_ = getattr(state, f"fee_growth_outside{k}"), getattr(state, f"fee_growth_global{k}")
         inside = get_fee_growth_inside(state.tick, lower, upper, outside[rows, lo], outside[rows, hi], global_)
-        growth = _accrued(inside, getattr(state, f"position_fee_inside{k}_last")[rows, slot], global_,
-                          outside[rows, lo], outside[rows, hi])
+        growth = _accrued(
+            inside,
+            getattr(state, f"position_fee_inside{k}_last")[rows, slot],
+            global_,
+            outside[rows, lo],
+            outside[rows, hi],
+        )
         pending = xp.where(liq > 0, liq * growth, 0.0)
         out.append(pending + getattr(state, f"position_owed{k}")[rows, slot])
     return out[0], out[1]
@@ -524,8 +628,10 @@ def _accrued(inside, inside_last, fee_growth_global, outside_lower, outside_uppe
     within that resolution (8 ulps) count as no growth, so a position the pool paid nothing pays
     nothing here either; growth never falls, so a negative difference is such residue too."""
     xp = array_namespace(inside)
-    scale = xp.maximum(xp.maximum(xp.abs(fee_growth_global), xp.abs(outside_lower)),
-                       xp.maximum(xp.abs(outside_upper), xp.abs(inside_last)))
+    scale = xp.maximum(
+        xp.maximum(xp.abs(fee_growth_global), xp.abs(outside_lower)),
+        xp.maximum(xp.abs(outside_upper), xp.abs(inside_last)),
+    )
     growth = inside - inside_last
     return xp.where(growth > 8 * _EPS * scale, growth, 0.0)
 
@@ -558,6 +664,13 @@ def collect_all(state: V3PoolState, params: V3PoolParams, slot, mask):
     rows = xp.arange(state.n, device=_device(state.sqrt_price))
     held = mask & (state.position_liquidity[rows, slot] > 0)
     if bool(xp.any(held)):
-        modify_position(state, params, slot, state.position_lower[rows, slot], state.position_upper[rows, slot],
-                        xp.zeros_like(state.sqrt_price), held)
+        modify_position(
+            state,
+            params,
+            slot,
+            state.position_lower[rows, slot],
+            state.position_upper[rows, slot],
+            xp.zeros_like(state.sqrt_price),
+            held,
+        )
     return collect(state, slot, mask)

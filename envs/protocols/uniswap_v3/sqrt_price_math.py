@@ -1,6 +1,7 @@
 """Uniswap v3-core contracts/libraries/SqrtPriceMath.sol: token deltas between sqrt prices, and the
 next sqrt price after an input. Written in forms free of cancellation so small swaps stay exact
 to ~1e-12 relative in float64."""
+
 from __future__ import annotations
 
 from envs.protocols import array_namespace
@@ -24,6 +25,6 @@ def get_next_sqrt_price_from_input(sqrt_price, liquidity, amount_in, zero_for_on
     token1 in: sqrtP + y/L (getNextSqrtPriceFromAmount1RoundingDown)."""
     xp = array_namespace(sqrt_price)
     safe_l = xp.where(liquidity > 0, liquidity, 1.0)
-    return xp.where(zero_for_one,
-                    safe_l * sqrt_price / (safe_l + amount_in * sqrt_price),
-                    sqrt_price + amount_in / safe_l)
+    return xp.where(
+        zero_for_one, safe_l * sqrt_price / (safe_l + amount_in * sqrt_price), sqrt_price + amount_in / safe_l
+    )

@@ -13,6 +13,7 @@ code zeroes the active liquidity of every world whose price lies outside all its
 not; here only the crossing world's. The two differ only for a world imported with a float residue
 of liquidity outside all ranges while another world of the same batch crosses a tick.
 """
+
 from __future__ import annotations
 
 from typing import Literal, TypedDict
@@ -38,6 +39,8 @@ from envs.units import FEE_DENOMINATOR, MAX_TICK, MIN_TICK, Q96
 
 _Q96 = float(Q96)
 _OK, _SPL, _AS, _NOTHING = errors.OK, errors.SPL, errors.AS, errors.NOTHING_SWAPPED
+
+
 #: numpy's float semantics (x / 0 is inf, not an exception); every helper inlined into the loops that call it
 #: (twice as fast; a cold compile of the module takes ~7 s, cached on disk afterwards)
 class _JitOptions(TypedDict):
@@ -53,8 +56,15 @@ _JIT: _JitOptions = {"cache": True, "error_model": "numpy", "nogil": True, "inli
 
 #: the per-world fields a swap replaces (the array code assigns new arrays to them; so does this module,
 #: so a caller holding the old arrays sees them unchanged whichever path ran)
-_SWAP_FIELDS = ("sqrt_price", "tick", "cursor", "liquidity", "liquidity_residue", "fee_growth_global0",
-                "fee_growth_global1")
+_SWAP_FIELDS = (
+    "sqrt_price",
+    "tick",
+    "cursor",
+    "liquidity",
+    "liquidity_residue",
+    "fee_growth_global0",
+    "fee_growth_global1",
+)
 
 
 def applies(state: V3PoolState) -> bool:
@@ -146,8 +156,26 @@ def _swap_step(sqrt_price, sqrt_target, liquidity, amount_remaining, fee, zero_f
 
 
 @njit(**_JIT)
-def _swap_world(w, zero_for_one, amount, raw_limit, sqrt_price, tick, cursor, liquidity, residue, growth0, growth1,
-                ticks, liquidity_net, outside0, outside1, spacing, fee, table):
+def _swap_world(
+    w,
+    zero_for_one,
+    amount,
+    raw_limit,
+    sqrt_price,
+    tick,
+    cursor,
+    liquidity,
+    residue,
+    growth0,
+    growth1,
+    ticks,
+    liquidity_net,
+    outside0,
+    outside1,
+    spacing,
+    fee,
+    table,
+):
     """pool.swap for world ``w``, in place: (amount in, amount out, fee, error code)."""
     limit = min(max(raw_limit, MIN_PRICE_LIMIT), MAX_PRICE_LIMIT)
     s = sqrt_price[w]
@@ -208,9 +236,30 @@ def _swap_world(w, zero_for_one, amount, raw_limit, sqrt_price, tick, cursor, li
 
 
 @njit(**_JIT)
-def _swap_batch(zero_for_one, amount_in, sqrt_price_limit, active, sqrt_price, tick, cursor, liquidity, residue,
-                growth0, growth1, ticks, liquidity_net, outside0, outside1, spacing, fee, table, out_in, out_out,
-                out_fee, out_error):
+def _swap_batch(
+    zero_for_one,
+    amount_in,
+    sqrt_price_limit,
+    active,
+    sqrt_price,
+    tick,
+    cursor,
+    liquidity,
+    residue,
+    growth0,
+    growth1,
+    ticks,
+    liquidity_net,
+    outside0,
+    outside1,
+    spacing,
+    fee,
+    table,
+    out_in,
+    out_out,
+    out_fee,
+    out_error,
+):
     """Each active world's swap; False, with nothing changed, if an active world's amount is negative or NaN."""
     for w in range(sqrt_price.shape[0]):
         if active[w] and not amount_in[w] >= 0:
@@ -218,22 +267,75 @@ def _swap_batch(zero_for_one, amount_in, sqrt_price_limit, active, sqrt_price, t
     for w in range(sqrt_price.shape[0]):
         if active[w]:
             out_in[w], out_out[w], out_fee[w], out_error[w] = _swap_world(
-                w, zero_for_one[w], amount_in[w], sqrt_price_limit[w], sqrt_price, tick, cursor, liquidity, residue,
-                growth0, growth1, ticks, liquidity_net, outside0, outside1, spacing, fee, table)
+                w,
+                zero_for_one[w],
+                amount_in[w],
+                sqrt_price_limit[w],
+                sqrt_price,
+                tick,
+                cursor,
+                liquidity,
+                residue,
+                growth0,
+                growth1,
+                ticks,
+                liquidity_net,
+                outside0,
+                outside1,
+                spacing,
+                fee,
+                table,
+            )
     return True
 
 
 @njit(**_JIT)
-def _swap_sequence(zero_for_one, amount_in, sqrt_price_limit, sqrt_price, tick, cursor, liquidity, residue, growth0,
-                   growth1, ticks, liquidity_net, outside0, outside1, spacing, fee, table, out_amount0, out_amount1,
-                   out_reverted):
+def _swap_sequence(
+    zero_for_one,
+    amount_in,
+    sqrt_price_limit,
+    sqrt_price,
+    tick,
+    cursor,
+    liquidity,
+    residue,
+    growth0,
+    growth1,
+    ticks,
+    liquidity_net,
+    outside0,
+    outside1,
+    spacing,
+    fee,
+    table,
+    out_amount0,
+    out_amount1,
+    out_reverted,
+):
     """Every swap of the flow, in order, in every world: the pool's net token flows and reverts per world."""
     for w in range(sqrt_price.shape[0]):  # world by world: each world's state stays in registers
         amount0, amount1, reverted = 0.0, 0.0, 0
         for k in range(amount_in.shape[0]):
             paid, received, _, error = _swap_world(
-                w, zero_for_one[k], amount_in[k], sqrt_price_limit[k], sqrt_price, tick, cursor, liquidity, residue,
-                growth0, growth1, ticks, liquidity_net, outside0, outside1, spacing, fee, table)
+                w,
+                zero_for_one[k],
+                amount_in[k],
+                sqrt_price_limit[k],
+                sqrt_price,
+                tick,
+                cursor,
+                liquidity,
+                residue,
+                growth0,
+                growth1,
+                ticks,
+                liquidity_net,
+                outside0,
+                outside1,
+                spacing,
+                fee,
+                table,
+            )
             if error != _OK:
                 reverted += 1
             elif zero_for_one[k]:
@@ -255,11 +357,30 @@ def swap(state: V3PoolState, params: V3PoolParams, zero_for_one, amount_in, sqrt
     out_in, out_out, out_fee, out_error = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
     fresh = [np.array(getattr(state, name), copy=True) for name in _SWAP_FIELDS]
     sqrt_price, tick, cursor, liquidity, residue, growth0, growth1 = fresh  # named: the checker counts arguments
-    if not _swap_batch(_per_world(zero_for_one, np.bool_, n), _per_world(amount_in, np.float64, n),
-                       _per_world(sqrt_price_limit, np.float64, n), _per_world(active, np.bool_, n), sqrt_price, tick,
-                       cursor, liquidity, residue, growth0, growth1, state.ticks, state.liquidity_net,
-                       state.fee_growth_outside0, state.fee_growth_outside1, params.tick_spacing,
-                       params.fee_pips / FEE_DENOMINATOR, _table_numpy(), out_in, out_out, out_fee, out_error):
+    if not _swap_batch(
+        _per_world(zero_for_one, np.bool_, n),
+        _per_world(amount_in, np.float64, n),
+        _per_world(sqrt_price_limit, np.float64, n),
+        _per_world(active, np.bool_, n),
+        sqrt_price,
+        tick,
+        cursor,
+        liquidity,
+        residue,
+        growth0,
+        growth1,
+        state.ticks,
+        state.liquidity_net,
+        state.fee_growth_outside0,
+        state.fee_growth_outside1,
+        params.tick_spacing,
+        params.fee_pips / FEE_DENOMINATOR,
+        _table_numpy(),
+        out_in,
+        out_out,
+        out_fee,
+        out_error,
+    ):
         raise ValueError("swap amounts must be non-negative numbers of raw token units (inf: swap to the price limit)")
     for name, value in zip(_SWAP_FIELDS, fresh):
         setattr(state, name, value)
@@ -284,10 +405,28 @@ def swap_sequence(state: V3PoolState, params: V3PoolParams, zero_for_one, amount
     amount0, amount1, reverted = np.zeros(n), np.zeros(n), np.zeros(n, dtype=np.int64)
     fresh = [np.array(getattr(state, name), copy=True) for name in _SWAP_FIELDS]
     sqrt_price, tick, cursor, liquidity, residue, growth0, growth1 = fresh  # named: the checker counts arguments
-    _swap_sequence(zero_for_one, amount_in, np.asarray(sqrt_price_limit, dtype=np.float64), sqrt_price, tick, cursor,
-                   liquidity, residue, growth0, growth1, state.ticks, state.liquidity_net, state.fee_growth_outside0,
-                   state.fee_growth_outside1, params.tick_spacing, params.fee_pips / FEE_DENOMINATOR, _table_numpy(),
-                   amount0, amount1, reverted)
+    _swap_sequence(
+        zero_for_one,
+        amount_in,
+        np.asarray(sqrt_price_limit, dtype=np.float64),
+        sqrt_price,
+        tick,
+        cursor,
+        liquidity,
+        residue,
+        growth0,
+        growth1,
+        state.ticks,
+        state.liquidity_net,
+        state.fee_growth_outside0,
+        state.fee_growth_outside1,
+        params.tick_spacing,
+        params.fee_pips / FEE_DENOMINATOR,
+        _table_numpy(),
+        amount0,
+        amount1,
+        reverted,
+    )
     for name, value in zip(_SWAP_FIELDS, fresh):
         setattr(state, name, value)
     return amount0, amount1, reverted
@@ -315,8 +454,24 @@ def _fees_owed(tick, lower, upper, outside_lower, outside_upper, fee_growth_glob
 
 
 @njit(**_JIT)
-def _position_fees(slot, tick, ticks, outside0, outside1, growth0, growth1, lower, upper, liquidity, last0, last1,
-                   owed0, owed1, out0, out1):
+def _position_fees(
+    slot,
+    tick,
+    ticks,
+    outside0,
+    outside1,
+    growth0,
+    growth1,
+    lower,
+    upper,
+    liquidity,
+    last0,
+    last1,
+    owed0,
+    owed1,
+    out0,
+    out1,
+):
     """pool.position_fees for slot ``slot[w]`` of every world w."""
     for w in range(tick.shape[0]):
         p = slot[w]
@@ -327,18 +482,49 @@ def _position_fees(slot, tick, ticks, outside0, outside1, growth0, growth1, lowe
                 lo = j
             if ticks[w, j] == hi_tick:
                 hi = j
-        out0[w] = _fees_owed(tick[w], lo_tick, hi_tick, outside0[w, lo], outside0[w, hi], growth0[w], last0[w, p],
-                             liquidity[w, p], owed0[w, p])
-        out1[w] = _fees_owed(tick[w], lo_tick, hi_tick, outside1[w, lo], outside1[w, hi], growth1[w], last1[w, p],
-                             liquidity[w, p], owed1[w, p])
+        out0[w] = _fees_owed(
+            tick[w],
+            lo_tick,
+            hi_tick,
+            outside0[w, lo],
+            outside0[w, hi],
+            growth0[w],
+            last0[w, p],
+            liquidity[w, p],
+            owed0[w, p],
+        )
+        out1[w] = _fees_owed(
+            tick[w],
+            lo_tick,
+            hi_tick,
+            outside1[w, lo],
+            outside1[w, hi],
+            growth1[w],
+            last1[w, p],
+            liquidity[w, p],
+            owed1[w, p],
+        )
 
 
 def position_fees(state: V3PoolState, slot) -> tuple[np.ndarray, np.ndarray]:
     """pool.position_fees, compiled: what position ``slot`` (N,) has earned and is owed, per token."""
     out0, out1 = np.zeros(state.n), np.zeros(state.n)
-    _position_fees(np.asarray(slot, dtype=np.int64), state.tick, state.ticks, state.fee_growth_outside0,
-                   state.fee_growth_outside1, state.fee_growth_global0, state.fee_growth_global1,
-                   state.position_lower, state.position_upper, state.position_liquidity,
-                   state.position_fee_inside0_last, state.position_fee_inside1_last, state.position_owed0,
-                   state.position_owed1, out0, out1)
+    _position_fees(
+        np.asarray(slot, dtype=np.int64),
+        state.tick,
+        state.ticks,
+        state.fee_growth_outside0,
+        state.fee_growth_outside1,
+        state.fee_growth_global0,
+        state.fee_growth_global1,
+        state.position_lower,
+        state.position_upper,
+        state.position_liquidity,
+        state.position_fee_inside0_last,
+        state.position_fee_inside1_last,
+        state.position_owed0,
+        state.position_owed1,
+        out0,
+        out1,
+    )
     return out0, out1

@@ -1,4 +1,5 @@
 """Uniswap v3-core contracts/libraries/SwapMath.sol: one exact-input swap step within a tick range."""
+
 from __future__ import annotations
 
 from envs.protocols import array_namespace
@@ -25,22 +26,32 @@ def compute_swap_step(sqrt_price, sqrt_target, liquidity, amount_remaining, fee_
     xp = array_namespace(sqrt_price)
     fee = fee_pips / FEE_DENOMINATOR
     remaining_less_fee = xp.floor(amount_remaining * (1.0 - fee))  # FullMath.mulDiv rounds down
-    in_to_target = xp.ceil(xp.where(zero_for_one, get_amount0_delta(sqrt_target, sqrt_price, liquidity),
-                                    get_amount1_delta(sqrt_price, sqrt_target, liquidity)))
+    in_to_target = xp.ceil(
+        xp.where(
+            zero_for_one,
+            get_amount0_delta(sqrt_target, sqrt_price, liquidity),
+            get_amount1_delta(sqrt_price, sqrt_target, liquidity),
+        )
+    )
     reached = remaining_less_fee >= in_to_target
     partial_in = xp.where(reached, 0.0, remaining_less_fee)  # keeps inf out of the unused branch
     sqrt_exact = get_next_sqrt_price_from_input(sqrt_price, liquidity, partial_in, zero_for_one)
     sqrt_partial, in_short, out_short = _round_to_q96(sqrt_exact, liquidity, zero_for_one)
     sqrt_next = xp.where(reached, sqrt_target, sqrt_partial)
     amount_in = xp.where(reached, in_to_target, xp.ceil(remaining_less_fee - in_short))
-    out_to_target = xp.where(zero_for_one, get_amount1_delta(sqrt_target, sqrt_price, liquidity),
-                             get_amount0_delta(sqrt_price, sqrt_target, liquidity))
+    out_to_target = xp.where(
+        zero_for_one,
+        get_amount1_delta(sqrt_target, sqrt_price, liquidity),
+        get_amount0_delta(sqrt_price, sqrt_target, liquidity),
+    )
     # partial fill: out = x * sqrtP * sqrtP' (token0 in) or y / (sqrtP * sqrtP') (token1 in)
-    out_partial = xp.where(zero_for_one, partial_in * sqrt_price * sqrt_exact,
-                           partial_in / (sqrt_price * sqrt_exact)) - out_short
+    out_partial = (
+        xp.where(zero_for_one, partial_in * sqrt_price * sqrt_exact, partial_in / (sqrt_price * sqrt_exact)) - out_short
+    )
     amount_out = xp.floor(xp.where(reached, out_to_target, out_partial))
-    fee_amount = xp.where(reached, xp.ceil(in_to_target * fee / (1.0 - fee)),
-                          xp.where(reached, 0.0, amount_remaining) - amount_in)
+    fee_amount = xp.where(
+        reached, xp.ceil(in_to_target * fee / (1.0 - fee)), xp.where(reached, 0.0, amount_remaining) - amount_in
+    )
     return sqrt_next, amount_in, amount_out, fee_amount
 
 

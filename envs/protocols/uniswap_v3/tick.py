@@ -1,4 +1,5 @@
 """Uniswap v3-core contracts/libraries/Tick.sol: fee growth inside a range from the per-tick "outside" values."""
+
 from __future__ import annotations
 
 from envs.protocols import array_namespace
@@ -14,5 +15,6 @@ def get_fee_growth_inside(tick_current, tick_lower, tick_upper, outside_lower, o
     below_range = outside_lower - outside_upper
     above_range = outside_upper - outside_lower
     inside_range = fee_growth_global - outside_lower - outside_upper
-    return xp.where(tick_current < tick_lower, below_range,
-                    xp.where(tick_current >= tick_upper, above_range, inside_range))
+    return xp.where(
+        tick_current < tick_lower, below_range, xp.where(tick_current >= tick_upper, above_range, inside_range)
+    )

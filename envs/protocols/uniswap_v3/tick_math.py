@@ -8,6 +8,7 @@ from a chain at ``getSqrtRatioAtTick(t)`` holds exactly the float the table has 
 prices can express. The scalar integer versions (``sqrt_ratio_x96_at_tick``,
 ``tick_at_sqrt_ratio_x96``) are the contract's functions on Python ints, for imports and checks.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,13 +27,27 @@ LOG_SQRT_1_0001 = math.log1p(1e-4) / 2  # log1p: log(1.0001) of the float 1.0001
 
 #: TickMath.getSqrtRatioAtTick: for bit k of |tick|, 2**128 / sqrt(1.0001)**(2**k) as a Q128 integer
 _BIT_FACTORS = (
-    0xfffcb933bd6fad37aa2d162d1a594001, 0xfff97272373d413259a46990580e213a, 0xfff2e50f5f656932ef12357cf3c7fdcc,
-    0xffe5caca7e10e4e61c3624eaa0941cd0, 0xffcb9843d60f6159c9db58835c926644, 0xff973b41fa98c081472e6896dfb254c0,
-    0xff2ea16466c96a3843ec78b326b52861, 0xfe5dee046a99a2a811c461f1969c3053, 0xfcbe86c7900a88aedcffc83b479aa3a4,
-    0xf987a7253ac413176f2b074cf7815e54, 0xf3392b0822b70005940c7a398e4b70f3, 0xe7159475a2c29b7443b29c7fa6e889d9,
-    0xd097f3bdfd2022b8845ad8f792aa5825, 0xa9f746462d870fdf8a65dc1f90e061e5, 0x70d869a156d2a1b890bb3df62baf32f7,
-    0x31be135f97d08fd981231505542fcfa6, 0x9aa508b5b7a84e1c677de54f3e99bc9, 0x5d6af8dedb81196699c329225ee604,
-    0x2216e584f5fa1ea926041bedfe98, 0x48a170391f7dc42444e8fa2)
+    0xFFFCB933BD6FAD37AA2D162D1A594001,
+    0xFFF97272373D413259A46990580E213A,
+    0xFFF2E50F5F656932EF12357CF3C7FDCC,
+    0xFFE5CACA7E10E4E61C3624EAA0941CD0,
+    0xFFCB9843D60F6159C9DB58835C926644,
+    0xFF973B41FA98C081472E6896DFB254C0,
+    0xFF2EA16466C96A3843EC78B326B52861,
+    0xFE5DEE046A99A2A811C461F1969C3053,
+    0xFCBE86C7900A88AEDCFFC83B479AA3A4,
+    0xF987A7253AC413176F2B074CF7815E54,
+    0xF3392B0822B70005940C7A398E4B70F3,
+    0xE7159475A2C29B7443B29C7FA6E889D9,
+    0xD097F3BDFD2022B8845AD8F792AA5825,
+    0xA9F746462D870FDF8A65DC1F90E061E5,
+    0x70D869A156D2A1B890BB3DF62BAF32F7,
+    0x31BE135F97D08FD981231505542FCFA6,
+    0x9AA508B5B7A84E1C677DE54F3E99BC9,
+    0x5D6AF8DEDB81196699C329225EE604,
+    0x2216E584F5FA1EA926041BEDFE98,
+    0x48A170391F7DC42444E8FA2,
+)
 
 
 def _ratio_q128(abs_tick: int, bits: range = range(20)) -> int:
@@ -68,6 +83,7 @@ def tick_at_sqrt_ratio_x96(sqrt_price_x96: int) -> int:
 
 
 # --- the float table: double-double products of the contract's factors ----------------------------
+
 
 def _split(a):
     c = 134217729.0 * a  # Dekker's split: 2**27 + 1
