@@ -5,7 +5,6 @@ the simulator and on the contracts."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from envs.arrays import array_backend
 from envs.drivers import make_driver
@@ -47,8 +46,8 @@ def test_the_jit_lp_earns_its_liquiditys_share_of_the_swaps_fee():
     assert np.all(np.where(sell_usdc, after[0] - before[0], after[1] - before[1])[minted] > 0)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "evm"])
-def test_the_jit_lp_acts_the_same_on_the_simulator_and_the_contracts(backend):
+def jit_episode(backend: str) -> tuple[list[float], list[float]]:
+    """24 hourly steps of the LP env with the JIT LP beside it: the agent's rewards and the JIT LP's wallet."""
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the ids)
@@ -69,12 +68,11 @@ def test_the_jit_lp_acts_the_same_on_the_simulator_and_the_contracts(backend):
     assert not market.agent_range()[2][0]  # no position left open between swaps
     market.select_lp(0)
     env.close()
-    RESULTS[backend] = (rewards, wallet)
-    if len(RESULTS) == 2:
-        assert np.allclose(RESULTS["numpy"][0], RESULTS["evm"][0], atol=1e-2)
-        assert np.allclose(RESULTS["numpy"][1], RESULTS["evm"][1], rtol=1e-9)
-        start = 2_000_000.0
-        assert RESULTS["numpy"][1][0] != start / 2  # it traded
+    return rewards, wallet
 
 
-RESULTS: dict[str, tuple] = {}
+def test_the_jit_lp_acts_the_same_on_the_simulator_and_the_contracts():
+    (sim_rewards, sim_wallet), (evm_rewards, evm_wallet) = jit_episode("numpy"), jit_episode("evm")
+    assert np.allclose(sim_rewards, evm_rewards, atol=1e-2)
+    assert np.allclose(sim_wallet, evm_wallet, rtol=1e-9)
+    assert sim_wallet[0] != JIT["jit_usd"] / 2  # it traded

@@ -175,6 +175,10 @@ def exchange_at_reference(usdc_raw, weth_raw, reference, sqrt_price, sqrt_lower,
 
 
 class UniswapV3World(UniswapV3Market):
+    #: count the scripted flows' volume in ``flow_volume_usd`` (the turnover check sets it; the env step
+    #: does not pay for it otherwise)
+    count_flow_volume: bool = False
+
     def __init__(
         self,
         n: int,
@@ -265,7 +269,7 @@ class UniswapV3World(UniswapV3Market):
         self._weth = np.floor(usd[None, :] / 2 / self._reference[:, None] * WETH_UNIT)
         self._all = self.b.asarray(np.ones(self.n, bool), dtype=self.b.xp.bool)
         self.start_flow()
-        self.flow_volume_usd = np.zeros(self.n)
+        self.flow_volume_usd = np.zeros(self.n) if self.count_flow_volume else None
         self.open_recentering()
 
     def move_reference(self) -> None:
@@ -310,6 +314,8 @@ class UniswapV3World(UniswapV3Market):
     def _count_volume(self, sell_usdc: np.ndarray, amount_in) -> None:
         """Add swaps' input, in USD at the reference price, to ``flow_volume_usd``: the scripted flows'
         volume (arbitrage and uninformed swaps) since reset, what a pool's daily volume counts."""
+        if self.flow_volume_usd is None:
+            return
         raw = self._np(amount_in)
         self.flow_volume_usd = self.flow_volume_usd + np.where(
             sell_usdc, raw / USDC_UNIT, raw / WETH_UNIT * self._reference

@@ -50,14 +50,22 @@ def simulated_turnover(
     (``params.pool_value_usd``); the worlds differ by their flow's draws."""
     driver = HistoricalDriver(price_csv, dt=3600.0, start=start, horizon=days * HOURS)
     world = UniswapV3World(worlds, driver, params, array_backend("numpy"))
+    world.count_flow_volume = True
     world.reset(np.random.default_rng(seed), 1.0)  # no LP agent: only the market's own flows trade
     daily = np.zeros((worlds, days))
     for day in range(days):
-        before = world.flow_volume_usd.copy()
+        before = _volume(world).copy()
         for _ in range(HOURS):
             world.step()
-        daily[:, day] = world.flow_volume_usd - before
+        daily[:, day] = _volume(world) - before
     return daily / params.pool_value_usd
+
+
+def _volume(world: UniswapV3World) -> np.ndarray:
+    """The flows' volume the world has counted since reset (``count_flow_volume`` must be set before it)."""
+    if world.flow_volume_usd is None:
+        raise RuntimeError("set count_flow_volume = True before the world's reset to count its volume")
+    return world.flow_volume_usd
 
 
 def check_turnover(
