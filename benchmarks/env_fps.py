@@ -8,11 +8,10 @@ second. Prints one JSON object per line.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 
 import numpy as np
+from report import emit
 
 from agents.vec_env import SB3VecEnv
 from envs import defi_market_v0
@@ -30,23 +29,6 @@ ENVS = {
     "AaveLeverage-v0": (AaveLeverageVectorEnv, {}, 0),
     "AaveLiquidator-v0": (AaveLiquidatorVectorEnv, {}, 1),
 }
-
-
-def emit(name, batch, value, unit, **extra):
-    print(
-        json.dumps(
-            {
-                "name": name,
-                "backend": "numpy",
-                "batch": batch,
-                "value": round(value, 1),
-                "unit": unit,
-                "machine": f"{platform.machine()} {platform.node()}",
-                **extra,
-            }
-        ),
-        flush=True,
-    )
 
 
 def rates(env_id: str, batch: int, steps: int) -> tuple[float, float, float]:
@@ -93,6 +75,7 @@ def main() -> None:
             wrapped, core, market = rates(env_id, batch, steps)
             emit(
                 f"{env_id}_vec_env_step",
+                "numpy",
                 batch,
                 wrapped,
                 "env-steps/s",
@@ -102,6 +85,7 @@ def main() -> None:
             )
     emit(
         "defi_market_v0_step",
+        "numpy",
         1,
         multi_agent_steps(args.steps),
         "agent-steps/s",

@@ -13,9 +13,9 @@ Swaps alternate direction so the price stays in the seeded ranges.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
+
+from report import emit
 
 from envs.contracts.accounts import DEV_ACCOUNTS
 from envs.contracts.artifacts import load_artifact
@@ -27,22 +27,6 @@ from envs.evm.revm import PyrevmChain
 
 TRADER = DEV_ACCOUNTS[2]
 FEE = 3000
-
-
-def emit(name: str, backend: str, value: float, unit: str, **extra) -> None:
-    print(
-        json.dumps(
-            {
-                "name": name,
-                "backend": backend,
-                "value": round(value, 1),
-                "unit": unit,
-                "machine": f"{platform.machine()} {platform.node()}",
-                **extra,
-            }
-        ),
-        flush=True,
-    )
 
 
 def swap_txs(market: Market, n: int) -> list[Tx]:
@@ -112,23 +96,26 @@ def main() -> None:
 
     evm = build_market(PyrevmChain())
     txs = swap_txs(evm, args.swaps)
-    emit("v3_swap", "evm", rate(evm.chain, txs), "swaps/s", swaps=len(txs))
-    emit("v3_swap_batched", "evm", rate(evm.chain, swap_txs(evm, args.swaps), batch=100), "swaps/s", per_block=100)
-    emit("v3_swap_encoded", "evm", encoded_rate(evm, args.swaps), "swaps/s", swaps=args.swaps, via="Contract.transact")
+    emit("v3_swap", "evm", 1, rate(evm.chain, txs), "swaps/s", swaps=len(txs))
+    emit("v3_swap_batched", "evm", 1, rate(evm.chain, swap_txs(evm, args.swaps), batch=100), "swaps/s", per_block=100)
+    emit(
+        "v3_swap_encoded", "evm", 1, encoded_rate(evm, args.swaps), "swaps/s", swaps=args.swaps, via="Contract.transact"
+    )
 
     with AnvilChain() as chain:
         anvil = build_market(chain)
         n = max(args.swaps // 5, 200)
-        emit("v3_swap", "anvil", rate(chain, swap_txs(anvil, n)), "swaps/s", swaps=n, via="raw JSON-RPC")
+        emit("v3_swap", "anvil", 1, rate(chain, swap_txs(anvil, n)), "swaps/s", swaps=n, via="raw JSON-RPC")
         emit(
             "v3_swap_batched",
             "anvil",
+            1,
             rate(chain, swap_txs(anvil, n), batch=100),
             "swaps/s",
             per_block=100,
             via="raw JSON-RPC",
         )
-        emit("v3_swap", "anvil-web3", web3_rate(anvil, 200), "swaps/s", swaps=200, via="web3 defaults")
+        emit("v3_swap", "anvil-web3", 1, web3_rate(anvil, 200), "swaps/s", swaps=200, via="web3 defaults")
 
 
 if __name__ == "__main__":

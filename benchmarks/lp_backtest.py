@@ -20,13 +20,11 @@ defigym's to 1e-9 (exit status 1 if not).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 
 import numpy as np
+from report import emit
 
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3 import swap_kernel
@@ -38,23 +36,6 @@ FEE, SPACING = 3000, 60
 UNIT = 1e18  # raw units per token (18 decimals)
 EXTERNAL_LIQUIDITY = 1e7 * UNIT
 AGREEMENT = 1e-9  # relative, defigym vs ammBT
-
-
-def emit(name: str, backend: str, batch: int, value: float, unit: str, **extra) -> None:
-    print(
-        json.dumps(
-            {
-                "name": name,
-                "backend": backend,
-                "batch": batch,
-                "value": round(value, 1),
-                "unit": unit,
-                "machine": f"{platform.machine()} {os.cpu_count()} cores",
-                **extra,
-            }
-        ),
-        flush=True,
-    )
 
 
 def swap_flow(swaps: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -8,11 +8,10 @@ Prints one JSON object per line; ``--profile`` adds the share of a block each pa
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 
 import numpy as np
+from report import emit
 
 from envs.defi_market_v0 import vector_env
 
@@ -56,21 +55,7 @@ def main() -> None:
     for backend in args.backends:
         for batch in args.batches:
             value, agents = rate(backend, batch, args.steps)
-            print(
-                json.dumps(
-                    {
-                        "name": "market_fps",
-                        "backend": backend,
-                        "batch": batch,
-                        "value": round(value, 1),
-                        "unit": "agent-steps/s",
-                        "agents": agents,
-                        "blocks": args.steps,
-                        "machine": f"{platform.machine()} {platform.node()}",
-                    }
-                ),
-                flush=True,
-            )
+            emit("market_fps", backend, batch, value, "agent-steps/s", agents=agents, blocks=args.steps)
         if args.profile:
             profile(backend, max(args.batches), args.steps)
 

@@ -12,13 +12,11 @@ one-time set-up (reading the file, the tick table, loading the compiled kernel) 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+from report import emit
 
 from envs.data.readers import load_events
 from envs.flows.replay import PoolReplay, reconstruct
@@ -30,23 +28,6 @@ DEFAULT = (
     / "uniswap_v3"
     / "usdc_weth_3000_swaps_2021-08-10_2021-09-05.csv"
 )
-
-
-def emit(name: str, backend: str, batch: int, value: float, unit: str, **extra) -> None:
-    print(
-        json.dumps(
-            {
-                "name": name,
-                "backend": backend,
-                "batch": batch,
-                "value": round(value, 1),
-                "unit": unit,
-                "machine": f"{platform.machine()} {os.cpu_count()} cores",
-                **extra,
-            }
-        ),
-        flush=True,
-    )
 
 
 def main() -> None:

@@ -35,6 +35,20 @@ SMOKE = {
 }
 
 
+def emit(name: str, backend: str, batch: int, value: float, unit: str, **extra) -> None:
+    """One figure as the JSON line every benchmark prints and ``run`` reads back."""
+    line = {
+        "name": name,
+        "backend": backend,
+        "batch": batch,
+        "value": round(value, 1),
+        "unit": unit,
+        "machine": f"{platform.machine()} {os.cpu_count()} cores",
+        **extra,
+    }
+    print(json.dumps(line), flush=True)
+
+
 def machine() -> dict[str, str]:
     """What the figures were measured on: CPU model, cores, memory, Python and the array libraries."""
     cpu = next(

@@ -10,32 +10,14 @@ comparison the same world is stepped one instance at a time in a Python loop.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 
 import numpy as np
+from report import emit
 
 from envs.arrays import array_backend
 from envs.drivers import GBMDriver
 from envs.worlds.sim import UniswapV3World
-
-
-def emit(name, backend, batch, value, unit, **extra):
-    print(
-        json.dumps(
-            {
-                "name": name,
-                "backend": backend,
-                "batch": batch,
-                "value": round(value, 1),
-                "unit": unit,
-                "machine": f"{platform.machine()} {platform.node()}",
-                **extra,
-            }
-        ),
-        flush=True,
-    )
 
 
 def world_steps_per_second(backend: str, batch: int, steps: int, device: str | None = None) -> float:

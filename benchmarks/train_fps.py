@@ -14,34 +14,16 @@ Env-level steps per second of every env are in ``benchmarks/env_fps.py``.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import time
 
 import torch
+from report import emit
 
 from agents.device_env import DeviceVecEnv, HostBoundaryEnv, TorchCartPole
 from agents.ppo_device import DevicePPO, PPOParams
 from agents.threads import limit_threads
 from agents.vec_env import SB3VecEnv
 from envs.uniswap_v3_lp import UniswapV3LPVectorEnv
-
-
-def emit(name, backend, batch, value, unit, **extra):
-    print(
-        json.dumps(
-            {
-                "name": name,
-                "backend": backend,
-                "batch": batch,
-                "value": round(value, 1),
-                "unit": unit,
-                "machine": f"{platform.machine()} {platform.node()}",
-                **extra,
-            }
-        ),
-        flush=True,
-    )
 
 
 def ppo_fps(timesteps: int, device: str, num_envs: int = 64) -> float:
