@@ -4,7 +4,7 @@ being liquidated."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List
+from typing import List
 
 import numpy as np
 
@@ -15,7 +15,6 @@ from envs.episodes import (
     Episodes,
     SingleWorldEnv,
     check_episode,
-    check_vector_options,
     driver_options,
 )
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
@@ -36,22 +35,27 @@ class LeverageBlock(Block):
         market.supply(AGENT_ACCOUNT, np.floor(market.borrower_wallet()[1] * WETH_UNIT), np.ones(market.n, bool))
 
 
-def _episodes(
-    n,
-    backend,
-    driver,
-    driver_kwargs,
-    horizon,
-    agent_usd,
-    role,
-    world,
-    lending,
-    device,
-    fork_url,
-    fork_block=None,
-    addresses=None,
+def episodes(
+    n: int,
+    backend: str = "numpy",
+    driver: str | PriceDriver = "gbm",
+    driver_kwargs: dict | None = None,
+    horizon: int = 720,
+    agent_usd: float = 100_000.0,
+    targets: tuple[float, ...] = DEFAULT_TARGETS,
+    action_type: str = "discrete",
+    gas_price_gwei: float = 10.0,
+    world: dict | None = None,
+    lending: dict | None = None,
+    device: str | None = None,
+    fork_url: str | None = None,
+    fork_block: int | None = None,
+    addresses: str | None = None,
 ) -> Episodes:
+    """``n`` worlds of this env on ``backend``: its role, its market and its Block, in one episode loop
+    (the arguments are the env's: see its class docstring)."""
     check_episode(horizon, agent_usd)
+    role = Borrower(tuple(targets), action_type, gas_price_gwei)
     market = make_market(
         backend,
         n,
@@ -111,70 +115,13 @@ _DOC = """
 class AaveLeverageEnv(SingleWorldEnv):
     __doc__ = "A leveraged Aave V3 position, one world on any backend.\n" + _DOC
 
-    def __init__(
-        self,
-        backend: str = "numpy",
-        driver: str | PriceDriver = "gbm",
-        driver_kwargs: dict | None = None,
-        horizon: int = 720,
-        agent_usd: float = 100_000.0,
-        targets: tuple[float, ...] = DEFAULT_TARGETS,
-        action_type: str = "discrete",
-        gas_price_gwei: float = 10.0,
-        world: dict | None = None,
-        lending: dict | None = None,
-        device: str | None = None,
-        fork_url: str | None = None,
-        fork_block: int | None = None,
-        addresses: str | None = None,
-    ):
-        role = Borrower(tuple(targets), action_type, gas_price_gwei)
-        self._bind(
-            _episodes(
-                1,
-                backend,
-                driver,
-                driver_kwargs,
-                horizon,
-                agent_usd,
-                role,
-                world,
-                lending,
-                device,
-                fork_url,
-                fork_block,
-                addresses,
-            ),
-            role,
-        )
+    episodes = staticmethod(episodes)
 
 
 class AaveLeverageVectorEnv(BatchedVectorEnv):
     __doc__ = "A leveraged Aave V3 position, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
 
-    def __init__(
-        self,
-        num_envs: int = 64,
-        backend: str = "numpy",
-        driver: str | PriceDriver = "gbm",
-        driver_kwargs: dict | None = None,
-        horizon: int = 720,
-        agent_usd: float = 100_000.0,
-        targets: tuple[float, ...] = DEFAULT_TARGETS,
-        action_type: str = "discrete",
-        gas_price_gwei: float = 10.0,
-        world: dict | None = None,
-        lending: dict | None = None,
-        device: str | None = None,
-        **unknown: Any,
-    ):
-        check_vector_options("AaveLeverage-v0", backend, unknown)
-        role = Borrower(tuple(targets), action_type, gas_price_gwei)
-        self._bind(
-            _episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world, lending, device, None),
-            role,
-            num_envs,
-        )
+    episodes = staticmethod(episodes)
 
 
 @dataclass

@@ -4,7 +4,6 @@ liquidator, selling the seized collateral through the pool."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -15,7 +14,6 @@ from envs.episodes import (
     Episodes,
     SingleWorldEnv,
     check_episode,
-    check_vector_options,
     driver_options,
 )
 from envs.roles.liquidator import Liquidator
@@ -56,25 +54,29 @@ class LiquidationBlock(Block):
         return receipt
 
 
-def _episodes(
-    n,
-    backend,
-    driver,
-    driver_kwargs,
-    horizon,
-    compete,
-    role,
-    world,
-    lending,
-    device,
-    fork_url,
-    fork_block=None,
-    addresses=None,
+def episodes(
+    n: int,
+    backend: str = "numpy",
+    driver: str | PriceDriver = "gbm",
+    driver_kwargs: dict | None = None,
+    horizon: int = 720,
+    compete: float = 0.3,
+    slots: int = 4,
+    gas_price_gwei: float = 10.0,
+    world: dict | None = None,
+    lending: dict | None = None,
+    device: str | None = None,
+    fork_url: str | None = None,
+    fork_block: int | None = None,
+    addresses: str | None = None,
 ) -> Episodes:
+    """``n`` worlds of this env on ``backend``: its role, its market and its Block, in one episode loop
+    (the arguments are the env's: see its class docstring)."""
     check_episode(horizon, compete=compete)
     params = LendingParams(**(_DEFAULT_LENDING | (lending or {})))
     if params.borrowers < 1:
         raise ValueError("the liquidator needs at least one scripted borrower (lending.borrowers >= 1)")
+    role = Liquidator(slots, gas_price_gwei)
     market = make_market(
         backend,
         n,
@@ -130,68 +132,13 @@ _DOC = """
 class AaveLiquidatorEnv(SingleWorldEnv):
     __doc__ = "Aave V3 liquidations, one world on any backend.\n" + _DOC
 
-    def __init__(
-        self,
-        backend: str = "numpy",
-        driver: str | PriceDriver = "gbm",
-        driver_kwargs: dict | None = None,
-        horizon: int = 720,
-        compete: float = 0.3,
-        slots: int = 4,
-        gas_price_gwei: float = 10.0,
-        world: dict | None = None,
-        lending: dict | None = None,
-        device: str | None = None,
-        fork_url: str | None = None,
-        fork_block: int | None = None,
-        addresses: str | None = None,
-    ):
-        role = Liquidator(slots, gas_price_gwei)
-        self._bind(
-            _episodes(
-                1,
-                backend,
-                driver,
-                driver_kwargs,
-                horizon,
-                compete,
-                role,
-                world,
-                lending,
-                device,
-                fork_url,
-                fork_block,
-                addresses,
-            ),
-            role,
-        )
+    episodes = staticmethod(episodes)
 
 
 class AaveLiquidatorVectorEnv(BatchedVectorEnv):
     __doc__ = "Aave V3 liquidations, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
 
-    def __init__(
-        self,
-        num_envs: int = 64,
-        backend: str = "numpy",
-        driver: str | PriceDriver = "gbm",
-        driver_kwargs: dict | None = None,
-        horizon: int = 720,
-        compete: float = 0.3,
-        slots: int = 4,
-        gas_price_gwei: float = 10.0,
-        world: dict | None = None,
-        lending: dict | None = None,
-        device: str | None = None,
-        **unknown: Any,
-    ):
-        check_vector_options("AaveLiquidator-v0", backend, unknown)
-        role = Liquidator(slots, gas_price_gwei)
-        self._bind(
-            _episodes(num_envs, backend, driver, driver_kwargs, horizon, compete, role, world, lending, device, None),
-            role,
-            num_envs,
-        )
+    episodes = staticmethod(episodes)
 
 
 @dataclass

@@ -4,7 +4,7 @@ paying the pool fee and gas, racing a competing arbitrageur."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List
+from typing import List
 
 import numpy as np
 
@@ -15,7 +15,6 @@ from envs.episodes import (
     Episodes,
     SingleWorldEnv,
     check_episode,
-    check_vector_options,
     driver_options,
 )
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
@@ -50,27 +49,31 @@ class ArbitrageBlock(Block):
         return receipt
 
 
-def _episodes(
-    n,
-    backend,
-    driver,
-    driver_kwargs,
-    fee_pips,
-    horizon,
-    compete,
-    role,
-    world,
-    device,
-    fork_url,
-    fork_block=None,
-    addresses=None,
+def episodes(
+    n: int,
+    backend: str = "numpy",
+    driver: str | PriceDriver = "gbm",
+    driver_kwargs: dict | None = None,
+    fee_pips: int = 500,
+    horizon: int = 1000,
+    compete: float = 0.3,
+    fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
+    action_type: str = "discrete",
+    gas_price_gwei: float = 10.0,
+    world: dict | None = None,
+    device: str | None = None,
+    fork_url: str | None = None,
+    fork_block: int | None = None,
+    addresses: str | None = None,
 ) -> Episodes:
+    """``n`` worlds of this env on ``backend``: its role, its market and its Block, in one episode loop
+    (the arguments are the env's: see its class docstring)."""
     check_episode(horizon, compete=compete)
-    driver = episode_driver(driver, driver_options(driver, driver_kwargs, BLOCK_GBM), horizon + 1)
+    role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
     market = make_market(
         backend,
         n,
-        driver,
+        episode_driver(driver, driver_options(driver, driver_kwargs, BLOCK_GBM), horizon + 1),
         V3WorldParams(fee_pips=fee_pips, **(world or {})),
         device,
         fork_url,
@@ -119,70 +122,13 @@ BLOCK_GBM = {"dt": 12.0, "sigma": 0.8}  # the default driver: an ETH-like GBM in
 class CexDexArbitrageEnv(SingleWorldEnv):
     __doc__ = "CEX-DEX arbitrage, one world on any backend.\n" + _DOC
 
-    def __init__(
-        self,
-        backend: str = "numpy",
-        driver: str | PriceDriver = "gbm",
-        driver_kwargs: dict | None = None,
-        fee_pips: int = 500,
-        horizon: int = 1000,
-        compete: float = 0.3,
-        fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
-        action_type: str = "discrete",
-        gas_price_gwei: float = 10.0,
-        world: dict | None = None,
-        device: str | None = None,
-        fork_url: str | None = None,
-        fork_block: int | None = None,
-        addresses: str | None = None,
-    ):
-        role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
-        self._bind(
-            _episodes(
-                1,
-                backend,
-                driver,
-                driver_kwargs,
-                fee_pips,
-                horizon,
-                compete,
-                role,
-                world,
-                device,
-                fork_url,
-                fork_block,
-                addresses,
-            ),
-            role,
-        )
+    episodes = staticmethod(episodes)
 
 
 class CexDexArbitrageVectorEnv(BatchedVectorEnv):
     __doc__ = "CEX-DEX arbitrage, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
 
-    def __init__(
-        self,
-        num_envs: int = 64,
-        backend: str = "numpy",
-        driver: str = "gbm",
-        driver_kwargs: dict | None = None,
-        fee_pips: int = 500,
-        horizon: int = 1000,
-        compete: float = 0.3,
-        fractions: tuple[float, ...] = DEFAULT_FRACTIONS,
-        action_type: str = "discrete",
-        gas_price_gwei: float = 10.0,
-        world: dict | None = None,
-        device: str | None = None,
-        **unknown: Any,
-    ):
-        check_vector_options("CexDexArbitrage-v0", backend, unknown)
-        role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
-        self._bind(
-            _episodes(num_envs, backend, driver, driver_kwargs, fee_pips, horizon, compete, role, world, device, None),
-            role,
-            num_envs,
-        )
+    episodes = staticmethod(episodes)
 
 
 @dataclass

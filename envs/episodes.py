@@ -4,6 +4,9 @@ the order of events in a block given by the env's ``Block``), and its Gymnasium 
 
 from __future__ import annotations
 
+import inspect
+from typing import Any, Callable
+
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -21,6 +24,10 @@ def check_episode(horizon: int, agent_usd: float | None = None, compete: float |
         raise ValueError(f"agent_usd must be positive, got {agent_usd}")
     if compete is not None and not 0 <= compete <= 1:
         raise ValueError(f"compete must be a probability in [0, 1], got {compete}")
+
+
+#: the options that place one world on a chain: a vector env (the batched simulator) takes none of them
+CHAIN_OPTIONS = frozenset({"fork_url", "fork_block", "addresses", "replay_blocks", "priority_fee_gwei"})
 
 
 def check_vector_options(env_name: str, backend: str, unknown: dict) -> None:
@@ -87,13 +94,16 @@ class Episodes:
 
 
 class SingleWorldEnv(gym.Env):
-    """Subclasses set ``self.core`` (one world) and ``self.role``."""
+    """One world of an env, on any backend. Subclasses set ``episodes``, the env's factory
+    ``(n, backend, **options) -> Episodes``: its arguments are the env's."""
 
     metadata = {"render_modes": []}
+    episodes: Callable[..., Episodes]
 
-    def _bind(self, core, role) -> None:
-        self.core, self.role = core, role
-        self.observation_space, self.action_space = role.observation_space, role.action_space
+    def __init__(self, backend: str = "numpy", **options: Any):
+        self.core = type(self).episodes(1, backend, **options)
+        self.role = self.core.role
+        self.observation_space, self.action_space = self.role.observation_space, self.role.action_space
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -117,14 +127,20 @@ class SingleWorldEnv(gym.Env):
 
 
 class BatchedVectorEnv(VectorEnv):
-    """Subclasses call ``_bind`` with a core of ``num_envs`` worlds. All worlds share the horizon, so
-    they end together and reset in the same step; the last observation is in ``info["final_obs"]``."""
+    """``num_envs`` worlds of an env on the batched simulator, from the same ``episodes`` factory as its
+    single env (less the options that place one world on a chain). All worlds share the horizon, so they
+    end together and reset in the same step; the last observation is in ``info["final_obs"]``."""
 
     metadata = {"render_modes": [], "autoreset_mode": AutoresetMode.SAME_STEP}
+    episodes: Callable[..., Episodes]
 
-    def _bind(self, core, role, num_envs: int) -> None:
-        self.core, self.role, self.num_envs = core, role, num_envs
-        self.single_observation_space, self.single_action_space = role.observation_space, role.action_space
+    def __init__(self, num_envs: int = 64, backend: str = "numpy", **options: Any):
+        factory = type(self).episodes
+        accepted = set(inspect.signature(factory).parameters) - CHAIN_OPTIONS
+        check_vector_options(type(self).__name__, backend, {k: v for k, v in options.items() if k not in accepted})
+        self.core, self.num_envs = factory(num_envs, backend, **options), num_envs
+        self.role = self.core.role
+        self.single_observation_space, self.single_action_space = self.role.observation_space, self.role.action_space
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self._rng: np.random.Generator | None = None
@@ -138,5 +154,5 @@ class BatchedVectorEnv(VectorEnv):
         obs, reward, terminated, truncated, info = self.core.step(actions)
         if truncated.any():
             info["final_obs"], info["_final_obs"] = obs, truncated.copy()
-            obs = self.core.reset(self._rng)
+            obs = self.core.reset(self.core.rng)  # the generator the episodes were reset with
         return obs, reward.astype(np.float64), terminated, truncated, info

@@ -4,7 +4,7 @@ arbitrageurs and noise traders."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List
+from typing import List
 
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import (
@@ -13,7 +13,6 @@ from envs.episodes import (
     Episodes,
     SingleWorldEnv,
     check_episode,
-    check_vector_options,
     driver_options,
 )
 from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
@@ -51,22 +50,26 @@ def make_v2_market(
     raise ValueError(f"unknown backend {backend!r} for UniswapV2LP-v0; choose one of {BACKENDS}")
 
 
-def _episodes(
-    n,
-    backend,
-    driver,
-    driver_kwargs,
-    horizon,
-    agent_usd,
-    role,
-    world,
-    device,
-    fork_url,
-    fork_block=None,
-    addresses=None,
+def episodes(
+    n: int,
+    backend: str = "numpy",
+    driver: str | PriceDriver = "gbm",
+    driver_kwargs: dict | None = None,
+    horizon: int = 720,
+    agent_usd: float = 100_000.0,
+    shares: tuple[float, ...] = DEFAULT_SHARES,
+    action_type: str = "discrete",
+    gas_price_gwei: float = 10.0,
+    world: dict | None = None,
+    device: str | None = None,
+    fork_url: str | None = None,
+    fork_block: int | None = None,
+    addresses: str | None = None,
 ) -> Episodes:
-    """The V2 LP's block is the default one: the agent moves its share, then the pair's market steps."""
+    """``n`` worlds of this env on ``backend``: its role, its market and the default Block (the agent moves
+    its share, then the pair's market steps), in one episode loop (the arguments: see the class docstring)."""
     check_episode(horizon, agent_usd)
+    role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
     market = make_v2_market(
         backend,
         n,
@@ -120,67 +123,13 @@ _DOC = """
 class UniswapV2LPEnv(SingleWorldEnv):
     __doc__ = "Uniswap V2 liquidity provision, one world on any backend.\n" + _DOC
 
-    def __init__(
-        self,
-        backend: str = "numpy",
-        driver: str | PriceDriver = "gbm",
-        driver_kwargs: dict | None = None,
-        horizon: int = 720,
-        agent_usd: float = 100_000.0,
-        shares: tuple[float, ...] = DEFAULT_SHARES,
-        action_type: str = "discrete",
-        gas_price_gwei: float = 10.0,
-        world: dict | None = None,
-        device: str | None = None,
-        fork_url: str | None = None,
-        fork_block: int | None = None,
-        addresses: str | None = None,
-    ):
-        role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
-        self._bind(
-            _episodes(
-                1,
-                backend,
-                driver,
-                driver_kwargs,
-                horizon,
-                agent_usd,
-                role,
-                world,
-                device,
-                fork_url,
-                fork_block,
-                addresses,
-            ),
-            role,
-        )
+    episodes = staticmethod(episodes)
 
 
 class UniswapV2LPVectorEnv(BatchedVectorEnv):
     __doc__ = "Uniswap V2 liquidity provision, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
 
-    def __init__(
-        self,
-        num_envs: int = 64,
-        backend: str = "numpy",
-        driver: str | PriceDriver = "gbm",
-        driver_kwargs: dict | None = None,
-        horizon: int = 720,
-        agent_usd: float = 100_000.0,
-        shares: tuple[float, ...] = DEFAULT_SHARES,
-        action_type: str = "discrete",
-        gas_price_gwei: float = 10.0,
-        world: dict | None = None,
-        device: str | None = None,
-        **unknown: Any,
-    ):
-        check_vector_options("UniswapV2LP-v0", backend, unknown)
-        role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
-        self._bind(
-            _episodes(num_envs, backend, driver, driver_kwargs, horizon, agent_usd, role, world, device, None),
-            role,
-            num_envs,
-        )
+    episodes = staticmethod(episodes)
 
 
 @dataclass

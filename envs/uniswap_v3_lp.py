@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import numpy as np
 
 from envs.drivers import PriceDriver, episode_driver
-from envs.episodes import BatchedVectorEnv, Block, Episodes, SingleWorldEnv, check_episode, check_vector_options
+from envs.episodes import BatchedVectorEnv, Block, Episodes, SingleWorldEnv, check_episode
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
 from envs.roles.protocol import Receipt
 from envs.spec import ATTACH, INIT_FROM, REPLAY_BLOCKS, EnvSpec, PoolConfig
@@ -128,19 +128,24 @@ class LPBlock(Block):
         return super().run(market, role, action, rng)
 
 
-def _episodes(
+def episodes(
     n: int,
-    backend: str,
-    driver: str | PriceDriver,
-    driver_kwargs: dict | None,
-    fee_pips: int,
-    horizon: int,
-    agent_usd: float,
-    initial_half_width: int | None,
-    role: LiquidityProvider,
-    world: dict | None,
-    device: str | None,
-    fork_url: str | None,
+    backend: str = "numpy",
+    driver: str | PriceDriver = "gbm",
+    driver_kwargs: dict | None = None,
+    fee_pips: int = 500,
+    horizon: int = 720,
+    agent_usd: float = 100_000.0,
+    initial_half_width: int | None = None,
+    half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
+    action_type: str = "discrete",
+    reward: str = "pnl",
+    gas_price_gwei: float = 10.0,
+    gas_usd_per_rebalance: float | None = None,
+    allow_close: bool = False,
+    world: dict | None = None,
+    device: str | None = None,
+    fork_url: str | None = None,
     fork_block: int | None = None,
     addresses: str | None = None,
     init_from: str | None = None,
@@ -148,7 +153,12 @@ def _episodes(
     replay_blocks: int = 0,
     priority_fee_gwei: float | None = None,
 ) -> Episodes:
+    """``n`` worlds of this env on ``backend``: its role, its market and its Block, in one episode loop
+    (the arguments are the env's: see its class docstring)."""
     check_episode(horizon, agent_usd)
+    role = LiquidityProvider(
+        tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance, allow_close=allow_close
+    )
     market = make_market(
         backend,
         n,
@@ -244,108 +254,13 @@ class UniswapV3LPEnv(SingleWorldEnv):
     """
     )
 
-    def __init__(
-        self,
-        backend: str = "numpy",
-        driver: str | PriceDriver = "gbm",
-        driver_kwargs: dict | None = None,
-        fee_pips: int = 500,
-        horizon: int = 720,
-        agent_usd: float = 100_000.0,
-        initial_half_width: int | None = None,
-        half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
-        action_type: str = "discrete",
-        reward: str = "pnl",
-        gas_price_gwei: float = 10.0,
-        gas_usd_per_rebalance: float | None = None,
-        allow_close: bool = False,
-        world: dict | None = None,
-        device: str | None = None,
-        fork_url: str | None = None,
-        fork_block: int | None = None,
-        addresses: str | None = None,
-        init_from: str | None = None,
-        init_addresses: str = "ethereum",
-        replay_blocks: int = 0,
-        priority_fee_gwei: float | None = None,
-    ):
-        role = LiquidityProvider(
-            tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance, allow_close=allow_close
-        )
-        self._bind(
-            _episodes(
-                1,
-                backend,
-                driver,
-                driver_kwargs,
-                fee_pips,
-                horizon,
-                agent_usd,
-                initial_half_width,
-                role,
-                world,
-                device,
-                fork_url,
-                fork_block,
-                addresses,
-                init_from,
-                init_addresses,
-                replay_blocks,
-                priority_fee_gwei,
-            ),
-            role,
-        )
+    episodes = staticmethod(episodes)
 
 
 class UniswapV3LPVectorEnv(BatchedVectorEnv):
     __doc__ = "Uniswap V3 liquidity provision, ``num_envs`` worlds stepped together (numpy or torch).\n" + _DOC
 
-    def __init__(
-        self,
-        num_envs: int = 64,
-        backend: str = "numpy",
-        driver: str | PriceDriver = "gbm",
-        driver_kwargs: dict | None = None,
-        fee_pips: int = 500,
-        horizon: int = 720,
-        agent_usd: float = 100_000.0,
-        initial_half_width: int | None = None,
-        half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS,
-        action_type: str = "discrete",
-        reward: str = "pnl",
-        gas_price_gwei: float = 10.0,
-        gas_usd_per_rebalance: float | None = None,
-        allow_close: bool = False,
-        world: dict | None = None,
-        device: str | None = None,
-        init_from: str | None = None,
-        init_addresses: str = "ethereum",
-        **unknown: Any,
-    ):
-        check_vector_options("UniswapV3LP-v0", backend, unknown)
-        role = LiquidityProvider(
-            tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance, allow_close=allow_close
-        )
-        self._bind(
-            _episodes(
-                num_envs,
-                backend,
-                driver,
-                driver_kwargs,
-                fee_pips,
-                horizon,
-                agent_usd,
-                initial_half_width,
-                role,
-                world,
-                device,
-                None,
-                init_from=init_from,
-                init_addresses=init_addresses,
-            ),
-            role,
-            num_envs,
-        )
+    episodes = staticmethod(episodes)
 
 
 @dataclass
