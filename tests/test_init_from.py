@@ -51,7 +51,7 @@ def test_parse_init_from():
 def test_every_world_starts_from_the_chains_pool_at_the_block(net):
     url, folder, block = net
     market = attach_market(RpcChain(url), address_book(folder))
-    chain_pool = read_v3_pool(market.v3, market.v3_pools[500])
+    chain_pool = read_v3_pool(market.v3_pools[500])
     assert chain_pool.fee_growth_global1_x128 > 0  # the pool has earned fees: there is fee growth to carry over
     env = UniswapV3LPVectorEnv(
         num_envs=3,

@@ -137,7 +137,7 @@ def test_simulator_started_from_the_served_localnet_matches_it_and_its_next_swap
 
     reader = attach_market(RpcChain(served.chain.url), read_addresses(localnet_dir))  # a user's plain RPC view
     pool = reader.v3_pools[3000]
-    params, state = v3_pool_state(read_v3_pool(reader.v3, pool), np, 4)
+    params, state = v3_pool_state(read_v3_pool(pool), np, 4)
     sqrt_price_x96, tick, *_ = pool.call("slot0")
     assert (state.tick == tick).all() and np.allclose(state.sqrt_price, sqrt_price_x96 / 2**96, rtol=1e-15)
     assert np.allclose(state.liquidity, pool.call("liquidity"), rtol=1e-15)

@@ -38,7 +38,7 @@ class Twin:
 
     def __init__(self, market: Market, fee: int):
         self.m, self.fee, self.pool = market, fee, market.v3_pools[fee]
-        self.params, self.state = v3_pool_state(read_v3_pool(market.v3, self.pool), np, 1)
+        self.params, self.state = v3_pool_state(read_v3_pool(self.pool), np, 1)
         self.usdc, self.weth = market.tokens["USDC"], market.tokens["WETH"]  # token0, token1
         self.token_id: int | None = None
 

@@ -69,7 +69,7 @@ class PoolTwin:
     def load(self, backend: str = "numpy", slots: int = 4) -> None:
         self.b = array_backend(backend, "cpu")
         self.params, self.state = v3_pool_state(
-            read_v3_pool(self.m.v3, self.pool), self.b.xp, 1, max_positions=slots, device=self.b.device
+            read_v3_pool(self.pool), self.b.xp, 1, max_positions=slots, device=self.b.device
         )
 
     def _f(self, x: float):

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 
 from envs.assets import AaveReserveParams
 from envs.contracts.contract import Contract
-from envs.contracts.uniswap_v3 import UniswapV3
-from envs.units import Q96, Q128, RAY
+from envs.units import MAX_TICK, MIN_TICK, Q96, Q128, RAY
 
 _RAY = float(RAY)  # the simulator holds rates and indexes as ray / 1e27 in float64
 
@@ -39,13 +38,21 @@ class V3PoolSnapshot:
         return {t: (_signed(v[2]) / Q128, _signed(v[3]) / Q128) for t, v in self.ticks.items()}
 
 
-def read_v3_pool(v3: UniswapV3, pool: Contract) -> V3PoolSnapshot:
-    """slot0, active liquidity, global fee growth and every initialized tick (found through TickLens)."""
+def read_v3_pool(pool: Contract) -> V3PoolSnapshot:
+    """slot0, active liquidity, global fee growth and every initialized tick, found word by word in the
+    pool's own ``tickBitmap`` (TickBitmap.position: word = (tick / spacing) >> 8), so any chain at any block
+    will do: nothing but the pool is read."""
+    spacing = pool.call("tickSpacing")
     sqrt_price_x96, tick, *_ = pool.call("slot0")
     ticks = {}
-    for t in v3.initialized_ticks(pool):
-        gross, net, out0, out1, *_ = pool.call("ticks", t)
-        ticks[t] = (net, gross, out0, out1)
+    for word in range((MIN_TICK // spacing) >> 8, ((MAX_TICK // spacing) >> 8) + 1):
+        bits = pool.call("tickBitmap", word)
+        while bits:
+            bit = (bits & -bits).bit_length() - 1
+            bits &= bits - 1
+            t = ((word << 8) + bit) * spacing
+            gross, net, out0, out1, *_ = pool.call("ticks", t)
+            ticks[t] = (net, gross, out0, out1)
     return V3PoolSnapshot(
         pool.call("fee"),
         sqrt_price_x96,

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from envs.contracts.state_reader import V3PoolSnapshot
+from envs.contracts.state_reader import V3PoolSnapshot, read_v3_pool
 from envs.data.events import EventDataError, EventRecord
 from envs.protocols.uniswap_v3 import swap_kernel
 from envs.protocols.uniswap_v3.pool import (
@@ -34,34 +34,10 @@ from envs.units import MAX_TICK, MIN_TICK, Q96, TICK_SPACING
 
 
 def read_pool(chain, address: str) -> V3PoolSnapshot:
-    """A V3 pool's full state on ``chain`` (any block the chain stands at), its initialized ticks found
-    word by word in ``tickBitmap`` (TickBitmap.position: word = (tick / spacing) >> 8), so nothing but
-    the pool's address is needed."""
+    """A V3 pool's full state on ``chain`` (any block the chain stands at), from its address alone."""
     from envs.contracts.contract import Contract
 
-    pool = Contract(chain, address, "UniswapV3Pool")
-    spacing = pool.call("tickSpacing")
-    sqrt_price_x96, tick, *_ = pool.call("slot0")
-    ticks = {}
-    for word in range((MIN_TICK // spacing) >> 8, ((MAX_TICK // spacing) >> 8) + 1):
-        bits = pool.call("tickBitmap", word)
-        while bits:
-            bit = (bits & -bits).bit_length() - 1
-            bits &= bits - 1
-            t = ((word << 8) + bit) * spacing
-            gross, net, out0, out1, *_ = pool.call("ticks", t)
-            ticks[t] = (net, gross, out0, out1)
-    return V3PoolSnapshot(
-        pool.call("fee"),
-        sqrt_price_x96,
-        tick,
-        pool.call("liquidity"),
-        pool.call("feeGrowthGlobal0X128"),
-        pool.call("feeGrowthGlobal1X128"),
-        ticks,
-        pool.call("token0"),
-        pool.call("token1"),
-    )
+    return read_v3_pool(Contract(chain, address, "UniswapV3Pool"))
 
 
 def read_pool_at(rpc_url: str, address: str, block: int) -> V3PoolSnapshot:

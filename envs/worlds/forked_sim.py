@@ -66,7 +66,7 @@ def read_origin(init_from: str, addresses: str, fee_pips: int) -> PoolOrigin:
             f"to one of {sorted(market.v3_pools)}"
         )
     pool = market.v3_pools[fee_pips]
-    snapshot = read_v3_pool(market.v3, pool)
+    snapshot = read_v3_pool(pool)
     if snapshot.token0.lower() != market.tokens["USDC"].address.lower():
         raise ValueError(f"pool {pool.address}: token0 is not USDC; the simulator's pool has USDC as token0")
     return PoolOrigin(point.url, point.chain_id, point.block, pool.address, snapshot)
