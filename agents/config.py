@@ -10,10 +10,8 @@ from typing import Any, Callable, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from envs import SPECS, defi_market_v0, spec_of
+from envs import SPECS, spec_of
 from envs.spec import ATTACH, INIT_FROM, REPLAY_BLOCKS, EnvSpec
-
-MARKET_ENV = defi_market_v0.SPEC.id  # the PettingZoo market: one role learns, the others play given policies
 
 
 @dataclass
@@ -409,7 +407,7 @@ def check(cfg) -> None:
             raise ValueError(f"{key}={list(window)} must be [start, end] fractions with 0 <= start < end <= 1")
     try:
         env = single(backend="numpy", **env_kwargs(cfg, cfg.train.window))
-        if cfg.env.id == MARKET_ENV:
+        if env_spec(cfg).role is None:  # the market: the roles that learn, and who plays the others
             from agents.multi_agent import other_policies
 
             if cfg.env.train_roles:  # several roles learn: each must be in the market, env.others names none

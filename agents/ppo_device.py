@@ -467,14 +467,14 @@ class DevicePPO:
 # --- train.py's entry point -------------------------------------------------------------------------------------
 def check_config(cfg) -> PPOParams:
     """What agent=ppo_device needs of the config, with the fix named; returns its checked parameters."""
-    from agents.config import MARKET_ENV
+    from agents.config import env_spec
 
     if cfg.backend.name != "torch":
         raise ValueError(
             f"agent=ppo_device steps the torch simulator on the policy's device, not backend="
             f"{cfg.backend.name}: add backend=torch (and device=cuda for a GPU), or train with agent=ppo"
         )
-    if cfg.env.id == MARKET_ENV:
+    if env_spec(cfg).role is None:  # the market
         raise ValueError("agent=ppo_device trains the single-agent envs; for env=defi_market use agent=ppo")
     return PPOParams.from_dict(_plain_dict(cfg.agent.params, "agent.params"))
 
