@@ -179,25 +179,22 @@ def metrics(t: Trajectories) -> dict[str, float]:
     return {k: float(np.mean(x)) for k, x in out.items()} | {"episodes": int(v.shape[0])}
 
 
+def write_trajectories(path: Path, t: Trajectories, series) -> None:
+    """One row per episode and step, one column per series: the per-step CSV every report writes."""
+    episodes, steps = t[series[0]].shape
+    data = np.column_stack(
+        [np.repeat(np.arange(episodes), steps), np.tile(np.arange(steps), episodes)]
+        + [t[k].reshape(-1) for k in series]
+    )
+    np.savetxt(path, data, delimiter=",", header=",".join(["episode", "step", *series]), comments="", fmt="%.10g")
+
+
 def write_report(out_dir: Path, results: dict[str, Trajectories], settings: dict, plots: bool = True) -> Path:
     """report.json (metrics per policy), trajectories_<policy>.csv, and PNG plots; returns the report path."""
     out_dir.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"settings": settings, "policies": {name: metrics(t) for name, t in results.items()}}
     for name, t in results.items():
-        episodes, steps = t["value_usd"].shape
-        columns = ["episode", "step"] + list(SERIES)
-        data = np.column_stack(
-            [np.repeat(np.arange(episodes), steps), np.tile(np.arange(steps), episodes)]
-            + [t[k].reshape(-1) for k in SERIES]
-        )
-        np.savetxt(
-            out_dir / f"trajectories_{_safe(name)}.csv",
-            data,
-            delimiter=",",
-            header=",".join(columns),
-            comments="",
-            fmt="%.10g",
-        )
+        write_trajectories(out_dir / f"trajectories_{_safe(name)}.csv", t, SERIES)
     if plots:
         report["plots"] = _plots(out_dir, results)
     path = out_dir / "report.json"

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from agents.config import env_classes
-from agents.evaluation import Trajectories, _safe
+from agents.evaluation import Trajectories, _safe, write_trajectories
 from envs import spec_of
 from envs.drivers.base import SECONDS_PER_YEAR
 
@@ -149,19 +149,7 @@ def write_report(
         "policies": {name: metrics(t, env_id) for name, t in results.items()},
     }
     for name, t in results.items():
-        episodes, steps = t["reward"].shape
-        data = np.column_stack(
-            [np.repeat(np.arange(episodes), steps), np.tile(np.arange(steps), episodes)]
-            + [t[k].reshape(-1) for k in SERIES]
-        )
-        np.savetxt(
-            out_dir / f"trajectories_{_safe(name)}.csv",
-            data,
-            delimiter=",",
-            header=",".join(["episode", "step", *SERIES]),
-            comments="",
-            fmt="%.10g",
-        )
+        write_trajectories(out_dir / f"trajectories_{_safe(name)}.csv", t, SERIES)
     if plots:
         report["plots"] = _plots(out_dir, env_id, results)
     path = out_dir / "report.json"
