@@ -114,7 +114,7 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
 
 @hydra.main(config_path="configs", config_name="config", version_base="1.3")
 def main(cfg) -> None:
-    check(cfg)
+    check(cfg, cfg.eval.window)
     path = evaluate(cfg, Path(HydraConfig.get().runtime.output_dir), cfg.backend.name)
     import json
 

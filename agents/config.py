@@ -229,7 +229,8 @@ def env_spec(cfg) -> EnvSpec:
 
 
 def env_kwargs(cfg, window: List[float] | None = None) -> dict:
-    """The env's keyword arguments from the config (historical driver restricted to ``window``)."""
+    """The env's keyword arguments from the config (a historical driver, and a replay's recorded span,
+    restricted to ``window``)."""
     e, d, b = cfg.env, cfg.driver, cfg.backend
     spec = env_spec(cfg)
     params = dict(d.params)
@@ -240,7 +241,12 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
     kwargs = dict(driver=d.name, driver_kwargs=params, horizon=e.horizon, gas_price_gwei=e.gas_price_gwei)
     if INIT_FROM in spec.chain_features and b.get("init_from") is not None:
         kwargs |= dict(init_from=b.init_from, init_addresses=b.addresses or "ethereum")
-    return kwargs | spec.kwargs(OmegaConf.to_object(e))
+    kwargs |= spec.kwargs(OmegaConf.to_object(e))
+    if (
+        e.get("flow") == "replay" and window is not None and "world" in kwargs
+    ):  # a replay's days are split like a historical path
+        kwargs["world"] = {**kwargs["world"], "replay_window": tuple(window)}
+    return kwargs
 
 
 def learning_role(cfg) -> str:
@@ -393,8 +399,9 @@ def validate(cfg) -> None:
         check_number(f"eval.{name}", cfg.eval[name], rule)
 
 
-def check(cfg) -> None:
-    """Check every number (``validate``), then build what the config describes once, so a bad value
+def check(cfg, window: List[float] | None = None) -> None:
+    """Check every number (``validate``), then build what the config describes once (on ``window``, the
+    part of a historical path or replay the caller runs on: train.window by default), so a bad value
     fails now with its key named, not mid-run."""
     validate(cfg)
     single, _ = env_classes(cfg.env.id)
@@ -406,7 +413,7 @@ def check(cfg) -> None:
         if len(window) != 2 or not 0 <= window[0] < window[1] <= 1:
             raise ValueError(f"{key}={list(window)} must be [start, end] fractions with 0 <= start < end <= 1")
     try:
-        env = single(backend="numpy", **env_kwargs(cfg, cfg.train.window))
+        env = single(backend="numpy", **env_kwargs(cfg, cfg.train.window if window is None else window))
         if env_spec(cfg).role is None:  # the market: the roles that learn, and who plays the others
             from agents.multi_agent import other_policies
 

@@ -33,7 +33,7 @@ class PoolConfig(EnvConfig):
 
     fee_pips: int = 500  # pool fee tier: 100, 500, 3000 or 10000
     flow: str = "calibrated"  # uninformed swaps: calibrated (fitted to real swaps, envs.flows.calibrated) or toy
-    flow_file: Optional[str] = None  # flow=calibrated: a parameter file from `python -m envs.data fit-flow`
+    flow_file: Optional[str] = None  # calibrated: a parameter file (`python -m envs.data fit-flow`); replay: events
     noise_traders: int = 2  # flow=toy: noise swaps per step
     noise_trade_usd: float = 5_000.0  # flow=toy: median noise swap
     pool_value_usd: float = 20_000_000.0  # background liquidity in the pool

@@ -33,6 +33,7 @@ def make_market(
     init_addresses: str = "ethereum",
     replay_blocks: int = 0,
     priority_fee_gwei: float | None = None,
+    horizon: int | None = None,
 ) -> UniswapV3Market:
     """The market on a backend: the batched simulator (numpy, torch) or a chain (evm, anvil; one world).
     With ``lending``, an Aave V3 market with scripted borrowers runs next to the pool. On a chain,
@@ -42,7 +43,8 @@ def make_market(
     ``init_addresses`` as that chain held it at that block (the chain backends ignore it). With
     ``replay_blocks`` (a chain forked from ``fork_url``), every step first re-sends the forked
     chain's own transactions of its next ``replay_blocks`` blocks; with ``priority_fee_gwei`` (the agent's
-    tip), those of the first block that paid more go before the agent's transactions."""
+    tip), those of the first block that paid more go before the agent's transactions. A replay with
+    ``params.replay_window`` fits episodes of ``horizon`` steps in it."""
     if params.flow == "replay" and (backend not in ("numpy", "torch") or lending is not None or init_from):
         raise ValueError(
             "env.flow=replay replays recorded events through the simulated pool of the LP envs "
@@ -55,7 +57,7 @@ def make_market(
         if params.flow == "replay":
             from envs.worlds.replay_world import ReplayWorld
 
-            return ReplayWorld(n, driver, params, array_backend(backend, device))
+            return ReplayWorld(n, driver, params, array_backend(backend, device), horizon)
         if init_from is not None:
             if lending is not None:
                 raise ValueError(
@@ -172,6 +174,7 @@ def episodes(
         init_addresses=init_addresses,
         replay_blocks=replay_blocks,
         priority_fee_gwei=priority_fee_gwei,
+        horizon=horizon,
     )
     return Episodes(market, role, LPBlock(agent_usd, initial_half_width), horizon)
 

@@ -88,3 +88,35 @@ def test_the_experiment_script_runs_a_window_and_writes_its_table(tmp_path):
     assert (
         "allow_close: true" in (tmp_path / "window_0" / ".hydra" / "config.yaml").read_text()
     )  # the override reached it
+
+
+def test_the_protocol_runs_on_a_pools_replayed_days_with_windows_cut_from_its_hours(tmp_path):
+    day = (
+        Path(__file__).resolve().parents[2] / "shared" / "data" / "uniswap_v3" / "usdc_weth_3000_events_2024-01-05.csv"
+    )
+    assert [w["hours"] for w in windows(30, (8, 6, 6))] == [[0, 8, 14, 20], [6, 14, 20, 26]]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "experiments/xu_brini_2025.py",
+            "--replay",
+            str(day),
+            "--hours",
+            "6,6,6",
+            "--timesteps",
+            "512",
+            "--out",
+            str(tmp_path),
+            "train.num_envs=4",
+            "train.eval_episodes=2",
+        ],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = (tmp_path / "results.md").read_text()
+    assert "| 0 | 2024-01-05 |" in table and "recentering_lp" in table
+    config = (tmp_path / "window_0" / ".hydra" / "config.yaml").read_text()
+    assert "flow: replay" in config and "horizon: 6" in config and "fee_pips: 3000" in config

@@ -71,6 +71,39 @@ def test_a_batch_is_many_strategies_on_one_history(day):
     vec.close()
 
 
+def test_a_replay_window_keeps_episodes_inside_its_share_of_the_recorded_days(day):
+    horizon, dt = 6, 3600.0
+    env = gym.make(
+        ID,
+        horizon=horizon,
+        fee_pips=3000,
+        world={"flow": "replay", "flow_file": str(day), "replay_window": (0.5, 1.0)},
+    )
+    market = env.unwrapped.core.market
+    first, span = market._times[0], market.span
+    starts = set()
+    for seed in range(4):
+        env.reset(seed=seed)
+        start = float(market.clock[0])
+        starts.add(start)
+        assert first + 0.5 * span <= start <= first + span - horizon * dt
+        applied = market._next
+        assert applied > 0 and market._times[applied - 1] < start <= market._times[applied]  # the day so far is applied
+        for _ in range(horizon):
+            env.step(0)
+        assert float(market.clock[0]) <= first + span
+    assert len(starts) == 4  # each reset starts at a time of its own
+    with pytest.raises(ValueError, match="shorten env.horizon or widen the window"):
+        gym.make(
+            ID, horizon=23, fee_pips=3000, world={"flow": "replay", "flow_file": str(day), "replay_window": (0.5, 1.0)}
+        )
+    with pytest.raises(ValueError, match="replay_window"):
+        gym.make(
+            ID, horizon=2, fee_pips=3000, world={"flow": "replay", "flow_file": str(day), "replay_window": (0.7, 0.2)}
+        )
+    env.close()
+
+
 def test_replay_errors_name_the_fix(day, tmp_path):
     with pytest.raises(ValueError, match="backend=numpy or torch"):
         gym.make(ID, backend="evm", horizon=4, fee_pips=3000, world={"flow": "replay", "flow_file": str(day)})
@@ -91,6 +124,7 @@ def test_evaluate_py_compares_the_baselines_on_the_replayed_day(day, tmp_path):
             "env.horizon=23",
             "eval.backend=numpy",
             "eval.episodes=1",
+            "eval.window=[0,1]",
             "eval.policies=[baseline:passive_lp,baseline:hodl]",
             "eval.plots=false",
             f"hydra.run.dir={tmp_path / 'run'}",

@@ -6,7 +6,9 @@ mints and burns of everyone else that fall in it are applied in block and log or
 own liquidity included. The recorded flow already holds the arbitrage, so no scripted arbitrageur
 trades; the reference price is the pool's last recorded price (what the market traded at), against
 which LVR is counted. The pool starts as the events reconstruct it (``reconstruct``). All N worlds
-replay the same events: a batch is N strategies on one real history.
+replay the same events: a batch is N strategies on one real history. With ``replay_window`` each reset
+starts the batch at a random time of that share of the recorded span, the events before it applied
+with no agent in the pool, so that training, validation and test can take different days of one file.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def _recorded_usd(ev) -> float:
 
 
 class ReplayWorld(UniswapV3World):
-    def __init__(self, n: int, driver: PriceDriver, params: V3WorldParams, backend):
+    def __init__(self, n: int, driver: PriceDriver, params: V3WorldParams, backend, horizon: int | None = None):
         from envs.data.readers import load_events
 
         if params.scripted_lps:
@@ -53,9 +55,28 @@ class ReplayWorld(UniswapV3World):
         self._first_price = _recorded_usd(events[next(i for i, e in enumerate(events) if e.event == "Swap")])
         self._times = [e.timestamp or 0 for e in self._events]  # every event has one (checked above)
         self.span = (self._times[-1] - self._times[0]) if self._times else 0
+        self._starts = self._episode_starts(horizon)
+
+    def _episode_starts(self, horizon: int | None) -> tuple[float, float] | None:
+        """The earliest and latest start time of an episode in ``replay_window`` (None: the first event)."""
+        window = self.params.replay_window
+        if window is None or not self._times:
+            return None
+        if horizon is None:
+            raise ValueError("a replay_window needs the episode's horizon to fit episodes inside it")
+        first = self._times[0]
+        lo, hi = first + window[0] * self.span, first + window[1] * self.span - horizon * self.dt
+        if hi < lo - 1.0:  # a second's slack for windows cut to whole hours in floating point
+            raise ValueError(
+                f"env.flow_file {self.params.flow_file}: the replay window {list(window)} holds "
+                f"{window[1] * self.span / 3600 - window[0] * self.span / 3600:.1f} h of events, an episode of "
+                f"{horizon} steps needs {horizon * self.dt / 3600:.1f} h: shorten env.horizon or widen the window"
+            )
+        return lo, max(lo, hi)
 
     def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
-        """The pool as the events start it, the agents funded at its recorded price, the clock at the first event."""
+        """The pool as the events leave it at the episode's start (the first event, or a random time of
+        ``replay_window``), the agents funded at its last recorded price."""
         self.rng = rng
         self.driver.reset(rng, self.n)  # unused here, reset so a driver's own checks still run
         self.replay = PoolReplay(
@@ -70,8 +91,12 @@ class ReplayWorld(UniswapV3World):
         self.state, self.pool_params = self.replay.state, self.replay.params
         self._next = 0
         self._reference = np.full(self.n, self._first_price)
+        start = float(self._times[0] if self._times else 0)
+        if self._starts is not None:
+            start = float(rng.uniform(*self._starts))
+        self._apply_until(start)  # the events before the start, with no agent in the pool yet
         self.fund_agents(agent_usd)
-        self.clock = np.full(self.n, float(self._times[0] if self._times else 0))
+        self.clock = np.full(self.n, start)
 
     def move_reference(self) -> None:
         self.clock = self.clock + self.dt
@@ -81,7 +106,9 @@ class ReplayWorld(UniswapV3World):
 
     def noise(self) -> None:
         """Apply the recorded events that fall before the clock; the reference follows the recorded swaps."""
-        until = float(self.clock[0])
+        self._apply_until(float(self.clock[0]))
+
+    def _apply_until(self, until: float) -> None:
         while self._next < len(self._events) and self._times[self._next] < until:
             ev = self._events[self._next]
             self.replay.apply(self._next, ev)

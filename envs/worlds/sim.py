@@ -60,6 +60,9 @@ class V3WorldParams:
     jit_usd: float = 0.0
     jit_min_swap_usd: float = 250_000.0
     jit_half_width: int = 0
+    #: flow="replay": the share of the recorded span, [start, end] fractions, an episode runs in; each reset
+    #: starts at a random time of it that leaves the episode's steps inside (None: at the first event)
+    replay_window: tuple[float, float] | None = None
 
     def __post_init__(self):
         v3.V3PoolParams(fee_pips=self.fee_pips)  # checks the tier
@@ -86,6 +89,13 @@ class V3WorldParams:
             raise ValueError(f"flow={self.flow!r} must be 'toy', 'calibrated' or 'replay' (with flow_file: events)")
         if self.flow == "replay" and not self.flow_file:
             raise ValueError("flow=replay needs flow_file: an event file or export to replay (python -m envs.data)")
+        if self.replay_window is not None and (
+            len(self.replay_window) != 2 or not 0 <= self.replay_window[0] < self.replay_window[1] <= 1
+        ):
+            raise ValueError(
+                f"replay_window={self.replay_window} must be [start, end] fractions of the recorded span, "
+                f"0 <= start < end <= 1"
+            )
 
     @property
     def recentering_share(self) -> float:
