@@ -242,6 +242,8 @@ def env_kwargs(cfg, window: List[float] | None = None) -> dict:
     if INIT_FROM in spec.chain_features and b.get("init_from") is not None:
         kwargs |= dict(init_from=b.init_from, init_addresses=b.addresses or "ethereum")
     kwargs |= spec.kwargs(OmegaConf.to_object(e))
+    if "world" in kwargs and e.get("recentering_lps") is None and (b.market == "attach" or "init_from" in kwargs):
+        kwargs["world"] = {**kwargs["world"], "recentering_lps": ()}  # a fork's own LPs are the background
     if (
         e.get("flow") == "replay" and window is not None and "world" in kwargs
     ):  # a replay's days are split like a historical path
@@ -379,8 +381,12 @@ def validate(cfg) -> None:
     for name, rule in ENV_LISTS.items():
         if name in e:
             check_list(f"env.{name}", e[name], rule)
-    if "liquidity_profile" in e:
+    if e.get("liquidity_profile") is not None:
         check_liquidity_profile(e.liquidity_profile)
+    if "background" in e:
+        from envs.liquidity_profile import background
+
+        background(e.background, e.fee_pips)  # a name it knows, fitted for this fee tier
     for i, entry in enumerate(e.get("recentering_lps") or []):
         if len(entry) != 2:
             raise ValueError(

@@ -12,7 +12,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE
+from envs.liquidity_profile import background
 
 #: backend.* chain features an env may support beside running on a chain it deploys
 ATTACH, INIT_FROM, REPLAY_BLOCKS = "attach", "init_from", "replay_blocks"
@@ -37,27 +37,37 @@ class PoolConfig(EnvConfig):
     noise_traders: int = 2  # flow=toy: noise swaps per step
     noise_trade_usd: float = 5_000.0  # flow=toy: median noise swap
     pool_value_usd: float = 20_000_000.0  # background liquidity in the pool
+    #: the other LPs: recentering (fitted to a real pool's turnover for the fee tier: part of the value
+    #: re-centres when the price leaves its range) or static (five ranges laid at the start, never moving);
+    #: the two keys below override its parts. A fork's or a replay's own LPs replace it.
+    background: str = "recentering"
     #: background ranges as [half-width as a fraction of price (null: full range), share of pool_value_usd]
-    liquidity_profile: List[List[Optional[float]]] = field(
-        default_factory=lambda: [list(entry) for entry in DEFAULT_LIQUIDITY_PROFILE]
-    )
+    liquidity_profile: Optional[List[List[Optional[float]]]] = None  # null: the background's
     #: scripted LPs that re-centre their range when the price leaves it: [half-width in ticks, share of
-    #: pool_value_usd] each, taken from the static profile's value (empty: the background never moves)
-    recentering_lps: List[List[Any]] = field(default_factory=list)  # numbers, checked by agents.config
+    #: pool_value_usd] each, taken from the static profile's value ([]: none; null: the background's)
+    recentering_lps: Optional[List[List[Any]]] = None  # numbers, checked by agents.config
     jit_usd: float = 0.0  # a just-in-time LP's capital (0: none): it mints around large uninformed swaps
     jit_min_swap_usd: float = 250_000.0  # the smallest swap it mints for
     jit_half_width: int = 0  # its range's half-width in ticks (0: one tick spacing)
 
     def world(self) -> dict:
-        """The world's keyword arguments (``world=`` of the envs)."""
+        """The world's keyword arguments (``world=`` of the envs). A replay's recorded LPs are the
+        background: the fitted re-centring LPs join only a market of the world's own."""
+        recentering, profile = background(self.background, self.fee_pips)
+        if self.flow == "replay":
+            recentering = ()
+        if self.liquidity_profile is not None:
+            profile = tuple((w, float(share or 0)) for w, share in self.liquidity_profile)
+        if self.recentering_lps is not None:
+            recentering = tuple((int(w), float(share)) for w, share in self.recentering_lps)
         return {
             "noise_traders": self.noise_traders,
             "noise_trade_usd": self.noise_trade_usd,
             "pool_value_usd": self.pool_value_usd,
             "flow": self.flow,
             "flow_file": self.flow_file,
-            "liquidity_profile": tuple((w, share) for w, share in self.liquidity_profile),
-            "recentering_lps": tuple((int(w), float(share)) for w, share in self.recentering_lps),
+            "liquidity_profile": profile,
+            "recentering_lps": recentering,
             "jit_usd": self.jit_usd,
             "jit_min_swap_usd": self.jit_min_swap_usd,
             "jit_half_width": self.jit_half_width,

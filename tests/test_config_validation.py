@@ -51,6 +51,8 @@ def config(*overrides: str):
         ("env.liquidity_profile=[[nan,0.5],[null,0.5]]", "env.liquidity_profile[0][0]=nan must be a finite number > 0"),
         ("env.liquidity_profile=[[0.1,0.5],[null,-0.5]]", "env.liquidity_profile[1][1]=-0.5 must be a finite number"),
         ("env.liquidity_profile=[[0.1,0.5],[null,0.4]]", "env.liquidity_profile shares must add up to 1"),
+        ("env.background=moving", "env.background='moving' must be one of ['recentering', 'static']"),
+        ("env.fee_pips=100", "fitted for the fee tiers [500, 3000], not fee_pips=100: set env.background=static"),
         ("env.recentering_lps=[[0,0.3]]", "env.recentering_lps[0][0]=0 must be a finite number >= 1 (ticks)"),
         ("env.recentering_lps=[[2400,1.3]]", "env.recentering_lps[0][1]=1.3 must be a finite number in (0, 1)"),
         ("env.recentering_lps=[[2400,0.6],[600,0.5]]", "recentering_lps take 1.1 of pool_value_usd"),
@@ -132,3 +134,31 @@ def test_evaluate_with_a_nan_capital_exits_non_zero_naming_the_key():
     )
     assert result.returncode != 0
     assert "env.agent_usd=nan must be a finite number > 0" in result.stderr
+
+
+def test_the_configs_background_is_the_one_fitted_to_real_turnover_and_a_forks_or_replays_lps_replace_it():
+    from agents.config import env_kwargs
+    from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, FITTED_BACKGROUNDS
+
+    def world(*overrides: str) -> dict:
+        return env_kwargs(config(*overrides), [0.0, 0.7])["world"]
+
+    for fee in (500, 3000):
+        w = world(f"env.fee_pips={fee}")
+        assert (w["recentering_lps"], w["liquidity_profile"]) == FITTED_BACKGROUNDS[fee]
+    w = world("env.background=static")
+    assert w["recentering_lps"] == () and w["liquidity_profile"] == DEFAULT_LIQUIDITY_PROFILE
+    w = world("env.recentering_lps=[[600,0.2]]")  # a part given overrides that part only
+    assert w["recentering_lps"] == ((600, 0.2),) and w["liquidity_profile"] == FITTED_BACKGROUNDS[500][1]
+    assert world("env.flow=replay", "env.flow_file=x.parquet")["recentering_lps"] == ()
+    assert world("backend.init_from=http://127.0.0.1:8545@1")["recentering_lps"] == ()
+    attach = (
+        "backend=evm",
+        "backend.market=attach",
+        "backend.fork_url=http://127.0.0.1:8545",
+        "backend.addresses=ethereum",
+    )
+    assert world(*attach)["recentering_lps"] == ()
+    assert world(*attach, "env.recentering_lps=[[600,0.2]]")["recentering_lps"] == (
+        (600, 0.2),
+    )  # refused later, by name

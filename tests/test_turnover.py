@@ -15,6 +15,7 @@ from envs.data.__main__ import main as data_cli
 from envs.data.events import EventDataError
 from envs.data.pool_days import read_pool_days
 from envs.drivers import make_driver
+from envs.liquidity_profile import FITTED_BACKGROUNDS
 from envs.worlds.sim import UniswapV3World, V3WorldParams, pool_swap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -112,8 +113,8 @@ def test_check_turnover_prints_model_and_real_per_window(capsys):
 
 
 #: the background fitted on the 21 training days' turnover (README): a re-centring LP of ±2,400 ticks with
-#: 30% of the value, the rest half in ±30% and half over the full range
-FITTED = dict(recentering_lps=((2400, 0.3),), liquidity_profile=((0.3, 0.5), (None, 0.5)))
+#: 30% of the value, the rest half in ±30% and half over the full range; the configs' default at 0.3%
+FITTED = dict(zip(("recentering_lps", "liquidity_profile"), FITTED_BACKGROUNDS[3000]))
 
 
 def test_the_fitted_background_trades_as_much_as_the_real_pool_on_held_out_days():
