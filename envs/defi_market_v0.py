@@ -19,7 +19,14 @@ seize into the pool, so a crash that triggers liquidations pushes the pool below
 where the arbitrageurs buy it back; a levered borrower agent can be among those liquidated. The LP
 is rewarded by its role (PnL net of gas by default), each arbitrageur and liquidator by its profit
 net of gas, the borrower by its change in equity, each trader by its book's mark-to-market PnL. Episodes truncate after ``horizon``
-steps; nothing terminates. Backends: numpy and torch (the simulator), evm and anvil (the real
+steps; nothing terminates.
+
+Every agent's info also carries the block's arbitrage accounts (``envs.worlds.block_accounting``), every
+arbitrage swap of the block (the arbitrageur agents' and the scripted one's) marked at the block's
+reference price: ``block_lvr_usd``, the LPs' loss on those swaps excluding fees (realized LVR, Milionis
+et al. 2022; read off the pool's liquidity curve), ``block_arbitrage_profit_usd``, the arbitrageurs'
+profit before gas, and ``block_arbitrage_fees_usd``, the fees they paid the pool. They close:
+LVR = profit + fees, to rounding. Backends: numpy and torch (the simulator), evm and anvil (the real
 contracts), one market per ``parallel_env``.
 
 Many markets at once: ``vector_env(num_markets=N, backend="numpy" or "torch", ...)`` steps N markets
@@ -58,6 +65,7 @@ from envs.roles.protocol import Receipt, Role
 from envs.roles.trader import Trader
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
+from envs.worlds.block_accounting import ArbitrageAccounts
 from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, AaveMarket, LendingParams
 from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
@@ -236,6 +244,9 @@ class Markets:
                 addresses=addresses,
             ),
         )
+        #: the block's arbitrage marked at the reference price, kept by the world (envs.worlds.block_accounting)
+        self.accounts = ArbitrageAccounts(n, fee_pips)
+        cast(Any, self.market).accounts = self.accounts
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
         self.scripted_liquidator = scripted_liquidator
         self.t = 0
@@ -296,6 +307,7 @@ class Markets:
         if missing:
             raise ValueError(f"no action for {sorted(missing)}: a parallel env needs one for every live agent")
         market, n = self.market, self.n
+        self.accounts.clear()
         receipts: dict[str, Receipt] = {}
         for position, agent in enumerate(self.block_order()):
             self._select(agent)
@@ -316,11 +328,11 @@ class Markets:
         market.move_reference()
         self.t += 1
         observations = self._observe()
-        rewards, infos = {}, {}
+        rewards, infos, accounts = {}, {}, self.accounts.info()
         for agent in self.possible_agents:
             self._select(agent)
             rewards[agent], info = self.roles[agent].score(market, receipts[agent])
-            infos[agent] = receipts[agent].info | info
+            infos[agent] = receipts[agent].info | info | accounts
         return observations, rewards, infos
 
     def close(self) -> None:

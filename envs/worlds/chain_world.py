@@ -18,10 +18,10 @@ from envs.evm.chain import GAS_ETH, Chain, TransactionReverted
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
 from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT
+from envs.worlds.block_accounting import ArbitrageAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
 from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market, centered_range
 from envs.worlds.sim import (
     V3WorldParams,
-    arbitrage_profit_usd,
     close_gas,
     exchange_at_reference,
     rebalance_gas,
@@ -178,6 +178,8 @@ class ChainUniswapV3World(ChainLP):
 
     aave_supply_usd: float = 50_000_000.0  # what the market seeds each Aave reserve with
     v2_pool_value_usd: float = 10_000_000.0  # what it deposits into the USDC/WETH V2 pair
+    #: the block's arbitrage accounts, where an env keeps them (``envs.worlds.block_accounting``)
+    accounts: ArbitrageAccounts | None = None
 
     def __init__(
         self,
@@ -359,7 +361,37 @@ class ChainUniswapV3World(ChainLP):
         sell_usdc, target_x96 = self._band_trade()
         if target_x96 is not None and (mask is None or mask[0]):
             budget = (self.usdc if sell_usdc else self.weth).balance_of(ARBITRAGEUR)
-            self._swap(ARBITRAGEUR, sell_usdc, budget, target_x96)
+            before = None if self.accounts is None else self.curve_point()
+            out, event = self._swap(ARBITRAGEUR, sell_usdc, budget, target_x96)
+            self._account(sell_usdc, event["amount0"] if sell_usdc else event["amount1"], out, before)
+
+    def curve_point(self) -> CurvePoint:
+        """Where the pool stands on its liquidity curve."""
+        sqrt_x96, tick, *_ = self.pool.call("slot0")
+        return CurvePoint(np.array([sqrt_x96 / Q96]), np.array([tick]), np.array([float(self.pool.call("liquidity"))]))
+
+    def crossed_ticks(self, before: CurvePoint, after: CurvePoint) -> tuple[np.ndarray, np.ndarray]:
+        """(1, K) the initialized ticks a move crossed and their liquidityNet, sorted, read from the pool's
+        tickBitmap words between the two ticks only."""
+        spacing = self.tick_spacing
+        low, high = sorted((int(before.tick[0]), int(after.tick[0])))
+        ticks = []
+        for word in range((low // spacing) >> 8, ((high // spacing) >> 8) + 1):
+            bits = self.pool.call("tickBitmap", word)
+            ticks += [((word << 8) + bit) * spacing for bit in range(256) if bits >> bit & 1]
+        ticks = [t for t in ticks if low < t <= high]
+        nets = [float(self.pool.call("ticks", t)[1]) for t in ticks]
+        return np.array([ticks], dtype=np.int64).reshape(1, -1), np.array([nets]).reshape(1, -1)
+
+    def _account(self, sell_usdc: bool, paid: int, got: int, before: CurvePoint | None) -> None:
+        """Record an arbitrage swap in the block's accounts, where an env keeps them (``before``: read then)."""
+        if self.accounts is None or before is None:
+            return
+        after = self.curve_point()
+        moved = reserves_moved(before, after, *self.crossed_ticks(before, after))
+        self.accounts.record(
+            np.array([sell_usdc]), np.array([float(paid)]), np.array([float(got)]), self._reference, moved
+        )
 
     def noise(self) -> None:
         for sell_usdc, raw in self.flow_orders():
@@ -395,8 +427,10 @@ class ChainUniswapV3World(ChainLP):
         amount = int(np.floor(float(needed) * float(fraction[0])))
         if amount <= 0:
             return np.zeros(1), np.zeros(1, bool)
+        before = None if self.accounts is None else self.curve_point()
         out, event = self._swap(ARBITRAGEUR_AGENT, sell_usdc, amount, target_x96)
         paid = event["amount0"] if sell_usdc else event["amount1"]
+        self._account(sell_usdc, paid, out, before)
         return arbitrage_profit_usd(
             np.array([sell_usdc]), np.array([float(paid)]), np.array([float(out)]), self._reference
         ), np.array([True])

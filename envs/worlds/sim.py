@@ -21,6 +21,7 @@ from envs.protocols.uniswap_v3 import swap_kernel
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, Q96, USDC_UNIT, WETH_UNIT
+from envs.worlds.block_accounting import ArbitrageAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
 from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market, centered_range
 
 
@@ -143,13 +144,6 @@ def noise_orders(rng: np.random.Generator, n: int, params: ToyFlowParams, refere
     return orders
 
 
-def arbitrage_profit_usd(sell_usdc, paid_raw, got_raw, reference_price) -> np.ndarray:
-    """What a swap made at the reference price (USDC at $1), before gas."""
-    usdc_in = np.where(sell_usdc, paid_raw, -got_raw) / USDC_UNIT
-    weth_out = np.where(sell_usdc, got_raw, -paid_raw) / WETH_UNIT
-    return weth_out * reference_price - usdc_in
-
-
 def close_gas(had_position: np.ndarray) -> np.ndarray:
     return had_position * float(action_units(*REBALANCE_CLOSE))
 
@@ -188,6 +182,8 @@ class UniswapV3World(UniswapV3Market):
     #: count the scripted flows' volume in ``flow_volume_usd`` (the turnover check sets it; the env step
     #: does not pay for it otherwise)
     count_flow_volume: bool = False
+    #: the block's arbitrage accounts, where an env keeps them (``envs.worlds.block_accounting``)
+    accounts: ArbitrageAccounts | None = None
 
     def __init__(
         self,
@@ -294,6 +290,7 @@ class UniswapV3World(UniswapV3Market):
         sell_usdc, target, moving = self._band_trade()
         moving &= True if mask is None else mask
         z41 = self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
+        before = None if self.accounts is None else self.curve_point()
         result = pool_swap(
             self.state,
             self.pool_params,
@@ -303,6 +300,20 @@ class UniswapV3World(UniswapV3Market):
             self.b.asarray(moving, dtype=self.b.xp.bool),
         )
         self._count_volume(sell_usdc, result.amount_in)
+        self._account(sell_usdc, result, before)
+
+    def curve_point(self) -> CurvePoint:
+        """Where each pool stands on its liquidity curve."""
+        s = self.state
+        return CurvePoint(self._np(s.sqrt_price), self._np(s.tick), self._np(s.liquidity))
+
+    def _account(self, sell_usdc: np.ndarray, result: v3.SwapResult, before: CurvePoint | None) -> None:
+        """Record an arbitrage swap in the block's accounts, where an env keeps them (``before``: read then)."""
+        if self.accounts is None or before is None:
+            return
+        ticks, nets = self._np(self.state.ticks), self._np(self.state.liquidity_net)
+        moved = reserves_moved(before, self.curve_point(), ticks, nets)
+        self.accounts.record(sell_usdc, self._np(result.amount_in), self._np(result.amount_out), self._reference, moved)
 
     def noise(self) -> None:
         for sell_usdc, raw in self.flow_orders():
@@ -357,6 +368,7 @@ class UniswapV3World(UniswapV3Market):
         )  # a quote: the state's copy swaps
         amount = np.floor(self._np(full.amount_in) * np.asarray(fraction, dtype=float))
         trading &= amount > 0
+        before = None if self.accounts is None else self.curve_point()
         result = pool_swap(
             self.state,
             self.pool_params,
@@ -365,6 +377,7 @@ class UniswapV3World(UniswapV3Market):
             limit,
             b.asarray(trading, dtype=xp.bool),
         )
+        self._account(sell_usdc, result, before)
         return arbitrage_profit_usd(
             sell_usdc, self._np(result.amount_in), self._np(result.amount_out), self._reference
         ), trading

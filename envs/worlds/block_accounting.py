@@ -1,0 +1,103 @@
+"""The block's arbitrage, marked at the reference price: what the arbitrage swaps cost the pool's LPs
+(their LVR), what the arbitrageurs made before gas, and the fees they paid the pool. The three close:
+LVR = profit + fees, to rounding.
+
+LVR here is realized, swap by swap (Milionis, Moallemi, Roughgarden and Zhang 2022, "Automated Market
+Making and Loss-Versus-Rebalancing"): the value, at the reference price, of the tokens the pool's liquidity
+holds (fees excluded) before an arbitrage swap minus after it; that is what a rebalancing LP trading at the
+reference price would not have lost, the arbitrageur's profit before fees. The LP role's ``lvr_usd``
+(``envs.roles.liquidity_provider``) is the continuous-time rate of the same loss, |V''(p)| dp^2 / 2, for
+one position over a step. The LPs' side is read off the liquidity curve (the pool's active liquidity and
+the liquidityNet of the ticks the swap crossed), the arbitrageur's from what it paid and got, and the fee
+from the input at the pool's fee rate: three reads, so the identity checks the pool's own accounting."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
+from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
+from envs.units import FEE_DENOMINATOR, MAX_TICK, MIN_TICK, USDC_UNIT, WETH_UNIT
+
+
+def arbitrage_profit_usd(sell_usdc, paid_raw, got_raw, reference_price) -> np.ndarray:
+    """What a swap made at the reference price (USDC at $1), before gas."""
+    usdc_in = np.where(sell_usdc, paid_raw, -got_raw) / USDC_UNIT
+    weth_out = np.where(sell_usdc, got_raw, -paid_raw) / WETH_UNIT
+    return weth_out * reference_price - usdc_in
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """Where pools stand on their liquidity curves, (N,) each: sqrtPriceX96 / 2**96, slot0's tick and the
+    active liquidity (raw)."""
+
+    sqrt_price: np.ndarray
+    tick: np.ndarray
+    liquidity: np.ndarray
+
+
+def crossed(before: CurvePoint, after: CurvePoint, ticks: np.ndarray) -> np.ndarray:
+    """(N, K) which of ``ticks`` a move from ``before`` to ``after`` crossed: those in (lower tick, higher
+    tick], as a pool crosses a tick upwards on reaching it and downwards on leaving it."""
+    low, high = np.minimum(before.tick, after.tick), np.maximum(before.tick, after.tick)
+    return (ticks > low[:, None]) & (ticks <= high[:, None])
+
+
+def reserves_moved(
+    before: CurvePoint, after: CurvePoint, ticks: np.ndarray, nets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(USDC, WETH) raw, (N,): how the tokens the pools' liquidity holds (fees excluded) changed from
+    ``before`` to ``after``, integrated along the curve. ``ticks`` (N, K), sorted, are initialized ticks
+    with their liquidityNet ``nets``; only those the move crossed count, so a pool's full table or just
+    the crossed ticks will do. The liquidity at the lower end of the move starts the walk up."""
+    steps = np.where(crossed(before, after, ticks), nets, 0.0)
+    base = np.where(after.tick <= before.tick, after.liquidity, before.liquidity)
+    levels = np.cumsum(np.concatenate([base[:, None], steps], axis=1), axis=1)  # over [edge i, edge i + 1)
+    n = len(base)
+    edges = np.concatenate(
+        [np.full((n, 1), MIN_TICK), np.clip(ticks, MIN_TICK, MAX_TICK), np.full((n, 1), MAX_TICK)], axis=1
+    )
+    lower, upper = get_sqrt_ratio_at_tick(edges[:, :-1]), get_sqrt_ratio_at_tick(edges[:, 1:])
+    usdc_before, weth_before = get_amounts_for_liquidity(before.sqrt_price[:, None], lower, upper, levels)
+    usdc_after, weth_after = get_amounts_for_liquidity(after.sqrt_price[:, None], lower, upper, levels)
+    return np.sum(usdc_after - usdc_before, axis=1), np.sum(weth_after - weth_before, axis=1)
+
+
+class ArbitrageAccounts:
+    """The block's arbitrage swaps in N markets, (N,) running sums in USD at the reference price: the LPs'
+    LVR, the arbitrageurs' profit before gas and the fees they paid (``info``). A world that keeps them
+    records each arbitrage swap; the env clears them each block."""
+
+    def __init__(self, n: int, fee_pips: int):
+        self.n, self.fee = n, fee_pips / FEE_DENOMINATOR
+        self.clear()
+
+    def clear(self) -> None:
+        """A new block: nothing arbitraged yet."""
+        self.lvr_usd, self.profit_usd, self.fees_usd = np.zeros(self.n), np.zeros(self.n), np.zeros(self.n)
+
+    def record(
+        self,
+        sell_usdc: np.ndarray,
+        paid_raw: np.ndarray,
+        got_raw: np.ndarray,
+        reference: np.ndarray,
+        moved: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        """Add one arbitrage swap per market (zeros where none): what the arbitrageur paid and got (raw),
+        and the LPs' reserves ``moved`` (``reserves_moved``), at the reference price."""
+        paid_usd = np.where(sell_usdc, paid_raw / USDC_UNIT, paid_raw / WETH_UNIT * reference)
+        self.profit_usd = self.profit_usd + arbitrage_profit_usd(sell_usdc, paid_raw, got_raw, reference)
+        self.fees_usd = self.fees_usd + self.fee * paid_usd  # exact input: the fee is that share of the input
+        self.lvr_usd = self.lvr_usd - (moved[0] / USDC_UNIT + moved[1] / WETH_UNIT * reference)
+
+    def info(self) -> dict[str, np.ndarray]:
+        """The block's figures under the keys every agent's info carries them."""
+        return {
+            "block_lvr_usd": self.lvr_usd.copy(),
+            "block_arbitrage_profit_usd": self.profit_usd.copy(),
+            "block_arbitrage_fees_usd": self.fees_usd.copy(),
+        }
