@@ -70,9 +70,10 @@ def test_lvr_equals_arbitrage_profit_plus_fees_on_the_real_contracts_as_on_the_s
     np.testing.assert_allclose(evm, numpy_blocks[:8], rtol=1e-6, atol=1e-3)
 
 
-def test_the_accounts_are_per_market_in_a_vector_env_and_match_the_agents_profits():
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_the_accounts_are_per_market_in_a_vector_env_and_match_the_agents_profits(backend):
     """Without the scripted arbitrageur, the block's arbitrage profit is the arbitrageur agents' own."""
-    env = defi_market_v0.vector_env(num_markets=4, backend="numpy", horizon=12, driver_kwargs=VOLATILE)
+    env = defi_market_v0.vector_env(num_markets=4, backend=backend, horizon=12, driver_kwargs=VOLATILE)
     env.reset(seed=3)
     total = np.zeros(4)
     for block in range(12):
