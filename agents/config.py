@@ -408,17 +408,21 @@ def validate(cfg) -> None:
 def check(cfg, window: List[float] | None = None) -> None:
     """Check every number (``validate``), then build what the config describes once (on ``window``, the
     part of a historical path or replay the caller runs on: train.window by default), so a bad value
-    fails now with its key named, not mid-run."""
+    fails now with its key named, not mid-run. Training also checks that a replay's validation and test
+    windows each hold an episode."""
     validate(cfg)
     single, _ = env_classes(cfg.env.id)
-    for key, window in (
+    for key, part in (
         ("train.window", cfg.train.window),
         ("train.eval_window", cfg.train.eval_window),
         ("eval.window", cfg.eval.window),
     ):
-        if len(window) != 2 or not 0 <= window[0] < window[1] <= 1:
-            raise ValueError(f"{key}={list(window)} must be [start, end] fractions with 0 <= start < end <= 1")
+        if len(part) != 2 or not 0 <= part[0] < part[1] <= 1:
+            raise ValueError(f"{key}={list(part)} must be [start, end] fractions with 0 <= start < end <= 1")
     try:
+        if window is None and cfg.env.get("flow") == "replay":
+            for later in (cfg.train.eval_window, cfg.eval.window):
+                single(backend="numpy", **env_kwargs(cfg, later)).close()
         env = single(backend="numpy", **env_kwargs(cfg, cfg.train.window if window is None else window))
         if env_spec(cfg).role is None:  # the market: the roles that learn, and who plays the others
             from agents.multi_agent import other_policies
