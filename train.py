@@ -35,6 +35,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 
 from agents.config import check, env_classes, env_kwargs, env_spec, learning_role, register
 from agents.evaluation import format_table
+from agents.league import make_league
 from agents.multi_agent import RoleVecEnv, other_policies
 from agents.policy import (
     algo_class,
@@ -120,7 +121,9 @@ def resume_normalization(cfg) -> Path | None:
 
 def make_vec_env(cfg, window, num_envs: int, training: bool):
     """N worlds of a single-agent env; or, for defi_market_v0, N markets whose agents of
-    ``env.train_role`` are the vector's slots (parameter sharing), the others playing given policies."""
+    ``env.train_role`` are the vector's slots (parameter sharing), the others playing given policies
+    (in training, the agents of roles with snapshots in ``env.league.pool`` play snapshots drawn at every
+    reset; validation keeps env.others and the defaults, so validations compare)."""
     device = None if cfg.device == "auto" else cfg.device
     if env_spec(cfg).role is None:  # the market: env.train_role learns
         market = defi_market_v0.vector_env(
@@ -132,7 +135,19 @@ def make_vec_env(cfg, window, num_envs: int, training: bool):
             dict(cfg.env.others),
             allow_missing_normalization=cfg.eval.allow_missing_normalization,
         )
-        venv = RoleVecEnv(market, cfg.env.train_role, others)
+        league = (
+            make_league(
+                market,
+                cfg.env.train_role,
+                list(cfg.env.league.pool),
+                cfg.env.league.sampling,
+                dict(cfg.env.others),
+                allow_missing_normalization=cfg.eval.allow_missing_normalization,
+            )
+            if training
+            else None
+        )
+        venv = RoleVecEnv(market, cfg.env.train_role, others, league=league)
     else:
         _, vector_env = env_classes(cfg.env.id)
         venv = SB3VecEnv(
@@ -150,6 +165,11 @@ def co_train_and_evaluate(cfg, run_dir: Path) -> None:
     against its baselines with the other learned roles playing their new policies."""
     from agents.co_training import co_train
 
+    if cfg.env.league.pool:
+        raise ValueError(
+            "env.league.pool draws the opponents of single-role training (env.train_role); co-training "
+            "(env.train_roles) plays env.others: leave env.league.pool empty, or train one role"
+        )
     set_random_seed(cfg.seed)
     saved = co_train(cfg, run_dir)
     if not cfg.train.evaluate_after:
@@ -244,6 +264,9 @@ def main(cfg) -> float | None:
     }
     if callbacks:
         summary["best_validation_reward"] = float(callbacks[0].best_mean_reward)
+    league = getattr(train_env.unwrapped, "league", None)
+    if league is not None:  # which snapshots each league agent played, in how many episodes (resets)
+        summary["league_episodes"] = {agent: dict(counts) for agent, counts in league.counts.items()}
     return finish(cfg, run_dir, summary)
 
 

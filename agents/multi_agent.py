@@ -1,10 +1,11 @@
 """One role of ``defi_market_v0`` as a stable-baselines3 VecEnv: every agent of the role in every market is
 a slot of the vector, so one policy is trained for all of them (parameter sharing); the other agents act by
-the policies given (scripted baselines or earlier checkpoints), one batched call per agent."""
+the policies given (scripted baselines or earlier checkpoints), one batched call per agent; with a league
+(agents.league), some of them play a snapshot drawn afresh at every episode reset."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pettingzoo import ParallelEnv
@@ -12,20 +13,32 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from envs.defi_market_v0 import ParallelVectorEnv, agent_role, parallel_env
 
+if TYPE_CHECKING:
+    from agents.league import League
+
 
 class RoleVecEnv(VecEnv):
     """The agents of ``role_prefix`` across the markets of ``env`` (a ``ParallelVectorEnv`` of N markets,
     or one ``parallel_env``) as the slots of one VecEnv: slot ``j * N + i`` is the role's agent j in market
     i. The markets end together and reset in the same step (their generator goes on; ``seed`` seeds the
-    first reset and each explicit ``reset`` after it with the next integer)."""
+    first reset and each explicit ``reset`` after it with the next integer). A ``league`` replaces its
+    agents' policies in ``others`` by fresh draws at every reset, explicit or at the horizon; ``seed``
+    seeds its draws too."""
 
     def __init__(
-        self, env: ParallelVectorEnv | ParallelEnv, role_prefix: str, others: dict[str, Any], seed: int | None = None
+        self,
+        env: ParallelVectorEnv | ParallelEnv,
+        role_prefix: str,
+        others: dict[str, Any],
+        seed: int | None = None,
+        league: League | None = None,
     ):
         self.env = env.vector() if isinstance(env, parallel_env) else env
         if not isinstance(self.env, ParallelVectorEnv):
             raise TypeError(f"RoleVecEnv takes defi_market_v0's vector_env or parallel_env, not {type(env).__name__}")
-        self.others, self._seed, self.markets = others, seed, self.env.num_markets
+        self.others, self._seed, self.markets, self.league = dict(others), seed, self.env.num_markets, league
+        if league is not None:
+            league.seed(seed)
         self.role_agents = [a for a in self.env.possible_agents if a.startswith(role_prefix)]
         if not self.role_agents:
             raise ValueError(f"no agent of {self.env.possible_agents} starts with {role_prefix!r}")
@@ -43,7 +56,13 @@ class RoleVecEnv(VecEnv):
         """{agent: (N, ...)} -> (slots, ...), the role's agents one after another."""
         return np.concatenate([per_agent[a] for a in self.role_agents])
 
+    def _draw_opponents(self) -> None:
+        """A new episode: the league's agents play freshly drawn snapshots."""
+        if self.league is not None:
+            self.others |= self.league.draw()
+
     def reset(self):
+        self._draw_opponents()
         self._obs, _ = self.env.reset(seed=self._seed)
         self._seed = None if self._seed is None else self._seed + 1
         return self._stack(self._obs)
@@ -61,7 +80,8 @@ class RoleVecEnv(VecEnv):
         terminated, truncated = self._stack(terminations), self._stack(truncations)
         done = terminated | truncated
         slot_infos: list[dict] = [{} for _ in self.slots]
-        if done.any():
+        if done.any():  # the markets reset together, in this step
+            self._draw_opponents()
             final = {a: infos[a].get("final_obs", obs[a]) for a in self.role_agents}
             for k, (a, i) in enumerate(self.slots):
                 if done[k]:
@@ -77,6 +97,8 @@ class RoleVecEnv(VecEnv):
 
     def seed(self, seed=None):
         self._seed = seed
+        if self.league is not None:
+            self.league.seed(seed)
         return [seed]
 
     def get_attr(self, attr_name, indices=None):

@@ -472,6 +472,21 @@ def vector_env(num_markets: int = 64, backend: str = "numpy", **kwargs: Any) -> 
 
 
 @dataclass
+class LeagueConfig:
+    """env.league: the opponents of single-role training (env.train_role) drawn from earlier snapshots.
+
+    At every episode reset of the training markets, each agent outside the learning role whose role has
+    snapshots in ``pool`` (and which ``env.others`` does not name) plays one snapshot of its role, drawn
+    by ``sampling`` (agents.league). An empty pool: every other agent plays env.others or its default."""
+
+    # model.zip checkpoints, or run directories holding model.zip (one role) or policies/<role>/model.zip
+    pool: List[str] = field(default_factory=list)
+    # latest: the newest model.zip (file modification time); uniform: any of the role's, drawn from the
+    # run's seeded generator; best: the highest pnl_usd its run's evaluation report (eval/) records
+    sampling: str = "latest"
+
+
+@dataclass
 class DefiMarketConfig(LendingConfig):
     """env=defi_market: who is in the block, in what order, and which role learns."""
 
@@ -490,6 +505,7 @@ class DefiMarketConfig(LendingConfig):
     compete: float = 0.0  # the scripted arbitrageur's chance to trade after the agents
     half_widths: List[int] = field(default_factory=lambda: list(DEFAULT_HALF_WIDTHS))  # the LPs' discrete widths
     reward: str = "pnl"  # the LP's reward when it learns: pnl or fees_minus_lvr
+    league: LeagueConfig = field(default_factory=LeagueConfig)  # opponents drawn from earlier snapshots
 
 
 def _kwargs(e: DefiMarketConfig) -> dict:
