@@ -534,5 +534,4 @@ SPEC = EnvSpec(
     vector_entry_point=None,
     config=DefiMarketConfig,
     kwargs=_kwargs,
-    evaluation="market",
 )

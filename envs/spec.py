@@ -94,10 +94,16 @@ class EnvSpec:
     config: type  # the env's typed env.* schema: a key it lacks fails, named
     kwargs: Callable[[Any], dict]  # env.* -> the env's keyword arguments (driver, horizon and gas added by the caller)
     actions: tuple[str, Optional[str]] = ("", None)  # what the (discrete, continuous) actions mean, for the manifest
-    evaluation: str = "trading"  # the report evaluate.py writes: lp, trading or market
+    scoring: str = "trading"  # how evaluate.py scores its role: lp or trading (the market's own: role None)
     capital_account: bool = False  # trading report: risk and return of a capital account (else profit per step)
     chain_features: tuple[str, ...] = (ATTACH,)  # backend.* features beyond deploying its own market
     baselines: tuple[str, ...] = ()  # eval.policies it is compared with by default ("baseline:<name>")
+
+    @property
+    def evaluation(self) -> str:
+        """The report evaluate.py writes: the market's (an env whose learning role the config picks), or its
+        role's scoring."""
+        return "market" if self.role is None else self.scoring
 
     def classes(self) -> tuple[Callable, Optional[Callable]]:
         """(one world's env, the vector env or None), imported from the entry points."""

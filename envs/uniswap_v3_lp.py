@@ -301,7 +301,7 @@ SPEC = EnvSpec(
     vector_entry_point="envs.uniswap_v3_lp:UniswapV3LPVectorEnv",
     config=UniswapV3LPConfig,
     kwargs=_kwargs,
-    evaluation="lp",
+    scoring="lp",
     chain_features=(ATTACH, INIT_FROM, REPLAY_BLOCKS),
     actions=(
         "0 holds; i > 0 re-centres at half_widths[i-1] ticks; with allow_close, the last action closes",
