@@ -20,6 +20,7 @@ from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
 from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import ArbitrageAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
 from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market, centered_range
+from envs.worlds.sandwich import FlowOrder, Legs
 from envs.worlds.sim import (
     V3WorldParams,
     close_gas,
@@ -163,9 +164,8 @@ class ChainLP(UniswapV3Market):
             self.token_id = None
         return rebalance_gas(np.array([had]), np.array([swapped]))
 
-    def _swap(self, who: str, sell_usdc: bool, raw: int, limit_x96: int):
+    def _swap(self, who: str, sell_usdc: bool, raw: int, limit_x96: int, min_out: int = 0):
         a, b = (self.usdc, self.weth) if sell_usdc else (self.weth, self.usdc)
-        min_out = 0
         if who == self.agent and self.max_slippage is not None:  # protect the agent's own swaps
             quote = self.market.v3.quote_exact_input_single(a, b, self.fee_pips, raw, limit_x96)["amount_out"]
             min_out = int(quote * (1 - self.max_slippage))
@@ -194,8 +194,8 @@ class ChainUniswapV3World(ChainLP):
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
         if book is not None and params.scripted_lps:
             raise ValueError(
-                "env.recentering_lps and env.jit_usd add scripted LPs to a market of our own; an "
-                "attached market has its real LPs: leave them out with backend.market=attach"
+                "env.recentering_lps, env.jit_usd and env.sandwich_usd add scripted traders to a market of our "
+                "own; an attached market has its real ones: leave them out with backend.market=attach"
             )
         self.chain = make_chain()
         self._empty = self._built = None  # snapshots: the chain before any market, and the built market
@@ -393,13 +393,36 @@ class ChainUniswapV3World(ChainLP):
             np.array([sell_usdc]), np.array([float(paid)]), np.array([float(got)]), self._reference, moved
         )
 
-    def noise(self) -> None:
-        for sell_usdc, raw in self.flow_orders():
-            if raw[0] > 0:
-                jit = self.jit_mint(sell_usdc, raw)
-                limit = self.flow_price_limit(np.array([self._sqrt_price()]), sell_usdc)
-                self._swap(NOISE, bool(sell_usdc[0]), int(raw[0]), 0 if limit is None else int(limit[0] * Q96))
-                self.jit_burn(jit)
+    def order_limit(self, sell_usdc: np.ndarray) -> int:
+        """The flow's sqrtPriceLimitX96 from the pool's price now (0: none, the router's bounds)."""
+        limit = self.flow_price_limit(np.array([self._sqrt_price()]), sell_usdc)
+        return 0 if limit is None else int(limit[0] * Q96)
+
+    def flow_legs(self, order: FlowOrder, front: np.ndarray, trial: bool, back: bool = True) -> Legs:
+        """The sandwich's legs through the SwapRouter, the swap carrying its minimum as amountOutMinimum (the
+        searcher keeps it there); a swap that reverts trades nothing, as the simulator's; a ``trial`` is undone
+        (a snapshot reverted to)."""
+        snapshot = self.chain.snapshot() if trial else None
+        sell, searcher = bool(order.sell_usdc[0]), lp_address(self.params.searcher_slot)
+        front_in = front_out = back_in = back_out = 0
+        if front[0] > 0:
+            front_in, front_out = self._searcher_leg(searcher, sell, int(front[0]))
+        minimum = 0 if trial else int(order.min_out[0])  # a trial reads what the swap would get, limit or not
+        try:
+            victim_out, event = self._swap(NOISE, sell, int(order.raw[0]), order.limit, minimum)
+        except TransactionReverted:  # e.g. a front-run took the price past the swap's limit ('SPL'), as in the pool
+            victim_out, event = 0, {"amount0": 0, "amount1": 0}
+        if back and front_out > 0:
+            back_in, back_out = self._searcher_leg(searcher, not sell, front_out)
+        if snapshot is not None:
+            self.chain.revert(snapshot)
+        legs = (front_in, front_out, event["amount0"] if sell else event["amount1"], victim_out, back_in, back_out)
+        return Legs(*(np.array([float(x)]) for x in legs))
+
+    def _searcher_leg(self, searcher: str, sell_usdc: bool, raw: int) -> tuple[int, int]:
+        """A searcher's swap of ``raw`` up to the router's price bounds: (paid, got) raw."""
+        got, event = self._swap(searcher, sell_usdc, raw, 0)
+        return event["amount0"] if sell_usdc else event["amount1"], got
 
     def _band_trade(self) -> tuple[bool, int | None]:
         """(sell USDC?, the band edge in Q64.96, or None when the pool is inside the band)."""

@@ -4,12 +4,14 @@ or a chain (evm, anvil). Arrays are numpy (N,) in human units: USD, whole tokens
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from envs.drivers.base import PriceDriver
 from envs.units import MAX_TICK, Q96, USDC_UNIT, WETH_UNIT
+from envs.worlds.sandwich import FlowOrder, Legs, largest_front_run, minimum_out
 
 if TYPE_CHECKING:
     from envs.worlds.sim import V3WorldParams
@@ -31,6 +33,7 @@ class UniswapV3Market(ABC):
     dt: float  # seconds per step
     lps: int = 1  # LP agents
     lp: int = 0  # the selected one
+    sandwich_profit_usd: np.ndarray  # (N,) the sandwich searcher's profit in the last step's flow
 
     def select_lp(self, lp: int) -> None:
         """Make LP agent ``lp`` the one the ``agent_*`` methods and ``rebalance`` act for."""
@@ -164,8 +167,54 @@ class UniswapV3Market(ABC):
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         """The competing arbitrageur trades (masked) pools to the edge of their no-trade band."""
 
-    @abstractmethod
-    def noise(self) -> None: ...
+    def noise(self) -> None:
+        """The uninformed swaps in turn, each with the JIT LP's range and the searcher's sandwich around it
+        where they act; the searcher's profit over them is ``sandwich_profit_usd``."""
+        self.sandwich_profit_usd = np.zeros(self.n)
+        for sell_usdc, raw in self.flow_orders():
+            if not (raw > 0).any():  # a calibrated step may hold no swap
+                continue
+            jit = self.jit_mint(sell_usdc, raw)
+            self.flow_swap(sell_usdc, raw)
+            self.jit_burn(jit)
+
+    # --- slippage limits and the sandwich searcher (V3WorldParams.slippage_bps, sandwich_usd) --------------
+    def flow_swap(self, sell_usdc: np.ndarray, raw: np.ndarray) -> None:
+        """One uninformed swap with its minimum output (its quote on the pool as it stands, less
+        ``slippage_bps``), sandwiched by the searcher where that pays."""
+        p, none = self.params, np.zeros(self.n)
+        order = FlowOrder(sell_usdc, raw, self.order_limit(sell_usdc), none)
+        if p.slippage_bps is not None:
+            quote = self.flow_legs(order, none, trial=True, back=False).victim_out
+            order = replace(order, min_out=minimum_out(quote, p.slippage_bps))
+        front = self.sandwich_front_run(order) if p.sandwich_usd > 0 else none
+        legs = self.flow_legs(order, front, trial=False)
+        self.sandwich_profit_usd = self.sandwich_profit_usd + legs.searcher_usd(sell_usdc, self.reference_price())
+
+    def sandwich_front_run(self, order: FlowOrder) -> np.ndarray:
+        """(N,) the searcher's front-run, raw (0: it stays out): the most of its capital that leaves the victim
+        its minimum output, where the whole sandwich then profits at the reference price."""
+        selected = self.lp
+        self.select_lp(self.params.searcher_slot)
+        usdc, weth = self.agent_wallet()
+        self.select_lp(selected)
+        held = np.floor(np.where(order.sell_usdc, usdc * USDC_UNIT, weth * WETH_UNIT))
+        front = largest_front_run(
+            np.where(order.raw > 0, held, 0.0),
+            order.min_out,
+            lambda amount: self.flow_legs(order, amount, trial=True, back=False).victim_out,
+        )
+        gain = self.flow_legs(order, front, trial=True).searcher_usd(order.sell_usdc, self.reference_price())
+        return np.where(gain > 0, front, 0.0)
+
+    def order_limit(self, sell_usdc: np.ndarray) -> Any:
+        """The flow's swaps' sqrt price limit from the pool's price now, in the backend's form."""
+        raise NotImplementedError
+
+    def flow_legs(self, order: FlowOrder, front: np.ndarray, trial: bool, back: bool = True) -> Legs:
+        """The searcher's front-run of ``front`` (raw; none where 0), the uninformed swap, then (``back``) the
+        back-run selling what the front-run bought: on the pools, or tried and undone (``trial``)."""
+        raise NotImplementedError
 
     @abstractmethod
     def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,9 +20,10 @@ from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3 import swap_kernel
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
-from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, Q96, USDC_UNIT, WETH_UNIT
+from envs.units import BPS, FEE_DENOMINATOR, LIQUIDITY_UNIT, Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import ArbitrageAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
 from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market, centered_range
+from envs.worlds.sandwich import FlowOrder, Legs
 
 
 def pool_swap(
@@ -61,6 +62,14 @@ class V3WorldParams:
     jit_usd: float = 0.0
     jit_min_swap_usd: float = 250_000.0
     jit_half_width: int = 0
+    #: the uninformed swaps' slippage limit in basis points (None: none): each swap's minimum output is its
+    #: quote on the pool as it stands when the swap comes, less this; a swap that would get less reverts,
+    #: as the SwapRouter's amountOutMinimum makes it
+    slippage_bps: float | None = None
+    #: a sandwich searcher with ``sandwich_usd`` of capital (0: none): around each uninformed swap it front-runs
+    #: in the swap's direction with the most its capital and the swap's minimum output allow, and back-runs
+    #: selling what it bought, where that profits (``envs.worlds.sandwich``)
+    sandwich_usd: float = 0.0
     #: flow="replay": the share of the recorded span, [start, end] fractions, an episode runs in; each reset
     #: starts at a random time of it that leaves the episode's steps inside (None: at the first event)
     replay_window: tuple[float, float] | None = None
@@ -77,6 +86,10 @@ class V3WorldParams:
                 )
         if self.jit_usd < 0 or self.jit_min_swap_usd < 0 or self.jit_half_width < 0:
             raise ValueError("jit_usd, jit_min_swap_usd and jit_half_width must be non-negative")
+        if self.slippage_bps is not None and not 0 <= self.slippage_bps < BPS:
+            raise ValueError(f"slippage_bps={self.slippage_bps} must be in [0, {BPS}) basis points, or None")
+        if self.sandwich_usd < 0:
+            raise ValueError(f"sandwich_usd={self.sandwich_usd} must be non-negative")
         if self.recentering_share >= 1:
             raise ValueError(
                 f"recentering_lps take {self.recentering_share:g} of pool_value_usd: leave the static "
@@ -105,20 +118,27 @@ class V3WorldParams:
 
     @property
     def scripted_lps(self) -> bool:
-        """Whether the world adds scripted LPs (re-centring or JIT) to a market of its own."""
-        return bool(self.recentering_lps) or self.jit_usd > 0
+        """Whether the world adds scripted traders (re-centring or JIT LPs, the sandwich searcher) with wallets
+        of their own to a market of its own."""
+        return bool(self.recentering_lps) or self.jit_usd > 0 or self.sandwich_usd > 0
 
     @property
     def slots(self) -> int:
-        """Position slots and wallets: the LP agents', the re-centring LPs', then the JIT LP's."""
-        return self.lps + len(self.recentering_lps) + (self.jit_usd > 0)
+        """Position slots and wallets: the LP agents', the re-centring LPs', the searcher's, then the JIT LP's."""
+        return self.lps + len(self.recentering_lps) + (self.sandwich_usd > 0) + (self.jit_usd > 0)
+
+    @property
+    def searcher_slot(self) -> int:
+        """The sandwich searcher's wallet, after the re-centring LPs'."""
+        return self.lps + len(self.recentering_lps)
 
     def wallets_usd(self, agent_usd: float) -> np.ndarray:
         """(slots,) each slot's starting value: ``agent_usd`` per LP agent, its share for a re-centring LP,
-        ``jit_usd`` for the JIT LP."""
+        ``sandwich_usd`` for the searcher, ``jit_usd`` for the JIT LP."""
         return np.array(
             [agent_usd] * self.lps
             + [self.pool_value_usd * share for _, share in self.recentering_lps]
+            + ([self.sandwich_usd] if self.sandwich_usd > 0 else [])
             + ([self.jit_usd] if self.jit_usd > 0 else [])
         )
 
@@ -315,22 +335,61 @@ class UniswapV3World(UniswapV3Market):
         moved = reserves_moved(before, self.curve_point(), ticks, nets)
         self.accounts.record(sell_usdc, self._np(result.amount_in), self._np(result.amount_out), self._reference, moved)
 
-    def noise(self) -> None:
-        for sell_usdc, raw in self.flow_orders():
-            jit = self.jit_mint(sell_usdc, raw)
-            xp, z41 = self.b.xp, self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
-            limit = v3.default_price_limit(z41)
-            impact = self.flow_price_limit(self._np(self.state.sqrt_price), sell_usdc)
-            if impact is not None:  # within the bounds, and strictly past the price as the pool requires
-                bounded = xp.where(
-                    z41, xp.maximum(self.b.asarray(impact), limit), xp.minimum(self.b.asarray(impact), limit)
-                )
-                limit = xp.where(bounded != self.state.sqrt_price, bounded, limit)
-            result = pool_swap(
-                self.state, self.pool_params, z41, self.b.asarray(raw), limit, self.b.asarray(raw > 0, dtype=xp.bool)
-            )  # a calibrated step may hold no swap for a world
-            self._count_volume(sell_usdc, result.amount_in)
-            self.jit_burn(jit)
+    def order_limit(self, sell_usdc: np.ndarray):
+        """The flow's sqrt price limits (backend array): the calibrated flow's impact limit within the bounds,
+        and strictly past the price as the pool requires; the bounds for the toy flow."""
+        xp, z41 = self.b.xp, self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
+        limit = v3.default_price_limit(z41)
+        impact = self.flow_price_limit(self._np(self.state.sqrt_price), sell_usdc)
+        if impact is None:
+            return limit
+        bounded = xp.where(z41, xp.maximum(self.b.asarray(impact), limit), xp.minimum(self.b.asarray(impact), limit))
+        return xp.where(bounded != self.state.sqrt_price, bounded, limit)
+
+    def flow_legs(self, order: FlowOrder, front: np.ndarray, trial: bool, back: bool = True) -> Legs:
+        """The sandwich's legs on a copy of the pools (``trial``) or on them, the searcher's wallet paying."""
+        b, xp, none = self.b, self.b.xp, np.zeros(self.n)
+        state = self.state.copy() if trial else self.state
+        sandwiched = bool(front.any())
+        front_in, front_out = self._searcher_leg(state, order.sell_usdc, front) if sandwiched else (none, none)
+        victim = pool_swap(
+            state,
+            self.pool_params,
+            b.asarray(order.sell_usdc, dtype=xp.bool),
+            b.asarray(order.raw),
+            order.limit,
+            b.asarray(order.raw > 0, dtype=xp.bool),
+        )  # a calibrated step may hold no swap for a world
+        back_in, back_out = (
+            self._searcher_leg(state, ~order.sell_usdc, front_out) if back and sandwiched else (none, none)
+        )
+        legs = Legs(front_in, front_out, self._np(victim.amount_in), self._np(victim.amount_out), back_in, back_out)
+        if not trial:
+            self._count_volume(order.sell_usdc, victim.amount_in)
+            if sandwiched:
+                self._pay_searcher(order.sell_usdc, legs)
+        return legs
+
+    def _searcher_leg(self, state: v3.V3PoolState, sell_usdc: np.ndarray, amount: np.ndarray):
+        """A searcher's swap of ``amount`` (raw; none where 0) up to the price bounds: (paid, got) raw."""
+        b, xp = self.b, self.b.xp
+        z41 = b.asarray(sell_usdc, dtype=xp.bool)
+        result = pool_swap(
+            state,
+            self.pool_params,
+            z41,
+            b.asarray(amount),
+            v3.default_price_limit(z41),
+            b.asarray(amount > 0, dtype=xp.bool),
+        )
+        return self._np(result.amount_in), self._np(result.amount_out)
+
+    def _pay_searcher(self, sell_usdc: np.ndarray, legs: Legs) -> None:
+        """The searcher's wallet after a sandwich: the victim's input token paid and got back, the other
+        bought and sold."""
+        slot, spent, kept = self.params.searcher_slot, legs.front_in - legs.back_out, legs.front_out - legs.back_in
+        self._usdc[:, slot] = self._usdc[:, slot] - np.where(sell_usdc, spent, -kept)
+        self._weth[:, slot] = self._weth[:, slot] - np.where(sell_usdc, -kept, spent)
 
     def _count_volume(self, sell_usdc: np.ndarray, amount_in) -> None:
         """Add swaps' input, in USD at the reference price, to ``flow_volume_usd``: the scripted flows'
