@@ -282,6 +282,7 @@ ENV_NUMBERS: dict[str, Rule] = {
     "jit_usd": NON_NEGATIVE,
     "jit_min_swap_usd": NON_NEGATIVE,
     "jit_half_width": NON_NEGATIVE,
+    "sandwich_usd": NON_NEGATIVE,
     "compete": UNIT,
     "slots": POSITIVE,
     "n_lps": NON_NEGATIVE,
@@ -290,7 +291,11 @@ ENV_NUMBERS: dict[str, Rule] = {
     "n_borrowers": NON_NEGATIVE,
     "n_traders": NON_NEGATIVE,
 }
-ENV_OPTIONAL_NUMBERS: dict[str, Rule] = {"initial_half_width": POSITIVE, "gas_usd_per_rebalance": NON_NEGATIVE}
+ENV_OPTIONAL_NUMBERS: dict[str, Rule] = {
+    "initial_half_width": POSITIVE,
+    "gas_usd_per_rebalance": NON_NEGATIVE,
+    "slippage_bps": NON_NEGATIVE,
+}
 ENV_LISTS: dict[str, Rule] = {
     "half_widths": POSITIVE,
     "fractions": UNIT_OPEN_LOW,

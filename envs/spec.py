@@ -48,6 +48,8 @@ class PoolConfig(EnvConfig):
     recentering_lps: Optional[List[List[Any]]] = None  # numbers, checked by agents.config
     jit_usd: float = 0.0  # a just-in-time LP's capital (0: none): it mints around large uninformed swaps
     jit_min_swap_usd: float = 250_000.0  # the smallest swap it mints for
+    slippage_bps: Optional[float] = None  # each uninformed swap's minimum output: its quote less this (null: none)
+    sandwich_usd: float = 0.0  # a sandwich searcher's capital (0: none): it front- and back-runs uninformed swaps
     jit_half_width: int = 0  # its range's half-width in ticks (0: one tick spacing)
 
     def world(self) -> dict:
@@ -70,6 +72,8 @@ class PoolConfig(EnvConfig):
             "recentering_lps": recentering,
             "jit_usd": self.jit_usd,
             "jit_min_swap_usd": self.jit_min_swap_usd,
+            "slippage_bps": self.slippage_bps,
+            "sandwich_usd": self.sandwich_usd,
             "jit_half_width": self.jit_half_width,
         }
 

@@ -51,6 +51,8 @@ def config(*overrides: str):
         ("env.liquidity_profile=[[nan,0.5],[null,0.5]]", "env.liquidity_profile[0][0]=nan must be a finite number > 0"),
         ("env.liquidity_profile=[[0.1,0.5],[null,-0.5]]", "env.liquidity_profile[1][1]=-0.5 must be a finite number"),
         ("env.liquidity_profile=[[0.1,0.5],[null,0.4]]", "env.liquidity_profile shares must add up to 1"),
+        ("env.slippage_bps=-5", "env.slippage_bps=-5.0 must be a finite number >= 0"),
+        ("env.sandwich_usd=nan", "env.sandwich_usd=nan must be a finite number >= 0"),
         ("env.background=moving", "env.background='moving' must be one of ['recentering', 'static']"),
         ("env.fee_pips=100", "fitted for the fee tiers [500, 3000], not fee_pips=100: set env.background=static"),
         ("env.recentering_lps=[[0,0.3]]", "env.recentering_lps[0][0]=0 must be a finite number >= 1 (ticks)"),
@@ -162,3 +164,12 @@ def test_the_configs_background_is_the_one_fitted_to_real_turnover_and_a_forks_o
     assert world(*attach, "env.recentering_lps=[[600,0.2]]")["recentering_lps"] == (
         (600, 0.2),
     )  # refused later, by name
+
+
+def test_the_sandwich_searcher_and_slippage_limits_are_config_keys():
+    from agents.config import env_kwargs
+
+    cfg = config("env.slippage_bps=50", "env.sandwich_usd=2000000", "env.horizon=4")
+    check(cfg)
+    world = env_kwargs(cfg, [0.0, 0.7])["world"]
+    assert world["slippage_bps"] == 50 and world["sandwich_usd"] == 2e6
