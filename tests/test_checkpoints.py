@@ -35,6 +35,12 @@ RESUME = [
 LEVERAGE_ENV = "defigym/AaveLeverage-v0"
 
 
+def interruptible() -> None:
+    """In the child: take Ctrl-C as a user's terminal sends it, even where the test runner was started with
+    SIGINT ignored (a background job of a non-interactive shell), which a child would otherwise inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run(script: str, *overrides: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, script, *overrides], cwd=ROOT, capture_output=True, text=True, timeout=600)
 
@@ -171,7 +177,9 @@ def test_ctrl_c_during_training_saves_the_model_normalization_and_metadata(tmp_p
         "train.total_timesteps=10000000",
         f"hydra.run.dir={tmp_path}",
     ]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=interruptible
+    )
     deadline = time.monotonic() + 300
     while not any((tmp_path / "tb").glob("*")):  # SB3 opens its log when learning starts
         assert process.poll() is None and time.monotonic() < deadline, process.communicate()

@@ -21,6 +21,12 @@ from tests.conftest import pids_running, process_exists
 TRADER = DEV_ACCOUNTS[2]
 
 
+def interruptible() -> None:
+    """In the child: take Ctrl-C as a user's terminal sends it, even where the test runner was started with
+    SIGINT ignored (a background job of a non-interactive shell), which a child would otherwise inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture(scope="module")
 def localnet_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("localnet")
@@ -112,6 +118,7 @@ def test_cli_builds_and_serves_until_interrupted(tmp_path):
         [sys.executable, "-m", "envs.contracts", "serve", "--state", str(out), "--port", str(port)],
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     try:
         assert "serving the local mainnet" in server.stdout.readline()
