@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
 from envs.units import FEE_DENOMINATOR, MAX_TICK, MIN_TICK, USDC_UNIT, WETH_UNIT
 
@@ -52,18 +51,23 @@ def reserves_moved(
     """(USDC, WETH) raw, (N,): how the tokens the pools' liquidity holds (fees excluded) changed from
     ``before`` to ``after``, integrated along the curve. ``ticks`` (N, K), sorted, are initialized ticks
     with their liquidityNet ``nets``; only those the move crossed count, so a pool's full table or just
-    the crossed ticks will do. The liquidity at the lower end of the move starts the walk up."""
-    steps = np.where(crossed(before, after, ticks), nets, 0.0)
-    base = np.where(after.tick <= before.tick, after.liquidity, before.liquidity)
-    levels = np.cumsum(np.concatenate([base[:, None], steps], axis=1), axis=1)  # over [edge i, edge i + 1)
-    n = len(base)
-    edges = np.concatenate(
-        [np.full((n, 1), MIN_TICK), np.clip(ticks, MIN_TICK, MAX_TICK), np.full((n, 1), MAX_TICK)], axis=1
-    )
-    lower, upper = get_sqrt_ratio_at_tick(edges[:, :-1]), get_sqrt_ratio_at_tick(edges[:, 1:])
-    usdc_before, weth_before = get_amounts_for_liquidity(before.sqrt_price[:, None], lower, upper, levels)
-    usdc_after, weth_after = get_amounts_for_liquidity(after.sqrt_price[:, None], lower, upper, levels)
-    return np.sum(usdc_after - usdc_before, axis=1), np.sum(weth_after - weth_before, axis=1)
+    the crossed ticks will do. The liquidity at the lower end of the move starts the walk up; between
+    two crossings liquidity L holds L * d(sqrt P) of token1 and L * d(1 / sqrt P) of token0 (the
+    whitepaper's eq. 6.7-6.8), so only the crossed ticks' columns are priced."""
+    hit = crossed(before, after, ticks)
+    columns = np.flatnonzero(hit.any(axis=0))  # a move crosses few ticks: price only those columns
+    hit, ticks, nets = hit[:, columns], ticks[:, columns], nets[:, columns]
+    down = after.tick <= before.tick
+    base = np.where(down, after.liquidity, before.liquidity)
+    levels = np.cumsum(np.concatenate([base[:, None], np.where(hit, nets, 0.0)], axis=1), axis=1)
+    low = np.minimum(before.sqrt_price, after.sqrt_price)[:, None]
+    high = np.maximum(before.sqrt_price, after.sqrt_price)[:, None]
+    inner = np.clip(get_sqrt_ratio_at_tick(np.clip(ticks, MIN_TICK, MAX_TICK)), low, high)
+    edges = np.concatenate([low, inner, high], axis=1)  # non-decreasing: the ticks are sorted
+    weth_up = np.sum(levels * np.diff(edges, axis=1), axis=1)  # token1 the liquidity takes in, walking up
+    usdc_up = np.sum(levels * np.diff(1.0 / edges, axis=1), axis=1)  # token0, negative: it pays it out
+    sign = np.where(down, -1.0, 1.0)
+    return sign * usdc_up, sign * weth_up
 
 
 class ArbitrageAccounts:
