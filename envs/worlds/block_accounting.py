@@ -53,7 +53,7 @@ def reserves_moved(
     with their liquidityNet ``nets``; only those the move crossed count, so a pool's full table or just
     the crossed ticks will do. The liquidity at the lower end of the move starts the walk up; between
     two crossings liquidity L holds L * d(sqrt P) of token1 and L * d(1 / sqrt P) of token0 (the
-    whitepaper's eq. 6.7-6.8), so only the crossed ticks' columns are priced."""
+    Uniswap v3 whitepaper's amounts within one tick range), so only the crossed ticks' columns are priced."""
     hit = crossed(before, after, ticks)
     columns = np.flatnonzero(hit.any(axis=0))  # a move crosses few ticks: price only those columns
     hit, ticks, nets = hit[:, columns], ticks[:, columns], nets[:, columns]
