@@ -11,6 +11,7 @@ from envs.roles.arbitrageur import Arbitrageur
 from envs.roles.borrower import Borrower
 from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import LiquidityProvider
+from envs.roles.searcher import SandwichSearcher
 from envs.roles.trader import Trader
 from envs.roles.v2_liquidity_provider import V2LiquidityProvider
 from envs.worlds.market import FULL_RANGE
@@ -188,6 +189,19 @@ class NoiseTrader(Scripted):
         return np.where(self.rng.random(n) < self.activity, 1 + self.rng.integers(0, 2 * self.sizes, n), 0)
 
 
+class GreedySearcher(Scripted):
+    """Takes the largest share of every sandwich the victims' limits allow, each block (the world's
+    scripted searcher, ``V3WorldParams.sandwich_usd``, as a policy)."""
+
+    role = SandwichSearcher
+
+    def __init__(self, role: SandwichSearcher):
+        self.full = 1 + int(np.argmax(role.shares))
+
+    def act(self, obs):
+        return np.full(len(obs), self.full)
+
+
 class V2ShareHolder(Scripted):
     """Puts ``share`` of the portfolio into the V2 pair once and holds it (share 0: never provides,
     the hold benchmark; share 1: the passive V2 LP)."""
@@ -232,6 +246,7 @@ BASELINES: dict[str, BaselineClass] = LP_BASELINES | {
     "hf_keeper": HealthFactorKeeper,
     "greedy_liquidator": GreedyLiquidator,
     "noise_trader": NoiseTrader,
+    "greedy_searcher": GreedySearcher,
     "passive_v2_lp": V2ShareHolder,
     "hodl_v2": HoldV2,
 }

@@ -121,6 +121,7 @@ DEFAULT_OTHERS = {
     "liquidator": "baseline:greedy_liquidator",
     "borrower": "baseline:hf_keeper",
     "trader": "baseline:noise_trader",
+    "searcher": "baseline:greedy_searcher",
 }
 
 

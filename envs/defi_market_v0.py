@@ -4,9 +4,9 @@ market whose scripted borrowers keep target LTVs. Every agent is learnable.
 
 | | |
 |---|---|
-| Agents | ``liquidity_provider_{i}`` (``n_lps``), ``arbitrageur_{i}`` (``n_arbitrageurs``), ``liquidator_{i}`` (``n_liquidators``), ``borrower_0`` (``n_borrowers``: 0 or 1), ``trader_{i}`` (``n_traders``) |
-| Action spaces | LP: ``Discrete(1 + len(half_widths))`` (0 holds, i re-centres); arbitrageur: ``Discrete(5)`` (share of the trade to the band's edge); liquidator: ``Discrete(5)`` (0 waits, i liquidates the account in slot i); borrower: ``Discrete(6)`` (0 holds, i moves to a target LTV); trader: ``Discrete(5)`` (0 waits, buy or sell $5k or $50k of WETH) |
-| Observation spaces | LP: ``Box(9,)`` (envs.roles.liquidity_provider); arbitrageur: ``Box(5,)`` (envs.roles.arbitrageur); liquidator: ``Box(20,)`` (envs.roles.liquidator); borrower: ``Box(8,)`` (envs.roles.borrower); trader: ``Box(5,)`` (envs.roles.trader) |
+| Agents | ``liquidity_provider_{i}`` (``n_lps``), ``arbitrageur_{i}`` (``n_arbitrageurs``), ``liquidator_{i}`` (``n_liquidators``), ``borrower_0`` (``n_borrowers``: 0 or 1), ``trader_{i}`` (``n_traders``), ``searcher_0`` (``n_searchers``: 0 or 1) |
+| Action spaces | LP: ``Discrete(1 + len(half_widths))`` (0 holds, i re-centres); arbitrageur: ``Discrete(5)`` (share of the trade to the band's edge); liquidator: ``Discrete(5)`` (0 waits, i liquidates the account in slot i); borrower: ``Discrete(6)`` (0 holds, i moves to a target LTV); trader: ``Discrete(5)`` (0 waits, buy or sell $5k or $50k of WETH); searcher: ``Discrete(5)`` (share 0, 0.25, 0.5, 0.75 or 1 of the largest sandwich the victims' limits allow) |
+| Observation spaces | LP: ``Box(9,)`` (envs.roles.liquidity_provider); arbitrageur: ``Box(5,)`` (envs.roles.arbitrageur); liquidator: ``Box(20,)`` (envs.roles.liquidator); borrower: ``Box(8,)`` (envs.roles.borrower); trader: ``Box(5,)`` (envs.roles.trader); searcher: ``Box(5,)`` (envs.roles.searcher) |
 | Import | ``from envs import defi_market_v0`` |
 
 Each step is one block. The agents' transactions land in ``order``: "random" shuffles them every
@@ -18,8 +18,10 @@ act; then the reference price, and Aave's oracle with it, moves. Liquidators sel
 seize into the pool, so a crash that triggers liquidations pushes the pool below the reference,
 where the arbitrageurs buy it back; a levered borrower agent can be among those liquidated. The LP
 is rewarded by its role (PnL net of gas by default), each arbitrageur and liquidator by its profit
-net of gas, the borrower by its change in equity, each trader by its book's mark-to-market PnL. Episodes truncate after ``horizon``
-steps; nothing terminates.
+net of gas, the borrower by its change in equity, each trader by its book's mark-to-market PnL, the
+searcher by its take from sandwiching the block's uninformed swaps (it needs ``world["sandwich_usd"]``, its
+capital, and ``world["slippage_bps"]``, the victims' limits; its share applies when the flow trades, after
+the agents). Episodes truncate after ``horizon`` steps; nothing terminates.
 
 Every agent's info also carries the block's arbitrage accounts (``envs.worlds.block_accounting``), every
 arbitrage swap of the block (the arbitrageur agents' and the scripted one's) marked at the block's
@@ -62,6 +64,7 @@ from envs.roles.borrower import Borrower
 from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
 from envs.roles.protocol import Receipt, Role
+from envs.roles.searcher import SandwichSearcher, check_sandwich_world
 from envs.roles.trader import Trader
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
@@ -71,7 +74,7 @@ from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
 LP_ROLE = "liquidity_provider"
 LP = f"{LP_ROLE}_0"  # the first LP agent
-ARBITRAGEUR, LIQUIDATOR, BORROWER, TRADER = "arbitrageur", "liquidator", "borrower", "trader"
+ARBITRAGEUR, LIQUIDATOR, BORROWER, TRADER, SEARCHER = "arbitrageur", "liquidator", "borrower", "trader", "searcher"
 
 
 def agent_role(agent: str) -> tuple[str, int]:
@@ -165,6 +168,7 @@ class Markets:
         n_borrowers: int = 0,
         n_traders: int = 0,
         n_lps: int = 1,
+        n_searchers: int = 0,
         backend: str = "numpy",
         driver: str = "gbm",
         driver_kwargs: dict | None = None,
@@ -193,6 +197,10 @@ class Markets:
             )
         if n_borrowers not in (0, 1):
             raise ValueError(f"n_borrowers must be 0 or 1 (the market has one agent Aave account), got {n_borrowers}")
+        if n_searchers not in (0, 1):
+            raise ValueError(
+                f"n_searchers must be 0 or 1 (the world has one sandwich searcher's wallet), got {n_searchers}"
+            )
         if n_lps < 1:
             raise ValueError(f"n_lps must be at least 1 (the pool's LP agents), got {n_lps}")
         if n < 1:
@@ -204,6 +212,7 @@ class Markets:
             + [f"{LIQUIDATOR}_{i}" for i in range(n_liquidators)]
             + [f"{BORROWER}_{i}" for i in range(n_borrowers)]
             + [f"{TRADER}_{i}" for i in range(n_traders)]
+            + [f"{SEARCHER}_{i}" for i in range(n_searchers)]
         )
         fees = dict(priority_fees_gwei or {})
         unknown = sorted(set(fees) - set(self.possible_agents))
@@ -224,19 +233,23 @@ class Markets:
             LIQUIDATOR: lambda: Liquidator(gas_price_gwei=gas_price_gwei),
             BORROWER: lambda: Borrower(gas_price_gwei=gas_price_gwei),
             TRADER: lambda: Trader(gas_price_gwei=gas_price_gwei),
+            SEARCHER: SandwichSearcher,
         }
         #: one role object per agent: each keeps its own volatility estimate, book and value, (n,) each
         self.roles: dict[str, Role] = {a: roles[agent_role(a)[0]]() for a in self.possible_agents}
         self.gas_price_gwei = gas_price_gwei
         kwargs = dict(driver_kwargs or ({"dt": 60.0, "sigma": 0.8} if driver == "gbm" else {}))
         self.driver = episode_driver(driver, kwargs, horizon + 1)
+        params = V3WorldParams(fee_pips=fee_pips, lps=n_lps, **(world or {}))
+        if n_searchers:
+            check_sandwich_world(params)
         self.market = cast(
             AaveMarket,
             make_market(  # with lending, the pool beside an Aave market
                 backend,
                 n,
                 self.driver,
-                V3WorldParams(fee_pips=fee_pips, lps=n_lps, **(world or {})),
+                params,
                 device,
                 fork_url,
                 LendingParams(**(lending or {})),
@@ -497,6 +510,7 @@ class DefiMarketConfig(LendingConfig):
     n_liquidators: int = 1
     n_borrowers: int = 0  # 0 or 1
     n_traders: int = 0
+    n_searchers: int = 0  # 0 or 1: a sandwich searcher agent (needs sandwich_usd > 0 and slippage_bps)
     order: str = "random"  # or priority
     others: Dict[str, str] = field(
         default_factory=dict
@@ -515,6 +529,7 @@ def _kwargs(e: DefiMarketConfig) -> dict:
         n_liquidators=e.n_liquidators,
         n_borrowers=e.n_borrowers,
         n_traders=e.n_traders,
+        n_searchers=e.n_searchers,
         fee_pips=e.fee_pips,
         agent_usd=e.agent_usd,
         order=e.order,

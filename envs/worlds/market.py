@@ -34,6 +34,8 @@ class UniswapV3Market(ABC):
     lps: int = 1  # LP agents
     lp: int = 0  # the selected one
     sandwich_profit_usd: np.ndarray  # (N,) the sandwich searcher's profit in the last step's flow
+    #: (N,) or scalar: the share of its largest front-run the sandwich searcher takes (a searcher agent sets it)
+    sandwich_share: np.ndarray | float = 1.0
 
     def select_lp(self, lp: int) -> None:
         """Make LP agent ``lp`` the one the ``agent_*`` methods and ``rebalance`` act for."""
@@ -121,9 +123,11 @@ class UniswapV3Market(ABC):
 
     # --- the uninformed flow (V3WorldParams.flow) --------------------------------------------------------
     def start_flow(self) -> None:
-        """At reset: the flow's state, and each world's clock (the driver's timestamps where it has them)."""
+        """At reset: the flow's state, no sandwich taken yet, and each world's clock (the driver's timestamps
+        where it has them)."""
         from envs.flows.calibrated import CalibratedFlow, FlowParams
 
+        self.sandwich_profit_usd = np.zeros(self.n)
         stamps = getattr(self.driver, "timestamps", None)
         self.clock = np.asarray(stamps(), dtype=float) if callable(stamps) else np.zeros(self.n)
         self._flow = None  # toy; a replaying world applies its recorded events itself
@@ -192,17 +196,20 @@ class UniswapV3Market(ABC):
         self.sandwich_profit_usd = self.sandwich_profit_usd + legs.searcher_usd(sell_usdc, self.reference_price())
 
     def sandwich_front_run(self, order: FlowOrder) -> np.ndarray:
-        """(N,) the searcher's front-run, raw (0: it stays out): the most of its capital that leaves the victim
-        its minimum output, where the whole sandwich then profits at the reference price."""
+        """(N,) the searcher's front-run, raw (0: it stays out): ``sandwich_share`` of the most of its capital
+        that leaves the victim its minimum output, where the whole sandwich then profits at the reference price."""
         selected = self.lp
         self.select_lp(self.params.searcher_slot)
         usdc, weth = self.agent_wallet()
         self.select_lp(selected)
         held = np.floor(np.where(order.sell_usdc, usdc * USDC_UNIT, weth * WETH_UNIT))
-        front = largest_front_run(
-            np.where(order.raw > 0, held, 0.0),
-            order.min_out,
-            lambda amount: self.flow_legs(order, amount, trial=True, back=False).victim_out,
+        front = np.floor(
+            self.sandwich_share
+            * largest_front_run(
+                np.where(order.raw > 0, held, 0.0),
+                order.min_out,
+                lambda amount: self.flow_legs(order, amount, trial=True, back=False).victim_out,
+            )
         )
         gain = self.flow_legs(order, front, trial=True).searcher_usd(order.sell_usdc, self.reference_price())
         return np.where(gain > 0, front, 0.0)

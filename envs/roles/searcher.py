@@ -1,0 +1,117 @@
+"""The sandwich searcher: around each uninformed swap of the block it front-runs in the swap's direction,
+lets the victim trade at the worse price, and back-runs (``envs.worlds.sandwich``). Its action chooses the
+share of the largest front-run the victim's slippage limit allows that it takes this block, on every
+uninformed swap of it; its reward is its take, marked at the reference price after the pool's fees. The
+world runs the legs with the searcher's wallet (``V3WorldParams.sandwich_usd``, ``searcher_slot``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from envs.roles.actions import choice, feature_box
+from envs.roles.protocol import Receipt
+from envs.roles.volatility import WatchesReference
+from envs.worlds.market import UniswapV3Market
+from envs.worlds.sim import V3WorldParams
+
+DEFAULT_SHARES = (0.25, 0.5, 0.75, 1.0)  # of the largest front-run the victim's minimum output allows
+OBSERVATION_FEATURES = (
+    ("pool_vs_reference", "100 * log(pool price / reference price)", "%"),
+    ("last_take", "its profit over the last block's uninformed swaps, in USD / 100", "100 USD"),
+    ("wallet_vs_capital", "its wallet at the reference price / its starting capital (sandwich_usd)", "1"),
+    ("slippage", "the uninformed swaps' slippage limit (slippage_bps / 100)", "%"),
+    ("volatility", "EWMA realized volatility of the reference price, annualized", "1"),
+)
+
+
+def check_sandwich_world(params: V3WorldParams) -> None:
+    """Refuse a world without the searcher's capital or the victims' slippage limits: the role sizes within both."""
+    if params.sandwich_usd <= 0 or params.slippage_bps is None:
+        raise ValueError(
+            "a searcher agent needs a sandwich searcher's capital and the flow's slippage limits in the world: "
+            f"set world['sandwich_usd'] > 0 (env.sandwich_usd, now {params.sandwich_usd}) and "
+            f"world['slippage_bps'] (env.slippage_bps, now {params.slippage_bps})"
+        )
+
+
+@dataclass
+class SandwichSearcher(WatchesReference):
+    shares: tuple[float, ...] = DEFAULT_SHARES
+    volatility_halflife_steps: float = 24.0
+
+    def __post_init__(self):
+        if not self.shares or min(self.shares) <= 0 or max(self.shares) > 1:
+            raise ValueError(f"shares must lie in (0, 1], got {self.shares}")
+
+    @property
+    def features(self) -> tuple[tuple[str, str, str], ...]:
+        """The observation's (name, meaning, unit) in order."""
+        return OBSERVATION_FEATURES
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        return feature_box(self.features)
+
+    @property
+    def action_space(self) -> spaces.Space:
+        return spaces.Discrete(1 + len(self.shares))
+
+    def wallet_usd(self, market: UniswapV3Market) -> np.ndarray:
+        """(N,) the searcher's wallet at the reference price, the market's selected LP left as it was."""
+        selected = market.lp
+        market.select_lp(market.params.searcher_slot)
+        usdc, weth = market.agent_wallet()
+        market.select_lp(selected)
+        return usdc + weth * market.reference_price()
+
+    def start(self, market: UniswapV3Market) -> None:
+        """An episode starts: no take yet, the wallet as funded."""
+        self.take = np.zeros(market.n)
+        self.wallet = self.wallet_usd(market)
+
+    def read(self, market: UniswapV3Market) -> None:
+        """After the block: the take over its uninformed swaps, and the wallet holding it."""
+        self.take = np.asarray(market.sandwich_profit_usd, dtype=float).copy()
+        self.wallet = self.wallet_usd(market)
+
+    def observation(self, market: UniswapV3Market) -> np.ndarray:
+        p = market.params
+        return np.stack(
+            [
+                100 * np.log(market.pool_price() / market.reference_price()),
+                self.take / 100,
+                self.wallet / p.sandwich_usd,
+                np.full(market.n, (p.slippage_bps or 0.0) / 100),
+                self.volatility.annualized(market.dt),
+            ],
+            axis=1,
+        ).astype(np.float32)
+
+    def decode(self, action, n: int) -> np.ndarray:
+        """Actions -> the share of the largest front-run to take this block, per world."""
+        a = choice(
+            action,
+            n,
+            len(self.shares),
+            f"searcher actions must be integers in [0, {len(self.shares)}]: 0 stays out, "
+            f"i takes shares[i-1] of {self.shares}",
+        )
+        return np.asarray((0.0,) + tuple(self.shares))[a]
+
+    def act(self, market: UniswapV3Market, action) -> Receipt:
+        """Set the share the world's searcher takes of each uninformed swap's bound this block; its legs
+        run with the flow, after the agents' transactions."""
+        share = self.decode(action, market.n)
+        market.sandwich_share = share
+        return Receipt(np.zeros(market.n), None, {"share": share})
+
+    def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Reward: the block's take (read by ``observe``), its pool fees paid inside the legs."""
+        return self.take, {
+            "profit_usd": self.take,
+            "gas_usd": receipt.gas_usd,
+            "wallet_usd": self.wallet,
+        } | receipt.info
