@@ -290,6 +290,7 @@ ENV_NUMBERS: dict[str, Rule] = {
     "n_liquidators": NON_NEGATIVE,
     "n_borrowers": NON_NEGATIVE,
     "n_traders": NON_NEGATIVE,
+    "n_searchers": NON_NEGATIVE,
 }
 ENV_OPTIONAL_NUMBERS: dict[str, Rule] = {
     "initial_half_width": POSITIVE,

@@ -213,6 +213,7 @@ ROLE_NAMES = {
     "Liquidator": "liquidator",
     "Trader": "trader",
     "V2LiquidityProvider": "v2_liquidity_provider",
+    "SandwichSearcher": "searcher",
 }
 
 

@@ -68,7 +68,8 @@ class V3WorldParams:
     slippage_bps: float | None = None
     #: a sandwich searcher with ``sandwich_usd`` of capital (0: none): around each uninformed swap it front-runs
     #: in the swap's direction with the most its capital and the swap's minimum output allow, and back-runs
-    #: selling what it bought, where that profits (``envs.worlds.sandwich``)
+    #: selling what it bought, where that profits (``envs.worlds.sandwich``); a learning searcher
+    #: (``envs.roles.searcher``) sets the share of that largest front-run it takes (``sandwich_share``)
     sandwich_usd: float = 0.0
     #: flow="replay": the share of the recorded span, [start, end] fractions, an episode runs in; each reset
     #: starts at a random time of it that leaves the episode's steps inside (None: at the first event)
