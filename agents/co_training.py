@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
+from agents.learning_curves import write_learning_curves
 from envs.defi_market_v0 import ParallelVectorEnv, agent_role
 
 
@@ -133,7 +134,8 @@ def check_roles(roles: list[str], others: dict[str, str]) -> None:
 
 def co_train(cfg, run_dir: Path) -> dict[str, Path]:
     """Train ``env.train_roles`` together on ``train.num_envs`` markets; writes ``policies/<role>/model.zip``
-    with its normalization and metadata, and ``train_metrics.json``; returns each role's checkpoint.
+    with its normalization and metadata, ``train_metrics.json`` and each role's learning curve
+    (``learning_curves.png`` and ``.csv``); returns each role's checkpoint.
 
     Every learner runs the same number of rollouts (``agent.params.n_steps`` blocks each), enough for
     ``train.total_timesteps`` blocks x markets, so all of them reach each rollout's end together."""
@@ -247,12 +249,14 @@ def co_train(cfg, run_dir: Path) -> dict[str, Path]:
         "market_steps_per_s": round(blocks * market.num_markets / seconds, 1),
     }
     (run_dir / "train_metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    slots = {role: model.get_env().num_envs for role, model in learners.items()}
+    curves = write_learning_curves(run_dir / "tb", slots, run_dir)
     if interrupted:
         print(f"interrupted: saved each role's policy so far under {run_dir / 'policies'}", file=sys.stderr)
         sys.exit(130)
     print(
         f"co-trained {', '.join(roles)} for {blocks} blocks of {market.num_markets} markets in {seconds:.1f} s: "
-        f"{run_dir / 'policies'}",
+        f"{run_dir / 'policies'}; learning curves: {curves}",
         file=sys.stderr,
     )
     return saved

@@ -4,6 +4,7 @@ evaluated against its baselines with the other learned roles playing their new p
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -110,6 +111,12 @@ def test_co_training_from_the_config_saves_and_evaluates_every_role(tmp_path):
             if agent.startswith(learned)
         )
         assert any(agent.startswith(learned) for agent in others)
+
+    curves = list(csv.DictReader((tmp_path / "learning_curves.csv").open()))
+    for role, slots in (("liquidity_provider", 2), ("arbitrageur", 4)):  # each role's curve, in blocks
+        points = [row for row in curves if row["role"] == role]
+        assert points and int(points[-1]["block"]) == 64 and int(points[-1]["agent_steps"]) == 64 * slots
+    assert (tmp_path / "learning_curves.png").stat().st_size > 10_000
 
     from agents.policy import load_policy
     from envs.roles.arbitrageur import Arbitrageur
