@@ -9,6 +9,7 @@ import numpy as np
 
 from envs.roles.arbitrageur import Arbitrageur
 from envs.roles.borrower import Borrower
+from envs.roles.jit_provider import JITProvider
 from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import LiquidityProvider
 from envs.roles.searcher import SandwichSearcher
@@ -202,6 +203,19 @@ class GreedySearcher(Scripted):
         return np.full(len(obs), self.full)
 
 
+class AlwaysJIT(Scripted):
+    """Mints with all its capital around every large swap, each block (the world's scripted JIT LP,
+    ``V3WorldParams.jit_usd``, as a policy)."""
+
+    role = JITProvider
+
+    def __init__(self, role: JITProvider):
+        self.full = 1 + int(np.argmax(role.shares))
+
+    def act(self, obs):
+        return np.full(len(obs), self.full)
+
+
 class V2ShareHolder(Scripted):
     """Puts ``share`` of the portfolio into the V2 pair once and holds it (share 0: never provides,
     the hold benchmark; share 1: the passive V2 LP)."""
@@ -247,6 +261,7 @@ BASELINES: dict[str, BaselineClass] = LP_BASELINES | {
     "greedy_liquidator": GreedyLiquidator,
     "noise_trader": NoiseTrader,
     "greedy_searcher": GreedySearcher,
+    "always_jit": AlwaysJIT,
     "passive_v2_lp": V2ShareHolder,
     "hodl_v2": HoldV2,
 }

@@ -291,6 +291,7 @@ ENV_NUMBERS: dict[str, Rule] = {
     "n_borrowers": NON_NEGATIVE,
     "n_traders": NON_NEGATIVE,
     "n_searchers": NON_NEGATIVE,
+    "n_jit_providers": NON_NEGATIVE,
 }
 ENV_OPTIONAL_NUMBERS: dict[str, Rule] = {
     "initial_half_width": POSITIVE,

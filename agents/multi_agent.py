@@ -122,6 +122,7 @@ DEFAULT_OTHERS = {
     "borrower": "baseline:hf_keeper",
     "trader": "baseline:noise_trader",
     "searcher": "baseline:greedy_searcher",
+    "jit_provider": "baseline:always_jit",
 }
 
 

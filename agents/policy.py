@@ -214,6 +214,7 @@ ROLE_NAMES = {
     "Trader": "trader",
     "V2LiquidityProvider": "v2_liquidity_provider",
     "SandwichSearcher": "searcher",
+    "JITProvider": "jit_provider",
 }
 
 

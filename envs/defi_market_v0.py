@@ -4,9 +4,9 @@ market whose scripted borrowers keep target LTVs. Every agent is learnable.
 
 | | |
 |---|---|
-| Agents | ``liquidity_provider_{i}`` (``n_lps``), ``arbitrageur_{i}`` (``n_arbitrageurs``), ``liquidator_{i}`` (``n_liquidators``), ``borrower_0`` (``n_borrowers``: 0 or 1), ``trader_{i}`` (``n_traders``), ``searcher_0`` (``n_searchers``: 0 or 1) |
-| Action spaces | LP: ``Discrete(1 + len(half_widths))`` (0 holds, i re-centres); arbitrageur: ``Discrete(5)`` (share of the trade to the band's edge); liquidator: ``Discrete(5)`` (0 waits, i liquidates the account in slot i); borrower: ``Discrete(6)`` (0 holds, i moves to a target LTV); trader: ``Discrete(5)`` (0 waits, buy or sell $5k or $50k of WETH); searcher: ``Discrete(5)`` (share 0, 0.25, 0.5, 0.75 or 1 of the largest sandwich the victims' limits allow) |
-| Observation spaces | LP: ``Box(9,)`` (envs.roles.liquidity_provider); arbitrageur: ``Box(5,)`` (envs.roles.arbitrageur); liquidator: ``Box(20,)`` (envs.roles.liquidator); borrower: ``Box(8,)`` (envs.roles.borrower); trader: ``Box(5,)`` (envs.roles.trader); searcher: ``Box(5,)`` (envs.roles.searcher) |
+| Agents | ``liquidity_provider_{i}`` (``n_lps``), ``arbitrageur_{i}`` (``n_arbitrageurs``), ``liquidator_{i}`` (``n_liquidators``), ``borrower_0`` (``n_borrowers``: 0 or 1), ``trader_{i}`` (``n_traders``), ``searcher_0`` (``n_searchers``: 0 or 1), ``jit_provider_0`` (``n_jit_providers``: 0 or 1) |
+| Action spaces | LP: ``Discrete(1 + len(half_widths))`` (0 holds, i re-centres); arbitrageur: ``Discrete(5)`` (share of the trade to the band's edge); liquidator: ``Discrete(5)`` (0 waits, i liquidates the account in slot i); borrower: ``Discrete(6)`` (0 holds, i moves to a target LTV); trader: ``Discrete(5)`` (0 waits, buy or sell $5k or $50k of WETH); searcher: ``Discrete(5)`` (share 0, 0.25, 0.5, 0.75 or 1 of the largest sandwich the victims' limits allow); JIT provider: ``Discrete(5)`` (share 0, 0.25, 0.5, 0.75 or 1 of its capital minted around each large swap) |
+| Observation spaces | LP: ``Box(9,)`` (envs.roles.liquidity_provider); arbitrageur: ``Box(5,)`` (envs.roles.arbitrageur); liquidator: ``Box(20,)`` (envs.roles.liquidator); borrower: ``Box(8,)`` (envs.roles.borrower); trader: ``Box(5,)`` (envs.roles.trader); searcher: ``Box(5,)`` (envs.roles.searcher); JIT provider: ``Box(5,)`` (envs.roles.jit_provider) |
 | Import | ``from envs import defi_market_v0`` |
 
 Each step is one block. The agents' transactions land in ``order``: "random" shuffles them every
@@ -21,7 +21,9 @@ is rewarded by its role (PnL net of gas by default), each arbitrageur and liquid
 net of gas, the borrower by its change in equity, each trader by its book's mark-to-market PnL, the
 searcher by its take from sandwiching the block's uninformed swaps (it needs ``world["sandwich_usd"]``, its
 capital, and ``world["slippage_bps"]``, the victims' limits; its share applies when the flow trades, after
-the agents). Episodes truncate after ``horizon`` steps; nothing terminates.
+the agents), the JIT provider by its PnL at the reference price from minting around the block's large
+uninformed swaps and burning after them (it needs ``world["jit_usd"]``, its capital; its share applies when the
+flow trades). Episodes truncate after ``horizon`` steps; nothing terminates.
 
 Every agent's info also carries the block's arbitrage accounts (``envs.worlds.block_accounting``), every
 arbitrage swap of the block (the arbitrageur agents' and the scripted one's) marked at the block's
@@ -61,6 +63,7 @@ from envs.drivers import episode_driver
 from envs.episodes import check_vector_options
 from envs.roles.arbitrageur import Arbitrageur
 from envs.roles.borrower import Borrower
+from envs.roles.jit_provider import JITProvider, check_jit_world
 from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
 from envs.roles.protocol import Receipt, Role
@@ -75,6 +78,7 @@ from envs.worlds.sim import WETH_UNIT, V3WorldParams
 LP_ROLE = "liquidity_provider"
 LP = f"{LP_ROLE}_0"  # the first LP agent
 ARBITRAGEUR, LIQUIDATOR, BORROWER, TRADER, SEARCHER = "arbitrageur", "liquidator", "borrower", "trader", "searcher"
+JIT_PROVIDER = "jit_provider"
 
 
 def agent_role(agent: str) -> tuple[str, int]:
@@ -169,6 +173,7 @@ class Markets:
         n_traders: int = 0,
         n_lps: int = 1,
         n_searchers: int = 0,
+        n_jit_providers: int = 0,
         backend: str = "numpy",
         driver: str = "gbm",
         driver_kwargs: dict | None = None,
@@ -201,6 +206,10 @@ class Markets:
             raise ValueError(
                 f"n_searchers must be 0 or 1 (the world has one sandwich searcher's wallet), got {n_searchers}"
             )
+        if n_jit_providers not in (0, 1):
+            raise ValueError(
+                f"n_jit_providers must be 0 or 1 (the world has one JIT LP's wallet), got {n_jit_providers}"
+            )
         if n_lps < 1:
             raise ValueError(f"n_lps must be at least 1 (the pool's LP agents), got {n_lps}")
         if n < 1:
@@ -213,6 +222,7 @@ class Markets:
             + [f"{BORROWER}_{i}" for i in range(n_borrowers)]
             + [f"{TRADER}_{i}" for i in range(n_traders)]
             + [f"{SEARCHER}_{i}" for i in range(n_searchers)]
+            + [f"{JIT_PROVIDER}_{i}" for i in range(n_jit_providers)]
         )
         fees = dict(priority_fees_gwei or {})
         unknown = sorted(set(fees) - set(self.possible_agents))
@@ -234,6 +244,7 @@ class Markets:
             BORROWER: lambda: Borrower(gas_price_gwei=gas_price_gwei),
             TRADER: lambda: Trader(gas_price_gwei=gas_price_gwei),
             SEARCHER: SandwichSearcher,
+            JIT_PROVIDER: JITProvider,
         }
         #: one role object per agent: each keeps its own volatility estimate, book and value, (n,) each
         self.roles: dict[str, Role] = {a: roles[agent_role(a)[0]]() for a in self.possible_agents}
@@ -243,6 +254,8 @@ class Markets:
         params = V3WorldParams(fee_pips=fee_pips, lps=n_lps, **(world or {}))
         if n_searchers:
             check_sandwich_world(params)
+        if n_jit_providers:
+            check_jit_world(params)
         self.market = cast(
             AaveMarket,
             make_market(  # with lending, the pool beside an Aave market
@@ -511,6 +524,7 @@ class DefiMarketConfig(LendingConfig):
     n_borrowers: int = 0  # 0 or 1
     n_traders: int = 0
     n_searchers: int = 0  # 0 or 1: a sandwich searcher agent (needs sandwich_usd > 0 and slippage_bps)
+    n_jit_providers: int = 0  # 0 or 1: a just-in-time LP agent (needs jit_usd > 0)
     order: str = "random"  # or priority
     others: Dict[str, str] = field(
         default_factory=dict
@@ -530,6 +544,7 @@ def _kwargs(e: DefiMarketConfig) -> dict:
         n_borrowers=e.n_borrowers,
         n_traders=e.n_traders,
         n_searchers=e.n_searchers,
+        n_jit_providers=e.n_jit_providers,
         fee_pips=e.fee_pips,
         agent_usd=e.agent_usd,
         order=e.order,

@@ -132,6 +132,14 @@ class ChainLP(UniswapV3Market):
         if got[0] > 0:
             receive.mint(self.agent, int(got[0]))
 
+    def shift_wallet(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
+        """What leaves the wallet goes to the account outside the market; what comes back is minted."""
+        for token, raw in ((self.usdc, int(usdc_raw[0])), (self.weth, int(weth_raw[0]))):
+            if raw < 0:
+                token.contract.transact("transfer", OFF_POOL_VENUE, -raw, sender=self.agent)
+            elif raw > 0:
+                token.mint(self.agent, raw)
+
     def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if not mask[0]:
             return np.zeros(1)

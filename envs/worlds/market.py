@@ -36,6 +36,10 @@ class UniswapV3Market(ABC):
     sandwich_profit_usd: np.ndarray  # (N,) the sandwich searcher's profit in the last step's flow
     #: (N,) or scalar: the share of its largest front-run the sandwich searcher takes (a searcher agent sets it)
     sandwich_share: np.ndarray | float = 1.0
+    jit_fees_usd: np.ndarray  # (N,) the JIT LP's fees in the last step's flow, at the reference price
+    #: (N,) or scalar: the share of its capital the JIT LP mints with (0: it stays out; a JIT agent sets it)
+    jit_share: np.ndarray | float = 1.0
+    _jit_held: tuple[np.ndarray, np.ndarray] | None = None  # raw capital held back from the open JIT mint
 
     def select_lp(self, lp: int) -> None:
         """Make LP agent ``lp`` the one the ``agent_*`` methods and ``rebalance`` act for."""
@@ -88,31 +92,52 @@ class UniswapV3Market(ABC):
 
     # --- the JIT LP (V3WorldParams.jit_usd): the last slot ------------------------------------------------
     def jit_mint(self, sell_usdc: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
-        """Before an uninformed swap: in worlds where it is worth ``jit_min_swap_usd`` or more, the JIT LP
-        trades its inventory to the range's ratio off the pool and mints around the price. Returns where it
-        did (None: nowhere)."""
+        """Before an uninformed swap: in worlds where it is worth ``jit_min_swap_usd`` or more and ``jit_share``
+        is positive, the JIT LP holds back the rest of its capital, trades its inventory to the range's ratio off
+        the pool and mints around the price. Returns where it did (None: nowhere)."""
         p = self.params
         if p.jit_usd <= 0:
             return None
         usd = np.where(sell_usdc, raw / USDC_UNIT, raw / WETH_UNIT * self.reference_price())
-        big = (raw > 0) & (usd >= p.jit_min_swap_usd)
+        share = np.broadcast_to(np.asarray(self.jit_share, dtype=float), (self.n,))
+        big = (raw > 0) & (usd >= p.jit_min_swap_usd) & (share > 0)
         if not big.any():
             return None
         selected, width = self.lp, np.full(self.n, p.jit_half_width or self.tick_spacing)
         self.select_lp(p.slots - 1)
+        self._jit_held = self.hold_back(np.where(big, 1 - share, 0.0))
         self.exchange_to_range(width, big)
         self.rebalance(width, big)
         self.select_lp(selected)
         return big
 
+    def hold_back(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """Take ``fraction`` of each token out of the selected LP's wallet, so it mints with the rest; returns
+        the raw amounts to give back (None where nothing was held: share 1 leaves the wallet untouched)."""
+        if not (fraction > 0).any():
+            return None
+        usdc, weth = self.agent_wallet()
+        held = np.floor(fraction * usdc * USDC_UNIT), np.floor(fraction * weth * WETH_UNIT)
+        self.shift_wallet(-held[0], -held[1])
+        return held
+
     def jit_burn(self, minted: np.ndarray | None) -> None:
-        """After the swap: the JIT LP withdraws what it minted, with its share of the swap's fee."""
+        """After the swap: the JIT LP withdraws what it minted, with its share of the swap's fee (counted in
+        ``jit_fees_usd``), and takes back the capital it held."""
         if minted is None:
             return
         selected = self.lp
         self.select_lp(self.params.slots - 1)
+        fees0, fees1 = self.agent_fees()
+        self.jit_fees_usd = self.jit_fees_usd + np.where(minted, fees0 + fees1 * self.reference_price(), 0.0)
         self.close_position(minted)
+        if self._jit_held is not None:
+            self.shift_wallet(*self._jit_held)
         self.select_lp(selected)
+
+    @abstractmethod
+    def shift_wallet(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
+        """Add signed raw amounts to the selected LP's wallet, off the market (capital held back and returned)."""
 
     def _recentering(self) -> list[tuple[int, int]]:
         """(slot, half-width in ticks) of each re-centring LP."""
@@ -127,7 +152,7 @@ class UniswapV3Market(ABC):
         where it has them)."""
         from envs.flows.calibrated import CalibratedFlow, FlowParams
 
-        self.sandwich_profit_usd = np.zeros(self.n)
+        self.sandwich_profit_usd, self.jit_fees_usd = np.zeros(self.n), np.zeros(self.n)
         stamps = getattr(self.driver, "timestamps", None)
         self.clock = np.asarray(stamps(), dtype=float) if callable(stamps) else np.zeros(self.n)
         self._flow = None  # toy; a replaying world applies its recorded events itself
@@ -173,8 +198,9 @@ class UniswapV3Market(ABC):
 
     def noise(self) -> None:
         """The uninformed swaps in turn, each with the JIT LP's range and the searcher's sandwich around it
-        where they act; the searcher's profit over them is ``sandwich_profit_usd``."""
-        self.sandwich_profit_usd = np.zeros(self.n)
+        where they act; the searcher's profit over them is ``sandwich_profit_usd``, the JIT LP's fees
+        ``jit_fees_usd``."""
+        self.sandwich_profit_usd, self.jit_fees_usd = np.zeros(self.n), np.zeros(self.n)
         for sell_usdc, raw in self.flow_orders():
             if not (raw > 0).any():  # a calibrated step may hold no swap
                 continue

@@ -58,7 +58,8 @@ class V3WorldParams:
     recentering_lps: tuple[tuple[int, float], ...] = ()
     #: a just-in-time LP with ``jit_usd`` of capital (0: none): before each uninformed swap worth at least
     #: ``jit_min_swap_usd`` it mints a range of ``jit_half_width`` ticks (0: one tick spacing) around the
-    #: price, and burns it after the swap, keeping its share of the swap's fee
+    #: price, and burns it after the swap, keeping its share of the swap's fee; a learning JIT LP
+    #: (``envs.roles.jit_provider``) sets the share of its capital it mints with (``jit_share``)
     jit_usd: float = 0.0
     jit_min_swap_usd: float = 250_000.0
     jit_half_width: int = 0
@@ -503,6 +504,10 @@ class UniswapV3World(UniswapV3Market):
         paid, got = np.where(mask, paid, 0.0), np.where(mask, got, 0.0)
         self.wallet_usdc = self.wallet_usdc + np.where(sell_usdc, -paid, got)
         self.wallet_weth = self.wallet_weth + np.where(sell_usdc, got, -paid)
+
+    def shift_wallet(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
+        self.wallet_usdc = self.wallet_usdc + usdc_raw
+        self.wallet_weth = self.wallet_weth + weth_raw
 
     def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
         b, xp, s, pp = self.b, self.b.xp, self.state, self.pool_params

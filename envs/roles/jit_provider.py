@@ -1,0 +1,125 @@
+"""The just-in-time LP: before each large uninformed swap of the block it mints a narrow range around the price
+and burns it right after, keeping its liquidity's share of the swap's fee (``V3WorldParams.jit_usd``,
+``jit_min_swap_usd``, ``jit_half_width``). Its action chooses the share of its capital it mints with this
+block, on every such swap; its reward is the block's PnL at the block's reference price: the fees, less what
+the swap's move through its range and the off-pool rebalancing of its inventory cost it. The world runs the
+mints and burns with the JIT LP's wallet (the last slot)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from gymnasium import spaces
+
+from envs.roles.actions import choice, feature_box
+from envs.roles.protocol import Receipt
+from envs.roles.volatility import WatchesReference
+from envs.worlds.market import UniswapV3Market
+from envs.worlds.sim import V3WorldParams
+
+DEFAULT_SHARES = (0.25, 0.5, 0.75, 1.0)  # of its capital it mints with before each large swap
+OBSERVATION_FEATURES = (
+    ("pool_vs_reference", "100 * log(pool price / reference price)", "%"),
+    ("last_fees", "the fees it earned over the last block's large uninformed swaps, in USD / 100", "100 USD"),
+    ("last_inventory_loss", "last block's fees less its PnL: what the swaps' moves through its range cost", "100 USD"),
+    ("wallet_vs_capital", "its wallet at the reference price / its starting capital (jit_usd)", "1"),
+    ("volatility", "EWMA realized volatility of the reference price, annualized", "1"),
+)
+
+
+def check_jit_world(params: V3WorldParams) -> None:
+    """Refuse a world without the JIT LP's capital: the role sets the share of it the world mints with."""
+    if params.jit_usd <= 0:
+        raise ValueError(
+            "a JIT provider agent needs the JIT LP's capital in the world: "
+            f"set world['jit_usd'] > 0 (env.jit_usd, now {params.jit_usd})"
+        )
+
+
+@dataclass
+class JITProvider(WatchesReference):
+    shares: tuple[float, ...] = DEFAULT_SHARES
+    volatility_halflife_steps: float = 24.0
+
+    def __post_init__(self):
+        if not self.shares or min(self.shares) <= 0 or max(self.shares) > 1:
+            raise ValueError(f"shares must lie in (0, 1], got {self.shares}")
+
+    @property
+    def features(self) -> tuple[tuple[str, str, str], ...]:
+        """The observation's (name, meaning, unit) in order."""
+        return OBSERVATION_FEATURES
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        return feature_box(self.features)
+
+    @property
+    def action_space(self) -> spaces.Space:
+        return spaces.Discrete(1 + len(self.shares))
+
+    def wallet(self, market: UniswapV3Market) -> tuple[np.ndarray, np.ndarray]:
+        """(N,) each: the JIT LP's USDC and WETH, the market's selected LP left as it was."""
+        selected = market.lp
+        market.select_lp(market.params.slots - 1)
+        usdc, weth = market.agent_wallet()
+        market.select_lp(selected)
+        return usdc, weth
+
+    def start(self, market: UniswapV3Market) -> None:
+        """An episode starts: no fees or PnL yet, the wallet as funded (the world observes it before a block)."""
+        self.profit, self.fees = np.zeros(market.n), np.zeros(market.n)
+        self.held, self.block_reference = self.wallet(market), market.reference_price()
+
+    def read(self, market: UniswapV3Market) -> None:
+        """After the block: its PnL, the change in its wallet marked at the reference price the block's flow
+        traded at (the one ``act`` saw), and its fees."""
+        usdc, weth = self.wallet(market)
+        self.profit = (usdc - self.held[0]) + (weth - self.held[1]) * self.block_reference
+        self.fees = np.asarray(market.jit_fees_usd, dtype=float).copy()
+        self.held = usdc, weth
+
+    def wallet_usd(self, market: UniswapV3Market) -> np.ndarray:
+        """(N,) its wallet at the current reference price."""
+        return self.held[0] + self.held[1] * market.reference_price()
+
+    def observation(self, market: UniswapV3Market) -> np.ndarray:
+        return np.stack(
+            [
+                100 * np.log(market.pool_price() / market.reference_price()),
+                self.fees / 100,
+                (self.fees - self.profit) / 100,
+                self.wallet_usd(market) / market.params.jit_usd,
+                self.volatility.annualized(market.dt),
+            ],
+            axis=1,
+        ).astype(np.float32)
+
+    def decode(self, action, n: int) -> np.ndarray:
+        """Actions -> the share of its capital the JIT LP mints with this block, per world."""
+        a = choice(
+            action,
+            n,
+            len(self.shares),
+            f"JIT provider actions must be integers in [0, {len(self.shares)}]: 0 stays out, "
+            f"i mints with shares[i-1] of {self.shares}",
+        )
+        return np.asarray((0.0,) + tuple(self.shares))[a]
+
+    def act(self, market: UniswapV3Market, action) -> Receipt:
+        """Set the share of its capital the world's JIT LP mints with around this block's large swaps (they
+        come with the flow, after the agents); remember the reference price they trade at."""
+        share = self.decode(action, market.n)
+        market.jit_share = share
+        self.block_reference = market.reference_price()
+        return Receipt(np.zeros(market.n), None, {"share": share})
+
+    def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Reward: the block's PnL at its reference price (read by ``observe``), the fees within it."""
+        return self.profit, {
+            "profit_usd": self.profit,
+            "fees_usd": self.fees,
+            "gas_usd": receipt.gas_usd,
+            "wallet_usd": self.wallet_usd(market),
+        } | receipt.info
