@@ -41,7 +41,10 @@ def write_learning_curves(tb_dir: Path, slots: dict[str, int], out_dir: Path) ->
             writer.writerows((role, step // slots[role], step, value) for step, value in points)
     fig, axes = plt.subplots(len(curves), 1, figsize=(8, 2.6 * len(curves)), sharex=True, squeeze=False)
     for ax, (role, points) in zip(axes[:, 0], curves.items()):
-        ax.plot([step // slots[role] for step, _ in points], [value for _, value in points], marker=".")
+        blocks, values = [step // slots[role] for step, _ in points], [value for _, value in points]
+        ax.plot(blocks, values, drawstyle="steps-post")  # the mean moves only when episodes end
+        changed = [i for i, v in enumerate(values) if i == 0 or v != values[i - 1]]
+        ax.plot([blocks[i] for i in changed], [values[i] for i in changed], "o", markersize=3)
         ax.set(ylabel="mean episode reward", title=role)
         ax.grid(alpha=0.3)
     axes[-1, 0].set_xlabel("blocks per market")
