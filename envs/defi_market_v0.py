@@ -30,7 +30,11 @@ arbitrage swap of the block (the arbitrageur agents' and the scripted one's) mar
 reference price: ``block_lvr_usd``, the LPs' loss on those swaps excluding fees (realized LVR, Milionis
 et al. 2022; read off the pool's liquidity curve), ``block_arbitrage_profit_usd``, the arbitrageurs'
 profit before gas, and ``block_arbitrage_fees_usd``, the fees they paid the pool. They close:
-LVR = profit + fees, to rounding. Backends: numpy and torch (the simulator), evm and anvil (the real
+LVR = profit + fees, to rounding. Every swap of the block is accounted the same way, by who swapped:
+``block_swaps_usd_<group>`` (``arbitrage``, ``flow``, ``sandwich``, ``lp_rebalance``: the swappers' gain
+before gas), ``block_lp_fees_usd`` (the fees all swaps paid the LPs), ``block_lp_reserves_usd`` (the change
+in the tokens the LPs' liquidity holds, fees excluded) and ``block_imbalance_usd``, the sum of the three,
+zero to rounding; ``block_producer_usd`` is the gas and priority fees the agents paid the block producer. Backends: numpy and torch (the simulator), evm and anvil (the real
 contracts), one market per ``parallel_env``.
 
 Many markets at once: ``vector_env(num_markets=N, backend="numpy" or "torch", ...)`` steps N markets
@@ -71,7 +75,7 @@ from envs.roles.searcher import SandwichSearcher, check_sandwich_world
 from envs.roles.trader import Trader
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
-from envs.worlds.block_accounting import ArbitrageAccounts
+from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, AaveMarket, LendingParams
 from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
@@ -270,8 +274,8 @@ class Markets:
                 addresses=addresses,
             ),
         )
-        #: the block's arbitrage marked at the reference price, kept by the world (envs.worlds.block_accounting)
-        self.accounts = ArbitrageAccounts(n, fee_pips)
+        #: the block's swaps marked at the reference price, kept by the world (envs.worlds.block_accounting)
+        self.accounts = BlockAccounts(n, fee_pips)
         cast(Any, self.market).accounts = self.accounts
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
         self.scripted_liquidator = scripted_liquidator
@@ -354,12 +358,17 @@ class Markets:
         market.move_reference()
         self.t += 1
         observations = self._observe()
-        rewards, infos, accounts = {}, {}, self.accounts.info()
+        rewards, infos = {}, {}
+        accounts = self.accounts.info() | {"block_producer_usd": self._block_producer_usd(receipts)}
         for agent in self.possible_agents:
             self._select(agent)
             rewards[agent], info = self.roles[agent].score(market, receipts[agent])
             infos[agent] = receipts[agent].info | info | accounts
         return observations, rewards, infos
+
+    def _block_producer_usd(self, receipts: dict[str, Receipt]) -> np.ndarray:
+        """(n,) what the agents' transactions paid the block producer, gas and priority fees, in USD."""
+        return sum((receipt.gas_usd for receipt in receipts.values()), np.zeros(self.n))  # in turn, as a lone market
 
     def close(self) -> None:
         if hasattr(self.market, "close"):

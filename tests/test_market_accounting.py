@@ -1,7 +1,8 @@
 """defi_market_v0's block accounting closes: per block, the LPs' LVR on the arbitrage swaps (read off the
 pool's liquidity curve) equals the arbitrageurs' profit before gas (read off what they paid and got) plus
 the fees they paid (the input at the pool's fee rate), all at the block's reference price: on the
-simulator, on the real contracts, and over a batch of markets."""
+simulator, on the real contracts, and over a batch of markets. Every swap of the block is attributed, by who
+swapped: the swappers' gains, the fees they paid the LPs and the LPs' reserve change sum to zero per block."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from envs import defi_market_v0
+from envs.worlds.block_accounting import SWAP_GROUPS
 
 KEYS = ("block_lvr_usd", "block_arbitrage_profit_usd", "block_arbitrage_fees_usd")
 #: a volatile block: 600% a year on one-minute steps moves the price ~1% a block, across ticks
@@ -96,3 +98,67 @@ def test_a_block_without_arbitrage_reports_zeros():
     infos = env.step({a: 0 for a in env.agents})[4]
     assert all(infos["liquidity_provider_0"][k] == 0.0 for k in KEYS)
     env.close()
+
+
+#: every swap of the block, by who swapped, and what the LPs took: they sum to the imbalance, zero to rounding
+SWAP_KEYS = tuple(f"block_swaps_usd_{group}" for group in SWAP_GROUPS)
+LP_KEYS = ("block_lp_fees_usd", "block_lp_reserves_usd")
+ALL_KEYS = (*SWAP_KEYS, *LP_KEYS, "block_imbalance_usd", "block_producer_usd")
+
+
+def _accounts(backend: str, blocks: int, seed: int = 7, **kwargs) -> dict[str, np.ndarray]:
+    """{key: (blocks,)} the block's swap accounts and the block producer's take, as the LP's info reports
+    them, with the agents' gas and priority fees (their sum) alongside under ``agents_gas_usd``."""
+    env = _market(backend, blocks, **({"compete": 1.0} | kwargs))
+    env.reset(seed=seed)
+    rows = []
+    for block in range(blocks):
+        infos = env.step(_actions(env, block))[4]
+        row = {k: float(infos["liquidity_provider_0"][k]) for k in ALL_KEYS}
+        rows.append(row | {"agents_gas_usd": sum(float(info["gas_usd"]) for info in infos.values())})
+    env.close()
+    return {k: np.array([row[k] for row in rows]) for k in rows[0]}
+
+
+def _assert_zero_sum(accounts: dict[str, np.ndarray]) -> None:
+    """Σ swappers' gains + Σ fees to the LPs + the LPs' reserve change = the reported imbalance = 0, per block."""
+    total = sum(accounts[k] for k in (*SWAP_KEYS, *LP_KEYS))
+    scale = np.abs(accounts["block_lp_reserves_usd"])
+    np.testing.assert_allclose(total, accounts["block_imbalance_usd"], atol=ATOL_USD)
+    np.testing.assert_allclose(accounts["block_imbalance_usd"], 0.0, atol=ATOL_USD + RTOL * scale.max())
+
+
+@pytest.fixture(scope="module")
+def numpy_accounts() -> dict[str, np.ndarray]:
+    return _accounts("numpy", 24)
+
+
+def test_every_swap_of_the_block_is_attributed_and_the_sum_is_zero_on_the_simulator(numpy_accounts, numpy_blocks):
+    """The flow, the arbitrage and the LP's rebalancing swaps each move material value, so leaving any group
+    out breaks the sum; the arbitrage keys are the arbitrage group's."""
+    _assert_zero_sum(numpy_accounts)
+    for group in ("arbitrage", "flow", "lp_rebalance"):
+        swapped = numpy_accounts[f"block_swaps_usd_{group}"]
+        assert np.abs(swapped).max() > 1_000 * ATOL_USD, (
+            f"{group}'s swaps are material: the sum would fail without them"
+        )
+    np.testing.assert_array_equal(numpy_accounts["block_swaps_usd_arbitrage"], numpy_blocks[:, 1])
+    assert np.all(numpy_accounts["block_lp_fees_usd"] >= numpy_blocks[:, 2])
+    np.testing.assert_allclose(numpy_accounts["block_producer_usd"], numpy_accounts["agents_gas_usd"], rtol=1e-12)
+    assert np.all(numpy_accounts["block_producer_usd"] > 0)
+
+
+def test_the_sandwich_legs_and_their_victims_are_attributed_too():
+    """With the scripted searcher sandwiching the flow, its legs are a group of their own; the sum stays zero."""
+    world = dict(flow="toy", noise_trade_usd=30_000.0, slippage_bps=50.0, sandwich_usd=2_000_000.0)
+    accounts = _accounts("numpy", 12, world=world)
+    _assert_zero_sum(accounts)
+    assert accounts["block_swaps_usd_sandwich"].sum() > 1.0 and np.all(accounts["block_swaps_usd_flow"] <= 0)
+
+
+def test_the_block_accounts_are_the_same_on_the_real_contracts(numpy_accounts):
+    evm = _accounts("evm", 8)
+    _assert_zero_sum(evm)
+    for key in ALL_KEYS[:-2]:
+        np.testing.assert_allclose(evm[key], numpy_accounts[key][:8], rtol=1e-6, atol=1e-3, err_msg=key)
+    np.testing.assert_allclose(evm["block_producer_usd"], numpy_accounts["block_producer_usd"][:8], rtol=1e-9)

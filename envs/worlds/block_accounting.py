@@ -1,6 +1,6 @@
-"""The block's arbitrage, marked at the reference price: what the arbitrage swaps cost the pool's LPs
-(their LVR), what the arbitrageurs made before gas, and the fees they paid the pool. The three close:
-LVR = profit + fees, to rounding.
+"""The block's swaps, marked at the reference price, by who swapped: what each swap moved in the tokens the
+pool's LPs hold, what its trader gained before gas, and the fee it paid the pool. The three sum to zero,
+to rounding; on the arbitrage swaps that reads LVR = profit + fees.
 
 LVR here is realized, swap by swap (Milionis, Moallemi, Roughgarden and Zhang 2022, "Automated Market
 Making and Loss-Versus-Rebalancing"): the value, at the reference price, of the tokens the pool's liquidity
@@ -57,7 +57,7 @@ def reserves_moved(
     hit = crossed(before, after, ticks)
     columns = np.flatnonzero(hit.any(axis=0))  # a move crosses few ticks: price only those columns
     hit, ticks, nets = hit[:, columns], ticks[:, columns], nets[:, columns]
-    down = after.tick <= before.tick
+    down = after.sqrt_price < before.sqrt_price  # by price: a move within one tick keeps the tick
     base = np.where(down, after.liquidity, before.liquidity)
     levels = np.cumsum(np.concatenate([base[:, None], np.where(hit, nets, 0.0)], axis=1), axis=1)
     low = np.minimum(before.sqrt_price, after.sqrt_price)[:, None]
@@ -70,38 +70,57 @@ def reserves_moved(
     return sign * usdc_up, sign * weth_up
 
 
-class ArbitrageAccounts:
-    """The block's arbitrage swaps in N markets, (N,) running sums in USD at the reference price: the LPs'
-    LVR, the arbitrageurs' profit before gas and the fees they paid (``info``). A world that keeps them
-    records each arbitrage swap; the env clears them each block."""
+#: who swapped on the pool, the groups the block's swaps are accounted in
+SWAP_GROUPS = ("arbitrage", "flow", "sandwich", "lp_rebalance")
+
+
+class BlockAccounts:
+    """The block's swaps in N markets, by who swapped (``SWAP_GROUPS``), (N,) running sums in USD at the
+    reference price: the swappers' gain (what they got less what they paid, before gas), the fees they
+    paid the pool's LPs and the change in the tokens the LPs' liquidity holds (fees excluded, read off the
+    curve). Each swap moves value only between its trader and the pool, so the three sum to zero to
+    rounding; for arbitrage the LPs' loss is their LVR. A world that keeps them records each swap it
+    makes on the pool; the env clears them each block."""
 
     def __init__(self, n: int, fee_pips: int):
         self.n, self.fee = n, fee_pips / FEE_DENOMINATOR
         self.clear()
 
     def clear(self) -> None:
-        """A new block: nothing arbitraged yet."""
-        self.lvr_usd, self.profit_usd, self.fees_usd = np.zeros(self.n), np.zeros(self.n), np.zeros(self.n)
+        """A new block: nothing swapped yet."""
+        self.gain_usd = {group: np.zeros(self.n) for group in SWAP_GROUPS}
+        self.fees_usd = {group: np.zeros(self.n) for group in SWAP_GROUPS}
+        self.reserves_usd = {group: np.zeros(self.n) for group in SWAP_GROUPS}
 
     def record(
         self,
+        group: str,
         sell_usdc: np.ndarray,
         paid_raw: np.ndarray,
         got_raw: np.ndarray,
         reference: np.ndarray,
         moved: tuple[np.ndarray, np.ndarray],
     ) -> None:
-        """Add one arbitrage swap per market (zeros where none): what the arbitrageur paid and got (raw),
+        """Add one swap of ``group`` per market (zeros where none): what the swapper paid and got (raw),
         and the LPs' reserves ``moved`` (``reserves_moved``), at the reference price."""
         paid_usd = np.where(sell_usdc, paid_raw / USDC_UNIT, paid_raw / WETH_UNIT * reference)
-        self.profit_usd = self.profit_usd + arbitrage_profit_usd(sell_usdc, paid_raw, got_raw, reference)
-        self.fees_usd = self.fees_usd + self.fee * paid_usd  # exact input: the fee is that share of the input
-        self.lvr_usd = self.lvr_usd - (moved[0] / USDC_UNIT + moved[1] / WETH_UNIT * reference)
+        self.gain_usd[group] = self.gain_usd[group] + arbitrage_profit_usd(sell_usdc, paid_raw, got_raw, reference)
+        self.fees_usd[group] = self.fees_usd[group] + self.fee * paid_usd  # exact input: that share of the input
+        self.reserves_usd[group] = self.reserves_usd[group] + moved[0] / USDC_UNIT + moved[1] / WETH_UNIT * reference
 
     def info(self) -> dict[str, np.ndarray]:
-        """The block's figures under the keys every agent's info carries them."""
+        """The block's figures under the keys every agent's info carries them: the arbitrage's LVR, profit
+        and fees; each group's gain; the LPs' fees and reserve change over all swaps; and their sum, the
+        imbalance, zero to rounding."""
+        gains, fees, reserves = (  # added in turn: each market's sums as a lone market's, bit for bit
+            sum(d.values(), np.zeros(self.n)) for d in (self.gain_usd, self.fees_usd, self.reserves_usd)
+        )
         return {
-            "block_lvr_usd": self.lvr_usd.copy(),
-            "block_arbitrage_profit_usd": self.profit_usd.copy(),
-            "block_arbitrage_fees_usd": self.fees_usd.copy(),
+            "block_lvr_usd": -self.reserves_usd["arbitrage"],
+            "block_arbitrage_profit_usd": self.gain_usd["arbitrage"].copy(),
+            "block_arbitrage_fees_usd": self.fees_usd["arbitrage"].copy(),
+            **{f"block_swaps_usd_{group}": gain.copy() for group, gain in self.gain_usd.items()},
+            "block_lp_fees_usd": fees,
+            "block_lp_reserves_usd": reserves,
+            "block_imbalance_usd": gains + fees + reserves,
         }

@@ -4,6 +4,7 @@ from the same generator, same arbitrage rule), so the two can be compared step b
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -18,7 +19,7 @@ from envs.evm.chain import GAS_ETH, Chain, TransactionReverted
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
 from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT
-from envs.worlds.block_accounting import ArbitrageAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
+from envs.worlds.block_accounting import BlockAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
 from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market, centered_range
 from envs.worlds.sandwich import FlowOrder, Legs
 from envs.worlds.sim import (
@@ -155,7 +156,7 @@ class ChainLP(UniswapV3Market):
         )
         swapped = amount[0] > 0
         if swapped:
-            self._swap(self.agent, bool(sell_usdc[0]), int(amount[0]), 0)
+            self._recorded_swap("lp_rebalance", self.agent, bool(sell_usdc[0]), int(amount[0]), 0)
         try:
             position = v3.mint(
                 self.agent,
@@ -172,6 +173,10 @@ class ChainLP(UniswapV3Market):
             self.token_id = None
         return rebalance_gas(np.array([had]), np.array([swapped]))
 
+    def _recorded_swap(self, group: str, who: str, sell_usdc: bool, raw: int, limit_x96: int, min_out: int = 0):
+        """A swap that the block's accounts record as ``group``'s, where a world keeps them (here: none)."""
+        return self._swap(who, sell_usdc, raw, limit_x96, min_out)
+
     def _swap(self, who: str, sell_usdc: bool, raw: int, limit_x96: int, min_out: int = 0):
         a, b = (self.usdc, self.weth) if sell_usdc else (self.weth, self.usdc)
         if who == self.agent and self.max_slippage is not None:  # protect the agent's own swaps
@@ -186,8 +191,8 @@ class ChainUniswapV3World(ChainLP):
 
     aave_supply_usd: float = 50_000_000.0  # what the market seeds each Aave reserve with
     v2_pool_value_usd: float = 10_000_000.0  # what it deposits into the USDC/WETH V2 pair
-    #: the block's arbitrage accounts, where an env keeps them (``envs.worlds.block_accounting``)
-    accounts: ArbitrageAccounts | None = None
+    #: the block's swap accounts, where an env keeps them (``envs.worlds.block_accounting``)
+    accounts: BlockAccounts | None = None
 
     def __init__(
         self,
@@ -369,9 +374,7 @@ class ChainUniswapV3World(ChainLP):
         sell_usdc, target_x96 = self._band_trade()
         if target_x96 is not None and (mask is None or mask[0]):
             budget = (self.usdc if sell_usdc else self.weth).balance_of(ARBITRAGEUR)
-            before = None if self.accounts is None else self.curve_point()
-            out, event = self._swap(ARBITRAGEUR, sell_usdc, budget, target_x96)
-            self._account(sell_usdc, event["amount0"] if sell_usdc else event["amount1"], out, before)
+            self._recorded_swap("arbitrage", ARBITRAGEUR, sell_usdc, budget, target_x96)
 
     def curve_point(self) -> CurvePoint:
         """Where the pool stands on its liquidity curve."""
@@ -391,15 +394,19 @@ class ChainUniswapV3World(ChainLP):
         nets = [float(self.pool.call("ticks", t)[1]) for t in ticks]
         return np.array([ticks], dtype=np.int64).reshape(1, -1), np.array([nets]).reshape(1, -1)
 
-    def _account(self, sell_usdc: bool, paid: int, got: int, before: CurvePoint | None) -> None:
-        """Record an arbitrage swap in the block's accounts, where an env keeps them (``before``: read then)."""
-        if self.accounts is None or before is None:
-            return
+    def _recorded_swap(self, group: str, who: str, sell_usdc: bool, raw: int, limit_x96: int, min_out: int = 0):
+        """A swap recorded in the block's accounts as ``group``'s, where an env keeps them."""
+        if self.accounts is None:
+            return self._swap(who, sell_usdc, raw, limit_x96, min_out)
+        before = self.curve_point()
+        out, event = self._swap(who, sell_usdc, raw, limit_x96, min_out)
         after = self.curve_point()
         moved = reserves_moved(before, after, *self.crossed_ticks(before, after))
+        paid = float(event["amount0"] if sell_usdc else event["amount1"])
         self.accounts.record(
-            np.array([sell_usdc]), np.array([float(paid)]), np.array([float(got)]), self._reference, moved
+            group, np.array([sell_usdc]), np.array([paid]), np.array([float(out)]), self._reference, moved
         )
+        return out, event
 
     def order_limit(self, sell_usdc: np.ndarray) -> int:
         """The flow's sqrtPriceLimitX96 from the pool's price now (0: none, the router's bounds)."""
@@ -413,23 +420,25 @@ class ChainUniswapV3World(ChainLP):
         snapshot = self.chain.snapshot() if trial else None
         sell, searcher = bool(order.sell_usdc[0]), lp_address(self.params.searcher_slot)
         front_in = front_out = back_in = back_out = 0
+        swap = self._swap if trial else partial(self._recorded_swap, "flow")
         if front[0] > 0:
-            front_in, front_out = self._searcher_leg(searcher, sell, int(front[0]))
+            front_in, front_out = self._searcher_leg(searcher, sell, int(front[0]), trial)
         minimum = 0 if trial else int(order.min_out[0])  # a trial reads what the swap would get, limit or not
         try:
-            victim_out, event = self._swap(NOISE, sell, int(order.raw[0]), order.limit, minimum)
+            victim_out, event = swap(NOISE, sell, int(order.raw[0]), order.limit, minimum)
         except TransactionReverted:  # e.g. a front-run took the price past the swap's limit ('SPL'), as in the pool
             victim_out, event = 0, {"amount0": 0, "amount1": 0}
         if back and front_out > 0:
-            back_in, back_out = self._searcher_leg(searcher, not sell, front_out)
+            back_in, back_out = self._searcher_leg(searcher, not sell, front_out, trial)
         if snapshot is not None:
             self.chain.revert(snapshot)
         legs = (front_in, front_out, event["amount0"] if sell else event["amount1"], victim_out, back_in, back_out)
         return Legs(*(np.array([float(x)]) for x in legs))
 
-    def _searcher_leg(self, searcher: str, sell_usdc: bool, raw: int) -> tuple[int, int]:
-        """A searcher's swap of ``raw`` up to the router's price bounds: (paid, got) raw."""
-        got, event = self._swap(searcher, sell_usdc, raw, 0)
+    def _searcher_leg(self, searcher: str, sell_usdc: bool, raw: int, trial: bool) -> tuple[int, int]:
+        """A searcher's swap of ``raw`` up to the router's price bounds (recorded unless a ``trial``): (paid, got) raw."""
+        swap = self._swap if trial else partial(self._recorded_swap, "sandwich")
+        got, event = swap(searcher, sell_usdc, raw, 0)
         return event["amount0"] if sell_usdc else event["amount1"], got
 
     def _band_trade(self) -> tuple[bool, int | None]:
@@ -458,10 +467,8 @@ class ChainUniswapV3World(ChainLP):
         amount = int(np.floor(float(needed) * float(fraction[0])))
         if amount <= 0:
             return np.zeros(1), np.zeros(1, bool)
-        before = None if self.accounts is None else self.curve_point()
-        out, event = self._swap(ARBITRAGEUR_AGENT, sell_usdc, amount, target_x96)
+        out, event = self._recorded_swap("arbitrage", ARBITRAGEUR_AGENT, sell_usdc, amount, target_x96)
         paid = event["amount0"] if sell_usdc else event["amount1"]
-        self._account(sell_usdc, paid, out, before)
         return arbitrage_profit_usd(
             np.array([sell_usdc]), np.array([float(paid)]), np.array([float(out)]), self._reference
         ), np.array([True])

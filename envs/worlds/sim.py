@@ -21,7 +21,7 @@ from envs.protocols.uniswap_v3 import swap_kernel
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 from envs.units import BPS, FEE_DENOMINATOR, LIQUIDITY_UNIT, Q96, USDC_UNIT, WETH_UNIT
-from envs.worlds.block_accounting import ArbitrageAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
+from envs.worlds.block_accounting import BlockAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
 from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market, centered_range
 from envs.worlds.sandwich import FlowOrder, Legs
 
@@ -204,8 +204,8 @@ class UniswapV3World(UniswapV3Market):
     #: count the scripted flows' volume in ``flow_volume_usd`` (the turnover check sets it; the env step
     #: does not pay for it otherwise)
     count_flow_volume: bool = False
-    #: the block's arbitrage accounts, where an env keeps them (``envs.worlds.block_accounting``)
-    accounts: ArbitrageAccounts | None = None
+    #: the block's swap accounts, where an env keeps them (``envs.worlds.block_accounting``)
+    accounts: BlockAccounts | None = None
 
     def __init__(
         self,
@@ -312,7 +312,7 @@ class UniswapV3World(UniswapV3Market):
         sell_usdc, target, moving = self._band_trade()
         moving &= True if mask is None else mask
         z41 = self.b.asarray(sell_usdc, dtype=self.b.xp.bool)
-        before = None if self.accounts is None else self.curve_point()
+        before = self._curve_before()
         result = pool_swap(
             self.state,
             self.pool_params,
@@ -322,20 +322,27 @@ class UniswapV3World(UniswapV3Market):
             self.b.asarray(moving, dtype=self.b.xp.bool),
         )
         self._count_volume(sell_usdc, result.amount_in)
-        self._account(sell_usdc, result, before)
+        self._account("arbitrage", sell_usdc, result, before)
 
     def curve_point(self) -> CurvePoint:
         """Where each pool stands on its liquidity curve."""
         s = self.state
         return CurvePoint(self._np(s.sqrt_price), self._np(s.tick), self._np(s.liquidity))
 
-    def _account(self, sell_usdc: np.ndarray, result: v3.SwapResult, before: CurvePoint | None) -> None:
-        """Record an arbitrage swap in the block's accounts, where an env keeps them (``before``: read then)."""
+    def _curve_before(self, state: v3.V3PoolState | None = None) -> CurvePoint | None:
+        """Where the pools stand before a swap on ``state`` (default: the pools) that the block's accounts
+        record: None where no env keeps them or the swap is a trial on a copy."""
+        recorded = self.accounts is not None and (state is None or state is self.state)
+        return self.curve_point() if recorded else None
+
+    def _account(self, group: str, sell_usdc: np.ndarray, result: v3.SwapResult, before: CurvePoint | None) -> None:
+        """Record a swap of ``group`` in the block's accounts, where an env keeps them (``before``: read then)."""
         if self.accounts is None or before is None:
             return
         ticks, nets = self._np(self.state.ticks), self._np(self.state.liquidity_net)
         moved = reserves_moved(before, self.curve_point(), ticks, nets)
-        self.accounts.record(sell_usdc, self._np(result.amount_in), self._np(result.amount_out), self._reference, moved)
+        paid, got = self._np(result.amount_in), self._np(result.amount_out)
+        self.accounts.record(group, sell_usdc, paid, got, self._reference, moved)
 
     def order_limit(self, sell_usdc: np.ndarray):
         """The flow's sqrt price limits (backend array): the calibrated flow's impact limit within the bounds,
@@ -354,6 +361,7 @@ class UniswapV3World(UniswapV3Market):
         state = self.state.copy() if trial else self.state
         sandwiched = bool(front.any())
         front_in, front_out = self._searcher_leg(state, order.sell_usdc, front) if sandwiched else (none, none)
+        before = self._curve_before(state)
         victim = pool_swap(
             state,
             self.pool_params,
@@ -362,6 +370,7 @@ class UniswapV3World(UniswapV3Market):
             order.limit,
             b.asarray(order.raw > 0, dtype=xp.bool),
         )  # a calibrated step may hold no swap for a world
+        self._account("flow", order.sell_usdc, victim, before)
         back_in, back_out = (
             self._searcher_leg(state, ~order.sell_usdc, front_out) if back and sandwiched else (none, none)
         )
@@ -376,6 +385,7 @@ class UniswapV3World(UniswapV3Market):
         """A searcher's swap of ``amount`` (raw; none where 0) up to the price bounds: (paid, got) raw."""
         b, xp = self.b, self.b.xp
         z41 = b.asarray(sell_usdc, dtype=xp.bool)
+        before = self._curve_before(state)
         result = pool_swap(
             state,
             self.pool_params,
@@ -384,6 +394,7 @@ class UniswapV3World(UniswapV3Market):
             v3.default_price_limit(z41),
             b.asarray(amount > 0, dtype=xp.bool),
         )
+        self._account("sandwich", sell_usdc, result, before)
         return self._np(result.amount_in), self._np(result.amount_out)
 
     def _pay_searcher(self, sell_usdc: np.ndarray, legs: Legs) -> None:
@@ -429,7 +440,7 @@ class UniswapV3World(UniswapV3Market):
         )  # a quote: the state's copy swaps
         amount = np.floor(self._np(full.amount_in) * np.asarray(fraction, dtype=float))
         trading &= amount > 0
-        before = None if self.accounts is None else self.curve_point()
+        before = self._curve_before()
         result = pool_swap(
             self.state,
             self.pool_params,
@@ -438,7 +449,7 @@ class UniswapV3World(UniswapV3Market):
             limit,
             b.asarray(trading, dtype=xp.bool),
         )
-        self._account(sell_usdc, result, before)
+        self._account("arbitrage", sell_usdc, result, before)
         return arbitrage_profit_usd(
             sell_usdc, self._np(result.amount_in), self._np(result.amount_out), self._reference
         ), trading
@@ -520,6 +531,7 @@ class UniswapV3World(UniswapV3Market):
         )
         swapping = mask & (amount > 0)
         z41 = b.asarray(sell_usdc, dtype=xp.bool)
+        before = self._curve_before()
         result = pool_swap(
             s,
             pp,
@@ -528,6 +540,7 @@ class UniswapV3World(UniswapV3Market):
             v3.default_price_limit(z41),
             b.asarray(swapping, dtype=xp.bool),
         )
+        self._account("lp_rebalance", sell_usdc, result, before)
         paid, got = self._np(result.amount_in), self._np(result.amount_out)
         self.wallet_usdc = self.wallet_usdc - np.where(sell_usdc, paid, 0.0) + np.where(sell_usdc, 0.0, got)
         self.wallet_weth = self.wallet_weth - np.where(sell_usdc, 0.0, paid) + np.where(sell_usdc, got, 0.0)
