@@ -149,11 +149,16 @@ def test_every_swap_of_the_block_is_attributed_and_the_sum_is_zero_on_the_simula
 
 
 def test_the_sandwich_legs_and_their_victims_are_attributed_too():
-    """With the scripted searcher sandwiching the flow, its legs are a group of their own; the sum stays zero."""
+    """With the scripted searcher sandwiching the flow, its legs are a group of their own; the sum stays zero,
+    and the real contracts report the simulator's figures."""
     world = dict(flow="toy", noise_trade_usd=30_000.0, slippage_bps=50.0, sandwich_usd=2_000_000.0)
-    accounts = _accounts("numpy", 12, world=world)
+    accounts = _accounts("numpy", 8, world=world)
     _assert_zero_sum(accounts)
     assert accounts["block_swaps_usd_sandwich"].sum() > 1.0 and np.all(accounts["block_swaps_usd_flow"] <= 0)
+    evm = _accounts("evm", 8, world=world)
+    _assert_zero_sum(evm)
+    for key in ALL_KEYS:
+        np.testing.assert_allclose(evm[key], accounts[key], rtol=1e-6, atol=1e-3, err_msg=key)
 
 
 def test_the_block_accounts_are_the_same_on_the_real_contracts(numpy_accounts):
