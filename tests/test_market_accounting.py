@@ -134,10 +134,11 @@ def numpy_accounts() -> dict[str, np.ndarray]:
 
 
 def test_every_swap_of_the_block_is_attributed_and_the_sum_is_zero_on_the_simulator(numpy_accounts, numpy_blocks):
-    """The flow, the arbitrage and the LP's rebalancing swaps each move material value, so leaving any group
-    out breaks the sum; the arbitrage keys are the arbitrage group's."""
+    """The flow, the arbitrage, the LP's rebalancing and the trader's swaps (through the lending world) each
+    move material value, so leaving any group out breaks the sum; the arbitrage keys are the arbitrage
+    group's."""
     _assert_zero_sum(numpy_accounts)
-    for group in ("arbitrage", "flow", "lp_rebalance"):
+    for group in ("arbitrage", "flow", "lp_rebalance", "trader"):
         swapped = numpy_accounts[f"block_swaps_usd_{group}"]
         assert np.abs(swapped).max() > 1_000 * ATOL_USD, (
             f"{group}'s swaps are material: the sum would fail without them"

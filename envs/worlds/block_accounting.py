@@ -71,7 +71,7 @@ def reserves_moved(
 
 
 #: who swapped on the pool, the groups the block's swaps are accounted in
-SWAP_GROUPS = ("arbitrage", "flow", "sandwich", "lp_rebalance")
+SWAP_GROUPS = ("arbitrage", "flow", "sandwich", "lp_rebalance", "trader", "liquidation", "borrower")
 
 
 class BlockAccounts:

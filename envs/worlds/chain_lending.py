@@ -23,6 +23,7 @@ from envs.worlds.lending import (
     AGENT_LIQUIDATOR,
     BASE_UNIT,
     BORROWER,
+    SWAP_GROUP,
     AaveMarket,
     LendingParams,
     Position,
@@ -157,7 +158,7 @@ class ChainLending(ChainLP, AaveMarket):
     def swap(self, who, sell_usdc, raw, mask):
         if not mask[0] or raw[0] <= 0:
             return np.zeros(1), np.zeros(1)
-        got, event = self._swap(self._wallet(who), bool(sell_usdc[0]), int(raw[0]), 0)
+        got, event = self._recorded_swap(SWAP_GROUP[who], self._wallet(who), bool(sell_usdc[0]), int(raw[0]), 0)
         paid = event["amount0"] if sell_usdc[0] else event["amount1"]
         return np.array([float(paid)]), np.array([float(got)])
 

@@ -30,6 +30,14 @@ WBTC_UNIT = 1e8
 #: learning liquidator's, the scripted competitor's and the traders'
 AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER = "agent", "borrower", "agent_liquidator", "competitor", "trader"
 WALLETS = (AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER)
+#: the group of the block's accounts (``envs.worlds.block_accounting``) each wallet's swaps are recorded in
+SWAP_GROUP = {
+    AGENT: "borrower",  # the Aave envs' agent: a levered position
+    BORROWER: "borrower",
+    AGENT_LIQUIDATOR: "liquidation",  # selling the collateral it seized
+    COMPETITOR: "liquidation",
+    TRADER: "trader",
+}
 
 
 def check_wallet(who: str) -> None:

@@ -22,6 +22,7 @@ from envs.worlds.lending import (
     AGENT_ACCOUNT,
     BASE_UNIT,
     BORROWER,
+    SWAP_GROUP,
     AaveMarket,
     LendingParams,
     Position,
@@ -239,6 +240,8 @@ class AaveWorld(UniswapV3World, AaveMarket):
     def swap(self, who, sell_usdc, raw, mask):
         b, xp = self.b, self.b.xp
         z41 = b.asarray(sell_usdc, dtype=xp.bool)
+        check_wallet(who)
+        before = self._curve_before()
         result = pool_swap(
             self.state,
             self.pool_params,
@@ -247,9 +250,9 @@ class AaveWorld(UniswapV3World, AaveMarket):
             v3.default_price_limit(z41),
             b.asarray(mask, dtype=xp.bool),
         )
+        self._account(SWAP_GROUP[who], np.asarray(sell_usdc, bool), result, before)
         paid, got = self._np(result.amount_in), self._np(result.amount_out)
         usdc_out, weth_out = np.where(sell_usdc, paid, -got), np.where(sell_usdc, -got, paid)
-        check_wallet(who)
         if who == AGENT:  # the other wallets (liquidators, traders) are tracked by their roles
             self.wallet_usdc, self.wallet_weth = self.wallet_usdc - usdc_out, self.wallet_weth - weth_out
         elif who == BORROWER:
