@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, cast
 
 from envs.liquidity_profile import background
 
@@ -59,7 +59,7 @@ class PoolConfig(EnvConfig):
         if self.flow == "replay":
             recentering = ()
         if self.liquidity_profile is not None:
-            profile = tuple((w, float(share or 0)) for w, share in self.liquidity_profile)
+            profile = tuple((w, float(cast(float, share))) for w, share in self.liquidity_profile)  # checked
         if self.recentering_lps is not None:
             recentering = tuple((int(w), float(share)) for w, share in self.recentering_lps)
         return {

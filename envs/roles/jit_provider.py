@@ -7,18 +7,13 @@ mints and burns with the JIT LP's wallet (the last slot)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from gymnasium import spaces
 
-from envs.roles.actions import choice, feature_box
 from envs.roles.protocol import Receipt
-from envs.roles.volatility import WatchesReference
+from envs.roles.scripted_share import ScriptedShare
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import V3WorldParams
 
-DEFAULT_SHARES = (0.25, 0.5, 0.75, 1.0)  # of its capital it mints with before each large swap
 OBSERVATION_FEATURES = (
     ("pool_vs_reference", "100 * log(pool price / reference price)", "%"),
     ("last_fees", "the fees it earned over the last block's large uninformed swaps, in USD / 100", "100 USD"),
@@ -37,35 +32,15 @@ def check_jit_world(params: V3WorldParams) -> None:
         )
 
 
-@dataclass
-class JITProvider(WatchesReference):
-    shares: tuple[float, ...] = DEFAULT_SHARES
-    volatility_halflife_steps: float = 24.0
+class JITProvider(ScriptedShare):
+    """Its shares are of its capital, minted with before each large swap."""
 
-    def __post_init__(self):
-        if not self.shares or min(self.shares) <= 0 or max(self.shares) > 1:
-            raise ValueError(f"shares must lie in (0, 1], got {self.shares}")
-
-    @property
-    def features(self) -> tuple[tuple[str, str, str], ...]:
-        """The observation's (name, meaning, unit) in order."""
-        return OBSERVATION_FEATURES
-
-    @property
-    def observation_space(self) -> spaces.Box:
-        return feature_box(self.features)
-
-    @property
-    def action_space(self) -> spaces.Space:
-        return spaces.Discrete(1 + len(self.shares))
+    FEATURES = OBSERVATION_FEATURES
+    ACTION_MEANING = "mints with"
 
     def wallet(self, market: UniswapV3Market) -> tuple[np.ndarray, np.ndarray]:
-        """(N,) each: the JIT LP's USDC and WETH, the market's selected LP left as it was."""
-        selected = market.lp
-        market.select_lp(market.params.slots - 1)
-        usdc, weth = market.agent_wallet()
-        market.select_lp(selected)
-        return usdc, weth
+        """(N,) each: the JIT LP's USDC and WETH."""
+        return market.slot_wallet(market.params.jit_slot)
 
     def start(self, market: UniswapV3Market) -> None:
         """An episode starts: no fees or PnL yet, the wallet as funded (the world observes it before a block)."""
@@ -96,24 +71,13 @@ class JITProvider(WatchesReference):
             axis=1,
         ).astype(np.float32)
 
-    def decode(self, action, n: int) -> np.ndarray:
-        """Actions -> the share of its capital the JIT LP mints with this block, per world."""
-        a = choice(
-            action,
-            n,
-            len(self.shares),
-            f"JIT provider actions must be integers in [0, {len(self.shares)}]: 0 stays out, "
-            f"i mints with shares[i-1] of {self.shares}",
-        )
-        return np.asarray((0.0,) + tuple(self.shares))[a]
-
     def act(self, market: UniswapV3Market, action) -> Receipt:
         """Set the share of its capital the world's JIT LP mints with around this block's large swaps (they
         come with the flow, after the agents); remember the reference price they trade at."""
         share = self.decode(action, market.n)
         market.jit_share = share
         self.block_reference = market.reference_price()
-        return Receipt(np.zeros(market.n), None, {"share": share})
+        return self.receipt(share)
 
     def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the block's PnL at its reference price (read by ``observe``), the fees within it."""

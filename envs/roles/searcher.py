@@ -6,18 +6,13 @@ world runs the legs with the searcher's wallet (``V3WorldParams.sandwich_usd``, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-from gymnasium import spaces
 
-from envs.roles.actions import choice, feature_box
 from envs.roles.protocol import Receipt
-from envs.roles.volatility import WatchesReference
+from envs.roles.scripted_share import ScriptedShare
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import V3WorldParams
 
-DEFAULT_SHARES = (0.25, 0.5, 0.75, 1.0)  # of the largest front-run the victim's minimum output allows
 OBSERVATION_FEATURES = (
     ("pool_vs_reference", "100 * log(pool price / reference price)", "%"),
     ("last_take", "its profit over the last block's uninformed swaps, in USD / 100", "100 USD"),
@@ -37,34 +32,15 @@ def check_sandwich_world(params: V3WorldParams) -> None:
         )
 
 
-@dataclass
-class SandwichSearcher(WatchesReference):
-    shares: tuple[float, ...] = DEFAULT_SHARES
-    volatility_halflife_steps: float = 24.0
+class SandwichSearcher(ScriptedShare):
+    """Its shares are of the largest front-run the victim's minimum output allows."""
 
-    def __post_init__(self):
-        if not self.shares or min(self.shares) <= 0 or max(self.shares) > 1:
-            raise ValueError(f"shares must lie in (0, 1], got {self.shares}")
-
-    @property
-    def features(self) -> tuple[tuple[str, str, str], ...]:
-        """The observation's (name, meaning, unit) in order."""
-        return OBSERVATION_FEATURES
-
-    @property
-    def observation_space(self) -> spaces.Box:
-        return feature_box(self.features)
-
-    @property
-    def action_space(self) -> spaces.Space:
-        return spaces.Discrete(1 + len(self.shares))
+    FEATURES = OBSERVATION_FEATURES
+    ACTION_MEANING = "takes"
 
     def wallet_usd(self, market: UniswapV3Market) -> np.ndarray:
-        """(N,) the searcher's wallet at the reference price, the market's selected LP left as it was."""
-        selected = market.lp
-        market.select_lp(market.params.searcher_slot)
-        usdc, weth = market.agent_wallet()
-        market.select_lp(selected)
+        """(N,) the searcher's wallet at the reference price."""
+        usdc, weth = market.slot_wallet(market.params.searcher_slot)
         return usdc + weth * market.reference_price()
 
     def start(self, market: UniswapV3Market) -> None:
@@ -90,23 +66,12 @@ class SandwichSearcher(WatchesReference):
             axis=1,
         ).astype(np.float32)
 
-    def decode(self, action, n: int) -> np.ndarray:
-        """Actions -> the share of the largest front-run to take this block, per world."""
-        a = choice(
-            action,
-            n,
-            len(self.shares),
-            f"searcher actions must be integers in [0, {len(self.shares)}]: 0 stays out, "
-            f"i takes shares[i-1] of {self.shares}",
-        )
-        return np.asarray((0.0,) + tuple(self.shares))[a]
-
     def act(self, market: UniswapV3Market, action) -> Receipt:
         """Set the share the world's searcher takes of each uninformed swap's bound this block; its legs
         run with the flow, after the agents' transactions."""
         share = self.decode(action, market.n)
         market.sandwich_share = share
-        return Receipt(np.zeros(market.n), None, {"share": share})
+        return self.receipt(share)
 
     def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the block's take (read by ``observe``), its pool fees paid inside the legs."""

@@ -104,7 +104,7 @@ class UniswapV3Market(ABC):
         if not big.any():
             return None
         selected, width = self.lp, np.full(self.n, p.jit_half_width or self.tick_spacing)
-        self.select_lp(p.slots - 1)
+        self.select_lp(p.jit_slot)
         self._jit_held = self.hold_back(np.where(big, 1 - share, 0.0))
         self.exchange_to_range(width, big)
         self.rebalance(width, big)
@@ -127,13 +127,21 @@ class UniswapV3Market(ABC):
         if minted is None:
             return
         selected = self.lp
-        self.select_lp(self.params.slots - 1)
+        self.select_lp(self.params.jit_slot)
         fees0, fees1 = self.agent_fees()
         self.jit_fees_usd = self.jit_fees_usd + np.where(minted, fees0 + fees1 * self.reference_price(), 0.0)
         self.close_position(minted)
         if self._jit_held is not None:
             self.shift_wallet(*self._jit_held)
         self.select_lp(selected)
+
+    def slot_wallet(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) in wallet slot ``slot`` (a scripted trader's), the selected LP left as it was."""
+        selected = self.lp
+        self.select_lp(slot)
+        usdc, weth = self.agent_wallet()
+        self.select_lp(selected)
+        return usdc, weth
 
     @abstractmethod
     def shift_wallet(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
@@ -219,15 +227,13 @@ class UniswapV3Market(ABC):
             order = replace(order, min_out=minimum_out(quote, p.slippage_bps))
         front = self.sandwich_front_run(order) if p.sandwich_usd > 0 else none
         legs = self.flow_legs(order, front, trial=False)
-        self.sandwich_profit_usd = self.sandwich_profit_usd + legs.searcher_usd(sell_usdc, self.reference_price())
+        if p.sandwich_usd > 0:  # the step's flow pays nothing for a searcher the world does not have
+            self.sandwich_profit_usd = self.sandwich_profit_usd + legs.searcher_usd(sell_usdc, self.reference_price())
 
     def sandwich_front_run(self, order: FlowOrder) -> np.ndarray:
         """(N,) the searcher's front-run, raw (0: it stays out): ``sandwich_share`` of the most of its capital
         that leaves the victim its minimum output, where the whole sandwich then profits at the reference price."""
-        selected = self.lp
-        self.select_lp(self.params.searcher_slot)
-        usdc, weth = self.agent_wallet()
-        self.select_lp(selected)
+        usdc, weth = self.slot_wallet(self.params.searcher_slot)
         held = np.floor(np.where(order.sell_usdc, usdc * USDC_UNIT, weth * WETH_UNIT))
         front = np.floor(
             self.sandwich_share

@@ -134,6 +134,11 @@ class V3WorldParams:
         """The sandwich searcher's wallet, after the re-centring LPs'."""
         return self.lps + len(self.recentering_lps)
 
+    @property
+    def jit_slot(self) -> int:
+        """The JIT LP's wallet: the last slot."""
+        return self.slots - 1
+
     def wallets_usd(self, agent_usd: float) -> np.ndarray:
         """(slots,) each slot's starting value: ``agent_usd`` per LP agent, its share for a re-centring LP,
         ``sandwich_usd`` for the searcher, ``jit_usd`` for the JIT LP."""
