@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 import hydra
-import numpy as np
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 from tqdm import tqdm
@@ -55,7 +54,7 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
     allow = cfg.eval.allow_missing_normalization
     policies = {policy_name(spec): load_policy(spec, role, cfg.device, allow) for spec in specs}  # fail before running
     results: dict[str, evaluation.Trajectories] = {}  # the LP's and the trading roles' episodes, per policy
-    market_results: dict[str, dict[str, np.ndarray]] = {}  # the market's: each agent's episode rewards, per policy
+    market_results: dict[str, market_evaluation.MarketEpisodes] = {}  # the market's episodes, per policy
     with tqdm(
         total=len(policies) * cfg.eval.episodes * e.horizon,
         desc=f"evaluating on {backend}",
@@ -103,7 +102,7 @@ def evaluate(cfg, out_dir: Path, backend: str) -> Path:
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
     if spec.evaluation == "market":
-        return market_evaluation.write_report(out_dir, e.train_role, market_results, settings)
+        return market_evaluation.write_report(out_dir, e.train_role, market_results, settings, cfg.eval.plots)
     ran_on = next((t.provenance for t in results.values() if getattr(t, "provenance", None)), None)
     if ran_on is not None:  # the pool acted on, the chain id and the block the fork started from
         settings["chain"] = ran_on
