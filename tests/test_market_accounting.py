@@ -2,7 +2,9 @@
 pool's liquidity curve) equals the arbitrageurs' profit before gas (read off what they paid and got) plus
 the fees they paid (the input at the pool's fee rate), all at the block's reference price: on the
 simulator, on the real contracts, and over a batch of markets. Every swap of the block is attributed, by who
-swapped: the swappers' gains, the fees they paid the LPs and the LPs' reserve change sum to zero per block."""
+swapped: the swappers' gains, the fees they paid the LPs and the LPs' reserve change sum to zero per block.
+Every Aave liquidation of the block too, at Aave's oracle prices: the liquidators' bonus, the treasury's
+protocol fee and the borrowers' change sum to zero, through a crash, on the simulator as on the real contracts."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import numpy as np
 import pytest
 
 from envs import defi_market_v0
+from envs.assets import aave_reserve_params
+from envs.drivers import ScenarioDriver, crash
 from envs.worlds.block_accounting import SWAP_GROUPS
 
 KEYS = ("block_lvr_usd", "block_arbitrage_profit_usd", "block_arbitrage_fees_usd")
@@ -103,7 +107,9 @@ def test_a_block_without_arbitrage_reports_zeros():
 #: every swap of the block, by who swapped, and what the LPs took: they sum to the imbalance, zero to rounding
 SWAP_KEYS = tuple(f"block_swaps_usd_{group}" for group in SWAP_GROUPS)
 LP_KEYS = ("block_lp_fees_usd", "block_lp_reserves_usd")
-ALL_KEYS = (*SWAP_KEYS, *LP_KEYS, "block_imbalance_usd", "block_producer_usd")
+#: every liquidation of the block: the liquidators' gain, the treasury's fee, the borrowers' change
+LIQUIDATION_KEYS = ("block_liquidation_bonus_usd", "block_liquidation_protocol_fee_usd", "block_liquidated_usd")
+ALL_KEYS = (*SWAP_KEYS, *LP_KEYS, *LIQUIDATION_KEYS, "block_imbalance_usd", "block_producer_usd")
 
 
 def _accounts(backend: str, blocks: int, seed: int = 7, **kwargs) -> dict[str, np.ndarray]:
@@ -121,8 +127,9 @@ def _accounts(backend: str, blocks: int, seed: int = 7, **kwargs) -> dict[str, n
 
 
 def _assert_zero_sum(accounts: dict[str, np.ndarray]) -> None:
-    """Σ swappers' gains + Σ fees to the LPs + the LPs' reserve change = the reported imbalance = 0, per block."""
-    total = sum(accounts[k] for k in (*SWAP_KEYS, *LP_KEYS))
+    """Σ swappers' gains + Σ fees to the LPs + the LPs' reserve change + the liquidations' three sides = the
+    reported imbalance = 0, per block."""
+    total = sum(accounts[k] for k in (*SWAP_KEYS, *LP_KEYS, *LIQUIDATION_KEYS))
     scale = np.abs(accounts["block_lp_reserves_usd"])
     np.testing.assert_allclose(total, accounts["block_imbalance_usd"], atol=ATOL_USD)
     np.testing.assert_allclose(accounts["block_imbalance_usd"], 0.0, atol=ATOL_USD + RTOL * scale.max())
@@ -192,3 +199,83 @@ def test_the_block_accounts_close_per_market_on_torch_as_on_numpy():
         np.testing.assert_allclose(imbalance, 0.0, atol=ATOL_USD)
         assert np.abs(reported[backend][:, ALL_KEYS.index("block_lp_reserves_usd")]).sum() > 10_000
     np.testing.assert_allclose(reported["torch"], reported["numpy"], rtol=1e-9, atol=1e-6)
+
+
+def _crash(backend: str, blocks: int = 6, **kwargs) -> dict[str, np.ndarray]:
+    """{key: (blocks,)} the block's accounts through a 20% crash (the oracle follows the reference) that
+    takes six scripted borrowers at LTVs of 76-80% and the borrower agent, levered to 75% in the first
+    block, below a health factor of 1: the liquidator agent takes the best account it is shown every block,
+    then the scripted liquidator every one left. ``liquidated``: whether the agent liquidated."""
+    env = defi_market_v0.parallel_env(
+        backend=backend,
+        horizon=blocks,
+        n_liquidators=1,
+        n_borrowers=1,
+        driver=ScenarioDriver(crash(2000.0, drop=0.2, calm_steps=2, crash_steps=4).tolist(), dt=600.0),
+        lending={"borrowers": 6, "target_ltv": (0.76, 0.80)},
+        **kwargs,
+    )
+    env.reset(seed=2)
+    rows = []
+    for block in range(blocks):
+        infos = env.step({a: 0 for a in env.agents} | {"liquidator_0": 1, "borrower_0": 5 if block == 0 else 0})[4]
+        row = {k: float(infos["liquidity_provider_0"][k]) for k in (*ALL_KEYS, "block_liquidation_imbalance_usd")}
+        rows.append(row | {"liquidated": float(infos["liquidator_0"]["liquidated"])})
+    env.close()
+    return {k: np.array([row[k] for row in rows]) for k in rows[0]}
+
+
+def _assert_liquidations_close(accounts: dict[str, np.ndarray]) -> np.ndarray:
+    """The liquidators' bonus + the treasury's fee + the borrowers' change = the reported liquidation
+    imbalance = 0 per block, each side material and of its sign where a liquidation happened (so leaving any
+    out breaks the sum by dollars), nothing where none did; the fee is Aave's share of the bonus part of
+    the collateral seized (LiquidationLogic), so fee / liquidator's gain = fee share / (1 - fee share).
+    Returns the blocks with liquidations."""
+    bonus, fee, borrowers = (accounts[k] for k in LIQUIDATION_KEYS)
+    scale = np.abs(borrowers).max()
+    np.testing.assert_allclose(bonus + fee + borrowers, accounts["block_liquidation_imbalance_usd"], atol=ATOL_USD)
+    np.testing.assert_allclose(accounts["block_liquidation_imbalance_usd"], 0.0, atol=ATOL_USD + RTOL * scale)
+    _assert_zero_sum(accounts)
+    happened = (bonus != 0) | (fee != 0) | (borrowers != 0)
+    assert happened.sum() >= 2 and np.all(happened[accounts["liquidated"] > 0])
+    assert np.all(bonus[happened] > 100) and np.all(fee[happened] > 10) and np.all(borrowers[happened] < -100)
+    assert np.all(bonus[~happened] == 0) and np.all(fee[~happened] == 0) and np.all(borrowers[~happened] == 0)
+    share = aave_reserve_params()["WETH"].liquidation_protocol_fee / 1e4
+    np.testing.assert_allclose(fee[happened] / bonus[happened], share / (1 - share), rtol=1e-6)
+    return happened
+
+
+@pytest.fixture(scope="module")
+def numpy_crash() -> dict[str, np.ndarray]:
+    return _crash("numpy")
+
+
+def test_the_liquidations_close_on_the_simulator(numpy_crash):
+    happened = _assert_liquidations_close(numpy_crash)
+    assert np.abs(numpy_crash["block_swaps_usd_liquidation"][happened]).min() > 100, "the seized WETH was sold"
+
+
+def test_the_scripted_liquidators_liquidations_are_accounted_too(numpy_crash):
+    """Without the scripted liquidator the agent liquidates one account a block: in the crash's first block of
+    liquidations, where the scripted one takes every other account too, the accounts hold less."""
+    alone = _crash("numpy", scripted_liquidator=False)
+    happened = _assert_liquidations_close(alone)
+    first = np.flatnonzero(happened)[0]
+    assert first == np.flatnonzero(numpy_crash["block_liquidation_bonus_usd"])[0]
+    assert alone["block_liquidation_bonus_usd"][first] < numpy_crash["block_liquidation_bonus_usd"][first] - 1_000
+
+
+def test_the_liquidations_close_on_torch_as_on_numpy(numpy_crash):
+    torch = _crash("torch")
+    _assert_liquidations_close(torch)
+    for key in (*LIQUIDATION_KEYS, "liquidated"):
+        np.testing.assert_allclose(torch[key], numpy_crash[key], rtol=1e-9, atol=1e-6, err_msg=key)
+
+
+def test_the_liquidations_close_on_the_real_contracts_as_on_the_simulator(numpy_crash):
+    """The real Pool's liquidationCall, read off the borrower's aToken and debt balances, the liquidator's
+    wallet and the treasury's aTokens, gives the simulator's figures."""
+    evm = _crash("evm")
+    _assert_liquidations_close(evm)
+    for key in (*LIQUIDATION_KEYS, "block_swaps_usd_liquidation", "liquidated"):
+        np.testing.assert_allclose(evm[key], numpy_crash[key], rtol=1e-6, atol=1e-3, err_msg=key)

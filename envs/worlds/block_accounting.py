@@ -9,7 +9,18 @@ reference price would not have lost, the arbitrageur's profit before fees. The L
 (``envs.roles.liquidity_provider``) is the continuous-time rate of the same loss, |V''(p)| dp^2 / 2, for
 one position over a step. The LPs' side is read off the liquidity curve (the pool's active liquidity and
 the liquidityNet of the ticks the swap crossed), the arbitrageur's from what it paid and got, and the fee
-from the input at the pool's fee rate: three reads, so the identity checks the pool's own accounting."""
+from the input at the pool's fee rate: three reads, so the identity checks the pool's own accounting.
+
+The block's Aave liquidations are accounted beside the swaps, at Aave's oracle prices (the ones the
+liquidation itself priced the collateral at; the oracle follows the block's reference price, to its 8
+decimals). Aave V3's LiquidationLogic (executeLiquidationCall, _calculateAvailableCollateralToLiquidate)
+takes collateral worth the debt repaid times the liquidation bonus out of the borrower's aTokens; the
+bonus part of it, collateral - collateral / bonus, is shared: ``liquidationProtocolFee`` of it goes to the
+treasury as aTokens, the rest with the base collateral to the liquidator. So the liquidator gains the
+collateral it receives less the debt it repays, the treasury the fee, and the borrower loses the
+collateral seized less the debt repaid for it: the three sum to zero. The borrower's side is read off
+its aToken and debt balances, the treasury's off its aToken balance and the liquidator's off what it
+paid and received, before and after each liquidation: three reads again."""
 
 from __future__ import annotations
 
@@ -70,6 +81,27 @@ def reserves_moved(
     return sign * usdc_up, sign * weth_up
 
 
+@dataclass(frozen=True)
+class LendingBalances:
+    """What a liquidation moves, read before and after it, raw (N,) each: the borrower's WETH collateral
+    (aWETH) and USDC debt, the USDC and WETH the liquidator holds, the treasury's aWETH; and Aave's oracle
+    prices, USD per USDC and per WETH. Balances past float64's exact integers (a chain's wallets hold
+    1e30 wei) come as Python ints in object arrays, so the change a liquidation makes to them is exact."""
+
+    borrower_weth: np.ndarray
+    borrower_debt: np.ndarray
+    liquidator_usdc: np.ndarray
+    liquidator_weth: np.ndarray
+    treasury_weth: np.ndarray
+    usdc_price: np.ndarray
+    weth_price: np.ndarray
+
+    def usd(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> np.ndarray:
+        """USDC and WETH, raw (floats, or ints in object arrays), in USD at the oracle's prices."""
+        usdc, weth = np.asarray(usdc_raw, dtype=float), np.asarray(weth_raw, dtype=float)
+        return usdc / USDC_UNIT * self.usdc_price + weth / WETH_UNIT * self.weth_price
+
+
 #: who swapped on the pool, the groups the block's swaps are accounted in
 SWAP_GROUPS = ("arbitrage", "flow", "sandwich", "lp_rebalance", "trader", "liquidation", "borrower")
 
@@ -80,7 +112,9 @@ class BlockAccounts:
     paid the pool's LPs and the change in the tokens the LPs' liquidity holds (fees excluded, read off the
     curve). Each swap moves value only between its trader and the pool, so the three sum to zero to
     rounding; for arbitrage the LPs' loss is their LVR. A world that keeps them records each swap it
-    makes on the pool; the env clears them each block."""
+    makes on the pool; the env clears them each block. The block's Aave liquidations are kept beside
+    them (``record_liquidation``): the liquidators' bonus, the treasury's protocol fee and the borrowers'
+    loss, (N,) in USD at Aave's oracle prices, which also sum to zero."""
 
     def __init__(self, n: int, fee_pips: int):
         self.n, self.fee = n, fee_pips / FEE_DENOMINATOR
@@ -91,6 +125,9 @@ class BlockAccounts:
         self.gain_usd = {group: np.zeros(self.n) for group in SWAP_GROUPS}
         self.fees_usd = {group: np.zeros(self.n) for group in SWAP_GROUPS}
         self.reserves_usd = {group: np.zeros(self.n) for group in SWAP_GROUPS}
+        self.liquidation_bonus_usd = np.zeros(self.n)
+        self.liquidation_fee_usd = np.zeros(self.n)
+        self.liquidated_usd = np.zeros(self.n)
 
     def record(
         self,
@@ -108,13 +145,32 @@ class BlockAccounts:
         self.fees_usd[group] = self.fees_usd[group] + self.fee * paid_usd  # exact input: that share of the input
         self.reserves_usd[group] = self.reserves_usd[group] + moved[0] / USDC_UNIT + moved[1] / WETH_UNIT * reference
 
+    def record_liquidation(self, before: LendingBalances, after: LendingBalances) -> None:
+        """Add one liquidation per market (nothing moves where none happened), from the balances it moves
+        (``before`` and ``after`` it), at the oracle's prices before it: the liquidator's gain, the WETH it
+        received less the USDC it repaid; the treasury's, its protocol fee (Aave V3 LiquidationLogic:
+        ``liquidationProtocolFee`` of the bonus part of the collateral seized); the borrower's, its debt
+        repaid less its collateral seized."""
+        usd = before.usd
+        self.liquidation_bonus_usd = self.liquidation_bonus_usd + usd(
+            after.liquidator_usdc - before.liquidator_usdc, after.liquidator_weth - before.liquidator_weth
+        )
+        self.liquidation_fee_usd = self.liquidation_fee_usd + usd(
+            np.zeros(self.n), after.treasury_weth - before.treasury_weth
+        )
+        self.liquidated_usd = self.liquidated_usd + usd(
+            before.borrower_debt - after.borrower_debt, after.borrower_weth - before.borrower_weth
+        )
+
     def info(self) -> dict[str, np.ndarray]:
         """The block's figures under the keys every agent's info carries them: the arbitrage's LVR, profit
-        and fees; each group's gain; the LPs' fees and reserve change over all swaps; and their sum, the
-        imbalance, zero to rounding."""
+        and fees; each group's gain; the LPs' fees and reserve change over all swaps; the liquidations'
+        bonus, protocol fee and borrowers' change, and their sum, the liquidation imbalance; and the sum of
+        every figure, swaps' and liquidations', the imbalance: both zero to rounding."""
         gains, fees, reserves = (  # added in turn: each market's sums as a lone market's, bit for bit
             sum(d.values(), np.zeros(self.n)) for d in (self.gain_usd, self.fees_usd, self.reserves_usd)
         )
+        liquidations = self.liquidation_bonus_usd + self.liquidation_fee_usd + self.liquidated_usd
         return {
             "block_lvr_usd": -self.reserves_usd["arbitrage"],
             "block_arbitrage_profit_usd": self.gain_usd["arbitrage"].copy(),
@@ -122,5 +178,9 @@ class BlockAccounts:
             **{f"block_swaps_usd_{group}": gain.copy() for group, gain in self.gain_usd.items()},
             "block_lp_fees_usd": fees,
             "block_lp_reserves_usd": reserves,
-            "block_imbalance_usd": gains + fees + reserves,
+            "block_liquidation_bonus_usd": self.liquidation_bonus_usd.copy(),
+            "block_liquidation_protocol_fee_usd": self.liquidation_fee_usd.copy(),
+            "block_liquidated_usd": self.liquidated_usd.copy(),
+            "block_liquidation_imbalance_usd": liquidations,
+            "block_imbalance_usd": gains + fees + reserves + liquidations,
         }

@@ -12,9 +12,11 @@ import numpy as np
 
 from envs.contracts.aave_v3 import MAX_UINT256, error_code
 from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.contract import Contract
 from envs.contracts.oracle import control_price
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import Chain, TransactionReverted
+from envs.worlds.block_accounting import LendingBalances
 from envs.worlds.chain_world import AGENT as AGENT_ADDRESS
 from envs.worlds.chain_world import ARBITRAGEUR, ARBITRAGEUR_AGENT, GAS_ETH, ChainLP, ChainUniswapV3World
 from envs.worlds.lending import (
@@ -133,7 +135,7 @@ class ChainLending(ChainLP, AaveMarket):
         code = self._code(lambda: self.aave.pool.transact("repay", self.usdc.address, amount, 2, who, sender=who))
         return np.array([float(before - self.usdc.balance_of(who))]), np.array([code])
 
-    def liquidate(self, who, account, mask):
+    def _liquidation_call(self, who, account, mask):
         if not mask[0]:
             return np.zeros(1), np.zeros(1), np.zeros(1, np.int64)
         try:
@@ -153,6 +155,26 @@ class ChainLending(ChainLP, AaveMarket):
             np.array([float(event["debtToCover"])]),
             np.array([float(event["liquidatedCollateralAmount"])]),
             np.zeros(1, np.int64),
+        )
+
+    def lending_balances(self, who, account):
+        """The borrower's aWETH and debt from the protocol data provider, the liquidator's wallet, and the
+        aWETH of the treasury the aToken names (RESERVE_TREASURY_ADDRESS), as exact integers; prices from
+        the AaveOracle."""
+        data, wallet, borrower = self.aave.data_provider, self._wallet(who), self._address(account)
+        a_weth = Contract(self.aave.chain, data.call("getReserveTokensAddresses", self.weth.address)[0], "AToken")
+
+        def exact(raw: int) -> np.ndarray:
+            return np.array([raw], dtype=object)
+
+        return LendingBalances(
+            exact(self.aave.user_reserve_data(self.weth, borrower)["current_atoken_balance"]),
+            exact(self.aave.user_reserve_data(self.usdc, borrower)["current_variable_debt"]),
+            exact(self.usdc.balance_of(wallet)),
+            exact(self.weth.balance_of(wallet)),
+            exact(a_weth.call("balanceOf", a_weth.call("RESERVE_TREASURY_ADDRESS"))),
+            np.array([self.aave.price(self.usdc) / BASE_UNIT]),
+            self.oracle_price(),
         )
 
     def swap(self, who, sell_usdc, raw, mask):

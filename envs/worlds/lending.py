@@ -18,6 +18,7 @@ import numpy as np
 
 from envs.assets import AaveReserveParams, aave_reserve_params
 from envs.flows.borrow_demand import DEFAULT_CALIBRATION, NO_CALIBRATION, LendingCalibration, load_calibration
+from envs.worlds.block_accounting import BlockAccounts, LendingBalances
 from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market
 from envs.worlds.sim import USDC_UNIT, WETH_UNIT
 
@@ -107,6 +108,8 @@ class AaveMarket(UniswapV3Market):
     once on top of them, so every backend runs the same behaviour."""
 
     lending: LendingParams
+    #: the block's accounts, where an env keeps them (``envs.worlds.block_accounting``)
+    accounts: BlockAccounts | None = None
 
     # --- primitives -------------------------------------------------------------------------
     @abstractmethod
@@ -138,10 +141,25 @@ class AaveMarket(UniswapV3Market):
     def repay(self, account: int, usdc_raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Repay up to ``usdc_raw`` of the debt; returns (repaid, codes)."""
 
-    @abstractmethod
     def liquidate(self, who: str, account: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``who`` liquidates as much of ``account``'s USDC debt as the close factor allows, taking WETH;
-        returns (USDC repaid, WETH received, codes)."""
+        returns (USDC repaid, WETH received, codes). Where an env keeps the block's accounts, the balances
+        the liquidation moves are read before and after it and recorded there."""
+        if self.accounts is None or not mask.any():
+            return self._liquidation_call(who, account, mask)
+        before = self.lending_balances(who, account)
+        result = self._liquidation_call(who, account, mask)
+        self.accounts.record_liquidation(before, self.lending_balances(who, account))
+        return result
+
+    @abstractmethod
+    def _liquidation_call(self, who: str, account: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The liquidation ``liquidate`` describes, on the backend; ``liquidate`` records it."""
+
+    @abstractmethod
+    def lending_balances(self, who: str, account: int) -> LendingBalances:
+        """The balances a liquidation of ``account`` by ``who`` moves, as the protocol holds them, and
+        Aave's oracle prices (``envs.worlds.block_accounting``)."""
 
     @abstractmethod
     def swap(self, who: str, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,8 +15,9 @@ from envs.arrays import ArrayBackend
 from envs.drivers.base import PriceDriver
 from envs.protocols.aave_v3 import pool as aave
 from envs.protocols.aave_v3.math_utils import ray_mul
-from envs.protocols.aave_v3.reserve_logic import normalized_debt
+from envs.protocols.aave_v3.reserve_logic import normalized_debt, normalized_income
 from envs.protocols.uniswap_v3 import pool as v3
+from envs.worlds.block_accounting import LendingBalances
 from envs.worlds.lending import (
     AGENT,
     AGENT_ACCOUNT,
@@ -223,7 +224,7 @@ class AaveWorld(UniswapV3World, AaveMarket):
             self.borrower_usdc = self.borrower_usdc - paid
         return paid, code
 
-    def liquidate(self, who, account, mask):
+    def _liquidation_call(self, who, account, mask):
         result = aave.liquidation_call(
             self.aave,
             self.aave_params,
@@ -236,6 +237,25 @@ class AaveWorld(UniswapV3World, AaveMarket):
             self._mask(mask),
         )
         return self._np(result.debt_repaid), self._np(result.collateral_to_liquidator), self._np(result.error)
+
+    def lending_balances(self, who, account):
+        """The borrower's from its position; the liquidator's as the reserves' cash, negated: no wallet of
+        it is kept here, and in a liquidation only its repayment and the collateral it takes move the cash;
+        the treasury's as the aWETH no account holds (the seeded supply's and the treasury's: only the
+        treasury's moves, by the protocol fee the pool leaves out of the burn)."""
+        pos, f, r = self.position(account), self._np, self.weth_r
+        cash = f(self.aave.available_liquidity)
+        held = f(self.aave.scaled_atoken[:, :, r]).sum(axis=1)
+        income = f(normalized_income(self.aave, self.now)[:, r])
+        return LendingBalances(
+            pos.collateral_weth,
+            pos.debt_usdc,
+            -cash[:, self.usdc_r],
+            -cash[:, r],
+            (f(self.aave.scaled_atoken_supply[:, r]) - held) * income,
+            self._base_prices[:, self.usdc_r] / BASE_UNIT,
+            self._base_prices[:, r] / BASE_UNIT,
+        )
 
     def swap(self, who, sell_usdc, raw, mask):
         b, xp = self.b, self.b.xp
