@@ -121,7 +121,7 @@ class BlockAccounts:
         self.clear()
 
     def clear(self) -> None:
-        """A new block: nothing swapped yet."""
+        """A new block: nothing swapped or liquidated yet."""
         self.gain_usd = {group: np.zeros(self.n) for group in SWAP_GROUPS}
         self.fees_usd = {group: np.zeros(self.n) for group in SWAP_GROUPS}
         self.reserves_usd = {group: np.zeros(self.n) for group in SWAP_GROUPS}
