@@ -164,6 +164,7 @@ def co_train_and_evaluate(cfg, run_dir: Path) -> None:
     """env.train_roles: every listed role learns in the same markets; then each role's policy is evaluated
     against its baselines with the other learned roles playing their new policies."""
     from agents.co_training import co_train
+    from agents.rllib_trainer import rllib_co_train
 
     if cfg.env.league.pool:
         raise ValueError(
@@ -171,7 +172,7 @@ def co_train_and_evaluate(cfg, run_dir: Path) -> None:
             "(env.train_roles) plays env.others: leave env.league.pool empty, or train one role"
         )
     set_random_seed(cfg.seed)
-    saved = co_train(cfg, run_dir)
+    saved = (rllib_co_train if cfg.trainer.name == "rllib" else co_train)(cfg, run_dir)
     if not cfg.train.evaluate_after:
         return
     probe = defi_market_v0.parallel_env(**env_kwargs(cfg, cfg.eval.window))

@@ -168,11 +168,29 @@ class EvalConfig:
 
 
 @dataclass
+class TrainerConfig:
+    """Who trains: ``sb3`` (stable-baselines3, agent.*) or ``rllib`` (Ray RLlib multi-agent PPO over the
+    market's learning roles, env.train_roles; the fields below are RLlib's)."""
+
+    name: str = "sb3"
+    address: Optional[str] = None  # a running Ray cluster (e.g. auto, or ray://head:10001); none starts a local one
+    num_env_runners: int = 0  # RLlib's sampling workers, one market each (0: sample in the driver)
+    train_batch_size: int = 4000  # env steps per training iteration
+    minibatch_size: int = 256
+    num_epochs: int = 10
+    lr: float = 3e-4
+    gamma: float = 0.99
+    hidden: List[int] = field(default_factory=lambda: [64, 64])  # each role's MLP
+    reward_scale: float = 0.01  # rewards in USD x this: what the value function learns
+
+
+@dataclass
 class Config:
     env: Any = None  # the env's own schema (envs.spec), set by configs/env/<name>.yaml's defaults
     driver: DriverConfig = field(default_factory=DriverConfig)
     backend: BackendConfig = field(default_factory=BackendConfig)
     agent: AgentConfig = field(default_factory=AgentConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     seed: int = 0
@@ -195,6 +213,7 @@ def register() -> None:
     store.store(name="deploy_schema", node=DeployConfig(live=LiveConfig()))
 
 
+TRAINERS = ("sb3", "rllib")
 HISTORICAL_KEYS = ("path", "price_column", "timestamp_column", "start", "fill", "missing")
 
 
@@ -410,6 +429,33 @@ def validate(cfg) -> None:
         check_number(f"train.{name}", cfg.train[name], rule)
     for name, rule in EVAL_NUMBERS.items():
         check_number(f"eval.{name}", cfg.eval[name], rule)
+    check_trainer(cfg)
+
+
+def check_trainer(cfg) -> None:
+    """trainer=sb3 or trainer=rllib; RLlib trains the market's roles (env=defi_market, env.train_roles)."""
+    t = cfg.trainer
+    if t.name not in TRAINERS:
+        raise ValueError(f"trainer={t.name!r} must be one of {list(TRAINERS)} (trainer=sb3 or trainer=rllib)")
+    if t.name != "rllib":
+        return
+    if env_spec(cfg).role is not None or not cfg.env.get("train_roles"):
+        raise ValueError(
+            f"trainer=rllib trains defi_market's roles together (env=defi_market env.train_roles=[...]); "
+            f"env={cfg.env.id} with train_roles={list(cfg.env.get('train_roles') or [])}: use trainer=sb3 "
+            "for one learner, or list the roles"
+        )
+    for name in ("train_batch_size", "minibatch_size", "num_epochs", "lr", "reward_scale"):
+        check_number(f"trainer.{name}", t[name], POSITIVE)
+    check_number("trainer.gamma", t.gamma, (lambda x: 0 < x <= 1, "in (0, 1]"))
+    check_number("trainer.num_env_runners", t.num_env_runners, NON_NEGATIVE)
+    if t.minibatch_size > t.train_batch_size:
+        raise ValueError(
+            f"trainer.minibatch_size={t.minibatch_size} exceeds trainer.train_batch_size={t.train_batch_size}: "
+            "lower the minibatch or raise the batch"
+        )
+    if not t.hidden or any(int(h) < 1 for h in t.hidden):
+        raise ValueError(f"trainer.hidden={list(t.hidden)} must list layer widths >= 1, e.g. [64, 64]")
 
 
 def check(cfg, window: List[float] | None = None) -> None:

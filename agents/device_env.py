@@ -57,7 +57,7 @@ class TorchCartPole:
         self.num_envs, self.device = num_envs, torch.device(device)
         high = np.array([self.x_limit * 2, np.inf, self.theta_limit * 2, np.inf], dtype=np.float32)
         self.single_observation_space = spaces.Box(-high, high, dtype=np.float32)
-        self.single_action_space = spaces.Discrete(2)
+        self.single_action_space: spaces.Discrete = spaces.Discrete(2)
         self.generator = torch.Generator(device=self.device)
 
     def _initial(self) -> torch.Tensor:

@@ -22,6 +22,7 @@ from agents.baselines import make_baseline
 from envs.roles.liquidity_provider import LiquidityProvider
 
 ALGOS = ("ppo", "a2c", "dqn", "sac", "td3")
+RLLIB_ALGO = "rllib_ppo"  # a checkpoint's algo when it is an RLModule trained with trainer=rllib
 NORMALIZATION_FILE = "vecnormalize.pkl"
 BEST_NORMALIZATION_FILE = "best_vecnormalize.pkl"  # beside best_model.zip: the statistics it was validated with
 METADATA_SUFFIX = ".meta.json"  # model.zip -> model.meta.json
@@ -195,13 +196,18 @@ def load_policy(spec: str, role: LiquidityProvider, device: str = "auto", allow_
     """``baseline:<name>`` or a path to a model.zip."""
     if spec.startswith("baseline:"):
         return make_baseline(spec.split(":", 1)[1], role)
-    trained_role = read_checkpoint(spec).get("role")
+    checkpoint = read_checkpoint(spec)
+    trained_role = checkpoint.get("role")
     wanted = ROLE_NAMES.get(type(role).__name__)
     if trained_role is not None and wanted is not None and trained_role != wanted:
         raise ValueError(
             f"{spec} plays the {trained_role} role, not the {wanted} it is loaded for: point "
             f"env.train_role (or env.others) at a {wanted} checkpoint"
         )
+    if checkpoint.get("algo") == RLLIB_ALGO:  # a role's RLModule from trainer=rllib
+        from agents.rllib_trainer import RLModulePolicy
+
+        return RLModulePolicy(spec)
     return TrainedPolicy(spec, device, allow_missing_normalization)
 
 
