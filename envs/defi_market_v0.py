@@ -6,7 +6,7 @@ market whose scripted borrowers keep target LTVs. Every agent is learnable.
 |---|---|
 | Agents | ``liquidity_provider_{i}`` (``n_lps``), ``arbitrageur_{i}`` (``n_arbitrageurs``), ``liquidator_{i}`` (``n_liquidators``), ``borrower_0`` (``n_borrowers``: 0 or 1), ``trader_{i}`` (``n_traders``), ``searcher_0`` (``n_searchers``: 0 or 1), ``jit_provider_0`` (``n_jit_providers``: 0 or 1) |
 | Action spaces | LP: ``Discrete(1 + len(half_widths))`` (0 holds, i re-centres); arbitrageur: ``Discrete(5)`` (share of the trade to the band's edge); liquidator: ``Discrete(5)`` (0 waits, i liquidates the account in slot i); borrower: ``Discrete(6)`` (0 holds, i moves to a target LTV); trader: ``Discrete(5)`` (0 waits, buy or sell $5k or $50k of WETH); searcher: ``Discrete(5)`` (share 0, 0.25, 0.5, 0.75 or 1 of the largest sandwich the victims' limits allow); JIT provider: ``Discrete(5)`` (share 0, 0.25, 0.5, 0.75 or 1 of its capital minted around each large swap) |
-| Observation spaces | LP: ``Box(9,)`` (envs.roles.liquidity_provider); arbitrageur: ``Box(5,)`` (envs.roles.arbitrageur); liquidator: ``Box(20,)`` (envs.roles.liquidator); borrower: ``Box(8,)`` (envs.roles.borrower); trader: ``Box(5,)`` (envs.roles.trader); searcher: ``Box(5,)`` (envs.roles.searcher); JIT provider: ``Box(5,)`` (envs.roles.jit_provider) |
+| Observation spaces | LP: ``Box(9,)`` (envs.roles.liquidity_provider); arbitrageur: ``Box(5,)`` (envs.roles.arbitrageur); liquidator: ``Box(20,)`` (envs.roles.liquidator); borrower: ``Box(8,)`` (envs.roles.borrower); trader: ``Box(5,)`` (envs.roles.trader); searcher: ``Box(9,)`` (envs.roles.searcher); JIT provider: ``Box(9,)`` (envs.roles.jit_provider) |
 | Import | ``from envs import defi_market_v0`` |
 
 Each step is one block. The agents' transactions land in ``order``: "random" shuffles them every
@@ -24,6 +24,16 @@ capital, and ``world["slippage_bps"]``, the victims' limits; its share applies w
 the agents), the JIT provider by its PnL at the reference price from minting around the block's large
 uninformed swaps and burning after them (it needs ``world["jit_usd"]``, its capital; its share applies when the
 flow trades). Episodes truncate after ``horizon`` steps; nothing terminates.
+
+The block's uninformed swaps are drawn when the block before it closes (at reset for the first), after its order
+and the scripted arbitrageur's draw, from the same generator and in the same order as when they were drawn as they
+traded: they wait in a mempool (``envs.worlds.mempool``: direction, size, slippage limit, gas, priority fee) the
+searcher and the JIT provider observe (count, total and largest size, the largest's priority fee), and the block
+runs exactly them. Under "priority" the searcher's bundles (front-run, victim, back-run) go before the first
+agent that bid less than it (``priority_fees_gwei["searcher_0"]``), carrying every pending swap of the markets
+where it takes a share; bidding no more than any agent, they ride with the flow after the scripted market, as
+under "random". The searcher's info says where they ran (``bundle_position``; the number of agents: with the
+flow). The bundle pays no gas, as the scripted legs never did.
 
 Every agent's info also carries the block's arbitrage accounts (``envs.worlds.block_accounting``), every
 arbitrage swap of the block (the arbitrageur agents' and the scripted one's) marked at the block's
@@ -71,6 +81,7 @@ from envs.roles.jit_provider import JITProvider, check_jit_world
 from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
 from envs.roles.protocol import Receipt, Role
+from envs.roles.scripted_share import ScriptedShare
 from envs.roles.searcher import SandwichSearcher, check_sandwich_world
 from envs.roles.trader import Trader
 from envs.spec import EnvSpec, LendingConfig
@@ -279,6 +290,9 @@ class Markets:
         cast(Any, self.market).accounts = self.accounts
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
         self.scripted_liquidator = scripted_liquidator
+        #: under order="priority", the agent whose transaction the searcher's bundles go just before: the first
+        #: in the block that bid less than the searcher (None: they ride with the flow, after the scripted market)
+        self.bundle_before = self._bundle_before() if n_searchers and order == "priority" else None
         self.t = 0
 
     @property
@@ -298,7 +312,28 @@ class Markets:
             self.roles[agent].reset(self.market)
         self.market.move_reference()  # the first block's price gap
         self.t = 0
+        self._draw_block()
         return self._observe()
+
+    def _draw_block(self) -> None:
+        """Before a block, what it draws: its order, where the scripted arbitrageur competes, and its uninformed
+        swaps, pending until the block runs them (the agents observe them first). Drawn in the order, and from
+        the generator, the block's steps once drew them in, so the markets play as when the flow was drawn as it
+        traded (the calibrated flow's sizes follow the pool's depth as the block before left it)."""
+        self.order_of_block = self.block_order()
+        self.competes = self.rng.random(self.n) < self.compete
+        self.market.draw_pending()
+
+    def _bundle_before(self) -> str | None:
+        """The first agent in the priority order that bid less than the searcher and trades on the pool (the
+        searcher and the JIT provider only steer the scripted traders), or None."""
+        fee = self.priority_fees[f"{SEARCHER}_0"]
+        later = [
+            a
+            for a in self.priority_order
+            if self.priority_fees[a] < fee and not isinstance(self.roles[a], ScriptedShare)
+        ]
+        return later[0] if later else None
 
     def _select(self, agent: str) -> None:
         """Point the market's LP reads and actions at ``agent``'s position if it is an LP."""
@@ -323,6 +358,16 @@ class Markets:
         rng.shuffle(sequence)
         return sequence
 
+    def _run_bundles(self, receipts: dict[str, Receipt]) -> None:
+        """The searcher's bundles, at their place in the block (``bundle_before``): every pending swap of the
+        worlds where the searcher takes a share, each between its front-run and back-run where the sandwich
+        pays (alone where it does not), with the JIT LP's range around it where it acts."""
+        market, searcher = self.market, f"{SEARCHER}_0"
+        market.execute_pending(np.broadcast_to(np.asarray(market.sandwich_share, dtype=float), (self.n,)) > 0)
+        receipts[searcher].info["bundle_position"] = np.full(
+            self.n, float(self.order_of_block.index(cast(str, self.bundle_before)))
+        )
+
     def _with_priority_fee(self, agent: str, gas_usd: np.ndarray) -> np.ndarray:
         """Gas at the base price plus the agent's priority fee on the same gas."""
         return gas_usd * (1 + self.priority_fees[agent] / self.gas_price_gwei) if self.gas_price_gwei else gas_usd
@@ -339,17 +384,25 @@ class Markets:
         market, n = self.market, self.n
         self.accounts.clear()
         receipts: dict[str, Receipt] = {}
-        for position, agent in enumerate(self.block_order()):
+        order = self.order_of_block
+        # the searcher's and the JIT provider's choices steer the scripted traders around the pending swaps: made
+        # before any transaction of the block (they touch neither the pool nor the generator)
+        steering = [a for a in order if isinstance(self.roles[a], ScriptedShare)]
+        for agent in steering + [a for a in order if a not in steering]:
+            if agent == self.bundle_before:
+                self._run_bundles(receipts)
             self._select(agent)
             pool_before = market.pool_price()
             receipt = self.roles[agent].act(market, actions[agent])
             receipt = receipt.with_gas(self._with_priority_fee(agent, receipt.gas_usd))
             receipt.info |= {
                 "pool_move_pct": 100 * np.log(market.pool_price() / pool_before),
-                "position_in_block": np.full(n, float(position)),
+                "position_in_block": np.full(n, float(order.index(agent))),
             }
             receipts[agent] = receipt
-        market.arbitrage(self.rng.random(n) < self.compete)  # the scripted competitors, after the agents
+        if f"{SEARCHER}_0" in receipts and self.bundle_before is None:
+            receipts[f"{SEARCHER}_0"].info["bundle_position"] = np.full(n, float(len(order)))  # with the flow
+        market.arbitrage(self.competes)  # the scripted competitors, after the agents
         if self.scripted_liquidator:
             market.liquidate_unhealthy(COMPETITOR)
         market.noise()
@@ -357,6 +410,8 @@ class Markets:
         market.borrowers_act()
         market.move_reference()
         self.t += 1
+        if not self.done:  # the last block's close draws nothing: a reset goes on from the generator as it was
+            self._draw_block()
         observations = self._observe()
         rewards, infos = {}, {}
         accounts = self.accounts.info() | {"block_producer_usd": self._block_producer_usd(receipts)}

@@ -83,9 +83,9 @@ def test_the_baseline_and_a_learner_drive_the_jit_provider():
     env = defi_market_v0.parallel_env(horizon=16, n_jit_providers=1, **MARKET)
     assert DEFAULT_OTHERS["jit_provider"] == "baseline:always_jit"
     always = make_baseline("always_jit", env.role_of(JIT))
-    assert np.array_equal(always.predict(np.zeros((3, 5), np.float32))[0], [4, 4, 4])
+    assert np.array_equal(always.predict(np.zeros((3, 9), np.float32))[0], [4, 4, 4])
     vec = RoleVecEnv(env, "jit_provider", other_policies(env, "jit_provider", {}), seed=0)
-    assert vec.num_envs == 1 and vec.observation_space.shape == (5,) and vec.action_space.n == 5
+    assert vec.num_envs == 1 and vec.observation_space.shape == (9,) and vec.action_space.n == 5
     PPO("MlpPolicy", vec, n_steps=16, batch_size=16, verbose=0, seed=0).learn(32)
 
 
@@ -112,7 +112,7 @@ def test_the_jit_provider_plays_the_same_on_numpy_and_evm():
 def test_the_vector_market_runs_with_a_jit_provider():
     vec = defi_market_v0.vector_env(num_markets=4, horizon=3, n_jit_providers=1, **MARKET)
     obs, _ = vec.reset(seed=0)
-    assert obs[JIT].shape == (4, 5) and np.allclose(obs[JIT][:, 1:4], [[0.0, 0.0, 1.0]] * 4, atol=0.01)
+    assert obs[JIT].shape == (4, 9) and np.allclose(obs[JIT][:, 1:4], [[0.0, 0.0, 1.0]] * 4, atol=0.01)
     for _ in range(3):
         obs, rewards, _, truncations, infos = vec.step({a: np.full(4, 4) for a in vec.agents})
     assert rewards[JIT].shape == (4,) and truncations[JIT].all()

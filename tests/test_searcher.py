@@ -68,9 +68,9 @@ def test_the_greedy_baseline_and_a_learner_drive_the_searcher():
     env = defi_market_v0.parallel_env(horizon=16, n_searchers=1, **MARKET)
     assert DEFAULT_OTHERS["searcher"] == "baseline:greedy_searcher"
     greedy = make_baseline("greedy_searcher", env.role_of(SEARCHER))
-    assert np.array_equal(greedy.predict(np.zeros((3, 5), np.float32))[0], [4, 4, 4])
+    assert np.array_equal(greedy.predict(np.zeros((3, 9), np.float32))[0], [4, 4, 4])
     vec = RoleVecEnv(env, "searcher", other_policies(env, "searcher", {}), seed=0)
-    assert vec.num_envs == 1 and vec.observation_space.shape == (5,) and vec.action_space.n == 5
+    assert vec.num_envs == 1 and vec.observation_space.shape == (9,) and vec.action_space.n == 5
     PPO("MlpPolicy", vec, n_steps=16, batch_size=16, verbose=0, seed=0).learn(32)
 
 
@@ -97,7 +97,7 @@ def test_the_searcher_plays_the_same_on_numpy_and_evm():
 def test_the_vector_market_runs_with_a_searcher():
     vec = defi_market_v0.vector_env(num_markets=4, horizon=3, n_searchers=1, **MARKET)
     obs, _ = vec.reset(seed=0)
-    assert obs[SEARCHER].shape == (4, 5) and np.allclose(obs[SEARCHER][:, 2:4], [[1.0, 0.5]] * 4, atol=0.01)
+    assert obs[SEARCHER].shape == (4, 9) and np.allclose(obs[SEARCHER][:, 2:4], [[1.0, 0.5]] * 4, atol=0.01)
     for _ in range(3):
         obs, rewards, _, truncations, infos = vec.step({a: np.full(4, 4) for a in vec.agents})
     assert rewards[SEARCHER].shape == (4,) and truncations[SEARCHER].all()

@@ -12,6 +12,7 @@ import numpy as np
 from envs.roles.protocol import Receipt
 from envs.roles.scripted_share import ScriptedShare
 from envs.worlds.market import UniswapV3Market
+from envs.worlds.mempool import PENDING_FEATURES, pending_features
 from envs.worlds.sim import V3WorldParams
 
 OBSERVATION_FEATURES = (
@@ -20,7 +21,7 @@ OBSERVATION_FEATURES = (
     ("last_inventory_loss", "last block's fees less its PnL: what the swaps' moves through its range cost", "100 USD"),
     ("wallet_vs_capital", "its wallet at the reference price / its starting capital (jit_usd)", "1"),
     ("volatility", "EWMA realized volatility of the reference price, annualized", "1"),
-)
+) + PENDING_FEATURES
 
 
 def check_jit_world(params: V3WorldParams) -> None:
@@ -60,7 +61,7 @@ class JITProvider(ScriptedShare):
         return self.held[0] + self.held[1] * market.reference_price()
 
     def observation(self, market: UniswapV3Market) -> np.ndarray:
-        return np.stack(
+        own = np.stack(
             [
                 100 * np.log(market.pool_price() / market.reference_price()),
                 self.fees / 100,
@@ -69,7 +70,8 @@ class JITProvider(ScriptedShare):
                 self.volatility.annualized(market.dt),
             ],
             axis=1,
-        ).astype(np.float32)
+        )
+        return np.concatenate([own, pending_features(market.pending, market.n)], axis=1).astype(np.float32)
 
     def act(self, market: UniswapV3Market, action) -> Receipt:
         """Set the share of its capital the world's JIT LP mints with around this block's large swaps (they

@@ -11,6 +11,7 @@ import numpy as np
 from envs.roles.protocol import Receipt
 from envs.roles.scripted_share import ScriptedShare
 from envs.worlds.market import UniswapV3Market
+from envs.worlds.mempool import PENDING_FEATURES, pending_features
 from envs.worlds.sim import V3WorldParams
 
 OBSERVATION_FEATURES = (
@@ -19,7 +20,7 @@ OBSERVATION_FEATURES = (
     ("wallet_vs_capital", "its wallet at the reference price / its starting capital (sandwich_usd)", "1"),
     ("slippage", "the uninformed swaps' slippage limit (slippage_bps / 100)", "%"),
     ("volatility", "EWMA realized volatility of the reference price, annualized", "1"),
-)
+) + PENDING_FEATURES
 
 
 def check_sandwich_world(params: V3WorldParams) -> None:
@@ -55,7 +56,7 @@ class SandwichSearcher(ScriptedShare):
 
     def observation(self, market: UniswapV3Market) -> np.ndarray:
         p = market.params
-        return np.stack(
+        own = np.stack(
             [
                 100 * np.log(market.pool_price() / market.reference_price()),
                 self.take / 100,
@@ -64,7 +65,8 @@ class SandwichSearcher(ScriptedShare):
                 self.volatility.annualized(market.dt),
             ],
             axis=1,
-        ).astype(np.float32)
+        )
+        return np.concatenate([own, pending_features(market.pending, market.n)], axis=1).astype(np.float32)
 
     def act(self, market: UniswapV3Market, action) -> Receipt:
         """Set the share the world's searcher takes of each uninformed swap's bound this block; its legs

@@ -11,6 +11,7 @@ import numpy as np
 
 from envs.drivers.base import PriceDriver
 from envs.units import MAX_TICK, Q96, USDC_UNIT, WETH_UNIT
+from envs.worlds.mempool import Mempool
 from envs.worlds.sandwich import FlowOrder, Legs, largest_front_run, minimum_out
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ class UniswapV3Market(ABC):
     #: (N,) or scalar: the share of its capital the JIT LP mints with (0: it stays out; a JIT agent sets it)
     jit_share: np.ndarray | float = 1.0
     _jit_held: tuple[np.ndarray, np.ndarray] | None = None  # raw capital held back from the open JIT mint
+    #: the next block's uninformed swaps, drawn before it (``draw_pending``; None: the block draws them itself)
+    pending: Mempool | None = None
 
     def select_lp(self, lp: int) -> None:
         """Make LP agent ``lp`` the one the ``agent_*`` methods and ``rebalance`` act for."""
@@ -156,11 +159,12 @@ class UniswapV3Market(ABC):
 
     # --- the uninformed flow (V3WorldParams.flow) --------------------------------------------------------
     def start_flow(self) -> None:
-        """At reset: the flow's state, no sandwich taken yet, and each world's clock (the driver's timestamps
-        where it has them)."""
+        """At reset: the flow's state, no sandwich taken yet nor swap pending, and each world's clock (the driver's
+        timestamps where it has them)."""
         from envs.flows.calibrated import CalibratedFlow, FlowParams
 
         self.sandwich_profit_usd, self.jit_fees_usd = np.zeros(self.n), np.zeros(self.n)
+        self.pending = None  # an earlier episode's swaps are not this one's
         stamps = getattr(self.driver, "timestamps", None)
         self.clock = np.asarray(stamps(), dtype=float) if callable(stamps) else np.zeros(self.n)
         self._flow = None  # toy; a replaying world applies its recorded events itself
@@ -204,17 +208,43 @@ class UniswapV3Market(ABC):
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         """The competing arbitrageur trades (masked) pools to the edge of their no-trade band."""
 
-    def noise(self) -> None:
-        """The uninformed swaps in turn, each with the JIT LP's range and the searcher's sandwich around it
-        where they act; the searcher's profit over them is ``sandwich_profit_usd``, the JIT LP's fees
-        ``jit_fees_usd``."""
-        self.sandwich_profit_usd, self.jit_fees_usd = np.zeros(self.n), np.zeros(self.n)
-        for sell_usdc, raw in self.flow_orders():
+    def draw_pending(self) -> None:
+        """Draw the next block's uninformed swaps now, as its ``pending`` (``envs.worlds.mempool``): from the pool
+        and reference as they stand, what the block would draw when its flow trades if nothing moved them before.
+        A replaying world's flow is its recorded events: none pending."""
+        p = self.params
+        self.pending = (
+            Mempool.empty(self.n)
+            if p.flow == "replay"
+            else Mempool.of(
+                self.flow_orders(), self.n, self.reference_price(), p.slippage_bps, p.flow_priority_fee_gwei
+            )
+        )
+
+    def execute_pending(self, where: np.ndarray) -> None:
+        """Run the pending swaps not yet run, in turn, in the worlds of ``where``: each with the JIT LP's range and
+        the searcher's sandwich around it where they act (their take counted from the block's first such run in
+        ``sandwich_profit_usd`` and ``jit_fees_usd``). Without swaps drawn before the block, it draws them now."""
+        if self.pending is None:
+            self.draw_pending()
+        pending = self.pending
+        assert pending is not None
+        if not pending.started:
+            self.sandwich_profit_usd, self.jit_fees_usd = np.zeros(self.n), np.zeros(self.n)
+            pending.started = True
+        for k in range(pending.k):
+            sell_usdc, raw = pending.column(k, where)
             if not (raw > 0).any():  # a calibrated step may hold no swap
                 continue
             jit = self.jit_mint(sell_usdc, raw)
             self.flow_swap(sell_usdc, raw)
             self.jit_burn(jit)
+
+    def noise(self) -> None:
+        """The block's uninformed swaps still pending, in turn (``execute_pending`` in every world); then none is
+        pending until the next block's are drawn."""
+        self.execute_pending(np.ones(self.n, bool))
+        self.pending = None
 
     # --- slippage limits and the sandwich searcher (V3WorldParams.slippage_bps, sandwich_usd) --------------
     def flow_swap(self, sell_usdc: np.ndarray, raw: np.ndarray) -> None:

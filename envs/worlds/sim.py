@@ -72,6 +72,9 @@ class V3WorldParams:
     #: selling what it bought, where that profits (``envs.worlds.sandwich``); a learning searcher
     #: (``envs.roles.searcher``) sets the share of that largest front-run it takes (``sandwich_share``)
     sandwich_usd: float = 0.0
+    #: the priority fee (gwei) each uninformed swap bids, shown with it while it is pending
+    #: (``envs.worlds.mempool``): a wallet's default tip of the order of mainnet's typical 1 gwei, not fitted
+    flow_priority_fee_gwei: float = 1.0
     #: flow="replay": the share of the recorded span, [start, end] fractions, an episode runs in; each reset
     #: starts at a random time of it that leaves the episode's steps inside (None: at the first event)
     replay_window: tuple[float, float] | None = None
@@ -92,6 +95,8 @@ class V3WorldParams:
             raise ValueError(f"slippage_bps={self.slippage_bps} must be in [0, {BPS}) basis points, or None")
         if self.sandwich_usd < 0:
             raise ValueError(f"sandwich_usd={self.sandwich_usd} must be non-negative")
+        if self.flow_priority_fee_gwei < 0:
+            raise ValueError(f"flow_priority_fee_gwei={self.flow_priority_fee_gwei} must be non-negative")
         if self.recentering_share >= 1:
             raise ValueError(
                 f"recentering_lps take {self.recentering_share:g} of pool_value_usd: leave the static "
