@@ -311,6 +311,7 @@ ENV_NUMBERS: dict[str, Rule] = {
     "n_traders": NON_NEGATIVE,
     "n_searchers": NON_NEGATIVE,
     "n_jit_providers": NON_NEGATIVE,
+    "flow_priority_fee_gwei": NON_NEGATIVE,
 }
 ENV_OPTIONAL_NUMBERS: dict[str, Rule] = {
     "initial_half_width": POSITIVE,
@@ -422,6 +423,8 @@ def validate(cfg) -> None:
         check_number(f"env.recentering_lps[{i}][1]", entry[1], (lambda x: 0 < x < 1, "in (0, 1)"))
     if "lending" in e:
         check_numbers("env.lending", OmegaConf.to_container(e.lending, resolve=True), NON_NEGATIVE)
+    if "priority_fees_gwei" in e:  # an agent the market lacks is refused as the env is built (check)
+        check_numbers("env.priority_fees_gwei", OmegaConf.to_container(e.priority_fees_gwei), NON_NEGATIVE)
     check_number("driver.dt", cfg.driver.dt, POSITIVE)
     check_numbers("driver.params", OmegaConf.to_container(cfg.driver.params, resolve=True), ANY)
     check_numbers("agent.params", OmegaConf.to_container(cfg.agent.params, resolve=True), ANY)

@@ -33,7 +33,11 @@ runs exactly them. Under "priority" the searcher's bundles (front-run, victim, b
 agent that bid less than it (``priority_fees_gwei["searcher_0"]``), carrying every pending swap of the markets
 where it takes a share; bidding no more than any agent, they ride with the flow after the scripted market, as
 under "random". The searcher's info says where they ran (``bundle_position``; the number of agents: with the
-flow). The bundle pays no gas, as the scripted legs never did.
+flow). Each leg the block sent pays the block producer the measured Uniswap V3 swap's gas (``v3_swap``) at the base
+gas price plus the searcher's bid, and the JIT provider's round trips around the swaps pay a mint and a close
+(``v3_mint`` and ``REBALANCE_CLOSE``) at the base price plus its bid; both count only what the world ran (the
+sandwiches that paid before gas, the swaps large enough to mint around), and their rewards are net of it. The
+uninformed swaps pay their own gas (``v3_swap``) at the base price plus ``world["flow_priority_fee_gwei"]``.
 
 Every agent's info also carries the block's arbitrage accounts (``envs.worlds.block_accounting``), every
 arbitrage swap of the block (the arbitrageur agents' and the scripted one's) marked at the block's
@@ -44,8 +48,10 @@ LVR = profit + fees, to rounding. Every swap of the block is accounted the same 
 ``block_swaps_usd_<group>`` (``arbitrage``, ``flow``, ``sandwich``, ``lp_rebalance``: the swappers' gain
 before gas), ``block_lp_fees_usd`` (the fees all swaps paid the LPs), ``block_lp_reserves_usd`` (the change
 in the tokens the LPs' liquidity holds, fees excluded) and ``block_imbalance_usd``, the sum of the three,
-zero to rounding; ``block_producer_usd`` is the gas and priority fees the agents paid the block producer. Backends: numpy and torch (the simulator), evm and anvil (the real
-contracts), one market per ``parallel_env``.
+zero to rounding; ``block_producer_usd`` is the gas and priority fees the agents paid the block producer (the
+searcher's legs and the JIT provider's round trips among them: the sum of every agent's ``gas_usd``), and
+``block_flow_gas_usd`` what the uninformed swaps paid it; the producer's take is their sum. Backends: numpy and
+torch (the simulator), evm and anvil (the real contracts), one market per ``parallel_env``.
 
 Many markets at once: ``vector_env(num_markets=N, backend="numpy" or "torch", ...)`` steps N markets
 of the same agents together (``ParallelVectorEnv``): PettingZoo's parallel API with a leading market
@@ -86,8 +92,9 @@ from envs.roles.searcher import SandwichSearcher, check_sandwich_world
 from envs.roles.trader import Trader
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
-from envs.worlds.block_accounting import BlockAccounts
+from envs.worlds.block_accounting import SWAP_GROUPS, BlockAccounts
 from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, AaveMarket, LendingParams
+from envs.worlds.mempool import Mempool
 from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
 LP_ROLE = "liquidity_provider"
@@ -173,6 +180,28 @@ def market_generator(seed: int | Sequence[int] | None, n: int) -> np.random.Gene
     return WorldStreams([np.random.default_rng(s) for s in seeds])
 
 
+class MarketAccounts(BlockAccounts):
+    """The block's accounts (``envs.worlds.block_accounting``) that also count the swaps each group made on the
+    pool, (N,) per group in ``swaps``: the transactions whose gas the searcher's receipt counts (its legs)."""
+
+    def clear(self) -> None:
+        super().clear()
+        self.swaps = {group: np.zeros(self.n) for group in SWAP_GROUPS}
+
+    def record(
+        self,
+        group: str,
+        sell_usdc: np.ndarray,
+        paid_raw: np.ndarray,
+        got_raw: np.ndarray,
+        reference: np.ndarray,
+        moved: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        """``BlockAccounts.record``, and one more swap of ``group`` in the markets where it paid anything."""
+        super().record(group, sell_usdc, paid_raw, got_raw, reference, moved)
+        self.swaps[group] = self.swaps[group] + (np.asarray(paid_raw, dtype=float) > 0)
+
+
 class Markets:
     """``n`` markets with the same agents, stepped together: each block runs every agent's transactions
     over all the markets at once (one role call per agent, vectorised over the markets), then the
@@ -243,7 +272,8 @@ class Markets:
         unknown = sorted(set(fees) - set(self.possible_agents))
         if unknown or any(f < 0 for f in fees.values()):
             raise ValueError(
-                f"priority_fees_gwei must map agents of {self.possible_agents} to fees >= 0; unknown agents: {unknown}"
+                f"priority_fees_gwei (env.priority_fees_gwei) must map agents of {self.possible_agents} to fees >= 0; "
+                f"unknown agents: {unknown}"
             )
         self.priority_fees = {a: float(fees.get(a, 0.0)) for a in self.possible_agents}
         #: the block's order under order="priority": highest fee first, equal fees in possible_agents order
@@ -258,8 +288,8 @@ class Markets:
             LIQUIDATOR: lambda: Liquidator(gas_price_gwei=gas_price_gwei),
             BORROWER: lambda: Borrower(gas_price_gwei=gas_price_gwei),
             TRADER: lambda: Trader(gas_price_gwei=gas_price_gwei),
-            SEARCHER: SandwichSearcher,
-            JIT_PROVIDER: JITProvider,
+            SEARCHER: lambda: SandwichSearcher(gas_price_gwei=gas_price_gwei),
+            JIT_PROVIDER: lambda: JITProvider(gas_price_gwei=gas_price_gwei),
         }
         #: one role object per agent: each keeps its own volatility estimate, book and value, (n,) each
         self.roles: dict[str, Role] = {a: roles[agent_role(a)[0]]() for a in self.possible_agents}
@@ -286,7 +316,7 @@ class Markets:
             ),
         )
         #: the block's swaps marked at the reference price, kept by the world (envs.worlds.block_accounting)
-        self.accounts = BlockAccounts(n, fee_pips)
+        self.accounts = MarketAccounts(n, fee_pips)
         cast(Any, self.market).accounts = self.accounts
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
         self.scripted_liquidator = scripted_liquidator
@@ -385,6 +415,7 @@ class Markets:
         self.accounts.clear()
         receipts: dict[str, Receipt] = {}
         order = self.order_of_block
+        flow = cast(Mempool, market.pending)  # the block's uninformed swaps, drawn as the block before closed
         # the searcher's and the JIT provider's choices steer the scripted traders around the pending swaps: made
         # before any transaction of the block (they touch neither the pool nor the generator)
         steering = [a for a in order if isinstance(self.roles[a], ScriptedShare)]
@@ -408,13 +439,21 @@ class Markets:
         market.noise()
         market.recenter()
         market.borrowers_act()
+        for agent in steering:  # their transactions ran around the flow's swaps: what the block sent, paid for now
+            role = cast(ScriptedShare, self.roles[agent])
+            gas = role.gas_usd(role.sent(market, flow, self.accounts.swaps), market.reference_price())
+            receipts[agent] = receipts[agent].with_gas(self._with_priority_fee(agent, gas))
+        flow_gas = flow.gas_usd(self.gas_price_gwei, market.reference_price())
         market.move_reference()
         self.t += 1
         if not self.done:  # the last block's close draws nothing: a reset goes on from the generator as it was
             self._draw_block()
         observations = self._observe()
         rewards, infos = {}, {}
-        accounts = self.accounts.info() | {"block_producer_usd": self._block_producer_usd(receipts)}
+        accounts = self.accounts.info() | {
+            "block_producer_usd": self._block_producer_usd(receipts),
+            "block_flow_gas_usd": flow_gas,
+        }
         for agent in self.possible_agents:
             self._select(agent)
             rewards[agent], info = self.roles[agent].score(market, receipts[agent])
@@ -422,7 +461,8 @@ class Markets:
         return observations, rewards, infos
 
     def _block_producer_usd(self, receipts: dict[str, Receipt]) -> np.ndarray:
-        """(n,) what the agents' transactions paid the block producer, gas and priority fees, in USD."""
+        """(n,) what the agents' transactions paid the block producer, gas and priority fees, in USD (the searcher's
+        legs and the JIT provider's round trips among them; the flow's swaps pay it ``block_flow_gas_usd``)."""
         return sum((receipt.gas_usd for receipt in receipts.values()), np.zeros(self.n))  # in turn, as a lone market
 
     def close(self) -> None:
@@ -590,6 +630,10 @@ class DefiMarketConfig(LendingConfig):
     n_searchers: int = 0  # 0 or 1: a sandwich searcher agent (needs sandwich_usd > 0 and slippage_bps)
     n_jit_providers: int = 0  # 0 or 1: a just-in-time LP agent (needs jit_usd > 0)
     order: str = "random"  # or priority
+    # agent -> the priority fee (gwei) it bids on its gas, on top of gas_price_gwei: it orders the block under
+    # order=priority and every agent pays it (the searcher on its legs, the JIT provider on its round trips)
+    priority_fees_gwei: Dict[str, float] = field(default_factory=dict)
+    flow_priority_fee_gwei: float = 1.0  # the priority fee each uninformed swap bids and pays on its gas
     others: Dict[str, str] = field(
         default_factory=dict
     )  # agent -> baseline:<name> or a model.zip (default: a baseline)
@@ -612,10 +656,11 @@ def _kwargs(e: DefiMarketConfig) -> dict:
         fee_pips=e.fee_pips,
         agent_usd=e.agent_usd,
         order=e.order,
+        priority_fees_gwei=dict(e.priority_fees_gwei),
         compete=e.compete,
         half_widths=tuple(e.half_widths),
         lp_reward=e.reward,
-        world=e.world(),
+        world=e.world() | {"flow_priority_fee_gwei": e.flow_priority_fee_gwei},
         lending=dict(e.lending),
     )
 

@@ -1,7 +1,7 @@
 """The just-in-time LP agent in defi_market_v0 (envs.roles.jit_provider): it passes PettingZoo's API test, its
 share scales the world's scripted JIT LP (0 earns nothing and leaves the market as without a JIT LP, 1 is the
-scripted JIT LP, the fees grow with the share), its baseline and a learner drive it, and the simulator and the
-contracts run the same blocks."""
+scripted JIT LP, the fees grow with the share, its reward is net of its round trips' gas), its baseline and a
+learner drive it, and the simulator and the contracts run the same blocks."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def jit_wallet(market) -> tuple[np.ndarray, np.ndarray]:
 def blocks(share: int | None, world: dict = WORLD) -> dict[str, np.ndarray]:
     """``BLOCKS`` blocks of ``MARKETS`` markets, the arbitrageurs taking the whole trade and the JIT agent playing
     ``share`` (None: no agent, the world's scripted JIT LP): per block, (BLOCKS, MARKETS) each, the JIT LP's PnL
-    at the block's reference price and its fees, and every other agent's reward."""
+    at the block's reference price and its fees, every other agent's reward, and the agent's reward, profit and
+    gas."""
     vec = defi_market_v0.vector_env(
         MARKETS, horizon=BLOCKS + 1, n_jit_providers=int(share is not None), **(MARKET | {"world": world})
     )
@@ -41,13 +42,14 @@ def blocks(share: int | None, world: dict = WORLD) -> dict[str, np.ndarray]:
         if share is not None:
             actions[JIT] = np.full(MARKETS, share)
         (usdc, weth), reference = jit_wallet(market), market.reference_price()
-        _, rewards, _, _, _ = vec.step(actions)
+        _, rewards, _, _, infos = vec.step(actions)
         after = jit_wallet(market) if world["jit_usd"] > 0 else (usdc, weth)
         rows.append(
             {a: r for a, r in rewards.items() if a != JIT}
             | {"pnl": (after[0] - usdc) + (after[1] - weth) * reference, "fees": market.jit_fees_usd.copy()}
-            | ({"reward": rewards[JIT]} if share is not None else {})
         )
+        if share is not None:
+            rows[-1] |= {"reward": rewards[JIT], "profit": infos[JIT]["profit_usd"], "gas": infos[JIT]["gas_usd"]}
     return {key: np.array([row[key] for row in rows]) for key in rows[0]}
 
 
@@ -57,15 +59,18 @@ def test_pettingzoo_parallel_api_test_passes_with_a_jit_provider():
 
 
 def test_share_zero_earns_nothing_and_share_one_is_the_scripted_jit_lp():
-    """Share 0: no fees or PnL, and every other agent earns what it earns without a JIT LP; share 1: block for
-    block the scripted JIT LP's PnL and fees on the same seed, and the same rewards for everyone else."""
+    """Share 0: no fees, PnL or gas, and every other agent earns what it earns without a JIT LP; share 1: block
+    for block the scripted JIT LP's PnL and fees on the same seed, and the same rewards for everyone else; the
+    agent's reward is that PnL less the gas of its round trips, paid in the blocks where it earned fees."""
     nothing, without = blocks(0), blocks(None, WORLD | {"jit_usd": 0.0})
     others = [a for a in without if a not in ("pnl", "fees")]
-    assert not nothing["reward"].any() and not nothing["fees"].any()
+    assert not nothing["reward"].any() and not nothing["fees"].any() and not nothing["gas"].any()
     assert all(np.array_equal(nothing[a], without[a]) for a in others)
     full, scripted = blocks(4), blocks(None)
     assert all(np.array_equal(full[a], scripted[a]) for a in others + ["pnl", "fees"])
-    assert np.array_equal(full["reward"], scripted["pnl"]) and full["fees"].sum() > 1_000  # about $2,300
+    assert np.array_equal(full["profit"], scripted["pnl"]) and full["fees"].sum() > 1_000  # about $2,300
+    assert np.array_equal(full["reward"], full["profit"] - full["gas"])
+    assert np.array_equal(full["gas"] > 0, full["fees"] > 0) and (full["gas"] > 0).any()
 
 
 def test_the_fees_grow_with_the_share():
@@ -90,23 +95,25 @@ def test_the_baseline_and_a_learner_drive_the_jit_provider():
 
 
 def play(backend: str, blocks: int = 8) -> np.ndarray:
-    """``blocks`` blocks of one market, the JIT LP cycling through its shares: every agent's reward and the JIT
-    LP's fees and wallet, one row per block."""
+    """``blocks`` blocks of one market, the JIT LP cycling through its shares: every agent's reward (the JIT LP's
+    net of its round trips' gas) and the JIT LP's fees, gas and wallet, one row per block."""
     env = defi_market_v0.parallel_env(backend=backend, horizon=blocks, n_jit_providers=1, **MARKET)
     env.reset(seed=7)
     rows = []
     for t in range(blocks):
         actions = {a: 4 for a in env.agents} | {defi_market_v0.LP: 3 if t == 0 else 0, JIT: (4, 2, 0, 3)[t % 4]}
         _, rewards, _, _, infos = env.step(actions)
-        rows.append([rewards[a] for a in env.possible_agents] + [infos[JIT]["fees_usd"], infos[JIT]["wallet_usd"]])
+        own = [infos[JIT][k] for k in ("fees_usd", "gas_usd", "wallet_usd")]
+        rows.append([rewards[a] for a in env.possible_agents] + own)
     env.close()
     return np.array(rows)
 
 
 def test_the_jit_provider_plays_the_same_on_numpy_and_evm():
+    """The same fees and round trips, so the same gas, on the contracts as on the simulator."""
     sim, evm = play("numpy"), play("evm")
     np.testing.assert_allclose(evm, sim, rtol=1e-9, atol=1e-2)
-    assert sim[:, -2].sum() > 0  # it earned fees
+    assert sim[:, -3].sum() > 0 and np.array_equal(sim[:, -2] > 0, sim[:, -3] > 0)  # it earned fees, and paid
 
 
 def test_the_vector_market_runs_with_a_jit_provider():
@@ -116,7 +123,7 @@ def test_the_vector_market_runs_with_a_jit_provider():
     for _ in range(3):
         obs, rewards, _, truncations, infos = vec.step({a: np.full(4, 4) for a in vec.agents})
     assert rewards[JIT].shape == (4,) and truncations[JIT].all()
-    assert np.array_equal(infos[JIT]["profit_usd"], rewards[JIT]) and "final_obs" in infos[JIT]
+    assert np.array_equal(infos[JIT]["profit_usd"] - infos[JIT]["gas_usd"], rewards[JIT]) and "final_obs" in infos[JIT]
     assert np.array_equal(infos[JIT]["share"], np.ones(4))
 
 

@@ -1,17 +1,23 @@
 """The mempool (envs.worlds.mempool): the block's uninformed swaps are drawn before it and shown to the searcher
 and the JIT provider, and the block runs exactly those; a bundle run ahead of the flow still leaves every victim
 its minimum output; under order="priority" a higher bid puts the searcher's bundles earlier in the block, and
-the contracts run them where the simulator does."""
+the contracts run them where the simulator does. The block producer is paid for what the block sent: each of the
+searcher's legs and the JIT LP's round trips at the base gas price plus its bid, each uninformed swap at the base
+price plus the flow's fee, and the accounts say so (``block_producer_usd``, ``block_flow_gas_usd``); the
+bids and the flow's fee are config keys of the market."""
 
 from __future__ import annotations
 
 from typing import Any, cast
 
 import numpy as np
+import pytest
 
 from envs import defi_market_v0
 from envs.arrays import array_backend
+from envs.assets.gas import action_units, units_usd
 from envs.drivers import make_driver
+from envs.worlds.market import REBALANCE_CLOSE
 from envs.worlds.mempool import PENDING_FEATURES, PENDING_USD_SCALE
 from envs.worlds.sandwich import FlowOrder, Legs
 from envs.worlds.sim import UniswapV3World, V3WorldParams
@@ -29,6 +35,7 @@ MARKET: dict[str, Any] = dict(world=WORLD, order="priority", driver_kwargs={"dt"
 SANDWICH_MARKET = MARKET | {"world": {k: v for k, v in WORLD.items() if not k.startswith("jit")}}
 SEARCHER, JIT = "searcher_0", "jit_provider_0"
 PENDING = slice(-len(PENDING_FEATURES), None)  # the pending swaps' features, last in both observations
+GAS_PRICE = 10.0  # the market's base gas price (gwei), its default
 
 
 def test_the_block_runs_the_swaps_its_observation_showed():
@@ -97,7 +104,8 @@ def test_a_bundle_ahead_of_the_flow_leaves_each_victim_its_minimum_and_runs_each
 
 def bundle_positions(fees: dict[str, float], backend: str = "numpy", blocks: int = 8) -> tuple[np.ndarray, ...]:
     """``blocks`` blocks of one market, every agent at its largest action: where the searcher's bundles ran in
-    each block, every agent's rewards and the searcher's wallet."""
+    each block, and one row per block of every agent's rewards, the searcher's wallet and gas, and what the
+    agents and the flow paid the block producer."""
     env = defi_market_v0.parallel_env(
         backend=backend, horizon=blocks, n_searchers=1, compete=1.0, priority_fees_gwei=fees, **SANDWICH_MARKET
     )
@@ -107,7 +115,8 @@ def bundle_positions(fees: dict[str, float], backend: str = "numpy", blocks: int
         actions = {a: 4 for a in env.agents} | {defi_market_v0.LP: 3 if t == 0 else 0}
         _, rewards, _, _, infos = env.step(actions)
         positions.append(infos[SEARCHER]["bundle_position"])
-        rows.append([rewards[a] for a in env.possible_agents] + [infos[SEARCHER]["wallet_usd"]])
+        paid = [infos[SEARCHER][k] for k in ("wallet_usd", "gas_usd", "block_producer_usd", "block_flow_gas_usd")]
+        rows.append([rewards[a] for a in env.possible_agents] + paid)
     env.close()
     return np.array(positions), np.array(rows)
 
@@ -125,11 +134,117 @@ def test_a_higher_bid_puts_the_bundle_earlier():
     assert all(np.all(p == p[0]) for p in positions.values())
     arbitrage = slice(1, 3)  # the arbitrageurs' columns (possible_agents: LP, arbitrageur_0, arbitrageur_1, ...)
     assert not np.array_equal(rewards[0.0][:, arbitrage], rewards[3.0][:, arbitrage])
-    assert rewards[3.0][:, -2].sum() > 1_000  # the searcher still takes (about $1,300 over the 8 blocks)
+    assert rewards[3.0][:, -5].sum() > 1_000  # the searcher still takes, net of its legs' gas (about $1,300)
 
 
 def test_bundles_ahead_of_the_agents_play_the_same_on_numpy_and_evm():
+    """The same positions, rewards, legs and so gas on the contracts as on the simulator."""
     fees = {"arbitrageur_0": 2.0, "arbitrageur_1": 1.0, SEARCHER: 1.5}
     (sim_positions, sim), (evm_positions, evm) = bundle_positions(fees), bundle_positions(fees, "evm")
     assert np.array_equal(sim_positions, evm_positions)
     np.testing.assert_allclose(evm, sim, rtol=1e-9, atol=1e-2)
+    assert np.count_nonzero(sim[:, -3]) >= 2 and np.all(sim[:, -1] > 0)  # the searcher and the flow paid gas
+
+
+def paying_blocks(fees: dict[str, float], flow_fee: float, markets: int = 8, blocks: int = 8) -> list[dict]:
+    """``blocks`` blocks of ``markets`` markets with the searcher and the JIT LP (at its whole capital in the
+    odd markets, out in the even ones), every other agent at its largest action, the flow bidding ``flow_fee``:
+    per block the reference price the block traded at, the pending swaps shown before it, rewards and infos."""
+    world = WORLD | {"flow_priority_fee_gwei": flow_fee}
+    vec = defi_market_v0.vector_env(
+        markets,
+        horizon=blocks + 1,
+        n_searchers=1,
+        n_jit_providers=1,
+        compete=1.0,
+        priority_fees_gwei=fees,
+        **(MARKET | {"world": world}),
+    )
+    obs, _ = vec.reset(seed=5)
+    rows = []
+    for _ in range(blocks):
+        reference, pending = vec.market.reference_price().copy(), obs[SEARCHER][:, PENDING][:, 0].astype(float)
+        actions = {a: np.full(markets, 4) for a in vec.agents} | {JIT: np.arange(markets) % 2 * 4}
+        obs, rewards, _, _, infos = vec.step(actions)
+        rows.append(dict(reference=reference, pending=pending, rewards=rewards, infos=infos))
+    return rows
+
+
+def test_the_searcher_and_the_jit_lp_pay_gas_on_what_the_block_sent():
+    """The searcher pays v3_swap's gas at the base price plus its bid on each leg the block ran (two a sandwich,
+    none where it took nothing) and the JIT LP a mint and a close on each round trip (one around each swap it
+    ranged: none where it stayed out or earned no fee); their rewards are net of it."""
+    fees = {SEARCHER: 2.0, JIT: 0.5}
+    leg, trip = action_units("v3_swap"), action_units("v3_mint", *REBALANCE_CLOSE)
+    legs_sent, trips_sent = [], []
+    for row in paying_blocks(fees, flow_fee=1.0):
+        searcher, jit, reference = row["infos"][SEARCHER], row["infos"][JIT], row["reference"]
+        legs = searcher["gas_usd"] / units_usd(leg, GAS_PRICE + fees[SEARCHER], reference)
+        trips = jit["gas_usd"] / units_usd(trip, GAS_PRICE + fees[JIT], reference)
+        np.testing.assert_allclose(legs, np.round(legs), atol=1e-9)
+        np.testing.assert_allclose(trips, np.round(trips), atol=1e-9)
+        legs, trips = np.round(legs), np.round(trips)
+        assert np.all(legs % 2 == 0) and np.all(legs <= 2 * row["pending"]) and np.all(trips <= row["pending"])
+        assert np.array_equal(legs > 0, searcher["profit_usd"] > 0)  # it sandwiched where it took
+        assert np.array_equal(trips > 0, jit["fees_usd"] > 0) and not trips[::2].any()  # share 0: no round trip
+        np.testing.assert_array_equal(row["rewards"][SEARCHER], searcher["profit_usd"] - searcher["gas_usd"])
+        np.testing.assert_array_equal(row["rewards"][JIT], jit["profit_usd"] - jit["gas_usd"])
+        legs_sent.append(legs)
+        trips_sent.append(trips)
+    assert 0 < np.count_nonzero(legs_sent) < np.size(legs_sent)  # blocks with and without sandwiches
+    assert 0 < np.count_nonzero(trips_sent) < np.size(trips_sent) and np.max(trips_sent) >= 2
+
+
+def test_the_block_producer_is_paid_what_the_agents_and_the_flow_paid():
+    """Per block and market: ``block_producer_usd`` is the sum of every agent's gas (the searcher's legs and the
+    JIT LP's round trips among them) and ``block_flow_gas_usd`` each pending swap's v3_swap at the base price
+    plus the flow's fee; a higher flow fee pays the producer more."""
+    fees = {"arbitrageur_0": 2.0, "arbitrageur_1": 1.0, SEARCHER: 3.0, JIT: 0.5}
+    flow_paid: dict[float, list[np.ndarray]] = {}
+    steering_paid = np.zeros(2)  # what the searcher and the JIT LP paid in all
+    for flow_fee in (1.0, 4.0):
+        flow_paid[flow_fee] = []
+        for row in paying_blocks(fees, flow_fee):
+            infos = row["infos"]
+            agents = sum(info["gas_usd"] for info in infos.values())
+            for info in infos.values():
+                np.testing.assert_allclose(info["block_producer_usd"], agents, rtol=1e-12, atol=1e-12)
+            flow = row["pending"] * units_usd(action_units("v3_swap"), GAS_PRICE + flow_fee, row["reference"])
+            np.testing.assert_allclose(infos[SEARCHER]["block_flow_gas_usd"], flow, rtol=1e-12)
+            assert np.all(flow > 0)
+            flow_paid[flow_fee].append(infos[SEARCHER]["block_flow_gas_usd"])
+            steering_paid += [infos[SEARCHER]["gas_usd"].sum(), infos[JIT]["gas_usd"].sum()]
+    assert np.all(steering_paid > 20)  # both in the producer's take: leaving either out breaks the sum
+    np.testing.assert_allclose(np.array(flow_paid[4.0]) / np.array(flow_paid[1.0]), (GAS_PRICE + 4) / (GAS_PRICE + 1))
+
+
+def test_the_bids_are_config_keys_of_the_market():
+    """env.priority_fees_gwei and env.flow_priority_fee_gwei reach the env; a negative bid, a negative flow fee
+    and a bid for an agent the market lacks are refused, each naming its key."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from agents.config import check, env_kwargs, register
+
+    register()
+    market = ["env=defi_market", "env.n_searchers=1", "env.sandwich_usd=2000000", "env.slippage_bps=50"]
+    with initialize_config_dir(str(Path(__file__).resolve().parents[1] / "configs"), version_base="1.3"):
+        cfg = compose("config", market + ["+env.priority_fees_gwei.searcher_0=3", "env.flow_priority_fee_gwei=2"])
+        negative = compose("config", market + ["+env.priority_fees_gwei.searcher_0=-1.0"])
+        flow = compose("config", market + ["env.flow_priority_fee_gwei=-0.5"])
+        stranger = compose("config", market + ["+env.priority_fees_gwei.searcher_1=1"])
+    check(cfg)
+    kwargs = env_kwargs(cfg, [0.0, 0.7])
+    assert kwargs["priority_fees_gwei"] == {"searcher_0": 3.0} and kwargs["world"]["flow_priority_fee_gwei"] == 2.0
+    env = defi_market_v0.parallel_env(**(kwargs | {"horizon": 2}))
+    assert env.core.priority_fees[SEARCHER] == 3.0 and env.market.params.flow_priority_fee_gwei == 2.0
+    env.close()
+    with pytest.raises(ValueError, match=r"env.priority_fees_gwei.searcher_0=-1.0 must be a finite number >= 0"):
+        check(negative)
+    with pytest.raises(ValueError, match=r"env.flow_priority_fee_gwei=-0.5 must be a finite number >= 0"):
+        check(flow)
+    with pytest.raises(
+        ValueError, match=r"env.priority_fees_gwei\) must map agents .* unknown agents: \['searcher_1'\]"
+    ):
+        check(stranger)

@@ -11,8 +11,8 @@ import numpy as np
 
 from envs.roles.protocol import Receipt
 from envs.roles.scripted_share import ScriptedShare
-from envs.worlds.market import UniswapV3Market
-from envs.worlds.mempool import PENDING_FEATURES, pending_features
+from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market
+from envs.worlds.mempool import PENDING_FEATURES, Mempool, pending_features
 from envs.worlds.sim import V3WorldParams
 
 OBSERVATION_FEATURES = (
@@ -38,6 +38,7 @@ class JITProvider(ScriptedShare):
 
     FEATURES = OBSERVATION_FEATURES
     ACTION_MEANING = "mints with"
+    GAS_ACTIONS = ("v3_mint",) + REBALANCE_CLOSE  # a round trip: the mint, and the close the burn makes
 
     def wallet(self, market: UniswapV3Market) -> tuple[np.ndarray, np.ndarray]:
         """(N,) each: the JIT LP's USDC and WETH."""
@@ -81,9 +82,16 @@ class JITProvider(ScriptedShare):
         self.block_reference = market.reference_price()
         return self.receipt(share)
 
+    def sent(self, market: UniswapV3Market, flow: Mempool, swaps: dict[str, np.ndarray]) -> np.ndarray:
+        """(N,) its round trips the block ran: one around each uninformed swap worth ``jit_min_swap_usd`` or more
+        where its share was positive, as the world mints (``UniswapV3Market.jit_mint``)."""
+        share = np.broadcast_to(np.asarray(market.jit_share, dtype=float), (market.n,))
+        return np.where(share > 0, flow.ran(market.params.jit_min_swap_usd), 0.0)
+
     def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """Reward: the block's PnL at its reference price (read by ``observe``), the fees within it."""
-        return self.profit, {
+        """Reward: the block's PnL at its reference price (read by ``observe``), the fees within it, less its
+        round trips' gas."""
+        return self.profit - receipt.gas_usd, {
             "profit_usd": self.profit,
             "fees_usd": self.fees,
             "gas_usd": receipt.gas_usd,

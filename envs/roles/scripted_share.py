@@ -1,7 +1,13 @@
 """A role that steers one of the world's scripted traders by the share of its bound it acts on this block
 (the sandwich searcher's largest front-run, the JIT LP's capital): ``Discrete(1 + len(shares))``, 0 stays
-out and ``i`` takes ``shares[i-1]``. The searcher and the JIT provider differ only in what they read and
-are rewarded by."""
+out and ``i`` takes ``shares[i-1]``. The searcher and the JIT provider differ in what they read, what they are
+rewarded by and which of their transactions the block ran.
+
+Their transactions go around the flow's swaps, after the role has acted, so the receipt ``act`` returns costs
+nothing yet; once the block has run, the env counts what the world sent for them (``sent``: the searcher's
+legs, the JIT LP's mint-and-burn round trips) and prices it (``gas_usd``: each transaction's measured gas,
+``GAS_ACTIONS`` of ``envs/assets/gas_costs.json``, at the base gas price; the env adds the agent's priority
+fee as it does for every agent). Their rewards are net of it."""
 
 from __future__ import annotations
 
@@ -11,9 +17,12 @@ from typing import ClassVar
 import numpy as np
 from gymnasium import spaces
 
+from envs.assets.gas import action_units, units_usd
 from envs.roles.actions import choice, feature_box
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
+from envs.worlds.market import UniswapV3Market
+from envs.worlds.mempool import Mempool
 
 DEFAULT_SHARES = (0.25, 0.5, 0.75, 1.0)
 
@@ -22,6 +31,9 @@ DEFAULT_SHARES = (0.25, 0.5, 0.75, 1.0)
 class ScriptedShare(WatchesReference):
     shares: tuple[float, ...] = DEFAULT_SHARES
     volatility_halflife_steps: float = 24.0
+    gas_price_gwei: float = 10.0  # the base gas price its transactions pay
+    #: the measured actions (envs/assets/gas_costs.json) one of its transactions makes
+    GAS_ACTIONS: ClassVar[tuple[str, ...]] = ()
     #: the observation's (name, meaning, unit) in order, and what an action does (for the error message)
     FEATURES: ClassVar[tuple[tuple[str, str, str], ...]] = ()
     ACTION_MEANING: ClassVar[str] = ""
@@ -55,5 +67,15 @@ class ScriptedShare(WatchesReference):
         return np.asarray((0.0,) + tuple(self.shares))[a]
 
     def receipt(self, share: np.ndarray) -> Receipt:
-        """What setting the share costs: nothing (the scripted trader's swaps pay no gas), the share noted."""
+        """What setting the share costs: nothing yet (its transactions run with the flow, their gas counted
+        after the block: ``gas_usd``), the share noted."""
         return Receipt(np.zeros(len(share)), None, {"share": share})
+
+    def sent(self, market: UniswapV3Market, flow: Mempool, swaps: dict[str, np.ndarray]) -> np.ndarray:
+        """(N,) its transactions the block ran, read after it: ``flow``, the block's uninformed swaps as run, and
+        ``swaps``, the swaps each group made on the pool (``SWAP_GROUPS``)."""
+        raise NotImplementedError
+
+    def gas_usd(self, transactions: np.ndarray, eth_usd: np.ndarray) -> np.ndarray:
+        """(N,) what ``transactions`` (N,) cost at the base gas price, each ``GAS_ACTIONS``, in USD at ``eth_usd``."""
+        return units_usd(transactions * action_units(*self.GAS_ACTIONS), self.gas_price_gwei, eth_usd)

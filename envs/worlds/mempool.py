@@ -8,7 +8,11 @@ quote on the pool when it executes, less this, as ``V3WorldParams.slippage_bps``
 uses and the priority fee it bids. The gas is the measured ``v3_swap`` of ``envs/assets/gas_costs.json`` (an
 exact-input swap through the SwapRouter); the priority fee is ``V3WorldParams.flow_priority_fee_gwei``, one for
 every swap (not drawn, so the flow's draws stay as they were). Arrays are (N, K): N worlds, K the step's swaps
-(a world with fewer holds zeros: raw 0 is no swap)."""
+(a world with fewer holds zeros: raw 0 is no swap).
+
+Once the block has run them, the mempool says what they paid the block producer (``gas_usd``: each swap's gas
+at the base fee plus its priority fee) and how many of them ran at or above a size (``ran``: the JIT LP mints
+around those of ``jit_min_swap_usd`` or more), so the block's accounts read the flow's side off what it sent."""
 
 from __future__ import annotations
 
@@ -16,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from envs.assets.gas import gas_units
+from envs.assets.gas import GWEI, gas_units
 from envs.units import USDC_UNIT, WETH_UNIT
 
 #: the observation's pending-swap features, (name, meaning, unit), the searcher's and the JIT provider's alike
@@ -85,6 +89,17 @@ class Mempool:
         raw = np.where(where & ~self.executed[:, k], self.raw[:, k], 0.0)
         self.executed[:, k] |= where
         return np.ascontiguousarray(self.sell_usdc[:, k]), raw
+
+    def ran(self, min_usd: float = 0.0) -> np.ndarray:
+        """(N,) how many of the swaps the block has run were worth ``min_usd`` or more at the reference price
+        they were drawn at (the one they trade at: it moves only after the block's flow)."""
+        return np.sum(self.executed & (self.raw > 0) & (self.usd >= min_usd), axis=1).astype(float)
+
+    def gas_usd(self, base_fee_gwei: float, eth_usd: np.ndarray) -> np.ndarray:
+        """(N,) what the swaps the block has run paid the block producer, in USD at ``eth_usd`` (N,): each its gas
+        at ``base_fee_gwei`` plus its own priority fee."""
+        gwei = np.where(self.executed & (self.raw > 0), self.gas * (base_fee_gwei + self.priority_fee_gwei), 0.0)
+        return np.sum(gwei, axis=1) * GWEI * np.asarray(eth_usd)
 
     def features(self) -> np.ndarray:
         """(N, 4) ``PENDING_FEATURES``: the count, total and largest size, and the largest's priority fee."""
