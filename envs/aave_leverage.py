@@ -27,10 +27,10 @@ from envs.worlds.sim import WETH_UNIT, V3WorldParams
 class LeverageBlock(Block):
     """The borrower's block: the agent levers or delevers, then the market's step (its scripted
     liquidator takes any account below a health factor of 1). The agent starts holding ``agent_usd``
-    in WETH, all of it supplied as collateral."""
+    in WETH, all of it supplied as collateral; the world has no LP agent."""
 
     def start(self, market, rng: np.random.Generator) -> None:
-        market.reset(rng, agent_usd=1.0)  # the LP agent sits this env out
+        market.reset(rng)
         market.fund_borrower(np.floor(self.agent_usd / market.reference_price() * WETH_UNIT))
         market.supply(AGENT_ACCOUNT, np.floor(market.borrower_wallet()[1] * WETH_UNIT), np.ones(market.n, bool))
 
@@ -60,7 +60,7 @@ def episodes(
         backend,
         n,
         episode_driver(driver, driver_options(driver, driver_kwargs), horizon),
-        V3WorldParams(**(world or {})),
+        V3WorldParams(**(world or {}), lps=0),  # no LP agent: the borrower trades in the scripted LPs' pool
         device,
         fork_url,
         LendingParams(**(lending or {})),

@@ -30,11 +30,15 @@ class LiquidationBlock(Block):
     """The liquidator's block: a competitor liquidates first with probability ``compete``, the agent
     liquidates what its action picks, the competitor takes what is left; then the market moves
     (reference, arbitrage, noise, borrowers) and the liquidations are left to the next block. An
-    episode opens with such a move, so the first observation shows accounts to take."""
+    episode opens with such a move, so the first observation shows accounts to take. The world has no
+    LP agent."""
 
     def __init__(self, compete: float):
         super().__init__()
         self.compete = compete
+
+    def start(self, market, rng: np.random.Generator) -> None:
+        market.reset(rng)
 
     def open(self, market) -> bool:
         market.move_reference()
@@ -81,7 +85,7 @@ def episodes(
         backend,
         n,
         episode_driver(driver, driver_options(driver, driver_kwargs), horizon + 1),
-        V3WorldParams(**(world or {})),
+        V3WorldParams(**(world or {}), lps=0),  # no LP agent: the liquidator sells into the scripted LPs' pool
         device,
         fork_url,
         params,

@@ -27,11 +27,14 @@ from envs.worlds.sim import V3WorldParams
 class ArbitrageBlock(Block):
     """The arbitrageur's block: a competitor lands its arbitrage first with probability ``compete``, the
     agent trades, the competitor takes what is left, noise traders swap, then the reference moves. An
-    episode opens with a first move, so the first observation has a gap to trade."""
+    episode opens with a first move, so the first observation has a gap to trade. The world has no LP agent."""
 
     def __init__(self, compete: float):
         super().__init__()
         self.compete = compete
+
+    def start(self, market, rng: np.random.Generator) -> None:
+        market.reset(rng)
 
     def open(self, market) -> bool:
         market.move_reference()
@@ -74,7 +77,7 @@ def episodes(
         backend,
         n,
         episode_driver(driver, driver_options(driver, driver_kwargs, BLOCK_GBM), horizon + 1),
-        V3WorldParams(fee_pips=fee_pips, **(world or {})),
+        V3WorldParams(fee_pips=fee_pips, **(world or {}), lps=0),  # no LP agent: the arbitrageur trades the pool
         device,
         fork_url,
         fork_block=fork_block,

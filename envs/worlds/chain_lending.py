@@ -217,7 +217,7 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
         if book is None and lending.calibrated() is not None:
             one_moment_a_step(self.chain)
 
-    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+    def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         super().reset(rng, agent_usd)
         self._clock = self.chain.timestamp()
         self.reset_borrowers(rng)
@@ -233,13 +233,19 @@ class ChainAaveWorld(ChainUniswapV3World, ChainLending):
             params = self.lending.reserve_params()
             for symbol in calibration.reserves:
                 m.aave.set_rate_curve(m.tokens[symbol], params[symbol])
+        lp_agent = [AGENT_ADDRESS] if self.params.lps else []  # the LP agent's wallet, where the world has one
         for token in (m.tokens["USDC"], m.tokens["WETH"]):
-            for who in (AGENT_ADDRESS, ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower):
+            for who in lp_agent + [ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower]:
                 token.approve(who, m.aave.pool.address)
             token.approve(self.borrower, m.v3.router.address)
 
     def fund_borrower(self, weth_raw):
         self._credit(self.weth, self.borrower, int(weth_raw[0]))
+
+    def _wallet(self, who: str) -> str:
+        """As ``ChainLending._wallet``; the LP agent's only where the world has one."""
+        check_wallet(who, self.params.lps)
+        return super()._wallet(who)
 
     def move_reference(self) -> None:
         super().move_reference()

@@ -34,9 +34,11 @@ AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6],
 OFF_POOL_VENUE = "0x000000000000000000000000000000000000dEaD"  # where re-centring LPs' off-pool sales go
 
 
-def lp_address(lp: int) -> str:
-    """LP agent ``lp``'s account: the first is AGENT, the others fixed addresses the node lets the world use."""
-    return AGENT if lp == 0 else f"0x{0x1A6E47 << 100 | lp:040x}"
+def slot_address(slot: int, lp_agents: int) -> str:
+    """Wallet slot ``slot``'s account in a world of ``lp_agents`` LP agents: the first LP agent's is AGENT, every
+    other slot's (another LP agent's, a scripted trader's) a fixed address the node lets the world use; in a
+    world without LP agents no slot is AGENT's."""
+    return AGENT if slot == 0 and lp_agents > 0 else f"0x{0x1A6E47 << 100 | slot:040x}"
 
 
 class ChainLP(UniswapV3Market):
@@ -203,7 +205,7 @@ class ChainUniswapV3World(ChainLP):
         replay: tuple[str, int, int | None] | None = None,
     ):
         self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
-        self.lps, self.lp, self.agent = params.slots, 0, AGENT
+        self.slots, self.lp, self.agent = params.slots, 0, slot_address(0, params.lps)
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
         if book is not None and params.scripted_lps:
             raise ValueError(
@@ -234,7 +236,9 @@ class ChainUniswapV3World(ChainLP):
         return self._reference.copy()
 
     # --- episode ----------------------------------------------------------------------------
-    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+    def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
+        """The market at the driver's start price (built, or reverted to), each LP agent funded with ``agent_usd``
+        (given exactly when the world has LP agents) and the scripted traders with theirs."""
         if self._replayer is not None:  # the fork is reverted to its start: so is the history
             self._replayer.rewind()
             self._replayer.check_available(self.replay_blocks)
@@ -266,27 +270,31 @@ class ChainUniswapV3World(ChainLP):
             self._built_price = price
         self._built = self.chain.snapshot()  # a snapshot is spent when reverted to (anvil): take a fresh one
         self.bind(self.market, self.params.fee_pips)
-        for lp, usd in enumerate(self.params.wallets_usd(agent_usd)):
-            self.usdc.mint(lp_address(lp), int(np.floor(usd / 2 * USDC_UNIT)))
-            self.weth.mint(lp_address(lp), int(np.floor(usd / 2 / price * WETH_UNIT)))
-        self._token_ids = [None] * self.lps
-        self.lp, self.agent, self.token_id = 0, AGENT, None
+        for slot, usd in enumerate(self.params.wallets_usd(agent_usd)):
+            self.usdc.mint(self.slot_address(slot), int(np.floor(usd / 2 * USDC_UNIT)))
+            self.weth.mint(self.slot_address(slot), int(np.floor(usd / 2 / price * WETH_UNIT)))
+        self._token_ids = [None] * self.slots
+        self.lp, self.agent, self.token_id = 0, self.slot_address(0), None
         self.start_flow()
         self.open_recentering()
+
+    def slot_address(self, slot: int) -> str:
+        """Wallet slot ``slot``'s account (``slot_address``)."""
+        return slot_address(slot, self.params.lps)
 
     def select_lp(self, lp: int) -> None:
         self._check_lp(lp)
         self._token_ids[self.lp] = self.token_id
-        self.lp, self.agent, self.token_id = lp, lp_address(lp), self._token_ids[lp]
+        self.lp, self.agent, self.token_id = lp, self.slot_address(lp), self._token_ids[lp]
 
     def _fund_traders(self) -> None:
         m = self.market
-        lps = [lp_address(lp) for lp in range(self.lps)]
-        for who in lps + [ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT]:
-            if who in lps[1:] or self.book is not None:  # a fork's accounts hold what the forked chain gave them
+        slots = [self.slot_address(slot) for slot in range(self.slots)]
+        for who in slots + [ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT]:
+            if (who in slots and who != AGENT) or self.book is not None:  # a fork's accounts hold what it gave them
                 self.chain.set_balance(who, GAS_ETH)
             for token in (m.tokens["USDC"], m.tokens["WETH"]):
-                if who not in lps:
+                if who not in slots:
                     self._credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, m.v3.router.address)
                 token.approve(who, m.v3.position_manager.address)
@@ -300,7 +308,7 @@ class ChainUniswapV3World(ChainLP):
             self._dealer.deal(token, who, token.balance_of(who) + raw)
 
     # --- attach mode: the market already on a forked chain ------------------------------------
-    def _reset_attached(self, rng: np.random.Generator, agent_usd: float) -> None:
+    def _reset_attached(self, rng: np.random.Generator, agent_usd: float | None) -> None:
         """Revert to the fork's state (traders funded), start the driver's path at the pool's own price,
         fund the LP agents; the book's contracts are used as they are: nothing is deployed."""
         if self.book is None:
@@ -329,11 +337,11 @@ class ChainUniswapV3World(ChainLP):
         self.bind(self.market, self.fee_pips)
         self._scale = self._anchor / start
         self._reference = np.array([start * self._scale])
-        for lp in range(self.lps):
-            self._credit(self.usdc, lp_address(lp), int(np.floor(agent_usd / 2 * USDC_UNIT)))
-            self._credit(self.weth, lp_address(lp), int(np.floor(agent_usd / 2 / self._anchor * WETH_UNIT)))
-        self._token_ids = [None] * self.lps
-        self.lp, self.agent, self.token_id = 0, AGENT, None
+        for slot, usd in enumerate(self.params.wallets_usd(agent_usd)):  # the LP agents': no scripted trader here
+            self._credit(self.usdc, self.slot_address(slot), int(np.floor(usd / 2 * USDC_UNIT)))
+            self._credit(self.weth, self.slot_address(slot), int(np.floor(usd / 2 / self._anchor * WETH_UNIT)))
+        self._token_ids = [None] * self.slots
+        self.lp, self.agent, self.token_id = 0, self.slot_address(0), None
         self.start_flow()
 
     def provenance(self) -> dict:
@@ -418,7 +426,7 @@ class ChainUniswapV3World(ChainLP):
         searcher keeps it there); a swap that reverts trades nothing, as the simulator's; a ``trial`` is undone
         (a snapshot reverted to)."""
         snapshot = self.chain.snapshot() if trial else None
-        sell, searcher = bool(order.sell_usdc[0]), lp_address(self.params.searcher_slot)
+        sell, searcher = bool(order.sell_usdc[0]), self.slot_address(self.params.searcher_slot)
         front_in = front_out = back_in = back_out = 0
         swap = self._swap if trial else partial(self._recorded_swap, "flow")
         if front[0] > 0:

@@ -91,7 +91,9 @@ class ForkedStartWorld(UniswapV3World):
         super().__init__(n, driver, params, backend)
         self.origin = origin
 
-    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+    def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
+        """Each world a copy of the origin's pool, its path rescaled to start at the pool's price; each LP agent
+        funded with ``agent_usd`` (given exactly when the world has LP agents)."""
         from envs.contracts.state_reader import v3_pool_state
 
         b = self.b
@@ -100,7 +102,7 @@ class ForkedStartWorld(UniswapV3World):
         self._scale = self.origin.price / start  # each world's path, rescaled to start at the pool's price
         self._reference = start * self._scale
         self.pool_params, self.state = v3_pool_state(
-            self.origin.snapshot, b.xp, self.n, max_positions=self.params.lps, device=b.device
+            self.origin.snapshot, b.xp, self.n, max_positions=self.params.slots, device=b.device
         )
         self.fund_agents(agent_usd)
 

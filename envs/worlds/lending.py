@@ -41,10 +41,16 @@ SWAP_GROUP = {
 }
 
 
-def check_wallet(who: str) -> None:
-    """A market's swaps and liquidations name one of ``WALLETS``; any other name is a bug, not a new wallet."""
+def check_wallet(who: str, lp_agents: int = 1) -> None:
+    """A market's swaps and liquidations name one of ``WALLETS``; any other name is a bug, not a new wallet. The
+    LP agent's (``AGENT``) is there only in a world of ``lp_agents`` > 0 (``V3WorldParams.lps``)."""
     if who not in WALLETS:
         raise ValueError(f"unknown wallet {who!r}: the Aave market's wallets are {list(WALLETS)}")
+    if who == AGENT and lp_agents < 1:
+        raise ValueError(
+            f"wallet {who!r} is the LP agent's, and this world has none (V3WorldParams.lps=0): build it with lps=1 "
+            f"to trade from it"
+        )
 
 
 @dataclass(frozen=True)

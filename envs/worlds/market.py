@@ -22,8 +22,9 @@ REBALANCE_CLOSE = ("v3_decrease_liquidity", "v3_collect", "v3_burn")
 
 
 class UniswapV3Market(ABC):
-    """A USDC/WETH pool with an arbitrageur, noise traders, and LP agents with wallets. The ``agent_*``
-    methods and ``rebalance`` act for the selected LP (``select_lp``; the first unless told)."""
+    """A USDC/WETH pool with an arbitrageur, noise traders, and wallet slots: the LP agents' (none in a world
+    built with ``V3WorldParams.lps=0``), then the scripted traders' (``V3WorldParams.slots``). The ``agent_*``
+    methods and ``rebalance`` act for the selected slot (``select_lp``; the first unless told)."""
 
     n: int  # worlds
     params: V3WorldParams
@@ -32,7 +33,7 @@ class UniswapV3Market(ABC):
     fee_pips: int
     tick_spacing: int
     dt: float  # seconds per step
-    lps: int = 1  # LP agents
+    slots: int = 1  # wallet slots: the LP agents', then the scripted traders'
     lp: int = 0  # the selected one
     sandwich_profit_usd: np.ndarray  # (N,) the sandwich searcher's profit in the last step's flow
     #: (N,) or scalar: the share of its largest front-run the sandwich searcher takes (a searcher agent sets it)
@@ -45,16 +46,21 @@ class UniswapV3Market(ABC):
     pending: Mempool | None = None
 
     def select_lp(self, lp: int) -> None:
-        """Make LP agent ``lp`` the one the ``agent_*`` methods and ``rebalance`` act for."""
+        """Make slot ``lp`` (LP agent ``lp``, or a scripted trader's slot after them) the one the ``agent_*``
+        methods and ``rebalance`` act for."""
         self._check_lp(lp)
 
     def _check_lp(self, lp: int) -> None:
-        if not 0 <= lp < self.lps:
-            raise ValueError(f"LP {lp} does not exist: this market has {self.lps} LP agent(s)")
+        if not 0 <= lp < self.slots:
+            raise ValueError(
+                f"LP {lp} does not exist: this market has {self.slots} wallet slot(s), its LP agents' and "
+                f"scripted traders'"
+            )
 
     @abstractmethod
-    def reset(self, rng: np.random.Generator, agent_usd: float) -> None:
-        """Start the price paths, lay the pools' liquidity, fund the agent half USDC, half WETH."""
+    def reset(self, rng: np.random.Generator, agent_usd: float | None) -> None:
+        """Start the price paths, lay the pools' liquidity, fund each LP agent with ``agent_usd``, half USDC,
+        half WETH (None: a world without LP agents, ``V3WorldParams.lps=0``), and the scripted traders."""
 
     def step(self) -> None:
         """The reference price moves, the arbitrageur trades, the noise traders swap, the re-centring LPs
@@ -66,11 +72,13 @@ class UniswapV3Market(ABC):
 
     # --- the re-centring LPs (V3WorldParams.recentering_lps): slots after the LP agents' -----------------
     def open_recentering(self) -> None:
-        """At reset, once their wallets are funded: each re-centring LP opens its range at the start price."""
+        """At reset, once their wallets are funded: each re-centring LP opens its range at the start price;
+        then the first slot is selected (the first LP agent's, where the world has one)."""
         for slot, half_width in self._recentering():
             self.select_lp(slot)
             self.rebalance(np.full(self.n, half_width), np.ones(self.n, bool))
-        self.select_lp(0)
+        if self.slots:
+            self.select_lp(0)
 
     def recenter(self) -> None:
         """Each re-centring LP whose range the price has left withdraws and re-opens it around the price."""

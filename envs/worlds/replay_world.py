@@ -74,9 +74,10 @@ class ReplayWorld(UniswapV3World):
             )
         return lo, max(lo, hi)
 
-    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+    def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         """The pool as the events leave it at the episode's start (the first event, or a random time of
-        ``replay_window``), the agents funded at its last recorded price."""
+        ``replay_window``), the LP agents funded with ``agent_usd`` (given exactly when the world has LP agents)
+        at its last recorded price."""
         self.rng = rng
         self.driver.reset(rng, self.n)  # unused here, reset so a driver's own checks still run
         self.replay = PoolReplay(
@@ -85,8 +86,8 @@ class ReplayWorld(UniswapV3World):
             self.b.xp,
             self.n,
             device=self.b.device,
-            first_slot=self.lps,
-            extra_ticks=2 * self.lps,
+            first_slot=self.slots,
+            extra_ticks=2 * self.slots,
         )
         self.state, self.pool_params = self.replay.state, self.replay.params
         self._next = 0

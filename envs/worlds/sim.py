@@ -51,7 +51,10 @@ class V3WorldParams:
     noise_trade_usd: float = 5_000.0  # flow="toy": median noise swap (lognormal, sigma 1)
     flow: str = "toy"  # toy (the swaps above), calibrated (fitted to a real pool: envs.flows.calibrated), or replay
     flow_file: str | None = None  # calibrated: its parameters (default: the shipped fit); replay: the events to replay
-    lps: int = 1  # LP agents, each with a position slot and a wallet of its own
+    #: LP agents, each with a position slot and a wallet of its own (``agent_usd`` at reset); 0: none, a world
+    #: the other agents trade in (the Aave envs', the arbitrageur's), whose background liquidity is the profile's
+    #: and the scripted LPs'
+    lps: int = 1
     #: scripted LPs that re-centre: (half-width in ticks, share of pool_value_usd) each, taken from the
     #: static profile's value; each opens its range around the start price and re-centres it whenever
     #: the price leaves it, as active LPs do (the tau-reset of Fan et al. 2022 with tau = 1)
@@ -81,8 +84,8 @@ class V3WorldParams:
 
     def __post_init__(self):
         v3.V3PoolParams(fee_pips=self.fee_pips)  # checks the tier
-        if self.lps < 1:
-            raise ValueError(f"a market needs at least one LP agent (lps >= 1), got {self.lps}")
+        if self.lps < 0:
+            raise ValueError(f"lps={self.lps} must be the number of LP agents, 0 or more")
         for half_width, share in self.recentering_lps:
             if half_width < 1 or not 0 < share < 1:
                 raise ValueError(
@@ -144,9 +147,20 @@ class V3WorldParams:
         """The JIT LP's wallet: the last slot."""
         return self.slots - 1
 
-    def wallets_usd(self, agent_usd: float) -> np.ndarray:
+    def wallets_usd(self, agent_usd: float | None) -> np.ndarray:
         """(slots,) each slot's starting value: ``agent_usd`` per LP agent, its share for a re-centring LP,
-        ``sandwich_usd`` for the searcher, ``jit_usd`` for the JIT LP."""
+        ``sandwich_usd`` for the searcher, ``jit_usd`` for the JIT LP. ``agent_usd`` is given exactly when the
+        world has LP agents."""
+        if self.lps and agent_usd is None:
+            raise ValueError(
+                f"this world has {self.lps} LP agent(s): reset(rng, agent_usd=...) gives each its starting "
+                f"capital in USD; a world without an LP agent is built with V3WorldParams(lps=0)"
+            )
+        if not self.lps and agent_usd is not None:
+            raise ValueError(
+                f"this world has no LP agent (lps=0): agent_usd={agent_usd} would fund nobody; reset(rng) "
+                f"without it, or build the world with V3WorldParams(lps=1) for an LP agent"
+            )
         return np.array(
             [agent_usd] * self.lps
             + [self.pool_value_usd * share for _, share in self.recentering_lps]
@@ -228,9 +242,9 @@ class UniswapV3World(UniswapV3Market):
         self.b = array_backend(backend) if isinstance(backend, str) else backend
         self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
-        self.lps, self.lp = params.slots, 0
+        self.slots, self.lp = params.slots, 0
 
-    # --- the LP agents' wallets: (N, lps) raw, the selected LP's column as wallet_usdc / wallet_weth ---
+    # --- the wallets: (N, slots) raw, the selected slot's column as wallet_usdc / wallet_weth ------------
     @property
     def wallet_usdc(self) -> np.ndarray:
         return self._usdc[:, self.lp]
@@ -270,8 +284,9 @@ class UniswapV3World(UniswapV3Market):
         return self._np(self.state.tick)
 
     # --- episode ----------------------------------------------------------------------------
-    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
-        """Lay each world's liquidity around its own start price the way build_market mints it."""
+    def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
+        """Lay each world's liquidity around its own start price the way build_market mints it; fund each LP
+        agent with ``agent_usd`` (given exactly when the world has LP agents) and the scripted traders."""
         b, xp, p = self.b, self.b.xp, self.params
         self.rng = rng
         self._reference = self.driver.reset(rng, self.n)
@@ -299,9 +314,9 @@ class UniswapV3World(UniswapV3Market):
         self.state = v3.from_arrays(xp, self.pool_params, sqrt_start, ticks, nets, b.device)
         self.fund_agents(agent_usd)
 
-    def fund_agents(self, agent_usd: float) -> None:
-        """Each LP's wallet, half in USDC, half in WETH at the reference (``agent_usd`` for an LP agent);
-        the flow starts; the re-centring LPs open their ranges."""
+    def fund_agents(self, agent_usd: float | None) -> None:
+        """Each slot's wallet, half in USDC, half in WETH at the reference (``agent_usd`` for an LP agent,
+        ``V3WorldParams.wallets_usd``); the flow starts; the re-centring LPs open their ranges."""
         usd = self.params.wallets_usd(agent_usd)
         self._usdc = np.repeat(np.floor(usd / 2 * USDC_UNIT)[None, :], self.n, axis=0)
         self._weth = np.floor(usd[None, :] / 2 / self._reference[:, None] * WETH_UNIT)

@@ -55,7 +55,7 @@ class AaveWorld(UniswapV3World, AaveMarket):
         self.usdc_r, self.weth_r = self.aave_params.index("USDC"), self.aave_params.index("WETH")
 
     # --- episode ----------------------------------------------------------------------------
-    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+    def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         super().reset(rng, agent_usd)
         start = {"USDC": 1.0, "WBTC": WBTC_PRICE_USD}
         b = self.b
@@ -260,7 +260,7 @@ class AaveWorld(UniswapV3World, AaveMarket):
     def swap(self, who, sell_usdc, raw, mask):
         b, xp = self.b, self.b.xp
         z41 = b.asarray(sell_usdc, dtype=xp.bool)
-        check_wallet(who)
+        check_wallet(who, self.params.lps)
         before = self._curve_before()
         result = pool_swap(
             self.state,
