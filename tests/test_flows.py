@@ -98,7 +98,7 @@ def test_a_calibrated_world_draws_flow_in_proportion_to_its_liquidity_and_its_ho
     def drawn(pool_value_usd: float, start: int) -> tuple[float, float, float]:
         driver = HistoricalDriver(dt=3600.0, start=start, horizon=10)
         world = UniswapV3World(
-            4_000, driver, V3WorldParams(fee_pips=3000, flow="calibrated", pool_value_usd=pool_value_usd)
+            4_000, driver, V3WorldParams(fee_pips=3000, flow="calibrated", pool_value_usd=pool_value_usd, lps=0)
         )
         world.reset(np.random.default_rng(0))
         orders = world._flow.orders(

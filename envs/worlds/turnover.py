@@ -5,7 +5,7 @@ active is the liquidity profile's doing)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -49,9 +49,9 @@ def simulated_turnover(
     path: the scripted flows' volume (arbitrage and uninformed swaps) over the pool's starting value
     (``params.pool_value_usd``); the worlds differ by their flow's draws."""
     driver = HistoricalDriver(price_csv, dt=3600.0, start=start, horizon=days * HOURS)
-    world = UniswapV3World(worlds, driver, params, array_backend("numpy"))
+    world = UniswapV3World(worlds, driver, replace(params, lps=0), array_backend("numpy"))  # only its own flows trade
     world.count_flow_volume = True
-    world.reset(np.random.default_rng(seed), 1.0)  # no LP agent: only the market's own flows trade
+    world.reset(np.random.default_rng(seed))
     daily = np.zeros((worlds, days))
     for day in range(days):
         before = _volume(world).copy()
