@@ -26,12 +26,16 @@ from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
 class LeverageBlock(Block):
     """The borrower's block: the agent levers or delevers, then the market's step (its scripted
-    liquidator takes any account below a health factor of 1). The agent starts holding ``agent_usd``
+    liquidator takes any account below a health factor of 1). The agent starts holding ``borrower_usd``
     in WETH, all of it supplied as collateral; the world has no LP agent."""
 
+    def __init__(self, borrower_usd: float):
+        super().__init__()
+        self.borrower_usd = borrower_usd
+
     def start(self, market, rng: np.random.Generator) -> None:
-        market.reset(rng)
-        market.fund_borrower(np.floor(self.agent_usd / market.reference_price() * WETH_UNIT))
+        super().start(market, rng)
+        market.fund_borrower(np.floor(self.borrower_usd / market.reference_price() * WETH_UNIT))
         market.supply(AGENT_ACCOUNT, np.floor(market.borrower_wallet()[1] * WETH_UNIT), np.ones(market.n, bool))
 
 

@@ -37,9 +37,6 @@ class LiquidationBlock(Block):
         super().__init__()
         self.compete = compete
 
-    def start(self, market, rng: np.random.Generator) -> None:
-        market.reset(rng)
-
     def open(self, market) -> bool:
         market.move_reference()
         market.arbitrage()

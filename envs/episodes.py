@@ -51,12 +51,16 @@ class Block:
     then the market takes its step (arbitrage, noise, borrowers, the reference moves); an env whose
     block differs overrides ``run``, and ``start``/``open`` where its episodes start differently."""
 
-    def __init__(self, agent_usd: float = 1.0):
-        self.agent_usd = agent_usd  # the LP wallet's starting capital (1.0 where the LP agent sits out)
+    def __init__(self, agent_usd: float | None = None):
+        self.agent_usd = agent_usd  # the LP agent's starting capital (None: a world without one)
 
     def start(self, market, rng: np.random.Generator) -> None:
-        """The worlds at an episode's start, before the role reads them."""
-        market.reset(rng, self.agent_usd)
+        """The worlds at an episode's start, before the role reads them: the LP agent funded with ``agent_usd``,
+        or, without one, only the scripted traders."""
+        if self.agent_usd is None:
+            market.reset(rng)
+        else:
+            market.reset(rng, self.agent_usd)
 
     def open(self, market) -> bool:
         """After the role's reset: move the market before the first observation? (True: it moved)."""
