@@ -1,4 +1,6 @@
-"""A Hydra callback that ends a multirun with a summary: every run ranked by its validation reward."""
+"""A Hydra callback that ends a multirun with a summary: every run ranked by its validation reward, with its
+trained policy's score on the test window as its evaluation reported it (the LP's excess return over holding,
+a trading or market role's PnL; a co-training run's per role)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,35 @@ from typing import Any
 import yaml
 from hydra.experimental.callback import Callback
 
-COLUMNS = ("rank", "run", "overrides", "best_validation_reward", "timesteps", "fps", "test_excess_return_vs_hodl")
+COLUMNS = ("rank", "run", "overrides", "best_validation_reward", "timesteps", "fps", "test_metric", "test_score")
+#: what a trained policy's report scores it by, first found: the LP's excess return, a role's PnL
+TEST_METRICS = ("excess_return_vs_hodl", "pnl_usd")
+TRAINED = ("/model", "/rl_module")  # the trained policy's name in a report: <run or role>/model, <role>/rl_module
+
+
+def trained_score(report_file: Path) -> tuple[str, float] | None:
+    """(metric, value) of the trained policy in one evaluation report, or None if it lists none."""
+    policies = json.loads(report_file.read_text())["policies"]
+    trained = [m for name, m in policies.items() if name.endswith(TRAINED)]
+    if not trained:
+        return None
+    metric = next((k for k in TEST_METRICS if k in trained[0]), None)
+    return None if metric is None else (metric, float(trained[0][metric]))
+
+
+def run_score(run: Path) -> tuple[str | None, float | str | None]:
+    """The run's test metric and score: its ``eval/report.json``, or for a co-training run each role's
+    ``eval/<role>/report.json`` as ``role=value`` pairs."""
+    single = run / "eval" / "report.json"
+    if single.is_file():
+        found = trained_score(single)
+        return found if found is not None else (None, None)
+    found_per_role = {f.parent.name: trained_score(f) for f in sorted((run / "eval").glob("*/report.json"))}
+    roles = {role: found for role, found in found_per_role.items() if found is not None}
+    if not roles:
+        return None, None
+    metrics = sorted({metric for metric, _ in roles.values()})
+    return "/".join(metrics), "; ".join(f"{role}={value:.6g}" for role, (_, value) in roles.items())
 
 
 def summarize(sweep_dir: str | Path) -> list[dict]:
@@ -21,13 +51,7 @@ def summarize(sweep_dir: str | Path) -> list[dict]:
         metrics = json.loads(metrics_file.read_text())
         overrides_file = run / ".hydra" / "overrides.yaml"
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
-        report_file = run / "eval" / "report.json"
-        excess = None
-        if report_file.is_file():
-            trained = [
-                m for name, m in json.loads(report_file.read_text())["policies"].items() if name.endswith("/model")
-            ]
-            excess = trained[0]["excess_return_vs_hodl"] if trained else None
+        metric, score = run_score(run)
         rows.append(
             {
                 "run": run.name,
@@ -35,10 +59,11 @@ def summarize(sweep_dir: str | Path) -> list[dict]:
                 "best_validation_reward": metrics.get("best_validation_reward"),
                 "timesteps": metrics.get("timesteps"),
                 "fps": metrics.get("fps"),
-                "test_excess_return_vs_hodl": excess,
+                "test_metric": metric,
+                "test_score": score,
             }
         )
-    rows.sort(key=lambda r: -float("inf") if r["best_validation_reward"] is None else -r["best_validation_reward"])
+    rows.sort(key=lambda r: float("inf") if r["best_validation_reward"] is None else -r["best_validation_reward"])
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
