@@ -1,5 +1,6 @@
 """Scripted baselines for each role. Each acts on its role's observation (so it runs on every backend
-and in the live adapter) with stable-baselines3's ``predict`` signature, batched over worlds."""
+and in the live adapter) with stable-baselines3's ``predict`` signature, batched over worlds. They find
+the features they read by name (``feature_index``), so a role's observation may gain or reorder features."""
 
 from __future__ import annotations
 
@@ -16,14 +17,6 @@ from envs.roles.searcher import SandwichSearcher
 from envs.roles.trader import Trader
 from envs.roles.v2_liquidity_provider import V2LiquidityProvider
 from envs.worlds.market import FULL_RANGE
-
-
-def feature(role, name: str) -> int:
-    """The column of the feature ``name`` in ``role``'s observation: baselines read features by name."""
-    names = [f[0] for f in role.features]
-    if name not in names:
-        raise ValueError(f"{type(role).__name__} observes {names}, not {name!r}")
-    return names.index(name)
 
 
 class Scripted:
@@ -55,8 +48,8 @@ class LPBaseline(Scripted):
     def __init__(self, role: LiquidityProvider, half_width: int = 400):
         self.action = nearest_action(role, role.half_widths, half_width, log_scale=True)  # the nearest offered width
         self.half_width = int(role.half_widths[self.action - 1])
-        self.position, self.width = feature(role, "range_position"), feature(role, "range_half_width")
-        self.in_range, self.elapsed = feature(role, "in_range"), feature(role, "time_elapsed")
+        self.position, self.width = role.feature_index("range_position"), role.feature_index("range_half_width")
+        self.in_range, self.elapsed = role.feature_index("in_range"), role.feature_index("time_elapsed")
 
     def rebalance(self, obs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -125,7 +118,7 @@ class GreedyArbitrageur(Scripted):
 
     def __init__(self, role: Arbitrageur, min_gap_pct: float = 0.0):
         self.full, self.min_gap = nearest_action(role, role.fractions, 1.0), min_gap_pct  # the whole trade
-        self.beyond_band = feature(role, "beyond_band")  # how far beyond the no-trade band, %
+        self.beyond_band = role.feature_index("beyond_band")  # how far beyond the no-trade band, %
 
     def act(self, obs):
         return np.where(obs[:, self.beyond_band] > self.min_gap, self.full, 0)
@@ -139,7 +132,7 @@ class TargetLTVBorrower(Scripted):
     def __init__(self, role: Borrower, target: float = 0.65):
         self.action = nearest_action(role, role.targets, target)
         self.target = float(role.targets[self.action - 1])
-        self.ltv, self.health_factor = feature(role, "ltv"), feature(role, "health_factor")
+        self.ltv, self.health_factor = role.feature_index("ltv"), role.feature_index("health_factor")
 
     def act(self, obs):
         return np.where(obs[:, self.ltv] == 0, self.action, 0)
@@ -166,8 +159,8 @@ class GreedyLiquidator(Scripted):
     role = Liquidator
 
     def __init__(self, role: Liquidator):
-        self.liquidatable, self.bonus = feature(role, "slot1_liquidatable"), feature(role, "slot1_bonus_usd")
-        self.gas = feature(role, "gas_usd")
+        self.liquidatable, self.bonus = role.feature_index("slot1_liquidatable"), role.feature_index("slot1_bonus_usd")
+        self.gas = role.feature_index("gas_usd")
 
     def act(self, obs):
         bonus_usd, gas_usd = obs[:, self.bonus] * 100, obs[:, self.gas] * 10
@@ -225,7 +218,7 @@ class V2ShareHolder(Scripted):
     def __init__(self, role: V2LiquidityProvider, share: float = 1.0):
         self.action = nearest_action(role, role.shares, share)
         self.share = role.shares[self.action - 1]
-        self.in_pair = feature(role, "in_pair")
+        self.in_pair = role.feature_index("in_pair")
 
     def act(self, obs):
         return np.where(np.abs(obs[:, self.in_pair] - self.share) > 0.05, self.action, 0)

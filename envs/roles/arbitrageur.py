@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from envs.assets.gas import action_units, units_usd
-from envs.roles.actions import check_action_type, choice, feature_box
+from envs.roles.actions import check_action_type, choice
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.worlds.market import UniswapV3Market
@@ -23,6 +23,7 @@ OBSERVATION_FEATURES = (
     ("volatility", "EWMA realized volatility of the reference price, annualized", "1"),
     ("swap_gas_usd", "what one swap costs in gas, in USD / 10", "10 USD"),
 )
+FRACTION = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)  # a continuous action: the fraction of the trade
 
 
 @dataclass
@@ -31,6 +32,8 @@ class Arbitrageur(WatchesReference):
     action_type: str = "discrete"  # or "continuous": the fraction in [0, 1]
     gas_price_gwei: float = 10.0
     volatility_halflife_steps: float = 24.0
+    FEATURES = OBSERVATION_FEATURES
+    CONTINUOUS_ACTION_SPACE = FRACTION
 
     def __post_init__(self):
         check_action_type(self.action_type)
@@ -38,19 +41,8 @@ class Arbitrageur(WatchesReference):
             raise ValueError("fractions must lie in (0, 1]")
 
     @property
-    def features(self) -> tuple[tuple[str, str, str], ...]:
-        """The observation's (name, meaning, unit) in order."""
-        return OBSERVATION_FEATURES
-
-    @property
-    def observation_space(self) -> spaces.Box:
-        return feature_box(self.features)
-
-    @property
-    def action_space(self) -> spaces.Space:
-        if self.action_type == "discrete":
-            return spaces.Discrete(1 + len(self.fractions))
-        return spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+    def choices(self) -> int:
+        return len(self.fractions)
 
     def swap_gas_usd(self, market: UniswapV3Market) -> np.ndarray:
         return units_usd(action_units("v3_swap"), self.gas_price_gwei, market.reference_price())
@@ -75,7 +67,7 @@ class Arbitrageur(WatchesReference):
             a = choice(
                 action,
                 n,
-                len(self.fractions),
+                self.choices,
                 f"arbitrage actions must be integers in "
                 f"[0, {len(self.fractions)}]: 0 skips, i takes fractions[i-1] of {self.fractions}",
             )

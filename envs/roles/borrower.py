@@ -13,10 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gymnasium import spaces
 
 from envs.assets.gas import action_units, units_usd
-from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
+from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT, WETH_UNIT
@@ -56,6 +55,8 @@ class Borrower(WatchesReference):
     action_type: str = "discrete"  # or "continuous": [lever if > 0, target LTV scaled to [-1, 1]]
     gas_price_gwei: float = 10.0
     volatility_halflife_steps: float = 24.0
+    FEATURES = OBSERVATION_FEATURES
+    CONTINUOUS_ACTION_SPACE = ACT_AND_LEVEL
 
     def __post_init__(self):
         check_action_type(self.action_type)
@@ -63,17 +64,8 @@ class Borrower(WatchesReference):
             raise ValueError(f"targets must be LTVs in [0, 0.805) (WETH's max LTV), got {self.targets}")
 
     @property
-    def features(self) -> tuple[tuple[str, str, str], ...]:
-        """The observation's (name, meaning, unit) in order."""
-        return OBSERVATION_FEATURES
-
-    @property
-    def observation_space(self) -> spaces.Box:
-        return feature_box(self.features)
-
-    @property
-    def action_space(self) -> spaces.Space:
-        return spaces.Discrete(1 + len(self.targets)) if self.action_type == "discrete" else ACT_AND_LEVEL
+    def choices(self) -> int:
+        return len(self.targets)
 
     # --- episode state ----------------------------------------------------------------------
     def start(self, market: AaveMarket) -> None:
@@ -110,7 +102,7 @@ class Borrower(WatchesReference):
             a = choice(
                 action,
                 n,
-                len(self.targets),
+                self.choices,
                 f"borrower actions must be integers in [0, {len(self.targets)}]: "
                 f"0 holds, i moves to target LTV targets[i-1] of {self.targets}",
             )

@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gymnasium import spaces
 
 from envs.assets import aave_reserve_params
 from envs.assets.gas import action_units, gas_units, units_usd
 from envs.protocols.aave_v3.liquidation_logic import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR
-from envs.roles.actions import choice, feature_box
+from envs.roles.actions import choice
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT
@@ -59,12 +58,8 @@ class Liquidator(WatchesReference):
         return slots + MARKET_FEATURES
 
     @property
-    def observation_space(self) -> spaces.Box:
-        return feature_box(self.features)
-
-    @property
-    def action_space(self) -> spaces.Discrete:
-        return spaces.Discrete(1 + self.slots)
+    def choices(self) -> int:
+        return self.slots
 
     # --- episode state ----------------------------------------------------------------------
     def gas_usd(self, market: AaveMarket) -> np.ndarray:
@@ -112,7 +107,7 @@ class Liquidator(WatchesReference):
         a = choice(
             action,
             n,
-            self.slots,
+            self.choices,
             f"liquidator actions must be integers in [0, {self.slots}]: 0 waits, i liquidates the account in slot i",
         )
         return np.where(a > 0, np.take_along_axis(self.candidates, np.maximum(a - 1, 0)[:, None], axis=1)[:, 0], -1)

@@ -10,11 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gymnasium import spaces
 
 from envs.assets.gas import units_usd
-from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
+from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice
 from envs.roles.protocol import Receipt
+from envs.roles.role import RoleBase
 from envs.roles.volatility import EwmaVolatility
 from envs.units import usd_per_eth_at_tick
 from envs.worlds.market import FULL_RANGE, UniswapV3Market
@@ -86,7 +86,7 @@ class MarketView:
 
 
 @dataclass
-class LiquidityProvider:
+class LiquidityProvider(RoleBase):
     half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS
     action_type: str = "discrete"  # or "continuous": [rebalance if > 0, log-width in [-1, 1]]
     reward: str = "pnl"
@@ -97,6 +97,8 @@ class LiquidityProvider:
     #: read the view right after acting even when holding: in a block shared with other agents, a step's
     #: fees and LVR then run from the LP's own turn, whether it acted or not (defi_market_v0)
     read_after_act: bool = False
+    FEATURES = OBSERVATION_FEATURES
+    CONTINUOUS_ACTION_SPACE = ACT_AND_LEVEL
 
     def __post_init__(self):
         check_action_type(self.action_type)
@@ -109,19 +111,9 @@ class LiquidityProvider:
 
     # --- spaces -----------------------------------------------------------------------------
     @property
-    def features(self) -> tuple[tuple[str, str, str], ...]:
-        """The observation's (name, meaning, unit) in order."""
-        return OBSERVATION_FEATURES
-
-    @property
-    def observation_space(self) -> spaces.Box:
-        return feature_box(self.features)
-
-    @property
-    def action_space(self) -> spaces.Space:
-        if self.action_type == "discrete":
-            return spaces.Discrete(1 + len(self.half_widths) + self.allow_close)
-        return ACT_AND_LEVEL
+    def choices(self) -> int:
+        """Re-centre at each of ``half_widths``, and close where ``allow_close``."""
+        return len(self.half_widths) + self.allow_close
 
     # --- episode state ----------------------------------------------------------------------
     def reset(self, market: UniswapV3Market, elapsed: float = 0.0) -> np.ndarray:
@@ -167,7 +159,7 @@ class LiquidityProvider:
             a = choice(
                 action,
                 n,
-                k + self.allow_close,
+                self.choices,
                 f"LP actions must be integers in [0, {k + self.allow_close}]: "
                 f"0 holds, i re-centres at half-widths[i-1] of {self.half_widths} ticks"
                 + (f", {k + 1} closes the position" if self.allow_close else ""),

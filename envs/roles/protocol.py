@@ -16,7 +16,7 @@ worlds' leading axis; the live adapter calls ``reset`` and ``observe`` on the ch
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from gymnasium import spaces
@@ -37,11 +37,15 @@ class Receipt:
         return Receipt(gas_usd, self.profit_usd, self.info)
 
 
+@runtime_checkable
 class Role(Protocol):
-    """A role: its spaces and named observation features, and the four calls above."""
+    """A role: its spaces and named observation features, and the four calls above. Every role implements it
+    by inheriting ``envs.roles.role.RoleBase``."""
 
     @property
     def features(self) -> tuple[tuple[str, str, str], ...]: ...
+
+    def feature_index(self, name: str) -> int: ...
 
     @property
     def observation_space(self) -> spaces.Box: ...

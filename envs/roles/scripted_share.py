@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from gymnasium import spaces
 
 from envs.assets.gas import action_units, units_usd
-from envs.roles.actions import choice, feature_box
+from envs.roles.actions import choice
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.worlds.market import UniswapV3Market
@@ -34,8 +33,7 @@ class ScriptedShare(WatchesReference):
     gas_price_gwei: float = 10.0  # the base gas price its transactions pay
     #: the measured actions (envs/assets/gas_costs.json) one of its transactions makes
     GAS_ACTIONS: ClassVar[tuple[str, ...]] = ()
-    #: the observation's (name, meaning, unit) in order, and what an action does (for the error message)
-    FEATURES: ClassVar[tuple[tuple[str, str, str], ...]] = ()
+    #: what an action does, for the error message of a bad one
     ACTION_MEANING: ClassVar[str] = ""
 
     def __post_init__(self):
@@ -43,24 +41,15 @@ class ScriptedShare(WatchesReference):
             raise ValueError(f"shares must lie in (0, 1], got {self.shares}")
 
     @property
-    def features(self) -> tuple[tuple[str, str, str], ...]:
-        """The observation's (name, meaning, unit) in order."""
-        return self.FEATURES
-
-    @property
-    def observation_space(self) -> spaces.Box:
-        return feature_box(self.features)
-
-    @property
-    def action_space(self) -> spaces.Space:
-        return spaces.Discrete(1 + len(self.shares))
+    def choices(self) -> int:
+        return len(self.shares)
 
     def decode(self, action, n: int) -> np.ndarray:
         """Actions -> the share of the bound to act on this block, per world."""
         a = choice(
             action,
             n,
-            len(self.shares),
+            self.choices,
             f"{type(self).__name__} actions must be integers in [0, {len(self.shares)}]: 0 stays out, "
             f"i {self.ACTION_MEANING} shares[i-1] of {self.shares}",
         )

@@ -11,10 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gymnasium import spaces
 
 from envs.assets.gas import action_units, units_usd
-from envs.roles.actions import choice, feature_box
+from envs.roles.actions import choice
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT, WETH_UNIT
@@ -35,23 +34,16 @@ class Trader(WatchesReference):
     sizes_usd: tuple[float, ...] = DEFAULT_SIZES_USD
     gas_price_gwei: float = 10.0
     volatility_halflife_steps: float = 24.0
+    FEATURES = OBSERVATION_FEATURES
 
     def __post_init__(self):
         if not self.sizes_usd or min(self.sizes_usd) <= 0:
             raise ValueError(f"sizes_usd must be positive trade sizes, got {self.sizes_usd}")
 
     @property
-    def features(self) -> tuple[tuple[str, str, str], ...]:
-        """The observation's (name, meaning, unit) in order."""
-        return OBSERVATION_FEATURES
-
-    @property
-    def observation_space(self) -> spaces.Box:
-        return feature_box(self.features)
-
-    @property
-    def action_space(self) -> spaces.Discrete:
-        return spaces.Discrete(1 + 2 * len(self.sizes_usd))
+    def choices(self) -> int:
+        """Buy, then sell, each of ``sizes_usd``."""
+        return 2 * len(self.sizes_usd)
 
     def start(self, market: AaveMarket) -> None:
         """A flat book."""
@@ -79,7 +71,7 @@ class Trader(WatchesReference):
         a = choice(
             action,
             n,
-            2 * k,
+            self.choices,
             f"trader actions must be integers in [0, {2 * k}]: 0 waits, 1..{k} buy and "
             f"{k + 1}..{2 * k} sell WETH worth sizes_usd {self.sizes_usd}",
         )

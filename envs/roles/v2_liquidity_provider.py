@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from gymnasium import spaces
 
 from envs.assets.gas import action_units, gas_units, units_usd
-from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice, feature_box
+from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT, WETH_UNIT
@@ -47,6 +46,8 @@ class V2LiquidityProvider(WatchesReference):
     action_type: str = "discrete"  # or "continuous": [act if > 0, the share scaled to [-1, 1]]
     gas_price_gwei: float = 10.0
     volatility_halflife_steps: float = 24.0
+    FEATURES = OBSERVATION_FEATURES
+    CONTINUOUS_ACTION_SPACE = ACT_AND_LEVEL
 
     def __post_init__(self):
         check_action_type(self.action_type)
@@ -54,17 +55,8 @@ class V2LiquidityProvider(WatchesReference):
             raise ValueError(f"shares must be fractions of the portfolio in [0, 1], got {self.shares}")
 
     @property
-    def features(self) -> tuple[tuple[str, str, str], ...]:
-        """The observation's (name, meaning, unit) in order."""
-        return OBSERVATION_FEATURES
-
-    @property
-    def observation_space(self) -> spaces.Box:
-        return feature_box(self.features)
-
-    @property
-    def action_space(self) -> spaces.Space:
-        return spaces.Discrete(1 + len(self.shares)) if self.action_type == "discrete" else ACT_AND_LEVEL
+    def choices(self) -> int:
+        return len(self.shares)
 
     def start(self, market: UniswapV2Market) -> None:
         self.value = portfolio(market)[0]
@@ -93,7 +85,7 @@ class V2LiquidityProvider(WatchesReference):
             a = choice(
                 action,
                 n,
-                len(self.shares),
+                self.choices,
                 f"V2 LP actions must be integers in [0, {len(self.shares)}]: "
                 f"0 holds, i moves to shares[i-1] of {self.shares} in the pair",
             )

@@ -1,0 +1,74 @@
+"""The base every role inherits: what the ``Role`` protocol's spaces and named features are, written once.
+
+A role names its observation's features (``FEATURES``, or a ``features`` property where they depend on the
+instance, like the liquidator's slots); its observation space is an unbounded float32 Box with one entry per
+feature, and ``feature_index`` finds a feature's column by name, so a policy reads observations by name, not
+by position. Its action space is ``Discrete(1 + choices)`` (0 does nothing) or, for a role whose
+``action_type`` is ``"continuous"``, its ``CONTINUOUS_ACTION_SPACE``; ``choices`` is also the highest discrete
+action its ``decode`` accepts, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+from gymnasium import spaces
+
+from envs.roles.actions import feature_box
+from envs.roles.protocol import Receipt
+
+#: one observation feature: (name, meaning, unit)
+Feature = tuple[str, str, str]
+
+
+class RoleBase(ABC):
+    #: the observation's (name, meaning, unit) in order
+    FEATURES: ClassVar[tuple[Feature, ...]] = ()
+    #: the action space when ``action_type`` is "continuous" (None: the role acts in discrete actions only)
+    CONTINUOUS_ACTION_SPACE: ClassVar[spaces.Box | None] = None
+    #: "discrete" or "continuous"; a role that offers both makes it a dataclass field
+    action_type: str = "discrete"
+
+    @property
+    def features(self) -> tuple[Feature, ...]:
+        """The observation's (name, meaning, unit) in order."""
+        return self.FEATURES
+
+    @property
+    def observation_space(self) -> spaces.Box:
+        return feature_box(self.features)
+
+    def feature_index(self, name: str) -> int:
+        """The column of the feature ``name`` in this role's observation; a KeyError naming the features otherwise."""
+        names = [feature[0] for feature in self.features]
+        if name not in names:
+            raise KeyError(f"{type(self).__name__} observes no feature {name!r}: its features are {names}")
+        return names.index(name)
+
+    @property
+    @abstractmethod
+    def choices(self) -> int:
+        """How many discrete actions there are beside 0, which does nothing."""
+
+    @property
+    def action_space(self) -> spaces.Space:
+        if self.action_type == "discrete":
+            return spaces.Discrete(1 + self.choices)
+        if self.CONTINUOUS_ACTION_SPACE is None:
+            raise ValueError(f"{type(self).__name__} acts in discrete actions only, not {self.action_type!r} ones")
+        return copy.deepcopy(self.CONTINUOUS_ACTION_SPACE)  # its own, so seeding one env's space seeds no other's
+
+    @abstractmethod
+    def reset(self, market: Any, elapsed: float = 0.0) -> np.ndarray: ...
+
+    @abstractmethod
+    def act(self, market: Any, action: Any) -> Receipt: ...
+
+    @abstractmethod
+    def observe(self, market: Any, elapsed: float = 0.0) -> np.ndarray: ...
+
+    @abstractmethod
+    def score(self, market: Any, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]: ...
