@@ -35,9 +35,10 @@ where it takes a share; bidding no more than any agent, they ride with the flow 
 under "random". The searcher's info says where they ran (``bundle_position``; the number of agents: with the
 flow). Each leg the block sent pays the block producer the measured Uniswap V3 swap's gas (``v3_swap``) at the base
 gas price plus the searcher's bid, and the JIT provider's round trips around the swaps pay a mint and a close
-(``v3_mint`` and ``REBALANCE_CLOSE``) at the base price plus its bid; both count only what the world ran (the
-sandwiches that paid before gas, the swaps large enough to mint around), and their rewards are net of it. The
-uninformed swaps pay their own gas (``v3_swap``) at the base price plus ``world["flow_priority_fee_gwei"]``.
+(``v3_mint`` and ``REBALANCE_CLOSE``) at the base price plus its bid; both count only what the world ran, as it
+counted it (``sandwich_legs``: the legs of the sandwiches that paid before gas; ``jit_round_trips``: a mint around
+each swap large enough), and their rewards are net of it. The uninformed swaps pay their own gas (``v3_swap``) at
+the base price plus ``world["flow_priority_fee_gwei"]``.
 
 Every agent's info also carries the block's arbitrage accounts (``envs.worlds.block_accounting``), every
 arbitrage swap of the block (the arbitrageur agents' and the scripted one's) marked at the block's
@@ -92,7 +93,7 @@ from envs.roles.searcher import SandwichSearcher, check_sandwich_world
 from envs.roles.trader import Trader
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
-from envs.worlds.block_accounting import SWAP_GROUPS, BlockAccounts
+from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, AaveMarket, LendingParams
 from envs.worlds.mempool import Mempool
 from envs.worlds.sim import WETH_UNIT, V3WorldParams
@@ -178,28 +179,6 @@ def market_generator(seed: int | Sequence[int] | None, n: int) -> np.random.Gene
     if len(seeds) != n:
         raise ValueError(f"give one seed per market: {n} markets, {len(seeds)} seeds")
     return WorldStreams([np.random.default_rng(s) for s in seeds])
-
-
-class MarketAccounts(BlockAccounts):
-    """The block's accounts (``envs.worlds.block_accounting``) that also count the swaps each group made on the
-    pool, (N,) per group in ``swaps``: the transactions whose gas the searcher's receipt counts (its legs)."""
-
-    def clear(self) -> None:
-        super().clear()
-        self.swaps = {group: np.zeros(self.n) for group in SWAP_GROUPS}
-
-    def record(
-        self,
-        group: str,
-        sell_usdc: np.ndarray,
-        paid_raw: np.ndarray,
-        got_raw: np.ndarray,
-        reference: np.ndarray,
-        moved: tuple[np.ndarray, np.ndarray],
-    ) -> None:
-        """``BlockAccounts.record``, and one more swap of ``group`` in the markets where it paid anything."""
-        super().record(group, sell_usdc, paid_raw, got_raw, reference, moved)
-        self.swaps[group] = self.swaps[group] + (np.asarray(paid_raw, dtype=float) > 0)
 
 
 class Markets:
@@ -316,7 +295,7 @@ class Markets:
             ),
         )
         #: the block's swaps marked at the reference price, kept by the world (envs.worlds.block_accounting)
-        self.accounts = MarketAccounts(n, fee_pips)
+        self.accounts = BlockAccounts(n, fee_pips)
         cast(Any, self.market).accounts = self.accounts
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
         self.scripted_liquidator = scripted_liquidator
@@ -439,9 +418,9 @@ class Markets:
         market.noise()
         market.recenter()
         market.borrowers_act()
-        for agent in steering:  # their transactions ran around the flow's swaps: what the block sent, paid for now
+        for agent in steering:  # their transactions ran around the flow's swaps: what the world sent, paid for now
             role = cast(ScriptedShare, self.roles[agent])
-            gas = role.gas_usd(role.sent(market, flow, self.accounts.swaps), market.reference_price())
+            gas = role.gas_usd(self._sent(agent), market.reference_price())
             receipts[agent] = receipts[agent].with_gas(self._with_priority_fee(agent, gas))
         flow_gas = flow.gas_usd(self.gas_price_gwei, market.reference_price())
         market.move_reference()
@@ -459,6 +438,11 @@ class Markets:
             rewards[agent], info = self.roles[agent].score(market, receipts[agent])
             infos[agent] = receipts[agent].info | info | accounts
         return observations, rewards, infos
+
+    def _sent(self, agent: str) -> np.ndarray:
+        """(n,) the transactions the world sent this block for the searcher or the JIT provider ``agent``, as it
+        counted them: the searcher's legs, or the JIT LP's round trips (a mint and its close)."""
+        return self.market.sandwich_legs if agent_role(agent)[0] == SEARCHER else self.market.jit_round_trips
 
     def _block_producer_usd(self, receipts: dict[str, Receipt]) -> np.ndarray:
         """(n,) what the agents' transactions paid the block producer, gas and priority fees, in USD (the searcher's

@@ -2,9 +2,9 @@
 and the JIT provider, and the block runs exactly those; a bundle run ahead of the flow still leaves every victim
 its minimum output; under order="priority" a higher bid puts the searcher's bundles earlier in the block, and
 the contracts run them where the simulator does. The block producer is paid for what the block sent: each of the
-searcher's legs and the JIT LP's round trips at the base gas price plus its bid, each uninformed swap at the base
-price plus the flow's fee, and the accounts say so (``block_producer_usd``, ``block_flow_gas_usd``); the
-bids and the flow's fee are config keys of the market."""
+searcher's legs and the JIT LP's round trips (as the world counted them) at the base gas price plus its bid, each
+uninformed swap at the base price plus the flow's fee, and the accounts say so (``block_producer_usd``,
+``block_flow_gas_usd``); the bids and the flow's fee are config keys of the market."""
 
 from __future__ import annotations
 
@@ -100,6 +100,54 @@ def test_a_bundle_ahead_of_the_flow_leaves_each_victim_its_minimum_and_runs_each
     for raw, out, low in world.fills:
         assert np.all(out[raw > 0] >= low[raw > 0])
     assert taken[early].sum() > 0 and np.all(taken >= 0)
+
+
+class CountedWorld(UniswapV3World):
+    """A world that keeps, per uninformed swap it ran, where the searcher front-ran it."""
+
+    fronts: list[np.ndarray]
+
+    def flow_legs(self, order: FlowOrder, front: np.ndarray, trial: bool, back: bool = True) -> Legs:
+        if not trial:
+            self.fronts.append(front > 0)
+        return super().flow_legs(order, front, trial, back)
+
+
+def test_the_world_counts_the_legs_and_round_trips_it_sends_each_block():
+    """``sandwich_legs``: two for each swap the searcher front-ran in the block; ``jit_round_trips``: one for each
+    pending swap worth ``jit_min_swap_usd`` or more where the JIT LP's share is positive. Both count the block's
+    own (a block the searcher sits out counts no leg), in a world without an LP agent."""
+    worlds = 8
+    params = V3WorldParams(
+        fee_pips=500,
+        lps=0,
+        noise_trade_usd=30_000.0,
+        slippage_bps=50.0,
+        sandwich_usd=2_000_000.0,
+        jit_usd=300_000.0,
+        jit_min_swap_usd=30_000.0,
+    )
+    world = CountedWorld(worlds, make_driver("gbm", dt=3600.0, sigma=0.8), params, array_backend("numpy"))
+    world.reset(np.random.default_rng(3))
+    world.jit_share = (np.arange(worlds) % 2).astype(float)  # the JIT LP in the odd worlds
+    legs_sent, trips_sent = np.zeros(worlds), np.zeros(worlds)
+    for block in range(12):
+        world.sandwich_share = 0.0 if block % 3 == 2 else 1.0
+        world.move_reference()
+        world.draw_pending()
+        pending = world.pending
+        assert pending is not None
+        world.fronts = []
+        world.arbitrage()
+        world.noise()
+        np.testing.assert_array_equal(world.sandwich_legs, 2 * np.sum(world.fronts, axis=0))
+        if block % 3 == 2:
+            assert not world.sandwich_legs.any()
+        large = np.sum((pending.raw > 0) & (pending.usd >= params.jit_min_swap_usd), axis=1)
+        np.testing.assert_array_equal(world.jit_round_trips, np.where(world.jit_share > 0, large, 0))
+        legs_sent += world.sandwich_legs
+        trips_sent += world.jit_round_trips
+    assert np.count_nonzero(legs_sent) >= 2 and np.all(trips_sent[1::2] > 0)
 
 
 def bundle_positions(fees: dict[str, float], backend: str = "numpy", blocks: int = 8) -> tuple[np.ndarray, ...]:

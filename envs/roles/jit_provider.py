@@ -2,8 +2,10 @@
 and burns it right after, keeping its liquidity's share of the swap's fee (``V3WorldParams.jit_usd``,
 ``jit_min_swap_usd``, ``jit_half_width``). Its action chooses the share of its capital it mints with this
 block, on every such swap; its reward is the block's PnL at the block's reference price: the fees, less what
-the swap's move through its range and the off-pool rebalancing of its inventory cost it. The world runs the
-mints and burns with the JIT LP's wallet (the last slot)."""
+the swap's move through its range and the off-pool rebalancing of its inventory cost it, less the gas of its
+round trips (each a measured ``v3_mint`` and the close, at the base gas price plus its priority fee; the world
+counts them: ``UniswapV3Market.jit_round_trips``). The world runs the mints and burns with the JIT LP's wallet
+(the last slot)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 from envs.roles.protocol import Receipt
 from envs.roles.scripted_share import ScriptedShare
 from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market
-from envs.worlds.mempool import PENDING_FEATURES, Mempool, pending_features
+from envs.worlds.mempool import PENDING_FEATURES, pending_features
 from envs.worlds.sim import V3WorldParams
 
 OBSERVATION_FEATURES = (
@@ -81,12 +83,6 @@ class JITProvider(ScriptedShare):
         market.jit_share = share
         self.block_reference = market.reference_price()
         return self.receipt(share)
-
-    def sent(self, market: UniswapV3Market, flow: Mempool, swaps: dict[str, np.ndarray]) -> np.ndarray:
-        """(N,) its round trips the block ran: one around each uninformed swap worth ``jit_min_swap_usd`` or more
-        where its share was positive, as the world mints (``UniswapV3Market.jit_mint``)."""
-        share = np.broadcast_to(np.asarray(market.jit_share, dtype=float), (market.n,))
-        return np.where(share > 0, flow.ran(market.params.jit_min_swap_usd), 0.0)
 
     def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the block's PnL at its reference price (read by ``observe``), the fees within it, less its

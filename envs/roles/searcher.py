@@ -3,7 +3,7 @@ lets the victim trade at the worse price, and back-runs (``envs.worlds.sandwich`
 share of the largest front-run the victim's slippage limit allows that it takes this block, on every
 uninformed swap of it; its reward is its take, marked at the reference price after the pool's fees, less the gas
 of the legs the block sent (each a measured ``v3_swap``, at the base gas price plus its priority fee; the world
-sandwiches only where the take pays before gas). The world runs the legs with the searcher's wallet
+sandwiches only where the take pays before gas, and counts the legs: ``UniswapV3Market.sandwich_legs``). The world runs the legs with the searcher's wallet
 (``V3WorldParams.sandwich_usd``, ``searcher_slot``)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 from envs.roles.protocol import Receipt
 from envs.roles.scripted_share import ScriptedShare
 from envs.worlds.market import UniswapV3Market
-from envs.worlds.mempool import PENDING_FEATURES, Mempool, pending_features
+from envs.worlds.mempool import PENDING_FEATURES, pending_features
 from envs.worlds.sim import V3WorldParams
 
 OBSERVATION_FEATURES = (
@@ -77,10 +77,6 @@ class SandwichSearcher(ScriptedShare):
         share = self.decode(action, market.n)
         market.sandwich_share = share
         return self.receipt(share)
-
-    def sent(self, market: UniswapV3Market, flow: Mempool, swaps: dict[str, np.ndarray]) -> np.ndarray:
-        """(N,) its legs the block ran: the front-runs and back-runs the world made on the pool (two a sandwich)."""
-        return swaps["sandwich"]
 
     def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the block's take (read by ``observe``), its pool fees paid inside the legs, less its legs' gas."""

@@ -36,9 +36,11 @@ class UniswapV3Market(ABC):
     slots: int = 1  # wallet slots: the LP agents', then the scripted traders'
     lp: int = 0  # the selected one
     sandwich_profit_usd: np.ndarray  # (N,) the sandwich searcher's profit in the last step's flow
+    sandwich_legs: np.ndarray  # (N,) the front-runs and back-runs the searcher sent in it (two a sandwich)
     #: (N,) or scalar: the share of its largest front-run the sandwich searcher takes (a searcher agent sets it)
     sandwich_share: np.ndarray | float = 1.0
     jit_fees_usd: np.ndarray  # (N,) the JIT LP's fees in the last step's flow, at the reference price
+    jit_round_trips: np.ndarray  # (N,) the mints (each burnt after its swap) the JIT LP made in it
     #: (N,) or scalar: the share of its capital the JIT LP mints with (0: it stays out; a JIT agent sets it)
     jit_share: np.ndarray | float = 1.0
     _jit_held: tuple[np.ndarray, np.ndarray] | None = None  # raw capital held back from the open JIT mint
@@ -105,13 +107,15 @@ class UniswapV3Market(ABC):
     def jit_mint(self, sell_usdc: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
         """Before an uninformed swap: in worlds where it is worth ``jit_min_swap_usd`` or more and ``jit_share``
         is positive, the JIT LP holds back the rest of its capital, trades its inventory to the range's ratio off
-        the pool and mints around the price. Returns where it did (None: nowhere)."""
+        the pool and mints around the price, one more round trip in ``jit_round_trips``. Returns where it did
+        (None: nowhere)."""
         p = self.params
         if p.jit_usd <= 0:
             return None
         usd = np.where(sell_usdc, raw / USDC_UNIT, raw / WETH_UNIT * self.reference_price())
         share = np.broadcast_to(np.asarray(self.jit_share, dtype=float), (self.n,))
         big = (raw > 0) & (usd >= p.jit_min_swap_usd) & (share > 0)
+        self.jit_round_trips = self.jit_round_trips + big
         if not big.any():
             return None
         selected, width = self.lp, np.full(self.n, p.jit_half_width or self.tick_spacing)
@@ -171,7 +175,7 @@ class UniswapV3Market(ABC):
         timestamps where it has them)."""
         from envs.flows.calibrated import CalibratedFlow, FlowParams
 
-        self.sandwich_profit_usd, self.jit_fees_usd = np.zeros(self.n), np.zeros(self.n)
+        self.clear_flow_take()
         self.pending = None  # an earlier episode's swaps are not this one's
         stamps = getattr(self.driver, "timestamps", None)
         self.clock = np.asarray(stamps(), dtype=float) if callable(stamps) else np.zeros(self.n)
@@ -232,13 +236,14 @@ class UniswapV3Market(ABC):
     def execute_pending(self, where: np.ndarray) -> None:
         """Run the pending swaps not yet run, in turn, in the worlds of ``where``: each with the JIT LP's range and
         the searcher's sandwich around it where they act (their take counted from the block's first such run in
-        ``sandwich_profit_usd`` and ``jit_fees_usd``). Without swaps drawn before the block, it draws them now."""
+        ``sandwich_profit_usd`` and ``jit_fees_usd``, their transactions in ``sandwich_legs`` and
+        ``jit_round_trips``). Without swaps drawn before the block, it draws them now."""
         if self.pending is None:
             self.draw_pending()
         pending = self.pending
         assert pending is not None
         if not pending.started:
-            self.sandwich_profit_usd, self.jit_fees_usd = np.zeros(self.n), np.zeros(self.n)
+            self.clear_flow_take()
             pending.started = True
         for k in range(pending.k):
             sell_usdc, raw = pending.column(k, where)
@@ -247,6 +252,11 @@ class UniswapV3Market(ABC):
             jit = self.jit_mint(sell_usdc, raw)
             self.flow_swap(sell_usdc, raw)
             self.jit_burn(jit)
+
+    def clear_flow_take(self) -> None:
+        """No take, fee or transaction of the searcher and the JIT LP counted yet: a block's flow counts its own."""
+        self.sandwich_profit_usd, self.jit_fees_usd = np.zeros(self.n), np.zeros(self.n)
+        self.sandwich_legs, self.jit_round_trips = np.zeros(self.n), np.zeros(self.n)
 
     def noise(self) -> None:
         """The block's uninformed swaps still pending, in turn (``execute_pending`` in every world); then none is
@@ -257,7 +267,8 @@ class UniswapV3Market(ABC):
     # --- slippage limits and the sandwich searcher (V3WorldParams.slippage_bps, sandwich_usd) --------------
     def flow_swap(self, sell_usdc: np.ndarray, raw: np.ndarray) -> None:
         """One uninformed swap with its minimum output (its quote on the pool as it stands, less
-        ``slippage_bps``), sandwiched by the searcher where that pays."""
+        ``slippage_bps``), sandwiched by the searcher where that pays (its legs that traded counted in
+        ``sandwich_legs``)."""
         p, none = self.params, np.zeros(self.n)
         order = FlowOrder(sell_usdc, raw, self.order_limit(sell_usdc), none)
         if p.slippage_bps is not None:
@@ -267,6 +278,7 @@ class UniswapV3Market(ABC):
         legs = self.flow_legs(order, front, trial=False)
         if p.sandwich_usd > 0:  # the step's flow pays nothing for a searcher the world does not have
             self.sandwich_profit_usd = self.sandwich_profit_usd + legs.searcher_usd(sell_usdc, self.reference_price())
+            self.sandwich_legs = self.sandwich_legs + legs.sent()
 
     def sandwich_front_run(self, order: FlowOrder) -> np.ndarray:
         """(N,) the searcher's front-run, raw (0: it stays out): ``sandwich_share`` of the most of its capital

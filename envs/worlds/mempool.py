@@ -11,8 +11,7 @@ every swap (not drawn, so the flow's draws stay as they were). Arrays are (N, K)
 (a world with fewer holds zeros: raw 0 is no swap).
 
 Once the block has run them, the mempool says what they paid the block producer (``gas_usd``: each swap's gas
-at the base fee plus its priority fee) and how many of them ran at or above a size (``ran``: the JIT LP mints
-around those of ``jit_min_swap_usd`` or more), so the block's accounts read the flow's side off what it sent."""
+at the base fee plus its priority fee), so the block's accounts read the flow's side off what it sent."""
 
 from __future__ import annotations
 
@@ -89,11 +88,6 @@ class Mempool:
         raw = np.where(where & ~self.executed[:, k], self.raw[:, k], 0.0)
         self.executed[:, k] |= where
         return np.ascontiguousarray(self.sell_usdc[:, k]), raw
-
-    def ran(self, min_usd: float = 0.0) -> np.ndarray:
-        """(N,) how many of the swaps the block has run were worth ``min_usd`` or more at the reference price
-        they were drawn at (the one they trade at: it moves only after the block's flow)."""
-        return np.sum(self.executed & (self.raw > 0) & (self.usd >= min_usd), axis=1).astype(float)
 
     def gas_usd(self, base_fee_gwei: float, eth_usd: np.ndarray) -> np.ndarray:
         """(N,) what the swaps the block has run paid the block producer, in USD at ``eth_usd`` (N,): each its gas

@@ -39,6 +39,10 @@ class Legs:
     back_in: np.ndarray
     back_out: np.ndarray
 
+    def sent(self) -> np.ndarray:
+        """(N,) the searcher's legs that traded: its front-run and its back-run, each where it paid anything."""
+        return (self.front_in > 0).astype(float) + (self.back_in > 0)
+
     def searcher_usd(self, sell_usdc: np.ndarray, reference_price: np.ndarray) -> np.ndarray:
         """The searcher's profit at the reference price (its pool fees paid inside the legs' amounts)."""
         front = arbitrage_profit_usd(sell_usdc, self.front_in, self.front_out, reference_price)
