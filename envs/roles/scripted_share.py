@@ -1,10 +1,10 @@
 """A role that steers one of the world's scripted traders by the share of its bound it acts on this block
 (the sandwich searcher's largest front-run, the JIT LP's capital): ``Discrete(1 + len(shares))``, 0 stays
-out and ``i`` takes ``shares[i-1]``. The searcher and the JIT provider differ in what they read, what they are
-rewarded by and which of their transactions the block ran.
+out and ``i`` takes ``shares[i-1]``. The searcher and the JIT provider differ in what they read and what they
+are rewarded by.
 
 Their transactions go around the flow's swaps, after the role has acted, so the receipt ``act`` returns costs
-nothing yet; once the block has run, the env counts what the world sent for them (``sent``: the searcher's
+nothing yet; once the block has run, the env reads what the world counted it sent for them (the searcher's
 legs, the JIT LP's mint-and-burn round trips) and prices it (``gas_usd``: each transaction's measured gas,
 ``GAS_ACTIONS`` of ``envs/assets/gas_costs.json``, at the base gas price; the env adds the agent's priority
 fee as it does for every agent). Their rewards are net of it."""
@@ -20,8 +20,6 @@ from envs.assets.gas import action_units, units_usd
 from envs.roles.actions import choice
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
-from envs.worlds.market import UniswapV3Market
-from envs.worlds.mempool import Mempool
 
 DEFAULT_SHARES = (0.25, 0.5, 0.75, 1.0)
 
@@ -59,11 +57,6 @@ class ScriptedShare(WatchesReference):
         """What setting the share costs: nothing yet (its transactions run with the flow, their gas counted
         after the block: ``gas_usd``), the share noted."""
         return Receipt(np.zeros(len(share)), None, {"share": share})
-
-    def sent(self, market: UniswapV3Market, flow: Mempool, swaps: dict[str, np.ndarray]) -> np.ndarray:
-        """(N,) its transactions the block ran, read after it: ``flow``, the block's uninformed swaps as run, and
-        ``swaps``, the swaps each group made on the pool (``SWAP_GROUPS``)."""
-        raise NotImplementedError
 
     def gas_usd(self, transactions: np.ndarray, eth_usd: np.ndarray) -> np.ndarray:
         """(N,) what ``transactions`` (N,) cost at the base gas price, each ``GAS_ACTIONS``, in USD at ``eth_usd``."""
