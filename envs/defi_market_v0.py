@@ -4,7 +4,7 @@ market whose scripted borrowers keep target LTVs. Every agent is learnable.
 
 | | |
 |---|---|
-| Agents | ``liquidity_provider_{i}`` (``n_lps``), ``arbitrageur_{i}`` (``n_arbitrageurs``), ``liquidator_{i}`` (``n_liquidators``), ``borrower_0`` (``n_borrowers``: 0 or 1), ``trader_{i}`` (``n_traders``), ``searcher_0`` (``n_searchers``: 0 or 1), ``jit_provider_0`` (``n_jit_providers``: 0 or 1) |
+| Agents | ``liquidity_provider_{i}`` (``n_lps``: 0 or more; without one the pool is the scripted LPs'), ``arbitrageur_{i}`` (``n_arbitrageurs``), ``liquidator_{i}`` (``n_liquidators``), ``borrower_0`` (``n_borrowers``: 0 or 1), ``trader_{i}`` (``n_traders``), ``searcher_0`` (``n_searchers``: 0 or 1), ``jit_provider_0`` (``n_jit_providers``: 0 or 1) |
 | Action spaces | LP: ``Discrete(1 + len(half_widths))`` (0 holds, i re-centres); arbitrageur: ``Discrete(5)`` (share of the trade to the band's edge); liquidator: ``Discrete(5)`` (0 waits, i liquidates the account in slot i); borrower: ``Discrete(6)`` (0 holds, i moves to a target LTV); trader: ``Discrete(5)`` (0 waits, buy or sell $5k or $50k of WETH); searcher: ``Discrete(5)`` (share 0, 0.25, 0.5, 0.75 or 1 of the largest sandwich the victims' limits allow); JIT provider: ``Discrete(5)`` (share 0, 0.25, 0.5, 0.75 or 1 of its capital minted around each large swap) |
 | Observation spaces | LP: ``Box(9,)`` (envs.roles.liquidity_provider); arbitrageur: ``Box(5,)`` (envs.roles.arbitrageur); liquidator: ``Box(20,)`` (envs.roles.liquidator); borrower: ``Box(8,)`` (envs.roles.borrower); trader: ``Box(5,)`` (envs.roles.trader); searcher: ``Box(9,)`` (envs.roles.searcher); JIT provider: ``Box(9,)`` (envs.roles.jit_provider) |
 | Import | ``from envs import defi_market_v0`` |
@@ -219,9 +219,9 @@ class Markets:
     ):
         if order not in ("random", "priority"):
             raise ValueError(f"order must be 'random' or 'priority', got {order!r}")
-        if min(n_arbitrageurs, n_liquidators, n_traders) < 0 or horizon < 1 or not 0 <= compete <= 1:
+        if min(n_lps, n_arbitrageurs, n_liquidators, n_traders) < 0 or horizon < 1 or not 0 <= compete <= 1:
             raise ValueError(
-                "n_arbitrageurs, n_liquidators and n_traders must be >= 0, horizon >= 1, compete in [0, 1]"
+                "n_lps, n_arbitrageurs, n_liquidators and n_traders must be >= 0, horizon >= 1, compete in [0, 1]"
             )
         if n_borrowers not in (0, 1):
             raise ValueError(f"n_borrowers must be 0 or 1 (the market has one agent Aave account), got {n_borrowers}")
@@ -233,8 +233,6 @@ class Markets:
             raise ValueError(
                 f"n_jit_providers must be 0 or 1 (the world has one JIT LP's wallet), got {n_jit_providers}"
             )
-        if n_lps < 1:
-            raise ValueError(f"n_lps must be at least 1 (the pool's LP agents), got {n_lps}")
         if n < 1:
             raise ValueError(f"a batch needs at least one market, got {n}")
         self.n = n
@@ -312,7 +310,10 @@ class Markets:
     def reset(self, rng: np.random.Generator | WorldStreams) -> dict[str, np.ndarray]:
         """Start every market's episode from ``rng``; returns each agent's observations, (n, F)."""
         self.rng, n = rng, self.n
-        self.market.reset(cast(np.random.Generator, rng), self.agent_usd)  # WorldStreams draws as a Generator does
+        # each LP agent starts with agent_usd, half USDC, half WETH; without one (None) only the scripted traders
+        # are funded (the borrower agent is, below); WorldStreams draws as a Generator does
+        lp_usd = self.agent_usd if self.market.params.lps else None
+        self.market.reset(cast(np.random.Generator, rng), lp_usd)
         if f"{BORROWER}_0" in self.possible_agents:  # the borrower agent starts with agent_usd of WETH supplied
             self.market.fund_borrower(np.floor(self.agent_usd / self.market.reference_price() * WETH_UNIT))
             self.market.supply(AGENT_ACCOUNT, np.floor(self.market.borrower_wallet()[1] * WETH_UNIT), np.ones(n, bool))
@@ -606,7 +607,7 @@ class DefiMarketConfig(LendingConfig):
 
     train_role: str = "arbitrageur"  # the role whose agents learn one shared policy
     train_roles: List[str] = field(default_factory=list)  # several roles learning at once (agents.co_training)
-    n_lps: int = 1
+    n_lps: int = 1  # LP agents, each funded with agent_usd (0: none, the pool is the scripted LPs')
     n_arbitrageurs: int = 2
     n_liquidators: int = 1
     n_borrowers: int = 0  # 0 or 1

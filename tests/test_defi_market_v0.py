@@ -42,6 +42,72 @@ def test_the_same_seed_and_actions_play_out_the_same_on_numpy_and_evm():
     assert sim[:, 1:3].sum() > 0  # the arbitrageurs made money
 
 
+NO_LP = dict(n_lps=0, n_arbitrageurs=2)
+#: the figures of a market without an LP agent compared across backends: the pool's swaps by who swapped, what the
+#: scripted LPs took, and the imbalance
+NO_LP_ACCOUNTS = (
+    "block_swaps_usd_arbitrage",
+    "block_swaps_usd_flow",
+    "block_lp_fees_usd",
+    "block_lp_reserves_usd",
+    "block_imbalance_usd",
+)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "evm"])
+def test_a_market_without_an_lp_agent_passes_the_parallel_api_test(backend):
+    env = defi_market_v0.parallel_env(backend=backend, horizon=12, **NO_LP)
+    assert env.possible_agents == ["arbitrageur_0", "arbitrageur_1", "liquidator_0"]
+    parallel_api_test(env, num_cycles=15)
+
+
+def _play_without_lp(backend: str, steps: int = 8) -> np.ndarray:
+    """A market without an LP agent, its arbitrageurs taking the whole and half the gap: per block every agent's
+    reward and the block's accounts (``NO_LP_ACCOUNTS``)."""
+    env = defi_market_v0.parallel_env(backend=backend, horizon=steps, order="priority", **NO_LP)
+    env.reset(seed=3)
+    rows = []
+    for _ in range(steps):
+        _, rewards, _, _, infos = env.step({"arbitrageur_0": 4, "arbitrageur_1": 2, "liquidator_0": 0})
+        accounts = infos["arbitrageur_0"]
+        rows.append([rewards[a] for a in env.possible_agents] + [accounts[k] for k in NO_LP_ACCOUNTS])
+    env.close()
+    return np.array(rows)
+
+
+def test_a_market_without_an_lp_agent_plays_the_same_on_numpy_and_evm_and_its_accounts_close():
+    """No LP agent (n_lps=0): the pool is the scripted LPs' alone; the arbitrageurs' rewards and the block's
+    accounts are the same on the contracts as on the simulator, and the accounts close (imbalance 0 to rounding)."""
+    sim, evm = _play_without_lp("numpy"), _play_without_lp("evm")
+    np.testing.assert_allclose(evm, sim, rtol=1e-9, atol=1e-6)
+    assert sim[:, 0].sum() > 0  # the first arbitrageur made money
+    accounts = sim[:, -len(NO_LP_ACCOUNTS) :]
+    assert np.count_nonzero(accounts[:, NO_LP_ACCOUNTS.index("block_swaps_usd_arbitrage")] > 0) >= len(sim) // 2
+    assert np.all(accounts[:, NO_LP_ACCOUNTS.index("block_lp_fees_usd")] > 0)
+    np.testing.assert_allclose(accounts[:, -1], 0.0, atol=1e-4 + 1e-9 * np.abs(accounts).max())
+
+
+def test_the_config_takes_a_market_without_an_lp_agent():
+    """env.n_lps=0 passes the config's checks and builds a market of the other agents; a negative count does not."""
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_dir
+
+    from agents.config import check, env_kwargs, register
+
+    register()
+    with initialize_config_dir(str(Path(__file__).resolve().parents[1] / "configs"), version_base="1.3"):
+        cfg = compose("config", ["env=defi_market", "env.n_lps=0"])
+        negative = compose("config", ["env=defi_market", "env.n_lps=-1"])
+    check(cfg)
+    env = defi_market_v0.parallel_env(**(env_kwargs(cfg, [0.0, 0.7]) | {"horizon": 2}))
+    assert not [a for a in env.possible_agents if a.startswith(defi_market_v0.LP_ROLE)]
+    env.reset(seed=0)
+    env.close()
+    with pytest.raises(ValueError, match=r"env.n_lps=-1 must be a finite number >= 0"):
+        check(negative)
+
+
 def _play_every_role(backend: str, steps: int = 20):
     """Every role in one block, each agent playing a fixed script, on a backend."""
     env = defi_market_v0.parallel_env(backend=backend, horizon=steps, order="random", **EVERY_ROLE)
