@@ -180,6 +180,9 @@ class TrainerConfig:
     num_epochs: int = 10
     lr: float = 3e-4
     gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2  # PPO's policy clip
+    vf_clip_param: Optional[float] = None  # RLlib's clip of the squared value error; None: unclipped
     hidden: List[int] = field(default_factory=lambda: [64, 64])  # each role's MLP
     reward_scale: float = 0.01  # rewards in USD x this: what the value function learns
 
@@ -450,7 +453,16 @@ def check_trainer(cfg) -> None:
         )
     for name in ("train_batch_size", "minibatch_size", "num_epochs", "lr", "reward_scale"):
         check_number(f"trainer.{name}", t[name], POSITIVE)
-    check_number("trainer.gamma", t.gamma, (lambda x: 0 < x <= 1, "in (0, 1]"))
+    for name in ("gamma", "gae_lambda"):
+        check_number(f"trainer.{name}", t[name], (lambda x: 0 < x <= 1, "in (0, 1]"))
+    check_number("trainer.clip_range", t.clip_range, POSITIVE)
+    if t.vf_clip_param is not None:
+        check_number("trainer.vf_clip_param", t.vf_clip_param, POSITIVE)
+    if cfg.backend.name != "numpy":
+        raise ValueError(
+            f"trainer=rllib steps one market per env runner on numpy; backend={cfg.backend.name} is for "
+            "batched training (trainer=sb3): drop backend= (evaluate on evm or anvil with eval.backend=)"
+        )
     check_number("trainer.num_env_runners", t.num_env_runners, NON_NEGATIVE)
     if t.minibatch_size > t.train_batch_size:
         raise ValueError(

@@ -193,7 +193,7 @@ class TrainedPolicy:
 
 
 def load_policy(spec: str, role: LiquidityProvider, device: str = "auto", allow_missing_normalization: bool = False):
-    """``baseline:<name>`` or a path to a model.zip."""
+    """``baseline:<name>``, a path to a model.zip, or a role's ``rl_module`` directory (trainer=rllib)."""
     if spec.startswith("baseline:"):
         return make_baseline(spec.split(":", 1)[1], role)
     checkpoint = read_checkpoint(spec)
@@ -204,10 +204,15 @@ def load_policy(spec: str, role: LiquidityProvider, device: str = "auto", allow_
             f"{spec} plays the {trained_role} role, not the {wanted} it is loaded for: point "
             f"env.train_role (or env.others) at a {wanted} checkpoint"
         )
-    if checkpoint.get("algo") == RLLIB_ALGO:  # a role's RLModule from trainer=rllib
+    if checkpoint.get("algo") == RLLIB_ALGO or Path(spec).is_dir():  # a role's RLModule from trainer=rllib
         from agents.rllib_trainer import RLModulePolicy
 
-        return RLModulePolicy(spec)
+        if checkpoint.get("algo") != RLLIB_ALGO:
+            raise FileNotFoundError(
+                f"{spec} is a directory without {metadata_path(spec).name} beside it: pass a policies/<role>/rl_module "
+                "a trainer=rllib run wrote, with its metadata, or a model.zip"
+            )
+        return RLModulePolicy(spec, role)
     return TrainedPolicy(spec, device, allow_missing_normalization)
 
 

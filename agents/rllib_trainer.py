@@ -33,7 +33,9 @@ def learning_env_class():
     class LearningMarket(MultiAgentEnv):
         """One ``defi_market_v0`` market as RLlib sees it: only the learning roles' agents; every other agent
         acts inside ``step`` with its given policy. Rewards are scaled by ``reward_scale`` (USD -> the units
-        the value function learns in)."""
+        the value function learns in). The horizon truncates an episode (the value bootstraps past it); an
+        agent is terminated only if the market ends it. RLlib seeds the first reset (its seed plus the env
+        runner's index); every later reset draws its seed from that one, so a run repeats."""
 
         def __init__(self, config: dict[str, Any]):
             super().__init__()
@@ -44,7 +46,12 @@ def learning_env_class():
             self.market = parallel_env(backend="numpy", **config["env_kwargs"])
             self.others = {
                 a: p
-                for a, p in other_policies(self.market, roles[0], dict(config["others"])).items()
+                for a, p in other_policies(
+                    self.market,
+                    roles[0],
+                    dict(config["others"]),
+                    allow_missing_normalization=config["allow_missing_normalization"],
+                ).items()
                 if agent_role(a)[0] not in roles
             }
             self.scale = float(config["reward_scale"])
@@ -53,8 +60,13 @@ def learning_env_class():
             self.observation_spaces = {a: self.market.observation_space(a) for a in self.possible_agents}
             self.action_spaces = {a: self.market.action_space(a) for a in self.possible_agents}
             self._obs: dict[str, np.ndarray] = {}
+            self._seeds = np.random.default_rng()
 
         def reset(self, *, seed: int | None = None, options: dict | None = None):
+            if seed is not None:
+                self._seeds = np.random.default_rng(seed)
+            else:  # RLlib's autoreset passes none: the next episode's seed follows from the first
+                seed = int(self._seeds.integers(2**63))
             self._obs, infos = self.market.reset(seed=seed, options=options)
             self.agents = [a for a in self.possible_agents if a in self._obs]
             return {a: self._obs[str(a)] for a in self.agents}, {a: infos.get(a, {}) for a in self.agents}
@@ -69,8 +81,11 @@ def learning_env_class():
             self.agents = [a for a in mine if not (terminated[a] or truncated[a])]
             obs = {a: self._obs[a] for a in mine}
             scaled = {a: float(rewards[a]) * self.scale for a in mine}
-            ended = {a: bool(terminated[a]) for a in mine} | {"__all__": not self.market.agents}
-            cut = {a: bool(truncated[a]) for a in mine} | {"__all__": not self.market.agents}
+            over = not self.market.agents
+            all_terminated = over and all(terminated[a] for a in mine)
+            ended = {a: True for a in mine if terminated[a]} | {"__all__": all_terminated}
+            cut = {a: True for a in mine if truncated[a] and not terminated[a] and not over}
+            cut["__all__"] = over and not all_terminated  # the horizon: no agent's per-agent done, so it bootstraps
             return obs, scaled, ended, cut, {a: {} for a in mine}
 
         def close(self) -> None:
@@ -95,6 +110,7 @@ def algorithm_config(cfg, env_kwargs: dict, roles: list[str]):
                 "train_roles": roles,
                 "others": dict(cfg.env.others),
                 "reward_scale": t.reward_scale,
+                "allow_missing_normalization": cfg.eval.allow_missing_normalization,
             },
         )
         .framework("torch")
@@ -112,6 +128,11 @@ def algorithm_config(cfg, env_kwargs: dict, roles: list[str]):
             num_epochs=t.num_epochs,
             lr=t.lr,
             gamma=t.gamma,
+            lambda_=t.gae_lambda,
+            clip_param=t.clip_range,
+            # RLlib clips the squared value error at vf_clip_param, which zeroes its gradient beyond it: with
+            # returns in the thousands (scaled USD) the value function would never learn. None: unclipped.
+            vf_clip_param=float("inf") if t.vf_clip_param is None else t.vf_clip_param,
         )
         .debugging(seed=cfg.seed)
     )
@@ -134,7 +155,7 @@ def rllib_co_train(cfg, run_dir: Path) -> dict[str, Path]:
     roles = list(cfg.env.train_roles)
     check_roles(roles, dict(cfg.env.others))
     if cfg.train.resume:
-        raise ValueError("train.resume continues an stable-baselines3 model; trainer=rllib starts every role afresh")
+        raise ValueError("train.resume continues a stable-baselines3 model; trainer=rllib starts every role afresh")
     t = cfg.trainer
     if not ray.is_initialized():
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -196,20 +217,33 @@ def rllib_co_train(cfg, run_dir: Path) -> dict[str, Path]:
 
 class RLModulePolicy:
     """A role's RLModule saved by ``rllib_co_train`` behind the ``predict`` evaluate.py and the market's
-    other agents call: the module's inference pass, its action distribution made deterministic."""
+    other agents call: the module's inference pass, its action distribution made deterministic; a Box action
+    is mapped from the module's normalized [-1, 1] back to the space's bounds, as RLlib's env runner does."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, role: Any):
         from ray.rllib.core.rl_module.rl_module import RLModule
 
         self.path = Path(path)
-        if not (self.path / "module_state.pkl").is_file() and not any(self.path.glob("module_state*")):
-            raise FileNotFoundError(f"no RLModule at {self.path}: pass the policies/<role>/{MODULE_DIR} a run wrote")
+        if not self.path.is_dir() or not any(self.path.glob("module_state*")):
+            raise FileNotFoundError(
+                f"no RLModule at {self.path}: pass the policies/<role>/{MODULE_DIR} a trainer=rllib run wrote"
+            )
         self.module = cast(Any, RLModule.from_checkpoint(str(self.path)))  # a torch module, on the CPU
         self.module.eval()
+        self.action_space = role.action_space
+        trained = (self.module.observation_space.shape, self.module.action_space)
+        if trained != (role.observation_space.shape, role.action_space):
+            raise ValueError(
+                f"{self.path} was trained on observations {trained[0]} and actions {trained[1]}, but its role here "
+                f"has {role.observation_space.shape} and {role.action_space}: the market's settings differ from "
+                "the training run's (its rl_module.meta.json holds them)"
+            )
 
     def predict(self, observation, state=None, episode_start=None, deterministic: bool = True):
         import torch
+        from gymnasium import spaces
         from ray.rllib.core.columns import Columns
+        from ray.rllib.utils.spaces.space_utils import unsquash_action
 
         obs = torch.as_tensor(np.asarray(observation, dtype=np.float32))
         single = obs.ndim == 1
@@ -217,4 +251,6 @@ class RLModulePolicy:
             out = self.module.forward_inference({Columns.OBS: obs[None] if single else obs})
             dist = self.module.get_inference_action_dist_cls().from_logits(out[Columns.ACTION_DIST_INPUTS])
             action = cast(Any, (dist.to_deterministic() if deterministic else dist).sample()).numpy()
+        if isinstance(self.action_space, spaces.Box):
+            action = unsquash_action(action, self.action_space)
         return (action[0] if single else action), None

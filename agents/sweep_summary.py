@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +26,7 @@ def trained_score(report_file: Path) -> tuple[str, float] | None:
     trained = [m for name, m in policies.items() if name.endswith(TRAINED)]
     if not trained:
         return None
-    metric = next((k for k in TEST_METRICS if k in trained[0]), None)
+    metric = next((k for k in TEST_METRICS if trained[0].get(k) is not None), None)
     return None if metric is None else (metric, float(trained[0][metric]))
 
 
@@ -51,22 +53,35 @@ def summarize(sweep_dir: str | Path) -> list[dict]:
         metrics = json.loads(metrics_file.read_text())
         overrides_file = run / ".hydra" / "overrides.yaml"
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
-        metric, score = run_score(run)
+        try:
+            metric, score = run_score(run)
+        except (OSError, ValueError, KeyError, TypeError) as err:  # e.g. a run killed while writing its report
+            print(
+                f"sweep summary: {run.name}'s evaluation report is unreadable ({err!r}): its score is left blank",
+                file=sys.stderr,
+            )
+            metric, score = None, None
+        blocks, seconds = metrics.get("blocks"), metrics.get("seconds")  # a co-training run counts blocks
         rows.append(
             {
                 "run": run.name,
                 "overrides": " ".join(overrides),
                 "best_validation_reward": metrics.get("best_validation_reward"),
-                "timesteps": metrics.get("timesteps"),
-                "fps": metrics.get("fps"),
+                "timesteps": metrics.get("timesteps", blocks),
+                "fps": metrics.get("fps", round(blocks / seconds, 1) if blocks and seconds else None),
                 "test_metric": metric,
                 "test_score": score,
             }
         )
-    rows.sort(key=lambda r: float("inf") if r["best_validation_reward"] is None else -r["best_validation_reward"])
+    rows.sort(key=lambda r: -r["best_validation_reward"] if finite(r["best_validation_reward"]) else float("inf"))
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
+
+
+def finite(value: Any) -> bool:
+    """A number to rank by: not None, not NaN or infinite (a run without validation ranks last)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def write_summary(sweep_dir: str | Path) -> Path:

@@ -1,5 +1,6 @@
 """A multirun's summary scores each run by what its evaluation reported: a single-role market run by its
-trained policy's PnL, a co-training run by each role's (SB3 model.zip or RLlib rl_module alike)."""
+trained policy's PnL, a co-training run by each role's (SB3 model.zip or RLlib rl_module alike); a run
+without a finite validation reward ranks last and an unreadable report leaves its score blank."""
 
 from __future__ import annotations
 
@@ -29,8 +30,16 @@ def test_market_and_co_training_runs_are_scored_by_their_trained_policies(tmp_pa
     for role in ("arbitrageur", "liquidity_provider"):
         write_report(tmp_path / "1" / "eval" / role, role, {f"{role}/rl_module": episodes, "baseline": greedy}, {})
 
+    finished_run(tmp_path / "2", validation=float("nan"))  # a diverged run, killed while writing its report
+    (tmp_path / "2" / "eval").mkdir()
+    (tmp_path / "2" / "eval" / "report.json").write_text('{"policies": {"2/mod')
+    finished_run(tmp_path / "3", validation=1.0)
+
     write_summary(tmp_path)
-    rows = {r["run"]: r for r in csv.DictReader((tmp_path / "summary.csv").open())}
+    ranked = list(csv.DictReader((tmp_path / "summary.csv").open()))
+    assert [r["run"] for r in ranked][:2] == ["0", "3"]  # ranked by validation; NaN and none after them
+    rows = {r["run"]: r for r in ranked}
+    assert rows["2"]["test_score"] == "" and rows["3"]["test_score"] == ""
     arbitrage = (episodes["arbitrageur_0"] + episodes["arbitrageur_1"]) / 2  # the role's PnL per agent and episode
     assert rows["0"]["rank"] == "1" and rows["0"]["test_metric"] == "pnl_usd"
     assert float(rows["0"]["test_score"]) == float(arbitrage.mean())  # the trained policy's, not the baseline's
