@@ -18,9 +18,9 @@ from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain, TransactionReverted
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
-from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT
+from envs.units import LIQUIDITY_UNIT, MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
-from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market, centered_range
+from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market, band_edge, centered_range
 from envs.worlds.sandwich import FlowOrder, Legs
 from envs.worlds.sim import (
     V3WorldParams,
@@ -451,11 +451,9 @@ class ChainUniswapV3World(ChainLP):
 
     def _band_trade(self) -> tuple[bool, int | None]:
         """(sell USDC?, the band edge in Q64.96, or None when the pool is inside the band)."""
-        fee = self.fee_pips / FEE_DENOMINATOR
-        sqrt_ref = float(np.sqrt(WETH_UNIT / USDC_UNIT / self._reference[0]))
         now_x96 = self.pool.call("slot0")[0]
         now = now_x96 / Q96
-        target = min(max(now, sqrt_ref * np.sqrt(1 - fee)), sqrt_ref / np.sqrt(1 - fee))
+        target = float(band_edge(np.array([now]), self._reference[:1], self.fee_pips)[0])
         target_x96 = int(np.floor(target * Q96))
         return target < now, (target_x96 if target_x96 != now_x96 and target != now else None)
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from envs.drivers.base import PriceDriver
-from envs.units import MAX_TICK, Q96, USDC_UNIT, WETH_UNIT
+from envs.units import FEE_DENOMINATOR, MAX_TICK, Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.mempool import Mempool
 from envs.worlds.sandwich import FlowOrder, Legs, largest_front_run, minimum_out
 
@@ -350,6 +350,15 @@ class UniswapV3Market(ABC):
 WBTC_PRICE_USD = 60_000.0
 
 FULL_RANGE = MAX_TICK  # a half-width that reaches TickMath's bounds: the full range
+
+
+def band_edge(sqrt_price: np.ndarray, reference: np.ndarray, fee_pips: int) -> np.ndarray:
+    """The sqrt price (raw WETH per raw USDC) an arbitrage takes the pool to: the nearest edge of the no-trade
+    band around the reference, sqrt(reference) x sqrt(1 - fee)^(+-1), past which the pool's fee eats its
+    profit; the pool's own price when it is inside the band. Every backend's arbitrage aims here."""
+    fee = fee_pips / FEE_DENOMINATOR
+    sqrt_ref = np.sqrt(WETH_UNIT / USDC_UNIT / np.asarray(reference, dtype=float))
+    return np.clip(sqrt_price, sqrt_ref * np.sqrt(1 - fee), sqrt_ref / np.sqrt(1 - fee))
 
 
 def centered_range(tick: np.ndarray, half_width: np.ndarray, spacing: int) -> tuple[np.ndarray, np.ndarray]:

@@ -20,9 +20,9 @@ from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3 import swap_kernel
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
-from envs.units import BPS, FEE_DENOMINATOR, LIQUIDITY_UNIT, Q96, USDC_UNIT, WETH_UNIT
+from envs.units import BPS, LIQUIDITY_UNIT, Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
-from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market, centered_range
+from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market, band_edge, centered_range
 from envs.worlds.sandwich import FlowOrder, Legs
 
 
@@ -442,10 +442,8 @@ class UniswapV3World(UniswapV3Market):
     def _band_trade(self):
         """(sell USDC?, target sqrt price, worth trading?): the edge of the no-trade band, past which
         the pool fee eats an arbitrage's profit."""
-        fee = self.fee_pips / FEE_DENOMINATOR
-        sqrt_ref = np.sqrt(WETH_UNIT / USDC_UNIT / self._reference)
         now = self._np(self.state.sqrt_price)
-        target = np.floor(np.clip(now, sqrt_ref * np.sqrt(1 - fee), sqrt_ref / np.sqrt(1 - fee)) * Q96) / Q96
+        target = np.floor(band_edge(now, self._reference, self.fee_pips) * Q96) / Q96
         return target < now, target, target != now
 
     def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
