@@ -156,3 +156,25 @@ def test_a_co_training_config_is_checked_against_its_roles():
                     ],
                 )
             )
+
+
+def test_an_optuna_search_over_co_training_is_refused_naming_the_alternative(tmp_path):
+    """Optuna maximizes a validation reward that co-training does not produce: refused before any training."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "train.py",
+            "-m",
+            "hparams_search=ppo_optuna",
+            "hydra.sweeper.n_trials=1",
+            "env=defi_market",
+            "env.train_roles=[arbitrageur,liquidator]",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0 and "sweep it as a grid" in result.stderr
+    assert not list(tmp_path.rglob("policies"))
