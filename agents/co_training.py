@@ -19,7 +19,7 @@ from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
 from agents.learning_curves import write_learning_curves
-from envs.defi_market_v0 import ParallelVectorEnv, agent_role
+from envs.defi_market_v0 import ParallelVectorEnv, agent_role, count_key
 
 
 class MarketBarrier:
@@ -166,7 +166,7 @@ def co_train(cfg, run_dir: Path) -> dict[str, Path]:
     for role in roles:
         if not any(agent_role(a)[0] == role for a in market.possible_agents):
             raise ValueError(
-                f"env.train_roles: the market has no {role} ({market.possible_agents}); raise env.n_{role}s"
+                f"env.train_roles: the market has no {role} ({market.possible_agents}); raise env.{count_key(role)}"
             )
     others = {
         a: p

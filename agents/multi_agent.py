@@ -11,7 +11,7 @@ import numpy as np
 from pettingzoo import ParallelEnv
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv
 
-from envs.defi_market_v0 import ParallelVectorEnv, agent_role, parallel_env
+from envs.defi_market_v0 import ParallelVectorEnv, agent_role, count_key, parallel_env
 
 if TYPE_CHECKING:
     from agents.league import League
@@ -143,7 +143,7 @@ def other_policies(
     if not any(agent_role(a)[0] == train_role for a in env.possible_agents):
         raise ValueError(
             f"env.train_role={train_role!r}: the market has no such agent ({env.possible_agents}); "
-            f"raise env.n_{train_role}s"
+            f"raise env.{count_key(train_role)}"
         )
     unknown = sorted(set(others) - set(env.possible_agents))
     if unknown:

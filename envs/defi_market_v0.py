@@ -110,6 +110,11 @@ def agent_role(agent: str) -> tuple[str, int]:
     return role, int(index)
 
 
+def count_key(role: str) -> str:
+    """The setting that says how many agents of ``role`` the market has (``n_lps`` for the LPs)."""
+    return "n_lps" if role == LP_ROLE else f"n_{role}s"
+
+
 def env(**kwargs):
     """The AEC form, wrapped as PettingZoo wraps its own envs."""
     return wrappers.OrderEnforcingWrapper(parallel_to_aec(parallel_env(**kwargs)))
@@ -252,6 +257,12 @@ class Markets:
                 f"priority_fees_gwei (env.priority_fees_gwei) must map agents of {self.possible_agents} to fees >= 0; "
                 f"unknown agents: {unknown}"
             )
+        if gas_price_gwei == 0 and any(f > 0 for f in fees.values()):
+            raise ValueError(
+                f"priority_fees_gwei (env.priority_fees_gwei) bids {fees} on gas priced at gas_price_gwei=0: the "
+                "agents' gas is priced from the base fee, so their bids would order the block unpaid; set "
+                "env.gas_price_gwei > 0 or drop the bids"
+            )
         self.priority_fees = {a: float(fees.get(a, 0.0)) for a in self.possible_agents}
         #: the block's order under order="priority": highest fee first, equal fees in possible_agents order
         self.priority_order = sorted(
@@ -373,10 +384,11 @@ class Markets:
         worlds where the searcher takes a share, each between its front-run and back-run where the sandwich
         pays (alone where it does not), with the JIT LP's range around it where it acts."""
         market, searcher = self.market, f"{SEARCHER}_0"
-        market.execute_pending(np.broadcast_to(np.asarray(market.sandwich_share, dtype=float), (self.n,)) > 0)
-        receipts[searcher].info["bundle_position"] = np.full(
-            self.n, float(self.order_of_block.index(cast(str, self.bundle_before)))
-        )
+        bundled = np.broadcast_to(np.asarray(market.sandwich_share, dtype=float), (self.n,)) > 0
+        market.execute_pending(bundled)
+        position = float(self.order_of_block.index(cast(str, self.bundle_before)))
+        # where the searcher sat out, the swaps wait for the flow, after every agent
+        receipts[searcher].info["bundle_position"] = np.where(bundled, position, float(len(self.order_of_block)))
 
     def _with_priority_fee(self, agent: str, gas_usd: np.ndarray) -> np.ndarray:
         """Gas at the base price plus the agent's priority fee on the same gas."""

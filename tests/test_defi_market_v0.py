@@ -431,3 +431,12 @@ def test_vector_env_refuses_the_chain_backends_and_a_wrong_number_of_seeds():
     vec.reset(seed=0)
     with pytest.raises(ValueError, match="no action for"):
         vec.step({defi_market_v0.LP: np.zeros(2, int)})
+
+
+def test_a_role_the_market_lacks_is_refused_naming_its_count_key():
+    from agents.multi_agent import other_policies
+
+    market = defi_market_v0.parallel_env(n_lps=0)
+    with pytest.raises(ValueError, match=r"raise env\.n_lps\b"):
+        other_policies(market, "liquidity_provider", {})
+    market.close()

@@ -296,3 +296,46 @@ def test_the_bids_are_config_keys_of_the_market():
         ValueError, match=r"env.priority_fees_gwei\) must map agents .* unknown agents: \['searcher_1'\]"
     ):
         check(stranger)
+
+
+def lp_fees_with_bids(bids: dict[str, float]) -> tuple[np.ndarray, str | None, list[np.ndarray]]:
+    """The LP's fees over 12 blocks of two markets, the searcher sandwiching from block 1 under priority order
+    with ``bids``: (the LP's fees_usd summed, the agent the bundles go before, the searcher's bundle_position)."""
+    world = dict(flow="toy", noise_trade_usd=100_000.0, slippage_bps=50.0, sandwich_usd=2_000_000.0)
+    vec = defi_market_v0.vector_env(
+        2, horizon=12, n_searchers=1, order="priority", world=world, priority_fees_gwei=bids,
+        driver_kwargs={"dt": 3600.0, "sigma": 0.8},
+    )  # fmt: skip
+    vec.reset(seed=[3, 4])
+    fees, positions = np.zeros(2), []
+    for block in range(12):
+        actions = {a: np.zeros(2, int) for a in vec.agents} | {
+            "liquidity_provider_0": np.full(2, 3 if block == 0 else 0),
+            "arbitrageur_0": np.full(2, 4),
+            "searcher_0": np.array([0, 0]) if block == 0 else np.array([4, 0 if block % 2 else 4]),
+        }
+        _, _, _, _, infos = vec.step(actions)
+        fees += infos["liquidity_provider_0"]["fees_usd"]
+        positions.append(infos["searcher_0"]["bundle_position"])
+    before = vec.core.bundle_before
+    vec.close()
+    return fees, before, positions
+
+
+def test_the_lps_fees_count_the_swaps_a_bundle_ran_ahead_of_its_turn():
+    """A bundle placed before the LP runs the flow's swaps ahead of the LP's transaction: their fees are the LP's
+    all the same, so its fees_usd is the same whether the searcher outbids it or not (the pool's history is)."""
+    ahead, first, positions = lp_fees_with_bids({"searcher_0": 3.0})
+    behind, second, _ = lp_fees_with_bids({"searcher_0": 3.0, "liquidity_provider_0": 5.0})
+    assert first == "liquidity_provider_0" and second != first
+    assert np.all(ahead > 10.0) and np.allclose(ahead, behind, rtol=1e-9)
+    # odd blocks: the second market's searcher sat out, its swaps waited for the flow after every agent
+    agents = len(
+        defi_market_v0.parallel_env(n_searchers=1, world={"sandwich_usd": 1.0, "slippage_bps": 50.0}).possible_agents
+    )
+    assert positions[1][1] == agents and positions[1][0] < agents and positions[2][1] == positions[1][0]
+
+
+def test_bids_on_gas_priced_at_zero_are_refused():
+    with pytest.raises(ValueError, match="gas_price_gwei=0"):
+        defi_market_v0.parallel_env(gas_price_gwei=0.0, order="priority", priority_fees_gwei={"arbitrageur_0": 2.0})

@@ -173,6 +173,11 @@ class LiquidityProvider(RoleBase):
         """Apply the actions, paying gas in USD at the reference price; the view just after acting (the
         last one where nothing changed) is what ``score`` measures fees and LVR from."""
         acting, widths = self.decode(action, market.n)
+        # fees the block paid the position before this turn (transactions ahead of it: a searcher's bundle
+        # with the flow, a competitor), which the view read after acting no longer shows, so score adds them
+        usdc, weth = market.agent_fees()
+        earlier = usdc - self.view.fees[0] + (weth - self.view.fees[1]) * self.view.reference
+        self.fees_before_turn = np.where(acting | self.read_after_act, earlier, 0.0)
         rebalance, closing = acting & (widths > 0), acting & (widths == 0)
         gas = market.rebalance(widths, rebalance) if rebalance.any() else np.zeros(market.n)
         if closing.any():
@@ -192,7 +197,7 @@ class LiquidityProvider(RoleBase):
         before, after, gas_usd = self.before, self.view, receipt.gas_usd
         pnl = after.value_usd - gas_usd - self.value  # gas is paid from outside the pool in this accounting
         self.value = after.value_usd
-        fees = after.fees_usd - before.fees_usd
+        fees = after.fees_usd - before.fees_usd + self.fees_before_turn
         # realized LVR of the step (Milionis et al. 2022): half |V''(p)| dp^2, V'' = -L / (2 p^1.5) in range
         p_lower, p_upper = usd_per_eth_at_tick(before.upper), usd_per_eth_at_tick(before.lower)
         p = before.reference
