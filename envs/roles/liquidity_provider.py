@@ -174,10 +174,13 @@ class LiquidityProvider(RoleBase):
         last one where nothing changed) is what ``score`` measures fees and LVR from."""
         acting, widths = self.decode(action, market.n)
         # fees the block paid the position before this turn (transactions ahead of it: a searcher's bundle
-        # with the flow, a competitor), which the view read after acting no longer shows, so score adds them
-        usdc, weth = market.agent_fees()
-        earlier = usdc - self.view.fees[0] + (weth - self.view.fees[1]) * self.view.reference
-        self.fees_before_turn = np.where(acting | self.read_after_act, earlier, 0.0)
+        # with the flow, replayed transactions that outbid it), which a view read after acting no longer
+        # shows, so score adds them; worlds that held and keep the last observe's view need nothing added
+        self.fees_before_turn = np.zeros(market.n)
+        if self.read_after_act or acting.any():
+            usdc, weth = market.agent_fees()
+            earlier = usdc - self.view.fees[0] + (weth - self.view.fees[1]) * self.view.reference
+            self.fees_before_turn = np.where(acting | self.read_after_act, earlier, 0.0)
         rebalance, closing = acting & (widths > 0), acting & (widths == 0)
         gas = market.rebalance(widths, rebalance) if rebalance.any() else np.zeros(market.n)
         if closing.any():
