@@ -117,6 +117,12 @@ class LearnerVecEnv(VecEnv):
         return [False] * self.num_envs
 
 
+def role_env_config(cfg, role: str) -> dict[str, Any]:
+    """The env config a co-trained role's checkpoint records: the market as trained, with this role as the
+    one learning, so evaluating or exporting it alone reads as a single-role run."""
+    return cast(dict, OmegaConf.to_container(cfg.env, resolve=True)) | {"train_role": role, "train_roles": []}
+
+
 def check_roles(roles: list[str], others: dict[str, str]) -> None:
     """env.train_roles: known roles, each once; env.others may not name a learning role's agents."""
     from agents.multi_agent import DEFAULT_OTHERS
@@ -233,8 +239,7 @@ def co_train(cfg, run_dir: Path) -> dict[str, Path]:
             env_id=cfg.env.id,
             role=role,
             algo=cfg.agent.algo,
-            env_config=cast(dict, OmegaConf.to_container(cfg.env, resolve=True))
-            | {"train_role": role, "train_roles": []},
+            env_config=role_env_config(cfg, role),
             normalize=normalizer is not None,
             timesteps=int(model.num_timesteps),
             config_file=run_dir / ".hydra" / "config.yaml",

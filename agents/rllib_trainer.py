@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from omegaconf import OmegaConf
 
 from envs.defi_market_v0 import agent_role
 
@@ -147,7 +146,7 @@ def rllib_co_train(cfg, run_dir: Path) -> dict[str, Path]:
     import ray
     from torch.utils.tensorboard import SummaryWriter
 
-    from agents.co_training import check_roles
+    from agents.co_training import check_roles, role_env_config
     from agents.config import env_kwargs
     from agents.learning_curves import EPISODE_REWARD, write_learning_curves
     from agents.policy import RLLIB_ALGO, write_metadata
@@ -193,8 +192,7 @@ def rllib_co_train(cfg, run_dir: Path) -> dict[str, Path]:
                 env_id=cfg.env.id,
                 role=role,
                 algo=RLLIB_ALGO,
-                env_config=cast(dict, OmegaConf.to_container(cfg.env, resolve=True))
-                | {"train_role": role, "train_roles": []},
+                env_config=role_env_config(cfg, role),
                 normalize=False,
                 timesteps=steps,
                 config_file=run_dir / ".hydra" / "config.yaml",
