@@ -65,9 +65,9 @@ def test_aave_envs_attach_to_the_forks_market_and_the_rungs_agree(replica_url, m
         runs[backend], gaps = _episode(env, actions)
         market = env.core.market
         assert max(abs(g) for g in gaps) < 1e-8  # the oracle follows the reference price through its new source
-        source = market.aave.oracle.call("getSourceOfAsset", market.weth.address)
-        assert source.lower() == market.aave.aggregators["WETH"].address.lower()
-        assert market.aave.pool.address == BOOK["aave_v3"]["pool"]
+        source = market.market.aave.oracle.call("getSourceOfAsset", market.weth.address)
+        assert source.lower() == market.market.aave.aggregators["WETH"].address.lower()
+        assert market.market.aave.pool.address == BOOK["aave_v3"]["pool"]
         if backend == "anvil":  # the one contract created on the fork is the controllable feed
             fork = market.chain.rpc
             created = [

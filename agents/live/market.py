@@ -1,6 +1,6 @@
 """The roles' view of a live chain: the same reads the chain worlds give them in evaluation
-(envs.worlds.chain_world.ChainLP, envs.worlds.chain_lending.ChainLending), with the reference
-price from the on-chain oracle."""
+(envs.worlds.chain_world.ChainLP, the Aave pool component envs.worlds.chain_aave_pool.ChainAavePool), with the
+reference price from the on-chain oracle."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import numpy as np
 from agents.live.guards import MarketState
 from envs.contracts.market import attach_market
 from envs.evm.chain import Chain, TransactionReverted
-from envs.worlds.chain_lending import ChainLending
+from envs.worlds.chain_aave_pool import ChainAavePool
+from envs.worlds.chain_lending import aave_wallet
 from envs.worlds.chain_world import ChainLP
+from envs.worlds.lending import SWAP_GROUP, AaveMarket
 from envs.worlds.sim import USDC_UNIT, WETH_UNIT
 
 
@@ -94,13 +96,27 @@ class LiveUniswapV3Market(ChainLP):
         raise RuntimeError("the live adapter runs the LP and borrower roles only")
 
 
-class LiveAaveMarket(LiveUniswapV3Market, ChainLending):
-    """The borrower's view of a live chain: its Aave account through the real Pool and oracle, and the
-    USDC/WETH pool it swaps through (envs.worlds.chain_lending.ChainLending's reads and actions)."""
+class LiveAaveMarket(LiveUniswapV3Market, AaveMarket):
+    """The borrower's view of a live chain: its Aave account through the real Pool and oracle (the chain side of
+    the Aave pool component, as the chain worlds hold it), and the USDC/WETH pool it swaps through. Nothing here
+    funds an account: the live accounts hold what their owners gave them."""
 
     def __init__(self, chain: Chain, addresses: dict, agent: str, fee_pips: int, dt: float):
         super().__init__(chain, addresses, agent, fee_pips, dt)
         self.borrower = agent  # live, the one account is the borrower
+        self.aave_pool = ChainAavePool(self.market.aave, self.market.tokens, agent, self._wallet)
+
+    def _wallet(self, who: str) -> str:
+        return aave_wallet(who, self.agent, self.borrower)
+
+    def borrower_wallet(self):
+        return self.wallet(self.borrower)
+
+    def fund_borrower(self, weth_raw):
+        raise RuntimeError("a live account is funded by its owner, not by the adapter")
+
+    def swap(self, who, sell_usdc, raw, mask):
+        return self.swap_from(SWAP_GROUP[who], self._wallet(who), sell_usdc, raw, mask)
 
 
 def read_market_state(chain: Chain, addresses: dict, account: str, fee_pips: int, twap_window_s: int) -> MarketState:

@@ -190,7 +190,7 @@ def plan_leverage(
     withdraw-swap-repay) on a fork of ``rpc_url``; the swaps carry minimums from QuoterV2."""
     fork = RecordingChain(PyrevmChain(fork_url=rpc_url, fork_block=fork_block))
     market = LiveAaveMarket(fork, addresses, agent, fee_pips, dt=0.0)
-    spenders = (market.market.v3.router.address, market.aave.pool.address)
+    spenders = (market.market.v3.router.address, market.market.aave.pool.address)
     plan = _simulate(
         fork,
         market,

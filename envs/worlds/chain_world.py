@@ -65,11 +65,26 @@ class ChainLP(UniswapV3Market):
     def tick(self) -> np.ndarray:
         return np.array([self.pool.call("slot0")[1]])
 
+    def wallet(self, address: str) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) ``address`` holds, whole tokens."""
+        return np.array([self.usdc.balance_of(address) / USDC_UNIT]), np.array(
+            [self.weth.balance_of(address) / WETH_UNIT]
+        )
+
+    def swap_from(
+        self, group: str, address: str, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An exact-input swap of ``raw`` from ``address`` through the SwapRouter up to its price bounds, recorded
+        as ``group``'s; returns (paid, got), raw."""
+        if not mask[0] or raw[0] <= 0:
+            return np.zeros(1), np.zeros(1)
+        got, event = self._recorded_swap(group, address, bool(sell_usdc[0]), int(raw[0]), 0)
+        paid = event["amount0"] if sell_usdc[0] else event["amount1"]
+        return np.array([float(paid)]), np.array([float(got)])
+
     # --- the LP agent -----------------------------------------------------------------------
     def agent_wallet(self):
-        return np.array([self.usdc.balance_of(self.agent) / USDC_UNIT]), np.array(
-            [self.weth.balance_of(self.agent) / WETH_UNIT]
-        )
+        return self.wallet(self.agent)
 
     def _position(self) -> dict | None:
         return None if self.token_id is None else self.market.v3.position(self.token_id)

@@ -12,25 +12,47 @@ Amounts are raw token units, (N,) float64; ``Position`` values are in the oracle
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from envs.assets import AaveReserveParams, aave_reserve_params
 from envs.flows.borrow_demand import DEFAULT_CALIBRATION, NO_CALIBRATION, LendingCalibration, load_calibration
-from envs.worlds.block_accounting import BlockAccounts, LendingBalances
+from envs.units import USDC_UNIT, WETH_UNIT
+from envs.worlds.aave_pool import (
+    AGENT,
+    AGENT_ACCOUNT,
+    AGENT_LIQUIDATOR,
+    BASE_UNIT,
+    BORROWER,
+    COMPETITOR,
+    TRADER,
+    WALLETS,
+    AavePool,
+    Position,
+    check_wallet,
+)
+from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market
-from envs.worlds.sim import USDC_UNIT, WETH_UNIT
 
-AGENT_ACCOUNT = 0
-BASE_UNIT = 1e8  # Aave's oracle quotes USD with 8 decimals
+__all__ = [
+    "AGENT",
+    "AGENT_ACCOUNT",
+    "AGENT_LIQUIDATOR",
+    "BASE_UNIT",
+    "BORROWER",
+    "COMPETITOR",
+    "TRADER",
+    "WALLETS",
+    "AaveMarket",
+    "LendingParams",
+    "Position",
+    "check_wallet",
+]
+
 #: the crowd's WBTC collateral, in multiples of ``supply_usd``: its LTV stays near 25% with both reserves lent out
 CROWD_COLLATERAL = 8.0
 WBTC_UNIT = 1e8
-#: the wallets that swap and liquidate: the LP agent's, the borrower agent's (Aave account 0), the
-#: learning liquidator's, the scripted competitor's and the traders'
-AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER = "agent", "borrower", "agent_liquidator", "competitor", "trader"
-WALLETS = (AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER)
 #: the group of the block's accounts (``envs.worlds.block_accounting``) each wallet's swaps are recorded in
 SWAP_GROUP = {
     AGENT: "borrower",  # the Aave envs' agent: a levered position
@@ -39,18 +61,6 @@ SWAP_GROUP = {
     COMPETITOR: "liquidation",
     TRADER: "trader",
 }
-
-
-def check_wallet(who: str, lp_agents: int = 1) -> None:
-    """A market's swaps and liquidations name one of ``WALLETS``; any other name is a bug, not a new wallet. The
-    LP agent's (``AGENT``) is there only in a world of ``lp_agents`` > 0 (``V3WorldParams.lps``)."""
-    if who not in WALLETS:
-        raise ValueError(f"unknown wallet {who!r}: the Aave market's wallets are {list(WALLETS)}")
-    if who == AGENT and lp_agents < 1:
-        raise ValueError(
-            f"wallet {who!r} is the LP agent's, and this world has none (V3WorldParams.lps=0): build it with lps=1 "
-            f"to trade from it"
-        )
 
 
 @dataclass(frozen=True)
@@ -87,44 +97,22 @@ class LendingParams:
         return aave_reserve_params() if calibration is None else calibration.reserve_params(aave_reserve_params())
 
 
-@dataclass
-class Position:
-    """An Aave account, (N,) each: WETH supplied and USDC owed (raw); collateral and debt in base
-    units; the liquidation threshold (fraction) and the health factor (inf without debt)."""
-
-    collateral_weth: np.ndarray
-    debt_usdc: np.ndarray
-    collateral_base: np.ndarray
-    debt_base: np.ndarray
-    liquidation_threshold: np.ndarray
-    max_ltv: np.ndarray
-    health_factor: np.ndarray
-
-    @property
-    def ltv(self) -> np.ndarray:
-        return np.where(
-            self.collateral_base > 0,
-            self.debt_base / np.maximum(self.collateral_base, 1.0),
-            np.where(self.debt_base > 0, np.inf, 0.0),
-        )
-
-
 class AaveMarket(UniswapV3Market):
-    """The primitives below are backend-specific; the scripted borrowers and liquidator are written
-    once on top of them, so every backend runs the same behaviour."""
+    """A world with an Aave pool (``aave_pool``, the component each backend gives) beside its USDC/WETH pool: the
+    scripted borrowers, the crowd and the scripted liquidator are written once on top of the component, so every
+    backend runs the same behaviour. The borrower agent's wallet is the world's (``borrower_wallet``)."""
 
     lending: LendingParams
+    aave_pool: AavePool
     #: the block's accounts, where an env keeps them (``envs.worlds.block_accounting``)
     accounts: BlockAccounts | None = None
 
-    # --- primitives -------------------------------------------------------------------------
-    @abstractmethod
-    def oracle_price(self) -> np.ndarray:
-        """USD per WETH as Aave's oracle reports it (8 decimals)."""
+    @property
+    def crowd_account(self) -> int:
+        """The crowd's Aave account, after the borrower agent's and the scripted borrowers'."""
+        return self.lending.borrowers + 1
 
-    @abstractmethod
-    def position(self, account: int) -> Position: ...
-
+    # --- the borrower agent's wallet (the world's ledger) ---------------------------------------
     @abstractmethod
     def borrower_wallet(self) -> tuple[np.ndarray, np.ndarray]:
         """Idle (USDC, WETH) the borrower agent holds outside Aave, whole tokens."""
@@ -133,39 +121,55 @@ class AaveMarket(UniswapV3Market):
     def fund_borrower(self, weth_raw: np.ndarray) -> None:
         """Give the borrower agent WETH (its starting capital)."""
 
-    @abstractmethod
+    def _borrower_moved(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
+        """What an Aave action of the borrower agent moved into (+) or out of (-) its wallet, raw: a world that
+        keeps the wallet books it; on a chain the tokens themselves moved."""
+
+    # --- Aave, through the component --------------------------------------------------------
+    def oracle_price(self) -> np.ndarray:
+        """USD per WETH as Aave's oracle reports it (8 decimals)."""
+        return self.aave_pool.oracle_price()
+
+    def position(self, account: int) -> Position:
+        return self.aave_pool.position(account)
+
     def supply(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Supply WETH as collateral; returns Aave error codes (0 on success)."""
+        code = self.aave_pool.supply(account, weth_raw, mask)
+        if account == AGENT_ACCOUNT:
+            self._borrower_moved(np.zeros(self.n), -np.where(mask & (code == 0), weth_raw, 0.0))
+        return code
 
-    @abstractmethod
-    def withdraw(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+    def withdraw(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        got, code = self.aave_pool.withdraw(account, weth_raw, mask)
+        if account == AGENT_ACCOUNT:
+            self._borrower_moved(np.zeros(self.n), got)
+        return code
 
-    @abstractmethod
-    def borrow(self, account: int, usdc_raw: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+    def borrow(self, account: int, usdc_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        code = self.aave_pool.borrow(account, usdc_raw, mask)
+        if account == AGENT_ACCOUNT:
+            self._borrower_moved(np.where(mask & (code == 0), usdc_raw, 0.0), np.zeros(self.n))
+        return code
 
-    @abstractmethod
     def repay(self, account: int, usdc_raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Repay up to ``usdc_raw`` of the debt; returns (repaid, codes)."""
+        paid, code = self.aave_pool.repay(account, usdc_raw, mask)
+        if account == AGENT_ACCOUNT:
+            self._borrower_moved(-paid, np.zeros(self.n))
+        return paid, code
 
     def liquidate(self, who: str, account: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``who`` liquidates as much of ``account``'s USDC debt as the close factor allows, taking WETH;
         returns (USDC repaid, WETH received, codes). Where an env keeps the block's accounts, the balances
         the liquidation moves are read before and after it and recorded there."""
+        pool = self.aave_pool
         if self.accounts is None or not mask.any():
-            return self._liquidation_call(who, account, mask)
-        before = self.lending_balances(who, account)
-        result = self._liquidation_call(who, account, mask)
-        self.accounts.record_liquidation(before, self.lending_balances(who, account))
+            return pool.liquidation_call(who, account, mask)
+        before = pool.lending_balances(who, account)
+        result = pool.liquidation_call(who, account, mask)
+        self.accounts.record_liquidation(before, pool.lending_balances(who, account))
         return result
-
-    @abstractmethod
-    def _liquidation_call(self, who: str, account: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The liquidation ``liquidate`` describes, on the backend; ``liquidate`` records it."""
-
-    @abstractmethod
-    def lending_balances(self, who: str, account: int) -> LendingBalances:
-        """The balances a liquidation of ``account`` by ``who`` moves, as the protocol holds them, and
-        Aave's oracle prices (``envs.worlds.block_accounting``)."""
 
     @abstractmethod
     def swap(self, who: str, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -205,7 +209,7 @@ class AaveMarket(UniswapV3Market):
             empty = pos.collateral_weth == 0
             if empty.any():
                 size = np.floor(self._borrower_usd[:, i] / self.oracle_price() * WETH_UNIT)
-                self._fund_scripted_borrower(account, size, empty)
+                self.aave_pool.fund_account(account, size, empty)
                 self.supply(account, size, empty)
                 pos = self.position(account)
             target = self._borrower_target[:, i]
@@ -215,21 +219,9 @@ class AaveMarket(UniswapV3Market):
             if want.any():
                 self.borrow(account, amount, want)
 
-    @abstractmethod
-    def _fund_scripted_borrower(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> None:
-        """Give a scripted borrower the WETH it is about to supply (minted on a chain)."""
-
-    @abstractmethod
-    def reserve_usage(self, symbol: str) -> tuple[np.ndarray, np.ndarray]:
-        """(cash the reserve holds, its total variable debt), raw, (N,): utilization = debt / (cash + debt)."""
-
-    @abstractmethod
-    def _crowd_act(self, action: str, symbol: str, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """The crowd (account K + 1) supplies, borrows or repays ``raw`` of ``symbol``; returns error codes."""
-
     def utilization(self, symbol: str) -> np.ndarray:
         """Debt over cash + debt of a reserve, (N,): what its rate curve reads."""
-        cash, debt = self.reserve_usage(symbol)
+        cash, debt = self.aave_pool.reserve_usage(symbol)
         return np.where(debt > 0, debt / np.maximum(cash + debt, 1.0), 0.0)
 
     # --- the crowd --------------------------------------------------------------------------
@@ -245,7 +237,7 @@ class AaveMarket(UniswapV3Market):
         self._crowd_rng = rng.spawn(1)[0]  # a stream of its own: the market's draws stay as they were
         self._crowd_rate = {s: r.demand.start(self._crowd_rng, self.n) for s, r in calibration.reserves.items()}
         wbtc = np.floor(CROWD_COLLATERAL * self.lending.supply_usd / WBTC_PRICE_USD * WBTC_UNIT)
-        self._crowd_act("supply", "WBTC", np.full(self.n, wbtc), np.ones(self.n, bool))
+        self.aave_pool.crowd_act(self.crowd_account, "supply", "WBTC", np.full(self.n, wbtc), np.ones(self.n, bool))
         self.crowd_hold()
 
     def crowd_hold(self, seconds: float = 0.0) -> None:
@@ -258,27 +250,17 @@ class AaveMarket(UniswapV3Market):
         for symbol, reserve in calibration.reserves.items():
             if seconds > 0:
                 self._crowd_rate[symbol] = reserve.demand.advance(self._crowd_rate[symbol], seconds, self._crowd_rng)
-            cash, debt = self.reserve_usage(symbol)
+            cash, debt = self.aave_pool.reserve_usage(symbol)
             gap = np.floor(reserve.curve.utilization_at(self._crowd_rate[symbol]) * (cash + debt) - debt)
             lend, repay = gap > 0, gap < 0
             if lend.any() or repay.any():
-                self._crowd_rebalance(symbol, np.where(lend, gap, 0.0), lend, np.where(repay, -gap, 0.0), repay)
-
-    def _crowd_rebalance(
-        self, symbol: str, borrow_raw: np.ndarray, lend: np.ndarray, repay_raw: np.ndarray, repay: np.ndarray
-    ) -> None:
-        """The crowd borrows ``borrow_raw`` of ``symbol`` where ``lend``, then repays ``repay_raw`` where ``repay``
-        (disjoint worlds); a backend that does both in one action overrides this."""
-        if lend.any():
-            self._crowd_act("borrow", symbol, borrow_raw, lend)
-        if repay.any():
-            self._crowd_act("repay", symbol, repay_raw, repay)
+                self.aave_pool.crowd_rebalance(
+                    self.crowd_account, symbol, np.where(lend, gap, 0.0), lend, np.where(repay, -gap, 0.0), repay
+                )
 
     def account_positions(self) -> Position:
-        """The borrower agent's and the scripted borrowers' positions, (N, 1 + K) each, the agent's first;
-        a backend that reads them all at once overrides this."""
-        read = [self.position(i) for i in range(self.lending.borrowers + 1)]
-        return Position(*(np.stack([getattr(p, f.name) for p in read], axis=1) for f in fields(Position)))
+        """The borrower agent's and the scripted borrowers' positions, (N, 1 + K) each, the agent's first."""
+        return self.aave_pool.positions(self.lending.borrowers + 1)
 
     def liquidatable(self) -> tuple[np.ndarray, np.ndarray]:
         """(health factors, debts in base units) of every Aave account, the borrower agent's first, (N, 1 + K)."""

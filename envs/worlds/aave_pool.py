@@ -1,0 +1,136 @@
+"""The Aave V3 pool as a component of a world: one interface over N worlds, implemented by the simulator
+(``sim_aave_pool``, batched arrays) and by a chain (``chain_aave_pool``, the real Pool, AaveOracle and data
+provider). A world, the live adapter included, holds one and writes its borrowers, crowd and liquidators on it.
+
+Accounts are numbered: 0 is the borrower agent, 1..K the scripted borrowers, K + 1 the crowd. A liquidator is a
+wallet name (``WALLETS``), the chain side resolving it to an address. Amounts are raw token units, (N,) float64;
+``Position`` values are in the oracle's base currency (USD, 8 decimals) as Aave reports them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from envs.worlds.block_accounting import LendingBalances
+
+AGENT_ACCOUNT = 0
+BASE_UNIT = 1e8  # Aave's oracle quotes USD with 8 decimals
+#: the wallets that swap and liquidate: the LP agent's, the borrower agent's (Aave account 0), the
+#: learning liquidator's, the scripted competitor's and the traders'
+AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER = "agent", "borrower", "agent_liquidator", "competitor", "trader"
+WALLETS = (AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER)
+
+
+def check_wallet(who: str, lp_agents: int = 1) -> None:
+    """A market's swaps and liquidations name one of ``WALLETS``; any other name is a bug, not a new wallet. The
+    LP agent's (``AGENT``) is there only in a world of ``lp_agents`` > 0 (``V3WorldParams.lps``)."""
+    if who not in WALLETS:
+        raise ValueError(f"unknown wallet {who!r}: the Aave market's wallets are {list(WALLETS)}")
+    if who == AGENT and lp_agents < 1:
+        raise ValueError(
+            f"wallet {who!r} is the LP agent's, and this world has none (V3WorldParams.lps=0): build it with lps=1 "
+            f"to trade from it"
+        )
+
+
+@dataclass
+class Position:
+    """An Aave account, (N,) each: WETH supplied and USDC owed (raw); collateral and debt in base
+    units; the liquidation threshold (fraction) and the health factor (inf without debt)."""
+
+    collateral_weth: np.ndarray
+    debt_usdc: np.ndarray
+    collateral_base: np.ndarray
+    debt_base: np.ndarray
+    liquidation_threshold: np.ndarray
+    max_ltv: np.ndarray
+    health_factor: np.ndarray
+
+    @property
+    def ltv(self) -> np.ndarray:
+        return np.where(
+            self.collateral_base > 0,
+            self.debt_base / np.maximum(self.collateral_base, 1.0),
+            np.where(self.debt_base > 0, np.inf, 0.0),
+        )
+
+
+class AavePool(ABC):
+    """A USDC/WETH/WBTC Aave V3 market in N worlds: the reads and actions every backend gives the same way.
+    Actions return Aave's error codes (0 on success) where the protocol would revert."""
+
+    n: int
+
+    @abstractmethod
+    def oracle_price(self) -> np.ndarray:
+        """USD per WETH as Aave's oracle reports it (8 decimals)."""
+
+    @abstractmethod
+    def set_oracle_price(self, usd_per_weth: np.ndarray) -> None:
+        """Point WETH's oracle price at ``usd_per_weth`` (rounded to the oracle's 8 decimals)."""
+
+    @abstractmethod
+    def position(self, account: int) -> Position: ...
+
+    def positions(self, accounts: int) -> Position:
+        """Accounts 0..``accounts`` - 1, (N, accounts) each; a backend that reads them all at once overrides this."""
+        read = [self.position(i) for i in range(accounts)]
+        return Position(*(np.stack([getattr(p, f.name) for p in read], axis=1) for f in fields(Position)))
+
+    @abstractmethod
+    def supply(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Supply WETH as collateral from the account's wallet; returns error codes."""
+
+    @abstractmethod
+    def withdraw(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Withdraw up to ``weth_raw`` of WETH collateral to the account's wallet; returns (withdrawn, codes)."""
+
+    @abstractmethod
+    def borrow(self, account: int, usdc_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Borrow USDC at the variable rate into the account's wallet; returns error codes."""
+
+    @abstractmethod
+    def repay(self, account: int, usdc_raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Repay up to ``usdc_raw`` (inf: all) of the USDC debt; returns (repaid, codes)."""
+
+    @abstractmethod
+    def liquidation_call(self, who: str, account: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Wallet ``who`` liquidates as much of ``account``'s USDC debt as the close factor allows, taking WETH;
+        returns (USDC repaid, WETH received, codes)."""
+
+    @abstractmethod
+    def lending_balances(self, who: str, account: int) -> LendingBalances:
+        """The balances a liquidation of ``account`` by ``who`` moves, as the protocol holds them, and the
+        oracle's prices (``envs.worlds.block_accounting``)."""
+
+    @abstractmethod
+    def reserve_usage(self, symbol: str) -> tuple[np.ndarray, np.ndarray]:
+        """(cash the reserve holds, its total variable debt), raw, (N,): utilization = debt / (cash + debt)."""
+
+    @abstractmethod
+    def fund_account(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> None:
+        """Give a scripted borrower the WETH it is about to supply (minted on a chain; the simulator keeps no
+        wallet of theirs: they bring it from outside the market)."""
+
+    @abstractmethod
+    def crowd_act(self, account: int, action: str, symbol: str, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """The crowd's ``account`` supplies, borrows or repays ``raw`` of ``symbol``, bringing what it supplies and
+        repays from outside the market; returns error codes."""
+
+    def crowd_rebalance(
+        self,
+        account: int,
+        symbol: str,
+        borrow_raw: np.ndarray,
+        lend: np.ndarray,
+        repay_raw: np.ndarray,
+        repay: np.ndarray,
+    ) -> None:
+        """The crowd borrows ``borrow_raw`` of ``symbol`` where ``lend``, then repays ``repay_raw`` where ``repay``
+        (disjoint worlds); a backend that does both in one action overrides this."""
+        if lend.any():
+            self.crowd_act(account, "borrow", symbol, borrow_raw, lend)
+        if repay.any():
+            self.crowd_act(account, "repay", symbol, repay_raw, repay)
