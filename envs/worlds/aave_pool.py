@@ -85,7 +85,7 @@ class AavePool(ABC):
 
     @abstractmethod
     def withdraw(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Withdraw up to ``weth_raw`` of WETH collateral to the account's wallet; returns (withdrawn, codes)."""
+        """Withdraw ``weth_raw`` (inf: all) of WETH collateral to the account's wallet; returns (withdrawn, codes)."""
 
     @abstractmethod
     def borrow(self, account: int, usdc_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -56,9 +56,12 @@ class ChainAavePool(AavePool):
         return self.borrower if account == 0 else borrower_address(account)
 
     def _credit(self, token: Token, who: str, raw: int) -> None:
+        self._fundable()(token, who, raw)
+
+    def _fundable(self) -> Credit:
         if self.credit is None:
             raise RuntimeError("this chain's accounts are funded by their owners: only a world of our own funds them")
-        self.credit(token, who, raw)
+        return self.credit
 
     # --- reads ------------------------------------------------------------------------------
     def oracle_price(self) -> np.ndarray:
@@ -120,7 +123,8 @@ class ChainAavePool(AavePool):
             return np.zeros(1), np.zeros(1, np.int64)
         who = self.address(account)
         before = self.weth.balance_of(who)
-        code = _codes(lambda: self.aave.withdraw(who, self.weth, int(weth_raw[0])))
+        amount = MAX_UINT256 if np.isinf(weth_raw[0]) else int(weth_raw[0])  # type(uint256).max: everything
+        code = _codes(lambda: self.aave.withdraw(who, self.weth, amount))
         return np.array([float(self.weth.balance_of(who) - before)]), code
 
     def borrow(self, account, usdc_raw, mask):
@@ -160,6 +164,7 @@ class ChainAavePool(AavePool):
         )
 
     def fund_account(self, account, weth_raw, mask):
+        self._fundable()
         if mask[0]:
             who = self.address(account)
             self.aave.chain.set_balance(who, GAS_ETH)
@@ -168,6 +173,7 @@ class ChainAavePool(AavePool):
 
     def crowd_act(self, account, action, symbol, raw, mask):
         """The crowd's collateral and what it repays are credited to it first."""
+        self._fundable()
         if not mask[0]:
             return np.zeros(1, np.int64)
         who, token, amount = self.address(account), self.tokens[symbol], int(raw[0])
