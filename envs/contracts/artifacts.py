@@ -2,7 +2,8 @@
 
 Uniswap V2 ships waffle-style ``build/*.json`` (``abi``, ``bytecode``); Uniswap V3 and Aave V3
 ship Hardhat artifacts whose ``linkReferences`` give the byte offsets where each library's
-address must be written before deployment.
+address must be written before deployment. Morpho Blue ships sources only: its contracts are
+compiled from them on first use (envs.contracts.solc, cached per machine).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 
+from envs.contracts.solc import CompilerUnavailableError, compile_package
 from envs.paths import PROJECT_ROOT, node_modules_dir
 
 _V3C = "@uniswap/v3-core/artifacts/contracts"
@@ -59,6 +61,17 @@ for _lib in (
 ):
     ARTIFACT_PATHS[_lib] = f"{_AAVE}/protocol/libraries/logic/{_lib}.sol/{_lib}.json"
 
+_MORPHO = "@morpho-org/morpho-blue"
+#: artifact name -> (npm package, source file under its src/): compiled together per package
+COMPILED_SOURCES: dict[str, tuple[str, str]] = {
+    "Morpho": (_MORPHO, "Morpho.sol"),
+    "OracleMock": (_MORPHO, "mocks/OracleMock.sol"),
+    "IrmMock": (_MORPHO, "mocks/IrmMock.sol"),
+}
+#: events a compiled contract emits through a library (Morpho's `emit EventsLib.Supply(...)`): solc before
+#: 0.8.20 leaves them out of the emitting contract's ABI, so they are added from the library's
+COMPILED_LIBRARY_EVENTS: dict[str, tuple[str, ...]] = {"Morpho": ("EventsLib",)}
+
 
 class MissingArtifactError(FileNotFoundError):
     """A protocol's npm package (or one file of it) is not installed."""
@@ -91,9 +104,12 @@ def _package_of(relpath: str) -> str:
 
 @cache
 def load_artifact(name: str) -> Artifact:
-    """Load ``name``'s ABI and creation bytecode from its npm package."""
+    """Load ``name``'s ABI and creation bytecode from its npm package (compiled there when it ships sources)."""
+    if name in COMPILED_SOURCES:
+        return _compiled_artifact(name)
     if name not in ARTIFACT_PATHS:
-        raise KeyError(f"unknown artifact {name!r}; known: {', '.join(sorted(ARTIFACT_PATHS))}")
+        known = sorted([*ARTIFACT_PATHS, *COMPILED_SOURCES])
+        raise KeyError(f"unknown artifact {name!r}; known: {', '.join(known)}")
     relpath = ARTIFACT_PATHS[name]
     path = node_modules_dir() / relpath
     if not path.is_file():
@@ -111,6 +127,21 @@ def load_artifact(name: str) -> Artifact:
             refs[lib] = [(s["start"], s["length"]) for s in spots]
     body = bytearray.fromhex(_zero_placeholders(code_hex.removeprefix("0x"), refs))
     return Artifact(name=name, abi=raw["abi"], bytecode=bytes(body), link_references=refs)
+
+
+def _compiled_artifact(name: str) -> Artifact:
+    """``name`` compiled from its package's sources with every other registered file of that package."""
+    package, _file = COMPILED_SOURCES[name]
+    files = tuple(f for p, f in COMPILED_SOURCES.values() if p == package)
+    try:
+        contracts = compile_package(package, files)
+    except CompilerUnavailableError as err:  # the same error as a missing artifact file: `npm ci` fixes both
+        raise MissingArtifactError(f"artifact {name}: {err}") from err
+    abi = list(contracts[name].abi)
+    events = {e["name"] for e in abi if e["type"] == "event"}
+    for lib in COMPILED_LIBRARY_EVENTS.get(name, ()):
+        abi += [e for e in contracts[lib].abi if e["type"] == "event" and e["name"] not in events]
+    return Artifact(name=name, abi=abi, bytecode=contracts[name].bytecode, link_references={})
 
 
 def _zero_placeholders(code_hex: str, refs: dict[str, list[tuple[int, int]]]) -> str:

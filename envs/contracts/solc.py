@@ -1,0 +1,202 @@
+"""Compile Solidity sources shipped in an npm package with the npm ``solc`` (solc-js, run under ``node``).
+
+For protocols whose package ships sources only (Morpho Blue). The output (ABI and creation bytecode) is
+cached under ``node_modules/.cache/defigym-solc/`` keyed by the sources, the settings and the compiler
+version, so each machine compiles once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import warnings
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from envs.paths import PROJECT_ROOT, node_modules_dir
+
+COMPILER_PACKAGE = "solc"  # npm's solc-js; package.json pins the exact version the sources' pragma asks for
+CACHE_DIR = ".cache/defigym-solc"  # under node_modules: it goes with the packages it was compiled from
+_CACHE_SCHEMA = 2  # bump when the cached layout changes
+COMPILE_TIMEOUT_S = 600  # a compile takes seconds; this only stops a hung node
+_SETUP_HINT = (
+    f"Run `make setup` (or `npm ci`) in {PROJECT_ROOT}, or point DEFIGYM_NODE_MODULES at a node_modules that has it."
+)
+
+#: standard-JSON compile run by node: stdin {solc, root, input} -> stdout solc's output. Imports resolve
+#: to files under ``root`` (source unit names are paths relative to it, as the packages' relative imports give).
+_NODE_SCRIPT = r"""
+const fs = require("fs"), path = require("path");
+const job = JSON.parse(fs.readFileSync(0, "utf8"));
+const solc = require(job.solc);
+const root = path.resolve(job.root);
+function findImports(name) {
+  const file = path.resolve(root, name);
+  if (!file.startsWith(root + path.sep)) return { error: "import outside " + root + ": " + name };
+  try { return { contents: fs.readFileSync(file, "utf8") }; } catch (e) { return { error: "not found: " + file }; }
+}
+const out = solc.compile(JSON.stringify(job.input), { import: findImports });
+process.stdout.write(JSON.stringify({ version: solc.version(), output: JSON.parse(out) }));
+"""
+
+
+class CompilerUnavailableError(FileNotFoundError):
+    """``node``, the npm compiler or the package whose sources to compile is not installed."""
+
+
+class CompileError(RuntimeError):
+    """solc reported errors, or the compile job failed."""
+
+
+@dataclass(frozen=True)
+class SolcSettings:
+    """The compiler settings (recorded in every cached output): optimizer on at 200 runs, paris.
+
+    The IR pipeline stays off: solc-js compiles Morpho.sol in seconds without it, and its runtime code (~17 kB)
+    fits EIP-170's 24,576 B. paris has no PUSH0, so the code runs on any post-Merge chain (the rungs run shanghai)."""
+
+    optimizer_runs: int = 200
+    via_ir: bool = False
+    evm_version: str = "paris"
+
+    def standard_json(self) -> dict:
+        return {
+            "optimizer": {"enabled": True, "runs": self.optimizer_runs},
+            "viaIR": self.via_ir,
+            "evmVersion": self.evm_version,
+            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+        }
+
+
+DEFAULT_SETTINGS = SolcSettings()
+
+
+@dataclass(frozen=True)
+class CompiledContract:
+    name: str
+    abi: list[dict]
+    bytecode: bytes  # creation code
+
+
+def compiler_version() -> str:
+    """The installed npm compiler's version (e.g. ``0.8.19``)."""
+    manifest = node_modules_dir() / COMPILER_PACKAGE / "package.json"
+    if not manifest.is_file():
+        raise CompilerUnavailableError(f"the npm compiler `{COMPILER_PACKAGE}` is not installed. {_SETUP_HINT}")
+    return json.loads(manifest.read_text())["version"]
+
+
+def package_root(package: str, src: str = "src") -> Path:
+    """``package``'s source folder under node_modules; a clear error when the package is missing."""
+    root = node_modules_dir() / package / src
+    if not root.is_dir():
+        raise CompilerUnavailableError(
+            f"the npm package {package} (its {src}/ sources) is not installed. {_SETUP_HINT}"
+        )
+    return root
+
+
+def compile_package(
+    package: str, files: tuple[str, ...], *, src: str = "src", settings: SolcSettings = DEFAULT_SETTINGS
+) -> dict[str, CompiledContract]:
+    """Compile ``files`` (paths under ``package``'s ``src``) together; return their contracts, and those of the
+    files they import, by name.
+
+    Served from the cache when the package's sources, ``settings`` and the compiler are unchanged."""
+    return _compile(str(node_modules_dir()), package, tuple(sorted(files)), src, settings)
+
+
+def cached_output_path(
+    package: str, files: tuple[str, ...], *, src: str = "src", settings: SolcSettings = DEFAULT_SETTINGS
+) -> Path:
+    """Where :func:`compile_package`'s output for these arguments is (or will be) cached."""
+    key = _cache_key(package_root(package, src), tuple(sorted(files)), settings, compiler_version())
+    return node_modules_dir() / CACHE_DIR / f"{key}.json"
+
+
+@cache
+def _compile(
+    modules: str, package: str, files: tuple[str, ...], src: str, settings: SolcSettings
+) -> dict[str, CompiledContract]:
+    """compile_package, remembered per node_modules folder (``modules``) for the process."""
+    cached = cached_output_path(package, files, src=src, settings=settings)
+    if cached.is_file():
+        raw = json.loads(cached.read_text())
+    else:
+        raw = _run_solc(package_root(package, src), files, settings)
+        raw.update(
+            package=package, files=list(files), settings=settings.standard_json(), npm_compiler=compiler_version()
+        )
+        try:
+            _write_atomic(cached, json.dumps(raw))
+        except OSError as err:  # a read-only node_modules: it works, compiling again in each process
+            warnings.warn(f"cannot cache the compiled {package} at {cached}: {err}", stacklevel=2)
+    return {
+        name: CompiledContract(name, c["abi"], bytes.fromhex(c["bytecode"])) for name, c in raw["contracts"].items()
+    }
+
+
+def _cache_key(root: Path, files: tuple[str, ...], settings: SolcSettings, version: str) -> str:
+    """A hash of every Solidity file under ``root`` (the entry files and anything they import), the entry
+    files, the settings and the compiler version."""
+    h = hashlib.sha256(json.dumps([_CACHE_SCHEMA, version, files, settings.standard_json()]).encode())
+    for path in sorted(root.rglob("*.sol")):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:32]
+
+
+def _run_solc(root: Path, files: tuple[str, ...], settings: SolcSettings) -> dict:
+    node = shutil.which("node")
+    if node is None:
+        raise CompilerUnavailableError(
+            "`node` is not on PATH: Node.js runs the npm Solidity compiler. Install Node.js, then "
+            f"run `make setup` (or `npm ci`) in {PROJECT_ROOT}."
+        )
+    sources = {}
+    for f in files:
+        path = root / f
+        if not path.is_file():
+            raise CompilerUnavailableError(f"source {path} is missing. {_SETUP_HINT}")
+        sources[f] = {"content": path.read_text()}
+    job = {
+        "solc": str(node_modules_dir() / COMPILER_PACKAGE),
+        "root": str(root),
+        "input": {"language": "Solidity", "sources": sources, "settings": settings.standard_json()},
+    }
+    try:
+        proc = subprocess.run(
+            [node, "-e", _NODE_SCRIPT], input=json.dumps(job), capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S
+        )
+    except subprocess.TimeoutExpired:
+        raise CompileError(f"the solc-js compile of {files} under {root} ran past {COMPILE_TIMEOUT_S} s") from None
+    if proc.returncode != 0:
+        raise CompileError(f"the solc-js compile of {files} under {root} failed:\n{proc.stderr[-4000:]}")
+    result = json.loads(proc.stdout)
+    output = result["output"]
+    errors = [e["formattedMessage"] for e in output.get("errors", []) if e["severity"] == "error"]
+    if errors:
+        raise CompileError(f"solc {result['version']} rejected {files} under {root}:\n" + "\n".join(errors))
+    contracts: dict[str, dict] = {}  # by name; the entry files' contracts first, then those they import
+    for f in [*files, *sorted(set(output["contracts"]) - set(files))]:
+        for name, c in output["contracts"].get(f, {}).items():
+            contracts.setdefault(name, {"abi": c["abi"], "bytecode": c["evm"]["bytecode"]["object"]})
+    return {"solc": result["version"], "contracts": contracts}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file and a rename, so a concurrent reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # readable by whoever shares the node_modules
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

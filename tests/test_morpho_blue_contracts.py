@@ -1,0 +1,324 @@
+"""Morpho Blue compiled from @morpho-org/morpho-blue and deployed on both EVM rungs, checked against Morpho's
+formulas restated here (src/Morpho.sol, src/libraries/MathLib.sol, SharesMathLib.sol, ConstantsLib.sol)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass
+from fractions import Fraction
+
+import pytest
+
+from envs.contracts import artifacts, solc
+from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.market import Market
+from envs.contracts.morpho_blue import MorphoBlue, deploy_morpho_blue, error_code
+from envs.contracts.tokens import Token
+from envs.evm.chain import TransactionReverted
+from envs.protocols.morpho_blue import errors
+
+WAD = 10**18
+YEAR = 365 * 24 * 3600  # IrmMock divides utilization by `365 days`
+VIRTUAL_SHARES, VIRTUAL_ASSETS = 10**6, 1  # SharesMathLib
+LLTV = 860_000_000_000_000_000
+USDC, WETH = 10**6, 10**18
+PRICE = 2000 * USDC * 10**36 // WETH  # 2000 USDC per WETH on Morpho's 1e36 scale
+LENDER, BORROWER, LIQUIDATOR = DEV_ACCOUNTS[4], DEV_ACCOUNTS[5], DEV_ACCOUNTS[6]
+
+
+def ceil_div(x: int, d: int) -> int:
+    return -(-x // d)
+
+
+def taylor(x: int, n: int) -> int:
+    """MathLib.wTaylorCompounded: e^(x n) - 1 to three terms, each rounded down, in WAD."""
+    first = x * n
+    second = first * first // (2 * WAD)
+    return first + second + second * first // (3 * WAD)
+
+
+@dataclass
+class Totals:
+    """The market's totals as Morpho.sol moves them (fee 0: no fee shares)."""
+
+    supply_assets: int
+    supply_shares: int
+    borrow_assets: int
+    borrow_shares: int
+    last: int
+
+    def accrue(self, now: int) -> int:
+        """Morpho._accrueInterest with IrmMock's rate (utilization / year); returns the interest."""
+        rate = 0 if self.supply_assets == 0 else self.borrow_assets * WAD // self.supply_assets // YEAR
+        interest = self.borrow_assets * taylor(rate, now - self.last) // WAD
+        self.borrow_assets += interest
+        self.supply_assets += interest
+        self.last = now
+        return interest
+
+    def as_stored(self) -> dict:
+        return {
+            "totalSupplyAssets": self.supply_assets,
+            "totalSupplyShares": self.supply_shares,
+            "totalBorrowAssets": self.borrow_assets,
+            "totalBorrowShares": self.borrow_shares,
+            "lastUpdate": self.last,
+            "fee": 0,
+        }
+
+
+def lif_wad(lltv: int) -> int:
+    """ConstantsLib: min(MAX_LIQUIDATION_INCENTIVE_FACTOR, WAD / (WAD - LIQUIDATION_CURSOR * (WAD - lltv)))."""
+    return min(115 * WAD // 100, WAD * WAD // (WAD - 3 * WAD // 10 * (WAD - lltv) // WAD))
+
+
+@pytest.fixture
+def blue(market: Market) -> MorphoBlue:
+    """A USDC-lent, WETH-collateralized Morpho market on the rung's local market (reverted after the test)."""
+    return deploy_morpho_blue(market.chain, market.tokens["USDC"], market.tokens["WETH"], PRICE)
+
+
+def fund(blue: MorphoBlue, user: str, token: Token, raw: int) -> None:
+    token.mint(user, raw)
+    blue.approve(user)
+
+
+def reverts(action) -> int:
+    with pytest.raises(TransactionReverted) as info:
+        action()
+    return error_code(info.value)
+
+
+def test_market_is_created_with_its_params(blue: MorphoBlue) -> None:
+    assert blue.morpho.call("idToMarketParams", blue.market_id) == tuple(
+        a.lower() if isinstance(a, str) else a for a in blue.market_params
+    )
+    assert blue.morpho.call("owner") == DEV_ACCOUNTS[0].lower()
+    assert blue.price() == 2000 * 10**24
+    assert blue.market() == Totals(0, 0, 0, 0, blue.chain.timestamp()).as_stored()
+    blue.set_price(1234)
+    assert blue.price() == 1234
+
+
+def test_supply_borrow_repay_withdraw_round_trip(blue: MorphoBlue) -> None:
+    chain, usdc, weth = blue.chain, blue.loan, blue.collateral
+    supplied, collateral, borrowed = 10_000 * USDC, 10 * WETH, 8_000 * USDC  # 80% utilization: 80% APR
+    fund(blue, LENDER, usdc, supplied)
+    fund(blue, BORROWER, weth, collateral)
+    usdc_lender, weth_borrower, usdc_borrower = (
+        usdc.balance_of(LENDER),
+        weth.balance_of(BORROWER),
+        usdc.balance_of(BORROWER),
+    )
+
+    blue.supply(LENDER, supplied)
+    assert usdc.balance_of(LENDER) == usdc_lender - supplied
+    assert usdc.balance_of(blue.morpho.address) == supplied
+    lender_shares = supplied * VIRTUAL_SHARES  # toSharesDown on an empty market: assets * (0 + 1e6) / (0 + 1)
+    assert blue.position(LENDER) == {"supplyShares": lender_shares, "borrowShares": 0, "collateral": 0}
+
+    blue.supply_collateral(BORROWER, collateral)
+    assert weth.balance_of(BORROWER) == weth_borrower - collateral
+    assert weth.balance_of(blue.morpho.address) == collateral
+    blue.borrow(BORROWER, borrowed)
+    t_borrow = chain.timestamp()
+    borrow_shares = borrowed * VIRTUAL_SHARES
+    assert usdc.balance_of(BORROWER) == usdc_borrower + borrowed
+    assert blue.position(BORROWER) == {"supplyShares": 0, "borrowShares": borrow_shares, "collateral": collateral}
+
+    chain.advance_time(30 * 24 * 3600)
+    usdc.mint(BORROWER, 1_000 * USDC)  # for the interest
+    before = usdc.balance_of(BORROWER)
+    blue.repay(BORROWER, shares=borrow_shares)
+    elapsed = chain.timestamp() - t_borrow
+    interest = borrowed * taylor(borrowed * WAD // supplied // YEAR, elapsed) // WAD
+    # continuous compounding at 80% APR, which three Taylor terms approach from below
+    assert interest / borrowed == pytest.approx(math.expm1(0.8 * elapsed / YEAR), rel=2e-5)
+    assert interest < borrowed * math.expm1(0.8 * elapsed / YEAR)
+    owed = ceil_div(borrow_shares * (borrowed + interest + VIRTUAL_ASSETS), borrow_shares + VIRTUAL_SHARES)
+    assert owed == borrowed + interest  # the virtual shares' part of the interest stays as bad debt of nobody
+    assert usdc.balance_of(BORROWER) == before - owed
+    assert blue.position(BORROWER)["borrowShares"] == 0
+
+    blue.withdraw_collateral(BORROWER, collateral)
+    assert weth.balance_of(BORROWER) == weth_borrower
+    assert blue.position(BORROWER) == {"supplyShares": 0, "borrowShares": 0, "collateral": 0}
+
+    blue.withdraw(LENDER, shares=lender_shares)
+    got = lender_shares * (supplied + interest + VIRTUAL_ASSETS) // (lender_shares + VIRTUAL_SHARES)  # toAssetsDown
+    assert supplied + interest - 1 <= got <= supplied + interest
+    assert usdc.balance_of(LENDER) == usdc_lender - supplied + got
+    assert blue.market() == Totals(supplied + interest - got, 0, 0, 0, chain.timestamp()).as_stored()
+
+
+def test_borrow_limits_and_error_codes(blue: MorphoBlue) -> None:
+    usdc, weth = blue.loan, blue.collateral
+    fund(blue, LENDER, usdc, 10_000 * USDC)
+    fund(blue, BORROWER, weth, 2 * WETH)
+    blue.supply(LENDER, 10_000 * USDC)
+    blue.supply_collateral(BORROWER, WETH)
+    max_borrow = WETH * PRICE // 10**36 * LLTV // WAD  # Morpho._isHealthy: collateral value x LLTV, rounded down
+    assert max_borrow == 1_720 * USDC
+    assert reverts(lambda: blue.borrow(BORROWER, max_borrow + 1)) == errors.INSUFFICIENT_COLLATERAL
+    blue.borrow(BORROWER, max_borrow)
+
+    blue.supply_collateral(BORROWER, WETH)  # now 3,440 USDC of borrowing power, 1,720 used
+    assert reverts(lambda: blue.liquidate(LIQUIDATOR, BORROWER, seized_assets=WETH // 10)) == errors.POSITION_IS_HEALTHY
+    assert reverts(lambda: blue.withdraw(LENDER, 8_281 * USDC)) == errors.INSUFFICIENT_LIQUIDITY  # 8,280 not lent
+    assert reverts(lambda: blue.repay(BORROWER, shares=max_borrow * VIRTUAL_SHARES + 1)) == errors.ARITHMETIC
+    assert reverts(lambda: blue.withdraw(LENDER)) == errors.INCONSISTENT_INPUT
+    assert reverts(lambda: blue.supply_collateral(BORROWER, 0)) == errors.ZERO_ASSETS
+
+
+def test_borrow_more_than_supplied(blue: MorphoBlue) -> None:
+    fund(blue, LENDER, blue.loan, 1_000 * USDC)
+    fund(blue, BORROWER, blue.collateral, 10 * WETH)
+    blue.supply(LENDER, 1_000 * USDC)
+    blue.supply_collateral(BORROWER, 10 * WETH)
+    assert reverts(lambda: blue.borrow(BORROWER, 1_000 * USDC + 1)) == errors.INSUFFICIENT_LIQUIDITY
+    blue.borrow(BORROWER, 1_000 * USDC)
+    assert blue.loan.balance_of(blue.morpho.address) == 0
+
+
+def test_liquidation_seizes_repaid_times_incentive(blue: MorphoBlue) -> None:
+    chain, usdc, weth = blue.chain, blue.loan, blue.collateral
+    supplied, collateral, borrowed = 10_000 * USDC, WETH, 1_600 * USDC
+    fund(blue, LENDER, usdc, supplied)
+    fund(blue, BORROWER, weth, collateral)
+    fund(blue, LIQUIDATOR, usdc, 5_000 * USDC)
+    blue.supply(LENDER, supplied)
+    blue.supply_collateral(BORROWER, collateral)
+    blue.borrow(BORROWER, borrowed)
+    totals = Totals(supplied, supplied * VIRTUAL_SHARES, borrowed, borrowed * VIRTUAL_SHARES, chain.timestamp())
+    assert reverts(lambda: blue.liquidate(LIQUIDATOR, BORROWER, seized_assets=WETH // 10)) == errors.POSITION_IS_HEALTHY
+
+    price = 1_800 * 10**24  # the borrowing power falls to 1,548 USDC, under the 1,600 owed
+    blue.set_price(price)
+    lif = lif_wad(LLTV)
+    assert lif == math.floor(Fraction(WAD) / (1 - Fraction(3, 10) * (1 - Fraction(LLTV, WAD))))  # 1/0.958
+    assert lif == 1_043_841_336_116_910_229
+
+    # by seized collateral: repaid shares = seized value / LIF, in shares, rounded up (Morpho.liquidate)
+    usdc0, weth0 = usdc.balance_of(LIQUIDATOR), weth.balance_of(LIQUIDATOR)
+    seized = WETH // 5
+    out = blue.liquidate(LIQUIDATOR, BORROWER, seized_assets=seized)
+    totals.accrue(chain.timestamp())
+    quoted = ceil_div(seized * price, 10**36)
+    assert quoted == 360 * USDC
+    shares = ceil_div(
+        ceil_div(quoted * WAD, lif) * (totals.borrow_shares + VIRTUAL_SHARES), totals.borrow_assets + VIRTUAL_ASSETS
+    )
+    repaid = ceil_div(shares * (totals.borrow_assets + VIRTUAL_ASSETS), totals.borrow_shares + VIRTUAL_SHARES)
+    assert out == {
+        "repaid_assets": repaid,
+        "repaid_shares": shares,
+        "seized_assets": seized,
+        "bad_debt_assets": 0,
+        "bad_debt_shares": 0,
+    }
+    assert abs(repaid * lif // WAD - quoted) <= 2  # the collateral seized is worth the debt repaid x LIF
+    assert repaid == pytest.approx(360 * USDC / 1.0438413361169103, abs=3)  # up to 3 roundings up
+    assert usdc.balance_of(LIQUIDATOR) == usdc0 - repaid
+    assert weth.balance_of(LIQUIDATOR) == weth0 + seized
+    totals.borrow_shares -= shares
+    totals.borrow_assets -= repaid
+    assert blue.position(BORROWER) == {
+        "supplyShares": 0,
+        "borrowShares": totals.borrow_shares,
+        "collateral": collateral - seized,
+    }
+    assert blue.market() == totals.as_stored()
+
+    # by repaid shares: seized = their assets (rounded down) x LIF, in collateral, rounded down
+    shares = 100 * USDC * VIRTUAL_SHARES
+    out = blue.liquidate(LIQUIDATOR, BORROWER, repaid_shares=shares)
+    totals.accrue(chain.timestamp())
+    assets_down = shares * (totals.borrow_assets + VIRTUAL_ASSETS) // (totals.borrow_shares + VIRTUAL_SHARES)
+    seized2 = assets_down * lif // WAD * 10**36 // price
+    repaid2 = ceil_div(shares * (totals.borrow_assets + VIRTUAL_ASSETS), totals.borrow_shares + VIRTUAL_SHARES)
+    assert out["seized_assets"] == seized2 and out["repaid_assets"] == repaid2 and out["repaid_shares"] == shares
+    assert 0 <= repaid2 - assets_down <= 1  # the liquidator pays the shares' assets rounded up, is paid on them down
+    assert seized2 * price // 10**36 == pytest.approx(assets_down * 1.0438413361169103, abs=2)
+    assert blue.position(BORROWER)["collateral"] == collateral - seized - seized2
+
+
+def test_interest_accrues_by_the_irm_mock_rate(blue: MorphoBlue) -> None:
+    chain = blue.chain
+    supplied, borrowed = 10_000 * USDC, 8_000 * USDC
+    fund(blue, LENDER, blue.loan, supplied)
+    fund(blue, BORROWER, blue.collateral, 10 * WETH)
+    blue.supply(LENDER, supplied)
+    blue.supply_collateral(BORROWER, 10 * WETH)
+    blue.borrow(BORROWER, borrowed)
+    totals = Totals(supplied, supplied * VIRTUAL_SHARES, borrowed, borrowed * VIRTUAL_SHARES, chain.timestamp())
+
+    chain.advance_time(YEAR)
+    rate = borrowed * WAD // supplied // YEAR  # IrmMock: 80% utilization -> 80% APR, per second
+    assert rate == 25_367_833_587
+    assert blue.irm.call("borrowRateView", blue.market_params, blue.market_tuple()) == rate
+    result = blue.accrue_interest()
+    elapsed = chain.timestamp() - totals.last
+    assert YEAR <= elapsed <= YEAR + 12  # a year, and the accruing transaction's own block
+    interest = totals.accrue(chain.timestamp())
+    (event,) = blue.morpho.events(result, "AccrueInterest")
+    assert event["prevBorrowRate"] == rate and event["interest"] == interest
+    assert blue.market() == totals.as_stored()
+    # three Taylor terms of e^0.8 - 1: 0.8 + 0.32 + 0.08533 (x 8,000 USDC), short of e^0.8 - 1 = 1.2255
+    assert interest == pytest.approx(borrowed * (0.8 + 0.32 + 0.512 / 6), rel=1e-5)
+    assert blue.position(LENDER)["supplyShares"] == supplied * VIRTUAL_SHARES  # no fee: no shares minted
+
+
+MORPHO_PACKAGE = "@morpho-org/morpho-blue"
+MORPHO_FILES = ("Morpho.sol", "mocks/IrmMock.sol", "mocks/OracleMock.sol")
+
+
+def test_compiled_once_with_recorded_settings() -> None:
+    """The npm solc 0.8.19 output is cached with the settings it was made with; Morpho fits EIP-170's 24,576 B."""
+    contracts = solc.compile_package(MORPHO_PACKAGE, MORPHO_FILES)
+    cached = json.loads(solc.cached_output_path(MORPHO_PACKAGE, MORPHO_FILES).read_text())
+    assert cached["solc"].startswith("0.8.19+commit") and cached["npm_compiler"] == "0.8.19"
+    assert cached["settings"]["optimizer"] == {"enabled": True, "runs": 200}
+    assert cached["settings"]["evmVersion"] == "paris" and cached["settings"]["viaIR"] is False
+    assert {"Morpho", "IrmMock", "OracleMock", "EventsLib"} <= set(contracts)
+    assert 0 < len(contracts["Morpho"].bytecode) < 24_576 + 1_000  # creation code: runtime plus the constructor
+    events = {e["name"] for e in artifacts.load_artifact("Morpho").abi if e["type"] == "event"}
+    assert {"Supply", "Borrow", "Liquidate", "AccrueInterest"} <= events
+
+
+def test_missing_package_or_node_names_the_fix(tmp_path, monkeypatch) -> None:
+    installed = solc.package_root(MORPHO_PACKAGE).parent
+    monkeypatch.setenv("DEFIGYM_NODE_MODULES", str(tmp_path))
+    with pytest.raises(solc.CompilerUnavailableError, match=r"morpho-blue .*not installed.*npm ci"):
+        solc.compile_package(MORPHO_PACKAGE, MORPHO_FILES)
+    artifacts.load_artifact.cache_clear()
+    try:
+        with pytest.raises(artifacts.MissingArtifactError, match=r"npm ci"):
+            artifacts.load_artifact("Morpho")
+    finally:
+        artifacts.load_artifact.cache_clear()
+
+    # the sources and the compiler package are there, node is not: nothing cached for this folder yet
+    shutil.copytree(installed, tmp_path / MORPHO_PACKAGE)
+    (tmp_path / "solc").mkdir()
+    (tmp_path / "solc" / "package.json").write_text('{"version": "0.8.19"}')
+    monkeypatch.setattr(solc.shutil, "which", lambda name: None)
+    with pytest.raises(solc.CompilerUnavailableError, match=r"`node` is not on PATH.*make setup"):
+        solc.compile_package(MORPHO_PACKAGE, MORPHO_FILES)
+
+
+def test_compiles_on_a_cache_miss_then_reads_the_cache(tmp_path, monkeypatch) -> None:
+    """A node_modules without a cache: the first call runs solc-js and writes the output, the next reads it."""
+    shutil.copytree(solc.package_root(MORPHO_PACKAGE).parent, tmp_path / MORPHO_PACKAGE)
+    (tmp_path / "solc").symlink_to(solc.node_modules_dir() / "solc")
+    monkeypatch.setenv("DEFIGYM_NODE_MODULES", str(tmp_path))
+    files = ("mocks/OracleMock.sol",)
+    oracle = solc.compile_package(MORPHO_PACKAGE, files)["OracleMock"]
+    cached = solc.cached_output_path(MORPHO_PACKAGE, files)
+    assert cached.parent == tmp_path / solc.CACHE_DIR and cached.is_file()
+    assert [f["name"] for f in oracle.abi if f["type"] == "function"] == ["price", "setPrice"]
+
+    solc._compile.cache_clear()
+    monkeypatch.setattr(solc.subprocess, "run", lambda *a, **k: pytest.fail("compiled again despite the cache"))
+    assert solc.compile_package(MORPHO_PACKAGE, files)["OracleMock"] == oracle
