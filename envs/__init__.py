@@ -5,12 +5,28 @@
 
 from gymnasium.envs.registration import register
 
-from envs import aave_leverage, aave_liquidator, cex_dex_arbitrage, defi_market_v0, uniswap_v2_lp, uniswap_v3_lp
+from envs import (
+    aave_leverage,
+    aave_liquidator,
+    cex_dex_arbitrage,
+    defi_market_v0,
+    morpho_blue_leverage,
+    uniswap_v2_lp,
+    uniswap_v3_lp,
+)
 from envs.spec import EnvSpec
 
 SPECS: dict[str, EnvSpec] = {
     module.SPEC.id: module.SPEC
-    for module in (uniswap_v3_lp, cex_dex_arbitrage, aave_leverage, aave_liquidator, uniswap_v2_lp, defi_market_v0)
+    for module in (
+        uniswap_v3_lp,
+        cex_dex_arbitrage,
+        aave_leverage,
+        aave_liquidator,
+        morpho_blue_leverage,
+        uniswap_v2_lp,
+        defi_market_v0,
+    )
 }
 
 for _spec in SPECS.values():

@@ -94,7 +94,7 @@ from envs.roles.trader import Trader
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.block_accounting import BlockAccounts
-from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, AaveMarket, LendingParams
+from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, LendingMarket, LendingParams
 from envs.worlds.mempool import Mempool
 from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
@@ -290,7 +290,7 @@ class Markets:
         if n_jit_providers:
             check_jit_world(params)
         self.market = cast(
-            AaveMarket,
+            LendingMarket,
             make_market(  # with lending, the pool beside an Aave market
                 backend,
                 n,

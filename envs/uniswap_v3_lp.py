@@ -74,14 +74,14 @@ def make_market(
             )
         if lending is None:
             return UniswapV3World(n, driver, params, array_backend(backend, device))
-        from envs.worlds.sim_lending import AaveWorld
+        from envs.worlds.sim_lending import LendingWorld
 
-        return AaveWorld(n, driver, params, lending, array_backend(backend, device))
+        return LendingWorld(n, driver, params, lending, array_backend(backend, device))
     if backend in ("evm", "anvil"):
         if n != 1:
             raise ValueError(f"the {backend} backend runs one world per env; use numpy or torch for batches")
         from envs.contracts.fork import chain_factory, load_attach_book
-        from envs.worlds.chain_lending import ChainAaveWorld
+        from envs.worlds.chain_lending import ChainLendingWorld
         from envs.worlds.chain_world import ChainUniswapV3World
 
         book = load_attach_book(addresses, fork_url)
@@ -106,7 +106,7 @@ def make_market(
                 book,
                 (fork_url, int(replay_blocks), tip) if replay_blocks and fork_url is not None else None,
             )
-        return ChainAaveWorld(make_chain, driver, params, lending, book)
+        return ChainLendingWorld(make_chain, driver, params, lending, book)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
 

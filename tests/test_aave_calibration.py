@@ -95,7 +95,7 @@ def _episode(calibration: str, steps: int = 96) -> tuple[np.ndarray, np.ndarray,
         env.step(np.full(8, 3 if t < steps // 2 else 1))  # lever to 50% LTV, then all the way down
         usdc.append(market.utilization("USDC"))
         weth.append(market.utilization("WETH"))
-        pool = market.aave_pool
+        pool = market.lending_pool
         rate.append(market._np(pool.state.variable_borrow_rate[:, pool.usdc_r]))
     return np.array(usdc), np.array(rate), np.array(weth)
 

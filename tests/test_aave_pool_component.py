@@ -1,5 +1,5 @@
 """The Aave pool component is one interface with two sides: the simulator's batched pool and the real Pool on a
-chain, driven call for call through ``AavePool`` alone, read the same positions, codes and balances."""
+chain, driven call for call through ``LendingPool`` alone, read the same positions, codes and balances."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ from envs.arrays import array_backend
 from envs.contracts.accounts import DEV_ACCOUNTS
 from envs.contracts.market import MarketSpec, build_market
 from envs.evm.revm import PyrevmChain
-from envs.worlds.aave_pool import AavePool, Position
 from envs.worlds.chain_aave_pool import ChainAavePool
-from envs.worlds.chain_lending import ChainAaveWorld, one_moment_a_step
-from envs.worlds.lending import AaveMarket, LendingParams
+from envs.worlds.chain_lending import ChainLendingWorld, one_moment_a_step
+from envs.worlds.lending import LendingMarket, LendingParams
+from envs.worlds.lending_pool import LendingPool, Position
 from envs.worlds.market import WBTC_PRICE_USD
 from envs.worlds.sim_aave_pool import SimAavePool
-from envs.worlds.sim_lending import AaveWorld
+from envs.worlds.sim_lending import LendingWorld
 
 PRICE = 2_000.0
 BORROWER, LIQUIDATOR = DEV_ACCOUNTS[3], DEV_ACCOUNTS[6]
@@ -119,11 +119,11 @@ def test_the_crowd_moves_a_reserve_the_same_way_on_both_sides(pools):
 
 
 def test_the_live_adapter_and_the_worlds_hold_the_component_instead_of_reimplementing_it():
-    for world in (AaveWorld, ChainAaveWorld, LiveAaveMarket):
-        assert issubclass(world, AaveMarket)
-        own = {name for cls in world.__mro__ if cls not in AaveMarket.__mro__ for name in vars(cls)}
+    for world in (LendingWorld, ChainLendingWorld, LiveAaveMarket):
+        assert issubclass(world, LendingMarket)
+        own = {name for cls in world.__mro__ if cls not in LendingMarket.__mro__ for name in vars(cls)}
         assert not own & {"supply", "withdraw", "borrow", "repay", "liquidation_call", "position", "oracle_price"}
-    assert all(getattr(AavePool, name).__isabstractmethod__ for name in ("supply", "liquidation_call", "position"))
+    assert all(getattr(LendingPool, name).__isabstractmethod__ for name in ("supply", "liquidation_call", "position"))
 
 
 def test_a_live_chain_is_never_funded_by_the_component(live_side):

@@ -18,9 +18,10 @@ LEVERAGE, LIQUIDATOR = "defigym/AaveLeverage-v0", "defigym/AaveLiquidator-v0"
 CRASH = crash(2000.0, drop=0.25)  # calm hours, a 25% fall over five hours, then flat
 
 
-def _leverage(backend: str, steps: int = 24, seed: int = 3, driver="gbm", driver_kwargs=None):
+def _leverage(backend: str, steps: int = 24, seed: int = 3, driver="gbm", driver_kwargs=None, env_id=LEVERAGE):
+    """A health-factor keeper's episode: each step's observation, reward, gas, equity and liquidation."""
     env = gym.make(
-        LEVERAGE, backend=backend, horizon=steps, driver=driver, driver_kwargs=driver_kwargs, lending={"borrowers": 3}
+        env_id, backend=backend, horizon=steps, driver=driver, driver_kwargs=driver_kwargs, lending={"borrowers": 3}
     )
     policy = HealthFactorKeeper(env.unwrapped.role, target=0.75, low=1.08, high=1.2)
     obs, _ = env.reset(seed=seed)

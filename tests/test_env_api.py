@@ -16,6 +16,7 @@ QUICK = {
     "defigym/CexDexArbitrage-v0": {"horizon": 12},
     "defigym/AaveLeverage-v0": {"horizon": 6, "lending": {"borrowers": 3}},
     "defigym/AaveLiquidator-v0": {"horizon": 6, "lending": {"borrowers": 3}},
+    "defigym/MorphoBlueLeverage-v0": {"horizon": 6, "lending": {"borrowers": 3}},
 }
 IDS = sorted(i for i in gym.registry if i.startswith("defigym/"))
 

@@ -241,10 +241,16 @@ def test_attach_runs_every_env():
 
     from agents.config import BackendConfig, check_backend
     from envs import SPECS
+    from envs.spec import ATTACH
 
     b = OmegaConf.structured(BackendConfig(name="anvil", market="attach", fork_url="http://x:1", addresses="ethereum"))
-    assert len(SPECS) == 6
-    for env_id in SPECS:
-        check_backend(b, env_id)
+    assert len(SPECS) == 7
+    for env_id, spec in SPECS.items():
+        if ATTACH in spec.chain_features:
+            check_backend(b, env_id)
+        else:  # an env whose market is deployed beside the built one
+            with pytest.raises(ValueError, match=f"backend.market=attach runs the envs .* not {env_id}"):
+                check_backend(b, env_id)
+    assert sum(ATTACH in spec.chain_features for spec in SPECS.values()) == 6
     with pytest.raises(ValueError, match="backend.market=attach runs the envs .* not defigym/Other-v0"):
         check_backend(b, "defigym/Other-v0")

@@ -12,7 +12,7 @@ from envs.evm.chain import Chain, TransactionReverted
 from envs.worlds.chain_aave_pool import ChainAavePool
 from envs.worlds.chain_lending import aave_wallet
 from envs.worlds.chain_world import ChainLP
-from envs.worlds.lending import SWAP_GROUP, AaveMarket
+from envs.worlds.lending import SWAP_GROUP, LendingMarket
 from envs.worlds.sim import USDC_UNIT, WETH_UNIT
 
 
@@ -96,7 +96,7 @@ class LiveUniswapV3Market(ChainLP):
         raise RuntimeError("the live adapter runs the LP and borrower roles only")
 
 
-class LiveAaveMarket(LiveUniswapV3Market, AaveMarket):
+class LiveAaveMarket(LiveUniswapV3Market, LendingMarket):
     """The borrower's view of a live chain: its Aave account through the real Pool and oracle (the chain side of
     the Aave pool component, as the chain worlds hold it), and the USDC/WETH pool it swaps through. Nothing here
     funds an account: the live accounts hold what their owners gave them."""
@@ -104,7 +104,7 @@ class LiveAaveMarket(LiveUniswapV3Market, AaveMarket):
     def __init__(self, chain: Chain, addresses: dict, agent: str, fee_pips: int, dt: float):
         super().__init__(chain, addresses, agent, fee_pips, dt)
         self.borrower = agent  # live, the one account is the borrower
-        self.aave_pool = ChainAavePool(self.market.aave, self.market.tokens, agent, self._wallet)
+        self.lending_pool = ChainAavePool(self.market.aave, self.market.tokens, agent, self._wallet)
 
     def _wallet(self, who: str) -> str:
         return aave_wallet(who, self.agent, self.borrower)

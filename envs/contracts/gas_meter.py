@@ -10,6 +10,7 @@ from typing import Callable
 
 from envs.contracts.accounts import DEV_ACCOUNTS
 from envs.contracts.market import Market, build_market
+from envs.contracts.morpho_blue import deploy_morpho_blue
 from envs.evm.anvil import AnvilChain
 from envs.evm.chain import TxResult
 from envs.units import MAX_UINT128
@@ -123,5 +124,27 @@ def _measure(m: Market) -> dict[str, int]:
     m.aave.set_price("WETH", m.aave.price(weth) * 90 // 100)
     gas["aave_liquidation_call"] = _second(
         lambda: pool.transact("liquidationCall", weth.address, usdc.address, BORROWER, 100 * 10**6, False, sender=AGENT)
+    )
+    return gas | _measure_morpho_blue(m)
+
+
+def _measure_morpho_blue(m: Market) -> dict[str, int]:
+    """Morpho Blue's calls on a USDC/WETH market deployed beside the local market (LLTV 86%, the oracle at
+    Aave's WETH price): the agent lends the USDC, the borrower borrows it against WETH."""
+    usdc, weth = m.tokens["USDC"], m.tokens["WETH"]
+    price = m.aave.price(weth) * 10**16  # 8-decimal USD -> raw USDC per raw WETH x 1e36
+    blue = deploy_morpho_blue(m.chain, usdc, weth, price)
+    for who in (AGENT, BORROWER):
+        blue.approve(who)
+    blue.supply(AGENT, 1_000_000 * 10**6)
+    gas = {"morpho_supply_collateral": _second(lambda: blue.supply_collateral(BORROWER, 10 * 10**18))}
+    gas["morpho_borrow"] = _second(lambda: blue.borrow(BORROWER, 5_000 * 10**6))
+    gas["morpho_repay"] = _second(lambda: blue.repay(BORROWER, assets=1_000 * 10**6))
+    gas["morpho_withdraw_collateral"] = _second(lambda: blue.withdraw_collateral(BORROWER, 10**18))
+    limit = blue.position(BORROWER)["collateral"] * price // 10**36 * blue.lltv // 10**18
+    blue.borrow(BORROWER, limit - 10_000 * 10**6)
+    blue.set_price(price * 90 // 100)
+    gas["morpho_liquidate"] = _second(
+        lambda: blue.morpho.transact("liquidate", blue.market_params, BORROWER, 10**17, 0, b"", sender=AGENT)
     )
     return gas

@@ -19,7 +19,7 @@ from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, 
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT, WETH_UNIT
-from envs.worlds.lending import AGENT_ACCOUNT, BASE_UNIT, BORROWER, AaveMarket, Position
+from envs.worlds.lending import AGENT_ACCOUNT, BASE_UNIT, BORROWER, LendingMarket, Position
 
 #: target LTVs a discrete action can choose (leverage 1 / (1 - LTV): 1x ... 4x); WETH's max LTV is 80.5%
 DEFAULT_TARGETS = (0.0, 0.3, 0.5, 0.65, 0.75)
@@ -27,8 +27,19 @@ LTV_TOLERANCE = 0.01  # an LTV this close to the target is left alone
 HEALTH_MARGIN = 0.01  # a withdrawal keeps the health factor above 1 + this
 BORROW_MARGIN = 0.005  # a borrow stays this far below the max LTV
 ROUNDS = 4  # borrow-swap-supply (or withdraw-swap-repay) rounds per step at most
-LEVER_UP = ("aave_borrow", "v3_swap", "aave_supply")
-LEVER_DOWN = ("aave_withdraw", "v3_swap", "aave_repay")
+
+
+def lever_up(market: LendingMarket) -> tuple[str, str, str]:
+    """The gas table's names of one round up: borrow USDC, swap it to WETH, supply the WETH."""
+    gas = market.lending_pool.GAS
+    return gas["borrow"], "v3_swap", gas["supply"]
+
+
+def lever_down(market: LendingMarket) -> tuple[str, str, str]:
+    """One round down: withdraw WETH, swap it to USDC, repay."""
+    gas = market.lending_pool.GAS
+    return gas["withdraw"], "v3_swap", gas["repay"]
+
 
 OBSERVATION_FEATURES = (
     ("health_factor", "min(health factor, 5); 5 without debt", "1"),
@@ -42,7 +53,7 @@ OBSERVATION_FEATURES = (
 )
 
 
-def equity_usd(market: AaveMarket, position: Position | None = None) -> np.ndarray:
+def equity_usd(market: LendingMarket, position: Position | None = None) -> np.ndarray:
     """Wallet plus collateral minus debt, at the reference price (USDC at $1)."""
     pos = position or market.position(AGENT_ACCOUNT)
     usdc, weth = market.borrower_wallet()
@@ -68,17 +79,17 @@ class Borrower(WatchesReference):
         return len(self.targets)
 
     # --- episode state ----------------------------------------------------------------------
-    def start(self, market: AaveMarket) -> None:
+    def start(self, market: LendingMarket) -> None:
         self.read(market)
         self.initial = self.value = equity_usd(market, self.position)  # ``value``: what the last score counted from
 
-    def read(self, market: AaveMarket) -> None:
+    def read(self, market: LendingMarket) -> None:
         self.position = market.position(AGENT_ACCOUNT)
 
-    def round_gas_usd(self, market: AaveMarket) -> np.ndarray:
-        return units_usd(action_units(*LEVER_UP), self.gas_price_gwei, market.reference_price())
+    def round_gas_usd(self, market: LendingMarket) -> np.ndarray:
+        return units_usd(action_units(*lever_up(market)), self.gas_price_gwei, market.reference_price())
 
-    def observation(self, market: AaveMarket) -> np.ndarray:
+    def observation(self, market: LendingMarket) -> np.ndarray:
         pos = self.position
         equity = equity_usd(market, pos)
         return np.stack(
@@ -110,7 +121,7 @@ class Borrower(WatchesReference):
         acting, level = act_and_level(action, n, "continuous borrower actions must be finite and in [-1, 1]^2")
         return acting, level * max(self.targets)
 
-    def act(self, market: AaveMarket, action) -> Receipt:
+    def act(self, market: LendingMarket, action) -> Receipt:
         """Move toward the target LTV, paying gas in USD at the reference price; notes the debt after
         acting, so ``score`` can tell a liquidation (only one lowers the debt afterwards)."""
         acting, target = self.decode(action, market.n)
@@ -118,7 +129,7 @@ class Borrower(WatchesReference):
         self.debt_after_act = market.position(AGENT_ACCOUNT).debt_usdc
         return Receipt(units_usd(units, self.gas_price_gwei, market.reference_price()))
 
-    def score(self, market: AaveMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def score(self, market: LendingMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the change in equity since the last score, net of gas."""
         gas_usd, pos = receipt.gas_usd, self.position
         equity = equity_usd(market, pos)
@@ -133,7 +144,7 @@ class Borrower(WatchesReference):
         }
 
 
-def lever_to(market: AaveMarket, target: np.ndarray, mask: np.ndarray, rounds: int = ROUNDS) -> np.ndarray:
+def lever_to(market: LendingMarket, target: np.ndarray, mask: np.ndarray, rounds: int = ROUNDS) -> np.ndarray:
     """Take the agent's Aave account toward ``target`` LTV in masked worlds, in at most ``rounds``
     rounds; returns the gas units spent."""
     gas = np.zeros(market.n)
@@ -152,7 +163,7 @@ def lever_to(market: AaveMarket, target: np.ndarray, mask: np.ndarray, rounds: i
             ok = up & (market.borrow(AGENT_ACCOUNT, borrow, up) == 0)
             _, weth = market.swap(BORROWER, np.ones(market.n, bool), borrow, ok)
             market.supply(AGENT_ACCOUNT, weth, ok & (weth > 0))
-            gas += np.where(ok, action_units(*LEVER_UP), 0.0)
+            gas += np.where(ok, action_units(*lever_up(market)), 0.0)
         # down: repay what brings the LTV to the target, from WETH withdrawn within the health margin
         if down.any():
             need = np.clip((d - target * c) / (1 - target), 0.0, None)
@@ -163,5 +174,5 @@ def lever_to(market: AaveMarket, target: np.ndarray, mask: np.ndarray, rounds: i
             _, usdc = market.swap(BORROWER, np.zeros(market.n, bool), withdraw, ok)
             owed = np.where(target == 0, np.inf, usdc)  # going flat: repay all the debt the wallet covers
             market.repay(AGENT_ACCOUNT, np.minimum(owed, np.floor(market.borrower_wallet()[0] * USDC_UNIT + 0.5)), ok)
-            gas += np.where(ok, action_units(*LEVER_DOWN), 0.0)
+            gas += np.where(ok, action_units(*lever_down(market)), 0.0)
     return gas

@@ -20,7 +20,7 @@ from envs.roles.actions import choice
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT
-from envs.worlds.lending import AGENT_LIQUIDATOR, BASE_UNIT, AaveMarket
+from envs.worlds.lending import AGENT_LIQUIDATOR, BASE_UNIT, LendingMarket
 
 SLOT_FEATURES = (
     ("liquidatable", "1 if the account's health factor is below 1", "flag"),
@@ -34,7 +34,6 @@ MARKET_FEATURES = (
     ("volatility", "EWMA realized volatility of the reference price, annualized", "1"),
     ("gas_usd", "gas of a liquidation and the sale of its collateral, USD / 10", "10 USD"),
 )
-LIQUIDATE = ("aave_liquidation_call", "v3_swap")
 
 
 @dataclass
@@ -62,10 +61,14 @@ class Liquidator(WatchesReference):
         return self.slots
 
     # --- episode state ----------------------------------------------------------------------
-    def gas_usd(self, market: AaveMarket) -> np.ndarray:
-        return units_usd(action_units(*LIQUIDATE), self.gas_price_gwei, market.reference_price())
+    def gas_usd(self, market: LendingMarket) -> np.ndarray:
+        return units_usd(
+            action_units(market.lending_pool.GAS["liquidation_call"], "v3_swap"),
+            self.gas_price_gwei,
+            market.reference_price(),
+        )
 
-    def observation(self, market: AaveMarket) -> np.ndarray:
+    def observation(self, market: LendingMarket) -> np.ndarray:
         """Reads the candidates too: ``self.candidates`` (N, slots) are the accounts the slots show
         (-1 for an empty slot), best first."""
         hf, debt = market.liquidatable()
@@ -112,7 +115,7 @@ class Liquidator(WatchesReference):
         )
         return np.where(a > 0, np.take_along_axis(self.candidates, np.maximum(a - 1, 0)[:, None], axis=1)[:, 0], -1)
 
-    def act(self, market: AaveMarket, action, who: str = AGENT_LIQUIDATOR) -> Receipt:
+    def act(self, market: LendingMarket, action, who: str = AGENT_LIQUIDATOR) -> Receipt:
         """Liquidate the accounts the action picks from the last observation's slots and sell the
         collateral; the receipt holds the USDC gained before gas and whether each world liquidated."""
         accounts = self.decode(action, market.n)
@@ -121,12 +124,13 @@ class Liquidator(WatchesReference):
             got, ok = market.liquidate_and_sell(who, int(account), accounts == account)
             profit, done = profit + got / USDC_UNIT, done | ok
         g = gas_units()
-        gas = np.where(accounts >= 0, g["aave_liquidation_call"], 0.0) + np.where(done, g["v3_swap"], 0.0)
+        call = g[market.lending_pool.GAS["liquidation_call"]]
+        gas = np.where(accounts >= 0, call, 0.0) + np.where(done, g["v3_swap"], 0.0)
         return Receipt(
             units_usd(gas, self.gas_price_gwei, market.reference_price()), profit, {"liquidated": done.astype(float)}
         )
 
-    def score(self, market: AaveMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def score(self, market: LendingMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the liquidation's profit net of gas."""
         assert receipt.profit_usd is not None
         return receipt.profit_usd - receipt.gas_usd, {

@@ -13,8 +13,8 @@ from envs.contracts.aave_v3 import MAX_UINT256, AaveV3, error_code
 from envs.contracts.contract import Contract
 from envs.contracts.tokens import Token
 from envs.evm.chain import GAS_ETH, TransactionReverted
-from envs.worlds.aave_pool import BASE_UNIT, AavePool, Position
 from envs.worlds.block_accounting import LendingBalances
+from envs.worlds.lending_pool import AAVE_GAS, BASE_UNIT, LendingPool, Position, transaction_codes
 
 #: credits ``raw`` more of a token to an address (``ChainUniswapV3World._credit``)
 Credit = Callable[[Token, str, int], None]
@@ -25,19 +25,12 @@ def borrower_address(account: int) -> str:
     return f"0x{0xB0770E5 << 100 | account:040x}"
 
 
-def _codes(action: Callable[[], object]) -> np.ndarray:
-    """Run a transaction: [0] when it lands, [Aave's error code] when it reverts."""
-    try:
-        action()
-        return np.zeros(1, np.int64)
-    except TransactionReverted as err:
-        return np.array([error_code(err)])
-
-
-class ChainAavePool(AavePool):
+class ChainAavePool(LendingPool):
     """``aave`` over ``tokens`` (USDC, WETH, WBTC); ``borrower`` is account 0's address, the scripted accounts are
     ``borrower_address(account)``; ``wallet`` resolves a liquidator's wallet name; ``credit`` funds the scripted
     accounts (None: a chain the world may not fund, the live one)."""
+
+    GAS = AAVE_GAS
 
     n = 1
 
@@ -116,7 +109,9 @@ class ChainAavePool(AavePool):
             return np.zeros(1, np.int64)
         who = self.address(account)
         amount = min(int(weth_raw[0]), self.weth.balance_of(who))  # a float64 amount of wei can round past it
-        return _codes(lambda: self.aave.pool.transact("supply", self.weth.address, amount, who, 0, sender=who))
+        return transaction_codes(
+            lambda: self.aave.pool.transact("supply", self.weth.address, amount, who, 0, sender=who), error_code
+        )
 
     def withdraw(self, account, weth_raw, mask):
         if not mask[0]:
@@ -124,13 +119,15 @@ class ChainAavePool(AavePool):
         who = self.address(account)
         before = self.weth.balance_of(who)
         amount = MAX_UINT256 if np.isinf(weth_raw[0]) else int(weth_raw[0])  # type(uint256).max: everything
-        code = _codes(lambda: self.aave.withdraw(who, self.weth, amount))
+        code = transaction_codes(lambda: self.aave.withdraw(who, self.weth, amount), error_code)
         return np.array([float(self.weth.balance_of(who) - before)]), code
 
     def borrow(self, account, usdc_raw, mask):
         if not mask[0]:
             return np.zeros(1, np.int64)
-        return _codes(lambda: self.aave.borrow(self.address(account), self.usdc, int(usdc_raw[0])))
+        return transaction_codes(
+            lambda: self.aave.borrow(self.address(account), self.usdc, int(usdc_raw[0])), error_code
+        )
 
     def repay(self, account, usdc_raw, mask):
         if not mask[0]:
@@ -138,7 +135,9 @@ class ChainAavePool(AavePool):
         who = self.address(account)
         before = self.usdc.balance_of(who)
         amount = MAX_UINT256 if np.isinf(usdc_raw[0]) else int(usdc_raw[0])
-        code = _codes(lambda: self.aave.pool.transact("repay", self.usdc.address, amount, 2, who, sender=who))
+        code = transaction_codes(
+            lambda: self.aave.pool.transact("repay", self.usdc.address, amount, 2, who, sender=who), error_code
+        )
         return np.array([float(before - self.usdc.balance_of(who))]), code
 
     def liquidation_call(self, who, account, mask):
@@ -182,8 +181,12 @@ class ChainAavePool(AavePool):
             for t in self.tokens.values():
                 t.approve(who, self.aave.pool.address)
             self._credit(token, who, amount)
-            return _codes(lambda: self.aave.pool.transact("supply", token.address, amount, who, 0, sender=who))
+            return transaction_codes(
+                lambda: self.aave.pool.transact("supply", token.address, amount, who, 0, sender=who), error_code
+            )
         if action == "borrow":
-            return _codes(lambda: self.aave.borrow(who, token, amount))
+            return transaction_codes(lambda: self.aave.borrow(who, token, amount), error_code)
         self._credit(token, who, amount)
-        return _codes(lambda: self.aave.pool.transact("repay", token.address, amount, 2, who, sender=who))
+        return transaction_codes(
+            lambda: self.aave.pool.transact("repay", token.address, amount, 2, who, sender=who), error_code
+        )

@@ -12,6 +12,7 @@ import numpy as np
 
 from envs.contracts.accounts import DEV_ACCOUNTS
 from envs.contracts.market import Market
+from envs.contracts.morpho_blue import MorphoBlue
 from envs.contracts.oracle import control_price
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import Chain
@@ -23,11 +24,13 @@ from envs.worlds.lending import (
     AGENT_LIQUIDATOR,
     BASE_UNIT,
     BORROWER,
+    MORPHO_BLUE,
     SWAP_GROUP,
-    AaveMarket,
+    LendingMarket,
     LendingParams,
     check_wallet,
 )
+from envs.worlds.morpho_blue_market import ChainMorphoBlueMarket, deploy_market
 from envs.worlds.sim import V3WorldParams
 
 BORROWER_ADDRESS = DEV_ACCOUNTS[3]  # the borrower agent's account in the chain worlds
@@ -53,7 +56,7 @@ def aave_wallet(who: str, lp_agent: str, borrower: str, lp_agents: int = 1) -> s
     return {AGENT: lp_agent, BORROWER: borrower, AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT}.get(who, ARBITRAGEUR)
 
 
-class ChainAaveWorld(ChainUniswapV3World, AaveMarket):
+class ChainLendingWorld(ChainUniswapV3World, LendingMarket):
     """With ``book`` (attach mode) the world runs on the Aave market and USDC/WETH pool a fork already
     holds: WETH's oracle source is pointed at a controllable aggregator by the impersonated ACL admin
     (``envs.contracts.oracle``), which then follows the reference price; accounts are funded by storage."""
@@ -69,12 +72,20 @@ class ChainAaveWorld(ChainUniswapV3World, AaveMarket):
         super().__init__(make_chain, driver, params, book)
         self.lending, self.borrower = lending, BORROWER_ADDRESS
         self.aave_supply_usd = lending.supply_usd  # what build_market seeds each reserve with
-        if book is None and lending.calibrated() is not None:
+        if book is not None and lending.protocol == MORPHO_BLUE:
+            raise ValueError(
+                "lending.protocol=morpho_blue deploys its own Morpho Blue market: run it with backend.market=deploy"
+            )
+        if book is None and (lending.calibrated() is not None or lending.protocol == MORPHO_BLUE):
             one_moment_a_step(self.chain)
+        self._morpho: MorphoBlue | None = None  # Morpho Blue's market, once deployed beside the built one
 
     def bind(self, market: Market, fee_pips: int) -> None:
         super().bind(market, fee_pips)
-        self.aave_pool = ChainAavePool(market.aave, market.tokens, self.borrower, self._wallet, self._credit)
+        if self._morpho is not None:
+            self.lending_pool = ChainMorphoBlueMarket(self._morpho, self.borrower, self._wallet, self._credit)
+        else:
+            self.lending_pool = ChainAavePool(market.aave, market.tokens, self.borrower, self._wallet, self._credit)
 
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         super().reset(rng, agent_usd)
@@ -93,6 +104,11 @@ class ChainAaveWorld(ChainUniswapV3World, AaveMarket):
             for symbol in calibration.reserves:
                 m.aave.set_rate_curve(m.tokens[symbol], params[symbol])
         lp_agent = [AGENT_ADDRESS] if self.params.lps else []  # the LP agent's wallet, where the world has one
+        if self.lending.protocol == MORPHO_BLUE:
+            spenders = lp_agent + [ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower]
+            self._morpho = deploy_market(
+                m.tokens, float(self._reference[0]), self.lending.lltv, self.lending.supply_usd, spenders, self._credit
+            )
         for token in (m.tokens["USDC"], m.tokens["WETH"]):
             for who in lp_agent + [ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower]:
                 token.approve(who, m.aave.pool.address)
@@ -115,4 +131,4 @@ class ChainAaveWorld(ChainUniswapV3World, AaveMarket):
         super().move_reference()
         self._clock += int(self.dt)
         self.chain.advance_time(max(0, self._clock - self.chain.timestamp()))
-        self.aave_pool.set_oracle_price(self._reference)
+        self.lending_pool.set_oracle_price(self._reference)

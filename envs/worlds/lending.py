@@ -1,12 +1,13 @@
-"""The one interface the Aave roles use, whatever the backend: a USDC/WETH Uniswap V3 market (as in
-``market.py``) plus an Aave V3 market whose oracle follows the reference price, scripted borrowers
-who keep a target LTV, and a scripted liquidator who sells what it seizes into the pool.
+"""The one interface the lending roles use, whatever the backend and the lending protocol: a USDC/WETH Uniswap
+V3 market (as in ``market.py``) plus a lending pool component (``lending_pool.LendingPool``: Aave V3's reserves or
+a Morpho Blue market) whose oracle follows the reference price, scripted borrowers who keep a target LTV, and a
+scripted liquidator who sells what it seizes into the pool.
 
-Aave account 0 is the borrower agent, with a wallet of its own (apart from the LP's); accounts
-1..K are the scripted borrowers, who supply WETH and borrow USDC. Account K + 1 is the crowd: the rest
+Lending account 0 is the borrower agent, with a wallet of its own (apart from the LP's); accounts
+1..K are the scripted borrowers, who supply WETH and borrow USDC. Account K + 1 is Aave's crowd: the rest
 of the reserves' borrowers, who borrow against WBTC collateral until each calibrated reserve charges
 the rate they are willing to pay, a fitted mean-reverting path (``envs.flows.borrow_demand``).
-Amounts are raw token units, (N,) float64; ``Position`` values are in the oracle's base currency (USD, 8 decimals) as Aave reports them.
+Amounts are raw token units, (N,) float64; ``Position`` values are in USD with 8 decimals.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import numpy as np
 from envs.assets import AaveReserveParams, aave_reserve_params
 from envs.flows.borrow_demand import DEFAULT_CALIBRATION, NO_CALIBRATION, LendingCalibration, load_calibration
 from envs.units import USDC_UNIT, WETH_UNIT
-from envs.worlds.aave_pool import (
+from envs.worlds.block_accounting import BlockAccounts
+from envs.worlds.lending_pool import (
     AGENT,
     AGENT_ACCOUNT,
     AGENT_LIQUIDATOR,
@@ -28,11 +30,10 @@ from envs.worlds.aave_pool import (
     COMPETITOR,
     TRADER,
     WALLETS,
-    AavePool,
+    LendingPool,
     Position,
     check_wallet,
 )
-from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market
 
 __all__ = [
@@ -44,18 +45,21 @@ __all__ = [
     "COMPETITOR",
     "TRADER",
     "WALLETS",
-    "AaveMarket",
+    "LendingMarket",
     "LendingParams",
     "Position",
     "check_wallet",
 ]
 
+#: the lending pools a world can hold (``LendingParams.protocol``), each a component with a simulator and a chain side
+AAVE_V3, MORPHO_BLUE = "aave_v3", "morpho_blue"
+LENDING_PROTOCOLS = (AAVE_V3, MORPHO_BLUE)
 #: the crowd's WBTC collateral, in multiples of ``supply_usd``: its LTV stays near 25% with both reserves lent out
 CROWD_COLLATERAL = 8.0
 WBTC_UNIT = 1e8
 #: the group of the block's accounts (``envs.worlds.block_accounting``) each wallet's swaps are recorded in
 SWAP_GROUP = {
-    AGENT: "borrower",  # the Aave envs' agent: a levered position
+    AGENT: "borrower",  # the lending envs' agent: a levered position
     BORROWER: "borrower",
     AGENT_LIQUIDATOR: "liquidation",  # selling the collateral it seized
     COMPETITOR: "liquidation",
@@ -70,21 +74,34 @@ class LendingParams:
     rising price leaves it ``relever_band`` below target. A liquidated-out borrower opens anew.
     ``calibration`` names the fitted rate curves and borrow demand the reserves run (a shipped
     ``envs/assets/lending_<name>.json`` or a path); ``"none"`` keeps the 2025-03-19 rate curves and no
-    crowd, so the scripted borrowers alone use the reserves."""
+    crowd, so the scripted borrowers alone use the reserves. ``protocol`` is the lending pool the world
+    holds (``LENDING_PROTOCOLS``): Aave V3's reserves, or a Morpho Blue market (WETH collateral, USDC loans,
+    liquidation LTV ``lltv``) that has no crowd."""
 
     borrowers: int = 8
     borrower_usd: float = 200_000.0
     target_ltv: tuple[float, float] = (0.70, 0.80)
     relever_band: float = 0.05
-    supply_usd: float = 50_000_000.0  # seeded into each Aave reserve, as the local mainnet does
+    supply_usd: float = 50_000_000.0  # seeded into each reserve (Morpho Blue: its USDC), as the local mainnet does
     calibration: str = DEFAULT_CALIBRATION
+    protocol: str = AAVE_V3
+    lltv: float = 0.86  # Morpho Blue: the market's liquidation LTV (one of the LLTVs its governance enables)
 
     def __post_init__(self):
         low, high = self.target_ltv
         if self.borrowers < 0 or self.borrower_usd <= 0 or self.supply_usd <= 0:
             raise ValueError("borrowers must be >= 0; borrower_usd and supply_usd positive")
+        if self.protocol not in LENDING_PROTOCOLS:
+            raise ValueError(f"unknown lending protocol {self.protocol!r}; choose one of {list(LENDING_PROTOCOLS)}")
+        if not 0 < self.lltv < 1:
+            raise ValueError(f"lltv must be within (0, 1), got {self.lltv}")
         if not 0 < low <= high < 1:
             raise ValueError(f"target_ltv must be a range within (0, 1), got {self.target_ltv}")
+        if self.protocol == MORPHO_BLUE and self.calibrated() is not None:
+            raise ValueError(
+                f"lending.calibration={self.calibration!r} fits Aave's reserves and its crowd of borrowers; a Morpho "
+                f"Blue market has neither: set lending.calibration=none"
+            )
         self.calibrated()  # a bad name fails here, naming the choices
 
     def calibrated(self) -> LendingCalibration | None:
@@ -97,64 +114,65 @@ class LendingParams:
         return aave_reserve_params() if calibration is None else calibration.reserve_params(aave_reserve_params())
 
 
-class AaveMarket(UniswapV3Market):
-    """A world with an Aave pool (``aave_pool``, the component each backend gives) beside its USDC/WETH pool: the
-    scripted borrowers, the crowd and the scripted liquidator are written once on top of the component, so every
-    backend runs the same behaviour. The borrower agent's wallet is the world's (``borrower_wallet``)."""
+class LendingMarket(UniswapV3Market):
+    """A world with a lending pool (``lending_pool``, the component its protocol and backend give) beside its
+    USDC/WETH pool: the scripted borrowers, the crowd and the scripted liquidator are written once on top of the
+    component, so every protocol and backend runs the same behaviour. The borrower agent's wallet is the world's
+    (``borrower_wallet``)."""
 
     lending: LendingParams
-    aave_pool: AavePool
+    lending_pool: LendingPool
     #: the block's accounts, where an env keeps them (``envs.worlds.block_accounting``)
     accounts: BlockAccounts | None = None
 
     @property
     def crowd_account(self) -> int:
-        """The crowd's Aave account, after the borrower agent's and the scripted borrowers'."""
+        """The crowd's lending account, after the borrower agent's and the scripted borrowers'."""
         return self.lending.borrowers + 1
 
     # --- the borrower agent's wallet (the world's ledger) ---------------------------------------
     @abstractmethod
     def borrower_wallet(self) -> tuple[np.ndarray, np.ndarray]:
-        """Idle (USDC, WETH) the borrower agent holds outside Aave, whole tokens."""
+        """Idle (USDC, WETH) the borrower agent holds outside the lending pool, whole tokens."""
 
     @abstractmethod
     def fund_borrower(self, weth_raw: np.ndarray) -> None:
         """Give the borrower agent WETH (its starting capital)."""
 
     def _borrower_moved(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
-        """What an Aave action of the borrower agent moved into (+) or out of (-) its wallet, raw: a world that
+        """What a lending action of the borrower agent moved into (+) or out of (-) its wallet, raw: a world that
         keeps the wallet books it; on a chain the tokens themselves moved."""
 
     # --- Aave, through the component --------------------------------------------------------
     def oracle_price(self) -> np.ndarray:
         """USD per WETH as Aave's oracle reports it (8 decimals)."""
-        return self.aave_pool.oracle_price()
+        return self.lending_pool.oracle_price()
 
     def position(self, account: int) -> Position:
-        return self.aave_pool.position(account)
+        return self.lending_pool.position(account)
 
     def supply(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Supply WETH as collateral; returns Aave error codes (0 on success)."""
-        code = self.aave_pool.supply(account, weth_raw, mask)
+        """Supply WETH as collateral; returns the protocol's error codes (0 on success)."""
+        code = self.lending_pool.supply(account, weth_raw, mask)
         if account == AGENT_ACCOUNT:
             self._borrower_moved(np.zeros(self.n), -np.where(mask & (code == 0), weth_raw, 0.0))
         return code
 
     def withdraw(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        got, code = self.aave_pool.withdraw(account, weth_raw, mask)
+        got, code = self.lending_pool.withdraw(account, weth_raw, mask)
         if account == AGENT_ACCOUNT:
             self._borrower_moved(np.zeros(self.n), got)
         return code
 
     def borrow(self, account: int, usdc_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        code = self.aave_pool.borrow(account, usdc_raw, mask)
+        code = self.lending_pool.borrow(account, usdc_raw, mask)
         if account == AGENT_ACCOUNT:
             self._borrower_moved(np.where(mask & (code == 0), usdc_raw, 0.0), np.zeros(self.n))
         return code
 
     def repay(self, account: int, usdc_raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Repay up to ``usdc_raw`` of the debt; returns (repaid, codes)."""
-        paid, code = self.aave_pool.repay(account, usdc_raw, mask)
+        paid, code = self.lending_pool.repay(account, usdc_raw, mask)
         if account == AGENT_ACCOUNT:
             self._borrower_moved(-paid, np.zeros(self.n))
         return paid, code
@@ -163,7 +181,7 @@ class AaveMarket(UniswapV3Market):
         """``who`` liquidates as much of ``account``'s USDC debt as the close factor allows, taking WETH;
         returns (USDC repaid, WETH received, codes). Where an env keeps the block's accounts, the balances
         the liquidation moves are read before and after it and recorded there."""
-        pool = self.aave_pool
+        pool = self.lending_pool
         if self.accounts is None or not mask.any():
             return pool.liquidation_call(who, account, mask)
         before = pool.lending_balances(who, account)
@@ -209,7 +227,7 @@ class AaveMarket(UniswapV3Market):
             empty = pos.collateral_weth == 0
             if empty.any():
                 size = np.floor(self._borrower_usd[:, i] / self.oracle_price() * WETH_UNIT)
-                self.aave_pool.fund_account(account, size, empty)
+                self.lending_pool.fund_account(account, size, empty)
                 self.supply(account, size, empty)
                 pos = self.position(account)
             target = self._borrower_target[:, i]
@@ -221,7 +239,7 @@ class AaveMarket(UniswapV3Market):
 
     def utilization(self, symbol: str) -> np.ndarray:
         """Debt over cash + debt of a reserve, (N,): what its rate curve reads."""
-        cash, debt = self.aave_pool.reserve_usage(symbol)
+        cash, debt = self.lending_pool.reserve_usage(symbol)
         return np.where(debt > 0, debt / np.maximum(cash + debt, 1.0), 0.0)
 
     # --- the crowd --------------------------------------------------------------------------
@@ -237,7 +255,7 @@ class AaveMarket(UniswapV3Market):
         self._crowd_rng = rng.spawn(1)[0]  # a stream of its own: the market's draws stay as they were
         self._crowd_rate = {s: r.demand.start(self._crowd_rng, self.n) for s, r in calibration.reserves.items()}
         wbtc = np.floor(CROWD_COLLATERAL * self.lending.supply_usd / WBTC_PRICE_USD * WBTC_UNIT)
-        self.aave_pool.crowd_act(self.crowd_account, "supply", "WBTC", np.full(self.n, wbtc), np.ones(self.n, bool))
+        self.lending_pool.crowd_act(self.crowd_account, "supply", "WBTC", np.full(self.n, wbtc), np.ones(self.n, bool))
         self.crowd_hold()
 
     def crowd_hold(self, seconds: float = 0.0) -> None:
@@ -250,17 +268,17 @@ class AaveMarket(UniswapV3Market):
         for symbol, reserve in calibration.reserves.items():
             if seconds > 0:
                 self._crowd_rate[symbol] = reserve.demand.advance(self._crowd_rate[symbol], seconds, self._crowd_rng)
-            cash, debt = self.aave_pool.reserve_usage(symbol)
+            cash, debt = self.lending_pool.reserve_usage(symbol)
             gap = np.floor(reserve.curve.utilization_at(self._crowd_rate[symbol]) * (cash + debt) - debt)
             lend, repay = gap > 0, gap < 0
             if lend.any() or repay.any():
-                self.aave_pool.crowd_rebalance(
+                self.lending_pool.crowd_rebalance(
                     self.crowd_account, symbol, np.where(lend, gap, 0.0), lend, np.where(repay, -gap, 0.0), repay
                 )
 
     def account_positions(self) -> Position:
         """The borrower agent's and the scripted borrowers' positions, (N, 1 + K) each, the agent's first."""
-        return self.aave_pool.positions(self.lending.borrowers + 1)
+        return self.lending_pool.positions(self.lending.borrowers + 1)
 
     def liquidatable(self) -> tuple[np.ndarray, np.ndarray]:
         """(health factors, debts in base units) of every Aave account, the borrower agent's first, (N, 1 + K)."""

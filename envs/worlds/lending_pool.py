@@ -1,26 +1,39 @@
-"""The Aave V3 pool as a component of a world: one interface over N worlds, implemented by the simulator
-(``sim_aave_pool``, batched arrays) and by a chain (``chain_aave_pool``, the real Pool, AaveOracle and data
-provider). A world, the live adapter included, holds one and writes its borrowers, crowd and liquidators on it.
+"""A lending pool as a component of a world: one interface over N worlds for a market that lends USDC against
+WETH collateral, whatever the protocol (Aave V3: ``sim_aave_pool``, ``chain_aave_pool``; Morpho Blue:
+``morpho_blue_market``) and whatever the backend (the simulator's batched arrays, or the real contracts on a
+chain). A world, the live adapter included, holds one and writes its borrowers, crowd and liquidators on it.
 
 Accounts are numbered: 0 is the borrower agent, 1..K the scripted borrowers, K + 1 the crowd. A liquidator is a
 wallet name (``WALLETS``), the chain side resolving it to an address. Amounts are raw token units, (N,) float64;
-``Position`` values are in the oracle's base currency (USD, 8 decimals) as Aave reports them."""
+``Position`` values are in USD with 8 decimals (Aave's oracle base currency), whatever the protocol's own unit."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
+from typing import Callable
 
 import numpy as np
 
+from envs.evm.chain import TransactionReverted
 from envs.worlds.block_accounting import LendingBalances
 
 AGENT_ACCOUNT = 0
 BASE_UNIT = 1e8  # Aave's oracle quotes USD with 8 decimals
-#: the wallets that swap and liquidate: the LP agent's, the borrower agent's (Aave account 0), the
+#: the wallets that swap and liquidate: the LP agent's, the borrower agent's (account 0), the
 #: learning liquidator's, the scripted competitor's and the traders'
 AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER = "agent", "borrower", "agent_liquidator", "competitor", "trader"
 WALLETS = (AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER)
+
+
+#: Aave V3's Pool calls, as the gas table names them
+AAVE_GAS = {
+    "supply": "aave_supply",
+    "withdraw": "aave_withdraw",
+    "borrow": "aave_borrow",
+    "repay": "aave_repay",
+    "liquidation_call": "aave_liquidation_call",
+}
 
 
 def check_wallet(who: str, lp_agents: int = 1) -> None:
@@ -35,9 +48,18 @@ def check_wallet(who: str, lp_agents: int = 1) -> None:
         )
 
 
+def transaction_codes(action: Callable[[], object], error_code: Callable[[TransactionReverted], int]) -> np.ndarray:
+    """A chain side's action in one world: [0] when its transaction lands, [the protocol's code] when it reverts."""
+    try:
+        action()
+        return np.zeros(1, np.int64)
+    except TransactionReverted as err:
+        return np.array([error_code(err)])
+
+
 @dataclass
 class Position:
-    """An Aave account, (N,) each: WETH supplied and USDC owed (raw); collateral and debt in base
+    """A lending account, (N,) each: WETH supplied and USDC owed (raw); collateral and debt in base
     units; the liquidation threshold (fraction) and the health factor (inf without debt)."""
 
     collateral_weth: np.ndarray
@@ -57,15 +79,18 @@ class Position:
         )
 
 
-class AavePool(ABC):
-    """A USDC/WETH/WBTC Aave V3 market in N worlds: the reads and actions every backend gives the same way.
-    Actions return Aave's error codes (0 on success) where the protocol would revert."""
+class LendingPool(ABC):
+    """A market lending USDC against WETH in N worlds: the reads and actions every protocol and backend give the
+    same way. Actions return the protocol's error codes (0 on success) where its contract would revert."""
 
     n: int
+    #: the measured gas (``envs/assets/gas_costs.json``) of each action: supply, withdraw, borrow, repay,
+    #: liquidation_call
+    GAS: dict[str, str]
 
     @abstractmethod
     def oracle_price(self) -> np.ndarray:
-        """USD per WETH as Aave's oracle reports it (8 decimals)."""
+        """USD per WETH as the pool's oracle reports it."""
 
     @abstractmethod
     def set_oracle_price(self, usd_per_weth: np.ndarray) -> None:

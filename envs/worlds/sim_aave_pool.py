@@ -13,16 +13,18 @@ from envs.assets import AaveReserveParams
 from envs.protocols.aave_v3 import pool as aave
 from envs.protocols.aave_v3.math_utils import ray_mul
 from envs.protocols.aave_v3.reserve_logic import normalized_debt, normalized_income
-from envs.worlds.aave_pool import BASE_UNIT, AavePool, Position
 from envs.worlds.block_accounting import LendingBalances
+from envs.worlds.lending_pool import AAVE_GAS, BASE_UNIT, LendingPool, Position
 from envs.worlds.market import WBTC_PRICE_USD
 
 START_TIME = 0.0  # seconds; only differences matter to interest accrual
 
 
-class SimAavePool(AavePool):
+class SimAavePool(LendingPool):
     """``accounts`` Aave accounts in each of ``n`` worlds over ``reserves`` (the 2025-03-19 parameters, or their
     calibrated rate curves)."""
+
+    GAS = AAVE_GAS
 
     _read: tuple[tuple, Position] | None = None  # (what the last read was keyed on, every account's position)
 

@@ -1,6 +1,7 @@
-"""The Uniswap V3 + Aave V3 market on the simulator: N worlds, the batched Aave pool (``SimAavePool``) next
-to the batched V3 pool, on the chosen array backend. Aave's oracle follows the reference price, and its clock
-moves ``dt`` a step; the borrower agent's wallet is kept here."""
+"""The Uniswap V3 + lending market on the simulator: N worlds, the batched lending pool (Aave V3's
+``SimAavePool`` or Morpho Blue's ``SimMorphoBlueMarket``) next to the batched V3 pool, on the chosen array
+backend. The lending pool's oracle follows the reference price, and its clock moves ``dt`` a step; the borrower
+agent's wallet is kept here."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ from envs.arrays import ArrayBackend
 from envs.drivers.base import PriceDriver
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.units import USDC_UNIT, WETH_UNIT
-from envs.worlds.lending import AGENT, BORROWER, SWAP_GROUP, AaveMarket, LendingParams, check_wallet
+from envs.worlds.lending import AGENT, BORROWER, MORPHO_BLUE, SWAP_GROUP, LendingMarket, LendingParams, check_wallet
+from envs.worlds.morpho_blue_market import SimMorphoBlueMarket
 from envs.worlds.sim import UniswapV3World, V3WorldParams, pool_swap
 from envs.worlds.sim_aave_pool import SimAavePool
 
 
-class AaveWorld(UniswapV3World, AaveMarket):
-    aave_pool: SimAavePool
+class LendingWorld(UniswapV3World, LendingMarket):
+    lending_pool: SimAavePool | SimMorphoBlueMarket
 
     def __init__(
         self,
@@ -29,19 +31,22 @@ class AaveWorld(UniswapV3World, AaveMarket):
         super().__init__(n, driver, params, backend)
         self.lending = lending
         accounts = lending.borrowers + 2  # the agent's, the scripted borrowers', the crowd's
-        self.aave_pool = SimAavePool(n, lending.reserve_params(), lending.supply_usd, accounts, self.b)
+        if lending.protocol == MORPHO_BLUE:
+            self.lending_pool = SimMorphoBlueMarket(n, lending.lltv, lending.supply_usd, accounts, self.b)
+        else:
+            self.lending_pool = SimAavePool(n, lending.reserve_params(), lending.supply_usd, accounts, self.b)
 
     # --- episode ----------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         super().reset(rng, agent_usd)
-        self.aave_pool.reset(self._reference)
+        self.lending_pool.reset(self._reference)
         self.borrower_usdc, self.borrower_weth = np.zeros(self.n), np.zeros(self.n)
         self.reset_borrowers(rng)
 
     def move_reference(self) -> None:
         super().move_reference()
-        self.aave_pool.advance(self.dt)
-        self.aave_pool.set_oracle_price(self._reference)
+        self.lending_pool.advance(self.dt)
+        self.lending_pool.set_oracle_price(self._reference)
 
     # --- the borrower agent's wallet --------------------------------------------------------
     def borrower_wallet(self):
