@@ -1,6 +1,6 @@
 """The one interface the Uniswap V2 LP role uses, whatever the backend: a USDC/WETH pair (USDC is
-token0) with an arbitrageur and noise traders, and one LP agent with a wallet and pair shares.
-Raw token units, (N,) float64; the arbitrage rule is written once here."""
+token0; the ``v2_pair`` component) with an arbitrageur and noise traders, and one LP agent with a wallet and
+pair shares. Raw token units, (N,) float64; the arbitrage rule and the pair's use are written once here."""
 
 from __future__ import annotations
 
@@ -11,8 +11,12 @@ import numpy as np
 
 from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_in_to_price
 from envs.units import USDC_UNIT, WETH_UNIT
+from envs.worlds.v2_pair import UniswapV2Pair
 
 RAW_PRICE = WETH_UNIT / USDC_UNIT  # raw WETH per raw USDC at $1 per ETH
+#: the wallets that trade the pair: the LP agent's, the arbitrageur's, the noise traders'
+AGENT, ARBITRAGEUR, NOISE = "agent", "arbitrageur", "noise"
+WALLETS = (AGENT, ARBITRAGEUR, NOISE)
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,12 @@ def band_trade(reserve_usdc, reserve_weth, reference_usd) -> tuple[np.ndarray, n
 
 
 class UniswapV2Market(ABC):
+    """A world with a USDC/WETH pair (``v2_pair``, the component its backend gives), an arbitrageur, noise traders
+    and one LP agent whose wallet the world keeps (``agent_wallet_raw``)."""
+
     n: int
     dt: float
+    v2_pair: UniswapV2Pair
 
     @abstractmethod
     def reset(self, rng: np.random.Generator, agent_usd: float) -> None:
@@ -54,27 +62,39 @@ class UniswapV2Market(ABC):
     def reference_price(self) -> np.ndarray: ...
 
     @abstractmethod
-    def reserves(self) -> tuple[np.ndarray, np.ndarray]:
-        """(USDC, WETH) in the pair, raw."""
-
-    @abstractmethod
-    def shares(self) -> tuple[np.ndarray, np.ndarray]:
-        """(the agent's LP shares, total supply), raw."""
-
-    @abstractmethod
     def agent_wallet_raw(self) -> tuple[np.ndarray, np.ndarray]:
         """Idle (USDC, WETH) the agent holds, raw."""
 
-    @abstractmethod
+    def _agent_moved(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
+        """What the pair moved into (+) or out of (-) the agent's wallet, raw: a world that keeps the wallet books
+        it; on a chain the tokens themselves moved."""
+
+    # --- the pair, through the component ----------------------------------------------------
+    def reserves(self) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) in the pair, raw."""
+        return self.v2_pair.reserves()
+
+    def shares(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the agent's LP shares, total supply), raw."""
+        return self.v2_pair.shares(AGENT)
+
     def swap(self, who: str, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact-input swap through the pair from ``who`` ("agent", "arbitrageur", "noise"): (paid, got)."""
+        if who not in WALLETS:
+            raise ValueError(f"unknown wallet {who!r}: the V2 market's wallets are {list(WALLETS)}")
+        paid, got = self.v2_pair.swap(who, sell_usdc, raw, mask)
+        if who == AGENT:
+            self._agent_moved(np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
+        return paid, got
 
-    @abstractmethod
     def add_liquidity(self, usdc_raw: np.ndarray, weth_raw: np.ndarray, mask: np.ndarray) -> None:
         """The agent deposits up to these amounts at the pair's ratio (Router02.addLiquidity)."""
+        used_usdc, used_weth = self.v2_pair.add_liquidity(AGENT, usdc_raw, weth_raw, mask)
+        self._agent_moved(-used_usdc, -used_weth)
 
-    @abstractmethod
-    def remove_liquidity(self, shares_raw: np.ndarray, mask: np.ndarray) -> None: ...
+    def remove_liquidity(self, shares_raw: np.ndarray, mask: np.ndarray) -> None:
+        got_usdc, got_weth = self.v2_pair.remove_liquidity(AGENT, shares_raw, mask)
+        self._agent_moved(got_usdc, got_weth)
 
     @abstractmethod
     def noise_flow(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -88,9 +108,9 @@ class UniswapV2Market(ABC):
         """The reference moves, the arbitrageur trades the pair to its band's edge, noise traders swap."""
         self.move_reference()
         sell_usdc, amount = band_trade(*self.reserves(), self.reference_price())
-        self.swap("arbitrageur", sell_usdc, amount, amount > 0)
+        self.swap(ARBITRAGEUR, sell_usdc, amount, amount > 0)
         for sell_usdc, raw in self.noise_flow():
-            self.swap("noise", sell_usdc, raw, raw > 0)
+            self.swap(NOISE, sell_usdc, raw, raw > 0)
 
     def agent_position(self) -> tuple[np.ndarray, np.ndarray]:
         """(USDC, WETH) the agent's shares redeem for, raw."""
