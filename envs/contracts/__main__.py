@@ -69,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     node = serve_localnet(args.state, args.port)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     what = "the replica of mainnet" if addresses.get("name") == "ethereum-replica" else "the local mainnet"
-    print(
-        f"serving {what} (chain id {addresses['chain_id']}) at {node.url}; "
-        f"addresses in {args.state}/addresses.json; Ctrl-C stops",
-        flush=True,
-    )
-    try:
+    try:  # a Ctrl-C can land while the line below is still being flushed: it stops the node all the same
+        print(
+            f"serving {what} (chain id {addresses['chain_id']}) at {node.url}; "
+            f"addresses in {args.state}/addresses.json; Ctrl-C stops",
+            flush=True,
+        )
         while node.alive():
             time.sleep(0.5)
         print(f"anvil exited with code {node.proc.returncode}:\n{node.log_tail()}", file=sys.stderr)
