@@ -33,14 +33,15 @@ def _leverage(backend: str, steps: int = 24, seed: int = 3, driver="gbm", driver
     return np.array(rows)
 
 
-def _liquidator(backend: str, steps: int = 30, seed: int = 0, compete: float = 0.3):
+def _liquidator(backend: str, steps: int = 30, seed: int = 0, compete: float = 0.3, lending: dict | None = None):
+    """A greedy liquidator's episode through the crash: observation, reward, profit, liquidated, beaten."""
     env = gym.make(
         LIQUIDATOR,
         backend=backend,
         horizon=steps,
         compete=compete,
         driver=ScenarioDriver(CRASH),
-        lending={"borrowers": 4},
+        lending={"borrowers": 4} | (lending or {}),
     )
     policy = GreedyLiquidator(env.unwrapped.role)
     obs, _ = env.reset(seed=seed)

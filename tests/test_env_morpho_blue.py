@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import envs  # noqa: F401
-from agents.baselines import GreedyLiquidator, HealthFactorKeeper, TargetLTVBorrower
+from agents.baselines import HealthFactorKeeper, TargetLTVBorrower
 from envs.arrays import array_backend
 from envs.contracts.accounts import DEV_ACCOUNTS
 from envs.contracts.market import MarketSpec, build_market
@@ -26,7 +26,7 @@ from envs.worlds.lending import LendingParams
 from envs.worlds.lending_pool import Position
 from envs.worlds.market import WBTC_PRICE_USD
 from envs.worlds.morpho_blue_market import ChainMorphoBlueMarket, SimMorphoBlueMarket, deploy_market
-from tests.test_env_aave import _leverage
+from tests.test_env_aave import _leverage, _liquidator
 
 MORPHO = "defigym/MorphoBlueLeverage-v0"
 LENDING = {"protocol": "morpho_blue", "calibration": "none"}
@@ -41,27 +41,8 @@ def test_the_simulator_and_the_compiled_contract_give_the_same_leverage_trajecto
     assert np.allclose(sim[:, 2], 0.86)  # the market's LLTV is the liquidation threshold (float32 observation)
 
 
-def _liquidations(backend: str, steps: int = 24) -> np.ndarray:
-    vec_env = gym.make(
-        "defigym/AaveLiquidator-v0",
-        backend=backend,
-        horizon=steps,
-        compete=0.3,
-        driver=ScenarioDriver(CRASH),
-        lending=LENDING | {"borrowers": 4},
-    )
-    policy = GreedyLiquidator(vec_env.unwrapped.role)
-    obs, _ = vec_env.reset(seed=0)
-    rows = []
-    for _ in range(steps):
-        obs, reward, _, _, info = vec_env.step(int(policy.predict(obs)[0]))
-        rows.append(np.concatenate([obs, [reward, info["profit_usd"], info["liquidated"], info["beaten"]]]))
-    vec_env.close()
-    return np.array(rows)
-
-
 def test_the_liquidator_role_liquidates_a_morpho_market_the_same_on_both_sides():
-    sim, evm = _liquidations("numpy"), _liquidations("evm")
+    sim, evm = _liquidator("numpy", steps=24, lending=LENDING), _liquidator("evm", steps=24, lending=LENDING)
     np.testing.assert_allclose(evm, sim, rtol=1e-9, atol=1e-6)
     assert sim[:, -2].sum() >= 1 and sim[:, -3].sum() > 0  # the crash made liquidations, at a profit
 
