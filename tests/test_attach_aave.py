@@ -144,7 +144,7 @@ def test_the_v2_lp_env_attaches_to_the_real_pair_and_the_rungs_agree(replica_url
         rows = [np.r_[obs, 0.0]] + [np.r_[o, r] for o, r, *_ in (env.step(a) for a in (3, 2, 4, 3))]  # pair shares
         runs[backend] = np.array(rows)
         market = env.core.market
-        assert market.provenance()["pool"] == pair and market.pair.address == pair
+        assert market.provenance()["pool"] == pair and market.v2_pair.pair.address == pair
         assert market.shares()[0][0] > 0  # the agent holds shares of the real pair
         env.close()
     np.testing.assert_array_equal(runs["evm"], runs["anvil"])

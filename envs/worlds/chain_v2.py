@@ -1,6 +1,6 @@
 """The Uniswap V2 market on an EVM rung: the local market's real USDC/WETH pair and Router02 (the
-``ChainUniswapV2Pair`` component), driven as ``sim_v2`` drives the simulator (same price path, same noise
-orders, same arbitrage rule). The chain, the market build and the episode snapshots are the V3 chain world's."""
+``ChainUniswapV2Pair`` component) on a ``ChainWorld``, driven as ``sim_v2`` drives the simulator (same price
+path, same noise orders, same arbitrage rule)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,24 @@ from typing import Callable
 
 import numpy as np
 
+from envs.contracts.market import MarketSpec
 from envs.drivers.base import PriceDriver
-from envs.evm.chain import Chain
-from envs.units import MAX_UINT256
+from envs.evm.chain import GAS_ETH, Chain
+from envs.units import MAX_UINT256, USDC_UNIT, WETH_UNIT
 from envs.worlds import v2_market as v2m
-from envs.worlds.chain_world import AGENT, ARBITRAGEUR, NOISE, ChainUniswapV3World
-from envs.worlds.sim import V3WorldParams, noise_orders
+from envs.worlds.chain_base import ChainWorld
+from envs.worlds.chain_world import AGENT, ARBITRAGEUR, NOISE
+from envs.worlds.market import WBTC_PRICE_USD
+from envs.worlds.sim import noise_orders
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 from envs.worlds.v2_pair import ChainUniswapV2Pair
 
 ADDRESSES = {v2m.AGENT: AGENT, v2m.ARBITRAGEUR: ARBITRAGEUR, v2m.NOISE: NOISE}  # each wallet's account
 
 
-class ChainUniswapV2World(UniswapV2Market):
-    """With ``book`` (attach mode) the world runs on the USDC/WETH pair and Router02 a fork already holds."""
+class ChainUniswapV2World(ChainWorld, UniswapV2Market):
+    """One world on a chain (``ChainWorld``): the market built with the pair at ``V2WorldParams.pool_value_usd``,
+    or, with ``book`` (attach mode), the USDC/WETH pair and Router02 a fork already holds."""
 
     v2_pair: ChainUniswapV2Pair
 
@@ -32,41 +36,60 @@ class ChainUniswapV2World(UniswapV2Market):
         params: V2WorldParams = V2WorldParams(),
         book: dict | None = None,
     ):
-        self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
-        self.world = ChainUniswapV3World(
-            make_chain,
-            driver,
-            V3WorldParams(noise_traders=params.noise_traders, noise_trade_usd=params.noise_trade_usd),
-            book,
-        )
-        self.world.v2_pool_value_usd = params.pool_value_usd
-
-    def close(self) -> None:
-        self.world.close()
+        self.params = params
+        super().__init__(make_chain, driver, book)
 
     def provenance(self) -> dict:
         """What the world ran on: the pair acted on, the chain id and the fork block."""
-        return self.world.provenance() | {"pool": self.v2_pair.pair.address}
+        return super().provenance() | {"pool": self.v2_pair.pair.address}
 
     def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
-        w = self.world
-        w.reset(rng, agent_usd)
-        self.usdc, self.weth = w.usdc, w.weth
-        self.v2_pair = ChainUniswapV2Pair(w.market.v2, self.usdc, self.weth, ADDRESSES.__getitem__)
+        """The pair at the driver's start price (built, or reverted to; attached: the path starts at the pair's own
+        price), the agent funded half USDC, half WETH."""
+        price = self._start_built(rng, self._market_spec) if self.book is None else self._start_attached(rng)
+        self._bind()
+        self._credit(self.usdc, AGENT, int(np.floor(agent_usd / 2 * USDC_UNIT)))
+        self._credit(self.weth, AGENT, int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
+
+    def _bind(self) -> None:
+        tokens = self.market.tokens
+        self.usdc, self.weth = tokens["USDC"], tokens["WETH"]
+        self.v2_pair = ChainUniswapV2Pair(self.market.v2, self.usdc, self.weth, ADDRESSES.__getitem__)
+
+    def _market_spec(self, price: float) -> MarketSpec:
+        """The local market at ``price`` with the pair this world trades; no V3 pool (none is traded)."""
+        return MarketSpec(
+            prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD},
+            v3_fee_tiers=(),
+            v2_pool_value_usd=self.params.pool_value_usd,
+        )
+
+    def _fund_traders(self) -> None:
+        """The arbitrageur and the noise traders credited; every wallet lets Router02 take its tokens, and the
+        agent its pair shares."""
+        self._bind()
         router = self.v2_pair.router
         for who in ADDRESSES.values():
+            if self.book is not None:  # a fork's accounts hold what it gave them
+                self.chain.set_balance(who, GAS_ETH)
             for token in (self.usdc, self.weth):
+                if who != AGENT:
+                    self._credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, router.address)
         self.v2_pair.pair.transact("approve", router.address, MAX_UINT256, sender=AGENT)
 
-    def move_reference(self) -> None:
-        self.world.move_reference()
-
-    def reference_price(self) -> np.ndarray:
-        return self.world.reference_price()
+    def _attached_price(self) -> float:
+        """The attached pair's price (USDC must be its token0)."""
+        self._bind()
+        if self.v2_pair.pair.call("token0").lower() != self.usdc.address.lower():
+            raise ValueError(
+                f"pair {self.v2_pair.pair.address}: token0 is not the book's USDC; the V2 world needs a USDC/WETH "
+                f"pair with USDC as token0 (as on Ethereum mainnet)"
+            )
+        return float(self.pool_price()[0])
 
     def agent_wallet_raw(self):
         return np.array([float(self.usdc.balance_of(AGENT))]), np.array([float(self.weth.balance_of(AGENT))])
 
     def noise_flow(self):
-        return noise_orders(self.world.rng, 1, self.params, self.reference_price())
+        return noise_orders(self.rng, 1, self.params, self.reference_price())

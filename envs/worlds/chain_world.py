@@ -10,9 +10,7 @@ from typing import Callable
 import numpy as np
 
 from envs.contracts.accounts import DEV_ACCOUNTS
-from envs.contracts.address_book import attach_book
-from envs.contracts.balances import Dealer
-from envs.contracts.market import Market, MarketSpec, build_market
+from envs.contracts.market import Market, MarketSpec
 from envs.contracts.replay import BlockReplayer
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain, TransactionReverted
@@ -20,6 +18,7 @@ from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidit
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
 from envs.units import LIQUIDITY_UNIT, MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
+from envs.worlds.chain_base import ChainWorld
 from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market, band_edge, centered_range
 from envs.worlds.sandwich import FlowOrder, Legs
 from envs.worlds.sim import (
@@ -202,9 +201,9 @@ class ChainLP(UniswapV3Market):
         return self.market.v3.exact_input_single(who, a, b, self.fee_pips, raw, min_out, limit_x96)
 
 
-class ChainUniswapV3World(ChainLP):
-    """One world (n = 1) on ``make_chain()``: the market is built at the start price, and an episode
-    from the same start price reverts to it instead of building again."""
+class ChainUniswapV3World(ChainWorld, ChainLP):
+    """The Uniswap V3 market on a chain (``ChainWorld``): the LP agents and scripted traders in wallet slots,
+    the arbitrageur and the flow, the block's replayed transactions with ``replay``."""
 
     aave_supply_usd: float = 50_000_000.0  # what the market seeds each Aave reserve with
     v2_pool_value_usd: float = 10_000_000.0  # what it deposits into the USDC/WETH V2 pair
@@ -219,7 +218,7 @@ class ChainUniswapV3World(ChainLP):
         book: dict | None = None,
         replay: tuple[str, int, int | None] | None = None,
     ):
-        self.n, self.driver, self.params, self.dt = 1, driver, params, driver.dt
+        self.params = params
         self.slots, self.lp, self.agent = params.slots, 0, slot_address(0, params.lps)
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
         if book is not None and params.scripted_lps:
@@ -227,28 +226,15 @@ class ChainUniswapV3World(ChainLP):
                 "env.recentering_lps, env.jit_usd and env.sandwich_usd add scripted traders to a market of our "
                 "own; an attached market has its real ones: leave them out with backend.market=attach"
             )
-        self.chain = make_chain()
-        self._empty = self._built = None  # snapshots: the chain before any market, and the built market
-        self._built_price: float | None = None
+        super().__init__(make_chain, driver, book)
         self.token_id: int | None = None
         self._token_ids: list[int | None] = []  # each LP's position, while another LP is selected
-        #: attach mode: the address book of the market already on the (forked) chain; None builds one
-        self.book = book
-        self.fork_block = self.chain.block_number()  # the block the world starts from (a fork's block)
-        self._scale = 1.0  # reference = driver path x scale (attach: the path starts at the pool's price)
-        self._dealer = Dealer(self.chain)
         #: (the forked chain's URL, blocks a step, the agent's priority fee in wei or None): each step re-sends that
         #: many of its next blocks, the first block's transactions that outbid the agent before the agent acts
         self.replay_blocks = 0 if replay is None else replay[1]
         self.priority_fee_wei = None if replay is None else replay[2]
         self._replayer = None if replay is None else BlockReplayer(replay[0], self.chain, self.fork_block)
         self.replayed: list = []
-
-    def close(self) -> None:
-        self.chain.close()
-
-    def reference_price(self) -> np.ndarray:
-        return self._reference.copy()
 
     # --- episode ----------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
@@ -260,30 +246,7 @@ class ChainUniswapV3World(ChainLP):
             self.replayed = []
         if self.book is not None:
             return self._reset_attached(rng, agent_usd)
-        self.rng = rng
-        self._reference = self.driver.reset(rng, 1)
-        price = float(self._reference[0])
-        if price == self._built_price:  # the same start: back to the freshly built market
-            self.chain.revert(self._built)
-        else:
-            if self._empty is not None:
-                self.chain.revert(self._empty)
-            self._empty = self.chain.snapshot()
-            p = self.params
-            self.market = build_market(
-                self.chain,
-                MarketSpec(
-                    prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD},
-                    v3_fee_tiers=(p.fee_pips,),
-                    v3_pool_value_usd=p.pool_value_usd * (1 - p.recentering_share),
-                    liquidity_profile=p.liquidity_profile,
-                    aave_supply_usd=self.aave_supply_usd,
-                    v2_pool_value_usd=self.v2_pool_value_usd,
-                ),
-            )
-            self._fund_traders()
-            self._built_price = price
-        self._built = self.chain.snapshot()  # a snapshot is spent when reverted to (anvil): take a fresh one
+        price = self._start_built(rng, self._market_spec)
         self.bind(self.market, self.params.fee_pips)
         for slot, usd in enumerate(self.params.wallets_usd(agent_usd)):
             self.usdc.mint(self.slot_address(slot), int(np.floor(usd / 2 * USDC_UNIT)))
@@ -314,50 +277,46 @@ class ChainUniswapV3World(ChainLP):
                 token.approve(who, m.v3.router.address)
                 token.approve(who, m.v3.position_manager.address)
 
-    def _credit(self, token, who: str, raw: int) -> None:
-        """Give ``who`` ``raw`` more of ``token``: minted on a market of our own, written by storage on an
-        attached one (nobody may mint a real chain's USDC)."""
-        if self.book is None:
-            token.mint(who, raw)
-        else:
-            self._dealer.deal(token, who, token.balance_of(who) + raw)
+    def _market_spec(self, price: float) -> MarketSpec:
+        """The market this world builds at ``price``: its pool's tier and liquidity, the Aave reserves' and the V2
+        pair's seed."""
+        p = self.params
+        return MarketSpec(
+            prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD},
+            v3_fee_tiers=(p.fee_pips,),
+            v3_pool_value_usd=p.pool_value_usd * (1 - p.recentering_share),
+            liquidity_profile=p.liquidity_profile,
+            aave_supply_usd=self.aave_supply_usd,
+            v2_pool_value_usd=self.v2_pool_value_usd,
+        )
 
     # --- attach mode: the market already on a forked chain ------------------------------------
     def _reset_attached(self, rng: np.random.Generator, agent_usd: float | None) -> None:
-        """Revert to the fork's state (traders funded), start the driver's path at the pool's own price,
-        fund the LP agents; the book's contracts are used as they are: nothing is deployed."""
-        if self.book is None:
-            raise RuntimeError("attach mode runs on an address book (book=...)")
-        book = self.book
-        self.rng = rng
-        start = float(self.driver.reset(rng, 1)[0])
-        if self._built is None:
-            self.market = attach_book(self.chain, book, self.fork_block)
-            if self.fee_pips not in self.market.v3_pools:
-                raise ValueError(
-                    f"address book {book.get('name')!r} has no USDC/WETH pool at fee {self.fee_pips}: "
-                    f"set env.fee_pips to one of {sorted(self.market.v3_pools)}"
-                )
-            self.bind(self.market, self.fee_pips)
-            if self.pool.call("token0").lower() != self.usdc.address.lower():
-                raise ValueError(
-                    f"pool {self.pool.address}: token0 is not the book's USDC; the LP world needs a "
-                    f"USDC/WETH pool with USDC as token0 (as on Ethereum mainnet)"
-                )
-            self._anchor = float(self.pool_price()[0])
-            self._fund_traders()
-        else:
-            self.chain.revert(self._built)
-        self._built = self.chain.snapshot()
+        """The fork's market as the book names it (``ChainWorld._start_attached``), the LP agents funded; the
+        book's contracts are used as they are: nothing is deployed."""
+        self._start_attached(rng)
         self.bind(self.market, self.fee_pips)
-        self._scale = self._anchor / start
-        self._reference = np.array([start * self._scale])
         for slot, usd in enumerate(self.params.wallets_usd(agent_usd)):  # the LP agents': no scripted trader here
             self._credit(self.usdc, self.slot_address(slot), int(np.floor(usd / 2 * USDC_UNIT)))
             self._credit(self.weth, self.slot_address(slot), int(np.floor(usd / 2 / self._anchor * WETH_UNIT)))
         self._token_ids = [None] * self.slots
         self.lp, self.agent, self.token_id = 0, self.slot_address(0), None
         self.start_flow()
+
+    def _attached_price(self) -> float:
+        """The attached USDC/WETH pool's price at the world's fee tier (USDC must be its token0)."""
+        if self.fee_pips not in self.market.v3_pools:
+            raise ValueError(
+                f"address book {self.book.get('name') if self.book else None!r} has no USDC/WETH pool at fee "
+                f"{self.fee_pips}: set env.fee_pips to one of {sorted(self.market.v3_pools)}"
+            )
+        self.bind(self.market, self.fee_pips)
+        if self.pool.call("token0").lower() != self.usdc.address.lower():
+            raise ValueError(
+                f"pool {self.pool.address}: token0 is not the book's USDC; the LP world needs a "
+                f"USDC/WETH pool with USDC as token0 (as on Ethereum mainnet)"
+            )
+        return float(self.pool_price()[0])
 
     def provenance(self) -> dict:
         """What the world ran on, for reports: the pool it acted on, the chain id, the block it started from."""
@@ -387,7 +346,7 @@ class ChainUniswapV3World(ChainLP):
         super().step()
 
     def move_reference(self) -> None:
-        self._reference = self.driver.step() * self._scale
+        super().move_reference()
         self.clock = self.clock + self.dt
 
     def active_liquidity(self) -> np.ndarray:

@@ -1,0 +1,105 @@
+"""What every world on a chain shares, whatever its protocols: the chain, the reference price path (a driver's,
+scaled to start at an attached pool's own price), the market built at the start price (an episode from the same
+start reverts to it instead of building again) or attached from an address book, and accounts credited by
+minting (a market of our own) or by storage writes (an attached one: nobody may mint a real chain's USDC)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from envs.contracts.address_book import attach_book
+from envs.contracts.balances import Dealer
+from envs.contracts.market import Market, MarketSpec, build_market
+from envs.drivers.base import PriceDriver
+from envs.evm.chain import Chain
+
+
+class ChainWorld:
+    """One world (n = 1) on ``make_chain()``; ``book`` (attach mode) names the market a fork already holds. A
+    world built on it says what its market holds (``build_market``'s spec), how its traders are funded
+    (``_fund_traders``) and, attached, which price its path starts at (``_attached_price``)."""
+
+    n = 1
+    market: Market
+    rng: np.random.Generator
+    _reference: np.ndarray
+
+    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, book: dict | None):
+        self.driver, self.dt, self.book = driver, driver.dt, book
+        self.chain = make_chain()
+        self._empty = self._built = None  # snapshots: the chain before any market, and the built market
+        self._built_price: float | None = None
+        self.fork_block = self.chain.block_number()  # the block the world starts from (a fork's block)
+        self._scale = 1.0  # reference = driver path x scale (attach: the path starts at the pool's price)
+        self._dealer = Dealer(self.chain)
+
+    def close(self) -> None:
+        self.chain.close()
+
+    def reference_price(self) -> np.ndarray:
+        return self._reference.copy()
+
+    def move_reference(self) -> None:
+        self._reference = self.driver.step() * self._scale
+
+    def _credit(self, token, who: str, raw: int) -> None:
+        """Give ``who`` ``raw`` more of ``token``: minted on a market of our own, written by storage on an
+        attached one."""
+        if self.book is None:
+            token.mint(who, raw)
+        else:
+            self._dealer.deal(token, who, token.balance_of(who) + raw)
+
+    def _fund_traders(self) -> None:
+        """Fund and approve the scripted traders, once per build (the snapshot every episode starts from keeps it)."""
+
+    def _start_built(self, rng: np.random.Generator, spec: Callable[[float], MarketSpec]) -> float:
+        """A market of our own at the driver's start price: built from ``spec(price)`` and its traders funded, or
+        reverted to where this start price was built before. Returns the start price."""
+        self.rng = rng
+        self._reference = self.driver.reset(rng, 1)
+        price = float(self._reference[0])
+        if price == self._built_price:  # the same start: back to the freshly built market
+            self.chain.revert(self._built)
+        else:
+            if self._empty is not None:
+                self.chain.revert(self._empty)
+            self._empty = self.chain.snapshot()
+            self.market = build_market(self.chain, spec(price))
+            self._fund_traders()
+            self._built_price = price
+        self._built = self.chain.snapshot()  # a snapshot is spent when reverted to (anvil): take a fresh one
+        return price
+
+    def _start_attached(self, rng: np.random.Generator) -> float:
+        """The book's market on the fork, its traders funded once; every episode reverts to that state, and the
+        driver's path is scaled to start at ``_attached_price`` (the pool's own price). Returns that price."""
+        if self.book is None:
+            raise RuntimeError("attach mode runs on an address book (book=...)")
+        self.rng = rng
+        start = float(self.driver.reset(rng, 1)[0])
+        if self._built is None:
+            self.market = attach_book(self.chain, self.book, self.fork_block)
+            self._anchor = self._attached_price()
+            self._fund_traders()
+        else:
+            self.chain.revert(self._built)
+        self._built = self.chain.snapshot()
+        self._scale = self._anchor / start
+        self._reference = np.array([start * self._scale])
+        return self._anchor
+
+    def _attached_price(self) -> float:
+        """USD per WETH in the attached market's pool this world trades (checking it is the one it needs)."""
+        raise NotImplementedError(f"{type(self).__name__} does not attach to a fork's market")
+
+    def provenance(self) -> dict:
+        """What the world ran on, for reports: deployed or attached, the chain id, the block it started from."""
+        return {
+            "market": "deploy" if self.book is None else "attach",
+            "addresses": None if self.book is None else self.book.get("name"),
+            "chain_id": self.chain.chain_id,
+            "fork_block": self.fork_block if getattr(self.chain, "fork_point", None) else None,
+        }
