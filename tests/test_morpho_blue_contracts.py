@@ -1,5 +1,7 @@
 """Morpho Blue compiled from @morpho-org/morpho-blue and deployed on both EVM rungs, checked against Morpho's
-formulas restated here (src/Morpho.sol, src/libraries/MathLib.sol, SharesMathLib.sol, ConstantsLib.sol)."""
+formulas restated here (src/Morpho.sol, src/libraries/MathLib.sol, SharesMathLib.sol, ConstantsLib.sol). Most
+markets here run the package's IrmMock, whose rate these restatements use; the default rate model,
+AdaptiveCurveIrm (compiled from envs/contracts/solidity/), is deployed and accrued here on both rungs too."""
 
 from __future__ import annotations
 
@@ -76,8 +78,9 @@ def lif_wad(lltv: int) -> int:
 
 @pytest.fixture
 def blue(market: Market) -> MorphoBlue:
-    """A USDC-lent, WETH-collateralized Morpho market on the rung's local market (reverted after the test)."""
-    return deploy_morpho_blue(market.chain, market.tokens["USDC"], market.tokens["WETH"], PRICE)
+    """A USDC-lent, WETH-collateralized Morpho market on IrmMock on the rung's local market (reverted after the
+    test)."""
+    return deploy_morpho_blue(market.chain, market.tokens["USDC"], market.tokens["WETH"], PRICE, irm="mock")
 
 
 def fund(blue: MorphoBlue, user: str, token: Token, raw: int) -> None:
@@ -322,3 +325,39 @@ def test_compiles_on_a_cache_miss_then_reads_the_cache(tmp_path, monkeypatch) ->
     solc._compile.cache_clear()
     monkeypatch.setattr(solc.subprocess, "run", lambda *a, **k: pytest.fail("compiled again despite the cache"))
     assert solc.compile_package(MORPHO_PACKAGE, files)["OracleMock"] == oracle
+
+
+def test_the_default_rate_model_is_the_adaptive_curve_irm(market: Market) -> None:
+    """deploy_morpho_blue's default IRM is AdaptiveCurveIrm bound to the Morpho it deployed: createMarket sets
+    the initial rate at target (4% APR), accruals move it, at 0% utilization down; an unknown choice is refused."""
+    from envs.protocols.morpho_blue import adaptive_curve_irm as acm
+
+    usdc, weth = market.tokens["USDC"], market.tokens["WETH"]
+    with pytest.raises(ValueError, match=r"'adaptive_curve', 'mock'"):
+        deploy_morpho_blue(market.chain, usdc, weth, PRICE, irm="linear")
+    blue = deploy_morpho_blue(market.chain, usdc, weth, PRICE)
+    assert blue.irm.artifact == "AdaptiveCurveIrm"
+    assert blue.irm.call("MORPHO").lower() == blue.morpho.address.lower()
+    assert blue.morpho.call("isIrmEnabled", blue.irm.address)
+    assert blue.irm.call("rateAtTarget", blue.market_id) == acm.INITIAL_RATE_AT_TARGET
+    # nothing borrowed: utilization 0, err = -1, the curve's quarter of the rate at target, which then falls
+    assert blue.irm.call("borrowRateView", blue.market_params, blue.market_tuple()) == acm.INITIAL_RATE_AT_TARGET // 4
+    blue.chain.advance_time(30 * 24 * 3600)
+    assert blue.irm.call("borrowRateView", blue.market_params, blue.market_tuple()) < acm.INITIAL_RATE_AT_TARGET // 4
+    blue.accrue_interest()
+    assert 0 < blue.irm.call("rateAtTarget", blue.market_id) < acm.INITIAL_RATE_AT_TARGET
+
+
+LOCAL_FILES = ("AdaptiveCurveIrm.sol",)
+
+
+def test_project_sources_compile_once_against_the_package_interfaces() -> None:
+    """envs/contracts/solidity/ compiles with the npm solc against the Morpho package's interfaces, cached with
+    its settings and the imported package's sources in the key."""
+    contracts = solc.compile_local(LOCAL_FILES, packages=(MORPHO_PACKAGE,))
+    cached = solc.cached_local_output_path(LOCAL_FILES, packages=(MORPHO_PACKAGE,))
+    raw = json.loads(cached.read_text())
+    assert raw["solc"].startswith("0.8.19+commit") and raw["imported"] == [MORPHO_PACKAGE]
+    assert {"AdaptiveCurveIrm", "ExpLib", "SignedWadMath"} <= set(contracts)
+    functions = {f["name"] for f in contracts["AdaptiveCurveIrm"].abi if f["type"] == "function"}
+    assert {"borrowRate", "borrowRateView", "rateAtTarget", "MORPHO"} <= functions

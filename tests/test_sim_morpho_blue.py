@@ -1,6 +1,8 @@
 """The batched Morpho Blue simulator against the Solidity formulas in exact integers: MathLib, SharesMathLib,
 IrmMock, interest accrual with its fee, liquidation and bad debt, each revert's code, masked worlds left
-untouched, numpy and torch alike. ``Ref`` is Morpho.sol restated over Python ints, one market."""
+untouched, numpy and torch alike. ``Ref`` is Morpho.sol restated over Python ints, one market on IrmMock (so
+the simulator runs with irm="mock" against it); the parity with the Morpho bytecode runs with both rate models,
+AdaptiveCurveIrm (the default) and IrmMock (tests/test_adaptive_curve_irm.py checks the adaptive model itself)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 
 from envs.protocols.morpho_blue import errors
 from envs.protocols.morpho_blue import morpho as mb
+from envs.protocols.morpho_blue.adaptive_curve_irm import INITIAL_RATE_AT_TARGET
 from envs.protocols.morpho_blue.irm_mock import borrow_rate
 from envs.protocols.morpho_blue.math_lib import mul_div_down, mul_div_up, w_taylor_compounded
 from envs.protocols.morpho_blue.shares_math_lib import to_assets_down, to_assets_up, to_shares_down, to_shares_up
@@ -207,6 +210,8 @@ def arr(*values: float) -> np.ndarray:
 
 
 def world(n: int = 1, accounts: int = 3, **params) -> tuple[mb.MorphoState, mb.MorphoParams]:
+    """``n`` fresh worlds on IrmMock (the rate ``Ref`` restates) unless ``irm`` is given."""
+    params = {"irm": "mock", **params}
     return mb.initial_state(np, n, accounts, T0), mb.MorphoParams(lltv=float(params.pop("lltv", LLTV)), **params)
 
 
@@ -297,6 +302,28 @@ def test_irm_mock_rate_is_utilization_per_year():
     rates = borrow_rate(supply, borrow)
     assert list(rates) == [irm(int(s), int(b)) for s, b in zip(supply, borrow)]
     assert rates[1] == (WAD // 2) // SECONDS_PER_YEAR
+
+
+def test_the_rate_model_is_a_choice():
+    assert mb.MorphoParams(lltv=float(LLTV)).irm == "adaptive_curve"  # Morpho's mainnet model by default
+    assert mb.MorphoParams(lltv=float(LLTV), irm="mock").irm == "mock"
+    with pytest.raises(ValueError, match="'adaptive_curve', 'mock'"):
+        mb.MorphoParams(lltv=float(LLTV), irm="linear")
+
+
+def test_the_adaptive_rate_at_target_moves_only_on_accrual():
+    """accrue_interest stores the IRM's rate at target (borrowRate); expected reads do not (borrowRateView); the
+    mock leaves it be. Above target it rises."""
+    for irm in mb.IRMS:
+        s, p, now = funded(irm=irm)
+        mb.supply_collateral(s, 0, np.full(1, 1e21), ones())
+        assert not mb.borrow(s, p, np.full(1, float(PRICE)), 0, np.full(1, 9.4e11), now, ones()).any()  # 95.5%
+        start = float(s.rate_at_target[0])
+        mb.expected_totals(s, p, now + 86400.0)
+        assert s.rate_at_target[0] == start
+        mb.accrue_interest(s, p, now + 86400.0)
+        assert (s.rate_at_target[0] > start) == (irm == "adaptive_curve")
+        assert s.rate_at_target[0] >= start
 
 
 def test_liquidation_incentive_factor():
@@ -447,13 +474,13 @@ def test_masked_and_reverting_worlds_are_left_untouched():
     np.testing.assert_array_equal(s.borrow_shares[0], s.borrow_shares[3])
 
 
-def _random_run(xp, n: int, steps: int, seed: int, refs: list[Ref] | None = None):
+def _random_run(xp, n: int, steps: int, seed: int, refs: list[Ref] | None = None, irm: str = "mock"):
     """A seeded random sequence of every action over ``n`` worlds (own amounts and masks per world) on
-    the namespace ``xp``; each step's codes are checked against ``refs`` (one Ref per world) if given.
-    Returns the final state and all codes."""
+    the namespace ``xp`` and the rate model ``irm``; each step's codes are checked against ``refs`` (one Ref
+    per world, IrmMock's rates) if given. Returns the final state and all codes."""
     rng = np.random.default_rng(seed)
     a = np.asarray if xp is np else (lambda x: xp.asarray(np.asarray(x)))
-    s, p = mb.initial_state(xp, n, 3, T0), mb.MorphoParams(lltv=float(LLTV), fee=5e16)
+    s, p = mb.initial_state(xp, n, 3, T0), mb.MorphoParams(lltv=float(LLTV), fee=5e16, irm=irm)
     t = np.full(n, T0)
     price = np.full(n, float(PRICE))
     all_codes = []
@@ -541,13 +568,16 @@ def test_random_sequences_match_the_integer_restatement():
     assert {0, errors.INSUFFICIENT_COLLATERAL, errors.POSITION_IS_HEALTHY} <= set(flat.tolist())
 
 
-def test_numpy_and_torch_agree():
+@pytest.mark.parametrize("irm", mb.IRMS)
+def test_numpy_and_torch_agree(irm: str):
     torch = pytest.importorskip("torch")
     from array_api_compat import torch as xp_torch
 
     torch.set_num_threads(1)
-    on_numpy, codes_numpy = _random_run(np, 8, 80, seed=4)
-    on_torch, codes_torch = _random_run(xp_torch, 8, 80, seed=4)
+    on_numpy, codes_numpy = _random_run(np, 8, 80, seed=4, irm=irm)
+    on_torch, codes_torch = _random_run(xp_torch, 8, 80, seed=4, irm=irm)
+    if irm == "adaptive_curve":  # the rate at target moved (these markets sit far below target: to the floor)
+        assert (on_numpy.rate_at_target != float(INITIAL_RATE_AT_TARGET)).all()
     for f in fields(on_numpy):
         np.testing.assert_array_equal(getattr(on_torch, f.name).numpy(), getattr(on_numpy, f.name), err_msg=f.name)
     np.testing.assert_array_equal(np.stack(codes_torch), np.stack(codes_numpy))
@@ -596,17 +626,19 @@ FEE = 10**17  # 10% of the interest to the fee recipient, the last of the simula
 
 
 class Twin:
-    """One Morpho Blue market on chain (the package's bytecode, IrmMock, OracleMock) and in the simulator
-    (one world), driven together: each action's code, returned amounts and every total and position agree."""
+    """One Morpho Blue market on chain (the package's bytecode, the rate model ``irm``, OracleMock) and in the
+    simulator (one world), driven together: each action's code, returned amounts, every total and position and
+    AdaptiveCurveIrm's rate at target agree."""
 
-    def __init__(self, market):
+    def __init__(self, market, irm: str):
         from envs.contracts.accounts import DEPLOYER, DEV_ACCOUNTS
         from envs.contracts.morpho_blue import deploy_morpho_blue
 
         self.chain, self.usdc, self.weth = market.chain, market.tokens["USDC"], market.tokens["WETH"]
         self.users, self.liquidator = DEV_ACCOUNTS[4:7], DEV_ACCOUNTS[8]
         self.price = PRICE
-        self.blue = deploy_morpho_blue(self.chain, self.usdc, self.weth, self.price, LLTV)
+        self.irm = irm
+        self.blue = deploy_morpho_blue(self.chain, self.usdc, self.weth, self.price, LLTV, irm=irm)
         self.blue.morpho.transact("setFeeRecipient", self.users[-1], sender=DEPLOYER)
         self.blue.morpho.transact("setFee", self.blue.market_params, FEE, sender=DEPLOYER)
         for who in (*self.users, self.liquidator):
@@ -614,7 +646,12 @@ class Twin:
             self.weth.mint(who, 10**23)
             self.blue.approve(who)
         self.state = mb.initial_state(np, 1, len(self.users), float(self.blue.market()["lastUpdate"]))
-        self.params = mb.MorphoParams(lltv=float(LLTV), fee=float(FEE))
+        self.params = mb.MorphoParams(lltv=float(LLTV), fee=float(FEE), irm=irm)
+        if irm == "adaptive_curve":  # setFee accrued interest: the rate at target moved on from its initial value
+            self.state.rate_at_target[:] = self.rate_at_target()
+
+    def rate_at_target(self) -> int:
+        return self.blue.irm.call("rateAtTarget", self.blue.market_id)
 
     def now(self) -> np.ndarray:
         return arr(float(self.chain.timestamp()))
@@ -688,6 +725,9 @@ class Twin:
             ("lastUpdate", s.last_update[0], (0.0, 0.0)),
         ):
             assert close(sim, chain[key], *tolerance), f"{key}: simulator {float(sim)!r}, chain {chain[key]}"
+        if self.irm == "adaptive_curve":
+            sim, stored = s.rate_at_target[0], self.rate_at_target()
+            assert close(sim, stored), f"rateAtTarget: simulator {float(sim)!r}, chain {stored}"
         for u in range(len(self.users)):
             position = self.position(u)
             for key, sim, tolerance in (
@@ -706,10 +746,10 @@ def chain_market():
     return build_market(PyrevmChain())
 
 
-@pytest.fixture
-def twin(chain_market):
+@pytest.fixture(params=mb.IRMS)
+def twin(chain_market, request):
     snap = chain_market.chain.snapshot()
-    yield Twin(chain_market)
+    yield Twin(chain_market, request.param)
     chain_market.chain.revert(snap)
 
 

@@ -3,7 +3,8 @@
 Uniswap V2 ships waffle-style ``build/*.json`` (``abi``, ``bytecode``); Uniswap V3 and Aave V3
 ship Hardhat artifacts whose ``linkReferences`` give the byte offsets where each library's
 address must be written before deployment. Morpho Blue ships sources only: its contracts are
-compiled from them on first use (envs.contracts.solc, cached per machine).
+compiled from them on first use (envs.contracts.solc, cached per machine), as are the project's own
+contracts under envs/contracts/solidity/ (Morpho's AdaptiveCurveIrm, restated from its specification).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 
-from envs.contracts.solc import CompilerUnavailableError, compile_package
+from envs.contracts.solc import CompilerUnavailableError, compile_local, compile_package
 from envs.paths import PROJECT_ROOT, node_modules_dir
 
 _V3C = "@uniswap/v3-core/artifacts/contracts"
@@ -62,12 +63,18 @@ for _lib in (
     ARTIFACT_PATHS[_lib] = f"{_AAVE}/protocol/libraries/logic/{_lib}.sol/{_lib}.json"
 
 _MORPHO = "@morpho-org/morpho-blue"
-#: artifact name -> (npm package, source file under its src/): compiled together per package
+#: the "package" of the project's own sources (envs/contracts/solidity/)
+LOCAL = "local"
+#: artifact name -> (npm package or LOCAL, source file under its src/ or envs/contracts/solidity/): compiled
+#: together per package
 COMPILED_SOURCES: dict[str, tuple[str, str]] = {
     "Morpho": (_MORPHO, "Morpho.sol"),
     "OracleMock": (_MORPHO, "mocks/OracleMock.sol"),
     "IrmMock": (_MORPHO, "mocks/IrmMock.sol"),
+    "AdaptiveCurveIrm": (LOCAL, "AdaptiveCurveIrm.sol"),
 }
+#: the npm packages whose sources the project's own contracts import
+LOCAL_IMPORTS: tuple[str, ...] = (_MORPHO,)
 #: events a compiled contract emits through a library (Morpho's `emit EventsLib.Supply(...)`): solc before
 #: 0.8.20 leaves them out of the emitting contract's ABI, so they are added from the library's
 COMPILED_LIBRARY_EVENTS: dict[str, tuple[str, ...]] = {"Morpho": ("EventsLib",)}
@@ -134,7 +141,10 @@ def _compiled_artifact(name: str) -> Artifact:
     package, _file = COMPILED_SOURCES[name]
     files = tuple(f for p, f in COMPILED_SOURCES.values() if p == package)
     try:
-        contracts = compile_package(package, files)
+        if package == LOCAL:
+            contracts = compile_local(files, packages=LOCAL_IMPORTS)
+        else:
+            contracts = compile_package(package, files)
     except CompilerUnavailableError as err:  # the same error as a missing artifact file: `npm ci` fixes both
         raise MissingArtifactError(f"artifact {name}: {err}") from err
     abi = list(contracts[name].abi)

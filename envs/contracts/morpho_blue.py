@@ -1,7 +1,8 @@
 """Morpho Blue on an EVM rung: one market of the singleton Morpho contract, compiled from @morpho-org/morpho-blue.
 
-The market's oracle is the package's OracleMock (a settable price, as the Aave market's aggregators are) and
-its rate model the package's IrmMock (x% utilization borrows at x% APR).
+The market's oracle is the package's OracleMock (a settable price, as the Aave market's aggregators are). Its
+rate model is, by default, AdaptiveCurveIrm (the model Morpho's mainnet markets use, restated from its
+specification in envs/contracts/solidity/), or the package's IrmMock (x% utilization borrows at x% APR).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ _MARKET_FIELDS = (
     "fee",
 )
 _POSITION_FIELDS = ("supplyShares", "borrowShares", "collateral")
+#: deploy_morpho_blue's ``irm`` choices -> the artifact deployed
+IRMS = {"adaptive_curve": "AdaptiveCurveIrm", "mock": "IrmMock"}
 
 
 def error_code(err: TransactionReverted) -> int:
@@ -134,16 +137,20 @@ class MorphoBlue:
 
 
 def deploy_morpho_blue(
-    chain: Chain, loan: Token, collateral: Token, price: int, lltv: int = DEFAULT_LLTV
+    chain: Chain, loan: Token, collateral: Token, price: int, lltv: int = DEFAULT_LLTV, irm: str = "adaptive_curve"
 ) -> MorphoBlue:
-    """Deploy Morpho (owned by the deployer), OracleMock at ``price`` and IrmMock; enable the IRM and ``lltv``
-    and create the ``loan``/``collateral`` market, as Morpho governance and a market creator would."""
+    """Deploy Morpho (owned by the deployer), OracleMock at ``price`` and the rate model ``irm`` (one of IRMS:
+    "adaptive_curve", bound to this Morpho, or "mock"); enable the IRM and ``lltv`` and create the
+    ``loan``/``collateral`` market, as Morpho governance and a market creator would."""
+    if irm not in IRMS:
+        raise ValueError(f"unknown Morpho IRM {irm!r}; choose one of {', '.join(map(repr, IRMS))}")
     morpho = deploy(chain, "Morpho", DEPLOYER, sender=DEPLOYER)
     oracle = deploy(chain, "OracleMock", sender=DEPLOYER)
-    irm = deploy(chain, "IrmMock", sender=DEPLOYER)
-    blue = MorphoBlue(morpho, oracle, irm, loan, collateral, lltv)
+    irm_args = (morpho.address,) if irm == "adaptive_curve" else ()
+    rate_model = deploy(chain, IRMS[irm], *irm_args, sender=DEPLOYER)
+    blue = MorphoBlue(morpho, oracle, rate_model, loan, collateral, lltv)
     blue.set_price(price)
-    morpho.transact("enableIrm", irm.address, sender=DEPLOYER)
+    morpho.transact("enableIrm", rate_model.address, sender=DEPLOYER)
     morpho.transact("enableLltv", lltv, sender=DEPLOYER)
     morpho.transact("createMarket", blue.market_params, sender=DEPLOYER)
     return blue

@@ -1,6 +1,7 @@
 """Compile Solidity sources shipped in an npm package with the npm ``solc`` (solc-js, run under ``node``).
 
-For protocols whose package ships sources only (Morpho Blue). The output (ABI and creation bytecode) is
+For protocols whose package ships sources only (Morpho Blue), and for the project's own contracts under
+envs/contracts/solidity/, which import the packages' files by their npm path (``@scope/package/src/...``). The output (ABI and creation bytecode) is
 cached under ``node_modules/.cache/defigym-solc/`` keyed by the sources, the settings and the compiler
 version, so each machine compiles once.
 """
@@ -28,16 +29,21 @@ _SETUP_HINT = (
     f"Run `make setup` (or `npm ci`) in {PROJECT_ROOT}, or point DEFIGYM_NODE_MODULES at a node_modules that has it."
 )
 
-#: standard-JSON compile run by node: stdin {solc, root, input} -> stdout solc's output. Imports resolve
-#: to files under ``root`` (source unit names are paths relative to it, as the packages' relative imports give).
+#: the project's own Solidity sources (compiled by :func:`compile_local`)
+LOCAL_SOURCES = Path(__file__).resolve().parent / "solidity"
+
+#: standard-JSON compile run by node: stdin {solc, root, modules, input} -> stdout solc's output. Imports resolve
+#: to files under ``root`` (source unit names are paths relative to it, as the packages' relative imports give);
+#: with ``modules`` set, an import naming an npm package (``@scope/...``) resolves under that node_modules.
 _NODE_SCRIPT = r"""
 const fs = require("fs"), path = require("path");
 const job = JSON.parse(fs.readFileSync(0, "utf8"));
 const solc = require(job.solc);
 const root = path.resolve(job.root);
 function findImports(name) {
-  const file = path.resolve(root, name);
-  if (!file.startsWith(root + path.sep)) return { error: "import outside " + root + ": " + name };
+  const base = job.modules && name.startsWith("@") ? path.resolve(job.modules) : root;
+  const file = path.resolve(base, name);
+  if (!file.startsWith(base + path.sep)) return { error: "import outside " + base + ": " + name };
   try { return { contents: fs.readFileSync(file, "utf8") }; } catch (e) { return { error: "not found: " + file }; }
 }
 const out = solc.compile(JSON.stringify(job.input), { import: findImports });
@@ -119,38 +125,77 @@ def cached_output_path(
     return node_modules_dir() / CACHE_DIR / f"{key}.json"
 
 
+def compile_local(
+    files: tuple[str, ...], *, packages: tuple[str, ...], settings: SolcSettings = DEFAULT_SETTINGS
+) -> dict[str, CompiledContract]:
+    """Compile ``files`` (paths under envs/contracts/solidity/) together, their imports of ``packages``' sources
+    (``@scope/name/src/...``) read from node_modules; return their contracts, and those they import, by name.
+
+    Cached as :func:`compile_package` is, keyed also by those packages' sources."""
+    return _compile(str(node_modules_dir()), "", tuple(sorted(files)), "", settings, tuple(sorted(packages)))
+
+
+def cached_local_output_path(
+    files: tuple[str, ...], *, packages: tuple[str, ...], settings: SolcSettings = DEFAULT_SETTINGS
+) -> Path:
+    """Where :func:`compile_local`'s output for these arguments is (or will be) cached."""
+    extra = tuple(package_root(p) for p in sorted(packages))
+    key = _cache_key(LOCAL_SOURCES, tuple(sorted(files)), settings, compiler_version(), extra)
+    return node_modules_dir() / CACHE_DIR / f"local-{key}.json"
+
+
 @cache
 def _compile(
-    modules: str, package: str, files: tuple[str, ...], src: str, settings: SolcSettings
+    modules: str,
+    package: str,
+    files: tuple[str, ...],
+    src: str,
+    settings: SolcSettings,
+    imported: tuple[str, ...] = (),
 ) -> dict[str, CompiledContract]:
-    """compile_package, remembered per node_modules folder (``modules``) for the process."""
-    cached = cached_output_path(package, files, src=src, settings=settings)
+    """compile_package (``package`` named) or compile_local (``package`` empty, importing ``imported``),
+    remembered per node_modules folder (``modules``) for the process."""
+    if package:
+        cached = cached_output_path(package, files, src=src, settings=settings)
+    else:
+        cached = cached_local_output_path(files, packages=imported, settings=settings)
     if cached.is_file():
         raw = json.loads(cached.read_text())
     else:
-        raw = _run_solc(package_root(package, src), files, settings)
+        if package:
+            raw = _run_solc(package_root(package, src), files, settings)
+        else:
+            raw = _run_solc(LOCAL_SOURCES, files, settings, modules=Path(modules))
         raw.update(
-            package=package, files=list(files), settings=settings.standard_json(), npm_compiler=compiler_version()
+            package=package or "local",
+            files=list(files),
+            imported=list(imported),
+            settings=settings.standard_json(),
+            npm_compiler=compiler_version(),
         )
         try:
             _write_atomic(cached, json.dumps(raw))
         except OSError as err:  # a read-only node_modules: it works, compiling again in each process
-            warnings.warn(f"cannot cache the compiled {package} at {cached}: {err}", stacklevel=2)
+            warnings.warn(f"cannot cache the compiled {package or files} at {cached}: {err}", stacklevel=2)
     return {
         name: CompiledContract(name, c["abi"], bytes.fromhex(c["bytecode"])) for name, c in raw["contracts"].items()
     }
 
 
-def _cache_key(root: Path, files: tuple[str, ...], settings: SolcSettings, version: str) -> str:
-    """A hash of every Solidity file under ``root`` (the entry files and anything they import), the entry
-    files, the settings and the compiler version."""
+def _cache_key(
+    root: Path, files: tuple[str, ...], settings: SolcSettings, version: str, extra: tuple[Path, ...] = ()
+) -> str:
+    """A hash of every Solidity file under ``root`` and the ``extra`` folders (the entry files and anything they
+    import), the entry files, the settings and the compiler version."""
     h = hashlib.sha256(json.dumps([_CACHE_SCHEMA, version, files, settings.standard_json()]).encode())
-    for path in sorted(root.rglob("*.sol")):
-        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for folder in (root, *extra):
+        for path in sorted(folder.rglob("*.sol")):
+            h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:32]
 
 
-def _run_solc(root: Path, files: tuple[str, ...], settings: SolcSettings) -> dict:
+def _run_solc(root: Path, files: tuple[str, ...], settings: SolcSettings, modules: Path | None = None) -> dict:
+    """Run solc-js on ``files`` under ``root`` (npm-path imports resolved under ``modules`` when given)."""
     node = shutil.which("node")
     if node is None:
         raise CompilerUnavailableError(
@@ -166,6 +211,7 @@ def _run_solc(root: Path, files: tuple[str, ...], settings: SolcSettings) -> dic
     job = {
         "solc": str(node_modules_dir() / COMPILER_PACKAGE),
         "root": str(root),
+        "modules": str(modules) if modules is not None else None,
         "input": {"language": "Solidity", "sources": sources, "settings": settings.standard_json()},
     }
     try:

@@ -1,5 +1,6 @@
 """morpho-blue src/Morpho.sol, batched: N worlds, each one Morpho Blue market (a loan token, a collateral
-token, an oracle, the IrmMock rate model and an LLTV) with A accounts. Each action accrues interest, converts
+token, an oracle, a rate model and an LLTV) with A accounts. The rate model is AdaptiveCurveIrm (Morpho's
+mainnet model, envs.protocols.morpho_blue.adaptive_curve_irm) or the package's IrmMock (MorphoParams.irm). Each action accrues interest, converts
 assets and shares with the contract's rounding, moves balances and checks health and liquidity in the
 contract's order; a world whose call the contract would revert keeps its state and reports the ErrorsLib
 code. Amounts are raw units in float64; ``price`` is the oracle's (N,) price, loan raw units per collateral
@@ -13,35 +14,39 @@ from typing import NamedTuple
 
 from envs.arrays import Array
 from envs.protocols import array_namespace
-from envs.protocols.morpho_blue import errors
+from envs.protocols.morpho_blue import adaptive_curve_irm, errors, irm_mock
 from envs.protocols.morpho_blue.constants_lib import (
     LIQUIDATION_CURSOR,
     MAX_FEE,
     MAX_LIQUIDATION_INCENTIVE_FACTOR,
     ORACLE_PRICE_SCALE,
 )
-from envs.protocols.morpho_blue.irm_mock import borrow_rate
 from envs.protocols.morpho_blue.math_lib import mul_div_down, mul_div_up, w_div_up, w_mul_down, w_taylor_compounded
 from envs.protocols.morpho_blue.shares_math_lib import to_assets_down, to_assets_up, to_shares_down, to_shares_up
 from envs.units import WAD
 
 _SCALE = float(ORACLE_PRICE_SCALE)  # the float64 math's ConstantsLib.ORACLE_PRICE_SCALE
+IRMS = ("adaptive_curve", "mock")  # MorphoParams.irm: AdaptiveCurveIrm or the package's IrmMock
 
 
 @dataclass(frozen=True)
 class MorphoParams:
     """A market's parameters in the contract's units: ``lltv`` and ``fee`` WAD-scaled (0.86e18 = 86%);
-    the fee's supply shares go to account ``fee_recipient`` (Morpho.feeRecipient; the last by default)."""
+    the fee's supply shares go to account ``fee_recipient`` (Morpho.feeRecipient; the last by default);
+    ``irm`` is the market's rate model, one of IRMS."""
 
     lltv: float
     fee: float = 0.0
     fee_recipient: int = -1
+    irm: str = "adaptive_curve"
 
     def __post_init__(self) -> None:
         if not 0 <= self.lltv < WAD:  # Morpho.enableLltv: MAX_LLTV_EXCEEDED
             raise ValueError(f"lltv must be in [0, 1e18), got {self.lltv!r}")
         if not 0 <= self.fee <= MAX_FEE:  # Morpho.setFee: MAX_FEE_EXCEEDED
             raise ValueError(f"fee must be in [0, {MAX_FEE}], got {self.fee!r}")
+        if self.irm not in IRMS:
+            raise ValueError(f"unknown Morpho IRM {self.irm!r}; choose one of {', '.join(map(repr, IRMS))}")
 
 
 @dataclass
@@ -52,6 +57,8 @@ class MorphoState:
     total_borrow_assets: Array
     total_borrow_shares: Array
     last_update: Array  # seconds
+    # the rate model's state, (N,): AdaptiveCurveIrm.rateAtTarget (per second, WAD; 0 = not yet set)
+    rate_at_target: Array
     # positions (IMorpho.Position), (N, A)
     supply_shares: Array
     borrow_shares: Array
@@ -73,7 +80,8 @@ class MarketTotals(NamedTuple):
 
 def initial_state(xp, n: int, accounts: int, now, device=None) -> MorphoState:
     """N freshly created markets (Morpho.createMarket at ``now``, a scalar or (N,): lastUpdate set, nothing
-    supplied), each with ``accounts`` empty positions."""
+    supplied), each with ``accounts`` empty positions. createMarket calls the IRM's borrowRate once, which sets
+    AdaptiveCurveIrm's rate at target to INITIAL_RATE_AT_TARGET (IrmMock ignores it)."""
     f = dict(dtype=xp.float64, device=device)
     return MorphoState(
         total_supply_assets=xp.zeros((n,), **f),
@@ -81,6 +89,7 @@ def initial_state(xp, n: int, accounts: int, now, device=None) -> MorphoState:
         total_borrow_assets=xp.zeros((n,), **f),
         total_borrow_shares=xp.zeros((n,), **f),
         last_update=xp.zeros((n,), **f) + xp.asarray(now, **f),
+        rate_at_target=xp.full((n,), float(adaptive_curve_irm.INITIAL_RATE_AT_TARGET), **f),
         supply_shares=xp.zeros((n, accounts), **f),
         borrow_shares=xp.zeros((n, accounts), **f),
         collateral=xp.zeros((n, accounts), **f),
@@ -98,13 +107,24 @@ def liquidation_incentive_factor(lltv: float) -> float:
 # --- interest ------------------------------------------------------------------------------------------
 
 
+def _borrow_rate(state: MorphoState, params: MorphoParams, elapsed):
+    """The IRM's borrowRate over ``elapsed`` seconds: (per-second rate in WAD, the rate at target it leaves)."""
+    if params.irm == "mock":
+        return irm_mock.borrow_rate(state.total_supply_assets, state.total_borrow_assets), state.rate_at_target
+    return adaptive_curve_irm.borrow_rate(
+        state.total_supply_assets, state.total_borrow_assets, state.rate_at_target, elapsed
+    )
+
+
 def _accrued(state: MorphoState, params: MorphoParams, now):
     """_accrueInterest's arithmetic without writing: (total supply assets, total supply shares, total borrow
-    assets, fee shares) after the interest from lastUpdate to ``now`` at IrmMock's rate, fee shares minted
-    at the supply totals less the fee (so the fee is not counted as already supplied)."""
+    assets, fee shares, rate at target) after the interest from lastUpdate to ``now`` at the IRM's rate, fee
+    shares minted at the supply totals less the fee (so the fee is not counted as already supplied). Where no
+    time elapsed Morpho returns before calling the IRM, so the rate at target stays."""
     xp = array_namespace(state.total_supply_assets)
     elapsed = now - state.last_update
-    rate = borrow_rate(state.total_supply_assets, state.total_borrow_assets)
+    rate, rate_at_target = _borrow_rate(state, params, elapsed)
+    rate_at_target = xp.where(elapsed > 0, rate_at_target, state.rate_at_target)
     interest = w_mul_down(state.total_borrow_assets, w_taylor_compounded(rate, elapsed))
     interest = xp.where(elapsed > 0, interest, 0.0)  # elapsed == 0 returns early
     supply_assets = state.total_supply_assets + interest
@@ -114,7 +134,7 @@ def _accrued(state: MorphoState, params: MorphoParams, now):
         fee_shares = to_shares_down(fee_amount, supply_assets - fee_amount, state.total_supply_shares)
     else:
         fee_shares = xp.zeros_like(interest)
-    return supply_assets, state.total_supply_shares + fee_shares, borrow_assets, fee_shares
+    return supply_assets, state.total_supply_shares + fee_shares, borrow_assets, fee_shares, rate_at_target
 
 
 def _now(state: MorphoState, now):
@@ -124,19 +144,21 @@ def _now(state: MorphoState, now):
 
 def accrue_interest(state: MorphoState, params: MorphoParams, now) -> None:
     """Morpho._accrueInterest in every world: both totals grow by the interest, the fee recipient gets
-    the fee's supply shares, lastUpdate becomes ``now``."""
+    the fee's supply shares, lastUpdate becomes ``now``, and the IRM's borrowRate stores its rate at target."""
     now = _now(state, now)
-    supply_assets, supply_shares, borrow_assets, fee_shares = _accrued(state, params, now)
+    supply_assets, supply_shares, borrow_assets, fee_shares, rate_at_target = _accrued(state, params, now)
     state.total_supply_assets, state.total_supply_shares = supply_assets, supply_shares
     state.total_borrow_assets = borrow_assets
     state.supply_shares[:, params.fee_recipient] += fee_shares
     state.last_update = now
+    state.rate_at_target = rate_at_target
 
 
 def expected_totals(state: MorphoState, params: MorphoParams, now) -> MarketTotals:
     """MorphoBalancesLib.expectedMarketBalances: (total supply assets, total supply shares, total borrow
-    assets, total borrow shares) as accrue_interest would leave them at ``now``, nothing written."""
-    supply_assets, supply_shares, borrow_assets, _ = _accrued(state, params, _now(state, now))
+    assets, total borrow shares) as accrue_interest would leave them at ``now``, nothing written (the rate from
+    the IRM's borrowRateView)."""
+    supply_assets, supply_shares, borrow_assets, _, _ = _accrued(state, params, _now(state, now))
     return MarketTotals(supply_assets, supply_shares, borrow_assets, state.total_borrow_shares * 1.0)
 
 
