@@ -67,7 +67,7 @@ def episodes(
         V3WorldParams(**(world or {}), lps=0),  # no LP agent: the borrower trades in the scripted LPs' pool
         device,
         fork_url,
-        LendingParams(**(lending or {})),
+        LendingParams.of(lending),
         fork_block=fork_block,
         addresses=addresses,
     )

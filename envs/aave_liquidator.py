@@ -74,7 +74,7 @@ def episodes(
     """``n`` worlds of this env on ``backend``: its role, its market and its Block, in one episode loop
     (the arguments are the env's: see its class docstring)."""
     check_episode(horizon, compete=compete)
-    params = LendingParams(**(_DEFAULT_LENDING | (lending or {})))
+    params = LendingParams.of(_DEFAULT_LENDING | (lending or {}))
     if params.borrowers < 1:
         raise ValueError("the liquidator needs at least one scripted borrower (lending.borrowers >= 1)")
     role = Liquidator(slots, gas_price_gwei)

@@ -298,7 +298,7 @@ class Markets:
                 params,
                 device,
                 fork_url,
-                LendingParams(**(lending or {})),
+                LendingParams.of(lending),
                 fork_block=fork_block,
                 addresses=addresses,
             ),

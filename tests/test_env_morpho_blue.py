@@ -190,3 +190,83 @@ def test_the_morpho_market_has_no_crowd_and_the_live_side_funds_nobody(pools):
     with pytest.raises(RuntimeError, match="funded by their owners"):
         live.fund_account(1, np.ones(1), ONE)
     assert LendingParams(**LENDING).calibrated() is None and 0 < sim.lltv / WAD < 1
+
+
+def test_repaying_more_than_the_debt_repays_all_of_it_on_both_sides(pools):
+    """As Aave's repay does, up to the debt: Morpho.repay by assets would burn more shares than the account holds."""
+    weth = np.array([5 * 10**18], dtype=float)
+    _both(pools, "fund_account", 2, weth, ONE)
+    _both(pools, "supply", 2, weth, ONE)
+    _both(pools, "borrow", 2, np.array([3_000e6]), ONE)
+    owed = pools[0].position(2).debt_usdc
+    (paid_s, code_s), (paid_c, code_c) = _both(pools, "repay", 2, owed + 1e6, ONE)
+    assert code_s[0] == code_c[0] == 0 and paid_s[0] == pytest.approx(owed[0], abs=1) and np.allclose(paid_s, paid_c)
+    assert pools[0].position(2).debt_usdc[0] == pools[1].position(2).debt_usdc[0] == 0
+
+
+def test_bad_debt_is_the_lenders_loss_and_the_liquidation_accounts_still_close(pools):
+    """Seizing all the collateral of a position worth less than its debt writes the rest off against the lenders
+    (Morpho.liquidate's bad debt): the block's accounts carry it, so bonus + borrower + lenders sum to zero."""
+    from envs.worlds.block_accounting import BlockAccounts
+
+    sim, on_chain, _ = pools
+    weth = np.array([10 * 10**18], dtype=float)
+    _both(pools, "set_oracle_price", np.array([PRICE]))
+    _both(pools, "fund_account", 3, weth, ONE)
+    _both(pools, "supply", 3, weth, ONE)
+    _both(pools, "borrow", 3, np.array([17_000e6]), ONE)
+    _both(pools, "set_oracle_price", np.array([1_200.0]))  # collateral $12,000 against $17,000 owed
+    for pool in (sim, on_chain):
+        accounts = BlockAccounts(1, 3000)
+        before = pool.lending_balances("competitor", 3)
+        _, seized, code = pool.liquidation_call("competitor", 3, ONE)
+        accounts.record_liquidation(before, pool.lending_balances("competitor", 3))
+        info = accounts.info()
+        assert code[0] == 0 and seized[0] == pytest.approx(1e19, rel=1e-12)  # all the collateral
+        assert info["block_liquidation_bad_debt_usd"][0] < -4_000  # about $17,000 - $12,000 / LIF
+        assert abs(info["block_liquidation_imbalance_usd"][0]) < 1e-3
+        assert pool.position(3).debt_usdc[0] == 0
+
+
+def test_going_flat_on_morpho_repays_everything():
+    vec = MorphoBlueLeverageVectorEnv(num_envs=2, horizon=12, lending={"borrowers": 1})
+    vec.reset(seed=0)
+    for action in (5, 5, 1, 1, 1, 1):  # lever to 75%, then to 0
+        _, _, _, _, info = vec.step(np.full(2, action))
+    pos = vec.core.market.position(0)
+    assert (pos.debt_usdc == 0).all() and (pos.collateral_weth > 0).all() and (info["liquidated"] == 0).all()
+
+
+@pytest.mark.parametrize(
+    "lending, message",
+    [
+        ({"protocol": "morpho_blue", "calibration": "none", "lltv": 0.625}, "keep target_ltv below lltv"),
+        ({"lltv": 0.77}, "leave lending.lltv out, or set lending.protocol=morpho_blue"),
+    ],
+)
+def test_lending_settings_that_would_do_nothing_are_refused(lending, message):
+    with pytest.raises(ValueError, match=message):
+        LendingParams(**lending)
+
+
+def test_the_live_adapter_refuses_a_borrower_trained_on_morpho(tmp_path):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    from agents.export import export
+    from agents.live.adapter import _load_policy
+    from agents.vec_env import SB3VecEnv
+
+    env = VecNormalize(SB3VecEnv(MorphoBlueLeverageVectorEnv(num_envs=2, horizon=4)))
+    model = PPO("MlpPolicy", env, n_steps=8, batch_size=16)
+    model.learn(16)
+    model.save(tmp_path / "model.zip")
+    env.save(str(tmp_path / "vecnormalize.pkl"))
+    manifest = export(tmp_path / "model.zip", env_id=MORPHO)
+    with pytest.raises(ValueError, match="runs a borrower on Aave V3 only"):
+        _load_policy(str(manifest))
+
+
+def test_an_unknown_lending_key_fails_naming_the_keys_there_are():
+    with pytest.raises(ValueError, match=r"unknown env.lending key\(s\) \['lltvv'\].*'lltv'"):
+        gym.make(MORPHO, lending={"lltvv": 0.8})

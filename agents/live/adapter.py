@@ -23,6 +23,7 @@ from envs.evm.chain import ChainError, TransactionReverted
 from envs.evm.rpc import RpcChain, RpcError
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
+from envs.worlds.lending import AAVE_V3
 
 log = logging.getLogger("defigym.live")
 
@@ -428,6 +429,9 @@ def _read_addresses(path: str) -> dict:
     return json.loads(p.read_text())
 
 
+AAVE_LEVERAGE = "defigym/AaveLeverage-v0"  # the env whose borrower the live adapter runs
+
+
 def _load_policy(spec: str):
     """(policy, pilot) from an export's manifest or a baseline name: the LP or the borrower."""
     if spec.startswith("baseline:"):
@@ -444,6 +448,12 @@ def _load_policy(spec: str):
     policy = OnnxPolicy(spec)
     env = policy.manifest.get("env_config") or {}
     if policy.manifest.get("role") == "borrower":
+        protocol, env_id = (env.get("lending") or {}).get("protocol", AAVE_V3), policy.manifest.get("env_id")
+        if protocol != AAVE_V3 or env_id not in (None, AAVE_LEVERAGE):
+            raise ValueError(
+                f"{spec} is a borrower trained on {env_id} (lending.protocol={protocol}); the live adapter runs a "
+                f"borrower on Aave V3 only: export one trained on {AAVE_LEVERAGE}"
+            )
         return policy, BorrowerPilot(
             Borrower(tuple(env.get("targets", DEFAULT_TARGETS)), env.get("action_type", "discrete"))
         )

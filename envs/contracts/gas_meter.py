@@ -144,7 +144,8 @@ def _measure_morpho_blue(m: Market) -> dict[str, int]:
     limit = blue.position(BORROWER)["collateral"] * price // 10**36 * blue.lltv // 10**18
     blue.borrow(BORROWER, limit - 10_000 * 10**6)
     blue.set_price(price * 90 // 100)
+    quarter = blue.position(BORROWER)["borrowShares"] // 4  # by repaid shares, as the envs' liquidators repay
     gas["morpho_liquidate"] = _second(
-        lambda: blue.morpho.transact("liquidate", blue.market_params, BORROWER, 10**17, 0, b"", sender=AGENT)
+        lambda: blue.morpho.transact("liquidate", blue.market_params, BORROWER, 0, quarter, b"", sender=AGENT)
     )
     return gas

@@ -1,6 +1,6 @@
-"""The liquidator: watches every Aave account's health factor, picks an unhealthy account to
-liquidate (or none), repays as much USDC debt as the close factor allows, takes the WETH with its
-bonus and sells it straight into the pool. Scored by USDC received minus USDC repaid, net of gas,
+"""The liquidator: watches every lending account's health factor, picks an unhealthy account to
+liquidate (or none), repays as much USDC debt as the protocol allows (Aave's close factor; all of it on
+Morpho Blue), takes the WETH with its bonus and sells it straight into the pool. Scored by USDC received minus USDC repaid, net of gas,
 which an attempt pays even when a competitor got there first.
 
 This module is the one source of the liquidator's observation, for training, evaluation and the
@@ -13,9 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.assets import aave_reserve_params
 from envs.assets.gas import action_units, gas_units, units_usd
-from envs.protocols.aave_v3.liquidation_logic import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR
 from envs.roles.actions import choice
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
@@ -25,7 +23,11 @@ from envs.worlds.lending import AGENT_LIQUIDATOR, BASE_UNIT, LendingMarket
 SLOT_FEATURES = (
     ("liquidatable", "1 if the account's health factor is below 1", "flag"),
     ("shortfall", "100 * (1 - health factor), 0 when healthy", "%"),
-    ("debt_to_cover", "the debt the close factor lets a liquidator repay, USD / 10,000", "10k USD"),
+    (
+        "debt_to_cover",
+        "the debt the protocol lets a liquidator repay (close factor, collateral), USD / 10,000",
+        "10k USD",
+    ),
     ("bonus_usd", "the liquidation bonus on that debt after the protocol's share, USD / 100", "100 USD"),
 )
 MARKET_FEATURES = (
@@ -45,8 +47,6 @@ class Liquidator(WatchesReference):
     def __post_init__(self):
         if self.slots < 1:
             raise ValueError(f"slots must be at least 1, got {self.slots}")
-        weth = aave_reserve_params()["WETH"]  # LiquidationLogic: the protocol takes its fee out of the bonus
-        self.bonus_rate = (weth.liquidation_bonus / 1e4 - 1) * (1 - weth.liquidation_protocol_fee / 1e4)
 
     @property
     def features(self) -> tuple[tuple[str, str, str], ...]:
@@ -71,11 +71,11 @@ class Liquidator(WatchesReference):
     def observation(self, market: LendingMarket) -> np.ndarray:
         """Reads the candidates too: ``self.candidates`` (N, slots) are the accounts the slots show
         (-1 for an empty slot), best first."""
-        hf, debt = market.liquidatable()
+        hf, cover, bonus = market.liquidatable()
         n, k = hf.shape
         liquidatable = hf < 1
-        cover = debt / BASE_UNIT * np.where(hf > CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR, 1.0)
-        bonus = np.where(liquidatable, cover * self.bonus_rate, 0.0)  # USD, before the sale's price impact
+        cover = cover / BASE_UNIT  # USD
+        bonus = np.where(liquidatable, bonus / BASE_UNIT, 0.0)  # USD, before the sale's price impact
         order = np.argsort(-bonus, axis=1, kind="stable")[:, : self.slots]
         pad = self.slots - order.shape[1]
         shown = np.take_along_axis(liquidatable, order, axis=1)

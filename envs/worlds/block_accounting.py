@@ -84,9 +84,11 @@ def reserves_moved(
 @dataclass(frozen=True)
 class LendingBalances:
     """What a liquidation moves, read before and after it, raw (N,) each: the borrower's WETH collateral
-    (aWETH) and USDC debt, the USDC and WETH the liquidator holds, the treasury's aWETH; and Aave's oracle
-    prices, USD per USDC and per WETH. Balances past float64's exact integers (a chain's wallets hold
-    1e30 wei) come as Python ints in object arrays, so the change a liquidation makes to them is exact."""
+    (aWETH) and USDC debt, the USDC and WETH the liquidator holds, the treasury's aWETH, the USDC the lenders
+    are owed where a liquidation can write debt off against them (Morpho Blue's total supply; zeros for Aave,
+    whose uncovered debt stays the borrower's); and the oracle's prices, USD per USDC and per WETH. Balances
+    past float64's exact integers (a chain's wallets hold 1e30 wei) come as Python ints in object arrays, so
+    the change a liquidation makes to them is exact."""
 
     borrower_weth: np.ndarray
     borrower_debt: np.ndarray
@@ -95,6 +97,7 @@ class LendingBalances:
     treasury_weth: np.ndarray
     usdc_price: np.ndarray
     weth_price: np.ndarray
+    lenders_usdc: np.ndarray
 
     def usd(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> np.ndarray:
         """USDC and WETH, raw (floats, or ints in object arrays), in USD at the oracle's prices."""
@@ -114,7 +117,8 @@ class BlockAccounts:
     rounding; for arbitrage the LPs' loss is their LVR. A world that keeps them records each swap it
     makes on the pool; the env clears them each block. The block's Aave liquidations are kept beside
     them (``record_liquidation``): the liquidators' bonus, the treasury's protocol fee and the borrowers'
-    loss, (N,) in USD at Aave's oracle prices, which also sum to zero."""
+    loss, and the lenders' loss to bad debt (Morpho Blue), (N,) in USD at the oracle's prices, which also sum to
+    zero."""
 
     def __init__(self, n: int, fee_pips: int):
         self.n, self.fee = n, fee_pips / FEE_DENOMINATOR
@@ -128,6 +132,7 @@ class BlockAccounts:
         self.liquidation_bonus_usd = np.zeros(self.n)
         self.liquidation_fee_usd = np.zeros(self.n)
         self.liquidated_usd = np.zeros(self.n)
+        self.bad_debt_usd = np.zeros(self.n)
 
     def record(
         self,
@@ -150,7 +155,8 @@ class BlockAccounts:
         (``before`` and ``after`` it), at the oracle's prices before it: the liquidator's gain, the WETH it
         received less the USDC it repaid; the treasury's, its protocol fee (Aave V3 LiquidationLogic:
         ``liquidationProtocolFee`` of the bonus part of the collateral seized); the borrower's, its debt
-        repaid less its collateral seized."""
+        repaid less its collateral seized (and any debt written off); the lenders', the debt written off
+        against them (Morpho Blue's bad debt), negative."""
         usd = before.usd
         self.liquidation_bonus_usd = self.liquidation_bonus_usd + usd(
             after.liquidator_usdc - before.liquidator_usdc, after.liquidator_weth - before.liquidator_weth
@@ -161,6 +167,7 @@ class BlockAccounts:
         self.liquidated_usd = self.liquidated_usd + usd(
             before.borrower_debt - after.borrower_debt, after.borrower_weth - before.borrower_weth
         )
+        self.bad_debt_usd = self.bad_debt_usd + usd(after.lenders_usdc - before.lenders_usdc, np.zeros(self.n))
 
     def info(self) -> dict[str, np.ndarray]:
         """The block's figures under the keys every agent's info carries them: the arbitrage's LVR, profit
@@ -170,7 +177,7 @@ class BlockAccounts:
         gains, fees, reserves = (  # added in turn: each market's sums as a lone market's, bit for bit
             sum(d.values(), np.zeros(self.n)) for d in (self.gain_usd, self.fees_usd, self.reserves_usd)
         )
-        liquidations = self.liquidation_bonus_usd + self.liquidation_fee_usd + self.liquidated_usd
+        liquidations = self.liquidation_bonus_usd + self.liquidation_fee_usd + self.liquidated_usd + self.bad_debt_usd
         return {
             "block_lvr_usd": -self.reserves_usd["arbitrage"],
             "block_arbitrage_profit_usd": self.gain_usd["arbitrage"].copy(),
@@ -181,6 +188,7 @@ class BlockAccounts:
             "block_liquidation_bonus_usd": self.liquidation_bonus_usd.copy(),
             "block_liquidation_protocol_fee_usd": self.liquidation_fee_usd.copy(),
             "block_liquidated_usd": self.liquidated_usd.copy(),
+            "block_liquidation_bad_debt_usd": self.bad_debt_usd.copy(),
             "block_liquidation_imbalance_usd": liquidations,
             "block_imbalance_usd": gains + fees + reserves + liquidations,
         }

@@ -14,7 +14,14 @@ from envs.contracts.contract import Contract
 from envs.contracts.tokens import Token
 from envs.evm.chain import GAS_ETH, TransactionReverted
 from envs.worlds.block_accounting import LendingBalances
-from envs.worlds.lending_pool import AAVE_GAS, BASE_UNIT, LendingPool, Position, transaction_codes
+from envs.worlds.lending_pool import (
+    AAVE_GAS,
+    BASE_UNIT,
+    LendingPool,
+    Position,
+    aave_liquidation_terms,
+    transaction_codes,
+)
 
 #: credits ``raw`` more of a token to an address (``ChainUniswapV3World._credit``)
 Credit = Callable[[Token, str, int], None]
@@ -97,7 +104,11 @@ class ChainAavePool(LendingPool):
             exact(a_weth.call("balanceOf", a_weth.call("RESERVE_TREASURY_ADDRESS"))),
             np.array([self.aave.price(self.usdc) / BASE_UNIT]),
             self.oracle_price(),
+            exact(0),  # Aave writes no debt off against its lenders
         )
+
+    def liquidation_terms(self, every):
+        return aave_liquidation_terms(every)
 
     def reserve_usage(self, symbol):
         cash, debt = self.aave.reserve_usage(self.tokens[symbol])

@@ -13,7 +13,7 @@ Amounts are raw token units, (N,) float64; ``Position`` values are in USD with 8
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -54,6 +54,7 @@ __all__ = [
 #: the lending pools a world can hold (``LendingParams.protocol``), each a component with a simulator and a chain side
 AAVE_V3, MORPHO_BLUE = "aave_v3", "morpho_blue"
 LENDING_PROTOCOLS = (AAVE_V3, MORPHO_BLUE)
+DEFAULT_LLTV = 0.86  # a Morpho Blue market's liquidation LTV unless told: its WETH/USDC markets' on mainnet
 #: the crowd's WBTC collateral, in multiples of ``supply_usd``: its LTV stays near 25% with both reserves lent out
 CROWD_COLLATERAL = 8.0
 WBTC_UNIT = 1e8
@@ -85,7 +86,7 @@ class LendingParams:
     supply_usd: float = 50_000_000.0  # seeded into each reserve (Morpho Blue: its USDC), as the local mainnet does
     calibration: str = DEFAULT_CALIBRATION
     protocol: str = AAVE_V3
-    lltv: float = 0.86  # Morpho Blue: the market's liquidation LTV (one of the LLTVs its governance enables)
+    lltv: float = DEFAULT_LLTV  # Morpho Blue: the market's liquidation LTV (its governance enables a set of them)
 
     def __post_init__(self):
         low, high = self.target_ltv
@@ -97,12 +98,32 @@ class LendingParams:
             raise ValueError(f"lltv must be within (0, 1), got {self.lltv}")
         if not 0 < low <= high < 1:
             raise ValueError(f"target_ltv must be a range within (0, 1), got {self.target_ltv}")
+        if self.protocol == MORPHO_BLUE and high >= self.lltv:
+            raise ValueError(
+                f"lending.target_ltv={list(self.target_ltv)} reaches the Morpho Blue market's liquidation LTV "
+                f"lending.lltv={self.lltv}: its scripted borrowers could not borrow; keep target_ltv below lltv"
+            )
+        if self.protocol != MORPHO_BLUE and self.lltv != DEFAULT_LLTV:
+            raise ValueError(
+                f"lending.lltv={self.lltv} sets a Morpho Blue market's liquidation LTV; Aave V3's reserves have their "
+                f"own: leave lending.lltv out, or set lending.protocol=morpho_blue"
+            )
         if self.protocol == MORPHO_BLUE and self.calibrated() is not None:
             raise ValueError(
                 f"lending.calibration={self.calibration!r} fits Aave's reserves and its crowd of borrowers; a Morpho "
                 f"Blue market has neither: set lending.calibration=none"
             )
         self.calibrated()  # a bad name fails here, naming the choices
+
+    @classmethod
+    def of(cls, overrides: dict | None) -> LendingParams:
+        """The params with ``overrides`` (an env's ``lending`` argument, ``env.lending``); a key they lack fails,
+        naming the keys there are."""
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(overrides or {}) - set(names))
+        if unknown:
+            raise ValueError(f"unknown env.lending key(s) {unknown}: the lending market takes {names}")
+        return cls(**(overrides or {}))
 
     def calibrated(self) -> LendingCalibration | None:
         """The fitted curves and demand ``calibration`` names; None for ``"none"``."""
@@ -280,10 +301,12 @@ class LendingMarket(UniswapV3Market):
         """The borrower agent's and the scripted borrowers' positions, (N, 1 + K) each, the agent's first."""
         return self.lending_pool.positions(self.lending.borrowers + 1)
 
-    def liquidatable(self) -> tuple[np.ndarray, np.ndarray]:
-        """(health factors, debts in base units) of every Aave account, the borrower agent's first, (N, 1 + K)."""
+    def liquidatable(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(health factors, the debt a liquidator may repay, the bonus it earns doing so) of every lending account,
+        the borrower agent's first, (N, 1 + K); debt and bonus in USD with 8 decimals, as the protocol's
+        liquidation gives them (``LendingPool.liquidation_terms``)."""
         every = self.account_positions()
-        return every.health_factor, every.debt_base
+        return (every.health_factor, *self.lending_pool.liquidation_terms(every))
 
     def liquidate_and_sell(self, who: str, account: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Liquidate ``account`` and sell the seized WETH into the pool: (profit in USDC raw, liquidated?)."""

@@ -15,7 +15,10 @@ from typing import Callable
 
 import numpy as np
 
+from envs.assets import aave_reserve_params
 from envs.evm.chain import TransactionReverted
+from envs.protocols.aave_v3.liquidation_logic import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR
+from envs.units import BPS
 from envs.worlds.block_accounting import LendingBalances
 
 AGENT_ACCOUNT = 0
@@ -24,6 +27,28 @@ BASE_UNIT = 1e8  # Aave's oracle quotes USD with 8 decimals
 #: learning liquidator's, the scripted competitor's and the traders'
 AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER = "agent", "borrower", "agent_liquidator", "competitor", "trader"
 WALLETS = (AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER)
+
+
+def seized_terms(
+    every: Position, cover: np.ndarray, incentive: float, treasury_share: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(debt repaid, the liquidator's bonus), USD with 8 decimals, of liquidating ``cover`` of each position's
+    debt at collateral worth ``incentive`` times it, no more than the collateral there is (then the debt repaid
+    shrinks to what it buys); ``treasury_share`` of the bonus goes to the protocol instead."""
+    seized = np.minimum(cover * incentive, every.collateral_base)
+    repaid = seized / incentive
+    return repaid, (seized - repaid) * (1 - treasury_share)
+
+
+def aave_liquidation_terms(every: Position) -> tuple[np.ndarray, np.ndarray]:
+    """Aave V3 LiquidationLogic on WETH collateral: half the debt while the health factor is above 0.95, all of
+    it below; the collateral seized carries the reserve's liquidation bonus, of which the protocol takes its
+    liquidation protocol fee."""
+    weth = aave_reserve_params()["WETH"]
+    close = np.where(every.health_factor > CLOSE_FACTOR_HF_THRESHOLD / BPS, DEFAULT_LIQUIDATION_CLOSE_FACTOR / BPS, 1.0)
+    return seized_terms(
+        every, every.debt_base * close, weth.liquidation_bonus / BPS, weth.liquidation_protocol_fee / BPS
+    )
 
 
 #: Aave V3's Pool calls, as the gas table names them
@@ -129,6 +154,11 @@ class LendingPool(ABC):
     def lending_balances(self, who: str, account: int) -> LendingBalances:
         """The balances a liquidation of ``account`` by ``who`` moves, as the protocol holds them, and the
         oracle's prices (``envs.worlds.block_accounting``)."""
+
+    @abstractmethod
+    def liquidation_terms(self, every: Position) -> tuple[np.ndarray, np.ndarray]:
+        """(the debt a liquidator may repay, the bonus it earns doing so), USD with 8 decimals, at each of
+        ``every``'s positions (any shape), as the protocol's liquidation would give them."""
 
     @abstractmethod
     def reserve_usage(self, symbol: str) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from envs.protocols.morpho_blue.morpho import liquidation_incentive_factor
 from envs.protocols.morpho_blue.shares_math_lib import VIRTUAL_ASSETS, VIRTUAL_SHARES, to_assets_down
 from envs.units import USDC_UNIT, WAD, WETH_UNIT
 from envs.worlds.block_accounting import LendingBalances
-from envs.worlds.lending_pool import BASE_UNIT, LendingPool, Position, transaction_codes
+from envs.worlds.lending_pool import BASE_UNIT, LendingPool, Position, seized_terms, transaction_codes
 
 #: USD with 8 decimals -> Morpho's oracle price (raw USDC per raw WETH x 1e36)
 PRICE_PER_BASE = ORACLE_PRICE_SCALE * USDC_UNIT / WETH_UNIT / BASE_UNIT
@@ -45,6 +45,12 @@ Credit = Callable[[Token, str, int], None]
 def oracle_price(usd_per_weth: np.ndarray) -> np.ndarray:
     """Morpho's oracle price for ``usd_per_weth``, rounded to 8 decimals of USD first."""
     return np.round(usd_per_weth * BASE_UNIT) * PRICE_PER_BASE
+
+
+def morpho_liquidation_terms(every: Position, lltv: float) -> tuple[np.ndarray, np.ndarray]:
+    """Morpho.liquidate: all the debt (no close factor), collateral worth it times the liquidation incentive
+    factor, none of it to the protocol; what the collateral cannot cover is written off."""
+    return seized_terms(every, every.debt_base, liquidation_incentive_factor(lltv) / WAD, 0.0)
 
 
 def _position(collateral, debt, price, lltv: float) -> Position:
@@ -120,7 +126,7 @@ class SimMorphoBlueMarket(LendingPool):
     def lending_balances(self, who, account):
         """The borrower's from its position; the liquidator's as the market's USDC cash and its WETH, negated (no
         wallet of it is kept here; a liquidation moves them by what it pays and takes); no treasury: Morpho takes
-        no cut of a liquidation."""
+        no cut of a liquidation; the lenders' claim, the market's total supply, which bad debt writes down."""
         pos, totals = self.position(account), morpho.expected_totals(self.state, self.params, self.now)
         cash = self._np(totals.total_supply_assets) - self._np(totals.total_borrow_assets)
         return LendingBalances(
@@ -131,7 +137,11 @@ class SimMorphoBlueMarket(LendingPool):
             np.zeros(self.n),
             np.ones(self.n),
             self.oracle_price(),
+            self._np(totals.total_supply_assets),
         )
+
+    def liquidation_terms(self, every):
+        return morpho_liquidation_terms(every, self.lltv)
 
     def reserve_usage(self, symbol):
         totals = morpho.expected_totals(self.state, self.params, self.now)
@@ -162,9 +172,10 @@ class SimMorphoBlueMarket(LendingPool):
         )
 
     def repay(self, account, usdc_raw, mask):
-        paid, code = morpho.repay(
-            self.state, self.params, account, self._on(usdc_raw, mask), self.now, self._mask(mask)
-        )
+        """Up to the debt: an amount that covers it repays all the account's shares (Morpho.repay by assets would
+        burn more shares than it holds and revert)."""
+        amount = np.where(usdc_raw >= self._debt(account), np.inf, usdc_raw)
+        paid, code = morpho.repay(self.state, self.params, account, self._on(amount, mask), self.now, self._mask(mask))
         return self._np(paid), self._np(code)
 
     def liquidation_call(self, who, account, mask):
@@ -275,7 +286,8 @@ class ChainMorphoBlueMarket(LendingPool):
         )
 
     def lending_balances(self, who, account):
-        """The borrower's collateral and debt, the liquidator's wallet, as exact integers; no treasury."""
+        """The borrower's collateral and debt, the liquidator's wallet and the lenders' total supply, as exact
+        integers; no treasury."""
         pos, wallet = self.position(account), self.wallet(who)
         usdc, weth = self.blue.loan, self.blue.collateral
 
@@ -290,7 +302,11 @@ class ChainMorphoBlueMarket(LendingPool):
             exact(0),
             np.ones(1),
             self.oracle_price(),
+            exact(self._totals()[0]),
         )
+
+    def liquidation_terms(self, every):
+        return morpho_liquidation_terms(every, self.lltv)
 
     def reserve_usage(self, symbol):
         if symbol == "WETH":
@@ -324,7 +340,7 @@ class ChainMorphoBlueMarket(LendingPool):
             return np.zeros(1), np.zeros(1, np.int64)
         who, token = self.address(account), self.blue.loan
         before = token.balance_of(who)
-        if np.isinf(usdc_raw[0]):
+        if np.isinf(usdc_raw[0]) or usdc_raw[0] >= self.position(account).debt_usdc[0]:  # all of it: by shares
             code = transaction_codes(
                 lambda: self.blue.repay(who, shares=self.blue.position(who)["borrowShares"]), error_code
             )

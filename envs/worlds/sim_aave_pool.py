@@ -14,7 +14,7 @@ from envs.protocols.aave_v3 import pool as aave
 from envs.protocols.aave_v3.math_utils import ray_mul
 from envs.protocols.aave_v3.reserve_logic import normalized_debt, normalized_income
 from envs.worlds.block_accounting import LendingBalances
-from envs.worlds.lending_pool import AAVE_GAS, BASE_UNIT, LendingPool, Position
+from envs.worlds.lending_pool import AAVE_GAS, BASE_UNIT, LendingPool, Position, aave_liquidation_terms
 from envs.worlds.market import WBTC_PRICE_USD
 
 START_TIME = 0.0  # seconds; only differences matter to interest accrual
@@ -154,7 +154,11 @@ class SimAavePool(LendingPool):
             (f(self.state.scaled_atoken_supply[:, r]) - held) * income,
             self._base_prices[:, self.usdc_r] / BASE_UNIT,
             self._base_prices[:, r] / BASE_UNIT,
+            np.zeros(self.n),  # Aave writes no debt off against its lenders
         )
+
+    def liquidation_terms(self, every):
+        return aave_liquidation_terms(every)
 
     def reserve_usage(self, symbol):
         r = self.params.index(symbol)
