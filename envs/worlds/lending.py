@@ -18,8 +18,9 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from envs.assets import AaveReserveParams, aave_reserve_params
+from envs.contracts.morpho_blue import DEFAULT_LLTV
 from envs.flows.borrow_demand import DEFAULT_CALIBRATION, NO_CALIBRATION, LendingCalibration, load_calibration
-from envs.units import USDC_UNIT, WETH_UNIT
+from envs.units import USDC_UNIT, WAD, WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.lending_pool import (
     AGENT,
@@ -54,7 +55,7 @@ __all__ = [
 #: the lending pools a world can hold (``LendingParams.protocol``), each a component with a simulator and a chain side
 AAVE_V3, MORPHO_BLUE = "aave_v3", "morpho_blue"
 LENDING_PROTOCOLS = (AAVE_V3, MORPHO_BLUE)
-DEFAULT_LLTV = 0.86  # a Morpho Blue market's liquidation LTV unless told: its WETH/USDC markets' on mainnet
+MORPHO_LLTV = DEFAULT_LLTV / WAD  # a Morpho Blue market's liquidation LTV unless told, as a fraction
 #: the crowd's WBTC collateral, in multiples of ``supply_usd``: its LTV stays near 25% with both reserves lent out
 CROWD_COLLATERAL = 8.0
 WBTC_UNIT = 1e8
@@ -86,7 +87,7 @@ class LendingParams:
     supply_usd: float = 50_000_000.0  # seeded into each reserve (Morpho Blue: its USDC), as the local mainnet does
     calibration: str = DEFAULT_CALIBRATION
     protocol: str = AAVE_V3
-    lltv: float = DEFAULT_LLTV  # Morpho Blue: the market's liquidation LTV (its governance enables a set of them)
+    lltv: float = MORPHO_LLTV  # Morpho Blue: the market's liquidation LTV (its governance enables a set of them)
 
     def __post_init__(self):
         low, high = self.target_ltv
@@ -103,7 +104,7 @@ class LendingParams:
                 f"lending.target_ltv={list(self.target_ltv)} reaches the Morpho Blue market's liquidation LTV "
                 f"lending.lltv={self.lltv}: its scripted borrowers could not borrow; keep target_ltv below lltv"
             )
-        if self.protocol != MORPHO_BLUE and self.lltv != DEFAULT_LLTV:
+        if self.protocol != MORPHO_BLUE and self.lltv != MORPHO_LLTV:
             raise ValueError(
                 f"lending.lltv={self.lltv} sets a Morpho Blue market's liquidation LTV; Aave V3's reserves have their "
                 f"own: leave lending.lltv out, or set lending.protocol=morpho_blue"
