@@ -8,12 +8,11 @@ import numpy as np
 
 from agents.live.guards import MarketState
 from envs.contracts.market import attach_market
-from envs.evm.chain import Chain, TransactionReverted
+from envs.evm.chain import Chain
 from envs.worlds.chain_aave_pool import ChainAavePool
 from envs.worlds.chain_lending import aave_wallet
 from envs.worlds.chain_world import ChainLP
 from envs.worlds.lending import SWAP_GROUP, LendingMarket
-from envs.worlds.sim import USDC_UNIT, WETH_UNIT
 
 
 class LiveUniswapV3Market(ChainLP):
@@ -58,23 +57,8 @@ class LiveUniswapV3Market(ChainLP):
         self.market.v3.burn(self.agent, token_id)
 
     def twap_usd(self, window_s: int) -> float | None:
-        """ETH in USD at the pool's time-weighted average tick over the last ``window_s`` seconds (pool.observe),
-        or over as much history as the pool's observations hold; None when they hold none (cardinality 1 and a
-        swap in the latest block): there is nothing to compare the spot price with."""
-        seconds = window_s
-        try:
-            cumulatives, _ = self.pool.call("observe", [seconds, 0])
-        except TransactionReverted:  # "OLD": the oldest observation is younger than the window
-            _, _, index, cardinality, _, _, _ = self.pool.call("slot0")
-            oldest = self.pool.call("observations", (index + 1) % cardinality)
-            if not oldest[3]:  # not initialized: the ring has not wrapped yet, observation 0 is the oldest
-                oldest = self.pool.call("observations", 0)
-            seconds = self.chain.timestamp() - oldest[0]
-            if seconds <= 0:
-                return None
-            cumulatives, _ = self.pool.call("observe", [seconds, 0])
-        tick = (cumulatives[1] - cumulatives[0]) / seconds
-        return float(WETH_UNIT / USDC_UNIT / 1.0001**tick)
+        """The pool's time-weighted price over the last ``window_s`` seconds (``ChainUniswapV3Pool.twap_usd``)."""
+        return self.v3_pool.twap_usd(window_s, self.chain.timestamp())
 
     def reference_price(self) -> np.ndarray:
         """ETH/USD from the Aave oracle (a Chainlink-style feed, 8 decimals)."""

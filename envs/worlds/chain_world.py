@@ -17,7 +17,7 @@ from envs.evm.chain import GAS_ETH, Chain, TransactionReverted
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
 from envs.units import LIQUIDITY_UNIT, MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT
-from envs.worlds.block_accounting import BlockAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
+from envs.worlds.block_accounting import BlockAccounts, arbitrage_profit_usd, reserves_moved
 from envs.worlds.chain_base import ChainWorld
 from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market, band_edge, centered_range
 from envs.worlds.sandwich import FlowOrder, Legs
@@ -28,6 +28,7 @@ from envs.worlds.sim import (
     rebalance_gas,
     swap_to_range_ratio,
 )
+from envs.worlds.v3_pool import ChainUniswapV3Pool
 
 AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7], DEV_ACCOUNTS[8]
 OFF_POOL_VENUE = "0x000000000000000000000000000000000000dEaD"  # where re-centring LPs' off-pool sales go
@@ -46,23 +47,18 @@ class ChainLP(UniswapV3Market):
 
     agent: str
     market: Market
+    v3_pool: ChainUniswapV3Pool
     token_id: int | None
     max_slippage: float | None = None  # set: swaps carry amountOutMinimum = quote x (1 - max_slippage)
 
     def bind(self, market: Market, fee_pips: int) -> None:
         self.market, self.fee_pips, self.tick_spacing = market, fee_pips, TICK_SPACING[fee_pips]
         self.usdc, self.weth, self.pool = market.tokens["USDC"], market.tokens["WETH"], market.v3_pools[fee_pips]
+        self.v3_pool = ChainUniswapV3Pool(self.pool, self.tick_spacing)
 
     # --- reads ------------------------------------------------------------------------------
     def _sqrt_price(self) -> float:
-        return self.pool.call("slot0")[0] / Q96
-
-    def pool_price(self) -> np.ndarray:
-        s = self._sqrt_price()
-        return np.array([WETH_UNIT / USDC_UNIT / (s * s)])
-
-    def tick(self) -> np.ndarray:
-        return np.array([self.pool.call("slot0")[1]])
+        return float(self.v3_pool.sqrt_price()[0])
 
     def wallet(self, address: str) -> tuple[np.ndarray, np.ndarray]:
         """(USDC, WETH) ``address`` holds, whole tokens."""
@@ -349,32 +345,11 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
         super().move_reference()
         self.clock = self.clock + self.dt
 
-    def active_liquidity(self) -> np.ndarray:
-        return np.array([float(self.pool.call("liquidity"))])
-
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         sell_usdc, target_x96 = self._band_trade()
         if target_x96 is not None and (mask is None or mask[0]):
             budget = (self.usdc if sell_usdc else self.weth).balance_of(ARBITRAGEUR)
             self._recorded_swap("arbitrage", ARBITRAGEUR, sell_usdc, budget, target_x96)
-
-    def curve_point(self) -> CurvePoint:
-        """Where the pool stands on its liquidity curve."""
-        sqrt_x96, tick, *_ = self.pool.call("slot0")
-        return CurvePoint(np.array([sqrt_x96 / Q96]), np.array([tick]), np.array([float(self.pool.call("liquidity"))]))
-
-    def crossed_ticks(self, before: CurvePoint, after: CurvePoint) -> tuple[np.ndarray, np.ndarray]:
-        """(1, K) the initialized ticks a move crossed and their liquidityNet, sorted, read from the pool's
-        tickBitmap words between the two ticks only."""
-        spacing = self.tick_spacing
-        low, high = sorted((int(before.tick[0]), int(after.tick[0])))
-        ticks = []
-        for word in range((low // spacing) >> 8, ((high // spacing) >> 8) + 1):
-            bits = self.pool.call("tickBitmap", word)
-            ticks += [((word << 8) + bit) * spacing for bit in range(256) if bits >> bit & 1]
-        ticks = [t for t in ticks if low < t <= high]
-        nets = [float(self.pool.call("ticks", t)[1]) for t in ticks]
-        return np.array([ticks], dtype=np.int64).reshape(1, -1), np.array([nets]).reshape(1, -1)
 
     def _recorded_swap(self, group: str, who: str, sell_usdc: bool, raw: int, limit_x96: int, min_out: int = 0):
         """A swap recorded in the block's accounts as ``group``'s, where an env keeps them."""
@@ -383,7 +358,7 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
         before = self.curve_point()
         out, event = self._swap(who, sell_usdc, raw, limit_x96, min_out)
         after = self.curve_point()
-        moved = reserves_moved(before, after, *self.crossed_ticks(before, after))
+        moved = reserves_moved(before, after, *self.v3_pool.crossed_ticks(before, after))
         paid = float(event["amount0"] if sell_usdc else event["amount1"])
         self.accounts.record(
             group, np.array([sell_usdc]), np.array([paid]), np.array([float(out)]), self._reference, moved
@@ -425,7 +400,7 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
 
     def _band_trade(self) -> tuple[bool, int | None]:
         """(sell USDC?, the band edge in Q64.96, or None when the pool is inside the band)."""
-        now_x96 = self.pool.call("slot0")[0]
+        now_x96 = self.v3_pool.sqrt_price_x96()
         now = now_x96 / Q96
         target = float(band_edge(np.array([now]), self._reference[:1], self.fee_pips)[0])
         target_x96 = int(np.floor(target * Q96))

@@ -11,8 +11,10 @@ import numpy as np
 
 from envs.drivers.base import PriceDriver
 from envs.units import FEE_DENOMINATOR, MAX_TICK, Q96, USDC_UNIT, WETH_UNIT
+from envs.worlds.block_accounting import CurvePoint
 from envs.worlds.mempool import Mempool
 from envs.worlds.sandwich import FlowOrder, Legs, largest_front_run, minimum_out
+from envs.worlds.v3_pool import UniswapV3Pool
 
 if TYPE_CHECKING:
     from envs.worlds.sim import V3WorldParams
@@ -28,6 +30,7 @@ class UniswapV3Market(ABC):
 
     n: int  # worlds
     params: V3WorldParams
+    v3_pool: UniswapV3Pool  # the pool, as every backend reads it
     driver: PriceDriver
     rng: np.random.Generator
     fee_pips: int
@@ -188,7 +191,7 @@ class UniswapV3Market(ABC):
 
     def active_liquidity(self) -> np.ndarray:
         """(N,) the pools' active liquidity, raw."""
-        raise NotImplementedError
+        return self.v3_pool.liquidity()
 
     def flow_orders(self) -> list:
         """This step's uninformed swaps, [(sell USDC?, raw amount in)]: the toy flow, or the calibrated one
@@ -313,11 +316,16 @@ class UniswapV3Market(ABC):
     @abstractmethod
     def reference_price(self) -> np.ndarray: ...
 
-    @abstractmethod
-    def pool_price(self) -> np.ndarray: ...
+    def pool_price(self) -> np.ndarray:
+        """USD per WETH at each pool's price."""
+        return self.v3_pool.price()
 
-    @abstractmethod
-    def tick(self) -> np.ndarray: ...
+    def tick(self) -> np.ndarray:
+        return self.v3_pool.tick()
+
+    def curve_point(self) -> CurvePoint:
+        """Where each pool stands on its liquidity curve."""
+        return self.v3_pool.curve_point()
 
     @abstractmethod
     def agent_wallet(self) -> tuple[np.ndarray, np.ndarray]:

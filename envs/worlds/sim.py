@@ -24,6 +24,7 @@ from envs.units import BPS, LIQUIDITY_UNIT, Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
 from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market, band_edge, centered_range
 from envs.worlds.sandwich import FlowOrder, Legs
+from envs.worlds.v3_pool import SimUniswapV3Pool
 
 
 def pool_swap(
@@ -225,6 +226,7 @@ def exchange_at_reference(usdc_raw, weth_raw, reference, sqrt_price, sqrt_lower,
 
 
 class UniswapV3World(UniswapV3Market):
+    v3_pool: SimUniswapV3Pool
     #: count the scripted flows' volume in ``flow_volume_usd`` (the turnover check sets it; the env step
     #: does not pay for it otherwise)
     count_flow_volume: bool = False
@@ -243,6 +245,7 @@ class UniswapV3World(UniswapV3Market):
         self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
         self.slots, self.lp = params.slots, 0
+        self.v3_pool = SimUniswapV3Pool(n, self.b)
 
     # --- the wallets: (N, slots) raw, the selected slot's column as wallet_usdc / wallet_weth ------------
     @property
@@ -276,12 +279,14 @@ class UniswapV3World(UniswapV3Market):
     def reference_price(self) -> np.ndarray:
         return self._reference.copy()
 
-    def pool_price(self) -> np.ndarray:
-        s = self._np(self.state.sqrt_price)
-        return WETH_UNIT / USDC_UNIT / (s * s)
+    @property
+    def state(self) -> v3.V3PoolState:
+        """The pools' batched state: the component's (``v3_pool``), which the world's swaps and positions move."""
+        return self.v3_pool.state
 
-    def tick(self) -> np.ndarray:
-        return self._np(self.state.tick)
+    @state.setter
+    def state(self, value: v3.V3PoolState) -> None:
+        self.v3_pool.state = value
 
     # --- episode ----------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
@@ -329,9 +334,6 @@ class UniswapV3World(UniswapV3Market):
         self._reference = self.driver.step()
         self.clock = self.clock + self.dt
 
-    def active_liquidity(self) -> np.ndarray:
-        return self._np(self.state.liquidity)
-
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         """The competing arbitrageur trades each (masked) pool to the edge of its no-trade band."""
         sell_usdc, target, moving = self._band_trade()
@@ -349,11 +351,6 @@ class UniswapV3World(UniswapV3Market):
         self._count_volume(sell_usdc, result.amount_in)
         self._account("arbitrage", sell_usdc, result, before)
 
-    def curve_point(self) -> CurvePoint:
-        """Where each pool stands on its liquidity curve."""
-        s = self.state
-        return CurvePoint(self._np(s.sqrt_price), self._np(s.tick), self._np(s.liquidity))
-
     def _curve_before(self, state: v3.V3PoolState | None = None) -> CurvePoint | None:
         """Where the pools stand before a swap on ``state`` (default: the pools) that the block's accounts
         record: None where no env keeps them or the swap is a trial on a copy."""
@@ -364,8 +361,8 @@ class UniswapV3World(UniswapV3Market):
         """Record a swap of ``group`` in the block's accounts, where an env keeps them (``before``: read then)."""
         if self.accounts is None or before is None:
             return
-        ticks, nets = self._np(self.state.ticks), self._np(self.state.liquidity_net)
-        moved = reserves_moved(before, self.curve_point(), ticks, nets)
+        after = self.curve_point()
+        moved = reserves_moved(before, after, *self.v3_pool.crossed_ticks(before, after))
         paid, got = self._np(result.amount_in), self._np(result.amount_out)
         self.accounts.record(group, sell_usdc, paid, got, self._reference, moved)
 
