@@ -10,7 +10,7 @@ import pytest
 import envs  # noqa: F401  (registers the ids)
 from agents.baselines import HoldV2, V2ShareHolder
 from envs.drivers import ScenarioDriver
-from envs.uniswap_v2_lp import UniswapV2LPVectorEnv
+from envs.uniswap_v2_lp import UniswapV2LPEnv, UniswapV2LPVectorEnv
 
 ID = "defigym/UniswapV2LP-v0"
 
@@ -101,3 +101,30 @@ def test_numpy_and_torch_step_the_same_worlds():
 def test_bad_options_are_clear_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gym.make(ID, **kwargs)
+
+
+def _random_episode(backend: str, steps: int, seed: int, **kwargs) -> np.ndarray:
+    """Observations and rewards of an episode of random actions."""
+    env = UniswapV2LPEnv(backend=backend, horizon=steps, **kwargs)
+    obs, _ = env.reset(seed=seed)
+    rng, rows = np.random.default_rng(seed), []
+    for _ in range(steps):
+        obs, reward, *_ = env.step(int(rng.integers(0, env.action_space.n)))
+        rows.append(np.r_[obs, reward])
+    env.close()
+    return np.array(rows)
+
+
+@pytest.mark.parametrize(
+    "seed, kwargs",
+    [
+        (0, {}),  # float64 wallets past 2**53 wei asked the router for a few hundred wei more than held
+        (1, {}),
+        (0, {"agent_usd": 100.0, "world": {"pool_value_usd": 5_000.0, "noise_trade_usd": 20_000.0}}),  # thin pair
+    ],
+)
+def test_random_episodes_spend_no_more_than_the_wallet_holds_on_both_backends(seed, kwargs):
+    sim = _random_episode("numpy", 150 if not kwargs else 10, seed, **kwargs)
+    evm = _random_episode("evm", len(sim), seed, **kwargs)  # reverted with TRANSFER_FROM_FAILED before
+    assert np.isfinite(sim).all()  # the simulator's wallet went negative and the rewards to NaN before
+    np.testing.assert_allclose(evm, sim, rtol=1e-9, atol=1e-6)

@@ -82,6 +82,9 @@ class UniswapV2Market(ABC):
         """Exact-input swap through the pair from ``who`` ("agent", "arbitrageur", "noise"): (paid, got)."""
         if who not in WALLETS:
             raise ValueError(f"unknown wallet {who!r}: the V2 market's wallets are {list(WALLETS)}")
+        if who == AGENT:  # no more than the wallet holds of what it sells
+            usdc, weth = self.agent_wallet_raw()
+            raw = np.minimum(raw, np.where(sell_usdc, usdc, weth))
         paid, got = self.v2_pair.swap(who, sell_usdc, raw, mask)
         if who == AGENT:
             self._agent_moved(np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
@@ -89,10 +92,13 @@ class UniswapV2Market(ABC):
 
     def add_liquidity(self, usdc_raw: np.ndarray, weth_raw: np.ndarray, mask: np.ndarray) -> None:
         """The agent deposits up to these amounts at the pair's ratio (Router02.addLiquidity)."""
+        usdc, weth = self.agent_wallet_raw()  # no more than the wallet holds
+        usdc_raw, weth_raw = np.clip(usdc_raw, 0.0, usdc), np.clip(weth_raw, 0.0, weth)
         used_usdc, used_weth = self.v2_pair.add_liquidity(AGENT, usdc_raw, weth_raw, mask)
         self._agent_moved(-used_usdc, -used_weth)
 
     def remove_liquidity(self, shares_raw: np.ndarray, mask: np.ndarray) -> None:
+        shares_raw = np.clip(shares_raw, 0.0, self.shares()[0])  # no more than the agent holds
         got_usdc, got_weth = self.v2_pair.remove_liquidity(AGENT, shares_raw, mask)
         self._agent_moved(got_usdc, got_weth)
 

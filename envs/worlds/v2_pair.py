@@ -111,9 +111,11 @@ class ChainUniswapV2Pair(UniswapV2Pair):
     def swap(self, wallet, sell_usdc, raw, mask):
         if not mask[0] or raw[0] <= 0:
             return np.zeros(1), np.zeros(1)
+        who = self.address(wallet)
         token_in, token_out = (self.usdc, self.weth) if sell_usdc[0] else (self.weth, self.usdc)
-        got = self.v2.swap_exact_in(self.address(wallet), token_in, token_out, int(raw[0]))
-        return np.array([float(int(raw[0]))]), np.array([float(got)])
+        amount = min(int(raw[0]), token_in.balance_of(who))  # a float64 amount can round past the balance
+        got = self.v2.swap_exact_in(who, token_in, token_out, amount)
+        return np.array([float(amount)]), np.array([float(got)])
 
     def _moved(self, who: str, act: Callable[[], object]) -> tuple[np.ndarray, np.ndarray]:
         """What ``act`` took from (+) or gave to (-) ``who``'s USDC and WETH, raw."""
@@ -127,14 +129,16 @@ class ChainUniswapV2Pair(UniswapV2Pair):
         if not mask[0]:
             return np.zeros(1), np.zeros(1)
         who = self.address(wallet)
+        usdc = min(int(usdc_raw[0]), self.usdc.balance_of(who))  # float64 amounts can round past the balances
+        weth = min(int(weth_raw[0]), self.weth.balance_of(who))
         return self._moved(
             who,
             lambda: self.router.transact(
                 "addLiquidity",
                 self.usdc.address,
                 self.weth.address,
-                int(usdc_raw[0]),
-                int(weth_raw[0]),
+                usdc,
+                weth,
                 0,
                 0,
                 who,
@@ -147,13 +151,14 @@ class ChainUniswapV2Pair(UniswapV2Pair):
         if not mask[0] or shares_raw[0] <= 0:
             return np.zeros(1), np.zeros(1)
         who = self.address(wallet)
+        shares = min(int(shares_raw[0]), self.pair.call("balanceOf", who))  # as float64 it can round past them
         paid0, paid1 = self._moved(
             who,
             lambda: self.router.transact(
                 "removeLiquidity",
                 self.usdc.address,
                 self.weth.address,
-                int(shares_raw[0]),
+                shares,
                 0,
                 0,
                 who,
