@@ -28,6 +28,14 @@ class ArrayBackend:
     def to_numpy(self, x) -> np.ndarray:
         return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
 
+    def flags(self, mask) -> Any:
+        """A numpy mask as the backend's booleans."""
+        return self.xp.asarray(mask, dtype=self.xp.bool, device=self.device)
+
+    def masked(self, x, mask) -> Any:
+        """A numpy amount, zero outside ``mask``, on the backend (a masked-out world acts on nothing)."""
+        return self.asarray(np.where(mask, x, 0.0))
+
 
 def array_backend(name: str = "numpy", device: str | None = None) -> ArrayBackend:
     """``numpy``, or ``torch`` on ``device`` ("cpu", "cuda", "auto" = cuda when present)."""

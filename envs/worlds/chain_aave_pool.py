@@ -17,29 +17,19 @@ from envs.worlds.block_accounting import LendingBalances
 from envs.worlds.lending_pool import (
     AAVE_GAS,
     BASE_UNIT,
+    ChainAccounts,
+    Credit,
     LendingPool,
     Position,
     aave_liquidation_terms,
     transaction_codes,
 )
 
-#: credits ``raw`` more of a token to an address (``ChainUniswapV3World._credit``)
-Credit = Callable[[Token, str, int], None]
 
-
-def borrower_address(account: int) -> str:
-    """Scripted borrower (or crowd) ``account``: a fixed address the node lets the world send from."""
-    return f"0x{0xB0770E5 << 100 | account:040x}"
-
-
-class ChainAavePool(LendingPool):
-    """``aave`` over ``tokens`` (USDC, WETH, WBTC); ``borrower`` is account 0's address, the scripted accounts are
-    ``borrower_address(account)``; ``wallet`` resolves a liquidator's wallet name; ``credit`` funds the scripted
-    accounts (None: a chain the world may not fund, the live one)."""
+class ChainAavePool(ChainAccounts, LendingPool):
+    """``aave`` over ``tokens`` (USDC, WETH, WBTC), with the accounts ``ChainAccounts`` names."""
 
     GAS = AAVE_GAS
-
-    n = 1
 
     def __init__(
         self,
@@ -49,19 +39,12 @@ class ChainAavePool(LendingPool):
         wallet: Callable[[str], str],
         credit: Credit | None = None,
     ):
-        self.aave, self.tokens, self.borrower, self.wallet, self.credit = aave, tokens, borrower, wallet, credit
+        super().__init__(borrower, wallet, credit)
+        self.aave, self.tokens = aave, tokens
         self.usdc, self.weth = tokens["USDC"], tokens["WETH"]
-
-    def address(self, account: int) -> str:
-        return self.borrower if account == 0 else borrower_address(account)
 
     def _credit(self, token: Token, who: str, raw: int) -> None:
         self._fundable()(token, who, raw)
-
-    def _fundable(self) -> Credit:
-        if self.credit is None:
-            raise RuntimeError("this chain's accounts are funded by their owners: only a world of our own funds them")
-        return self.credit
 
     # --- reads ------------------------------------------------------------------------------
     def oracle_price(self) -> np.ndarray:

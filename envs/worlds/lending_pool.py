@@ -16,6 +16,7 @@ from typing import Callable
 import numpy as np
 
 from envs.assets import aave_reserve_params
+from envs.contracts.tokens import Token
 from envs.evm.chain import TransactionReverted
 from envs.protocols.aave_v3.liquidation_logic import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR
 from envs.units import BPS
@@ -71,6 +72,35 @@ def check_wallet(who: str, lp_agents: int = 1) -> None:
             f"wallet {who!r} is the LP agent's, and this world has none (V3WorldParams.lps=0): build it with lps=1 "
             f"to trade from it"
         )
+
+
+#: gives an address ``raw`` more of a token: minted, or written by storage on a fork (``ChainWorld._credit``)
+Credit = Callable[[Token, str, int], None]
+
+
+def borrower_address(account: int) -> str:
+    """Scripted borrower (or crowd) ``account`` on a chain: a fixed address the node lets the world send from."""
+    return f"0x{0xB0770E5 << 100 | account:040x}"
+
+
+class ChainAccounts:
+    """A lending pool's chain side, whatever the protocol: account 0 is ``borrower``'s address, the scripted
+    accounts ``borrower_address(account)``; ``wallet`` resolves a liquidator's wallet name; ``credit`` funds the
+    scripted accounts (None: a chain the world may not fund, the live one)."""
+
+    n = 1
+
+    def __init__(self, borrower: str, wallet: Callable[[str], str], credit: Credit | None):
+        self.borrower, self.wallet, self.credit = borrower, wallet, credit
+
+    def address(self, account: int) -> str:
+        return self.borrower if account == 0 else borrower_address(account)
+
+    def _fundable(self) -> Credit:
+        """The credit function, or a refusal where the world may not fund accounts."""
+        if self.credit is None:
+            raise RuntimeError("this chain's accounts are funded by their owners: only a world of our own funds them")
+        return self.credit
 
 
 def transaction_codes(action: Callable[[], object], error_code: Callable[[TransactionReverted], int]) -> np.ndarray:

@@ -24,7 +24,15 @@ from envs.protocols.morpho_blue.morpho import liquidation_incentive_factor
 from envs.protocols.morpho_blue.shares_math_lib import VIRTUAL_ASSETS, VIRTUAL_SHARES, to_assets_down
 from envs.units import USDC_UNIT, WAD, WETH_UNIT
 from envs.worlds.block_accounting import LendingBalances
-from envs.worlds.lending_pool import BASE_UNIT, LendingPool, Position, seized_terms, transaction_codes
+from envs.worlds.lending_pool import (
+    BASE_UNIT,
+    ChainAccounts,
+    Credit,
+    LendingPool,
+    Position,
+    seized_terms,
+    transaction_codes,
+)
 
 #: USD with 8 decimals -> Morpho's oracle price (raw USDC per raw WETH x 1e36)
 PRICE_PER_BASE = ORACLE_PRICE_SCALE * USDC_UNIT / WETH_UNIT / BASE_UNIT
@@ -38,8 +46,9 @@ MORPHO_GAS = {
     "repay": "morpho_repay",
     "liquidation_call": "morpho_liquidate",
 }
-#: a ``credit`` credits ``raw`` more of a token to an address (``ChainUniswapV3World._credit``)
-Credit = Callable[[Token, str, int], None]
+
+
+NO_CROWD = "a Morpho Blue market has no crowd of borrowers: run it with lending.calibration=none"
 
 
 def oracle_price(usd_per_weth: np.ndarray) -> np.ndarray:
@@ -89,7 +98,9 @@ class SimMorphoBlueMarket(LendingPool):
         self.state = morpho.initial_state(b.xp, self.n, self.accounts + 1, 0.0, b.device)
         self.set_oracle_price(usd_per_weth)
         seed = np.full(self.n, np.floor(self.supply_usd * USDC_UNIT))
-        morpho.supply(self.state, self.params, self.accounts, b.asarray(seed), self.now, self._all())
+        morpho.supply(
+            self.state, self.params, self.accounts, b.asarray(seed), self.now, self.b.flags(np.ones(self.n, bool))
+        )
 
     def advance(self, seconds: float) -> None:
         """The market's clock moves ``seconds``: interest accrues at the next action (and in every read)."""
@@ -101,15 +112,6 @@ class SimMorphoBlueMarket(LendingPool):
 
     def _np(self, x) -> np.ndarray:
         return self.b.to_numpy(x)
-
-    def _all(self):
-        return self.b.asarray(np.ones(self.n, bool), dtype=self.b.xp.bool)
-
-    def _on(self, x, mask):
-        return self.b.asarray(np.where(mask, x, 0.0))
-
-    def _mask(self, mask):
-        return self.b.asarray(mask, dtype=self.b.xp.bool)
 
     # --- reads ------------------------------------------------------------------------------
     def oracle_price(self) -> np.ndarray:
@@ -152,14 +154,16 @@ class SimMorphoBlueMarket(LendingPool):
 
     # --- actions ----------------------------------------------------------------------------
     def supply(self, account, weth_raw, mask):
-        return self._np(morpho.supply_collateral(self.state, account, self._on(weth_raw, mask), self._mask(mask)))
+        return self._np(
+            morpho.supply_collateral(self.state, account, self.b.masked(weth_raw, mask), self.b.flags(mask))
+        )
 
     def withdraw(self, account, weth_raw, mask):
         held = self._np(self.state.collateral[:, account])
         amount = np.where(np.isinf(weth_raw), held, weth_raw)
         code = self._np(
             morpho.withdraw_collateral(
-                self.state, self.params, self._price, account, self._on(amount, mask), self.now, self._mask(mask)
+                self.state, self.params, self._price, account, self.b.masked(amount, mask), self.now, self.b.flags(mask)
             )
         )
         return np.where(mask & (code == 0), amount, 0.0), code
@@ -167,7 +171,13 @@ class SimMorphoBlueMarket(LendingPool):
     def borrow(self, account, usdc_raw, mask):
         return self._np(
             morpho.borrow(
-                self.state, self.params, self._price, account, self._on(usdc_raw, mask), self.now, self._mask(mask)
+                self.state,
+                self.params,
+                self._price,
+                account,
+                self.b.masked(usdc_raw, mask),
+                self.now,
+                self.b.flags(mask),
             )
         )
 
@@ -175,7 +185,9 @@ class SimMorphoBlueMarket(LendingPool):
         """Up to the debt: an amount that covers it repays all the account's shares (Morpho.repay by assets would
         burn more shares than it holds and revert)."""
         amount = np.where(usdc_raw >= self._debt(account), np.inf, usdc_raw)
-        paid, code = morpho.repay(self.state, self.params, account, self._on(amount, mask), self.now, self._mask(mask))
+        paid, code = morpho.repay(
+            self.state, self.params, account, self.b.masked(amount, mask), self.now, self.b.flags(mask)
+        )
         return self._np(paid), self._np(code)
 
     def liquidation_call(self, who, account, mask):
@@ -196,7 +208,7 @@ class SimMorphoBlueMarket(LendingPool):
             xp.where(by_shares, 0.0, collateral),
             xp.where(by_shares, shares, 0.0),
             self.now,
-            self._mask(mask),
+            self.b.flags(mask),
         )
         return self._np(repaid), self._np(seized), self._np(code)
 
@@ -204,15 +216,10 @@ class SimMorphoBlueMarket(LendingPool):
         pass  # the scripted borrowers bring their WETH from outside the market
 
     def crowd_act(self, account, action, symbol, raw, mask):
-        raise ValueError("a Morpho Blue market has no crowd of borrowers: run it with lending.calibration=none")
+        raise ValueError(NO_CROWD)
 
 
 SUPPLIER = f"0x{0x5E11E5 << 100:040x}"  # the account that lends the market's USDC on a chain
-
-
-def borrower_address(account: int) -> str:
-    """Scripted borrower ``account``: a fixed address the node lets the world send from."""
-    return f"0x{0xB0770E5 << 100 | account:040x}"
 
 
 def deploy_market(
@@ -236,19 +243,20 @@ def deploy_market(
     return blue
 
 
-class ChainMorphoBlueMarket(LendingPool):
-    """``blue`` (one world): ``borrower`` is account 0's address, the scripted accounts are ``borrower_address``;
-    ``wallet`` resolves a liquidator's wallet name; ``credit`` funds the scripted accounts (None: never)."""
+def exact_assets(shares: int, total_assets: int, total_shares: int, up: bool) -> int:
+    """SharesMathLib.toAssetsUp / toAssetsDown in exact integers (the chain side's reads)."""
+    numerator, denominator = shares * (total_assets + VIRTUAL_ASSETS), total_shares + VIRTUAL_SHARES
+    return -(-numerator // denominator) if up else numerator // denominator
 
-    n = 1
+
+class ChainMorphoBlueMarket(ChainAccounts, LendingPool):
+    """``blue`` (one world), with the accounts ``ChainAccounts`` names."""
+
     GAS = MORPHO_GAS
 
     def __init__(self, blue: MorphoBlue, borrower: str, wallet: Callable[[str], str], credit: Credit | None = None):
-        self.blue, self.borrower, self.wallet, self.credit = blue, borrower, wallet, credit
-        self.lltv = float(blue.lltv)
-
-    def address(self, account: int) -> str:
-        return self.borrower if account == 0 else borrower_address(account)
+        super().__init__(borrower, wallet, credit)
+        self.blue, self.lltv = blue, float(blue.lltv)
 
     # --- reads ------------------------------------------------------------------------------
     def oracle_price(self) -> np.ndarray:
@@ -276,8 +284,7 @@ class ChainMorphoBlueMarket(LendingPool):
     def position(self, account: int) -> Position:
         p = self.blue.position(self.address(account))
         _, _, borrow, borrow_shares = self._totals()
-        # SharesMathLib.toAssetsUp
-        debt = -(-p["borrowShares"] * (borrow + VIRTUAL_ASSETS) // (borrow_shares + VIRTUAL_SHARES))
+        debt = exact_assets(p["borrowShares"], borrow, borrow_shares, up=True)
         return _position(
             np.array([float(p["collateral"])]),
             np.array([float(debt)]),
@@ -354,7 +361,7 @@ class ChainMorphoBlueMarket(LendingPool):
         borrower, liquidator = self.address(account), self.wallet(who)
         p = self.blue.position(borrower)
         supply, _, borrow, borrow_shares = self._totals()
-        debt = p["borrowShares"] * (borrow + VIRTUAL_ASSETS) // (borrow_shares + VIRTUAL_SHARES)  # toAssetsDown
+        debt = exact_assets(p["borrowShares"], borrow, borrow_shares, up=False)
         lif = int(liquidation_incentive_factor(self.lltv))
         seize_all = debt * lif // WAD * ORACLE_PRICE_SCALE // self.blue.price()
         usdc, weth = self.blue.loan, self.blue.collateral
@@ -370,11 +377,6 @@ class ChainMorphoBlueMarket(LendingPool):
             code,
         )
 
-    def _fundable(self) -> Credit:
-        if self.credit is None:
-            raise RuntimeError("this chain's accounts are funded by their owners: only a world of our own funds them")
-        return self.credit
-
     def fund_account(self, account, weth_raw, mask):
         credit = self._fundable()
         if mask[0]:
@@ -384,4 +386,4 @@ class ChainMorphoBlueMarket(LendingPool):
             self.blue.approve(who)
 
     def crowd_act(self, account, action, symbol, raw, mask):
-        raise ValueError("a Morpho Blue market has no crowd of borrowers: run it with lending.calibration=none")
+        raise ValueError(NO_CROWD)

@@ -68,13 +68,6 @@ class SimAavePool(LendingPool):
     def _np(self, x) -> np.ndarray:
         return self.b.to_numpy(x)
 
-    def _on(self, x, mask):
-        """A numpy amount, zero outside ``mask``, on the backend."""
-        return self.b.asarray(np.where(mask, x, 0.0))
-
-    def _mask(self, mask):
-        return self.b.asarray(mask, dtype=self.b.xp.bool)
-
     # --- reads ------------------------------------------------------------------------------
     def oracle_price(self) -> np.ndarray:
         return self._base_prices[:, self.weth_r] / BASE_UNIT
@@ -169,7 +162,13 @@ class SimAavePool(LendingPool):
     def supply(self, account, weth_raw, mask):
         return self._np(
             aave.supply(
-                self.state, self.params, account, self.weth_r, self._on(weth_raw, mask), self.now, self._mask(mask)
+                self.state,
+                self.params,
+                account,
+                self.weth_r,
+                self.b.masked(weth_raw, mask),
+                self.now,
+                self.b.flags(mask),
             )
         )
 
@@ -180,9 +179,9 @@ class SimAavePool(LendingPool):
             self._prices,
             account,
             self.weth_r,
-            self._on(weth_raw, mask),
+            self.b.masked(weth_raw, mask),
             self.now,
-            self._mask(mask),
+            self.b.flags(mask),
         )
         return self._np(got), self._np(code)
 
@@ -194,15 +193,15 @@ class SimAavePool(LendingPool):
                 self._prices,
                 account,
                 self.usdc_r,
-                self._on(usdc_raw, mask),
+                self.b.masked(usdc_raw, mask),
                 self.now,
-                self._mask(mask),
+                self.b.flags(mask),
             )
         )
 
     def repay(self, account, usdc_raw, mask):
         paid, code = aave.repay(
-            self.state, self.params, account, self.usdc_r, self._on(usdc_raw, mask), self.now, self._mask(mask)
+            self.state, self.params, account, self.usdc_r, self.b.masked(usdc_raw, mask), self.now, self.b.flags(mask)
         )
         return self._np(paid), self._np(code)
 
@@ -216,7 +215,7 @@ class SimAavePool(LendingPool):
             self.usdc_r,
             self.b.asarray(np.full(self.n, np.inf)),
             self.now,
-            self._mask(mask),
+            self.b.flags(mask),
         )
         return self._np(result.debt_repaid), self._np(result.collateral_to_liquidator), self._np(result.error)
 
@@ -224,7 +223,7 @@ class SimAavePool(LendingPool):
         pass  # the scripted borrowers bring their WETH from outside the market
 
     def crowd_act(self, account, action, symbol, raw, mask):
-        r, amount, on = self.params.index(symbol), self._on(raw, mask), self._mask(mask)
+        r, amount, on = self.params.index(symbol), self.b.masked(raw, mask), self.b.flags(mask)
         if action == "supply":
             return self._np(aave.supply(self.state, self.params, account, r, amount, self.now, on))
         if action == "borrow":
@@ -239,9 +238,9 @@ class SimAavePool(LendingPool):
             self._prices,
             account,
             self.params.index(symbol),
-            self._on(borrow_raw, lend),
-            self._on(repay_raw, repay),
+            self.b.masked(borrow_raw, lend),
+            self.b.masked(repay_raw, repay),
             self.now,
-            self._mask(lend),
-            self._mask(repay),
+            self.b.flags(lend),
+            self.b.flags(repay),
         )

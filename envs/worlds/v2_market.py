@@ -98,7 +98,6 @@ class UniswapV2Market(ABC):
         self._agent_moved(-used_usdc, -used_weth)
 
     def remove_liquidity(self, shares_raw: np.ndarray, mask: np.ndarray) -> None:
-        shares_raw = np.clip(shares_raw, 0.0, self.shares()[0])  # no more than the agent holds
         got_usdc, got_weth = self.v2_pair.remove_liquidity(AGENT, shares_raw, mask)
         self._agent_moved(got_usdc, got_weth)
 

@@ -44,7 +44,7 @@ class UniswapV2Pair(ABC):
 
     @abstractmethod
     def remove_liquidity(self, wallet: str, shares_raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Burn ``shares_raw`` of ``wallet``'s shares; returns the (USDC, WETH) they redeem."""
+        """Burn ``shares_raw`` of ``wallet``'s shares (no more than it holds); returns the (USDC, WETH) they redeem."""
 
 
 class SimUniswapV2Pair(UniswapV2Pair):
@@ -86,6 +86,7 @@ class SimUniswapV2Pair(UniswapV2Pair):
 
     def remove_liquidity(self, wallet, shares_raw, mask):
         b = self.b
+        shares_raw = np.clip(shares_raw, 0.0, self.shares(wallet)[0])  # no more than the wallet holds
         got0, got1 = (b.to_numpy(x) for x in v2.burn(self.state, b.asarray(shares_raw), self._mask(mask)))
         self._shares[wallet] = self.shares(wallet)[0] - np.where(mask, shares_raw, 0.0)
         return got0, got1

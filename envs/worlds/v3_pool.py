@@ -24,22 +24,23 @@ class UniswapV3Pool(ABC):
     n: int
 
     @abstractmethod
-    def curve_point(self) -> CurvePoint:
-        """Where the pool stands on its liquidity curve: sqrt price, tick, active liquidity."""
+    def sqrt_price(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def tick(self) -> np.ndarray: ...
+
+    @abstractmethod
+    def liquidity(self) -> np.ndarray:
+        """The active liquidity, raw."""
 
     @abstractmethod
     def crossed_ticks(self, before: CurvePoint, after: CurvePoint) -> tuple[np.ndarray, np.ndarray]:
         """(N, K) initialized ticks, sorted, with their liquidityNet: at least those a move from ``before`` to
         ``after`` crossed (``block_accounting.reserves_moved`` prices only those)."""
 
-    def sqrt_price(self) -> np.ndarray:
-        return self.curve_point().sqrt_price
-
-    def tick(self) -> np.ndarray:
-        return self.curve_point().tick
-
-    def liquidity(self) -> np.ndarray:
-        return self.curve_point().liquidity
+    def curve_point(self) -> CurvePoint:
+        """Where the pool stands on its liquidity curve: sqrt price, tick, active liquidity."""
+        return CurvePoint(self.sqrt_price(), self.tick(), self.liquidity())
 
     def price(self) -> np.ndarray:
         """USD per WETH at the pool's price (raw WETH per raw USDC is the sqrt price squared)."""
@@ -54,10 +55,6 @@ class SimUniswapV3Pool(UniswapV3Pool):
 
     def __init__(self, n: int, backend: ArrayBackend):
         self.n, self.b = n, backend
-
-    def curve_point(self) -> CurvePoint:
-        s, f = self.state, self.b.to_numpy
-        return CurvePoint(f(s.sqrt_price), f(s.tick), f(s.liquidity))
 
     def sqrt_price(self) -> np.ndarray:
         return self.b.to_numpy(self.state.sqrt_price)
@@ -82,6 +79,7 @@ class ChainUniswapV3Pool(UniswapV3Pool):
         self.pool, self.tick_spacing = pool, tick_spacing
 
     def curve_point(self) -> CurvePoint:
+        """Read with one slot0 call."""
         sqrt_x96, tick, *_ = self.pool.call("slot0")
         return CurvePoint(np.array([sqrt_x96 / Q96]), np.array([tick]), np.array([float(self.pool.call("liquidity"))]))
 
