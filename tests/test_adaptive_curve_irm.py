@@ -306,7 +306,7 @@ def test_morpho_accrual_with_the_adaptive_irm_matches_the_simulator(blue):
                 ("total_borrow_shares", "totalBorrowShares"),
             ):
                 getattr(state, name)[:] = m[key]
-            rate, start = ref_borrow_rate(supply, borrow, start, m["lastUpdate"] - last)
+            _, start = ref_borrow_rate(supply, borrow, start, m["lastUpdate"] - last)
             state.rate_at_target[:] = start
             state.last_update[:] = m["lastUpdate"]
             supply, borrow, last = m["totalSupplyAssets"], m["totalBorrowAssets"], m["lastUpdate"]

@@ -17,6 +17,7 @@ from envs.contracts.contract import Contract, deploy
 from envs.contracts.tokens import Token
 from envs.evm.chain import Chain, TransactionReverted, TxResult
 from envs.protocols.morpho_blue import errors
+from envs.protocols.morpho_blue import morpho as morpho_math
 
 DEFAULT_LLTV = 860_000_000_000_000_000  # 86%, one of the LLTVs Morpho governance enabled on mainnet
 #: OracleMock keeps its price in storage slot 0 (`uint256 public price`, its only state)
@@ -34,7 +35,7 @@ _MARKET_FIELDS = (
 )
 _POSITION_FIELDS = ("supplyShares", "borrowShares", "collateral")
 #: deploy_morpho_blue's ``irm`` choices -> the artifact deployed
-IRMS = {"adaptive_curve": "AdaptiveCurveIrm", "mock": "IrmMock"}
+IRMS = dict(zip(morpho_math.IRMS, ("AdaptiveCurveIrm", "IrmMock")))
 
 
 def error_code(err: TransactionReverted) -> int:
@@ -142,8 +143,7 @@ def deploy_morpho_blue(
     """Deploy Morpho (owned by the deployer), OracleMock at ``price`` and the rate model ``irm`` (one of IRMS:
     "adaptive_curve", bound to this Morpho, or "mock"); enable the IRM and ``lltv`` and create the
     ``loan``/``collateral`` market, as Morpho governance and a market creator would."""
-    if irm not in IRMS:
-        raise ValueError(f"unknown Morpho IRM {irm!r}; choose one of {', '.join(map(repr, IRMS))}")
+    morpho_math.check_irm(irm)
     morpho = deploy(chain, "Morpho", DEPLOYER, sender=DEPLOYER)
     oracle = deploy(chain, "OracleMock", sender=DEPLOYER)
     irm_args = (morpho.address,) if irm == "adaptive_curve" else ()

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from envs.protocols import array_namespace
 from envs.protocols.aave_v3.math_utils import mul_div_floor
-from envs.protocols.morpho_blue.math_lib import w_div_down
+from envs.protocols.morpho_blue.math_lib import utilization
 from envs.units import SECONDS_PER_YEAR, WAD
 
 # ConstantsLib.sol: per-second rates in WAD, each an integer division by `365 days` as Solidity computes it
@@ -90,11 +90,9 @@ def utilization_error(total_supply_assets, total_borrow_assets):
     """AdaptiveCurveIrm._borrowRate's err in WAD, in [-1, 1]: (utilization - target) / (1 - target) above target,
     / target below, rounded toward zero; utilization = borrow.wDivDown(supply), 0 while nothing is supplied."""
     xp = array_namespace(total_supply_assets)
-    supplied = total_supply_assets > 0
-    utilization = xp.where(supplied, w_div_down(total_borrow_assets, xp.where(supplied, total_supply_assets, 1.0)), 0.0)
-    target = float(TARGET_UTILIZATION)
-    above, below = w_div_to_zero(utilization - target, _WAD - target), w_div_to_zero(utilization - target, target)
-    return xp.where(utilization > target, above, below)
+    used, target = utilization(total_supply_assets, total_borrow_assets), float(TARGET_UTILIZATION)
+    above, below = w_div_to_zero(used - target, _WAD - target), w_div_to_zero(used - target, target)
+    return xp.where(used > target, above, below)
 
 
 def borrow_rate(total_supply_assets, total_borrow_assets, rate_at_target, elapsed):

@@ -3,6 +3,7 @@ Taylor expansion that compounds interest. Arguments are integer-valued float64 a
 
 from __future__ import annotations
 
+from envs.protocols import array_namespace
 from envs.protocols.aave_v3.math_utils import mul_div_floor
 from envs.units import WAD
 
@@ -41,3 +42,11 @@ def w_taylor_compounded(x, n):
     second_term = mul_div_down(first_term, first_term, 2 * _WAD)
     third_term = mul_div_down(second_term, first_term, 3 * _WAD)
     return first_term + second_term + third_term
+
+
+def utilization(total_supply_assets, total_borrow_assets):
+    """A market's utilization in WAD as the rate models read it: totalBorrowAssets.wDivDown(totalSupplyAssets),
+    0 while nothing is supplied."""
+    xp = array_namespace(total_supply_assets)
+    supplied = total_supply_assets > 0
+    return xp.where(supplied, w_div_down(total_borrow_assets, xp.where(supplied, total_supply_assets, 1.0)), 0.0)

@@ -29,6 +29,12 @@ _SCALE = float(ORACLE_PRICE_SCALE)  # the float64 math's ConstantsLib.ORACLE_PRI
 IRMS = ("adaptive_curve", "mock")  # MorphoParams.irm: AdaptiveCurveIrm or the package's IrmMock
 
 
+def check_irm(irm: str) -> None:
+    """A market's rate model is one of IRMS; another name fails, listing them."""
+    if irm not in IRMS:
+        raise ValueError(f"unknown Morpho IRM {irm!r}; choose one of {', '.join(map(repr, IRMS))}")
+
+
 @dataclass(frozen=True)
 class MorphoParams:
     """A market's parameters in the contract's units: ``lltv`` and ``fee`` WAD-scaled (0.86e18 = 86%);
@@ -45,8 +51,7 @@ class MorphoParams:
             raise ValueError(f"lltv must be in [0, 1e18), got {self.lltv!r}")
         if not 0 <= self.fee <= MAX_FEE:  # Morpho.setFee: MAX_FEE_EXCEEDED
             raise ValueError(f"fee must be in [0, {MAX_FEE}], got {self.fee!r}")
-        if self.irm not in IRMS:
-            raise ValueError(f"unknown Morpho IRM {self.irm!r}; choose one of {', '.join(map(repr, IRMS))}")
+        check_irm(self.irm)
 
 
 @dataclass
@@ -322,7 +327,7 @@ def liquidate(state: MorphoState, params: MorphoParams, price, account: int, sei
     code = xp.where(by_seizure != (repaid_shares > 0), errors.OK, errors.INCONSISTENT_INPUT)  # exactlyOneZero
     t = state.copy()
     accrue_interest(t, params, now)
-    healthy = max_borrow(t, params, price, account) >= borrowed_assets(t, account)  # _isHealthy(..., price)
+    healthy = is_healthy(t, params, price, account)  # _isHealthy(..., price)
     code = _fail(code, healthy, errors.POSITION_IS_HEALTHY)
     lif = liquidation_incentive_factor(params.lltv)
     total_assets, total_shares = t.total_borrow_assets, t.total_borrow_shares
