@@ -433,7 +433,7 @@ class Markets:
         market.borrowers_act()
         for agent in steering:  # their transactions ran around the flow's swaps: what the world sent, paid for now
             role = cast(ScriptedShare, self.roles[agent])
-            gas = role.gas_usd(self._sent(agent), market.reference_price())
+            gas = role.gas_usd(market)
             receipts[agent] = receipts[agent].with_gas(self._with_priority_fee(agent, gas))
         flow_gas = flow.gas_usd(self.gas_price_gwei, market.reference_price())
         market.move_reference()
@@ -451,11 +451,6 @@ class Markets:
             rewards[agent], info = self.roles[agent].score(market, receipts[agent])
             infos[agent] = receipts[agent].info | info | accounts
         return observations, rewards, infos
-
-    def _sent(self, agent: str) -> np.ndarray:
-        """(n,) the transactions the world sent this block for the searcher or the JIT provider ``agent``, as it
-        counted them: the searcher's legs, or the JIT LP's round trips (a mint and its close)."""
-        return self.market.sandwich_legs if agent_role(agent)[0] == SEARCHER else self.market.jit_round_trips
 
     def _block_producer_usd(self, receipts: dict[str, Receipt]) -> np.ndarray:
         """(n,) what the agents' transactions paid the block producer, gas and priority fees, in USD (the searcher's

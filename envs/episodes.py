@@ -57,10 +57,7 @@ class Block:
     def start(self, market, rng: np.random.Generator) -> None:
         """The worlds at an episode's start, before the role reads them: the LP agent funded with ``agent_usd``,
         or, without one, only the scripted traders."""
-        if self.agent_usd is None:
-            market.reset(rng)
-        else:
-            market.reset(rng, self.agent_usd)
+        market.reset(rng, self.agent_usd)
 
     def open(self, market) -> bool:
         """After the role's reset: move the market before the first observation? (True: it moved)."""

@@ -41,6 +41,7 @@ class JITProvider(ScriptedShare):
     FEATURES = OBSERVATION_FEATURES
     ACTION_MEANING = "mints with"
     GAS_ACTIONS = ("v3_mint",) + REBALANCE_CLOSE  # a round trip: the mint, and the close the burn makes
+    SENT = "jit_round_trips"
 
     def wallet(self, market: UniswapV3Market) -> tuple[np.ndarray, np.ndarray]:
         """(N,) each: the JIT LP's USDC and WETH."""

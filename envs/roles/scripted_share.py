@@ -20,6 +20,7 @@ from envs.assets.gas import action_units, units_usd
 from envs.roles.actions import choice
 from envs.roles.protocol import Receipt
 from envs.roles.volatility import WatchesReference
+from envs.worlds.market import UniswapV3Market
 
 DEFAULT_SHARES = (0.25, 0.5, 0.75, 1.0)
 
@@ -31,6 +32,8 @@ class ScriptedShare(WatchesReference):
     gas_price_gwei: float = 10.0  # the base gas price its transactions pay
     #: the measured actions (envs/assets/gas_costs.json) one of its transactions makes
     GAS_ACTIONS: ClassVar[tuple[str, ...]] = ()
+    #: the world's count of the transactions it sent for the role in the block (``UniswapV3Market``)
+    SENT: ClassVar[str] = ""
     #: what an action does, for the error message of a bad one
     ACTION_MEANING: ClassVar[str] = ""
 
@@ -58,6 +61,8 @@ class ScriptedShare(WatchesReference):
         after the block: ``gas_usd``), the share noted."""
         return Receipt(np.zeros(len(share)), None, {"share": share})
 
-    def gas_usd(self, transactions: np.ndarray, eth_usd: np.ndarray) -> np.ndarray:
-        """(N,) what ``transactions`` (N,) cost at the base gas price, each ``GAS_ACTIONS``, in USD at ``eth_usd``."""
-        return units_usd(transactions * action_units(*self.GAS_ACTIONS), self.gas_price_gwei, eth_usd)
+    def gas_usd(self, market: UniswapV3Market) -> np.ndarray:
+        """(N,) what the transactions the world sent for this role in the block (its ``SENT`` count) cost at the
+        base gas price, each ``GAS_ACTIONS``, in USD at the reference price."""
+        sent = getattr(market, self.SENT)
+        return units_usd(sent * action_units(*self.GAS_ACTIONS), self.gas_price_gwei, market.reference_price())

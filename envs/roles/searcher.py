@@ -41,6 +41,7 @@ class SandwichSearcher(ScriptedShare):
     FEATURES = OBSERVATION_FEATURES
     ACTION_MEANING = "takes"
     GAS_ACTIONS = ("v3_swap",)  # a leg: one exact-input swap through the SwapRouter
+    SENT = "sandwich_legs"
 
     def wallet_usd(self, market: UniswapV3Market) -> np.ndarray:
         """(N,) the searcher's wallet at the reference price."""
