@@ -96,7 +96,7 @@ def _episode(calibration: str, steps: int = 96) -> tuple[np.ndarray, np.ndarray,
         usdc.append(market.utilization("USDC"))
         weth.append(market.utilization("WETH"))
         pool = market.lending_pool
-        rate.append(market._np(pool.state.variable_borrow_rate[:, pool.usdc_r]))
+        rate.append(market.b.to_numpy(pool.state.variable_borrow_rate[:, pool.usdc_r]))
     return np.array(usdc), np.array(rate), np.array(weth)
 
 

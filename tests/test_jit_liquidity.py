@@ -9,7 +9,8 @@ import numpy as np
 from envs.arrays import array_backend
 from envs.drivers import make_driver
 from envs.protocols.uniswap_v3 import pool as v3
-from envs.worlds.sim import UniswapV3World, V3WorldParams, pool_swap
+from envs.worlds.sim import UniswapV3World, V3WorldParams
+from envs.worlds.v3_pool import pool_swap
 
 JIT = dict(jit_usd=2_000_000.0, jit_min_swap_usd=50_000.0, jit_half_width=600)
 

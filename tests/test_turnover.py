@@ -16,7 +16,8 @@ from envs.data.events import EventDataError
 from envs.data.pool_days import read_pool_days
 from envs.drivers import make_driver
 from envs.liquidity_profile import FITTED_BACKGROUNDS
-from envs.worlds.sim import UniswapV3World, V3WorldParams, pool_swap
+from envs.worlds.sim import UniswapV3World, V3WorldParams
+from envs.worlds.v3_pool import pool_swap
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -48,6 +49,7 @@ def test_the_flow_volume_counts_every_swap_of_the_markets_flows(monkeypatch):
     """The world's flow_volume_usd equals the USD value of every swap input the arbitrageur and the noise
     traders sent, counted independently at the pool's swap entry point."""
     import envs.worlds.sim as sim
+    import envs.worlds.v3_pool as v3_pool
 
     counted = np.zeros(4)
     world = UniswapV3World(
@@ -62,7 +64,7 @@ def test_the_flow_volume_counts_every_swap_of_the_markets_flows(monkeypatch):
         counted[:] += np.where(np.asarray(zero_for_one), raw / 1e6, raw / 1e18 * world.reference_price())
         return result
 
-    monkeypatch.setattr(sim, "pool_swap", counting_swap)
+    monkeypatch.setattr(v3_pool, "pool_swap", counting_swap)
     for _ in range(48):
         world.step()
     assert counted.min() > 0

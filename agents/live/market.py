@@ -12,16 +12,33 @@ from envs.evm.chain import Chain
 from envs.worlds.chain_aave_pool import ChainAavePool
 from envs.worlds.chain_lending import aave_wallet
 from envs.worlds.chain_world import ChainLP
-from envs.worlds.lending import SWAP_GROUP, LendingMarket
+from envs.worlds.lending import LendingMarket
 
 
 class LiveUniswapV3Market(ChainLP):
-    """One world: the agent's account on ``chain``, the USDC/WETH pool of ``fee_pips``."""
+    """One world: the agent's account on ``chain`` (its one wallet slot), the USDC/WETH pool of ``fee_pips``."""
+
+    lp_agents = 1
 
     def __init__(self, chain: Chain, addresses: dict, agent: str, fee_pips: int, dt: float):
         self.chain, self.agent, self.n, self.dt = chain, agent, 1, dt
         self.bind(attach_market(chain, addresses), fee_pips)
-        self.token_id = self.find_position()
+        if (token_id := self.find_position()) is not None:
+            self.v3_pool.token_ids[0] = token_id
+
+    def slot_address(self, slot: int) -> str:
+        if slot != 0:
+            raise ValueError(f"a live market has one wallet slot, the agent's (0), not {slot}")
+        return self.agent
+
+    @property
+    def max_slippage(self) -> float | None:
+        """The guard on every swap's output (``ChainUniswapV3Pool.max_slippage``)."""
+        return self.v3_pool.max_slippage
+
+    @max_slippage.setter
+    def max_slippage(self, value: float | None) -> None:
+        self.v3_pool.max_slippage = value
 
     def positions(self) -> list[tuple[int, dict]]:
         """Every USDC/WETH position NFT the agent owns, any fee tier, oldest first (NonfungiblePositionManager
@@ -93,14 +110,14 @@ class LiveAaveMarket(LiveUniswapV3Market, LendingMarket):
     def _wallet(self, who: str) -> str:
         return aave_wallet(who, self.agent, self.borrower)
 
+    def _named_address(self, wallet: str) -> str:
+        return self._wallet(wallet)
+
     def borrower_wallet(self):
         return self.wallet(self.borrower)
 
     def fund_borrower(self, weth_raw):
         raise RuntimeError("a live account is funded by its owner, not by the adapter")
-
-    def swap(self, who, sell_usdc, raw, mask):
-        return self.swap_from(SWAP_GROUP[who], self._wallet(who), sell_usdc, raw, mask)
 
 
 def read_market_state(chain: Chain, addresses: dict, account: str, fee_pips: int, twap_window_s: int) -> MarketState:

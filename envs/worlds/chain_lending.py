@@ -25,7 +25,7 @@ from envs.worlds.lending import (
     BASE_UNIT,
     BORROWER,
     MORPHO_BLUE,
-    SWAP_GROUP,
+    WALLETS,
     LendingMarket,
     LendingParams,
     check_wallet,
@@ -124,8 +124,8 @@ class ChainLendingWorld(ChainUniswapV3World, LendingMarket):
     def _wallet(self, who: str) -> str:
         return aave_wallet(who, self.agent, self.borrower, self.params.lps)
 
-    def swap(self, who, sell_usdc, raw, mask):
-        return self.swap_from(SWAP_GROUP[who], self._wallet(who), sell_usdc, raw, mask)
+    def _named_address(self, wallet: str) -> str:
+        return self._wallet(wallet) if wallet in WALLETS else super()._named_address(wallet)
 
     def move_reference(self) -> None:
         super().move_reference()

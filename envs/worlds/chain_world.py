@@ -4,7 +4,6 @@ from the same generator, same arbitrage rule), so the two can be compared step b
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -13,24 +12,22 @@ from envs.contracts.accounts import DEV_ACCOUNTS
 from envs.contracts.market import Market, MarketSpec
 from envs.contracts.replay import BlockReplayer
 from envs.drivers.base import PriceDriver
-from envs.evm.chain import GAS_ETH, Chain, TransactionReverted
-from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity
-from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
-from envs.units import LIQUIDITY_UNIT, MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT
-from envs.worlds.block_accounting import BlockAccounts, arbitrage_profit_usd, reserves_moved
+from envs.evm.chain import GAS_ETH, Chain
+from envs.units import TICK_SPACING, USDC_UNIT, WETH_UNIT
 from envs.worlds.chain_base import ChainWorld
-from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market, band_edge, centered_range
-from envs.worlds.sandwich import FlowOrder, Legs
-from envs.worlds.sim import (
-    V3WorldParams,
-    close_gas,
-    exchange_at_reference,
-    rebalance_gas,
-    swap_to_range_ratio,
+from envs.worlds.market import (
+    AGENT_ARBITRAGE_WALLET,
+    ARBITRAGEUR_WALLET,
+    FLOW_WALLET,
+    WBTC_PRICE_USD,
+    UniswapV3Market,
 )
-from envs.worlds.v3_pool import ChainUniswapV3Pool
+from envs.worlds.sim import V3WorldParams
+from envs.worlds.v3_pool import ChainUniswapV3Pool, Wallet
 
 AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7], DEV_ACCOUNTS[8]
+#: the scripted accounts' addresses
+SCRIPTED_ACCOUNTS = {ARBITRAGEUR_WALLET: ARBITRAGEUR, FLOW_WALLET: NOISE, AGENT_ARBITRAGE_WALLET: ARBITRAGEUR_AGENT}
 OFF_POOL_VENUE = "0x000000000000000000000000000000000000dEaD"  # where re-centring LPs' off-pool sales go
 
 
@@ -42,23 +39,34 @@ def slot_address(slot: int, lp_agents: int) -> str:
 
 
 class ChainLP(UniswapV3Market):
-    """The LP agent's view of a USDC/WETH pool on a chain, and its rebalance through the real
-    NonfungiblePositionManager and SwapRouter: shared by the chain world and the live adapter."""
+    """The market's wallets on a chain, each an account's tokens (``slot_address``, ``_named_address``), and the
+    pool component bound to the chain's contracts: shared by the chain world and the live adapter."""
 
     agent: str
     market: Market
     v3_pool: ChainUniswapV3Pool
-    token_id: int | None
-    max_slippage: float | None = None  # set: swaps carry amountOutMinimum = quote x (1 - max_slippage)
 
     def bind(self, market: Market, fee_pips: int) -> None:
         self.market, self.fee_pips, self.tick_spacing = market, fee_pips, TICK_SPACING[fee_pips]
         self.usdc, self.weth, self.pool = market.tokens["USDC"], market.tokens["WETH"], market.v3_pools[fee_pips]
-        self.v3_pool = ChainUniswapV3Pool(self.pool, self.tick_spacing)
+        self.v3_pool = ChainUniswapV3Pool(market.v3, self.pool, self.usdc, self.weth, fee_pips, self._address)
 
-    # --- reads ------------------------------------------------------------------------------
-    def _sqrt_price(self) -> float:
-        return float(self.v3_pool.sqrt_price()[0])
+    # --- the wallets --------------------------------------------------------------------------
+    def slot_address(self, slot: int) -> str:
+        """Wallet slot ``slot``'s account."""
+        raise NotImplementedError
+
+    def _named_address(self, wallet: str) -> str:
+        """A scripted account's address."""
+        raise ValueError(f"no account for wallet {wallet!r} here")
+
+    def _address(self, wallet: Wallet) -> str:
+        return self.slot_address(wallet) if isinstance(wallet, int) else self._named_address(wallet)
+
+    @property
+    def token_id(self) -> int | None:
+        """The selected LP's position NFT (None: no position)."""
+        return self.v3_pool.token_ids.get(self.lp)
 
     def wallet(self, address: str) -> tuple[np.ndarray, np.ndarray]:
         """(USDC, WETH) ``address`` holds, whole tokens."""
@@ -66,135 +74,19 @@ class ChainLP(UniswapV3Market):
             [self.weth.balance_of(address) / WETH_UNIT]
         )
 
-    def swap_from(
-        self, group: str, address: str, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """An exact-input swap of ``raw`` from ``address`` through the SwapRouter up to its price bounds, recorded
-        as ``group``'s; returns (paid, got), raw."""
-        if not mask[0] or raw[0] <= 0:
-            return np.zeros(1), np.zeros(1)
-        got, event = self._recorded_swap(group, address, bool(sell_usdc[0]), int(raw[0]), 0)
-        paid = event["amount0"] if sell_usdc[0] else event["amount1"]
-        return np.array([float(paid)]), np.array([float(got)])
-
-    # --- the LP agent -----------------------------------------------------------------------
-    def agent_wallet(self):
-        return self.wallet(self.agent)
-
-    def _position(self) -> dict | None:
-        return None if self.token_id is None else self.market.v3.position(self.token_id)
-
-    def agent_range(self):
-        pos = self._position()
-        if pos is None:
-            return np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, bool)
-        return np.array([pos["tickLower"]]), np.array([pos["tickUpper"]]), np.array([pos["liquidity"] / LIQUIDITY_UNIT])
-
-    def agent_position_tokens(self):
-        pos = self._position()
-        if pos is None:
-            return np.zeros(1), np.zeros(1)
-        a0, a1 = get_amounts_for_liquidity(
-            np.array([self._sqrt_price()]),
-            get_sqrt_ratio_at_tick(np.array([pos["tickLower"]])),
-            get_sqrt_ratio_at_tick(np.array([pos["tickUpper"]])),
-            np.array([float(pos["liquidity"])]),
-        )
-        return a0 / USDC_UNIT, a1 / WETH_UNIT
-
-    def agent_fees(self):
-        if self.token_id is None:
-            return np.zeros(1), np.zeros(1)
-        owed0, owed1 = self.market.v3.position_manager.call(
-            "collect", (self.token_id, self.agent, MAX_UINT128, MAX_UINT128), sender=self.agent
-        )  # what collect would pay now
-        return np.array([owed0 / USDC_UNIT]), np.array([owed1 / WETH_UNIT])
-
-    def _withdraw(self) -> bool:
-        """Decrease the position's liquidity to 0, collect it with its fees, burn the NFT; had one?"""
-        if self.token_id is None:
-            return False
-        v3 = self.market.v3
-        liquidity = v3.position(self.token_id)["liquidity"]
-        if liquidity > 0:
-            v3.decrease_liquidity(self.agent, self.token_id, liquidity)
-        v3.collect(self.agent, self.token_id)
-        v3.burn(self.agent, self.token_id)
-        self.token_id = None
-        return True
-
-    def close_position(self, mask: np.ndarray) -> np.ndarray:
-        return close_gas(np.array([bool(mask[0]) and self._withdraw()]))
-
-    def exchange_to_range(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> None:
-        """Off the pool: what the LP pays goes to an account outside the market, what it gets is minted."""
-        if not mask[0]:
-            return
-        lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
-        sell_usdc, paid, got = exchange_at_reference(
-            np.array([float(self.usdc.balance_of(self.agent))]),
-            np.array([float(self.weth.balance_of(self.agent))]),
-            self.reference_price(),
-            np.array([self._sqrt_price()]),
-            get_sqrt_ratio_at_tick(lower),
-            get_sqrt_ratio_at_tick(upper),
-        )
-        pay, receive = (self.usdc, self.weth) if sell_usdc[0] else (self.weth, self.usdc)
-        if paid[0] > 0:
-            pay.contract.transact("transfer", OFF_POOL_VENUE, int(paid[0]), sender=self.agent)
-        if got[0] > 0:
-            receive.mint(self.agent, int(got[0]))
+    def wallet_raw(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        who = self.slot_address(slot)
+        return np.array([float(self.usdc.balance_of(who))]), np.array([float(self.weth.balance_of(who))])
 
     def shift_wallet(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
-        """What leaves the wallet goes to the account outside the market; what comes back is minted."""
+        """What leaves the wallet goes to an account outside the market (no more than it holds); what comes back
+        is minted."""
+        who = self.slot_address(self.lp)
         for token, raw in ((self.usdc, int(usdc_raw[0])), (self.weth, int(weth_raw[0]))):
             if raw < 0:
-                token.contract.transact("transfer", OFF_POOL_VENUE, -raw, sender=self.agent)
+                token.contract.transact("transfer", OFF_POOL_VENUE, min(-raw, token.balance_of(who)), sender=who)
             elif raw > 0:
-                token.mint(self.agent, raw)
-
-    def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        if not mask[0]:
-            return np.zeros(1)
-        v3 = self.market.v3
-        had = self._withdraw()
-        lower, upper = (int(t[0]) for t in centered_range(self.tick(), half_width_ticks, self.tick_spacing))
-        sell_usdc, amount = swap_to_range_ratio(
-            np.array([float(self.usdc.balance_of(self.agent))]),
-            np.array([float(self.weth.balance_of(self.agent))]),
-            np.array([self._sqrt_price()]),
-            get_sqrt_ratio_at_tick(np.array([lower])),
-            get_sqrt_ratio_at_tick(np.array([upper])),
-        )
-        swapped = amount[0] > 0
-        if swapped:
-            self._recorded_swap("lp_rebalance", self.agent, bool(sell_usdc[0]), int(amount[0]), 0)
-        try:
-            position = v3.mint(
-                self.agent,
-                self.usdc,
-                self.weth,
-                self.fee_pips,
-                lower,
-                upper,
-                self.usdc.balance_of(self.agent),
-                self.weth.balance_of(self.agent),
-            )
-            self.token_id = position.token_id
-        except TransactionReverted:  # e.g. a wallet too small to mint any liquidity: the simulator refuses it too
-            self.token_id = None
-        return rebalance_gas(np.array([had]), np.array([swapped]))
-
-    def _recorded_swap(self, group: str, who: str, sell_usdc: bool, raw: int, limit_x96: int, min_out: int = 0):
-        """A swap that the block's accounts record as ``group``'s, where a world keeps them (here: none)."""
-        return self._swap(who, sell_usdc, raw, limit_x96, min_out)
-
-    def _swap(self, who: str, sell_usdc: bool, raw: int, limit_x96: int, min_out: int = 0):
-        a, b = (self.usdc, self.weth) if sell_usdc else (self.weth, self.usdc)
-        if who == self.agent and self.max_slippage is not None:  # protect the agent's own swaps
-            quote = self.market.v3.quote_exact_input_single(a, b, self.fee_pips, raw, limit_x96)["amount_out"]
-            min_out = int(quote * (1 - self.max_slippage))
-        return self.market.v3.exact_input_single(who, a, b, self.fee_pips, raw, min_out, limit_x96)
+                token.mint(who, raw)
 
 
 class ChainUniswapV3World(ChainWorld, ChainLP):
@@ -203,8 +95,6 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
 
     aave_supply_usd: float = 50_000_000.0  # what the market seeds each Aave reserve with
     v2_pool_value_usd: float = 10_000_000.0  # what it deposits into the USDC/WETH V2 pair
-    #: the block's swap accounts, where an env keeps them (``envs.worlds.block_accounting``)
-    accounts: BlockAccounts | None = None
 
     def __init__(
         self,
@@ -223,8 +113,6 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
                 "own; an attached market has its real ones: leave them out with backend.market=attach"
             )
         super().__init__(make_chain, driver, book)
-        self.token_id: int | None = None
-        self._token_ids: list[int | None] = []  # each LP's position, while another LP is selected
         #: (the forked chain's URL, blocks a step, the agent's priority fee in wei or None): each step re-sends that
         #: many of its next blocks, the first block's transactions that outbid the agent before the agent acts
         self.replay_blocks = 0 if replay is None else replay[1]
@@ -247,8 +135,7 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
         for slot, usd in enumerate(self.params.wallets_usd(agent_usd)):
             self.usdc.mint(self.slot_address(slot), int(np.floor(usd / 2 * USDC_UNIT)))
             self.weth.mint(self.slot_address(slot), int(np.floor(usd / 2 / price * WETH_UNIT)))
-        self._token_ids = [None] * self.slots
-        self.lp, self.agent, self.token_id = 0, self.slot_address(0), None
+        self.lp, self.agent = 0, self.slot_address(0)
         self.start_flow()
         self.open_recentering()
 
@@ -256,10 +143,12 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
         """Wallet slot ``slot``'s account (``slot_address``)."""
         return slot_address(slot, self.params.lps)
 
+    def _named_address(self, wallet: str) -> str:
+        return SCRIPTED_ACCOUNTS[wallet]
+
     def select_lp(self, lp: int) -> None:
         self._check_lp(lp)
-        self._token_ids[self.lp] = self.token_id
-        self.lp, self.agent, self.token_id = lp, self.slot_address(lp), self._token_ids[lp]
+        self.lp, self.agent = lp, self.slot_address(lp)
 
     def _fund_traders(self) -> None:
         m = self.market
@@ -295,8 +184,7 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
         for slot, usd in enumerate(self.params.wallets_usd(agent_usd)):  # the LP agents': no scripted trader here
             self._credit(self.usdc, self.slot_address(slot), int(np.floor(usd / 2 * USDC_UNIT)))
             self._credit(self.weth, self.slot_address(slot), int(np.floor(usd / 2 / self._anchor * WETH_UNIT)))
-        self._token_ids = [None] * self.slots
-        self.lp, self.agent, self.token_id = 0, self.slot_address(0), None
+        self.lp, self.agent = 0, self.slot_address(0)
         self.start_flow()
 
     def _attached_price(self) -> float:
@@ -344,86 +232,3 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
     def move_reference(self) -> None:
         super().move_reference()
         self.clock = self.clock + self.dt
-
-    def arbitrage(self, mask: np.ndarray | None = None) -> None:
-        sell_usdc, target_x96 = self._band_trade()
-        if target_x96 is not None and (mask is None or mask[0]):
-            budget = (self.usdc if sell_usdc else self.weth).balance_of(ARBITRAGEUR)
-            self._recorded_swap("arbitrage", ARBITRAGEUR, sell_usdc, budget, target_x96)
-
-    def _recorded_swap(self, group: str, who: str, sell_usdc: bool, raw: int, limit_x96: int, min_out: int = 0):
-        """A swap recorded in the block's accounts as ``group``'s, where an env keeps them."""
-        if self.accounts is None:
-            return self._swap(who, sell_usdc, raw, limit_x96, min_out)
-        before = self.curve_point()
-        out, event = self._swap(who, sell_usdc, raw, limit_x96, min_out)
-        after = self.curve_point()
-        moved = reserves_moved(before, after, *self.v3_pool.crossed_ticks(before, after))
-        paid = float(event["amount0"] if sell_usdc else event["amount1"])
-        self.accounts.record(
-            group, np.array([sell_usdc]), np.array([paid]), np.array([float(out)]), self._reference, moved
-        )
-        return out, event
-
-    def order_limit(self, sell_usdc: np.ndarray) -> int:
-        """The flow's sqrtPriceLimitX96 from the pool's price now (0: none, the router's bounds)."""
-        limit = self.flow_price_limit(np.array([self._sqrt_price()]), sell_usdc)
-        return 0 if limit is None else int(limit[0] * Q96)
-
-    def flow_legs(self, order: FlowOrder, front: np.ndarray, trial: bool, back: bool = True) -> Legs:
-        """The sandwich's legs through the SwapRouter, the swap carrying its minimum as amountOutMinimum (the
-        searcher keeps it there); a swap that reverts trades nothing, as the simulator's; a ``trial`` is undone
-        (a snapshot reverted to)."""
-        snapshot = self.chain.snapshot() if trial else None
-        sell, searcher = bool(order.sell_usdc[0]), self.slot_address(self.params.searcher_slot)
-        front_in = front_out = back_in = back_out = 0
-        swap = self._swap if trial else partial(self._recorded_swap, "flow")
-        if front[0] > 0:
-            front_in, front_out = self._searcher_leg(searcher, sell, int(front[0]), trial)
-        minimum = 0 if trial else int(order.min_out[0])  # a trial reads what the swap would get, limit or not
-        try:
-            victim_out, event = swap(NOISE, sell, int(order.raw[0]), order.limit, minimum)
-        except TransactionReverted:  # e.g. a front-run took the price past the swap's limit ('SPL'), as in the pool
-            victim_out, event = 0, {"amount0": 0, "amount1": 0}
-        if back and front_out > 0:
-            back_in, back_out = self._searcher_leg(searcher, not sell, front_out, trial)
-        if snapshot is not None:
-            self.chain.revert(snapshot)
-        legs = (front_in, front_out, event["amount0"] if sell else event["amount1"], victim_out, back_in, back_out)
-        return Legs(*(np.array([float(x)]) for x in legs))
-
-    def _searcher_leg(self, searcher: str, sell_usdc: bool, raw: int, trial: bool) -> tuple[int, int]:
-        """A searcher's swap of ``raw`` up to the router's price bounds (recorded unless a ``trial``): (paid, got) raw."""
-        swap = self._swap if trial else partial(self._recorded_swap, "sandwich")
-        got, event = swap(searcher, sell_usdc, raw, 0)
-        return event["amount0"] if sell_usdc else event["amount1"], got
-
-    def _band_trade(self) -> tuple[bool, int | None]:
-        """(sell USDC?, the band edge in Q64.96, or None when the pool is inside the band)."""
-        now_x96 = self.v3_pool.sqrt_price_x96()
-        now = now_x96 / Q96
-        target = float(band_edge(np.array([now]), self._reference[:1], self.fee_pips)[0])
-        target_x96 = int(np.floor(target * Q96))
-        return target < now, (target_x96 if target_x96 != now_x96 and target != now else None)
-
-    def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        sell_usdc, target_x96 = self._band_trade()
-        if target_x96 is None or fraction[0] <= 0:
-            return np.zeros(1), np.zeros(1, bool)
-        snap = self.chain.snapshot()  # how much input reaches the band's edge: try it, then undo
-        _, full = self._swap(
-            ARBITRAGEUR_AGENT,
-            sell_usdc,
-            (self.usdc if sell_usdc else self.weth).balance_of(ARBITRAGEUR_AGENT),
-            target_x96,
-        )
-        self.chain.revert(snap)
-        needed = full["amount0"] if sell_usdc else full["amount1"]
-        amount = int(np.floor(float(needed) * float(fraction[0])))
-        if amount <= 0:
-            return np.zeros(1), np.zeros(1, bool)
-        out, event = self._recorded_swap("arbitrage", ARBITRAGEUR_AGENT, sell_usdc, amount, target_x96)
-        paid = event["amount0"] if sell_usdc else event["amount1"]
-        return arbitrage_profit_usd(
-            np.array([sell_usdc]), np.array([float(paid)]), np.array([float(out)]), self._reference
-        ), np.array([True])

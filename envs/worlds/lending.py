@@ -211,9 +211,19 @@ class LendingMarket(UniswapV3Market):
         self.accounts.record_liquidation(before, pool.lending_balances(who, account))
         return result
 
-    @abstractmethod
     def swap(self, who: str, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """An exact-input swap through the pool from ``who``'s wallet; returns (paid, got), raw."""
+        """An exact-input swap through the pool from ``who``'s wallet (the LP agent's is the selected slot's);
+        returns (paid, got), raw."""
+        check_wallet(who, self.lp_agents)
+        wallet = self.lp if who == AGENT else who
+        return self.pool_swap(SWAP_GROUP[who], wallet, np.asarray(sell_usdc, bool), raw, None, mask)
+
+    def _wallet_moved(self, wallet, usdc_raw, weth_raw):
+        """The borrower agent's wallet is the world's too; the liquidators' and traders' are their roles'."""
+        if wallet == BORROWER:
+            self._borrower_moved(usdc_raw, weth_raw)
+        else:
+            super()._wallet_moved(wallet, usdc_raw, weth_raw)
 
     # --- the scripted market ----------------------------------------------------------------
     def step(self) -> None:

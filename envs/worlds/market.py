@@ -1,26 +1,70 @@
 """The one interface the Uniswap V3 roles use, whatever the backend: the simulator (numpy, torch)
-or a chain (evm, anvil). Arrays are numpy (N,) in human units: USD, whole tokens, ticks."""
+or a chain (evm, anvil). Arrays are numpy (N,) in human units: USD, whole tokens, ticks. Everything the market
+does on its pool (the arbitrage, the flow and its sandwich, the LP agents' and scripted LPs' positions) is written
+once here, over the pool component (``v3_pool``); a backend gives the component and keeps the wallets."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
+from envs.assets.gas import action_units, gas_units
 from envs.drivers.base import PriceDriver
-from envs.units import FEE_DENOMINATOR, MAX_TICK, Q96, USDC_UNIT, WETH_UNIT
-from envs.worlds.block_accounting import CurvePoint
+from envs.evm.chain import TransactionReverted
+from envs.protocols.uniswap_v3.pool import MAX_PRICE_LIMIT, MIN_PRICE_LIMIT
+from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
+from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, MAX_TICK, Q96, USDC_UNIT, WETH_UNIT
+from envs.worlds.block_accounting import BlockAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
 from envs.worlds.mempool import Mempool
 from envs.worlds.sandwich import FlowOrder, Legs, largest_front_run, minimum_out
-from envs.worlds.v3_pool import UniswapV3Pool
+from envs.worlds.v3_pool import UniswapV3Pool, Wallet
 
 if TYPE_CHECKING:
     from envs.worlds.sim import V3WorldParams
 
 #: the NonfungiblePositionManager and SwapRouter calls a rebalance makes, for gas
 REBALANCE_CLOSE = ("v3_decrease_liquidity", "v3_collect", "v3_burn")
+#: the scripted accounts that trade the pool (wallet slots are ints): the arbitrageur, the uninformed flow, and
+#: the account the arbitrage agent trades from
+ARBITRAGEUR_WALLET, FLOW_WALLET, AGENT_ARBITRAGE_WALLET = "arbitrageur", "noise", "agent_arbitrageur"
+
+
+def close_gas(had_position: np.ndarray) -> np.ndarray:
+    return had_position * float(action_units(*REBALANCE_CLOSE))
+
+
+def rebalance_gas(had_position: np.ndarray, swapped: np.ndarray) -> np.ndarray:
+    g = gas_units()
+    return (close_gas(had_position) + swapped * g["v3_swap"] + g["v3_mint"]).astype(float)
+
+
+def swap_to_range_ratio(usdc_raw, weth_raw, sqrt_price, sqrt_lower, sqrt_upper):
+    """How much to sell (and which way) so the wallet holds a range's token ratio at the pool price
+    (impact and fee aside: the mint takes what fits and leaves the rest idle)."""
+    per_l0 = (sqrt_upper - sqrt_price) / (sqrt_price * sqrt_upper)  # USDC per unit of liquidity
+    per_l1 = sqrt_price - sqrt_lower  # WETH per unit of liquidity
+    value1 = usdc_raw * sqrt_price**2 + weth_raw  # in raw WETH at the pool price
+    want_usdc = value1 / (per_l0 * sqrt_price**2 + per_l1) * per_l0
+    sell_usdc = usdc_raw > want_usdc
+    amount = np.where(sell_usdc, usdc_raw - want_usdc, weth_raw - (value1 - want_usdc * sqrt_price**2))
+    return sell_usdc, np.floor(np.clip(amount, 0.0, None))
+
+
+def exchange_at_reference(usdc_raw, weth_raw, reference, sqrt_price, sqrt_lower, sqrt_upper):
+    """(sell USDC?, paid, got) in raw units: a re-centring LP trading its wallet to the token ratio a range
+    needs at the pool's price, off the pool at the reference price (as active LPs rebalance their
+    inventory on other venues), so re-centring moves the pool only by what it mints."""
+    sell_usdc, paid = swap_to_range_ratio(usdc_raw, weth_raw, sqrt_price, sqrt_lower, sqrt_upper)
+    got = np.where(
+        sell_usdc,
+        np.floor(paid / USDC_UNIT / reference * WETH_UNIT),
+        np.floor(paid / WETH_UNIT * reference * USDC_UNIT),
+    )
+    return sell_usdc, paid, got
 
 
 class UniswapV3Market(ABC):
@@ -49,11 +93,21 @@ class UniswapV3Market(ABC):
     _jit_held: tuple[np.ndarray, np.ndarray] | None = None  # raw capital held back from the open JIT mint
     #: the next block's uninformed swaps, drawn before it (``draw_pending``; None: the block draws them itself)
     pending: Mempool | None = None
+    #: the block's swap accounts, where an env keeps them (``envs.worlds.block_accounting``)
+    accounts: BlockAccounts | None = None
+    #: (N,) the scripted flows' swap volume in USD since reset, where a world counts it (the turnover check)
+    flow_volume_usd: np.ndarray | None = None
+    _trying: bool = False  # inside ``trying``: swaps are undone, booked to nobody, recorded nowhere
 
     def select_lp(self, lp: int) -> None:
         """Make slot ``lp`` (LP agent ``lp``, or a scripted trader's slot after them) the one the ``agent_*``
         methods and ``rebalance`` act for."""
         self._check_lp(lp)
+
+    @property
+    def lp_agents(self) -> int:
+        """The LP agents among the slots (``V3WorldParams.lps``)."""
+        return self.params.lps
 
     def _check_lp(self, lp: int) -> None:
         if not 0 <= lp < self.slots:
@@ -101,10 +155,19 @@ class UniswapV3Market(ABC):
         if self.params.recentering_lps:
             self.select_lp(selected)
 
-    @abstractmethod
     def exchange_to_range(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> None:
         """The selected LP's wallet traded, off the pool at the reference price, to the token ratio of a
         range of ``half_width_ticks`` around the current tick (``exchange_at_reference``)."""
+        lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
+        sell_usdc, paid, got = exchange_at_reference(
+            *self.wallet_raw(self.lp),
+            self.reference_price(),
+            self.v3_pool.sqrt_price(),
+            get_sqrt_ratio_at_tick(lower),
+            get_sqrt_ratio_at_tick(upper),
+        )
+        paid, got = np.where(mask, paid, 0.0), np.where(mask, got, 0.0)
+        self.shift_wallet(np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
 
     # --- the JIT LP (V3WorldParams.jit_usd): the last slot ------------------------------------------------
     def jit_mint(self, sell_usdc: np.ndarray, raw: np.ndarray) -> np.ndarray | None:
@@ -153,17 +216,71 @@ class UniswapV3Market(ABC):
             self.shift_wallet(*self._jit_held)
         self.select_lp(selected)
 
+    # --- the wallets: the slots' (an int each) and the scripted accounts' (a name each) ----------------------
+    @abstractmethod
+    def wallet_raw(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) raw in wallet slot ``slot``."""
+
+    def _slot_moved(self, slot: int, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
+        """What the pool moved into (+) or out of (-) slot ``slot``'s wallet, raw: a world that keeps the wallets
+        books it; on a chain the tokens themselves moved."""
+
+    def _wallet_moved(self, wallet: Wallet, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
+        """The same for any wallet: the scripted accounts' books are kept by their roles, or by nobody."""
+        if isinstance(wallet, int):
+            self._slot_moved(wallet, usdc_raw, weth_raw)
+
     def slot_wallet(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
-        """(USDC, WETH) in wallet slot ``slot`` (a scripted trader's), the selected LP left as it was."""
-        selected = self.lp
-        self.select_lp(slot)
-        usdc, weth = self.agent_wallet()
-        self.select_lp(selected)
-        return usdc, weth
+        """(USDC, WETH) in wallet slot ``slot`` (a scripted trader's), whole tokens."""
+        usdc, weth = self.wallet_raw(slot)
+        return usdc / USDC_UNIT, weth / WETH_UNIT
 
     @abstractmethod
     def shift_wallet(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
         """Add signed raw amounts to the selected LP's wallet, off the market (capital held back and returned)."""
+
+    # --- swaps on the pool ------------------------------------------------------------------
+    @contextmanager
+    def trying(self) -> Iterator[None]:
+        """Swaps in this context are tried on the pool and undone at its end: nobody's wallet books them, the
+        block's accounts do not record them."""
+        self._trying = True
+        try:
+            with self.v3_pool.trial():
+                yield
+        finally:
+            self._trying = False
+
+    def pool_swap(
+        self,
+        group: str,
+        wallet: Wallet,
+        sell_usdc: np.ndarray,
+        raw: np.ndarray,
+        limit: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
+        min_out: np.ndarray | None = None,
+        count: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An exact-input swap from ``wallet`` on the pool (``UniswapV3Pool.swap``), booked to the wallet and
+        recorded in the block's accounts as ``group``'s (where an env keeps them), its input counted in
+        ``flow_volume_usd`` with ``count``; returns (paid, got), raw."""
+        mask = np.ones(self.n, bool) if mask is None else mask
+        record = self.accounts is not None and not self._trying
+        before = self.curve_point() if record else None
+        paid, got = self.v3_pool.swap(wallet, sell_usdc, raw, limit, mask, min_out)
+        if self._trying:
+            return paid, got
+        if self.accounts is not None and before is not None:
+            after = self.curve_point()
+            moved = reserves_moved(before, after, *self.v3_pool.crossed_ticks(before, after))
+            self.accounts.record(group, sell_usdc, paid, got, self.reference_price(), moved)
+        self._wallet_moved(wallet, np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
+        if count and self.flow_volume_usd is not None:  # what a pool's daily volume counts
+            self.flow_volume_usd = self.flow_volume_usd + np.where(
+                sell_usdc, paid / USDC_UNIT, paid / WETH_UNIT * self.reference_price()
+            )
+        return paid, got
 
     def _recentering(self) -> list[tuple[int, int]]:
         """(slot, half-width in ticks) of each re-centring LP."""
@@ -219,9 +336,20 @@ class UniswapV3Market(ABC):
         keep = np.sqrt(1.0 - self._flow.params.impact_limit)  # USDC in moves the sqrt price down, WETH in up
         return np.floor(np.where(sell_usdc, sqrt_price * keep, sqrt_price / keep) * Q96) / Q96
 
-    @abstractmethod
+    def _band_trade(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sell USDC?, target sqrt price, worth trading?): the edge of the no-trade band, past which the pool fee
+        eats an arbitrage's profit, on the Q64.96 grid."""
+        now = self.v3_pool.sqrt_price()
+        target = np.floor(band_edge(now, self.reference_price(), self.fee_pips) * Q96) / Q96
+        return target < now, target, target != now
+
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         """The competing arbitrageur trades (masked) pools to the edge of their no-trade band."""
+        sell_usdc, target, moving = self._band_trade()
+        moving &= True if mask is None else mask
+        self.pool_swap(
+            "arbitrage", ARBITRAGEUR_WALLET, sell_usdc, np.where(moving, np.inf, 0.0), target, moving, count=True
+        )
 
     def draw_pending(self) -> None:
         """Draw the next block's uninformed swaps now, as its ``pending`` (``envs.worlds.mempool``): from the pool
@@ -299,19 +427,62 @@ class UniswapV3Market(ABC):
         gain = self.flow_legs(order, front, trial=True).searcher_usd(order.sell_usdc, self.reference_price())
         return np.where(gain > 0, front, 0.0)
 
-    def order_limit(self, sell_usdc: np.ndarray) -> Any:
-        """The flow's swaps' sqrt price limit from the pool's price now, in the backend's form."""
-        raise NotImplementedError
+    def order_limit(self, sell_usdc: np.ndarray) -> np.ndarray | None:
+        """The flow's sqrt price limits from the pool's price now: the calibrated flow's impact limit within the
+        pool's bounds, and strictly past the price as the pool requires; None (the bounds) for the toy flow."""
+        now = self.v3_pool.sqrt_price()
+        impact = self.flow_price_limit(now, sell_usdc)
+        if impact is None:
+            return None
+        bound = np.where(sell_usdc, MIN_PRICE_LIMIT, MAX_PRICE_LIMIT)
+        bounded = np.where(sell_usdc, np.maximum(impact, bound), np.minimum(impact, bound))
+        return np.where(bounded != now, bounded, bound)
 
     def flow_legs(self, order: FlowOrder, front: np.ndarray, trial: bool, back: bool = True) -> Legs:
-        """The searcher's front-run of ``front`` (raw; none where 0), the uninformed swap, then (``back``) the
-        back-run selling what the front-run bought: on the pools, or tried and undone (``trial``)."""
-        raise NotImplementedError
+        """The searcher's front-run of ``front`` (raw; none where 0), the uninformed swap with its minimum output,
+        then (``back``) the back-run selling what the front-run bought: on the pools, or tried and undone
+        (``trial``, which reads what the swap would get, minimum or not)."""
+        none, sell = np.zeros(self.n), order.sell_usdc
+        searcher, sandwiched = self.params.searcher_slot, bool(front.any())
+        with self.trying() if trial else nullcontext():
+            front_in, front_out = (
+                self.pool_swap("sandwich", searcher, sell, front, None, front > 0) if sandwiched else (none, none)
+            )
+            try:
+                victim_in, victim_out = self.pool_swap(
+                    "flow",
+                    FLOW_WALLET,
+                    sell,
+                    order.raw,
+                    order.limit,
+                    order.raw > 0,
+                    None if trial else order.min_out,
+                    count=True,
+                )  # a calibrated step may hold no swap for a world
+            except TransactionReverted:  # on a chain, e.g. a front-run took the price past its limit: nothing traded
+                victim_in, victim_out = none, none
+            back_in, back_out = (
+                self.pool_swap("sandwich", searcher, ~sell, front_out, None, front_out > 0)
+                if back and sandwiched
+                else (none, none)
+            )
+        return Legs(front_in, front_out, victim_in, victim_out, back_in, back_out)
 
-    @abstractmethod
     def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The agent swaps ``fraction`` of what would take the pool to its band's edge:
         (profit in USD at the reference price before gas, traded?)."""
+        sell_usdc, target, moving = self._band_trade()
+        trading = moving & (np.asarray(fraction) > 0)
+        with self.trying():  # a quote: how much input reaches the band's edge
+            full, _ = self.pool_swap(
+                "arbitrage", AGENT_ARBITRAGE_WALLET, sell_usdc, np.where(trading, np.inf, 0.0), target, trading
+            )
+        amount = np.floor(full * np.asarray(fraction, dtype=float))
+        trading &= amount > 0
+        paid, got = self.pool_swap(
+            "arbitrage", AGENT_ARBITRAGE_WALLET, sell_usdc, np.where(trading, amount, 0.0), target, trading
+        )
+        return arbitrage_profit_usd(sell_usdc, paid, got, self.reference_price()), trading
 
     @abstractmethod
     def reference_price(self) -> np.ndarray: ...
@@ -327,31 +498,54 @@ class UniswapV3Market(ABC):
         """Where each pool stands on its liquidity curve."""
         return self.v3_pool.curve_point()
 
-    @abstractmethod
+    # --- the selected LP's position, through the component ------------------------------------------------
     def agent_wallet(self) -> tuple[np.ndarray, np.ndarray]:
         """Idle (USDC, WETH) the agent holds outside the pool."""
+        return self.slot_wallet(self.lp)
 
-    @abstractmethod
     def agent_range(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(lower tick, upper tick, liquidity in whole-token units sqrt(USDC * WETH); 0 without a position)."""
+        lower, upper, liquidity = self.v3_pool.position(self.lp)
+        return lower, upper, liquidity / LIQUIDITY_UNIT
 
-    @abstractmethod
     def agent_position_tokens(self) -> tuple[np.ndarray, np.ndarray]:
         """(USDC, WETH) the agent's liquidity is worth at the pool price, fees excluded."""
+        usdc, weth = self.v3_pool.position_tokens(self.lp)
+        return usdc / USDC_UNIT, weth / WETH_UNIT
 
-    @abstractmethod
     def agent_fees(self) -> tuple[np.ndarray, np.ndarray]:
         """(USDC, WETH) fees earned and not yet collected."""
+        usdc, weth = self.v3_pool.fees_owed(self.lp)
+        return usdc / USDC_UNIT, weth / WETH_UNIT
 
-    @abstractmethod
+    def _withdraw(self, mask: np.ndarray) -> np.ndarray:
+        """The selected LP's liquidity and fees back to its wallet in masked worlds; returns had a position?"""
+        had, got0, got1 = self.v3_pool.withdraw(self.lp, mask)
+        self._slot_moved(self.lp, got0, got1)
+        return had
+
     def close_position(self, mask: np.ndarray) -> np.ndarray:
         """In masked worlds: withdraw the position's liquidity and fees to the wallet and burn it.
         Returns gas used (N,)."""
+        return close_gas(self._withdraw(mask))
 
-    @abstractmethod
     def rebalance(self, half_width_ticks: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """In masked worlds: close the position (collecting fees), swap the wallet to the new range's
         ratio, open a range of ``half_width_ticks`` around the current tick. Returns gas used (N,)."""
+        slot = self.lp
+        had = self._withdraw(mask)
+        lower, upper = centered_range(self.tick(), half_width_ticks, self.tick_spacing)
+        sell_usdc, amount = swap_to_range_ratio(
+            *self.wallet_raw(slot),
+            self.v3_pool.sqrt_price(),
+            get_sqrt_ratio_at_tick(lower),
+            get_sqrt_ratio_at_tick(upper),
+        )
+        swapping = mask & (amount > 0)
+        self.pool_swap("lp_rebalance", slot, sell_usdc, np.where(swapping, amount, 0.0), None, swapping)
+        used0, used1 = self.v3_pool.mint(slot, lower, upper, *self.wallet_raw(slot), mask)
+        self._slot_moved(slot, -used0, -used1)
+        return np.where(mask, rebalance_gas(had, swapping), 0.0)
 
 
 #: the WBTC price the worlds build the local market with (a reserve of the Aave market nobody uses here)

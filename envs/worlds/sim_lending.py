@@ -9,11 +9,10 @@ import numpy as np
 
 from envs.arrays import ArrayBackend
 from envs.drivers.base import PriceDriver
-from envs.protocols.uniswap_v3 import pool as v3
 from envs.units import USDC_UNIT, WETH_UNIT
-from envs.worlds.lending import AGENT, BORROWER, MORPHO_BLUE, SWAP_GROUP, LendingMarket, LendingParams, check_wallet
+from envs.worlds.lending import MORPHO_BLUE, LendingMarket, LendingParams
 from envs.worlds.morpho_blue_market import SimMorphoBlueMarket
-from envs.worlds.sim import UniswapV3World, V3WorldParams, pool_swap
+from envs.worlds.sim import UniswapV3World, V3WorldParams
 from envs.worlds.sim_aave_pool import SimAavePool
 
 
@@ -57,25 +56,3 @@ class LendingWorld(UniswapV3World, LendingMarket):
 
     def _borrower_moved(self, usdc_raw, weth_raw):
         self.borrower_usdc, self.borrower_weth = self.borrower_usdc + usdc_raw, self.borrower_weth + weth_raw
-
-    def swap(self, who, sell_usdc, raw, mask):
-        b, xp = self.b, self.b.xp
-        z41 = b.asarray(sell_usdc, dtype=xp.bool)
-        check_wallet(who, self.params.lps)
-        before = self._curve_before()
-        result = pool_swap(
-            self.state,
-            self.pool_params,
-            z41,
-            b.asarray(np.where(mask, raw, 0.0)),
-            v3.default_price_limit(z41),
-            b.asarray(mask, dtype=xp.bool),
-        )
-        self._account(SWAP_GROUP[who], np.asarray(sell_usdc, bool), result, before)
-        paid, got = self._np(result.amount_in), self._np(result.amount_out)
-        usdc_out, weth_out = np.where(sell_usdc, paid, -got), np.where(sell_usdc, -got, paid)
-        if who == AGENT:  # the other wallets (liquidators, traders) are tracked by their roles
-            self.wallet_usdc, self.wallet_weth = self.wallet_usdc - usdc_out, self.wallet_weth - weth_out
-        elif who == BORROWER:
-            self.borrower_usdc, self.borrower_weth = self.borrower_usdc - usdc_out, self.borrower_weth - weth_out
-        return paid, got

@@ -1,25 +1,52 @@
-"""The Uniswap V3 USDC/WETH pool as a component of a world, as far as every backend reads it: its sqrt price
-(sqrtPriceX96 / 2**96), tick, active liquidity, the point on its liquidity curve, the initialized ticks a move
-crossed and, on a chain, its time-weighted price. The simulator's side reads the batched pool state
-(``envs.protocols.uniswap_v3``); a chain's reads the real pool, for the chain worlds and the live adapter alike.
-The worlds still swap and manage positions themselves (``sim.py``, ``chain_world.py``)."""
+"""The Uniswap V3 USDC/WETH pool as a component of a world: one interface over N worlds for everything the worlds
+and roles do with it: its reads (sqrt price = sqrtPriceX96 / 2**96, tick, active liquidity, the initialized ticks
+a move crossed and, on a chain, its time-weighted price), exact-input swaps from a wallet, and each wallet slot's
+position (mint, fees, withdraw). The simulator's side runs the batched pool (``envs.protocols.uniswap_v3``); a
+chain's runs the real pool through the SwapRouter and NonfungiblePositionManager, for the chain worlds and the
+live adapter alike. Amounts are raw (USDC token0, 6 decimals; WETH token1, 18), (N,) float64.
+
+Wallets are a slot (an int: an LP agent's or a scripted trader's) or a scripted account's name (a str). The
+component moves tokens; the world books its own wallets (on a chain the tokens themselves moved)."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 
 import numpy as np
 
 from envs.arrays import ArrayBackend
 from envs.contracts.contract import Contract
+from envs.contracts.tokens import Token
+from envs.contracts.uniswap_v3 import UniswapV3
 from envs.evm.chain import TransactionReverted
 from envs.protocols.uniswap_v3 import pool as v3
-from envs.units import Q96, USDC_UNIT, WETH_UNIT
+from envs.protocols.uniswap_v3 import swap_kernel
+from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
+from envs.protocols.uniswap_v3.tick_math import MAX_SQRT_RATIO_X96, MIN_SQRT_RATIO_X96, get_sqrt_ratio_at_tick
+from envs.units import MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import CurvePoint
+
+Wallet = int | str  # a wallet slot, or a scripted account's name
+
+
+def pool_swap(
+    state: v3.V3PoolState, params: v3.V3PoolParams, zero_for_one, amount_in, sqrt_price_limit, active
+) -> v3.SwapResult:
+    """A swap on the batched pool: the compiled kernel for numpy states (bit-identical to the array code and faster
+    at every batch size on a CPU, ``benchmarks/sim_throughput.py``), the array code for torch."""
+    swap = swap_kernel.swap if swap_kernel.applies(state) else v3.swap
+    return swap(state, params, zero_for_one, amount_in, sqrt_price_limit, active)
+
+
+def pool_fees(state: v3.V3PoolState, slot) -> tuple:
+    """A position's fees owed (raw token0, token1), on the same path as ``pool_swap``."""
+    return (swap_kernel.position_fees if swap_kernel.applies(state) else v3.position_fees)(state, slot)
 
 
 class UniswapV3Pool(ABC):
-    """The pool in N worlds (USDC is token0): the reads every backend gives the same way, (N,) numpy each."""
+    """The pool in N worlds (USDC is token0): what every backend gives the same way, (N,) numpy each."""
 
     n: int
 
@@ -47,14 +74,64 @@ class UniswapV3Pool(ABC):
         s = self.sqrt_price()
         return WETH_UNIT / USDC_UNIT / (s * s)
 
+    # --- swaps ------------------------------------------------------------------------------
+    @abstractmethod
+    def swap(
+        self,
+        wallet: Wallet,
+        sell_usdc: np.ndarray,
+        raw: np.ndarray,
+        limit: np.ndarray | None,
+        mask: np.ndarray,
+        min_out: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An exact-input swap of ``raw`` (inf: as much as reaches ``limit``) from ``wallet`` in masked worlds, up
+        to the sqrt price ``limit`` (None: the pool's bounds); returns (paid, got). ``min_out`` is the swap's
+        amountOutMinimum on a chain (the simulator's flow never falls below it: the sandwich leaves it)."""
+
+    @abstractmethod
+    def trial(self) -> AbstractContextManager[None]:
+        """A context in which swaps are tried and undone at its end (quotes, a sandwich's trial legs)."""
+
+    # --- positions: one per wallet slot -----------------------------------------------------
+    @abstractmethod
+    def position(self, slot: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(lower tick, upper tick, liquidity raw) of ``slot``'s position (0 liquidity: none)."""
+
+    def position_tokens(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) raw ``slot``'s liquidity is worth at the pool's price, fees excluded."""
+        lower, upper, liquidity = self.position(slot)
+        return get_amounts_for_liquidity(
+            self.sqrt_price(), get_sqrt_ratio_at_tick(lower), get_sqrt_ratio_at_tick(upper), liquidity
+        )
+
+    @abstractmethod
+    def fees_owed(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) raw fees ``slot``'s position has earned and not collected."""
+
+    @abstractmethod
+    def withdraw(self, slot: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """In masked worlds: ``slot``'s position's liquidity and fees back to its wallet, the position closed.
+        Returns (had a position?, USDC got, WETH got)."""
+
+    @abstractmethod
+    def mint(
+        self, slot: int, lower: np.ndarray, upper: np.ndarray, usdc_raw: np.ndarray, weth_raw: np.ndarray, mask
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """In masked worlds: ``slot`` opens [lower, upper) with the most liquidity these amounts buy at the pool's
+        price (a mint too small for any liquidity is refused, as the contract refuses it). Returns (USDC, WETH)
+        used."""
+
 
 class SimUniswapV3Pool(UniswapV3Pool):
-    """N pools' batched state (``state``, which the world lays at reset and its swaps and positions move)."""
+    """N pools' batched state (``state`` and its ``params``, which the world lays at reset)."""
 
     state: v3.V3PoolState
+    params: v3.V3PoolParams
 
     def __init__(self, n: int, backend: ArrayBackend):
         self.n, self.b = n, backend
+        self._slots: dict[int, object] = {}
 
     def sqrt_price(self) -> np.ndarray:
         return self.b.to_numpy(self.state.sqrt_price)
@@ -69,14 +146,103 @@ class SimUniswapV3Pool(UniswapV3Pool):
         """The whole tick table: a batched read costs less than picking the crossed ones per world."""
         return self.b.to_numpy(self.state.ticks), self.b.to_numpy(self.state.liquidity_net)
 
+    def swap(self, wallet, sell_usdc, raw, limit, mask, min_out=None):
+        b = self.b
+        z41 = b.flags(sell_usdc)
+        result = pool_swap(
+            self.state,
+            self.params,
+            z41,
+            b.asarray(np.where(mask, raw, 0.0)),
+            v3.default_price_limit(z41) if limit is None else b.asarray(limit),
+            b.flags(mask),
+        )
+        return b.to_numpy(result.amount_in), b.to_numpy(result.amount_out)
+
+    @contextmanager
+    def trial(self) -> Iterator[None]:
+        """Swaps on a copy of the state."""
+        state = self.state
+        self.state = state.copy()
+        try:
+            yield
+        finally:
+            self.state = state
+
+    def _slot(self, slot: int):
+        """(N,) the slot's index, on the backend."""
+        if slot not in self._slots:
+            self._slots[slot] = self.b.xp.full((self.n,), slot, dtype=self.b.xp.int64, device=self.b.device)
+        return self._slots[slot]
+
+    def position(self, slot):
+        s, np_ = self.state, self.b.to_numpy
+        return np_(s.position_lower[:, slot]), np_(s.position_upper[:, slot]), np_(s.position_liquidity[:, slot])
+
+    def position_tokens(self, slot):
+        """On the backend, as the pool's batch runs."""
+        s = self.state
+        a0, a1 = get_amounts_for_liquidity(
+            s.sqrt_price,
+            get_sqrt_ratio_at_tick(s.position_lower[:, slot]),
+            get_sqrt_ratio_at_tick(s.position_upper[:, slot]),
+            s.position_liquidity[:, slot],
+        )
+        return self.b.to_numpy(a0), self.b.to_numpy(a1)
+
+    def fees_owed(self, slot):
+        f0, f1 = pool_fees(self.state, self._slot(slot))
+        return self.b.to_numpy(f0), self.b.to_numpy(f1)
+
+    def withdraw(self, slot, mask):
+        s, b = self.state, self.b
+        had = (b.to_numpy(s.position_liquidity[:, slot]) > 0) & mask
+        if not had.any():
+            return had, np.zeros(self.n), np.zeros(self.n)
+        held, index = b.flags(had), self._slot(slot)
+        v3.modify_position(
+            s,
+            self.params,
+            index,
+            s.position_lower[:, slot],
+            s.position_upper[:, slot],
+            -s.position_liquidity[:, slot],
+            held,
+        )
+        got0, got1 = v3.collect_all(s, self.params, index, held)
+        return had, b.to_numpy(got0), b.to_numpy(got1)
+
+    def mint(self, slot, lower, upper, usdc_raw, weth_raw, mask):
+        b, xp, s = self.b, self.b.xp, self.state
+        lower_b, upper_b = b.asarray(lower, dtype=xp.int64), b.asarray(upper, dtype=xp.int64)
+        liquidity = xp.floor(
+            get_liquidity_for_amounts(
+                s.sqrt_price,
+                get_sqrt_ratio_at_tick(lower_b),
+                get_sqrt_ratio_at_tick(upper_b),
+                b.asarray(usdc_raw),
+                b.asarray(weth_raw),
+            )
+        )
+        a0, a1, _ = v3.mint(s, self.params, self._slot(slot), lower_b, upper_b, liquidity, b.flags(mask))
+        return np.where(mask, np.ceil(b.to_numpy(a0)), 0.0), np.where(mask, np.ceil(b.to_numpy(a1)), 0.0)
+
 
 class ChainUniswapV3Pool(UniswapV3Pool):
-    """One world's pool contract (``pool``, of tick spacing ``tick_spacing``) on a chain."""
+    """One world's pool on a chain: the USDC/WETH ``pool`` of ``fee_pips``, traded and minted through ``v3``'s
+    SwapRouter and NonfungiblePositionManager from the account ``address(wallet)`` names. Each slot's position is
+    an NFT (``token_ids``)."""
 
     n = 1
+    #: set: every swap carries amountOutMinimum = its quote x (1 - max_slippage) (the live adapter's guard)
+    max_slippage: float | None = None
 
-    def __init__(self, pool: Contract, tick_spacing: int):
-        self.pool, self.tick_spacing = pool, tick_spacing
+    def __init__(
+        self, v3_contracts: UniswapV3, pool: Contract, usdc: Token, weth: Token, fee_pips: int, address: Callable
+    ):
+        self.v3, self.pool, self.usdc, self.weth, self.address = v3_contracts, pool, usdc, weth, address
+        self.fee_pips, self.tick_spacing = fee_pips, TICK_SPACING[fee_pips]
+        self.token_ids: dict[int, int] = {}
 
     def curve_point(self) -> CurvePoint:
         """Read with one slot0 call."""
@@ -126,3 +292,81 @@ class ChainUniswapV3Pool(UniswapV3Pool):
             cumulatives, _ = self.pool.call("observe", [seconds, 0])
         tick = (cumulatives[1] - cumulatives[0]) / seconds
         return float(WETH_UNIT / USDC_UNIT / 1.0001**tick)
+
+    # --- swaps ------------------------------------------------------------------------------
+    def swap(self, wallet, sell_usdc, raw, limit, mask, min_out=None):
+        """Through the SwapRouter, ``raw`` capped at what the account holds (inf: all of it; a float64 amount can
+        round past the balance); a limit at the pool's bounds is the router's default (0)."""
+        if not mask[0] or raw[0] <= 0:
+            return np.zeros(1), np.zeros(1)
+        who, sell = self.address(wallet), bool(sell_usdc[0])
+        token_in, token_out = (self.usdc, self.weth) if sell else (self.weth, self.usdc)
+        held = token_in.balance_of(who)
+        amount = held if np.isinf(raw[0]) else min(int(raw[0]), held)
+        limit_x96 = 0 if limit is None else int(limit[0] * Q96)
+        if not MIN_SQRT_RATIO_X96 < limit_x96 < MAX_SQRT_RATIO_X96:
+            limit_x96 = 0
+        minimum = 0 if min_out is None else int(min_out[0])
+        if self.max_slippage is not None:
+            quote = self.v3.quote_exact_input_single(token_in, token_out, self.fee_pips, amount, limit_x96)
+            minimum = max(minimum, int(quote["amount_out"] * (1 - self.max_slippage)))
+        got, event = self.v3.exact_input_single(who, token_in, token_out, self.fee_pips, amount, minimum, limit_x96)
+        return np.array([float(event["amount0"] if sell else event["amount1"])]), np.array([float(got)])
+
+    @contextmanager
+    def trial(self) -> Iterator[None]:
+        """The chain's snapshot, reverted to."""
+        chain = self.pool.chain
+        snapshot = chain.snapshot()
+        try:
+            yield
+        finally:
+            chain.revert(snapshot)
+
+    # --- positions --------------------------------------------------------------------------
+    def _position(self, slot: int) -> dict | None:
+        token_id = self.token_ids.get(slot)
+        return None if token_id is None else self.v3.position(token_id)
+
+    def position(self, slot):
+        pos = self._position(slot)
+        if pos is None:
+            return np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1)
+        return np.array([pos["tickLower"]]), np.array([pos["tickUpper"]]), np.array([float(pos["liquidity"])])
+
+    def fees_owed(self, slot):
+        """What collect would pay now."""
+        token_id = self.token_ids.get(slot)
+        if token_id is None:
+            return np.zeros(1), np.zeros(1)
+        who = self.address(slot)
+        owed0, owed1 = self.v3.position_manager.call("collect", (token_id, who, MAX_UINT128, MAX_UINT128), sender=who)
+        return np.array([float(owed0)]), np.array([float(owed1)])
+
+    def withdraw(self, slot, mask):
+        """decreaseLiquidity to 0, collect, burn the NFT."""
+        token_id = self.token_ids.get(slot)
+        if not mask[0] or token_id is None:
+            return np.zeros(1, bool), np.zeros(1), np.zeros(1)
+        who = self.address(slot)
+        liquidity = self.v3.position(token_id)["liquidity"]
+        if liquidity > 0:
+            self.v3.decrease_liquidity(who, token_id, liquidity)
+        got0, got1 = self.v3.collect(who, token_id)
+        self.v3.burn(who, token_id)
+        del self.token_ids[slot]
+        return np.ones(1, bool), np.array([float(got0)]), np.array([float(got1)])
+
+    def mint(self, slot, lower, upper, usdc_raw, weth_raw, mask):
+        """A mint the position manager refuses (e.g. amounts too small for any liquidity) opens nothing."""
+        if not mask[0]:
+            return np.zeros(1), np.zeros(1)
+        who = self.address(slot)
+        usdc = min(int(usdc_raw[0]), self.usdc.balance_of(who))  # float64 amounts can round past the balances
+        weth = min(int(weth_raw[0]), self.weth.balance_of(who))
+        try:
+            position = self.v3.mint(who, self.usdc, self.weth, self.fee_pips, int(lower[0]), int(upper[0]), usdc, weth)
+        except TransactionReverted:
+            return np.zeros(1), np.zeros(1)
+        self.token_ids[slot] = position.token_id
+        return np.array([float(position.amount0)]), np.array([float(position.amount1)])
