@@ -50,6 +50,20 @@ def test_busy_port_is_a_clear_error_and_starts_nothing():
     assert pids_running(f"--port\x00{port}\x00") == []
 
 
+def test_a_free_port_taken_before_the_node_binds_it_is_not_mistaken_for_the_node(monkeypatch):
+    """Another node answering on the port picked for this one is not this one: its start fails, naming the port."""
+    import envs.evm.anvil as anvil
+
+    other = AnvilProcess()
+    try:
+        monkeypatch.setattr(anvil, "free_port", lambda: other.port)  # someone took it between the pick and the start
+        with pytest.raises(ChainError, match=f"could not bind port {other.port}"):
+            AnvilProcess()
+        assert other.alive()
+    finally:
+        other.stop()
+
+
 def test_unreachable_fork_url_is_a_clear_error_and_the_node_is_reaped():
     dead_url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(ChainError, match="could not fork .*unreachable"):

@@ -121,6 +121,8 @@ class AnvilProcess:
             raise
 
     def _wait_ready(self, timeout: float, fork_url: str | None) -> None:
+        """Until this node answers: an answer on the port counts only once its own log says it listens there (a
+        port taken between ``free_port`` and the start is another process's node, and this one then exits)."""
         rpc = JsonRpc(self.url, timeout=2.0)
         deadline = time.monotonic() + timeout
         while True:
@@ -128,16 +130,17 @@ class AnvilProcess:
                 raise ChainError(self._died_message(fork_url))
             try:
                 rpc.request("eth_chainId")
-                return
+                if f"Listening on 127.0.0.1:{self.port}" in self.log_tail():
+                    return
             except ChainError:
-                if time.monotonic() > deadline:
-                    raise ChainError(
-                        f"anvil did not answer on {self.url} within {timeout:.0f} s; "
-                        f"log {self.log_path}:\n{self.log_tail()}"
-                    ) from None
-                time.sleep(0.05)
+                pass
             finally:
                 rpc.close()
+            if time.monotonic() > deadline:
+                raise ChainError(
+                    f"anvil did not answer on {self.url} within {timeout:.0f} s; log {self.log_path}:\n{self.log_tail()}"
+                )
+            time.sleep(0.05)
 
     def _died_message(self, fork_url: str | None) -> str:
         tail = self.log_tail()
