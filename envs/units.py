@@ -52,6 +52,13 @@ def to_raw(amount: float | str | Decimal, decimals: int) -> int:
     return int(value)
 
 
+def held_amount(raw: float, held: int) -> int:
+    """A float64 raw amount as the integer a transaction sends from a balance of ``held``: no more than it, and all
+    of it where the amount reaches it as float64 (a balance read as float64 can round past or below its last
+    digits; inf: all of it)."""
+    return held if raw >= float(held) else int(raw)
+
+
 def pool_price(price_quote_per_base: float, base_is_token0: bool, dec0: int, dec1: int) -> Decimal:
     """Human price (quote per base) -> the pool's raw price, token1 per token0."""
     p = Decimal(str(price_quote_per_base))

@@ -121,6 +121,10 @@ def _random_episode(backend: str, steps: int, seed: int, **kwargs) -> np.ndarray
         (0, {}),  # float64 wallets past 2**53 wei asked the router for a few hundred wei more than held
         (1, {}),
         (0, {"agent_usd": 100.0, "world": {"pool_value_usd": 5_000.0, "noise_trade_usd": 20_000.0}}),  # thin pair
+        (
+            3,
+            {"agent_usd": 1e-5},
+        ),  # too little to mint, burn or swap for anything: the contracts revert, the pair refuses
     ],
 )
 def test_random_episodes_spend_no_more_than_the_wallet_holds_on_both_backends(seed, kwargs):

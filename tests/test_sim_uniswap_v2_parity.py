@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from envs.contracts.accounts import DEV_ACCOUNTS
 from envs.contracts.market import build_market
 from envs.contracts.state_reader import read_v2_pair
+from envs.evm.chain import TransactionReverted
 from envs.evm.revm import PyrevmChain
 from envs.protocols.uniswap_v2 import pair as v2
 from envs.protocols.uniswap_v2.library import get_amount_in_to_price
@@ -66,3 +68,37 @@ def test_swap_to_price_lands_the_spot_on_the_target():
     v2.swap(state, sell_usdc, amount, np.ones(3, bool))
     np.testing.assert_allclose((state.reserve1 / state.reserve0)[:2], target[:2], rtol=1e-9)
     assert amount[2] == 0
+
+
+def test_the_pair_refuses_what_the_contracts_revert_and_keeps_its_state():
+    m = build_market(PyrevmChain())
+    usdc, weth = m.tokens["USDC"], m.tokens["WETH"]
+    pair = m.v2.pair(usdc, weth)
+    for token in (usdc, weth):
+        token.mint(LP, 10**24)
+    m.v2.add_liquidity(LP, usdc, weth, 10**9, 10**18)
+    state = v2.initial_state(np, 1, *read_v2_pair(pair))
+    held = pair.call("balanceOf", LP)
+    refused = [
+        (
+            "INSUFFICIENT_OUTPUT_AMOUNT",
+            lambda: m.v2.swap_exact_in(LP, weth, usdc, 1),
+            lambda: v2.swap(state, ~ONE, np.ones(1), ONE),
+        ),
+        (
+            "INSUFFICIENT_AMOUNT",  # a deposit of WETH only
+            lambda: m.v2.add_liquidity(LP, usdc, weth, 0, 10**18),
+            lambda: v2.mint(state, np.zeros(1), np.array([1e18]), ONE)[0],
+        ),
+        (
+            "INSUFFICIENT_LIQUIDITY_BURNED",
+            lambda: m.v2.remove_liquidity(LP, usdc, weth, 1),
+            lambda: v2.burn(state, np.ones(1), ONE)[0],
+        ),
+    ]
+    for reason, on_chain, batched in refused:
+        with pytest.raises(TransactionReverted, match=reason):
+            on_chain()
+        before = (state.reserve0[0], state.reserve1[0], state.total_supply[0])
+        assert batched()[0] == 0 and (state.reserve0[0], state.reserve1[0], state.total_supply[0]) == before
+        assert before == tuple(float(x) for x in read_v2_pair(pair)) and pair.call("balanceOf", LP) == held

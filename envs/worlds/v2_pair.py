@@ -6,15 +6,18 @@ their pair shares are the pair's to count. USDC is token0; amounts are raw units
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Callable
+from typing import Callable, TypeVar
 
 import numpy as np
 
 from envs.arrays import ArrayBackend
 from envs.contracts.uniswap_v2 import UniswapV2
-from envs.evm.chain import DEADLINE
+from envs.evm.chain import DEADLINE, TransactionReverted
 from envs.protocols.uniswap_v2 import pair as v2
 from envs.protocols.uniswap_v2.pair import V2PairState
+from envs.units import held_amount
+
+T = TypeVar("T")
 
 
 class UniswapV2Pair(ABC):
@@ -72,9 +75,8 @@ class SimUniswapV2Pair(UniswapV2Pair):
 
     def swap(self, wallet, sell_usdc, raw, mask):
         b = self.b
-        paid = np.where(mask, raw, 0.0)
-        got = b.to_numpy(v2.swap(self.state, b.asarray(sell_usdc, dtype=b.xp.bool), b.asarray(paid), self._mask(mask)))
-        return paid, got
+        got = b.to_numpy(v2.swap(self.state, b.asarray(sell_usdc, dtype=b.xp.bool), b.asarray(raw), self._mask(mask)))
+        return np.where(got > 0, raw, 0.0), got  # a refused swap pays nothing
 
     def add_liquidity(self, wallet, usdc_raw, weth_raw, mask):
         b = self.b
@@ -88,8 +90,28 @@ class SimUniswapV2Pair(UniswapV2Pair):
         b = self.b
         shares_raw = np.clip(shares_raw, 0.0, self.shares(wallet)[0])  # no more than the wallet holds
         got0, got1 = (b.to_numpy(x) for x in v2.burn(self.state, b.asarray(shares_raw), self._mask(mask)))
-        self._shares[wallet] = self.shares(wallet)[0] - np.where(mask, shares_raw, 0.0)
+        self._shares[wallet] = self.shares(wallet)[0] - np.where(mask & (got0 > 0), shares_raw, 0.0)
         return got0, got1
+
+
+#: the reverts the batched pair refuses the same way (``envs.protocols.uniswap_v2.pair``): the world trades nothing
+REFUSED = (
+    "UniswapV2Library: INSUFFICIENT_AMOUNT",  # Router02.addLiquidity quoting a deposit of none of a token
+    "INSUFFICIENT_INPUT_AMOUNT",
+    "INSUFFICIENT_OUTPUT_AMOUNT",
+    "INSUFFICIENT_LIQUIDITY_MINTED",
+    "INSUFFICIENT_LIQUIDITY_BURNED",
+)
+
+
+def _refused(act: Callable[[], T]) -> T | None:
+    """``act``'s result, or None where the pair or its library refuses it (``REFUSED``): nothing moved."""
+    try:
+        return act()
+    except TransactionReverted as revert:
+        if not any(reason in revert.reason for reason in REFUSED):
+            raise
+        return None
 
 
 class ChainUniswapV2Pair(UniswapV2Pair):
@@ -114,14 +136,16 @@ class ChainUniswapV2Pair(UniswapV2Pair):
             return np.zeros(1), np.zeros(1)
         who = self.address(wallet)
         token_in, token_out = (self.usdc, self.weth) if sell_usdc[0] else (self.weth, self.usdc)
-        amount = min(int(raw[0]), token_in.balance_of(who))  # a float64 amount can round past the balance
-        got = self.v2.swap_exact_in(who, token_in, token_out, amount)
+        amount = held_amount(raw[0], token_in.balance_of(who))
+        got = _refused(lambda: self.v2.swap_exact_in(who, token_in, token_out, amount))
+        if got is None:
+            return np.zeros(1), np.zeros(1)
         return np.array([float(amount)]), np.array([float(got)])
 
     def _moved(self, who: str, act: Callable[[], object]) -> tuple[np.ndarray, np.ndarray]:
-        """What ``act`` took from (+) or gave to (-) ``who``'s USDC and WETH, raw."""
+        """What ``act`` took from (+) or gave to (-) ``who``'s USDC and WETH, raw (nothing where it is refused)."""
         before = self.usdc.balance_of(who), self.weth.balance_of(who)
-        act()
+        _refused(act)
         return np.array([float(before[0] - self.usdc.balance_of(who))]), np.array(
             [float(before[1] - self.weth.balance_of(who))]
         )
@@ -130,8 +154,8 @@ class ChainUniswapV2Pair(UniswapV2Pair):
         if not mask[0]:
             return np.zeros(1), np.zeros(1)
         who = self.address(wallet)
-        usdc = min(int(usdc_raw[0]), self.usdc.balance_of(who))  # float64 amounts can round past the balances
-        weth = min(int(weth_raw[0]), self.weth.balance_of(who))
+        usdc = held_amount(usdc_raw[0], self.usdc.balance_of(who))
+        weth = held_amount(weth_raw[0], self.weth.balance_of(who))
         return self._moved(
             who,
             lambda: self.router.transact(
@@ -152,7 +176,7 @@ class ChainUniswapV2Pair(UniswapV2Pair):
         if not mask[0] or shares_raw[0] <= 0:
             return np.zeros(1), np.zeros(1)
         who = self.address(wallet)
-        shares = min(int(shares_raw[0]), self.pair.call("balanceOf", who))  # as float64 it can round past them
+        shares = held_amount(shares_raw[0], self.pair.call("balanceOf", who))
         paid0, paid1 = self._moved(
             who,
             lambda: self.router.transact(

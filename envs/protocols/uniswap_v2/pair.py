@@ -1,5 +1,9 @@
 """Uniswap v2-core contracts/UniswapV2Pair.sol, batched: reserves and LP shares of N independent pairs.
-Amounts are raw units in float64, rounded down as the contract rounds them."""
+Amounts are raw units in float64, rounded down as the contract rounds them. A world where the contract reverts
+keeps its state and trades nothing: a swap of no input (UniswapV2Library 'INSUFFICIENT_INPUT_AMOUNT') or for no
+output (UniswapV2Pair 'INSUFFICIENT_OUTPUT_AMOUNT'), a mint of no shares ('INSUFFICIENT_LIQUIDITY_MINTED'; a deposit
+of none of one token, which Router02 refuses as 'INSUFFICIENT_AMOUNT', mints none), a burn that redeems nothing of
+either token ('INSUFFICIENT_LIQUIDITY_BURNED')."""
 
 from __future__ import annotations
 
@@ -32,7 +36,8 @@ def initial_state(
 
 
 def swap(state: V2PairState, zero_for_one, amount_in, mask, fee_bps: float = FEE_BPS):
-    """Exact-input swap through the router in masked worlds; returns the amount out (never more than the reserve)."""
+    """Exact-input swap through the router in masked worlds; returns the amount out (never more than the reserve;
+    0 where the swap is refused)."""
     xp = array_namespace(amount_in)
     if bool(xp.any(mask & ~(amount_in >= 0))):
         raise ValueError("swap amounts must be non-negative")
@@ -40,6 +45,8 @@ def swap(state: V2PairState, zero_for_one, amount_in, mask, fee_bps: float = FEE
     r_out = xp.where(zero_for_one, state.reserve1, state.reserve0)
     amount_in = xp.where(mask, amount_in, 0.0)
     out = get_amount_out(amount_in, r_in, r_out, fee_bps)
+    traded = (amount_in > 0) & (out > 0)
+    amount_in, out = xp.where(traded, amount_in, 0.0), xp.where(traded, out, 0.0)
     state.reserve0 = state.reserve0 + xp.where(zero_for_one, amount_in, -out)
     state.reserve1 = state.reserve1 + xp.where(zero_for_one, -out, amount_in)
     return out
@@ -64,8 +71,9 @@ def mint(state: V2PairState, amount0, amount1, mask):
             )
         ),
     )
-    shares, use0, use1 = (xp.where(mask, v, 0.0) for v in (shares, use0, use1))
-    state.total_supply = state.total_supply + shares + xp.where(mask & first, MINIMUM_LIQUIDITY, 0.0)
+    minted = mask & (shares > 0)
+    shares, use0, use1 = (xp.where(minted, v, 0.0) for v in (shares, use0, use1))
+    state.total_supply = state.total_supply + shares + xp.where(minted & first, MINIMUM_LIQUIDITY, 0.0)
     state.reserve0, state.reserve1 = state.reserve0 + use0, state.reserve1 + use1
     return shares, use0, use1
 
@@ -73,9 +81,10 @@ def mint(state: V2PairState, amount0, amount1, mask):
 def burn(state: V2PairState, shares, mask):
     """Redeem LP shares for their pro-rata reserves; returns (amount0, amount1)."""
     xp = array_namespace(shares)
-    shares = xp.where(mask, shares, 0.0)
     safe = xp.where(state.total_supply > 0, state.total_supply, 1.0)
     amount0, amount1 = xp.floor(shares * state.reserve0 / safe), xp.floor(shares * state.reserve1 / safe)
+    burned = mask & (amount0 > 0) & (amount1 > 0)
+    shares, amount0, amount1 = (xp.where(burned, v, 0.0) for v in (shares, amount0, amount1))
     state.total_supply = state.total_supply - shares
     state.reserve0, state.reserve1 = state.reserve0 - amount0, state.reserve1 - amount1
     return amount0, amount1
