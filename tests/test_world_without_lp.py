@@ -121,13 +121,13 @@ def test_the_chain_world_gives_no_scripted_trader_the_lp_agents_account():
 def test_a_simulated_world_without_an_lp_agent_holds_no_lp_wallet():
     plain = _world("numpy", V3WorldParams(lps=0))
     plain.reset(np.random.default_rng(5))
-    assert plain.slots == 0 and plain._usdc.shape == (3, 0) and plain.pool_params.max_positions == 0
+    assert plain.slots == 0 and plain.ledger.accounts == ["borrower"] and plain.pool_params.max_positions == 0
     with pytest.raises(ValueError, match="LP 0 does not exist"):
         plain.select_lp(0)
     scripted = _world("numpy", replace(SCRIPTED, lps=0))
     scripted.reset(np.random.default_rng(5))
     assert scripted.slots == 3 and scripted.params.searcher_slot == 1 and scripted.params.jit_slot == 2
-    np.testing.assert_array_equal(scripted._usdc[:, 1], np.floor(2e6 / 2 * 1e6))  # the searcher's, its own
+    np.testing.assert_array_equal(scripted.wallet_raw(1)[0], np.floor(2e6 / 2 * 1e6))  # the searcher's, its own
 
 
 @pytest.mark.parametrize("backend", ["numpy", "evm"])

@@ -113,12 +113,6 @@ class LiveAaveMarket(LiveUniswapV3Market, LendingMarket):
     def _named_address(self, wallet: str) -> str:
         return self._wallet(wallet)
 
-    def borrower_wallet(self):
-        return self.wallet(self.borrower)
-
-    def fund_borrower(self, weth_raw):
-        raise RuntimeError("a live account is funded by its owner, not by the adapter")
-
 
 def read_market_state(chain: Chain, addresses: dict, account: str, fee_pips: int, twap_window_s: int) -> MarketState:
     """The live pool's price, its TWAP and the oracle's, and the latest block's time: what the guards compare."""

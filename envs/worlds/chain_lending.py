@@ -114,13 +114,7 @@ class ChainLendingWorld(ChainUniswapV3World, LendingMarket):
                 token.approve(who, m.aave.pool.address)
             token.approve(self.borrower, m.v3.router.address)
 
-    # --- the borrower agent's wallet and the market's wallets ------------------------------
-    def borrower_wallet(self):
-        return self.wallet(self.borrower)
-
-    def fund_borrower(self, weth_raw):
-        self._credit(self.weth, self.borrower, int(weth_raw[0]))
-
+    # --- the market's wallets --------------------------------------------------------------
     def _wallet(self, who: str) -> str:
         return aave_wallet(who, self.agent, self.borrower, self.params.lps)
 

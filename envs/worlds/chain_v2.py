@@ -15,6 +15,7 @@ from envs.units import MAX_UINT256, USDC_UNIT, WETH_UNIT
 from envs.worlds import v2_market as v2m
 from envs.worlds.chain_base import ChainWorld
 from envs.worlds.chain_world import AGENT, ARBITRAGEUR, NOISE
+from envs.worlds.ledger import ChainLedger
 from envs.worlds.market import WBTC_PRICE_USD
 from envs.worlds.sim import noise_orders
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
@@ -55,6 +56,7 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
         tokens = self.market.tokens
         self.usdc, self.weth = tokens["USDC"], tokens["WETH"]
         self.v2_pair = ChainUniswapV2Pair(self.market.v2, self.usdc, self.weth, ADDRESSES.__getitem__)
+        self.ledger = ChainLedger(self.usdc, self.weth, ADDRESSES.__getitem__, self._credit)
 
     def _market_spec(self, price: float) -> MarketSpec:
         """The local market at ``price`` with the pair this world trades; no V3 pool (none is traded)."""
@@ -87,9 +89,6 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
                 f"pair with USDC as token0 (as on Ethereum mainnet)"
             )
         return float(self.pool_price()[0])
-
-    def agent_wallet_raw(self):
-        return np.array([float(self.usdc.balance_of(AGENT))]), np.array([float(self.weth.balance_of(AGENT))])
 
     def noise_flow(self):
         return noise_orders(self.rng, 1, self.params, self.reference_price())

@@ -11,10 +11,12 @@ import numpy as np
 from envs.contracts.accounts import DEV_ACCOUNTS
 from envs.contracts.market import Market, MarketSpec
 from envs.contracts.replay import BlockReplayer
+from envs.contracts.tokens import Token
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain
 from envs.units import TICK_SPACING, USDC_UNIT, WETH_UNIT
 from envs.worlds.chain_base import ChainWorld
+from envs.worlds.ledger import ChainLedger
 from envs.worlds.market import (
     AGENT_ARBITRAGE_WALLET,
     ARBITRAGEUR_WALLET,
@@ -28,7 +30,6 @@ from envs.worlds.v3_pool import ChainUniswapV3Pool, Wallet
 AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7], DEV_ACCOUNTS[8]
 #: the scripted accounts' addresses
 SCRIPTED_ACCOUNTS = {ARBITRAGEUR_WALLET: ARBITRAGEUR, FLOW_WALLET: NOISE, AGENT_ARBITRAGE_WALLET: ARBITRAGEUR_AGENT}
-OFF_POOL_VENUE = "0x000000000000000000000000000000000000dEaD"  # where re-centring LPs' off-pool sales go
 
 
 def slot_address(slot: int, lp_agents: int) -> str:
@@ -39,8 +40,8 @@ def slot_address(slot: int, lp_agents: int) -> str:
 
 
 class ChainLP(UniswapV3Market):
-    """The market's wallets on a chain, each an account's tokens (``slot_address``, ``_named_address``), and the
-    pool component bound to the chain's contracts: shared by the chain world and the live adapter."""
+    """The market on a chain: the pool component and the ledger bound to the chain's contracts, each wallet an
+    account's tokens (``slot_address``, ``_named_address``); shared by the chain world and the live adapter."""
 
     agent: str
     market: Market
@@ -50,6 +51,11 @@ class ChainLP(UniswapV3Market):
         self.market, self.fee_pips, self.tick_spacing = market, fee_pips, TICK_SPACING[fee_pips]
         self.usdc, self.weth, self.pool = market.tokens["USDC"], market.tokens["WETH"], market.v3_pools[fee_pips]
         self.v3_pool = ChainUniswapV3Pool(market.v3, self.pool, self.usdc, self.weth, fee_pips, self._address)
+        self.ledger = ChainLedger(self.usdc, self.weth, self._address, self._credit_off_market())
+
+    def _credit_off_market(self) -> Callable[[Token, str, int], None] | None:
+        """Who gives what comes into a wallet off the market (None: nobody, on a live chain)."""
+        return None
 
     # --- the wallets --------------------------------------------------------------------------
     def slot_address(self, slot: int) -> str:
@@ -67,26 +73,6 @@ class ChainLP(UniswapV3Market):
     def token_id(self) -> int | None:
         """The selected LP's position NFT (None: no position)."""
         return self.v3_pool.token_ids.get(self.lp)
-
-    def wallet(self, address: str) -> tuple[np.ndarray, np.ndarray]:
-        """(USDC, WETH) ``address`` holds, whole tokens."""
-        return np.array([self.usdc.balance_of(address) / USDC_UNIT]), np.array(
-            [self.weth.balance_of(address) / WETH_UNIT]
-        )
-
-    def wallet_raw(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
-        who = self.slot_address(slot)
-        return np.array([float(self.usdc.balance_of(who))]), np.array([float(self.weth.balance_of(who))])
-
-    def shift_wallet(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
-        """What leaves the wallet goes to an account outside the market (no more than it holds); what comes back
-        is minted."""
-        who = self.slot_address(self.lp)
-        for token, raw in ((self.usdc, int(usdc_raw[0])), (self.weth, int(weth_raw[0]))):
-            if raw < 0:
-                token.contract.transact("transfer", OFF_POOL_VENUE, min(-raw, token.balance_of(who)), sender=who)
-            elif raw > 0:
-                token.mint(who, raw)
 
 
 class ChainUniswapV3World(ChainWorld, ChainLP):
@@ -145,6 +131,9 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
 
     def _named_address(self, wallet: str) -> str:
         return SCRIPTED_ACCOUNTS[wallet]
+
+    def _credit_off_market(self):
+        return self._credit
 
     def select_lp(self, lp: int) -> None:
         self._check_lp(lp)

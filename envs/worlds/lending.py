@@ -12,7 +12,6 @@ Amounts are raw token units, (N,) float64; ``Position`` values are in USD with 8
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -153,17 +152,18 @@ class LendingMarket(UniswapV3Market):
         return self.lending.borrowers + 1
 
     # --- the borrower agent's wallet (the world's ledger) ---------------------------------------
-    @abstractmethod
     def borrower_wallet(self) -> tuple[np.ndarray, np.ndarray]:
         """Idle (USDC, WETH) the borrower agent holds outside the lending pool, whole tokens."""
+        usdc, weth = self.ledger.balances(BORROWER)
+        return usdc / USDC_UNIT, weth / WETH_UNIT
 
-    @abstractmethod
     def fund_borrower(self, weth_raw: np.ndarray) -> None:
         """Give the borrower agent WETH (its starting capital)."""
+        self.ledger.shift(BORROWER, np.zeros(self.n), weth_raw)
 
     def _borrower_moved(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
-        """What a lending action of the borrower agent moved into (+) or out of (-) its wallet, raw: a world that
-        keeps the wallet books it; on a chain the tokens themselves moved."""
+        """What a lending action of the borrower agent moved into (+) or out of (-) its wallet, raw."""
+        self.ledger.moved(BORROWER, usdc_raw, weth_raw)
 
     # --- Aave, through the component --------------------------------------------------------
     def oracle_price(self) -> np.ndarray:
@@ -217,13 +217,6 @@ class LendingMarket(UniswapV3Market):
         check_wallet(who, self.lp_agents)
         wallet = self.lp if who == AGENT else who
         return self.pool_swap(SWAP_GROUP[who], wallet, np.asarray(sell_usdc, bool), raw, None, mask)
-
-    def _wallet_moved(self, wallet, usdc_raw, weth_raw):
-        """The borrower agent's wallet is the world's too; the liquidators' and traders' are their roles'."""
-        if wallet == BORROWER:
-            self._borrower_moved(usdc_raw, weth_raw)
-        else:
-            super()._wallet_moved(wallet, usdc_raw, weth_raw)
 
     # --- the scripted market ----------------------------------------------------------------
     def step(self) -> None:

@@ -19,6 +19,7 @@ from envs.protocols.uniswap_v3.pool import MAX_PRICE_LIMIT, MIN_PRICE_LIMIT
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
 from envs.units import FEE_DENOMINATOR, LIQUIDITY_UNIT, MAX_TICK, Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts, CurvePoint, arbitrage_profit_usd, reserves_moved
+from envs.worlds.ledger import Ledger
 from envs.worlds.mempool import Mempool
 from envs.worlds.sandwich import FlowOrder, Legs, largest_front_run, minimum_out
 from envs.worlds.v3_pool import UniswapV3Pool, Wallet
@@ -75,6 +76,7 @@ class UniswapV3Market(ABC):
     n: int  # worlds
     params: V3WorldParams
     v3_pool: UniswapV3Pool  # the pool, as every backend reads it
+    ledger: Ledger  # the wallets: each slot's, and the scripted accounts' a world books
     driver: PriceDriver
     rng: np.random.Generator
     fee_pips: int
@@ -216,28 +218,19 @@ class UniswapV3Market(ABC):
             self.shift_wallet(*self._jit_held)
         self.select_lp(selected)
 
-    # --- the wallets: the slots' (an int each) and the scripted accounts' (a name each) ----------------------
-    @abstractmethod
+    # --- the wallets: the slots' (an int each) and the scripted accounts' (a name each), in the ledger -----
     def wallet_raw(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
         """(USDC, WETH) raw in wallet slot ``slot``."""
-
-    def _slot_moved(self, slot: int, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
-        """What the pool moved into (+) or out of (-) slot ``slot``'s wallet, raw: a world that keeps the wallets
-        books it; on a chain the tokens themselves moved."""
-
-    def _wallet_moved(self, wallet: Wallet, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
-        """The same for any wallet: the scripted accounts' books are kept by their roles, or by nobody."""
-        if isinstance(wallet, int):
-            self._slot_moved(wallet, usdc_raw, weth_raw)
+        return self.ledger.balances(slot)
 
     def slot_wallet(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
         """(USDC, WETH) in wallet slot ``slot`` (a scripted trader's), whole tokens."""
         usdc, weth = self.wallet_raw(slot)
         return usdc / USDC_UNIT, weth / WETH_UNIT
 
-    @abstractmethod
     def shift_wallet(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
         """Add signed raw amounts to the selected LP's wallet, off the market (capital held back and returned)."""
+        self.ledger.shift(self.lp, usdc_raw, weth_raw)
 
     # --- swaps on the pool ------------------------------------------------------------------
     @contextmanager
@@ -275,7 +268,7 @@ class UniswapV3Market(ABC):
             after = self.curve_point()
             moved = reserves_moved(before, after, *self.v3_pool.crossed_ticks(before, after))
             self.accounts.record(group, sell_usdc, paid, got, self.reference_price(), moved)
-        self._wallet_moved(wallet, np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
+        self.ledger.moved(wallet, np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
         if count and self.flow_volume_usd is not None:  # what a pool's daily volume counts
             self.flow_volume_usd = self.flow_volume_usd + np.where(
                 sell_usdc, paid / USDC_UNIT, paid / WETH_UNIT * self.reference_price()
@@ -521,7 +514,7 @@ class UniswapV3Market(ABC):
     def _withdraw(self, mask: np.ndarray) -> np.ndarray:
         """The selected LP's liquidity and fees back to its wallet in masked worlds; returns had a position?"""
         had, got0, got1 = self.v3_pool.withdraw(self.lp, mask)
-        self._slot_moved(self.lp, got0, got1)
+        self.ledger.moved(self.lp, got0, got1)
         return had
 
     def close_position(self, mask: np.ndarray) -> np.ndarray:
@@ -544,7 +537,7 @@ class UniswapV3Market(ABC):
         swapping = mask & (amount > 0)
         self.pool_swap("lp_rebalance", slot, sell_usdc, np.where(swapping, amount, 0.0), None, swapping)
         used0, used1 = self.v3_pool.mint(slot, lower, upper, *self.wallet_raw(slot), mask)
-        self._slot_moved(slot, -used0, -used1)
+        self.ledger.moved(slot, -used0, -used1)
         return np.where(mask, rebalance_gas(had, swapping), 0.0)
 
 

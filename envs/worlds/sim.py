@@ -19,6 +19,7 @@ from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3.liquidity_amounts import get_liquidity_for_amounts
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 from envs.units import BPS, Q96, USDC_UNIT, WETH_UNIT
+from envs.worlds.ledger import SimLedger
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.v3_pool import SimUniswapV3Pool
 
@@ -175,9 +176,10 @@ def noise_orders(rng: np.random.Generator, n: int, params: ToyFlowParams, refere
 
 class UniswapV3World(UniswapV3Market):
     """The market in N worlds on an array backend: the pool component's batched state, the wallet slots' tokens
-    booked here, (N, slots) raw."""
+    booked in a ``SimLedger``."""
 
     v3_pool: SimUniswapV3Pool
+    ledger: SimLedger
     #: count the scripted flows' volume in ``flow_volume_usd`` (the turnover check sets it; the env step
     #: does not pay for it otherwise)
     count_flow_volume: bool = False
@@ -195,17 +197,6 @@ class UniswapV3World(UniswapV3Market):
         self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
         self.slots, self.lp = params.slots, 0
-
-    # --- the wallets: (N, slots) raw --------------------------------------------------------
-    def wallet_raw(self, slot: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._usdc[:, slot].copy(), self._weth[:, slot].copy()
-
-    def _slot_moved(self, slot: int, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
-        self._usdc[:, slot] = self._usdc[:, slot] + usdc_raw
-        self._weth[:, slot] = self._weth[:, slot] + weth_raw
-
-    def shift_wallet(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
-        self._slot_moved(self.lp, usdc_raw, weth_raw)
 
     def select_lp(self, lp: int) -> None:
         self._check_lp(lp)
@@ -270,9 +261,9 @@ class UniswapV3World(UniswapV3Market):
     def fund_agents(self, agent_usd: float | None) -> None:
         """Each slot's wallet, half in USDC, half in WETH at the reference (``agent_usd`` for an LP agent,
         ``V3WorldParams.wallets_usd``); the flow starts; the re-centring LPs open their ranges."""
-        usd = self.params.wallets_usd(agent_usd)
-        self._usdc = np.repeat(np.floor(usd / 2 * USDC_UNIT)[None, :], self.n, axis=0)
-        self._weth = np.floor(usd[None, :] / 2 / self._reference[:, None] * WETH_UNIT)
+        self.ledger = SimLedger(self.n)
+        for slot, usd in enumerate(self.params.wallets_usd(agent_usd)):
+            self.ledger.open(slot, np.floor(usd / 2 * USDC_UNIT), np.floor(usd / 2 / self._reference * WETH_UNIT))
         self.start_flow()
         self.flow_volume_usd = np.zeros(self.n) if self.count_flow_volume else None
         self.open_recentering()

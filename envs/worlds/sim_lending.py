@@ -9,8 +9,7 @@ import numpy as np
 
 from envs.arrays import ArrayBackend
 from envs.drivers.base import PriceDriver
-from envs.units import USDC_UNIT, WETH_UNIT
-from envs.worlds.lending import MORPHO_BLUE, LendingMarket, LendingParams
+from envs.worlds.lending import BORROWER, MORPHO_BLUE, LendingMarket, LendingParams
 from envs.worlds.morpho_blue_market import SimMorphoBlueMarket
 from envs.worlds.sim import UniswapV3World, V3WorldParams
 from envs.worlds.sim_aave_pool import SimAavePool
@@ -39,20 +38,10 @@ class LendingWorld(UniswapV3World, LendingMarket):
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         super().reset(rng, agent_usd)
         self.lending_pool.reset(self._reference)
-        self.borrower_usdc, self.borrower_weth = np.zeros(self.n), np.zeros(self.n)
+        self.ledger.open(BORROWER, 0.0, 0.0)
         self.reset_borrowers(rng)
 
     def move_reference(self) -> None:
         super().move_reference()
         self.lending_pool.advance(self.dt)
         self.lending_pool.set_oracle_price(self._reference)
-
-    # --- the borrower agent's wallet --------------------------------------------------------
-    def borrower_wallet(self):
-        return self.borrower_usdc / USDC_UNIT, self.borrower_weth / WETH_UNIT
-
-    def fund_borrower(self, weth_raw):
-        self.borrower_weth = self.borrower_weth + weth_raw
-
-    def _borrower_moved(self, usdc_raw, weth_raw):
-        self.borrower_usdc, self.borrower_weth = self.borrower_usdc + usdc_raw, self.borrower_weth + weth_raw

@@ -9,8 +9,9 @@ import numpy as np
 from envs.arrays import ArrayBackend, array_backend
 from envs.drivers.base import PriceDriver
 from envs.units import USDC_UNIT, WETH_UNIT
+from envs.worlds.ledger import SimLedger
 from envs.worlds.sim import noise_orders
-from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
+from envs.worlds.v2_market import AGENT, UniswapV2Market, V2WorldParams
 from envs.worlds.v2_pair import SimUniswapV2Pair
 
 
@@ -33,20 +34,16 @@ class UniswapV2World(UniswapV2Market):
         self._reference = self.driver.reset(rng, self.n)
         half = self.params.pool_value_usd / 2
         self.v2_pair.reset(np.full(self.n, np.floor(half * USDC_UNIT)), np.floor(half / self._reference * WETH_UNIT))
-        self.wallet_usdc = np.full(self.n, np.floor(agent_usd / 2 * USDC_UNIT))
-        self.wallet_weth = np.floor(agent_usd / 2 / self._reference * WETH_UNIT)
+        self.ledger = SimLedger(self.n)
+        self.ledger.open(
+            AGENT, np.floor(agent_usd / 2 * USDC_UNIT), np.floor(agent_usd / 2 / self._reference * WETH_UNIT)
+        )
 
     def move_reference(self) -> None:
         self._reference = self.driver.step()
 
     def reference_price(self) -> np.ndarray:
         return self._reference.copy()
-
-    def agent_wallet_raw(self):
-        return self.wallet_usdc.copy(), self.wallet_weth.copy()
-
-    def _agent_moved(self, usdc_raw, weth_raw):
-        self.wallet_usdc, self.wallet_weth = self.wallet_usdc + usdc_raw, self.wallet_weth + weth_raw
 
     def noise_flow(self):
         return noise_orders(self.rng, self.n, self.params, self._reference)

@@ -11,6 +11,7 @@ import numpy as np
 
 from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_in_to_price
 from envs.units import USDC_UNIT, WETH_UNIT
+from envs.worlds.ledger import Ledger
 from envs.worlds.v2_pair import UniswapV2Pair
 
 RAW_PRICE = WETH_UNIT / USDC_UNIT  # raw WETH per raw USDC at $1 per ETH
@@ -45,11 +46,12 @@ def band_trade(reserve_usdc, reserve_weth, reference_usd) -> tuple[np.ndarray, n
 
 class UniswapV2Market(ABC):
     """A world with a USDC/WETH pair (``v2_pair``, the component its backend gives), an arbitrageur, noise traders
-    and one LP agent whose wallet the world keeps (``agent_wallet_raw``)."""
+    and one LP agent whose wallet is the world's ledger's (``agent_wallet_raw``)."""
 
     n: int
     dt: float
     v2_pair: UniswapV2Pair
+    ledger: Ledger  # the agent's wallet
 
     @abstractmethod
     def reset(self, rng: np.random.Generator, agent_usd: float) -> None:
@@ -61,13 +63,9 @@ class UniswapV2Market(ABC):
     @abstractmethod
     def reference_price(self) -> np.ndarray: ...
 
-    @abstractmethod
     def agent_wallet_raw(self) -> tuple[np.ndarray, np.ndarray]:
         """Idle (USDC, WETH) the agent holds, raw."""
-
-    def _agent_moved(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
-        """What the pair moved into (+) or out of (-) the agent's wallet, raw: a world that keeps the wallet books
-        it; on a chain the tokens themselves moved."""
+        return self.ledger.balances(AGENT)
 
     # --- the pair, through the component ----------------------------------------------------
     def reserves(self) -> tuple[np.ndarray, np.ndarray]:
@@ -86,8 +84,7 @@ class UniswapV2Market(ABC):
             usdc, weth = self.agent_wallet_raw()
             raw = np.minimum(raw, np.where(sell_usdc, usdc, weth))
         paid, got = self.v2_pair.swap(who, sell_usdc, raw, mask)
-        if who == AGENT:
-            self._agent_moved(np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
+        self.ledger.moved(who, np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
         return paid, got
 
     def add_liquidity(self, usdc_raw: np.ndarray, weth_raw: np.ndarray, mask: np.ndarray) -> None:
@@ -95,11 +92,11 @@ class UniswapV2Market(ABC):
         usdc, weth = self.agent_wallet_raw()  # no more than the wallet holds
         usdc_raw, weth_raw = np.clip(usdc_raw, 0.0, usdc), np.clip(weth_raw, 0.0, weth)
         used_usdc, used_weth = self.v2_pair.add_liquidity(AGENT, usdc_raw, weth_raw, mask)
-        self._agent_moved(-used_usdc, -used_weth)
+        self.ledger.moved(AGENT, -used_usdc, -used_weth)
 
     def remove_liquidity(self, shares_raw: np.ndarray, mask: np.ndarray) -> None:
         got_usdc, got_weth = self.v2_pair.remove_liquidity(AGENT, shares_raw, mask)
-        self._agent_moved(got_usdc, got_weth)
+        self.ledger.moved(AGENT, got_usdc, got_weth)
 
     @abstractmethod
     def noise_flow(self) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -25,7 +25,7 @@ from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3 import swap_kernel
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
 from envs.protocols.uniswap_v3.tick_math import MAX_SQRT_RATIO_X96, MIN_SQRT_RATIO_X96, get_sqrt_ratio_at_tick
-from envs.units import MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT
+from envs.units import MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT, held_amount
 from envs.worlds.block_accounting import CurvePoint
 
 Wallet = int | str  # a wallet slot, or a scripted account's name
@@ -295,14 +295,13 @@ class ChainUniswapV3Pool(UniswapV3Pool):
 
     # --- swaps ------------------------------------------------------------------------------
     def swap(self, wallet, sell_usdc, raw, limit, mask, min_out=None):
-        """Through the SwapRouter, ``raw`` capped at what the account holds (inf: all of it; a float64 amount can
-        round past the balance); a limit at the pool's bounds is the router's default (0)."""
+        """Through the SwapRouter, ``raw`` no more than the account holds (``held_amount``; inf: all of it); a limit
+        at the pool's bounds is the router's default (0)."""
         if not mask[0] or raw[0] <= 0:
             return np.zeros(1), np.zeros(1)
         who, sell = self.address(wallet), bool(sell_usdc[0])
         token_in, token_out = (self.usdc, self.weth) if sell else (self.weth, self.usdc)
-        held = token_in.balance_of(who)
-        amount = held if np.isinf(raw[0]) else min(int(raw[0]), held)
+        amount = held_amount(raw[0], token_in.balance_of(who))
         limit_x96 = 0 if limit is None else int(limit[0] * Q96)
         if not MIN_SQRT_RATIO_X96 < limit_x96 < MAX_SQRT_RATIO_X96:
             limit_x96 = 0
@@ -362,8 +361,8 @@ class ChainUniswapV3Pool(UniswapV3Pool):
         if not mask[0]:
             return np.zeros(1), np.zeros(1)
         who = self.address(slot)
-        usdc = min(int(usdc_raw[0]), self.usdc.balance_of(who))  # float64 amounts can round past the balances
-        weth = min(int(weth_raw[0]), self.weth.balance_of(who))
+        usdc = held_amount(usdc_raw[0], self.usdc.balance_of(who))
+        weth = held_amount(weth_raw[0], self.weth.balance_of(who))
         try:
             position = self.v3.mint(who, self.usdc, self.weth, self.fee_pips, int(lower[0]), int(upper[0]), usdc, weth)
         except TransactionReverted:

@@ -1,0 +1,102 @@
+"""The world's accounts and what each holds of the market's two tokens, USDC and WETH (raw units, (N,) float64):
+the one place a world keeps a wallet. An account is a wallet slot (an int: an LP agent's, a scripted trader's) or a
+name (the borrower's, the V2 LP's, a scripted account's).
+
+On the simulator the ledger books each account it opened; the protocol components return what they moved and the
+world books it here (``moved``); an account it never opened (the arbitrageur's, the flow's: unbounded) is booked by
+nobody. On a chain the ledger is the chain: an account holds its ERC20 balances, the protocols' own transfers move
+them, and only moves off the market (capital held back, an off-pool exchange, funding) touch the tokens here."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+
+import numpy as np
+
+from envs.contracts.tokens import Token
+from envs.units import held_amount
+
+Account = int | str
+#: where what leaves the market on a chain goes (an off-pool sale, capital held back)
+OFF_MARKET = "0x000000000000000000000000000000000000dEaD"
+
+
+class Ledger(ABC):
+    """Every account's (USDC, WETH) in N worlds, raw."""
+
+    @abstractmethod
+    def balances(self, account: Account) -> tuple[np.ndarray, np.ndarray]:
+        """(USDC, WETH) ``account`` holds."""
+
+    def moved(self, account: Account, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
+        """What a protocol moved into (+) or out of (-) ``account``: a ledger that books the accounts books it; on a
+        chain the tokens themselves moved."""
+
+    @abstractmethod
+    def shift(self, account: Account, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
+        """Signed amounts into or out of ``account`` off the market (no protocol moves them)."""
+
+
+class SimLedger(Ledger):
+    """The accounts' balances as arrays, each opened with what it starts with."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self._held: dict[Account, tuple[np.ndarray, np.ndarray]] = {}
+
+    def open(self, account: Account, usdc_raw: np.ndarray | float, weth_raw: np.ndarray | float) -> None:
+        """``account`` holds these amounts from now on (broadcast to the N worlds)."""
+        self._held[account] = (
+            np.broadcast_to(np.asarray(usdc_raw, dtype=float), (self.n,)).copy(),
+            np.broadcast_to(np.asarray(weth_raw, dtype=float), (self.n,)).copy(),
+        )
+
+    @property
+    def accounts(self) -> list[Account]:
+        """The accounts opened, in order."""
+        return list(self._held)
+
+    def balances(self, account):
+        if account not in self._held:
+            raise KeyError(f"the ledger holds no account {account!r}: open it first (accounts: {list(self._held)})")
+        usdc, weth = self._held[account]
+        return usdc.copy(), weth.copy()
+
+    def moved(self, account, usdc_raw, weth_raw):
+        if account in self._held:
+            usdc, weth = self._held[account]
+            self._held[account] = (usdc + usdc_raw, weth + weth_raw)
+
+    def shift(self, account, usdc_raw, weth_raw):
+        self.balances(account)  # an account the ledger does not hold is a bug here, not an unbounded trader
+        self.moved(account, usdc_raw, weth_raw)
+
+
+class ChainLedger(Ledger):
+    """The accounts on a chain: ``address(account)``'s ERC20 balances of ``usdc`` and ``weth``. Off the market, what
+    leaves an account goes to ``OFF_MARKET`` (no more than it holds) and what comes in is given by ``credit`` (minted
+    on a market of our own, written by storage on a fork; None: a live chain, where nobody gives anything)."""
+
+    def __init__(
+        self,
+        usdc: Token,
+        weth: Token,
+        address: Callable[..., str],
+        credit: Callable[[Token, str, int], None] | None,
+    ):
+        self.usdc, self.weth, self.address, self.credit = usdc, weth, address, credit
+
+    def balances(self, account):
+        who = self.address(account)
+        return np.array([float(self.usdc.balance_of(who))]), np.array([float(self.weth.balance_of(who))])
+
+    def shift(self, account, usdc_raw, weth_raw):
+        who = self.address(account)
+        for token, raw in ((self.usdc, float(usdc_raw[0])), (self.weth, float(weth_raw[0]))):
+            if raw < 0 and (amount := held_amount(-raw, token.balance_of(who))) > 0:
+                token.contract.transact("transfer", OFF_MARKET, amount, sender=who)
+            elif raw >= 1:
+                if self.credit is None:
+                    raise RuntimeError("a live account is funded by its owner, not by the adapter")
+                self.credit(token, who, int(raw))
