@@ -45,8 +45,7 @@ def swap(state: V2PairState, zero_for_one, amount_in, mask, fee_bps: float = FEE
     r_out = xp.where(zero_for_one, state.reserve1, state.reserve0)
     amount_in = xp.where(mask, amount_in, 0.0)
     out = get_amount_out(amount_in, r_in, r_out, fee_bps)
-    traded = (amount_in > 0) & (out > 0)
-    amount_in, out = xp.where(traded, amount_in, 0.0), xp.where(traded, out, 0.0)
+    amount_in = xp.where(out > 0, amount_in, 0.0)  # no output (none for no input): refused
     state.reserve0 = state.reserve0 + xp.where(zero_for_one, amount_in, -out)
     state.reserve1 = state.reserve1 + xp.where(zero_for_one, -out, amount_in)
     return out
