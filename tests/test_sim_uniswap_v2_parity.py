@@ -102,3 +102,23 @@ def test_the_pair_refuses_what_the_contracts_revert_and_keeps_its_state():
         before = (state.reserve0[0], state.reserve1[0], state.total_supply[0])
         assert batched()[0] == 0 and (state.reserve0[0], state.reserve1[0], state.total_supply[0]) == before
         assert before == tuple(float(x) for x in read_v2_pair(pair)) and pair.call("balanceOf", LP) == held
+
+
+def test_a_deposit_at_the_rounded_down_quote_takes_the_routers_branch():
+    """Router02 deposits all of A when the quote for it, rounded down, fits the B offered: offered exactly that
+    quote (below the unrounded ratio), the pair takes both amounts in full, as the batched pair does."""
+    m = build_market(PyrevmChain())
+    usdc, weth = m.tokens["USDC"], m.tokens["WETH"]
+    pair = m.v2.pair(usdc, weth)
+    for token in (usdc, weth):
+        token.mint(LP, 10**24)
+    for usdc_raw in (1, 3, 1000):  # (a quote past 2**53 wei, as for 1e6 raw USDC, is rounded in float64)
+        r0, r1, _ = read_v2_pair(pair)
+        quote = usdc_raw * r1 // r0  # UniswapV2Library.quote
+        state = v2.initial_state(np, 1, *read_v2_pair(pair))
+        before = pair.call("balanceOf", LP)
+        event = m.v2.add_liquidity(LP, usdc, weth, usdc_raw, quote)
+        shares, used0, used1 = v2.mint(state, np.array([float(usdc_raw)]), np.array([float(quote)]), ONE)
+        assert (event["amount0"], event["amount1"]) == (usdc_raw, quote)
+        assert_close("shares minted", shares[0], pair.call("balanceOf", LP) - before)
+        assert (used0[0], used1[0]) == (usdc_raw, quote)

@@ -3,7 +3,8 @@ Amounts are raw units in float64, rounded down as the contract rounds them. A wo
 keeps its state and trades nothing: a swap of no input (UniswapV2Library 'INSUFFICIENT_INPUT_AMOUNT') or for no
 output (UniswapV2Pair 'INSUFFICIENT_OUTPUT_AMOUNT'), a mint of no shares ('INSUFFICIENT_LIQUIDITY_MINTED'; a deposit
 of none of one token, which Router02 refuses as 'INSUFFICIENT_AMOUNT', mints none), a burn that redeems nothing of
-either token ('INSUFFICIENT_LIQUIDITY_BURNED')."""
+either token ('INSUFFICIENT_LIQUIDITY_BURNED'). A first mint of no more than MINIMUM_LIQUIDITY shares is refused
+too; the pair itself reverts on its SafeMath underflow there, which the worlds never reach (their pairs are seeded)."""
 
 from __future__ import annotations
 
@@ -55,8 +56,10 @@ def mint(state: V2PairState, amount0, amount1, mask):
     """Add liquidity at the pair's ratio (what Router02.addLiquidity deposits); returns
     (shares minted, amount0 used, amount1 used). The first deposit locks MINIMUM_LIQUIDITY shares."""
     xp = array_namespace(amount0)
-    optimal1 = amount0 * state.reserve1 / xp.where(state.reserve0 > 0, state.reserve0, 1.0)
-    use1 = xp.where(state.total_supply > 0, xp.minimum(amount1, xp.floor(optimal1)), amount1)
+    # Router02._addLiquidity: amountBOptimal = quote(amountA) (UniswapV2Library.quote, rounded down); deposit it
+    # with all of A where it fits the B offered, else all of B with quote(amountB) of A
+    optimal1 = xp.floor(amount0 * state.reserve1 / xp.where(state.reserve0 > 0, state.reserve0, 1.0))
+    use1 = xp.where(state.total_supply > 0, xp.minimum(amount1, optimal1), amount1)
     optimal0 = use1 * state.reserve0 / xp.where(state.reserve1 > 0, state.reserve1, 1.0)
     use0 = xp.where((state.total_supply > 0) & (optimal1 > amount1), xp.floor(optimal0), amount0)
     first = state.total_supply == 0
