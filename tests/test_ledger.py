@@ -36,6 +36,8 @@ def test_the_simulated_ledger_books_the_accounts_it_opened():
         ledger.balances("borrower")
     with pytest.raises(KeyError, match="holds no account 7"):
         ledger.shift(7, np.ones(3), np.zeros(3))
+    with pytest.raises(KeyError, match="holds no account 2"):  # a slot never opened is a bug, not a trader
+        ledger.moved(2, np.ones(3), np.zeros(3))
 
 
 def test_a_chain_ledger_reads_the_tokens_and_moves_them_off_the_market():
@@ -52,8 +54,11 @@ def test_a_chain_ledger_reads_the_tokens_and_moves_them_off_the_market():
     assert ledger.balances(0)[0][0] == 0 and world.usdc.balance_of(OFF_MARKET) == outside + usdc[0]
     assert ledger.balances(0)[1][0] == weth[0] + 3e18
     live = ChainLedger(world.usdc, world.weth, lambda account: world.agent, None)
-    with pytest.raises(RuntimeError, match="funded by its owner"):
-        live.shift(0, np.zeros(1), np.ones(1))
+    held = live.balances(0)
+    for usdc, weth in ((0.0, 1e18), (-1e6, 0.0)):  # nothing comes in, nothing leaves, off a live market
+        with pytest.raises(RuntimeError, match="funded by its owner"):
+            live.shift(0, np.array([usdc]), np.array([weth]))
+    assert live.balances(0) == held
     world.close()
 
 

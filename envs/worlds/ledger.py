@@ -64,6 +64,10 @@ class SimLedger(Ledger):
         return usdc.copy(), weth.copy()
 
     def moved(self, account, usdc_raw, weth_raw):
+        """Books an opened account; a named account never opened is an unbounded trader, booked by nobody; a slot
+        never opened is a bug (KeyError)."""
+        if isinstance(account, int) and account not in self._held:
+            self.balances(account)
         if account in self._held:
             usdc, weth = self._held[account]
             self._held[account] = (usdc + usdc_raw, weth + weth_raw)
@@ -92,11 +96,15 @@ class ChainLedger(Ledger):
         return np.array([float(self.usdc.balance_of(who))]), np.array([float(self.weth.balance_of(who))])
 
     def shift(self, account, usdc_raw, weth_raw):
+        """Nothing moves off the market on a live chain (no ``credit``): its accounts' tokens are their owners'."""
+        if self.credit is None and (abs(float(usdc_raw[0])) >= 1 or abs(float(weth_raw[0])) >= 1):
+            raise RuntimeError(
+                f"a live account's tokens move only through the protocols: asked to move ({usdc_raw[0]:g} USDC, "
+                f"{weth_raw[0]:g} WETH) raw off the market; a live account is funded by its owner, not by the adapter"
+            )
         who = self.address(account)
         for token, raw in ((self.usdc, float(usdc_raw[0])), (self.weth, float(weth_raw[0]))):
             if raw < 0 and (amount := held_amount(-raw, token.balance_of(who))) > 0:
                 token.contract.transact("transfer", OFF_MARKET, amount, sender=who)
-            elif raw >= 1:
-                if self.credit is None:
-                    raise RuntimeError("a live account is funded by its owner, not by the adapter")
+            elif raw >= 1 and self.credit is not None:
                 self.credit(token, who, int(raw))
