@@ -216,7 +216,7 @@ class LendingMarket(UniswapV3Market):
         returns (paid, got), raw."""
         check_wallet(who, self.lp_agents)
         wallet = self.lp if who == AGENT else who
-        return self.pool_swap(SWAP_GROUP[who], wallet, np.asarray(sell_usdc, bool), raw, None, mask)
+        return self.trade(SWAP_GROUP[who], wallet, np.asarray(sell_usdc, bool), raw, None, mask)
 
     # --- the scripted market ----------------------------------------------------------------
     def step(self) -> None:

@@ -104,19 +104,17 @@ class UniswapV3Market(ABC):
     def select_lp(self, lp: int) -> None:
         """Make slot ``lp`` (LP agent ``lp``, or a scripted trader's slot after them) the one the ``agent_*``
         methods and ``rebalance`` act for."""
-        self._check_lp(lp)
-
-    @property
-    def lp_agents(self) -> int:
-        """The LP agents among the slots (``V3WorldParams.lps``)."""
-        return self.params.lps
-
-    def _check_lp(self, lp: int) -> None:
         if not 0 <= lp < self.slots:
             raise ValueError(
                 f"LP {lp} does not exist: this market has {self.slots} wallet slot(s), its LP agents' and "
                 f"scripted traders'"
             )
+        self.lp = lp
+
+    @property
+    def lp_agents(self) -> int:
+        """The LP agents among the slots (``V3WorldParams.lps``)."""
+        return self.params.lps
 
     @abstractmethod
     def reset(self, rng: np.random.Generator, agent_usd: float | None) -> None:
@@ -199,8 +197,8 @@ class UniswapV3Market(ABC):
         the raw amounts to give back (None where nothing was held: share 1 leaves the wallet untouched)."""
         if not (fraction > 0).any():
             return None
-        usdc, weth = self.agent_wallet()
-        held = np.floor(fraction * usdc * USDC_UNIT), np.floor(fraction * weth * WETH_UNIT)
+        usdc, weth = self.wallet_raw(self.lp)
+        held = np.floor(fraction * usdc), np.floor(fraction * weth)
         self.shift_wallet(-held[0], -held[1])
         return held
 
@@ -244,7 +242,7 @@ class UniswapV3Market(ABC):
         finally:
             self._trying = False
 
-    def pool_swap(
+    def trade(
         self,
         group: str,
         wallet: Wallet,
@@ -259,15 +257,15 @@ class UniswapV3Market(ABC):
         recorded in the block's accounts as ``group``'s (where an env keeps them), its input counted in
         ``flow_volume_usd`` with ``count``; returns (paid, got), raw."""
         mask = np.ones(self.n, bool) if mask is None else mask
-        record = self.accounts is not None and not self._trying
-        before = self.curve_point() if record else None
+        accounts = None if self._trying else self.accounts
+        before = None if accounts is None else self.curve_point()
         paid, got = self.v3_pool.swap(wallet, sell_usdc, raw, limit, mask, min_out)
         if self._trying:
             return paid, got
-        if self.accounts is not None and before is not None:
+        if accounts is not None and before is not None:
             after = self.curve_point()
             moved = reserves_moved(before, after, *self.v3_pool.crossed_ticks(before, after))
-            self.accounts.record(group, sell_usdc, paid, got, self.reference_price(), moved)
+            accounts.record(group, sell_usdc, paid, got, self.reference_price(), moved)
         self.ledger.moved(wallet, np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
         if count and self.flow_volume_usd is not None:  # what a pool's daily volume counts
             self.flow_volume_usd = self.flow_volume_usd + np.where(
@@ -340,7 +338,7 @@ class UniswapV3Market(ABC):
         """The competing arbitrageur trades (masked) pools to the edge of their no-trade band."""
         sell_usdc, target, moving = self._band_trade()
         moving &= True if mask is None else mask
-        self.pool_swap(
+        self.trade(
             "arbitrage", ARBITRAGEUR_WALLET, sell_usdc, np.where(moving, np.inf, 0.0), target, moving, count=True
         )
 
@@ -407,8 +405,8 @@ class UniswapV3Market(ABC):
     def sandwich_front_run(self, order: FlowOrder) -> np.ndarray:
         """(N,) the searcher's front-run, raw (0: it stays out): ``sandwich_share`` of the most of its capital
         that leaves the victim its minimum output, where the whole sandwich then profits at the reference price."""
-        usdc, weth = self.slot_wallet(self.params.searcher_slot)
-        held = np.floor(np.where(order.sell_usdc, usdc * USDC_UNIT, weth * WETH_UNIT))
+        usdc, weth = self.wallet_raw(self.params.searcher_slot)
+        held = np.where(order.sell_usdc, usdc, weth)
         front = np.floor(
             self.sandwich_share
             * largest_front_run(
@@ -439,10 +437,10 @@ class UniswapV3Market(ABC):
         searcher, sandwiched = self.params.searcher_slot, bool(front.any())
         with self.trying() if trial else nullcontext():
             front_in, front_out = (
-                self.pool_swap("sandwich", searcher, sell, front, None, front > 0) if sandwiched else (none, none)
+                self.trade("sandwich", searcher, sell, front, None, front > 0) if sandwiched else (none, none)
             )
             try:
-                victim_in, victim_out = self.pool_swap(
+                victim_in, victim_out = self.trade(
                     "flow",
                     FLOW_WALLET,
                     sell,
@@ -455,7 +453,7 @@ class UniswapV3Market(ABC):
             except TransactionReverted:  # on a chain, e.g. a front-run took the price past its limit: nothing traded
                 victim_in, victim_out = none, none
             back_in, back_out = (
-                self.pool_swap("sandwich", searcher, ~sell, front_out, None, front_out > 0)
+                self.trade("sandwich", searcher, ~sell, front_out, None, front_out > 0)
                 if back and sandwiched
                 else (none, none)
             )
@@ -467,12 +465,12 @@ class UniswapV3Market(ABC):
         sell_usdc, target, moving = self._band_trade()
         trading = moving & (np.asarray(fraction) > 0)
         with self.trying():  # a quote: how much input reaches the band's edge
-            full, _ = self.pool_swap(
+            full, _ = self.trade(
                 "arbitrage", AGENT_ARBITRAGE_WALLET, sell_usdc, np.where(trading, np.inf, 0.0), target, trading
             )
         amount = np.floor(full * np.asarray(fraction, dtype=float))
         trading &= amount > 0
-        paid, got = self.pool_swap(
+        paid, got = self.trade(
             "arbitrage", AGENT_ARBITRAGE_WALLET, sell_usdc, np.where(trading, amount, 0.0), target, trading
         )
         return arbitrage_profit_usd(sell_usdc, paid, got, self.reference_price()), trading
@@ -535,7 +533,7 @@ class UniswapV3Market(ABC):
             get_sqrt_ratio_at_tick(upper),
         )
         swapping = mask & (amount > 0)
-        self.pool_swap("lp_rebalance", slot, sell_usdc, np.where(swapping, amount, 0.0), None, swapping)
+        self.trade("lp_rebalance", slot, sell_usdc, np.where(swapping, amount, 0.0), None, swapping)
         used0, used1 = self.v3_pool.mint(slot, lower, upper, *self.wallet_raw(slot), mask)
         self.ledger.moved(slot, -used0, -used1)
         return np.where(mask, rebalance_gas(had, swapping), 0.0)

@@ -198,10 +198,6 @@ class UniswapV3World(UniswapV3Market):
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
         self.slots, self.lp = params.slots, 0
 
-    def select_lp(self, lp: int) -> None:
-        self._check_lp(lp)
-        self.lp = lp
-
     # --- units ------------------------------------------------------------------------------
     def sqrt_price_of(self, usd_per_eth):
         return np.sqrt(WETH_UNIT / USDC_UNIT / usd_per_eth)
