@@ -21,7 +21,7 @@ class LiveUniswapV3Market(ChainLP):
     lp_agents = 1
 
     def __init__(self, chain: Chain, addresses: dict, agent: str, fee_pips: int, dt: float):
-        self.chain, self.agent, self.n, self.dt = chain, agent, 1, dt
+        self.chain, self.account, self.n, self.dt = chain, agent, 1, dt
         self.bind(attach_market(chain, addresses), fee_pips)
         if (token_id := self.find_position()) is not None:
             self.v3_pool.token_ids[0] = token_id
@@ -29,16 +29,7 @@ class LiveUniswapV3Market(ChainLP):
     def slot_address(self, slot: int) -> str:
         if slot != 0:
             raise ValueError(f"a live market has one wallet slot, the agent's (0), not {slot}")
-        return self.agent
-
-    @property
-    def max_slippage(self) -> float | None:
-        """The guard on every swap's output (``ChainUniswapV3Pool.max_slippage``)."""
-        return self.v3_pool.max_slippage
-
-    @max_slippage.setter
-    def max_slippage(self, value: float | None) -> None:
-        self.v3_pool.max_slippage = value
+        return self.account
 
     def positions(self) -> list[tuple[int, dict]]:
         """Every USDC/WETH position NFT the agent owns, any fee tier, oldest first (NonfungiblePositionManager

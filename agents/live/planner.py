@@ -211,7 +211,7 @@ def _simulate(
     """Approve ``spenders`` where needed, run ``act`` on the fork, set each transaction's minimums and
     deadline, and run the final calldata once more from the same start: that is the plan."""
     agent = market.agent
-    market.max_slippage = guards.max_slippage
+    market.v3_pool.max_slippage = guards.max_slippage  # on every swap the plan simulates
     plan = Plan()
     start = fork.snapshot()
     deadline = fork.timestamp() + guards.max_deadline_s

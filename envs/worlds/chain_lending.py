@@ -80,8 +80,8 @@ class ChainLendingWorld(ChainUniswapV3World, LendingMarket):
             one_moment_a_step(self.chain)
         self._morpho: MorphoBlue | None = None  # Morpho Blue's market, once deployed beside the built one
 
-    def bind(self, market: Market, fee_pips: int) -> None:
-        super().bind(market, fee_pips)
+    def bind(self, market: Market, fee_pips: int, credit=None) -> None:
+        super().bind(market, fee_pips, credit)
         if self._morpho is not None:
             self.lending_pool = ChainMorphoBlueMarket(self._morpho, self.borrower, self._wallet, self._credit)
         else:

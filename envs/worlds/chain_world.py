@@ -43,24 +43,26 @@ class ChainLP(UniswapV3Market):
     """The market on a chain: the pool component and the ledger bound to the chain's contracts, each wallet an
     account's tokens (``slot_address``, ``_named_address``); shared by the chain world and the live adapter."""
 
-    agent: str
     market: Market
     v3_pool: ChainUniswapV3Pool
 
-    def bind(self, market: Market, fee_pips: int) -> None:
+    def bind(self, market: Market, fee_pips: int, credit: Callable[[Token, str, int], None] | None = None) -> None:
+        """The pool of ``fee_pips`` and the ledger on ``market``'s contracts; ``credit`` gives what comes into a
+        wallet off the market (None: nobody, on a live chain)."""
         self.market, self.fee_pips, self.tick_spacing = market, fee_pips, TICK_SPACING[fee_pips]
         self.usdc, self.weth, self.pool = market.tokens["USDC"], market.tokens["WETH"], market.v3_pools[fee_pips]
         self.v3_pool = ChainUniswapV3Pool(market.v3, self.pool, self.usdc, self.weth, fee_pips, self._address)
-        self.ledger = ChainLedger(self.usdc, self.weth, self._address, self._credit_off_market())
-
-    def _credit_off_market(self) -> Callable[[Token, str, int], None] | None:
-        """Who gives what comes into a wallet off the market (None: nobody, on a live chain)."""
-        return None
+        self.ledger = ChainLedger(self.usdc, self.weth, self._address, credit)
 
     # --- the wallets --------------------------------------------------------------------------
     def slot_address(self, slot: int) -> str:
         """Wallet slot ``slot``'s account."""
         raise NotImplementedError
+
+    @property
+    def agent(self) -> str:
+        """The selected slot's account."""
+        return self.slot_address(self.lp)
 
     def _named_address(self, wallet: str) -> str:
         """A scripted account's address."""
@@ -91,7 +93,7 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
         replay: tuple[str, int, int | None] | None = None,
     ):
         self.params = params
-        self.slots, self.lp, self.agent = params.slots, 0, slot_address(0, params.lps)
+        self.slots, self.lp = params.slots, 0
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
         if book is not None and params.scripted_lps:
             raise ValueError(
@@ -117,11 +119,11 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
         if self.book is not None:
             return self._reset_attached(rng, agent_usd)
         price = self._start_built(rng, self._market_spec)
-        self.bind(self.market, self.params.fee_pips)
+        self.bind(self.market, self.fee_pips, self._credit)
         for slot, usd in enumerate(self.params.wallets_usd(agent_usd)):
             self.usdc.mint(self.slot_address(slot), int(np.floor(usd / 2 * USDC_UNIT)))
             self.weth.mint(self.slot_address(slot), int(np.floor(usd / 2 / price * WETH_UNIT)))
-        self.lp, self.agent = 0, self.slot_address(0)
+        self.lp = 0
         self.start_flow()
         self.open_recentering()
 
@@ -131,13 +133,6 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
 
     def _named_address(self, wallet: str) -> str:
         return SCRIPTED_ACCOUNTS[wallet]
-
-    def _credit_off_market(self):
-        return self._credit
-
-    def select_lp(self, lp: int) -> None:
-        self._check_lp(lp)
-        self.lp, self.agent = lp, self.slot_address(lp)
 
     def _fund_traders(self) -> None:
         m = self.market
@@ -169,11 +164,11 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
         """The fork's market as the book names it (``ChainWorld._start_attached``), the LP agents funded; the
         book's contracts are used as they are: nothing is deployed."""
         self._start_attached(rng)
-        self.bind(self.market, self.fee_pips)
+        self.bind(self.market, self.fee_pips, self._credit)
         for slot, usd in enumerate(self.params.wallets_usd(agent_usd)):  # the LP agents': no scripted trader here
             self._credit(self.usdc, self.slot_address(slot), int(np.floor(usd / 2 * USDC_UNIT)))
             self._credit(self.weth, self.slot_address(slot), int(np.floor(usd / 2 / self._anchor * WETH_UNIT)))
-        self.lp, self.agent = 0, self.slot_address(0)
+        self.lp = 0
         self.start_flow()
 
     def _attached_price(self) -> float:
@@ -183,7 +178,7 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
                 f"address book {self.book.get('name') if self.book else None!r} has no USDC/WETH pool at fee "
                 f"{self.fee_pips}: set env.fee_pips to one of {sorted(self.market.v3_pools)}"
             )
-        self.bind(self.market, self.fee_pips)
+        self.bind(self.market, self.fee_pips, self._credit)
         if self.pool.call("token0").lower() != self.usdc.address.lower():
             raise ValueError(
                 f"pool {self.pool.address}: token0 is not the book's USDC; the LP world needs a "
