@@ -57,24 +57,24 @@ class SimLedger(Ledger):
         """The accounts opened, in order."""
         return list(self._held)
 
-    def balances(self, account):
+    def _account(self, account: Account) -> tuple[np.ndarray, np.ndarray]:
         if account not in self._held:
             raise KeyError(f"the ledger holds no account {account!r}: open it first (accounts: {list(self._held)})")
-        usdc, weth = self._held[account]
+        return self._held[account]
+
+    def balances(self, account):
+        usdc, weth = self._account(account)
         return usdc.copy(), weth.copy()
 
     def moved(self, account, usdc_raw, weth_raw):
         """Books an opened account; a named account never opened is an unbounded trader, booked by nobody; a slot
         never opened is a bug (KeyError)."""
-        if isinstance(account, int) and account not in self._held:
-            self.balances(account)
-        if account in self._held:
-            usdc, weth = self._held[account]
-            self._held[account] = (usdc + usdc_raw, weth + weth_raw)
+        if account in self._held or isinstance(account, int):
+            self.shift(account, usdc_raw, weth_raw)
 
     def shift(self, account, usdc_raw, weth_raw):
-        self.balances(account)  # an account the ledger does not hold is a bug here, not an unbounded trader
-        self.moved(account, usdc_raw, weth_raw)
+        usdc, weth = self._account(account)  # an account the ledger does not hold is a bug here
+        self._held[account] = (usdc + usdc_raw, weth + weth_raw)
 
 
 class ChainLedger(Ledger):
