@@ -37,7 +37,7 @@ _DOC = (
     USDC from one isolated market with a liquidation LTV (``lending.lltv``, 0.86 by default) and no separate
     max LTV: it may borrow up to the LLTV, and a liquidator may take any position past it, seizing collateral
     worth the debt repaid times the liquidation incentive factor min(1.15, 1 / (1 - 0.3 (1 - LLTV))). Interest
-    follows the market's interest rate model (the package's linear one: x% utilization, x% APR). The market's
+    follows the market's interest rate model, AdaptiveCurveIrm as on Morpho's mainnet markets. The market's
     USDC is lent at the start by one supplier (``lending.supply_usd``); there is no crowd of other borrowers.
 """
     + "\n    ## Action Space"
