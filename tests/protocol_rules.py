@@ -68,3 +68,60 @@ def liquidation_collateral(
     bonus = max_collateral - percent_div(max_collateral, bonus_bps)
     fee = percent_mul(bonus, protocol_fee_bps)
     return max_collateral - fee, fee
+
+
+# --- Morpho Blue (src/libraries/MathLib.sol, SharesMathLib.sol, ConstantsLib.sol, src/mocks/IrmMock.sol) ---
+
+VIRTUAL_SHARES, VIRTUAL_ASSETS = 10**6, 1  # SharesMathLib
+MAX_LIQUIDATION_INCENTIVE_FACTOR = 115 * WAD // 100  # ConstantsLib
+LIQUIDATION_CURSOR = 3 * WAD // 10  # ConstantsLib
+
+
+def mul_div_down(x: int, y: int, d: int) -> int:
+    """MathLib.mulDivDown."""
+    return x * y // d
+
+
+def mul_div_up(x: int, y: int, d: int) -> int:
+    """MathLib.mulDivUp."""
+    return (x * y + d - 1) // d
+
+
+def to_shares_down(assets: int, total_assets: int, total_shares: int) -> int:
+    """SharesMathLib.toSharesDown: with the virtual shares and assets."""
+    return mul_div_down(assets, total_shares + VIRTUAL_SHARES, total_assets + VIRTUAL_ASSETS)
+
+
+def to_shares_up(assets: int, total_assets: int, total_shares: int) -> int:
+    """SharesMathLib.toSharesUp."""
+    return mul_div_up(assets, total_shares + VIRTUAL_SHARES, total_assets + VIRTUAL_ASSETS)
+
+
+def to_assets_down(shares: int, total_assets: int, total_shares: int) -> int:
+    """SharesMathLib.toAssetsDown."""
+    return mul_div_down(shares, total_assets + VIRTUAL_ASSETS, total_shares + VIRTUAL_SHARES)
+
+
+def to_assets_up(shares: int, total_assets: int, total_shares: int) -> int:
+    """SharesMathLib.toAssetsUp."""
+    return mul_div_up(shares, total_assets + VIRTUAL_ASSETS, total_shares + VIRTUAL_SHARES)
+
+
+def w_taylor_compounded(rate: int, seconds: int) -> int:
+    """MathLib.wTaylorCompounded: e^(rate x seconds) - 1 to three terms, each rounded down, in WAD."""
+    first = rate * seconds
+    second = mul_div_down(first, first, 2 * WAD)
+    return first + second + mul_div_down(second, first, 3 * WAD)
+
+
+def irm_mock_rate(supply_assets: int, borrow_assets: int) -> int:
+    """IrmMock.borrowRateView: utilization per `365 days`, per second in WAD."""
+    return 0 if supply_assets == 0 else mul_div_down(borrow_assets, WAD, supply_assets) // SECONDS_PER_YEAR
+
+
+def liquidation_incentive_factor(lltv: int) -> int:
+    """Morpho.liquidate: min(MAX_LIQUIDATION_INCENTIVE_FACTOR, WAD / (WAD - LIQUIDATION_CURSOR x (WAD - lltv)))."""
+    return min(
+        MAX_LIQUIDATION_INCENTIVE_FACTOR,
+        mul_div_down(WAD, WAD, WAD - mul_div_down(LIQUIDATION_CURSOR, WAD - lltv, WAD)),
+    )

@@ -26,6 +26,7 @@ from envs.worlds.lending import LendingParams
 from envs.worlds.lending_pool import Position
 from envs.worlds.market import WBTC_PRICE_USD
 from envs.worlds.morpho_blue_market import ChainMorphoBlueMarket, SimMorphoBlueMarket, deploy_market
+from tests.protocol_rules import liquidation_incentive_factor
 from tests.test_env_aave import _leverage, _liquidator
 
 MORPHO = "defigym/MorphoBlueLeverage-v0"
@@ -75,7 +76,7 @@ def test_a_crash_liquidates_the_levered_holder_at_morphos_incentive_and_spares_t
             before, after, price = seized[0]
             repaid_usd = (before.debt_usdc - after.debt_usdc)[0] / 1e6
             seized_usd = (before.collateral_weth - after.collateral_weth)[0] / 1e18 * price
-            lif = min(1.15, 1 / (1 - 0.3 * (1 - 0.86)))  # Morpho's ConstantsLib and liquidate
+            lif = liquidation_incentive_factor(86 * WAD // 100) / WAD
             assert seized_usd == pytest.approx(repaid_usd * lif, rel=2e-3)  # interest of the step aside
             assert after.debt_usdc[0] == 0 and after.collateral_weth[0] > 0  # all the debt, some collateral left
     assert results["static"][0] == 1 and results["keeper"][0] == 0
@@ -173,7 +174,7 @@ def test_the_morpho_component_reads_and_acts_the_same_on_both_sides(pools):
     (repaid_s, seized_s, code_s), (repaid_c, seized_c, code_c) = _both(pools, "liquidation_call", "competitor", 1, ONE)
     assert code_s[0] == code_c[0] == 0
     assert np.allclose(repaid_s, repaid_c, rtol=1e-12) and np.allclose(seized_s, seized_c, rtol=1e-12)
-    lif = min(1.15, 1 / (1 - 0.3 * (1 - 0.86)))
+    lif = liquidation_incentive_factor(86 * WAD // 100) / WAD
     assert seized_s[0] / 1e18 * 1_900.0 == pytest.approx(repaid_s[0] / 1e6 * lif, rel=1e-6)
     _same(*_both(pools, "position", 1))  # all the debt repaid: no collateral was short of it
     assert sim.position(1).debt_usdc[0] == 0 and sim.position(1).collateral_weth[0] > 0

@@ -20,25 +20,25 @@ from envs.contracts.morpho_blue import MorphoBlue, deploy_morpho_blue, error_cod
 from envs.contracts.tokens import Token
 from envs.evm.chain import TransactionReverted
 from envs.protocols.morpho_blue import errors
+from tests.protocol_rules import (
+    SECONDS_PER_YEAR as YEAR,
+)
+from tests.protocol_rules import (
+    VIRTUAL_SHARES,
+    WAD,
+    irm_mock_rate,
+    liquidation_incentive_factor,
+    mul_div_up,
+    to_assets_down,
+    to_assets_up,
+    to_shares_up,
+    w_taylor_compounded,
+)
 
-WAD = 10**18
-YEAR = 365 * 24 * 3600  # IrmMock divides utilization by `365 days`
-VIRTUAL_SHARES, VIRTUAL_ASSETS = 10**6, 1  # SharesMathLib
 LLTV = 860_000_000_000_000_000
 USDC, WETH = 10**6, 10**18
 PRICE = 2000 * USDC * 10**36 // WETH  # 2000 USDC per WETH on Morpho's 1e36 scale
 LENDER, BORROWER, LIQUIDATOR = DEV_ACCOUNTS[4], DEV_ACCOUNTS[5], DEV_ACCOUNTS[6]
-
-
-def ceil_div(x: int, d: int) -> int:
-    return -(-x // d)
-
-
-def taylor(x: int, n: int) -> int:
-    """MathLib.wTaylorCompounded: e^(x n) - 1 to three terms, each rounded down, in WAD."""
-    first = x * n
-    second = first * first // (2 * WAD)
-    return first + second + second * first // (3 * WAD)
 
 
 @dataclass
@@ -53,8 +53,8 @@ class Totals:
 
     def accrue(self, now: int) -> int:
         """Morpho._accrueInterest with IrmMock's rate (utilization / year); returns the interest."""
-        rate = 0 if self.supply_assets == 0 else self.borrow_assets * WAD // self.supply_assets // YEAR
-        interest = self.borrow_assets * taylor(rate, now - self.last) // WAD
+        rate = irm_mock_rate(self.supply_assets, self.borrow_assets)
+        interest = self.borrow_assets * w_taylor_compounded(rate, now - self.last) // WAD
         self.borrow_assets += interest
         self.supply_assets += interest
         self.last = now
@@ -69,11 +69,6 @@ class Totals:
             "lastUpdate": self.last,
             "fee": 0,
         }
-
-
-def lif_wad(lltv: int) -> int:
-    """ConstantsLib: min(MAX_LIQUIDATION_INCENTIVE_FACTOR, WAD / (WAD - LIQUIDATION_CURSOR * (WAD - lltv)))."""
-    return min(115 * WAD // 100, WAD * WAD // (WAD - 3 * WAD // 10 * (WAD - lltv) // WAD))
 
 
 @pytest.fixture
@@ -136,11 +131,11 @@ def test_supply_borrow_repay_withdraw_round_trip(blue: MorphoBlue) -> None:
     before = usdc.balance_of(BORROWER)
     blue.repay(BORROWER, shares=borrow_shares)
     elapsed = chain.timestamp() - t_borrow
-    interest = borrowed * taylor(borrowed * WAD // supplied // YEAR, elapsed) // WAD
+    interest = borrowed * w_taylor_compounded(irm_mock_rate(supplied, borrowed), elapsed) // WAD
     # continuous compounding at 80% APR, which three Taylor terms approach from below
     assert interest / borrowed == pytest.approx(math.expm1(0.8 * elapsed / YEAR), rel=2e-5)
     assert interest < borrowed * math.expm1(0.8 * elapsed / YEAR)
-    owed = ceil_div(borrow_shares * (borrowed + interest + VIRTUAL_ASSETS), borrow_shares + VIRTUAL_SHARES)
+    owed = to_assets_up(borrow_shares, borrowed + interest, borrow_shares)
     assert owed == borrowed + interest  # the virtual shares' part of the interest stays as bad debt of nobody
     assert usdc.balance_of(BORROWER) == before - owed
     assert blue.position(BORROWER)["borrowShares"] == 0
@@ -150,7 +145,7 @@ def test_supply_borrow_repay_withdraw_round_trip(blue: MorphoBlue) -> None:
     assert blue.position(BORROWER) == {"supplyShares": 0, "borrowShares": 0, "collateral": 0}
 
     blue.withdraw(LENDER, shares=lender_shares)
-    got = lender_shares * (supplied + interest + VIRTUAL_ASSETS) // (lender_shares + VIRTUAL_SHARES)  # toAssetsDown
+    got = to_assets_down(lender_shares, supplied + interest, lender_shares)
     assert supplied + interest - 1 <= got <= supplied + interest
     assert usdc.balance_of(LENDER) == usdc_lender - supplied + got
     assert blue.market() == Totals(supplied + interest - got, 0, 0, 0, chain.timestamp()).as_stored()
@@ -199,21 +194,19 @@ def test_liquidation_seizes_repaid_times_incentive(blue: MorphoBlue) -> None:
 
     price = 1_800 * 10**24  # the borrowing power falls to 1,548 USDC, under the 1,600 owed
     blue.set_price(price)
-    lif = lif_wad(LLTV)
+    lif = liquidation_incentive_factor(LLTV)
     assert lif == math.floor(Fraction(WAD) / (1 - Fraction(3, 10) * (1 - Fraction(LLTV, WAD))))  # 1/0.958
     assert lif == 1_043_841_336_116_910_229
 
     # by seized collateral: repaid shares = seized value / LIF, in shares, rounded up (Morpho.liquidate)
     usdc0, weth0 = usdc.balance_of(LIQUIDATOR), weth.balance_of(LIQUIDATOR)
     seized = WETH // 5
-    out = blue.liquidate(LIQUIDATOR, BORROWER, seized_assets=seized)
+    out = blue.liquidated(blue.liquidate(LIQUIDATOR, BORROWER, seized_assets=seized))
     totals.accrue(chain.timestamp())
-    quoted = ceil_div(seized * price, 10**36)
+    quoted = mul_div_up(seized, price, 10**36)
     assert quoted == 360 * USDC
-    shares = ceil_div(
-        ceil_div(quoted * WAD, lif) * (totals.borrow_shares + VIRTUAL_SHARES), totals.borrow_assets + VIRTUAL_ASSETS
-    )
-    repaid = ceil_div(shares * (totals.borrow_assets + VIRTUAL_ASSETS), totals.borrow_shares + VIRTUAL_SHARES)
+    shares = to_shares_up(mul_div_up(quoted, WAD, lif), totals.borrow_assets, totals.borrow_shares)
+    repaid = to_assets_up(shares, totals.borrow_assets, totals.borrow_shares)
     assert out == {
         "repaid_assets": repaid,
         "repaid_shares": shares,
@@ -236,11 +229,11 @@ def test_liquidation_seizes_repaid_times_incentive(blue: MorphoBlue) -> None:
 
     # by repaid shares: seized = their assets (rounded down) x LIF, in collateral, rounded down
     shares = 100 * USDC * VIRTUAL_SHARES
-    out = blue.liquidate(LIQUIDATOR, BORROWER, repaid_shares=shares)
+    out = blue.liquidated(blue.liquidate(LIQUIDATOR, BORROWER, repaid_shares=shares))
     totals.accrue(chain.timestamp())
-    assets_down = shares * (totals.borrow_assets + VIRTUAL_ASSETS) // (totals.borrow_shares + VIRTUAL_SHARES)
+    assets_down = to_assets_down(shares, totals.borrow_assets, totals.borrow_shares)
     seized2 = assets_down * lif // WAD * 10**36 // price
-    repaid2 = ceil_div(shares * (totals.borrow_assets + VIRTUAL_ASSETS), totals.borrow_shares + VIRTUAL_SHARES)
+    repaid2 = to_assets_up(shares, totals.borrow_assets, totals.borrow_shares)
     assert out["seized_assets"] == seized2 and out["repaid_assets"] == repaid2 and out["repaid_shares"] == shares
     assert 0 <= repaid2 - assets_down <= 1  # the liquidator pays the shares' assets rounded up, is paid on them down
     assert seized2 * price // 10**36 == pytest.approx(assets_down * 1.0438413361169103, abs=2)
@@ -279,8 +272,8 @@ MORPHO_FILES = ("Morpho.sol", "mocks/IrmMock.sol", "mocks/OracleMock.sol")
 
 def test_compiled_once_with_recorded_settings() -> None:
     """The npm solc 0.8.19 output is cached with the settings it was made with; Morpho fits EIP-170's 24,576 B."""
-    contracts = solc.compile_package(MORPHO_PACKAGE, MORPHO_FILES)
-    cached = json.loads(solc.cached_output_path(MORPHO_PACKAGE, MORPHO_FILES).read_text())
+    contracts = solc.compile_sources(solc.package_root(MORPHO_PACKAGE), MORPHO_FILES)
+    cached = json.loads(solc.cached_output_path(solc.package_root(MORPHO_PACKAGE), MORPHO_FILES).read_text())
     assert cached["solc"].startswith("0.8.19+commit") and cached["npm_compiler"] == "0.8.19"
     assert cached["settings"]["optimizer"] == {"enabled": True, "runs": 200}
     assert cached["settings"]["evmVersion"] == "paris" and cached["settings"]["viaIR"] is False
@@ -294,7 +287,7 @@ def test_missing_package_or_node_names_the_fix(tmp_path, monkeypatch) -> None:
     installed = solc.package_root(MORPHO_PACKAGE).parent
     monkeypatch.setenv("DEFIGYM_NODE_MODULES", str(tmp_path))
     with pytest.raises(solc.CompilerUnavailableError, match=r"morpho-blue .*not installed.*npm ci"):
-        solc.compile_package(MORPHO_PACKAGE, MORPHO_FILES)
+        solc.compile_sources(solc.package_root(MORPHO_PACKAGE), MORPHO_FILES)
     artifacts.load_artifact.cache_clear()
     try:
         with pytest.raises(artifacts.MissingArtifactError, match=r"npm ci"):
@@ -308,7 +301,7 @@ def test_missing_package_or_node_names_the_fix(tmp_path, monkeypatch) -> None:
     (tmp_path / "solc" / "package.json").write_text('{"version": "0.8.19"}')
     monkeypatch.setattr(solc.shutil, "which", lambda name: None)
     with pytest.raises(solc.CompilerUnavailableError, match=r"`node` is not on PATH.*make setup"):
-        solc.compile_package(MORPHO_PACKAGE, MORPHO_FILES)
+        solc.compile_sources(solc.package_root(MORPHO_PACKAGE), MORPHO_FILES)
 
 
 def test_compiles_on_a_cache_miss_then_reads_the_cache(tmp_path, monkeypatch) -> None:
@@ -317,14 +310,14 @@ def test_compiles_on_a_cache_miss_then_reads_the_cache(tmp_path, monkeypatch) ->
     (tmp_path / "solc").symlink_to(solc.node_modules_dir() / "solc")
     monkeypatch.setenv("DEFIGYM_NODE_MODULES", str(tmp_path))
     files = ("mocks/OracleMock.sol",)
-    oracle = solc.compile_package(MORPHO_PACKAGE, files)["OracleMock"]
-    cached = solc.cached_output_path(MORPHO_PACKAGE, files)
+    oracle = solc.compile_sources(solc.package_root(MORPHO_PACKAGE), files)["OracleMock"]
+    cached = solc.cached_output_path(solc.package_root(MORPHO_PACKAGE), files)
     assert cached.parent == tmp_path / solc.CACHE_DIR and cached.is_file()
     assert [f["name"] for f in oracle.abi if f["type"] == "function"] == ["price", "setPrice"]
 
     solc._compile.cache_clear()
     monkeypatch.setattr(solc.subprocess, "run", lambda *a, **k: pytest.fail("compiled again despite the cache"))
-    assert solc.compile_package(MORPHO_PACKAGE, files)["OracleMock"] == oracle
+    assert solc.compile_sources(solc.package_root(MORPHO_PACKAGE), files)["OracleMock"] == oracle
 
 
 def test_the_default_rate_model_is_the_adaptive_curve_irm(market: Market) -> None:
@@ -354,8 +347,8 @@ LOCAL_FILES = ("AdaptiveCurveIrm.sol",)
 def test_project_sources_compile_once_against_the_package_interfaces() -> None:
     """envs/contracts/solidity/ compiles with the npm solc against the Morpho package's interfaces, cached with
     its settings and the imported package's sources in the key."""
-    contracts = solc.compile_local(LOCAL_FILES, packages=(MORPHO_PACKAGE,))
-    cached = solc.cached_local_output_path(LOCAL_FILES, packages=(MORPHO_PACKAGE,))
+    contracts = solc.compile_sources(solc.LOCAL_SOURCES, LOCAL_FILES, (MORPHO_PACKAGE,))
+    cached = solc.cached_output_path(solc.LOCAL_SOURCES, LOCAL_FILES, (MORPHO_PACKAGE,))
     raw = json.loads(cached.read_text())
     assert raw["solc"].startswith("0.8.19+commit") and raw["imported"] == [MORPHO_PACKAGE]
     assert {"AdaptiveCurveIrm", "ExpLib", "SignedWadMath"} <= set(contracts)

@@ -19,6 +19,15 @@ from envs.protocols.morpho_blue.irm_mock import borrow_rate
 from envs.protocols.morpho_blue.math_lib import mul_div_down, mul_div_up, w_taylor_compounded
 from envs.protocols.morpho_blue.shares_math_lib import to_assets_down, to_assets_up, to_shares_down, to_shares_up
 from envs.units import SECONDS_PER_YEAR, WAD
+from tests.protocol_rules import irm_mock_rate
+from tests.protocol_rules import liquidation_incentive_factor as lif
+from tests.protocol_rules import mul_div_down as mdd
+from tests.protocol_rules import mul_div_up as mdu
+from tests.protocol_rules import to_assets_down as as_down
+from tests.protocol_rules import to_assets_up as as_up
+from tests.protocol_rules import to_shares_down as sh_down
+from tests.protocol_rules import to_shares_up as sh_up
+from tests.protocol_rules import w_taylor_compounded as taylor
 
 SCALE = 10**36
 LLTV = 86 * 10**16
@@ -26,45 +35,7 @@ PRICE = 2000 * 10**24  # USDC raw per WETH raw x 1e36 at $2000
 T0 = 1.7e9
 
 
-# --- Morpho.sol over Python ints -------------------------------------------------------------------------
-
-
-def mdd(x: int, y: int, d: int) -> int:
-    return x * y // d
-
-
-def mdu(x: int, y: int, d: int) -> int:
-    return (x * y + d - 1) // d
-
-
-def sh_down(a: int, ta: int, ts: int) -> int:
-    return mdd(a, ts + 10**6, ta + 1)
-
-
-def sh_up(a: int, ta: int, ts: int) -> int:
-    return mdu(a, ts + 10**6, ta + 1)
-
-
-def as_down(s: int, ta: int, ts: int) -> int:
-    return mdd(s, ta + 1, ts + 10**6)
-
-
-def as_up(s: int, ta: int, ts: int) -> int:
-    return mdu(s, ta + 1, ts + 10**6)
-
-
-def taylor(x: int, n: int) -> int:
-    first = x * n
-    second = mdd(first, first, 2 * WAD)
-    return first + second + mdd(second, first, 3 * WAD)
-
-
-def irm(supply: int, borrow: int) -> int:
-    return 0 if supply == 0 else mdd(borrow, WAD, supply) // SECONDS_PER_YEAR
-
-
-def lif(lltv: int) -> int:
-    return min(115 * 10**16, mdd(WAD, WAD, WAD - mdd(3 * 10**17, WAD - lltv, WAD)))
+# --- Morpho.sol over Python ints: tests/protocol_rules.py, by the short names Ref uses -------------------
 
 
 class Revert(Exception):
@@ -104,7 +75,7 @@ class Ref:
         elapsed = now - self.last
         if elapsed == 0:
             return
-        interest = mdd(self.tba, taylor(irm(self.tsa, self.tba), elapsed), WAD)
+        interest = mdd(self.tba, taylor(irm_mock_rate(self.tsa, self.tba), elapsed), WAD)
         self.tba += interest
         self.tsa += interest
         if self.fee:
@@ -300,7 +271,7 @@ def test_w_taylor_compounded_is_the_three_term_series():
 def test_irm_mock_rate_is_utilization_per_year():
     supply, borrow = arr(0.0, 1e12, 3e12, 7.0), arr(0.0, 5e11, 3e12, 3.0)
     rates = borrow_rate(supply, borrow)
-    assert list(rates) == [irm(int(s), int(b)) for s, b in zip(supply, borrow)]
+    assert list(rates) == [irm_mock_rate(int(s), int(b)) for s, b in zip(supply, borrow)]
     assert rates[1] == (WAD // 2) // SECONDS_PER_YEAR
 
 
@@ -708,7 +679,8 @@ class Twin:
                 one,
             )
             sim = out[2]
-            if code == 0 and isinstance(event, dict):
+            if code == 0:
+                event = self.blue.liquidated(event)
                 assert close(out[0][0], event["seized_assets"]) and close(out[1][0], event["repaid_assets"])
         assert int(sim[0]) == code, f"{name} by {u}: simulator code {int(sim[0])}, chain {code}"
         self.check()
