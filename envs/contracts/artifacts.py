@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from functools import cache
 
-from envs.contracts.solc import CompilerUnavailableError, compile_local, compile_package
+from envs.contracts.solc import LOCAL_SOURCES, CompilerUnavailableError, compile_sources, package_root
 from envs.paths import PROJECT_ROOT, node_modules_dir
 
 _V3C = "@uniswap/v3-core/artifacts/contracts"
@@ -142,9 +142,9 @@ def _compiled_artifact(name: str) -> Artifact:
     files = tuple(f for p, f in COMPILED_SOURCES.values() if p == package)
     try:
         if package == LOCAL:
-            contracts = compile_local(files, packages=LOCAL_IMPORTS)
+            contracts = compile_sources(LOCAL_SOURCES, files, LOCAL_IMPORTS)
         else:
-            contracts = compile_package(package, files)
+            contracts = compile_sources(package_root(package), files)
     except CompilerUnavailableError as err:  # the same error as a missing artifact file: `npm ci` fixes both
         raise MissingArtifactError(f"artifact {name}: {err}") from err
     abi = list(contracts[name].abi)

@@ -145,7 +145,5 @@ def _measure_morpho_blue(m: Market) -> dict[str, int]:
     blue.borrow(BORROWER, limit - 10_000 * 10**6)
     blue.set_price(price * 90 // 100)
     quarter = blue.position(BORROWER)["borrowShares"] // 4  # by repaid shares, as the envs' liquidators repay
-    gas["morpho_liquidate"] = _second(
-        lambda: blue.morpho.transact("liquidate", blue.market_params, BORROWER, 0, quarter, b"", sender=AGENT)
-    )
+    gas["morpho_liquidate"] = _second(lambda: blue.liquidate(AGENT, BORROWER, repaid_shares=quarter))
     return gas

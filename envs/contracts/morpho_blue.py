@@ -106,12 +106,15 @@ class MorphoBlue:
     def withdraw_collateral(self, user: str, assets: int) -> TxResult:
         return self.morpho.transact("withdrawCollateral", self.market_params, assets, user, user, sender=user)
 
-    def liquidate(self, liquidator: str, borrower: str, seized_assets: int = 0, repaid_shares: int = 0) -> dict:
-        """Seize ``seized_assets`` of ``borrower``'s collateral, or repay ``repaid_shares`` of its debt; returns
-        the Liquidate event's amounts (repaid_assets, repaid_shares, seized_assets, bad_debt_assets, bad_debt_shares)."""
-        result = self.morpho.transact(
+    def liquidate(self, liquidator: str, borrower: str, seized_assets: int = 0, repaid_shares: int = 0) -> TxResult:
+        """Seize ``seized_assets`` of ``borrower``'s collateral, or repay ``repaid_shares`` of its debt."""
+        return self.morpho.transact(
             "liquidate", self.market_params, borrower, seized_assets, repaid_shares, b"", sender=liquidator
         )
+
+    def liquidated(self, result: TxResult) -> dict:
+        """A liquidation's Liquidate event: repaid_assets, repaid_shares, seized_assets, bad_debt_assets and
+        bad_debt_shares."""
         (ev,) = self.morpho.events(result, "Liquidate")
         return {
             "repaid_assets": ev["repaidAssets"],

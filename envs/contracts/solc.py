@@ -23,25 +23,25 @@ from envs.paths import PROJECT_ROOT, node_modules_dir
 
 COMPILER_PACKAGE = "solc"  # npm's solc-js; package.json pins the exact version the sources' pragma asks for
 CACHE_DIR = ".cache/defigym-solc"  # under node_modules: it goes with the packages it was compiled from
-_CACHE_SCHEMA = 2  # bump when the cached layout changes
+_CACHE_SCHEMA = 3  # bump when the cached layout changes
 COMPILE_TIMEOUT_S = 600  # a compile takes seconds; this only stops a hung node
 _SETUP_HINT = (
     f"Run `make setup` (or `npm ci`) in {PROJECT_ROOT}, or point DEFIGYM_NODE_MODULES at a node_modules that has it."
 )
 
-#: the project's own Solidity sources (compiled by :func:`compile_local`)
+#: the project's own Solidity sources
 LOCAL_SOURCES = Path(__file__).resolve().parent / "solidity"
 
 #: standard-JSON compile run by node: stdin {solc, root, modules, input} -> stdout solc's output. Imports resolve
 #: to files under ``root`` (source unit names are paths relative to it, as the packages' relative imports give);
-#: with ``modules`` set, an import naming an npm package (``@scope/...``) resolves under that node_modules.
+#: an import naming an npm package (``@scope/...``) resolves under ``modules`` (node_modules).
 _NODE_SCRIPT = r"""
 const fs = require("fs"), path = require("path");
 const job = JSON.parse(fs.readFileSync(0, "utf8"));
 const solc = require(job.solc);
 const root = path.resolve(job.root);
 function findImports(name) {
-  const base = job.modules && name.startsWith("@") ? path.resolve(job.modules) : root;
+  const base = name.startsWith("@") ? path.resolve(job.modules) : root;
   const file = path.resolve(base, name);
   if (!file.startsWith(base + path.sep)) return { error: "import outside " + base + ": " + name };
   try { return { contents: fs.readFileSync(file, "utf8") }; } catch (e) { return { error: "not found: " + file }; }
@@ -59,27 +59,15 @@ class CompileError(RuntimeError):
     """solc reported errors, or the compile job failed."""
 
 
-@dataclass(frozen=True)
-class SolcSettings:
-    """The compiler settings (recorded in every cached output): optimizer on at 200 runs, paris.
-
-    The IR pipeline stays off: solc-js compiles Morpho.sol in seconds without it, and its runtime code (~17 kB)
-    fits EIP-170's 24,576 B. paris has no PUSH0, so the code runs on any post-Merge chain (the rungs run shanghai)."""
-
-    optimizer_runs: int = 200
-    via_ir: bool = False
-    evm_version: str = "paris"
-
-    def standard_json(self) -> dict:
-        return {
-            "optimizer": {"enabled": True, "runs": self.optimizer_runs},
-            "viaIR": self.via_ir,
-            "evmVersion": self.evm_version,
-            "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
-        }
-
-
-DEFAULT_SETTINGS = SolcSettings()
+#: the compiler settings, recorded in every cached output: optimizer on at 200 runs, paris. The IR pipeline stays
+#: off: solc-js compiles Morpho.sol in seconds without it, and its runtime code (~17 kB) fits EIP-170's 24,576 B.
+#: paris has no PUSH0, so the code runs on any post-Merge chain (the rungs run shanghai).
+SETTINGS: dict = {
+    "optimizer": {"enabled": True, "runs": 200},
+    "viaIR": False,
+    "evmVersion": "paris",
+    "outputSelection": {"*": {"*": ["abi", "evm.bytecode.object"]}},
+}
 
 
 @dataclass(frozen=True)
@@ -107,95 +95,45 @@ def package_root(package: str, src: str = "src") -> Path:
     return root
 
 
-def compile_package(
-    package: str, files: tuple[str, ...], *, src: str = "src", settings: SolcSettings = DEFAULT_SETTINGS
-) -> dict[str, CompiledContract]:
-    """Compile ``files`` (paths under ``package``'s ``src``) together; return their contracts, and those of the
-    files they import, by name.
+def compile_sources(root: Path, files: tuple[str, ...], imports: tuple[str, ...] = ()) -> dict[str, CompiledContract]:
+    """Compile ``files`` (paths under ``root``: a package's sources, or :data:`LOCAL_SOURCES`) together; return
+    their contracts, and those of the files they import, by name. ``imports`` names the npm packages whose
+    sources the files import by npm path (``@scope/name/src/...``), read from node_modules.
 
-    Served from the cache when the package's sources, ``settings`` and the compiler are unchanged."""
-    return _compile(str(node_modules_dir()), package, tuple(sorted(files)), src, settings)
-
-
-def cached_output_path(
-    package: str, files: tuple[str, ...], *, src: str = "src", settings: SolcSettings = DEFAULT_SETTINGS
-) -> Path:
-    """Where :func:`compile_package`'s output for these arguments is (or will be) cached."""
-    key = _cache_key(package_root(package, src), tuple(sorted(files)), settings, compiler_version())
-    return node_modules_dir() / CACHE_DIR / f"{key}.json"
+    Served from the cache when the sources (``root``'s and the imported packages'), the settings and the compiler
+    are unchanged; remembered per node_modules folder for the process."""
+    return _compile(str(node_modules_dir()), str(root), tuple(sorted(files)), tuple(sorted(imports)))
 
 
-def compile_local(
-    files: tuple[str, ...], *, packages: tuple[str, ...], settings: SolcSettings = DEFAULT_SETTINGS
-) -> dict[str, CompiledContract]:
-    """Compile ``files`` (paths under envs/contracts/solidity/) together, their imports of ``packages``' sources
-    (``@scope/name/src/...``) read from node_modules; return their contracts, and those they import, by name.
-
-    Cached as :func:`compile_package` is, keyed also by those packages' sources."""
-    return _compile(str(node_modules_dir()), "", tuple(sorted(files)), "", settings, tuple(sorted(packages)))
-
-
-def cached_local_output_path(
-    files: tuple[str, ...], *, packages: tuple[str, ...], settings: SolcSettings = DEFAULT_SETTINGS
-) -> Path:
-    """Where :func:`compile_local`'s output for these arguments is (or will be) cached."""
-    extra = tuple(package_root(p) for p in sorted(packages))
-    key = _cache_key(LOCAL_SOURCES, tuple(sorted(files)), settings, compiler_version(), extra)
-    return node_modules_dir() / CACHE_DIR / f"local-{key}.json"
+def cached_output_path(root: Path, files: tuple[str, ...], imports: tuple[str, ...] = ()) -> Path:
+    """Where :func:`compile_sources`'s output for these arguments is (or will be) cached."""
+    h = hashlib.sha256(json.dumps([_CACHE_SCHEMA, compiler_version(), sorted(files), SETTINGS]).encode())
+    for folder in (root, *(package_root(p) for p in sorted(imports))):
+        for path in sorted(folder.rglob("*.sol")):
+            h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return node_modules_dir() / CACHE_DIR / f"{h.hexdigest()[:32]}.json"
 
 
 @cache
-def _compile(
-    modules: str,
-    package: str,
-    files: tuple[str, ...],
-    src: str,
-    settings: SolcSettings,
-    imported: tuple[str, ...] = (),
-) -> dict[str, CompiledContract]:
-    """compile_package (``package`` named) or compile_local (``package`` empty, importing ``imported``),
-    remembered per node_modules folder (``modules``) for the process."""
-    if package:
-        cached = cached_output_path(package, files, src=src, settings=settings)
-    else:
-        cached = cached_local_output_path(files, packages=imported, settings=settings)
+def _compile(modules: str, root: str, files: tuple[str, ...], imports: tuple[str, ...]) -> dict[str, CompiledContract]:
+    """compile_sources, remembered per node_modules folder (``modules``)."""
+    cached = cached_output_path(Path(root), files, imports)
     if cached.is_file():
         raw = json.loads(cached.read_text())
     else:
-        if package:
-            raw = _run_solc(package_root(package, src), files, settings)
-        else:
-            raw = _run_solc(LOCAL_SOURCES, files, settings, modules=Path(modules))
-        raw.update(
-            package=package or "local",
-            files=list(files),
-            imported=list(imported),
-            settings=settings.standard_json(),
-            npm_compiler=compiler_version(),
-        )
+        raw = _run_solc(Path(root), files, Path(modules))
+        raw.update(files=list(files), imported=list(imports), settings=SETTINGS, npm_compiler=compiler_version())
         try:
             _write_atomic(cached, json.dumps(raw))
         except OSError as err:  # a read-only node_modules: it works, compiling again in each process
-            warnings.warn(f"cannot cache the compiled {package or files} at {cached}: {err}", stacklevel=2)
+            warnings.warn(f"cannot cache the compiled {files} at {cached}: {err}", stacklevel=2)
     return {
         name: CompiledContract(name, c["abi"], bytes.fromhex(c["bytecode"])) for name, c in raw["contracts"].items()
     }
 
 
-def _cache_key(
-    root: Path, files: tuple[str, ...], settings: SolcSettings, version: str, extra: tuple[Path, ...] = ()
-) -> str:
-    """A hash of every Solidity file under ``root`` and the ``extra`` folders (the entry files and anything they
-    import), the entry files, the settings and the compiler version."""
-    h = hashlib.sha256(json.dumps([_CACHE_SCHEMA, version, files, settings.standard_json()]).encode())
-    for folder in (root, *extra):
-        for path in sorted(folder.rglob("*.sol")):
-            h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()[:32]
-
-
-def _run_solc(root: Path, files: tuple[str, ...], settings: SolcSettings, modules: Path | None = None) -> dict:
-    """Run solc-js on ``files`` under ``root`` (npm-path imports resolved under ``modules`` when given)."""
+def _run_solc(root: Path, files: tuple[str, ...], modules: Path) -> dict:
+    """Run solc-js on ``files`` under ``root``, npm-path imports resolved under ``modules``."""
     node = shutil.which("node")
     if node is None:
         raise CompilerUnavailableError(
@@ -211,8 +149,8 @@ def _run_solc(root: Path, files: tuple[str, ...], settings: SolcSettings, module
     job = {
         "solc": str(node_modules_dir() / COMPILER_PACKAGE),
         "root": str(root),
-        "modules": str(modules) if modules is not None else None,
-        "input": {"language": "Solidity", "sources": sources, "settings": settings.standard_json()},
+        "modules": str(modules),
+        "input": {"language": "Solidity", "sources": sources, "settings": SETTINGS},
     }
     try:
         proc = subprocess.run(
