@@ -204,12 +204,6 @@ def main(cfg) -> float | None:
     limit_threads(cfg.train.threads)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if env_spec(cfg).role is None and cfg.env.train_roles:  # several roles of the market learn together
-        if "optuna" in str(HydraConfig.get().sweeper.get("_target_", "")).lower():
-            raise ValueError(
-                "hparams_search maximizes a run's best validation reward, which co-training (env.train_roles) "
-                "does not produce: sweep it as a grid (-m with values, e.g. trainer.lr=1e-4,3e-4) and compare "
-                "the runs' test scores in summary.md, or search one role (env.train_role)"
-            )
         co_train_and_evaluate(cfg, run_dir)
         return None
     if cfg.agent.algo == "ppo_device":  # rollout, advantages and update on the torch device, not SB3's loop

@@ -147,6 +147,7 @@ class TrainConfig:
     progress_bar: bool = True
     evaluate_after: bool = True  # run evaluate (eval.*) on the test window when training ends
     threads: int = 1  # torch and BLAS threads of the training process (more rarely helps small MLPs on CPU)
+    objective: Optional[str] = None  # what a search maximizes (hparams_search sets validation_reward)
 
 
 @dataclass
@@ -217,6 +218,7 @@ def register() -> None:
 
 
 TRAINERS = ("sb3", "rllib")
+VALIDATION_REWARD = "validation_reward"  # train.objective: the run's best validation reward
 HISTORICAL_KEYS = ("path", "price_column", "timestamp_column", "start", "fill", "missing")
 
 
@@ -436,6 +438,29 @@ def validate(cfg) -> None:
     for name, rule in EVAL_NUMBERS.items():
         check_number(f"eval.{name}", cfg.eval[name], rule)
     check_trainer(cfg)
+    check_objective(cfg)
+
+
+def check_objective(cfg) -> None:
+    """A search (train.objective, set by hparams_search) maximizes the run's best validation reward: only a run
+    with one learner that validates produces it."""
+    objective = cfg.train.get("objective")
+    if objective is None:
+        return
+    if objective != VALIDATION_REWARD:
+        raise ValueError(f"train.objective={objective!r} must be {VALIDATION_REWARD} or null")
+    if env_spec(cfg).role is None and cfg.env.get("train_roles"):
+        raise ValueError(
+            f"train.objective={objective} (hparams_search) maximizes a run's best validation reward, which "
+            "co-training (env.train_roles) does not produce: sweep it as a grid (-m with values, e.g. "
+            "trainer.lr=1e-4,3e-4) and compare the runs' test scores in summary.md, or search one role "
+            "(env.train_role)"
+        )
+    if cfg.train.eval_freq == 0:
+        raise ValueError(
+            f"train.objective={objective} (hparams_search) maximizes the best validation reward, and "
+            "train.eval_freq=0 validates never: set train.eval_freq > 0"
+        )
 
 
 def check_trainer(cfg) -> None:

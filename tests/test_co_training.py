@@ -127,54 +127,23 @@ def test_co_training_from_the_config_saves_and_evaluates_every_role(tmp_path):
 
 def test_a_co_training_config_is_checked_against_its_roles():
     """env.train_roles checks its own roles, not env.train_role's default (the arbitrageur here is absent)."""
-    from hydra import compose, initialize_config_dir
+    from agents.config import check
+    from tests.conftest import config
 
-    from agents.config import check, register
-
-    register()
-    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
-        check(
-            compose(
-                "config",
-                overrides=[
-                    "env=defi_market",
-                    "env.train_roles=[liquidity_provider,liquidator]",
-                    "env.n_arbitrageurs=0",
-                    "driver=gbm",
-                ],
-            )
-        )
-        with pytest.raises(ValueError, match="liquidator_0"):
-            check(
-                compose(
-                    "config",
-                    overrides=[
-                        "env=defi_market",
-                        "env.train_roles=[liquidity_provider,liquidator]",
-                        "+env.others.liquidator_0=baseline:greedy_liquidator",
-                        "driver=gbm",
-                    ],
-                )
-            )
+    roles = ["env=defi_market", "env.train_roles=[liquidity_provider,liquidator]", "driver=gbm"]
+    check(config(*roles, "env.n_arbitrageurs=0"))
+    with pytest.raises(ValueError, match="liquidator_0"):
+        check(config(*roles, "+env.others.liquidator_0=baseline:greedy_liquidator"))
 
 
-def test_an_optuna_search_over_co_training_is_refused_naming_the_alternative(tmp_path):
-    """Optuna maximizes a validation reward that co-training does not produce: refused before any training."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "-m",
-            "hparams_search=ppo_optuna",
-            "hydra.sweeper.n_trials=1",
-            "env=defi_market",
-            "env.train_roles=[arbitrageur,liquidator]",
-            f"hydra.sweep.dir={tmp_path}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode != 0 and "sweep it as a grid" in result.stderr
-    assert not list(tmp_path.rglob("policies"))
+def test_an_optuna_search_over_co_training_is_refused_naming_the_alternative():
+    """Optuna maximizes a validation reward (train.objective) that co-training does not produce: the config is
+    refused before any training, naming the alternative."""
+    from agents.config import check
+    from tests.conftest import config
+
+    search = config("hparams_search=ppo_optuna", "env=defi_market", "env.train_roles=[arbitrageur,liquidator]")
+    assert search.train.objective == "validation_reward"
+    with pytest.raises(ValueError, match=r"train.objective=validation_reward .*sweep it as a grid"):
+        check(search)
+    check(config("hparams_search=ppo_optuna", "env=defi_market", "env.train_role=arbitrageur"))  # one learner
