@@ -8,19 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
-from agents.config import check, register, validate
+from agents.config import check, validate
+from tests.conftest import config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_GROUPS = sorted(p.stem for p in (ROOT / "configs" / "env").glob("*.yaml"))
-
-
-def config(*overrides: str):
-    """The config train.py and evaluate.py would see with these overrides."""
-    register()
-    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
+SANDWICH = "env=defi_market env.n_searchers=1 env.sandwich_usd=2000000 env.slippage_bps=50"
 
 
 @pytest.mark.parametrize(
@@ -48,6 +42,11 @@ def config(*overrides: str):
         ("env=uniswap_v2_lp env.shares=[0.5,1.2]", "env.shares[1]=1.2 must be a finite number in [0, 1]"),
         ("env=aave_liquidator env.slots=0", "env.slots=0 must be a finite number > 0"),
         ("env=defi_market env.n_arbitrageurs=-1", "env.n_arbitrageurs=-1 must be a finite number >= 0"),
+        ("env=defi_market env.n_lps=-1", "env.n_lps=-1 must be a finite number >= 0"),
+        ("env=defi_market env.n_jit_providers=-1", "env.n_jit_providers=-1 must be a finite number >= 0"),
+        (f"{SANDWICH} +env.priority_fees_gwei.searcher_0=-1.0", "env.priority_fees_gwei.searcher_0=-1.0 must be a"),
+        (f"{SANDWICH} +env.priority_fees_gwei.searcher_1=1", "unknown agents: ['searcher_1']"),
+        (f"{SANDWICH} env.flow_priority_fee_gwei=-0.5", "env.flow_priority_fee_gwei=-0.5 must be a finite number >= 0"),
         ("env.liquidity_profile=[[nan,0.5],[null,0.5]]", "env.liquidity_profile[0][0]=nan must be a finite number > 0"),
         ("env.liquidity_profile=[[0.1,0.5],[null,-0.5]]", "env.liquidity_profile[1][1]=-0.5 must be a finite number"),
         ("env.liquidity_profile=[[0.1,0.5],[null,0.4]]", "env.liquidity_profile shares must add up to 1"),
@@ -67,6 +66,8 @@ def config(*overrides: str):
         ("train.eval_freq=-1", "train.eval_freq=-1 must be a finite number >= 0"),
         ("train.eval_episodes=0", "train.eval_episodes=0 must be a finite number > 0"),
         ("eval.episodes=0", "eval.episodes=0 must be a finite number > 0"),
+        ("+train.objective=sharpe", "train.objective='sharpe' must be validation_reward or null"),
+        ("hparams_search=ppo_optuna train.eval_freq=0", "train.eval_freq=0 validates never"),
     ],
 )
 def test_a_nan_negative_or_out_of_range_value_is_refused_naming_the_key(override, message):

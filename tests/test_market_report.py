@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from agents.evaluation import _safe
 from envs.defi_market_v0 import agent_role
 from evaluate import evaluate
+from tests.conftest import config
 
 ROOT = Path(__file__).resolve().parents[1]
 #: two arbitrageurs learn (as one policy); an LP, a liquidator, a borrower and a trader play baselines
@@ -32,9 +32,7 @@ PLOTS = {"roles.png", "agents.png", "accounts.png"}
 
 
 def report_of(out_dir: Path, *overrides: str) -> dict:
-    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("config", [*MARKET, *overrides])
-    return json.loads(evaluate(cfg, out_dir, "numpy").read_text())
+    return json.loads(evaluate(config(*MARKET, *overrides), out_dir, "numpy").read_text())
 
 
 @pytest.fixture(scope="module")

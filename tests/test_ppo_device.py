@@ -153,14 +153,10 @@ def test_the_lp_adapter_hands_over_device_tensors():
 
 
 def test_ppo_device_on_the_numpy_backend_stops_naming_the_fix():
-    from hydra import compose, initialize_config_dir
-
-    from agents.config import register
     from agents.ppo_device import check_config
+    from tests.conftest import config
 
-    register()
-    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose("config", overrides=["agent=ppo_device", "backend=numpy"])
+    cfg = config("agent=ppo_device", "backend=numpy")
     with pytest.raises(ValueError, match="add backend=torch"):
         check_config(cfg)
 

@@ -143,16 +143,10 @@ def test_evaluate_py_compares_the_baselines_on_the_replayed_day(day, tmp_path):
 
 
 def test_training_refuses_a_replay_whose_test_window_cannot_hold_an_episode(day, tmp_path):
-    from hydra import compose, initialize_config_dir
+    from agents.config import check
+    from tests.conftest import config
 
-    from agents.config import check, register
-
-    register()
-    with initialize_config_dir(str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose(
-            "config",
-            overrides=["env.flow=replay", f"env.flow_file={day}", "env.fee_pips=3000", "env.horizon=6"],
-        )
+    cfg = config("env.flow=replay", f"env.flow_file={day}", "env.fee_pips=3000", "env.horizon=6")
     check(cfg, [0.0, 1.0])  # evaluating over the whole day: fits
     with pytest.raises(ValueError, match=r"the replay window \[0.7, 0.85\] holds 3.\d h of events"):
         check(cfg)  # training: its validation window, 15% of the day, cannot hold 6 h

@@ -157,12 +157,9 @@ def test_the_rllib_market_truncates_at_the_horizon_and_reseeds_its_episodes():
     ],
 )
 def test_a_bad_trainer_config_is_refused_naming_the_key(overrides, match):
-    from hydra import compose, initialize_config_dir
+    from agents.config import validate
+    from tests.conftest import config
 
-    from agents.config import register, validate
-
-    register()
-    with initialize_config_dir(config_dir=str(ROOT / "configs"), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=overrides)
+    cfg = config(*overrides)
     with pytest.raises(ValueError, match=match):
         validate(cfg)
