@@ -17,7 +17,7 @@ from envs.episodes import (
     driver_options,
 )
 from envs.roles.liquidator import Liquidator
-from envs.roles.protocol import Receipt
+from envs.roles.role import Receipt
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.lending import COMPETITOR, LendingParams

@@ -18,7 +18,7 @@ from envs.episodes import (
     driver_options,
 )
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
-from envs.roles.protocol import Receipt
+from envs.roles.role import Receipt
 from envs.spec import EnvSpec, PoolConfig
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.sim import V3WorldParams

@@ -87,7 +87,7 @@ from envs.roles.borrower import Borrower
 from envs.roles.jit_provider import JITProvider, check_jit_world
 from envs.roles.liquidator import Liquidator
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
-from envs.roles.protocol import Receipt, Role
+from envs.roles.role import Receipt, Role
 from envs.roles.scripted_share import ScriptedShare
 from envs.roles.searcher import SandwichSearcher, check_sandwich_world
 from envs.roles.trader import Trader
@@ -399,7 +399,7 @@ class Markets:
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
         """One block in every market: the agents' transactions (``actions[agent]``: (n,) or (n, 2)) in block
         order, the scripted market after them, the reference moves; then every agent observes and is
-        scored (``envs.roles.protocol``). Returns observations (n, F), rewards (n,) and infos {key: (n,)}."""
+        scored (``envs.roles.role``). Returns observations (n, F), rewards (n,) and infos {key: (n,)}."""
         missing = set(self.possible_agents) - set(actions)
         if missing:
             raise ValueError(f"no action for {sorted(missing)}: a parallel env needs one for every live agent")

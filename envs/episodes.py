@@ -11,7 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from envs.roles.protocol import Receipt, Role
+from envs.roles.role import Receipt, Role
 
 HOURLY_GBM = {"dt": 3600.0, "sigma": 0.8}  # an ETH-like GBM in hourly steps: the envs' default driver
 
@@ -72,7 +72,7 @@ class Block:
 class Episodes:
     """N worlds of one role that end together, shared by the single and the vector env: the block runs
     the agent's transactions among the market's own, then the role observes and scores
-    (``envs.roles.protocol``). Episodes truncate after ``horizon`` blocks; nothing terminates."""
+    (``envs.roles.role``). Episodes truncate after ``horizon`` blocks; nothing terminates."""
 
     def __init__(self, market, role: Role, block: Block, horizon: int):
         self.market, self.role, self.block, self.horizon, self.n = market, role, block, horizon, market.n

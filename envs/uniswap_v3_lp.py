@@ -10,7 +10,7 @@ import numpy as np
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, Block, Episodes, SingleWorldEnv, check_episode
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
-from envs.roles.protocol import Receipt
+from envs.roles.role import Receipt
 from envs.spec import ATTACH, INIT_FROM, REPLAY_BLOCKS, EnvSpec, PoolConfig
 from envs.worlds.lending import LendingParams
 from envs.worlds.market import UniswapV3Market

@@ -1,4 +1,4 @@
-"""Every role inherits ``RoleBase`` and implements the ``Role`` protocol: its features name its observation
+"""Every role inherits ``Role`` and implements its four calls: its features name its observation
 entry by entry in every env, ``feature_index`` finds each by name and refuses an unknown one, and the scripted
 baselines read the features by name, so reordering a role's features does not change what they do."""
 
@@ -18,12 +18,11 @@ import envs.roles
 from agents.baselines import BASELINES, make_baseline
 from envs import defi_market_v0
 from envs.roles.liquidator import Liquidator
-from envs.roles.protocol import Role
-from envs.roles.role import RoleBase
+from envs.roles.role import Role
 
 
 def role_classes() -> list[type]:
-    """Every class defined in envs/roles that acts and scores (the Role protocol itself aside)."""
+    """Every class defined in envs/roles that acts and scores (Role itself aside)."""
     found = []
     for module_info in pkgutil.iter_modules(envs.roles.__path__):
         module = importlib.import_module(f"envs.roles.{module_info.name}")
@@ -55,11 +54,11 @@ def test_the_roles_are_found():
 
 @pytest.mark.parametrize("cls", role_classes(), ids=lambda cls: cls.__name__)
 def test_every_role_class_inherits_the_base(cls):
-    assert issubclass(cls, RoleBase)
+    assert issubclass(cls, Role)
 
 
 @pytest.mark.parametrize("cls", CONCRETE, ids=lambda cls: cls.__name__)
-def test_every_role_satisfies_the_protocol(cls):
+def test_every_role_takes_the_four_calls_as_role_declares_them(cls):
     role = cls()
     assert isinstance(role, Role)
     for name in ("reset", "act", "observe", "score"):
@@ -70,7 +69,7 @@ def test_every_role_satisfies_the_protocol(cls):
     assert isinstance(role.action_space, gym.spaces.Space)
 
 
-def every_agents_role() -> list[tuple[str, RoleBase]]:
+def every_agents_role() -> list[tuple[str, Role]]:
     """(label, role) of every env's agent: each Gymnasium env's one, and every agent of a market with all roles."""
     roles = []
     for env_id in sorted(i for i in envs.SPECS if i != "defi_market_v0"):
@@ -127,7 +126,7 @@ def test_every_baseline_that_reads_the_observation_is_checked():
     assert set(READING) == set(BASELINES) - {"hodl", "noise_trader", "greedy_searcher", "always_jit"}
 
 
-def reordered(role: RoleBase, order: np.ndarray) -> RoleBase:
+def reordered(role: Role, order: np.ndarray) -> Role:
     """The same role with its features in ``order`` (an observation's columns taken in that order)."""
     features = tuple(role.features[i] for i in order)
     cls = type(f"Reordered{type(role).__name__}", (type(role),), {"features": property(lambda self: features)})

@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from envs.assets.gas import action_units, units_usd
 from envs.roles.actions import check_action_type, choice
-from envs.roles.protocol import Receipt
+from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.worlds.market import UniswapV3Market
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.roles.protocol import Receipt
+from envs.roles.role import Receipt
 from envs.roles.scripted_share import ScriptedShare
 from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market
 from envs.worlds.mempool import PENDING_FEATURES, pending_features

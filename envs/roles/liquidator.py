@@ -15,7 +15,7 @@ import numpy as np
 
 from envs.assets.gas import action_units, gas_units, units_usd
 from envs.roles.actions import choice
-from envs.roles.protocol import Receipt
+from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT
 from envs.worlds.lending import AGENT_LIQUIDATOR, BASE_UNIT, LendingMarket

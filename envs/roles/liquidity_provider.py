@@ -13,8 +13,7 @@ import numpy as np
 
 from envs.assets.gas import units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice
-from envs.roles.protocol import Receipt
-from envs.roles.role import RoleBase
+from envs.roles.role import Receipt, Role
 from envs.roles.volatility import EwmaVolatility
 from envs.units import usd_per_eth_at_tick
 from envs.worlds.market import FULL_RANGE, UniswapV3Market
@@ -86,7 +85,7 @@ class MarketView:
 
 
 @dataclass
-class LiquidityProvider(RoleBase):
+class LiquidityProvider(Role):
     half_widths: tuple[int, ...] = DEFAULT_HALF_WIDTHS
     action_type: str = "discrete"  # or "continuous": [rebalance if > 0, log-width in [-1, 1]]
     reward: str = "pnl"

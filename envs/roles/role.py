@@ -1,30 +1,59 @@
-"""The base every role inherits: what the ``Role`` protocol's spaces and named features are, written once.
+"""The one interface every role implements (``Role``), so one episode loop and one block serve them all:
 
-A role names its observation's features (``FEATURES``, or a ``features`` property where they depend on the
-instance, like the liquidator's slots); its observation space is an unbounded float32 Box with one entry per
-feature, and ``feature_index`` finds a feature's column by name, so a policy reads observations by name, not
-by position. Its action space is ``Discrete(1 + choices)`` (0 does nothing) or, for a role whose
-``action_type`` is ``"continuous"``, its ``CONTINUOUS_ACTION_SPACE``; ``choices`` is also the highest discrete
-action its ``decode`` accepts, so the two cannot drift apart.
+- ``reset(market, elapsed=0.0) -> observation``: an episode starts; the role reads what it tracks.
+- ``act(market, action) -> Receipt``: the agent's transactions in the block (checked against the
+  action space), and what they cost and earned.
+- ``observe(market, elapsed) -> observation``: the block is done; the role reads the market once,
+  updates what it tracks across blocks (volatility, views, the liquidator's candidates) and
+  returns the observation. Called once per block, after ``act`` and before ``score``.
+- ``score(market, receipt) -> (reward, info)``: the block's reward from what ``observe`` read and
+  what ``act`` returned.
+
+``elapsed`` is the share of the episode gone (the LP observes it). Everything is batched over the
+worlds' leading axis; the live adapter calls ``reset`` and ``observe`` on the chain's market.
+
+The spaces and named features are written once here: a role names its observation's features (``FEATURES``,
+or a ``features`` property where they depend on the instance, like the liquidator's slots); its observation
+space is an unbounded float32 Box with one entry per feature, and ``feature_index`` finds a feature's column by
+name, so a policy reads observations by name, not by position. Its action space is ``Discrete(1 + choices)``
+(0 does nothing) or, for a role whose ``action_type`` is ``"continuous"``, its ``CONTINUOUS_ACTION_SPACE``;
+``choices`` is also the highest discrete action its ``decode`` accepts, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 from gymnasium import spaces
 
 from envs.roles.actions import feature_box
-from envs.roles.protocol import Receipt
 
 #: one observation feature: (name, meaning, unit)
 Feature = tuple[str, str, str]
 
 
-class RoleBase(ABC):
+@dataclass
+class Receipt:
+    """What an agent's transactions in one block did, per world: gas paid (USD), profit they settled
+    themselves (USD before gas: an arbitrage, a liquidation; zero for positions marked to market in
+    ``score``), and facts for the info dict (``traded``, ``liquidated``, ...)."""
+
+    gas_usd: np.ndarray
+    profit_usd: np.ndarray | None = None
+    info: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def with_gas(self, gas_usd: np.ndarray) -> "Receipt":
+        """The same receipt with the gas replaced (e.g. a priority fee added by the block)."""
+        return Receipt(gas_usd, self.profit_usd, self.info)
+
+
+class Role(ABC):
+    """A role: its spaces and named observation features, and the four calls above."""
+
     #: the observation's (name, meaning, unit) in order
     FEATURES: ClassVar[tuple[Feature, ...]] = ()
     #: the action space when ``action_type`` is "continuous" (None: the role acts in discrete actions only)

@@ -14,7 +14,7 @@ import numpy as np
 
 from envs.assets.gas import action_units, units_usd
 from envs.roles.actions import choice
-from envs.roles.protocol import Receipt
+from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.lending import TRADER, LendingMarket

@@ -13,7 +13,7 @@ import numpy as np
 
 from envs.assets.gas import action_units, gas_units, units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice
-from envs.roles.protocol import Receipt
+from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.v2_market import UniswapV2Market

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from envs.roles.role import RoleBase
+from envs.roles.role import Role
 from envs.units import SECONDS_PER_YEAR
 
 
@@ -29,8 +29,8 @@ class EwmaVolatility:
         return np.sqrt(self.variance * SECONDS_PER_YEAR / dt)
 
 
-class WatchesReference(RoleBase):
-    """The base (``RoleBase``) of a role that observes the reference price: ``reset`` starts its volatility estimate at an
+class WatchesReference(Role):
+    """The base (``Role``) of a role that observes the reference price: ``reset`` starts its volatility estimate at an
     episode's start and ``observe`` updates it once per block, each returning ``observation(market)``.
     The role sets ``volatility_halflife_steps`` and defines ``observation``; ``start`` and ``read`` are
     where it reads anything else at the start and after each block."""
