@@ -257,12 +257,6 @@ class Markets:
                 f"priority_fees_gwei (env.priority_fees_gwei) must map agents of {self.possible_agents} to fees >= 0; "
                 f"unknown agents: {unknown}"
             )
-        if gas_price_gwei == 0 and any(f > 0 for f in fees.values()):
-            raise ValueError(
-                f"priority_fees_gwei (env.priority_fees_gwei) bids {fees} on gas priced at gas_price_gwei=0: the "
-                "agents' gas is priced from the base fee, so their bids would order the block unpaid; set "
-                "env.gas_price_gwei > 0 or drop the bids"
-            )
         self.priority_fees = {a: float(fees.get(a, 0.0)) for a in self.possible_agents}
         #: the block's order under order="priority": highest fee first, equal fees in possible_agents order
         self.priority_order = sorted(
@@ -390,10 +384,6 @@ class Markets:
         # where the searcher sat out, the swaps wait for the flow, after every agent
         receipts[searcher].info["bundle_position"] = np.where(bundled, position, float(len(self.order_of_block)))
 
-    def _with_priority_fee(self, agent: str, gas_usd: np.ndarray) -> np.ndarray:
-        """Gas at the base price plus the agent's priority fee on the same gas."""
-        return gas_usd * (1 + self.priority_fees[agent] / self.gas_price_gwei) if self.gas_price_gwei else gas_usd
-
     def step(
         self, actions: dict[str, Any]
     ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
@@ -417,7 +407,7 @@ class Markets:
             self._select(agent)
             pool_before = market.pool_price()
             receipt = self.roles[agent].act(market, actions[agent])
-            receipt = receipt.with_gas(self._with_priority_fee(agent, receipt.gas_usd))
+            receipt = receipt.with_priority_fee(self.priority_fees[agent], market.reference_price())
             receipt.info |= {
                 "pool_move_pct": 100 * np.log(market.pool_price() / pool_before),
                 "position_in_block": np.full(n, float(order.index(agent))),
@@ -433,8 +423,9 @@ class Markets:
         market.borrowers_act()
         for agent in steering:  # their transactions ran around the flow's swaps: what the world sent, paid for now
             role = cast(ScriptedShare, self.roles[agent])
-            gas = role.gas_usd(market)
-            receipts[agent] = receipts[agent].with_gas(self._with_priority_fee(agent, gas))
+            receipts[agent] = role.sent(market, receipts[agent]).with_priority_fee(
+                self.priority_fees[agent], market.reference_price()
+            )
         flow_gas = flow.gas_usd(self.gas_price_gwei, market.reference_price())
         market.move_reference()
         self.t += 1

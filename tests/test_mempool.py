@@ -320,6 +320,23 @@ def test_the_lps_fees_count_the_swaps_a_bundle_ran_ahead_of_its_turn():
     assert positions[1][1] == agents and positions[1][0] < agents and positions[2][1] == positions[1][0]
 
 
-def test_bids_on_gas_priced_at_zero_are_refused():
-    with pytest.raises(ValueError, match="gas_price_gwei=0"):
-        defi_market_v0.parallel_env(gas_price_gwei=0.0, order="priority", priority_fees_gwei={"arbitrageur_0": 2.0})
+@pytest.mark.parametrize("base", [0.0, GAS_PRICE])
+def test_a_bid_is_paid_on_the_gas_units_used_whatever_the_base_fee(base):
+    """An agent pays (base + its bid) on each gas unit it used, at a zero base fee too (its bid alone); an agent
+    that sends nothing pays nothing, whatever it bid."""
+    bids = {"arbitrageur_0": 2.0, "arbitrageur_1": 7.0}
+    env = defi_market_v0.parallel_env(
+        gas_price_gwei=base, order="priority", priority_fees_gwei=bids, driver_kwargs={"dt": 3600.0, "sigma": 0.8}
+    )
+    env.reset(seed=3)
+    paid = []
+    for _ in range(6):
+        reference = float(env.market.reference_price()[0])
+        actions = {a: 0 for a in env.agents} | {"arbitrageur_0": 4}  # the second bids and sits out
+        _, _, _, _, infos = env.step(actions)
+        arbitrageur, idle = infos["arbitrageur_0"], infos["arbitrageur_1"]
+        assert arbitrageur["gas_usd"] == pytest.approx(units_usd(action_units("v3_swap"), base + 2.0, reference))
+        assert idle["gas_usd"] == 0.0
+        paid.append(arbitrageur["gas_usd"])
+    env.close()
+    assert min(paid) > 0

@@ -82,8 +82,10 @@ class Arbitrageur(WatchesReference):
         competitor closed the gap first."""
         fraction = self.decode(action, market.n)
         profit, traded = market.agent_arbitrage(fraction)
-        gas = np.where(fraction > 0, self.swap_gas_usd(market), 0.0)
-        return Receipt(gas, profit, {"traded": traded.astype(float)})
+        gas = np.where(fraction > 0, action_units("v3_swap"), 0.0)
+        return Receipt.priced(
+            gas, self.gas_price_gwei, market.reference_price(), profit, {"traded": traded.astype(float)}
+        )
 
     def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the arbitrage's profit net of gas."""

@@ -127,7 +127,7 @@ class Borrower(WatchesReference):
         acting, target = self.decode(action, market.n)
         units = lever_to(market, target, acting) if acting.any() else np.zeros(market.n)
         self.debt_after_act = market.position(AGENT_ACCOUNT).debt_usdc
-        return Receipt(units_usd(units, self.gas_price_gwei, market.reference_price()))
+        return Receipt.priced(units, self.gas_price_gwei, market.reference_price())
 
     def score(self, market: LendingMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the change in equity since the last score, net of gas."""

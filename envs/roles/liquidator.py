@@ -126,8 +126,8 @@ class Liquidator(WatchesReference):
         g = gas_units()
         call = g[market.lending_pool.GAS["liquidation_call"]]
         gas = np.where(accounts >= 0, call, 0.0) + np.where(done, g["v3_swap"], 0.0)
-        return Receipt(
-            units_usd(gas, self.gas_price_gwei, market.reference_price()), profit, {"liquidated": done.astype(float)}
+        return Receipt.priced(
+            gas, self.gas_price_gwei, market.reference_price(), profit, {"liquidated": done.astype(float)}
         )
 
     def score(self, market: LendingMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.assets.gas import units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice
 from envs.roles.role import Receipt, Role
 from envs.roles.volatility import EwmaVolatility
@@ -189,9 +188,9 @@ class LiquidityProvider(Role):
             self.before = MarketView.read(market)
         else:
             self.before = MarketView.read(market).where(acting, self.view) if acting.any() else self.view
-        if self.gas_usd_per_rebalance is not None:
-            return Receipt(np.where(acting, self.gas_usd_per_rebalance, 0.0))
-        return Receipt(units_usd(gas, self.gas_price_gwei, market.reference_price()))
+        if self.gas_usd_per_rebalance is not None:  # the base gas at a fixed price; a bid still pays on the units
+            return Receipt(gas, np.where(acting, self.gas_usd_per_rebalance, 0.0))
+        return Receipt.priced(gas, self.gas_price_gwei, market.reference_price())
 
     # --- reward -----------------------------------------------------------------------------
     def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict]:

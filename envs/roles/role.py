@@ -30,6 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 from gymnasium import spaces
 
+from envs.assets.gas import units_usd
 from envs.roles.actions import feature_box
 
 #: one observation feature: (name, meaning, unit)
@@ -38,17 +39,34 @@ Feature = tuple[str, str, str]
 
 @dataclass
 class Receipt:
-    """What an agent's transactions in one block did, per world: gas paid (USD), profit they settled
-    themselves (USD before gas: an arbitrage, a liquidation; zero for positions marked to market in
-    ``score``), and facts for the info dict (``traded``, ``liquidated``, ...)."""
+    """What an agent's transactions in one block did, per world: the gas units they used, what that gas cost in
+    USD, the profit they settled themselves (USD before gas: an arbitrage, a liquidation; zero for positions
+    marked to market in ``score``), and facts for the info dict (``traded``, ``liquidated``, ...)."""
 
+    gas_units: np.ndarray
     gas_usd: np.ndarray
     profit_usd: np.ndarray | None = None
     info: dict[str, np.ndarray] = field(default_factory=dict)
 
-    def with_gas(self, gas_usd: np.ndarray) -> "Receipt":
-        """The same receipt with the gas replaced (e.g. a priority fee added by the block)."""
-        return Receipt(gas_usd, self.profit_usd, self.info)
+    @classmethod
+    def priced(
+        cls,
+        gas_units: np.ndarray,
+        gas_price_gwei: float,
+        eth_usd: np.ndarray,
+        profit_usd: np.ndarray | None = None,
+        info: dict[str, np.ndarray] | None = None,
+    ) -> "Receipt":
+        """A receipt whose ``gas_units`` paid ``gas_price_gwei`` each, in USD at ``eth_usd``."""
+        return cls(gas_units, units_usd(gas_units, gas_price_gwei, eth_usd), profit_usd, info or {})
+
+    def with_priority_fee(self, fee_gwei: float, eth_usd: np.ndarray) -> "Receipt":
+        """The same receipt paying ``fee_gwei`` more on each gas unit it used (the bid to the block producer)."""
+        if not fee_gwei:
+            return self
+        return Receipt(
+            self.gas_units, self.gas_usd + units_usd(self.gas_units, fee_gwei, eth_usd), self.profit_usd, self.info
+        )
 
 
 class Role(ABC):

@@ -5,7 +5,7 @@ are rewarded by.
 
 Their transactions go around the flow's swaps, after the role has acted, so the receipt ``act`` returns costs
 nothing yet; once the block has run, the env reads what the world counted it sent for them (the searcher's
-legs, the JIT LP's mint-and-burn round trips) and prices it (``gas_usd``: each transaction's measured gas,
+legs, the JIT LP's mint-and-burn round trips) and prices it (``sent``: each transaction's measured gas,
 ``GAS_ACTIONS`` of ``envs/assets/gas_costs.json``, at the base gas price; the env adds the agent's priority
 fee as it does for every agent). Their rewards are net of it."""
 
@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from envs.assets.gas import action_units, units_usd
+from envs.assets.gas import action_units
 from envs.roles.actions import choice
 from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
@@ -59,10 +59,10 @@ class ScriptedShare(WatchesReference):
     def receipt(self, share: np.ndarray) -> Receipt:
         """What setting the share costs: nothing yet (its transactions run with the flow, their gas counted
         after the block: ``gas_usd``), the share noted."""
-        return Receipt(np.zeros(len(share)), None, {"share": share})
+        return Receipt(np.zeros(len(share)), np.zeros(len(share)), None, {"share": share})
 
-    def gas_usd(self, market: UniswapV3Market) -> np.ndarray:
-        """(N,) what the transactions the world sent for this role in the block (its ``SENT`` count) cost at the
-        base gas price, each ``GAS_ACTIONS``, in USD at the reference price."""
-        sent = getattr(market, self.SENT)
-        return units_usd(sent * action_units(*self.GAS_ACTIONS), self.gas_price_gwei, market.reference_price())
+    def sent(self, market: UniswapV3Market, receipt: Receipt) -> Receipt:
+        """``receipt`` with the gas of the transactions the world sent for this role in the block (its ``SENT``
+        count, each ``GAS_ACTIONS``) at the base gas price, in USD at the reference price."""
+        units = getattr(market, self.SENT) * action_units(*self.GAS_ACTIONS)
+        return Receipt.priced(units, self.gas_price_gwei, market.reference_price(), receipt.profit_usd, receipt.info)

@@ -86,7 +86,9 @@ class Trader(WatchesReference):
         paid, got = market.swap(TRADER, buy, raw, trading)
         self.usdc += np.where(buy, -paid, got) / USDC_UNIT
         self.weth += np.where(buy, got, -paid) / WETH_UNIT
-        return Receipt(np.where(trading, self.swap_gas_usd(market), 0.0))
+        return Receipt.priced(
+            np.where(trading, action_units("v3_swap"), 0.0), self.gas_price_gwei, market.reference_price()
+        )
 
     def score(self, market: LendingMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the change in the book's value at the reference price since the last score, net of gas."""

@@ -96,7 +96,7 @@ class V2LiquidityProvider(WatchesReference):
         """Move toward the target share, paying gas in USD at the reference price."""
         acting, target = self.decode(action, market.n)
         units = provide(market, target, acting) if acting.any() else np.zeros(market.n)
-        return Receipt(units_usd(units, self.gas_price_gwei, market.reference_price()))
+        return Receipt.priced(units, self.gas_price_gwei, market.reference_price())
 
     def score(self, market: UniswapV2Market, receipt: Receipt) -> tuple[np.ndarray, dict]:
         """Reward: the change in the portfolio's value since the last score, net of gas."""
