@@ -263,9 +263,7 @@ class Markets:
             self.possible_agents, key=lambda a: (-self.priority_fees[a], self.possible_agents.index(a))
         )
         roles: dict[str, Callable[[], Role]] = {
-            LP_ROLE: lambda: LiquidityProvider(
-                tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei, read_after_act=True
-            ),
+            LP_ROLE: lambda: LiquidityProvider(tuple(half_widths), reward=lp_reward, gas_price_gwei=gas_price_gwei),
             ARBITRAGEUR: lambda: Arbitrageur(gas_price_gwei=gas_price_gwei),
             LIQUIDATOR: lambda: Liquidator(gas_price_gwei=gas_price_gwei),
             BORROWER: lambda: Borrower(gas_price_gwei=gas_price_gwei),

@@ -92,9 +92,6 @@ class LiquidityProvider(Role):
     gas_usd_per_rebalance: float | None = None  # a fixed cost per reposition instead of measured gas x gwei
     volatility_halflife_steps: float = 24.0
     allow_close: bool = False  # discrete: one more action, the last, that withdraws the position to the wallet
-    #: read the view right after acting even when holding: in a block shared with other agents, a step's
-    #: fees and LVR then run from the LP's own turn, whether it acted or not (defi_market_v0)
-    read_after_act: bool = False
     FEATURES = OBSERVATION_FEATURES
     CONTINUOUS_ACTION_SPACE = ACT_AND_LEVEL
 
@@ -172,22 +169,21 @@ class LiquidityProvider(Role):
         last one where nothing changed) is what ``score`` measures fees and LVR from."""
         acting, widths = self.decode(action, market.n)
         # fees the block paid the position before this turn (transactions ahead of it: a searcher's bundle
-        # with the flow, replayed transactions that outbid it), which a view read after acting no longer
-        # shows, so score adds them; worlds that held and keep the last observe's view need nothing added
+        # with the flow, other agents, replayed transactions that outbid it), which a view read after acting no
+        # longer shows, so score adds them. Worlds that held keep the last observe's view: the position, its
+        # range and the reference (which moves only after every transaction of the block) are as they were, so
+        # its fees and LVR over the block are the same as from the LP's turn, and nothing is read for them.
         self.fees_before_turn = np.zeros(market.n)
-        if self.read_after_act or acting.any():
+        if acting.any():
             usdc, weth = market.agent_fees()
             earlier = usdc - self.view.fees[0] + (weth - self.view.fees[1]) * self.view.reference
-            self.fees_before_turn = np.where(acting | self.read_after_act, earlier, 0.0)
+            self.fees_before_turn = np.where(acting, earlier, 0.0)
         rebalance, closing = acting & (widths > 0), acting & (widths == 0)
         gas = market.rebalance(widths, rebalance) if rebalance.any() else np.zeros(market.n)
         if closing.any():
             gas = gas + market.close_position(closing)
-        # the view after acting in worlds that acted; elsewhere the last observe's, as a lone world keeps it
-        if self.read_after_act:
-            self.before = MarketView.read(market)
-        else:
-            self.before = MarketView.read(market).where(acting, self.view) if acting.any() else self.view
+        # the view after acting in worlds that acted; elsewhere the last observe's
+        self.before = MarketView.read(market).where(acting, self.view) if acting.any() else self.view
         if self.gas_usd_per_rebalance is not None:  # the base gas at a fixed price; a bid still pays on the units
             return Receipt(gas, np.where(acting, self.gas_usd_per_rebalance, 0.0))
         return Receipt.priced(gas, self.gas_price_gwei, market.reference_price())
