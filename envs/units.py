@@ -8,6 +8,7 @@ token0 in raw units.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from decimal import Decimal, getcontext
 
 import numpy as np
@@ -32,12 +33,39 @@ MIN_TICK, MAX_TICK = -887272, 887272  # TickMath.MIN_TICK / TickMath.MAX_TICK
 #: fee tier (pips) -> tick spacing: UniswapV3Factory's constructor (100 enabled later by governance)
 TICK_SPACING = {100: 1, 500: 10, 3000: 60, 10000: 200}
 
+#: Aave V3's oracle base currency: USD with 8 decimals (AaveOracle.BASE_CURRENCY_UNIT on Ethereum)
+BASE_UNIT = 1e8
+
 #: Solidity integer bounds
 MAX_UINT128 = 2**128 - 1  # type(uint128).max
 MAX_UINT256 = 2**256 - 1  # type(uint256).max
 
-# --- Token units of the simulated USDC/WETH market (USDC token0, 6 decimals; WETH token1, 18)
-USDC_UNIT, WETH_UNIT = 1e6, 1e18  # raw units per whole token, as floats for the simulator
+# --- Tokens: each asset's decimals, written once
+
+
+@dataclass(frozen=True)
+class Asset:
+    """An ERC-20's symbol and decimals: what scales its raw integers to whole tokens."""
+
+    symbol: str
+    decimals: int
+
+    @property
+    def unit(self) -> float:
+        """Raw units per whole token, as a float for the simulator's batched math."""
+        return float(10**self.decimals)
+
+    def raw(self, amount: float | str | Decimal) -> int:
+        """``amount`` whole tokens as the exact raw integer, rounded down."""
+        return to_raw(amount, self.decimals)
+
+
+USDC = Asset("USDC", 6)  # token0 of USDC/WETH on Ethereum
+WETH = Asset("WETH", 18)  # token1
+WBTC = Asset("WBTC", 8)
+ASSETS = {a.symbol: a for a in (USDC, WETH, WBTC)}
+
+USDC_UNIT, WETH_UNIT, WBTC_UNIT = USDC.unit, WETH.unit, WBTC.unit  # raw units per whole token (floats)
 LIQUIDITY_UNIT = (USDC_UNIT * WETH_UNIT) ** 0.5  # raw liquidity per sqrt(USDC * WETH)
 
 # --- Time

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import eth_abi
 
 from envs.contracts.contract import abi_of
+from envs.units import FEE_DENOMINATOR
 
 if TYPE_CHECKING:
     from agents.live.planner import Plan, PlannedTx
@@ -190,7 +191,7 @@ def _arguments(
         if token_in.lower() in usd and token_out.lower() in usd:
             (p_in, d_in), (p_out, d_out) = usd[token_in.lower()], usd[token_out.lower()]
             paid, floor = amount_in / 10**d_in * p_in, min_out / 10**d_out * p_out
-            worst = 1 - config.max_price_deviation - fee / 1e6
+            worst = 1 - config.max_price_deviation - fee / FEE_DENOMINATOR
             if floor < paid * worst:
                 reasons.append(
                     f"exactInputSingle pays ${paid:,.2f} for a minimum worth ${floor:,.2f} at the oracle "

@@ -9,6 +9,7 @@ import numpy as np
 from agents.live.guards import MarketState
 from envs.contracts.market import attach_market
 from envs.evm.chain import Chain
+from envs.units import BASE_UNIT
 from envs.worlds.chain_aave_pool import ChainAavePool
 from envs.worlds.chain_lending import aave_wallet
 from envs.worlds.chain_world import ChainLP
@@ -70,7 +71,7 @@ class LiveUniswapV3Market(ChainLP):
 
     def reference_price(self) -> np.ndarray:
         """ETH/USD from the Aave oracle (a Chainlink-style feed, 8 decimals)."""
-        return np.array([self.market.aave.price(self.weth) / 1e8])
+        return np.array([self.market.aave.price(self.weth) / BASE_UNIT])
 
     def reset(self, rng, agent_usd):
         raise RuntimeError("a live market is not reset: it is the chain as it is")

@@ -17,6 +17,7 @@ from envs.contracts.tokens import MAX_UINT256
 from envs.evm.chain import Chain, TransactionReverted, Tx, TxResult
 from envs.evm.revm import PyrevmChain
 from envs.roles.borrower import lever_to
+from envs.units import BASE_UNIT, USDC, WAD, WETH
 
 
 @dataclass
@@ -224,7 +225,10 @@ def _simulate(
     except TransactionReverted as err:
         plan.error = f"simulation reverted: {err.reason}"
         return plan
-    prices = {market.usdc.address.lower(): (1.0, 6), market.weth.address.lower(): (reference_usd, 18)}
+    prices = {
+        market.usdc.address.lower(): (1.0, USDC.decimals),
+        market.weth.address.lower(): (reference_usd, WETH.decimals),
+    }
     drafted = []
     for tx, result in fork.recorded:
         contract, fn, args = decode(addresses, tx.to, tx.data)
@@ -254,8 +258,8 @@ def _simulate(
         )
     account = market.market.aave.user_account_data(agent)  # after the whole plan, on the fork
     plan.effects = {
-        "aave_debt_usd": account["total_debt_base"] / 1e8,
-        "health_factor": account["health_factor"] / 1e18 if account["total_debt_base"] else None,
+        "aave_debt_usd": account["total_debt_base"] / BASE_UNIT,
+        "health_factor": account["health_factor"] / WAD if account["total_debt_base"] else None,
     }
     return plan
 

@@ -13,7 +13,7 @@ from envs.contracts.market import Market, build_market
 from envs.contracts.morpho_blue import deploy_morpho_blue
 from envs.evm.anvil import AnvilChain
 from envs.evm.chain import TxResult
-from envs.units import MAX_UINT128
+from envs.units import MAX_UINT128, USDC, WAD, WETH
 
 AGENT, BORROWER = DEV_ACCOUNTS[2], DEV_ACCOUNTS[3]
 
@@ -47,7 +47,7 @@ def _measure(m: Market) -> dict[str, int]:
         a, b = next(legs)
         return router.transact(
             "exactInputSingle",
-            (a.address, b.address, 500, AGENT, 2**64, 10**18 if a is weth else 2_000 * 10**6, 0, 0),
+            (a.address, b.address, 500, AGENT, 2**64, WETH.raw(1) if a is weth else USDC.raw(2_000), 0, 0),
             sender=AGENT,
         )
 
@@ -59,7 +59,19 @@ def _measure(m: Market) -> dict[str, int]:
     def v3_mint():
         result = npm.transact(
             "mint",
-            (usdc.address, weth.address, 500, tick - 600, tick + 600, 10_000 * 10**6, 5 * 10**18, 0, 0, AGENT, 2**64),
+            (
+                usdc.address,
+                weth.address,
+                500,
+                tick - 600,
+                tick + 600,
+                USDC.raw(10_000),
+                WETH.raw(5),
+                0,
+                0,
+                AGENT,
+                2**64,
+            ),
             sender=AGENT,
         )
         ids.append(npm.events(result, "IncreaseLiquidity")[0]["tokenId"])
@@ -84,7 +96,7 @@ def _measure(m: Market) -> dict[str, int]:
         a, b = next(v2_legs)
         return m.v2.router.transact(
             "swapExactTokensForTokens",
-            10**18 if a is weth else 2_000 * 10**6,
+            WETH.raw(1) if a is weth else USDC.raw(2_000),
             0,
             [a.address, b.address],
             AGENT,
@@ -96,7 +108,7 @@ def _measure(m: Market) -> dict[str, int]:
     router2 = m.v2.router
     gas["v2_add_liquidity"] = _second(
         lambda: router2.transact(
-            "addLiquidity", usdc.address, weth.address, 2_000 * 10**6, 10**18, 0, 0, AGENT, 2**64, sender=AGENT
+            "addLiquidity", usdc.address, weth.address, USDC.raw(2_000), WETH.raw(1), 0, 0, AGENT, 2**64, sender=AGENT
         )
     )
     pair = m.v2.pair(usdc, weth)
@@ -110,20 +122,24 @@ def _measure(m: Market) -> dict[str, int]:
 
     pool = m.aave.pool
     gas["aave_supply"] = _second(
-        lambda: pool.transact("supply", weth.address, 10 * 10**18, BORROWER, 0, sender=BORROWER)
+        lambda: pool.transact("supply", weth.address, WETH.raw(10), BORROWER, 0, sender=BORROWER)
     )
     gas["aave_borrow"] = _second(
-        lambda: pool.transact("borrow", usdc.address, 5_000 * 10**6, 2, 0, BORROWER, sender=BORROWER)
+        lambda: pool.transact("borrow", usdc.address, USDC.raw(5_000), 2, 0, BORROWER, sender=BORROWER)
     )
     gas["aave_repay"] = _second(
-        lambda: pool.transact("repay", usdc.address, 1_000 * 10**6, 2, BORROWER, sender=BORROWER)
+        lambda: pool.transact("repay", usdc.address, USDC.raw(1_000), 2, BORROWER, sender=BORROWER)
     )
-    gas["aave_withdraw"] = _second(lambda: pool.transact("withdraw", weth.address, 10**18, BORROWER, sender=BORROWER))
-    limit = m.aave.user_account_data(BORROWER)["available_borrows_base"] * 10**6 // m.aave.price(usdc)
+    gas["aave_withdraw"] = _second(
+        lambda: pool.transact("withdraw", weth.address, WETH.raw(1), BORROWER, sender=BORROWER)
+    )
+    limit = m.aave.user_account_data(BORROWER)["available_borrows_base"] * 10**USDC.decimals // m.aave.price(usdc)
     pool.transact("borrow", usdc.address, limit * 99 // 100, 2, 0, BORROWER, sender=BORROWER)
     m.aave.set_price("WETH", m.aave.price(weth) * 90 // 100)
     gas["aave_liquidation_call"] = _second(
-        lambda: pool.transact("liquidationCall", weth.address, usdc.address, BORROWER, 100 * 10**6, False, sender=AGENT)
+        lambda: pool.transact(
+            "liquidationCall", weth.address, usdc.address, BORROWER, USDC.raw(100), False, sender=AGENT
+        )
     )
     return gas | _measure_morpho_blue(m)
 
@@ -136,13 +152,13 @@ def _measure_morpho_blue(m: Market) -> dict[str, int]:
     blue = deploy_morpho_blue(m.chain, usdc, weth, price)
     for who in (AGENT, BORROWER):
         blue.approve(who)
-    blue.supply(AGENT, 1_000_000 * 10**6)
-    gas = {"morpho_supply_collateral": _second(lambda: blue.supply_collateral(BORROWER, 10 * 10**18))}
-    gas["morpho_borrow"] = _second(lambda: blue.borrow(BORROWER, 5_000 * 10**6))
-    gas["morpho_repay"] = _second(lambda: blue.repay(BORROWER, assets=1_000 * 10**6))
-    gas["morpho_withdraw_collateral"] = _second(lambda: blue.withdraw_collateral(BORROWER, 10**18))
-    limit = blue.position(BORROWER)["collateral"] * price // 10**36 * blue.lltv // 10**18
-    blue.borrow(BORROWER, limit - 10_000 * 10**6)
+    blue.supply(AGENT, USDC.raw(1_000_000))
+    gas = {"morpho_supply_collateral": _second(lambda: blue.supply_collateral(BORROWER, WETH.raw(10)))}
+    gas["morpho_borrow"] = _second(lambda: blue.borrow(BORROWER, USDC.raw(5_000)))
+    gas["morpho_repay"] = _second(lambda: blue.repay(BORROWER, assets=USDC.raw(1_000)))
+    gas["morpho_withdraw_collateral"] = _second(lambda: blue.withdraw_collateral(BORROWER, WETH.raw(1)))
+    limit = blue.position(BORROWER)["collateral"] * price // 10**36 * blue.lltv // WAD
+    blue.borrow(BORROWER, limit - USDC.raw(10_000))
     blue.set_price(price * 90 // 100)
     quarter = blue.position(BORROWER)["borrowShares"] // 4  # by repaid shares, as the envs' liquidators repay
     gas["morpho_liquidate"] = _second(lambda: blue.liquidate(AGENT, BORROWER, repaid_shares=quarter))

@@ -18,13 +18,13 @@ from envs.contracts.uniswap_v2 import UniswapV2, deploy_uniswap_v2
 from envs.contracts.uniswap_v3 import UniswapV3, deploy_uniswap_v3
 from envs.evm.chain import Chain
 from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, profile_ticks
-from envs.units import TICK_SPACING, pool_price, price_to_sqrt_price_x96, price_to_tick, to_raw
+from envs.units import BASE_UNIT, TICK_SPACING, USDC, WETH, pool_price, price_to_sqrt_price_x96, price_to_tick, to_raw
 
 _AAVE = aave_reserve_params()
 
 
 def _snapshot_price(symbol: str) -> float:
-    return _AAVE[symbol].price_usd_8dec / 1e8
+    return _AAVE[symbol].price_usd_8dec / BASE_UNIT
 
 
 @dataclass
@@ -114,8 +114,8 @@ def build_market(chain: Chain, spec: MarketSpec | None = None) -> Market:
 def seed_v2_pair(v2: UniswapV2, usdc: Token, weth: Token, spec: MarketSpec) -> None:
     """Create the USDC/WETH pair and add ``spec.v2_pool_value_usd`` of liquidity, half each side."""
     half = spec.v2_pool_value_usd / 2
-    _fund(usdc, to_raw(half / spec.prices_usd["USDC"], 6))
-    _fund(weth, to_raw(half / spec.prices_usd["WETH"], 18))
+    _fund(usdc, USDC.raw(half / spec.prices_usd["USDC"]))
+    _fund(weth, WETH.raw(half / spec.prices_usd["WETH"]))
     v2.create_pair(usdc, weth)
     v2.add_liquidity(
         LIQUIDITY_PROVIDER, usdc, weth, usdc.balance_of(LIQUIDITY_PROVIDER), weth.balance_of(LIQUIDITY_PROVIDER)
@@ -125,7 +125,7 @@ def seed_v2_pair(v2: UniswapV2, usdc: Token, weth: Token, spec: MarketSpec) -> N
 def _with_price(p, price_usd: float):
     from dataclasses import replace
 
-    return replace(p, price_usd_8dec=round(price_usd * 1e8))
+    return replace(p, price_usd_8dec=round(price_usd * BASE_UNIT))
 
 
 def _fund(token: Token, raw: int) -> None:
@@ -142,8 +142,8 @@ def _seed_v3_pool(v3: UniswapV3, usdc: Token, weth: Token, fee: int, eth_in_usdc
     for half_width, share in spec.liquidity_profile:
         lower, upper = profile_ticks(center, spacing, half_width)
         value_usd = spec.v3_pool_value_usd * share
-        raw_usdc = to_raw(value_usd / 2 / spec.prices_usd["USDC"], 6)
-        raw_weth = to_raw(value_usd / 2 / spec.prices_usd["WETH"], 18)
+        raw_usdc = USDC.raw(value_usd / 2 / spec.prices_usd["USDC"])
+        raw_weth = WETH.raw(value_usd / 2 / spec.prices_usd["WETH"])
         _fund(usdc, raw_usdc)
         _fund(weth, raw_weth)
         raw0, raw1 = (raw_usdc, raw_weth) if token0 is usdc else (raw_weth, raw_usdc)

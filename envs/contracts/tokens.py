@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from envs.contracts.accounts import DEPLOYER
 from envs.contracts.contract import Contract, deploy
 from envs.evm.chain import Chain, TxResult
-from envs.units import MAX_UINT256
+from envs.units import MAX_UINT256, USDC, WBTC, WETH, Asset
 
 
 @dataclass
@@ -36,6 +36,10 @@ class Token:
         return self.contract.transact("approve", spender, raw, sender=owner)
 
 
+def _deployed(contract: Contract, asset: Asset) -> Token:
+    return Token(contract, asset.symbol, asset.decimals)
+
+
 def attach_token(chain: Chain, address: str, symbol: str, decimals: int) -> Token:
     return Token(Contract(chain, address, "WETH9" if symbol == "WETH" else "MintableERC20"), symbol, decimals)
 
@@ -44,9 +48,13 @@ def deploy_tokens(chain: Chain) -> dict[str, Token]:
     """USDC's address must sort below WETH's so USDC is token0 of USDC/WETH, as on mainnet. On a fresh
     chain deploying USDC first does it; on a fork the deployer's nonce differs, so USDC is deployed
     again until it sorts below (each try is a coin flip of CREATE addresses)."""
-    usdc = Token(deploy(chain, "MintableERC20", "USD Coin", "USDC", 6, sender=DEPLOYER), "USDC", 6)
-    weth = Token(deploy(chain, "WETH9", sender=DEPLOYER), "WETH", 18)
+
+    def mintable(name: str, asset: Asset) -> Token:
+        return _deployed(deploy(chain, "MintableERC20", name, asset.symbol, asset.decimals, sender=DEPLOYER), asset)
+
+    usdc = mintable("USD Coin", USDC)
+    weth = _deployed(deploy(chain, "WETH9", sender=DEPLOYER), WETH)
     while int(usdc.address, 16) > int(weth.address, 16):
-        usdc = Token(deploy(chain, "MintableERC20", "USD Coin", "USDC", 6, sender=DEPLOYER), "USDC", 6)
-    wbtc = Token(deploy(chain, "MintableERC20", "Wrapped BTC", "WBTC", 8, sender=DEPLOYER), "WBTC", 8)
+        usdc = mintable("USD Coin", USDC)
+    wbtc = mintable("Wrapped BTC", WBTC)
     return {"USDC": usdc, "WETH": weth, "WBTC": wbtc}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from envs.data.events import EventDataError, FetchPlan, event_metadata, fetch_events, read_events, write_events
 from envs.flows.lending_fit import LendingDataError
+from envs.units import USDC, WETH
 
 
 def _events(args) -> None:
@@ -180,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     cv.add_argument("export")
     cv.add_argument("--out", required=True)
     cv.add_argument("--fee-pips", type=int, help="the pool's fee tier, kept in the file for check-replay")
-    cv.add_argument("--decimals0", type=int, default=6, help="token0's decimals, for exports in whole tokens (USDC: 6)")
-    cv.add_argument("--decimals1", type=int, default=18, help="token1's decimals (WETH: 18)")
+    cv.add_argument(
+        "--decimals0", type=int, default=USDC.decimals, help="token0's decimals, for exports in whole tokens (USDC: 6)"
+    )
+    cv.add_argument("--decimals1", type=int, default=WETH.decimals, help="token1's decimals (WETH: 18)")
     cv.set_defaults(run=_convert)
     cr = sub.add_parser("check-replay", help="replay a V3 event file with no agent; print one JSON line of errors")
     cr.add_argument("file", help="an event file (parquet) or a public export (CSV)")

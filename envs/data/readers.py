@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from envs.data.events import EventDataError, EventRecord
+from envs.units import USDC, WETH
 
 DEMETER = (
     "block_number",
@@ -130,7 +131,9 @@ def _subgraph_swap(row: dict[str, str], index: int, decimals: tuple[int, int]) -
     )
 
 
-def read_export(path: str | Path, decimals: tuple[int, int] = (6, 18)) -> tuple[list[EventRecord], dict[str, str]]:
+def read_export(
+    path: str | Path, decimals: tuple[int, int] = (USDC.decimals, WETH.decimals)
+) -> tuple[list[EventRecord], dict[str, str]]:
     """Rows of a public export (its format found from its header) and the file's metadata.
     ``decimals`` are token0's and token1's (USDC/WETH by default), for exports in whole tokens."""
     path = Path(path)

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.assets import ASSETS_DIR
-from envs.units import DAY
+from envs.units import DAY, FEE_DENOMINATOR, USDC_UNIT, WETH_UNIT
 
 DEFAULT_FLOW_FILE = ASSETS_DIR / "flow_usdc_weth_3000.json"
 
@@ -222,9 +222,9 @@ def swap_sample(records) -> SwapSample:
     tick = np.array([float(r.args["tick"]) for r in swaps])
     return SwapSample(
         time=np.array([float(r.timestamp) for r in swaps]),
-        size_usd=np.abs(a0) / 1e6,
+        size_usd=np.abs(a0) / USDC_UNIT,
         sell_usdc=a0 > 0,
-        price_after=1e12 / 1.0001**tick,
+        price_after=WETH_UNIT / USDC_UNIT / 1.0001**tick,
         liquidity=np.array([float(r.args["liquidity"]) for r in swaps]),
     )
 
@@ -232,7 +232,7 @@ def swap_sample(records) -> SwapSample:
 def informed(sample: SwapSample, reference: np.ndarray, fee_pips: int) -> np.ndarray:
     """Swaps that moved the pool toward ``reference`` (at each swap's time) from outside the fee band."""
     before = np.concatenate([[sample.price_after[0]], sample.price_after[:-1]])
-    band = fee_pips / 1e6
+    band = fee_pips / FEE_DENOMINATOR
     cheap = before < reference * (1 - band)  # ETH cheap in the pool: an arbitrageur buys it with USDC
     dear = before > reference * (1 + band)
     return (cheap & sample.sell_usdc) | (dear & ~sample.sell_usdc)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.flows.calibrated import DAY, FlowParams, fit_flow, informed, ks_distance, sample_sizes, swap_sample
+from envs.units import FEE_DENOMINATOR, USDC_UNIT, WETH_UNIT
 
 
 def reference_at(times: np.ndarray, price_csv: str | Path) -> np.ndarray:
@@ -28,9 +29,9 @@ def reference_at(times: np.ndarray, price_csv: str | Path) -> np.ndarray:
 def full_range_fee_apr(size_usd: np.ndarray, liquidity: np.ndarray, price: float, fee_pips: int, days: float) -> float:
     """Fee APR of a full-range position (fees per swap: fee x size x l / L) over ``days``, valued at ``price``.
     A full-range position of liquidity l holds l/sqrt(P) USDC and l*sqrt(P) WETH (raw, P = WETH per USDC raw)."""
-    sqrt_p = np.sqrt(1e18 / 1e6 / price)  # sqrt(WETH raw per USDC raw)
-    value_per_l = (1 / sqrt_p) / 1e6 + sqrt_p / 1e18 * price
-    fees_per_l = fee_pips / 1e6 * float(np.sum(size_usd / liquidity))
+    sqrt_p = np.sqrt(WETH_UNIT / USDC_UNIT / price)  # sqrt(WETH raw per USDC raw)
+    value_per_l = (1 / sqrt_p) / USDC_UNIT + sqrt_p / WETH_UNIT * price
+    fees_per_l = fee_pips / FEE_DENOMINATOR * float(np.sum(size_usd / liquidity))
     return fees_per_l / value_per_l * 365 / days
 
 

@@ -13,6 +13,7 @@ from envs.assets.gas import action_units, units_usd
 from envs.roles.actions import check_action_type, choice
 from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
+from envs.units import FEE_DENOMINATOR
 from envs.worlds.market import UniswapV3Market
 
 DEFAULT_FRACTIONS = (0.25, 0.5, 0.75, 1.0)  # of the trade to the band's edge
@@ -49,7 +50,7 @@ class Arbitrageur(WatchesReference):
 
     def observation(self, market: UniswapV3Market) -> np.ndarray:
         gap = np.log(market.pool_price() / market.reference_price())
-        band = -np.log(1 - market.fee_pips / 1e6)
+        band = -np.log(1 - market.fee_pips / FEE_DENOMINATOR)
         return np.stack(
             [
                 100 * gap,

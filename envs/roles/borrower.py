@@ -18,8 +18,8 @@ from envs.assets.gas import action_units, units_usd
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice
 from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
-from envs.units import USDC_UNIT, WETH_UNIT
-from envs.worlds.lending import AGENT_ACCOUNT, BASE_UNIT, BORROWER, LendingMarket, Position
+from envs.units import BASE_UNIT, USDC_UNIT, WETH_UNIT
+from envs.worlds.lending import AGENT_ACCOUNT, BORROWER, LendingMarket, Position
 
 #: target LTVs a discrete action can choose (leverage 1 / (1 - LTV): 1x ... 4x); WETH's max LTV is 80.5%
 DEFAULT_TARGETS = (0.0, 0.3, 0.5, 0.65, 0.75)

@@ -17,8 +17,8 @@ from envs.assets.gas import action_units, gas_units, units_usd
 from envs.roles.actions import choice
 from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
-from envs.units import USDC_UNIT
-from envs.worlds.lending import AGENT_LIQUIDATOR, BASE_UNIT, LendingMarket
+from envs.units import BASE_UNIT, USDC_UNIT
+from envs.worlds.lending import AGENT_LIQUIDATOR, LendingMarket
 
 SLOT_FEATURES = (
     ("liquidatable", "1 if the account's health factor is below 1", "flag"),

@@ -13,10 +13,10 @@ from envs.contracts.aave_v3 import MAX_UINT256, AaveV3, error_code
 from envs.contracts.contract import Contract
 from envs.contracts.tokens import Token
 from envs.evm.chain import GAS_ETH, TransactionReverted
+from envs.units import BASE_UNIT, WAD
 from envs.worlds.block_accounting import LendingBalances
 from envs.worlds.lending_pool import (
     AAVE_GAS,
-    BASE_UNIT,
     ChainAccounts,
     Credit,
     LendingPool,
@@ -58,7 +58,7 @@ class ChainAavePool(ChainAccounts, LendingPool):
         data = self.aave.user_account_data(who)
         supplied = self.aave.user_reserve_data(self.weth, who)["current_atoken_balance"]
         owed = self.aave.user_reserve_data(self.usdc, who)["current_variable_debt"]
-        hf = np.inf if data["health_factor"] == MAX_UINT256 else data["health_factor"] / 1e18
+        hf = np.inf if data["health_factor"] == MAX_UINT256 else data["health_factor"] / WAD
         return Position(
             np.array([float(supplied)]),
             np.array([float(owed)]),

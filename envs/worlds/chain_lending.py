@@ -16,13 +16,13 @@ from envs.contracts.morpho_blue import MorphoBlue
 from envs.contracts.oracle import control_price
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import Chain
+from envs.units import BASE_UNIT
 from envs.worlds.chain_aave_pool import ChainAavePool
 from envs.worlds.chain_world import AGENT as AGENT_ADDRESS
 from envs.worlds.chain_world import ARBITRAGEUR, ARBITRAGEUR_AGENT, ChainUniswapV3World
 from envs.worlds.lending import (
     AGENT,
     AGENT_LIQUIDATOR,
-    BASE_UNIT,
     BORROWER,
     MORPHO_BLUE,
     WALLETS,

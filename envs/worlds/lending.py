@@ -19,13 +19,12 @@ import numpy as np
 from envs.assets import AaveReserveParams, aave_reserve_params
 from envs.contracts.morpho_blue import DEFAULT_LLTV
 from envs.flows.borrow_demand import DEFAULT_CALIBRATION, NO_CALIBRATION, LendingCalibration, load_calibration
-from envs.units import USDC_UNIT, WAD, WETH_UNIT
+from envs.units import BASE_UNIT, USDC_UNIT, WAD, WBTC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.lending_pool import (
     AGENT,
     AGENT_ACCOUNT,
     AGENT_LIQUIDATOR,
-    BASE_UNIT,
     BORROWER,
     COMPETITOR,
     TRADER,
@@ -40,7 +39,6 @@ __all__ = [
     "AGENT",
     "AGENT_ACCOUNT",
     "AGENT_LIQUIDATOR",
-    "BASE_UNIT",
     "BORROWER",
     "COMPETITOR",
     "TRADER",
@@ -57,7 +55,6 @@ LENDING_PROTOCOLS = (AAVE_V3, MORPHO_BLUE)
 MORPHO_LLTV = DEFAULT_LLTV / WAD  # a Morpho Blue market's liquidation LTV unless told, as a fraction
 #: the crowd's WBTC collateral, in multiples of ``supply_usd``: its LTV stays near 25% with both reserves lent out
 CROWD_COLLATERAL = 8.0
-WBTC_UNIT = 1e8
 #: the group of the block's accounts (``envs.worlds.block_accounting``) each wallet's swaps are recorded in
 SWAP_GROUP = {
     AGENT: "borrower",  # the lending envs' agent: a levered position

@@ -23,7 +23,6 @@ from envs.units import BPS
 from envs.worlds.block_accounting import LendingBalances
 
 AGENT_ACCOUNT = 0
-BASE_UNIT = 1e8  # Aave's oracle quotes USD with 8 decimals
 #: the wallets that swap and liquidate: the LP agent's, the borrower agent's (account 0), the
 #: learning liquidator's, the scripted competitor's and the traders'
 AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER = "agent", "borrower", "agent_liquidator", "competitor", "trader"

@@ -22,10 +22,9 @@ from envs.protocols.morpho_blue.constants_lib import ORACLE_PRICE_SCALE
 from envs.protocols.morpho_blue.math_lib import mul_div_down, w_mul_down
 from envs.protocols.morpho_blue.morpho import liquidation_incentive_factor
 from envs.protocols.morpho_blue.shares_math_lib import VIRTUAL_ASSETS, VIRTUAL_SHARES, to_assets_down
-from envs.units import USDC_UNIT, WAD, WETH_UNIT
+from envs.units import BASE_UNIT, USDC_UNIT, WAD, WETH_UNIT
 from envs.worlds.block_accounting import LendingBalances
 from envs.worlds.lending_pool import (
-    BASE_UNIT,
     ChainAccounts,
     Credit,
     LendingPool,

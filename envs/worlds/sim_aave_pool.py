@@ -13,8 +13,9 @@ from envs.assets import AaveReserveParams
 from envs.protocols.aave_v3 import pool as aave
 from envs.protocols.aave_v3.math_utils import ray_mul
 from envs.protocols.aave_v3.reserve_logic import normalized_debt, normalized_income
+from envs.units import BASE_UNIT
 from envs.worlds.block_accounting import LendingBalances
-from envs.worlds.lending_pool import AAVE_GAS, BASE_UNIT, LendingPool, Position, aave_liquidation_terms
+from envs.worlds.lending_pool import AAVE_GAS, LendingPool, Position, aave_liquidation_terms
 from envs.worlds.market import WBTC_PRICE_USD
 
 START_TIME = 0.0  # seconds; only differences matter to interest accrual
