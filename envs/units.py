@@ -111,4 +111,4 @@ def align_tick(tick: int, spacing: int, *, up: bool = False) -> int:
 def usd_per_eth_at_tick(tick) -> np.ndarray:
     """USD per ETH at a USDC/WETH tick (USDC token0, 6 decimals; WETH token1, 18): the raw price
     1.0001^tick is WETH per USDC, so the human price falls as the tick rises."""
-    return 1e12 / np.exp(np.asarray(tick, dtype=float) * math.log1p(1e-4))
+    return WETH_UNIT / USDC_UNIT / np.exp(np.asarray(tick, dtype=float) * math.log1p(1e-4))

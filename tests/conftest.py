@@ -1,28 +1,16 @@
-"""Shared fixtures: the local market deployed on each EVM rung, reverted after every test; the composed config."""
+"""Shared fixtures: the local market deployed on each EVM rung, reverted after every test."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig
 
-from agents.config import register
 from envs.contracts.market import Market, build_market
 from envs.evm.anvil import AnvilChain
 from envs.evm.revm import PyrevmChain
 
 RUNGS = ("evm", "anvil")
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-
-
-def config(*overrides: str) -> DictConfig:
-    """The config train.py and evaluate.py would see with these overrides."""
-    register()
-    with initialize_config_dir(str(CONFIGS), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
 
 
 def make_chain(rung: str):

@@ -128,7 +128,7 @@ def test_co_training_from_the_config_saves_and_evaluates_every_role(tmp_path):
 def test_a_co_training_config_is_checked_against_its_roles():
     """env.train_roles checks its own roles, not env.train_role's default (the arbitrageur here is absent)."""
     from agents.config import check
-    from tests.conftest import config
+    from tests.configs import config
 
     roles = ["env=defi_market", "env.train_roles=[liquidity_provider,liquidator]", "driver=gbm"]
     check(config(*roles, "env.n_arbitrageurs=0"))
@@ -140,7 +140,7 @@ def test_an_optuna_search_over_co_training_is_refused_naming_the_alternative():
     """Optuna maximizes a validation reward (train.objective) that co-training does not produce: the config is
     refused before any training, naming the alternative."""
     from agents.config import check
-    from tests.conftest import config
+    from tests.configs import config
 
     search = config("hparams_search=ppo_optuna", "env=defi_market", "env.train_roles=[arbitrageur,liquidator]")
     assert search.train.objective == "validation_reward"

@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 
 from agents.config import check, validate
-from tests.conftest import config
+from tests.configs import SANDWICH, config
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV_GROUPS = sorted(p.stem for p in (ROOT / "configs" / "env").glob("*.yaml"))
-SANDWICH = "env=defi_market env.n_searchers=1 env.sandwich_usd=2000000 env.slippage_bps=50"
 
 
 @pytest.mark.parametrize(
@@ -66,7 +65,7 @@ SANDWICH = "env=defi_market env.n_searchers=1 env.sandwich_usd=2000000 env.slipp
         ("train.eval_freq=-1", "train.eval_freq=-1 must be a finite number >= 0"),
         ("train.eval_episodes=0", "train.eval_episodes=0 must be a finite number > 0"),
         ("eval.episodes=0", "eval.episodes=0 must be a finite number > 0"),
-        ("+train.objective=sharpe", "train.objective='sharpe' must be validation_reward or null"),
+        ("train.objective=sharpe", "train.objective='sharpe' must be validation_reward or null"),
         ("hparams_search=ppo_optuna train.eval_freq=0", "train.eval_freq=0 validates never"),
     ],
 )

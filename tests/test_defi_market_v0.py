@@ -90,7 +90,7 @@ def test_a_market_without_an_lp_agent_plays_the_same_on_numpy_and_evm_and_its_ac
 def test_the_config_takes_a_market_without_an_lp_agent():
     """env.n_lps=0 passes the config's checks and builds a market of the other agents."""
     from agents.config import check, env_kwargs
-    from tests.conftest import config
+    from tests.configs import config
 
     cfg = config("env=defi_market", "env.n_lps=0")
     check(cfg)

@@ -143,7 +143,7 @@ def test_the_jit_provider_is_a_config_key_of_the_market():
     """env.n_jit_providers reaches the env with the JIT LP's capital (a negative count's refusal is in
     tests/test_config_validation.py)."""
     from agents.config import check, env_kwargs
-    from tests.conftest import config
+    from tests.configs import config
 
     cfg = config("env=defi_market", "env.n_jit_providers=1", "env.jit_usd=2000000", "env.horizon=4")
     check(cfg)

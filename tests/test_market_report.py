@@ -13,7 +13,7 @@ import pytest
 from agents.evaluation import _safe
 from envs.defi_market_v0 import agent_role
 from evaluate import evaluate
-from tests.conftest import config
+from tests.configs import config
 
 ROOT = Path(__file__).resolve().parents[1]
 #: two arbitrageurs learn (as one policy); an LP, a liquidator, a borrower and a trader play baselines

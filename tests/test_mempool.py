@@ -270,8 +270,7 @@ def test_the_bids_are_config_keys_of_the_market():
     """env.priority_fees_gwei and env.flow_priority_fee_gwei reach the env (their refusals are in
     tests/test_config_validation.py)."""
     from agents.config import check, env_kwargs
-    from tests.conftest import config
-    from tests.test_config_validation import SANDWICH
+    from tests.configs import SANDWICH, config
 
     cfg = config(*SANDWICH.split(), "+env.priority_fees_gwei.searcher_0=3", "env.flow_priority_fee_gwei=2")
     check(cfg)

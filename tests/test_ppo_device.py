@@ -154,7 +154,7 @@ def test_the_lp_adapter_hands_over_device_tensors():
 
 def test_ppo_device_on_the_numpy_backend_stops_naming_the_fix():
     from agents.ppo_device import check_config
-    from tests.conftest import config
+    from tests.configs import config
 
     cfg = config("agent=ppo_device", "backend=numpy")
     with pytest.raises(ValueError, match="add backend=torch"):

@@ -144,7 +144,7 @@ def test_evaluate_py_compares_the_baselines_on_the_replayed_day(day, tmp_path):
 
 def test_training_refuses_a_replay_whose_test_window_cannot_hold_an_episode(day, tmp_path):
     from agents.config import check
-    from tests.conftest import config
+    from tests.configs import config
 
     cfg = config("env.flow=replay", f"env.flow_file={day}", "env.fee_pips=3000", "env.horizon=6")
     check(cfg, [0.0, 1.0])  # evaluating over the whole day: fits

@@ -158,7 +158,7 @@ def test_the_rllib_market_truncates_at_the_horizon_and_reseeds_its_episodes():
 )
 def test_a_bad_trainer_config_is_refused_naming_the_key(overrides, match):
     from agents.config import validate
-    from tests.conftest import config
+    from tests.configs import config
 
     cfg = config(*overrides)
     with pytest.raises(ValueError, match=match):

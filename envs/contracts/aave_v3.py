@@ -13,7 +13,7 @@ from envs.contracts.accounts import DEPLOYER, TREASURY
 from envs.contracts.contract import Contract, deploy
 from envs.contracts.tokens import Token
 from envs.evm.chain import Chain, TransactionReverted, TxResult
-from envs.units import MAX_UINT256
+from envs.units import BASE_UNIT, MAX_UINT256
 
 VARIABLE_RATE_MODE = 2  # DataTypes.InterestRateMode.VARIABLE
 #: MockAggregator keeps its answer in storage slot 0 (`int256 private _latestAnswer`)
@@ -194,7 +194,7 @@ def deploy_aave_v3(chain: Chain, tokens: dict[str, Token], params: dict[str, Aav
         [aggregators[s].address for s in symbols],
         ZERO,
         ZERO,
-        10**8,
+        int(BASE_UNIT),  # BASE_CURRENCY_UNIT: USD with 8 decimals
         sender=DEPLOYER,
     )
     provider.transact("setPriceOracle", oracle.address, sender=DEPLOYER)

@@ -38,7 +38,7 @@ from envs.contracts.tokens import attach_token, deploy_tokens
 from envs.contracts.uniswap_v2 import UniswapV2, deploy_uniswap_v2
 from envs.contracts.uniswap_v3 import UniswapV3, deploy_uniswap_v3
 from envs.evm.anvil import AnvilChain
-from envs.units import Q96, to_raw
+from envs.units import Q96, USDC_UNIT, WETH_UNIT, to_raw
 
 MAINNET_CHAIN_ID = 1
 #: the USDC/WETH pools as they were on 2024-01-05 (USDC per ETH, in-range liquidity), from zelos-alpha/demeter-fetch's
@@ -46,8 +46,8 @@ MAINNET_CHAIN_ID = 1
 #: (usdc_weth_500_minute_2024-01-05.csv: openTick 199045, currentLiquidity), the 0.3% pool's first swap of the day
 #: (usdc_weth_3000_events_2024-01-05.csv, block 18937547: sqrtPriceX96, total_liquidity)
 REAL_POOLS: dict[int, tuple[float, int]] = {
-    500: (1e12 / 1.0001**199045, 12453647101533358277),
-    3000: (1e12 / (1661902247488239778583400955918697 / Q96) ** 2, 5876290753422535546),
+    500: (WETH_UNIT / USDC_UNIT / 1.0001**199045, 12453647101533358277),
+    3000: (WETH_UNIT / USDC_UNIT / (1661902247488239778583400955918697 / Q96) ** 2, 5876290753422535546),
 }
 
 

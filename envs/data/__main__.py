@@ -182,9 +182,12 @@ def main(argv: list[str] | None = None) -> int:
     cv.add_argument("--out", required=True)
     cv.add_argument("--fee-pips", type=int, help="the pool's fee tier, kept in the file for check-replay")
     cv.add_argument(
-        "--decimals0", type=int, default=USDC.decimals, help="token0's decimals, for exports in whole tokens (USDC: 6)"
+        "--decimals0",
+        type=int,
+        default=USDC.decimals,
+        help=f"token0's decimals, for exports in whole tokens (USDC: {USDC.decimals})",
     )
-    cv.add_argument("--decimals1", type=int, default=WETH.decimals, help="token1's decimals (WETH: 18)")
+    cv.add_argument("--decimals1", type=int, default=WETH.decimals, help=f"token1's decimals (WETH: {WETH.decimals})")
     cv.set_defaults(run=_convert)
     cr = sub.add_parser("check-replay", help="replay a V3 event file with no agent; print one JSON line of errors")
     cr.add_argument("file", help="an event file (parquet) or a public export (CSV)")

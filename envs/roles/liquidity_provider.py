@@ -165,8 +165,8 @@ class LiquidityProvider(Role):
         return rebalance, np.round(np.exp(lo + level * (hi - lo)))
 
     def act(self, market: UniswapV3Market, action) -> Receipt:
-        """Apply the actions, paying gas in USD at the reference price; the view just after acting (the
-        last one where nothing changed) is what ``score`` measures fees and LVR from."""
+        """Apply the actions, paying gas in USD at the reference price. ``score`` measures fees and LVR from the
+        view just after acting where the LP acted, and from the last observe's view where it held."""
         acting, widths = self.decode(action, market.n)
         # fees the block paid the position before this turn (transactions ahead of it: a searcher's bundle
         # with the flow, other agents, replayed transactions that outbid it), which a view read after acting no
@@ -190,7 +190,8 @@ class LiquidityProvider(Role):
 
     # --- reward -----------------------------------------------------------------------------
     def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict]:
-        """Reward for the block, from just after acting to after the market moved (``observe``'s view)."""
+        """Reward for the block, from ``act``'s view (after acting, or the last observe's where the LP held) to
+        after the market moved (``observe``'s view)."""
         before, after, gas_usd = self.before, self.view, receipt.gas_usd
         pnl = after.value_usd - gas_usd - self.value  # gas is paid from outside the pool in this accounting
         self.value = after.value_usd

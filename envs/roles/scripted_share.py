@@ -58,7 +58,7 @@ class ScriptedShare(WatchesReference):
 
     def receipt(self, share: np.ndarray) -> Receipt:
         """What setting the share costs: nothing yet (its transactions run with the flow, their gas counted
-        after the block: ``gas_usd``), the share noted."""
+        after the block: ``sent``), the share noted."""
         return Receipt(np.zeros(len(share)), np.zeros(len(share)), None, {"share": share})
 
     def sent(self, market: UniswapV3Market, receipt: Receipt) -> Receipt:
