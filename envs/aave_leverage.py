@@ -20,7 +20,7 @@ from envs.episodes import (
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
-from envs.worlds.lending import AGENT_ACCOUNT, LendingParams
+from envs.worlds.lending import AGENT_ACCOUNT, LendingParams, lending_of
 from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
 
@@ -35,8 +35,9 @@ class LeverageBlock(Block):
 
     def start(self, market, rng: np.random.Generator) -> None:
         super().start(market, rng)
-        market.fund_borrower(np.floor(self.borrower_usd / market.reference_price() * WETH_UNIT))
-        market.supply(AGENT_ACCOUNT, np.floor(market.borrower_wallet()[1] * WETH_UNIT), np.ones(market.n, bool))
+        lending = lending_of(market)
+        lending.fund_borrower(np.floor(self.borrower_usd / market.reference_price() * WETH_UNIT))
+        lending.supply(AGENT_ACCOUNT, np.floor(lending.borrower_wallet()[1] * WETH_UNIT), np.ones(market.n, bool))
 
 
 def episodes(

@@ -20,7 +20,7 @@ from envs.roles.liquidator import Liquidator
 from envs.roles.role import Receipt
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
-from envs.worlds.lending import COMPETITOR, LendingParams
+from envs.worlds.lending import COMPETITOR, LendingParams, lending_of
 from envs.worlds.sim import V3WorldParams
 
 _DEFAULT_LENDING = {"borrowers": 8, "target_ltv": (0.74, 0.80)}  # borrowers that live near the edge
@@ -42,14 +42,15 @@ class LiquidationBlock(Block):
         market.arbitrage()
         market.noise()
         market.recenter()
-        market.borrowers_act()
+        lending_of(market).borrowers_act()
         return True
 
     def run(self, market, role, action, rng: np.random.Generator) -> Receipt:
         first = rng.random(market.n) < self.compete  # the competitor's transactions land first
-        market.liquidate_unhealthy(COMPETITOR, first)
+        lending = lending_of(market)
+        lending.liquidate_unhealthy(COMPETITOR, first)
         receipt = role.act(market, action)
-        market.liquidate_unhealthy(COMPETITOR, ~first)  # and it takes what the agent left
+        lending.liquidate_unhealthy(COMPETITOR, ~first)  # and it takes what the agent left
         self.open(market)
         receipt.info["beaten"] = first.astype(float)
         return receipt

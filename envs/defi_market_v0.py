@@ -94,7 +94,8 @@ from envs.roles.trader import Trader
 from envs.spec import EnvSpec, LendingConfig
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.block_accounting import BlockAccounts
-from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, LendingMarket, LendingParams
+from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, LendingParams, lending_of
+from envs.worlds.market import UniswapV3Market
 from envs.worlds.mempool import Mempool
 from envs.worlds.sim import WETH_UNIT, V3WorldParams
 
@@ -282,7 +283,7 @@ class Markets:
         if n_jit_providers:
             check_jit_world(params)
         self.market = cast(
-            LendingMarket,
+            UniswapV3Market,
             make_market(  # with lending, the pool beside an Aave market
                 backend,
                 n,
@@ -318,8 +319,9 @@ class Markets:
         lp_usd = self.agent_usd if self.market.params.lps else None
         self.market.reset(cast(np.random.Generator, rng), lp_usd)
         if f"{BORROWER}_0" in self.possible_agents:  # the borrower agent starts with agent_usd of WETH supplied
-            self.market.fund_borrower(np.floor(self.agent_usd / self.market.reference_price() * WETH_UNIT))
-            self.market.supply(AGENT_ACCOUNT, np.floor(self.market.borrower_wallet()[1] * WETH_UNIT), np.ones(n, bool))
+            lending = lending_of(self.market)
+            lending.fund_borrower(np.floor(self.agent_usd / self.market.reference_price() * WETH_UNIT))
+            lending.supply(AGENT_ACCOUNT, np.floor(lending.borrower_wallet()[1] * WETH_UNIT), np.ones(n, bool))
         for agent in self.possible_agents:
             self._select(agent)
             self.roles[agent].reset(self.market)
@@ -414,11 +416,12 @@ class Markets:
         if f"{SEARCHER}_0" in receipts and self.bundle_before is None:
             receipts[f"{SEARCHER}_0"].info["bundle_position"] = np.full(n, float(len(order)))  # with the flow
         market.arbitrage(self.competes)  # the scripted competitors, after the agents
+        lending = lending_of(market)
         if self.scripted_liquidator:
-            market.liquidate_unhealthy(COMPETITOR)
+            lending.liquidate_unhealthy(COMPETITOR)
         market.noise()
         market.recenter()
-        market.borrowers_act()
+        lending.borrowers_act()
         for agent in steering:  # their transactions ran around the flow's swaps: what the world sent, paid for now
             role = cast(ScriptedShare, self.roles[agent])
             receipts[agent] = role.sent(market, receipts[agent]).with_priority_fee(

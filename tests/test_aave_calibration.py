@@ -111,9 +111,9 @@ def _episode(calibration: str, steps: int = 96) -> tuple[np.ndarray, np.ndarray,
     market, usdc, weth, rate = env.core.market, [], [], []
     for t in range(steps):
         env.step(np.full(8, 3 if t < steps // 2 else 1))  # lever to 50% LTV, then all the way down
-        usdc.append(market.utilization("USDC"))
-        weth.append(market.utilization("WETH"))
-        pool = market.lending_pool
+        usdc.append(market.lending.utilization("USDC"))
+        weth.append(market.lending.utilization("WETH"))
+        pool = market.lending.pool
         rate.append(market.b.to_numpy(pool.state.variable_borrow_rate[:, pool.usdc_r]))
     return np.array(usdc), np.array(rate), np.array(weth)
 

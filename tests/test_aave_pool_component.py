@@ -17,7 +17,7 @@ from envs.worlds.chain_aave_pool import ChainAavePool
 from envs.worlds.chain_lending import ChainLendingWorld, one_moment_a_step
 from envs.worlds.lending import LendingMarket, LendingParams
 from envs.worlds.lending_pool import LendingPool, Position
-from envs.worlds.market import WBTC_PRICE_USD
+from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market
 from envs.worlds.sim_aave_pool import SimAavePool
 from envs.worlds.sim_lending import LendingWorld
 
@@ -119,10 +119,14 @@ def test_the_crowd_moves_a_reserve_the_same_way_on_both_sides(pools):
 
 
 def test_the_live_adapter_and_the_worlds_hold_the_component_instead_of_reimplementing_it():
+    """Each world with a lending pool holds a lending side (``lending``, a LendingMarket over the component): it
+    neither inherits it nor writes any of its calls again."""
+    lending_calls = {name for name in vars(LendingMarket) if not name.startswith("__")} - {"reset", "step", "n", "dt"}
+    assert {"supply", "withdraw", "borrow", "repay", "liquidate", "position", "oracle_price", "swap"} <= lending_calls
     for world in (LendingWorld, ChainLendingWorld, LiveAaveMarket):
-        assert issubclass(world, LendingMarket)
-        own = {name for cls in world.__mro__ if cls not in LendingMarket.__mro__ for name in vars(cls)}
-        assert not own & {"supply", "withdraw", "borrow", "repay", "liquidation_call", "position", "oracle_price"}
+        assert not issubclass(world, LendingMarket) and vars(world)["__annotations__"]["lending"] == "LendingMarket"
+        own = {name for cls in world.__mro__ if cls not in UniswapV3Market.__mro__ for name in vars(cls)}
+        assert not own & (lending_calls | {"liquidation_call"}), (world, own & lending_calls)
     assert all(getattr(LendingPool, name).__isabstractmethod__ for name in ("supply", "liquidation_call", "position"))
 
 

@@ -37,7 +37,7 @@ def _episode(env, actions) -> tuple[np.ndarray, list[float]]:
     for action in actions:
         obs, reward, _, _, _ = env.step(action)
         rows.append(np.r_[obs, reward])
-        gaps.append(float(market.oracle_price()[0] / market.reference_price()[0] - 1))
+        gaps.append(float(market.lending.oracle_price()[0] / market.reference_price()[0] - 1))
     return np.array(rows), gaps
 
 

@@ -64,11 +64,11 @@ def test_a_crash_liquidates_the_levered_holder_at_morphos_incentive_and_spares_t
         market, seized = vec.core.market, []
         liquidated = 0.0
         for _ in range(30):
-            before = market.position(0)
+            before = market.lending.position(0)
             obs, _, _, _, info = vec.step(policy.predict(obs)[0])
-            after = market.position(0)
+            after = market.lending.position(0)
             if info["liquidated"][0]:
-                seized.append((before, after, market.oracle_price()[0]))
+                seized.append((before, after, market.lending.oracle_price()[0]))
             liquidated += info["liquidated"][0]
         results[name] = (liquidated, info["equity_usd"][0])
         if name == "static":
@@ -234,7 +234,7 @@ def test_going_flat_on_morpho_repays_everything():
     vec.reset(seed=0)
     for action in (5, 5, 1, 1, 1, 1):  # lever to 75%, then to 0
         _, _, _, _, info = vec.step(np.full(2, action))
-    pos = vec.core.market.position(0)
+    pos = vec.core.market.lending.position(0)
     assert (pos.debt_usdc == 0).all() and (pos.collateral_weth > 0).all() and (info["liquidated"] == 0).all()
 
 

@@ -11,7 +11,6 @@ from envs.uniswap_v3_lp import make_market
 from envs.worlds.block_accounting import reserves_moved
 from envs.worlds.chain_lending import ChainLendingWorld
 from envs.worlds.chain_world import ChainLP, ChainUniswapV3World
-from envs.worlds.lending import LendingMarket
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import UniswapV3World, V3WorldParams
 from envs.worlds.sim_lending import LendingWorld
@@ -123,7 +122,7 @@ def test_the_market_trades_and_manages_positions_once_for_every_backend():
         "swap",
     }
     for world in (UniswapV3World, ChainUniswapV3World, LiveUniswapV3Market, LendingWorld, ChainLendingWorld):
-        own = {name for cls in world.__mro__ if cls not in LendingMarket.__mro__ for name in vars(cls)}
+        own = {name for cls in world.__mro__ if cls not in UniswapV3Market.__mro__ for name in vars(cls)}
         if world is LiveUniswapV3Market:  # a live chain has no scripted market: it refuses the arbitrage
             own -= {"arbitrage", "agent_arbitrage"}
         assert not own & once, (world, own & once)

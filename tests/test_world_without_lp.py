@@ -60,8 +60,8 @@ def _trace(world, first_scripted: int) -> list[np.ndarray]:
             row += list(world.agent_range())
         if world.slots:
             world.select_lp(0)
-        if hasattr(world, "account_positions"):
-            every = world.account_positions()
+        if world.lending is not None:
+            every = world.lending.account_positions()
             row += [every.collateral_weth.ravel(), every.debt_usdc.ravel(), every.health_factor.ravel()]
         rows.append(np.concatenate([np.asarray(x, dtype=float).ravel() for x in row]))
     return rows
@@ -136,7 +136,7 @@ def test_nobody_trades_from_the_lp_agents_wallet_in_a_world_without_one(backend)
     world.reset(np.random.default_rng(5))
     n = world.n
     with pytest.raises(ValueError, match="lps=0"):
-        world.swap(AGENT_WALLET, np.ones(n, bool), np.full(n, 1e9), np.ones(n, bool))
+        world.lending.swap(AGENT_WALLET, np.ones(n, bool), np.full(n, 1e9), np.ones(n, bool))
 
 
 @pytest.mark.parametrize("backend", ["numpy", "evm"])

@@ -9,11 +9,12 @@ import numpy as np
 from agents.live.guards import MarketState
 from envs.contracts.market import attach_market
 from envs.evm.chain import Chain
+from envs.flows.borrow_demand import NO_CALIBRATION
 from envs.units import BASE_UNIT
 from envs.worlds.chain_aave_pool import ChainAavePool
 from envs.worlds.chain_lending import aave_wallet
 from envs.worlds.chain_world import ChainLP
-from envs.worlds.lending import LendingMarket
+from envs.worlds.lending import LendingMarket, LendingParams
 
 
 class LiveUniswapV3Market(ChainLP):
@@ -89,15 +90,19 @@ class LiveUniswapV3Market(ChainLP):
         raise RuntimeError("the live adapter runs the LP and borrower roles only")
 
 
-class LiveAaveMarket(LiveUniswapV3Market, LendingMarket):
+class LiveAaveMarket(LiveUniswapV3Market):
     """The borrower's view of a live chain: its Aave account through the real Pool and oracle (the chain side of
-    the Aave pool component, as the chain worlds hold it), and the USDC/WETH pool it swaps through. Nothing here
-    funds an account: the live accounts hold what their owners gave them."""
+    the Aave pool component, as the chain worlds hold it, under the same lending side), and the USDC/WETH pool it
+    swaps through. Nothing here funds an account: the live accounts hold what their owners gave them, and the
+    chain's other borrowers are its own (no scripted ones, no crowd)."""
+
+    lending: LendingMarket
 
     def __init__(self, chain: Chain, addresses: dict, agent: str, fee_pips: int, dt: float):
         super().__init__(chain, addresses, agent, fee_pips, dt)
         self.borrower = agent  # live, the one account is the borrower
-        self.lending_pool = ChainAavePool(self.market.aave, self.market.tokens, agent, self._wallet)
+        pool = ChainAavePool(self.market.aave, self.market.tokens, agent, self._wallet)
+        self.lending = LendingMarket(self, pool, LendingParams(borrowers=0, calibration=NO_CALIBRATION))
 
     def _wallet(self, who: str) -> str:
         return aave_wallet(who, self.agent, self.borrower)

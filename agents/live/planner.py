@@ -199,10 +199,10 @@ def plan_leverage(
         guards,
         reference_usd,
         addresses,
-        lambda: lever_to(market, np.array([target_ltv]), np.array([True])),
+        lambda: lever_to(market.lending, np.array([target_ltv]), np.array([True])),
     )
     if not plan.error:
-        plan.effects["ltv"] = float(market.position(0).ltv[0])
+        plan.effects["ltv"] = float(market.lending.position(0).ltv[0])
     return plan
 
 

@@ -19,7 +19,8 @@ from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, 
 from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import BASE_UNIT, USDC_UNIT, WETH_UNIT
-from envs.worlds.lending import AGENT_ACCOUNT, BORROWER, LendingMarket, Position
+from envs.worlds.lending import AGENT_ACCOUNT, BORROWER, LendingMarket, Position, lending_of
+from envs.worlds.market import UniswapV3Market
 
 #: target LTVs a discrete action can choose (leverage 1 / (1 - LTV): 1x ... 4x); WETH's max LTV is 80.5%
 DEFAULT_TARGETS = (0.0, 0.3, 0.5, 0.65, 0.75)
@@ -29,15 +30,15 @@ BORROW_MARGIN = 0.005  # a borrow stays this far below the max LTV
 ROUNDS = 4  # borrow-swap-supply (or withdraw-swap-repay) rounds per step at most
 
 
-def lever_up(market: LendingMarket) -> tuple[str, str, str]:
+def lever_up(lending: LendingMarket) -> tuple[str, str, str]:
     """The gas table's names of one round up: borrow USDC, swap it to WETH, supply the WETH."""
-    gas = market.lending_pool.GAS
+    gas = lending.pool.GAS
     return gas["borrow"], "v3_swap", gas["supply"]
 
 
-def lever_down(market: LendingMarket) -> tuple[str, str, str]:
+def lever_down(lending: LendingMarket) -> tuple[str, str, str]:
     """One round down: withdraw WETH, swap it to USDC, repay."""
-    gas = market.lending_pool.GAS
+    gas = lending.pool.GAS
     return gas["withdraw"], "v3_swap", gas["repay"]
 
 
@@ -53,11 +54,12 @@ OBSERVATION_FEATURES = (
 )
 
 
-def equity_usd(market: LendingMarket, position: Position | None = None) -> np.ndarray:
+def equity_usd(lending: LendingMarket, position: Position | None = None) -> np.ndarray:
     """Wallet plus collateral minus debt, at the reference price (USDC at $1)."""
-    pos = position or market.position(AGENT_ACCOUNT)
-    usdc, weth = market.borrower_wallet()
-    return usdc + (weth + pos.collateral_weth / WETH_UNIT) * market.reference_price() - pos.debt_usdc / USDC_UNIT
+    pos = position or lending.position(AGENT_ACCOUNT)
+    usdc, weth = lending.borrower_wallet()
+    reference = lending.world.reference_price()
+    return usdc + (weth + pos.collateral_weth / WETH_UNIT) * reference - pos.debt_usdc / USDC_UNIT
 
 
 @dataclass
@@ -79,19 +81,21 @@ class Borrower(WatchesReference):
         return len(self.targets)
 
     # --- episode state ----------------------------------------------------------------------
-    def start(self, market: LendingMarket) -> None:
+    def start(self, market: UniswapV3Market) -> None:
         self.read(market)
-        self.initial = self.value = equity_usd(market, self.position)  # ``value``: what the last score counted from
+        self.initial = self.value = equity_usd(
+            lending_of(market), self.position
+        )  # ``value``: what the last score counted from
 
-    def read(self, market: LendingMarket) -> None:
-        self.position = market.position(AGENT_ACCOUNT)
+    def read(self, market: UniswapV3Market) -> None:
+        self.position = lending_of(market).position(AGENT_ACCOUNT)
 
-    def round_gas_usd(self, market: LendingMarket) -> np.ndarray:
-        return units_usd(action_units(*lever_up(market)), self.gas_price_gwei, market.reference_price())
+    def round_gas_usd(self, market: UniswapV3Market) -> np.ndarray:
+        return units_usd(action_units(*lever_up(lending_of(market))), self.gas_price_gwei, market.reference_price())
 
-    def observation(self, market: LendingMarket) -> np.ndarray:
+    def observation(self, market: UniswapV3Market) -> np.ndarray:
         pos = self.position
-        equity = equity_usd(market, pos)
+        equity = equity_usd(lending_of(market), pos)
         return np.stack(
             [
                 np.minimum(pos.health_factor, 5.0),
@@ -121,18 +125,19 @@ class Borrower(WatchesReference):
         acting, level = act_and_level(action, n, "continuous borrower actions must be finite and in [-1, 1]^2")
         return acting, level * max(self.targets)
 
-    def act(self, market: LendingMarket, action) -> Receipt:
+    def act(self, market: UniswapV3Market, action) -> Receipt:
         """Move toward the target LTV, paying gas in USD at the reference price; notes the debt after
         acting, so ``score`` can tell a liquidation (only one lowers the debt afterwards)."""
         acting, target = self.decode(action, market.n)
-        units = lever_to(market, target, acting) if acting.any() else np.zeros(market.n)
-        self.debt_after_act = market.position(AGENT_ACCOUNT).debt_usdc
+        lending = lending_of(market)
+        units = lever_to(lending, target, acting) if acting.any() else np.zeros(market.n)
+        self.debt_after_act = lending.position(AGENT_ACCOUNT).debt_usdc
         return Receipt.priced(units, self.gas_price_gwei, market.reference_price())
 
-    def score(self, market: LendingMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the change in equity since the last score, net of gas."""
         gas_usd, pos = receipt.gas_usd, self.position
-        equity = equity_usd(market, pos)
+        equity = equity_usd(lending_of(market), pos)
         pnl = equity - self.value - gas_usd
         self.value = equity
         return pnl, {
@@ -144,12 +149,12 @@ class Borrower(WatchesReference):
         }
 
 
-def lever_to(market: LendingMarket, target: np.ndarray, mask: np.ndarray, rounds: int = ROUNDS) -> np.ndarray:
-    """Take the agent's Aave account toward ``target`` LTV in masked worlds, in at most ``rounds``
+def lever_to(lending: LendingMarket, target: np.ndarray, mask: np.ndarray, rounds: int = ROUNDS) -> np.ndarray:
+    """Take the borrower agent's lending account toward ``target`` LTV in masked worlds, in at most ``rounds``
     rounds; returns the gas units spent."""
-    gas = np.zeros(market.n)
+    gas = np.zeros(lending.n)
     for _ in range(rounds):
-        pos = market.position(AGENT_ACCOUNT)
+        pos = lending.position(AGENT_ACCOUNT)
         c, d = pos.collateral_base, pos.debt_base
         up = mask & (target > pos.ltv + LTV_TOLERANCE) & (c > 0)
         down = mask & (target < pos.ltv - LTV_TOLERANCE) & (d > 0)
@@ -160,19 +165,19 @@ def lever_to(market: LendingMarket, target: np.ndarray, mask: np.ndarray, rounds
         borrow = np.floor(np.minimum((target * c - d) / (1 - target), room) / BASE_UNIT * USDC_UNIT)
         up &= borrow > 0
         if up.any():
-            ok = up & (market.borrow(AGENT_ACCOUNT, borrow, up) == 0)
-            _, weth = market.swap(BORROWER, np.ones(market.n, bool), borrow, ok)
-            market.supply(AGENT_ACCOUNT, weth, ok & (weth > 0))
-            gas += np.where(ok, action_units(*lever_up(market)), 0.0)
+            ok = up & (lending.borrow(AGENT_ACCOUNT, borrow, up) == 0)
+            _, weth = lending.swap(BORROWER, np.ones(lending.n, bool), borrow, ok)
+            lending.supply(AGENT_ACCOUNT, weth, ok & (weth > 0))
+            gas += np.where(ok, action_units(*lever_up(lending)), 0.0)
         # down: repay what brings the LTV to the target, from WETH withdrawn within the health margin
         if down.any():
             need = np.clip((d - target * c) / (1 - target), 0.0, None)
             free = np.clip(c - d * (1 + HEALTH_MARGIN) / np.maximum(pos.liquidation_threshold, 1e-9), 0.0, None)
-            withdraw = np.floor(np.minimum(need * 1.003, free) / BASE_UNIT / market.oracle_price() * WETH_UNIT)
+            withdraw = np.floor(np.minimum(need * 1.003, free) / BASE_UNIT / lending.oracle_price() * WETH_UNIT)
             down &= withdraw > 0
-            ok = down & (market.withdraw(AGENT_ACCOUNT, withdraw, down) == 0)
-            _, usdc = market.swap(BORROWER, np.zeros(market.n, bool), withdraw, ok)
+            ok = down & (lending.withdraw(AGENT_ACCOUNT, withdraw, down) == 0)
+            _, usdc = lending.swap(BORROWER, np.zeros(lending.n, bool), withdraw, ok)
             owed = np.where(target == 0, np.inf, usdc)  # going flat: repay all the debt the wallet covers
-            market.repay(AGENT_ACCOUNT, np.minimum(owed, np.floor(market.borrower_wallet()[0] * USDC_UNIT + 0.5)), ok)
-            gas += np.where(ok, action_units(*lever_down(market)), 0.0)
+            lending.repay(AGENT_ACCOUNT, np.minimum(owed, np.floor(lending.borrower_wallet()[0] * USDC_UNIT + 0.5)), ok)
+            gas += np.where(ok, action_units(*lever_down(lending)), 0.0)
     return gas

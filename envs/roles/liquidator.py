@@ -18,7 +18,8 @@ from envs.roles.actions import choice
 from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import BASE_UNIT, USDC_UNIT
-from envs.worlds.lending import AGENT_LIQUIDATOR, LendingMarket
+from envs.worlds.lending import AGENT_LIQUIDATOR, lending_of
+from envs.worlds.market import UniswapV3Market
 
 SLOT_FEATURES = (
     ("liquidatable", "1 if the account's health factor is below 1", "flag"),
@@ -61,17 +62,17 @@ class Liquidator(WatchesReference):
         return self.slots
 
     # --- episode state ----------------------------------------------------------------------
-    def gas_usd(self, market: LendingMarket) -> np.ndarray:
+    def gas_usd(self, market: UniswapV3Market) -> np.ndarray:
         return units_usd(
-            action_units(market.lending_pool.GAS["liquidation_call"], "v3_swap"),
+            action_units(lending_of(market).pool.GAS["liquidation_call"], "v3_swap"),
             self.gas_price_gwei,
             market.reference_price(),
         )
 
-    def observation(self, market: LendingMarket) -> np.ndarray:
+    def observation(self, market: UniswapV3Market) -> np.ndarray:
         """Reads the candidates too: ``self.candidates`` (N, slots) are the accounts the slots show
         (-1 for an empty slot), best first."""
-        hf, cover, bonus = market.liquidatable()
+        hf, cover, bonus = lending_of(market).liquidatable()
         n, k = hf.shape
         liquidatable = hf < 1
         cover = cover / BASE_UNIT  # USD
@@ -115,22 +116,22 @@ class Liquidator(WatchesReference):
         )
         return np.where(a > 0, np.take_along_axis(self.candidates, np.maximum(a - 1, 0)[:, None], axis=1)[:, 0], -1)
 
-    def act(self, market: LendingMarket, action, who: str = AGENT_LIQUIDATOR) -> Receipt:
+    def act(self, market: UniswapV3Market, action, who: str = AGENT_LIQUIDATOR) -> Receipt:
         """Liquidate the accounts the action picks from the last observation's slots and sell the
         collateral; the receipt holds the USDC gained before gas and whether each world liquidated."""
         accounts = self.decode(action, market.n)
         profit, done = np.zeros(market.n), np.zeros(market.n, bool)
         for account in np.unique(accounts[accounts >= 0]):
-            got, ok = market.liquidate_and_sell(who, int(account), accounts == account)
+            got, ok = lending_of(market).liquidate_and_sell(who, int(account), accounts == account)
             profit, done = profit + got / USDC_UNIT, done | ok
         g = gas_units()
-        call = g[market.lending_pool.GAS["liquidation_call"]]
+        call = g[lending_of(market).pool.GAS["liquidation_call"]]
         gas = np.where(accounts >= 0, call, 0.0) + np.where(done, g["v3_swap"], 0.0)
         return Receipt.priced(
             gas, self.gas_price_gwei, market.reference_price(), profit, {"liquidated": done.astype(float)}
         )
 
-    def score(self, market: LendingMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the liquidation's profit net of gas."""
         assert receipt.profit_usd is not None
         return receipt.profit_usd - receipt.gas_usd, {

@@ -17,7 +17,8 @@ from envs.roles.actions import choice
 from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT, WETH_UNIT
-from envs.worlds.lending import TRADER, LendingMarket
+from envs.worlds.lending import TRADER, lending_of
+from envs.worlds.market import UniswapV3Market
 
 DEFAULT_SIZES_USD = (5_000.0, 50_000.0)
 OBSERVATION_FEATURES = (
@@ -45,14 +46,14 @@ class Trader(WatchesReference):
         """Buy, then sell, each of ``sizes_usd``."""
         return 2 * len(self.sizes_usd)
 
-    def start(self, market: LendingMarket) -> None:
+    def start(self, market: UniswapV3Market) -> None:
         """A flat book."""
         self.usdc, self.weth, self.value = np.zeros(market.n), np.zeros(market.n), np.zeros(market.n)
 
-    def swap_gas_usd(self, market: LendingMarket) -> np.ndarray:
+    def swap_gas_usd(self, market: UniswapV3Market) -> np.ndarray:
         return units_usd(action_units("v3_swap"), self.gas_price_gwei, market.reference_price())
 
-    def observation(self, market: LendingMarket) -> np.ndarray:
+    def observation(self, market: UniswapV3Market) -> np.ndarray:
         ref = market.reference_price()
         return np.stack(
             [
@@ -78,19 +79,19 @@ class Trader(WatchesReference):
         sizes = np.asarray((0.0,) + tuple(self.sizes_usd) * 2)[a]
         return (a >= 1) & (a <= k), sizes
 
-    def act(self, market: LendingMarket, action) -> Receipt:
+    def act(self, market: UniswapV3Market, action) -> Receipt:
         """Swap from the traders' wallet, booking the trade in this trader's own book."""
         buy, usd = self.decode(action, market.n)
         trading = usd > 0
         raw = np.floor(np.where(buy, usd * USDC_UNIT, usd / market.reference_price() * WETH_UNIT))
-        paid, got = market.swap(TRADER, buy, raw, trading)
+        paid, got = lending_of(market).swap(TRADER, buy, raw, trading)
         self.usdc += np.where(buy, -paid, got) / USDC_UNIT
         self.weth += np.where(buy, got, -paid) / WETH_UNIT
         return Receipt.priced(
             np.where(trading, action_units("v3_swap"), 0.0), self.gas_price_gwei, market.reference_price()
         )
 
-    def score(self, market: LendingMarket, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the change in the book's value at the reference price since the last score, net of gas."""
         value = self.usdc + self.weth * market.reference_price()
         pnl = value - self.value - receipt.gas_usd

@@ -30,6 +30,7 @@ from envs.worlds.lending import (
     LendingParams,
     check_wallet,
 )
+from envs.worlds.lending_pool import LendingPool
 from envs.worlds.morpho_blue_market import ChainMorphoBlueMarket, deploy_market
 from envs.worlds.sim import V3WorldParams
 
@@ -56,10 +57,14 @@ def aave_wallet(who: str, lp_agent: str, borrower: str, lp_agents: int = 1) -> s
     return {AGENT: lp_agent, BORROWER: borrower, AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT}.get(who, ARBITRAGEUR)
 
 
-class ChainLendingWorld(ChainUniswapV3World, LendingMarket):
-    """With ``book`` (attach mode) the world runs on the Aave market and USDC/WETH pool a fork already
+class ChainLendingWorld(ChainUniswapV3World):
+    """The Uniswap V3 world on a chain with a lending side (``LendingMarket``) over the chain's lending pool
+    component (``ChainAavePool``, or ``ChainMorphoBlueMarket`` for a Morpho Blue market deployed beside the built
+    one). With ``book`` (attach mode) the world runs on the Aave market and USDC/WETH pool a fork already
     holds: WETH's oracle source is pointed at a controllable aggregator by the impersonated ACL admin
     (``envs.contracts.oracle``), which then follows the reference price; accounts are funded by storage."""
+
+    lending: LendingMarket
 
     def __init__(
         self,
@@ -70,7 +75,7 @@ class ChainLendingWorld(ChainUniswapV3World, LendingMarket):
         book: dict | None = None,
     ):
         super().__init__(make_chain, driver, params, book)
-        self.lending, self.borrower = lending, BORROWER_ADDRESS
+        self.lending_params, self.borrower = lending, BORROWER_ADDRESS
         self.aave_supply_usd = lending.supply_usd  # what build_market seeds each reserve with
         if book is not None and lending.protocol == MORPHO_BLUE:
             raise ValueError(
@@ -82,15 +87,17 @@ class ChainLendingWorld(ChainUniswapV3World, LendingMarket):
 
     def bind(self, market: Market, fee_pips: int, credit=None) -> None:
         super().bind(market, fee_pips, credit)
+        pool: LendingPool
         if self._morpho is not None:
-            self.lending_pool = ChainMorphoBlueMarket(self._morpho, self.borrower, self._wallet, self._credit)
+            pool = ChainMorphoBlueMarket(self._morpho, self.borrower, self._wallet, self._credit)
         else:
-            self.lending_pool = ChainAavePool(market.aave, market.tokens, self.borrower, self._wallet, self._credit)
+            pool = ChainAavePool(market.aave, market.tokens, self.borrower, self._wallet, self._credit)
+        self.lending = LendingMarket(self, pool, self.lending_params)
 
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         super().reset(rng, agent_usd)
         self._clock = self.chain.timestamp()
-        self.reset_borrowers(rng)
+        self.lending.reset(rng)
 
     def _fund_traders(self) -> None:
         """Also let the agents and the competitor deal with the Aave pool (once per build: the
@@ -99,15 +106,22 @@ class ChainLendingWorld(ChainUniswapV3World, LendingMarket):
         m = self.market
         if self.book is not None:  # the real feed cannot be moved: WETH's source becomes one that can
             control_price(m.aave, m.tokens["WETH"], round(self._anchor * BASE_UNIT))
-        elif (calibration := self.lending.calibrated()) is not None:  # the built market takes the fitted rate curves
-            params = self.lending.reserve_params()
+        elif (
+            calibration := self.lending_params.calibrated()
+        ) is not None:  # the built market takes the fitted rate curves
+            params = self.lending_params.reserve_params()
             for symbol in calibration.reserves:
                 m.aave.set_rate_curve(m.tokens[symbol], params[symbol])
         lp_agent = [AGENT_ADDRESS] if self.params.lps else []  # the LP agent's wallet, where the world has one
-        if self.lending.protocol == MORPHO_BLUE:
+        if self.lending_params.protocol == MORPHO_BLUE:
             spenders = lp_agent + [ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower]
             self._morpho = deploy_market(
-                m.tokens, float(self._reference[0]), self.lending.lltv, self.lending.supply_usd, spenders, self._credit
+                m.tokens,
+                float(self._reference[0]),
+                self.lending_params.lltv,
+                self.lending_params.supply_usd,
+                spenders,
+                self._credit,
             )
         for token in (m.tokens["USDC"], m.tokens["WETH"]):
             for who in lp_agent + [ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower]:
@@ -125,4 +139,4 @@ class ChainLendingWorld(ChainUniswapV3World, LendingMarket):
         super().move_reference()
         self._clock += int(self.dt)
         self.chain.advance_time(max(0, self._clock - self.chain.timestamp()))
-        self.lending_pool.set_oracle_price(self._reference)
+        self.lending.pool.set_oracle_price(self._reference)

@@ -1,7 +1,8 @@
-"""The one interface the lending roles use, whatever the backend and the lending protocol: a USDC/WETH Uniswap
-V3 market (as in ``market.py``) plus a lending pool component (``lending_pool.LendingPool``: Aave V3's reserves or
-a Morpho Blue market) whose oracle follows the reference price, scripted borrowers who keep a target LTV, and a
-scripted liquidator who sells what it seizes into the pool.
+"""A world's lending side, the one interface the lending roles use whatever the backend and the lending
+protocol: a lending pool component (``lending_pool.LendingPool``: Aave V3's reserves or a Morpho Blue market)
+beside the world's USDC/WETH Uniswap V3 pool, whose oracle follows the reference price, scripted borrowers who
+keep a target LTV, and a scripted liquidator who sells what it seizes into the pool. A world holds it (its
+``lending``) instead of inheriting it; the roles reach it through ``lending_of(world)``.
 
 Lending account 0 is the borrower agent, with a wallet of its own (apart from the LP's); accounts
 1..K are the scripted borrowers, who supply WETH and borrow USDC. Account K + 1 is Aave's crowd: the rest
@@ -20,7 +21,6 @@ from envs.assets import AaveReserveParams, aave_reserve_params
 from envs.contracts.morpho_blue import DEFAULT_LLTV
 from envs.flows.borrow_demand import DEFAULT_CALIBRATION, NO_CALIBRATION, LendingCalibration, load_calibration
 from envs.units import BASE_UNIT, USDC_UNIT, WAD, WBTC_UNIT, WETH_UNIT
-from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.lending_pool import (
     AGENT,
     AGENT_ACCOUNT,
@@ -47,6 +47,7 @@ __all__ = [
     "LendingParams",
     "Position",
     "check_wallet",
+    "lending_of",
 ]
 
 #: the lending pools a world can hold (``LendingParams.protocol``), each a component with a simulator and a chain side
@@ -132,66 +133,73 @@ class LendingParams:
         return aave_reserve_params() if calibration is None else calibration.reserve_params(aave_reserve_params())
 
 
-class LendingMarket(UniswapV3Market):
-    """A world with a lending pool (``lending_pool``, the component its protocol and backend give) beside its
-    USDC/WETH pool: the scripted borrowers, the crowd and the scripted liquidator are written once on top of the
-    component, so every protocol and backend runs the same behaviour. The borrower agent's wallet is the world's
-    (``borrower_wallet``)."""
+class LendingMarket:
+    """The lending side of a world: a lending pool component (``pool``, the one its protocol and backend give)
+    beside the world's USDC/WETH pool, with the scripted borrowers, the crowd and the scripted liquidator written
+    once on top of it, so every protocol and backend runs the same behaviour. A world holds one as its
+    ``lending`` (``UniswapV3Market.lending``); swaps go through the world's pool, wallets are the world's ledger's
+    (the borrower agent's is ``borrower_wallet``)."""
 
-    lending: LendingParams
-    lending_pool: LendingPool
-    #: the block's accounts, where an env keeps them (``envs.worlds.block_accounting``)
-    accounts: BlockAccounts | None = None
+    def __init__(self, world: UniswapV3Market, pool: LendingPool, params: LendingParams):
+        self.world, self.pool, self.params = world, pool, params
+
+    @property
+    def n(self) -> int:
+        return self.world.n
+
+    @property
+    def dt(self) -> float:
+        return self.world.dt
 
     @property
     def crowd_account(self) -> int:
         """The crowd's lending account, after the borrower agent's and the scripted borrowers'."""
-        return self.lending.borrowers + 1
+        return self.params.borrowers + 1
 
     # --- the borrower agent's wallet (the world's ledger) ---------------------------------------
     def borrower_wallet(self) -> tuple[np.ndarray, np.ndarray]:
         """Idle (USDC, WETH) the borrower agent holds outside the lending pool, whole tokens."""
-        usdc, weth = self.ledger.balances(BORROWER)
+        usdc, weth = self.world.ledger.balances(BORROWER)
         return usdc / USDC_UNIT, weth / WETH_UNIT
 
     def fund_borrower(self, weth_raw: np.ndarray) -> None:
         """Give the borrower agent WETH (its starting capital)."""
-        self.ledger.shift(BORROWER, np.zeros(self.n), weth_raw)
+        self.world.ledger.shift(BORROWER, np.zeros(self.n), weth_raw)
 
     def _borrower_moved(self, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
         """What a lending action of the borrower agent moved into (+) or out of (-) its wallet, raw."""
-        self.ledger.moved(BORROWER, usdc_raw, weth_raw)
+        self.world.ledger.moved(BORROWER, usdc_raw, weth_raw)
 
     # --- Aave, through the component --------------------------------------------------------
     def oracle_price(self) -> np.ndarray:
         """USD per WETH as Aave's oracle reports it (8 decimals)."""
-        return self.lending_pool.oracle_price()
+        return self.pool.oracle_price()
 
     def position(self, account: int) -> Position:
-        return self.lending_pool.position(account)
+        return self.pool.position(account)
 
     def supply(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Supply WETH as collateral; returns the protocol's error codes (0 on success)."""
-        code = self.lending_pool.supply(account, weth_raw, mask)
+        code = self.pool.supply(account, weth_raw, mask)
         if account == AGENT_ACCOUNT:
             self._borrower_moved(np.zeros(self.n), -np.where(mask & (code == 0), weth_raw, 0.0))
         return code
 
     def withdraw(self, account: int, weth_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        got, code = self.lending_pool.withdraw(account, weth_raw, mask)
+        got, code = self.pool.withdraw(account, weth_raw, mask)
         if account == AGENT_ACCOUNT:
             self._borrower_moved(np.zeros(self.n), got)
         return code
 
     def borrow(self, account: int, usdc_raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        code = self.lending_pool.borrow(account, usdc_raw, mask)
+        code = self.pool.borrow(account, usdc_raw, mask)
         if account == AGENT_ACCOUNT:
             self._borrower_moved(np.where(mask & (code == 0), usdc_raw, 0.0), np.zeros(self.n))
         return code
 
     def repay(self, account: int, usdc_raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Repay up to ``usdc_raw`` of the debt; returns (repaid, codes)."""
-        paid, code = self.lending_pool.repay(account, usdc_raw, mask)
+        paid, code = self.pool.repay(account, usdc_raw, mask)
         if account == AGENT_ACCOUNT:
             self._borrower_moved(-paid, np.zeros(self.n))
         return paid, code
@@ -200,35 +208,32 @@ class LendingMarket(UniswapV3Market):
         """``who`` liquidates as much of ``account``'s USDC debt as the close factor allows, taking WETH;
         returns (USDC repaid, WETH received, codes). Where an env keeps the block's accounts, the balances
         the liquidation moves are read before and after it and recorded there."""
-        pool = self.lending_pool
-        if self.accounts is None or not mask.any():
+        pool, accounts = self.pool, self.world.accounts
+        if accounts is None or not mask.any():
             return pool.liquidation_call(who, account, mask)
         before = pool.lending_balances(who, account)
         result = pool.liquidation_call(who, account, mask)
-        self.accounts.record_liquidation(before, pool.lending_balances(who, account))
+        accounts.record_liquidation(before, pool.lending_balances(who, account))
         return result
 
     def swap(self, who: str, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """An exact-input swap through the pool from ``who``'s wallet (the LP agent's is the selected slot's);
         returns (paid, got), raw."""
-        check_wallet(who, self.lp_agents)
-        wallet = self.lp if who == AGENT else who
-        return self.trade(SWAP_GROUP[who], wallet, np.asarray(sell_usdc, bool), raw, None, mask)
+        world = self.world
+        check_wallet(who, world.lp_agents)
+        wallet = world.lp if who == AGENT else who
+        return world.trade(SWAP_GROUP[who], wallet, np.asarray(sell_usdc, bool), raw, None, mask)
 
     # --- the scripted market ----------------------------------------------------------------
     def step(self) -> None:
-        """The reference and the oracle move, the arbitrageur and noise traders trade, the scripted
-        liquidator clears unhealthy accounts, the borrowers re-lever."""
-        self.move_reference()
-        self.arbitrage()
-        self.noise()
-        self.recenter()
+        """The block's lending side, after the world's pool has traded: the scripted liquidator clears unhealthy
+        accounts, the borrowers re-lever."""
         self.liquidate_unhealthy(COMPETITOR)
         self.borrowers_act()
 
-    def reset_borrowers(self, rng: np.random.Generator) -> None:
-        """Draw the scripted borrowers' sizes and targets, and open their positions."""
-        p, k = self.lending, self.lending.borrowers
+    def reset(self, rng: np.random.Generator) -> None:
+        """Draw the scripted borrowers' sizes and targets, and open their positions; start the crowd."""
+        p, k = self.params, self.params.borrowers
         self._borrower_usd = p.borrower_usd * np.exp(0.5 * rng.standard_normal((self.n, k)))
         self._borrower_target = rng.uniform(*p.target_ltv, size=(self.n, k))
         self._scripted_borrowers_act()
@@ -243,17 +248,17 @@ class LendingMarket(UniswapV3Market):
         """Each scripted borrower opens a position if it has none, and borrows up to its target LTV
         when it has drifted ``relever_band`` below it."""
         every = np.ones(self.n, bool)
-        for i in range(self.lending.borrowers):
+        for i in range(self.params.borrowers):
             account = i + 1
             pos = self.position(account)
             empty = pos.collateral_weth == 0
             if empty.any():
                 size = np.floor(self._borrower_usd[:, i] / self.oracle_price() * WETH_UNIT)
-                self.lending_pool.fund_account(account, size, empty)
+                self.pool.fund_account(account, size, empty)
                 self.supply(account, size, empty)
                 pos = self.position(account)
             target = self._borrower_target[:, i]
-            want = every & (pos.collateral_weth > 0) & (pos.ltv < target - self.lending.relever_band)
+            want = every & (pos.collateral_weth > 0) & (pos.ltv < target - self.params.relever_band)
             amount = np.floor(np.clip(target * pos.collateral_base - pos.debt_base, 0.0, None) / BASE_UNIT * USDC_UNIT)
             want &= amount > 0
             if want.any():
@@ -261,13 +266,13 @@ class LendingMarket(UniswapV3Market):
 
     def utilization(self, symbol: str) -> np.ndarray:
         """Debt over cash + debt of a reserve, (N,): what its rate curve reads."""
-        cash, debt = self.lending_pool.reserve_usage(symbol)
+        cash, debt = self.pool.reserve_usage(symbol)
         return np.where(debt > 0, debt / np.maximum(cash + debt, 1.0), 0.0)
 
     # --- the crowd --------------------------------------------------------------------------
     def _crowd(self) -> LendingCalibration | None:
         """The calibration the crowd follows; none on a market attached to a real chain's own borrowers."""
-        return None if getattr(self, "book", None) is not None else self.lending.calibrated()
+        return None if getattr(self.world, "book", None) is not None else self.params.calibrated()
 
     def reset_crowd(self, rng: np.random.Generator) -> None:
         """Start each calibrated reserve's demand on its fitted process, post the crowd's collateral, borrow."""
@@ -276,8 +281,8 @@ class LendingMarket(UniswapV3Market):
             return
         self._crowd_rng = rng.spawn(1)[0]  # a stream of its own: the market's draws stay as they were
         self._crowd_rate = {s: r.demand.start(self._crowd_rng, self.n) for s, r in calibration.reserves.items()}
-        wbtc = np.floor(CROWD_COLLATERAL * self.lending.supply_usd / WBTC_PRICE_USD * WBTC_UNIT)
-        self.lending_pool.crowd_act(self.crowd_account, "supply", "WBTC", np.full(self.n, wbtc), np.ones(self.n, bool))
+        wbtc = np.floor(CROWD_COLLATERAL * self.params.supply_usd / WBTC_PRICE_USD * WBTC_UNIT)
+        self.pool.crowd_act(self.crowd_account, "supply", "WBTC", np.full(self.n, wbtc), np.ones(self.n, bool))
         self.crowd_hold()
 
     def crowd_hold(self, seconds: float = 0.0) -> None:
@@ -290,24 +295,24 @@ class LendingMarket(UniswapV3Market):
         for symbol, reserve in calibration.reserves.items():
             if seconds > 0:
                 self._crowd_rate[symbol] = reserve.demand.advance(self._crowd_rate[symbol], seconds, self._crowd_rng)
-            cash, debt = self.lending_pool.reserve_usage(symbol)
+            cash, debt = self.pool.reserve_usage(symbol)
             gap = np.floor(reserve.curve.utilization_at(self._crowd_rate[symbol]) * (cash + debt) - debt)
             lend, repay = gap > 0, gap < 0
             if lend.any() or repay.any():
-                self.lending_pool.crowd_rebalance(
+                self.pool.crowd_rebalance(
                     self.crowd_account, symbol, np.where(lend, gap, 0.0), lend, np.where(repay, -gap, 0.0), repay
                 )
 
     def account_positions(self) -> Position:
         """The borrower agent's and the scripted borrowers' positions, (N, 1 + K) each, the agent's first."""
-        return self.lending_pool.positions(self.lending.borrowers + 1)
+        return self.pool.positions(self.params.borrowers + 1)
 
     def liquidatable(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(health factors, the debt a liquidator may repay, the bonus it earns doing so) of every lending account,
         the borrower agent's first, (N, 1 + K); debt and bonus in USD with 8 decimals, as the protocol's
         liquidation gives them (``LendingPool.liquidation_terms``)."""
         every = self.account_positions()
-        return (every.health_factor, *self.lending_pool.liquidation_terms(every))
+        return (every.health_factor, *self.pool.liquidation_terms(every))
 
     def liquidate_and_sell(self, who: str, account: int, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Liquidate ``account`` and sell the seized WETH into the pool: (profit in USDC raw, liquidated?)."""
@@ -323,9 +328,19 @@ class LendingMarket(UniswapV3Market):
         count = np.zeros(self.n)
         if not mask.any():
             return count
-        for account in range(self.lending.borrowers + 1):
+        for account in range(self.params.borrowers + 1):
             unhealthy = mask & (self.position(account).health_factor < 1)
             if unhealthy.any():
                 _, done = self.liquidate_and_sell(who, account, unhealthy)
                 count += done
         return count
+
+
+def lending_of(world: UniswapV3Market) -> LendingMarket:
+    """``world``'s lending side; a clear error for a world that holds no lending pool."""
+    if world.lending is None:
+        raise ValueError(
+            f"{type(world).__name__} holds no lending pool: the lending roles act in a world with one "
+            "(envs.worlds.sim_lending.LendingWorld, envs.worlds.chain_lending.ChainLendingWorld)"
+        )
+    return world.lending

@@ -25,6 +25,7 @@ from envs.worlds.sandwich import FlowOrder, Legs, largest_front_run, minimum_out
 from envs.worlds.v3_pool import UniswapV3Pool, Wallet
 
 if TYPE_CHECKING:
+    from envs.worlds.lending import LendingMarket
     from envs.worlds.sim import V3WorldParams
 
 #: the NonfungiblePositionManager and SwapRouter calls a rebalance makes, for gas
@@ -97,6 +98,8 @@ class UniswapV3Market(ABC):
     pending: Mempool | None = None
     #: the block's swap accounts, where an env keeps them (``envs.worlds.block_accounting``)
     accounts: BlockAccounts | None = None
+    #: the lending side, where the world holds a lending pool beside its pool (``envs.worlds.lending``)
+    lending: LendingMarket | None = None
     #: (N,) the scripted flows' swap volume in USD since reset, where a world counts it (the turnover check)
     flow_volume_usd: np.ndarray | None = None
     _trying: bool = False  # inside ``trying``: swaps are undone, booked to nobody, recorded nowhere
@@ -123,11 +126,14 @@ class UniswapV3Market(ABC):
 
     def step(self) -> None:
         """The reference price moves, the arbitrageur trades, the noise traders swap, the re-centring LPs
-        whose range the price left re-centre it."""
+        whose range the price left re-centre it; then the lending side's scripted liquidator and borrowers, where
+        the world has one."""
         self.move_reference()
         self.arbitrage()
         self.noise()
         self.recenter()
+        if self.lending is not None:
+            self.lending.step()
 
     # --- the re-centring LPs (V3WorldParams.recentering_lps): slots after the LP agents' -----------------
     def open_recentering(self) -> None:

@@ -1,7 +1,7 @@
-"""The Uniswap V3 + lending market on the simulator: N worlds, the batched lending pool (Aave V3's
-``SimAavePool`` or Morpho Blue's ``SimMorphoBlueMarket``) next to the batched V3 pool, on the chosen array
-backend. The lending pool's oracle follows the reference price, and its clock moves ``dt`` a step; the borrower
-agent's wallet is kept here."""
+"""The Uniswap V3 + lending market on the simulator: N worlds, the batched V3 pool with a lending side
+(``LendingMarket``) over the batched lending pool component (Aave V3's ``SimAavePool`` or Morpho Blue's
+``SimMorphoBlueMarket``), on the chosen array backend. The lending pool's oracle follows the reference price, and
+its clock moves ``dt`` a step; the borrower agent's wallet is the world's ledger's."""
 
 from __future__ import annotations
 
@@ -15,8 +15,17 @@ from envs.worlds.sim import UniswapV3World, V3WorldParams
 from envs.worlds.sim_aave_pool import SimAavePool
 
 
-class LendingWorld(UniswapV3World, LendingMarket):
-    lending_pool: SimAavePool | SimMorphoBlueMarket
+def sim_lending_pool(n: int, params: LendingParams, backend: ArrayBackend) -> SimAavePool | SimMorphoBlueMarket:
+    """The batched lending pool component of ``params.protocol``: accounts for the borrower agent, the scripted
+    borrowers and the crowd."""
+    accounts = params.borrowers + 2
+    if params.protocol == MORPHO_BLUE:
+        return SimMorphoBlueMarket(n, params.lltv, params.supply_usd, accounts, backend)
+    return SimAavePool(n, params.reserve_params(), params.supply_usd, accounts, backend)
+
+
+class LendingWorld(UniswapV3World):
+    lending: LendingMarket
 
     def __init__(
         self,
@@ -27,21 +36,17 @@ class LendingWorld(UniswapV3World, LendingMarket):
         backend: ArrayBackend | str = "numpy",
     ):
         super().__init__(n, driver, params, backend)
-        self.lending = lending
-        accounts = lending.borrowers + 2  # the agent's, the scripted borrowers', the crowd's
-        if lending.protocol == MORPHO_BLUE:
-            self.lending_pool = SimMorphoBlueMarket(n, lending.lltv, lending.supply_usd, accounts, self.b)
-        else:
-            self.lending_pool = SimAavePool(n, lending.reserve_params(), lending.supply_usd, accounts, self.b)
+        self._pool = sim_lending_pool(n, lending, self.b)  # its clock and start, which only a simulator sets
+        self.lending = LendingMarket(self, self._pool, lending)
 
     # --- episode ----------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         super().reset(rng, agent_usd)
-        self.lending_pool.reset(self._reference)
+        self._pool.reset(self._reference)
         self.ledger.open(BORROWER, 0.0, 0.0)
-        self.reset_borrowers(rng)
+        self.lending.reset(rng)
 
     def move_reference(self) -> None:
         super().move_reference()
-        self.lending_pool.advance(self.dt)
-        self.lending_pool.set_oracle_price(self._reference)
+        self._pool.advance(self.dt)
+        self._pool.set_oracle_price(self._reference)
