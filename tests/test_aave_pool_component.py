@@ -49,6 +49,7 @@ def pools():
     on_chain = ChainAavePool(
         market.aave, market.tokens, BORROWER, lambda who: LIQUIDATOR, lambda token, who, raw: token.mint(who, raw)
     )
+    on_chain.reset(np.array([PRICE]))  # its clock starts at the chain's time
     yield sim, on_chain, chain
     chain.close()
 
@@ -79,8 +80,9 @@ def test_a_borrowers_life_reads_the_same_through_the_component_on_both_sides(poo
     assert [int(c[0]) for c in _both(pools, "borrow", 1, np.array([14_000e6]), ONE)] == [0, 0]
     too_much = [int(c[0]) for c in _both(pools, "borrow", 1, np.array([5_000e6]), ONE)]
     assert too_much[0] == too_much[1] != 0  # beyond the LTV: the same Aave error on both sides
-    sim.advance(86_400.0)
-    chain.advance_time(86_400)
+    start = chain.timestamp()
+    _both(pools, "advance", 86_400.0)  # each side's clock: the simulator's, the chain's
+    assert chain.timestamp() == start + 86_400
     _same_position(*_both(pools, "position", 1))
     _same_position(*_both(pools, "positions", 3))
     for symbol in ("USDC", "WETH"):

@@ -40,7 +40,7 @@ class ChainAavePool(ChainAccounts, LendingPool):
         credit: Credit | None = None,
     ):
         super().__init__(borrower, wallet, credit)
-        self.aave, self.tokens = aave, tokens
+        self.aave, self.tokens, self.chain = aave, tokens, aave.chain
         self.usdc, self.weth = tokens["USDC"], tokens["WETH"]
 
     def _credit(self, token: Token, who: str, raw: int) -> None:

@@ -96,7 +96,6 @@ class ChainLendingWorld(ChainUniswapV3World):
 
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         super().reset(rng, agent_usd)
-        self._clock = self.chain.timestamp()
         self.lending.reset(rng)
 
     def _fund_traders(self) -> None:
@@ -137,6 +136,4 @@ class ChainLendingWorld(ChainUniswapV3World):
 
     def move_reference(self) -> None:
         super().move_reference()
-        self._clock += int(self.dt)
-        self.chain.advance_time(max(0, self._clock - self.chain.timestamp()))
-        self.lending.pool.set_oracle_price(self._reference)
+        self.lending.follow()

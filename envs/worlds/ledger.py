@@ -29,6 +29,10 @@ class Ledger(ABC):
     def balances(self, account: Account) -> tuple[np.ndarray, np.ndarray]:
         """(USDC, WETH) ``account`` holds."""
 
+    def open(self, account: Account, usdc_raw: np.ndarray | float, weth_raw: np.ndarray | float) -> None:
+        """``account`` holds these amounts from now on: a ledger that books the accounts opens it; on a chain an
+        account holds what its tokens say."""
+
     def moved(self, account: Account, usdc_raw: np.ndarray, weth_raw: np.ndarray) -> None:
         """What a protocol moved into (+) or out of (-) ``account``: a ledger that books the accounts books it; on a
         chain the tokens themselves moved."""

@@ -225,6 +225,11 @@ class LendingMarket:
         return world.trade(SWAP_GROUP[who], wallet, np.asarray(sell_usdc, bool), raw, None, mask)
 
     # --- the scripted market ----------------------------------------------------------------
+    def follow(self) -> None:
+        """After the reference moved: the pool's clock moves a step and its oracle follows the reference."""
+        self.pool.advance(self.dt)
+        self.pool.set_oracle_price(self.world.reference_price())
+
     def step(self) -> None:
         """The block's lending side, after the world's pool has traded: the scripted liquidator clears unhealthy
         accounts, the borrowers re-lever."""
@@ -232,7 +237,10 @@ class LendingMarket:
         self.borrowers_act()
 
     def reset(self, rng: np.random.Generator) -> None:
-        """Draw the scripted borrowers' sizes and targets, and open their positions; start the crowd."""
+        """An episode starts, once the world's pool has: the lending pool at its start, the borrower agent's wallet
+        empty, the scripted borrowers' sizes and targets drawn and their positions opened, the crowd started."""
+        self.pool.reset(self.world.reference_price())
+        self.world.ledger.open(BORROWER, 0.0, 0.0)
         p, k = self.params, self.params.borrowers
         self._borrower_usd = p.borrower_usd * np.exp(0.5 * rng.standard_normal((self.n, k)))
         self._borrower_target = rng.uniform(*p.target_ltv, size=(self.n, k))

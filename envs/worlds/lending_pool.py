@@ -17,7 +17,7 @@ import numpy as np
 
 from envs.assets import aave_reserve_params
 from envs.contracts.tokens import Token
-from envs.evm.chain import TransactionReverted
+from envs.evm.chain import Chain, TransactionReverted
 from envs.protocols.aave_v3.liquidation_logic import CLOSE_FACTOR_HF_THRESHOLD, DEFAULT_LIQUIDATION_CLOSE_FACTOR
 from envs.units import BPS
 from envs.worlds.block_accounting import LendingBalances
@@ -88,9 +88,21 @@ class ChainAccounts:
     scripted accounts (None: a chain the world may not fund, the live one)."""
 
     n = 1
+    chain: Chain  # the chain the protocol's contracts are on
 
     def __init__(self, borrower: str, wallet: Callable[[str], str], credit: Credit | None):
         self.borrower, self.wallet, self.credit = borrower, wallet, credit
+
+    def reset(self, usd_per_weth: np.ndarray) -> None:
+        """The clock starts at the chain's time; the pool and its oracle are as the market was built or attached
+        (an episode reverts the chain to them)."""
+        self._clock = self.chain.timestamp()
+
+    def advance(self, seconds: float) -> None:
+        """The chain's clock moves ``seconds`` (the simulator's step is one moment; the chain's next transactions
+        land in its next blocks)."""
+        self._clock += int(seconds)
+        self.chain.advance_time(max(0, self._clock - self.chain.timestamp()))
 
     def address(self, account: int) -> str:
         return self.borrower if account == 0 else borrower_address(account)
@@ -141,6 +153,14 @@ class LendingPool(ABC):
     #: the measured gas (``envs/assets/gas_costs.json``) of each action: supply, withdraw, borrow, repay,
     #: liquidation_call
     GAS: dict[str, str]
+
+    @abstractmethod
+    def reset(self, usd_per_weth: np.ndarray) -> None:
+        """An episode starts: the pool at its start (the oracle at ``usd_per_weth``) and its clock with it."""
+
+    @abstractmethod
+    def advance(self, seconds: float) -> None:
+        """The pool's clock moves ``seconds``: interest accrues at the next action or read."""
 
     @abstractmethod
     def oracle_price(self) -> np.ndarray:

@@ -255,7 +255,7 @@ class ChainMorphoBlueMarket(ChainAccounts, LendingPool):
 
     def __init__(self, blue: MorphoBlue, borrower: str, wallet: Callable[[str], str], credit: Credit | None = None):
         super().__init__(borrower, wallet, credit)
-        self.blue, self.lltv = blue, float(blue.lltv)
+        self.blue, self.lltv, self.chain = blue, float(blue.lltv), blue.chain
 
     # --- reads ------------------------------------------------------------------------------
     def oracle_price(self) -> np.ndarray:

@@ -9,13 +9,14 @@ import numpy as np
 
 from envs.arrays import ArrayBackend
 from envs.drivers.base import PriceDriver
-from envs.worlds.lending import BORROWER, MORPHO_BLUE, LendingMarket, LendingParams
+from envs.worlds.lending import MORPHO_BLUE, LendingMarket, LendingParams
+from envs.worlds.lending_pool import LendingPool
 from envs.worlds.morpho_blue_market import SimMorphoBlueMarket
 from envs.worlds.sim import UniswapV3World, V3WorldParams
 from envs.worlds.sim_aave_pool import SimAavePool
 
 
-def sim_lending_pool(n: int, params: LendingParams, backend: ArrayBackend) -> SimAavePool | SimMorphoBlueMarket:
+def sim_lending_pool(n: int, params: LendingParams, backend: ArrayBackend) -> LendingPool:
     """The batched lending pool component of ``params.protocol``: accounts for the borrower agent, the scripted
     borrowers and the crowd."""
     accounts = params.borrowers + 2
@@ -25,6 +26,8 @@ def sim_lending_pool(n: int, params: LendingParams, backend: ArrayBackend) -> Si
 
 
 class LendingWorld(UniswapV3World):
+    """The simulator's V3 world holding a lending side over the batched lending pool of ``lending.protocol``."""
+
     lending: LendingMarket
 
     def __init__(
@@ -36,17 +39,13 @@ class LendingWorld(UniswapV3World):
         backend: ArrayBackend | str = "numpy",
     ):
         super().__init__(n, driver, params, backend)
-        self._pool = sim_lending_pool(n, lending, self.b)  # its clock and start, which only a simulator sets
-        self.lending = LendingMarket(self, self._pool, lending)
+        self.lending = LendingMarket(self, sim_lending_pool(n, lending, self.b), lending)
 
     # --- episode ----------------------------------------------------------------------------
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         super().reset(rng, agent_usd)
-        self._pool.reset(self._reference)
-        self.ledger.open(BORROWER, 0.0, 0.0)
         self.lending.reset(rng)
 
     def move_reference(self) -> None:
         super().move_reference()
-        self._pool.advance(self.dt)
-        self._pool.set_oracle_price(self._reference)
+        self.lending.follow()
