@@ -14,6 +14,7 @@ from agents.config import env_classes
 from agents.evaluation import Trajectories, _safe, write_trajectories
 from envs import spec_of
 from envs.drivers.base import SECONDS_PER_YEAR
+from envs.worlds.lending import AGENT_ACCOUNT
 
 #: per-step series recorded for every episode (a series an env does not report stays 0)
 SERIES = (
@@ -82,11 +83,10 @@ def _run(core, obs, policy, horizon, progress) -> dict[str, np.ndarray]:
             rows[k].append(np.asarray(v, dtype=float))
 
     start = {"equity_usd": core.role.value} if hasattr(core.role, "value") else {}  # a role with a capital account
-    record(
-        np.zeros(n),
-        start
-        | ({"health_factor": np.minimum(market.position(0).health_factor, 1e3)} if hasattr(market, "position") else {}),
-    )
+    lending = getattr(market, "lending", None)  # a world with a lending side: the borrower agent's account
+    if lending is not None:
+        start["health_factor"] = np.minimum(lending.position(AGENT_ACCOUNT).health_factor, 1e3)
+    record(np.zeros(n), start)
     for _ in range(horizon):
         actions, _ = policy.predict(obs, deterministic=True)
         obs, reward, _, _, info = core.step(actions)

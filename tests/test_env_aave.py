@@ -159,3 +159,15 @@ def test_numpy_and_torch_step_the_same_worlds(vector_env, action):
         rewards[backend] = np.array([vec.step(np.full(8, action[t % len(action)]))[1] for t in range(29)])
     np.testing.assert_allclose(rewards["torch"], rewards["numpy"], rtol=1e-9, atol=1e-6)
     assert np.abs(rewards["numpy"]).sum() > 0
+
+
+def test_the_borrowers_evaluation_starts_from_its_accounts_health_factor():
+    """The report's health-factor series starts at the supplied account's (no debt: capped at 1e3), so its
+    minimum is the episode's lowest, not a placeholder 0."""
+    from agents.policy import load_policy
+    from agents.trading_evaluation import metrics, run_episodes
+
+    env_id = "defigym/AaveLeverage-v0"
+    lever = load_policy("baseline:target_ltv_borrower", Borrower())
+    t = run_episodes(lever, env_id, {"horizon": 4}, "numpy", 2, 0)
+    assert 1 < metrics(t, env_id)["min_health_factor"] < 1e3 and np.all(t["health_factor"][:, 0] == 1e3)

@@ -83,9 +83,8 @@ class Borrower(WatchesReference):
     # --- episode state ----------------------------------------------------------------------
     def start(self, market: UniswapV3Market) -> None:
         self.read(market)
-        self.initial = self.value = equity_usd(
-            lending_of(market), self.position
-        )  # ``value``: what the last score counted from
+        lending = lending_of(market)
+        self.initial = self.value = equity_usd(lending, self.position)  # ``value``: what the last score counted from
 
     def read(self, market: UniswapV3Market) -> None:
         self.position = lending_of(market).position(AGENT_ACCOUNT)

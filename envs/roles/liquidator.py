@@ -119,13 +119,13 @@ class Liquidator(WatchesReference):
     def act(self, market: UniswapV3Market, action, who: str = AGENT_LIQUIDATOR) -> Receipt:
         """Liquidate the accounts the action picks from the last observation's slots and sell the
         collateral; the receipt holds the USDC gained before gas and whether each world liquidated."""
-        accounts = self.decode(action, market.n)
+        accounts, lending = self.decode(action, market.n), lending_of(market)
         profit, done = np.zeros(market.n), np.zeros(market.n, bool)
         for account in np.unique(accounts[accounts >= 0]):
-            got, ok = lending_of(market).liquidate_and_sell(who, int(account), accounts == account)
+            got, ok = lending.liquidate_and_sell(who, int(account), accounts == account)
             profit, done = profit + got / USDC_UNIT, done | ok
         g = gas_units()
-        call = g[lending_of(market).pool.GAS["liquidation_call"]]
+        call = g[lending.pool.GAS["liquidation_call"]]
         gas = np.where(accounts >= 0, call, 0.0) + np.where(done, g["v3_swap"], 0.0)
         return Receipt.priced(
             gas, self.gas_price_gwei, market.reference_price(), profit, {"liquidated": done.astype(float)}

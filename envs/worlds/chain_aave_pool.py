@@ -39,8 +39,8 @@ class ChainAavePool(ChainAccounts, LendingPool):
         wallet: Callable[[str], str],
         credit: Credit | None = None,
     ):
-        super().__init__(borrower, wallet, credit)
-        self.aave, self.tokens, self.chain = aave, tokens, aave.chain
+        super().__init__(aave.chain, borrower, wallet, credit)
+        self.aave, self.tokens = aave, tokens
         self.usdc, self.weth = tokens["USDC"], tokens["WETH"]
 
     def _credit(self, token: Token, who: str, raw: int) -> None:

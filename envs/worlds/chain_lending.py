@@ -105,9 +105,7 @@ class ChainLendingWorld(ChainUniswapV3World):
         m = self.market
         if self.book is not None:  # the real feed cannot be moved: WETH's source becomes one that can
             control_price(m.aave, m.tokens["WETH"], round(self._anchor * BASE_UNIT))
-        elif (
-            calibration := self.lending_params.calibrated()
-        ) is not None:  # the built market takes the fitted rate curves
+        elif (calibration := self.lending_params.calibrated()) is not None:  # a built market: the fitted curves
             params = self.lending_params.reserve_params()
             for symbol in calibration.reserves:
                 m.aave.set_rate_curve(m.tokens[symbol], params[symbol])

@@ -348,7 +348,8 @@ def lending_of(world: UniswapV3Market) -> LendingMarket:
     """``world``'s lending side; a clear error for a world that holds no lending pool."""
     if world.lending is None:
         raise ValueError(
-            f"{type(world).__name__} holds no lending pool: the lending roles act in a world with one "
-            "(envs.worlds.sim_lending.LendingWorld, envs.worlds.chain_lending.ChainLendingWorld)"
+            f"{type(world).__name__} holds no lending pool (yet: a chain world builds its lending side when it is "
+            "reset): the lending roles act in a world with one (envs.worlds.sim_lending.LendingWorld, "
+            "envs.worlds.chain_lending.ChainLendingWorld), after reset"
         )
     return world.lending

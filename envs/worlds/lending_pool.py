@@ -1,7 +1,8 @@
 """A lending pool as a component of a world: one interface over N worlds for a market that lends USDC against
 WETH collateral, whatever the protocol (Aave V3: ``sim_aave_pool``, ``chain_aave_pool``; Morpho Blue:
 ``morpho_blue_market``) and whatever the backend (the simulator's batched arrays, or the real contracts on a
-chain). A world, the live adapter included, holds one and writes its borrowers, crowd and liquidators on it.
+chain). A world's lending side (``envs.worlds.lending.LendingMarket``, the live adapter's included) holds one and
+writes the borrowers, the crowd and the liquidators on it.
 
 Accounts are numbered: 0 is the borrower agent, 1..K the scripted borrowers, K + 1 the crowd. A liquidator is a
 wallet name (``WALLETS``), the chain side resolving it to an address. Amounts are raw token units, (N,) float64;
@@ -88,10 +89,10 @@ class ChainAccounts:
     scripted accounts (None: a chain the world may not fund, the live one)."""
 
     n = 1
-    chain: Chain  # the chain the protocol's contracts are on
 
-    def __init__(self, borrower: str, wallet: Callable[[str], str], credit: Credit | None):
-        self.borrower, self.wallet, self.credit = borrower, wallet, credit
+    def __init__(self, chain: Chain, borrower: str, wallet: Callable[[str], str], credit: Credit | None):
+        self.chain, self.borrower, self.wallet, self.credit = chain, borrower, wallet, credit
+        self._clock = chain.timestamp()
 
     def reset(self, usd_per_weth: np.ndarray) -> None:
         """The clock starts at the chain's time; the pool and its oracle are as the market was built or attached
@@ -156,7 +157,8 @@ class LendingPool(ABC):
 
     @abstractmethod
     def reset(self, usd_per_weth: np.ndarray) -> None:
-        """An episode starts: the pool at its start (the oracle at ``usd_per_weth``) and its clock with it."""
+        """An episode starts: the pool at its start and its clock with it. The simulator's pool is laid anew, its
+        oracle at ``usd_per_weth``; a chain's is the built or attached market the episode reverted to."""
 
     @abstractmethod
     def advance(self, seconds: float) -> None:

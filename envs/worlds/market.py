@@ -98,7 +98,9 @@ class UniswapV3Market(ABC):
     pending: Mempool | None = None
     #: the block's swap accounts, where an env keeps them (``envs.worlds.block_accounting``)
     accounts: BlockAccounts | None = None
-    #: the lending side, where the world holds a lending pool beside its pool (``envs.worlds.lending``)
+    #: the lending side, where the world holds a lending pool beside its pool (``envs.worlds.lending``): ``step``
+    #: runs its scripted flows after the pool's; a world that holds one also calls its ``reset`` after its own and
+    #: its ``follow`` after the reference moves (``LendingWorld``, ``ChainLendingWorld``)
     lending: LendingMarket | None = None
     #: (N,) the scripted flows' swap volume in USD since reset, where a world counts it (the turnover check)
     flow_volume_usd: np.ndarray | None = None

@@ -254,8 +254,8 @@ class ChainMorphoBlueMarket(ChainAccounts, LendingPool):
     GAS = MORPHO_GAS
 
     def __init__(self, blue: MorphoBlue, borrower: str, wallet: Callable[[str], str], credit: Credit | None = None):
-        super().__init__(borrower, wallet, credit)
-        self.blue, self.lltv, self.chain = blue, float(blue.lltv), blue.chain
+        super().__init__(blue.chain, borrower, wallet, credit)
+        self.blue, self.lltv = blue, float(blue.lltv)
 
     # --- reads ------------------------------------------------------------------------------
     def oracle_price(self) -> np.ndarray:
