@@ -354,3 +354,16 @@ def test_project_sources_compile_once_against_the_package_interfaces() -> None:
     assert {"AdaptiveCurveIrm", "ExpLib", "SignedWadMath"} <= set(contracts)
     functions = {f["name"] for f in contracts["AdaptiveCurveIrm"].abi if f["type"] == "function"}
     assert {"borrowRate", "borrowRateView", "rateAtTarget", "MORPHO"} <= functions
+
+
+def test_an_import_of_a_package_the_compile_does_not_list_is_refused(tmp_path) -> None:
+    """The cache key hashes the listed packages' sources only, so an npm-path import of another package fails,
+    naming the fix, instead of compiling against sources a changed package would not invalidate."""
+    (tmp_path / "UsesIrm.sol").write_text(
+        "// SPDX-License-Identifier: GPL-2.0-or-later\npragma solidity 0.8.19;\n"
+        f'import {{IIrm}} from "{MORPHO_PACKAGE}/src/interfaces/IIrm.sol";\n'
+        "abstract contract UsesIrm is IIrm {}\n"
+    )
+    with pytest.raises(solc.CompileError, match=r"does not list in imports \[\].*add it"):
+        solc.compile_sources(tmp_path, ("UsesIrm.sol",))
+    assert "UsesIrm" in solc.compile_sources(tmp_path, ("UsesIrm.sol",), (MORPHO_PACKAGE,))

@@ -32,15 +32,19 @@ _SETUP_HINT = (
 #: the project's own Solidity sources
 LOCAL_SOURCES = Path(__file__).resolve().parent / "solidity"
 
-#: standard-JSON compile run by node: stdin {solc, root, modules, input} -> stdout solc's output. Imports resolve
+#: standard-JSON compile run by node: stdin {solc, root, modules, imports, input} -> stdout solc's output. Imports resolve
 #: to files under ``root`` (source unit names are paths relative to it, as the packages' relative imports give);
-#: an import naming an npm package (``@scope/...``) resolves under ``modules`` (node_modules).
+#: an import naming an npm package (``@scope/...``) resolves under ``modules`` (node_modules), and only for the
+#: packages ``imports`` lists (the ones the cache key hashes).
 _NODE_SCRIPT = r"""
 const fs = require("fs"), path = require("path");
 const job = JSON.parse(fs.readFileSync(0, "utf8"));
 const solc = require(job.solc);
 const root = path.resolve(job.root);
 function findImports(name) {
+  if (name.startsWith("@") && !job.imports.some((p) => name.startsWith(p + "/")))
+    return { error: "imports " + name + " from a package the compile does not list in imports " +
+      JSON.stringify(job.imports) + ": add it, so the cache key covers its sources" };
   const base = name.startsWith("@") ? path.resolve(job.modules) : root;
   const file = path.resolve(base, name);
   if (!file.startsWith(base + path.sep)) return { error: "import outside " + base + ": " + name };
@@ -121,7 +125,7 @@ def _compile(modules: str, root: str, files: tuple[str, ...], imports: tuple[str
     if cached.is_file():
         raw = json.loads(cached.read_text())
     else:
-        raw = _run_solc(Path(root), files, Path(modules))
+        raw = _run_solc(Path(root), files, Path(modules), imports)
         raw.update(files=list(files), imported=list(imports), settings=SETTINGS, npm_compiler=compiler_version())
         try:
             _write_atomic(cached, json.dumps(raw))
@@ -132,8 +136,9 @@ def _compile(modules: str, root: str, files: tuple[str, ...], imports: tuple[str
     }
 
 
-def _run_solc(root: Path, files: tuple[str, ...], modules: Path) -> dict:
-    """Run solc-js on ``files`` under ``root``, npm-path imports resolved under ``modules``."""
+def _run_solc(root: Path, files: tuple[str, ...], modules: Path, imports: tuple[str, ...]) -> dict:
+    """Run solc-js on ``files`` under ``root``, npm-path imports of the ``imports`` packages resolved under
+    ``modules``."""
     node = shutil.which("node")
     if node is None:
         raise CompilerUnavailableError(
@@ -150,6 +155,7 @@ def _run_solc(root: Path, files: tuple[str, ...], modules: Path) -> dict:
         "solc": str(node_modules_dir() / COMPILER_PACKAGE),
         "root": str(root),
         "modules": str(modules),
+        "imports": list(imports),
         "input": {"language": "Solidity", "sources": sources, "settings": SETTINGS},
     }
     try:
