@@ -9,7 +9,6 @@ import numpy as np
 from agents.live.guards import MarketState
 from envs.contracts.market import attach_market
 from envs.evm.chain import Chain
-from envs.flows.borrow_demand import NO_CALIBRATION
 from envs.units import BASE_UNIT
 from envs.worlds.chain_aave_pool import ChainAavePool
 from envs.worlds.chain_lending import aave_wallet
@@ -102,7 +101,7 @@ class LiveAaveMarket(LiveUniswapV3Market):
         super().__init__(chain, addresses, agent, fee_pips, dt)
         self.borrower = agent  # live, the one account is the borrower
         pool = ChainAavePool(self.market.aave, self.market.tokens, agent, self._wallet)
-        self.lending = LendingMarket(self, pool, LendingParams(borrowers=0, calibration=NO_CALIBRATION))
+        self.lending = LendingMarket(self, pool, LendingParams(borrowers=0), crowd=False)
 
     def _wallet(self, who: str) -> str:
         return aave_wallet(who, self.agent, self.borrower)

@@ -92,7 +92,7 @@ class ChainLendingWorld(ChainUniswapV3World):
             pool = ChainMorphoBlueMarket(self._morpho, self.borrower, self._wallet, self._credit)
         else:
             pool = ChainAavePool(market.aave, market.tokens, self.borrower, self._wallet, self._credit)
-        self.lending = LendingMarket(self, pool, self.lending_params)
+        self.lending = LendingMarket(self, pool, self.lending_params, crowd=self.book is None)
 
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         super().reset(rng, agent_usd)

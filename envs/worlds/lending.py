@@ -138,10 +138,13 @@ class LendingMarket:
     beside the world's USDC/WETH pool, with the scripted borrowers, the crowd and the scripted liquidator written
     once on top of it, so every protocol and backend runs the same behaviour. A world holds one as its
     ``lending`` (``UniswapV3Market.lending``); swaps go through the world's pool, wallets are the world's ledger's
-    (the borrower agent's is ``borrower_wallet``)."""
+    (the borrower agent's is ``borrower_wallet``). ``crowd`` runs the calibrated crowd where ``params`` names a
+    calibration; a market attached to a real chain has its own borrowers instead."""
 
-    def __init__(self, world: UniswapV3Market, pool: LendingPool, params: LendingParams):
+    def __init__(self, world: UniswapV3Market, pool: LendingPool, params: LendingParams, crowd: bool = True):
         self.world, self.pool, self.params = world, pool, params
+        #: the calibration the crowd follows (None: no crowd)
+        self.crowd = params.calibrated() if crowd else None
 
     @property
     def n(self) -> int:
@@ -278,13 +281,9 @@ class LendingMarket:
         return np.where(debt > 0, debt / np.maximum(cash + debt, 1.0), 0.0)
 
     # --- the crowd --------------------------------------------------------------------------
-    def _crowd(self) -> LendingCalibration | None:
-        """The calibration the crowd follows; none on a market attached to a real chain's own borrowers."""
-        return None if getattr(self.world, "book", None) is not None else self.params.calibrated()
-
     def reset_crowd(self, rng: np.random.Generator) -> None:
         """Start each calibrated reserve's demand on its fitted process, post the crowd's collateral, borrow."""
-        calibration = self._crowd()
+        calibration = self.crowd
         if calibration is None:
             return
         self._crowd_rng = rng.spawn(1)[0]  # a stream of its own: the market's draws stay as they were
@@ -297,7 +296,7 @@ class LendingMarket:
         """Move the rate each calibrated reserve's borrowers will pay ``seconds`` along its process, then
         borrow or repay so the reserve sits at the utilization where its curve charges that rate (a borrow
         or a repay leaves cash + debt as it is)."""
-        calibration = self._crowd()
+        calibration = self.crowd
         if calibration is None:
             return
         for symbol, reserve in calibration.reserves.items():
