@@ -68,6 +68,7 @@ def test_aave_envs_attach_to_the_forks_market_and_the_rungs_agree(replica_url, m
         source = market.market.aave.oracle.call("getSourceOfAsset", market.weth.address)
         assert source.lower() == market.market.aave.aggregators["WETH"].address.lower()
         assert market.market.aave.pool.address == BOOK["aave_v3"]["pool"]
+        assert market.lending.crowd is None  # the fork's own borrowers use its reserves: no scripted crowd
         if backend == "anvil":  # the one contract created on the fork is the controllable feed
             fork = market.chain.rpc
             created = [
