@@ -16,7 +16,7 @@ from envs.roles.liquidity_provider import LiquidityProvider
 from envs.roles.searcher import SandwichSearcher
 from envs.roles.trader import Trader
 from envs.roles.v2_liquidity_provider import V2LiquidityProvider
-from envs.worlds.market import FULL_RANGE
+from envs.worlds.v3_accounts import FULL_RANGE
 
 
 class Scripted:

@@ -83,9 +83,8 @@ def _run(core, obs, policy, horizon, progress) -> dict[str, np.ndarray]:
             rows[k].append(np.asarray(v, dtype=float))
 
     start = {"equity_usd": core.role.value} if hasattr(core.role, "value") else {}  # a role with a capital account
-    lending = getattr(market, "lending", None)  # a world with a lending side: the borrower agent's account
-    if lending is not None:
-        start["health_factor"] = np.minimum(lending.position(AGENT_ACCOUNT).health_factor, 1e3)
+    if market.lending is not None:  # a world with a lending side: the borrower agent's account
+        start["health_factor"] = np.minimum(market.lending.position(AGENT_ACCOUNT).health_factor, 1e3)
     record(np.zeros(n), start)
     for _ in range(horizon):
         actions, _ = policy.predict(obs, deterministic=True)

@@ -72,16 +72,11 @@ def make_market(
                 array_backend(backend, device),
                 read_origin(init_from, str(init_addresses), params.fee_pips),
             )
-        if lending is None:
-            return UniswapV3World(n, driver, params, array_backend(backend, device))
-        from envs.worlds.sim_lending import LendingWorld
-
-        return LendingWorld(n, driver, params, lending, array_backend(backend, device))
+        return UniswapV3World(n, driver, params, array_backend(backend, device), lending)
     if backend in ("evm", "anvil"):
         if n != 1:
             raise ValueError(f"the {backend} backend runs one world per env; use numpy or torch for batches")
         from envs.contracts.fork import chain_factory, load_attach_book
-        from envs.worlds.chain_lending import ChainLendingWorld
         from envs.worlds.chain_world import ChainUniswapV3World
 
         book = load_attach_book(addresses, fork_url)
@@ -96,17 +91,10 @@ def make_market(
                 f"backend.replay_blocks={replay_blocks} replays a forked chain's blocks into the Uniswap "
                 f"V3 LP env: it needs backend.fork_url (and the LP env)"
             )
-        if lending is None:
-            tip = None if priority_fee_gwei is None else round(priority_fee_gwei * 1e9)
-            # replay_blocks without a fork_url was refused above; the second test only tells the checker so
-            return ChainUniswapV3World(
-                make_chain,
-                driver,
-                params,
-                book,
-                (fork_url, int(replay_blocks), tip) if replay_blocks and fork_url is not None else None,
-            )
-        return ChainLendingWorld(make_chain, driver, params, lending, book)
+        tip = None if priority_fee_gwei is None else round(priority_fee_gwei * 1e9)
+        # replay_blocks without a fork_url was refused above; the second test only tells the checker so
+        replay = (fork_url, int(replay_blocks), tip) if replay_blocks and fork_url is not None else None
+        return ChainUniswapV3World(make_chain, driver, params, book, replay, lending)
     raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
 
 

@@ -15,13 +15,13 @@ from envs.contracts.market import MarketSpec, build_market
 from envs.drivers import make_driver
 from envs.evm.revm import PyrevmChain
 from envs.worlds.chain_aave_pool import ChainAavePool
-from envs.worlds.chain_lending import ChainLendingWorld, one_moment_a_step
+from envs.worlds.chain_lending import one_moment_a_step
+from envs.worlds.chain_world import ChainUniswapV3World
 from envs.worlds.lending import LendingMarket, LendingParams, lending_of
 from envs.worlds.lending_pool import LendingPool, Position
 from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market
 from envs.worlds.sim import UniswapV3World, V3WorldParams
 from envs.worlds.sim_aave_pool import SimAavePool
-from envs.worlds.sim_lending import LendingWorld
 
 PRICE = 2_000.0
 BORROWER, LIQUIDATOR = DEV_ACCOUNTS[3], DEV_ACCOUNTS[6]
@@ -127,12 +127,12 @@ def test_the_live_adapter_and_the_worlds_hold_the_component_instead_of_reimpleme
     neither inherits it nor writes any of its calls again."""
     lending_calls = {name for name in vars(LendingMarket) if not name.startswith("__")} - {"reset", "step", "n", "dt"}
     assert {"supply", "withdraw", "borrow", "repay", "liquidate", "position", "oracle_price", "swap"} <= lending_calls
-    for world in (LendingWorld, ChainLendingWorld, LiveAaveMarket):
+    for world in (UniswapV3World, ChainUniswapV3World, LiveAaveMarket):
         assert not issubclass(world, LendingMarket)
         own = {name for cls in world.__mro__ if cls not in UniswapV3Market.__mro__ for name in vars(cls)}
         assert not own & (lending_calls | {"liquidation_call"}), (world, own & lending_calls)
     assert all(getattr(LendingPool, name).__isabstractmethod__ for name in ("supply", "liquidation_call", "position"))
-    sim = LendingWorld(2, make_driver("gbm"), V3WorldParams(lps=0), LendingParams(calibration="none"))
+    sim = UniswapV3World(2, make_driver("gbm"), V3WorldParams(lps=0), "numpy", LendingParams(calibration="none"))
     assert isinstance(sim.lending, LendingMarket) and isinstance(sim.lending.pool, SimAavePool)
     assert sim.lending.world is sim and lending_of(sim) is sim.lending
     with pytest.raises(ValueError, match="holds no lending pool"):

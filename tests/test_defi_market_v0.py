@@ -432,3 +432,26 @@ def test_a_role_the_market_lacks_is_refused_naming_its_count_key():
     with pytest.raises(ValueError, match=r"raise env\.n_lps\b"):
         other_policies(market, "liquidity_provider", {})
     market.close()
+
+
+@pytest.mark.parametrize("backend", ["numpy", "evm"])
+def test_a_trader_swaps_in_a_world_without_a_lending_side(backend):
+    """The traders' wallet is the market's own: a trader needs a pool, not a lending pool beside it."""
+    from envs.drivers import make_driver
+    from envs.roles.trader import Trader
+    from envs.uniswap_v3_lp import make_market
+    from envs.worlds.sim import V3WorldParams
+
+    n = 2 if backend == "numpy" else 1
+    world = make_market(backend, n, make_driver("gbm"), V3WorldParams(lps=0))
+    world.reset(np.random.default_rng(0))
+    assert world.lending is None
+    trader = Trader(sizes_usd=(50_000.0,))
+    trader.reset(world)
+    before = world.pool_price()
+    receipt = trader.act(world, np.array([1, 0])[:n])  # world 0 buys $50k of WETH, world 1 waits
+    assert trader.weth[0] > 0 and trader.usdc[0] == pytest.approx(-50_000.0)
+    assert world.pool_price()[0] > before[0] and receipt.gas_units[0] > 0
+    if n == 2:
+        assert trader.weth[1] == 0 and world.pool_price()[1] == before[1] and receipt.gas_units[1] == 0
+    getattr(world, "close", lambda: None)()

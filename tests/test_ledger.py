@@ -9,13 +9,11 @@ import pytest
 from agents.live.market import LiveAaveMarket
 from envs.drivers import make_driver
 from envs.uniswap_v3_lp import make_market
-from envs.worlds.chain_lending import ChainLendingWorld
 from envs.worlds.chain_v2 import ChainUniswapV2World
 from envs.worlds.chain_world import ChainUniswapV3World
 from envs.worlds.ledger import OFF_MARKET, ChainLedger, SimLedger
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import UniswapV3World, V3WorldParams
-from envs.worlds.sim_lending import LendingWorld
 from envs.worlds.sim_v2 import UniswapV2World
 from envs.worlds.v2_market import UniswapV2Market
 
@@ -64,7 +62,7 @@ def test_a_chain_ledger_reads_the_tokens_and_moves_them_off_the_market():
 
 def test_the_worlds_keep_no_wallet_of_their_own():
     kept = {"wallet_raw", "agent_wallet_raw", "shift_wallet", "borrower_wallet", "fund_borrower", "_agent_moved"}
-    for world in (UniswapV3World, ChainUniswapV3World, LendingWorld, ChainLendingWorld, LiveAaveMarket):
+    for world in (UniswapV3World, ChainUniswapV3World, LiveAaveMarket):
         own = {name for cls in world.__mro__ if cls not in UniswapV3Market.__mro__ for name in vars(cls)}
         assert not own & kept, (world, own & kept)
     for world in (UniswapV2World, ChainUniswapV2World):

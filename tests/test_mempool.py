@@ -17,10 +17,10 @@ from envs import defi_market_v0
 from envs.arrays import array_backend
 from envs.assets.gas import action_units, units_usd
 from envs.drivers import make_driver
-from envs.worlds.market import REBALANCE_CLOSE
 from envs.worlds.mempool import PENDING_FEATURES, PENDING_USD_SCALE
 from envs.worlds.sandwich import FlowOrder, Legs
 from envs.worlds.sim import UniswapV3World, V3WorldParams
+from envs.worlds.v3_accounts import REBALANCE_CLOSE
 
 WORLD: dict[str, Any] = dict(
     flow="toy",

@@ -9,11 +9,10 @@ from agents.live.market import LiveUniswapV3Market
 from envs.drivers import make_driver
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.block_accounting import reserves_moved
-from envs.worlds.chain_lending import ChainLendingWorld
-from envs.worlds.chain_world import ChainLP, ChainUniswapV3World
+from envs.worlds.chain_world import ChainBinding, ChainUniswapV3World
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import UniswapV3World, V3WorldParams
-from envs.worlds.sim_lending import LendingWorld
+from envs.worlds.v3_accounts import UniswapV3Accounts
 from envs.worlds.v3_pool import ChainUniswapV3Pool, SimUniswapV3Pool
 
 PARAMS = V3WorldParams(flow="toy", noise_traders=2, noise_trade_usd=400_000.0)
@@ -51,7 +50,7 @@ def test_the_worlds_and_the_live_adapter_read_the_pool_through_the_component():
     for world in (UniswapV3World, ChainUniswapV3World, LiveUniswapV3Market):
         own = {name for cls in world.__mro__ if cls not in UniswapV3Market.__mro__ for name in vars(cls)}
         assert not own & {"pool_price", "tick", "active_liquidity", "curve_point", "crossed_ticks"}, world
-    assert issubclass(LiveUniswapV3Market, ChainLP)  # which binds a ChainUniswapV3Pool
+    assert issubclass(LiveUniswapV3Market, ChainBinding)  # which binds a ChainUniswapV3Pool
 
 
 def test_both_sides_swap_mint_collect_and_withdraw_alike_through_the_interface():
@@ -121,8 +120,16 @@ def test_the_market_trades_and_manages_positions_once_for_every_backend():
         "agent_position_tokens",
         "swap",
     }
-    for world in (UniswapV3World, ChainUniswapV3World, LiveUniswapV3Market, LendingWorld, ChainLendingWorld):
+    for world in (UniswapV3World, ChainUniswapV3World, LiveUniswapV3Market):
         own = {name for cls in world.__mro__ if cls not in UniswapV3Market.__mro__ for name in vars(cls)}
-        if world is LiveUniswapV3Market:  # a live chain has no scripted market: it refuses the arbitrage
-            own -= {"arbitrage", "agent_arbitrage"}
         assert not own & once, (world, own & once)
+
+
+def test_a_live_market_holds_the_accounts_and_nothing_scripted():
+    """The live adapter's market is the agent's accounts on the pool bound to the chain: it neither inherits the
+    scripted market (arbitrage, flow, episodes) nor refuses its methods."""
+    assert issubclass(LiveUniswapV3Market, UniswapV3Accounts) and not issubclass(LiveUniswapV3Market, UniswapV3Market)
+    scripted = {name for name in vars(UniswapV3Market) if not name.startswith("__")} - set(vars(UniswapV3Accounts))
+    assert {"reset", "step", "move_reference", "arbitrage", "noise", "agent_arbitrage", "flow_swap"} <= scripted
+    assert not any(hasattr(LiveUniswapV3Market, name) for name in scripted)
+    assert issubclass(ChainUniswapV3World, ChainBinding) and issubclass(ChainUniswapV3World, UniswapV3Market)

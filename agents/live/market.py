@@ -1,6 +1,7 @@
-"""The roles' view of a live chain: the same reads the chain worlds give them in evaluation
-(envs.worlds.chain_world.ChainLP, the Aave pool component envs.worlds.chain_aave_pool.ChainAavePool), with the
-reference price from the on-chain oracle."""
+"""The roles' view of a live chain: the agent's account on the pool (``UniswapV3Accounts``), bound to the chain as
+the chain worlds bind theirs (``envs.worlds.chain_world.ChainBinding``), and the Aave pool component
+(``envs.worlds.chain_aave_pool.ChainAavePool``), with the reference price from the on-chain oracle. Nothing scripted
+runs here: the chain's other traders are its own."""
 
 from __future__ import annotations
 
@@ -11,15 +12,18 @@ from envs.contracts.market import attach_market
 from envs.evm.chain import Chain
 from envs.units import BASE_UNIT
 from envs.worlds.chain_aave_pool import ChainAavePool
-from envs.worlds.chain_lending import aave_wallet
-from envs.worlds.chain_world import ChainLP
+from envs.worlds.chain_lending import lending_address
+from envs.worlds.chain_world import ChainBinding
 from envs.worlds.lending import LendingMarket, LendingParams
 
 
-class LiveUniswapV3Market(ChainLP):
+class LiveUniswapV3Market(ChainBinding):
     """One world: the agent's account on ``chain`` (its one wallet slot), the USDC/WETH pool of ``fee_pips``."""
 
-    lp_agents = 1
+    @property
+    def lp_agents(self) -> int:
+        """The one LP agent: the account's owner."""
+        return 1
 
     def __init__(self, chain: Chain, addresses: dict, agent: str, fee_pips: int, dt: float):
         self.chain, self.account, self.n, self.dt = chain, agent, 1, dt
@@ -73,21 +77,6 @@ class LiveUniswapV3Market(ChainLP):
         """ETH/USD from the Aave oracle (a Chainlink-style feed, 8 decimals)."""
         return np.array([self.market.aave.price(self.weth) / BASE_UNIT])
 
-    def reset(self, rng, agent_usd):
-        raise RuntimeError("a live market is not reset: it is the chain as it is")
-
-    def move_reference(self):
-        raise RuntimeError("a live market moves by itself: read it again at the next block")
-
-    def arbitrage(self, mask: np.ndarray | None = None) -> None:
-        self.move_reference()
-
-    def noise(self) -> None:
-        self.move_reference()
-
-    def agent_arbitrage(self, fraction):
-        raise RuntimeError("the live adapter runs the LP and borrower roles only")
-
 
 class LiveAaveMarket(LiveUniswapV3Market):
     """The borrower's view of a live chain: its Aave account through the real Pool and oracle (the chain side of
@@ -100,14 +89,11 @@ class LiveAaveMarket(LiveUniswapV3Market):
     def __init__(self, chain: Chain, addresses: dict, agent: str, fee_pips: int, dt: float):
         super().__init__(chain, addresses, agent, fee_pips, dt)
         self.borrower = agent  # live, the one account is the borrower
-        pool = ChainAavePool(self.market.aave, self.market.tokens, agent, self._wallet)
+        pool = ChainAavePool(self.market.aave, self.market.tokens, agent, self._named_address)
         self.lending = LendingMarket(self, pool, LendingParams(borrowers=0), crowd=False)
 
-    def _wallet(self, who: str) -> str:
-        return aave_wallet(who, self.agent, self.borrower)
-
     def _named_address(self, wallet: str) -> str:
-        return self._wallet(wallet)
+        return lending_address(wallet, self.agent, self.borrower)
 
 
 def read_market_state(chain: Chain, addresses: dict, account: str, fee_pips: int, twap_window_s: int) -> MarketState:

@@ -20,7 +20,7 @@ from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import BASE_UNIT, USDC_UNIT, WETH_UNIT
 from envs.worlds.lending import AGENT_ACCOUNT, BORROWER, LendingMarket, Position, lending_of
-from envs.worlds.market import UniswapV3Market
+from envs.worlds.v3_accounts import UniswapV3Accounts
 
 #: target LTVs a discrete action can choose (leverage 1 / (1 - LTV): 1x ... 4x); WETH's max LTV is 80.5%
 DEFAULT_TARGETS = (0.0, 0.3, 0.5, 0.65, 0.75)
@@ -81,18 +81,18 @@ class Borrower(WatchesReference):
         return len(self.targets)
 
     # --- episode state ----------------------------------------------------------------------
-    def start(self, market: UniswapV3Market) -> None:
+    def start(self, market: UniswapV3Accounts) -> None:
         self.read(market)
         lending = lending_of(market)
         self.initial = self.value = equity_usd(lending, self.position)  # ``value``: what the last score counted from
 
-    def read(self, market: UniswapV3Market) -> None:
+    def read(self, market: UniswapV3Accounts) -> None:
         self.position = lending_of(market).position(AGENT_ACCOUNT)
 
-    def round_gas_usd(self, market: UniswapV3Market) -> np.ndarray:
+    def round_gas_usd(self, market: UniswapV3Accounts) -> np.ndarray:
         return units_usd(action_units(*lever_up(lending_of(market))), self.gas_price_gwei, market.reference_price())
 
-    def observation(self, market: UniswapV3Market) -> np.ndarray:
+    def observation(self, market: UniswapV3Accounts) -> np.ndarray:
         pos = self.position
         equity = equity_usd(lending_of(market), pos)
         return np.stack(
@@ -124,7 +124,7 @@ class Borrower(WatchesReference):
         acting, level = act_and_level(action, n, "continuous borrower actions must be finite and in [-1, 1]^2")
         return acting, level * max(self.targets)
 
-    def act(self, market: UniswapV3Market, action) -> Receipt:
+    def act(self, market: UniswapV3Accounts, action) -> Receipt:
         """Move toward the target LTV, paying gas in USD at the reference price; notes the debt after
         acting, so ``score`` can tell a liquidation (only one lowers the debt afterwards)."""
         acting, target = self.decode(action, market.n)
@@ -133,7 +133,7 @@ class Borrower(WatchesReference):
         self.debt_after_act = lending.position(AGENT_ACCOUNT).debt_usdc
         return Receipt.priced(units, self.gas_price_gwei, market.reference_price())
 
-    def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def score(self, market: UniswapV3Accounts, receipt: Receipt) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Reward: the change in equity since the last score, net of gas."""
         gas_usd, pos = receipt.gas_usd, self.position
         equity = equity_usd(lending_of(market), pos)

@@ -13,9 +13,10 @@ import numpy as np
 
 from envs.roles.role import Receipt
 from envs.roles.scripted_share import ScriptedShare
-from envs.worlds.market import REBALANCE_CLOSE, UniswapV3Market
+from envs.worlds.market import UniswapV3Market
 from envs.worlds.mempool import PENDING_FEATURES, pending_features
 from envs.worlds.sim import V3WorldParams
+from envs.worlds.v3_accounts import REBALANCE_CLOSE
 
 OBSERVATION_FEATURES = (
     ("pool_vs_reference", "100 * log(pool price / reference price)", "%"),

@@ -15,7 +15,7 @@ from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, 
 from envs.roles.role import Receipt, Role
 from envs.roles.volatility import EwmaVolatility
 from envs.units import usd_per_eth_at_tick
-from envs.worlds.market import FULL_RANGE, UniswapV3Market
+from envs.worlds.v3_accounts import FULL_RANGE, UniswapV3Accounts
 
 #: half-widths (in ticks) a discrete action can choose; 100 ticks is about +-1% of price; the last is the full range
 DEFAULT_HALF_WIDTHS = (50, 100, 200, 400, 800, 1600, 3200, FULL_RANGE)
@@ -49,7 +49,7 @@ class MarketView:
     fees: tuple[np.ndarray, np.ndarray]
 
     @classmethod
-    def read(cls, market: UniswapV3Market) -> "MarketView":
+    def read(cls, market: UniswapV3Accounts) -> "MarketView":
         return cls(
             market.reference_price(),
             market.pool_price(),
@@ -111,14 +111,14 @@ class LiquidityProvider(Role):
         return len(self.half_widths) + self.allow_close
 
     # --- episode state ----------------------------------------------------------------------
-    def reset(self, market: UniswapV3Market, elapsed: float = 0.0) -> np.ndarray:
+    def reset(self, market: UniswapV3Accounts, elapsed: float = 0.0) -> np.ndarray:
         self.view = MarketView.read(market)
         self.volatility = EwmaVolatility(self.volatility_halflife_steps)
         self.volatility.reset(self.view.reference)
         self.value = self.view.value_usd
         return self.observation(self.view, market.dt, elapsed)
 
-    def observe(self, market: UniswapV3Market, elapsed: float = 0.0) -> np.ndarray:
+    def observe(self, market: UniswapV3Accounts, elapsed: float = 0.0) -> np.ndarray:
         """Read the market once after the block and update the volatility estimate."""
         self.view = MarketView.read(market)
         self.volatility.update(self.view.reference)
@@ -164,7 +164,7 @@ class LiquidityProvider(Role):
         lo, hi = np.log(min(self.half_widths)), np.log(max(self.half_widths))
         return rebalance, np.round(np.exp(lo + level * (hi - lo)))
 
-    def act(self, market: UniswapV3Market, action) -> Receipt:
+    def act(self, market: UniswapV3Accounts, action) -> Receipt:
         """Apply the actions, paying gas in USD at the reference price. ``score`` measures fees and LVR from the
         view just after acting where the LP acted, and from the last observe's view where it held."""
         acting, widths = self.decode(action, market.n)
@@ -189,7 +189,7 @@ class LiquidityProvider(Role):
         return Receipt.priced(gas, self.gas_price_gwei, market.reference_price())
 
     # --- reward -----------------------------------------------------------------------------
-    def score(self, market: UniswapV3Market, receipt: Receipt) -> tuple[np.ndarray, dict]:
+    def score(self, market: UniswapV3Accounts, receipt: Receipt) -> tuple[np.ndarray, dict]:
         """Reward for the block, from ``act``'s view (after acting, or the last observe's where the LP held) to
         after the market moved (``observe``'s view)."""
         before, after, gas_usd = self.before, self.view, receipt.gas_usd

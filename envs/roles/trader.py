@@ -17,8 +17,7 @@ from envs.roles.actions import choice
 from envs.roles.role import Receipt
 from envs.roles.volatility import WatchesReference
 from envs.units import USDC_UNIT, WETH_UNIT
-from envs.worlds.lending import TRADER, lending_of
-from envs.worlds.market import UniswapV3Market
+from envs.worlds.market import TRADER_WALLET, UniswapV3Market
 
 DEFAULT_SIZES_USD = (5_000.0, 50_000.0)
 OBSERVATION_FEATURES = (
@@ -84,7 +83,7 @@ class Trader(WatchesReference):
         buy, usd = self.decode(action, market.n)
         trading = usd > 0
         raw = np.floor(np.where(buy, usd * USDC_UNIT, usd / market.reference_price() * WETH_UNIT))
-        paid, got = lending_of(market).swap(TRADER, buy, raw, trading)
+        paid, got = market.trade("trader", TRADER_WALLET, buy, raw, None, trading)
         self.usdc += np.where(buy, -paid, got) / USDC_UNIT
         self.weth += np.where(buy, got, -paid) / WETH_UNIT
         return Receipt.priced(

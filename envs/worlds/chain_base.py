@@ -41,7 +41,8 @@ class ChainWorld:
     def reference_price(self) -> np.ndarray:
         return self._reference.copy()
 
-    def move_reference(self) -> None:
+    def move_path(self) -> None:
+        """The reference's next step: the driver's, scaled."""
         self._reference = self.driver.step() * self._scale
 
     def _credit(self, token, who: str, raw: int) -> None:

@@ -8,13 +8,13 @@ from typing import Callable
 
 import numpy as np
 
+from envs.contracts.accounts import AGENT, ARBITRAGEUR, NOISE
 from envs.contracts.market import MarketSpec
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain
 from envs.units import MAX_UINT256, USDC_UNIT, WETH_UNIT
 from envs.worlds import v2_market as v2m
 from envs.worlds.chain_base import ChainWorld
-from envs.worlds.chain_world import AGENT, ARBITRAGEUR, NOISE
 from envs.worlds.ledger import ChainLedger
 from envs.worlds.market import WBTC_PRICE_USD
 from envs.worlds.sim import noise_orders

@@ -1,6 +1,7 @@
 """The Uniswap V3 market on an EVM rung (pyrevm or anvil): one world on a chain running the real
 contracts, driven exactly as the simulator drives its worlds (same price path, same noise orders
-from the same generator, same arbitrage rule), so the two can be compared step by step."""
+from the same generator, same arbitrage rule), so the two can be compared step by step. With ``lending``, the
+world holds a lending side over the chain's lending pool (``envs.worlds.chain_lending``)."""
 
 from __future__ import annotations
 
@@ -8,28 +9,43 @@ from typing import Callable
 
 import numpy as np
 
-from envs.contracts.accounts import DEV_ACCOUNTS
+from envs.contracts.accounts import AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, BORROWER_AGENT, NOISE
 from envs.contracts.market import Market, MarketSpec
+from envs.contracts.morpho_blue import MorphoBlue
 from envs.contracts.replay import BlockReplayer
 from envs.contracts.tokens import Token
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain
 from envs.units import TICK_SPACING, USDC_UNIT, WETH_UNIT
 from envs.worlds.chain_base import ChainWorld
+from envs.worlds.chain_lending import (
+    chain_lending_pool,
+    check_chain_lending,
+    lending_address,
+    prepare_lending,
+    start_lending_clock,
+)
 from envs.worlds.ledger import ChainLedger
+from envs.worlds.lending import WALLETS, LendingMarket, LendingParams
 from envs.worlds.market import (
     AGENT_ARBITRAGE_WALLET,
     ARBITRAGEUR_WALLET,
     FLOW_WALLET,
+    TRADER_WALLET,
     WBTC_PRICE_USD,
     UniswapV3Market,
 )
 from envs.worlds.sim import V3WorldParams
+from envs.worlds.v3_accounts import UniswapV3Accounts
 from envs.worlds.v3_pool import ChainUniswapV3Pool, Wallet
 
-AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7], DEV_ACCOUNTS[8]
 #: the scripted accounts' addresses
-SCRIPTED_ACCOUNTS = {ARBITRAGEUR_WALLET: ARBITRAGEUR, FLOW_WALLET: NOISE, AGENT_ARBITRAGE_WALLET: ARBITRAGEUR_AGENT}
+SCRIPTED_ACCOUNTS = {
+    ARBITRAGEUR_WALLET: ARBITRAGEUR,
+    FLOW_WALLET: NOISE,
+    AGENT_ARBITRAGE_WALLET: ARBITRAGEUR_AGENT,
+    TRADER_WALLET: ARBITRAGEUR,  # the traders share the arbitrageur's account: their books are their roles'
+}
 
 
 def slot_address(slot: int, lp_agents: int) -> str:
@@ -39,12 +55,13 @@ def slot_address(slot: int, lp_agents: int) -> str:
     return AGENT if slot == 0 and lp_agents > 0 else f"0x{0x1A6E47 << 100 | slot:040x}"
 
 
-class ChainLP(UniswapV3Market):
-    """The market on a chain: the pool component and the ledger bound to the chain's contracts, each wallet an
+class ChainBinding(UniswapV3Accounts):
+    """Wallet slots on a chain: the pool component and the ledger bound to the chain's contracts, each wallet an
     account's tokens (``slot_address``, ``_named_address``); shared by the chain world and the live adapter."""
 
     market: Market
     v3_pool: ChainUniswapV3Pool
+    ledger: ChainLedger
 
     def bind(self, market: Market, fee_pips: int, credit: Callable[[Token, str, int], None] | None = None) -> None:
         """The pool of ``fee_pips`` and the ledger on ``market``'s contracts; ``credit`` gives what comes into a
@@ -77,12 +94,15 @@ class ChainLP(UniswapV3Market):
         return self.v3_pool.token_ids.get(self.lp)
 
 
-class ChainUniswapV3World(ChainWorld, ChainLP):
+class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
     """The Uniswap V3 market on a chain (``ChainWorld``): the LP agents and scripted traders in wallet slots,
-    the arbitrageur and the flow, the block's replayed transactions with ``replay``."""
+    the arbitrageur and the flow, the block's replayed transactions with ``replay``; with ``lending``, a lending side
+    over the chain's lending pool of its protocol (Aave V3's Pool, or a Morpho Blue market deployed beside the
+    built market). Attached (``book``), the lending side runs on the Aave market the fork holds, its WETH oracle
+    made to follow the reference price (``envs.worlds.chain_lending.prepare_lending``)."""
 
-    aave_supply_usd: float = 50_000_000.0  # what the market seeds each Aave reserve with
-    v2_pool_value_usd: float = 10_000_000.0  # what it deposits into the USDC/WETH V2 pair
+    v2_pool_value_usd: float = 10_000_000.0  # what the market deposits into the USDC/WETH V2 pair
+    borrower = BORROWER_AGENT  # the borrower agent's account, where the world holds a lending side
 
     def __init__(
         self,
@@ -91,8 +111,9 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
         params: V3WorldParams = V3WorldParams(),
         book: dict | None = None,
         replay: tuple[str, int, int | None] | None = None,
+        lending: LendingParams | None = None,
     ):
-        self.params = params
+        self.params, self.lending_params = params, lending
         self.slots, self.lp = params.slots, 0
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
         if book is not None and params.scripted_lps:
@@ -100,7 +121,12 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
                 "env.recentering_lps, env.jit_usd and env.sandwich_usd add scripted traders to a market of our "
                 "own; an attached market has its real ones: leave them out with backend.market=attach"
             )
+        if lending is not None:
+            check_chain_lending(lending, book)
         super().__init__(make_chain, driver, book)
+        if lending is not None:
+            start_lending_clock(self.chain, lending, book is not None)
+        self._morpho: MorphoBlue | None = None  # a Morpho Blue market, once deployed beside the built one
         #: (the forked chain's URL, blocks a step, the agent's priority fee in wei or None): each step re-sends that
         #: many of its next blocks, the first block's transactions that outbid the agent before the agent acts
         self.replay_blocks = 0 if replay is None else replay[1]
@@ -109,7 +135,7 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
         self.replayed: list = []
 
     # --- episode ----------------------------------------------------------------------------
-    def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
+    def start(self, rng: np.random.Generator, agent_usd: float | None) -> None:
         """The market at the driver's start price (built, or reverted to), each LP agent funded with ``agent_usd``
         (given exactly when the world has LP agents) and the scripted traders with theirs."""
         if self._replayer is not None:  # the fork is reverted to its start: so is the history
@@ -127,11 +153,20 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
         self.start_flow()
         self.open_recentering()
 
+    def bind(self, market: Market, fee_pips: int, credit: Callable[[Token, str, int], None] | None = None) -> None:
+        """The pool, the ledger and, where the world holds one, the lending side on ``market``'s contracts."""
+        super().bind(market, fee_pips, credit)
+        if self.lending_params is not None:
+            pool = chain_lending_pool(market, self._morpho, self.borrower, self._address, self._credit)
+            self.lending = LendingMarket(self, pool, self.lending_params, crowd=self.book is None)
+
     def slot_address(self, slot: int) -> str:
         """Wallet slot ``slot``'s account (``slot_address``)."""
         return slot_address(slot, self.params.lps)
 
     def _named_address(self, wallet: str) -> str:
+        if self.lending_params is not None and wallet in WALLETS:
+            return lending_address(wallet, self.agent, self.borrower, self.params.lps)
         return SCRIPTED_ACCOUNTS[wallet]
 
     def _fund_traders(self) -> None:
@@ -145,6 +180,12 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
                     self._credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, m.v3.router.address)
                 token.approve(who, m.v3.position_manager.address)
+        if self.lending_params is not None:
+            lp_agent = [AGENT] if self.params.lps else []
+            price = self._anchor if self.book is not None else float(self._reference[0])
+            self._morpho = prepare_lending(
+                m, self.lending_params, self.book is not None, price, lp_agent, self.borrower, self._credit
+            )
 
     def _market_spec(self, price: float) -> MarketSpec:
         """The market this world builds at ``price``: its pool's tier and liquidity, the Aave reserves' and the V2
@@ -155,7 +196,9 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
             v3_fee_tiers=(p.fee_pips,),
             v3_pool_value_usd=p.pool_value_usd * (1 - p.recentering_share),
             liquidity_profile=p.liquidity_profile,
-            aave_supply_usd=self.aave_supply_usd,
+            aave_supply_usd=LendingParams().supply_usd
+            if self.lending_params is None
+            else self.lending_params.supply_usd,
             v2_pool_value_usd=self.v2_pool_value_usd,
         )
 
@@ -213,6 +256,6 @@ class ChainUniswapV3World(ChainWorld, ChainLP):
             self.replayed += self._replayer.replay(self.replay_blocks)
         super().step()
 
-    def move_reference(self) -> None:
-        super().move_reference()
+    def move_path(self) -> None:
+        super().move_path()
         self.clock = self.clock + self.dt

@@ -91,7 +91,7 @@ class ForkedStartWorld(UniswapV3World):
         super().__init__(n, driver, params, backend)
         self.origin = origin
 
-    def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
+    def start(self, rng: np.random.Generator, agent_usd: float | None) -> None:
         """Each world a copy of the origin's pool, its path rescaled to start at the pool's price; each LP agent
         funded with ``agent_usd`` (given exactly when the world has LP agents)."""
         from envs.contracts.state_reader import v3_pool_state
@@ -106,8 +106,8 @@ class ForkedStartWorld(UniswapV3World):
         )
         self.fund_agents(agent_usd)
 
-    def move_reference(self) -> None:
-        super().move_reference()  # the driver's step (and the world's clock)
+    def move_path(self) -> None:
+        super().move_path()  # the driver's step (and the world's clock)
         self._reference = self._reference * self._scale
 
     def provenance(self) -> dict:

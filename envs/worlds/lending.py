@@ -27,13 +27,13 @@ from envs.worlds.lending_pool import (
     AGENT_LIQUIDATOR,
     BORROWER,
     COMPETITOR,
-    TRADER,
     WALLETS,
     LendingPool,
     Position,
     check_wallet,
 )
-from envs.worlds.market import WBTC_PRICE_USD, UniswapV3Market
+from envs.worlds.market import WBTC_PRICE_USD
+from envs.worlds.v3_accounts import UniswapV3Accounts
 
 __all__ = [
     "AGENT",
@@ -41,7 +41,6 @@ __all__ = [
     "AGENT_LIQUIDATOR",
     "BORROWER",
     "COMPETITOR",
-    "TRADER",
     "WALLETS",
     "LendingMarket",
     "LendingParams",
@@ -62,7 +61,6 @@ SWAP_GROUP = {
     BORROWER: "borrower",
     AGENT_LIQUIDATOR: "liquidation",  # selling the collateral it seized
     COMPETITOR: "liquidation",
-    TRADER: "trader",
 }
 
 
@@ -137,11 +135,11 @@ class LendingMarket:
     """The lending side of a world: a lending pool component (``pool``, the one its protocol and backend give)
     beside the world's USDC/WETH pool, with the scripted borrowers, the crowd and the scripted liquidator written
     once on top of it, so every protocol and backend runs the same behaviour. A world holds one as its
-    ``lending`` (``UniswapV3Market.lending``); swaps go through the world's pool, wallets are the world's ledger's
+    ``lending`` (``UniswapV3Accounts.lending``); swaps go through the world's pool, wallets are the world's ledger's
     (the borrower agent's is ``borrower_wallet``). ``crowd`` runs the calibrated crowd where ``params`` names a
     calibration; a market attached to a real chain has its own borrowers instead."""
 
-    def __init__(self, world: UniswapV3Market, pool: LendingPool, params: LendingParams, crowd: bool = True):
+    def __init__(self, world: UniswapV3Accounts, pool: LendingPool, params: LendingParams, crowd: bool = True):
         self.world, self.pool, self.params = world, pool, params
         #: the calibration the crowd follows (None: no crowd)
         self.crowd = params.calibrated() if crowd else None
@@ -343,12 +341,12 @@ class LendingMarket:
         return count
 
 
-def lending_of(world: UniswapV3Market) -> LendingMarket:
+def lending_of(world: UniswapV3Accounts) -> LendingMarket:
     """``world``'s lending side; a clear error for a world that holds no lending pool."""
     if world.lending is None:
         raise ValueError(
             f"{type(world).__name__} holds no lending pool (yet: a chain world builds its lending side when it is "
-            "reset): the lending roles act in a world with one (envs.worlds.sim_lending.LendingWorld, "
-            "envs.worlds.chain_lending.ChainLendingWorld), after reset"
+            "reset): the lending roles act in a world built with one (env.lending; "
+            "UniswapV3World(..., lending=LendingParams()), ChainUniswapV3World(..., lending=...)), after reset"
         )
     return world.lending

@@ -25,9 +25,9 @@ from envs.worlds.block_accounting import LendingBalances
 
 AGENT_ACCOUNT = 0
 #: the wallets that swap and liquidate: the LP agent's, the borrower agent's (account 0), the
-#: learning liquidator's, the scripted competitor's and the traders'
-AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER = "agent", "borrower", "agent_liquidator", "competitor", "trader"
-WALLETS = (AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR, TRADER)
+#: learning liquidator's and the scripted competitor's
+AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR = "agent", "borrower", "agent_liquidator", "competitor"
+WALLETS = (AGENT, BORROWER, AGENT_LIQUIDATOR, COMPETITOR)
 
 
 def seized_terms(

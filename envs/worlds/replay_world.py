@@ -74,7 +74,7 @@ class ReplayWorld(UniswapV3World):
             )
         return lo, max(lo, hi)
 
-    def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
+    def start(self, rng: np.random.Generator, agent_usd: float | None) -> None:
         """The pool as the events leave it at the episode's start (the first event, or a random time of
         ``replay_window``), the LP agents funded with ``agent_usd`` (given exactly when the world has LP agents)
         at its last recorded price."""
@@ -99,7 +99,7 @@ class ReplayWorld(UniswapV3World):
         self.fund_agents(agent_usd)
         self.clock = np.full(self.n, start)
 
-    def move_reference(self) -> None:
+    def move_path(self) -> None:
         self.clock = self.clock + self.dt
 
     def arbitrage(self, mask: np.ndarray | None = None) -> None:

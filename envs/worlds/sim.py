@@ -2,7 +2,9 @@
 
 The world's parameters (``V3WorldParams``), the pools laid at reset around each world's start price, the wallet
 slots' tokens booked as arrays; the market's moves (``envs.worlds.market``) run on the batched pool component
-(``SimUniswapV3Pool``) in raw units (USDC token0, 6 decimals; WETH token1, 18).
+(``SimUniswapV3Pool``) in raw units (USDC token0, 6 decimals; WETH token1, 18). With ``lending``, the world holds a
+lending side over the batched lending pool of its protocol (Aave V3's ``SimAavePool`` or Morpho Blue's
+``SimMorphoBlueMarket``), whose oracle follows the reference price and whose clock moves ``dt`` a step.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from envs.protocols.uniswap_v3.liquidity_amounts import get_liquidity_for_amount
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 from envs.units import BPS, Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.ledger import SimLedger
+from envs.worlds.lending import MORPHO_BLUE, LendingMarket, LendingParams
+from envs.worlds.lending_pool import LendingPool
 from envs.worlds.market import UniswapV3Market
+from envs.worlds.morpho_blue_market import SimMorphoBlueMarket
+from envs.worlds.sim_aave_pool import SimAavePool
 from envs.worlds.v3_pool import SimUniswapV3Pool
 
 
@@ -174,9 +180,18 @@ def noise_orders(rng: np.random.Generator, n: int, params: ToyFlowParams, refere
     return orders
 
 
+def sim_lending_pool(n: int, params: LendingParams, backend: ArrayBackend) -> LendingPool:
+    """The batched lending pool component of ``params.protocol``: accounts for the borrower agent, the scripted
+    borrowers and the crowd."""
+    accounts = params.borrowers + 2
+    if params.protocol == MORPHO_BLUE:
+        return SimMorphoBlueMarket(n, params.lltv, params.supply_usd, accounts, backend)
+    return SimAavePool(n, params.reserve_params(), params.supply_usd, accounts, backend)
+
+
 class UniswapV3World(UniswapV3Market):
     """The market in N worlds on an array backend: the pool component's batched state, the wallet slots' tokens
-    booked in a ``SimLedger``."""
+    booked in a ``SimLedger``; with ``lending``, a lending side beside the pool (``sim_lending_pool``)."""
 
     v3_pool: SimUniswapV3Pool
     ledger: SimLedger
@@ -190,6 +205,7 @@ class UniswapV3World(UniswapV3Market):
         driver: PriceDriver,
         params: V3WorldParams = V3WorldParams(),
         backend: ArrayBackend | str = "numpy",
+        lending: LendingParams | None = None,
     ):
         self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
         self.b = array_backend(backend) if isinstance(backend, str) else backend
@@ -197,6 +213,8 @@ class UniswapV3World(UniswapV3Market):
         self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
         self.slots, self.lp = params.slots, 0
+        if lending is not None:
+            self.lending = LendingMarket(self, sim_lending_pool(n, lending, self.b), lending)
 
     # --- units ------------------------------------------------------------------------------
     def sqrt_price_of(self, usd_per_eth):
@@ -224,7 +242,7 @@ class UniswapV3World(UniswapV3Market):
         self.v3_pool.params = value
 
     # --- episode ----------------------------------------------------------------------------
-    def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
+    def start(self, rng: np.random.Generator, agent_usd: float | None) -> None:
         """Lay each world's liquidity around its own start price the way build_market mints it; fund each LP
         agent with ``agent_usd`` (given exactly when the world has LP agents) and the scripted traders."""
         b, xp, p = self.b, self.b.xp, self.params
@@ -264,6 +282,6 @@ class UniswapV3World(UniswapV3Market):
         self.flow_volume_usd = np.zeros(self.n) if self.count_flow_volume else None
         self.open_recentering()
 
-    def move_reference(self) -> None:
+    def move_path(self) -> None:
         self._reference = self.driver.step()
         self.clock = self.clock + self.dt

@@ -39,7 +39,7 @@ class UniswapV2World(UniswapV2Market):
             AGENT, np.floor(agent_usd / 2 * USDC_UNIT), np.floor(agent_usd / 2 / self._reference * WETH_UNIT)
         )
 
-    def move_reference(self) -> None:
+    def move_path(self) -> None:
         self._reference = self.driver.step()
 
     def reference_price(self) -> np.ndarray:

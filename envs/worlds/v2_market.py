@@ -52,13 +52,19 @@ class UniswapV2Market(ABC):
     dt: float
     v2_pair: UniswapV2Pair
     ledger: Ledger  # the agent's wallet
+    lending: None = None  # a V2 world holds no lending side
 
     @abstractmethod
     def reset(self, rng: np.random.Generator, agent_usd: float) -> None:
         """Start the price paths, seed the pair, fund the agent half USDC, half WETH."""
 
+    def move_reference(self) -> None:
+        """The reference price's next step (``move_path``): nothing in a V2 world follows it."""
+        self.move_path()
+
     @abstractmethod
-    def move_reference(self) -> None: ...
+    def move_path(self) -> None:
+        """The backend's step of the reference price path."""
 
     @abstractmethod
     def reference_price(self) -> np.ndarray: ...
