@@ -146,3 +146,22 @@ def test_a_live_chain_is_never_funded_by_the_component(live_side):
     ):
         with pytest.raises(RuntimeError, match="funded by their owners"):
             fund()
+
+
+def test_a_chain_world_refuses_a_lending_side_with_replayed_blocks_before_starting_a_chain():
+    def no_chain():
+        raise AssertionError("the refusal comes before any chain is started")
+
+    with pytest.raises(ValueError, match="replay_blocks"):
+        ChainUniswapV3World(
+            no_chain, make_driver("gbm"), V3WorldParams(lps=0), None, ("http://node", 1, None), LendingParams()
+        )
+    with pytest.raises(ValueError, match="backend.market=deploy"):
+        ChainUniswapV3World(
+            no_chain,
+            make_driver("gbm"),
+            V3WorldParams(lps=0),
+            {"name": "ethereum"},
+            None,
+            LendingParams(protocol="morpho_blue", calibration="none"),
+        )

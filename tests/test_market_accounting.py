@@ -141,7 +141,7 @@ def numpy_accounts() -> dict[str, np.ndarray]:
 
 
 def test_every_swap_of_the_block_is_attributed_and_the_sum_is_zero_on_the_simulator(numpy_accounts, numpy_blocks):
-    """The flow, the arbitrage, the LP's rebalancing and the trader's swaps (through the lending world) each
+    """The flow, the arbitrage, the LP's rebalancing and the trader's swaps (from the market's traders' wallet) each
     move material value, so leaving any group out breaks the sum; the arbitrage keys are the arbitrage
     group's."""
     _assert_zero_sum(numpy_accounts)

@@ -15,6 +15,7 @@ DEV_ACCOUNTS = [
 DEPLOYER = DEV_ACCOUNTS[0]  # deploys and administers every contract of the local market
 LIQUIDITY_PROVIDER = DEV_ACCOUNTS[1]  # seeds the pools and the Aave reserves
 TREASURY = DEV_ACCOUNTS[9]  # receives Aave's reserve-factor share
-#: the chain worlds' accounts: the first LP agent, the scripted arbitrageur, the uninformed flow, the arbitrage agent
+#: the chain worlds' accounts: the first LP agent, the scripted arbitrageur, the uninformed flow, and the arbitrage
+#: agent (also the learning liquidator's)
 AGENT, ARBITRAGEUR, NOISE, ARBITRAGEUR_AGENT = DEV_ACCOUNTS[5], DEV_ACCOUNTS[6], DEV_ACCOUNTS[7], DEV_ACCOUNTS[8]
 BORROWER_AGENT = DEV_ACCOUNTS[3]  # the borrower agent's, where a chain world holds a lending side

@@ -21,8 +21,15 @@ from envs.worlds.lending_pool import LendingPool
 from envs.worlds.morpho_blue_market import ChainMorphoBlueMarket, deploy_market
 
 
-def check_chain_lending(params: LendingParams, book: dict | None) -> None:
-    """A Morpho Blue market is deployed beside a market of our own: an attached one is refused, naming the fix."""
+def check_chain_lending(params: LendingParams, book: dict | None, replay: bool) -> None:
+    """A lending side runs on a market of our own or an attached one, without replayed blocks (the forked chain's
+    own transactions move the lending pool too); a Morpho Blue market is deployed beside a market of our own, so an
+    attached one is refused. Each refusal names the fix."""
+    if replay:
+        raise ValueError(
+            "backend.replay_blocks replays a forked chain's blocks into the Uniswap V3 LP env; the lending envs do "
+            "not replay: leave backend.replay_blocks at 0"
+        )
     if book is not None and params.protocol == MORPHO_BLUE:
         raise ValueError(
             "lending.protocol=morpho_blue deploys its own Morpho Blue market: run it with backend.market=deploy"
@@ -50,8 +57,8 @@ def start_lending_clock(chain: Chain, params: LendingParams, attached: bool) -> 
 
 def lending_address(who: str, lp_agent: str, borrower: str, lp_agents: int = 1) -> str:
     """The chain account behind a wallet name of the lending side: the LP agent's, the borrower agent's, the
-    learning liquidator's; the scripted competitor shares the scripted arbitrageur's account
-    (its book is its role's). An unknown name fails (``check_wallet``)."""
+    learning liquidator's (the arbitrage agent's account); the scripted competitor uses the scripted arbitrageur's.
+    An unknown name fails (``check_wallet``)."""
     check_wallet(who, lp_agents)
     return {AGENT: lp_agent, BORROWER: borrower, AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT}.get(who, ARBITRAGEUR)
 
@@ -67,8 +74,10 @@ def prepare_lending(
 ) -> MorphoBlue | None:
     """Once per build (the approvals are in the snapshot every episode starts from): on an attached market, WETH's
     oracle source becomes one that can follow the reference, set at ``price`` (the real feed cannot be moved:
-    ``envs.contracts.oracle``); on a built one, the calibrated rate curves, or a Morpho Blue market deployed at
-    ``price``; then the agents and the competitor may deal with the pool. Returns the Morpho Blue market, if any."""
+    ``envs.contracts.oracle``); on a built one, Aave's reserves take the calibrated rate curves where ``params``
+    names a calibration, and with ``protocol=morpho_blue`` a Morpho Blue market is deployed at ``price``; then the
+    agents and the competitor may deal with Aave's Pool (and the borrower with the SwapRouter). Returns the Morpho
+    Blue market, if any."""
     aave, tokens = market.aave, market.tokens
     if attached:
         control_price(aave, tokens["WETH"], round(price * BASE_UNIT))

@@ -122,7 +122,7 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
                 "own; an attached market has its real ones: leave them out with backend.market=attach"
             )
         if lending is not None:
-            check_chain_lending(lending, book)
+            check_chain_lending(lending, book, replay is not None)
         super().__init__(make_chain, driver, book)
         if lending is not None:
             start_lending_clock(self.chain, lending, book is not None)

@@ -1,7 +1,8 @@
 """The scripted market around a USDC/WETH Uniswap V3 pool, whatever the backend: the simulator (numpy, torch) or a
-chain (evm, anvil). The arbitrage, the uninformed flow with its sandwich and JIT LP, the re-centring LPs, and the
-lending side a world may hold are written once here, over the wallet slots and the pool component
-(``UniswapV3Accounts``); a backend gives the component, keeps the wallets, and starts and moves the price path."""
+chain (evm, anvil). The arbitrage, the uninformed flow with its sandwich and JIT LP and the re-centring LPs are
+written once here, over the wallet slots and the pool component (``UniswapV3Accounts``), as is when the lending side
+a world may hold (``envs.worlds.lending``) starts, follows the price and acts; a backend gives the component, keeps
+the wallets, and starts and moves the price path."""
 
 from __future__ import annotations
 
