@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from envs import SPECS, spec_of
 from envs.spec import ATTACH, INIT_FROM, REPLAY_BLOCKS, EnvSpec
+from envs.units import FEE_TIERS
 
 
 @dataclass
@@ -293,7 +294,6 @@ ANY: Rule = (lambda x: True, "")
 UNIT: Rule = (lambda x: 0 <= x <= 1, "in [0, 1]")
 UNIT_OPEN_LOW: Rule = (lambda x: 0 < x <= 1, "in (0, 1]")
 UNIT_OPEN_HIGH: Rule = (lambda x: 0 <= x < 1, "in [0, 1)")
-FEE_TIERS = (100, 500, 3000, 10000)
 
 #: every numeric env.* key and its rule: scalars, scalars that may be null (none), lists of numbers
 ENV_NUMBERS: dict[str, Rule] = {

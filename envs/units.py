@@ -20,24 +20,29 @@ getcontext().prec = 80
 
 #: Aave V3 (aave-v3-core contracts/protocol/libraries/math)
 WAD = 10**18  # WadRayMath.WAD
+WAD_FLOAT = float(WAD)  # the batched float64 math's WAD
 RAY = 10**27  # WadRayMath.RAY
+RAY_FLOAT = float(RAY)  # rates and indexes held as ray / 1e27 in float64
 PERCENTAGE_FACTOR = 10**4  # PercentageMath.PERCENTAGE_FACTOR: 100.00%, percentages are in basis points
 BPS = PERCENTAGE_FACTOR  # basis points in one
 SECONDS_PER_YEAR = 365 * 24 * 3600  # MathUtils.SECONDS_PER_YEAR
 
 #: Uniswap V3 (v3-core contracts/libraries, contracts/UniswapV3Factory.sol)
 Q96 = 2**96  # FixedPoint96.Q96
+Q96_FLOAT = float(Q96)  # the batched float64 math's Q96
 Q128 = 2**128  # FixedPoint128.Q128
 FEE_DENOMINATOR = 1_000_000  # SwapMath: fees are in pips, 3000 = 0.3%
 MIN_TICK, MAX_TICK = -887272, 887272  # TickMath.MIN_TICK / TickMath.MAX_TICK
 #: fee tier (pips) -> tick spacing: UniswapV3Factory's constructor (100 enabled later by governance)
 TICK_SPACING = {100: 1, 500: 10, 3000: 60, 10000: 200}
+FEE_TIERS = tuple(TICK_SPACING)  # the fee tiers a USDC/WETH pool can have, in pips
 
 #: Aave V3's oracle base currency: USD with 8 decimals (AaveOracle.BASE_CURRENCY_UNIT on Ethereum)
 BASE_UNIT = 1e8
 
 #: Solidity integer bounds
 MAX_UINT128 = 2**128 - 1  # type(uint128).max
+MAX_UINT128_FLOAT = float(MAX_UINT128)  # the batched float64 math's type(uint128).max (the nearest float: 2**128)
 MAX_UINT256 = 2**256 - 1  # type(uint256).max
 
 # --- Tokens: each asset's decimals, written once

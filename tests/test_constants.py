@@ -139,3 +139,28 @@ def test_units_defines_the_protocol_constants():
         "TICK_SPACING",
     }
     assert expected <= names, f"envs/units.py lacks {sorted(expected - names)}"
+
+
+def _derived(value: ast.expr) -> bool:
+    """A constant made from others or from numbers other than one literal: a tuple of integers (a tier table), or an
+    expression over names (``float(RAY)``, ``tuple(TICK_SPACING)``). A role's default levels (floats) are its own."""
+    if isinstance(value, ast.Tuple):
+        return bool(value.elts) and all(isinstance(_value(e), int) for e in value.elts)
+    return isinstance(value, ast.Call | ast.BinOp) and any(isinstance(n, ast.Name) for n in ast.walk(value))
+
+
+def test_no_constant_is_derived_twice():
+    """The same table or the same expression over constants, bound under any names in two modules, is one constant
+    defined twice (``_RAY = float(RAY)`` in three modules, a fee-tier tuple in two)."""
+    where = defaultdict(list)
+    for package in ("envs", "agents"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            rel = path.relative_to(ROOT).as_posix()
+            for name, value, line in _bindings(ast.parse(path.read_text(), rel)):
+                if _derived(value):
+                    where[ast.dump(value)].append(f"{rel}:{line} {name} = {ast.unparse(value)}")
+    twice = [places for places in where.values() if len({p.split(":")[0] for p in places}) > 1]
+    assert not twice, (
+        "the same constant derived in more than one module (define once, import elsewhere):\n"
+        + "\n".join("; ".join(places) for places in twice)
+    )

@@ -8,13 +8,13 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from agents.live.secrets import refuse_keys_in_config
+from envs.units import FEE_TIERS
 
 if TYPE_CHECKING:
     from agents.live.adapter import LiveConfig
 
 ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-FEE_TIERS = (100, 500, 3000, 10000)
 MAX_SLIPPAGE = 0.5  # beyond this a "minimum" protects nothing
 
 

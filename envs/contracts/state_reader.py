@@ -7,9 +7,7 @@ from dataclasses import dataclass
 
 from envs.assets import AaveReserveParams
 from envs.contracts.contract import Contract
-from envs.units import MAX_TICK, MIN_TICK, Q96, Q128, RAY
-
-_RAY = float(RAY)  # the simulator holds rates and indexes as ray / 1e27 in float64
+from envs.units import MAX_TICK, MIN_TICK, Q96, Q128, RAY_FLOAT
 
 
 def _signed(value: int) -> int:
@@ -178,10 +176,10 @@ def aave_state(reserves: dict[str, AaveReserveSnapshot], xp, n: int, n_accounts:
         len(snaps),
         0.0,
         device,
-        liquidity_index=[r.liquidity_index_ray / _RAY for r in snaps],
-        variable_borrow_index=[r.variable_borrow_index_ray / _RAY for r in snaps],
-        liquidity_rate=[r.liquidity_rate_ray / _RAY for r in snaps],
-        variable_borrow_rate=[r.variable_borrow_rate_ray / _RAY for r in snaps],
+        liquidity_index=[r.liquidity_index_ray / RAY_FLOAT for r in snaps],
+        variable_borrow_index=[r.variable_borrow_index_ray / RAY_FLOAT for r in snaps],
+        liquidity_rate=[r.liquidity_rate_ray / RAY_FLOAT for r in snaps],
+        variable_borrow_rate=[r.variable_borrow_rate_ray / RAY_FLOAT for r in snaps],
         available_liquidity=[float(r.available_liquidity) for r in snaps],
         scaled_atoken_supply=[float(r.scaled_atoken_supply) for r in snaps],
         scaled_variable_debt=[float(r.scaled_variable_debt) for r in snaps],

@@ -15,7 +15,7 @@ import numpy as np
 
 from envs.assets import ASSETS_DIR, AaveReserveParams
 from envs.protocols.aave_v3.interest_rate_strategy import calculate_interest_rates
-from envs.units import DAY
+from envs.units import BPS, DAY
 
 NO_CALIBRATION = "none"
 #: the calibration the Aave envs run by default: envs/assets/lending_<name>.json
@@ -36,7 +36,7 @@ class RateCurve:
         """(supply rate, variable borrow rate) at ``utilization``, with the protocol's own formula."""
         u = np.asarray(utilization, dtype=float)
         return calculate_interest_rates(
-            u, 1.0 - u, reserve_factor * 1e4, self.base, self.slope1, self.slope2, self.optimal
+            u, 1.0 - u, reserve_factor * BPS, self.base, self.slope1, self.slope2, self.optimal
         )
 
     def utilization_at(self, borrow_rate: np.ndarray) -> np.ndarray:
@@ -102,7 +102,7 @@ class LendingCalibration:
             c = r.curve
             out[symbol] = replace(
                 out[symbol],
-                reserve_factor=round(r.reserve_factor * 1e4),
+                reserve_factor=round(r.reserve_factor * BPS),
                 base_variable_borrow_rate=_ray(c.base),
                 variable_rate_slope1=_ray(c.slope1),
                 variable_rate_slope2=_ray(c.slope2),

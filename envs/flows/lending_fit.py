@@ -21,6 +21,7 @@ from scipy.optimize import nnls
 
 from envs.assets import aave_reserve_params
 from envs.flows.borrow_demand import LendingCalibration, RateCurve, RateProcess, ReserveCalibration
+from envs.units import RAY_FLOAT
 
 COLUMNS = (
     "generated_at",
@@ -207,10 +208,10 @@ def fit_and_validate(
         train, held = days.take(slice(None, cut)), days.take(slice(cut, None))
         s = snapshot[symbol]
         prior = RateCurve(
-            s.base_variable_borrow_rate / 1e27,
-            s.variable_rate_slope1 / 1e27,
-            s.variable_rate_slope2 / 1e27,
-            s.optimal_usage_ratio / 1e27,
+            s.base_variable_borrow_rate / RAY_FLOAT,
+            s.variable_rate_slope1 / RAY_FLOAT,
+            s.variable_rate_slope2 / RAY_FLOAT,
+            s.optimal_usage_ratio / RAY_FLOAT,
         )
         u_train = train.utilization
         start, curve, error = current_regime(u_train, train.borrow_rate, prior, tol, min(min_days, cut))

@@ -14,7 +14,7 @@ import numpy as np
 from envs.roles.actions import ACT_AND_LEVEL, act_and_level, check_action_type, choice
 from envs.roles.role import Receipt, Role
 from envs.roles.volatility import EwmaVolatility
-from envs.units import usd_per_eth_at_tick
+from envs.units import BPS, usd_per_eth_at_tick
 from envs.worlds.v3_accounts import FULL_RANGE, UniswapV3Accounts
 
 #: half-widths (in ticks) a discrete action can choose; 100 ticks is about +-1% of price; the last is the full range
@@ -138,7 +138,7 @@ class LiquidityProvider(Role):
                 (has & (tick >= lower) & (tick < upper)).astype(float),
                 100 * self.volatility.last_return,
                 self.volatility.annualized(dt),
-                1e4 * view.fees_usd / value,
+                BPS * view.fees_usd / value,
                 weth / value,
                 np.full(len(value), time_elapsed),
             ],

@@ -13,7 +13,7 @@ from envs.contracts.aave_v3 import MAX_UINT256, AaveV3, error_code
 from envs.contracts.contract import Contract
 from envs.contracts.tokens import Token
 from envs.evm.chain import GAS_ETH, TransactionReverted
-from envs.units import BASE_UNIT, WAD
+from envs.units import BASE_UNIT, BPS, WAD
 from envs.worlds.block_accounting import LendingBalances
 from envs.worlds.lending_pool import (
     AAVE_GAS,
@@ -64,8 +64,8 @@ class ChainAavePool(ChainAccounts, LendingPool):
             np.array([float(owed)]),
             np.array([float(data["total_collateral_base"])]),
             np.array([float(data["total_debt_base"])]),
-            np.array([data["current_liquidation_threshold"] / 1e4]),
-            np.array([data["ltv"] / 1e4]),
+            np.array([data["current_liquidation_threshold"] / BPS]),
+            np.array([data["ltv"] / BPS]),
             np.array([hf]),
         )
 

@@ -18,7 +18,7 @@ from envs.contracts.morpho_blue import MorphoBlue, deploy_morpho_blue, error_cod
 from envs.contracts.tokens import Token
 from envs.evm.chain import GAS_ETH
 from envs.protocols.morpho_blue import morpho
-from envs.protocols.morpho_blue.constants_lib import ORACLE_PRICE_SCALE
+from envs.protocols.morpho_blue.constants_lib import ORACLE_PRICE_SCALE, ORACLE_PRICE_SCALE_FLOAT
 from envs.protocols.morpho_blue.math_lib import mul_div_down, w_mul_down
 from envs.protocols.morpho_blue.morpho import liquidation_incentive_factor
 from envs.protocols.morpho_blue.shares_math_lib import VIRTUAL_ASSETS, VIRTUAL_SHARES, to_assets_down
@@ -35,7 +35,6 @@ from envs.worlds.lending_pool import (
 
 #: USD with 8 decimals -> Morpho's oracle price (raw USDC per raw WETH x 1e36)
 PRICE_PER_BASE = ORACLE_PRICE_SCALE * USDC_UNIT / WETH_UNIT / BASE_UNIT
-_SCALE = float(ORACLE_PRICE_SCALE)
 USD_PER_USDC_BASE = BASE_UNIT / USDC_UNIT  # a raw USDC amount in 8-decimal USD
 #: Morpho's calls, as the gas table names them (``envs.contracts.gas_meter``)
 MORPHO_GAS = {
@@ -64,7 +63,7 @@ def morpho_liquidation_terms(every: Position, lltv: float) -> tuple[np.ndarray, 
 def _position(collateral, debt, price, lltv: float) -> Position:
     """A Morpho position as a ``Position``: collateral and debt in 8-decimal USD, the LLTV as both thresholds, and
     the health factor as the most it may borrow over what it owes (Morpho's _isHealthy: borrowed <= maxBorrow)."""
-    value = np.floor(collateral * price / _SCALE)  # mulDivDown: raw USDC
+    value = np.floor(collateral * price / ORACLE_PRICE_SCALE_FLOAT)  # mulDivDown: raw USDC
     max_borrow = np.floor(value * lltv / WAD)
     ratio = lltv / WAD
     health = np.where(debt > 0, max_borrow / np.maximum(debt, 1.0), np.inf)
@@ -197,7 +196,9 @@ class SimMorphoBlueMarket(LendingPool):
         shares, collateral = s.borrow_shares[:, account], s.collateral[:, account]
         debt = to_assets_down(shares, totals.total_borrow_assets, totals.total_borrow_shares)
         lif = liquidation_incentive_factor(self.lltv)
-        seize_all = mul_div_down(w_mul_down(debt, lif), _SCALE, self._price)  # as Morpho.liquidate computes it
+        seize_all = mul_div_down(
+            w_mul_down(debt, lif), ORACLE_PRICE_SCALE_FLOAT, self._price
+        )  # as Morpho.liquidate computes it
         by_shares = seize_all <= collateral
         seized, repaid, code = morpho.liquidate(
             s,

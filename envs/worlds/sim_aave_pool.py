@@ -13,7 +13,7 @@ from envs.assets import AaveReserveParams
 from envs.protocols.aave_v3 import pool as aave
 from envs.protocols.aave_v3.math_utils import ray_mul
 from envs.protocols.aave_v3.reserve_logic import normalized_debt, normalized_income
-from envs.units import BASE_UNIT
+from envs.units import BASE_UNIT, BPS
 from envs.worlds.block_accounting import LendingBalances
 from envs.worlds.lending_pool import AAVE_GAS, LendingPool, Position, aave_liquidation_terms
 from envs.worlds.market import WBTC_PRICE_USD
@@ -126,8 +126,8 @@ class SimAavePool(LendingPool):
             f(debt[..., self.usdc_r]),
             f(data.total_collateral_base),
             f(data.total_debt_base),
-            f(data.avg_liquidation_threshold) / 1e4,
-            f(data.avg_ltv) / 1e4,
+            f(data.avg_liquidation_threshold) / BPS,
+            f(data.avg_ltv) / BPS,
             f(data.health_factor),
         )
 

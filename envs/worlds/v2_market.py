@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_in_to_price
-from envs.units import USDC_UNIT, WETH_UNIT
+from envs.units import BPS, USDC_UNIT, WETH_UNIT
 from envs.worlds.ledger import Ledger
 from envs.worlds.v2_pair import UniswapV2Pair
 
@@ -36,7 +36,7 @@ class V2WorldParams:
 def band_trade(reserve_usdc, reserve_weth, reference_usd) -> tuple[np.ndarray, np.ndarray]:
     """(sell USDC?, raw amount in) that takes the pair's price to the nearer edge of its no-trade band
     [reference x (1 - fee), reference / (1 - fee)]; 0 inside it (the pair's spot is reserve ratio)."""
-    g = 1 - FEE_BPS / 10_000
+    g = 1 - FEE_BPS / BPS
     price = reserve_usdc / reserve_weth * RAW_PRICE  # USD per WETH
     sell_usdc = price < reference_usd * g  # WETH is cheap in the pair: buy it with USDC
     buy_in = get_amount_in_to_price(reserve_usdc, reserve_weth, RAW_PRICE / (reference_usd * g))

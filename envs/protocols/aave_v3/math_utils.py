@@ -4,9 +4,8 @@ Rates are yearly fractions (the contract's ray / 1e27); results are growth facto
 from __future__ import annotations
 
 from envs.protocols import array_namespace
-from envs.units import PERCENTAGE_FACTOR, RAY, SECONDS_PER_YEAR
+from envs.units import PERCENTAGE_FACTOR, RAY_FLOAT, SECONDS_PER_YEAR
 
-_RAY = float(RAY)  # the float64 math's WadRayMath.RAY
 _PERCENTAGE_FACTOR = float(PERCENTAGE_FACTOR)  # the float64 math's PercentageMath.PERCENTAGE_FACTOR
 
 
@@ -21,14 +20,14 @@ def calculate_compounded_interest(rate, seconds):
     powers of the per-second rate to integers in ray units; basePowerThree is only ~1e2-1e4, so
     those floors move the third term by percents, and they are mirrored here."""
     xp = array_namespace(rate)
-    rate_ray = rate * _RAY
+    rate_ray = rate * RAY_FLOAT
     exp_minus_one = xp.clip(seconds - 1, 0.0, None)
     exp_minus_two = xp.clip(seconds - 2, 0.0, None)
-    base_power_two = xp.floor(xp.floor(rate_ray * rate_ray / _RAY + 0.5) / (SECONDS_PER_YEAR * SECONDS_PER_YEAR))
-    base_power_three = xp.floor(xp.floor(base_power_two * rate_ray / _RAY + 0.5) / SECONDS_PER_YEAR)
+    base_power_two = xp.floor(xp.floor(rate_ray * rate_ray / RAY_FLOAT + 0.5) / (SECONDS_PER_YEAR * SECONDS_PER_YEAR))
+    base_power_three = xp.floor(xp.floor(base_power_two * rate_ray / RAY_FLOAT + 0.5) / SECONDS_PER_YEAR)
     second_term = xp.floor(seconds * exp_minus_one * base_power_two / 2)
     third_term = xp.floor(seconds * exp_minus_one * exp_minus_two * base_power_three / 6)
-    return 1.0 + (rate_ray * seconds / SECONDS_PER_YEAR + second_term + third_term) / _RAY
+    return 1.0 + (rate_ray * seconds / SECONDS_PER_YEAR + second_term + third_term) / RAY_FLOAT
 
 
 # --- WadRayMath / PercentageMath with the contract's rounding --------------------------------------

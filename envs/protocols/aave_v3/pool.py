@@ -33,9 +33,7 @@ from envs.protocols.aave_v3.validation_logic import (
     validate_supply,
     validate_withdraw,
 )
-from envs.units import RAY
-
-_RAY = float(RAY)  # rates are read as ray / 1e27 in float64
+from envs.units import RAY_FLOAT
 
 
 @dataclass(frozen=True)
@@ -74,10 +72,10 @@ def aave_params(xp, reserves: dict[str, AaveReserveParams], device=None) -> Aave
         liquidation_bonus=col(lambda r: r.liquidation_bonus),
         liquidation_protocol_fee=col(lambda r: r.liquidation_protocol_fee),
         reserve_factor=col(lambda r: r.reserve_factor),
-        base_variable_borrow_rate=col(lambda r: r.base_variable_borrow_rate / _RAY),
-        variable_rate_slope1=col(lambda r: r.variable_rate_slope1 / _RAY),
-        variable_rate_slope2=col(lambda r: r.variable_rate_slope2 / _RAY),
-        optimal_usage_ratio=col(lambda r: r.optimal_usage_ratio / _RAY),
+        base_variable_borrow_rate=col(lambda r: r.base_variable_borrow_rate / RAY_FLOAT),
+        variable_rate_slope1=col(lambda r: r.variable_rate_slope1 / RAY_FLOAT),
+        variable_rate_slope2=col(lambda r: r.variable_rate_slope2 / RAY_FLOAT),
+        optimal_usage_ratio=col(lambda r: r.optimal_usage_ratio / RAY_FLOAT),
         supply_cap=col(lambda r: r.supply_cap * 10**r.decimals),
         borrow_cap=col(lambda r: r.borrow_cap * 10**r.decimals),
     )

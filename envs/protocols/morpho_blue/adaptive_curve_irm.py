@@ -15,7 +15,7 @@ from __future__ import annotations
 from envs.protocols import array_namespace
 from envs.protocols.aave_v3.math_utils import mul_div_floor
 from envs.protocols.morpho_blue.math_lib import utilization
-from envs.units import SECONDS_PER_YEAR, WAD
+from envs.units import SECONDS_PER_YEAR, WAD, WAD_FLOAT
 
 # ConstantsLib.sol: per-second rates in WAD, each an integer division by `365 days` as Solidity computes it
 CURVE_STEEPNESS = 4 * WAD
@@ -31,8 +31,6 @@ LN_WEI_INT = -41_446_531_673_892_822_312  # ln(1e-18) in WAD: below it e^x round
 WEXP_UPPER_BOUND = 93_859_467_695_000_404_319  # at and above it e^x is capped at WEXP_UPPER_VALUE
 WEXP_UPPER_VALUE = 57_716_089_161_558_943_949_701_069_502_944_508_345_128_422_502_756_744_429_568
 
-_WAD = float(WAD)
-
 
 def mul_div_to_zero(x, y, d):
     """(x * y) / d with Solidity's signed division (toward zero), d > 0: the sign times the floored quotient of
@@ -44,12 +42,12 @@ def mul_div_to_zero(x, y, d):
 
 def w_mul_to_zero(x, y):
     """wMulToZero: x * y / WAD rounded toward zero."""
-    return mul_div_to_zero(x, y, _WAD)
+    return mul_div_to_zero(x, y, WAD_FLOAT)
 
 
 def w_div_to_zero(x, y):
     """wDivToZero: x * WAD / y rounded toward zero (y > 0 wherever it is used here)."""
-    return mul_div_to_zero(x, _WAD, y)
+    return mul_div_to_zero(x, WAD_FLOAT, y)
 
 
 def w_exp(x):
@@ -61,7 +59,7 @@ def w_exp(x):
     ln2 = float(LN_2_INT)
     q = xp.trunc(xp.where(x < 0, x - half_ln2, x + half_ln2) / ln2)
     r = x - q * ln2
-    exp_r = _WAD + r + xp.trunc(xp.trunc(r * r / _WAD) / 2.0)
+    exp_r = WAD_FLOAT + r + xp.trunc(xp.trunc(r * r / WAD_FLOAT) / 2.0)
     scale = 2.0 ** xp.clip(q, -256.0, 256.0)  # the bounds below replace anything the clip changes
     shifted = xp.where(q >= 0, exp_r * scale, xp.floor(exp_r * scale))
     shifted = xp.where(x < float(LN_WEI_INT), 0.0, shifted)
@@ -72,10 +70,10 @@ def curve(rate_at_target, err):
     """AdaptiveCurveIrm._curve: (coeff * err + 1) * rateAtTarget, coeff = 1 - 1/CURVE_STEEPNESS below target and
     CURVE_STEEPNESS - 1 above, each product rounded toward zero: rateAtTarget/4 at err = -1, 4x at err = 1."""
     xp = array_namespace(err)
-    below = _WAD - float(WAD * WAD // CURVE_STEEPNESS)  # WAD - WAD.wDivToZero(CURVE_STEEPNESS)
+    below = WAD_FLOAT - float(WAD * WAD // CURVE_STEEPNESS)  # WAD - WAD.wDivToZero(CURVE_STEEPNESS)
     above = float(CURVE_STEEPNESS - WAD)
     scaled = xp.where(err < 0, w_mul_to_zero(err, below), w_mul_to_zero(err, above))  # coeff.wMulToZero(err)
-    return w_mul_to_zero(scaled + _WAD, rate_at_target)
+    return w_mul_to_zero(scaled + WAD_FLOAT, rate_at_target)
 
 
 def new_rate_at_target(start, linear_adaptation):
@@ -91,7 +89,7 @@ def utilization_error(total_supply_assets, total_borrow_assets):
     / target below, rounded toward zero; utilization = borrow.wDivDown(supply), 0 while nothing is supplied."""
     xp = array_namespace(total_supply_assets)
     used, target = utilization(total_supply_assets, total_borrow_assets), float(TARGET_UTILIZATION)
-    above, below = w_div_to_zero(used - target, _WAD - target), w_div_to_zero(used - target, target)
+    above, below = w_div_to_zero(used - target, WAD_FLOAT - target), w_div_to_zero(used - target, target)
     return xp.where(used > target, above, below)
 
 

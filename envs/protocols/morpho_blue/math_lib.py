@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from envs.protocols import array_namespace
 from envs.protocols.aave_v3.math_utils import mul_div_floor
-from envs.units import WAD
-
-_WAD = float(WAD)  # the float64 math's MathLib.WAD
+from envs.units import WAD_FLOAT
 
 
 def mul_div_down(x, y, d):
@@ -22,25 +20,25 @@ def mul_div_up(x, y, d):
 
 def w_mul_down(x, y):
     """MathLib.wMulDown: x * y / WAD rounded down."""
-    return mul_div_down(x, y, _WAD)
+    return mul_div_down(x, y, WAD_FLOAT)
 
 
 def w_div_down(x, y):
     """MathLib.wDivDown: x * WAD / y rounded down."""
-    return mul_div_down(x, _WAD, y)
+    return mul_div_down(x, WAD_FLOAT, y)
 
 
 def w_div_up(x, y):
     """MathLib.wDivUp: x * WAD / y rounded up."""
-    return mul_div_up(x, _WAD, y)
+    return mul_div_up(x, WAD_FLOAT, y)
 
 
 def w_taylor_compounded(x, n):
     """MathLib.wTaylorCompounded: e^(x n) - 1 in WAD by its first three terms, each floored, where x is a
     per-second rate (WAD) and n seconds: how Morpho compounds interest over an elapsed time."""
     first_term = x * n
-    second_term = mul_div_down(first_term, first_term, 2 * _WAD)
-    third_term = mul_div_down(second_term, first_term, 3 * _WAD)
+    second_term = mul_div_down(first_term, first_term, 2 * WAD_FLOAT)
+    third_term = mul_div_down(second_term, first_term, 3 * WAD_FLOAT)
     return first_term + second_term + third_term
 
 

@@ -19,13 +19,12 @@ from envs.protocols.morpho_blue.constants_lib import (
     LIQUIDATION_CURSOR,
     MAX_FEE,
     MAX_LIQUIDATION_INCENTIVE_FACTOR,
-    ORACLE_PRICE_SCALE,
+    ORACLE_PRICE_SCALE_FLOAT,
 )
 from envs.protocols.morpho_blue.math_lib import mul_div_down, mul_div_up, w_div_up, w_mul_down, w_taylor_compounded
 from envs.protocols.morpho_blue.shares_math_lib import to_assets_down, to_assets_up, to_shares_down, to_shares_up
 from envs.units import WAD
 
-_SCALE = float(ORACLE_PRICE_SCALE)  # the float64 math's ConstantsLib.ORACLE_PRICE_SCALE
 IRMS = ("adaptive_curve", "mock")  # MorphoParams.irm: AdaptiveCurveIrm or the package's IrmMock
 
 
@@ -196,7 +195,7 @@ def expected_supply_assets(state: MorphoState, params: MorphoParams, account: in
 
 def max_borrow(state: MorphoState, params: MorphoParams, price, account: int):
     """Morpho._isHealthy's maxBorrow, (N,): collateral.mulDivDown(price, ORACLE_PRICE_SCALE).wMulDown(lltv)."""
-    return w_mul_down(mul_div_down(state.collateral[:, account], price, _SCALE), params.lltv)
+    return w_mul_down(mul_div_down(state.collateral[:, account], price, ORACLE_PRICE_SCALE_FLOAT), params.lltv)
 
 
 def is_healthy(state: MorphoState, params: MorphoParams, price, account: int):
@@ -332,11 +331,13 @@ def liquidate(state: MorphoState, params: MorphoParams, price, account: int, sei
     lif = liquidation_incentive_factor(params.lltv)
     total_assets, total_shares = t.total_borrow_assets, t.total_borrow_shares
     # seizedAssets.mulDivUp(price, ORACLE_PRICE_SCALE).wDivUp(lif).toSharesUp(...)
-    quoted = mul_div_up(seized_assets, price, _SCALE)
+    quoted = mul_div_up(seized_assets, price, ORACLE_PRICE_SCALE_FLOAT)
     shares_for_seizure = to_shares_up(w_div_up(quoted, lif), total_assets, total_shares)
     # repaidShares.toAssetsDown(...).wMulDown(lif).mulDivDown(ORACLE_PRICE_SCALE, price)
     incentive = w_mul_down(to_assets_down(repaid_shares, total_assets, total_shares), lif)
-    seizure_for_shares = mul_div_down(incentive, _SCALE, xp.where(price > 0, price, 1.0))  # worlds not acting
+    seizure_for_shares = mul_div_down(
+        incentive, ORACLE_PRICE_SCALE_FLOAT, xp.where(price > 0, price, 1.0)
+    )  # worlds not acting
     repaid_shares = xp.where(by_seizure, shares_for_seizure, repaid_shares)
     seized_assets = xp.where(by_seizure, seized_assets, seizure_for_shares)
     repaid_assets = to_assets_up(repaid_shares, total_assets, total_shares)

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from envs.protocols import array_namespace
 from envs.protocols.uniswap_v3.sqrt_price_math import get_amount0_delta, get_amount1_delta
-from envs.units import MAX_UINT128, Q96
-
-#: the float64 math's type(uint128).max (the float nearest to it is 2**128) and FixedPoint96.Q96
-_MAX_UINT128, _Q96 = float(MAX_UINT128), float(Q96)
+from envs.units import MAX_UINT128_FLOAT, Q96_FLOAT
 
 
 def _q96_product(sqrt_a, sqrt_b):
     """getLiquidityForAmount0's intermediate, mulDiv(sqrtA, sqrtB, Q96): a Q64.96 number, floored.
     At the lowest prices (sqrt prices near 2**-64) that floor is most of the value, even zero."""
     xp = array_namespace(sqrt_a)
-    return xp.floor(sqrt_a * sqrt_b * _Q96) / _Q96
+    return xp.floor(sqrt_a * sqrt_b * Q96_FLOAT) / Q96_FLOAT
 
 
 def get_liquidity_for_amounts(sqrt_price, sqrt_lower, sqrt_upper, amount0, amount1):
@@ -35,7 +32,7 @@ def get_liquidity_for_amounts(sqrt_price, sqrt_lower, sqrt_upper, amount0, amoun
     computed_max = xp.where(
         sqrt_price <= sqrt_lower, l0_below, xp.where(sqrt_price < sqrt_upper, xp.maximum(l0_in, l1_in), l1_above)
     )
-    return xp.where(computed_max > _MAX_UINT128, xp.inf, liquidity)
+    return xp.where(computed_max > MAX_UINT128_FLOAT, xp.inf, liquidity)
 
 
 def get_amounts_for_liquidity(sqrt_price, sqrt_lower, sqrt_upper, liquidity):

@@ -29,14 +29,13 @@ from envs.protocols.uniswap_v3.tick_math import (
     get_sqrt_ratio_at_tick,
     get_tick_at_sqrt_ratio,
 )
-from envs.units import MAX_TICK, MAX_UINT128, MIN_TICK, Q96, TICK_SPACING
+from envs.units import MAX_TICK, MAX_UINT128, MAX_UINT128_FLOAT, MIN_TICK, Q96, TICK_SPACING
 
 LOW_SENTINEL, PAD = MIN_TICK - 1, MAX_TICK + 1  # row ends: below and above every tick the pool can hold
 #: the widest limits a swap may pass: MIN_SQRT_RATIO + 1 (exact in float) and MAX_SQRT_RATIO - 1,
 #: whose nearest float is MAX_SQRT_RATIO's, so the float just below it stands for it
 MIN_PRICE_LIMIT = (MIN_SQRT_RATIO_X96 + 1) / Q96
 MAX_PRICE_LIMIT = math.nextafter(MAX_SQRT_RATIO, 0.0)
-_MAX_UINT128 = float(MAX_UINT128)  # type(uint128).max for the float64 math (the float is 2**128)
 WORD = 256  # ticks (in units of the spacing) per tick-bitmap word (TickBitmap.position)
 
 
@@ -547,7 +546,7 @@ def mint(state: V3PoolState, params: V3PoolParams, slot, tick_lower, tick_upper,
     'LO' (a tick's gross liquidity past maxLiquidityPerTick)."""
     xp = array_namespace(state.sqrt_price)
     code = xp.where(
-        ~(liquidity > 0) | ~(liquidity <= _MAX_UINT128),
+        ~(liquidity > 0) | ~(liquidity <= MAX_UINT128_FLOAT),
         errors.NO_REASON,
         xp.where(
             tick_lower >= tick_upper,

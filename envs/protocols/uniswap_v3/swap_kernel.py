@@ -35,9 +35,8 @@ from envs.protocols.uniswap_v3.pool import (
 )
 from envs.protocols.uniswap_v3.swap_math import COARSE_BELOW
 from envs.protocols.uniswap_v3.tick_math import LOG_SQRT_1_0001, MAX_SQRT_RATIO, MIN_SQRT_RATIO, _table_numpy
-from envs.units import FEE_DENOMINATOR, MAX_TICK, MIN_TICK, Q96
+from envs.units import FEE_DENOMINATOR, MAX_TICK, MIN_TICK, Q96_FLOAT
 
-_Q96 = float(Q96)
 _OK, _SPL, _AS, _NOTHING = errors.OK, errors.SPL, errors.AS, errors.NOTHING_SWAPPED
 
 
@@ -134,8 +133,8 @@ def _swap_step(sqrt_price, sqrt_target, liquidity, amount_remaining, fee, zero_f
         sqrt_exact = sqrt_price + partial_in / safe_l
     sqrt_partial, in_short, out_short = sqrt_exact, 0.0, 0.0
     if sqrt_exact < COARSE_BELOW:  # swap_math._round_to_q96: onto the Q64.96 grid, away from the trader
-        scaled = sqrt_exact * _Q96
-        sqrt_partial = (np.ceil(scaled) if zero_for_one else np.floor(scaled)) / _Q96
+        scaled = sqrt_exact * Q96_FLOAT
+        sqrt_partial = (np.ceil(scaled) if zero_for_one else np.floor(scaled)) / Q96_FLOAT
         gap = abs(sqrt_partial - sqrt_exact)
         product = sqrt_partial * sqrt_exact
         safe = product if product > 0 else 1.0

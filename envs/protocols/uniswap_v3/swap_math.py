@@ -8,9 +8,8 @@ from envs.protocols.uniswap_v3.sqrt_price_math import (
     get_amount1_delta,
     get_next_sqrt_price_from_input,
 )
-from envs.units import FEE_DENOMINATOR, Q96
+from envs.units import FEE_DENOMINATOR, Q96_FLOAT
 
-_Q96 = float(Q96)  # FixedPoint96.Q96 for the float64 math
 COARSE_BELOW = 2.0**-43  # sqrt prices whose Q64.96 integer has fewer than 53 bits
 
 
@@ -65,8 +64,8 @@ def _round_to_q96(sqrt_exact, liquidity, zero_for_one):
     xp = array_namespace(sqrt_exact)
     if not bool(xp.any(sqrt_exact < COARSE_BELOW)):  # the common case: every price already on the grid
         return sqrt_exact, 0.0, 0.0
-    scaled = sqrt_exact * _Q96
-    on_grid = xp.where(zero_for_one, xp.ceil(scaled), xp.floor(scaled)) / _Q96
+    scaled = sqrt_exact * Q96_FLOAT
+    on_grid = xp.where(zero_for_one, xp.ceil(scaled), xp.floor(scaled)) / Q96_FLOAT
     gap = xp.abs(on_grid - sqrt_exact)
     product = on_grid * sqrt_exact
     safe = xp.where(product > 0, product, 1.0)
