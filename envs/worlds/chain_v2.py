@@ -44,7 +44,7 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
         """What the world ran on: the pair acted on, the chain id and the fork block."""
         return super().provenance() | {"pool": self.v2_pair.pair.address}
 
-    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+    def open_pair(self, rng: np.random.Generator, agent_usd: float) -> None:
         """The pair at the driver's start price (built, or reverted to; attached: the path starts at the pair's own
         price), the agent funded half USDC, half WETH."""
         price = self._start_built(rng, self._market_spec) if self.book is None else self._start_attached(rng)

@@ -61,7 +61,6 @@ class ChainBinding(UniswapV3Accounts):
 
     market: Market
     v3_pool: ChainUniswapV3Pool
-    ledger: ChainLedger
 
     def bind(self, market: Market, fee_pips: int, credit: Callable[[Token, str, int], None] | None = None) -> None:
         """The pool of ``fee_pips`` and the ledger on ``market``'s contracts; ``credit`` gives what comes into a
@@ -255,7 +254,3 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
         if self._replayer is not None:
             self.replayed += self._replayer.replay(self.replay_blocks)
         super().step()
-
-    def move_path(self) -> None:
-        super().move_path()
-        self.clock = self.clock + self.dt

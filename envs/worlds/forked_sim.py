@@ -107,7 +107,7 @@ class ForkedStartWorld(UniswapV3World):
         self.fund_agents(agent_usd)
 
     def move_path(self) -> None:
-        super().move_path()  # the driver's step (and the world's clock)
+        super().move_path()  # the driver's step
         self._reference = self._reference * self._scale
 
     def provenance(self) -> dict:

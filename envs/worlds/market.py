@@ -6,14 +6,12 @@ the wallets, and starts and moves the price path."""
 
 from __future__ import annotations
 
-from abc import abstractmethod
 from contextlib import nullcontext
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from envs.drivers.base import PriceDriver
 from envs.evm.chain import TransactionReverted
 from envs.protocols.uniswap_v3.pool import MAX_PRICE_LIMIT, MIN_PRICE_LIMIT
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick
@@ -22,6 +20,7 @@ from envs.worlds.block_accounting import arbitrage_profit_usd
 from envs.worlds.mempool import Mempool
 from envs.worlds.sandwich import FlowOrder, Legs, largest_front_run, minimum_out
 from envs.worlds.v3_accounts import UniswapV3Accounts, centered_range, swap_to_range_ratio
+from envs.worlds.world import World
 
 if TYPE_CHECKING:
     from envs.worlds.sim import V3WorldParams
@@ -45,15 +44,13 @@ def exchange_at_reference(usdc_raw, weth_raw, reference, sqrt_price, sqrt_lower,
     return sell_usdc, paid, got
 
 
-class UniswapV3Market(UniswapV3Accounts):
+class UniswapV3Market(World, UniswapV3Accounts):
     """A USDC/WETH pool with an arbitrageur, noise traders, and wallet slots (``UniswapV3Accounts``): the LP agents'
     (none in a world built with ``V3WorldParams.lps=0``), then the scripted traders' (``V3WorldParams.slots``), and
-    the lending side a world may hold beside its pool. A backend gives the episode's start (``start``) and the
-    reference's path (``move_path``); the market runs the lending side's after them."""
+    the lending side a world may hold beside its pool (``World``). A backend gives the episode's start (``start``)
+    and the reference's path (``move_path``)."""
 
     params: V3WorldParams
-    driver: PriceDriver
-    rng: np.random.Generator
     sandwich_profit_usd: np.ndarray  # (N,) the sandwich searcher's profit in the last step's flow
     sandwich_legs: np.ndarray  # (N,) the front-runs and back-runs the searcher sent in it (two a sandwich)
     #: (N,) or scalar: the share of its largest front-run the sandwich searcher takes (a searcher agent sets it)
@@ -71,39 +68,12 @@ class UniswapV3Market(UniswapV3Accounts):
         """The LP agents among the slots (``V3WorldParams.lps``)."""
         return self.params.lps
 
-    def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
-        """Start the price paths, lay the pools' liquidity, fund each LP agent with ``agent_usd``, half USDC,
-        half WETH (None: a world without LP agents, ``V3WorldParams.lps=0``), and the scripted traders (``start``);
-        then the lending side, where the world holds one, starts on that market."""
-        self.start(rng, agent_usd)
-        if self.lending is not None:
-            self.lending.reset(rng)
-
-    @abstractmethod
-    def start(self, rng: np.random.Generator, agent_usd: float | None) -> None:
-        """The backend's start of an episode: price paths, the pool's liquidity, the wallets (``reset``)."""
-
-    def move_reference(self) -> None:
-        """The reference price's next step (``move_path``); the lending side, where the world holds one, follows
-        it (its clock and oracle)."""
-        self.move_path()
-        if self.lending is not None:
-            self.lending.follow()
-
-    @abstractmethod
-    def move_path(self) -> None:
-        """The backend's step of the reference price path (and of the world's clock)."""
-
-    def step(self) -> None:
-        """The reference price moves, the arbitrageur trades, the noise traders swap, the re-centring LPs
-        whose range the price left re-centre it; then the lending side's scripted liquidator and borrowers, where
-        the world has one."""
-        self.move_reference()
+    def pool_flows(self) -> None:
+        """The arbitrageur trades, the noise traders swap, the re-centring LPs whose range the price left re-centre
+        it (``World.step`` runs them after the reference moves, before the lending side)."""
         self.arbitrage()
         self.noise()
         self.recenter()
-        if self.lending is not None:
-            self.lending.step()
 
     # --- the re-centring LPs (V3WorldParams.recentering_lps): slots after the LP agents' -----------------
     def open_recentering(self) -> None:

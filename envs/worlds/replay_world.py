@@ -100,7 +100,7 @@ class ReplayWorld(UniswapV3World):
         self.clock = np.full(self.n, start)
 
     def move_path(self) -> None:
-        self.clock = self.clock + self.dt
+        """Nothing: the recorded swaps move the reference (``noise``)."""
 
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         """Nothing: the recorded flow holds the arbitrage that happened."""

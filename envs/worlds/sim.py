@@ -284,4 +284,3 @@ class UniswapV3World(UniswapV3Market):
 
     def move_path(self) -> None:
         self._reference = self.driver.step()
-        self.clock = self.clock + self.dt

@@ -29,7 +29,7 @@ class UniswapV2World(UniswapV2Market):
         self.b = array_backend(backend) if isinstance(backend, str) else backend
         self.v2_pair = SimUniswapV2Pair(n, self.b)
 
-    def reset(self, rng: np.random.Generator, agent_usd: float = 100_000.0) -> None:
+    def open_pair(self, rng: np.random.Generator, agent_usd: float) -> None:
         self.rng = rng
         self._reference = self.driver.reset(rng, self.n)
         half = self.params.pool_value_usd / 2

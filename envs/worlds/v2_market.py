@@ -4,15 +4,15 @@ pair shares. Raw token units, (N,) float64; the arbitrage rule and the pair's us
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
 
 from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_in_to_price
 from envs.units import BPS, USDC_UNIT, WETH_UNIT
-from envs.worlds.ledger import Ledger
 from envs.worlds.v2_pair import UniswapV2Pair
+from envs.worlds.world import World
 
 RAW_PRICE = WETH_UNIT / USDC_UNIT  # raw WETH per raw USDC at $1 per ETH
 #: the wallets that trade the pair: the LP agent's, the arbitrageur's, the noise traders'
@@ -44,30 +44,23 @@ def band_trade(reserve_usdc, reserve_weth, reference_usd) -> tuple[np.ndarray, n
     return sell_usdc, np.floor(np.where(sell_usdc, buy_in, sell_in))
 
 
-class UniswapV2Market(ABC):
+class UniswapV2Market(World):
     """A world with a USDC/WETH pair (``v2_pair``, the component its backend gives), an arbitrageur, noise traders
     and one LP agent whose wallet is the world's ledger's (``agent_wallet_raw``)."""
 
-    n: int
-    dt: float
     v2_pair: UniswapV2Pair
-    ledger: Ledger  # the agent's wallet
-    lending: None = None  # a V2 world holds no lending side
+
+    def start(self, rng: np.random.Generator, agent_usd: float | None) -> None:
+        """Start the price paths and the clock, seed the pair, fund the agent with ``agent_usd``, half USDC, half
+        WETH (``open_pair``)."""
+        if agent_usd is None:
+            raise ValueError("the V2 world funds its LP agent: reset(rng, agent_usd=...) gives its capital in USD")
+        self.clock = np.zeros(self.n)
+        self.open_pair(rng, agent_usd)
 
     @abstractmethod
-    def reset(self, rng: np.random.Generator, agent_usd: float) -> None:
-        """Start the price paths, seed the pair, fund the agent half USDC, half WETH."""
-
-    def move_reference(self) -> None:
-        """The reference price's next step (``move_path``): nothing in a V2 world follows it."""
-        self.move_path()
-
-    @abstractmethod
-    def move_path(self) -> None:
-        """The backend's step of the reference price path."""
-
-    @abstractmethod
-    def reference_price(self) -> np.ndarray: ...
+    def open_pair(self, rng: np.random.Generator, agent_usd: float) -> None:
+        """The backend's start: the price paths, the pair seeded, the agent funded."""
 
     def agent_wallet_raw(self) -> tuple[np.ndarray, np.ndarray]:
         """Idle (USDC, WETH) the agent holds, raw."""
@@ -112,9 +105,8 @@ class UniswapV2Market(ABC):
         usdc, weth = self.reserves()
         return usdc / weth * RAW_PRICE
 
-    def step(self) -> None:
-        """The reference moves, the arbitrageur trades the pair to its band's edge, noise traders swap."""
-        self.move_reference()
+    def pool_flows(self) -> None:
+        """The arbitrageur trades the pair to its band's edge, noise traders swap."""
         sell_usdc, amount = band_trade(*self.reserves(), self.reference_price())
         self.swap(ARBITRAGEUR, sell_usdc, amount, amount > 0)
         for sell_usdc, raw in self.noise_flow():

@@ -1,0 +1,73 @@
+"""What every world is, whatever the protocols it holds and the backend it runs on: N worlds (one on a chain) on a
+reference price path, a block clock, the accounts' ledger, and the protocol components it holds, its pool and the
+lending side it may hold beside it. The order of a world's own step is written once here; a world around a pool
+(``envs.worlds.market``, ``envs.worlds.v2_market``) gives its pool's scripted flows, and a backend gives the start of
+an episode and the path's next step."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from envs.drivers.base import PriceDriver
+from envs.worlds.ledger import Ledger
+
+if TYPE_CHECKING:
+    from envs.worlds.lending import LendingMarket
+
+
+class World(ABC):
+    """N worlds stepped together: the reference price path (``driver``), each world's clock (``clock``, seconds,
+    ``dt`` a step), the accounts' wallets (``ledger``), the pool's scripted flows and, where the world holds one, a
+    lending side (``lending``) that starts with the world, follows the reference and acts after the pool's flows."""
+
+    n: int
+    dt: float  # seconds per step
+    driver: PriceDriver
+    ledger: Ledger
+    rng: np.random.Generator
+    clock: np.ndarray  # (N,) each world's time, seconds (the driver's timestamps where it has them)
+    #: the lending side, where the world holds a lending pool beside its pool (``envs.worlds.lending``)
+    lending: LendingMarket | None = None
+
+    def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
+        """An episode starts (``start``: the price paths, the pool, the wallets, funded with ``agent_usd`` where the
+        world has an LP agent); then the lending side, where the world holds one, starts on that market."""
+        self.start(rng, agent_usd)
+        if self.lending is not None:
+            self.lending.reset(rng)
+
+    @abstractmethod
+    def start(self, rng: np.random.Generator, agent_usd: float | None) -> None:
+        """The backend's start of an episode: the price paths, the pool's liquidity, the wallets, the clock."""
+
+    def move_reference(self) -> None:
+        """The reference price's next step (``move_path``) and the clock's; the lending side, where the world holds
+        one, follows them (its clock and oracle)."""
+        self.move_path()
+        self.clock = self.clock + self.dt
+        if self.lending is not None:
+            self.lending.follow()
+
+    @abstractmethod
+    def move_path(self) -> None:
+        """The backend's step of the reference price path."""
+
+    @abstractmethod
+    def reference_price(self) -> np.ndarray:
+        """(N,) USD per WETH off the pool: the price the arbitrage and the oracle follow."""
+
+    def step(self) -> None:
+        """The world's own block: the reference moves, the pool's scripted flows trade it (``pool_flows``), then the
+        lending side's scripted liquidator and borrowers act, where the world holds one."""
+        self.move_reference()
+        self.pool_flows()
+        if self.lending is not None:
+            self.lending.step()
+
+    @abstractmethod
+    def pool_flows(self) -> None:
+        """The pool's scripted flows of a block, after the reference moved: the arbitrage, the uninformed swaps and
+        whatever else trades the pool on its own."""

@@ -1,0 +1,50 @@
+"""Every world is a ``World``: the order of its own step, its start and its clock are written once, whatever the
+pool it trades and the backend it runs on; a world only gives its pool's flows, its start and its price path."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs.drivers import make_driver
+from envs.worlds.chain_v2 import ChainUniswapV2World
+from envs.worlds.chain_world import ChainUniswapV3World
+from envs.worlds.forked_sim import ForkedStartWorld
+from envs.worlds.lending import LendingParams
+from envs.worlds.replay_world import ReplayWorld
+from envs.worlds.sim import UniswapV3World, V3WorldParams
+from envs.worlds.sim_v2 import UniswapV2World
+from envs.worlds.world import World
+
+WORLDS = (UniswapV3World, ChainUniswapV3World, ForkedStartWorld, ReplayWorld, UniswapV2World, ChainUniswapV2World)
+
+
+def test_every_world_is_a_world_and_writes_no_order_of_its_own():
+    for world in WORLDS:
+        assert issubclass(world, World), world
+        own = {name for cls in world.__mro__ if cls not in World.__mro__ for name in vars(cls)}
+        written = own & {"reset", "move_reference", "step"}
+        # the chain world re-sends the forked chain's own blocks first, then runs the World's step
+        assert written == ({"step"} if world is ChainUniswapV3World else set()), (world, written)
+
+
+@pytest.mark.parametrize("lending", [None, LendingParams(borrowers=2, calibration="none")])
+def test_the_clock_and_the_lending_side_move_a_step_with_the_reference(lending):
+    world = UniswapV3World(3, make_driver("gbm", dt=600.0), V3WorldParams(lps=0), "numpy", lending)
+    world.reset(np.random.default_rng(0))
+    clock, reference = world.clock.copy(), world.reference_price()
+    world.step()
+    np.testing.assert_array_equal(world.clock, clock + 600.0)
+    assert (world.reference_price() != reference).all()
+    if lending is not None:  # its oracle follows the reference, to its 8 decimals
+        np.testing.assert_allclose(world.lending.oracle_price(), world.reference_price(), rtol=1e-8)
+
+
+def test_a_v2_world_funds_its_lp_agent_and_keeps_a_clock():
+    world = UniswapV2World(2, make_driver("gbm", dt=60.0))
+    with pytest.raises(ValueError, match="agent_usd"):
+        world.reset(np.random.default_rng(0))
+    world.reset(np.random.default_rng(0), 100_000.0)
+    world.step()
+    np.testing.assert_array_equal(world.clock, np.full(2, 60.0))
+    assert world.lending is None
