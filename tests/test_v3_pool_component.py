@@ -14,6 +14,7 @@ from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import UniswapV3World, V3WorldParams
 from envs.worlds.v3_accounts import UniswapV3Accounts
 from envs.worlds.v3_pool import ChainUniswapV3Pool, SimUniswapV3Pool
+from envs.worlds.world import World
 
 PARAMS = V3WorldParams(flow="toy", noise_traders=2, noise_trade_usd=400_000.0)
 
@@ -129,7 +130,9 @@ def test_a_live_market_holds_the_accounts_and_nothing_scripted():
     """The live adapter's market is the agent's accounts on the pool bound to the chain: it neither inherits the
     scripted market (arbitrage, flow, episodes) nor refuses its methods."""
     assert issubclass(LiveUniswapV3Market, UniswapV3Accounts) and not issubclass(LiveUniswapV3Market, UniswapV3Market)
-    scripted = {name for name in vars(UniswapV3Market) if not name.startswith("__")} - set(vars(UniswapV3Accounts))
+    scripted = {name for cls in (UniswapV3Market, World) for name in vars(cls) if not name.startswith("__")} - set(
+        vars(UniswapV3Accounts)
+    )
     assert {"reset", "step", "move_reference", "arbitrage", "noise", "agent_arbitrage", "flow_swap"} <= scripted
     assert not any(hasattr(LiveUniswapV3Market, name) for name in scripted)
     assert issubclass(ChainUniswapV3World, ChainBinding) and issubclass(ChainUniswapV3World, UniswapV3Market)
