@@ -48,3 +48,25 @@ def test_a_v2_world_funds_its_lp_agent_and_keeps_a_clock():
     world.step()
     np.testing.assert_array_equal(world.clock, np.full(2, 60.0))
     assert world.lending is None
+
+
+def test_a_chain_world_names_each_wallet_in_one_table():
+    """Every named wallet of a chain world, V3 or V2, resolves through ``WALLET_ACCOUNTS``; the LP agent's name is
+    the selected LP slot's where the world has one; an unknown name is refused."""
+    from envs.contracts.accounts import AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, BORROWER_AGENT, NOISE
+    from envs.contracts.fork import chain_factory
+    from envs.worlds.chain_base import WALLET_ACCOUNTS, wallet_account
+
+    assert set(WALLET_ACCOUNTS.values()) == {AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, BORROWER_AGENT, NOISE}
+    with pytest.raises(ValueError, match="unknown wallet 'nobody'"):
+        wallet_account("nobody")
+    for lps in (0, 1):
+        world = ChainUniswapV3World(chain_factory("evm", None, None), make_driver("gbm"), V3WorldParams(lps=lps))
+        for name in set(WALLET_ACCOUNTS) - {"agent"}:
+            assert world._address(name) == WALLET_ACCOUNTS[name]
+        if lps:
+            assert world._address("agent") == world.slot_address(0) == AGENT
+        else:
+            with pytest.raises(ValueError, match="LP agent's"):
+                world._address("agent")
+        world.close()

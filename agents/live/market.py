@@ -12,9 +12,8 @@ from envs.contracts.market import attach_market
 from envs.evm.chain import Chain
 from envs.units import BASE_UNIT
 from envs.worlds.chain_aave_pool import ChainAavePool
-from envs.worlds.chain_lending import lending_address
 from envs.worlds.chain_world import ChainBinding
-from envs.worlds.lending import LendingMarket, LendingParams
+from envs.worlds.lending import AGENT, BORROWER, LendingMarket, LendingParams
 
 
 class LiveUniswapV3Market(ChainBinding):
@@ -93,7 +92,11 @@ class LiveAaveMarket(LiveUniswapV3Market):
         self.lending = LendingMarket(self, pool, LendingParams(borrowers=0), crowd=False)
 
     def _named_address(self, wallet: str) -> str:
-        return lending_address(wallet, self.agent, self.borrower)
+        """The borrower's wallet (the lending side's LP-agent name too) is the one account; a live chain has no
+        scripted ones."""
+        if wallet not in (AGENT, BORROWER):
+            raise ValueError(f"wallet {wallet!r} is a scripted account's: a live chain holds only the agent's account")
+        return self.account
 
 
 def read_market_state(chain: Chain, addresses: dict, account: str, fee_pips: int, twap_window_s: int) -> MarketState:

@@ -9,11 +9,36 @@ from typing import Callable
 
 import numpy as np
 
+from envs.contracts.accounts import AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, BORROWER_AGENT, NOISE
 from envs.contracts.address_book import attach_book
 from envs.contracts.balances import Dealer
 from envs.contracts.market import Market, MarketSpec, build_market
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import Chain
+from envs.worlds.lending_pool import AGENT as AGENT_WALLET
+from envs.worlds.lending_pool import AGENT_LIQUIDATOR, BORROWER, COMPETITOR
+from envs.worlds.market import AGENT_ARBITRAGE_WALLET, ARBITRAGEUR_WALLET, FLOW_WALLET, TRADER_WALLET
+
+#: the account behind each named wallet of a world on a chain (a wallet slot, an int, has its own). Names that share
+#: an account keep their books in their roles: the traders and the scripted competitor use the scripted
+#: arbitrageur's account, the learning liquidator the arbitrage agent's.
+WALLET_ACCOUNTS = {
+    AGENT_WALLET: AGENT,  # the LP agent's (a V3 world's selected LP slot's: ``ChainUniswapV3World``)
+    ARBITRAGEUR_WALLET: ARBITRAGEUR,
+    FLOW_WALLET: NOISE,
+    AGENT_ARBITRAGE_WALLET: ARBITRAGEUR_AGENT,
+    TRADER_WALLET: ARBITRAGEUR,
+    BORROWER: BORROWER_AGENT,
+    AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT,
+    COMPETITOR: ARBITRAGEUR,
+}
+
+
+def wallet_account(wallet: str) -> str:
+    """The account of a named wallet (``WALLET_ACCOUNTS``); an unknown name is a bug, not a new wallet."""
+    if wallet not in WALLET_ACCOUNTS:
+        raise ValueError(f"unknown wallet {wallet!r}: a chain world's named wallets are {list(WALLET_ACCOUNTS)}")
+    return WALLET_ACCOUNTS[wallet]
 
 
 class ChainWorld:
@@ -44,6 +69,10 @@ class ChainWorld:
     def move_path(self) -> None:
         """The reference's next step: the driver's, scaled."""
         self._reference = self.driver.step() * self._scale
+
+    def _named_address(self, wallet: str) -> str:
+        """A named wallet's account (``wallet_account``)."""
+        return wallet_account(wallet)
 
     def _credit(self, token, who: str, raw: int) -> None:
         """Give ``who`` ``raw`` more of ``token``: minted on a market of our own, written by storage on an

@@ -16,7 +16,7 @@ from envs.contracts.tokens import Token
 from envs.evm.chain import Chain
 from envs.units import BASE_UNIT
 from envs.worlds.chain_aave_pool import ChainAavePool
-from envs.worlds.lending import AGENT, AGENT_LIQUIDATOR, BORROWER, MORPHO_BLUE, LendingParams, check_wallet
+from envs.worlds.lending import MORPHO_BLUE, LendingParams
 from envs.worlds.lending_pool import LendingPool
 from envs.worlds.morpho_blue_market import ChainMorphoBlueMarket, deploy_market
 
@@ -53,14 +53,6 @@ def start_lending_clock(chain: Chain, params: LendingParams, attached: bool) -> 
     mined at one moment (``one_moment_a_step``); an attached market keeps the chain's own clock."""
     if not attached and (params.calibrated() is not None or params.protocol == MORPHO_BLUE):
         one_moment_a_step(chain)
-
-
-def lending_address(who: str, lp_agent: str, borrower: str, lp_agents: int = 1) -> str:
-    """The chain account behind a wallet name of the lending side: the LP agent's, the borrower agent's, the
-    learning liquidator's (the arbitrage agent's account); the scripted competitor uses the scripted arbitrageur's.
-    An unknown name fails (``check_wallet``)."""
-    check_wallet(who, lp_agents)
-    return {AGENT: lp_agent, BORROWER: borrower, AGENT_LIQUIDATOR: ARBITRAGEUR_AGENT}.get(who, ARBITRAGEUR)
 
 
 def prepare_lending(

@@ -13,15 +13,12 @@ from envs.contracts.market import MarketSpec
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain
 from envs.units import MAX_UINT256, USDC_UNIT, WETH_UNIT
-from envs.worlds import v2_market as v2m
-from envs.worlds.chain_base import ChainWorld
+from envs.worlds.chain_base import ChainWorld, wallet_account
 from envs.worlds.ledger import ChainLedger
 from envs.worlds.market import WBTC_PRICE_USD
 from envs.worlds.sim import noise_orders
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 from envs.worlds.v2_pair import ChainUniswapV2Pair
-
-ADDRESSES = {v2m.AGENT: AGENT, v2m.ARBITRAGEUR: ARBITRAGEUR, v2m.NOISE: NOISE}  # each wallet's account
 
 
 class ChainUniswapV2World(ChainWorld, UniswapV2Market):
@@ -55,8 +52,8 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
     def _bind(self) -> None:
         tokens = self.market.tokens
         self.usdc, self.weth = tokens["USDC"], tokens["WETH"]
-        self.v2_pair = ChainUniswapV2Pair(self.market.v2, self.usdc, self.weth, ADDRESSES.__getitem__)
-        self.ledger = ChainLedger(self.usdc, self.weth, ADDRESSES.__getitem__, self._credit)
+        self.v2_pair = ChainUniswapV2Pair(self.market.v2, self.usdc, self.weth, wallet_account)
+        self.ledger = ChainLedger(self.usdc, self.weth, wallet_account, self._credit)
 
     def _market_spec(self, price: float) -> MarketSpec:
         """The local market at ``price`` with the pair this world trades; no V3 pool (none is traded)."""
@@ -71,7 +68,7 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
         agent its pair shares."""
         self._bind()
         router = self.v2_pair.router
-        for who in ADDRESSES.values():
+        for who in (AGENT, ARBITRAGEUR, NOISE):
             if self.book is not None:  # a fork's accounts hold what it gave them
                 self.chain.set_balance(who, GAS_ETH)
             for token in (self.usdc, self.weth):

@@ -17,35 +17,23 @@ from envs.contracts.tokens import Token
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain
 from envs.units import TICK_SPACING, USDC_UNIT, WETH_UNIT
-from envs.worlds.chain_base import ChainWorld
+from envs.worlds.chain_base import ChainWorld, wallet_account
 from envs.worlds.chain_lending import (
     chain_lending_pool,
     check_chain_lending,
-    lending_address,
     prepare_lending,
     start_lending_clock,
 )
 from envs.worlds.ledger import ChainLedger
-from envs.worlds.lending import WALLETS, LendingMarket, LendingParams
+from envs.worlds.lending import AGENT as AGENT_WALLET
+from envs.worlds.lending import LendingMarket, LendingParams, check_wallet
 from envs.worlds.market import (
-    AGENT_ARBITRAGE_WALLET,
-    ARBITRAGEUR_WALLET,
-    FLOW_WALLET,
-    TRADER_WALLET,
     WBTC_PRICE_USD,
     UniswapV3Market,
 )
 from envs.worlds.sim import V3WorldParams
 from envs.worlds.v3_accounts import UniswapV3Accounts
 from envs.worlds.v3_pool import ChainUniswapV3Pool, Wallet
-
-#: the scripted accounts' addresses
-SCRIPTED_ACCOUNTS = {
-    ARBITRAGEUR_WALLET: ARBITRAGEUR,
-    FLOW_WALLET: NOISE,
-    AGENT_ARBITRAGE_WALLET: ARBITRAGEUR_AGENT,
-    TRADER_WALLET: ARBITRAGEUR,  # the traders share the arbitrageur's account: their books are their roles'
-}
 
 
 def slot_address(slot: int, lp_agents: int) -> str:
@@ -164,9 +152,11 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
         return slot_address(slot, self.params.lps)
 
     def _named_address(self, wallet: str) -> str:
-        if self.lending_params is not None and wallet in WALLETS:
-            return lending_address(wallet, self.agent, self.borrower, self.params.lps)
-        return SCRIPTED_ACCOUNTS[wallet]
+        """A named wallet's account (``wallet_account``); the LP agent's is the selected LP slot's."""
+        if wallet == AGENT_WALLET:
+            check_wallet(wallet, self.params.lps)
+            return self.agent
+        return wallet_account(wallet)
 
     def _fund_traders(self) -> None:
         m = self.market
