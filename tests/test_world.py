@@ -70,3 +70,24 @@ def test_a_chain_world_names_each_wallet_in_one_table():
             with pytest.raises(ValueError, match="LP agent's"):
                 world._address("agent")
         world.close()
+
+
+def test_a_world_holds_any_registered_lending_protocol_by_name():
+    """The lending protocols are one table (``PROTOCOLS``): a world picks its component by ``lending.protocol``; a
+    name not in it is refused, naming the ones there are."""
+    from envs.worlds.lending_pool import LendingPool
+    from envs.worlds.lending_protocols import PROTOCOLS
+
+    assert set(PROTOCOLS) == {"aave_v3", "morpho_blue"}
+    for name, protocol in PROTOCOLS.items():
+        params = LendingParams(borrowers=2, calibration="none", protocol=name)
+        world = UniswapV3World(2, make_driver("gbm"), V3WorldParams(lps=0), "numpy", params)
+        world.reset(np.random.default_rng(1))
+        world.step()
+        assert isinstance(world.lending.pool, LendingPool)
+        assert type(world.lending.pool) is type(protocol.sim(2, params, world.b))
+        assert (world.lending.position(1).collateral_weth > 0).all()  # the scripted borrowers opened positions
+    with pytest.raises(
+        ValueError, match=r"unknown lending protocol 'compound_v3'; choose one of \['aave_v3', 'morpho_blue'\]"
+    ):
+        LendingParams(protocol="compound_v3")

@@ -1,24 +1,20 @@
-"""A chain world's lending side (``ChainUniswapV3World(..., lending=...)``): the chain's lending pool component
-(Aave V3's real Pool, AaveOracle and SwapRouter, ``ChainAavePool``; or a Morpho Blue market deployed beside the
-built market, ``ChainMorphoBlueMarket``), driven as the simulator drives its own (same price path, same borrowers,
-same scripted liquidator), so the two can be compared step by step. The chain's clock moves ``dt`` a step (each
-step starts at the simulator's time; its transactions then land in blocks of their own, 12 s apart)."""
+"""A chain world's lending side (``ChainUniswapV3World(..., lending=...)``): the chain side of its protocol's lending
+pool component (``envs.worlds.lending_protocols``: Aave V3's real Pool and AaveOracle, or a Morpho Blue market
+deployed beside the built market), driven as the simulator drives its own (same price path, same borrowers, same
+scripted liquidator), so the two can be compared step by step. The chain's clock moves ``dt`` a step (each step
+starts at the simulator's time; its transactions then land in blocks of their own, 12 s apart)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from envs.contracts.accounts import ARBITRAGEUR, ARBITRAGEUR_AGENT
 from envs.contracts.market import Market
-from envs.contracts.morpho_blue import MorphoBlue
-from envs.contracts.oracle import control_price
 from envs.contracts.tokens import Token
 from envs.evm.chain import Chain
-from envs.units import BASE_UNIT
-from envs.worlds.chain_aave_pool import ChainAavePool
-from envs.worlds.lending import MORPHO_BLUE, LendingParams
+from envs.worlds.lending import LendingParams
 from envs.worlds.lending_pool import LendingPool
-from envs.worlds.morpho_blue_market import ChainMorphoBlueMarket, deploy_market
+from envs.worlds.lending_protocols import PROTOCOLS
 
 
 def check_chain_lending(params: LendingParams, book: dict | None, replay: bool) -> None:
@@ -30,9 +26,10 @@ def check_chain_lending(params: LendingParams, book: dict | None, replay: bool) 
             "backend.replay_blocks replays a forked chain's blocks into the Uniswap V3 LP env; the lending envs do "
             "not replay: leave backend.replay_blocks at 0"
         )
-    if book is not None and params.protocol == MORPHO_BLUE:
+    if book is not None and not PROTOCOLS[params.protocol].attachable:
         raise ValueError(
-            "lending.protocol=morpho_blue deploys its own Morpho Blue market: run it with backend.market=deploy"
+            f"lending.protocol={params.protocol} deploys its own market beside the built one: run it with "
+            "backend.market=deploy"
         )
 
 
@@ -51,7 +48,7 @@ def one_moment_a_step(chain: Chain) -> None:
 def start_lending_clock(chain: Chain, params: LendingParams, attached: bool) -> None:
     """On a built market whose lending pool runs the calibrated rates, or on Morpho Blue's, a step's blocks are
     mined at one moment (``one_moment_a_step``); an attached market keeps the chain's own clock."""
-    if not attached and (params.calibrated() is not None or params.protocol == MORPHO_BLUE):
+    if not attached and PROTOCOLS[params.protocol].accrues(params):
         one_moment_a_step(chain)
 
 
@@ -63,39 +60,29 @@ def prepare_lending(
     lp_agent: list[str],
     borrower: str,
     credit: Callable[[Token, str, int], None],
-) -> MorphoBlue | None:
-    """Once per build (the approvals are in the snapshot every episode starts from): on an attached market, WETH's
-    oracle source becomes one that can follow the reference, set at ``price`` (the real feed cannot be moved:
-    ``envs.contracts.oracle``); on a built one, Aave's reserves take the calibrated rate curves where ``params``
-    names a calibration, and with ``protocol=morpho_blue`` a Morpho Blue market is deployed at ``price``; then the
-    agents and the competitor may deal with Aave's Pool (and the borrower with the SwapRouter). Returns the Morpho
-    Blue market, if any."""
-    aave, tokens = market.aave, market.tokens
-    if attached:
-        control_price(aave, tokens["WETH"], round(price * BASE_UNIT))
-    elif (calibration := params.calibrated()) is not None:
-        curves = params.reserve_params()
-        for symbol in calibration.reserves:
-            aave.set_rate_curve(tokens[symbol], curves[symbol])
+) -> Any:
+    """Once per build (the approvals are in the snapshot every episode starts from): the protocol readies its pool
+    at ``price`` (``LendingProtocol.prepare``: Aave's oracle made to follow the reference on an attached market, its
+    calibrated rate curves on a built one; a Morpho Blue market deployed beside it); then the agents and the
+    competitor may deal with Aave's Pool, and the borrower with the SwapRouter. Returns what the protocol's chain
+    side needs (``chain_lending_pool``)."""
     traders = lp_agent + [ARBITRAGEUR, ARBITRAGEUR_AGENT, borrower]
-    morpho = None
-    if params.protocol == MORPHO_BLUE:
-        morpho = deploy_market(tokens, price, params.lltv, params.supply_usd, traders, credit)
+    prepared = PROTOCOLS[params.protocol].prepare(market, params, attached, price, traders, credit)
+    aave, tokens = market.aave, market.tokens
     for token in (tokens["USDC"], tokens["WETH"]):
         for who in traders:
             token.approve(who, aave.pool.address)
         token.approve(borrower, market.v3.router.address)
-    return morpho
+    return prepared
 
 
 def chain_lending_pool(
     market: Market,
-    morpho: MorphoBlue | None,
+    params: LendingParams,
+    prepared: Any,
     borrower: str,
     address: Callable[[str], str],
     credit: Callable[[Token, str, int], None] | None,
 ) -> LendingPool:
-    """The chain's lending pool component: the Morpho Blue market deployed beside the built one, or Aave's Pool."""
-    if morpho is not None:
-        return ChainMorphoBlueMarket(morpho, borrower, address, credit)
-    return ChainAavePool(market.aave, market.tokens, borrower, address, credit)
+    """The chain side of ``params.protocol``'s lending pool on ``market`` (and what ``prepare_lending`` returned)."""
+    return PROTOCOLS[params.protocol].chain(market, prepared, borrower, address, credit)

@@ -5,13 +5,12 @@ world holds a lending side over the chain's lending pool (``envs.worlds.chain_le
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from envs.contracts.accounts import AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, BORROWER_AGENT, NOISE
 from envs.contracts.market import Market, MarketSpec
-from envs.contracts.morpho_blue import MorphoBlue
 from envs.contracts.replay import BlockReplayer
 from envs.contracts.tokens import Token
 from envs.drivers.base import PriceDriver
@@ -113,7 +112,7 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
         super().__init__(make_chain, driver, book)
         if lending is not None:
             start_lending_clock(self.chain, lending, book is not None)
-        self._morpho: MorphoBlue | None = None  # a Morpho Blue market, once deployed beside the built one
+        self._prepared: Any = None  # what the lending protocol readied on the chain (a Morpho Blue market)
         #: (the forked chain's URL, blocks a step, the agent's priority fee in wei or None): each step re-sends that
         #: many of its next blocks, the first block's transactions that outbid the agent before the agent acts
         self.replay_blocks = 0 if replay is None else replay[1]
@@ -144,7 +143,9 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
         """The pool, the ledger and, where the world holds one, the lending side on ``market``'s contracts."""
         super().bind(market, fee_pips, credit)
         if self.lending_params is not None:
-            pool = chain_lending_pool(market, self._morpho, self.borrower, self._address, self._credit)
+            pool = chain_lending_pool(
+                market, self.lending_params, self._prepared, self.borrower, self._address, self._credit
+            )
             self.lending = LendingMarket(self, pool, self.lending_params, crowd=self.book is None)
 
     def slot_address(self, slot: int) -> str:
@@ -172,7 +173,7 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
         if self.lending_params is not None:
             lp_agent = [AGENT] if self.params.lps else []
             price = self._anchor if self.book is not None else float(self._reference[0])
-            self._morpho = prepare_lending(
+            self._prepared = prepare_lending(
                 m, self.lending_params, self.book is not None, price, lp_agent, self.borrower, self._credit
             )
 

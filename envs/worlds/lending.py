@@ -49,9 +49,9 @@ __all__ = [
     "lending_of",
 ]
 
-#: the lending pools a world can hold (``LendingParams.protocol``), each a component with a simulator and a chain side
+#: the lending pools a world can hold (``LendingParams.protocol``; each a component with a simulator and a chain side,
+#: ``envs.worlds.lending_protocols``)
 AAVE_V3, MORPHO_BLUE = "aave_v3", "morpho_blue"
-LENDING_PROTOCOLS = (AAVE_V3, MORPHO_BLUE)
 MORPHO_LLTV = DEFAULT_LLTV / WAD  # a Morpho Blue market's liquidation LTV unless told, as a fraction
 #: the crowd's WBTC collateral, in multiples of ``supply_usd``: its LTV stays near 25% with both reserves lent out
 CROWD_COLLATERAL = 8.0
@@ -72,7 +72,7 @@ class LendingParams:
     ``calibration`` names the fitted rate curves and borrow demand the reserves run (a shipped
     ``envs/assets/lending_<name>.json`` or a path); ``"none"`` keeps the 2025-03-19 rate curves and no
     crowd, so the scripted borrowers alone use the reserves. ``protocol`` is the lending pool the world
-    holds (``LENDING_PROTOCOLS``): Aave V3's reserves, or a Morpho Blue market (WETH collateral, USDC loans,
+    holds (``envs.worlds.lending_protocols.PROTOCOLS``): Aave V3's reserves, or a Morpho Blue market (WETH collateral, USDC loans,
     liquidation LTV ``lltv``) that has no crowd."""
 
     borrowers: int = 8
@@ -88,8 +88,10 @@ class LendingParams:
         low, high = self.target_ltv
         if self.borrowers < 0 or self.borrower_usd <= 0 or self.supply_usd <= 0:
             raise ValueError("borrowers must be >= 0; borrower_usd and supply_usd positive")
-        if self.protocol not in LENDING_PROTOCOLS:
-            raise ValueError(f"unknown lending protocol {self.protocol!r}; choose one of {list(LENDING_PROTOCOLS)}")
+        from envs.worlds.lending_protocols import PROTOCOLS  # the components import this module
+
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"unknown lending protocol {self.protocol!r}; choose one of {list(PROTOCOLS)}")
         if not 0 < self.lltv < 1:
             raise ValueError(f"lltv must be within (0, 1), got {self.lltv}")
         if not 0 < low <= high < 1:

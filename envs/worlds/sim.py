@@ -22,11 +22,9 @@ from envs.protocols.uniswap_v3.liquidity_amounts import get_liquidity_for_amount
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 from envs.units import BPS, Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.ledger import SimLedger
-from envs.worlds.lending import MORPHO_BLUE, LendingMarket, LendingParams
-from envs.worlds.lending_pool import LendingPool
+from envs.worlds.lending import LendingMarket, LendingParams
+from envs.worlds.lending_protocols import PROTOCOLS
 from envs.worlds.market import UniswapV3Market
-from envs.worlds.morpho_blue_market import SimMorphoBlueMarket
-from envs.worlds.sim_aave_pool import SimAavePool
 from envs.worlds.v3_pool import SimUniswapV3Pool
 
 
@@ -180,18 +178,10 @@ def noise_orders(rng: np.random.Generator, n: int, params: ToyFlowParams, refere
     return orders
 
 
-def sim_lending_pool(n: int, params: LendingParams, backend: ArrayBackend) -> LendingPool:
-    """The batched lending pool component of ``params.protocol``: accounts for the borrower agent, the scripted
-    borrowers and the crowd."""
-    accounts = params.borrowers + 2
-    if params.protocol == MORPHO_BLUE:
-        return SimMorphoBlueMarket(n, params.lltv, params.supply_usd, accounts, backend)
-    return SimAavePool(n, params.reserve_params(), params.supply_usd, accounts, backend)
-
-
 class UniswapV3World(UniswapV3Market):
     """The market in N worlds on an array backend: the pool component's batched state, the wallet slots' tokens
-    booked in a ``SimLedger``; with ``lending``, a lending side beside the pool (``sim_lending_pool``)."""
+    booked in a ``SimLedger``; with ``lending``, a lending side beside the pool over the batched pool of its
+    protocol (``envs.worlds.lending_protocols``)."""
 
     v3_pool: SimUniswapV3Pool
     ledger: SimLedger
@@ -214,7 +204,7 @@ class UniswapV3World(UniswapV3Market):
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
         self.slots, self.lp = params.slots, 0
         if lending is not None:
-            self.lending = LendingMarket(self, sim_lending_pool(n, lending, self.b), lending)
+            self.lending = LendingMarket(self, PROTOCOLS[lending.protocol].sim(n, lending, self.b), lending)
 
     # --- units ------------------------------------------------------------------------------
     def sqrt_price_of(self, usd_per_eth):
