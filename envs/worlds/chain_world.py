@@ -9,7 +9,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from envs.contracts.accounts import AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, BORROWER_AGENT, NOISE
+from envs.contracts.accounts import AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, NOISE
 from envs.contracts.market import Market, MarketSpec
 from envs.contracts.replay import BlockReplayer
 from envs.contracts.tokens import Token
@@ -25,7 +25,7 @@ from envs.worlds.chain_lending import (
 )
 from envs.worlds.ledger import ChainLedger
 from envs.worlds.lending import AGENT as AGENT_WALLET
-from envs.worlds.lending import LendingMarket, LendingParams, check_wallet
+from envs.worlds.lending import BORROWER, LendingMarket, LendingParams, check_wallet
 from envs.worlds.market import (
     WBTC_PRICE_USD,
     UniswapV3Market,
@@ -88,7 +88,7 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
     made to follow the reference price (``envs.worlds.chain_lending.prepare_lending``)."""
 
     v2_pool_value_usd: float = 10_000_000.0  # what the market deposits into the USDC/WETH V2 pair
-    borrower = BORROWER_AGENT  # the borrower agent's account, where the world holds a lending side
+    borrower = wallet_account(BORROWER)  # the borrower agent's account, where the world holds a lending side
 
     def __init__(
         self,
