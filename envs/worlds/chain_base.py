@@ -121,6 +121,10 @@ class ChainWorld:
         self._reference = np.array([start * self._scale])
         return self._anchor
 
+    def _start_price(self) -> float:
+        """The price the market this episode started on stands at: an attached pool's own, or the path's start."""
+        return self._anchor if self.book is not None else float(self._reference[0])
+
     def _attached_price(self) -> float:
         """USD per WETH in the attached market's pool this world trades (checking it is the one it needs)."""
         raise NotImplementedError(f"{type(self).__name__} does not attach to a fork's market")

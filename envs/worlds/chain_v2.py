@@ -1,20 +1,23 @@
 """The Uniswap V2 market on an EVM rung: the local market's real USDC/WETH pair and Router02 (the
 ``ChainUniswapV2Pair`` component) on a ``ChainWorld``, driven as ``sim_v2`` drives the simulator (same price
-path, same noise orders, same arbitrage rule)."""
+path, same noise orders, same arbitrage rule). With ``lending``, the world holds a lending side over the chain's
+lending pool of its protocol (``envs.worlds.chain_lending``), trading through the pair."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
-from envs.contracts.accounts import AGENT, ARBITRAGEUR, NOISE
+from envs.contracts.accounts import AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, NOISE
 from envs.contracts.market import MarketSpec
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain
 from envs.units import MAX_UINT256, USDC_UNIT, WETH_UNIT
 from envs.worlds.chain_base import ChainWorld, wallet_account
+from envs.worlds.chain_lending import chain_lending_pool, check_chain_lending, prepare_lending, start_lending_clock
 from envs.worlds.ledger import ChainLedger
+from envs.worlds.lending import BORROWER, LendingMarket, LendingParams
 from envs.worlds.market import WBTC_PRICE_USD
 from envs.worlds.sim import noise_orders
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
@@ -33,9 +36,15 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
         driver: PriceDriver,
         params: V2WorldParams = V2WorldParams(),
         book: dict | None = None,
+        lending: LendingParams | None = None,
     ):
-        self.params = params
+        self.params, self.lending_params = params, lending
+        if lending is not None:
+            check_chain_lending(lending, book, replay=False)
         super().__init__(make_chain, driver, book)
+        if lending is not None:
+            start_lending_clock(self.chain, lending, book is not None)
+        self._prepared: Any = None  # what the lending protocol readied on the chain (a Morpho Blue market)
 
     def provenance(self) -> dict:
         """What the world ran on: the pair acted on, the chain id and the fork block."""
@@ -48,6 +57,12 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
         self._bind()
         self._credit(self.usdc, AGENT, int(np.floor(agent_usd / 2 * USDC_UNIT)))
         self._credit(self.weth, AGENT, int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
+        if self.lending_params is not None:
+            borrower = wallet_account(BORROWER)
+            pool = chain_lending_pool(
+                self.market, self.lending_params, self._prepared, borrower, wallet_account, self._credit
+            )
+            self.lending = LendingMarket(self, pool, self.lending_params, crowd=self.book is None)
 
     def _bind(self) -> None:
         tokens = self.market.tokens
@@ -61,21 +76,31 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
             prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD},
             v3_fee_tiers=(),
             v2_pool_value_usd=self.params.pool_value_usd,
+            aave_supply_usd=LendingParams().supply_usd
+            if self.lending_params is None
+            else self.lending_params.supply_usd,
         )
 
     def _fund_traders(self) -> None:
-        """The arbitrageur and the noise traders credited; every wallet lets Router02 take its tokens, and the
-        agent its pair shares."""
+        """The arbitrageur and the noise traders credited (and, with a lending side, the learning liquidator);
+        every wallet lets Router02 take its tokens (the borrower agent's too), and the agent its pair shares; then
+        the lending protocol readies its pool (``prepare_lending``)."""
         self._bind()
         router = self.v2_pair.router
-        for who in (AGENT, ARBITRAGEUR, NOISE):
+        lending = self.lending_params is not None
+        borrower = wallet_account(BORROWER)
+        for who in (AGENT, ARBITRAGEUR, NOISE) + ((ARBITRAGEUR_AGENT, borrower) if lending else ()):
             if self.book is not None:  # a fork's accounts hold what it gave them
                 self.chain.set_balance(who, GAS_ETH)
             for token in (self.usdc, self.weth):
-                if who != AGENT:
+                if who not in (AGENT, borrower):  # the agents are funded by their episodes
                     self._credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, router.address)
         self.v2_pair.pair.transact("approve", router.address, MAX_UINT256, sender=AGENT)
+        if self.lending_params is not None:
+            self._prepared = prepare_lending(
+                self.market, self.lending_params, self.book is not None, self._start_price(), [], borrower, self._credit
+            )
 
     def _attached_price(self) -> float:
         """The attached pair's price (USDC must be its token0)."""

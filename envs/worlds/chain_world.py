@@ -172,9 +172,14 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
                 token.approve(who, m.v3.position_manager.address)
         if self.lending_params is not None:
             lp_agent = [AGENT] if self.params.lps else []
-            price = self._anchor if self.book is not None else float(self._reference[0])
             self._prepared = prepare_lending(
-                m, self.lending_params, self.book is not None, price, lp_agent, self.borrower, self._credit
+                m,
+                self.lending_params,
+                self.book is not None,
+                self._start_price(),
+                lp_agent,
+                self.borrower,
+                self._credit,
             )
 
     def _market_spec(self, price: float) -> MarketSpec:

@@ -1,6 +1,7 @@
 """A world's lending side, the one interface the lending roles use whatever the backend and the lending
 protocol: a lending pool component (``lending_pool.LendingPool``: Aave V3's reserves or a Morpho Blue market)
-beside the world's USDC/WETH Uniswap V3 pool, whose oracle follows the reference price, scripted borrowers who
+beside the world's USDC/WETH pool (a Uniswap V3 pool or a V2 pair: ``Venue``), whose oracle follows the reference
+price, scripted borrowers who
 keep a target LTV, and a scripted liquidator who sells what it seizes into the pool. A world holds it (its
 ``lending``) instead of inheriting it; the roles reach it through ``lending_of(world)``.
 
@@ -14,6 +15,7 @@ Amounts are raw token units, (N,) float64; ``Position`` values are in USD with 8
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -21,6 +23,8 @@ from envs.assets import AaveReserveParams, aave_reserve_params
 from envs.contracts.morpho_blue import DEFAULT_LLTV
 from envs.flows.borrow_demand import DEFAULT_CALIBRATION, NO_CALIBRATION, LendingCalibration, load_calibration
 from envs.units import BASE_UNIT, USDC_UNIT, WAD, WBTC_UNIT, WETH_UNIT
+from envs.worlds.block_accounting import BlockAccounts
+from envs.worlds.ledger import Ledger
 from envs.worlds.lending_pool import (
     AGENT,
     AGENT_ACCOUNT,
@@ -33,7 +37,11 @@ from envs.worlds.lending_pool import (
     check_wallet,
 )
 from envs.worlds.market import WBTC_PRICE_USD
-from envs.worlds.v3_accounts import UniswapV3Accounts
+from envs.worlds.v3_pool import Wallet
+
+if TYPE_CHECKING:
+    from envs.worlds.v3_accounts import UniswapV3Accounts
+    from envs.worlds.world import World
 
 __all__ = [
     "AGENT",
@@ -62,6 +70,44 @@ SWAP_GROUP = {
     AGENT_LIQUIDATOR: "liquidation",  # selling the collateral it seized
     COMPETITOR: "liquidation",
 }
+
+
+class Venue(Protocol):
+    """What a lending side needs of the world that holds it, whatever its pool (a V3 pool's accounts, a V2 pair):
+    its worlds and step, its wallets, the block's accounts, the reference price, and an exact-input swap through its
+    pool from a wallet, booked to it."""
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def dt(self) -> float: ...
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    @property
+    def accounts(self) -> BlockAccounts | None: ...
+
+    @property
+    def lp(self) -> Wallet:
+        """The (selected) LP agent's wallet."""
+        ...
+
+    @property
+    def lp_agents(self) -> int: ...
+
+    def reference_price(self) -> np.ndarray: ...
+
+    def trade(
+        self,
+        group: str,
+        wallet: Wallet,
+        sell_usdc: np.ndarray,
+        raw: np.ndarray,
+        limit: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 @dataclass(frozen=True)
@@ -137,11 +183,11 @@ class LendingMarket:
     """The lending side of a world: a lending pool component (``pool``, the one its protocol and backend give)
     beside the world's USDC/WETH pool, with the scripted borrowers, the crowd and the scripted liquidator written
     once on top of it, so every protocol and backend runs the same behaviour. A world holds one as its
-    ``lending`` (``UniswapV3Accounts.lending``); swaps go through the world's pool, wallets are the world's ledger's
+    ``lending`` (``World.lending``); swaps go through the world's pool, wallets are the world's ledger's
     (the borrower agent's is ``borrower_wallet``). ``crowd`` runs the calibrated crowd where ``params`` names a
     calibration; a market attached to a real chain has its own borrowers instead."""
 
-    def __init__(self, world: UniswapV3Accounts, pool: LendingPool, params: LendingParams, crowd: bool = True):
+    def __init__(self, world: Venue, pool: LendingPool, params: LendingParams, crowd: bool = True):
         self.world, self.pool, self.params = world, pool, params
         #: the calibration the crowd follows (None: no crowd)
         self.crowd = params.calibrated() if crowd else None
@@ -220,8 +266,8 @@ class LendingMarket:
         return result
 
     def swap(self, who: str, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """An exact-input swap through the pool from ``who``'s wallet (the LP agent's is the selected slot's);
-        returns (paid, got), raw."""
+        """An exact-input swap through the world's pool from ``who``'s wallet (the LP agent's is the world's LP
+        wallet: a V3 world's selected slot); returns (paid, got), raw."""
         world = self.world
         check_wallet(who, world.lp_agents)
         wallet = world.lp if who == AGENT else who
@@ -343,7 +389,7 @@ class LendingMarket:
         return count
 
 
-def lending_of(world: UniswapV3Accounts) -> LendingMarket:
+def lending_of(world: World | UniswapV3Accounts) -> LendingMarket:
     """``world``'s lending side; a clear error for a world that holds no lending pool."""
     if world.lending is None:
         raise ValueError(

@@ -1,6 +1,7 @@
 """The Uniswap V2 market on the simulator: N USDC/WETH pairs stepped together (the ``SimUniswapV2Pair``
 component) on numpy or torch, seeded as ``build_market`` seeds the local mainnet's pair; the agent's wallet is
-kept here."""
+kept here. With ``lending``, the world holds a lending side beside the pair, as a V3 world does beside its pool: its
+liquidators sell what they seize, and its borrowers lever, through the pair."""
 
 from __future__ import annotations
 
@@ -10,12 +11,17 @@ from envs.arrays import ArrayBackend, array_backend
 from envs.drivers.base import PriceDriver
 from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.ledger import SimLedger
+from envs.worlds.lending import LendingMarket, LendingParams
+from envs.worlds.lending_protocols import PROTOCOLS
 from envs.worlds.sim import noise_orders
 from envs.worlds.v2_market import AGENT, UniswapV2Market, V2WorldParams
 from envs.worlds.v2_pair import SimUniswapV2Pair
 
 
 class UniswapV2World(UniswapV2Market):
+    """N pairs on an array backend; with ``lending``, the batched lending pool of its protocol beside them
+    (``envs.worlds.lending_protocols``)."""
+
     v2_pair: SimUniswapV2Pair
 
     def __init__(
@@ -24,10 +30,13 @@ class UniswapV2World(UniswapV2Market):
         driver: PriceDriver,
         params: V2WorldParams = V2WorldParams(),
         backend: ArrayBackend | str = "numpy",
+        lending: LendingParams | None = None,
     ):
         self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
         self.b = array_backend(backend) if isinstance(backend, str) else backend
         self.v2_pair = SimUniswapV2Pair(n, self.b)
+        if lending is not None:
+            self.lending = LendingMarket(self, PROTOCOLS[lending.protocol].sim(n, lending, self.b), lending)
 
     def open_pair(self, rng: np.random.Generator, agent_usd: float) -> None:
         self.rng = rng

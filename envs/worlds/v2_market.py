@@ -11,7 +11,9 @@ import numpy as np
 
 from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_in_to_price
 from envs.units import BPS, USDC_UNIT, WETH_UNIT
+from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.v2_pair import UniswapV2Pair
+from envs.worlds.v3_pool import Wallet
 from envs.worlds.world import World
 
 RAW_PRICE = WETH_UNIT / USDC_UNIT  # raw WETH per raw USDC at $1 per ETH
@@ -49,6 +51,13 @@ class UniswapV2Market(World):
     and one LP agent whose wallet is the world's ledger's (``agent_wallet_raw``)."""
 
     v2_pair: UniswapV2Pair
+    lp: str = AGENT  # the LP agent's wallet (a lending side's name for it)
+    accounts: BlockAccounts | None = None  # a V2 world keeps no block accounts
+
+    @property
+    def lp_agents(self) -> int:
+        """The one LP agent."""
+        return 1
 
     def start(self, rng: np.random.Generator, agent_usd: float | None) -> None:
         """Start the price paths and the clock, seed the pair, fund the agent with ``agent_usd``, half USDC, half
@@ -82,8 +91,27 @@ class UniswapV2Market(World):
         if who == AGENT:  # no more than the wallet holds of what it sells
             usdc, weth = self.agent_wallet_raw()
             raw = np.minimum(raw, np.where(sell_usdc, usdc, weth))
-        paid, got = self.v2_pair.swap(who, sell_usdc, raw, mask)
-        self.ledger.moved(who, np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
+        return self.trade(who, who, sell_usdc, raw, None, mask)
+
+    def trade(
+        self,
+        group: str,
+        wallet: Wallet,
+        sell_usdc: np.ndarray,
+        raw: np.ndarray,
+        limit: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An exact-input swap through the pair from ``wallet`` (a name: the pair's world has no slots), booked to
+        it; ``group`` names the swapper for block accounts, which a V2 world does not keep, and a pair takes no price
+        limit. Returns (paid, got), raw: what a lending side held here swaps through."""
+        if not isinstance(wallet, str) or limit is not None:
+            raise ValueError(
+                f"a V2 pair swaps from a named wallet without a price limit, not from {wallet!r} with limit={limit}"
+            )
+        mask = np.ones(self.n, bool) if mask is None else mask
+        paid, got = self.v2_pair.swap(wallet, sell_usdc, raw, mask)
+        self.ledger.moved(wallet, np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
         return paid, got
 
     def add_liquidity(self, usdc_raw: np.ndarray, weth_raw: np.ndarray, mask: np.ndarray) -> None:
