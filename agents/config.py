@@ -426,7 +426,7 @@ def validate(cfg) -> None:
             )
         check_number(f"env.recentering_lps[{i}][0]", entry[0], (lambda x: x >= 1, ">= 1 (ticks)"))
         check_number(f"env.recentering_lps[{i}][1]", entry[1], (lambda x: 0 < x < 1, "in (0, 1)"))
-    if "lending" in e:
+    if e.get("lending") is not None:
         check_numbers("env.lending", OmegaConf.to_container(e.lending, resolve=True), NON_NEGATIVE)
     if "priority_fees_gwei" in e:  # an agent the market lacks is refused as the env is built (check)
         check_numbers("env.priority_fees_gwei", OmegaConf.to_container(e.priority_fees_gwei), NON_NEGATIVE)

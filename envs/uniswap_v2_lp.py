@@ -1,10 +1,11 @@
 """``defigym/UniswapV2LP-v0``: hold a share of capital as Uniswap V2 USDC/WETH pair shares, against
-arbitrageurs and noise traders."""
+arbitrageurs and noise traders, and with ``lending``, the liquidations and leverage of a lending market beside the
+pair."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import List
+from typing import Any, Dict, List
 
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import (
@@ -17,9 +18,11 @@ from envs.episodes import (
 )
 from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
 from envs.spec import EnvConfig, EnvSpec
+from envs.worlds.lending import LendingParams
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 
 BACKENDS = ("numpy", "torch", "evm", "anvil")
+NO_LENDING = "none"  # env.lending.protocol of a pair without a lending market beside it
 
 
 def make_v2_market(
@@ -31,14 +34,16 @@ def make_v2_market(
     fork_url: str | None = None,
     fork_block: int | None = None,
     addresses: str | None = None,
+    lending: LendingParams | None = None,
 ) -> UniswapV2Market:
     """The pair on the simulator (numpy, torch) or on a chain (evm, anvil; one world): fresh, or a fork of
-    ``fork_url`` at ``fork_block``; with ``addresses`` (an address book) the fork's own pair."""
+    ``fork_url`` at ``fork_block``; with ``addresses`` (an address book) the fork's own pair. With ``lending``, a
+    lending market with scripted borrowers and a scripted liquidator runs beside the pair and trades through it."""
     if backend in ("numpy", "torch"):
         from envs.arrays import array_backend
         from envs.worlds.sim_v2 import UniswapV2World
 
-        return UniswapV2World(n, driver, params, array_backend(backend, device))
+        return UniswapV2World(n, driver, params, array_backend(backend, device), lending)
     if backend in ("evm", "anvil"):
         if n != 1:
             raise ValueError(f"the {backend} backend runs one world per env; use numpy or torch for batches")
@@ -46,7 +51,7 @@ def make_v2_market(
         from envs.worlds.chain_v2 import ChainUniswapV2World
 
         book = load_attach_book(addresses, fork_url)
-        return ChainUniswapV2World(chain_factory(backend, fork_url, fork_block), driver, params, book)
+        return ChainUniswapV2World(chain_factory(backend, fork_url, fork_block), driver, params, book, lending)
     raise ValueError(f"unknown backend {backend!r} for UniswapV2LP-v0; choose one of {BACKENDS}")
 
 
@@ -65,6 +70,7 @@ def episodes(
     fork_url: str | None = None,
     fork_block: int | None = None,
     addresses: str | None = None,
+    lending: dict | None = None,
 ) -> Episodes:
     """``n`` worlds of this env on ``backend``: its role, its market and the default Block (the agent moves
     its share, then the pair's market steps), in one episode loop (the arguments: see the class docstring)."""
@@ -79,6 +85,7 @@ def episodes(
         fork_url,
         fork_block,
         addresses,
+        None if lending is None else LendingParams.of(lending),
     )
     return Episodes(market, role, Block(agent_usd), horizon)
 
@@ -89,7 +96,9 @@ _DOC = """
     (0.3% fee) of ``pool_value_usd``. Each step (an hour by default) it holds, or moves the share of
     its portfolio held as pair shares toward a target: adding swaps its wallet to the pair's ratio and
     deposits through Router02, removing redeems shares. Then the reference price moves, an
-    arbitrageur trades the pair to the edge of its no-trade band, and noise traders swap.
+    arbitrageur trades the pair to the edge of its no-trade band, and noise traders swap. With ``lending``, a
+    lending market (Aave V3 by default, or Morpho Blue) runs beside the pair, its oracle following the reference:
+    its scripted liquidator sells what it seizes into the pair, and its borrowers re-lever, after the pair's flow.
 
     ## Action Space
     ``Discrete(1 + len(shares))``: 0 holds; ``i`` moves to ``shares[i-1]`` (0, 25, 50, 75, 100%) of
@@ -113,7 +122,8 @@ _DOC = """
     ``backend`` (numpy, torch, evm, anvil), ``driver``/``driver_kwargs`` (default hourly GBM, sigma 0.8),
     ``horizon`` (720), ``agent_usd`` (100000), ``shares``, ``action_type``, ``gas_price_gwei`` (10),
     ``world`` (V2WorldParams overrides: ``pool_value_usd``, ``noise_traders``, ``noise_trade_usd``),
-    ``device`` (torch), ``fork_url``, ``fork_block``, ``addresses`` (attach mode, as in UniswapV3LP-v0).
+    ``device`` (torch), ``fork_url``, ``fork_block``, ``addresses`` (attach mode, as in UniswapV3LP-v0),
+    ``lending`` (None: no lending market; a dict of LendingParams overrides, ``{}`` for the defaults).
 
     ## Version History
     * v0: initial version.
@@ -143,6 +153,21 @@ class UniswapV2LPConfig(EnvConfig):
     noise_traders: int = 2  # noise swaps per step
     noise_trade_usd: float = 5_000.0  # median noise swap
     pool_value_usd: float = 10_000_000.0  # the pair's liquidity
+    #: a lending market beside the pair, trading through it, where ``protocol`` names one (none: no market;
+    #: aave_v3, or morpho_blue with calibration: none), with any LendingParams key beside it
+    lending: Dict[str, Any] = field(default_factory=lambda: {"protocol": NO_LENDING})
+
+
+def _lending(overrides: dict) -> dict | None:
+    """env.lending: None where its protocol is none (no lending market), else the LendingParams overrides."""
+    if overrides.get("protocol", NO_LENDING) != NO_LENDING:
+        return overrides
+    if set(overrides) - {"protocol"}:
+        raise ValueError(
+            f"env.lending={overrides} sets a lending market beside the pair, but env.lending.protocol is none: "
+            "set env.lending.protocol=aave_v3 or morpho_blue to run one"
+        )
+    return None
 
 
 def _kwargs(e: UniswapV2LPConfig) -> dict:
@@ -155,6 +180,7 @@ def _kwargs(e: UniswapV2LPConfig) -> dict:
         agent_usd=e.agent_usd,
         shares=tuple(e.shares),
         action_type=e.action_type,
+        lending=_lending(dict(e.lending)),
         world={
             "pool_value_usd": e.pool_value_usd,
             "noise_traders": e.noise_traders,

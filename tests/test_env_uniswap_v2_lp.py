@@ -132,3 +132,47 @@ def test_random_episodes_spend_no_more_than_the_wallet_holds_on_both_backends(se
     evm = _random_episode("evm", len(sim), seed, **kwargs)  # reverted with TRANSFER_FROM_FAILED before
     assert np.isfinite(sim).all()  # the simulator's wallet went negative and the rewards to NaN before
     np.testing.assert_allclose(evm, sim, rtol=1e-9, atol=1e-6)
+
+
+def _run_with_lending(backend: str, lending: dict | None, steps: int = 14):
+    """The LP moving in and out of the pair through a 25% crash, with ``lending`` beside the pair: its rows, and the
+    scripted borrowers' collateral at the start and the end (None without a lending market)."""
+    from envs.drivers.scenario import crash
+
+    driver = ScenarioDriver(crash(2000.0, drop=0.25, calm_steps=2, crash_steps=4, after_steps=steps))
+    env = UniswapV2LPEnv(backend=backend, horizon=steps, driver=driver, lending=lending)
+    env.reset(seed=2)
+    market = env.core.market
+    start = None if market.lending is None else market.lending.account_positions().collateral_weth[0, 1:]
+    rows = []
+    for t in range(steps):
+        obs, reward, _, _, info = env.step([4, 0, 0, 0][t % 4])
+        rows.append(np.concatenate([obs, [reward, info["value_usd"]]]))
+    end = None if market.lending is None else market.lending.account_positions().collateral_weth[0, 1:]
+    env.close()
+    return np.array(rows), start, end
+
+
+@pytest.mark.parametrize("protocol", ["aave_v3", "morpho_blue"])
+def test_a_lending_market_beside_the_pair_plays_the_same_on_the_simulator_and_the_real_contracts(protocol):
+    """env.lending runs a lending market beside the pair: through a crash its scripted liquidator sells the WETH it
+    seizes into the pair the LP holds shares of. The LP's trajectory agrees on numpy and evm (to 1e-6, as the Aave
+    envs': uncalibrated, the chain's blocks are 12 s apart), and differs from the pair's alone."""
+    lending = {"protocol": protocol, "calibration": "none", "borrowers": 3, "borrower_usd": 2_000_000.0}
+    sim, start, end = _run_with_lending("numpy", lending)
+    evm, start_evm, end_evm = _run_with_lending("evm", lending)
+    np.testing.assert_allclose(evm, sim, rtol=1e-6, atol=1e-4)
+    np.testing.assert_allclose(end_evm, end, rtol=1e-6)
+    assert (end < start).any(), "the crash should have liquidated a scripted borrower"
+    alone, _, _ = _run_with_lending("numpy", None)
+    assert not np.allclose(alone[:, -1], sim[:, -1]), "the liquidations' sales should move the LP's value"
+
+
+def test_env_lending_names_its_protocol_or_is_refused():
+    from agents.config import env_kwargs
+    from tests.configs import config
+
+    assert env_kwargs(config("env=uniswap_v2_lp"))["lending"] is None
+    assert env_kwargs(config("env=uniswap_v2_lp", "env.lending.protocol=aave_v3"))["lending"] == {"protocol": "aave_v3"}
+    with pytest.raises(ValueError, match="env.lending.protocol is none: set env.lending.protocol=aave_v3"):
+        env_kwargs(config("env=uniswap_v2_lp", "+env.lending.borrowers=3"))
