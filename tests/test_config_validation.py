@@ -173,3 +173,13 @@ def test_the_sandwich_searcher_and_slippage_limits_are_config_keys():
     check(cfg)
     world = env_kwargs(cfg, [0.0, 0.7])["world"]
     assert world["slippage_bps"] == 50 and world["sandwich_usd"] == 2e6
+
+
+@pytest.mark.parametrize("env", ["aave_leverage", "aave_liquidator", "defi_market"])
+def test_a_lending_envs_protocol_is_a_key_to_override(env):
+    """The lending configs name their protocol, so ``env.lending.protocol=morpho_blue`` overrides it (no ``+``)."""
+    from agents.config import env_kwargs
+
+    cfg = config(f"env={env}", "env.lending.protocol=morpho_blue", "env.lending.calibration=none")
+    validate(cfg)
+    assert env_kwargs(cfg)["lending"]["protocol"] == "morpho_blue"
