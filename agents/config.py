@@ -5,13 +5,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from envs import SPECS, spec_of
-from envs.spec import ATTACH, INIT_FROM, REPLAY_BLOCKS, EnvSpec
+from envs.spec import (
+    ANY,
+    ATTACH,
+    INIT_FROM,
+    NON_NEGATIVE,
+    POSITIVE,
+    REPLAY_BLOCKS,
+    UNIT_OPEN_LOW,
+    EnvSpec,
+    Rule,
+    ranged,
+    rules,
+)
 from envs.units import FEE_TIERS
 
 
@@ -136,18 +148,20 @@ class AgentConfig:
 
 @dataclass
 class TrainConfig:
-    total_timesteps: int = 300_000
-    num_envs: int = 64  # worlds stepped together
+    total_timesteps: int = ranged(300_000, POSITIVE)
+    num_envs: int = ranged(64, POSITIVE)  # worlds stepped together
     window: List[float] = field(default_factory=lambda: [0.0, 0.7])  # of a historical path: training
     eval_window: List[float] = field(default_factory=lambda: [0.7, 0.85])  # validation
-    eval_freq: int = 50_000  # timesteps between validations (0: none)
-    eval_episodes: int = 64
+    eval_freq: int = ranged(50_000, NON_NEGATIVE)  # timesteps between validations (0: none)
+    eval_episodes: int = ranged(64, POSITIVE)
     normalize: bool = True  # observation and reward normalization (VecNormalize), saved with the model
     resume: Optional[str] = None  # a model.zip (or best_model.zip) to continue from, with its normalization
     allow_missing_normalization: bool = False  # resume: start fresh statistics if the checkpoint's are missing
     progress_bar: bool = True
     evaluate_after: bool = True  # run evaluate (eval.*) on the test window when training ends
-    threads: int = 1  # torch and BLAS threads of the training process (more rarely helps small MLPs on CPU)
+    threads: int = ranged(
+        1, POSITIVE
+    )  # torch and BLAS threads of the training process (more rarely helps small MLPs on CPU)
     objective: Optional[str] = None  # what a search maximizes (hparams_search sets validation_reward)
 
 
@@ -162,7 +176,7 @@ class EvalConfig:
             "baseline:tau_reset_lp",
         ]
     )
-    episodes: int = 4
+    episodes: int = ranged(4, POSITIVE)
     window: List[float] = field(default_factory=lambda: [0.85, 1.0])  # test
     seed: int = 1_000
     plots: bool = True
@@ -286,59 +300,6 @@ def env_classes(env_id: str):
     return spec_of(env_id).classes()
 
 
-#: a range a number must fall in: (test, how the error message states it)
-Rule = tuple[Callable[[float], bool], str]
-POSITIVE: Rule = (lambda x: x > 0, "> 0")
-NON_NEGATIVE: Rule = (lambda x: x >= 0, ">= 0")
-ANY: Rule = (lambda x: True, "")
-UNIT: Rule = (lambda x: 0 <= x <= 1, "in [0, 1]")
-UNIT_OPEN_LOW: Rule = (lambda x: 0 < x <= 1, "in (0, 1]")
-UNIT_OPEN_HIGH: Rule = (lambda x: 0 <= x < 1, "in [0, 1)")
-
-#: every numeric env.* key and its rule: scalars, scalars that may be null (none), lists of numbers
-ENV_NUMBERS: dict[str, Rule] = {
-    "horizon": POSITIVE,
-    "agent_usd": POSITIVE,
-    "gas_price_gwei": NON_NEGATIVE,
-    "noise_traders": NON_NEGATIVE,
-    "noise_trade_usd": NON_NEGATIVE,
-    "pool_value_usd": POSITIVE,
-    "jit_usd": NON_NEGATIVE,
-    "jit_min_swap_usd": NON_NEGATIVE,
-    "jit_half_width": NON_NEGATIVE,
-    "sandwich_usd": NON_NEGATIVE,
-    "compete": UNIT,
-    "slots": POSITIVE,
-    "n_lps": NON_NEGATIVE,
-    "n_arbitrageurs": NON_NEGATIVE,
-    "n_liquidators": NON_NEGATIVE,
-    "n_borrowers": NON_NEGATIVE,
-    "n_traders": NON_NEGATIVE,
-    "n_searchers": NON_NEGATIVE,
-    "n_jit_providers": NON_NEGATIVE,
-    "flow_priority_fee_gwei": NON_NEGATIVE,
-}
-ENV_OPTIONAL_NUMBERS: dict[str, Rule] = {
-    "initial_half_width": POSITIVE,
-    "gas_usd_per_rebalance": NON_NEGATIVE,
-    "slippage_bps": NON_NEGATIVE,
-}
-ENV_LISTS: dict[str, Rule] = {
-    "half_widths": POSITIVE,
-    "fractions": UNIT_OPEN_LOW,
-    "targets": UNIT_OPEN_HIGH,
-    "shares": UNIT,
-}
-TRAIN_NUMBERS: dict[str, Rule] = {
-    "total_timesteps": POSITIVE,
-    "num_envs": POSITIVE,
-    "threads": POSITIVE,
-    "eval_freq": NON_NEGATIVE,
-    "eval_episodes": POSITIVE,
-}
-EVAL_NUMBERS: dict[str, Rule] = {"episodes": POSITIVE}
-
-
 def check_number(key: str, value: Any, rule: Rule, schema: Any = None) -> None:
     """Raise, naming ``key`` (and its default in ``schema``, else in the section's), unless ``value`` is a
     finite number that satisfies ``rule``."""
@@ -369,6 +330,21 @@ def check_numbers(key: str, value: Any, rule: Rule) -> None:
             check_numbers(f"{key}[{i}]", v, rule)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         check_number(key, value, rule)
+
+
+def check_ranges(section: str, values: Any, schema: type) -> None:
+    """Every ranged field of ``schema`` (``envs.spec.ranged``: the schema states its own ranges) in ``values``: a
+    number, each entry of a list, or nothing where an optional field is null."""
+    from omegaconf import ListConfig
+
+    for name, rule in rules(schema).items():
+        value = values.get(name)
+        if value is None:
+            continue
+        if isinstance(value, (list, tuple, ListConfig)):
+            check_list(f"{section}.{name}", value, rule)
+        else:
+            check_number(f"{section}.{name}", value, rule, schema)
 
 
 def check_list(key: str, values: Any, rule: Rule) -> None:
@@ -404,15 +380,7 @@ def validate(cfg) -> None:
     check_backend(cfg.backend, e.id)
     if "fee_pips" in e and e.fee_pips not in FEE_TIERS:
         raise ValueError(f"env.fee_pips={e.fee_pips} must be one of {list(FEE_TIERS)} (the Uniswap V3 fee tiers)")
-    for name, rule in ENV_NUMBERS.items():
-        if name in e:
-            check_number(f"env.{name}", e[name], rule, schema)
-    for name, rule in ENV_OPTIONAL_NUMBERS.items():
-        if e.get(name) is not None:
-            check_number(f"env.{name}", e[name], rule, schema)
-    for name, rule in ENV_LISTS.items():
-        if name in e:
-            check_list(f"env.{name}", e[name], rule)
+    check_ranges("env", e, schema)
     if e.get("liquidity_profile") is not None:
         check_liquidity_profile(e.liquidity_profile)
     if "background" in e:
@@ -433,10 +401,8 @@ def validate(cfg) -> None:
     check_number("driver.dt", cfg.driver.dt, POSITIVE)
     check_numbers("driver.params", OmegaConf.to_container(cfg.driver.params, resolve=True), ANY)
     check_numbers("agent.params", OmegaConf.to_container(cfg.agent.params, resolve=True), ANY)
-    for name, rule in TRAIN_NUMBERS.items():
-        check_number(f"train.{name}", cfg.train[name], rule)
-    for name, rule in EVAL_NUMBERS.items():
-        check_number(f"eval.{name}", cfg.eval[name], rule)
+    check_ranges("train", cfg.train, TrainConfig)
+    check_ranges("eval", cfg.eval, EvalConfig)
     check_trainer(cfg)
     check_objective(cfg)
 

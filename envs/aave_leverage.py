@@ -3,7 +3,7 @@ being liquidated."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List
 
 import numpy as np
@@ -18,10 +18,11 @@ from envs.episodes import (
     driver_options,
 )
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
-from envs.spec import EnvSpec, LendingConfig
+from envs.spec import POSITIVE, UNIT_OPEN_HIGH, EnvSpec, LendingConfig, ranged
 from envs.uniswap_v3_lp import make_market
+from envs.units import WETH_UNIT
 from envs.worlds.lending import AGENT_ACCOUNT, LendingParams, lending_of
-from envs.worlds.sim import WETH_UNIT, V3WorldParams
+from envs.worlds.sim import V3WorldParams
 
 
 class LeverageBlock(Block):
@@ -133,8 +134,8 @@ class AaveLeverageVectorEnv(BatchedVectorEnv):
 class AaveLeverageConfig(LendingConfig):
     """env=aave_leverage: the agent's capital and the target LTVs on offer."""
 
-    agent_usd: float = 100_000.0  # the agent's starting capital, in WETH
-    targets: List[float] = field(default_factory=lambda: list(DEFAULT_TARGETS))  # target LTVs
+    agent_usd: float = ranged(100_000.0, POSITIVE)  # the agent's starting capital, in WETH
+    targets: List[float] = ranged(rule=UNIT_OPEN_HIGH, factory=lambda: list(DEFAULT_TARGETS))  # target LTVs
     action_type: str = "discrete"  # or continuous
 
 

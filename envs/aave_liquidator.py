@@ -18,7 +18,7 @@ from envs.episodes import (
 )
 from envs.roles.liquidator import Liquidator
 from envs.roles.role import Receipt
-from envs.spec import EnvSpec, LendingConfig
+from envs.spec import POSITIVE, UNIT, EnvSpec, LendingConfig, ranged
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.lending import COMPETITOR, LendingParams, lending_of
 from envs.worlds.sim import V3WorldParams
@@ -147,8 +147,8 @@ class AaveLiquidatorVectorEnv(BatchedVectorEnv):
 class AaveLiquidatorConfig(LendingConfig):
     """env=aave_liquidator: the accounts shown, and the competition."""
 
-    compete: float = 0.3  # probability a competitor lands first
-    slots: int = 4  # unhealthy accounts shown
+    compete: float = ranged(0.3, UNIT)  # probability a competitor lands first
+    slots: int = ranged(4, POSITIVE)  # unhealthy accounts shown
 
 
 def _kwargs(e: AaveLiquidatorConfig) -> dict:

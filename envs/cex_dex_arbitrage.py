@@ -3,7 +3,7 @@ paying the pool fee and gas, racing a competing arbitrageur."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List
 
 import numpy as np
@@ -19,7 +19,7 @@ from envs.episodes import (
 )
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
 from envs.roles.role import Receipt
-from envs.spec import EnvSpec, PoolConfig
+from envs.spec import POSITIVE, UNIT, UNIT_OPEN_LOW, EnvSpec, PoolConfig, ranged
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.sim import V3WorldParams
 
@@ -135,9 +135,9 @@ class CexDexArbitrageVectorEnv(BatchedVectorEnv):
 class CexDexArbitrageConfig(PoolConfig):
     """env=cex_dex_arbitrage: the shares of the trade on offer, and the competition."""
 
-    horizon: int = 1000
-    compete: float = 0.3  # probability a competitor lands first
-    fractions: List[float] = field(default_factory=lambda: list(DEFAULT_FRACTIONS))  # shares of the trade
+    horizon: int = ranged(1000, POSITIVE)
+    compete: float = ranged(0.3, UNIT)  # probability a competitor lands first
+    fractions: List[float] = ranged(rule=UNIT_OPEN_LOW, factory=lambda: list(DEFAULT_FRACTIONS))  # trade shares
     action_type: str = "discrete"  # or continuous
 
 

@@ -91,13 +91,14 @@ from envs.roles.role import Receipt, Role
 from envs.roles.scripted_share import ScriptedShare
 from envs.roles.searcher import SandwichSearcher, check_sandwich_world
 from envs.roles.trader import Trader
-from envs.spec import EnvSpec, LendingConfig
+from envs.spec import NON_NEGATIVE, POSITIVE, UNIT, EnvSpec, LendingConfig, ranged
 from envs.uniswap_v3_lp import make_market
+from envs.units import WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, LendingParams, lending_of
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.mempool import Mempool
-from envs.worlds.sim import WETH_UNIT, V3WorldParams
+from envs.worlds.sim import V3WorldParams
 
 LP_ROLE = "liquidity_provider"
 LP = f"{LP_ROLE}_0"  # the first LP agent
@@ -606,24 +607,30 @@ class DefiMarketConfig(LendingConfig):
 
     train_role: str = "arbitrageur"  # the role whose agents learn one shared policy
     train_roles: List[str] = field(default_factory=list)  # several roles learning at once (agents.co_training)
-    n_lps: int = 1  # LP agents, each funded with agent_usd (0: none, the pool is the scripted LPs')
-    n_arbitrageurs: int = 2
-    n_liquidators: int = 1
-    n_borrowers: int = 0  # 0 or 1
-    n_traders: int = 0
-    n_searchers: int = 0  # 0 or 1: a sandwich searcher agent (needs sandwich_usd > 0 and slippage_bps)
-    n_jit_providers: int = 0  # 0 or 1: a just-in-time LP agent (needs jit_usd > 0)
+    n_lps: int = ranged(
+        1, NON_NEGATIVE
+    )  # LP agents, each funded with agent_usd (0: none, the pool is the scripted LPs')
+    n_arbitrageurs: int = ranged(2, NON_NEGATIVE)
+    n_liquidators: int = ranged(1, NON_NEGATIVE)
+    n_borrowers: int = ranged(0, NON_NEGATIVE)  # 0 or 1
+    n_traders: int = ranged(0, NON_NEGATIVE)
+    n_searchers: int = ranged(
+        0, NON_NEGATIVE
+    )  # 0 or 1: a sandwich searcher agent (needs sandwich_usd > 0 and slippage_bps)
+    n_jit_providers: int = ranged(0, NON_NEGATIVE)  # 0 or 1: a just-in-time LP agent (needs jit_usd > 0)
     order: str = "random"  # or priority
     # agent -> the priority fee (gwei) it bids on its gas, on top of gas_price_gwei: it orders the block under
     # order=priority and every agent pays it (the searcher on its legs, the JIT provider on its round trips)
     priority_fees_gwei: Dict[str, float] = field(default_factory=dict)
-    flow_priority_fee_gwei: float = 1.0  # the priority fee each uninformed swap bids and pays on its gas
+    flow_priority_fee_gwei: float = ranged(
+        1.0, NON_NEGATIVE
+    )  # the priority fee each uninformed swap bids and pays on its gas
     others: Dict[str, str] = field(
         default_factory=dict
     )  # agent -> baseline:<name> or a model.zip (default: a baseline)
-    agent_usd: float = 100_000.0  # each LP's and the borrower's starting capital
-    compete: float = 0.0  # the scripted arbitrageur's chance to trade after the agents
-    half_widths: List[int] = field(default_factory=lambda: list(DEFAULT_HALF_WIDTHS))  # the LPs' discrete widths
+    agent_usd: float = ranged(100_000.0, POSITIVE)  # each LP's and the borrower's starting capital
+    compete: float = ranged(0.0, UNIT)  # the scripted arbitrageur's chance to trade after the agents
+    half_widths: List[int] = ranged(rule=POSITIVE, factory=lambda: list(DEFAULT_HALF_WIDTHS))  # the LPs' widths
     reward: str = "pnl"  # the LP's reward when it learns: pnl or fees_minus_lvr
     league: LeagueConfig = field(default_factory=LeagueConfig)  # opponents drawn from earlier snapshots
 

@@ -1,5 +1,6 @@
 """What the project knows about an env, in one record: its id, the role that learns in it, its typed
-``env.*`` config, how that config becomes the env's arguments, and what export and evaluation need.
+``env.*`` config (each number's range declared beside its default: ``ranged``), how that config becomes the env's
+arguments, and what export and evaluation need.
 
 Each env module defines a ``SPEC``; ``envs/__init__.py`` registers them with Gymnasium and lists them in
 ``SPECS``. train.py, evaluate.py, export and the config checks read the spec and name no env themselves,
@@ -9,7 +10,7 @@ so a new env is one module (its classes, its config and its spec) plus ``configs
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable, Dict, List, Optional, cast
 
 from envs.liquidity_profile import background
@@ -17,14 +18,36 @@ from envs.liquidity_profile import background
 #: backend.* chain features an env may support beside running on a chain it deploys
 ATTACH, INIT_FROM, REPLAY_BLOCKS = "attach", "init_from", "replay_blocks"
 
+#: a range a number must fall in: (test, how the error message states it)
+Rule = tuple[Callable[[float], bool], str]
+POSITIVE: Rule = (lambda x: x > 0, "> 0")
+NON_NEGATIVE: Rule = (lambda x: x >= 0, ">= 0")
+ANY: Rule = (lambda x: True, "")
+UNIT: Rule = (lambda x: 0 <= x <= 1, "in [0, 1]")
+UNIT_OPEN_LOW: Rule = (lambda x: 0 < x <= 1, "in (0, 1]")
+UNIT_OPEN_HIGH: Rule = (lambda x: 0 <= x < 1, "in [0, 1)")
+
+
+def ranged(default: Any = MISSING, rule: Rule = ANY, factory: Callable[[], Any] | None = None) -> Any:
+    """A config field whose number (each entry of a list; none where the field is optional and null) must satisfy
+    ``rule``: a schema states its own ranges, and the config check reads them (``rules``)."""
+    if factory is not None:
+        return field(default_factory=factory, metadata={"rule": rule})
+    return field(default=default, metadata={"rule": rule})
+
+
+def rules(schema: type) -> dict[str, Rule]:
+    """Each ranged field of a config schema and its rule."""
+    return {f.name: f.metadata["rule"] for f in fields(schema) if "rule" in f.metadata}
+
 
 @dataclass
 class EnvConfig:
     """The keys every env takes (configs/env/<name>.yaml); each env's config adds its own."""
 
     id: str = "?"  # the Gymnasium id (or defi_market_v0); set by the env's yaml
-    horizon: int = 720  # steps per episode
-    gas_price_gwei: float = 10.0
+    horizon: int = ranged(720, POSITIVE)  # steps per episode
+    gas_price_gwei: float = ranged(10.0, NON_NEGATIVE)
 
 
 @dataclass
@@ -34,9 +57,9 @@ class PoolConfig(EnvConfig):
     fee_pips: int = 500  # pool fee tier: 100, 500, 3000 or 10000
     flow: str = "calibrated"  # uninformed swaps: calibrated (fitted to real swaps, envs.flows.calibrated) or toy
     flow_file: Optional[str] = None  # calibrated: a parameter file (`python -m envs.data fit-flow`); replay: events
-    noise_traders: int = 2  # flow=toy: noise swaps per step
-    noise_trade_usd: float = 5_000.0  # flow=toy: median noise swap
-    pool_value_usd: float = 20_000_000.0  # background liquidity in the pool
+    noise_traders: int = ranged(2, NON_NEGATIVE)  # flow=toy: noise swaps per step
+    noise_trade_usd: float = ranged(5_000.0, NON_NEGATIVE)  # flow=toy: median noise swap
+    pool_value_usd: float = ranged(20_000_000.0, POSITIVE)  # background liquidity in the pool
     #: the other LPs: recentering (fitted to a real pool's turnover for the fee tier: part of the value
     #: re-centres when the price leaves its range) or static (five ranges laid at the start, never moving);
     #: the two keys below override its parts. A fork's or a replay's own LPs replace it.
@@ -46,11 +69,12 @@ class PoolConfig(EnvConfig):
     #: scripted LPs that re-centre their range when the price leaves it: [half-width in ticks, share of
     #: pool_value_usd] each, taken from the static profile's value ([]: none; null: the background's)
     recentering_lps: Optional[List[List[Any]]] = None  # numbers, checked by agents.config
-    jit_usd: float = 0.0  # a just-in-time LP's capital (0: none): it mints around large uninformed swaps
-    jit_min_swap_usd: float = 250_000.0  # the smallest swap it mints for
-    slippage_bps: Optional[float] = None  # each uninformed swap's minimum output: its quote less this (null: none)
-    sandwich_usd: float = 0.0  # a sandwich searcher's capital (0: none): it front- and back-runs uninformed swaps
-    jit_half_width: int = 0  # its range's half-width in ticks (0: one tick spacing)
+    jit_usd: float = ranged(0.0, NON_NEGATIVE)  # a just-in-time LP's capital (0: none): it mints around large swaps
+    jit_min_swap_usd: float = ranged(250_000.0, NON_NEGATIVE)  # the smallest swap it mints for
+    #: each uninformed swap's minimum output: its quote less this (null: none)
+    slippage_bps: Optional[float] = ranged(None, NON_NEGATIVE)
+    sandwich_usd: float = ranged(0.0, NON_NEGATIVE)  # a sandwich searcher's capital (0: none): it sandwiches swaps
+    jit_half_width: int = ranged(0, NON_NEGATIVE)  # its range's half-width in ticks (0: one tick spacing)
 
     def world(self) -> dict:
         """The world's keyword arguments (``world=`` of the envs). A replay's recorded LPs are the

@@ -17,7 +17,7 @@ from envs.episodes import (
     driver_options,
 )
 from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
-from envs.spec import EnvConfig, EnvSpec
+from envs.spec import NON_NEGATIVE, POSITIVE, UNIT, EnvConfig, EnvSpec, ranged
 from envs.worlds.lending import LendingParams
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 
@@ -146,13 +146,13 @@ class UniswapV2LPVectorEnv(BatchedVectorEnv):
 class UniswapV2LPConfig(EnvConfig):
     """env=uniswap_v2_lp: the agent's capital, the pair shares on offer, the pair's toy flow."""
 
-    agent_usd: float = 100_000.0  # the agent's starting capital, half USDC half WETH
-    shares: List[float] = field(default_factory=lambda: list(DEFAULT_SHARES))  # shares of capital in the pair
+    agent_usd: float = ranged(100_000.0, POSITIVE)  # the agent's starting capital, half USDC half WETH
+    shares: List[float] = ranged(rule=UNIT, factory=lambda: list(DEFAULT_SHARES))  # shares of capital in the pair
     action_type: str = "discrete"  # or continuous
     flow: str = "toy"  # the pair draws the toy flow only (the calibrated flow is fitted to a V3 pool)
-    noise_traders: int = 2  # noise swaps per step
-    noise_trade_usd: float = 5_000.0  # median noise swap
-    pool_value_usd: float = 10_000_000.0  # the pair's liquidity
+    noise_traders: int = ranged(2, NON_NEGATIVE)  # noise swaps per step
+    noise_trade_usd: float = ranged(5_000.0, NON_NEGATIVE)  # median noise swap
+    pool_value_usd: float = ranged(10_000_000.0, POSITIVE)  # the pair's liquidity
     #: a lending market beside the pair, trading through it, where ``protocol`` names one (none: no market;
     #: aave_v3, or morpho_blue with calibration: none), with any LendingParams key beside it
     lending: Dict[str, Any] = field(default_factory=lambda: {"protocol": NO_LENDING})

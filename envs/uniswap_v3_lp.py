@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import List, Optional
 
 import numpy as np
@@ -11,7 +11,7 @@ from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import BatchedVectorEnv, Block, Episodes, SingleWorldEnv, check_episode
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
 from envs.roles.role import Receipt
-from envs.spec import ATTACH, INIT_FROM, REPLAY_BLOCKS, EnvSpec, PoolConfig
+from envs.spec import ATTACH, INIT_FROM, NON_NEGATIVE, POSITIVE, REPLAY_BLOCKS, EnvSpec, PoolConfig, ranged
 from envs.worlds.lending import LendingParams
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import UniswapV3World, V3WorldParams
@@ -258,12 +258,13 @@ class UniswapV3LPVectorEnv(BatchedVectorEnv):
 class UniswapV3LPConfig(PoolConfig):
     """env=uniswap_v3_lp: the LP's capital, its ranges and its reward."""
 
-    agent_usd: float = 100_000.0  # the agent's starting capital, half USDC half WETH
-    initial_half_width: Optional[int] = None  # start with a position this wide (ticks), or none
-    half_widths: List[int] = field(default_factory=lambda: list(DEFAULT_HALF_WIDTHS))  # discrete action widths
+    agent_usd: float = ranged(100_000.0, POSITIVE)  # the agent's starting capital, half USDC half WETH
+    initial_half_width: Optional[int] = ranged(None, POSITIVE)  # start with a position this wide (ticks), or none
+    half_widths: List[int] = ranged(rule=POSITIVE, factory=lambda: list(DEFAULT_HALF_WIDTHS))  # discrete widths
     action_type: str = "discrete"  # or continuous
     reward: str = "fees_minus_lvr"  # fee - LVR - gas (Xu & Brini 2025), or pnl
-    gas_usd_per_rebalance: Optional[float] = None  # a fixed cost per reposition (e.g. 5.0) instead of measured gas
+    #: a fixed cost per reposition (e.g. 5.0) instead of measured gas
+    gas_usd_per_rebalance: Optional[float] = ranged(None, NON_NEGATIVE)
     allow_close: bool = False  # one more discrete action that withdraws the position
 
 

@@ -183,3 +183,25 @@ def test_a_lending_envs_protocol_is_a_key_to_override(env):
     cfg = config(f"env={env}", "env.lending.protocol=morpho_blue", "env.lending.calibration=none")
     validate(cfg)
     assert env_kwargs(cfg)["lending"]["protocol"] == "morpho_blue"
+
+
+def test_every_numeric_key_of_every_schema_states_its_range():
+    """A schema states each number's range beside its default (``envs.spec.ranged``), so a new key cannot slip
+    past the config check unranged; the fee tier is checked against the tiers themselves."""
+    import typing
+    from dataclasses import fields
+
+    from agents.config import EvalConfig, TrainConfig
+    from envs import SPECS
+    from envs.spec import rules
+
+    numeric = {int, float, typing.Optional[int], typing.Optional[float], typing.List[int], typing.List[float]}
+    # a tier in envs.units.FEE_TIERS; any integer seeds; [start, end] windows, checked as pairs by agents.config.check
+    checked_otherwise = {"fee_pips", "seed", "window", "eval_window"}
+    unranged = []
+    for schema in [spec.config for spec in SPECS.values()] + [TrainConfig, EvalConfig]:
+        hints, ranged = typing.get_type_hints(schema), rules(schema)
+        for f in fields(schema):
+            if hints[f.name] in numeric and f.name not in ranged and f.name not in checked_otherwise:
+                unranged.append(f"{schema.__name__}.{f.name}")
+    assert not unranged, f"numeric config keys without a range (envs.spec.ranged): {unranged}"
