@@ -10,14 +10,13 @@ import numpy as np
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import (
     BatchedVectorEnv,
-    Block,
+    CompetedBlock,
     Episodes,
     SingleWorldEnv,
     check_episode,
     driver_options,
 )
 from envs.roles.liquidator import Liquidator
-from envs.roles.role import Receipt
 from envs.spec import POSITIVE, UNIT, EnvSpec, LendingConfig, ranged
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.lending import COMPETITOR, LendingParams, lending_of
@@ -26,16 +25,12 @@ from envs.worlds.sim import V3WorldParams
 _DEFAULT_LENDING = {"borrowers": 8, "target_ltv": (0.74, 0.80)}  # borrowers that live near the edge
 
 
-class LiquidationBlock(Block):
+class LiquidationBlock(CompetedBlock):
     """The liquidator's block: a competitor liquidates first with probability ``compete``, the agent
     liquidates what its action picks, the competitor takes what is left; then the market moves
     (reference, arbitrage, noise, borrowers) and the liquidations are left to the next block. An
     episode opens with such a move, so the first observation shows accounts to take. The world has no
     LP agent."""
-
-    def __init__(self, compete: float):
-        super().__init__()
-        self.compete = compete
 
     def open(self, market) -> bool:
         market.move_reference()
@@ -45,15 +40,11 @@ class LiquidationBlock(Block):
         lending_of(market).borrowers_act()
         return True
 
-    def run(self, market, role, action, rng: np.random.Generator) -> Receipt:
-        first = rng.random(market.n) < self.compete  # the competitor's transactions land first
-        lending = lending_of(market)
-        lending.liquidate_unhealthy(COMPETITOR, first)
-        receipt = role.act(market, action)
-        lending.liquidate_unhealthy(COMPETITOR, ~first)  # and it takes what the agent left
+    def competitor(self, market, where: np.ndarray) -> None:
+        lending_of(market).liquidate_unhealthy(COMPETITOR, where)
+
+    def after(self, market) -> None:
         self.open(market)
-        receipt.info["beaten"] = first.astype(float)
-        return receipt
 
 
 def episodes(

@@ -11,42 +11,34 @@ import numpy as np
 from envs.drivers import PriceDriver, episode_driver
 from envs.episodes import (
     BatchedVectorEnv,
-    Block,
+    CompetedBlock,
     Episodes,
     SingleWorldEnv,
     check_episode,
     driver_options,
 )
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
-from envs.roles.role import Receipt
 from envs.spec import POSITIVE, UNIT, UNIT_OPEN_LOW, EnvSpec, PoolConfig, ranged
 from envs.uniswap_v3_lp import make_market
 from envs.worlds.sim import V3WorldParams
 
 
-class ArbitrageBlock(Block):
+class ArbitrageBlock(CompetedBlock):
     """The arbitrageur's block: a competitor lands its arbitrage first with probability ``compete``, the
     agent trades, the competitor takes what is left, noise traders swap, then the reference moves. An
     episode opens with a first move, so the first observation has a gap to trade. The world has no LP agent."""
-
-    def __init__(self, compete: float):
-        super().__init__()
-        self.compete = compete
 
     def open(self, market) -> bool:
         market.move_reference()
         return True
 
-    def run(self, market, role, action, rng: np.random.Generator) -> Receipt:
-        first = rng.random(market.n) < self.compete  # the competitor's transaction lands first
-        market.arbitrage(first)
-        receipt = role.act(market, action)
-        market.arbitrage(~first)
+    def competitor(self, market, where: np.ndarray) -> None:
+        market.arbitrage(where)
+
+    def after(self, market) -> None:
         market.noise()
         market.recenter()
         market.move_reference()
-        receipt.info["beaten"] = first.astype(float)
-        return receipt
 
 
 def episodes(

@@ -69,6 +69,33 @@ class Block:
         return receipt
 
 
+class CompetedBlock(Block):
+    """A block in which a scripted competitor goes for the agent's opportunity: its transactions land first with
+    probability ``compete`` (``info["beaten"]``), else it takes what the agent left; then the rest of the block
+    (``after``). The competitor and the rest are the env's."""
+
+    def __init__(self, compete: float):
+        super().__init__()
+        self.compete = compete
+
+    def run(self, market, role: Role, action, rng: np.random.Generator) -> Receipt:
+        first = rng.random(market.n) < self.compete  # the competitor's transactions land first
+        self.competitor(market, first)
+        receipt = role.act(market, action)
+        self.competitor(market, ~first)  # and it takes what the agent left
+        self.after(market)
+        receipt.info["beaten"] = first.astype(float)
+        return receipt
+
+    def competitor(self, market, where: np.ndarray) -> None:
+        """The scripted competitor's transactions, in the worlds of ``where``."""
+        raise NotImplementedError
+
+    def after(self, market) -> None:
+        """The rest of the block, after the agent and the competitor."""
+        raise NotImplementedError
+
+
 class Episodes:
     """N worlds of one role that end together, shared by the single and the vector env: the block runs
     the agent's transactions among the market's own, then the role observes and scores
