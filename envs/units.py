@@ -1,8 +1,9 @@
 """Unit conversions, in one place: whole tokens <-> raw integers, prices <-> Q64.96 sqrt prices and ticks.
 
-Convention: the simulator speaks whole tokens (float) and human prices (quote per base, e.g.
-USDC per WETH); the EVM rungs speak raw integers. A Uniswap pool's own price is token1 per
-token0 in raw units.
+Convention: the protocol components and the ledger move raw amounts (integers; float64 arrays of them on the
+simulator, exact integers on a chain); the worlds' reads for the roles (a position's range, a wallet, fees owed) are
+in whole tokens and USD. Prices are human (USD per WETH), except a Uniswap pool's own: token1 per token0 in raw
+units, and its Q64.96 sqrt.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import numpy as np
 
 from envs.assets import ASSETS_DIR, AaveReserveParams
 from envs.protocols.aave_v3.interest_rate_strategy import calculate_interest_rates
-from envs.units import BPS, DAY
+from envs.units import BPS, DAY, RAY
 
 NO_CALIBRATION = "none"
 #: the calibration the Aave envs run by default: envs/assets/lending_<name>.json
@@ -131,7 +131,7 @@ class LendingCalibration:
 
 
 def _ray(x: float) -> int:
-    return round(x * 1e9) * 10**18  # nine decimals of a yearly fraction, as governance sets them
+    return round(x * 1e9) * (RAY // 10**9)  # nine decimals of a yearly fraction, as governance sets them
 
 
 def calibration_path(name: str) -> Path:
