@@ -4,10 +4,15 @@ performance figures come from a file this script wrote, not from memory.
     python benchmarks/report.py                      # every benchmark at its own default size
     python benchmarks/report.py --only replay.py lp_backtest.py --out benchmarks/results/replay.md
     python benchmarks/report.py --smoke              # every benchmark at a tiny size (what the tests run)
+    python benchmarks/report.py --only env_fps.py --readme README.md  # and the README's figures from the run
+    python benchmarks/report.py --from benchmarks/results/2026-12-03_world.json --readme README.md
 
 Each benchmark runs in its own process with one torch/BLAS thread (``OMP_NUM_THREADS=1``), one after
 another; the load average is read before and after each, since a shared machine's figures mean
-little without it. The JSON lines the benchmarks print are echoed to stdout as they come.
+little without it. The JSON lines the benchmarks print are echoed to stdout as they come. Beside the report, the run
+is kept as JSON (``<report>.json``); ``--readme`` writes its figures into the README between the
+``README_BEGIN`` and ``README_END`` markers, under the date, the machine, the load and the command, so the README's
+headline figures are always a run's, never copied by hand.
 """
 
 from __future__ import annotations
@@ -23,6 +28,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: where ``--readme`` writes the figures: everything between the two markers is replaced
+README_BEGIN = "<!-- benchmarks: written by benchmarks/report.py --readme; do not edit by hand -->"
+README_END = "<!-- /benchmarks -->"
 #: each benchmark at a tiny size: seconds each, what the test suite runs so a broken benchmark fails CI
 SMOKE = {
     "sim_throughput.py": ["--batches", "1", "8", "--backend", "numpy", "torch", "--steps", "5"],
@@ -126,6 +134,49 @@ def markdown(results: dict[str, tuple[list[dict], dict[str, float]]], host: dict
     return "\n".join(out) + "\n"
 
 
+def run_record(results: dict[str, tuple[list[dict], dict[str, float]]], host: dict[str, str], args: dict) -> dict:
+    """The run as data: when, the machine, and per benchmark its arguments, load and figures."""
+    return {
+        "when": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "host": host,
+        "results": {s: {"args": args[s], "load": load, "lines": lines} for s, (lines, load) in results.items()},
+    }
+
+
+def readme_section(record: dict, source: str) -> str:
+    """The README's figures from one run: where and when it ran, how loaded, the command, and every figure."""
+    host, results = record["host"], record["results"]
+    loads = [v["load"][k] for v in results.values() for k in ("load_before", "load_after")]
+    command = "python benchmarks/report.py --only " + " ".join(results)
+    out = [
+        f"Measured {record['when']} on {host['cpu']} ({host['cores']} cores, {host['memory']}, GPU: {host['gpu']}), "
+        f"load average {min(loads):.1f}-{max(loads):.1f}, commit {host['commit']}, one thread per process: "
+        f"`{command}`, kept in `{source}`.",
+        "",
+        "| benchmark | name | backend | batch | value | unit |",
+        "|---|---|---|---|---|---|",
+    ]
+    for script, result in results.items():
+        for line in result["lines"]:
+            out.append(
+                f"| {script} | {line['name']} | {line['backend']} | {line['batch']} | {_cell(line['value'])} | "
+                f"{line['unit']} |"
+            )
+    return "\n".join(out)
+
+
+def write_readme(readme: Path, section: str) -> None:
+    """Replace what lies between the README's markers with ``section``; a README without them is refused."""
+    text = readme.read_text()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        raise SystemExit(
+            f"{readme} has no benchmark markers: put {README_BEGIN} and {README_END} on lines of their own where "
+            "the figures go"
+        )
+    readme.write_text(text[: begin + len(README_BEGIN)] + "\n" + section + "\n" + text[end:])
+
+
 def _cell(value) -> str:
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4g}"
@@ -155,7 +206,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--out", type=Path, default=None, help="the report (default: benchmarks/results/<UTC date and time>.md)"
     )
+    parser.add_argument("--readme", type=Path, default=None, help="write the run's figures into this README")
+    parser.add_argument(
+        "--from", dest="source", type=Path, default=None, help="a run kept as JSON: write the README from it, run none"
+    )
     args = parser.parse_args(argv)
+    if args.source is not None:
+        if args.readme is None:
+            parser.error("--from writes a README from a kept run: give --readme too")
+        record = json.loads(args.source.read_text())
+        write_readme(args.readme, readme_section(record, _shown(args.source)))
+        print(f"wrote {args.readme}", file=sys.stderr)
+        return
     scripts = args.only or sorted(SMOKE)
     unknown = sorted(set(scripts) - set(SMOKE))
     if unknown:
@@ -166,7 +228,21 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out or ROOT / "benchmarks" / "results" / f"{dt.datetime.now(dt.timezone.utc):%Y-%m-%dT%H%M}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(markdown(results, host, script_args))
-    print(f"wrote {out}", file=sys.stderr)
+    record = run_record(results, host, script_args)
+    kept = out.with_suffix(".json")
+    kept.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {out} and {kept}", file=sys.stderr)
+    if args.readme is not None:
+        write_readme(args.readme, readme_section(record, _shown(kept)))
+        print(f"wrote {args.readme}", file=sys.stderr)
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the project where it lies inside it."""
+    try:
+        return path.resolve().relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
 
 
 if __name__ == "__main__":

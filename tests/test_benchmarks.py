@@ -26,9 +26,10 @@ def test_every_benchmark_has_a_smoke_run():
 
 def test_the_report_writes_the_figures_with_the_machine_and_load(tmp_path):
     """benchmarks/report.py runs a benchmark and writes its table under the date, the machine and the load."""
-    out = tmp_path / "report.md"
+    out, readme = tmp_path / "report.md", tmp_path / "README.md"
+    readme.write_text(f"# A project\n\n{report.README_BEGIN}\nold figures\n{report.README_END}\n\nthe rest\n")
     result = subprocess.run(
-        [sys.executable, str(REPORT), "--smoke", "--only", "env_fps.py", "--out", str(out)],
+        [sys.executable, str(REPORT), "--smoke", "--only", "env_fps.py", "--out", str(out), "--readme", str(readme)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -41,6 +42,28 @@ def test_the_report_writes_the_figures_with_the_machine_and_load(tmp_path):
     assert "| cores |" in text and "load average" in text and "## env_fps.py --batches 2 --steps 3" in text
     bad = subprocess.run([sys.executable, str(REPORT), "--only", "nope.py"], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode != 0 and "unknown benchmarks ['nope.py']" in bad.stderr
+    # the README's figures are the run's, between the markers, with where and when it ran; the rest is kept
+    written = readme.read_text()
+    assert "old figures" not in written and written.startswith("# A project") and written.endswith("the rest\n")
+    assert "Measured " in written and "cores" in written and f"kept in `{out.with_suffix('.json')}`" in written
+    assert all(f"| env_fps.py | {line['name']} | {line['backend']} | {line['batch']} |" in written for line in echoed)
+    # a kept run writes the README again without running; a README without the markers is refused
+    readme.write_text(f"{report.README_BEGIN}\n{report.README_END}\n")
+    again = subprocess.run(
+        [sys.executable, str(REPORT), "--from", str(out.with_suffix(".json")), "--readme", str(readme)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert again.returncode == 0 and "| env_fps.py |" in readme.read_text(), again.stderr[-2000:]
+    (tmp_path / "bare.md").write_text("no markers\n")
+    bare = subprocess.run(
+        [sys.executable, str(REPORT), "--from", str(out.with_suffix(".json")), "--readme", str(tmp_path / "bare.md")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert bare.returncode != 0 and "has no benchmark markers" in bare.stderr
 
 
 @pytest.fixture(scope="module")
