@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, cast
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
@@ -25,6 +25,7 @@ from envs.spec import (
     rules,
 )
 from envs.units import FEE_TIERS
+from envs.worlds.lending import NO_LENDING, LendingParams
 
 
 @dataclass
@@ -395,7 +396,10 @@ def validate(cfg) -> None:
         check_number(f"env.recentering_lps[{i}][0]", entry[0], (lambda x: x >= 1, ">= 1 (ticks)"))
         check_number(f"env.recentering_lps[{i}][1]", entry[1], (lambda x: 0 < x < 1, "in (0, 1)"))
     if e.get("lending") is not None:
-        check_numbers("env.lending", OmegaConf.to_container(e.lending, resolve=True), NON_NEGATIVE)
+        lending = cast(dict, OmegaConf.to_container(e.lending, resolve=True))
+        check_numbers("env.lending", lending, NON_NEGATIVE)
+        if lending.get("protocol") != NO_LENDING:
+            LendingParams.of(lending)  # an unknown key, protocol or combination fails now, naming it
     if "priority_fees_gwei" in e:  # an agent the market lacks is refused as the env is built (check)
         check_numbers("env.priority_fees_gwei", OmegaConf.to_container(e.priority_fees_gwei), NON_NEGATIVE)
     check_number("driver.dt", cfg.driver.dt, POSITIVE)

@@ -18,11 +18,10 @@ from envs.episodes import (
 )
 from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
 from envs.spec import NON_NEGATIVE, POSITIVE, UNIT, EnvConfig, EnvSpec, ranged
-from envs.worlds.lending import LendingParams
+from envs.worlds.lending import NO_LENDING, LendingParams
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 
 BACKENDS = ("numpy", "torch", "evm", "anvil")
-NO_LENDING = "none"  # env.lending.protocol of a pair without a lending market beside it
 
 
 def make_v2_market(

@@ -83,6 +83,8 @@ def test_a_nan_negative_or_out_of_range_value_is_refused_naming_the_key(override
         (["env=uniswap_v3_lp", "env.targets=[0.5]"], "targets"),
         (["env=uniswap_v2_lp", "env.fee_pips=3000"], "fee_pips"),
         (["env=cex_dex_arbitrage", "+env.train_role=liquidator"], "train_role"),
+        (["env=aave_leverage", "+env.lending.borrower=1"], "lending"),  # a lending key misspelt
+        (["env=uniswap_v2_lp", "env.lending.protocol=compound"], "lending"),
     ],
 )
 def test_a_key_the_env_does_not_take_is_refused_naming_it(overrides, key):

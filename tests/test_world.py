@@ -88,7 +88,8 @@ def test_a_world_holds_any_registered_lending_protocol_by_name():
         assert type(world.lending.pool) is type(protocol.sim(2, params, world.b))
         assert (world.lending.position(1).collateral_weth > 0).all()  # the scripted borrowers opened positions
     with pytest.raises(
-        ValueError, match=r"unknown lending protocol 'compound_v3'; choose one of \['aave_v3', 'morpho_blue'\]"
+        ValueError,
+        match=r"unknown lending protocol 'compound_v3' \(env.lending.protocol\); choose one of \['aave_v3', 'morpho_blue'\]",
     ):
         LendingParams(protocol="compound_v3")
 

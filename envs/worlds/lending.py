@@ -60,6 +60,7 @@ __all__ = [
 #: the lending pools a world can hold (``LendingParams.protocol``; each a component with a simulator and a chain side,
 #: ``envs.worlds.lending_protocols``)
 AAVE_V3, MORPHO_BLUE = "aave_v3", "morpho_blue"
+NO_LENDING = "none"  # an env's ``lending.protocol`` where its world may hold a lending side and holds none
 MORPHO_LLTV = DEFAULT_LLTV / WAD  # a Morpho Blue market's liquidation LTV unless told, as a fraction
 #: the crowd's WBTC collateral, in multiples of ``supply_usd``: its LTV stays near 25% with both reserves lent out
 CROWD_COLLATERAL = 8.0
@@ -137,7 +138,9 @@ class LendingParams:
         from envs.worlds.lending_protocols import PROTOCOLS  # the components import this module
 
         if self.protocol not in PROTOCOLS:
-            raise ValueError(f"unknown lending protocol {self.protocol!r}; choose one of {list(PROTOCOLS)}")
+            raise ValueError(
+                f"unknown lending protocol {self.protocol!r} (env.lending.protocol); choose one of {list(PROTOCOLS)}"
+            )
         if not 0 < self.lltv < 1:
             raise ValueError(f"lltv must be within (0, 1), got {self.lltv}")
         if not 0 < low <= high < 1:
