@@ -394,14 +394,35 @@ class Markets:
         missing = set(self.possible_agents) - set(actions)
         if missing:
             raise ValueError(f"no action for {sorted(missing)}: a parallel env needs one for every live agent")
-        market, n = self.market, self.n
+        market = self.market
         self.accounts.clear()
-        receipts: dict[str, Receipt] = {}
-        order = self.order_of_block
         flow = cast(Mempool, market.pending)  # the block's uninformed swaps, drawn as the block before closed
-        # the searcher's and the JIT provider's choices steer the scripted traders around the pending swaps: made
-        # before any transaction of the block (they touch neither the pool nor the generator)
-        steering = [a for a in order if isinstance(self.roles[a], ScriptedShare)]
+        receipts = self._agents_act(actions)
+        self._scripted_market()
+        for agent in self._steering():  # their transactions ran around the flow's swaps: what the world sent, paid now
+            role = cast(ScriptedShare, self.roles[agent])
+            receipts[agent] = role.sent(market, receipts[agent]).with_priority_fee(
+                self.priority_fees[agent], market.reference_price()
+            )
+        flow_gas = flow.gas_usd(self.gas_price_gwei, market.reference_price())
+        market.move_reference()
+        self.t += 1
+        if not self.done:  # the last block's close draws nothing: a reset goes on from the generator as it was
+            self._draw_block()
+        return self._observe(), *self._score(receipts, flow_gas)
+
+    def _steering(self) -> list[str]:
+        """The agents whose choices steer the scripted traders around the pending swaps (the searcher, the JIT
+        provider), in block order."""
+        return [a for a in self.order_of_block if isinstance(self.roles[a], ScriptedShare)]
+
+    def _agents_act(self, actions: dict[str, Any]) -> dict[str, Receipt]:
+        """The agents' transactions in block order: the steering agents' choices first (made before any transaction
+        of the block: they touch neither the pool nor the generator), the searcher's bundles at their place. Each
+        receipt carries its priority fee, how far it moved the pool and its place in the block."""
+        market, n, order = self.market, self.n, self.order_of_block
+        receipts: dict[str, Receipt] = {}
+        steering = self._steering()
         for agent in steering + [a for a in order if a not in steering]:
             if agent == self.bundle_before:
                 self._run_bundles(receipts)
@@ -416,24 +437,24 @@ class Markets:
             receipts[agent] = receipt
         if f"{SEARCHER}_0" in receipts and self.bundle_before is None:
             receipts[f"{SEARCHER}_0"].info["bundle_position"] = np.full(n, float(len(order)))  # with the flow
-        market.arbitrage(self.competes)  # the scripted competitors, after the agents
+        return receipts
+
+    def _scripted_market(self) -> None:
+        """After the agents: the scripted arbitrageur where it competes, the scripted liquidator, the uninformed
+        flow, the re-centring LPs, then the scripted borrowers."""
+        market = self.market
+        market.arbitrage(self.competes)
         lending = lending_of(market)
         if self.scripted_liquidator:
             lending.liquidate_unhealthy(COMPETITOR)
         market.noise()
         market.recenter()
         lending.borrowers_act()
-        for agent in steering:  # their transactions ran around the flow's swaps: what the world sent, paid for now
-            role = cast(ScriptedShare, self.roles[agent])
-            receipts[agent] = role.sent(market, receipts[agent]).with_priority_fee(
-                self.priority_fees[agent], market.reference_price()
-            )
-        flow_gas = flow.gas_usd(self.gas_price_gwei, market.reference_price())
-        market.move_reference()
-        self.t += 1
-        if not self.done:  # the last block's close draws nothing: a reset goes on from the generator as it was
-            self._draw_block()
-        observations = self._observe()
+
+    def _score(
+        self, receipts: dict[str, Receipt], flow_gas: np.ndarray
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, np.ndarray]]]:
+        """Every agent's reward and info for the block: its receipt's, its role's score and the block's accounts."""
         rewards, infos = {}, {}
         accounts = self.accounts.info() | {
             "block_producer_usd": self._block_producer_usd(receipts),
@@ -441,9 +462,9 @@ class Markets:
         }
         for agent in self.possible_agents:
             self._select(agent)
-            rewards[agent], info = self.roles[agent].score(market, receipts[agent])
+            rewards[agent], info = self.roles[agent].score(self.market, receipts[agent])
             infos[agent] = receipts[agent].info | info | accounts
-        return observations, rewards, infos
+        return rewards, infos
 
     def _block_producer_usd(self, receipts: dict[str, Receipt]) -> np.ndarray:
         """(n,) what the agents' transactions paid the block producer, gas and priority fees, in USD (the searcher's
