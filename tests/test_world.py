@@ -124,3 +124,38 @@ def test_a_lending_side_beside_a_v2_pair_plays_the_same_on_the_simulator_and_the
     assert liquidations > 0, "the crash should have liquidated a borrower, its WETH sold into the pair"
     assert sim.lending.world is sim and chain.lending.world is chain
     chain.close()
+
+
+def test_a_world_holds_two_lending_markets_beside_its_pool_alike_on_the_simulator_and_the_bytecode():
+    """A market is its pool and the list of components beside it: Aave V3 and Morpho Blue together beside one V3
+    pool. Through a 25% crash both scripted liquidators liquidate and sell into the same pool, and the batched
+    world and the real contracts agree step by step; the lending roles act on the first side."""
+    from envs.contracts.fork import chain_factory
+    from envs.drivers.scenario import ScenarioDriver, crash
+
+    sides = [
+        LendingParams(borrowers=2, calibration="none", borrower_usd=2_000_000.0, protocol=protocol)
+        for protocol in ("aave_v3", "morpho_blue")
+    ]
+    path = crash(2000.0, drop=0.25, calm_steps=2, crash_steps=4, after_steps=3)
+    params = V3WorldParams(lps=0, flow="toy")
+    sim = UniswapV3World(1, ScenarioDriver(path), params, "numpy", sides)
+    chain = ChainUniswapV3World(chain_factory("evm", None, None), ScenarioDriver(path), params, lending=sides)
+    for world in (sim, chain):
+        world.reset(np.random.default_rng(5))
+        assert [side.params.protocol for side in world.components] == ["aave_v3", "morpho_blue"]
+        assert world.lending is world.components[0]
+    start = [side.account_positions().collateral_weth for side in sim.components]
+    for _ in range(len(path) - 1):
+        for world in (sim, chain):
+            world.step()
+        for a, b in zip(sim.components, chain.components):
+            np.testing.assert_allclose(
+                a.account_positions().collateral_weth, b.account_positions().collateral_weth, rtol=1e-6
+            )
+        np.testing.assert_allclose(sim.pool_price(), chain.pool_price(), rtol=1e-6)
+    for side, before in zip(sim.components, start):  # each market's crash liquidated one of its borrowers
+        assert (side.account_positions().collateral_weth < before).any(), side.params.protocol
+    with pytest.raises(ValueError, match="one market per lending protocol"):
+        UniswapV3World(1, make_driver("gbm"), params, "numpy", [sides[0], sides[0]])
+    chain.close()

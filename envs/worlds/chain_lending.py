@@ -12,7 +12,7 @@ from envs.contracts.accounts import ARBITRAGEUR, ARBITRAGEUR_AGENT
 from envs.contracts.market import Market
 from envs.contracts.tokens import Token
 from envs.evm.chain import Chain
-from envs.worlds.lending import LendingParams
+from envs.worlds.lending import AAVE_V3, LendingMarket, LendingParams, Venue
 from envs.worlds.lending_pool import LendingPool
 from envs.worlds.lending_protocols import PROTOCOLS
 
@@ -86,3 +86,55 @@ def chain_lending_pool(
 ) -> LendingPool:
     """The chain side of ``params.protocol``'s lending pool on ``market`` (and what ``prepare_lending`` returned)."""
     return PROTOCOLS[params.protocol].chain(market, prepared, borrower, address, credit)
+
+
+class ChainLendingSides:
+    """The lending sides a chain world holds (one per lending protocol, in order): checked and the chain's clock set
+    when the world is made, each protocol readied once per build (``prepare``), and each bound to the market as a
+    lending side over its chain component (``bind``)."""
+
+    def __init__(self, sides: tuple[LendingParams, ...], book: dict | None, replay: bool):
+        for side in sides:
+            check_chain_lending(side, book, replay)
+        self.sides, self.attached = sides, book is not None
+        self.prepared: dict[str, Any] = {}  # what each protocol readied on the chain (a Morpho Blue market)
+
+    def start_clock(self, chain: Chain) -> None:
+        for side in self.sides:
+            start_lending_clock(chain, side, self.attached)
+
+    def supply_usd(self) -> float:
+        """What the built market seeds each Aave reserve with: the Aave side's ``supply_usd``, else the default."""
+        aave = [side for side in self.sides if side.protocol == AAVE_V3]
+        return (aave[0] if aave else LendingParams()).supply_usd
+
+    def prepare(
+        self,
+        market: Market,
+        price: float,
+        lp_agent: list[str],
+        borrower: str,
+        credit: Callable[[Token, str, int], None],
+    ) -> None:
+        self.prepared = {
+            side.protocol: prepare_lending(market, side, self.attached, price, lp_agent, borrower, credit)
+            for side in self.sides
+        }
+
+    def bind(
+        self,
+        world: Venue,
+        market: Market,
+        borrower: str,
+        address: Callable[[str], str],
+        credit: Callable[[Token, str, int], None] | None,
+    ) -> tuple[LendingMarket, ...]:
+        return tuple(
+            LendingMarket(
+                world,
+                chain_lending_pool(market, side, self.prepared.get(side.protocol), borrower, address, credit),
+                side,
+                crowd=not self.attached,
+            )
+            for side in self.sides
+        )

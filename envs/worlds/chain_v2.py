@@ -5,7 +5,7 @@ lending pool of its protocol (``envs.worlds.chain_lending``), trading through th
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -15,9 +15,9 @@ from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain
 from envs.units import MAX_UINT256, USDC_UNIT, WETH_UNIT
 from envs.worlds.chain_base import ChainWorld, wallet_account
-from envs.worlds.chain_lending import chain_lending_pool, check_chain_lending, prepare_lending, start_lending_clock
+from envs.worlds.chain_lending import ChainLendingSides
 from envs.worlds.ledger import ChainLedger
-from envs.worlds.lending import BORROWER, LendingMarket, LendingParams
+from envs.worlds.lending import BORROWER, LendingParams, lending_sides
 from envs.worlds.market import WBTC_PRICE_USD
 from envs.worlds.sim import noise_orders
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
@@ -36,15 +36,12 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
         driver: PriceDriver,
         params: V2WorldParams = V2WorldParams(),
         book: dict | None = None,
-        lending: LendingParams | None = None,
+        lending: LendingParams | Sequence[LendingParams] | None = None,
     ):
-        self.params, self.lending_params = params, lending
-        if lending is not None:
-            check_chain_lending(lending, book, replay=False)
+        self.params = params
+        self.lending_setup = ChainLendingSides(lending_sides(lending), book, replay=False)
         super().__init__(make_chain, driver, book)
-        if lending is not None:
-            start_lending_clock(self.chain, lending, book is not None)
-        self._prepared: Any = None  # what the lending protocol readied on the chain (a Morpho Blue market)
+        self.lending_setup.start_clock(self.chain)
 
     def provenance(self) -> dict:
         """What the world ran on: the pair acted on, the chain id and the fork block."""
@@ -57,12 +54,7 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
         self._bind()
         self._credit(self.usdc, AGENT, int(np.floor(agent_usd / 2 * USDC_UNIT)))
         self._credit(self.weth, AGENT, int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
-        if self.lending_params is not None:
-            borrower = wallet_account(BORROWER)
-            pool = chain_lending_pool(
-                self.market, self.lending_params, self._prepared, borrower, wallet_account, self._credit
-            )
-            self.lending = LendingMarket(self, pool, self.lending_params, crowd=self.book is None)
+        self.hold(*self.lending_setup.bind(self, self.market, wallet_account(BORROWER), wallet_account, self._credit))
 
     def _bind(self) -> None:
         tokens = self.market.tokens
@@ -76,9 +68,7 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
             prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD},
             v3_fee_tiers=(),
             v2_pool_value_usd=self.params.pool_value_usd,
-            aave_supply_usd=LendingParams().supply_usd
-            if self.lending_params is None
-            else self.lending_params.supply_usd,
+            aave_supply_usd=self.lending_setup.supply_usd(),
         )
 
     def _fund_traders(self) -> None:
@@ -87,7 +77,7 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
         the lending protocol readies its pool (``prepare_lending``)."""
         self._bind()
         router = self.v2_pair.router
-        lending = self.lending_params is not None
+        lending = bool(self.lending_setup.sides)
         borrower = wallet_account(BORROWER)
         for who in (AGENT, ARBITRAGEUR, NOISE) + ((ARBITRAGEUR_AGENT, borrower) if lending else ()):
             if self.book is not None:  # a fork's accounts hold what it gave them
@@ -97,10 +87,7 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
                     self._credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, router.address)
         self.v2_pair.pair.transact("approve", router.address, MAX_UINT256, sender=AGENT)
-        if self.lending_params is not None:
-            self._prepared = prepare_lending(
-                self.market, self.lending_params, self.book is not None, self._start_price(), [], borrower, self._credit
-            )
+        self.lending_setup.prepare(self.market, self._start_price(), [], borrower, self._credit)
 
     def _attached_price(self) -> float:
         """The attached pair's price (USDC must be its token0)."""

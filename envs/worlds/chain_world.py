@@ -5,7 +5,7 @@ world holds a lending side over the chain's lending pool (``envs.worlds.chain_le
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -17,15 +17,10 @@ from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain
 from envs.units import TICK_SPACING, USDC_UNIT, WETH_UNIT
 from envs.worlds.chain_base import ChainWorld, wallet_account
-from envs.worlds.chain_lending import (
-    chain_lending_pool,
-    check_chain_lending,
-    prepare_lending,
-    start_lending_clock,
-)
+from envs.worlds.chain_lending import ChainLendingSides
 from envs.worlds.ledger import ChainLedger
 from envs.worlds.lending import AGENT as AGENT_WALLET
-from envs.worlds.lending import BORROWER, LendingMarket, LendingParams, check_wallet
+from envs.worlds.lending import BORROWER, LendingParams, check_wallet, lending_sides
 from envs.worlds.market import (
     WBTC_PRICE_USD,
     UniswapV3Market,
@@ -97,9 +92,9 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
         params: V3WorldParams = V3WorldParams(),
         book: dict | None = None,
         replay: tuple[str, int, int | None] | None = None,
-        lending: LendingParams | None = None,
+        lending: LendingParams | Sequence[LendingParams] | None = None,
     ):
-        self.params, self.lending_params = params, lending
+        self.params = params
         self.slots, self.lp = params.slots, 0
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
         if book is not None and params.scripted_lps:
@@ -107,12 +102,9 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
                 "env.recentering_lps, env.jit_usd and env.sandwich_usd add scripted traders to a market of our "
                 "own; an attached market has its real ones: leave them out with backend.market=attach"
             )
-        if lending is not None:
-            check_chain_lending(lending, book, replay is not None)
+        self.lending_setup = ChainLendingSides(lending_sides(lending), book, replay is not None)
         super().__init__(make_chain, driver, book)
-        if lending is not None:
-            start_lending_clock(self.chain, lending, book is not None)
-        self._prepared: Any = None  # what the lending protocol readied on the chain (a Morpho Blue market)
+        self.lending_setup.start_clock(self.chain)
         #: (the forked chain's URL, blocks a step, the agent's priority fee in wei or None): each step re-sends that
         #: many of its next blocks, the first block's transactions that outbid the agent before the agent acts
         self.replay_blocks = 0 if replay is None else replay[1]
@@ -140,13 +132,9 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
         self.open_recentering()
 
     def bind(self, market: Market, fee_pips: int, credit: Callable[[Token, str, int], None] | None = None) -> None:
-        """The pool, the ledger and, where the world holds one, the lending side on ``market``'s contracts."""
+        """The pool, the ledger and the lending sides the world holds, on ``market``'s contracts."""
         super().bind(market, fee_pips, credit)
-        if self.lending_params is not None:
-            pool = chain_lending_pool(
-                market, self.lending_params, self._prepared, self.borrower, self._address, self._credit
-            )
-            self.lending = LendingMarket(self, pool, self.lending_params, crowd=self.book is None)
+        self.hold(*self.lending_setup.bind(self, market, self.borrower, self._address, self._credit))
 
     def slot_address(self, slot: int) -> str:
         """Wallet slot ``slot``'s account (``slot_address``)."""
@@ -170,17 +158,8 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
                     self._credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, m.v3.router.address)
                 token.approve(who, m.v3.position_manager.address)
-        if self.lending_params is not None:
-            lp_agent = [AGENT] if self.params.lps else []
-            self._prepared = prepare_lending(
-                m,
-                self.lending_params,
-                self.book is not None,
-                self._start_price(),
-                lp_agent,
-                self.borrower,
-                self._credit,
-            )
+        lp_agent = [AGENT] if self.params.lps else []
+        self.lending_setup.prepare(m, self._start_price(), lp_agent, self.borrower, self._credit)
 
     def _market_spec(self, price: float) -> MarketSpec:
         """The market this world builds at ``price``: its pool's tier and liquidity, the Aave reserves' and the V2
@@ -191,9 +170,7 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
             v3_fee_tiers=(p.fee_pips,),
             v3_pool_value_usd=p.pool_value_usd * (1 - p.recentering_share),
             liquidity_profile=p.liquidity_profile,
-            aave_supply_usd=LendingParams().supply_usd
-            if self.lending_params is None
-            else self.lending_params.supply_usd,
+            aave_supply_usd=self.lending_setup.supply_usd(),
             v2_pool_value_usd=self.v2_pool_value_usd,
         )
 

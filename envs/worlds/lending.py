@@ -15,7 +15,7 @@ Amounts are raw token units, (N,) float64; ``Position`` values are in USD with 8
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
@@ -180,6 +180,18 @@ class LendingParams:
         """The reserves' parameters: the 2025-03-19 snapshot with the calibrated rate curves."""
         calibration = self.calibrated()
         return aave_reserve_params() if calibration is None else calibration.reserve_params(aave_reserve_params())
+
+
+def lending_sides(lending: LendingParams | Sequence[LendingParams] | None) -> tuple[LendingParams, ...]:
+    """The lending sides a world is built with: none, one, or several (one per lending protocol, in order)."""
+    sides = () if lending is None else (lending,) if isinstance(lending, LendingParams) else tuple(lending)
+    protocols = [side.protocol for side in sides]
+    if len(set(protocols)) != len(protocols):
+        raise ValueError(
+            f"lending sides {protocols}: a world holds one market per lending protocol (two would be the same "
+            "contracts on a chain)"
+        )
+    return sides
 
 
 class LendingMarket:

@@ -10,7 +10,7 @@ lending side over the batched lending pool of its protocol (Aave V3's ``SimAaveP
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from envs.protocols.uniswap_v3.liquidity_amounts import get_liquidity_for_amount
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 from envs.units import BPS, Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.ledger import SimLedger
-from envs.worlds.lending import LendingMarket, LendingParams
+from envs.worlds.lending import LendingMarket, LendingParams, lending_sides
 from envs.worlds.lending_protocols import PROTOCOLS
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.v3_pool import SimUniswapV3Pool
@@ -180,8 +180,8 @@ def noise_orders(rng: np.random.Generator, n: int, params: ToyFlowParams, refere
 
 class UniswapV3World(UniswapV3Market):
     """The market in N worlds on an array backend: the pool component's batched state, the wallet slots' tokens
-    booked in a ``SimLedger``; with ``lending``, a lending side beside the pool over the batched pool of its
-    protocol (``envs.worlds.lending_protocols``)."""
+    booked in a ``SimLedger``; with ``lending`` (one ``LendingParams`` or several, one per protocol), lending
+    sides beside the pool over the batched pools of their protocols (``envs.worlds.lending_protocols``)."""
 
     v3_pool: SimUniswapV3Pool
     ledger: SimLedger
@@ -195,7 +195,7 @@ class UniswapV3World(UniswapV3Market):
         driver: PriceDriver,
         params: V3WorldParams = V3WorldParams(),
         backend: ArrayBackend | str = "numpy",
-        lending: LendingParams | None = None,
+        lending: LendingParams | Sequence[LendingParams] | None = None,
     ):
         self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
         self.b = array_backend(backend) if isinstance(backend, str) else backend
@@ -203,8 +203,7 @@ class UniswapV3World(UniswapV3Market):
         self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
         self.slots, self.lp = params.slots, 0
-        if lending is not None:
-            self.lending = LendingMarket(self, PROTOCOLS[lending.protocol].sim(n, lending, self.b), lending)
+        self.hold(*(LendingMarket(self, PROTOCOLS[p.protocol].sim(n, p, self.b), p) for p in lending_sides(lending)))
 
     # --- units ------------------------------------------------------------------------------
     def sqrt_price_of(self, usd_per_eth):

@@ -5,13 +5,15 @@ liquidators sell what they seize, and its borrowers lever, through the pair."""
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from envs.arrays import ArrayBackend, array_backend
 from envs.drivers.base import PriceDriver
 from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.ledger import SimLedger
-from envs.worlds.lending import LendingMarket, LendingParams
+from envs.worlds.lending import LendingMarket, LendingParams, lending_sides
 from envs.worlds.lending_protocols import PROTOCOLS
 from envs.worlds.sim import noise_orders
 from envs.worlds.v2_market import AGENT, UniswapV2Market, V2WorldParams
@@ -30,13 +32,12 @@ class UniswapV2World(UniswapV2Market):
         driver: PriceDriver,
         params: V2WorldParams = V2WorldParams(),
         backend: ArrayBackend | str = "numpy",
-        lending: LendingParams | None = None,
+        lending: LendingParams | Sequence[LendingParams] | None = None,
     ):
         self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
         self.b = array_backend(backend) if isinstance(backend, str) else backend
         self.v2_pair = SimUniswapV2Pair(n, self.b)
-        if lending is not None:
-            self.lending = LendingMarket(self, PROTOCOLS[lending.protocol].sim(n, lending, self.b), lending)
+        self.hold(*(LendingMarket(self, PROTOCOLS[p.protocol].sim(n, p, self.b), p) for p in lending_sides(lending)))
 
     def open_pair(self, rng: np.random.Generator, agent_usd: float) -> None:
         self.rng = rng

@@ -7,7 +7,7 @@ an episode and the path's next step."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -16,6 +16,17 @@ from envs.worlds.ledger import Ledger
 
 if TYPE_CHECKING:
     from envs.worlds.lending import LendingMarket
+
+
+class Component(Protocol):
+    """A protocol component a world holds beside its pool (a lending side): it starts with the world, follows the
+    reference as it moves, and acts after the pool's scripted flows."""
+
+    def reset(self, rng: np.random.Generator) -> None: ...
+
+    def follow(self) -> None: ...
+
+    def step(self) -> None: ...
 
 
 class World(ABC):
@@ -29,27 +40,35 @@ class World(ABC):
     ledger: Ledger
     rng: np.random.Generator
     clock: np.ndarray  # (N,) each world's time, seconds (the driver's timestamps where it has them)
-    #: the lending side, where the world holds a lending pool beside its pool (``envs.worlds.lending``)
+    #: the protocol components the world holds beside its pool, in the order they start, follow and act (its
+    #: lending sides: ``hold``)
+    components: tuple[Component, ...] = ()
+    #: the lending side the lending roles act on: the first the world holds (``envs.worlds.lending``)
     lending: LendingMarket | None = None
+
+    def hold(self, *sides: LendingMarket) -> None:
+        """Hold these lending sides beside the pool, in order (one per lending protocol); the first is the one the
+        lending roles act on."""
+        self.components, self.lending = sides, (sides[0] if sides else None)
 
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         """An episode starts (``start``: the price paths, the pool, the wallets, funded with ``agent_usd`` where the
-        world has an LP agent); then the lending side, where the world holds one, starts on that market."""
+        world has an LP agent); then each component it holds starts on that market."""
         self.start(rng, agent_usd)
-        if self.lending is not None:
-            self.lending.reset(rng)
+        for component in self.components:
+            component.reset(rng)
 
     @abstractmethod
     def start(self, rng: np.random.Generator, agent_usd: float | None) -> None:
         """The backend's start of an episode: the price paths, the pool's liquidity, the wallets, the clock."""
 
     def move_reference(self) -> None:
-        """The reference price's next step (``move_path``) and the clock's; the lending side, where the world holds
-        one, follows them (its clock and oracle)."""
+        """The reference price's next step (``move_path``) and the clock's; each component follows them (a lending
+        side's clock and oracle)."""
         self.move_path()
         self.clock = self.clock + self.dt
-        if self.lending is not None:
-            self.lending.follow()
+        for component in self.components:
+            component.follow()
 
     @abstractmethod
     def move_path(self) -> None:
@@ -60,12 +79,12 @@ class World(ABC):
         """(N,) USD per WETH off the pool: the price the arbitrage and the oracle follow."""
 
     def step(self) -> None:
-        """The world's own block: the reference moves, the pool's scripted flows trade it (``pool_flows``), then the
-        lending side's scripted liquidator and borrowers act, where the world holds one."""
+        """The world's own block: the reference moves, the pool's scripted flows trade it (``pool_flows``), then each
+        component acts (a lending side's scripted liquidator and borrowers)."""
         self.move_reference()
         self.pool_flows()
-        if self.lending is not None:
-            self.lending.step()
+        for component in self.components:
+            component.step()
 
     @abstractmethod
     def pool_flows(self) -> None:
