@@ -19,9 +19,9 @@ from envs.episodes import (
 )
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
 from envs.spec import POSITIVE, UNIT_OPEN_HIGH, EnvSpec, LendingConfig, ranged
-from envs.uniswap_v3_lp import make_market
 from envs.units import WETH_UNIT
 from envs.worlds.lending import AGENT_ACCOUNT, LendingParams, lending_of
+from envs.worlds.make import make_market
 from envs.worlds.sim import V3WorldParams
 
 

@@ -18,8 +18,8 @@ from envs.episodes import (
 )
 from envs.roles.liquidator import Liquidator
 from envs.spec import POSITIVE, UNIT, EnvSpec, LendingConfig, ranged
-from envs.uniswap_v3_lp import make_market
 from envs.worlds.lending import COMPETITOR, LendingParams, lending_of
+from envs.worlds.make import make_market
 from envs.worlds.sim import V3WorldParams
 
 _DEFAULT_LENDING = {"borrowers": 8, "target_ltv": (0.74, 0.80)}  # borrowers that live near the edge

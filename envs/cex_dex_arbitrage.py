@@ -19,7 +19,7 @@ from envs.episodes import (
 )
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
 from envs.spec import POSITIVE, UNIT, UNIT_OPEN_LOW, EnvSpec, PoolConfig, ranged
-from envs.uniswap_v3_lp import make_market
+from envs.worlds.make import make_market
 from envs.worlds.sim import V3WorldParams
 
 

@@ -92,10 +92,10 @@ from envs.roles.scripted_share import ScriptedShare
 from envs.roles.searcher import SandwichSearcher, check_sandwich_world
 from envs.roles.trader import Trader
 from envs.spec import NON_NEGATIVE, POSITIVE, UNIT, EnvSpec, LendingConfig, ranged
-from envs.uniswap_v3_lp import make_market
 from envs.units import WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, LendingParams, lending_of
+from envs.worlds.make import make_market
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.mempool import Mempool
 from envs.worlds.sim import V3WorldParams

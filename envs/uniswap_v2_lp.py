@@ -19,39 +19,8 @@ from envs.episodes import (
 from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
 from envs.spec import NON_NEGATIVE, POSITIVE, UNIT, EnvConfig, EnvSpec, ranged
 from envs.worlds.lending import NO_LENDING, LendingParams
-from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
-
-BACKENDS = ("numpy", "torch", "evm", "anvil")
-
-
-def make_v2_market(
-    backend: str,
-    n: int,
-    driver: PriceDriver,
-    params: V2WorldParams,
-    device: str | None = None,
-    fork_url: str | None = None,
-    fork_block: int | None = None,
-    addresses: str | None = None,
-    lending: LendingParams | None = None,
-) -> UniswapV2Market:
-    """The pair on the simulator (numpy, torch) or on a chain (evm, anvil; one world): fresh, or a fork of
-    ``fork_url`` at ``fork_block``; with ``addresses`` (an address book) the fork's own pair. With ``lending``, a
-    lending market with scripted borrowers and a scripted liquidator runs beside the pair and trades through it."""
-    if backend in ("numpy", "torch"):
-        from envs.arrays import array_backend
-        from envs.worlds.sim_v2 import UniswapV2World
-
-        return UniswapV2World(n, driver, params, array_backend(backend, device), lending)
-    if backend in ("evm", "anvil"):
-        if n != 1:
-            raise ValueError(f"the {backend} backend runs one world per env; use numpy or torch for batches")
-        from envs.contracts.fork import chain_factory, load_attach_book
-        from envs.worlds.chain_v2 import ChainUniswapV2World
-
-        book = load_attach_book(addresses, fork_url)
-        return ChainUniswapV2World(chain_factory(backend, fork_url, fork_block), driver, params, book, lending)
-    raise ValueError(f"unknown backend {backend!r} for UniswapV2LP-v0; choose one of {BACKENDS}")
+from envs.worlds.make import make_v2_market
+from envs.worlds.v2_market import V2WorldParams
 
 
 def episodes(

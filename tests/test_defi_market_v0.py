@@ -439,7 +439,7 @@ def test_a_trader_swaps_in_a_world_without_a_lending_side(backend):
     """The traders' wallet is the market's own: a trader needs a pool, not a lending pool beside it."""
     from envs.drivers import make_driver
     from envs.roles.trader import Trader
-    from envs.uniswap_v3_lp import make_market
+    from envs.worlds.make import make_market
     from envs.worlds.sim import V3WorldParams
 
     n = 2 if backend == "numpy" else 1

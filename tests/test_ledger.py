@@ -8,10 +8,10 @@ import pytest
 
 from agents.live.market import LiveAaveMarket
 from envs.drivers import make_driver
-from envs.uniswap_v3_lp import make_market
 from envs.worlds.chain_v2 import ChainUniswapV2World
 from envs.worlds.chain_world import ChainUniswapV3World
 from envs.worlds.ledger import OFF_MARKET, ChainLedger, SimLedger
+from envs.worlds.make import make_market
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import UniswapV3World, V3WorldParams
 from envs.worlds.sim_v2 import UniswapV2World

@@ -7,9 +7,9 @@ import numpy as np
 
 from agents.live.market import LiveUniswapV3Market
 from envs.drivers import make_driver
-from envs.uniswap_v3_lp import make_market
 from envs.worlds.block_accounting import reserves_moved
 from envs.worlds.chain_world import ChainBinding, ChainUniswapV3World
+from envs.worlds.make import make_market
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import UniswapV3World, V3WorldParams
 from envs.worlds.v3_accounts import UniswapV3Accounts

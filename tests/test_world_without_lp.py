@@ -16,11 +16,11 @@ import envs  # noqa: F401  (registers the ids)
 from envs.contracts.state_reader import read_v3_pool
 from envs.drivers import make_driver
 from envs.evm.revm import PyrevmChain
-from envs.uniswap_v3_lp import make_market
 from envs.worlds.chain_world import AGENT, ChainUniswapV3World
 from envs.worlds.forked_sim import ForkedStartWorld, PoolOrigin
 from envs.worlds.lending import AGENT as AGENT_WALLET
 from envs.worlds.lending import LendingParams
+from envs.worlds.make import make_market
 from envs.worlds.sim import V3WorldParams
 
 #: scripted traders in every slot kind, with swaps large enough for the JIT LP and the searcher to act
