@@ -25,7 +25,7 @@ from envs.spec import (
     rules,
 )
 from envs.units import FEE_TIERS
-from envs.worlds.lending import NO_LENDING, LendingParams
+from envs.worlds.lending import LendingParams
 
 
 @dataclass
@@ -398,8 +398,7 @@ def validate(cfg) -> None:
     if e.get("lending") is not None:
         lending = cast(dict, OmegaConf.to_container(e.lending, resolve=True))
         check_numbers("env.lending", lending, NON_NEGATIVE)
-        if lending.get("protocol") != NO_LENDING:
-            LendingParams.of(lending)  # an unknown key, protocol or combination fails now, naming it
+        LendingParams.optional(lending)  # an unknown key, protocol or combination fails now, naming it
     if "priority_fees_gwei" in e:  # an agent the market lacks is refused as the env is built (check)
         check_numbers("env.priority_fees_gwei", OmegaConf.to_container(e.priority_fees_gwei), NON_NEGATIVE)
     check_number("driver.dt", cfg.driver.dt, POSITIVE)

@@ -14,7 +14,7 @@ from agents.config import env_classes
 from agents.evaluation import Trajectories, _safe, write_trajectories
 from envs import spec_of
 from envs.drivers.base import SECONDS_PER_YEAR
-from envs.worlds.lending import AGENT_ACCOUNT
+from envs.roles.borrower import HEALTH_FACTOR_CAP, Borrower
 
 #: per-step series recorded for every episode (a series an env does not report stays 0)
 SERIES = (
@@ -83,8 +83,8 @@ def _run(core, obs, policy, horizon, progress) -> dict[str, np.ndarray]:
             rows[k].append(np.asarray(v, dtype=float))
 
     start = {"equity_usd": core.role.value} if hasattr(core.role, "value") else {}  # a role with a capital account
-    if market.lending is not None:  # a world with a lending side: the borrower agent's account
-        start["health_factor"] = np.minimum(market.lending.position(AGENT_ACCOUNT).health_factor, 1e3)
+    if isinstance(core.role, Borrower):  # the borrower's account as the role read it at reset
+        start["health_factor"] = np.minimum(core.role.position.health_factor, HEALTH_FACTOR_CAP)
     record(np.zeros(n), start)
     for _ in range(horizon):
         actions, _ = policy.predict(obs, deterministic=True)

@@ -5,7 +5,7 @@ performance figures come from a file this script wrote, not from memory.
     python benchmarks/report.py --only replay.py lp_backtest.py --out benchmarks/results/replay.md
     python benchmarks/report.py --smoke              # every benchmark at a tiny size (what the tests run)
     python benchmarks/report.py --only env_fps.py --readme README.md  # and the README's figures from the run
-    python benchmarks/report.py --from benchmarks/results/2026-12-03_world.json --readme README.md
+    python benchmarks/report.py --from benchmarks/results/2026-12-03_world2.json --readme README.md
 
 Each benchmark runs in its own process with one torch/BLAS thread (``OMP_NUM_THREADS=1``), one after
 another; the load average is read before and after each, since a shared machine's figures mean

@@ -135,7 +135,7 @@ class AaveLeverageConfig(LendingConfig):
     """env=aave_leverage: the agent's capital and the target LTVs on offer."""
 
     agent_usd: float = ranged(100_000.0, POSITIVE)  # the agent's starting capital, in WETH
-    targets: List[float] = ranged(rule=UNIT_OPEN_HIGH, factory=lambda: list(DEFAULT_TARGETS))  # target LTVs
+    targets: List[float] = ranged(DEFAULT_TARGETS, UNIT_OPEN_HIGH)  # target LTVs
     action_type: str = "discrete"  # or continuous
 
 

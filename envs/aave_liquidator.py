@@ -34,9 +34,7 @@ class LiquidationBlock(CompetedBlock):
 
     def open(self, market) -> bool:
         market.move_reference()
-        market.arbitrage()
-        market.noise()
-        market.recenter()
+        market.pool_flows()
         lending_of(market).borrowers_act()
         return True
 

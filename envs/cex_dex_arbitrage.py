@@ -129,7 +129,7 @@ class CexDexArbitrageConfig(PoolConfig):
 
     horizon: int = ranged(1000, POSITIVE)
     compete: float = ranged(0.3, UNIT)  # probability a competitor lands first
-    fractions: List[float] = ranged(rule=UNIT_OPEN_LOW, factory=lambda: list(DEFAULT_FRACTIONS))  # trade shares
+    fractions: List[float] = ranged(DEFAULT_FRACTIONS, UNIT_OPEN_LOW)  # trade shares
     action_type: str = "discrete"  # or continuous
 
 

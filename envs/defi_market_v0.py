@@ -96,7 +96,6 @@ from envs.units import WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, LendingParams, lending_of
 from envs.worlds.make import make_market
-from envs.worlds.market import UniswapV3Market
 from envs.worlds.mempool import Mempool
 from envs.worlds.sim import V3WorldParams
 
@@ -283,23 +282,12 @@ class Markets:
             check_sandwich_world(params)
         if n_jit_providers:
             check_jit_world(params)
-        self.market = cast(
-            UniswapV3Market,
-            make_market(  # with lending, the pool beside an Aave market
-                backend,
-                n,
-                self.driver,
-                params,
-                device,
-                fork_url,
-                LendingParams.of(lending),
-                fork_block=fork_block,
-                addresses=addresses,
-            ),
+        self.market = make_market(  # the pool beside its lending market
+            backend, n, self.driver, params, device, fork_url, LendingParams.of(lending), fork_block, addresses
         )
         #: the block's swaps marked at the reference price, kept by the world (envs.worlds.block_accounting)
         self.accounts = BlockAccounts(n, fee_pips)
-        cast(Any, self.market).accounts = self.accounts
+        self.market.accounts = self.accounts
         self.horizon, self.agent_usd, self.order, self.compete = horizon, agent_usd, order, compete
         self.scripted_liquidator = scripted_liquidator
         #: under order="priority", the agent whose transaction the searcher's bundles go just before: the first
@@ -397,9 +385,10 @@ class Markets:
         market = self.market
         self.accounts.clear()
         flow = cast(Mempool, market.pending)  # the block's uninformed swaps, drawn as the block before closed
-        receipts = self._agents_act(actions)
+        steering = [a for a in self.order_of_block if isinstance(self.roles[a], ScriptedShare)]
+        receipts = self._agents_act(actions, steering)
         self._scripted_market()
-        for agent in self._steering():  # their transactions ran around the flow's swaps: what the world sent, paid now
+        for agent in steering:  # their transactions ran around the flow's swaps: what the world sent, paid now
             role = cast(ScriptedShare, self.roles[agent])
             receipts[agent] = role.sent(market, receipts[agent]).with_priority_fee(
                 self.priority_fees[agent], market.reference_price()
@@ -411,18 +400,13 @@ class Markets:
             self._draw_block()
         return self._observe(), *self._score(receipts, flow_gas)
 
-    def _steering(self) -> list[str]:
-        """The agents whose choices steer the scripted traders around the pending swaps (the searcher, the JIT
-        provider), in block order."""
-        return [a for a in self.order_of_block if isinstance(self.roles[a], ScriptedShare)]
-
-    def _agents_act(self, actions: dict[str, Any]) -> dict[str, Receipt]:
-        """The agents' transactions in block order: the steering agents' choices first (made before any transaction
-        of the block: they touch neither the pool nor the generator), the searcher's bundles at their place. Each
+    def _agents_act(self, actions: dict[str, Any], steering: list[str]) -> dict[str, Receipt]:
+        """The agents' transactions in block order: the choices of the agents that steer the scripted traders
+        around the pending swaps (``steering``: the searcher, the JIT provider) first, made before any transaction
+        of the block (they touch neither the pool nor the generator); the searcher's bundles at their place. Each
         receipt carries its priority fee, how far it moved the pool and its place in the block."""
         market, n, order = self.market, self.n, self.order_of_block
         receipts: dict[str, Receipt] = {}
-        steering = self._steering()
         for agent in steering + [a for a in order if a not in steering]:
             if agent == self.bundle_before:
                 self._run_bundles(receipts)
@@ -651,7 +635,7 @@ class DefiMarketConfig(LendingConfig):
     )  # agent -> baseline:<name> or a model.zip (default: a baseline)
     agent_usd: float = ranged(100_000.0, POSITIVE)  # each LP's and the borrower's starting capital
     compete: float = ranged(0.0, UNIT)  # the scripted arbitrageur's chance to trade after the agents
-    half_widths: List[int] = ranged(rule=POSITIVE, factory=lambda: list(DEFAULT_HALF_WIDTHS))  # the LPs' widths
+    half_widths: List[int] = ranged(DEFAULT_HALF_WIDTHS, POSITIVE)  # the LPs' widths
     reward: str = "pnl"  # the LP's reward when it learns: pnl or fees_minus_lvr
     league: LeagueConfig = field(default_factory=LeagueConfig)  # opponents drawn from earlier snapshots
 

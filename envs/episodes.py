@@ -5,6 +5,7 @@ the order of events in a block given by the env's ``Block``), and its Gymnasium 
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from typing import Any, Callable
 
 import gymnasium as gym
@@ -69,7 +70,7 @@ class Block:
         return receipt
 
 
-class CompetedBlock(Block):
+class CompetedBlock(Block, ABC):
     """A block in which a scripted competitor goes for the agent's opportunity: its transactions land first with
     probability ``compete`` (``info["beaten"]``), else it takes what the agent left; then the rest of the block
     (``after``). The competitor and the rest are the env's."""
@@ -87,13 +88,13 @@ class CompetedBlock(Block):
         receipt.info["beaten"] = first.astype(float)
         return receipt
 
+    @abstractmethod
     def competitor(self, market, where: np.ndarray) -> None:
         """The scripted competitor's transactions, in the worlds of ``where``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def after(self, market) -> None:
         """The rest of the block, after the agent and the competitor."""
-        raise NotImplementedError
 
 
 class Episodes:

@@ -10,7 +10,7 @@ so a new env is one module (its classes, its config and its spec) plus ``configs
 from __future__ import annotations
 
 import importlib
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, List, Optional, cast
 
 from envs.liquidity_profile import background
@@ -28,11 +28,12 @@ UNIT_OPEN_LOW: Rule = (lambda x: 0 < x <= 1, "in (0, 1]")
 UNIT_OPEN_HIGH: Rule = (lambda x: 0 <= x < 1, "in [0, 1)")
 
 
-def ranged(default: Any = MISSING, rule: Rule = ANY, factory: Callable[[], Any] | None = None) -> Any:
-    """A config field whose number (each entry of a list; none where the field is optional and null) must satisfy
-    ``rule``: a schema states its own ranges, and the config check reads them (``rules``)."""
-    if factory is not None:
-        return field(default_factory=factory, metadata={"rule": rule})
+def ranged(default: Any, rule: Rule) -> Any:
+    """A config field whose number (each entry of a list, given as a tuple default; none where the field is
+    optional and null) must satisfy ``rule``: a schema states its own ranges, and the config check reads them
+    (``rules``)."""
+    if isinstance(default, tuple):
+        return field(default_factory=lambda: list(default), metadata={"rule": rule})
     return field(default=default, metadata={"rule": rule})
 
 

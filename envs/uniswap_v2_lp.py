@@ -53,7 +53,7 @@ def episodes(
         fork_url,
         fork_block,
         addresses,
-        None if lending is None else LendingParams.of(lending),
+        LendingParams.optional(lending),
     )
     return Episodes(market, role, Block(agent_usd), horizon)
 
@@ -91,7 +91,8 @@ _DOC = """
     ``horizon`` (720), ``agent_usd`` (100000), ``shares``, ``action_type``, ``gas_price_gwei`` (10),
     ``world`` (V2WorldParams overrides: ``pool_value_usd``, ``noise_traders``, ``noise_trade_usd``),
     ``device`` (torch), ``fork_url``, ``fork_block``, ``addresses`` (attach mode, as in UniswapV3LP-v0),
-    ``lending`` (None: no lending market; a dict of LendingParams overrides, ``{}`` for the defaults).
+    ``lending`` (None or ``{"protocol": "none"}``: no lending market; else LendingParams overrides, ``{}`` for
+    the defaults).
 
     ## Version History
     * v0: initial version.
@@ -115,7 +116,7 @@ class UniswapV2LPConfig(EnvConfig):
     """env=uniswap_v2_lp: the agent's capital, the pair shares on offer, the pair's toy flow."""
 
     agent_usd: float = ranged(100_000.0, POSITIVE)  # the agent's starting capital, half USDC half WETH
-    shares: List[float] = ranged(rule=UNIT, factory=lambda: list(DEFAULT_SHARES))  # shares of capital in the pair
+    shares: List[float] = ranged(DEFAULT_SHARES, UNIT)  # shares of capital in the pair
     action_type: str = "discrete"  # or continuous
     flow: str = "toy"  # the pair draws the toy flow only (the calibrated flow is fitted to a V3 pool)
     noise_traders: int = ranged(2, NON_NEGATIVE)  # noise swaps per step
@@ -124,18 +125,6 @@ class UniswapV2LPConfig(EnvConfig):
     #: a lending market beside the pair, trading through it, where ``protocol`` names one (none: no market;
     #: aave_v3, or morpho_blue with calibration: none), with any LendingParams key beside it
     lending: Dict[str, Any] = field(default_factory=lambda: {"protocol": NO_LENDING})
-
-
-def _lending(overrides: dict) -> dict | None:
-    """env.lending: None where its protocol is none (no lending market), else the LendingParams overrides."""
-    if overrides.get("protocol", NO_LENDING) != NO_LENDING:
-        return overrides
-    if set(overrides) - {"protocol"}:
-        raise ValueError(
-            f"env.lending={overrides} sets a lending market beside the pair, but env.lending.protocol is none: "
-            "set env.lending.protocol=aave_v3 or morpho_blue to run one"
-        )
-    return None
 
 
 def _kwargs(e: UniswapV2LPConfig) -> dict:
@@ -148,7 +137,7 @@ def _kwargs(e: UniswapV2LPConfig) -> dict:
         agent_usd=e.agent_usd,
         shares=tuple(e.shares),
         action_type=e.action_type,
-        lending=_lending(dict(e.lending)),
+        lending=dict(e.lending),
         world={
             "pool_value_usd": e.pool_value_usd,
             "noise_traders": e.noise_traders,

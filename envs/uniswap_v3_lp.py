@@ -178,7 +178,7 @@ class UniswapV3LPConfig(PoolConfig):
 
     agent_usd: float = ranged(100_000.0, POSITIVE)  # the agent's starting capital, half USDC half WETH
     initial_half_width: Optional[int] = ranged(None, POSITIVE)  # start with a position this wide (ticks), or none
-    half_widths: List[int] = ranged(rule=POSITIVE, factory=lambda: list(DEFAULT_HALF_WIDTHS))  # discrete widths
+    half_widths: List[int] = ranged(DEFAULT_HALF_WIDTHS, POSITIVE)  # discrete widths
     action_type: str = "discrete"  # or continuous
     reward: str = "fees_minus_lvr"  # fee - LVR - gas (Xu & Brini 2025), or pnl
     #: a fixed cost per reposition (e.g. 5.0) instead of measured gas

@@ -169,10 +169,17 @@ def test_a_lending_market_beside_the_pair_plays_the_same_on_the_simulator_and_th
 
 
 def test_env_lending_names_its_protocol_or_is_refused():
-    from agents.config import env_kwargs
+    from agents.config import env_kwargs, validate
     from tests.configs import config
 
-    assert env_kwargs(config("env=uniswap_v2_lp"))["lending"] is None
-    assert env_kwargs(config("env=uniswap_v2_lp", "env.lending.protocol=aave_v3"))["lending"] == {"protocol": "aave_v3"}
+    def market(*overrides):
+        env = UniswapV2LPEnv(backend="numpy", **env_kwargs(config("env=uniswap_v2_lp", *overrides)))
+        env.reset(seed=0)
+        return env.core.market
+
+    assert market().lending is None  # env.lending.protocol=none, the default: the pair alone
+    assert market("env.lending.protocol=aave_v3").lending.params.protocol == "aave_v3"
     with pytest.raises(ValueError, match="env.lending.protocol is none: set env.lending.protocol=aave_v3"):
-        env_kwargs(config("env=uniswap_v2_lp", "+env.lending.borrowers=3"))
+        validate(config("env=uniswap_v2_lp", "+env.lending.borrowers=3"))
+    with pytest.raises(ValueError, match="env.lending.protocol is none: set env.lending.protocol=aave_v3"):
+        validate(config("env=aave_leverage", "env.lending.protocol=none"))  # its lending keys name a market

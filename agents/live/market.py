@@ -83,13 +83,15 @@ class LiveAaveMarket(LiveUniswapV3Market):
     swaps through. Nothing here funds an account: the live accounts hold what their owners gave them, and the
     chain's other borrowers are its own (no scripted ones, no crowd)."""
 
-    lending: LendingMarket
-
     def __init__(self, chain: Chain, addresses: dict, agent: str, fee_pips: int, dt: float):
         super().__init__(chain, addresses, agent, fee_pips, dt)
-        self.borrower = agent  # live, the one account is the borrower
         pool = ChainAavePool(self.market.aave, self.market.tokens, agent, self._named_address)
-        self.lending = LendingMarket(self, pool, LendingParams(borrowers=0), crowd=False)
+        self._lending = LendingMarket(self, pool, LendingParams(borrowers=0), crowd=False)
+
+    @property
+    def lending(self) -> LendingMarket:
+        """The account's lending side over the real Pool."""
+        return self._lending
 
     def _named_address(self, wallet: str) -> str:
         """The borrower's wallet (the lending side's LP-agent name too) is the one account; a live chain has no

@@ -54,6 +54,10 @@ OBSERVATION_FEATURES = (
 )
 
 
+#: the health factor reported where it is larger (an account without debt has an infinite one)
+HEALTH_FACTOR_CAP = 1e3
+
+
 def equity_usd(lending: LendingMarket, position: Position | None = None) -> np.ndarray:
     """Wallet plus collateral minus debt, at the reference price (USDC at $1)."""
     pos = position or lending.position(AGENT_ACCOUNT)
@@ -144,7 +148,7 @@ class Borrower(WatchesReference):
             "gas_usd": gas_usd,
             "equity_usd": equity,
             "liquidated": (pos.debt_usdc < self.debt_after_act).astype(float),
-            "health_factor": np.minimum(pos.health_factor, 1e3),
+            "health_factor": np.minimum(pos.health_factor, HEALTH_FACTOR_CAP),
         }
 
 

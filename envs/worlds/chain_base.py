@@ -70,10 +70,6 @@ class ChainWorld:
         """The reference's next step: the driver's, scaled."""
         self._reference = self.driver.step() * self._scale
 
-    def _named_address(self, wallet: str) -> str:
-        """A named wallet's account (``wallet_account``)."""
-        return wallet_account(wallet)
-
     def _credit(self, token, who: str, raw: int) -> None:
         """Give ``who`` ``raw`` more of ``token``: minted on a market of our own, written by storage on an
         attached one."""

@@ -10,10 +10,9 @@ from typing import Any, Callable
 
 from envs.contracts.accounts import ARBITRAGEUR, ARBITRAGEUR_AGENT
 from envs.contracts.market import Market
-from envs.contracts.tokens import Token
 from envs.evm.chain import Chain
 from envs.worlds.lending import AAVE_V3, LendingMarket, LendingParams, Venue
-from envs.worlds.lending_pool import LendingPool
+from envs.worlds.lending_pool import Credit, LendingPool
 from envs.worlds.lending_protocols import PROTOCOLS
 
 
@@ -59,7 +58,7 @@ def prepare_lending(
     price: float,
     lp_agent: list[str],
     borrower: str,
-    credit: Callable[[Token, str, int], None],
+    credit: Credit,
 ) -> Any:
     """Once per build (the approvals are in the snapshot every episode starts from): the protocol readies its pool
     at ``price`` (``LendingProtocol.prepare``: Aave's oracle made to follow the reference on an attached market, its
@@ -82,7 +81,7 @@ def chain_lending_pool(
     prepared: Any,
     borrower: str,
     address: Callable[[str], str],
-    credit: Callable[[Token, str, int], None] | None,
+    credit: Credit | None,
 ) -> LendingPool:
     """The chain side of ``params.protocol``'s lending pool on ``market`` (and what ``prepare_lending`` returned)."""
     return PROTOCOLS[params.protocol].chain(market, prepared, borrower, address, credit)
@@ -106,7 +105,7 @@ class ChainLendingSides:
     def supply_usd(self) -> float:
         """What the built market seeds each Aave reserve with: the Aave side's ``supply_usd``, else the default."""
         aave = [side for side in self.sides if side.protocol == AAVE_V3]
-        return (aave[0] if aave else LendingParams()).supply_usd
+        return aave[0].supply_usd if aave else LendingParams.supply_usd
 
     def prepare(
         self,
@@ -114,7 +113,7 @@ class ChainLendingSides:
         price: float,
         lp_agent: list[str],
         borrower: str,
-        credit: Callable[[Token, str, int], None],
+        credit: Credit,
     ) -> None:
         self.prepared = {
             side.protocol: prepare_lending(market, side, self.attached, price, lp_agent, borrower, credit)
@@ -127,7 +126,7 @@ class ChainLendingSides:
         market: Market,
         borrower: str,
         address: Callable[[str], str],
-        credit: Callable[[Token, str, int], None] | None,
+        credit: Credit | None,
     ) -> tuple[LendingMarket, ...]:
         return tuple(
             LendingMarket(

@@ -54,7 +54,9 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
         self._bind()
         self._credit(self.usdc, AGENT, int(np.floor(agent_usd / 2 * USDC_UNIT)))
         self._credit(self.weth, AGENT, int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
-        self.hold(*self.lending_setup.bind(self, self.market, wallet_account(BORROWER), wallet_account, self._credit))
+        self.components = self.lending_setup.bind(
+            self, self.market, wallet_account(BORROWER), wallet_account, self._credit
+        )
 
     def _bind(self) -> None:
         tokens = self.market.tokens

@@ -12,7 +12,6 @@ import numpy as np
 from envs.contracts.accounts import AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, NOISE
 from envs.contracts.market import Market, MarketSpec
 from envs.contracts.replay import BlockReplayer
-from envs.contracts.tokens import Token
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain
 from envs.units import TICK_SPACING, USDC_UNIT, WETH_UNIT
@@ -21,6 +20,7 @@ from envs.worlds.chain_lending import ChainLendingSides
 from envs.worlds.ledger import ChainLedger
 from envs.worlds.lending import AGENT as AGENT_WALLET
 from envs.worlds.lending import BORROWER, LendingParams, check_wallet, lending_sides
+from envs.worlds.lending_pool import Credit
 from envs.worlds.market import (
     WBTC_PRICE_USD,
     UniswapV3Market,
@@ -44,7 +44,7 @@ class ChainBinding(UniswapV3Accounts):
     market: Market
     v3_pool: ChainUniswapV3Pool
 
-    def bind(self, market: Market, fee_pips: int, credit: Callable[[Token, str, int], None] | None = None) -> None:
+    def bind(self, market: Market, fee_pips: int, credit: Credit | None = None) -> None:
         """The pool of ``fee_pips`` and the ledger on ``market``'s contracts; ``credit`` gives what comes into a
         wallet off the market (None: nobody, on a live chain)."""
         self.market, self.fee_pips, self.tick_spacing = market, fee_pips, TICK_SPACING[fee_pips]
@@ -131,10 +131,10 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
         self.start_flow()
         self.open_recentering()
 
-    def bind(self, market: Market, fee_pips: int, credit: Callable[[Token, str, int], None] | None = None) -> None:
+    def bind(self, market: Market, fee_pips: int, credit: Credit | None = None) -> None:
         """The pool, the ledger and the lending sides the world holds, on ``market``'s contracts."""
         super().bind(market, fee_pips, credit)
-        self.hold(*self.lending_setup.bind(self, market, self.borrower, self._address, self._credit))
+        self.components = self.lending_setup.bind(self, market, self.borrower, self._address, self._credit)
 
     def slot_address(self, slot: int) -> str:
         """Wallet slot ``slot``'s account (``slot_address``)."""

@@ -106,7 +106,7 @@ class Venue(Protocol):
         wallet: Wallet,
         sell_usdc: np.ndarray,
         raw: np.ndarray,
-        limit: np.ndarray | None = None,
+        *,
         mask: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
@@ -171,6 +171,19 @@ class LendingParams:
         if unknown:
             raise ValueError(f"unknown env.lending key(s) {unknown}: the lending market takes {names}")
         return cls(**(overrides or {}))
+
+    @classmethod
+    def optional(cls, overrides: dict | None) -> LendingParams | None:
+        """The params of a world that may hold a lending market (``of``), or None for none: ``overrides`` None, or
+        naming ``protocol: none`` and nothing else (a key beside it fails, naming the fix)."""
+        if overrides is None or overrides.get("protocol") != NO_LENDING:
+            return None if overrides is None else cls.of(overrides)
+        if set(overrides) - {"protocol"}:
+            raise ValueError(
+                f"env.lending={overrides} sets a lending market, but env.lending.protocol is none: set "
+                "env.lending.protocol=aave_v3 or morpho_blue to run one"
+            )
+        return None
 
     def calibrated(self) -> LendingCalibration | None:
         """The fitted curves and demand ``calibration`` names; None for ``"none"``."""
@@ -286,7 +299,7 @@ class LendingMarket:
         world = self.world
         check_wallet(who, world.lp_agents)
         wallet = world.lp if who == AGENT else who
-        return world.trade(SWAP_GROUP[who], wallet, np.asarray(sell_usdc, bool), raw, None, mask)
+        return world.trade(SWAP_GROUP[who], wallet, np.asarray(sell_usdc, bool), raw, mask=mask)
 
     # --- the scripted market ----------------------------------------------------------------
     def follow(self) -> None:

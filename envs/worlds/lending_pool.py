@@ -101,9 +101,10 @@ class ChainAccounts:
 
     def advance(self, seconds: float) -> None:
         """The chain's clock moves ``seconds`` (the simulator's step is one moment; the chain's next transactions
-        land in its next blocks)."""
+        land in its next blocks); a chain already there (moved by another lending side of the world) stays."""
         self._clock += int(seconds)
-        self.chain.advance_time(max(0, self._clock - self.chain.timestamp()))
+        if (gap := self._clock - self.chain.timestamp()) > 0:
+            self.chain.advance_time(gap)
 
     def address(self, account: int) -> str:
         return self.borrower if account == 0 else borrower_address(account)

@@ -5,20 +5,17 @@ lending protocol is its component module and its entry here."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from envs.arrays import ArrayBackend
 from envs.contracts.market import Market
 from envs.contracts.oracle import control_price
-from envs.contracts.tokens import Token
 from envs.units import BASE_UNIT
 from envs.worlds.chain_aave_pool import ChainAavePool
-from envs.worlds.lending import AAVE_V3, MORPHO_BLUE, LendingParams
-from envs.worlds.lending_pool import LendingPool
+from envs.worlds.lending import AAVE_V3, MORPHO_BLUE, LendingMarket, LendingParams, Venue, lending_sides
+from envs.worlds.lending_pool import Credit, LendingPool
 from envs.worlds.morpho_blue_market import ChainMorphoBlueMarket, SimMorphoBlueMarket, deploy_market
 from envs.worlds.sim_aave_pool import SimAavePool
-
-Credit = Callable[[Token, str, int], None]
 
 
 @dataclass(frozen=True)
@@ -74,3 +71,12 @@ PROTOCOLS: dict[str, LendingProtocol] = {
         accrues=lambda p: True,
     ),
 }
+
+
+def sim_sides(
+    world: Venue, lending: LendingParams | Sequence[LendingParams] | None, backend: ArrayBackend
+) -> tuple[LendingMarket, ...]:
+    """A simulated world's lending sides: each over the batched pool of its protocol, in order."""
+    return tuple(
+        LendingMarket(world, PROTOCOLS[p.protocol].sim(world.n, p, backend), p) for p in lending_sides(lending)
+    )

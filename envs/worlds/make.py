@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from envs.arrays import BACKENDS as ARRAY_BACKENDS
 from envs.drivers.base import PriceDriver
 from envs.worlds.lending import LendingParams
 from envs.worlds.market import UniswapV3Market
@@ -33,7 +34,8 @@ def make_market(
     horizon: int | None = None,
 ) -> UniswapV3Market:
     """The market on a backend: the batched simulator (numpy, torch) or a chain (evm, anvil; one world).
-    With ``lending``, an Aave V3 market with scripted borrowers runs next to the pool. On a chain,
+    With ``lending`` (one ``LendingParams`` or several), lending markets with scripted borrowers run beside the
+    pool. On a chain,
     ``fork_url`` (at ``fork_block``, its head when None) forks a node; with ``addresses`` (an address
     book's name or path) the world attaches to the market the fork already holds instead of building one.
     On the simulator, ``init_from`` (``URL@block``) starts every world from the pool of book
@@ -42,13 +44,13 @@ def make_market(
     chain's own transactions of its next ``replay_blocks`` blocks; with ``priority_fee_gwei`` (the agent's
     tip), those of the first block that paid more go before the agent's transactions. A replay with
     ``params.replay_window`` fits episodes of ``horizon`` steps in it."""
-    if params.flow == "replay" and (backend not in ("numpy", "torch") or lending is not None or init_from):
+    if params.flow == "replay" and (backend not in ARRAY_BACKENDS or lending is not None or init_from):
         raise ValueError(
             "env.flow=replay replays recorded events through the simulated pool of the LP envs "
             "(backend=numpy or torch, no backend.init_from); on a chain, fork it and re-send its own "
             "blocks with backend.replay_blocks"
         )
-    if backend in ("numpy", "torch"):
+    if backend in ARRAY_BACKENDS:
         from envs.arrays import array_backend
 
         if params.flow == "replay":
@@ -58,7 +60,7 @@ def make_market(
         if init_from is not None:
             if lending is not None:
                 raise ValueError(
-                    "backend.init_from starts the Uniswap V3 LP env's pool so far; leave it out for the Aave envs"
+                    "backend.init_from starts the Uniswap V3 LP env's pool so far; leave it out for the lending envs"
                 )
             from envs.worlds.forked_sim import ForkedStartWorld, read_origin
 
@@ -83,10 +85,9 @@ def make_market(
                 "backend.priority_fee_gwei orders the agent among replayed transactions: it needs "
                 "backend.replay_blocks > 0"
             )
-        if replay_blocks and (fork_url is None or lending is not None):
+        if replay_blocks and fork_url is None:  # a lending side refuses them itself (ChainLendingSides)
             raise ValueError(
-                f"backend.replay_blocks={replay_blocks} replays a forked chain's blocks into the Uniswap "
-                f"V3 LP env: it needs backend.fork_url (and the LP env)"
+                f"backend.replay_blocks={replay_blocks} replays a forked chain's blocks: it needs backend.fork_url"
             )
         tip = None if priority_fee_gwei is None else round(priority_fee_gwei * 1e9)
         # replay_blocks without a fork_url was refused above; the second test only tells the checker so
@@ -109,7 +110,7 @@ def make_v2_market(
     """The pair on the simulator (numpy, torch) or on a chain (evm, anvil; one world): fresh, or a fork of
     ``fork_url`` at ``fork_block``; with ``addresses`` (an address book) the fork's own pair. With ``lending``, a
     lending market with scripted borrowers and a scripted liquidator runs beside the pair and trades through it."""
-    if backend in ("numpy", "torch"):
+    if backend in ARRAY_BACKENDS:
         from envs.arrays import array_backend
         from envs.worlds.sim_v2 import UniswapV2World
 

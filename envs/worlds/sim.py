@@ -22,8 +22,8 @@ from envs.protocols.uniswap_v3.liquidity_amounts import get_liquidity_for_amount
 from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
 from envs.units import BPS, Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.ledger import SimLedger
-from envs.worlds.lending import LendingMarket, LendingParams, lending_sides
-from envs.worlds.lending_protocols import PROTOCOLS
+from envs.worlds.lending import LendingParams
+from envs.worlds.lending_protocols import sim_sides
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.v3_pool import SimUniswapV3Pool
 
@@ -203,7 +203,7 @@ class UniswapV3World(UniswapV3Market):
         self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
         self.slots, self.lp = params.slots, 0
-        self.hold(*(LendingMarket(self, PROTOCOLS[p.protocol].sim(n, p, self.b), p) for p in lending_sides(lending)))
+        self.components = sim_sides(self, lending, self.b)
 
     # --- units ------------------------------------------------------------------------------
     def sqrt_price_of(self, usd_per_eth):

@@ -13,8 +13,8 @@ from envs.arrays import ArrayBackend, array_backend
 from envs.drivers.base import PriceDriver
 from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.ledger import SimLedger
-from envs.worlds.lending import LendingMarket, LendingParams, lending_sides
-from envs.worlds.lending_protocols import PROTOCOLS
+from envs.worlds.lending import LendingParams
+from envs.worlds.lending_protocols import sim_sides
 from envs.worlds.sim import noise_orders
 from envs.worlds.v2_market import AGENT, UniswapV2Market, V2WorldParams
 from envs.worlds.v2_pair import SimUniswapV2Pair
@@ -37,7 +37,7 @@ class UniswapV2World(UniswapV2Market):
         self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
         self.b = array_backend(backend) if isinstance(backend, str) else backend
         self.v2_pair = SimUniswapV2Pair(n, self.b)
-        self.hold(*(LendingMarket(self, PROTOCOLS[p.protocol].sim(n, p, self.b), p) for p in lending_sides(lending)))
+        self.components = sim_sides(self, lending, self.b)
 
     def open_pair(self, rng: np.random.Generator, agent_usd: float) -> None:
         self.rng = rng

@@ -12,13 +12,16 @@ import numpy as np
 from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_in_to_price
 from envs.units import BPS, USDC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts
+from envs.worlds.lending_pool import AGENT as LP_AGENT_WALLET
+from envs.worlds.market import ARBITRAGEUR_WALLET, FLOW_WALLET
 from envs.worlds.v2_pair import UniswapV2Pair
 from envs.worlds.v3_pool import Wallet
 from envs.worlds.world import World
 
 RAW_PRICE = WETH_UNIT / USDC_UNIT  # raw WETH per raw USDC at $1 per ETH
-#: the wallets that trade the pair: the LP agent's, the arbitrageur's, the noise traders'
-AGENT, ARBITRAGEUR, NOISE = "agent", "arbitrageur", "noise"
+#: the wallets that trade the pair: the LP agent's, the arbitrageur's, the noise traders' (the names every world's
+#: wallets go by)
+AGENT, ARBITRAGEUR, NOISE = LP_AGENT_WALLET, ARBITRAGEUR_WALLET, FLOW_WALLET
 WALLETS = (AGENT, ARBITRAGEUR, NOISE)
 
 
@@ -91,7 +94,7 @@ class UniswapV2Market(World):
         if who == AGENT:  # no more than the wallet holds of what it sells
             usdc, weth = self.agent_wallet_raw()
             raw = np.minimum(raw, np.where(sell_usdc, usdc, weth))
-        return self.trade(who, who, sell_usdc, raw, None, mask)
+        return self.trade(who, who, sell_usdc, raw, mask=mask)
 
     def trade(
         self,
@@ -99,16 +102,14 @@ class UniswapV2Market(World):
         wallet: Wallet,
         sell_usdc: np.ndarray,
         raw: np.ndarray,
-        limit: np.ndarray | None = None,
+        *,
         mask: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """An exact-input swap through the pair from ``wallet`` (a name: the pair's world has no slots), booked to
-        it; ``group`` names the swapper for block accounts, which a V2 world does not keep, and a pair takes no price
-        limit. Returns (paid, got), raw: what a lending side held here swaps through."""
-        if not isinstance(wallet, str) or limit is not None:
-            raise ValueError(
-                f"a V2 pair swaps from a named wallet without a price limit, not from {wallet!r} with limit={limit}"
-            )
+        it; ``group`` names the swapper for block accounts, which a V2 world does not keep. Returns (paid, got), raw:
+        what a lending side held here swaps through."""
+        if not isinstance(wallet, str):
+            raise ValueError(f"a V2 pair's world has no wallet slots: it swaps from named wallets, not slot {wallet}")
         mask = np.ones(self.n, bool) if mask is None else mask
         paid, got = self.v2_pair.swap(wallet, sell_usdc, raw, mask)
         self.ledger.moved(wallet, np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))

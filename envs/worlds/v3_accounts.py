@@ -73,9 +73,6 @@ class UniswapV3Accounts(ABC):
     lp: int = 0  # the selected one
     #: the block's swap accounts, where an env keeps them (``envs.worlds.block_accounting``)
     accounts: BlockAccounts | None = None
-    #: the lending side, where a lending pool is held beside the pool (``envs.worlds.lending``): its swaps go
-    #: through ``trade``, its wallets are the ledger's
-    lending: LendingMarket | None = None
     #: (N,) the scripted flows' swap volume in USD since reset, where a world counts it (the turnover check)
     flow_volume_usd: np.ndarray | None = None
     _trying: bool = False  # inside ``trying``: swaps are undone, booked to nobody, recorded nowhere
@@ -94,6 +91,12 @@ class UniswapV3Accounts(ABC):
     @abstractmethod
     def lp_agents(self) -> int:
         """The LP agents among the slots."""
+
+    @property
+    def lending(self) -> LendingMarket | None:
+        """The lending side held beside the pool, whose swaps go through ``trade`` (a world's: ``World.lending``;
+        the live borrower's market's); none here."""
+        return None
 
     # --- the wallets: the slots' (an int each) and the scripted accounts' (a name each), in the ledger -----
     def wallet_raw(self, slot: int) -> tuple[np.ndarray, np.ndarray]:

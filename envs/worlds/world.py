@@ -40,16 +40,14 @@ class World(ABC):
     ledger: Ledger
     rng: np.random.Generator
     clock: np.ndarray  # (N,) each world's time, seconds (the driver's timestamps where it has them)
-    #: the protocol components the world holds beside its pool, in the order they start, follow and act (its
-    #: lending sides: ``hold``)
-    components: tuple[Component, ...] = ()
-    #: the lending side the lending roles act on: the first the world holds (``envs.worlds.lending``)
-    lending: LendingMarket | None = None
+    #: the protocol components the world holds beside its pool, in the order they start, follow and act: its
+    #: lending sides, one per lending protocol (``envs.worlds.lending``)
+    components: tuple[LendingMarket, ...] = ()
 
-    def hold(self, *sides: LendingMarket) -> None:
-        """Hold these lending sides beside the pool, in order (one per lending protocol); the first is the one the
-        lending roles act on."""
-        self.components, self.lending = sides, (sides[0] if sides else None)
+    @property
+    def lending(self) -> LendingMarket | None:
+        """The lending side the lending roles act on: the first the world holds."""
+        return self.components[0] if self.components else None
 
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         """An episode starts (``start``: the price paths, the pool, the wallets, funded with ``agent_usd`` where the
