@@ -5,7 +5,7 @@ minting (a market of our own) or by storage writes (an attached one: nobody may 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -15,6 +15,8 @@ from envs.contracts.balances import Dealer
 from envs.contracts.market import Market, MarketSpec, build_market
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import Chain
+from envs.worlds.chain_lending import ChainLendingSides
+from envs.worlds.lending import LendingMarket, LendingParams, Venue, lending_sides
 from envs.worlds.lending_pool import AGENT as AGENT_WALLET
 from envs.worlds.lending_pool import AGENT_LIQUIDATOR, BORROWER, COMPETITOR
 from envs.worlds.market import AGENT_ARBITRAGE_WALLET, ARBITRAGEUR_WALLET, FLOW_WALLET, TRADER_WALLET
@@ -42,18 +44,30 @@ def wallet_account(wallet: str) -> str:
 
 
 class ChainWorld:
-    """One world (n = 1) on ``make_chain()``; ``book`` (attach mode) names the market a fork already holds. A
-    world built on it says what its market holds (``build_market``'s spec), how its traders are funded
-    (``_fund_traders``) and, attached, which price its path starts at (``_attached_price``)."""
+    """One world (n = 1) on ``make_chain()``; ``book`` (attach mode) names the market a fork already holds, and
+    ``lending`` the lending sides it holds beside its pool (``ChainLendingSides``; ``replay``: whether it re-sends a
+    fork's blocks, which a lending side refuses). A world built on it says what its market holds
+    (``build_market``'s spec), how its traders are funded (``_fund_traders``) and, attached, which price its path
+    starts at (``_attached_price``)."""
 
     n = 1
     market: Market
     rng: np.random.Generator
     _reference: np.ndarray
+    borrower = wallet_account(BORROWER)  # the borrower agent's account, where the world holds a lending side
 
-    def __init__(self, make_chain: Callable[[], Chain], driver: PriceDriver, book: dict | None):
+    def __init__(
+        self,
+        make_chain: Callable[[], Chain],
+        driver: PriceDriver,
+        book: dict | None,
+        lending: LendingParams | Sequence[LendingParams] | None = None,
+        replay: bool = False,
+    ):
+        self.lending_setup = ChainLendingSides(lending_sides(lending), book, replay)  # refused before a chain starts
         self.driver, self.dt, self.book = driver, driver.dt, book
         self.chain = make_chain()
+        self.lending_setup.start_clock(self.chain)
         self._empty = self._built = None  # snapshots: the chain before any market, and the built market
         self._built_price: float | None = None
         self.fork_block = self.chain.block_number()  # the block the world starts from (a fork's block)
@@ -80,6 +94,16 @@ class ChainWorld:
 
     def _fund_traders(self) -> None:
         """Fund and approve the scripted traders, once per build (the snapshot every episode starts from keeps it)."""
+
+    def _prepare_lending(self, lp_agent: list[str]) -> None:
+        """Once per build: each lending protocol readies its pool for the accounts that deal with it (the LP agents
+        ``lp_agent``, the arbitrageurs and the borrower agent: ``ChainLendingSides.prepare``)."""
+        traders = lp_agent + [ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower]
+        self.lending_setup.prepare(self.market, self._start_price(), traders, self._credit)
+
+    def _bind_lending(self, venue: Venue, address: Callable[[str], str]) -> tuple[LendingMarket, ...]:
+        """The lending sides over this episode's market, trading through ``venue`` (the world's pool)."""
+        return self.lending_setup.bind(venue, self.market, self.borrower, address, self._credit)
 
     def _start_built(self, rng: np.random.Generator, spec: Callable[[float], MarketSpec]) -> float:
         """A market of our own at the driver's start price: built from ``spec(price)`` and its traders funded, or

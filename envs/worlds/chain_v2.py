@@ -15,9 +15,8 @@ from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain
 from envs.units import MAX_UINT256, USDC_UNIT, WETH_UNIT
 from envs.worlds.chain_base import ChainWorld, wallet_account
-from envs.worlds.chain_lending import ChainLendingSides
 from envs.worlds.ledger import ChainLedger
-from envs.worlds.lending import BORROWER, LendingParams, lending_sides
+from envs.worlds.lending import LendingParams
 from envs.worlds.market import WBTC_PRICE_USD
 from envs.worlds.sim import noise_orders
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
@@ -39,9 +38,7 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
         lending: LendingParams | Sequence[LendingParams] | None = None,
     ):
         self.params = params
-        self.lending_setup = ChainLendingSides(lending_sides(lending), book, replay=False)
-        super().__init__(make_chain, driver, book)
-        self.lending_setup.start_clock(self.chain)
+        super().__init__(make_chain, driver, book, lending)
 
     def provenance(self) -> dict:
         """What the world ran on: the pair acted on, the chain id and the fork block."""
@@ -54,9 +51,7 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
         self._bind()
         self._credit(self.usdc, AGENT, int(np.floor(agent_usd / 2 * USDC_UNIT)))
         self._credit(self.weth, AGENT, int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
-        self.components = self.lending_setup.bind(
-            self, self.market, wallet_account(BORROWER), wallet_account, self._credit
-        )
+        self.components = self._bind_lending(self, wallet_account)
 
     def _bind(self) -> None:
         tokens = self.market.tokens
@@ -76,20 +71,19 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
     def _fund_traders(self) -> None:
         """The arbitrageur and the noise traders credited (and, with a lending side, the learning liquidator);
         every wallet lets Router02 take its tokens (the borrower agent's too), and the agent its pair shares; then
-        the lending protocol readies its pool (``prepare_lending``)."""
+        each lending protocol readies its pool (``ChainWorld._prepare_lending``)."""
         self._bind()
         router = self.v2_pair.router
         lending = bool(self.lending_setup.sides)
-        borrower = wallet_account(BORROWER)
-        for who in (AGENT, ARBITRAGEUR, NOISE) + ((ARBITRAGEUR_AGENT, borrower) if lending else ()):
+        for who in (AGENT, ARBITRAGEUR, NOISE) + ((ARBITRAGEUR_AGENT, self.borrower) if lending else ()):
             if self.book is not None:  # a fork's accounts hold what it gave them
                 self.chain.set_balance(who, GAS_ETH)
             for token in (self.usdc, self.weth):
-                if who not in (AGENT, borrower):  # the agents are funded by their episodes
+                if who not in (AGENT, self.borrower):  # the agents are funded by their episodes
                     self._credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, router.address)
         self.v2_pair.pair.transact("approve", router.address, MAX_UINT256, sender=AGENT)
-        self.lending_setup.prepare(self.market, self._start_price(), [], borrower, self._credit)
+        self._prepare_lending([])
 
     def _attached_price(self) -> float:
         """The attached pair's price (USDC must be its token0)."""

@@ -16,10 +16,9 @@ from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain
 from envs.units import TICK_SPACING, USDC_UNIT, WETH_UNIT
 from envs.worlds.chain_base import ChainWorld, wallet_account
-from envs.worlds.chain_lending import ChainLendingSides
 from envs.worlds.ledger import ChainLedger
 from envs.worlds.lending import AGENT as AGENT_WALLET
-from envs.worlds.lending import BORROWER, LendingParams, check_wallet, lending_sides
+from envs.worlds.lending import LendingParams, check_wallet
 from envs.worlds.lending_pool import Credit
 from envs.worlds.market import (
     WBTC_PRICE_USD,
@@ -80,10 +79,9 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
     the arbitrageur and the flow, the block's replayed transactions with ``replay``; with ``lending``, a lending side
     over the chain's lending pool of its protocol (Aave V3's Pool, or a Morpho Blue market deployed beside the
     built market). Attached (``book``), the lending side runs on the Aave market the fork holds, its WETH oracle
-    made to follow the reference price (``envs.worlds.chain_lending.prepare_lending``)."""
+    made to follow the reference price (``ChainLendingSides.prepare``)."""
 
     v2_pool_value_usd: float = 10_000_000.0  # what the market deposits into the USDC/WETH V2 pair
-    borrower = wallet_account(BORROWER)  # the borrower agent's account, where the world holds a lending side
 
     def __init__(
         self,
@@ -102,9 +100,7 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
                 "env.recentering_lps, env.jit_usd and env.sandwich_usd add scripted traders to a market of our "
                 "own; an attached market has its real ones: leave them out with backend.market=attach"
             )
-        self.lending_setup = ChainLendingSides(lending_sides(lending), book, replay is not None)
-        super().__init__(make_chain, driver, book)
-        self.lending_setup.start_clock(self.chain)
+        super().__init__(make_chain, driver, book, lending, replay is not None)
         #: (the forked chain's URL, blocks a step, the agent's priority fee in wei or None): each step re-sends that
         #: many of its next blocks, the first block's transactions that outbid the agent before the agent acts
         self.replay_blocks = 0 if replay is None else replay[1]
@@ -134,7 +130,7 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
     def bind(self, market: Market, fee_pips: int, credit: Credit | None = None) -> None:
         """The pool, the ledger and the lending sides the world holds, on ``market``'s contracts."""
         super().bind(market, fee_pips, credit)
-        self.components = self.lending_setup.bind(self, market, self.borrower, self._address, self._credit)
+        self.components = self._bind_lending(self, self._address)
 
     def slot_address(self, slot: int) -> str:
         """Wallet slot ``slot``'s account (``slot_address``)."""
@@ -158,8 +154,10 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
                     self._credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, m.v3.router.address)
                 token.approve(who, m.v3.position_manager.address)
-        lp_agent = [AGENT] if self.params.lps else []
-        self.lending_setup.prepare(m, self._start_price(), lp_agent, self.borrower, self._credit)
+        if self.lending_setup.sides:  # the borrower agent trades through the pool's router
+            for token in (m.tokens["USDC"], m.tokens["WETH"]):
+                token.approve(self.borrower, m.v3.router.address)
+        self._prepare_lending([AGENT] if self.params.lps else [])
 
     def _market_spec(self, price: float) -> MarketSpec:
         """The market this world builds at ``price``: its pool's tier and liquidity, the Aave reserves' and the V2

@@ -41,7 +41,7 @@ class LendingProtocol:
 def _prepare_aave(market: Market, params: LendingParams, attached: bool, price: float, traders, credit) -> None:
     """On an attached market, WETH's oracle source becomes one that can follow the reference, set at ``price`` (the
     real feed cannot be moved: ``envs.contracts.oracle``); on a built one, the reserves take the calibrated rate
-    curves where ``params`` names a calibration."""
+    curves where ``params`` names a calibration. Then ``traders`` may deal with the Pool."""
     aave, tokens = market.aave, market.tokens
     if attached:
         control_price(aave, tokens["WETH"], round(price * BASE_UNIT))
@@ -49,6 +49,9 @@ def _prepare_aave(market: Market, params: LendingParams, attached: bool, price: 
         curves = params.reserve_params()
         for symbol in calibration.reserves:
             aave.set_rate_curve(tokens[symbol], curves[symbol])
+    for token in (tokens["USDC"], tokens["WETH"]):
+        for who in traders:
+            token.approve(who, aave.pool.address)
 
 
 PROTOCOLS: dict[str, LendingProtocol] = {
