@@ -18,7 +18,6 @@ from envs.worlds.chain_base import ChainWorld, wallet_account
 from envs.worlds.ledger import ChainLedger
 from envs.worlds.lending import LendingParams
 from envs.worlds.market import WBTC_PRICE_USD
-from envs.worlds.sim import noise_orders
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 from envs.worlds.v2_pair import ChainUniswapV2Pair
 
@@ -94,6 +93,3 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
                 f"pair with USDC as token0 (as on Ethereum mainnet)"
             )
         return float(self.pool_price()[0])
-
-    def noise_flow(self):
-        return noise_orders(self.rng, 1, self.params, self.reference_price())

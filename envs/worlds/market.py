@@ -19,6 +19,7 @@ from envs.units import FEE_DENOMINATOR, Q96, USDC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import arbitrage_profit_usd
 from envs.worlds.mempool import Mempool
 from envs.worlds.sandwich import FlowOrder, Legs, largest_front_run, minimum_out
+from envs.worlds.toy_flow import noise_orders
 from envs.worlds.v3_accounts import UniswapV3Accounts, centered_range, swap_to_range_ratio
 from envs.worlds.world import World
 
@@ -190,8 +191,6 @@ class UniswapV3Market(World, UniswapV3Accounts):
     def flow_orders(self) -> list:
         """This step's uninformed swaps, [(sell USDC?, raw amount in)]: the toy flow, or the calibrated one
         (its volume follows the pool's active liquidity and the hour of day of each world's clock)."""
-        from envs.worlds.sim import noise_orders
-
         if self._flow is None:
             return noise_orders(self.rng, self.n, self.params, self.reference_price())
         return self._flow.raw_orders(

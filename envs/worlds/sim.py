@@ -10,7 +10,7 @@ lending side over the batched lending pool of its protocol (Aave V3's ``SimAaveP
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -155,27 +155,6 @@ class V3WorldParams:
             + ([self.sandwich_usd] if self.sandwich_usd > 0 else [])
             + ([self.jit_usd] if self.jit_usd > 0 else [])
         )
-
-
-class ToyFlowParams(Protocol):
-    """What the toy flow reads from a world's parameters (V3's and V2's alike)."""
-
-    @property
-    def noise_traders(self) -> int: ...
-
-    @property
-    def noise_trade_usd(self) -> float: ...
-
-
-def noise_orders(rng: np.random.Generator, n: int, params: ToyFlowParams, reference_price: np.ndarray):
-    """The noise traders' swaps for one step: [(sell USDC?, raw amount in)], drawn in a fixed order
-    so every backend replays the same flow from the same seed."""
-    orders = []
-    for _ in range(params.noise_traders):
-        usd = params.noise_trade_usd * np.exp(rng.standard_normal(n))
-        sell_usdc = rng.random(n) < 0.5
-        orders.append((sell_usdc, np.floor(np.where(sell_usdc, usd * USDC_UNIT, usd / reference_price * WETH_UNIT))))
-    return orders
 
 
 class UniswapV3World(UniswapV3Market):

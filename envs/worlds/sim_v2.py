@@ -15,8 +15,7 @@ from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.ledger import SimLedger
 from envs.worlds.lending import LendingParams
 from envs.worlds.lending_protocols import sim_sides
-from envs.worlds.sim import noise_orders
-from envs.worlds.v2_market import AGENT, UniswapV2Market, V2WorldParams
+from envs.worlds.v2_market import AGENT, UniswapV2Market, V2WorldParams, seed_reserves
 from envs.worlds.v2_pair import SimUniswapV2Pair
 
 
@@ -42,8 +41,7 @@ class UniswapV2World(UniswapV2Market):
     def open_pair(self, rng: np.random.Generator, agent_usd: float) -> None:
         self.rng = rng
         self._reference = self.driver.reset(rng, self.n)
-        half = self.params.pool_value_usd / 2
-        self.v2_pair.reset(np.full(self.n, np.floor(half * USDC_UNIT)), np.floor(half / self._reference * WETH_UNIT))
+        self.v2_pair.reset(*seed_reserves(self.params.pool_value_usd, self._reference))
         self.ledger = SimLedger(self.n)
         self.ledger.open(
             AGENT, np.floor(agent_usd / 2 * USDC_UNIT), np.floor(agent_usd / 2 / self._reference * WETH_UNIT)
@@ -54,6 +52,3 @@ class UniswapV2World(UniswapV2Market):
 
     def reference_price(self) -> np.ndarray:
         return self._reference.copy()
-
-    def noise_flow(self):
-        return noise_orders(self.rng, self.n, self.params, self._reference)

@@ -12,8 +12,10 @@ import numpy as np
 from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_in_to_price
 from envs.units import BPS, USDC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts
+from envs.worlds.ledger import Ledger
 from envs.worlds.lending_pool import AGENT as LP_AGENT_WALLET
 from envs.worlds.market import ARBITRAGEUR_WALLET, FLOW_WALLET
+from envs.worlds.toy_flow import NoiseOrders, noise_orders
 from envs.worlds.v2_pair import UniswapV2Pair
 from envs.worlds.v3_pool import Wallet
 from envs.worlds.world import World
@@ -49,11 +51,43 @@ def band_trade(reserve_usdc, reserve_weth, reference_usd) -> tuple[np.ndarray, n
     return sell_usdc, np.floor(np.where(sell_usdc, buy_in, sell_in))
 
 
+def seed_reserves(value_usd: float, reference_usd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(USDC, WETH) raw a pair worth ``value_usd`` holds at the reference price, half each side, as ``build_market``
+    seeds the local mainnet's pair."""
+    half = value_usd / 2
+    return np.full(len(reference_usd), np.floor(half * USDC_UNIT)), np.floor(half / reference_usd * WETH_UNIT)
+
+
+def pair_price(pair: UniswapV2Pair) -> np.ndarray:
+    """(N,) USD per WETH in the pair: its reserves' ratio."""
+    usdc, weth = pair.reserves()
+    return usdc / weth * RAW_PRICE
+
+
+def trade_pair(
+    pair: UniswapV2Pair, ledger: Ledger, wallet: str, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """An exact-input swap through ``pair`` from ``wallet``, booked to it in ``ledger``: (paid, got), raw."""
+    paid, got = pair.swap(wallet, sell_usdc, raw, mask)
+    ledger.moved(wallet, np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
+    return paid, got
+
+
+def pair_flows(pair: UniswapV2Pair, ledger: Ledger, reference_usd: np.ndarray, noise: NoiseOrders) -> None:
+    """A pair's scripted flows of a block, after the reference moved: the arbitrageur trades it to its no-trade
+    band's edge (``band_trade``), then the noise traders' orders ``noise`` swap; each booked in ``ledger``."""
+    sell_usdc, amount = band_trade(*pair.reserves(), reference_usd)
+    trade_pair(pair, ledger, ARBITRAGEUR, sell_usdc, amount, amount > 0)
+    for sell_usdc, raw in noise:
+        trade_pair(pair, ledger, NOISE, sell_usdc, raw, raw > 0)
+
+
 class UniswapV2Market(World):
     """A world with a USDC/WETH pair (``v2_pair``, the component its backend gives), an arbitrageur, noise traders
     and one LP agent whose wallet is the world's ledger's (``agent_wallet_raw``)."""
 
     v2_pair: UniswapV2Pair
+    params: V2WorldParams
     lp: str = AGENT  # the LP agent's wallet (a lending side's name for it)
     accounts: BlockAccounts | None = None  # a V2 world keeps no block accounts
 
@@ -110,10 +144,9 @@ class UniswapV2Market(World):
         what a lending side held here swaps through."""
         if not isinstance(wallet, str):
             raise ValueError(f"a V2 pair's world has no wallet slots: it swaps from named wallets, not slot {wallet}")
-        mask = np.ones(self.n, bool) if mask is None else mask
-        paid, got = self.v2_pair.swap(wallet, sell_usdc, raw, mask)
-        self.ledger.moved(wallet, np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
-        return paid, got
+        return trade_pair(
+            self.v2_pair, self.ledger, wallet, sell_usdc, raw, np.ones(self.n, bool) if mask is None else mask
+        )
 
     def add_liquidity(self, usdc_raw: np.ndarray, weth_raw: np.ndarray, mask: np.ndarray) -> None:
         """The agent deposits up to these amounts at the pair's ratio (Router02.addLiquidity)."""
@@ -126,20 +159,13 @@ class UniswapV2Market(World):
         got_usdc, got_weth = self.v2_pair.remove_liquidity(AGENT, shares_raw, mask)
         self.ledger.moved(AGENT, got_usdc, got_weth)
 
-    @abstractmethod
-    def noise_flow(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """This step's noise orders [(sell USDC?, raw in)], drawn from the episode's generator."""
-
     def pool_price(self) -> np.ndarray:
-        usdc, weth = self.reserves()
-        return usdc / weth * RAW_PRICE
+        return pair_price(self.v2_pair)
 
     def pool_flows(self) -> None:
-        """The arbitrageur trades the pair to its band's edge, noise traders swap."""
-        sell_usdc, amount = band_trade(*self.reserves(), self.reference_price())
-        self.swap(ARBITRAGEUR, sell_usdc, amount, amount > 0)
-        for sell_usdc, raw in self.noise_flow():
-            self.swap(NOISE, sell_usdc, raw, raw > 0)
+        """The arbitrageur trades the pair to its band's edge, noise traders swap (``pair_flows``)."""
+        reference = self.reference_price()
+        pair_flows(self.v2_pair, self.ledger, reference, noise_orders(self.rng, self.n, self.params, reference))
 
     def agent_position(self) -> tuple[np.ndarray, np.ndarray]:
         """(USDC, WETH) the agent's shares redeem for, raw."""
