@@ -28,13 +28,14 @@ _DEFAULT_LENDING = {"borrowers": 8, "target_ltv": (0.74, 0.80)}  # borrowers tha
 class LiquidationBlock(CompetedBlock):
     """The liquidator's block: a competitor liquidates first with probability ``compete``, the agent
     liquidates what its action picks, the competitor takes what is left; then the market moves
-    (reference, arbitrage, noise, borrowers) and the liquidations are left to the next block. An
+    (reference, arbitrage, noise, any pool beside the world's, borrowers) and the liquidations are left to the next block. An
     episode opens with such a move, so the first observation shows accounts to take. The world has no
     LP agent."""
 
     def open(self, market) -> bool:
         market.move_reference()
         market.pool_flows()
+        market.pools_beside_trade()
         lending_of(market).borrowers_act()
         return True
 

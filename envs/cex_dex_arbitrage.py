@@ -25,11 +25,13 @@ from envs.worlds.sim import V3WorldParams
 
 class ArbitrageBlock(CompetedBlock):
     """The arbitrageur's block: a competitor lands its arbitrage first with probability ``compete``, the
-    agent trades, the competitor takes what is left, noise traders swap, then the reference moves. An
-    episode opens with a first move, so the first observation has a gap to trade. The world has no LP agent."""
+    agent trades, the competitor takes what is left, noise traders swap, then the reference moves (and any pool
+    beside the world's follows it through its own arbitrageur). An episode opens with a first move, so the first
+    observation has a gap to trade. The world has no LP agent."""
 
     def open(self, market) -> bool:
         market.move_reference()
+        market.pools_beside_trade()
         return True
 
     def competitor(self, market, where: np.ndarray) -> None:
@@ -38,7 +40,7 @@ class ArbitrageBlock(CompetedBlock):
     def after(self, market) -> None:
         market.noise()
         market.recenter()
-        market.move_reference()
+        self.open(market)
 
 
 def episodes(

@@ -425,7 +425,7 @@ class Markets:
 
     def _scripted_market(self) -> None:
         """After the agents: the scripted arbitrageur where it competes, the scripted liquidator, the uninformed
-        flow, the re-centring LPs, then the scripted borrowers."""
+        flow, the re-centring LPs, the trades on any pool beside the world's, then the scripted borrowers."""
         market = self.market
         market.arbitrage(self.competes)
         lending = lending_of(market)
@@ -433,6 +433,7 @@ class Markets:
             lending.liquidate_unhealthy(COMPETITOR)
         market.noise()
         market.recenter()
+        market.pools_beside_trade()
         lending.borrowers_act()
 
     def _score(

@@ -76,6 +76,9 @@ class PoolConfig(EnvConfig):
     slippage_bps: Optional[float] = ranged(None, NON_NEGATIVE)
     sandwich_usd: float = ranged(0.0, NON_NEGATIVE)  # a sandwich searcher's capital (0: none): it sandwiches swaps
     jit_half_width: int = ranged(0, NON_NEGATIVE)  # its range's half-width in ticks (0: one tick spacing)
+    #: a Uniswap V2 USDC/WETH pair of this value beside the pool (0: none), traded by its own arbitrageur and
+    #: noise_traders toy swaps each block: a second venue on the same price
+    v2_pair_usd: float = ranged(0.0, NON_NEGATIVE)
 
     def world(self) -> dict:
         """The world's keyword arguments (``world=`` of the envs). A replay's recorded LPs are the
@@ -100,6 +103,7 @@ class PoolConfig(EnvConfig):
             "slippage_bps": self.slippage_bps,
             "sandwich_usd": self.sandwich_usd,
             "jit_half_width": self.jit_half_width,
+            "v2_pair_usd": self.v2_pair_usd,
         }
 
 

@@ -159,3 +159,81 @@ def test_a_world_holds_two_lending_markets_beside_its_pool_alike_on_the_simulato
     with pytest.raises(ValueError, match="one market per lending protocol"):
         UniswapV3World(1, make_driver("gbm"), params, "numpy", [sides[0], sides[0]])
     chain.close()
+
+
+def test_a_world_holds_a_v2_pair_beside_its_v3_pool_and_two_lending_markets_alike_on_the_simulator_and_the_bytecode():
+    """A market of four protocols is a list of components: a V2 pair beside the V3 pool, Aave V3 and Morpho Blue
+    beside both. Through a 25% crash the liquidators dump into the V3 pool while the pair's own arbitrageur keeps it
+    near the reference: two venues on one price part, alike on the batched world and on the real contracts."""
+    from envs.contracts.fork import chain_factory
+    from envs.drivers.scenario import ScenarioDriver, crash
+    from envs.worlds.v2_pair_side import UniswapV2PairSide
+
+    sides = [
+        LendingParams(borrowers=2, calibration="none", borrower_usd=2_000_000.0, protocol=protocol)
+        for protocol in ("aave_v3", "morpho_blue")
+    ]
+    path = crash(2000.0, drop=0.25, calm_steps=2, crash_steps=4, after_steps=3)
+    params = V3WorldParams(lps=0, flow="toy", v2_pair_usd=4_000_000.0)
+    sim = UniswapV3World(1, ScenarioDriver(path), params, "numpy", sides)
+    chain = ChainUniswapV3World(chain_factory("evm", None, None), ScenarioDriver(path), params, lending=sides)
+    for world in (sim, chain):
+        world.reset(np.random.default_rng(5))
+        assert [type(c).__name__ for c in world.components] == ["UniswapV2PairSide", "LendingMarket", "LendingMarket"]
+        assert world.lending is world.components[1]  # the lending roles act on the first lending side
+    pair, chain_pair = sim.components[0], chain.components[0]
+    assert isinstance(pair, UniswapV2PairSide) and isinstance(chain_pair, UniswapV2PairSide)
+    np.testing.assert_allclose(pair.pair.reserves(), chain_pair.pair.reserves(), rtol=1e-9)  # seeded alike
+    parted = 0.0
+    for _ in range(len(path) - 1):
+        for world in (sim, chain):
+            world.step()
+        np.testing.assert_allclose(pair.pair.reserves(), chain_pair.pair.reserves(), rtol=1e-9)
+        np.testing.assert_allclose(sim.pool_price(), chain.pool_price(), rtol=1e-6)
+        reference = sim.reference_price()
+        assert abs(np.log(pair.price() / reference)[0]) < 0.02  # its arbitrageur keeps it by the reference
+        parted = max(parted, abs(np.log(sim.pool_price() / pair.price())[0]))
+    assert parted > 0.2, "the liquidators' sales should have parted the V3 pool from the pair"
+    chain.close()
+
+
+@pytest.mark.parametrize(
+    "env",
+    ["uniswap_v3_lp", "cex_dex_arbitrage", "aave_leverage", "aave_liquidator", "morpho_blue_leverage", "defi_market"],
+)
+def test_every_pool_env_trades_the_v2_pair_it_is_given_beside_its_pool(env):
+    """``env.v2_pair_usd`` puts a pair beside the pool of every env whose world holds the V3 pool, and every env's
+    block trades it (an env that writes its own block order calls ``World.pools_beside_trade``): the key is never
+    taken and left idle."""
+    from agents.config import env_kwargs, env_spec, validate
+    from tests.configs import config
+
+    cfg = config(f"env={env}", "env.v2_pair_usd=3000000", "env.horizon=6")
+    validate(cfg)
+    spec = env_spec(cfg)
+    made = spec.classes()[0](backend="numpy", **env_kwargs(cfg))
+    made.reset(seed=1)
+    world = made.core.market
+    pair = world.components[0]
+    seeded = pair.pair.reserves()
+    for _ in range(3):
+        if spec.role is None:
+            made.step({agent: made.action_space(agent).sample() for agent in made.agents})
+        else:
+            made.step(made.action_space.sample())
+    assert (pair.pair.reserves()[0] != seeded[0]).all(), f"{env}'s block never traded the pair beside its pool"
+    assert abs(np.log(pair.price() / world.reference_price())[0]) < 0.02
+    made.close()
+
+
+def test_a_pair_beside_the_pool_is_refused_where_it_cannot_be_built():
+    """The pair is seeded in a market of our own: an attached fork's market is refused before a chain starts,
+    naming the key, as a negative value is."""
+
+    def no_chain():
+        raise AssertionError("the refusal should come before a chain starts")
+
+    with pytest.raises(ValueError, match="env.v2_pair_usd .* backend.market=attach"):
+        ChainUniswapV3World(no_chain, make_driver("gbm"), V3WorldParams(v2_pair_usd=1e6), book={"name": "ethereum"})
+    with pytest.raises(ValueError, match="v2_pair_usd=-1.0 must be non-negative"):
+        V3WorldParams(v2_pair_usd=-1.0)

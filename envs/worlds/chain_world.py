@@ -25,6 +25,8 @@ from envs.worlds.market import (
     UniswapV3Market,
 )
 from envs.worlds.sim import V3WorldParams
+from envs.worlds.v2_pair import ChainUniswapV2Pair
+from envs.worlds.v2_pair_side import UniswapV2PairSide
 from envs.worlds.v3_accounts import UniswapV3Accounts
 from envs.worlds.v3_pool import ChainUniswapV3Pool, Wallet
 
@@ -95,10 +97,11 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
         self.params = params
         self.slots, self.lp = params.slots, 0
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
-        if book is not None and params.scripted_lps:
+        if book is not None and (params.scripted_lps or params.v2_pair_usd > 0):
             raise ValueError(
-                "env.recentering_lps, env.jit_usd and env.sandwich_usd add scripted traders to a market of our "
-                "own; an attached market has its real ones: leave them out with backend.market=attach"
+                "env.recentering_lps, env.jit_usd, env.sandwich_usd and env.v2_pair_usd add scripted traders or a "
+                "pair to a market of our own; an attached market has its real ones: leave them out with "
+                "backend.market=attach"
             )
         super().__init__(make_chain, driver, book, lending, replay is not None)
         #: (the forked chain's URL, blocks a step, the agent's priority fee in wei or None): each step re-sends that
@@ -128,9 +131,16 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
         self.open_recentering()
 
     def bind(self, market: Market, fee_pips: int, credit: Credit | None = None) -> None:
-        """The pool, the ledger and the lending sides the world holds, on ``market``'s contracts."""
+        """The pool, the ledger and the components the world holds (the V2 pair beside the pool, the lending sides),
+        on ``market``'s contracts."""
         super().bind(market, fee_pips, credit)
-        self.components = self._bind_lending(self, self._address)
+        pair = self.params.v2_pair()
+        beside = (
+            ()
+            if pair is None
+            else (UniswapV2PairSide(self, ChainUniswapV2Pair(market.v2, self.usdc, self.weth, self._address), pair),)
+        )
+        self.components = beside + self._bind_lending(self, self._address)
 
     def slot_address(self, slot: int) -> str:
         """Wallet slot ``slot``'s account (``slot_address``)."""
@@ -157,6 +167,10 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
         if self.lending_setup.sides:  # the borrower agent trades through the pool's router
             for token in (m.tokens["USDC"], m.tokens["WETH"]):
                 token.approve(self.borrower, m.v3.router.address)
+        if self.params.v2_pair_usd > 0:  # the pair's arbitrageur and noise traders trade through Router02
+            for who in (ARBITRAGEUR, NOISE):
+                for token in (m.tokens["USDC"], m.tokens["WETH"]):
+                    token.approve(who, m.v2.router.address)
         self._prepare_lending([AGENT] if self.params.lps else [])
 
     def _market_spec(self, price: float) -> MarketSpec:
@@ -169,7 +183,7 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
             v3_pool_value_usd=p.pool_value_usd * (1 - p.recentering_share),
             liquidity_profile=p.liquidity_profile,
             aave_supply_usd=self.lending_setup.supply_usd(),
-            v2_pool_value_usd=self.v2_pool_value_usd,
+            v2_pool_value_usd=p.v2_pair_usd or self.v2_pool_value_usd,
         )
 
     # --- attach mode: the market already on a forked chain ------------------------------------

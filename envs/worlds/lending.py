@@ -215,6 +215,8 @@ class LendingMarket:
     (the borrower agent's is ``borrower_wallet``). ``crowd`` runs the calibrated crowd where ``params`` names a
     calibration; a market attached to a real chain has its own borrowers instead."""
 
+    lends = True  # a lending side among a world's components (``World.lending``)
+
     def __init__(self, world: Venue, pool: LendingPool, params: LendingParams, crowd: bool = True):
         self.world, self.pool, self.params = world, pool, params
         #: the calibration the crowd follows (None: no crowd)

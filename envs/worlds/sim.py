@@ -25,6 +25,9 @@ from envs.worlds.ledger import SimLedger
 from envs.worlds.lending import LendingParams
 from envs.worlds.lending_protocols import sim_sides
 from envs.worlds.market import UniswapV3Market
+from envs.worlds.v2_market import V2WorldParams
+from envs.worlds.v2_pair import SimUniswapV2Pair
+from envs.worlds.v2_pair_side import UniswapV2PairSide
 from envs.worlds.v3_pool import SimUniswapV3Pool
 
 
@@ -69,6 +72,9 @@ class V3WorldParams:
     #: flow="replay": the share of the recorded span, [start, end] fractions, an episode runs in; each reset
     #: starts at a random time of it that leaves the episode's steps inside (None: at the first event)
     replay_window: tuple[float, float] | None = None
+    #: a Uniswap V2 USDC/WETH pair of this value beside the pool (0: none), seeded at the start price and traded
+    #: each block after the pool by its own arbitrageur and ``noise_traders`` toy swaps (``envs.worlds.v2_pair_side``)
+    v2_pair_usd: float = 0.0
 
     def __post_init__(self):
         v3.V3PoolParams(fee_pips=self.fee_pips)  # checks the tier
@@ -86,6 +92,8 @@ class V3WorldParams:
             raise ValueError(f"slippage_bps={self.slippage_bps} must be in [0, {BPS}) basis points, or None")
         if self.sandwich_usd < 0:
             raise ValueError(f"sandwich_usd={self.sandwich_usd} must be non-negative")
+        if self.v2_pair_usd < 0:
+            raise ValueError(f"v2_pair_usd={self.v2_pair_usd} must be non-negative (0: no V2 pair beside the pool)")
         if self.flow_priority_fee_gwei < 0:
             raise ValueError(f"flow_priority_fee_gwei={self.flow_priority_fee_gwei} must be non-negative")
         if self.recentering_share >= 1:
@@ -108,6 +116,12 @@ class V3WorldParams:
                 f"replay_window={self.replay_window} must be [start, end] fractions of the recorded span, "
                 f"0 <= start < end <= 1"
             )
+
+    def v2_pair(self) -> V2WorldParams | None:
+        """The V2 pair beside the pool (``v2_pair_usd``), with the toy flow's noise traders; None: none."""
+        if self.v2_pair_usd <= 0:
+            return None
+        return V2WorldParams(self.v2_pair_usd, self.noise_traders, self.noise_trade_usd)
 
     @property
     def recentering_share(self) -> float:
@@ -182,7 +196,9 @@ class UniswapV3World(UniswapV3Market):
         self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
         self.slots, self.lp = params.slots, 0
-        self.components = sim_sides(self, lending, self.b)
+        pair = params.v2_pair()
+        beside = () if pair is None else (UniswapV2PairSide(self, SimUniswapV2Pair(n, self.b), pair),)
+        self.components = beside + sim_sides(self, lending, self.b)
 
     # --- units ------------------------------------------------------------------------------
     def sqrt_price_of(self, usd_per_eth):

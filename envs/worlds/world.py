@@ -1,13 +1,13 @@
 """What every world is, whatever the protocols it holds and the backend it runs on: N worlds (one on a chain) on a
-reference price path, a block clock, the accounts' ledger, and the protocol components it holds, its pool and the
-lending side it may hold beside it. The order of a world's own step is written once here; a world around a pool
+reference price path, a block clock, the accounts' ledger, and the protocol components it holds: its pool and those
+beside it (a second pool, lending sides). The order of a world's own step is written once here; a world around a pool
 (``envs.worlds.market``, ``envs.worlds.v2_market``) gives its pool's scripted flows, and a backend gives the start of
 an episode and the path's next step."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 import numpy as np
 
@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 
 
 class Component(Protocol):
-    """A protocol component a world holds beside its pool (a lending side): it starts with the world, follows the
-    reference as it moves, and acts after the pool's scripted flows."""
+    """A protocol component a world holds beside its pool (a lending side, a second pool): it starts with the
+    world, follows the reference as it moves, and acts after the pool's scripted flows."""
+
+    #: a lending side (the lending roles act on the first), else a pool beside the world's own
+    lends: bool
 
     def reset(self, rng: np.random.Generator) -> None: ...
 
@@ -31,8 +34,9 @@ class Component(Protocol):
 
 class World(ABC):
     """N worlds stepped together: the reference price path (``driver``), each world's clock (``clock``, seconds,
-    ``dt`` a step), the accounts' wallets (``ledger``), the pool's scripted flows and, where the world holds one, a
-    lending side (``lending``) that starts with the world, follows the reference and acts after the pool's flows."""
+    ``dt`` a step), the accounts' wallets (``ledger``), the pool's scripted flows and the components beside the pool
+    (``components``: a V2 pair, lending sides; ``lending``: the first lending side), which start with the world,
+    follow the reference and act after the pool's flows."""
 
     n: int
     dt: float  # seconds per step
@@ -40,14 +44,22 @@ class World(ABC):
     ledger: Ledger
     rng: np.random.Generator
     clock: np.ndarray  # (N,) each world's time, seconds (the driver's timestamps where it has them)
-    #: the protocol components the world holds beside its pool, in the order they start, follow and act: its
-    #: lending sides, one per lending protocol (``envs.worlds.lending``)
-    components: tuple[LendingMarket, ...] = ()
+    #: the protocol components the world holds beside its pool, in the order they start, follow and act: the pools
+    #: beside its own (``envs.worlds.v2_pair_side``), then its lending sides, one per lending protocol
+    #: (``envs.worlds.lending``)
+    components: tuple[Component, ...] = ()
 
     @property
     def lending(self) -> LendingMarket | None:
         """The lending side the lending roles act on: the first the world holds."""
-        return self.components[0] if self.components else None
+        return next((cast("LendingMarket", c) for c in self.components if c.lends), None)
+
+    def pools_beside_trade(self) -> None:
+        """The block's scripted trades on each pool beside the world's own (``step`` runs them among the components;
+        an env whose block writes its own order calls this after its pool's flows)."""
+        for component in self.components:
+            if not component.lends:
+                component.step()
 
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         """An episode starts (``start``: the price paths, the pool, the wallets, funded with ``agent_usd`` where the
@@ -78,7 +90,7 @@ class World(ABC):
 
     def step(self) -> None:
         """The world's own block: the reference moves, the pool's scripted flows trade it (``pool_flows``), then each
-        component acts (a lending side's scripted liquidator and borrowers)."""
+        component acts (a pool beside it takes its own flows; a lending side's scripted liquidator and borrowers)."""
         self.move_reference()
         self.pool_flows()
         for component in self.components:

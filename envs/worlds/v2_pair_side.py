@@ -1,0 +1,58 @@
+"""A Uniswap V2 USDC/WETH pair a world holds beside its own pool (``V3WorldParams.v2_pair_usd``): a second venue on
+the same reference price, a component like a lending side. It starts seeded at the world's start price (on a chain,
+the built market seeded it), and each block, after the world's pool, its own arbitrageur and noise traders trade it
+as a V2 world's pair is traded (``v2_market.pair_flows``)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from envs.worlds.ledger import Ledger
+from envs.worlds.toy_flow import noise_orders
+from envs.worlds.v2_market import V2WorldParams, pair_flows, pair_price, seed_reserves
+from envs.worlds.v2_pair import SimUniswapV2Pair, UniswapV2Pair
+
+
+class PairHost(Protocol):
+    """What the pair reads from the world that holds it: the reference, the generator, the ledger."""
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def rng(self) -> np.random.Generator: ...
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    def reference_price(self) -> np.ndarray: ...
+
+
+class UniswapV2PairSide:
+    """``pair`` (the simulator's or a chain's) held by ``world``, of ``params.pool_value_usd`` at the start, traded by
+    its arbitrageur and ``params``' noise traders from the world's named wallets."""
+
+    lends = False  # a venue, not a lending side
+
+    def __init__(self, world: PairHost, pair: UniswapV2Pair, params: V2WorldParams):
+        self.world, self.pair, self.params = world, pair, params
+
+    def reset(self, rng: np.random.Generator) -> None:
+        """A batched pair starts seeded at the world's start price; a chain's was built with the market."""
+        if isinstance(self.pair, SimUniswapV2Pair):
+            self.pair.reset(*seed_reserves(self.params.pool_value_usd, self.world.reference_price()))
+
+    def follow(self) -> None:
+        """Nothing: the pair follows the reference through its arbitrageur, when it trades (``step``)."""
+
+    def step(self) -> None:
+        """The block's trades on the pair, after the world's pool: the arbitrage to its band, the noise swaps."""
+        world = self.world
+        reference = world.reference_price()
+        pair_flows(self.pair, world.ledger, reference, noise_orders(world.rng, world.n, self.params, reference))
+
+    def price(self) -> np.ndarray:
+        """(N,) USD per WETH in the pair."""
+        return pair_price(self.pair)
