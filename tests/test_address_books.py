@@ -16,6 +16,7 @@ from envs.contracts.balances import BalanceSlotNotFound, Dealer, find_balance_sl
 from envs.contracts.contract import Contract, deploy
 from envs.contracts.tokens import Token
 from envs.evm.revm import PyrevmChain
+from envs.units import USDC, WETH, Asset
 
 HOLDER = DEV_ACCOUNTS[4]
 
@@ -85,14 +86,14 @@ def _proxied_token(chain) -> Token:
     """An ERC20 behind an upgradeable proxy: its balances live in the proxy's storage, as USDC's do."""
     logic = deploy(chain, "MintableERC20", "Logic", "LGC", 6)
     proxy = deploy(chain, "AdminUpgradeabilityProxy", logic.address, DEV_ACCOUNTS[9], b"")
-    return Token(Contract(chain, proxy.address, "MintableERC20"), "PRX", 6)
+    return Token(Contract(chain, proxy.address, "MintableERC20"), Asset("PRX", 6))
 
 
 def test_deal_finds_the_balance_slot_of_plain_tokens_weth9_and_a_proxied_token():
     chain = PyrevmChain()
     dealer = Dealer(chain)
-    plain = Token(deploy(chain, "MintableERC20", "USD Coin", "USDC", 6), "USDC", 6)
-    weth = Token(deploy(chain, "WETH9"), "WETH", 18)
+    plain = Token(deploy(chain, "MintableERC20", "USD Coin", "USDC", 6), USDC)
+    weth = Token(deploy(chain, "WETH9"), WETH)
     proxied = _proxied_token(chain)
     assert find_balance_slot(chain, plain, HOLDER) == (0, "solidity")  # OpenZeppelin's _balances
     assert find_balance_slot(chain, weth, HOLDER) == (3, "solidity")  # WETH9: name, symbol, decimals, balanceOf
@@ -110,6 +111,6 @@ def test_deal_on_a_token_without_a_balance_mapping_says_so():
     runtime = bytes.fromhex("600760005260206000f3")  # returns 7 for any call: balanceOf never moves
     creation = bytes.fromhex("600a600c600039600a6000f3") + runtime
     address, _ = chain.deploy(DEV_ACCOUNTS[0], creation)
-    odd = Token(Contract(chain, address, "MintableERC20"), "ODD", 18)
+    odd = Token(Contract(chain, address, "MintableERC20"), Asset("ODD", 18))
     with pytest.raises(BalanceSlotNotFound, match="ODD.*impersonat"):
         Dealer(chain).deal(odd, HOLDER, 10)

@@ -18,7 +18,17 @@ from envs.contracts.uniswap_v2 import UniswapV2, deploy_uniswap_v2
 from envs.contracts.uniswap_v3 import UniswapV3, deploy_uniswap_v3
 from envs.evm.chain import Chain
 from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, profile_ticks
-from envs.units import BASE_UNIT, TICK_SPACING, USDC, WETH, pool_price, price_to_sqrt_price_x96, price_to_tick, to_raw
+from envs.units import (
+    BASE_UNIT,
+    TICK_SPACING,
+    USDC,
+    WETH,
+    Asset,
+    pool_price,
+    price_to_sqrt_price_x96,
+    price_to_tick,
+    to_raw,
+)
 
 _AAVE = aave_reserve_params()
 
@@ -155,7 +165,7 @@ def attach_market(chain: Chain, addresses: dict) -> Market:
     """Handles on a market already on ``chain`` (from ``addresses.json``), checking the chain has it."""
     if chain.chain_id != addresses["chain_id"]:
         raise ValueError(f"addresses.json is for chain id {addresses['chain_id']}, but the chain is {chain.chain_id}")
-    tokens = {s: attach_token(chain, t["address"], s, t["decimals"]) for s, t in addresses["tokens"].items()}
+    tokens = {s: attach_token(chain, t["address"], Asset(s, t["decimals"])) for s, t in addresses["tokens"].items()}
     for s, t in tokens.items():
         if not chain.get_code(t.address):
             raise ValueError(

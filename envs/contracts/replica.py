@@ -129,7 +129,7 @@ def _build(chain: AnvilChain, book: dict, spec: MarketSpec, real: dict[int, tupl
     real_tokens = {s: t["address"] for s, t in book["tokens"].items()}
     temp = deploy_tokens(chain)
     relocate(chain, {temp[s].address: real_tokens[s] for s in temp})
-    tokens = {s: attach_token(chain, real_tokens[s], s, t.decimals) for s, t in temp.items()}
+    tokens = {s: attach_token(chain, real_tokens[s], t.asset) for s, t in temp.items()}
 
     u2, u3, a3 = book["uniswap_v2"], book["uniswap_v3"], book["aave_v3"]
     v2 = deploy_uniswap_v2(chain, tokens["WETH"])

@@ -12,13 +12,22 @@ from envs.units import MAX_UINT256, USDC, WBTC, WETH, Asset
 
 @dataclass
 class Token:
+    """An asset (``envs.units.Asset``: its symbol and decimals) as an ERC20 contract on a chain."""
+
     contract: Contract
-    symbol: str
-    decimals: int
+    asset: Asset
 
     @property
     def address(self) -> str:
         return self.contract.address
+
+    @property
+    def symbol(self) -> str:
+        return self.asset.symbol
+
+    @property
+    def decimals(self) -> int:
+        return self.asset.decimals
 
     def balance_of(self, owner: str) -> int:
         return self.contract.call("balanceOf", owner)
@@ -36,12 +45,9 @@ class Token:
         return self.contract.transact("approve", spender, raw, sender=owner)
 
 
-def _deployed(contract: Contract, asset: Asset) -> Token:
-    return Token(contract, asset.symbol, asset.decimals)
-
-
-def attach_token(chain: Chain, address: str, symbol: str, decimals: int) -> Token:
-    return Token(Contract(chain, address, "WETH9" if symbol == "WETH" else "MintableERC20"), symbol, decimals)
+def attach_token(chain: Chain, address: str, asset: Asset) -> Token:
+    """``asset`` at ``address`` on ``chain`` (WETH through WETH9's ABI, which wraps ETH)."""
+    return Token(Contract(chain, address, "WETH9" if asset.symbol == "WETH" else "MintableERC20"), asset)
 
 
 def deploy_tokens(chain: Chain) -> dict[str, Token]:
@@ -50,10 +56,10 @@ def deploy_tokens(chain: Chain) -> dict[str, Token]:
     again until it sorts below (each try is a coin flip of CREATE addresses)."""
 
     def mintable(name: str, asset: Asset) -> Token:
-        return _deployed(deploy(chain, "MintableERC20", name, asset.symbol, asset.decimals, sender=DEPLOYER), asset)
+        return Token(deploy(chain, "MintableERC20", name, asset.symbol, asset.decimals, sender=DEPLOYER), asset)
 
     usdc = mintable("USD Coin", USDC)
-    weth = _deployed(deploy(chain, "WETH9", sender=DEPLOYER), WETH)
+    weth = Token(deploy(chain, "WETH9", sender=DEPLOYER), WETH)
     while int(usdc.address, 16) > int(weth.address, 16):
         usdc = mintable("USD Coin", USDC)
     wbtc = mintable("Wrapped BTC", WBTC)
