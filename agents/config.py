@@ -25,7 +25,6 @@ from envs.spec import (
     rules,
 )
 from envs.units import FEE_TIERS
-from envs.worlds.lending import LendingParams
 
 
 @dataclass
@@ -377,7 +376,8 @@ def validate(cfg) -> None:
     from omegaconf import OmegaConf
 
     e = cfg.env
-    schema = env_spec(cfg).config
+    spec = env_spec(cfg)
+    schema = spec.config
     check_backend(cfg.backend, e.id)
     if "fee_pips" in e and e.fee_pips not in FEE_TIERS:
         raise ValueError(f"env.fee_pips={e.fee_pips} must be one of {list(FEE_TIERS)} (the Uniswap V3 fee tiers)")
@@ -398,7 +398,7 @@ def validate(cfg) -> None:
     if e.get("lending") is not None:
         lending = cast(dict, OmegaConf.to_container(e.lending, resolve=True))
         check_numbers("env.lending", lending, NON_NEGATIVE)
-        LendingParams.optional(lending)  # an unknown key, protocol or combination fails now, naming it
+        spec.world.lending_side(lending)  # an unknown key, protocol or combination fails now, naming it
     if "priority_fees_gwei" in e:  # an agent the market lacks is refused as the env is built (check)
         check_numbers("env.priority_fees_gwei", OmegaConf.to_container(e.priority_fees_gwei), NON_NEGATIVE)
     check_number("driver.dt", cfg.driver.dt, POSITIVE)

@@ -196,6 +196,7 @@ def export(
         "env_id": env_id,
         "role": role,
         "env_config": env_config,
+        "world": spec.world.protocols(env_config),  # what the policy was trained beside
         "observation": {
             "features": [{"name": n, "meaning": m, "unit": u} for n, m, u in features],
             "normalization": {

@@ -20,9 +20,11 @@ from envs.episodes import (
 from envs.roles.borrower import DEFAULT_TARGETS, Borrower
 from envs.spec import POSITIVE, UNIT_OPEN_HIGH, EnvSpec, LendingConfig, ranged
 from envs.units import WETH_UNIT
-from envs.worlds.lending import AGENT_ACCOUNT, LendingParams, lending_of
-from envs.worlds.make import make_market
+from envs.worlds.lending import AGENT_ACCOUNT, lending_of
+from envs.worlds.make import UNISWAP_V3, WITH_LENDING, WorldRecipe, make_world
 from envs.worlds.sim import V3WorldParams
+
+WORLD = WorldRecipe(UNISWAP_V3, WITH_LENDING)  # what its world is made of (its spec's ``world``)
 
 
 class LeverageBlock(Block):
@@ -62,14 +64,15 @@ def episodes(
     (the arguments are the env's: see its class docstring)."""
     check_episode(horizon, agent_usd)
     role = Borrower(tuple(targets), action_type, gas_price_gwei)
-    market = make_market(
+    market = make_world(
+        WORLD,
         backend,
         n,
         episode_driver(driver, driver_options(driver, driver_kwargs), horizon),
         V3WorldParams(**(world or {}), lps=0),  # no LP agent: the borrower trades in the scripted LPs' pool
-        device,
-        fork_url,
-        LendingParams.of(lending),
+        lending,
+        device=device,
+        fork_url=fork_url,
         fork_block=fork_block,
         addresses=addresses,
     )
@@ -150,6 +153,7 @@ def _kwargs(e: AaveLeverageConfig) -> dict:
 
 
 SPEC = EnvSpec(
+    world=WORLD,
     id="defigym/AaveLeverage-v0",
     name="aave_leverage",
     role="borrower",

@@ -18,11 +18,12 @@ from envs.episodes import (
 )
 from envs.roles.liquidator import Liquidator
 from envs.spec import POSITIVE, UNIT, EnvSpec, LendingConfig, ranged
-from envs.worlds.lending import COMPETITOR, LendingParams, lending_of
-from envs.worlds.make import make_market
+from envs.worlds.lending import COMPETITOR, lending_of
+from envs.worlds.make import UNISWAP_V3, WITH_LENDING, WorldRecipe, make_world
 from envs.worlds.sim import V3WorldParams
 
-_DEFAULT_LENDING = {"borrowers": 8, "target_ltv": (0.74, 0.80)}  # borrowers that live near the edge
+#: what its world is made of (its spec's ``world``): its scripted borrowers live near the edge
+WORLD = WorldRecipe(UNISWAP_V3, WITH_LENDING, lending_defaults={"borrowers": 8, "target_ltv": (0.74, 0.80)})
 
 
 class LiquidationBlock(CompetedBlock):
@@ -65,18 +66,19 @@ def episodes(
     """``n`` worlds of this env on ``backend``: its role, its market and its Block, in one episode loop
     (the arguments are the env's: see its class docstring)."""
     check_episode(horizon, compete=compete)
-    params = LendingParams.of(_DEFAULT_LENDING | (lending or {}))
-    if params.borrowers < 1:
+    side = WORLD.lending_side(lending)
+    if side is None or side.borrowers < 1:
         raise ValueError("the liquidator needs at least one scripted borrower (lending.borrowers >= 1)")
     role = Liquidator(slots, gas_price_gwei)
-    market = make_market(
+    market = make_world(
+        WORLD,
         backend,
         n,
         episode_driver(driver, driver_options(driver, driver_kwargs), horizon + 1),
         V3WorldParams(**(world or {}), lps=0),  # no LP agent: the liquidator sells into the scripted LPs' pool
-        device,
-        fork_url,
-        params,
+        lending,
+        device=device,
+        fork_url=fork_url,
         fork_block=fork_block,
         addresses=addresses,
     )
@@ -146,6 +148,7 @@ def _kwargs(e: AaveLiquidatorConfig) -> dict:
 
 
 SPEC = EnvSpec(
+    world=WORLD,
     id="defigym/AaveLiquidator-v0",
     name="aave_liquidator",
     role="liquidator",

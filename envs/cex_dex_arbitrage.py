@@ -19,8 +19,10 @@ from envs.episodes import (
 )
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
 from envs.spec import POSITIVE, UNIT, UNIT_OPEN_LOW, EnvSpec, PoolConfig, ranged
-from envs.worlds.make import make_market
+from envs.worlds.make import UNISWAP_V3, WorldRecipe, make_world
 from envs.worlds.sim import V3WorldParams
+
+WORLD = WorldRecipe(UNISWAP_V3)  # what its world is made of (its spec's ``world``)
 
 
 class ArbitrageBlock(CompetedBlock):
@@ -64,13 +66,14 @@ def episodes(
     (the arguments are the env's: see its class docstring)."""
     check_episode(horizon, compete=compete)
     role = Arbitrageur(tuple(fractions), action_type, gas_price_gwei)
-    market = make_market(
+    market = make_world(
+        WORLD,
         backend,
         n,
         episode_driver(driver, driver_options(driver, driver_kwargs, BLOCK_GBM), horizon + 1),
         V3WorldParams(fee_pips=fee_pips, **(world or {}), lps=0),  # no LP agent: the arbitrageur trades the pool
-        device,
-        fork_url,
+        device=device,
+        fork_url=fork_url,
         fork_block=fork_block,
         addresses=addresses,
     )
@@ -142,6 +145,7 @@ def _kwargs(e: CexDexArbitrageConfig) -> dict:
 
 
 SPEC = EnvSpec(
+    world=WORLD,
     id="defigym/CexDexArbitrage-v0",
     name="cex_dex_arbitrage",
     role="arbitrageur",

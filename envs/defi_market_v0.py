@@ -94,10 +94,12 @@ from envs.roles.trader import Trader
 from envs.spec import NON_NEGATIVE, POSITIVE, UNIT, EnvSpec, LendingConfig, ranged
 from envs.units import WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts
-from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, LendingParams, lending_of
-from envs.worlds.make import make_market
+from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, lending_of
+from envs.worlds.make import UNISWAP_V3, WITH_LENDING, WorldRecipe, make_world
 from envs.worlds.mempool import Mempool
 from envs.worlds.sim import V3WorldParams
+
+WORLD = WorldRecipe(UNISWAP_V3, WITH_LENDING)  # what its world is made of (its spec's ``world``)
 
 LP_ROLE = "liquidity_provider"
 LP = f"{LP_ROLE}_0"  # the first LP agent
@@ -282,8 +284,17 @@ class Markets:
             check_sandwich_world(params)
         if n_jit_providers:
             check_jit_world(params)
-        self.market = make_market(  # the pool beside its lending market
-            backend, n, self.driver, params, device, fork_url, LendingParams.of(lending), fork_block, addresses
+        self.market = make_world(  # the pool beside its lending market
+            WORLD,
+            backend,
+            n,
+            self.driver,
+            params,
+            lending,
+            device=device,
+            fork_url=fork_url,
+            fork_block=fork_block,
+            addresses=addresses,
         )
         #: the block's swaps marked at the reference price, kept by the world (envs.worlds.block_accounting)
         self.accounts = BlockAccounts(n, fee_pips)
@@ -663,6 +674,7 @@ def _kwargs(e: DefiMarketConfig) -> dict:
 
 
 SPEC = EnvSpec(
+    world=WORLD,
     id="defi_market_v0",
     name="defi_market",
     role=None,

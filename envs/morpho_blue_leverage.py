@@ -12,9 +12,12 @@ from envs import aave_leverage
 from envs.episodes import BatchedVectorEnv, Episodes, SingleWorldEnv
 from envs.spec import EnvSpec
 from envs.worlds.lending import MORPHO_BLUE
+from envs.worlds.make import UNISWAP_V3, WITH_LENDING, WorldRecipe
 
 #: the market's lending settings unless told otherwise: no crowd (Morpho has no fitted borrow demand here)
 LENDING = {"protocol": MORPHO_BLUE, "calibration": "none"}
+#: what its world is made of (its spec's ``world``): AaveLeverage-v0's, with a Morpho Blue market by default
+WORLD = WorldRecipe(UNISWAP_V3, WITH_LENDING, lending_defaults=LENDING)
 
 
 @functools.wraps(aave_leverage.episodes, assigned=())  # its arguments are AaveLeverage-v0's (inspect reads them)
@@ -65,6 +68,7 @@ class MorphoBlueLeverageConfig(aave_leverage.AaveLeverageConfig):
 
 
 SPEC = EnvSpec(
+    world=WORLD,
     id="defigym/MorphoBlueLeverage-v0",
     name="morpho_blue_leverage",
     role="borrower",

@@ -1,5 +1,5 @@
-"""What the project knows about an env, in one record: its id, the role that learns in it, its typed
-``env.*`` config (each number's range declared beside its default: ``ranged``), how that config becomes the env's
+"""What the project knows about an env, in one record: its id, the role that learns in it, the world it runs in
+(``WorldRecipe``), its typed ``env.*`` config (each number's range declared beside its default: ``ranged``), how that config becomes the env's
 arguments, and what export and evaluation need.
 
 Each env module defines a ``SPEC``; ``envs/__init__.py`` registers them with Gymnasium and lists them in
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Callable, Dict, List, Optional, cast
 
 from envs.liquidity_profile import background
+from envs.worlds.make import WorldRecipe
 
 #: backend.* chain features an env may support beside running on a chain it deploys
 ATTACH, INIT_FROM, REPLAY_BLOCKS = "attach", "init_from", "replay_blocks"
@@ -126,6 +127,7 @@ class EnvSpec:
     vector_entry_point: Optional[str]  # "module:class" of a batch of worlds (numpy, torch), if any
     config: type  # the env's typed env.* schema: a key it lacks fails, named
     kwargs: Callable[[Any], dict]  # env.* -> the env's keyword arguments (driver, horizon and gas added by the caller)
+    world: WorldRecipe  # what its world is made of: the env makes it from this, and an export records it
     actions: tuple[str, Optional[str]] = ("", None)  # what the (discrete, continuous) actions mean, for the manifest
     scoring: str = "trading"  # how evaluate.py scores its role: lp or trading (the market's own: role None)
     capital_account: bool = False  # trading report: risk and return of a capital account (else profit per step)

@@ -18,9 +18,11 @@ from envs.episodes import (
 )
 from envs.roles.v2_liquidity_provider import DEFAULT_SHARES, V2LiquidityProvider
 from envs.spec import NON_NEGATIVE, POSITIVE, UNIT, EnvConfig, EnvSpec, ranged
-from envs.worlds.lending import NO_LENDING, LendingParams
-from envs.worlds.make import make_v2_market
+from envs.worlds.lending import NO_LENDING
+from envs.worlds.make import OPTIONAL_LENDING, UNISWAP_V2, WorldRecipe, make_world
 from envs.worlds.v2_market import V2WorldParams
+
+WORLD = WorldRecipe(UNISWAP_V2, OPTIONAL_LENDING)  # what its world is made of (its spec's ``world``)
 
 
 def episodes(
@@ -44,16 +46,17 @@ def episodes(
     its share, then the pair's market steps), in one episode loop (the arguments: see the class docstring)."""
     check_episode(horizon, agent_usd)
     role = V2LiquidityProvider(tuple(shares), action_type, gas_price_gwei)
-    market = make_v2_market(
+    market = make_world(
+        WORLD,
         backend,
         n,
         episode_driver(driver, driver_options(driver, driver_kwargs), horizon),
         V2WorldParams(**(world or {})),
-        device,
-        fork_url,
-        fork_block,
-        addresses,
-        LendingParams.optional(lending),
+        lending,
+        device=device,
+        fork_url=fork_url,
+        fork_block=fork_block,
+        addresses=addresses,
     )
     return Episodes(market, role, Block(agent_usd), horizon)
 
@@ -147,6 +150,7 @@ def _kwargs(e: UniswapV2LPConfig) -> dict:
 
 
 SPEC = EnvSpec(
+    world=WORLD,
     id="defigym/UniswapV2LP-v0",
     name="uniswap_v2_lp",
     role="v2_liquidity_provider",

@@ -12,8 +12,10 @@ from envs.episodes import BatchedVectorEnv, Block, Episodes, SingleWorldEnv, che
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
 from envs.roles.role import Receipt
 from envs.spec import ATTACH, INIT_FROM, NON_NEGATIVE, POSITIVE, REPLAY_BLOCKS, EnvSpec, PoolConfig, ranged
-from envs.worlds.make import make_market
+from envs.worlds.make import UNISWAP_V3, WorldRecipe, make_world
 from envs.worlds.sim import V3WorldParams
+
+WORLD = WorldRecipe(UNISWAP_V3)  # what its world is made of (its spec's ``world``)
 
 
 class LPBlock(Block):
@@ -67,13 +69,14 @@ def episodes(
     role = LiquidityProvider(
         tuple(half_widths), action_type, reward, gas_price_gwei, gas_usd_per_rebalance, allow_close=allow_close
     )
-    market = make_market(
+    market = make_world(
+        WORLD,
         backend,
         n,
         episode_driver(driver, driver_kwargs, horizon),
         V3WorldParams(fee_pips=fee_pips, **(world or {})),
-        device,
-        fork_url,
+        device=device,
+        fork_url=fork_url,
         fork_block=fork_block,
         addresses=addresses,
         init_from=init_from,
@@ -201,6 +204,7 @@ def _kwargs(e: UniswapV3LPConfig) -> dict:
 
 
 SPEC = EnvSpec(
+    world=WORLD,
     id="defigym/UniswapV3LP-v0",
     name="uniswap_v3_lp",
     role="liquidity_provider",

@@ -156,6 +156,7 @@ def test_export_reads_the_role_from_the_checkpoint_without_its_run_folder(borrow
     manifest = json.loads(export(moved / "model.zip").read_text())
     assert manifest["env_id"] == LEVERAGE_ENV and manifest["role"] == "borrower"
     assert manifest["env_config"]["targets"] == [0.0, 0.3, 0.5, 0.65, 0.75]
+    assert manifest["world"] == {"pool": "uniswap_v3", "beside": [], "lending": "aave_v3"}  # what it learned beside
     assert len(manifest["observation"]["features"]) == 8
 
 

@@ -5,6 +5,7 @@ the liquidator role works on it unchanged."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import fields
 
 import gymnasium as gym
@@ -264,6 +265,7 @@ def test_the_live_adapter_refuses_a_borrower_trained_on_morpho(tmp_path):
     model.save(tmp_path / "model.zip")
     env.save(str(tmp_path / "vecnormalize.pkl"))
     manifest = export(tmp_path / "model.zip", env_id=MORPHO)
+    assert json.loads(manifest.read_text())["world"]["lending"] == "morpho_blue"  # the env's default, recorded
     with pytest.raises(ValueError, match="runs a borrower on Aave V3 only"):
         _load_policy(str(manifest))
 

@@ -237,3 +237,43 @@ def test_a_pair_beside_the_pool_is_refused_where_it_cannot_be_built():
         ChainUniswapV3World(no_chain, make_driver("gbm"), V3WorldParams(v2_pair_usd=1e6), book={"name": "ethereum"})
     with pytest.raises(ValueError, match="v2_pair_usd=-1.0 must be non-negative"):
         V3WorldParams(v2_pair_usd=-1.0)
+
+
+def test_every_env_runs_in_the_world_its_spec_names():
+    """Each spec names what its env's world is made of (``EnvSpec.world``): the pool its world is built around, and
+    whether it holds a lending side; the env builds exactly that world from it."""
+    from envs import SPECS
+    from envs.defi_market_v0 import Markets
+    from envs.worlds.make import UNISWAP_V3, WITH_LENDING
+    from envs.worlds.market import UniswapV3Market
+    from envs.worlds.v2_market import UniswapV2Market
+
+    for spec in SPECS.values():
+        if spec.role is None:
+            world = Markets(2, horizon=2).market
+        else:
+            world = spec.classes()[1](num_envs=2, horizon=2).core.market
+        assert isinstance(world, UniswapV3Market if spec.world.pool == UNISWAP_V3 else UniswapV2Market), spec.id
+        assert (world.lending is not None) == (spec.world.lending == WITH_LENDING), spec.id
+        if world.lending is not None:
+            assert world.lending.params.protocol == spec.world.protocols({})["lending"], spec.id
+
+
+def test_a_lending_side_the_world_cannot_take_is_refused_naming_the_fix():
+    """Whether a world holds a lending side is its recipe's to say, read by the env and the config check alike: a
+    role that acts on one refuses ``protocol=none`` (it used to pass the config check and fail in the protocol
+    table); an env whose world may hold none takes it."""
+    import gymnasium as gym
+
+    from agents.config import validate
+    from envs.aave_leverage import WORLD
+    from envs.uniswap_v2_lp import WORLD as V2_WORLD
+    from tests.configs import config
+
+    with pytest.raises(ValueError, match="role acts on a lending market; set env.lending.protocol to aave_v3"):
+        gym.make("defigym/AaveLeverage-v0", lending={"protocol": "none"})
+    with pytest.raises(ValueError, match="role acts on a lending market"):
+        WORLD.lending_side({"protocol": "none"})
+    with pytest.raises(ValueError, match="env.lending.protocol is none: set env.lending.protocol=aave_v3"):
+        validate(config("env=aave_leverage", "env.lending.protocol=none"))
+    assert V2_WORLD.lending_side({"protocol": "none"}) is None and V2_WORLD.lending_side(None) is None

@@ -448,7 +448,8 @@ def _load_policy(spec: str):
     policy = OnnxPolicy(spec)
     env = policy.manifest.get("env_config") or {}
     if policy.manifest.get("role") == "borrower":
-        protocol, env_id = (env.get("lending") or {}).get("protocol", AAVE_V3), policy.manifest.get("env_id")
+        world, env_id = policy.manifest.get("world") or {}, policy.manifest.get("env_id")
+        protocol = world.get("lending") or (env.get("lending") or {}).get("protocol", AAVE_V3)
         if protocol != AAVE_V3 or env_id not in (None, AAVE_LEVERAGE):
             raise ValueError(
                 f"{spec} is a borrower trained on {env_id} (lending.protocol={protocol}); the live adapter runs a "

@@ -1,11 +1,13 @@
 """The world an env runs on, on any backend: N worlds on the batched simulator (numpy, torch), fresh, started from
 a chain's pool (``init_from``) or replaying recorded events; or one world on a chain (evm, anvil), built, forked,
 attached to a fork's own market or re-sending its blocks. ``make_market`` makes a Uniswap V3 world, ``make_v2_market``
-a Uniswap V2 one, each with the lending sides it is given beside its pool."""
+a Uniswap V2 one, each with the lending sides it is given beside its pool; an env names what its world is made of in
+a ``WorldRecipe`` (its spec's ``world``) and makes it with ``make_world``."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence, overload
 
 from envs.arrays import BACKENDS as ARRAY_BACKENDS
 from envs.drivers.base import PriceDriver
@@ -13,8 +15,107 @@ from envs.worlds.lending import LendingParams
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import UniswapV3World, V3WorldParams
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
+from envs.worlds.world import World
 
 BACKENDS = ("numpy", "torch", "evm", "anvil")
+UNISWAP_V3, UNISWAP_V2 = "uniswap_v3", "uniswap_v2"  # the pools a world is built around
+#: whether a world holds a lending side: never, where its config names a protocol (``protocol: none``: none), always
+NO_LENDING_SIDE, OPTIONAL_LENDING, WITH_LENDING = "none", "optional", "required"
+
+
+@dataclass(frozen=True)
+class WorldRecipe:
+    """What an env's world is made of (``EnvSpec.world``): the pool it is built around, and whether it holds a
+    lending side beside it (``lending``). The env makes its world from it (``make_world``), the config check reads
+    which ``env.lending`` it takes (``lending_side``), and an export records what its policy was trained beside
+    (``protocols``)."""
+
+    pool: str  # UNISWAP_V3 or UNISWAP_V2
+    lending: str = NO_LENDING_SIDE  # NO_LENDING_SIDE, OPTIONAL_LENDING or WITH_LENDING
+    #: the lending side's settings where the env's ``lending`` argument says nothing of them (a Morpho Blue env's
+    #: protocol, a liquidator's borrowers near the edge)
+    lending_defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.pool not in (UNISWAP_V3, UNISWAP_V2):
+            raise ValueError(f"a world is built around {UNISWAP_V3} or {UNISWAP_V2}, not {self.pool!r}")
+        if self.lending not in (NO_LENDING_SIDE, OPTIONAL_LENDING, WITH_LENDING):
+            raise ValueError(f"lending={self.lending!r}: {NO_LENDING_SIDE}, {OPTIONAL_LENDING} or {WITH_LENDING}")
+
+    def lending_side(self, overrides: dict | None) -> LendingParams | None:
+        """The lending side an env's ``lending`` argument (``env.lending``) gives this world, None for none; an
+        argument the world cannot take fails, naming the fix."""
+        if self.lending == NO_LENDING_SIDE:
+            if overrides is not None:
+                raise ValueError(f"env.lending={overrides}: this env's world holds no lending market; leave it out")
+            return None
+        if overrides is not None or self.lending == WITH_LENDING:
+            overrides = dict(self.lending_defaults) | (overrides or {})
+        side = LendingParams.optional(overrides)  # an unknown key, protocol or combination fails, naming it
+        if self.lending == WITH_LENDING:
+            if overrides is not None and side is None:
+                raise ValueError(
+                    "env.lending.protocol=none: this env's role acts on a lending market; set env.lending.protocol "
+                    "to aave_v3 or morpho_blue"
+                )
+            return side or LendingParams()
+        return side
+
+    def protocols(self, env_config: dict) -> dict[str, Any]:
+        """What the world of an env config (its ``env.*`` keys) holds: its pool, the pools beside it, its lending
+        side's protocol (None for none); what an export records its policy was trained beside."""
+        side = self.lending_side(env_config.get("lending"))
+        return {
+            "pool": self.pool,
+            "beside": [UNISWAP_V2] if float(env_config.get("v2_pair_usd") or 0) > 0 else [],
+            "lending": None if side is None else side.protocol,
+        }
+
+
+@overload
+def make_world(
+    recipe: WorldRecipe,
+    backend: str,
+    n: int,
+    driver: PriceDriver,
+    params: V3WorldParams,
+    lending: dict | None = None,
+    **options: Any,
+) -> UniswapV3Market: ...
+
+
+@overload
+def make_world(
+    recipe: WorldRecipe,
+    backend: str,
+    n: int,
+    driver: PriceDriver,
+    params: V2WorldParams,
+    lending: dict | None = None,
+    **options: Any,
+) -> UniswapV2Market: ...
+
+
+def make_world(
+    recipe: WorldRecipe,
+    backend: str,
+    n: int,
+    driver: PriceDriver,
+    params: V3WorldParams | V2WorldParams,
+    lending: dict | None = None,
+    **options: Any,
+) -> World:
+    """The world ``recipe`` names on ``backend`` (its pool's parameters ``params``), with the lending side
+    ``lending`` (an env's argument) gives it: ``make_market`` or ``make_v2_market`` with ``options`` (device, fork
+    and replay options)."""
+    side = recipe.lending_side(lending)
+    if recipe.pool == UNISWAP_V2:
+        if not isinstance(params, V2WorldParams):
+            raise TypeError(f"a {UNISWAP_V2} world takes V2WorldParams, not {type(params).__name__}")
+        return make_v2_market(backend, n, driver, params, lending=side, **options)
+    if not isinstance(params, V3WorldParams):
+        raise TypeError(f"a {UNISWAP_V3} world takes V3WorldParams, not {type(params).__name__}")
+    return make_market(backend, n, driver, params, lending=side, **options)
 
 
 def make_market(
