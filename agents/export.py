@@ -196,7 +196,10 @@ def export(
         "env_id": env_id,
         "role": role,
         "env_config": env_config,
-        "world": spec.world.protocols(env_config),  # what the policy was trained beside
+        # what the policy was trained beside, from the keys its env takes (an old checkpoint's others are ignored)
+        "world": spec.world.protocols(
+            {k: v for k, v in env_config.items() if k in {f.name for f in dataclasses.fields(spec.config)}}
+        ),
         "observation": {
             "features": [{"name": n, "meaning": m, "unit": u} for n, m, u in features],
             "normalization": {

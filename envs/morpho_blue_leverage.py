@@ -17,20 +17,21 @@ from envs.worlds.make import UNISWAP_V3, WITH_LENDING, WorldRecipe
 #: the market's lending settings unless told otherwise: no crowd (Morpho has no fitted borrow demand here)
 LENDING = {"protocol": MORPHO_BLUE, "calibration": "none"}
 #: what its world is made of (its spec's ``world``): AaveLeverage-v0's, with a Morpho Blue market by default
-WORLD = WorldRecipe(UNISWAP_V3, WITH_LENDING, lending_defaults=LENDING)
+WORLD = WorldRecipe(
+    UNISWAP_V3,
+    WITH_LENDING,
+    lending_defaults=LENDING,
+    lending_protocols=(MORPHO_BLUE,),
+    other_protocols="use defigym/AaveLeverage-v0 for Aave V3",
+)
 
 
 @functools.wraps(aave_leverage.episodes, assigned=())  # its arguments are AaveLeverage-v0's (inspect reads them)
 def episodes(n: int, backend: str = "numpy", lending: dict | None = None, **kwargs: Any) -> Episodes:
     """``AaveLeverage-v0``'s episodes on a Morpho Blue market (``lending`` overrides ``LENDING``; ``lltv`` picks
-    the market's liquidation LTV)."""
-    lending = LENDING | (lending or {})
-    if lending["protocol"] != MORPHO_BLUE:
-        raise ValueError(
-            f"defigym/MorphoBlueLeverage-v0 runs a Morpho Blue market, not lending.protocol={lending['protocol']!r}: "
-            f"use defigym/AaveLeverage-v0 for Aave V3"
-        )
-    return aave_leverage.episodes(n, backend, lending=lending, **kwargs)
+    the market's liquidation LTV; its world's recipe, ``WORLD``, refuses another protocol)."""
+    WORLD.lending_side(lending)
+    return aave_leverage.episodes(n, backend, lending=dict(WORLD.lending_defaults) | (lending or {}), **kwargs)
 
 
 _DOC = (

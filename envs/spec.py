@@ -59,8 +59,8 @@ class PoolConfig(EnvConfig):
     fee_pips: int = 500  # pool fee tier: 100, 500, 3000 or 10000
     flow: str = "calibrated"  # uninformed swaps: calibrated (fitted to real swaps, envs.flows.calibrated) or toy
     flow_file: Optional[str] = None  # calibrated: a parameter file (`python -m envs.data fit-flow`); replay: events
-    noise_traders: int = ranged(2, NON_NEGATIVE)  # flow=toy: noise swaps per step
-    noise_trade_usd: float = ranged(5_000.0, NON_NEGATIVE)  # flow=toy: median noise swap
+    noise_traders: int = ranged(2, NON_NEGATIVE)  # flow=toy (and a V2 pair beside the pool): noise swaps per step
+    noise_trade_usd: float = ranged(5_000.0, NON_NEGATIVE)  # flow=toy (and the V2 pair): median noise swap
     pool_value_usd: float = ranged(20_000_000.0, POSITIVE)  # background liquidity in the pool
     #: the other LPs: recentering (fitted to a real pool's turnover for the fee tier: part of the value
     #: re-centres when the price leaves its range) or static (five ranges laid at the start, never moving);

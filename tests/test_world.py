@@ -267,13 +267,21 @@ def test_a_lending_side_the_world_cannot_take_is_refused_naming_the_fix():
 
     from agents.config import validate
     from envs.aave_leverage import WORLD
+    from envs.morpho_blue_leverage import WORLD as MORPHO_WORLD
     from envs.uniswap_v2_lp import WORLD as V2_WORLD
     from tests.configs import config
 
-    with pytest.raises(ValueError, match="role acts on a lending market; set env.lending.protocol to aave_v3"):
+    fix = "this env acts on a lending market; set env.lending.protocol to aave_v3 or morpho_blue"
+    with pytest.raises(ValueError, match=fix):
         gym.make("defigym/AaveLeverage-v0", lending={"protocol": "none"})
-    with pytest.raises(ValueError, match="role acts on a lending market"):
-        WORLD.lending_side({"protocol": "none"})
-    with pytest.raises(ValueError, match="env.lending.protocol is none: set env.lending.protocol=aave_v3"):
+    with pytest.raises(ValueError, match=fix):  # the env's config names more keys: the same fix
         validate(config("env=aave_leverage", "env.lending.protocol=none"))
+    with pytest.raises(ValueError, match="set env.lending.protocol to morpho_blue$"):
+        MORPHO_WORLD.lending_side({"protocol": "none"})
+    with pytest.raises(ValueError, match="holds a lending market of morpho_blue"):  # refused by the check, not later
+        validate(config("env=morpho_blue_leverage", "env.lending.protocol=aave_v3"))
     assert V2_WORLD.lending_side({"protocol": "none"}) is None and V2_WORLD.lending_side(None) is None
+    assert MORPHO_WORLD.lending_side(None).protocol == "morpho_blue"  # its default, from its recipe
+    hash(WORLD), hash(MORPHO_WORLD)  # a spec's recipe hashes (its defaults are read-only, out of the hash)
+    with pytest.raises(TypeError):
+        MORPHO_WORLD.lending_defaults["protocol"] = "aave_v3"  # type: ignore[index]

@@ -7,11 +7,13 @@ a ``WorldRecipe`` (its spec's ``world``) and makes it with ``make_world``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Mapping, Sequence, overload
 
 from envs.arrays import BACKENDS as ARRAY_BACKENDS
 from envs.drivers.base import PriceDriver
-from envs.worlds.lending import LendingParams
+from envs.worlds.lending import NO_LENDING, LendingParams
+from envs.worlds.lending_protocols import PROTOCOLS
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import UniswapV3World, V3WorldParams
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
@@ -33,10 +35,14 @@ class WorldRecipe:
     pool: str  # UNISWAP_V3 or UNISWAP_V2
     lending: str = NO_LENDING_SIDE  # NO_LENDING_SIDE, OPTIONAL_LENDING or WITH_LENDING
     #: the lending side's settings where the env's ``lending`` argument says nothing of them (a Morpho Blue env's
-    #: protocol, a liquidator's borrowers near the edge)
-    lending_defaults: Mapping[str, Any] = field(default_factory=dict)
+    #: protocol, a liquidator's borrowers near the edge); kept read-only, and out of the recipe's hash
+    lending_defaults: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    #: the lending protocols its world may hold (empty: any in the table), and where to go for another
+    lending_protocols: tuple[str, ...] = ()
+    other_protocols: str = ""
 
     def __post_init__(self):
+        object.__setattr__(self, "lending_defaults", MappingProxyType(dict(self.lending_defaults)))
         if self.pool not in (UNISWAP_V3, UNISWAP_V2):
             raise ValueError(f"a world is built around {UNISWAP_V3} or {UNISWAP_V2}, not {self.pool!r}")
         if self.lending not in (NO_LENDING_SIDE, OPTIONAL_LENDING, WITH_LENDING):
@@ -49,17 +55,21 @@ class WorldRecipe:
             if overrides is not None:
                 raise ValueError(f"env.lending={overrides}: this env's world holds no lending market; leave it out")
             return None
+        protocols = self.lending_protocols or tuple(PROTOCOLS)
+        protocol = (overrides or {}).get("protocol")
+        if self.lending == WITH_LENDING and protocol == NO_LENDING:
+            raise ValueError(
+                f"env.lending.protocol=none: this env acts on a lending market; set env.lending.protocol to "
+                f"{' or '.join(protocols)}"
+            )
+        if self.lending_protocols and protocol not in (None, NO_LENDING, *protocols):
+            raise ValueError(
+                f"env.lending.protocol={protocol}: this env's world holds a lending market of {' or '.join(protocols)}"
+                + (f"; {self.other_protocols}" if self.other_protocols else "")
+            )
         if overrides is not None or self.lending == WITH_LENDING:
             overrides = dict(self.lending_defaults) | (overrides or {})
-        side = LendingParams.optional(overrides)  # an unknown key, protocol or combination fails, naming it
-        if self.lending == WITH_LENDING:
-            if overrides is not None and side is None:
-                raise ValueError(
-                    "env.lending.protocol=none: this env's role acts on a lending market; set env.lending.protocol "
-                    "to aave_v3 or morpho_blue"
-                )
-            return side or LendingParams()
-        return side
+        return LendingParams.optional(overrides)  # an unknown key, protocol or combination fails, naming it
 
     def protocols(self, env_config: dict) -> dict[str, Any]:
         """What the world of an env config (its ``env.*`` keys) holds: its pool, the pools beside it, its lending

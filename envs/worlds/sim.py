@@ -38,8 +38,8 @@ class V3WorldParams:
     fee_pips: int = 500
     pool_value_usd: float = 20_000_000.0  # background liquidity, spread over the profile
     liquidity_profile: tuple[tuple[float | None, float], ...] = DEFAULT_LIQUIDITY_PROFILE
-    noise_traders: int = 2  # flow="toy": uninformed swaps per step
-    noise_trade_usd: float = 5_000.0  # flow="toy": median noise swap (lognormal, sigma 1)
+    noise_traders: int = 2  # flow="toy" (and a V2 pair beside the pool, any flow): uninformed swaps per step
+    noise_trade_usd: float = 5_000.0  # flow="toy" (and the V2 pair's): median noise swap (lognormal, sigma 1)
     flow: str = "toy"  # toy (the swaps above), calibrated (fitted to a real pool: envs.flows.calibrated), or replay
     flow_file: str | None = None  # calibrated: its parameters (default: the shipped fit); replay: the events to replay
     #: LP agents, each with a position slot and a wallet of its own (``agent_usd`` at reset); 0: none, a world
