@@ -21,10 +21,10 @@ from envs.roles.borrower import DEFAULT_TARGETS, Borrower
 from envs.spec import POSITIVE, UNIT_OPEN_HIGH, EnvSpec, LendingConfig, ranged
 from envs.units import WETH_UNIT
 from envs.worlds.lending import AGENT_ACCOUNT, lending_of
-from envs.worlds.make import UNISWAP_V3, WITH_LENDING, WorldRecipe, make_world
+from envs.worlds.make import V3_POOL_WITH_LENDING, make_world
 from envs.worlds.sim import V3WorldParams
 
-WORLD = WorldRecipe(UNISWAP_V3, WITH_LENDING)  # what its world is made of (its spec's ``world``)
+WORLD = V3_POOL_WITH_LENDING  # what its world is made of (its spec's ``world``)
 
 
 class LeverageBlock(Block):

@@ -19,10 +19,10 @@ from envs.episodes import (
 )
 from envs.roles.arbitrageur import DEFAULT_FRACTIONS, Arbitrageur
 from envs.spec import POSITIVE, UNIT, UNIT_OPEN_LOW, EnvSpec, PoolConfig, ranged
-from envs.worlds.make import UNISWAP_V3, WorldRecipe, make_world
+from envs.worlds.make import V3_POOL, make_world
 from envs.worlds.sim import V3WorldParams
 
-WORLD = WorldRecipe(UNISWAP_V3)  # what its world is made of (its spec's ``world``)
+WORLD = V3_POOL  # what its world is made of (its spec's ``world``)
 
 
 class ArbitrageBlock(CompetedBlock):

@@ -95,11 +95,11 @@ from envs.spec import NON_NEGATIVE, POSITIVE, UNIT, EnvSpec, LendingConfig, rang
 from envs.units import WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.lending import AGENT_ACCOUNT, COMPETITOR, lending_of
-from envs.worlds.make import UNISWAP_V3, WITH_LENDING, WorldRecipe, make_world
+from envs.worlds.make import V3_POOL_WITH_LENDING, make_world
 from envs.worlds.mempool import Mempool
 from envs.worlds.sim import V3WorldParams
 
-WORLD = WorldRecipe(UNISWAP_V3, WITH_LENDING)  # what its world is made of (its spec's ``world``)
+WORLD = V3_POOL_WITH_LENDING  # what its world is made of (its spec's ``world``)
 
 LP_ROLE = "liquidity_provider"
 LP = f"{LP_ROLE}_0"  # the first LP agent

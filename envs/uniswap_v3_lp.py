@@ -12,10 +12,10 @@ from envs.episodes import BatchedVectorEnv, Block, Episodes, SingleWorldEnv, che
 from envs.roles.liquidity_provider import DEFAULT_HALF_WIDTHS, LiquidityProvider
 from envs.roles.role import Receipt
 from envs.spec import ATTACH, INIT_FROM, NON_NEGATIVE, POSITIVE, REPLAY_BLOCKS, EnvSpec, PoolConfig, ranged
-from envs.worlds.make import UNISWAP_V3, WorldRecipe, make_world
+from envs.worlds.make import V3_POOL, make_world
 from envs.worlds.sim import V3WorldParams
 
-WORLD = WorldRecipe(UNISWAP_V3)  # what its world is made of (its spec's ``world``)
+WORLD = V3_POOL  # what its world is made of (its spec's ``world``)
 
 
 class LPBlock(Block):

@@ -59,8 +59,8 @@ class WorldRecipe:
         protocol = (overrides or {}).get("protocol")
         if self.lending == WITH_LENDING and protocol == NO_LENDING:
             raise ValueError(
-                f"env.lending.protocol=none: this env acts on a lending market; set env.lending.protocol to "
-                f"{' or '.join(protocols)}"
+                f"env.lending.protocol is none: set env.lending.protocol={' or '.join(protocols)} (this env acts on a "
+                "lending market)"
             )
         if self.lending_protocols and protocol not in (None, NO_LENDING, *protocols):
             raise ValueError(
@@ -80,6 +80,11 @@ class WorldRecipe:
             "beside": [UNISWAP_V2] if float(env_config.get("v2_pair_usd") or 0) > 0 else [],
             "lending": None if side is None else side.protocol,
         }
+
+
+#: the worlds most envs run in: the V3 pool alone (the LP's, the arbitrageur's), and beside a lending market
+V3_POOL = WorldRecipe(UNISWAP_V3)
+V3_POOL_WITH_LENDING = WorldRecipe(UNISWAP_V3, WITH_LENDING)
 
 
 @overload
