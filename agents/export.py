@@ -34,18 +34,25 @@ MANIFEST_FORMAT = "defigym-policy/1"
 EXPORTABLE: dict[str, EnvSpec] = {spec.id: spec for spec in SPECS.values() if spec.role is not None}
 
 
+def known_keys(env_id: str, env_config: dict) -> dict:
+    """``env_config``'s keys the env's schema takes: an older checkpoint's others are ignored."""
+    schema = EXPORTABLE[env_id].config
+    if not dataclasses.is_dataclass(schema):
+        raise TypeError(f"{env_id}'s config schema {schema!r} is not a dataclass")
+    names = {f.name for f in dataclasses.fields(schema)}
+    return {k: v for k, v in env_config.items() if k in names}
+
+
 def observation_features(env_id: str, env_config: dict) -> list[tuple[str, str, str]]:
     """The role's features in order, read from the role the env builds from ``env_config`` (its keys
     outside the env's schema, from older checkpoints, are ignored)."""
     from omegaconf import OmegaConf
 
     spec = EXPORTABLE[env_id]
-    if not dataclasses.is_dataclass(spec.config):
-        raise TypeError(f"{env_id}'s config schema {spec.config!r} is not a dataclass")
-    known = {k: v for k, v in env_config.items() if k in spec.config.__dataclass_fields__}
+    known = known_keys(env_id, env_config)
     # the features are the role's: build its world without the data files the training machine had
     data_free = {"flow": "toy", "flow_file": None, "lending": {"calibration": "none"}}
-    known |= {k: v for k, v in data_free.items() if k in spec.config.__dataclass_fields__ and k in known}
+    known |= {k: v for k, v in data_free.items() if k in known}
     config = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(spec.config), known))
     env = spec.classes()[0](backend="numpy", horizon=1, **spec.kwargs(config))
     features = list(env.role.features)
@@ -196,10 +203,7 @@ def export(
         "env_id": env_id,
         "role": role,
         "env_config": env_config,
-        # what the policy was trained beside, from the keys its env takes (an old checkpoint's others are ignored)
-        "world": spec.world.protocols(
-            {k: v for k, v in env_config.items() if k in {f.name for f in dataclasses.fields(spec.config)}}
-        ),
+        "world": spec.world.protocols(known_keys(env_id, env_config)),  # what the policy was trained beside
         "observation": {
             "features": [{"name": n, "meaning": m, "unit": u} for n, m, u in features],
             "normalization": {

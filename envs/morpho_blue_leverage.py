@@ -30,8 +30,7 @@ WORLD = WorldRecipe(
 def episodes(n: int, backend: str = "numpy", lending: dict | None = None, **kwargs: Any) -> Episodes:
     """``AaveLeverage-v0``'s episodes on a Morpho Blue market (``lending`` overrides ``LENDING``; ``lltv`` picks
     the market's liquidation LTV; its world's recipe, ``WORLD``, refuses another protocol)."""
-    WORLD.lending_side(lending)
-    return aave_leverage.episodes(n, backend, lending=dict(WORLD.lending_defaults) | (lending or {}), **kwargs)
+    return aave_leverage.episodes(n, backend, lending=WORLD.lending_overrides(lending), **kwargs)
 
 
 _DOC = (

@@ -26,7 +26,7 @@ from envs.worlds.market import (
 )
 from envs.worlds.sim import V3WorldParams
 from envs.worlds.v2_pair import ChainUniswapV2Pair
-from envs.worlds.v2_pair_side import UniswapV2PairSide
+from envs.worlds.v2_pair_side import pair_beside
 from envs.worlds.v3_accounts import UniswapV3Accounts
 from envs.worlds.v3_pool import ChainUniswapV3Pool, Wallet
 
@@ -134,11 +134,8 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
         """The pool, the ledger and the components the world holds (the V2 pair beside the pool, the lending sides),
         on ``market``'s contracts."""
         super().bind(market, fee_pips, credit)
-        pair = self.params.v2_pair()
-        beside = (
-            ()
-            if pair is None
-            else (UniswapV2PairSide(self, ChainUniswapV2Pair(market.v2, self.usdc, self.weth, self._address), pair),)
+        beside = pair_beside(
+            self, self.params.v2_pair(), lambda: ChainUniswapV2Pair(market.v2, self.usdc, self.weth, self._address)
         )
         self.components = beside + self._bind_lending(self, self._address)
 
@@ -164,13 +161,12 @@ class ChainUniswapV3World(ChainWorld, ChainBinding, UniswapV3Market):
                     self._credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, m.v3.router.address)
                 token.approve(who, m.v3.position_manager.address)
-        if self.lending_setup.sides:  # the borrower agent trades through the pool's router
-            for token in (m.tokens["USDC"], m.tokens["WETH"]):
-                token.approve(self.borrower, m.v3.router.address)
+        extra = [(self.borrower, m.v3.router)] if self.lending_setup.sides else []  # the borrower swaps on the pool
         if self.params.v2_pair_usd > 0:  # the pair's arbitrageur and noise traders trade through Router02
-            for who in (ARBITRAGEUR, NOISE):
-                for token in (m.tokens["USDC"], m.tokens["WETH"]):
-                    token.approve(who, m.v2.router.address)
+            extra += [(ARBITRAGEUR, m.v2.router), (NOISE, m.v2.router)]
+        for who, spender in extra:
+            for token in (m.tokens["USDC"], m.tokens["WETH"]):
+                token.approve(who, spender.address)
         self._prepare_lending([AGENT] if self.params.lps else [])
 
     def _market_spec(self, price: float) -> MarketSpec:

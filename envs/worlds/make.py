@@ -51,6 +51,11 @@ class WorldRecipe:
     def lending_side(self, overrides: dict | None) -> LendingParams | None:
         """The lending side an env's ``lending`` argument (``env.lending``) gives this world, None for none; an
         argument the world cannot take fails, naming the fix."""
+        return LendingParams.optional(self.lending_overrides(overrides))  # an unknown key or combination fails here
+
+    def lending_overrides(self, overrides: dict | None) -> dict | None:
+        """An env's ``lending`` argument checked against this world and laid over its defaults (None: the world
+        holds no lending side); a protocol the world cannot take fails, naming the fix."""
         if self.lending == NO_LENDING_SIDE:
             if overrides is not None:
                 raise ValueError(f"env.lending={overrides}: this env's world holds no lending market; leave it out")
@@ -67,9 +72,9 @@ class WorldRecipe:
                 f"env.lending.protocol={protocol}: this env's world holds a lending market of {' or '.join(protocols)}"
                 + (f"; {self.other_protocols}" if self.other_protocols else "")
             )
-        if overrides is not None or self.lending == WITH_LENDING:
-            overrides = dict(self.lending_defaults) | (overrides or {})
-        return LendingParams.optional(overrides)  # an unknown key, protocol or combination fails, naming it
+        if overrides is None and self.lending == OPTIONAL_LENDING:
+            return None
+        return dict(self.lending_defaults) | (overrides or {})
 
     def protocols(self, env_config: dict) -> dict[str, Any]:
         """What the world of an env config (its ``env.*`` keys) holds: its pool, the pools beside it, its lending

@@ -27,7 +27,7 @@ from envs.worlds.lending_protocols import sim_sides
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.v2_market import V2WorldParams
 from envs.worlds.v2_pair import SimUniswapV2Pair
-from envs.worlds.v2_pair_side import UniswapV2PairSide
+from envs.worlds.v2_pair_side import pair_beside
 from envs.worlds.v3_pool import SimUniswapV3Pool
 
 
@@ -196,8 +196,7 @@ class UniswapV3World(UniswapV3Market):
         self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
         self.slots, self.lp = params.slots, 0
-        pair = params.v2_pair()
-        beside = () if pair is None else (UniswapV2PairSide(self, SimUniswapV2Pair(n, self.b), pair),)
+        beside = pair_beside(self, params.v2_pair(), lambda: SimUniswapV2Pair(n, self.b))
         self.components = beside + sim_sides(self, lending, self.b)
 
     # --- units ------------------------------------------------------------------------------

@@ -5,29 +5,22 @@ as a V2 world's pair is traded (``v2_market.pair_flows``)."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Callable
 
 import numpy as np
 
-from envs.worlds.ledger import Ledger
 from envs.worlds.toy_flow import noise_orders
 from envs.worlds.v2_market import V2WorldParams, pair_flows, pair_price, seed_reserves
 from envs.worlds.v2_pair import SimUniswapV2Pair, UniswapV2Pair
+from envs.worlds.world import World
 
 
-class PairHost(Protocol):
-    """What the pair reads from the world that holds it: the reference, the generator, the ledger."""
-
-    @property
-    def n(self) -> int: ...
-
-    @property
-    def rng(self) -> np.random.Generator: ...
-
-    @property
-    def ledger(self) -> Ledger: ...
-
-    def reference_price(self) -> np.ndarray: ...
+def pair_beside(
+    world: World, params: V2WorldParams | None, pair: Callable[[], UniswapV2Pair]
+) -> tuple[UniswapV2PairSide, ...]:
+    """The pair a world holds beside its pool, over the backend's ``pair()``, as its first components; none where
+    ``params`` is None (``V3WorldParams.v2_pair``)."""
+    return () if params is None else (UniswapV2PairSide(world, pair(), params),)
 
 
 class UniswapV2PairSide:
@@ -36,7 +29,7 @@ class UniswapV2PairSide:
 
     lends = False  # a venue, not a lending side
 
-    def __init__(self, world: PairHost, pair: UniswapV2Pair, params: V2WorldParams):
+    def __init__(self, world: World, pair: UniswapV2Pair, params: V2WorldParams):
         self.world, self.pair, self.params = world, pair, params
 
     def reset(self, rng: np.random.Generator) -> None:
