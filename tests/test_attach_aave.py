@@ -73,14 +73,14 @@ def test_aave_envs_attach_to_the_forks_market_and_the_rungs_agree(replica_url, m
             fork = market.chain.rpc
             created = [
                 fork.request("eth_getTransactionReceipt", [tx["hash"]])["contractAddress"]
-                for n in range(market.fork_block + 1, market.chain.block_number() + 1)
+                for n in range(market.site.fork_block + 1, market.chain.block_number() + 1)
                 for tx in fork.request("eth_getBlockByNumber", [hex(n), True])["transactions"]
                 if tx["to"] is None
             ]
             assert [c.lower() for c in created] == [source.lower()]
             logs = fork.request(
                 "eth_getLogs",
-                [{"fromBlock": hex(market.fork_block + 1), "toBlock": "latest", "address": BOOK["aave_v3"]["pool"]}],
+                [{"fromBlock": hex(market.site.fork_block + 1), "toBlock": "latest", "address": BOOK["aave_v3"]["pool"]}],
             )
             assert logs  # supplies and borrows went through the book's Pool
         env.close()

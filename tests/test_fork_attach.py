@@ -86,16 +86,16 @@ def test_anvil_attach_deploys_nothing_and_the_agent_acts_on_the_books_pool(net):
     }
     fork = world.chain.rpc
     head = int(fork.request("eth_blockNumber"), 16)
-    assert head > world.fork_block + 10  # the episode ran on the fork: approvals, mints, swaps
+    assert head > world.site.fork_block + 10  # the episode ran on the fork: approvals, mints, swaps
     senders: dict[str, str] = {}
-    for number in range(world.fork_block + 1, head + 1):
+    for number in range(world.site.fork_block + 1, head + 1):
         for tx in fork.request("eth_getBlockByNumber", [hex(number), True])["transactions"]:
             assert tx["to"] is not None, f"a contract was created in block {number}"
             receipt = fork.request("eth_getTransactionReceipt", [tx["hash"]])
             assert receipt["contractAddress"] is None
             senders[tx["hash"]] = tx["from"].lower()
     assert _code_hashes(fork, book) == before  # the book's contracts are the very code the source chain holds
-    logs = fork.request("eth_getLogs", [{"fromBlock": hex(world.fork_block + 1), "toBlock": "latest"}])
+    logs = fork.request("eth_getLogs", [{"fromBlock": hex(world.site.fork_block + 1), "toBlock": "latest"}])
     known = {a.lower() for a in contract_addresses(book).values()}
     assert logs and {lg["address"].lower() for lg in logs} <= known  # every event came from a book contract
     pool_events = [
@@ -137,7 +137,7 @@ def test_evm_and_anvil_attached_at_a_past_block_give_the_same_trajectory(net):
             env = _env(backend, url, folder, fork_block=block)
             runs[backend] = _trajectory(env)
             world = env.core.market
-            assert world.fork_block == block
+            assert world.site.fork_block == block
             expected = 10**12 / (price_at_block / 2**96) ** 2  # USD per ETH at block B, USDC token0
             assert runs[backend][0, -1] == pytest.approx(expected, rel=1e-12)  # the path starts at B's pool price
             env.close()

@@ -85,7 +85,7 @@ def test_attach_with_the_ethereum_book_acts_on_the_real_pool_address_and_rungs_a
         assert world.provenance()["pool"].lower() == POOL and world.provenance()["chain_id"] == 1
         if backend == "anvil":
             fork = world.chain.rpc
-            logs = fork.request("eth_getLogs", [{"fromBlock": hex(world.fork_block + 1), "toBlock": "latest"}])
+            logs = fork.request("eth_getLogs", [{"fromBlock": hex(world.site.fork_block + 1), "toBlock": "latest"}])
             assert {lg["address"].lower() for lg in logs} <= {a.lower() for a in contract_addresses(BOOK).values()}
             mint = "0x" + keccak(text="Mint(address,address,int24,int24,uint128,uint256,uint256)").hex()
             assert any(lg["address"].lower() == POOL and lg["topics"][0] == mint for lg in logs)

@@ -8,7 +8,7 @@ import numpy as np
 from agents.live.market import LiveUniswapV3Market
 from envs.drivers import make_driver
 from envs.worlds.block_accounting import reserves_moved
-from envs.worlds.chain_world import ChainBinding, ChainUniswapV3World
+from envs.worlds.chain_world import ChainUniswapV3World
 from envs.worlds.make import make_market
 from envs.worlds.market import UniswapV3Market
 from envs.worlds.sim import UniswapV3World, V3WorldParams
@@ -51,7 +51,6 @@ def test_the_worlds_and_the_live_adapter_read_the_pool_through_the_component():
     for world in (UniswapV3World, ChainUniswapV3World, LiveUniswapV3Market):
         own = {name for cls in world.__mro__ if cls not in UniswapV3Market.__mro__ for name in vars(cls)}
         assert not own & {"pool_price", "tick", "active_liquidity", "curve_point", "crossed_ticks"}, world
-    assert issubclass(LiveUniswapV3Market, ChainBinding)  # which binds a ChainUniswapV3Pool
 
 
 def test_both_sides_swap_mint_collect_and_withdraw_alike_through_the_interface():
@@ -135,4 +134,4 @@ def test_a_live_market_holds_the_accounts_and_nothing_scripted():
     )
     assert {"reset", "step", "move_reference", "arbitrage", "noise", "agent_arbitrage", "flow_swap"} <= scripted
     assert not any(hasattr(LiveUniswapV3Market, name) for name in scripted)
-    assert issubclass(ChainUniswapV3World, ChainBinding) and issubclass(ChainUniswapV3World, UniswapV3Market)
+    assert issubclass(ChainUniswapV3World, UniswapV3Market)

@@ -3,6 +3,8 @@ pool it trades and the backend it runs on; a world only gives its pool's flows, 
 
 from __future__ import annotations
 
+from abc import ABC
+
 import numpy as np
 import pytest
 
@@ -26,6 +28,19 @@ def test_every_world_is_a_world_and_writes_no_order_of_its_own():
         written = own & {"reset", "move_reference", "step"}
         # the chain world re-sends the forked chain's own blocks first, then runs the World's step
         assert written == ({"step"} if world is ChainUniswapV3World else set()), (world, written)
+
+
+def test_no_world_inherits_a_class_by_two_paths():
+    """A world holds its chain (``ChainSite``) and its components instead of inheriting them: no world class, nor the
+    live adapter's market, reaches an ancestor through two of its bases (a diamond)."""
+    from agents.live.market import LiveAaveMarket
+
+    for world in (*WORLDS, LiveAaveMarket):
+        for cls in world.__mro__:
+            lines = [set(base.__mro__) - {object, ABC} for base in cls.__bases__]
+            for i, line in enumerate(lines):
+                for other in lines[i + 1 :]:
+                    assert not line & other, (world, cls, line & other)
 
 
 @pytest.mark.parametrize("lending", [None, LendingParams(borrowers=2, calibration="none")])
@@ -55,7 +70,7 @@ def test_a_chain_world_names_each_wallet_in_one_table():
     the selected LP slot's where the world has one; an unknown name is refused."""
     from envs.contracts.accounts import AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, BORROWER_AGENT, NOISE
     from envs.contracts.fork import chain_factory
-    from envs.worlds.chain_base import WALLET_ACCOUNTS, wallet_account
+    from envs.worlds.chain_site import WALLET_ACCOUNTS, wallet_account
 
     assert set(WALLET_ACCOUNTS.values()) == {AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, BORROWER_AGENT, NOISE}
     with pytest.raises(ValueError, match="unknown wallet 'nobody'"):

@@ -1,5 +1,5 @@
 """The roles' view of a live chain: the agent's account on the pool (``UniswapV3Accounts``), bound to the chain as
-the chain worlds bind theirs (``envs.worlds.chain_world.ChainBinding``), and the Aave pool component
+the chain worlds bind theirs (``envs.worlds.chain_world.bind_v3_pool``), and the Aave pool component
 (``envs.worlds.chain_aave_pool.ChainAavePool``), with the reference price from the on-chain oracle. Nothing scripted
 runs here: the chain's other traders are its own."""
 
@@ -10,14 +10,18 @@ import numpy as np
 from agents.live.guards import MarketState
 from envs.contracts.market import attach_market
 from envs.evm.chain import Chain
-from envs.units import BASE_UNIT
+from envs.units import BASE_UNIT, TICK_SPACING
 from envs.worlds.chain_aave_pool import ChainAavePool
-from envs.worlds.chain_world import ChainBinding
+from envs.worlds.chain_world import bind_v3_pool
 from envs.worlds.lending import AGENT, BORROWER, LendingMarket, LendingParams
+from envs.worlds.v3_accounts import UniswapV3Accounts
+from envs.worlds.v3_pool import ChainUniswapV3Pool, Wallet
 
 
-class LiveUniswapV3Market(ChainBinding):
+class LiveUniswapV3Market(UniswapV3Accounts):
     """One world: the agent's account on ``chain`` (its one wallet slot), the USDC/WETH pool of ``fee_pips``."""
+
+    v3_pool: ChainUniswapV3Pool
 
     @property
     def lp_agents(self) -> int:
@@ -26,14 +30,37 @@ class LiveUniswapV3Market(ChainBinding):
 
     def __init__(self, chain: Chain, addresses: dict, agent: str, fee_pips: int, dt: float):
         self.chain, self.account, self.n, self.dt = chain, agent, 1, dt
-        self.bind(attach_market(chain, addresses), fee_pips)
+        self.market, self.fee_pips, self.tick_spacing = (
+            attach_market(chain, addresses),
+            fee_pips,
+            TICK_SPACING[fee_pips],
+        )
+        self.v3_pool, self.ledger = bind_v3_pool(self.market, fee_pips, self._address)
+        self.usdc, self.weth, self.pool = self.v3_pool.usdc, self.v3_pool.weth, self.v3_pool.pool
         if (token_id := self.find_position()) is not None:
             self.v3_pool.token_ids[0] = token_id
 
-    def slot_address(self, slot: int) -> str:
-        if slot != 0:
-            raise ValueError(f"a live market has one wallet slot, the agent's (0), not {slot}")
+    @property
+    def agent(self) -> str:
+        """The account: its owner's, the one wallet slot's."""
         return self.account
+
+    @property
+    def token_id(self) -> int | None:
+        """The agent's position NFT (None: no position)."""
+        return self.v3_pool.token_ids.get(0)
+
+    def _address(self, wallet: Wallet) -> str:
+        """The one account behind the one wallet slot (0) and the named wallets the roles use for it."""
+        if isinstance(wallet, int):
+            if wallet != 0:
+                raise ValueError(f"a live market has one wallet slot, the agent's (0), not {wallet}")
+            return self.account
+        return self._named_address(wallet)
+
+    def _named_address(self, wallet: str) -> str:
+        """A named wallet: a live chain has no scripted accounts, and a live LP market no borrower."""
+        raise ValueError(f"no account for wallet {wallet!r} here")
 
     def positions(self) -> list[tuple[int, dict]]:
         """Every USDC/WETH position NFT the agent owns, any fee tier, oldest first (NonfungiblePositionManager

@@ -1,5 +1,5 @@
 """The Uniswap V2 market on an EVM rung: the local market's real USDC/WETH pair and Router02 (the
-``ChainUniswapV2Pair`` component) on a ``ChainWorld``, driven as ``sim_v2`` drives the simulator (same price
+``ChainUniswapV2Pair`` component) on the chain it holds (``envs.worlds.chain_site``), driven as ``sim_v2`` drives the simulator (same price
 path, same noise orders, same arbitrage rule). With ``lending``, the world holds a lending side over the chain's
 lending pool of its protocol (``envs.worlds.chain_lending``), trading through the pair."""
 
@@ -9,12 +9,12 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from envs.contracts.accounts import AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, NOISE
+from envs.contracts.accounts import AGENT, ARBITRAGEUR, ARBITRAGEUR_AGENT, BORROWER_AGENT, NOISE
 from envs.contracts.market import MarketSpec
 from envs.drivers.base import PriceDriver
 from envs.evm.chain import GAS_ETH, Chain
 from envs.units import MAX_UINT256, USDC_UNIT, WETH_UNIT
-from envs.worlds.chain_base import ChainWorld, wallet_account
+from envs.worlds.chain_site import ChainSite, wallet_account
 from envs.worlds.ledger import ChainLedger
 from envs.worlds.lending import LendingParams
 from envs.worlds.market import WBTC_PRICE_USD
@@ -22,10 +22,12 @@ from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 from envs.worlds.v2_pair import ChainUniswapV2Pair
 
 
-class ChainUniswapV2World(ChainWorld, UniswapV2Market):
-    """One world on a chain (``ChainWorld``): the market built with the pair at ``V2WorldParams.pool_value_usd``,
-    or, with ``book`` (attach mode), the USDC/WETH pair and Router02 a fork already holds."""
+class ChainUniswapV2World(UniswapV2Market):
+    """One world on a chain (the ``ChainSite`` it holds, ``site``): the market built with the pair at
+    ``V2WorldParams.pool_value_usd``, or, with ``book`` (attach mode), the USDC/WETH pair and Router02 a fork already
+    holds."""
 
+    n = 1
     v2_pair: ChainUniswapV2Pair
 
     def __init__(
@@ -37,26 +39,40 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
         lending: LendingParams | Sequence[LendingParams] | None = None,
     ):
         self.params = params
-        super().__init__(make_chain, driver, book, lending)
+        self.site = ChainSite(make_chain, driver, book, lending)
+        self.driver, self.dt, self.chain, self.book = driver, driver.dt, self.site.chain, book
+
+    def close(self) -> None:
+        self.site.close()
+
+    def reference_price(self) -> np.ndarray:
+        return self.site.reference_price()
+
+    def move_path(self) -> None:
+        self.site.move_path()
 
     def provenance(self) -> dict:
-        """What the world ran on: the pair acted on, the chain id and the fork block."""
-        return super().provenance() | {"pool": self.v2_pair.pair.address}
+        """What the world ran on (``ChainSite.provenance``), with the pair acted on."""
+        return self.site.provenance() | {"pool": self.v2_pair.pair.address}
 
     def open_pair(self, rng: np.random.Generator, agent_usd: float) -> None:
         """The pair at the driver's start price (built, or reverted to; attached: the path starts at the pair's own
         price), the agent funded half USDC, half WETH."""
-        price = self._start_built(rng, self._market_spec) if self.book is None else self._start_attached(rng)
+        self.rng = rng
+        if self.book is None:
+            price = self.site.start_built(rng, self._market_spec, self._fund_traders)
+        else:
+            price = self.site.start_attached(rng, self._attached_price, self._fund_traders)
         self._bind()
-        self._credit(self.usdc, AGENT, int(np.floor(agent_usd / 2 * USDC_UNIT)))
-        self._credit(self.weth, AGENT, int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
-        self.components = self._bind_lending(self, wallet_account)
+        self.site.credit(self.usdc, AGENT, int(np.floor(agent_usd / 2 * USDC_UNIT)))
+        self.site.credit(self.weth, AGENT, int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
+        self.components = self.site.bind_lending(self, wallet_account)
 
     def _bind(self) -> None:
-        tokens = self.market.tokens
-        self.usdc, self.weth = tokens["USDC"], tokens["WETH"]
+        self.market = self.site.market
+        self.usdc, self.weth = self.market.tokens["USDC"], self.market.tokens["WETH"]
         self.v2_pair = ChainUniswapV2Pair(self.market.v2, self.usdc, self.weth, wallet_account)
-        self.ledger = ChainLedger(self.usdc, self.weth, wallet_account, self._credit)
+        self.ledger = ChainLedger(self.usdc, self.weth, wallet_account, self.site.credit)
 
     def _market_spec(self, price: float) -> MarketSpec:
         """The local market at ``price`` with the pair this world trades; no V3 pool (none is traded)."""
@@ -64,25 +80,25 @@ class ChainUniswapV2World(ChainWorld, UniswapV2Market):
             prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD},
             v3_fee_tiers=(),
             v2_pool_value_usd=self.params.pool_value_usd,
-            aave_supply_usd=self.lending_setup.supply_usd(),
+            aave_supply_usd=self.site.lending.supply_usd(),
         )
 
     def _fund_traders(self) -> None:
         """The arbitrageur and the noise traders credited (and, with a lending side, the learning liquidator);
         every wallet lets Router02 take its tokens (the borrower agent's too), and the agent its pair shares; then
-        each lending protocol readies its pool (``ChainWorld._prepare_lending``)."""
+        each lending protocol readies its pool (``ChainSite.prepare_lending``)."""
         self._bind()
         router = self.v2_pair.router
-        lending = bool(self.lending_setup.sides)
-        for who in (AGENT, ARBITRAGEUR, NOISE) + ((ARBITRAGEUR_AGENT, self.borrower) if lending else ()):
+        lending = bool(self.site.lending.sides)
+        for who in (AGENT, ARBITRAGEUR, NOISE) + ((ARBITRAGEUR_AGENT, BORROWER_AGENT) if lending else ()):
             if self.book is not None:  # a fork's accounts hold what it gave them
                 self.chain.set_balance(who, GAS_ETH)
             for token in (self.usdc, self.weth):
-                if who not in (AGENT, self.borrower):  # the agents are funded by their episodes
-                    self._credit(token, who, 10 ** (token.decimals + 12))
+                if who not in (AGENT, BORROWER_AGENT):  # the agents are funded by their episodes
+                    self.site.credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, router.address)
         self.v2_pair.pair.transact("approve", router.address, MAX_UINT256, sender=AGENT)
-        self._prepare_lending([])
+        self.site.prepare_lending([])
 
     def _attached_price(self) -> float:
         """The attached pair's price (USDC must be its token0)."""

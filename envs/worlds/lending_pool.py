@@ -74,7 +74,7 @@ def check_wallet(who: str, lp_agents: int = 1) -> None:
         )
 
 
-#: gives an address ``raw`` more of a token: minted, or written by storage on a fork (``ChainWorld._credit``)
+#: gives an address ``raw`` more of a token: minted, or written by storage on a fork (``ChainSite.credit``)
 Credit = Callable[[Token, str, int], None]
 
 

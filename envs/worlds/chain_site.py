@@ -1,7 +1,8 @@
-"""What every world on a chain shares, whatever its protocols: the chain, the reference price path (a driver's,
-scaled to start at an attached pool's own price), the market built at the start price (an episode from the same
-start reverts to it instead of building again) or attached from an address book, and accounts credited by
-minting (a market of our own) or by storage writes (an attached one: nobody may mint a real chain's USDC)."""
+"""The chain a world runs on, whatever its protocols (``ChainSite``, which every chain world holds): the chain, the
+reference price path (a driver's, scaled to start at an attached pool's own price), the market built at the start
+price (an episode from the same start reverts to it instead of building again) or attached from an address book,
+accounts credited by minting (a market of our own) or by storage writes (an attached one: nobody may mint a real
+chain's USDC), and the lending sides readied on it."""
 
 from __future__ import annotations
 
@@ -43,18 +44,15 @@ def wallet_account(wallet: str) -> str:
     return WALLET_ACCOUNTS[wallet]
 
 
-class ChainWorld:
-    """One world (n = 1) on ``make_chain()``; ``book`` (attach mode) names the market a fork already holds, and
-    ``lending`` the lending sides it holds beside its pool (``ChainLendingSides``; ``replay``: whether it re-sends a
-    fork's blocks, which a lending side refuses). A world built on it says what its market holds
-    (``build_market``'s spec), how its traders are funded (``_fund_traders``) and, attached, which price its path
-    starts at (``_attached_price``)."""
+class ChainSite:
+    """The chain of one world (n = 1), made by ``make_chain()``; ``book`` (attach mode) names the market a fork
+    already holds, and ``lending`` the lending sides the world holds beside its pool (``ChainLendingSides``;
+    ``replay``: whether the world re-sends a fork's blocks, which a lending side refuses). The world that holds it
+    says what its market holds (``build_market``'s spec), how its traders are funded and, attached, which price its
+    path starts at: ``start_built`` and ``start_attached`` take them."""
 
-    n = 1
     market: Market
-    rng: np.random.Generator
     _reference: np.ndarray
-    borrower = wallet_account(BORROWER)  # the borrower agent's account, where the world holds a lending side
 
     def __init__(
         self,
@@ -64,10 +62,10 @@ class ChainWorld:
         lending: LendingParams | Sequence[LendingParams] | None = None,
         replay: bool = False,
     ):
-        self.lending_setup = ChainLendingSides(lending_sides(lending), book, replay)  # refused before a chain starts
-        self.driver, self.dt, self.book = driver, driver.dt, book
+        self.lending = ChainLendingSides(lending_sides(lending), book, replay)  # refused before a chain starts
+        self.driver, self.book = driver, book
         self.chain = make_chain()
-        self.lending_setup.start_clock(self.chain)
+        self.lending.start_clock(self.chain)
         self._empty = self._built = None  # snapshots: the chain before any market, and the built market
         self._built_price: float | None = None
         self.fork_block = self.chain.block_number()  # the block the world starts from (a fork's block)
@@ -84,7 +82,7 @@ class ChainWorld:
         """The reference's next step: the driver's, scaled."""
         self._reference = self.driver.step() * self._scale
 
-    def _credit(self, token, who: str, raw: int) -> None:
+    def credit(self, token, who: str, raw: int) -> None:
         """Give ``who`` ``raw`` more of ``token``: minted on a market of our own, written by storage on an
         attached one."""
         if self.book is None:
@@ -92,23 +90,22 @@ class ChainWorld:
         else:
             self._dealer.deal(token, who, token.balance_of(who) + raw)
 
-    def _fund_traders(self) -> None:
-        """Fund and approve the scripted traders, once per build (the snapshot every episode starts from keeps it)."""
-
-    def _prepare_lending(self, lp_agent: list[str]) -> None:
+    def prepare_lending(self, lp_agent: list[str]) -> None:
         """Once per build: each lending protocol readies its pool for the accounts that deal with it (the LP agents
         ``lp_agent``, the arbitrageurs and the borrower agent: ``ChainLendingSides.prepare``)."""
-        traders = lp_agent + [ARBITRAGEUR, ARBITRAGEUR_AGENT, self.borrower]
-        self.lending_setup.prepare(self.market, self._start_price(), traders, self._credit)
+        traders = lp_agent + [ARBITRAGEUR, ARBITRAGEUR_AGENT, BORROWER_AGENT]
+        self.lending.prepare(self.market, self.start_price(), traders, self.credit)
 
-    def _bind_lending(self, venue: Venue, address: Callable[[str], str]) -> tuple[LendingMarket, ...]:
+    def bind_lending(self, venue: Venue, address: Callable[[str], str]) -> tuple[LendingMarket, ...]:
         """The lending sides over this episode's market, trading through ``venue`` (the world's pool)."""
-        return self.lending_setup.bind(venue, self.market, self.borrower, address, self._credit)
+        return self.lending.bind(venue, self.market, BORROWER_AGENT, address, self.credit)
 
-    def _start_built(self, rng: np.random.Generator, spec: Callable[[float], MarketSpec]) -> float:
-        """A market of our own at the driver's start price: built from ``spec(price)`` and its traders funded, or
-        reverted to where this start price was built before. Returns the start price."""
-        self.rng = rng
+    def start_built(
+        self, rng: np.random.Generator, spec: Callable[[float], MarketSpec], fund: Callable[[], None]
+    ) -> float:
+        """A market of our own at the driver's start price: built from ``spec(price)`` and its traders funded
+        (``fund``, once per build), or reverted to where this start price was built before. Returns the start
+        price."""
         self._reference = self.driver.reset(rng, 1)
         price = float(self._reference[0])
         if price == self._built_price:  # the same start: back to the freshly built market
@@ -118,22 +115,24 @@ class ChainWorld:
                 self.chain.revert(self._empty)
             self._empty = self.chain.snapshot()
             self.market = build_market(self.chain, spec(price))
-            self._fund_traders()
+            fund()
             self._built_price = price
         self._built = self.chain.snapshot()  # a snapshot is spent when reverted to (anvil): take a fresh one
         return price
 
-    def _start_attached(self, rng: np.random.Generator) -> float:
-        """The book's market on the fork, its traders funded once; every episode reverts to that state, and the
-        driver's path is scaled to start at ``_attached_price`` (the pool's own price). Returns that price."""
+    def start_attached(
+        self, rng: np.random.Generator, attached_price: Callable[[], float], fund: Callable[[], None]
+    ) -> float:
+        """The book's market on the fork, its traders funded once (``fund``); every episode reverts to that state,
+        and the driver's path is scaled to start at ``attached_price()`` (the pool's own price, read once). Returns
+        that price."""
         if self.book is None:
             raise RuntimeError("attach mode runs on an address book (book=...)")
-        self.rng = rng
         start = float(self.driver.reset(rng, 1)[0])
         if self._built is None:
             self.market = attach_book(self.chain, self.book, self.fork_block)
-            self._anchor = self._attached_price()
-            self._fund_traders()
+            self._anchor = attached_price()
+            fund()
         else:
             self.chain.revert(self._built)
         self._built = self.chain.snapshot()
@@ -141,16 +140,13 @@ class ChainWorld:
         self._reference = np.array([start * self._scale])
         return self._anchor
 
-    def _start_price(self) -> float:
+    def start_price(self) -> float:
         """The price the market this episode started on stands at: an attached pool's own, or the path's start."""
         return self._anchor if self.book is not None else float(self._reference[0])
 
-    def _attached_price(self) -> float:
-        """USD per WETH in the attached market's pool this world trades (checking it is the one it needs)."""
-        raise NotImplementedError(f"{type(self).__name__} does not attach to a fork's market")
-
     def provenance(self) -> dict:
-        """What the world ran on, for reports: deployed or attached, the chain id, the block it started from."""
+        """What the world ran on, for reports: deployed or attached, the book, the chain id, the block it started
+        from (a fork's)."""
         return {
             "market": "deploy" if self.book is None else "attach",
             "addresses": None if self.book is None else self.book.get("name"),
