@@ -70,17 +70,16 @@ def test_aave_envs_attach_to_the_forks_market_and_the_rungs_agree(replica_url, m
         assert market.market.aave.pool.address == BOOK["aave_v3"]["pool"]
         assert market.lending.crowd is None  # the fork's own borrowers use its reserves: no scripted crowd
         if backend == "anvil":  # the one contract created on the fork is the controllable feed
-            fork = market.chain.rpc
+            fork, first = market.chain.rpc, market.site.fork_block + 1
             created = [
                 fork.request("eth_getTransactionReceipt", [tx["hash"]])["contractAddress"]
-                for n in range(market.site.fork_block + 1, market.chain.block_number() + 1)
+                for n in range(first, market.chain.block_number() + 1)
                 for tx in fork.request("eth_getBlockByNumber", [hex(n), True])["transactions"]
                 if tx["to"] is None
             ]
             assert [c.lower() for c in created] == [source.lower()]
             logs = fork.request(
-                "eth_getLogs",
-                [{"fromBlock": hex(market.site.fork_block + 1), "toBlock": "latest", "address": BOOK["aave_v3"]["pool"]}],
+                "eth_getLogs", [{"fromBlock": hex(first), "toBlock": "latest", "address": BOOK["aave_v3"]["pool"]}]
             )
             assert logs  # supplies and borrows went through the book's Pool
         env.close()

@@ -13,6 +13,7 @@ from envs.worlds.chain_v2 import ChainUniswapV2World
 from envs.worlds.chain_world import ChainUniswapV3World
 from envs.worlds.forked_sim import ForkedStartWorld
 from envs.worlds.lending import LendingParams
+from envs.worlds.reference_path import ReferencePath
 from envs.worlds.replay_world import ReplayWorld
 from envs.worlds.sim import UniswapV3World, V3WorldParams
 from envs.worlds.sim_v2 import UniswapV2World
@@ -24,10 +25,28 @@ WORLDS = (UniswapV3World, ChainUniswapV3World, ForkedStartWorld, ReplayWorld, Un
 def test_every_world_is_a_world_and_writes_no_order_of_its_own():
     for world in WORLDS:
         assert issubclass(world, World), world
-        own = {name for cls in world.__mro__ if cls not in World.__mro__ for name in vars(cls)}
-        written = own & {"reset", "move_reference", "step"}
-        # the chain world re-sends the forked chain's own blocks first, then runs the World's step
-        assert written == ({"step"} if world is ChainUniswapV3World else set()), (world, written)
+        names = ("reset", "move_reference", "step", "move_path", "reference_price")
+        written = {name for name in names if getattr(world, name) is not getattr(World, name)}
+        # the chain world re-sends the forked chain's own blocks first, then runs the World's step; a replay's
+        # reference is the recorded swaps' price, which its flow sets, not a path's step
+        expected = {ChainUniswapV3World: {"step"}, ReplayWorld: {"move_path"}}.get(world, set())
+        assert written == expected, (world, written)
+
+
+def test_a_path_started_at_a_pool_price_keeps_the_drivers_returns():
+    """Every world's reference is a ``ReferencePath``: an attached market's, or a pool read from a chain, starts at
+    the pool's own price (``start_at``), each world scaled by its own constant, and moves by the driver's returns."""
+    drawn, scaled = ReferencePath(make_driver("gbm")), ReferencePath(make_driver("gbm"))
+    start = drawn.reset(np.random.default_rng(0), 3).copy()
+    scaled.reset(np.random.default_rng(0), 3)
+    pools = np.array([1000.0, 2000.0, 3000.0])
+    scaled.start_at(pools)
+    np.testing.assert_allclose(scaled.now, pools, rtol=1e-15)
+    for _ in range(5):
+        drawn.step()
+        scaled.step()
+    assert (drawn.now != start).all()
+    np.testing.assert_allclose(scaled.now / pools, drawn.now / start, rtol=1e-12)
 
 
 def test_no_world_inherits_a_class_by_two_paths():

@@ -1,5 +1,5 @@
 """The chain a world runs on, whatever its protocols (``ChainSite``, which every chain world holds): the chain, the
-reference price path (a driver's, scaled to start at an attached pool's own price), the market built at the start
+reference price path (a driver's, scaled to start at an attached pool's own price: ``ReferencePath``), the market built at the start
 price (an episode from the same start reverts to it instead of building again) or attached from an address book,
 accounts credited by minting (a market of our own) or by storage writes (an attached one: nobody may mint a real
 chain's USDC), and the lending sides readied on it."""
@@ -21,6 +21,7 @@ from envs.worlds.lending import LendingMarket, LendingParams, Venue, lending_sid
 from envs.worlds.lending_pool import AGENT as AGENT_WALLET
 from envs.worlds.lending_pool import AGENT_LIQUIDATOR, BORROWER, COMPETITOR
 from envs.worlds.market import AGENT_ARBITRAGE_WALLET, ARBITRAGEUR_WALLET, FLOW_WALLET, TRADER_WALLET
+from envs.worlds.reference_path import ReferencePath
 
 #: the account behind each named wallet of a world on a chain (a wallet slot, an int, has its own). Names that share
 #: an account keep their books in their roles: the traders and the scripted competitor use the scripted
@@ -52,7 +53,6 @@ class ChainSite:
     path starts at: ``start_built`` and ``start_attached`` take them."""
 
     market: Market
-    _reference: np.ndarray
 
     def __init__(
         self,
@@ -63,24 +63,16 @@ class ChainSite:
         replay: bool = False,
     ):
         self.lending = ChainLendingSides(lending_sides(lending), book, replay)  # refused before a chain starts
-        self.driver, self.book = driver, book
+        self.path, self.book = ReferencePath(driver), book
         self.chain = make_chain()
         self.lending.start_clock(self.chain)
         self._empty = self._built = None  # snapshots: the chain before any market, and the built market
         self._built_price: float | None = None
         self.fork_block = self.chain.block_number()  # the block the world starts from (a fork's block)
-        self._scale = 1.0  # reference = driver path x scale (attach: the path starts at the pool's price)
         self._dealer = Dealer(self.chain)
 
     def close(self) -> None:
         self.chain.close()
-
-    def reference_price(self) -> np.ndarray:
-        return self._reference.copy()
-
-    def move_path(self) -> None:
-        """The reference's next step: the driver's, scaled."""
-        self._reference = self.driver.step() * self._scale
 
     def credit(self, token, who: str, raw: int) -> None:
         """Give ``who`` ``raw`` more of ``token``: minted on a market of our own, written by storage on an
@@ -106,8 +98,7 @@ class ChainSite:
         """A market of our own at the driver's start price: built from ``spec(price)`` and its traders funded
         (``fund``, once per build), or reverted to where this start price was built before. Returns the start
         price."""
-        self._reference = self.driver.reset(rng, 1)
-        price = float(self._reference[0])
+        price = float(self.path.reset(rng, 1)[0])
         if price == self._built_price:  # the same start: back to the freshly built market
             self.chain.revert(self._built)
         else:
@@ -128,7 +119,7 @@ class ChainSite:
         that price."""
         if self.book is None:
             raise RuntimeError("attach mode runs on an address book (book=...)")
-        start = float(self.driver.reset(rng, 1)[0])
+        self.path.reset(rng, 1)
         if self._built is None:
             self.market = attach_book(self.chain, self.book, self.fork_block)
             self._anchor = attached_price()
@@ -136,13 +127,12 @@ class ChainSite:
         else:
             self.chain.revert(self._built)
         self._built = self.chain.snapshot()
-        self._scale = self._anchor / start
-        self._reference = np.array([start * self._scale])
+        self.path.start_at(self._anchor)
         return self._anchor
 
     def start_price(self) -> float:
         """The price the market this episode started on stands at: an attached pool's own, or the path's start."""
-        return self._anchor if self.book is not None else float(self._reference[0])
+        return self._anchor if self.book is not None else float(self.path.now[0])
 
     def provenance(self) -> dict:
         """What the world ran on, for reports: deployed or attached, the book, the chain id, the block it started

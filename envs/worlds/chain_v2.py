@@ -41,15 +41,10 @@ class ChainUniswapV2World(UniswapV2Market):
         self.params = params
         self.site = ChainSite(make_chain, driver, book, lending)
         self.driver, self.dt, self.chain, self.book = driver, driver.dt, self.site.chain, book
+        self.path = self.site.path
 
     def close(self) -> None:
         self.site.close()
-
-    def reference_price(self) -> np.ndarray:
-        return self.site.reference_price()
-
-    def move_path(self) -> None:
-        self.site.move_path()
 
     def provenance(self) -> dict:
         """What the world ran on (``ChainSite.provenance``), with the pair acted on."""

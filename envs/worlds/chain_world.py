@@ -78,6 +78,7 @@ class ChainUniswapV3World(UniswapV3Market):
             )
         self.site = ChainSite(make_chain, driver, book, lending, replay is not None)
         self.driver, self.dt, self.chain, self.book = driver, driver.dt, self.site.chain, book
+        self.path = self.site.path
         #: (the forked chain's URL, blocks a step, the agent's priority fee in wei or None): each step re-sends that
         #: many of its next blocks, the first block's transactions that outbid the agent before the agent acts
         self.replay_blocks = 0 if replay is None else replay[1]
@@ -87,12 +88,6 @@ class ChainUniswapV3World(UniswapV3Market):
 
     def close(self) -> None:
         self.site.close()
-
-    def reference_price(self) -> np.ndarray:
-        return self.site.reference_price()
-
-    def move_path(self) -> None:
-        self.site.move_path()
 
     # --- episode ----------------------------------------------------------------------------
     def start(self, rng: np.random.Generator, agent_usd: float | None) -> None:

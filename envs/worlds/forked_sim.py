@@ -98,17 +98,12 @@ class ForkedStartWorld(UniswapV3World):
 
         b = self.b
         self.rng = rng
-        start = self.driver.reset(rng, self.n)
-        self._scale = self.origin.price / start  # each world's path, rescaled to start at the pool's price
-        self._reference = start * self._scale
+        self.path.reset(rng, self.n)
+        self.path.start_at(self.origin.price)  # each world's path, rescaled to start at the pool's price
         self.pool_params, self.state = v3_pool_state(
             self.origin.snapshot, b.xp, self.n, max_positions=self.params.slots, device=b.device
         )
         self.fund_agents(agent_usd)
-
-    def move_path(self) -> None:
-        super().move_path()  # the driver's step
-        self._reference = self._reference * self._scale
 
     def provenance(self) -> dict:
         """Where the worlds started: the pool read, its chain id and block."""

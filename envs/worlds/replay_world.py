@@ -79,7 +79,7 @@ class ReplayWorld(UniswapV3World):
         ``replay_window``), the LP agents funded with ``agent_usd`` (given exactly when the world has LP agents)
         at its last recorded price."""
         self.rng = rng
-        self.driver.reset(rng, self.n)  # unused here, reset so a driver's own checks still run
+        self.path.reset(rng, self.n)  # unused here, reset so a driver's own checks still run
         self.replay = PoolReplay(
             self._events,
             self._start,
@@ -91,7 +91,7 @@ class ReplayWorld(UniswapV3World):
         )
         self.state, self.pool_params = self.replay.state, self.replay.params
         self._next = 0
-        self._reference = np.full(self.n, self._first_price)
+        self.path.now = np.full(self.n, self._first_price)
         start = float(self._times[0] if self._times else 0)
         if self._starts is not None:
             start = float(rng.uniform(*self._starts))
@@ -114,7 +114,7 @@ class ReplayWorld(UniswapV3World):
             ev = self._events[self._next]
             self.replay.apply(self._next, ev)
             if ev.event == "Swap":
-                self._reference = np.full(self.n, _recorded_usd(ev))
+                self.path.now = np.full(self.n, _recorded_usd(ev))
             self._next += 1
 
     def agent_arbitrage(self, fraction: np.ndarray):

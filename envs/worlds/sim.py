@@ -25,6 +25,7 @@ from envs.worlds.ledger import SimLedger
 from envs.worlds.lending import LendingParams
 from envs.worlds.lending_protocols import sim_sides
 from envs.worlds.market import UniswapV3Market
+from envs.worlds.reference_path import ReferencePath
 from envs.worlds.v2_market import V2WorldParams
 from envs.worlds.v2_pair import SimUniswapV2Pair
 from envs.worlds.v2_pair_side import pair_beside
@@ -191,6 +192,7 @@ class UniswapV3World(UniswapV3Market):
         lending: LendingParams | Sequence[LendingParams] | None = None,
     ):
         self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
+        self.path = ReferencePath(driver)
         self.b = array_backend(backend) if isinstance(backend, str) else backend
         self.v3_pool = SimUniswapV3Pool(n, self.b)
         self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
@@ -202,9 +204,6 @@ class UniswapV3World(UniswapV3Market):
     # --- units ------------------------------------------------------------------------------
     def sqrt_price_of(self, usd_per_eth):
         return np.sqrt(WETH_UNIT / USDC_UNIT / usd_per_eth)
-
-    def reference_price(self) -> np.ndarray:
-        return self._reference.copy()
 
     @property
     def state(self) -> v3.V3PoolState:
@@ -230,8 +229,8 @@ class UniswapV3World(UniswapV3Market):
         agent with ``agent_usd`` (given exactly when the world has LP agents) and the scripted traders."""
         b, xp, p = self.b, self.b.xp, self.params
         self.rng = rng
-        self._reference = self.driver.reset(rng, self.n)
-        sqrt_start = b.asarray(np.floor(self.sqrt_price_of(self._reference) * Q96) / Q96)
+        start = self.path.reset(rng, self.n)
+        sqrt_start = b.asarray(np.floor(self.sqrt_price_of(start) * Q96) / Q96)
         center = get_tick_at_sqrt_ratio(sqrt_start)
         ticks, nets = [], []
         for half_width, share in p.liquidity_profile:
@@ -243,7 +242,7 @@ class UniswapV3World(UniswapV3Market):
                     get_sqrt_ratio_at_tick(lower),
                     get_sqrt_ratio_at_tick(upper),
                     b.asarray(np.full(self.n, np.floor(usd / 2 * USDC_UNIT))),
-                    b.asarray(np.floor(usd / 2 / self._reference * WETH_UNIT)),
+                    b.asarray(np.floor(usd / 2 / start * WETH_UNIT)),
                 )
             )
             ticks += [lower, upper]
@@ -260,10 +259,7 @@ class UniswapV3World(UniswapV3Market):
         ``V3WorldParams.wallets_usd``); the flow starts; the re-centring LPs open their ranges."""
         self.ledger = SimLedger(self.n)
         for slot, usd in enumerate(self.params.wallets_usd(agent_usd)):
-            self.ledger.open(slot, np.floor(usd / 2 * USDC_UNIT), np.floor(usd / 2 / self._reference * WETH_UNIT))
+            self.ledger.open(slot, np.floor(usd / 2 * USDC_UNIT), np.floor(usd / 2 / self.path.now * WETH_UNIT))
         self.start_flow()
         self.flow_volume_usd = np.zeros(self.n) if self.count_flow_volume else None
         self.open_recentering()
-
-    def move_path(self) -> None:
-        self._reference = self.driver.step()

@@ -15,6 +15,7 @@ from envs.units import USDC_UNIT, WETH_UNIT
 from envs.worlds.ledger import SimLedger
 from envs.worlds.lending import LendingParams
 from envs.worlds.lending_protocols import sim_sides
+from envs.worlds.reference_path import ReferencePath
 from envs.worlds.v2_market import AGENT, UniswapV2Market, V2WorldParams, seed_reserves
 from envs.worlds.v2_pair import SimUniswapV2Pair
 
@@ -34,21 +35,14 @@ class UniswapV2World(UniswapV2Market):
         lending: LendingParams | Sequence[LendingParams] | None = None,
     ):
         self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
+        self.path = ReferencePath(driver)
         self.b = array_backend(backend) if isinstance(backend, str) else backend
         self.v2_pair = SimUniswapV2Pair(n, self.b)
         self.components = sim_sides(self, lending, self.b)
 
     def open_pair(self, rng: np.random.Generator, agent_usd: float) -> None:
         self.rng = rng
-        self._reference = self.driver.reset(rng, self.n)
-        self.v2_pair.reset(*seed_reserves(self.params.pool_value_usd, self._reference))
+        start = self.path.reset(rng, self.n)
+        self.v2_pair.reset(*seed_reserves(self.params.pool_value_usd, start))
         self.ledger = SimLedger(self.n)
-        self.ledger.open(
-            AGENT, np.floor(agent_usd / 2 * USDC_UNIT), np.floor(agent_usd / 2 / self._reference * WETH_UNIT)
-        )
-
-    def move_path(self) -> None:
-        self._reference = self.driver.step()
-
-    def reference_price(self) -> np.ndarray:
-        return self._reference.copy()
+        self.ledger.open(AGENT, np.floor(agent_usd / 2 * USDC_UNIT), np.floor(agent_usd / 2 / start * WETH_UNIT))

@@ -2,7 +2,7 @@
 reference price path, a block clock, the accounts' ledger, and the protocol components it holds: its pool and those
 beside it (a second pool, lending sides). The order of a world's own step is written once here; a world around a pool
 (``envs.worlds.market``, ``envs.worlds.v2_market``) gives its pool's scripted flows, and a backend gives the start of
-an episode and the path's next step."""
+an episode (where the reference path starts)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import numpy as np
 
 from envs.drivers.base import PriceDriver
 from envs.worlds.ledger import Ledger
+from envs.worlds.reference_path import ReferencePath
 
 if TYPE_CHECKING:
     from envs.worlds.lending import LendingMarket
@@ -33,14 +34,15 @@ class Component(Protocol):
 
 
 class World(ABC):
-    """N worlds stepped together: the reference price path (``driver``), each world's clock (``clock``, seconds,
-    ``dt`` a step), the accounts' wallets (``ledger``), the pool's scripted flows and the components beside the pool
-    (``components``: a V2 pair, lending sides; ``lending``: the first lending side), which start with the world,
-    follow the reference and act after the pool's flows."""
+    """N worlds stepped together: the reference price path (``path``, a ``driver``'s), each world's clock
+    (``clock``, seconds, ``dt`` a step), the accounts' wallets (``ledger``), the pool's scripted flows and the
+    components beside the pool (``components``: a V2 pair, lending sides; ``lending``: the first lending side), which
+    start with the world, follow the reference and act after the pool's flows."""
 
     n: int
     dt: float  # seconds per step
     driver: PriceDriver
+    path: ReferencePath  # the reference price, the driver's path (scaled where it starts at a pool's own price)
     ledger: Ledger
     rng: np.random.Generator
     clock: np.ndarray  # (N,) each world's time, seconds (the driver's timestamps where it has them)
@@ -80,13 +82,13 @@ class World(ABC):
         for component in self.components:
             component.follow()
 
-    @abstractmethod
     def move_path(self) -> None:
-        """The backend's step of the reference price path."""
+        """The reference path's next step."""
+        self.path.step()
 
-    @abstractmethod
     def reference_price(self) -> np.ndarray:
         """(N,) USD per WETH off the pool: the price the arbitrage and the oracle follow."""
+        return self.path.now.copy()
 
     def step(self) -> None:
         """The world's own block: the reference moves, the pool's scripted flows trade it (``pool_flows``), then each
