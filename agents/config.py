@@ -379,8 +379,14 @@ def validate(cfg) -> None:
     spec = env_spec(cfg)
     schema = spec.config
     check_backend(cfg.backend, e.id)
-    if "fee_pips" in e and e.fee_pips not in FEE_TIERS:
-        raise ValueError(f"env.fee_pips={e.fee_pips} must be one of {list(FEE_TIERS)} (the Uniswap V3 fee tiers)")
+    for key in ("fee_pips", "v3_pool_beside_fee_pips"):
+        if key in e and e[key] not in FEE_TIERS:
+            raise ValueError(f"env.{key}={e[key]} must be one of {list(FEE_TIERS)} (the Uniswap V3 fee tiers)")
+    if (e.get("v3_pool_beside_usd") or 0) > 0 and e.get("fee_pips") == e.v3_pool_beside_fee_pips:
+        raise ValueError(
+            f"env.v3_pool_beside_fee_pips={e.fee_pips} is the pool's own tier (env.fee_pips): a chain holds one "
+            f"USDC/WETH pool a tier; set it to another of {list(FEE_TIERS)}"
+        )
     check_ranges("env", e, schema)
     if e.get("liquidity_profile") is not None:
         check_liquidity_profile(e.liquidity_profile)

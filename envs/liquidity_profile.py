@@ -7,8 +7,10 @@ import math
 
 from envs.units import MAX_TICK, MIN_TICK
 
-#: (half-width as a fraction of price, share of the pool's value); None is the full range
-DEFAULT_LIQUIDITY_PROFILE: tuple[tuple[float | None, float], ...] = (
+#: ranges as (half-width as a fraction of price, share of the pool's value); None is the full range
+LiquidityProfile = tuple[tuple[float | None, float], ...]
+
+DEFAULT_LIQUIDITY_PROFILE: LiquidityProfile = (
     (0.005, 0.30),
     (0.02, 0.25),
     (0.10, 0.20),

@@ -80,6 +80,10 @@ class PoolConfig(EnvConfig):
     #: a Uniswap V2 USDC/WETH pair of this value beside the pool (0: none), traded by its own arbitrageur and
     #: noise_traders toy swaps each block: a second venue on the same price
     v2_pair_usd: float = ranged(0.0, NON_NEGATIVE)
+    #: a second Uniswap V3 USDC/WETH pool of this value beside the pool (0: none), at fee tier
+    #: v3_pool_beside_fee_pips (not fee_pips), traded by its own arbitrageur and noise_traders toy swaps each block
+    v3_pool_beside_usd: float = ranged(0.0, NON_NEGATIVE)
+    v3_pool_beside_fee_pips: int = 3000  # its tier: 100, 500, 3000 or 10000
 
     def world(self) -> dict:
         """The world's keyword arguments (``world=`` of the envs). A replay's recorded LPs are the
@@ -105,6 +109,8 @@ class PoolConfig(EnvConfig):
             "sandwich_usd": self.sandwich_usd,
             "jit_half_width": self.jit_half_width,
             "v2_pair_usd": self.v2_pair_usd,
+            "v3_pool_beside_usd": self.v3_pool_beside_usd,
+            "v3_pool_beside_fee_pips": self.v3_pool_beside_fee_pips,
         }
 
 

@@ -125,6 +125,10 @@ class UniswapV2LPConfig(EnvConfig):
     noise_traders: int = ranged(2, NON_NEGATIVE)  # noise swaps per step
     noise_trade_usd: float = ranged(5_000.0, NON_NEGATIVE)  # median noise swap
     pool_value_usd: float = ranged(10_000_000.0, POSITIVE)  # the pair's liquidity
+    #: a Uniswap V3 USDC/WETH pool of this value beside the pair (0: none), at fee tier v3_pool_beside_fee_pips,
+    #: traded by its own arbitrageur and noise_traders toy swaps each block: a second venue on the same price
+    v3_pool_beside_usd: float = ranged(0.0, NON_NEGATIVE)
+    v3_pool_beside_fee_pips: int = 500  # its tier: 100, 500, 3000 or 10000
     #: a lending market beside the pair, trading through it, where ``protocol`` names one (none: no market;
     #: aave_v3, or morpho_blue with calibration: none), with any LendingParams key beside it
     lending: Dict[str, Any] = field(default_factory=lambda: {"protocol": NO_LENDING})
@@ -145,6 +149,8 @@ def _kwargs(e: UniswapV2LPConfig) -> dict:
             "pool_value_usd": e.pool_value_usd,
             "noise_traders": e.noise_traders,
             "noise_trade_usd": e.noise_trade_usd,
+            "v3_pool_beside_usd": e.v3_pool_beside_usd,
+            "v3_pool_beside_fee_pips": e.v3_pool_beside_fee_pips,
         },
     )
 

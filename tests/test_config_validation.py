@@ -29,6 +29,12 @@ ENV_GROUPS = sorted(p.stem for p in (ROOT / "configs" / "env").glob("*.yaml"))
         ("env.gas_usd_per_rebalance=nan", "env.gas_usd_per_rebalance=nan must be a finite number >= 0"),
         ("env.gas_price_gwei=-1", "env.gas_price_gwei=-1.0 must be a finite number >= 0"),
         ("env.fee_pips=501", "env.fee_pips=501 must be one of [100, 500, 3000, 10000]"),
+        ("env.v3_pool_beside_fee_pips=250", "env.v3_pool_beside_fee_pips=250 must be one of [100, 500, 3000, 10000]"),
+        (
+            "env.fee_pips=3000 env.v3_pool_beside_usd=1e6 env.v3_pool_beside_fee_pips=3000",
+            "env.v3_pool_beside_fee_pips=3000 is the pool's own tier",
+        ),
+        ("env.v3_pool_beside_usd=-1", "env.v3_pool_beside_usd=-1.0 must be a finite number >= 0"),
         ("env.horizon=0", "env.horizon=0 must be a finite number > 0"),
         ("env.initial_half_width=-10", "env.initial_half_width=-10 must be a finite number > 0"),
         ("env.half_widths=[0,100]", "env.half_widths[0]=0 must be a finite number > 0"),
@@ -198,8 +204,8 @@ def test_every_numeric_key_of_every_schema_states_its_range():
     from envs.spec import rules
 
     numeric = {int, float, typing.Optional[int], typing.Optional[float], typing.List[int], typing.List[float]}
-    # a tier in envs.units.FEE_TIERS; any integer seeds; [start, end] windows, checked as pairs by agents.config.check
-    checked_otherwise = {"fee_pips", "seed", "window", "eval_window"}
+    # tiers in envs.units.FEE_TIERS; any integer seeds; [start, end] windows, checked as pairs by agents.config.check
+    checked_otherwise = {"fee_pips", "v3_pool_beside_fee_pips", "seed", "window", "eval_window"}
     unranged = []
     for schema in [spec.config for spec in SPECS.values()] + [TrainConfig, EvalConfig]:
         hints, ranged = typing.get_type_hints(schema), rules(schema)

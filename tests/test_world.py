@@ -231,32 +231,94 @@ def test_a_world_holds_a_v2_pair_beside_its_v3_pool_and_two_lending_markets_alik
     chain.close()
 
 
+@pytest.mark.parametrize("own", ["v3_pool", "v2_pair"])
+def test_a_v3_pool_beside_either_pool_agrees_on_the_simulator_and_the_bytecode(own):
+    """A V3 pool is a component beside either pool a world is built around: a 0.3% pool beside a 0.05% one (with
+    Aave V3, whose liquidators dump into the world's own pool through a 25% crash), and a 0.05% pool beside a V2 pair.
+    Its liquidity is laid as the built market mints it, its arbitrageur keeps it by the reference, and it moves alike
+    on the batched world and on the real contracts."""
+    from envs.contracts.fork import chain_factory
+    from envs.drivers.scenario import ScenarioDriver, crash
+    from envs.worlds.v2_market import V2WorldParams
+    from envs.worlds.v3_pool_side import UniswapV3PoolSide
+
+    path = crash(2000.0, drop=0.25, calm_steps=2, crash_steps=4, after_steps=3)
+    worlds: tuple[World, World]
+    if own == "v3_pool":
+        side = LendingParams(borrowers=2, calibration="none", borrower_usd=2_000_000.0)
+        params = V3WorldParams(lps=0, flow="toy", v3_pool_beside_usd=60_000_000.0, v3_pool_beside_fee_pips=3000)
+        worlds = (
+            UniswapV3World(1, ScenarioDriver(path), params, "numpy", side),
+            ChainUniswapV3World(chain_factory("evm", None, None), ScenarioDriver(path), params, lending=side),
+        )
+        kinds, tier = ["UniswapV3PoolSide", "LendingMarket"], 3000
+    else:
+        pair = V2WorldParams(v3_pool_beside_usd=60_000_000.0)
+        worlds = (
+            UniswapV2World(1, ScenarioDriver(path), pair, "numpy"),
+            ChainUniswapV2World(chain_factory("evm", None, None), ScenarioDriver(path), pair),
+        )
+        kinds, tier = ["UniswapV3PoolSide"], 500
+    for world in worlds:
+        world.reset(np.random.default_rng(5), None if own == "v3_pool" else 100_000.0)
+        assert [type(c).__name__ for c in world.components] == kinds
+    sim, chain = worlds[0].components[0], worlds[1].components[0]
+    assert isinstance(sim, UniswapV3PoolSide) and isinstance(chain, UniswapV3PoolSide)
+    assert chain.pool.pool.call("fee") == tier  # the built market's pool of that tier
+    for read in ("sqrt_price", "tick", "liquidity"):  # laid alike
+        np.testing.assert_allclose(getattr(sim.pool, read)(), getattr(chain.pool, read)(), rtol=1e-12)
+    moved, parted, gap = 0.0, 0.0, 0.0
+    start = sim.price()
+    for _ in range(len(path) - 1):
+        for world in worlds:
+            world.step()
+        np.testing.assert_allclose(sim.pool.sqrt_price(), chain.pool.sqrt_price(), rtol=1e-9)
+        np.testing.assert_allclose(sim.pool.liquidity(), chain.pool.liquidity(), rtol=1e-9)
+        np.testing.assert_allclose(worlds[0].pool_price(), worlds[1].pool_price(), rtol=1e-6)
+        reference = worlds[0].reference_price()
+        gap = max(gap, abs(np.log(sim.price() / reference)[0]))
+        moved = max(moved, abs(np.log(sim.price() / start)[0]))
+        parted = max(parted, abs(np.log(worlds[0].pool_price() / sim.price())[0]))
+    assert moved > 0.2, "the pool beside should have followed the crash"
+    assert gap < 0.05, "its arbitrageur should keep it within its band and a block's noise of the reference"
+    if own == "v3_pool":
+        assert parted > 0.1, "the liquidators' sales should have parted the world's pool from the pool beside"
+    worlds[1].close()
+
+
+V3_POOL_ENVS = ["uniswap_v3_lp", "cex_dex_arbitrage", "aave_leverage", "aave_liquidator", "morpho_blue_leverage"]
+
+
 @pytest.mark.parametrize(
-    "env",
-    ["uniswap_v3_lp", "cex_dex_arbitrage", "aave_leverage", "aave_liquidator", "morpho_blue_leverage", "defi_market"],
+    "env, key",
+    [(env, "v2_pair_usd=3000000") for env in [*V3_POOL_ENVS, "defi_market"]]
+    + [(env, "v3_pool_beside_usd=30000000") for env in [*V3_POOL_ENVS, "defi_market", "uniswap_v2_lp"]],
 )
-def test_every_pool_env_trades_the_v2_pair_it_is_given_beside_its_pool(env):
-    """``env.v2_pair_usd`` puts a pair beside the pool of every env whose world holds the V3 pool, and every env's
-    block trades it (an env that writes its own block order calls ``World.pools_beside_trade``): the key is never
-    taken and left idle."""
+def test_every_pool_env_trades_the_pool_it_is_given_beside_its_own(env, key):
+    """``env.v2_pair_usd`` puts a V2 pair, ``env.v3_pool_beside_usd`` a V3 pool of another tier, beside the pool of
+    every env whose world holds one (the V3 pool beside the V2 LP's pair too), and every env's block trades it (an
+    env that writes its own block order calls ``World.pools_beside_trade``): the key is never taken and left
+    idle."""
     from agents.config import env_kwargs, env_spec, validate
     from tests.configs import config
 
-    cfg = config(f"env={env}", "env.v2_pair_usd=3000000", "env.horizon=6")
+    cfg = config(f"env={env}", f"env.{key}", "env.horizon=6")
     validate(cfg)
     spec = env_spec(cfg)
     made = spec.classes()[0](backend="numpy", **env_kwargs(cfg))
     made.reset(seed=1)
     world = made.core.market
-    pair = world.components[0]
-    seeded = pair.pair.reserves()
+    beside = world.components[0]
+    pool = beside.pair if key.startswith("v2") else beside.pool
+    seeded = pool.reserves()[0] if key.startswith("v2") else pool.sqrt_price()
     for _ in range(3):
         if spec.role is None:
             made.step({agent: made.action_space(agent).sample() for agent in made.agents})
         else:
             made.step(made.action_space.sample())
-    assert (pair.pair.reserves()[0] != seeded[0]).all(), f"{env}'s block never traded the pair beside its pool"
-    assert abs(np.log(pair.price() / world.reference_price())[0]) < 0.02
+    now = pool.reserves()[0] if key.startswith("v2") else pool.sqrt_price()
+    assert (now != seeded).all(), f"{env}'s block never traded the pool beside its own"
+    assert abs(np.log(beside.price() / world.reference_price())[0]) < 0.02
     made.close()
 
 
@@ -271,6 +333,39 @@ def test_a_pair_beside_the_pool_is_refused_where_it_cannot_be_built():
         ChainUniswapV3World(no_chain, make_driver("gbm"), V3WorldParams(v2_pair_usd=1e6), book={"name": "ethereum"})
     with pytest.raises(ValueError, match="v2_pair_usd=-1.0 must be non-negative"):
         V3WorldParams(v2_pair_usd=-1.0)
+
+
+def test_a_v3_pool_beside_is_refused_where_it_cannot_be_built():
+    """The pool beside is minted in a market of our own, at a tier of its own: an attached fork's market, the world's
+    own tier, a tier Uniswap V3 lacks and a negative value are refused, each naming the key."""
+    from envs.worlds.v2_market import V2WorldParams
+
+    def no_chain():
+        raise AssertionError("the refusal should come before a chain starts")
+
+    attached = {"name": "ethereum"}
+    with pytest.raises(ValueError, match="env.v3_pool_beside_usd .* backend.market=attach"):
+        ChainUniswapV3World(no_chain, make_driver("gbm"), V3WorldParams(v3_pool_beside_usd=1e6), book=attached)
+    with pytest.raises(ValueError, match="env.v3_pool_beside_usd .* backend.market=attach"):
+        ChainUniswapV2World(no_chain, make_driver("gbm"), V2WorldParams(v3_pool_beside_usd=1e6), book=attached)
+    with pytest.raises(ValueError, match="v3_pool_beside_fee_pips=500 is the pool's own tier"):
+        V3WorldParams(fee_pips=500, v3_pool_beside_usd=1e6, v3_pool_beside_fee_pips=500)
+    with pytest.raises(ValueError, match="v3_pool_beside_fee_pips=250 is not a fee tier"):
+        V2WorldParams(v3_pool_beside_usd=1e6, v3_pool_beside_fee_pips=250)
+    for params in (V3WorldParams, V2WorldParams):
+        with pytest.raises(ValueError, match="v3_pool_beside_usd=-1.0 must be non-negative"):
+            params(v3_pool_beside_usd=-1.0)
+
+
+def test_a_recipe_records_the_pools_beside_an_envs_own():
+    """What an export records its policy was trained beside: the pools the env config puts beside the world's own."""
+    from envs import SPECS
+
+    lp, v2 = SPECS["defigym/UniswapV3LP-v0"].world, SPECS["defigym/UniswapV2LP-v0"].world
+    assert lp.protocols({})["beside"] == []
+    both = lp.protocols({"v2_pair_usd": 1e6, "v3_pool_beside_usd": 2e6})
+    assert both == {"pool": "uniswap_v3", "beside": ["uniswap_v2", "uniswap_v3"], "lending": None}
+    assert v2.protocols({"v3_pool_beside_usd": 2e6})["beside"] == ["uniswap_v3"]
 
 
 def test_every_env_runs_in_the_world_its_spec_names():

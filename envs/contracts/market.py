@@ -46,6 +46,8 @@ class MarketSpec:
     )
     v3_fee_tiers: tuple[int, ...] = (500, 3000)  # USDC/WETH pools
     v3_pool_value_usd: float = 20_000_000.0  # value minted into each V3 pool across the profile
+    #: (fee tier, value) of each V3 pool whose value is not ``v3_pool_value_usd`` (a pool beside a world's own)
+    v3_pool_values_usd: tuple[tuple[int, float], ...] = ()
     liquidity_profile: tuple[tuple[float | None, float], ...] = DEFAULT_LIQUIDITY_PROFILE
     v2_pool_value_usd: float = 10_000_000.0  # USDC/WETH pair
     aave_supply_usd: float = 50_000_000.0  # supplied to each Aave reserve by the liquidity provider
@@ -151,7 +153,7 @@ def _seed_v3_pool(v3: UniswapV3, usdc: Token, weth: Token, fee: int, eth_in_usdc
     spacing, center = TICK_SPACING[fee], price_to_tick(raw_price)
     for half_width, share in spec.liquidity_profile:
         lower, upper = profile_ticks(center, spacing, half_width)
-        value_usd = spec.v3_pool_value_usd * share
+        value_usd = dict(spec.v3_pool_values_usd).get(fee, spec.v3_pool_value_usd) * share
         raw_usdc = USDC.raw(value_usd / 2 / spec.prices_usd["USDC"])
         raw_weth = WETH.raw(value_usd / 2 / spec.prices_usd["WETH"])
         _fund(usdc, raw_usdc)

@@ -20,6 +20,7 @@ from envs.worlds.lending import LendingParams
 from envs.worlds.market import WBTC_PRICE_USD
 from envs.worlds.v2_market import UniswapV2Market, V2WorldParams
 from envs.worlds.v2_pair import ChainUniswapV2Pair
+from envs.worlds.v3_pool_side import chain_pool, v3_pool_beside
 
 
 class ChainUniswapV2World(UniswapV2Market):
@@ -38,6 +39,11 @@ class ChainUniswapV2World(UniswapV2Market):
         book: dict | None = None,
         lending: LendingParams | Sequence[LendingParams] | None = None,
     ):
+        if book is not None and params.v3_pool_beside_usd > 0:
+            raise ValueError(
+                "env.v3_pool_beside_usd adds a pool to a market of our own; an attached market has its real ones: "
+                "leave it out with backend.market=attach"
+            )
         self.params = params
         self.site = ChainSite(make_chain, driver, book, lending)
         self.driver, self.dt, self.chain, self.book = driver, driver.dt, self.site.chain, book
@@ -61,7 +67,8 @@ class ChainUniswapV2World(UniswapV2Market):
         self._bind()
         self.site.credit(self.usdc, AGENT, int(np.floor(agent_usd / 2 * USDC_UNIT)))
         self.site.credit(self.weth, AGENT, int(np.floor(agent_usd / 2 / price * WETH_UNIT)))
-        self.components = self.site.bind_lending(self, wallet_account)
+        beside = v3_pool_beside(self, self.params.v3_pool_beside(), chain_pool(self.market, wallet_account))
+        self.components = beside + self.site.bind_lending(self, wallet_account)
 
     def _bind(self) -> None:
         self.market = self.site.market
@@ -70,10 +77,13 @@ class ChainUniswapV2World(UniswapV2Market):
         self.ledger = ChainLedger(self.usdc, self.weth, wallet_account, self.site.credit)
 
     def _market_spec(self, price: float) -> MarketSpec:
-        """The local market at ``price`` with the pair this world trades; no V3 pool (none is traded)."""
+        """The local market at ``price`` with the pair this world trades; no V3 pool but the one beside the pair,
+        where it holds one."""
+        other = self.params.v3_pool_beside()
         return MarketSpec(
             prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD},
-            v3_fee_tiers=(),
+            v3_fee_tiers=() if other is None else (other.fee_pips,),
+            v3_pool_values_usd=() if other is None else ((other.fee_pips, other.pool_value_usd),),
             v2_pool_value_usd=self.params.pool_value_usd,
             aave_supply_usd=self.site.lending.supply_usd(),
         )
@@ -92,6 +102,10 @@ class ChainUniswapV2World(UniswapV2Market):
                 if who not in (AGENT, BORROWER_AGENT):  # the agents are funded by their episodes
                     self.site.credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, router.address)
+        if self.params.v3_pool_beside_usd > 0:  # the pool beside's arbitrageur and noise traders: SwapRouter
+            for who in (ARBITRAGEUR, NOISE):
+                for token in (self.usdc, self.weth):
+                    token.approve(who, self.market.v3.router.address)
         self.v2_pair.pair.transact("approve", router.address, MAX_UINT256, sender=AGENT)
         self.site.prepare_lending([])
 

@@ -26,6 +26,7 @@ from envs.worlds.sim import V3WorldParams
 from envs.worlds.v2_pair import ChainUniswapV2Pair
 from envs.worlds.v2_pair_side import pair_beside
 from envs.worlds.v3_pool import ChainUniswapV3Pool, Wallet
+from envs.worlds.v3_pool_side import chain_pool, v3_pool_beside
 
 
 def slot_address(slot: int, lp_agents: int) -> str:
@@ -70,11 +71,11 @@ class ChainUniswapV3World(UniswapV3Market):
         self.params = params
         self.slots, self.lp = params.slots, 0
         self.fee_pips, self.tick_spacing = params.fee_pips, TICK_SPACING[params.fee_pips]
-        if book is not None and (params.scripted_lps or params.v2_pair_usd > 0):
+        if book is not None and (params.scripted_lps or params.v2_pair_usd > 0 or params.v3_pool_beside_usd > 0):
             raise ValueError(
-                "env.recentering_lps, env.jit_usd, env.sandwich_usd and env.v2_pair_usd add scripted traders or a "
-                "pair to a market of our own; an attached market has its real ones: leave them out with "
-                "backend.market=attach"
+                "env.recentering_lps, env.jit_usd, env.sandwich_usd, env.v2_pair_usd and env.v3_pool_beside_usd add "
+                "scripted traders or a pool to a market of our own; an attached market has its real ones: leave them "
+                "out with backend.market=attach"
             )
         self.site = ChainSite(make_chain, driver, book, lending, replay is not None)
         self.driver, self.dt, self.chain, self.book = driver, driver.dt, self.site.chain, book
@@ -119,7 +120,7 @@ class ChainUniswapV3World(UniswapV3Market):
         self.usdc, self.weth, self.pool = self.v3_pool.usdc, self.v3_pool.weth, self.v3_pool.pool
         beside = pair_beside(
             self, self.params.v2_pair(), lambda: ChainUniswapV2Pair(market.v2, self.usdc, self.weth, self._address)
-        )
+        ) + v3_pool_beside(self, self.params.v3_pool_beside(), chain_pool(market, self._address))
         self.components = beside + self.site.bind_lending(self, self._address)
 
     # --- the wallets --------------------------------------------------------------------------
@@ -162,13 +163,14 @@ class ChainUniswapV3World(UniswapV3Market):
         self.site.prepare_lending([AGENT] if self.params.lps else [])
 
     def _market_spec(self, price: float) -> MarketSpec:
-        """The market this world builds at ``price``: its pool's tier and liquidity, the Aave reserves' and the V2
-        pair's seed."""
-        p = self.params
+        """The market this world builds at ``price``: its pool's tier and liquidity (and the V3 pool's beside it),
+        the Aave reserves' and the V2 pair's seed."""
+        p, other = self.params, self.params.v3_pool_beside()
         return MarketSpec(
             prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD},
-            v3_fee_tiers=(p.fee_pips,),
+            v3_fee_tiers=(p.fee_pips,) + (() if other is None else (other.fee_pips,)),
             v3_pool_value_usd=p.pool_value_usd * (1 - p.recentering_share),
+            v3_pool_values_usd=() if other is None else ((other.fee_pips, other.pool_value_usd),),
             liquidity_profile=p.liquidity_profile,
             aave_supply_usd=self.site.lending.supply_usd(),
             v2_pool_value_usd=p.v2_pair_usd or self.v2_pool_value_usd,

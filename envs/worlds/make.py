@@ -82,7 +82,11 @@ class WorldRecipe:
         side = self.lending_side(env_config.get("lending"))
         return {
             "pool": self.pool,
-            "beside": [UNISWAP_V2] if float(env_config.get("v2_pair_usd") or 0) > 0 else [],
+            "beside": [
+                pool
+                for pool, key in ((UNISWAP_V2, "v2_pair_usd"), (UNISWAP_V3, "v3_pool_beside_usd"))
+                if float(env_config.get(key) or 0) > 0
+            ],
             "lending": None if side is None else side.protocol,
         }
 

@@ -21,6 +21,7 @@ from envs.worlds.mempool import Mempool
 from envs.worlds.sandwich import FlowOrder, Legs, largest_front_run, minimum_out
 from envs.worlds.toy_flow import noise_orders
 from envs.worlds.v3_accounts import UniswapV3Accounts, centered_range, swap_to_range_ratio
+from envs.worlds.v3_pool import UniswapV3Pool
 from envs.worlds.world import World
 
 if TYPE_CHECKING:
@@ -212,16 +213,9 @@ class UniswapV3Market(World, UniswapV3Accounts):
         keep = np.sqrt(1.0 - self._flow.params.impact_limit)  # USDC in moves the sqrt price down, WETH in up
         return np.floor(np.where(sell_usdc, sqrt_price * keep, sqrt_price / keep) * Q96) / Q96
 
-    def _band_trade(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(sell USDC?, target sqrt price, worth trading?): the edge of the no-trade band, past which the pool fee
-        eats an arbitrage's profit, on the Q64.96 grid."""
-        now = self.v3_pool.sqrt_price()
-        target = np.floor(band_edge(now, self.reference_price(), self.fee_pips) * Q96) / Q96
-        return target < now, target, target != now
-
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         """The competing arbitrageur trades (masked) pools to the edge of their no-trade band."""
-        sell_usdc, target, moving = self._band_trade()
+        sell_usdc, target, moving = band_trade(self.v3_pool, self.reference_price(), self.fee_pips)
         moving &= True if mask is None else mask
         self.trade(
             "arbitrage", ARBITRAGEUR_WALLET, sell_usdc, np.where(moving, np.inf, 0.0), target, moving, count=True
@@ -347,7 +341,7 @@ class UniswapV3Market(World, UniswapV3Accounts):
     def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The agent swaps ``fraction`` of what would take the pool to its band's edge:
         (profit in USD at the reference price before gas, traded?)."""
-        sell_usdc, target, moving = self._band_trade()
+        sell_usdc, target, moving = band_trade(self.v3_pool, self.reference_price(), self.fee_pips)
         trading = moving & (np.asarray(fraction) > 0)
         with self.trying():  # a quote: how much input reaches the band's edge
             full, _ = self.trade(
@@ -363,6 +357,14 @@ class UniswapV3Market(World, UniswapV3Accounts):
 
 #: the WBTC price the worlds build the local market with (a reserve of the Aave market nobody uses here)
 WBTC_PRICE_USD = 60_000.0
+
+
+def band_trade(pool: UniswapV3Pool, reference: np.ndarray, fee_pips: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(sell USDC?, target sqrt price, worth trading?) of an arbitrage on ``pool``: to the edge of its no-trade band
+    (``band_edge``), on the Q64.96 grid."""
+    now = pool.sqrt_price()
+    target = np.floor(band_edge(now, reference, fee_pips) * Q96) / Q96
+    return target < now, target, target != now
 
 
 def band_edge(sqrt_price: np.ndarray, reference: np.ndarray, fee_pips: int) -> np.ndarray:

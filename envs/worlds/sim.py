@@ -16,11 +16,9 @@ import numpy as np
 
 from envs.arrays import ArrayBackend, array_backend
 from envs.drivers.base import PriceDriver
-from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, profile_ticks
+from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE
 from envs.protocols.uniswap_v3 import pool as v3
-from envs.protocols.uniswap_v3.liquidity_amounts import get_liquidity_for_amounts
-from envs.protocols.uniswap_v3.tick_math import get_sqrt_ratio_at_tick, get_tick_at_sqrt_ratio
-from envs.units import BPS, Q96, USDC_UNIT, WETH_UNIT
+from envs.units import BPS, TICK_SPACING, USDC_UNIT, WETH_UNIT
 from envs.worlds.ledger import SimLedger
 from envs.worlds.lending import LendingParams
 from envs.worlds.lending_protocols import sim_sides
@@ -30,6 +28,7 @@ from envs.worlds.v2_market import V2WorldParams
 from envs.worlds.v2_pair import SimUniswapV2Pair
 from envs.worlds.v2_pair_side import pair_beside
 from envs.worlds.v3_pool import SimUniswapV3Pool
+from envs.worlds.v3_pool_side import V3PoolBeside, sim_pool, v3_pool_beside
 
 
 @dataclass(frozen=True)
@@ -76,6 +75,11 @@ class V3WorldParams:
     #: a Uniswap V2 USDC/WETH pair of this value beside the pool (0: none), seeded at the start price and traded
     #: each block after the pool by its own arbitrageur and ``noise_traders`` toy swaps (``envs.worlds.v2_pair_side``)
     v2_pair_usd: float = 0.0
+    #: a second Uniswap V3 USDC/WETH pool of this value beside the pool (0: none), at fee tier
+    #: ``v3_pool_beside_fee_pips`` (not the pool's own), laid over ``liquidity_profile`` at the start price and traded
+    #: each block after the pool by its own arbitrageur and ``noise_traders`` toy swaps (``envs.worlds.v3_pool_side``)
+    v3_pool_beside_usd: float = 0.0
+    v3_pool_beside_fee_pips: int = 3000
 
     def __post_init__(self):
         v3.V3PoolParams(fee_pips=self.fee_pips)  # checks the tier
@@ -95,6 +99,16 @@ class V3WorldParams:
             raise ValueError(f"sandwich_usd={self.sandwich_usd} must be non-negative")
         if self.v2_pair_usd < 0:
             raise ValueError(f"v2_pair_usd={self.v2_pair_usd} must be non-negative (0: no V2 pair beside the pool)")
+        if self.v3_pool_beside_usd < 0:
+            raise ValueError(
+                f"v3_pool_beside_usd={self.v3_pool_beside_usd} must be non-negative (0: no V3 pool beside the pool)"
+            )
+        if self.v3_pool_beside_usd > 0 and self.v3_pool_beside_fee_pips == self.fee_pips:
+            raise ValueError(
+                f"v3_pool_beside_fee_pips={self.v3_pool_beside_fee_pips} is the pool's own tier: a chain holds one "
+                f"USDC/WETH pool a tier; set v3_pool_beside_fee_pips to another of {sorted(TICK_SPACING)}"
+            )
+        self.v3_pool_beside()  # checks its tier
         if self.flow_priority_fee_gwei < 0:
             raise ValueError(f"flow_priority_fee_gwei={self.flow_priority_fee_gwei} must be non-negative")
         if self.recentering_share >= 1:
@@ -123,6 +137,19 @@ class V3WorldParams:
         if self.v2_pair_usd <= 0:
             return None
         return V2WorldParams(self.v2_pair_usd, self.noise_traders, self.noise_trade_usd)
+
+    def v3_pool_beside(self) -> V3PoolBeside | None:
+        """The V3 pool beside the pool (``v3_pool_beside_usd``), laid as the pool's profile is, with the toy flow's
+        noise traders; None: none."""
+        if self.v3_pool_beside_usd <= 0:
+            return None
+        return V3PoolBeside(
+            self.v3_pool_beside_fee_pips,
+            self.v3_pool_beside_usd,
+            self.liquidity_profile,
+            self.noise_traders,
+            self.noise_trade_usd,
+        )
 
     @property
     def recentering_share(self) -> float:
@@ -194,16 +221,15 @@ class UniswapV3World(UniswapV3Market):
         self.n, self.driver, self.params, self.dt = n, driver, params, driver.dt
         self.path = ReferencePath(driver)
         self.b = array_backend(backend) if isinstance(backend, str) else backend
-        self.v3_pool = SimUniswapV3Pool(n, self.b)
-        self.pool_params = v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
+        self.v3_pool = SimUniswapV3Pool(
+            n, self.b, v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=params.slots)
+        )
         self.fee_pips, self.tick_spacing = params.fee_pips, self.pool_params.tick_spacing
         self.slots, self.lp = params.slots, 0
-        beside = pair_beside(self, params.v2_pair(), lambda: SimUniswapV2Pair(n, self.b))
+        beside = pair_beside(self, params.v2_pair(), lambda: SimUniswapV2Pair(n, self.b)) + v3_pool_beside(
+            self, params.v3_pool_beside(), sim_pool(n, self.b)
+        )
         self.components = beside + sim_sides(self, lending, self.b)
-
-    # --- units ------------------------------------------------------------------------------
-    def sqrt_price_of(self, usd_per_eth):
-        return np.sqrt(WETH_UNIT / USDC_UNIT / usd_per_eth)
 
     @property
     def state(self) -> v3.V3PoolState:
@@ -227,31 +253,10 @@ class UniswapV3World(UniswapV3Market):
     def start(self, rng: np.random.Generator, agent_usd: float | None) -> None:
         """Lay each world's liquidity around its own start price the way build_market mints it; fund each LP
         agent with ``agent_usd`` (given exactly when the world has LP agents) and the scripted traders."""
-        b, xp, p = self.b, self.b.xp, self.params
+        p = self.params
         self.rng = rng
         start = self.path.reset(rng, self.n)
-        sqrt_start = b.asarray(np.floor(self.sqrt_price_of(start) * Q96) / Q96)
-        center = get_tick_at_sqrt_ratio(sqrt_start)
-        ticks, nets = [], []
-        for half_width, share in p.liquidity_profile:
-            lower, upper = profile_ticks(center, self.tick_spacing, half_width)
-            usd = p.pool_value_usd * (1 - p.recentering_share) * share
-            liquidity = xp.floor(
-                get_liquidity_for_amounts(
-                    sqrt_start,
-                    get_sqrt_ratio_at_tick(lower),
-                    get_sqrt_ratio_at_tick(upper),
-                    b.asarray(np.full(self.n, np.floor(usd / 2 * USDC_UNIT))),
-                    b.asarray(np.floor(usd / 2 / start * WETH_UNIT)),
-                )
-            )
-            ticks += [lower, upper]
-            nets += [liquidity, -liquidity]
-        ticks, nets = xp.stack(ticks, axis=1), xp.stack(nets, axis=1)
-        order = xp.argsort(ticks, axis=1, stable=True)
-        ticks, nets = xp.take_along_axis(ticks, order, axis=1), xp.take_along_axis(nets, order, axis=1)
-        # ranges sharing a tick (none by default) would be merged here; the profile keeps them apart
-        self.state = v3.from_arrays(xp, self.pool_params, sqrt_start, ticks, nets, b.device)
+        self.v3_pool.seed(start, p.pool_value_usd * (1 - p.recentering_share), p.liquidity_profile)
         self.fund_agents(agent_usd)
 
     def fund_agents(self, agent_usd: float | None) -> None:

@@ -18,6 +18,7 @@ from envs.worlds.lending_protocols import sim_sides
 from envs.worlds.reference_path import ReferencePath
 from envs.worlds.v2_market import AGENT, UniswapV2Market, V2WorldParams, seed_reserves
 from envs.worlds.v2_pair import SimUniswapV2Pair
+from envs.worlds.v3_pool_side import sim_pool, v3_pool_beside
 
 
 class UniswapV2World(UniswapV2Market):
@@ -38,7 +39,8 @@ class UniswapV2World(UniswapV2Market):
         self.path = ReferencePath(driver)
         self.b = array_backend(backend) if isinstance(backend, str) else backend
         self.v2_pair = SimUniswapV2Pair(n, self.b)
-        self.components = sim_sides(self, lending, self.b)
+        beside = v3_pool_beside(self, params.v3_pool_beside(), sim_pool(n, self.b))
+        self.components = beside + sim_sides(self, lending, self.b)
 
     def open_pair(self, rng: np.random.Generator, agent_usd: float) -> None:
         self.rng = rng

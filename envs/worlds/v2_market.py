@@ -18,6 +18,7 @@ from envs.worlds.market import ARBITRAGEUR_WALLET, FLOW_WALLET
 from envs.worlds.toy_flow import NoiseOrders, noise_orders
 from envs.worlds.v2_pair import UniswapV2Pair
 from envs.worlds.v3_pool import Wallet
+from envs.worlds.v3_pool_side import V3PoolBeside
 from envs.worlds.world import World
 
 RAW_PRICE = WETH_UNIT / USDC_UNIT  # raw WETH per raw USDC at $1 per ETH
@@ -34,10 +35,31 @@ class V2WorldParams:
     pool_value_usd: float = 10_000_000.0  # what build_market deposits into the USDC/WETH pair
     noise_traders: int = 2
     noise_trade_usd: float = 5_000.0
+    #: a Uniswap V3 USDC/WETH pool of this value beside the pair (0: none), at fee tier ``v3_pool_beside_fee_pips``,
+    #: laid over the default liquidity profile at the start price and traded each block after the pair by its own
+    #: arbitrageur and ``noise_traders`` toy swaps (``envs.worlds.v3_pool_side``)
+    v3_pool_beside_usd: float = 0.0
+    v3_pool_beside_fee_pips: int = 500
 
     def __post_init__(self):
         if self.pool_value_usd <= 0 or self.noise_trade_usd < 0 or self.noise_traders < 0:
             raise ValueError("pool_value_usd must be positive; noise_traders and noise_trade_usd non-negative")
+        if self.v3_pool_beside_usd < 0:
+            raise ValueError(
+                f"v3_pool_beside_usd={self.v3_pool_beside_usd} must be non-negative (0: no V3 pool beside the pair)"
+            )
+        self.v3_pool_beside()  # checks its tier
+
+    def v3_pool_beside(self) -> V3PoolBeside | None:
+        """The V3 pool beside the pair (``v3_pool_beside_usd``), with the pair's noise traders; None: none."""
+        if self.v3_pool_beside_usd <= 0:
+            return None
+        return V3PoolBeside(
+            self.v3_pool_beside_fee_pips,
+            self.v3_pool_beside_usd,
+            noise_traders=self.noise_traders,
+            noise_trade_usd=self.noise_trade_usd,
+        )
 
 
 def band_trade(reserve_usdc, reserve_weth, reference_usd) -> tuple[np.ndarray, np.ndarray]:

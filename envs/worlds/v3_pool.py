@@ -21,10 +21,16 @@ from envs.contracts.contract import Contract
 from envs.contracts.tokens import Token
 from envs.contracts.uniswap_v3 import UniswapV3
 from envs.evm.chain import TransactionReverted
+from envs.liquidity_profile import LiquidityProfile, profile_ticks
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.protocols.uniswap_v3 import swap_kernel
 from envs.protocols.uniswap_v3.liquidity_amounts import get_amounts_for_liquidity, get_liquidity_for_amounts
-from envs.protocols.uniswap_v3.tick_math import MAX_SQRT_RATIO_X96, MIN_SQRT_RATIO_X96, get_sqrt_ratio_at_tick
+from envs.protocols.uniswap_v3.tick_math import (
+    MAX_SQRT_RATIO_X96,
+    MIN_SQRT_RATIO_X96,
+    get_sqrt_ratio_at_tick,
+    get_tick_at_sqrt_ratio,
+)
 from envs.units import MAX_UINT128, Q96, TICK_SPACING, USDC_UNIT, WETH_UNIT, held_amount
 from envs.worlds.block_accounting import CurvePoint
 
@@ -124,14 +130,41 @@ class UniswapV3Pool(ABC):
 
 
 class SimUniswapV3Pool(UniswapV3Pool):
-    """N pools' batched state (``state`` and its ``params``, which the world lays at reset)."""
+    """N pools' batched state (``state`` and its ``params``, which the world lays at reset: ``seed``, or a pool read
+    from a chain)."""
 
     state: v3.V3PoolState
-    params: v3.V3PoolParams
 
-    def __init__(self, n: int, backend: ArrayBackend):
-        self.n, self.b = n, backend
+    def __init__(self, n: int, backend: ArrayBackend, params: v3.V3PoolParams):
+        self.n, self.b, self.params = n, backend, params
         self._slots: dict[int, object] = {}
+
+    def seed(self, reference_usd: np.ndarray, value_usd: float, profile: LiquidityProfile) -> None:
+        """Each world's pool at its own reference price (USD per WETH, (N,)), ``value_usd`` laid over ``profile``'s
+        ranges around it, half USDC, half WETH each, as ``build_market`` mints a chain's."""
+        b, xp = self.b, self.b.xp
+        sqrt_start = b.asarray(np.floor(np.sqrt(WETH_UNIT / USDC_UNIT / reference_usd) * Q96) / Q96)
+        center = get_tick_at_sqrt_ratio(sqrt_start)
+        ticks, nets = [], []
+        for half_width, share in profile:
+            lower, upper = profile_ticks(center, self.params.tick_spacing, half_width)
+            usd = value_usd * share
+            liquidity = xp.floor(
+                get_liquidity_for_amounts(
+                    sqrt_start,
+                    get_sqrt_ratio_at_tick(lower),
+                    get_sqrt_ratio_at_tick(upper),
+                    b.asarray(np.full(self.n, np.floor(usd / 2 * USDC_UNIT))),
+                    b.asarray(np.floor(usd / 2 / reference_usd * WETH_UNIT)),
+                )
+            )
+            ticks += [lower, upper]
+            nets += [liquidity, -liquidity]
+        ticks, nets = xp.stack(ticks, axis=1), xp.stack(nets, axis=1)
+        order = xp.argsort(ticks, axis=1, stable=True)
+        ticks, nets = xp.take_along_axis(ticks, order, axis=1), xp.take_along_axis(nets, order, axis=1)
+        # ranges sharing a tick (none by default) would be merged here; the profile keeps them apart
+        self.state = v3.from_arrays(xp, self.params, sqrt_start, ticks, nets, b.device)
 
     def sqrt_price(self) -> np.ndarray:
         return self.b.to_numpy(self.state.sqrt_price)
