@@ -379,6 +379,13 @@ def validate(cfg) -> None:
     spec = env_spec(cfg)
     schema = spec.config
     check_backend(cfg.backend, e.id)
+    if cfg.backend.market == "attach":  # before a fork is contacted: the world would refuse them when built
+        for key in ("v2_pair_usd", "v3_pool_beside_usd", "jit_usd", "sandwich_usd"):
+            if (e.get(key) or 0) > 0:
+                raise ValueError(
+                    f"env.{key}={e[key]} adds to a market of our own; backend.market=attach runs on the fork's, with "
+                    f"its own traders and pools: leave env.{key} at 0 (or use backend.market=deploy)"
+                )
     for key in ("fee_pips", "v3_pool_beside_fee_pips"):
         if key in e and e[key] not in FEE_TIERS:
             raise ValueError(f"env.{key}={e[key]} must be one of {list(FEE_TIERS)} (the Uniswap V3 fee tiers)")

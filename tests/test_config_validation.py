@@ -35,6 +35,11 @@ ENV_GROUPS = sorted(p.stem for p in (ROOT / "configs" / "env").glob("*.yaml"))
             "env.v3_pool_beside_fee_pips=3000 is the pool's own tier",
         ),
         ("env.v3_pool_beside_usd=-1", "env.v3_pool_beside_usd=-1.0 must be a finite number >= 0"),
+        (
+            "backend=evm backend.market=attach backend.fork_url=http://127.0.0.1:1 backend.addresses=ethereum "
+            "env.v3_pool_beside_usd=1e6",
+            "env.v3_pool_beside_usd=1000000.0 adds to a market of our own; backend.market=attach",
+        ),
         ("env.horizon=0", "env.horizon=0 must be a finite number > 0"),
         ("env.initial_half_width=-10", "env.initial_half_width=-10 must be a finite number > 0"),
         ("env.half_widths=[0,100]", "env.half_widths[0]=0 must be a finite number > 0"),

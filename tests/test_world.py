@@ -338,6 +338,8 @@ def test_a_pair_beside_the_pool_is_refused_where_it_cannot_be_built():
 def test_a_v3_pool_beside_is_refused_where_it_cannot_be_built():
     """The pool beside is minted in a market of our own, at a tier of its own: an attached fork's market, the world's
     own tier, a tier Uniswap V3 lacks and a negative value are refused, each naming the key."""
+    from envs.contracts.market import MarketSpec
+    from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE
     from envs.worlds.v2_market import V2WorldParams
 
     def no_chain():
@@ -355,6 +357,12 @@ def test_a_v3_pool_beside_is_refused_where_it_cannot_be_built():
     for params in (V3WorldParams, V2WorldParams):
         with pytest.raises(ValueError, match="v3_pool_beside_usd=-1.0 must be non-negative"):
             params(v3_pool_beside_usd=-1.0)
+    laid = V3WorldParams(v3_pool_beside_usd=1e6).v3_pool_beside()
+    assert laid is not None and laid.liquidity_profile == DEFAULT_LIQUIDITY_PROFILE  # its own LPs, not the pool's
+    with pytest.raises(ValueError, match="names fee tier 3000, which v3_fee_tiers"):
+        MarketSpec(v3_fee_tiers=(500,), v3_pools_laid=((3000, 1e6, DEFAULT_LIQUIDITY_PROFILE),))
+    with pytest.raises(ValueError, match="value must be positive, got 0.0"):
+        MarketSpec(v3_fee_tiers=(500, 3000), v3_pools_laid=((3000, 0.0, DEFAULT_LIQUIDITY_PROFILE),))
 
 
 def test_a_recipe_records_the_pools_beside_an_envs_own():

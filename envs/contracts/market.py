@@ -17,7 +17,7 @@ from envs.contracts.tokens import Token, attach_token, deploy_tokens
 from envs.contracts.uniswap_v2 import UniswapV2, deploy_uniswap_v2
 from envs.contracts.uniswap_v3 import UniswapV3, deploy_uniswap_v3
 from envs.evm.chain import Chain
-from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, profile_ticks
+from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, LiquidityProfile, profile_ticks
 from envs.units import (
     BASE_UNIT,
     TICK_SPACING,
@@ -46,9 +46,10 @@ class MarketSpec:
     )
     v3_fee_tiers: tuple[int, ...] = (500, 3000)  # USDC/WETH pools
     v3_pool_value_usd: float = 20_000_000.0  # value minted into each V3 pool across the profile
-    #: (fee tier, value) of each V3 pool whose value is not ``v3_pool_value_usd`` (a pool beside a world's own)
-    v3_pool_values_usd: tuple[tuple[int, float], ...] = ()
     liquidity_profile: tuple[tuple[float | None, float], ...] = DEFAULT_LIQUIDITY_PROFILE
+    #: (fee tier, value, profile) of each V3 pool laid otherwise than ``v3_pool_value_usd`` over
+    #: ``liquidity_profile`` (a pool beside a world's own)
+    v3_pools_laid: tuple[tuple[int, float, LiquidityProfile], ...] = ()
     v2_pool_value_usd: float = 10_000_000.0  # USDC/WETH pair
     aave_supply_usd: float = 50_000_000.0  # supplied to each Aave reserve by the liquidity provider
 
@@ -59,8 +60,21 @@ class MarketSpec:
         for fee in self.v3_fee_tiers:
             if fee not in TICK_SPACING:
                 raise ValueError(f"v3 fee tier {fee} is not one of {sorted(TICK_SPACING)}")
-        if abs(sum(w for _, w in self.liquidity_profile) - 1) > 1e-9:
-            raise ValueError("liquidity_profile shares must add up to 1")
+        for tier, value_usd, profile in (
+            ("every", self.v3_pool_value_usd, self.liquidity_profile),
+            *self.v3_pools_laid,
+        ):
+            if tier != "every" and tier not in self.v3_fee_tiers:
+                raise ValueError(f"v3_pools_laid names fee tier {tier}, which v3_fee_tiers {self.v3_fee_tiers} lacks")
+            if value_usd <= 0:
+                raise ValueError(f"a V3 pool's value must be positive, got {value_usd} (fee tier: {tier})")
+            if abs(sum(w for _, w in profile) - 1) > 1e-9:
+                raise ValueError(f"liquidity_profile shares must add up to 1 (fee tier: {tier})")
+
+    def v3_laid(self, fee: int) -> tuple[float, LiquidityProfile]:
+        """(value, liquidity profile) the V3 pool of tier ``fee`` is laid with."""
+        laid = {tier: (value_usd, profile) for tier, value_usd, profile in self.v3_pools_laid}
+        return laid.get(fee, (self.v3_pool_value_usd, self.liquidity_profile))
 
 
 @dataclass
@@ -114,7 +128,9 @@ def build_market(chain: Chain, spec: MarketSpec | None = None) -> Market:
 
     seed_v2_pair(v2, usdc, weth, spec)
 
-    pools = {fee: _seed_v3_pool(v3, usdc, weth, fee, eth_in_usdc, spec) for fee in spec.v3_fee_tiers}
+    pools = {
+        fee: _seed_v3_pool(v3, usdc, weth, fee, eth_in_usdc, spec, *spec.v3_laid(fee)) for fee in spec.v3_fee_tiers
+    }
 
     for s, token in tokens.items():
         raw = to_raw(spec.aave_supply_usd / spec.prices_usd[s], token.decimals)
@@ -144,18 +160,28 @@ def _fund(token: Token, raw: int) -> None:
     token.mint(LIQUIDITY_PROVIDER, raw)
 
 
-def _seed_v3_pool(v3: UniswapV3, usdc: Token, weth: Token, fee: int, eth_in_usdc: float, spec: MarketSpec) -> Contract:
-    """Create the USDC/WETH pool at ``eth_in_usdc`` and mint the liquidity profile around it."""
+def _seed_v3_pool(
+    v3: UniswapV3,
+    usdc: Token,
+    weth: Token,
+    fee: int,
+    eth_in_usdc: float,
+    spec: MarketSpec,
+    value_usd: float,
+    profile: LiquidityProfile,
+) -> Contract:
+    """Create the USDC/WETH pool at ``eth_in_usdc`` and mint ``value_usd`` over the liquidity profile around it
+    (``spec`` gives the tokens' prices)."""
     token0, token1 = sorted((usdc, weth), key=lambda t: int(t.address, 16))
     base_is_token0 = token0 is weth
     raw_price = pool_price(eth_in_usdc, base_is_token0, token0.decimals, token1.decimals)
     pool = v3.create_pool(token0, token1, fee, price_to_sqrt_price_x96(raw_price))
     spacing, center = TICK_SPACING[fee], price_to_tick(raw_price)
-    for half_width, share in spec.liquidity_profile:
+    for half_width, share in profile:
         lower, upper = profile_ticks(center, spacing, half_width)
-        value_usd = dict(spec.v3_pool_values_usd).get(fee, spec.v3_pool_value_usd) * share
-        raw_usdc = USDC.raw(value_usd / 2 / spec.prices_usd["USDC"])
-        raw_weth = WETH.raw(value_usd / 2 / spec.prices_usd["WETH"])
+        range_usd = value_usd * share
+        raw_usdc = USDC.raw(range_usd / 2 / spec.prices_usd["USDC"])
+        raw_weth = WETH.raw(range_usd / 2 / spec.prices_usd["WETH"])
         _fund(usdc, raw_usdc)
         _fund(weth, raw_weth)
         raw0, raw1 = (raw_usdc, raw_weth) if token0 is usdc else (raw_weth, raw_usdc)

@@ -159,14 +159,16 @@ def _build(chain: AnvilChain, book: dict, spec: MarketSpec, real: dict[int, tupl
 def _seed_pool_like(chain, v3: UniswapV3, usdc, weth, fee: int, spec: MarketSpec, real: dict[int, tuple[float, int]]):
     """A V3 pool seeded at ``real[fee]``'s price with the profile scaled to its in-range liquidity (found
     by seeding $1M once, reading the pool's liquidity and reverting), or as ``spec`` says without data."""
+    value_usd, profile = spec.v3_laid(fee)
     if fee not in real:
-        return _seed_v3_pool(v3, usdc, weth, fee, spec.prices_usd["WETH"] / spec.prices_usd["USDC"], spec)
+        eth_in_usdc = spec.prices_usd["WETH"] / spec.prices_usd["USDC"]
+        return _seed_v3_pool(v3, usdc, weth, fee, eth_in_usdc, spec, value_usd, profile)
     price, liquidity = real[fee]
     trial = 1_000_000.0
     snap = chain.snapshot()
-    unit = _seed_v3_pool(v3, usdc, weth, fee, price, replace(spec, v3_pool_value_usd=trial)).call("liquidity")
+    unit = _seed_v3_pool(v3, usdc, weth, fee, price, spec, trial, profile).call("liquidity")
     chain.revert(snap)
-    return _seed_v3_pool(v3, usdc, weth, fee, price, replace(spec, v3_pool_value_usd=trial * liquidity / unit))
+    return _seed_v3_pool(v3, usdc, weth, fee, price, spec, trial * liquidity / unit, profile)
 
 
 def _seed(

@@ -1,8 +1,8 @@
 """The chain a world runs on, whatever its protocols (``ChainSite``, which every chain world holds): the chain, the
-reference price path (a driver's, scaled to start at an attached pool's own price: ``ReferencePath``), the market built at the start
-price (an episode from the same start reverts to it instead of building again) or attached from an address book,
-accounts credited by minting (a market of our own) or by storage writes (an attached one: nobody may mint a real
-chain's USDC), and the lending sides readied on it."""
+reference price path (a driver's, scaled to start at an attached pool's own price: ``ReferencePath``), the market
+built at the start price (an episode from the same start reverts to it instead of building again) or attached from
+an address book, accounts credited by minting (a market of our own) or by storage writes (an attached one: nobody may
+mint a real chain's USDC), and the lending sides readied on it."""
 
 from __future__ import annotations
 
@@ -62,10 +62,10 @@ class ChainSite:
         lending: LendingParams | Sequence[LendingParams] | None = None,
         replay: bool = False,
     ):
-        self.lending = ChainLendingSides(lending_sides(lending), book, replay)  # refused before a chain starts
+        self.lending_sides = ChainLendingSides(lending_sides(lending), book, replay)  # refused before a chain starts
         self.path, self.book = ReferencePath(driver), book
         self.chain = make_chain()
-        self.lending.start_clock(self.chain)
+        self.lending_sides.start_clock(self.chain)
         self._empty = self._built = None  # snapshots: the chain before any market, and the built market
         self._built_price: float | None = None
         self.fork_block = self.chain.block_number()  # the block the world starts from (a fork's block)
@@ -86,11 +86,11 @@ class ChainSite:
         """Once per build: each lending protocol readies its pool for the accounts that deal with it (the LP agents
         ``lp_agent``, the arbitrageurs and the borrower agent: ``ChainLendingSides.prepare``)."""
         traders = lp_agent + [ARBITRAGEUR, ARBITRAGEUR_AGENT, BORROWER_AGENT]
-        self.lending.prepare(self.market, self.start_price(), traders, self.credit)
+        self.lending_sides.prepare(self.market, self.start_price(), traders, self.credit)
 
     def bind_lending(self, venue: Venue, address: Callable[[str], str]) -> tuple[LendingMarket, ...]:
         """The lending sides over this episode's market, trading through ``venue`` (the world's pool)."""
-        return self.lending.bind(venue, self.market, BORROWER_AGENT, address, self.credit)
+        return self.lending_sides.bind(venue, self.market, BORROWER_AGENT, address, self.credit)
 
     def start_built(
         self, rng: np.random.Generator, spec: Callable[[float], MarketSpec], fund: Callable[[], None]

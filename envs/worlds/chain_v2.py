@@ -1,7 +1,7 @@
 """The Uniswap V2 market on an EVM rung: the local market's real USDC/WETH pair and Router02 (the
-``ChainUniswapV2Pair`` component) on the chain it holds (``envs.worlds.chain_site``), driven as ``sim_v2`` drives the simulator (same price
-path, same noise orders, same arbitrage rule). With ``lending``, the world holds a lending side over the chain's
-lending pool of its protocol (``envs.worlds.chain_lending``), trading through the pair."""
+``ChainUniswapV2Pair`` component) on the chain it holds (``envs.worlds.chain_site``), driven as ``sim_v2`` drives the
+simulator (same price path, same noise orders, same arbitrage rule). With ``lending``, the world holds a lending side
+over the chain's lending pool of its protocol (``envs.worlds.chain_lending``), trading through the pair."""
 
 from __future__ import annotations
 
@@ -83,9 +83,9 @@ class ChainUniswapV2World(UniswapV2Market):
         return MarketSpec(
             prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD},
             v3_fee_tiers=() if other is None else (other.fee_pips,),
-            v3_pool_values_usd=() if other is None else ((other.fee_pips, other.pool_value_usd),),
+            v3_pools_laid=() if other is None else ((other.fee_pips, other.pool_value_usd, other.liquidity_profile),),
             v2_pool_value_usd=self.params.pool_value_usd,
-            aave_supply_usd=self.site.lending.supply_usd(),
+            aave_supply_usd=self.site.lending_sides.supply_usd(),
         )
 
     def _fund_traders(self) -> None:
@@ -94,7 +94,7 @@ class ChainUniswapV2World(UniswapV2Market):
         each lending protocol readies its pool (``ChainSite.prepare_lending``)."""
         self._bind()
         router = self.v2_pair.router
-        lending = bool(self.site.lending.sides)
+        lending = bool(self.site.lending_sides.sides)
         for who in (AGENT, ARBITRAGEUR, NOISE) + ((ARBITRAGEUR_AGENT, BORROWER_AGENT) if lending else ()):
             if self.book is not None:  # a fork's accounts hold what it gave them
                 self.chain.set_balance(who, GAS_ETH)

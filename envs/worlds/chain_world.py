@@ -154,7 +154,9 @@ class ChainUniswapV3World(UniswapV3Market):
                     self.site.credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, m.v3.router.address)
                 token.approve(who, m.v3.position_manager.address)
-        extra = [(BORROWER_AGENT, m.v3.router)] if self.site.lending.sides else []  # the borrower swaps on the pool
+        extra = (
+            [(BORROWER_AGENT, m.v3.router)] if self.site.lending_sides.sides else []
+        )  # the borrower swaps on the pool
         if self.params.v2_pair_usd > 0:  # the pair's arbitrageur and noise traders trade through Router02
             extra += [(ARBITRAGEUR, m.v2.router), (NOISE, m.v2.router)]
         for who, spender in extra:
@@ -170,9 +172,9 @@ class ChainUniswapV3World(UniswapV3Market):
             prices_usd={"USDC": 1.0, "WETH": price, "WBTC": WBTC_PRICE_USD},
             v3_fee_tiers=(p.fee_pips,) + (() if other is None else (other.fee_pips,)),
             v3_pool_value_usd=p.pool_value_usd * (1 - p.recentering_share),
-            v3_pool_values_usd=() if other is None else ((other.fee_pips, other.pool_value_usd),),
+            v3_pools_laid=() if other is None else ((other.fee_pips, other.pool_value_usd, other.liquidity_profile),),
             liquidity_profile=p.liquidity_profile,
-            aave_supply_usd=self.site.lending.supply_usd(),
+            aave_supply_usd=self.site.lending_sides.supply_usd(),
             v2_pool_value_usd=p.v2_pair_usd or self.v2_pool_value_usd,
         )
 

@@ -2,7 +2,7 @@
 chain (evm, anvil). The arbitrage, the uninformed flow with its sandwich and JIT LP and the re-centring LPs are
 written once here, over the wallet slots and the pool component (``UniswapV3Accounts``), as is when the lending side
 a world may hold (``envs.worlds.lending``) starts, follows the price and acts; a backend gives the component, keeps
-the wallets, and starts and moves the price path."""
+the wallets, and starts the episode (where the reference path starts; ``World`` moves it)."""
 
 from __future__ import annotations
 
@@ -49,8 +49,8 @@ def exchange_at_reference(usdc_raw, weth_raw, reference, sqrt_price, sqrt_lower,
 class UniswapV3Market(World, UniswapV3Accounts):
     """A USDC/WETH pool with an arbitrageur, noise traders, and wallet slots (``UniswapV3Accounts``): the LP agents'
     (none in a world built with ``V3WorldParams.lps=0``), then the scripted traders' (``V3WorldParams.slots``), and
-    the lending side a world may hold beside its pool (``World``). A backend gives the episode's start (``start``)
-    and the reference's path (``move_path``)."""
+    the lending side a world may hold beside its pool (``World``). A backend gives the episode's start (``start``),
+    which starts the reference's path (``World.path``)."""
 
     params: V3WorldParams
     sandwich_profit_usd: np.ndarray  # (N,) the sandwich searcher's profit in the last step's flow
@@ -215,7 +215,7 @@ class UniswapV3Market(World, UniswapV3Accounts):
 
     def arbitrage(self, mask: np.ndarray | None = None) -> None:
         """The competing arbitrageur trades (masked) pools to the edge of their no-trade band."""
-        sell_usdc, target, moving = band_trade(self.v3_pool, self.reference_price(), self.fee_pips)
+        sell_usdc, target, moving = band_target(self.v3_pool, self.reference_price(), self.fee_pips)
         moving &= True if mask is None else mask
         self.trade(
             "arbitrage", ARBITRAGEUR_WALLET, sell_usdc, np.where(moving, np.inf, 0.0), target, moving, count=True
@@ -341,7 +341,7 @@ class UniswapV3Market(World, UniswapV3Accounts):
     def agent_arbitrage(self, fraction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The agent swaps ``fraction`` of what would take the pool to its band's edge:
         (profit in USD at the reference price before gas, traded?)."""
-        sell_usdc, target, moving = band_trade(self.v3_pool, self.reference_price(), self.fee_pips)
+        sell_usdc, target, moving = band_target(self.v3_pool, self.reference_price(), self.fee_pips)
         trading = moving & (np.asarray(fraction) > 0)
         with self.trying():  # a quote: how much input reaches the band's edge
             full, _ = self.trade(
@@ -359,7 +359,7 @@ class UniswapV3Market(World, UniswapV3Accounts):
 WBTC_PRICE_USD = 60_000.0
 
 
-def band_trade(pool: UniswapV3Pool, reference: np.ndarray, fee_pips: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def band_target(pool: UniswapV3Pool, reference: np.ndarray, fee_pips: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(sell USDC?, target sqrt price, worth trading?) of an arbitrage on ``pool``: to the edge of its no-trade band
     (``band_edge``), on the Q64.96 grid."""
     now = pool.sqrt_price()

@@ -76,7 +76,7 @@ class V3WorldParams:
     #: each block after the pool by its own arbitrageur and ``noise_traders`` toy swaps (``envs.worlds.v2_pair_side``)
     v2_pair_usd: float = 0.0
     #: a second Uniswap V3 USDC/WETH pool of this value beside the pool (0: none), at fee tier
-    #: ``v3_pool_beside_fee_pips`` (not the pool's own), laid over ``liquidity_profile`` at the start price and traded
+    #: ``v3_pool_beside_fee_pips`` (not the pool's own), laid over the default profile at the start price and traded
     #: each block after the pool by its own arbitrageur and ``noise_traders`` toy swaps (``envs.worlds.v3_pool_side``)
     v3_pool_beside_usd: float = 0.0
     v3_pool_beside_fee_pips: int = 3000
@@ -139,16 +139,15 @@ class V3WorldParams:
         return V2WorldParams(self.v2_pair_usd, self.noise_traders, self.noise_trade_usd)
 
     def v3_pool_beside(self) -> V3PoolBeside | None:
-        """The V3 pool beside the pool (``v3_pool_beside_usd``), laid as the pool's profile is, with the toy flow's
-        noise traders; None: none."""
+        """The V3 pool beside the pool (``v3_pool_beside_usd``), laid over the default profile (its own LPs: the
+        pool's profile is what its re-centring LPs leave), with the toy flow's noise traders; None: none."""
         if self.v3_pool_beside_usd <= 0:
             return None
         return V3PoolBeside(
             self.v3_pool_beside_fee_pips,
             self.v3_pool_beside_usd,
-            self.liquidity_profile,
-            self.noise_traders,
-            self.noise_trade_usd,
+            noise_traders=self.noise_traders,
+            noise_trade_usd=self.noise_trade_usd,
         )
 
     @property

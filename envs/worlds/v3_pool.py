@@ -163,7 +163,8 @@ class SimUniswapV3Pool(UniswapV3Pool):
         ticks, nets = xp.stack(ticks, axis=1), xp.stack(nets, axis=1)
         order = xp.argsort(ticks, axis=1, stable=True)
         ticks, nets = xp.take_along_axis(ticks, order, axis=1), xp.take_along_axis(nets, order, axis=1)
-        # ranges sharing a tick (none by default) would be merged here; the profile keeps them apart
+        # ranges sharing a tick (the default profile's narrowest two at the 1% tier's spacing) stay two entries of the
+        # tick table, which a swap crosses as the one tick they make together
         self.state = v3.from_arrays(xp, self.params, sqrt_start, ticks, nets, b.device)
 
     def sqrt_price(self) -> np.ndarray:

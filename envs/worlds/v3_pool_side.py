@@ -18,7 +18,7 @@ from envs.liquidity_profile import DEFAULT_LIQUIDITY_PROFILE, LiquidityProfile
 from envs.protocols.uniswap_v3 import pool as v3
 from envs.units import TICK_SPACING
 from envs.worlds.ledger import Ledger
-from envs.worlds.market import ARBITRAGEUR_WALLET, FLOW_WALLET, band_trade
+from envs.worlds.market import ARBITRAGEUR_WALLET, FLOW_WALLET, band_target
 from envs.worlds.toy_flow import noise_orders
 from envs.worlds.v3_pool import ChainUniswapV3Pool, SimUniswapV3Pool, UniswapV3Pool
 from envs.worlds.world import World
@@ -52,7 +52,8 @@ def v3_pool_beside(
 
 
 def sim_pool(n: int, backend: ArrayBackend) -> Callable[[V3PoolBeside], SimUniswapV3Pool]:
-    """A batched pool of the tier beside (no position slot: nobody provides liquidity there but its profile)."""
+    """A batched pool of the tier beside (one position slot, unused: nobody provides liquidity there but its
+    profile)."""
     return lambda params: SimUniswapV3Pool(n, backend, v3.V3PoolParams(fee_pips=params.fee_pips, max_positions=1))
 
 
@@ -99,7 +100,7 @@ class UniswapV3PoolSide:
         """The block's trades on the pool, after the world's own: the arbitrage to its band's edge, the noise swaps."""
         world, pool = self.world, self.pool
         reference = world.reference_price()
-        sell_usdc, target, moving = band_trade(pool, reference, self.params.fee_pips)
+        sell_usdc, target, moving = band_target(pool, reference, self.params.fee_pips)
         swap(pool, world.ledger, ARBITRAGEUR_WALLET, sell_usdc, np.where(moving, np.inf, 0.0), target, moving)
         for sell_usdc, raw in noise_orders(world.rng, world.n, self.params, reference):
             swap(pool, world.ledger, FLOW_WALLET, sell_usdc, raw, None, raw > 0)
