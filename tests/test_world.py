@@ -286,6 +286,69 @@ def test_a_v3_pool_beside_either_pool_agrees_on_the_simulator_and_the_bytecode(o
     worlds[1].close()
 
 
+def _routing_world(backend: str, path, route: bool = True) -> World:
+    from envs.contracts.fork import chain_factory
+    from envs.drivers.scenario import ScenarioDriver
+
+    params = V3WorldParams(lps=0, flow="toy", v2_pair_usd=4_000_000.0)
+    side = LendingParams(borrowers=2, calibration="none", borrower_usd=2_000_000.0, route=route)
+    if backend == "numpy":
+        return UniswapV3World(1, ScenarioDriver(path), params, "numpy", side)
+    return ChainUniswapV3World(chain_factory("evm", None, None), ScenarioDriver(path), params, lending=side)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "evm"])
+def test_a_lending_side_that_routes_sells_where_it_is_paid_the_most(backend):
+    """With ``route``, each of the lending side's swaps goes to the pool beside the world's own that quotes it the
+    most, and gets what it was quoted: WETH sold into a V3 pool 5% below the reference goes to the V2 pair, and once
+    the pair is the cheaper venue, to the V3 pool; the other venue is left as it was."""
+    from envs.units import Q96, WETH_UNIT
+    from envs.worlds.lending import COMPETITOR
+    from envs.worlds.market import ARBITRAGEUR_WALLET
+
+    world = _routing_world(backend, [2000.0] * 4)
+    world.reset(np.random.default_rng(5))
+    lending, pair = world.lending, world.components[0]
+    one, weth = np.ones(1, bool), np.zeros(1, bool)
+    below = np.floor(world.v3_pool.sqrt_price() / np.sqrt(0.95) * Q96) / Q96  # 5% cheaper WETH in the V3 pool
+    world.trade("arbitrage", ARBITRAGEUR_WALLET, weth, np.array([np.inf]), below, one)
+    sale = np.array([10.0 * WETH_UNIT])
+    quoted, sqrt_before = pair.quote(COMPETITOR, weth, sale, one), world.v3_pool.sqrt_price()
+    paid, got = lending.swap(COMPETITOR, weth, sale, one)
+    assert got[0] == quoted[0] and paid[0] == sale[0] and (world.v3_pool.sqrt_price() == sqrt_before).all()
+    pair.trade("arbitrage", ARBITRAGEUR_WALLET, weth, np.array([2_000.0 * WETH_UNIT]), mask=one)  # the pair crashes
+    reserves, quoted = pair.pair.reserves(), world.quote(COMPETITOR, weth, sale, one)
+    paid, got = lending.swap(COMPETITOR, weth, sale, one)
+    assert got[0] == quoted[0] and (world.v3_pool.sqrt_price() > sqrt_before).all()
+    np.testing.assert_array_equal(pair.pair.reserves(), reserves)
+    if backend == "evm":
+        world.close()
+
+
+def test_routing_keeps_the_liquidators_sales_off_a_crashed_pool_alike_on_the_simulator_and_the_bytecode():
+    """Through a 25% crash, the liquidators who route sell part of what they seize into the V2 pair: the world's V3
+    pool parts less from the pair than when every sale goes into it, and the batched world and the real contracts
+    agree."""
+    from envs.drivers.scenario import crash
+
+    path = crash(2000.0, drop=0.25, calm_steps=2, crash_steps=4, after_steps=3)
+    sim, chain, alone = _routing_world("numpy", path), _routing_world("evm", path), _routing_world("numpy", path, False)
+    parted = {"route": 0.0, "alone": 0.0}
+    for world in (sim, chain, alone):
+        world.reset(np.random.default_rng(5))
+    for _ in range(len(path) - 1):
+        for world in (sim, chain, alone):
+            world.step()
+        np.testing.assert_allclose(sim.pool_price(), chain.pool_price(), rtol=1e-6)
+        np.testing.assert_allclose(sim.components[0].pair.reserves(), chain.components[0].pair.reserves(), rtol=1e-9)
+        for name, world in (("route", sim), ("alone", alone)):
+            parted[name] = max(parted[name], abs(np.log(world.pool_price() / world.components[0].price())[0]))
+    assert parted["alone"] > 0.3 and parted["route"] < parted["alone"] - 0.05, parted
+    chain.close()
+    with pytest.raises(ValueError, match="lending.route='yes' must be true or false"):
+        LendingParams(route="yes")  # type: ignore[arg-type]  # as a config may give it
+
+
 V3_POOL_ENVS = ["uniswap_v3_lp", "cex_dex_arbitrage", "aave_leverage", "aave_liquidator", "morpho_blue_leverage"]
 
 

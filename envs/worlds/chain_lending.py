@@ -56,6 +56,11 @@ class ChainLendingSides:
         if not self.attached and any(PROTOCOLS[side.protocol].accrues(side) for side in self.sides):
             one_moment_a_step(chain)
 
+    @property
+    def route(self) -> bool:
+        """Whether a side routes its swaps among the world's pools (``LendingParams.route``)."""
+        return any(side.route for side in self.sides)
+
     def supply_usd(self) -> float:
         """What the built market seeds each Aave reserve with: the Aave side's ``supply_usd``, else the default."""
         aave = [side for side in self.sides if side.protocol == AAVE_V3]

@@ -102,8 +102,10 @@ class ChainUniswapV2World(UniswapV2Market):
                 if who not in (AGENT, BORROWER_AGENT):  # the agents are funded by their episodes
                     self.site.credit(token, who, 10 ** (token.decimals + 12))
                 token.approve(who, router.address)
-        if self.params.v3_pool_beside_usd > 0:  # the pool beside's arbitrageur and noise traders: SwapRouter
-            for who in (ARBITRAGEUR, NOISE):
+        if self.params.v3_pool_beside_usd > 0:  # the pool beside's arbitrageur and noise traders (and the lending
+            # side's traders, where it routes) trade through the SwapRouter
+            routing = (AGENT, ARBITRAGEUR_AGENT, BORROWER_AGENT) if self.site.lending_sides.route else ()
+            for who in (ARBITRAGEUR, NOISE, *routing):
                 for token in (self.usdc, self.weth):
                     token.approve(who, self.market.v3.router.address)
         self.v2_pair.pair.transact("approve", router.address, MAX_UINT256, sender=AGENT)

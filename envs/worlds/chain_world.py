@@ -159,6 +159,8 @@ class ChainUniswapV3World(UniswapV3Market):
         )  # the borrower swaps on the pool
         if self.params.v2_pair_usd > 0:  # the pair's arbitrageur and noise traders trade through Router02
             extra += [(ARBITRAGEUR, m.v2.router), (NOISE, m.v2.router)]
+            if self.site.lending_sides.route:  # and so may the lending side's traders
+                extra += [(who, m.v2.router) for who in [AGENT, ARBITRAGEUR_AGENT, BORROWER_AGENT]]
         for who, spender in extra:
             for token in (m.tokens["USDC"], m.tokens["WETH"]):
                 token.approve(who, spender.address)

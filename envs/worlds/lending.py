@@ -15,7 +15,7 @@ Amounts are raw token units, (N,) float64; ``Position`` values are in USD with 8
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol, Sequence, cast
 
 import numpy as np
 
@@ -110,6 +110,20 @@ class Venue(Protocol):
         mask: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]: ...
 
+    def quote(self, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """What ``trade`` would get, raw, with nothing moved."""
+        ...
+
+
+class PoolBeside(Protocol):
+    """A pool a world holds beside its own, as a lending side that routes sees it: a quote and a swap, booked."""
+
+    def trade(
+        self, group: str, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, *, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def quote(self, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+
 
 @dataclass(frozen=True)
 class LendingParams:
@@ -130,6 +144,10 @@ class LendingParams:
     calibration: str = DEFAULT_CALIBRATION
     protocol: str = AAVE_V3
     lltv: float = MORPHO_LLTV  # Morpho Blue: the market's liquidation LTV (its governance enables a set of them)
+    #: where the world holds pools beside its own (a V2 pair, a V3 pool of another tier): each of the lending side's
+    #: swaps (a liquidator's sale of what it seized, a borrower's levering) goes to the one that pays the most for it
+    #: then, as a liquidator routing through an aggregator does; False: through the world's own pool
+    route: bool = False
 
     def __post_init__(self):
         low, high = self.target_ltv
@@ -140,6 +158,10 @@ class LendingParams:
         if self.protocol not in PROTOCOLS:
             raise ValueError(
                 f"unknown lending protocol {self.protocol!r} (env.lending.protocol); choose one of {list(PROTOCOLS)}"
+            )
+        if not isinstance(self.route, bool):
+            raise ValueError(
+                f"lending.route={self.route!r} must be true or false (route swaps among the world's pools)"
             )
         if not 0 < self.lltv < 1:
             raise ValueError(f"lltv must be within (0, 1), got {self.lltv}")
@@ -300,8 +322,23 @@ class LendingMarket:
         wallet: a V3 world's selected slot); returns (paid, got), raw."""
         world = self.world
         check_wallet(who, world.lp_agents)
-        wallet = world.lp if who == AGENT else who
-        return world.trade(SWAP_GROUP[who], wallet, np.asarray(sell_usdc, bool), raw, mask=mask)
+        wallet, sell_usdc = world.lp if who == AGENT else who, np.asarray(sell_usdc, bool)
+        venues: list[Venue | PoolBeside] = [world]
+        if self.params.route:
+            beside = getattr(world, "components", ())  # a world's (a live market holds none)
+            venues += [cast(PoolBeside, c) for c in beside if not c.lends]
+        if len(venues) == 1:
+            return world.trade(SWAP_GROUP[who], wallet, sell_usdc, raw, mask=mask)
+        best = np.argmax(np.stack([venue.quote(wallet, sell_usdc, raw, mask) for venue in venues]), axis=0)
+        paid, got = np.zeros(self.n), np.zeros(self.n)
+        for i, venue in enumerate(venues):  # each world's swap on the venue that quoted it the most (ties: its own)
+            where = mask & (best == i)
+            if where.any():
+                venue_paid, venue_got = venue.trade(
+                    SWAP_GROUP[who], wallet, sell_usdc, np.where(where, raw, 0.0), mask=where
+                )
+                paid, got = np.where(where, venue_paid, paid), np.where(where, venue_got, got)
+        return paid, got
 
     # --- the scripted market ----------------------------------------------------------------
     def follow(self) -> None:

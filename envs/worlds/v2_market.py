@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_in_to_price
+from envs.protocols.uniswap_v2.library import FEE_BPS, get_amount_in_to_price, get_amount_out
 from envs.units import BPS, USDC_UNIT, WETH_UNIT
 from envs.worlds.block_accounting import BlockAccounts
 from envs.worlds.ledger import Ledger
@@ -84,6 +84,12 @@ def pair_price(pair: UniswapV2Pair) -> np.ndarray:
     """(N,) USD per WETH in the pair: its reserves' ratio."""
     usdc, weth = pair.reserves()
     return usdc / weth * RAW_PRICE
+
+
+def pair_quote(pair: UniswapV2Pair, sell_usdc: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """What an exact-input swap of ``raw`` would get from ``pair`` as it stands (UniswapV2Library.getAmountOut)."""
+    usdc, weth = pair.reserves()
+    return np.where(sell_usdc, get_amount_out(raw, usdc, weth), get_amount_out(raw, weth, usdc))
 
 
 def trade_pair(
@@ -169,6 +175,10 @@ class UniswapV2Market(World):
         return trade_pair(
             self.v2_pair, self.ledger, wallet, sell_usdc, raw, np.ones(self.n, bool) if mask is None else mask
         )
+
+    def quote(self, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """What ``trade`` would get from the pair as it stands, raw (``pair_quote``)."""
+        return pair_quote(self.v2_pair, sell_usdc, np.where(mask, raw, 0.0))
 
     def add_liquidity(self, usdc_raw: np.ndarray, weth_raw: np.ndarray, mask: np.ndarray) -> None:
         """The agent deposits up to these amounts at the pair's ratio (Router02.addLiquidity)."""

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 
 from envs.worlds.toy_flow import noise_orders
-from envs.worlds.v2_market import V2WorldParams, pair_flows, pair_price, seed_reserves
+from envs.worlds.v2_market import V2WorldParams, pair_flows, pair_price, pair_quote, seed_reserves, trade_pair
 from envs.worlds.v2_pair import SimUniswapV2Pair, UniswapV2Pair
 from envs.worlds.world import World
 
@@ -49,3 +49,15 @@ class UniswapV2PairSide:
     def price(self) -> np.ndarray:
         """(N,) USD per WETH in the pair."""
         return pair_price(self.pair)
+
+    def quote(self, wallet: str, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """What ``trade`` would get from the pair as it stands, raw (a lending side that routes compares it)."""
+        return pair_quote(self.pair, sell_usdc, np.where(mask, raw, 0.0))
+
+    def trade(
+        self, group: str, wallet: str, sell_usdc: np.ndarray, raw: np.ndarray, *, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An exact-input swap through the pair from ``wallet``, booked to it (``group``: the world's block accounts
+        record only its own pool's swaps); returns (paid, got), raw."""
+        mask = np.ones(self.world.n, bool) if mask is None else mask
+        return trade_pair(self.pair, self.world.ledger, wallet, sell_usdc, raw, mask)

@@ -155,6 +155,12 @@ class UniswapV3Accounts(ABC):
             )
         return paid, got
 
+    def quote(self, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """What an exact-input swap from ``wallet`` on the pool would get, raw: tried and undone (``trying``)."""
+        with self.trying():
+            _, got = self.trade("quote", wallet, sell_usdc, raw, mask=mask)
+        return got
+
     @abstractmethod
     def reference_price(self) -> np.ndarray: ...
 

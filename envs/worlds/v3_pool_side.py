@@ -20,7 +20,7 @@ from envs.units import TICK_SPACING
 from envs.worlds.ledger import Ledger
 from envs.worlds.market import ARBITRAGEUR_WALLET, FLOW_WALLET, band_target
 from envs.worlds.toy_flow import noise_orders
-from envs.worlds.v3_pool import ChainUniswapV3Pool, SimUniswapV3Pool, UniswapV3Pool
+from envs.worlds.v3_pool import ChainUniswapV3Pool, SimUniswapV3Pool, UniswapV3Pool, Wallet
 from envs.worlds.world import World
 
 
@@ -68,15 +68,16 @@ def chain_pool(market: Market, address: Callable[..., str]) -> Callable[[V3PoolB
 def swap(
     pool: UniswapV3Pool,
     ledger: Ledger,
-    wallet: str,
+    wallet: Wallet,
     sell_usdc: np.ndarray,
     raw: np.ndarray,
     limit: np.ndarray | None,
     mask: np.ndarray,
-) -> None:
-    """An exact-input swap on ``pool`` from ``wallet`` up to ``limit``, booked to it in ``ledger``."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """An exact-input swap on ``pool`` from ``wallet`` up to ``limit``, booked to it in ``ledger``; (paid, got)."""
     paid, got = pool.swap(wallet, sell_usdc, raw, limit, mask)
     ledger.moved(wallet, np.where(sell_usdc, -paid, got), np.where(sell_usdc, got, -paid))
+    return paid, got
 
 
 class UniswapV3PoolSide:
@@ -108,3 +109,17 @@ class UniswapV3PoolSide:
     def price(self) -> np.ndarray:
         """(N,) USD per WETH in the pool."""
         return self.pool.price()
+
+    def quote(self, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """What ``trade`` would get, raw: tried on the pool and undone (a lending side that routes compares it)."""
+        with self.pool.trial():
+            _, got = self.pool.swap(wallet, sell_usdc, raw, None, mask)
+        return got
+
+    def trade(
+        self, group: str, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, *, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An exact-input swap on the pool from ``wallet``, booked to it (``group``: the world's block accounts record
+        only its own pool's swaps); returns (paid, got), raw."""
+        mask = np.ones(self.world.n, bool) if mask is None else mask
+        return swap(self.pool, self.world.ledger, wallet, sell_usdc, raw, None, mask)
