@@ -300,10 +300,11 @@ def _routing_world(backend: str, path, route: bool = True) -> World:
 @pytest.mark.parametrize("backend", ["numpy", "evm"])
 def test_a_lending_side_that_routes_sells_where_it_is_paid_the_most(backend):
     """With ``route``, each of the lending side's swaps goes to the pool beside the world's own that quotes it the
-    most, and gets what it was quoted: WETH sold into a V3 pool 5% below the reference goes to the V2 pair, and once
-    the pair is the cheaper venue, to the V3 pool; the other venue is left as it was."""
+    most, and gets what it was quoted: the learning liquidator's WETH, sold with a V3 pool 5% below the reference,
+    goes to the V2 pair (on a chain through Router02, which its account is approved for), and once the pair is the
+    cheaper venue the scripted liquidator's goes to the V3 pool; the other venue is left as it was."""
     from envs.units import Q96, WETH_UNIT
-    from envs.worlds.lending import COMPETITOR
+    from envs.worlds.lending import AGENT_LIQUIDATOR, COMPETITOR
     from envs.worlds.market import ARBITRAGEUR_WALLET
 
     world = _routing_world(backend, [2000.0] * 4)
@@ -313,8 +314,8 @@ def test_a_lending_side_that_routes_sells_where_it_is_paid_the_most(backend):
     below = np.floor(world.v3_pool.sqrt_price() / np.sqrt(0.95) * Q96) / Q96  # 5% cheaper WETH in the V3 pool
     world.trade("arbitrage", ARBITRAGEUR_WALLET, weth, np.array([np.inf]), below, one)
     sale = np.array([10.0 * WETH_UNIT])
-    quoted, sqrt_before = pair.quote(COMPETITOR, weth, sale, one), world.v3_pool.sqrt_price()
-    paid, got = lending.swap(COMPETITOR, weth, sale, one)
+    quoted, sqrt_before = pair.quote(AGENT_LIQUIDATOR, weth, sale, one), world.v3_pool.sqrt_price()
+    paid, got = lending.swap(AGENT_LIQUIDATOR, weth, sale, one)  # the learning liquidator's sale
     assert got[0] == quoted[0] and paid[0] == sale[0] and (world.v3_pool.sqrt_price() == sqrt_before).all()
     pair.trade("arbitrage", ARBITRAGEUR_WALLET, weth, np.array([2_000.0 * WETH_UNIT]), mask=one)  # the pair crashes
     reserves, quoted = pair.pair.reserves(), world.quote(COMPETITOR, weth, sale, one)
@@ -347,6 +348,36 @@ def test_routing_keeps_the_liquidators_sales_off_a_crashed_pool_alike_on_the_sim
     chain.close()
     with pytest.raises(ValueError, match="lending.route='yes' must be true or false"):
         LendingParams(route="yes")  # type: ignore[arg-type]  # as a config may give it
+
+
+def test_a_lending_side_beside_a_v2_pair_routes_into_the_v3_pool_beside_it_alike_on_both_backends():
+    """Routing is the lending side's, whatever pool its world is built around: beside a V2 pair, some of the
+    liquidators' sales through a crash go into the V3 pool beside the pair (its path differs from the run that does
+    not route), alike on the batched world and on the real contracts (the lending traders approved for its router)."""
+    from envs.contracts.fork import chain_factory
+    from envs.drivers.scenario import ScenarioDriver, crash
+    from envs.worlds.v2_market import V2WorldParams
+
+    path = crash(2000.0, drop=0.25, calm_steps=2, crash_steps=4, after_steps=3)
+    pair = V2WorldParams(v3_pool_beside_usd=20_000_000.0)
+
+    def side(route: bool) -> LendingParams:
+        return LendingParams(borrowers=2, calibration="none", borrower_usd=1_000_000.0, route=route)
+
+    sim = UniswapV2World(1, ScenarioDriver(path), pair, "numpy", side(True))
+    chain = ChainUniswapV2World(chain_factory("evm", None, None), ScenarioDriver(path), pair, lending=side(True))
+    alone = UniswapV2World(1, ScenarioDriver(path), pair, "numpy", side(False))
+    for world in (sim, chain, alone):
+        world.reset(np.random.default_rng(5), 100_000.0)
+    apart = 0.0
+    for _ in range(len(path) - 1):
+        for world in (sim, chain, alone):
+            world.step()
+        np.testing.assert_allclose(sim.pool_price(), chain.pool_price(), rtol=1e-9)
+        np.testing.assert_allclose(sim.components[0].price(), chain.components[0].price(), rtol=1e-9)
+        apart = max(apart, abs(np.log(sim.components[0].price() / alone.components[0].price())[0]))
+    assert apart > 0.01, "no liquidator's sale went into the V3 pool beside the pair"
+    chain.close()
 
 
 V3_POOL_ENVS = ["uniswap_v3_lp", "cex_dex_arbitrage", "aave_leverage", "aave_liquidator", "morpho_blue_leverage"]
