@@ -411,6 +411,11 @@ def validate(cfg) -> None:
     if e.get("lending") is not None:
         lending = cast(dict, OmegaConf.to_container(e.lending, resolve=True))
         check_numbers("env.lending", lending, NON_NEGATIVE)
+        if lending.get("route") is True and not any((e.get(k) or 0) > 0 for k in ("v2_pair_usd", "v3_pool_beside_usd")):
+            raise ValueError(
+                "env.lending.route=true routes the lending side's swaps among the pools beside the world's own, and "
+                "it holds none: add one (env.v2_pair_usd or env.v3_pool_beside_usd), or leave env.lending.route out"
+            )
         spec.world.lending_side(lending)  # an unknown key, protocol or combination fails now, naming it
     if "priority_fees_gwei" in e:  # an agent the market lacks is refused as the env is built (check)
         check_numbers("env.priority_fees_gwei", OmegaConf.to_container(e.priority_fees_gwei), NON_NEGATIVE)

@@ -45,7 +45,8 @@ arbitrage swap of the block (the arbitrageur agents' and the scripted one's) mar
 reference price: ``block_lvr_usd``, the LPs' loss on those swaps excluding fees (realized LVR, Milionis
 et al. 2022; read off the pool's liquidity curve), ``block_arbitrage_profit_usd``, the arbitrageurs'
 profit before gas, and ``block_arbitrage_fees_usd``, the fees they paid the pool. They close:
-LVR = profit + fees, to rounding. Every swap of the block is accounted the same way, by who swapped:
+LVR = profit + fees, to rounding. Every swap of the block on the world's pool is accounted the same way, by who
+swapped (a lending side that routes, ``env.lending.route``, may swap on a pool beside it, which these leave out):
 ``block_swaps_usd_<group>`` (``arbitrage``, ``flow``, ``sandwich``, ``lp_rebalance``: the swappers' gain
 before gas), ``block_lp_fees_usd`` (the fees all swaps paid the LPs), ``block_lp_reserves_usd`` (the change
 in the tokens the LPs' liquidity holds, fees excluded) and ``block_imbalance_usd``, the sum of the three,

@@ -36,6 +36,11 @@ ENV_GROUPS = sorted(p.stem for p in (ROOT / "configs" / "env").glob("*.yaml"))
         ),
         ("env.v3_pool_beside_usd=-1", "env.v3_pool_beside_usd=-1.0 must be a finite number >= 0"),
         (
+            "env=aave_liquidator +env.lending.route=true",
+            "env.lending.route=true routes the lending side's swaps among the pools beside the world's own, and it "
+            "holds none",
+        ),
+        (
             "backend=evm backend.market=attach backend.fork_url=http://127.0.0.1:1 backend.addresses=ethereum "
             "env.v3_pool_beside_usd=1e6",
             "env.v3_pool_beside_usd=1000000.0 adds to a market of our own; backend.market=attach",

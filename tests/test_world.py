@@ -303,6 +303,7 @@ def test_a_lending_side_that_routes_sells_where_it_is_paid_the_most(backend):
     most, and gets what it was quoted: the learning liquidator's WETH, sold with a V3 pool 5% below the reference,
     goes to the V2 pair (on a chain through Router02, which its account is approved for), and once the pair is the
     cheaper venue the scripted liquidator's goes to the V3 pool; the other venue is left as it was."""
+    from envs.assets.gas import gas_units
     from envs.units import Q96, WETH_UNIT
     from envs.worlds.lending import AGENT_LIQUIDATOR, COMPETITOR
     from envs.worlds.market import ARBITRAGEUR_WALLET
@@ -317,11 +318,13 @@ def test_a_lending_side_that_routes_sells_where_it_is_paid_the_most(backend):
     quoted, sqrt_before = pair.quote(AGENT_LIQUIDATOR, weth, sale, one), world.v3_pool.sqrt_price()
     paid, got = lending.swap(AGENT_LIQUIDATOR, weth, sale, one)  # the learning liquidator's sale
     assert got[0] == quoted[0] and paid[0] == sale[0] and (world.v3_pool.sqrt_price() == sqrt_before).all()
+    assert lending.swap_units[0] == gas_units()["v2_swap"]  # its gas is the pair's swap's
     pair.trade("arbitrage", ARBITRAGEUR_WALLET, weth, np.array([2_000.0 * WETH_UNIT]), mask=one)  # the pair crashes
     reserves, quoted = pair.pair.reserves(), world.quote(COMPETITOR, weth, sale, one)
     paid, got = lending.swap(COMPETITOR, weth, sale, one)
     assert got[0] == quoted[0] and (world.v3_pool.sqrt_price() > sqrt_before).all()
     np.testing.assert_array_equal(pair.pair.reserves(), reserves)
+    assert lending.swap_units[0] == gas_units()["v3_swap"]
     if backend == "evm":
         world.close()
 
@@ -378,6 +381,52 @@ def test_a_lending_side_beside_a_v2_pair_routes_into_the_v3_pool_beside_it_alike
         apart = max(apart, abs(np.log(sim.components[0].price() / alone.components[0].price())[0]))
     assert apart > 0.01, "no liquidator's sale went into the V3 pool beside the pair"
     chain.close()
+
+
+@pytest.mark.parametrize("own", ["v3_pool", "v2_pair"])
+def test_every_lending_trader_may_route_through_the_pool_beside_on_a_chain(own):
+    """On a chain, the accounts a lending side swaps from (the learning liquidator's, the borrower agent's) are
+    approved for the router of the pool beside where the side routes: with the world's own pool the worse venue, each
+    one's sale goes through the pool beside (a V2 pair beside a V3 pool, a V3 pool beside a V2 pair), at the gas of a
+    swap there."""
+    from envs.assets.gas import gas_units
+    from envs.contracts.accounts import BORROWER_AGENT
+    from envs.contracts.fork import chain_factory
+    from envs.units import Q96, WETH_UNIT
+    from envs.worlds.lending import AGENT_LIQUIDATOR, BORROWER
+    from envs.worlds.market import ARBITRAGEUR_WALLET
+    from envs.worlds.v2_market import V2WorldParams
+
+    side, one, weth = LendingParams(borrowers=0, calibration="none", route=True), np.ones(1, bool), np.zeros(1, bool)
+    world: ChainUniswapV3World | ChainUniswapV2World
+    if own == "v3_pool":
+        world = ChainUniswapV3World(
+            chain_factory("evm", None, None),
+            make_driver("gbm"),
+            V3WorldParams(lps=0, flow="toy", v2_pair_usd=4_000_000.0),
+            lending=side,
+        )
+        world.reset(np.random.default_rng(5))
+        below = np.floor(world.v3_pool.sqrt_price() / np.sqrt(0.95) * Q96) / Q96
+        world.trade("arbitrage", ARBITRAGEUR_WALLET, weth, np.array([np.inf]), below, one)
+        swap = "v2_swap"
+    else:
+        world = ChainUniswapV2World(
+            chain_factory("evm", None, None), make_driver("gbm"), V2WorldParams(v3_pool_beside_usd=20e6), lending=side
+        )
+        world.reset(np.random.default_rng(5), 100_000.0)
+        world.trade("arbitrage", ARBITRAGEUR_WALLET, weth, np.array([300.0 * WETH_UNIT]), mask=one)
+        swap = "v3_swap"
+    world.site.credit(world.weth, BORROWER_AGENT, 20 * 10**18)
+    lending, beside = world.lending, world.components[0]
+    assert lending is not None
+    for who in (AGENT_LIQUIDATOR, BORROWER):
+        own_price, beside_price = world.pool_price(), beside.price()
+        _, got = lending.swap(who, weth, np.array([1.0 * WETH_UNIT]), one)
+        assert got[0] > 0 and (beside.price() < beside_price).all(), who
+        np.testing.assert_array_equal(world.pool_price(), own_price)
+        assert lending.swap_units[0] == gas_units()[swap]
+    world.close()
 
 
 V3_POOL_ENVS = ["uniswap_v3_lp", "cex_dex_arbitrage", "aave_leverage", "aave_liquidator", "morpho_blue_leverage"]

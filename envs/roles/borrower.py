@@ -31,15 +31,22 @@ ROUNDS = 4  # borrow-swap-supply (or withdraw-swap-repay) rounds per step at mos
 
 
 def lever_up(lending: LendingMarket) -> tuple[str, str, str]:
-    """The gas table's names of one round up: borrow USDC, swap it to WETH, supply the WETH."""
+    """The gas table's names of one round up: borrow USDC, swap it to WETH through the world's pool, supply the
+    WETH."""
     gas = lending.pool.GAS
-    return gas["borrow"], "v3_swap", gas["supply"]
+    return gas["borrow"], lending.world.SWAP_GAS, gas["supply"]
 
 
 def lever_down(lending: LendingMarket) -> tuple[str, str, str]:
-    """One round down: withdraw WETH, swap it to USDC, repay."""
+    """One round down: withdraw WETH, swap it to USDC through the world's pool, repay."""
     gas = lending.pool.GAS
-    return gas["withdraw"], "v3_swap", gas["repay"]
+    return gas["withdraw"], lending.world.SWAP_GAS, gas["repay"]
+
+
+def round_units(names: tuple[str, str, str], lending: LendingMarket) -> np.ndarray:
+    """(N,) the gas units of a round just made: its lending calls', and its swap's on the venue it went to."""
+    call, _, other = names
+    return action_units(call) + lending.swap_units + action_units(other)
 
 
 OBSERVATION_FEATURES = (
@@ -171,7 +178,7 @@ def lever_to(lending: LendingMarket, target: np.ndarray, mask: np.ndarray, round
             ok = up & (lending.borrow(AGENT_ACCOUNT, borrow, up) == 0)
             _, weth = lending.swap(BORROWER, np.ones(lending.n, bool), borrow, ok)
             lending.supply(AGENT_ACCOUNT, weth, ok & (weth > 0))
-            gas += np.where(ok, action_units(*lever_up(lending)), 0.0)
+            gas += np.where(ok, round_units(lever_up(lending), lending), 0.0)
         # down: repay what brings the LTV to the target, from WETH withdrawn within the health margin
         if down.any():
             need = np.clip((d - target * c) / (1 - target), 0.0, None)
@@ -182,5 +189,5 @@ def lever_to(lending: LendingMarket, target: np.ndarray, mask: np.ndarray, round
             _, usdc = lending.swap(BORROWER, np.zeros(lending.n, bool), withdraw, ok)
             owed = np.where(target == 0, np.inf, usdc)  # going flat: repay all the debt the wallet covers
             lending.repay(AGENT_ACCOUNT, np.minimum(owed, np.floor(lending.borrower_wallet()[0] * USDC_UNIT + 0.5)), ok)
-            gas += np.where(ok, action_units(*lever_down(lending)), 0.0)
+            gas += np.where(ok, round_units(lever_down(lending), lending), 0.0)
     return gas

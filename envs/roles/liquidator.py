@@ -64,7 +64,7 @@ class Liquidator(WatchesReference):
     # --- episode state ----------------------------------------------------------------------
     def gas_usd(self, market: UniswapV3Market) -> np.ndarray:
         return units_usd(
-            action_units(lending_of(market).pool.GAS["liquidation_call"], "v3_swap"),
+            action_units(lending_of(market).pool.GAS["liquidation_call"], market.SWAP_GAS),
             self.gas_price_gwei,
             market.reference_price(),
         )
@@ -126,7 +126,7 @@ class Liquidator(WatchesReference):
             profit, done = profit + got / USDC_UNIT, done | ok
         g = gas_units()
         call = g[lending.pool.GAS["liquidation_call"]]
-        gas = np.where(accounts >= 0, call, 0.0) + np.where(done, g["v3_swap"], 0.0)
+        gas = np.where(accounts >= 0, call, 0.0) + np.where(done, lending.swap_units, 0.0)  # the sale's venue's
         return Receipt.priced(
             gas, self.gas_price_gwei, market.reference_price(), profit, {"liquidated": done.astype(float)}
         )

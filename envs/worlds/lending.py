@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol, Sequence, cast
 import numpy as np
 
 from envs.assets import AaveReserveParams, aave_reserve_params
+from envs.assets.gas import gas_units
 from envs.contracts.morpho_blue import DEFAULT_LLTV
 from envs.flows.borrow_demand import DEFAULT_CALIBRATION, NO_CALIBRATION, LendingCalibration, load_calibration
 from envs.units import BASE_UNIT, USDC_UNIT, WAD, WBTC_UNIT, WETH_UNIT
@@ -98,6 +99,9 @@ class Venue(Protocol):
     @property
     def lp_agents(self) -> int: ...
 
+    #: the gas table's name of a swap through its pool (``envs.assets.gas``)
+    SWAP_GAS: str
+
     def reference_price(self) -> np.ndarray: ...
 
     def trade(
@@ -117,6 +121,8 @@ class Venue(Protocol):
 
 class PoolBeside(Protocol):
     """A pool a world holds beside its own, as a lending side that routes sees it: a quote and a swap, booked."""
+
+    SWAP_GAS: str  # the gas table's name of a swap through it
 
     def trade(
         self, group: str, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, *, mask: np.ndarray | None = None
@@ -241,6 +247,8 @@ class LendingMarket:
 
     def __init__(self, world: Venue, pool: LendingPool, params: LendingParams, crowd: bool = True):
         self.world, self.pool, self.params = world, pool, params
+        #: (N,) the gas units of each world's last swap through ``swap``: its venue's (a V3 pool's, a V2 pair's)
+        self.swap_units = np.zeros(self.n)
         #: the calibration the crowd follows (None: no crowd)
         self.crowd = params.calibrated() if crowd else None
 
@@ -327,12 +335,15 @@ class LendingMarket:
         if self.params.route:
             beside = getattr(world, "components", ())  # a world's (a live market holds none)
             venues += [cast(PoolBeside, c) for c in beside if not c.lends]
+        units = gas_units()
         if len(venues) == 1:
+            self.swap_units = np.where(mask, float(units[world.SWAP_GAS]), self.swap_units)
             return world.trade(SWAP_GROUP[who], wallet, sell_usdc, raw, mask=mask)
         best = np.argmax(np.stack([venue.quote(wallet, sell_usdc, raw, mask) for venue in venues]), axis=0)
         paid, got = np.zeros(self.n), np.zeros(self.n)
         for i, venue in enumerate(venues):  # each world's swap on the venue that quoted it the most (ties: its own)
             where = mask & (best == i)
+            self.swap_units = np.where(where, float(units[venue.SWAP_GAS]), self.swap_units)
             if where.any():
                 venue_paid, venue_got = venue.trade(
                     SWAP_GROUP[who], wallet, sell_usdc, np.where(where, raw, 0.0), mask=where

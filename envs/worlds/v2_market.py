@@ -114,6 +114,7 @@ class UniswapV2Market(World):
     """A world with a USDC/WETH pair (``v2_pair``, the component its backend gives), an arbitrageur, noise traders
     and one LP agent whose wallet is the world's ledger's (``agent_wallet_raw``)."""
 
+    SWAP_GAS = "v2_swap"  # a swap through the pair: Router02.swapExactTokensForTokens (``envs.assets.gas``)
     v2_pair: UniswapV2Pair
     params: V2WorldParams
     lp: str = AGENT  # the LP agent's wallet (a lending side's name for it)

@@ -28,6 +28,7 @@ class UniswapV2PairSide:
     its arbitrageur and ``params``' noise traders from the world's named wallets."""
 
     lends = False  # a venue, not a lending side
+    SWAP_GAS = "v2_swap"  # a swap through it (``envs.assets.gas``)
 
     def __init__(self, world: World, pair: UniswapV2Pair, params: V2WorldParams):
         self.world, self.pair, self.params = world, pair, params

@@ -63,6 +63,7 @@ class UniswapV3Accounts(ABC):
     """Wallet slots on a USDC/WETH pool: the LP agents', then (in a scripted market) the scripted traders'. The
     ``agent_*`` methods and ``rebalance`` act for the selected slot (``select_lp``; the first unless told)."""
 
+    SWAP_GAS = "v3_swap"  # a swap through the pool: SwapRouter.exactInputSingle (``envs.assets.gas``)
     n: int  # worlds
     v3_pool: UniswapV3Pool  # the pool, as every backend reads it
     ledger: Ledger  # the wallets: each slot's, and the scripted accounts' a world books

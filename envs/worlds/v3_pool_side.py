@@ -85,6 +85,7 @@ class UniswapV3PoolSide:
     its arbitrageur and ``params``' noise traders from the world's named wallets."""
 
     lends = False  # a venue, not a lending side
+    SWAP_GAS = "v3_swap"  # a swap through it (``envs.assets.gas``)
 
     def __init__(self, world: World, pool: UniswapV3Pool, params: V3PoolBeside):
         self.world, self.pool, self.params = world, pool, params
