@@ -429,6 +429,21 @@ def test_every_lending_trader_may_route_through_the_pool_beside_on_a_chain(own):
     world.close()
 
 
+def test_the_readmes_routing_config_builds_a_liquidator_that_routes():
+    """The README's command line for routing composes, passes the config check and gives the env's lending side
+    ``route`` beside the pair it asks for."""
+    from agents.config import env_kwargs, env_spec, validate
+    from tests.configs import config
+
+    cfg = config("env=aave_liquidator", "env.v2_pair_usd=3000000", "+env.lending.route=true", "env.horizon=2")
+    validate(cfg)
+    made = env_spec(cfg).classes()[0](backend="numpy", **env_kwargs(cfg))
+    made.reset(seed=0)
+    world = made.core.market
+    assert world.lending.params.route and [type(p).__name__ for p in world.pools_beside] == ["UniswapV2PairSide"]
+    made.close()
+
+
 V3_POOL_ENVS = ["uniswap_v3_lp", "cex_dex_arbitrage", "aave_leverage", "aave_liquidator", "morpho_blue_leverage"]
 
 

@@ -43,10 +43,9 @@ def lever_down(lending: LendingMarket) -> tuple[str, str, str]:
     return gas["withdraw"], lending.world.SWAP_GAS, gas["repay"]
 
 
-def round_units(names: tuple[str, str, str], lending: LendingMarket) -> np.ndarray:
-    """(N,) the gas units of a round just made: its lending calls', and its swap's on the venue it went to."""
-    call, _, other = names
-    return action_units(call) + lending.swap_units + action_units(other)
+def round_units(lending: LendingMarket, *calls: str) -> np.ndarray:
+    """(N,) the gas units of a round just made: its lending ``calls``', and its swap's on the venue it went to."""
+    return action_units(*calls) + lending.swap_units
 
 
 OBSERVATION_FEATURES = (
@@ -178,7 +177,7 @@ def lever_to(lending: LendingMarket, target: np.ndarray, mask: np.ndarray, round
             ok = up & (lending.borrow(AGENT_ACCOUNT, borrow, up) == 0)
             _, weth = lending.swap(BORROWER, np.ones(lending.n, bool), borrow, ok)
             lending.supply(AGENT_ACCOUNT, weth, ok & (weth > 0))
-            gas += np.where(ok, round_units(lever_up(lending), lending), 0.0)
+            gas += np.where(ok, round_units(lending, lending.pool.GAS["borrow"], lending.pool.GAS["supply"]), 0.0)
         # down: repay what brings the LTV to the target, from WETH withdrawn within the health margin
         if down.any():
             need = np.clip((d - target * c) / (1 - target), 0.0, None)
@@ -189,5 +188,5 @@ def lever_to(lending: LendingMarket, target: np.ndarray, mask: np.ndarray, round
             _, usdc = lending.swap(BORROWER, np.zeros(lending.n, bool), withdraw, ok)
             owed = np.where(target == 0, np.inf, usdc)  # going flat: repay all the debt the wallet covers
             lending.repay(AGENT_ACCOUNT, np.minimum(owed, np.floor(lending.borrower_wallet()[0] * USDC_UNIT + 0.5)), ok)
-            gas += np.where(ok, round_units(lever_down(lending), lending), 0.0)
+            gas += np.where(ok, round_units(lending, lending.pool.GAS["withdraw"], lending.pool.GAS["repay"]), 0.0)
     return gas

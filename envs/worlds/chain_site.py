@@ -92,6 +92,19 @@ class ChainSite:
         """The lending sides over this episode's market, trading through ``venue`` (the world's pool)."""
         return self.lending_sides.bind(venue, self.market, BORROWER_AGENT, address, self.credit)
 
+    def start(
+        self,
+        rng: np.random.Generator,
+        spec: Callable[[float], MarketSpec],
+        attached_price: Callable[[], float],
+        fund: Callable[[], None],
+    ) -> float:
+        """An episode's market: built from ``spec`` (``start_built``), or the book's attached (``start_attached``,
+        its path starting at ``attached_price()``); ``fund`` funds its traders once. Returns the start price."""
+        if self.book is None:
+            return self.start_built(rng, spec, fund)
+        return self.start_attached(rng, attached_price, fund)
+
     def start_built(
         self, rng: np.random.Generator, spec: Callable[[float], MarketSpec], fund: Callable[[], None]
     ) -> float:

@@ -60,10 +60,7 @@ class ChainUniswapV2World(UniswapV2Market):
         """The pair at the driver's start price (built, or reverted to; attached: the path starts at the pair's own
         price), the agent funded half USDC, half WETH."""
         self.rng = rng
-        if self.book is None:
-            price = self.site.start_built(rng, self._market_spec, self._fund_traders)
-        else:
-            price = self.site.start_attached(rng, self._attached_price, self._fund_traders)
+        price = self.site.start(rng, self._market_spec, self._attached_price, self._fund_traders)
         self._bind()
         self.site.credit(self.usdc, AGENT, int(np.floor(agent_usd / 2 * USDC_UNIT)))
         self.site.credit(self.weth, AGENT, int(np.floor(agent_usd / 2 / price * WETH_UNIT)))

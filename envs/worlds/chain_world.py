@@ -100,10 +100,7 @@ class ChainUniswapV3World(UniswapV3Market):
             self._replayer.rewind()
             self._replayer.check_available(self.replay_blocks)
             self.replayed = []
-        if self.book is None:
-            price = self.site.start_built(rng, self._market_spec, self._fund_traders)
-        else:
-            price = self.site.start_attached(rng, self._attached_price, self._fund_traders)
+        price = self.site.start(rng, self._market_spec, self._attached_price, self._fund_traders)
         self.bind(self.site.market)
         for slot, usd in enumerate(self.params.wallets_usd(agent_usd)):
             self.site.credit(self.usdc, self.slot_address(slot), int(np.floor(usd / 2 * USDC_UNIT)))

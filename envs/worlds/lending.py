@@ -15,7 +15,7 @@ Amounts are raw token units, (N,) float64; ``Position`` values are in USD with 8
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Protocol, Sequence, cast
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from envs.worlds.v3_pool import Wallet
 
 if TYPE_CHECKING:
     from envs.worlds.v3_accounts import UniswapV3Accounts
-    from envs.worlds.world import World
+    from envs.worlds.world import PoolBeside, World
 
 __all__ = [
     "AGENT",
@@ -102,6 +102,11 @@ class Venue(Protocol):
     #: the gas table's name of a swap through its pool (``envs.assets.gas``)
     SWAP_GAS: str
 
+    @property
+    def pools_beside(self) -> tuple[PoolBeside, ...]:
+        """The pools beside its own, where a side that routes may swap too."""
+        ...
+
     def reference_price(self) -> np.ndarray: ...
 
     def trade(
@@ -117,18 +122,6 @@ class Venue(Protocol):
     def quote(self, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """What ``trade`` would get, raw, with nothing moved."""
         ...
-
-
-class PoolBeside(Protocol):
-    """A pool a world holds beside its own, as a lending side that routes sees it: a quote and a swap, booked."""
-
-    SWAP_GAS: str  # the gas table's name of a swap through it
-
-    def trade(
-        self, group: str, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, *, mask: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def quote(self, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -331,10 +324,7 @@ class LendingMarket:
         world = self.world
         check_wallet(who, world.lp_agents)
         wallet, sell_usdc = world.lp if who == AGENT else who, np.asarray(sell_usdc, bool)
-        venues: list[Venue | PoolBeside] = [world]
-        if self.params.route:
-            beside = getattr(world, "components", ())  # a world's (a live market holds none)
-            venues += [cast(PoolBeside, c) for c in beside if not c.lends]
+        venues: list[Venue | PoolBeside] = [world, *world.pools_beside] if self.params.route else [world]
         units = gas_units()
         if len(venues) == 1:
             self.swap_units = np.where(mask, float(units[world.SWAP_GAS]), self.swap_units)

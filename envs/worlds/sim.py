@@ -28,7 +28,7 @@ from envs.worlds.v2_market import V2WorldParams
 from envs.worlds.v2_pair import SimUniswapV2Pair
 from envs.worlds.v2_pair_side import pair_beside
 from envs.worlds.v3_pool import SimUniswapV3Pool
-from envs.worlds.v3_pool_side import V3PoolBeside, sim_pool, v3_pool_beside
+from envs.worlds.v3_pool_side import V3PoolBeside, pool_beside_params, sim_pool, v3_pool_beside
 
 
 @dataclass(frozen=True)
@@ -99,16 +99,12 @@ class V3WorldParams:
             raise ValueError(f"sandwich_usd={self.sandwich_usd} must be non-negative")
         if self.v2_pair_usd < 0:
             raise ValueError(f"v2_pair_usd={self.v2_pair_usd} must be non-negative (0: no V2 pair beside the pool)")
-        if self.v3_pool_beside_usd < 0:
-            raise ValueError(
-                f"v3_pool_beside_usd={self.v3_pool_beside_usd} must be non-negative (0: no V3 pool beside the pool)"
-            )
         if self.v3_pool_beside_usd > 0 and self.v3_pool_beside_fee_pips == self.fee_pips:
             raise ValueError(
                 f"v3_pool_beside_fee_pips={self.v3_pool_beside_fee_pips} is the pool's own tier: a chain holds one "
                 f"USDC/WETH pool a tier; set v3_pool_beside_fee_pips to another of {sorted(TICK_SPACING)}"
             )
-        self.v3_pool_beside()  # checks its tier
+        self.v3_pool_beside()  # checks its value and tier
         if self.flow_priority_fee_gwei < 0:
             raise ValueError(f"flow_priority_fee_gwei={self.flow_priority_fee_gwei} must be non-negative")
         if self.recentering_share >= 1:
@@ -141,14 +137,7 @@ class V3WorldParams:
     def v3_pool_beside(self) -> V3PoolBeside | None:
         """The V3 pool beside the pool (``v3_pool_beside_usd``), laid over the default profile (its own LPs: the
         pool's profile is what its re-centring LPs leave), with the toy flow's noise traders; None: none."""
-        if self.v3_pool_beside_usd <= 0:
-            return None
-        return V3PoolBeside(
-            self.v3_pool_beside_fee_pips,
-            self.v3_pool_beside_usd,
-            noise_traders=self.noise_traders,
-            noise_trade_usd=self.noise_trade_usd,
-        )
+        return pool_beside_params(self.v3_pool_beside_usd, self.v3_pool_beside_fee_pips, self)
 
     @property
     def recentering_share(self) -> float:

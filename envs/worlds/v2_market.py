@@ -18,7 +18,7 @@ from envs.worlds.market import ARBITRAGEUR_WALLET, FLOW_WALLET
 from envs.worlds.toy_flow import NoiseOrders, noise_orders
 from envs.worlds.v2_pair import UniswapV2Pair
 from envs.worlds.v3_pool import Wallet
-from envs.worlds.v3_pool_side import V3PoolBeside
+from envs.worlds.v3_pool_side import V3PoolBeside, pool_beside_params
 from envs.worlds.world import World
 
 RAW_PRICE = WETH_UNIT / USDC_UNIT  # raw WETH per raw USDC at $1 per ETH
@@ -44,22 +44,11 @@ class V2WorldParams:
     def __post_init__(self):
         if self.pool_value_usd <= 0 or self.noise_trade_usd < 0 or self.noise_traders < 0:
             raise ValueError("pool_value_usd must be positive; noise_traders and noise_trade_usd non-negative")
-        if self.v3_pool_beside_usd < 0:
-            raise ValueError(
-                f"v3_pool_beside_usd={self.v3_pool_beside_usd} must be non-negative (0: no V3 pool beside the pair)"
-            )
-        self.v3_pool_beside()  # checks its tier
+        self.v3_pool_beside()  # checks its value and tier
 
     def v3_pool_beside(self) -> V3PoolBeside | None:
         """The V3 pool beside the pair (``v3_pool_beside_usd``), with the pair's noise traders; None: none."""
-        if self.v3_pool_beside_usd <= 0:
-            return None
-        return V3PoolBeside(
-            self.v3_pool_beside_fee_pips,
-            self.v3_pool_beside_usd,
-            noise_traders=self.noise_traders,
-            noise_trade_usd=self.noise_trade_usd,
-        )
+        return pool_beside_params(self.v3_pool_beside_usd, self.v3_pool_beside_fee_pips, self)
 
 
 def band_trade(reserve_usdc, reserve_weth, reference_usd) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ from envs.worlds.v3_pool import UniswapV3Pool, Wallet
 
 if TYPE_CHECKING:
     from envs.worlds.lending import LendingMarket
+    from envs.worlds.world import PoolBeside
 
 
 #: the NonfungiblePositionManager and SwapRouter calls a rebalance makes, for gas
@@ -92,6 +93,11 @@ class UniswapV3Accounts(ABC):
     @abstractmethod
     def lp_agents(self) -> int:
         """The LP agents among the slots."""
+
+    @property
+    def pools_beside(self) -> tuple[PoolBeside, ...]:
+        """The pools held beside this one (a world's: ``World.pools_beside``); none here."""
+        return ()
 
     @property
     def lending(self) -> LendingMarket | None:

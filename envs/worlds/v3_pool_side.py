@@ -19,7 +19,7 @@ from envs.protocols.uniswap_v3 import pool as v3
 from envs.units import TICK_SPACING
 from envs.worlds.ledger import Ledger
 from envs.worlds.market import ARBITRAGEUR_WALLET, FLOW_WALLET, band_target
-from envs.worlds.toy_flow import noise_orders
+from envs.worlds.toy_flow import ToyFlowParams, noise_orders
 from envs.worlds.v3_pool import ChainUniswapV3Pool, SimUniswapV3Pool, UniswapV3Pool, Wallet
 from envs.worlds.world import World
 
@@ -42,6 +42,16 @@ class V3PoolBeside:
             )
         if self.pool_value_usd <= 0:
             raise ValueError(f"v3_pool_beside_usd={self.pool_value_usd} must be positive for a pool beside")
+
+
+def pool_beside_params(value_usd: float, fee_pips: int, flow: ToyFlowParams) -> V3PoolBeside | None:
+    """The V3 pool a world's parameters put beside its pool (``v3_pool_beside_usd``, ``v3_pool_beside_fee_pips``),
+    traded by the world's toy noise traders; None for a value of 0, a negative one refused."""
+    if value_usd < 0:
+        raise ValueError(f"v3_pool_beside_usd={value_usd} must be non-negative (0: no V3 pool beside the world's own)")
+    if value_usd == 0:
+        return None
+    return V3PoolBeside(fee_pips, value_usd, noise_traders=flow.noise_traders, noise_trade_usd=flow.noise_trade_usd)
 
 
 def v3_pool_beside(

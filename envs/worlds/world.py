@@ -17,6 +17,7 @@ from envs.worlds.reference_path import ReferencePath
 
 if TYPE_CHECKING:
     from envs.worlds.lending import LendingMarket
+    from envs.worlds.v3_pool import Wallet
 
 
 class Component(Protocol):
@@ -31,6 +32,25 @@ class Component(Protocol):
     def follow(self) -> None: ...
 
     def step(self) -> None: ...
+
+
+class PoolBeside(Component, Protocol):
+    """A pool a world holds beside its own (``envs.worlds.v2_pair_side``, ``envs.worlds.v3_pool_side``): a component
+    that is also a venue, which a lending side that routes compares and trades on."""
+
+    SWAP_GAS: str  # the gas table's name of a swap through it (``envs.assets.gas``)
+
+    def price(self) -> np.ndarray: ...
+
+    def quote(self, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """What ``trade`` would get, raw, with nothing moved."""
+        ...
+
+    def trade(
+        self, group: str, wallet: Wallet, sell_usdc: np.ndarray, raw: np.ndarray, *, mask: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """An exact-input swap from ``wallet``, booked to it; (paid, got), raw."""
+        ...
 
 
 class World(ABC):
@@ -56,12 +76,16 @@ class World(ABC):
         """The lending side the lending roles act on: the first the world holds."""
         return next((cast("LendingMarket", c) for c in self.components if c.lends), None)
 
+    @property
+    def pools_beside(self) -> tuple[PoolBeside, ...]:
+        """The pools the world holds beside its own: the components that do not lend."""
+        return tuple(cast(PoolBeside, c) for c in self.components if not c.lends)
+
     def pools_beside_trade(self) -> None:
         """The block's scripted trades on each pool beside the world's own (``step`` runs them among the components;
         an env whose block writes its own order calls this after its pool's flows)."""
-        for component in self.components:
-            if not component.lends:
-                component.step()
+        for pool in self.pools_beside:
+            pool.step()
 
     def reset(self, rng: np.random.Generator, agent_usd: float | None = None) -> None:
         """An episode starts (``start``: the price paths, the pool, the wallets, funded with ``agent_usd`` where the
